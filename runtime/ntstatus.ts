@@ -1,0 +1,117 @@
+// NTSTATUS values (wsk.md §9, Wine include/ntstatus.h) as signed 32-bit numbers, so that
+// NT_SUCCESS(s) is simply s >= 0, exactly as in C.
+export type NTSTATUS = number;
+
+const s32 = (v: number): NTSTATUS => v | 0;
+
+export const STATUS_SUCCESS = s32(0x00000000);
+export const STATUS_TIMEOUT = s32(0x00000102);
+export const STATUS_PENDING = s32(0x00000103);
+export const STATUS_EVENT_PENDING = s32(0x40000013);
+export const STATUS_BUFFER_OVERFLOW = s32(0x80000005);
+export const STATUS_UNSUCCESSFUL = s32(0xc0000001);
+export const STATUS_NOT_IMPLEMENTED = s32(0xc0000002);
+export const STATUS_INVALID_HANDLE = s32(0xc0000008);
+export const STATUS_INVALID_PARAMETER = s32(0xc000000d);
+export const STATUS_INVALID_DEVICE_REQUEST = s32(0xc0000010);
+export const STATUS_MORE_PROCESSING_REQUIRED = s32(0xc0000016);
+export const STATUS_NO_MEMORY = s32(0xc0000017);
+export const STATUS_ACCESS_DENIED = s32(0xc0000022);
+export const STATUS_BUFFER_TOO_SMALL = s32(0xc0000023);
+export const STATUS_OBJECT_TYPE_MISMATCH = s32(0xc0000024);
+export const STATUS_INSUFFICIENT_RESOURCES = s32(0xc000009a);
+export const STATUS_DEVICE_NOT_READY = s32(0xc00000a3);
+export const STATUS_PIPE_DISCONNECTED = s32(0xc00000b0);
+export const STATUS_IO_TIMEOUT = s32(0xc00000b5);
+export const STATUS_FILE_FORCED_CLOSED = s32(0xc00000b6);
+export const STATUS_NOT_SUPPORTED = s32(0xc00000bb);
+export const STATUS_NETWORK_BUSY = s32(0xc00000bf);
+export const STATUS_REQUEST_NOT_ACCEPTED = s32(0xc00000d0);
+export const STATUS_CANT_WAIT = s32(0xc00000d8);
+export const STATUS_TOO_MANY_OPENED_FILES = s32(0xc000011f);
+export const STATUS_CANCELLED = s32(0xc0000120);
+export const STATUS_INVALID_DEVICE_STATE = s32(0xc0000184);
+export const STATUS_ADDRESS_ALREADY_EXISTS = s32(0xc000020a);
+export const STATUS_CONNECTION_DISCONNECTED = s32(0xc000020c);
+export const STATUS_CONNECTION_RESET = s32(0xc000020d);
+export const STATUS_DATA_NOT_ACCEPTED = s32(0xc000021b);
+export const STATUS_NOT_FOUND = s32(0xc0000225);
+export const STATUS_CONNECTION_REFUSED = s32(0xc0000236);
+export const STATUS_GRACEFUL_DISCONNECT = s32(0xc0000237);
+export const STATUS_ADDRESS_ALREADY_ASSOCIATED = s32(0xc0000238);
+export const STATUS_NETWORK_UNREACHABLE = s32(0xc000023c);
+export const STATUS_HOST_UNREACHABLE = s32(0xc000023d);
+export const STATUS_CONNECTION_ABORTED = s32(0xc0000241);
+export const STATUS_NO_MATCH = s32(0xc0000272);
+export const STATUS_NOINTERFACE = s32(0xc00002b9);
+
+export function NT_SUCCESS(status: NTSTATUS): boolean {
+  return status >= 0;
+}
+
+export function NT_INFORMATION(status: NTSTATUS): boolean {
+  return status >>> 30 === 1;
+}
+
+export function NT_WARNING(status: NTSTATUS): boolean {
+  return status >>> 30 === 2;
+}
+
+export function NT_ERROR(status: NTSTATUS): boolean {
+  return status >>> 30 === 3;
+}
+
+const names = new Map<NTSTATUS, string>();
+for (const [name, value] of Object.entries({
+  STATUS_SUCCESS, STATUS_TIMEOUT, STATUS_PENDING, STATUS_EVENT_PENDING, STATUS_BUFFER_OVERFLOW,
+  STATUS_UNSUCCESSFUL, STATUS_NOT_IMPLEMENTED, STATUS_INVALID_HANDLE, STATUS_INVALID_PARAMETER,
+  STATUS_INVALID_DEVICE_REQUEST, STATUS_MORE_PROCESSING_REQUIRED, STATUS_NO_MEMORY,
+  STATUS_ACCESS_DENIED, STATUS_BUFFER_TOO_SMALL, STATUS_OBJECT_TYPE_MISMATCH,
+  STATUS_INSUFFICIENT_RESOURCES, STATUS_DEVICE_NOT_READY, STATUS_PIPE_DISCONNECTED,
+  STATUS_IO_TIMEOUT, STATUS_FILE_FORCED_CLOSED, STATUS_NOT_SUPPORTED, STATUS_NETWORK_BUSY,
+  STATUS_REQUEST_NOT_ACCEPTED, STATUS_CANT_WAIT, STATUS_TOO_MANY_OPENED_FILES, STATUS_CANCELLED,
+  STATUS_INVALID_DEVICE_STATE, STATUS_ADDRESS_ALREADY_EXISTS, STATUS_CONNECTION_DISCONNECTED,
+  STATUS_CONNECTION_RESET, STATUS_DATA_NOT_ACCEPTED, STATUS_NOT_FOUND, STATUS_CONNECTION_REFUSED,
+  STATUS_GRACEFUL_DISCONNECT, STATUS_ADDRESS_ALREADY_ASSOCIATED, STATUS_NETWORK_UNREACHABLE,
+  STATUS_HOST_UNREACHABLE, STATUS_CONNECTION_ABORTED, STATUS_NO_MATCH, STATUS_NOINTERFACE,
+})) {
+  names.set(value, name);
+}
+
+/** "STATUS_CANCELLED (0xC0000120)": for logs and test failure messages. */
+export function ntStatusName(status: NTSTATUS): string {
+  const hex = '0x' + (status >>> 0).toString(16).toUpperCase().padStart(8, '0');
+  const name = names.get(status);
+  return name ? `${name} (${hex})` : hex;
+}
+
+/** Linux errno names (node's err.code) mapped as Wine's sock_error_to_ntstatus does (wsk.md §9). */
+export function ntStatusFromErrno(code: string | undefined): NTSTATUS {
+  switch (code) {
+    case 'EBADF': return STATUS_INVALID_HANDLE;
+    case 'EACCES': case 'EPERM': return STATUS_ACCESS_DENIED;
+    case 'EFAULT': return STATUS_NO_MEMORY;
+    case 'EINVAL': case 'EDESTADDRREQ': case 'ENOPROTOOPT': case 'EADDRNOTAVAIL':
+      return STATUS_INVALID_PARAMETER;
+    case 'EMFILE': case 'ENFILE': return STATUS_TOO_MANY_OPENED_FILES;
+    case 'EAGAIN': case 'EWOULDBLOCK': return STATUS_CANT_WAIT;
+    case 'EALREADY': case 'ENETDOWN': return STATUS_NETWORK_BUSY;
+    case 'ENOTSOCK': return STATUS_OBJECT_TYPE_MISMATCH;
+    case 'EMSGSIZE': return STATUS_BUFFER_OVERFLOW;
+    case 'EPROTONOSUPPORT': case 'ESOCKTNOSUPPORT': case 'EPFNOSUPPORT': case 'EAFNOSUPPORT':
+    case 'EPROTOTYPE': return STATUS_NOT_SUPPORTED;
+    case 'EOPNOTSUPP': return STATUS_NOT_IMPLEMENTED;
+    case 'EADDRINUSE': return STATUS_ADDRESS_ALREADY_ASSOCIATED;
+    case 'ECONNREFUSED': return STATUS_CONNECTION_REFUSED;
+    case 'ESHUTDOWN': case 'EPIPE': return STATUS_PIPE_DISCONNECTED;
+    case 'ENOTCONN': return STATUS_CONNECTION_DISCONNECTED;
+    case 'ETIMEDOUT': return STATUS_IO_TIMEOUT;
+    case 'ENETUNREACH': return STATUS_NETWORK_UNREACHABLE;
+    case 'EHOSTUNREACH': case 'EHOSTDOWN': return STATUS_HOST_UNREACHABLE;
+    case 'ECONNRESET': return STATUS_CONNECTION_RESET;
+    case 'ECONNABORTED': return STATUS_CONNECTION_ABORTED;
+    case 'ENOTFOUND': case 'EAI_NONAME': return STATUS_NOT_FOUND;
+    case 'ENOMEM': case 'ENOBUFS': return STATUS_INSUFFICIENT_RESOURCES;
+    default: return STATUS_UNSUCCESSFUL;
+  }
+}

@@ -1,0 +1,118 @@
+// The transport interface under the WSK layer (design.md §2). The WSK layer (runtime/wsk) owns
+// every WSK rule — IRPs, events, options, address sharing — and talks to exactly one of these per
+// subsystem instance: the kernel provider (node:net/node:dgram) or, later, the userspace stack.
+// Errors cross this boundary as NTSTATUS values, never as exceptions from Node.
+import type { NTSTATUS } from './ntstatus.ts';
+import type { Endpoint } from './sockaddr.ts';
+
+/** Rejection reason of every provider promise: carries the NTSTATUS the WSK call completes with. */
+export class ProviderError extends Error {
+  constructor(readonly status: NTSTATUS, message: string) {
+    super(message);
+    this.name = 'ProviderError';
+  }
+}
+
+export interface TransportTriple { family: number; socketType: number; protocol: number }
+
+/** Receives what happens on one connection; called from the event loop, never re-entrantly. */
+export interface ConnectionSink {
+  /** Bytes in order. The WSK layer may keep `chunk` (the provider must not reuse it). */
+  onData(chunk: Uint8Array): void;
+  /** The peer sent FIN: no more data. */
+  onEnd(): void;
+  /** The connection is gone (reset, error, timeout): status says why. Last call on the sink. */
+  onAbort(status: NTSTATUS): void;
+  /** The ideal send backlog changed (bytes worth keeping in flight). */
+  onSendBacklog?(bytes: number): void;
+}
+
+export interface TransportConnection {
+  readonly localEndpoint: Endpoint;
+  readonly remoteEndpoint: Endpoint;
+  /** Starts delivering to `sink`; nothing is delivered before (data waits in the transport). */
+  attach(sink: ConnectionSink): void;
+  /** Sends the pieces in order; done(status) once the transport no longer needs them. */
+  send(pieces: Uint8Array[], nodelay: boolean, done: (status: NTSTATUS) => void): void;
+  /** Graceful FIN after queued data; done once it has been handed to the network. */
+  shutdown(done: (status: NTSTATUS) => void): void;
+  /** Abortive close (RST); no more sink calls. */
+  abort(): void;
+  /** Releases the connection after a graceful close both ways. */
+  close(): void;
+  /** Receive flow control: stop/restart reading from the network. */
+  pauseReceive(): void;
+  resumeReceive(): void;
+  setKeepAlive(enable: boolean, idleSeconds: number, intervalSeconds: number, count: number): void;
+  setNoDelay(enable: boolean): void;
+  idealSendBacklog(): number;
+}
+
+export interface ListenerSink {
+  /** A connection completed the handshake; the WSK layer attaches a sink or aborts it. */
+  onConnection(connection: TransportConnection): void;
+  /** The listener can no longer accept (R37): reported once. */
+  onError(status: NTSTATUS): void;
+}
+
+export interface ListenOptions {
+  v6Only: boolean;
+  backlog: number;
+  keepAlive: boolean;
+}
+
+export interface TransportListener {
+  readonly localEndpoint: Endpoint;
+  close(): void;
+}
+
+export interface ConnectOptions {
+  keepAlive: boolean;
+  noDelay: boolean;
+  v6Only: boolean;
+}
+
+export interface DatagramSink {
+  onDatagram(data: Uint8Array, from: Endpoint, flags: number): void;
+  onError(status: NTSTATUS): void;
+}
+
+export interface DatagramOptions {
+  v6Only: boolean;
+  reuseAddress: boolean;
+  receiveBufferSize: number;
+  broadcast: boolean;
+}
+
+export interface TransportDatagram {
+  readonly localEndpoint: Endpoint;
+  sendTo(pieces: Uint8Array[], to: Endpoint, done: (status: NTSTATUS, bytes: number) => void): void;
+  setBroadcast(enable: boolean): void;
+  setReceiveBufferSize(bytes: number): void;
+  close(): void;
+}
+
+export interface ResolvedAddress { endpoint: Endpoint; canonicalName: string | null }
+
+export interface Resolver {
+  /** getaddrinfo: host may be null (passive/loopback); family 0 = any. */
+  lookup(host: string, family: number): Promise<Endpoint[]>;
+  /** getnameinfo for an address. */
+  reverse(endpoint: Endpoint): Promise<{ host: string; service: string }>;
+}
+
+export interface TransportProvider {
+  readonly name: string;
+  /** Becomes ready: WskCaptureProviderNPI waits for this (R2). */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  transports(): TransportTriple[];
+  /** A free port for a connection socket bound to a wildcard port (R47: port chosen at bind). */
+  reservePort(local: Endpoint): Promise<number>;
+  listen(local: Endpoint, options: ListenOptions, sink: ListenerSink): Promise<TransportListener>;
+  connect(local: Endpoint | null, remote: Endpoint, options: ConnectOptions): Promise<TransportConnection>;
+  bindDatagram(local: Endpoint, options: DatagramOptions, sink: DatagramSink): Promise<TransportDatagram>;
+  readonly resolver: Resolver;
+  /** Local unicast addresses of a family (SIO_ADDRESS_LIST_QUERY). */
+  localAddresses(family: number): Endpoint[];
+}

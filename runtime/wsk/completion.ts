@@ -1,0 +1,67 @@
+// IRP completion for the WSK layer (R9–R14, design.md §4): an accepted IRP returns
+// STATUS_PENDING and completes later from the event loop, never inside the initiating call; an
+// error found before the operation starts is returned and the IRP completes with the same status.
+import { IoCompleteRequest, IoSetCancelRoutine, irpBeginOperation, type IRP, type ULONG_PTR } from '../irp/irp.ts';
+import { STATUS_CANCELLED, STATUS_PENDING, type NTSTATUS } from '../ntstatus.ts';
+import { WskUsageError } from '../errors.ts';
+
+interface Completion { irp: IRP; status: NTSTATUS; information: ULONG_PTR; onDone: (() => void) | null }
+
+const queue: Completion[] = [];
+let draining = false;
+const scheduled = new WeakSet<IRP>();
+
+function drain(): void {
+  draining = false;
+  // Completion routines may start new operations that complete in this same drain.
+  for (let i = 0; i < queue.length; i++) {
+    const c = queue[i]!;
+    queue[i] = undefined as unknown as Completion;
+    scheduled.delete(c.irp);
+    c.irp.IoStatus.Status = c.status;
+    c.irp.IoStatus.Information = c.information;
+    IoCompleteRequest(c.irp);
+    c.onDone?.();
+  }
+  queue.length = 0;
+}
+
+/** Takes ownership of an IRP for an operation (one owner at a time). */
+export function beginIrp(irp: IRP, what: string): void {
+  irpBeginOperation(irp, what);
+}
+
+/** Schedules the IRP's completion; its cancel routine is withdrawn at once. */
+export function completeIrp(irp: IRP, status: NTSTATUS, information: ULONG_PTR = 0, onDone: (() => void) | null = null): void {
+  if (scheduled.has(irp) || irp.completed) {
+    throw new WskUsageError('IRP_DOUBLE_COMPLETION', 'internal: an IRP was completed twice');
+  }
+  scheduled.add(irp);
+  IoSetCancelRoutine(irp, null);
+  queue.push({ irp, status, information, onDone });
+  if (!draining) {
+    draining = true;
+    queueMicrotask(drain);
+  }
+}
+
+/** For an error found before the operation started: complete with it and return it (R10). */
+export function failIrp(irp: IRP, status: NTSTATUS, what: string): NTSTATUS {
+  beginIrp(irp, what);
+  completeIrp(irp, status, 0);
+  return status;
+}
+
+/** Leaves the IRP pending, cancellable through `onCancel` (which must complete it) (R13). */
+export function pendIrp(irp: IRP, onCancel: (irp: IRP) => void): NTSTATUS {
+  if (irp.Cancel) {
+    completeIrp(irp, STATUS_CANCELLED, 0);
+    return STATUS_PENDING;
+  }
+  IoSetCancelRoutine(irp, (_dev, i) => onCancel(i));
+  return STATUS_PENDING;
+}
+
+export function isScheduled(irp: IRP): boolean {
+  return scheduled.has(irp);
+}
