@@ -5,7 +5,7 @@ import { IoCompleteRequest, IoSetCancelRoutine, irpBeginOperation, type IRP, typ
 import { STATUS_CANCELLED, STATUS_PENDING, type NTSTATUS } from '../ntstatus.ts';
 import { WskUsageError } from '../errors.ts';
 
-interface Completion { irp: IRP; status: NTSTATUS; information: ULONG_PTR; onDone: (() => void) | null }
+interface Completion { irp: IRP; onDone: (() => void) | null }
 
 const queue: Completion[] = [];
 let draining = false;
@@ -18,8 +18,6 @@ function drain(): void {
     const c = queue[i]!;
     queue[i] = undefined as unknown as Completion;
     scheduled.delete(c.irp);
-    c.irp.IoStatus.Status = c.status;
-    c.irp.IoStatus.Information = c.information;
     IoCompleteRequest(c.irp);
     c.onDone?.();
   }
@@ -38,7 +36,10 @@ export function completeIrp(irp: IRP, status: NTSTATUS, information: ULONG_PTR =
   }
   scheduled.add(irp);
   IoSetCancelRoutine(irp, null);
-  queue.push({ irp, status, information, onDone });
+  // Status is visible at once: a caller that got a non-PENDING return reads it synchronously.
+  irp.IoStatus.Status = status;
+  irp.IoStatus.Information = information;
+  queue.push({ irp, onDone });
   if (!draining) {
     draining = true;
     queueMicrotask(drain);

@@ -1,0 +1,80 @@
+// WskBind for listen, datagram, connection and stream sockets (wsk.md §3.3, R18, R21, R47).
+// Binding a listening socket starts listening; a connection socket gets its port at bind time
+// and its IP at connect time.
+import type { IRP } from '../irp/irp.ts';
+import {
+  STATUS_INVALID_DEVICE_STATE, STATUS_INVALID_PARAMETER, STATUS_NOT_IMPLEMENTED, STATUS_PENDING, STATUS_SUCCESS, type NTSTATUS,
+} from '../ntstatus.ts';
+import { ProviderError } from '../provider.ts';
+import { IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM, sockaddrToEndpoint, type Endpoint, type SOCKADDR } from '../sockaddr.ts';
+import { beginIrp, completeIrp } from './completion.ts';
+import type { Binding } from './address-sharing.ts';
+import { startListening } from './listen.ts';
+import { startDatagram } from './datagram.ts';
+import type { WskSocketObject } from './socket.ts';
+
+function transportProtocol(s: WskSocketObject): number {
+  return s.socketType === SOCK_DGRAM ? IPPROTO_UDP : IPPROTO_TCP;
+}
+
+export function WskBindImpl(s: WskSocketObject, LocalAddress: SOCKADDR | null, Flags: number, Irp: IRP): NTSTATUS {
+  const fail = (status: NTSTATUS): NTSTATUS => { beginIrp(Irp, 'WskBind'); completeIrp(Irp, status, 0); return status; };
+  const ep = sockaddrToEndpoint(LocalAddress);
+  if (!ep || ep.family !== s.family || Flags !== 0) return fail(STATUS_INVALID_PARAMETER);
+  if (s.local || s.binding || s.binding_in_progress || s.committed) return fail(STATUS_INVALID_DEVICE_STATE);
+  // Windows creates a UDP "listening" socket but refuses to bind it (wsk.md §1, obs.).
+  if (s.category === 'listen' && s.socketType === SOCK_DGRAM) return fail(STATUS_NOT_IMPLEMENTED);
+  const binding: Binding = {
+    protocol: transportProtocol(s),
+    endpoint: { ...ep, address: Uint8Array.from(ep.address) },
+    mode: s.options.exclusiveAddressUse ? 'exclusive' : s.options.reuseAddress ? 'reuse' : 'none',
+    securityDescriptor: s.options.securityDescriptor,
+    owner: s.owner,
+  };
+  const table = s.client.subsystem.addressTable;
+  const verdict = table.check(binding);
+  if (verdict !== STATUS_SUCCESS) return fail(verdict);
+  beginIrp(Irp, 'WskBind');
+  table.add(binding);
+  s.binding = binding;
+  s.binding_in_progress = true;
+  const finish = (status: NTSTATUS, bound: Endpoint | null): void => {
+    s.binding_in_progress = false;
+    if (status !== STATUS_SUCCESS || !bound || s.state !== 'open') {
+      table.remove(binding);
+      if (s.binding === binding) s.binding = null;
+      if (s.state !== 'open' && status === STATUS_SUCCESS) status = s.unusableStatus() ?? status;
+    } else {
+      table.remove(binding);
+      binding.endpoint = bound;
+      // A wildcard port now has a number: re-check against holders of that port.
+      const recheck = table.check(binding);
+      if (recheck !== STATUS_SUCCESS) {
+        s.binding = null;
+        status = recheck;
+      } else {
+        table.add(binding);
+        s.local = bound;
+      }
+    }
+    completeIrp(Irp, status, 0);
+  };
+  const onError = (err: unknown): void => finish(err instanceof ProviderError ? err.status : STATUS_INVALID_PARAMETER, null);
+  const provider = s.client.subsystem.provider;
+  if (s.category === 'listen') {
+    startListening(s, binding.endpoint).then((bound) => finish(STATUS_SUCCESS, bound), onError);
+  } else if (s.category === 'datagram') {
+    startDatagram(s, binding.endpoint).then((bound) => finish(STATUS_SUCCESS, bound), onError);
+  } else if (ep.port === 0) {
+    provider.reservePort(binding.endpoint).then((port) => finish(STATUS_SUCCESS, { ...binding.endpoint, port }), onError);
+  } else {
+    queueMicrotask(() => finish(STATUS_SUCCESS, binding.endpoint));
+  }
+  return STATUS_PENDING;
+}
+
+/** Releases the socket's address (close, or a listen that failed). */
+export function releaseBinding(s: WskSocketObject): void {
+  if (s.binding) s.client.subsystem.addressTable.remove(s.binding);
+  s.binding = null;
+}

@@ -1,0 +1,357 @@
+// Connection-oriented sockets (wsk.md §3.4, §4; R31, R39–R43, R47, R48): send with WSK's
+// no-buffering contract, receive by IRP or WskReceiveEvent, graceful and abortive disconnect.
+// WskSend's IRP completes once the transport no longer needs the MDL's bytes: for the kernel
+// provider that is when the host socket has taken them (R40: "sent").
+import type { IRP } from '../irp/irp.ts';
+import {
+  STATUS_CANCELLED, STATUS_CONNECTION_ABORTED, STATUS_CONNECTION_RESET, STATUS_DATA_NOT_ACCEPTED,
+  STATUS_INVALID_DEVICE_STATE, STATUS_INVALID_PARAMETER, STATUS_NOT_SUPPORTED, STATUS_PENDING,
+  STATUS_SUCCESS, type NTSTATUS,
+} from '../ntstatus.ts';
+import { copyIntoWskBuf, validateWskBuf, wskBufSegments, IoAllocateMdl, type WSK_BUF } from '../mdl/mdl.ts';
+import type { ConnectionSink, TransportConnection } from '../provider.ts';
+import { ProviderError } from '../provider.ts';
+import {
+  WSK_EVENT_DISCONNECT, WSK_EVENT_RECEIVE, WSK_EVENT_SEND_BACKLOG, WSK_FLAG_ABORTIVE, WSK_FLAG_DRAIN,
+  WSK_FLAG_NODELAY, WSK_FLAG_WAITALL,
+} from './constants.ts';
+import { beginIrp, completeIrp, pendIrp } from './completion.ts';
+import {
+  invokeEvent, isEventEnabled, settle, trackPending, type ReceiveRequest, type SendRequest, type WskSocketObject,
+} from './socket.ts';
+import type { WSK_CLIENT_CONNECTION_DISPATCH, WSK_DATA_INDICATION } from './types.ts';
+
+function connectionDispatch(s: WskSocketObject): WSK_CLIENT_CONNECTION_DISPATCH | null {
+  if (s.category === 'stream') {
+    return (s.clientDispatch as { Connect?: WSK_CLIENT_CONNECTION_DISPATCH | null } | null)?.Connect ?? null;
+  }
+  return s.clientDispatch as WSK_CLIENT_CONNECTION_DISPATCH | null;
+}
+
+/** Wires an established transport connection to the socket (through `relay` when it was queued). */
+export function attachConnection(s: WskSocketObject, connection: TransportConnection, relay: ConnectionRelay | null = null): void {
+  s.connection = connection;
+  s.remote = connection.remoteEndpoint;
+  s.local = connection.localEndpoint;
+  if (s.options.keepAlive) connection.setKeepAlive(true, s.options.keepIdle, s.options.keepInterval, s.options.keepCount);
+  if (s.options.noDelay) connection.setNoDelay(true);
+  const sink: ConnectionSink = {
+    onData: (chunk) => onData(s, chunk),
+    onEnd: () => onEnd(s),
+    onAbort: (status) => onAbort(s, status),
+    onSendBacklog: (bytes) => indicateSendBacklog(s, bytes),
+  };
+  if (relay) relay.bind(sink); else connection.attach(sink);
+}
+
+/**
+ * Holds what a connection delivers while it waits in an accept queue or an inspection, and
+ * replays it to the socket that finally takes it: nothing that arrived early is lost.
+ */
+export class ConnectionRelay implements ConnectionSink {
+  private target: ConnectionSink | null = null;
+  private readonly held: Uint8Array[] = [];
+  private heldBytes = 0;
+  private ended = false;
+  abortStatus: NTSTATUS | null = null;
+  onEarlyAbort: (() => void) | null = null;
+
+  constructor(private readonly connection: TransportConnection) {
+    connection.attach(this);
+  }
+
+  onData(chunk: Uint8Array): void {
+    if (this.target) return this.target.onData(chunk);
+    this.held.push(chunk);
+    this.heldBytes += chunk.byteLength;
+    if (this.heldBytes >= 64 * 1024) this.connection.pauseReceive();
+  }
+
+  onEnd(): void {
+    if (this.target) return this.target.onEnd();
+    this.ended = true;
+  }
+
+  onAbort(status: NTSTATUS): void {
+    if (this.target) return this.target.onAbort(status);
+    this.abortStatus = status;
+    this.onEarlyAbort?.();
+  }
+
+  onSendBacklog(bytes: number): void {
+    this.target?.onSendBacklog?.(bytes);
+  }
+
+  bind(target: ConnectionSink): void {
+    this.target = target;
+    const paused = this.heldBytes >= 64 * 1024;
+    for (const chunk of this.held.splice(0)) target.onData(chunk);
+    this.heldBytes = 0;
+    if (this.ended) target.onEnd();
+    if (this.abortStatus !== null) target.onAbort(this.abortStatus);
+    else if (paused) this.connection.resumeReceive();
+  }
+}
+
+export function indicateSendBacklog(s: WskSocketObject, bytes: number): void {
+  if (!isEventEnabled(s, WSK_EVENT_SEND_BACKLOG)) return;
+  const fn = connectionDispatch(s)?.WskSendBacklogEvent;
+  if (fn) invokeEvent(s, () => fn(s.SocketContext, bytes), STATUS_SUCCESS);
+}
+
+// ---------- receive path ----------
+
+function onData(s: WskSocketObject, chunk: Uint8Array): void {
+  if (s.state === 'closing' || s.state === 'closed' || chunk.byteLength === 0) return;
+  if (s.silent) return;
+  s.receiveQueue.push(chunk);
+  s.receiveBytes += chunk.byteLength;
+  deliver(s);
+  applyFlowControl(s);
+}
+
+function onEnd(s: WskSocketObject): void {
+  s.peerEnded = true;
+  deliver(s);
+}
+
+function onAbort(s: WskSocketObject, status: NTSTATUS): void {
+  if (s.abortStatus !== null) return;
+  s.abortStatus = status;
+  s.receiveQueue.length = 0;
+  s.receiveBytes = 0;
+  s.receiveOffset = 0;
+  for (const r of s.receiveRequests.splice(0)) settle(s, r, r.filled > 0 ? STATUS_SUCCESS : status, r.filled);
+  for (const send of [...s.sends]) { s.sends.delete(send); settle(s, send, status, 0); }
+  if (s.disconnectPending) settle(s, s.disconnectPending, status, 0);
+  s.disconnectPending = null;
+  if (!s.disconnectIndicated) {
+    s.disconnectIndicated = true;
+    const fn = connectionDispatch(s)?.WskDisconnectEvent;
+    if (fn && isEventEnabled(s, WSK_EVENT_DISCONNECT)) invokeEvent(s, () => fn(s.SocketContext, WSK_FLAG_ABORTIVE), STATUS_SUCCESS);
+  }
+}
+
+function applyFlowControl(s: WskSocketObject): void {
+  const c = s.connection;
+  if (!c) return;
+  const over = s.receiveBytes >= s.options.receiveBufferSize;
+  if (over && !s.transportPaused) { s.transportPaused = true; c.pauseReceive(); }
+  else if (!over && s.transportPaused) { s.transportPaused = false; c.resumeReceive(); }
+}
+
+/** Takes up to `max` buffered bytes into `sink(bytes)`, in order. */
+function takeBuffered(s: WskSocketObject, max: number, sink: (bytes: Uint8Array) => void): number {
+  let taken = 0;
+  while (taken < max && s.receiveQueue.length > 0) {
+    const head = s.receiveQueue[0]!;
+    const available = head.byteLength - s.receiveOffset;
+    const n = Math.min(available, max - taken);
+    sink(head.subarray(s.receiveOffset, s.receiveOffset + n));
+    taken += n;
+    if (n === available) { s.receiveQueue.shift(); s.receiveOffset = 0; } else s.receiveOffset += n;
+  }
+  s.receiveBytes -= taken;
+  return taken;
+}
+
+/** Moves buffered data to queued receives first (R30), then to WskReceiveEvent (R31). */
+export function deliver(s: WskSocketObject): void {
+  while (s.receiveRequests.length > 0) {
+    const r = s.receiveRequests[0]!;
+    if (r.flags & WSK_FLAG_DRAIN) {
+      takeBuffered(s, Infinity, () => {});
+      if (!s.peerEnded) break;
+    } else if (s.receiveBytes > 0) {
+      r.filled += takeBuffered(s, r.buffer.Length - r.filled, (b) => { copyIntoWskBuf(r.buffer, r.filled, b); });
+      if ((r.flags & WSK_FLAG_WAITALL) && r.filled < r.buffer.Length && !s.peerEnded) break;
+    } else if (!s.peerEnded) {
+      break;
+    }
+    s.receiveRequests.shift();
+    settle(s, r, STATUS_SUCCESS, (r.flags & WSK_FLAG_DRAIN) ? 0 : r.filled);
+    // A completed WskReceive resumes indications (R31).
+    s.indicationsPaused = false;
+  }
+  if (s.receiveRequests.length === 0) indicate(s);
+  applyFlowControl(s);
+  maybeIndicateDisconnect(s);
+}
+
+function indicate(s: WskSocketObject): void {
+  if (s.indicationsPaused || s.receiveBytes === 0 || !isEventEnabled(s, WSK_EVENT_RECEIVE)) return;
+  const fn = connectionDispatch(s)?.WskReceiveEvent;
+  if (!fn) return;
+  // One indication carries everything buffered, as a chain of views (no copy).
+  let head: WSK_DATA_INDICATION | null = null;
+  let tail: WSK_DATA_INDICATION | null = null;
+  const total = s.receiveBytes;
+  let offset = s.receiveOffset;
+  for (const chunk of s.receiveQueue) {
+    const view = offset === 0 ? chunk : chunk.subarray(offset);
+    offset = 0;
+    const node: WSK_DATA_INDICATION = { Next: null, Buffer: { Mdl: IoAllocateMdl(view), Offset: 0, Length: view.byteLength } };
+    if (tail) tail.Next = node; else head = node;
+    tail = node;
+  }
+  const accepted = { value: total };
+  const status = invokeEvent(s, () => fn(s.SocketContext, 0, head, total, accepted), STATUS_DATA_NOT_ACCEPTED);
+  if (s.state === 'closing' || s.state === 'closed') return;
+  if (status === STATUS_PENDING) {
+    s.retained.add(head!);
+    takeBuffered(s, total, () => {});
+  } else if (status === STATUS_SUCCESS) {
+    const n = Math.max(0, Math.min(total, Number(accepted.value)));
+    takeBuffered(s, n, () => {});
+    if (n < total) s.indicationsPaused = true;
+  } else {
+    s.indicationsPaused = true;
+  }
+}
+
+function maybeIndicateDisconnect(s: WskSocketObject): void {
+  if (!s.peerEnded || s.disconnectIndicated || s.receiveBytes > 0 || s.abortStatus !== null) return;
+  s.disconnectIndicated = true;
+  const fn = connectionDispatch(s)?.WskDisconnectEvent;
+  if (fn && isEventEnabled(s, WSK_EVENT_DISCONNECT)) invokeEvent(s, () => fn(s.SocketContext, 0), STATUS_SUCCESS);
+}
+
+// ---------- dispatch functions ----------
+
+/** Checks shared by send/receive/disconnect; returns an error status or null. */
+function connectedStatus(s: WskSocketObject): NTSTATUS | null {
+  if (s.category === 'stream' && s.committed === 'listen') return STATUS_INVALID_DEVICE_STATE;
+  if (!s.connection) return STATUS_INVALID_DEVICE_STATE;
+  return null;
+}
+
+export function WskSendImpl(s: WskSocketObject, Buffer: WSK_BUF | null, Flags: number, Irp: IRP): NTSTATUS {
+  const fail = (status: NTSTATUS): NTSTATUS => { beginIrp(Irp, 'WskSend'); completeIrp(Irp, status, 0); return status; };
+  if (validateWskBuf(Buffer)) return fail(STATUS_INVALID_PARAMETER);
+  if (Flags & ~WSK_FLAG_NODELAY) return fail(STATUS_NOT_SUPPORTED);
+  const notConnected = connectedStatus(s);
+  if (notConnected !== null) return fail(notConnected);
+  if (s.silent || s.localShutdown) return fail(STATUS_INVALID_DEVICE_STATE);
+  if (s.abortStatus !== null) return fail(s.abortStatus);
+  beginIrp(Irp, 'WskSend');
+  const req: SendRequest = trackPending(s, { irp: Irp, done: false, length: Buffer!.Length });
+  s.sends.add(req);
+  const status = pendIrp(Irp, () => { s.sends.delete(req); abortConnection(s, STATUS_CONNECTION_ABORTED); settle(s, req, STATUS_CANCELLED, 0); });
+  if (req.done || Irp.Cancel) return STATUS_PENDING;
+  if (req.length === 0) { s.sends.delete(req); settle(s, req, STATUS_SUCCESS, 0); return status; }
+  s.connection!.send(wskBufSegments(Buffer!), (Flags & WSK_FLAG_NODELAY) !== 0 || s.options.noDelay, (result) => {
+    s.sends.delete(req);
+    settle(s, req, result, result === STATUS_SUCCESS ? req.length : 0);
+    if (s.sends.size === 0) continueDisconnect(s);
+  });
+  return status;
+}
+
+export function WskReceiveImpl(s: WskSocketObject, Buffer: WSK_BUF | null, Flags: number, Irp: IRP): NTSTATUS {
+  const fail = (status: NTSTATUS): NTSTATUS => { beginIrp(Irp, 'WskReceive'); completeIrp(Irp, status, 0); return status; };
+  if (validateWskBuf(Buffer)) return fail(STATUS_INVALID_PARAMETER);
+  if (Flags & ~(WSK_FLAG_WAITALL | WSK_FLAG_DRAIN)) return fail(STATUS_NOT_SUPPORTED);
+  if ((Flags & WSK_FLAG_WAITALL) && (Flags & WSK_FLAG_DRAIN)) return fail(STATUS_INVALID_PARAMETER);
+  if ((Flags & WSK_FLAG_DRAIN) && Buffer!.Length !== 0) return fail(STATUS_INVALID_PARAMETER);
+  const notConnected = connectedStatus(s);
+  if (notConnected !== null) return fail(notConnected);
+  if (s.silent) return fail(STATUS_INVALID_DEVICE_STATE);
+  if (s.abortStatus !== null) return fail(s.abortStatus);
+  beginIrp(Irp, 'WskReceive');
+  const req: ReceiveRequest = trackPending(s, { irp: Irp, done: false, buffer: Buffer!, flags: Flags, filled: 0 });
+  // A zero-length receive completes at once and resumes indications (R31).
+  if (Buffer!.Length === 0 && !(Flags & WSK_FLAG_DRAIN)) {
+    settle(s, req, STATUS_SUCCESS, 0);
+    s.indicationsPaused = false;
+    scheduleDeliver(s);
+    return STATUS_PENDING;
+  }
+  s.receiveRequests.push(req);
+  const status = pendIrp(Irp, () => {
+    const i = s.receiveRequests.indexOf(req);
+    if (i >= 0) s.receiveRequests.splice(i, 1);
+    // Bytes already placed in the buffer are reported, not lost.
+    settle(s, req, req.filled > 0 ? STATUS_SUCCESS : STATUS_CANCELLED, req.filled);
+  });
+  if (!req.done) deliver(s);
+  return status;
+}
+
+/** Re-runs delivery from the event loop, outside the caller's stack (never re-entrant). */
+export function scheduleDeliver(s: WskSocketObject): void {
+  if (s.indicationScheduled) return;
+  s.indicationScheduled = true;
+  setImmediate(() => {
+    s.indicationScheduled = false;
+    if (s.state === 'open' && s.connection) deliver(s);
+  });
+}
+
+export function WskDisconnectImpl(s: WskSocketObject, Buffer: WSK_BUF | null, Flags: number, Irp: IRP): NTSTATUS {
+  const fail = (status: NTSTATUS): NTSTATUS => { beginIrp(Irp, 'WskDisconnect'); completeIrp(Irp, status, 0); return status; };
+  if (Flags & ~WSK_FLAG_ABORTIVE) return fail(STATUS_NOT_SUPPORTED);
+  if ((Flags & WSK_FLAG_ABORTIVE) && Buffer) return fail(STATUS_INVALID_PARAMETER);
+  if (Buffer && validateWskBuf(Buffer)) return fail(STATUS_INVALID_PARAMETER);
+  const notConnected = connectedStatus(s);
+  if (notConnected !== null) return fail(notConnected);
+  if (s.silent) return fail(STATUS_INVALID_DEVICE_STATE);
+  if (Flags & WSK_FLAG_ABORTIVE) {
+    beginIrp(Irp, 'WskDisconnect');
+    abortConnection(s, STATUS_CONNECTION_ABORTED);
+    completeIrp(Irp, STATUS_SUCCESS, 0);
+    return STATUS_PENDING;
+  }
+  if (s.abortStatus !== null) return fail(s.abortStatus);
+  if (s.localShutdown) return fail(STATUS_INVALID_DEVICE_STATE);
+  beginIrp(Irp, 'WskDisconnect');
+  s.localShutdown = true;
+  const op = trackPending(s, { irp: Irp, done: false });
+  s.disconnectPending = op;
+  const status = pendIrp(Irp, () => { s.disconnectPending = null; settle(s, op, STATUS_CANCELLED, 0); });
+  if (Buffer && Buffer.Length > 0) {
+    const pieces = wskBufSegments(Buffer);
+    s.connection!.send(pieces, true, () => continueDisconnect(s));
+  } else continueDisconnect(s);
+  return status;
+}
+
+/** A graceful disconnect goes out once every earlier send has been handed over. */
+function continueDisconnect(s: WskSocketObject): void {
+  const op = s.disconnectPending;
+  if (!op || op.done || s.sends.size > 0 || !s.connection) return;
+  s.connection.shutdown((result) => {
+    if (s.disconnectPending === op) s.disconnectPending = null;
+    settle(s, op, result, 0);
+  });
+}
+
+/** Abortive disconnect: RST, cancel sends, no further send or receive (R42, R43). */
+export function abortConnection(s: WskSocketObject, status: NTSTATUS): void {
+  if (!s.connection || s.abortStatus !== null) return;
+  s.abortStatus = status;
+  s.connection.abort();
+  for (const send of [...s.sends]) { s.sends.delete(send); settle(s, send, STATUS_CANCELLED, 0); }
+  for (const r of s.receiveRequests.splice(0)) settle(s, r, r.filled > 0 ? STATUS_SUCCESS : status, r.filled);
+  if (s.disconnectPending) { settle(s, s.disconnectPending, STATUS_CANCELLED, 0); s.disconnectPending = null; }
+  s.receiveQueue.length = 0;
+  s.receiveBytes = 0;
+  s.receiveOffset = 0;
+}
+
+/** WskCloseSocket on a connection: abortive unless fully disconnected both ways (R43). */
+export function closeConnection(s: WskSocketObject): void {
+  const c = s.connection;
+  if (!c) return;
+  if (s.abortStatus !== null) return;
+  if (s.localShutdown && s.peerEnded && !s.disconnectPending && s.sends.size === 0) c.close();
+  else abortConnection(s, STATUS_CONNECTION_ABORTED);
+}
+
+export function WskReleaseDataImpl(s: WskSocketObject, DataIndication: WSK_DATA_INDICATION | null): NTSTATUS {
+  if (!DataIndication || !s.retained.delete(DataIndication)) return STATUS_INVALID_PARAMETER;
+  return STATUS_SUCCESS;
+}
+
+export function connectFailureStatus(err: unknown): NTSTATUS {
+  return err instanceof ProviderError ? err.status : STATUS_CONNECTION_RESET;
+}

@@ -1,0 +1,329 @@
+// WskControlSocket: options and IOCTLs (wsk.md §7, R22–R27, R44, R48). Timing violations that
+// the docs leave without a code get STATUS_INVALID_DEVICE_STATE (§17.8); a NULL IRP where one is
+// required gets STATUS_REQUEST_NOT_ACCEPTED (wsk.h, R23); an IRP where none is allowed gets
+// STATUS_INVALID_PARAMETER. Scalar inputs may be a number, a { value } holder or a ULONG in bytes.
+import type { IRP } from '../irp/irp.ts';
+import {
+  STATUS_BUFFER_OVERFLOW, STATUS_EVENT_PENDING, STATUS_INVALID_DEVICE_REQUEST, STATUS_INVALID_DEVICE_STATE,
+  STATUS_INVALID_PARAMETER, STATUS_NOT_SUPPORTED, STATUS_PENDING, STATUS_REQUEST_NOT_ACCEPTED, STATUS_SUCCESS,
+  type NTSTATUS,
+} from '../ntstatus.ts';
+import {
+  AF_INET, IPPROTO_IPV6, IPPROTO_TCP, SOCKADDR_IN6_SIZE, SOCKADDR_IN_SIZE, endpointToSockaddr, isLoopback,
+  sockaddrToEndpoint, type SOCKADDR,
+} from '../sockaddr.ts';
+import { guidEquals } from '../nmr/types.ts';
+import {
+  IPV6_V6ONLY, NPI_WSK_INTERFACE_ID, SIO_ADDRESS_LIST_CHANGE, SIO_ADDRESS_LIST_QUERY, SIO_WSK_QUERY_IDEAL_SEND_BACKLOG,
+  SIO_WSK_QUERY_INSPECT_ID, SIO_WSK_QUERY_RECEIVE_BACKLOG, SIO_WSK_REGISTER_EXTENSION, SIO_WSK_SET_REMOTE_ADDRESS,
+  SIO_WSK_SET_SENDTO_ADDRESS, SIO_WSK_SET_TCP_SILENT_MODE, SIZEOF_SIZE_T, SIZEOF_SOCKET_ADDRESS,
+  SIZEOF_SOCKET_ADDRESS_LIST_HEADER, SIZEOF_ULONG, SIZEOF_WSK_INSPECT_ID, SO_BROADCAST, SO_CONDITIONAL_ACCEPT,
+  SO_EXCLUSIVEADDRUSE, SO_KEEPALIVE, SO_RCVBUF, SO_REUSEADDR, SO_WSK_EVENT_CALLBACK, SO_WSK_SECURITY, SOL_SOCKET,
+  TCP_FASTOPEN, TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_NODELAY, WSK_EVENT_ACCEPT, WSK_EVENT_DISABLE,
+  WSK_EVENT_DISCONNECT, WSK_EVENT_RECEIVE, WSK_EVENT_RECEIVE_FROM, WSK_EVENT_SEND_BACKLOG, WskGetOption, WskIoctl,
+  WskSetOption,
+} from './constants.ts';
+import { beginIrp, completeIrp, pendIrp } from './completion.ts';
+import { deliver, indicateSendBacklog } from './connection.ts';
+import { deliverDatagrams } from './datagram.ts';
+import { drainAcceptQueue } from './listen.ts';
+import { afterCallbacks, settle, trackPending, type WskSocketObject } from './socket.ts';
+import type { PSIZE_T, SECURITY_DESCRIPTOR, SOCKET_ADDRESS_LIST, WSK_EVENT_CALLBACK_CONTROL, WSK_INSPECT_ID } from './types.ts';
+import { watchAddressList } from './address-list.ts';
+
+const CONNECTION_EVENTS = WSK_EVENT_RECEIVE | WSK_EVENT_DISCONNECT | WSK_EVENT_SEND_BACKLOG;
+
+/** Reads a ULONG-sized input however the caller passed it. */
+export function readUlong(input: unknown, size: number): number | null {
+  if (typeof input === 'number') return input >>> 0;
+  if (typeof input === 'boolean') return input ? 1 : 0;
+  if (input instanceof Uint8Array) return size >= 4 && input.byteLength >= 4 ? new DataView(input.buffer, input.byteOffset, 4).getUint32(0, true) : null;
+  if (input && typeof input === 'object' && 'value' in input) return Number((input as { value: unknown }).value) >>> 0;
+  return null;
+}
+
+/** Writes a scalar output into a { value } holder or a little-endian byte buffer. */
+function writeScalar(output: unknown, value: number, size: number): boolean {
+  if (output instanceof Uint8Array) {
+    if (output.byteLength < size) return false;
+    const dv = new DataView(output.buffer, output.byteOffset, size);
+    if (size === 8) dv.setBigUint64(0, BigInt(value), true); else dv.setUint32(0, value >>> 0, true);
+    return true;
+  }
+  if (output && typeof output === 'object') { (output as { value: number }).value = value; return true; }
+  return false;
+}
+
+type Need = 'required' | 'optional' | 'none';
+interface ControlCall {
+  s: WskSocketObject; request: number; code: number; level: number; inSize: number; input: unknown;
+  outSize: number; output: unknown; returned: PSIZE_T | null; irp: IRP | null;
+}
+
+/** Finishes a control call: with an IRP, complete it; without, return the status inline. */
+function finish(c: ControlCall, status: NTSTATUS, bytes = 0): NTSTATUS {
+  if (!c.irp) {
+    if (c.returned) c.returned.value = bytes;
+    return status;
+  }
+  beginIrp(c.irp, 'WskControlSocket');
+  completeIrp(c.irp, status, bytes);
+  return status === STATUS_SUCCESS ? STATUS_PENDING : status;
+}
+
+function checkIrp(c: ControlCall, need: Need): NTSTATUS | null {
+  if (need === 'required' && !c.irp) return STATUS_REQUEST_NOT_ACCEPTED;
+  if (need === 'none' && c.irp) return STATUS_INVALID_PARAMETER;
+  return null;
+}
+
+const bound = (s: WskSocketObject): boolean => s.local !== null || s.binding !== null;
+
+export function WskControlSocketImpl(c: ControlCall): NTSTATUS {
+  switch (c.request) {
+    case WskSetOption: return setOption(c);
+    case WskGetOption: return getOption(c);
+    case WskIoctl: return ioctl(c);
+    default: return finish(c, STATUS_INVALID_PARAMETER);
+  }
+}
+export type { ControlCall };
+
+function categoryIs(s: WskSocketObject, ...cats: string[]): boolean {
+  if (cats.includes(s.category)) return true;
+  if (s.category === 'stream') return cats.includes(s.committed === 'listen' ? 'listen' : 'connection');
+  return false;
+}
+
+function setOption(c: ControlCall): NTSTATUS {
+  const { s } = c;
+  if (c.level === SOL_SOCKET && c.code === SO_WSK_EVENT_CALLBACK) return eventCallback(c);
+  const irpProblem = checkIrp(c, 'required');
+  if (irpProblem !== null) return irpProblem;
+  if (c.level === SOL_SOCKET && c.code === SO_WSK_SECURITY) {
+    if (!categoryIs(s, 'listen', 'datagram', 'connection')) return finish(c, STATUS_INVALID_PARAMETER);
+    if (bound(s)) return finish(c, STATUS_INVALID_DEVICE_STATE);
+    const sd = (c.input && typeof c.input === 'object' && 'value' in c.input) ? (c.input as { value: unknown }).value : c.input;
+    if (!s.client.isCachedSecurityDescriptor(sd)) return finish(c, STATUS_INVALID_PARAMETER);
+    s.options.securityDescriptor = sd as SECURITY_DESCRIPTOR;
+    return finish(c, STATUS_SUCCESS);
+  }
+  const v = readUlong(c.input, c.inSize);
+  if (v === null || c.inSize < SIZEOF_ULONG) return finish(c, STATUS_INVALID_PARAMETER);
+  const beforeBind = (apply: () => void, ...cats: string[]): NTSTATUS => {
+    if (!categoryIs(s, ...cats)) return finish(c, STATUS_INVALID_PARAMETER);
+    if (bound(s)) return finish(c, STATUS_INVALID_DEVICE_STATE);
+    apply();
+    return finish(c, STATUS_SUCCESS);
+  };
+  if (c.level === SOL_SOCKET) {
+    switch (c.code >>> 0) {
+      case SO_CONDITIONAL_ACCEPT: return beforeBind(() => { s.options.conditionalAccept = v !== 0; }, 'listen');
+      case SO_REUSEADDR: return beforeBind(() => { s.options.reuseAddress = v !== 0; }, 'listen', 'datagram', 'connection');
+      case SO_EXCLUSIVEADDRUSE: return beforeBind(() => { s.options.exclusiveAddressUse = v !== 0; }, 'listen', 'datagram', 'connection');
+      case SO_KEEPALIVE:
+        if (!categoryIs(s, 'listen', 'connection')) return finish(c, STATUS_INVALID_PARAMETER);
+        s.options.keepAlive = v !== 0;
+        s.connection?.setKeepAlive(v !== 0, s.options.keepIdle, s.options.keepInterval, s.options.keepCount);
+        return finish(c, STATUS_SUCCESS);
+      case SO_RCVBUF:
+        if (!categoryIs(s, 'listen', 'datagram', 'connection') || v === 0) return finish(c, STATUS_INVALID_PARAMETER);
+        s.options.receiveBufferSize = v;
+        s.datagram?.setReceiveBufferSize(v);
+        if (s.connection) deliver(s);
+        return finish(c, STATUS_SUCCESS);
+      case SO_BROADCAST:
+        if (!categoryIs(s, 'datagram')) return finish(c, STATUS_INVALID_PARAMETER);
+        s.options.broadcast = v !== 0;
+        s.datagram?.setBroadcast(v !== 0);
+        return finish(c, STATUS_SUCCESS);
+      default: return finish(c, STATUS_INVALID_PARAMETER);
+    }
+  }
+  if (c.level === IPPROTO_IPV6 && c.code === IPV6_V6ONLY) {
+    if (s.family === AF_INET) return finish(c, STATUS_INVALID_PARAMETER);
+    return beforeBind(() => { s.options.v6Only = v !== 0; }, 'listen', 'datagram', 'connection', 'stream');
+  }
+  if (c.level === IPPROTO_TCP && s.socketType === 1) {
+    switch (c.code) {
+      case TCP_NODELAY: s.options.noDelay = v !== 0; s.connection?.setNoDelay(v !== 0); return finish(c, STATUS_SUCCESS);
+      case TCP_KEEPIDLE: s.options.keepIdle = v; break;
+      case TCP_KEEPINTVL: s.options.keepInterval = v; break;
+      case TCP_KEEPCNT: s.options.keepCount = v; break;
+      case TCP_FASTOPEN: s.options.fastOpen = v !== 0; return finish(c, STATUS_SUCCESS);
+      default: return finish(c, STATUS_INVALID_PARAMETER);
+    }
+    if (s.options.keepAlive) s.connection?.setKeepAlive(true, s.options.keepIdle, s.options.keepInterval, s.options.keepCount);
+    return finish(c, STATUS_SUCCESS);
+  }
+  return finish(c, STATUS_INVALID_PARAMETER);
+}
+
+function getOption(c: ControlCall): NTSTATUS {
+  const { s } = c;
+  const irpProblem = checkIrp(c, 'required');
+  if (irpProblem !== null) return irpProblem;
+  if (c.level === SOL_SOCKET && c.code === SO_WSK_SECURITY) {
+    const sd = s.options.securityDescriptor;
+    if (c.output && typeof c.output === 'object') (c.output as { value: unknown }).value = sd ? s.client.cacheSecurityDescriptor(sd) : null;
+    return finish(c, STATUS_SUCCESS, SIZEOF_SIZE_T);
+  }
+  let value: number | null = null;
+  if (c.level === SOL_SOCKET) {
+    switch (c.code >>> 0) {
+      case SO_CONDITIONAL_ACCEPT: value = s.options.conditionalAccept ? 1 : 0; break;
+      case SO_REUSEADDR: value = s.options.reuseAddress ? 1 : 0; break;
+      case SO_EXCLUSIVEADDRUSE: value = s.options.exclusiveAddressUse ? 1 : 0; break;
+      case SO_KEEPALIVE: value = s.options.keepAlive ? 1 : 0; break;
+      case SO_RCVBUF: value = s.options.receiveBufferSize; break;
+      case SO_BROADCAST: value = s.options.broadcast ? 1 : 0; break;
+    }
+  } else if (c.level === IPPROTO_IPV6 && c.code === IPV6_V6ONLY && s.family !== AF_INET) {
+    value = s.options.v6Only ? 1 : 0;
+  } else if (c.level === IPPROTO_TCP) {
+    switch (c.code) {
+      case TCP_NODELAY: value = s.options.noDelay ? 1 : 0; break;
+      case TCP_KEEPIDLE: value = s.options.keepIdle; break;
+      case TCP_KEEPINTVL: value = s.options.keepInterval; break;
+      case TCP_KEEPCNT: value = s.options.keepCount; break;
+    }
+  }
+  if (value === null) return finish(c, STATUS_INVALID_PARAMETER);
+  if (c.outSize < SIZEOF_ULONG || !writeScalar(c.output, value, SIZEOF_ULONG)) return finish(c, STATUS_BUFFER_OVERFLOW);
+  return finish(c, STATUS_SUCCESS, SIZEOF_ULONG);
+}
+
+/** SO_WSK_EVENT_CALLBACK (R26–R29). */
+function eventCallback(c: ControlCall): NTSTATUS {
+  const { s } = c;
+  const control = c.input as WSK_EVENT_CALLBACK_CONTROL | null;
+  if (!control || typeof control !== 'object' || !control.NpiId || !guidEquals(control.NpiId, NPI_WSK_INTERFACE_ID)) {
+    return finish(c, STATUS_INVALID_PARAMETER);
+  }
+  const mask = control.EventMask >>> 0;
+  const disable = (mask & WSK_EVENT_DISABLE) !== 0;
+  const flags = mask & ~WSK_EVENT_DISABLE;
+  const isListen = categoryIs(s, 'listen');
+  const allowed = isListen ? WSK_EVENT_ACCEPT | CONNECTION_EVENTS
+    : categoryIs(s, 'datagram') ? WSK_EVENT_RECEIVE_FROM
+      : categoryIs(s, 'connection') ? CONNECTION_EVENTS : 0;
+  if (flags === 0 || (flags & ~allowed) !== 0) return finish(c, STATUS_INVALID_PARAMETER);
+  // Timing: listen/datagram after bind, connection after connect (R22).
+  const ready = isListen || categoryIs(s, 'datagram') ? bound(s) : s.connection !== null;
+  if (!ready) return finish(c, STATUS_INVALID_DEVICE_STATE);
+  if (!disable) {
+    if (!c.irp) {
+      enable(s, flags, isListen);
+      return STATUS_SUCCESS;
+    }
+    enable(s, flags, isListen);
+    return finish(c, STATUS_SUCCESS);
+  }
+  // Disable exactly one flag; static ones and a listener's connection events can't be (R28, R29).
+  if ((flags & (flags - 1)) !== 0) return finish(c, STATUS_INVALID_PARAMETER);
+  if ((s.staticEvents & flags) || (isListen && (flags & CONNECTION_EVENTS))) return finish(c, STATUS_INVALID_DEVICE_STATE);
+  s.enabledEvents &= ~flags;
+  if (s.callbackDepth === 0) return finish(c, STATUS_SUCCESS);
+  if (!c.irp) return STATUS_EVENT_PENDING;
+  const irp = c.irp;
+  beginIrp(irp, 'WskControlSocket');
+  const op = trackPending(s, { irp, done: false });
+  afterCallbacks(s, () => settle(s, op, STATUS_SUCCESS, 0));
+  return STATUS_PENDING;
+}
+
+function enable(s: WskSocketObject, flags: number, isListen: boolean): void {
+  if (isListen) {
+    s.acceptedConnectionEvents |= flags & CONNECTION_EVENTS;
+    s.enabledEvents |= flags & WSK_EVENT_ACCEPT;
+    if (flags & WSK_EVENT_ACCEPT) setImmediate(() => { if (s.state === 'open') drainAcceptQueue(s); });
+    return;
+  }
+  s.enabledEvents |= flags;
+  // Enabling delivers what is already buffered, from the event loop (never inside this call).
+  if (flags & WSK_EVENT_RECEIVE) setImmediate(() => { if (s.state === 'open' && s.connection) deliver(s); });
+  if (flags & WSK_EVENT_RECEIVE_FROM) setImmediate(() => { if (s.state === 'open') deliverDatagrams(s); });
+  if ((flags & WSK_EVENT_SEND_BACKLOG) && s.connection) {
+    const conn = s.connection;
+    setImmediate(() => { if (s.state === 'open') indicateSendBacklog(s, conn.idealSendBacklog()); });
+  }
+}
+
+function ioctl(c: ControlCall): NTSTATUS {
+  const { s } = c;
+  switch (c.code >>> 0) {
+    case SIO_WSK_SET_REMOTE_ADDRESS:
+    case SIO_WSK_SET_SENDTO_ADDRESS: {
+      const irpProblem = checkIrp(c, 'required');
+      if (irpProblem !== null) return irpProblem;
+      if (!categoryIs(s, 'datagram')) return finish(c, STATUS_INVALID_PARAMETER);
+      if (!bound(s)) return finish(c, STATUS_INVALID_DEVICE_STATE);
+      let ep = null;
+      if (c.inSize > 0 && c.input) {
+        ep = sockaddrToEndpoint(c.input as SOCKADDR);
+        if (!ep || ep.family !== s.family) return finish(c, STATUS_INVALID_PARAMETER);
+      }
+      if ((c.code >>> 0) === SIO_WSK_SET_REMOTE_ADDRESS) s.fixedRemote = ep; else s.sendToAddress = ep;
+      return finish(c, STATUS_SUCCESS);
+    }
+    case SIO_WSK_REGISTER_EXTENSION: {
+      const irpProblem = checkIrp(c, 'none');
+      return irpProblem ?? finish(c, STATUS_NOT_SUPPORTED);
+    }
+    case SIO_WSK_QUERY_IDEAL_SEND_BACKLOG:
+    case SIO_WSK_QUERY_RECEIVE_BACKLOG: {
+      const irpProblem = checkIrp(c, 'required');
+      if (irpProblem !== null) return irpProblem;
+      if (!categoryIs(s, 'connection')) return finish(c, STATUS_INVALID_PARAMETER);
+      if (!s.connection) return finish(c, STATUS_INVALID_DEVICE_STATE);
+      const value = (c.code >>> 0) === SIO_WSK_QUERY_RECEIVE_BACKLOG ? s.receiveBytes : s.connection.idealSendBacklog();
+      if (c.outSize < SIZEOF_SIZE_T || !writeScalar(c.output, value, SIZEOF_SIZE_T)) return finish(c, STATUS_BUFFER_OVERFLOW);
+      return finish(c, STATUS_SUCCESS, SIZEOF_SIZE_T);
+    }
+    case SIO_WSK_QUERY_INSPECT_ID: {
+      const irpProblem = checkIrp(c, 'none');
+      if (irpProblem !== null) return irpProblem;
+      if (!s.inspectId) return finish(c, STATUS_INVALID_DEVICE_REQUEST);
+      if (c.outSize < SIZEOF_WSK_INSPECT_ID || !c.output || typeof c.output !== 'object') return finish(c, STATUS_BUFFER_OVERFLOW);
+      Object.assign(c.output as WSK_INSPECT_ID, s.inspectId);
+      return finish(c, STATUS_SUCCESS, SIZEOF_WSK_INSPECT_ID);
+    }
+    case SIO_WSK_SET_TCP_SILENT_MODE: {
+      const irpProblem = checkIrp(c, 'required');
+      if (irpProblem !== null) return irpProblem;
+      if (!categoryIs(s, 'connection') || !s.connection) return finish(c, STATUS_INVALID_DEVICE_STATE);
+      if (s.sends.size > 0 || s.disconnectPending) return finish(c, STATUS_INVALID_DEVICE_STATE);
+      // Windows refuses silent mode on loopback; the host provider cannot keep the kernel silent at all.
+      if (isLoopback(s.connection.remoteEndpoint) || !s.client.subsystem.supportsSilentMode) return finish(c, STATUS_NOT_SUPPORTED);
+      s.silent = true;
+      return finish(c, STATUS_SUCCESS);
+    }
+    case SIO_ADDRESS_LIST_QUERY: {
+      const irpProblem = checkIrp(c, 'none');
+      if (irpProblem !== null) return irpProblem;
+      const addresses = s.client.subsystem.provider.localAddresses(s.family);
+      const each = s.family === AF_INET ? SOCKADDR_IN_SIZE : SOCKADDR_IN6_SIZE;
+      const needed = SIZEOF_SOCKET_ADDRESS_LIST_HEADER + addresses.length * (SIZEOF_SOCKET_ADDRESS + each);
+      if (c.outSize < needed || !c.output) {
+        if (c.returned) c.returned.value = needed;
+        return STATUS_BUFFER_OVERFLOW;
+      }
+      const list = c.output as SOCKET_ADDRESS_LIST;
+      list.iAddressCount = addresses.length;
+      list.Address = addresses.map((ep) => ({ lpSockaddr: endpointToSockaddr(ep), iSockaddrLength: each }));
+      return finish(c, STATUS_SUCCESS, needed);
+    }
+    case SIO_ADDRESS_LIST_CHANGE: {
+      const irpProblem = checkIrp(c, 'required');
+      if (irpProblem !== null) return irpProblem;
+      const irp = c.irp!;
+      beginIrp(irp, 'WskControlSocket');
+      const op = trackPending(s, { irp, done: false });
+      const stop = watchAddressList(s.client.subsystem.provider, s.family, () => settle(s, op, STATUS_SUCCESS, 0));
+      return pendIrp(irp, () => { stop(); settle(s, op, 0xc0000120 | 0, 0); });
+    }
+    default: {
+      return c.irp ? finish(c, STATUS_INVALID_PARAMETER) : STATUS_INVALID_PARAMETER;
+    }
+  }
+}

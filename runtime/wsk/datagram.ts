@@ -1,0 +1,183 @@
+// Datagram sockets (wsk.md §3.5, §4; R30, R32, R33, R44, R45): receive by WskReceiveFrom IRP
+// first, then WskReceiveFromEvent, else a queue bounded by SO_RCVBUF (overflow is counted and
+// dropped, as a datagram transport does). Fixed remote address filters receives; fixed sendto
+// address only sets the default destination.
+import type { IRP } from '../irp/irp.ts';
+import {
+  STATUS_CANCELLED, STATUS_DATA_NOT_ACCEPTED, STATUS_INVALID_DEVICE_STATE, STATUS_INVALID_PARAMETER, STATUS_PENDING,
+  STATUS_SUCCESS, type NTSTATUS,
+} from '../ntstatus.ts';
+import { copyIntoWskBuf, IoAllocateMdl, validateWskBuf, wskBufSegments, type WSK_BUF } from '../mdl/mdl.ts';
+import { endpointToSockaddr, sockaddrToEndpoint, writeSockaddr, type Endpoint, type SOCKADDR } from '../sockaddr.ts';
+import { MSG_TRUNC, WSK_EVENT_RECEIVE_FROM } from './constants.ts';
+import { beginIrp, completeIrp, pendIrp } from './completion.ts';
+import {
+  invokeEvent, isEventEnabled, settle, trackPending, type QueuedDatagram, type ReceiveFromRequest, type WskSocketObject,
+} from './socket.ts';
+import type { PCMSGHDR, PULONG, WSK_BUF_LIST, WSK_CLIENT_DATAGRAM_DISPATCH, WSK_DATAGRAM_INDICATION } from './types.ts';
+
+export function startDatagram(s: WskSocketObject, local: Endpoint): Promise<Endpoint> {
+  return s.client.subsystem.provider.bindDatagram(local, {
+    v6Only: s.options.v6Only, reuseAddress: s.options.reuseAddress, receiveBufferSize: s.options.receiveBufferSize,
+    broadcast: s.options.broadcast,
+  }, {
+    onDatagram: (data, from, flags) => onDatagram(s, data, from, flags),
+    onError: () => { if (s.state === 'open') s.state = 'forced'; },
+  }).then((dg) => {
+    if (s.state !== 'open') { dg.close(); return dg.localEndpoint; }
+    s.datagram = dg;
+    return dg.localEndpoint;
+  });
+}
+
+function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
+  return a.family === b.family && a.port === b.port && a.address.every((v, i) => v === b.address[i]);
+}
+
+function onDatagram(s: WskSocketObject, data: Uint8Array, from: Endpoint, flags: number): void {
+  if (s.state !== 'open') return;
+  if (s.fixedRemote && !sameEndpoint(s.fixedRemote, from)) return;
+  if (s.datagramQueueBytes + data.byteLength > s.options.receiveBufferSize && s.receiveFromRequests.length === 0) {
+    // Only queued datagrams count against the buffer; an event may still take this one.
+    if (!isEventEnabled(s, WSK_EVENT_RECEIVE_FROM)) { s.droppedDatagrams++; return; }
+  }
+  s.datagramQueue.push({ data, from, flags });
+  s.datagramQueueBytes += data.byteLength;
+  deliverDatagrams(s);
+}
+
+export function deliverDatagrams(s: WskSocketObject): void {
+  while (s.datagramQueue.length > 0 && s.receiveFromRequests.length > 0) {
+    const d = s.datagramQueue.shift()!;
+    s.datagramQueueBytes -= d.data.byteLength;
+    completeReceiveFrom(s, s.receiveFromRequests.shift()!, d);
+  }
+  if (s.datagramQueue.length === 0 || !isEventEnabled(s, WSK_EVENT_RECEIVE_FROM)) return;
+  const fn = (s.clientDispatch as WSK_CLIENT_DATAGRAM_DISPATCH | null)?.WskReceiveFromEvent;
+  if (!fn) return;
+  let head: WSK_DATAGRAM_INDICATION | null = null;
+  let tail: WSK_DATAGRAM_INDICATION | null = null;
+  let flags = 0;
+  for (const d of s.datagramQueue) {
+    const node: WSK_DATAGRAM_INDICATION = {
+      Next: null, Buffer: { Mdl: IoAllocateMdl(d.data), Offset: 0, Length: d.data.byteLength },
+      ControlInfo: null, ControlInfoLength: 0, RemoteAddress: endpointToSockaddr(d.from),
+    };
+    flags |= d.flags;
+    if (tail) tail.Next = node; else head = node;
+    tail = node;
+  }
+  const status = invokeEvent(s, () => fn(s.SocketContext, flags, head), STATUS_DATA_NOT_ACCEPTED);
+  if (s.state !== 'open') return;
+  if (status === STATUS_DATA_NOT_ACCEPTED) {
+    // R32: enabled through SO_WSK_EVENT_CALLBACK → disabled until re-enabled; static stays on.
+    if (!(s.staticEvents & WSK_EVENT_RECEIVE_FROM)) s.enabledEvents &= ~WSK_EVENT_RECEIVE_FROM;
+    return;
+  }
+  if (status === STATUS_PENDING) s.retainedDatagrams.add(head!);
+  s.datagramQueue.length = 0;
+  s.datagramQueueBytes = 0;
+}
+
+function completeReceiveFrom(s: WskSocketObject, r: ReceiveFromRequest, d: QueuedDatagram): void {
+  const copied = copyIntoWskBuf(r.buffer, 0, d.data);
+  if (r.remote) writeSockaddr(r.remote, d.from);
+  if (r.controlLength) {
+    r.controlLength.value = 0;
+    if (r.controlFlags) r.controlFlags.value = d.flags | (copied < d.data.byteLength ? MSG_TRUNC : 0);
+  }
+  settle(s, r, STATUS_SUCCESS, copied);
+}
+
+function boundStatus(s: WskSocketObject): NTSTATUS | null {
+  return s.datagram ? null : STATUS_INVALID_DEVICE_STATE;
+}
+
+export function WskReceiveFromImpl(
+  s: WskSocketObject, Buffer: WSK_BUF | null, Flags: number, RemoteAddress: SOCKADDR | null,
+  ControlLength: PULONG | null, _ControlInfo: PCMSGHDR, ControlFlags: PULONG | null, Irp: IRP,
+): NTSTATUS {
+  const fail = (status: NTSTATUS): NTSTATUS => { beginIrp(Irp, 'WskReceiveFrom'); completeIrp(Irp, status, 0); return status; };
+  if (validateWskBuf(Buffer) || Flags !== 0) return fail(STATUS_INVALID_PARAMETER);
+  const unbound = boundStatus(s);
+  if (unbound !== null) return fail(unbound);
+  beginIrp(Irp, 'WskReceiveFrom');
+  const r: ReceiveFromRequest = trackPending(s, { irp: Irp, done: false, buffer: Buffer!, remote: RemoteAddress, controlLength: ControlLength, controlFlags: ControlFlags });
+  s.receiveFromRequests.push(r);
+  const status = pendIrp(Irp, () => {
+    const i = s.receiveFromRequests.indexOf(r);
+    if (i >= 0) s.receiveFromRequests.splice(i, 1);
+    settle(s, r, STATUS_CANCELLED, 0);
+  });
+  if (!r.done) deliverDatagrams(s);
+  return status;
+}
+
+function destinationFor(s: WskSocketObject, RemoteAddress: SOCKADDR | null): Endpoint | null {
+  if (RemoteAddress) {
+    const ep = sockaddrToEndpoint(RemoteAddress);
+    return ep && ep.family === s.family ? ep : null;
+  }
+  return s.fixedRemote ?? s.sendToAddress;
+}
+
+function sendPieces(s: WskSocketObject, irp: IRP, what: string, datagrams: Uint8Array[][], to: Endpoint): NTSTATUS {
+  beginIrp(irp, what);
+  const op = trackPending(s, { irp, done: false });
+  const status = pendIrp(irp, () => settle(s, op, STATUS_CANCELLED, 0));
+  let total = 0;
+  let remaining = datagrams.length;
+  let failed: NTSTATUS | null = null;
+  if (remaining === 0) settle(s, op, STATUS_SUCCESS, 0);
+  for (const pieces of datagrams) {
+    s.datagram!.sendTo(pieces, to, (result, bytes) => {
+      if (result !== STATUS_SUCCESS) failed ??= result; else total += bytes;
+      if (--remaining === 0) settle(s, op, failed ?? STATUS_SUCCESS, failed === null ? total : 0);
+    });
+  }
+  return status;
+}
+
+export function WskSendToImpl(
+  s: WskSocketObject, Buffer: WSK_BUF | null, Flags: number, RemoteAddress: SOCKADDR | null,
+  _ControlInfoLength: number, _ControlInfo: PCMSGHDR, Irp: IRP,
+): NTSTATUS {
+  const fail = (status: NTSTATUS): NTSTATUS => { beginIrp(Irp, 'WskSendTo'); completeIrp(Irp, status, 0); return status; };
+  if (validateWskBuf(Buffer) || Flags !== 0) return fail(STATUS_INVALID_PARAMETER);
+  const unbound = boundStatus(s);
+  if (unbound !== null) return fail(unbound);
+  const to = destinationFor(s, RemoteAddress);
+  if (!to) return fail(STATUS_INVALID_PARAMETER);
+  return sendPieces(s, Irp, 'WskSendTo', [wskBufSegments(Buffer!)], to);
+}
+
+export function WskSendMessagesImpl(
+  s: WskSocketObject, BufferList: WSK_BUF_LIST | null, Flags: number, RemoteAddress: SOCKADDR | null,
+  _ControlInfoLength: number, _ControlInfo: PCMSGHDR, Irp: IRP,
+): NTSTATUS {
+  const fail = (status: NTSTATUS): NTSTATUS => { beginIrp(Irp, 'WskSendMessages'); completeIrp(Irp, status, 0); return status; };
+  if (!BufferList || Flags !== 0) return fail(STATUS_INVALID_PARAMETER);
+  const datagrams: Uint8Array[][] = [];
+  for (let b: WSK_BUF_LIST | null = BufferList; b; b = b.Next) {
+    if (validateWskBuf(b.Buffer)) return fail(STATUS_INVALID_PARAMETER);
+    datagrams.push(wskBufSegments(b.Buffer));
+  }
+  const unbound = boundStatus(s);
+  if (unbound !== null) return fail(unbound);
+  const to = destinationFor(s, RemoteAddress);
+  if (!to) return fail(STATUS_INVALID_PARAMETER);
+  return sendPieces(s, Irp, 'WskSendMessages', datagrams, to);
+}
+
+export function WskReleaseDatagramsImpl(s: WskSocketObject, list: WSK_DATAGRAM_INDICATION | null): NTSTATUS {
+  if (!list || !s.retainedDatagrams.delete(list)) return STATUS_INVALID_PARAMETER;
+  return STATUS_SUCCESS;
+}
+
+export function closeDatagram(s: WskSocketObject): void {
+  s.datagram?.close();
+  s.datagram = null;
+  s.datagramQueue.length = 0;
+  s.datagramQueueBytes = 0;
+  s.receiveFromRequests.length = 0;
+}

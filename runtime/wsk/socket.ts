@@ -1,0 +1,209 @@
+// The provider-side socket object behind every PWSK_SOCKET (wsk.md §1, §3.2). One class holds
+// the state of all five categories; the category files (listen, connection, datagram, stream)
+// implement the dispatch functions over it. Event callbacks go through invokeEvent so that close
+// and event-disable can wait for callbacks in progress (R26, R38) and nothing starts after close.
+import type { IRP } from '../irp/irp.ts';
+import { STATUS_CANCELLED, STATUS_FILE_FORCED_CLOSED, STATUS_INVALID_HANDLE, type NTSTATUS } from '../ntstatus.ts';
+import type { Endpoint } from '../sockaddr.ts';
+import type { TransportConnection, TransportDatagram, TransportListener } from '../provider.ts';
+import { completeIrp } from './completion.ts';
+import type { Binding } from './address-sharing.ts';
+import type { WskClientObject } from './client.ts';
+import type {
+  EPROCESS, PVOID, SECURITY_DESCRIPTOR, WSK_CLIENT_CONNECTION_DISPATCH, WSK_DATA_INDICATION,
+  WSK_DATAGRAM_INDICATION, WSK_INSPECT_ID, WSK_SOCKET,
+} from './types.ts';
+
+export type Category = 'basic' | 'listen' | 'connection' | 'datagram' | 'stream';
+export type SocketState = 'open' | 'forced' | 'closing' | 'closed';
+
+/** A pending IRP with its cancel action; `settle` completes it exactly once. */
+export interface PendingOp {
+  irp: IRP;
+  done: boolean;
+}
+
+export interface ReceiveRequest extends PendingOp {
+  buffer: import('../mdl/mdl.ts').WSK_BUF;
+  flags: number;
+  filled: number;
+}
+
+export interface SendRequest extends PendingOp { length: number }
+
+export interface ReceiveFromRequest extends PendingOp {
+  buffer: import('../mdl/mdl.ts').WSK_BUF;
+  remote: import('../sockaddr.ts').SOCKADDR | null;
+  controlLength: { value: number } | null;
+  controlFlags: { value: number } | null;
+}
+
+export interface AcceptRequest extends PendingOp {
+  context: PVOID;
+  dispatch: WSK_CLIENT_CONNECTION_DISPATCH | null;
+  local: import('../sockaddr.ts').SOCKADDR | null;
+  remote: import('../sockaddr.ts').SOCKADDR | null;
+}
+
+export interface PendedInspection {
+  connection: TransportConnection;
+  id: WSK_INSPECT_ID;
+  relay: import('./connection.ts').ConnectionRelay;
+}
+
+export interface QueuedDatagram { data: Uint8Array; from: Endpoint; flags: number }
+
+export interface SocketOptions {
+  reuseAddress: boolean;
+  exclusiveAddressUse: boolean;
+  conditionalAccept: boolean;
+  keepAlive: boolean;
+  receiveBufferSize: number;
+  broadcast: boolean;
+  v6Only: boolean;
+  noDelay: boolean;
+  keepIdle: number;
+  keepInterval: number;
+  keepCount: number;
+  fastOpen: boolean;
+  securityDescriptor: SECURITY_DESCRIPTOR | null;
+}
+
+export const DEFAULT_RECEIVE_BUFFER = 256 * 1024;
+
+export class WskSocketObject implements WSK_SOCKET {
+  readonly Dispatch: unknown;
+  state: SocketState = 'open';
+  /** Events enabled (SO_WSK_EVENT_CALLBACK or static) and those that can never be disabled. */
+  enabledEvents = 0;
+  staticEvents = 0;
+  /** Connection events enabled on a listening socket, for sockets accepted via WskAcceptEvent (R29). */
+  acceptedConnectionEvents = 0;
+  callbackDepth = 0;
+  readonly afterCallbacks: Array<() => void> = [];
+  readonly pending = new Set<PendingOp>();
+  local: Endpoint | null = null;
+  binding: Binding | null = null;
+  binding_in_progress = false;
+  readonly options: SocketOptions;
+
+  // listen
+  listener: TransportListener | null = null;
+  readonly acceptRequests: AcceptRequest[] = [];
+  readonly pendedInspections = new Map<string, PendedInspection>();
+  inspectSerial = 0;
+  // stream: which flow a stream socket committed to (R19)
+  committed: 'listen' | 'connect' | null = null;
+
+  // connection
+  connection: TransportConnection | null = null;
+  remote: Endpoint | null = null;
+  connecting = false;
+  readonly receiveQueue: Uint8Array[] = [];
+  receiveOffset = 0;
+  receiveBytes = 0;
+  readonly receiveRequests: ReceiveRequest[] = [];
+  /** After a partial accept or STATUS_DATA_NOT_ACCEPTED, until a WskReceive completes (R31). */
+  indicationsPaused = false;
+  indicationScheduled = false;
+  readonly retained = new Set<WSK_DATA_INDICATION>();
+  readonly sends = new Set<SendRequest>();
+  peerEnded = false;
+  disconnectIndicated = false;
+  localShutdown = false;
+  disconnectPending: PendingOp | null = null;
+  abortStatus: NTSTATUS | null = null;
+  silent = false;
+  transportPaused = false;
+  inspectId: WSK_INSPECT_ID | null = null;
+
+  // datagram
+  datagram: TransportDatagram | null = null;
+  readonly datagramQueue: QueuedDatagram[] = [];
+  datagramQueueBytes = 0;
+  readonly receiveFromRequests: ReceiveFromRequest[] = [];
+  readonly retainedDatagrams = new Set<WSK_DATAGRAM_INDICATION>();
+  fixedRemote: Endpoint | null = null;
+  sendToAddress: Endpoint | null = null;
+  droppedDatagrams = 0;
+
+  constructor(
+    readonly client: WskClientObject,
+    readonly category: Category,
+    readonly family: number,
+    readonly socketType: number,
+    readonly protocol: number,
+    public SocketContext: PVOID,
+    public clientDispatch: unknown,
+    readonly owner: EPROCESS | null,
+    dispatch: unknown,
+  ) {
+    this.Dispatch = dispatch;
+    this.options = {
+      reuseAddress: false, exclusiveAddressUse: false, conditionalAccept: false, keepAlive: false,
+      receiveBufferSize: DEFAULT_RECEIVE_BUFFER, broadcast: false, v6Only: family === 23 ? true : false,
+      noDelay: false, keepIdle: 7200, keepInterval: 1, keepCount: 10, fastOpen: false, securityDescriptor: null,
+    };
+  }
+
+  get usable(): boolean {
+    return this.state === 'open';
+  }
+
+  /** Status for a call on a socket that is not usable, or null when it is. */
+  unusableStatus(): NTSTATUS | null {
+    if (this.state === 'open') return null;
+    return this.state === 'forced' ? STATUS_FILE_FORCED_CLOSED : STATUS_INVALID_HANDLE;
+  }
+}
+
+/** Resolves a PWSK_SOCKET argument to our object, or null for anything else. */
+export function asSocket(Socket: unknown): WskSocketObject | null {
+  return Socket instanceof WskSocketObject ? Socket : null;
+}
+
+export function isEventEnabled(s: WskSocketObject, flag: number): boolean {
+  return (s.enabledEvents & flag) !== 0;
+}
+
+/**
+ * Runs a client event callback. Nothing runs once close has begun (R38); work queued in
+ * afterCallbacks (close and event-disable completions) runs once the outermost callback returns.
+ */
+export function invokeEvent<T>(s: WskSocketObject, call: () => T, fallback: T): T {
+  if (s.state === 'closing' || s.state === 'closed') return fallback;
+  s.callbackDepth++;
+  try {
+    return call();
+  } finally {
+    if (--s.callbackDepth === 0 && s.afterCallbacks.length > 0) {
+      const work = s.afterCallbacks.splice(0);
+      for (const w of work) w();
+    }
+  }
+}
+
+/** Runs `work` now, or after the callback in progress on this socket has returned. */
+export function afterCallbacks(s: WskSocketObject, work: () => void): void {
+  if (s.callbackDepth === 0) work();
+  else s.afterCallbacks.push(work);
+}
+
+export function trackPending<T extends PendingOp>(s: WskSocketObject, op: T): T {
+  s.pending.add(op);
+  return op;
+}
+
+/** Completes a pending op exactly once; false if it was already settled. */
+export function settle(s: WskSocketObject, op: PendingOp, status: NTSTATUS, information: import('../irp/irp.ts').ULONG_PTR = 0): boolean {
+  if (op.done) return false;
+  op.done = true;
+  s.pending.delete(op);
+  completeIrp(op.irp, status, information);
+  return true;
+}
+
+export function cancelAllPending(s: WskSocketObject, status: NTSTATUS = STATUS_CANCELLED): void {
+  for (const op of [...s.pending]) settle(s, op, status, 0);
+}
+

@@ -1,0 +1,214 @@
+// TransportConnection over a connected net.Socket (allowHalfOpen, paused until attach so early data
+// waits in the kernel). Sink calls: onData*, onEnd?, then at most one onAbort, none after
+// abort()/close(). Every send/shutdown completion fires exactly once and is never synchronous.
+import type { Socket } from 'node:net';
+import type { ConnectionSink, TransportConnection } from '../../runtime/provider.ts';
+import {
+  STATUS_CONNECTION_ABORTED,
+  STATUS_CONNECTION_DISCONNECTED,
+  STATUS_PIPE_DISCONNECTED,
+  STATUS_SUCCESS,
+  type NTSTATUS,
+} from '../../runtime/ntstatus.ts';
+import type { Endpoint } from '../../runtime/sockaddr.ts';
+import { endpointOf, statusFromError, type Family } from './kernel-address.ts';
+
+/**
+ * Node exposes neither SIOCOUTQ nor TCP_INFO, so the real send window is unknown; 64 KiB keeps a
+ * loopback or LAN link busy (it is also Windows' initial ideal send backlog) while bounding what
+ * Node buffers in user space. onSendBacklog is therefore never called.
+ */
+export const KERNEL_IDEAL_SEND_BACKLOG = 64 * 1024;
+
+type Completion = (status: NTSTATUS) => void;
+
+export class KernelConnection implements TransportConnection {
+  readonly localEndpoint: Endpoint;
+  readonly remoteEndpoint: Endpoint;
+  /**
+   * Last values given to setKeepAlive. Node 20 only sets SO_KEEPALIVE and TCP_KEEPIDLE (libuv
+   * picks TCP_KEEPINTVL/TCP_KEEPCNT itself), so interval and count are kept here but not applied.
+   */
+  keepAliveIntervalSeconds = 0;
+  keepAliveCount = 0;
+
+  private sink: ConnectionSink | null = null;
+  /** abort()/close() called, or onAbort delivered: no more sink calls. */
+  private silenced = false;
+  private ended = false;
+  private finished = false;
+  private closed = false;
+  /** Why the socket failed (first 'error'), reported by onAbort and failed completions. */
+  private failure: NTSTATUS | null = null;
+  /** Set when the socket failed before attach: onAbort is delivered by attach. */
+  private abortBeforeAttach = false;
+  private readonly pending = new Set<Completion>();
+  private readonly shutdownWaiters = new Set<Completion>();
+  private noDelay = false;
+  private appliedNoDelay = false;
+  private nodelaySends = 0;
+
+  constructor(private readonly socket: Socket, family: Family, private readonly onRelease: (c: KernelConnection) => void) {
+    this.localEndpoint = endpointOf(socket.localAddress, socket.localPort, family);
+    this.remoteEndpoint = endpointOf(socket.remoteAddress, socket.remotePort, family);
+    socket.on('error', (err) => this.onError(err));
+    socket.on('finish', () => this.onFinish());
+    socket.on('close', () => this.onClose());
+  }
+
+  attach(sink: ConnectionSink): void {
+    if (this.sink || this.silenced) return;
+    this.sink = sink;
+    if (this.abortBeforeAttach) {
+      this.silenced = true;
+      sink.onAbort(this.failure ?? STATUS_CONNECTION_ABORTED);
+      return;
+    }
+    this.socket.on('data', (chunk: Buffer) => { if (!this.silenced) this.sink!.onData(chunk); });
+    this.socket.on('end', () => {
+      this.ended = true;
+      if (!this.silenced) this.sink!.onEnd();
+    });
+    this.socket.resume();
+  }
+
+  send(pieces: Uint8Array[], nodelay: boolean, done: (status: NTSTATUS) => void): void {
+    const socket = this.socket;
+    if (socket.destroyed || this.closed) return later(done, this.failure ?? STATUS_CONNECTION_ABORTED);
+    if (socket.writableEnded) return later(done, STATUS_PIPE_DISCONNECTED);
+    const chunks = pieces.filter((p) => p.byteLength > 0);
+    if (chunks.length === 0) return later(done, STATUS_SUCCESS);
+
+    let remaining = chunks.length;
+    let completed = false;
+    const complete: Completion = (status) => {
+      if (completed) return;
+      completed = true;
+      this.pending.delete(complete);
+      if (nodelay) { this.nodelaySends--; this.applyNoDelay(); }
+      done(status);
+    };
+    this.pending.add(complete);
+    if (nodelay) { this.nodelaySends++; this.applyNoDelay(); }
+    const onWritten = (err?: Error | null): void => {
+      if (err) complete(statusFromError(err));
+      // Node completes an in-flight write with no error once the stream is destroyed (reset,
+      // abort): the bytes were not delivered, so that is a failure.
+      else if (socket.destroyed) complete(this.failure ?? STATUS_CONNECTION_ABORTED);
+      else if (--remaining === 0) complete(STATUS_SUCCESS);
+    };
+    try {
+      socket.cork();
+      for (const chunk of chunks) socket.write(chunk, onWritten);
+      socket.uncork();
+    } catch (err) {
+      later(complete, statusFromError(err));
+    }
+  }
+
+  shutdown(done: (status: NTSTATUS) => void): void {
+    if (this.finished) return later(done, STATUS_SUCCESS);
+    if (this.socket.destroyed || this.closed) return later(done, this.failure ?? STATUS_CONNECTION_ABORTED);
+    let completed = false;
+    const complete: Completion = (status) => {
+      if (completed) return;
+      completed = true;
+      this.shutdownWaiters.delete(complete);
+      done(status);
+    };
+    this.shutdownWaiters.add(complete);
+    try {
+      if (!this.socket.writableEnded) this.socket.end();
+    } catch (err) {
+      later(complete, statusFromError(err));
+    }
+  }
+
+  abort(): void {
+    this.silenced = true;
+    this.release();
+    const socket = this.socket;
+    try {
+      if (!socket.destroyed) socket.resetAndDestroy();
+    } catch {
+      socket.destroy();
+    }
+  }
+
+  close(): void {
+    this.silenced = true;
+    this.release();
+    this.socket.destroy();
+  }
+
+  pauseReceive(): void {
+    if (this.sink && !this.socket.destroyed) this.socket.pause();
+  }
+
+  resumeReceive(): void {
+    if (this.sink && !this.silenced && !this.socket.destroyed) this.socket.resume();
+  }
+
+  setKeepAlive(enable: boolean, idleSeconds: number, intervalSeconds: number, count: number): void {
+    this.keepAliveIntervalSeconds = intervalSeconds;
+    this.keepAliveCount = count;
+    try { this.socket.setKeepAlive(enable, Math.max(0, idleSeconds) * 1000); } catch { /* socket gone */ }
+  }
+
+  setNoDelay(enable: boolean): void {
+    this.noDelay = enable;
+    this.applyNoDelay();
+  }
+
+  idealSendBacklog(): number {
+    return KERNEL_IDEAL_SEND_BACKLOG;
+  }
+
+  /** TCP_NODELAY stays on while a nodelay send is in flight, then returns to the configured value. */
+  private applyNoDelay(): void {
+    const want = this.noDelay || this.nodelaySends > 0;
+    if (want === this.appliedNoDelay) return;
+    this.appliedNoDelay = want;
+    try { this.socket.setNoDelay(want); } catch { /* socket gone */ }
+  }
+
+  private onError(err: Error): void {
+    if (this.failure !== null) return;
+    this.failure = statusFromError(err);
+    this.reportAbort();
+  }
+
+  private onFinish(): void {
+    this.finished = true;
+    for (const waiter of [...this.shutdownWaiters]) waiter(STATUS_SUCCESS);
+  }
+
+  private onClose(): void {
+    this.closed = true;
+    const status = this.failure ?? STATUS_CONNECTION_ABORTED;
+    for (const c of [...this.pending]) c(status);
+    for (const c of [...this.shutdownWaiters]) c(status);
+    // A close after FIN both ways (and no error) is the graceful end, not an abort.
+    if (this.failure === null && !(this.ended && this.finished)) this.failure = STATUS_CONNECTION_DISCONNECTED;
+    if (this.failure !== null) this.reportAbort();
+    this.release();
+  }
+
+  private reportAbort(): void {
+    if (this.silenced) return;
+    if (!this.sink) { this.abortBeforeAttach = true; return; }
+    this.silenced = true;
+    this.sink.onAbort(this.failure ?? STATUS_CONNECTION_ABORTED);
+  }
+
+  private released = false;
+  private release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.onRelease(this);
+  }
+}
+
+function later(fn: Completion, status: NTSTATUS): void {
+  process.nextTick(fn, status);
+}
