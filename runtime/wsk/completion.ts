@@ -2,7 +2,7 @@
 // STATUS_PENDING and completes later from the event loop, never inside the initiating call; an
 // error found before the operation starts is returned and the IRP completes with the same status.
 import { IoCompleteRequest, IoSetCancelRoutine, irpBeginOperation, type IRP, type ULONG_PTR } from '../irp/irp.ts';
-import { STATUS_CANCELLED, STATUS_PENDING, type NTSTATUS } from '../ntstatus.ts';
+import { STATUS_PENDING, type NTSTATUS } from '../ntstatus.ts';
 import { WskUsageError } from '../errors.ts';
 
 interface Completion { irp: IRP; onDone: (() => void) | null }
@@ -56,7 +56,7 @@ export function failIrp(irp: IRP, status: NTSTATUS, what: string): NTSTATUS {
 /** Leaves the IRP pending, cancellable through `onCancel` (which must complete it) (R13). */
 export function pendIrp(irp: IRP, onCancel: (irp: IRP) => void): NTSTATUS {
   if (irp.Cancel) {
-    completeIrp(irp, STATUS_CANCELLED, 0);
+    onCancel(irp);
     return STATUS_PENDING;
   }
   IoSetCancelRoutine(irp, (_dev, i) => onCancel(i));

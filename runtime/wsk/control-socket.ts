@@ -77,6 +77,11 @@ function checkIrp(c: ControlCall, need: Need): NTSTATUS | null {
   return null;
 }
 
+/** Host refusals of an option surface as a status, never as an exception. */
+function hostAccepts(apply: () => void): boolean {
+  try { apply(); return true; } catch { return false; }
+}
+
 const bound = (s: WskSocketObject): boolean => s.local !== null || s.binding !== null;
 
 export function WskControlSocketImpl(c: ControlCall): NTSTATUS {
@@ -129,13 +134,13 @@ function setOption(c: ControlCall): NTSTATUS {
       case SO_RCVBUF:
         if (!categoryIs(s, 'listen', 'datagram', 'connection') || v === 0) return finish(c, STATUS_INVALID_PARAMETER);
         s.options.receiveBufferSize = v;
-        s.datagram?.setReceiveBufferSize(v);
+        if (!hostAccepts(() => s.datagram?.setReceiveBufferSize(v))) return finish(c, STATUS_INVALID_PARAMETER);
         if (s.connection) deliver(s);
         return finish(c, STATUS_SUCCESS);
       case SO_BROADCAST:
         if (!categoryIs(s, 'datagram')) return finish(c, STATUS_INVALID_PARAMETER);
+        if (!hostAccepts(() => s.datagram?.setBroadcast(v !== 0))) return finish(c, STATUS_INVALID_PARAMETER);
         s.options.broadcast = v !== 0;
-        s.datagram?.setBroadcast(v !== 0);
         return finish(c, STATUS_SUCCESS);
       default: return finish(c, STATUS_INVALID_PARAMETER);
     }

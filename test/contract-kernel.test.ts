@@ -1,0 +1,8 @@
+// The WSK contract suite (wsk.md R1–R60) on the kernel provider. A later provider adds one
+// file like this one with its own factory and must pass the same suite.
+import { createKernelProvider } from '../index.ts';
+import { registrationContract } from './contract/registration.contract.ts';
+
+registrationContract(createKernelProvider);
+import { irpContract } from './contract/irp.contract.ts';
+irpContract(createKernelProvider);
