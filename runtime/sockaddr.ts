@@ -44,6 +44,15 @@ export interface SOCKADDR_IN6 {
 /** Room for any address: an output SOCKADDR the provider fills in place. */
 export interface SOCKADDR_STORAGE {
   ss_family: number;
+  // Once filled by the provider it holds one of the two shapes; optional members make reading it typed.
+  sin_family?: number;
+  sin_port?: number;
+  sin_addr?: Uint8Array;
+  sin6_family?: number;
+  sin6_port?: number;
+  sin6_flowinfo?: number;
+  sin6_addr?: Uint8Array;
+  sin6_scope_id?: number;
 }
 
 export type SOCKADDR = SOCKADDR_IN | SOCKADDR_IN6 | SOCKADDR_STORAGE;
@@ -75,9 +84,8 @@ export function SOCKADDR_STORAGE(): SOCKADDR_STORAGE {
 
 /** The family of any SOCKADDR shape (sa_family in C). */
 export function sockaddrFamily(addr: SOCKADDR): number {
-  if ('sin6_family' in addr) return addr.sin6_family;
-  if ('sin_family' in addr) return addr.sin_family;
-  return addr.ss_family;
+  const a = addr as { sin6_family?: number; sin_family?: number; ss_family?: number };
+  return a.sin6_family ?? a.sin_family ?? a.ss_family ?? AF_UNSPEC;
 }
 
 export function RtlIpv4StringToAddress(text: string): Uint8Array | null {

@@ -6,3 +6,5 @@ import { registrationContract } from './contract/registration.contract.ts';
 registrationContract(createKernelProvider);
 import { irpContract } from './contract/irp.contract.ts';
 irpContract(createKernelProvider);
+import { socketsContract } from './contract/sockets.contract.ts';
+socketsContract(createKernelProvider);

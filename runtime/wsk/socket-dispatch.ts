@@ -212,11 +212,11 @@ const WskReceiveEx: WSK_PROVIDER_CONNECTION_DISPATCH['WskReceiveEx'] = (Socket, 
 
 export const WSK_PROVIDER_BASIC_DISPATCH_TABLE: WSK_PROVIDER_BASIC_DISPATCH = Basic;
 
-export const WSK_PROVIDER_LISTEN_DISPATCH_TABLE: WSK_PROVIDER_LISTEN_DISPATCH = Object.freeze<WSK_PROVIDER_LISTEN_DISPATCH>({
+export const WSK_PROVIDER_LISTEN_DISPATCH_TABLE: WSK_PROVIDER_LISTEN_DISPATCH = <WSK_PROVIDER_LISTEN_DISPATCH>({
   Basic, WskBind, WskAccept, WskInspectComplete, WskGetLocalAddress,
 });
 
-export const WSK_PROVIDER_DATAGRAM_DISPATCH_TABLE: WSK_PROVIDER_DATAGRAM_DISPATCH = Object.freeze<WSK_PROVIDER_DATAGRAM_DISPATCH>({
+export const WSK_PROVIDER_DATAGRAM_DISPATCH_TABLE: WSK_PROVIDER_DATAGRAM_DISPATCH = <WSK_PROVIDER_DATAGRAM_DISPATCH>({
   Basic,
   WskBind,
   WskSendTo: (Socket, Buffer, Flags, RemoteAddress, ControlInfoLength, ControlInfo, Irp) => {
@@ -238,15 +238,28 @@ export const WSK_PROVIDER_DATAGRAM_DISPATCH_TABLE: WSK_PROVIDER_DATAGRAM_DISPATC
   },
 });
 
-export const WSK_PROVIDER_CONNECTION_DISPATCH_TABLE: WSK_PROVIDER_CONNECTION_DISPATCH = Object.freeze<WSK_PROVIDER_CONNECTION_DISPATCH>({
+export const WSK_PROVIDER_CONNECTION_DISPATCH_TABLE: WSK_PROVIDER_CONNECTION_DISPATCH = <WSK_PROVIDER_CONNECTION_DISPATCH>({
   Basic, WskBind, WskConnect, WskGetLocalAddress, WskGetRemoteAddress, WskSend, WskReceive, WskDisconnect,
   WskRelease: WskReleaseData, WskConnectEx, WskSendEx, WskReceiveEx,
 });
 
-export const WSK_PROVIDER_STREAM_DISPATCH_TABLE: WSK_PROVIDER_STREAM_DISPATCH = Object.freeze<WSK_PROVIDER_STREAM_DISPATCH>({
+export const WSK_PROVIDER_STREAM_DISPATCH_TABLE: WSK_PROVIDER_STREAM_DISPATCH = <WSK_PROVIDER_STREAM_DISPATCH>({
   Basic, WskBind, WskAccept, WskConnect, WskListen, WskSend, WskReceive, WskDisconnect, WskRelease: WskReleaseData,
   WskGetLocalAddress, WskGetRemoteAddress, WskConnectEx, WskSendEx, WskReceiveEx,
 });
+
+/**
+ * C reaches WskControlSocket/WskCloseSocket of any table by casting it to
+ * PWSK_PROVIDER_BASIC_DISPATCH (Basic is the first member). The same cast works here: every
+ * table also carries the two functions, non-enumerable so the struct's members stay as in wsk.h.
+ */
+for (const table of [WSK_PROVIDER_LISTEN_DISPATCH_TABLE, WSK_PROVIDER_DATAGRAM_DISPATCH_TABLE, WSK_PROVIDER_CONNECTION_DISPATCH_TABLE, WSK_PROVIDER_STREAM_DISPATCH_TABLE]) {
+  Object.defineProperties(table, {
+    WskControlSocket: { value: WskControlSocket, enumerable: false },
+    WskCloseSocket: { value: WskCloseSocket, enumerable: false },
+  });
+  Object.freeze(table);
+}
 
 export function dispatchTableFor(category: Category): unknown {
   switch (category) {

@@ -4,7 +4,7 @@ import * as net from 'node:net';
 import {
   AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, IoAllocateMdl, SOCK_DGRAM, SOCK_STREAM, SOCKADDR_STORAGE, STATUS_SUCCESS,
   WSK_FLAG_CONNECTION_SOCKET, WSK_FLAG_DATAGRAM_SOCKET, WSK_FLAG_LISTEN_SOCKET, makeSockaddrIn, makeSockaddrIn6, ntohs,
-  type SOCKADDR, type SOCKADDR_IN, type SOCKADDR_IN6, type WSK_BUF, type WSK_PROVIDER_CONNECTION_DISPATCH,
+  type SOCKADDR, type SOCKADDR_IN, type SOCKADDR_IN6, type WSK_BUF, type WSK_PROVIDER_BASIC_DISPATCH, type WSK_PROVIDER_CONNECTION_DISPATCH,
   type WSK_PROVIDER_DATAGRAM_DISPATCH, type WSK_PROVIDER_LISTEN_DISPATCH, type WSK_SOCKET,
 } from '../../index.ts';
 import { call } from '../helpers/wsk-call.ts';
@@ -83,7 +83,7 @@ export async function acceptedPair(w: WskSession, family = AF_INET): Promise<{ s
 }
 
 export async function close(s: WSK_SOCKET): Promise<number> {
-  return (await call((irp) => (s.Dispatch as WSK_PROVIDER_LISTEN_DISPATCH).Basic.WskCloseSocket(s, irp))).status;
+  return (await call((irp) => (s.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskCloseSocket(s, irp))).status;
 }
 
 export function readAll(peer: net.Socket): Promise<Buffer> {

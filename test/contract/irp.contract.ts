@@ -63,7 +63,7 @@ export function irpContract(factory: ProviderFactory): void {
       expect([bound.returned, bound.status, bound.information]).toEqual([STATUS_PENDING, STATUS_SUCCESS, 0]);
       const local = SOCKADDR_STORAGE();
       await call((irp) => listenTable(listen).WskGetLocalAddress(listen, local, irp));
-      const port = (((local as { sin_port: number }).sin_port & 0xff) << 8) | ((local as { sin_port: number }).sin_port >> 8);
+      const port = ((local.sin_port! & 0xff) << 8) | (local.sin_port! >> 8);
       const peer = net.connect(port, '127.0.0.1').on('error', () => {});
       const accepted = await call<WSK_SOCKET>((irp) => listenTable(listen).WskAccept(listen, 0, null, null, null, null, irp));
       expect(accepted.returned).toBe(STATUS_PENDING);

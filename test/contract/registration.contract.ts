@@ -178,7 +178,7 @@ export function registrationContract(factory: ProviderFactory): void {
       expect(tried).toEqual([STATUS_NOINTERFACE, STATUS_SUCCESS]);
       expect(attached).not.toBeNull();
       const { client, dispatch } = attached!;
-      const r = await call<WSK_SOCKET>((irp) => dispatch.WskSocket(client, AF_INET, SOCK_STREAM, IPPROTO_TCP, WSK_FLAG_CONNECTION_SOCKET, null, null, null, null, null, irp));
+      const r = await call<WSK_SOCKET>((irp) => dispatch.WskSocket(client as object, AF_INET, SOCK_STREAM, IPPROTO_TCP, WSK_FLAG_CONNECTION_SOCKET, null, null, null, null, null, irp));
       expect(r.status).toBe(STATUS_SUCCESS);
       expect(NmrDeregisterClient(handle.value!)).toBe(STATUS_PENDING);
       expect(detached).toBe(true);
