@@ -8,3 +8,5 @@ import { irpContract } from './contract/irp.contract.ts';
 irpContract(createKernelProvider);
 import { socketsContract } from './contract/sockets.contract.ts';
 socketsContract(createKernelProvider);
+import { eventsContract } from './contract/events.contract.ts';
+eventsContract(createKernelProvider);
