@@ -10,3 +10,5 @@ import { socketsContract } from './contract/sockets.contract.ts';
 socketsContract(createKernelProvider);
 import { eventsContract } from './contract/events.contract.ts';
 eventsContract(createKernelProvider);
+import { dataContract } from './contract/data.contract.ts';
+dataContract(createKernelProvider);

@@ -67,10 +67,11 @@ function WskCloseSocket(Socket: unknown, Irp: IRP | null): NTSTATUS {
   }
   beginIrp(Irp, 'WskCloseSocket');
   s.state = 'closing';
+  // R43: pending IRPs complete STATUS_CANCELLED, before the abortive disconnect could fail them.
+  cancelAllPending(s);
   closeListener(s);
   closeConnection(s);
   closeDatagram(s);
-  cancelAllPending(s);
   releaseBinding(s);
   // R38: completes only after callbacks in progress on this socket have returned.
   afterCallbacks(s, () => {
