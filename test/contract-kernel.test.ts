@@ -12,3 +12,5 @@ import { eventsContract } from './contract/events.contract.ts';
 eventsContract(createKernelProvider);
 import { dataContract } from './contract/data.contract.ts';
 dataContract(createKernelProvider);
+import { clientControlsContract } from './contract/client-controls.contract.ts';
+clientControlsContract(createKernelProvider);

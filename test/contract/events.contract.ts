@@ -16,7 +16,7 @@ import {
 } from '../../index.ts';
 import { call, sleep, start, until } from '../helpers/wsk-call.ts';
 import { openSession, type ProviderFactory } from '../helpers/wsk-session.ts';
-import { acceptedPair, bind, buf, close, connTable, dgTable, listenTable, localPort, loopback, socket } from './fixtures.ts';
+import { acceptedPair, bind, buf, close, connTable, listenTable, localPort, loopback, socket } from './fixtures.ts';
 
 const control = (s: WSK_SOCKET, mask: number, irp: IRP | null, npi = NPI_WSK_INTERFACE_ID) =>
   (s.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket(s, WskSetOption, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, 16, { NpiId: npi, EventMask: mask }, 0, null, null, irp);
