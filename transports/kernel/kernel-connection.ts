@@ -76,8 +76,9 @@ export class KernelConnection implements TransportConnection {
     const socket = this.socket;
     if (socket.destroyed || this.closed) return later(done, this.failure ?? STATUS_CONNECTION_ABORTED);
     if (socket.writableEnded) return later(done, STATUS_PIPE_DISCONNECTED);
-    const chunks = pieces.filter((p) => p.byteLength > 0);
-    if (chunks.length === 0) return later(done, STATUS_SUCCESS);
+    // One piece is the common case (one MDL): skip the filter copy and the cork/writev path.
+    const chunks = pieces.length === 1 ? pieces : pieces.filter((p) => p.byteLength > 0);
+    if (chunks.length === 0 || chunks[0]!.byteLength === 0) return later(done, STATUS_SUCCESS);
 
     let remaining = chunks.length;
     let completed = false;
@@ -98,9 +99,13 @@ export class KernelConnection implements TransportConnection {
       else if (--remaining === 0) complete(STATUS_SUCCESS);
     };
     try {
-      socket.cork();
-      for (const chunk of chunks) socket.write(chunk, onWritten);
-      socket.uncork();
+      if (chunks.length === 1) {
+        socket.write(chunks[0]!, onWritten);
+      } else {
+        socket.cork();
+        for (const chunk of chunks) socket.write(chunk, onWritten);
+        socket.uncork();
+      }
     } catch (err) {
       later(complete, statusFromError(err));
     }

@@ -1,0 +1,177 @@
+// WSK on the kernel provider against plain node:net, in one run on loopback: request-response
+// round trips (64-byte echo) and a bulk one-way transfer into a sink. The server side is what
+// differs — a WSK application (WskAccept, WskReceive/WskSend IRPs) or a node:net server; the
+// client is node:net in both. Prints both figures and the ratio. Bounded in bytes and time.
+//   npx tsx bench/kernel-echo.bench.ts [--rounds N] [--bulk-mib N] [--runs N] [--json file]
+import * as net from 'node:net';
+import { writeFileSync } from 'node:fs';
+import {
+  AF_INET, IPPROTO_TCP, IoAllocateIrp, IoAllocateMdl, IoReuseIrp, IoSetCompletionRoutine, MAKE_WSK_VERSION, SOCK_STREAM,
+  SOCKADDR_STORAGE, STATUS_MORE_PROCESSING_REQUIRED, STATUS_SUCCESS, WSK_FLAG_LISTEN_SOCKET, WSK_INFINITE_WAIT,
+  WSK_PROVIDER_NPI, WSK_REGISTRATION, WskCaptureProviderNPI, WskDeregister, WskRegister, WskReleaseProviderNPI,
+  createKernelProvider, makeSockaddrIn, ntohs, startWskSubsystem, type IRP, type NTSTATUS, type WSK_PROVIDER_BASIC_DISPATCH,
+  type WSK_PROVIDER_CONNECTION_DISPATCH, type WSK_PROVIDER_LISTEN_DISPATCH, type WSK_SOCKET,
+} from '../index.ts';
+
+const arg = (name: string, dflt: number): number => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+};
+const ROUNDS = arg('rounds', 20000);
+const BULK_MIB = arg('bulk-mib', 512);
+const RUNS = arg('runs', 3);
+const jsonIndex = process.argv.indexOf('--json');
+const DEADLINE = Date.now() + 5 * 60_000;
+
+interface Server { port: number; stop(): Promise<void> }
+
+/** Runs one IRP-based operation and calls back with its IoStatus (the C completion-routine pattern). */
+function op(irp: IRP, start: (irp: IRP) => NTSTATUS, done: (status: NTSTATUS, info: number) => void): void {
+  IoReuseIrp(irp, STATUS_SUCCESS);
+  IoSetCompletionRoutine(irp, (_d, i) => { done(i.IoStatus.Status, i.IoStatus.Information as number); return STATUS_MORE_PROCESSING_REQUIRED; }, null, true, true, true);
+  start(irp);
+}
+
+/** A WSK server: echo mode sends back what it receives; sink mode discards. */
+async function wskServer(mode: 'echo' | 'sink'): Promise<Server> {
+  const sub = await startWskSubsystem(createKernelProvider(), { makeDefault: false, registerWithNmr: false });
+  const reg = WSK_REGISTRATION();
+  WskRegister({ ClientContext: null, Dispatch: { Version: MAKE_WSK_VERSION(1, 0), Reserved: 0, WskClientEvent: null } }, reg, sub);
+  const npi = WSK_PROVIDER_NPI();
+  await WskCaptureProviderNPI(reg, WSK_INFINITE_WAIT, npi);
+  const irp = IoAllocateIrp(1);
+  const listen = await new Promise<WSK_SOCKET>((res) => op(irp, (i) => npi.Dispatch!.WskSocket(npi.Client, AF_INET, SOCK_STREAM, IPPROTO_TCP, WSK_FLAG_LISTEN_SOCKET, null, null, null, null, null, i), (_s, info) => res(info as unknown as WSK_SOCKET)));
+  const L = listen.Dispatch as WSK_PROVIDER_LISTEN_DISPATCH;
+  await new Promise<void>((res) => op(irp, (i) => L.WskBind(listen, makeSockaddrIn('127.0.0.1', 0), 0, i), () => res()));
+  const local = SOCKADDR_STORAGE();
+  await new Promise<void>((res) => op(irp, (i) => L.WskGetLocalAddress(listen, local, i), () => res()));
+  const open = new Set<WSK_SOCKET>();
+  const serve = (sock: WSK_SOCKET): void => {
+    const C = sock.Dispatch as WSK_PROVIDER_CONNECTION_DISPATCH;
+    const data = new Uint8Array(256 * 1024);
+    const mdl = IoAllocateMdl(data);
+    const rirp = IoAllocateIrp(1);
+    const close = (): void => { open.delete(sock); op(rirp, (i) => C.Basic.WskCloseSocket(sock, i), () => {}); };
+    // Peer FIN: answer with ours (graceful), then close, as echosrv does.
+    const finish = (): void => op(rirp, (i) => C.WskDisconnect(sock, null, 0, i), close);
+    const receive = (): void => op(rirp, (i) => C.WskReceive(sock, { Mdl: mdl, Offset: 0, Length: data.byteLength }, 0, i), (st, n) => {
+      if (st !== STATUS_SUCCESS) return close();
+      if (n === 0) return finish();
+      if (mode === 'sink') return receive();
+      op(rirp, (i) => C.WskSend(sock, { Mdl: mdl, Offset: 0, Length: n }, 0, i), (s2) => (s2 === STATUS_SUCCESS ? receive() : close()));
+    });
+    receive();
+  };
+  const acceptIrp = IoAllocateIrp(1);
+  let stopping = false;
+  const accept = (): void => op(acceptIrp, (i) => L.WskAccept(listen, 0, null, null, null, null, i), (st, info) => {
+    if (st !== STATUS_SUCCESS || stopping) return;
+    const sock = info as unknown as WSK_SOCKET;
+    open.add(sock);
+    serve(sock);
+    accept();
+  });
+  accept();
+  return {
+    port: ntohs(local.sin_port!),
+    stop: async () => {
+      stopping = true;
+      for (const s of open) await new Promise<void>((res) => op(IoAllocateIrp(1), (i) => (s.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskCloseSocket(s, i), () => res()));
+      await new Promise<void>((res) => op(irp, (i) => L.Basic.WskCloseSocket(listen, i), () => res()));
+      WskReleaseProviderNPI(reg);
+      await WskDeregister(reg);
+      await sub.stop();
+    },
+  };
+}
+
+async function nodeServer(mode: 'echo' | 'sink'): Promise<Server> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => {});
+    if (mode === 'echo') s.on('data', (d) => s.write(d)); else s.on('data', () => {});
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    stop: async () => { for (const s of sockets) s.destroy(); await new Promise((r) => server.close(r)); },
+  };
+}
+
+async function roundTrips(port: number): Promise<{ p50: number; p99: number }> {
+  const sock = net.connect(port, '127.0.0.1').on('error', () => {});
+  sock.setNoDelay(true);
+  await new Promise((r) => sock.once('connect', r));
+  const msg = Buffer.alloc(64, 7);
+  const samples: number[] = [];
+  let pending = 0;
+  let t0 = 0n;
+  await new Promise<void>((resolve) => {
+    const send = (): void => { t0 = process.hrtime.bigint(); pending = 64; sock.write(msg); };
+    sock.on('data', (d) => {
+      pending -= d.length;
+      if (pending > 0) return;
+      samples.push(Number(process.hrtime.bigint() - t0) / 1000);
+      if (samples.length >= ROUNDS || Date.now() > DEADLINE) resolve(); else send();
+    });
+    send();
+  });
+  sock.destroy();
+  const warm = samples.slice(Math.floor(samples.length / 10)).sort((a, b) => a - b);
+  return { p50: warm[Math.floor(warm.length * 0.5)]!, p99: warm[Math.floor(warm.length * 0.99)]! };
+}
+
+async function bulk(port: number): Promise<number> {
+  const sock = net.connect(port, '127.0.0.1').on('error', () => {});
+  await new Promise((r) => sock.once('connect', r));
+  const chunk = Buffer.alloc(256 * 1024, 1);
+  const total = BULK_MIB * 1024 * 1024;
+  const t0 = process.hrtime.bigint();
+  let sent = 0;
+  while (sent < total && Date.now() < DEADLINE) {
+    if (!sock.write(chunk)) await new Promise((r) => sock.once('drain', r));
+    sent += chunk.length;
+  }
+  await new Promise<void>((r) => sock.end(r));
+  await new Promise((r) => sock.once('close', r));
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  return (sent * 8) / seconds / 1e9;
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function measure(kind: 'wsk' | 'node'): Promise<{ p50: number; p99: number; gbps: number }> {
+  const make = kind === 'wsk' ? wskServer : nodeServer;
+  const p50s: number[] = [], p99s: number[] = [], rates: number[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    const echo = await make('echo');
+    const rt = await roundTrips(echo.port);
+    await echo.stop();
+    const sink = await make('sink');
+    rates.push(await bulk(sink.port));
+    await sink.stop();
+    p50s.push(rt.p50); p99s.push(rt.p99);
+  }
+  return { p50: median(p50s), p99: median(p99s), gbps: median(rates) };
+}
+
+async function main(): Promise<void> {
+  // Warm-up: V8 needs a while before either server's code is hot.
+  const warm = await wskServer('echo'); await roundTrips(warm.port); await warm.stop();
+  const nodeNet = await measure('node');
+  const wsk = await measure('wsk');
+  const rows = [
+    ['echo RTT p50 (µs)', nodeNet.p50, wsk.p50, wsk.p50 / nodeNet.p50],
+    ['echo RTT p99 (µs)', nodeNet.p99, wsk.p99, wsk.p99 / nodeNet.p99],
+    [`bulk ${BULK_MIB} MiB (Gbit/s)`, nodeNet.gbps, wsk.gbps, wsk.gbps / nodeNet.gbps],
+  ] as const;
+  console.log(`WSK (kernel provider) vs node:net on loopback — ${ROUNDS} round trips, ${BULK_MIB} MiB bulk, median of ${RUNS} runs`);
+  console.log('| metric | node:net | WSK kernel | WSK / node:net |');
+  console.log('|---|---|---|---|');
+  for (const [name, a, b, ratio] of rows) console.log(`| ${name} | ${a.toFixed(2)} | ${b.toFixed(2)} | ${ratio.toFixed(2)}× |`);
+  if (jsonIndex > 0) writeFileSync(process.argv[jsonIndex + 1]!, JSON.stringify({ rounds: ROUNDS, bulkMiB: BULK_MIB, runs: RUNS, nodeNet, wsk }, null, 2));
+}
+
+main().then(() => process.exit(0), (err) => { console.error(err); process.exit(1); });
