@@ -36,6 +36,7 @@ export class IRP {
   /** @internal */ cancelRoutine: DRIVER_CANCEL | null = null;
   /** @internal */ inFlight = false;
   /** @internal */ completed = false;
+  /** @internal Completion queued by a provider, not yet delivered. */ scheduled = false;
   /** @internal */ freed = false;
   /** @internal */ completionCount = 0;
 
@@ -67,6 +68,7 @@ export function IoReuseIrp(Irp: IRP, Iostatus: NTSTATUS): void {
   Irp.invokeOnSuccess = Irp.invokeOnError = Irp.invokeOnCancel = false;
   Irp.cancelRoutine = null;
   Irp.completed = false;
+  Irp.scheduled = false;
   Irp.CurrentLocation = Irp.StackCount + 1;
   Irp.MdlAddress = null;
 }

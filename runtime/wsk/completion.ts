@@ -9,7 +9,6 @@ interface Completion { irp: IRP; onDone: (() => void) | null }
 
 const queue: Completion[] = [];
 let draining = false;
-const scheduled = new WeakSet<IRP>();
 
 function drain(): void {
   draining = false;
@@ -17,7 +16,7 @@ function drain(): void {
   for (let i = 0; i < queue.length; i++) {
     const c = queue[i]!;
     queue[i] = undefined as unknown as Completion;
-    scheduled.delete(c.irp);
+    c.irp.scheduled = false;
     IoCompleteRequest(c.irp);
     c.onDone?.();
   }
@@ -31,10 +30,10 @@ export function beginIrp(irp: IRP, what: string): void {
 
 /** Schedules the IRP's completion; its cancel routine is withdrawn at once. */
 export function completeIrp(irp: IRP, status: NTSTATUS, information: ULONG_PTR = 0, onDone: (() => void) | null = null): void {
-  if (scheduled.has(irp) || irp.completed) {
+  if (irp.scheduled || irp.completed) {
     throw new WskUsageError('IRP_DOUBLE_COMPLETION', 'internal: an IRP was completed twice');
   }
-  scheduled.add(irp);
+  irp.scheduled = true;
   IoSetCancelRoutine(irp, null);
   // Status is visible at once: a caller that got a non-PENDING return reads it synchronously.
   irp.IoStatus.Status = status;
@@ -63,6 +62,3 @@ export function pendIrp(irp: IRP, onCancel: (irp: IRP) => void): NTSTATUS {
   return STATUS_PENDING;
 }
 
-export function isScheduled(irp: IRP): boolean {
-  return scheduled.has(irp);
-}
