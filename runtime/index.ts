@@ -8,4 +8,4 @@ export * from './sockaddr.ts';
 export * from './nmr/index.ts';
 export * from './wsk/index.ts';
 export { WskUsageError } from './errors.ts';
-export { ProviderError, type TransportProvider } from './provider.ts';
+export * from './provider.ts';
