@@ -32,8 +32,11 @@ export interface TransportConnection {
   readonly remoteEndpoint: Endpoint;
   /** Starts delivering to `sink`; nothing is delivered before (data waits in the transport). */
   attach(sink: ConnectionSink): void;
-  /** Sends the pieces in order; done(status) once the transport no longer needs them. */
-  send(pieces: Uint8Array[], nodelay: boolean, done: (status: NTSTATUS) => void): void;
+  /**
+   * Sends the pieces in order; done(status, token) once the transport no longer needs them.
+   * The token lets callers pass one static function instead of a closure per send.
+   */
+  send<T>(pieces: Uint8Array[], nodelay: boolean, done: (status: NTSTATUS, token: T) => void, token?: T): void;
   /** Graceful FIN after queued data; done once it has been handed to the network. */
   shutdown(done: (status: NTSTATUS) => void): void;
   /** Abortive close (RST); no more sink calls. */

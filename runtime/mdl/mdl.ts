@@ -114,7 +114,14 @@ export function forEachWskBufSegment(buf: WSK_BUF, visit: (bytes: Uint8Array) =>
 /** The WSK_BUF's bytes as views (no copy): one array per contiguous piece. */
 export function wskBufSegments(buf: WSK_BUF): Uint8Array[] {
   const out: Uint8Array[] = [];
-  forEachWskBufSegment(buf, (b) => out.push(b));
+  let remaining = buf.Length;
+  let offset = buf.Offset;
+  for (let m = buf.Mdl; m && remaining > 0; m = m.Next) {
+    const take = Math.min(m.ByteCount - offset, remaining);
+    if (take > 0) out.push(offset === 0 && take === m.ByteCount ? m.buffer : m.buffer.subarray(offset, offset + take));
+    remaining -= take;
+    offset = 0;
+  }
   return out;
 }
 

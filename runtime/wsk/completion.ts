@@ -54,11 +54,31 @@ export function failIrp(irp: IRP, status: NTSTATUS, what: string): NTSTATUS {
 
 /** Leaves the IRP pending, cancellable through `onCancel` (which must complete it) (R13). */
 export function pendIrp(irp: IRP, onCancel: (irp: IRP) => void): NTSTATUS {
+  return pendIrpWith(irp, invokeSimpleCancel, onCancel);
+}
+
+function invokeSimpleCancel(onCancel: unknown, irp: IRP): void {
+  (onCancel as (irp: IRP) => void)(irp);
+}
+
+/**
+ * The closure-free form for hot paths: `cancel(state, irp)` runs on IoCancelIrp. The provider
+ * owns the IRP's DriverContext while the IRP is pending, as on Windows.
+ */
+export function pendIrpWith<S>(irp: IRP, cancel: (state: S, irp: IRP) => void, state: S): NTSTATUS {
   if (irp.Cancel) {
-    onCancel(irp);
+    cancel(state, irp);
     return STATUS_PENDING;
   }
-  IoSetCancelRoutine(irp, (_dev, i) => onCancel(i));
+  irp.DriverContext[0] = cancel;
+  irp.DriverContext[1] = state;
+  IoSetCancelRoutine(irp, runCancel);
   return STATUS_PENDING;
 }
 
+function runCancel(_dev: unknown, irp: IRP): void {
+  const cancel = irp.DriverContext[0] as (state: unknown, irp: IRP) => void;
+  const state = irp.DriverContext[1];
+  irp.DriverContext[0] = irp.DriverContext[1] = null;
+  cancel(state, irp);
+}

@@ -15,7 +15,7 @@ import {
   WSK_EVENT_DISCONNECT, WSK_EVENT_RECEIVE, WSK_EVENT_SEND_BACKLOG, WSK_FLAG_ABORTIVE, WSK_FLAG_DRAIN,
   WSK_FLAG_NODELAY, WSK_FLAG_WAITALL,
 } from './constants.ts';
-import { beginIrp, completeIrp, pendIrp } from './completion.ts';
+import { beginIrp, completeIrp, failIrp, pendIrp, pendIrpWith } from './completion.ts';
 import {
   invokeEvent, isEventEnabled, settle, trackPending, type ReceiveRequest, type SendRequest, type WskSocketObject,
 } from './socket.ts';
@@ -225,40 +225,62 @@ function connectedStatus(s: WskSocketObject): NTSTATUS | null {
   return null;
 }
 
-export function WskSendImpl(s: WskSocketObject, Buffer: WSK_BUF | null, Flags: number, Irp: IRP): NTSTATUS {
-  const fail = (status: NTSTATUS): NTSTATUS => { beginIrp(Irp, 'WskSend'); completeIrp(Irp, status, 0); return status; };
-  if (validateWskBuf(Buffer)) return fail(STATUS_INVALID_PARAMETER);
-  if (Flags & ~WSK_FLAG_NODELAY) return fail(STATUS_NOT_SUPPORTED);
+// The send and receive paths run per request: no closures are made there (under tsx every
+// closure creation also pays for a name-keeping wrapper), state travels in the request.
+
+function sendPreconditions(s: WskSocketObject, Buffer: WSK_BUF | null, Flags: number): NTSTATUS | null {
+  if (validateWskBuf(Buffer)) return STATUS_INVALID_PARAMETER;
+  if (Flags & ~WSK_FLAG_NODELAY) return STATUS_NOT_SUPPORTED;
   const notConnected = connectedStatus(s);
-  if (notConnected !== null) return fail(notConnected);
-  if (s.silent || s.localShutdown) return fail(STATUS_INVALID_DEVICE_STATE);
-  if (s.abortStatus !== null) return fail(s.abortStatus);
+  if (notConnected !== null) return notConnected;
+  if (s.silent || s.localShutdown) return STATUS_INVALID_DEVICE_STATE;
+  return s.abortStatus;
+}
+
+export function WskSendImpl(s: WskSocketObject, Buffer: WSK_BUF | null, Flags: number, Irp: IRP): NTSTATUS {
+  const problem = sendPreconditions(s, Buffer, Flags);
+  if (problem !== null) return failIrp(Irp, problem, 'WskSend');
   beginIrp(Irp, 'WskSend');
-  const req: SendRequest = trackPending(s, { irp: Irp, done: false, length: Buffer!.Length });
+  const req: SendRequest = trackPending(s, { irp: Irp, done: false, length: Buffer!.Length, socket: s });
   s.sends.add(req);
-  const status = pendIrp(Irp, () => { s.sends.delete(req); abortConnection(s, STATUS_CONNECTION_ABORTED); settle(s, req, STATUS_CANCELLED, 0); });
-  if (req.done || Irp.Cancel) return STATUS_PENDING;
+  const status = pendIrpWith(Irp, cancelSend, req);
+  if (req.done) return STATUS_PENDING;
   if (req.length === 0) { s.sends.delete(req); settle(s, req, STATUS_SUCCESS, 0); return status; }
-  s.connection!.send(wskBufSegments(Buffer!), (Flags & WSK_FLAG_NODELAY) !== 0 || s.options.noDelay, (result) => {
-    s.sends.delete(req);
-    settle(s, req, result, result === STATUS_SUCCESS ? req.length : 0);
-    if (s.sends.size === 0) continueDisconnect(s);
-  });
+  s.connection!.send(wskBufSegments(Buffer!), (Flags & WSK_FLAG_NODELAY) !== 0 || s.options.noDelay, onSendDone, req);
   return status;
 }
 
-export function WskReceiveImpl(s: WskSocketObject, Buffer: WSK_BUF | null, Flags: number, Irp: IRP): NTSTATUS {
-  const fail = (status: NTSTATUS): NTSTATUS => { beginIrp(Irp, 'WskReceive'); completeIrp(Irp, status, 0); return status; };
-  if (validateWskBuf(Buffer)) return fail(STATUS_INVALID_PARAMETER);
-  if (Flags & ~(WSK_FLAG_WAITALL | WSK_FLAG_DRAIN)) return fail(STATUS_NOT_SUPPORTED);
-  if ((Flags & WSK_FLAG_WAITALL) && (Flags & WSK_FLAG_DRAIN)) return fail(STATUS_INVALID_PARAMETER);
-  if ((Flags & WSK_FLAG_DRAIN) && Buffer!.Length !== 0) return fail(STATUS_INVALID_PARAMETER);
+/** Cancelling a send aborts the connection: part of it may already be on the wire. */
+function cancelSend(req: SendRequest): void {
+  const s = req.socket;
+  s.sends.delete(req);
+  abortConnection(s, STATUS_CONNECTION_ABORTED);
+  settle(s, req, STATUS_CANCELLED, 0);
+}
+
+function onSendDone(result: NTSTATUS, req: SendRequest): void {
+  const s = req.socket;
+  s.sends.delete(req);
+  settle(s, req, result, result === STATUS_SUCCESS ? req.length : 0);
+  if (s.sends.size === 0) continueDisconnect(s);
+}
+
+function receivePreconditions(s: WskSocketObject, Buffer: WSK_BUF | null, Flags: number): NTSTATUS | null {
+  if (validateWskBuf(Buffer)) return STATUS_INVALID_PARAMETER;
+  if (Flags & ~(WSK_FLAG_WAITALL | WSK_FLAG_DRAIN)) return STATUS_NOT_SUPPORTED;
+  if ((Flags & WSK_FLAG_WAITALL) && (Flags & WSK_FLAG_DRAIN)) return STATUS_INVALID_PARAMETER;
+  if ((Flags & WSK_FLAG_DRAIN) && Buffer!.Length !== 0) return STATUS_INVALID_PARAMETER;
   const notConnected = connectedStatus(s);
-  if (notConnected !== null) return fail(notConnected);
-  if (s.silent) return fail(STATUS_INVALID_DEVICE_STATE);
-  if (s.abortStatus !== null) return fail(s.abortStatus);
+  if (notConnected !== null) return notConnected;
+  if (s.silent) return STATUS_INVALID_DEVICE_STATE;
+  return s.abortStatus;
+}
+
+export function WskReceiveImpl(s: WskSocketObject, Buffer: WSK_BUF | null, Flags: number, Irp: IRP): NTSTATUS {
+  const problem = receivePreconditions(s, Buffer, Flags);
+  if (problem !== null) return failIrp(Irp, problem, 'WskReceive');
   beginIrp(Irp, 'WskReceive');
-  const req: ReceiveRequest = trackPending(s, { irp: Irp, done: false, buffer: Buffer!, flags: Flags, filled: 0 });
+  const req: ReceiveRequest = trackPending(s, { irp: Irp, done: false, buffer: Buffer!, flags: Flags, filled: 0, socket: s });
   // A zero-length receive completes at once and resumes indications (R31).
   if (Buffer!.Length === 0 && !(Flags & WSK_FLAG_DRAIN)) {
     settle(s, req, STATUS_SUCCESS, 0);
@@ -267,14 +289,17 @@ export function WskReceiveImpl(s: WskSocketObject, Buffer: WSK_BUF | null, Flags
     return STATUS_PENDING;
   }
   s.receiveRequests.push(req);
-  const status = pendIrp(Irp, () => {
-    const i = s.receiveRequests.indexOf(req);
-    if (i >= 0) s.receiveRequests.splice(i, 1);
-    // Bytes already placed in the buffer are reported, not lost.
-    settle(s, req, req.filled > 0 ? STATUS_SUCCESS : STATUS_CANCELLED, req.filled);
-  });
+  const status = pendIrpWith(Irp, cancelReceive, req);
   if (!req.done) deliver(s);
   return status;
+}
+
+function cancelReceive(req: ReceiveRequest): void {
+  const s = req.socket;
+  const i = s.receiveRequests.indexOf(req);
+  if (i >= 0) s.receiveRequests.splice(i, 1);
+  // Bytes already placed in the buffer are reported, not lost.
+  settle(s, req, req.filled > 0 ? STATUS_SUCCESS : STATUS_CANCELLED, req.filled);
 }
 
 /** Re-runs delivery from the event loop, outside the caller's stack (never re-entrant). */
@@ -310,9 +335,13 @@ export function WskDisconnectImpl(s: WskSocketObject, Buffer: WSK_BUF | null, Fl
   const status = pendIrp(Irp, () => { s.disconnectPending = null; settle(s, op, STATUS_CANCELLED, 0); });
   if (Buffer && Buffer.Length > 0) {
     const pieces = wskBufSegments(Buffer);
-    s.connection!.send(pieces, true, () => continueDisconnect(s));
+    s.connection!.send(pieces, true, continueDisconnectAfterSend, s);
   } else continueDisconnect(s);
   return status;
+}
+
+function continueDisconnectAfterSend(_status: NTSTATUS, s: WskSocketObject): void {
+  continueDisconnect(s);
 }
 
 /** A graceful disconnect goes out once every earlier send has been handed over. */

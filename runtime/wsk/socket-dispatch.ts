@@ -8,7 +8,7 @@ import {
 } from '../ntstatus.ts';
 import { validateWskBuf, wskBufSegments, type WSK_BUF } from '../mdl/mdl.ts';
 import { sockaddrToEndpoint, writeSockaddr, type SOCKADDR } from '../sockaddr.ts';
-import { beginIrp, completeIrp, pendIrp } from './completion.ts';
+import { beginIrp, completeIrp, failIrp, pendIrp } from './completion.ts';
 import { WskBindImpl, releaseBinding } from './bind.ts';
 import {
   WskDisconnectImpl, WskReceiveImpl, WskReleaseDataImpl, WskSendImpl, abortConnection, attachConnection, closeConnection,
@@ -30,11 +30,10 @@ type Entered = WskSocketObject | NTSTATUS;
 function enter(Socket: unknown, Irp: IRP | null, what: string, categories: Category[]): Entered {
   const s = asSocket(Socket);
   if (!Irp) return STATUS_INVALID_PARAMETER;
-  const fail = (status: NTSTATUS): NTSTATUS => { beginIrp(Irp, what); completeIrp(Irp, status, 0); return status; };
-  if (!s) return fail(STATUS_INVALID_HANDLE);
+  if (!s) return failIrp(Irp, STATUS_INVALID_HANDLE, what);
   const unusable = s.unusableStatus();
-  if (unusable !== null) return fail(unusable);
-  if (!categories.includes(s.category)) return fail(STATUS_INVALID_PARAMETER);
+  if (unusable !== null) return failIrp(Irp, unusable, what);
+  if (!categories.includes(s.category)) return failIrp(Irp, STATUS_INVALID_PARAMETER, what);
   return s;
 }
 

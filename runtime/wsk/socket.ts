@@ -27,9 +27,10 @@ export interface ReceiveRequest extends PendingOp {
   buffer: import('../mdl/mdl.ts').WSK_BUF;
   flags: number;
   filled: number;
+  socket: WskSocketObject;
 }
 
-export interface SendRequest extends PendingOp { length: number }
+export interface SendRequest extends PendingOp { length: number; socket: WskSocketObject }
 
 export interface ReceiveFromRequest extends PendingOp {
   buffer: import('../mdl/mdl.ts').WSK_BUF;

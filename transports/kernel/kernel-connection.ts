@@ -22,6 +22,14 @@ export const KERNEL_IDEAL_SEND_BACKLOG = 64 * 1024;
 
 type Completion = (status: NTSTATUS) => void;
 
+/** One send in flight: completes when all its writes have been taken by the host socket. */
+interface SendRecord {
+  writes: number;
+  nodelay: boolean;
+  done: (status: NTSTATUS, token: any) => void;
+  token: unknown;
+}
+
 export class KernelConnection implements TransportConnection {
   readonly localEndpoint: Endpoint;
   readonly remoteEndpoint: Endpoint;
@@ -42,7 +50,10 @@ export class KernelConnection implements TransportConnection {
   private failure: NTSTATUS | null = null;
   /** Set when the socket failed before attach: onAbort is delivered by attach. */
   private abortBeforeAttach = false;
-  private readonly pending = new Set<Completion>();
+  /** Sends in write order: Node calls write callbacks in the same order. */
+  private readonly sends: SendRecord[] = [];
+  private sendsFailed = false;
+  private readonly onWritten = (err?: Error | null): void => this.written(err);
   private readonly shutdownWaiters = new Set<Completion>();
   private noDelay = false;
   private appliedNoDelay = false;
@@ -72,43 +83,48 @@ export class KernelConnection implements TransportConnection {
     this.socket.resume();
   }
 
-  send(pieces: Uint8Array[], nodelay: boolean, done: (status: NTSTATUS) => void): void {
+  send<T>(pieces: Uint8Array[], nodelay: boolean, done: (status: NTSTATUS, token: T) => void, token?: T): void {
     const socket = this.socket;
-    if (socket.destroyed || this.closed) return later(done, this.failure ?? STATUS_CONNECTION_ABORTED);
-    if (socket.writableEnded) return later(done, STATUS_PIPE_DISCONNECTED);
-    // One piece is the common case (one MDL): skip the filter copy and the cork/writev path.
+    if (socket.destroyed || this.closed) return laterSend(done, this.failure ?? STATUS_CONNECTION_ABORTED, token);
+    if (socket.writableEnded) return laterSend(done, STATUS_PIPE_DISCONNECTED, token);
+    // One piece is the common case (one MDL): no filtering, no cork/writev.
     const chunks = pieces.length === 1 ? pieces : pieces.filter((p) => p.byteLength > 0);
-    if (chunks.length === 0 || chunks[0]!.byteLength === 0) return later(done, STATUS_SUCCESS);
-
-    let remaining = chunks.length;
-    let completed = false;
-    const complete: Completion = (status) => {
-      if (completed) return;
-      completed = true;
-      this.pending.delete(complete);
-      if (nodelay) { this.nodelaySends--; this.applyNoDelay(); }
-      done(status);
-    };
-    this.pending.add(complete);
+    if (chunks.length === 0 || chunks[0]!.byteLength === 0) return laterSend(done, STATUS_SUCCESS, token);
     if (nodelay) { this.nodelaySends++; this.applyNoDelay(); }
-    const onWritten = (err?: Error | null): void => {
-      if (err) complete(statusFromError(err));
-      // Node completes an in-flight write with no error once the stream is destroyed (reset,
-      // abort): the bytes were not delivered, so that is a failure.
-      else if (socket.destroyed) complete(this.failure ?? STATUS_CONNECTION_ABORTED);
-      else if (--remaining === 0) complete(STATUS_SUCCESS);
-    };
+    this.sends.push({ writes: chunks.length, nodelay, done, token });
     try {
       if (chunks.length === 1) {
-        socket.write(chunks[0]!, onWritten);
+        socket.write(chunks[0]!, this.onWritten);
       } else {
         socket.cork();
-        for (const chunk of chunks) socket.write(chunk, onWritten);
+        for (const chunk of chunks) socket.write(chunk, this.onWritten);
         socket.uncork();
       }
     } catch (err) {
-      later(complete, statusFromError(err));
+      this.failSends(statusFromError(err));
     }
+  }
+
+  private written(err?: Error | null): void {
+    if (this.sendsFailed) return;
+    // Node completes an in-flight write with no error once the stream is destroyed (reset,
+    // abort): the bytes were not delivered, so that is a failure.
+    if (err || this.socket.destroyed) return this.failSends(err ? statusFromError(err) : this.failure ?? STATUS_CONNECTION_ABORTED);
+    const head = this.sends[0];
+    if (!head || --head.writes > 0) return;
+    this.sends.shift();
+    this.finishSend(head, STATUS_SUCCESS);
+  }
+
+  private finishSend(record: SendRecord, status: NTSTATUS): void {
+    if (record.nodelay) { this.nodelaySends--; this.applyNoDelay(); }
+    record.done(status, record.token);
+  }
+
+  /** The connection can no longer send: every send in flight fails once, later callbacks are ignored. */
+  private failSends(status: NTSTATUS): void {
+    this.sendsFailed = true;
+    for (const record of this.sends.splice(0)) laterSend(record.done, status, record.token);
   }
 
   shutdown(done: (status: NTSTATUS) => void): void {
@@ -191,7 +207,7 @@ export class KernelConnection implements TransportConnection {
   private onClose(): void {
     this.closed = true;
     const status = this.failure ?? STATUS_CONNECTION_ABORTED;
-    for (const c of [...this.pending]) c(status);
+    if (this.sends.length > 0) this.failSends(status);
     for (const c of [...this.shutdownWaiters]) c(status);
     // A close after FIN both ways (and no error) is the graceful end, not an abort.
     if (this.failure === null && !(this.ended && this.finished)) this.failure = STATUS_CONNECTION_DISCONNECTED;
@@ -216,4 +232,8 @@ export class KernelConnection implements TransportConnection {
 
 function later(fn: Completion, status: NTSTATUS): void {
   process.nextTick(fn, status);
+}
+
+function laterSend<T>(fn: (status: NTSTATUS, token: T) => void, status: NTSTATUS, token: T | undefined): void {
+  process.nextTick(fn, status, token as T);
 }
