@@ -1,9 +1,12 @@
 // WSK on the kernel provider against plain node:net, in one run on loopback: request-response
 // round trips (64-byte echo) and a bulk one-way transfer into a sink. The server side is what
 // differs — a WSK application (WskAccept, WskReceive/WskSend IRPs) or a node:net server; the
-// client is node:net in both. Prints both figures and the ratio. Bounded in bytes and time.
+// client is the same node:net load generator in a separate process (bench/load-client.mjs).
+// Prints both figures and the ratio. Bounded in bytes and time.
 //   npx tsx bench/kernel-echo.bench.ts [--rounds N] [--bulk-mib N] [--runs N] [--json file]
 import * as net from 'node:net';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { writeFileSync } from 'node:fs';
 import {
   AF_INET, IPPROTO_TCP, IoAllocateIrp, IoAllocateMdl, IoReuseIrp, IoSetCompletionRoutine, MAKE_WSK_VERSION, SOCK_STREAM,
@@ -21,7 +24,6 @@ const ROUNDS = arg('rounds', 20000);
 const BULK_MIB = arg('bulk-mib', 512);
 const RUNS = arg('runs', 4);
 const jsonIndex = process.argv.indexOf('--json');
-const DEADLINE = Date.now() + 5 * 60_000;
 
 interface Server { port: number; stop(): Promise<void> }
 
@@ -100,45 +102,16 @@ async function nodeServer(mode: 'echo' | 'sink'): Promise<Server> {
   };
 }
 
-async function roundTrips(port: number): Promise<{ p50: number; p99: number }> {
-  const sock = net.connect(port, '127.0.0.1').on('error', () => {});
-  sock.setNoDelay(true);
-  await new Promise((r) => sock.once('connect', r));
-  const msg = Buffer.alloc(64, 7);
-  const samples: number[] = [];
-  let pending = 0;
-  let t0 = 0n;
-  await new Promise<void>((resolve) => {
-    const send = (): void => { t0 = process.hrtime.bigint(); pending = 64; sock.write(msg); };
-    sock.on('data', (d) => {
-      pending -= d.length;
-      if (pending > 0) return;
-      samples.push(Number(process.hrtime.bigint() - t0) / 1000);
-      if (samples.length >= ROUNDS || Date.now() > DEADLINE) resolve(); else send();
-    });
-    send();
+/** Runs the load generator in its own process and returns what it printed. */
+function load<T>(mode: 'rtt' | 'bulk', port: number, count: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [fileURLToPath(new URL('./load-client.mjs', import.meta.url)), mode, String(port), String(count)],
+      { timeout: 180_000 }, (err, stdout) => (err ? reject(err) : resolve(JSON.parse(stdout) as T)));
   });
-  sock.destroy();
-  const warm = samples.slice(Math.floor(samples.length / 10)).sort((a, b) => a - b);
-  return { p50: warm[Math.floor(warm.length * 0.5)]!, p99: warm[Math.floor(warm.length * 0.99)]! };
 }
 
-async function bulk(port: number): Promise<number> {
-  const sock = net.connect(port, '127.0.0.1').on('error', () => {});
-  await new Promise((r) => sock.once('connect', r));
-  const chunk = Buffer.alloc(256 * 1024, 1);
-  const total = BULK_MIB * 1024 * 1024;
-  const t0 = process.hrtime.bigint();
-  let sent = 0;
-  while (sent < total && Date.now() < DEADLINE) {
-    if (!sock.write(chunk)) await new Promise((r) => sock.once('drain', r));
-    sent += chunk.length;
-  }
-  await new Promise<void>((r) => sock.end(r));
-  await new Promise((r) => sock.once('close', r));
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  return (sent * 8) / seconds / 1e9;
-}
+const roundTrips = (port: number) => load<{ p50: number; p99: number }>('rtt', port, ROUNDS);
+const bulk = async (port: number) => (await load<{ gbps: number }>('bulk', port, BULK_MIB)).gbps;
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
