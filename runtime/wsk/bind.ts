@@ -21,7 +21,7 @@ export function WskBindImpl(s: WskSocketObject, LocalAddress: SOCKADDR | null, F
   const fail = (status: NTSTATUS): NTSTATUS => { beginIrp(Irp, 'WskBind'); completeIrp(Irp, status, 0); return status; };
   const ep = sockaddrToEndpoint(LocalAddress);
   if (!ep || ep.family !== s.family || Flags !== 0) return fail(STATUS_INVALID_PARAMETER);
-  if (s.local || s.binding || s.binding_in_progress || s.committed) return fail(STATUS_INVALID_DEVICE_STATE);
+  if (s.local || s.binding || s.bindInProgress || s.committed) return fail(STATUS_INVALID_DEVICE_STATE);
   // Windows creates a UDP "listening" socket but refuses to bind it (wsk.md §1, obs.).
   if (s.category === 'listen' && s.socketType === SOCK_DGRAM) return fail(STATUS_NOT_IMPLEMENTED);
   const binding: Binding = {
@@ -37,9 +37,9 @@ export function WskBindImpl(s: WskSocketObject, LocalAddress: SOCKADDR | null, F
   beginIrp(Irp, 'WskBind');
   table.add(binding);
   s.binding = binding;
-  s.binding_in_progress = true;
+  s.bindInProgress = true;
   const finish = (status: NTSTATUS, bound: Endpoint | null): void => {
-    s.binding_in_progress = false;
+    s.bindInProgress = false;
     if (status !== STATUS_SUCCESS || !bound || s.state !== 'open') {
       table.remove(binding);
       if (s.binding === binding) s.binding = null;

@@ -16,7 +16,7 @@ import {
   WSK_FLAG_DATAGRAM_SOCKET, WSK_FLAG_LISTEN_SOCKET, WSK_FLAG_STREAM_SOCKET, WSK_RELEASE_SD, WSK_SET_STATIC_EVENT_CALLBACKS,
   WSK_TDI_BEHAVIOR, WSK_TDI_DEVICENAME_MAPPING, WSK_TRANSPORT_LIST_CHANGE, WSK_TRANSPORT_LIST_QUERY,
 } from './constants.ts';
-import { beginIrp, completeIrp, pendIrp } from './completion.ts';
+import { beginIrp, completeIrp, failIrp, pendIrp } from './completion.ts';
 import { WskFreeAddressInfoImpl, WskGetAddressInfoImpl, WskGetNameInfoImpl } from './name-resolution.ts';
 import { dispatchTableFor, WSK_PROVIDER_CONNECTION_DISPATCH_TABLE } from './socket-dispatch.ts';
 import { WskSocketObject, type Category } from './socket.ts';
@@ -119,6 +119,12 @@ function asClient(Client: unknown): WskClientObject | null {
   return Client instanceof WskClientObject && Client.active ? Client : null;
 }
 
+/** A call with a foreign client (STATUS_INVALID_HANDLE) or one being deregistered (STATUS_DEVICE_NOT_READY). */
+function refuseClient(Client: unknown, Irp: IRP | null, what: string): NTSTATUS {
+  if (!Irp) return STATUS_INVALID_PARAMETER;
+  return failIrp(Irp, Client instanceof WskClientObject ? STATUS_DEVICE_NOT_READY : STATUS_INVALID_HANDLE, what);
+}
+
 function validTriple(category: Category, family: number, type: number, protocol: number): boolean {
   if (family !== AF_INET && family !== AF_INET6) return false;
   const tcp = type === SOCK_STREAM && (protocol === IPPROTO_TCP || protocol === 0);
@@ -138,9 +144,9 @@ function WskSocket(
   Dispatch: unknown, OwningProcess: EPROCESS | null, _OwningThread: unknown, SecurityDescriptor: PSECURITY_DESCRIPTOR, Irp: IRP | null,
 ): NTSTATUS {
   if (!Irp) return STATUS_INVALID_PARAMETER;
-  const fail = (status: NTSTATUS): NTSTATUS => { beginIrp(Irp, 'WskSocket'); completeIrp(Irp, status, 0); return status; };
+  const fail = (status: NTSTATUS): NTSTATUS => failIrp(Irp, status, 'WskSocket');
   const client = asClient(Client);
-  if (!client) return fail(Client instanceof WskClientObject ? STATUS_DEVICE_NOT_READY : STATUS_INVALID_HANDLE);
+  if (!client) return refuseClient(Client, Irp, 'WskSocket');
   const category = CATEGORY_BY_FLAG.get(Flags);
   if (!category) return fail(STATUS_INVALID_PARAMETER);
   if (!validTriple(category, AddressFamily, SocketType, Protocol)) return fail(STATUS_INVALID_PARAMETER);
@@ -181,7 +187,7 @@ function WskSocketConnect(
   if (Flags !== 0 || !LocalAddress || !RemoteAddress) return fail(STATUS_INVALID_PARAMETER);
   const family = sockaddrFamily(LocalAddress);
   const client = asClient(Client);
-  if (!client) return fail(Client instanceof WskClientObject ? STATUS_DEVICE_NOT_READY : STATUS_INVALID_HANDLE);
+  if (!client) return refuseClient(Client, Irp, 'WskSocketConnect');
   if (!validTriple('connection', family, SocketType, Protocol)) return fail(STATUS_INVALID_PARAMETER);
   if (!client.isCachedSecurityDescriptor(SecurityDescriptor)) return fail(STATUS_INVALID_PARAMETER);
   beginIrp(Irp, 'WskSocketConnect');
@@ -280,23 +286,13 @@ function makeProviderDispatch(version: number): WSK_PROVIDER_DISPATCH {
     WskControlClient,
     WskGetAddressInfo: (Client, NodeName, ServiceName, NameSpace, _Provider, Hints, Result, OwningProcess, OwningThread, Irp) => {
       const client = asClient(Client);
-      if (!client) {
-        if (!Irp) return STATUS_INVALID_PARAMETER;
-        beginIrp(Irp, 'WskGetAddressInfo');
-        completeIrp(Irp, STATUS_INVALID_HANDLE, 0);
-        return STATUS_INVALID_HANDLE;
-      }
+      if (!client) return refuseClient(Client, Irp, 'WskGetAddressInfo');
       return WskGetAddressInfoImpl(client, NodeName, ServiceName, NameSpace, Hints, Result, OwningProcess, OwningThread, Irp);
     },
     WskFreeAddressInfo: (_Client, AddrInfo) => WskFreeAddressInfoImpl(AddrInfo),
     WskGetNameInfo: (Client, SockAddr, SockAddrLength, NodeName, ServiceName, Flags, OwningProcess, OwningThread, Irp) => {
       const client = asClient(Client);
-      if (!client) {
-        if (!Irp) return STATUS_INVALID_PARAMETER;
-        beginIrp(Irp, 'WskGetNameInfo');
-        completeIrp(Irp, STATUS_INVALID_HANDLE, 0);
-        return STATUS_INVALID_HANDLE;
-      }
+      if (!client) return refuseClient(Client, Irp, 'WskGetNameInfo');
       return WskGetNameInfoImpl(client, SockAddr, SockAddrLength, NodeName, ServiceName, Flags, OwningProcess, OwningThread, Irp);
     },
   });

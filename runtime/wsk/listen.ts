@@ -175,7 +175,7 @@ export function WskAcceptImpl(
   const fail = (status: NTSTATUS): NTSTATUS => { beginIrp(Irp, 'WskAccept'); completeIrp(Irp, status, 0); return status; };
   if (Flags !== 0) return fail(STATUS_INVALID_PARAMETER);
   if (s.category === 'stream' && s.committed !== 'listen') return fail(STATUS_INVALID_DEVICE_STATE);
-  if (!s.listener && !s.binding_in_progress) return fail(STATUS_INVALID_DEVICE_STATE);
+  if (!s.listener && !s.bindInProgress) return fail(STATUS_INVALID_DEVICE_STATE);
   beginIrp(Irp, 'WskAccept');
   const request: AcceptRequest = trackPending(s, { irp: Irp, done: false, context: AcceptSocketContext, dispatch: AcceptSocketDispatch, local: LocalAddress, remote: RemoteAddress });
   s.acceptRequests.push(request);

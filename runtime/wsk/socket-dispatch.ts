@@ -118,7 +118,7 @@ function connect(Socket: unknown, RemoteAddress: SOCKADDR | null, Buffer: WSK_BU
   if (Buffer && Buffer.Length > 65535) return fail(STATUS_BUFFER_OVERFLOW);
   const remote = sockaddrToEndpoint(RemoteAddress);
   if (!remote || remote.family !== s.family) return fail(STATUS_INVALID_PARAMETER);
-  if (!s.local || s.binding_in_progress) return fail(STATUS_INVALID_DEVICE_STATE);
+  if (!s.local || s.bindInProgress) return fail(STATUS_INVALID_DEVICE_STATE);
   if (s.connection || s.connecting || s.committed === 'listen') return fail(STATUS_INVALID_DEVICE_STATE);
   if (s.category === 'stream') s.committed = 'connect';
   beginIrp(irp, what);
@@ -151,14 +151,14 @@ function WskListen(Socket: unknown, Irp: IRP | null): NTSTATUS {
   if (typeof s === 'number') return s;
   const irp = Irp!;
   beginIrp(irp, 'WskListen');
-  if (!s.local || s.committed || s.binding_in_progress) { completeIrp(irp, STATUS_INVALID_DEVICE_STATE, 0); return STATUS_INVALID_DEVICE_STATE; }
+  if (!s.local || s.committed || s.bindInProgress) { completeIrp(irp, STATUS_INVALID_DEVICE_STATE, 0); return STATUS_INVALID_DEVICE_STATE; }
   s.committed = 'listen';
-  s.binding_in_progress = true;
+  s.bindInProgress = true;
   startListening(s, s.local).then(() => {
-    s.binding_in_progress = false;
+    s.bindInProgress = false;
     completeIrp(irp, s.state === 'open' ? STATUS_SUCCESS : (s.unusableStatus() ?? STATUS_SUCCESS), 0);
   }, (err: unknown) => {
-    s.binding_in_progress = false;
+    s.bindInProgress = false;
     completeIrp(irp, connectFailureStatus(err), 0);
   });
   return STATUS_PENDING;

@@ -85,7 +85,7 @@ export class WskSocketObject implements WSK_SOCKET {
   readonly pending = new Set<PendingOp>();
   local: Endpoint | null = null;
   binding: Binding | null = null;
-  binding_in_progress = false;
+  bindInProgress = false;
   readonly options: SocketOptions;
 
   // listen
