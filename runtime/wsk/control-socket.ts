@@ -4,7 +4,7 @@
 // STATUS_INVALID_PARAMETER. Scalar inputs may be a number, a { value } holder or a ULONG in bytes.
 import type { IRP } from '../irp/irp.ts';
 import {
-  STATUS_BUFFER_OVERFLOW, STATUS_EVENT_PENDING, STATUS_INVALID_DEVICE_REQUEST, STATUS_INVALID_DEVICE_STATE,
+  STATUS_BUFFER_OVERFLOW, STATUS_CANCELLED, STATUS_EVENT_PENDING, STATUS_INVALID_DEVICE_REQUEST, STATUS_INVALID_DEVICE_STATE,
   STATUS_INVALID_PARAMETER, STATUS_NOT_SUPPORTED, STATUS_PENDING, STATUS_REQUEST_NOT_ACCEPTED, STATUS_SUCCESS,
   type NTSTATUS,
 } from '../ntstatus.ts';
@@ -234,7 +234,8 @@ function eventCallback(c: ControlCall): NTSTATUS {
   beginIrp(irp, 'WskControlSocket');
   const op = trackPending(s, { irp, done: false });
   afterCallbacks(s, () => settle(s, op, STATUS_SUCCESS, 0));
-  return STATUS_PENDING;
+  // The event is already off; cancelling only stops waiting for the callback to return.
+  return pendIrp(irp, () => settle(s, op, STATUS_CANCELLED, 0));
 }
 
 function enable(s: WskSocketObject, flags: number, isListen: boolean): void {
@@ -325,7 +326,7 @@ function ioctl(c: ControlCall): NTSTATUS {
       beginIrp(irp, 'WskControlSocket');
       const op = trackPending(s, { irp, done: false });
       const stop = watchAddressList(s.client.subsystem.provider, s.family, () => settle(s, op, STATUS_SUCCESS, 0));
-      return pendIrp(irp, () => { stop(); settle(s, op, 0xc0000120 | 0, 0); });
+      return pendIrp(irp, () => { stop(); settle(s, op, STATUS_CANCELLED, 0); });
     }
     default: {
       return c.irp ? finish(c, STATUS_INVALID_PARAMETER) : STATUS_INVALID_PARAMETER;

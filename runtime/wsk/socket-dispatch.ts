@@ -3,7 +3,7 @@
 // a socket that is no longer functional (STATUS_FILE_FORCED_CLOSED: R37).
 import type { IRP } from '../irp/irp.ts';
 import {
-  STATUS_BUFFER_OVERFLOW, STATUS_INVALID_DEVICE_STATE, STATUS_INVALID_HANDLE, STATUS_INVALID_PARAMETER, STATUS_NOT_SUPPORTED,
+  STATUS_BUFFER_OVERFLOW, STATUS_CANCELLED, STATUS_INVALID_DEVICE_STATE, STATUS_INVALID_HANDLE, STATUS_INVALID_PARAMETER, STATUS_NOT_SUPPORTED,
   STATUS_PENDING, STATUS_SUCCESS, type NTSTATUS,
 } from '../ntstatus.ts';
 import { validateWskBuf, wskBufSegments, type WSK_BUF } from '../mdl/mdl.ts';
@@ -124,7 +124,7 @@ function connect(Socket: unknown, RemoteAddress: SOCKADDR | null, Buffer: WSK_BU
   beginIrp(irp, what);
   s.connecting = true;
   const op = trackPending(s, { irp, done: false });
-  const status = pendIrp(irp, () => { s.connecting = false; settle(s, op, 0xc0000120 | 0, 0); });
+  const status = pendIrp(irp, () => { s.connecting = false; settle(s, op, STATUS_CANCELLED, 0); });
   const pieces = Buffer && Buffer.Length > 0 ? wskBufSegments(Buffer).map((p) => Uint8Array.from(p)) : null;
   const local = s.local;
   s.client.subsystem.provider.connect(local, remote, { keepAlive: s.options.keepAlive, noDelay: s.options.noDelay, v6Only: s.options.v6Only })
