@@ -1,0 +1,164 @@
+// The `wsk` command: runs ported WSK applications on a WSK subsystem.
+//
+//   wsk run echosrv [--port N] [--provider kernel] [--trace]
+//
+// `apps/cli/wsk.mjs` (the package's bin) registers tsx and calls main(); `tsx apps/cli/main.ts`
+// runs it directly too.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { createKernelProvider, ntStatusName, startWskSubsystem, STATUS_SUCCESS, type WskSubsystem } from '../../index.ts';
+import {
+  ECHOSRV_DEFAULT_PORT, echosrvListening, echosrvStart, echosrvStats, echosrvStop, type EchosrvLogLevel,
+} from '../echosrv/echosrv.ts';
+
+const PROVIDERS = ['kernel', 'stack'] as const;
+type ProviderName = (typeof PROVIDERS)[number];
+
+interface RunOptions {
+  port: number;
+  provider: ProviderName;
+  trace: boolean;
+}
+
+interface App {
+  description: string;
+  run(options: RunOptions, io: CliIo): Promise<number>;
+}
+
+/** Where the CLI writes, and how it learns about signals (injectable for tests). */
+export interface CliIo {
+  out(line: string): void;
+  err(line: string): void;
+  onSignal(handler: (signal: NodeJS.Signals) => void): void;
+}
+
+const processIo: CliIo = {
+  out: (line) => process.stdout.write(line + '\n'),
+  err: (line) => process.stderr.write(line + '\n'),
+  onSignal: (handler) => {
+    process.on('SIGINT', handler);
+    process.on('SIGTERM', handler);
+  },
+};
+
+const APPS: Record<string, App> = {
+  echosrv: {
+    description: "Microsoft's WSK echo server sample (wsksmple.c), dual-stack on [::]:port",
+    run: runEchosrv,
+  },
+};
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new InvalidArgumentError('must be an integer from 1 to 65535.');
+  }
+  return port;
+}
+
+async function startProvider(name: ProviderName): Promise<WskSubsystem> {
+  // Only the kernel provider exists today; `stack` is refused before we get here.
+  return startWskSubsystem(createKernelProvider(), { name, makeDefault: true });
+}
+
+async function runEchosrv(options: RunOptions, io: CliIo): Promise<number> {
+  const subsystem = await startProvider(options.provider);
+  // Errors always (stderr); milestones and per-operation traces with --trace.
+  const log = (message: string, level: EchosrvLogLevel): void => {
+    if (level === 'error') io.err(`echosrv: ${message}`);
+    else if (options.trace) io.out(`echosrv: ${message}`);
+  };
+  const started = echosrvStart({ port: options.port, subsystem, log, trace: options.trace });
+  if (started !== STATUS_SUCCESS) {
+    io.err(`wsk: echosrv failed to start: ${ntStatusName(started)}`);
+    await subsystem.stop();
+    return 1;
+  }
+  const listening = await echosrvListening();
+  if (listening.Status !== STATUS_SUCCESS) {
+    io.err(`wsk: echosrv cannot listen on [::]:${listening.Port}: ${ntStatusName(listening.Status)}`);
+    await echosrvStop();
+    await subsystem.stop();
+    return 1;
+  }
+  io.out(`echosrv listening on [::]:${listening.Port} (IPv4 and IPv6, provider ${options.provider}); Ctrl-C to unload`);
+
+  let signals = 0;
+  let unloaded!: () => void;
+  const done = new Promise<void>((resolve) => { unloaded = resolve; });
+  io.onSignal((signal) => {
+    signals++;
+    if (signals === 1) {
+      const open = echosrvStats().connections;
+      io.out(`${signal}: unloading echosrv: closing the listener` + (open > 0
+        ? `; waiting for ${open} open connection(s) to be closed by their peers (Ctrl-C again to close them abortively)`
+        : ''));
+      echosrvStop().then(unloaded, (err: unknown) => { io.err(`wsk: unload failed: ${String(err)}`); unloaded(); });
+    } else if (signals === 2) {
+      io.out(`${signal}: closing ${echosrvStats().connections} open connection(s) abortively`);
+      void echosrvStop({ forceClose: true });
+    } else {
+      io.err(`${signal}: exiting without a clean unload`);
+      process.exit(130);
+    }
+  });
+  await done;
+  await subsystem.stop();
+  const errors = echosrvStats().errors;
+  if (errors.length > 0) {
+    io.err(`wsk: echosrv recorded ${errors.length} error(s); first: ${String(errors[0])}`);
+    return 1;
+  }
+  io.out('echosrv unloaded');
+  return 0;
+}
+
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+export function buildProgram(io: CliIo = processIo, setExitCode: (code: number) => void = (c) => { process.exitCode = c; }): Command {
+  const program = new Command();
+  program
+    .name('wsk')
+    .description('wsk-runtime: run Winsock Kernel (WSK) applications ported to TypeScript, in userspace')
+    .version(packageVersion(), '-V, --version')
+    .showHelpAfterError('(run with --help for usage)');
+
+  const appList = Object.entries(APPS).map(([name, app]) => `  ${name.padEnd(10)} ${app.description}`).join('\n');
+  program
+    .command('run')
+    .description('run a ported WSK application until Ctrl-C/SIGTERM (which unloads it cleanly)')
+    .argument('<app>', `application to run (${Object.keys(APPS).join(', ')})`)
+    .option('-p, --port <port>', 'TCP port to listen on', parsePort, ECHOSRV_DEFAULT_PORT)
+    .addOption(new Option('--provider <provider>', 'transport provider under the WSK subsystem').choices(PROVIDERS).default('kernel'))
+    .option('--trace', 'log every WSK operation (verbose)', false)
+    .addHelpText('after', `\nApplications:\n${appList}\n\nProviders:\n  kernel     the host's own TCP/IP stack (node:net)\n  stack      the userspace TCP/IP stack (not available yet)\n\nCtrl-C (or SIGTERM) unloads: stop listening, wait for connected peers to disconnect, exit 0.\nA second Ctrl-C closes the remaining connections abortively.`)
+    .action(async (appName: string, options: RunOptions, command: Command) => {
+      const app = APPS[appName];
+      if (!app) {
+        command.error(`wsk: unknown app '${appName}'. Available apps: ${Object.keys(APPS).join(', ')}`, { exitCode: 2, code: 'wsk.unknownApp' });
+      }
+      if (options.provider === 'stack') {
+        command.error("wsk: the userspace stack provider is not available yet; use --provider kernel", { exitCode: 2, code: 'wsk.providerUnavailable' });
+      }
+      setExitCode(await app!.run(options, io));
+    });
+  return program;
+}
+
+/** Entry point: parses argv (process.argv shape) and runs the command. */
+export async function main(argv: string[] = process.argv): Promise<void> {
+  await buildProgram().parseAsync(argv);
+}
+
+// Run when this file is the process entry (`tsx apps/cli/main.ts ...`).
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  await main();
+}
