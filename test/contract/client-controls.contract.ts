@@ -50,7 +50,7 @@ export function clientControlsContract(factory: ProviderFactory): void {
       await w.close();
     });
 
-    it('R50/R21: only cached security descriptors are accepted; an SD naming Everyone lets a specific bind share a wildcard port (CHECK)', async () => {
+    it('R50: only cached security descriptors are accepted (WskSocket, SO_WSK_SECURITY); get returns a cached copy released by WSK_RELEASE_SD', async () => {
       const w = await openSession(factory);
       const raw: SECURITY_DESCRIPTOR = { Owner: PsGetCurrentProcess(), Allowed: 'Everyone' };
       const notCached = await call((irp) => w.Dispatch.WskSocket(w.Client, AF_INET, SOCK_STREAM, IPPROTO_TCP, WSK_FLAG_LISTEN_SOCKET, null, null, null, null, raw, irp));
