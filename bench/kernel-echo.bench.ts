@@ -10,7 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { writeFileSync } from 'node:fs';
 import {
   AF_INET, IPPROTO_TCP, IoAllocateIrp, IoAllocateMdl, IoReuseIrp, IoSetCompletionRoutine, MAKE_WSK_VERSION, SOCK_STREAM,
-  SOCKADDR_STORAGE, STATUS_MORE_PROCESSING_REQUIRED, STATUS_SUCCESS, WSK_FLAG_LISTEN_SOCKET, WSK_INFINITE_WAIT,
+  SOCKADDR_STORAGE, STATUS_MORE_PROCESSING_REQUIRED, STATUS_PENDING, STATUS_SUCCESS, WSK_FLAG_LISTEN_SOCKET, WSK_INFINITE_WAIT,
+  NPI_WSK_INTERFACE_ID, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, WSK_EVENT_DISCONNECT, WSK_EVENT_RECEIVE, WSK_FLAG_ABORTIVE, WskSetOption,
+  type WSK_CLIENT_CONNECTION_DISPATCH, type WSK_DATA_INDICATION,
   WSK_PROVIDER_NPI, WSK_REGISTRATION, WskCaptureProviderNPI, WskDeregister, WskRegister, WskReleaseProviderNPI,
   createKernelProvider, makeSockaddrIn, ntohs, startWskSubsystem, type IRP, type NTSTATUS, type WSK_PROVIDER_BASIC_DISPATCH,
   type WSK_PROVIDER_CONNECTION_DISPATCH, type WSK_PROVIDER_LISTEN_DISPATCH, type WSK_SOCKET,
@@ -26,6 +28,7 @@ const RUNS = arg('runs', 4);
 const jsonIndex = process.argv.indexOf('--json');
 
 interface Server { port: number; stop(): Promise<void> }
+interface Connection { sock: WSK_SOCKET | null }
 
 /** Runs one IRP-based operation and calls back with its IoStatus (the C completion-routine pattern). */
 function op(irp: IRP, start: (irp: IRP) => NTSTATUS, done: (status: NTSTATUS, info: number) => void): void {
@@ -34,8 +37,12 @@ function op(irp: IRP, start: (irp: IRP) => NTSTATUS, done: (status: NTSTATUS, in
   start(irp);
 }
 
-/** A WSK server: echo mode sends back what it receives; sink mode discards. */
-async function wskServer(mode: 'echo' | 'sink'): Promise<Server> {
+/**
+ * A WSK server: echo mode sends back what it receives; sink mode discards. With `events`, data
+ * arrives through WskReceiveEvent as views of the transport's buffers (no copy): the echo
+ * retains the indication (STATUS_PENDING), sends those same bytes and releases them after.
+ */
+async function wskServer(mode: 'echo' | 'sink', events = false): Promise<Server> {
   const sub = await startWskSubsystem(createKernelProvider(), { makeDefault: false, registerWithNmr: false });
   const reg = WSK_REGISTRATION();
   WskRegister({ ClientContext: null, Dispatch: { Version: MAKE_WSK_VERSION(1, 0), Reserved: 0, WskClientEvent: null } }, reg, sub);
@@ -64,15 +71,45 @@ async function wskServer(mode: 'echo' | 'sink'): Promise<Server> {
     });
     receive();
   };
+  const connectionEvents: WSK_CLIENT_CONNECTION_DISPATCH = {
+    WskReceiveEvent: (ctx, _flags, list, _n, _accepted) => {
+      if (mode === 'sink' || !list) return STATUS_SUCCESS;
+      const sock = (ctx as Connection).sock!;
+      const C = sock.Dispatch as WSK_PROVIDER_CONNECTION_DISPATCH;
+      let outstanding = 0;
+      for (let d: WSK_DATA_INDICATION | null = list; d; d = d.Next) outstanding++;
+      for (let d: WSK_DATA_INDICATION | null = list; d; d = d.Next) {
+        op(IoAllocateIrp(1), (i) => C.WskSend(sock, d!.Buffer, 0, i), () => { if (--outstanding === 0) C.WskRelease(sock, list); });
+      }
+      return STATUS_PENDING;
+    },
+    WskDisconnectEvent: (ctx, flags) => {
+      const sock = (ctx as Connection).sock!;
+      const C = sock.Dispatch as WSK_PROVIDER_CONNECTION_DISPATCH;
+      const irp = IoAllocateIrp(1);
+      const close = (): void => { open.delete(sock); op(irp, (i) => C.Basic.WskCloseSocket(sock, i), () => {}); };
+      if (flags & WSK_FLAG_ABORTIVE) close(); else op(irp, (i) => C.WskDisconnect(sock, null, 0, i), close);
+      return STATUS_SUCCESS;
+    },
+    WskSendBacklogEvent: null,
+  };
   const acceptIrp = IoAllocateIrp(1);
   let stopping = false;
-  const accept = (): void => op(acceptIrp, (i) => L.WskAccept(listen, 0, null, null, null, null, i), (st, info) => {
-    if (st !== STATUS_SUCCESS || stopping) return;
-    const sock = info as unknown as WSK_SOCKET;
-    open.add(sock);
-    serve(sock);
-    accept();
-  });
+  const accept = (): void => {
+    // The connection's context exists before its socket, as in C: the socket is stored in it.
+    const context: Connection = { sock: null };
+    op(acceptIrp, (i) => L.WskAccept(listen, 0, context, events ? connectionEvents : null, null, null, i), (st, info) => {
+      if (st !== STATUS_SUCCESS || stopping) return;
+      const sock = info as unknown as WSK_SOCKET;
+      open.add(sock);
+      context.sock = sock;
+      if (events) {
+        (sock.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket(sock, WskSetOption, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, 16,
+          { NpiId: NPI_WSK_INTERFACE_ID, EventMask: WSK_EVENT_RECEIVE | WSK_EVENT_DISCONNECT }, 0, null, null, null);
+      } else serve(sock);
+      accept();
+    });
+  };
   accept();
   return {
     port: ntohs(local.sin_port!),
@@ -117,8 +154,10 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 
 interface Figures { p50: number[]; p99: number[]; gbps: number[] }
 
-async function runOnce(kind: 'wsk' | 'node', into: Figures): Promise<void> {
-  const make = kind === 'wsk' ? wskServer : nodeServer;
+type Kind = 'node' | 'wsk' | 'wsk-events';
+
+async function runOnce(kind: Kind, into: Figures): Promise<void> {
+  const make = kind === 'node' ? nodeServer : (mode: 'echo' | 'sink') => wskServer(mode, kind === 'wsk-events');
   const echo = await make('echo');
   const rt = await roundTrips(echo.port);
   await echo.stop();
@@ -132,24 +171,28 @@ async function runOnce(kind: 'wsk' | 'node', into: Figures): Promise<void> {
 async function main(): Promise<void> {
   // Warm-up: V8 needs a while before either server's code is hot.
   const warm = await wskServer('echo'); await roundTrips(warm.port); await warm.stop();
-  // Runs alternate which side goes first: whichever runs later in a process pays for the
-  // heap the earlier one left, so a fixed order would bias the ratio.
-  const n: Figures = { p50: [], p99: [], gbps: [] }, k: Figures = { p50: [], p99: [], gbps: [] };
+  // The order rotates from run to run: whichever runs later in a process pays for the heap
+  // the earlier one left, so a fixed order would bias the ratios.
+  const kinds: Kind[] = ['node', 'wsk', 'wsk-events'];
+  const figures = new Map<Kind, Figures>(kinds.map((k) => [k, { p50: [], p99: [], gbps: [] }]));
   for (let run = 0; run < RUNS; run++) {
-    if (run % 2 === 0) { await runOnce('node', n); await runOnce('wsk', k); } else { await runOnce('wsk', k); await runOnce('node', n); }
+    for (let k = 0; k < kinds.length; k++) {
+      const kind = kinds[(run + k) % kinds.length]!;
+      await runOnce(kind, figures.get(kind)!);
+    }
   }
-  const nodeNet = { p50: median(n.p50), p99: median(n.p99), gbps: median(n.gbps) };
-  const wsk = { p50: median(k.p50), p99: median(k.p99), gbps: median(k.gbps) };
+  const summary = (k: Kind) => { const f = figures.get(k)!; return { p50: median(f.p50), p99: median(f.p99), gbps: median(f.gbps) }; };
+  const nodeNet = summary('node'), wsk = summary('wsk'), wskEvents = summary('wsk-events');
   const rows = [
-    ['echo RTT p50 (µs)', nodeNet.p50, wsk.p50, wsk.p50 / nodeNet.p50],
-    ['echo RTT p99 (µs)', nodeNet.p99, wsk.p99, wsk.p99 / nodeNet.p99],
-    [`bulk ${BULK_MIB} MiB (Gbit/s)`, nodeNet.gbps, wsk.gbps, wsk.gbps / nodeNet.gbps],
+    ['echo RTT p50 (µs)', nodeNet.p50, wsk.p50, wskEvents.p50],
+    ['echo RTT p99 (µs)', nodeNet.p99, wsk.p99, wskEvents.p99],
+    [`bulk ${BULK_MIB} MiB (Gbit/s)`, nodeNet.gbps, wsk.gbps, wskEvents.gbps],
   ] as const;
   console.log(`WSK (kernel provider) vs node:net on loopback — ${ROUNDS} round trips, ${BULK_MIB} MiB bulk, median of ${RUNS} runs`);
-  console.log('| metric | node:net | WSK kernel | WSK / node:net |');
-  console.log('|---|---|---|---|');
-  for (const [name, a, b, ratio] of rows) console.log(`| ${name} | ${a.toFixed(2)} | ${b.toFixed(2)} | ${ratio.toFixed(2)}× |`);
-  if (jsonIndex > 0) writeFileSync(process.argv[jsonIndex + 1]!, JSON.stringify({ rounds: ROUNDS, bulkMiB: BULK_MIB, runs: RUNS, nodeNet, wsk }, null, 2));
+  console.log('| metric | node:net | WSK, IRPs | ratio | WSK, receive events | ratio |');
+  console.log('|---|---|---|---|---|---|');
+  for (const [name, a, b, c] of rows) console.log(`| ${name} | ${a.toFixed(2)} | ${b.toFixed(2)} | ${(b / a).toFixed(2)}× | ${c.toFixed(2)} | ${(c / a).toFixed(2)}× |`);
+  if (jsonIndex > 0) writeFileSync(process.argv[jsonIndex + 1]!, JSON.stringify({ rounds: ROUNDS, bulkMiB: BULK_MIB, runs: RUNS, nodeNet, wsk, wskEvents }, null, 2));
 }
 
 main().then(() => process.exit(0), (err) => { console.error(err); process.exit(1); });
