@@ -17,10 +17,23 @@ function drain(): void {
     const c = queue[i]!;
     queue[i] = undefined as unknown as Completion;
     c.irp.scheduled = false;
-    IoCompleteRequest(c.irp);
+    try {
+      IoCompleteRequest(c.irp);
+    } catch (err) {
+      rethrowClientError(err);
+    }
     c.onDone?.();
   }
   queue.length = 0;
+}
+
+/**
+ * An exception from a client's completion routine or event callback is the client's, and
+ * surfaces as an uncaught exception as in any Node callback — but only after the runtime has
+ * finished its own bookkeeping, so the other sockets' completions are not lost.
+ */
+export function rethrowClientError(err: unknown): void {
+  setImmediate(() => { throw err; });
 }
 
 /** Takes ownership of an IRP for an operation (one owner at a time). */

@@ -6,7 +6,7 @@ import type { IRP } from '../irp/irp.ts';
 import { STATUS_CANCELLED, STATUS_FILE_FORCED_CLOSED, STATUS_INVALID_HANDLE, type NTSTATUS } from '../ntstatus.ts';
 import type { Endpoint } from '../sockaddr.ts';
 import type { TransportConnection, TransportDatagram, TransportListener } from '../provider.ts';
-import { completeIrp } from './completion.ts';
+import { completeIrp, rethrowClientError } from './completion.ts';
 import type { Binding } from './address-sharing.ts';
 import type { WskClientObject } from './client.ts';
 import type {
@@ -176,6 +176,9 @@ export function invokeEvent<T>(s: WskSocketObject, call: () => T, fallback: T): 
   s.callbackDepth++;
   try {
     return call();
+  } catch (err) {
+    rethrowClientError(err);
+    return fallback;
   } finally {
     if (--s.callbackDepth === 0 && s.afterCallbacks.length > 0) {
       const work = s.afterCallbacks.splice(0);
