@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import * as net from 'node:net';
 import {
-  AF_INET, IPPROTO_TCP, IoAllocateIrp, IoCancelIrp, IoSetCompletionRoutine, SOCK_STREAM, SOCKADDR_STORAGE, STATUS_CANCELLED,
+  AF_INET, IPPROTO_TCP, IoAllocateIrp, STATUS_CONNECTION_ABORTED, IoCancelIrp, IoSetCompletionRoutine, SOCK_STREAM, SOCKADDR_STORAGE, STATUS_CANCELLED,
   STATUS_INVALID_DEVICE_STATE, STATUS_INVALID_PARAMETER, STATUS_MORE_PROCESSING_REQUIRED, STATUS_PENDING, STATUS_SUCCESS,
   WSK_FLAG_CONNECTION_SOCKET, WSK_FLAG_LISTEN_SOCKET, makeSockaddrIn, type WSK_SOCKET,
 } from '../../index.ts';
@@ -99,6 +99,26 @@ export function irpContract(factory: ProviderFactory): void {
       await close(sock);
       await close(listen);
       await close(listen2);
+      await w.close();
+    });
+
+    it('R13: cancelling a WskSend that cannot finish completes it STATUS_CANCELLED and aborts the connection', async () => {
+      const w = await openSession(factory);
+      const { sock, peer, listen } = await acceptedPair(w);
+      peer.pause();
+      // Linux reports a reset that arrives behind unread data as end-of-stream once drained.
+      const gone = new Promise((res) => { peer.once('end', res); peer.once('error', res); });
+      const send = start((irp) => connTable(sock).WskSend(sock, buf(new Uint8Array(64 << 20)), 0, irp));
+      await sleep(50);
+      expect(send.completed()).toBe(false);
+      cancel(send);
+      const r = await send.done;
+      expect([r.status, r.information]).toEqual([STATUS_CANCELLED, 0]);
+      peer.resume();
+      await gone;
+      // The connection is aborted: no further sends.
+      expect((await call((irp) => connTable(sock).WskSend(sock, buf(new Uint8Array(1)), 0, irp))).status).toBe(STATUS_CONNECTION_ABORTED);
+      await close(sock); await close(listen);
       await w.close();
     });
 

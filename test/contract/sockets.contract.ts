@@ -7,7 +7,7 @@ import {
   SO_EXCLUSIVEADDRUSE, SO_KEEPALIVE, SO_RCVBUF, SO_REUSEADDR, SOL_SOCKET, STATUS_ACCESS_DENIED, STATUS_ADDRESS_ALREADY_EXISTS,
   STATUS_INVALID_DEVICE_STATE, STATUS_INVALID_PARAMETER, STATUS_NOT_IMPLEMENTED, STATUS_REQUEST_NOT_ACCEPTED,
   STATUS_SUCCESS, WSK_FLAG_BASIC_SOCKET, WSK_FLAG_CONNECTION_SOCKET, WSK_FLAG_DATAGRAM_SOCKET, WSK_FLAG_LISTEN_SOCKET,
-  WSK_FLAG_STREAM_SOCKET, WskGetOption, WskSetOption, makeSockaddrIn, makeSockaddrIn6, sharingOutcome,
+  WSK_FLAG_STREAM_SOCKET, WskGetOption, WskSetOption, NPI_WSK_INTERFACE_ID, makeSockaddrIn, makeSockaddrIn6, sharingOutcome,
   type Binding, type SharingMode, type WSK_PROVIDER_BASIC_DISPATCH, type WSK_PROVIDER_STREAM_DISPATCH, type WSK_SOCKET,
 } from '../../index.ts';
 import { call } from '../helpers/wsk-call.ts';
@@ -106,6 +106,28 @@ export function socketsContract(factory: ProviderFactory): void {
       const acc2 = await call<WSK_SOCKET>((irp) => t.WskAccept(st, 0, null, null, null, null, irp));
       peer.destroy();
       for (const s of [acc.information, acc2.information, st2, st]) await close(s);
+      await w.close();
+    });
+
+    it('R19/R17: a listening stream socket indicates WskAcceptEvent through WSK_CLIENT_STREAM_DISPATCH.Listen', async () => {
+      const w = await openSession(factory);
+      const accepted: WSK_SOCKET[] = [];
+      const streamDispatch = {
+        Listen: { WskAcceptEvent: (_c: unknown, _f: number, _l: unknown, _r: unknown, sock: WSK_SOCKET | null) => { accepted.push(sock!); return STATUS_SUCCESS; }, WskInspectEvent: null, WskAbortEvent: null },
+        Connect: null,
+      };
+      const st = await socket(w, WSK_FLAG_STREAM_SOCKET, AF_INET, null, streamDispatch);
+      const t = st.Dispatch as WSK_PROVIDER_STREAM_DISPATCH;
+      await bind(st, loopback(AF_INET));
+      expect((await call((irp) => t.WskListen(st, irp))).status).toBe(STATUS_SUCCESS);
+      const ctl = (st.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket(st, WskSetOption, 0x4002, SOL_SOCKET, 16, { NpiId: NPI_WSK_INTERFACE_ID, EventMask: 0x200 }, 0, null, null, null);
+      expect(ctl).toBe(STATUS_SUCCESS);
+      const peer = net.connect(await localPort(st), '127.0.0.1').on('error', () => {});
+      const deadline = Date.now() + 5000;
+      while (accepted.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      expect(accepted.length).toBe(1);
+      peer.destroy();
+      await close(accepted[0]!); await close(st);
       await w.close();
     });
 
