@@ -35,6 +35,8 @@ export const WSK_EVENT_DISCONNECT = 0x00000080;
 export const WSK_EVENT_RECEIVE_FROM = 0x00000100;
 export const WSK_EVENT_ACCEPT = 0x00000200;
 export const WSK_EVENT_DISABLE = 0x80000000;
+/** The events of a connection-oriented socket (not a wsk.h name). */
+export const CONNECTION_EVENTS = WSK_EVENT_RECEIVE | WSK_EVENT_DISCONNECT | WSK_EVENT_SEND_BACKLOG;
 
 // WSK_CONTROL_SOCKET_TYPE
 export const WskSetOption = 0;

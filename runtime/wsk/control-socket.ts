@@ -19,8 +19,8 @@ import {
   SIO_WSK_SET_SENDTO_ADDRESS, SIO_WSK_SET_TCP_SILENT_MODE, SIZEOF_SIZE_T, SIZEOF_SOCKET_ADDRESS,
   SIZEOF_SOCKET_ADDRESS_LIST_HEADER, SIZEOF_ULONG, SIZEOF_WSK_INSPECT_ID, SO_BROADCAST, SO_CONDITIONAL_ACCEPT,
   SO_EXCLUSIVEADDRUSE, SO_KEEPALIVE, SO_RCVBUF, SO_REUSEADDR, SO_WSK_EVENT_CALLBACK, SO_WSK_SECURITY, SOL_SOCKET,
-  TCP_FASTOPEN, TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_NODELAY, WSK_EVENT_ACCEPT, WSK_EVENT_DISABLE,
-  WSK_EVENT_DISCONNECT, WSK_EVENT_RECEIVE, WSK_EVENT_RECEIVE_FROM, WSK_EVENT_SEND_BACKLOG, WskGetOption, WskIoctl,
+  CONNECTION_EVENTS, TCP_FASTOPEN, TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_NODELAY, WSK_EVENT_ACCEPT, WSK_EVENT_DISABLE,
+  WSK_EVENT_RECEIVE, WSK_EVENT_RECEIVE_FROM, WSK_EVENT_SEND_BACKLOG, WskGetOption, WskIoctl,
   WskSetOption,
 } from './constants.ts';
 import { beginIrp, completeIrp, pendIrp } from './completion.ts';
@@ -31,10 +31,9 @@ import { afterCallbacks, settle, trackPending, type WskSocketObject } from './so
 import type { PSIZE_T, SECURITY_DESCRIPTOR, SOCKET_ADDRESS_LIST, WSK_EVENT_CALLBACK_CONTROL, WSK_INSPECT_ID } from './types.ts';
 import { watchAddressList } from './address-list.ts';
 
-const CONNECTION_EVENTS = WSK_EVENT_RECEIVE | WSK_EVENT_DISCONNECT | WSK_EVENT_SEND_BACKLOG;
 
 /** Reads a ULONG-sized input however the caller passed it. */
-export function readUlong(input: unknown, size: number): number | null {
+function readUlong(input: unknown, size: number): number | null {
   if (typeof input === 'number') return input >>> 0;
   if (typeof input === 'boolean') return input ? 1 : 0;
   if (input instanceof Uint8Array) return size >= 4 && input.byteLength >= 4 ? new DataView(input.buffer, input.byteOffset, 4).getUint32(0, true) : null;

@@ -10,7 +10,7 @@ import {
 import { endpointToSockaddr, writeSockaddr, type Endpoint, type SOCKADDR } from '../sockaddr.ts';
 import type { TransportConnection } from '../provider.ts';
 import {
-  WSK_EVENT_ACCEPT, WSK_EVENT_DISCONNECT, WSK_EVENT_RECEIVE, WSK_EVENT_SEND_BACKLOG, WSK_FLAG_CONNECTION_SOCKET,
+  CONNECTION_EVENTS, WSK_EVENT_ACCEPT, WSK_EVENT_SEND_BACKLOG, WSK_FLAG_CONNECTION_SOCKET,
   WskInspectAccept, WskInspectPend, WskInspectReject,
 } from './constants.ts';
 import { beginIrp, completeIrp, pendIrp } from './completion.ts';
@@ -22,7 +22,6 @@ import type {
   Holder, PVOID, WSK_CLIENT_CONNECTION_DISPATCH, WSK_CLIENT_LISTEN_DISPATCH, WSK_INSPECT_ID,
 } from './types.ts';
 
-const CONNECTION_EVENTS = WSK_EVENT_RECEIVE | WSK_EVENT_DISCONNECT | WSK_EVENT_SEND_BACKLOG;
 const ACCEPT_QUEUE_LIMIT = 4096;
 
 interface Waiting {
@@ -217,4 +216,3 @@ export function closeListener(s: WskSocketObject): void {
   s.acceptRequests.length = 0;
 }
 
-export { CONNECTION_EVENTS };

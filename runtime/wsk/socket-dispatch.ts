@@ -11,7 +11,7 @@ import { sockaddrToEndpoint, writeSockaddr, type SOCKADDR } from '../sockaddr.ts
 import { beginIrp, completeIrp, failIrp, pendIrp } from './completion.ts';
 import { WskBindImpl, releaseBinding } from './bind.ts';
 import {
-  WskDisconnectImpl, WskReceiveImpl, WskReleaseDataImpl, WskSendImpl, abortConnection, attachConnection, closeConnection,
+  WskDisconnectImpl, WskReceiveImpl, WskReleaseDataImpl, WskSendImpl, attachConnection, closeConnection,
   connectFailureStatus, indicateSendBacklog,
 } from './connection.ts';
 import { WskReceiveFromImpl, WskReleaseDatagramsImpl, WskSendMessagesImpl, WskSendToImpl, closeDatagram } from './datagram.ts';
@@ -37,7 +37,6 @@ function enter(Socket: unknown, Irp: IRP | null, what: string, categories: Categ
   return s;
 }
 
-const ALL: Category[] = ['basic', 'listen', 'connection', 'datagram', 'stream'];
 const BINDABLE: Category[] = ['listen', 'connection', 'datagram', 'stream'];
 const CONNECTED: Category[] = ['connection', 'stream'];
 const LISTENING: Category[] = ['listen', 'stream'];
@@ -271,4 +270,3 @@ export function dispatchTableFor(category: Category): unknown {
   }
 }
 
-export { ALL, abortConnection };
