@@ -345,11 +345,16 @@ export function eventsContract(factory: ProviderFactory): void {
       await w.close();
     });
 
-    it('R36/R41: peer FIN gives WskDisconnectEvent (graceful) after data; a reset gives WSK_FLAG_ABORTIVE', async () => {
+    it('R36/R41/R53: peer FIN gives WskDisconnectEvent (graceful) after data; a reset gives WSK_FLAG_ABORTIVE; never WSK_FLAG_AT_DISPATCH_LEVEL', async () => {
       const w = await openSession(factory);
       const log: string[] = [];
       const dispatch: WSK_CLIENT_CONNECTION_DISPATCH = {
-        WskReceiveEvent: (_c, _f, list) => { log.push(`data:${bytesOf(list).toString()}`); return STATUS_SUCCESS; },
+        WskReceiveEvent: (_c, flags, list) => {
+          // R53: callbacks run at (emulated) PASSIVE level: the dispatch-level flag is never set.
+          if (flags & 0x8) log.push('at-dispatch');
+          log.push(`data:${bytesOf(list).toString()}`);
+          return STATUS_SUCCESS;
+        },
         WskDisconnectEvent: (_c, flags) => { log.push(flags & WSK_FLAG_ABORTIVE ? 'abortive' : 'graceful'); return STATUS_SUCCESS; },
         WskSendBacklogEvent: null,
       };
