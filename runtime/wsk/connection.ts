@@ -157,6 +157,8 @@ function takeBuffered(s: WskSocketObject, max: number, sink: (bytes: Uint8Array)
 
 /** Moves buffered data to queued receives first (R30), then to WskReceiveEvent (R31). */
 export function deliver(s: WskSocketObject): void {
+  // A WskReceive posted from inside WskReceiveEvent waits until the indication has been settled.
+  if (s.indicating) return;
   while (s.receiveRequests.length > 0) {
     const r = s.receiveRequests[0]!;
     if (r.flags & WSK_FLAG_DRAIN) {
@@ -195,7 +197,13 @@ function indicate(s: WskSocketObject): void {
     tail = node;
   }
   const accepted = { value: total };
-  const status = invokeEvent(s, () => fn(s.SocketContext, 0, head, total, accepted), STATUS_DATA_NOT_ACCEPTED);
+  s.indicating = true;
+  let status: NTSTATUS;
+  try {
+    status = invokeEvent(s, () => fn(s.SocketContext, 0, head, total, accepted), STATUS_DATA_NOT_ACCEPTED);
+  } finally {
+    s.indicating = false;
+  }
   if (s.state === 'closing' || s.state === 'closed') return;
   if (status === STATUS_PENDING) {
     s.retained.add(head!);
@@ -207,6 +215,7 @@ function indicate(s: WskSocketObject): void {
   } else {
     s.indicationsPaused = true;
   }
+  if (s.receiveRequests.length > 0) scheduleDeliver(s);
 }
 
 function maybeIndicateDisconnect(s: WskSocketObject): void {

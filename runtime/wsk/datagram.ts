@@ -47,6 +47,8 @@ function onDatagram(s: WskSocketObject, data: Uint8Array, from: Endpoint, flags:
 }
 
 export function deliverDatagrams(s: WskSocketObject): void {
+  // A WskReceiveFrom posted from inside WskReceiveFromEvent waits for the indication to settle.
+  if (s.indicating) return;
   while (s.datagramQueue.length > 0 && s.receiveFromRequests.length > 0) {
     const d = s.datagramQueue.shift()!;
     s.datagramQueueBytes -= d.data.byteLength;
@@ -67,7 +69,14 @@ export function deliverDatagrams(s: WskSocketObject): void {
     if (tail) tail.Next = node; else head = node;
     tail = node;
   }
-  const status = invokeEvent(s, () => fn(s.SocketContext, flags, head), STATUS_DATA_NOT_ACCEPTED);
+  const indicated = s.datagramQueue.length;
+  s.indicating = true;
+  let status: NTSTATUS;
+  try {
+    status = invokeEvent(s, () => fn(s.SocketContext, flags, head), STATUS_DATA_NOT_ACCEPTED);
+  } finally {
+    s.indicating = false;
+  }
   if (s.state !== 'open') return;
   if (status === STATUS_DATA_NOT_ACCEPTED) {
     // R32: enabled through SO_WSK_EVENT_CALLBACK → disabled until re-enabled; static stays on.
@@ -75,8 +84,9 @@ export function deliverDatagrams(s: WskSocketObject): void {
     return;
   }
   if (status === STATUS_PENDING) s.retainedDatagrams.add(head!);
-  s.datagramQueue.length = 0;
-  s.datagramQueueBytes = 0;
+  // Only what was indicated is consumed; datagrams that arrived meanwhile stay queued.
+  for (const d of s.datagramQueue.splice(0, indicated)) s.datagramQueueBytes -= d.data.byteLength;
+  if (s.datagramQueue.length > 0 || s.receiveFromRequests.length > 0) setImmediate(() => { if (s.state === 'open') deliverDatagrams(s); });
 }
 
 function completeReceiveFrom(s: WskSocketObject, r: ReceiveFromRequest, d: QueuedDatagram): void {

@@ -107,6 +107,8 @@ export class WskSocketObject implements WSK_SOCKET {
   /** After a partial accept or STATUS_DATA_NOT_ACCEPTED, until a WskReceive completes (R31). */
   indicationsPaused = false;
   indicationScheduled = false;
+  /** A WskReceiveEvent is running: its bytes are still in the queue, so nothing else may take them. */
+  indicating = false;
   readonly retained = new Set<WSK_DATA_INDICATION>();
   readonly sends = new Set<SendRequest>();
   peerEnded = false;

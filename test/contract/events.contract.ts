@@ -214,6 +214,30 @@ export function eventsContract(factory: ProviderFactory): void {
       await w.close();
     });
 
+    it('R31/R15: a WskReceive posted from inside WskReceiveEvent receives only what the indication did not accept', async () => {
+      const w = await openSession(factory);
+      let sockRef: WSK_SOCKET | null = null;
+      let inner: ReturnType<typeof start<number>> | null = null;
+      const into = new Uint8Array(16);
+      const dispatch: WSK_CLIENT_CONNECTION_DISPATCH = {
+        WskReceiveEvent: (_c, _f, _list, _n, accepted) => {
+          if (!inner) inner = start<number>((irp) => connTable(sockRef!).WskReceive(sockRef!, buf(into), 0, irp));
+          accepted.value = 2;
+          return STATUS_SUCCESS;
+        },
+        WskDisconnectEvent: null, WskSendBacklogEvent: null,
+      };
+      const { sock, peer, listen } = await eventPair(w, dispatch, WSK_EVENT_RECEIVE);
+      sockRef = sock;
+      peer.write('abcdef');
+      await until(() => inner !== null);
+      const r = await inner!.done;
+      expect(Buffer.from(into.subarray(0, r.information)).toString()).toBe('cdef');
+      peer.destroy();
+      for (const s of [sock, listen]) await close(s);
+      await w.close();
+    });
+
     it('R31/R33: STATUS_PENDING retains the indication list until WskRelease; unknown or second release is STATUS_INVALID_PARAMETER', async () => {
       const w = await openSession(factory);
       const kept: WSK_DATA_INDICATION[] = [];
