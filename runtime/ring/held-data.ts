@@ -1,0 +1,229 @@
+// Held data: (slot, offset, length) references that a receive queue or a WSK_DATA_INDICATION
+// keeps instead of copying payload out of the arena (design.md §3, "Receive indications").
+// Contract:
+// - hold(slot, offset, length) retains the slot and returns a handle (a small integer), or -1
+//   when the table is full (the caller copies or drops). Handles are stable: a handle keeps its
+//   identity and bytes after a copy-out, so queue order is untouched.
+// - release(handle) drops the slot reference (or the JS copy); releasing a free handle throws
+//   WskUsageError HELD_NOT_HELD.
+// - Copy-out: when the arena's free slots fall to `lowWaterSlots` or below, relievePressure()
+//   copies held bytes into JS-owned Uint8Arrays, oldest-held first, and releases their slots until
+//   the arena is above the threshold again. copyOuts / bytesCopied count it. Copy-out allocates
+//   (it is the slow path that keeps capture from stalling); hold/release/offset/length do not.
+// - Table metadata is typed arrays; the only per-handle object is the copy, when there is one.
+import { WskUsageError } from '../errors.ts';
+import type { SlotArena } from './slot-arena.ts';
+
+export interface HeldDataOptions {
+  /** Maximum simultaneously held references. */
+  capacity: number;
+  /** relievePressure() acts when arena.freeCount <= lowWaterSlots. Default: 1/8 of the slots. */
+  lowWaterSlots?: number;
+}
+
+const NONE = -1;
+const COPIED = -2;
+
+export class HeldDataTable {
+  readonly arena: SlotArena;
+  readonly capacity: number;
+  lowWaterSlots: number;
+
+  /** Slot index, NONE (free handle) or COPIED (bytes live in `copies`). */
+  private readonly slots: Int32Array;
+  private readonly offsets: Uint32Array;
+  private readonly lengths: Uint32Array;
+  /** Hold order, for oldest-first copy-out. */
+  private readonly seqs: Float64Array;
+  private readonly copies: (Uint8Array | null)[];
+  private readonly freeStack: Int32Array;
+  private freeTop: number;
+  private seq = 0;
+
+  // Counters.
+  holds = 0;
+  copyOuts = 0;
+  bytesCopied = 0;
+  /** hold() calls refused because the table was full. */
+  refused = 0;
+
+  constructor(arena: SlotArena, opts: HeldDataOptions) {
+    const capacity = opts.capacity;
+    if (!Number.isInteger(capacity) || capacity <= 0) {
+      throw new WskUsageError('HELD_OPTIONS', 'HeldDataTable: capacity must be a positive integer.');
+    }
+    this.arena = arena;
+    this.capacity = capacity;
+    this.lowWaterSlots = opts.lowWaterSlots ?? Math.max(1, arena.slotCount >> 3);
+    this.slots = new Int32Array(capacity).fill(NONE);
+    this.offsets = new Uint32Array(capacity);
+    this.lengths = new Uint32Array(capacity);
+    this.seqs = new Float64Array(capacity);
+    this.copies = new Array<Uint8Array | null>(capacity).fill(null);
+    this.freeStack = new Int32Array(capacity);
+    for (let i = 0; i < capacity; i++) this.freeStack[i] = capacity - 1 - i;
+    this.freeTop = capacity;
+  }
+
+  /** Handles currently in use. */
+  get count(): number {
+    return this.capacity - this.freeTop;
+  }
+
+  /** True when the arena is at or below the low-water mark. */
+  get underPressure(): boolean {
+    return this.arena.freeCount <= this.lowWaterSlots;
+  }
+
+  /** Holds bytes [offset, offset+length) of `slot` (offset relative to the slot start). */
+  hold(slot: number, offset: number, length: number): number {
+    if (offset < 0 || length < 0 || offset + length > this.arena.slotSize) {
+      throw new WskUsageError('HELD_RANGE', `HeldDataTable.hold: [${offset}, ${offset + length}) exceeds the slot.`);
+    }
+    if (this.freeTop === 0) {
+      this.refused++;
+      return -1;
+    }
+    this.arena.retain(slot); // throws if the slot is not held by the caller
+    const h = this.freeStack[--this.freeTop]!;
+    this.slots[h] = slot;
+    this.offsets[h] = offset;
+    this.lengths[h] = length;
+    this.seqs[h] = this.seq++;
+    this.holds++;
+    return h;
+  }
+
+  /** Holds the slot's current frame (arena offset/length). */
+  holdFrame(slot: number): number {
+    return this.hold(slot, this.arena.offsets[slot]!, this.arena.lengths[slot]!);
+  }
+
+  /** The arena slot, or -1 once the bytes were copied out. */
+  slotOf(handle: number): number {
+    const s = this.live(handle, 'slotOf');
+    return s === COPIED ? -1 : s;
+  }
+
+  isCopied(handle: number): boolean {
+    return this.live(handle, 'isCopied') === COPIED;
+  }
+
+  /** Start of the bytes inside slotOf(handle)'s view (0 inside a copy). */
+  offsetOf(handle: number): number {
+    this.live(handle, 'offsetOf');
+    return this.offsets[handle]!;
+  }
+
+  lengthOf(handle: number): number {
+    this.live(handle, 'lengthOf');
+    return this.lengths[handle]!;
+  }
+
+  /**
+   * The held bytes as a Uint8Array: a view into the slot (creates one view object) or the
+   * JS-owned copy. Valid until release(handle) or copyOut(handle).
+   */
+  bytes(handle: number): Uint8Array {
+    const s = this.live(handle, 'bytes');
+    const off = this.offsets[handle]!;
+    const len = this.lengths[handle]!;
+    if (s === COPIED) return this.copies[handle]!.subarray(off, off + len);
+    return this.arena.view(s).subarray(off, off + len);
+  }
+
+  /** Copies up to `dst.length - dstOffset` held bytes into dst; returns the number copied. */
+  read(handle: number, dst: Uint8Array, dstOffset = 0): number {
+    const s = this.live(handle, 'read');
+    const off = this.offsets[handle]!;
+    let len = this.lengths[handle]!;
+    const room = dst.length - dstOffset;
+    if (len > room) len = room;
+    if (len <= 0) return 0;
+    const src = s === COPIED ? this.copies[handle]! : this.arena.view(s);
+    dst.set(src.subarray(off, off + len), dstOffset);
+    return len;
+  }
+
+  /** Drops `n` bytes from the front (the application read them); returns the bytes left. */
+  advance(handle: number, n: number): number {
+    this.live(handle, 'advance');
+    const len = this.lengths[handle]!;
+    if (n < 0 || n > len) {
+      throw new WskUsageError('HELD_RANGE', `HeldDataTable.advance: ${n} exceeds the ${len} held bytes.`);
+    }
+    this.offsets[handle] = this.offsets[handle]! + n;
+    return (this.lengths[handle] = len - n);
+  }
+
+  /** Releases the reference (slot refcount or copy) and frees the handle. */
+  release(handle: number): void {
+    const s = this.live(handle, 'release');
+    if (s === COPIED) this.copies[handle] = null;
+    else this.arena.release(s);
+    this.slots[handle] = NONE;
+    this.freeStack[this.freeTop++] = handle;
+  }
+
+  /**
+   * Copies the held bytes into a JS-owned buffer and releases the slot. Returns the bytes
+   * copied (0 if already copied). The handle stays valid.
+   */
+  copyOut(handle: number): number {
+    const s = this.live(handle, 'copyOut');
+    if (s === COPIED) return 0;
+    const off = this.offsets[handle]!;
+    const len = this.lengths[handle]!;
+    const copy = new Uint8Array(len);
+    copy.set(this.arena.view(s).subarray(off, off + len));
+    this.copies[handle] = copy;
+    this.offsets[handle] = 0;
+    this.slots[handle] = COPIED;
+    this.arena.release(s);
+    this.copyOuts++;
+    this.bytesCopied += len;
+    return len;
+  }
+
+  /**
+   * If the arena is at or below lowWaterSlots free, copies out held data, oldest first, until it
+   * is above the mark or nothing in this table is left in a slot. Returns the number of copy-outs.
+   * (A copy-out frees a slot only when this was its last holder.)
+   */
+  relievePressure(): number {
+    let done = 0;
+    while (this.arena.freeCount <= this.lowWaterSlots) {
+      let oldest = -1;
+      let oldestSeq = Infinity;
+      for (let h = 0; h < this.capacity; h++) {
+        if (this.slots[h]! >= 0 && this.seqs[h]! < oldestSeq) {
+          oldestSeq = this.seqs[h]!;
+          oldest = h;
+        }
+      }
+      if (oldest < 0) break;
+      this.copyOut(oldest);
+      done++;
+    }
+    return done;
+  }
+
+  /** Throws WskUsageError HELD_LEAK listing handles still held. For tests. */
+  assertNoLeaks(): void {
+    if (this.freeTop === this.capacity) return;
+    const held: string[] = [];
+    for (let h = 0; h < this.capacity; h++) {
+      const s = this.slots[h]!;
+      if (s !== NONE) held.push(s === COPIED ? `${h}(copied)` : `${h}(slot ${s})`);
+    }
+    throw new WskUsageError('HELD_LEAK', `HeldDataTable: ${held.length} handle(s) still held: ${held.join(', ')}.`);
+  }
+
+  private live(handle: number, op: string): number {
+    const s = handle >= 0 && handle < this.capacity && (handle | 0) === handle ? this.slots[handle]! : NONE;
+    if (s === NONE) {
+      throw new WskUsageError('HELD_NOT_HELD', `HeldDataTable.${op}: handle ${handle} is not held (double release, or use after release).`);
+    }
+    return s;
+  }
+}

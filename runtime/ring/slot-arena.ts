@@ -1,0 +1,205 @@
+// Slot arena: one ArrayBuffer (or SharedArrayBuffer) cut into N fixed-size slots (design.md §3).
+// Contract:
+// - A slot is an index 0..slotCount-1. alloc() returns a free slot with refcount 1 and its frame
+//   set to (offset = headroom, length = 0), or -1 when exhausted (counted in `exhaustions`; the
+//   caller counts the drop). retain() adds a holder; release() drops one and, at zero, returns the
+//   slot to the free list. Releasing or retaining a slot that is not held throws WskUsageError
+//   (code SLOT_NOT_HELD); an index out of range throws SLOT_INDEX.
+// - Hot path allocates nothing: metadata lives in typed arrays (refcounts, frame offsets and
+//   lengths, free-list stack), and view(slot)/dataView(slot) return objects created once at
+//   construction. Headers are prepended into the headroom with prepend().
+// - Metadata is owned by one thread (the stack's). `shared: true` only puts the bytes in a
+//   SharedArrayBuffer so a worker or native link can fill slots in place.
+import { WskUsageError } from '../errors.ts';
+
+export const DEFAULT_HEADROOM = 256;
+/** 64 KiB frame + 256 B headroom, rounded up to a 64-byte multiple. */
+export const DEFAULT_SLOT_SIZE = roundUp(65536 + DEFAULT_HEADROOM, 64);
+
+export interface SlotArenaOptions {
+  /** Number of slots (> 0). */
+  slotCount: number;
+  /** Bytes per slot, rounded up to a multiple of 64. Default DEFAULT_SLOT_SIZE. */
+  slotSize?: number;
+  /** Bytes reserved at the front of every slot for prepended headers. Default 256. */
+  headroom?: number;
+  /** Back the slots with a SharedArrayBuffer. Default false. */
+  shared?: boolean;
+}
+
+function roundUp(n: number, to: number): number {
+  return Math.ceil(n / to) * to;
+}
+
+export class SlotArena {
+  readonly slotCount: number;
+  readonly slotSize: number;
+  readonly headroom: number;
+  readonly buffer: ArrayBuffer | SharedArrayBuffer;
+  /** Per-slot holder count; 0 means free. */
+  readonly refcounts: Int32Array;
+  /** Per-slot start of the frame, relative to the slot's first byte. */
+  readonly offsets: Uint32Array;
+  /** Per-slot frame length in bytes. */
+  readonly lengths: Uint32Array;
+
+  // Counters (read-only to callers). allocs - releases === inUse.
+  allocs = 0;
+  /** Slots returned to the free list (refcount reached 0). */
+  releases = 0;
+  /** alloc() calls that found no free slot. */
+  exhaustions = 0;
+  highWater = 0;
+
+  private readonly freeStack: Int32Array;
+  private freeTop: number;
+  private readonly views: Uint8Array[];
+  private readonly dataViews: DataView[];
+
+  constructor(opts: SlotArenaOptions) {
+    const slotCount = opts.slotCount;
+    if (!Number.isInteger(slotCount) || slotCount <= 0 || slotCount > 0x7fffffff) {
+      throw new WskUsageError('ARENA_OPTIONS', 'SlotArena: slotCount must be a positive integer.');
+    }
+    const headroom = opts.headroom ?? DEFAULT_HEADROOM;
+    const slotSize = roundUp(opts.slotSize ?? DEFAULT_SLOT_SIZE, 64);
+    if (!Number.isInteger(headroom) || headroom < 0 || headroom >= slotSize) {
+      throw new WskUsageError('ARENA_OPTIONS', 'SlotArena: headroom must be an integer in [0, slotSize).');
+    }
+    const total = slotCount * slotSize;
+    this.slotCount = slotCount;
+    this.slotSize = slotSize;
+    this.headroom = headroom;
+    this.buffer = opts.shared ? new SharedArrayBuffer(total) : new ArrayBuffer(total);
+    this.refcounts = new Int32Array(slotCount);
+    this.offsets = new Uint32Array(slotCount);
+    this.lengths = new Uint32Array(slotCount);
+    this.freeStack = new Int32Array(slotCount);
+    // Lowest index on top, so a fresh arena hands out 0, 1, 2, ...
+    for (let i = 0; i < slotCount; i++) this.freeStack[i] = slotCount - 1 - i;
+    this.freeTop = slotCount;
+    this.views = new Array<Uint8Array>(slotCount);
+    this.dataViews = new Array<DataView>(slotCount);
+    for (let i = 0; i < slotCount; i++) {
+      this.views[i] = new Uint8Array(this.buffer, i * slotSize, slotSize);
+      this.dataViews[i] = new DataView(this.buffer, i * slotSize, slotSize);
+    }
+  }
+
+  /** Slots currently held. */
+  get inUse(): number {
+    return this.slotCount - this.freeTop;
+  }
+
+  /** Slots on the free list. */
+  get freeCount(): number {
+    return this.freeTop;
+  }
+
+  /** A free slot with refcount 1 and an empty frame at `headroom`, or -1 when exhausted. */
+  alloc(): number {
+    if (this.freeTop === 0) {
+      this.exhaustions++;
+      return -1;
+    }
+    const slot = this.freeStack[--this.freeTop]!;
+    this.refcounts[slot] = 1;
+    this.offsets[slot] = this.headroom;
+    this.lengths[slot] = 0;
+    this.allocs++;
+    const used = this.slotCount - this.freeTop;
+    if (used > this.highWater) this.highWater = used;
+    return slot;
+  }
+
+  /** Adds a holder to a held slot. */
+  retain(slot: number): void {
+    this.check(slot, 'retain');
+    this.refcounts[slot]!++;
+  }
+
+  /** Drops a holder; the last one returns the slot to the free list. Returns the new refcount. */
+  release(slot: number): number {
+    this.check(slot, 'release');
+    const rc = this.refcounts[slot]! - 1;
+    this.refcounts[slot] = rc;
+    if (rc === 0) {
+      this.freeStack[this.freeTop++] = slot;
+      this.releases++;
+    }
+    return rc;
+  }
+
+  /** The whole slot (slotSize bytes) as a Uint8Array created at construction. */
+  view(slot: number): Uint8Array {
+    return this.views[slot]!;
+  }
+
+  /** The whole slot as a DataView created at construction. */
+  dataView(slot: number): DataView {
+    return this.dataViews[slot]!;
+  }
+
+  /** Byte offset of the slot's first byte inside `buffer`. */
+  base(slot: number): number {
+    return slot * this.slotSize;
+  }
+
+  offsetOf(slot: number): number {
+    return this.offsets[slot]!;
+  }
+
+  lengthOf(slot: number): number {
+    return this.lengths[slot]!;
+  }
+
+  /** Sets the frame window inside the slot (relative to the slot start). */
+  setFrame(slot: number, offset: number, length: number): void {
+    if (offset < 0 || length < 0 || offset + length > this.slotSize) {
+      throw new WskUsageError('SLOT_FRAME', `SlotArena.setFrame: [${offset}, ${offset + length}) exceeds slot size ${this.slotSize}.`);
+    }
+    this.offsets[slot] = offset;
+    this.lengths[slot] = length;
+  }
+
+  /** Grows the frame by `bytes` at the front (header push); returns the new offset. */
+  prepend(slot: number, bytes: number): number {
+    const off = this.offsets[slot]! - bytes;
+    if (off < 0) {
+      throw new WskUsageError('SLOT_HEADROOM', `SlotArena.prepend: ${bytes} bytes do not fit in the remaining headroom.`);
+    }
+    this.offsets[slot] = off;
+    this.lengths[slot] = this.lengths[slot]! + bytes;
+    return off;
+  }
+
+  /** Shrinks the frame by `bytes` at the front (header consumed); returns the new offset. */
+  consume(slot: number, bytes: number): number {
+    const len = this.lengths[slot]!;
+    if (bytes > len) {
+      throw new WskUsageError('SLOT_FRAME', `SlotArena.consume: ${bytes} bytes exceed the frame length ${len}.`);
+    }
+    this.lengths[slot] = len - bytes;
+    return (this.offsets[slot] = this.offsets[slot]! + bytes);
+  }
+
+  /** Throws WskUsageError SLOT_LEAK listing every slot still held. For tests and shutdown. */
+  assertNoLeaks(): void {
+    if (this.freeTop === this.slotCount) return;
+    const held: string[] = [];
+    for (let i = 0; i < this.slotCount; i++) {
+      const rc = this.refcounts[i]!;
+      if (rc !== 0) held.push(`${i}(refcount ${rc})`);
+    }
+    throw new WskUsageError('SLOT_LEAK', `SlotArena: ${held.length} slot(s) still held: ${held.join(', ')}.`);
+  }
+
+  private check(slot: number, op: string): void {
+    if (!(slot >= 0 && slot < this.slotCount) || (slot | 0) !== slot) {
+      throw new WskUsageError('SLOT_INDEX', `SlotArena.${op}: ${slot} is not a slot index (0..${this.slotCount - 1}).`);
+    }
+    if (this.refcounts[slot]! <= 0) {
+      throw new WskUsageError('SLOT_NOT_HELD', `SlotArena.${op}: slot ${slot} is free (double release, or use after release).`);
+    }
+  }
+}
