@@ -1,0 +1,48 @@
+// Internet checksum (RFC 1071), IPv4 TCP/UDP pseudo-header sum (RFC 793 §3.1, RFC 768) and
+// incremental update (RFC 1624 eqn. 3). Sums are unfolded numbers; nothing here allocates.
+
+/** One's-complement partial sum of bytes[offset, offset+length) added to `initial` (unfolded). */
+export function checksumAdd(bytes: Uint8Array, offset: number, length: number, initial = 0): number {
+  let sum = initial;
+  let i = offset;
+  const end = offset + length;
+  const end8 = end - 7;
+  // Unrolled: four 16-bit words per step. A double holds 2^53 / 65535 words before losing bits.
+  for (; i < end8; i += 8) {
+    sum += ((bytes[i]! << 8) | bytes[i + 1]!) + ((bytes[i + 2]! << 8) | bytes[i + 3]!)
+      + ((bytes[i + 4]! << 8) | bytes[i + 5]!) + ((bytes[i + 6]! << 8) | bytes[i + 7]!);
+  }
+  const end2 = end - 1;
+  for (; i < end2; i += 2) sum += (bytes[i]! << 8) | bytes[i + 1]!;
+  if (i < end) sum += bytes[i]! << 8; // odd trailing byte, padded with zero (RFC 1071 §4.1)
+  return sum;
+}
+
+/** Fold an unfolded sum to 16 bits (end-around carry). */
+export function checksumFold(sum: number): number {
+  while (sum > 0xffff) sum = (sum % 0x10000) + Math.floor(sum / 0x10000);
+  return sum;
+}
+
+/** The checksum field value: ~fold(initial + sum of range) & 0xffff. Verify: result 0 means valid. */
+export function internetChecksum(bytes: Uint8Array, offset: number, length: number, initial = 0): number {
+  return ~checksumFold(checksumAdd(bytes, offset, length, initial)) & 0xffff;
+}
+
+/** Pseudo-header sum for TCP/UDP over IPv4: src, dst, zero, protocol, upper-layer length. */
+export function pseudoHeaderSumV4(src: number, dst: number, protocol: number, length: number): number {
+  return (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + protocol + length;
+}
+
+/** RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), for one 16-bit word changing from oldWord to newWord. */
+export function checksumUpdate16(oldChecksum: number, oldWord: number, newWord: number): number {
+  const sum = (~oldChecksum & 0xffff) + (~oldWord & 0xffff) + (newWord & 0xffff);
+  return ~checksumFold(sum) & 0xffff;
+}
+
+/** RFC 1624 for a 32-bit field (sequence number, address): two word updates. */
+export function checksumUpdate32(oldChecksum: number, oldValue: number, newValue: number): number {
+  const sum = (~oldChecksum & 0xffff) + (~(oldValue >>> 16) & 0xffff) + (~oldValue & 0xffff)
+    + (newValue >>> 16) + (newValue & 0xffff);
+  return ~checksumFold(sum) & 0xffff;
+}

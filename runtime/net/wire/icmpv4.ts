@@ -1,0 +1,86 @@
+// ICMP for IPv4 (RFC 792): echo, destination unreachable (incl. RFC 1191 next-hop MTU for
+// fragmentation needed), time exceeded, and the quoted datagram of error messages. Zero-copy view.
+import { checksumFold, checksumAdd, internetChecksum } from './checksum.ts';
+import { get16, set16, set32 } from './bytes.ts';
+import { ParseError } from './parse-error.ts';
+
+export const IcmpType = { ECHO_REPLY: 0, DEST_UNREACHABLE: 3, ECHO_REQUEST: 8, TIME_EXCEEDED: 11 } as const;
+export const IcmpUnreachableCode = {
+  NET: 0, HOST: 1, PROTOCOL: 2, PORT: 3, FRAG_NEEDED: 4, SOURCE_ROUTE_FAILED: 5,
+} as const;
+export const IcmpTimeExceededCode = { TTL: 0, REASSEMBLY: 1 } as const;
+export const ICMP_HEADER_LENGTH = 8;
+
+export class Icmpv4Packet {
+  constructor(public bytes: Uint8Array = new Uint8Array(0), public offset = 0, public length = 0) {}
+
+  reset(bytes: Uint8Array, offset: number, length: number): this {
+    this.bytes = bytes;
+    this.offset = offset;
+    this.length = length;
+    return this;
+  }
+
+  /** `length` is the whole ICMP message (the IPv4 payload length); the checksum covers all of it. */
+  static check(bytes: Uint8Array, offset: number, length: number, verifyChecksum = true): ParseError | null {
+    if (offset < 0 || length < ICMP_HEADER_LENGTH || offset + length > bytes.length) return ParseError.TRUNCATED;
+    if (verifyChecksum && checksumFold(checksumAdd(bytes, offset, length)) !== 0xffff) return ParseError.BAD_CHECKSUM;
+    return null;
+  }
+
+  get type(): number { return this.bytes[this.offset]!; }
+  set type(v: number) { this.bytes[this.offset] = v; }
+  get code(): number { return this.bytes[this.offset + 1]!; }
+  set code(v: number) { this.bytes[this.offset + 1] = v; }
+  get checksum(): number { return get16(this.bytes, this.offset + 2); }
+  set checksum(v: number) { set16(this.bytes, this.offset + 2, v); }
+  /** Echo request/reply identifier. */
+  get identifier(): number { return get16(this.bytes, this.offset + 4); }
+  set identifier(v: number) { set16(this.bytes, this.offset + 4, v); }
+  /** Echo request/reply sequence number. */
+  get sequence(): number { return get16(this.bytes, this.offset + 6); }
+  set sequence(v: number) { set16(this.bytes, this.offset + 6, v); }
+  /** RFC 1191 next-hop MTU of a fragmentation-needed message (0 from pre-RFC 1191 routers). */
+  get nextHopMtu(): number { return get16(this.bytes, this.offset + 6); }
+  get isError(): boolean { return this.type === IcmpType.DEST_UNREACHABLE || this.type === IcmpType.TIME_EXCEEDED; }
+  /** Echo data, or the quoted IPv4 header + leading payload of an error: absolute offset and length. */
+  get dataOffset(): number { return this.offset + ICMP_HEADER_LENGTH; }
+  get dataLength(): number { return this.length - ICMP_HEADER_LENGTH; }
+  /** Quoted datagram of an error message; parse it with Ipv4Packet.check(..., verifyChecksum) and allow truncation. */
+  get quotedOffset(): number { return this.offset + ICMP_HEADER_LENGTH; }
+  get quotedLength(): number { return this.length - ICMP_HEADER_LENGTH; }
+
+  verifyChecksum(): boolean { return checksumFold(checksumAdd(this.bytes, this.offset, this.length)) === 0xffff; }
+  fillChecksum(): void {
+    set16(this.bytes, this.offset + 2, 0);
+    set16(this.bytes, this.offset + 2, internetChecksum(this.bytes, this.offset, this.length));
+  }
+}
+
+/**
+ * Write an echo request/reply header; `dataLength` bytes of echo data must already sit after it
+ * (the checksum covers them). Returns 8.
+ */
+export function emitIcmpEcho(buf: Uint8Array, offset: number, type: number, identifier: number, sequence: number, dataLength: number): number {
+  buf[offset] = type;
+  buf[offset + 1] = 0;
+  set16(buf, offset + 2, 0);
+  set16(buf, offset + 4, identifier);
+  set16(buf, offset + 6, sequence);
+  set16(buf, offset + 2, internetChecksum(buf, offset, ICMP_HEADER_LENGTH + dataLength));
+  return ICMP_HEADER_LENGTH;
+}
+
+/**
+ * Write an error header (destination unreachable / time exceeded); the quoted datagram
+ * (`quotedLength` bytes) must already follow it. `nextHopMtu` is used for FRAG_NEEDED. Returns 8.
+ */
+export function emitIcmpError(buf: Uint8Array, offset: number, type: number, code: number, quotedLength: number, nextHopMtu = 0): number {
+  buf[offset] = type;
+  buf[offset + 1] = code;
+  set16(buf, offset + 2, 0);
+  set32(buf, offset + 4, 0);
+  if (type === IcmpType.DEST_UNREACHABLE && code === IcmpUnreachableCode.FRAG_NEEDED) set16(buf, offset + 6, nextHopMtu);
+  set16(buf, offset + 2, internetChecksum(buf, offset, ICMP_HEADER_LENGTH + quotedLength));
+  return ICMP_HEADER_LENGTH;
+}

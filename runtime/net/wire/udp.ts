@@ -1,0 +1,71 @@
+// UDP (RFC 768) over IPv4: header view, length check, pseudo-header checksum (0 = none sent;
+// a computed 0 is sent as 0xffff). Zero-copy view.
+import { checksumFold, checksumAdd, internetChecksum, pseudoHeaderSumV4 } from './checksum.ts';
+import { get16, set16 } from './bytes.ts';
+import { ParseError } from './parse-error.ts';
+
+export const UDP_HEADER_LENGTH = 8;
+
+export class UdpDatagram {
+  constructor(public bytes: Uint8Array = new Uint8Array(0), public offset = 0, public length = 0) {}
+
+  reset(bytes: Uint8Array, offset: number, length: number): this {
+    this.bytes = bytes;
+    this.offset = offset;
+    this.length = length;
+    return this;
+  }
+
+  /** `length` is the IPv4 payload length. Checksum is verified when src/dst are given (>= 0). */
+  static check(bytes: Uint8Array, offset: number, length: number, src = -1, dst = -1): ParseError | null {
+    if (offset < 0 || length < UDP_HEADER_LENGTH || offset + length > bytes.length) return ParseError.TRUNCATED;
+    const ulen = get16(bytes, offset + 4);
+    if (ulen < UDP_HEADER_LENGTH) return ParseError.BAD_LENGTH;
+    if (ulen > length) return ParseError.TRUNCATED;
+    if (src >= 0 && dst >= 0 && get16(bytes, offset + 6) !== 0
+      && checksumFold(checksumAdd(bytes, offset, ulen, pseudoHeaderSumV4(src, dst, 17, ulen))) !== 0xffff) {
+      return ParseError.BAD_CHECKSUM;
+    }
+    return null;
+  }
+
+  get srcPort(): number { return get16(this.bytes, this.offset); }
+  set srcPort(v: number) { set16(this.bytes, this.offset, v); }
+  get dstPort(): number { return get16(this.bytes, this.offset + 2); }
+  set dstPort(v: number) { set16(this.bytes, this.offset + 2, v); }
+  /** UDP Length field: header + data. */
+  get udpLength(): number { return get16(this.bytes, this.offset + 4); }
+  get checksum(): number { return get16(this.bytes, this.offset + 6); }
+  set checksum(v: number) { set16(this.bytes, this.offset + 6, v); }
+  get payloadOffset(): number { return this.offset + UDP_HEADER_LENGTH; }
+  get payloadLength(): number { return this.udpLength - UDP_HEADER_LENGTH; }
+
+  verifyChecksum(src: number, dst: number): boolean {
+    if (this.checksum === 0) return true;
+    const n = this.udpLength;
+    return checksumFold(checksumAdd(this.bytes, this.offset, n, pseudoHeaderSumV4(src, dst, 17, n))) === 0xffff;
+  }
+  fillChecksum(src: number, dst: number): void {
+    const n = this.udpLength;
+    set16(this.bytes, this.offset + 6, 0);
+    const c = internetChecksum(this.bytes, this.offset, n, pseudoHeaderSumV4(src, dst, 17, n));
+    set16(this.bytes, this.offset + 6, c === 0 ? 0xffff : c);
+  }
+}
+
+/**
+ * Write a UDP header; the payload (`payloadLength` bytes) must already follow it when src/dst
+ * are given (checksum computed); with src < 0 the checksum is left 0 (none). Returns 8.
+ */
+export function emitUdp(buf: Uint8Array, offset: number, srcPort: number, dstPort: number, payloadLength: number, src = -1, dst = -1): number {
+  const n = UDP_HEADER_LENGTH + payloadLength;
+  set16(buf, offset, srcPort);
+  set16(buf, offset + 2, dstPort);
+  set16(buf, offset + 4, n);
+  set16(buf, offset + 6, 0);
+  if (src >= 0 && dst >= 0) {
+    const c = internetChecksum(buf, offset, n, pseudoHeaderSumV4(src, dst, 17, n));
+    set16(buf, offset + 6, c === 0 ? 0xffff : c);
+  }
+  return UDP_HEADER_LENGTH;
+}
