@@ -1,5 +1,6 @@
 // ARP (RFC 826) for Ethernet hardware and IPv4 protocol addresses only.
 // Zero-copy view with typed accessors; check() rejects other hardware/protocol types.
+import { WireView, outOfBounds } from './view.ts';
 import { get16, get32, getMac, set16, set32, setMac } from './bytes.ts';
 import { EtherType } from './ethernet.ts';
 import { ParseError } from './parse-error.ts';
@@ -7,18 +8,9 @@ import { ParseError } from './parse-error.ts';
 export const ArpOperation = { REQUEST: 1, REPLY: 2 } as const;
 export const ARP_LENGTH = 28;
 
-export class ArpPacket {
-  constructor(public bytes: Uint8Array = new Uint8Array(0), public offset = 0, public length = 0) {}
-
-  reset(bytes: Uint8Array, offset: number, length: number): this {
-    this.bytes = bytes;
-    this.offset = offset;
-    this.length = length;
-    return this;
-  }
-
+export class ArpPacket extends WireView {
   static check(bytes: Uint8Array, offset: number, length: number): ParseError | null {
-    if (offset < 0 || length < ARP_LENGTH || offset + length > bytes.length) return ParseError.TRUNCATED;
+    if (outOfBounds(bytes, offset, length, ARP_LENGTH)) return ParseError.TRUNCATED;
     if (get16(bytes, offset) !== 1 || get16(bytes, offset + 2) !== EtherType.IPV4
       || bytes[offset + 4] !== 6 || bytes[offset + 5] !== 4) return ParseError.UNSUPPORTED;
     const op = get16(bytes, offset + 6);

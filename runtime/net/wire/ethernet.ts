@@ -1,5 +1,6 @@
 // Ethernet II frame (IEEE 802.3 / RFC 894) with at most one IEEE 802.1Q VLAN tag.
 // Zero-copy view: getters read the bytes in place; reset() re-points it without allocating.
+import { WireView, outOfBounds } from './view.ts';
 import { get16, getMac, set16, setMac } from './bytes.ts';
 import { ParseError } from './parse-error.ts';
 
@@ -7,18 +8,9 @@ export const EtherType = { IPV4: 0x0800, ARP: 0x0806, VLAN: 0x8100, IPV6: 0x86dd
 export const ETHERNET_HEADER_LENGTH = 14;
 export const VLAN_TAG_LENGTH = 4;
 
-export class EthernetFrame {
-  constructor(public bytes: Uint8Array = new Uint8Array(0), public offset = 0, public length = 0) {}
-
-  reset(bytes: Uint8Array, offset: number, length: number): this {
-    this.bytes = bytes;
-    this.offset = offset;
-    this.length = length;
-    return this;
-  }
-
+export class EthernetFrame extends WireView {
   static check(bytes: Uint8Array, offset: number, length: number): ParseError | null {
-    if (offset < 0 || length < ETHERNET_HEADER_LENGTH || offset + length > bytes.length) return ParseError.TRUNCATED;
+    if (outOfBounds(bytes, offset, length, ETHERNET_HEADER_LENGTH)) return ParseError.TRUNCATED;
     if (get16(bytes, offset + 12) === EtherType.VLAN && length < ETHERNET_HEADER_LENGTH + VLAN_TAG_LENGTH) {
       return ParseError.TRUNCATED;
     }

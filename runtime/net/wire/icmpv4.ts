@@ -1,5 +1,6 @@
 // ICMP for IPv4 (RFC 792): echo, destination unreachable (incl. RFC 1191 next-hop MTU for
 // fragmentation needed), time exceeded, and the quoted datagram of error messages. Zero-copy view.
+import { WireView, outOfBounds } from './view.ts';
 import { checksumFold, checksumAdd, internetChecksum } from './checksum.ts';
 import { get16, set16, set32 } from './bytes.ts';
 import { ParseError } from './parse-error.ts';
@@ -11,19 +12,10 @@ export const IcmpUnreachableCode = {
 export const IcmpTimeExceededCode = { TTL: 0, REASSEMBLY: 1 } as const;
 export const ICMP_HEADER_LENGTH = 8;
 
-export class Icmpv4Packet {
-  constructor(public bytes: Uint8Array = new Uint8Array(0), public offset = 0, public length = 0) {}
-
-  reset(bytes: Uint8Array, offset: number, length: number): this {
-    this.bytes = bytes;
-    this.offset = offset;
-    this.length = length;
-    return this;
-  }
-
+export class Icmpv4Packet extends WireView {
   /** `length` is the whole ICMP message (the IPv4 payload length); the checksum covers all of it. */
   static check(bytes: Uint8Array, offset: number, length: number, verifyChecksum = true): ParseError | null {
-    if (offset < 0 || length < ICMP_HEADER_LENGTH || offset + length > bytes.length) return ParseError.TRUNCATED;
+    if (outOfBounds(bytes, offset, length, ICMP_HEADER_LENGTH)) return ParseError.TRUNCATED;
     if (verifyChecksum && checksumFold(checksumAdd(bytes, offset, length)) !== 0xffff) return ParseError.BAD_CHECKSUM;
     return null;
   }

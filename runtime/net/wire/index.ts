@@ -10,3 +10,4 @@ export * from './icmpv4.ts';
 export * from './udp.ts';
 export * from './tcp.ts';
 export * from './print.ts';
+export * from './view.ts';

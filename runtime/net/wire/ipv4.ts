@@ -1,5 +1,6 @@
 // IPv4 header (RFC 791): IHL respected and options skipped, flags/fragment offset, header
 // checksum (RFC 1071) verify/fill. Zero-copy view; payload bounds come from Total Length.
+import { WireView, outOfBounds } from './view.ts';
 import { checksumFold, checksumAdd, internetChecksum } from './checksum.ts';
 import { get16, get32, set16, set32 } from './bytes.ts';
 import { ParseError } from './parse-error.ts';
@@ -8,22 +9,13 @@ export const IpProtocol = { ICMP: 1, TCP: 6, UDP: 17 } as const;
 export const IPV4_MIN_HEADER_LENGTH = 20;
 export const Ipv4Flags = { DF: 0x4000, MF: 0x2000 } as const;
 
-export class Ipv4Packet {
-  constructor(public bytes: Uint8Array = new Uint8Array(0), public offset = 0, public length = 0) {}
-
-  reset(bytes: Uint8Array, offset: number, length: number): this {
-    this.bytes = bytes;
-    this.offset = offset;
-    this.length = length;
-    return this;
-  }
-
+export class Ipv4Packet extends WireView {
   /**
    * Validate the header. `length` may exceed Total Length (Ethernet padding); it may not fall
    * short of it. Pass verifyChecksum=false when the link already verified it (offload).
    */
   static check(bytes: Uint8Array, offset: number, length: number, verifyChecksum = true): ParseError | null {
-    if (offset < 0 || length < IPV4_MIN_HEADER_LENGTH || offset + length > bytes.length) return ParseError.TRUNCATED;
+    if (outOfBounds(bytes, offset, length, IPV4_MIN_HEADER_LENGTH)) return ParseError.TRUNCATED;
     const vihl = bytes[offset]!;
     if (vihl >>> 4 !== 4) return ParseError.BAD_VERSION;
     const hl = (vihl & 0x0f) << 2;

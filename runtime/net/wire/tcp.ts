@@ -1,5 +1,6 @@
 // TCP header (RFC 9293) and options: MSS, window scale and timestamps (RFC 7323), SACK-permitted
 // and SACK blocks (RFC 2018), NOP/EOL; unknown options skipped by length, malformed lengths rejected.
+import { WireView, outOfBounds } from './view.ts';
 import { checksumFold, checksumAdd, internetChecksum, pseudoHeaderSumV4 } from './checksum.ts';
 import { get16, get32, set16, set32 } from './bytes.ts';
 import { ParseError } from './parse-error.ts';
@@ -93,22 +94,13 @@ export function parseTcpOptions(bytes: Uint8Array, start: number, end: number, o
   return null;
 }
 
-export class TcpSegment {
-  constructor(public bytes: Uint8Array = new Uint8Array(0), public offset = 0, public length = 0) {}
-
-  reset(bytes: Uint8Array, offset: number, length: number): this {
-    this.bytes = bytes;
-    this.offset = offset;
-    this.length = length;
-    return this;
-  }
-
+export class TcpSegment extends WireView {
   /**
    * `length` is the IPv4 payload length (the whole segment). Options are validated; the checksum
    * is verified when src/dst are given (>= 0).
    */
   static check(bytes: Uint8Array, offset: number, length: number, src = -1, dst = -1): ParseError | null {
-    if (offset < 0 || length < TCP_MIN_HEADER_LENGTH || offset + length > bytes.length) return ParseError.TRUNCATED;
+    if (outOfBounds(bytes, offset, length, TCP_MIN_HEADER_LENGTH)) return ParseError.TRUNCATED;
     const hl = (bytes[offset + 12]! >>> 4) << 2;
     if (hl < TCP_MIN_HEADER_LENGTH) return ParseError.BAD_HEADER_LENGTH;
     if (hl > length) return ParseError.TRUNCATED;

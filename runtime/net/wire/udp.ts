@@ -1,24 +1,16 @@
 // UDP (RFC 768) over IPv4: header view, length check, pseudo-header checksum (0 = none sent;
 // a computed 0 is sent as 0xffff). Zero-copy view.
+import { WireView, outOfBounds } from './view.ts';
 import { checksumFold, checksumAdd, internetChecksum, pseudoHeaderSumV4 } from './checksum.ts';
 import { get16, set16 } from './bytes.ts';
 import { ParseError } from './parse-error.ts';
 
 export const UDP_HEADER_LENGTH = 8;
 
-export class UdpDatagram {
-  constructor(public bytes: Uint8Array = new Uint8Array(0), public offset = 0, public length = 0) {}
-
-  reset(bytes: Uint8Array, offset: number, length: number): this {
-    this.bytes = bytes;
-    this.offset = offset;
-    this.length = length;
-    return this;
-  }
-
+export class UdpDatagram extends WireView {
   /** `length` is the IPv4 payload length. Checksum is verified when src/dst are given (>= 0). */
   static check(bytes: Uint8Array, offset: number, length: number, src = -1, dst = -1): ParseError | null {
-    if (offset < 0 || length < UDP_HEADER_LENGTH || offset + length > bytes.length) return ParseError.TRUNCATED;
+    if (outOfBounds(bytes, offset, length, UDP_HEADER_LENGTH)) return ParseError.TRUNCATED;
     const ulen = get16(bytes, offset + 4);
     if (ulen < UDP_HEADER_LENGTH) return ParseError.BAD_LENGTH;
     if (ulen > length) return ParseError.TRUNCATED;
