@@ -10,7 +10,7 @@ import {
   type WSK_CLIENT_DISPATCH, type WSK_PROVIDER_DISPATCH, type WSK_SOCKET,
 } from '../../index.ts';
 import { call, sleep } from '../helpers/wsk-call.ts';
-import type { ProviderFactory } from '../helpers/wsk-session.ts';
+import { openSession, type ProviderFactory } from '../helpers/wsk-session.ts';
 import { close } from './fixtures.ts';
 
 const v10 = (): WSK_CLIENT_DISPATCH => ({ Version: MAKE_WSK_VERSION(1, 0), Reserved: 0, WskClientEvent: null });
@@ -116,34 +116,20 @@ export function registrationContract(factory: ProviderFactory): void {
     });
 
     it('R7: client-level calls after deregistration began are refused (STATUS_DEVICE_NOT_READY)', async () => {
-      const sub = new WskSubsystem(factory(), { registerWithNmr: false });
-      await sub.start();
-      const reg = WSK_REGISTRATION();
-      WskRegister({ ClientContext: null, Dispatch: v10() }, reg, sub);
-      const n = WSK_PROVIDER_NPI();
-      await WskCaptureProviderNPI(reg, WSK_NO_WAIT, n);
-      WskReleaseProviderNPI(reg);
-      await WskDeregister(reg);
-      const r = await call((irp) => n.Dispatch!.WskSocket(n.Client, AF_INET, SOCK_STREAM, IPPROTO_TCP, WSK_FLAG_CONNECTION_SOCKET, null, null, null, null, null, irp));
+      const w = await openSession(factory);
+      await w.close();
+      const r = await call((irp) => w.Dispatch.WskSocket(w.Client, AF_INET, SOCK_STREAM, IPPROTO_TCP, WSK_FLAG_CONNECTION_SOCKET, null, null, null, null, null, irp));
       expect(r.status).toBe(STATUS_DEVICE_NOT_READY);
-      await sub.stop();
     });
 
     it('R8: the provider dispatch reports the requested major version and a minor >= requested', async () => {
-      const sub = new WskSubsystem(factory(), { registerWithNmr: false });
-      await sub.start();
-      const reg = WSK_REGISTRATION();
-      WskRegister({ ClientContext: null, Dispatch: v10() }, reg, sub);
-      const n = WSK_PROVIDER_NPI();
-      await WskCaptureProviderNPI(reg, WSK_NO_WAIT, n);
-      expect(n.Dispatch!.Version >> 8).toBe(1);
-      expect(n.Dispatch!.Version & 0xff).toBeGreaterThanOrEqual(0);
+      const w = await openSession(factory);
+      expect(w.Dispatch.Version >> 8).toBe(1);
+      expect(w.Dispatch.Version & 0xff).toBeGreaterThanOrEqual(0);
       for (const name of ['WskSocket', 'WskSocketConnect', 'WskControlClient', 'WskGetAddressInfo', 'WskFreeAddressInfo', 'WskGetNameInfo'] as const) {
-        expect(typeof n.Dispatch![name]).toBe('function');
+        expect(typeof w.Dispatch[name]).toBe('function');
       }
-      WskReleaseProviderNPI(reg);
-      await WskDeregister(reg);
-      await sub.stop();
+      await w.close();
     });
 
     it('R60: WSK is reachable through NMR; detach stays pending while the client has open sockets', async () => {
