@@ -46,3 +46,8 @@ export function checksumUpdate32(oldChecksum: number, oldValue: number, newValue
     + (newValue >>> 16) + (newValue & 0xffff);
   return ~checksumFold(sum) & 0xffff;
 }
+
+/** True when a TCP/UDP segment over IPv4 sums to 0xffff with its pseudo-header (RFC 9293 §3.1, RFC 768). */
+export function transportChecksumValid(bytes: Uint8Array, offset: number, length: number, src: number, dst: number, protocol: number): boolean {
+  return checksumFold(checksumAdd(bytes, offset, length, pseudoHeaderSumV4(src, dst, protocol, length))) === 0xffff;
+}

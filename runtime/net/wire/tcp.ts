@@ -1,7 +1,7 @@
 // TCP header (RFC 9293) and options: MSS, window scale and timestamps (RFC 7323), SACK-permitted
 // and SACK blocks (RFC 2018), NOP/EOL; unknown options skipped by length, malformed lengths rejected.
 import { WireView, outOfBounds } from './view.ts';
-import { checksumFold, checksumAdd, internetChecksum, pseudoHeaderSumV4 } from './checksum.ts';
+import { checksumFold, checksumAdd, internetChecksum, pseudoHeaderSumV4, transportChecksumValid } from './checksum.ts';
 import { get16, get32, set16, set32 } from './bytes.ts';
 import { ParseError } from './parse-error.ts';
 
@@ -108,8 +108,7 @@ export class TcpSegment extends WireView {
       const e = parseTcpOptions(bytes, offset + TCP_MIN_HEADER_LENGTH, offset + hl, null);
       if (e !== null) return e;
     }
-    if (src >= 0 && dst >= 0
-      && checksumFold(checksumAdd(bytes, offset, length, pseudoHeaderSumV4(src, dst, 6, length))) !== 0xffff) {
+    if (src >= 0 && dst >= 0 && !transportChecksumValid(bytes, offset, length, src, dst, 6)) {
       return ParseError.BAD_CHECKSUM;
     }
     return null;

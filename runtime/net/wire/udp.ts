@@ -1,7 +1,7 @@
 // UDP (RFC 768) over IPv4: header view, length check, pseudo-header checksum (0 = none sent;
 // a computed 0 is sent as 0xffff). Zero-copy view.
 import { WireView, outOfBounds } from './view.ts';
-import { checksumFold, checksumAdd, internetChecksum, pseudoHeaderSumV4 } from './checksum.ts';
+import { checksumFold, checksumAdd, internetChecksum, pseudoHeaderSumV4, transportChecksumValid } from './checksum.ts';
 import { get16, set16 } from './bytes.ts';
 import { ParseError } from './parse-error.ts';
 
@@ -14,8 +14,7 @@ export class UdpDatagram extends WireView {
     const ulen = get16(bytes, offset + 4);
     if (ulen < UDP_HEADER_LENGTH) return ParseError.BAD_LENGTH;
     if (ulen > length) return ParseError.TRUNCATED;
-    if (src >= 0 && dst >= 0 && get16(bytes, offset + 6) !== 0
-      && checksumFold(checksumAdd(bytes, offset, ulen, pseudoHeaderSumV4(src, dst, 17, ulen))) !== 0xffff) {
+    if (src >= 0 && dst >= 0 && get16(bytes, offset + 6) !== 0 && !transportChecksumValid(bytes, offset, ulen, src, dst, 17)) {
       return ParseError.BAD_CHECKSUM;
     }
     return null;
