@@ -35,6 +35,7 @@ export class HeldDataTable {
   private readonly lengths: Uint32Array;
   /** Hold order, for oldest-first copy-out. */
   private readonly seqs: Float64Array;
+  private readonly pinned: Uint8Array;
   private readonly copies: (Uint8Array | null)[];
   private readonly freeStack: Int32Array;
   private freeTop: number;
@@ -59,6 +60,7 @@ export class HeldDataTable {
     this.offsets = new Uint32Array(capacity);
     this.lengths = new Uint32Array(capacity);
     this.seqs = new Float64Array(capacity);
+    this.pinned = new Uint8Array(capacity);
     this.copies = new Array<Uint8Array | null>(capacity).fill(null);
     this.freeStack = new Int32Array(capacity);
     for (let i = 0; i < capacity; i++) this.freeStack[i] = capacity - 1 - i;
@@ -90,8 +92,38 @@ export class HeldDataTable {
     this.offsets[h] = offset;
     this.lengths[h] = length;
     this.seqs[h] = this.seq++;
+    this.pinned[h] = 0;
     this.holds++;
     return h;
+  }
+
+  /**
+   * Takes ownership of a JS-owned buffer (data that never lived in a slot, e.g. a reassembled
+   * datagram) under a handle, so holders treat both kinds alike. Nothing is copied.
+   */
+  holdBytes(bytes: Uint8Array): number {
+    if (this.freeTop === 0) {
+      this.refused++;
+      return -1;
+    }
+    const h = this.freeStack[--this.freeTop]!;
+    this.slots[h] = COPIED;
+    this.copies[h] = bytes;
+    this.offsets[h] = 0;
+    this.lengths[h] = bytes.length;
+    this.seqs[h] = this.seq++;
+    this.pinned[h] = 0;
+    this.holds++;
+    return h;
+  }
+
+  /**
+   * Pinned bytes are never copied out: an application was handed a view of them (a retained
+   * WSK indication) and may read it until it releases.
+   */
+  pin(handle: number): void {
+    this.live(handle, 'pin');
+    this.pinned[handle] = 1;
   }
 
   /** Holds the slot's current frame (arena offset/length). */
@@ -196,7 +228,7 @@ export class HeldDataTable {
       let oldest = -1;
       let oldestSeq = Infinity;
       for (let h = 0; h < this.capacity; h++) {
-        if (this.slots[h]! >= 0 && this.seqs[h]! < oldestSeq) {
+        if (this.slots[h]! >= 0 && !this.pinned[h] && this.seqs[h]! < oldestSeq) {
           oldestSeq = this.seqs[h]!;
           oldest = h;
         }

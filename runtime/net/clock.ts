@@ -1,0 +1,209 @@
+// Time for the userspace stack and its links (design.md §3: one armed timer per stack, the
+// smoltcp poll_at idea). Two clocks behind one interface:
+// - RealClock: milliseconds from performance.now(); timers are Node timers.
+// - VirtualClock: a simulated clock. Nothing happens until it is driven: run()/runFor() fire due
+//   timers in deadline order and jump straight to the next deadline, so a 60-second lossy transfer
+//   takes as long as its computation, and the same seed gives the same run.
+// A ClockTimer is created once per consumer and re-armed; arming does not allocate on the virtual
+// clock (a binary heap of timer objects keyed by their deadline).
+import { performance } from 'node:perf_hooks';
+
+export interface ClockTimer {
+  /** Fire once at absolute time `at` (ms); re-arming replaces the previous deadline. */
+  arm(at: number): void;
+  disarm(): void;
+  readonly armed: boolean;
+  readonly deadline: number;
+}
+
+export interface Clock {
+  /** Milliseconds (fractional) on this clock's time line. */
+  now(): number;
+  createTimer(fire: () => void): ClockTimer;
+  /** Run `fn` soon, after the current batch (same turn on the virtual clock, setImmediate on the real one). */
+  defer(fn: () => void): void;
+  readonly virtual: boolean;
+}
+
+class RealTimer implements ClockTimer {
+  armed = false;
+  deadline = Infinity;
+  private handle: NodeJS.Timeout | null = null;
+  private readonly onTimeout = (): void => {
+    this.handle = null;
+    this.armed = false;
+    this.deadline = Infinity;
+    this.fire();
+  };
+  constructor(private readonly clock: RealClock, private readonly fire: () => void) {}
+  arm(at: number): void {
+    if (this.armed && at === this.deadline) return;
+    if (this.handle) clearTimeout(this.handle);
+    this.armed = true;
+    this.deadline = at;
+    this.handle = setTimeout(this.onTimeout, Math.max(0, at - this.clock.now()));
+    this.handle.unref?.();
+  }
+  disarm(): void {
+    if (this.handle) clearTimeout(this.handle);
+    this.handle = null;
+    this.armed = false;
+    this.deadline = Infinity;
+  }
+}
+
+export class RealClock implements Clock {
+  readonly virtual = false;
+  now(): number { return performance.now(); }
+  createTimer(fire: () => void): ClockTimer { return new RealTimer(this, fire); }
+  defer(fn: () => void): void { setImmediate(fn); }
+}
+
+class VirtualTimer implements ClockTimer {
+  armed = false;
+  deadline = Infinity;
+  /** Position in the clock's heap, -1 when not armed. */
+  index = -1;
+  /** Arming order breaks ties so equal deadlines fire first-armed first (deterministic). */
+  order = 0;
+  constructor(private readonly clock: VirtualClock, readonly fire: () => void) {}
+  arm(at: number): void { this.clock.schedule(this, Math.max(at, this.clock.now())); }
+  disarm(): void { this.clock.unschedule(this); }
+}
+
+export class VirtualClock implements Clock {
+  readonly virtual = true;
+  private time = 0;
+  private readonly heap: VirtualTimer[] = [];
+  private orderCounter = 0;
+  private readonly deferred: (() => void)[] = [];
+  /** Timers fired since construction. */
+  fired = 0;
+
+  constructor(start = 0) { this.time = start; }
+
+  now(): number { return this.time; }
+  createTimer(fire: () => void): ClockTimer { return new VirtualTimer(this, fire); }
+  defer(fn: () => void): void { this.deferred.push(fn); }
+
+  /** Deadline of the earliest armed timer, or Infinity. */
+  nextDeadline(): number { return this.deferred.length > 0 ? this.time : this.heap[0]?.deadline ?? Infinity; }
+
+  /** Fire everything due at the current time (deferred work first), without advancing. */
+  runDue(): number {
+    let n = 0;
+    for (;;) {
+      if (this.deferred.length > 0) {
+        const fn = this.deferred.shift()!;
+        fn();
+        n++;
+        continue;
+      }
+      const top = this.heap[0];
+      if (!top || top.deadline > this.time) return n;
+      this.unschedule(top);
+      this.fired++;
+      n++;
+      top.fire();
+    }
+  }
+
+  /**
+   * Advance time up to `until` (absolute ms), firing timers in order; stops early when `done`
+   * returns true after a step. Returns true if `done` was satisfied.
+   */
+  runUntil(until: number, done?: () => boolean): boolean {
+    for (;;) {
+      this.runDue();
+      if (done?.()) return true;
+      const next = this.nextDeadline();
+      if (next > until) { this.time = Math.max(this.time, until); return done?.() ?? false; }
+      this.time = next;
+    }
+  }
+
+  /** Advance by `ms`. */
+  runFor(ms: number, done?: () => boolean): boolean { return this.runUntil(this.time + ms, done); }
+
+  /**
+   * For code that also awaits promises (WSK completions run as microtasks): step timers and let
+   * the microtask queue and I/O callbacks drain between steps, until `done` or `maxMs` of
+   * virtual time passed.
+   */
+  async runAsync(maxMs: number, done: () => boolean): Promise<boolean> {
+    const until = this.time + maxMs;
+    for (;;) {
+      this.runDue();
+      await new Promise<void>((r) => setImmediate(r));
+      if (done()) return true;
+      if (this.deferred.length > 0) continue;
+      const next = this.heap[0]?.deadline ?? Infinity;
+      if (next > until) { this.time = until; return done(); }
+      this.time = Math.max(this.time, next);
+    }
+  }
+
+  schedule(t: VirtualTimer, at: number): void {
+    if (t.index >= 0) this.removeAt(t.index);
+    t.deadline = at;
+    t.armed = true;
+    t.order = this.orderCounter++;
+    t.index = this.heap.length;
+    this.heap.push(t);
+    this.siftUp(t.index);
+  }
+
+  unschedule(t: VirtualTimer): void {
+    if (t.index >= 0) this.removeAt(t.index);
+    t.armed = false;
+    t.deadline = Infinity;
+  }
+
+  private less(a: VirtualTimer, b: VirtualTimer): boolean {
+    return a.deadline < b.deadline || (a.deadline === b.deadline && a.order < b.order);
+  }
+
+  private removeAt(i: number): void {
+    const h = this.heap;
+    const t = h[i]!;
+    const last = h.pop()!;
+    t.index = -1;
+    if (i === h.length) return;
+    h[i] = last;
+    last.index = i;
+    this.siftUp(i);
+    this.siftDown(last.index);
+  }
+
+  private siftUp(i: number): void {
+    const h = this.heap;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.less(h[i]!, h[p]!)) break;
+      this.swap(i, p);
+      i = p;
+    }
+  }
+
+  private siftDown(i: number): void {
+    const h = this.heap;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
+      if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
+      if (m === i) return;
+      this.swap(i, m);
+      i = m;
+    }
+  }
+
+  private swap(i: number, j: number): void {
+    const h = this.heap;
+    const a = h[i]!;
+    const b = h[j]!;
+    h[i] = b; b.index = i;
+    h[j] = a; a.index = j;
+  }
+}

@@ -1,0 +1,51 @@
+// Interface configuration of a userspace stack: address/prefix, gateway, MTU. Parsed once at
+// start; every error says what to write instead.
+import { WskUsageError } from '../errors.ts';
+import { parseIpv4 } from './wire/bytes.ts';
+
+export interface InterfaceConfig {
+  /** "a.b.c.d/nn" (the prefix defaults to /24 when omitted). */
+  address: string;
+  /** Next hop for destinations outside the prefix; none means "on-link only". */
+  gateway?: string;
+  /** Defaults to the device MTU; may only lower it. */
+  mtu?: number;
+}
+
+export interface ParsedInterface {
+  address: number;
+  prefixLength: number;
+  netmask: number;
+  network: number;
+  broadcast: number;
+  gateway: number;
+  mtu: number;
+}
+
+export function parseInterface(cfg: InterfaceConfig, deviceMtu: number): ParsedInterface {
+  const [addrText, prefixText] = cfg.address.split('/');
+  const address = parseIpv4(addrText ?? '');
+  if (address < 0 || address === 0) {
+    throw new WskUsageError('NET_CONFIG', `Interface address "${cfg.address}" is not an IPv4 address; write it as a.b.c.d/nn, e.g. 198.18.0.1/24.`);
+  }
+  const prefixLength = prefixText === undefined ? 24 : Number(prefixText);
+  if (!Number.isInteger(prefixLength) || prefixLength < 1 || prefixLength > 32) {
+    throw new WskUsageError('NET_CONFIG', `Prefix length "/${prefixText}" in "${cfg.address}" must be an integer from 1 to 32.`);
+  }
+  const netmask = prefixLength === 32 ? 0xffffffff : (~((1 << (32 - prefixLength)) - 1)) >>> 0;
+  const network = (address & netmask) >>> 0;
+  const broadcast = (network | ~netmask) >>> 0;
+  let gateway = 0;
+  if (cfg.gateway !== undefined) {
+    gateway = parseIpv4(cfg.gateway);
+    if (gateway <= 0) throw new WskUsageError('NET_CONFIG', `Gateway "${cfg.gateway}" is not an IPv4 address; write it as a.b.c.d.`);
+    if (((gateway & netmask) >>> 0) !== network) {
+      throw new WskUsageError('NET_CONFIG', `Gateway ${cfg.gateway} is not inside ${cfg.address}; pick a gateway on the interface's subnet.`);
+    }
+  }
+  const mtu = cfg.mtu ?? deviceMtu;
+  if (!Number.isInteger(mtu) || mtu < 576 || mtu > deviceMtu) {
+    throw new WskUsageError('NET_CONFIG', `MTU ${cfg.mtu} must be an integer from 576 to the device MTU ${deviceMtu}.`);
+  }
+  return { address, prefixLength, netmask, network, broadcast, gateway, mtu };
+}

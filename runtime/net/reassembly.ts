@@ -1,0 +1,153 @@
+// IPv4 fragment reassembly (RFC 791 §3.2, RFC 815 hole tracking by 8-byte units), bounded:
+// - at most `maxDatagrams` in progress and `maxBytes` buffered in total (Linux's ipfrag_high_thresh
+//   idea); past either bound new datagrams are refused (counted);
+// - a datagram not complete within `timeoutMs` (30 s, Linux's ipfrag_time) is dropped, and the
+//   caller is told whether its first fragment arrived (RFC 792: then send Time Exceeded, code 1);
+// - overlapping fragments, a total length over 65 535, or fragments that disagree on the end
+//   drop the whole datagram (RFC 5722's policy for IPv6, and what Linux does for IPv4 overlaps),
+//   which shuts the door on overlap-based evasion.
+// Fragments are the slow path: each datagram in progress owns a JS buffer of up to 64 KiB,
+// allocated when its first fragment arrives.
+import { get16, get32 } from './wire/bytes.ts';
+
+export interface ReassemblyLimits {
+  maxDatagrams: number;
+  maxBytes: number;
+  timeoutMs: number;
+}
+
+export const DEFAULT_REASSEMBLY_LIMITS: ReassemblyLimits = { maxDatagrams: 64, maxBytes: 4 * 1024 * 1024, timeoutMs: 30_000 };
+
+const MAX_PAYLOAD = 65535 - 20;
+
+class Assembly {
+  /** Payload bytes; header of the first fragment kept separately. */
+  readonly data = new Uint8Array(MAX_PAYLOAD);
+  /** One bit per 8-byte unit received. */
+  readonly units = new Uint8Array((MAX_PAYLOAD + 7) >> 3);
+  /** First fragment's IPv4 header (for the reassembled packet and ICMP quoting). */
+  header = new Uint8Array(60);
+  headerLength = 0;
+  /** Payload length once the last fragment (MF = 0) arrived, else -1. */
+  total = -1;
+  received = 0;
+  /** Highest end offset seen. */
+  maxEnd = 0;
+  deadline = 0;
+  constructor(readonly src: number, readonly dst: number, readonly id: number, readonly protocol: number) {}
+}
+
+export interface ReassembledPacket {
+  /** Reassembled IPv4 packet (header of the first fragment with fragment fields cleared). */
+  bytes: Uint8Array;
+  length: number;
+}
+
+export class Reassembler {
+  private readonly inProgress = new Map<string, Assembly>();
+  private bufferedBytes = 0;
+
+  // Counters.
+  fragments = 0;
+  reassembled = 0;
+  overlaps = 0;
+  invalid = 0;
+  refused = 0;
+  timeouts = 0;
+
+  constructor(readonly limits: ReassemblyLimits = DEFAULT_REASSEMBLY_LIMITS) {}
+
+  get pending(): number { return this.inProgress.size; }
+
+  /**
+   * Adds a fragment (IPv4 packet at bytes[offset..offset+length), header already validated).
+   * Returns the reassembled packet when this fragment completes one, else null.
+   */
+  add(bytes: Uint8Array, offset: number, length: number, now: number): ReassembledPacket | null {
+    this.fragments++;
+    const hl = (bytes[offset]! & 0x0f) << 2;
+    const flagsFrag = get16(bytes, offset + 6);
+    const start = (flagsFrag & 0x1fff) << 3;
+    const more = (flagsFrag & 0x2000) !== 0;
+    const len = get16(bytes, offset + 2) - hl;
+    const src = get32(bytes, offset + 12);
+    const dst = get32(bytes, offset + 16);
+    const id = get16(bytes, offset + 4);
+    const protocol = bytes[offset + 9]!;
+    const key = `${src}/${dst}/${id}/${protocol}`;
+    let a = this.inProgress.get(key);
+    // A middle fragment must carry a multiple of 8 bytes; nothing may end past 65 535.
+    if ((more && (len & 7) !== 0) || start + len > MAX_PAYLOAD || len <= 0) {
+      this.invalid++;
+      if (a) this.discard(key, a);
+      return null;
+    }
+    if (!a) {
+      if (this.inProgress.size >= this.limits.maxDatagrams || this.bufferedBytes + MAX_PAYLOAD > this.limits.maxBytes) {
+        this.refused++;
+        return null;
+      }
+      a = new Assembly(src, dst, id, protocol);
+      a.deadline = now + this.limits.timeoutMs;
+      this.inProgress.set(key, a);
+      this.bufferedBytes += MAX_PAYLOAD;
+    }
+    const end = start + len;
+    if (!more) {
+      if ((a.total >= 0 && a.total !== end) || end < a.maxEnd) { this.invalid++; this.discard(key, a); return null; }
+      a.total = end;
+    } else if (a.total >= 0 && end > a.total) {
+      this.invalid++;
+      this.discard(key, a);
+      return null;
+    }
+    // Overlap: any unit of this fragment already present.
+    const firstUnit = start >> 3;
+    const lastUnit = (end - 1) >> 3;
+    for (let u = firstUnit; u <= lastUnit; u++) {
+      if (a.units[u >> 3]! & (1 << (u & 7))) { this.overlaps++; this.discard(key, a); return null; }
+    }
+    for (let u = firstUnit; u <= lastUnit; u++) a.units[u >> 3]! |= 1 << (u & 7);
+    a.data.set(bytes.subarray(offset + hl, offset + hl + len), start);
+    a.received += len;
+    if (end > a.maxEnd) a.maxEnd = end;
+    if (start === 0) {
+      a.header.set(bytes.subarray(offset, offset + hl));
+      a.headerLength = hl;
+    }
+    if (a.total < 0 || a.received !== a.total || a.headerLength === 0) return null;
+    this.inProgress.delete(key);
+    this.bufferedBytes -= MAX_PAYLOAD;
+    this.reassembled++;
+    const out = new Uint8Array(a.headerLength + a.total);
+    out.set(a.header.subarray(0, a.headerLength));
+    out.set(a.data.subarray(0, a.total), a.headerLength);
+    return { bytes: out, length: out.length };
+  }
+
+  nextDeadline(): number {
+    let next = Infinity;
+    for (const a of this.inProgress.values()) if (a.deadline < next) next = a.deadline;
+    return next;
+  }
+
+  /** Expires datagrams past their deadline; `onTimeout` gets each one's first-fragment header when it had one. */
+  poll(now: number, onTimeout: (header: Uint8Array, headerLength: number, firstPayload: Uint8Array) => void): void {
+    for (const [key, a] of this.inProgress) {
+      if (a.deadline > now) continue;
+      this.timeouts++;
+      this.discard(key, a);
+      if (a.headerLength > 0) onTimeout(a.header, a.headerLength, a.data.subarray(0, 8));
+    }
+  }
+
+  clear(): void {
+    for (const [key, a] of this.inProgress) this.discard(key, a);
+  }
+
+  private discard(key: string, a: Assembly): void {
+    if (this.inProgress.get(key) !== a) return;
+    this.inProgress.delete(key);
+    this.bufferedBytes -= MAX_PAYLOAD;
+  }
+}

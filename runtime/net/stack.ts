@@ -1,0 +1,629 @@
+// The userspace IPv4 stack on one link device (design.md §2–§3): Ethernet, ARP, IPv4 with
+// bounded reassembly and path MTU, ICMP, UDP. TCP plugs in through `tcpInput` (issue 5).
+//
+// Hot path: one onReceive call per batch; every frame is parsed in place through views created
+// once; nothing is allocated per frame (proved by test/net-allocation.test.ts). Datagram payload
+// is handed to sockets as a view over the ring slot; a socket that keeps it calls hold() and the
+// slot stays referenced until released. Transmitted frames collect in one batch, sent at the end
+// of the receive batch or on the next clock step. One timer for the whole stack (ARP, reassembly).
+// Malformed or foreign frames are counted and dropped; nothing on the receive path throws.
+import type { SlotArena } from '../ring/slot-arena.ts';
+import { HeldDataTable } from '../ring/held-data.ts';
+import type { Clock, ClockTimer } from './clock.ts';
+import type { LinkDevice, LinkReceiver } from './device.ts';
+import { ArpCache, DEFAULT_ARP_TIMINGS, type ArpTimings } from './arp-cache.ts';
+import { DEFAULT_REASSEMBLY_LIMITS, Reassembler, type ReassemblyLimits } from './reassembly.ts';
+import { parseInterface, type InterfaceConfig, type ParsedInterface } from './config.ts';
+import { newStackCounters, type StackCounters } from './counters.ts';
+import { UDP_MSG_BCAST, UdpTable, type UdpReceiver, UdpSocket } from './udp.ts';
+import { EthernetFrame, EtherType, emitEthernet, ETHERNET_HEADER_LENGTH } from './wire/ethernet.ts';
+import { ArpOperation, ArpPacket, emitArp, ARP_LENGTH } from './wire/arp.ts';
+import { emitIpv4, IpProtocol, Ipv4Flags, Ipv4Packet, IPV4_MIN_HEADER_LENGTH } from './wire/ipv4.ts';
+import {
+  emitIcmpEcho, emitIcmpError, ICMP_HEADER_LENGTH, IcmpTimeExceededCode, IcmpType, IcmpUnreachableCode, Icmpv4Packet,
+} from './wire/icmpv4.ts';
+import { emitUdp, UDP_HEADER_LENGTH, UdpDatagram } from './wire/udp.ts';
+import { get16, get32, set16 } from './wire/bytes.ts';
+import {
+  STATUS_ACCESS_DENIED, STATUS_BUFFER_OVERFLOW, STATUS_INSUFFICIENT_RESOURCES, STATUS_NETWORK_UNREACHABLE, STATUS_SUCCESS,
+  STATUS_INVALID_DEVICE_STATE, type NTSTATUS,
+} from '../ntstatus.ts';
+
+export const BROADCAST_MAC = 0xffffffffffff;
+const LIMITED_BROADCAST = 0xffffffff;
+const ETH_IP_UDP = ETHERNET_HEADER_LENGTH + IPV4_MIN_HEADER_LENGTH + UDP_HEADER_LENGTH;
+/** RFC 1812 §4.3.2.3: an ICMP error quotes as much as fits in 576 bytes. */
+const ICMP_ERROR_MAX = 576;
+const PMTU_EXPIRY_MS = 10 * 60_000;
+
+export interface StackOptions extends InterfaceConfig {
+  arp?: Partial<ArpTimings>;
+  reassembly?: Partial<ReassemblyLimits>;
+  /** ICMP error rate limit (token bucket; Linux: 1000/s, burst 50). */
+  icmpErrorsPerSecond?: number;
+  icmpErrorBurst?: number;
+  /** Capacity of the held-data table (datagrams kept by sockets). Default: arena slots. */
+  heldCapacity?: number;
+  /** Send a gratuitous ARP at start (default true). */
+  gratuitousArp?: boolean;
+  /** Answer echo requests (default true). */
+  echoReply?: boolean;
+}
+
+export type EchoReplyHandler = (src: number, identifier: number, sequence: number, data: Uint8Array) => void;
+export type TcpInputHandler = (bytes: Uint8Array, ipOffset: number, ipLength: number, slot: number) => void;
+
+export class Ipv4Stack implements LinkReceiver {
+  readonly arena: SlotArena;
+  readonly clock: Clock;
+  readonly iface: ParsedInterface;
+  readonly counters: StackCounters = newStackCounters();
+  readonly udp = new UdpTable();
+  readonly arp: ArpCache;
+  readonly reassembler: Reassembler;
+  readonly held: HeldDataTable;
+  /** Learned path MTUs (RFC 1191) by destination; entries expire after 10 minutes. */
+  readonly pathMtus = new Map<number, { mtu: number; expires: number }>();
+  onEchoReply: EchoReplyHandler | null = null;
+  tcpInput: TcpInputHandler | null = null;
+  closed = false;
+
+  private readonly timer: ClockTimer;
+  private readonly tx: Int32Array;
+  private txCount = 0;
+  private flushScheduled = false;
+  private inBatch = false;
+  private readonly flushBound = (): void => this.flushTx();
+  private readonly loop: Int32Array;
+  private loopCount = 0;
+  private loopScheduled = false;
+  private readonly loopBound = (): void => this.runLoopback();
+  private ipId = 1;
+  private icmpTokens: number;
+  private icmpStamp: number;
+  private readonly icmpRate: number;
+  private readonly icmpBurst: number;
+  private readonly echoReply: boolean;
+  /** The datagram being delivered (for UdpSocket.hold()). */
+  private curSlot = -1;
+  private curBytes: Uint8Array | null = null;
+  private curOffset = 0;
+  private curLength = 0;
+  private readonly eth = new EthernetFrame();
+  private readonly arpView = new ArpPacket();
+  private readonly ipView = new Ipv4Packet();
+  private readonly icmpView = new Icmpv4Packet();
+  private readonly udpView = new UdpDatagram();
+  private scratch: Uint8Array | null = null;
+
+  constructor(readonly device: LinkDevice, options: StackOptions) {
+    this.arena = device.arena;
+    this.clock = device.clock;
+    this.iface = parseInterface(options, device.mtu);
+    this.arp = new ArpCache(this.arena, {
+      sendRequest: (ip) => this.sendArp(ArpOperation.REQUEST, 0, ip),
+      flushPending: (slot, mac) => this.emitFrame(slot, mac),
+    }, { ...DEFAULT_ARP_TIMINGS, ...options.arp });
+    this.reassembler = new Reassembler({ ...DEFAULT_REASSEMBLY_LIMITS, ...options.reassembly });
+    this.held = new HeldDataTable(this.arena, { capacity: options.heldCapacity ?? this.arena.slotCount });
+    this.timer = this.clock.createTimer(() => this.onTimer());
+    this.tx = new Int32Array(256);
+    this.loop = new Int32Array(256);
+    this.icmpRate = options.icmpErrorsPerSecond ?? 1000;
+    this.icmpBurst = options.icmpErrorBurst ?? 50;
+    this.icmpTokens = this.icmpBurst;
+    this.icmpStamp = this.clock.now();
+    this.echoReply = options.echoReply ?? true;
+    device.attach(this);
+    if (options.gratuitousArp ?? true) this.sendArp(ArpOperation.REQUEST, 0, this.iface.address);
+  }
+
+  get address(): number { return this.iface.address; }
+  get mac(): number { return this.device.mac; }
+
+  /** Stops the stack: drops waiting packets and timers, detaches from the device. */
+  close(): void {
+    if (this.closed) return;
+    this.flushTx();
+    this.closed = true;
+    this.timer.disarm();
+    this.arp.clear();
+    this.reassembler.clear();
+    for (let i = 0; i < this.loopCount; i++) this.arena.release(this.loop[i]!);
+    this.loopCount = 0;
+    this.device.attach(null);
+  }
+
+  // ---- receive ----------------------------------------------------------------------------
+
+  onReceive(slots: Int32Array, count: number): void {
+    this.inBatch = true;
+    const arena = this.arena;
+    for (let i = 0; i < count; i++) {
+      const slot = slots[i]!;
+      if (!this.closed) this.inputFrame(slot, arena.view(slot), arena.offsetOf(slot), arena.lengthOf(slot));
+      arena.release(slot);
+    }
+    this.inBatch = false;
+    this.endBatch();
+  }
+
+  private endBatch(): void {
+    if (this.held.underPressure) this.counters.heldCopyOuts += this.held.relievePressure();
+    this.flushTx();
+  }
+
+  private inputFrame(slot: number, bytes: Uint8Array, offset: number, length: number): void {
+    const c = this.counters;
+    c.rxFrames++;
+    if (EthernetFrame.check(bytes, offset, length) !== null) { c.rxMalformed++; return; }
+    const eth = this.eth.reset(bytes, offset, length);
+    const dst = eth.dst;
+    if (dst !== this.device.mac && dst !== BROADCAST_MAC) { c.rxNotForUs++; return; }
+    const type = eth.etherType;
+    const p = eth.payloadOffset;
+    const n = length - (p - offset);
+    if (type === EtherType.IPV4) this.inputIpv4(slot, bytes, p, n, dst === BROADCAST_MAC);
+    else if (type === EtherType.ARP) this.inputArp(bytes, p, n);
+    else c.rxUnknownEtherType++;
+  }
+
+  private inputArp(bytes: Uint8Array, offset: number, length: number): void {
+    const c = this.counters;
+    if (ArpPacket.check(bytes, offset, length) !== null) { c.arpMalformed++; return; }
+    c.arpIn++;
+    const a = this.arpView.reset(bytes, offset, length);
+    const senderIp = a.senderProtocolAddr;
+    const senderMac = a.senderHardwareAddr;
+    const target = a.targetProtocolAddr;
+    if (senderIp === this.iface.address) {
+      // Someone else claims our address (or our own gratuitous ARP echoed back by a hub).
+      if (senderMac !== this.device.mac) c.arpConflicts++;
+      return;
+    }
+    if (senderIp === 0 || senderMac === BROADCAST_MAC || (senderMac & 0x010000000000) !== 0) { c.arpMalformed++; return; }
+    const forUs = target === this.iface.address;
+    this.arp.learn(senderIp, senderMac, forUs, this.clock.now());
+    if (forUs && a.operation === ArpOperation.REQUEST) {
+      this.sendArp(ArpOperation.REPLY, senderMac, senderIp);
+      c.arpRepliesSent++;
+    } else if (!forUs) {
+      c.arpNotForUs++;
+    }
+    this.rearm();
+  }
+
+  private isLocalDestination(dst: number): boolean {
+    return dst === this.iface.address;
+  }
+
+  private isBroadcast(dst: number): boolean {
+    return dst === LIMITED_BROADCAST || dst === this.iface.broadcast;
+  }
+
+  private inputIpv4(slot: number, bytes: Uint8Array, offset: number, length: number, linkBroadcast: boolean): void {
+    const c = this.counters;
+    const err = Ipv4Packet.check(bytes, offset, length, !this.device.capabilities.rxChecksumVerified);
+    if (err !== null) {
+      if (err === 5) c.ipBadChecksum++; else c.ipMalformed++;
+      return;
+    }
+    c.ipIn++;
+    const ip = this.ipView.reset(bytes, offset, get16(bytes, offset + 2));
+    const dst = ip.dst;
+    const broadcast = this.isBroadcast(dst);
+    if (!broadcast && !this.isLocalDestination(dst)) { c.ipNotForUs++; return; }
+    if (linkBroadcast && !broadcast) { c.ipNotForUs++; return; }
+    if (ip.isFragment) {
+      const whole = this.reassembler.add(bytes, offset, ip.length, this.clock.now());
+      this.rearm();
+      if (!whole) return;
+      this.deliverIpv4(-1, whole.bytes, 0, whole.length, broadcast);
+      return;
+    }
+    this.deliverIpv4(slot, bytes, offset, ip.length, broadcast);
+  }
+
+  private deliverIpv4(slot: number, bytes: Uint8Array, offset: number, length: number, broadcast: boolean): void {
+    const c = this.counters;
+    const hl = (bytes[offset]! & 0x0f) << 2;
+    const proto = bytes[offset + 9]!;
+    const src = get32(bytes, offset + 12);
+    if (src === LIMITED_BROADCAST || (src >>> 28) === 0xe) { c.ipMalformed++; return; }
+    if (proto === IpProtocol.UDP) this.inputUdp(slot, bytes, offset, hl, length, broadcast);
+    else if (proto === IpProtocol.ICMP) this.inputIcmp(bytes, offset, hl, length, broadcast);
+    else if (proto === IpProtocol.TCP && this.tcpInput && !broadcast) this.tcpInput(bytes, offset, length, slot);
+    else {
+      c.ipUnknownProtocol++;
+      if (!broadcast) this.sendIcmpError(bytes, offset, length, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.PROTOCOL, 0);
+    }
+  }
+
+  private inputUdp(slot: number, bytes: Uint8Array, ipOffset: number, hl: number, ipLength: number, broadcast: boolean): void {
+    const c = this.counters;
+    const src = get32(bytes, ipOffset + 12);
+    const dst = get32(bytes, ipOffset + 16);
+    const off = ipOffset + hl;
+    const verify = !this.device.capabilities.rxChecksumVerified;
+    const err = UdpDatagram.check(bytes, off, ipLength - hl, verify ? src : -1, verify ? dst : -1);
+    if (err !== null) {
+      if (err === 5) c.udpBadChecksum++; else c.udpMalformed++;
+      return;
+    }
+    c.udpIn++;
+    const u = this.udpView.reset(bytes, off, ipLength - hl);
+    const srcPort = u.srcPort;
+    const dstPort = u.dstPort;
+    const payload = u.payloadOffset;
+    const len = u.payloadLength;
+    if (broadcast) {
+      const list = this.udp.listeners(dstPort);
+      if (!list || list.length === 0) { c.udpNoPort++; return; }
+      for (let i = 0; i < list.length; i++) {
+        const s = list[i]!;
+        if (s.localIp === 0 || s.localIp === dst || s.localIp === this.iface.address) this.deliverUdp(s, slot, bytes, payload, len, src, srcPort, UDP_MSG_BCAST);
+      }
+      return;
+    }
+    const s = this.udp.lookup(dst, dstPort, src, srcPort);
+    if (!s) {
+      c.udpNoPort++;
+      this.sendIcmpError(bytes, ipOffset, ipLength, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.PORT, 0);
+      return;
+    }
+    this.deliverUdp(s, slot, bytes, payload, len, src, srcPort, 0);
+  }
+
+  private deliverUdp(s: UdpSocket, slot: number, bytes: Uint8Array, offset: number, length: number, src: number, srcPort: number, flags: number): void {
+    s.datagramsIn++;
+    s.bytesIn += length;
+    this.curSlot = slot;
+    this.curBytes = bytes;
+    this.curOffset = offset;
+    this.curLength = length;
+    try {
+      s.receiver.onDatagram(s, bytes, offset, length, src, srcPort, flags);
+    } catch {
+      // A receiver bug must not take the stack down; it is counted.
+      this.counters.receiverErrors++;
+    }
+    this.curBytes = null;
+  }
+
+  /** @internal UdpSocket.hold(): keep the datagram being delivered. */
+  holdCurrent(): number {
+    const bytes = this.curBytes;
+    if (!bytes) return -1;
+    let h: number;
+    if (this.curSlot >= 0) h = this.held.hold(this.curSlot, this.curOffset - (bytes.byteOffset - this.arena.base(this.curSlot)), this.curLength);
+    else h = this.held.holdBytes(bytes.subarray(this.curOffset, this.curOffset + this.curLength));
+    if (h < 0) this.counters.heldRefused++;
+    return h;
+  }
+
+  private inputIcmp(bytes: Uint8Array, ipOffset: number, hl: number, ipLength: number, broadcast: boolean): void {
+    const c = this.counters;
+    const off = ipOffset + hl;
+    const len = ipLength - hl;
+    if (Icmpv4Packet.check(bytes, off, len, !this.device.capabilities.rxChecksumVerified) !== null) { c.icmpMalformed++; return; }
+    c.icmpIn++;
+    const m = this.icmpView.reset(bytes, off, len);
+    const type = m.type;
+    const src = get32(bytes, ipOffset + 12);
+    if (type === IcmpType.ECHO_REQUEST) {
+      // Linux's icmp_echo_ignore_broadcasts default: no smurf amplifier.
+      if (broadcast || !this.echoReply) return;
+      this.sendEcho(IcmpType.ECHO_REPLY, src, m.identifier, m.sequence, bytes, m.dataOffset, m.dataLength);
+      c.icmpEchoRepliesSent++;
+    } else if (type === IcmpType.ECHO_REPLY) {
+      c.icmpEchoRepliesIn++;
+      this.onEchoReply?.(src, m.identifier, m.sequence, bytes.subarray(m.dataOffset, m.dataOffset + m.dataLength));
+    } else if (type === IcmpType.DEST_UNREACHABLE || type === IcmpType.TIME_EXCEEDED) {
+      this.inputIcmpError(type, m.code, m.nextHopMtu, bytes, m.quotedOffset, m.quotedLength);
+    }
+  }
+
+  private inputIcmpError(type: number, code: number, nextHopMtu: number, bytes: Uint8Array, q: number, qlen: number): void {
+    const c = this.counters;
+    // The quoted header must be ours; its checksum is not rechecked (routers may have changed TTL).
+    if (qlen < IPV4_MIN_HEADER_LENGTH || bytes[q]! >>> 4 !== 4) { c.icmpMalformed++; return; }
+    const qhl = (bytes[q]! & 0x0f) << 2;
+    if (qhl < IPV4_MIN_HEADER_LENGTH || qlen < qhl + 8) { c.icmpMalformed++; return; }
+    const qsrc = get32(bytes, q + 12);
+    const qdst = get32(bytes, q + 16);
+    if (qsrc !== this.iface.address) { c.icmpMalformed++; return; }
+    c.icmpErrorsIn++;
+    if (type === IcmpType.DEST_UNREACHABLE && code === IcmpUnreachableCode.FRAG_NEEDED) this.learnPathMtu(qdst, nextHopMtu, get16(bytes, q + 2));
+    if (bytes[q + 9] === IpProtocol.UDP) {
+      const sport = get16(bytes, q + qhl);
+      const dport = get16(bytes, q + qhl + 2);
+      const s = this.udp.lookup(qsrc, sport, qdst, dport);
+      if (s) {
+        s.icmpErrors++;
+        s.lastIcmpType = type;
+        s.lastIcmpCode = code;
+        s.receiver.onIcmpError?.(s, type, code, qdst, dport);
+      }
+    }
+  }
+
+  private learnPathMtu(dst: number, nextHopMtu: number, quotedTotalLength: number): void {
+    // RFC 1191 §5: an old router sends 0; fall back to the next plateau below the packet size.
+    let mtu = nextHopMtu;
+    if (mtu === 0) mtu = quotedTotalLength > 1492 ? 1492 : quotedTotalLength > 1006 ? 1006 : 576;
+    if (mtu < 576 || mtu >= this.iface.mtu) return;
+    const cur = this.pathMtus.get(dst);
+    if (cur && cur.mtu <= mtu) return;
+    this.pathMtus.set(dst, { mtu, expires: this.clock.now() + PMTU_EXPIRY_MS });
+    this.counters.pmtuUpdates++;
+  }
+
+  /** The MTU towards `dst`: the interface MTU lowered by what ICMP taught us. */
+  pathMtu(dst: number): number {
+    if (this.pathMtus.size === 0) return this.iface.mtu;
+    const e = this.pathMtus.get(dst);
+    if (!e) return this.iface.mtu;
+    if (e.expires <= this.clock.now()) { this.pathMtus.delete(dst); return this.iface.mtu; }
+    return e.mtu;
+  }
+
+  // ---- transmit ---------------------------------------------------------------------------
+
+  /** Opens a UDP socket; port 0 picks an ephemeral port. Returns null when the port space is exhausted. */
+  openUdp(localIp: number, localPort: number, receiver: UdpReceiver): UdpSocket | null {
+    const port = localPort === 0 ? this.udp.ephemeralPort() : localPort;
+    if (port === 0) return null;
+    const s = new UdpSocket(this, localIp, port, receiver);
+    this.udp.bind(s);
+    return s;
+  }
+
+  /**
+   * Sends one UDP datagram made of `pieces[0..count)`. Returns STATUS_SUCCESS once the datagram
+   * is queued for the link (UDP gives no delivery guarantee), or why it cannot leave.
+   */
+  sendUdp(s: UdpSocket, pieces: readonly Uint8Array[], count: number, dst: number, dstPort: number): NTSTATUS {
+    const c = this.counters;
+    if (this.closed || s.closed) return STATUS_INVALID_DEVICE_STATE;
+    let length = 0;
+    for (let i = 0; i < count; i++) length += pieces[i]!.byteLength;
+    if (length > 65535 - IPV4_MIN_HEADER_LENGTH - UDP_HEADER_LENGTH) { c.txTooBig++; return STATUS_BUFFER_OVERFLOW; }
+    const broadcast = this.isBroadcast(dst);
+    if (broadcast && !s.broadcast) return STATUS_ACCESS_DENIED;
+    if (!broadcast && !this.isLocalDestination(dst) && ((dst & this.iface.netmask) >>> 0) !== this.iface.network && this.iface.gateway === 0) {
+      c.txNoRoute++;
+      return STATUS_NETWORK_UNREACHABLE;
+    }
+    const src = s.localIp === 0 ? this.iface.address : s.localIp;
+    const udpLength = UDP_HEADER_LENGTH + length;
+    const mtu = this.isLocalDestination(dst) ? 65535 : this.pathMtu(dst);
+    if (IPV4_MIN_HEADER_LENGTH + udpLength <= mtu && ETH_IP_UDP + length + this.arena.headroom <= this.arena.slotSize) {
+      const slot = this.arena.alloc();
+      if (slot < 0) { c.txNoSlot++; return STATUS_INSUFFICIENT_RESOURCES; }
+      const view = this.arena.view(slot);
+      const start = this.arena.headroom + ETH_IP_UDP;
+      let at = start;
+      for (let i = 0; i < count; i++) { const p = pieces[i]!; view.set(p, at); at += p.byteLength; }
+      const udpAt = start - UDP_HEADER_LENGTH;
+      emitUdp(view, udpAt, s.localPort, dstPort, length, src, dst);
+      this.arena.setFrame(slot, udpAt, udpLength);
+      this.outputIpv4(slot, src, dst, IpProtocol.UDP, 0, broadcast);
+    } else {
+      const status = this.sendFragmented(s, pieces, count, length, src, dst, dstPort, mtu, broadcast);
+      if (status !== STATUS_SUCCESS) return status;
+    }
+    s.datagramsOut++;
+    s.bytesOut += length;
+    c.udpOut++;
+    return STATUS_SUCCESS;
+  }
+
+  /** Slow path: build the whole datagram once (for its checksum), then cut it into fragments (RFC 791 §3.2). */
+  private sendFragmented(s: UdpSocket, pieces: readonly Uint8Array[], count: number, length: number, src: number, dst: number,
+    dstPort: number, mtu: number, broadcast: boolean): NTSTATUS {
+    const whole = (this.scratch ??= new Uint8Array(65536));
+    let at = UDP_HEADER_LENGTH;
+    for (let i = 0; i < count; i++) { const p = pieces[i]!; whole.set(p, at); at += p.byteLength; }
+    emitUdp(whole, 0, s.localPort, dstPort, length, src, dst);
+    const total = UDP_HEADER_LENGTH + length;
+    const perFragment = (Math.min(mtu, this.arena.slotSize - this.arena.headroom - ETHERNET_HEADER_LENGTH - 4) - IPV4_MIN_HEADER_LENGTH) & ~7;
+    const fragments = Math.ceil(total / perFragment);
+    if (this.arena.freeCount < fragments) { this.counters.txNoSlot++; return STATUS_INSUFFICIENT_RESOURCES; }
+    const id = this.nextIpId();
+    for (let off = 0; off < total; off += perFragment) {
+      const n = Math.min(perFragment, total - off);
+      const slot = this.arena.alloc();
+      const view = this.arena.view(slot);
+      const start = this.arena.headroom + ETHERNET_HEADER_LENGTH + IPV4_MIN_HEADER_LENGTH;
+      view.set(whole.subarray(off, off + n), start);
+      this.arena.setFrame(slot, start, n);
+      const more = off + n < total ? Ipv4Flags.MF : 0;
+      this.outputIpv4(slot, src, dst, IpProtocol.UDP, more | (off >> 3), broadcast, id);
+      this.counters.fragmentsOut++;
+    }
+    return STATUS_SUCCESS;
+  }
+
+  private nextIpId(): number {
+    const id = this.ipId;
+    this.ipId = (id + 1) & 0xffff;
+    return id;
+  }
+
+  /**
+   * Prepends an IPv4 header to the slot's frame (its payload) and sends it. `fragment` is the
+   * flags/offset word; 0 means an unfragmented datagram, sent with DF clear so that routers may
+   * fragment it (UDP), like Linux with IP_PMTUDISC_DONT. The slot reference is consumed.
+   */
+  outputIpv4(slot: number, src: number, dst: number, protocol: number, fragment: number, broadcast: boolean, id = -1, dontFragment = false): void {
+    const arena = this.arena;
+    const payload = arena.lengthOf(slot);
+    const at = arena.prepend(slot, IPV4_MIN_HEADER_LENGTH);
+    emitIpv4(arena.view(slot), at, src, dst, protocol, payload, 64, id >= 0 ? id : this.nextIpId(), fragment | (dontFragment ? Ipv4Flags.DF : 0));
+    this.counters.ipOut++;
+    if (this.isLocalDestination(dst) || (dst >>> 24) === 127) { this.loopback(slot); return; }
+    if (broadcast) { this.emitFrame(slot, BROADCAST_MAC); return; }
+    const onLink = ((dst & this.iface.netmask) >>> 0) === this.iface.network;
+    const nextHop = onLink ? dst : this.iface.gateway;
+    if (nextHop === 0) { this.counters.txNoRoute++; arena.release(slot); return; }
+    const mac = this.arp.resolve(nextHop, slot, this.clock.now());
+    if (mac < 0) { this.rearm(); return; }
+    this.emitFrame(slot, mac);
+  }
+
+  /** Prepends the Ethernet header and queues the frame for the next transmit batch. */
+  private emitFrame(slot: number, dstMac: number): void {
+    const at = this.arena.prepend(slot, ETHERNET_HEADER_LENGTH);
+    emitEthernet(this.arena.view(slot), at, dstMac, this.device.mac, EtherType.IPV4);
+    this.queueTx(slot);
+  }
+
+  private queueTx(slot: number): void {
+    if (this.closed) { this.arena.release(slot); return; }
+    this.tx[this.txCount++] = slot;
+    if (this.txCount === this.tx.length) this.flushTx();
+    else if (!this.inBatch && !this.flushScheduled) {
+      this.flushScheduled = true;
+      this.clock.defer(this.flushBound);
+    }
+  }
+
+  /** Sends the pending transmit batch now (one device call). */
+  flushTx(): void {
+    this.flushScheduled = false;
+    const n = this.txCount;
+    if (n === 0) return;
+    this.txCount = 0;
+    this.counters.txFrames += n;
+    this.counters.txBatches++;
+    this.device.transmit(this.tx, n);
+  }
+
+  /** Packets to ourselves skip the link; they are received on the next clock step, as a batch. */
+  private loopback(slot: number): void {
+    if (this.loopCount === this.loop.length) { this.counters.loopbackDrops++; this.arena.release(slot); return; }
+    this.loop[this.loopCount++] = slot;
+    if (!this.loopScheduled) {
+      this.loopScheduled = true;
+      this.clock.defer(this.loopBound);
+    }
+  }
+
+  private runLoopback(): void {
+    this.loopScheduled = false;
+    const n = this.loopCount;
+    if (n === 0) return;
+    this.loopCount = 0;
+    this.inBatch = true;
+    const arena = this.arena;
+    for (let i = 0; i < n; i++) {
+      const slot = this.loop[i]!;
+      if (!this.closed) this.inputIpv4(slot, arena.view(slot), arena.offsetOf(slot), arena.lengthOf(slot), false);
+      arena.release(slot);
+    }
+    this.inBatch = false;
+    this.endBatch();
+  }
+
+  private sendArp(operation: number, targetMac: number, targetIp: number): void {
+    const slot = this.arena.alloc();
+    if (slot < 0) { this.counters.txNoSlot++; return; }
+    const view = this.arena.view(slot);
+    const at = this.arena.headroom;
+    const dstMac = operation === ArpOperation.REPLY ? targetMac : BROADCAST_MAC;
+    emitEthernet(view, at, dstMac, this.device.mac, EtherType.ARP);
+    emitArp(view, at + ETHERNET_HEADER_LENGTH, operation, this.device.mac, this.iface.address, targetMac, targetIp);
+    // Pad to the 60-byte Ethernet minimum, as NICs do.
+    view.fill(0, at + ETHERNET_HEADER_LENGTH + ARP_LENGTH, at + 60);
+    this.arena.setFrame(slot, at, 60);
+    this.counters.arpOut++;
+    this.queueTx(slot);
+  }
+
+  /** Sends an ICMP echo request (ping) with `dataLength` bytes of pattern data. */
+  ping(dst: number, identifier: number, sequence: number, dataLength = 56): NTSTATUS {
+    const slot = this.arena.alloc();
+    if (slot < 0) { this.counters.txNoSlot++; return STATUS_INSUFFICIENT_RESOURCES; }
+    const view = this.arena.view(slot);
+    const start = this.arena.headroom + ETHERNET_HEADER_LENGTH + IPV4_MIN_HEADER_LENGTH;
+    for (let i = 0; i < dataLength; i++) view[start + ICMP_HEADER_LENGTH + i] = i & 0xff;
+    emitIcmpEcho(view, start, IcmpType.ECHO_REQUEST, identifier, sequence, dataLength);
+    this.arena.setFrame(slot, start, ICMP_HEADER_LENGTH + dataLength);
+    this.counters.icmpEchoRequestsSent++;
+    this.outputIpv4(slot, this.iface.address, dst, IpProtocol.ICMP, 0, this.isBroadcast(dst));
+    return STATUS_SUCCESS;
+  }
+
+  private sendEcho(type: number, dst: number, identifier: number, sequence: number, bytes: Uint8Array, dataOffset: number, dataLength: number): void {
+    const start = this.arena.headroom + ETHERNET_HEADER_LENGTH + IPV4_MIN_HEADER_LENGTH;
+    if (start + ICMP_HEADER_LENGTH + dataLength > this.arena.slotSize || ICMP_HEADER_LENGTH + dataLength + IPV4_MIN_HEADER_LENGTH > this.iface.mtu) {
+      this.counters.txTooBig++;
+      return;
+    }
+    const slot = this.arena.alloc();
+    if (slot < 0) { this.counters.txNoSlot++; return; }
+    const view = this.arena.view(slot);
+    view.set(bytes.subarray(dataOffset, dataOffset + dataLength), start + ICMP_HEADER_LENGTH);
+    emitIcmpEcho(view, start, type, identifier, sequence, dataLength);
+    this.arena.setFrame(slot, start, ICMP_HEADER_LENGTH + dataLength);
+    this.outputIpv4(slot, this.iface.address, dst, IpProtocol.ICMP, 0, false);
+  }
+
+  /**
+   * An ICMP error about the packet at bytes[offset..offset+length) (RFC 1122 §3.2.2: never about
+   * an ICMP error, a broadcast, a non-initial fragment, or a source that is not a unicast host),
+   * rate-limited by a token bucket.
+   */
+  sendIcmpError(bytes: Uint8Array, offset: number, length: number, type: number, code: number, nextHopMtu: number): void {
+    const c = this.counters;
+    const hl = (bytes[offset]! & 0x0f) << 2;
+    const src = get32(bytes, offset + 12);
+    if ((get16(bytes, offset + 6) & 0x1fff) !== 0 || src === 0 || this.isBroadcast(src) || (src >>> 28) >= 0xe) return;
+    if (bytes[offset + 9] === IpProtocol.ICMP) {
+      const t = length > hl ? bytes[offset + hl]! : 0;
+      if (t !== IcmpType.ECHO_REQUEST && t !== IcmpType.ECHO_REPLY) return;
+    }
+    const now = this.clock.now();
+    this.icmpTokens = Math.min(this.icmpBurst, this.icmpTokens + ((now - this.icmpStamp) * this.icmpRate) / 1000);
+    this.icmpStamp = now;
+    if (this.icmpTokens < 1) { c.icmpRateLimited++; return; }
+    this.icmpTokens -= 1;
+    const quoted = Math.min(length, ICMP_ERROR_MAX - IPV4_MIN_HEADER_LENGTH - ICMP_HEADER_LENGTH);
+    const slot = this.arena.alloc();
+    if (slot < 0) { c.txNoSlot++; return; }
+    const view = this.arena.view(slot);
+    const start = this.arena.headroom + ETHERNET_HEADER_LENGTH + IPV4_MIN_HEADER_LENGTH;
+    view.set(bytes.subarray(offset, offset + quoted), start + ICMP_HEADER_LENGTH);
+    emitIcmpError(view, start, type, code, quoted, nextHopMtu);
+    this.arena.setFrame(slot, start, ICMP_HEADER_LENGTH + quoted);
+    c.icmpErrorsSent++;
+    this.outputIpv4(slot, this.iface.address, src, IpProtocol.ICMP, 0, false);
+  }
+
+  // ---- timers -----------------------------------------------------------------------------
+
+  /** Arms the stack's one timer at the earliest deadline of ARP and reassembly. */
+  private rearm(): void {
+    if (this.closed) return;
+    const next = Math.min(this.arp.nextDeadline(), this.reassembler.nextDeadline());
+    if (next === Infinity) this.timer.disarm();
+    else if (!this.timer.armed || this.timer.deadline !== next) this.timer.arm(next);
+  }
+
+  private onTimer(): void {
+    if (this.closed) return;
+    const now = this.clock.now();
+    this.arp.poll(now);
+    this.reassembler.poll(now, (header, headerLength, firstPayload) => {
+      // RFC 792: Time Exceeded (fragment reassembly) quoting the first fragment.
+      const q = new Uint8Array(headerLength + firstPayload.length);
+      q.set(header.subarray(0, headerLength));
+      q.set(firstPayload, headerLength);
+      set16(q, 2, q.length);
+      set16(q, 6, 0);
+      this.sendIcmpError(q, 0, q.length, IcmpType.TIME_EXCEEDED, IcmpTimeExceededCode.REASSEMBLY, 0);
+    });
+    this.rearm();
+    this.flushTx();
+  }
+}
