@@ -3,24 +3,27 @@
 // tests never query a DNS server.
 import { describe, expect, it } from 'vitest';
 import {
-  AF_INET, AF_INET6, AI_CANONNAME, AI_NUMERICHOST, AI_PASSIVE, IPPROTO_TCP, NI_NAMEREQD, NI_NUMERICHOST, NI_NUMERICSERV,
-  NS_ALL, SIO_ADDRESS_LIST_QUERY, SOCK_STREAM, SO_WSK_SECURITY, SOL_SOCKET, STATUS_BUFFER_OVERFLOW, STATUS_CANCELLED,
-  STATUS_INVALID_PARAMETER, STATUS_NOT_FOUND, STATUS_PENDING, STATUS_SUCCESS, WSK_CACHE_SD, WSK_FLAG_CONNECTION_SOCKET,
+  AF_INET, AF_INET6, AI_CANONNAME, AI_NUMERICHOST, AI_PASSIVE, IPPROTO_TCP, IPPROTO_UDP, NI_NAMEREQD, NI_NUMERICHOST, NI_NUMERICSERV,
+  NS_ALL, SIO_ADDRESS_LIST_QUERY, SOCK_DGRAM, SOCK_STREAM, SO_WSK_SECURITY, SOL_SOCKET, STATUS_BUFFER_OVERFLOW, STATUS_CANCELLED,
+  STATUS_INVALID_PARAMETER, STATUS_NOT_FOUND, STATUS_PENDING, STATUS_SUCCESS, WSK_CACHE_SD,
   WSK_FLAG_LISTEN_SOCKET, WSK_RELEASE_SD, WSK_TDI_BEHAVIOR, WSK_TRANSPORT_LIST_CHANGE, WSK_TRANSPORT_LIST_QUERY,
   WskGetOption, WskIoctl, WskSetOption, PsGetCurrentProcess, UNICODE_STRING, makeSockaddrIn, ntohs,
   type ADDRINFOEXW, type PADDRINFOEXW, type SECURITY_DESCRIPTOR, type SOCKET_ADDRESS_LIST, type WSK_PROVIDER_BASIC_DISPATCH,
   type WSK_TRANSPORT, type WSK_SOCKET,
 } from '../../index.ts';
 import { call, cancel, sleep, start } from '../helpers/wsk-call.ts';
-import { openSession, type ProviderFactory } from '../helpers/wsk-session.ts';
-import { close, socket } from './fixtures.ts';
+import { openSession } from '../helpers/wsk-session.ts';
+import { anySocket, anySocketKind, close, socket } from './fixtures.ts';
+import type { ContractTarget } from './target.ts';
 
 const hints = (family: number, flags = 0): ADDRINFOEXW => ({
   ai_flags: flags, ai_family: family, ai_socktype: SOCK_STREAM, ai_protocol: IPPROTO_TCP, ai_addrlen: 0,
   ai_canonname: null, ai_addr: null, ai_blob: null, ai_bloblen: 0, ai_provider: null, ai_next: null,
 });
 
-export function clientControlsContract(factory: ProviderFactory): void {
+export function clientControlsContract(target: ContractTarget): void {
+  const { factory } = target;
+  const hostIp = target.hostAddress(AF_INET);
   describe('client controls and name resolution (R49–R51)', () => {
     it('R49: WSK_TRANSPORT_LIST_QUERY reports the required size, then the triples; WSK_TRANSPORT_LIST_CHANGE pends and is cancelled by deregistration', async () => {
       const w = await openSession(factory);
@@ -29,7 +32,10 @@ export function clientControlsContract(factory: ProviderFactory): void {
       expect(size.value % 28).toBe(0);
       const list: WSK_TRANSPORT[] = [];
       expect(w.Dispatch.WskControlClient(w.Client, WSK_TRANSPORT_LIST_QUERY, 0, null, size.value, list, size, null)).toBe(STATUS_SUCCESS);
-      expect(list.some((t) => t.AddressFamily === AF_INET6 && t.SocketType === SOCK_STREAM && t.Protocol === IPPROTO_TCP)).toBe(true);
+      if (target.streams && target.ipv6) {
+        expect(list.some((t) => t.AddressFamily === AF_INET6 && t.SocketType === SOCK_STREAM && t.Protocol === IPPROTO_TCP)).toBe(true);
+      }
+      expect(list.some((t) => t.AddressFamily === AF_INET && t.SocketType === SOCK_DGRAM && t.Protocol === IPPROTO_UDP)).toBe(true);
       expect(w.Dispatch.WskControlClient(w.Client, WSK_TRANSPORT_LIST_CHANGE, 0, null, 0, null, null, null)).toBe(STATUS_INVALID_PARAMETER);
       const change = start((irp) => w.Dispatch.WskControlClient(w.Client, WSK_TRANSPORT_LIST_CHANGE, 0, null, 0, null, null, irp));
       expect(change.returned).toBe(STATUS_PENDING);
@@ -44,7 +50,7 @@ export function clientControlsContract(factory: ProviderFactory): void {
       const r = await call((irp) => w.Dispatch.WskControlClient(w.Client, WSK_TRANSPORT_LIST_QUERY, 0, null, 0, null, null, irp));
       expect(r.status).toBe(STATUS_INVALID_PARAMETER);
       expect(w.Dispatch.WskControlClient(w.Client, WSK_TDI_BEHAVIOR, 4, { value: 1 }, 0, null, null, null)).toBe(STATUS_SUCCESS);
-      const s = await socket(w, WSK_FLAG_CONNECTION_SOCKET);
+      const s = await anySocket(w, target);
       expect(w.Dispatch.WskControlClient(w.Client, WSK_TDI_BEHAVIOR, 4, { value: 1 }, 0, null, null, null)).toBe(0xc0000184 | 0);
       await close(s);
       await w.close();
@@ -53,14 +59,16 @@ export function clientControlsContract(factory: ProviderFactory): void {
     it('R50: only cached security descriptors are accepted (WskSocket, SO_WSK_SECURITY); get returns a cached copy released by WSK_RELEASE_SD', async () => {
       const w = await openSession(factory);
       const raw: SECURITY_DESCRIPTOR = { Owner: PsGetCurrentProcess(), Allowed: 'Everyone' };
-      const notCached = await call((irp) => w.Dispatch.WskSocket(w.Client, AF_INET, SOCK_STREAM, IPPROTO_TCP, WSK_FLAG_LISTEN_SOCKET, null, null, null, null, raw, irp));
+      // A TCP listener where the target has streams, else a datagram socket.
+      const kind = target.streams ? { type: SOCK_STREAM, protocol: IPPROTO_TCP, flags: WSK_FLAG_LISTEN_SOCKET } : anySocketKind(target);
+      const notCached = await call((irp) => w.Dispatch.WskSocket(w.Client, AF_INET, kind.type, kind.protocol, kind.flags, null, null, null, null, raw, irp));
       expect(notCached.status).toBe(STATUS_INVALID_PARAMETER);
       const cached = { value: null as SECURITY_DESCRIPTOR | null };
       expect(w.Dispatch.WskControlClient(w.Client, WSK_CACHE_SD, 8, { value: raw }, 8, cached, null, null)).toBe(STATUS_SUCCESS);
       const a = await call<WSK_SOCKET>((irp) => w.Dispatch.WskSocket(w.Client, AF_INET, 2, 17, 4, null, null, null, null, cached.value, irp));
       expect(a.status).toBe(STATUS_SUCCESS);
       const da = a.information.Dispatch as WSK_PROVIDER_BASIC_DISPATCH & { WskBind: Function };
-      expect((await call((irp) => (a.information.Dispatch as { WskBind: (s: unknown, a: unknown, f: number, i: unknown) => number }).WskBind(a.information, makeSockaddrIn('127.0.0.1', 0), 0, irp))).status).toBe(STATUS_SUCCESS);
+      expect((await call((irp) => (a.information.Dispatch as { WskBind: (s: unknown, a: unknown, f: number, i: unknown) => number }).WskBind(a.information, makeSockaddrIn(hostIp, 0), 0, irp))).status).toBe(STATUS_SUCCESS);
       const got = { value: null as unknown };
       expect((await call((irp) => da.WskControlSocket(a.information, WskGetOption, SO_WSK_SECURITY, SOL_SOCKET, 0, null, 8, got, null, irp))).status).toBe(STATUS_SUCCESS);
       expect(w.Dispatch.WskControlClient(w.Client, WSK_RELEASE_SD, 8, got, 0, null, null, null)).toBe(STATUS_SUCCESS);
@@ -117,14 +125,14 @@ export function clientControlsContract(factory: ProviderFactory): void {
 
     it('R23: SIO_ADDRESS_LIST_QUERY takes no IRP, reports the size needed, then the local addresses', async () => {
       const w = await openSession(factory);
-      const s = await socket(w, WSK_FLAG_CONNECTION_SOCKET);
+      const s = await anySocket(w, target);
       const t = s.Dispatch as WSK_PROVIDER_BASIC_DISPATCH;
       const needed = { value: 0 };
       expect(t.WskControlSocket(s, WskIoctl, SIO_ADDRESS_LIST_QUERY, 0, 0, null, 0, null, needed, null)).toBe(STATUS_BUFFER_OVERFLOW);
       expect(needed.value).toBeGreaterThan(8);
       const list = { iAddressCount: 0, Address: [] } as SOCKET_ADDRESS_LIST;
       expect(t.WskControlSocket(s, WskIoctl, SIO_ADDRESS_LIST_QUERY, 0, 0, null, needed.value, list, needed, null)).toBe(STATUS_SUCCESS);
-      expect(list.Address.some((a) => Array.from((a.lpSockaddr as { sin_addr: Uint8Array }).sin_addr).join('.') === '127.0.0.1')).toBe(true);
+      expect(list.Address.some((a) => Array.from((a.lpSockaddr as { sin_addr: Uint8Array }).sin_addr).join('.') === hostIp)).toBe(true);
       await close(s);
       await w.close();
     });

@@ -3,12 +3,13 @@
 import * as net from 'node:net';
 import {
   AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, IoAllocateMdl, SOCK_DGRAM, SOCK_STREAM, SOCKADDR_STORAGE, STATUS_SUCCESS,
-  WSK_FLAG_CONNECTION_SOCKET, WSK_FLAG_DATAGRAM_SOCKET, WSK_FLAG_LISTEN_SOCKET, makeSockaddrIn, makeSockaddrIn6, ntohs,
+  WSK_FLAG_BASIC_SOCKET, WSK_FLAG_CONNECTION_SOCKET, WSK_FLAG_DATAGRAM_SOCKET, WSK_FLAG_LISTEN_SOCKET, makeSockaddrIn, makeSockaddrIn6, ntohs,
   type SOCKADDR, type SOCKADDR_IN, type SOCKADDR_IN6, type WSK_BUF, type WSK_PROVIDER_BASIC_DISPATCH, type WSK_PROVIDER_CONNECTION_DISPATCH,
   type WSK_PROVIDER_DATAGRAM_DISPATCH, type WSK_PROVIDER_LISTEN_DISPATCH, type WSK_SOCKET,
 } from '../../index.ts';
 import { call } from '../helpers/wsk-call.ts';
 import type { WskSession } from '../helpers/wsk-session.ts';
+import type { ContractTarget } from './target.ts';
 
 export const listenTable = (s: WSK_SOCKET): WSK_PROVIDER_LISTEN_DISPATCH => s.Dispatch as WSK_PROVIDER_LISTEN_DISPATCH;
 export const connTable = (s: WSK_SOCKET): WSK_PROVIDER_CONNECTION_DISPATCH => s.Dispatch as WSK_PROVIDER_CONNECTION_DISPATCH;
@@ -18,8 +19,38 @@ export function buf(bytes: Uint8Array, length = bytes.byteLength, offset = 0): W
   return { Mdl: IoAllocateMdl(bytes), Offset: offset, Length: length };
 }
 
+/** Kernel loopback (127.0.0.1 / ::1), for tests outside the target-parametrized suite. */
 export function loopback(family: number, port = 0): SOCKADDR {
   return family === AF_INET ? makeSockaddrIn('127.0.0.1', port) : makeSockaddrIn6('::1', port);
+}
+
+/** The target's host address (where WSK sockets under test bind) as a SOCKADDR with `port`. */
+export function hostSockaddr(target: ContractTarget, family: number, port = 0): SOCKADDR {
+  const address = target.hostAddress(family);
+  return family === AF_INET ? makeSockaddrIn(address, port) : makeSockaddrIn6(address, port);
+}
+
+/**
+ * The socket a test uses when it needs "some socket" and the rule does not depend on its
+ * category: a TCP connection socket where the target has streams, else a UDP datagram socket.
+ */
+export function anySocketKind(target: ContractTarget): { type: number; protocol: number; flags: number } {
+  return target.streams
+    ? { type: SOCK_STREAM, protocol: IPPROTO_TCP, flags: WSK_FLAG_CONNECTION_SOCKET }
+    : { type: SOCK_DGRAM, protocol: IPPROTO_UDP, flags: WSK_FLAG_DATAGRAM_SOCKET };
+}
+
+/** A socket of anySocketKind(target). */
+export async function anySocket(w: WskSession, target: ContractTarget, family = AF_INET): Promise<WSK_SOCKET> {
+  return socket(w, anySocketKind(target).flags, family);
+}
+
+/** A basic socket: TCP where the target has streams, else UDP. */
+export async function basicSocket(w: WskSession, target: ContractTarget, family = AF_INET): Promise<WSK_SOCKET> {
+  const { type, protocol } = anySocketKind(target);
+  const r = await call<WSK_SOCKET>((irp) => w.Dispatch.WskSocket(w.Client, family, type, protocol, WSK_FLAG_BASIC_SOCKET, null, null, null, null, null, irp));
+  if (r.status !== STATUS_SUCCESS) throw new Error(`WskSocket (basic) failed: ${r.status}`);
+  return r.information;
 }
 
 export function portOf(addr: SOCKADDR): number {
@@ -49,23 +80,23 @@ export async function localPort(s: WSK_SOCKET): Promise<number> {
   return portOf(out);
 }
 
-/** A bound listening socket on loopback; returns it and its port. */
-export async function listener(w: WskSession, family = AF_INET, context: unknown = null, dispatch: unknown = null): Promise<{ sock: WSK_SOCKET; port: number }> {
+/** A bound listening socket on the target host address; returns it and its port. */
+export async function listener(w: WskSession, target: ContractTarget, family = AF_INET, context: unknown = null, dispatch: unknown = null): Promise<{ sock: WSK_SOCKET; port: number }> {
   const sock = await socket(w, WSK_FLAG_LISTEN_SOCKET, family, context, dispatch);
-  const st = await bind(sock, loopback(family));
+  const st = await bind(sock, hostSockaddr(target, family));
   if (st !== STATUS_SUCCESS) throw new Error(`bind failed ${st}`);
   return { sock, port: await localPort(sock) };
 }
 
 /** A WSK connection socket connected to a plain node:net server; returns both ends. */
-export async function connectedPair(w: WskSession, family = AF_INET, context: unknown = null, dispatch: unknown = null): Promise<{ sock: WSK_SOCKET; peer: net.Socket; server: net.Server }> {
+export async function connectedPair(w: WskSession, target: ContractTarget, family = AF_INET, context: unknown = null, dispatch: unknown = null): Promise<{ sock: WSK_SOCKET; peer: net.Socket; server: net.Server }> {
   const server = net.createServer({ allowHalfOpen: true });
-  await new Promise<void>((r) => server.listen(0, family === AF_INET ? '127.0.0.1' : '::1', r));
+  await new Promise<void>((r) => server.listen(0, target.hostAddress(family), r));
   const port = (server.address() as net.AddressInfo).port;
   const peerP = new Promise<net.Socket>((r) => server.once('connection', r));
   const sock = await socket(w, WSK_FLAG_CONNECTION_SOCKET, family, context, dispatch);
-  await expectOk(Promise.resolve({ status: await bind(sock, loopback(family)) }), 'bind');
-  await expectOk(call((irp) => connTable(sock).WskConnect(sock, loopback(family, port), 0, irp)), 'WskConnect');
+  await expectOk(Promise.resolve({ status: await bind(sock, hostSockaddr(target, family)) }), 'bind');
+  await expectOk(call((irp) => connTable(sock).WskConnect(sock, hostSockaddr(target, family, port), 0, irp)), 'WskConnect');
   const peer = await peerP;
   peer.on('error', () => {});
   server.close();
@@ -73,9 +104,9 @@ export async function connectedPair(w: WskSession, family = AF_INET, context: un
 }
 
 /** A WSK socket accepted (by WskAccept) from a node:net client. */
-export async function acceptedPair(w: WskSession, family = AF_INET): Promise<{ sock: WSK_SOCKET; peer: net.Socket; listen: WSK_SOCKET }> {
-  const { sock: listen, port } = await listener(w, family);
-  const peer = net.connect({ port, host: family === AF_INET ? '127.0.0.1' : '::1', allowHalfOpen: true });
+export async function acceptedPair(w: WskSession, target: ContractTarget, family = AF_INET): Promise<{ sock: WSK_SOCKET; peer: net.Socket; listen: WSK_SOCKET }> {
+  const { sock: listen, port } = await listener(w, target, family);
+  const peer = net.connect({ port, host: target.hostAddress(family), allowHalfOpen: true });
   peer.on('error', () => {});
   const r = await call<WSK_SOCKET>((irp) => listenTable(listen).WskAccept(listen, 0, null, null, null, null, irp));
   if (r.status !== STATUS_SUCCESS) throw new Error('accept failed');

@@ -1,21 +1,25 @@
 // R1–R8 and R60: registration, capture, release, deregistration, versions, WSK over NMR.
 import { describe, expect, it } from 'vitest';
 import {
-  AF_INET, IPPROTO_TCP, MAKE_WSK_VERSION, MIT_GUID, NPI_CLIENT_CHARACTERISTICS_SIZE, NPI_MODULEID_SIZE,
+  AF_INET, MAKE_WSK_VERSION, MIT_GUID, NPI_CLIENT_CHARACTERISTICS_SIZE, NPI_MODULEID_SIZE,
   NPI_REGISTRATION_INSTANCE_SIZE, NPI_WSK_INTERFACE_ID, NmrClientAttachProvider, NmrDeregisterClient, NmrRegisterClient,
-  NmrWaitForClientDeregisterComplete, SOCK_STREAM, STATUS_DEVICE_NOT_READY, STATUS_INVALID_PARAMETER, STATUS_NOINTERFACE,
-  STATUS_PENDING, STATUS_SUCCESS, WSK_FLAG_CONNECTION_SOCKET, WSK_INFINITE_WAIT, WSK_NO_WAIT, WSK_PROVIDER_NPI,
+  NmrWaitForClientDeregisterComplete, STATUS_DEVICE_NOT_READY, STATUS_INVALID_PARAMETER, STATUS_NOINTERFACE,
+  STATUS_PENDING, STATUS_SUCCESS, WSK_INFINITE_WAIT, WSK_NO_WAIT, WSK_PROVIDER_NPI,
   WSK_REGISTRATION, WskCaptureProviderNPI, WskDeregister, WskQueryProviderCharacteristics, WskRegister,
   WskReleaseProviderNPI, WskSubsystem, WskUsageError, guidFromString, type HANDLE, type NPI_CLIENT_CHARACTERISTICS,
   type WSK_CLIENT_DISPATCH, type WSK_PROVIDER_DISPATCH, type WSK_SOCKET,
 } from '../../index.ts';
 import { call, sleep } from '../helpers/wsk-call.ts';
-import { openSession, type ProviderFactory } from '../helpers/wsk-session.ts';
-import { close } from './fixtures.ts';
+import { openSession } from '../helpers/wsk-session.ts';
+import { anySocketKind, close } from './fixtures.ts';
+import type { ContractTarget } from './target.ts';
 
 const v10 = (): WSK_CLIENT_DISPATCH => ({ Version: MAKE_WSK_VERSION(1, 0), Reserved: 0, WskClientEvent: null });
 
-export function registrationContract(factory: ProviderFactory): void {
+export function registrationContract(target: ContractTarget): void {
+  const { factory } = target;
+  // Any socket the target supports (a TCP connection socket where it has streams).
+  const kind = anySocketKind(target);
   describe('registration (R1–R8)', () => {
     it('R1: several registrations with distinct blocks coexist, each deregistered once', async () => {
       const sub = new WskSubsystem(factory(), { registerWithNmr: false });
@@ -79,7 +83,7 @@ export function registrationContract(factory: ProviderFactory): void {
       await WskCaptureProviderNPI(reg, WSK_NO_WAIT, n1);
       await WskCaptureProviderNPI(reg, WSK_NO_WAIT, n2);
       const d = n1.Dispatch as WSK_PROVIDER_DISPATCH;
-      const r = await call<WSK_SOCKET>((irp) => d.WskSocket(n1.Client, AF_INET, SOCK_STREAM, IPPROTO_TCP, WSK_FLAG_CONNECTION_SOCKET, null, null, null, null, null, irp));
+      const r = await call<WSK_SOCKET>((irp) => d.WskSocket(n1.Client, AF_INET, kind.type, kind.protocol, kind.flags, null, null, null, null, null, irp));
       let done = false;
       const dereg = WskDeregister(reg).then(() => { done = true; });
       WskReleaseProviderNPI(reg);
@@ -118,7 +122,7 @@ export function registrationContract(factory: ProviderFactory): void {
     it('R7: client-level calls after deregistration began are refused (STATUS_DEVICE_NOT_READY)', async () => {
       const w = await openSession(factory);
       await w.close();
-      const r = await call((irp) => w.Dispatch.WskSocket(w.Client, AF_INET, SOCK_STREAM, IPPROTO_TCP, WSK_FLAG_CONNECTION_SOCKET, null, null, null, null, null, irp));
+      const r = await call((irp) => w.Dispatch.WskSocket(w.Client, AF_INET, kind.type, kind.protocol, kind.flags, null, null, null, null, null, irp));
       expect(r.status).toBe(STATUS_DEVICE_NOT_READY);
     });
 
@@ -164,7 +168,7 @@ export function registrationContract(factory: ProviderFactory): void {
       expect(tried).toEqual([STATUS_NOINTERFACE, STATUS_SUCCESS]);
       expect(attached).not.toBeNull();
       const { client, dispatch } = attached!;
-      const r = await call<WSK_SOCKET>((irp) => dispatch.WskSocket(client as object, AF_INET, SOCK_STREAM, IPPROTO_TCP, WSK_FLAG_CONNECTION_SOCKET, null, null, null, null, null, irp));
+      const r = await call<WSK_SOCKET>((irp) => dispatch.WskSocket(client as object, AF_INET, kind.type, kind.protocol, kind.flags, null, null, null, null, null, irp));
       expect(r.status).toBe(STATUS_SUCCESS);
       expect(NmrDeregisterClient(handle.value!)).toBe(STATUS_PENDING);
       expect(detached).toBe(true);
