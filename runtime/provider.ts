@@ -90,6 +90,16 @@ export interface DatagramOptions {
 export interface TransportDatagram {
   readonly localEndpoint: Endpoint;
   sendTo(pieces: Uint8Array[], to: Endpoint, done: (status: NTSTATUS, bytes: number) => void): void;
+  // Zero-copy transports (the userspace stack) hand onDatagram a view over a ring slot that is
+  // recycled when onDatagram returns. A sink that keeps the datagram calls hold() during
+  // onDatagram; the handle keeps the storage until release(handle). heldBytes(handle) gives the
+  // current bytes (queued data may be copied out of the ring under pressure); pin(handle) forbids
+  // that move once an application has been given a view. Transports whose data already belongs
+  // to the sink (node:dgram) leave these out.
+  hold?(): number;
+  heldBytes?(handle: number): Uint8Array;
+  pin?(handle: number): void;
+  release?(handle: number): void;
   setBroadcast(enable: boolean): void;
   setReceiveBufferSize(bytes: number): void;
   close(): void;

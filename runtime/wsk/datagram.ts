@@ -41,9 +41,34 @@ function onDatagram(s: WskSocketObject, data: Uint8Array, from: Endpoint, flags:
     // Only queued datagrams count against the buffer; an event may still take this one.
     if (!isEventEnabled(s, WSK_EVENT_RECEIVE_FROM)) { s.droppedDatagrams++; return; }
   }
-  s.datagramQueue.push({ data, from, flags });
+  const d: QueuedDatagram = { data, from, flags, hold: -1, state: 'queued' };
+  s.datagramQueue.push(d);
   s.datagramQueueBytes += data.byteLength;
   deliverDatagrams(s);
+  // Still queued, or retained by the indication: keep the transport's storage (zero copy).
+  if (d.state !== 'done' && s.datagram?.hold) {
+    d.hold = s.datagram.hold();
+    if (d.hold < 0) {
+      // The transport cannot keep more: take a private copy instead of losing the datagram.
+      d.data = d.data.slice();
+    } else if (d.state === 'retained') {
+      s.datagram.pin?.(d.hold);
+    }
+  }
+}
+
+/** The datagram's bytes now (a queued datagram may have been copied out of the ring). */
+function bytesOf(s: WskSocketObject, d: QueuedDatagram): Uint8Array {
+  if (d.hold >= 0 && s.datagram?.heldBytes) d.data = s.datagram.heldBytes(d.hold);
+  return d.data;
+}
+
+function finish(s: WskSocketObject, d: QueuedDatagram): void {
+  d.state = 'done';
+  if (d.hold >= 0) {
+    s.datagram?.release?.(d.hold);
+    d.hold = -1;
+  }
 }
 
 export function deliverDatagrams(s: WskSocketObject): void {
@@ -53,6 +78,7 @@ export function deliverDatagrams(s: WskSocketObject): void {
     const d = s.datagramQueue.shift()!;
     s.datagramQueueBytes -= d.data.byteLength;
     completeReceiveFrom(s, s.receiveFromRequests.shift()!, d);
+    finish(s, d);
   }
   if (s.datagramQueue.length === 0 || !isEventEnabled(s, WSK_EVENT_RECEIVE_FROM)) return;
   const fn = (s.clientDispatch as WSK_CLIENT_DATAGRAM_DISPATCH | null)?.WskReceiveFromEvent;
@@ -61,8 +87,9 @@ export function deliverDatagrams(s: WskSocketObject): void {
   let tail: WSK_DATAGRAM_INDICATION | null = null;
   let flags = 0;
   for (const d of s.datagramQueue) {
+    const data = bytesOf(s, d);
     const node: WSK_DATAGRAM_INDICATION = {
-      Next: null, Buffer: { Mdl: IoAllocateMdl(d.data), Offset: 0, Length: d.data.byteLength },
+      Next: null, Buffer: { Mdl: IoAllocateMdl(data), Offset: 0, Length: data.byteLength },
       ControlInfo: null, ControlInfoLength: 0, RemoteAddress: endpointToSockaddr(d.from),
     };
     flags |= d.flags;
@@ -83,18 +110,29 @@ export function deliverDatagrams(s: WskSocketObject): void {
     if (!(s.staticEvents & WSK_EVENT_RECEIVE_FROM)) s.enabledEvents &= ~WSK_EVENT_RECEIVE_FROM;
     return;
   }
-  if (status === STATUS_PENDING) s.retainedDatagrams.add(head!);
   // Only what was indicated is consumed; datagrams that arrived meanwhile stay queued.
-  for (const d of s.datagramQueue.splice(0, indicated)) s.datagramQueueBytes -= d.data.byteLength;
+  const consumed = s.datagramQueue.splice(0, indicated);
+  for (const d of consumed) s.datagramQueueBytes -= d.data.byteLength;
+  if (status === STATUS_PENDING) {
+    // R33: the buffers stay valid until WskRelease — pinned in the ring, never copied out.
+    for (const d of consumed) {
+      d.state = 'retained';
+      if (d.hold >= 0) s.datagram?.pin?.(d.hold);
+    }
+    s.retainedDatagrams.set(head!, consumed);
+  } else {
+    for (const d of consumed) finish(s, d);
+  }
   if (s.datagramQueue.length > 0 || s.receiveFromRequests.length > 0) setImmediate(() => { if (s.state === 'open') deliverDatagrams(s); });
 }
 
 function completeReceiveFrom(s: WskSocketObject, r: ReceiveFromRequest, d: QueuedDatagram): void {
-  const copied = copyIntoWskBuf(r.buffer, 0, d.data);
+  const data = bytesOf(s, d);
+  const copied = copyIntoWskBuf(r.buffer, 0, data);
   if (r.remote) writeSockaddr(r.remote, d.from);
   if (r.controlLength) {
     r.controlLength.value = 0;
-    if (r.controlFlags) r.controlFlags.value = d.flags | (copied < d.data.byteLength ? MSG_TRUNC : 0);
+    if (r.controlFlags) r.controlFlags.value = d.flags | (copied < data.byteLength ? MSG_TRUNC : 0);
   }
   settle(s, r, STATUS_SUCCESS, copied);
 }
@@ -180,11 +218,18 @@ export function WskSendMessagesImpl(
 }
 
 export function WskReleaseDatagramsImpl(s: WskSocketObject, list: WSK_DATAGRAM_INDICATION | null): NTSTATUS {
-  if (!list || !s.retainedDatagrams.delete(list)) return STATUS_INVALID_PARAMETER;
+  const held = list ? s.retainedDatagrams.get(list) : undefined;
+  if (!held) return STATUS_INVALID_PARAMETER;
+  s.retainedDatagrams.delete(list!);
+  for (const d of held) finish(s, d);
   return STATUS_SUCCESS;
 }
 
 export function closeDatagram(s: WskSocketObject): void {
+  // Storage kept for queued and retained datagrams goes back to the transport before it closes.
+  for (const d of s.datagramQueue) finish(s, d);
+  for (const held of s.retainedDatagrams.values()) for (const d of held) finish(s, d);
+  s.retainedDatagrams.clear();
   s.datagram?.close();
   s.datagram = null;
   s.datagramQueue.length = 0;

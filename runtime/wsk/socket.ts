@@ -52,7 +52,15 @@ export interface PendedInspection {
   relay: import('./connection.ts').ConnectionRelay;
 }
 
-export interface QueuedDatagram { data: Uint8Array; from: Endpoint; flags: number }
+export interface QueuedDatagram {
+  data: Uint8Array;
+  from: Endpoint;
+  flags: number;
+  /** TransportDatagram.hold() handle while the transport's storage is kept, else -1. */
+  hold: number;
+  /** 'queued' until consumed by an IRP or an indication; 'retained' by STATUS_PENDING; then 'done'. */
+  state: 'queued' | 'retained' | 'done';
+}
 
 export interface SocketOptions {
   reuseAddress: boolean;
@@ -125,7 +133,8 @@ export class WskSocketObject implements WSK_SOCKET {
   readonly datagramQueue: QueuedDatagram[] = [];
   datagramQueueBytes = 0;
   readonly receiveFromRequests: ReceiveFromRequest[] = [];
-  readonly retainedDatagrams = new Set<WSK_DATAGRAM_INDICATION>();
+  /** Indication lists retained with STATUS_PENDING, with the datagrams they point into. */
+  readonly retainedDatagrams = new Map<WSK_DATAGRAM_INDICATION, QueuedDatagram[]>();
   fixedRemote: Endpoint | null = null;
   sendToAddress: Endpoint | null = null;
   droppedDatagrams = 0;

@@ -1,0 +1,152 @@
+// The userspace-stack transport provider (design.md §2): what the WSK layer sees of an Ipv4Stack.
+// Datagram sockets run on the stack's UDP; TCP (connection, listen, stream sockets) arrives with
+// issue 5 and is refused with STATUS_NOT_SUPPORTED and a message saying so.
+//
+// Zero copy: a received datagram reaches DatagramSink.onDatagram as a view over its ring slot.
+// When the WSK layer keeps it (queued for a WskReceiveFrom, or retained by an indication that
+// returned STATUS_PENDING) it calls hold() during onDatagram; the slot stays referenced until
+// release(). Queued data may be copied out of the ring under pressure (heldBytes() then returns
+// the copy); data handed to an application in a retained indication is pinned and never moves.
+import {
+  STATUS_INVALID_PARAMETER, STATUS_NOT_SUPPORTED, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS, type NTSTATUS,
+} from '../ntstatus.ts';
+import {
+  ProviderError, type ConnectOptions, type DatagramOptions, type DatagramSink, type ListenOptions, type ListenerSink,
+  type Resolver, type TransportConnection, type TransportDatagram, type TransportListener, type TransportProvider,
+  type TransportTriple,
+} from '../provider.ts';
+import { AF_INET, IPPROTO_UDP, SOCK_DGRAM, type Endpoint } from '../sockaddr.ts';
+import { get32 } from './wire/bytes.ts';
+import type { Ipv4Stack } from './stack.ts';
+import type { UdpReceiver, UdpSocket } from './udp.ts';
+
+// EADDRNOTAVAIL: Wine's errno → NTSTATUS map gives STATUS_INVALID_PARAMETER (wsk.md §9).
+const STATUS_ADDRESS_NOT_LOCAL = STATUS_INVALID_PARAMETER;
+
+function ipOf(ep: Endpoint): number {
+  return get32(ep.address, 0);
+}
+
+function endpointV4(ip: number, port: number): Endpoint {
+  return { family: AF_INET, address: Uint8Array.of(ip >>> 24, (ip >>> 16) & 0xff, (ip >>> 8) & 0xff, ip & 0xff), port };
+}
+
+class StackDatagram implements TransportDatagram, UdpReceiver {
+  readonly localEndpoint: Endpoint;
+  private closed = false;
+
+  constructor(private readonly provider: StackProvider, readonly socket: UdpSocket, private readonly sink: DatagramSink) {
+    this.localEndpoint = endpointV4(socket.localIp, socket.localPort);
+  }
+
+  onDatagram(_s: UdpSocket, bytes: Uint8Array, offset: number, length: number, srcIp: number, srcPort: number, flags: number): void {
+    if (this.closed) return;
+    this.sink.onDatagram(bytes.subarray(offset, offset + length), endpointV4(srcIp, srcPort), flags);
+  }
+
+  sendTo(pieces: Uint8Array[], to: Endpoint, done: (status: NTSTATUS, bytes: number) => void): void {
+    if (to.family !== AF_INET) { done(STATUS_INVALID_PARAMETER, 0); return; }
+    const status = this.provider.stack.sendUdp(this.socket, pieces, pieces.length, ipOf(to), to.port);
+    if (status !== STATUS_SUCCESS) { done(status, 0); return; }
+    let n = 0;
+    for (let i = 0; i < pieces.length; i++) n += pieces[i]!.byteLength;
+    done(STATUS_SUCCESS, n);
+  }
+
+  hold(): number { return this.socket.hold(); }
+  heldBytes(handle: number): Uint8Array { return this.provider.stack.held.bytes(handle); }
+  pin(handle: number): void { this.provider.stack.held.pin(handle); }
+  release(handle: number): void { this.provider.stack.held.release(handle); }
+
+  setBroadcast(enable: boolean): void { this.socket.broadcast = enable; }
+  // SO_RCVBUF is enforced by the WSK layer's queue; the stack keeps nothing per socket.
+  setReceiveBufferSize(_bytes: number): void {}
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.socket.close();
+    this.provider.datagrams.delete(this);
+  }
+}
+
+const UNATTACHED: UdpReceiver = { onDatagram() {} };
+
+/** Numeric addresses and "localhost"; a provider may be given the host resolver instead. */
+class NumericResolver implements Resolver {
+  async lookup(host: string, family: number): Promise<Endpoint[]> {
+    if (family !== 0 && family !== AF_INET) return [];
+    const text = host === 'localhost' ? '127.0.0.1' : host;
+    const p = text.split('.');
+    if (p.length !== 4 || !p.every((x) => /^\d{1,3}$/.test(x) && Number(x) < 256)) return [];
+    return [{ family: AF_INET, address: Uint8Array.from(p.map(Number)), port: 0 }];
+  }
+  async reverse(endpoint: Endpoint): Promise<{ host: string; service: string }> {
+    return { host: Array.from(endpoint.address).join('.'), service: String(endpoint.port) };
+  }
+}
+
+export interface StackProviderOptions {
+  resolver?: Resolver;
+  /** Closes the stack (and its link) when the provider stops. Default true. */
+  ownsStack?: boolean;
+}
+
+export class StackProvider implements TransportProvider {
+  readonly name = 'stack';
+  readonly resolver: Resolver;
+  readonly datagrams = new Set<StackDatagram>();
+
+  constructor(readonly stack: Ipv4Stack, private readonly options: StackProviderOptions = {}) {
+    this.resolver = options.resolver ?? new NumericResolver();
+  }
+
+  async start(): Promise<void> {}
+
+  async stop(): Promise<void> {
+    for (const d of [...this.datagrams]) d.close();
+    if (this.options.ownsStack ?? true) {
+      this.stack.close();
+      this.stack.device.close();
+    }
+  }
+
+  transports(): TransportTriple[] {
+    return [{ family: AF_INET, socketType: SOCK_DGRAM, protocol: IPPROTO_UDP }];
+  }
+
+  private tcpMissing(what: string): ProviderError {
+    return new ProviderError(STATUS_NOT_SUPPORTED, `${what}: TCP is not available on the userspace stack yet; use the kernel provider for connection, listen and stream sockets.`);
+  }
+
+  reservePort(_local: Endpoint): Promise<number> { return Promise.reject(this.tcpMissing('bind')); }
+  listen(_local: Endpoint, _o: ListenOptions, _sink: ListenerSink): Promise<TransportListener> { return Promise.reject(this.tcpMissing('listen')); }
+  connect(_l: Endpoint | null, _r: Endpoint, _o: ConnectOptions): Promise<TransportConnection> { return Promise.reject(this.tcpMissing('connect')); }
+
+  async bindDatagram(local: Endpoint, options: DatagramOptions, sink: DatagramSink): Promise<TransportDatagram> {
+    if (local.family !== AF_INET) {
+      throw new ProviderError(STATUS_NOT_SUPPORTED, 'IPv6 is not available on the userspace stack yet; use AF_INET sockets.');
+    }
+    const ip = ipOf(local);
+    if (ip !== 0 && ip !== this.stack.address) {
+      throw new ProviderError(STATUS_ADDRESS_NOT_LOCAL, `bind: ${Array.from(local.address).join('.')} is not an address of this stack.`);
+    }
+    // Port sharing was already decided by the WSK layer's address table (§7.3): a second socket on
+    // a port is there on purpose.
+    const socket = this.stack.openUdp(ip, local.port, UNATTACHED);
+    if (!socket) throw new ProviderError(STATUS_INSUFFICIENT_RESOURCES, 'bind: no free UDP port left on the userspace stack.');
+    const dg = new StackDatagram(this, socket, sink);
+    socket.receiver = dg;
+    socket.broadcast = options.broadcast;
+    this.datagrams.add(dg);
+    return dg;
+  }
+
+  localAddresses(family: number): Endpoint[] {
+    return family === AF_INET ? [endpointV4(this.stack.address, 0)] : [];
+  }
+}
+
+export function createStackProvider(stack: Ipv4Stack, options?: StackProviderOptions): StackProvider {
+  return new StackProvider(stack, options);
+}

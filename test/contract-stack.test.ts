@@ -1,0 +1,17 @@
+// The WSK contract suite (wsk.md R1–R60) on the userspace stack over the memory link: every
+// datagram and basic-socket rule. Connection, listen and stream rules join when the stack has TCP
+// (issue 5) and the target sets streams: true.
+import { stackTarget } from './contract/stack-target.ts';
+import { registrationContract } from './contract/registration.contract.ts';
+import { irpContract } from './contract/irp.contract.ts';
+import { socketsContract } from './contract/sockets.contract.ts';
+import { eventsContract } from './contract/events.contract.ts';
+import { dataContract } from './contract/data.contract.ts';
+import { clientControlsContract } from './contract/client-controls.contract.ts';
+
+registrationContract(stackTarget);
+irpContract(stackTarget);
+socketsContract(stackTarget);
+eventsContract(stackTarget);
+dataContract(stackTarget);
+clientControlsContract(stackTarget);
