@@ -66,7 +66,7 @@ function bytesOf(s: WskSocketObject, d: QueuedDatagram): Uint8Array {
 function finish(s: WskSocketObject, d: QueuedDatagram): void {
   d.state = 'done';
   if (d.hold >= 0) {
-    s.datagram?.release?.(d.hold);
+    (s.datagram ?? s.closedDatagram)?.release?.(d.hold);
     d.hold = -1;
   }
 }
@@ -226,10 +226,10 @@ export function WskReleaseDatagramsImpl(s: WskSocketObject, list: WSK_DATAGRAM_I
 }
 
 export function closeDatagram(s: WskSocketObject): void {
-  // Storage kept for queued and retained datagrams goes back to the transport before it closes.
+  // Queued datagrams go back to the transport. Retained indications stay valid after close and
+  // are still released by WskRelease, as on connection sockets (R33).
   for (const d of s.datagramQueue) finish(s, d);
-  for (const held of s.retainedDatagrams.values()) for (const d of held) finish(s, d);
-  s.retainedDatagrams.clear();
+  s.closedDatagram = s.datagram;
   s.datagram?.close();
   s.datagram = null;
   s.datagramQueue.length = 0;

@@ -130,6 +130,8 @@ export class WskSocketObject implements WSK_SOCKET {
 
   // datagram
   datagram: TransportDatagram | null = null;
+  /** The transport after close, kept so that retained indications can still be released (R33). */
+  closedDatagram: TransportDatagram | null = null;
   readonly datagramQueue: QueuedDatagram[] = [];
   datagramQueueBytes = 0;
   readonly receiveFromRequests: ReceiveFromRequest[] = [];

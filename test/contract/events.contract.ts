@@ -15,7 +15,7 @@ import {
 } from '../../index.ts';
 import { call, sleep, start, until } from '../helpers/wsk-call.ts';
 import { openSession } from '../helpers/wsk-session.ts';
-import { acceptedPair, bind, buf, close, connTable, hostSockaddr, listenTable, localPort, socket } from './fixtures.ts';
+import { acceptedPair, bind, buf, close, connTable, dgTable, hostSockaddr, listenTable, localPort, socket } from './fixtures.ts';
 import type { ContractTarget } from './target.ts';
 
 const control = (s: WSK_SOCKET, mask: number, irp: IRP | null, npi = NPI_WSK_INTERFACE_ID) =>
@@ -333,6 +333,41 @@ export function eventsContract(target: ContractTarget): void {
       expect(got).toEqual(['d1', 'd1', 'd2']);
       await peer.close();
       await close(dg);
+      await w.close();
+    });
+
+    it('R31/R33: STATUS_PENDING from WskReceiveFromEvent retains the datagram list past close until WskRelease; unknown or second release is STATUS_INVALID_PARAMETER', async () => {
+      const w = await openSession(factory);
+      const lists: WSK_DATAGRAM_INDICATION[] = [];
+      const dispatch: WSK_CLIENT_DATAGRAM_DISPATCH = {
+        WskReceiveFromEvent: (_c, _f, list: WSK_DATAGRAM_INDICATION | null) => { lists.push(list!); return STATUS_PENDING; },
+      };
+      const dg = await socket(w, WSK_FLAG_DATAGRAM_SOCKET, AF_INET, null, dispatch);
+      await bind(dg, makeSockaddrIn(hostIp, 0));
+      const port = await localPort(dg);
+      expect(control(dg, WSK_EVENT_RECEIVE_FROM, null)).toBe(STATUS_SUCCESS);
+      const peer = await target.udpPeer(AF_INET);
+      for (let i = 0; i < 5; i++) {
+        await peer.send(Buffer.from(`retained-${i}`), port, hostIp);
+        await until(() => lists.length === i + 1);
+      }
+      // A busy sender's later datagrams do not overwrite what the application still holds.
+      for (let i = 0; i < 5; i++) await peer.send(Buffer.from(`other-${i}`), port, hostIp);
+      await sleep(30);
+      const text = (l: WSK_DATAGRAM_INDICATION) => {
+        const parts: string[] = [];
+        for (let d: WSK_DATAGRAM_INDICATION | null = l; d; d = d.Next) forEachWskBufSegment(d.Buffer, (b) => parts.push(Buffer.from(b).toString()));
+        return parts.join('|');
+      };
+      expect(lists.slice(0, 5).map(text)).toEqual([0, 1, 2, 3, 4].map((i) => `retained-${i}`));
+      const t = dgTable(dg);
+      expect(t.WskRelease(dg, lists[0]!)).toBe(STATUS_SUCCESS);
+      expect(t.WskRelease(dg, lists[0]!)).toBe(STATUS_INVALID_PARAMETER);
+      expect(t.WskRelease(dg, { ...lists[1]!, Next: null })).toBe(STATUS_INVALID_PARAMETER);
+      await close(dg);
+      expect(text(lists[1]!)).toBe('retained-1');
+      for (const l of lists.slice(1)) expect(t.WskRelease(dg, l)).toBe(STATUS_SUCCESS);
+      await peer.close();
       await w.close();
     });
 
