@@ -1,0 +1,335 @@
+// Fault injector on a MemoryNetwork in virtual time: the statistics are checked over thousands
+// of frames (so a wrong probability shows), the timing in exact virtual milliseconds, and every
+// test ends with assertNoLeaks because slot ownership is the easiest thing for a middleware that
+// holds, copies and drops frames to get wrong.
+import { describe, expect, it } from 'vitest';
+import { RealClock, VirtualClock, type Clock } from '../../runtime/net/clock.ts';
+import { WskUsageError } from '../../runtime/errors.ts';
+import { EtherType, IpProtocol, emitEthernet, emitIpv4, emitUdp } from '../../runtime/net/wire/index.ts';
+import { MemoryNetwork } from '../memory/memory-network.ts';
+import { LinkMiddleware, type LinkDevice } from '../link.ts';
+import { FaultInjectorLink, type FaultOptions } from './fault-injector.ts';
+
+const IP_A = 0xc6120001;
+const IP_B = 0xc6120002;
+
+/** A UDP frame of `size` bytes whose payload starts with `seq` and is otherwise patterned. */
+function frame(link: LinkDevice, dstMac: number, seq: number, size = 64): number {
+  const a = link.arena;
+  const s = a.alloc();
+  if (s < 0) throw new Error('test arena exhausted');
+  const b = a.view(s);
+  const o = a.headroom;
+  const payload = size - 42;
+  emitEthernet(b, o, dstMac, link.mac, EtherType.IPV4);
+  b[o + 42] = seq >>> 24; b[o + 43] = seq >>> 16; b[o + 44] = seq >>> 8; b[o + 45] = seq;
+  for (let i = 4; i < payload; i++) b[o + 42 + i] = (i * 7) & 0xff;
+  emitUdp(b, o + 34, 1000, 2000, payload, IP_A, IP_B);
+  emitIpv4(b, o + 14, IP_A, IP_B, IpProtocol.UDP, 8 + payload);
+  a.setFrame(s, o, size);
+  return s;
+}
+
+function frameBytes(link: LinkDevice, s: number): Uint8Array {
+  const off = link.arena.offsetOf(s);
+  return link.arena.view(s).slice(off, off + link.arena.lengthOf(s));
+}
+
+interface Arrival { seq: number; t: number; bytes: Uint8Array }
+
+/** Records what reaches `link` (sequence number, virtual time, bytes) and releases the slots. */
+function recorder(link: LinkDevice, clock: Clock, keepBytes = false): Arrival[] {
+  const got: Arrival[] = [];
+  link.attach({
+    onReceive(slots, n) {
+      for (let i = 0; i < n; i++) {
+        const s = slots[i]!;
+        const b = link.arena.view(s);
+        const o = link.arena.offsetOf(s);
+        const seq = ((b[o + 42]! << 24) | (b[o + 43]! << 16) | (b[o + 44]! << 8) | b[o + 45]!) >>> 0;
+        got.push({ seq, t: clock.now(), bytes: keepBytes ? frameBytes(link, s) : new Uint8Array(0) });
+        link.arena.release(s);
+      }
+    },
+  });
+  return got;
+}
+
+/** Counts inner.transmit calls, to check that departures leave as one batch per timer fire. */
+class CountingLink extends LinkMiddleware {
+  calls: number[] = [];
+  override transmit(slots: Int32Array, count: number): void { this.calls.push(count); super.transmit(slots, count); }
+}
+
+function setup(opts: FaultOptions, slotCount = 4096) {
+  const clock = new VirtualClock();
+  const net = new MemoryNetwork({ clock, slotCount });
+  const a = net.createLink();
+  const b = net.createLink();
+  const counting = new CountingLink(a);
+  const f = new FaultInjectorLink(counting, opts);
+  const got = recorder(b, clock, true);
+  /** Sends `n` frames, `gapMs` apart (0 = all in one transmit call). */
+  const send = (n: number, gapMs = 0, size = 64, first = 0) => {
+    if (gapMs === 0) {
+      const batch = new Int32Array(n);
+      for (let i = 0; i < n; i++) batch[i] = frame(f, b.mac, first + i, size);
+      f.transmit(batch, n);
+      clock.runFor(0);
+      return;
+    }
+    const one = new Int32Array(1);
+    for (let i = 0; i < n; i++) {
+      one[0] = frame(f, b.mac, first + i, size);
+      f.transmit(one, 1);
+      clock.runFor(gapMs);
+    }
+  };
+  const finish = () => {
+    clock.runFor(60_000);
+    f.close();
+    b.close();
+    net.arena.assertNoLeaks();
+  };
+  return { clock, net, a, b, f, counting, got, send, finish };
+}
+
+const trace = (got: Arrival[]) => got.map((g) => `${g.seq}@${g.t.toFixed(3)}`).join(' ');
+
+describe('FaultInjectorLink', () => {
+  it('replays the same faults for the same seed, other faults for another seed', () => {
+    const run = (seed: number) => {
+      const s = setup({ seed, loss: 0.1, duplicate: 0.05, corrupt: 0.05, delayMs: 3, jitterMs: 2, reorder: 0.1 });
+      s.send(2000, 0.05);
+      const out = trace(s.got) + JSON.stringify(s.f.faults) + s.got.map((g) => g.bytes.join(',')).join(';');
+      s.finish();
+      return out;
+    };
+    expect(run(42)).toBe(run(42));
+    expect(run(43)).not.toBe(run(42));
+  });
+
+  it('loses, duplicates and corrupts at the configured rates', () => {
+    const N = 10_000;
+    const loss = setup({ seed: 1, loss: 0.3 });
+    for (let i = 0; i < N; i += 100) loss.send(100, 0, 64, i);
+    expect(loss.f.faults.lost / N).toBeGreaterThan(0.28);
+    expect(loss.f.faults.lost / N).toBeLessThan(0.32);
+    expect(loss.got.length).toBe(N - loss.f.faults.lost);
+    expect(loss.f.faults.passed).toBe(loss.got.length);
+    expect(loss.f.faults.delayed).toBe(0);
+    loss.finish();
+
+    const dup = setup({ seed: 2, duplicate: 0.2 });
+    for (let i = 0; i < N; i += 100) dup.send(100, 0, 64, i);
+    expect(dup.f.faults.duplicated / N).toBeGreaterThan(0.18);
+    expect(dup.f.faults.duplicated / N).toBeLessThan(0.22);
+    expect(dup.got.length).toBe(N + dup.f.faults.duplicated);
+    dup.finish();
+
+    const cor = setup({ seed: 3, corrupt: 0.1 });
+    for (let i = 0; i < N; i += 100) cor.send(100, 0, 64, i);
+    expect(cor.f.faults.corrupted / N).toBeGreaterThan(0.085);
+    expect(cor.f.faults.corrupted / N).toBeLessThan(0.115);
+    expect(cor.got.length).toBe(N);
+    cor.finish();
+  });
+
+  it('corruption flips exactly one bit past the Ethernet header', () => {
+    const s = setup({ seed: 7, corrupt: 0.5 });
+    s.send(400, 0, 200);
+    let changed = 0;
+    expect(s.got.length).toBe(400);
+    for (let seq = 0; seq < 400; seq++) {
+      // The frame as sent, rebuilt; matched by position because a flipped bit may hit the seq.
+      const g = s.got[seq]!;
+      const ref = frame(s.f, s.b.mac, seq, 200);
+      const expected = frameBytes(s.f, ref);
+      s.net.arena.release(ref);
+      let bits = 0;
+      let first = -1;
+      for (let i = 0; i < 200; i++) {
+        let x = expected[i]! ^ g.bytes[i]!;
+        if (x !== 0 && first < 0) first = i;
+        for (; x; x &= x - 1) bits++;
+      }
+      expect(bits === 0 || bits === 1).toBe(true);
+      if (bits === 1) { changed++; expect(first).toBeGreaterThanOrEqual(14); }
+    }
+    expect(changed).toBe(s.f.faults.corrupted);
+    expect(changed).toBeGreaterThan(150);
+    s.finish();
+  });
+
+  it('corrupts a private copy when the sender still holds the slot', () => {
+    const s = setup({ seed: 11, corrupt: 1 });
+    const slot = frame(s.f, s.b.mac, 1, 100);
+    s.net.arena.retain(slot); // e.g. a TCP retransmit queue keeping the segment
+    const before = frameBytes(s.f, slot);
+    s.f.transmit(Int32Array.of(slot), 1);
+    s.clock.runFor(0);
+    expect(frameBytes(s.f, slot)).toEqual(before);
+    expect(s.got.length).toBe(1);
+    expect(s.got[0]!.bytes).not.toEqual(before);
+    s.net.arena.release(slot);
+    s.finish();
+  });
+
+  it('counts a duplicate as a device drop when no slot is free for the copy', () => {
+    const s = setup({ seed: 12, duplicate: 1 }, 4);
+    s.send(4);
+    expect(s.f.faults.duplicated).toBe(0);
+    expect(s.a.stats.txDrops).toBe(4);
+    expect(s.got.length).toBe(4);
+    s.finish();
+  });
+
+  it('delays 10 ± 5 ms in virtual time and keeps order without reorder', () => {
+    const s = setup({ seed: 4, delayMs: 10, jitterMs: 5 });
+    const sentAt: number[] = [];
+    const one = new Int32Array(1);
+    for (let i = 0; i < 1000; i++) {
+      sentAt.push(s.clock.now());
+      one[0] = frame(s.f, s.b.mac, i);
+      s.f.transmit(one, 1);
+      s.clock.runFor(0.25);
+    }
+    s.clock.runFor(100);
+    expect(s.got.length).toBe(1000);
+    const delays = s.got.map((g) => g.t - sentAt[g.seq]!);
+    expect(Math.min(...delays)).toBeGreaterThanOrEqual(5);
+    expect(Math.max(...delays)).toBeLessThanOrEqual(15);
+    // Jitter really varies the delay (not a constant 10 ms) ...
+    expect(Math.max(...delays) - Math.min(...delays)).toBeGreaterThan(5);
+    // ... yet nothing overtakes.
+    expect(s.got.map((g) => g.seq)).toEqual([...Array(1000).keys()]);
+    expect(s.f.faults.delayed).toBe(1000);
+    s.finish();
+  });
+
+  it('reorder sends some frames ahead of the delayed ones', () => {
+    const s = setup({ seed: 5, delayMs: 10, reorder: 0.25 });
+    s.send(2000, 0.1);
+    s.clock.runFor(100);
+    expect(s.got.length).toBe(2000);
+    const r = s.f.faults.reordered / 2000;
+    expect(r).toBeGreaterThan(0.22);
+    expect(r).toBeLessThan(0.28);
+    let inversions = 0;
+    for (let i = 1; i < s.got.length; i++) if (s.got[i]!.seq < s.got[i - 1]!.seq) inversions++;
+    expect(inversions).toBeGreaterThan(100);
+    s.finish();
+  });
+
+  it('departing frames leave as one batch per timer fire', () => {
+    const s = setup({ seed: 6, delayMs: 10 });
+    s.send(5);
+    s.clock.runFor(1);
+    s.send(3, 0, 64, 5);
+    expect(s.counting.calls).toEqual([]);
+    s.clock.runFor(20);
+    expect(s.counting.calls).toEqual([5, 3]);
+    expect(s.got.map((g) => g.t)).toEqual([10, 10, 10, 10, 10, 11, 11, 11]);
+    s.finish();
+  });
+
+  it('passes frames through in the same call when nothing applies', () => {
+    const s = setup({ seed: 1, loss: 0 });
+    s.f.transmit(Int32Array.of(frame(s.f, s.b.mac, 1), frame(s.f, s.b.mac, 2)), 2);
+    expect(s.counting.calls).toEqual([2]);
+    expect(s.clock.nextDeadline()).toBe(0); // only the memory link's deferred delivery
+    s.clock.runFor(0);
+    expect(s.got.length).toBe(2);
+    // A loss-only injector also hands surviving frames down in the same call.
+    const l = setup({ seed: 1, loss: 0.5 });
+    l.send(20);
+    expect(l.counting.calls.length).toBe(1);
+    s.finish();
+    l.finish();
+  });
+
+  it('rate 10 Mbit/s: 1000 frames of 1250 bytes take one second', () => {
+    const s = setup({ seed: 8, rateBitsPerSecond: 10_000_000 });
+    for (let i = 0; i < 1000; i += 100) s.send(100, 0, 1250, i);
+    expect(s.f.faults.queueDrops).toBe(0);
+    s.clock.runFor(2000);
+    expect(s.got.length).toBe(1000);
+    expect(s.got[0]!.t).toBeCloseTo(1, 6);
+    expect(s.got[999]!.t).toBeCloseTo(1000, 6);
+    expect(s.got.map((g) => g.seq)).toEqual([...Array(1000).keys()]);
+    s.finish();
+  });
+
+  it('drops frames beyond queueLimit and counts them apart', () => {
+    const s = setup({ seed: 9, delayMs: 10, queueLimit: 10 });
+    s.send(25);
+    expect(s.f.faults.queueDrops).toBe(15);
+    s.clock.runFor(20);
+    expect(s.got.map((g) => g.seq)).toEqual([...Array(10).keys()]);
+    expect(s.f.faults.lost).toBe(0);
+    s.finish();
+  });
+
+  it('close() releases queued frames', () => {
+    const s = setup({ seed: 10, delayMs: 50, duplicate: 0.5, direction: 'both' });
+    s.send(300, 0.01);
+    expect(s.f.queued).toBeGreaterThan(300);
+    s.f.close();
+    s.b.close();
+    s.clock.runFor(100);
+    expect(s.got.length).toBe(0);
+    s.net.arena.assertNoLeaks();
+  });
+
+  it('delays received frames with direction rx', () => {
+    const clock = new VirtualClock();
+    const net = new MemoryNetwork({ clock, slotCount: 256 });
+    const a = net.createLink();
+    const b = net.createLink();
+    const f = new FaultInjectorLink(a, { seed: 1, delayMs: 7, direction: 'rx' });
+    const got = recorder(f, clock);
+    const gotB = recorder(b, clock);
+    b.transmit(Int32Array.of(frame(b, a.mac, 1), frame(b, a.mac, 2)), 2);
+    f.transmit(Int32Array.of(frame(f, b.mac, 3)), 1); // tx is not delayed
+    clock.runFor(100);
+    expect(got.map((g) => [g.seq, g.t])).toEqual([[1, 7], [2, 7]]);
+    expect(gotB.map((g) => [g.seq, g.t])).toEqual([[3, 0]]);
+    expect(f.faults).toMatchObject({ delayed: 2, passed: 2 });
+    f.close();
+    net.arena.assertNoLeaks();
+  });
+
+  it('rejects bad options with FAULT_OPTIONS and says how to fix them', () => {
+    const net = new MemoryNetwork({ clock: new VirtualClock(), slotCount: 8 });
+    const bad: Partial<FaultOptions>[] = [
+      { seed: Number.NaN }, { seed: 1, loss: 30 }, { seed: 1, corrupt: -0.1 }, { seed: 1, delayMs: -1 },
+      { seed: 1, jitterMs: Infinity }, { seed: 1, rateBitsPerSecond: -5 }, { seed: 1, queueLimit: 0 },
+      { seed: 1, direction: 'up' as 'tx' },
+    ];
+    for (const opts of bad) {
+      let err: unknown;
+      try { new FaultInjectorLink(net.createLink(), opts as FaultOptions); } catch (e) { err = e; }
+      expect(err).toBeInstanceOf(WskUsageError);
+      expect((err as WskUsageError).code).toBe('FAULT_OPTIONS');
+    }
+    expect(() => new FaultInjectorLink(net.createLink(), { seed: 1, loss: 30 })).toThrow(/loss must be a probability in \[0, 1\].*pass 0\.3/);
+  });
+
+  it('delays frames on the real clock too', async () => {
+    const clock = new RealClock();
+    const net = new MemoryNetwork({ clock, slotCount: 64 });
+    const a = net.createLink();
+    const b = net.createLink();
+    const f = new FaultInjectorLink(a, { seed: 1, delayMs: 5 });
+    const got = recorder(b, clock);
+    const sent = clock.now();
+    f.transmit(Int32Array.of(frame(f, b.mac, 1), frame(f, b.mac, 2), frame(f, b.mac, 3)), 3);
+    const deadline = Date.now() + 2000;
+    while (got.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1));
+    expect(got.map((g) => g.seq)).toEqual([1, 2, 3]);
+    for (const g of got) expect(g.t - sent).toBeGreaterThanOrEqual(5);
+    f.close();
+    b.close();
+    net.arena.assertNoLeaks();
+  });
+});
