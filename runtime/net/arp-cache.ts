@@ -7,9 +7,12 @@
 //   (64 frames, room for a fragmented 64 KiB datagram; the oldest is dropped when it overflows,
 //   as Linux's unres_qlen does).
 // - lookups are a Map from IPv4 address to an entry index; entry state lives in typed arrays, so
-//   the steady state (a hit) allocates nothing. The table is bounded; when full, the least
-//   recently used non-pending entry is evicted.
+//   the steady state (a hit) allocates nothing. Addresses are signed 32-bit integers and MACs
+//   are kept as two halves (high 16 bits, low 32 bits as int32) so that no value on the hit path
+//   is a boxed number. The table is bounded; when full, the least recently used non-pending
+//   entry is evicted.
 import type { SlotArena } from '../ring/slot-arena.ts';
+import type { Clock } from './clock.ts';
 
 export const ArpState = { FREE: 0, INCOMPLETE: 1, REACHABLE: 2, STALE: 3, FAILED: 4 } as const;
 
@@ -24,16 +27,18 @@ export const DEFAULT_ARP_TIMINGS: ArpTimings = { reachableMs: 30_000, retransmit
 
 export interface ArpCallbacks {
   sendRequest(ip: number): void;
-  /** A waiting packet may leave now: its next hop resolved to `mac`. */
-  flushPending(slot: number, mac: number): void;
+  /** A waiting packet may leave now: its next hop resolved to entry `entry` (read its MAC halves). */
+  flushPending(slot: number, entry: number): void;
 }
 
 export class ArpCache {
   readonly capacity: number;
   readonly pendingPerEntry: number;
   private readonly index = new Map<number, number>();
-  private readonly ips: Uint32Array;
-  private readonly macs: Float64Array;
+  private readonly ips: Int32Array;
+  /** MAC high 16 bits / low 32 bits (as int32) per entry. */
+  readonly macHi: Int32Array;
+  readonly macLo: Int32Array;
   private readonly states: Uint8Array;
   /** REACHABLE → STALE deadline, INCOMPLETE → next retransmit, FAILED → forget. */
   private readonly deadlines: Float64Array;
@@ -54,13 +59,15 @@ export class ArpCache {
   evictions = 0;
 
   constructor(
-    private readonly arena: SlotArena, private readonly callbacks: ArpCallbacks, readonly timings: ArpTimings = DEFAULT_ARP_TIMINGS,
+    private readonly arena: SlotArena, private readonly clock: Clock, private readonly callbacks: ArpCallbacks,
+    readonly timings: ArpTimings = DEFAULT_ARP_TIMINGS,
     capacity = 1024, pendingPerEntry = 64,
   ) {
     this.capacity = capacity;
     this.pendingPerEntry = pendingPerEntry;
-    this.ips = new Uint32Array(capacity);
-    this.macs = new Float64Array(capacity);
+    this.ips = new Int32Array(capacity);
+    this.macHi = new Int32Array(capacity);
+    this.macLo = new Int32Array(capacity);
     this.states = new Uint8Array(capacity);
     this.deadlines = new Float64Array(capacity);
     this.tries = new Uint8Array(capacity);
@@ -75,34 +82,37 @@ export class ArpCache {
 
   get size(): number { return this.index.size; }
 
-  /** The MAC for `ip`, or -1 (state unknown / not resolved). */
+  /** The MAC for `ip` as a 48-bit number, or -1 (unknown / not resolved). Not for the hot path. */
   peek(ip: number): number {
-    const e = this.index.get(ip);
+    const e = this.index.get(ip | 0);
     if (e === undefined) return -1;
     const st = this.states[e]!;
-    return st === ArpState.REACHABLE || st === ArpState.STALE ? this.macs[e]! : -1;
+    return st === ArpState.REACHABLE || st === ArpState.STALE ? this.macHi[e]! * 0x100000000 + (this.macLo[e]! >>> 0) : -1;
   }
 
   stateOf(ip: number): number {
-    const e = this.index.get(ip);
+    const e = this.index.get(ip | 0);
     return e === undefined ? ArpState.FREE : this.states[e]!;
   }
 
   /**
-   * The MAC to send `slot` to `ip`, or -1 when the slot was queued until resolution (or dropped:
-   * then `lastResolveFailed` is true). The caller's reference moves to the cache when -1.
+   * The entry whose MAC (macHi/macLo) `slot` goes to, or -1 when the slot was queued until
+   * resolution (or dropped: then `lastResolveFailed` is true). The caller's reference moves to
+   * the cache when -1.
    */
-  resolve(ip: number, slot: number, now: number): number {
+  resolve(ip: number, slot: number): number {
     this.lastResolveFailed = false;
     let e = this.index.get(ip);
     if (e !== undefined) {
       const st = this.states[e]!;
-      this.lastUsed[e] = now;
-      if (st === ArpState.REACHABLE) return this.macs[e]!;
+      // The hit path reads no clock (a fractional time is a boxed number): "last used" for
+      // eviction is the last confirmation, refreshed by learn().
+      if (st === ArpState.REACHABLE) return e;
       if (st === ArpState.STALE) {
         if (!this.refreshSent[e]) { this.refreshSent[e] = 1; this.requestsSent++; this.callbacks.sendRequest(ip); }
-        return this.macs[e]!;
+        return e;
       }
+      const now = this.clock.now();
       if (st === ArpState.FAILED) {
         if (now < this.deadlines[e]!) { this.dropSlot(slot); this.lastResolveFailed = true; return -1; }
         this.startResolving(e, now);
@@ -110,6 +120,7 @@ export class ArpCache {
       this.queue(e, slot);
       return -1;
     }
+    const now = this.clock.now();
     e = this.allocEntry(ip, now);
     if (e < 0) { this.dropSlot(slot); this.lastResolveFailed = true; return -1; }
     this.startResolving(e, now);
@@ -123,7 +134,8 @@ export class ArpCache {
    * Learn (ip → mac) from an ARP packet. `create` is true when the packet was for us (RFC 826:
    * merge always, add only if we are the target). Releases waiting packets.
    */
-  learn(ip: number, mac: number, create: boolean, now: number): void {
+  learn(ip: number, macHi: number, macLo: number, create: boolean, now: number): void {
+    ip |= 0;
     let e = this.index.get(ip);
     if (e === undefined) {
       if (!create) return;
@@ -131,17 +143,19 @@ export class ArpCache {
       if (e < 0) return;
     }
     const wasWaiting = this.states[e] === ArpState.INCOMPLETE;
-    this.macs[e] = mac;
+    this.macHi[e] = macHi;
+    this.macLo[e] = macLo;
     this.states[e] = ArpState.REACHABLE;
     this.deadlines[e] = now + this.timings.reachableMs;
     this.refreshSent[e] = 0;
     this.tries[e] = 0;
+    this.lastUsed[e] = now;
     if (wasWaiting) this.resolved++;
     const n = this.pendingCount[e]!;
     if (n > 0) {
       this.pendingCount[e] = 0;
       const base = e * this.pendingPerEntry;
-      for (let i = 0; i < n; i++) this.callbacks.flushPending(this.pending[base + i]!, mac);
+      for (let i = 0; i < n; i++) this.callbacks.flushPending(this.pending[base + i]!, e);
     }
   }
 

@@ -76,7 +76,9 @@ export class VirtualClock implements Clock {
   private time = 0;
   private readonly heap: VirtualTimer[] = [];
   private orderCounter = 0;
-  private readonly deferred: (() => void)[] = [];
+  private deferred: (() => void)[] = [];
+  /** Swapped with `deferred` while a batch of deferred calls runs (no shift() per call). */
+  private running: (() => void)[] = [];
   /** Timers fired since construction. */
   fired = 0;
 
@@ -94,9 +96,12 @@ export class VirtualClock implements Clock {
     let n = 0;
     for (;;) {
       if (this.deferred.length > 0) {
-        const fn = this.deferred.shift()!;
-        fn();
-        n++;
+        const batch = this.deferred;
+        this.deferred = this.running;
+        this.running = batch;
+        for (let i = 0; i < batch.length; i++) batch[i]!();
+        n += batch.length;
+        batch.length = 0;
         continue;
       }
       const top = this.heap[0];

@@ -11,6 +11,11 @@
 //   after the call returns.
 // - transmit: the caller passes one reference per slot; the device owns it from then on and
 //   releases it once the frame is sent or dropped (drops are counted, never reported per frame).
+//   The device (or a middleware) may write into the frame only while its reference is the only
+//   one (arena.refcounts[slot] === 1): a stack may keep another, e.g. for retransmission.
+// - A receiver may transmit on the same device from inside onReceive (replies, ACKs); devices
+//   must accept that re-entrant call.
+// - A middleware's own drops (fault injection) are in its own counters; `stats` is the device's.
 import type { SlotArena } from '../ring/slot-arena.ts';
 import type { Clock } from './clock.ts';
 

@@ -24,7 +24,7 @@ import type { UdpReceiver, UdpSocket } from './udp.ts';
 const STATUS_ADDRESS_NOT_LOCAL = STATUS_INVALID_PARAMETER;
 
 function ipOf(ep: Endpoint): number {
-  return get32(ep.address, 0);
+  return get32(ep.address, 0) | 0;
 }
 
 function endpointV4(ip: number, port: number): Endpoint {

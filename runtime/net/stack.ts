@@ -7,6 +7,9 @@
 // slot stays referenced until released. Transmitted frames collect in one batch, sent at the end
 // of the receive batch or on the next clock step. One timer for the whole stack (ARP, reassembly).
 // Malformed or foreign frames are counted and dropped; nothing on the receive path throws.
+// IPv4 addresses are signed 32-bit integers (`| 0`) and MACs are handled as (high 16, low 32)
+// halves: V8 keeps both as small integers, where unsigned addresses above 2^31 or 48-bit MACs
+// would be boxed numbers — an allocation on every call that passes one.
 import type { SlotArena } from '../ring/slot-arena.ts';
 import { HeldDataTable } from '../ring/held-data.ts';
 import type { Clock, ClockTimer } from './clock.ts';
@@ -23,14 +26,15 @@ import {
   emitIcmpEcho, emitIcmpError, ICMP_HEADER_LENGTH, IcmpTimeExceededCode, IcmpType, IcmpUnreachableCode, Icmpv4Packet,
 } from './wire/icmpv4.ts';
 import { emitUdp, UDP_HEADER_LENGTH, UdpDatagram } from './wire/udp.ts';
-import { get16, get32, set16 } from './wire/bytes.ts';
+import { get16, get32, set16, set32 } from './wire/bytes.ts';
+import { transportChecksumValid } from './wire/checksum.ts';
 import {
   STATUS_ACCESS_DENIED, STATUS_BUFFER_OVERFLOW, STATUS_INSUFFICIENT_RESOURCES, STATUS_NETWORK_UNREACHABLE, STATUS_SUCCESS,
   STATUS_INVALID_DEVICE_STATE, type NTSTATUS,
 } from '../ntstatus.ts';
 
 export const BROADCAST_MAC = 0xffffffffffff;
-const LIMITED_BROADCAST = 0xffffffff;
+const LIMITED_BROADCAST = -1;
 const ETH_IP_UDP = ETHERNET_HEADER_LENGTH + IPV4_MIN_HEADER_LENGTH + UDP_HEADER_LENGTH;
 /** RFC 1812 §4.3.2.3: an ICMP error quotes as much as fits in 576 bytes. */
 const ICMP_ERROR_MAX = 576;
@@ -68,6 +72,8 @@ export class Ipv4Stack implements LinkReceiver {
   tcpInput: TcpInputHandler | null = null;
   closed = false;
 
+  private readonly macHi: number;
+  private readonly macLo: number;
   private readonly timer: ClockTimer;
   private readonly tx: Int32Array;
   private txCount = 0;
@@ -100,9 +106,11 @@ export class Ipv4Stack implements LinkReceiver {
     this.arena = device.arena;
     this.clock = device.clock;
     this.iface = parseInterface(options, device.mtu);
-    this.arp = new ArpCache(this.arena, {
+    this.macHi = Math.floor(device.mac / 0x100000000) & 0xffff;
+    this.macLo = device.mac % 0x100000000 | 0;
+    this.arp = new ArpCache(this.arena, this.clock, {
       sendRequest: (ip) => this.sendArp(ArpOperation.REQUEST, 0, ip),
-      flushPending: (slot, mac) => this.emitFrame(slot, mac),
+      flushPending: (slot, e) => this.emitFrame(slot, this.arp.macHi[e]!, this.arp.macLo[e]!),
     }, { ...DEFAULT_ARP_TIMINGS, ...options.arp });
     this.reassembler = new Reassembler({ ...DEFAULT_REASSEMBLY_LIMITS, ...options.reassembly });
     this.held = new HeldDataTable(this.arena, { capacity: options.heldCapacity ?? this.arena.slotCount });
@@ -158,12 +166,14 @@ export class Ipv4Stack implements LinkReceiver {
     c.rxFrames++;
     if (EthernetFrame.check(bytes, offset, length) !== null) { c.rxMalformed++; return; }
     const eth = this.eth.reset(bytes, offset, length);
-    const dst = eth.dst;
-    if (dst !== this.device.mac && dst !== BROADCAST_MAC) { c.rxNotForUs++; return; }
+    const hi = get16(bytes, offset);
+    const lo = get32(bytes, offset + 2) | 0;
+    const broadcast = hi === 0xffff && lo === -1;
+    if (!broadcast && (hi !== this.macHi || lo !== this.macLo)) { c.rxNotForUs++; return; }
     const type = eth.etherType;
     const p = eth.payloadOffset;
     const n = length - (p - offset);
-    if (type === EtherType.IPV4) this.inputIpv4(slot, bytes, p, n, dst === BROADCAST_MAC);
+    if (type === EtherType.IPV4) this.inputIpv4(slot, bytes, p, n, broadcast);
     else if (type === EtherType.ARP) this.inputArp(bytes, p, n);
     else c.rxUnknownEtherType++;
   }
@@ -173,19 +183,21 @@ export class Ipv4Stack implements LinkReceiver {
     if (ArpPacket.check(bytes, offset, length) !== null) { c.arpMalformed++; return; }
     c.arpIn++;
     const a = this.arpView.reset(bytes, offset, length);
-    const senderIp = a.senderProtocolAddr;
-    const senderMac = a.senderHardwareAddr;
-    const target = a.targetProtocolAddr;
+    const senderIp = a.senderProtocolAddr | 0;
+    const senderHi = get16(bytes, offset + 8);
+    const senderLo = get32(bytes, offset + 10) | 0;
+    const target = a.targetProtocolAddr | 0;
     if (senderIp === this.iface.address) {
       // Someone else claims our address (or our own gratuitous ARP echoed back by a hub).
-      if (senderMac !== this.device.mac) c.arpConflicts++;
+      if (senderHi !== this.macHi || senderLo !== this.macLo) c.arpConflicts++;
       return;
     }
-    if (senderIp === 0 || senderMac === BROADCAST_MAC || (senderMac & 0x010000000000) !== 0) { c.arpMalformed++; return; }
+    // A sender MAC with the group bit (multicast/broadcast) is bogus (RFC 1812 §3.3.2).
+    if (senderIp === 0 || (senderHi & 0x0100) !== 0) { c.arpMalformed++; return; }
     const forUs = target === this.iface.address;
-    this.arp.learn(senderIp, senderMac, forUs, this.clock.now());
+    this.arp.learn(senderIp, senderHi, senderLo, forUs, this.clock.now());
     if (forUs && a.operation === ArpOperation.REQUEST) {
-      this.sendArp(ArpOperation.REPLY, senderMac, senderIp);
+      this.sendArp(ArpOperation.REPLY, senderHi * 0x100000000 + (senderLo >>> 0), senderIp);
       c.arpRepliesSent++;
     } else if (!forUs) {
       c.arpNotForUs++;
@@ -210,7 +222,7 @@ export class Ipv4Stack implements LinkReceiver {
     }
     c.ipIn++;
     const ip = this.ipView.reset(bytes, offset, get16(bytes, offset + 2));
-    const dst = ip.dst;
+    const dst = get32(bytes, offset + 16) | 0;
     const broadcast = this.isBroadcast(dst);
     if (!broadcast && !this.isLocalDestination(dst)) { c.ipNotForUs++; return; }
     if (linkBroadcast && !broadcast) { c.ipNotForUs++; return; }
@@ -228,7 +240,7 @@ export class Ipv4Stack implements LinkReceiver {
     const c = this.counters;
     const hl = (bytes[offset]! & 0x0f) << 2;
     const proto = bytes[offset + 9]!;
-    const src = get32(bytes, offset + 12);
+    const src = get32(bytes, offset + 12) | 0;
     if (src === LIMITED_BROADCAST || (src >>> 28) === 0xe) { c.ipMalformed++; return; }
     if (proto === IpProtocol.UDP) this.inputUdp(slot, bytes, offset, hl, length, broadcast);
     else if (proto === IpProtocol.ICMP) this.inputIcmp(bytes, offset, hl, length, broadcast);
@@ -241,13 +253,14 @@ export class Ipv4Stack implements LinkReceiver {
 
   private inputUdp(slot: number, bytes: Uint8Array, ipOffset: number, hl: number, ipLength: number, broadcast: boolean): void {
     const c = this.counters;
-    const src = get32(bytes, ipOffset + 12);
-    const dst = get32(bytes, ipOffset + 16);
+    const src = get32(bytes, ipOffset + 12) | 0;
+    const dst = get32(bytes, ipOffset + 16) | 0;
     const off = ipOffset + hl;
-    const verify = !this.device.capabilities.rxChecksumVerified;
-    const err = UdpDatagram.check(bytes, off, ipLength - hl, verify ? src : -1, verify ? dst : -1);
-    if (err !== null) {
-      if (err === 5) c.udpBadChecksum++; else c.udpMalformed++;
+    if (UdpDatagram.check(bytes, off, ipLength - hl) !== null) { c.udpMalformed++; return; }
+    // Checksum 0: none sent (RFC 768). Verified here rather than in check(), which wants unsigned addresses.
+    if (!this.device.capabilities.rxChecksumVerified && get16(bytes, off + 6) !== 0
+      && !transportChecksumValid(bytes, off, get16(bytes, off + 4), src, dst, IpProtocol.UDP)) {
+      c.udpBadChecksum++;
       return;
     }
     c.udpIn++;
@@ -309,7 +322,7 @@ export class Ipv4Stack implements LinkReceiver {
     c.icmpIn++;
     const m = this.icmpView.reset(bytes, off, len);
     const type = m.type;
-    const src = get32(bytes, ipOffset + 12);
+    const src = get32(bytes, ipOffset + 12) | 0;
     if (type === IcmpType.ECHO_REQUEST) {
       // Linux's icmp_echo_ignore_broadcasts default: no smurf amplifier.
       if (broadcast || !this.echoReply) return;
@@ -329,8 +342,8 @@ export class Ipv4Stack implements LinkReceiver {
     if (qlen < IPV4_MIN_HEADER_LENGTH || bytes[q]! >>> 4 !== 4) { c.icmpMalformed++; return; }
     const qhl = (bytes[q]! & 0x0f) << 2;
     if (qhl < IPV4_MIN_HEADER_LENGTH || qlen < qhl + 8) { c.icmpMalformed++; return; }
-    const qsrc = get32(bytes, q + 12);
-    const qdst = get32(bytes, q + 16);
+    const qsrc = get32(bytes, q + 12) | 0;
+    const qdst = get32(bytes, q + 16) | 0;
     if (qsrc !== this.iface.address) { c.icmpMalformed++; return; }
     c.icmpErrorsIn++;
     if (type === IcmpType.DEST_UNREACHABLE && code === IcmpUnreachableCode.FRAG_NEEDED) this.learnPathMtu(qdst, nextHopMtu, get16(bytes, q + 2));
@@ -361,6 +374,7 @@ export class Ipv4Stack implements LinkReceiver {
   /** The MTU towards `dst`: the interface MTU lowered by what ICMP taught us. */
   pathMtu(dst: number): number {
     if (this.pathMtus.size === 0) return this.iface.mtu;
+    dst |= 0;
     const e = this.pathMtus.get(dst);
     if (!e) return this.iface.mtu;
     if (e.expires <= this.clock.now()) { this.pathMtus.delete(dst); return this.iface.mtu; }
@@ -371,6 +385,7 @@ export class Ipv4Stack implements LinkReceiver {
 
   /** Opens a UDP socket; port 0 picks an ephemeral port. Returns null when the port space is exhausted. */
   openUdp(localIp: number, localPort: number, receiver: UdpReceiver): UdpSocket | null {
+    localIp |= 0;
     const port = localPort === 0 ? this.udp.ephemeralPort() : localPort;
     if (port === 0) return null;
     const s = new UdpSocket(this, localIp, port, receiver);
@@ -384,13 +399,14 @@ export class Ipv4Stack implements LinkReceiver {
    */
   sendUdp(s: UdpSocket, pieces: readonly Uint8Array[], count: number, dst: number, dstPort: number): NTSTATUS {
     const c = this.counters;
+    dst |= 0;
     if (this.closed || s.closed) return STATUS_INVALID_DEVICE_STATE;
     let length = 0;
     for (let i = 0; i < count; i++) length += pieces[i]!.byteLength;
     if (length > 65535 - IPV4_MIN_HEADER_LENGTH - UDP_HEADER_LENGTH) { c.txTooBig++; return STATUS_BUFFER_OVERFLOW; }
     const broadcast = this.isBroadcast(dst);
     if (broadcast && !s.broadcast) return STATUS_ACCESS_DENIED;
-    if (!broadcast && !this.isLocalDestination(dst) && ((dst & this.iface.netmask) >>> 0) !== this.iface.network && this.iface.gateway === 0) {
+    if (!broadcast && !this.isLocalDestination(dst) && (dst & this.iface.netmask) !== this.iface.network && this.iface.gateway === 0) {
       c.txNoRoute++;
       return STATUS_NETWORK_UNREACHABLE;
     }
@@ -457,24 +473,30 @@ export class Ipv4Stack implements LinkReceiver {
    */
   outputIpv4(slot: number, src: number, dst: number, protocol: number, fragment: number, broadcast: boolean, id = -1, dontFragment = false): void {
     const arena = this.arena;
+    dst |= 0;
     const payload = arena.lengthOf(slot);
     const at = arena.prepend(slot, IPV4_MIN_HEADER_LENGTH);
     emitIpv4(arena.view(slot), at, src, dst, protocol, payload, 64, id >= 0 ? id : this.nextIpId(), fragment | (dontFragment ? Ipv4Flags.DF : 0));
     this.counters.ipOut++;
     if (this.isLocalDestination(dst) || (dst >>> 24) === 127) { this.loopback(slot); return; }
-    if (broadcast) { this.emitFrame(slot, BROADCAST_MAC); return; }
-    const onLink = ((dst & this.iface.netmask) >>> 0) === this.iface.network;
+    if (broadcast) { this.emitFrame(slot, 0xffff, -1); return; }
+    const onLink = (dst & this.iface.netmask) === this.iface.network;
     const nextHop = onLink ? dst : this.iface.gateway;
     if (nextHop === 0) { this.counters.txNoRoute++; arena.release(slot); return; }
-    const mac = this.arp.resolve(nextHop, slot, this.clock.now());
-    if (mac < 0) { this.rearm(); return; }
-    this.emitFrame(slot, mac);
+    const e = this.arp.resolve(nextHop, slot);
+    if (e < 0) { this.rearm(); return; }
+    this.emitFrame(slot, this.arp.macHi[e]!, this.arp.macLo[e]!);
   }
 
-  /** Prepends the Ethernet header and queues the frame for the next transmit batch. */
-  private emitFrame(slot: number, dstMac: number): void {
+  /** Prepends the Ethernet header (destination MAC as halves) and queues the frame for the next transmit batch. */
+  private emitFrame(slot: number, dstHi: number, dstLo: number): void {
     const at = this.arena.prepend(slot, ETHERNET_HEADER_LENGTH);
-    emitEthernet(this.arena.view(slot), at, dstMac, this.device.mac, EtherType.IPV4);
+    const v = this.arena.view(slot);
+    set16(v, at, dstHi);
+    set32(v, at + 2, dstLo);
+    set16(v, at + 6, this.macHi);
+    set32(v, at + 8, this.macLo);
+    set16(v, at + 12, EtherType.IPV4);
     this.queueTx(slot);
   }
 
@@ -525,6 +547,17 @@ export class Ipv4Stack implements LinkReceiver {
     this.endBatch();
   }
 
+  /** Copies bytes[offset..+length) into `slot` at `at` — within the arena by copyWithin (no view created). */
+  private copyIn(slot: number, at: number, bytes: Uint8Array, offset: number, length: number): void {
+    const arena = this.arena;
+    if (bytes.buffer === arena.buffer) {
+      const src = bytes.byteOffset + offset;
+      arena.all.copyWithin(arena.base(slot) + at, src, src + length);
+    } else {
+      arena.view(slot).set(bytes.subarray(offset, offset + length), at);
+    }
+  }
+
   private sendArp(operation: number, targetMac: number, targetIp: number): void {
     const slot = this.arena.alloc();
     if (slot < 0) { this.counters.txNoSlot++; return; }
@@ -542,6 +575,7 @@ export class Ipv4Stack implements LinkReceiver {
 
   /** Sends an ICMP echo request (ping) with `dataLength` bytes of pattern data. */
   ping(dst: number, identifier: number, sequence: number, dataLength = 56): NTSTATUS {
+    dst |= 0;
     const slot = this.arena.alloc();
     if (slot < 0) { this.counters.txNoSlot++; return STATUS_INSUFFICIENT_RESOURCES; }
     const view = this.arena.view(slot);
@@ -563,7 +597,7 @@ export class Ipv4Stack implements LinkReceiver {
     const slot = this.arena.alloc();
     if (slot < 0) { this.counters.txNoSlot++; return; }
     const view = this.arena.view(slot);
-    view.set(bytes.subarray(dataOffset, dataOffset + dataLength), start + ICMP_HEADER_LENGTH);
+    this.copyIn(slot, start + ICMP_HEADER_LENGTH, bytes, dataOffset, dataLength);
     emitIcmpEcho(view, start, type, identifier, sequence, dataLength);
     this.arena.setFrame(slot, start, ICMP_HEADER_LENGTH + dataLength);
     this.outputIpv4(slot, this.iface.address, dst, IpProtocol.ICMP, 0, false);
@@ -577,7 +611,7 @@ export class Ipv4Stack implements LinkReceiver {
   sendIcmpError(bytes: Uint8Array, offset: number, length: number, type: number, code: number, nextHopMtu: number): void {
     const c = this.counters;
     const hl = (bytes[offset]! & 0x0f) << 2;
-    const src = get32(bytes, offset + 12);
+    const src = get32(bytes, offset + 12) | 0;
     if ((get16(bytes, offset + 6) & 0x1fff) !== 0 || src === 0 || this.isBroadcast(src) || (src >>> 28) >= 0xe) return;
     if (bytes[offset + 9] === IpProtocol.ICMP) {
       const t = length > hl ? bytes[offset + hl]! : 0;

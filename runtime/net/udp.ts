@@ -8,6 +8,7 @@ import type { Ipv4Stack } from './stack.ts';
 
 export const UDP_MSG_BCAST = 0x0400;
 
+/** IPv4 addresses here are signed 32-bit integers (`| 0`), as everywhere in the stack. */
 export interface UdpReceiver {
   /**
    * A datagram for `socket`: payload bytes[offset .. offset+length) (a view over a ring slot or
@@ -49,10 +50,10 @@ export class UdpSocket {
 
 class PortBinding {
   readonly unconnected: UdpSocket[] = [];
-  readonly connected = new Map<number, UdpSocket>();
+  /** Remote address → remote port → socket. Two levels keep every key a small integer (no boxing). */
+  readonly connected = new Map<number, Map<number, UdpSocket>>();
+  connectedCount = 0;
 }
-
-const tupleKey = (ip: number, port: number): number => ip * 65536 + port;
 
 export class UdpTable {
   private readonly ports = new Map<number, PortBinding>();
@@ -83,13 +84,16 @@ export class UdpTable {
   connect(s: UdpSocket, remoteIp: number, remotePort: number): boolean {
     const b = this.ports.get(s.localPort);
     if (!b) return false;
-    const key = tupleKey(remoteIp, remotePort);
-    if (b.connected.has(key)) return false;
+    remoteIp |= 0;
+    let byPort = b.connected.get(remoteIp);
+    if (byPort?.has(remotePort)) return false;
+    if (!byPort) { byPort = new Map(); b.connected.set(remoteIp, byPort); }
     const i = b.unconnected.indexOf(s);
     if (i >= 0) b.unconnected.splice(i, 1);
     s.remoteIp = remoteIp;
     s.remotePort = remotePort;
-    b.connected.set(key, s);
+    byPort.set(remotePort, s);
+    b.connectedCount++;
     return true;
   }
 
@@ -97,21 +101,25 @@ export class UdpTable {
     const b = this.ports.get(s.localPort);
     if (!b) return;
     if (s.connected) {
-      const key = tupleKey(s.remoteIp, s.remotePort);
-      if (b.connected.get(key) === s) b.connected.delete(key);
+      const byPort = b.connected.get(s.remoteIp);
+      if (byPort?.get(s.remotePort) === s) {
+        byPort.delete(s.remotePort);
+        b.connectedCount--;
+        if (byPort.size === 0) b.connected.delete(s.remoteIp);
+      }
     } else {
       const i = b.unconnected.indexOf(s);
       if (i >= 0) b.unconnected.splice(i, 1);
     }
-    if (b.unconnected.length === 0 && b.connected.size === 0) this.ports.delete(s.localPort);
+    if (b.unconnected.length === 0 && b.connectedCount === 0) this.ports.delete(s.localPort);
   }
 
   /** The socket a unicast datagram belongs to, or null. */
   lookup(localIp: number, localPort: number, remoteIp: number, remotePort: number): UdpSocket | null {
     const b = this.ports.get(localPort);
     if (!b) return null;
-    if (b.connected.size > 0) {
-      const s = b.connected.get(tupleKey(remoteIp, remotePort));
+    if (b.connectedCount > 0) {
+      const s = b.connected.get(remoteIp)?.get(remotePort);
       if (s && (s.localIp === 0 || s.localIp === localIp)) return s;
     }
     let wildcard: UdpSocket | null = null;
@@ -131,7 +139,7 @@ export class UdpTable {
 
   get size(): number {
     let n = 0;
-    for (const b of this.ports.values()) n += b.unconnected.length + b.connected.size;
+    for (const b of this.ports.values()) n += b.unconnected.length + b.connectedCount;
     return n;
   }
 }

@@ -1,10 +1,10 @@
 // Steady state allocates nothing per packet (design.md §3): 1,000,000 cycles of
 // alloc -> write -> push -> pop -> release must not grow the JS heap.
 import v8 from 'node:v8';
-import { PerformanceObserver } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import { DescriptorRing } from './descriptor-ring.ts';
 import { SlotArena } from './slot-arena.ts';
+import { measureAllocation } from '../../test/helpers/allocation.ts';
 
 const CYCLES = 1_000_000;
 
@@ -34,33 +34,10 @@ function cycles(a: SlotArena, r: DescriptorRing, n: number): number {
   return drops + (sum & 0); // keep `sum` live
 }
 
-interface Measured {
-  perCycle: number;
-  gcs: number;
-  before: number;
-  after: number;
-  ns: number;
-}
-
 /** Runs body(CYCLES) after a warm-up; heapUsed growth and GC events seen during it. */
-async function measure(body: (n: number) => unknown): Promise<Measured> {
-  for (let k = 0; k < 5; k++) body(200_000); // let the JIT optimise the loop and its callees
-  let gcs = 0;
-  const obs = new PerformanceObserver((list) => {
-    gcs += list.getEntries().length;
-  });
-  obs.observe({ entryTypes: ['gc'] });
-  await new Promise((res) => setImmediate(res));
-  gcs = 0;
-  const before = process.memoryUsage().heapUsed;
-  const t0 = performance.now();
-  body(CYCLES);
-  const ms = performance.now() - t0;
-  const after = process.memoryUsage().heapUsed;
-  // GC entries are delivered asynchronously: give the observer a turn before reading.
-  await new Promise((res) => setTimeout(res, 20));
-  obs.disconnect();
-  return { perCycle: (after - before) / CYCLES, gcs, before, after, ns: (ms * 1e6) / CYCLES };
+async function measure(body: (n: number) => unknown): Promise<{ perCycle: number; gcs: number; before: number; after: number; ns: number }> {
+  const m = await measureAllocation(CYCLES, body);
+  return { ...m, perCycle: m.perIteration };
 }
 
 describe('allocation', () => {

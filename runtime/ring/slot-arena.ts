@@ -54,6 +54,8 @@ export class SlotArena {
   private readonly freeStack: Int32Array;
   private freeTop: number;
   private readonly views: Uint8Array[];
+  /** The whole arena as one view: copies between slots use copyWithin on it (no view per copy). */
+  readonly all: Uint8Array;
   private readonly dataViews: DataView[];
 
   constructor(opts: SlotArenaOptions) {
@@ -78,6 +80,7 @@ export class SlotArena {
     // Lowest index on top, so a fresh arena hands out 0, 1, 2, ...
     for (let i = 0; i < slotCount; i++) this.freeStack[i] = slotCount - 1 - i;
     this.freeTop = slotCount;
+    this.all = new Uint8Array(this.buffer);
     this.views = new Array<Uint8Array>(slotCount);
     this.dataViews = new Array<DataView>(slotCount);
     for (let i = 0; i < slotCount; i++) {

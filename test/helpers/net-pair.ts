@@ -6,8 +6,8 @@ import { parseIpv4 } from '../../runtime/net/wire/bytes.ts';
 
 export const A_IP = '198.18.0.1';
 export const B_IP = '198.18.0.2';
-export const A = parseIpv4(A_IP);
-export const B = parseIpv4(B_IP);
+export const A = parseIpv4(A_IP) | 0;
+export const B = parseIpv4(B_IP) | 0;
 
 export interface StackPair {
   network: MemoryNetwork;

@@ -18,7 +18,7 @@ export interface MemoryNetworkOptions {
   slotCount?: number;
   /** Bytes per slot (default: 2 KiB, enough for MTU 1500 + headroom; raise for jumbo/TSO). */
   slotSize?: number;
-  /** Per-port receive ring capacity, a power of two (default 1024). */
+  /** Per-port receive ring capacity, a power of two (default 4096: a burst as large as the default arena). */
   rxRingCapacity?: number;
   /** Frames per onReceive call (default 64). */
   batchSize?: number;
@@ -49,7 +49,7 @@ export class MemoryNetwork {
     this.clock = opts.clock ?? new RealClock();
     this.arena = new SlotArena({ slotCount: opts.slotCount ?? 4096, slotSize: opts.slotSize ?? 2048 });
     this.batchSize = opts.batchSize ?? 64;
-    this.rxRingCapacity = opts.rxRingCapacity ?? 1024;
+    this.rxRingCapacity = opts.rxRingCapacity ?? 4096;
   }
 
   createLink(opts: MemoryLinkOptions = {}): MemoryLink {
