@@ -2,8 +2,7 @@
 // nothing is copied between the link and a retained WskReceiveFromEvent indication.
 import { describe, expect, it } from 'vitest';
 import { SlotArena } from '../runtime/ring/slot-arena.ts';
-import { VirtualClock } from '../runtime/net/clock.ts';
-import { newLinkStats, type LinkDevice, type LinkReceiver } from '../runtime/net/device.ts';
+import { HandLink } from './helpers/hand-link.ts';
 import { Ipv4Stack } from '../runtime/net/stack.ts';
 import type { UdpSocket } from '../runtime/net/udp.ts';
 import { emitEthernet, EtherType } from '../runtime/net/wire/ethernet.ts';
@@ -29,25 +28,6 @@ const MAC_PEER = 0x020000000002;
 const US = 0xc6120001;
 const PEER = 0xc6120002;
 
-/** A link the test drives by hand: frames are "received" by filling slots and calling onReceive. */
-class HandLink implements LinkDevice {
-  readonly name = 'hand';
-  readonly clock = new VirtualClock();
-  readonly mtu = 1500;
-  readonly mac = MAC_US;
-  readonly capabilities = { rxChecksumVerified: false, txChecksumOffload: false, tsoMaxBytes: 0 };
-  readonly stats = newLinkStats();
-  receiver: LinkReceiver | null = null;
-  transmitted = 0;
-  constructor(readonly arena: SlotArena) {}
-  attach(r: LinkReceiver | null): void { this.receiver = r; }
-  transmit(slots: Int32Array, count: number): void {
-    this.transmitted += count;
-    for (let i = 0; i < count; i++) this.arena.release(slots[i]!);
-  }
-  close(): void {}
-}
-
 function udpFrame(payload: number, badChecksum = false): Uint8Array {
   const f = new Uint8Array(14 + 20 + 8 + payload);
   for (let i = 0; i < payload; i++) f[42 + i] = i;
@@ -69,7 +49,7 @@ function echoFrame(): Uint8Array {
 describe('allocation and zero copy on the receive path (issue 4 quality bar)', () => {
   it('1,000,000 received frames (UDP to a socket that holds some, pings answered, bad checksums, foreign MACs) allocate nothing per frame', async () => {
     const arena = new SlotArena({ slotCount: 1024, slotSize: 2048 });
-    const link = new HandLink(arena);
+    const link = new HandLink(arena, MAC_US);
     const stack = new Ipv4Stack(link, { address: `${A_IP}/24`, gratuitousArp: false });
     stack.arp.learn(PEER, MAC_PEER / 0x100000000, MAC_PEER % 0x100000000, true, 0);
     let sum = 0;
