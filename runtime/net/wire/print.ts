@@ -80,7 +80,7 @@ const FLAG_CHARS: ReadonlyArray<readonly [number, string]> = [
 ];
 
 function printTcp(bytes: Uint8Array, offset: number, length: number, src: string, dst: string, srcA: number, dstA: number, partial: boolean): string {
-  const e = TcpSegment.check(bytes, offset, length, partial ? -1 : srcA, partial ? -1 : dstA);
+  const e = TcpSegment.check(bytes, offset, length, partial ? undefined : srcA, partial ? undefined : dstA);
   if (e !== null) return `IP ${src} > ${dst}: ` + bad('tcp', e, length);
   tcp.reset(bytes, offset, length);
   let flags = '';
@@ -125,7 +125,7 @@ function printTcpOptions(bytes: Uint8Array, start: number, end: number): string 
 }
 
 function printUdp(bytes: Uint8Array, offset: number, length: number, src: string, dst: string, srcA: number, dstA: number, partial: boolean): string {
-  const e = UdpDatagram.check(bytes, offset, length, partial ? -1 : srcA, partial ? -1 : dstA);
+  const e = UdpDatagram.check(bytes, offset, length, partial ? undefined : srcA, partial ? undefined : dstA);
   if (e !== null) return `IP ${src} > ${dst}: ` + bad('udp', e, length);
   udp.reset(bytes, offset, length);
   return `IP ${src}.${udp.srcPort} > ${dst}.${udp.dstPort}: UDP, length ${udp.payloadLength}`;

@@ -97,9 +97,9 @@ export function parseTcpOptions(bytes: Uint8Array, start: number, end: number, o
 export class TcpSegment extends WireView {
   /**
    * `length` is the IPv4 payload length (the whole segment). Options are validated; the checksum
-   * is verified when src/dst are given (>= 0).
+   * is verified when src/dst are given (signed or unsigned).
    */
-  static check(bytes: Uint8Array, offset: number, length: number, src = -1, dst = -1): ParseError | null {
+  static check(bytes: Uint8Array, offset: number, length: number, src?: number, dst?: number): ParseError | null {
     if (outOfBounds(bytes, offset, length, TCP_MIN_HEADER_LENGTH)) return ParseError.TRUNCATED;
     const hl = (bytes[offset + 12]! >>> 4) << 2;
     if (hl < TCP_MIN_HEADER_LENGTH) return ParseError.BAD_HEADER_LENGTH;
@@ -108,7 +108,7 @@ export class TcpSegment extends WireView {
       const e = parseTcpOptions(bytes, offset + TCP_MIN_HEADER_LENGTH, offset + hl, null);
       if (e !== null) return e;
     }
-    if (src >= 0 && dst >= 0 && !transportChecksumValid(bytes, offset, length, src, dst, 6)) {
+    if (src !== undefined && dst !== undefined && !transportChecksumValid(bytes, offset, length, src, dst, 6)) {
       return ParseError.BAD_CHECKSUM;
     }
     return null;

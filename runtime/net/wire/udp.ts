@@ -8,13 +8,13 @@ import { ParseError } from './parse-error.ts';
 export const UDP_HEADER_LENGTH = 8;
 
 export class UdpDatagram extends WireView {
-  /** `length` is the IPv4 payload length. Checksum is verified when src/dst are given (>= 0). */
-  static check(bytes: Uint8Array, offset: number, length: number, src = -1, dst = -1): ParseError | null {
+  /** `length` is the IPv4 payload length. Checksum is verified when src/dst are given (signed or unsigned). */
+  static check(bytes: Uint8Array, offset: number, length: number, src?: number, dst?: number): ParseError | null {
     if (outOfBounds(bytes, offset, length, UDP_HEADER_LENGTH)) return ParseError.TRUNCATED;
     const ulen = get16(bytes, offset + 4);
     if (ulen < UDP_HEADER_LENGTH) return ParseError.BAD_LENGTH;
     if (ulen > length) return ParseError.TRUNCATED;
-    if (src >= 0 && dst >= 0 && get16(bytes, offset + 6) !== 0 && !transportChecksumValid(bytes, offset, ulen, src, dst, 17)) {
+    if (src !== undefined && dst !== undefined && get16(bytes, offset + 6) !== 0 && !transportChecksumValid(bytes, offset, ulen, src, dst, 17)) {
       return ParseError.BAD_CHECKSUM;
     }
     return null;
@@ -46,15 +46,15 @@ export class UdpDatagram extends WireView {
 
 /**
  * Write a UDP header; the payload (`payloadLength` bytes) must already follow it when src/dst
- * are given (checksum computed); with src < 0 the checksum is left 0 (none). Returns 8.
+ * are given (checksum computed, addresses signed or unsigned); without them the checksum is left 0 (none). Returns 8.
  */
-export function emitUdp(buf: Uint8Array, offset: number, srcPort: number, dstPort: number, payloadLength: number, src = -1, dst = -1): number {
+export function emitUdp(buf: Uint8Array, offset: number, srcPort: number, dstPort: number, payloadLength: number, src?: number, dst?: number): number {
   const n = UDP_HEADER_LENGTH + payloadLength;
   set16(buf, offset, srcPort);
   set16(buf, offset + 2, dstPort);
   set16(buf, offset + 4, n);
   set16(buf, offset + 6, 0);
-  if (src >= 0 && dst >= 0) {
+  if (src !== undefined && dst !== undefined) {
     const c = internetChecksum(buf, offset, n, pseudoHeaderSumV4(src, dst, 17, n));
     set16(buf, offset + 6, c === 0 ? 0xffff : c);
   }
