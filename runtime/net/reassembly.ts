@@ -8,7 +8,8 @@
 //   which shuts the door on overlap-based evasion.
 // Fragments are the slow path: each datagram in progress owns a JS buffer of up to 64 KiB,
 // allocated when its first fragment arrives.
-import { get16, get32 } from './wire/bytes.ts';
+import { get16, get32, set16 } from './wire/bytes.ts';
+import { internetChecksum } from './wire/checksum.ts';
 
 export interface ReassemblyLimits {
   maxDatagrams: number;
@@ -116,12 +117,21 @@ export class Reassembler {
       a.headerLength = hl;
     }
     if (a.total < 0 || a.received !== a.total || a.headerLength === 0) return null;
+    // Fix: MAX_PAYLOAD assumes a 20-byte header; with options in the first fragment the whole
+    // datagram could exceed 65 535 bytes (its Total Length would wrap). RFC 791: invalid.
+    if (a.headerLength + a.total > 65535) { this.invalid++; this.discard(key, a); return null; }
     this.inProgress.delete(key);
     this.bufferedBytes -= MAX_PAYLOAD;
     this.reassembled++;
     const out = new Uint8Array(a.headerLength + a.total);
     out.set(a.header.subarray(0, a.headerLength));
     out.set(a.data.subarray(0, a.total), a.headerLength);
+    // Fix: the header is the first fragment's; as documented, clear MF/offset and give it the
+    // reassembled total length (and a matching checksum) so ICMP quotes and TCP see a whole datagram.
+    set16(out, 2, out.length);
+    set16(out, 6, get16(out, 6) & 0x4000);
+    set16(out, 10, 0);
+    set16(out, 10, internetChecksum(out, 0, a.headerLength));
     return { bytes: out, length: out.length };
   }
 

@@ -366,7 +366,8 @@ export class Ipv4Stack implements LinkReceiver {
     if (mtu === 0) mtu = quotedTotalLength > 1492 ? 1492 : quotedTotalLength > 1006 ? 1006 : 576;
     if (mtu < 576 || mtu >= this.iface.mtu) return;
     const cur = this.pathMtus.get(dst);
-    if (cur && cur.mtu <= mtu) return;
+    // Fix: an expired entry (not yet pruned by pathMtu()) must not block a new, higher report.
+    if (cur && cur.mtu <= mtu && cur.expires > this.clock.now()) return;
     this.pathMtus.set(dst, { mtu, expires: this.clock.now() + PMTU_EXPIRY_MS });
     this.counters.pmtuUpdates++;
   }

@@ -85,8 +85,20 @@ export class UdpTable {
     const b = this.ports.get(s.localPort);
     if (!b) return false;
     remoteIp |= 0;
+    const taken = b.connected.get(remoteIp)?.get(remotePort);
+    if (taken === s) return true;
+    if (taken) return false;
+    // Fix: reconnecting an already connected socket must drop its old 4-tuple entry; before, the
+    // old peer kept reaching it, connectedCount drifted and close() left a stale binding behind.
+    if (s.connected) {
+      const old = b.connected.get(s.remoteIp);
+      if (old?.get(s.remotePort) === s) {
+        old.delete(s.remotePort);
+        b.connectedCount--;
+        if (old.size === 0) b.connected.delete(s.remoteIp);
+      }
+    }
     let byPort = b.connected.get(remoteIp);
-    if (byPort?.has(remotePort)) return false;
     if (!byPort) { byPort = new Map(); b.connected.set(remoteIp, byPort); }
     const i = b.unconnected.indexOf(s);
     if (i >= 0) b.unconnected.splice(i, 1);
