@@ -225,10 +225,11 @@ describe('IPv4 fragment reassembly (RFC 791 §3.2, RFC 815)', () => {
     expect(r.stack.reassembler.reassembled).toBe(0);
     expect(rx.got).toHaveLength(0);
     expect(r.stack.counters.udpIn).toBe(0);
-    // An exact duplicate is an overlap too.
+    // An exact duplicate drops only itself (Linux IPFRAG_DUP): the datagram still completes once.
     const r2 = whole.subarray(0);
     receive(r, fragment(r2, 0, 1480, true, { id: 9 }), fragment(r2, 0, 1480, true, { id: 9 }));
-    expect(r.stack.reassembler.overlaps).toBe(2);
+    expect(r.stack.reassembler.overlaps).toBe(1);
+    expect(r.stack.reassembler.duplicates).toBe(1);
     expect(rx.got).toHaveLength(0);
     finish(r);
   });
@@ -558,6 +559,23 @@ describe('ARP (RFC 826)', () => {
     expect(r.stack.counters.arpConflicts).toBe(1);
     expect(r.stack.arp.size).toBe(0);
     expect(r.link.sent).toHaveLength(0);
+    finish(r);
+  });
+
+  it('RFC 5227 §2.1.1: a probe (sender IP 0.0.0.0) for our address is answered to the prober, and nothing is learned from it', () => {
+    const r = rig({}, false);
+    receive(r, arpFrame(ArpOperation.REQUEST, MAC_OTHER, 0, 0, US));
+    receive(r, arpFrame(ArpOperation.REQUEST, MAC_OTHER, 0, 0, THIRD)); // a probe for someone else
+    const replies = sentArp(r);
+    expect(replies).toHaveLength(1);
+    const a = replies[0]!;
+    expect(get16(a, 14 + 6)).toBe(ArpOperation.REPLY);
+    expect(getMac(a, 0)).toBe(MAC_OTHER); // unicast to the prober
+    expect(getMac(a, 14 + 8)).toBe(MAC_US);
+    expect(get32(a, 14 + 14) | 0).toBe(US);
+    expect(get32(a, 14 + 24)).toBe(0);
+    expect(r.stack.arp.size).toBe(0);
+    expect(r.stack.counters.arpMalformed).toBe(0);
     finish(r);
   });
 

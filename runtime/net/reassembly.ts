@@ -5,7 +5,9 @@
 //   caller is told whether its first fragment arrived (RFC 792: then send Time Exceeded, code 1);
 // - overlapping fragments, a total length over 65 535, or fragments that disagree on the end
 //   drop the whole datagram (RFC 5722's policy for IPv6, and what Linux does for IPv4 overlaps),
-//   which shuts the door on overlap-based evasion.
+//   which shuts the door on overlap-based evasion. An exact duplicate (same offset and end as a
+//   fragment already held, e.g. a retransmission by the network) only drops itself, as Linux's
+//   IPFRAG_DUP; the first copy's bytes are kept.
 // Fragments are the slow path: each datagram in progress owns a JS buffer of up to 64 KiB,
 // allocated when its first fragment arrives.
 import { get16, get32, set16 } from './wire/bytes.ts';
@@ -34,6 +36,8 @@ class Assembly {
   received = 0;
   /** Highest end offset seen. */
   maxEnd = 0;
+  /** (start, end) of every fragment held, to tell an exact duplicate from an overlap. */
+  readonly ranges: number[] = [];
   deadline = 0;
   constructor(readonly src: number, readonly dst: number, readonly id: number, readonly protocol: number) {}
 }
@@ -52,6 +56,8 @@ export class Reassembler {
   fragments = 0;
   reassembled = 0;
   overlaps = 0;
+  /** Exact duplicate fragments dropped (the datagram kept). */
+  duplicates = 0;
   invalid = 0;
   refused = 0;
   timeouts = 0;
@@ -106,8 +112,16 @@ export class Reassembler {
     const firstUnit = start >> 3;
     const lastUnit = (end - 1) >> 3;
     for (let u = firstUnit; u <= lastUnit; u++) {
-      if (a.units[u >> 3]! & (1 << (u & 7))) { this.overlaps++; this.discard(key, a); return null; }
+      if (a.units[u >> 3]! & (1 << (u & 7))) {
+        for (let i = 0; i < a.ranges.length; i += 2) {
+          if (a.ranges[i] === start && a.ranges[i + 1] === end) { this.duplicates++; return null; }
+        }
+        this.overlaps++;
+        this.discard(key, a);
+        return null;
+      }
     }
+    a.ranges.push(start, end);
     for (let u = firstUnit; u <= lastUnit; u++) a.units[u >> 3]! |= 1 << (u & 7);
     a.data.set(bytes.subarray(offset + hl, offset + hl + len), start);
     a.received += len;

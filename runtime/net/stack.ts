@@ -27,7 +27,7 @@ import {
 } from './wire/icmpv4.ts';
 import { emitUdp, UDP_HEADER_LENGTH, UdpDatagram } from './wire/udp.ts';
 import { get16, get32, set16, set32 } from './wire/bytes.ts';
-import { transportChecksumValid } from './wire/checksum.ts';
+import { internetChecksum, transportChecksumValid } from './wire/checksum.ts';
 import {
   STATUS_ACCESS_DENIED, STATUS_BUFFER_OVERFLOW, STATUS_INSUFFICIENT_RESOURCES, STATUS_NETWORK_UNREACHABLE, STATUS_SUCCESS,
   STATUS_INVALID_DEVICE_STATE, type NTSTATUS,
@@ -193,8 +193,19 @@ export class Ipv4Stack implements LinkReceiver {
       return;
     }
     // A sender MAC with the group bit (multicast/broadcast) is bogus (RFC 1812 §3.3.2).
-    if (senderIp === 0 || (senderHi & 0x0100) !== 0) { c.arpMalformed++; return; }
+    if ((senderHi & 0x0100) !== 0) { c.arpMalformed++; return; }
     const forUs = target === this.iface.address;
+    if (senderIp === 0) {
+      // RFC 5227 probe: someone checks whether our address is taken. Answer (as Linux does,
+      // to the prober's MAC with target IP 0) but learn nothing from it.
+      if (forUs && a.operation === ArpOperation.REQUEST) {
+        this.sendArp(ArpOperation.REPLY, senderHi * 0x100000000 + (senderLo >>> 0), 0);
+        c.arpRepliesSent++;
+      } else {
+        c.arpNotForUs++;
+      }
+      return;
+    }
     this.arp.learn(senderIp, senderHi, senderLo, forUs, this.clock.now());
     if (forUs && a.operation === ArpOperation.REQUEST) {
       this.sendArp(ArpOperation.REPLY, senderHi * 0x100000000 + (senderLo >>> 0), senderIp);
@@ -656,6 +667,8 @@ export class Ipv4Stack implements LinkReceiver {
       q.set(firstPayload, headerLength);
       set16(q, 2, q.length);
       set16(q, 6, 0);
+      set16(q, 10, 0);
+      set16(q, 10, internetChecksum(q, 0, headerLength));
       this.sendIcmpError(q, 0, q.length, IcmpType.TIME_EXCEEDED, IcmpTimeExceededCode.REASSEMBLY, 0);
     });
     this.rearm();

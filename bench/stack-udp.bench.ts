@@ -1,0 +1,338 @@
+// The userspace stack's datagram path (issue 4), in one run:
+// 1. wire parse rate: Ethernet + IPv4 + UDP/TCP/ICMP/ARP checks with checksums, per frame;
+// 2. stack receive rate: frames through a stack into a UDP socket (no link);
+// 3. UDP throughput, one way, 1472-byte datagrams for a fixed time: node:dgram on loopback (the
+//    baseline), the stack API over the memory link, WSK datagram sockets on the kernel provider
+//    and WSK datagram sockets on the userspace stack over the memory link;
+// 4. UDP request-response latency (64 bytes each way, one at a time): p50/p99 for the same four.
+// Ratios are against node:dgram measured in the same run. Bounded in time and count.
+//   npx tsx bench/stack-udp.bench.ts [--seconds S] [--rounds N] [--runs N] [--json file]
+import * as dgram from 'node:dgram';
+import { writeFileSync } from 'node:fs';
+import {
+  AF_INET, IPPROTO_UDP, IoAllocateIrp, IoAllocateMdl, IoReuseIrp, IoSetCompletionRoutine, MAKE_WSK_VERSION, NPI_WSK_INTERFACE_ID,
+  SOCK_DGRAM, SOCKADDR_STORAGE, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, STATUS_MORE_PROCESSING_REQUIRED, STATUS_SUCCESS,
+  WSK_EVENT_RECEIVE_FROM, WSK_FLAG_DATAGRAM_SOCKET, WSK_INFINITE_WAIT, WSK_PROVIDER_NPI, WSK_REGISTRATION, WskCaptureProviderNPI,
+  WskRegister, WskSetOption, createKernelProvider, makeSockaddrIn, ntohs, startWskSubsystem, type IRP, type NTSTATUS,
+  type TransportProvider, type WSK_CLIENT_DATAGRAM_DISPATCH, type WSK_DATAGRAM_INDICATION, type WSK_PROVIDER_DATAGRAM_DISPATCH,
+  type WSK_SOCKET, type SOCKADDR, type WSK_PROVIDER_BASIC_DISPATCH,
+} from '../index.ts';
+import { MemoryNetwork } from '../transports/memory/memory-network.ts';
+import { Ipv4Stack } from '../runtime/net/stack.ts';
+import { createStackProvider } from '../runtime/net/stack-provider.ts';
+import { SlotArena } from '../runtime/ring/slot-arena.ts';
+import { ArpPacket, EthernetFrame, EtherType, Icmpv4Packet, Ipv4Packet, TcpSegment, UdpDatagram } from '../runtime/net/wire/index.ts';
+import { ARP, DATA, ECHO, hex, UDP } from '../runtime/net/wire/fixtures.ts';
+import { emitEthernet } from '../runtime/net/wire/ethernet.ts';
+import { emitIpv4, IpProtocol } from '../runtime/net/wire/ipv4.ts';
+import { emitUdp } from '../runtime/net/wire/udp.ts';
+
+const arg = (name: string, dflt: number): number => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+};
+const SECONDS = arg('seconds', 1.5);
+const ROUNDS = arg('rounds', 5000);
+const RUNS = arg('runs', 3);
+const SIZE = 1472;
+const jsonIndex = process.argv.indexOf('--json');
+const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
+
+// ---- 1. parse rate ----------------------------------------------------------------------------
+
+function parseRate(): number {
+  const frames = [UDP, DATA, ECHO, ARP].map(hex);
+  const eth = new EthernetFrame();
+  const ip = new Ipv4Packet();
+  let acc = 0;
+  const pass = (n: number): void => {
+    for (let i = 0; i < n; i++) {
+      const f = frames[i & 3]!;
+      if (EthernetFrame.check(f, 0, f.length) !== null) continue;
+      eth.reset(f, 0, f.length);
+      const po = eth.payloadOffset;
+      const pl = f.length - po;
+      if (eth.etherType === EtherType.ARP) { acc += ArpPacket.check(f, po, pl) ?? 1; continue; }
+      if (Ipv4Packet.check(f, po, pl) !== null) continue;
+      ip.reset(f, po, pl);
+      const to = ip.payloadOffset;
+      const tl = ip.payloadLength;
+      const p = ip.protocol;
+      const r = p === 17 ? UdpDatagram.check(f, to, tl, ip.src, ip.dst) : p === 6 ? TcpSegment.check(f, to, tl, ip.src, ip.dst) : Icmpv4Packet.check(f, to, tl);
+      acc += r ?? 1;
+    }
+  };
+  pass(2_000_000);
+  const n = 10_000_000;
+  const t0 = performance.now();
+  pass(n);
+  const ns = ((performance.now() - t0) * 1e6) / n;
+  if (acc === 0) throw new Error('parse loop optimised away');
+  return ns;
+}
+
+// ---- 2. stack receive rate ------------------------------------------------------------------
+
+function stackRxRate(): number {
+  const arena = new SlotArena({ slotCount: 256, slotSize: 2048 });
+  const clockless = { now: () => 0, createTimer: () => ({ arm() {}, disarm() {}, armed: false, deadline: Infinity }), defer: (fn: () => void) => fn(), virtual: true };
+  const mac = 0x020000000002;
+  let sent = 0;
+  const link = {
+    name: 'bench', arena, clock: clockless, mtu: 1500, mac, stats: { rxFrames: 0, rxBytes: 0, rxBatches: 0, rxDrops: 0, txFrames: 0, txBytes: 0, txBatches: 0, txDrops: 0 },
+    capabilities: { rxChecksumVerified: false, txChecksumOffload: false, tsoMaxBytes: 0 },
+    attach() {}, transmit(s: Int32Array, c: number) { sent += c; for (let i = 0; i < c; i++) arena.release(s[i]!); }, close() {},
+  };
+  const stack = new Ipv4Stack(link, { address: '198.18.0.2/24', gratuitousArp: false });
+  let bytes = 0;
+  stack.openUdp(0, 9000, { onDatagram(_s, _b, _o, length) { bytes += length; } });
+  const f = new Uint8Array(14 + 28 + 64);
+  emitUdp(f, 34, 40000, 9000, 64, 0xc6120001, 0xc6120002);
+  emitIpv4(f, 14, 0xc6120001, 0xc6120002, IpProtocol.UDP, 72);
+  emitEthernet(f, 0, mac, 0x020000000001, EtherType.IPV4);
+  const batch = new Int32Array(64);
+  const run = (frames: number): void => {
+    for (let done = 0; done < frames; done += 64) {
+      for (let i = 0; i < 64; i++) {
+        const s = arena.alloc();
+        arena.view(s).set(f, arena.headroom);
+        arena.setFrame(s, arena.headroom, f.length);
+        batch[i] = s;
+      }
+      stack.onReceive(batch, 64);
+    }
+  };
+  run(500_000);
+  const n = 3_000_000;
+  const t0 = performance.now();
+  run(n);
+  const ns = ((performance.now() - t0) * 1e6) / n;
+  if (bytes === 0 || sent !== 0) throw new Error('stack RX bench saw no data');
+  stack.close();
+  return ns;
+}
+
+// ---- endpoints: one interface over node:dgram, the stack API and WSK -------------------------
+
+interface UdpEnd {
+  port: number;
+  /** Sends as many datagrams as it can this turn (up to `max`); returns how many left. */
+  send(bytes: Uint8Array, toPort: number, max: number): number;
+  onReceive: ((bytes: number) => void) | null;
+  close(): Promise<void>;
+}
+
+interface Pair { a: UdpEnd; b: UdpEnd; close(): Promise<void> }
+
+async function dgramPair(): Promise<Pair> {
+  const end = async (): Promise<UdpEnd> => {
+    const s = dgram.createSocket('udp4');
+    await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
+    s.setRecvBufferSize(4 << 20);
+    s.setSendBufferSize(4 << 20);
+    const e: UdpEnd = {
+      port: s.address().port,
+      send: (bytes, toPort, max) => { for (let i = 0; i < max; i++) s.send(bytes, toPort, '127.0.0.1'); return max; },
+      onReceive: null,
+      close: () => new Promise<void>((r) => s.close(() => r())),
+    };
+    s.on('message', (m) => e.onReceive?.(m.length));
+    return e;
+  };
+  const a = await end();
+  const b = await end();
+  return { a, b, close: async () => { await a.close(); await b.close(); } };
+}
+
+function memoryStacks(): { network: MemoryNetwork; a: Ipv4Stack; b: Ipv4Stack } {
+  const network = new MemoryNetwork({ slotCount: 8192, rxRingCapacity: 8192, batchSize: 256 });
+  const a = new Ipv4Stack(network.createLink(), { address: '198.18.0.1/24' });
+  const b = new Ipv4Stack(network.createLink(), { address: '198.18.0.2/24' });
+  return { network, a, b };
+}
+
+async function stackApiPair(): Promise<Pair> {
+  const { a, b } = memoryStacks();
+  const end = (stack: Ipv4Stack, peer: Ipv4Stack): UdpEnd => {
+    const pieces: Uint8Array[] = [new Uint8Array(0)];
+    const e: UdpEnd = {
+      port: 0,
+      send: (bytes, toPort, max) => {
+        pieces[0] = bytes;
+        let n = 0;
+        while (n < max && stack.sendUdp(sock, pieces, 1, peer.address, toPort) === STATUS_SUCCESS) n++;
+        return n;
+      },
+      onReceive: null,
+      close: async () => sock.close(),
+    };
+    const sock = stack.openUdp(0, 0, { onDatagram(_s, _b, _o, length) { e.onReceive?.(length); } })!;
+    e.port = sock.localPort;
+    return e;
+  };
+  const ea = end(a, b);
+  const eb = end(b, a);
+  // Resolve ARP both ways before measuring.
+  ea.send(new Uint8Array(1), eb.port, 1);
+  eb.send(new Uint8Array(1), ea.port, 1);
+  for (let i = 0; i < 10; i++) await turn();
+  return { a: ea, b: eb, close: async () => { a.close(); b.close(); } };
+}
+
+/** A WSK datagram socket on `provider`, sending with IRPs kept in flight, receiving by WskReceiveFromEvent. */
+async function wskEnd(provider: TransportProvider, bindIp: string, peerIp: string): Promise<UdpEnd> {
+  const sub = await startWskSubsystem(provider, { makeDefault: false, registerWithNmr: false });
+  const reg = WSK_REGISTRATION();
+  WskRegister({ ClientContext: null, Dispatch: { Version: MAKE_WSK_VERSION(1, 0), Reserved: 0, WskClientEvent: null } }, reg, sub);
+  const npi = WSK_PROVIDER_NPI();
+  await WskCaptureProviderNPI(reg, WSK_INFINITE_WAIT, npi);
+  let e: UdpEnd | null = null;
+  const dispatch: WSK_CLIENT_DATAGRAM_DISPATCH = {
+    WskReceiveFromEvent: (_c, _f, list: WSK_DATAGRAM_INDICATION | null) => {
+      for (let d = list; d; d = d.Next) e?.onReceive?.(d.Buffer.Length);
+      return STATUS_SUCCESS;
+    },
+  };
+  const once = <T>(start: (irp: IRP) => NTSTATUS): Promise<T> => new Promise((res) => {
+    const irp = IoAllocateIrp(1);
+    IoSetCompletionRoutine(irp, (_d, i) => { res(i.IoStatus.Information as T); return STATUS_MORE_PROCESSING_REQUIRED; }, null, true, true, true);
+    start(irp);
+  });
+  const sock = await once<WSK_SOCKET>((irp) => npi.Dispatch!.WskSocket(npi.Client, AF_INET, SOCK_DGRAM, IPPROTO_UDP, WSK_FLAG_DATAGRAM_SOCKET, null, dispatch, null, null, null, irp));
+  const D = sock.Dispatch as WSK_PROVIDER_DATAGRAM_DISPATCH;
+  await once((irp) => D.WskBind(sock, makeSockaddrIn(bindIp, 0), 0, irp));
+  const local = SOCKADDR_STORAGE();
+  await once((irp) => D.WskGetLocalAddress(sock, local, irp));
+  const evStatus = (sock.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket(sock, WskSetOption, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, 16, { NpiId: NPI_WSK_INTERFACE_ID, EventMask: WSK_EVENT_RECEIVE_FROM }, 0, null, null, null);
+  if (evStatus !== STATUS_SUCCESS) throw new Error(`enabling WskReceiveFromEvent failed: 0x${(evStatus >>> 0).toString(16)}`);
+  // A pool of send IRPs, each reused from its completion routine (the C pattern).
+  const free: IRP[] = [];
+  const remotes = new Map<number, SOCKADDR>();
+  const buf = { Mdl: IoAllocateMdl(new Uint8Array(SIZE)), Offset: 0, Length: SIZE };
+  const recycle = (_d: unknown, done: IRP): NTSTATUS => { free.push(done); return STATUS_MORE_PROCESSING_REQUIRED; };
+  for (let i = 0; i < 128; i++) free.push(IoAllocateIrp(1));
+  e = {
+    port: ntohs((local as { sin_port: number }).sin_port),
+    send: (bytes, toPort, max) => {
+      let to = remotes.get(toPort);
+      if (!to) { to = makeSockaddrIn(peerIp, toPort); remotes.set(toPort, to); }
+      buf.Mdl = IoAllocateMdl(bytes);
+      buf.Length = bytes.length;
+      let n = 0;
+      while (n < max && free.length > 0) {
+        const irp = free.pop()!;
+        IoReuseIrp(irp, STATUS_SUCCESS);
+        IoSetCompletionRoutine(irp, recycle, null, true, true, true);
+        D.WskSendTo(sock, buf, 0, to, 0, null, irp);
+        n++;
+      }
+      return n;
+    },
+    onReceive: null,
+    close: async () => { await once((irp) => (sock.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskCloseSocket(sock, irp)); await sub.stop(); },
+  };
+  return e;
+}
+
+async function wskKernelPair(): Promise<Pair> {
+  const a = await wskEnd(createKernelProvider(), '127.0.0.1', '127.0.0.1');
+  const b = await wskEnd(createKernelProvider(), '127.0.0.1', '127.0.0.1');
+  return { a, b, close: async () => { await a.close(); await b.close(); } };
+}
+
+async function wskStackPair(): Promise<Pair> {
+  const { a, b } = memoryStacks();
+  const ea = await wskEnd(createStackProvider(a), '198.18.0.1', '198.18.0.2');
+  const eb = await wskEnd(createStackProvider(b), '198.18.0.2', '198.18.0.1');
+  ea.send(new Uint8Array(1), eb.port, 1);
+  eb.send(new Uint8Array(1), ea.port, 1);
+  for (let i = 0; i < 10; i++) await turn();
+  return { a: ea, b: eb, close: async () => { await ea.close(); await eb.close(); } };
+}
+
+// ---- 3. throughput and 4. request-response -----------------------------------------------------
+
+async function throughput(pair: Pair): Promise<{ gbps: number; sent: number; received: number }> {
+  const payload = new Uint8Array(SIZE);
+  let received = 0;
+  let bytes = 0;
+  pair.b.onReceive = (n) => { received++; bytes += n; };
+  let sent = 0;
+  const t0 = performance.now();
+  const end = t0 + SECONDS * 1000;
+  while (performance.now() < end) {
+    sent += pair.a.send(payload, pair.b.port, 64);
+    await turn();
+  }
+  const ms = performance.now() - t0;
+  for (let i = 0; i < 20; i++) await turn(); // late arrivals are not counted in the rate
+  pair.b.onReceive = null;
+  return { gbps: (bytes * 8) / (ms * 1e6), sent, received };
+}
+
+async function requestResponse(pair: Pair): Promise<{ p50: number; p99: number }> {
+  const msg = new Uint8Array(64);
+  pair.b.onReceive = () => { pair.b.send(msg, pair.a.port, 1); };
+  const samples: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const t0 = performance.now();
+    const got = new Promise<void>((res) => { pair.a.onReceive = () => res(); });
+    pair.a.send(msg, pair.b.port, 1);
+    const timeout = new Promise<void>((res) => setTimeout(res, 200));
+    await Promise.race([got, timeout]);
+    samples.push((performance.now() - t0) * 1000);
+  }
+  pair.a.onReceive = null;
+  pair.b.onReceive = null;
+  return { p50: pct(samples, 0.5), p99: pct(samples, 0.99) };
+}
+
+type Kind = 'node:dgram' | 'stack API (memory link)' | 'WSK on kernel provider' | 'WSK on userspace stack';
+const makers: Record<Kind, () => Promise<Pair>> = {
+  'node:dgram': dgramPair,
+  'stack API (memory link)': stackApiPair,
+  'WSK on kernel provider': wskKernelPair,
+  'WSK on userspace stack': wskStackPair,
+};
+
+async function main(): Promise<void> {
+  const parseNs = parseRate();
+  const rxNs = stackRxRate();
+  const kinds = Object.keys(makers) as Kind[];
+  const figures = new Map<Kind, { gbps: number[]; loss: number[]; p50: number[]; p99: number[] }>(kinds.map((k) => [k, { gbps: [], loss: [], p50: [], p99: [] }]));
+  for (let run = 0; run < RUNS; run++) {
+    // Rotate the order so that no kind always runs first (2 cores, noisy neighbours).
+    for (let i = 0; i < kinds.length; i++) {
+      const k = kinds[(i + run) % kinds.length]!;
+      const pair = await makers[k]();
+      const t = await throughput(pair);
+      const rr = await requestResponse(pair);
+      await pair.close();
+      const f = figures.get(k)!;
+      f.gbps.push(t.gbps);
+      f.loss.push(t.sent > 0 ? 1 - t.received / t.sent : 0);
+      f.p50.push(rr.p50);
+      f.p99.push(rr.p99);
+    }
+  }
+  const base = figures.get('node:dgram')!;
+  const b = { gbps: median(base.gbps), p50: median(base.p50), p99: median(base.p99) };
+  console.log(`wire parse (Ethernet+IPv4+transport checks with checksums): ${parseNs.toFixed(1)} ns/frame = ${(1000 / parseNs).toFixed(1)} M frames/s`);
+  console.log(`stack receive (64-byte UDP into a socket, batches of 64): ${rxNs.toFixed(1)} ns/frame = ${(1000 / rxNs).toFixed(2)} M frames/s`);
+  console.log(`UDP, ${SIZE}-byte datagrams for ${SECONDS} s; request-response 64 B × ${ROUNDS}; median of ${RUNS} runs; ratios vs node:dgram (throughput: higher is better, latency: lower is better)`);
+  console.log('kind                        | Gbit/s  ratio | loss   | RR p50 µs ratio | RR p99 µs ratio');
+  const rows: Record<string, unknown>[] = [];
+  for (const k of kinds) {
+    const f = figures.get(k)!;
+    const r = { kind: k, gbps: median(f.gbps), loss: median(f.loss), p50: median(f.p50), p99: median(f.p99) };
+    rows.push({ ...r, gbpsRatio: r.gbps / b.gbps, p50Ratio: r.p50 / b.p50, p99Ratio: r.p99 / b.p99 });
+    console.log(`${k.padEnd(27)} | ${r.gbps.toFixed(2).padStart(6)} ${(r.gbps / b.gbps).toFixed(2).padStart(5)}× | ${(r.loss * 100).toFixed(1).padStart(5)}% | ${r.p50.toFixed(1).padStart(8)} ${(r.p50 / b.p50).toFixed(2).padStart(5)}× | ${r.p99.toFixed(1).padStart(8)} ${(r.p99 / b.p99).toFixed(2).padStart(5)}×`);
+  }
+  if (jsonIndex > 0) {
+    writeFileSync(process.argv[jsonIndex + 1]!, JSON.stringify({ parseNsPerFrame: parseNs, stackRxNsPerFrame: rxNs, seconds: SECONDS, rounds: ROUNDS, runs: RUNS, rows }, null, 2));
+  }
+}
+
+main().then(() => process.exit(0), (err) => { console.error(err); process.exit(1); });
