@@ -1,5 +1,6 @@
-// Package entry of wsk-runtime: the whole WSK/NMR/wdm surface with wsk.h spellings, and the
-// kernel provider (host sockets) as the default subsystem for apps that start none.
+// Package entry of wsk-runtime: the whole WSK/NMR/wdm surface with wsk.h spellings, the kernel
+// provider (host sockets) as the default subsystem for apps that start none, and the userspace
+// stack with its links for apps that choose it.
 import { setDefaultProviderFactory } from './runtime/wsk/subsystem.ts';
 import { createKernelProvider, KernelProvider } from './transports/kernel/kernel-provider.ts';
 
@@ -7,3 +8,15 @@ setDefaultProviderFactory(createKernelProvider);
 
 export * from './runtime/index.ts';
 export { createKernelProvider, KernelProvider };
+
+// The userspace stack and its links.
+export { Ipv4Stack, type StackOptions } from './runtime/net/stack.ts';
+export { StackProvider, createStackProvider, type StackProviderOptions } from './runtime/net/stack-provider.ts';
+export { RealClock, VirtualClock, type Clock, type ClockTimer } from './runtime/net/clock.ts';
+export type { LinkCapabilities, LinkDevice, LinkReceiver, LinkStats } from './runtime/net/device.ts';
+export type { StackCounters } from './runtime/net/counters.ts';
+export { SlotArena, DescriptorRing, HeldDataTable } from './runtime/ring/index.ts';
+export { LinkMiddleware } from './transports/link.ts';
+export { MemoryNetwork, MemoryLink, type MemoryNetworkOptions, type MemoryLinkOptions } from './transports/memory/memory-network.ts';
+export { FaultInjectorLink, type FaultOptions } from './transports/fault/fault-injector.ts';
+export { PcapWriterLink, PcapFile, type PcapWriterOptions } from './transports/sniffer/pcap-writer.ts';
