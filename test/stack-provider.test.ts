@@ -1,0 +1,164 @@
+// WSK datagram sockets on the userspace stack: what the shared contract suite cannot show on
+// loopback — broadcast (SO_BROADCAST, MSG_BCAST; wsk.md R45), routing through a gateway,
+// fragmentation of large datagrams, pressure on the ring, and clear refusals for what the stack
+// does not do yet (TCP, IPv6, foreign addresses).
+import { describe, expect, it } from 'vitest';
+import {
+  AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM, MSG_BCAST, NPI_WSK_INTERFACE_ID, SOCK_STREAM, SO_BROADCAST, SO_WSK_EVENT_CALLBACK, SOL_SOCKET,
+  STATUS_ACCESS_DENIED, STATUS_INVALID_PARAMETER, STATUS_NOT_SUPPORTED, STATUS_PENDING, STATUS_SUCCESS, WSK_EVENT_RECEIVE_FROM,
+  WSK_FLAG_CONNECTION_SOCKET, WSK_FLAG_DATAGRAM_SOCKET, WSK_FLAG_LISTEN_SOCKET, WskSetOption, makeSockaddrIn,
+  SOCKADDR_STORAGE, type WSK_CLIENT_DATAGRAM_DISPATCH, type WSK_DATAGRAM_INDICATION, type WSK_PROVIDER_BASIC_DISPATCH, type WSK_SOCKET,
+} from '../index.ts';
+import { createStackProvider } from '../runtime/net/stack-provider.ts';
+import { parseIpv4 } from '../runtime/net/wire/bytes.ts';
+import { call, until } from './helpers/wsk-call.ts';
+import { openSession, type WskSession } from './helpers/wsk-session.ts';
+import { A_IP, B_IP, stackPair, type StackPair } from './helpers/net-pair.ts';
+import { bind, buf, close, dgTable, localPort, socket } from './contract/fixtures.ts';
+
+const setOption = (s: WSK_SOCKET, option: number, value: number) =>
+  call((irp) => (s.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket(s, WskSetOption, option, SOL_SOCKET, 4, value, 0, null, null, irp));
+
+async function world(opts = {}): Promise<{ pair: StackPair; w: WskSession; done(): Promise<void> }> {
+  const pair = stackPair({}, opts);
+  const w = await openSession(() => createStackProvider(pair.a));
+  return {
+    pair, w,
+    done: async () => {
+      await w.close();
+      pair.b.close();
+      pair.b.device.close();
+      pair.network.arena.assertNoLeaks();
+    },
+  };
+}
+
+describe('WSK datagram sockets on the userspace stack', () => {
+  it('R45/SO_BROADCAST: sending to the subnet broadcast needs SO_BROADCAST (STATUS_ACCESS_DENIED without); a received broadcast carries MSG_BCAST', async () => {
+    const { pair, w, done } = await world();
+    const got: { text: string; flags: number }[] = [];
+    const peer = pair.b.openUdp(0, 7000, { onDatagram(_s, b, o, l, _src, _sp, flags) { got.push({ text: new TextDecoder().decode(b.subarray(o, o + l)), flags }); } })!;
+    const dg = await socket(w, WSK_FLAG_DATAGRAM_SOCKET);
+    expect(await bind(dg, makeSockaddrIn(A_IP, 0))).toBe(STATUS_SUCCESS);
+    const msg = buf(new TextEncoder().encode('to everyone'));
+    const bcast = makeSockaddrIn('198.18.0.255', 7000);
+    expect((await call((irp) => dgTable(dg).WskSendTo(dg, msg, 0, bcast, 0, null, irp))).status).toBe(STATUS_ACCESS_DENIED);
+    expect((await setOption(dg, SO_BROADCAST, 1)).status).toBe(STATUS_SUCCESS);
+    const sent = await call<number>((irp) => dgTable(dg).WskSendTo(dg, msg, 0, bcast, 0, null, irp));
+    expect([sent.status, sent.information]).toEqual([STATUS_SUCCESS, 11]);
+    await until(() => got.length === 1);
+    expect(got[0]).toEqual({ text: 'to everyone', flags: MSG_BCAST });
+
+    // The other way: a broadcast from the peer reaches a WskReceiveFrom with MSG_BCAST in ControlFlags.
+    const port = await localPort(dg);
+    const data = new Uint8Array(64);
+    const from = SOCKADDR_STORAGE();
+    const controlLength = { value: 0 };
+    const controlFlags = { value: 0 };
+    const pending = call<number>((irp) => dgTable(dg).WskReceiveFrom(dg, buf(data), 0, from, controlLength, null, controlFlags, irp));
+    peer.broadcast = true;
+    expect(pair.b.sendUdp(peer, [new TextEncoder().encode('hello all')], 1, parseIpv4('255.255.255.255'), port)).toBe(STATUS_SUCCESS);
+    const r = await pending;
+    expect([r.status, r.information]).toEqual([STATUS_SUCCESS, 9]);
+    expect(controlFlags.value & MSG_BCAST).toBe(MSG_BCAST);
+    peer.close();
+    await close(dg);
+    await done();
+  });
+
+  it('sends beyond the subnet go to the gateway\'s MAC; a 30 000-byte datagram is fragmented and arrives whole', async () => {
+    const { pair, w, done } = await world({ gateway: B_IP });
+    const dg = await socket(w, WSK_FLAG_DATAGRAM_SOCKET);
+    expect(await bind(dg, makeSockaddrIn('0.0.0.0', 0))).toBe(STATUS_SUCCESS);
+    const far = await call((irp) => dgTable(dg).WskSendTo(dg, buf(new Uint8Array(10)), 0, makeSockaddrIn('203.0.113.7', 9), 0, null, irp));
+    expect(far.status).toBe(STATUS_SUCCESS);
+    // B is the gateway: it received the frame on its MAC, but does not forward (not for its IP).
+    await until(() => pair.b.counters.ipNotForUs === 1);
+    expect(pair.a.arp.peek(pair.b.address)).toBe(pair.b.mac);
+
+    let whole: Uint8Array | null = null;
+    const peer = pair.b.openUdp(0, 7001, { onDatagram(_s, b, o, l) { whole = b.slice(o, o + l); } })!;
+    const big = new Uint8Array(30_000);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 13) & 0xff;
+    const r = await call<number>((irp) => dgTable(dg).WskSendTo(dg, buf(big), 0, makeSockaddrIn(B_IP, 7001), 0, null, irp));
+    expect([r.status, r.information]).toEqual([STATUS_SUCCESS, 30_000]);
+    await until(() => whole !== null);
+    expect(whole).toEqual(big);
+    expect(pair.a.counters.fragmentsOut).toBe(21);
+    peer.close();
+    await close(dg);
+    await done();
+  });
+
+  it('queued datagrams survive ring pressure: they are copied out of the ring (counted) instead of holding it, and arrive intact', async () => {
+    const pair = stackPair({ slotCount: 64 });
+    const w = await openSession(() => createStackProvider(pair.a));
+    const dg = await socket(w, WSK_FLAG_DATAGRAM_SOCKET);
+    expect(await bind(dg, makeSockaddrIn(A_IP, 0))).toBe(STATUS_SUCCESS);
+    const port = await localPort(dg);
+    const peer = pair.b.openUdp(0, 0, { onDatagram() {} })!;
+    // Nobody receives yet: every datagram waits in the socket's queue, held in the ring.
+    // 60 datagrams in a 64-slot ring: without copy-out the ring would be full.
+    for (let i = 0; i < 60; i++) {
+      const d = new Uint8Array(100).fill(i);
+      expect(pair.b.sendUdp(peer, [d], 1, pair.a.address, port)).toBe(STATUS_SUCCESS);
+      if (i % 4 === 3) await new Promise((r) => setImmediate(r));
+    }
+    await until(() => pair.a.counters.udpIn === 60);
+    expect(pair.a.counters.heldCopyOuts).toBeGreaterThan(0);
+    expect(pair.network.arena.freeCount).toBeGreaterThan(pair.a.held.lowWaterSlots);
+    for (let i = 0; i < 60; i++) {
+      const data = new Uint8Array(200);
+      const r = await call<number>((irp) => dgTable(dg).WskReceiveFrom(dg, buf(data), 0, null, null, null, null, irp));
+      expect(r.information).toBe(100);
+      expect(data.subarray(0, 100).every((x) => x === i)).toBe(true);
+    }
+    peer.close();
+    await close(dg);
+    await w.close();
+    pair.b.close();
+    pair.b.device.close();
+    pair.network.arena.assertNoLeaks();
+  });
+
+  it('what the stack does not do yet (TCP, IPv6) is refused at WskSocket with STATUS_NOT_SUPPORTED (R49: not in the transport list); binding an address the stack does not own is STATUS_INVALID_PARAMETER', async () => {
+    const { w, done } = await world();
+    for (const flags of [WSK_FLAG_LISTEN_SOCKET, WSK_FLAG_CONNECTION_SOCKET]) {
+      const r = await call<WSK_SOCKET>((irp) => w.Dispatch.WskSocket(w.Client, AF_INET, SOCK_STREAM, IPPROTO_TCP, flags, null, null, null, null, null, irp));
+      expect([r.returned, r.status]).toEqual([STATUS_NOT_SUPPORTED, STATUS_NOT_SUPPORTED]);
+    }
+    const v6 = await call<WSK_SOCKET>((irp) => w.Dispatch.WskSocket(w.Client, AF_INET6, SOCK_DGRAM, IPPROTO_UDP, WSK_FLAG_DATAGRAM_SOCKET, null, null, null, null, null, irp));
+    expect(v6.status).toBe(STATUS_NOT_SUPPORTED);
+    const dg = await socket(w, WSK_FLAG_DATAGRAM_SOCKET);
+    expect(await bind(dg, makeSockaddrIn('198.18.0.77', 0))).toBe(STATUS_INVALID_PARAMETER);
+    await close(dg);
+    await done();
+  });
+
+  it('R33 with a busy peer: a retained indication keeps its bytes while later datagrams flow through the same ring', async () => {
+    const { pair, w, done } = await world();
+    const lists: WSK_DATAGRAM_INDICATION[] = [];
+    let retain = true;
+    const dispatch: WSK_CLIENT_DATAGRAM_DISPATCH = { WskReceiveFromEvent: (_c, _f, l) => { lists.push(l!); return retain ? STATUS_PENDING : STATUS_SUCCESS; } };
+    const dg = await socket(w, WSK_FLAG_DATAGRAM_SOCKET, AF_INET, null, dispatch);
+    expect(await bind(dg, makeSockaddrIn(A_IP, 0))).toBe(STATUS_SUCCESS);
+    expect((dg.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket(dg, WskSetOption, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, 16,
+      { NpiId: NPI_WSK_INTERFACE_ID, EventMask: WSK_EVENT_RECEIVE_FROM }, 0, null, null, null)).toBe(STATUS_SUCCESS);
+    const port = await localPort(dg);
+    const peer = pair.b.openUdp(0, 0, { onDatagram() {} })!;
+    pair.b.sendUdp(peer, [new TextEncoder().encode('keep me')], 1, pair.a.address, port);
+    await until(() => lists.length === 1);
+    const kept = lists[0]!.Buffer.Mdl!.buffer;
+    retain = false;
+    for (let i = 0; i < 3000; i++) {
+      pair.b.sendUdp(peer, [new Uint8Array(300).fill(0xee)], 1, pair.a.address, port);
+      if (i % 64 === 63) await new Promise((r) => setImmediate(r));
+    }
+    await until(() => lists.length >= 2 && pair.a.counters.udpIn === 3001);
+    expect(new TextDecoder().decode(kept)).toBe('keep me');
+    expect(dgTable(dg).WskRelease(dg, lists[0]!)).toBe(STATUS_SUCCESS);
+    peer.close();
+    await close(dg);
+    await done();
+  });
+});
