@@ -139,14 +139,14 @@ export function buildProgram(io: CliIo = processIo, setExitCode: (code: number) 
     .option('-p, --port <port>', 'TCP port to listen on', parsePort, ECHOSRV_DEFAULT_PORT)
     .addOption(new Option('--provider <provider>', 'transport provider under the WSK subsystem').choices(PROVIDERS).default('kernel'))
     .option('--trace', 'log every WSK operation (verbose)', false)
-    .addHelpText('after', `\nApplications:\n${appList}\n\nProviders:\n  kernel     the host's own TCP/IP stack (node:net)\n  stack      the userspace TCP/IP stack (not available yet)\n\nCtrl-C (or SIGTERM) unloads: stop listening, wait for connected peers to disconnect, exit 0.\nA second Ctrl-C closes the remaining connections abortively.`)
+    .addHelpText('after', `\nApplications:\n${appList}\n\nProviders:\n  kernel     the host's own TCP/IP stack (node:net)\n  stack      the userspace TCP/IP stack (datagram sockets only until it has TCP)\n\nCtrl-C (or SIGTERM) unloads: stop listening, wait for connected peers to disconnect, exit 0.\nA second Ctrl-C closes the remaining connections abortively.`)
     .action(async (appName: string, options: RunOptions, command: Command) => {
       const app = APPS[appName];
       if (!app) {
         command.error(`wsk: unknown app '${appName}'. Available apps: ${Object.keys(APPS).join(', ')}`, { exitCode: 2, code: 'wsk.unknownApp' });
       }
       if (options.provider === 'stack') {
-        command.error("wsk: the userspace stack provider is not available yet; use --provider kernel", { exitCode: 2, code: 'wsk.providerUnavailable' });
+        command.error("wsk: echosrv needs TCP, and the userspace stack has datagram sockets only so far; use --provider kernel", { exitCode: 2, code: 'wsk.providerUnavailable' });
       }
       setExitCode(await app!.run(options, io));
     });

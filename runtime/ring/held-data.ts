@@ -10,6 +10,8 @@
 //   copies held bytes into JS-owned Uint8Arrays, oldest-held first, and releases their slots until
 //   the arena is above the threshold again. copyOuts / bytesCopied count it. Copy-out allocates
 //   (it is the slow path that keeps capture from stalling); hold/release/offset/length do not.
+// - pin(handle) exempts bytes an application was handed (a retained WSK indication) from
+//   copy-out: they must not move while it may read them.
 // - Table metadata is typed arrays; the only per-handle object is the copy, when there is one.
 import { WskUsageError } from '../errors.ts';
 import type { SlotArena } from './slot-arena.ts';
@@ -36,6 +38,8 @@ export class HeldDataTable {
   /** Hold order, for oldest-first copy-out. */
   private readonly seqs: Float64Array;
   private readonly pinned: Uint8Array;
+  /** Scratch for relievePressure(). */
+  private readonly candidates: Int32Array;
   private readonly copies: (Uint8Array | null)[];
   private readonly freeStack: Int32Array;
   private freeTop: number;
@@ -61,6 +65,7 @@ export class HeldDataTable {
     this.lengths = new Uint32Array(capacity);
     this.seqs = new Float64Array(capacity);
     this.pinned = new Uint8Array(capacity);
+    this.candidates = new Int32Array(capacity);
     this.copies = new Array<Uint8Array | null>(capacity).fill(null);
     this.freeStack = new Int32Array(capacity);
     for (let i = 0; i < capacity; i++) this.freeStack[i] = capacity - 1 - i;
@@ -223,18 +228,18 @@ export class HeldDataTable {
    * (A copy-out frees a slot only when this was its last holder.)
    */
   relievePressure(): number {
+    if (this.arena.freeCount > this.lowWaterSlots) return 0;
+    // One scan for the candidates, ordered oldest first; then copy until above the mark.
+    const c = this.candidates;
+    let n = 0;
+    for (let h = 0; h < this.capacity; h++) {
+      if (this.slots[h]! >= 0 && !this.pinned[h]) c[n++] = h;
+    }
+    const seqs = this.seqs;
+    c.subarray(0, n).sort((a, b) => seqs[a]! - seqs[b]!);
     let done = 0;
-    while (this.arena.freeCount <= this.lowWaterSlots) {
-      let oldest = -1;
-      let oldestSeq = Infinity;
-      for (let h = 0; h < this.capacity; h++) {
-        if (this.slots[h]! >= 0 && !this.pinned[h] && this.seqs[h]! < oldestSeq) {
-          oldestSeq = this.seqs[h]!;
-          oldest = h;
-        }
-      }
-      if (oldest < 0) break;
-      this.copyOut(oldest);
+    for (let i = 0; i < n && this.arena.freeCount <= this.lowWaterSlots; i++) {
+      this.copyOut(c[i]!);
       done++;
     }
     return done;
