@@ -6,7 +6,7 @@
 //    and WSK datagram sockets on the userspace stack over the memory link;
 // 4. UDP request-response latency (64 bytes each way, one at a time): p50/p99 for the same four.
 // Ratios are against node:dgram measured in the same run. Bounded in time and count.
-//   npx tsx bench/stack-udp.bench.ts [--seconds S] [--rounds N] [--runs N] [--json file]
+//   npx tsx bench/stack-udp.bench.ts [--seconds S] [--rounds N] [--runs N] [--json file] [--only <kind>]
 import * as dgram from 'node:dgram';
 import { writeFileSync } from 'node:fs';
 import {
@@ -298,6 +298,15 @@ const makers: Record<Kind, () => Promise<Pair>> = {
 };
 
 async function main(): Promise<void> {
+  const only = process.argv.indexOf('--only');
+  if (only > 0) {
+    // Profiling aid: one kind, request-response only.
+    const pair = await makers[process.argv[only + 1] as Kind]();
+    const rr = await requestResponse(pair);
+    await pair.close();
+    console.log(`${process.argv[only + 1]}: RR p50 ${rr.p50.toFixed(1)} µs, p99 ${rr.p99.toFixed(1)} µs`);
+    return;
+  }
   const parseNs = parseRate();
   const rxNs = stackRxRate();
   const kinds = Object.keys(makers) as Kind[];

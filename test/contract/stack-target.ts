@@ -7,9 +7,7 @@ import { createStackProvider } from '../../runtime/net/stack-provider.ts';
 import { formatIpv4, parseIpv4 } from '../../runtime/net/wire/bytes.ts';
 import type { Ipv4Stack } from '../../runtime/net/stack.ts';
 import { A_IP, B_IP, stackPair } from '../helpers/net-pair.ts';
-import type { ContractTarget, UdpPeer } from './target.ts';
-
-interface Datagram { data: Uint8Array; address: string; port: number }
+import { PeerInbox, type ContractTarget, type UdpPeer } from './target.ts';
 
 let peerHost: Ipv4Stack | null = null;
 
@@ -32,13 +30,10 @@ function stackFactory() {
 async function stackPeer(family: number): Promise<UdpPeer> {
   if (family !== AF_INET || !peerHost) throw new Error('stack target: open a session first; only AF_INET peers exist');
   const host = peerHost;
-  const queue: Datagram[] = [];
-  const waiters: Array<(d: Datagram) => void> = [];
+  const inbox = new PeerInbox(() => `${B_IP}:${sock.localPort}`);
   const sock = host.openUdp(0, 0, {
     onDatagram(_s, bytes, offset, length, src, srcPort) {
-      const d = { data: bytes.slice(offset, offset + length), address: formatIpv4(src), port: srcPort };
-      const w = waiters.shift();
-      if (w) w(d); else queue.push(d);
+      inbox.push({ data: bytes.slice(offset, offset + length), address: formatIpv4(src), port: srcPort });
     },
   })!;
   return {
@@ -48,19 +43,7 @@ async function stackPeer(family: number): Promise<UdpPeer> {
       const status = host.sendUdp(sock, [data], 1, parseIpv4(toAddress), toPort);
       if (status !== 0) throw new Error(`peer send failed: 0x${(status >>> 0).toString(16)}`);
     },
-    next: (timeoutMs = 3000) => {
-      const queued = queue.shift();
-      if (queued) return Promise.resolve(queued);
-      return new Promise<Datagram>((resolve, reject) => {
-        const waiter = (d: Datagram) => { clearTimeout(timer); resolve(d); };
-        const timer = setTimeout(() => {
-          const i = waiters.indexOf(waiter);
-          if (i >= 0) waiters.splice(i, 1);
-          reject(new Error(`no datagram at ${B_IP}:${sock.localPort} within ${timeoutMs} ms`));
-        }, timeoutMs);
-        waiters.push(waiter);
-      });
-    },
+    next: (timeoutMs) => inbox.next(timeoutMs),
     close: async () => sock.close(),
   };
 }

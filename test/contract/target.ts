@@ -27,3 +27,31 @@ export interface ContractTarget {
   /** A fresh UDP peer of that family, bound to an ephemeral port, reachable from hostAddress. */
   udpPeer(family: number): Promise<UdpPeer>;
 }
+
+export interface PeerDatagram { data: Uint8Array; address: string; port: number }
+
+/** The FIFO behind UdpPeer.next(): datagrams wait for a reader, readers wait (bounded) for a datagram. */
+export class PeerInbox {
+  private readonly queue: PeerDatagram[] = [];
+  private readonly waiters: Array<(d: PeerDatagram) => void> = [];
+  constructor(private readonly where: () => string) {}
+
+  push(d: PeerDatagram): void {
+    const w = this.waiters.shift();
+    if (w) w(d); else this.queue.push(d);
+  }
+
+  next(timeoutMs = 3000): Promise<PeerDatagram> {
+    const queued = this.queue.shift();
+    if (queued) return Promise.resolve(queued);
+    return new Promise<PeerDatagram>((resolve, reject) => {
+      const waiter = (d: PeerDatagram) => { clearTimeout(timer); resolve(d); };
+      const timer = setTimeout(() => {
+        const i = this.waiters.indexOf(waiter);
+        if (i >= 0) this.waiters.splice(i, 1);
+        reject(new Error(`no datagram at ${this.where()} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiters.push(waiter);
+    });
+  }
+}
