@@ -67,10 +67,10 @@ export class Reassembler {
   get pending(): number { return this.inProgress.size; }
 
   /**
-   * Adds a fragment (IPv4 packet at bytes[offset..offset+length), header already validated).
+   * Adds a fragment (the IPv4 packet at bytes[offset..], header already validated against its Total Length).
    * Returns the reassembled packet when this fragment completes one, else null.
    */
-  add(bytes: Uint8Array, offset: number, length: number, now: number): ReassembledPacket | null {
+  add(bytes: Uint8Array, offset: number, now: number): ReassembledPacket | null {
     this.fragments++;
     const hl = (bytes[offset]! & 0x0f) << 2;
     const flagsFrag = get16(bytes, offset + 6);

@@ -238,7 +238,7 @@ export class Ipv4Stack implements LinkReceiver {
     if (!broadcast && !this.isLocalDestination(dst)) { c.ipNotForUs++; return; }
     if (linkBroadcast && !broadcast) { c.ipNotForUs++; return; }
     if (ip.isFragment) {
-      const whole = this.reassembler.add(bytes, offset, ip.length, this.clock.now());
+      const whole = this.reassembler.add(bytes, offset, this.clock.now());
       this.rearm();
       if (!whole) return;
       this.deliverIpv4(-1, whole.bytes, 0, whole.length, broadcast);
