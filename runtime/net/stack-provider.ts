@@ -1,6 +1,6 @@
 // The userspace-stack transport provider (design.md §2): what the WSK layer sees of an Ipv4Stack.
-// Datagram sockets run on the stack's UDP; TCP (connection, listen, stream sockets) arrives with
-// issue 5 and is refused with STATUS_NOT_SUPPORTED and a message saying so.
+// Datagram sockets run on the stack's UDP; connection, listen and stream sockets on its TCP
+// (stack-tcp.ts). IPv6 is not there yet: AF_INET6 is absent from the transport list.
 //
 // Zero copy: a received datagram reaches DatagramSink.onDatagram as a view over its ring slot.
 // When the WSK layer keeps it (queued for a WskReceiveFrom, or retained by an indication that
@@ -8,28 +8,23 @@
 // release(). Queued data may be copied out of the ring under pressure (heldBytes() then returns
 // the copy); data handed to an application in a retained indication is pinned and never moves.
 import {
-  STATUS_INVALID_PARAMETER, STATUS_NOT_SUPPORTED, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS, type NTSTATUS,
+  STATUS_ADDRESS_ALREADY_ASSOCIATED, STATUS_INVALID_PARAMETER, STATUS_NOT_SUPPORTED, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS,
+  type NTSTATUS,
 } from '../ntstatus.ts';
 import {
   ProviderError, type ConnectOptions, type DatagramOptions, type DatagramSink, type ListenOptions, type ListenerSink,
   type Resolver, type TransportConnection, type TransportDatagram, type TransportListener, type TransportProvider,
   type TransportTriple,
 } from '../provider.ts';
-import { AF_INET, IPPROTO_UDP, SOCK_DGRAM, type Endpoint } from '../sockaddr.ts';
-import { get32 } from './wire/bytes.ts';
+import { AF_INET, IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM, SOCK_STREAM, type Endpoint } from '../sockaddr.ts';
+import { endpointV4, ipOf, stackConnect, stackListen } from './stack-tcp.ts';
+import { TcpEngine, type TcpOptionsConfig } from './tcp/tcp-engine.ts';
 import type { Ipv4Stack } from './stack.ts';
 import type { UdpReceiver, UdpSocket } from './udp.ts';
 
 // EADDRNOTAVAIL: Wine's errno → NTSTATUS map gives STATUS_INVALID_PARAMETER (wsk.md §9).
 const STATUS_ADDRESS_NOT_LOCAL = STATUS_INVALID_PARAMETER;
 
-function ipOf(ep: Endpoint): number {
-  return get32(ep.address, 0) | 0;
-}
-
-function endpointV4(ip: number, port: number): Endpoint {
-  return { family: AF_INET, address: Uint8Array.of(ip >>> 24, (ip >>> 16) & 0xff, (ip >>> 8) & 0xff, ip & 0xff), port };
-}
 
 class StackDatagram implements TransportDatagram, UdpReceiver {
   readonly localEndpoint: Endpoint;
@@ -88,6 +83,8 @@ class NumericResolver implements Resolver {
 
 export interface StackProviderOptions {
   resolver?: Resolver;
+  /** TCP settings (congestion control, buffers, TIME-WAIT, ...), or false for datagram sockets only. */
+  tcp?: Partial<TcpOptionsConfig> | false;
   /** Closes the stack (and its link) when the provider stops. Default true. */
   ownsStack?: boolean;
 }
@@ -96,15 +93,19 @@ export class StackProvider implements TransportProvider {
   readonly name = 'stack';
   readonly resolver: Resolver;
   readonly datagrams = new Set<StackDatagram>();
+  /** The stack's TCP, unless the provider was made for datagrams only. */
+  readonly tcp: TcpEngine | null;
 
   constructor(readonly stack: Ipv4Stack, private readonly options: StackProviderOptions = {}) {
     this.resolver = options.resolver ?? new NumericResolver();
+    this.tcp = options.tcp === false ? null : new TcpEngine(stack, options.tcp ?? {});
   }
 
   async start(): Promise<void> {}
 
   async stop(): Promise<void> {
     for (const d of [...this.datagrams]) d.close();
+    this.tcp?.closeAll();
     if (this.options.ownsStack ?? true) {
       this.stack.close();
       this.stack.device.close();
@@ -112,25 +113,51 @@ export class StackProvider implements TransportProvider {
   }
 
   transports(): TransportTriple[] {
-    return [{ family: AF_INET, socketType: SOCK_DGRAM, protocol: IPPROTO_UDP }];
+    const list: TransportTriple[] = [{ family: AF_INET, socketType: SOCK_DGRAM, protocol: IPPROTO_UDP }];
+    if (this.tcp) list.push({ family: AF_INET, socketType: SOCK_STREAM, protocol: IPPROTO_TCP });
+    return list;
   }
 
-  private tcpMissing(what: string): ProviderError {
-    return new ProviderError(STATUS_NOT_SUPPORTED, `${what}: TCP is not available on the userspace stack yet; use the kernel provider for connection, listen and stream sockets.`);
+  private engine(what: string): TcpEngine {
+    if (this.tcp) return this.tcp;
+    throw new ProviderError(STATUS_NOT_SUPPORTED, `${what}: this provider was created with tcp: false (datagram sockets only).`);
   }
 
-  reservePort(_local: Endpoint): Promise<number> { return Promise.reject(this.tcpMissing('bind')); }
-  listen(_local: Endpoint, _o: ListenOptions, _sink: ListenerSink): Promise<TransportListener> { return Promise.reject(this.tcpMissing('listen')); }
-  connect(_l: Endpoint | null, _r: Endpoint, _o: ConnectOptions): Promise<TransportConnection> { return Promise.reject(this.tcpMissing('connect')); }
-
-  async bindDatagram(local: Endpoint, options: DatagramOptions, sink: DatagramSink): Promise<TransportDatagram> {
-    if (local.family !== AF_INET) {
-      throw new ProviderError(STATUS_NOT_SUPPORTED, 'IPv6 is not available on the userspace stack yet; use AF_INET sockets.');
-    }
+  private checkLocal(local: Endpoint, what: string): void {
+    if (local.family !== AF_INET) throw new ProviderError(STATUS_NOT_SUPPORTED, `${what}: IPv6 is not available on the userspace stack yet; use AF_INET sockets.`);
     const ip = ipOf(local);
     if (ip !== 0 && ip !== this.stack.address) {
-      throw new ProviderError(STATUS_ADDRESS_NOT_LOCAL, `bind: ${Array.from(local.address).join('.')} is not an address of this stack.`);
+      throw new ProviderError(STATUS_ADDRESS_NOT_LOCAL, `${what}: ${Array.from(local.address).join('.')} is not an address of this stack.`);
     }
+  }
+
+  async reservePort(local: Endpoint): Promise<number> {
+    const engine = this.engine('bind');
+    this.checkLocal(local, 'bind');
+    const port = engine.ephemeralPort();
+    if (port === 0) throw new ProviderError(STATUS_INSUFFICIENT_RESOURCES, 'bind: no free TCP port left on the userspace stack.');
+    return port;
+  }
+
+  async listen(local: Endpoint, options: ListenOptions, sink: ListenerSink): Promise<TransportListener> {
+    const engine = this.engine('listen');
+    this.checkLocal(local, 'listen');
+    if (local.port !== 0 && engine.listenerFor(local.port)) {
+      throw new ProviderError(STATUS_ADDRESS_ALREADY_ASSOCIATED, `listen: TCP port ${local.port} already has a listener on this stack.`);
+    }
+    return stackListen(engine, local, options, sink);
+  }
+
+  async connect(local: Endpoint | null, remote: Endpoint, options: ConnectOptions): Promise<TransportConnection> {
+    const engine = this.engine('connect');
+    if (local) this.checkLocal(local, 'connect');
+    if (remote.family !== AF_INET) throw new ProviderError(STATUS_NOT_SUPPORTED, 'connect: IPv6 is not available on the userspace stack yet.');
+    return stackConnect(engine, local, remote, options);
+  }
+
+  async bindDatagram(local: Endpoint, options: DatagramOptions, sink: DatagramSink): Promise<TransportDatagram> {
+    this.checkLocal(local, 'bind');
+    const ip = ipOf(local);
     // Port sharing was already decided by the WSK layer's address table (§7.3): a second socket on
     // a port is there on purpose.
     const socket = this.stack.openUdp(ip, local.port, UNATTACHED);

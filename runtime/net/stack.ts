@@ -383,6 +383,13 @@ export class Ipv4Stack implements LinkReceiver {
     this.counters.pmtuUpdates++;
   }
 
+  /** True when `dst` is ours, on the interface's subnet, a broadcast, or reachable through the gateway. */
+  hasRoute(dst: number): boolean {
+    dst |= 0;
+    return this.isLocalDestination(dst) || (dst >>> 24) === 127 || this.isBroadcast(dst)
+      || (dst & this.iface.netmask) === this.iface.network || this.iface.gateway !== 0;
+  }
+
   /** The MTU towards `dst`: the interface MTU lowered by what ICMP taught us. */
   pathMtu(dst: number): number {
     if (this.pathMtus.size === 0) return this.iface.mtu;

@@ -193,6 +193,15 @@ export class HeldDataTable {
     return (this.lengths[handle] = len - n);
   }
 
+  /** Drops bytes from the end, keeping the first `length` (an out-of-order segment trimmed to its neighbour). */
+  truncate(handle: number, length: number): void {
+    this.live(handle, 'truncate');
+    if (length < 0 || length > this.lengths[handle]!) {
+      throw new WskUsageError('HELD_RANGE', `HeldDataTable.truncate: ${length} is not within the ${this.lengths[handle]} held bytes.`);
+    }
+    this.lengths[handle] = length;
+  }
+
   /** Releases the reference (slot refcount or copy) and frees the handle. */
   release(handle: number): void {
     const s = this.live(handle, 'release');

@@ -1,0 +1,133 @@
+import { describe, expect, it } from 'vitest';
+import { decodeSynCookie, encodeSynCookie, IsnGenerator, isnTimer, sipHash24, SYN_COOKIE_PERIOD_MS } from './isn.ts';
+
+const KEY = Uint8Array.from({ length: 16 }, (_, i) => i);
+const LIP = 0x0a000001; // 10.0.0.1
+const RIP = 0xc0a80102 | 0; // 192.168.1.2 (negative as int32)
+
+function hex64(out: Int32Array): string {
+  return (out[1]! >>> 0).toString(16).padStart(8, '0') + (out[0]! >>> 0).toString(16).padStart(8, '0');
+}
+
+describe('sipHash24', () => {
+  it('matches the reference vectors (key 00..0f, message 00..len-1)', () => {
+    const key = new Int32Array(4);
+    const dv = new DataView(KEY.buffer, KEY.byteOffset, 16);
+    for (let i = 0; i < 4; i++) key[i] = dv.getInt32(4 * i, true);
+    const msg = Uint8Array.from({ length: 64 }, (_, i) => i);
+    const out = new Int32Array(2);
+    const expected: Array<[number, string]> = [
+      [0, '726fdb47dd0e0e31'],
+      [1, '74f839c593dc67fd'],
+      [7, 'ab0200f58b01d137'],
+      [8, '93f5f5799a932462'],
+      [15, 'a129ca6149be45e5'],
+      [63, '958a324ceb064572'],
+    ];
+    for (const [len, want] of expected) {
+      sipHash24(key, msg, len, out);
+      expect(hex64(out)).toBe(want);
+    }
+  });
+});
+
+describe('IsnGenerator (RFC 6528)', () => {
+  it('is deterministic for a fixed key and clock', () => {
+    let t = 12_345.678;
+    const a = new IsnGenerator(() => t, KEY);
+    const b = new IsnGenerator(() => t, KEY);
+    const x = a.next(LIP, 1234, RIP, 80);
+    expect(b.next(LIP, 1234, RIP, 80)).toBe(x);
+    expect(a.next(LIP, 1234, RIP, 80)).toBe(x);
+    expect(x | 0).toBe(x);
+    t = 0;
+    expect(a.next(LIP, 1234, RIP, 80)).toBe(a.hash(0x49534e31, LIP, 1234, RIP, 80, 0));
+  });
+
+  it('differs between tuples and keys', () => {
+    const now = (): number => 1000;
+    const g = new IsnGenerator(now, KEY);
+    const base = g.next(LIP, 1234, RIP, 80);
+    const variants = [
+      g.next(LIP, 1235, RIP, 80),
+      g.next(LIP, 1234, RIP, 81),
+      g.next(LIP + 1, 1234, RIP, 80),
+      g.next(LIP, 1234, RIP + 1, 80),
+      g.next(RIP, 80, LIP, 1234), // the reverse direction
+      new IsnGenerator(now, Uint8Array.from({ length: 16 }, (_, i) => i + 1)).next(LIP, 1234, RIP, 80),
+    ];
+    for (const v of variants) expect(v).not.toBe(base);
+    expect(new Set(variants).size).toBe(variants.length);
+  });
+
+  it('advances with a 4 µs timer: 250 000 per second', () => {
+    let t = 5_000;
+    const g = new IsnGenerator(() => t, KEY);
+    const x0 = g.next(LIP, 1234, RIP, 80);
+    t += 1000;
+    expect((g.next(LIP, 1234, RIP, 80) - x0) | 0).toBe(250_000);
+    t += 0.004; // one tick
+    expect((g.next(LIP, 1234, RIP, 80) - x0) | 0).toBe(250_001);
+    expect(isnTimer(1)).toBe(250);
+  });
+
+  it('wraps the timer modulo 2^32 (after about 4.77 hours)', () => {
+    const wrapMs = 2 ** 32 / 250; // 17 179 869.184 ms
+    expect(isnTimer(wrapMs)).toBe(0);
+    expect(isnTimer(wrapMs + 1)).toBe(250);
+    expect(isnTimer(wrapMs - 0.004)).toBe(-1);
+  });
+
+  it('uses a random key by default and rejects a bad key', () => {
+    const now = (): number => 0;
+    const a = new IsnGenerator(now).next(LIP, 1, RIP, 2);
+    const b = new IsnGenerator(now).next(LIP, 1, RIP, 2);
+    expect(a).not.toBe(b); // 2^-32 chance of a false failure
+    expect(() => new IsnGenerator(now, new Uint8Array(8))).toThrow(RangeError);
+  });
+});
+
+describe('SYN cookies', () => {
+  const g = new IsnGenerator(() => 0, KEY);
+  const clientIsn = 0x9abcdef0 | 0;
+  const t0 = 1_000_000;
+
+  it('round-trips every MSS index', () => {
+    for (let m = 0; m < 8; m++) {
+      const c = encodeSynCookie(g, LIP, 80, RIP, 40000, clientIsn, m, t0);
+      expect(c | 0).toBe(c);
+      expect(decodeSynCookie(g, LIP, 80, RIP, 40000, clientIsn, c, t0)).toBe(m);
+      expect(decodeSynCookie(g, LIP, 80, RIP, 40000, clientIsn, c, t0 + 1000)).toBe(m);
+    }
+  });
+
+  it('is accepted in the next period and rejected when older', () => {
+    const start = 64 * SYN_COOKIE_PERIOD_MS; // start of a period
+    const c = encodeSynCookie(g, LIP, 80, RIP, 40000, clientIsn, 5, start);
+    expect(decodeSynCookie(g, LIP, 80, RIP, 40000, clientIsn, c, start + SYN_COOKIE_PERIOD_MS - 1)).toBe(5);
+    expect(decodeSynCookie(g, LIP, 80, RIP, 40000, clientIsn, c, start + 2 * SYN_COOKIE_PERIOD_MS - 1)).toBe(5);
+    expect(decodeSynCookie(g, LIP, 80, RIP, 40000, clientIsn, c, start + 2 * SYN_COOKIE_PERIOD_MS)).toBe(-1);
+    // 32 periods later the 5-bit counter matches again, but the hash covers the full counter
+    expect(decodeSynCookie(g, LIP, 80, RIP, 40000, clientIsn, c, start + 32 * SYN_COOKIE_PERIOD_MS)).toBe(-1);
+    // a cookie from the future (clock went backwards) is rejected too
+    expect(decodeSynCookie(g, LIP, 80, RIP, 40000, clientIsn, c, start - 1)).toBe(-1);
+  });
+
+  it('rejects tampered cookies and other connections', () => {
+    const c = encodeSynCookie(g, LIP, 80, RIP, 40000, clientIsn, 3, t0);
+    for (let bit = 0; bit < 32; bit++) {
+      expect(decodeSynCookie(g, LIP, 80, RIP, 40000, clientIsn, c ^ (1 << bit), t0)).toBe(-1);
+    }
+    expect(decodeSynCookie(g, LIP, 80, RIP, 40000, (clientIsn + 1) | 0, c, t0)).toBe(-1);
+    expect(decodeSynCookie(g, LIP, 80, RIP, 40001, clientIsn, c, t0)).toBe(-1);
+    expect(decodeSynCookie(g, LIP, 81, RIP, 40000, clientIsn, c, t0)).toBe(-1);
+    expect(decodeSynCookie(g, LIP, 80, RIP + 1, 40000, clientIsn, c, t0)).toBe(-1);
+    const other = new IsnGenerator(() => 0, Uint8Array.from({ length: 16 }, (_, i) => 255 - i));
+    expect(decodeSynCookie(other, LIP, 80, RIP, 40000, clientIsn, c, t0)).toBe(-1);
+  });
+
+  it('rejects an MSS index outside the 3-bit table', () => {
+    expect(() => encodeSynCookie(g, LIP, 80, RIP, 40000, clientIsn, 8, t0)).toThrow(RangeError);
+    expect(() => encodeSynCookie(g, LIP, 80, RIP, 40000, clientIsn, -1, t0)).toThrow(RangeError);
+  });
+});

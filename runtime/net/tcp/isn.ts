@@ -1,0 +1,225 @@
+// Initial sequence numbers per RFC 6528 ("Defending against Sequence Number Attacks"):
+//   ISN = M + F(localip, localport, remoteip, remoteport, secretkey)
+// where M is a 4-microsecond timer (RFC 9293 §3.4.1) and F a keyed pseudorandom function.
+// F is SipHash-2-4 (Aumasson & Bernstein; the PRF Linux uses for secure_tcp_seq), implemented
+// here on pairs of signed 32-bit ints: no BigInt, no allocation per SYN, and a 128-bit key, which
+// is what RFC 6528 asks of F. (HMAC-SHA256 from node:crypto would allocate a Hmac object and a
+// Buffer per SYN and cost far more per call, for a 32-bit result.)
+// The key is crypto.randomBytes(16) unless one is given (reproducible tests).
+//
+// SYN cookies (RFC 4987 §3.6; layout after D. J. Bernstein's, bound to the client's ISN as Linux
+// does): cookie = H1(tuple) + clientIsn + (t mod 32) << 27 | mssIndex << 24 | H2(tuple, t, mssIndex)
+// & 0xffffff, where t counts 64-second periods. A cookie is accepted in its period and the next
+// one (64-128 s of life); a tampered cookie passes with probability about 2^-24.
+
+import { randomBytes } from 'node:crypto';
+
+/** Length in ms of one SYN-cookie time period. */
+export const SYN_COOKIE_PERIOD_MS = 64_000;
+/** Number of MSS table entries a cookie can encode (3 bits). */
+export const SYN_COOKIE_MSS_ENTRIES = 8;
+
+const TAG_ISN = 0x49534e31; // 'ISN1'
+const TAG_COOKIE1 = 0x434b4931; // 'CKI1'
+const TAG_COOKIE2 = 0x434b4932; // 'CKI2'
+
+// SipHash state: v0..v3 as (lo, hi) pairs, module-level scratch (single-threaded, non-reentrant).
+let v0l = 0, v0h = 0, v1l = 0, v1h = 0, v2l = 0, v2h = 0, v3l = 0, v3h = 0;
+
+function sipRound(): void {
+  let lo: number, hi: number, t: number;
+  // v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32)
+  lo = (v0l >>> 0) + (v1l >>> 0);
+  v0h = (v0h + v1h + (lo > 0xffffffff ? 1 : 0)) | 0;
+  v0l = lo | 0;
+  t = (v1h << 13) | (v1l >>> 19);
+  v1l = (v1l << 13) | (v1h >>> 19);
+  v1h = t;
+  v1l ^= v0l;
+  v1h ^= v0h;
+  t = v0l;
+  v0l = v0h;
+  v0h = t;
+  // v2 += v3; v3 = rotl(v3, 16); v3 ^= v2
+  lo = (v2l >>> 0) + (v3l >>> 0);
+  v2h = (v2h + v3h + (lo > 0xffffffff ? 1 : 0)) | 0;
+  v2l = lo | 0;
+  t = (v3h << 16) | (v3l >>> 16);
+  v3l = (v3l << 16) | (v3h >>> 16);
+  v3h = t;
+  v3l ^= v2l;
+  v3h ^= v2h;
+  // v0 += v3; v3 = rotl(v3, 21); v3 ^= v0
+  lo = (v0l >>> 0) + (v3l >>> 0);
+  v0h = (v0h + v3h + (lo > 0xffffffff ? 1 : 0)) | 0;
+  v0l = lo | 0;
+  t = (v3h << 21) | (v3l >>> 11);
+  v3l = (v3l << 21) | (v3h >>> 11);
+  v3h = t;
+  v3l ^= v0l;
+  v3h ^= v0h;
+  // v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32)
+  lo = (v2l >>> 0) + (v1l >>> 0);
+  v2h = (v2h + v1h + (lo > 0xffffffff ? 1 : 0)) | 0;
+  v2l = lo | 0;
+  t = (v1h << 17) | (v1l >>> 15);
+  v1l = (v1l << 17) | (v1h >>> 15);
+  v1h = t;
+  v1l ^= v2l;
+  v1h ^= v2h;
+  hi = v2l;
+  v2l = v2h;
+  v2h = hi;
+}
+
+function le32(b: Uint8Array, o: number): number {
+  return b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24);
+}
+
+/**
+ * SipHash-2-4 of msg[0..len) under the 128-bit key given as int32 words (k0 lo, k0 hi, k1 lo,
+ * k1 hi; little-endian key bytes). Writes the 64-bit result to out[0] (low) and out[1] (high).
+ */
+export function sipHash24(key: Int32Array, msg: Uint8Array, len: number, out: Int32Array): void {
+  const k0l = key[0]!, k0h = key[1]!, k1l = key[2]!, k1h = key[3]!;
+  v0l = k0l ^ 0x70736575; v0h = k0h ^ 0x736f6d65;
+  v1l = k1l ^ 0x6e646f6d; v1h = k1h ^ 0x646f7261;
+  v2l = k0l ^ 0x6e657261; v2h = k0h ^ 0x6c796765;
+  v3l = k1l ^ 0x79746573; v3h = k1h ^ 0x74656462;
+  const whole = len & ~7;
+  for (let o = 0; o < whole; o += 8) {
+    const ml = le32(msg, o);
+    const mh = le32(msg, o + 4);
+    v3l ^= ml; v3h ^= mh;
+    sipRound();
+    sipRound();
+    v0l ^= ml; v0h ^= mh;
+  }
+  // Final block: remaining bytes, length mod 256 in the top byte.
+  let ml = 0;
+  let mh = (len & 0xff) << 24;
+  const rest = len - whole;
+  for (let i = 0; i < rest; i++) {
+    const b = msg[whole + i]!;
+    if (i < 4) ml |= b << (8 * i);
+    else mh |= b << (8 * (i - 4));
+  }
+  v3l ^= ml; v3h ^= mh;
+  sipRound();
+  sipRound();
+  v0l ^= ml; v0h ^= mh;
+  v2l ^= 0xff;
+  sipRound();
+  sipRound();
+  sipRound();
+  sipRound();
+  out[0] = v0l ^ v1l ^ v2l ^ v3l;
+  out[1] = v0h ^ v1h ^ v2h ^ v3h;
+}
+
+export class IsnGenerator {
+  private readonly key = new Int32Array(4);
+  private readonly msg = new Uint8Array(20);
+  private readonly out = new Int32Array(2);
+
+  /**
+   * @param now clock in ms (fractional allowed), e.g. performance.now
+   * @param key 16-byte secret; random when omitted
+   */
+  constructor(private readonly now: () => number, key?: Uint8Array) {
+    const k = key ?? randomBytes(16);
+    if (k.length !== 16) throw new RangeError('IsnGenerator: key must be 16 bytes');
+    for (let i = 0; i < 4; i++) this.key[i] = le32(k, 4 * i);
+  }
+
+  /** RFC 6528 ISN for the connection (int32). */
+  next(localIp: number, localPort: number, remoteIp: number, remotePort: number): number {
+    return (isnTimer(this.now()) + this.hash(TAG_ISN, localIp, localPort, remoteIp, remotePort, 0)) | 0;
+  }
+
+  /**
+   * Low 32 bits of SipHash-2-4(key, tuple, tag, extra): the keyed function F. `tag` separates
+   * uses (ISN, cookie parts); `extra` is any further 32-bit input.
+   */
+  hash(tag: number, localIp: number, localPort: number, remoteIp: number, remotePort: number, extra: number): number {
+    const m = this.msg;
+    put32(m, 0, localIp);
+    put32(m, 4, remoteIp);
+    m[8] = localPort & 0xff;
+    m[9] = (localPort >>> 8) & 0xff;
+    m[10] = remotePort & 0xff;
+    m[11] = (remotePort >>> 8) & 0xff;
+    put32(m, 12, tag);
+    put32(m, 16, extra);
+    sipHash24(this.key, m, 20, this.out);
+    return this.out[0]! | 0;
+  }
+}
+
+/** M: the 4-microsecond timer at `nowMs` (250 ticks per ms), wrapped to int32. */
+export function isnTimer(nowMs: number): number {
+  return Math.floor(nowMs * 250) | 0;
+}
+
+function put32(b: Uint8Array, o: number, v: number): void {
+  b[o] = v & 0xff;
+  b[o + 1] = (v >>> 8) & 0xff;
+  b[o + 2] = (v >>> 16) & 0xff;
+  b[o + 3] = (v >>> 24) & 0xff;
+}
+
+function cookiePeriod(nowMs: number): number {
+  return Math.floor(nowMs / SYN_COOKIE_PERIOD_MS) | 0;
+}
+
+function cookieBody(gen: IsnGenerator, localIp: number, localPort: number, remoteIp: number, remotePort: number, period: number, mssIndex: number): number {
+  const h2 = gen.hash(TAG_COOKIE2, localIp, localPort, remoteIp, remotePort, (period << 3) | mssIndex);
+  return ((period & 31) << 27) | (mssIndex << 24) | (h2 & 0xffffff);
+}
+
+/**
+ * The ISN to send in a SYN-ACK when answering with a SYN cookie (int32). `clientIsn` is the
+ * SYN's sequence number, `mssIndex` (0-7) an index into the caller's MSS table.
+ */
+export function encodeSynCookie(
+  gen: IsnGenerator,
+  localIp: number,
+  localPort: number,
+  remoteIp: number,
+  remotePort: number,
+  clientIsn: number,
+  mssIndex: number,
+  nowMs: number,
+): number {
+  if (!(mssIndex >= 0 && mssIndex < SYN_COOKIE_MSS_ENTRIES)) throw new RangeError('encodeSynCookie: mssIndex must be 0-7');
+  const h1 = gen.hash(TAG_COOKIE1, localIp, localPort, remoteIp, remotePort, 0);
+  return (h1 + clientIsn + cookieBody(gen, localIp, localPort, remoteIp, remotePort, cookiePeriod(nowMs), mssIndex)) | 0;
+}
+
+/**
+ * Checks a cookie returned in the handshake's final ACK: `cookie` is that ACK's ack number - 1,
+ * `clientIsn` its sequence number - 1. Returns the MSS index, or -1 when the cookie is forged,
+ * belongs to another connection, or is older than the previous 64 s period.
+ */
+export function decodeSynCookie(
+  gen: IsnGenerator,
+  localIp: number,
+  localPort: number,
+  remoteIp: number,
+  remotePort: number,
+  clientIsn: number,
+  cookie: number,
+  nowMs: number,
+): number {
+  const h1 = gen.hash(TAG_COOKIE1, localIp, localPort, remoteIp, remotePort, 0);
+  const body = (cookie - h1 - clientIsn) | 0;
+  const t5 = body >>> 27;
+  const mssIndex = (body >>> 24) & 7;
+  const now = cookiePeriod(nowMs);
+  for (let age = 0; age < 2; age++) {
+    const period = (now - age) | 0;
+    if ((period & 31) !== t5) continue;
+    if (cookieBody(gen, localIp, localPort, remoteIp, remotePort, period, mssIndex) === body) return mssIndex;
+  }
+  return -1;
+}

@@ -1,0 +1,237 @@
+// Out-of-order receive queue (RFC 9293 §3.10.7.4 "segment arrives": segments beyond RCV.NXT are
+// held until the gap fills) with SACK block generation (RFC 2018 §3-4).
+//
+// Entries are (seq, len, handle): `handle` is an opaque small integer owned by the caller (a
+// held-data handle). The queue keeps entries sorted by sequence number in preallocated typed
+// arrays, never overlapping. Overlap policy on insert (old bytes win, except whole containment):
+// - the new segment is trimmed at the front against the stored segment that starts at or before
+//   it, and at the back against the stored segment it runs into (ops.trimFront/trimBack);
+// - a stored segment lying entirely inside the new one is released (ops.release) and replaced
+//   by the new one, so one insert never has to split a segment;
+// - a new segment covered entirely by stored bytes is a duplicate: insert returns false.
+// insert returns false without calling any op when the segment is a duplicate, empty, or would
+// exceed maxEntries/maxBytes (after trimming and replacement); the caller still owns `handle` and
+// must release it. On true the queue owns `handle` until it is delivered or released.
+// Sequence numbers are int32 compared modulo 2^32 (all entries must lie within 2^31 of each other,
+// which holds for anything inside a receive window).
+
+export interface OooQueueOps {
+  /** Drop the first n bytes of the data held under handle. */
+  trimFront(handle: number, n: number): void;
+  /** Drop the last n bytes of the data held under handle. */
+  trimBack(handle: number, n: number): void;
+  /** Give the data held under handle back (the queue no longer references it). */
+  release(handle: number): void;
+}
+
+export type OooDeliver = (handle: number, seq: number, len: number) => void;
+
+export class OooQueue {
+  private readonly seqs: Int32Array;
+  private readonly lens: Int32Array;
+  private readonly handles: Int32Array;
+  private n = 0;
+  private total = 0;
+
+  constructor(
+    readonly maxEntries: number,
+    readonly maxBytes: number,
+    private readonly ops: OooQueueOps,
+  ) {
+    if (!(maxEntries >= 1) || !(maxBytes >= 1)) throw new RangeError('OooQueue: maxEntries and maxBytes must be >= 1');
+    this.seqs = new Int32Array(maxEntries);
+    this.lens = new Int32Array(maxEntries);
+    this.handles = new Int32Array(maxEntries);
+  }
+
+  /** Bytes held. */
+  get bytes(): number {
+    return this.total;
+  }
+
+  /** Segments held. */
+  get count(): number {
+    return this.n;
+  }
+
+  /** Sequence number of the i-th held segment in order (0 <= i < count). */
+  seqAt(i: number): number {
+    return this.seqs[i]! | 0;
+  }
+
+  /** Length of the i-th held segment. */
+  lenAt(i: number): number {
+    return this.lens[i]! | 0;
+  }
+
+  /** Handle of the i-th held segment. */
+  handleAt(i: number): number {
+    return this.handles[i]! | 0;
+  }
+
+  /**
+   * Stores [seq, seq+len) under `handle`. See the file comment for the overlap policy. Returns
+   * false (no op called; the caller keeps `handle`) for an empty or entirely duplicate segment or
+   * when it would not fit.
+   */
+  insert(seq: number, len: number, handle: number): boolean {
+    seq |= 0;
+    len |= 0;
+    if (len <= 0) return false;
+    const seqs = this.seqs;
+    const lens = this.lens;
+    const n = this.n;
+    let start = seq;
+    let end = (seq + len) | 0;
+    // First stored entry whose end is after `start` (ends ascend: entries are sorted, disjoint).
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (((seqs[mid]! + lens[mid]! - start) | 0) > 0) hi = mid;
+      else lo = mid + 1;
+    }
+    let i = lo;
+    let frontTrim = 0;
+    if (i < n && ((seqs[i]! - start) | 0) <= 0) {
+      // Stored entry i starts at or before us and ends after our start.
+      const sEnd = (seqs[i]! + lens[i]!) | 0;
+      if (((sEnd - end) | 0) >= 0) return false; // entirely duplicate
+      frontTrim = (sEnd - start) | 0;
+      start = sEnd;
+      i++;
+    }
+    const first = i; // entries [first, k) lie inside the new segment and are replaced
+    let removedBytes = 0;
+    while (i < n && ((seqs[i]! - end) | 0) < 0) {
+      const sEnd = (seqs[i]! + lens[i]!) | 0;
+      if (((sEnd - end) | 0) <= 0) {
+        removedBytes += lens[i]!;
+        i++;
+      } else {
+        break;
+      }
+    }
+    const k = i;
+    let backTrim = 0;
+    if (k < n && ((seqs[k]! - end) | 0) < 0) {
+      backTrim = (end - seqs[k]!) | 0;
+      end = seqs[k]! | 0;
+    }
+    const newLen = (end - start) | 0;
+    if (newLen <= 0) return false; // covered by stored neighbours
+    const removed = k - first;
+    if (n - removed + 1 > this.maxEntries) return false;
+    if (this.total - removedBytes + newLen > this.maxBytes) return false;
+
+    // Commit.
+    if (frontTrim > 0) this.ops.trimFront(handle, frontTrim);
+    if (backTrim > 0) this.ops.trimBack(handle, backTrim);
+    const handles = this.handles;
+    for (let j = first; j < k; j++) this.ops.release(handles[j]!);
+    const shift = 1 - removed; // net change in entries at index `first`
+    if (shift !== 0) {
+      seqs.copyWithin(first + 1, k, n);
+      lens.copyWithin(first + 1, k, n);
+      handles.copyWithin(first + 1, k, n);
+    }
+    seqs[first] = start;
+    lens[first] = newLen;
+    handles[first] = handle;
+    this.n = n + shift;
+    this.total += newLen - removedBytes;
+    return true;
+  }
+
+  /**
+   * Pops every segment starting at or before rcvNxt, in order: segments entirely before rcvNxt
+   * are released; a segment straddling rcvNxt has its old part trimmed (ops.trimFront) and is
+   * delivered, advancing rcvNxt to its end. Ownership of a delivered handle passes to `deliver`.
+   * Each entry is removed before `deliver` runs, so `deliver` may use the queue. Returns the new
+   * rcvNxt.
+   */
+  takeInOrder(rcvNxt: number, deliver: OooDeliver): number {
+    rcvNxt |= 0;
+    while (this.n > 0 && ((this.seqs[0]! - rcvNxt) | 0) <= 0) {
+      const s = this.seqs[0]! | 0;
+      const l = this.lens[0]! | 0;
+      const h = this.handles[0]! | 0;
+      this.removeFirst();
+      const e = (s + l) | 0;
+      if (((e - rcvNxt) | 0) <= 0) {
+        this.ops.release(h);
+        continue;
+      }
+      const skip = (rcvNxt - s) | 0;
+      if (skip > 0) this.ops.trimFront(h, skip);
+      deliver(h, rcvNxt, (e - rcvNxt) | 0);
+      rcvNxt = e;
+    }
+    return rcvNxt;
+  }
+
+  /**
+   * Writes up to `max` SACK blocks as (left, right) pairs into out[0..2*max): contiguous stored
+   * segments are merged into one block; the block containing `recentSeq` (the segment that
+   * arrived last) comes first (RFC 2018 §4), then the others in ascending sequence order.
+   * Returns the number of blocks written.
+   */
+  sackBlocks(out: Int32Array, max: number, recentSeq: number): number {
+    const n = this.n;
+    if (n === 0 || max <= 0) return 0;
+    const seqs = this.seqs;
+    const lens = this.lens;
+    recentSeq |= 0;
+    // Find the run containing recentSeq.
+    let recentLeft = 0;
+    let found = false;
+    for (let i = 0; i < n; ) {
+      const left = seqs[i]! | 0;
+      let right = (left + lens[i]!) | 0;
+      i++;
+      while (i < n && seqs[i]! === right) {
+        right = (right + lens[i]!) | 0;
+        i++;
+      }
+      if (((recentSeq - left) | 0) >= 0 && ((recentSeq - right) | 0) < 0) {
+        out[0] = left;
+        out[1] = right;
+        recentLeft = left;
+        found = true;
+        break;
+      }
+    }
+    let blocks = found ? 1 : 0;
+    for (let i = 0; i < n && blocks < max; ) {
+      const left = seqs[i]! | 0;
+      let right = (left + lens[i]!) | 0;
+      i++;
+      while (i < n && seqs[i]! === right) {
+        right = (right + lens[i]!) | 0;
+        i++;
+      }
+      if (found && left === recentLeft) continue;
+      out[2 * blocks] = left;
+      out[2 * blocks + 1] = right;
+      blocks++;
+    }
+    return blocks;
+  }
+
+  /** Releases every held segment. */
+  clear(): void {
+    const n = this.n;
+    this.n = 0;
+    this.total = 0;
+    for (let i = 0; i < n; i++) this.ops.release(this.handles[i]!);
+  }
+
+  private removeFirst(): void {
+    const n = this.n;
+    this.total -= this.lens[0]!;
+    this.seqs.copyWithin(0, 1, n);
+    this.lens.copyWithin(0, 1, n);
+    this.handles.copyWithin(0, 1, n);
+    this.n = n - 1;
+  }
+}

@@ -1,0 +1,241 @@
+// The TCP control block (RFC 9293 §3.3.1): one connection's state, sequence variables, queues
+// and timers. Sequence numbers are signed 32-bit integers compared modulo 2^32 (seq.ts); stream
+// offsets (bytes since the SYN) are plain numbers, so transfers past 4 GiB stay exact.
+//
+// Send side (R40, no provider buffering): a WskSend's pieces are queued by reference — the
+// application's MDL bytes — and copied once into a transmit slot per segment. The request
+// completes when every byte of it is acknowledged, so retransmissions read the application's
+// buffer again; the ideal send backlog (bytes the congestion and peer windows allow in flight)
+// tells the application how much to keep posted.
+// Receive side: in-order bytes wait in a queue bounded by the receive buffer until the owner
+// takes them (flow control pauses delivery; the advertised window shrinks to zero, never below
+// what was already advertised). Out-of-order segments stay in their ring slots (OooQueue).
+import type { NTSTATUS } from '../../ntstatus.ts';
+import type { CongestionControl } from './congestion.ts';
+import type { OooQueue } from './ooo-queue.ts';
+import type { RttEstimator } from './rtt.ts';
+import type { SackScoreboard } from './sack-scoreboard.ts';
+
+export const TcpState = {
+  CLOSED: 0, LISTEN: 1, SYN_SENT: 2, SYN_RECEIVED: 3, ESTABLISHED: 4, FIN_WAIT_1: 5, FIN_WAIT_2: 6,
+  CLOSE_WAIT: 7, CLOSING: 8, LAST_ACK: 9, TIME_WAIT: 10,
+} as const;
+export type TcpState = (typeof TcpState)[keyof typeof TcpState];
+export const TCP_STATE_NAMES = [
+  'CLOSED', 'LISTEN', 'SYN-SENT', 'SYN-RECEIVED', 'ESTABLISHED', 'FIN-WAIT-1', 'FIN-WAIT-2', 'CLOSE-WAIT', 'CLOSING',
+  'LAST-ACK', 'TIME-WAIT',
+] as const;
+
+/** What the owner of a connection (the WSK adapter, or a test) is told. Called from the stack, never re-entrantly from an API call. */
+export interface TcpEvents {
+  /** The handshake completed (active or passive open). */
+  onEstablished(tcb: Tcb): void;
+  /** In-order bytes are waiting: call tcb.read / the engine's receive API. */
+  onReadable(tcb: Tcb): void;
+  /** The peer's FIN arrived after all its data. */
+  onFin(tcb: Tcb): void;
+  /** The ideal send backlog changed. */
+  onSendBacklog?(tcb: Tcb, bytes: number): void;
+  /**
+   * The connection is gone: STATUS_SUCCESS after an orderly close both ways, else why
+   * (reset, refused, timeout, aborted). Last call for this tcb.
+   */
+  onClosed(tcb: Tcb, status: NTSTATUS): void;
+}
+
+/** Called once per send: STATUS_SUCCESS when every byte is acknowledged, else why the connection failed. */
+export type SendDone = (status: NTSTATUS, token: unknown) => void;
+
+export class SendRequest {
+  /** Stream offset of the first byte. */
+  start = 0;
+  length = 0;
+  constructor(readonly pieces: readonly Uint8Array[], readonly done: SendDone | null, readonly token: unknown) {
+    let n = 0;
+    for (const p of pieces) n += p.byteLength;
+    this.length = n;
+  }
+}
+
+export interface TcpKeepAlive {
+  enabled: boolean;
+  idleMs: number;
+  intervalMs: number;
+  count: number;
+}
+
+export class Tcb {
+  state: TcpState = TcpState.CLOSED;
+  events: TcpEvents | null = null;
+  /** Opaque owner data (the WSK adapter keeps its connection object here). */
+  owner: unknown = null;
+
+  // Send sequence variables (RFC 9293 §3.3.1).
+  iss = 0;
+  sndUna = 0;
+  sndNxt = 0;
+  /** Highest sequence sent (snd.nxt can move back on retransmission). */
+  sndMax = 0;
+  sndWnd = 0;
+  sndWl1 = 0;
+  sndWl2 = 0;
+  /** Peer's window scale shift (RFC 7323); 0 when not negotiated. */
+  sndShift = 0;
+  maxSndWnd = 0;
+  /** Stream offset of sndUna's byte (data bytes acknowledged so far). */
+  sndUnaOffset = 0;
+
+  // Receive sequence variables.
+  irs = 0;
+  rcvNxt = 0;
+  /** Our window scale shift. */
+  rcvShift = 0;
+  /** Right edge advertised so far (sequence): never moves left (RFC 9293 §3.8.6.2.2). */
+  rcvAdvEdge = 0;
+  rcvBufSize = 256 * 1024;
+
+  // Negotiated options.
+  /** Effective send MSS (payload bytes per segment, before options). */
+  mss = 536;
+  peerMss = 536;
+  tsEnabled = false;
+  tsRecent = 0;
+  /** Time tsRecent was set (for the 24-day PAWS rule). */
+  tsRecentAt = 0;
+  /** Sequence of the last ACK we sent (RFC 7323 §4.3: update TS.Recent only for SEG.SEQ <= Last.ACK.sent). */
+  lastAckSent = 0;
+  sackEnabled = false;
+  wantWindowScale = true;
+
+  // Send queue: requests in order; bytes from sndUnaOffset to sendEndOffset.
+  readonly sendQueue: SendRequest[] = [];
+  /** Stream offset one past the last queued byte. */
+  sendEndOffset = 0;
+  /** The owner asked for a FIN after the queued data (graceful disconnect). */
+  finQueued = false;
+  finSent = false;
+  /** Nagle off for the output being computed (the option, or a WSK_FLAG_NODELAY send). */
+  nodelay = false;
+  /** TCP_NODELAY as set on the socket. */
+  nodelayOption = false;
+
+  // Receive queue: in-order bytes not yet taken by the owner.
+  readonly rcvQueue: Uint8Array[] = [];
+  rcvQueued = 0;
+  finReceived = false;
+
+  // Loss recovery and congestion.
+  cc!: CongestionControl;
+  rtt!: RttEstimator;
+  ooo!: OooQueue;
+  scoreboard!: SackScoreboard;
+  dupAcks = 0;
+  inRecovery = false;
+  /** RFC 6675 RecoveryPoint / RFC 6582 "recover". */
+  recoveryPoint = 0;
+  /** RFC 6675 HighRxt: highest sequence retransmitted in this recovery. */
+  highRxt = 0;
+  /** NewReno (no SACK) window inflation during fast recovery (RFC 6582 §3.2), added to cwnd. */
+  inflation = 0;
+  /** Sequence of the latest out-of-order segment (its SACK block goes first, RFC 2018 §4). */
+  lastOooSeq = 0;
+  /** Segment being timed for an RTT sample (Karn: cleared by any retransmission). */
+  rttTiming = false;
+  rttSeq = 0;
+  rttStart = 0;
+  /** The ideal send backlog last reported to the owner. */
+  reportedBacklog = 0;
+  /** Consecutive RTO expirations without progress. */
+  backoffs = 0;
+  /** SYN (or SYN-ACK) transmissions so far. */
+  synSent = 0;
+  /** Peer window was zero when data waited: persist timer probes it. */
+  persist = false;
+  /** Data segments received since our last ACK (delayed ACK: ack every second one). */
+  unackedSegments = 0;
+  /** Quick-ACK budget at connection start and after out-of-order data (Linux quickack). */
+  quickAcks = 8;
+  /** Last time anything arrived (keepalive idle). */
+  lastReceiveAt = 0;
+  lastSendAt = 0;
+  keepAlive: TcpKeepAlive = { enabled: false, idleMs: 7_200_000, intervalMs: 75_000, count: 9 };
+  keepAliveProbes = 0;
+  /** The last soft error (ICMP) seen, reported if the connection then times out (RFC 1122 §4.2.3.9). */
+  softError: NTSTATUS = 0;
+
+  // Timers: absolute deadlines (Infinity = off); `deadline` = their minimum, the key in the engine's heap.
+  rtoAt = Infinity;
+  delackAt = Infinity;
+  keepAliveAt = Infinity;
+  timeWaitAt = Infinity;
+  deadline = Infinity;
+  heapIndex = -1;
+
+  // Counters.
+  segmentsIn = 0;
+  segmentsOut = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+  retransmits = 0;
+  fastRetransmits = 0;
+  timeouts = 0;
+  /** Listener this connection came from, until it is handed over. */
+  listener: unknown = null;
+
+  constructor(readonly localIp: number, readonly localPort: number, readonly remoteIp: number, readonly remotePort: number) {}
+
+  get stateName(): string { return TCP_STATE_NAMES[this.state]; }
+
+  /** Bytes sent and not acknowledged (sequence space, SYN/FIN included). */
+  get inFlight(): number { return (this.sndMax - this.sndUna) | 0; }
+
+  /** Sequence number one past the last queued data byte. */
+  get dataEndSeq(): number { return (this.sndUna + (this.sendEndOffset - this.sndUnaOffset)) | 0; }
+
+  /** Queued data bytes not yet acknowledged. */
+  get sendQueued(): number { return this.sendEndOffset - this.sndUnaOffset; }
+
+  /** Bytes worth keeping in flight: the smaller of the congestion and peer windows (SIO_WSK_QUERY_IDEAL_SEND_BACKLOG). */
+  get idealSendBacklog(): number {
+    const w = Math.min(this.cc ? this.cc.cwnd : 2 * this.mss, this.maxSndWnd || this.sndWnd || 65535);
+    return Math.max(w, 2 * this.mss);
+  }
+
+  /** True in states where the peer may still send us data. */
+  get canReceive(): boolean {
+    return this.state === TcpState.ESTABLISHED || this.state === TcpState.FIN_WAIT_1 || this.state === TcpState.FIN_WAIT_2;
+  }
+
+  /** True in states where we may still send data. */
+  get canSend(): boolean {
+    return (this.state === TcpState.ESTABLISHED || this.state === TcpState.CLOSE_WAIT || this.state === TcpState.SYN_SENT
+      || this.state === TcpState.SYN_RECEIVED) && !this.finQueued;
+  }
+
+  /**
+   * Copies `length` send-queue bytes starting at sequence `seq` into dst at dstOffset (a
+   * transmit slot). The bytes come from the application's buffers (no intermediate copy).
+   */
+  copySendData(seq: number, length: number, dst: Uint8Array, dstOffset: number): void {
+    let skip = this.sndUnaOffset + ((seq - this.sndUna) | 0);
+    let out = dstOffset;
+    let left = length;
+    const q = this.sendQueue;
+    for (let i = 0; i < q.length && left > 0; i++) {
+      const r = q[i]!;
+      const end = r.start + r.length;
+      if (skip >= end) continue;
+      let within = skip - r.start;
+      for (let k = 0; k < r.pieces.length && left > 0; k++) {
+        const p = r.pieces[k]!;
+        if (within >= p.byteLength) { within -= p.byteLength; continue; }
+        const n = Math.min(p.byteLength - within, left);
+        dst.set(within === 0 && n === p.byteLength ? p : p.subarray(within, within + n), out);
+        out += n;
+        left -= n;
+        skip += n;
+        within = 0;
+      }
+    }
+  }
+}

@@ -1,0 +1,551 @@
+// TCP on the userspace stack (RFC 9293): connection table, listeners, the API the WSK provider
+// uses (connect, listen, send, shutdown, abort, read), and timers.
+// - Demultiplexing never scans: remote address → (local port, remote port) → TCB, then the
+//   listener on the local port (Maps with small-integer keys, no boxing).
+// - One armed clock timer for all connections (design.md §3): each TCB has one deadline (the
+//   earliest of its retransmission/persist, delayed-ACK, keepalive and TIME-WAIT timers) kept in
+//   a binary heap.
+// Input processing is in tcp-input.ts, segment building in tcp-output.ts.
+import type { Ipv4Stack } from '../stack.ts';
+import type { Clock, ClockTimer } from '../clock.ts';
+import { IPV4_MIN_HEADER_LENGTH } from '../wire/ipv4.ts';
+import { TcpOptions, TCP_MIN_HEADER_LENGTH } from '../wire/tcp.ts';
+import {
+  STATUS_ADDRESS_ALREADY_EXISTS, STATUS_CONNECTION_ABORTED, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_DEVICE_STATE,
+  STATUS_IO_TIMEOUT, STATUS_SUCCESS, type NTSTATUS,
+} from '../../ntstatus.ts';
+import { WskUsageError } from '../../errors.ts';
+import { createCongestionControl } from './congestion.ts';
+import { RttEstimator } from './rtt.ts';
+import { OooQueue } from './ooo-queue.ts';
+import { SackScoreboard } from './sack-scoreboard.ts';
+import { IsnGenerator } from './isn.ts';
+import { SendRequest, Tcb, TcpState, type SendDone, type TcpEvents } from './tcb.ts';
+import { output, sendAck, sendReset, sendSyn, sendWindowProbe, retransmitFirst } from './tcp-output.ts';
+import { tcpInput } from './tcp-input.ts';
+import { newTcpCounters, type TcpCounters } from './tcp-counters.ts';
+
+export interface TcpOptionsConfig {
+  /** Congestion control by name (default 'cubic'; 'newreno' built in; others registered by experimenters). */
+  congestionControl: string;
+  sack: boolean;
+  timestamps: boolean;
+  windowScaling: boolean;
+  /** Receive buffer per connection, bytes (the advertised window's ceiling). */
+  receiveBuffer: number;
+  /** Out-of-order data kept per connection, bytes (bounded reassembly). */
+  outOfOrderBytes: number;
+  /** TIME-WAIT duration (2 MSL), ms. */
+  timeWaitMs: number;
+  /** SYN transmissions before a connect fails with STATUS_IO_TIMEOUT. */
+  synRetries: number;
+  /** RTO expirations without progress before the connection fails (Linux tcp_retries2). */
+  maxRetransmits: number;
+  delayedAckMs: number;
+  minRtoMs: number;
+  /** Challenge ACKs per second (RFC 5961 §7). */
+  challengeAckLimit: number;
+}
+
+export const DEFAULT_TCP_OPTIONS: TcpOptionsConfig = {
+  congestionControl: 'cubic', sack: true, timestamps: true, windowScaling: true, receiveBuffer: 256 * 1024,
+  outOfOrderBytes: 256 * 1024, timeWaitMs: 60_000, synRetries: 6, maxRetransmits: 15, delayedAckMs: 40, minRtoMs: 200,
+  challengeAckLimit: 1000,
+};
+
+export interface TcpListenerEvents {
+  /** A connection completed the handshake; attach events to it (tcb.events) or abort it. */
+  onConnection(tcb: Tcb): void;
+}
+
+export class TcpListener {
+  /** Connections in SYN-RECEIVED (the SYN queue). */
+  synQueue = 0;
+  closed = false;
+  constructor(readonly localIp: number, readonly localPort: number, readonly backlog: number, readonly events: TcpListenerEvents) {}
+}
+
+const EPHEMERAL_LOW = 49152;
+const EPHEMERAL_COUNT = 16384;
+
+export class TcpEngine {
+  readonly clock: Clock;
+  readonly options: TcpOptionsConfig;
+  readonly counters: TcpCounters = newTcpCounters();
+  /** remote IP → ((localPort << 16) | remotePort) → TCB. */
+  private readonly connections = new Map<number, Map<number, Tcb>>();
+  private readonly listeners = new Map<number, TcpListener>();
+  /** Local ports in use by connections (active opens and accepted), with a count. */
+  private readonly portUse = new Map<number, number>();
+  private connectionCount = 0;
+  private readonly heap: Tcb[] = [];
+  private readonly timer: ClockTimer;
+  readonly isn: IsnGenerator;
+  /** Random offset of our timestamp clock (RFC 7323 §5.4 recommends not exposing uptime). */
+  readonly tsOffset: number;
+  readonly rxOptions = new TcpOptions();
+  readonly txOptions = new TcpOptions();
+  readonly sackScratch = new Int32Array(8);
+  readonly sackIn = new Int32Array(8);
+  private challengeAcks = 0;
+  private challengeWindowStart = 0;
+  private nextEphemeral: number;
+
+  constructor(readonly stack: Ipv4Stack, options: Partial<TcpOptionsConfig> = {}) {
+    this.clock = stack.clock;
+    this.options = { ...DEFAULT_TCP_OPTIONS, ...options };
+    createCongestionControl(this.options.congestionControl, 1460); // unknown names fail here, with the list
+    this.timer = this.clock.createTimer(() => this.onTimer());
+    this.isn = new IsnGenerator(() => this.clock.now());
+    this.tsOffset = (Math.random() * 0x7fffffff) | 0;
+    this.nextEphemeral = EPHEMERAL_LOW + Math.floor(Math.random() * EPHEMERAL_COUNT);
+    stack.tcpInput = (bytes, ipOffset, ipLength, slot) => tcpInput(this, bytes, ipOffset, ipLength, slot);
+  }
+
+  get size(): number { return this.connectionCount; }
+
+  /** MSS we announce: the interface MTU minus IPv4 and TCP headers. */
+  mssForMtu(): number {
+    return this.stack.iface.mtu - IPV4_MIN_HEADER_LENGTH - TCP_MIN_HEADER_LENGTH;
+  }
+
+  // ---- table ----------------------------------------------------------------------------
+
+  lookup(remoteIp: number, localPort: number, remotePort: number): Tcb | undefined {
+    return this.connections.get(remoteIp)?.get(((localPort << 16) | remotePort) | 0);
+  }
+
+  listenerFor(localPort: number): TcpListener | undefined {
+    return this.listeners.get(localPort);
+  }
+
+  private insert(tcb: Tcb): void {
+    let m = this.connections.get(tcb.remoteIp);
+    if (!m) { m = new Map(); this.connections.set(tcb.remoteIp, m); }
+    m.set(((tcb.localPort << 16) | tcb.remotePort) | 0, tcb);
+    this.portUse.set(tcb.localPort, (this.portUse.get(tcb.localPort) ?? 0) + 1);
+    this.connectionCount++;
+  }
+
+  /** Removes the TCB from every table and timer and gives back what it holds. */
+  remove(tcb: Tcb): void {
+    const m = this.connections.get(tcb.remoteIp);
+    const key = ((tcb.localPort << 16) | tcb.remotePort) | 0;
+    if (m?.get(key) !== tcb) return;
+    m.delete(key);
+    if (m.size === 0) this.connections.delete(tcb.remoteIp);
+    const n = (this.portUse.get(tcb.localPort) ?? 1) - 1;
+    if (n === 0) this.portUse.delete(tcb.localPort); else this.portUse.set(tcb.localPort, n);
+    this.connectionCount--;
+    tcb.rtoAt = tcb.delackAt = tcb.keepAliveAt = tcb.timeWaitAt = Infinity;
+    this.reschedule(tcb);
+    tcb.ooo.clear();
+    tcb.rcvQueue.length = 0;
+    tcb.rcvQueued = 0;
+    if (tcb.listener) {
+      (tcb.listener as TcpListener).synQueue--;
+      tcb.listener = null;
+    }
+  }
+
+  /** A TCB with its machinery, not yet in the table. */
+  newTcb(localIp: number, localPort: number, remoteIp: number, remotePort: number): Tcb {
+    const tcb = new Tcb(localIp, localPort, remoteIp, remotePort);
+    const mss = this.mssForMtu();
+    tcb.mss = Math.min(536, mss);
+    tcb.rcvBufSize = this.options.receiveBuffer;
+    tcb.wantWindowScale = this.options.windowScaling;
+    let shift = 0;
+    while (shift < 14 && (65535 << shift) < tcb.rcvBufSize) shift++;
+    tcb.rcvShift = this.options.windowScaling ? shift : 0;
+    tcb.rtt = new RttEstimator({ minRto: this.options.minRtoMs });
+    tcb.cc = createCongestionControl(this.options.congestionControl, tcb.mss);
+    const held = this.stack.held;
+    tcb.ooo = new OooQueue(64, this.options.outOfOrderBytes, {
+      trimFront: (h, n) => { held.advance(h, n); },
+      trimBack: (h, n) => { held.truncate(h, held.lengthOf(h) - n); },
+      release: (h) => { held.release(h); },
+    });
+    tcb.scoreboard = new SackScoreboard();
+    tcb.lastReceiveAt = this.clock.now();
+    return tcb;
+  }
+
+  // ---- API ----------------------------------------------------------------------------------
+
+  /** Passive open on a local port (0.0.0.0 or our address). */
+  listen(localIp: number, localPort: number, backlog: number, events: TcpListenerEvents): TcpListener {
+    if (this.listeners.has(localPort)) {
+      throw new WskUsageError('TCP_LISTEN', `port ${localPort} already has a listener`);
+    }
+    const l = new TcpListener(localIp | 0, localPort, Math.max(1, backlog), events);
+    this.listeners.set(localPort, l);
+    return l;
+  }
+
+  closeListener(l: TcpListener): void {
+    if (l.closed) return;
+    l.closed = true;
+    if (this.listeners.get(l.localPort) === l) this.listeners.delete(l.localPort);
+  }
+
+  portInUse(port: number): boolean {
+    return this.listeners.has(port) || this.portUse.has(port);
+  }
+
+  /** An ephemeral port (RFC 6056 algorithm 1-like: random start, sequential search), or 0. */
+  ephemeralPort(remoteIp = 0, remotePort = 0): number {
+    for (let i = 0; i < EPHEMERAL_COUNT; i++) {
+      const p = this.nextEphemeral;
+      this.nextEphemeral = p + 1 >= EPHEMERAL_LOW + EPHEMERAL_COUNT ? EPHEMERAL_LOW : p + 1;
+      if (this.listeners.has(p)) continue;
+      if (remotePort !== 0 ? !this.lookup(remoteIp | 0, p, remotePort) && !this.portUse.has(p) : !this.portUse.has(p)) return p;
+    }
+    return 0;
+  }
+
+  /** Active open: sends the SYN; events.onEstablished or onClosed(status) follows. */
+  connect(localPort: number, remoteIp: number, remotePort: number, events: TcpEvents): Tcb | NTSTATUS {
+    remoteIp |= 0;
+    const port = localPort === 0 ? this.ephemeralPort(remoteIp, remotePort) : localPort;
+    if (port === 0) return STATUS_INSUFFICIENT_RESOURCES;
+    if (this.lookup(remoteIp, port, remotePort)) return STATUS_ADDRESS_ALREADY_EXISTS;
+    const tcb = this.newTcb(this.stack.address, port, remoteIp, remotePort);
+    tcb.events = events;
+    tcb.iss = this.isn.next(tcb.localIp, port, remoteIp, remotePort);
+    tcb.sndUna = tcb.iss;
+    tcb.sndNxt = tcb.iss;
+    tcb.sndMax = tcb.iss;
+    tcb.state = TcpState.SYN_SENT;
+    this.insert(tcb);
+    this.counters.activeOpens++;
+    sendSyn(this, tcb);
+    return tcb;
+  }
+
+  /**
+   * Queues a send request by reference (R40: no provider buffering); `done` runs once all its
+   * bytes are acknowledged, or with the failure status if the connection dies first.
+   */
+  send(tcb: Tcb, pieces: readonly Uint8Array[], nodelay: boolean, done: SendDone | null, token?: unknown): SendRequest | NTSTATUS {
+    if (!tcb.canSend) return STATUS_INVALID_DEVICE_STATE;
+    const r = new SendRequest(pieces, done, token);
+    r.start = tcb.sendEndOffset;
+    tcb.sendEndOffset += r.length;
+    tcb.sendQueue.push(r);
+    // Nothing to transmit: completes once everything before it is acknowledged.
+    if (r.length === 0 && tcb.sendQueue.length === 1) this.completeSends(tcb);
+    if (tcb.state !== TcpState.SYN_SENT && tcb.state !== TcpState.SYN_RECEIVED) {
+      // WSK_FLAG_NODELAY: this send (and what is queued) leaves now; the socket option stays as set.
+      if (nodelay) tcb.nodelay = true;
+      output(this, tcb);
+      tcb.nodelay = tcb.nodelayOption;
+    }
+    return r;
+  }
+
+  setNoDelay(tcb: Tcb, enable: boolean): void {
+    tcb.nodelayOption = enable;
+    tcb.nodelay = enable;
+    if (enable) output(this, tcb);
+  }
+
+  /** Graceful close of our direction: FIN after the queued data (RFC 9293 §3.10.4). */
+  shutdown(tcb: Tcb): NTSTATUS {
+    if (tcb.finQueued) return STATUS_SUCCESS;
+    switch (tcb.state) {
+      case TcpState.SYN_SENT:
+        this.close(tcb, STATUS_CONNECTION_ABORTED);
+        return STATUS_SUCCESS;
+      case TcpState.SYN_RECEIVED:
+      case TcpState.ESTABLISHED:
+        tcb.finQueued = true;
+        if (tcb.state === TcpState.ESTABLISHED) tcb.state = TcpState.FIN_WAIT_1;
+        break;
+      case TcpState.CLOSE_WAIT:
+        tcb.finQueued = true;
+        tcb.state = TcpState.LAST_ACK;
+        break;
+      default:
+        return STATUS_INVALID_DEVICE_STATE;
+    }
+    output(this, tcb);
+    return STATUS_SUCCESS;
+  }
+
+  /** Abortive close: RST to the peer (when synchronized), everything dropped, onClosed(status). */
+  abort(tcb: Tcb, status: NTSTATUS = STATUS_CONNECTION_ABORTED): void {
+    if (tcb.state === TcpState.CLOSED) return;
+    const st = tcb.state;
+    if (st !== TcpState.SYN_SENT && st !== TcpState.TIME_WAIT && st !== TcpState.LISTEN) sendReset(this, tcb);
+    this.close(tcb, status);
+  }
+
+  /** Takes every in-order byte waiting (the owner's read); reopens the window if it grew enough. */
+  take(tcb: Tcb): Uint8Array[] | null {
+    if (tcb.rcvQueued === 0) return null;
+    const chunks = tcb.rcvQueue.splice(0, tcb.rcvQueue.length);
+    const before = (tcb.rcvAdvEdge - tcb.rcvNxt) | 0;
+    tcb.rcvQueued = 0;
+    // Window update when the window grew by two segments or half the buffer (RFC 1122 §4.2.3.3).
+    const free = tcb.rcvBufSize - (tcb.ooo ? tcb.ooo.bytes : 0);
+    if (tcb.canReceive && free - before >= Math.min(2 * tcb.mss, tcb.rcvBufSize >> 1)) sendAck(this, tcb);
+    return chunks;
+  }
+
+  setKeepAlive(tcb: Tcb, enabled: boolean, idleMs: number, intervalMs: number, count: number): void {
+    tcb.keepAlive = { enabled, idleMs, intervalMs, count };
+    tcb.keepAliveProbes = 0;
+    tcb.keepAliveAt = enabled && tcb.state >= TcpState.ESTABLISHED ? tcb.lastReceiveAt + idleMs : Infinity;
+    this.reschedule(tcb);
+  }
+
+  // ---- state changes used by input -----------------------------------------------------------
+
+  /** Adds a passive-open TCB (SYN-RECEIVED) to the table. */
+  addPassive(tcb: Tcb): void {
+    this.insert(tcb);
+    this.counters.passiveOpens++;
+  }
+
+  /** The connection is over for its owner; TIME-WAIT keeps the TCB (without owner) for 2 MSL. */
+  close(tcb: Tcb, status: NTSTATUS): void {
+    const events = tcb.events;
+    tcb.events = null;
+    if (tcb.state !== TcpState.TIME_WAIT) {
+      tcb.state = TcpState.CLOSED;
+      this.remove(tcb);
+      this.failSends(tcb, status);
+    }
+    if (status !== STATUS_SUCCESS) this.counters.aborts++;
+    events?.onClosed(tcb, status);
+  }
+
+  enterTimeWait(tcb: Tcb): void {
+    tcb.state = TcpState.TIME_WAIT;
+    tcb.rtoAt = tcb.delackAt = tcb.keepAliveAt = Infinity;
+    tcb.timeWaitAt = this.clock.now() + this.options.timeWaitMs;
+    this.reschedule(tcb);
+    this.completeSends(tcb);
+    const events = tcb.events;
+    tcb.events = null;
+    events?.onClosed(tcb, STATUS_SUCCESS);
+  }
+
+  /** Completes every send request whose bytes are all acknowledged. */
+  completeSends(tcb: Tcb): void {
+    const q = tcb.sendQueue;
+    while (q.length > 0) {
+      const r = q[0]!;
+      if (r.start + r.length > tcb.sndUnaOffset) break;
+      q.shift();
+      r.done?.(STATUS_SUCCESS, r.token);
+    }
+  }
+
+  /** Sends still pending on a connection that died complete with its status. */
+  private failSends(tcb: Tcb, status: NTSTATUS): void {
+    const q = tcb.sendQueue.splice(0, tcb.sendQueue.length);
+    for (const r of q) r.done?.(status === STATUS_SUCCESS ? STATUS_CONNECTION_ABORTED : status, r.token);
+  }
+
+  /** RFC 5961 §7: challenge ACKs are rate-limited per stack. */
+  challengeAck(tcb: Tcb): void {
+    const now = this.clock.now();
+    if (now - this.challengeWindowStart >= 1000) { this.challengeWindowStart = now; this.challengeAcks = 0; }
+    if (++this.challengeAcks > this.options.challengeAckLimit) { this.counters.challengeAcksLimited++; return; }
+    this.counters.challengeAcks++;
+    sendAck(this, tcb);
+  }
+
+  // ---- timers -----------------------------------------------------------------------------
+
+  armRto(tcb: Tcb): void {
+    tcb.rtoAt = this.clock.now() + tcb.rtt.rto;
+    this.reschedule(tcb);
+  }
+
+  /** Recomputes the TCB's deadline from its timers and fixes its heap position. */
+  reschedule(tcb: Tcb): void {
+    const d = Math.min(tcb.rtoAt, tcb.delackAt, tcb.keepAliveAt, tcb.timeWaitAt);
+    const h = this.heap;
+    if (d === Infinity) {
+      if (tcb.heapIndex >= 0) this.heapRemove(tcb.heapIndex);
+      tcb.deadline = Infinity;
+    } else if (tcb.heapIndex < 0) {
+      tcb.deadline = d;
+      tcb.heapIndex = h.length;
+      h.push(tcb);
+      this.siftUp(tcb.heapIndex);
+    } else if (d !== tcb.deadline) {
+      tcb.deadline = d;
+      this.siftUp(tcb.heapIndex);
+      this.siftDown(tcb.heapIndex);
+    }
+    this.armClock();
+  }
+
+  private armClock(): void {
+    const top = this.heap[0];
+    if (!top) { if (this.timer.armed) this.timer.disarm(); return; }
+    if (!this.timer.armed || this.timer.deadline !== top.deadline) this.timer.arm(top.deadline);
+  }
+
+  private onTimer(): void {
+    const now = this.clock.now();
+    for (let guard = 0; guard < 100_000; guard++) {
+      const top = this.heap[0];
+      if (!top || top.deadline > now) break;
+      this.runTimers(top, now);
+      if (top.heapIndex === 0 && top.deadline <= now) {
+        // Nothing re-armed it (e.g. a timer fired without a state change): stop it spinning.
+        this.heapRemove(0);
+        top.deadline = Infinity;
+      }
+    }
+    this.armClock();
+    this.stack.flushTx();
+  }
+
+  private runTimers(tcb: Tcb, now: number): void {
+    if (tcb.timeWaitAt <= now) {
+      tcb.timeWaitAt = Infinity;
+      tcb.state = TcpState.CLOSED;
+      this.remove(tcb);
+      return;
+    }
+    if (tcb.delackAt <= now) {
+      tcb.delackAt = Infinity;
+      sendAck(this, tcb);
+    }
+    if (tcb.rtoAt <= now) {
+      tcb.rtoAt = Infinity;
+      this.onRetransmitTimeout(tcb);
+      if (tcb.state === TcpState.CLOSED) return;
+    }
+    if (tcb.keepAliveAt <= now) {
+      tcb.keepAliveAt = Infinity;
+      this.onKeepAlive(tcb, now);
+      if (tcb.state === TcpState.CLOSED) return;
+    }
+    this.reschedule(tcb);
+  }
+
+  private onRetransmitTimeout(tcb: Tcb): void {
+    const st = tcb.state;
+    if (st === TcpState.SYN_SENT || st === TcpState.SYN_RECEIVED) {
+      if (tcb.synSent >= this.options.synRetries) {
+        this.counters.connectTimeouts++;
+        if (tcb.listener) { tcb.state = TcpState.CLOSED; this.remove(tcb); return; }
+        this.close(tcb, tcb.softError || STATUS_IO_TIMEOUT);
+        return;
+      }
+      tcb.rtt.backoff();
+      sendSyn(this, tcb);
+      return;
+    }
+    if (tcb.persist) {
+      // Zero-window probe with backoff; a window that never opens is not an error (RFC 1122 §4.2.2.17).
+      sendWindowProbe(this, tcb);
+      tcb.rtt.backoff();
+      this.armRto(tcb);
+      return;
+    }
+    if (tcb.sndUna === tcb.sndMax) return; // nothing outstanding
+    tcb.backoffs++;
+    tcb.timeouts++;
+    this.counters.timeouts++;
+    if (tcb.backoffs > this.options.maxRetransmits) {
+      this.abort(tcb, tcb.softError || STATUS_IO_TIMEOUT);
+      return;
+    }
+    // RFC 6298 §5.5–5.7 and RFC 5681 §3.1: back off, shrink to the loss window, go back to SND.UNA.
+    tcb.cc.onTimeout(tcb.inFlight, this.clock.now());
+    tcb.inRecovery = false;
+    tcb.inflation = 0;
+    tcb.dupAcks = 0;
+    tcb.scoreboard.clear();
+    tcb.highRxt = tcb.sndUna;
+    tcb.rttTiming = false;
+    tcb.rtt.backoff();
+    tcb.sndNxt = tcb.sndUna;
+    if (tcb.finSent && ((tcb.sndUna + 1) | 0) === tcb.sndMax && tcb.dataEndSeq === tcb.sndUna) {
+      tcb.finSent = false; // only the FIN is outstanding: resend it
+    } else if (tcb.finSent) {
+      tcb.finSent = false;
+    }
+    retransmitFirstAfterTimeout(this, tcb);
+    this.armRto(tcb);
+  }
+
+  private onKeepAlive(tcb: Tcb, now: number): void {
+    const k = tcb.keepAlive;
+    if (!k.enabled || tcb.state < TcpState.ESTABLISHED || tcb.state === TcpState.TIME_WAIT) return;
+    if (now - tcb.lastReceiveAt < k.idleMs) { tcb.keepAliveAt = tcb.lastReceiveAt + k.idleMs; return; }
+    if (tcb.keepAliveProbes >= k.count) {
+      this.counters.keepAliveTimeouts++;
+      this.abort(tcb, STATUS_IO_TIMEOUT);
+      return;
+    }
+    tcb.keepAliveProbes++;
+    this.counters.keepAliveProbes++;
+    sendWindowProbe(this, tcb); // SEG.SEQ = SND.UNA - 1, no data: the peer answers with an ACK
+    tcb.keepAliveAt = now + k.intervalMs;
+  }
+
+  private heapRemove(i: number): void {
+    const h = this.heap;
+    const t = h[i]!;
+    const last = h.pop()!;
+    t.heapIndex = -1;
+    if (i === h.length) return;
+    h[i] = last;
+    last.heapIndex = i;
+    this.siftUp(i);
+    this.siftDown(last.heapIndex);
+  }
+
+  private siftUp(i: number): void {
+    const h = this.heap;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (h[i]!.deadline >= h[p]!.deadline) break;
+      this.swap(i, p);
+      i = p;
+    }
+  }
+
+  private siftDown(i: number): void {
+    const h = this.heap;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < h.length && h[l]!.deadline < h[m]!.deadline) m = l;
+      if (r < h.length && h[r]!.deadline < h[m]!.deadline) m = r;
+      if (m === i) return;
+      this.swap(i, m);
+      i = m;
+    }
+  }
+
+  private swap(i: number, j: number): void {
+    const h = this.heap;
+    const a = h[i]!;
+    const b = h[j]!;
+    h[i] = b; b.heapIndex = i;
+    h[j] = a; a.heapIndex = j;
+  }
+
+  /** Every connection and listener dropped (stack shutdown): owners get STATUS_CONNECTION_ABORTED. */
+  closeAll(): void {
+    for (const m of [...this.connections.values()]) for (const tcb of [...m.values()]) this.abort(tcb);
+    this.listeners.clear();
+  }
+}
+
+/** After an RTO, resend from SND.UNA (go-back-N through the normal output path). */
+function retransmitFirstAfterTimeout(e: TcpEngine, tcb: Tcb): void {
+  if (tcb.dataEndSeq === tcb.sndUna && !tcb.finQueued) { retransmitFirst(e, tcb); return; }
+  output(e, tcb);
+}

@@ -1,0 +1,530 @@
+// TCP input: RFC 9293 §3.10.7 "SEGMENT ARRIVES", with RFC 5961 (challenge ACKs against blind
+// RST/SYN/ACK), RFC 7323 (window scale, timestamps, PAWS), RFC 2018/6675 (SACK, loss recovery),
+// RFC 5681/6582 (fast retransmit, NewReno), RFC 6298 (RTT samples), RFC 1122 §4.2.3.2 (delayed
+// ACK, with Linux's quick-ACK on start and out-of-order data). Malformed segments are counted and
+// dropped; nothing here throws on bad input.
+import { get16, get32 } from '../wire/bytes.ts';
+import { transportChecksumValid } from '../wire/checksum.ts';
+import { IpProtocol } from '../wire/ipv4.ts';
+import { parseTcpOptions, TcpFlags, TcpSegment, type TcpOptions } from '../wire/tcp.ts';
+import { STATUS_CONNECTION_REFUSED, STATUS_CONNECTION_RESET, STATUS_SUCCESS } from '../../ntstatus.ts';
+import { seqGeq, seqGt, seqLeq, seqLt } from './seq.ts';
+import { Tcb, TcpState } from './tcb.ts';
+import type { TcpEngine, TcpListener } from './tcp-engine.ts';
+import { output, retransmitFirst, sendAck, sendResetFor, sendSyn, tsNow } from './tcp-output.ts';
+
+const { FIN, SYN, RST, ACK } = TcpFlags;
+/** RFC 7323 §5.5: TS.Recent older than 24 days is not trusted for PAWS. */
+const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;
+
+/** One parsed segment, reused for every arrival (no allocation per segment). */
+class Segment {
+  bytes: Uint8Array = new Uint8Array(0);
+  slot = -1;
+  srcIp = 0;
+  dstIp = 0;
+  srcPort = 0;
+  dstPort = 0;
+  seq = 0;
+  ack = 0;
+  flags = 0;
+  window = 0;
+  payloadAt = 0;
+  payloadLength = 0;
+}
+const seg = new Segment();
+
+export function tcpInput(e: TcpEngine, bytes: Uint8Array, ipOffset: number, ipLength: number, slot: number): void {
+  const c = e.counters;
+  const hl = (bytes[ipOffset]! & 0x0f) << 2;
+  const off = ipOffset + hl;
+  const len = ipLength - hl;
+  const src = get32(bytes, ipOffset + 12) | 0;
+  const dst = get32(bytes, ipOffset + 16) | 0;
+  if (TcpSegment.check(bytes, off, len) !== null) { c.malformed++; return; }
+  if (!e.stack.device.capabilities.rxChecksumVerified && !transportChecksumValid(bytes, off, len, src, dst, IpProtocol.TCP)) {
+    c.malformed++;
+    return;
+  }
+  c.segmentsIn++;
+  const dataOffset = (bytes[off + 12]! >>> 4) << 2;
+  const o = e.rxOptions;
+  parseTcpOptions(bytes, off + 20, off + dataOffset, o);
+  seg.bytes = bytes;
+  seg.slot = slot;
+  seg.srcIp = src;
+  seg.dstIp = dst;
+  seg.srcPort = get16(bytes, off);
+  seg.dstPort = get16(bytes, off + 2);
+  seg.seq = get32(bytes, off + 4) | 0;
+  seg.ack = get32(bytes, off + 8) | 0;
+  seg.flags = bytes[off + 13]!;
+  seg.window = get16(bytes, off + 14);
+  seg.payloadAt = off + dataOffset;
+  seg.payloadLength = len - dataOffset;
+  const tcb = e.lookup(src, seg.dstPort, seg.srcPort);
+  if (tcb) segmentArrives(e, tcb, o);
+  else closedOrListen(e, o);
+  seg.bytes = EMPTY;
+}
+const EMPTY = new Uint8Array(0);
+
+/** No connection: a listener may take a SYN; anything else gets a reset (RFC 9293 §3.10.7.1–2). */
+function closedOrListen(e: TcpEngine, o: TcpOptions): void {
+  const f = seg.flags;
+  if (f & RST) return;
+  const listener = e.listenerFor(seg.dstPort);
+  const segLen = seg.payloadLength + (f & SYN ? 1 : 0) + (f & FIN ? 1 : 0);
+  if (!listener || listener.closed || (listener.localIp !== 0 && listener.localIp !== seg.dstIp)) {
+    if (f & SYN) e.counters.noListener++;
+    sendResetFor(e, seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, seg.seq, seg.ack, segLen, (f & ACK) !== 0);
+    return;
+  }
+  if (f & ACK) {
+    sendResetFor(e, seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, seg.seq, seg.ack, segLen, true);
+    return;
+  }
+  if (!(f & SYN)) return;
+  passiveOpen(e, listener, o);
+}
+
+function passiveOpen(e: TcpEngine, listener: TcpListener, o: TcpOptions): void {
+  if (listener.synQueue >= listener.backlog) { e.counters.synQueueOverflows++; return; }
+  const tcb = e.newTcb(seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort);
+  tcb.irs = seg.seq;
+  tcb.rcvNxt = (seg.seq + 1) | 0;
+  tcb.rcvAdvEdge = tcb.rcvNxt;
+  negotiate(e, tcb, o);
+  tcb.sndWnd = seg.window; // never scaled in a SYN (RFC 7323 §2.2)
+  tcb.maxSndWnd = tcb.sndWnd;
+  tcb.sndWl1 = seg.seq;
+  tcb.iss = e.isn.next(tcb.localIp, tcb.localPort, tcb.remoteIp, tcb.remotePort);
+  tcb.sndUna = tcb.sndNxt = tcb.sndMax = tcb.iss;
+  tcb.state = TcpState.SYN_RECEIVED;
+  tcb.listener = listener;
+  listener.synQueue++;
+  e.addPassive(tcb);
+  sendSyn(e, tcb);
+}
+
+/** Options from the peer's SYN decide MSS, window scaling, SACK and timestamps for both sides. */
+function negotiate(e: TcpEngine, tcb: Tcb, o: TcpOptions): void {
+  tcb.peerMss = o.mss > 0 ? o.mss : 536;
+  tcb.mss = Math.max(64, Math.min(tcb.peerMss, e.mssForMtu()));
+  if (o.windowScale >= 0 && tcb.wantWindowScale) {
+    tcb.sndShift = Math.min(o.windowScale, 14);
+  } else {
+    tcb.sndShift = 0;
+    tcb.rcvShift = 0;
+    tcb.wantWindowScale = false;
+  }
+  tcb.sackEnabled = o.sackPermitted && e.options.sack;
+  tcb.tsEnabled = o.hasTimestamps && e.options.timestamps;
+  if (tcb.tsEnabled) {
+    tcb.tsRecent = o.tsVal | 0;
+    tcb.tsRecentAt = e.clock.now();
+    tcb.mss -= 12; // every segment carries the 12-byte timestamp option
+  }
+  tcb.cc.setMss(tcb.mss);
+}
+
+function segmentArrives(e: TcpEngine, tcb: Tcb, o: TcpOptions): void {
+  const now = e.clock.now();
+  tcb.segmentsIn++;
+  tcb.lastReceiveAt = now;
+  tcb.keepAliveProbes = 0;
+  if (tcb.keepAlive.enabled && tcb.state >= TcpState.ESTABLISHED) {
+    tcb.keepAliveAt = now + tcb.keepAlive.idleMs;
+    e.reschedule(tcb);
+  }
+  if (tcb.state === TcpState.SYN_SENT) { synSent(e, tcb, o, now); return; }
+  if (tcb.state === TcpState.TIME_WAIT) { timeWait(e, tcb, o); return; }
+
+  let f = seg.flags;
+  let seq = seg.seq;
+  let payloadAt = seg.payloadAt;
+  let payloadLength = seg.payloadLength;
+
+  // A retransmitted SYN while our SYN-ACK is unanswered: answer it again.
+  if (tcb.state === TcpState.SYN_RECEIVED && (f & SYN) && !(f & ACK) && seq === tcb.irs) {
+    sendSyn(e, tcb);
+    return;
+  }
+
+  // RFC 7323 §5.3 PAWS.
+  if (tcb.tsEnabled && o.hasTimestamps && !(f & RST)) {
+    const tsVal = o.tsVal | 0;
+    if (seqLt(tsVal, tcb.tsRecent) && now - tcb.tsRecentAt < PAWS_IDLE_MS) {
+      e.counters.pawsRejected++;
+      sendAck(e, tcb);
+      return;
+    }
+  }
+
+  // 1. Sequence acceptability (RFC 9293 §3.10.7.4, first check).
+  const rcvWnd = Math.max(0, (tcb.rcvAdvEdge - tcb.rcvNxt) | 0);
+  const segLen = payloadLength + (f & SYN ? 1 : 0) + (f & FIN ? 1 : 0);
+  let acceptable: boolean;
+  if (segLen === 0) {
+    acceptable = rcvWnd === 0 ? seq === tcb.rcvNxt : seqGeq(seq, tcb.rcvNxt) && seqLt(seq, (tcb.rcvNxt + rcvWnd) | 0);
+  } else if (rcvWnd === 0) {
+    acceptable = false;
+  } else {
+    const last = (seq + segLen - 1) | 0;
+    acceptable = (seqGeq(seq, tcb.rcvNxt) && seqLt(seq, (tcb.rcvNxt + rcvWnd) | 0))
+      || (seqGeq(last, tcb.rcvNxt) && seqLt(last, (tcb.rcvNxt + rcvWnd) | 0));
+  }
+  if (!acceptable) {
+    if (!(f & RST)) {
+      if (payloadLength > 0 && seqLt(seq, tcb.rcvNxt)) e.counters.duplicateSegments++;
+      else e.counters.outOfWindow++;
+      sendAck(e, tcb);
+    }
+    return;
+  }
+
+  // 2. RST (RFC 5961 §3.2): only an exact match resets; in-window gets a challenge ACK.
+  if (f & RST) {
+    if (seq !== tcb.rcvNxt) { e.challengeAck(tcb); return; }
+    e.counters.resetsReceived++;
+    if (tcb.state === TcpState.SYN_RECEIVED && tcb.listener) {
+      tcb.state = TcpState.CLOSED;
+      e.remove(tcb); // back to LISTEN: the listener never saw it
+      return;
+    }
+    const quiet = tcb.state === TcpState.CLOSING || tcb.state === TcpState.LAST_ACK;
+    e.close(tcb, quiet ? STATUS_SUCCESS : STATUS_CONNECTION_RESET);
+    return;
+  }
+
+  // TS.Recent update (RFC 7323 §4.3): for segments covering Last.ACK.sent.
+  if (tcb.tsEnabled && o.hasTimestamps && seqLeq(seq, tcb.lastAckSent)) {
+    tcb.tsRecent = o.tsVal | 0;
+    tcb.tsRecentAt = now;
+  }
+
+  // 4. SYN in a synchronized state (RFC 5961 §4.2): challenge ACK.
+  if (f & SYN) {
+    if (tcb.state === TcpState.SYN_RECEIVED && seqLt(seq, tcb.rcvNxt)) {
+      f &= ~SYN; // the peer's SYN again, with data or an ACK: treat as a plain segment
+      seq = (seq + 1) | 0;
+    } else {
+      e.challengeAck(tcb);
+      return;
+    }
+  }
+
+  // 5. ACK.
+  if (!(f & ACK)) return;
+  if (tcb.state === TcpState.SYN_RECEIVED) {
+    if (!(seqLt(tcb.sndUna, seg.ack) && seqLeq(seg.ack, tcb.sndMax))) {
+      sendResetFor(e, seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, seg.seq, seg.ack, segLen, true);
+      return;
+    }
+    established(e, tcb, now);
+    tcb.sndWnd = seg.window << tcb.sndShift;
+    tcb.maxSndWnd = Math.max(tcb.maxSndWnd, tcb.sndWnd);
+    tcb.sndWl1 = seq;
+    tcb.sndWl2 = seg.ack;
+    const l = tcb.listener as TcpListener | null;
+    tcb.listener = null;
+    if (l) {
+      l.synQueue--;
+      if (l.closed) { e.abort(tcb); return; }
+      l.events.onConnection(tcb);
+      if (isGone(tcb)) return;
+    }
+  }
+  if (!processAck(e, tcb, o, seq, payloadLength, f, now)) return;
+  if (isGone(tcb)) return;
+
+  // 7. Data.
+  let delivered = false;
+  if (payloadLength > 0 && tcb.canReceive) {
+    if (seqLt(seq, tcb.rcvNxt)) {
+      const d = (tcb.rcvNxt - seq) | 0;
+      payloadAt += d;
+      payloadLength -= d;
+      seq = tcb.rcvNxt;
+    }
+    delivered = receiveData(e, tcb, seq, payloadAt, payloadLength);
+  }
+
+  // 8. FIN, once everything before it has arrived.
+  if ((f & FIN) && ((seq + payloadLength) | 0) === tcb.rcvNxt && !tcb.finReceived && tcb.canReceive) {
+    tcb.rcvNxt = (tcb.rcvNxt + 1) | 0;
+    tcb.finReceived = true;
+    sendAck(e, tcb);
+    if (delivered) tcb.events?.onReadable(tcb);
+    delivered = false;
+    tcb.events?.onFin(tcb);
+    switch (tcb.state) {
+      case TcpState.ESTABLISHED: tcb.state = TcpState.CLOSE_WAIT; break;
+      case TcpState.FIN_WAIT_1:
+        if (tcb.finSent && tcb.sndUna === tcb.sndMax) e.enterTimeWait(tcb);
+        else tcb.state = TcpState.CLOSING;
+        break;
+      case TcpState.FIN_WAIT_2: e.enterTimeWait(tcb); break;
+      default: break;
+    }
+  }
+  if (delivered) tcb.events?.onReadable(tcb);
+  if (!isGone(tcb)) output(e, tcb);
+}
+
+/** Callbacks may have closed the connection (the state changes behind the compiler's back). */
+function isGone(tcb: Tcb): boolean {
+  const st: TcpState = tcb.state;
+  return st === TcpState.CLOSED || st === TcpState.TIME_WAIT;
+}
+
+function established(e: TcpEngine, tcb: Tcb, now: number): void {
+  tcb.state = TcpState.ESTABLISHED;
+  tcb.cc.init(tcb.mss, now);
+  tcb.rtoAt = Infinity;
+  if (tcb.keepAlive.enabled) tcb.keepAliveAt = now + tcb.keepAlive.idleMs;
+  e.reschedule(tcb);
+}
+
+/** Returns false when the segment must be dropped after the ACK check. */
+function processAck(e: TcpEngine, tcb: Tcb, o: TcpOptions, seq: number, payloadLength: number, f: number, now: number): boolean {
+  const ack = seg.ack;
+  if (seqGt(ack, tcb.sndMax)) {
+    e.counters.ackTooNew++;
+    sendAck(e, tcb);
+    return false;
+  }
+  // RFC 5961 §5.2: an ACK far below SND.UNA is a blind injection.
+  if (seqLt(ack, (tcb.sndUna - tcb.maxSndWnd) | 0)) {
+    e.challengeAck(tcb);
+    return false;
+  }
+  let newSacked = 0;
+  if (tcb.sackEnabled && o.sackCount > 0) {
+    const blocks = e.sackIn;
+    for (let i = 0; i < 2 * o.sackCount; i++) blocks[i] = o.sackBlocks[i]! | 0;
+    tcb.scoreboard.setSndMax(tcb.sndMax);
+    newSacked = tcb.scoreboard.update(tcb.sndUna, blocks, o.sackCount);
+  }
+  const windowBefore = tcb.sndWnd;
+  if (seqGt(ack, tcb.sndUna)) {
+    ackAdvance(e, tcb, ack, o, now);
+  } else if (ack === tcb.sndUna && payloadLength === 0 && !(f & (SYN | FIN)) && tcb.sndMax !== tcb.sndUna
+    && ((seg.window << tcb.sndShift) === windowBefore || newSacked > 0)) {
+    duplicateAck(e, tcb, now);
+  }
+  // Window update (RFC 9293 §3.10.7.4, fifth check).
+  if (seqLt(tcb.sndWl1, seq) || (tcb.sndWl1 === seq && seqLeq(tcb.sndWl2, ack))) {
+    tcb.sndWnd = seg.window << tcb.sndShift;
+    tcb.sndWl1 = seq;
+    tcb.sndWl2 = ack;
+    if (tcb.sndWnd > tcb.maxSndWnd) tcb.maxSndWnd = tcb.sndWnd;
+    if (tcb.sndWnd > 0 && tcb.persist) {
+      tcb.persist = false;
+      tcb.rtt.resetBackoff();
+      if (tcb.sndUna === tcb.sndMax) { tcb.rtoAt = Infinity; e.reschedule(tcb); } else e.armRto(tcb);
+    }
+  }
+  // Our FIN acknowledged.
+  if (tcb.finSent && tcb.sndUna === tcb.sndMax) {
+    switch (tcb.state) {
+      case TcpState.FIN_WAIT_1: tcb.state = TcpState.FIN_WAIT_2; break;
+      case TcpState.CLOSING: e.enterTimeWait(tcb); return false;
+      case TcpState.LAST_ACK:
+        tcb.state = TcpState.CLOSED;
+        e.close(tcb, STATUS_SUCCESS);
+        return false;
+      default: break;
+    }
+  }
+  return true;
+}
+
+function ackAdvance(e: TcpEngine, tcb: Tcb, ack: number, o: TcpOptions, now: number): void {
+  const acked = (ack - tcb.sndUna) | 0;
+  const inFlightBefore = tcb.inFlight;
+  let dataAcked = acked;
+  if (tcb.sndUna === tcb.iss) dataAcked--; // our SYN
+  if (tcb.finSent && ack === tcb.sndMax) dataAcked--; // our FIN
+  if (dataAcked < 0) dataAcked = 0;
+  tcb.sndUnaOffset += dataAcked;
+  tcb.sndUna = ack;
+  if (seqLt(tcb.sndNxt, ack)) tcb.sndNxt = ack;
+  if (seqLt(tcb.highRxt, ack)) tcb.highRxt = ack;
+  // RTT (RFC 6298 with Karn; RFC 7323 §4 with timestamps).
+  let sample = -1;
+  if (tcb.tsEnabled && o.hasTimestamps && o.tsEcr !== 0) {
+    sample = (tsNow(e) - (o.tsEcr | 0)) | 0;
+    if (sample < 0 || sample > 600_000) sample = -1;
+  } else if (tcb.rttTiming && seqGeq(ack, tcb.rttSeq)) {
+    sample = now - tcb.rttStart;
+  }
+  if (seqGeq(ack, tcb.rttSeq)) tcb.rttTiming = false;
+  if (sample >= 0) tcb.rtt.sample(Math.max(sample, 0.001));
+  tcb.backoffs = 0;
+  tcb.scoreboard.ackTo(ack);
+  e.completeSends(tcb);
+  if (tcb.inRecovery) {
+    if (seqGeq(ack, tcb.recoveryPoint)) {
+      tcb.inRecovery = false;
+      tcb.inflation = 0;
+      tcb.cc.onRecoveryEnd(now);
+    } else {
+      tcb.cc.onRecoveryAck?.(dataAcked, now);
+      if (!tcb.sackEnabled) {
+        // RFC 6582 §3.2 step 5: partial ACK — retransmit the next hole, deflate by what was acked.
+        retransmitFirst(e, tcb);
+        tcb.inflation = Math.max(0, tcb.inflation - dataAcked + (dataAcked >= tcb.mss ? tcb.mss : 0));
+      }
+    }
+  } else if (dataAcked > 0) {
+    const unsent = (tcb.dataEndSeq - tcb.sndNxt) | 0;
+    const appLimited = unsent <= 0 && inFlightBefore < tcb.cc.cwnd;
+    tcb.cc.onAck(dataAcked, inFlightBefore, sample, now, appLimited);
+  }
+  tcb.dupAcks = 0;
+  if (tcb.sndUna === tcb.sndMax) { tcb.rtoAt = Infinity; e.reschedule(tcb); } else e.armRto(tcb);
+  const isb = tcb.idealSendBacklog;
+  if (isb !== tcb.reportedBacklog) {
+    tcb.reportedBacklog = isb;
+    tcb.events?.onSendBacklog?.(tcb, isb);
+  }
+}
+
+function duplicateAck(e: TcpEngine, tcb: Tcb, now: number): void {
+  tcb.dupAcks++;
+  if (!tcb.inRecovery) {
+    const lost = tcb.dupAcks >= 3 || (tcb.sackEnabled && tcb.scoreboard.isLost(tcb.sndUna, tcb.mss));
+    if (!lost) return;
+    // RFC 6582 §3.2 step 2: no new recovery until the ACK passes the previous "recover" point.
+    if (!tcb.sackEnabled && tcb.fastRetransmits > 0 && seqLt(tcb.sndUna, tcb.recoveryPoint)) return;
+    tcb.inRecovery = true;
+    tcb.recoveryPoint = tcb.sndMax;
+    tcb.highRxt = tcb.sndUna;
+    tcb.cc.onLoss(tcb.inFlight, now);
+    tcb.fastRetransmits++;
+    e.counters.fastRetransmits++;
+    tcb.rttTiming = false;
+    retransmitFirst(e, tcb);
+    if (!tcb.sackEnabled) tcb.inflation = 3 * tcb.mss;
+    return;
+  }
+  if (!tcb.sackEnabled) tcb.inflation += tcb.mss;
+}
+
+/** In-window data at `seq` (>= RCV.NXT). Returns true when bytes became readable. */
+function receiveData(e: TcpEngine, tcb: Tcb, seq: number, at: number, length: number): boolean {
+  // Never accept beyond what we advertised.
+  const room = (tcb.rcvAdvEdge - seq) | 0;
+  if (length > room) length = Math.max(0, room);
+  if (length === 0) return false;
+  tcb.bytesIn += length;
+  if (seq === tcb.rcvNxt) {
+    tcb.rcvQueue.push(seg.bytes.slice(at, at + length));
+    tcb.rcvQueued += length;
+    tcb.rcvNxt = (tcb.rcvNxt + length) | 0;
+    let filledHole = false;
+    if (tcb.ooo.count > 0) {
+      const before = tcb.rcvNxt;
+      tcb.rcvNxt = tcb.ooo.takeInOrder(tcb.rcvNxt, (h, _s, n) => deliverHeld(e, tcb, h, n));
+      filledHole = tcb.rcvNxt !== before || tcb.ooo.count > 0;
+    }
+    tcb.unackedSegments++;
+    if (filledHole || tcb.quickAcks > 0 || tcb.unackedSegments >= 2) {
+      if (tcb.quickAcks > 0) tcb.quickAcks--;
+      sendAck(e, tcb);
+    } else if (tcb.delackAt === Infinity) {
+      tcb.delackAt = e.clock.now() + e.options.delayedAckMs;
+      e.reschedule(tcb);
+    }
+    return true;
+  }
+  // Out of order: keep the bytes where they landed (a ring slot), ACK at once with SACK blocks.
+  e.counters.outOfOrderSegments++;
+  const held = e.stack.held;
+  const h = seg.slot >= 0 ? held.hold(seg.slot, at, length) : held.holdBytes(seg.bytes.slice(at, at + length));
+  if (h < 0 || !tcb.ooo.insert(seq, length, h)) {
+    if (h >= 0) held.release(h);
+    e.counters.outOfOrderDrops++;
+  } else {
+    tcb.lastOooSeq = seq;
+  }
+  tcb.quickAcks = 8;
+  sendAck(e, tcb);
+  return false;
+}
+
+function deliverHeld(e: TcpEngine, tcb: Tcb, handle: number, length: number): void {
+  const held = e.stack.held;
+  const bytes = held.bytes(handle);
+  tcb.rcvQueue.push(bytes.slice(0, length));
+  tcb.rcvQueued += length;
+  held.release(handle);
+}
+
+function synSent(e: TcpEngine, tcb: Tcb, o: TcpOptions, now: number): void {
+  const f = seg.flags;
+  if (f & ACK) {
+    if (seqLeq(seg.ack, tcb.iss) || seqGt(seg.ack, tcb.sndMax)) {
+      if (!(f & RST)) sendResetFor(e, seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, seg.seq, seg.ack, 0, true);
+      return;
+    }
+  }
+  if (f & RST) {
+    if (f & ACK) {
+      e.counters.resetsReceived++;
+      e.close(tcb, STATUS_CONNECTION_REFUSED);
+    }
+    return;
+  }
+  if (!(f & SYN)) return;
+  tcb.irs = seg.seq;
+  tcb.rcvNxt = (seg.seq + 1) | 0;
+  tcb.rcvAdvEdge = tcb.rcvNxt;
+  negotiate(e, tcb, o);
+  tcb.sndWl1 = seg.seq;
+  tcb.sndWl2 = seg.ack;
+  if (f & ACK) {
+    if (tcb.synSent === 1) tcb.rtt.sample(Math.max(now - tcb.lastSendAt, 0.001));
+    tcb.sndUna = seg.ack;
+    tcb.sndWnd = seg.window; // never scaled in a SYN-ACK
+    tcb.maxSndWnd = tcb.sndWnd;
+    established(e, tcb, now);
+    sendAck(e, tcb);
+    tcb.events?.onEstablished(tcb);
+    if (tcb.state === TcpState.ESTABLISHED || tcb.state === TcpState.FIN_WAIT_1) output(e, tcb);
+    return;
+  }
+  // Simultaneous open (RFC 9293 §3.5, figure 8).
+  tcb.state = TcpState.SYN_RECEIVED;
+  tcb.sndWnd = seg.window;
+  tcb.maxSndWnd = tcb.sndWnd;
+  tcb.synSent = 0;
+  sendSyn(e, tcb);
+}
+
+function timeWait(e: TcpEngine, tcb: Tcb, o: TcpOptions): void {
+  const f = seg.flags;
+  if (f & RST) {
+    tcb.state = TcpState.CLOSED;
+    e.remove(tcb);
+    return;
+  }
+  if ((f & SYN) && !(f & ACK)) {
+    // RFC 6191: a new incarnation may reuse the pair if its sequence (or timestamp) moved on.
+    const newer = o.hasTimestamps && tcb.tsEnabled ? seqGt(o.tsVal | 0, tcb.tsRecent) : seqGt(seg.seq, tcb.rcvNxt);
+    const listener = e.listenerFor(seg.dstPort);
+    if (newer && listener && !listener.closed) {
+      tcb.state = TcpState.CLOSED;
+      e.remove(tcb);
+      passiveOpen(e, listener, o);
+      return;
+    }
+  }
+  // A retransmitted FIN (our ACK was lost): ACK it and restart 2 MSL.
+  if (f & FIN) {
+    tcb.timeWaitAt = e.clock.now() + e.options.timeWaitMs;
+    e.reschedule(tcb);
+  }
+  sendAck(e, tcb);
+}

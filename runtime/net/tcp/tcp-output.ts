@@ -1,0 +1,275 @@
+// TCP output (RFC 9293 §3.8, RFC 1122 §4.2.3.4 sender SWS avoidance and Nagle, RFC 7323 options,
+// RFC 2018 SACK blocks, RFC 6675 NextSeg during SACK recovery). Every segment is built straight
+// into a transmit slot: headers in the headroom, payload copied once from the send queue (the
+// application's buffers), checksum filled unless the link offloads it.
+import { IpProtocol } from '../wire/ipv4.ts';
+import { ETHERNET_HEADER_LENGTH } from '../wire/ethernet.ts';
+import { IPV4_MIN_HEADER_LENGTH } from '../wire/ipv4.ts';
+import { emitTcp, emitTcpOptions, TcpFlags, TCP_MIN_HEADER_LENGTH } from '../wire/tcp.ts';
+import { checksumAdd, checksumFold, pseudoHeaderSumV4 } from '../wire/checksum.ts';
+import { set16 } from '../wire/bytes.ts';
+import { seqGt, seqLt } from './seq.ts';
+import { TcpState, type Tcb } from './tcb.ts';
+import type { TcpEngine } from './tcp-engine.ts';
+
+const HEADERS = ETHERNET_HEADER_LENGTH + IPV4_MIN_HEADER_LENGTH;
+
+/** Our timestamp clock (RFC 7323 §5.4): milliseconds, as int32. */
+export function tsNow(e: TcpEngine): number {
+  return (Math.floor(e.clock.now()) + e.tsOffset) | 0;
+}
+
+/** The window to advertise (unscaled bytes), applying receiver SWS avoidance and never shrinking the advertised edge. */
+function receiveWindow(tcb: Tcb): number {
+  const free = Math.max(0, tcb.rcvBufSize - tcb.rcvQueued - (tcb.ooo ? tcb.ooo.bytes : 0));
+  const max = 65535 << tcb.rcvShift;
+  let win = Math.min(free, max);
+  const current = (tcb.rcvAdvEdge - tcb.rcvNxt) | 0;
+  // RFC 1122 §4.2.3.3: move the right edge only by a significant amount.
+  if (win - current < Math.min(tcb.rcvBufSize >> 1, tcb.mss) && win < tcb.rcvBufSize) win = Math.max(current, 0);
+  if (win < current) win = current;
+  return win;
+}
+
+/**
+ * Builds and sends one segment: `length` data bytes from `seq` (read from the send queue), with
+ * `flags`. Returns false when no slot was free (the caller retries on the next event).
+ */
+export function sendSegment(e: TcpEngine, tcb: Tcb, seq: number, length: number, flags: number): boolean {
+  const arena = e.stack.arena;
+  const slot = arena.alloc();
+  if (slot < 0) { e.counters.noSlot++; return false; }
+  const view = arena.view(slot);
+  const start = arena.headroom + HEADERS;
+  const o = e.txOptions;
+  o.clear();
+  const syn = (flags & TcpFlags.SYN) !== 0;
+  if (syn) {
+    o.mss = e.mssForMtu();
+    if (tcb.wantWindowScale) o.windowScale = tcb.rcvShift;
+    o.sackPermitted = e.options.sack && (tcb.state === TcpState.SYN_SENT || tcb.sackEnabled);
+    if (e.options.timestamps && (tcb.state === TcpState.SYN_SENT || tcb.tsEnabled)) {
+      o.hasTimestamps = true;
+      o.tsVal = tsNow(e);
+      o.tsEcr = tcb.state === TcpState.SYN_SENT ? 0 : tcb.tsRecent;
+    }
+  } else {
+    if (tcb.tsEnabled) {
+      o.hasTimestamps = true;
+      o.tsVal = tsNow(e);
+      o.tsEcr = tcb.tsRecent;
+    }
+    if (tcb.sackEnabled && tcb.ooo.count > 0 && (flags & TcpFlags.ACK) !== 0) {
+      o.sackCount = tcb.ooo.sackBlocks(e.sackScratch, 4, tcb.lastOooSeq);
+      for (let i = 0; i < 2 * o.sackCount; i++) o.sackBlocks[i] = e.sackScratch[i]! >>> 0;
+    }
+  }
+  const optionsLength = emitTcpOptions(view, start + TCP_MIN_HEADER_LENGTH, o);
+  const hl = TCP_MIN_HEADER_LENGTH + optionsLength;
+  if (length > 0) tcb.copySendData(seq, length, view, start + hl);
+  let window: number;
+  if (syn) window = Math.min(tcb.rcvBufSize, 65535);
+  else {
+    const win = receiveWindow(tcb);
+    window = win >>> tcb.rcvShift;
+    const edge = (tcb.rcvNxt + (window << tcb.rcvShift)) | 0;
+    if (seqGt(edge, tcb.rcvAdvEdge)) tcb.rcvAdvEdge = edge;
+  }
+  const ack = (flags & TcpFlags.ACK) !== 0 ? tcb.rcvNxt : 0;
+  emitTcp(view, start, tcb.localPort, tcb.remotePort, seq, ack, flags, window, optionsLength);
+  const total = hl + length;
+  if (!e.stack.device.capabilities.txChecksumOffload) {
+    const sum = checksumFold(checksumAdd(view, start, total, pseudoHeaderSumV4(tcb.localIp, tcb.remoteIp, IpProtocol.TCP, total)));
+    set16(view, start + 16, ~sum & 0xffff);
+  }
+  arena.setFrame(slot, start, total);
+  e.stack.outputIpv4(slot, tcb.localIp, tcb.remoteIp, IpProtocol.TCP, 0, false, -1, true);
+  if ((flags & TcpFlags.ACK) !== 0) {
+    tcb.lastAckSent = tcb.rcvNxt;
+    tcb.unackedSegments = 0;
+    if (tcb.delackAt !== Infinity) { tcb.delackAt = Infinity; e.reschedule(tcb); }
+  }
+  tcb.segmentsOut++;
+  tcb.lastSendAt = e.clock.now();
+  e.counters.segmentsOut++;
+  return true;
+}
+
+export function sendAck(e: TcpEngine, tcb: Tcb): void {
+  sendSegment(e, tcb, tcb.sndNxt, 0, TcpFlags.ACK);
+}
+
+export function sendSyn(e: TcpEngine, tcb: Tcb): void {
+  const flags = tcb.state === TcpState.SYN_RECEIVED ? TcpFlags.SYN | TcpFlags.ACK : TcpFlags.SYN;
+  if (tcb.synSent > 0) { tcb.retransmits++; e.counters.retransmits++; }
+  tcb.synSent++;
+  sendSegment(e, tcb, tcb.iss, 0, flags);
+  tcb.sndNxt = (tcb.iss + 1) | 0;
+  if (seqGt(tcb.sndNxt, tcb.sndMax)) tcb.sndMax = tcb.sndNxt;
+  e.armRto(tcb);
+}
+
+/** Usable congestion window: cwnd plus NewReno's recovery inflation (no SACK). */
+function congestionWindow(tcb: Tcb): number {
+  return tcb.cc.cwnd + tcb.inflation;
+}
+
+/**
+ * Sends what the windows, Nagle and SWS avoidance allow, then a FIN if one is queued and all
+ * data is out. During SACK recovery, follows RFC 6675 NextSeg with `pipe`.
+ */
+export function output(e: TcpEngine, tcb: Tcb): void {
+  const st = tcb.state;
+  if (st !== TcpState.ESTABLISHED && st !== TcpState.CLOSE_WAIT && st !== TcpState.FIN_WAIT_1 && st !== TcpState.CLOSING
+    && st !== TcpState.LAST_ACK) return;
+  if (tcb.inRecovery && tcb.sackEnabled) { sackRecoveryOutput(e, tcb); return; }
+  for (let guard = 0; guard < 4096; guard++) {
+    const dataEnd = tcb.dataEndSeq;
+    const unsent = (dataEnd - tcb.sndNxt) | 0;
+    const inFlight = (tcb.sndNxt - tcb.sndUna) | 0;
+    const wnd = Math.min(tcb.sndWnd, congestionWindow(tcb));
+    const room = wnd - inFlight;
+    let length = Math.min(tcb.mss, unsent, room > 0 ? room : 0);
+    if (length <= 0) {
+      if (unsent > 0 && tcb.sndWnd === 0 && inFlight === 0) startPersist(e, tcb);
+      else if (unsent === 0) maybeSendFin(e, tcb);
+      return;
+    }
+    if (length < tcb.mss) {
+      if (length < unsent) {
+        // Window-limited (RFC 1122 §4.2.3.4): wait for at least half the largest window seen.
+        if (length < (tcb.maxSndWnd >> 1) && inFlight > 0) return;
+      } else if (inFlight > 0 && !tcb.nodelay) {
+        return; // Nagle (RFC 896): one small segment outstanding at a time.
+      }
+    }
+    const seq = tcb.sndNxt;
+    const retransmit = seqLt(seq, tcb.sndMax);
+    const withFin = tcb.finQueued && !tcb.finSent && length === unsent && ((tcb.sndNxt + length) | 0) === dataEnd;
+    let flags = TcpFlags.ACK;
+    if (length === unsent) flags |= TcpFlags.PSH;
+    if (withFin) flags |= TcpFlags.FIN;
+    if (!sendSegment(e, tcb, seq, length, flags)) return;
+    tcb.bytesOut += length;
+    tcb.sndNxt = (seq + length + (withFin ? 1 : 0)) | 0;
+    if (withFin) tcb.finSent = true;
+    if (retransmit) {
+      tcb.retransmits++;
+      e.counters.retransmits++;
+      e.counters.bytesRetransmitted += length;
+    } else if (!tcb.rttTiming) {
+      tcb.rttTiming = true;
+      tcb.rttSeq = tcb.sndNxt;
+      tcb.rttStart = e.clock.now();
+    }
+    if (seqGt(tcb.sndNxt, tcb.sndMax)) tcb.sndMax = tcb.sndNxt;
+    if (tcb.rtoAt === Infinity) e.armRto(tcb);
+    if (withFin) return;
+  }
+}
+
+function maybeSendFin(e: TcpEngine, tcb: Tcb): void {
+  if (!tcb.finQueued || tcb.finSent || tcb.sndNxt !== tcb.dataEndSeq) return;
+  if (!sendSegment(e, tcb, tcb.sndNxt, 0, TcpFlags.FIN | TcpFlags.ACK)) return;
+  tcb.finSent = true;
+  tcb.sndNxt = (tcb.sndNxt + 1) | 0;
+  if (seqGt(tcb.sndNxt, tcb.sndMax)) tcb.sndMax = tcb.sndNxt;
+  if (tcb.rtoAt === Infinity) e.armRto(tcb);
+}
+
+/** Zero window: the retransmission timer becomes the persist timer (RFC 9293 §3.8.6.1). */
+function startPersist(e: TcpEngine, tcb: Tcb): void {
+  if (tcb.persist) return;
+  tcb.persist = true;
+  e.armRto(tcb);
+}
+
+/** A window probe: one byte beyond the zero window, re-sent with backoff until it opens. */
+export function sendWindowProbe(e: TcpEngine, tcb: Tcb): void {
+  const unsent = (tcb.dataEndSeq - tcb.sndNxt) | 0;
+  if (unsent > 0) {
+    if (sendSegment(e, tcb, tcb.sndNxt, 1, TcpFlags.ACK)) {
+      e.counters.windowProbes++;
+      tcb.sndNxt = (tcb.sndNxt + 1) | 0;
+      if (seqGt(tcb.sndNxt, tcb.sndMax)) tcb.sndMax = tcb.sndNxt;
+    }
+  } else {
+    sendSegment(e, tcb, (tcb.sndUna - 1) | 0, 0, TcpFlags.ACK);
+  }
+}
+
+/**
+ * RFC 6675 §5 step (C): while cwnd - pipe >= 1 SMSS, send NextSeg: the first lost, un-SACKed,
+ * not yet retransmitted segment; else new data within the peer's window; else stop.
+ */
+function sackRecoveryOutput(e: TcpEngine, tcb: Tcb): void {
+  const sb = tcb.scoreboard;
+  for (let guard = 0; guard < 4096; guard++) {
+    const pipe = sb.pipe(tcb.sndUna, tcb.sndMax, tcb.highRxt, tcb.mss);
+    if (tcb.cc.cwnd - pipe < tcb.mss) return;
+    // (1) a hole below the highest SACKed byte that is lost.
+    let seq = seqLt(tcb.highRxt, tcb.sndUna) ? tcb.sndUna : tcb.highRxt;
+    seq = sb.nextUnsacked(seq, sb.highSacked);
+    if (seqLt(seq, sb.highSacked) && sb.isLost(seq, tcb.mss)) {
+      const end = Math.min(tcb.mss, (tcb.dataEndSeq - seq) | 0, (sb.highSacked - seq) | 0);
+      const length = Math.max(0, end);
+      if (length === 0) return;
+      if (!sendSegment(e, tcb, seq, length, TcpFlags.ACK)) return;
+      tcb.highRxt = (seq + length) | 0;
+      tcb.retransmits++;
+      e.counters.retransmits++;
+      e.counters.bytesRetransmitted += length;
+      tcb.rttTiming = false;
+      continue;
+    }
+    // (2) new data.
+    const unsent = (tcb.dataEndSeq - tcb.sndMax) | 0;
+    const room = (tcb.sndUna + tcb.sndWnd - tcb.sndMax) | 0;
+    const length = Math.min(tcb.mss, unsent, room);
+    if (length <= 0) return;
+    const at = tcb.sndMax;
+    if (!sendSegment(e, tcb, at, length, TcpFlags.ACK | (length === unsent ? TcpFlags.PSH : 0))) return;
+    tcb.bytesOut += length;
+    tcb.sndMax = (at + length) | 0;
+    tcb.sndNxt = tcb.sndMax;
+    if (tcb.rtoAt === Infinity) e.armRto(tcb);
+  }
+}
+
+/** Retransmits the first unacknowledged segment (fast retransmit, NewReno partial ACK). */
+export function retransmitFirst(e: TcpEngine, tcb: Tcb): void {
+  const unsentData = (tcb.dataEndSeq - tcb.sndUna) | 0;
+  const length = Math.min(tcb.mss, Math.max(0, unsentData));
+  const fin = tcb.finSent && length === unsentData && ((tcb.sndUna + length + 1) | 0) === tcb.sndMax;
+  if (length === 0 && !fin) return;
+  if (!sendSegment(e, tcb, tcb.sndUna, length, TcpFlags.ACK | (fin ? TcpFlags.FIN : 0))) return;
+  tcb.retransmits++;
+  e.counters.retransmits++;
+  e.counters.bytesRetransmitted += length;
+  tcb.rttTiming = false;
+  const end = (tcb.sndUna + length + (fin ? 1 : 0)) | 0;
+  if (seqGt(end, tcb.highRxt)) tcb.highRxt = end;
+}
+
+/** A reset for a segment that has no connection (RFC 9293 §3.10.7.1). */
+export function sendResetFor(e: TcpEngine, localIp: number, localPort: number, remoteIp: number, remotePort: number,
+  segSeq: number, segAck: number, segLen: number, hadAck: boolean): void {
+  const arena = e.stack.arena;
+  const slot = arena.alloc();
+  if (slot < 0) { e.counters.noSlot++; return; }
+  const view = arena.view(slot);
+  const start = arena.headroom + HEADERS;
+  if (hadAck) emitTcp(view, start, localPort, remotePort, segAck, 0, TcpFlags.RST, 0);
+  else emitTcp(view, start, localPort, remotePort, 0, (segSeq + segLen) | 0, TcpFlags.RST | TcpFlags.ACK, 0);
+  const sum = checksumFold(checksumAdd(view, start, TCP_MIN_HEADER_LENGTH, pseudoHeaderSumV4(localIp, remoteIp, IpProtocol.TCP, TCP_MIN_HEADER_LENGTH)));
+  set16(view, start + 16, ~sum & 0xffff);
+  arena.setFrame(slot, start, TCP_MIN_HEADER_LENGTH);
+  e.stack.outputIpv4(slot, localIp, remoteIp, IpProtocol.TCP, 0, false, -1, true);
+  e.counters.resetsSent++;
+}
+
+/** A reset on a live connection (abort): SEQ = SND.NXT. */
+export function sendReset(e: TcpEngine, tcb: Tcb): void {
+  sendSegment(e, tcb, tcb.sndNxt, 0, TcpFlags.RST | TcpFlags.ACK);
+  e.counters.resetsSent++;
+}

@@ -1,0 +1,228 @@
+// TCP between two userspace stacks on the memory link, in virtual time: handshake, transfer,
+// orderly and abortive close, resets, retransmission under loss, flow control, keepalive.
+import { describe, expect, it } from 'vitest';
+import { VirtualClock } from '../clock.ts';
+import type { LinkDevice } from '../device.ts';
+import { FaultInjectorLink, type FaultOptions } from '../../../transports/fault/fault-injector.ts';
+import { B, stackPair, type StackPair } from '../../../test/helpers/net-pair.ts';
+import { TcpEngine, type TcpOptionsConfig } from './tcp-engine.ts';
+import { Tcb, TcpState, type TcpEvents } from './tcb.ts';
+import {
+  STATUS_CONNECTION_REFUSED, STATUS_CONNECTION_RESET, STATUS_IO_TIMEOUT, STATUS_SUCCESS, type NTSTATUS,
+} from '../../ntstatus.ts';
+
+interface Peer extends TcpEvents {
+  tcb: Tcb | null;
+  received: Uint8Array[];
+  bytes: number;
+  fin: boolean;
+  established: boolean;
+  closed: NTSTATUS | null;
+  /** Stop taking data (flow control test). */
+  hold: boolean;
+  text(): string;
+}
+
+function peer(engine: () => TcpEngine): Peer {
+  const p: Peer = {
+    tcb: null, received: [], bytes: 0, fin: false, established: false, closed: null, hold: false,
+    text: () => Buffer.concat(p.received).toString(),
+    onEstablished(t) { p.tcb = t; p.established = true; },
+    onReadable(t) {
+      if (p.hold) return;
+      for (const c of engine().take(t) ?? []) { p.received.push(c); p.bytes += c.length; }
+    },
+    onFin() { p.fin = true; },
+    onClosed(_t, s) { p.closed = s; },
+  };
+  return p;
+}
+
+interface World {
+  clock: VirtualClock;
+  pair: StackPair;
+  a: TcpEngine;
+  b: TcpEngine;
+  run(ms: number, done?: () => boolean): boolean;
+  close(): void;
+}
+
+function world(faults: Omit<FaultOptions, 'seed'> | null = null, tcp: Partial<TcpOptionsConfig> = {}, seed = 1): World {
+  const clock = new VirtualClock();
+  const injectors: FaultInjectorLink[] = [];
+  const wrap = (link: LinkDevice, which: 'a' | 'b'): LinkDevice => {
+    if (!faults) return link;
+    const f = new FaultInjectorLink(link, { seed: seed * 2 + (which === 'a' ? 0 : 1), ...faults });
+    injectors.push(f);
+    return f;
+  };
+  const pair = stackPair({ clock, slotCount: 8192 }, {}, wrap);
+  const a = new TcpEngine(pair.a, tcp);
+  const b = new TcpEngine(pair.b, tcp);
+  return {
+    clock, pair, a, b,
+    run: (ms, done) => clock.runFor(ms, done),
+    close: () => {
+      a.closeAll();
+      b.closeAll();
+      clock.runFor(1);
+      pair.close();
+      for (const f of injectors) f.close();
+      pair.network.arena.assertNoLeaks();
+    },
+  };
+}
+
+/** Server on B:80 accepting one connection into `server`; client on A connecting. */
+function open(w: World): { client: Peer; server: Peer } {
+  const server = peer(() => w.b);
+  const client = peer(() => w.a);
+  w.b.listen(0, 80, 16, { onConnection: (t) => { t.events = server; server.tcb = t; server.established = true; } });
+  const r = w.a.connect(0, B, 80, client);
+  expect(r).toBeInstanceOf(Tcb);
+  client.tcb = r as Tcb;
+  w.run(1000, () => client.established && server.established);
+  return { client, server };
+}
+
+function pattern(n: number, seed = 7): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed;
+  for (let i = 0; i < n; i++) { x = (x * 1103515245 + 12345) >>> 0; out[i] = x >>> 24; }
+  return out;
+}
+
+describe('TCP on the userspace stack (memory link, virtual time)', () => {
+  it('RFC 9293 §3.5: three-way handshake negotiates MSS, window scale, SACK and timestamps', () => {
+    const w = world();
+    const { client, server } = open(w);
+    expect(client.established && server.established).toBe(true);
+    const c = client.tcb!;
+    const s = server.tcb!;
+    expect(c.state).toBe(TcpState.ESTABLISHED);
+    expect(s.state).toBe(TcpState.ESTABLISHED);
+    expect(c.mss).toBe(1460 - 12);
+    expect(c.sackEnabled && c.tsEnabled && s.sackEnabled && s.tsEnabled).toBe(true);
+    expect(c.sndShift).toBe(s.rcvShift);
+    expect(c.rcvNxt).toBe((s.iss + 1) | 0);
+    expect(s.rcvNxt).toBe((c.iss + 1) | 0);
+    w.close();
+  });
+
+  it('transfers 4 MiB both ways intact; WskSend-style requests complete once acknowledged', () => {
+    const w = world();
+    const { client, server } = open(w);
+    const up = pattern(4 << 20, 1);
+    const down = pattern(4 << 20, 2);
+    let upDone: NTSTATUS | null = null;
+    let downDone: NTSTATUS | null = null;
+    w.a.send(client.tcb!, [up.subarray(0, 1000), up.subarray(1000)], false, (s) => { upDone = s; });
+    w.b.send(server.tcb!, [down], false, (s) => { downDone = s; });
+    w.run(60_000, () => server.bytes === up.length && client.bytes === down.length && upDone !== null && downDone !== null);
+    expect(Buffer.concat(server.received).equals(Buffer.from(up))).toBe(true);
+    expect(Buffer.concat(client.received).equals(Buffer.from(down))).toBe(true);
+    expect([upDone, downDone]).toEqual([STATUS_SUCCESS, STATUS_SUCCESS]);
+    expect(w.a.counters.retransmits + w.b.counters.retransmits).toBe(0);
+    w.close();
+  });
+
+  it('RFC 9293 §3.6: orderly close both ways, half-close keeps the other direction, TIME-WAIT ends after 2 MSL', () => {
+    const w = world(null, { timeWaitMs: 60_000 });
+    const { client, server } = open(w);
+    w.a.send(client.tcb!, [new TextEncoder().encode('request')], false, null);
+    w.a.shutdown(client.tcb!);
+    w.run(1000, () => server.fin);
+    expect(server.text()).toBe('request');
+    expect(server.tcb!.state).toBe(TcpState.CLOSE_WAIT);
+    expect(client.tcb!.state).toBe(TcpState.FIN_WAIT_2);
+    // Half-closed: the server still answers.
+    w.b.send(server.tcb!, [new TextEncoder().encode('response')], false, null);
+    w.b.shutdown(server.tcb!);
+    w.run(1000, () => client.fin && server.closed !== null);
+    expect(client.text()).toBe('response');
+    expect(server.closed).toBe(STATUS_SUCCESS);
+    expect(client.closed).toBe(STATUS_SUCCESS);
+    expect(client.tcb!.state).toBe(TcpState.TIME_WAIT);
+    expect(w.a.size).toBe(1);
+    w.run(61_000);
+    expect(w.a.size).toBe(0);
+    expect(w.b.size).toBe(0);
+    w.close();
+  });
+
+  it('RFC 9293 §3.10.7.1: a SYN to a closed port is answered with RST (STATUS_CONNECTION_REFUSED); an abort resets the peer (STATUS_CONNECTION_RESET)', () => {
+    const w = world();
+    const refused = peer(() => w.a);
+    w.a.connect(0, B, 81, refused);
+    w.run(1000, () => refused.closed !== null);
+    expect(refused.closed).toBe(STATUS_CONNECTION_REFUSED);
+    expect(w.b.counters.noListener).toBe(1);
+    const { client, server } = open(w);
+    w.a.abort(client.tcb!);
+    w.run(1000, () => server.closed !== null);
+    expect(server.closed).toBe(STATUS_CONNECTION_RESET);
+    expect(w.a.size + w.b.size).toBe(0);
+    w.close();
+  });
+
+  it('a connect to a silent host fails with STATUS_IO_TIMEOUT after its SYN retries', () => {
+    const w = world(null, { synRetries: 3 });
+    const p = peer(() => w.a);
+    w.a.connect(0, (B + 5) | 0, 80, p);
+    w.run(120_000, () => p.closed !== null);
+    expect(p.closed).toBe(STATUS_IO_TIMEOUT);
+    w.close();
+  });
+
+  for (const [name, tcp] of [['SACK + CUBIC', {}], ['NewReno without SACK', { sack: false, congestionControl: 'newreno' }]] as const) {
+    it(`${name}: 2 MiB through 3 % loss, reordering and duplication arrive intact (RFC 6675 / RFC 6582 recovery, RFC 6298 RTO)`, () => {
+      const w = world({ loss: 0.03, delayMs: 10, jitterMs: 2, reorder: 0.02, duplicate: 0.01 }, tcp, 3);
+      const { client, server } = open(w);
+      const data = pattern(2 << 20, 3);
+      let done: NTSTATUS | null = null;
+      w.a.send(client.tcb!, [data], false, (s) => { done = s; });
+      w.run(600_000, () => server.bytes === data.length && done !== null);
+      expect(server.bytes).toBe(data.length);
+      expect(Buffer.concat(server.received).equals(Buffer.from(data))).toBe(true);
+      expect(done).toBe(STATUS_SUCCESS);
+      expect(w.a.counters.retransmits).toBeGreaterThan(0);
+      expect(w.a.counters.fastRetransmits).toBeGreaterThan(0);
+      w.close();
+    });
+  }
+
+  it('flow control: a receiver that stops reading closes the window; the sender probes and resumes when it reads', () => {
+    const w = world(null, { receiveBuffer: 64 * 1024 });
+    const { client, server } = open(w);
+    server.hold = true;
+    const data = pattern(512 * 1024, 5);
+    let done: NTSTATUS | null = null;
+    w.a.send(client.tcb!, [data], false, (s) => { done = s; });
+    w.run(5_000);
+    expect(server.tcb!.rcvQueued).toBeLessThanOrEqual(64 * 1024);
+    expect(client.tcb!.sndWnd).toBe(0);
+    w.run(20_000);
+    expect(w.a.counters.windowProbes).toBeGreaterThan(0);
+    server.hold = false;
+    server.onReadable(server.tcb!);
+    for (let i = 0; i < 200 && done === null; i++) { w.run(100); server.onReadable(server.tcb!); }
+    expect(done).toBe(STATUS_SUCCESS);
+    expect(Buffer.concat(server.received).equals(Buffer.from(data))).toBe(true);
+    w.close();
+  });
+
+  it('keepalive: probes an idle connection and gives up with STATUS_IO_TIMEOUT when the peer is gone', () => {
+    const w = world();
+    const { client, server } = open(w);
+    w.a.setKeepAlive(client.tcb!, true, 10_000, 1_000, 3);
+    w.run(30_000);
+    expect(client.closed).toBeNull();
+    expect(w.a.counters.keepAliveProbes).toBeGreaterThan(0);
+    // The peer vanishes without a word.
+    w.b.remove(server.tcb!);
+    w.pair.b.close();
+    w.run(60_000, () => client.closed !== null);
+    expect(client.closed).toBe(STATUS_IO_TIMEOUT);
+    w.close();
+  });
+});
