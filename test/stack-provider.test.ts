@@ -9,7 +9,7 @@ import {
   WSK_FLAG_CONNECTION_SOCKET, WSK_FLAG_DATAGRAM_SOCKET, WSK_FLAG_LISTEN_SOCKET, WskSetOption, makeSockaddrIn,
   SOCKADDR_STORAGE, type WSK_CLIENT_DATAGRAM_DISPATCH, type WSK_DATAGRAM_INDICATION, type WSK_PROVIDER_BASIC_DISPATCH, type WSK_SOCKET,
 } from '../index.ts';
-import { createStackProvider } from '../runtime/net/stack-provider.ts';
+import { createStackProvider, type StackProviderOptions } from '../runtime/net/stack-provider.ts';
 import { parseIpv4 } from '../runtime/net/wire/bytes.ts';
 import { call, until } from './helpers/wsk-call.ts';
 import { openSession, type WskSession } from './helpers/wsk-session.ts';
@@ -19,9 +19,9 @@ import { bind, buf, close, dgTable, localPort, socket } from './contract/fixture
 const setOption = (s: WSK_SOCKET, option: number, value: number) =>
   call((irp) => (s.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket(s, WskSetOption, option, SOL_SOCKET, 4, value, 0, null, null, irp));
 
-async function world(opts = {}): Promise<{ pair: StackPair; w: WskSession; done(): Promise<void> }> {
+async function world(opts = {}, providerOptions: StackProviderOptions = {}): Promise<{ pair: StackPair; w: WskSession; done(): Promise<void> }> {
   const pair = stackPair({}, opts);
-  const w = await openSession(() => createStackProvider(pair.a));
+  const w = await openSession(() => createStackProvider(pair.a, providerOptions));
   return {
     pair, w,
     done: async () => {
@@ -121,8 +121,8 @@ describe('WSK datagram sockets on the userspace stack', () => {
     pair.network.arena.assertNoLeaks();
   });
 
-  it('what the stack does not do yet (TCP, IPv6) is refused at WskSocket with STATUS_NOT_SUPPORTED (R49: not in the transport list); binding an address the stack does not own is STATUS_INVALID_PARAMETER', async () => {
-    const { w, done } = await world();
+  it('what a provider does not offer (IPv6; TCP when made with tcp: false) is refused at WskSocket with STATUS_NOT_SUPPORTED (R49: not in the transport list); binding an address the stack does not own is STATUS_INVALID_PARAMETER', async () => {
+    const { w, done } = await world({}, { tcp: false });
     for (const flags of [WSK_FLAG_LISTEN_SOCKET, WSK_FLAG_CONNECTION_SOCKET]) {
       const r = await call<WSK_SOCKET>((irp) => w.Dispatch.WskSocket(w.Client, AF_INET, SOCK_STREAM, IPPROTO_TCP, flags, null, null, null, null, null, irp));
       expect([r.returned, r.status]).toEqual([STATUS_NOT_SUPPORTED, STATUS_NOT_SUPPORTED]);
