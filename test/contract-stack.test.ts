@@ -1,6 +1,6 @@
 // The WSK contract suite (wsk.md R1–R60) on the userspace stack over the memory link: every
-// datagram and basic-socket rule. Connection, listen and stream rules join when the stack has TCP
-// (issue 5) and the target sets streams: true.
+// datagram, basic-socket, connection, listen and stream rule (TCP peers are a second userspace
+// stack). IPv6 rules join when the stack has IPv6 and the target sets ipv6: true.
 import { stackTarget } from './contract/stack-target.ts';
 import { registrationContract } from './contract/registration.contract.ts';
 import { irpContract } from './contract/irp.contract.ts';

@@ -11,7 +11,7 @@ import {
   ProviderError, type ConnectionSink, type ConnectOptions, type ListenerSink, type ListenOptions, type TransportConnection,
   type TransportListener,
 } from '../provider.ts';
-import { AF_INET, type Endpoint } from '../sockaddr.ts';
+import { AF_INET, AF_INET6, type Endpoint } from '../sockaddr.ts';
 import { get32 } from './wire/bytes.ts';
 import type { Tcb, TcpEvents } from './tcp/tcb.ts';
 import { TcpState } from './tcp/tcb.ts';
@@ -21,8 +21,34 @@ export function endpointV4(ip: number, port: number): Endpoint {
   return { family: AF_INET, address: Uint8Array.of(ip >>> 24, (ip >>> 16) & 0xff, (ip >>> 8) & 0xff, ip & 0xff), port };
 }
 
+/** ::ffff:a.b.c.d — how an IPv4 peer appears on a dual-stack AF_INET6 socket (RFC 4291 §2.5.5.2). */
+export function endpointMapped(ip: number, port: number): Endpoint {
+  const address = new Uint8Array(16);
+  address[10] = 0xff;
+  address[11] = 0xff;
+  address[12] = ip >>> 24; address[13] = (ip >>> 16) & 0xff; address[14] = (ip >>> 8) & 0xff; address[15] = ip & 0xff;
+  return { family: AF_INET6, address, port };
+}
+
+function endpointFor(family: number, ip: number, port: number): Endpoint {
+  return family === AF_INET6 ? endpointMapped(ip, port) : endpointV4(ip, port);
+}
+
+/** True for :: (the IPv6 wildcard). */
+export function isV6Wildcard(ep: Endpoint): boolean {
+  return ep.family === AF_INET6 && ep.address.every((b) => b === 0);
+}
+
+/** True for ::ffff:a.b.c.d. */
+export function isV4Mapped(ep: Endpoint): boolean {
+  const a = ep.address;
+  return ep.family === AF_INET6 && a.length === 16 && a.subarray(0, 10).every((b) => b === 0) && a[10] === 0xff && a[11] === 0xff;
+}
+
+/** The IPv4 address of an AF_INET endpoint, of a v4-mapped one, or 0 for a wildcard. */
 export function ipOf(ep: Endpoint): number {
-  return get32(ep.address, 0) | 0;
+  if (ep.family === AF_INET) return get32(ep.address, 0) | 0;
+  return isV4Mapped(ep) ? get32(ep.address, 12) | 0 : 0;
 }
 
 export class StackConnection implements TransportConnection, TcpEvents {
@@ -33,12 +59,13 @@ export class StackConnection implements TransportConnection, TcpEvents {
   private finPending = false;
   private ended = false;
   private gone = false;
+  private closedStatus: NTSTATUS = STATUS_CONNECTION_ABORTED;
   /** For an active open: settles the connect promise. */
   onOpen: ((status: NTSTATUS) => void) | null = null;
 
-  constructor(private readonly engine: TcpEngine, readonly tcb: Tcb) {
-    this.localEndpoint = endpointV4(tcb.localIp, tcb.localPort);
-    this.remoteEndpoint = endpointV4(tcb.remoteIp, tcb.remotePort);
+  constructor(private readonly engine: TcpEngine, readonly tcb: Tcb, family: number = AF_INET) {
+    this.localEndpoint = endpointFor(family, tcb.localIp, tcb.localPort);
+    this.remoteEndpoint = endpointFor(family, tcb.remoteIp, tcb.remotePort);
     tcb.events = this;
     tcb.owner = this;
   }
@@ -62,6 +89,7 @@ export class StackConnection implements TransportConnection, TcpEvents {
 
   onClosed(_tcb: Tcb, status: NTSTATUS): void {
     this.gone = true;
+    this.closedStatus = status;
     const open = this.onOpen;
     this.onOpen = null;
     if (open) { open(status === STATUS_SUCCESS ? STATUS_CONNECTION_ABORTED : status); return; }
@@ -75,19 +103,34 @@ export class StackConnection implements TransportConnection, TcpEvents {
 
   attach(sink: ConnectionSink): void {
     this.sink = sink;
-    this.deliver();
-    if (this.gone && !this.ended && this.tcb.state === TcpState.CLOSED && !this.finPending) {
-      // Reset before the WSK layer attached: report it now.
-      this.sink = null;
-      sink.onAbort(STATUS_CONNECTION_ABORTED);
-    }
+    // Deliver on a later step, never inside the WSK layer's own call (it does not expect re-entry).
+    this.engine.clock.defer(this.deliverLater);
   }
+
+  private readonly deliverLater = (): void => {
+    if (this.gone && !this.ended && !this.finPending && this.tcb.state === TcpState.CLOSED && this.sink) {
+      // Reset before the WSK layer attached: report it now.
+      const sink = this.sink;
+      this.sink = null;
+      sink.onAbort(this.closedStatus);
+      return;
+    }
+    this.deliver();
+  };
 
   private deliver(): void {
     const sink = this.sink;
     if (!sink || this.paused) return;
-    const chunks = this.engine.take(this.tcb);
-    if (chunks) for (const c of chunks) { sink.onData(c); if (this.sink !== sink || this.paused) return; }
+    // One chunk at a time: the sink may pause us (or close) in the middle, and what it did not
+    // take stays in the connection's receive buffer.
+    let took = false;
+    for (let c = this.engine.takeChunk(this.tcb); c; c = this.engine.takeChunk(this.tcb)) {
+      took = true;
+      sink.onData(c);
+      if (this.sink !== sink || this.paused) break;
+    }
+    if (took) this.engine.windowUpdate(this.tcb);
+    if (this.sink !== sink || this.paused) return;
     if (this.finPending && !this.ended && this.tcb.rcvQueued === 0) {
       this.ended = true;
       sink.onEnd();
@@ -109,7 +152,8 @@ export class StackConnection implements TransportConnection, TcpEvents {
   abort(): void {
     this.sink = null;
     this.onOpen = null;
-    this.engine.abort(this.tcb, STATUS_CONNECTION_ABORTED);
+    // The WSK layer settles its own pending IRPs on an abort; the engine must not complete them too.
+    this.engine.abort(this.tcb, STATUS_CONNECTION_ABORTED, false);
   }
 
   close(): void {
@@ -124,7 +168,7 @@ export class StackConnection implements TransportConnection, TcpEvents {
   resumeReceive(): void {
     if (!this.paused) return;
     this.paused = false;
-    this.deliver();
+    this.engine.clock.defer(this.deliverLater);
   }
 
   setKeepAlive(enable: boolean, idleSeconds: number, intervalSeconds: number, count: number): void {
@@ -148,12 +192,12 @@ export function stackListen(engine: TcpEngine, local: Endpoint, options: ListenO
   const keepAlive = options.keepAlive;
   const l = engine.listen(ip, port, options.backlog > 0 ? options.backlog : 128, {
     onConnection: (tcb) => {
-      const conn = new StackConnection(engine, tcb);
+      const conn = new StackConnection(engine, tcb, local.family);
       if (keepAlive) conn.setKeepAlive(true, 7200, 75, 9);
       sink.onConnection(conn);
     },
   });
-  return new StackListener(engine, l, endpointV4(ip, port));
+  return new StackListener(engine, l, local.family === AF_INET6 ? { family: AF_INET6, address: Uint8Array.from(local.address), port } : endpointV4(ip, port));
 }
 
 const NO_EVENTS: TcpEvents = { onEstablished() {}, onReadable() {}, onFin() {}, onClosed() {} };
@@ -168,7 +212,7 @@ export function stackConnect(engine: TcpEngine, local: Endpoint | null, remote: 
     // The SYN leaves now; its answer arrives on a later turn, by when the connection owns the events.
     const r = engine.connect(local?.port ?? 0, to, remote.port, NO_EVENTS);
     if (typeof r === 'number') { reject(new ProviderError(r, 'connect: no TCP port available')); return; }
-    const conn = new StackConnection(engine, r);
+    const conn = new StackConnection(engine, r, remote.family);
     if (options.keepAlive) conn.setKeepAlive(true, 7200, 75, 9);
     if (options.noDelay) conn.setNoDelay(true);
     conn.onOpen = (status) => {

@@ -217,13 +217,29 @@ export function dataContract(target: ContractTarget): void {
         await w.close();
       });
 
-      it('R48: SIO_WSK_SET_TCP_SILENT_MODE is refused on loopback (as on Windows) and leaves the connection usable', async () => {
+      // Windows refuses silent mode on a loopback connection; a provider that cannot keep its TCP
+      // silent refuses it everywhere. Either way the refusal leaves the connection usable.
+      const silentRefusal = target.peersOnLoopback
+        ? 'R48: SIO_WSK_SET_TCP_SILENT_MODE is refused on loopback (as on Windows) and leaves the connection usable'
+        : 'R48: SIO_WSK_SET_TCP_SILENT_MODE is refused by a provider without silent mode and leaves the connection usable';
+      if (target.peersOnLoopback || !target.silentMode) it(silentRefusal, async () => {
         const w = await openSession(factory);
         const { sock, peer, listen } = await acceptedPair(w, target);
         expect((await ioctl(sock, SIO_WSK_SET_TCP_SILENT_MODE, null, 0, null, 0)).status).toBe(STATUS_NOT_SUPPORTED);
         const echoed = new Promise<string>((r) => peer.once('data', (d) => r(d.toString())));
         await call((irp) => connTable(sock).WskSend(sock, buf(Buffer.from('still here')), 0, irp));
         expect(await echoed).toBe('still here');
+        peer.destroy();
+        await close(sock); await close(listen);
+        await w.close();
+      });
+      else it('R48: SIO_WSK_SET_TCP_SILENT_MODE on a non-loopback connection succeeds; sends, receives and graceful disconnect are then STATUS_INVALID_DEVICE_STATE', async () => {
+        const w = await openSession(factory);
+        const { sock, peer, listen } = await acceptedPair(w, target);
+        expect((await ioctl(sock, SIO_WSK_SET_TCP_SILENT_MODE, null, 0, null, 0)).status).toBe(STATUS_SUCCESS);
+        expect((await call((irp) => connTable(sock).WskSend(sock, buf(Buffer.from('x')), 0, irp))).status).toBe(STATUS_INVALID_DEVICE_STATE);
+        expect((await call((irp) => connTable(sock).WskReceive(sock, buf(new Uint8Array(4)), 0, irp))).status).toBe(STATUS_INVALID_DEVICE_STATE);
+        expect((await call((irp) => connTable(sock).WskDisconnect(sock, null, 0, irp))).status).toBe(STATUS_INVALID_DEVICE_STATE);
         peer.destroy();
         await close(sock); await close(listen);
         await w.close();

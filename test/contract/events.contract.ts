@@ -1,7 +1,6 @@
 // R26–R38: event callbacks — enabling and disabling, static callbacks, precedence of queued
 // IRPs, the receive-event return contract, retention, accept and conditional accept, close.
 import { describe, expect, it } from 'vitest';
-import * as net from 'node:net';
 import {
   AF_INET, NPI_WSK_INTERFACE_ID, SIO_WSK_QUERY_INSPECT_ID, SO_CONDITIONAL_ACCEPT, SO_WSK_EVENT_CALLBACK, SOL_SOCKET,
   STATUS_DATA_NOT_ACCEPTED, STATUS_EVENT_PENDING, STATUS_INVALID_DEVICE_REQUEST, STATUS_INVALID_DEVICE_STATE,
@@ -15,7 +14,7 @@ import {
 } from '../../index.ts';
 import { call, sleep, start, until } from '../helpers/wsk-call.ts';
 import { openSession } from '../helpers/wsk-session.ts';
-import { acceptedPair, bind, buf, close, connTable, dgTable, hostSockaddr, listenTable, localPort, socket } from './fixtures.ts';
+import { acceptedPair, bind, buf, close, connTable, dgTable, hostSockaddr, listenTable, localPort, peerConnect, socket } from './fixtures.ts';
 import type { ContractTarget } from './target.ts';
 
 const control = (s: WSK_SOCKET, mask: number, irp: IRP | null, npi = NPI_WSK_INTERFACE_ID) =>
@@ -31,7 +30,7 @@ function bytesOf(list: WSK_DATA_INDICATION | null): Buffer {
 async function eventPair(w: Awaited<ReturnType<typeof openSession>>, target: ContractTarget, dispatch: WSK_CLIENT_CONNECTION_DISPATCH, mask: number) {
   const { sock: listen } = { sock: await socket(w, WSK_FLAG_LISTEN_SOCKET) };
   await bind(listen, hostSockaddr(target, AF_INET));
-  const peer = net.connect({ port: await localPort(listen), host: target.hostAddress(AF_INET), allowHalfOpen: true }).on('error', () => {});
+  const peer = peerConnect(target, await localPort(listen));
   const acc = await call<WSK_SOCKET>((irp) => listenTable(listen).WskAccept(listen, 0, 'ctx', dispatch, null, null, irp));
   const sock = acc.information;
   expect(control(sock, mask, null)).toBe(STATUS_SUCCESS);
@@ -126,7 +125,7 @@ export function eventsContract(target: ContractTarget): void {
         const s = await socket(w, WSK_FLAG_LISTEN_SOCKET, AF_INET, null, listenDispatch);
         expect(setStatic()).toBe(STATUS_INVALID_DEVICE_STATE);
         await bind(s, host(AF_INET));
-        const peer = net.connect(await localPort(s), hostIp).on('error', () => {});
+        const peer = peerConnect(target, await localPort(s));
         await until(() => accepted.length === 1, 5000, 'accept event');
         expect(control(s, WSK_EVENT_ACCEPT | WSK_EVENT_DISABLE, null)).toBe(STATUS_INVALID_DEVICE_STATE);
         peer.destroy();
@@ -180,7 +179,7 @@ export function eventsContract(target: ContractTarget): void {
         expect(control(s, WSK_EVENT_RECEIVE, null)).toBe(STATUS_SUCCESS);
         expect(control(s, WSK_EVENT_RECEIVE | WSK_EVENT_DISABLE, null)).toBe(STATUS_INVALID_DEVICE_STATE);
         // Accept event off: a WskAccept gets the connection, with events disabled (R17).
-        const p1 = net.connect(port, hostIp).on('error', () => {});
+        const p1 = peerConnect(target, port);
         const acc = await call<WSK_SOCKET>((irp) => listenTable(s).WskAccept(s, 0, 'irp', connDispatch, null, null, irp));
         p1.write('one');
         await sleep(50);
@@ -188,7 +187,7 @@ export function eventsContract(target: ContractTarget): void {
         expect(control(s, WSK_EVENT_ACCEPT, null)).toBe(STATUS_SUCCESS);
         expect(control(s, WSK_EVENT_ACCEPT | WSK_EVENT_DISABLE, null)).toBe(STATUS_SUCCESS);
         expect(control(s, WSK_EVENT_ACCEPT, null)).toBe(STATUS_SUCCESS);
-        const p2 = net.connect(port, hostIp).on('error', () => {});
+        const p2 = peerConnect(target, port);
         await until(() => viaEvent.length === 1, 5000, 'accept event');
         p2.write('two');
         await until(() => received.length === 1, 5000, 'receive event');
@@ -387,9 +386,16 @@ export function eventsContract(target: ContractTarget): void {
         const s = await socket(w, WSK_FLAG_LISTEN_SOCKET, AF_INET, null, listenDispatch);
         await bind(s, host(AF_INET));
         expect(control(s, WSK_EVENT_ACCEPT, null)).toBe(STATUS_SUCCESS);
-        const peer = net.connect(await localPort(s), hostIp);
-        const outcome = await new Promise<string>((resolve) => { peer.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error')); peer.on('close', () => resolve('closed')); });
-        expect(['ECONNRESET', 'closed']).toContain(outcome);
+        const peer = target.tcpConnect(AF_INET, await localPort(s));
+        // Reset, or FIN: a half-open peer sees 'end' (and 'close' only once it ends too).
+        const outcome = await new Promise<string>((resolve) => {
+          peer.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+          peer.on('end', () => resolve('ended'));
+          peer.on('close', () => resolve('closed'));
+          peer.resume();
+        });
+        peer.destroy();
+        expect(['ECONNRESET', 'ended', 'closed']).toContain(outcome);
         expect(calls).toBe(1);
         await close(s);
         await w.close();
@@ -412,7 +418,7 @@ export function eventsContract(target: ContractTarget): void {
         await bind(s, host(AF_INET));
         expect(control(s, WSK_EVENT_ACCEPT, null)).toBe(STATUS_SUCCESS);
         const port = await localPort(s);
-        const connect = () => net.connect(port, hostIp).on('error', () => {});
+        const connect = () => peerConnect(target, port);
         const p1 = connect();
         await until(() => inspected.length === 1);
         await sleep(30);

@@ -1,6 +1,5 @@
 // Building blocks for the contract suite: sockets of each category made through the WSK API
 // itself, so that every assertion is about what a WSK application sees.
-import * as net from 'node:net';
 import {
   AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, IoAllocateMdl, SOCK_DGRAM, SOCK_STREAM, SOCKADDR_STORAGE, STATUS_SUCCESS,
   WSK_FLAG_BASIC_SOCKET, WSK_FLAG_CONNECTION_SOCKET, WSK_FLAG_DATAGRAM_SOCKET, WSK_FLAG_LISTEN_SOCKET, makeSockaddrIn, makeSockaddrIn6, ntohs,
@@ -9,7 +8,7 @@ import {
 } from '../../index.ts';
 import { call } from '../helpers/wsk-call.ts';
 import type { WskSession } from '../helpers/wsk-session.ts';
-import type { ContractTarget } from './target.ts';
+import type { ContractTarget, PeerServer, PeerSocket } from './target.ts';
 
 export const listenTable = (s: WSK_SOCKET): WSK_PROVIDER_LISTEN_DISPATCH => s.Dispatch as WSK_PROVIDER_LISTEN_DISPATCH;
 export const connTable = (s: WSK_SOCKET): WSK_PROVIDER_CONNECTION_DISPATCH => s.Dispatch as WSK_PROVIDER_CONNECTION_DISPATCH;
@@ -88,26 +87,36 @@ export async function listener(w: WskSession, target: ContractTarget, family = A
   return { sock, port: await localPort(sock) };
 }
 
-/** A WSK connection socket connected to a plain node:net server; returns both ends. */
-export async function connectedPair(w: WskSession, target: ContractTarget, family = AF_INET, context: unknown = null, dispatch: unknown = null): Promise<{ sock: WSK_SOCKET; peer: net.Socket; server: net.Server }> {
-  const server = net.createServer({ allowHalfOpen: true });
-  await new Promise<void>((r) => server.listen(0, target.hostAddress(family), r));
-  const port = (server.address() as net.AddressInfo).port;
-  const peerP = new Promise<net.Socket>((r) => server.once('connection', r));
+/** The target's TCP peer address (outside WSK) as a SOCKADDR with `port`. */
+export function peerSockaddr(target: ContractTarget, family: number, port = 0): SOCKADDR {
+  const address = target.peerAddress(family);
+  return family === AF_INET ? makeSockaddrIn(address, port) : makeSockaddrIn6(address, port);
+}
+
+/** A WSK connection socket connected to a TCP server on the target's peer side; returns both ends. */
+export async function connectedPair(w: WskSession, target: ContractTarget, family = AF_INET, context: unknown = null, dispatch: unknown = null): Promise<{ sock: WSK_SOCKET; peer: PeerSocket; server: PeerServer }> {
+  const server = await target.tcpServer(family);
+  const peerP = server.next();
   const sock = await socket(w, WSK_FLAG_CONNECTION_SOCKET, family, context, dispatch);
   await expectOk(Promise.resolve({ status: await bind(sock, hostSockaddr(target, family)) }), 'bind');
-  await expectOk(call((irp) => connTable(sock).WskConnect(sock, hostSockaddr(target, family, port), 0, irp)), 'WskConnect');
+  await expectOk(call((irp) => connTable(sock).WskConnect(sock, peerSockaddr(target, family, server.port), 0, irp)), 'WskConnect');
   const peer = await peerP;
   peer.on('error', () => {});
-  server.close();
+  await server.close();
   return { sock, peer, server };
 }
 
-/** A WSK socket accepted (by WskAccept) from a node:net client. */
-export async function acceptedPair(w: WskSession, target: ContractTarget, family = AF_INET): Promise<{ sock: WSK_SOCKET; peer: net.Socket; listen: WSK_SOCKET }> {
-  const { sock: listen, port } = await listener(w, target, family);
-  const peer = net.connect({ port, host: target.hostAddress(family), allowHalfOpen: true });
+/** A TCP connection from the target's peer side to a WSK listener on `port` (errors are the test's to observe). */
+export function peerConnect(target: ContractTarget, port: number, family = AF_INET): PeerSocket {
+  const peer = target.tcpConnect(family, port);
   peer.on('error', () => {});
+  return peer;
+}
+
+/** A WSK socket accepted (by WskAccept) from a TCP client on the target's peer side. */
+export async function acceptedPair(w: WskSession, target: ContractTarget, family = AF_INET): Promise<{ sock: WSK_SOCKET; peer: PeerSocket; listen: WSK_SOCKET }> {
+  const { sock: listen, port } = await listener(w, target, family);
+  const peer = peerConnect(target, port, family);
   const r = await call<WSK_SOCKET>((irp) => listenTable(listen).WskAccept(listen, 0, null, null, null, null, irp));
   if (r.status !== STATUS_SUCCESS) throw new Error('accept failed');
   return { sock: r.information, peer, listen };
@@ -117,7 +126,7 @@ export async function close(s: WSK_SOCKET): Promise<number> {
   return (await call((irp) => (s.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskCloseSocket(s, irp))).status;
 }
 
-export function readAll(peer: net.Socket): Promise<Buffer> {
+export function readAll(peer: PeerSocket): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     peer.on('data', (d) => chunks.push(d));

@@ -1,7 +1,6 @@
 // R9–R15: IRP completion exactly once, status agreement, shapes, Information, cancellation,
 // re-entrancy.
 import { describe, expect, it } from 'vitest';
-import * as net from 'node:net';
 import {
   AF_INET, IPPROTO_TCP, IPPROTO_UDP, IoAllocateIrp, STATUS_CONNECTION_ABORTED, IoCancelIrp, IoSetCompletionRoutine, SOCK_DGRAM, SOCK_STREAM, SOCKADDR_STORAGE, STATUS_CANCELLED,
   STATUS_INVALID_DEVICE_STATE, STATUS_INVALID_PARAMETER, STATUS_MORE_PROCESSING_REQUIRED, STATUS_PENDING, STATUS_SUCCESS,
@@ -11,7 +10,7 @@ import { call, cancel, sleep, start } from '../helpers/wsk-call.ts';
 import { openSession } from '../helpers/wsk-session.ts';
 import {
   acceptedPair, anySocket, anySocketKind, bind, buf, close, connTable, dgTable, hostSockaddr, listenTable, listener, localPort,
-  portOf, socket,
+  peerConnect, portOf, socket,
 } from './fixtures.ts';
 import type { ContractTarget } from './target.ts';
 
@@ -91,7 +90,7 @@ export function irpContract(target: ContractTarget): void {
         const local = SOCKADDR_STORAGE();
         await call((irp) => listenTable(listen).WskGetLocalAddress(listen, local, irp));
         const port = ((local.sin_port! & 0xff) << 8) | (local.sin_port! >> 8);
-        const peer = net.connect(port, hostIp).on('error', () => {});
+        const peer = peerConnect(target, port);
         const accepted = await call<WSK_SOCKET>((irp) => listenTable(listen).WskAccept(listen, 0, null, null, null, null, irp));
         expect(accepted.returned).toBe(STATUS_PENDING);
         const sock = accepted.information;
@@ -210,7 +209,7 @@ export function irpContract(target: ContractTarget): void {
         const remote = SOCKADDR_STORAGE();
         const local = SOCKADDR_STORAGE();
         const acc = start<WSK_SOCKET>((irp) => listenTable(listen).WskAccept(listen, 0, null, null, local, remote, irp));
-        const peer = net.connect(port, hostIp).on('error', () => {});
+        const peer = peerConnect(target, port);
         const a = await acc.done;
         expect((remote as { sin_family?: number }).sin_family).toBe(AF_INET);
         const snapshot = JSON.stringify(remote);

@@ -1,7 +1,8 @@
-// The kernel provider as a contract target: WSK sockets on loopback, node:dgram peers.
+// The kernel provider as a contract target: WSK sockets on loopback, node:dgram and node:net peers.
 import * as dgram from 'node:dgram';
+import * as net from 'node:net';
 import { AF_INET, createKernelProvider } from '../../index.ts';
-import { PeerInbox, type ContractTarget, type UdpPeer } from './target.ts';
+import { PeerInbox, type ContractTarget, type PeerServer, type PeerSocket, type UdpPeer } from './target.ts';
 
 async function dgramPeer(family: number): Promise<UdpPeer> {
   const address = family === AF_INET ? '127.0.0.1' : '::1';
@@ -21,11 +22,38 @@ async function dgramPeer(family: number): Promise<UdpPeer> {
   };
 }
 
+const loopbackAddress = (family: number) => (family === AF_INET ? '127.0.0.1' : '::1');
+
+async function netServer(family: number): Promise<PeerServer> {
+  const queue: net.Socket[] = [];
+  const waiters: Array<(s: net.Socket) => void> = [];
+  const server = net.createServer({ allowHalfOpen: true }, (s) => {
+    const w = waiters.shift();
+    if (w) w(s); else queue.push(s);
+  });
+  server.on('error', () => {});
+  await new Promise<void>((r) => server.listen(0, loopbackAddress(family), r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    next: () => {
+      const s = queue.shift();
+      return s ? Promise.resolve(s) : new Promise<PeerSocket>((r) => waiters.push(r));
+    },
+    // net.Server.close's callback waits for accepted connections to end: stop listening only.
+    close: () => { server.close(); },
+  };
+}
+
 export const kernelTarget: ContractTarget = {
   name: 'kernel',
   factory: createKernelProvider,
   streams: true,
   ipv6: true,
-  hostAddress: (family) => (family === AF_INET ? '127.0.0.1' : '::1'),
+  hostAddress: loopbackAddress,
   udpPeer: dgramPeer,
+  tcpServer: netServer,
+  tcpConnect: (family, port): PeerSocket => net.connect({ port, host: loopbackAddress(family), allowHalfOpen: true }),
+  peerAddress: loopbackAddress,
+  peersOnLoopback: true,
+  silentMode: false,
 };

@@ -1,7 +1,6 @@
 // R16–R25: categories, events off by default, bind-before-use, stream commitment,
 // WskSocketConnect, address sharing, option timing, IRP requirements, inheritance, dual stack.
 import { describe, expect, it } from 'vitest';
-import * as net from 'node:net';
 import {
   AF_INET, AF_INET6, IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP, IPV6_V6ONLY, SOCK_DGRAM, SOCK_STREAM, SOCKADDR_STORAGE,
   SO_EXCLUSIVEADDRUSE, SO_KEEPALIVE, SO_RCVBUF, SO_REUSEADDR, SOL_SOCKET, STATUS_ACCESS_DENIED, STATUS_ADDRESS_ALREADY_EXISTS,
@@ -13,7 +12,7 @@ import {
 import { call } from '../helpers/wsk-call.ts';
 import { openSession } from '../helpers/wsk-session.ts';
 import {
-  anySocketKind, basicSocket, bind, buf, close, connTable, dgTable, hostSockaddr, listenTable, listener, localPort, portOf, socket,
+  anySocketKind, basicSocket, bind, buf, close, connTable, dgTable, hostSockaddr, listenTable, listener, localPort, peerConnect, portOf, socket,
 } from './fixtures.ts';
 import type { ContractTarget } from './target.ts';
 
@@ -125,7 +124,7 @@ export function socketsContract(target: ContractTarget): void {
         expect((await call((irp) => t.WskConnect(st, host(AF_INET, port), 0, irp))).status).toBe(STATUS_INVALID_DEVICE_STATE);
         expect((await call((irp) => t.WskSend(st, buf(new Uint8Array(1)), 0, irp))).status).toBe(STATUS_INVALID_DEVICE_STATE);
         // The listening stream socket accepts.
-        const peer = net.connect(port, hostIp).on('error', () => {});
+        const peer = peerConnect(target, port);
         const acc = await call<WSK_SOCKET>((irp) => t.WskAccept(st, 0, null, null, null, null, irp));
         expect(acc.status).toBe(STATUS_SUCCESS);
         // A connecting stream socket can no longer listen or accept.
@@ -154,7 +153,7 @@ export function socketsContract(target: ContractTarget): void {
         expect((await call((irp) => t.WskListen(st, irp))).status).toBe(STATUS_SUCCESS);
         const ctl = (st.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket(st, WskSetOption, 0x4002, SOL_SOCKET, 16, { NpiId: NPI_WSK_INTERFACE_ID, EventMask: 0x200 }, 0, null, null, null);
         expect(ctl).toBe(STATUS_SUCCESS);
-        const peer = net.connect(await localPort(st), hostIp).on('error', () => {});
+        const peer = peerConnect(target, await localPort(st));
         const deadline = Date.now() + 5000;
         while (accepted.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
         expect(accepted.length).toBe(1);
@@ -254,7 +253,7 @@ export function socketsContract(target: ContractTarget): void {
         expect((await setUlong(s, SOL_SOCKET, SO_KEEPALIVE, 1)).status).toBe(STATUS_SUCCESS);
         expect((await setUlong(s, SOL_SOCKET, SO_RCVBUF, 12345)).status).toBe(STATUS_SUCCESS);
         await bind(s, host(AF_INET));
-        const peer = net.connect(await localPort(s), hostIp).on('error', () => {});
+        const peer = peerConnect(target, await localPort(s));
         const acc = await call<WSK_SOCKET>((irp) => listenTable(s).WskAccept(s, 0, null, null, null, null, irp));
         expect(await getUlong(acc.information, SOL_SOCKET, SO_KEEPALIVE)).toBe(1);
         expect(await getUlong(acc.information, SOL_SOCKET, SO_RCVBUF)).toBe(12345);
@@ -272,12 +271,13 @@ export function socketsContract(target: ContractTarget): void {
         expect((await setUlong(s, IPPROTO_IPV6, IPV6_V6ONLY, 0)).status).toBe(STATUS_SUCCESS);
         expect(await bind(s, makeSockaddrIn6('::', 0))).toBe(STATUS_SUCCESS);
         const port = await localPort(s);
-        const peer = net.connect(port, hostIp).on('error', () => {});
+        const peer = peerConnect(target, port);
         const remote = SOCKADDR_STORAGE();
         const acc = await call<WSK_SOCKET>((irp) => listenTable(s).WskAccept(s, 0, null, null, null, remote, irp));
         expect(acc.status).toBe(STATUS_SUCCESS);
         expect(remote.sin6_family).toBe(AF_INET6);
-        expect(Array.from(remote.sin6_addr!)).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 127, 0, 0, 1]);
+        const v4 = target.peerAddress(AF_INET).split('.').map(Number);
+        expect(Array.from(remote.sin6_addr!)).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, ...v4]);
         peer.destroy();
         await close(acc.information); await close(s);
         await w.close();

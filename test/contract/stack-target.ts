@@ -1,24 +1,31 @@
 // The userspace stack as a contract target: every session gets its own memory network with two
 // stacks — the one under test (198.18.0.1, behind the WSK provider) and a peer host
-// (198.18.0.2) whose UDP sockets play the part node:dgram plays for the kernel provider.
+// (198.18.0.2) whose UDP sockets and TCP engine play the part node:dgram and node:net play for
+// the kernel provider.
 import { AF_INET } from '../../index.ts';
 import { HostResolver } from '../../transports/kernel/host-resolver.ts';
 import { createStackProvider } from '../../runtime/net/stack-provider.ts';
 import { formatIpv4, parseIpv4 } from '../../runtime/net/wire/bytes.ts';
 import type { Ipv4Stack } from '../../runtime/net/stack.ts';
+import { TcpEngine } from '../../runtime/net/tcp/tcp-engine.ts';
 import { A_IP, B_IP, stackPair } from '../helpers/net-pair.ts';
-import { PeerInbox, type ContractTarget, type UdpPeer } from './target.ts';
+import { StackServer, stackConnect } from '../helpers/stack-socket.ts';
+import { PeerInbox, type ContractTarget, type PeerServer, type PeerSocket, type UdpPeer } from './target.ts';
 
 let peerHost: Ipv4Stack | null = null;
+let peerTcp: TcpEngine | null = null;
 
 function stackFactory() {
   const pair = stackPair();
   peerHost = pair.b;
+  const tcp = new TcpEngine(pair.b);
+  peerTcp = tcp;
   // Name resolution is the host's, as for the kernel provider (R51 tests resolve localhost).
   const provider = createStackProvider(pair.a, { resolver: new HostResolver() });
   const stop = provider.stop.bind(provider);
   provider.stop = async () => {
     await stop();
+    tcp.closeAll();
     pair.b.close();
     pair.b.device.close();
     // Every slot is back: nothing leaked by the WSK layer, the provider or the stacks.
@@ -48,11 +55,37 @@ async function stackPeer(family: number): Promise<UdpPeer> {
   };
 }
 
+function peerEngine(family: number): TcpEngine {
+  if (family !== AF_INET || !peerTcp) throw new Error('stack target: open a session first; only AF_INET peers exist');
+  return peerTcp;
+}
+
+async function stackTcpServer(family: number): Promise<PeerServer> {
+  const server = new StackServer(peerEngine(family));
+  return {
+    port: server.port,
+    next: async () => quiet(await server.next()),
+    close: () => server.close(),
+  };
+}
+
+/** Teardown (closeAll at session stop) aborts leftover peers: that must not be an unhandled 'error'. */
+function quiet<T extends PeerSocket>(s: T): T {
+  s.on('error', () => {});
+  return s;
+}
+
 export const stackTarget: ContractTarget = {
   name: 'stack',
   factory: stackFactory,
-  streams: false,
+  streams: true,
   ipv6: false,
   hostAddress: () => A_IP,
   udpPeer: stackPeer,
+  tcpServer: stackTcpServer,
+  tcpConnect: (family, port) => quiet(stackConnect(peerEngine(family), port, A_IP)),
+  peerAddress: () => B_IP,
+  // The peer is another host on the memory network, not loopback.
+  peersOnLoopback: false,
+  silentMode: false,
 };

@@ -3,6 +3,7 @@
 // them from outside WSK, and what it supports. Tests a target cannot support (TCP, IPv6) are
 // simply not registered for it — never skipped — so every registered test is a real check,
 // and a datagram/basic-socket provider still runs every rule that can be shown without TCP.
+import type { Duplex } from 'node:stream';
 import type { ProviderFactory } from '../helpers/wsk-session.ts';
 
 /** A UDP endpoint outside WSK that the WSK sockets under test can reach. */
@@ -13,6 +14,22 @@ export interface UdpPeer {
   /** Next datagram received (FIFO); rejects after timeoutMs (default 3000). */
   next(timeoutMs?: number): Promise<{ data: Uint8Array; address: string; port: number }>;
   close(): Promise<void>;
+}
+
+/**
+ * A TCP peer socket outside WSK (a node:net Socket for the kernel target, a StackSocket for the
+ * userspace-stack target): the subset the tests use. Both are half-open capable (allowHalfOpen):
+ * 'end' on the WSK side's FIN, 'close' after both directions are done, 'error' (code
+ * ECONNRESET) on a reset; resetAndDestroy() closes abortively (RST).
+ */
+export type PeerSocket = Duplex & { remoteAddress?: string; remotePort?: number; resetAndDestroy(): unknown };
+
+/** A TCP listener outside WSK; accepted connections come out of next() in arrival order. */
+export interface PeerServer {
+  readonly port: number;
+  next(): Promise<PeerSocket>;
+  /** Stops listening; connections already accepted stay open. */
+  close(): Promise<void> | void;
 }
 
 export interface ContractTarget {
@@ -26,6 +43,22 @@ export interface ContractTarget {
   hostAddress(family: number): string;
   /** A fresh UDP peer of that family, bound to an ephemeral port, reachable from hostAddress. */
   udpPeer(family: number): Promise<UdpPeer>;
+  /** A TCP listener on the peer side (at peerAddress(family)), reachable from hostAddress sockets. */
+  tcpServer(family: number): Promise<PeerServer>;
+  /** A TCP connection from the peer side to a WSK listener at hostAddress(family):port. */
+  tcpConnect(family: number, port: number): PeerSocket;
+  /** The TCP/UDP peer's address as WSK sees it (kernel: the same loopback address; stack: the peer stack). */
+  peerAddress(family: number): string;
+  /**
+   * The TCP peers are on loopback. Windows refuses SIO_WSK_SET_TCP_SILENT_MODE for a loopback
+   * connection (R48), so a target whose peers are loopback shows that refusal.
+   */
+  peersOnLoopback: boolean;
+  /**
+   * The provider can put a (non-loopback) connection into TCP silent mode (R48). The kernel
+   * provider cannot keep the host kernel silent; a provider that owns its TCP may.
+   */
+  silentMode: boolean;
 }
 
 export interface PeerDatagram { data: Uint8Array; address: string; port: number }

@@ -273,11 +273,16 @@ export class TcpEngine {
     return STATUS_SUCCESS;
   }
 
-  /** Abortive close: RST to the peer (when synchronized), everything dropped, onClosed(status). */
-  abort(tcb: Tcb, status: NTSTATUS = STATUS_CONNECTION_ABORTED): void {
+  /**
+   * Abortive close: RST to the peer (when synchronized), everything dropped, onClosed(status).
+   * With failSends false the pending sends are dropped without their callbacks (the owner is
+   * tearing down and settles its own requests, e.g. WSK cancelling IRPs).
+   */
+  abort(tcb: Tcb, status: NTSTATUS = STATUS_CONNECTION_ABORTED, failSends = true): void {
     if (tcb.state === TcpState.CLOSED) return;
     const st = tcb.state;
     if (st !== TcpState.SYN_SENT && st !== TcpState.TIME_WAIT && st !== TcpState.LISTEN) sendReset(this, tcb);
+    if (!failSends) tcb.sendQueue.length = 0;
     this.close(tcb, status);
   }
 
@@ -285,12 +290,25 @@ export class TcpEngine {
   take(tcb: Tcb): Uint8Array[] | null {
     if (tcb.rcvQueued === 0) return null;
     const chunks = tcb.rcvQueue.splice(0, tcb.rcvQueue.length);
-    const before = (tcb.rcvAdvEdge - tcb.rcvNxt) | 0;
     tcb.rcvQueued = 0;
-    // Window update when the window grew by two segments or half the buffer (RFC 1122 §4.2.3.3).
-    const free = tcb.rcvBufSize - (tcb.ooo ? tcb.ooo.bytes : 0);
-    if (tcb.canReceive && free - before >= Math.min(2 * tcb.mss, tcb.rcvBufSize >> 1)) sendAck(this, tcb);
+    this.windowUpdate(tcb);
     return chunks;
+  }
+
+  /** Takes the oldest waiting chunk, or null; call windowUpdate() after a run of these. */
+  takeChunk(tcb: Tcb): Uint8Array | null {
+    const c = tcb.rcvQueue.shift();
+    if (!c) return null;
+    tcb.rcvQueued -= c.byteLength;
+    return c;
+  }
+
+  /** After the owner read: a window update when the window grew by two segments or half the buffer (RFC 1122 §4.2.3.3). */
+  windowUpdate(tcb: Tcb): void {
+    if (!tcb.canReceive) return;
+    const advertised = (tcb.rcvAdvEdge - tcb.rcvNxt) | 0;
+    const free = tcb.rcvBufSize - tcb.rcvQueued - (tcb.ooo ? tcb.ooo.bytes : 0);
+    if (free - advertised >= Math.min(2 * tcb.mss, tcb.rcvBufSize >> 1)) sendAck(this, tcb);
   }
 
   setKeepAlive(tcb: Tcb, enabled: boolean, idleMs: number, intervalMs: number, count: number): void {

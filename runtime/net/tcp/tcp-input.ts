@@ -480,7 +480,8 @@ function synSent(e: TcpEngine, tcb: Tcb, o: TcpOptions, now: number): void {
   if (!(f & SYN)) return;
   tcb.irs = seg.seq;
   tcb.rcvNxt = (seg.seq + 1) | 0;
-  tcb.rcvAdvEdge = tcb.rcvNxt;
+  // The window our SYN advertised (unscaled) now has a left edge.
+  tcb.rcvAdvEdge = (tcb.rcvNxt + Math.min(tcb.rcvBufSize, 65535)) | 0;
   negotiate(e, tcb, o);
   tcb.sndWl1 = seg.seq;
   tcb.sndWl2 = seg.ack;

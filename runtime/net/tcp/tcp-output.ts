@@ -68,8 +68,11 @@ export function sendSegment(e: TcpEngine, tcb: Tcb, seq: number, length: number,
   const hl = TCP_MIN_HEADER_LENGTH + optionsLength;
   if (length > 0) tcb.copySendData(seq, length, view, start + hl);
   let window: number;
-  if (syn) window = Math.min(tcb.rcvBufSize, 65535);
-  else {
+  if (syn) {
+    // Never scaled in a SYN (RFC 7323 §2.2). SYN-SENT learns RCV.NXT from the SYN-ACK (see input).
+    window = Math.min(tcb.rcvBufSize, 65535);
+    if (tcb.state === TcpState.SYN_RECEIVED) tcb.rcvAdvEdge = (tcb.rcvNxt + window) | 0;
+  } else {
     const win = receiveWindow(tcb);
     window = win >>> tcb.rcvShift;
     const edge = (tcb.rcvNxt + (window << tcb.rcvShift)) | 0;
