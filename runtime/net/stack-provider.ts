@@ -8,7 +8,7 @@
 // release(). Queued data may be copied out of the ring under pressure (heldBytes() then returns
 // the copy); data handed to an application in a retained indication is pinned and never moves.
 import {
-  STATUS_ADDRESS_ALREADY_ASSOCIATED, STATUS_INVALID_PARAMETER, STATUS_NOT_SUPPORTED, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS,
+  STATUS_ADDRESS_ALREADY_ASSOCIATED, STATUS_INVALID_PARAMETER, STATUS_NETWORK_UNREACHABLE, STATUS_NOT_SUPPORTED, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS,
   type NTSTATUS,
 } from '../ntstatus.ts';
 import {
@@ -16,8 +16,8 @@ import {
   type Resolver, type TransportConnection, type TransportDatagram, type TransportListener, type TransportProvider,
   type TransportTriple,
 } from '../provider.ts';
-import { AF_INET, IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM, SOCK_STREAM, type Endpoint } from '../sockaddr.ts';
-import { endpointV4, ipOf, stackConnect, stackListen } from './stack-tcp.ts';
+import { AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM, SOCK_STREAM, type Endpoint } from '../sockaddr.ts';
+import { endpointV4, ipOf, isV4Mapped, isV6Wildcard, stackConnect, stackListen } from './stack-tcp.ts';
 import { TcpEngine, type TcpOptionsConfig } from './tcp/tcp-engine.ts';
 import type { Ipv4Stack } from './stack.ts';
 import type { UdpReceiver, UdpSocket } from './udp.ts';
@@ -114,7 +114,11 @@ export class StackProvider implements TransportProvider {
 
   transports(): TransportTriple[] {
     const list: TransportTriple[] = [{ family: AF_INET, socketType: SOCK_DGRAM, protocol: IPPROTO_UDP }];
-    if (this.tcp) list.push({ family: AF_INET, socketType: SOCK_STREAM, protocol: IPPROTO_TCP });
+    if (this.tcp) {
+      list.push({ family: AF_INET, socketType: SOCK_STREAM, protocol: IPPROTO_TCP });
+      // Dual-stack only: an AF_INET6 TCP socket reaches IPv4 peers as ::ffff:a.b.c.d (no IPv6 yet).
+      list.push({ family: AF_INET6, socketType: SOCK_STREAM, protocol: IPPROTO_TCP });
+    }
     return list;
   }
 
@@ -123,8 +127,11 @@ export class StackProvider implements TransportProvider {
     throw new ProviderError(STATUS_NOT_SUPPORTED, `${what}: this provider was created with tcp: false (datagram sockets only).`);
   }
 
-  private checkLocal(local: Endpoint, what: string): void {
-    if (local.family !== AF_INET) throw new ProviderError(STATUS_NOT_SUPPORTED, `${what}: IPv6 is not available on the userspace stack yet; use AF_INET sockets.`);
+  /** AF_INET6 sockets are dual-stack only: bound to :: or ::ffff:<ours>, never IPV6_V6ONLY. */
+  private checkLocal(local: Endpoint, what: string, v6Only = false): void {
+    if (local.family !== AF_INET && (v6Only || !(isV6Wildcard(local) || isV4Mapped(local)))) {
+      throw new ProviderError(STATUS_NOT_SUPPORTED, `${what}: IPv6 is not available on the userspace stack yet; use AF_INET, or AF_INET6 dual-stack (IPV6_V6ONLY 0, bound to :: or a v4-mapped address).`);
+    }
     const ip = ipOf(local);
     if (ip !== 0 && ip !== this.stack.address) {
       throw new ProviderError(STATUS_ADDRESS_NOT_LOCAL, `${what}: ${Array.from(local.address).join('.')} is not an address of this stack.`);
@@ -141,7 +148,7 @@ export class StackProvider implements TransportProvider {
 
   async listen(local: Endpoint, options: ListenOptions, sink: ListenerSink): Promise<TransportListener> {
     const engine = this.engine('listen');
-    this.checkLocal(local, 'listen');
+    this.checkLocal(local, 'listen', options.v6Only);
     if (local.port !== 0 && engine.listenerFor(local.port)) {
       throw new ProviderError(STATUS_ADDRESS_ALREADY_ASSOCIATED, `listen: TCP port ${local.port} already has a listener on this stack.`);
     }
@@ -150,12 +157,15 @@ export class StackProvider implements TransportProvider {
 
   async connect(local: Endpoint | null, remote: Endpoint, options: ConnectOptions): Promise<TransportConnection> {
     const engine = this.engine('connect');
-    if (local) this.checkLocal(local, 'connect');
-    if (remote.family !== AF_INET) throw new ProviderError(STATUS_NOT_SUPPORTED, 'connect: IPv6 is not available on the userspace stack yet.');
+    if (local) this.checkLocal(local, 'connect', options.v6Only);
+    if (remote.family !== AF_INET && !isV4Mapped(remote)) {
+      throw new ProviderError(STATUS_NETWORK_UNREACHABLE, 'connect: the userspace stack has no IPv6 route; only IPv4 (or v4-mapped) destinations are reachable.');
+    }
     return stackConnect(engine, local, remote, options);
   }
 
   async bindDatagram(local: Endpoint, options: DatagramOptions, sink: DatagramSink): Promise<TransportDatagram> {
+    if (local.family !== AF_INET) throw new ProviderError(STATUS_NOT_SUPPORTED, 'bind: IPv6 datagram sockets are not available on the userspace stack yet; use AF_INET.');
     this.checkLocal(local, 'bind');
     const ip = ipOf(local);
     // Port sharing was already decided by the WSK layer's address table (§7.3): a second socket on

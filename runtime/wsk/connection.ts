@@ -165,7 +165,9 @@ export function deliver(s: WskSocketObject): void {
       takeBuffered(s, Infinity, () => {});
       if (!s.peerEnded) break;
     } else if (s.receiveBytes > 0) {
-      r.filled += takeBuffered(s, r.buffer.Length - r.filled, (b) => { copyIntoWskBuf(r.buffer, r.filled, b); });
+      // Each chunk lands after the previous one: the running offset, not r.filled (updated after).
+      let at = r.filled;
+      r.filled += takeBuffered(s, r.buffer.Length - r.filled, (b) => { at += copyIntoWskBuf(r.buffer, at, b); });
       if ((r.flags & WSK_FLAG_WAITALL) && r.filled < r.buffer.Length && !s.peerEnded) break;
     } else if (!s.peerEnded) {
       break;

@@ -112,6 +112,19 @@ export function dataContract(target: ContractTarget): void {
         await w.close();
       });
 
+      it('R41: a WskReceive posted after several writes were buffered gets all of them, in order, in one completion', async () => {
+        const w = await openSession(factory);
+        const { sock, peer, listen } = await acceptedPair(w, target);
+        // Three separate writes, nobody receiving: they wait in the socket as separate chunks.
+        for (const part of ['first-', 'second-', 'third']) { peer.write(part); await sleep(15); }
+        const big = new Uint8Array(64);
+        const r = await call<number>((irp) => connTable(sock).WskReceive(sock, buf(big), 0, irp));
+        expect(Buffer.from(big.subarray(0, r.information)).toString()).toBe('first-second-third');
+        peer.destroy();
+        await close(sock); await close(listen);
+        await w.close();
+      });
+
       it('R42: graceful disconnect sends a final buffer and FIN and still receives (half-close); abortive needs Buffer NULL and resets', async () => {
         const w = await openSession(factory);
         const a = await acceptedPair(w, target);

@@ -430,7 +430,9 @@ function receiveData(e: TcpEngine, tcb: Tcb, seq: number, at: number, length: nu
       filledHole = tcb.rcvNxt !== before || tcb.ooo.count > 0;
     }
     tcb.unackedSegments++;
-    if (filledHole || tcb.quickAcks > 0 || tcb.unackedSegments >= 2) {
+    // PSH: the sender has nothing more queued and may be waiting for this ACK to complete a
+    // send (WSK sends complete on acknowledgement), so a delayed ACK would stall it.
+    if (filledHole || tcb.quickAcks > 0 || tcb.unackedSegments >= 2 || (seg.flags & TcpFlags.PSH) !== 0) {
       if (tcb.quickAcks > 0) tcb.quickAcks--;
       sendAck(e, tcb);
     } else if (tcb.delackAt === Infinity) {
