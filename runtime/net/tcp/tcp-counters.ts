@@ -29,6 +29,8 @@ export interface TcpCounters {
   /** SYNs to a port without a listener, or a full SYN queue. */
   noListener: number;
   synQueueOverflows: number;
+  synCookiesSent: number;
+  synCookiesAccepted: number;
   outOfOrderSegments: number;
   outOfOrderDrops: number;
   duplicateSegments: number;
@@ -41,7 +43,7 @@ export function newTcpCounters(): TcpCounters {
     segmentsIn: 0, segmentsOut: 0, activeOpens: 0, passiveOpens: 0, aborts: 0, retransmits: 0, bytesRetransmitted: 0,
     fastRetransmits: 0, timeouts: 0, connectTimeouts: 0, keepAliveProbes: 0, keepAliveTimeouts: 0, windowProbes: 0,
     resetsSent: 0, resetsReceived: 0, challengeAcks: 0, challengeAcksLimited: 0, malformed: 0, outOfWindow: 0,
-    pawsRejected: 0, ackTooNew: 0, noListener: 0, synQueueOverflows: 0, outOfOrderSegments: 0, outOfOrderDrops: 0,
+    pawsRejected: 0, ackTooNew: 0, noListener: 0, synQueueOverflows: 0, synCookiesSent: 0, synCookiesAccepted: 0, outOfOrderSegments: 0, outOfOrderDrops: 0,
     duplicateSegments: 0, noSlot: 0,
   };
 }

@@ -45,12 +45,14 @@ export interface TcpOptionsConfig {
   minRtoMs: number;
   /** Challenge ACKs per second (RFC 5961 §7). */
   challengeAckLimit: number;
+  /** Answer SYNs with cookies when a listener's SYN queue is full (RFC 4987 §3.6). */
+  synCookies: boolean;
 }
 
 export const DEFAULT_TCP_OPTIONS: TcpOptionsConfig = {
   congestionControl: 'cubic', sack: true, timestamps: true, windowScaling: true, receiveBuffer: 256 * 1024,
   outOfOrderBytes: 256 * 1024, timeWaitMs: 60_000, synRetries: 6, maxRetransmits: 15, delayedAckMs: 40, minRtoMs: 200,
-  challengeAckLimit: 1000,
+  challengeAckLimit: 1000, synCookies: true,
 };
 
 export interface TcpListenerEvents {

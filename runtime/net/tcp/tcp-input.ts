@@ -11,7 +11,8 @@ import { STATUS_CONNECTION_REFUSED, STATUS_CONNECTION_RESET, STATUS_SUCCESS } fr
 import { seqGeq, seqGt, seqLeq, seqLt } from './seq.ts';
 import { Tcb, TcpState } from './tcb.ts';
 import type { TcpEngine, TcpListener } from './tcp-engine.ts';
-import { output, retransmitFirst, sendAck, sendResetFor, sendSyn, tsNow } from './tcp-output.ts';
+import { output, retransmitFirst, sendAck, sendResetFor, sendStatelessSynAck, sendSyn, tsNow } from './tcp-output.ts';
+import { decodeSynCookie, encodeSynCookie } from './isn.ts';
 
 const { FIN, SYN, RST, ACK } = TcpFlags;
 /** RFC 7323 §5.5: TS.Recent older than 24 days is not trusted for PAWS. */
@@ -81,6 +82,8 @@ function closedOrListen(e: TcpEngine, o: TcpOptions): void {
     return;
   }
   if (f & ACK) {
+    // The last ACK of a handshake answered with a SYN cookie (RFC 4987 §3.6) opens the connection now.
+    if (!(f & SYN) && e.options.synCookies && cookieOpen(e, listener, o)) return;
     sendResetFor(e, seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, seg.seq, seg.ack, segLen, true);
     return;
   }
@@ -88,8 +91,61 @@ function closedOrListen(e: TcpEngine, o: TcpOptions): void {
   passiveOpen(e, listener, o);
 }
 
+/** MSS values a SYN cookie can carry (3 bits), ascending. */
+const COOKIE_MSS = [216, 536, 1200, 1220, 1400, 1440, 1460, 8960];
+
+function cookieMssIndex(mss: number): number {
+  let i = 0;
+  while (i + 1 < COOKIE_MSS.length && COOKIE_MSS[i + 1]! <= mss) i++;
+  return i;
+}
+
+/** SYN queue full: answer with a SYN cookie and keep no state (options other than MSS are dropped). */
+function sendSynCookie(e: TcpEngine, o: TcpOptions): void {
+  const peerMss = o.mss > 0 ? o.mss : 536;
+  const index = cookieMssIndex(Math.min(peerMss, e.mssForMtu()));
+  const iss = encodeSynCookie(e.isn, seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, seg.seq, index, e.clock.now());
+  sendStatelessSynAck(e, seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, iss, (seg.seq + 1) | 0, COOKIE_MSS[index]!);
+  e.counters.synCookiesSent++;
+}
+
+function cookieOpen(e: TcpEngine, listener: TcpListener, _o: TcpOptions): boolean {
+  const iss = (seg.ack - 1) | 0;
+  const irs = (seg.seq - 1) | 0;
+  const index = decodeSynCookie(e.isn, seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, irs, iss, e.clock.now());
+  if (index < 0) return false;
+  const tcb = e.newTcb(seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort);
+  tcb.irs = irs;
+  tcb.rcvNxt = seg.seq;
+  tcb.rcvAdvEdge = (tcb.rcvNxt + Math.min(tcb.rcvBufSize, 65535)) | 0;
+  tcb.rcvShift = 0;
+  tcb.sndShift = 0;
+  tcb.wantWindowScale = false;
+  tcb.peerMss = COOKIE_MSS[index]!;
+  tcb.mss = Math.min(tcb.peerMss, e.mssForMtu());
+  tcb.cc.setMss(tcb.mss);
+  tcb.iss = iss;
+  tcb.sndUna = tcb.sndNxt = tcb.sndMax = seg.ack;
+  tcb.sndWnd = seg.window;
+  tcb.maxSndWnd = tcb.sndWnd;
+  tcb.sndWl1 = seg.seq;
+  tcb.sndWl2 = seg.ack;
+  e.addPassive(tcb);
+  established(e, tcb, e.clock.now());
+  e.counters.synCookiesAccepted++;
+  listener.events.onConnection(tcb);
+  if (isGone(tcb)) return true;
+  // The ACK may carry data (or a FIN): process it as on any connection.
+  if (seg.payloadLength > 0 || (seg.flags & FIN)) segmentArrives(e, tcb, e.rxOptions);
+  return true;
+}
+
 function passiveOpen(e: TcpEngine, listener: TcpListener, o: TcpOptions): void {
-  if (listener.synQueue >= listener.backlog) { e.counters.synQueueOverflows++; return; }
+  if (listener.synQueue >= listener.backlog) {
+    e.counters.synQueueOverflows++;
+    if (e.options.synCookies) sendSynCookie(e, o);
+    return;
+  }
   const tcb = e.newTcb(seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort);
   tcb.irs = seg.seq;
   tcb.rcvNxt = (seg.seq + 1) | 0;

@@ -271,6 +271,26 @@ export function sendResetFor(e: TcpEngine, localIp: number, localPort: number, r
   e.counters.resetsSent++;
 }
 
+/** A SYN-ACK for a SYN cookie: no TCB, only the MSS option (RFC 4987 §3.6). */
+export function sendStatelessSynAck(e: TcpEngine, localIp: number, localPort: number, remoteIp: number, remotePort: number,
+  iss: number, ack: number, mss: number): void {
+  const arena = e.stack.arena;
+  const slot = arena.alloc();
+  if (slot < 0) { e.counters.noSlot++; return; }
+  const view = arena.view(slot);
+  const start = arena.headroom + HEADERS;
+  const o = e.txOptions;
+  o.clear();
+  o.mss = mss;
+  const optionsLength = emitTcpOptions(view, start + TCP_MIN_HEADER_LENGTH, o);
+  const hl = emitTcp(view, start, localPort, remotePort, iss, ack, TcpFlags.SYN | TcpFlags.ACK, Math.min(e.options.receiveBuffer, 65535), optionsLength);
+  const sum = checksumFold(checksumAdd(view, start, hl, pseudoHeaderSumV4(localIp, remoteIp, IpProtocol.TCP, hl)));
+  set16(view, start + 16, ~sum & 0xffff);
+  arena.setFrame(slot, start, hl);
+  e.stack.outputIpv4(slot, localIp, remoteIp, IpProtocol.TCP, 0, false, -1, true);
+  e.counters.segmentsOut++;
+}
+
 /** A reset on a live connection (abort): SEQ = SND.NXT. */
 export function sendReset(e: TcpEngine, tcb: Tcb): void {
   sendSegment(e, tcb, tcb.sndNxt, 0, TcpFlags.RST | TcpFlags.ACK);

@@ -165,6 +165,26 @@ describe('TCP on the userspace stack (memory link, virtual time)', () => {
     w.close();
   });
 
+  it('RFC 4987 §3.6: a full SYN queue answers with SYN cookies; those connections open on the final ACK and carry data', () => {
+    const w = world();
+    const servers: Peer[] = [];
+    w.b.listen(0, 80, 1, { onConnection: (t) => { const p = peer(() => w.b); p.tcb = t; p.established = true; t.events = p; servers.push(p); } });
+    const clients = Array.from({ length: 5 }, () => {
+      const p = peer(() => w.a);
+      p.tcb = w.a.connect(0, B, 80, p) as Tcb;
+      return p;
+    });
+    w.run(2000, () => clients.every((c) => c.established) && servers.length === 5);
+    expect(clients.every((c) => c.established)).toBe(true);
+    expect(servers).toHaveLength(5);
+    expect(w.b.counters.synCookiesSent).toBeGreaterThanOrEqual(4);
+    expect(w.b.counters.synCookiesAccepted).toBe(w.b.counters.synCookiesSent);
+    for (const [i, c] of clients.entries()) w.a.send(c.tcb!, [new TextEncoder().encode(`hello ${i}`)], false, null);
+    w.run(1000, () => servers.every((s) => s.bytes > 0));
+    expect(servers.map((s) => s.text()).sort()).toEqual([0, 1, 2, 3, 4].map((i) => `hello ${i}`));
+    w.close();
+  });
+
   it('a connect to a silent host fails with STATUS_IO_TIMEOUT after its SYN retries', () => {
     const w = world(null, { synRetries: 3 });
     const p = peer(() => w.a);
