@@ -72,3 +72,26 @@ describe('checksum (RFC 1071/1624)', () => {
     expect(internetChecksum(b, off, len, pseudoHeaderSumV4(IP_A, IP_B, 6, len))).toBe(0);
   });
 });
+
+describe('checksumAdd word path', () => {
+  it('sums native 16-bit words exactly as the byte loop does, at every alignment, length and initial value (RFC 1071 §2(B))', () => {
+    const buf = new Uint8Array(4096 + 8);
+    let x = 12345;
+    for (let i = 0; i < buf.length; i++) { x = (x * 1103515245 + 12345) >>> 0; buf[i] = x >>> 24; }
+    const slow = (b: Uint8Array, off: number, len: number, init: number): number => {
+      let s = init;
+      for (let i = 0; i + 1 < len; i += 2) s += (b[off + i]! << 8) | b[off + i + 1]!;
+      if (len & 1) s += b[off + len - 1]! << 8;
+      return checksumFold(s);
+    };
+    for (const off of [0, 1, 2, 3, 6, 290]) {
+      for (const len of [0, 1, 63, 64, 65, 1500, 1501, 3800]) {
+        for (const init of [0, 0x1234, 0x3fffe]) {
+          expect(checksumFold(checksumAdd(buf, off, len, init)), `off ${off} len ${len}`).toBe(slow(buf, off, len, init));
+        }
+      }
+    }
+    const view = buf.subarray(3); // odd byteOffset: the byte loop handles it
+    expect(checksumFold(checksumAdd(view, 1, 1000))).toBe(slow(view, 1, 1000, 0));
+  });
+});

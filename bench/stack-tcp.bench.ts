@@ -1,0 +1,149 @@
+// TCP on the userspace stack against node:net, in one run: bulk throughput one way (fixed time)
+// and 64-byte request-response latency. The stack runs two engines on the memory link (real time,
+// in-process: what the TCP and ring cost, without a kernel); node:net runs over loopback.
+//   npx tsx bench/stack-tcp.bench.ts [--seconds S] [--rounds N] [--runs N] [--json file] [--stack-only]
+import * as net from 'node:net';
+import { writeFileSync } from 'node:fs';
+import { MemoryNetwork } from '../transports/memory/memory-network.ts';
+import { Ipv4Stack } from '../runtime/net/stack.ts';
+import { TcpEngine } from '../runtime/net/tcp/tcp-engine.ts';
+import type { Tcb, TcpEvents } from '../runtime/net/tcp/tcb.ts';
+import { STATUS_SUCCESS } from '../runtime/ntstatus.ts';
+
+const arg = (name: string, dflt: number): number => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+};
+const SECONDS = arg('seconds', 2);
+const ROUNDS = arg('rounds', 5000);
+const RUNS = arg('runs', 3);
+const CHUNK = 64 * 1024;
+const jsonIndex = process.argv.indexOf('--json');
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
+
+interface Result { gbps: number; p50: number; p99: number }
+
+async function nodeNet(): Promise<Result> {
+  let bytes = 0;
+  let echo = false;
+  const server = net.createServer((s) => {
+    s.setNoDelay(true);
+    s.on('data', (d) => { if (echo) s.write(d); else bytes += d.length; });
+    s.on('error', () => {});
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  const c = net.connect(port, '127.0.0.1');
+  c.setNoDelay(true);
+  await new Promise<void>((r) => c.once('connect', r));
+  const chunk = Buffer.alloc(CHUNK, 7);
+  const t0 = performance.now();
+  const end = t0 + SECONDS * 1000;
+  while (performance.now() < end) {
+    if (!c.write(chunk)) await new Promise((r) => c.once('drain', r));
+  }
+  const ms = performance.now() - t0;
+  const gbps = (bytes * 8) / (ms * 1e6);
+  echo = true;
+  const samples: number[] = [];
+  const msg = Buffer.alloc(64, 1);
+  await new Promise((r) => setTimeout(r, 50));
+  c.removeAllListeners('data');
+  for (let i = 0; i < ROUNDS; i++) {
+    const t = performance.now();
+    const got = new Promise<void>((r) => { let n = 0; const on = (d: Buffer) => { n += d.length; if (n >= 64) { c.off('data', on); r(); } }; c.on('data', on); });
+    c.write(msg);
+    await got;
+    samples.push((performance.now() - t) * 1000);
+  }
+  c.destroy();
+  server.close();
+  return { gbps, p50: pct(samples, 0.5), p99: pct(samples, 0.99) };
+}
+
+async function stackTcp(): Promise<Result> {
+  const network = new MemoryNetwork({ slotCount: 16384, rxRingCapacity: 16384, batchSize: 256 });
+  const a = new Ipv4Stack(network.createLink(), { address: '198.18.0.1/24' });
+  const b = new Ipv4Stack(network.createLink(), { address: '198.18.0.2/24' });
+  const ea = new TcpEngine(a);
+  const eb = new TcpEngine(b, { receiveBuffer: 4 << 20 });
+  let bytes = 0;
+  let echo = false;
+  let server: Tcb | null = null;
+  const serverEvents: TcpEvents = {
+    onEstablished() {},
+    onReadable(t) {
+      for (const c of eb.take(t) ?? []) { if (echo) eb.send(t, [c], true, null); else bytes += c.length; }
+    },
+    onFin() {}, onClosed() {},
+  };
+  eb.listen(0, 5001, 16, { onConnection: (t) => { server = t; t.events = serverEvents; } });
+  let onClient: ((n: number) => void) | null = null;
+  const clientEvents: TcpEvents = {
+    onEstablished() {},
+    onReadable(t) { for (const c of ea.take(t) ?? []) onClient?.(c.length); },
+    onFin() {}, onClosed() {},
+  };
+  const client = ea.connect(0, b.address, 5001, clientEvents) as Tcb;
+  while (!server || client.state !== 4) await new Promise((r) => setImmediate(r));
+  ea.setNoDelay(client, true);
+  const chunk = new Uint8Array(CHUNK).fill(7);
+  let outstanding = 0;
+  const done = (status: number): void => { if (status === STATUS_SUCCESS) outstanding--; };
+  const t0 = performance.now();
+  const end = t0 + SECONDS * 1000;
+  while (performance.now() < end) {
+    // Keep the ideal send backlog posted, as a WSK application would (sends complete on ACK).
+    const backlog = Math.max(client.idealSendBacklog, 4 * CHUNK);
+    while (outstanding * CHUNK < backlog) { outstanding++; ea.send(client, [chunk], false, done); }
+    await new Promise((r) => setImmediate(r));
+  }
+  const ms = performance.now() - t0;
+  const gbps = (bytes * 8) / (ms * 1e6);
+  while (outstanding > 0) await new Promise((r) => setImmediate(r));
+  echo = true;
+  const samples: number[] = [];
+  const msg = new Uint8Array(64).fill(1);
+  for (let i = 0; i < ROUNDS; i++) {
+    const t = performance.now();
+    const got = new Promise<void>((r) => { let n = 0; onClient = (k) => { n += k; if (n >= 64) r(); }; });
+    ea.send(client, [msg], true, null);
+    await got;
+    samples.push((performance.now() - t) * 1000);
+  }
+  ea.closeAll();
+  eb.closeAll();
+  a.close();
+  b.close();
+  return { gbps, p50: pct(samples, 0.5), p99: pct(samples, 0.99) };
+}
+
+async function main(): Promise<void> {
+  if (process.argv.includes('--stack-only')) { console.log(await stackTcp()); return; }
+  const kinds = { 'node:net (loopback)': nodeNet, 'stack TCP (memory link)': stackTcp } as const;
+  const names = Object.keys(kinds) as (keyof typeof kinds)[];
+  const figures = new Map(names.map((k) => [k, { gbps: [] as number[], p50: [] as number[], p99: [] as number[] }]));
+  for (let run = 0; run < RUNS; run++) {
+    for (let i = 0; i < names.length; i++) {
+      const k = names[(i + run) % names.length]!;
+      const r = await kinds[k]();
+      const f = figures.get(k)!;
+      f.gbps.push(r.gbps); f.p50.push(r.p50); f.p99.push(r.p99);
+    }
+  }
+  const base = figures.get('node:net (loopback)')!;
+  const b = { gbps: median(base.gbps), p50: median(base.p50), p99: median(base.p99) };
+  console.log(`TCP one way ${SECONDS} s with ${CHUNK / 1024} KiB writes; request-response 64 B × ${ROUNDS}; median of ${RUNS} runs; ratios vs node:net`);
+  console.log('kind                      | Gbit/s  ratio | RR p50 µs ratio | RR p99 µs ratio');
+  const rows = [];
+  for (const k of names) {
+    const f = figures.get(k)!;
+    const r = { kind: k, gbps: median(f.gbps), p50: median(f.p50), p99: median(f.p99) };
+    rows.push(r);
+    console.log(`${k.padEnd(25)} | ${r.gbps.toFixed(2).padStart(6)} ${(r.gbps / b.gbps).toFixed(2).padStart(5)}× | ${r.p50.toFixed(1).padStart(8)} ${(r.p50 / b.p50).toFixed(2).padStart(5)}× | ${r.p99.toFixed(1).padStart(8)} ${(r.p99 / b.p99).toFixed(2).padStart(5)}×`);
+  }
+  if (jsonIndex > 0) writeFileSync(process.argv[jsonIndex + 1]!, JSON.stringify({ seconds: SECONDS, rounds: ROUNDS, runs: RUNS, rows }, null, 2));
+}
+
+main().then(() => process.exit(0), (err) => { console.error(err); process.exit(1); });
