@@ -1,5 +1,5 @@
 // Two userspace stacks on one memory network (198.18.0.1 and .2 /24), for stack and provider tests.
-import { MemoryNetwork, type MemoryNetworkOptions } from '../../transports/memory/memory-network.ts';
+import { MemoryNetwork, type MemoryLinkOptions, type MemoryNetworkOptions } from '../../transports/memory/memory-network.ts';
 import { Ipv4Stack, type StackOptions } from '../../runtime/net/stack.ts';
 import type { LinkDevice } from '../../runtime/net/device.ts';
 import { parseIpv4 } from '../../runtime/net/wire/bytes.ts';
@@ -18,11 +18,11 @@ export interface StackPair {
 
 export function stackPair(
   netOpts: MemoryNetworkOptions = {}, opts: Partial<StackOptions> = {},
-  wrap: (link: LinkDevice, which: 'a' | 'b') => LinkDevice = (l) => l,
+  wrap: (link: LinkDevice, which: 'a' | 'b') => LinkDevice = (l) => l, linkOpts: MemoryLinkOptions = {},
 ): StackPair {
   const network = new MemoryNetwork(netOpts);
-  const a = new Ipv4Stack(wrap(network.createLink({ name: 'a' }), 'a'), { address: `${A_IP}/24`, ...opts });
-  const b = new Ipv4Stack(wrap(network.createLink({ name: 'b' }), 'b'), { address: `${B_IP}/24`, ...opts });
+  const a = new Ipv4Stack(wrap(network.createLink({ ...linkOpts, name: 'a' }), 'a'), { address: `${A_IP}/24`, ...opts });
+  const b = new Ipv4Stack(wrap(network.createLink({ ...linkOpts, name: 'b' }), 'b'), { address: `${B_IP}/24`, ...opts });
   return {
     network, a, b,
     close: () => { a.close(); b.close(); },

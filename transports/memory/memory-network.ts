@@ -57,8 +57,9 @@ export class MemoryNetwork {
     const mac = opts.mac ?? 0x020000000000 + index;
     if (this.byMac.has(mac)) throw new WskUsageError('LINK_OPTIONS', `MemoryNetwork: MAC ${mac.toString(16)} is already on this network; give each link its own mac.`);
     const mtu = opts.mtu ?? 1500;
-    if (mtu + ETHERNET_OVERHEAD + this.arena.headroom > this.arena.slotSize) {
-      throw new WskUsageError('LINK_OPTIONS', `MemoryNetwork: MTU ${mtu} does not fit in ${this.arena.slotSize}-byte slots; pass a larger slotSize to the network.`);
+    const largest = Math.max(mtu, opts.capabilities?.tsoMaxBytes ?? 0);
+    if (largest + ETHERNET_OVERHEAD + this.arena.headroom > this.arena.slotSize) {
+      throw new WskUsageError('LINK_OPTIONS', `MemoryNetwork: frames of ${largest} bytes (MTU or tsoMaxBytes) do not fit in ${this.arena.slotSize}-byte slots; pass a larger slotSize to the network.`);
     }
     const link = new MemoryLink(this, opts.name ?? `mem${index}`, mac, mtu, {
       rxChecksumVerified: false, txChecksumOffload: false, tsoMaxBytes: 0, ...opts.capabilities,
@@ -124,7 +125,9 @@ export class MemoryLink implements LinkDevice {
 
   transmit(slots: Int32Array, count: number): void {
     const arena = this.arena;
-    const max = this.mtu + ETHERNET_OVERHEAD;
+    // With segmentation offload the link carries TCP segments up to tsoMaxBytes whole, as veth
+    // does with GSO/GRO between namespaces: nothing in memory needs them cut to the MTU.
+    const max = Math.max(this.mtu, this.capabilities.tsoMaxBytes) + ETHERNET_OVERHEAD;
     this.stats.txBatches++;
     for (let i = 0; i < count; i++) {
       const slot = slots[i]!;

@@ -97,6 +97,8 @@ export class Tcb {
   // Negotiated options.
   /** Effective send MSS (payload bytes per segment, before options). */
   mss = 536;
+  /** Largest segment handed to the link: a multiple of mss when the link offers segmentation offload, else mss. */
+  sendSegmentMax = 536;
   peerMss = 536;
   tsEnabled = false;
   tsRecent = 0;
@@ -122,6 +124,10 @@ export class Tcb {
   // Receive queue: in-order bytes not yet taken by the owner.
   readonly rcvQueue: Uint8Array[] = [];
   rcvQueued = 0;
+  /** The block in-order bytes are copied into, how much of it is used, and where the last queued chunk starts (-1: none extendable). */
+  rcvBlock: Uint8Array | null = null;
+  rcvBlockUsed = 0;
+  rcvChunkStart = -1;
   finReceived = false;
 
   // Loss recovery and congestion.

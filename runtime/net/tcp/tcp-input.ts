@@ -336,6 +336,10 @@ function isGone(tcb: Tcb): boolean {
 
 function established(e: TcpEngine, tcb: Tcb, now: number): void {
   tcb.state = TcpState.ESTABLISHED;
+  // Segmentation offload: hand the link segments of several MSS (it cuts them, or carries them whole).
+  const tso = e.stack.device.capabilities.tsoMaxBytes;
+  const room = tso - 20 - 20 - (tcb.tsEnabled ? 12 : 0);
+  tcb.sendSegmentMax = tso > 0 && room > tcb.mss ? Math.floor(room / tcb.mss) * tcb.mss : tcb.mss;
   tcb.cc.init(tcb.mss, now);
   tcb.rtoAt = Infinity;
   if (tcb.keepAlive.enabled) tcb.keepAliveAt = now + tcb.keepAlive.idleMs;
@@ -476,8 +480,7 @@ function receiveData(e: TcpEngine, tcb: Tcb, seq: number, at: number, length: nu
   if (length === 0) return false;
   tcb.bytesIn += length;
   if (seq === tcb.rcvNxt) {
-    tcb.rcvQueue.push(seg.bytes.slice(at, at + length));
-    tcb.rcvQueued += length;
+    appendReceived(tcb, seg.bytes, at, length);
     tcb.rcvNxt = (tcb.rcvNxt + length) | 0;
     let filledHole = false;
     if (tcb.ooo.count > 0) {
@@ -514,10 +517,36 @@ function receiveData(e: TcpEngine, tcb: Tcb, seq: number, at: number, length: nu
 
 function deliverHeld(e: TcpEngine, tcb: Tcb, handle: number, length: number): void {
   const held = e.stack.held;
-  const bytes = held.bytes(handle);
-  tcb.rcvQueue.push(bytes.slice(0, length));
-  tcb.rcvQueued += length;
+  appendReceived(tcb, held.bytes(handle), 0, length);
   held.release(handle);
+}
+
+const RECEIVE_BLOCK = 64 * 1024;
+
+/**
+ * Copies in-order bytes out of the ring into the connection's current receive block (one
+ * allocation per 64 KiB, not per segment) and queues them as a view; bytes contiguous with the
+ * last queued chunk extend it, so the owner sees few, large chunks. Blocks are never reused:
+ * a view handed out stays valid for as long as its holder keeps it.
+ */
+function appendReceived(tcb: Tcb, bytes: Uint8Array, at: number, length: number): void {
+  let block = tcb.rcvBlock;
+  if (!block || tcb.rcvBlockUsed + length > block.length) {
+    block = tcb.rcvBlock = new Uint8Array(Math.max(RECEIVE_BLOCK, length));
+    tcb.rcvBlockUsed = 0;
+    tcb.rcvChunkStart = -1;
+  }
+  const used = tcb.rcvBlockUsed;
+  block.set(bytes.subarray(at, at + length), used);
+  tcb.rcvBlockUsed = used + length;
+  const q = tcb.rcvQueue;
+  if (tcb.rcvChunkStart >= 0 && q.length > 0 && q[q.length - 1]!.buffer === block.buffer) {
+    q[q.length - 1] = block.subarray(tcb.rcvChunkStart, used + length);
+  } else {
+    tcb.rcvChunkStart = used;
+    q.push(block.subarray(used, used + length));
+  }
+  tcb.rcvQueued += length;
 }
 
 function synSent(e: TcpEngine, tcb: Tcb, o: TcpOptions, now: number): void {

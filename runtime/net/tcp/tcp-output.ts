@@ -132,7 +132,7 @@ export function output(e: TcpEngine, tcb: Tcb): void {
     const inFlight = (tcb.sndNxt - tcb.sndUna) | 0;
     const wnd = Math.min(tcb.sndWnd, congestionWindow(tcb));
     const room = wnd - inFlight;
-    let length = Math.min(tcb.mss, unsent, room > 0 ? room : 0);
+    let length = Math.min(tcb.sendSegmentMax, unsent, room > 0 ? room : 0);
     if (length <= 0) {
       if (unsent > 0 && tcb.sndWnd === 0 && inFlight === 0) startPersist(e, tcb);
       else if (unsent === 0) maybeSendFin(e, tcb);
