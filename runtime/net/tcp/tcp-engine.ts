@@ -467,6 +467,7 @@ export class TcpEngine {
     if (tcb.persist) {
       // Zero-window probe with backoff; a window that never opens is not an error (RFC 1122 §4.2.2.17).
       sendWindowProbe(this, tcb);
+      this.counters.windowProbes++;
       tcb.rtt.backoff();
       this.armRto(tcb);
       return;

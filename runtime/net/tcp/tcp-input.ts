@@ -201,10 +201,13 @@ function segmentArrives(e: TcpEngine, tcb: Tcb, o: TcpOptions): void {
   let payloadAt = seg.payloadAt;
   let payloadLength = seg.payloadLength;
 
-  // A retransmitted SYN while our SYN-ACK is unanswered: answer it again.
-  if (tcb.state === TcpState.SYN_RECEIVED && (f & SYN) && !(f & ACK) && seq === tcb.irs) {
-    sendSyn(e, tcb);
-    return;
+  if (tcb.state === TcpState.SYN_RECEIVED && (f & SYN) && seq === tcb.irs) {
+    // A retransmitted SYN while our SYN-ACK is unanswered: answer it again.
+    if (!(f & ACK)) { sendSyn(e, tcb); return; }
+    // The peer's SYN-ACK after a simultaneous open (RFC 9293 §3.5 figure 8), or its SYN-ACK
+    // again: the SYN is already counted, the ACK is what matters (as Linux trims it).
+    f &= ~SYN;
+    seq = (seq + 1) | 0;
   }
 
   // RFC 7323 §5.3 PAWS.
@@ -261,13 +264,8 @@ function segmentArrives(e: TcpEngine, tcb: Tcb, o: TcpOptions): void {
 
   // 4. SYN in a synchronized state (RFC 5961 §4.2): challenge ACK.
   if (f & SYN) {
-    if (tcb.state === TcpState.SYN_RECEIVED && seqLt(seq, tcb.rcvNxt)) {
-      f &= ~SYN; // the peer's SYN again, with data or an ACK: treat as a plain segment
-      seq = (seq + 1) | 0;
-    } else {
-      e.challengeAck(tcb);
-      return;
-    }
+    e.challengeAck(tcb);
+    return;
   }
 
   // 5. ACK.
@@ -288,8 +286,10 @@ function segmentArrives(e: TcpEngine, tcb: Tcb, o: TcpOptions): void {
       l.synQueue--;
       if (l.closed) { e.abort(tcb); return; }
       l.events.onConnection(tcb);
-      if (isGone(tcb)) return;
+    } else {
+      tcb.events?.onEstablished(tcb); // an active open that went through a simultaneous open
     }
+    if (isGone(tcb)) return;
   }
   if (!processAck(e, tcb, o, seq, payloadLength, f, now)) return;
   if (isGone(tcb)) return;
@@ -313,16 +313,20 @@ function segmentArrives(e: TcpEngine, tcb: Tcb, o: TcpOptions): void {
     sendAck(e, tcb);
     if (delivered) tcb.events?.onReadable(tcb);
     delivered = false;
-    tcb.events?.onFin(tcb);
+    // The new state is in place before the owner hears of the FIN, so a shutdown() from inside
+    // onFin goes CLOSE-WAIT → LAST-ACK (not FIN-WAIT-1 → CLOSING → TIME-WAIT).
+    let timeWait = false;
     switch (tcb.state) {
       case TcpState.ESTABLISHED: tcb.state = TcpState.CLOSE_WAIT; break;
       case TcpState.FIN_WAIT_1:
-        if (tcb.finSent && tcb.sndUna === tcb.sndMax) e.enterTimeWait(tcb);
+        if (tcb.finSent && tcb.sndUna === tcb.sndMax) timeWait = true;
         else tcb.state = TcpState.CLOSING;
         break;
-      case TcpState.FIN_WAIT_2: e.enterTimeWait(tcb); break;
+      case TcpState.FIN_WAIT_2: timeWait = true; break;
       default: break;
     }
+    tcb.events?.onFin(tcb);
+    if (timeWait && !isGone(tcb)) e.enterTimeWait(tcb);
   }
   if (delivered) tcb.events?.onReadable(tcb);
   if (!isGone(tcb)) output(e, tcb);
@@ -439,7 +443,9 @@ function ackAdvance(e: TcpEngine, tcb: Tcb, ack: number, o: TcpOptions, now: num
     }
   } else if (dataAcked > 0) {
     const unsent = (tcb.dataEndSeq - tcb.sndNxt) | 0;
-    const appLimited = unsent <= 0 && inFlightBefore < tcb.cc.cwnd;
+    // Application- or receive-window-limited (RFC 9438 §4.6, RFC 7661): cwnd must not grow
+    // beyond what the sender could actually use.
+    const appLimited = inFlightBefore < tcb.cc.cwnd && (unsent <= 0 || inFlightBefore + tcb.mss > tcb.sndWnd);
     tcb.cc.onAck(dataAcked, inFlightBefore, sample, now, appLimited);
   }
   tcb.dupAcks = 0;
@@ -491,7 +497,9 @@ function receiveData(e: TcpEngine, tcb: Tcb, seq: number, at: number, length: nu
     tcb.unackedSegments++;
     // PSH: the sender has nothing more queued and may be waiting for this ACK to complete a
     // send (WSK sends complete on acknowledgement), so a delayed ACK would stall it.
-    if (filledHole || tcb.quickAcks > 0 || tcb.unackedSegments >= 2 || (seg.flags & TcpFlags.PSH) !== 0) {
+    if ((seg.flags & FIN) !== 0 && ((seq + length) | 0) === tcb.rcvNxt && tcb.ooo.count === 0) {
+      // The FIN right behind this data is acknowledged together with it (step 8).
+    } else if (filledHole || tcb.quickAcks > 0 || tcb.unackedSegments >= 2 || (seg.flags & TcpFlags.PSH) !== 0) {
       if (tcb.quickAcks > 0) tcb.quickAcks--;
       sendAck(e, tcb);
     } else if (tcb.delackAt === Infinity) {

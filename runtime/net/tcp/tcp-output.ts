@@ -74,7 +74,8 @@ export function sendSegment(e: TcpEngine, tcb: Tcb, seq: number, length: number,
     if (tcb.state === TcpState.SYN_RECEIVED) tcb.rcvAdvEdge = (tcb.rcvNxt + window) | 0;
   } else {
     const win = receiveWindow(tcb);
-    window = win >>> tcb.rcvShift;
+    // Round up (RFC 7323 §2.4): truncating the scaled value would move the right edge left.
+    window = Math.min(65535, (win + (1 << tcb.rcvShift) - 1) >>> tcb.rcvShift);
     const edge = (tcb.rcvNxt + (window << tcb.rcvShift)) | 0;
     if (seqGt(edge, tcb.rcvAdvEdge)) tcb.rcvAdvEdge = edge;
   }
@@ -142,8 +143,8 @@ export function output(e: TcpEngine, tcb: Tcb): void {
       if (length < unsent) {
         // Window-limited (RFC 1122 §4.2.3.4): wait for at least half the largest window seen.
         if (length < (tcb.maxSndWnd >> 1) && inFlight > 0) return;
-      } else if (inFlight > 0 && !tcb.nodelay) {
-        return; // Nagle (RFC 896): one small segment outstanding at a time.
+      } else if (inFlight > 0 && !tcb.nodelay && !tcb.finQueued) {
+        return; // Nagle (RFC 896): one small segment outstanding at a time (not the last one before a FIN).
       }
     }
     const seq = tcb.sndNxt;
@@ -187,18 +188,13 @@ function startPersist(e: TcpEngine, tcb: Tcb): void {
   e.armRto(tcb);
 }
 
-/** A window probe: one byte beyond the zero window, re-sent with backoff until it opens. */
+/**
+ * A probe the peer must answer with an ACK carrying its window (zero-window probe, RFC 9293
+ * §3.8.6.1; keepalive, RFC 1122 §4.2.3.6): SEG.SEQ = SND.UNA - 1, no data, as Linux sends it, so
+ * nothing new is pushed past a closed window and SND.NXT stays put.
+ */
 export function sendWindowProbe(e: TcpEngine, tcb: Tcb): void {
-  const unsent = (tcb.dataEndSeq - tcb.sndNxt) | 0;
-  if (unsent > 0) {
-    if (sendSegment(e, tcb, tcb.sndNxt, 1, TcpFlags.ACK)) {
-      e.counters.windowProbes++;
-      tcb.sndNxt = (tcb.sndNxt + 1) | 0;
-      if (seqGt(tcb.sndNxt, tcb.sndMax)) tcb.sndMax = tcb.sndNxt;
-    }
-  } else {
-    sendSegment(e, tcb, (tcb.sndUna - 1) | 0, 0, TcpFlags.ACK);
-  }
+  sendSegment(e, tcb, (tcb.sndUna - 1) | 0, 0, TcpFlags.ACK);
 }
 
 /**

@@ -1,0 +1,555 @@
+// TCP mechanisms one at a time: hand-built segments go in through a HandLink, the segments the
+// engine emits are checked field by field (test/helpers/tcp-checker.ts, like gVisor's checker).
+// Every test cites the RFC section it checks and ends by closing the stack with no slot leaked.
+import { describe, expect, it } from 'vitest';
+import {
+  ACK, buildSegment, describeSegment, FIN, fixTcpChecksum, PEER, PSH, pattern, Rig, RST, seqAdd, SYN, TCP_AT, type PeerConn,
+} from '../../../test/helpers/tcp-checker.ts';
+import { TcpState } from './tcb.ts';
+import { STATUS_CONNECTION_RESET, STATUS_IO_TIMEOUT, STATUS_SUCCESS } from '../../ntstatus.ts';
+
+/** Our next sequence number as the peer sees it (unsigned). */
+function ourNxt(c: PeerConn): number { return c.tcb.sndNxt >>> 0; }
+
+describe('TCP segments, closed port (RFC 9293 §3.10.7.1)', () => {
+  it('RFC 9293 §3.10.7.1: a SYN to a closed port gets RST|ACK with SEQ 0 and ACK = SEG.SEQ + SEG.LEN', () => {
+    const r = new Rig();
+    r.receive(buildSegment({ srcPort: 40000, dstPort: 81, seq: 0xfffffff0, flags: SYN, options: { mss: 1460 } }));
+    r.expectOne({ flags: RST | ACK, seq: 0, ack: 0xfffffff1, srcPort: 81, dstPort: 40000, dst: PEER, payloadLength: 0 });
+    expect(r.engine.counters.noListener).toBe(1);
+    // With data (and FIN) the ACK covers all of it.
+    r.receive(buildSegment({ srcPort: 40000, dstPort: 81, seq: 100, flags: SYN | FIN, payload: pattern(10) }));
+    r.expectOne({ flags: RST | ACK, seq: 0, ack: 112 });
+    r.finish();
+  });
+
+  it('RFC 9293 §3.10.7.1: an ACK to a closed port gets RST with SEQ = SEG.ACK (no ACK flag)', () => {
+    const r = new Rig();
+    r.receive(buildSegment({ srcPort: 40000, dstPort: 81, seq: 5000, ack: 0x87654321, flags: ACK, payload: pattern(20) }));
+    r.expectOne({ flags: RST, seq: 0x87654321, srcPort: 81, dstPort: 40000 });
+    r.finish();
+  });
+
+  it('RFC 9293 §3.10.7.1: a RST to a closed port is dropped, nothing is sent', () => {
+    const r = new Rig();
+    r.receive(buildSegment({ dstPort: 81, seq: 1, flags: RST }));
+    r.receive(buildSegment({ dstPort: 81, seq: 1, ack: 2, flags: RST | ACK }));
+    r.expectNone();
+    expect(r.engine.counters.resetsSent).toBe(0);
+    r.finish();
+  });
+});
+
+describe('TCP segments, passive open options (RFC 9293 §3.5, RFC 7323, RFC 2018)', () => {
+  it('RFC 9293 §3.7.1 / RFC 7323 §2.2, §3.2 / RFC 2018 §2: the SYN-ACK carries MSS 1460 (MTU 1500), window scale, SACK-permitted and timestamps echoing our TSval', () => {
+    const r = new Rig();
+    const { conn, synAck } = r.passiveOpen({ options: { mss: 1460, ws: 7, sackPermitted: true, ts: [0x11223344, 0] } });
+    // 256 KiB receive buffer: shift 3 is the smallest with 65535 << shift >= 262144.
+    const s = synAck;
+    expect(s.options).toMatchObject({ mss: 1460, ws: 3, sackPermitted: true });
+    expect(s.options.ts?.[1]).toBe(0x11223344);
+    expect(s.window).toBe(65535); // never scaled in a SYN
+    expect(conn.tcb.state).toBe(TcpState.ESTABLISHED);
+    expect(conn.tcb.mss).toBe(1460 - 12);
+    // After the handshake our window is scaled by 3.
+    conn.sendData(pattern(1000), { flags: ACK | PSH });
+    r.expectOne({ flags: ACK, ack: conn.seq, window: Math.floor((256 * 1024 - 1000) / 8), options: { ts: [undefined, conn.tsVal] } });
+    r.finish();
+  });
+
+  it('RFC 7323 §2.2 / RFC 9293 §3.7.1: to a SYN without options the SYN-ACK has only MSS, and the window stays unscaled afterwards', () => {
+    const r = new Rig();
+    const { conn, synAck } = r.passiveOpen({ options: {} });
+    expect(synAck.options).toEqual({ mss: 1460 });
+    expect(conn.tcb.mss).toBe(536); // RFC 9293 §3.7.1: default send MSS when none was announced
+    conn.sendData(pattern(1000), { flags: ACK | PSH });
+    // Unscaled: the 16-bit field is the window itself (capped at 65535), no TS option.
+    r.expectOne({ flags: ACK, ack: conn.seq, window: 65535, onlyOptions: [] });
+    r.finish();
+  });
+});
+
+describe('TCP segments, blind in-window attacks (RFC 5961)', () => {
+  it('RFC 5961 §3.2: an in-window RST with SEQ != RCV.NXT gets a challenge ACK and the connection survives; an exact RST closes it', () => {
+    const r = new Rig();
+    const { conn } = r.passiveOpen();
+    conn.send({ flags: RST, seq: seqAdd(conn.seq, 1000), ack: 0 });
+    r.expectOne({ flags: ACK, seq: ourNxt(conn), ack: conn.seq, payloadLength: 0 }, 'challenge ACK');
+    expect(conn.tcb.state).toBe(TcpState.ESTABLISHED);
+    expect(conn.events.closed).toBeNull();
+    expect(r.engine.counters.challengeAcks).toBe(1);
+    // Out of window: silently dropped.
+    conn.send({ flags: RST, seq: seqAdd(conn.seq, 0x40000000) });
+    r.expectNone('out-of-window RST');
+    // Exact.
+    conn.send({ flags: RST, seq: conn.seq });
+    r.expectNone('after the exact RST');
+    expect(conn.events.closed).toBe(STATUS_CONNECTION_RESET);
+    expect(r.engine.size).toBe(0);
+    r.finish();
+  });
+
+  it('RFC 5961 §4.2: a SYN on an established connection gets a challenge ACK; the connection survives', () => {
+    const r = new Rig();
+    const { conn } = r.passiveOpen();
+    conn.send({ flags: SYN, seq: seqAdd(conn.seq, 77), options: { mss: 1460 } });
+    r.expectOne({ flags: ACK, seq: ourNxt(conn), ack: conn.seq }, 'challenge ACK');
+    expect(conn.tcb.state).toBe(TcpState.ESTABLISHED);
+    expect(conn.events.closed).toBeNull();
+    r.finish();
+  });
+
+  it('RFC 5961 §5.2: an ACK below SND.UNA - MAX.SND.WND gets a challenge ACK and is dropped; an old ACK inside the range is ignored', () => {
+    const r = new Rig();
+    // No window scaling from the peer, window 1000: MAX.SND.WND = 1000.
+    const { conn } = r.passiveOpen({ options: { mss: 1460 }, window: 1000 });
+    expect(conn.tcb.maxSndWnd).toBe(1000);
+    const una = conn.tcb.sndUna >>> 0;
+    conn.sendData(pattern(10), { ack: seqAdd(una, -5000) });
+    r.expectOne({ flags: ACK, seq: una, ack: seqAdd(conn.seq, -10) }, 'challenge ACK');
+    expect(conn.tcb.rcvQueued).toBe(0); // the data was dropped with the segment
+    conn.seq = seqAdd(conn.seq, -10);
+    conn.send({ ack: seqAdd(una, -500) });
+    r.expectNone('old ACK within MAX.SND.WND');
+    expect(conn.tcb.state).toBe(TcpState.ESTABLISHED);
+    r.finish();
+  });
+
+  it('RFC 5961 §7: challenge ACKs are rate-limited (challengeAckLimit per second); further ones are dropped', () => {
+    const r = new Rig({ challengeAckLimit: 2 });
+    const { conn } = r.passiveOpen();
+    for (let i = 1; i <= 4; i++) conn.send({ flags: RST, seq: seqAdd(conn.seq, 100 * i) });
+    expect(r.take().length).toBe(2);
+    expect(r.engine.counters.challengeAcks).toBe(2);
+    expect(r.engine.counters.challengeAcksLimited).toBe(2);
+    r.clock.runFor(1000);
+    conn.send({ flags: RST, seq: seqAdd(conn.seq, 500) });
+    r.expectOne({ flags: ACK, ack: conn.seq }, 'challenge ACK in the next second');
+    expect(conn.tcb.state).toBe(TcpState.ESTABLISHED);
+    r.finish();
+  });
+});
+
+describe('TCP segments, acceptability and PAWS (RFC 9293 §3.10.7.4, RFC 7323 §5)', () => {
+  it('RFC 9293 §3.10.7.4: data outside the receive window gets an immediate duplicate ACK and is not delivered', () => {
+    const r = new Rig();
+    const { conn } = r.passiveOpen();
+    const rcvNxt = conn.seq;
+    conn.send({ seq: seqAdd(rcvNxt, 600_000), payload: pattern(100), flags: ACK | PSH });
+    r.expectOne({ flags: ACK, ack: rcvNxt, seq: ourNxt(conn), payloadLength: 0 }, 'duplicate ACK');
+    // An old duplicate (entirely below RCV.NXT) too.
+    conn.sendData(pattern(100), { flags: ACK | PSH });
+    r.expectOne({ flags: ACK, ack: conn.seq });
+    r.engine.take(conn.tcb);
+    conn.send({ seq: rcvNxt, payload: pattern(100), flags: ACK | PSH });
+    r.expectOne({ flags: ACK, ack: conn.seq }, 'duplicate ACK for old data');
+    expect(conn.tcb.rcvQueued).toBe(0);
+    expect(conn.tcb.bytesIn).toBe(100);
+    r.finish();
+  });
+
+  it('RFC 7323 §5.3: a segment whose TSval is older than TS.Recent is dropped with an ACK (PAWS)', () => {
+    const r = new Rig();
+    const { conn } = r.passiveOpen();
+    conn.sendData(pattern(100), { flags: ACK | PSH });
+    r.expectOne({ flags: ACK, ack: conn.seq, options: { ts: [undefined, conn.tsVal] } }, 'ACK', conn);
+    r.engine.take(conn.tcb);
+    const before = conn.seq;
+    conn.send({ payload: pattern(100), flags: ACK | PSH, options: { ts: [conn.tsVal - 10, conn.tsEcr] } });
+    r.expectOne({ flags: ACK, ack: before, options: { ts: [undefined, conn.tsVal] } }, 'ACK for the PAWS-rejected segment');
+    expect(r.engine.counters.pawsRejected).toBe(1);
+    expect(conn.tcb.rcvQueued).toBe(0);
+    expect(conn.tcb.rcvNxt >>> 0).toBe(before);
+    r.finish();
+  });
+});
+
+describe('TCP segments, ACK generation (RFC 1122 §4.2.3.2, RFC 2018)', () => {
+  /** Uses up the quick-ACK budget (Linux-style: every segment ACKed at connection start). */
+  function spendQuickAcks(r: Rig, conn: PeerConn): void {
+    const n = conn.tcb.quickAcks;
+    for (let i = 0; i < n; i++) {
+      conn.sendData(pattern(conn.tcb.mss));
+      r.expectOne({ flags: ACK, ack: conn.seq }, `quick ACK ${i + 1}`, conn);
+    }
+    r.engine.take(conn.tcb);
+    // The read reopened the window by n MSS: RFC 1122 §4.2.3.3 window update.
+    r.expectOne({ flags: ACK, ack: conn.seq, window: 32768 }, 'window update after the read', conn);
+    expect(conn.tcb.quickAcks).toBe(0);
+  }
+
+  it('RFC 1122 §4.2.3.2: one full segment is ACKed after the 40 ms delayed-ACK timer, a second one at once', () => {
+    const r = new Rig();
+    const { conn } = r.passiveOpen();
+    spendQuickAcks(r, conn);
+    conn.sendData(pattern(conn.tcb.mss));
+    r.expectNone('one segment: ACK delayed');
+    const t0 = r.now();
+    expect(r.runUntilSent(1000)).toBe(t0 + 40);
+    r.expectOne({ flags: ACK, ack: conn.seq }, 'delayed ACK', conn);
+    conn.sendData(pattern(conn.tcb.mss));
+    r.expectNone();
+    conn.sendData(pattern(conn.tcb.mss));
+    r.expectOne({ flags: ACK, ack: conn.seq }, 'ACK for every second full segment', conn);
+    r.clock.runFor(100);
+    r.expectNone('no delayed ACK left over');
+    r.finish();
+  });
+
+  it('RFC 1122 §4.2.3.2: a PSH segment is ACKed immediately', () => {
+    const r = new Rig();
+    const { conn } = r.passiveOpen();
+    spendQuickAcks(r, conn);
+    conn.sendData(pattern(300), { flags: ACK | PSH });
+    r.expectOne({ flags: ACK, ack: conn.seq }, 'ACK for PSH');
+    r.finish();
+  });
+
+  it('RFC 5681 §4.2 / RFC 2018 §4: an out-of-order segment gets an immediate ACK with a SACK block covering it; filling the hole makes the ACK jump', () => {
+    const r = new Rig();
+    const { conn } = r.passiveOpen();
+    spendQuickAcks(r, conn);
+    const mss = conn.tcb.mss;
+    const hole = conn.seq;
+    const later = seqAdd(hole, mss);
+    conn.send({ seq: later, payload: pattern(mss, 2) });
+    r.expectOne({ flags: ACK, ack: hole, options: { sack: [[later, seqAdd(later, mss)]] } }, 'ACK for out-of-order data', conn);
+    expect(conn.tcb.rcvQueued).toBe(0);
+    conn.sendData(pattern(mss, 1));
+    r.expectOne({ flags: ACK, ack: seqAdd(hole, 2 * mss), options: { sack: null } }, 'ACK after the hole filled', conn);
+    const got = Buffer.concat(r.engine.take(conn.tcb) ?? []);
+    expect(got.equals(Buffer.concat([pattern(mss, 1), pattern(mss, 2)]))).toBe(true);
+    r.finish();
+  });
+});
+
+describe('TCP segments, receive window (RFC 9293 §3.8.6.2.2, RFC 1122 §4.2.3.3)', () => {
+  it('RFC 9293 §3.8.6.2.2: the window shrinks as unread data accumulates and the right edge never moves left; RFC 1122 §4.2.3.3: a read sends a window update only once the window grew by 2 MSS (or half the buffer)', () => {
+    const r = new Rig({ receiveBuffer: 16384 });
+    const { conn } = r.passiveOpen();
+    const mss = conn.tcb.mss; // 1448 with timestamps
+    expect(conn.tcb.rcvShift).toBe(0);
+    const edges: number[] = [];
+    const windows: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      conn.sendData(pattern(mss));
+      const s = r.expectOne({ flags: ACK, ack: conn.seq }, `ACK ${i + 1}`, conn);
+      windows.push(s.window);
+      edges.push(seqAdd(s.ack, s.window));
+    }
+    expect(windows).toEqual([1, 2, 3, 4, 5].map((k) => 16384 - k * mss));
+    for (let i = 1; i < edges.length; i++) expect(((edges[i]! - edges[i - 1]!) | 0) >= 0).toBe(true);
+    // The reader takes everything: the window grew by 5 MSS > 2 MSS → update.
+    expect(r.engine.take(conn.tcb)?.reduce((n, c) => n + c.length, 0)).toBe(5 * mss);
+    r.expectOne({ flags: ACK, ack: conn.seq, window: 16384 }, 'window update', conn);
+    // One more segment, read at once: the window would grow by only 1 MSS → no update.
+    conn.sendData(pattern(mss));
+    const s = r.expectOne({ flags: ACK, ack: conn.seq }, 'ACK 6', conn);
+    expect(((seqAdd(s.ack, s.window) - seqAdd(conn.seq - mss, 16384)) | 0) >= 0).toBe(true);
+    r.engine.take(conn.tcb);
+    r.expectNone('no window update for 1 MSS');
+    r.finish();
+  });
+});
+
+describe('TCP segments, scaled receive window (RFC 9293 §3.8.6.2.2, RFC 7323 §2.4)', () => {
+  it('RFC 9293 §3.8.6.2.2 / RFC 7323 §2.4: with window scaling (shift 3) the advertised right edge SEG.ACK + (SEG.WND << 3) never moves left, whatever the segment sizes', () => {
+    const r = new Rig();
+    const { conn } = r.passiveOpen();
+    expect(conn.tcb.rcvShift).toBe(3);
+    let edge = -1;
+    const edges: string[] = [];
+    for (const n of [1000, 1001, 1003, 7, 1, 1448]) {
+      conn.sendData(pattern(n), { flags: ACK | PSH });
+      const s = r.expectOne({ flags: ACK, ack: conn.seq }, `ACK after ${n} bytes`, conn);
+      const e = seqAdd(s.ack, s.window << 3);
+      edges.push(`${n}: ack ${s.ack} win ${s.window}<<3 edge ${e}`);
+      if (edge >= 0) expect(((e - edge) | 0) >= 0, `right edge moved left:\n  ${edges.join('\n  ')}`).toBe(true);
+      edge = e;
+    }
+    r.finish();
+  });
+});
+
+describe('TCP segments, sender (RFC 9293 §3.7, RFC 896, RFC 6298, RFC 5681, RFC 6675)', () => {
+  it('RFC 9293 §3.7.1 / RFC 7323 §3.2: data is cut at the peer\'s MSS, less 12 bytes when timestamps are on', () => {
+    for (const ts of [true, false]) {
+      const r = new Rig();
+      const { conn } = r.passiveOpen({ options: ts ? { mss: 1000, ws: 7, ts: [1, 0] } : { mss: 1000, ws: 7 } });
+      const seg = ts ? 988 : 1000;
+      // nodelay: the short tail leaves at once too (Nagle is tested below).
+      r.engine.send(conn.tcb, [pattern(3100)], true, null);
+      const out = r.take();
+      expect(out.map((s) => s.payload.length)).toEqual([seg, seg, seg, 3100 - 3 * seg]);
+      out.forEach((s, i) => expect(s.seq).toBe(seqAdd(conn.ack, i * seg)));
+      expect(out.slice(0, 3).every((s) => (s.flags & PSH) === 0)).toBe(true);
+      expect(out[3]!.flags).toBe(ACK | PSH);
+      r.finish();
+    }
+  });
+
+  it('RFC 896 / RFC 1122 §4.2.3.4: Nagle holds a small second segment until the first is ACKed, unless nodelay', () => {
+    const r = new Rig();
+    const { conn } = r.passiveOpen();
+    r.engine.send(conn.tcb, [pattern(100, 1)], false, null);
+    r.expectOne({ seq: conn.ack, payload: pattern(100, 1) }, 'first small segment');
+    r.engine.send(conn.tcb, [pattern(100, 2)], false, null);
+    r.expectNone('second small segment held by Nagle');
+    conn.ackTo(seqAdd(conn.ack, 100));
+    r.expectOne({ seq: conn.ack, payload: pattern(100, 2) }, 'second segment after the ACK');
+    // nodelay: leaves although one is outstanding.
+    r.engine.send(conn.tcb, [pattern(50, 3)], true, null);
+    r.expectOne({ seq: seqAdd(conn.ack, 100), payload: pattern(50, 3) }, 'nodelay send');
+    r.finish();
+  });
+
+  it('RFC 9293 §3.8.6.1 / RFC 1122 §4.2.2.17: a zero window from the peer starts the persist timer: probes (SEG.SEQ = SND.UNA - 1, no data, as Linux) at RTO, then backed off; nothing is pushed past the window', () => {
+    const r = new Rig();
+    const { conn } = r.passiveOpen({ ackWindow: 0 });
+    expect(conn.tcb.sndWnd).toBe(0);
+    const una = conn.ack;
+    r.engine.send(conn.tcb, [pattern(500)], false, null);
+    r.expectNone('zero window: nothing sent');
+    const rto = conn.tcb.rtt.rto;
+    const times: number[] = [];
+    let t = r.now();
+    for (let i = 0; i < 3; i++) {
+      const at = r.runUntilSent(60_000);
+      times.push(at - t);
+      t = at;
+      // The peer's window is still zero: it ACKs nothing new.
+      r.expectOne({ flags: ACK, seq: seqAdd(una, -1), payloadLength: 0 }, `window probe ${i + 1}`, conn);
+      expect(conn.tcb.sndNxt >>> 0).toBe(una >>> 0);
+      conn.send();
+      r.expectNone(`after the zero-window ACK ${i + 1}`);
+    }
+    expect(times).toEqual([rto, 2 * rto, 4 * rto]);
+    // The window opens: the data follows.
+    conn.window = 65535;
+    conn.send();
+    const out = r.take();
+    expect(out[0]!.seq >>> 0).toBe(una >>> 0);
+    expect(out.reduce((n, s) => n + s.payload.length, 0)).toBe(500);
+    expect(seqAdd(out.at(-1)!.seq, out.at(-1)!.payload.length)).toBe(seqAdd(una, 500));
+    r.finish();
+  });
+
+  it('RFC 6298 §5.4–5.5: the RTO retransmits the first unacknowledged segment and doubles the interval', () => {
+    const r = new Rig();
+    const { conn } = r.passiveOpen();
+    const mss = conn.tcb.mss;
+    r.engine.send(conn.tcb, [pattern(3 * mss)], false, null);
+    expect(r.take().length).toBe(3);
+    const rto = conn.tcb.rtt.rto;
+    let t = r.now();
+    const gaps: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const at = r.runUntilSent(60_000);
+      gaps.push(at - t);
+      t = at;
+      r.expectOne({ flags: ACK, seq: conn.ack, payloadLength: mss, payload: pattern(3 * mss).subarray(0, mss) }, `retransmission ${i + 1}`);
+    }
+    expect(gaps).toEqual([rto, 2 * rto, 4 * rto]);
+    expect(conn.tcb.timeouts).toBe(3);
+    r.finish();
+  });
+
+  it('RFC 5681 §3.2: three duplicate ACKs trigger a fast retransmit of SND.UNA (no SACK)', () => {
+    const r = new Rig();
+    const { conn } = r.passiveOpen({ options: { mss: 1460, ws: 7 } });
+    const data = pattern(5 * 1460);
+    r.engine.send(conn.tcb, [data], false, null);
+    expect(r.take().length).toBe(5);
+    conn.ackTo(seqAdd(conn.ack, 1460)); // S0 arrived
+    r.expectNone('new ACK, nothing more to send');
+    conn.send();
+    conn.send();
+    r.expectNone('two duplicate ACKs');
+    conn.send();
+    r.expectOne({ flags: ACK, seq: conn.ack, payload: data.subarray(1460, 2920) }, 'fast retransmit');
+    expect(r.engine.counters.fastRetransmits).toBe(1);
+    r.finish();
+  });
+
+  it('RFC 6675 §5–6: with SACK blocks reporting holes, the retransmissions are exactly the holes', () => {
+    const r = new Rig();
+    const { conn } = r.passiveOpen({ options: { mss: 1460, ws: 7, sackPermitted: true } });
+    const data = pattern(6 * 1460);
+    r.engine.send(conn.tcb, [data], false, null);
+    expect(r.take().length).toBe(6);
+    const s = (i: number): number => seqAdd(conn.ack, i * 1460);
+    // S0 and S2 lost; S1, S3, S4, S5 SACKed: S0 and S2 each have >= DupThresh segments SACKed above.
+    conn.send({ options: { sack: [[s(3), s(6)], [s(1), s(2)]] } });
+    const out = r.take();
+    expect(out.map((x) => [x.seq, x.payload.length])).toEqual([[s(0), 1460], [s(2), 1460]]);
+    expect(Buffer.from(out[1]!.payload).equals(Buffer.from(data.subarray(2 * 1460, 3 * 1460)))).toBe(true);
+    r.finish();
+  });
+});
+
+describe('TCP segments, closing (RFC 9293 §3.6)', () => {
+  it('RFC 9293 §3.10.7.4 (eighth check): a FIN after data moves to CLOSE-WAIT and the FIN is ACKed', () => {
+    const r = new Rig();
+    const { conn } = r.passiveOpen();
+    conn.sendData(pattern(100), { flags: ACK | PSH | FIN });
+    r.expectOne({ flags: ACK, ack: conn.seq }, 'ACK of data + FIN');
+    expect(conn.tcb.state).toBe(TcpState.CLOSE_WAIT);
+    expect(conn.events.fin).toBe(1);
+    expect(conn.tcb.rcvQueued).toBe(100);
+    r.finish();
+  });
+
+  it('RFC 9293 §3.10.4: shutdown sends the FIN after the queued data', () => {
+    const r = new Rig();
+    const { conn } = r.passiveOpen();
+    const total = 20000;
+    r.engine.send(conn.tcb, [pattern(total)], false, null);
+    r.engine.shutdown(conn.tcb);
+    const first = r.take();
+    expect(first.some((x) => x.flags & FIN)).toBe(false);
+    expect(conn.tcb.state).toBe(TcpState.FIN_WAIT_1);
+    const sent = first.reduce((n, x) => n + x.payload.length, 0);
+    expect(sent).toBeLessThan(total);
+    conn.ackTo(seqAdd(conn.ack, sent));
+    const rest = r.take();
+    const last = rest.at(-1)!;
+    expect(rest.slice(0, -1).some((x) => x.flags & FIN)).toBe(false);
+    expect(last.flags & FIN).toBe(FIN);
+    expect(seqAdd(last.seq, last.payload.length)).toBe(seqAdd(conn.ourIss, 1 + total));
+    conn.ackTo(seqAdd(conn.ourIss, 2 + total));
+    r.expectNone();
+    expect(conn.tcb.state).toBe(TcpState.FIN_WAIT_2);
+    r.finish();
+  });
+
+  it('RFC 9293 §3.6 / §3.10.7.4: TIME-WAIT answers a retransmitted FIN with an ACK and restarts the 2 MSL timer', () => {
+    const r = new Rig({ timeWaitMs: 60_000 });
+    const { conn } = r.passiveOpen();
+    r.engine.shutdown(conn.tcb);
+    const fin = r.expectOne({ flags: FIN | ACK, seq: conn.ack, ack: conn.seq }, 'our FIN', conn);
+    conn.ackTo(seqAdd(fin.seq, 1));
+    expect(conn.tcb.state).toBe(TcpState.FIN_WAIT_2);
+    conn.send({ flags: FIN | ACK });
+    r.expectOne({ flags: ACK, ack: seqAdd(conn.seq, 1) }, 'ACK of the peer FIN', conn);
+    expect(conn.tcb.state).toBe(TcpState.TIME_WAIT);
+    expect(conn.events.closed).toBe(STATUS_SUCCESS);
+    r.clock.runFor(30_000);
+    conn.tsVal += 30_000;
+    conn.send({ flags: FIN | ACK });
+    r.expectOne({ flags: ACK, ack: seqAdd(conn.seq, 1) }, 'ACK of the retransmitted FIN', conn);
+    r.clock.runFor(59_999);
+    expect(r.engine.lookup(PEER, 80, 40000)).toBe(conn.tcb);
+    r.clock.runFor(1);
+    expect(r.engine.lookup(PEER, 80, 40000)).toBeUndefined();
+    expect(conn.tcb.state).toBe(TcpState.CLOSED);
+    r.expectNone();
+    r.finish();
+  });
+
+  it('RFC 9293 §3.6 figure 13: simultaneous close goes FIN-WAIT-1 → CLOSING → TIME-WAIT', () => {
+    const r = new Rig();
+    const { conn } = r.passiveOpen();
+    r.engine.shutdown(conn.tcb);
+    const fin = r.expectOne({ flags: FIN | ACK, seq: conn.ack, ack: conn.seq }, 'our FIN', conn);
+    // The peer's FIN crosses ours: it does not acknowledge our FIN.
+    conn.send({ flags: FIN | ACK });
+    r.expectOne({ flags: ACK, seq: seqAdd(fin.seq, 1), ack: seqAdd(conn.seq, 1) }, 'ACK of the peer FIN', conn);
+    expect(conn.tcb.state).toBe(TcpState.CLOSING);
+    conn.seq = seqAdd(conn.seq, 1);
+    conn.ackTo(seqAdd(fin.seq, 1));
+    r.expectNone();
+    expect(conn.tcb.state).toBe(TcpState.TIME_WAIT);
+    expect(conn.events.closed).toBe(STATUS_SUCCESS);
+    r.finish();
+  });
+
+  it('RFC 9293 §3.5 figure 8: simultaneous open (our SYN crosses theirs) goes SYN-SENT → SYN-RECEIVED → ESTABLISHED', () => {
+    const r = new Rig();
+    const ev = { established: 0, closed: null as number | null };
+    const tcb = r.engine.connect(0, PEER, 80, {
+      onEstablished: () => { ev.established++; }, onReadable: () => {}, onFin: () => {}, onClosed: (_t, s) => { ev.closed = s; },
+    });
+    if (typeof tcb === 'number') throw new Error('connect failed');
+    const syn = r.expectOne({ flags: SYN, dstPort: 80 }, 'our SYN');
+    const y = 0x30000000;
+    // Their SYN (no ACK) crosses ours.
+    r.receive(buildSegment({ srcPort: 80, dstPort: tcb.localPort, seq: y, flags: SYN, options: { mss: 1460, ws: 7, sackPermitted: true, ts: [5000, 0] } }));
+    r.expectOne({ flags: SYN | ACK, seq: syn.seq, ack: y + 1, options: { mss: 1460, ts: [undefined, 5000] } }, 'our SYN-ACK');
+    expect(tcb.state).toBe(TcpState.SYN_RECEIVED);
+    // Their SYN-ACK (answering our SYN) arrives.
+    r.receive(buildSegment({
+      srcPort: 80, dstPort: tcb.localPort, seq: y, ack: seqAdd(syn.seq, 1), flags: SYN | ACK,
+      options: { mss: 1460, ws: 7, sackPermitted: true, ts: [5001, syn.options.ts![0]] },
+    }));
+    const after = r.take();
+    expect(tcb.state, `state ${tcb.stateName}; sent: ${after.map(describeSegment).join('; ')}`).toBe(TcpState.ESTABLISHED);
+    expect(ev.established).toBe(1);
+    expect(ev.closed).toBeNull();
+    r.finish();
+  });
+});
+
+describe('TCP segments, keepalive (RFC 1122 §4.2.3.6)', () => {
+  it('RFC 1122 §4.2.3.6: after the idle time a probe with SEG.SEQ = SND.UNA - 1 is sent; `count` unanswered probes abort with STATUS_IO_TIMEOUT', () => {
+    const r = new Rig();
+    const { conn } = r.passiveOpen();
+    r.engine.setKeepAlive(conn.tcb, true, 10_000, 1_000, 3);
+    const una = conn.ack;
+    expect(r.runUntilSent(20_000)).toBe(10_000);
+    r.expectOne({ flags: ACK, seq: seqAdd(una, -1), ack: conn.seq, payloadLength: 0 }, 'keepalive probe', conn);
+    // Answered: the idle period starts again.
+    conn.send();
+    r.expectNone();
+    expect(r.runUntilSent(20_000)).toBe(20_000);
+    const times = [r.now()];
+    r.expectOne({ seq: seqAdd(una, -1), payloadLength: 0 }, 'probe 1', conn);
+    for (let i = 2; i <= 3; i++) {
+      times.push(r.runUntilSent(20_000));
+      r.expectOne({ seq: seqAdd(una, -1), payloadLength: 0 }, `probe ${i}`, conn);
+    }
+    expect(times).toEqual([20_000, 21_000, 22_000]);
+    expect(r.runUntilSent(20_000)).toBe(23_000);
+    r.expectOne({ flagsSet: RST }, 'reset on keepalive timeout');
+    expect(conn.events.closed).toBe(STATUS_IO_TIMEOUT);
+    expect(r.engine.size).toBe(0);
+    r.finish();
+  });
+});
+
+describe('TCP segments, malformed input (RFC 9293 §3.1, §3.10.7)', () => {
+  function synFrame(): Uint8Array {
+    return buildSegment({ srcPort: 40000, dstPort: 80, seq: 1, flags: SYN, options: { mss: 1460 } });
+  }
+
+  it('RFC 9293 §3.1: bad checksum, data offset < 5 and an option running past the header are counted and dropped, nothing is sent', () => {
+    const r = new Rig();
+    r.listen(80);
+    const badSum = synFrame();
+    badSum[TCP_AT + 16]! ^= 0xff;
+    r.receive(badSum);
+    r.expectNone('bad checksum');
+    expect(r.engine.counters.malformed).toBe(1);
+
+    const shortOffset = synFrame();
+    shortOffset[TCP_AT + 12] = 4 << 4;
+    fixTcpChecksum(shortOffset);
+    r.receive(shortOffset);
+    r.expectNone('data offset 4');
+    expect(r.engine.counters.malformed).toBe(2);
+
+    // MSS option claiming 8 bytes inside a 4-byte option area.
+    const badOption = buildSegment({ srcPort: 40000, dstPort: 80, seq: 1, flags: SYN, rawOptions: Uint8Array.of(2, 8, 0x05, 0xb4) });
+    r.receive(badOption);
+    r.expectNone('option past the header');
+    expect(r.engine.counters.malformed).toBe(3);
+
+    // The same to a closed port: no reset either.
+    const closed = buildSegment({ srcPort: 40000, dstPort: 81, seq: 1, flags: SYN, rawOptions: Uint8Array.of(8, 12, 0, 0) });
+    r.receive(closed);
+    r.expectNone('bad option to a closed port');
+    expect(r.engine.counters.malformed).toBe(4);
+    expect(r.engine.size).toBe(0);
+    expect(r.accepted.length).toBe(0);
+    r.finish();
+  });
+});
