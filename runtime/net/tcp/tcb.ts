@@ -141,6 +141,8 @@ export class Tcb {
   recoveryPoint = 0;
   /** RFC 6675 HighRxt: highest sequence retransmitted in this recovery. */
   highRxt = 0;
+  /** SND.MAX when the latest retransmission left: SACKs above it with that hole still open mean the retransmission was lost too. */
+  rxtFence = 0;
   /** NewReno (no SACK) window inflation during fast recovery (RFC 6582 §3.2), added to cwnd. */
   inflation = 0;
   /** Sequence of the latest out-of-order segment (its SACK block goes first, RFC 2018 §4). */

@@ -10,6 +10,8 @@ export interface TcpCounters {
   retransmits: number;
   bytesRetransmitted: number;
   fastRetransmits: number;
+  /** Retransmissions found lost (SACKs beyond them) and sent again without waiting for the RTO. */
+  lostRetransmits: number;
   timeouts: number;
   connectTimeouts: number;
   keepAliveProbes: number;
@@ -41,7 +43,7 @@ export interface TcpCounters {
 export function newTcpCounters(): TcpCounters {
   return {
     segmentsIn: 0, segmentsOut: 0, activeOpens: 0, passiveOpens: 0, aborts: 0, retransmits: 0, bytesRetransmitted: 0,
-    fastRetransmits: 0, timeouts: 0, connectTimeouts: 0, keepAliveProbes: 0, keepAliveTimeouts: 0, windowProbes: 0,
+    fastRetransmits: 0, lostRetransmits: 0, timeouts: 0, connectTimeouts: 0, keepAliveProbes: 0, keepAliveTimeouts: 0, windowProbes: 0,
     resetsSent: 0, resetsReceived: 0, challengeAcks: 0, challengeAcksLimited: 0, malformed: 0, outOfWindow: 0,
     pawsRejected: 0, ackTooNew: 0, noListener: 0, synQueueOverflows: 0, synCookiesSent: 0, synCookiesAccepted: 0, outOfOrderSegments: 0, outOfOrderDrops: 0,
     duplicateSegments: 0, noSlot: 0,

@@ -369,6 +369,15 @@ function processAck(e: TcpEngine, tcb: Tcb, o: TcpOptions, seq: number, payloadL
     for (let i = 0; i < 2 * o.sackCount; i++) blocks[i] = o.sackBlocks[i]! | 0;
     tcb.scoreboard.setSndMax(tcb.sndMax);
     newSacked = tcb.scoreboard.update(tcb.sndUna, blocks, o.sackCount);
+    // Lost retransmission (what RACK detects, RFC 8985 §6.2): data sent after the retransmission
+    // is SACKed while the retransmitted hole at SND.UNA is still open — send it again rather than
+    // wait for the RTO.
+    if (tcb.inRecovery && newSacked > 0 && seqLt(tcb.sndUna, tcb.highRxt) && seqGt(tcb.scoreboard.highSacked, tcb.rxtFence)
+      && !tcb.scoreboard.isSacked(tcb.sndUna)) {
+      tcb.highRxt = tcb.sndUna;
+      tcb.rxtFence = tcb.sndMax;
+      e.counters.lostRetransmits++;
+    }
   }
   const windowBefore = tcb.sndWnd;
   if (seqGt(ack, tcb.sndUna)) {

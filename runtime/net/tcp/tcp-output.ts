@@ -215,6 +215,7 @@ function sackRecoveryOutput(e: TcpEngine, tcb: Tcb): void {
       if (length === 0) return;
       if (!sendSegment(e, tcb, seq, length, TcpFlags.ACK)) return;
       tcb.highRxt = (seq + length) | 0;
+      tcb.rxtFence = tcb.sndMax;
       tcb.retransmits++;
       e.counters.retransmits++;
       e.counters.bytesRetransmitted += length;
@@ -248,6 +249,7 @@ export function retransmitFirst(e: TcpEngine, tcb: Tcb): void {
   tcb.rttTiming = false;
   const end = (tcb.sndUna + length + (fin ? 1 : 0)) | 0;
   if (seqGt(end, tcb.highRxt)) tcb.highRxt = end;
+  tcb.rxtFence = tcb.sndMax;
 }
 
 /** A reset for a segment that has no connection (RFC 9293 §3.10.7.1). */
