@@ -49,6 +49,7 @@ export const kernelTarget: ContractTarget = {
   factory: createKernelProvider,
   streams: true,
   ipv6: true,
+  dualStack: true,
   hostAddress: loopbackAddress,
   udpPeer: dgramPeer,
   tcpServer: netServer,

@@ -264,7 +264,7 @@ export function socketsContract(target: ContractTarget): void {
       });
     }
 
-    if (target.streams && target.ipv6) {
+    if (target.streams && target.dualStack) {
       it('R25: an AF_INET6 listener with IPV6_V6ONLY=0 accepts IPv4 peers as v4-mapped addresses', async () => {
         const w = await openSession(factory);
         const s = await socket(w, WSK_FLAG_LISTEN_SOCKET, AF_INET6);

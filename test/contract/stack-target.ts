@@ -80,6 +80,7 @@ export const stackTarget: ContractTarget = {
   factory: stackFactory,
   streams: true,
   ipv6: false,
+  dualStack: true,
   hostAddress: () => A_IP,
   udpPeer: stackPeer,
   tcpServer: stackTcpServer,

@@ -39,6 +39,8 @@ export interface ContractTarget {
   streams: boolean;
   /** IPv6 supported: IPv6 tests are defined. */
   ipv6: boolean;
+  /** AF_INET6 stream sockets with IPV6_V6ONLY 0 serve IPv4 peers as ::ffff:a.b.c.d (needs no IPv6 route). */
+  dualStack: boolean;
   /** The address WSK sockets under test bind to and are reached at (kernel: 127.0.0.1 / ::1). */
   hostAddress(family: number): string;
   /** A fresh UDP peer of that family, bound to an ephemeral port, reachable from hostAddress. */
