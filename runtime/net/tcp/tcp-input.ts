@@ -459,8 +459,11 @@ function ackAdvance(e: TcpEngine, tcb: Tcb, ack: number, o: TcpOptions, now: num
   }
   tcb.dupAcks = 0;
   if (tcb.sndUna === tcb.sndMax) { tcb.rtoAt = Infinity; e.reschedule(tcb); } else e.armRto(tcb);
+  // The ideal send backlog moves with every cwnd change: tell the owner only when it moved by an
+  // eighth or more, so WskSendBacklogEvent reports trends rather than every ACK.
   const isb = tcb.idealSendBacklog;
-  if (isb !== tcb.reportedBacklog) {
+  const last = tcb.reportedBacklog;
+  if (last === 0 || Math.abs(isb - last) * 8 >= last) {
     tcb.reportedBacklog = isb;
     tcb.events?.onSendBacklog?.(tcb, isb);
   }
