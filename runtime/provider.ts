@@ -17,8 +17,13 @@ export interface TransportTriple { family: number; socketType: number; protocol:
 
 /** Receives what happens on one connection; called from the event loop, never re-entrantly. */
 export interface ConnectionSink {
-  /** Bytes in order. The WSK layer may keep `chunk` (the provider must not reuse it). */
-  onData(chunk: Uint8Array): void;
+  /**
+   * Bytes in order. The WSK layer may keep `chunk` (the provider must not reuse it). A zero-copy
+   * transport passes a `handle` (>= 0) for a chunk that is a view over its buffers: the WSK layer
+   * gives it back with TransportConnection.releaseData(handle) once the bytes are consumed or a
+   * retained indication is released. -1 (or absent): the chunk is the sink's to keep.
+   */
+  onData(chunk: Uint8Array, handle?: number): void;
   /** The peer sent FIN: no more data. */
   onEnd(): void;
   /** The connection is gone (reset, error, timeout): status says why. Last call on the sink. */
@@ -49,6 +54,8 @@ export interface TransportConnection {
   setKeepAlive(enable: boolean, idleSeconds: number, intervalSeconds: number, count: number): void;
   setNoDelay(enable: boolean): void;
   idealSendBacklog(): number;
+  /** Gives back a chunk passed to onData with a handle (zero-copy transports). */
+  releaseData?(handle: number): void;
 }
 
 export interface ListenerSink {

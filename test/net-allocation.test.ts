@@ -11,15 +11,18 @@ import { emitUdp } from '../runtime/net/wire/udp.ts';
 import { emitIcmpEcho, IcmpType } from '../runtime/net/wire/icmpv4.ts';
 import { measureAllocation } from './helpers/allocation.ts';
 import {
-  AF_INET, NPI_WSK_INTERFACE_ID, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, STATUS_PENDING, STATUS_SUCCESS, WSK_EVENT_RECEIVE_FROM,
-  WSK_FLAG_DATAGRAM_SOCKET, WskSetOption, makeSockaddrIn, type WSK_CLIENT_DATAGRAM_DISPATCH, type WSK_DATAGRAM_INDICATION,
-  type WSK_PROVIDER_BASIC_DISPATCH,
+  AF_INET, NPI_WSK_INTERFACE_ID, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, STATUS_PENDING, STATUS_SUCCESS, WSK_EVENT_RECEIVE,
+  WSK_EVENT_RECEIVE_FROM, WSK_FLAG_DATAGRAM_SOCKET, WSK_FLAG_LISTEN_SOCKET, WskSetOption, makeSockaddrIn,
+  type WSK_CLIENT_CONNECTION_DISPATCH, type WSK_CLIENT_DATAGRAM_DISPATCH, type WSK_DATA_INDICATION, type WSK_DATAGRAM_INDICATION,
+  type WSK_PROVIDER_BASIC_DISPATCH, type WSK_SOCKET,
 } from '../index.ts';
 import { createStackProvider } from '../runtime/net/stack-provider.ts';
 import { openSession } from './helpers/wsk-session.ts';
-import { bind, close, dgTable, localPort, socket } from './contract/fixtures.ts';
+import { bind, close, connTable as connectionTable, dgTable, listenTable, localPort, socket } from './contract/fixtures.ts';
+import { TcpEngine } from '../runtime/net/tcp/tcp-engine.ts';
+import { stackConnect } from './helpers/stack-socket.ts';
 import { A_IP, stackPair } from './helpers/net-pair.ts';
-import { until } from './helpers/wsk-call.ts';
+import { call, until } from './helpers/wsk-call.ts';
 
 const FRAMES = 1_000_000;
 const BATCH = 64;
@@ -127,6 +130,49 @@ describe('allocation and zero copy on the receive path (issue 4 quality bar)', (
     await w.close();
     pair.b.close();
     pair.b.device.close();
+    arena.assertNoLeaks();
+  });
+
+  it('a retained WskReceiveEvent indication on a TCP connection points into the ring slots the link filled (no copy) until WskRelease', async () => {
+    const pair = stackPair();
+    const w = await openSession(() => createStackProvider(pair.a));
+    const peerTcp = new TcpEngine(pair.b);
+    const lists: WSK_DATA_INDICATION[] = [];
+    const dispatch: WSK_CLIENT_CONNECTION_DISPATCH = {
+      WskReceiveEvent: (_c, _f, l) => { if (l) lists.push(l); return STATUS_PENDING; },
+      WskDisconnectEvent: null, WskSendBacklogEvent: null,
+    };
+    const listen = await socket(w, WSK_FLAG_LISTEN_SOCKET);
+    expect(await bind(listen, makeSockaddrIn(A_IP, 0))).toBe(STATUS_SUCCESS);
+    const port = await localPort(listen);
+    const peer = stackConnect(peerTcp, port, A_IP);
+    peer.on('error', () => {});
+    const acc = await call<WSK_SOCKET>((irp) => listenTable(listen).WskAccept(listen, 0, null, dispatch, null, null, irp));
+    expect(acc.status).toBe(STATUS_SUCCESS);
+    const sock = acc.information;
+    expect((sock.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket(sock, WskSetOption, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, 16,
+      { NpiId: NPI_WSK_INTERFACE_ID, EventMask: WSK_EVENT_RECEIVE }, 0, null, null, null)).toBe(STATUS_SUCCESS);
+    const arena = pair.network.arena;
+    const freeBefore = arena.freeCount;
+    peer.write(Buffer.from('zero-copy TCP payload'));
+    await until(() => lists.length === 1);
+    const view = lists[0]!.Buffer.Mdl!.buffer;
+    expect(new TextDecoder().decode(view)).toBe('zero-copy TCP payload');
+    expect(view.buffer).toBe(arena.buffer);
+    const slot = Math.floor(view.byteOffset / arena.slotSize);
+    expect(view.byteOffset + view.byteLength).toBeLessThanOrEqual(arena.base(slot) + arena.slotSize);
+    expect(arena.refcounts[slot]).toBe(1); // held for the application only
+    expect(connectionTable(sock).WskRelease(sock, lists[0]!)).toBe(STATUS_SUCCESS);
+    expect(arena.refcounts[slot]).toBe(0);
+    expect(arena.freeCount).toBeGreaterThanOrEqual(freeBefore);
+    peer.destroy();
+    await close(sock);
+    await close(listen);
+    await w.close();
+    peerTcp.closeAll();
+    pair.b.close();
+    pair.b.device.close();
+    await new Promise((r) => setImmediate(r));
     arena.assertNoLeaks();
   });
 });

@@ -126,7 +126,8 @@ export class StackConnection implements TransportConnection, TcpEvents {
     let took = false;
     for (let c = this.engine.takeChunk(this.tcb); c; c = this.engine.takeChunk(this.tcb)) {
       took = true;
-      sink.onData(c);
+      // Zero copy: the WSK layer gets a view over the ring slot and gives it back (releaseData).
+      sink.onData(c, this.engine.takenHandle);
       if (this.sink !== sink || this.paused) break;
     }
     if (took) this.engine.windowUpdate(this.tcb);
@@ -178,6 +179,8 @@ export class StackConnection implements TransportConnection, TcpEvents {
   setNoDelay(enable: boolean): void { this.engine.setNoDelay(this.tcb, enable); }
 
   idealSendBacklog(): number { return this.tcb.idealSendBacklog; }
+
+  releaseData(handle: number): void { this.engine.releaseData(handle); }
 }
 
 export class StackListener implements TransportListener {

@@ -36,7 +36,7 @@ export function attachConnection(s: WskSocketObject, connection: TransportConnec
   if (s.options.keepAlive) connection.setKeepAlive(true, s.options.keepIdle, s.options.keepInterval, s.options.keepCount);
   if (s.options.noDelay) connection.setNoDelay(true);
   const sink: ConnectionSink = {
-    onData: (chunk) => onData(s, chunk),
+    onData: (chunk, handle) => onData(s, chunk, handle ?? -1),
     onEnd: () => onEnd(s),
     onAbort: (status) => onAbort(s, status),
     onSendBacklog: (bytes) => indicateSendBacklog(s, bytes),
@@ -51,6 +51,7 @@ export function attachConnection(s: WskSocketObject, connection: TransportConnec
 export class ConnectionRelay implements ConnectionSink {
   private target: ConnectionSink | null = null;
   private readonly held: Uint8Array[] = [];
+  private readonly heldHandles: number[] = [];
   private heldBytes = 0;
   private ended = false;
   abortStatus: NTSTATUS | null = null;
@@ -60,9 +61,10 @@ export class ConnectionRelay implements ConnectionSink {
     connection.attach(this);
   }
 
-  onData(chunk: Uint8Array): void {
-    if (this.target) return this.target.onData(chunk);
+  onData(chunk: Uint8Array, handle = -1): void {
+    if (this.target) return this.target.onData(chunk, handle);
     this.held.push(chunk);
+    this.heldHandles.push(handle);
     this.heldBytes += chunk.byteLength;
     if (this.heldBytes >= 64 * 1024) this.connection.pauseReceive();
   }
@@ -85,7 +87,9 @@ export class ConnectionRelay implements ConnectionSink {
   bind(target: ConnectionSink): void {
     this.target = target;
     const paused = this.heldBytes >= 64 * 1024;
-    for (const chunk of this.held.splice(0)) target.onData(chunk);
+    const handles = this.heldHandles.splice(0);
+    const chunks = this.held.splice(0);
+    for (let i = 0; i < chunks.length; i++) target.onData(chunks[i]!, handles[i]!);
     this.heldBytes = 0;
     if (this.ended) target.onEnd();
     if (this.abortStatus !== null) target.onAbort(this.abortStatus);
@@ -101,10 +105,27 @@ export function indicateSendBacklog(s: WskSocketObject, bytes: number): void {
 
 // ---------- receive path ----------
 
-function onData(s: WskSocketObject, chunk: Uint8Array): void {
-  if (s.state === 'closing' || s.state === 'closed' || chunk.byteLength === 0) return;
-  if (s.silent) return;
+/** Gives a zero-copy chunk back to the transport (also after the connection is gone). */
+function giveBack(s: WskSocketObject, handle: number): void {
+  if (handle >= 0) s.connection?.releaseData?.(handle);
+}
+
+/** Drops everything buffered, giving the transport its chunks back. */
+function dropBuffered(s: WskSocketObject): void {
+  for (const h of s.receiveHandles) giveBack(s, h);
+  s.receiveQueue.length = 0;
+  s.receiveHandles.length = 0;
+  s.receiveBytes = 0;
+  s.receiveOffset = 0;
+}
+
+function onData(s: WskSocketObject, chunk: Uint8Array, handle: number): void {
+  if (s.state === 'closing' || s.state === 'closed' || chunk.byteLength === 0 || s.silent) {
+    if (handle >= 0) s.connection?.releaseData?.(handle);
+    return;
+  }
   s.receiveQueue.push(chunk);
+  s.receiveHandles.push(handle);
   s.receiveBytes += chunk.byteLength;
   deliver(s);
   applyFlowControl(s);
@@ -118,9 +139,7 @@ function onEnd(s: WskSocketObject): void {
 function onAbort(s: WskSocketObject, status: NTSTATUS): void {
   if (s.abortStatus !== null) return;
   s.abortStatus = status;
-  s.receiveQueue.length = 0;
-  s.receiveBytes = 0;
-  s.receiveOffset = 0;
+  dropBuffered(s);
   for (const r of s.receiveRequests.splice(0)) settle(s, r, r.filled > 0 ? STATUS_SUCCESS : status, r.filled);
   for (const send of [...s.sends]) { s.sends.delete(send); settle(s, send, status, 0); }
   if (s.disconnectPending) settle(s, s.disconnectPending, status, 0);
@@ -140,8 +159,11 @@ function applyFlowControl(s: WskSocketObject): void {
   else if (!over && s.transportPaused) { s.transportPaused = false; c.resumeReceive(); }
 }
 
-/** Takes up to `max` buffered bytes into `sink(bytes)`, in order. */
-function takeBuffered(s: WskSocketObject, max: number, sink: (bytes: Uint8Array) => void): number {
+/**
+ * Takes up to `max` buffered bytes into `sink(bytes)`, in order. A chunk taken whole goes back to
+ * the transport, or into `keep` (a retained indication's handles) when given.
+ */
+function takeBuffered(s: WskSocketObject, max: number, sink: (bytes: Uint8Array) => void, keep: number[] | null = null): number {
   let taken = 0;
   while (taken < max && s.receiveQueue.length > 0) {
     const head = s.receiveQueue[0]!;
@@ -149,7 +171,14 @@ function takeBuffered(s: WskSocketObject, max: number, sink: (bytes: Uint8Array)
     const n = Math.min(available, max - taken);
     sink(head.subarray(s.receiveOffset, s.receiveOffset + n));
     taken += n;
-    if (n === available) { s.receiveQueue.shift(); s.receiveOffset = 0; } else s.receiveOffset += n;
+    if (n === available) {
+      s.receiveQueue.shift();
+      const h = s.receiveHandles.shift()!;
+      if (keep && h >= 0) keep.push(h); else giveBack(s, h);
+      s.receiveOffset = 0;
+    } else {
+      s.receiveOffset += n;
+    }
   }
   s.receiveBytes -= taken;
   return taken;
@@ -208,8 +237,10 @@ function indicate(s: WskSocketObject): void {
   }
   if (s.state === 'closing' || s.state === 'closed') return;
   if (status === STATUS_PENDING) {
-    s.retained.add(head!);
-    takeBuffered(s, total, () => {});
+    // R33: the views stay valid until WskRelease — their chunks go back to the transport then.
+    const handles: number[] = [];
+    takeBuffered(s, total, () => {}, handles);
+    s.retained.set(head!, handles);
   } else if (status === STATUS_SUCCESS) {
     const n = Math.max(0, Math.min(total, Number(accepted.value)));
     takeBuffered(s, n, () => {});
@@ -373,9 +404,7 @@ export function abortConnection(s: WskSocketObject, status: NTSTATUS): void {
   for (const send of [...s.sends]) { s.sends.delete(send); settle(s, send, STATUS_CANCELLED, 0); }
   for (const r of s.receiveRequests.splice(0)) settle(s, r, r.filled > 0 ? STATUS_SUCCESS : status, r.filled);
   if (s.disconnectPending) { settle(s, s.disconnectPending, STATUS_CANCELLED, 0); s.disconnectPending = null; }
-  s.receiveQueue.length = 0;
-  s.receiveBytes = 0;
-  s.receiveOffset = 0;
+  dropBuffered(s);
 }
 
 /** WskCloseSocket on a connection: abortive unless fully disconnected both ways (R43). */
@@ -388,7 +417,10 @@ export function closeConnection(s: WskSocketObject): void {
 }
 
 export function WskReleaseDataImpl(s: WskSocketObject, DataIndication: WSK_DATA_INDICATION | null): NTSTATUS {
-  if (!DataIndication || !s.retained.delete(DataIndication)) return STATUS_INVALID_PARAMETER;
+  const handles = DataIndication ? s.retained.get(DataIndication) : undefined;
+  if (!handles) return STATUS_INVALID_PARAMETER;
+  s.retained.delete(DataIndication!);
+  for (const h of handles) giveBack(s, h);
   return STATUS_SUCCESS;
 }
 

@@ -109,6 +109,8 @@ export class WskSocketObject implements WSK_SOCKET {
   remote: Endpoint | null = null;
   connecting = false;
   readonly receiveQueue: Uint8Array[] = [];
+  /** The transport's handle for each receiveQueue chunk (-1: none), given back once consumed. */
+  readonly receiveHandles: number[] = [];
   receiveOffset = 0;
   receiveBytes = 0;
   readonly receiveRequests: ReceiveRequest[] = [];
@@ -117,7 +119,8 @@ export class WskSocketObject implements WSK_SOCKET {
   indicationScheduled = false;
   /** A WskReceiveEvent is running: its bytes are still in the queue, so nothing else may take them. */
   indicating = false;
-  readonly retained = new Set<WSK_DATA_INDICATION>();
+  /** Data indications retained with STATUS_PENDING, with the transport handles their bytes hold. */
+  readonly retained = new Map<WSK_DATA_INDICATION, number[]>();
   readonly sends = new Set<SendRequest>();
   peerEnded = false;
   disconnectIndicated = false;

@@ -122,7 +122,13 @@ export class Tcb {
   nodelayOption = false;
 
   // Receive queue: in-order bytes not yet taken by the owner.
-  readonly rcvQueue: Uint8Array[] = [];
+  /**
+   * In-order chunks: a copy (handle -1 in rcvHandles) or bytes still in their ring slot (a
+   * held-data handle of the stack; the view is taken at delivery, since queued bytes may be
+   * copied out of the ring under pressure until then).
+   */
+  readonly rcvQueue: (Uint8Array | null)[] = [];
+  readonly rcvHandles: number[] = [];
   rcvQueued = 0;
   /** The block in-order bytes are copied into, how much of it is used, and where the last queued chunk starts (-1: none extendable). */
   rcvBlock: Uint8Array | null = null;

@@ -142,7 +142,9 @@ export class TcpEngine {
     tcb.rtoAt = tcb.delackAt = tcb.keepAliveAt = tcb.timeWaitAt = Infinity;
     this.reschedule(tcb);
     tcb.ooo.clear();
+    for (const h of tcb.rcvHandles) if (h >= 0) this.stack.held.release(h);
     tcb.rcvQueue.length = 0;
+    tcb.rcvHandles.length = 0;
     tcb.rcvQueued = 0;
     if (tcb.listener) {
       (tcb.listener as TcpListener).synQueue--;
@@ -288,21 +290,43 @@ export class TcpEngine {
     this.close(tcb, status);
   }
 
-  /** Takes every in-order byte waiting (the owner's read); reopens the window if it grew enough. */
+  /** Takes every in-order byte waiting as chunks the caller owns (copies of held bytes); reopens the window if it grew enough. */
   take(tcb: Tcb): Uint8Array[] | null {
     if (tcb.rcvQueued === 0) return null;
-    const chunks = tcb.rcvQueue.splice(0, tcb.rcvQueue.length);
-    tcb.rcvQueued = 0;
+    const chunks: Uint8Array[] = [];
+    for (let c = this.takeChunk(tcb); c; c = this.takeChunk(tcb)) {
+      const h = this.takenHandle;
+      if (h >= 0) { chunks.push(c.slice()); this.releaseData(h); } else chunks.push(c);
+    }
     this.windowUpdate(tcb);
     return chunks;
   }
 
-  /** Takes the oldest waiting chunk, or null; call windowUpdate() after a run of these. */
+  /** The held-data handle of the chunk takeChunk() returned last, or -1 for a chunk the caller owns. */
+  takenHandle = -1;
+
+  /**
+   * Takes the oldest waiting chunk, or null; call windowUpdate() after a run of these. A chunk
+   * still in its ring slot comes as a view, with takenHandle >= 0: the caller gives it back with
+   * releaseData(handle). The view is pinned: it never moves while the caller holds it.
+   */
   takeChunk(tcb: Tcb): Uint8Array | null {
-    const c = tcb.rcvQueue.shift();
-    if (!c) return null;
-    tcb.rcvQueued -= c.byteLength;
+    if (tcb.rcvQueue.length === 0) { this.takenHandle = -1; return null; }
+    let c = tcb.rcvQueue.shift()!;
+    const h = tcb.rcvHandles.shift()!;
+    this.takenHandle = h;
+    if (h >= 0) {
+      const held = this.stack.held;
+      c = held.bytes(h);
+      held.pin(h);
+    }
+    tcb.rcvQueued -= c!.byteLength;
     return c;
+  }
+
+  /** Gives back a zero-copy chunk from takeChunk(). */
+  releaseData(handle: number): void {
+    this.stack.held.release(handle);
   }
 
   /** After the owner read: a window update when the window grew by two segments or half the buffer (RFC 1122 §4.2.3.3). */

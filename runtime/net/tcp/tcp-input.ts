@@ -498,7 +498,10 @@ function receiveData(e: TcpEngine, tcb: Tcb, seq: number, at: number, length: nu
   if (length === 0) return false;
   tcb.bytesIn += length;
   if (seq === tcb.rcvNxt) {
-    appendReceived(tcb, seg.bytes, at, length);
+    // Zero copy: keep the payload in its ring slot (a copy only when the held-data table is full).
+    const h = seg.slot >= 0 ? e.stack.held.hold(seg.slot, at, length) : -1;
+    if (h >= 0) queueHeld(tcb, h, length);
+    else appendReceived(tcb, seg.bytes, at, length);
     tcb.rcvNxt = (tcb.rcvNxt + length) | 0;
     let filledHole = false;
     if (tcb.ooo.count > 0) {
@@ -535,10 +538,16 @@ function receiveData(e: TcpEngine, tcb: Tcb, seq: number, at: number, length: nu
   return false;
 }
 
-function deliverHeld(e: TcpEngine, tcb: Tcb, handle: number, length: number): void {
-  const held = e.stack.held;
-  appendReceived(tcb, held.bytes(handle), 0, length);
-  held.release(handle);
+/** An out-of-order segment whose hole filled: its held bytes join the in-order queue as they are. */
+function deliverHeld(_e: TcpEngine, tcb: Tcb, handle: number, length: number): void {
+  queueHeld(tcb, handle, length);
+}
+
+function queueHeld(tcb: Tcb, handle: number, length: number): void {
+  tcb.rcvQueue.push(null);
+  tcb.rcvHandles.push(handle);
+  tcb.rcvQueued += length;
+  tcb.rcvChunkStart = -1; // the next copied chunk must not extend across this one
 }
 
 const RECEIVE_BLOCK = 64 * 1024;
@@ -560,11 +569,13 @@ function appendReceived(tcb: Tcb, bytes: Uint8Array, at: number, length: number)
   block.set(bytes.subarray(at, at + length), used);
   tcb.rcvBlockUsed = used + length;
   const q = tcb.rcvQueue;
-  if (tcb.rcvChunkStart >= 0 && q.length > 0 && q[q.length - 1]!.buffer === block.buffer) {
+  const last = q.length > 0 ? q[q.length - 1] : null;
+  if (tcb.rcvChunkStart >= 0 && last && last.buffer === block.buffer) {
     q[q.length - 1] = block.subarray(tcb.rcvChunkStart, used + length);
   } else {
     tcb.rcvChunkStart = used;
     q.push(block.subarray(used, used + length));
+    tcb.rcvHandles.push(-1);
   }
   tcb.rcvQueued += length;
 }
