@@ -70,6 +70,8 @@ export class Ipv4Stack implements LinkReceiver {
   readonly pathMtus = new Map<number, { mtu: number; expires: number }>();
   onEchoReply: EchoReplyHandler | null = null;
   tcpInput: TcpInputHandler | null = null;
+  /** Called when ICMP lowers the path MTU towards a destination (TCP shrinks its segments). */
+  onPathMtu: ((dst: number, mtu: number) => void) | null = null;
   closed = false;
 
   private readonly macHi: number;
@@ -381,6 +383,7 @@ export class Ipv4Stack implements LinkReceiver {
     if (cur && cur.mtu <= mtu && cur.expires > this.clock.now()) return;
     this.pathMtus.set(dst, { mtu, expires: this.clock.now() + PMTU_EXPIRY_MS });
     this.counters.pmtuUpdates++;
+    this.onPathMtu?.(dst, mtu);
   }
 
   /** True when `dst` is ours, on the interface's subnet, a broadcast, or reachable through the gateway. */

@@ -102,6 +102,34 @@ export class TcpEngine {
     this.tsOffset = (Math.random() * 0x7fffffff) | 0;
     this.nextEphemeral = EPHEMERAL_LOW + Math.floor(Math.random() * EPHEMERAL_COUNT);
     stack.tcpInput = (bytes, ipOffset, ipLength, slot) => tcpInput(this, bytes, ipOffset, ipLength, slot);
+    stack.onPathMtu = (dst, mtu) => this.onPathMtu(dst, mtu);
+  }
+
+  /** The MSS towards `remoteIp`: the interface MTU, or a smaller path MTU learned from ICMP (RFC 1191). */
+  mssFor(remoteIp: number): number {
+    return Math.min(this.stack.iface.mtu, this.stack.pathMtu(remoteIp)) - IPV4_MIN_HEADER_LENGTH - TCP_MIN_HEADER_LENGTH;
+  }
+
+  /**
+   * RFC 1191 §6.3 / RFC 8201-style: a smaller path MTU shrinks the segments of every connection to
+   * that destination at once, and the segment that was too big is sent again at the new size.
+   */
+  private onPathMtu(dst: number, mtu: number): void {
+    const m = this.connections.get(dst | 0);
+    if (!m) return;
+    for (const tcb of m.values()) {
+      const mss = Math.max(64, mtu - IPV4_MIN_HEADER_LENGTH - TCP_MIN_HEADER_LENGTH - (tcb.tsEnabled ? 12 : 0));
+      if (mss >= tcb.mss) continue;
+      tcb.mss = mss;
+      if (tcb.sendSegmentMax < mss || this.stack.device.capabilities.tsoMaxBytes === 0) tcb.sendSegmentMax = mss;
+      tcb.cc.setMss(mss);
+      this.counters.pmtuShrinks++;
+      if (tcb.sndUna !== tcb.sndMax && tcb.state >= TcpState.ESTABLISHED) {
+        tcb.rttTiming = false;
+        retransmitFirst(this, tcb);
+      }
+    }
+    this.stack.flushTx();
   }
 
   get size(): number { return this.connectionCount; }

@@ -166,7 +166,7 @@ function passiveOpen(e: TcpEngine, listener: TcpListener, o: TcpOptions): void {
 /** Options from the peer's SYN decide MSS, window scaling, SACK and timestamps for both sides. */
 function negotiate(e: TcpEngine, tcb: Tcb, o: TcpOptions): void {
   tcb.peerMss = o.mss > 0 ? o.mss : 536;
-  tcb.mss = Math.max(64, Math.min(tcb.peerMss, e.mssForMtu()));
+  tcb.mss = Math.max(64, Math.min(tcb.peerMss, e.mssFor(tcb.remoteIp)));
   if (o.windowScale >= 0 && tcb.wantWindowScale) {
     tcb.sndShift = Math.min(o.windowScale, 14);
   } else {

@@ -6,6 +6,10 @@ import type { LinkDevice } from '../device.ts';
 import { FaultInjectorLink, type FaultOptions } from '../../../transports/fault/fault-injector.ts';
 import { B, stackPair, type StackPair } from '../../../test/helpers/net-pair.ts';
 import { TcpEngine, type TcpOptionsConfig } from './tcp-engine.ts';
+import { emitEthernet, EtherType } from '../wire/ethernet.ts';
+import { emitIpv4, IpProtocol } from '../wire/ipv4.ts';
+import { emitIcmpError, IcmpType, IcmpUnreachableCode } from '../wire/icmpv4.ts';
+import { set16 } from '../wire/bytes.ts';
 import { Tcb, TcpState, type TcpEvents } from './tcb.ts';
 import {
   STATUS_CONNECTION_REFUSED, STATUS_CONNECTION_RESET, STATUS_IO_TIMEOUT, STATUS_SUCCESS, type NTSTATUS,
@@ -143,6 +147,36 @@ describe('TCP on the userspace stack (memory link, virtual time)', () => {
       expect(w.a.counters.segmentsOut).toBeLessThan((8 << 20) / client.tcb!.mss / (faults ? 2 : 4));
       w.close();
     }
+  });
+
+  it('RFC 1191: ICMP fragmentation-needed lowers the MSS of connections to that host and the transfer continues intact', () => {
+    const w = world();
+    const { client, server } = open(w);
+    expect(client.tcb!.mss).toBe(1448);
+    // A router reports a 1000-byte next hop for a full-sized segment A → B.
+    const arena = w.pair.network.arena;
+    const slot = arena.alloc();
+    const v = arena.view(slot);
+    const at = arena.headroom;
+    const q = at + 14 + 20 + 8;
+    emitIpv4(v, q, w.pair.a.address, B, IpProtocol.TCP, 1480);
+    set16(v, q + 20, client.tcb!.localPort);
+    set16(v, q + 22, 80);
+    emitIcmpError(v, at + 14 + 20, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAG_NEEDED, 28, 1000);
+    emitIpv4(v, at + 14, B, w.pair.a.address, IpProtocol.ICMP, 36);
+    emitEthernet(v, at, w.pair.a.mac, w.pair.b.mac, EtherType.IPV4);
+    arena.setFrame(slot, at, 14 + 20 + 36);
+    w.pair.a.onReceive(Int32Array.of(slot), 1);
+    expect(w.pair.a.pathMtu(B)).toBe(1000);
+    expect(client.tcb!.mss).toBe(1000 - 40 - 12);
+    expect(w.a.counters.pmtuShrinks).toBe(1);
+    const data = pattern(1 << 20, 11);
+    let done: NTSTATUS | null = null;
+    w.a.send(client.tcb!, [data], false, (st) => { done = st; });
+    w.run(60_000, () => server.bytes === data.length && done !== null);
+    expect(Buffer.concat(server.received).equals(Buffer.from(data))).toBe(true);
+    expect(w.a.counters.segmentsOut).toBeGreaterThanOrEqual(Math.ceil(data.length / (1000 - 52)));
+    w.close();
   });
 
   it('RFC 9293 §3.6: orderly close both ways, half-close keeps the other direction, TIME-WAIT ends after 2 MSL', () => {
