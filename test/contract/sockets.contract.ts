@@ -163,17 +163,19 @@ export function socketsContract(target: ContractTarget): void {
       });
     }
 
-    if (target.streams && target.ipv6) {
+    if (target.streams) {
       it('R20: WskSocketConnect creates, binds and connects in one call, family from LocalAddress, Flags 0', async () => {
         const w = await openSession(factory);
-        const { sock: listen, port } = await listener(w, target, AF_INET6);
-        const bad = await call((irp) => w.Dispatch.WskSocketConnect(w.Client, SOCK_STREAM, IPPROTO_TCP, host(AF_INET6), host(AF_INET6, port), 1, null, null, null, null, null, irp));
+        // The family comes from LocalAddress: IPv6 where the target has it, else IPv4.
+        const family = target.ipv6 ? AF_INET6 : AF_INET;
+        const { sock: listen, port } = await listener(w, target, family);
+        const bad = await call((irp) => w.Dispatch.WskSocketConnect(w.Client, SOCK_STREAM, IPPROTO_TCP, host(family), host(family, port), 1, null, null, null, null, null, irp));
         expect(bad.status).toBe(STATUS_INVALID_PARAMETER);
-        const r = await call<WSK_SOCKET>((irp) => w.Dispatch.WskSocketConnect(w.Client, SOCK_STREAM, IPPROTO_TCP, host(AF_INET6), host(AF_INET6, port), 0, null, null, null, null, null, irp));
+        const r = await call<WSK_SOCKET>((irp) => w.Dispatch.WskSocketConnect(w.Client, SOCK_STREAM, IPPROTO_TCP, host(family), host(family, port), 0, null, null, null, null, null, irp));
         expect(r.status).toBe(STATUS_SUCCESS);
         const remote = SOCKADDR_STORAGE();
         await call((irp) => connTable(r.information).WskGetRemoteAddress(r.information, remote, irp));
-        expect(remote.sin6_family).toBe(AF_INET6);
+        expect(family === AF_INET6 ? remote.sin6_family : remote.sin_family).toBe(family);
         expect(portOf(remote)).toBe(port);
         const refused = await call((irp) => w.Dispatch.WskSocketConnect(w.Client, SOCK_STREAM, IPPROTO_TCP, host(AF_INET), host(AF_INET, 1), 0, null, null, null, null, null, irp));
         expect(refused.status).toBe(0xc0000236 | 0);
