@@ -70,7 +70,7 @@ describe('WSK datagram sockets on the userspace stack', () => {
     const { pair, w, done } = await world({ gateway: B_IP });
     const dg = await socket(w, WSK_FLAG_DATAGRAM_SOCKET);
     expect(await bind(dg, makeSockaddrIn('0.0.0.0', 0))).toBe(STATUS_SUCCESS);
-    const far = await call((irp) => dgTable(dg).WskSendTo(dg, buf(new Uint8Array(10)), 0, makeSockaddrIn('203.0.113.7', 9), 0, null, irp));
+    const far = await call((irp) => dgTable(dg).WskSendTo(dg, buf(new Uint8Array(10)), 0, makeSockaddrIn('198.19.0.7', 9), 0, null, irp));
     expect(far.status).toBe(STATUS_SUCCESS);
     // B is the gateway: it received the frame on its MAC, but does not forward (not for its IP).
     await until(() => pair.b.counters.ipNotForUs === 1);

@@ -114,7 +114,7 @@ describe('userspace IPv4 stack on the memory link', () => {
     expect(p.a.sendUdp(sa, [big.subarray(0, 10)], 1, bcast, 6000)).toBe(STATUS_SUCCESS);
     clock.runFor(1);
     expect(rb.got[1]).toMatchObject({ src: A, flags: 0x400 });
-    expect(p.a.sendUdp(sa, [big.subarray(0, 10)], 1, parseIpv4('203.0.113.1'), 1)).toBe(STATUS_NETWORK_UNREACHABLE);
+    expect(p.a.sendUdp(sa, [big.subarray(0, 10)], 1, parseIpv4('198.19.0.1'), 1)).toBe(STATUS_NETWORK_UNREACHABLE);
     for (const h of rb.handles) p.b.held.release(h);
     p.close();
     p.network.arena.assertNoLeaks();

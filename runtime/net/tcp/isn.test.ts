@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { decodeSynCookie, encodeSynCookie, IsnGenerator, isnTimer, sipHash24, SYN_COOKIE_PERIOD_MS } from './isn.ts';
 
 const KEY = Uint8Array.from({ length: 16 }, (_, i) => i);
-const LIP = 0x0a000001; // 10.0.0.1
-const RIP = 0xc0a80102 | 0; // 192.168.1.2 (negative as int32)
+const LIP = 0xc6120001 | 0; // 198.18.0.1 (hash input only)
+const RIP = 0xc6130102 | 0; // 198.19.1.2 (negative as int32)
 
 function hex64(out: Int32Array): string {
   return (out[1]! >>> 0).toString(16).padStart(8, '0') + (out[0]! >>> 0).toString(16).padStart(8, '0');
