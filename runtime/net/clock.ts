@@ -5,8 +5,9 @@
 //   timers in deadline order and jump straight to the next deadline, so a 60-second lossy transfer
 //   takes as long as its computation, and the same seed gives the same run.
 // A ClockTimer is created once per consumer and re-armed; arming does not allocate on the virtual
-// clock (a binary heap of timer objects keyed by their deadline).
+// clock (an indexed heap of timer objects keyed by their deadline).
 import { performance } from 'node:perf_hooks';
+import { IndexedHeap } from './indexed-heap.ts';
 
 export interface ClockTimer {
   /** Fire once at absolute time `at` (ms); re-arming replaces the previous deadline. */
@@ -63,7 +64,7 @@ class VirtualTimer implements ClockTimer {
   armed = false;
   deadline = Infinity;
   /** Position in the clock's heap, -1 when not armed. */
-  index = -1;
+  heapIndex = -1;
   /** Arming order breaks ties so equal deadlines fire first-armed first (deterministic). */
   order = 0;
   constructor(private readonly clock: VirtualClock, readonly fire: () => void) {}
@@ -74,7 +75,9 @@ class VirtualTimer implements ClockTimer {
 export class VirtualClock implements Clock {
   readonly virtual = true;
   private time = 0;
-  private readonly heap: VirtualTimer[] = [];
+  private readonly heap = new IndexedHeap<VirtualTimer>(
+    (a, b) => a.deadline < b.deadline || (a.deadline === b.deadline && a.order < b.order),
+  );
   private orderCounter = 0;
   private deferred: (() => void)[] = [];
   /** Swapped with `deferred` while a batch of deferred calls runs (no shift() per call). */
@@ -89,7 +92,7 @@ export class VirtualClock implements Clock {
   defer(fn: () => void): void { this.deferred.push(fn); }
 
   /** Deadline of the earliest armed timer, or Infinity. */
-  nextDeadline(): number { return this.deferred.length > 0 ? this.time : this.heap[0]?.deadline ?? Infinity; }
+  nextDeadline(): number { return this.deferred.length > 0 ? this.time : this.heap.peek()?.deadline ?? Infinity; }
 
   /** Fire everything due at the current time (deferred work first), without advancing. */
   runDue(): number {
@@ -104,7 +107,7 @@ export class VirtualClock implements Clock {
         batch.length = 0;
         continue;
       }
-      const top = this.heap[0];
+      const top = this.heap.peek();
       if (!top || top.deadline > this.time) return n;
       this.unschedule(top);
       this.fired++;
@@ -142,73 +145,22 @@ export class VirtualClock implements Clock {
       await new Promise<void>((r) => setImmediate(r));
       if (done()) return true;
       if (this.deferred.length > 0) continue;
-      const next = this.heap[0]?.deadline ?? Infinity;
+      const next = this.heap.peek()?.deadline ?? Infinity;
       if (next > until) { this.time = until; return done(); }
       this.time = Math.max(this.time, next);
     }
   }
 
   schedule(t: VirtualTimer, at: number): void {
-    if (t.index >= 0) this.removeAt(t.index);
     t.deadline = at;
     t.armed = true;
     t.order = this.orderCounter++;
-    t.index = this.heap.length;
-    this.heap.push(t);
-    this.siftUp(t.index);
+    if (t.heapIndex >= 0) this.heap.update(t); else this.heap.push(t);
   }
 
   unschedule(t: VirtualTimer): void {
-    if (t.index >= 0) this.removeAt(t.index);
+    this.heap.remove(t);
     t.armed = false;
     t.deadline = Infinity;
-  }
-
-  private less(a: VirtualTimer, b: VirtualTimer): boolean {
-    return a.deadline < b.deadline || (a.deadline === b.deadline && a.order < b.order);
-  }
-
-  private removeAt(i: number): void {
-    const h = this.heap;
-    const t = h[i]!;
-    const last = h.pop()!;
-    t.index = -1;
-    if (i === h.length) return;
-    h[i] = last;
-    last.index = i;
-    this.siftUp(i);
-    this.siftDown(last.index);
-  }
-
-  private siftUp(i: number): void {
-    const h = this.heap;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!this.less(h[i]!, h[p]!)) break;
-      this.swap(i, p);
-      i = p;
-    }
-  }
-
-  private siftDown(i: number): void {
-    const h = this.heap;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
-      if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
-      if (m === i) return;
-      this.swap(i, m);
-      i = m;
-    }
-  }
-
-  private swap(i: number, j: number): void {
-    const h = this.heap;
-    const a = h[i]!;
-    const b = h[j]!;
-    h[i] = b; b.index = i;
-    h[j] = a; a.index = j;
   }
 }

@@ -24,6 +24,7 @@ import { SendRequest, Tcb, TcpState, type SendDone, type TcpEvents } from './tcb
 import { output, sendAck, sendReset, sendSyn, sendWindowProbe, retransmitFirst } from './tcp-output.ts';
 import { tcpInput } from './tcp-input.ts';
 import { newTcpCounters, type TcpCounters } from './tcp-counters.ts';
+import { IndexedHeap } from '../indexed-heap.ts';
 
 export interface TcpOptionsConfig {
   /** Congestion control by name (default 'cubic'; 'newreno' built in; others registered by experimenters). */
@@ -80,7 +81,7 @@ export class TcpEngine {
   /** Local ports in use by connections (active opens and accepted), with a count. */
   private readonly portUse = new Map<number, number>();
   private connectionCount = 0;
-  private readonly heap: Tcb[] = [];
+  private readonly heap = new IndexedHeap<Tcb>((a, b) => a.deadline < b.deadline);
   private readonly timer: ClockTimer;
   readonly isn: IsnGenerator;
   /** Random offset of our timestamp clock (RFC 7323 §5.4 recommends not exposing uptime). */
@@ -440,25 +441,21 @@ export class TcpEngine {
   /** Recomputes the TCB's deadline from its timers and fixes its heap position. */
   reschedule(tcb: Tcb): void {
     const d = Math.min(tcb.rtoAt, tcb.delackAt, tcb.keepAliveAt, tcb.timeWaitAt);
-    const h = this.heap;
     if (d === Infinity) {
-      if (tcb.heapIndex >= 0) this.heapRemove(tcb.heapIndex);
+      this.heap.remove(tcb);
       tcb.deadline = Infinity;
     } else if (tcb.heapIndex < 0) {
       tcb.deadline = d;
-      tcb.heapIndex = h.length;
-      h.push(tcb);
-      this.siftUp(tcb.heapIndex);
+      this.heap.push(tcb);
     } else if (d !== tcb.deadline) {
       tcb.deadline = d;
-      this.siftUp(tcb.heapIndex);
-      this.siftDown(tcb.heapIndex);
+      this.heap.update(tcb);
     }
     this.armClock();
   }
 
   private armClock(): void {
-    const top = this.heap[0];
+    const top = this.heap.peek();
     if (!top) { if (this.timer.armed) this.timer.disarm(); return; }
     if (!this.timer.armed || this.timer.deadline !== top.deadline) this.timer.arm(top.deadline);
   }
@@ -466,12 +463,12 @@ export class TcpEngine {
   private onTimer(): void {
     const now = this.clock.now();
     for (let guard = 0; guard < 100_000; guard++) {
-      const top = this.heap[0];
+      const top = this.heap.peek();
       if (!top || top.deadline > now) break;
       this.runTimers(top, now);
       if (top.heapIndex === 0 && top.deadline <= now) {
         // Nothing re-armed it (e.g. a timer fired without a state change): stop it spinning.
-        this.heapRemove(0);
+        this.heap.remove(top);
         top.deadline = Infinity;
       }
     }
@@ -564,50 +561,6 @@ export class TcpEngine {
     this.counters.keepAliveProbes++;
     sendWindowProbe(this, tcb); // SEG.SEQ = SND.UNA - 1, no data: the peer answers with an ACK
     tcb.keepAliveAt = now + k.intervalMs;
-  }
-
-  private heapRemove(i: number): void {
-    const h = this.heap;
-    const t = h[i]!;
-    const last = h.pop()!;
-    t.heapIndex = -1;
-    if (i === h.length) return;
-    h[i] = last;
-    last.heapIndex = i;
-    this.siftUp(i);
-    this.siftDown(last.heapIndex);
-  }
-
-  private siftUp(i: number): void {
-    const h = this.heap;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (h[i]!.deadline >= h[p]!.deadline) break;
-      this.swap(i, p);
-      i = p;
-    }
-  }
-
-  private siftDown(i: number): void {
-    const h = this.heap;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < h.length && h[l]!.deadline < h[m]!.deadline) m = l;
-      if (r < h.length && h[r]!.deadline < h[m]!.deadline) m = r;
-      if (m === i) return;
-      this.swap(i, m);
-      i = m;
-    }
-  }
-
-  private swap(i: number, j: number): void {
-    const h = this.heap;
-    const a = h[i]!;
-    const b = h[j]!;
-    h[i] = b; b.heapIndex = i;
-    h[j] = a; a.heapIndex = j;
   }
 
   /** Every connection and listener dropped (stack shutdown): owners get STATUS_CONNECTION_ABORTED. */
