@@ -49,7 +49,10 @@ function onDatagram(s: WskSocketObject, data: Uint8Array, from: Endpoint, flags:
   if (d.state !== 'done' && s.datagram?.hold) {
     d.hold = s.datagram.hold();
     if (d.hold < 0) {
-      // The transport cannot keep more: take a private copy instead of losing the datagram.
+      // The transport cannot keep more (its table has one handle per ring slot, so only many
+      // sockets holding one broadcast datagram get here): take a private copy rather than lose it.
+      // A retained indication already handed out would still point at the slot, so the stack
+      // sizes the table to make this unreachable for unicast traffic.
       d.data = d.data.slice();
     } else if (d.state === 'retained') {
       s.datagram.pin?.(d.hold);
