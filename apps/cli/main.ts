@@ -1,6 +1,7 @@
 // The `wsk` command: runs ported WSK applications on a WSK subsystem.
 //
 //   wsk run echosrv [--port N] [--provider kernel] [--trace]
+//   wsk lab up|down|status|netem   (test networks: veth pairs between namespaces, needs root)
 //
 // `apps/cli/wsk.mjs` (the package's bin) registers tsx and calls main(); `tsx apps/cli/main.ts`
 // runs it directly too.
@@ -11,6 +12,7 @@ import { createKernelProvider, ntStatusName, startWskSubsystem, STATUS_SUCCESS, 
 import {
   ECHOSRV_DEFAULT_PORT, echosrvListening, echosrvStart, echosrvStats, echosrvStop, type EchosrvLogLevel,
 } from '../echosrv/echosrv.ts';
+import { type Lab, labDown, labDownAll, labOpen, labStatus, labUp } from '../lab/lab.ts';
 
 const PROVIDERS = ['kernel', 'stack'] as const;
 type ProviderName = (typeof PROVIDERS)[number];
@@ -114,6 +116,107 @@ async function runEchosrv(options: RunOptions, io: CliIo): Promise<number> {
   return 0;
 }
 
+function parseMtu(value: string): number {
+  const mtu = Number(value);
+  if (!/^\d+$/.test(value) || mtu < 68 || mtu > 65535) {
+    throw new InvalidArgumentError('must be an integer from 68 to 65535.');
+  }
+  return mtu;
+}
+
+function labSummary(lab: Lab, offloads: boolean, netem: string | null): Record<string, unknown> {
+  return {
+    id: lab.id, peerNs: lab.peerNs, stackNs: lab.stackNs, peerIf: lab.peerIf, stackIf: lab.stackIf,
+    peerAddress: lab.peerAddress, stackAddress: lab.stackAddress, mtu: lab.mtu, offloads, netem,
+  };
+}
+
+/** `wsk lab ...`: runtime failures are one line on stderr with the fix, exit code 2. */
+function addLabCommands(program: Command, io: CliIo, setExitCode: (code: number) => void): void {
+  const fail = (err: unknown): void => {
+    io.err(`wsk lab: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}`);
+    setExitCode(2);
+  };
+  const lab = program
+    .command('lab')
+    .description('test networks (lab.md): a Linux peer namespace and a stack namespace joined by a veth pair, 198.18.0.0/15 only; needs root');
+
+  lab
+    .command('up')
+    .description('create namespaces wskA-<id> (Linux peer, 198.18.0.1/24 on va-<id>) and wskB-<id> (userspace stack, vb-<id>, no kernel address)')
+    .option('--id <id>', 'name suffix, 1-12 letters/digits (default: pid + random)')
+    .option('--mtu <n>', 'MTU of both veth ends', parseMtu, 1500)
+    .option('--netem <spec>', "netem impairment on the peer veth, e.g. 'delay 20ms 5ms loss 1%'")
+    .option('--no-offloads', 'turn TSO/GSO/GRO/checksum offload off on both ends (needs ethtool)')
+    .option('--json', 'print the lab as JSON', false)
+    .action((options: { id?: string; mtu: number; netem?: string; offloads: boolean; json: boolean }) => {
+      try {
+        const l = labUp({ id: options.id, mtu: options.mtu, netem: options.netem, offloads: options.offloads });
+        const summary = labSummary(l, options.offloads, options.netem ?? null);
+        if (options.json) {
+          io.out(JSON.stringify(summary));
+          return;
+        }
+        io.out(`lab ${l.id} is up (mtu ${l.mtu}, offloads ${options.offloads ? 'on' : 'off'}, netem ${options.netem ?? 'none'})`);
+        io.out(`  peer   namespace ${l.peerNs}  interface ${l.peerIf}  address ${l.peerAddress} (kernel)`);
+        io.out(`  stack  namespace ${l.stackNs}  interface ${l.stackIf}  address ${l.stackAddress} (userspace stack; not in the kernel)`);
+        io.out(`  run a peer:   ip netns exec ${l.peerNs} <command>`);
+        io.out(`  run the stack: ip netns exec ${l.stackNs} node ...`);
+        io.out(`  tear down:    wsk lab down ${l.id}`);
+      } catch (err) {
+        fail(err);
+      }
+    });
+
+  lab
+    .command('down')
+    .description('delete lab <id> (both namespaces, by exact name), or with --all every wskA-/wskB- namespace')
+    .argument('[id]', 'lab id')
+    .option('--all', 'delete every lab (only wskA-/wskB- namespaces)', false)
+    .action((id: string | undefined, options: { all: boolean }) => {
+      try {
+        if (options.all === (id !== undefined)) {
+          throw new Error(options.all ? 'give either <id> or --all, not both' : 'give a lab id (see `wsk lab status`) or --all');
+        }
+        const removed = options.all ? labDownAll() : labDown(id!);
+        io.out(removed.length ? `deleted ${removed.join(' ')}` : options.all ? 'no labs' : `no lab '${id}' (nothing to delete)`);
+      } catch (err) {
+        fail(err);
+      }
+    });
+
+  lab
+    .command('status')
+    .description('list labs (wskA-/wskB- namespaces, grouped by id)')
+    .option('--json', 'print JSON', false)
+    .action((options: { json: boolean }) => {
+      try {
+        const labs = labStatus();
+        if (options.json) io.out(JSON.stringify(labs));
+        else if (labs.length === 0) io.out('no labs');
+        else for (const l of labs) io.out(`${l.id}  ${l.namespaces.join(' ')}${l.namespaces.length < 2 ? '  (incomplete: wsk lab down ' + l.id + ')' : ''}`);
+      } catch (err) {
+        fail(err);
+      }
+    });
+
+  lab
+    .command('netem')
+    .description("set the netem impairment on lab <id>'s peer veth, or remove it with 'off'")
+    .argument('<id>', 'lab id')
+    .argument('<spec...>', "netem parameters, e.g. delay 20ms 5ms loss 1% (one or several words), or off")
+    .action((id: string, spec: string[]) => {
+      try {
+        const joined = spec.join(' ').trim();
+        const l = labOpen(id);
+        l.setNetem(joined === 'off' ? null : joined);
+        io.out(joined === 'off' ? `lab ${id}: netem removed` : `lab ${id}: netem ${joined} on ${l.peerIf}`);
+      } catch (err) {
+        fail(err);
+      }
+    });
+}
+
 function packageVersion(): string {
   try {
     const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { version?: string };
@@ -150,6 +253,7 @@ export function buildProgram(io: CliIo = processIo, setExitCode: (code: number) 
       }
       setExitCode(await app!.run(options, io));
     });
+  addLabCommands(program, io, setExitCode);
   return program;
 }
 

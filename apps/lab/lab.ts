@@ -1,0 +1,363 @@
+// Test networks on one machine: the two-namespace veth lab of /work/shared/lab.md, as a library
+// for tests and for `wsk lab up|down|status|netem`.
+//
+// Why this module exists rather than shell snippets in each test: the lab runs as root, so a
+// mistake reaches the host. Every rule of lab.md that keeps the host safe is enforced here once:
+// - addresses are refused unless they lie inside 198.18.0.0/15, and no route is ever added (the
+//   only route is the connected /N that `ip addr add` implies inside the peer namespace), so
+//   lab traffic cannot leave the namespaces we create;
+// - every name carries the lab id, so parallel runs and leftovers never collide, and deletion is
+//   always by exact name: we never list-and-delete anything that is not wskA-/wskB- prefixed,
+//   and a failed `labUp` only undoes what that call itself created (a pre-existing namespace
+//   with the same name is left alone);
+// - the veth pair is created directly inside the two namespaces (same topology as lab.md's
+//   `ip link add` + `ip link set netns`), so a half-finished setup never leaves a link in the
+//   host namespace: deleting the two namespaces always removes everything;
+// - commands run through execFileSync with argument arrays: ids and netem specs never meet a
+//   shell, and every command has a timeout so nothing hangs a CI run;
+// - failures carry the fix (run as root, install iproute2/ethtool) because the person reading
+//   them is usually a CI log reader, not the author.
+import { execFileSync, spawn as spawnChild, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+
+export type LabSide = 'peer' | 'stack';
+
+export interface LabUpOptions {
+  /** Suffix for every name; letters and digits, at most 12 so `va-<id>` fits IFNAMSIZ (15). */
+  id?: string;
+  mtu?: number;
+  /** The Linux peer's kernel address on va-<id>; default 198.18.0.1/24. */
+  peerAddress?: string;
+  /** The userspace stack's address; default 198.18.0.2/24. Never configured in the kernel. */
+  stackAddress?: string;
+  /** false: turn TSO/GSO/GRO/checksum offload off on both ends (needs ethtool). Default true. */
+  offloads?: boolean;
+  /** netem parameters for the peer veth's root qdisc, e.g. 'delay 20ms 5ms loss 1%'. */
+  netem?: string;
+}
+
+export interface LabExecOptions {
+  input?: string;
+  /** Milliseconds; default 30 s so a stuck command cannot hang a run. */
+  timeout?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface Lab {
+  readonly id: string;
+  readonly peerNs: string;
+  readonly stackNs: string;
+  readonly peerIf: string;
+  readonly stackIf: string;
+  readonly peerAddress: string;
+  readonly stackAddress: string;
+  readonly mtu: number;
+  /** Runs argv inside the namespace (`ip netns exec`) and returns its stdout. */
+  exec(ns: LabSide, argv: string[], opts?: LabExecOptions): string;
+  /** Starts argv inside the namespace; the caller ends it by pid. */
+  spawn(ns: LabSide, argv: string[]): ChildProcess;
+  /** Replaces the peer veth's netem qdisc; null removes it. */
+  setNetem(spec: string | null): void;
+  /** Turns TSO/GSO/GRO/checksum offload on or off on both ends. */
+  setOffloads(on: boolean): void;
+  /** Deletes both namespaces by exact name (which removes the veth pair). Idempotent. */
+  down(): void;
+}
+
+export interface LabStatusEntry {
+  id: string;
+  namespaces: string[];
+}
+
+/** A lab failure whose message says how to fix it. */
+export class LabError extends Error {
+  override name = 'LabError';
+}
+
+const PEER_PREFIX = 'wskA-';
+const STACK_PREFIX = 'wskB-';
+const ID_RE = /^[A-Za-z0-9]{1,12}$/;
+const DEFAULT_PEER_ADDRESS = '198.18.0.1/24';
+const DEFAULT_STACK_ADDRESS = '198.18.0.2/24';
+const DEFAULT_MTU = 1500;
+const COMMAND_TIMEOUT_MS = 30_000;
+
+const FIX_ROOT = 'needs root (or CAP_NET_ADMIN): run as root';
+const FIX_IPROUTE2 = 'iproute2 not installed: apt-get install iproute2';
+const FIX_ETHTOOL = 'ethtool not installed: apt-get install ethtool';
+const FIX_NETEM = 'this kernel has no netem qdisc: modprobe sch_netem, or use a kernel built with CONFIG_NET_SCH_NETEM';
+
+interface CommandError extends Error {
+  code?: string;
+  status?: number | null;
+  stderr?: Buffer | string;
+}
+
+function stderrOf(err: unknown): string {
+  const raw = (err as CommandError).stderr;
+  return (raw === undefined ? '' : String(raw)).trim();
+}
+
+/** One line saying what failed and what to do about it. */
+function explain(file: string, args: string[], err: unknown): string {
+  const e = err as CommandError;
+  const stderr = stderrOf(err);
+  const what = `\`${[file, ...args].join(' ')}\` failed`;
+  let reason: string;
+  if (e.code === 'ENOENT') {
+    reason = file === 'ethtool' ? FIX_ETHTOOL : FIX_IPROUTE2;
+  } else if (/exec of "ethtool" failed/.test(stderr)) {
+    reason = FIX_ETHTOOL;
+  } else if (/Specified qdisc kind is unknown/.test(stderr) && args.includes('netem')) {
+    reason = FIX_NETEM;
+  } else if (/Operation not permitted|Permission denied/i.test(stderr)) {
+    reason = FIX_ROOT;
+  } else if (e.code === 'ETIMEDOUT') {
+    reason = `timed out after ${COMMAND_TIMEOUT_MS} ms`;
+  } else {
+    reason = (stderr.split('\n')[0] || e.message.split('\n')[0] || 'unknown error').trim();
+  }
+  return `${what}: ${reason}`;
+}
+
+function run(file: string, args: string[], opts: LabExecOptions = {}): string {
+  try {
+    return execFileSync(file, args, {
+      encoding: 'utf8',
+      // Capture stderr so errors can be explained instead of leaking into the test output.
+      stdio: ['pipe', 'pipe', 'pipe'],
+      input: opts.input ?? '',
+      timeout: opts.timeout ?? COMMAND_TIMEOUT_MS,
+      env: opts.env ?? process.env,
+    });
+  } catch (err) {
+    throw new LabError(explain(file, args, err), { cause: err });
+  }
+}
+
+/** Runs a deletion whose target may already be gone; only "missing" counts as success. */
+function runIgnoringMissing(file: string, args: string[], missing: RegExp): void {
+  try {
+    execFileSync(file, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: COMMAND_TIMEOUT_MS });
+  } catch (err) {
+    if (missing.test(stderrOf(err))) return;
+    throw new LabError(explain(file, args, err), { cause: err });
+  }
+}
+
+const NS_MISSING = /No such file or directory|does not exist|Invalid netns name/i;
+
+function deleteNamespace(name: string): void {
+  runIgnoringMissing('ip', ['netns', 'del', name], NS_MISSING);
+}
+
+function validateId(id: string): void {
+  if (!ID_RE.test(id)) {
+    throw new LabError(`invalid lab id '${id}': use 1 to 12 letters or digits (interface names are limited to 15 characters)`);
+  }
+}
+
+function newId(): string {
+  // pid for tracing a leftover to its run, random so parallel workers (and pid reuse) never collide.
+  return process.pid.toString(36) + randomBytes(3).readUIntBE(0, 3).toString(36).padStart(4, '0').slice(-4);
+}
+
+/** Parses a.b.c.d/len and refuses anything outside 198.18.0.0/15 (lab.md's only allowed range). */
+export function validateLabAddress(label: string, cidr: string): void {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr);
+  const octets = m ? m.slice(1, 5).map(Number) : [];
+  const len = m ? Number(m[5]) : -1;
+  if (!m || octets.some((o) => o > 255) || len > 32) {
+    throw new LabError(`${label} address '${cidr}' is not an IPv4 address with a prefix length, e.g. 198.18.0.1/24`);
+  }
+  // The prefix must not reach outside /15 either: a /8 on 198.18.x.x would make the namespace
+  // claim (and answer for) addresses that are not ours.
+  if (octets[0] !== 198 || (octets[1] !== 18 && octets[1] !== 19) || len < 15) {
+    throw new LabError(`${label} address '${cidr}' is outside 198.18.0.0/15: lab traffic must stay in the benchmarking range; use e.g. 198.18.0.1/24`);
+  }
+}
+
+function validateMtu(mtu: number): void {
+  if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) {
+    throw new LabError(`invalid mtu ${mtu}: use an integer from 68 to 65535`);
+  }
+}
+
+function netemArgs(spec: string): string[] {
+  const words = spec.trim().split(/\s+/).filter(Boolean);
+  if (words.length === 0) throw new LabError("empty netem spec: give parameters such as 'delay 20ms 5ms loss 1%', or null to remove");
+  return words;
+}
+
+function ethtoolOffloadArgs(ifname: string, on: boolean): string[] {
+  const v = on ? 'on' : 'off';
+  return ['ethtool', '-K', ifname, 'tso', v, 'gso', v, 'gro', v, 'tx', v];
+}
+
+interface LabFields {
+  id: string;
+  peerAddress: string;
+  stackAddress: string;
+  mtu: number;
+}
+
+function makeLab(f: LabFields): Lab {
+  const peerNs = PEER_PREFIX + f.id;
+  const stackNs = STACK_PREFIX + f.id;
+  const peerIf = `va-${f.id}`;
+  const stackIf = `vb-${f.id}`;
+  const nsOf = (side: LabSide): string => {
+    if (side === 'peer') return peerNs;
+    if (side === 'stack') return stackNs;
+    throw new LabError(`unknown lab side '${String(side)}': use 'peer' or 'stack'`);
+  };
+  const lab: Lab = {
+    id: f.id,
+    peerNs,
+    stackNs,
+    peerIf,
+    stackIf,
+    peerAddress: f.peerAddress,
+    stackAddress: f.stackAddress,
+    mtu: f.mtu,
+    exec(ns, argv, opts) {
+      return run('ip', ['netns', 'exec', nsOf(ns), ...argv], opts);
+    },
+    spawn(ns, argv) {
+      return spawnChild('ip', ['netns', 'exec', nsOf(ns), ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+    },
+    setNetem(spec) {
+      if (spec === null) {
+        // veth's default root is noqueue (handle 0), which tc refuses to delete: that means "no netem".
+        runIgnoringMissing('tc', ['-n', peerNs, 'qdisc', 'del', 'dev', peerIf, 'root'],
+          /handle of zero|No such file or directory|Cannot find specified qdisc/i);
+        return;
+      }
+      run('tc', ['-n', peerNs, 'qdisc', 'replace', 'dev', peerIf, 'root', 'netem', ...netemArgs(spec)]);
+    },
+    setOffloads(on) {
+      // Both ends: the peer's TSO/checksum offload shapes what the stack receives, the stack
+      // side's GRO shapes what a capture there sees.
+      run('ip', ['netns', 'exec', peerNs, ...ethtoolOffloadArgs(peerIf, on)]);
+      run('ip', ['netns', 'exec', stackNs, ...ethtoolOffloadArgs(stackIf, on)]);
+    },
+    down() {
+      // Deleting a namespace destroys the veth end inside it, and with it the pair.
+      deleteNamespace(peerNs);
+      deleteNamespace(stackNs);
+    },
+  };
+  return lab;
+}
+
+/** Creates lab.md's two-namespace veth lab; on any failure removes what it created and throws. */
+export function labUp(opts: LabUpOptions = {}): Lab {
+  const id = opts.id ?? newId();
+  validateId(id);
+  const peerAddress = opts.peerAddress ?? DEFAULT_PEER_ADDRESS;
+  const stackAddress = opts.stackAddress ?? DEFAULT_STACK_ADDRESS;
+  validateLabAddress('peer', peerAddress);
+  validateLabAddress('stack', stackAddress);
+  if (peerAddress.split('/')[0] === stackAddress.split('/')[0]) {
+    // lab.md "Kernel resets": a shared address makes the kernel RST our stack's peers.
+    throw new LabError(`peer and stack addresses are both ${peerAddress.split('/')[0]}: the userspace stack needs its own address, e.g. 198.18.0.2/24`);
+  }
+  const mtu = opts.mtu ?? DEFAULT_MTU;
+  validateMtu(mtu);
+  if (opts.netem !== undefined) netemArgs(opts.netem);
+
+  const lab = makeLab({ id, peerAddress, stackAddress, mtu });
+  const { peerNs, stackNs, peerIf, stackIf } = lab;
+  // Only what this call created is ours to delete: a name that already existed is someone else's.
+  const created: string[] = [];
+  try {
+    run('ip', ['netns', 'add', peerNs]);
+    created.push(peerNs);
+    run('ip', ['netns', 'add', stackNs]);
+    created.push(stackNs);
+    run('ip', ['link', 'add', peerIf, 'netns', peerNs, 'mtu', String(mtu), 'type', 'veth',
+      'peer', 'name', stackIf, 'netns', stackNs, 'mtu', String(mtu)]);
+    // The stack's address lives only in userspace; the alias records it for labOpen/status.
+    run('ip', ['-n', stackNs, 'link', 'set', 'dev', stackIf, 'alias', `wsk-stack ${stackAddress}`]);
+    run('ip', ['-n', peerNs, 'link', 'set', 'lo', 'up']);
+    run('ip', ['-n', peerNs, 'link', 'set', peerIf, 'up']);
+    run('ip', ['-n', stackNs, 'link', 'set', 'lo', 'up']);
+    run('ip', ['-n', stackNs, 'link', 'set', stackIf, 'up']);
+    run('ip', ['-n', peerNs, 'addr', 'add', peerAddress, 'dev', peerIf]);
+    if (opts.offloads === false) lab.setOffloads(false);
+    if (opts.netem !== undefined) lab.setNetem(opts.netem);
+  } catch (err) {
+    const leftovers: string[] = [];
+    for (const name of created.reverse()) {
+      try { deleteNamespace(name); } catch { leftovers.push(name); }
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    throw new LabError(`lab ${id} not created: ${message}` + (leftovers.length
+      ? `; cleanup failed too, delete by hand: ${leftovers.map((n) => `ip netns del ${n}`).join('; ')}`
+      : ''), { cause: err });
+  }
+  return lab;
+}
+
+function listNamespaces(): string[] {
+  // Output lines look like "wskA-abc (id: 3)" or just "wskA-abc".
+  return run('ip', ['netns', 'list']).split('\n').map((l) => l.trim().split(/\s+/)[0] ?? '').filter(Boolean);
+}
+
+/** Our labs only (wskA-/wskB- namespaces), grouped by id. */
+export function labStatus(): LabStatusEntry[] {
+  const byId = new Map<string, string[]>();
+  for (const name of listNamespaces()) {
+    const m = /^wsk[AB]-(.+)$/.exec(name);
+    if (!m) continue;
+    const list = byId.get(m[1]!) ?? [];
+    list.push(name);
+    byId.set(m[1]!, list);
+  }
+  return [...byId.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([id, namespaces]) => ({ id, namespaces: namespaces.sort() }));
+}
+
+/** Deletes lab `id`'s namespaces by exact name; returns the ones that existed. */
+export function labDown(id: string): string[] {
+  validateId(id);
+  const existing = new Set(listNamespaces());
+  const names = [PEER_PREFIX + id, STACK_PREFIX + id];
+  for (const name of names) deleteNamespace(name);
+  return names.filter((n) => existing.has(n));
+}
+
+/** Deletes every wskA-/wskB- namespace (leftovers of crashed runs), nothing else. */
+export function labDownAll(): string[] {
+  const removed: string[] = [];
+  for (const entry of labStatus()) {
+    for (const name of entry.namespaces) {
+      deleteNamespace(name);
+      removed.push(name);
+    }
+  }
+  return removed;
+}
+
+/** A Lab handle for an existing lab (e.g. one made by `wsk lab up` in another process). */
+export function labOpen(id: string): Lab {
+  validateId(id);
+  const existing = new Set(listNamespaces());
+  if (!existing.has(PEER_PREFIX + id) || !existing.has(STACK_PREFIX + id)) {
+    throw new LabError(`no lab '${id}' (namespaces ${PEER_PREFIX}${id}, ${STACK_PREFIX}${id}): see \`wsk lab status\` or create it with \`wsk lab up --id ${id}\``);
+  }
+  const peerNs = PEER_PREFIX + id;
+  const stackNs = STACK_PREFIX + id;
+  const link = JSON.parse(run('ip', ['-n', peerNs, '-j', 'addr', 'show', 'dev', `va-${id}`])) as
+    { mtu?: number; addr_info?: { family?: string; local?: string; prefixlen?: number }[] }[];
+  const inet = link[0]?.addr_info?.find((a) => a.family === 'inet');
+  const stackLink = JSON.parse(run('ip', ['-n', stackNs, '-j', 'link', 'show', 'dev', `vb-${id}`])) as { ifalias?: string }[];
+  const alias = /^wsk-stack (\S+)$/.exec(stackLink[0]?.ifalias ?? '');
+  return makeLab({
+    id,
+    peerAddress: inet ? `${inet.local}/${inet.prefixlen}` : DEFAULT_PEER_ADDRESS,
+    stackAddress: alias ? alias[1]! : DEFAULT_STACK_ADDRESS,
+    mtu: link[0]?.mtu ?? DEFAULT_MTU,
+  });
+}
