@@ -134,6 +134,8 @@ export class Tcb {
   rcvBlock: Uint8Array | null = null;
   rcvBlockUsed = 0;
   rcvChunkStart = -1;
+  /** OooQueue.takeInOrder's callback, made once per connection rather than per segment. */
+  readonly queueHeldBound = (handle: number, _seq: number, length: number): void => this.queueHeld(handle, length);
   finReceived = false;
 
   // Loss recovery and congestion.
@@ -224,6 +226,14 @@ export class Tcb {
   get canSend(): boolean {
     return (this.state === TcpState.ESTABLISHED || this.state === TcpState.CLOSE_WAIT || this.state === TcpState.SYN_SENT
       || this.state === TcpState.SYN_RECEIVED) && !this.finQueued;
+  }
+
+  /** Held bytes (still in their ring slot) join the in-order queue as they are. */
+  queueHeld(handle: number, length: number): void {
+    this.rcvQueue.push(null);
+    this.rcvHandles.push(handle);
+    this.rcvQueued += length;
+    this.rcvChunkStart = -1; // the next copied chunk must not extend across this one
   }
 
   /**

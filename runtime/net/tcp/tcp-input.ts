@@ -500,13 +500,13 @@ function receiveData(e: TcpEngine, tcb: Tcb, seq: number, at: number, length: nu
   if (seq === tcb.rcvNxt) {
     // Zero copy: keep the payload in its ring slot (a copy only when the held-data table is full).
     const h = seg.slot >= 0 ? e.stack.held.hold(seg.slot, at, length) : -1;
-    if (h >= 0) queueHeld(tcb, h, length);
+    if (h >= 0) tcb.queueHeld(h, length);
     else appendReceived(tcb, seg.bytes, at, length);
     tcb.rcvNxt = (tcb.rcvNxt + length) | 0;
     let filledHole = false;
     if (tcb.ooo.count > 0) {
       const before = tcb.rcvNxt;
-      tcb.rcvNxt = tcb.ooo.takeInOrder(tcb.rcvNxt, (h, _s, n) => deliverHeld(e, tcb, h, n));
+      tcb.rcvNxt = tcb.ooo.takeInOrder(tcb.rcvNxt, tcb.queueHeldBound);
       filledHole = tcb.rcvNxt !== before || tcb.ooo.count > 0;
     }
     tcb.unackedSegments++;
@@ -538,17 +538,6 @@ function receiveData(e: TcpEngine, tcb: Tcb, seq: number, at: number, length: nu
   return false;
 }
 
-/** An out-of-order segment whose hole filled: its held bytes join the in-order queue as they are. */
-function deliverHeld(_e: TcpEngine, tcb: Tcb, handle: number, length: number): void {
-  queueHeld(tcb, handle, length);
-}
-
-function queueHeld(tcb: Tcb, handle: number, length: number): void {
-  tcb.rcvQueue.push(null);
-  tcb.rcvHandles.push(handle);
-  tcb.rcvQueued += length;
-  tcb.rcvChunkStart = -1; // the next copied chunk must not extend across this one
-}
 
 const RECEIVE_BLOCK = 64 * 1024;
 
