@@ -18,10 +18,12 @@ export interface TransportTriple { family: number; socketType: number; protocol:
 /** Receives what happens on one connection; called from the event loop, never re-entrantly. */
 export interface ConnectionSink {
   /**
-   * Bytes in order. The WSK layer may keep `chunk` (the provider must not reuse it). A zero-copy
-   * transport passes a `handle` (>= 0) for a chunk that is a view over its buffers: the WSK layer
-   * gives it back with TransportConnection.releaseData(handle) once the bytes are consumed or a
-   * retained indication is released. -1 (or absent): the chunk is the sink's to keep.
+   * Bytes in order. -1 (or absent) `handle`: the chunk is the sink's to keep. A zero-copy
+   * transport passes a `handle` (>= 0) for a chunk that is a view over its buffers, valid during
+   * this call only: the transport may copy queued bytes out of its ring later (a receive ring
+   * that needs its frames back), so the sink reads them again with heldBytes(handle) when it uses
+   * them, pins (pinData) what it hands to an application to keep, and gives the chunk back with
+   * releaseData(handle) once consumed or once a retained indication is released.
    */
   onData(chunk: Uint8Array, handle?: number): void;
   /** The peer sent FIN: no more data. */
@@ -56,6 +58,10 @@ export interface TransportConnection {
   idealSendBacklog(): number;
   /** Gives back a chunk passed to onData with a handle (zero-copy transports). */
   releaseData?(handle: number): void;
+  /** The current bytes of a chunk passed with a handle (a view, or its copy out of the ring). */
+  heldBytes?(handle: number): Uint8Array;
+  /** An application was handed a view of this chunk: it must not move until releaseData. */
+  pinData?(handle: number): void;
 }
 
 export interface ListenerSink {

@@ -2,12 +2,12 @@
 // lives in runtime/net/device.ts (the stack may not import transports); this module re-exports
 // it and adds the middleware base: a link that wraps another link (pcap writer, fault injector)
 // and is itself a link, so middlewares stack in any order.
-import type { LinkCapabilities, LinkDevice, LinkReceiver, LinkStats } from '../runtime/net/device.ts';
+import type { LinkCapabilities, LinkDevice, LinkReceiver, LinkState, LinkStats } from '../runtime/net/device.ts';
 import type { SlotArena } from '../runtime/ring/slot-arena.ts';
 import type { Clock } from '../runtime/net/clock.ts';
 
-export type { LinkCapabilities, LinkDevice, LinkReceiver, LinkStats } from '../runtime/net/device.ts';
-export { newLinkStats } from '../runtime/net/device.ts';
+export type { LinkCapabilities, LinkDevice, LinkReceiver, LinkState, LinkStats } from '../runtime/net/device.ts';
+export { FrameFlags, newLinkStats } from '../runtime/net/device.ts';
 
 /**
  * Passes everything through. Subclasses override onInnerReceive (frames coming up from the inner
@@ -27,10 +27,14 @@ export class LinkMiddleware implements LinkDevice, LinkReceiver {
   get mac(): number { return this.inner.mac; }
   get capabilities(): LinkCapabilities { return this.inner.capabilities; }
   get stats(): LinkStats { return this.inner.stats; }
+  get state(): LinkState { return this.inner.state ?? 'up'; }
+  get framing(): 'ethernet' | 'ip' { return this.inner.framing ?? 'ethernet'; }
 
   attach(receiver: LinkReceiver | null): void { this.receiver = receiver; }
 
   onReceive(slots: Int32Array, count: number): void { this.onInnerReceive(slots, count); }
+
+  onLinkState(state: LinkState, reason: string): void { this.receiver?.onLinkState?.(state, reason); }
 
   protected onInnerReceive(slots: Int32Array, count: number): void {
     if (this.receiver) { this.receiver.onReceive(slots, count); return; }

@@ -44,6 +44,10 @@ export interface StackCounters {
   heldRefused: number;
   /** Held datagrams copied out of the ring because it ran short. */
   heldCopyOuts: number;
+  /** TCP/UDP checksums accepted as a local sender's unfinished (offloaded) checksum. */
+  rxUnfinishedChecksums: number;
+  /** Times the link went down, came back or disappeared. */
+  linkStateChanges: number;
   txFrames: number;
   txBatches: number;
   /** No free slot for an outgoing frame. */
@@ -59,7 +63,7 @@ export function newStackCounters(): StackCounters {
     arpRepliesSent: 0, arpConflicts: 0, ipIn: 0, ipOut: 0, ipBadChecksum: 0, ipMalformed: 0, ipNotForUs: 0, ipUnknownProtocol: 0,
     fragmentsOut: 0, icmpIn: 0, icmpMalformed: 0, icmpErrorsIn: 0, icmpErrorsSent: 0, icmpRateLimited: 0, icmpEchoRepliesSent: 0,
     icmpEchoRequestsSent: 0, icmpEchoRepliesIn: 0, pmtuUpdates: 0, udpIn: 0, udpOut: 0, udpMalformed: 0, udpBadChecksum: 0,
-    udpNoPort: 0, receiverErrors: 0, heldRefused: 0, heldCopyOuts: 0, txFrames: 0, txBatches: 0, txNoSlot: 0, txNoRoute: 0,
+    udpNoPort: 0, receiverErrors: 0, heldRefused: 0, heldCopyOuts: 0, rxUnfinishedChecksums: 0, linkStateChanges: 0, txFrames: 0, txBatches: 0, txNoSlot: 0, txNoRoute: 0,
     txTooBig: 0, loopbackDrops: 0,
   };
 }

@@ -16,12 +16,41 @@
 // - A receiver may transmit on the same device from inside onReceive (replies, ACKs); devices
 //   must accept that re-entrant call.
 // - A middleware's own drops (fault injection) are in its own counters; `stats` is the device's.
+// - Per-frame metadata rides in the arena (arena.flags / arena.segmentSizes, see FrameFlags): a
+//   receiving device says which frames need no checksum check; a transmitting stack says which
+//   frames carry an unfinished checksum and how a large TCP segment is to be cut.
+// - Link state: a device that can go down tells its receiver through onLinkState ('down' while
+//   the device is administratively or physically down, 'up' when it is back, 'gone' once it no
+//   longer exists, which is final). Transmits while not up are dropped and counted.
 import type { SlotArena } from '../ring/slot-arena.ts';
 import type { Clock } from './clock.ts';
+
+/** Bits of arena.flags[slot]. alloc() clears them; a receiving device sets them per frame. */
+export const FrameFlags = {
+  /**
+   * Receive: the device vouches for the frame's TCP/UDP checksum — verified by hardware, or left
+   * unfinished by a sender on the same host that offloaded it (the bytes are as sent).
+   */
+  CHECKSUM_OK: 1,
+  /**
+   * Transmit: the TCP/UDP checksum field holds only the pseudo-header sum; the device (with
+   * txChecksumOffload) finishes it. A memory link turns this into CHECKSUM_OK at the receiver,
+   * as veth does.
+   */
+  CHECKSUM_PARTIAL: 2,
+} as const;
+
+export type LinkState = 'up' | 'down' | 'gone';
 
 export interface LinkCapabilities {
   /** Received frames had their IP/TCP/UDP checksums verified by the device (do not recheck). */
   rxChecksumVerified: boolean;
+  /**
+   * Frames may arrive with a local sender's unfinished checksum (the pseudo-header sum a sender
+   * with checksum offload leaves in place) and the device cannot say which (libpcap, raw IP
+   * sockets): a TCP/UDP checksum equal to that sum is accepted, and counted.
+   */
+  rxUnfinishedChecksums?: boolean;
   /** The device fills IPv4 header and TCP/UDP checksums on transmit (leave them for it). */
   txChecksumOffload: boolean;
   /** Largest TCP segment the device cuts into MTU-sized frames (0 = no segmentation offload). */
@@ -47,6 +76,8 @@ export function newLinkStats(): LinkStats {
 
 export interface LinkReceiver {
   onReceive(slots: Int32Array, count: number): void;
+  /** The device went down, came back up, or disappeared for good. */
+  onLinkState?(state: LinkState, reason: string): void;
 }
 
 export interface LinkDevice {
@@ -60,6 +91,13 @@ export interface LinkDevice {
   readonly mac: number;
   readonly capabilities: LinkCapabilities;
   readonly stats: LinkStats;
+  /** 'up' unless the device reported otherwise (devices that cannot go down are always 'up'). */
+  readonly state?: LinkState;
+  /**
+   * 'ethernet' (default): frames start at the Ethernet header. 'ip': bare IPv4 packets, for
+   * links below which the host routes and resolves neighbours itself (raw IP sockets, tun).
+   */
+  readonly framing?: 'ethernet' | 'ip';
   /** One receiver per device; frames before attach are dropped and counted. */
   attach(receiver: LinkReceiver | null): void;
   transmit(slots: Int32Array, count: number): void;

@@ -181,6 +181,8 @@ export class StackConnection implements TransportConnection, TcpEvents {
   idealSendBacklog(): number { return this.tcb.idealSendBacklog; }
 
   releaseData(handle: number): void { this.engine.releaseData(handle); }
+  heldBytes(handle: number): Uint8Array { return this.engine.stack.held.bytes(handle); }
+  pinData(handle: number): void { this.engine.stack.held.pin(handle); }
 }
 
 export class StackListener implements TransportListener {

@@ -13,7 +13,7 @@
 import type { SlotArena } from '../ring/slot-arena.ts';
 import { HeldDataTable } from '../ring/held-data.ts';
 import type { Clock, ClockTimer } from './clock.ts';
-import type { LinkDevice, LinkReceiver } from './device.ts';
+import { FrameFlags, type LinkDevice, type LinkReceiver, type LinkState } from './device.ts';
 import { ArpCache, DEFAULT_ARP_TIMINGS, type ArpTimings } from './arp-cache.ts';
 import { DEFAULT_REASSEMBLY_LIMITS, Reassembler, type ReassemblyLimits } from './reassembly.ts';
 import { parseInterface, type InterfaceConfig, type ParsedInterface } from './config.ts';
@@ -27,7 +27,7 @@ import {
 } from './wire/icmpv4.ts';
 import { emitUdp, UDP_HEADER_LENGTH, UdpDatagram } from './wire/udp.ts';
 import { get16, get32, set16, set32 } from './wire/bytes.ts';
-import { internetChecksum, transportChecksumValid } from './wire/checksum.ts';
+import { checksumFold, internetChecksum, pseudoHeaderSumV4, transportChecksumValid } from './wire/checksum.ts';
 import {
   STATUS_ACCESS_DENIED, STATUS_BUFFER_OVERFLOW, STATUS_INSUFFICIENT_RESOURCES, STATUS_NETWORK_UNREACHABLE, STATUS_SUCCESS,
   STATUS_INVALID_DEVICE_STATE, type NTSTATUS,
@@ -72,7 +72,13 @@ export class Ipv4Stack implements LinkReceiver {
   tcpInput: TcpInputHandler | null = null;
   /** Called when ICMP lowers the path MTU towards a destination (TCP shrinks its segments). */
   onPathMtu: ((dst: number, mtu: number) => void) | null = null;
+  /** Called when the link goes down, comes back or disappears (TCP fails its connections on 'gone'). */
+  onLinkChange: ((state: LinkState, reason: string) => void) | null = null;
+  /** The device's state as last reported; nothing leaves while it is not 'up'. */
+  linkState: LinkState;
   closed = false;
+  /** The link carries bare IPv4 packets (a raw IP socket, tun): no Ethernet header, no ARP. */
+  readonly ipFraming: boolean;
 
   private readonly macHi: number;
   private readonly macLo: number;
@@ -124,8 +130,20 @@ export class Ipv4Stack implements LinkReceiver {
     this.icmpTokens = this.icmpBurst;
     this.icmpStamp = this.clock.now();
     this.echoReply = options.echoReply ?? true;
+    this.ipFraming = device.framing === 'ip';
+    this.linkState = device.state ?? 'up';
     device.attach(this);
-    if (options.gratuitousArp ?? true) this.sendArp(ArpOperation.REQUEST, 0, this.iface.address);
+    if ((options.gratuitousArp ?? true) && !this.ipFraming) this.sendArp(ArpOperation.REQUEST, 0, this.iface.address);
+  }
+
+  /** The device's report (LinkReceiver): 'gone' is final; TCP hears of it through onLinkState. */
+  onLinkState(state: LinkState, reason: string): void {
+    if (this.linkState === 'gone' || this.linkState === state) return;
+    this.linkState = state;
+    this.counters.linkStateChanges++;
+    // Neighbours may have moved while the link was down: learn them again.
+    if (state !== 'up') this.arp.clear();
+    this.onLinkChange?.(state, reason);
   }
 
   get address(): number { return this.iface.address; }
@@ -166,6 +184,11 @@ export class Ipv4Stack implements LinkReceiver {
   private inputFrame(slot: number, bytes: Uint8Array, offset: number, length: number): void {
     const c = this.counters;
     c.rxFrames++;
+    if (this.ipFraming) {
+      if (length < IPV4_MIN_HEADER_LENGTH || (bytes[offset]! >>> 4) !== 4) { c.rxMalformed++; return; }
+      this.inputIpv4(slot, bytes, offset, length, false);
+      return;
+    }
     if (EthernetFrame.check(bytes, offset, length) !== null) { c.rxMalformed++; return; }
     const eth = this.eth.reset(bytes, offset, length);
     const hi = get16(bytes, offset);
@@ -271,8 +294,7 @@ export class Ipv4Stack implements LinkReceiver {
     const off = ipOffset + hl;
     if (UdpDatagram.check(bytes, off, ipLength - hl) !== null) { c.udpMalformed++; return; }
     // Checksum 0: none sent (RFC 768). Verified here rather than in check(), which wants unsigned addresses.
-    if (!this.device.capabilities.rxChecksumVerified && get16(bytes, off + 6) !== 0
-      && !transportChecksumValid(bytes, off, get16(bytes, off + 4), src, dst, IpProtocol.UDP)) {
+    if (get16(bytes, off + 6) !== 0 && !this.transportChecksumOk(slot, bytes, off, get16(bytes, off + 4), src, dst, IpProtocol.UDP)) {
       c.udpBadChecksum++;
       return;
     }
@@ -314,6 +336,25 @@ export class Ipv4Stack implements LinkReceiver {
       this.counters.receiverErrors++;
     }
     this.curBytes = null;
+  }
+
+  /**
+   * Whether the TCP/UDP segment at bytes[offset..+length) may be taken: the device vouches for it
+   * (capability, or this frame's FrameFlags.CHECKSUM_OK), its checksum is right, or — on a
+   * device that cannot tell (rxUnfinishedChecksums) — it holds exactly the pseudo-header sum a
+   * local sender with checksum offload leaves for the hardware (counted).
+   */
+  transportChecksumOk(slot: number, bytes: Uint8Array, offset: number, length: number, src: number, dst: number, protocol: number): boolean {
+    const caps = this.device.capabilities;
+    if (caps.rxChecksumVerified || (slot >= 0 && (this.arena.flags[slot]! & FrameFlags.CHECKSUM_OK) !== 0)) return true;
+    if (transportChecksumValid(bytes, offset, length, src, dst, protocol)) return true;
+    if (!caps.rxUnfinishedChecksums) return false;
+    const field = get16(bytes, offset + (protocol === IpProtocol.TCP ? 16 : 6));
+    const partial = checksumFold(pseudoHeaderSumV4(src, dst, protocol, length));
+    // 0xffff and 0 are the same number in one's complement.
+    if (field !== partial && !(partial === 0xffff && field === 0)) return false;
+    this.counters.rxUnfinishedChecksums++;
+    return true;
   }
 
   /** @internal UdpSocket.hold(): keep the datagram being delivered. */
@@ -389,6 +430,7 @@ export class Ipv4Stack implements LinkReceiver {
   /** True when `dst` is ours, on the interface's subnet, a broadcast, or reachable through the gateway. */
   hasRoute(dst: number): boolean {
     dst |= 0;
+    if (this.linkState !== 'up') return this.isLocalDestination(dst) || (dst >>> 24) === 127;
     return this.isLocalDestination(dst) || (dst >>> 24) === 127 || this.isBroadcast(dst)
       || (dst & this.iface.netmask) === this.iface.network || this.iface.gateway !== 0;
   }
@@ -428,7 +470,7 @@ export class Ipv4Stack implements LinkReceiver {
     if (length > 65535 - IPV4_MIN_HEADER_LENGTH - UDP_HEADER_LENGTH) { c.txTooBig++; return STATUS_BUFFER_OVERFLOW; }
     const broadcast = this.isBroadcast(dst);
     if (broadcast && !s.broadcast) return STATUS_ACCESS_DENIED;
-    if (!broadcast && !this.isLocalDestination(dst) && (dst & this.iface.netmask) !== this.iface.network && this.iface.gateway === 0) {
+    if (!broadcast ? !this.hasRoute(dst) : this.linkState !== 'up') {
       c.txNoRoute++;
       return STATUS_NETWORK_UNREACHABLE;
     }
@@ -501,6 +543,8 @@ export class Ipv4Stack implements LinkReceiver {
     emitIpv4(arena.view(slot), at, src, dst, protocol, payload, 64, id >= 0 ? id : this.nextIpId(), fragment | (dontFragment ? Ipv4Flags.DF : 0));
     this.counters.ipOut++;
     if (this.isLocalDestination(dst) || (dst >>> 24) === 127) { this.loopback(slot); return; }
+    // Bare IP: the host's own routing and neighbour tables deliver it.
+    if (this.ipFraming) { this.queueTx(slot); return; }
     if (broadcast) { this.emitFrame(slot, 0xffff, -1); return; }
     const onLink = (dst & this.iface.netmask) === this.iface.network;
     const nextHop = onLink ? dst : this.iface.gateway;
@@ -581,6 +625,7 @@ export class Ipv4Stack implements LinkReceiver {
   }
 
   private sendArp(operation: number, targetMac: number, targetIp: number): void {
+    if (this.ipFraming) return;
     const slot = this.arena.alloc();
     if (slot < 0) { this.counters.txNoSlot++; return; }
     const view = this.arena.view(slot);

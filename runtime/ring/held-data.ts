@@ -10,6 +10,9 @@
 //   copies held bytes into JS-owned Uint8Arrays, oldest-held first, and releases their slots until
 //   the arena is above the threshold again. copyOuts / bytesCopied count it. Copy-out allocates
 //   (it is the slow path that keeps capture from stalling); hold/release/offset/length do not.
+// - Copy-out also serves a device that wants a slot back (arena.want(): a kernel receive ring
+//   about to wrap onto a frame still held here): relievePressure() copies out every handle on a
+//   wanted slot.
 // - pin(handle) exempts bytes an application was handed (a retained WSK indication) from
 //   copy-out: they must not move while it may read them.
 // - Table metadata is typed arrays; the only per-handle object is the copy, when there is one.
@@ -19,7 +22,7 @@ import type { SlotArena } from './slot-arena.ts';
 export interface HeldDataOptions {
   /** Maximum simultaneously held references. */
   capacity: number;
-  /** relievePressure() acts when arena.freeCount <= lowWaterSlots. Default: 1/8 of the slots. */
+  /** relievePressure() acts when arena.freeCount <= lowWaterSlots. Default: 1/8 of the free-list slots. */
   lowWaterSlots?: number;
 }
 
@@ -59,7 +62,7 @@ export class HeldDataTable {
     }
     this.arena = arena;
     this.capacity = capacity;
-    this.lowWaterSlots = opts.lowWaterSlots ?? Math.max(1, arena.slotCount >> 3);
+    this.lowWaterSlots = opts.lowWaterSlots ?? Math.max(1, arena.poolSize >> 3);
     this.slots = new Int32Array(capacity).fill(NONE);
     this.offsets = new Uint32Array(capacity);
     this.lengths = new Uint32Array(capacity);
@@ -77,9 +80,9 @@ export class HeldDataTable {
     return this.capacity - this.freeTop;
   }
 
-  /** True when the arena is at or below the low-water mark. */
+  /** True when the arena is at or below the low-water mark, or its device wants slots back. */
   get underPressure(): boolean {
-    return this.arena.freeCount <= this.lowWaterSlots;
+    return this.arena.freeCount <= this.lowWaterSlots || this.arena.wantedCount > 0;
   }
 
   /** Holds bytes [offset, offset+length) of `slot` (offset relative to the slot start). */
@@ -237,7 +240,9 @@ export class HeldDataTable {
    * (A copy-out frees a slot only when this was its last holder.)
    */
   relievePressure(): number {
-    if (this.arena.freeCount > this.lowWaterSlots) return 0;
+    let done = 0;
+    if (this.arena.wantedCount > 0) done += this.relieveWanted();
+    if (this.arena.freeCount > this.lowWaterSlots) return done;
     // One scan for the candidates, ordered oldest first; then copy until above the mark.
     const c = this.candidates;
     let n = 0;
@@ -246,10 +251,23 @@ export class HeldDataTable {
     }
     const seqs = this.seqs;
     c.subarray(0, n).sort((a, b) => seqs[a]! - seqs[b]!);
-    let done = 0;
     for (let i = 0; i < n && this.arena.freeCount <= this.lowWaterSlots; i++) {
       this.copyOut(c[i]!);
       done++;
+    }
+    return done;
+  }
+
+  /** Copies out every unpinned handle on a slot the device wants back; returns how many. */
+  private relieveWanted(): number {
+    const wanted = this.arena.wanted;
+    let done = 0;
+    for (let h = 0; h < this.capacity; h++) {
+      const s = this.slots[h]!;
+      if (s >= 0 && wanted[s] !== 0 && !this.pinned[h]) {
+        this.copyOut(h);
+        done++;
+      }
     }
     return done;
   }

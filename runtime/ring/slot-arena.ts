@@ -10,6 +10,14 @@
 //   construction. Headers are prepended into the headroom with prepend().
 // - Metadata is owned by one thread (the stack's). `shared: true` only puts the bytes in a
 //   SharedArrayBuffer so a worker or native link can fill slots in place.
+// - Device slots (an AF_PACKET receive ring mapped over the start of an external `buffer`): the
+//   first `deviceSlots` slots are never on the free list. The device hands one out with
+//   claimDeviceSlot() (refcount 1); when the last holder releases it, onDeviceRelease(slot) gives
+//   it back to the device instead of the free list. A device that will soon need a slot it has
+//   handed out marks it with want(); holders that can move their bytes elsewhere (the held-data
+//   table's copy-out) do so for wanted slots, and the mark clears when the slot comes back.
+// - Per-slot frame metadata travels with the slot: `flags` (FrameFlags in runtime/net/device.ts:
+//   checksum state) and `segmentSizes` (the MSS of a TSO segment). alloc() clears both.
 import { WskUsageError } from '../errors.ts';
 
 export const DEFAULT_HEADROOM = 256;
@@ -25,6 +33,10 @@ export interface SlotArenaOptions {
   headroom?: number;
   /** Back the slots with a SharedArrayBuffer. Default false. */
   shared?: boolean;
+  /** Use this memory (at least slotCount * slotSize bytes, e.g. a native link's mapping) instead of allocating. */
+  buffer?: ArrayBuffer;
+  /** The first N slots belong to the device (see the file comment). Default 0. */
+  deviceSlots?: number;
 }
 
 function roundUp(n: number, to: number): number {
@@ -42,6 +54,20 @@ export class SlotArena {
   readonly offsets: Uint32Array;
   /** Per-slot frame length in bytes. */
   readonly lengths: Uint32Array;
+  /** Per-slot FrameFlags (runtime/net/device.ts). */
+  readonly flags: Uint8Array;
+  /** Per-slot TCP segment size of a frame that carries several (segmentation offload), else 0. */
+  readonly segmentSizes: Uint16Array;
+  /** Slots [0, deviceSlots) belong to the device. */
+  readonly deviceSlots: number;
+  /** Gives a device slot back to its device once its last holder released it. */
+  onDeviceRelease: ((slot: number) => void) | null = null;
+  /** Per-slot 1 while the device wants the slot back soon. */
+  readonly wanted: Uint8Array;
+  /** Slots currently wanted. */
+  wantedCount = 0;
+  /** Device slots currently handed out. */
+  deviceInUse = 0;
 
   // Counters (read-only to callers). allocs - releases === inUse.
   allocs = 0;
@@ -69,17 +95,29 @@ export class SlotArena {
       throw new WskUsageError('ARENA_OPTIONS', 'SlotArena: headroom must be an integer in [0, slotSize).');
     }
     const total = slotCount * slotSize;
+    const deviceSlots = opts.deviceSlots ?? 0;
+    if (!Number.isInteger(deviceSlots) || deviceSlots < 0 || deviceSlots > slotCount) {
+      throw new WskUsageError('ARENA_OPTIONS', 'SlotArena: deviceSlots must be an integer in [0, slotCount].');
+    }
+    if (opts.buffer && opts.buffer.byteLength < total) {
+      throw new WskUsageError('ARENA_OPTIONS', `SlotArena: the buffer holds ${opts.buffer.byteLength} bytes, ${total} are needed for ${slotCount} slots of ${slotSize}.`);
+    }
     this.slotCount = slotCount;
     this.slotSize = slotSize;
     this.headroom = headroom;
-    this.buffer = opts.shared ? new SharedArrayBuffer(total) : new ArrayBuffer(total);
+    this.deviceSlots = deviceSlots;
+    this.buffer = opts.buffer ?? (opts.shared ? new SharedArrayBuffer(total) : new ArrayBuffer(total));
     this.refcounts = new Int32Array(slotCount);
     this.offsets = new Uint32Array(slotCount);
     this.lengths = new Uint32Array(slotCount);
-    this.freeStack = new Int32Array(slotCount);
-    // Lowest index on top, so a fresh arena hands out 0, 1, 2, ...
-    for (let i = 0; i < slotCount; i++) this.freeStack[i] = slotCount - 1 - i;
-    this.freeTop = slotCount;
+    this.flags = new Uint8Array(slotCount);
+    this.segmentSizes = new Uint16Array(slotCount);
+    this.wanted = new Uint8Array(slotCount);
+    const pool = slotCount - deviceSlots;
+    this.freeStack = new Int32Array(pool);
+    // Lowest index on top, so a fresh arena hands out deviceSlots, deviceSlots + 1, ...
+    for (let i = 0; i < pool; i++) this.freeStack[i] = slotCount - 1 - i;
+    this.freeTop = pool;
     this.all = new Uint8Array(this.buffer);
     this.views = new Array<Uint8Array>(slotCount);
     this.dataViews = new Array<DataView>(slotCount);
@@ -89,9 +127,14 @@ export class SlotArena {
     }
   }
 
-  /** Slots currently held. */
+  /** Slots currently held (pool slots allocated plus device slots handed out). */
   get inUse(): number {
-    return this.slotCount - this.freeTop;
+    return this.slotCount - this.deviceSlots - this.freeTop + this.deviceInUse;
+  }
+
+  /** Slots the free list serves (all but the device's). */
+  get poolSize(): number {
+    return this.slotCount - this.deviceSlots;
   }
 
   /** Slots on the free list. */
@@ -109,8 +152,10 @@ export class SlotArena {
     this.refcounts[slot] = 1;
     this.offsets[slot] = this.headroom;
     this.lengths[slot] = 0;
+    this.flags[slot] = 0;
+    this.segmentSizes[slot] = 0;
     this.allocs++;
-    const used = this.slotCount - this.freeTop;
+    const used = this.poolSize - this.freeTop;
     if (used > this.highWater) this.highWater = used;
     return slot;
   }
@@ -127,10 +172,34 @@ export class SlotArena {
     const rc = this.refcounts[slot]! - 1;
     this.refcounts[slot] = rc;
     if (rc === 0) {
-      this.freeStack[this.freeTop++] = slot;
-      this.releases++;
+      if (this.wanted[slot] !== 0) { this.wanted[slot] = 0; this.wantedCount--; }
+      if (slot < this.deviceSlots) {
+        this.deviceInUse--;
+        this.onDeviceRelease!(slot);
+      } else {
+        this.freeStack[this.freeTop++] = slot;
+        this.releases++;
+      }
     }
     return rc;
+  }
+
+  /** True for a slot the device owns (its frames come back to it, not to the free list). */
+  isDeviceSlot(slot: number): boolean {
+    return slot < this.deviceSlots;
+  }
+
+  /**
+   * Records `count` device slots handed out by the device, which already set their refcount to 1
+   * and their frame (a native link writes the typed arrays directly).
+   */
+  deviceHandedOut(count: number): void {
+    this.deviceInUse += count;
+  }
+
+  /** The device will need this held slot back soon: holders that can copy its bytes out should. */
+  want(slot: number): void {
+    if (this.wanted[slot] === 0 && this.refcounts[slot]! > 0) { this.wanted[slot] = 1; this.wantedCount++; }
   }
 
   /** The whole slot (slotSize bytes) as a Uint8Array created at construction. */
@@ -188,7 +257,7 @@ export class SlotArena {
 
   /** Throws WskUsageError SLOT_LEAK listing every slot still held. For tests and shutdown. */
   assertNoLeaks(): void {
-    if (this.freeTop === this.slotCount) return;
+    if (this.freeTop === this.poolSize && this.deviceInUse === 0) return;
     const held: string[] = [];
     for (let i = 0; i < this.slotCount; i++) {
       const rc = this.refcounts[i]!;

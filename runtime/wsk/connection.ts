@@ -160,13 +160,22 @@ function applyFlowControl(s: WskSocketObject): void {
 }
 
 /**
+ * The i-th buffered chunk's bytes now: a zero-copy chunk is read through its handle, because the
+ * transport may have copied it out of its ring since it arrived.
+ */
+function bufferedChunk(s: WskSocketObject, i: number): Uint8Array {
+  const h = s.receiveHandles[i]!;
+  return h >= 0 && s.connection?.heldBytes ? s.connection.heldBytes(h) : s.receiveQueue[i]!;
+}
+
+/**
  * Takes up to `max` buffered bytes into `sink(bytes)`, in order. A chunk taken whole goes back to
  * the transport, or into `keep` (a retained indication's handles) when given.
  */
 function takeBuffered(s: WskSocketObject, max: number, sink: (bytes: Uint8Array) => void, keep: number[] | null = null): number {
   let taken = 0;
   while (taken < max && s.receiveQueue.length > 0) {
-    const head = s.receiveQueue[0]!;
+    const head = bufferedChunk(s, 0);
     const available = head.byteLength - s.receiveOffset;
     const n = Math.min(available, max - taken);
     sink(head.subarray(s.receiveOffset, s.receiveOffset + n));
@@ -220,7 +229,8 @@ function indicate(s: WskSocketObject): void {
   let tail: WSK_DATA_INDICATION | null = null;
   const total = s.receiveBytes;
   let offset = s.receiveOffset;
-  for (const chunk of s.receiveQueue) {
+  for (let i = 0; i < s.receiveQueue.length; i++) {
+    const chunk = bufferedChunk(s, i);
     const view = offset === 0 ? chunk : chunk.subarray(offset);
     offset = 0;
     const node: WSK_DATA_INDICATION = { Next: null, Buffer: { Mdl: IoAllocateMdl(view), Offset: 0, Length: view.byteLength } };
@@ -237,9 +247,11 @@ function indicate(s: WskSocketObject): void {
   }
   if (s.state === 'closing' || s.state === 'closed') return;
   if (status === STATUS_PENDING) {
-    // R33: the views stay valid until WskRelease — their chunks go back to the transport then.
+    // R33: the views stay valid until WskRelease — their chunks go back to the transport then,
+    // and must not be moved out of the ring before.
     const handles: number[] = [];
     takeBuffered(s, total, () => {}, handles);
+    for (const h of handles) s.connection?.pinData?.(h);
     s.retained.set(head!, handles);
   } else if (status === STATUS_SUCCESS) {
     const n = Math.max(0, Math.min(total, Number(accepted.value)));

@@ -8,7 +8,7 @@
 import { SlotArena } from '../../runtime/ring/slot-arena.ts';
 import { DescriptorRing } from '../../runtime/ring/descriptor-ring.ts';
 import { RealClock, type Clock } from '../../runtime/net/clock.ts';
-import { newLinkStats, type LinkCapabilities, type LinkDevice, type LinkReceiver, type LinkStats } from '../../runtime/net/device.ts';
+import { FrameFlags, newLinkStats, type LinkCapabilities, type LinkDevice, type LinkReceiver, type LinkStats } from '../../runtime/net/device.ts';
 import { WskUsageError } from '../../runtime/errors.ts';
 
 export interface MemoryNetworkOptions {
@@ -72,6 +72,8 @@ export class MemoryNetwork {
   /** @internal Switches one transmitted slot (the reference is consumed). */
   forward(from: MemoryLink, slot: number): void {
     const arena = this.arena;
+    // Like veth: an unfinished (offloaded) checksum arrives as one the receiver need not check.
+    arena.flags[slot] = (arena.flags[slot]! & FrameFlags.CHECKSUM_PARTIAL) !== 0 ? FrameFlags.CHECKSUM_OK : 0;
     const bytes = arena.view(slot);
     const off = arena.offsetOf(slot);
     if ((bytes[off]! & 1) === 0) {
@@ -94,6 +96,7 @@ export class MemoryNetwork {
       const len = arena.lengthOf(slot);
       arena.view(copy).set(bytes.subarray(off, off + len), arena.headroom);
       arena.setFrame(copy, arena.headroom, len);
+      arena.flags[copy] = arena.flags[slot]!;
       port.enqueue(copy);
     }
     if (first) first.enqueue(slot); else arena.release(slot);

@@ -8,6 +8,7 @@
 // Input processing is in tcp-input.ts, segment building in tcp-output.ts.
 import type { Ipv4Stack } from '../stack.ts';
 import type { Clock, ClockTimer } from '../clock.ts';
+import type { LinkState } from '../device.ts';
 import { IPV4_MIN_HEADER_LENGTH } from '../wire/ipv4.ts';
 import { TcpOptions, TCP_MIN_HEADER_LENGTH } from '../wire/tcp.ts';
 import {
@@ -104,6 +105,25 @@ export class TcpEngine {
     this.nextEphemeral = EPHEMERAL_LOW + Math.floor(Math.random() * EPHEMERAL_COUNT);
     stack.tcpInput = (bytes, ipOffset, ipLength, slot) => tcpInput(this, bytes, ipOffset, ipLength, slot);
     stack.onPathMtu = (dst, mtu) => this.onPathMtu(dst, mtu);
+    stack.onLinkChange = (state) => this.onLinkChange(state);
+  }
+
+  /**
+   * A device that disappeared takes its connections with it: the local system aborts them
+   * (STATUS_CONNECTION_ABORTED), as nothing can be sent or received any more. A device that is
+   * down is weathered like loss (retransmissions, then STATUS_IO_TIMEOUT after maxRetransmits);
+   * when it comes back up, outstanding data is retransmitted at once instead of after a
+   * backed-off RTO.
+   */
+  private onLinkChange(state: LinkState): void {
+    if (state === 'down') return;
+    const now = this.clock.now();
+    for (const m of [...this.connections.values()]) {
+      for (const tcb of [...m.values()]) {
+        if (state === 'gone') { this.abort(tcb, STATUS_CONNECTION_ABORTED); continue; }
+        if (tcb.rtoAt !== Infinity) { tcb.rtoAt = now; this.reschedule(tcb); }
+      }
+    }
   }
 
   /** The MSS towards `remoteIp`: the interface MTU, or a smaller path MTU learned from ICMP (RFC 1191). */
@@ -336,19 +356,17 @@ export class TcpEngine {
 
   /**
    * Takes the oldest waiting chunk, or null; call windowUpdate() after a run of these. A chunk
-   * still in its ring slot comes as a view, with takenHandle >= 0: the caller gives it back with
-   * releaseData(handle). The view is pinned: it never moves while the caller holds it.
+   * still in its ring slot comes as a view, with takenHandle >= 0, valid until the stack's next
+   * batch: a holder reads it again with stack.held.bytes(handle) (it may have been copied out of
+   * the ring), pins it (held.pin) if an application keeps a view, and gives it back with
+   * releaseData(handle).
    */
   takeChunk(tcb: Tcb): Uint8Array | null {
     if (tcb.rcvQueue.length === 0) { this.takenHandle = -1; return null; }
     let c = tcb.rcvQueue.shift()!;
     const h = tcb.rcvHandles.shift()!;
     this.takenHandle = h;
-    if (h >= 0) {
-      const held = this.stack.held;
-      c = held.bytes(h);
-      held.pin(h);
-    }
+    if (h >= 0) c = this.stack.held.bytes(h);
     tcb.rcvQueued -= c!.byteLength;
     return c;
   }

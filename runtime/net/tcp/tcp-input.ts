@@ -4,7 +4,6 @@
 // ACK, with Linux's quick-ACK on start and out-of-order data). Malformed segments are counted and
 // dropped; nothing here throws on bad input.
 import { get16, get32 } from '../wire/bytes.ts';
-import { transportChecksumValid } from '../wire/checksum.ts';
 import { IpProtocol } from '../wire/ipv4.ts';
 import { parseTcpOptions, TcpFlags, TcpSegment, type TcpOptions } from '../wire/tcp.ts';
 import { STATUS_CONNECTION_REFUSED, STATUS_CONNECTION_RESET, STATUS_SUCCESS } from '../../ntstatus.ts';
@@ -43,7 +42,7 @@ export function tcpInput(e: TcpEngine, bytes: Uint8Array, ipOffset: number, ipLe
   const src = get32(bytes, ipOffset + 12) | 0;
   const dst = get32(bytes, ipOffset + 16) | 0;
   if (TcpSegment.check(bytes, off, len) !== null) { c.malformed++; return; }
-  if (!e.stack.device.capabilities.rxChecksumVerified && !transportChecksumValid(bytes, off, len, src, dst, IpProtocol.TCP)) {
+  if (!e.stack.transportChecksumOk(slot, bytes, off, len, src, dst, IpProtocol.TCP)) {
     c.malformed++;
     return;
   }

@@ -8,6 +8,7 @@ import { IPV4_MIN_HEADER_LENGTH } from '../wire/ipv4.ts';
 import { emitTcp, emitTcpOptions, TcpFlags, TCP_MIN_HEADER_LENGTH } from '../wire/tcp.ts';
 import { checksumAdd, checksumFold, pseudoHeaderSumV4 } from '../wire/checksum.ts';
 import { set16 } from '../wire/bytes.ts';
+import { FrameFlags } from '../device.ts';
 import { seqGt, seqLt } from './seq.ts';
 import { TcpState, type Tcb } from './tcb.ts';
 import type { TcpEngine } from './tcp-engine.ts';
@@ -60,8 +61,13 @@ export function sendSegment(e: TcpEngine, tcb: Tcb, seq: number, length: number,
       o.tsEcr = tcb.tsRecent;
     }
     if (tcb.sackEnabled && tcb.ooo.count > 0 && (flags & TcpFlags.ACK) !== 0) {
-      o.sackCount = tcb.ooo.sackBlocks(e.sackScratch, 4, tcb.lastOooSeq);
-      for (let i = 0; i < 2 * o.sackCount; i++) o.sackBlocks[i] = e.sackScratch[i]! >>> 0;
+      // Every wire segment must fit the MTU: SACK blocks only take the room the payload leaves
+      // (none on a full-sized or offloaded segment; the pure ACKs carry them).
+      const room = (tcb.mss - Math.min(length, tcb.mss) - 4) >> 3;
+      if (room > 0) {
+        o.sackCount = tcb.ooo.sackBlocks(e.sackScratch, Math.min(4, room), tcb.lastOooSeq);
+        for (let i = 0; i < 2 * o.sackCount; i++) o.sackBlocks[i] = e.sackScratch[i]! >>> 0;
+      }
     }
   }
   const optionsLength = emitTcpOptions(view, start + TCP_MIN_HEADER_LENGTH, o);
@@ -85,7 +91,13 @@ export function sendSegment(e: TcpEngine, tcb: Tcb, seq: number, length: number,
   if (!e.stack.device.capabilities.txChecksumOffload) {
     const sum = checksumFold(checksumAdd(view, start, total, pseudoHeaderSumV4(tcb.localIp, tcb.remoteIp, IpProtocol.TCP, total)));
     set16(view, start + 16, ~sum & 0xffff);
+  } else {
+    // The device finishes it from the pseudo-header sum, as Linux leaves it for hardware.
+    set16(view, start + 16, checksumFold(pseudoHeaderSumV4(tcb.localIp, tcb.remoteIp, IpProtocol.TCP, total)));
+    arena.flags[slot] = FrameFlags.CHECKSUM_PARTIAL;
   }
+  // Segmentation offload cuts this into MSS-sized segments, each with this header.
+  if (length > tcb.mss) arena.segmentSizes[slot] = tcb.mss;
   arena.setFrame(slot, start, total);
   e.stack.outputIpv4(slot, tcb.localIp, tcb.remoteIp, IpProtocol.TCP, 0, false, -1, true);
   if ((flags & TcpFlags.ACK) !== 0) {
