@@ -60,6 +60,12 @@ export interface Lab {
   setNetem(spec: string | null): void;
   /** Turns TSO/GSO/GRO/checksum offload on or off on both ends. */
   setOffloads(on: boolean): void;
+  /**
+   * For the raw IP link: the stack namespace's kernel takes the stack's address (raw sockets only
+   * see packets delivered locally) and an nftables rule keeps that kernel from answering for it
+   * (only packets with the link's socket mark leave). Idempotent per lab.
+   */
+  quietHostStack(rules: string): void;
   /** Deletes both namespaces by exact name (which removes the veth pair). Idempotent. */
   down(): void;
 }
@@ -85,6 +91,7 @@ const COMMAND_TIMEOUT_MS = 30_000;
 const FIX_ROOT = 'needs root (or CAP_NET_ADMIN): run as root';
 const FIX_IPROUTE2 = 'iproute2 not installed: apt-get install iproute2';
 const FIX_ETHTOOL = 'ethtool not installed: apt-get install ethtool';
+const FIX_NFT = 'nftables not installed: apt-get install nftables';
 const FIX_NETEM = 'this kernel has no netem qdisc: modprobe sch_netem, or use a kernel built with CONFIG_NET_SCH_NETEM';
 
 interface CommandError extends Error {
@@ -108,6 +115,8 @@ function explain(file: string, args: string[], err: unknown): string {
     reason = file === 'ethtool' ? FIX_ETHTOOL : FIX_IPROUTE2;
   } else if (/exec of "ethtool" failed/.test(stderr)) {
     reason = FIX_ETHTOOL;
+  } else if (/exec of "nft" failed/.test(stderr)) {
+    reason = FIX_NFT;
   } else if (/Specified qdisc kind is unknown/.test(stderr) && args.includes('netem')) {
     reason = FIX_NETEM;
   } else if (/Operation not permitted|Permission denied/i.test(stderr)) {
@@ -240,6 +249,14 @@ function makeLab(f: LabFields): Lab {
       // side's GRO shapes what a capture there sees.
       run('ip', ['netns', 'exec', peerNs, ...ethtoolOffloadArgs(peerIf, on)]);
       run('ip', ['netns', 'exec', stackNs, ...ethtoolOffloadArgs(stackIf, on)]);
+    },
+    quietHostStack(rules) {
+      run('ip', ['netns', 'exec', stackNs, 'nft', '-f', '-'], { input: rules });
+      try {
+        run('ip', ['-n', stackNs, 'addr', 'add', f.stackAddress, 'dev', stackIf]);
+      } catch (err) {
+        if (!/File exists/.test((err as Error).message)) throw err;
+      }
     },
     down() {
       // Deleting a namespace destroys the veth end inside it, and with it the pair.

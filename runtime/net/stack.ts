@@ -72,6 +72,8 @@ export class Ipv4Stack implements LinkReceiver {
   tcpInput: TcpInputHandler | null = null;
   /** Called when ICMP lowers the path MTU towards a destination (TCP shrinks its segments). */
   onPathMtu: ((dst: number, mtu: number) => void) | null = null;
+  /** Called at the end of every receive batch, before its transmit batch leaves (TCP's coalesced ACKs). */
+  onBatchEnd: (() => void) | null = null;
   /** Called when the link goes down, comes back or disappears (TCP fails its connections on 'gone'). */
   onLinkChange: ((state: LinkState, reason: string) => void) | null = null;
   /** The device's state as last reported; nothing leaves while it is not 'up'. */
@@ -176,7 +178,11 @@ export class Ipv4Stack implements LinkReceiver {
     this.endBatch();
   }
 
+  /** True while a receive batch is processed: what is sent now leaves with the batch's transmit batch. */
+  get receiving(): boolean { return this.inBatch; }
+
   private endBatch(): void {
+    this.onBatchEnd?.();
     if (this.held.underPressure) this.counters.heldCopyOuts += this.held.relievePressure();
     this.flushTx();
   }

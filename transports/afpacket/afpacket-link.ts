@@ -51,6 +51,12 @@ export interface AfPacketLinkOptions {
   acceptAddresses?: string[];
   /** Skip the device's qdisc on transmit (faster; bypasses tc/netem on this side). Default false. */
   qdiscBypass?: boolean;
+  /**
+   * Keep reading the ring this many microseconds after a batch before sleeping (busy polling,
+   * like SO_BUSY_POLL): fewer wakeups and lower latency for a steady flow, at the price of CPU
+   * time; best with the process on its own core. Default 50; 0 turns it off.
+   */
+  busyPollUs?: number;
   /** Frames per onReceive call (default 256). */
   batchSize?: number;
   /** How often the device's state is checked, ms (default 500). */
@@ -80,7 +86,7 @@ const EVENT_ERROR = 1;
 const EVENT_WRITABLE = 2;
 const ST = {
   RX_TRUNCATED: 2, RX_VLAN: 3, RX_GSO_UNSUPPORTED: 4, TX_FRAMES: 5, TX_BYTES: 6, TX_ERRORS: 7, TX_AGAIN: 8,
-  TX_LAST_ERRNO: 9, TX_SYSCALLS: 10, WAKEUPS: 11, KERNEL_PACKETS: 12, KERNEL_DROPS: 13,
+  TX_LAST_ERRNO: 9, TX_SYSCALLS: 10, WAKEUPS: 11, KERNEL_PACKETS: 12, KERNEL_DROPS: 13, BUSY_POLLED: 14,
 } as const;
 const ENXIO = 6;
 const ENODEV = 19;
@@ -108,6 +114,8 @@ export interface AfPacketStats {
   txAgain: number;
   /** Event-loop wakeups (one per readiness edge). */
   wakeups: number;
+  /** Batches found by busy polling instead of a wakeup. */
+  busyPolled: number;
 }
 
 export class AfPacketLink extends DeviceLink {
@@ -156,6 +164,7 @@ export class AfPacketLink extends DeviceLink {
       // Frames for another MAC reach a real NIC's packet sockets only in promiscuous mode.
       this.sock = withNetns(opts.netns, () => new addon.PacketSocket({
         ifname: opts.ifname, ringFrames, poolSlots, slotSize, vnetHeader: offloads, qdiscBypass: opts.qdiscBypass ?? false,
+        busyPollUs: opts.busyPollUs ?? 50,
         promiscuous: opts.mac !== undefined && opts.mac !== deviceMac, filter,
       }));
     } catch (err) {
@@ -180,14 +189,11 @@ export class AfPacketLink extends DeviceLink {
   }
 
   get stats(): LinkStats {
-    const s = this.linkStats;
     const n = this.native;
     if (!this.closed) this.sock.readKernelStats();
-    s.rxDrops = this.jsRxDrops + n[ST.RX_TRUNCATED]! + n[ST.RX_VLAN]! + n[ST.RX_GSO_UNSUPPORTED]! + n[ST.KERNEL_DROPS]!;
-    s.txFrames = n[ST.TX_FRAMES]!;
-    s.txBytes = n[ST.TX_BYTES]!;
-    s.txDrops = this.jsTxDrops + n[ST.TX_ERRORS]!;
-    return s;
+    this.linkStats.txFrames = n[ST.TX_FRAMES]!;
+    this.linkStats.txBytes = n[ST.TX_BYTES]!;
+    return this.publishStats(n[ST.RX_TRUNCATED]! + n[ST.RX_VLAN]! + n[ST.RX_GSO_UNSUPPORTED]! + n[ST.KERNEL_DROPS]!, n[ST.TX_ERRORS]!);
   }
 
   /** Counters particular to this link (the kernel's ring statistics among them). */
@@ -197,7 +203,7 @@ export class AfPacketLink extends DeviceLink {
     return {
       kernelDrops: n[ST.KERNEL_DROPS]!, kernelPackets: n[ST.KERNEL_PACKETS]!, rxTruncated: n[ST.RX_TRUNCATED]!, rxVlan: n[ST.RX_VLAN]!,
       rxGsoUnsupported: n[ST.RX_GSO_UNSUPPORTED]!, ringWants: this.ringWants, txSyscalls: n[ST.TX_SYSCALLS]!, txAgain: n[ST.TX_AGAIN]!,
-      wakeups: n[ST.WAKEUPS]!,
+      wakeups: n[ST.WAKEUPS]!, busyPolled: n[ST.BUSY_POLLED]!,
     };
   }
 

@@ -223,6 +223,13 @@ export class FaultInjectorLink extends LinkMiddleware {
     }
     if (t <= now && lane.count === 0 && this.rate === 0) { this.leaveNow(lane, s); return; }
     if (lane.count === this.queueLimit) { this.faults.queueDrops++; this.arena.release(s); return; }
+    if (this.arena.isDeviceSlot(s)) {
+      // A device's ring frame must go back soon (a kernel ring refills in order): wait in a copy.
+      const c = this.copy(s);
+      this.arena.release(s);
+      if (c < 0) { this.countDrop(lane); return; }
+      s = c;
+    }
     if (this.rate > 0) {
       // Serialization: the frame starts when the wire is free and takes len*8/rate seconds.
       const start = t > lane.busyUntil ? t : lane.busyUntil;
@@ -290,6 +297,8 @@ export class FaultInjectorLink extends LinkMiddleware {
     const from = arena.base(s) + off;
     this.arenaBytes.copyWithin(arena.base(c) + off, from, from + len);
     arena.setFrame(c, off, len);
+    arena.flags[c] = arena.flags[s]!;
+    arena.segmentSizes[c] = arena.segmentSizes[s]!;
     return c;
   }
 

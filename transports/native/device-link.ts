@@ -97,6 +97,9 @@ export abstract class DeviceLink implements LinkDevice {
   private pendingCount = 0;
   private currentState: LinkState = 'up';
   private stateTimer: NodeJS.Timeout | null;
+  /** Drops middlewares added to stats directly (they count slot shortages as device drops). */
+  private addedRxDrops = 0;
+  private addedTxDrops = 0;
 
   protected constructor(
     readonly name: string, readonly clock: Clock, protected readonly watch: DeviceWatch | null, pendingCapacity: number,
@@ -177,6 +180,22 @@ export abstract class DeviceLink implements LinkDevice {
       this.jsTxDrops++;
     }
   }
+
+  /**
+   * Fills linkStats from the native half's drop counts (frames and bytes are kept there already),
+   * keeping what a middleware added to the fields in between.
+   */
+  protected publishStats(nativeRxDrops: number, nativeTxDrops: number): LinkStats {
+    const s = this.linkStats;
+    this.addedRxDrops += s.rxDrops - this.shownRxDrops;
+    this.addedTxDrops += s.txDrops - this.shownTxDrops;
+    s.rxDrops = this.shownRxDrops = this.addedRxDrops + this.jsRxDrops + nativeRxDrops;
+    s.txDrops = this.shownTxDrops = this.addedTxDrops + this.jsTxDrops + nativeTxDrops;
+    return s;
+  }
+
+  private shownRxDrops = 0;
+  private shownTxDrops = 0;
 
   /** Hands a received batch to the receiver, or drops it (counted) when there is none. */
   protected deliver(slots: Int32Array, count: number): void {

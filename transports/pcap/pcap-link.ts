@@ -120,14 +120,11 @@ export class PcapLink extends DeviceLink {
   }
 
   get stats(): LinkStats {
-    const s = this.linkStats;
     const n = this.native;
     if (!this.closed) this.handle.readStats();
-    s.rxDrops = this.jsRxDrops + n[ST.RX_TRUNCATED]! + n[ST.PCAP_DROP]! + n[ST.PCAP_IFDROP]!;
-    s.txFrames = n[ST.TX_FRAMES]!;
-    s.txBytes = n[ST.TX_BYTES]!;
-    s.txDrops = this.jsTxDrops + n[ST.TX_ERRORS]!;
-    return s;
+    this.linkStats.txFrames = n[ST.TX_FRAMES]!;
+    this.linkStats.txBytes = n[ST.TX_BYTES]!;
+    return this.publishStats(n[ST.RX_TRUNCATED]! + n[ST.PCAP_DROP]! + n[ST.PCAP_IFDROP]!, n[ST.TX_ERRORS]!);
   }
 
   get details(): PcapStats {

@@ -169,6 +169,11 @@ export class Tcb {
   persist = false;
   /** Data segments received since our last ACK (delayed ACK: ack every second one). */
   unackedSegments = 0;
+  /** An ACK is owed at the end of the current receive batch (TcpEngine.ackSoon); any ACK sent clears it. */
+  ackDue = false;
+  /** A duplicate segment to report in the next ACK's first SACK block (D-SACK, RFC 2883); length 0 = none. */
+  dsackStart = 0;
+  dsackLength = 0;
   /** Quick-ACK budget at connection start and after out-of-order data (Linux quickack). */
   quickAcks = 8;
   /** Last time anything arrived (keepalive idle). */

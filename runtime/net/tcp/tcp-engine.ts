@@ -106,6 +106,32 @@ export class TcpEngine {
     stack.tcpInput = (bytes, ipOffset, ipLength, slot) => tcpInput(this, bytes, ipOffset, ipLength, slot);
     stack.onPathMtu = (dst, mtu) => this.onPathMtu(dst, mtu);
     stack.onLinkChange = (state) => this.onLinkChange(state);
+    stack.onBatchEnd = () => this.flushAcks();
+  }
+
+  /** Connections owed an ACK at the end of the current receive batch. */
+  private readonly acksDue: Tcb[] = [];
+
+  /**
+   * Acknowledges now, or — inside a receive batch — once at its end (design.md §3: ACKs coalesce
+   * per batch): one ACK then covers every segment of the batch, and if the owner answers with
+   * data during the batch, that segment carries the ACK and none is sent alone.
+   */
+  ackSoon(tcb: Tcb): void {
+    if (!this.stack.receiving) { sendAck(this, tcb); return; }
+    if (tcb.ackDue) return;
+    tcb.ackDue = true;
+    this.acksDue.push(tcb);
+  }
+
+  private flushAcks(): void {
+    const list = this.acksDue;
+    for (let i = 0; i < list.length; i++) {
+      const tcb = list[i]!;
+      if (tcb.ackDue && tcb.state !== TcpState.CLOSED) sendAck(this, tcb);
+      tcb.ackDue = false;
+    }
+    list.length = 0;
   }
 
   /**
@@ -381,7 +407,7 @@ export class TcpEngine {
     if (!tcb.canReceive) return;
     const advertised = (tcb.rcvAdvEdge - tcb.rcvNxt) | 0;
     const free = tcb.rcvBufSize - tcb.rcvQueued - (tcb.ooo ? tcb.ooo.bytes : 0);
-    if (free - advertised >= Math.min(2 * tcb.mss, tcb.rcvBufSize >> 1)) sendAck(this, tcb);
+    if (free - advertised >= Math.min(2 * tcb.mss, tcb.rcvBufSize >> 1)) this.ackSoon(tcb);
   }
 
   setKeepAlive(tcb: Tcb, enabled: boolean, idleMs: number, intervalMs: number, count: number): void {

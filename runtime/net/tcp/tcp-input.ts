@@ -234,9 +234,18 @@ function segmentArrives(e: TcpEngine, tcb: Tcb, o: TcpOptions): void {
   }
   if (!acceptable) {
     if (!(f & RST)) {
-      if (payloadLength > 0 && seqLt(seq, tcb.rcvNxt)) e.counters.duplicateSegments++;
-      else e.counters.outOfWindow++;
-      sendAck(e, tcb);
+      if (payloadLength > 0 && seqLt(seq, tcb.rcvNxt)) {
+        e.counters.duplicateSegments++;
+        // D-SACK (RFC 2883 §4): tell the sender this retransmission was not needed, so that a
+        // sender that took reordering for loss (veth between two CPUs does reorder) can undo it.
+        if (tcb.sackEnabled) {
+          tcb.dsackStart = seq;
+          tcb.dsackLength = Math.min(payloadLength, (tcb.rcvNxt - seq) | 0);
+        }
+      } else {
+        e.counters.outOfWindow++;
+      }
+      e.ackSoon(tcb);
     }
     return;
   }
@@ -515,7 +524,7 @@ function receiveData(e: TcpEngine, tcb: Tcb, seq: number, at: number, length: nu
       // The FIN right behind this data is acknowledged together with it (step 8).
     } else if (filledHole || tcb.quickAcks > 0 || tcb.unackedSegments >= 2 || (seg.flags & TcpFlags.PSH) !== 0) {
       if (tcb.quickAcks > 0) tcb.quickAcks--;
-      sendAck(e, tcb);
+      e.ackSoon(tcb);
     } else if (tcb.delackAt === Infinity) {
       tcb.delackAt = e.clock.now() + e.options.delayedAckMs;
       e.reschedule(tcb);

@@ -60,14 +60,24 @@ export function sendSegment(e: TcpEngine, tcb: Tcb, seq: number, length: number,
       o.tsVal = tsNow(e);
       o.tsEcr = tcb.tsRecent;
     }
-    if (tcb.sackEnabled && tcb.ooo.count > 0 && (flags & TcpFlags.ACK) !== 0) {
+    if (tcb.sackEnabled && (tcb.ooo.count > 0 || tcb.dsackLength > 0) && (flags & TcpFlags.ACK) !== 0) {
       // Every wire segment must fit the MTU: SACK blocks only take the room the payload leaves
       // (none on a full-sized or offloaded segment; the pure ACKs carry them).
-      const room = (tcb.mss - Math.min(length, tcb.mss) - 4) >> 3;
-      if (room > 0) {
-        o.sackCount = tcb.ooo.sackBlocks(e.sackScratch, Math.min(4, room), tcb.lastOooSeq);
-        for (let i = 0; i < 2 * o.sackCount; i++) o.sackBlocks[i] = e.sackScratch[i]! >>> 0;
+      const room = Math.min(4, (tcb.mss - Math.min(length, tcb.mss) - 4) >> 3);
+      let n = 0;
+      if (room > 0 && tcb.dsackLength > 0) {
+        // D-SACK first (RFC 2883 §4), once.
+        o.sackBlocks[0] = tcb.dsackStart >>> 0;
+        o.sackBlocks[1] = (tcb.dsackStart + tcb.dsackLength) >>> 0;
+        tcb.dsackLength = 0;
+        n = 1;
       }
+      if (room > n && tcb.ooo.count > 0) {
+        const k = tcb.ooo.sackBlocks(e.sackScratch, room - n, tcb.lastOooSeq);
+        for (let i = 0; i < 2 * k; i++) o.sackBlocks[2 * n + i] = e.sackScratch[i]! >>> 0;
+        n += k;
+      }
+      o.sackCount = n;
     }
   }
   const optionsLength = emitTcpOptions(view, start + TCP_MIN_HEADER_LENGTH, o);
@@ -103,6 +113,7 @@ export function sendSegment(e: TcpEngine, tcb: Tcb, seq: number, length: number,
   if ((flags & TcpFlags.ACK) !== 0) {
     tcb.lastAckSent = tcb.rcvNxt;
     tcb.unackedSegments = 0;
+    tcb.ackDue = false;
     if (tcb.delackAt !== Infinity) { tcb.delackAt = Infinity; e.reschedule(tcb); }
   }
   tcb.segmentsOut++;

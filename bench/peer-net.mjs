@@ -1,0 +1,130 @@
+// The Linux side of the veth benchmark: plain node:net / node:dgram programs run in a lab
+// namespace (ip netns exec), against either another of these (the baseline) or a WSK
+// application on the userspace stack. Every mode is bounded in time or rounds and prints one
+// JSON line.
+//   send <host> <port> <seconds>            write 64 KiB chunks for <seconds>, then end
+//   sink <port> [<host>]                    accept one connection, count until it ends: {gbps}
+//   pull <host> <port>                      connect and count what arrives until the end: {gbps}
+//   source <port> <seconds> [<host>]        accept one connection, write for <seconds>, end
+//   echo <port> [<host>]                    TCP echo server (until killed)
+//   rr <host> <port> <rounds>               64-byte request-response: {p50, p99} in µs
+//   udp-echo <port> [<host>]                UDP echo server (until killed)
+//   udp-rr <host> <port> <rounds>           64-byte UDP request-response: {p50, p99, lost}
+import * as net from 'node:net';
+import * as dgram from 'node:dgram';
+
+const [mode, ...args] = process.argv.slice(2);
+const CHUNK = Buffer.alloc(64 * 1024, 0x5a);
+const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))];
+const out = (o) => { process.stdout.write(JSON.stringify(o) + '\n'); };
+const gbps = (bytes, ms) => (bytes * 8) / (ms * 1e6);
+
+function countUntilEnd(sock, done) {
+  let bytes = 0;
+  let t0 = 0;
+  sock.on('data', (d) => { if (bytes === 0) t0 = performance.now(); bytes += d.length; });
+  sock.on('end', () => { done({ bytes, gbps: gbps(bytes, performance.now() - t0) }); sock.end(); });
+  sock.on('error', (e) => { out({ error: e.message, bytes }); process.exit(1); });
+}
+
+function writeFor(sock, seconds, done) {
+  const end = performance.now() + seconds * 1000;
+  let bytes = 0;
+  const pump = () => {
+    while (performance.now() < end) {
+      bytes += CHUNK.length;
+      if (!sock.write(CHUNK)) { sock.once('drain', pump); return; }
+    }
+    sock.end();
+    done(bytes);
+  };
+  pump();
+}
+
+function listen(port, host, onConn) {
+  const server = net.createServer({ noDelay: true }, onConn);
+  server.listen(Number(port), host ?? '0.0.0.0', () => out({ listening: Number(port) }));
+  return server;
+}
+
+switch (mode) {
+  case 'send': {
+    const [host, port, seconds] = args;
+    const s = net.connect({ host, port: Number(port), noDelay: true }, () => writeFor(s, Number(seconds), (bytes) => {
+      s.on('close', () => { out({ sent: bytes }); process.exit(0); });
+    }));
+    s.on('error', (e) => { out({ error: e.message }); process.exit(1); });
+    break;
+  }
+  case 'sink': {
+    const server = listen(args[0], args[1], (sock) => countUntilEnd(sock, (r) => { out(r); server.close(); process.exit(0); }));
+    break;
+  }
+  case 'pull': {
+    const [host, port] = args;
+    const s = net.connect({ host, port: Number(port), noDelay: true });
+    countUntilEnd(s, (r) => { out(r); process.exit(0); });
+    break;
+  }
+  case 'source': {
+    const [port, seconds, host] = args;
+    const server = listen(port, host, (sock) => writeFor(sock, Number(seconds), (bytes) => {
+      sock.on('close', () => { out({ sent: bytes }); server.close(); process.exit(0); });
+    }));
+    break;
+  }
+  case 'echo': {
+    listen(args[0], args[1], (sock) => { sock.on('data', (d) => sock.write(d)); sock.on('error', () => {}); });
+    break;
+  }
+  case 'rr': {
+    const [host, port, rounds] = args;
+    const msg = Buffer.alloc(64, 1);
+    const s = net.connect({ host, port: Number(port), noDelay: true }, async () => {
+      const samples = [];
+      for (let i = 0; i < Number(rounds); i++) {
+        const t = performance.now();
+        await new Promise((r) => { let n = 0; const on = (d) => { n += d.length; if (n >= 64) { s.off('data', on); r(); } }; s.on('data', on); s.write(msg); });
+        samples.push((performance.now() - t) * 1000);
+      }
+      const warm = samples.slice(Math.floor(samples.length / 10));
+      out({ p50: pct(warm, 0.5), p99: pct(warm, 0.99) });
+      s.destroy();
+      process.exit(0);
+    });
+    s.on('error', (e) => { out({ error: e.message }); process.exit(1); });
+    break;
+  }
+  case 'udp-echo': {
+    const sock = dgram.createSocket('udp4');
+    sock.on('message', (m, r) => sock.send(m, r.port, r.address));
+    sock.bind(Number(args[0]), args[1] ?? '0.0.0.0', () => out({ listening: Number(args[0]) }));
+    break;
+  }
+  case 'udp-rr': {
+    const [host, port, rounds] = args;
+    const sock = dgram.createSocket('udp4');
+    const msg = Buffer.alloc(64, 1);
+    let lost = 0;
+    sock.bind(0, async () => {
+      const samples = [];
+      for (let i = 0; i < Number(rounds); i++) {
+        const t = performance.now();
+        const ok = await new Promise((r) => {
+          const timer = setTimeout(() => { sock.off('message', on); r(false); }, 200);
+          const on = () => { clearTimeout(timer); sock.off('message', on); r(true); };
+          sock.on('message', on);
+          sock.send(msg, Number(port), host);
+        });
+        if (ok) samples.push((performance.now() - t) * 1000); else lost++;
+      }
+      const warm = samples.slice(Math.floor(samples.length / 10));
+      out({ p50: pct(warm, 0.5), p99: pct(warm, 0.99), lost });
+      process.exit(0);
+    });
+    break;
+  }
+  default:
+    console.error('usage: peer-net.mjs send|sink|pull|source|echo|rr|udp-echo|udp-rr ...');
+    process.exit(2);
+}
