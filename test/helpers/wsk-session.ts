@@ -13,13 +13,19 @@ export interface WskSession {
   registration: WSK_REGISTRATION;
   Client: PWSK_CLIENT;
   Dispatch: WSK_PROVIDER_DISPATCH;
-  /** Releases the capture, deregisters (waiting for sockets to close) and stops the subsystem. */
+  /** Releases the capture and deregisters (waiting for sockets to close); openSession's also stops its subsystem. */
   close(): Promise<void>;
 }
 
 export async function openSession(factory: ProviderFactory): Promise<WskSession> {
   const subsystem = new WskSubsystem(factory(), { registerWithNmr: false });
   await subsystem.start();
+  const session = await sessionOn(subsystem);
+  return { ...session, close: async () => { await session.close(); await subsystem.stop(); } };
+}
+
+/** A registered, captured WSK client on a running subsystem; close() deregisters it (the subsystem stays). */
+export async function sessionOn(subsystem: WskSubsystem): Promise<WskSession> {
   const registration = WSK_REGISTRATION();
   const dispatch: WSK_CLIENT_DISPATCH = { Version: MAKE_WSK_VERSION(1, 0), Reserved: 0, WskClientEvent: null };
   const status = WskRegister({ ClientContext: null, Dispatch: dispatch }, registration, subsystem);
@@ -32,7 +38,6 @@ export async function openSession(factory: ProviderFactory): Promise<WskSession>
     close: async () => {
       WskReleaseProviderNPI(registration);
       await WskDeregister(registration);
-      await subsystem.stop();
     },
   };
 }

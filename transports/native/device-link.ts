@@ -228,8 +228,12 @@ export abstract class DeviceLink implements LinkDevice {
     this.currentState = next;
     if (next !== 'up') this.dropPending();
     if (next === 'gone') this.shutDown();
+    this.onStateChange();
     this.receiver?.onLinkState?.(next, reason);
   }
+
+  /** For subclasses: the state just changed (this.state). */
+  protected onStateChange(): void {}
 
   private shutDown(): void {
     this.closed = true;

@@ -42,7 +42,7 @@ export interface PcapLinkOptions {
 interface NativePcapHandle {
   readonly stats: Float64Array;
   readonly libpcap: string;
-  attach(arrays: Record<string, unknown>, onBatch: (count: number) => void): void;
+  attach(arrays: Record<string, unknown>, onBatch: (count: number) => void, onError: (message: string) => void): void;
   send(count: number): number;
   resume(): void;
   readStats(): void;
@@ -71,6 +71,9 @@ export interface PcapStats {
   wakeups: number;
   /** Times capture paused because the arena had no free slot. */
   pauses: number;
+  /** Reads libpcap failed (the device went down or away), and the last message. */
+  captureErrors: number;
+  lastCaptureError: string;
   libpcap: string;
 }
 
@@ -86,6 +89,8 @@ export class PcapLink extends DeviceLink {
   /** control[0]: how many rxSlots (from the front) are free slots the native half may fill. */
   private readonly control = new Int32Array(1);
   private pauses = 0;
+  private captureErrors = 0;
+  private lastCaptureError = '';
   private retryTimer: NodeJS.Timeout | null = null;
   private writeRetry: NodeJS.Timeout | null = null;
 
@@ -116,7 +121,23 @@ export class PcapLink extends DeviceLink {
     this.handle.attach({
       arena: this.arena.buffer, slotSize: this.arena.slotSize, headroom: this.arena.headroom, offsets: this.arena.offsets,
       lengths: this.arena.lengths, rxSlots: this.rxSlots, control: this.control, txSlots: this.txSlots,
-    }, (count) => this.onBatch(count));
+    }, (count) => this.onBatch(count), (message) => this.onCaptureError(message));
+  }
+
+  /** libpcap failed to read (device down or gone): capture is paused until the device is back. */
+  private onCaptureError(message: string): void {
+    this.captureErrors++;
+    this.lastCaptureError = message;
+    this.checkState(`capture error: ${message}`);
+    if (this.state === 'up') this.scheduleResume();
+  }
+
+  private scheduleResume(): void {
+    if (!this.retryTimer && !this.closed) this.retryTimer = setTimeout(this.retryCapture, RETRY_MS);
+  }
+
+  protected override onStateChange(): void {
+    if (this.state === 'up') this.scheduleResume();
   }
 
   get stats(): LinkStats {
@@ -132,7 +153,8 @@ export class PcapLink extends DeviceLink {
     if (!this.closed) this.handle.readStats();
     return {
       received: n[ST.PCAP_RECV]!, dropped: n[ST.PCAP_DROP]!, interfaceDropped: n[ST.PCAP_IFDROP]!, rxTruncated: n[ST.RX_TRUNCATED]!,
-      txAgain: n[ST.TX_AGAIN]!, wakeups: n[ST.WAKEUPS]!, pauses: this.pauses, libpcap: this.handle.libpcap,
+      txAgain: n[ST.TX_AGAIN]!, wakeups: n[ST.WAKEUPS]!, pauses: this.pauses, captureErrors: this.captureErrors,
+      lastCaptureError: this.lastCaptureError, libpcap: this.handle.libpcap,
     };
   }
 
@@ -166,15 +188,15 @@ export class PcapLink extends DeviceLink {
     if (this.control[0] === 0 && !this.retryTimer && !this.closed) {
       // The native half pauses capture with no slot to fill: look again shortly.
       this.pauses++;
-      this.retryTimer = setTimeout(this.retryCapture, RETRY_MS);
+      this.scheduleResume();
     }
   }
 
   private readonly retryCapture = (): void => {
     this.retryTimer = null;
-    if (this.closed) return;
+    if (this.closed || this.state !== 'up') return;
     this.refill();
-    if (this.control[0] === 0) { this.retryTimer = setTimeout(this.retryCapture, RETRY_MS); return; }
+    if (this.control[0] === 0) { this.scheduleResume(); return; }
     this.handle.resume();
   };
 

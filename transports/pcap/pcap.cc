@@ -138,8 +138,9 @@ class PcapHandle : public Napi::ObjectWrap<PcapHandle> {
     if (p_) { pcap_close(p_); p_ = nullptr; }
   }
 
-  // attach({ arena: ArrayBuffer, slotSize, headroom, offsets, lengths, rxSlots, control, txSlots }, onBatch):
-  // frames are copied into rxSlots[0..control[0]) in order; onBatch(n) hands JavaScript the first n.
+  // attach({ arena: ArrayBuffer, slotSize, headroom, offsets, lengths, rxSlots, control, txSlots }, onBatch, onError):
+  // frames are copied into rxSlots[0..control[0]) in order; onBatch(n) hands JavaScript the first
+  // n; onError(message) reports a capture error (capture is paused until resume()).
   Napi::Value Attach(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (closed_) { Napi::Error::New(env, "attach: the handle is closed").ThrowAsJavaScriptException(); return env.Undefined(); }
@@ -155,6 +156,7 @@ class PcapHandle : public Napi::ObjectWrap<PcapHandle> {
     if (!ArrayData(env, a, "txSlots", napi_int32_array, &txSlots_, &txSlotsLength_)) return env.Undefined();
     keep_ = Napi::Persistent(a);
     onBatch_ = Napi::Persistent(info[1].As<Napi::Function>());
+    onError_ = Napi::Persistent(info[2].As<Napi::Function>());
     asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "wsk:pcap");
     poll_ = new uv_poll_t;
     uv_loop_t* loop = nullptr;
@@ -169,9 +171,20 @@ class PcapHandle : public Napi::ObjectWrap<PcapHandle> {
   static void OnPoll(uv_poll_t* handle, int status, int) {
     auto* self = static_cast<PcapHandle*>(handle->data);
     if (self->closed_) return;
-    Napi::HandleScope scope(self->Env());
+    Napi::Env env = self->Env();
+    Napi::HandleScope scope(env);
     self->stats_[ST_WAKEUPS]++;
+    // On POLLERR (the device went down) libuv has already stopped this watcher; Drain lets
+    // libpcap read, and so clear, the socket's error and reports it.
     self->Drain();
+    if (status < 0 && !self->paused_ && !self->closed_) self->PauseWithError(env, "the device reported an error");
+  }
+
+  void PauseWithError(Napi::Env env, const std::string& why) {
+    uv_poll_stop(poll_);
+    paused_ = true;
+    onError_.MakeCallback(Value(), {Napi::String::New(env, why)}, *asyncContext_);
+    if (env.IsExceptionPending()) napi_fatal_exception(env, env.GetAndClearPendingException().Value());
   }
 
   static void OnPacket(u_char* user, const struct pcap_pkthdr* h, const u_char* bytes) {
@@ -201,7 +214,12 @@ class PcapHandle : public Napi::ObjectWrap<PcapHandle> {
       }
       filled_ = 0;
       int rc = pcap_dispatch(p_, available, OnPacket, reinterpret_cast<u_char*>(this));
-      if (rc < 0) return;  // PCAP_ERROR (device gone): JavaScript notices through its state poll
+      if (rc < 0) {
+        // The device went down or away: the descriptor would stay readable (an error) and spin
+        // the loop, so capture pauses until JavaScript, having checked the device, resumes it.
+        PauseWithError(env, pcap_geterr(p_));
+        return;
+      }
       if (filled_ > 0) {
         onBatch_.MakeCallback(Value(), {Napi::Number::New(env, filled_)}, *asyncContext_);
         if (env.IsExceptionPending()) napi_fatal_exception(env, env.GetAndClearPendingException().Value());
@@ -263,6 +281,7 @@ class PcapHandle : public Napi::ObjectWrap<PcapHandle> {
     CloseHandle();
     if (attached) {
       onBatch_.Reset();
+      onError_.Reset();
       keep_.Reset();
       txSlots_ = nullptr;
       asyncContext_.reset();
@@ -290,6 +309,7 @@ class PcapHandle : public Napi::ObjectWrap<PcapHandle> {
   int filled_ = 0;
   Napi::ObjectReference keep_;
   Napi::FunctionReference onBatch_;
+  Napi::FunctionReference onError_;
   std::unique_ptr<Napi::AsyncContext> asyncContext_;
 };
 

@@ -1,7 +1,7 @@
 // pcap capture for links: a classic libpcap file any tool opens (tshark, tcpdump, Wireshark),
 // plus a LinkMiddleware that records everything crossing a link. Why classic pcap and not pcapng:
-// it is 24 bytes of header and 16 per record, every reader supports it, and Ethernet is all the
-// memory and tap links carry.
+// it is 24 bytes of header and 16 per record and every reader supports it; a file holds one link
+// type, Ethernet or (for IP-framed links such as raw IP sockets) raw IP.
 import { closeSync, openSync, writeSync } from 'node:fs';
 import type { Clock } from '../../runtime/net/clock.ts';
 import { WskUsageError } from '../../runtime/errors.ts';
@@ -9,6 +9,8 @@ import { LinkMiddleware, type LinkDevice } from '../link.ts';
 
 export const PCAP_MAGIC_USEC = 0xa1b2c3d4;
 export const LINKTYPE_ETHERNET = 1;
+/** Bare IPv4/IPv6 packets (links with framing 'ip'). */
+export const LINKTYPE_RAW = 101;
 export const DEFAULT_SNAPLEN = 262144;
 const FILE_HEADER = 24;
 const RECORD_HEADER = 16;
@@ -18,6 +20,8 @@ const FLUSH_BYTES = 64 * 1024;
 export interface PcapFileOptions {
   /** Bytes kept per frame; longer frames are cut and keep their orig_len. Default 262144. */
   snaplen?: number;
+  /** LINKTYPE_ETHERNET (default) or LINKTYPE_RAW. */
+  linkType?: number;
   /**
    * Wall time (ms since 1970) stamped on the first record. Default Date.now() at open. Pass 0 for
    * VirtualClock runs so the file is byte-for-byte reproducible.
@@ -56,7 +60,7 @@ export class PcapFile {
     b.writeInt32LE(0, 8); // thiszone
     b.writeUInt32LE(0, 12); // sigfigs
     b.writeUInt32LE(snaplen, 16);
-    b.writeUInt32LE(LINKTYPE_ETHERNET, 20);
+    b.writeUInt32LE(opts.linkType ?? LINKTYPE_ETHERNET, 20);
     this.used = FILE_HEADER;
   }
 
@@ -138,7 +142,7 @@ export class PcapWriterLink extends LinkMiddleware {
     this.rx = dir !== 'tx';
     this.tx = dir !== 'rx';
     this.arenaBytes = Buffer.from(inner.arena.buffer);
-    this.file = new PcapFile(opts.path, inner.clock, opts);
+    this.file = new PcapFile(opts.path, inner.clock, { linkType: inner.framing === 'ip' ? LINKTYPE_RAW : LINKTYPE_ETHERNET, ...opts });
   }
 
   protected override onInnerReceive(slots: Int32Array, count: number): void {

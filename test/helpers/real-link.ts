@@ -1,0 +1,186 @@
+// The userspace stack on a real Linux device, for the interop tests: a two-namespace veth lab
+// (apps/lab), one of the three real-device links on the stack's side, a WSK subsystem on the
+// stack, a capture of everything the stack sent and received (kept when a test fails), and the
+// Linux peer programs the tests start in the peer namespace (ended by their process group,
+// which only they are in, when the lab closes).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import { labUp, type Lab, type LabUpOptions } from '../../apps/lab/lab.ts';
+import { AfPacketLink } from '../../transports/afpacket/afpacket-link.ts';
+import { PcapLink } from '../../transports/pcap/pcap-link.ts';
+import { RawSocketLink, rawIpQuietRules } from '../../transports/raw-socket/raw-socket-link.ts';
+import { FaultInjectorLink, type FaultOptions } from '../../transports/fault/fault-injector.ts';
+import { PcapWriterLink } from '../../transports/sniffer/pcap-writer.ts';
+import type { LinkDevice } from '../../runtime/net/device.ts';
+import { Ipv4Stack } from '../../runtime/net/stack.ts';
+import { createStackProvider, type StackProvider } from '../../runtime/net/stack-provider.ts';
+import type { TcpOptionsConfig } from '../../runtime/net/tcp/tcp-engine.ts';
+import { WskSubsystem } from '../../runtime/wsk/subsystem.ts';
+
+export type LinkKind = 'afpacket' | 'pcap' | 'raw';
+export const LINK_KINDS: LinkKind[] = ['afpacket', 'pcap', 'raw'];
+
+export interface StackLabOptions extends Pick<LabUpOptions, 'offloads' | 'mtu'> {
+  /** In-process impairments on the stack's link, both directions (see FaultInjectorLink). */
+  faults?: Omit<FaultOptions, 'direction'>;
+  tcp?: Partial<TcpOptionsConfig>;
+  /** AF_PACKET busy polling (default: the link's). */
+  busyPollUs?: number;
+}
+
+export interface PeerResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface StackLab {
+  readonly kind: LinkKind;
+  readonly lab: Lab;
+  /** The real-device link itself (below the capture and any fault injector). */
+  readonly device: LinkDevice;
+  readonly stack: Ipv4Stack;
+  readonly provider: StackProvider;
+  readonly subsystem: WskSubsystem;
+  /** The stack's address without prefix, e.g. 198.18.0.2. */
+  readonly address: string;
+  readonly peerAddress: string;
+  /** A directory for this lab's data files (removed on close). */
+  readonly dir: string;
+  /** Runs `script` with bash in the peer namespace; kills it after timeoutMs. */
+  peer(script: string, timeoutMs?: number): Promise<PeerResult>;
+  /** Starts a long-running peer program (a listener); it ends when the lab closes, or with stop(). */
+  peerProcess(script: string): PeerProcess;
+  /** A file of `bytes` random bytes in `dir`; returns its path and sha256. */
+  randomFile(name: string, bytes: number): { path: string; sha256: string; data: Buffer };
+  /** Copies the capture to test-results/<name>.pcap and returns the path. */
+  keepCapture(name: string): string;
+  close(): Promise<void>;
+}
+
+export interface PeerProcess {
+  readonly child: ChildProcess;
+  /** Everything written to stdout so far. */
+  output(): string;
+  /** Resolves once stdout contains `text`. */
+  waitFor(text: string, timeoutMs?: number): Promise<void>;
+  exited: Promise<number | null>;
+  stop(): void;
+}
+
+export const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+function openDevice(kind: LinkKind, lab: Lab, busyPollUs: number | undefined): LinkDevice {
+  const address = lab.stackAddress.split('/')[0]!;
+  const broadcast = address.replace(/\.\d+$/, '.255');
+  switch (kind) {
+    case 'afpacket':
+      return new AfPacketLink({ ifname: lab.stackIf, netns: lab.stackNs, acceptAddresses: [address, broadcast], busyPollUs });
+    case 'pcap':
+      return new PcapLink({ ifname: lab.stackIf, netns: lab.stackNs, acceptAddresses: [address, broadcast] });
+    case 'raw':
+      lab.quietHostStack(rawIpQuietRules());
+      return new RawSocketLink({ ifname: lab.stackIf, netns: lab.stackNs });
+  }
+}
+
+function startPeer(lab: Lab, script: string): ChildProcess {
+  // Its own process group: the test ends the shell and everything it started, and nothing else.
+  return spawn('ip', ['netns', 'exec', lab.peerNs, 'bash', '-c', script], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+function killGroup(child: ChildProcess): void {
+  if (child.exitCode !== null || child.signalCode !== null || !child.pid) return;
+  try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ }
+}
+
+export async function openStackLab(kind: LinkKind, opts: StackLabOptions = {}): Promise<StackLab> {
+  const lab = labUp({ offloads: opts.offloads, mtu: opts.mtu });
+  const dir = mkdtempSync(join(tmpdir(), `wsk-interop-${lab.id}-`));
+  const children = new Set<ChildProcess>();
+  let device: LinkDevice;
+  try {
+    device = openDevice(kind, lab, opts.busyPollUs);
+  } catch (err) {
+    lab.down();
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const capturePath = join(dir, 'capture.pcap');
+  // Headers are what a failure is read from; 160 bytes keep them and not the 64 MiB of payload.
+  let link: LinkDevice = device;
+  if (opts.faults) link = new FaultInjectorLink(link, { ...opts.faults, direction: 'both' });
+  const capture = new PcapWriterLink(link, { path: capturePath, snaplen: 160 });
+  const stack = new Ipv4Stack(capture, { address: lab.stackAddress });
+  const provider = createStackProvider(stack, { tcp: opts.tcp });
+  const subsystem = new WskSubsystem(provider, { name: `interop-${kind}`, registerWithNmr: false });
+  await subsystem.start();
+
+  const peer = (script: string, timeoutMs = 60_000): Promise<PeerResult> => new Promise((resolvePeer) => {
+    const child = startPeer(lab, script);
+    children.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => { stdout += d; });
+    child.stderr!.on('data', (d) => { stderr += d; });
+    const timer = setTimeout(() => { stderr += `\n(killed after ${timeoutMs} ms)`; killGroup(child); }, timeoutMs);
+    child.on('close', (code) => { clearTimeout(timer); children.delete(child); resolvePeer({ code, stdout, stderr }); });
+  });
+
+  const peerProcess = (script: string): PeerProcess => {
+    const child = startPeer(lab, script);
+    children.add(child);
+    let out = '';
+    const waiters: (() => void)[] = [];
+    child.stdout!.on('data', (d) => { out += d; for (const w of waiters.splice(0)) w(); });
+    child.stderr!.on('data', (d) => { out += d; });
+    const exited = new Promise<number | null>((r) => child.on('close', (code) => { children.delete(child); r(code); }));
+    return {
+      child,
+      output: () => out,
+      exited,
+      waitFor: async (text, timeoutMs = 10_000) => {
+        const deadline = Date.now() + timeoutMs;
+        while (!out.includes(text)) {
+          if (Date.now() > deadline) throw new Error(`peer program did not print '${text}' within ${timeoutMs} ms; it printed: ${out}`);
+          await new Promise<void>((r) => { waiters.push(r); setTimeout(r, 50); });
+        }
+      },
+      stop: () => killGroup(child),
+    };
+  };
+
+  return {
+    kind, lab, device, stack, provider, subsystem, dir,
+    address: lab.stackAddress.split('/')[0]!,
+    peerAddress: lab.peerAddress.split('/')[0]!,
+    peer,
+    peerProcess,
+    randomFile(name, bytes) {
+      const data = randomBytes(bytes);
+      const path = join(dir, name);
+      writeFileSync(path, data);
+      return { path, sha256: sha256(data), data };
+    },
+    keepCapture(name) {
+      capture.flush();
+      const out = resolve('test-results');
+      mkdirSync(out, { recursive: true });
+      const path = join(out, `${name.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 120)}.pcap`);
+      copyFileSync(capturePath, path);
+      return path;
+    },
+    async close() {
+      for (const c of children) killGroup(c);
+      try {
+        await subsystem.stop();
+      } finally {
+        lab.down();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
