@@ -36,6 +36,8 @@ export class LinkMiddleware implements LinkDevice, LinkReceiver {
 
   onLinkState(state: LinkState, reason: string): void { this.receiver?.onLinkState?.(state, reason); }
 
+  relieve(): void { this.receiver?.relieve?.(); }
+
   protected onInnerReceive(slots: Int32Array, count: number): void {
     if (this.receiver) { this.receiver.onReceive(slots, count); return; }
     this.inner.stats.rxDrops += count;

@@ -76,6 +76,11 @@ export function newLinkStats(): LinkStats {
 
 export interface LinkReceiver {
   onReceive(slots: Int32Array, count: number): void;
+  /**
+   * The device marked slots it needs back (arena.want): copy out what can be moved, now. A
+   * kernel ring that came round to frames the receiver still holds calls this after a batch.
+   */
+  relieve?(): void;
   /** The device went down, came back up, or disappeared for good. */
   onLinkState?(state: LinkState, reason: string): void;
 }

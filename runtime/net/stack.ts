@@ -183,8 +183,13 @@ export class Ipv4Stack implements LinkReceiver {
 
   private endBatch(): void {
     this.onBatchEnd?.();
-    if (this.held.underPressure) this.counters.heldCopyOuts += this.held.relievePressure();
+    this.relieve();
     this.flushTx();
+  }
+
+  /** LinkReceiver: copies held data out of slots the arena runs short of or the device wants back. */
+  relieve(): void {
+    if (this.held.underPressure) this.counters.heldCopyOuts += this.held.relievePressure();
   }
 
   private inputFrame(slot: number, bytes: Uint8Array, offset: number, length: number): void {

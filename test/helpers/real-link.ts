@@ -29,6 +29,8 @@ export interface StackLabOptions extends Pick<LabUpOptions, 'offloads' | 'mtu'> 
   tcp?: Partial<TcpOptionsConfig>;
   /** AF_PACKET busy polling (default: the link's). */
   busyPollUs?: number;
+  /** AF_PACKET receive ring size (default: the link's). */
+  ringFrames?: number;
 }
 
 export interface PeerResult {
@@ -73,12 +75,14 @@ export interface PeerProcess {
 
 export const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
-function openDevice(kind: LinkKind, lab: Lab, busyPollUs: number | undefined): LinkDevice {
+function openDevice(kind: LinkKind, lab: Lab, opts: StackLabOptions): LinkDevice {
   const address = lab.stackAddress.split('/')[0]!;
   const broadcast = address.replace(/\.\d+$/, '.255');
   switch (kind) {
     case 'afpacket':
-      return new AfPacketLink({ ifname: lab.stackIf, netns: lab.stackNs, acceptAddresses: [address, broadcast], busyPollUs });
+      return new AfPacketLink({
+        ifname: lab.stackIf, netns: lab.stackNs, acceptAddresses: [address, broadcast], busyPollUs: opts.busyPollUs, ringFrames: opts.ringFrames,
+      });
     case 'pcap':
       return new PcapLink({ ifname: lab.stackIf, netns: lab.stackNs, acceptAddresses: [address, broadcast] });
     case 'raw':
@@ -103,7 +107,7 @@ export async function openStackLab(kind: LinkKind, opts: StackLabOptions = {}): 
   const children = new Set<ChildProcess>();
   let device: LinkDevice;
   try {
-    device = openDevice(kind, lab, opts.busyPollUs);
+    device = openDevice(kind, lab, opts);
   } catch (err) {
     lab.down();
     rmSync(dir, { recursive: true, force: true });

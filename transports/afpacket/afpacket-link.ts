@@ -7,8 +7,8 @@
 //   (SlotArena deviceSlots over the native mapping). A batch hands frames out in place; the
 //   receiver's last release gives the frame back to the kernel (tp_status = TP_STATUS_KERNEL).
 //   The kernel fills frames strictly in ring order and stops at one still held, so before each
-//   batch the link marks held frames the kernel will reach within a quarter ring as wanted
-//   (arena.want): the stack copies unpinned held data out of them. Bytes pinned by an
+//   batch the link asks for held frames back (arena.want, see askForHeldFrames): the stack copies
+//   unpinned held data out of them. Bytes pinned by an
 //   application (a retained WSK indication) never move; if the ring comes round to them the
 //   kernel drops packets until WskRelease (kernelDrops counts it).
 // - Offloads (`offloads`, default on): PACKET_VNET_HDR. Received frames carry the sender's
@@ -217,15 +217,32 @@ export class AfPacketLink extends DeviceLink {
     s.rxFrames += count;
     s.rxBytes += bytes;
     s.rxBatches++;
-    // Frames the kernel reaches next that someone still holds: ask for them back.
-    const frames = this.ringFrames;
-    const refcounts = arena.refcounts;
-    let f = batch[count - 1]! + 1;
-    for (let k = 0; k < this.lookahead; k++, f++) {
-      if (f === frames) f = 0;
-      if (refcounts[f]! > 0 && arena.wanted[f] === 0) { arena.want(f); this.ringWants++; }
-    }
     this.deliver(batch, count);
+    if (this.askForHeldFrames(batch[count - 1]! + 1)) this.receiver?.relieve?.();
+  }
+
+  /**
+   * The kernel fills frames in ring order from `head` and stops at one still held. After a batch,
+   * held frames are asked back (arena.want: the stack copies their data out) when the kernel
+   * reaches them soon (within a quarter ring), or — nearest, i.e. oldest, first — while more than
+   * a quarter of the ring is held, so that an application holding more than the ring (a receive
+   * window larger than it, and nobody reading) leaves room for the next burst and never stalls
+   * capture. Returns whether any are wanted.
+   */
+  private askForHeldFrames(head: number): boolean {
+    const arena = this.arena;
+    const refcounts = arena.refcounts;
+    const frames = this.ringFrames;
+    let held = 0;
+    for (let f = 0; f < frames; f++) if (refcounts[f]! > 0) held++;
+    if (held === 0) return false;
+    let excess = held - (frames >> 2);
+    for (let k = 0, f = head; k < frames && (k < this.lookahead || excess > 0); k++, f = f + 1 === frames ? 0 : f + 1) {
+      if (refcounts[f]! === 0) continue;
+      excess--;
+      if (arena.wanted[f] === 0) { arena.want(f); this.ringWants++; }
+    }
+    return arena.wantedCount > 0;
   }
 
   protected sendNative(count: number): number {
