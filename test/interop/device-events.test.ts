@@ -156,9 +156,12 @@ for (const kind of LINK_KINDS) {
           await L.peer('nft add table ip wsk_mute && nft add chain ip wsk_mute out "{ type filter hook output priority 0; policy drop; }"');
           server.stop();
           await server.exited;
+          // A socket orphaned by the kill would keep the namespace (and the veth) alive while it
+          // retries its FIN: destroy them (ss -K) so that deleting the namespace deletes it now.
+          await L.peer('ss -t -K >/dev/null');
           // Deleting the peer's namespace destroys its veth end, and with it ours.
           L.lab.down();
-          await until(() => L.stack.linkState === 'gone', 5000, 'the link to report gone');
+          await until(() => L.stack.linkState === 'gone', 15_000, 'the link to report gone');
           expect(await sending).toBe(STATUS_CONNECTION_ABORTED);
           expect((await receiving.done).status).toBe(STATUS_CONNECTION_ABORTED);
           expect(await statusOf(wskConnect(w, L.address, L.peerAddress, 5406))).toBe(STATUS_NETWORK_UNREACHABLE);

@@ -31,7 +31,11 @@ export interface PcapLinkOptions {
   mac?: number;
   /** Addresses the stack answers to: a BPF filter keeps everything else out of the capture. */
   acceptAddresses?: string[];
-  /** libpcap's kernel buffer in bytes (default 8 MiB). */
+  /**
+   * libpcap's kernel buffer in bytes (default 32 MiB). On a device with segmentation offload
+   * libpcap cuts it into 64 KiB frames, so this is about 500 frames: a burst larger than that
+   * is dropped (and counted in details.dropped).
+   */
   bufferSize?: number;
   /** Frames per onReceive call (default 256). */
   batchSize?: number;

@@ -66,7 +66,7 @@ class PcapHandle : public Napi::ObjectWrap<PcapHandle> {
     Napi::Object o = info[0].As<Napi::Object>();
     std::string ifname = o.Get("ifname").ToString().Utf8Value();
     bool promisc = o.Get("promiscuous").ToBoolean().Value();
-    int bufferSize = o.Get("bufferSize").IsNumber() ? o.Get("bufferSize").As<Napi::Number>().Int32Value() : 8 << 20;
+    int bufferSize = o.Get("bufferSize").IsNumber() ? o.Get("bufferSize").As<Napi::Number>().Int32Value() : 32 << 20;
     char errbuf[PCAP_ERRBUF_SIZE] = {0};
     p_ = pcap_create(ifname.c_str(), errbuf);
     if (!p_) { Throw(env, "pcap_create", "EOPEN", errbuf); return; }
