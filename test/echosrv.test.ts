@@ -489,10 +489,10 @@ describe('wsk CLI', () => {
     expect(run.stdout()).toMatch(/echosrv/);
   }, 60000);
 
-  it('--provider stack says echosrv needs TCP, which the userspace stack does not have yet; an unknown app lists the apps', async () => {
+  it('--provider stack without a device says which options to give; an unknown app lists the apps', async () => {
     const stack = spawnWsk(['run', 'echosrv', '--provider', 'stack']);
     expect((await withTimeout(stack.exited, 30000, 'wsk --provider stack')).code).not.toBe(0);
-    expect(stack.stderr()).toMatch(/echosrv needs TCP.*datagram sockets only.*--provider kernel/);
+    expect(stack.stderr()).toMatch(/--link afpacket\|pcap\|raw --ifname <device> --ip <a\.b\.c\.d\/nn>/);
 
     const unknown = spawnWsk(['run', 'nosuchapp']);
     expect((await withTimeout(unknown.exited, 30000, 'wsk run nosuchapp')).code).not.toBe(0);

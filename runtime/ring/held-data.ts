@@ -54,6 +54,8 @@ export class HeldDataTable {
   bytesCopied = 0;
   /** hold() calls refused because the table was full. */
   refused = 0;
+  /** holdCopy() copies into a free-list slot. */
+  movedToPool = 0;
 
   constructor(arena: SlotArena, opts: HeldDataOptions) {
     const capacity = opts.capacity;
@@ -102,6 +104,27 @@ export class HeldDataTable {
     this.seqs[h] = this.seq++;
     this.pinned[h] = 0;
     this.holds++;
+    return h;
+  }
+
+  /**
+   * Holds a copy of bytes [offset, offset+length) of `slot` in a free-list slot of the arena: for
+   * bytes in a device slot (a kernel ring frame) that would otherwise stay held for long, such as
+   * out-of-order data waiting for a retransmission, so the ring is not blocked. Falls back to a
+   * JS-owned copy when the free list is down to its low-water mark (transmit needs those slots).
+   * Counted in `movedToPool`.
+   */
+  holdCopy(slot: number, offset: number, length: number): number {
+    const arena = this.arena;
+    // The free list also feeds transmit: leave it the low-water reserve.
+    const c = arena.freeCount > this.lowWaterSlots ? arena.alloc() : -1;
+    if (c < 0) return this.holdBytes(arena.view(slot).slice(offset, offset + length));
+    const at = Math.min(arena.headroom, arena.slotSize - length);
+    const from = arena.base(slot) + offset;
+    arena.all.copyWithin(arena.base(c) + at, from, from + length);
+    const h = this.hold(c, at, length);
+    arena.release(c); // the handle holds it now (or nobody, if the table was full)
+    if (h >= 0) this.movedToPool++;
     return h;
   }
 

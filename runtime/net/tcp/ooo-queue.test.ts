@@ -289,3 +289,38 @@ describe('OooQueue clear', () => {
     expect(() => new OooQueue(0, 10, ops)).toThrow(RangeError);
   });
 });
+
+describe('OooQueue growth (a hole with thousands of segments behind it)', () => {
+  it('keeps 5000 segments in order, grows only as needed, and delivers them all once the hole fills', () => {
+    const held = new FakeHeld();
+    const q = new OooQueue(8192, 64 << 20, held);
+    const mss = 1448;
+    // Segment 0 is lost; 1..5000 arrive, every other one first, then the rest (inserts in the middle).
+    for (let i = 1; i <= 5000; i += 2) expect(q.insert(i * mss, mss, held.hold(i * mss, mss))).toBe(true);
+    for (let i = 2; i <= 5000; i += 2) expect(q.insert(i * mss, mss, held.hold(i * mss, mss))).toBe(true);
+    expect(q.count).toBe(5000);
+    expect(q.bytes).toBe(5000 * mss);
+    checkConsistent(q, held);
+    const out = new Int32Array(8);
+    expect(q.sackBlocks(out, 4, 2 * mss)).toBe(1);
+    expect([out[0], out[1]]).toEqual([mss, 5001 * mss]);
+    const delivered: number[] = [];
+    const next = q.takeInOrder(mss, (_h, seq, len) => { delivered.push(seq); expect(len).toBe(mss); });
+    expect(next).toBe(5001 * mss);
+    expect(delivered).toEqual(Array.from({ length: 5000 }, (_, i) => (i + 1) * mss));
+    expect(q.count).toBe(0);
+    expect(q.bytes).toBe(0);
+    // Used again after draining: entries start over at the front.
+    expect(q.insert(6000 * mss, mss, held.hold(6000 * mss, mss))).toBe(true);
+    expect(entries(q)).toEqual([[6000 * mss, mss]]);
+  });
+
+  it('refuses the entry beyond maxEntries (the caller releases it)', () => {
+    const held = new FakeHeld();
+    const q = new OooQueue(40, 1 << 20, held);
+    for (let i = 0; i < 40; i++) expect(q.insert(2 * i * 100, 100, held.hold(2 * i * 100, 100))).toBe(true);
+    expect(q.insert(10_000, 100, held.hold(10_000, 100))).toBe(false);
+    expect(q.count).toBe(40);
+    checkConsistent(q, held);
+  });
+});

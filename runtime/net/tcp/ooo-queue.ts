@@ -2,8 +2,10 @@
 // held until the gap fills) with SACK block generation (RFC 2018 §3-4).
 //
 // Entries are (seq, len, handle): `handle` is an opaque small integer owned by the caller (a
-// held-data handle). The queue keeps entries sorted by sequence number in preallocated typed
-// arrays, never overlapping. Overlap policy on insert (old bytes win, except whole containment):
+// held-data handle). The queue keeps entries sorted by sequence number in typed arrays, never
+// overlapping: they start small and double (up to maxEntries) only while a hole keeps more
+// segments waiting, and entries live at [base, base + n) so that delivering in order from the
+// front is O(1) per segment. Overlap policy on insert (old bytes win, except whole containment):
 // - the new segment is trimmed at the front against the stored segment that starts at or before
 //   it, and at the back against the stored segment it runs into (ops.trimFront/trimBack);
 // - a stored segment lying entirely inside the new one is released (ops.release) and replaced
@@ -26,10 +28,14 @@ export interface OooQueueOps {
 
 export type OooDeliver = (handle: number, seq: number, len: number) => void;
 
+const INITIAL_CAPACITY = 16;
+
 export class OooQueue {
-  private readonly seqs: Int32Array;
-  private readonly lens: Int32Array;
-  private readonly handles: Int32Array;
+  private seqs: Int32Array;
+  private lens: Int32Array;
+  private handles: Int32Array;
+  /** Index of the first entry. */
+  private base = 0;
   private n = 0;
   private total = 0;
 
@@ -39,9 +45,10 @@ export class OooQueue {
     private readonly ops: OooQueueOps,
   ) {
     if (!(maxEntries >= 1) || !(maxBytes >= 1)) throw new RangeError('OooQueue: maxEntries and maxBytes must be >= 1');
-    this.seqs = new Int32Array(maxEntries);
-    this.lens = new Int32Array(maxEntries);
-    this.handles = new Int32Array(maxEntries);
+    const capacity = Math.min(maxEntries, INITIAL_CAPACITY);
+    this.seqs = new Int32Array(capacity);
+    this.lens = new Int32Array(capacity);
+    this.handles = new Int32Array(capacity);
   }
 
   /** Bytes held. */
@@ -56,17 +63,17 @@ export class OooQueue {
 
   /** Sequence number of the i-th held segment in order (0 <= i < count). */
   seqAt(i: number): number {
-    return this.seqs[i]! | 0;
+    return this.seqs[this.base + i]! | 0;
   }
 
   /** Length of the i-th held segment. */
   lenAt(i: number): number {
-    return this.lens[i]! | 0;
+    return this.lens[this.base + i]! | 0;
   }
 
   /** Handle of the i-th held segment. */
   handleAt(i: number): number {
-    return this.handles[i]! | 0;
+    return this.handles[this.base + i]! | 0;
   }
 
   /**
@@ -80,11 +87,12 @@ export class OooQueue {
     if (len <= 0) return false;
     const seqs = this.seqs;
     const lens = this.lens;
-    const n = this.n;
+    const b = this.base;
+    const n = b + this.n; // entries are [b, n) in absolute indices below
     let start = seq;
     let end = (seq + len) | 0;
     // First stored entry whose end is after `start` (ends ascend: entries are sorted, disjoint).
-    let lo = 0;
+    let lo = b;
     let hi = n;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
@@ -121,26 +129,61 @@ export class OooQueue {
     const newLen = (end - start) | 0;
     if (newLen <= 0) return false; // covered by stored neighbours
     const removed = k - first;
-    if (n - removed + 1 > this.maxEntries) return false;
+    if (this.n - removed + 1 > this.maxEntries) return false;
     if (this.total - removedBytes + newLen > this.maxBytes) return false;
 
     // Commit.
     if (frontTrim > 0) this.ops.trimFront(handle, frontTrim);
     if (backTrim > 0) this.ops.trimBack(handle, backTrim);
-    const handles = this.handles;
-    for (let j = first; j < k; j++) this.ops.release(handles[j]!);
+    for (let j = first; j < k; j++) this.ops.release(this.handles[j]!);
     const shift = 1 - removed; // net change in entries at index `first`
-    if (shift !== 0) {
-      seqs.copyWithin(first + 1, k, n);
-      lens.copyWithin(first + 1, k, n);
-      handles.copyWithin(first + 1, k, n);
+    let at = first;
+    let from = k;
+    let to = n;
+    if (shift > 0 && n === this.seqs.length) {
+      // No room after the last entry: move the entries to the front, growing if they fill it.
+      const moveBy = this.makeRoom();
+      at -= moveBy;
+      from -= moveBy;
+      to -= moveBy;
     }
-    seqs[first] = start;
-    lens[first] = newLen;
-    handles[first] = handle;
-    this.n = n + shift;
+    const s2 = this.seqs;
+    const l2 = this.lens;
+    const h2 = this.handles;
+    if (shift !== 0) {
+      s2.copyWithin(at + 1, from, to);
+      l2.copyWithin(at + 1, from, to);
+      h2.copyWithin(at + 1, from, to);
+    }
+    s2[at] = start;
+    l2[at] = newLen;
+    h2[at] = handle;
+    this.n += shift;
     this.total += newLen - removedBytes;
     return true;
+  }
+
+  /**
+   * Moves the entries to index 0, doubling the arrays (up to maxEntries) when they are at least
+   * half full. Returns by how much the entries moved down.
+   */
+  private makeRoom(): number {
+    const b = this.base;
+    const n = this.n;
+    const cap = this.seqs.length;
+    if (n * 2 >= cap && cap < this.maxEntries) {
+      const bigger = Math.min(this.maxEntries, cap * 2);
+      const grow = (a: Int32Array): Int32Array => { const g = new Int32Array(bigger); g.set(a.subarray(b, b + n)); return g; };
+      this.seqs = grow(this.seqs);
+      this.lens = grow(this.lens);
+      this.handles = grow(this.handles);
+    } else {
+      this.seqs.copyWithin(0, b, b + n);
+      this.lens.copyWithin(0, b, b + n);
+      this.handles.copyWithin(0, b, b + n);
+    }
+    this.base = 0;
+    return b;
   }
 
   /**
@@ -152,10 +195,11 @@ export class OooQueue {
    */
   takeInOrder(rcvNxt: number, deliver: OooDeliver): number {
     rcvNxt |= 0;
-    while (this.n > 0 && ((this.seqs[0]! - rcvNxt) | 0) <= 0) {
-      const s = this.seqs[0]! | 0;
-      const l = this.lens[0]! | 0;
-      const h = this.handles[0]! | 0;
+    while (this.n > 0 && ((this.seqs[this.base]! - rcvNxt) | 0) <= 0) {
+      const b = this.base;
+      const s = this.seqs[b]! | 0;
+      const l = this.lens[b]! | 0;
+      const h = this.handles[b]! | 0;
       this.removeFirst();
       const e = (s + l) | 0;
       if (((e - rcvNxt) | 0) <= 0) {
@@ -177,15 +221,15 @@ export class OooQueue {
    * Returns the number of blocks written.
    */
   sackBlocks(out: Int32Array, max: number, recentSeq: number): number {
-    const n = this.n;
-    if (n === 0 || max <= 0) return 0;
+    if (this.n === 0 || max <= 0) return 0;
+    const n = this.base + this.n;
     const seqs = this.seqs;
     const lens = this.lens;
     recentSeq |= 0;
     // Find the run containing recentSeq.
     let recentLeft = 0;
     let found = false;
-    for (let i = 0; i < n; ) {
+    for (let i = this.base; i < n; ) {
       const left = seqs[i]! | 0;
       let right = (left + lens[i]!) | 0;
       i++;
@@ -202,7 +246,7 @@ export class OooQueue {
       }
     }
     let blocks = found ? 1 : 0;
-    for (let i = 0; i < n && blocks < max; ) {
+    for (let i = this.base; i < n && blocks < max; ) {
       const left = seqs[i]! | 0;
       let right = (left + lens[i]!) | 0;
       i++;
@@ -220,18 +264,17 @@ export class OooQueue {
 
   /** Releases every held segment. */
   clear(): void {
+    const b = this.base;
     const n = this.n;
     this.n = 0;
+    this.base = 0;
     this.total = 0;
-    for (let i = 0; i < n; i++) this.ops.release(this.handles[i]!);
+    for (let i = b; i < b + n; i++) this.ops.release(this.handles[i]!);
   }
 
   private removeFirst(): void {
-    const n = this.n;
-    this.total -= this.lens[0]!;
-    this.seqs.copyWithin(0, 1, n);
-    this.lens.copyWithin(0, 1, n);
-    this.handles.copyWithin(0, 1, n);
-    this.n = n - 1;
+    this.total -= this.lens[this.base]!;
+    this.n--;
+    this.base = this.n === 0 ? 0 : this.base + 1;
   }
 }

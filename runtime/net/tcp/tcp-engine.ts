@@ -35,7 +35,7 @@ export interface TcpOptionsConfig {
   windowScaling: boolean;
   /** Receive buffer per connection, bytes (the advertised window's ceiling). */
   receiveBuffer: number;
-  /** Out-of-order data kept per connection, bytes (bounded reassembly). */
+  /** Out-of-order data kept per connection, bytes (bounded reassembly). Default: the receive buffer, at least 256 KiB. */
   outOfOrderBytes: number;
   /** TIME-WAIT duration (2 MSL), ms. */
   timeWaitMs: number;
@@ -98,6 +98,9 @@ export class TcpEngine {
   constructor(readonly stack: Ipv4Stack, options: Partial<TcpOptionsConfig> = {}) {
     this.clock = stack.clock;
     this.options = { ...DEFAULT_TCP_OPTIONS, ...options };
+    // Everything in the window may arrive behind one lost segment: keep it, as Linux does
+    // (bounded by the receive buffer), rather than drop it and have it all sent again.
+    if (options.outOfOrderBytes === undefined) this.options.outOfOrderBytes = Math.max(DEFAULT_TCP_OPTIONS.outOfOrderBytes, this.options.receiveBuffer);
     createCongestionControl(this.options.congestionControl, 1460); // unknown names fail here, with the list
     this.timer = this.clock.createTimer(() => this.onTimer());
     this.isn = new IsnGenerator(() => this.clock.now());
@@ -240,7 +243,8 @@ export class TcpEngine {
     tcb.rtt = new RttEstimator({ minRto: this.options.minRtoMs });
     tcb.cc = createCongestionControl(this.options.congestionControl, tcb.mss);
     const held = this.stack.held;
-    tcb.ooo = new OooQueue(64, this.options.outOfOrderBytes, {
+    // Entries for the byte limit in segments of 512 bytes or more (the arrays grow on demand).
+    tcb.ooo = new OooQueue(Math.max(64, this.options.outOfOrderBytes >> 9), this.options.outOfOrderBytes, {
       trimFront: (h, n) => { held.advance(h, n); },
       trimBack: (h, n) => { held.truncate(h, held.lengthOf(h) - n); },
       release: (h) => { held.release(h); },

@@ -532,9 +532,12 @@ function receiveData(e: TcpEngine, tcb: Tcb, seq: number, at: number, length: nu
     return true;
   }
   // Out of order: keep the bytes where they landed (a ring slot), ACK at once with SACK blocks.
+  // A device's ring frame is copied to a pool slot instead: it may wait a round trip or more for
+  // the hole to fill, and a kernel ring cannot refill past a frame still held.
   e.counters.outOfOrderSegments++;
   const held = e.stack.held;
-  const h = seg.slot >= 0 ? held.hold(seg.slot, at, length) : held.holdBytes(seg.bytes.slice(at, at + length));
+  const h = seg.slot < 0 ? held.holdBytes(seg.bytes.slice(at, at + length))
+    : e.stack.arena.isDeviceSlot(seg.slot) ? held.holdCopy(seg.slot, at, length) : held.hold(seg.slot, at, length);
   if (h < 0 || !tcb.ooo.insert(seq, length, h)) {
     if (h >= 0) held.release(h);
     e.counters.outOfOrderDrops++;
@@ -542,7 +545,9 @@ function receiveData(e: TcpEngine, tcb: Tcb, seq: number, at: number, length: nu
     tcb.lastOooSeq = seq;
   }
   tcb.quickAcks = 8;
-  sendAck(e, tcb);
+  // With SACK one ACK per receive batch carries every block; a sender without SACK counts
+  // duplicate ACKs (RFC 5681 §3.2), so it gets one per segment.
+  if (tcb.sackEnabled) e.ackSoon(tcb); else sendAck(e, tcb);
   return false;
 }
 
