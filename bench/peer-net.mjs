@@ -10,6 +10,7 @@
 //   rr <host> <port> <rounds>               64-byte request-response: {p50, p99} in µs
 //   udp-echo <port> [<host>]                UDP echo server (until killed)
 //   udp-rr <host> <port> <rounds>           64-byte UDP request-response: {p50, p99, lost}
+//   udp-flood <host> <port> <count> <size>  send <count> datagrams as fast as the socket takes them: {sent}
 import * as net from 'node:net';
 import * as dgram from 'node:dgram';
 
@@ -124,7 +125,26 @@ switch (mode) {
     });
     break;
   }
+  case 'udp-flood': {
+    const [host, port, count, size] = args;
+    const sock = dgram.createSocket('udp4');
+    const msg = Buffer.alloc(Number(size), 0x33);
+    let started = 0;
+    let done = 0;
+    const total = Number(count);
+    // A bounded window of sends in flight keeps the socket busy without unbounded queueing.
+    const next = () => {
+      if (started === total) {
+        if (++done === Math.min(32, total)) { out({ sent: total }); sock.close(); }
+        return;
+      }
+      started++;
+      sock.send(msg, Number(port), host, next);
+    };
+    for (let i = 0; i < 32 && i < total; i++) next();
+    break;
+  }
   default:
-    console.error('usage: peer-net.mjs send|sink|pull|source|echo|rr|udp-echo|udp-rr ...');
+    console.error('usage: peer-net.mjs send|sink|pull|source|echo|rr|udp-echo|udp-rr|udp-flood ...');
     process.exit(2);
 }

@@ -12,7 +12,7 @@ import {
   type TransportListener,
 } from '../provider.ts';
 import { AF_INET, AF_INET6, type Endpoint } from '../sockaddr.ts';
-import { get32 } from './wire/bytes.ts';
+import { get32s } from './wire/bytes.ts';
 import type { Tcb, TcpEvents } from './tcp/tcb.ts';
 import { TcpState } from './tcp/tcb.ts';
 import type { TcpEngine, TcpListener } from './tcp/tcp-engine.ts';
@@ -47,8 +47,8 @@ export function isV4Mapped(ep: Endpoint): boolean {
 
 /** The IPv4 address of an AF_INET endpoint, of a v4-mapped one, or 0 for a wildcard. */
 export function ipOf(ep: Endpoint): number {
-  if (ep.family === AF_INET) return get32(ep.address, 0) | 0;
-  return isV4Mapped(ep) ? get32(ep.address, 12) | 0 : 0;
+  if (ep.family === AF_INET) return get32s(ep.address, 0);
+  return isV4Mapped(ep) ? get32s(ep.address, 12) : 0;
 }
 
 export class StackConnection implements TransportConnection, TcpEvents {

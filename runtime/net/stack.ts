@@ -26,7 +26,7 @@ import {
   emitIcmpEcho, emitIcmpError, ICMP_HEADER_LENGTH, IcmpTimeExceededCode, IcmpType, IcmpUnreachableCode, Icmpv4Packet,
 } from './wire/icmpv4.ts';
 import { emitUdp, UDP_HEADER_LENGTH, UdpDatagram } from './wire/udp.ts';
-import { get16, get32, set16, set32 } from './wire/bytes.ts';
+import { get16, get32s, set16, set32 } from './wire/bytes.ts';
 import { checksumFold, internetChecksum, pseudoHeaderSumV4, transportChecksumValid } from './wire/checksum.ts';
 import {
   STATUS_ACCESS_DENIED, STATUS_BUFFER_OVERFLOW, STATUS_INSUFFICIENT_RESOURCES, STATUS_NETWORK_UNREACHABLE, STATUS_SUCCESS,
@@ -203,7 +203,7 @@ export class Ipv4Stack implements LinkReceiver {
     if (EthernetFrame.check(bytes, offset, length) !== null) { c.rxMalformed++; return; }
     const eth = this.eth.reset(bytes, offset, length);
     const hi = get16(bytes, offset);
-    const lo = get32(bytes, offset + 2) | 0;
+    const lo = get32s(bytes, offset + 2);
     const broadcast = hi === 0xffff && lo === -1;
     if (!broadcast && (hi !== this.macHi || lo !== this.macLo)) { c.rxNotForUs++; return; }
     const type = eth.etherType;
@@ -221,7 +221,7 @@ export class Ipv4Stack implements LinkReceiver {
     const a = this.arpView.reset(bytes, offset, length);
     const senderIp = a.senderProtocolAddr | 0;
     const senderHi = get16(bytes, offset + 8);
-    const senderLo = get32(bytes, offset + 10) | 0;
+    const senderLo = get32s(bytes, offset + 10);
     const target = a.targetProtocolAddr | 0;
     if (senderIp === this.iface.address) {
       // Someone else claims our address (or our own gratuitous ARP echoed back by a hub).
@@ -269,7 +269,7 @@ export class Ipv4Stack implements LinkReceiver {
     }
     c.ipIn++;
     const ip = this.ipView.reset(bytes, offset, get16(bytes, offset + 2));
-    const dst = get32(bytes, offset + 16) | 0;
+    const dst = get32s(bytes, offset + 16);
     const broadcast = this.isBroadcast(dst);
     if (!broadcast && !this.isLocalDestination(dst)) { c.ipNotForUs++; return; }
     if (linkBroadcast && !broadcast) { c.ipNotForUs++; return; }
@@ -287,7 +287,7 @@ export class Ipv4Stack implements LinkReceiver {
     const c = this.counters;
     const hl = (bytes[offset]! & 0x0f) << 2;
     const proto = bytes[offset + 9]!;
-    const src = get32(bytes, offset + 12) | 0;
+    const src = get32s(bytes, offset + 12);
     if (src === LIMITED_BROADCAST || (src >>> 28) === 0xe) { c.ipMalformed++; return; }
     if (proto === IpProtocol.UDP) this.inputUdp(slot, bytes, offset, hl, length, broadcast);
     else if (proto === IpProtocol.ICMP) this.inputIcmp(bytes, offset, hl, length, broadcast);
@@ -300,8 +300,8 @@ export class Ipv4Stack implements LinkReceiver {
 
   private inputUdp(slot: number, bytes: Uint8Array, ipOffset: number, hl: number, ipLength: number, broadcast: boolean): void {
     const c = this.counters;
-    const src = get32(bytes, ipOffset + 12) | 0;
-    const dst = get32(bytes, ipOffset + 16) | 0;
+    const src = get32s(bytes, ipOffset + 12);
+    const dst = get32s(bytes, ipOffset + 16);
     const off = ipOffset + hl;
     if (UdpDatagram.check(bytes, off, ipLength - hl) !== null) { c.udpMalformed++; return; }
     // Checksum 0: none sent (RFC 768). Verified here rather than in check(), which wants unsigned addresses.
@@ -387,7 +387,7 @@ export class Ipv4Stack implements LinkReceiver {
     c.icmpIn++;
     const m = this.icmpView.reset(bytes, off, len);
     const type = m.type;
-    const src = get32(bytes, ipOffset + 12) | 0;
+    const src = get32s(bytes, ipOffset + 12);
     if (type === IcmpType.ECHO_REQUEST) {
       // Linux's icmp_echo_ignore_broadcasts default: no smurf amplifier.
       if (broadcast || !this.echoReply) return;
@@ -407,8 +407,8 @@ export class Ipv4Stack implements LinkReceiver {
     if (qlen < IPV4_MIN_HEADER_LENGTH || bytes[q]! >>> 4 !== 4) { c.icmpMalformed++; return; }
     const qhl = (bytes[q]! & 0x0f) << 2;
     if (qhl < IPV4_MIN_HEADER_LENGTH || qlen < qhl + 8) { c.icmpMalformed++; return; }
-    const qsrc = get32(bytes, q + 12) | 0;
-    const qdst = get32(bytes, q + 16) | 0;
+    const qsrc = get32s(bytes, q + 12);
+    const qdst = get32s(bytes, q + 16);
     if (qsrc !== this.iface.address) { c.icmpMalformed++; return; }
     c.icmpErrorsIn++;
     if (type === IcmpType.DEST_UNREACHABLE && code === IcmpUnreachableCode.FRAG_NEEDED) this.learnPathMtu(qdst, nextHopMtu, get16(bytes, q + 2));
@@ -689,7 +689,7 @@ export class Ipv4Stack implements LinkReceiver {
   sendIcmpError(bytes: Uint8Array, offset: number, length: number, type: number, code: number, nextHopMtu: number): void {
     const c = this.counters;
     const hl = (bytes[offset]! & 0x0f) << 2;
-    const src = get32(bytes, offset + 12) | 0;
+    const src = get32s(bytes, offset + 12);
     if ((get16(bytes, offset + 6) & 0x1fff) !== 0 || src === 0 || this.isBroadcast(src) || (src >>> 28) >= 0xe) return;
     if (bytes[offset + 9] === IpProtocol.ICMP) {
       const t = length > hl ? bytes[offset + hl]! : 0;

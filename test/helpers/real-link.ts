@@ -31,6 +31,8 @@ export interface StackLabOptions extends Pick<LabUpOptions, 'offloads' | 'mtu'> 
   busyPollUs?: number;
   /** AF_PACKET receive ring size (default: the link's). */
   ringFrames?: number;
+  /** Keep a capture for failed tests (default true; the capture itself costs an allocation per frame). */
+  capture?: boolean;
 }
 
 export interface PeerResult {
@@ -117,8 +119,8 @@ export async function openStackLab(kind: LinkKind, opts: StackLabOptions = {}): 
   // Headers are what a failure is read from; 160 bytes keep them and not the 64 MiB of payload.
   let link: LinkDevice = device;
   if (opts.faults) link = new FaultInjectorLink(link, { ...opts.faults, direction: 'both' });
-  const capture = new PcapWriterLink(link, { path: capturePath, snaplen: 160 });
-  const stack = new Ipv4Stack(capture, { address: lab.stackAddress });
+  const capture = opts.capture === false ? null : new PcapWriterLink(link, { path: capturePath, snaplen: 160 });
+  const stack = new Ipv4Stack(capture ?? link, { address: lab.stackAddress });
   const provider = createStackProvider(stack, { tcp: opts.tcp });
   const subsystem = new WskSubsystem(provider, { name: `interop-${kind}`, registerWithNmr: false });
   await subsystem.start();
@@ -170,6 +172,7 @@ export async function openStackLab(kind: LinkKind, opts: StackLabOptions = {}): 
       return { path, sha256: sha256(data), data };
     },
     keepCapture(name) {
+      if (!capture) return '(no capture: the lab was opened with capture: false)';
       capture.flush();
       const out = resolve('test-results');
       mkdirSync(out, { recursive: true });

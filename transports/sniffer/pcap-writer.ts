@@ -14,6 +14,8 @@ export const LINKTYPE_RAW = 101;
 export const DEFAULT_SNAPLEN = 262144;
 const FILE_HEADER = 24;
 const RECORD_HEADER = 16;
+/** Records up to this many bytes are copied without creating a view (a capture of headers allocates nothing). */
+const SMALL_COPY = 256;
 /** Flush threshold: large enough that writeSync is rare, small enough to stay in cache. */
 const FLUSH_BYTES = 64 * 1024;
 
@@ -67,8 +69,8 @@ export class PcapFile {
   get closed(): boolean { return this.fd < 0; }
 
   /**
-   * Appends one record copied from `src[offset, offset+length)`. With a Buffer source nothing is
-   * allocated; any other Uint8Array costs one subarray view.
+   * Appends one record copied from `src[offset, offset+length)`. Records of up to 256 captured
+   * bytes allocate nothing; longer ones cost one subarray view.
    */
   record(src: Uint8Array, offset: number, length: number): void {
     if (this.fd < 0) return;
@@ -85,8 +87,12 @@ export class PcapFile {
     b.writeUInt32LE(cap, p + 8);
     b.writeUInt32LE(length, p + 12);
     p += RECORD_HEADER;
-    if (Buffer.isBuffer(src)) src.copy(b, p, offset, offset + cap);
-    else b.set(src.subarray(offset, offset + cap), p);
+    if (cap <= SMALL_COPY) {
+      // Header-sized records: a plain loop, because Buffer.copy and subarray make a view each.
+      for (let i = 0; i < cap; i++) b[p + i] = src[offset + i]!;
+    } else {
+      b.set(src.subarray(offset, offset + cap), p);
+    }
     this.used = p + cap;
     this.frames++;
     this.bytes += length;

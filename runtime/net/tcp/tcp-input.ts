@@ -3,7 +3,7 @@
 // RFC 5681/6582 (fast retransmit, NewReno), RFC 6298 (RTT samples), RFC 1122 §4.2.3.2 (delayed
 // ACK, with Linux's quick-ACK on start and out-of-order data). Malformed segments are counted and
 // dropped; nothing here throws on bad input.
-import { get16, get32 } from '../wire/bytes.ts';
+import { get16, get32s } from '../wire/bytes.ts';
 import { IpProtocol } from '../wire/ipv4.ts';
 import { parseTcpOptions, TcpFlags, TcpSegment, type TcpOptions } from '../wire/tcp.ts';
 import { STATUS_CONNECTION_REFUSED, STATUS_CONNECTION_RESET, STATUS_SUCCESS } from '../../ntstatus.ts';
@@ -39,8 +39,8 @@ export function tcpInput(e: TcpEngine, bytes: Uint8Array, ipOffset: number, ipLe
   const hl = (bytes[ipOffset]! & 0x0f) << 2;
   const off = ipOffset + hl;
   const len = ipLength - hl;
-  const src = get32(bytes, ipOffset + 12) | 0;
-  const dst = get32(bytes, ipOffset + 16) | 0;
+  const src = get32s(bytes, ipOffset + 12);
+  const dst = get32s(bytes, ipOffset + 16);
   if (TcpSegment.check(bytes, off, len) !== null) { c.malformed++; return; }
   if (!e.stack.transportChecksumOk(slot, bytes, off, len, src, dst, IpProtocol.TCP)) {
     c.malformed++;
@@ -56,8 +56,8 @@ export function tcpInput(e: TcpEngine, bytes: Uint8Array, ipOffset: number, ipLe
   seg.dstIp = dst;
   seg.srcPort = get16(bytes, off);
   seg.dstPort = get16(bytes, off + 2);
-  seg.seq = get32(bytes, off + 4) | 0;
-  seg.ack = get32(bytes, off + 8) | 0;
+  seg.seq = get32s(bytes, off + 4);
+  seg.ack = get32s(bytes, off + 8);
   seg.flags = bytes[off + 13]!;
   seg.window = get16(bytes, off + 14);
   seg.payloadAt = off + dataOffset;

@@ -10,6 +10,14 @@ export function set16(b: Uint8Array, o: number, v: number): void {
 export function get32(b: Uint8Array, o: number): number {
   return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
 }
+/**
+ * The same 32 bits as a signed integer: what the stack keeps addresses and sequence numbers as.
+ * Unlike `get32(...) | 0` it never produces a number above 2^31, which V8 boxes (an allocation)
+ * whenever the call is not inlined.
+ */
+export function get32s(b: Uint8Array, o: number): number {
+  return (b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!;
+}
 export function set32(b: Uint8Array, o: number, v: number): void {
   b[o] = (v >>> 24) & 0xff;
   b[o + 1] = (v >>> 16) & 0xff;
