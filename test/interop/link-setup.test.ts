@@ -3,7 +3,8 @@
 // kernel needs back, and the errors that tell a user how to fix a setup (not root, no such
 // namespace or device, device down, MTU too large). Needs root (CI runs as root).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { Ipv4Stack } from '../../runtime/net/stack.ts';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import {
@@ -141,6 +142,31 @@ ping -c 2 -i 0.2 -W 1 ${L.address} >/dev/null && echo pinged`);
     }
     S.device.arena.assertNoLeaks();
   }, 60_000);
+});
+
+describe('AF_PACKET link with its own MAC', () => {
+  it('puts the device in promiscuous mode, answers ARP with its own MAC and pings', async () => {
+    const lab = labUp();
+    const mac = 0x02aabbccdd01;
+    const link = new AfPacketLink({ ifname: lab.stackIf, netns: lab.stackNs, mac });
+    const stack = new Ipv4Stack(link, { address: lab.stackAddress });
+    try {
+      expect(lab.exec('stack', ['ip', '-d', 'link', 'show', lab.stackIf])).toMatch(/promiscuity 1/);
+      const r = await new Promise<string>((resolve) => {
+        const p = spawn('ip', ['netns', 'exec', lab.peerNs, 'bash', '-c', `ping -c 3 -i 0.2 -W 2 ${lab.stackAddress.split('/')[0]}; ip neigh show ${lab.stackAddress.split('/')[0]}`]);
+        let out = '';
+        p.stdout.on('data', (d) => { out += d; });
+        p.on('close', () => resolve(out));
+      });
+      expect(r).toMatch(/3 packets transmitted, 3 received/);
+      expect(r).toContain('lladdr 02:aa:bb:cc:dd:01');
+    } finally {
+      stack.close();
+      link.close();
+      lab.down();
+    }
+    link.arena.assertNoLeaks();
+  }, 30_000);
 });
 
 describe('AF_PACKET link: the receive path allocates nothing per frame', () => {
