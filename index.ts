@@ -20,3 +20,10 @@ export { LinkMiddleware } from './transports/link.ts';
 export { MemoryNetwork, MemoryLink, type MemoryNetworkOptions, type MemoryLinkOptions } from './transports/memory/memory-network.ts';
 export { FaultInjectorLink, type FaultOptions } from './transports/fault/fault-injector.ts';
 export { PcapWriterLink, PcapFile, type PcapWriterOptions } from './transports/sniffer/pcap-writer.ts';
+export { FrameFlags, type LinkState } from './runtime/net/device.ts';
+
+// Real devices (native links; each loads its addon or package only when opened).
+export { AfPacketLink, type AfPacketLinkOptions, type AfPacketStats } from './transports/afpacket/afpacket-link.ts';
+export { PcapLink, type PcapLinkOptions, type PcapStats } from './transports/pcap/pcap-link.ts';
+export { RawSocketLink, rawIpQuietRules, RAW_IP_DEFAULT_MARK, type RawSocketLinkOptions } from './transports/raw-socket/raw-socket-link.ts';
+export { LinkError, withNetns, type LinkErrorCode } from './transports/native/native.ts';

@@ -11,9 +11,10 @@
 // - Metadata is owned by one thread (the stack's). `shared: true` only puts the bytes in a
 //   SharedArrayBuffer so a worker or native link can fill slots in place.
 // - Device slots (an AF_PACKET receive ring mapped over the start of an external `buffer`): the
-//   first `deviceSlots` slots are never on the free list. The device hands one out with
-//   claimDeviceSlot() (refcount 1); when the last holder releases it, onDeviceRelease(slot) gives
-//   it back to the device instead of the free list. A device that will soon need a slot it has
+//   first `deviceSlots` slots are never on the free list. The device hands slots out itself
+//   (refcount 1, frame set: a native link writes the typed arrays) and reports how many with
+//   deviceHandedOut(); when the last holder releases one, onDeviceRelease(slot) gives it back to
+//   the device instead of the free list. A device that will soon need a slot it has
 //   handed out marks it with want(); holders that can move their bytes elsewhere (the held-data
 //   table's copy-out) do so for wanted slots, and the mark clears when the slot comes back.
 // - Per-slot frame metadata travels with the slot: `flags` (FrameFlags in runtime/net/device.ts:

@@ -67,9 +67,6 @@ export interface AfPacketLinkOptions {
 interface NativePacketSocket {
   readonly buffer: ArrayBuffer;
   readonly stats: Float64Array;
-  readonly mtu: number;
-  readonly macHi: number;
-  readonly macLo: number;
   attach(arrays: Record<string, ArrayBufferView>, onBatch: (count: number) => void, onEvent: (kind: number, errno: number) => void): void;
   send(count: number): number;
   wantWritable(): void;
@@ -109,6 +106,11 @@ export interface AfPacketStats {
   rxGsoUnsupported: number;
   /** Times a held frame near the kernel's write position was asked back (copy-out). */
   ringWants: number;
+  /**
+   * Batches after which the kernel's next frame was still held (data an application keeps in a
+   * retained indication): the ring is frozen there and the kernel drops until it is released.
+   */
+  ringStalls: number;
   /** sendmmsg calls and how often the socket buffer was full. */
   txSyscalls: number;
   txAgain: number;
@@ -132,6 +134,7 @@ export class AfPacketLink extends DeviceLink {
   private readonly slotWords: number;
   private readonly lookahead: number;
   private ringWants = 0;
+  private ringStalls = 0;
   private lastTxErrors = 0;
 
   constructor(opts: AfPacketLinkOptions) {
@@ -202,7 +205,8 @@ export class AfPacketLink extends DeviceLink {
     if (!this.closed) this.sock.readKernelStats();
     return {
       kernelDrops: n[ST.KERNEL_DROPS]!, kernelPackets: n[ST.KERNEL_PACKETS]!, rxTruncated: n[ST.RX_TRUNCATED]!, rxVlan: n[ST.RX_VLAN]!,
-      rxGsoUnsupported: n[ST.RX_GSO_UNSUPPORTED]!, ringWants: this.ringWants, txSyscalls: n[ST.TX_SYSCALLS]!, txAgain: n[ST.TX_AGAIN]!,
+      rxGsoUnsupported: n[ST.RX_GSO_UNSUPPORTED]!, ringWants: this.ringWants, ringStalls: this.ringStalls, txSyscalls: n[ST.TX_SYSCALLS]!,
+      txAgain: n[ST.TX_AGAIN]!,
       wakeups: n[ST.WAKEUPS]!, busyPolled: n[ST.BUSY_POLLED]!,
     };
   }
@@ -218,7 +222,13 @@ export class AfPacketLink extends DeviceLink {
     s.rxBytes += bytes;
     s.rxBatches++;
     this.deliver(batch, count);
-    if (this.askForHeldFrames(batch[count - 1]! + 1)) this.receiver?.relieve?.();
+    let head = batch[count - 1]! + 1;
+    if (head === this.ringFrames) head = 0;
+    if (this.askForHeldFrames(head)) {
+      this.receiver?.relieve?.();
+      // Still held (bytes an application keeps): the kernel stops here until they are released.
+      if (arena.refcounts[head]! > 0) this.ringStalls++;
+    }
   }
 
   /**

@@ -28,7 +28,6 @@
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
-#include <net/if_arp.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
@@ -179,19 +178,6 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     memcpy(ifr.ifr_name, ifname.data(), ifname.size());
     if (ioctl(fd_, SIOCGIFINDEX, &ifr) != 0) { Fail(env, "SIOCGIFINDEX", ifname.c_str()); return; }
     ifindex_ = ifr.ifr_ifindex;
-    if (ioctl(fd_, SIOCGIFMTU, &ifr) != 0) { Fail(env, "SIOCGIFMTU", ifname.c_str()); return; }
-    mtu_ = ifr.ifr_mtu;
-    if (ioctl(fd_, SIOCGIFHWADDR, &ifr) != 0) { Fail(env, "SIOCGIFHWADDR", ifname.c_str()); return; }
-    if (ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER) {
-      Close();
-      Napi::Error e = Napi::Error::New(env, "device " + ifname + " is not an Ethernet device");
-      e.Set("code", Napi::String::New(env, "ENOTETHER"));
-      e.ThrowAsJavaScriptException();
-      return;
-    }
-    memcpy(mac_, ifr.ifr_hwaddr.sa_data, 6);
-    if (ioctl(fd_, SIOCGIFFLAGS, &ifr) != 0) { Fail(env, "SIOCGIFFLAGS", ifname.c_str()); return; }
-    ifflags_ = ifr.ifr_flags;
 
     int one = 1;
     int v2 = TPACKET_V2;
@@ -262,10 +248,6 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     self.Set("buffer", buffer);
     self.Set("stats", Napi::Float64Array::New(env, ST_COUNT, statsBuffer, 0));
     self.Set("ifindex", Napi::Number::New(env, ifindex_));
-    self.Set("mtu", Napi::Number::New(env, mtu_));
-    self.Set("macHi", Napi::Number::New(env, (mac_[0] << 8) | mac_[1]));
-    self.Set("macLo", Napi::Number::New(env, (static_cast<uint32_t>(mac_[2]) << 24) | (mac_[3] << 16) | (mac_[4] << 8) | mac_[5]));
-    self.Set("up", Napi::Boolean::New(env, (ifflags_ & IFF_UP) != 0));
   }
 
   ~PacketSocket() override { Close(); }
@@ -577,9 +559,6 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
   int fd_ = -1;
   int epfd_ = -1;
   int ifindex_ = 0;
-  int mtu_ = 0;
-  int ifflags_ = 0;
-  uint8_t mac_[6] = {0};
   uint32_t ringFrames_ = 0;
   uint32_t poolSlots_ = 0;
   uint32_t slotSize_ = 0;

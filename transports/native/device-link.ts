@@ -100,6 +100,9 @@ export abstract class DeviceLink implements LinkDevice {
   /** Drops middlewares added to stats directly (they count slot shortages as device drops). */
   private addedRxDrops = 0;
   private addedTxDrops = 0;
+  /** What publishStats last wrote, to tell such additions apart. */
+  private shownRxDrops = 0;
+  private shownTxDrops = 0;
 
   protected constructor(
     readonly name: string, readonly clock: Clock, protected readonly watch: DeviceWatch | null, pendingCapacity: number,
@@ -193,9 +196,6 @@ export abstract class DeviceLink implements LinkDevice {
     s.txDrops = this.shownTxDrops = this.addedTxDrops + this.jsTxDrops + nativeTxDrops;
     return s;
   }
-
-  private shownRxDrops = 0;
-  private shownTxDrops = 0;
 
   /** Hands a received batch to the receiver, or drops it (counted) when there is none. */
   protected deliver(slots: Int32Array, count: number): void {
