@@ -8,12 +8,10 @@ import * as net from 'node:net';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { writeFileSync } from 'node:fs';
+import { startTrafficServer } from './wsk-traffic.ts';
 import {
   AF_INET, IPPROTO_TCP, IoAllocateIrp, IoAllocateMdl, IoReuseIrp, IoSetCompletionRoutine, MAKE_WSK_VERSION, SOCK_STREAM,
-  SOCKADDR_STORAGE, STATUS_MORE_PROCESSING_REQUIRED, STATUS_PENDING, STATUS_SUCCESS, WSK_FLAG_LISTEN_SOCKET, WSK_INFINITE_WAIT,
-  NPI_WSK_INTERFACE_ID, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, WSK_EVENT_DISCONNECT, WSK_EVENT_RECEIVE, WSK_FLAG_ABORTIVE, WskSetOption,
-  type WSK_CLIENT_CONNECTION_DISPATCH, type WSK_DATA_INDICATION,
-  WSK_PROVIDER_NPI, WSK_REGISTRATION, WskCaptureProviderNPI, WskDeregister, WskRegister, WskReleaseProviderNPI,
+  SOCKADDR_STORAGE, STATUS_MORE_PROCESSING_REQUIRED, STATUS_SUCCESS, WSK_FLAG_LISTEN_SOCKET, WSK_INFINITE_WAIT, WSK_PROVIDER_NPI, WSK_REGISTRATION, WskCaptureProviderNPI, WskDeregister, WskRegister, WskReleaseProviderNPI,
   createKernelProvider, makeSockaddrIn, ntohs, startWskSubsystem, type IRP, type NTSTATUS, type WSK_PROVIDER_BASIC_DISPATCH,
   type WSK_PROVIDER_CONNECTION_DISPATCH, type WSK_PROVIDER_LISTEN_DISPATCH, type WSK_SOCKET,
 } from '../index.ts';
@@ -28,7 +26,6 @@ const RUNS = arg('runs', 4);
 const jsonIndex = process.argv.indexOf('--json');
 
 interface Server { port: number; stop(): Promise<void> }
-interface Connection { sock: WSK_SOCKET | null }
 
 /** Runs one IRP-based operation and calls back with its IoStatus (the C completion-routine pattern). */
 function op(irp: IRP, start: (irp: IRP) => NTSTATUS, done: (status: NTSTATUS, info: number) => void): void {
@@ -38,12 +35,17 @@ function op(irp: IRP, start: (irp: IRP) => NTSTATUS, done: (status: NTSTATUS, in
 }
 
 /**
- * A WSK server: echo mode sends back what it receives; sink mode discards. With `events`, data
- * arrives through WskReceiveEvent as views of the transport's buffers (no copy): the echo
- * retains the indication (STATUS_PENDING), sends those same bytes and releases them after.
+ * A WSK server: echo mode sends back what it receives; sink mode discards. With `events`, it is
+ * bench/wsk-traffic.ts's server (data arrives through WskReceiveEvent as views of the
+ * transport's buffers; the echo retains the indication, sends those same bytes and releases
+ * them after); without, this IRP server, which copies into and out of its own MDL.
  */
 async function wskServer(mode: 'echo' | 'sink', events = false): Promise<Server> {
   const sub = await startWskSubsystem(createKernelProvider(), { makeDefault: false, registerWithNmr: false });
+  if (events) {
+    const server = await startTrafficServer(sub, { address: '127.0.0.1', port: 0, mode });
+    return { port: server.port, stop: async () => { await server.stop(); await sub.stop(); } };
+  }
   const reg = WSK_REGISTRATION();
   WskRegister({ ClientContext: null, Dispatch: { Version: MAKE_WSK_VERSION(1, 0), Reserved: 0, WskClientEvent: null } }, reg, sub);
   const npi = WSK_PROVIDER_NPI();
@@ -71,42 +73,14 @@ async function wskServer(mode: 'echo' | 'sink', events = false): Promise<Server>
     });
     receive();
   };
-  const connectionEvents: WSK_CLIENT_CONNECTION_DISPATCH = {
-    WskReceiveEvent: (ctx, _flags, list, _n, _accepted) => {
-      if (mode === 'sink' || !list) return STATUS_SUCCESS;
-      const sock = (ctx as Connection).sock!;
-      const C = sock.Dispatch as WSK_PROVIDER_CONNECTION_DISPATCH;
-      let outstanding = 0;
-      for (let d: WSK_DATA_INDICATION | null = list; d; d = d.Next) outstanding++;
-      for (let d: WSK_DATA_INDICATION | null = list; d; d = d.Next) {
-        op(IoAllocateIrp(1), (i) => C.WskSend(sock, d!.Buffer, 0, i), () => { if (--outstanding === 0) C.WskRelease(sock, list); });
-      }
-      return STATUS_PENDING;
-    },
-    WskDisconnectEvent: (ctx, flags) => {
-      const sock = (ctx as Connection).sock!;
-      const C = sock.Dispatch as WSK_PROVIDER_CONNECTION_DISPATCH;
-      const irp = IoAllocateIrp(1);
-      const close = (): void => { open.delete(sock); op(irp, (i) => C.Basic.WskCloseSocket(sock, i), () => {}); };
-      if (flags & WSK_FLAG_ABORTIVE) close(); else op(irp, (i) => C.WskDisconnect(sock, null, 0, i), close);
-      return STATUS_SUCCESS;
-    },
-    WskSendBacklogEvent: null,
-  };
   const acceptIrp = IoAllocateIrp(1);
   let stopping = false;
   const accept = (): void => {
-    // The connection's context exists before its socket, as in C: the socket is stored in it.
-    const context: Connection = { sock: null };
-    op(acceptIrp, (i) => L.WskAccept(listen, 0, context, events ? connectionEvents : null, null, null, i), (st, info) => {
+    op(acceptIrp, (i) => L.WskAccept(listen, 0, null, null, null, null, i), (st, info) => {
       if (st !== STATUS_SUCCESS || stopping) return;
       const sock = info as unknown as WSK_SOCKET;
       open.add(sock);
-      context.sock = sock;
-      if (events) {
-        (sock.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket(sock, WskSetOption, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, 16,
-          { NpiId: NPI_WSK_INTERFACE_ID, EventMask: WSK_EVENT_RECEIVE | WSK_EVENT_DISCONNECT }, 0, null, null, null);
-      } else serve(sock);
+      serve(sock);
       accept();
     });
   };

@@ -9,7 +9,7 @@ import {
   NPI_WSK_INTERFACE_ID, SOCK_DGRAM, SOCK_STREAM, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, STATUS_MORE_PROCESSING_REQUIRED,
   STATUS_PENDING, STATUS_SUCCESS, WSK_EVENT_DISCONNECT, WSK_EVENT_RECEIVE, WSK_EVENT_RECEIVE_FROM, WSK_FLAG_ABORTIVE,
   WSK_FLAG_DATAGRAM_SOCKET, WSK_FLAG_LISTEN_SOCKET, WSK_INFINITE_WAIT, WSK_PROVIDER_NPI, WSK_REGISTRATION, WskCaptureProviderNPI,
-  WskDeregister, WskRegister, WskReleaseProviderNPI, WskSetOption, makeSockaddrIn,
+  SOCKADDR_STORAGE, WskDeregister, WskRegister, WskReleaseProviderNPI, WskSetOption, makeSockaddrIn, ntohs,
   type IRP, type NTSTATUS, type WSK_CLIENT_CONNECTION_DISPATCH, type WSK_CLIENT_DATAGRAM_DISPATCH, type WSK_DATA_INDICATION,
   type WSK_DATAGRAM_INDICATION, type WSK_PROVIDER_BASIC_DISPATCH, type WSK_PROVIDER_CONNECTION_DISPATCH,
   type WSK_PROVIDER_DATAGRAM_DISPATCH, type WSK_PROVIDER_LISTEN_DISPATCH, type WSK_SOCKET, type WskSubsystem,
@@ -20,6 +20,8 @@ export type ServerMode = 'sink' | 'source' | 'echo';
 export interface TransferResult { bytes: number; gbps: number }
 
 export interface TrafficServer {
+  /** The port it listens on (the one asked for, or the one chosen for port 0). */
+  readonly port: number;
   /** The next sink/source connection's figures, once it ended. */
   nextResult(): Promise<TransferResult>;
   stop(): Promise<void>;
@@ -53,6 +55,7 @@ function enableEvents(sock: WSK_SOCKET, mask: number): void {
 
 export interface ServerOptions {
   address: string;
+  /** 0: any free port (see TrafficServer.port). */
   port: number;
   mode: ServerMode;
   /** source: how long to send. */
@@ -137,6 +140,8 @@ export async function startTrafficServer(subsystem: WskSubsystem, o: ServerOptio
   const L = listen.Dispatch as WSK_PROVIDER_LISTEN_DISPATCH;
   const bound = await opAsync((i) => L.WskBind(listen, makeSockaddrIn(o.address, o.port), 0, i));
   if (bound.status !== STATUS_SUCCESS) throw new Error(`WskBind ${o.address}:${o.port}: 0x${(bound.status >>> 0).toString(16)}`);
+  const local = SOCKADDR_STORAGE();
+  await opAsync((i) => L.WskGetLocalAddress(listen, local, i));
   const acceptIrp = IoAllocateIrp(1);
   let stopping = false;
   const accept = (): void => {
@@ -153,6 +158,7 @@ export async function startTrafficServer(subsystem: WskSubsystem, o: ServerOptio
   };
   accept();
   return {
+    port: ntohs(local.sin_port!),
     nextResult: () => new Promise((resolve) => { const r = results.shift(); if (r) resolve(r); else waiters.push(resolve); }),
     stop: async () => {
       stopping = true;

@@ -102,26 +102,6 @@ struct Arrays {
   size_t txSlotsLength = 0;
 };
 
-template <typename T>
-bool TypedArrayData(Napi::Env env, Napi::Object from, const char* key, napi_typedarray_type type, T** out, size_t* length,
-                    size_t minLength) {
-  Napi::Value v = from.Get(key);
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
-    Napi::TypeError::New(env, std::string("attach: ") + key + " has the wrong typed-array type").ThrowAsJavaScriptException();
-    return false;
-  }
-  Napi::TypedArray ta = v.As<Napi::TypedArray>();
-  if (ta.ElementLength() < minLength) {
-    Napi::RangeError::New(env, std::string("attach: ") + key + " is too short").ThrowAsJavaScriptException();
-    return false;
-  }
-  // ArrayBuffer() materialises an off-heap backing store, so the pointer stays put.
-  Napi::ArrayBuffer ab = ta.ArrayBuffer();
-  *out = reinterpret_cast<T*>(static_cast<uint8_t*>(ab.Data()) + ta.ByteOffset());
-  if (length) *length = ta.ElementLength();
-  return true;
-}
-
 uint32_t GetU32(Napi::Object o, const char* key, uint32_t dflt) {
   Napi::Value v = o.Get(key);
   return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : dflt;

@@ -9,10 +9,36 @@
 #pragma once
 #include <napi.h>
 
+#include <string>
+
 namespace wsk {
 
 /** Throws a JavaScript Error carrying code (errno name), errno and syscall, and returns. */
 void ThrowErrno(Napi::Env env, const char* syscall, int err, const char* detail = nullptr);
+
+/**
+ * The data pointer of typed array `from[key]` (which must be of `type` with at least minLength
+ * elements); throws a TypeError/RangeError and returns false otherwise. ArrayBuffer() moves a
+ * small array's storage off the V8 heap first, so the pointer stays valid while `from` is kept.
+ */
+template <typename T>
+bool TypedArrayData(Napi::Env env, Napi::Object from, const char* key, napi_typedarray_type type, T** out, size_t* length,
+                    size_t minLength = 0) {
+  Napi::Value v = from.Get(key);
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
+    Napi::TypeError::New(env, std::string("attach: ") + key + " has the wrong typed-array type").ThrowAsJavaScriptException();
+    return false;
+  }
+  Napi::TypedArray ta = v.As<Napi::TypedArray>();
+  if (ta.ElementLength() < minLength) {
+    Napi::RangeError::New(env, std::string("attach: ") + key + " is too short").ThrowAsJavaScriptException();
+    return false;
+  }
+  Napi::ArrayBuffer ab = ta.ArrayBuffer();
+  *out = reinterpret_cast<T*>(static_cast<uint8_t*>(ab.Data()) + ta.ByteOffset());
+  if (length) *length = ta.ElementLength();
+  return true;
+}
 
 /** Exports enterNetns(name) / leaveNetns() and the DeviceWatch class. */
 void InitSupport(Napi::Env env, Napi::Object exports);

@@ -31,20 +31,6 @@ enum Stat {
   ST_WAKEUPS, ST_PCAP_RECV, ST_PCAP_DROP, ST_PCAP_IFDROP, ST_COUNT
 };
 
-template <typename T>
-bool ArrayData(Napi::Env env, Napi::Object from, const char* key, napi_typedarray_type type, T** out, size_t* length) {
-  Napi::Value v = from.Get(key);
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
-    Napi::TypeError::New(env, std::string("attach: ") + key + " has the wrong typed-array type").ThrowAsJavaScriptException();
-    return false;
-  }
-  Napi::TypedArray ta = v.As<Napi::TypedArray>();
-  Napi::ArrayBuffer ab = ta.ArrayBuffer();
-  *out = reinterpret_cast<T*>(static_cast<uint8_t*>(ab.Data()) + ta.ByteOffset());
-  if (length) *length = ta.ElementLength();
-  return true;
-}
-
 class PcapHandle : public Napi::ObjectWrap<PcapHandle> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -149,11 +135,11 @@ class PcapHandle : public Napi::ObjectWrap<PcapHandle> {
     base_ = static_cast<uint8_t*>(arena.Data());
     slotSize_ = a.Get("slotSize").As<Napi::Number>().Uint32Value();
     headroom_ = a.Get("headroom").As<Napi::Number>().Uint32Value();
-    if (!ArrayData(env, a, "offsets", napi_uint32_array, &offsets_, nullptr)) return env.Undefined();
-    if (!ArrayData(env, a, "lengths", napi_uint32_array, &lengths_, nullptr)) return env.Undefined();
-    if (!ArrayData(env, a, "rxSlots", napi_int32_array, &rxSlots_, &rxSlotsLength_)) return env.Undefined();
-    if (!ArrayData(env, a, "control", napi_int32_array, &control_, nullptr)) return env.Undefined();
-    if (!ArrayData(env, a, "txSlots", napi_int32_array, &txSlots_, &txSlotsLength_)) return env.Undefined();
+    if (!TypedArrayData(env, a, "offsets", napi_uint32_array, &offsets_, nullptr)) return env.Undefined();
+    if (!TypedArrayData(env, a, "lengths", napi_uint32_array, &lengths_, nullptr)) return env.Undefined();
+    if (!TypedArrayData(env, a, "rxSlots", napi_int32_array, &rxSlots_, &rxSlotsLength_)) return env.Undefined();
+    if (!TypedArrayData(env, a, "control", napi_int32_array, &control_, nullptr)) return env.Undefined();
+    if (!TypedArrayData(env, a, "txSlots", napi_int32_array, &txSlots_, &txSlotsLength_)) return env.Undefined();
     keep_ = Napi::Persistent(a);
     onBatch_ = Napi::Persistent(info[1].As<Napi::Function>());
     onError_ = Napi::Persistent(info[2].As<Napi::Function>());
