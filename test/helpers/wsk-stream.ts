@@ -103,5 +103,3 @@ export async function wskUdp(w: WskSession, localAddress: string, port: number):
     close: () => wskClose(sock),
   };
 }
-
-export { socket };
