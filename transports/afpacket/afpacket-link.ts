@@ -189,6 +189,7 @@ export class AfPacketLink extends DeviceLink {
       refcounts: this.arena.refcounts, offsets: this.arena.offsets, lengths: this.arena.lengths, flags: this.arena.flags,
       segmentSizes: this.arena.segmentSizes, rxBatch: this.rxBatch, txSlots: this.txSlots,
     }, (count) => this.onBatch(count), (kind, errno) => this.onEvent(kind, errno));
+    this.startWatching();
   }
 
   get stats(): LinkStats {

@@ -96,7 +96,7 @@ export abstract class DeviceLink implements LinkDevice {
   private pendingHead = 0;
   private pendingCount = 0;
   private currentState: LinkState = 'up';
-  private stateTimer: NodeJS.Timeout | null;
+  private stateTimer: NodeJS.Timeout | null = null;
   /** Drops middlewares added to stats directly (they count slot shortages as device drops). */
   private addedRxDrops = 0;
   private addedTxDrops = 0;
@@ -106,11 +106,16 @@ export abstract class DeviceLink implements LinkDevice {
 
   protected constructor(
     readonly name: string, readonly clock: Clock, protected readonly watch: DeviceWatch | null, pendingCapacity: number,
-    statePollMs: number,
+    private readonly statePollMs: number,
   ) {
     this.pending = new Int32Array(pendingCapacity);
-    this.stateTimer = watch ? setInterval(() => this.checkState('device state poll'), statePollMs) : null;
-    this.stateTimer?.unref();
+  }
+
+  /** Starts the state poll; subclasses call it last in their constructor (a failed open leaves no timer). */
+  protected startWatching(): void {
+    if (!this.watch || this.stateTimer) return;
+    this.stateTimer = setInterval(() => this.checkState('device state poll'), this.statePollMs);
+    this.stateTimer.unref();
   }
 
   /** Sends txSlots[0..count); returns how many were consumed (the rest wait for flushPending). */

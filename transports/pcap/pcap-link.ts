@@ -126,6 +126,7 @@ export class PcapLink extends DeviceLink {
       arena: this.arena.buffer, slotSize: this.arena.slotSize, headroom: this.arena.headroom, offsets: this.arena.offsets,
       lengths: this.arena.lengths, rxSlots: this.rxSlots, control: this.control, txSlots: this.txSlots,
     }, (count) => this.onBatch(count), (message) => this.onCaptureError(message));
+    this.startWatching();
   }
 
   /** libpcap failed to read (device down or gone): capture is paused until the device is back. */

@@ -149,8 +149,12 @@ export class RawSocketLink extends DeviceLink {
       if (/not permitted|Permission denied/i.test(message)) throw new LinkError('NOT_PERMITTED', `raw IP link: ${FIX_PRIVILEGE} (and CAP_NET_ADMIN for SO_MARK)`, { cause: err });
       throw new LinkError('OPEN_FAILED', `raw IP link: ${message}`, { cause: err });
     }
-    if (this.wraps.length === 0) throw new LinkError('OPEN_FAILED', 'raw IP link: give at least one protocol to receive.');
+    if (this.wraps.length === 0) {
+      watch?.close();
+      throw new LinkError('OPEN_FAILED', 'raw IP link: give at least one protocol to receive.');
+    }
     this.sender = this.wraps[0]!;
+    this.startWatching();
   }
 
   get stats(): LinkStats { return this.publishStats(0, this.txErrors); }
