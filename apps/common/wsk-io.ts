@@ -7,7 +7,7 @@
 // peer's graceful close (not an error).
 import {
   AF_INET, AF_INET6, IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP, IPV6_V6ONLY, WskSetOption, IoAllocateIrp, IoAllocateMdl, IoReuseIrp, IoSetCompletionRoutine,
-  MAKE_WSK_VERSION, SOCK_DGRAM, SOCK_STREAM, SOCKADDR_STORAGE, STATUS_MORE_PROCESSING_REQUIRED, STATUS_SUCCESS,
+  MAKE_WSK_VERSION, NPI_WSK_INTERFACE_ID, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, SOCK_DGRAM, SOCK_STREAM, SOCKADDR_STORAGE, STATUS_MORE_PROCESSING_REQUIRED, STATUS_SUCCESS,
   WSK_FLAG_ABORTIVE, WSK_FLAG_CONNECTION_SOCKET, WSK_FLAG_DATAGRAM_SOCKET, WSK_FLAG_LISTEN_SOCKET, WSK_INFINITE_WAIT,
   WSK_PROVIDER_NPI, WSK_REGISTRATION, WskCaptureProviderNPI, WskDeregister, WskRegister, WskReleaseProviderNPI,
   makeSockaddrIn, makeSockaddrIn6, ntStatusName, ntohs, sockaddrFamily,
@@ -87,9 +87,7 @@ export class WskApp {
     const sock = await this.socket(family, SOCK_STREAM, IPPROTO_TCP, WSK_FLAG_LISTEN_SOCKET, context, dispatch);
     const L = sock.Dispatch as WSK_PROVIDER_LISTEN_DISPATCH;
     try {
-      if (family === AF_INET6) {
-        await must('WskControlSocket(IPV6_V6ONLY)', callWsk((irp) => L.Basic.WskControlSocket(sock, WskSetOption, IPV6_V6ONLY, IPPROTO_IPV6, 4, { value: 0 }, 0, null, null, irp)));
-      }
+      if (family === AF_INET6) await dualStack(sock);
       await must('WskBind', callWsk((irp) => L.WskBind(sock, local, 0, irp)));
     } catch (err) {
       await callWsk((irp) => L.Basic.WskCloseSocket(sock, irp));
@@ -98,10 +96,13 @@ export class WskApp {
     return new WskListener(sock);
   }
 
-  /** A connection socket bound to `local` and connected to `remote`. */
-  async connect(remote: SOCKADDR, local: SOCKADDR | null = null): Promise<WskStream> {
+  /**
+   * A connection socket bound to `local` and connected to `remote`; `dispatch`/`context` are its
+   * event callbacks (enabled later with enableEvents).
+   */
+  async connect(remote: SOCKADDR, local: SOCKADDR | null = null, dispatch: unknown = null, context: unknown = null): Promise<WskStream> {
     const family = sockaddrFamily(remote);
-    const sock = await this.socket(family, SOCK_STREAM, IPPROTO_TCP, WSK_FLAG_CONNECTION_SOCKET);
+    const sock = await this.socket(family, SOCK_STREAM, IPPROTO_TCP, WSK_FLAG_CONNECTION_SOCKET, context, dispatch);
     const C = sock.Dispatch as WSK_PROVIDER_CONNECTION_DISPATCH;
     try {
       await must('WskBind', callWsk((irp) => C.WskBind(sock, local ?? (family === AF_INET6 ? makeSockaddrIn6('::', 0) : makeSockaddrIn('0.0.0.0', 0)), 0, irp)));
@@ -113,11 +114,13 @@ export class WskApp {
     return new WskStream(sock);
   }
 
-  /** A datagram socket bound to `local`. */
-  async datagram(local: SOCKADDR): Promise<WskDatagram> {
-    const sock = await this.socket(sockaddrFamily(local), SOCK_DGRAM, IPPROTO_UDP, WSK_FLAG_DATAGRAM_SOCKET);
+  /** A datagram socket bound to `local` (dual-stack if AF_INET6), with optional event callbacks (see connect). */
+  async datagram(local: SOCKADDR, dispatch: unknown = null, context: unknown = null): Promise<WskDatagram> {
+    const family = sockaddrFamily(local);
+    const sock = await this.socket(family, SOCK_DGRAM, IPPROTO_UDP, WSK_FLAG_DATAGRAM_SOCKET, context, dispatch);
     const D = sock.Dispatch as WSK_PROVIDER_DATAGRAM_DISPATCH;
     try {
+      if (family === AF_INET6) await dualStack(sock);
       await must('WskBind', callWsk((irp) => D.WskBind(sock, local, 0, irp)));
     } catch (err) {
       await callWsk((irp) => D.Basic.WskCloseSocket(sock, irp));
@@ -135,6 +138,18 @@ export class WskApp {
 
 async function closeSocket(sock: WSK_SOCKET): Promise<void> {
   await callWsk((irp) => (sock.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskCloseSocket(sock, irp));
+}
+
+/** IPV6_V6ONLY off (WSK's default is on): the AF_INET6 socket also serves IPv4 peers, as echosrv's listener does. */
+async function dualStack(sock: WSK_SOCKET): Promise<void> {
+  await must('WskControlSocket(IPV6_V6ONLY)', callWsk((irp) => (sock.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket(
+    sock, WskSetOption, IPV6_V6ONLY, IPPROTO_IPV6, 4, { value: 0 }, 0, null, null, irp)));
+}
+
+/** SO_WSK_EVENT_CALLBACK: turns on the events in `mask` (WSK_EVENT_*) for the socket's dispatch. */
+async function enableEvents(sock: WSK_SOCKET, mask: number): Promise<void> {
+  await must('WskControlSocket(SO_WSK_EVENT_CALLBACK)', callWsk((irp) => (sock.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket(
+    sock, WskSetOption, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, 16, { NpiId: NPI_WSK_INTERFACE_ID, EventMask: mask }, 0, null, null, irp)));
 }
 
 async function localAddress(sock: WSK_SOCKET): Promise<SOCKADDR> {
@@ -167,6 +182,8 @@ export class WskStream {
 
   localAddress(): Promise<SOCKADDR> { return localAddress(this.sock); }
 
+  enableEvents(mask: number): Promise<void> { return enableEvents(this.sock, mask); }
+
   /** Sends all of `bytes` (one WskSend: it completes once the transport no longer needs them). */
   async send(bytes: Uint8Array): Promise<void> {
     if (bytes.byteLength === 0) return;
@@ -196,6 +213,8 @@ export class WskDatagram {
   }
 
   localAddress(): Promise<SOCKADDR> { return localAddress(this.sock); }
+
+  enableEvents(mask: number): Promise<void> { return enableEvents(this.sock, mask); }
 
   async sendTo(bytes: Uint8Array, to: SOCKADDR): Promise<void> {
     const buf: WSK_BUF = { Mdl: IoAllocateMdl(bytes), Offset: 0, Length: bytes.byteLength };

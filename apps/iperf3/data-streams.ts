@@ -1,0 +1,327 @@
+// iperf3 data streams over WSK, shared by the server and the client. Receivers count bytes in
+// WskReceiveEvent / WskReceiveFromEvent (the data is never copied: a view of the transport's
+// buffer is indicated and accepted); senders keep WskSend / WskSendTo requests posted, paced to
+// the per-stream bandwidth when one is set (iperf's rule: send while the average rate since the
+// stream started is below it).
+import {
+  IoAllocateIrp, IoAllocateMdl, IoReuseIrp, IoSetCompletionRoutine, STATUS_MORE_PROCESSING_REQUIRED, STATUS_SUCCESS,
+  WSK_FLAG_ABORTIVE,
+  type IRP, type NTSTATUS, type SOCKADDR, type WSK_BUF, type WSK_CLIENT_CONNECTION_DISPATCH, type WSK_CLIENT_DATAGRAM_DISPATCH,
+  type WSK_DATAGRAM_INDICATION, type WSK_PROVIDER_CONNECTION_DISPATCH, type WSK_PROVIDER_DATAGRAM_DISPATCH,
+} from '../../index.ts';
+import type { WskDatagram, WskStream } from '../common/wsk-io.ts';
+import { headerSize, type StreamResult, type TestParams } from './iperf3-protocol.ts';
+
+export type StreamRole = 'send' | 'receive';
+
+/** A client's -n / -k limit, shared by its sending streams: nothing is posted past it. */
+export interface SendBudget { bytes: number; blocks: number }
+
+/** Everything a test measures on one stream; what both sides put in the results exchange. */
+export abstract class DataStream {
+  id = 0;
+  /** Bytes sent (completed) or received since the test (or its omit period) ended counting from. */
+  bytes = 0;
+  /** UDP: datagrams sent, or the highest sequence number received. */
+  packets = 0;
+  /** UDP receiver: datagrams lost. */
+  errors = 0;
+  outOfOrder = 0;
+  /** UDP receiver: RFC 1889 interarrival jitter, seconds. */
+  jitter = 0;
+  /** Read calls (receiver) or writes (sender), for -k. */
+  blocks = 0;
+  /** True between TEST_RUNNING and TEST_END: bytes outside it are not counted. */
+  counting = false;
+  startMs = 0;
+  endMs = 0;
+
+  /** Server side: a TCP stream is accepted before the test knows what it is, so these are set then. */
+  constructor(public role: StreamRole, public params: TestParams, protected readonly budget: SendBudget = { bytes: Infinity, blocks: Infinity }) {}
+
+  /** Takes one block of `len` bytes from the budget, if any is left. */
+  protected takeBudget(len: number): boolean {
+    if (this.budget.bytes <= 0 || this.budget.blocks <= 0) return false;
+    this.budget.bytes -= len;
+    this.budget.blocks--;
+    return true;
+  }
+
+  begin(nowMs: number): void {
+    this.startMs = nowMs;
+    this.counting = true;
+    if (this.role === 'send') this.pump();
+  }
+
+  /** The omit period is over: what was counted so far does not count. */
+  resetCounts(nowMs: number): void {
+    this.bytes = 0;
+    this.jitter = 0;
+    this.startMs = nowMs;
+  }
+
+  /** Stops counting and sending; resolves once every posted send has completed (or `waitMs` passed). */
+  async end(nowMs: number, waitMs = 5000): Promise<void> {
+    this.counting = false;
+    this.endMs = nowMs;
+    const deadline = performance.now() + waitMs;
+    while (this.outstanding() > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+  }
+
+  result(): StreamResult {
+    const isSender = this.role === 'send';
+    return {
+      id: this.id, bytes: this.bytes, retransmits: -1, jitter: isSender ? 0 : this.jitter, errors: isSender ? 0 : this.errors,
+      packets: this.packets, start_time: 0, end_time: Math.max(0, (this.endMs - this.startMs) / 1000),
+    };
+  }
+
+  private inPump = false;
+  protected pumpAgain = false;
+
+  private yielded = false;
+
+  /**
+   * Posts what the stream may send now. Completions that arrive inside it (synchronously) loop
+   * here instead of recursing, and after a few rounds it yields to the event loop, so a transport
+   * that completes every send at once cannot keep the control connection and timers from running.
+   */
+  protected pump(): void {
+    if (this.inPump) { this.pumpAgain = true; return; }
+    this.inPump = true;
+    try {
+      let rounds = 0;
+      do { this.pumpAgain = false; this.fill(); } while (this.pumpAgain && ++rounds < 64);
+      if (this.pumpAgain && !this.yielded) {
+        this.yielded = true;
+        setImmediate(() => { this.yielded = false; this.pump(); });
+      }
+    } finally {
+      this.inPump = false;
+    }
+  }
+
+  protected abstract fill(): void;
+  protected abstract outstanding(): number;
+  abstract close(): Promise<void>;
+
+  /** iperf's pacing: may this stream send `more` bytes now? */
+  protected mayPost(more: number): boolean {
+    if (this.params.bandwidth === 0) return true;
+    const seconds = (performance.now() - this.startMs) / 1000;
+    return ((this.posted + more) * 8) <= this.params.bandwidth * Math.max(seconds, 0.001);
+  }
+
+  /** Bytes handed to the transport since begin (pacing counts these, not completions). */
+  protected posted = 0;
+  private pacingTimer: NodeJS.Timeout | null = null;
+
+  /** Try again in a pacing interval (1 ms unless the client asked for another). */
+  protected pumpLater(): void {
+    if (this.pacingTimer || !this.counting) return;
+    this.pacingTimer = setTimeout(() => { this.pacingTimer = null; this.pump(); }, Math.max(1, (this.params.pacing_timer ?? 1000) / 1000));
+  }
+}
+
+function post(irp: IRP, start: (irp: IRP) => NTSTATUS, done: (status: NTSTATUS, info: unknown) => void): void {
+  IoReuseIrp(irp, STATUS_SUCCESS);
+  IoSetCompletionRoutine(irp, (_d, i) => { done(i.IoStatus.Status, i.IoStatus.Information); return STATUS_MORE_PROCESSING_REQUIRED; }, null, true, true, true);
+  start(irp);
+}
+
+/** Bytes kept posted per sending TCP stream: enough to fill a fast path's window. */
+const TCP_SEND_BACKLOG = 4 << 20;
+
+/** A TCP data stream; its socket was created with tcpStreamEvents and this object as context. */
+export class TcpDataStream extends DataStream {
+  socket: WskStream | null = null;
+  /** The peer ended its side (graceful or abortive). */
+  peerClosed = false;
+  failure: NTSTATUS = STATUS_SUCCESS;
+  private inFlight = 0;
+  private irps: IRP[] = [];
+  private block: WSK_BUF | null = null;
+
+  protected outstanding(): number { return this.inFlight; }
+
+  protected fill(): void {
+    const sock = this.socket!.sock;
+    const C = sock.Dispatch as WSK_PROVIDER_CONNECTION_DISPATCH;
+    const len = this.params.len;
+    this.block ??= { Mdl: IoAllocateMdl(patternBlock(len)), Offset: 0, Length: len };
+    const depth = Math.max(2, Math.ceil(TCP_SEND_BACKLOG / len));
+    while (this.counting && this.failure === STATUS_SUCCESS && this.inFlight < depth) {
+      if (!this.mayPost(len)) { this.pumpLater(); return; }
+      if (!this.takeBudget(len)) return;
+      const irp = this.irps.pop() ?? IoAllocateIrp(1);
+      this.inFlight++;
+      this.posted += len;
+      this.blocks++;
+      post(irp, (i) => C.WskSend(sock, this.block!, 0, i), (status, info) => {
+        this.inFlight--;
+        this.irps.push(irp);
+        if (status !== STATUS_SUCCESS) { this.failure = status; return; }
+        this.bytes += info as number;
+        this.pump();
+      });
+    }
+  }
+
+  /** Graceful disconnect when the peer still listens, then WskCloseSocket. */
+  async close(): Promise<void> {
+    const s = this.socket;
+    if (!s) return;
+    this.socket = null;
+    this.counting = false;
+    if (!this.peerClosed && this.failure === STATUS_SUCCESS) {
+      await Promise.race([s.disconnect().catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
+    }
+    await s.close();
+  }
+}
+
+export const tcpStreamEvents: WSK_CLIENT_CONNECTION_DISPATCH = {
+  WskReceiveEvent: (ctx, _flags, list, bytes) => {
+    const s = ctx as TcpDataStream;
+    if (list && s.counting) {
+      s.bytes += bytes;
+      s.blocks++;
+    }
+    return STATUS_SUCCESS;
+  },
+  WskDisconnectEvent: (ctx, flags) => {
+    const s = ctx as TcpDataStream;
+    s.peerClosed = true;
+    if (flags & WSK_FLAG_ABORTIVE) s.counting = false;
+    return STATUS_SUCCESS;
+  },
+  WskSendBacklogEvent: null,
+};
+
+/** Filler for data blocks; iperf sends random bytes, any content does. */
+function patternBlock(len: number): Uint8Array {
+  const b = new Uint8Array(len);
+  for (let i = 0; i < len; i++) b[i] = (i * 131 + 7) & 0xff;
+  return b;
+}
+
+/** Datagrams a sending UDP stream may have posted at once. */
+const UDP_SEND_SLOTS_BYTES = 8 << 20;
+
+/** A UDP data stream to or from one peer address, on its own socket or a shared one. */
+export class UdpDataStream extends DataStream {
+  /** The client's own socket per stream, or the server's one socket for all of them. */
+  socket: WskDatagram | null = null;
+  /** Sends that did not complete (a full socket buffer drops them, as UDP does). */
+  sendFailures = 0;
+  lastSendFailure: NTSTATUS = STATUS_SUCCESS;
+  private readonly slots: { bytes: Uint8Array; view: DataView; buf: WSK_BUF; irp: IRP }[] = [];
+  private slotsMade = false;
+  private inFlight = 0;
+  private prevTransit = NaN;
+
+  constructor(role: StreamRole, params: TestParams, public remote: SOCKADDR, private readonly ownsSocket: boolean, budget?: SendBudget) {
+    super(role, params, budget);
+  }
+
+  protected outstanding(): number { return this.inFlight; }
+
+  protected fill(): void {
+    const len = this.params.len;
+    if (!this.slotsMade) {
+      this.slotsMade = true;
+      const count = Math.max(8, Math.min(256, Math.ceil(UDP_SEND_SLOTS_BYTES / len)));
+      for (let i = 0; i < count; i++) {
+        const bytes = patternBlock(len);
+        this.slots.push({ bytes, view: new DataView(bytes.buffer), buf: { Mdl: IoAllocateMdl(bytes), Offset: 0, Length: len }, irp: IoAllocateIrp(1) });
+      }
+    }
+    const sock = this.socket!.sock;
+    const D = sock.Dispatch as WSK_PROVIDER_DATAGRAM_DISPATCH;
+    const wide = this.params.udp_counters_64bit === true;
+    let burst = 0;
+    while (this.counting && this.slots.length > 0) {
+      if (!this.mayPost(len)) { this.pumpLater(); return; }
+      if (++burst > 64) { this.pumpAgain = true; return; }
+      if (!this.takeBudget(len)) return;
+      const slot = this.slots.pop()!;
+      const now = performance.now();
+      const seq = ++this.packets;
+      slot.view.setUint32(0, Math.floor(now / 1000));
+      slot.view.setUint32(4, Math.floor((now % 1000) * 1000));
+      if (wide) slot.view.setBigUint64(8, BigInt(seq)); else slot.view.setUint32(8, seq >>> 0);
+      this.inFlight++;
+      this.posted += len;
+      this.blocks++;
+      post(slot.irp, (i) => D.WskSendTo(sock, slot.buf, 0, this.remote, 0, null, i), (status) => {
+        this.inFlight--;
+        this.slots.push(slot);
+        if (status === STATUS_SUCCESS) this.bytes += len;
+        else { this.sendFailures++; this.lastSendFailure = status; }
+        this.pump();
+      });
+    }
+  }
+
+  /** One received data datagram: loss, reordering and jitter as iperf3 computes them. */
+  onDatagram(length: number, sentSeconds: number, seq: number): void {
+    if (!this.counting) return;
+    this.bytes += length;
+    this.blocks++;
+    if (seq >= this.packets + 1) {
+      this.errors += seq - this.packets - 1;
+      this.packets = seq;
+    } else {
+      this.outOfOrder++;
+      if (this.errors > 0) this.errors--;
+    }
+    const transit = Math.abs(performance.now() / 1000 - sentSeconds);
+    if (!Number.isNaN(this.prevTransit)) this.jitter += (Math.abs(transit - this.prevTransit) - this.jitter) / 16;
+    this.prevTransit = transit;
+  }
+
+  override resetCounts(nowMs: number): void {
+    super.resetCounts(nowMs);
+    this.prevTransit = NaN;
+  }
+
+  async close(): Promise<void> {
+    this.counting = false;
+    if (this.ownsSocket) await this.socket?.close();
+  }
+}
+
+const headerScratch = new Uint8Array(16);
+const headerView = new DataView(headerScratch.buffer);
+
+/** Reads a data datagram's header (sent time, sequence number) and hands it to the stream. */
+export function countDatagram(stream: UdpDataStream, d: WSK_DATAGRAM_INDICATION, params: TestParams): void {
+  const need = headerSize(params);
+  const length = d.Buffer.Length;
+  if (length < need) return;
+  let got = 0;
+  let skip = d.Buffer.Offset;
+  for (let m = d.Buffer.Mdl; m && got < need; m = m.Next) {
+    if (skip >= m.ByteCount) { skip -= m.ByteCount; continue; }
+    const take = Math.min(m.ByteCount - skip, need - got);
+    headerScratch.set(m.buffer.subarray(skip, skip + take), got);
+    got += take;
+    skip = 0;
+  }
+  const sent = headerView.getUint32(0) + headerView.getUint32(4) / 1e6;
+  const seq = need === 16 ? Number(headerView.getBigUint64(8)) : headerView.getUint32(8);
+  stream.onDatagram(length, sent, seq);
+}
+
+/** Events for a UDP socket that belongs to one stream (the client's). */
+export function udpStreamEvents(onHandshake: (d: WSK_DATAGRAM_INDICATION) => boolean): WSK_CLIENT_DATAGRAM_DISPATCH {
+  return {
+    WskReceiveFromEvent: (ctx, _flags, list) => {
+      const s = ctx as UdpDataStream;
+      for (let d = list; d; d = d.Next) {
+        if (!onHandshake(d)) countDatagram(s, d, s.params);
+      }
+      return STATUS_SUCCESS;
+    },
+  };
+}
