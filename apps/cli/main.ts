@@ -1,50 +1,17 @@
 // The `wsk` command: runs ported WSK applications on a WSK subsystem.
 //
-//   wsk run echosrv [--port N] [--provider kernel] [--trace]
-//   wsk run echosrv --link afpacket|pcap|raw --ifname DEV [--netns NS] --ip A.B.C.D/NN [--gateway G] [--pcap FILE]
+//   wsk run <app> [args] [--provider kernel|stack] [--link afpacket|pcap|raw ...]   (run-command.ts)
+//   wsk stats [pid] [--watch s]   (live counters of a running app on the stack)
 //   wsk lab up|down|status|netem   (test networks: veth pairs between namespaces, needs root)
 //
 // `apps/cli/wsk.mjs` (the package's bin) registers tsx and calls main(); `tsx apps/cli/main.ts`
 // runs it directly too.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Command, InvalidArgumentError, Option } from 'commander';
-import { createKernelProvider, ntStatusName, startWskSubsystem, STATUS_SUCCESS, type WskSubsystem } from '../../index.ts';
-import {
-  ECHOSRV_DEFAULT_PORT, echosrvListening, echosrvStart, echosrvStats, echosrvStop, type EchosrvLogLevel,
-} from '../echosrv/echosrv.ts';
+import { Command, InvalidArgumentError } from 'commander';
 import { type Lab, labDown, labDownAll, labOpen, labStatus, labUp } from '../lab/lab.ts';
-import { AfPacketLink } from '../../transports/afpacket/afpacket-link.ts';
-import { PcapLink } from '../../transports/pcap/pcap-link.ts';
-import { RawSocketLink } from '../../transports/raw-socket/raw-socket-link.ts';
-import { PcapWriterLink } from '../../transports/sniffer/pcap-writer.ts';
-import { Ipv4Stack } from '../../runtime/net/stack.ts';
-import { createStackProvider } from '../../runtime/net/stack-provider.ts';
-import type { LinkDevice } from '../../runtime/net/device.ts';
-
-const PROVIDERS = ['kernel', 'stack'] as const;
-type ProviderName = (typeof PROVIDERS)[number];
-const LINKS = ['afpacket', 'pcap', 'raw'] as const;
-type LinkName = (typeof LINKS)[number];
-
-interface RunOptions {
-  port: number;
-  provider: ProviderName;
-  trace: boolean;
-  link?: LinkName;
-  ifname?: string;
-  netns?: string;
-  ip?: string;
-  gateway?: string;
-  pcap?: string;
-}
-
-const FIX_STACK_DEVICE = '--provider stack runs on a real device: give --link afpacket|pcap|raw --ifname <device> --ip <a.b.c.d/nn> (and --netns <namespace> for a lab; `wsk lab up` prints them)';
-
-interface App {
-  description: string;
-  run(options: RunOptions, io: CliIo): Promise<number>;
-}
+import { addRunCommand } from './run-command.ts';
+import { addStatsCommand } from './stats-command.ts';
 
 /** Where the CLI writes, and how it learns about signals (injectable for tests). */
 export interface CliIo {
@@ -61,100 +28,6 @@ const processIo: CliIo = {
     process.on('SIGTERM', handler);
   },
 };
-
-const APPS: Record<string, App> = {
-  echosrv: {
-    description: "Microsoft's WSK echo server sample (wsksmple.c), dual-stack on [::]:port",
-    run: runEchosrv,
-  },
-};
-
-function parsePort(value: string): number {
-  const port = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new InvalidArgumentError('must be an integer from 1 to 65535.');
-  }
-  return port;
-}
-
-function openLink(options: RunOptions): LinkDevice {
-  const { link, ifname, netns } = options;
-  const address = options.ip!.split('/')[0]!;
-  if (link === 'afpacket') return new AfPacketLink({ ifname: ifname!, netns, acceptAddresses: [address] });
-  if (link === 'pcap') return new PcapLink({ ifname: ifname!, netns, acceptAddresses: [address] });
-  return new RawSocketLink({ ifname, netns });
-}
-
-/** The kernel provider, or the userspace stack on --link (LinkError messages say what to fix). */
-async function startProvider(options: RunOptions): Promise<{ subsystem: WskSubsystem; where: string }> {
-  if (options.provider === 'kernel') {
-    return { subsystem: await startWskSubsystem(createKernelProvider(), { name: 'kernel', makeDefault: true }), where: 'provider kernel' };
-  }
-  let device = openLink(options);
-  if (options.pcap) device = new PcapWriterLink(device, { path: options.pcap });
-  const stack = new Ipv4Stack(device, { address: options.ip!, gateway: options.gateway });
-  const subsystem = await startWskSubsystem(createStackProvider(stack), { name: 'stack', makeDefault: true });
-  return { subsystem, where: `userspace stack ${options.ip} on ${options.link} ${options.ifname}${options.netns ? ` in ${options.netns}` : ''}` };
-}
-
-async function runEchosrv(options: RunOptions, io: CliIo): Promise<number> {
-  let started: { subsystem: WskSubsystem; where: string };
-  try {
-    started = await startProvider(options);
-  } catch (err) {
-    io.err(`wsk: ${err instanceof Error ? err.message : String(err)}`);
-    return 2;
-  }
-  const { subsystem, where } = started;
-  // Errors always (stderr); milestones and per-operation traces with --trace.
-  const log = (message: string, level: EchosrvLogLevel): void => {
-    if (level === 'error') io.err(`echosrv: ${message}`);
-    else if (options.trace) io.out(`echosrv: ${message}`);
-  };
-  const status = echosrvStart({ port: options.port, subsystem, log, trace: options.trace });
-  if (status !== STATUS_SUCCESS) {
-    io.err(`wsk: echosrv failed to start: ${ntStatusName(status)}`);
-    await subsystem.stop();
-    return 1;
-  }
-  const listening = await echosrvListening();
-  if (listening.Status !== STATUS_SUCCESS) {
-    io.err(`wsk: echosrv cannot listen on [::]:${listening.Port}: ${ntStatusName(listening.Status)}`);
-    await echosrvStop();
-    await subsystem.stop();
-    return 1;
-  }
-  io.out(`echosrv listening on [::]:${listening.Port} (${options.provider === 'kernel' ? 'IPv4 and IPv6' : 'IPv4'}, ${where}); Ctrl-C to unload`);
-
-  let signals = 0;
-  let unloaded!: () => void;
-  const done = new Promise<void>((resolve) => { unloaded = resolve; });
-  io.onSignal((signal) => {
-    signals++;
-    if (signals === 1) {
-      const open = echosrvStats().connections;
-      io.out(`${signal}: unloading echosrv: closing the listener` + (open > 0
-        ? `; waiting for ${open} open connection(s) to be closed by their peers (Ctrl-C again to close them abortively)`
-        : ''));
-      echosrvStop().then(unloaded, (err: unknown) => { io.err(`wsk: unload failed: ${String(err)}`); unloaded(); });
-    } else if (signals === 2) {
-      io.out(`${signal}: closing ${echosrvStats().connections} open connection(s) abortively`);
-      void echosrvStop({ forceClose: true });
-    } else {
-      io.err(`${signal}: exiting without a clean unload`);
-      process.exit(130);
-    }
-  });
-  await done;
-  await subsystem.stop();
-  const errors = echosrvStats().errors;
-  if (errors.length > 0) {
-    io.err(`wsk: echosrv recorded ${errors.length} error(s); first: ${String(errors[0])}`);
-    return 1;
-  }
-  io.out('echosrv unloaded');
-  return 0;
-}
 
 function parseMtu(value: string): number {
   const mtu = Number(value);
@@ -274,36 +147,9 @@ export function buildProgram(io: CliIo = processIo, setExitCode: (code: number) 
     .version(packageVersion(), '-V, --version')
     .showHelpAfterError('(run with --help for usage)');
 
-  const appList = Object.entries(APPS).map(([name, app]) => `  ${name.padEnd(10)} ${app.description}`).join('\n');
-  program
-    .command('run')
-    .description('run a ported WSK application until Ctrl-C/SIGTERM (which unloads it cleanly)')
-    .argument('<app>', `application to run (${Object.keys(APPS).join(', ')})`)
-    .option('-p, --port <port>', 'TCP port to listen on', parsePort, ECHOSRV_DEFAULT_PORT)
-    .addOption(new Option('--provider <provider>', 'transport provider under the WSK subsystem (--link implies stack)').choices(PROVIDERS))
-    .addOption(new Option('--link <link>', 'the userspace stack\'s device link').choices(LINKS))
-    .option('--ifname <device>', 'network device for --link, e.g. vb-<lab id>')
-    .option('--netns <namespace>', 'open the device inside this network namespace (`ip netns` name)')
-    .option('--ip <a.b.c.d/nn>', "the userspace stack's IPv4 address and prefix (its own, not the kernel's)")
-    .option('--gateway <a.b.c.d>', "the userspace stack's default gateway")
-    .option('--pcap <file>', 'write a capture of everything the stack sends and receives')
-    .option('--trace', 'log every WSK operation (verbose)', false)
-    .addHelpText('after', `\nApplications:\n${appList}\n\nProviders:\n  kernel     the host's own TCP/IP stack (node:net)\n  stack      the userspace TCP/IP stack on a device: --link afpacket (packet ring, needs root or\n             CAP_NET_RAW), pcap (libpcap) or raw (raw IP sockets; the kernel must own the address\n             and be kept quiet, see transports/raw-socket)\n\nExample on a lab: wsk lab up, then\n  wsk run echosrv --link afpacket --netns wskB-<id> --ifname vb-<id> --ip 198.18.0.2/24\n\nCtrl-C (or SIGTERM) unloads: stop listening, wait for connected peers to disconnect, exit 0.\nA second Ctrl-C closes the remaining connections abortively.`)
-    .action(async (appName: string, options: RunOptions, command: Command) => {
-      const app = APPS[appName];
-      if (!app) {
-        command.error(`wsk: unknown app '${appName}'. Available apps: ${Object.keys(APPS).join(', ')}`, { exitCode: 2, code: 'wsk.unknownApp' });
-      }
-      options.provider ??= options.link ? 'stack' : 'kernel';
-      if (options.provider === 'stack' && (!options.link || !options.ifname || !options.ip)) {
-        command.error(`wsk: ${FIX_STACK_DEVICE}`, { exitCode: 2, code: 'wsk.stackNeedsDevice' });
-      }
-      if (options.provider === 'kernel' && options.link) {
-        command.error('wsk: --link runs the userspace stack; drop --provider kernel', { exitCode: 2, code: 'wsk.providerConflict' });
-      }
-      setExitCode(await app!.run(options, io));
-    });
+  addRunCommand(program, io, setExitCode);
   addLabCommands(program, io, setExitCode);
+  addStatsCommand(program, io, setExitCode);
   return program;
 }
 

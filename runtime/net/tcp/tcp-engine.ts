@@ -612,6 +612,13 @@ export class TcpEngine {
   }
 
   /** Every connection and listener dropped (stack shutdown): owners get STATUS_CONNECTION_ABORTED. */
+  /** Every open connection (for statistics such as `wsk stats`; allocates, not for the hot path). */
+  connectionList(): Tcb[] {
+    const out: Tcb[] = [];
+    for (const m of this.connections.values()) for (const tcb of m.values()) out.push(tcb);
+    return out;
+  }
+
   closeAll(): void {
     for (const m of [...this.connections.values()]) for (const tcb of [...m.values()]) this.abort(tcb);
     this.listeners.clear();

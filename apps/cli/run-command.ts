@@ -1,0 +1,293 @@
+// `wsk run <app>`: the ported WSK applications on a provider. Every app runs on the kernel
+// provider or on the userspace stack on a device (providers.ts); while one runs on the stack,
+// `wsk stats` shows its live counters.
+import { writeFileSync } from 'node:fs';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { ntStatusName, STATUS_SUCCESS } from '../../index.ts';
+import {
+  ECHOSRV_DEFAULT_PORT, echosrvListening, echosrvStart, echosrvStats, echosrvStop, type EchosrvLogLevel,
+} from '../echosrv/echosrv.ts';
+import { startIperf3Server } from '../iperf3/iperf3-server.ts';
+import { describeClientReport, Iperf3Error, runIperf3Client } from '../iperf3/iperf3-client.ts';
+import { IPERF3_DEFAULT_PORT } from '../iperf3/iperf3-protocol.ts';
+import { startHttpServer } from '../http/http-server.ts';
+import { HttpClient } from '../http/http-client.ts';
+import { KSOCKET_DEMO_SERVER_PORT, runKsocketDemo } from '../ksocket/ksocket-demo.ts';
+import { FIX_STACK_DEVICE, LINKS, PROVIDERS, startProvider, type ProviderOptions, type RunningProvider } from './providers.ts';
+import { serveStats } from './stats.ts';
+import type { CliIo } from './main.ts';
+
+export interface RunOptions extends ProviderOptions {
+  port?: number;
+  trace: boolean;
+  json: boolean;
+  // iperf3
+  time?: number;
+  parallel?: number;
+  reverse?: boolean;
+  bidir?: boolean;
+  udp?: boolean;
+  bitrate?: number;
+  length?: number;
+  omit?: number;
+  bytes?: number;
+  blocks?: number;
+  oneOff?: boolean;
+  interval?: number;
+  getServerOutput?: boolean;
+  // http
+  root?: string;
+  output?: string;
+}
+
+interface App {
+  description: string;
+  /** The positional argument it needs, if any (shown in help). */
+  argument?: string;
+  run(args: string[], options: RunOptions, io: CliIo, provider: RunningProvider): Promise<number>;
+}
+
+/** Resolves on the first Ctrl-C / SIGTERM (a server app's cue to stop). */
+function firstSignal(io: CliIo): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    let seen = false;
+    io.onSignal((signal) => {
+      if (!seen) { seen = true; resolve(signal); return; }
+      io.err(`${signal}: exiting without a clean stop`);
+      process.exit(130);
+    });
+  });
+}
+
+const APPS: Record<string, App> = {
+  echosrv: {
+    description: "Microsoft's WSK echo server sample (wsksmple.c), dual-stack on [::]:port (default 40007)",
+    run: runEchosrv,
+  },
+  'iperf3-server': {
+    description: 'iperf3-compatible server (default port 5201): stock `iperf3 -c` runs TCP, -R, --bidir, -P, -u -b, -J against it',
+    run: async (_args, o, io, p) => {
+      const server = await startIperf3Server({ subsystem: p.subsystem, port: o.port ?? IPERF3_DEFAULT_PORT, oneOff: o.oneOff, log: o.json ? undefined : io.out });
+      if (o.json) io.out(JSON.stringify({ listening: server.port }));
+      if (o.oneOff) await Promise.race([server.stopped, firstSignal(io)]);
+      else await firstSignal(io);
+      await server.stop();
+      if (o.json) io.out(JSON.stringify(server.reports));
+      return server.reports.some((r) => r.error) ? 1 : 0;
+    },
+  },
+  iperf3: {
+    description: 'iperf3-compatible client: a test against `iperf3 -s` or iperf3-server (-t, -P, -R, --bidir, -u, -b, -l, -O, -n, -k)',
+    argument: '<server address>',
+    run: async (args, o, io, p) => {
+      if (!args[0]) { io.err('wsk: iperf3 needs the server address: wsk run iperf3 <address> [options]'); return 2; }
+      try {
+        const report = await runIperf3Client({
+          subsystem: p.subsystem, host: args[0], port: o.port, udp: o.udp, time: o.time, parallel: o.parallel, reverse: o.reverse,
+          bidirectional: o.bidir, bandwidth: o.bitrate, len: o.length, omit: o.omit, bytes: o.bytes, blocks: o.blocks,
+          getServerOutput: o.getServerOutput, interval: o.interval, log: o.json ? undefined : io.out,
+        });
+        if (o.json) io.out(JSON.stringify(report, null, 2));
+        else {
+          for (const line of describeClientReport(report)) io.out(line);
+          if (report.server_output_text) io.out(`\nServer output:\n${report.server_output_text}`);
+        }
+        return 0;
+      } catch (err) {
+        io.err(`wsk: iperf3: ${err instanceof Iperf3Error ? err.message : String(err)}`);
+        return 1;
+      }
+    },
+  },
+  'http-server': {
+    description: 'HTTP/1.1 server (default port 8080): /bytes/N, /chunked/N, POST /echo, and --root files under /files/',
+    run: async (_args, o, io, p) => {
+      const server = await startHttpServer({ subsystem: p.subsystem, port: o.port ?? 8080, root: o.root, log: io.out });
+      await firstSignal(io);
+      await server.stop();
+      io.out(`served ${server.stats.requests} request(s) on ${server.stats.connections} connection(s)`);
+      return server.stats.errors.length > 0 ? 1 : 0;
+    },
+  },
+  'http-get': {
+    description: 'HTTP/1.1 client: GET a URL (http://a.b.c.d[:port]/path), body to stdout or --output',
+    argument: '<url>',
+    run: async (args, o, io, p) => {
+      const url = args[0] ? safeUrl(args[0]) : null;
+      if (!url || url.protocol !== 'http:') { io.err('wsk: http-get needs an http:// URL, e.g. wsk run http-get http://198.18.0.1:8000/'); return 2; }
+      const client = await HttpClient.open(p.subsystem);
+      try {
+        const r = await client.request({ host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 80), path: url.pathname + url.search });
+        io.err(`HTTP ${r.status} ${r.reason}, ${r.body.byteLength} bytes`);
+        if (o.output) writeFileSync(o.output, r.body);
+        else process.stdout.write(r.body);
+        return r.status < 400 ? 0 : 1;
+      } catch (err) {
+        io.err(`wsk: http-get: ${err instanceof Error ? err.message : String(err)}`);
+        return 1;
+      } finally {
+        await client.close();
+      }
+    },
+  },
+  'ksocket-demo': {
+    description: "KSOCKET's driver demo (wbenny/KSOCKET), ported: an HTTP GET of <host:port>/uuid, then a TCP server on --port (default 9095) that greets one client",
+    argument: '<http host:port>',
+    run: async (args, o, io, p) => {
+      const m = args[0] ? /^([^:]+)(?::(\d+))?$/.exec(args[0]) : null;
+      if (!m) { io.err('wsk: ksocket-demo needs the HTTP server, e.g. wsk run ksocket-demo 198.18.0.1:8000'); return 2; }
+      const bind = o.ip ? o.ip.split('/')[0]! : '0.0.0.0';
+      const port = o.port ?? KSOCKET_DEMO_SERVER_PORT;
+      const r = await runKsocketDemo({
+        subsystem: p.subsystem, host: m[1]!, port: Number(m[2] ?? 80),
+        server: { host: bind, port, onListening: () => io.out(`ksocket-demo: TCP server listening on ${bind}:${port}; connect a client (e.g. nc ${bind === '0.0.0.0' ? '127.0.0.1' : bind} ${port})`) },
+        log: (message) => process.stdout.write(message),
+      });
+      const failed = [r.http, r.server].find((b) => b && b.failed);
+      if (r.Status !== STATUS_SUCCESS || failed) {
+        io.err(`wsk: ksocket-demo: ${failed ? `${failed.failed} failed: ${ntStatusName(failed.Status)}` : `KsInitialize failed: ${ntStatusName(r.Status)}`}`);
+        return 1;
+      }
+      return 0;
+    },
+  },
+};
+
+function safeUrl(text: string): URL | null {
+  try { return new URL(text); } catch { return null; }
+}
+
+async function runEchosrv(_args: string[], options: RunOptions, io: CliIo, provider: RunningProvider): Promise<number> {
+  const { subsystem, where } = provider;
+  // Errors always (stderr); milestones and per-operation traces with --trace.
+  const log = (message: string, level: EchosrvLogLevel): void => {
+    if (level === 'error') io.err(`echosrv: ${message}`);
+    else if (options.trace) io.out(`echosrv: ${message}`);
+  };
+  const status = echosrvStart({ port: options.port ?? ECHOSRV_DEFAULT_PORT, subsystem, log, trace: options.trace });
+  if (status !== STATUS_SUCCESS) {
+    io.err(`wsk: echosrv failed to start: ${ntStatusName(status)}`);
+    return 1;
+  }
+  const listening = await echosrvListening();
+  if (listening.Status !== STATUS_SUCCESS) {
+    io.err(`wsk: echosrv cannot listen on [::]:${listening.Port}: ${ntStatusName(listening.Status)}`);
+    await echosrvStop();
+    return 1;
+  }
+  io.out(`echosrv listening on [::]:${listening.Port} (${options.provider === 'kernel' ? 'IPv4 and IPv6' : 'IPv4'}, ${where}); Ctrl-C to unload`);
+
+  let signals = 0;
+  let unloaded!: () => void;
+  const done = new Promise<void>((resolve) => { unloaded = resolve; });
+  io.onSignal((signal) => {
+    signals++;
+    if (signals === 1) {
+      const open = echosrvStats().connections;
+      io.out(`${signal}: unloading echosrv: closing the listener` + (open > 0
+        ? `; waiting for ${open} open connection(s) to be closed by their peers (Ctrl-C again to close them abortively)`
+        : ''));
+      echosrvStop().then(unloaded, (err: unknown) => { io.err(`wsk: unload failed: ${String(err)}`); unloaded(); });
+    } else if (signals === 2) {
+      io.out(`${signal}: closing ${echosrvStats().connections} open connection(s) abortively`);
+      void echosrvStop({ forceClose: true });
+    } else {
+      io.err(`${signal}: exiting without a clean unload`);
+      process.exit(130);
+    }
+  });
+  await done;
+  const errors = echosrvStats().errors;
+  if (errors.length > 0) {
+    io.err(`wsk: echosrv recorded ${errors.length} error(s); first: ${String(errors[0])}`);
+    return 1;
+  }
+  io.out('echosrv unloaded');
+  return 0;
+}
+
+function integer(min: number, max: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n < min || n > max) throw new InvalidArgumentError(`must be an integer from ${min} to ${max}.`);
+    return n;
+  };
+}
+
+/** "100M", "1.5G", "64K" with iperf3's units: K/M/G are 1000s for rates, 1024s for sizes. */
+function withUnits(kilo: number): (value: string) => number {
+  return (value) => {
+    const m = /^(\d+(?:\.\d+)?)([kmgKMG]?)$/.exec(value);
+    if (!m) throw new InvalidArgumentError('must be a number with an optional K, M or G suffix, e.g. 100M.');
+    const power = { '': 0, k: 1, m: 2, g: 3 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
+    return Math.round(Number(m[1]) * kilo ** power);
+  };
+}
+
+export function addRunCommand(program: Command, io: CliIo, setExitCode: (code: number) => void): void {
+  const appList = Object.entries(APPS).map(([name, app]) => `  ${(name + (app.argument ? ` ${app.argument}` : '')).padEnd(32)} ${app.description}`).join('\n');
+  program
+    .command('run')
+    .description('run a ported WSK application; servers run until Ctrl-C/SIGTERM (which unloads them cleanly)')
+    .argument('<app>', `application to run (${Object.keys(APPS).join(', ')})`)
+    .argument('[args...]', "the app's argument (iperf3: the server address; http-get: the URL)")
+    .option('-p, --port <port>', 'TCP/UDP port (default: the app\'s own)', integer(1, 65535))
+    .addOption(new Option('--provider <provider>', 'transport provider under the WSK subsystem (--link implies stack)').choices(PROVIDERS))
+    .addOption(new Option('--link <link>', 'the userspace stack\'s device link').choices(LINKS))
+    .option('--ifname <device>', 'network device for --link, e.g. vb-<lab id>')
+    .option('--netns <namespace>', 'open the device inside this network namespace (`ip netns` name)')
+    .option('--ip <a.b.c.d/nn>', "the userspace stack's IPv4 address and prefix (its own, not the kernel's)")
+    .option('--gateway <a.b.c.d>', "the userspace stack's default gateway")
+    .option('--mtu <bytes>', "the userspace stack's MTU (default: the device's)", integer(576, 65535))
+    .option('--pcap <file>', 'write a capture of everything the stack sends and receives')
+    .option('--json', 'machine-readable output (iperf3: the report as JSON, like iperf3 -J)', false)
+    .option('--trace', 'echosrv: log every WSK operation (verbose)', false)
+    .option('-t, --time <seconds>', 'iperf3: test length', integer(0, 86400))
+    .option('-P, --parallel <n>', 'iperf3: parallel streams', integer(1, 128))
+    .option('-R, --reverse', 'iperf3: the server sends')
+    .option('--bidir', 'iperf3: both directions at once')
+    .option('-u, --udp', 'iperf3: UDP instead of TCP')
+    .option('-b, --bitrate <rate>', 'iperf3: bits/s per stream, K/M/G suffixes (UDP default 1M; TCP unlimited)', withUnits(1000))
+    .option('-l, --length <bytes>', 'iperf3: block or datagram size, K/M suffixes', withUnits(1024))
+    .option('-O, --omit <seconds>', 'iperf3: leave the first seconds out', integer(0, 600))
+    .option('-n, --bytes <bytes>', 'iperf3: stop after this many bytes, K/M/G suffixes', withUnits(1024))
+    .option('-k, --blocks <count>', 'iperf3: stop after this many blocks', integer(1, 2 ** 31))
+    .option('-i, --interval <seconds>', 'iperf3: seconds between progress lines (0: none)', integer(0, 60))
+    .option('--get-server-output', 'iperf3: print the server\'s report too')
+    .option('-1, --one-off', 'iperf3-server: serve one test, then exit')
+    .option('--root <dir>', 'http-server: serve the files under <dir> at /files/')
+    .option('-o, --output <file>', 'http-get: write the body to <file> instead of stdout')
+    .addHelpText('after', `\nApplications:\n${appList}\n\nProviders:\n  kernel     the host's own TCP/IP stack (node:net)\n  stack      the userspace TCP/IP stack on a device: --link afpacket (packet ring, needs root or\n             CAP_NET_RAW), pcap (libpcap) or raw (raw IP sockets; the kernel must own the address\n             and be kept quiet, see transports/raw-socket)\n\nExamples on a lab (wsk lab up prints the names):\n  wsk run echosrv --link afpacket --netns wskB-<id> --ifname vb-<id> --ip 198.18.0.2/24\n  wsk run iperf3-server --link afpacket --netns wskB-<id> --ifname vb-<id> --ip 198.18.0.2/24\n    then: ip netns exec wskA-<id> iperf3 -c 198.18.0.2 -R\n  wsk run iperf3 198.18.0.1 -t 5 -P 2 --link afpacket --netns wskB-<id> --ifname vb-<id> --ip 198.18.0.2/24\n\nCtrl-C (or SIGTERM) unloads: stop listening, wait for connected peers to disconnect, exit 0.\nA second Ctrl-C closes the remaining connections abortively. While an app runs on the stack,\n\`wsk stats\` shows its counters and connections.`)
+    .action(async (appName: string, args: string[], options: RunOptions, command: Command) => {
+      const app = APPS[appName];
+      if (!app) {
+        command.error(`wsk: unknown app '${appName}'. Available apps: ${Object.keys(APPS).join(', ')}`, { exitCode: 2, code: 'wsk.unknownApp' });
+      }
+      options.provider ??= options.link ? 'stack' : 'kernel';
+      if (options.provider === 'stack' && (!options.link || !options.ifname || !options.ip)) {
+        command.error(`wsk: ${FIX_STACK_DEVICE}`, { exitCode: 2, code: 'wsk.stackNeedsDevice' });
+      }
+      if (options.provider === 'kernel' && options.link) {
+        command.error('wsk: --link runs the userspace stack; drop --provider kernel', { exitCode: 2, code: 'wsk.providerConflict' });
+      }
+      let provider: RunningProvider;
+      try {
+        provider = await startProvider(options);
+      } catch (err) {
+        io.err(`wsk: ${err instanceof Error ? err.message : String(err)}`);
+        setExitCode(2);
+        return;
+      }
+      const stats = provider.stack ? serveStats(appName, provider) : null;
+      try {
+        setExitCode(await app!.run(args, options, io, provider));
+      } catch (err) {
+        io.err(`wsk: ${appName}: ${err instanceof Error ? err.message : String(err)}`);
+        setExitCode(1);
+      } finally {
+        stats?.close();
+        await provider.stop();
+      }
+    });
+}
+

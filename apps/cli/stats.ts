@@ -1,0 +1,139 @@
+// `wsk stats`: live counters of a running `wsk run` on the userspace stack. Each such process
+// answers on a Unix socket in the stats directory with one JSON snapshot per connection (device
+// frames and drops, stack and TCP counters, and per-connection state, cwnd, ssthresh, RTT, RTO);
+// `wsk stats` reads them, once or every --watch seconds.
+import { createConnection, createServer, type Server } from 'node:net';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { formatIpv4 } from '../../runtime/net/wire/bytes.ts';
+import { TcpState } from '../../runtime/net/tcp/tcb.ts';
+import type { RunningProvider } from './providers.ts';
+
+export function statsDirectory(): string {
+  return process.env.WSK_STATS_DIR ?? join(tmpdir(), 'wsk-stats');
+}
+
+export interface ConnectionStats {
+  local: string;
+  remote: string;
+  state: string;
+  cwnd: number;
+  ssthresh: number | null;
+  srttMs: number;
+  rtoMs: number;
+  inFlight: number;
+  sendQueued: number;
+  receiveQueued: number;
+}
+
+export interface StatsSnapshot {
+  pid: number;
+  app: string;
+  where: string;
+  uptimeSeconds: number;
+  device: Record<string, unknown> | null;
+  stack: Record<string, number> | null;
+  tcp: Record<string, number> | null;
+  connections: ConnectionStats[];
+}
+
+const STATE_NAMES = new Map(Object.entries(TcpState).map(([name, value]) => [value as number, name]));
+
+export function snapshot(app: string, running: RunningProvider, startedAt: number): StatsSnapshot {
+  const engine = running.stackProvider?.tcp ?? null;
+  const connections = (engine?.connectionList() ?? []).map((t): ConnectionStats => ({
+    local: `${formatIpv4(t.localIp)}:${t.localPort}`,
+    remote: `${formatIpv4(t.remoteIp)}:${t.remotePort}`,
+    state: STATE_NAMES.get(t.state) ?? String(t.state),
+    cwnd: t.cc?.cwnd ?? 0,
+    ssthresh: t.cc && Number.isFinite(t.cc.ssthresh) ? t.cc.ssthresh : null,
+    srttMs: t.rtt?.srtt ?? 0,
+    rtoMs: t.rtt?.rto ?? 0,
+    inFlight: (t.sndNxt - t.sndUna) >>> 0,
+    sendQueued: t.sendQueue.length,
+    receiveQueued: t.rcvQueued,
+  }));
+  return {
+    pid: process.pid, app, where: running.where, uptimeSeconds: (Date.now() - startedAt) / 1000,
+    device: running.device ? { ...running.device.stats } : null,
+    stack: running.stack ? { ...running.stack.counters } as unknown as Record<string, number> : null,
+    tcp: engine ? { ...engine.counters } as unknown as Record<string, number> : null,
+    connections,
+  };
+}
+
+/** Serves snapshots on <stats dir>/wsk-<pid>.sock until closed. */
+export function serveStats(app: string, running: RunningProvider): { path: string; close(): void } {
+  const dir = statsDirectory();
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const path = join(dir, `wsk-${process.pid}.sock`);
+  rmSync(path, { force: true });
+  const startedAt = Date.now();
+  const server: Server = createServer((socket) => {
+    socket.on('error', () => {});
+    socket.end(JSON.stringify(snapshot(app, running, startedAt)) + '\n');
+  });
+  server.on('error', () => {});
+  server.listen(path);
+  server.unref();
+  return { path, close: () => { server.close(); rmSync(path, { force: true }); } };
+}
+
+/** The stats sockets of running processes (a socket whose process is gone is removed). */
+export function runningStatsSockets(): { pid: number; path: string }[] {
+  const dir = statsDirectory();
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const out: { pid: number; path: string }[] = [];
+  for (const name of names) {
+    const m = /^wsk-(\d+)\.sock$/.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    try {
+      process.kill(pid, 0);
+      out.push({ pid, path: join(dir, name) });
+    } catch {
+      rmSync(join(dir, name), { force: true });
+    }
+  }
+  return out;
+}
+
+export function readStats(path: string, timeoutMs = 3000): Promise<StatsSnapshot> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection(path);
+    let text = '';
+    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`no answer from ${path} within ${timeoutMs} ms`)); }, timeoutMs);
+    socket.on('data', (d) => { text += d; });
+    socket.on('error', (err) => { clearTimeout(timer); reject(err); });
+    socket.on('end', () => {
+      clearTimeout(timer);
+      try { resolve(JSON.parse(text) as StatsSnapshot); } catch (err) { reject(err as Error); }
+    });
+  });
+}
+
+/** A person's view of a snapshot. */
+export function formatStats(s: StatsSnapshot): string[] {
+  const lines = [`pid ${s.pid}: ${s.app} on ${s.where}, up ${s.uptimeSeconds.toFixed(0)} s`];
+  const pick = (o: Record<string, unknown> | null, keys: string[]): string => keys.filter((k) => o && typeof o[k] === 'number').map((k) => `${k} ${o![k] as number}`).join(', ');
+  if (s.device) lines.push(`  device: ${pick(s.device, ['rxFrames', 'rxBytes', 'rxDrops', 'txFrames', 'txBytes', 'txDrops'])}`);
+  if (s.stack) {
+    const drops = Object.entries(s.stack).filter(([k, v]) => /Bad|Malformed|NotForUs|Drop|NoPort|Unknown/i.test(k) && v > 0).map(([k, v]) => `${k} ${v}`);
+    lines.push(`  stack drops: ${drops.length ? drops.join(', ') : 'none'}`);
+  }
+  if (s.tcp) lines.push(`  tcp: ${pick(s.tcp, ['activeOpens', 'passiveOpens', 'segmentsIn', 'segmentsOut', 'retransmits', 'fastRetransmits', 'timeouts', 'aborts'])}`);
+  if (s.connections.length === 0) lines.push('  no connections');
+  else {
+    lines.push(`  ${'local'.padEnd(22)}${'remote'.padEnd(22)}${'state'.padEnd(13)}${'cwnd'.padStart(10)}${'ssthresh'.padStart(10)}${'srtt ms'.padStart(9)}${'rto ms'.padStart(8)}${'in flight'.padStart(11)}`);
+    for (const c of s.connections) {
+      lines.push(`  ${c.local.padEnd(22)}${c.remote.padEnd(22)}${c.state.padEnd(13)}${String(c.cwnd).padStart(10)}${String(c.ssthresh ?? '-').padStart(10)}${c.srttMs.toFixed(2).padStart(9)}${c.rtoMs.toFixed(0).padStart(8)}${String(c.inFlight).padStart(11)}`);
+    }
+  }
+  return lines;
+}
