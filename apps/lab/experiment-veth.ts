@@ -1,0 +1,95 @@
+// The veth medium of `wsk lab run`: a fresh two-namespace lab (lab.ts, 198.18.0.0/15 only), our
+// stack on an AF_PACKET link in the stack namespace sending bulk flows to a Linux receiver
+// (socat writing to /dev/null) in the peer namespace, in real time. Impairments are the seeded
+// FaultInjectorLink on the stack's link, both directions: this kernel has no sch_netem (lab.md),
+// and the same injector as the memory medium keeps the two media comparable. The lab is deleted
+// by exact name when the run ends, also when it fails; the receiver is ended by its process group.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { LinkDevice } from '../../runtime/net/device.ts';
+import { Ipv4Stack } from '../../runtime/net/stack.ts';
+import { TcpEngine } from '../../runtime/net/tcp/tcp-engine.ts';
+import { parseIpv4 } from '../../runtime/net/wire/bytes.ts';
+import { AfPacketLink } from '../../transports/afpacket/afpacket-link.ts';
+import { FaultInjectorLink } from '../../transports/fault/fault-injector.ts';
+import { BoundedCaptureLink } from './bounded-capture.ts';
+import { bottleneck, runWorkload, type FlowRecord } from './experiment-flow.ts';
+import type { ExperimentSpec, MediumReport, RunHooks } from './experiment.ts';
+import { labUp, type Lab } from './lab.ts';
+import { faultOptions } from './netsim.ts';
+
+const PORT = 5201;
+const RECEIVER_READY_MS = 10_000;
+
+/** A Linux TCP receiver that discards everything, one child per connection. */
+async function startReceiver(lab: Lab): Promise<ChildProcess> {
+  // Its own process group, so the run ends socat and its per-connection children, and nothing else.
+  const child = spawn('ip', ['netns', 'exec', lab.peerNs, 'socat', '-d', '-d', '-u', `TCP4-LISTEN:${PORT},reuseaddr,fork`, 'OPEN:/dev/null,wronly'],
+    { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the Linux receiver (socat) did not listen within ${RECEIVER_READY_MS} ms: ${log.trim() || 'no output'}; is socat installed (apt-get install socat)?`)), RECEIVER_READY_MS);
+    child.stderr!.on('data', (d) => {
+      log += d;
+      if (log.includes('listening on')) { clearTimeout(timer); resolve(); }
+    });
+    child.on('error', (err) => { clearTimeout(timer); reject(err); });
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`the Linux receiver (socat) exited with code ${code}: ${log.trim()}`)); });
+  });
+  return child;
+}
+
+function endGroup(child: ChildProcess): void {
+  if (child.exitCode !== null || child.signalCode !== null || !child.pid) return;
+  try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ }
+}
+
+export async function runVethExperiment(spec: ExperimentSpec, hooks: RunHooks): Promise<{ medium: MediumReport; flows: FlowRecord[] }> {
+  // Offloads off on both ends: with GSO our stack would hand the injector 64 KiB frames, and a
+  // bottleneck queue of bufferPackets frames would hold 44 times the bytes it does on the memory link.
+  const lab = labUp({ offloads: false });
+  let receiver: ChildProcess | null = null;
+  let top: LinkDevice | null = null;
+  let stack: Ipv4Stack | null = null;
+  let engine: TcpEngine | null = null;
+  try {
+    hooks.progress(`lab ${lab.id}: ${lab.peerNs} (Linux receiver ${lab.peerAddress}) and ${lab.stackNs} (our stack ${lab.stackAddress} on ${lab.stackIf})`);
+    receiver = await startReceiver(lab);
+    const address = lab.stackAddress.split('/')[0]!;
+    const device = new AfPacketLink({ ifname: lab.stackIf, netns: lab.stackNs, acceptAddresses: [address], offloads: false });
+    const injector = new FaultInjectorLink(device, faultOptions(bottleneck(spec.link), spec.seed * 2, 'both'));
+    top = injector; // closed in finally even if the capture file cannot be created
+    const capture = spec.capture.maxFrames === 0 ? null
+      : new BoundedCaptureLink(injector, { path: join(hooks.outDir, 'capture.pcap'), ...spec.capture });
+    top = capture ?? injector;
+    stack = new Ipv4Stack(top, { address: lab.stackAddress });
+    engine = new TcpEngine(stack, { receiveBuffer: spec.workload.receiveBufferBytes });
+    const clock = engine.clock;
+    const flows = await runWorkload(spec, {
+      sender: engine,
+      receiverIp: parseIpv4(lab.peerAddress.split('/')[0]!) | 0,
+      receiverPort: PORT,
+      advanceTo: async (ms) => { await sleep(Math.max(0, ms - clock.now())); },
+      progress: hooks.progress,
+    });
+    const { snaplen, maxFrames } = spec.capture;
+    const medium: MediumReport = {
+      notes: [
+        `veth lab in real time: our stack ${lab.stackAddress} on AF_PACKET (${lab.stackIf}) sends to Linux TCP (socat) at ${lab.peerAddress}; segmentation and checksum offloads off on both ends, so frames are wire-sized`,
+        "impairments: a seeded in-process FaultInjectorLink on the stack's link, both directions (this kernel has no sch_netem, so no tc netem); real-time runs are not replayable",
+        `capture: the stack's link above the impairments; ${snaplen} bytes per frame, first ${maxFrames} frames`,
+      ],
+      faults: { ...injector.faults },
+      capture: capture?.report() ?? null,
+      lab: { id: lab.id, peerNamespace: lab.peerNs, stackNamespace: lab.stackNs },
+    };
+    return { medium, flows };
+  } finally {
+    engine?.closeAll();
+    stack?.close();
+    top?.close();
+    if (receiver) endGroup(receiver);
+    lab.down();
+  }
+}
