@@ -12,6 +12,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { type Lab, labDown, labDownAll, labOpen, labStatus, labUp } from '../lab/lab.ts';
 import { addRunCommand } from './run-command.ts';
 import { addStatsCommand } from './stats-command.ts';
+import { addLabRunCommand } from '../lab/experiment-command.ts';
 
 /** Where the CLI writes, and how it learns about signals (injectable for tests). */
 export interface CliIo {
@@ -112,6 +113,8 @@ function addLabCommands(program: Command, io: CliIo, setExitCode: (code: number)
         fail(err);
       }
     });
+
+  addLabRunCommand(lab, io, setExitCode);
 
   lab
     .command('netem')
