@@ -58,9 +58,20 @@ export function formatSockaddr(a: SOCKADDR): string {
   const b = v6.sin6_addr;
   const mapped = b.slice(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff;
   if (mapped) return `${b.slice(12).join('.')}:${ntohs(v6.sin6_port)}`;
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(((b[i]! << 8) | b[i + 1]!).toString(16));
-  return `[${groups.join(':')}]:${ntohs(v6.sin6_port)}`;
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push((b[i]! << 8) | b[i + 1]!);
+  // RFC 5952: the longest run of two or more zero groups becomes "::".
+  let best = -1;
+  let bestLength = 1;
+  for (let i = 0; i < 8;) {
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLength) { best = i; bestLength = j - i; }
+    i = j > i ? j : i + 1;
+  }
+  const hex = (g: number[]): string => g.map((x) => x.toString(16)).join(':');
+  const text = best < 0 ? hex(groups) : `${hex(groups.slice(0, best))}::${hex(groups.slice(best + bestLength))}`;
+  return `[${text}]:${ntohs(v6.sin6_port)}`;
 }
 
 /** A registered WSK client (WskRegister + WskCaptureProviderNPI) on a subsystem. */

@@ -126,9 +126,12 @@ export function parseParams(json: unknown): TestParams | string {
   return p;
 }
 
-/** C writes -1 into its unsigned JSON integers as 2^64 - 1. */
+/**
+ * C writes -1 into its unsigned JSON integers as 2^64 - 1, which a double rounds to 2^64 (so
+ * the difference is 0): anything from 2^63 up is a small negative, and -1 is the one C uses.
+ */
 export function asSigned(v: number): number {
-  return v >= 2 ** 63 ? v - 2 ** 64 : v;
+  return v >= 2 ** 63 ? Math.min(-1, v - 2 ** 64) : v;
 }
 
 export function headerSize(p: Pick<TestParams, 'udp_counters_64bit'>): number {

@@ -166,7 +166,10 @@ export async function startIperf3Server(o: Iperf3ServerOptions = {}): Promise<Ip
       t.cookie = await withTimeout(ctl.readExact(COOKIE_SIZE), setupTimeoutMs, 'the cookie');
       await ctl.writeState(PARAM_EXCHANGE);
       t.state = PARAM_EXCHANGE;
-      const params = parseParams(await withTimeout(ctl.readJson(), setupTimeoutMs, 'the test parameters'));
+      const params = await withTimeout(ctl.readJson(), setupTimeoutMs, 'the test parameters').then(parseParams, (err: unknown) => {
+        if (err instanceof ControlClosedError) throw err;
+        return err instanceof Error ? err.message : String(err);
+      });
       if (typeof params === 'string') {
         await ctl.writeBytes(serverError(IERECVPARAMS, 22 /* EINVAL */));
         throw new Error(params);
