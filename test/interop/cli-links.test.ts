@@ -14,7 +14,11 @@ const WSK = fileURLToPath(new URL('../../apps/cli/wsk.mjs', import.meta.url));
 interface Running { child: ChildProcess; out: () => string; err: () => string; exited: Promise<number | null> }
 
 function wsk(args: string[]): Running {
-  const child = spawn(process.execPath, [WSK, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return wskEnv(args, process.env);
+}
+
+function wskEnv(args: string[], env: NodeJS.ProcessEnv): Running {
+  const child = spawn(process.execPath, [WSK, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d) => { out += d; });
@@ -66,6 +70,40 @@ describe('wsk run echosrv on a real device', () => {
     expect(run.out()).toMatch(/echosrv unloaded/);
     const dump = await peer(lab, `tcpdump -nr ${capture} tcp 2>/dev/null | wc -l`);
     expect(Number(dump.trim())).toBeGreaterThanOrEqual(6);
+  }, 60_000);
+
+  it('wsk run iperf3-server on the AF_PACKET link serves iperf3 -c -R; wsk stats shows the running stack and its connections', async () => {
+    const statsDir = join(dir, 'stats');
+    const env = { ...process.env, WSK_STATS_DIR: statsDir };
+    const run = wskEnv(['run', 'iperf3-server', '--link', 'afpacket', '--netns', lab.stackNs, '--ifname', lab.stackIf, '--ip', lab.stackAddress], env);
+    try {
+      await waitFor(() => /listening/.test(run.out()) || run.child.exitCode !== null, 30_000, 'iperf3-server to listen');
+      const address = lab.stackAddress.split('/')[0];
+      const test = peer(lab, `iperf3 -c ${address} -t 3 -R -J | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j.get("error", "ok"), int(j["end"]["sum_received"]["bytes"] > 0))'`);
+      await new Promise((r) => setTimeout(r, 1500));
+      const stats = wskEnv(['stats', '--json'], env);
+      expect(await stats.exited).toBe(0);
+      const [snap] = JSON.parse(stats.out()) as { pid: number; app: string; device: { rxFrames: number }; connections: { state: string; cwnd: number; srttMs: number; remote: string }[] }[];
+      expect(snap!.pid).toBe(run.child.pid);
+      expect(snap!.app).toBe('iperf3-server');
+      expect(snap!.device.rxFrames).toBeGreaterThan(0);
+      // The control connection and the data stream, from the peer, established, with a measured RTT.
+      const live = snap!.connections.filter((c) => c.state === 'ESTABLISHED' && c.remote.startsWith(lab.peerAddress.split('/')[0]!));
+      expect(live.length).toBeGreaterThanOrEqual(2);
+      expect(Math.max(...live.map((c) => c.cwnd))).toBeGreaterThan(10_000);
+      expect(Math.max(...live.map((c) => c.srttMs))).toBeGreaterThan(0);
+      const text = wskEnv(['stats'], env);
+      expect(await text.exited).toBe(0);
+      expect(text.out()).toMatch(/iperf3-server on userspace stack .* ESTABLISHED/s);
+      expect((await test).trim()).toBe('ok 1');
+    } finally {
+      run.child.kill('SIGTERM');
+    }
+    expect(await run.exited).toBe(0);
+    expect(run.out()).toMatch(/test from 198\.18\.\d+\.\d+:\d+: tcp reverse, 1 stream/);
+    const none = wskEnv(['stats'], env);
+    expect(await none.exited).toBe(1);
+    expect(none.err()).toMatch(/no running app on the userspace stack/);
   }, 60_000);
 
   it('a device that does not exist: exit code 2 and the fix on one line', async () => {

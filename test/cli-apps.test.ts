@@ -1,0 +1,150 @@
+// `wsk run <app>` for the ported apps on the kernel provider over loopback, each against its real
+// peer: the iperf3 client against stock `iperf3 -s`, the HTTP server against curl, the HTTP
+// client against python3's http.server, KSOCKET's demo against both. Through the real command
+// line; only processes started here are ended, by pid; every wait is bounded.
+import { afterEach, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { generatedBody } from '../apps/http/http-server.ts';
+
+const WSK = fileURLToPath(new URL('../apps/cli/wsk.mjs', import.meta.url));
+const started = new Set<ChildProcess>();
+
+interface Proc { child: ChildProcess; out: () => string; err: () => string; exited: Promise<number | null> }
+
+function run(command: string, args: string[], cwd?: string): Proc {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd });
+  started.add(child);
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d) => { out += d; });
+  child.stderr!.on('data', (d) => { err += d; });
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => { started.delete(child); resolve(code); }));
+  return { child, out: () => out, err: () => err, exited };
+}
+
+const wsk = (args: string[]): Proc => run(process.execPath, [WSK, 'run', ...args]);
+
+async function until(what: () => boolean, ms: number, label: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!what()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${label}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A free TCP port on loopback (bound and released). */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function listening(port: number, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      // ss, not a connection: `iperf3 -s -1` would take a probe for its one test.
+      const c = spawn('bash', ['-c', `ss -ltnH 'sport = :${port}' | grep -q LISTEN`], { stdio: 'ignore' });
+      c.on('close', (code) => resolve(code === 0));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on ${port}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+afterEach(() => {
+  for (const child of started) if (child.pid && child.exitCode === null) process.kill(child.pid, 'SIGKILL');
+  started.clear();
+});
+
+describe('wsk run <app> on the kernel provider', () => {
+  it('wsk run iperf3 <host> -R -P 2 --json against stock iperf3 -s: exit 0 and iperf3-shaped JSON', async () => {
+    const port = await freePort();
+    const stock = run('iperf3', ['-s', '-1', '-B', '127.0.0.1', '-p', String(port)]);
+    await listening(port);
+    const client = wsk(['iperf3', '127.0.0.1', '-p', String(port), '-t', '1', '-R', '-P', '2', '--json']);
+    expect(await client.exited).toBe(0);
+    const report = JSON.parse(client.out()) as { start: { test_start: { num_streams: number; reverse: number } }; end: { sum_received: { bytes: number } } };
+    expect(report.start.test_start).toMatchObject({ num_streams: 2, reverse: 1 });
+    expect(report.end.sum_received.bytes).toBeGreaterThan(0);
+    await stock.exited;
+  }, 30_000);
+
+  it('wsk run iperf3 without a server address or against a closed port: what is wrong, nonzero exit', async () => {
+    const none = wsk(['iperf3']);
+    expect(await none.exited).toBe(2);
+    expect(none.err()).toMatch(/iperf3 needs the server address: wsk run iperf3 <address>/);
+    const port = await freePort();
+    const refused = wsk(['iperf3', '127.0.0.1', '-p', String(port), '-t', '1']);
+    expect(await refused.exited).toBe(1);
+    expect(refused.err().trim()).toMatch(new RegExp(`^wsk: iperf3: unable to connect to 127\\.0\\.0\\.1:${port}: WskConnect: STATUS_CONNECTION_REFUSED`));
+  }, 30_000);
+
+  it('wsk run http-server: curl fetches a generated body and a file from --root; SIGTERM stops it with a count', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wsk-http-'));
+    try {
+      writeFileSync(join(dir, 'hello.txt'), 'hello from a file\n');
+      const port = await freePort();
+      const server = wsk(['http-server', '-p', String(port), '--root', dir]);
+      await until(() => /listening/.test(server.out()), 20_000, 'http-server to listen');
+      const curl = run('curl', ['-sf', `http://127.0.0.1:${port}/files/hello.txt`, '-o', join(dir, 'a'), `http://127.0.0.1:${port}/bytes/100000`, '-o', join(dir, 'b')]);
+      expect(await curl.exited).toBe(0);
+      expect(readFileSync(join(dir, 'a'), 'utf8')).toBe('hello from a file\n');
+      expect(readFileSync(join(dir, 'b'))).toEqual(Buffer.from(generatedBody(100000)));
+      server.child.kill('SIGTERM');
+      expect(await server.exited).toBe(0);
+      expect(server.out()).toMatch(/served 2 request\(s\) on 1 connection\(s\)/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+
+  it('wsk run http-get fetches from python3 http.server into --output; a 404 exits 1', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wsk-get-'));
+    try {
+      const body = Buffer.from(generatedBody(300_000));
+      writeFileSync(join(dir, 'data.bin'), body);
+      const port = await freePort();
+      run('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1'], dir);
+      await listening(port);
+      const get = wsk(['http-get', `http://127.0.0.1:${port}/data.bin`, '-o', join(dir, 'got.bin')]);
+      expect(await get.exited).toBe(0);
+      expect(get.err()).toMatch(/HTTP 200 OK, 300000 bytes/);
+      expect(readFileSync(join(dir, 'got.bin'))).toEqual(body);
+      const missing = wsk(['http-get', `http://127.0.0.1:${port}/nothing-here`]);
+      expect(await missing.exited).toBe(1);
+      expect(missing.err()).toMatch(/HTTP 404/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+
+  it('wsk run ksocket-demo: KSOCKET\'s HTTP GET against python3 http.server, then its TCP server greets a python3 client', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wsk-ks-'));
+    try {
+      writeFileSync(join(dir, 'uuid'), '{"uuid": "lab"}\n');
+      const httpPort = await freePort();
+      run('python3', ['-m', 'http.server', String(httpPort), '--bind', '127.0.0.1'], dir);
+      await listening(httpPort);
+      const serverPort = await freePort();
+      const demo = wsk(['ksocket-demo', `127.0.0.1:${httpPort}`, '-p', String(serverPort)]);
+      await until(() => /TCP server listening/.test(demo.out()) || demo.child.exitCode !== null, 20_000, 'the demo server');
+      const client = run('python3', ['-c', `import socket; s = socket.create_connection(("127.0.0.1", ${serverPort})); s.sendall(b"HELLO"); print(s.recv(64))`]);
+      expect(await client.exited).toBe(0);
+      expect(client.out()).toMatch(/Hello from WSK!/);
+      expect(await demo.exited).toBe(0);
+      expect(demo.out()).toMatch(/HTTP\/1\.0 200 OK[\s\S]*"uuid": "lab"[\s\S]*HELLO/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+});
