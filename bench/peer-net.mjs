@@ -2,7 +2,8 @@
 // namespace (ip netns exec), against either another of these (the baseline) or a WSK
 // application on the userspace stack. Every mode is bounded in time or rounds and prints one
 // JSON line.
-//   send <host> <port> <seconds>            write 64 KiB chunks for <seconds>, then end
+//   send <host> <port> <seconds>            write 64 KiB chunks for <seconds>, then end: {sent, gbps}
+//                                           (gbps: bytes over connect..close, i.e. until the receiver took it all)
 //   sink <port> [<host>]                    accept one connection, count until it ends: {gbps}
 //   pull <host> <port>                      connect and count what arrives until the end: {gbps}
 //   source <port> <seconds> [<host>]        accept one connection, write for <seconds>, end
@@ -11,8 +12,19 @@
 //   udp-echo <port> [<host>]                UDP echo server (until killed)
 //   udp-rr <host> <port> <rounds>           64-byte UDP request-response: {p50, p99, lost}
 //   udp-flood <host> <port> <count> <size>  send <count> datagrams as fast as the socket takes them: {sent}
+//   conns <host> <port> <count> <seconds> <concurrency>
+//                                           connect, 64-byte exchange, close (FIN, wait for the peer's), with
+//                                           <concurrency> in flight, until <count> or <seconds>:
+//                                           {conns, failed, abandoned (open at the deadline), stuck (of those,
+//                                           open for over 500 ms), seconds, cps, p50ms, p99ms, maxms, over500ms}
+//   hold <host> <port> <n> <seconds>        open <n> idle connections, print {holding, failed}, keep them until
+//                                           stdin ends or <seconds> pass, then reset them all
+//   serve <host> <port>                     the bench suite's app side as plain node:net: sink, source and echo
+//                                           servers (on <port>, +1, +2; 0: any free ports), driven by
+//                                           bench/suite/control.mjs's protocol on stdin
 import * as net from 'node:net';
 import * as dgram from 'node:dgram';
+import { memory, serveControl } from './suite/control.mjs';
 
 const [mode, ...args] = process.argv.slice(2);
 const CHUNK = Buffer.alloc(64 * 1024, 0x5a);
@@ -51,9 +63,12 @@ function listen(port, host, onConn) {
 switch (mode) {
   case 'send': {
     const [host, port, seconds] = args;
-    const s = net.connect({ host, port: Number(port), noDelay: true }, () => writeFor(s, Number(seconds), (bytes) => {
-      s.on('close', () => { out({ sent: bytes }); process.exit(0); });
-    }));
+    const s = net.connect({ host, port: Number(port), noDelay: true }, () => {
+      const t0 = performance.now();
+      writeFor(s, Number(seconds), (bytes) => {
+        s.on('close', () => { out({ sent: bytes, gbps: gbps(bytes, performance.now() - t0) }); process.exit(0); });
+      });
+    });
     s.on('error', (e) => { out({ error: e.message }); process.exit(1); });
     break;
   }
@@ -144,7 +159,112 @@ switch (mode) {
     for (let i = 0; i < 32 && i < total; i++) next();
     break;
   }
+  case 'conns': {
+    // A time window (wrk-style): connections are started until <count> or <seconds>; those still
+    // in flight at the deadline are abandoned and not counted, so one lost SYN (a 1 s
+    // retransmission) costs its slot's time, not the whole run's.
+    const [host, port, count, seconds, concurrency] = args;
+    const total = Number(count);
+    const msg = Buffer.alloc(64, 2);
+    const t0 = performance.now();
+    const end = t0 + Number(seconds) * 1000;
+    const live = new Map(); // socket -> start time
+    let started = 0;
+    let conns = 0;
+    let failed = 0;
+    let finished = false;
+    const times = [];
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      const s = (Math.min(performance.now(), end) - t0) / 1000;
+      const abandoned = live.size;
+      const now = performance.now();
+      let stuck = 0;
+      for (const [sock, c0] of live) { if (now - c0 > 500) stuck++; sock.destroy(); }
+      // Per-connection times (connect to close), ms: a lost SYN shows as a ~1 s outlier.
+      out({ conns, failed, abandoned, stuck, seconds: s, cps: conns / s, p50ms: pct(times, 0.5), p99ms: pct(times, 0.99), maxms: pct(times, 1), over500ms: times.filter((x) => x > 500).length });
+      process.exit(0);
+    };
+    const next = () => {
+      if (finished) return;
+      if (started >= total) { if (live.size === 0) finish(); return; }
+      started++;
+      let got = 0;
+      const c0 = performance.now();
+      const s = net.connect({ host, port: Number(port), noDelay: true }, () => s.write(msg));
+      live.set(s, c0);
+      s.on('data', (d) => { got += d.length; if (got >= msg.length) s.end(); });
+      s.on('error', () => {});
+      s.on('close', (hadError) => {
+        if (!live.delete(s) || finished) return;
+        times.push(performance.now() - c0);
+        if (got >= msg.length && !hadError) conns++; else failed++;
+        next();
+      });
+    };
+    setTimeout(finish, Math.max(0, end - performance.now()));
+    for (let i = 0; i < Number(concurrency); i++) next();
+    break;
+  }
+  case 'hold': {
+    const [host, port, n, seconds] = args;
+    const total = Number(n);
+    const socks = [];
+    let started = 0;
+    let connected = 0;
+    let failed = 0;
+    let reported = false;
+    const quit = () => { for (const s of socks) s.destroy(); process.exit(0); };
+    const report = () => { if (!reported && connected + failed >= total) { reported = true; out({ holding: connected, failed }); } };
+    const next = () => {
+      if (started >= total) return;
+      started++;
+      const s = net.connect({ host, port: Number(port) }, () => { connected++; report(); next(); });
+      s.on('error', () => { failed++; report(); next(); });
+      socks.push(s);
+    };
+    for (let i = 0; i < 32; i++) next();
+    process.stdin.on('end', quit);
+    process.stdin.on('error', quit);
+    process.stdin.resume();
+    setTimeout(quit, Number(seconds) * 1000).unref();
+    setTimeout(() => {}, Number(seconds) * 1000 + 1000); // keeps the loop alive until quit
+    break;
+  }
+  case 'serve': {
+    // The app side of bench/suite.ts as plain node:net, with the same control protocol as the
+    // WSK app (bench/suite/app.ts): one JSON line per answer on stdout.
+    const [host, port] = args;
+    const base = Number(port);
+    const at = (k) => (base === 0 ? 0 : base + k);
+    let sourceSeconds = 2;
+    const echoSockets = new Set();
+    const servers = [];
+    const mk = (p, onConn) => new Promise((resolve) => {
+      const server = net.createServer({ noDelay: true }, onConn);
+      server.listen(p, host, () => resolve());
+      servers.push(server);
+    });
+    Promise.all([
+      mk(at(0), (sock) => { sock.on('data', () => {}); sock.on('error', () => {}); }),
+      mk(at(1), (sock) => { sock.on('error', () => {}); sock.on('data', () => {}); writeFor(sock, sourceSeconds, () => {}); }),
+      mk(at(2), (sock) => {
+        echoSockets.add(sock);
+        sock.on('data', (d) => sock.write(d));
+        sock.on('error', () => {});
+        sock.on('close', () => echoSockets.delete(sock));
+      }),
+    ]).then(() => out({ ready: true, sink: servers[0].address().port, source: servers[1].address().port, echo: servers[2].address().port }));
+    serveControl({
+      mem: () => memory(),
+      open: () => echoSockets.size,
+      source: (s) => { sourceSeconds = s; },
+      quit: () => { for (const s of echoSockets) s.destroy(); for (const s of servers) s.close(); },
+    });
+    break;
+  }
   default:
-    console.error('usage: peer-net.mjs send|sink|pull|source|echo|rr|udp-echo|udp-rr|udp-flood ...');
+    console.error('usage: peer-net.mjs send|sink|pull|source|echo|rr|udp-echo|udp-rr|udp-flood|conns|hold|serve ...');
     process.exit(2);
 }

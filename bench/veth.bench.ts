@@ -12,18 +12,19 @@
 //
 //   npx tsx bench/veth.bench.ts [--seconds S] [--rounds N] [--runs N] [--links afpacket,pcap,raw]
 //                               [--configs 1500/on,1500/off,9000/on,9000/off] [--json file]
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { labUp, type Lab } from '../apps/lab/lab.ts';
-import { AfPacketLink } from '../transports/afpacket/afpacket-link.ts';
-import { PcapLink } from '../transports/pcap/pcap-link.ts';
-import { RawSocketLink, rawIpQuietRules } from '../transports/raw-socket/raw-socket-link.ts';
+import { rawIpQuietRules } from '../transports/raw-socket/raw-socket-link.ts';
 import type { LinkDevice } from '../runtime/net/device.ts';
 import { Ipv4Stack } from '../runtime/net/stack.ts';
 import { createStackProvider } from '../runtime/net/stack-provider.ts';
 import { WskSubsystem } from '../runtime/wsk/subsystem.ts';
 import { startTrafficServer, startUdpEcho } from './wsk-traffic.ts';
+import { openLink as openDeviceLink, type LinkKind } from './suite/links.ts';
+import { runJson, serve as serveIn, type JsonOutput } from './suite/procs.ts';
+import { median, sleep } from './suite/stats.ts';
 
 const arg = (name: string, dflt: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -44,49 +45,22 @@ const PEER_CPU = '0';
 const STACK_IP = '198.18.0.2';
 const KERNEL_IP = '198.18.0.3';
 
-type LinkKind = 'afpacket' | 'pcap' | 'raw';
 type Kind = 'iperf3' | 'node' | LinkKind;
 
 interface Figures { rx: number; tx: number; tcpP50: number; tcpP99: number; udpP50: number; udpP99: number }
 const NONE: Figures = { rx: NaN, tx: NaN, tcpP50: NaN, tcpP99: NaN, udpP50: NaN, udpP99: NaN };
 
-const median = (xs: number[]): number => {
-  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  return v.length ? v[Math.floor(v.length / 2)]! : NaN;
-};
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /** Runs argv in a namespace pinned to a CPU; resolves with the last JSON line it printed. */
-interface PeerOutput { figures: Record<string, number>; raw: string }
-
-function run(ns: string, cpu: string, argv: string[], timeoutMs = 60_000): Promise<PeerOutput> {
-  return new Promise((resolve) => {
-    const p = spawn('ip', ['netns', 'exec', ns, 'taskset', '-c', cpu, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout.on('data', (d) => { out += d; });
-    p.stderr.on('data', (d) => { out += d; });
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('close', () => {
-      clearTimeout(timer);
-      const last = out.trim().split('\n').filter((l) => l.startsWith('{')).pop();
-      let figures: Record<string, number> = {};
-      try { figures = last ? JSON.parse(last) : {}; } catch { /* reported as NaN */ }
-      resolve({ figures, raw: out });
-    });
-  });
-}
+const run = (ns: string, cpu: string, argv: string[], timeoutMs = 60_000): Promise<JsonOutput> => runJson({ ns, cpu }, argv, timeoutMs);
 
 /** A server in the stack namespace for the baselines; ended by pid. */
-function serve(lab: Lab, argv: string[]): { stop(): void } {
-  const p = spawn('ip', ['netns', 'exec', lab.stackNs, 'taskset', '-c', SIDE_CPU, ...argv], { stdio: 'ignore' });
-  return { stop: () => { if (p.exitCode === null) p.kill('SIGKILL'); } };
-}
+const serve = (lab: Lab, argv: string[]): { stop(): void } => serveIn({ ns: lab.stackNs, cpu: SIDE_CPU }, argv);
 
 async function iperf3(lab: Lab): Promise<Figures> {
   const one = async (reverse: boolean): Promise<number> => {
     const server = serve(lab, ['iperf3', '-s', '-1', '-B', KERNEL_IP]);
     await sleep(300);
-    const r = await run(lab.peerNs, PEER_CPU, ['iperf3', '-c', KERNEL_IP, '-t', String(SECONDS), '-J', ...(reverse ? ['-R'] : [])]);
+    const r = await run(lab.peerNs, PEER_CPU, ['iperf3', '-c', KERNEL_IP, '-t', String(Math.max(1, Math.round(SECONDS))), '-J', ...(reverse ? ['-R'] : [])]);
     server.stop();
     try {
       return JSON.parse(r.raw).end.sum_received.bits_per_second / 1e9;
@@ -118,11 +92,8 @@ async function nodeBaseline(lab: Lab): Promise<Figures> {
 }
 
 function openLink(kind: LinkKind, lab: Lab): LinkDevice {
-  const accept = [STACK_IP, '198.18.0.255'];
-  if (kind === 'afpacket') return new AfPacketLink({ ifname: lab.stackIf, netns: lab.stackNs, acceptAddresses: accept });
-  if (kind === 'pcap') return new PcapLink({ ifname: lab.stackIf, netns: lab.stackNs, acceptAddresses: accept });
-  lab.quietHostStack(rawIpQuietRules());
-  return new RawSocketLink({ ifname: lab.stackIf, netns: lab.stackNs });
+  if (kind === 'raw') lab.quietHostStack(rawIpQuietRules());
+  return openDeviceLink(kind, lab.stackIf, lab.stackNs, STACK_IP);
 }
 
 /** WSK applications on the userspace stack against the same peer programs. */

@@ -22,6 +22,8 @@ export interface TransferResult { bytes: number; gbps: number }
 export interface TrafficServer {
   /** The port it listens on (the one asked for, or the one chosen for port 0). */
   readonly port: number;
+  /** Connections accepted and not yet closed. */
+  readonly open: number;
   /** The next sink/source connection's figures, once it ended. */
   nextResult(): Promise<TransferResult>;
   stop(): Promise<void>;
@@ -58,7 +60,7 @@ export interface ServerOptions {
   /** 0: any free port (see TrafficServer.port). */
   port: number;
   mode: ServerMode;
-  /** source: how long to send. */
+  /** source: how long to send; read when each connection starts, so it may be changed between connections. */
   seconds?: number;
   /** source: bytes kept posted in WskSend requests (default 4 MiB). */
   backlogBytes?: number;
@@ -159,6 +161,7 @@ export async function startTrafficServer(subsystem: WskSubsystem, o: ServerOptio
   accept();
   return {
     port: ntohs(local.sin_port!),
+    get open() { return open.size; },
     nextResult: () => new Promise((resolve) => { const r = results.shift(); if (r) resolve(r); else waiters.push(resolve); }),
     stop: async () => {
       stopping = true;

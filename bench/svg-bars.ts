@@ -1,0 +1,93 @@
+// A tiny dependency-free grouped bar chart as an SVG string: one group per category, one bar
+// per series inside it, an optional horizontal reference line (e.g. 1.0 for ratios), value
+// labels on the bars, a legend. Missing values (null/NaN) leave a gap. Bars taller than `yMax`
+// are clipped and marked with their value, so one outlier does not flatten the rest.
+
+export interface BarSeries { name: string; values: (number | null)[] }
+export interface BarChartOptions {
+  title: string;
+  categories: string[];
+  series: BarSeries[];
+  /** Draws a dashed line at this value (e.g. 1 for ratios). */
+  reference?: number;
+  yLabel?: string;
+  /** Top of the axis (default: the largest value, rounded up). */
+  yMax?: number;
+  /** Upper limit for the automatic top of the axis (taller bars are clipped and labelled). */
+  yCap?: number;
+  width?: number;
+  height?: number;
+  colors?: string[];
+}
+
+const PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1', '#9c755f'];
+
+const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const num = (x: number): string => (Math.round(x * 10) / 10).toString();
+
+function niceCeil(x: number): number {
+  if (!(x > 0)) return 1;
+  const p = 10 ** Math.floor(Math.log10(x));
+  for (const m of [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (m * p >= x) return m * p;
+  return 10 * p;
+}
+
+export function svgBars(o: BarChartOptions): string {
+  const W = o.width ?? 900;
+  const H = o.height ?? 420;
+  const colors = o.colors ?? PALETTE;
+  const legendH = 18 * Math.ceil(o.series.length / 3) + 8;
+  const m = { left: 56, right: 16, top: 40, bottom: 48 + legendH };
+  const pw = W - m.left - m.right;
+  const ph = H - m.top - m.bottom;
+  const finite = o.series.flatMap((s) => s.values).filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+  const yMax = o.yMax ?? Math.min(o.yCap ?? Infinity, niceCeil(Math.max(o.reference ?? 0, ...finite, 0)));
+  const y = (v: number): number => m.top + ph - (Math.min(v, yMax) / yMax) * ph;
+  const out: string[] = [];
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`);
+  out.push(`<rect width="${W}" height="${H}" fill="#fff"/>`);
+  out.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="14" font-weight="bold">${esc(o.title)}</text>`);
+  // Grid and axis.
+  const ticks = 5;
+  for (let i = 0; i <= ticks; i++) {
+    const v = (yMax * i) / ticks;
+    const yy = y(v);
+    out.push(`<line x1="${m.left}" x2="${W - m.right}" y1="${num(yy)}" y2="${num(yy)}" stroke="#e5e5e5"/>`);
+    out.push(`<text x="${m.left - 6}" y="${num(yy + 4)}" text-anchor="end" fill="#555">${esc(String(Math.round(v * 100) / 100))}</text>`);
+  }
+  if (o.yLabel) out.push(`<text transform="translate(14 ${m.top + ph / 2}) rotate(-90)" text-anchor="middle" fill="#333">${esc(o.yLabel)}</text>`);
+  out.push(`<line x1="${m.left}" x2="${m.left}" y1="${m.top}" y2="${m.top + ph}" stroke="#333"/>`);
+  out.push(`<line x1="${m.left}" x2="${W - m.right}" y1="${m.top + ph}" y2="${m.top + ph}" stroke="#333"/>`);
+  // Bars.
+  const gw = pw / Math.max(1, o.categories.length);
+  const bw = (gw * 0.8) / Math.max(1, o.series.length);
+  o.categories.forEach((cat, ci) => {
+    const gx = m.left + ci * gw + gw * 0.1;
+    o.series.forEach((s, si) => {
+      const v = s.values[ci];
+      if (typeof v !== 'number' || !Number.isFinite(v)) return;
+      const x = gx + si * bw;
+      const top = y(v);
+      const clipped = v > yMax;
+      out.push(`<rect x="${num(x)}" y="${num(top)}" width="${num(Math.max(1, bw - 1))}" height="${num(m.top + ph - top)}" fill="${colors[si % colors.length]}"><title>${esc(`${s.name} — ${cat}: ${v.toFixed(2)}`)}</title></rect>`);
+      if (bw >= 14 || clipped) {
+        out.push(`<text x="${num(x + bw / 2)}" y="${num(top - 3)}" text-anchor="middle" font-size="9" fill="${clipped ? '#c00' : '#333'}">${v.toFixed(2)}${clipped ? '↑' : ''}</text>`);
+      }
+    });
+    out.push(`<text x="${num(m.left + ci * gw + gw / 2)}" y="${m.top + ph + 16}" text-anchor="middle" fill="#333">${esc(cat)}</text>`);
+  });
+  if (o.reference !== undefined) {
+    const yy = num(y(o.reference));
+    out.push(`<line x1="${m.left}" x2="${W - m.right}" y1="${yy}" y2="${yy}" stroke="#000" stroke-dasharray="5 4"/>`);
+  }
+  // Legend.
+  const lw = pw / 3;
+  o.series.forEach((s, si) => {
+    const lx = m.left + (si % 3) * lw;
+    const ly = H - legendH + 4 + Math.floor(si / 3) * 18;
+    out.push(`<rect x="${num(lx)}" y="${ly}" width="12" height="12" fill="${colors[si % colors.length]}"/>`);
+    out.push(`<text x="${num(lx + 17)}" y="${ly + 10}" fill="#333">${esc(s.name)}</text>`);
+  });
+  out.push('</svg>');
+  return out.join('\n') + '\n';
+}
