@@ -1,7 +1,9 @@
 // A tiny dependency-free grouped bar chart as an SVG string: one group per category, one bar
 // per series inside it, an optional horizontal reference line (e.g. 1.0 for ratios), value
-// labels on the bars, a legend. Missing values (null/NaN) leave a gap. Bars taller than `yMax`
-// are clipped and marked with their value, so one outlier does not flatten the rest.
+// labels on the bars, a legend. Missing values (null/NaN) leave a gap. Bars beyond the axis are
+// clipped and marked with their value, so one outlier does not flatten the rest. With `log`, the
+// axis is logarithmic (base 2) and bars grow from the reference up or down: the natural picture
+// for ratios, where 0.5× and 2× are equally far from 1×.
 
 export interface BarSeries { name: string; values: (number | null)[] }
 export interface BarChartOptions {
@@ -15,6 +17,10 @@ export interface BarChartOptions {
   yMax?: number;
   /** Upper limit for the automatic top of the axis (taller bars are clipped and labelled). */
   yCap?: number;
+  /** Logarithmic axis (base 2) from `yMin` to `yMax`, bars starting at `reference` (default 1). */
+  log?: boolean;
+  /** Bottom of a logarithmic axis (default 1/8). */
+  yMin?: number;
   width?: number;
   height?: number;
   colors?: string[];
@@ -37,23 +43,33 @@ export function svgBars(o: BarChartOptions): string {
   const H = o.height ?? 420;
   const colors = o.colors ?? PALETTE;
   const legendH = 18 * Math.ceil(o.series.length / 3) + 8;
-  const m = { left: 56, right: 16, top: 40, bottom: 48 + legendH };
+  const m = { left: 56, right: 16, top: o.log ? 72 : 40, bottom: 48 + legendH };
   const pw = W - m.left - m.right;
   const ph = H - m.top - m.bottom;
-  const finite = o.series.flatMap((s) => s.values).filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
-  const yMax = o.yMax ?? Math.min(o.yCap ?? Infinity, niceCeil(Math.max(o.reference ?? 0, ...finite, 0)));
-  const y = (v: number): number => m.top + ph - (Math.min(v, yMax) / yMax) * ph;
+  const finite = o.series.flatMap((s) => s.values).filter((v): v is number => typeof v === 'number' && Number.isFinite(v) && (!o.log || v > 0));
+  const log = o.log ?? false;
+  const base = log ? (o.reference ?? 1) : 0;
+  const yMin = log ? (o.yMin ?? 1 / 8) : 0;
+  const yMax = o.yMax ?? (log
+    ? Math.min(o.yCap ?? Infinity, 2 ** Math.ceil(Math.log2(Math.max(2 * base, ...finite))))
+    : Math.min(o.yCap ?? Infinity, niceCeil(Math.max(o.reference ?? 0, ...finite, 0))));
+  const clamp = (v: number): number => Math.max(yMin, Math.min(v, yMax));
+  const y = log
+    ? (v: number): number => m.top + ph - ((Math.log2(clamp(v)) - Math.log2(yMin)) / (Math.log2(yMax) - Math.log2(yMin))) * ph
+    : (v: number): number => m.top + ph - (clamp(v) / yMax) * ph;
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`);
   out.push(`<rect width="${W}" height="${H}" fill="#fff"/>`);
   out.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="14" font-weight="bold">${esc(o.title)}</text>`);
   // Grid and axis.
-  const ticks = 5;
-  for (let i = 0; i <= ticks; i++) {
-    const v = (yMax * i) / ticks;
+  const ticks: number[] = [];
+  if (log) for (let v = yMin; v <= yMax * 1.0001; v *= 2) ticks.push(v);
+  else for (let i = 0; i <= 5; i++) ticks.push((yMax * i) / 5);
+  for (const v of ticks) {
     const yy = y(v);
+    const label = log && v < 1 ? `1/${Math.round(1 / v)}` : String(Math.round(v * 100) / 100);
     out.push(`<line x1="${m.left}" x2="${W - m.right}" y1="${num(yy)}" y2="${num(yy)}" stroke="#e5e5e5"/>`);
-    out.push(`<text x="${m.left - 6}" y="${num(yy + 4)}" text-anchor="end" fill="#555">${esc(String(Math.round(v * 100) / 100))}</text>`);
+    out.push(`<text x="${m.left - 6}" y="${num(yy + 4)}" text-anchor="end" fill="#555">${esc(label)}</text>`);
   }
   if (o.yLabel) out.push(`<text transform="translate(14 ${m.top + ph / 2}) rotate(-90)" text-anchor="middle" fill="#333">${esc(o.yLabel)}</text>`);
   out.push(`<line x1="${m.left}" x2="${m.left}" y1="${m.top}" y2="${m.top + ph}" stroke="#333"/>`);
@@ -67,12 +83,16 @@ export function svgBars(o: BarChartOptions): string {
       const v = s.values[ci];
       if (typeof v !== 'number' || !Number.isFinite(v)) return;
       const x = gx + si * bw;
-      const top = y(v);
-      const clipped = v > yMax;
-      out.push(`<rect x="${num(x)}" y="${num(top)}" width="${num(Math.max(1, bw - 1))}" height="${num(m.top + ph - top)}" fill="${colors[si % colors.length]}"><title>${esc(`${s.name} — ${cat}: ${v.toFixed(2)}`)}</title></rect>`);
-      if (bw >= 14 || clipped) {
-        out.push(`<text x="${num(x + bw / 2)}" y="${num(top - 3)}" text-anchor="middle" font-size="9" fill="${clipped ? '#c00' : '#333'}">${v.toFixed(2)}${clipped ? '↑' : ''}</text>`);
-      }
+      const y0 = y(base);
+      const yv = y(v);
+      const top = Math.min(y0, yv);
+      const clipped = v > yMax || v < yMin;
+      out.push(`<rect x="${num(x)}" y="${num(top)}" width="${num(Math.max(1, bw - 1))}" height="${num(Math.max(1, Math.abs(y0 - yv)))}" fill="${colors[si % colors.length]}"><title>${esc(`${s.name} — ${cat}: ${v.toFixed(2)}`)}</title></rect>`);
+      // Value labels run vertically beside the bar's end, so neighbours never overlap.
+      const up = v >= base;
+      const ly = up ? yv - 3 : yv + 3;
+      const cx = num(x + bw / 2 + 3);
+      out.push(`<text transform="translate(${cx} ${num(ly)}) rotate(-90)" text-anchor="${up ? 'start' : 'end'}" font-size="9" fill="${clipped ? '#c00' : '#333'}">${v.toFixed(2)}${clipped ? (up ? '↑' : '↓') : ''}</text>`);
     });
     out.push(`<text x="${num(m.left + ci * gw + gw / 2)}" y="${m.top + ph + 16}" text-anchor="middle" fill="#333">${esc(cat)}</text>`);
   });

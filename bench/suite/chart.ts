@@ -1,4 +1,5 @@
-// The suite's chart: ratios against node:net, one group per metric, one bar per target.
+// The suite's chart: ratios against node:net, one group per metric, one bar per target, on a
+// log scale around 1× (the arrows in the labels say which way is better).
 import type { SuiteResult } from '../suite.ts';
 import { svgBars } from '../svg-bars.ts';
 
@@ -10,7 +11,9 @@ export function suiteChart(r: SuiteResult): string {
     categories: metrics.map((m) => `${m.label} ${m.better === 'higher' ? '↑' : '↓'}`),
     series: targets.map((t) => ({ name: t.label, values: metrics.map((m) => t.metrics[m.key].ratio) })),
     reference: 1,
-    yLabel: '× node:net',
-    yCap: 3,
+    yLabel: '× node:net (log scale)',
+    log: true,
+    yMin: 1 / 8,
+    yCap: 32,
   });
 }
