@@ -20,12 +20,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  METRICS, TARGETS, TARGET_LABELS, APP_CPU, PEER_CPU, measureTarget, noFigures, skipReason,
+  METRICS, TARGETS, TARGET_LABELS, APP_CPU, PEER_CPU, measureTarget, noFigures, skipReason, teardownLabs,
   type Figures, type MetricKey, type Params, type RunDetails, type RunParams, type TargetName,
 } from './suite/targets.ts';
 import { median, ratio } from './suite/stats.ts';
 import { renderTable, updateReadmeFile } from './readme-table.ts';
 import { suiteChart } from './suite/chart.ts';
+
+export { teardownLabs } from './suite/targets.ts';
 
 export interface SuiteOptions {
   /** Short runs for development (figures are not comparable with a full run's). */
@@ -88,9 +90,9 @@ export interface SuiteResult {
   files: { json: string; svg: string; readme: string | null };
 }
 
-const FULL: Params = { seconds: 2, rounds: 5000, conns: { count: 15000, seconds: 3, concurrency: 32 }, idle: 1000 };
+const FULL: Params = { seconds: 2, rounds: 5000, conns: { count: 25000, seconds: 3, concurrency: 32 }, idle: 1000 };
 const FULL_WARM: Params = { seconds: 1, rounds: 5000, conns: { count: 2000, seconds: 1, concurrency: 32 }, idle: 0 };
-const QUICK: Params = { seconds: 0.5, rounds: 1000, conns: { count: 5000, seconds: 1, concurrency: 32 }, idle: 200 };
+const QUICK: Params = { seconds: 0.5, rounds: 1000, conns: { count: 10000, seconds: 1, concurrency: 32 }, idle: 200 };
 const QUICK_WARM: Params = { seconds: 0.3, rounds: 1000, conns: { count: 1000, seconds: 0.5, concurrency: 32 }, idle: 0 };
 
 /** The stated bound for memory per idle connection (heap + external in the app's process). */
@@ -123,7 +125,10 @@ export async function runBenchSuite(options: SuiteOptions): Promise<SuiteResult>
   const cores = cpus().length;
   const badMetric = (options.metrics ?? []).filter((k) => !METRICS.some((m) => m.key === k));
   if (badMetric.length) throw new Error(`unknown metric(s) ${badMetric.join(', ')}; metrics: ${METRICS.map((m) => m.key).join(', ')}`);
-  const withConcurrency = (x: Params): Params => (options.concurrency ? { ...x, conns: { ...x.conns, concurrency: options.concurrency } } : x);
+  // Over loopback the peer's ports are the host's (shared with everything else, no sysctl of our
+  // own): fewer test connections keep TIME_WAIT from crowding them.
+  const loopbackCap = (x: Params): Params => (setup === 'loopback' ? { ...x, conns: { ...x.conns, count: Math.min(x.conns.count, 5000) } } : x);
+  const withConcurrency = (x: Params): Params => loopbackCap(options.concurrency ? { ...x, conns: { ...x.conns, concurrency: options.concurrency } } : x);
   const p: RunParams = {
     measure: withConcurrency(quick ? QUICK : FULL), warm: withConcurrency(quick ? QUICK_WARM : FULL_WARM), mtu, offloads, setup,
     metrics: options.metrics?.length ? (options.metrics as MetricKey[]) : undefined,
@@ -265,6 +270,10 @@ function parseArgs(argv: string[]): Omit<SuiteOptions, 'log'> {
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  // Interrupted: delete the lab that is up (children in our process group get the signal too).
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => { teardownLabs(); console.error(`\n${sig}: lab deleted, stopping`); process.exit(130); });
+  }
   runBenchSuite({ ...parseArgs(process.argv.slice(2)), log: (l) => console.log(l) })
     .then(() => process.exit(0), (err) => { console.error(err); process.exit(1); });
 }

@@ -31,7 +31,7 @@ async function main(): Promise<void> {
     // A receive buffer as large as Linux lets its own sockets grow (tcp_rmem max 6 MiB), as in
     // bench/veth.bench.ts.
     const provider = createStackProvider(stack, { tcp: { receiveBuffer: 4 << 20 } });
-    stats = () => ({ link: link.stats, stack: stack.counters, tcp: provider.tcp?.counters });
+    stats = () => ({ link: link.stats, linkDetails: (link as { details?: unknown }).details, stack: stack.counters, tcp: provider.tcp?.counters });
     subsystem = new WskSubsystem(provider, { name: `suite-${kind}`, registerWithNmr: false });
     await subsystem.start();
   } else {

@@ -107,14 +107,29 @@ function which(cmd: string): boolean {
 
 interface Env { lab: Lab | null; app: Placement; peer: Placement; host: string; appArgs: string[] }
 
+/** Labs up right now, so an interrupted run can still delete them (teardownLabs). */
+const liveLabs = new Set<Lab>();
+
+/** Deletes every lab this process has up (by exact name); for signal handlers. */
+export function teardownLabs(): void {
+  for (const lab of liveLabs) { try { lab.down(); } catch { /* best effort on the way out */ } }
+  liveLabs.clear();
+}
+
 function makeEnv(t: TargetName, p: RunParams, cpus: number): Env {
   const pin = (cpu: string): string | undefined => (cpus >= 2 ? cpu : undefined);
   if (p.setup === 'loopback') {
     return { lab: null, app: { cpu: pin(APP_CPU) }, peer: { cpu: pin(PEER_CPU) }, host: '127.0.0.1', appArgs: [] };
   }
   const lab = labUp({ mtu: p.mtu, offloads: p.offloads });
+  liveLabs.add(lab);
   try {
     const link = linkOf(t);
+    // The peer is the active closer of every test connection, so its ports sit in TIME_WAIT for
+    // 60 s; Linux gives connect() the even ports of ip_local_port_range first (14,000 by default)
+    // and slows down sharply once they are taken. The whole range for the peer namespace keeps
+    // the connection test measuring the app, not the peer's port search.
+    lab.exec('peer', ['sysctl', '-q', '-w', 'net.ipv4.ip_local_port_range=1024 65535']);
     if (!link) lab.exec('stack', ['ip', 'addr', 'add', `${KERNEL_IP}/24`, 'dev', lab.stackIf]);
     if (link === 'raw') lab.quietHostStack(rawIpQuietRules());
     return {
@@ -125,6 +140,7 @@ function makeEnv(t: TargetName, p: RunParams, cpus: number): Env {
       appArgs: link ? [link, `${STACK_IP}/24`, lab.stackIf, ...(p.linkOptions ? [JSON.stringify(p.linkOptions)] : [])] : [],
     };
   } catch (err) {
+    liveLabs.delete(lab);
     lab.down();
     throw err;
   }
@@ -164,7 +180,7 @@ export async function measureTarget(t: TargetName, p: RunParams, cpus: number, l
       await app.stop();
     }
   } finally {
-    env.lab?.down();
+    if (env.lab) { liveLabs.delete(env.lab); env.lab.down(); }
   }
 }
 
@@ -175,7 +191,8 @@ interface Ports { sink: number; source: number; echo: number }
 async function appCounters(app: JsonLineProcess): Promise<Record<string, number>> {
   const s = (await app.ask('stats', (o) => 'stats' in o)).stats as Record<string, Record<string, number> | undefined>;
   const pick: [string, string, string][] = [
-    ['link', 'rxDrops', 'linkRxDrops'], ['link', 'txDrops', 'linkTxDrops'], ['stack', 'heldCopyOuts', 'heldCopyOuts'],
+    ['link', 'rxDrops', 'linkRxDrops'], ['link', 'txDrops', 'linkTxDrops'], ['linkDetails', 'ringStalls', 'ringStalls'],
+    ['linkDetails', 'ringWants', 'ringWants'], ['stack', 'heldCopyOuts', 'heldCopyOuts'],
     ['stack', 'txNoSlot', 'txNoSlot'], ['tcp', 'retransmits', 'tcpRetransmits'], ['tcp', 'synQueueOverflows', 'synQueueOverflows'],
     ['tcp', 'passiveOpens', 'passiveOpens'],
   ];
