@@ -58,6 +58,8 @@ export abstract class DataStream {
     this.bytes = 0;
     this.jitter = 0;
     this.startMs = nowMs;
+    // Pacing averages from the new start, so what was sent before must not count against it.
+    this.posted = 0;
   }
 
   /** Stops counting and sending; resolves once every posted send has completed (or `waitMs` passed). */

@@ -6,13 +6,14 @@ import {
   makeSockaddrIn, makeSockaddrIn6, sockaddrFamily, AF_INET6, WSK_EVENT_DISCONNECT, WSK_EVENT_RECEIVE, WSK_EVENT_RECEIVE_FROM, type SOCKADDR, type WskSubsystem,
 } from '../../index.ts';
 import { formatSockaddr, sockaddr, WskApp } from '../common/wsk-io.ts';
+import { withTimeout } from '../common/timeout.ts';
 import { ControlChannel, ControlClosedError } from './control-channel.ts';
 import { tcpStreamEvents, TcpDataStream, udpStreamEvents, UdpDataStream, type DataStream, type SendBudget, type StreamRole } from './data-streams.ts';
 import { formatBytes, formatRate } from './iperf3-server.ts';
 import {
   ACCESS_DENIED, CREATE_STREAMS, cpuUtil, DEFAULT_TCP_LEN, DEFAULT_UDP_BANDWIDTH, DEFAULT_UDP_LEN, DISPLAY_RESULTS,
   EXCHANGE_RESULTS, IPERF3_DEFAULT_PORT, IPERF_DONE, isUdpConnectReply, makeCookie, PARAM_EXCHANGE, parseResults,
-  SERVER_ERROR, SERVER_TERMINATE, stateName, TEST_END, TEST_RUNNING, TEST_START, UDP_CONNECT_MSG, type StreamResult,
+  SERVER_ERROR, SERVER_TERMINATE, stateName, streamId, TEST_END, TEST_RUNNING, TEST_START, UDP_CONNECT_MSG, type StreamResult,
   type TestParams, type TestResults,
 } from './iperf3-protocol.ts';
 
@@ -127,7 +128,7 @@ export async function runIperf3Client(o: Iperf3ClientOptions): Promise<Iperf3Cli
     for (let i = 0; i < total; i++) {
       const role: StreamRole = o.bidirectional ? (i < parallel ? 'send' : 'receive') : o.reverse ? 'receive' : 'send';
       const s = udp ? await openUdpStream(app, role, params, remote, setupTimeoutMs, budget) : await openTcpStream(app, role, params, remote, cookie, budget);
-      s.id = i === 0 ? 1 : i + 2;
+      s.id = streamId(i);
       streams.push(s);
       const local = s instanceof TcpDataStream ? await s.socket!.localAddress() : await (s as UdpDataStream).socket!.localAddress();
       connected.push({ local: formatSockaddr(local), remote: `${o.host}:${port}` });
@@ -162,7 +163,9 @@ export async function runIperf3Client(o: Iperf3ClientOptions): Promise<Iperf3Cli
       if (!omitting && ((params.num > 0 && countedBytes() >= params.num) || (params.blockcount > 0 && countedBlocks() >= params.blockcount))) break;
       const failed = streams.find((s) => s instanceof TcpDataStream && (s.failure !== 0 || (s.peerClosed && s.role === 'send')));
       if (failed) fail(`stream ${failed.id} ended early (${(failed as TcpDataStream).failure !== 0 ? `send failed: 0x${((failed as TcpDataStream).failure >>> 0).toString(16)}` : 'the server closed it'})`);
-      const state = await Promise.race([controlEvent, new Promise<null>((r) => timers.push(setTimeout(() => r(null), Math.min(50, Math.max(1, endAtMs - now)))))]);
+      let tick: NodeJS.Timeout | undefined;
+      const state = await Promise.race([controlEvent, new Promise<null>((r) => { tick = setTimeout(() => r(null), Math.min(50, Math.max(1, endAtMs - now))); })]);
+      clearTimeout(tick);
       if (state !== null) {
         if (state === SERVER_TERMINATE) fail('the server has terminated');
         fail(state === -100 ? 'the server closed the control connection during the test' : `unexpected ${stateName(state)} during the test`);
@@ -257,13 +260,6 @@ async function openUdpStream(app: WskApp, role: StreamRole, params: TestParams, 
   return s;
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => { timer = setTimeout(() => reject(new Iperf3Error(`timed out after ${ms} ms waiting for ${what}`)), ms); }),
-  ]);
-}
 
 function buildReport(
   o: Iperf3ClientOptions, params: TestParams, connected: { local: string; remote: string }[], intervals: Iperf3ClientReport['intervals'],

@@ -8,6 +8,7 @@ import {
   type SOCKADDR, type WSK_CLIENT_DATAGRAM_DISPATCH, type WskSubsystem,
 } from '../../index.ts';
 import { formatSockaddr, sockaddr, WskApp, WskError, type WskDatagram, type WskListener, type WskStream } from '../common/wsk-io.ts';
+import { withTimeout } from '../common/timeout.ts';
 import { ControlChannel, ControlClosedError } from './control-channel.ts';
 import { countDatagram, tcpStreamEvents, TcpDataStream, UdpDataStream, type DataStream, type StreamRole } from './data-streams.ts';
 import {
@@ -54,6 +55,8 @@ export interface Iperf3Server {
   readonly stopped: Promise<void>;
 }
 
+const UNCONFIGURED = parseParams({ tcp: true }) as TestParams;
+
 class Test {
   state = 0;
   params!: TestParams;
@@ -82,13 +85,6 @@ class Test {
   }
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms); }),
-  ]);
-}
 
 export async function startIperf3Server(o: Iperf3ServerOptions = {}): Promise<Iperf3Server> {
   const log = o.log ?? (() => {});
@@ -246,7 +242,8 @@ export async function startIperf3Server(o: Iperf3ServerOptions = {}): Promise<Ip
 
   const serve = async (): Promise<void> => {
     while (!stopping) {
-      const stream = new TcpDataStream('receive', undefined as unknown as TestParams);
+      // Its role and parameters are set once it turns out to be a data stream (acceptTcpStream).
+      const stream = new TcpDataStream('receive', UNCONFIGURED);
       let conn: WskStream;
       try {
         conn = await listener.accept(tcpStreamEvents, stream);

@@ -1,0 +1,14 @@
+// A bounded wait: the apps never wait on a peer without a limit.
+
+export class TimeoutError extends Error {
+  override name = 'TimeoutError';
+}
+
+/** Resolves as `p` does, or rejects with TimeoutError("timed out after N ms waiting for <what>"). */
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => { timer = setTimeout(() => reject(new TimeoutError(`timed out after ${ms} ms waiting for ${what}`)), ms); }),
+  ]);
+}
