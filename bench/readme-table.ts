@@ -63,6 +63,18 @@ export function renderTable(r: SuiteResult): string {
     lines.push('');
     lines.push(`Connection test: ${notes.join('; ')}; a lost SYN waits 1 s for its retransmission.`);
   }
+  const burst = r.targets.flatMap((t) => {
+    const runs = (t.details ?? []).map((d) => d.afterBurst).filter((b): b is Record<string, number> => !!b);
+    const dropped = runs.reduce((a, b) => a + (Number.isFinite(b.burstDrops) ? b.burstDrops! : 0) + (b.linkRxDrops ?? 0), 0);
+    const stuck = runs.reduce((a, b) => a + (b.stuck ?? 0) + (b.over500ms ?? 0), 0);
+    if (!dropped && !stuck) return [];
+    const cps = runs.map((b) => b.cps).filter((x): x is number => Number.isFinite(x)).map((x) => Math.round(x));
+    return [`${t.name}: ${dropped} frames dropped, ${stuck} connections stuck, then ${cps.join('/')} conn/s`];
+  });
+  if (burst.length) {
+    lines.push('');
+    lines.push(`After the ${o.idle} idle connections closed at once (a 1 s connection test follows): ${burst.join('; ')}.`);
+  }
   const errs = r.targets.flatMap((t) => t.errors.map((e) => `${t.name} ${e}`));
   if (errs.length) {
     lines.push('');

@@ -75,6 +75,8 @@ export interface RunDetails {
   conns?: Record<string, number>;
   /** The app's counters over the measured pass (userspace stack only): drops, retransmissions, copy-outs. */
   app?: Record<string, number>;
+  /** After the idle connections closed at once: a 1 s connection test and the link's drops. */
+  afterBurst?: Record<string, number>;
   /** Measurements that gave no figure, with the end of what the peer printed. */
   problems?: string[];
 }
@@ -228,13 +230,6 @@ async function appPass(app: JsonLineProcess, env: Env, ports: Ports, m: Params, 
     f.rrP50 = num(rr.p50);
     f.rrP99 = num(rr.p99);
   }
-  // Memory per idle connection: the app's heap + external (and RSS) before and while the peer
-  // holds `idle` connections open, both after a full GC.
-  if (into && (want.has('memPerConn') || want.has('rssPerConn'))) {
-    const mem = await idleMemory(app, env, ports, m.idle);
-    f.memPerConn = mem.heapExternal;
-    f.rssPerConn = mem.rss;
-  }
   // Connections per second: connect, 64-byte exchange, close, `concurrency` at a time.
   const c = m.conns;
   if (want.has('cps')) {
@@ -245,9 +240,24 @@ async function appPass(app: JsonLineProcess, env: Env, ports: Ports, m: Params, 
       for (const k of ['conns', 'failed', 'abandoned', 'stuck', 'p50ms', 'p99ms', 'maxms', 'over500ms']) if (typeof r[k] === 'number') details.conns[k] = r[k]!;
     }
   }
+  // Memory per idle connection (last: the peer then closes them all at once): the app's heap +
+  // external (and RSS) before and while the peer holds `idle` connections open, both after a
+  // full GC.
+  if (into && (want.has('memPerConn') || want.has('rssPerConn'))) {
+    const mem = await idleMemory(app, env, ports, m.idle);
+    f.memPerConn = mem.heapExternal;
+    f.rssPerConn = mem.rss;
+    // The peer closed those connections all at once: a short connection test right after shows
+    // whether the app recovered from that burst (not a headline figure; see RunDetails).
+    const before = await appCounters(app);
+    const r = await peer(['conns', env.host, String(ports.echo), '1000', '1', String(m.conns.concurrency)], 'cps', budget(1));
+    const after = await appCounters(app);
+    details.afterBurst = { cps: num(r.cps), stuck: num(r.stuck), over500ms: num(r.over500ms), burstDrops: num(mem.burstDrops) };
+    if ('linkRxDrops' in after) details.afterBurst.linkRxDrops = after.linkRxDrops! - (before.linkRxDrops ?? 0);
+  }
 }
 
-async function idleMemory(app: JsonLineProcess, env: Env, ports: Ports, n: number): Promise<{ heapExternal: number; rss: number }> {
+async function idleMemory(app: JsonLineProcess, env: Env, ports: Ports, n: number): Promise<{ heapExternal: number; rss: number; burstDrops: number }> {
   type Mem = { heapUsed: number; external: number; rss: number };
   const sample = async (): Promise<Mem> => (await app.ask('mem', (o) => 'mem' in o)).mem as Mem;
   // Settle: connections of earlier phases gone.
@@ -257,7 +267,7 @@ async function idleMemory(app: JsonLineProcess, env: Env, ports: Ports, n: numbe
   try {
     const h = await hold.next((o) => 'holding' in o, 60_000);
     const holding = num(h.holding);
-    if (!(holding > 0)) return { heapExternal: NaN, rss: NaN };
+    if (!(holding > 0)) return { heapExternal: NaN, rss: NaN, burstDrops: NaN };
     // Wait until the app has accepted them all (bounded).
     let open = 0;
     for (let i = 0; i < 100; i++) {
@@ -267,7 +277,14 @@ async function idleMemory(app: JsonLineProcess, env: Env, ports: Ports, n: numbe
     }
     const after = await sample();
     const per = (a: number, b: number): number => (a - b) / open / 1024;
-    return { heapExternal: per(after.heapUsed + after.external, before.heapUsed + before.external), rss: per(after.rss, before.rss) };
+    const result = { heapExternal: per(after.heapUsed + after.external, before.heapUsed + before.external), rss: per(after.rss, before.rss), burstDrops: NaN };
+    // The peer closes them all at once; wait (bounded) until the app has closed them too.
+    const c0 = await appCounters(app);
+    await hold.stop();
+    for (let i = 0; i < 50 && num((await app.ask('open', (o) => 'open' in o)).open) > 0; i++) await sleep(100);
+    const c1 = await appCounters(app);
+    if ('linkRxDrops' in c1) result.burstDrops = c1.linkRxDrops! - (c0.linkRxDrops ?? 0);
+    return result;
   } finally {
     await hold.stop();
   }
