@@ -54,7 +54,7 @@ export function renderTable(r: SuiteResult): string {
   const notes = r.targets.flatMap((t) => {
     const runs = t.details ?? [];
     const sum = (f: (d: (typeof runs)[number]) => number | undefined): number => runs.reduce((a, d) => a + (f(d) ?? 0), 0);
-    const drops = sum((d) => d.app?.linkRxDrops);
+    const drops = sum((d) => d.conns?.linkRxDrops);
     const slow = sum((d) => d.conns?.over500ms) + sum((d) => d.conns?.stuck);
     if (!drops && !slow) return [];
     return [`${t.name}: ${slow} connection${slow === 1 ? '' : 's'} over 500 ms or unfinished, ${drops} frame${drops === 1 ? '' : 's'} dropped by the link (${runs.length} run${runs.length === 1 ? '' : 's'})`];

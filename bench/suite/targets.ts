@@ -71,7 +71,7 @@ export interface RunParams {
 
 /** What explains one run's figures; numbers only, absent when not measured. */
 export interface RunDetails {
-  /** The connection test as the peer saw it: per-connection times (ms), slow (> 500 ms) ones, failures. */
+  /** The connection test as the peer saw it (per-connection times in ms, slow ones, failures) and the link's drops meanwhile. */
   conns?: Record<string, number>;
   /** The app's counters over the measured pass (userspace stack only): drops, retransmissions, copy-outs. */
   app?: Record<string, number>;
@@ -233,11 +233,14 @@ async function appPass(app: JsonLineProcess, env: Env, ports: Ports, m: Params, 
   // Connections per second: connect, 64-byte exchange, close, `concurrency` at a time.
   const c = m.conns;
   if (want.has('cps')) {
+    const c0 = into ? await appCounters(app) : {};
     const r = await peer(['conns', env.host, String(ports.echo), String(c.count), String(c.seconds), String(c.concurrency)], 'cps', budget(c.seconds));
     f.cps = num(r.cps);
     if (into) {
       details.conns = {};
       for (const k of ['conns', 'failed', 'abandoned', 'stuck', 'p50ms', 'p99ms', 'maxms', 'over500ms']) if (typeof r[k] === 'number') details.conns[k] = r[k]!;
+      const c1 = await appCounters(app);
+      for (const k of ['linkRxDrops', 'ringStalls', 'tcpRetransmits']) if (k in c1) details.conns[k] = c1[k]! - (c0[k] ?? 0);
     }
   }
   // Memory per idle connection (last: the peer then closes them all at once): the app's heap +
