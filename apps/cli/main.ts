@@ -2,6 +2,7 @@
 //
 //   wsk run <app> [args] [--provider kernel|stack] [--link afpacket|pcap|raw ...]   (run-command.ts)
 //   wsk stats [pid] [--watch s]   (live counters of a running app on the stack)
+//   wsk demo   (the main job)   wsk bench   (the benchmark suite, bench/suite.ts)   wsk lab run <experiment.json>
 //   wsk lab up|down|status|netem   (test networks: veth pairs between namespaces, needs root)
 //
 // `apps/cli/wsk.mjs` (the package's bin) registers tsx and calls main(); `tsx apps/cli/main.ts`
@@ -14,6 +15,7 @@ import { addRunCommand } from './run-command.ts';
 import { addStatsCommand } from './stats-command.ts';
 import { addLabRunCommand } from '../lab/experiment-command.ts';
 import { runDemo } from './demo.ts';
+import { addBenchCommand } from './bench-command.ts';
 
 /** Where the CLI writes, and how it learns about signals (injectable for tests). */
 export interface CliIo {
@@ -172,6 +174,7 @@ export function buildProgram(io: CliIo = processIo, setExitCode: (code: number) 
     });
   addLabCommands(program, io, setExitCode);
   addStatsCommand(program, io, setExitCode);
+  addBenchCommand(program, io, setExitCode);
   return program;
 }
 

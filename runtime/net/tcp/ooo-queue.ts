@@ -29,6 +29,7 @@ export interface OooQueueOps {
 export type OooDeliver = (handle: number, seq: number, len: number) => void;
 
 const INITIAL_CAPACITY = 16;
+const NO_ENTRIES = new Int32Array(0);
 
 export class OooQueue {
   private seqs: Int32Array;
@@ -45,10 +46,10 @@ export class OooQueue {
     private readonly ops: OooQueueOps,
   ) {
     if (!(maxEntries >= 1) || !(maxBytes >= 1)) throw new RangeError('OooQueue: maxEntries and maxBytes must be >= 1');
-    const capacity = Math.min(maxEntries, INITIAL_CAPACITY);
-    this.seqs = new Int32Array(capacity);
-    this.lens = new Int32Array(capacity);
-    this.handles = new Int32Array(capacity);
+    // Most connections never receive out of order: the arrays come with the first entry.
+    this.seqs = NO_ENTRIES;
+    this.lens = NO_ENTRIES;
+    this.handles = NO_ENTRIES;
   }
 
   /** Bytes held. */
@@ -172,7 +173,7 @@ export class OooQueue {
     const n = this.n;
     const cap = this.seqs.length;
     if (n * 2 >= cap && cap < this.maxEntries) {
-      const bigger = Math.min(this.maxEntries, cap * 2);
+      const bigger = Math.min(this.maxEntries, Math.max(INITIAL_CAPACITY, cap * 2));
       const grow = (a: Int32Array): Int32Array => { const g = new Int32Array(bigger); g.set(a.subarray(b, b + n)); return g; };
       this.seqs = grow(this.seqs);
       this.lens = grow(this.lens);

@@ -17,9 +17,12 @@
 
 export const DEFAULT_DUP_THRESH = 3;
 
+const NO_RANGES = new Int32Array(0);
+
 export class SackScoreboard {
-  private readonly starts: Int32Array;
-  private readonly ends: Int32Array;
+  // Allocated with the first SACK block: most connections never see one.
+  private starts = NO_RANGES;
+  private ends = NO_RANGES;
   private n = 0;
   private total = 0;
   private una = 0;
@@ -29,8 +32,6 @@ export class SackScoreboard {
 
   constructor(readonly maxBlocks: number = 64) {
     if (!(maxBlocks >= 1)) throw new RangeError('SackScoreboard: maxBlocks must be >= 1');
-    this.starts = new Int32Array(maxBlocks);
-    this.ends = new Int32Array(maxBlocks);
   }
 
   /** SACKed bytes above SND.UNA. */
@@ -208,6 +209,10 @@ export class SackScoreboard {
 
   /** Merges [left, right) (left < right, both above SND.UNA); returns newly covered bytes. */
   private insert(left: number, right: number): number {
+    if (this.starts.length === 0) {
+      this.starts = new Int32Array(this.maxBlocks);
+      this.ends = new Int32Array(this.maxBlocks);
+    }
     const starts = this.starts;
     const ends = this.ends;
     const n = this.n;

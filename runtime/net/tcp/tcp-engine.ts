@@ -18,7 +18,7 @@ import {
 import { WskUsageError } from '../../errors.ts';
 import { createCongestionControl } from './congestion.ts';
 import { RttEstimator } from './rtt.ts';
-import { OooQueue } from './ooo-queue.ts';
+import { OooQueue, type OooQueueOps } from './ooo-queue.ts';
 import { SackScoreboard } from './sack-scoreboard.ts';
 import { IsnGenerator } from './isn.ts';
 import { SendRequest, Tcb, TcpState, type SendDone, type TcpEvents } from './tcb.ts';
@@ -76,6 +76,12 @@ export class TcpEngine {
   readonly clock: Clock;
   readonly options: TcpOptionsConfig;
   readonly counters: TcpCounters = newTcpCounters();
+  /** How every connection's out-of-order queue trims and frees held data (one set, not one per connection). */
+  private readonly oooOps: OooQueueOps = {
+    trimFront: (h, n) => { this.stack.held.advance(h, n); },
+    trimBack: (h, n) => { const held = this.stack.held; held.truncate(h, held.lengthOf(h) - n); },
+    release: (h) => { this.stack.held.release(h); },
+  };
   /** remote IP → ((localPort << 16) | remotePort) → TCB. */
   private readonly connections = new Map<number, Map<number, Tcb>>();
   private readonly listeners = new Map<number, TcpListener>();
@@ -242,13 +248,8 @@ export class TcpEngine {
     tcb.rcvShift = this.options.windowScaling ? shift : 0;
     tcb.rtt = new RttEstimator({ minRto: this.options.minRtoMs });
     tcb.cc = createCongestionControl(this.options.congestionControl, tcb.mss);
-    const held = this.stack.held;
     // Entries for the byte limit in segments of 512 bytes or more (the arrays grow on demand).
-    tcb.ooo = new OooQueue(Math.max(64, this.options.outOfOrderBytes >> 9), this.options.outOfOrderBytes, {
-      trimFront: (h, n) => { held.advance(h, n); },
-      trimBack: (h, n) => { held.truncate(h, held.lengthOf(h) - n); },
-      release: (h) => { held.release(h); },
-    });
+    tcb.ooo = new OooQueue(Math.max(64, this.options.outOfOrderBytes >> 9), this.options.outOfOrderBytes, this.oooOps);
     tcb.scoreboard = new SackScoreboard();
     tcb.lastReceiveAt = this.clock.now();
     return tcb;
