@@ -113,8 +113,20 @@ export async function startIperf3Server(o: Iperf3ServerOptions = {}): Promise<Ip
     if (w) w(r);
   };
 
+  /**
+   * ACCESS_DENIED, then a graceful close that reads what the client sent (its cookie): closing
+   * with unread data would reset the connection, and the reset can reach the client before it
+   * reads the refusal ("connection reset by peer" instead of "the server is busy").
+   */
   const refuse = async (conn: WskStream): Promise<void> => {
-    await conn.send(Uint8Array.of(ACCESS_DENIED & 0xff)).catch(() => {});
+    try {
+      await conn.send(Uint8Array.of(ACCESS_DENIED & 0xff));
+      await conn.disconnect();
+      const sink = new Uint8Array(4096);
+      await withTimeout((async () => { while (await conn.receive(sink) > 0); })(), 2000, 'a refused client to close');
+    } catch {
+      // Gone or silent: the close below ends it either way.
+    }
     await conn.close();
   };
 
