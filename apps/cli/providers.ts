@@ -9,10 +9,11 @@ import { PcapWriterLink } from '../../transports/sniffer/pcap-writer.ts';
 import { Ipv4Stack } from '../../runtime/net/stack.ts';
 import { createStackProvider, type StackProvider } from '../../runtime/net/stack-provider.ts';
 import type { LinkDevice } from '../../runtime/net/device.ts';
+import { MemoryNetwork } from '../../transports/memory/memory-network.ts';
 
 export const PROVIDERS = ['kernel', 'stack'] as const;
 export type ProviderName = (typeof PROVIDERS)[number];
-export const LINKS = ['afpacket', 'pcap', 'raw'] as const;
+export const LINKS = ['afpacket', 'pcap', 'raw', 'memory'] as const;
 export type LinkName = (typeof LINKS)[number];
 
 export interface ProviderOptions {
@@ -36,6 +37,8 @@ export interface RunningProvider {
   stack: Ipv4Stack | null;
   stackProvider: StackProvider | null;
   device: LinkDevice | null;
+  /** --link memory: the second userspace stack on the same memory network, where the app's peer runs. */
+  memoryPeer: { subsystem: WskSubsystem; address: string } | null;
   /** Stops the subsystem (the stack provider closes its stack and device with it). */
   stop(): Promise<void>;
 }
@@ -51,16 +54,47 @@ function openLink(options: ProviderOptions): LinkDevice {
 export async function startProvider(options: ProviderOptions): Promise<RunningProvider> {
   if (options.provider === 'kernel') {
     const subsystem = await startWskSubsystem(createKernelProvider(), { name: 'kernel', makeDefault: true });
-    return { subsystem, where: 'provider kernel', stack: null, stackProvider: null, device: null, stop: () => subsystem.stop() };
+    return { subsystem, where: 'provider kernel', stack: null, stackProvider: null, device: null, memoryPeer: null, stop: () => subsystem.stop() };
   }
+  if (options.link === 'memory') return startMemoryPair(options);
   let device = openLink(options);
   if (options.pcap) device = new PcapWriterLink(device, { path: options.pcap });
   const stack = new Ipv4Stack(device, { address: options.ip!, gateway: options.gateway, ...(options.mtu ? { mtu: options.mtu } : {}) });
   const stackProvider = createStackProvider(stack);
   const subsystem = await startWskSubsystem(stackProvider, { name: 'stack', makeDefault: true });
   return {
-    subsystem, stack, stackProvider, device,
+    subsystem, stack, stackProvider, device, memoryPeer: null,
     where: `userspace stack ${options.ip} on ${options.link} ${options.ifname}${options.netns ? ` in ${options.netns}` : ''}`,
     stop: () => subsystem.stop(),
+  };
+}
+
+/** The default addresses of the two stacks on --link memory. */
+export const MEMORY_ADDRESS = '198.18.0.2/24';
+export const MEMORY_PEER_ADDRESS = '198.18.0.1/24';
+
+/**
+ * --link memory: the app's stack and a peer stack on one in-process memory network (nothing
+ * else can reach it), the peer at 198.18.0.1 unless the app took that address.
+ */
+async function startMemoryPair(options: ProviderOptions): Promise<RunningProvider> {
+  const ip = options.ip ?? MEMORY_ADDRESS;
+  const peerIp = ip.split('/')[0] === MEMORY_PEER_ADDRESS.split('/')[0] ? MEMORY_ADDRESS : MEMORY_PEER_ADDRESS;
+  const network = new MemoryNetwork();
+  let device: LinkDevice = network.createLink({ name: 'app', ...(options.mtu ? { mtu: options.mtu } : {}) });
+  if (options.pcap) device = new PcapWriterLink(device, { path: options.pcap });
+  const stack = new Ipv4Stack(device, { address: ip });
+  const peerStack = new Ipv4Stack(network.createLink({ name: 'peer', ...(options.mtu ? { mtu: options.mtu } : {}) }), { address: peerIp });
+  const stackProvider = createStackProvider(stack);
+  const subsystem = await startWskSubsystem(stackProvider, { name: 'stack', makeDefault: true });
+  const peerSubsystem = await startWskSubsystem(createStackProvider(peerStack), { name: 'memory-peer' });
+  return {
+    subsystem, stack, stackProvider, device,
+    memoryPeer: { subsystem: peerSubsystem, address: peerIp.split('/')[0]! },
+    where: `userspace stack ${ip} on the memory link (peer stack ${peerIp} in this process)`,
+    stop: async () => {
+      await subsystem.stop();
+      await peerSubsystem.stop();
+    },
   };
 }

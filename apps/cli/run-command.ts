@@ -15,6 +15,8 @@ import { HttpClient } from '../http/http-client.ts';
 import { KSOCKET_DEMO_SERVER_PORT, runKsocketDemo } from '../ksocket/ksocket-demo.ts';
 import { FIX_STACK_DEVICE, LINKS, PROVIDERS, startProvider, type ProviderOptions, type RunningProvider } from './providers.ts';
 import { serveStats } from './stats.ts';
+import { runWithMemoryPeer } from './memory-peer.ts';
+import { formatIpv4 } from '../../runtime/net/wire/bytes.ts';
 import type { CliIo } from './main.ts';
 
 export interface RunOptions extends ProviderOptions {
@@ -132,14 +134,14 @@ const APPS: Record<string, App> = {
   },
   'ksocket-demo': {
     description: "KSOCKET's driver demo (wbenny/KSOCKET), ported: an HTTP GET of <host:port>/uuid, then a TCP server on --port (default 9095) that greets one client",
-    argument: '<http host:port>',
+    argument: '<http host[:port][/path]>',
     run: async (args, o, io, p) => {
-      const m = args[0] ? /^([^:]+)(?::(\d+))?$/.exec(args[0]) : null;
-      if (!m) { io.err('wsk: ksocket-demo needs the HTTP server, e.g. wsk run ksocket-demo 198.18.0.1:8000'); return 2; }
+      const m = args[0] ? /^([^:/]+)(?::(\d+))?(\/\S*)?$/.exec(args[0]) : null;
+      if (!m) { io.err('wsk: ksocket-demo needs the HTTP server, e.g. wsk run ksocket-demo 198.18.0.1:8000 (path /uuid unless given)'); return 2; }
       const bind = o.ip ? o.ip.split('/')[0]! : '0.0.0.0';
       const port = o.port ?? KSOCKET_DEMO_SERVER_PORT;
       const r = await runKsocketDemo({
-        subsystem: p.subsystem, host: m[1]!, port: Number(m[2] ?? 80),
+        subsystem: p.subsystem, host: m[1]!, port: Number(m[2] ?? 80), ...(m[3] ? { path: m[3] } : {}),
         server: { host: bind, port, onListening: () => io.out(`ksocket-demo: TCP server listening on ${bind}:${port}; connect a client (e.g. nc ${bind === '0.0.0.0' ? '127.0.0.1' : bind} ${port})`) },
         log: (message) => process.stdout.write(message),
       });
@@ -257,14 +259,14 @@ export function addRunCommand(program: Command, io: CliIo, setExitCode: (code: n
     .option('-1, --one-off', 'iperf3-server: serve one test, then exit')
     .option('--root <dir>', 'http-server: serve the files under <dir> at /files/')
     .option('-o, --output <file>', 'http-get: write the body to <file> instead of stdout')
-    .addHelpText('after', `\nApplications:\n${appList}\n\nProviders:\n  kernel     the host's own TCP/IP stack (node:net)\n  stack      the userspace TCP/IP stack on a device: --link afpacket (packet ring, needs root or\n             CAP_NET_RAW), pcap (libpcap) or raw (raw IP sockets; the kernel must own the address\n             and be kept quiet, see transports/raw-socket)\n\nExamples on a lab (wsk lab up prints the names):\n  wsk run echosrv --link afpacket --netns wskB-<id> --ifname vb-<id> --ip 198.18.0.2/24\n  wsk run iperf3-server --link afpacket --netns wskB-<id> --ifname vb-<id> --ip 198.18.0.2/24\n    then: ip netns exec wskA-<id> iperf3 -c 198.18.0.2 -R\n  wsk run iperf3 198.18.0.1 -t 5 -P 2 --link afpacket --netns wskB-<id> --ifname vb-<id> --ip 198.18.0.2/24\n\nCtrl-C (or SIGTERM) unloads: stop listening, wait for connected peers to disconnect, exit 0.\nA second Ctrl-C closes the remaining connections abortively. While an app runs on the stack,\n\`wsk stats\` shows its counters and connections.`)
+    .addHelpText('after', `\nApplications:\n${appList}\n\nProviders:\n  kernel     the host's own TCP/IP stack (node:net)\n  stack      the userspace TCP/IP stack on a device: --link afpacket (packet ring, needs root or\n             CAP_NET_RAW), pcap (libpcap) or raw (raw IP sockets; the kernel must own the address\n             and be kept quiet, see transports/raw-socket); or --link memory: an in-process\n             memory link to a second stack (198.18.0.1) where the app's peer runs (its server,\n             or one visit by its client, after which a server app unloads); no root needed\n\nExamples on a lab (wsk lab up prints the names):\n  wsk run echosrv --link afpacket --netns wskB-<id> --ifname vb-<id> --ip 198.18.0.2/24\n  wsk run iperf3-server --link afpacket --netns wskB-<id> --ifname vb-<id> --ip 198.18.0.2/24\n    then: ip netns exec wskA-<id> iperf3 -c 198.18.0.2 -R\n  wsk run iperf3 198.18.0.1 -t 5 -P 2 --link afpacket --netns wskB-<id> --ifname vb-<id> --ip 198.18.0.2/24\n\nCtrl-C (or SIGTERM) unloads: stop listening, wait for connected peers to disconnect, exit 0.\nA second Ctrl-C closes the remaining connections abortively. While an app runs on the stack,\n\`wsk stats\` shows its counters and connections.`)
     .action(async (appName: string, args: string[], options: RunOptions, command: Command) => {
       const app = APPS[appName];
       if (!app) {
         command.error(`wsk: unknown app '${appName}'. Available apps: ${Object.keys(APPS).join(', ')}`, { exitCode: 2, code: 'wsk.unknownApp' });
       }
       options.provider ??= options.link ? 'stack' : 'kernel';
-      if (options.provider === 'stack' && (!options.link || !options.ifname || !options.ip)) {
+      if (options.provider === 'stack' && options.link !== 'memory' && (!options.link || !options.ifname || !options.ip)) {
         command.error(`wsk: ${FIX_STACK_DEVICE}`, { exitCode: 2, code: 'wsk.stackNeedsDevice' });
       }
       if (options.provider === 'kernel' && options.link) {
@@ -280,7 +282,12 @@ export function addRunCommand(program: Command, io: CliIo, setExitCode: (code: n
       }
       const stats = provider.stack ? serveStats(appName, provider) : null;
       try {
-        setExitCode(await app!.run(args, options, io, provider));
+        if (provider.memoryPeer) {
+          const address = provider.stack!.iface.address;
+          setExitCode(await runWithMemoryPeer(appName, args, options, io, provider.memoryPeer, formatIpv4(address), (a, appIo) => app!.run(a, options, appIo, provider)));
+        } else {
+          setExitCode(await app!.run(args, options, io, provider));
+        }
       } catch (err) {
         io.err(`wsk: ${appName}: ${err instanceof Error ? err.message : String(err)}`);
         setExitCode(1);
