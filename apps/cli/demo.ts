@@ -17,6 +17,7 @@ import { sockaddr, WskApp } from '../common/wsk-io.ts';
 import { AfPacketLink } from '../../transports/afpacket/afpacket-link.ts';
 import { Ipv4Stack } from '../../runtime/net/stack.ts';
 import { createStackProvider } from '../../runtime/net/stack-provider.ts';
+import { InvalidArgumentError, type Command } from 'commander';
 import type { CliIo } from './main.ts';
 
 export interface DemoOptions {
@@ -271,4 +272,25 @@ async function echoRoundTrip(subsystem: WskSubsystem, host: string): Promise<boo
   } finally {
     await app.close();
   }
+}
+
+export function addDemoCommand(program: Command, io: CliIo, setExitCode: (code: number) => void): void {
+  program
+    .command('demo')
+    .description('the main job: echosrv and the iperf3 server on the userspace stack over AF_PACKET in a two-namespace lab, against Linux nc and iperf3, then our iperf3 client against Linux; a results table and a pcap (without root: on the memory link)')
+    .option('--out <dir>', 'where results.json and session.pcap go', 'demo-results')
+    .option('-t, --seconds <n>', 'seconds per iperf3 test', (v: string) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1 || n > 60) throw new InvalidArgumentError('must be an integer from 1 to 60.');
+      return n;
+    }, 3)
+    .option('--memory', 'use the in-process memory link even as root', false)
+    .action(async (options: { out: string; seconds: number; memory: boolean }) => {
+      try {
+        setExitCode(await runDemo(options, io));
+      } catch (err) {
+        io.err(`wsk demo: ${err instanceof Error ? err.message : String(err)}`);
+        setExitCode(1);
+      }
+    });
 }

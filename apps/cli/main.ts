@@ -14,7 +14,7 @@ import { type Lab, labDown, labDownAll, labOpen, labStatus, labUp } from '../lab
 import { addRunCommand } from './run-command.ts';
 import { addStatsCommand } from './stats-command.ts';
 import { addLabRunCommand } from '../lab/experiment-command.ts';
-import { runDemo } from './demo.ts';
+import { addDemoCommand } from './demo.ts';
 import { addBenchCommand } from './bench-command.ts';
 
 /** Where the CLI writes, and how it learns about signals (injectable for tests). */
@@ -154,24 +154,7 @@ export function buildProgram(io: CliIo = processIo, setExitCode: (code: number) 
     .showHelpAfterError('(run with --help for usage)');
 
   addRunCommand(program, io, setExitCode);
-  program
-    .command('demo')
-    .description('the main job: echosrv and the iperf3 server on the userspace stack over AF_PACKET in a two-namespace lab, against Linux nc and iperf3, then our iperf3 client against Linux; a results table and a pcap (without root: on the memory link)')
-    .option('--out <dir>', 'where results.json and session.pcap go', 'demo-results')
-    .option('-t, --seconds <n>', 'seconds per iperf3 test', (v: string) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1 || n > 60) throw new InvalidArgumentError('must be an integer from 1 to 60.');
-      return n;
-    }, 3)
-    .option('--memory', 'use the in-process memory link even as root', false)
-    .action(async (options: { out: string; seconds: number; memory: boolean }) => {
-      try {
-        setExitCode(await runDemo(options, io));
-      } catch (err) {
-        io.err(`wsk demo: ${err instanceof Error ? err.message : String(err)}`);
-        setExitCode(1);
-      }
-    });
+  addDemoCommand(program, io, setExitCode);
   addLabCommands(program, io, setExitCode);
   addStatsCommand(program, io, setExitCode);
   addBenchCommand(program, io, setExitCode);
