@@ -163,6 +163,11 @@ export function buildProgram(io: CliIo = processIo, setExitCode: (code: number) 
 
 /** Entry point: parses argv (process.argv shape) and runs the command. */
 export async function main(argv: string[] = process.argv): Promise<void> {
+  // Output piped into a reader that stopped (`wsk ... | head`) ends the command quietly, as Unix tools do.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
   await buildProgram().parseAsync(argv);
 }
 

@@ -69,7 +69,7 @@ const APPS: Record<string, App> = {
   'iperf3-server': {
     description: 'iperf3-compatible server (default port 5201): stock `iperf3 -c` runs TCP, -R, --bidir, -P, -u -b, -J against it',
     run: async (_args, o, io, p) => {
-      const server = await startIperf3Server({ subsystem: p.subsystem, port: o.port ?? IPERF3_DEFAULT_PORT, oneOff: o.oneOff, log: o.json ? undefined : io.out });
+      const server = await startIperf3Server({ subsystem: p.subsystem, port: o.port ?? IPERF3_DEFAULT_PORT, oneOff: o.oneOff, interval: o.interval, log: o.json ? undefined : io.out });
       if (o.json) io.out(JSON.stringify({ listening: server.port }));
       if (o.oneOff) await Promise.race([server.stopped, firstSignal(io)]);
       else await firstSignal(io);
@@ -254,7 +254,7 @@ export function addRunCommand(program: Command, io: CliIo, setExitCode: (code: n
     .option('-O, --omit <seconds>', 'iperf3: leave the first seconds out', integer(0, 600))
     .option('-n, --bytes <bytes>', 'iperf3: stop after this many bytes, K/M/G suffixes', withUnits(1024))
     .option('-k, --blocks <count>', 'iperf3: stop after this many blocks', integer(1, 2 ** 31))
-    .option('-i, --interval <seconds>', 'iperf3: seconds between progress lines (0: none)', integer(0, 60))
+    .option('-i, --interval <seconds>', 'iperf3, iperf3-server: seconds between progress lines (0: none; default 1)', integer(0, 60))
     .option('--get-server-output', 'iperf3: print the server\'s report too')
     .option('-1, --one-off', 'iperf3-server: serve one test, then exit')
     .option('--root <dir>', 'http-server: serve the files under <dir> at /files/')

@@ -25,6 +25,8 @@ export interface Iperf3ServerOptions {
   port?: number;
   /** Serve one test, then stop (iperf3 -s -1). */
   oneOff?: boolean;
+  /** Seconds between the per-stream progress lines of a running test, as `iperf3 -s` prints them (0: none; default 1). */
+  interval?: number;
   /** How long to wait for the cookie, the parameters and the data streams (stock iperf3 waits forever). */
   setupTimeoutMs?: number;
   log?: (line: string) => void;
@@ -89,6 +91,7 @@ class Test {
 export async function startIperf3Server(o: Iperf3ServerOptions = {}): Promise<Iperf3Server> {
   const log = o.log ?? (() => {});
   const setupTimeoutMs = o.setupTimeoutMs ?? 30_000;
+  const intervalMs = (o.interval ?? 1) * 1000;
   const app = await WskApp.register(o.subsystem);
   let listener: WskListener;
   try {
@@ -204,6 +207,7 @@ export async function startIperf3Server(o: Iperf3ServerOptions = {}): Promise<Ip
       t.state = TEST_RUNNING;
       await ctl.writeState(TEST_RUNNING);
       if (params.omit > 0) timers.push(setTimeout(() => { const now = performance.now(); startMs = now; for (const s of t.streams) s.resetCounts(now); }, params.omit * 1000));
+      if (intervalMs > 0) timers.push(reportIntervals(t, intervalMs, log));
       // iperf3's safety net: a test that runs 40 s past its length is over.
       const limitMs = params.time > 0 ? (params.time + params.omit + 40) * 1000 : 0;
       for (;;) {
@@ -239,7 +243,7 @@ export async function startIperf3Server(o: Iperf3ServerOptions = {}): Promise<Ip
       error = err instanceof ControlClosedError ? 'the client closed the control connection before the test ended' : err instanceof Error ? err.message : String(err);
       if (stopping) await ctl.writeState(SERVER_TERMINATE).catch(() => {});
     } finally {
-      for (const timer of timers) clearTimeout(timer);
+      for (const timer of timers) clearInterval(timer);
       if (!endMs) endMs = performance.now();
       for (const s of t.streams) if (s.counting) await s.end(endMs, 0);
       await Promise.all(t.streams.map((s) => s.close().catch(() => {})));
@@ -305,6 +309,29 @@ export async function startIperf3Server(o: Iperf3ServerOptions = {}): Promise<Ip
     stop,
     stopped,
   };
+}
+
+/** A progress line per stream (and their sum) every interval, from the counts the streams keep. */
+function reportIntervals(t: Test, intervalMs: number, log: (line: string) => void): NodeJS.Timeout {
+  const origin = performance.now();
+  let last = origin;
+  const lastBytes = new Map<DataStream, number>();
+  return setInterval(() => {
+    const now = performance.now();
+    const seconds = (now - last) / 1000;
+    const span = `${((last - origin) / 1000).toFixed(2)}-${((now - origin) / 1000).toFixed(2)} sec`;
+    let sum = 0;
+    for (const s of t.streams) {
+      // A count that went down was reset when the omit period ended.
+      const before = lastBytes.get(s) ?? 0;
+      const delta = s.bytes >= before ? s.bytes - before : s.bytes;
+      lastBytes.set(s, s.bytes);
+      sum += delta;
+      log(`[${String(s.id).padStart(3)}] ${span}  ${formatBytes(delta)}  ${formatRate((delta * 8) / seconds)}${s.role === 'send' ? '  (sent)' : ''}`);
+    }
+    if (t.streams.length > 1) log(`[SUM] ${span}  ${formatBytes(sum)}  ${formatRate((sum * 8) / seconds)}`);
+    last = now;
+  }, intervalMs);
 }
 
 function serverError(iErrno: number, errno: number): Uint8Array {
