@@ -27,7 +27,7 @@ export interface ProviderOptions {
   pcap?: string;
 }
 
-export const FIX_STACK_DEVICE = '--provider stack runs on a real device: give --link afpacket|pcap|raw --ifname <device> --ip <a.b.c.d/nn> (and --netns <namespace> for a lab; `wsk lab up` prints them)';
+export const FIX_STACK_DEVICE = '--provider stack runs on a real device: give --link afpacket|pcap|raw --ifname <device> --ip <a.b.c.d/nn> (and --netns <namespace> for a lab; `wsk lab up` prints them), or --link memory to run with its peer in this process';
 
 export interface RunningProvider {
   subsystem: WskSubsystem;
