@@ -1,0 +1,38 @@
+// `wsk bench` works end to end (a quick loopback run of two targets): it writes the JSON with
+// every metric for each target, ratios against node:net and the chart. No figure is asserted:
+// benchmarks are never timed tests; this only keeps the command from rotting.
+import { describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const WSK = fileURLToPath(new URL('../apps/cli/wsk.mjs', import.meta.url));
+
+describe('wsk bench', () => {
+  it('--quick --loopback --only wsk-kernel: node:net and WSK on the kernel provider, every metric, JSON and chart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wsk-bench-'));
+    try {
+      const out = join(dir, 'suite.json');
+      const code = await new Promise<number | null>((resolve) => {
+        const child = spawn(process.execPath, [WSK, 'bench', '--quick', '--runs', '1', '--only', 'wsk-kernel', '--loopback', '--no-readme', '--out', out], { stdio: 'ignore' });
+        const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+        child.on('close', (c) => { clearTimeout(timer); resolve(c); });
+      });
+      expect(code).toBe(0);
+      const suite = JSON.parse(readFileSync(out, 'utf8')) as { targets: { name: string; skipped: string | null; errors: string[]; metrics: Record<string, { median: number | null; ratio: number | null }> }[] };
+      const ran = suite.targets.filter((t) => !t.skipped);
+      expect(ran.map((t) => t.name)).toEqual(['node:net', 'wsk-kernel']);
+      for (const t of ran) {
+        expect(t.errors).toEqual([]);
+        for (const key of ['rx', 'tx', 'rrP50', 'rrP99', 'cps', 'memPerConn']) expect(t.metrics[key]!.median).toBeGreaterThan(0);
+      }
+      expect(ran[1]!.metrics.cps!.ratio).toBeGreaterThan(0);
+      expect(readFileSync(join(dir, 'suite.svg'), 'utf8')).toMatch(/^<svg[\s\S]*<\/svg>\s*$/);
+      expect(existsSync(join(dir, 'suite.json'))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
