@@ -71,6 +71,10 @@ export interface Iperf3ClientReport {
   server_output_text?: string;
 }
 
+/** What the control watch reports instead of a state byte (no state byte is below -2). */
+const CONTROL_CLOSED = -100;
+const CONTROL_FAILED = -101;
+
 export class Iperf3Error extends Error {
   override name = 'Iperf3Error';
 }
@@ -145,17 +149,18 @@ export async function runIperf3Client(o: Iperf3ClientOptions): Promise<Iperf3Cli
     const countedBlocks = (): number => counted.reduce((a, s) => a + s.blocks, 0);
     const intervals: Iperf3ClientReport['intervals'] = [];
     let omitting = params.omit > 0;
+    let lastMark = { t: startMs, bytes: 0 };
     if (omitting) {
       timers.push(setTimeout(() => {
         omitting = false;
         startMs = performance.now();
         for (const s of streams) s.resetCounts(startMs);
+        lastMark = { t: startMs, bytes: 0 };
       }, params.omit * 1000));
     }
     // The client ends the test: its timer, or -n / -k reached. The control connection is watched meanwhile.
     const endAtMs = params.time > 0 ? performance.now() + (params.time + params.omit) * 1000 : Infinity;
-    const controlEvent = ctl.readState().then((state) => state, (err: unknown) => (err instanceof ControlClosedError ? -100 : -101));
-    let lastMark = { t: startMs, bytes: 0 };
+    const controlEvent = ctl.readState().then((state) => state, (err: unknown) => (err instanceof ControlClosedError ? CONTROL_CLOSED : CONTROL_FAILED));
     const intervalMs = (o.interval ?? 1) * 1000;
     for (;;) {
       const now = performance.now();
@@ -168,7 +173,9 @@ export async function runIperf3Client(o: Iperf3ClientOptions): Promise<Iperf3Cli
       clearTimeout(tick);
       if (state !== null) {
         if (state === SERVER_TERMINATE) fail('the server has terminated');
-        fail(state === -100 ? 'the server closed the control connection during the test' : `unexpected ${stateName(state)} during the test`);
+        if (state === CONTROL_CLOSED) fail('the server closed the control connection during the test');
+        if (state === CONTROL_FAILED) fail('the control connection failed during the test');
+        fail(`unexpected ${stateName(state)} during the test`);
       }
       if (intervalMs > 0 && !omitting && performance.now() - lastMark.t >= intervalMs) {
         const t = performance.now();
@@ -186,7 +193,7 @@ export async function runIperf3Client(o: Iperf3ClientOptions): Promise<Iperf3Cli
     const next = await withTimeout(controlEvent, setupTimeoutMs, 'EXCHANGE_RESULTS');
     if (next !== EXCHANGE_RESULTS) {
       if (next === SERVER_TERMINATE) fail('the server has terminated');
-      fail(`expected EXCHANGE_RESULTS from the server, got ${next === -100 ? 'a closed connection' : stateName(next)}`);
+      fail(`expected EXCHANGE_RESULTS from the server, got ${next === CONTROL_CLOSED ? 'a closed connection' : next === CONTROL_FAILED ? 'a failed connection' : stateName(next)}`);
     }
     const ours: TestResults = {
       ...cpuUtil(cpuStart, endMs - startMs),
