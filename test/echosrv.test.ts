@@ -109,13 +109,16 @@ const log = (message: string, level: EchosrvLogLevel): void => { logs.push(`${le
 async function startOnRandomPort(subsystem: WskSubsystem): Promise<number> {
   for (let attempt = 0; attempt < 8; attempt++) {
     const port = randomHighPort();
+    const logged = logs.length;
     expect(echosrvStart({ port, subsystem, log })).toBe(STATUS_SUCCESS);
     const result = await withTimeout(echosrvListening(), 5000, 'echosrv listening');
     if (result.Status === STATUS_SUCCESS) {
       expect(result.Port).toBe(port);
       return port;
     }
-    logs.push(`port ${port} refused: ${ntStatusName(result.Status)}`);
+    // The sample logs its failed bind as an error; for a port that was taken that is expected,
+    // and the tests that check for no errors must not see it.
+    logs.splice(logged, logs.length - logged, `port ${port} refused: ${ntStatusName(result.Status)}`);
     await withTimeout(echosrvStop(), 5000, 'echosrv stop after a failed listen');
   }
   throw new Error(`no free port found; log:\n${logs.join('\n')}`);
