@@ -251,7 +251,8 @@ export class UdpDataStream extends DataStream {
       const seq = ++this.packets;
       slot.view.setUint32(0, Math.floor(now / 1000));
       slot.view.setUint32(4, Math.floor((now % 1000) * 1000));
-      if (wide) slot.view.setBigUint64(8, BigInt(seq)); else slot.view.setUint32(8, seq >>> 0);
+      // 64-bit counters as two words: a BigInt per datagram would allocate on the hot path.
+      if (wide) { slot.view.setUint32(8, Math.floor(seq / 2 ** 32)); slot.view.setUint32(12, seq >>> 0); } else slot.view.setUint32(8, seq >>> 0);
       this.inFlight++;
       this.posted += len;
       this.blocks++;
@@ -311,7 +312,7 @@ export function countDatagram(stream: UdpDataStream, d: WSK_DATAGRAM_INDICATION,
     skip = 0;
   }
   const sent = headerView.getUint32(0) + headerView.getUint32(4) / 1e6;
-  const seq = need === 16 ? Number(headerView.getBigUint64(8)) : headerView.getUint32(8);
+  const seq = need === 16 ? headerView.getUint32(8) * 2 ** 32 + headerView.getUint32(12) : headerView.getUint32(8);
   stream.onDatagram(length, sent, seq);
 }
 
