@@ -6,7 +6,7 @@
 import {
   IoAllocateIrp, IoAllocateMdl, IoReuseIrp, IoSetCompletionRoutine, STATUS_MORE_PROCESSING_REQUIRED, STATUS_SUCCESS,
   WSK_FLAG_ABORTIVE,
-  type IRP, type NTSTATUS, type SOCKADDR, type WSK_BUF, type WSK_CLIENT_CONNECTION_DISPATCH, type WSK_CLIENT_DATAGRAM_DISPATCH,
+  type IO_COMPLETION_ROUTINE, type IRP, type NTSTATUS, type SOCKADDR, type WSK_BUF, type WSK_CLIENT_CONNECTION_DISPATCH, type WSK_CLIENT_DATAGRAM_DISPATCH,
   type WSK_DATAGRAM_INDICATION, type WSK_PROVIDER_CONNECTION_DISPATCH, type WSK_PROVIDER_DATAGRAM_DISPATCH,
 } from '../../index.ts';
 import type { WskDatagram, WskStream } from '../common/wsk-io.ts';
@@ -125,11 +125,22 @@ export abstract class DataStream {
   }
 }
 
-function post(irp: IRP, start: (irp: IRP) => NTSTATUS, done: (status: NTSTATUS, info: unknown) => void): void {
+/** Readies a reused IRP for a send whose completion goes to `routine` with `context` (no closure per send). */
+function armIrp(irp: IRP, routine: IO_COMPLETION_ROUTINE, context: unknown): IRP {
   IoReuseIrp(irp, STATUS_SUCCESS);
-  IoSetCompletionRoutine(irp, (_d, i) => { done(i.IoStatus.Status, i.IoStatus.Information); return STATUS_MORE_PROCESSING_REQUIRED; }, null, true, true, true);
-  start(irp);
+  IoSetCompletionRoutine(irp, routine, context, true, true, true);
+  return irp;
 }
+
+const tcpSendCompleted: IO_COMPLETION_ROUTINE = (_d, irp, stream: TcpDataStream) => {
+  stream.sendCompleted(irp);
+  return STATUS_MORE_PROCESSING_REQUIRED;
+};
+
+const udpSendCompleted: IO_COMPLETION_ROUTINE = (_d, irp, slot: UdpSendSlot) => {
+  slot.stream.sendCompleted(slot, irp.IoStatus.Status);
+  return STATUS_MORE_PROCESSING_REQUIRED;
+};
 
 /** Bytes kept posted per sending TCP stream: enough to fill a fast path's window. */
 const TCP_SEND_BACKLOG = 4 << 20;
@@ -155,18 +166,19 @@ export class TcpDataStream extends DataStream {
     while (this.counting && this.failure === STATUS_SUCCESS && this.inFlight < depth) {
       if (!this.mayPost(len)) { this.pumpLater(); return; }
       if (!this.takeBudget(len)) return;
-      const irp = this.irps.pop() ?? IoAllocateIrp(1);
       this.inFlight++;
       this.posted += len;
       this.blocks++;
-      post(irp, (i) => C.WskSend(sock, this.block!, 0, i), (status, info) => {
-        this.inFlight--;
-        this.irps.push(irp);
-        if (status !== STATUS_SUCCESS) { this.failure = status; return; }
-        this.bytes += info as number;
-        this.pump();
-      });
+      C.WskSend(sock, this.block, 0, armIrp(this.irps.pop() ?? IoAllocateIrp(1), tcpSendCompleted, this));
     }
+  }
+
+  sendCompleted(irp: IRP): void {
+    this.inFlight--;
+    this.irps.push(irp);
+    if (irp.IoStatus.Status !== STATUS_SUCCESS) { this.failure = irp.IoStatus.Status; return; }
+    this.bytes += irp.IoStatus.Information as number;
+    this.pump();
   }
 
   /** Graceful disconnect when the peer still listens, then WskCloseSocket. */
@@ -207,6 +219,9 @@ function patternBlock(len: number): Uint8Array {
   return b;
 }
 
+/** A datagram buffer with its own IRP: the stream reuses these, so sending allocates nothing. */
+interface UdpSendSlot { stream: UdpDataStream; view: DataView; buf: WSK_BUF; irp: IRP }
+
 /** Datagrams a sending UDP stream may have posted at once. */
 const UDP_SEND_SLOTS_BYTES = 8 << 20;
 
@@ -217,7 +232,7 @@ export class UdpDataStream extends DataStream {
   /** Sends that did not complete (a full socket buffer drops them, as UDP does). */
   sendFailures = 0;
   lastSendFailure: NTSTATUS = STATUS_SUCCESS;
-  private readonly slots: { bytes: Uint8Array; view: DataView; buf: WSK_BUF; irp: IRP }[] = [];
+  private readonly slots: UdpSendSlot[] = [];
   private slotsMade = false;
   private inFlight = 0;
   private prevTransit = NaN;
@@ -235,7 +250,7 @@ export class UdpDataStream extends DataStream {
       const count = Math.max(8, Math.min(256, Math.ceil(UDP_SEND_SLOTS_BYTES / len)));
       for (let i = 0; i < count; i++) {
         const bytes = patternBlock(len);
-        this.slots.push({ bytes, view: new DataView(bytes.buffer), buf: { Mdl: IoAllocateMdl(bytes), Offset: 0, Length: len }, irp: IoAllocateIrp(1) });
+        this.slots.push({ stream: this, view: new DataView(bytes.buffer), buf: { Mdl: IoAllocateMdl(bytes), Offset: 0, Length: len }, irp: IoAllocateIrp(1) });
       }
     }
     const sock = this.socket!.sock;
@@ -256,14 +271,16 @@ export class UdpDataStream extends DataStream {
       this.inFlight++;
       this.posted += len;
       this.blocks++;
-      post(slot.irp, (i) => D.WskSendTo(sock, slot.buf, 0, this.remote, 0, null, i), (status) => {
-        this.inFlight--;
-        this.slots.push(slot);
-        if (status === STATUS_SUCCESS) this.bytes += len;
-        else { this.sendFailures++; this.lastSendFailure = status; }
-        this.pump();
-      });
+      D.WskSendTo(sock, slot.buf, 0, this.remote, 0, null, armIrp(slot.irp, udpSendCompleted, slot));
     }
+  }
+
+  sendCompleted(slot: UdpSendSlot, status: NTSTATUS): void {
+    this.inFlight--;
+    this.slots.push(slot);
+    if (status === STATUS_SUCCESS) this.bytes += this.params.len;
+    else { this.sendFailures++; this.lastSendFailure = status; }
+    this.pump();
   }
 
   /** One received data datagram: loss, reordering and jitter as iperf3 computes them. */

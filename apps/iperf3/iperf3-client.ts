@@ -3,13 +3,13 @@
 // period, a duration or a byte/block limit. The report follows iperf3's -J "end" section.
 import { randomBytes } from 'node:crypto';
 import {
-  makeSockaddrIn, makeSockaddrIn6, sockaddrFamily, AF_INET6, WSK_EVENT_DISCONNECT, WSK_EVENT_RECEIVE, WSK_EVENT_RECEIVE_FROM, type SOCKADDR, type WskSubsystem,
+  makeSockaddrIn, makeSockaddrIn6, sockaddrFamily, wskBufToBytes, AF_INET6, WSK_EVENT_DISCONNECT, WSK_EVENT_RECEIVE, WSK_EVENT_RECEIVE_FROM, type SOCKADDR, type WskSubsystem,
 } from '../../index.ts';
 import { formatSockaddr, sockaddr, WskApp } from '../common/wsk-io.ts';
 import { withTimeout } from '../common/timeout.ts';
 import { ControlChannel, ControlClosedError } from './control-channel.ts';
 import { tcpStreamEvents, TcpDataStream, udpStreamEvents, UdpDataStream, type DataStream, type SendBudget, type StreamRole } from './data-streams.ts';
-import { formatBytes, formatRate } from './iperf3-server.ts';
+import { formatBytes, formatRate } from './units.ts';
 import {
   ACCESS_DENIED, CREATE_STREAMS, cpuUtil, DEFAULT_TCP_LEN, DEFAULT_UDP_BANDWIDTH, DEFAULT_UDP_LEN, DISPLAY_RESULTS,
   EXCHANGE_RESULTS, IPERF3_DEFAULT_PORT, IPERF_DONE, isUdpConnectReply, makeCookie, PARAM_EXCHANGE, parseResults,
@@ -242,15 +242,7 @@ async function openUdpStream(app: WskApp, role: StreamRole, params: TestParams, 
   const events = udpStreamEvents((d) => {
     if (!handshaking) return false;
     // Reordered data datagrams may come first in reverse mode (iperf3 tolerates a couple); only the reply ends the handshake.
-    const b = new Uint8Array(d.Buffer.Length);
-    let at = 0;
-    for (let m = d.Buffer.Mdl, skip = d.Buffer.Offset; m && at < b.byteLength; m = m.Next) {
-      if (skip >= m.ByteCount) { skip -= m.ByteCount; continue; }
-      const take = Math.min(m.ByteCount - skip, b.byteLength - at);
-      b.set(m.buffer.subarray(skip, skip + take), at);
-      at += take;
-      skip = 0;
-    }
+    const b = wskBufToBytes(d.Buffer);
     if (isUdpConnectReply(b)) { handshaking = false; answered(); }
     return true;
   });

@@ -17,6 +17,7 @@ import {
   SERVER_TERMINATE, stateName, streamId, TEST_END, TEST_RUNNING, TEST_START, UDP_CONNECT_REPLY, type TestParams,
   type TestResults,
 } from './iperf3-protocol.ts';
+import { formatBytes, formatRate } from './units.ts';
 
 export interface Iperf3ServerOptions {
   subsystem?: WskSubsystem;
@@ -387,16 +388,4 @@ export function describe(r: ServerTestReport): string[] {
   if (r.received.bytes > 0) lines.push(`[SUM] received ${formatBytes(r.received.bytes)} = ${formatRate(r.received.bitsPerSecond)}`);
   if (r.sent.bytes > 0) lines.push(`[SUM] sent     ${formatBytes(r.sent.bytes)} = ${formatRate(r.sent.bitsPerSecond)}`);
   return lines;
-}
-
-export function formatBytes(n: number): string {
-  if (n >= 1 << 30) return `${(n / (1 << 30)).toFixed(2)} GBytes`;
-  if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(2)} MBytes`;
-  return `${(n / 1024).toFixed(2)} KBytes`;
-}
-
-export function formatRate(bps: number): string {
-  if (bps >= 1e9) return `${(bps / 1e9).toFixed(2)} Gbits/sec`;
-  if (bps >= 1e6) return `${(bps / 1e6).toFixed(2)} Mbits/sec`;
-  return `${(bps / 1e3).toFixed(2)} Kbits/sec`;
 }
