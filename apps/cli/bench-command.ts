@@ -1,5 +1,6 @@
 // `wsk bench`: the benchmark suite (bench/suite.ts) from the command line.
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
+import { integer } from './options.ts';
 import { runBenchSuite, teardownLabs } from '../../bench/suite.ts';
 import type { CliIo } from './main.ts';
 
@@ -8,11 +9,7 @@ export function addBenchCommand(program: Command, io: CliIo, setExitCode: (code:
     .command('bench')
     .description('the benchmark suite: node:net, WSK on the kernel provider, WSK on the userspace stack over each link, and iperf3 in one run (throughput both ways, RR p50/p99, connections/s, memory per connection); JSON, SVG chart, README table')
     .option('--quick', 'short runs for development (not comparable with a full run)', false)
-    .option('--runs <n>', 'measured runs per target; the median is reported', (v: string) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1 || n > 20) throw new InvalidArgumentError('must be an integer from 1 to 20.');
-      return n;
-    })
+    .option('--runs <n>', 'measured runs per target; the median is reported', integer(1, 20))
     .option('--only <targets>', 'comma-separated targets (node:net, wsk-kernel, wsk-stack-afpacket, wsk-stack-pcap, wsk-stack-raw, iperf3)')
     .option('--out <file>', 'the JSON results file (default bench/results/suite.json); the chart goes beside it')
     .option('--no-readme', 'do not regenerate the README table (a full run of every target does by default)')

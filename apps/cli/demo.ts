@@ -3,7 +3,6 @@
 // (nc, iperf3) in the other, then our iperf3 client against Linux's iperf3 server; live progress,
 // a results table, a pcap of the session, and the lab torn down. Without root the same
 // programs run on two userspace stacks joined by the in-process memory link, and it says so.
-import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startWskSubsystem, STATUS_SUCCESS, ntStatusName, type WskSubsystem } from '../../index.ts';
@@ -14,11 +13,12 @@ import { runIperf3Client, type Iperf3ClientOptions } from '../iperf3/iperf3-clie
 import { labUp, type Lab } from '../lab/lab.ts';
 import { BoundedCaptureLink } from '../lab/bounded-capture.ts';
 import { B_IP, stackPair } from '../lab/stack-pair.ts';
-import { sockaddr, WskApp } from '../common/wsk-io.ts';
+import { echoRoundTrip } from '../common/echo-check.ts';
 import { AfPacketLink } from '../../transports/afpacket/afpacket-link.ts';
 import { Ipv4Stack } from '../../runtime/net/stack.ts';
 import { createStackProvider } from '../../runtime/net/stack-provider.ts';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
+import { integer } from './options.ts';
 import type { CliIo } from './main.ts';
 
 export interface DemoOptions {
@@ -36,8 +36,6 @@ const ECHO_PORT = 40007;
 const IPERF_PORT = 5201;
 const ECHO_BYTES = 4 << 20;
 const CAPTURE_FRAMES = 200_000;
-
-const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
 /** A program in the lab's Linux namespace; its output lines go to `onLine` as they come. */
 function peerRun(lab: Lab, script: string, onLine: (line: string) => void, timeoutMs: number): Promise<{ code: number | null; stdout: string }> {
@@ -204,7 +202,7 @@ async function demoSteps(o: DemoOptions, io: CliIo): Promise<number> {
       io.out(`[2/4] echosrv on ${B_IP}:${ECHO_PORT}, iperf3 server on ${B_IP}:${IPERF_PORT}`);
       io.out(`[3/4] a WSK client sends ${ECHO_BYTES >> 20} MiB of random bytes to echosrv and reads the echo back`);
       const t0 = performance.now();
-      const echoOk = await echoRoundTrip(a, B_IP);
+      const echoOk = (await echoRoundTrip(a, B_IP, ECHO_PORT, ECHO_BYTES)).intact;
       rows.push({ test: `echosrv, ${ECHO_BYTES >> 20} MiB round trip`, client: `sha256 ${echoOk ? 'matches' : 'DIFFERS'}`, server: `${((performance.now() - t0) / 1000).toFixed(2)} s`, verdict: ok(echoOk) });
       io.out(`[4/4] our iperf3 client against our iperf3 server, ${o.seconds} s each`);
       for (const t of iperfTests) {
@@ -248,43 +246,12 @@ async function waitForListener(lab: Lab, port: number): Promise<void> {
   throw new Error(`iperf3 -s did not listen on port ${port} within 5 s`);
 }
 
-/** The memory-link echo client: one connection, the bytes out, the echo back, compared. */
-async function echoRoundTrip(subsystem: WskSubsystem, host: string): Promise<boolean> {
-  const app = await WskApp.register(subsystem);
-  try {
-    const stream = await app.connect(sockaddr(host, ECHO_PORT));
-    const data = randomBytes(ECHO_BYTES);
-    const got = new Uint8Array(ECHO_BYTES);
-    let have = 0;
-    const reading = (async () => {
-      const buf = new Uint8Array(256 * 1024);
-      for (;;) {
-        const n = await stream.receive(buf);
-        if (n === 0) return;
-        got.set(buf.subarray(0, Math.min(n, ECHO_BYTES - have)), have);
-        have += n;
-      }
-    })();
-    await stream.send(data);
-    await stream.disconnect();
-    await reading;
-    await stream.close();
-    return have === ECHO_BYTES && sha256(got) === sha256(data);
-  } finally {
-    await app.close();
-  }
-}
-
 export function addDemoCommand(program: Command, io: CliIo, setExitCode: (code: number) => void): void {
   program
     .command('demo')
     .description('the main job: echosrv and the iperf3 server on the userspace stack over AF_PACKET in a two-namespace lab, against Linux nc and iperf3, then our iperf3 client against Linux; a results table and a pcap (without root: on the memory link)')
     .option('--out <dir>', 'where results.json and session.pcap go', 'demo-results')
-    .option('-t, --seconds <n>', 'seconds per iperf3 test', (v: string) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1 || n > 60) throw new InvalidArgumentError('must be an integer from 1 to 60.');
-      return n;
-    }, 3)
+    .option('-t, --seconds <n>', 'seconds per iperf3 test', integer(1, 60), 3)
     .option('--memory', 'use the in-process memory link even as root', false)
     .action(async (options: { out: string; seconds: number; memory: boolean }) => {
       try {

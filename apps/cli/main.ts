@@ -9,9 +9,10 @@
 // runs it directly too.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { type Lab, labDown, labDownAll, labOpen, labStatus, labUp } from '../lab/lab.ts';
 import { addRunCommand } from './run-command.ts';
+import { integer } from './options.ts';
 import { addStatsCommand } from './stats-command.ts';
 import { addLabRunCommand } from '../lab/experiment-command.ts';
 import { addDemoCommand } from './demo.ts';
@@ -32,14 +33,6 @@ const processIo: CliIo = {
     process.on('SIGTERM', handler);
   },
 };
-
-function parseMtu(value: string): number {
-  const mtu = Number(value);
-  if (!/^\d+$/.test(value) || mtu < 68 || mtu > 65535) {
-    throw new InvalidArgumentError('must be an integer from 68 to 65535.');
-  }
-  return mtu;
-}
 
 function labSummary(lab: Lab, offloads: boolean, netem: string | null): Record<string, unknown> {
   return {
@@ -62,7 +55,7 @@ function addLabCommands(program: Command, io: CliIo, setExitCode: (code: number)
     .command('up')
     .description('create namespaces wskA-<id> (Linux peer, 198.18.0.1/24 on va-<id>) and wskB-<id> (userspace stack, vb-<id>, no kernel address)')
     .option('--id <id>', 'name suffix, 1-12 letters/digits (default: pid + random)')
-    .option('--mtu <n>', 'MTU of both veth ends', parseMtu, 1500)
+    .option('--mtu <n>', 'MTU of both veth ends', integer(68, 65535), 1500)
     .option('--netem <spec>', "netem impairment on the peer veth, e.g. 'delay 20ms 5ms loss 1%'")
     .option('--no-offloads', 'turn TSO/GSO/GRO/checksum offload off on both ends (needs ethtool)')
     .option('--json', 'print the lab as JSON', false)

@@ -2,9 +2,9 @@
 // link, so the app's peer runs on the second stack of the same memory network (providers.ts):
 // a client app finds its server there (iperf3 server, HTTP server), and a server app is visited
 // once by its client (an echo round trip, an iperf3 test, HTTP requests) and then unloaded.
-import { createHash, randomBytes } from 'node:crypto';
 import type { WskSubsystem } from '../../index.ts';
 import { sockaddr, WskApp } from '../common/wsk-io.ts';
+import { echoRoundTrip } from '../common/echo-check.ts';
 import { startIperf3Server } from '../iperf3/iperf3-server.ts';
 import { describeClientReport, runIperf3Client } from '../iperf3/iperf3-client.ts';
 import { IPERF3_DEFAULT_PORT } from '../iperf3/iperf3-protocol.ts';
@@ -31,37 +31,13 @@ interface PeerPlan {
 const ECHO_BYTES = 1 << 20;
 const HTTP_PORT = 80;
 
-async function echoRoundTrip(peer: Peer, host: string, port: number): Promise<string[]> {
-  const app = await WskApp.register(peer.subsystem);
-  try {
-    const t0 = performance.now();
-    const stream = await app.connect(sockaddr(host, port));
-    const data = randomBytes(ECHO_BYTES);
-    const got: Uint8Array[] = [];
-    const reading = (async () => {
-      for (;;) {
-        const buf = new Uint8Array(64 * 1024);
-        const n = await stream.receive(buf);
-        if (n === 0) return;
-        got.push(buf.subarray(0, n));
-      }
-    })();
-    await stream.send(data);
-    await stream.disconnect();
-    await reading;
-    await stream.close();
-    const echoed = Buffer.concat(got);
-    const same = createHash('sha256').update(echoed).digest('hex') === createHash('sha256').update(data).digest('hex');
-    if (!same) throw new Error(`the echo of ${ECHO_BYTES} bytes came back as ${echoed.byteLength} different bytes`);
-    return [`echoed ${ECHO_BYTES} random bytes intact in ${(performance.now() - t0).toFixed(1)} ms`];
-  } finally {
-    await app.close();
-  }
-}
-
 const PLANS: Record<string, PeerPlan> = {
   echosrv: {
-    visit: (peer, app, o) => echoRoundTrip(peer, app, o.port ?? ECHOSRV_DEFAULT_PORT),
+    visit: async (peer, app, o) => {
+      const r = await echoRoundTrip(peer.subsystem, app, o.port ?? ECHOSRV_DEFAULT_PORT, ECHO_BYTES);
+      if (!r.intact) throw new Error(`the echo of ${r.sent} bytes came back as ${r.echoed} different bytes`);
+      return [`echoed ${r.sent} random bytes intact in ${r.ms.toFixed(1)} ms`];
+    },
     unloadAfterVisit: true,
   },
   'iperf3-server': {

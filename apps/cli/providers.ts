@@ -9,7 +9,7 @@ import { PcapWriterLink } from '../../transports/sniffer/pcap-writer.ts';
 import { Ipv4Stack } from '../../runtime/net/stack.ts';
 import { createStackProvider, type StackProvider } from '../../runtime/net/stack-provider.ts';
 import type { LinkDevice } from '../../runtime/net/device.ts';
-import { MemoryNetwork } from '../../transports/memory/memory-network.ts';
+import { A_IP, B_IP, stackPair } from '../lab/stack-pair.ts';
 
 export const PROVIDERS = ['kernel', 'stack'] as const;
 export type ProviderName = (typeof PROVIDERS)[number];
@@ -69,29 +69,28 @@ export async function startProvider(options: ProviderOptions): Promise<RunningPr
   };
 }
 
-/** The default addresses of the two stacks on --link memory. */
-export const MEMORY_ADDRESS = '198.18.0.2/24';
-export const MEMORY_PEER_ADDRESS = '198.18.0.1/24';
-
 /**
- * --link memory: the app's stack and a peer stack on one in-process memory network (nothing
- * else can reach it), the peer at 198.18.0.1 unless the app took that address.
+ * --link memory: the app's stack (198.18.0.2) and a peer stack (198.18.0.1) on one in-process
+ * memory network, the stack pair of the lab's experiments; nothing else can reach it.
  */
 async function startMemoryPair(options: ProviderOptions): Promise<RunningProvider> {
-  const ip = options.ip ?? MEMORY_ADDRESS;
-  const peerIp = ip.split('/')[0] === MEMORY_PEER_ADDRESS.split('/')[0] ? MEMORY_ADDRESS : MEMORY_PEER_ADDRESS;
-  const network = new MemoryNetwork();
-  let device: LinkDevice = network.createLink({ name: 'app', ...(options.mtu ? { mtu: options.mtu } : {}) });
-  if (options.pcap) device = new PcapWriterLink(device, { path: options.pcap });
-  const stack = new Ipv4Stack(device, { address: ip });
-  const peerStack = new Ipv4Stack(network.createLink({ name: 'peer', ...(options.mtu ? { mtu: options.mtu } : {}) }), { address: peerIp });
-  const stackProvider = createStackProvider(stack);
+  if (options.ip && options.ip.split('/')[0] !== B_IP) {
+    throw new Error(`--link memory puts the app at ${B_IP}/24 and its peer at ${A_IP}: drop --ip ${options.ip}`);
+  }
+  let device: LinkDevice | null = null;
+  const pair = stackPair({}, {}, (link, which) => {
+    if (which === 'a') return link;
+    device = options.pcap ? new PcapWriterLink(link, { path: options.pcap }) : link;
+    return device;
+  }, options.mtu ? { mtu: options.mtu } : {});
+  // Each provider owns its stack and closes it (and its device) when its subsystem stops.
+  const stackProvider = createStackProvider(pair.b);
   const subsystem = await startWskSubsystem(stackProvider, { name: 'stack', makeDefault: true });
-  const peerSubsystem = await startWskSubsystem(createStackProvider(peerStack), { name: 'memory-peer' });
+  const peerSubsystem = await startWskSubsystem(createStackProvider(pair.a), { name: 'memory-peer' });
   return {
-    subsystem, stack, stackProvider, device,
-    memoryPeer: { subsystem: peerSubsystem, address: peerIp.split('/')[0]! },
-    where: `userspace stack ${ip} on the memory link (peer stack ${peerIp} in this process)`,
+    subsystem, stack: pair.b, stackProvider, device,
+    memoryPeer: { subsystem: peerSubsystem, address: A_IP },
+    where: `userspace stack ${B_IP}/24 on the memory link (peer stack ${A_IP} in this process)`,
     stop: async () => {
       await subsystem.stop();
       await peerSubsystem.stop();

@@ -2,7 +2,7 @@
 // provider or on the userspace stack on a device (providers.ts); while one runs on the stack,
 // `wsk stats` shows its live counters.
 import { writeFileSync } from 'node:fs';
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { ntStatusName, STATUS_SUCCESS } from '../../index.ts';
 import {
   ECHOSRV_DEFAULT_PORT, echosrvListening, echosrvStart, echosrvStats, echosrvStop, type EchosrvLogLevel,
@@ -15,6 +15,7 @@ import { HttpClient } from '../http/http-client.ts';
 import { KSOCKET_DEMO_SERVER_PORT, runKsocketDemo } from '../ksocket/ksocket-demo.ts';
 import { FIX_STACK_DEVICE, LINKS, PROVIDERS, startProvider, type ProviderOptions, type RunningProvider } from './providers.ts';
 import { serveStats } from './stats.ts';
+import { integer, withUnits } from './options.ts';
 import { runWithMemoryPeer } from './memory-peer.ts';
 import { formatIpv4 } from '../../runtime/net/wire/bytes.ts';
 import type { CliIo } from './main.ts';
@@ -206,24 +207,6 @@ async function runEchosrv(_args: string[], options: RunOptions, io: CliIo, provi
   }
   io.out('echosrv unloaded');
   return 0;
-}
-
-function integer(min: number, max: number): (value: string) => number {
-  return (value) => {
-    const n = Number(value);
-    if (!/^\d+$/.test(value) || n < min || n > max) throw new InvalidArgumentError(`must be an integer from ${min} to ${max}.`);
-    return n;
-  };
-}
-
-/** "100M", "1.5G", "64K" with iperf3's units: K/M/G are 1000s for rates, 1024s for sizes. */
-function withUnits(kilo: number): (value: string) => number {
-  return (value) => {
-    const m = /^(\d+(?:\.\d+)?)([kmgKMG]?)$/.exec(value);
-    if (!m) throw new InvalidArgumentError('must be a number with an optional K, M or G suffix, e.g. 100M.');
-    const power = { '': 0, k: 1, m: 2, g: 3 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
-    return Math.round(Number(m[1]) * kilo ** power);
-  };
 }
 
 export function addRunCommand(program: Command, io: CliIo, setExitCode: (code: number) => void): void {
