@@ -4,8 +4,8 @@
 // ACCESS_DENIED. Incoming TCP connections are told apart by the server's state, as iperf3
 // does: idle → a control connection; CREATE_STREAMS → a data stream (checked by its cookie).
 import {
-  AF_INET6, makeSockaddrIn, makeSockaddrIn6, sockaddrFamily, STATUS_SUCCESS, WSK_EVENT_DISCONNECT, WSK_EVENT_RECEIVE, WSK_EVENT_RECEIVE_FROM,
-  type SOCKADDR, type WSK_CLIENT_DATAGRAM_DISPATCH, type WskSubsystem,
+  AF_INET, AF_INET6, makeSockaddrIn, makeSockaddrIn6, sockaddrFamily, STATUS_SUCCESS, WSK_EVENT_DISCONNECT, WSK_EVENT_RECEIVE, WSK_EVENT_RECEIVE_FROM,
+  type SOCKADDR, type SOCKADDR_IN, type SOCKADDR_IN6, type WSK_CLIENT_DATAGRAM_DISPATCH, type WskSubsystem,
 } from '../../index.ts';
 import { formatSockaddr, sockaddr, WskApp, WskError, type WskDatagram, type WskListener, type WskStream } from '../common/wsk-io.ts';
 import { withTimeout } from '../common/timeout.ts';
@@ -66,7 +66,7 @@ class Test {
   cookie!: Uint8Array;
   readonly streams: DataStream[] = [];
   udpSocket: WskDatagram | null = null;
-  readonly udpByPeer = new Map<string, UdpDataStream>();
+  readonly udpByPeer = new Map<number | string, UdpDataStream>();
   streamsReady!: () => void;
   readonly allStreams = new Promise<void>((resolve) => { this.streamsReady = resolve; });
 
@@ -138,7 +138,7 @@ export async function startIperf3Server(o: Iperf3ServerOptions = {}): Promise<Ip
     WskReceiveFromEvent: (ctx, _flags, list) => {
       const t = ctx as Test;
       for (let d = list; d; d = d.Next) {
-        const key = formatSockaddr(d.RemoteAddress);
+        const key = peerKey(d.RemoteAddress);
         const stream = t.udpByPeer.get(key);
         if (stream) {
           if (stream.role === 'receive') countDatagram(stream, d, t.params);
@@ -147,7 +147,7 @@ export async function startIperf3Server(o: Iperf3ServerOptions = {}): Promise<Ip
           const s = new UdpDataStream(t.nextRole(), t.params, structuredClone(d.RemoteAddress), false);
           s.socket = t.udpSocket;
           t.udpByPeer.set(key, s);
-          void t.udpSocket!.sendTo(UDP_CONNECT_REPLY, s.remote).then(() => t.add(s), (err: unknown) => log(`iperf3 server: UDP handshake reply to ${key} failed: ${String(err)}`));
+          void t.udpSocket!.sendTo(UDP_CONNECT_REPLY, s.remote).then(() => t.add(s), (err: unknown) => log(`iperf3 server: UDP handshake reply to ${formatSockaddr(s.remote)} failed: ${String(err)}`));
         }
       }
       return STATUS_SUCCESS;
@@ -333,6 +333,25 @@ function reportIntervals(t: Test, intervalMs: number, log: (line: string) => voi
     if (t.streams.length > 1) log(`[SUM] ${span}  ${formatBytes(sum)}  ${formatRate((sum * 8) / seconds)}`);
     last = now;
   }, intervalMs);
+}
+
+/**
+ * A UDP peer's address as a map key, without building a string per datagram: IPv4 (or
+ * v4-mapped IPv6) address and port as one number; other IPv6 peers as text.
+ */
+function peerKey(a: SOCKADDR): number | string {
+  if (sockaddrFamily(a) === AF_INET) {
+    const v4 = a as SOCKADDR_IN;
+    const b = v4.sin_addr;
+    return (((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0) * 65536 + v4.sin_port;
+  }
+  const b = (a as SOCKADDR_IN6).sin6_addr;
+  let mapped = b[10] === 0xff && b[11] === 0xff;
+  for (let i = 0; mapped && i < 10; i++) mapped = b[i] === 0;
+  if (mapped) {
+    return (((b[12]! << 24) | (b[13]! << 16) | (b[14]! << 8) | b[15]!) >>> 0) * 65536 + (a as SOCKADDR_IN6).sin6_port;
+  }
+  return formatSockaddr(a);
 }
 
 function serverError(iErrno: number, errno: number): Uint8Array {
