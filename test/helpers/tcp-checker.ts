@@ -6,7 +6,7 @@
 // - Rig: one Ipv4Stack (198.18.0.1) + TcpEngine on a HandLink, the peer 198.18.0.2's MAC
 //   pre-learned, and handshakes by hand for passive (engine.listen) and active (engine.connect) opens.
 import { SlotArena } from '../../runtime/ring/slot-arena.ts';
-import { HandLink } from './hand-link.ts';
+import { HandLink, type HandLinkOptions } from './hand-link.ts';
 import { A, B } from './net-pair.ts';
 import { Ipv4Stack } from '../../runtime/net/stack.ts';
 import { TcpEngine, type TcpListener, type TcpOptionsConfig } from '../../runtime/net/tcp/tcp-engine.ts';
@@ -346,9 +346,10 @@ export class Rig {
   /** Every segment taken from the link so far (for debugging). */
   readonly log: Segment[] = [];
 
-  constructor(tcp: Partial<TcpOptionsConfig> = {}, slotCount = 256) {
-    this.arena = new SlotArena({ slotCount, slotSize: 2048 });
-    this.link = new HandLink(this.arena, MAC_US);
+  constructor(tcp: Partial<TcpOptionsConfig> = {}, slotCount = 256, link: HandLinkOptions = {}) {
+    const frameMax = Math.max(link.mtu ?? 1500, link.tsoMaxBytes ?? 0) + 14;
+    this.arena = new SlotArena({ slotCount, slotSize: Math.max(2048, (frameMax + 256 + 63) & ~63) });
+    this.link = new HandLink(this.arena, MAC_US, link);
     this.link.capture = true;
     this.stack = new Ipv4Stack(this.link, { address: `${formatIpv4(US)}/24`, gratuitousArp: false });
     this.stack.arp.learn(PEER, Math.floor(MAC_PEER / 0x100000000), MAC_PEER % 0x100000000 | 0, true, 0);
@@ -369,6 +370,7 @@ export class Rig {
   take(): Segment[] {
     this.clock.runFor(0);
     const out: Segment[] = [];
+    this.link.sentSegmentSizes.length = 0;
     for (const f of this.link.sent.splice(0)) {
       const s = parseSegment(f);
       if (s) { out.push(s); this.log.push(s); }

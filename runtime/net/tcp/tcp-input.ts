@@ -162,10 +162,15 @@ function passiveOpen(e: TcpEngine, listener: TcpListener, o: TcpOptions): void {
   sendSyn(e, tcb);
 }
 
+/** Linux's tcp_min_snd_mss default. */
+const MIN_SEND_MSS = 48;
+
 /** Options from the peer's SYN decide MSS, window scaling, SACK and timestamps for both sides. */
 function negotiate(e: TcpEngine, tcb: Tcb, o: TcpOptions): void {
   tcb.peerMss = o.mss > 0 ? o.mss : 536;
-  tcb.mss = Math.max(64, Math.min(tcb.peerMss, e.mssFor(tcb.remoteIp)));
+  // RFC 6691: the announced MSS bounds data plus options. A tiny MSS is raised to 48 as Linux's
+  // tcp_min_snd_mss does (segments of a few bytes would cost a frame and an ACK per byte).
+  tcb.mss = Math.max(MIN_SEND_MSS, Math.min(tcb.peerMss, e.mssFor(tcb.remoteIp)));
   if (o.windowScale >= 0 && tcb.wantWindowScale) {
     tcb.sndShift = Math.min(o.windowScale, 14);
   } else {

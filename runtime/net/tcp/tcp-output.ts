@@ -136,9 +136,15 @@ export function sendSyn(e: TcpEngine, tcb: Tcb): void {
   e.armRto(tcb);
 }
 
-/** Usable congestion window: cwnd plus NewReno's recovery inflation (no SACK). */
+/**
+ * Usable congestion window in whole bytes: cwnd plus NewReno's recovery inflation (no SACK).
+ * Congestion controls grow cwnd by fractions of a byte per ACK; a fractional window would make a
+ * fractional segment length, whose frame carries the bytes truncated while `(seq + length) | 0`
+ * truncates toward zero — up, for sequence numbers negative as int32 — so SND.NXT would run one
+ * byte past the frame and leave a one-byte hole that only a timeout repairs.
+ */
 function congestionWindow(tcb: Tcb): number {
-  return tcb.cc.cwnd + tcb.inflation;
+  return Math.floor(tcb.cc.cwnd) + tcb.inflation;
 }
 
 /**
@@ -262,7 +268,10 @@ function sackRecoveryOutput(e: TcpEngine, tcb: Tcb): void {
 /** Retransmits the first unacknowledged segment (fast retransmit, NewReno partial ACK). */
 export function retransmitFirst(e: TcpEngine, tcb: Tcb): void {
   const unsentData = (tcb.dataEndSeq - tcb.sndUna) | 0;
-  const length = Math.min(tcb.mss, Math.max(0, unsentData));
+  // Only bytes sent before: anything past SND.MAX is new data, for output() to send within the
+  // peer's window (a peer that took it would acknowledge beyond SND.MAX, an ACK we must ignore).
+  const sentData = ((tcb.sndMax - tcb.sndUna) | 0) - (tcb.finSent ? 1 : 0);
+  const length = Math.min(tcb.mss, Math.max(0, Math.min(unsentData, sentData)));
   const fin = tcb.finSent && length === unsentData && ((tcb.sndUna + length + 1) | 0) === tcb.sndMax;
   if (length === 0 && !fin) return;
   if (!sendSegment(e, tcb, tcb.sndUna, length, TcpFlags.ACK | (fin ? TcpFlags.FIN : 0))) return;

@@ -6,6 +6,7 @@ import {
   ACK, buildSegment, describeSegment, FIN, fixTcpChecksum, PEER, PSH, pattern, Rig, RST, seqAdd, SYN, TCP_AT, type PeerConn,
 } from '../../../test/helpers/tcp-checker.ts';
 import { TcpState } from './tcb.ts';
+import { runTransfer } from '../../../test/helpers/tcp-transfer-sim.ts';
 import { STATUS_CONNECTION_RESET, STATUS_IO_TIMEOUT, STATUS_SUCCESS } from '../../ntstatus.ts';
 
 /** Our next sequence number as the peer sees it (unsigned). */
@@ -384,6 +385,59 @@ describe('TCP segments, sender (RFC 9293 §3.7, RFC 896, RFC 6298, RFC 5681, RFC
     expect(out.map((x) => [x.seq, x.payload.length])).toEqual([[s(0), 1460], [s(2), 1460]]);
     expect(Buffer.from(out[1]!.payload).equals(Buffer.from(data.subarray(2 * 1460, 3 * 1460)))).toBe(true);
     r.finish();
+  });
+});
+
+describe('TCP segments, sequence space accounting (RFC 9293 §3.3.1, §3.8)', () => {
+  // Found on a veth lab: after an ACK silence, CUBIC's fractional cwnd made a fractional TSO
+  // frame length; the frame carried 845 bytes while SND.NXT, rounded toward zero as int32 (up,
+  // for negative numbers), moved 846 — every such frame left a one-byte hole that only an RTO
+  // repaired, and the transfer stalled.
+  it('RFC 9293 §3.8: a fractional congestion window (CUBIC) frames whole bytes and SND.NXT moves by exactly what the frame carried, with SND.NXT negative as int32', () => {
+    const r = new Rig({}, 256, { tsoMaxBytes: 65536 });
+    r.engine.isn.next = () => 0x80001000 | 0;
+    const { conn } = r.passiveOpen({ options: { mss: 536, ws: 7, sackPermitted: true, ts: [1000, 0] } });
+    const tcb = conn.tcb;
+    expect(tcb.sndNxt).toBeLessThan(0);
+    const mss = tcb.mss;
+    tcb.cc.cwnd = 845.6; // what congestion avoidance leaves after an ACK silence
+    const data = pattern(20_000);
+    r.engine.send(tcb, [data], false, null);
+    const first = r.expectOne({ seq: conn.ack, payload: data.subarray(0, 845) }, 'one TSO frame within cwnd');
+    expect(tcb.sndNxt >>> 0).toBe(seqAdd(first.seq, 845));
+    conn.observe(first);
+    conn.ackTo(seqAdd(conn.ack, 845));
+    const next = r.take();
+    expect(next.length).toBeGreaterThan(0);
+    expect(next[0]!.seq).toBe(seqAdd(first.seq, 845)); // no hole
+    expect(next[0]!.payload[0]).toBe(data[845]);
+    expect(Number.isInteger(r.engine.counters.bytesRetransmitted)).toBe(true);
+    expect(mss).toBe(536 - 12);
+    r.finish();
+  });
+
+  it('RFC 9293 §3.8: a fast retransmission resends only bytes sent before — never new data past SND.MAX, whatever the peer\'s window', () => {
+    const r = new Rig();
+    const { conn } = r.passiveOpen({ options: { mss: 1460, ws: 0, ts: [1000, 0] }, ackWindow: 808 });
+    const data = pattern(5000);
+    r.engine.send(conn.tcb, [data], false, null);
+    r.expectOne({ seq: conn.ack, payload: data.subarray(0, 808) }, 'what the 808-byte window allows', conn);
+    for (let i = 0; i < 3; i++) conn.send(); // three duplicate ACKs, same window
+    r.expectOne({ seq: conn.ack, payload: data.subarray(0, 808) }, 'fast retransmit of the 808 bytes sent');
+    expect(conn.tcb.sndMax >>> 0).toBe(seqAdd(conn.ack, 808));
+    r.finish();
+  });
+
+  it('RFC 9293 §3.8: the hostile-traffic stall — MSS 536, SACK, window scaling; the peer reads about 45 KB, withholds its ACKs for 0.8 s, then sends them all late — completes with no hole, in both halves of the sequence space', () => {
+    for (const iss of [0x80000100 | 0, 0x00000100]) {
+      const res = runTransfer({
+        seed: 7, peerMss: 536, mtu: 1500, tso: true, sack: true, timestamps: true, peerWindowScale: 7, peerBuffer: 262144,
+        bytes: 150_000, delayMs: 5, loss: 0, duplicate: 0, reorder: 0, ackEvery: 1,
+        silences: [{ at: 20, length: 800, release: true }], stalls: [], iss,
+      }, 60_000);
+      expect(res.violations).toEqual([]);
+      expect(res.completed).toBe(true);
+    }
   });
 });
 
