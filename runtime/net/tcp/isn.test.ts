@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { decodeSynCookie, encodeSynCookie, IsnGenerator, isnTimer, sipHash24, SYN_COOKIE_PERIOD_MS } from './isn.ts';
+import {
+  COOKIE_TS_MAX_AGE_MS, decodeCookieTimestamp, decodeSynCookie, encodeCookieTimestamp, encodeSynCookie, IsnGenerator, isnTimer, sipHash24,
+  SYN_COOKIE_PERIOD_MS,
+} from './isn.ts';
 
 const KEY = Uint8Array.from({ length: 16 }, (_, i) => i);
 const LIP = 0xc6120001 | 0; // 198.18.0.1 (hash input only)
@@ -129,5 +132,40 @@ describe('SYN cookies', () => {
   it('rejects an MSS index outside the 3-bit table', () => {
     expect(() => encodeSynCookie(g, LIP, 80, RIP, 40000, clientIsn, 8, t0)).toThrow(RangeError);
     expect(() => encodeSynCookie(g, LIP, 80, RIP, 40000, clientIsn, -1, t0)).toThrow(RangeError);
+  });
+});
+
+describe('SYN cookie timestamps (options in the TSval, as Linux net/ipv4/syncookies.c)', () => {
+  it('keeps the clock\'s high bits and puts window scale (bits 0-3, 0xf none) and SACK (bit 4) in the low 6 bits', () => {
+    expect(encodeCookieTimestamp(0x12345fff, 7, true)).toBe(0x12345fd7);
+    expect(encodeCookieTimestamp(0x12345fff, -1, false)).toBe(0x12345fcf);
+    expect(encodeCookieTimestamp(0x12345fff, 0, false)).toBe(0x12345fc0);
+    // RFC 7323 §2.3: a shift above 14 counts as 14 (15 would read as "no window scale").
+    expect(encodeCookieTimestamp(0x12345fff, 15, false)).toBe(0x12345fce);
+  });
+
+  it('never runs ahead of the clock: when the bits exceed its low 6 bits it goes back one period of 64, across the int32 wrap too', () => {
+    for (const now of [0x12345600, 0x12345617, 0x12345618, 0x1234563f, 0x7fffffc0 | 0, 5, -1]) {
+      for (const [ws, sack] of [[7, true], [-1, true], [0, false], [14, false]] as const) {
+        const ts = encodeCookieTimestamp(now, ws, sack);
+        const behind = (now - ts) | 0;
+        expect(behind >= 0 && behind < 64, `now ${now} ws ${ws} sack ${sack}: ts ${ts}`).toBe(true);
+        expect(decodeCookieTimestamp(ts, now)).toBe((ws < 0 ? 0xf : ws) | (sack ? 0x10 : 0));
+      }
+    }
+    expect(encodeCookieTimestamp(0x12345600, 7, true)).toBe(0x123455d7);
+    expect(encodeCookieTimestamp(5, -1, true)).toBe(-33); // 0xffffffdf: 38 ms before 5
+  });
+
+  it('takes back only an echo from the cookie\'s lifetime: not ahead of the clock, at most two periods (+ 63 ms of rounding) behind it', () => {
+    const now = 0x40000000;
+    const ts = encodeCookieTimestamp(now, 7, true);
+    expect(decodeCookieTimestamp(ts, now)).toBe(0x17);
+    expect(decodeCookieTimestamp(ts, ts)).toBe(0x17);
+    expect(decodeCookieTimestamp(ts, (ts - 1) | 0)).toBe(-1);
+    expect(COOKIE_TS_MAX_AGE_MS).toBe(2 * SYN_COOKIE_PERIOD_MS + 63);
+    expect(decodeCookieTimestamp(ts, (ts + COOKIE_TS_MAX_AGE_MS) | 0)).toBe(0x17);
+    expect(decodeCookieTimestamp(ts, (ts + COOKIE_TS_MAX_AGE_MS + 1) | 0)).toBe(-1);
+    expect(decodeCookieTimestamp((ts + 2 ** 31) | 0, now)).toBe(-1);
   });
 });

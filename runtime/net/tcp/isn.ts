@@ -11,6 +11,12 @@
 // does): cookie = H1(tuple) + clientIsn + (t mod 32) << 27 | mssIndex << 24 | H2(tuple, t, mssIndex)
 // & 0xffffff, where t counts 64-second periods. A cookie is accepted in its period and the next
 // one (64-128 s of life); a tampered cookie passes with probability about 2^-24.
+//
+// The 32-bit cookie has no room for the SYN's other options. When the SYN carried timestamps
+// (RFC 7323 §3), the SYN-ACK's TSval keeps them instead, in its low 6 bits (Linux
+// net/ipv4/syncookies.c, cookie_init_timestamp): bits 0-3 the peer's window scale (0xf: none),
+// bit 4 SACK-permitted, bit 5 ECN (never set: no ECN here). The peer echoes the TSval in the
+// final ACK's TSecr. Without timestamps only the MSS survives, as in Linux.
 
 import { randomBytes } from 'node:crypto';
 
@@ -18,6 +24,18 @@ import { randomBytes } from 'node:crypto';
 export const SYN_COOKIE_PERIOD_MS = 64_000;
 /** Number of MSS table entries a cookie can encode (3 bits). */
 export const SYN_COOKIE_MSS_ENTRIES = 8;
+/** Low TSval bits of a cookie SYN-ACK that hold the SYN's options. */
+export const COOKIE_TS_BITS = 6;
+const COOKIE_TS_MASK = (1 << COOKIE_TS_BITS) - 1;
+/** Window scale field (bits 0-3) when the SYN had no window scale option. */
+export const COOKIE_TS_NO_WSCALE = 0xf;
+export const COOKIE_TS_SACK = 0x10;
+export const COOKIE_TS_ECN = 0x20;
+/**
+ * Oldest TSecr (ms behind our timestamp clock) a cookie ACK may echo: a cookie lives at most two
+ * periods, and its TSval was up to 2^6 - 1 ms behind the clock when sent.
+ */
+export const COOKIE_TS_MAX_AGE_MS = 2 * SYN_COOKIE_PERIOD_MS + COOKIE_TS_MASK;
 
 const TAG_ISN = 0x49534e31; // 'ISN1'
 const TAG_COOKIE1 = 0x434b4931; // 'CKI1'
@@ -222,4 +240,29 @@ export function decodeSynCookie(
     if (cookieBody(gen, localIp, localPort, remoteIp, remotePort, period, mssIndex) === body) return mssIndex;
   }
   return -1;
+}
+
+/**
+ * TSval for a cookie SYN-ACK: our timestamp clock `tsNow` (ms, int32) with its low 6 bits replaced
+ * by the SYN's options: `windowScale` (-1: none; above 14 taken as 14, RFC 7323 §2.3) and
+ * SACK-permitted. Taken a period of 64 back when that would put it ahead of the clock, so the
+ * timestamps that follow on the connection (the clock itself) never go back from it (RFC 7323
+ * §5.5, PAWS at the peer), as Linux's cookie_init_timestamp rounds.
+ */
+export function encodeCookieTimestamp(tsNow: number, windowScale: number, sackPermitted: boolean): number {
+  const options = (windowScale < 0 ? COOKIE_TS_NO_WSCALE : Math.min(windowScale, 14)) | (sackPermitted ? COOKIE_TS_SACK : 0);
+  const ts = (tsNow & ~COOKIE_TS_MASK) | options;
+  return ((ts - tsNow) | 0) > 0 ? (ts - (1 << COOKIE_TS_BITS)) | 0 : ts;
+}
+
+/**
+ * The option bits (0-63) a cookie ACK's TSecr carries back, or -1 when the TSecr cannot be a TSval
+ * we sent for a cookie still alive: ahead of our clock `tsNow`, or more than COOKIE_TS_MAX_AGE_MS
+ * behind it. (Linux's cookie_timestamp_decode takes the bits as they come; this bound costs a
+ * subtraction and turns away echoes that were never ours.)
+ */
+export function decodeCookieTimestamp(tsEcr: number, tsNow: number): number {
+  const age = (tsNow - tsEcr) | 0;
+  if (age < 0 || age > COOKIE_TS_MAX_AGE_MS) return -1;
+  return tsEcr & COOKIE_TS_MASK;
 }

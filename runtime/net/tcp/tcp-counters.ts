@@ -33,6 +33,11 @@ export interface TcpCounters {
   synQueueOverflows: number;
   synCookiesSent: number;
   synCookiesAccepted: number;
+  /**
+   * ACKs to a listener answered with a reset because no SYN cookie of ours checks out: a forged or
+   * stale cookie, or a timestamp echo it cannot have come with (Linux's SyncookiesFailed, widened).
+   */
+  synCookiesFailed: number;
   outOfOrderSegments: number;
   outOfOrderDrops: number;
   duplicateSegments: number;
@@ -47,7 +52,7 @@ export function newTcpCounters(): TcpCounters {
     segmentsIn: 0, segmentsOut: 0, activeOpens: 0, passiveOpens: 0, aborts: 0, retransmits: 0, bytesRetransmitted: 0,
     fastRetransmits: 0, lostRetransmits: 0, timeouts: 0, connectTimeouts: 0, keepAliveProbes: 0, keepAliveTimeouts: 0, windowProbes: 0,
     resetsSent: 0, resetsReceived: 0, challengeAcks: 0, challengeAcksLimited: 0, malformed: 0, outOfWindow: 0,
-    pawsRejected: 0, ackTooNew: 0, noListener: 0, synQueueOverflows: 0, synCookiesSent: 0, synCookiesAccepted: 0, outOfOrderSegments: 0, outOfOrderDrops: 0,
-    duplicateSegments: 0, pmtuShrinks: 0, noSlot: 0,
+    pawsRejected: 0, ackTooNew: 0, noListener: 0, synQueueOverflows: 0, synCookiesSent: 0, synCookiesAccepted: 0, synCookiesFailed: 0,
+    outOfOrderSegments: 0, outOfOrderDrops: 0, duplicateSegments: 0, pmtuShrinks: 0, noSlot: 0,
   };
 }

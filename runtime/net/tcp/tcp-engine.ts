@@ -95,6 +95,8 @@ export class TcpEngine {
   readonly tsOffset: number;
   readonly rxOptions = new TcpOptions();
   readonly txOptions = new TcpOptions();
+  /** The options of a SYN answered with a cookie, as its final ACK brings them back (tcp-input.ts). */
+  readonly cookieSynOptions = new TcpOptions();
   readonly sackScratch = new Int32Array(8);
   readonly sackIn = new Int32Array(8);
   private challengeAcks = 0;
@@ -236,6 +238,18 @@ export class TcpEngine {
     }
   }
 
+  /**
+   * The window scale we announce (RFC 7323 §2.3): the smallest shift with which the 16-bit window
+   * covers the receive buffer; 0 with window scaling off. One value for every connection, so a
+   * SYN cookie's SYN-ACK announces what the connection it opens will use.
+   */
+  windowShift(): number {
+    if (!this.options.windowScaling) return 0;
+    let shift = 0;
+    while (shift < 14 && (65535 << shift) < this.options.receiveBuffer) shift++;
+    return shift;
+  }
+
   /** A TCB with its machinery, not yet in the table. */
   newTcb(localIp: number, localPort: number, remoteIp: number, remotePort: number): Tcb {
     const tcb = new Tcb(localIp, localPort, remoteIp, remotePort);
@@ -243,9 +257,7 @@ export class TcpEngine {
     tcb.mss = Math.min(536, mss);
     tcb.rcvBufSize = this.options.receiveBuffer;
     tcb.wantWindowScale = this.options.windowScaling;
-    let shift = 0;
-    while (shift < 14 && (65535 << shift) < tcb.rcvBufSize) shift++;
-    tcb.rcvShift = this.options.windowScaling ? shift : 0;
+    tcb.rcvShift = this.windowShift();
     tcb.rtt = new RttEstimator({ minRto: this.options.minRtoMs });
     tcb.cc = createCongestionControl(this.options.congestionControl, tcb.mss);
     // Entries for the byte limit in segments of 512 bytes or more (the arrays grow on demand).

@@ -11,7 +11,7 @@ import { seqGeq, seqGt, seqLeq, seqLt } from './seq.ts';
 import { Tcb, TcpState } from './tcb.ts';
 import type { TcpEngine, TcpListener } from './tcp-engine.ts';
 import { output, retransmitFirst, sendAck, sendResetFor, sendStatelessSynAck, sendSyn, tsNow } from './tcp-output.ts';
-import { decodeSynCookie, encodeSynCookie } from './isn.ts';
+import { COOKIE_TS_NO_WSCALE, COOKIE_TS_SACK, decodeCookieTimestamp, decodeSynCookie, encodeSynCookie } from './isn.ts';
 
 const { FIN, SYN, RST, ACK } = TcpFlags;
 /** RFC 7323 §5.5: TS.Recent older than 24 days is not trusted for PAWS. */
@@ -99,33 +99,41 @@ function cookieMssIndex(mss: number): number {
   return i;
 }
 
-/** SYN queue full: answer with a SYN cookie and keep no state (options other than MSS are dropped). */
+/**
+ * SYN queue full: answer with a SYN cookie and keep no state. The MSS goes into the cookie; window
+ * scale and SACK-permitted into the SYN-ACK's TSval when the SYN has timestamps (tcp-output.ts).
+ */
 function sendSynCookie(e: TcpEngine, o: TcpOptions): void {
   const peerMss = o.mss > 0 ? o.mss : 536;
   const index = cookieMssIndex(Math.min(peerMss, e.mssForMtu()));
   const iss = encodeSynCookie(e.isn, seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, seg.seq, index, e.clock.now());
-  sendStatelessSynAck(e, seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, iss, (seg.seq + 1) | 0, COOKIE_MSS[index]!);
+  sendStatelessSynAck(e, seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, iss, (seg.seq + 1) | 0, o);
   e.counters.synCookiesSent++;
 }
 
-function cookieOpen(e: TcpEngine, listener: TcpListener, _o: TcpOptions): boolean {
+/**
+ * The final ACK of a cookie handshake: if the cookie checks out, the connection opens with the
+ * options the SYN had, as far as the cookie and the ACK's TSecr bring them back (Linux
+ * cookie_v4_check and cookie_timestamp_decode). Returns false (the caller resets) otherwise.
+ */
+function cookieOpen(e: TcpEngine, listener: TcpListener, o: TcpOptions): boolean {
   const iss = (seg.ack - 1) | 0;
   const irs = (seg.seq - 1) | 0;
   const index = decodeSynCookie(e.isn, seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, irs, iss, e.clock.now());
-  if (index < 0) return false;
+  if (index < 0 || !cookieSynOptions(e, o, COOKIE_MSS[index]!)) {
+    e.counters.synCookiesFailed++;
+    return false;
+  }
   const tcb = e.newTcb(seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort);
   tcb.irs = irs;
   tcb.rcvNxt = seg.seq;
+  // The SYN-ACK's window, unscaled (RFC 7323 §2.2), and its ACK: what TS.Recent updates compare with (RFC 7323 §4.3).
   tcb.rcvAdvEdge = (tcb.rcvNxt + Math.min(tcb.rcvBufSize, 65535)) | 0;
-  tcb.rcvShift = 0;
-  tcb.sndShift = 0;
-  tcb.wantWindowScale = false;
-  tcb.peerMss = COOKIE_MSS[index]!;
-  tcb.mss = Math.min(tcb.peerMss, e.mssForMtu());
-  tcb.cc.setMss(tcb.mss);
+  tcb.lastAckSent = tcb.rcvNxt;
+  negotiate(e, tcb, e.cookieSynOptions);
   tcb.iss = iss;
   tcb.sndUna = tcb.sndNxt = tcb.sndMax = seg.ack;
-  tcb.sndWnd = seg.window;
+  tcb.sndWnd = seg.window << tcb.sndShift;
   tcb.maxSndWnd = tcb.sndWnd;
   tcb.sndWl1 = seg.seq;
   tcb.sndWl2 = seg.ack;
@@ -135,8 +143,33 @@ function cookieOpen(e: TcpEngine, listener: TcpListener, _o: TcpOptions): boolea
   listener.events.onConnection(tcb);
   if (isGone(tcb)) return true;
   // The ACK may carry data (or a FIN): process it as on any connection.
-  if (seg.payloadLength > 0 || (seg.flags & FIN)) segmentArrives(e, tcb, e.rxOptions);
+  if (seg.payloadLength > 0 || (seg.flags & FIN)) segmentArrives(e, tcb, o);
   return true;
+}
+
+/**
+ * Rebuilds the SYN's options into e.cookieSynOptions from the cookie's MSS and the ACK's `o`.
+ * Without timestamps only the MSS is known. With them, the TSecr must be a TSval we could have sent
+ * (isn.ts), and, as Linux decides, bits for SACK or window scaling switched off here are refused:
+ * our SYN-ACK cannot have offered them. Bits for options the SYN did not have are otherwise taken
+ * as Linux takes them: only the peer's own echo can set them, and they ask no more than a SYN
+ * could (the 4-bit shift stops at 14). The ECN bit is ignored: no ECN here.
+ */
+function cookieSynOptions(e: TcpEngine, o: TcpOptions, mss: number): boolean {
+  const syn = e.cookieSynOptions;
+  syn.clear();
+  syn.mss = mss;
+  if (!o.hasTimestamps) return true;
+  const bits = decodeCookieTimestamp(o.tsEcr | 0, tsNow(e));
+  if (bits < 0 || !e.options.timestamps) return false;
+  syn.hasTimestamps = true;
+  syn.tsVal = o.tsVal;
+  syn.sackPermitted = (bits & COOKIE_TS_SACK) !== 0;
+  if (syn.sackPermitted && !e.options.sack) return false;
+  const shift = bits & COOKIE_TS_NO_WSCALE;
+  if (shift === COOKIE_TS_NO_WSCALE) return true;
+  syn.windowScale = shift;
+  return e.options.windowScaling;
 }
 
 function passiveOpen(e: TcpEngine, listener: TcpListener, o: TcpOptions): void {

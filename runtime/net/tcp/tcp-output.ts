@@ -5,11 +5,12 @@
 import { IpProtocol } from '../wire/ipv4.ts';
 import { ETHERNET_HEADER_LENGTH } from '../wire/ethernet.ts';
 import { IPV4_MIN_HEADER_LENGTH } from '../wire/ipv4.ts';
-import { emitTcp, emitTcpOptions, TcpFlags, TCP_MIN_HEADER_LENGTH } from '../wire/tcp.ts';
+import { emitTcp, emitTcpOptions, TcpFlags, TCP_MIN_HEADER_LENGTH, type TcpOptions } from '../wire/tcp.ts';
 import { checksumAdd, checksumFold, pseudoHeaderSumV4 } from '../wire/checksum.ts';
 import { set16 } from '../wire/bytes.ts';
 import { FrameFlags } from '../device.ts';
 import { seqGt, seqLt } from './seq.ts';
+import { encodeCookieTimestamp } from './isn.ts';
 import { TcpState, type Tcb } from './tcb.ts';
 import type { TcpEngine } from './tcp-engine.ts';
 
@@ -301,9 +302,15 @@ export function sendResetFor(e: TcpEngine, localIp: number, localPort: number, r
   e.counters.resetsSent++;
 }
 
-/** A SYN-ACK for a SYN cookie: no TCB, only the MSS option (RFC 4987 §3.6). */
+/**
+ * A SYN-ACK for a SYN cookie (RFC 4987 §3.6): no TCB. `syn` holds the SYN's options. With
+ * timestamps on both sides it offers what sendSegment's SYN-ACK would (MSS, window scale,
+ * SACK-permitted, timestamps), and its TSval keeps the peer's window scale and SACK-permitted for
+ * the final ACK to echo (isn.ts); otherwise nothing would bring them back, so it offers the MSS
+ * alone (Linux's tcp_conn_request clears the other options for a cookie without timestamps).
+ */
 export function sendStatelessSynAck(e: TcpEngine, localIp: number, localPort: number, remoteIp: number, remotePort: number,
-  iss: number, ack: number, mss: number): void {
+  iss: number, ack: number, syn: TcpOptions): void {
   const arena = e.stack.arena;
   const slot = arena.alloc();
   if (slot < 0) { e.counters.noSlot++; return; }
@@ -311,7 +318,15 @@ export function sendStatelessSynAck(e: TcpEngine, localIp: number, localPort: nu
   const start = arena.headroom + HEADERS;
   const o = e.txOptions;
   o.clear();
-  o.mss = mss;
+  o.mss = e.mssForMtu();
+  if (syn.hasTimestamps && e.options.timestamps) {
+    const peerShift = e.options.windowScaling ? syn.windowScale : -1;
+    if (peerShift >= 0) o.windowScale = e.windowShift();
+    o.sackPermitted = e.options.sack && syn.sackPermitted;
+    o.hasTimestamps = true;
+    o.tsVal = encodeCookieTimestamp(tsNow(e), peerShift, o.sackPermitted);
+    o.tsEcr = syn.tsVal;
+  }
   const optionsLength = emitTcpOptions(view, start + TCP_MIN_HEADER_LENGTH, o);
   const hl = emitTcp(view, start, localPort, remotePort, iss, ack, TcpFlags.SYN | TcpFlags.ACK, Math.min(e.options.receiveBuffer, 65535), optionsLength);
   const sum = checksumFold(checksumAdd(view, start, hl, pseudoHeaderSumV4(localIp, remoteIp, IpProtocol.TCP, hl)));

@@ -3,9 +3,12 @@
 // Every test cites the RFC section it checks and ends by closing the stack with no slot leaked.
 import { describe, expect, it } from 'vitest';
 import {
-  ACK, buildSegment, describeSegment, FIN, fixTcpChecksum, PEER, PSH, pattern, Rig, RST, seqAdd, SYN, TCP_AT, type PeerConn,
+  ACK, buildSegment, describeSegment, expectSegment, FIN, FULL_SYN_OPTIONS, fixTcpChecksum, PEER, PSH, pattern, Rig, RST, seqAdd, SYN,
+  TCP_AT, type PeerConn, type SegOptions, type Segment,
 } from '../../../test/helpers/tcp-checker.ts';
-import { TcpState } from './tcb.ts';
+import { TcpState, type Tcb } from './tcb.ts';
+import type { TcpOptionsConfig } from './tcp-engine.ts';
+import { tsNow } from './tcp-output.ts';
 import { runTransfer } from '../../../test/helpers/tcp-transfer-sim.ts';
 import { STATUS_CONNECTION_RESET, STATUS_IO_TIMEOUT, STATUS_SUCCESS } from '../../ntstatus.ts';
 
@@ -67,6 +70,175 @@ describe('TCP segments, passive open options (RFC 9293 §3.5, RFC 7323, RFC 2018
     // Unscaled: the 16-bit field is the window itself (capped at 65535), no TS option.
     r.expectOne({ flags: ACK, ack: conn.seq, window: 65535, onlyOptions: [] });
     r.finish();
+  });
+});
+
+describe('TCP segments, SYN cookies (RFC 4987 §3.6; options in the timestamp as Linux net/ipv4/syncookies.c)', () => {
+  /**
+   * A listener with backlog 1 whose SYN queue a first SYN (port 39999) fills, so every further SYN
+   * is answered with a cookie; returns the normal SYN-ACK that first SYN got, for comparison.
+   */
+  function cookieRig(tcp: Partial<TcpOptionsConfig> = {}): { r: Rig; normal: Segment } {
+    const r = new Rig(tcp);
+    r.listen(80, 1);
+    r.receive(buildSegment({ srcPort: 39999, dstPort: 80, seq: 0x5000, flags: SYN, options: FULL_SYN_OPTIONS }));
+    const normal = r.expectOne({ flags: SYN | ACK, ack: 0x5001 }, 'normal SYN-ACK (fills the SYN queue)');
+    expect(r.listener!.synQueue).toBe(1);
+    return { r, normal };
+  }
+
+  /** Sends the SYN from port 40000 (ISN 0x10000000) and returns the cookie SYN-ACK. */
+  function cookieSynAck(r: Rig, options: SegOptions): Segment {
+    const before = r.engine.counters.synCookiesSent;
+    r.receive(buildSegment({ srcPort: 40000, dstPort: 80, seq: 0x10000000, flags: SYN, options }));
+    const s = r.expectOne({ flags: SYN | ACK, ack: 0x10000001 }, 'cookie SYN-ACK');
+    expect(r.engine.counters.synCookiesSent).toBe(before + 1);
+    return s;
+  }
+
+  /** The peer's final ACK of the handshake (seq ISN + 1, ack cookie + 1) with these options. */
+  function cookieAck(r: Rig, synAck: Segment, options: SegOptions): void {
+    r.receive(buildSegment({ srcPort: 40000, dstPort: 80, seq: 0x10000001, ack: seqAdd(synAck.seq, 1), flags: ACK, options }));
+  }
+
+  function negotiated(t: Tcb): object {
+    return { state: t.stateName, sndShift: t.sndShift, rcvShift: t.rcvShift, sack: t.sackEnabled, ts: t.tsEnabled, mss: t.mss, sndWnd: t.sndWnd };
+  }
+
+  it('RFC 4987 §3.6 / RFC 7323 §2–3 / RFC 2018 §2: a SYN with ws 7, SACK-permitted and timestamps gets a cookie SYN-ACK with the options a normal SYN-ACK has, its TSval (<= our clock) carrying ws 7 and SACK in the low 6 bits; the final ACK opens a connection that scales, SACKs and timestamps like a normal one', () => {
+    const { r, normal } = cookieRig();
+    const { conn, synAck } = r.passiveOpen({ options: { mss: 1460, ws: 7, sackPermitted: true, ts: [0x11223344, 0] }, ackWindow: 1000 });
+    expect(r.engine.counters.synCookiesSent).toBe(1);
+    expect(r.engine.counters.synCookiesAccepted).toBe(1);
+    expectSegment(synAck, {
+      window: normal.window, onlyOptions: ['mss', 'ws', 'sackPermitted', 'ts'],
+      options: { mss: normal.options.mss!, ws: normal.options.ws!, sackPermitted: true, ts: [undefined, 0x11223344] },
+    }, 'cookie SYN-ACK');
+    const tsVal = synAck.options.ts![0];
+    expect(tsVal & 63).toBe(0x10 | 7); // Linux cookie_init_timestamp: SACK bit 4, window scale bits 0-3
+    expect((tsNow(r.engine) - tsVal) >>> 0).toBeLessThan(64); // its clock, low bits replaced, never ahead
+    const t = conn.tcb;
+    expect(negotiated(t)).toEqual({ state: 'ESTABLISHED', sndShift: 7, rcvShift: 3, sack: true, ts: true, mss: 1448, sndWnd: 1000 << 7 });
+
+    // The peer's data before we sent anything: TS.Recent follows it and our window is scaled by 3.
+    conn.tsVal += 5;
+    conn.sendData(pattern(1000), { flags: ACK | PSH });
+    r.expectOne({ flags: ACK, ack: conn.seq, window: (256 * 1024 - 1000) >> 3, options: { ts: [undefined, conn.tsVal] } }, 'ACK of in-order data', conn);
+    // Out of order: the ACK carries a SACK block (RFC 2018 §4).
+    conn.send({ seq: seqAdd(conn.seq, 1000), payload: pattern(500), flags: ACK | PSH });
+    r.expectOne({ flags: ACK, ack: conn.seq, options: { sack: [[seqAdd(conn.seq, 1000), seqAdd(conn.seq, 1500)]] } }, 'ACK with a SACK block', conn);
+    conn.sendData(pattern(1000, 3), { flags: ACK | PSH });
+    conn.seq = seqAdd(conn.seq, 500);
+    r.expectOne({ flags: ACK, ack: conn.seq, options: { sack: null } }, 'ACK over the filled hole', conn);
+
+    // Our sender: 1000 << 7 lets six full segments out (1000 bytes unscaled would not let one).
+    const data = pattern(6 * 1448);
+    r.engine.send(t, [data], false, null);
+    const out = r.take();
+    expect(out.map((s) => s.payload.length)).toEqual([1448, 1448, 1448, 1448, 1448, 1448]);
+    for (const s of out) {
+      expectSegment(s, { options: { ts: [undefined, conn.tsVal] } }, 'data segment');
+      expect(((s.options.ts![0] - tsVal) | 0) >= 0, 'TSval went back from the cookie\'s').toBe(true);
+    }
+    // SACK blocks from the peer: the holes S0 and S2 are retransmitted, nothing else (RFC 6675 §5).
+    const s = (i: number): number => seqAdd(conn.ack, i * 1448);
+    conn.send({ options: { sack: [[s(3), s(6)], [s(1), s(2)]] } });
+    expect(r.take().map((x) => [x.seq, x.payload.length])).toEqual([[s(0), 1448], [s(2), 1448]]);
+    // All acknowledged with a window of 3 << 7: of 1000 more bytes exactly 384 leave.
+    const end = s(6);
+    conn.ackTo(end, { window: 3 });
+    r.engine.send(t, [pattern(1000, 2)], false, null);
+    expect(r.take().map((x) => [x.seq, x.payload.length, t.sndWnd])).toEqual([[end, 384, 384]]);
+    r.finish();
+  });
+
+  it('RFC 4987 §3.6: without timestamps in the SYN (or with them switched off here) nothing brings the other options back, so the cookie SYN-ACK offers only the MSS, as Linux\'s; the connection runs unscaled, without SACK or timestamps', () => {
+    for (const [tcp, options] of [[{}, { mss: 1400, ws: 7, sackPermitted: true }], [{ timestamps: false }, { ...FULL_SYN_OPTIONS, mss: 1400 }]] as const) {
+      const { r, normal } = cookieRig(tcp);
+      const { conn, synAck } = r.passiveOpen({ options });
+      expectSegment(synAck, { window: 65535, onlyOptions: ['mss'], options: { mss: normal.options.mss! } }, 'cookie SYN-ACK');
+      expect(negotiated(conn.tcb)).toEqual({ state: 'ESTABLISHED', sndShift: 0, rcvShift: 0, sack: false, ts: false, mss: 1400, sndWnd: 65535 });
+      conn.sendData(pattern(1400), { flags: ACK | PSH }); // one MSS: the window update is due (RFC 1122 §4.2.3.3)
+      r.expectOne({ flags: ACK, ack: conn.seq, window: 65535, onlyOptions: [] }, 'unscaled ACK');
+      r.finish();
+    }
+  });
+
+  it('RFC 4987 §3.6 / RFC 9293 §3.10.7.2: an ACK whose cookie does not check out (off by one, another client ISN), with timestamps or without, gets a reset, is counted and opens nothing; the genuine ACK still opens the connection', () => {
+    const { r } = cookieRig();
+    const synAck = cookieSynAck(r, FULL_SYN_OPTIONS);
+    const good = seqAdd(synAck.seq, 1);
+    const tsVal = synAck.options.ts![0];
+    let n = 0;
+    for (const [what, seq, ack] of [['cookie + 1', 0x10000001, seqAdd(good, 1)], ['another client ISN', 0x10000002, good]] as const) {
+      for (const options of [{ ts: [1001, tsVal] as [number, number] }, {}]) {
+        r.receive(buildSegment({ srcPort: 40000, dstPort: 80, seq, ack, flags: ACK, options }));
+        r.expectOne({ flags: RST, seq: ack }, `reset for ${what}${options.ts ? ' with timestamps' : ''}`);
+        expect(r.engine.counters.synCookiesFailed).toBe(++n);
+      }
+    }
+    expect(r.engine.counters.synCookiesAccepted).toBe(0);
+    expect(r.accepted).toHaveLength(0);
+    cookieAck(r, synAck, { ts: [1001, tsVal] });
+    r.expectNone('after the genuine ACK');
+    expect(r.accepted).toHaveLength(1);
+    expect(negotiated(r.accepted[0]!)).toMatchObject({ state: 'ESTABLISHED', sndShift: 7, sack: true, ts: true });
+    r.finish();
+  });
+
+  it('Linux cookie_timestamp_decode: the echoed TSecr is believed only for options enabled here and only if it is a TSval we could have sent within the cookie\'s life; a TSecr from the future, one too old, or bits for SACK or window scaling switched off here get a reset', () => {
+    // SACK off here: the SYN's timestamps alone are offered back; bits 0x0f = no window scale, no SACK.
+    {
+      const { r } = cookieRig({ sack: false });
+      const synAck = cookieSynAck(r, { mss: 1460, ts: [1000, 0] });
+      expect(synAck.options).toEqual({ mss: 1460, ts: [synAck.options.ts![0], 1000] });
+      const tsVal = synAck.options.ts![0];
+      expect(tsVal & 63).toBe(0x0f);
+      const rejected: [string, number][] = [
+        ['SACK and ws 7 bits set', ((tsVal & ~63) | 0x10 | 7) >>> 0],
+        ['TSecr 1024 ms in the future', (tsVal + 1024) >>> 0],
+        ['TSecr older than a cookie lives', (tsVal - 2 * 64_000 - 1024) >>> 0],
+      ];
+      for (const [what, tsEcr] of rejected) {
+        cookieAck(r, synAck, { ts: [1001, tsEcr] });
+        r.expectOne({ flags: RST, seq: seqAdd(synAck.seq, 1) }, `reset: ${what}`);
+      }
+      expect(r.engine.counters.synCookiesFailed).toBe(rejected.length);
+      expect(r.accepted).toHaveLength(0);
+      cookieAck(r, synAck, { ts: [1001, tsVal] });
+      r.expectNone('after the genuine ACK');
+      expect(negotiated(r.accepted[0]!)).toMatchObject({ state: 'ESTABLISHED', sndShift: 0, rcvShift: 0, sack: false, ts: true });
+      r.finish();
+    }
+    // Window scaling off here: window scale bits in the echo get a reset.
+    {
+      const { r } = cookieRig({ windowScaling: false });
+      const synAck = cookieSynAck(r, FULL_SYN_OPTIONS);
+      expect(synAck.options.ws).toBeUndefined();
+      const tsVal = synAck.options.ts![0];
+      expect(tsVal & 63).toBe(0x10 | 0x0f);
+      cookieAck(r, synAck, { ts: [1001, ((tsVal & ~63) | 0x10 | 7) >>> 0] });
+      r.expectOne({ flags: RST, seq: seqAdd(synAck.seq, 1) }, 'reset: ws bits with window scaling off');
+      cookieAck(r, synAck, { ts: [1001, tsVal] });
+      r.expectNone('after the genuine ACK');
+      expect(negotiated(r.accepted[0]!)).toMatchObject({ sndShift: 0, rcvShift: 0, sack: true, ts: true });
+      r.finish();
+    }
+    // Everything on here: like Linux, bits the SYN did not have are believed (only the peer's own
+    // echo can set them), but never beyond what a SYN could ask: the 4 bits stop at shift 14
+    // (RFC 7323 §2.3), so 65535 << 14 stays a positive int32; the ECN bit is ignored (no ECN here).
+    {
+      const { r } = cookieRig();
+      const synAck = cookieSynAck(r, { mss: 1460, ts: [1000, 0] });
+      const tsVal = synAck.options.ts![0];
+      r.clock.runFor(100); // a round trip, so that no value of the low 6 bits puts the echo ahead of our clock
+      cookieAck(r, synAck, { ts: [1001, ((tsVal & ~63) | 0x20 | 0x10 | 14) >>> 0] });
+      r.expectNone('after the ACK with tampered bits');
+      const t = r.accepted[0]!;
+      expect(negotiated(t)).toMatchObject({ state: 'ESTABLISHED', sndShift: 14, sack: true, ts: true, sndWnd: 65535 << 14 });
+      expect(t.sndWnd).toBeGreaterThan(0);
+      r.finish();
+    }
   });
 });
 

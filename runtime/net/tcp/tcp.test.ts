@@ -218,7 +218,7 @@ describe('TCP on the userspace stack (memory link, virtual time)', () => {
     w.close();
   });
 
-  it('RFC 4987 §3.6: a full SYN queue answers with SYN cookies; those connections open on the final ACK and carry data', () => {
+  it('RFC 4987 §3.6: a full SYN queue answers with SYN cookies; those connections open on the final ACK with window scaling, SACK and timestamps, and carry data', () => {
     const w = world();
     const servers: Peer[] = [];
     w.b.listen(0, 80, 1, { onConnection: (t) => { const p = peer(() => w.b); p.tcb = t; p.established = true; t.events = p; servers.push(p); } });
@@ -232,6 +232,9 @@ describe('TCP on the userspace stack (memory link, virtual time)', () => {
     expect(servers).toHaveLength(5);
     expect(w.b.counters.synCookiesSent).toBeGreaterThanOrEqual(4);
     expect(w.b.counters.synCookiesAccepted).toBe(w.b.counters.synCookiesSent);
+    // Cookie or not, every connection has window scaling (shift 3 for 256 KiB both ways), SACK and timestamps.
+    const opts = (t: Tcb): string => `ws ${t.sndShift}/${t.rcvShift} sack ${t.sackEnabled} ts ${t.tsEnabled}`;
+    expect([...servers, ...clients].map((p) => opts(p.tcb!))).toEqual(Array(10).fill('ws 3/3 sack true ts true'));
     for (const [i, c] of clients.entries()) w.a.send(c.tcb!, [new TextEncoder().encode(`hello ${i}`)], false, null);
     w.run(1000, () => servers.every((s) => s.bytes > 0));
     expect(servers.map((s) => s.text()).sort()).toEqual([0, 1, 2, 3, 4].map((i) => `hello ${i}`));
