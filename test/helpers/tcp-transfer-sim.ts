@@ -51,6 +51,8 @@ export interface TransferScenario {
   stalls: { at: number; length: number }[];
   /** Our ISS (forced, to cover both signs of the 32-bit sequence space). */
   iss: number;
+  /** Bottleneck rate towards the peer, Mbit/s (each wire packet is serialized; no queue limit). Default: none. */
+  rateMbps?: number;
 }
 
 export interface TransferResult {
@@ -146,17 +148,28 @@ export function runTransfer(s: TransferScenario, limitMs = 600_000): TransferRes
   let wirePackets = 0;
   const start = r.now();
   const queue: InFlight[] = [];
+  let head = 0;
   let order = 0;
 
   const reading = (): boolean => !s.stalls.some((st) => r.now() - start >= st.at && r.now() - start < st.at + st.length);
   const silent = (): Silence | undefined => s.silences.find((x) => r.now() - start >= x.at && r.now() - start < x.at + x.length);
 
+  let linkFreeAt = 0;
   const schedule = (item: Omit<InFlight, 'at' | 'order'>): void => {
+    let departs = r.now();
+    if (s.rateMbps && item.seg) {
+      departs = Math.max(departs, linkFreeAt) + ((item.length! + 54) * 8) / (s.rateMbps * 1000);
+      linkFreeAt = departs;
+    }
     if (rand() < s.loss) return;
     const copies = rand() < s.duplicate ? 2 : 1;
     for (let c = 0; c < copies; c++) {
       const extra = rand() < s.reorder ? rand() * 2 * Math.max(s.delayMs, 0.5) : 0;
-      queue.push({ ...item, at: r.now() + s.delayMs + extra, order: order++ });
+      const p: InFlight = { ...item, at: departs + s.delayMs + extra, order: order++ };
+      // Kept sorted by arrival (ties in sending order); most packets arrive last, so scan from the end.
+      let i = queue.length;
+      while (i > head && queue[i - 1]!.at > p.at) i--;
+      queue.splice(i, 0, p);
     }
   };
 
@@ -261,14 +274,14 @@ export function runTransfer(s: TransferScenario, limitMs = 600_000): TransferRes
   const done = (): boolean => finReceived && rcvNxt === s.bytes;
   while (!done() && r.now() - start < limitMs && violations.length === 0) {
     collect();
-    queue.sort((a, b) => a.at - b.at || a.order - b.order);
     const silence = s.silences.find((x) => x.release && r.now() - start >= x.at + x.length && withheld.length > 0);
     if (silence && !silent()) for (const f of withheld.splice(0)) schedule({ frame: f });
-    const next = Math.min(queue[0]?.at ?? Infinity, delackAt, nextSilenceEdge(s, r.now() - start) + start, start + limitMs);
+    if (head > 4096) { queue.splice(0, head); head = 0; }
+    const next = Math.min(queue[head]?.at ?? Infinity, delackAt, nextSilenceEdge(s, r.now() - start) + start, start + limitMs);
     if (next > r.now()) r.clock.runUntil(next, () => r.link.sent.length > 0);
     if (r.link.sent.length > 0) continue;
-    while (queue.length > 0 && queue[0]!.at <= r.now()) {
-      const p = queue.shift()!;
+    while (head < queue.length && queue[head]!.at <= r.now()) {
+      const p = queue[head++]!;
       if (p.frame) r.receive(p.frame);
       else arrive(p.seg!, p.seq!, p.length!, (p.seq! - p.seg!.seq) >>> 0);
     }
