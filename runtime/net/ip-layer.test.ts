@@ -123,6 +123,46 @@ function icmpErrorFrame(type: number, code: number, nextHopMtu: number, quotedSr
   return ipFrame(IpProtocol.ICMP, m);
 }
 
+/** An ICMP echo message (header + `data`), its checksum computed here with the RFC 1071 sum. */
+function echoMessage(type: number, id: number, seq: number, data: Uint8Array): Uint8Array {
+  const m = new Uint8Array(8 + data.length);
+  m[0] = type;
+  set16(m, 4, id);
+  set16(m, 6, seq);
+  m.set(data, 8);
+  set16(m, 2, internetChecksum(m, 0, m.length));
+  return m;
+}
+
+/**
+ * Puts the IPv4 fragments we sent (of protocol `proto`, all one datagram) back together as a
+ * receiver would: same ID, every offset once, MF on all but the last, each header's checksum right.
+ */
+function reassembleSent(r: Rig, proto: number): { payload: Uint8Array; fragments: number; largest: number } {
+  const frags = sentIp(r).filter((p) => p.proto === proto);
+  expect(frags.length).toBeGreaterThan(0);
+  let end = 0;
+  let largest = 0;
+  for (const f of frags) {
+    expect(f.checksumOk).toBe(true);
+    expect(f.id).toBe(frags[0]!.id);
+    expect(f.dst).toBe(frags[0]!.dst);
+    largest = Math.max(largest, f.totalLength);
+    if ((f.flagsFrag & Ipv4Flags.MF) === 0) end = ((f.flagsFrag & 0x1fff) << 3) + f.payload.length;
+  }
+  const whole = new Uint8Array(end);
+  const seen = new Uint8Array(end);
+  for (const f of frags) {
+    const at = (f.flagsFrag & 0x1fff) << 3;
+    if (at + f.payload.length < end) expect(f.flagsFrag & Ipv4Flags.MF).toBe(Ipv4Flags.MF);
+    expect(seen.subarray(at, at + f.payload.length).every((b) => b === 0)).toBe(true);
+    seen.fill(1, at, at + f.payload.length);
+    whole.set(f.payload, at);
+  }
+  expect(seen.every((b) => b === 1)).toBe(true);
+  return { payload: whole, fragments: frags.length, largest };
+}
+
 function arpFrame(op: number, senderMac: number, senderIp: number, targetMac: number, targetIp: number, dstMac = BROADCAST_MAC): Uint8Array {
   const f = new Uint8Array(60);
   emitEthernet(f, 0, dstMac, senderMac, EtherType.ARP);
@@ -419,6 +459,46 @@ describe('ICMP (RFC 792, RFC 1122 §3.2.2)', () => {
     expect(r.stack.counters.icmpIn).toBe(3);
     expect(r.stack.counters.icmpEchoRepliesSent).toBe(1);
     expect(r.link.sent).toHaveLength(0);
+    finish(r);
+  });
+
+  it('RFC 1122 §3.2.2.6: a 60 000-byte echo request, reassembled from 41 fragments, is answered with all of its data in fragments that fit the MTU', () => {
+    const r = rig();
+    const data = pattern(60_000, 3);
+    const request = echoMessage(IcmpType.ECHO_REQUEST, 0x5151, 9, data);
+    const frames: Uint8Array[] = [];
+    for (let off = 0; off < request.length; off += 1480) {
+      const n = Math.min(1480, request.length - off);
+      frames.push(fragmentProto(IpProtocol.ICMP, request, off, n, off + n < request.length, { id: 0x7777 }));
+    }
+    expect(frames).toHaveLength(41);
+    receive(r, ...frames);
+    expect(r.stack.reassembler.reassembled).toBe(1);
+    expect(r.stack.counters.icmpEchoRepliesSent).toBe(1);
+    expect(r.stack.counters.txTooBig).toBe(0);
+    const reply = reassembleSent(r, IpProtocol.ICMP);
+    expect(reply.fragments).toBe(41);
+    expect(r.stack.counters.fragmentsOut).toBe(41);
+    const m = reply.payload;
+    expect(m.length).toBe(8 + data.length);
+    expect([m[0], m[1], get16(m, 4), get16(m, 6)]).toEqual([IcmpType.ECHO_REPLY, 0, 0x5151, 9]);
+    expect(internetChecksum(m, 0, m.length)).toBe(0);
+    expect(Buffer.from(m.subarray(8)).equals(Buffer.from(data))).toBe(true);
+    finish(r);
+  });
+
+  it('RFC 1122 §3.2.2.6 / RFC 1191: an echo reply is cut to the path MTU learned for its destination', () => {
+    const r = rig();
+    r.stack.openUdp(0, 40000, collector());
+    receive(r, icmpErrorFrame(IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAG_NEEDED, 1000, US, PEER, 40000, 9000));
+    expect(r.stack.pathMtu(PEER)).toBe(1000);
+    const data = pattern(1400, 5);
+    receive(r, ipFrame(IpProtocol.ICMP, echoMessage(IcmpType.ECHO_REQUEST, 1, 2, data)));
+    const reply = reassembleSent(r, IpProtocol.ICMP);
+    expect(reply.fragments).toBe(2);
+    expect(reply.largest).toBeLessThanOrEqual(1000);
+    expect(Buffer.from(reply.payload.subarray(8)).equals(Buffer.from(data))).toBe(true);
+    expect(internetChecksum(reply.payload, 0, reply.payload.length)).toBe(0);
     finish(r);
   });
 

@@ -394,8 +394,7 @@ export class Ipv4Stack implements LinkReceiver {
     if (type === IcmpType.ECHO_REQUEST) {
       // Linux's icmp_echo_ignore_broadcasts default: no smurf amplifier.
       if (broadcast || !this.echoReply) return;
-      this.sendEcho(IcmpType.ECHO_REPLY, src, m.identifier, m.sequence, bytes, m.dataOffset, m.dataLength);
-      c.icmpEchoRepliesSent++;
+      if (this.sendEcho(IcmpType.ECHO_REPLY, src, m.identifier, m.sequence, bytes, m.dataOffset, m.dataLength)) c.icmpEchoRepliesSent++;
     } else if (type === IcmpType.ECHO_REPLY) {
       c.icmpEchoRepliesIn++;
       this.onEchoReply?.(src, m.identifier, m.sequence, bytes.subarray(m.dataOffset, m.dataOffset + m.dataLength));
@@ -503,7 +502,12 @@ export class Ipv4Stack implements LinkReceiver {
       this.arena.setFrame(slot, udpAt, udpLength);
       this.outputIpv4(slot, src, dst, IpProtocol.UDP, 0, broadcast);
     } else {
-      const status = this.sendFragmented(s, pieces, count, length, src, dst, dstPort, mtu, broadcast);
+      // Slow path: the whole datagram once in scratch (for its checksum), then cut into fragments.
+      const whole = (this.scratch ??= new Uint8Array(65536));
+      let at = UDP_HEADER_LENGTH;
+      for (let i = 0; i < count; i++) { const p = pieces[i]!; whole.set(p, at); at += p.byteLength; }
+      emitUdp(whole, 0, s.localPort, dstPort, length, src, dst);
+      const status = this.sendFragmented(whole, udpLength, src, dst, IpProtocol.UDP, mtu, broadcast);
       if (status !== STATUS_SUCCESS) return status;
     }
     s.datagramsOut++;
@@ -512,14 +516,13 @@ export class Ipv4Stack implements LinkReceiver {
     return STATUS_SUCCESS;
   }
 
-  /** Slow path: build the whole datagram once (for its checksum), then cut it into fragments (RFC 791 §3.2). */
-  private sendFragmented(s: UdpSocket, pieces: readonly Uint8Array[], count: number, length: number, src: number, dst: number,
-    dstPort: number, mtu: number, broadcast: boolean): NTSTATUS {
-    const whole = (this.scratch ??= new Uint8Array(65536));
-    let at = UDP_HEADER_LENGTH;
-    for (let i = 0; i < count; i++) { const p = pieces[i]!; whole.set(p, at); at += p.byteLength; }
-    emitUdp(whole, 0, s.localPort, dstPort, length, src, dst);
-    const total = UDP_HEADER_LENGTH + length;
+  /**
+   * Cuts the transport datagram whole[0..total) — built complete beforehand, so that its checksum
+   * covers all of it — into fragments of at most `mtu` bytes (RFC 791 §3.2, one IP ID), DF clear.
+   * Every fragment's slot is checked for before the first leaves: all of them go, or none.
+   */
+  private sendFragmented(whole: Uint8Array, total: number, src: number, dst: number, protocol: number, mtu: number,
+    broadcast: boolean): NTSTATUS {
     const perFragment = (Math.min(mtu, this.arena.slotSize - this.arena.headroom - ETHERNET_HEADER_LENGTH - 4) - IPV4_MIN_HEADER_LENGTH) & ~7;
     const fragments = Math.ceil(total / perFragment);
     if (this.arena.freeCount < fragments) { this.counters.txNoSlot++; return STATUS_INSUFFICIENT_RESOURCES; }
@@ -532,7 +535,7 @@ export class Ipv4Stack implements LinkReceiver {
       view.set(whole.subarray(off, off + n), start);
       this.arena.setFrame(slot, start, n);
       const more = off + n < total ? Ipv4Flags.MF : 0;
-      this.outputIpv4(slot, src, dst, IpProtocol.UDP, more | (off >> 3), broadcast, id);
+      this.outputIpv4(slot, src, dst, protocol, more | (off >> 3), broadcast, id);
       this.counters.fragmentsOut++;
     }
     return STATUS_SUCCESS;
@@ -669,19 +672,31 @@ export class Ipv4Stack implements LinkReceiver {
     return STATUS_SUCCESS;
   }
 
-  private sendEcho(type: number, dst: number, identifier: number, sequence: number, bytes: Uint8Array, dataOffset: number, dataLength: number): void {
+  /**
+   * An echo message carrying bytes[dataOffset..+dataLength) — a ring slot's, or a reassembly
+   * buffer's when the request came in fragments. RFC 1122 §3.2.2.6: the reply MUST return all the
+   * data, so one larger than the path MTU (or a slot) leaves in fragments, as Linux's echo reply
+   * does (its ICMP socket does not set DF); false when it could not be sent.
+   */
+  private sendEcho(type: number, dst: number, identifier: number, sequence: number, bytes: Uint8Array, dataOffset: number, dataLength: number): boolean {
     const start = this.arena.headroom + ETHERNET_HEADER_LENGTH + IPV4_MIN_HEADER_LENGTH;
-    if (start + ICMP_HEADER_LENGTH + dataLength > this.arena.slotSize || ICMP_HEADER_LENGTH + dataLength + IPV4_MIN_HEADER_LENGTH > this.iface.mtu) {
-      this.counters.txTooBig++;
-      return;
+    const icmpLength = ICMP_HEADER_LENGTH + dataLength;
+    const mtu = this.isLocalDestination(dst) ? 65535 : this.pathMtu(dst);
+    if (start + icmpLength > this.arena.slotSize || IPV4_MIN_HEADER_LENGTH + icmpLength > mtu) {
+      // The request fitted one datagram with a header of at least 20 bytes, so the reply does too.
+      const whole = (this.scratch ??= new Uint8Array(65536));
+      whole.set(bytes.subarray(dataOffset, dataOffset + dataLength), ICMP_HEADER_LENGTH);
+      emitIcmpEcho(whole, 0, type, identifier, sequence, dataLength);
+      return this.sendFragmented(whole, icmpLength, this.iface.address, dst, IpProtocol.ICMP, mtu, false) === STATUS_SUCCESS;
     }
     const slot = this.arena.alloc();
-    if (slot < 0) { this.counters.txNoSlot++; return; }
+    if (slot < 0) { this.counters.txNoSlot++; return false; }
     const view = this.arena.view(slot);
     this.copyIn(slot, start + ICMP_HEADER_LENGTH, bytes, dataOffset, dataLength);
     emitIcmpEcho(view, start, type, identifier, sequence, dataLength);
-    this.arena.setFrame(slot, start, ICMP_HEADER_LENGTH + dataLength);
+    this.arena.setFrame(slot, start, icmpLength);
     this.outputIpv4(slot, this.iface.address, dst, IpProtocol.ICMP, 0, false);
+    return true;
   }
 
   /**
