@@ -759,6 +759,62 @@ describe('link and IP filtering (RFC 894, RFC 1122 §3.3.6, IEEE 802.1Q)', () =>
   });
 });
 
+describe('martian sources (RFC 1122 §3.2.1.3, RFC 1812 §5.3.7)', () => {
+  it('RFC 1122 §3.2.1.3: echo requests, datagrams and fragments from 0/8, 127/8, broadcast, multicast or our own address are counted and dropped before any transport', () => {
+    const r = rig();
+    const rx = collector();
+    r.stack.openUdp(0, 9000, rx);
+    const martians = ['0.0.0.0', '0.1.2.3', '127.0.0.1', '127.200.0.9', '255.255.255.255', '198.18.0.255', '224.0.0.1', '239.255.0.1', A_IP];
+    const whole = udpSegment(40000, 9000, pattern(2000));
+    for (const [i, a] of martians.entries()) {
+      const src = parseIpv4(a) | 0;
+      receive(r, echoRequest(7, i, 16, { src }), udpFrame(40000, 9000, pattern(8), { src }),
+        fragment(udpSegment(40000, 9000, pattern(2000), src), 0, 1480, true, { src, id: i }));
+    }
+    expect(r.stack.counters.icmpIn).toBe(0);
+    expect(r.stack.counters.udpIn).toBe(0);
+    expect(r.stack.reassembler.fragments).toBe(0); // no reassembly buffer taken by a martian
+    expect(rx.got).toHaveLength(0);
+    expect(r.link.sent).toHaveLength(0);
+    expect(r.stack.counters.ipMartianSource).toBe(3 * martians.length);
+    // The same traffic from the peer is taken.
+    receive(r, echoRequest(7, 99, 16), udpFrame(40000, 9000, pattern(8)), fragment(whole, 0, 1480, true, { id: 99 }),
+      fragment(whole, 1480, whole.length - 1480, false, { id: 99 }));
+    expect(r.stack.counters.icmpEchoRepliesSent).toBe(1);
+    expect(rx.got).toHaveLength(2);
+    expect(r.stack.counters.ipMartianSource).toBe(3 * martians.length);
+    finish(r);
+  });
+
+  it('Linux ip_route_input_slow: a class E source (240.0.0.0/4) is not martian; its datagram reaches the socket', () => {
+    const r = rig();
+    const rx = collector();
+    r.stack.openUdp(0, 9000, rx);
+    receive(r, udpFrame(40000, 9000, pattern(8), { src: parseIpv4('240.1.2.3') | 0 }));
+    expect(r.stack.counters.ipMartianSource).toBe(0);
+    expect(rx.got.map((g) => g.src)).toEqual([parseIpv4('240.1.2.3') | 0]);
+    finish(r);
+  });
+
+  it('the loopback path is not a link: a ping and a datagram from our own address to it are delivered', () => {
+    const r = rig();
+    const rx = collector();
+    r.stack.openUdp(0, 9000, rx);
+    const replies: number[][] = [];
+    r.stack.onEchoReply = (src, id, seq, data) => { replies.push([src, id, seq, data.length]); };
+    expect(r.stack.ping(US, 3, 4, 100)).toBe(STATUS_SUCCESS);
+    const s = r.stack.openUdp(0, 0, collector())!;
+    expect(r.stack.sendUdp(s, [pattern(20)], 1, US, 9000)).toBe(STATUS_SUCCESS);
+    r.clock.runFor(0);
+    expect(replies).toEqual([[US, 3, 4, 100]]);
+    expect(rx.got.map((g) => [g.src, g.data.length])).toEqual([[US, 20]]);
+    expect(r.stack.counters.ipMartianSource).toBe(0);
+    expect(r.link.sent).toHaveLength(0);
+    s.close();
+    finish(r);
+  });
+});
+
 // ---- 6. UDP demultiplexing --------------------------------------------------------------------
 
 describe('UDP demultiplexing (RFC 768; maps, never scans)', () => {

@@ -197,7 +197,7 @@ export class Ipv4Stack implements LinkReceiver {
     c.rxFrames++;
     if (this.ipFraming) {
       if (length < IPV4_MIN_HEADER_LENGTH || (bytes[offset]! >>> 4) !== 4) { c.rxMalformed++; return; }
-      this.inputIpv4(slot, bytes, offset, length, false);
+      this.inputIpv4(slot, bytes, offset, length, false, true);
       return;
     }
     if (EthernetFrame.check(bytes, offset, length) !== null) { c.rxMalformed++; return; }
@@ -209,7 +209,7 @@ export class Ipv4Stack implements LinkReceiver {
     const type = eth.etherType;
     const p = eth.payloadOffset;
     const n = length - (p - offset);
-    if (type === EtherType.IPV4) this.inputIpv4(slot, bytes, p, n, broadcast);
+    if (type === EtherType.IPV4) this.inputIpv4(slot, bytes, p, n, broadcast, true);
     else if (type === EtherType.ARP) this.inputArp(bytes, p, n);
     else c.rxUnknownEtherType++;
   }
@@ -260,7 +260,23 @@ export class Ipv4Stack implements LinkReceiver {
     return dst === LIMITED_BROADCAST || dst === this.iface.broadcast;
   }
 
-  private inputIpv4(slot: number, bytes: Uint8Array, offset: number, length: number, linkBroadcast: boolean): void {
+  /**
+   * A source no packet from a link may carry: RFC 1122 §3.2.1.3 says a host MUST discard 0/8
+   * ("this network", which Linux's ip_route_input_slow drops even towards the limited broadcast
+   * DHCP servers listen on — we serve no DHCP) and 127/8 (loopback); RFC 1812 §5.3.7 adds
+   * broadcast and multicast sources; and our own address is Linux's fib_validate_source rule
+   * (accept_local off): only the loopback path carries it, from the link it is a spoof (LAND).
+   * Class E (240/4) is not martian: Linux takes it as unicast since 2.6.25. On a /31 (RFC 3021)
+   * the "broadcast" is the peer's address.
+   */
+  private isMartianSource(src: number): boolean {
+    const top = src >>> 24;
+    return top === 0 || top === 127 || (top & 0xf0) === 0xe0 || src === LIMITED_BROADCAST || src === this.iface.address
+      || (src === this.iface.broadcast && this.iface.prefixLength < 31);
+  }
+
+  /** `fromLink` is false for the loopback path, whose packets come from our own address. */
+  private inputIpv4(slot: number, bytes: Uint8Array, offset: number, length: number, linkBroadcast: boolean, fromLink: boolean): void {
     const c = this.counters;
     const err = Ipv4Packet.check(bytes, offset, length, !this.device.capabilities.rxChecksumVerified);
     if (err !== null) {
@@ -273,6 +289,8 @@ export class Ipv4Stack implements LinkReceiver {
     const broadcast = this.isBroadcast(dst);
     if (!broadcast && !this.isLocalDestination(dst)) { c.ipNotForUs++; return; }
     if (linkBroadcast && !broadcast) { c.ipNotForUs++; return; }
+    // Before reassembly and the transports: a martian holds no reassembly buffer and gets no answer.
+    if (fromLink && this.isMartianSource(get32s(bytes, offset + 12))) { c.ipMartianSource++; return; }
     if (ip.isFragment) {
       const whole = this.reassembler.add(bytes, offset, this.clock.now());
       this.rearm();
@@ -287,8 +305,6 @@ export class Ipv4Stack implements LinkReceiver {
     const c = this.counters;
     const hl = (bytes[offset]! & 0x0f) << 2;
     const proto = bytes[offset + 9]!;
-    const src = get32s(bytes, offset + 12);
-    if (src === LIMITED_BROADCAST || (src >>> 28) === 0xe) { c.ipMalformed++; return; }
     if (proto === IpProtocol.UDP) this.inputUdp(slot, bytes, offset, hl, length, broadcast);
     else if (proto === IpProtocol.ICMP) this.inputIcmp(bytes, offset, hl, length, broadcast);
     else if (proto === IpProtocol.TCP && this.tcpInput && !broadcast) this.tcpInput(bytes, offset, length, slot);
@@ -623,7 +639,7 @@ export class Ipv4Stack implements LinkReceiver {
     const arena = this.arena;
     for (let i = 0; i < n; i++) {
       const slot = this.loop[i]!;
-      if (!this.closed) this.inputIpv4(slot, arena.view(slot), arena.offsetOf(slot), arena.lengthOf(slot), false);
+      if (!this.closed) this.inputIpv4(slot, arena.view(slot), arena.offsetOf(slot), arena.lengthOf(slot), false, false);
       arena.release(slot);
     }
     this.inBatch = false;

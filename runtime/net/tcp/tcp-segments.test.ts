@@ -6,6 +6,7 @@ import {
   ACK, buildSegment, describeSegment, FIN, fixTcpChecksum, PEER, PSH, pattern, Rig, RST, seqAdd, SYN, TCP_AT, type PeerConn,
 } from '../../../test/helpers/tcp-checker.ts';
 import { TcpState } from './tcb.ts';
+import { parseIpv4 } from '../wire/bytes.ts';
 import { STATUS_CONNECTION_RESET, STATUS_IO_TIMEOUT, STATUS_SUCCESS } from '../../ntstatus.ts';
 
 /** Our next sequence number as the peer sees it (unsigned). */
@@ -550,6 +551,26 @@ describe('TCP segments, malformed input (RFC 9293 §3.1, §3.10.7)', () => {
     expect(r.engine.counters.malformed).toBe(4);
     expect(r.engine.size).toBe(0);
     expect(r.accepted.length).toBe(0);
+    r.finish();
+  });
+});
+
+describe('TCP segments, martian sources (RFC 1122 §3.2.1.3)', () => {
+  it('RFC 1122 §3.2.1.3: a SYN from 0.0.0.0, 127.0.0.1, a broadcast or our own address never reaches TCP (no SYN-ACK, no RST)', () => {
+    const r = new Rig();
+    r.listen(80);
+    const sources = ['0.0.0.0', '127.0.0.1', '255.255.255.255', '198.18.0.255', '198.18.0.1'];
+    for (const a of sources) {
+      r.receive(buildSegment({ srcPort: 40000, dstPort: 80, seq: 1, flags: SYN, options: { mss: 1460 } }, { src: parseIpv4(a) | 0 }));
+      r.receive(buildSegment({ srcPort: 40000, dstPort: 81, seq: 1, flags: SYN }, { src: parseIpv4(a) | 0 }));
+    }
+    expect(r.engine.counters.segmentsIn).toBe(0);
+    expect(r.engine.size).toBe(0);
+    expect(r.link.sent).toHaveLength(0); // not even an ARP request for a "peer" at the broadcast address
+    expect(r.stack.counters.ipMartianSource).toBe(2 * sources.length);
+    // The peer's SYN is still answered.
+    r.receive(buildSegment({ srcPort: 40000, dstPort: 80, seq: 1, flags: SYN, options: { mss: 1460 } }));
+    r.expectOne({ flags: SYN | ACK, ack: 2, dst: PEER });
     r.finish();
   });
 });
