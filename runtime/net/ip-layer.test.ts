@@ -412,22 +412,51 @@ describe('path MTU discovery (RFC 1191)', () => {
     finish(r);
   });
 
-  it('RFC 1191 §3: a next-hop MTU below 576 is ignored; an error quoting a source that is not ours is malformed and ignored', () => {
+  it('RFC 5927 §5.1 / Linux __udp4_lib_err: Fragmentation Needed about a datagram no socket of ours sent changes nothing; one quoting a source that is not ours is malformed', () => {
     const r = rig();
-    receive(r, icmpErrorFrame(IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAG_NEEDED, 500, US, PEER));
+    receive(r, icmpErrorFrame(IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAG_NEEDED, 1000, US, PEER, 40000, 9000));
     expect(r.stack.counters.icmpErrorsIn).toBe(1);
+    expect(r.stack.counters.icmpErrorsUnmatched).toBe(1);
     expect(r.stack.counters.pmtuUpdates).toBe(0);
     expect(r.stack.pathMtu(PEER)).toBe(1500);
-    receive(r, icmpErrorFrame(IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAG_NEEDED, 1000, THIRD, PEER));
+    // A socket on another port does not make it ours.
+    const rx = collector();
+    const s = r.stack.openUdp(0, 40001, rx)!;
+    receive(r, icmpErrorFrame(IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAG_NEEDED, 1000, US, PEER, 40000, 9000));
+    expect(r.stack.counters.icmpErrorsUnmatched).toBe(2);
+    expect(rx.icmp).toEqual([]);
+    expect(r.stack.pathMtu(PEER)).toBe(1500);
+    receive(r, icmpErrorFrame(IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAG_NEEDED, 1000, THIRD, PEER, 40001, 9000));
     expect(r.stack.counters.icmpMalformed).toBe(1);
-    expect(r.stack.counters.icmpErrorsIn).toBe(1);
+    expect(r.stack.counters.icmpErrorsIn).toBe(2);
     expect(r.stack.pathMtu(PEER)).toBe(1500);
     expect(r.link.sent).toHaveLength(0);
+    s.close();
+    finish(r);
+  });
+
+  it('Linux ip_rt_min_pmtu: a next-hop MTU below 552 (even below RFC 791\'s 68) is raised to 552; one at or above the link MTU is ignored', () => {
+    const r = rig();
+    const s = r.stack.openUdp(0, 40000, collector())!;
+    receive(r, icmpErrorFrame(IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAG_NEEDED, 9000, US, PEER, 40000, 9000),
+      icmpErrorFrame(IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAG_NEEDED, 1500, US, PEER, 40000, 9000));
+    expect(r.stack.pathMtu(PEER)).toBe(1500);
+    receive(r, icmpErrorFrame(IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAG_NEEDED, 20, US, PEER, 40000, 9000));
+    expect(r.stack.pathMtu(PEER)).toBe(552);
+    expect(r.stack.counters.pmtuUpdates).toBe(1);
+    // Datagrams then leave in fragments of at most 552 bytes.
+    expect(r.stack.sendUdp(s, [pattern(1000)], 1, PEER, 9000)).toBe(STATUS_SUCCESS);
+    r.clock.runFor(0);
+    const out = sentIp(r);
+    expect(out.length).toBe(2);
+    expect(Math.max(...out.map((f) => f.totalLength))).toBeLessThanOrEqual(552);
+    s.close();
     finish(r);
   });
 
   it('RFC 1191 §6.3: a learned path MTU expires after 10 minutes; a new report after expiry is learned even if higher', () => {
     const r = rig();
+    r.stack.openUdp(0, 40000, collector()); // the socket the reports are about
     receive(r, icmpErrorFrame(IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAG_NEEDED, 1000, US, PEER));
     expect(r.stack.pathMtu(PEER)).toBe(1000);
     r.clock.runFor(600_000 - 1);

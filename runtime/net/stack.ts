@@ -38,7 +38,10 @@ const LIMITED_BROADCAST = -1;
 const ETH_IP_UDP = ETHERNET_HEADER_LENGTH + IPV4_MIN_HEADER_LENGTH + UDP_HEADER_LENGTH;
 /** RFC 1812 §4.3.2.3: an ICMP error quotes as much as fits in 576 bytes. */
 const ICMP_ERROR_MAX = 576;
+/** Linux's ip_rt_mtu_expires: a learned path MTU is forgotten after 10 minutes (RFC 1191 §6.3). */
 const PMTU_EXPIRY_MS = 10 * 60_000;
+/** Linux's ip_rt_min_pmtu (net/ipv4/route.c): the smallest path MTU ICMP may teach us. */
+const MIN_PATH_MTU = 552;
 
 export interface StackOptions extends InterfaceConfig {
   arp?: Partial<ArpTimings>;
@@ -72,6 +75,13 @@ export class Ipv4Stack implements LinkReceiver {
   tcpInput: TcpInputHandler | null = null;
   /** Called when ICMP lowers the path MTU towards a destination (TCP shrinks its segments). */
   onPathMtu: ((dst: number, mtu: number) => void) | null = null;
+  /**
+   * TCP's judgement of an ICMP error quoting a TCP segment of ours (the quoted IPv4 header at
+   * bytes[q..], `qhl` long, with at least 8 bytes of TCP behind it): true when a connection took
+   * it, false when it belongs to none (RFC 5927 §5.1). `info` is the next-hop MTU of
+   * Fragmentation Needed; TCP calls learnPathMtu itself once it believes the message.
+   */
+  tcpIcmpError: ((type: number, code: number, info: number, bytes: Uint8Array, q: number, qhl: number) => boolean) | null = null;
   /** Called at the end of every receive batch, before its transmit batch leaves (TCP's coalesced ACKs). */
   onBatchEnd: (() => void) | null = null;
   /** Called when the link goes down, comes back or disappears (TCP fails its connections on 'gone'). */
@@ -429,25 +439,43 @@ export class Ipv4Stack implements LinkReceiver {
     const qdst = get32s(bytes, q + 16);
     if (qsrc !== this.iface.address) { c.icmpMalformed++; return; }
     c.icmpErrorsIn++;
-    if (type === IcmpType.DEST_UNREACHABLE && code === IcmpUnreachableCode.FRAG_NEEDED) this.learnPathMtu(qdst, nextHopMtu, get16(bytes, q + 2));
-    if (bytes[q + 9] === IpProtocol.UDP) {
+    // RFC 5927 §5.1: anyone can forge an error, so it acts only through the socket or connection
+    // it quotes — as Linux's protocol handlers (tcp_v4_err, __udp4_lib_err) do — and one that
+    // matches none changes nothing, not even the path MTU towards its destination.
+    const proto = bytes[q + 9];
+    let matched = false;
+    if (proto === IpProtocol.TCP) {
+      matched = this.tcpIcmpError !== null && this.tcpIcmpError(type, code, nextHopMtu, bytes, q, qhl);
+    } else if (proto === IpProtocol.UDP) {
       const sport = get16(bytes, q + qhl);
       const dport = get16(bytes, q + qhl + 2);
       const s = this.udp.lookup(qsrc, sport, qdst, dport);
       if (s) {
+        matched = true;
+        // Linux __udp4_lib_err: the path MTU is learned for a matching socket, whatever its DF setting.
+        if (type === IcmpType.DEST_UNREACHABLE && code === IcmpUnreachableCode.FRAG_NEEDED) this.learnPathMtu(qdst, nextHopMtu, get16(bytes, q + 2));
         s.icmpErrors++;
         s.lastIcmpType = type;
         s.lastIcmpCode = code;
         s.receiver.onIcmpError?.(s, type, code, qdst, dport);
       }
     }
+    if (!matched) c.icmpErrorsUnmatched++;
   }
 
-  private learnPathMtu(dst: number, nextHopMtu: number, quotedTotalLength: number): void {
-    // RFC 1191 §5: an old router sends 0; fall back to the next plateau below the packet size.
+  /**
+   * Lowers the path MTU towards `dst` after a Fragmentation Needed that a transport has matched to
+   * one of its sockets or connections. RFC 1191 §5: an old router sends 0; then the next plateau
+   * below the quoted length. Linux's __ip_rt_update_pmtu raises anything below ip_rt_min_pmtu
+   * (552 = 512 + 20 + 20) to it, so a bogus report (below RFC 791's 68, or 1) cannot shrink
+   * segments to nothing; a value at or above the current MTU reports no smaller path and is ignored.
+   */
+  learnPathMtu(dst: number, nextHopMtu: number, quotedTotalLength: number): void {
+    dst |= 0;
     let mtu = nextHopMtu;
     if (mtu === 0) mtu = quotedTotalLength > 1492 ? 1492 : quotedTotalLength > 1006 ? 1006 : 576;
-    if (mtu < 576 || mtu >= this.iface.mtu) return;
+    if (mtu < MIN_PATH_MTU) mtu = MIN_PATH_MTU;
+    if (mtu >= this.iface.mtu) return;
     const cur = this.pathMtus.get(dst);
     // Fix: an expired entry (not yet pruned by pathMtu()) must not block a new, higher report.
     if (cur && cur.mtu <= mtu && cur.expires > this.clock.now()) return;
