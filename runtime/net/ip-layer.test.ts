@@ -629,6 +629,83 @@ describe('ICMP (RFC 792, RFC 1122 §3.2.2)', () => {
   });
 });
 
+describe('IPv4 options (RFC 791 §3.1, RFC 1122 §3.2.1.8; as Linux ip_rcv_options)', () => {
+  /** The ICMP messages we sent, with the second word of their header. */
+  const sentIcmpWords = (r: Rig) => sentIp(r).filter((p) => p.proto === IpProtocol.ICMP).map((p) => ({
+    type: p.payload[0]!, code: p.payload[1]!, pointer: p.payload[4]!, to: p.dst, quoted: p.payload.subarray(8),
+    valid: internetChecksum(p.payload, 0, p.payload.length) === 0,
+  }));
+
+  it('RFC 792 / Linux __ip_options_compile: an option whose length runs past the header gets Parameter Problem (code 0) pointing at it, and the packet is dropped', () => {
+    const r = rig();
+    const rx = collector();
+    r.stack.openUdp(0, 9000, rx);
+    const bad = new Uint8Array([7, 8, 4, 0]); // record route claiming 8 bytes where 4 are left
+    const echo = echoRequest(7, 1, 32, { ihlOptions: bad });
+    receive(r, echo, udpFrame(40000, 9000, pattern(8), { ihlOptions: bad }));
+    expect(r.stack.counters.icmpIn).toBe(0);
+    expect(r.stack.counters.icmpEchoRepliesSent).toBe(0);
+    expect(r.stack.counters.udpIn).toBe(0);
+    expect(rx.got).toHaveLength(0);
+    expect(r.stack.counters.ipBadOptions).toBe(2);
+    const sent = sentIcmpWords(r);
+    expect(sent.map((m) => [m.type, m.code, m.pointer, m.to, m.valid])).toEqual([[12, 0, 20, PEER, true], [12, 0, 20, PEER, true]]);
+    // It quotes the offending header, options included, and the start of the payload.
+    expect(Array.from(sent[0]!.quoted.subarray(0, 32))).toEqual(Array.from(echo.subarray(14, 14 + 32)));
+    finish(r);
+  });
+
+  it('Linux __ip_options_compile: the pointer names the offending octet — a short length, a bad pointer, a full timestamp overflow, a second record route', () => {
+    const r = rig();
+    const cases: [number[], number][] = [[[148, 2, 0, 0], 21], [[7, 3, 3, 0], 22], [[68, 4, 5, 0xf0], 23], [[7, 3, 4, 7, 3, 4, 0, 0], 23]];
+    for (const [o] of cases) receive(r, echoRequest(7, 1, 8, { ihlOptions: new Uint8Array(o) }));
+    expect(sentIcmpWords(r).map((m) => [m.type, m.pointer])).toEqual(cases.map(([, p]) => [12, p]));
+    expect(r.stack.counters.icmpEchoRepliesSent).toBe(0);
+    expect(r.stack.counters.ipBadOptions).toBe(cases.length);
+    finish(r);
+  });
+
+  it('RFC 791 §3.1: well-formed record route, timestamp, router alert, NOP/EOL padding and unknown options are accepted: every echo request is answered', () => {
+    const r = rig();
+    const good = [
+      [7, 7, 4, 0, 0, 0, 0, 0], [7, 7, 8, 1, 2, 3, 4, 0], [68, 12, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0], [68, 12, 5, 1, 0, 0, 0, 0, 0, 0, 0, 0],
+      [148, 4, 0, 0], [1, 1, 1, 0], [0, 0xff, 0xff, 0xff], [136, 4, 0x12, 0x34],
+    ];
+    for (const [i, o] of good.entries()) receive(r, echoRequest(7, i, 8, { ihlOptions: new Uint8Array(o) }));
+    expect(r.stack.counters.ipBadOptions).toBe(0);
+    expect(r.stack.counters.icmpEchoRepliesSent).toBe(good.length);
+    expect(sentIcmpWords(r).map((m) => m.type)).toEqual(good.map(() => IcmpType.ECHO_REPLY));
+    finish(r);
+  });
+
+  it('RFC 7126 §4.3–4.4 / Linux accept_source_route=0: a source-routed packet is dropped without an answer', () => {
+    const r = rig();
+    const lsrr = new Uint8Array([131, 7, 8, 198, 18, 0, 1, 0]); // route used up: we are its last hop
+    receive(r, echoRequest(7, 1, 8, { ihlOptions: lsrr }), echoRequest(7, 2, 8, { ihlOptions: new Uint8Array([137, 7, 4, 198, 18, 0, 9, 0]) }));
+    expect(r.stack.counters.icmpIn).toBe(0);
+    expect(r.link.sent).toHaveLength(0);
+    expect(r.stack.counters.ipSourceRouted).toBe(2);
+    finish(r);
+  });
+
+  it('RFC 1812 §4.3.2.8: Parameter Problems are rate-limited like every ICMP error; none is sent about a broadcast or a non-initial fragment', () => {
+    const r = rig({ icmpErrorsPerSecond: 10, icmpErrorBurst: 2 });
+    const bad = new Uint8Array([148, 1, 0, 0]);
+    receive(r, ...Array.from({ length: 5 }, (_, i) => echoRequest(7, i, 8, { ihlOptions: bad })));
+    expect(r.stack.counters.ipBadOptions).toBe(5);
+    expect(r.stack.counters.icmpRateLimited).toBe(3);
+    expect(sentIcmpWords(r)).toHaveLength(2);
+    r.link.sent.length = 0;
+    r.clock.runFor(1000);
+    receive(r, echoRequest(7, 9, 8, { ihlOptions: bad, dst: SUBNET_BCAST, dstMac: BROADCAST_MAC }),
+      fragmentProto(IpProtocol.ICMP, pattern(64), 1480, 64, false, { ihlOptions: bad }));
+    expect(r.stack.counters.ipBadOptions).toBe(7);
+    expect(r.stack.reassembler.fragments).toBe(0);
+    expect(r.link.sent).toHaveLength(0);
+    finish(r);
+  });
+});
+
 // ---- 4. ARP -----------------------------------------------------------------------------------
 
 describe('ARP (RFC 826)', () => {

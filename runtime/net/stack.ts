@@ -21,7 +21,10 @@ import { newStackCounters, type StackCounters } from './counters.ts';
 import { UDP_MSG_BCAST, UdpTable, type UdpReceiver, UdpSocket } from './udp.ts';
 import { EthernetFrame, EtherType, emitEthernet, ETHERNET_HEADER_LENGTH } from './wire/ethernet.ts';
 import { ArpOperation, ArpPacket, emitArp, ARP_LENGTH } from './wire/arp.ts';
-import { emitIpv4, IpProtocol, Ipv4Flags, Ipv4Packet, IPV4_MIN_HEADER_LENGTH } from './wire/ipv4.ts';
+import {
+  emitIpv4, IpProtocol, Ipv4Flags, Ipv4Packet, IPV4_MIN_HEADER_LENGTH, IPV4_OPTIONS_SOURCE_ROUTED, IPV4_OPTIONS_VALID,
+  validateIpv4Options,
+} from './wire/ipv4.ts';
 import {
   emitIcmpEcho, emitIcmpError, ICMP_HEADER_LENGTH, IcmpTimeExceededCode, IcmpType, IcmpUnreachableCode, Icmpv4Packet,
 } from './wire/icmpv4.ts';
@@ -301,6 +304,7 @@ export class Ipv4Stack implements LinkReceiver {
     if (linkBroadcast && !broadcast) { c.ipNotForUs++; return; }
     // Before reassembly and the transports: a martian holds no reassembly buffer and gets no answer.
     if (fromLink && this.isMartianSource(get32s(bytes, offset + 12))) { c.ipMartianSource++; return; }
+    if (ip.headerLength > IPV4_MIN_HEADER_LENGTH && !this.optionsAcceptable(bytes, offset, ip.length, broadcast)) return;
     if (ip.isFragment) {
       const whole = this.reassembler.add(bytes, offset, this.clock.now());
       this.rearm();
@@ -309,6 +313,22 @@ export class Ipv4Stack implements LinkReceiver {
       return;
     }
     this.deliverIpv4(slot, bytes, offset, ip.length, broadcast);
+  }
+
+  /**
+   * Linux's ip_rcv_options, for every packet (each fragment too) before reassembly: malformed
+   * options (validateIpv4Options) are counted and dropped with a Parameter Problem pointing at the
+   * octet in error (RFC 1122 §3.2.2.5; rate-limited and never about a broadcast, like every ICMP
+   * error); a source route is dropped silently, as a Linux host does (accept_source_route 0;
+   * RFC 7126 §4.3–4.4 recommends dropping LSRR and SSRR).
+   */
+  private optionsAcceptable(bytes: Uint8Array, offset: number, length: number, broadcast: boolean): boolean {
+    const v = validateIpv4Options(bytes, offset, (bytes[offset]! & 0x0f) << 2);
+    if (v === IPV4_OPTIONS_VALID) return true;
+    if (v === IPV4_OPTIONS_SOURCE_ROUTED) { this.counters.ipSourceRouted++; return false; }
+    this.counters.ipBadOptions++;
+    if (!broadcast) this.sendIcmpError(bytes, offset, length, IcmpType.PARAMETER_PROBLEM, 0, v);
+    return false;
   }
 
   private deliverIpv4(slot: number, bytes: Uint8Array, offset: number, length: number, broadcast: boolean): void {
@@ -748,7 +768,7 @@ export class Ipv4Stack implements LinkReceiver {
    * an ICMP error, a broadcast, a non-initial fragment, or a source that is not a unicast host),
    * rate-limited by a token bucket.
    */
-  sendIcmpError(bytes: Uint8Array, offset: number, length: number, type: number, code: number, nextHopMtu: number): void {
+  sendIcmpError(bytes: Uint8Array, offset: number, length: number, type: number, code: number, info: number): void {
     const c = this.counters;
     const hl = (bytes[offset]! & 0x0f) << 2;
     const src = get32s(bytes, offset + 12);
@@ -768,7 +788,7 @@ export class Ipv4Stack implements LinkReceiver {
     const view = this.arena.view(slot);
     const start = this.arena.headroom + ETHERNET_HEADER_LENGTH + IPV4_MIN_HEADER_LENGTH;
     view.set(bytes.subarray(offset, offset + quoted), start + ICMP_HEADER_LENGTH);
-    emitIcmpError(view, start, type, code, quoted, nextHopMtu);
+    emitIcmpError(view, start, type, code, quoted, info);
     this.arena.setFrame(slot, start, ICMP_HEADER_LENGTH + quoted);
     c.icmpErrorsSent++;
     this.outputIpv4(slot, this.iface.address, src, IpProtocol.ICMP, 0, false);
