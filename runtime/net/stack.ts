@@ -304,7 +304,8 @@ export class Ipv4Stack implements LinkReceiver {
     if (linkBroadcast && !broadcast) { c.ipNotForUs++; return; }
     // Before reassembly and the transports: a martian holds no reassembly buffer and gets no answer.
     if (fromLink && this.isMartianSource(get32s(bytes, offset + 12))) { c.ipMartianSource++; return; }
-    if (ip.headerLength > IPV4_MIN_HEADER_LENGTH && !this.optionsAcceptable(bytes, offset, ip.length, broadcast)) return;
+    const hl = ip.headerLength;
+    if (hl > IPV4_MIN_HEADER_LENGTH && !this.optionsAcceptable(bytes, offset, hl, ip.length, broadcast)) return;
     if (ip.isFragment) {
       const whole = this.reassembler.add(bytes, offset, this.clock.now());
       this.rearm();
@@ -322,8 +323,8 @@ export class Ipv4Stack implements LinkReceiver {
    * error); a source route is dropped silently, as a Linux host does (accept_source_route 0;
    * RFC 7126 §4.3–4.4 recommends dropping LSRR and SSRR).
    */
-  private optionsAcceptable(bytes: Uint8Array, offset: number, length: number, broadcast: boolean): boolean {
-    const v = validateIpv4Options(bytes, offset, (bytes[offset]! & 0x0f) << 2);
+  private optionsAcceptable(bytes: Uint8Array, offset: number, headerLength: number, length: number, broadcast: boolean): boolean {
+    const v = validateIpv4Options(bytes, offset, headerLength);
     if (v === IPV4_OPTIONS_VALID) return true;
     if (v === IPV4_OPTIONS_SOURCE_ROUTED) { this.counters.ipSourceRouted++; return false; }
     this.counters.ipBadOptions++;

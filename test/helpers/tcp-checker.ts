@@ -109,14 +109,14 @@ export function buildSegment(s: SegSpec, a: FrameAddress = {}): Uint8Array {
 export interface QuotedSegment { srcPort: number; dstPort: number; seq: number; totalLength?: number }
 
 /**
- * An ICMP error from a router (PEER by default) to US about a TCP segment we sent: the quoted
+ * An ICMP error from a router (PEER) to US about a TCP segment we sent: the quoted
  * IPv4 header and the first 8 bytes of TCP (RFC 792), `info` the second word of the ICMP header
  * (the next-hop MTU of Fragmentation Needed, RFC 1191 §4). Checksums computed here.
  */
-export function buildIcmpErrorAbout(type: number, code: number, info: number, q: QuotedSegment, from = PEER): Uint8Array {
+export function buildIcmpErrorAbout(type: number, code: number, info: number, q: QuotedSegment): Uint8Array {
   const f = new Uint8Array(14 + 20 + 8 + 28);
   emitEthernet(f, 0, MAC_US, MAC_PEER, EtherType.IPV4);
-  emitIpv4(f, 14, from, US, IpProtocol.ICMP, 8 + 28, 64, 0x4343, 0);
+  emitIpv4(f, 14, PEER, US, IpProtocol.ICMP, 8 + 28, 64, 0x4343, 0);
   const m = 34;
   f[m] = type;
   f[m + 1] = code;
