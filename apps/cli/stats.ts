@@ -124,7 +124,7 @@ export function formatStats(s: StatsSnapshot): string[] {
   const pick = (o: Record<string, unknown> | null, keys: string[]): string => keys.filter((k) => o && typeof o[k] === 'number').map((k) => `${k} ${o![k] as number}`).join(', ');
   if (s.device) lines.push(`  device: ${pick(s.device, ['rxFrames', 'rxBytes', 'rxDrops', 'txFrames', 'txBytes', 'txDrops'])}`);
   if (s.stack) {
-    const drops = Object.entries(s.stack).filter(([k, v]) => /Bad|Malformed|NotForUs|Drop|NoPort|Unknown/i.test(k) && v > 0).map(([k, v]) => `${k} ${v}`);
+    const drops = Object.entries(s.stack).filter(([k, v]) => /Bad|Malformed|NotForUs|Martian|SourceRouted|Unmatched|Drop|NoPort|Unknown/i.test(k) && v > 0).map(([k, v]) => `${k} ${v}`);
     lines.push(`  stack drops: ${drops.length ? drops.join(', ') : 'none'}`);
   }
   if (s.tcp) lines.push(`  tcp: ${pick(s.tcp, ['activeOpens', 'passiveOpens', 'segmentsIn', 'segmentsOut', 'retransmits', 'fastRetransmits', 'timeouts', 'aborts'])}`);

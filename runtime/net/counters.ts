@@ -22,11 +22,19 @@ export interface StackCounters {
   ipMalformed: number;
   /** Not addressed to us (we do not forward). */
   ipNotForUs: number;
+  /** From the link with a source no host may use (0/8, 127/8, broadcast, multicast, ours): RFC 1122 §3.2.1.3. */
+  ipMartianSource: number;
+  /** Malformed IPv4 options (answered with Parameter Problem, as Linux's __ip_options_compile). */
+  ipBadOptions: number;
+  /** Carrying a source route (LSRR/SSRR), dropped as a Linux host does (accept_source_route 0). */
+  ipSourceRouted: number;
   ipUnknownProtocol: number;
   fragmentsOut: number;
   icmpIn: number;
   icmpMalformed: number;
   icmpErrorsIn: number;
+  /** ICMP errors quoting no socket or connection of ours, or TCP data outside its window (RFC 5927 §5.1): ignored. */
+  icmpErrorsUnmatched: number;
   icmpErrorsSent: number;
   icmpRateLimited: number;
   icmpEchoRepliesSent: number;
@@ -60,8 +68,8 @@ export interface StackCounters {
 export function newStackCounters(): StackCounters {
   return {
     rxFrames: 0, rxMalformed: 0, rxNotForUs: 0, rxUnknownEtherType: 0, arpIn: 0, arpOut: 0, arpMalformed: 0, arpNotForUs: 0,
-    arpRepliesSent: 0, arpConflicts: 0, ipIn: 0, ipOut: 0, ipBadChecksum: 0, ipMalformed: 0, ipNotForUs: 0, ipUnknownProtocol: 0,
-    fragmentsOut: 0, icmpIn: 0, icmpMalformed: 0, icmpErrorsIn: 0, icmpErrorsSent: 0, icmpRateLimited: 0, icmpEchoRepliesSent: 0,
+    arpRepliesSent: 0, arpConflicts: 0, ipIn: 0, ipOut: 0, ipBadChecksum: 0, ipMalformed: 0, ipNotForUs: 0, ipMartianSource: 0, ipBadOptions: 0, ipSourceRouted: 0, ipUnknownProtocol: 0,
+    fragmentsOut: 0, icmpIn: 0, icmpMalformed: 0, icmpErrorsIn: 0, icmpErrorsUnmatched: 0, icmpErrorsSent: 0, icmpRateLimited: 0, icmpEchoRepliesSent: 0,
     icmpEchoRequestsSent: 0, icmpEchoRepliesIn: 0, pmtuUpdates: 0, udpIn: 0, udpOut: 0, udpMalformed: 0, udpBadChecksum: 0,
     udpNoPort: 0, receiverErrors: 0, heldRefused: 0, heldCopyOuts: 0, rxUnfinishedChecksums: 0, linkStateChanges: 0, txFrames: 0, txBatches: 0, txNoSlot: 0, txNoRoute: 0,
     txTooBig: 0, loopbackDrops: 0,

@@ -123,6 +123,46 @@ function icmpErrorFrame(type: number, code: number, nextHopMtu: number, quotedSr
   return ipFrame(IpProtocol.ICMP, m);
 }
 
+/** An ICMP echo message (header + `data`), its checksum computed here with the RFC 1071 sum. */
+function echoMessage(type: number, id: number, seq: number, data: Uint8Array): Uint8Array {
+  const m = new Uint8Array(8 + data.length);
+  m[0] = type;
+  set16(m, 4, id);
+  set16(m, 6, seq);
+  m.set(data, 8);
+  set16(m, 2, internetChecksum(m, 0, m.length));
+  return m;
+}
+
+/**
+ * Puts the IPv4 fragments we sent (of protocol `proto`, all one datagram) back together as a
+ * receiver would: same ID, every offset once, MF on all but the last, each header's checksum right.
+ */
+function reassembleSent(r: Rig, proto: number): { payload: Uint8Array; fragments: number; largest: number } {
+  const frags = sentIp(r).filter((p) => p.proto === proto);
+  expect(frags.length).toBeGreaterThan(0);
+  let end = 0;
+  let largest = 0;
+  for (const f of frags) {
+    expect(f.checksumOk).toBe(true);
+    expect(f.id).toBe(frags[0]!.id);
+    expect(f.dst).toBe(frags[0]!.dst);
+    largest = Math.max(largest, f.totalLength);
+    if ((f.flagsFrag & Ipv4Flags.MF) === 0) end = ((f.flagsFrag & 0x1fff) << 3) + f.payload.length;
+  }
+  const whole = new Uint8Array(end);
+  const seen = new Uint8Array(end);
+  for (const f of frags) {
+    const at = (f.flagsFrag & 0x1fff) << 3;
+    if (at + f.payload.length < end) expect(f.flagsFrag & Ipv4Flags.MF).toBe(Ipv4Flags.MF);
+    expect(seen.subarray(at, at + f.payload.length).every((b) => b === 0)).toBe(true);
+    seen.fill(1, at, at + f.payload.length);
+    whole.set(f.payload, at);
+  }
+  expect(seen.every((b) => b === 1)).toBe(true);
+  return { payload: whole, fragments: frags.length, largest };
+}
+
 function arpFrame(op: number, senderMac: number, senderIp: number, targetMac: number, targetIp: number, dstMac = BROADCAST_MAC): Uint8Array {
   const f = new Uint8Array(60);
   emitEthernet(f, 0, dstMac, senderMac, EtherType.ARP);
@@ -372,22 +412,51 @@ describe('path MTU discovery (RFC 1191)', () => {
     finish(r);
   });
 
-  it('RFC 1191 §3: a next-hop MTU below 576 is ignored; an error quoting a source that is not ours is malformed and ignored', () => {
+  it('RFC 5927 §5.1 / Linux __udp4_lib_err: Fragmentation Needed about a datagram no socket of ours sent changes nothing; one quoting a source that is not ours is malformed', () => {
     const r = rig();
-    receive(r, icmpErrorFrame(IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAG_NEEDED, 500, US, PEER));
+    receive(r, icmpErrorFrame(IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAG_NEEDED, 1000, US, PEER, 40000, 9000));
     expect(r.stack.counters.icmpErrorsIn).toBe(1);
+    expect(r.stack.counters.icmpErrorsUnmatched).toBe(1);
     expect(r.stack.counters.pmtuUpdates).toBe(0);
     expect(r.stack.pathMtu(PEER)).toBe(1500);
-    receive(r, icmpErrorFrame(IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAG_NEEDED, 1000, THIRD, PEER));
+    // A socket on another port does not make it ours.
+    const rx = collector();
+    const s = r.stack.openUdp(0, 40001, rx)!;
+    receive(r, icmpErrorFrame(IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAG_NEEDED, 1000, US, PEER, 40000, 9000));
+    expect(r.stack.counters.icmpErrorsUnmatched).toBe(2);
+    expect(rx.icmp).toEqual([]);
+    expect(r.stack.pathMtu(PEER)).toBe(1500);
+    receive(r, icmpErrorFrame(IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAG_NEEDED, 1000, THIRD, PEER, 40001, 9000));
     expect(r.stack.counters.icmpMalformed).toBe(1);
-    expect(r.stack.counters.icmpErrorsIn).toBe(1);
+    expect(r.stack.counters.icmpErrorsIn).toBe(2);
     expect(r.stack.pathMtu(PEER)).toBe(1500);
     expect(r.link.sent).toHaveLength(0);
+    s.close();
+    finish(r);
+  });
+
+  it('Linux ip_rt_min_pmtu: a next-hop MTU below 552 (even below RFC 791\'s 68) is raised to 552; one at or above the link MTU is ignored', () => {
+    const r = rig();
+    const s = r.stack.openUdp(0, 40000, collector())!;
+    receive(r, icmpErrorFrame(IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAG_NEEDED, 9000, US, PEER, 40000, 9000),
+      icmpErrorFrame(IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAG_NEEDED, 1500, US, PEER, 40000, 9000));
+    expect(r.stack.pathMtu(PEER)).toBe(1500);
+    receive(r, icmpErrorFrame(IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAG_NEEDED, 20, US, PEER, 40000, 9000));
+    expect(r.stack.pathMtu(PEER)).toBe(552);
+    expect(r.stack.counters.pmtuUpdates).toBe(1);
+    // Datagrams then leave in fragments of at most 552 bytes.
+    expect(r.stack.sendUdp(s, [pattern(1000)], 1, PEER, 9000)).toBe(STATUS_SUCCESS);
+    r.clock.runFor(0);
+    const out = sentIp(r);
+    expect(out.length).toBe(2);
+    expect(Math.max(...out.map((f) => f.totalLength))).toBeLessThanOrEqual(552);
+    s.close();
     finish(r);
   });
 
   it('RFC 1191 §6.3: a learned path MTU expires after 10 minutes; a new report after expiry is learned even if higher', () => {
     const r = rig();
+    r.stack.openUdp(0, 40000, collector()); // the socket the reports are about
     receive(r, icmpErrorFrame(IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAG_NEEDED, 1000, US, PEER));
     expect(r.stack.pathMtu(PEER)).toBe(1000);
     r.clock.runFor(600_000 - 1);
@@ -419,6 +488,46 @@ describe('ICMP (RFC 792, RFC 1122 §3.2.2)', () => {
     expect(r.stack.counters.icmpIn).toBe(3);
     expect(r.stack.counters.icmpEchoRepliesSent).toBe(1);
     expect(r.link.sent).toHaveLength(0);
+    finish(r);
+  });
+
+  it('RFC 1122 §3.2.2.6: a 60 000-byte echo request, reassembled from 41 fragments, is answered with all of its data in fragments that fit the MTU', () => {
+    const r = rig();
+    const data = pattern(60_000, 3);
+    const request = echoMessage(IcmpType.ECHO_REQUEST, 0x5151, 9, data);
+    const frames: Uint8Array[] = [];
+    for (let off = 0; off < request.length; off += 1480) {
+      const n = Math.min(1480, request.length - off);
+      frames.push(fragmentProto(IpProtocol.ICMP, request, off, n, off + n < request.length, { id: 0x7777 }));
+    }
+    expect(frames).toHaveLength(41);
+    receive(r, ...frames);
+    expect(r.stack.reassembler.reassembled).toBe(1);
+    expect(r.stack.counters.icmpEchoRepliesSent).toBe(1);
+    expect(r.stack.counters.txTooBig).toBe(0);
+    const reply = reassembleSent(r, IpProtocol.ICMP);
+    expect(reply.fragments).toBe(41);
+    expect(r.stack.counters.fragmentsOut).toBe(41);
+    const m = reply.payload;
+    expect(m.length).toBe(8 + data.length);
+    expect([m[0], m[1], get16(m, 4), get16(m, 6)]).toEqual([IcmpType.ECHO_REPLY, 0, 0x5151, 9]);
+    expect(internetChecksum(m, 0, m.length)).toBe(0);
+    expect(Buffer.from(m.subarray(8)).equals(Buffer.from(data))).toBe(true);
+    finish(r);
+  });
+
+  it('RFC 1122 §3.2.2.6 / RFC 1191: an echo reply is cut to the path MTU learned for its destination', () => {
+    const r = rig();
+    r.stack.openUdp(0, 40000, collector());
+    receive(r, icmpErrorFrame(IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAG_NEEDED, 1000, US, PEER, 40000, 9000));
+    expect(r.stack.pathMtu(PEER)).toBe(1000);
+    const data = pattern(1400, 5);
+    receive(r, ipFrame(IpProtocol.ICMP, echoMessage(IcmpType.ECHO_REQUEST, 1, 2, data)));
+    const reply = reassembleSent(r, IpProtocol.ICMP);
+    expect(reply.fragments).toBe(2);
+    expect(reply.largest).toBeLessThanOrEqual(1000);
+    expect(Buffer.from(reply.payload.subarray(8)).equals(Buffer.from(data))).toBe(true);
+    expect(internetChecksum(reply.payload, 0, reply.payload.length)).toBe(0);
     finish(r);
   });
 
@@ -515,6 +624,83 @@ describe('ICMP (RFC 792, RFC 1122 §3.2.2)', () => {
     receive(r, ipFrame(IpProtocol.UDP, noSum));
     expect(r.stack.counters.udpIn).toBe(1);
     expect(rx.got.map((g) => Array.from(g.data))).toEqual([Array.from(pattern(8))]);
+    expect(r.link.sent).toHaveLength(0);
+    finish(r);
+  });
+});
+
+describe('IPv4 options (RFC 791 §3.1, RFC 1122 §3.2.1.8; as Linux ip_rcv_options)', () => {
+  /** The ICMP messages we sent, with the second word of their header. */
+  const sentIcmpWords = (r: Rig) => sentIp(r).filter((p) => p.proto === IpProtocol.ICMP).map((p) => ({
+    type: p.payload[0]!, code: p.payload[1]!, pointer: p.payload[4]!, to: p.dst, quoted: p.payload.subarray(8),
+    valid: internetChecksum(p.payload, 0, p.payload.length) === 0,
+  }));
+
+  it('RFC 792 / Linux __ip_options_compile: an option whose length runs past the header gets Parameter Problem (code 0) pointing at it, and the packet is dropped', () => {
+    const r = rig();
+    const rx = collector();
+    r.stack.openUdp(0, 9000, rx);
+    const bad = new Uint8Array([7, 8, 4, 0]); // record route claiming 8 bytes where 4 are left
+    const echo = echoRequest(7, 1, 32, { ihlOptions: bad });
+    receive(r, echo, udpFrame(40000, 9000, pattern(8), { ihlOptions: bad }));
+    expect(r.stack.counters.icmpIn).toBe(0);
+    expect(r.stack.counters.icmpEchoRepliesSent).toBe(0);
+    expect(r.stack.counters.udpIn).toBe(0);
+    expect(rx.got).toHaveLength(0);
+    expect(r.stack.counters.ipBadOptions).toBe(2);
+    const sent = sentIcmpWords(r);
+    expect(sent.map((m) => [m.type, m.code, m.pointer, m.to, m.valid])).toEqual([[12, 0, 20, PEER, true], [12, 0, 20, PEER, true]]);
+    // It quotes the offending header, options included, and the start of the payload.
+    expect(Array.from(sent[0]!.quoted.subarray(0, 32))).toEqual(Array.from(echo.subarray(14, 14 + 32)));
+    finish(r);
+  });
+
+  it('Linux __ip_options_compile: the pointer names the offending octet — a short length, a bad pointer, a full timestamp overflow, a second record route', () => {
+    const r = rig();
+    const cases: [number[], number][] = [[[148, 2, 0, 0], 21], [[7, 3, 3, 0], 22], [[68, 4, 5, 0xf0], 23], [[7, 3, 4, 7, 3, 4, 0, 0], 23]];
+    for (const [o] of cases) receive(r, echoRequest(7, 1, 8, { ihlOptions: new Uint8Array(o) }));
+    expect(sentIcmpWords(r).map((m) => [m.type, m.pointer])).toEqual(cases.map(([, p]) => [12, p]));
+    expect(r.stack.counters.icmpEchoRepliesSent).toBe(0);
+    expect(r.stack.counters.ipBadOptions).toBe(cases.length);
+    finish(r);
+  });
+
+  it('RFC 791 §3.1: well-formed record route, timestamp, router alert, NOP/EOL padding and unknown options are accepted: every echo request is answered', () => {
+    const r = rig();
+    const good = [
+      [7, 7, 4, 0, 0, 0, 0, 0], [7, 7, 8, 1, 2, 3, 4, 0], [68, 12, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0], [68, 12, 5, 1, 0, 0, 0, 0, 0, 0, 0, 0],
+      [148, 4, 0, 0], [1, 1, 1, 0], [0, 0xff, 0xff, 0xff], [136, 4, 0x12, 0x34],
+    ];
+    for (const [i, o] of good.entries()) receive(r, echoRequest(7, i, 8, { ihlOptions: new Uint8Array(o) }));
+    expect(r.stack.counters.ipBadOptions).toBe(0);
+    expect(r.stack.counters.icmpEchoRepliesSent).toBe(good.length);
+    expect(sentIcmpWords(r).map((m) => m.type)).toEqual(good.map(() => IcmpType.ECHO_REPLY));
+    finish(r);
+  });
+
+  it('RFC 7126 §4.3–4.4 / Linux accept_source_route=0: a source-routed packet is dropped without an answer', () => {
+    const r = rig();
+    const lsrr = new Uint8Array([131, 7, 8, 198, 18, 0, 1, 0]); // route used up: we are its last hop
+    receive(r, echoRequest(7, 1, 8, { ihlOptions: lsrr }), echoRequest(7, 2, 8, { ihlOptions: new Uint8Array([137, 7, 4, 198, 18, 0, 9, 0]) }));
+    expect(r.stack.counters.icmpIn).toBe(0);
+    expect(r.link.sent).toHaveLength(0);
+    expect(r.stack.counters.ipSourceRouted).toBe(2);
+    finish(r);
+  });
+
+  it('RFC 1812 §4.3.2.8: Parameter Problems are rate-limited like every ICMP error; none is sent about a broadcast or a non-initial fragment', () => {
+    const r = rig({ icmpErrorsPerSecond: 10, icmpErrorBurst: 2 });
+    const bad = new Uint8Array([148, 1, 0, 0]);
+    receive(r, ...Array.from({ length: 5 }, (_, i) => echoRequest(7, i, 8, { ihlOptions: bad })));
+    expect(r.stack.counters.ipBadOptions).toBe(5);
+    expect(r.stack.counters.icmpRateLimited).toBe(3);
+    expect(sentIcmpWords(r)).toHaveLength(2);
+    r.link.sent.length = 0;
+    r.clock.runFor(1000);
+    receive(r, echoRequest(7, 9, 8, { ihlOptions: bad, dst: SUBNET_BCAST, dstMac: BROADCAST_MAC }),
+      fragmentProto(IpProtocol.ICMP, pattern(64), 1480, 64, false, { ihlOptions: bad }));
+    expect(r.stack.counters.ipBadOptions).toBe(7);
+    expect(r.stack.reassembler.fragments).toBe(0);
     expect(r.link.sent).toHaveLength(0);
     finish(r);
   });
@@ -675,6 +861,62 @@ describe('link and IP filtering (RFC 894, RFC 1122 §3.3.6, IEEE 802.1Q)', () =>
     expect(r.stack.counters.rxFrames).toBe(5);
     expect(r.stack.counters.udpIn).toBe(1);
     expect(r.link.sent).toHaveLength(0);
+    finish(r);
+  });
+});
+
+describe('martian sources (RFC 1122 §3.2.1.3, RFC 1812 §5.3.7)', () => {
+  it('RFC 1122 §3.2.1.3: echo requests, datagrams and fragments from 0/8, 127/8, broadcast, multicast or our own address are counted and dropped before any transport', () => {
+    const r = rig();
+    const rx = collector();
+    r.stack.openUdp(0, 9000, rx);
+    const martians = ['0.0.0.0', '0.1.2.3', '127.0.0.1', '127.200.0.9', '255.255.255.255', '198.18.0.255', '224.0.0.1', '239.255.0.1', A_IP];
+    const whole = udpSegment(40000, 9000, pattern(2000));
+    for (const [i, a] of martians.entries()) {
+      const src = parseIpv4(a) | 0;
+      receive(r, echoRequest(7, i, 16, { src }), udpFrame(40000, 9000, pattern(8), { src }),
+        fragment(udpSegment(40000, 9000, pattern(2000), src), 0, 1480, true, { src, id: i }));
+    }
+    expect(r.stack.counters.icmpIn).toBe(0);
+    expect(r.stack.counters.udpIn).toBe(0);
+    expect(r.stack.reassembler.fragments).toBe(0); // no reassembly buffer taken by a martian
+    expect(rx.got).toHaveLength(0);
+    expect(r.link.sent).toHaveLength(0);
+    expect(r.stack.counters.ipMartianSource).toBe(3 * martians.length);
+    // The same traffic from the peer is taken.
+    receive(r, echoRequest(7, 99, 16), udpFrame(40000, 9000, pattern(8)), fragment(whole, 0, 1480, true, { id: 99 }),
+      fragment(whole, 1480, whole.length - 1480, false, { id: 99 }));
+    expect(r.stack.counters.icmpEchoRepliesSent).toBe(1);
+    expect(rx.got).toHaveLength(2);
+    expect(r.stack.counters.ipMartianSource).toBe(3 * martians.length);
+    finish(r);
+  });
+
+  it('Linux ip_route_input_slow: a class E source (240.0.0.0/4) is not martian; its datagram reaches the socket', () => {
+    const r = rig();
+    const rx = collector();
+    r.stack.openUdp(0, 9000, rx);
+    receive(r, udpFrame(40000, 9000, pattern(8), { src: parseIpv4('240.1.2.3') | 0 }));
+    expect(r.stack.counters.ipMartianSource).toBe(0);
+    expect(rx.got.map((g) => g.src)).toEqual([parseIpv4('240.1.2.3') | 0]);
+    finish(r);
+  });
+
+  it('the loopback path is not a link: a ping and a datagram from our own address to it are delivered', () => {
+    const r = rig();
+    const rx = collector();
+    r.stack.openUdp(0, 9000, rx);
+    const replies: number[][] = [];
+    r.stack.onEchoReply = (src, id, seq, data) => { replies.push([src, id, seq, data.length]); };
+    expect(r.stack.ping(US, 3, 4, 100)).toBe(STATUS_SUCCESS);
+    const s = r.stack.openUdp(0, 0, collector())!;
+    expect(r.stack.sendUdp(s, [pattern(20)], 1, US, 9000)).toBe(STATUS_SUCCESS);
+    r.clock.runFor(0);
+    expect(replies).toEqual([[US, 3, 4, 100]]);
+    expect(rx.got.map((g) => [g.src, g.data.length])).toEqual([[US, 20]]);
+    expect(r.stack.counters.ipMartianSource).toBe(0);
+    expect(r.link.sent).toHaveLength(0);
+    s.close();
     finish(r);
   });
 });

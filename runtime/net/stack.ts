@@ -21,7 +21,10 @@ import { newStackCounters, type StackCounters } from './counters.ts';
 import { UDP_MSG_BCAST, UdpTable, type UdpReceiver, UdpSocket } from './udp.ts';
 import { EthernetFrame, EtherType, emitEthernet, ETHERNET_HEADER_LENGTH } from './wire/ethernet.ts';
 import { ArpOperation, ArpPacket, emitArp, ARP_LENGTH } from './wire/arp.ts';
-import { emitIpv4, IpProtocol, Ipv4Flags, Ipv4Packet, IPV4_MIN_HEADER_LENGTH } from './wire/ipv4.ts';
+import {
+  emitIpv4, IpProtocol, Ipv4Flags, Ipv4Packet, IPV4_MIN_HEADER_LENGTH, IPV4_OPTIONS_SOURCE_ROUTED, IPV4_OPTIONS_VALID,
+  validateIpv4Options,
+} from './wire/ipv4.ts';
 import {
   emitIcmpEcho, emitIcmpError, ICMP_HEADER_LENGTH, IcmpTimeExceededCode, IcmpType, IcmpUnreachableCode, Icmpv4Packet,
 } from './wire/icmpv4.ts';
@@ -38,7 +41,10 @@ const LIMITED_BROADCAST = -1;
 const ETH_IP_UDP = ETHERNET_HEADER_LENGTH + IPV4_MIN_HEADER_LENGTH + UDP_HEADER_LENGTH;
 /** RFC 1812 §4.3.2.3: an ICMP error quotes as much as fits in 576 bytes. */
 const ICMP_ERROR_MAX = 576;
+/** Linux's ip_rt_mtu_expires: a learned path MTU is forgotten after 10 minutes (RFC 1191 §6.3). */
 const PMTU_EXPIRY_MS = 10 * 60_000;
+/** Linux's ip_rt_min_pmtu (net/ipv4/route.c): the smallest path MTU ICMP may teach us. */
+const MIN_PATH_MTU = 552;
 
 export interface StackOptions extends InterfaceConfig {
   arp?: Partial<ArpTimings>;
@@ -72,6 +78,13 @@ export class Ipv4Stack implements LinkReceiver {
   tcpInput: TcpInputHandler | null = null;
   /** Called when ICMP lowers the path MTU towards a destination (TCP shrinks its segments). */
   onPathMtu: ((dst: number, mtu: number) => void) | null = null;
+  /**
+   * TCP's judgement of an ICMP error quoting a TCP segment of ours (the quoted IPv4 header at
+   * bytes[q..], `qhl` long, with at least 8 bytes of TCP behind it): true when a connection took
+   * it, false when it belongs to none (RFC 5927 §5.1). `info` is the next-hop MTU of
+   * Fragmentation Needed; TCP calls learnPathMtu itself once it believes the message.
+   */
+  tcpIcmpError: ((type: number, code: number, info: number, bytes: Uint8Array, q: number, qhl: number) => boolean) | null = null;
   /** Called at the end of every receive batch, before its transmit batch leaves (TCP's coalesced ACKs). */
   onBatchEnd: (() => void) | null = null;
   /** Called when the link goes down, comes back or disappears (TCP fails its connections on 'gone'). */
@@ -197,7 +210,7 @@ export class Ipv4Stack implements LinkReceiver {
     c.rxFrames++;
     if (this.ipFraming) {
       if (length < IPV4_MIN_HEADER_LENGTH || (bytes[offset]! >>> 4) !== 4) { c.rxMalformed++; return; }
-      this.inputIpv4(slot, bytes, offset, length, false);
+      this.inputIpv4(slot, bytes, offset, length, false, true);
       return;
     }
     if (EthernetFrame.check(bytes, offset, length) !== null) { c.rxMalformed++; return; }
@@ -209,7 +222,7 @@ export class Ipv4Stack implements LinkReceiver {
     const type = eth.etherType;
     const p = eth.payloadOffset;
     const n = length - (p - offset);
-    if (type === EtherType.IPV4) this.inputIpv4(slot, bytes, p, n, broadcast);
+    if (type === EtherType.IPV4) this.inputIpv4(slot, bytes, p, n, broadcast, true);
     else if (type === EtherType.ARP) this.inputArp(bytes, p, n);
     else c.rxUnknownEtherType++;
   }
@@ -260,7 +273,23 @@ export class Ipv4Stack implements LinkReceiver {
     return dst === LIMITED_BROADCAST || dst === this.iface.broadcast;
   }
 
-  private inputIpv4(slot: number, bytes: Uint8Array, offset: number, length: number, linkBroadcast: boolean): void {
+  /**
+   * A source no packet from a link may carry: RFC 1122 §3.2.1.3 says a host MUST discard 0/8
+   * ("this network", which Linux's ip_route_input_slow drops even towards the limited broadcast
+   * DHCP servers listen on — we serve no DHCP) and 127/8 (loopback); RFC 1812 §5.3.7 adds
+   * broadcast and multicast sources; and our own address is Linux's fib_validate_source rule
+   * (accept_local off): only the loopback path carries it, from the link it is a spoof (LAND).
+   * Class E (240/4) is not martian: Linux takes it as unicast since 2.6.25. On a /31 (RFC 3021)
+   * the "broadcast" is the peer's address.
+   */
+  private isMartianSource(src: number): boolean {
+    const top = src >>> 24;
+    return top === 0 || top === 127 || (top & 0xf0) === 0xe0 || src === LIMITED_BROADCAST || src === this.iface.address
+      || (src === this.iface.broadcast && this.iface.prefixLength < 31);
+  }
+
+  /** `fromLink` is false for the loopback path, whose packets come from our own address. */
+  private inputIpv4(slot: number, bytes: Uint8Array, offset: number, length: number, linkBroadcast: boolean, fromLink: boolean): void {
     const c = this.counters;
     const err = Ipv4Packet.check(bytes, offset, length, !this.device.capabilities.rxChecksumVerified);
     if (err !== null) {
@@ -273,6 +302,10 @@ export class Ipv4Stack implements LinkReceiver {
     const broadcast = this.isBroadcast(dst);
     if (!broadcast && !this.isLocalDestination(dst)) { c.ipNotForUs++; return; }
     if (linkBroadcast && !broadcast) { c.ipNotForUs++; return; }
+    // Before reassembly and the transports: a martian holds no reassembly buffer and gets no answer.
+    if (fromLink && this.isMartianSource(get32s(bytes, offset + 12))) { c.ipMartianSource++; return; }
+    const hl = ip.headerLength;
+    if (hl > IPV4_MIN_HEADER_LENGTH && !this.optionsAcceptable(bytes, offset, hl, ip.length, broadcast)) return;
     if (ip.isFragment) {
       const whole = this.reassembler.add(bytes, offset, this.clock.now());
       this.rearm();
@@ -283,12 +316,26 @@ export class Ipv4Stack implements LinkReceiver {
     this.deliverIpv4(slot, bytes, offset, ip.length, broadcast);
   }
 
+  /**
+   * Linux's ip_rcv_options, for every packet (each fragment too) before reassembly: malformed
+   * options (validateIpv4Options) are counted and dropped with a Parameter Problem pointing at the
+   * octet in error (RFC 1122 §3.2.2.5; rate-limited and never about a broadcast, like every ICMP
+   * error); a source route is dropped silently, as a Linux host does (accept_source_route 0;
+   * RFC 7126 §4.3–4.4 recommends dropping LSRR and SSRR).
+   */
+  private optionsAcceptable(bytes: Uint8Array, offset: number, headerLength: number, length: number, broadcast: boolean): boolean {
+    const v = validateIpv4Options(bytes, offset, headerLength);
+    if (v === IPV4_OPTIONS_VALID) return true;
+    if (v === IPV4_OPTIONS_SOURCE_ROUTED) { this.counters.ipSourceRouted++; return false; }
+    this.counters.ipBadOptions++;
+    if (!broadcast) this.sendIcmpError(bytes, offset, length, IcmpType.PARAMETER_PROBLEM, 0, v);
+    return false;
+  }
+
   private deliverIpv4(slot: number, bytes: Uint8Array, offset: number, length: number, broadcast: boolean): void {
     const c = this.counters;
     const hl = (bytes[offset]! & 0x0f) << 2;
     const proto = bytes[offset + 9]!;
-    const src = get32s(bytes, offset + 12);
-    if (src === LIMITED_BROADCAST || (src >>> 28) === 0xe) { c.ipMalformed++; return; }
     if (proto === IpProtocol.UDP) this.inputUdp(slot, bytes, offset, hl, length, broadcast);
     else if (proto === IpProtocol.ICMP) this.inputIcmp(bytes, offset, hl, length, broadcast);
     else if (proto === IpProtocol.TCP && this.tcpInput && !broadcast) this.tcpInput(bytes, offset, length, slot);
@@ -394,8 +441,7 @@ export class Ipv4Stack implements LinkReceiver {
     if (type === IcmpType.ECHO_REQUEST) {
       // Linux's icmp_echo_ignore_broadcasts default: no smurf amplifier.
       if (broadcast || !this.echoReply) return;
-      this.sendEcho(IcmpType.ECHO_REPLY, src, m.identifier, m.sequence, bytes, m.dataOffset, m.dataLength);
-      c.icmpEchoRepliesSent++;
+      if (this.sendEcho(IcmpType.ECHO_REPLY, src, m.identifier, m.sequence, bytes, m.dataOffset, m.dataLength)) c.icmpEchoRepliesSent++;
     } else if (type === IcmpType.ECHO_REPLY) {
       c.icmpEchoRepliesIn++;
       this.onEchoReply?.(src, m.identifier, m.sequence, bytes.subarray(m.dataOffset, m.dataOffset + m.dataLength));
@@ -414,25 +460,43 @@ export class Ipv4Stack implements LinkReceiver {
     const qdst = get32s(bytes, q + 16);
     if (qsrc !== this.iface.address) { c.icmpMalformed++; return; }
     c.icmpErrorsIn++;
-    if (type === IcmpType.DEST_UNREACHABLE && code === IcmpUnreachableCode.FRAG_NEEDED) this.learnPathMtu(qdst, nextHopMtu, get16(bytes, q + 2));
-    if (bytes[q + 9] === IpProtocol.UDP) {
+    // RFC 5927 §5.1: anyone can forge an error, so it acts only through the socket or connection
+    // it quotes — as Linux's protocol handlers (tcp_v4_err, __udp4_lib_err) do — and one that
+    // matches none changes nothing, not even the path MTU towards its destination.
+    const proto = bytes[q + 9];
+    let matched = false;
+    if (proto === IpProtocol.TCP) {
+      matched = this.tcpIcmpError !== null && this.tcpIcmpError(type, code, nextHopMtu, bytes, q, qhl);
+    } else if (proto === IpProtocol.UDP) {
       const sport = get16(bytes, q + qhl);
       const dport = get16(bytes, q + qhl + 2);
       const s = this.udp.lookup(qsrc, sport, qdst, dport);
       if (s) {
+        matched = true;
+        // Linux __udp4_lib_err: the path MTU is learned for a matching socket, whatever its DF setting.
+        if (type === IcmpType.DEST_UNREACHABLE && code === IcmpUnreachableCode.FRAG_NEEDED) this.learnPathMtu(qdst, nextHopMtu, get16(bytes, q + 2));
         s.icmpErrors++;
         s.lastIcmpType = type;
         s.lastIcmpCode = code;
         s.receiver.onIcmpError?.(s, type, code, qdst, dport);
       }
     }
+    if (!matched) c.icmpErrorsUnmatched++;
   }
 
-  private learnPathMtu(dst: number, nextHopMtu: number, quotedTotalLength: number): void {
-    // RFC 1191 §5: an old router sends 0; fall back to the next plateau below the packet size.
+  /**
+   * Lowers the path MTU towards `dst` after a Fragmentation Needed that a transport has matched to
+   * one of its sockets or connections. RFC 1191 §5: an old router sends 0; then the next plateau
+   * below the quoted length. Linux's __ip_rt_update_pmtu raises anything below ip_rt_min_pmtu
+   * (552 = 512 + 20 + 20) to it, so a bogus report (below RFC 791's 68, or 1) cannot shrink
+   * segments to nothing; a value at or above the current MTU reports no smaller path and is ignored.
+   */
+  learnPathMtu(dst: number, nextHopMtu: number, quotedTotalLength: number): void {
+    dst |= 0;
     let mtu = nextHopMtu;
     if (mtu === 0) mtu = quotedTotalLength > 1492 ? 1492 : quotedTotalLength > 1006 ? 1006 : 576;
-    if (mtu < 576 || mtu >= this.iface.mtu) return;
+    if (mtu < MIN_PATH_MTU) mtu = MIN_PATH_MTU;
+    if (mtu >= this.iface.mtu) return;
     const cur = this.pathMtus.get(dst);
     // Fix: an expired entry (not yet pruned by pathMtu()) must not block a new, higher report.
     if (cur && cur.mtu <= mtu && cur.expires > this.clock.now()) return;
@@ -503,7 +567,12 @@ export class Ipv4Stack implements LinkReceiver {
       this.arena.setFrame(slot, udpAt, udpLength);
       this.outputIpv4(slot, src, dst, IpProtocol.UDP, 0, broadcast);
     } else {
-      const status = this.sendFragmented(s, pieces, count, length, src, dst, dstPort, mtu, broadcast);
+      // Slow path: the whole datagram once in scratch (for its checksum), then cut into fragments.
+      const whole = (this.scratch ??= new Uint8Array(65536));
+      let at = UDP_HEADER_LENGTH;
+      for (let i = 0; i < count; i++) { const p = pieces[i]!; whole.set(p, at); at += p.byteLength; }
+      emitUdp(whole, 0, s.localPort, dstPort, length, src, dst);
+      const status = this.sendFragmented(whole, udpLength, src, dst, IpProtocol.UDP, mtu, broadcast);
       if (status !== STATUS_SUCCESS) return status;
     }
     s.datagramsOut++;
@@ -512,14 +581,13 @@ export class Ipv4Stack implements LinkReceiver {
     return STATUS_SUCCESS;
   }
 
-  /** Slow path: build the whole datagram once (for its checksum), then cut it into fragments (RFC 791 §3.2). */
-  private sendFragmented(s: UdpSocket, pieces: readonly Uint8Array[], count: number, length: number, src: number, dst: number,
-    dstPort: number, mtu: number, broadcast: boolean): NTSTATUS {
-    const whole = (this.scratch ??= new Uint8Array(65536));
-    let at = UDP_HEADER_LENGTH;
-    for (let i = 0; i < count; i++) { const p = pieces[i]!; whole.set(p, at); at += p.byteLength; }
-    emitUdp(whole, 0, s.localPort, dstPort, length, src, dst);
-    const total = UDP_HEADER_LENGTH + length;
+  /**
+   * Cuts the transport datagram whole[0..total) — built complete beforehand, so that its checksum
+   * covers all of it — into fragments of at most `mtu` bytes (RFC 791 §3.2, one IP ID), DF clear.
+   * Every fragment's slot is checked for before the first leaves: all of them go, or none.
+   */
+  private sendFragmented(whole: Uint8Array, total: number, src: number, dst: number, protocol: number, mtu: number,
+    broadcast: boolean): NTSTATUS {
     const perFragment = (Math.min(mtu, this.arena.slotSize - this.arena.headroom - ETHERNET_HEADER_LENGTH - 4) - IPV4_MIN_HEADER_LENGTH) & ~7;
     const fragments = Math.ceil(total / perFragment);
     if (this.arena.freeCount < fragments) { this.counters.txNoSlot++; return STATUS_INSUFFICIENT_RESOURCES; }
@@ -532,7 +600,7 @@ export class Ipv4Stack implements LinkReceiver {
       view.set(whole.subarray(off, off + n), start);
       this.arena.setFrame(slot, start, n);
       const more = off + n < total ? Ipv4Flags.MF : 0;
-      this.outputIpv4(slot, src, dst, IpProtocol.UDP, more | (off >> 3), broadcast, id);
+      this.outputIpv4(slot, src, dst, protocol, more | (off >> 3), broadcast, id);
       this.counters.fragmentsOut++;
     }
     return STATUS_SUCCESS;
@@ -620,7 +688,7 @@ export class Ipv4Stack implements LinkReceiver {
     const arena = this.arena;
     for (let i = 0; i < n; i++) {
       const slot = this.loop[i]!;
-      if (!this.closed) this.inputIpv4(slot, arena.view(slot), arena.offsetOf(slot), arena.lengthOf(slot), false);
+      if (!this.closed) this.inputIpv4(slot, arena.view(slot), arena.offsetOf(slot), arena.lengthOf(slot), false, false);
       arena.release(slot);
     }
     this.inBatch = false;
@@ -669,19 +737,31 @@ export class Ipv4Stack implements LinkReceiver {
     return STATUS_SUCCESS;
   }
 
-  private sendEcho(type: number, dst: number, identifier: number, sequence: number, bytes: Uint8Array, dataOffset: number, dataLength: number): void {
+  /**
+   * An echo message carrying bytes[dataOffset..+dataLength) — a ring slot's, or a reassembly
+   * buffer's when the request came in fragments. RFC 1122 §3.2.2.6: the reply MUST return all the
+   * data, so one larger than the path MTU (or a slot) leaves in fragments, as Linux's echo reply
+   * does (its ICMP socket does not set DF); false when it could not be sent.
+   */
+  private sendEcho(type: number, dst: number, identifier: number, sequence: number, bytes: Uint8Array, dataOffset: number, dataLength: number): boolean {
     const start = this.arena.headroom + ETHERNET_HEADER_LENGTH + IPV4_MIN_HEADER_LENGTH;
-    if (start + ICMP_HEADER_LENGTH + dataLength > this.arena.slotSize || ICMP_HEADER_LENGTH + dataLength + IPV4_MIN_HEADER_LENGTH > this.iface.mtu) {
-      this.counters.txTooBig++;
-      return;
+    const icmpLength = ICMP_HEADER_LENGTH + dataLength;
+    const mtu = this.isLocalDestination(dst) ? 65535 : this.pathMtu(dst);
+    if (start + icmpLength > this.arena.slotSize || IPV4_MIN_HEADER_LENGTH + icmpLength > mtu) {
+      // The request fitted one datagram with a header of at least 20 bytes, so the reply does too.
+      const whole = (this.scratch ??= new Uint8Array(65536));
+      whole.set(bytes.subarray(dataOffset, dataOffset + dataLength), ICMP_HEADER_LENGTH);
+      emitIcmpEcho(whole, 0, type, identifier, sequence, dataLength);
+      return this.sendFragmented(whole, icmpLength, this.iface.address, dst, IpProtocol.ICMP, mtu, false) === STATUS_SUCCESS;
     }
     const slot = this.arena.alloc();
-    if (slot < 0) { this.counters.txNoSlot++; return; }
+    if (slot < 0) { this.counters.txNoSlot++; return false; }
     const view = this.arena.view(slot);
     this.copyIn(slot, start + ICMP_HEADER_LENGTH, bytes, dataOffset, dataLength);
     emitIcmpEcho(view, start, type, identifier, sequence, dataLength);
-    this.arena.setFrame(slot, start, ICMP_HEADER_LENGTH + dataLength);
+    this.arena.setFrame(slot, start, icmpLength);
     this.outputIpv4(slot, this.iface.address, dst, IpProtocol.ICMP, 0, false);
+    return true;
   }
 
   /**
@@ -689,7 +769,7 @@ export class Ipv4Stack implements LinkReceiver {
    * an ICMP error, a broadcast, a non-initial fragment, or a source that is not a unicast host),
    * rate-limited by a token bucket.
    */
-  sendIcmpError(bytes: Uint8Array, offset: number, length: number, type: number, code: number, nextHopMtu: number): void {
+  sendIcmpError(bytes: Uint8Array, offset: number, length: number, type: number, code: number, info: number): void {
     const c = this.counters;
     const hl = (bytes[offset]! & 0x0f) << 2;
     const src = get32s(bytes, offset + 12);
@@ -709,7 +789,7 @@ export class Ipv4Stack implements LinkReceiver {
     const view = this.arena.view(slot);
     const start = this.arena.headroom + ETHERNET_HEADER_LENGTH + IPV4_MIN_HEADER_LENGTH;
     view.set(bytes.subarray(offset, offset + quoted), start + ICMP_HEADER_LENGTH);
-    emitIcmpError(view, start, type, code, quoted, nextHopMtu);
+    emitIcmpError(view, start, type, code, quoted, info);
     this.arena.setFrame(slot, start, ICMP_HEADER_LENGTH + quoted);
     c.icmpErrorsSent++;
     this.outputIpv4(slot, this.iface.address, src, IpProtocol.ICMP, 0, false);

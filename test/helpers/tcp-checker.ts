@@ -14,7 +14,7 @@ import type { Tcb, TcpEvents } from '../../runtime/net/tcp/tcb.ts';
 import { emitEthernet, EtherType } from '../../runtime/net/wire/ethernet.ts';
 import { emitIpv4, IpProtocol } from '../../runtime/net/wire/ipv4.ts';
 import { emitTcp, emitTcpOptions, parseTcpOptions, TcpFlags, TcpOptions } from '../../runtime/net/wire/tcp.ts';
-import { formatIpv4, get16, get32, getMac, set16 } from '../../runtime/net/wire/bytes.ts';
+import { formatIpv4, get16, get32, getMac, set16, set32 } from '../../runtime/net/wire/bytes.ts';
 import { internetChecksum, pseudoHeaderSumV4, transportChecksumValid } from '../../runtime/net/wire/checksum.ts';
 import type { NTSTATUS } from '../../runtime/ntstatus.ts';
 
@@ -102,6 +102,30 @@ export function buildSegment(s: SegSpec, a: FrameAddress = {}): Uint8Array {
   f.set(opt.subarray(0, optLength), TCP_AT + 20);
   f.set(payload, TCP_AT + 20 + optLength);
   fixTcpChecksum(f);
+  return f;
+}
+
+/** What an ICMP error quotes of a segment we sent (US → PEER): the ports and sequence number. */
+export interface QuotedSegment { srcPort: number; dstPort: number; seq: number; totalLength?: number }
+
+/**
+ * An ICMP error from a router (PEER) to US about a TCP segment we sent: the quoted
+ * IPv4 header and the first 8 bytes of TCP (RFC 792), `info` the second word of the ICMP header
+ * (the next-hop MTU of Fragmentation Needed, RFC 1191 §4). Checksums computed here.
+ */
+export function buildIcmpErrorAbout(type: number, code: number, info: number, q: QuotedSegment): Uint8Array {
+  const f = new Uint8Array(14 + 20 + 8 + 28);
+  emitEthernet(f, 0, MAC_US, MAC_PEER, EtherType.IPV4);
+  emitIpv4(f, 14, PEER, US, IpProtocol.ICMP, 8 + 28, 64, 0x4343, 0);
+  const m = 34;
+  f[m] = type;
+  f[m + 1] = code;
+  set32(f, m + 4, info);
+  emitIpv4(f, m + 8, US, PEER, IpProtocol.TCP, (q.totalLength ?? 1500) - 20, 64, 0x1111);
+  set16(f, m + 28, q.srcPort);
+  set16(f, m + 30, q.dstPort);
+  set32(f, m + 32, q.seq >>> 0);
+  set16(f, m + 2, internetChecksum(f, m, 8 + 28));
   return f;
 }
 

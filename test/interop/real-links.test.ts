@@ -90,6 +90,15 @@ for (const kind of LINK_KINDS) {
       expect(h.L.stack.counters.icmpEchoRepliesSent).toBeGreaterThanOrEqual(5);
     });
 
+    it('answers a 60 000-byte ping from Linux: reassembled, answered in fragments with every byte (RFC 1122 §3.2.2.6)', async () => {
+      const before = h.L.stack.counters.fragmentsOut;
+      // Linux ping checks the data it gets back and reports any "wrong data byte".
+      const r = await h.L.peer(`ping -c 2 -i 0.2 -W 2 -s 60000 ${h.L.address}`);
+      expect(r.stdout).toMatch(/2 packets transmitted, 2 received/);
+      expect(r.stdout).not.toMatch(/wrong data/);
+      expect(h.L.stack.counters.fragmentsOut - before).toBeGreaterThanOrEqual(2 * 41);
+    });
+
     it('echosrv: 4 concurrent Linux TCP clients × 16 MiB each way (64 MiB), every byte intact, half-close', async () => {
       await echoClients(h.L, 4, 16 * MiB);
     }, 120_000);

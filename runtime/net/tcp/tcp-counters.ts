@@ -43,6 +43,8 @@ export interface TcpCounters {
   duplicateSegments: number;
   /** Connections whose MSS shrank after ICMP fragmentation-needed (RFC 1191). */
   pmtuShrinks: number;
+  /** ICMP errors quoting a sequence number outside SND.UNA..SND.NXT: ignored (RFC 5927 §5.1; Linux OutOfWindowIcmps). */
+  outOfWindowIcmps: number;
   /** No free ring slot for an outgoing segment. */
   noSlot: number;
 }
@@ -53,6 +55,6 @@ export function newTcpCounters(): TcpCounters {
     fastRetransmits: 0, lostRetransmits: 0, timeouts: 0, connectTimeouts: 0, keepAliveProbes: 0, keepAliveTimeouts: 0, windowProbes: 0,
     resetsSent: 0, resetsReceived: 0, challengeAcks: 0, challengeAcksLimited: 0, malformed: 0, outOfWindow: 0,
     pawsRejected: 0, ackTooNew: 0, noListener: 0, synQueueOverflows: 0, synCookiesSent: 0, synCookiesAccepted: 0, synCookiesFailed: 0,
-    outOfOrderSegments: 0, outOfOrderDrops: 0, duplicateSegments: 0, pmtuShrinks: 0, noSlot: 0,
+    outOfOrderSegments: 0, outOfOrderDrops: 0, duplicateSegments: 0, pmtuShrinks: 0, outOfWindowIcmps: 0, noSlot: 0,
   };
 }

@@ -10,10 +10,13 @@ import type { Ipv4Stack } from '../stack.ts';
 import type { Clock, ClockTimer } from '../clock.ts';
 import type { LinkState } from '../device.ts';
 import { IPV4_MIN_HEADER_LENGTH } from '../wire/ipv4.ts';
+import { IcmpType, IcmpUnreachableCode } from '../wire/icmpv4.ts';
+import { get16, get32s } from '../wire/bytes.ts';
 import { TcpOptions, TCP_MIN_HEADER_LENGTH } from '../wire/tcp.ts';
 import {
-  STATUS_ADDRESS_ALREADY_EXISTS, STATUS_CONNECTION_ABORTED, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_DEVICE_STATE,
-  STATUS_IO_TIMEOUT, STATUS_SUCCESS, type NTSTATUS,
+  STATUS_ADDRESS_ALREADY_EXISTS, STATUS_CONNECTION_ABORTED, STATUS_CONNECTION_REFUSED, STATUS_HOST_UNREACHABLE,
+  STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_DEVICE_STATE, STATUS_IO_TIMEOUT, STATUS_NETWORK_UNREACHABLE, STATUS_SUCCESS,
+  type NTSTATUS,
 } from '../../ntstatus.ts';
 import { WskUsageError } from '../../errors.ts';
 import { createCongestionControl } from './congestion.ts';
@@ -116,6 +119,7 @@ export class TcpEngine {
     this.nextEphemeral = EPHEMERAL_LOW + Math.floor(Math.random() * EPHEMERAL_COUNT);
     stack.tcpInput = (bytes, ipOffset, ipLength, slot) => tcpInput(this, bytes, ipOffset, ipLength, slot);
     stack.onPathMtu = (dst, mtu) => this.onPathMtu(dst, mtu);
+    stack.tcpIcmpError = (type, code, info, bytes, q, qhl) => this.onIcmpError(type, code, info, bytes, q, qhl);
     stack.onLinkChange = (state) => this.onLinkChange(state);
     stack.onBatchEnd = () => this.flushAcks();
   }
@@ -166,6 +170,36 @@ export class TcpEngine {
   /** The MSS towards `remoteIp`: the interface MTU, or a smaller path MTU learned from ICMP (RFC 1191). */
   mssFor(remoteIp: number): number {
     return Math.min(this.stack.iface.mtu, this.stack.pathMtu(remoteIp)) - IPV4_MIN_HEADER_LENGTH - TCP_MIN_HEADER_LENGTH;
+  }
+
+  /**
+   * An ICMP error quoting a segment of ours, as Linux's tcp_v4_err takes it: believed only when the
+   * quoted 4-tuple is a connection and the quoted sequence number lies in SND.UNA..SND.NXT (RFC
+   * 5927 §5.1), so that a blind attacker has to hit the send window, as with a RST (RFC 5961).
+   * Fragmentation Needed then lowers the path MTU (RFC 1191); unreachables and Time Exceeded are
+   * soft errors (RFC 1122 §4.2.3.9): the connection carries on, and the error becomes its status
+   * if it later times out. Returns false when no connection takes it.
+   */
+  private onIcmpError(type: number, code: number, info: number, bytes: Uint8Array, q: number, qhl: number): boolean {
+    const t = q + qhl;
+    const remoteIp = get32s(bytes, q + 16);
+    const tcb = this.lookup(remoteIp, get16(bytes, t), get16(bytes, t + 2));
+    if (!tcb || tcb.state === TcpState.CLOSED) return false;
+    if (tcb.state === TcpState.TIME_WAIT) return true; // nothing left to send: Linux ignores it too
+    // between(seq, snd_una, snd_nxt), both ends included; SND.MAX, as our SND.NXT steps back on a retransmission timeout.
+    if ((get32s(bytes, t + 4) - tcb.sndUna) >>> 0 > (tcb.sndMax - tcb.sndUna) >>> 0) {
+      this.counters.outOfWindowIcmps++;
+      return false;
+    }
+    if (type === IcmpType.DEST_UNREACHABLE) {
+      if (code === IcmpUnreachableCode.FRAG_NEEDED) { this.stack.learnPathMtu(remoteIp, info, get16(bytes, q + 2)); return true; }
+      // Linux's icmp_err_convert, in NTSTATUS: net codes (0, 6, 9, 11), port (3), and the host ones.
+      tcb.softError = code === 0 || code === 6 || code === 9 || code === 11 ? STATUS_NETWORK_UNREACHABLE
+        : code === IcmpUnreachableCode.PORT ? STATUS_CONNECTION_REFUSED : STATUS_HOST_UNREACHABLE;
+    } else if (type === IcmpType.TIME_EXCEEDED) {
+      tcb.softError = STATUS_HOST_UNREACHABLE;
+    }
+    return true;
   }
 
   /**

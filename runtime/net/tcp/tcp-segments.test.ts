@@ -3,14 +3,15 @@
 // Every test cites the RFC section it checks and ends by closing the stack with no slot leaked.
 import { describe, expect, it } from 'vitest';
 import {
-  ACK, buildSegment, describeSegment, expectSegment, FIN, FULL_SYN_OPTIONS, fixTcpChecksum, PEER, PSH, pattern, Rig, RST, seqAdd, SYN,
-  TCP_AT, type PeerConn, type SegOptions, type Segment,
+  ACK, buildIcmpErrorAbout, buildSegment, describeSegment, expectSegment, FIN, FULL_SYN_OPTIONS, fixTcpChecksum, PEER, PSH, pattern, Rig,
+  RST, seqAdd, SYN, TCP_AT, type PeerConn, type SegOptions, type Segment,
 } from '../../../test/helpers/tcp-checker.ts';
 import { TcpState, type Tcb } from './tcb.ts';
 import type { TcpOptionsConfig } from './tcp-engine.ts';
 import { tsNow } from './tcp-output.ts';
+import { parseIpv4 } from '../wire/bytes.ts';
 import { runTransfer } from '../../../test/helpers/tcp-transfer-sim.ts';
-import { STATUS_CONNECTION_RESET, STATUS_IO_TIMEOUT, STATUS_SUCCESS } from '../../ntstatus.ts';
+import { STATUS_CONNECTION_RESET, STATUS_HOST_UNREACHABLE, STATUS_IO_TIMEOUT, STATUS_SUCCESS } from '../../ntstatus.ts';
 
 /** Our next sequence number as the peer sees it (unsigned). */
 function ourNxt(c: PeerConn): number { return c.tcb.sndNxt >>> 0; }
@@ -776,6 +777,121 @@ describe('TCP segments, malformed input (RFC 9293 §3.1, §3.10.7)', () => {
     expect(r.engine.counters.malformed).toBe(4);
     expect(r.engine.size).toBe(0);
     expect(r.accepted.length).toBe(0);
+    r.finish();
+  });
+});
+
+describe('TCP segments, martian sources (RFC 1122 §3.2.1.3)', () => {
+  it('RFC 1122 §3.2.1.3: a SYN from 0.0.0.0, 127.0.0.1, a broadcast or our own address never reaches TCP (no SYN-ACK, no RST)', () => {
+    const r = new Rig();
+    r.listen(80);
+    const sources = ['0.0.0.0', '127.0.0.1', '255.255.255.255', '198.18.0.255', '198.18.0.1'];
+    for (const a of sources) {
+      r.receive(buildSegment({ srcPort: 40000, dstPort: 80, seq: 1, flags: SYN, options: { mss: 1460 } }, { src: parseIpv4(a) | 0 }));
+      r.receive(buildSegment({ srcPort: 40000, dstPort: 81, seq: 1, flags: SYN }, { src: parseIpv4(a) | 0 }));
+    }
+    expect(r.engine.counters.segmentsIn).toBe(0);
+    expect(r.engine.size).toBe(0);
+    expect(r.link.sent).toHaveLength(0); // not even an ARP request for a "peer" at the broadcast address
+    expect(r.stack.counters.ipMartianSource).toBe(2 * sources.length);
+    // The peer's SYN is still answered.
+    r.receive(buildSegment({ srcPort: 40000, dstPort: 80, seq: 1, flags: SYN, options: { mss: 1460 } }));
+    r.expectOne({ flags: SYN | ACK, ack: 2, dst: PEER });
+    r.finish();
+  });
+});
+
+describe('TCP segments, ICMP errors (RFC 5927 §5.1, RFC 1191, RFC 1122 §4.2.3.9)', () => {
+  /** A passive open with 3000 bytes of ours in flight (1448 + 1448 + 104), none acknowledged. */
+  function inFlight(r: Rig, peerPort = 40000): PeerConn {
+    const { conn } = r.passiveOpen({ peerPort });
+    expect(conn.tcb.mss).toBe(1448);
+    r.engine.send(conn.tcb, [pattern(3000)], true, null);
+    expect(r.take().map((s) => s.payload.length)).toEqual([1448, 1448, 104]);
+    return conn;
+  }
+  const fragNeeded = (c: PeerConn, seq: number, mtu: number): Uint8Array =>
+    buildIcmpErrorAbout(3, 4, mtu, { srcPort: c.localPort, dstPort: c.peerPort, seq });
+
+  it('RFC 5927 §5.1 / RFC 1191: Fragmentation Needed quoting an in-flight segment lowers the MSS; that segment leaves again at the new size, and so does new data', () => {
+    const r = new Rig();
+    const conn = inFlight(r);
+    const una = conn.tcb.sndUna >>> 0;
+    r.receive(fragNeeded(conn, seqAdd(una, 1448), 1000));
+    expect(r.stack.pathMtu(PEER)).toBe(1000);
+    expect(conn.tcb.mss).toBe(1000 - 20 - 20 - 12);
+    expect(r.engine.counters.pmtuShrinks).toBe(1);
+    r.expectOne({ seq: una, payloadLength: 948, flagsSet: ACK }, 'the first segment, again at the new MSS');
+    conn.ackTo(seqAdd(una, 3000));
+    r.take();
+    r.engine.send(conn.tcb, [pattern(2000, 2)], true, null);
+    expect(r.take().map((s) => s.payload.length)).toEqual([948, 948, 104]);
+    // The path MTU belongs to the destination: a new connection to the peer starts with it.
+    const second = r.passiveOpen({ peerPort: 40001 }).conn;
+    expect(second.tcb.mss).toBe(948);
+    r.finish();
+  });
+
+  it('RFC 5927 §5.1 / Linux tcp_v4_err: Fragmentation Needed quoting a sequence number outside SND.UNA..SND.NXT, or a connection we do not have, changes nothing', () => {
+    const r = new Rig();
+    const conn = inFlight(r);
+    const una = conn.tcb.sndUna >>> 0;
+    r.receive(fragNeeded(conn, seqAdd(una, 0x40000000), 1000), fragNeeded(conn, seqAdd(una, -1), 1000),
+      fragNeeded(conn, seqAdd(una, 3001), 1000));
+    r.receive(buildIcmpErrorAbout(3, 4, 1000, { srcPort: conn.localPort, dstPort: 40009, seq: una }));
+    r.expectNone('no retransmission');
+    expect(conn.tcb.mss).toBe(1448);
+    expect(r.stack.pathMtu(PEER)).toBe(1500);
+    expect(r.stack.counters.pmtuUpdates).toBe(0);
+    expect(r.engine.counters.pmtuShrinks).toBe(0);
+    expect(r.engine.counters.outOfWindowIcmps).toBe(3);
+    expect(r.stack.counters.icmpErrorsUnmatched).toBe(4);
+    // A new connection to the same peer keeps the MSS of a 1500-byte MTU.
+    const second = r.passiveOpen({ peerPort: 40001 }).conn;
+    expect(second.tcb.mss).toBe(1448);
+    // SND.NXT itself is inside (Linux's between(seq, snd_una, snd_nxt) includes both ends).
+    r.receive(fragNeeded(conn, seqAdd(una, 3000), 1000));
+    expect(conn.tcb.mss).toBe(948);
+    r.finish();
+  });
+
+  it('Linux ip_rt_min_pmtu / RFC 1191 §5: a next-hop MTU below 552 is raised to 552; 0 (an old router) means the plateau below the quoted length; one at or above ours is ignored', () => {
+    const r = new Rig();
+    const conn = inFlight(r);
+    const una = conn.tcb.sndUna >>> 0;
+    r.receive(fragNeeded(conn, una, 9000), fragNeeded(conn, una, 1500));
+    expect(r.stack.pathMtu(PEER)).toBe(1500);
+    expect(conn.tcb.mss).toBe(1448);
+    r.receive(buildIcmpErrorAbout(3, 4, 0, { srcPort: conn.localPort, dstPort: conn.peerPort, seq: una, totalLength: 1500 }));
+    expect(r.stack.pathMtu(PEER)).toBe(1492);
+    r.receive(fragNeeded(conn, una, 67));
+    expect(r.stack.pathMtu(PEER)).toBe(552);
+    expect(conn.tcb.mss).toBe(552 - 20 - 20 - 12);
+    r.receive(fragNeeded(conn, una, 1));
+    expect(r.stack.pathMtu(PEER)).toBe(552);
+    r.finish();
+  });
+
+  it('RFC 1122 §4.2.3.9: an in-window Host Unreachable is a soft error: the connection carries on, and it is the status if the connection later times out', () => {
+    const r = new Rig({ maxRetransmits: 2 });
+    const conn = inFlight(r);
+    r.receive(buildIcmpErrorAbout(3, 1, 0, { srcPort: conn.localPort, dstPort: conn.peerPort, seq: conn.tcb.sndUna }));
+    r.expectNone('a soft error sends nothing');
+    expect(conn.tcb.state).toBe(TcpState.ESTABLISHED);
+    expect(conn.events.closed).toBeNull();
+    r.clock.runFor(120_000, () => conn.events.closed !== null);
+    expect(conn.events.closed).toBe(STATUS_HOST_UNREACHABLE);
+    r.finish();
+  });
+
+  it('RFC 5927 §5.1: an out-of-window Host Unreachable is ignored: the connection times out with STATUS_IO_TIMEOUT', () => {
+    const r = new Rig({ maxRetransmits: 2 });
+    const conn = inFlight(r);
+    r.receive(buildIcmpErrorAbout(3, 1, 0, { srcPort: conn.localPort, dstPort: conn.peerPort, seq: seqAdd(conn.tcb.sndUna, 100_000) }),
+      buildIcmpErrorAbout(11, 0, 0, { srcPort: conn.localPort, dstPort: conn.peerPort, seq: seqAdd(conn.tcb.sndUna, -100) }));
+    expect(r.engine.counters.outOfWindowIcmps).toBe(2);
+    r.clock.runFor(120_000, () => conn.events.closed !== null);
+    expect(conn.events.closed).toBe(STATUS_IO_TIMEOUT);
     r.finish();
   });
 });

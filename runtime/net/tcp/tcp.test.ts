@@ -9,7 +9,7 @@ import { TcpEngine, type TcpOptionsConfig } from './tcp-engine.ts';
 import { emitEthernet, EtherType } from '../wire/ethernet.ts';
 import { emitIpv4, IpProtocol } from '../wire/ipv4.ts';
 import { emitIcmpError, IcmpType, IcmpUnreachableCode } from '../wire/icmpv4.ts';
-import { set16 } from '../wire/bytes.ts';
+import { set16, set32 } from '../wire/bytes.ts';
 import { Tcb, TcpState, type TcpEvents } from './tcb.ts';
 import {
   STATUS_CONNECTION_REFUSED, STATUS_CONNECTION_RESET, STATUS_IO_TIMEOUT, STATUS_SUCCESS, type NTSTATUS,
@@ -162,6 +162,7 @@ describe('TCP on the userspace stack (memory link, virtual time)', () => {
     emitIpv4(v, q, w.pair.a.address, B, IpProtocol.TCP, 1480);
     set16(v, q + 20, client.tcb!.localPort);
     set16(v, q + 22, 80);
+    set32(v, q + 24, client.tcb!.sndUna); // RFC 5927 §5.1: only a quote inside SND.UNA..SND.NXT is believed
     emitIcmpError(v, at + 14 + 20, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAG_NEEDED, 28, 1000);
     emitIpv4(v, at + 14, B, w.pair.a.address, IpProtocol.ICMP, 36);
     emitEthernet(v, at, w.pair.a.mac, w.pair.b.mac, EtherType.IPV4);

@@ -3,7 +3,7 @@ import { emitIcmpEcho, emitIcmpError, IcmpType, IcmpUnreachableCode, Icmpv4Packe
 import { Ipv4Packet } from './ipv4.ts';
 import { ParseError } from './parse-error.ts';
 import { UdpDatagram } from './udp.ts';
-import { ECHO, FRAGNEEDED, hex, IP_A, IP_B, TIMEEX, toHex } from './fixtures.ts';
+import { ECHO, FRAGNEEDED, hex, IP_A, IP_B, PARAMPROB, TIMEEX, toHex } from './fixtures.ts';
 
 describe('icmpv4 (RFC 792, RFC 1191)', () => {
   it('parses an echo request', () => {
@@ -75,6 +75,16 @@ describe('icmpv4 (RFC 792, RFC 1191)', () => {
       expect(emitIcmpError(out, 0, type, code, 28, mtu)).toBe(8);
       expect(toHex(out)).toBe(toHex(want.subarray(34)));
     }
+  });
+  it('parses and emits a parameter problem: the pointer is the first octet after the checksum (RFC 792)', () => {
+    const want = hex(PARAMPROB);
+    expect(Icmpv4Packet.check(want, 34, 40)).toBeNull();
+    const p = new Icmpv4Packet(want, 34, 40);
+    expect([p.type, p.code, p.pointer, p.isError, p.quotedLength]).toEqual([IcmpType.PARAMETER_PROBLEM, 0, 20, true, 32]);
+    const out = new Uint8Array(40);
+    out.set(want.subarray(42), 8);
+    expect(emitIcmpError(out, 0, IcmpType.PARAMETER_PROBLEM, 0, 32, 20)).toBe(8);
+    expect(toHex(out)).toBe(toHex(want.subarray(34)));
   });
   it('rejects corruption and truncation', () => {
     const b = hex(ECHO);

@@ -1,11 +1,12 @@
 // ICMP for IPv4 (RFC 792): echo, destination unreachable (incl. RFC 1191 next-hop MTU for
-// fragmentation needed), time exceeded, and the quoted datagram of error messages. Zero-copy view.
+// fragmentation needed), time exceeded, parameter problem, and the quoted datagram of error
+// messages. Zero-copy view.
 import { WireView, outOfBounds } from './view.ts';
 import { checksumFold, checksumAdd, internetChecksum } from './checksum.ts';
 import { get16, set16, set32 } from './bytes.ts';
 import { ParseError } from './parse-error.ts';
 
-export const IcmpType = { ECHO_REPLY: 0, DEST_UNREACHABLE: 3, ECHO_REQUEST: 8, TIME_EXCEEDED: 11 } as const;
+export const IcmpType = { ECHO_REPLY: 0, DEST_UNREACHABLE: 3, ECHO_REQUEST: 8, TIME_EXCEEDED: 11, PARAMETER_PROBLEM: 12 } as const;
 export const IcmpUnreachableCode = {
   NET: 0, HOST: 1, PROTOCOL: 2, PORT: 3, FRAG_NEEDED: 4, SOURCE_ROUTE_FAILED: 5,
 } as const;
@@ -34,7 +35,12 @@ export class Icmpv4Packet extends WireView {
   set sequence(v: number) { set16(this.bytes, this.offset + 6, v); }
   /** RFC 1191 next-hop MTU of a fragmentation-needed message (0 from pre-RFC 1191 routers). */
   get nextHopMtu(): number { return get16(this.bytes, this.offset + 6); }
-  get isError(): boolean { return this.type === IcmpType.DEST_UNREACHABLE || this.type === IcmpType.TIME_EXCEEDED; }
+  /** Parameter problem (code 0): the offset in the quoted header of the octet in error. */
+  get pointer(): number { return this.bytes[this.offset + 4]!; }
+  get isError(): boolean {
+    const t = this.type;
+    return t === IcmpType.DEST_UNREACHABLE || t === IcmpType.TIME_EXCEEDED || t === IcmpType.PARAMETER_PROBLEM;
+  }
   /** Echo data, or the quoted IPv4 header + leading payload of an error: absolute offset and length. */
   get dataOffset(): number { return this.offset + ICMP_HEADER_LENGTH; }
   get dataLength(): number { return this.length - ICMP_HEADER_LENGTH; }
@@ -64,15 +70,17 @@ export function emitIcmpEcho(buf: Uint8Array, offset: number, type: number, iden
 }
 
 /**
- * Write an error header (destination unreachable / time exceeded); the quoted datagram
- * (`quotedLength` bytes) must already follow it. `nextHopMtu` is used for FRAG_NEEDED. Returns 8.
+ * Write an error header (destination unreachable / time exceeded / parameter problem); the quoted
+ * datagram (`quotedLength` bytes) must already follow it. `info` is the next-hop MTU of
+ * FRAG_NEEDED (RFC 1191 §4) or the pointer of a parameter problem (RFC 792). Returns 8.
  */
-export function emitIcmpError(buf: Uint8Array, offset: number, type: number, code: number, quotedLength: number, nextHopMtu = 0): number {
+export function emitIcmpError(buf: Uint8Array, offset: number, type: number, code: number, quotedLength: number, info = 0): number {
   buf[offset] = type;
   buf[offset + 1] = code;
   set16(buf, offset + 2, 0);
   set32(buf, offset + 4, 0);
-  if (type === IcmpType.DEST_UNREACHABLE && code === IcmpUnreachableCode.FRAG_NEEDED) set16(buf, offset + 6, nextHopMtu);
+  if (type === IcmpType.DEST_UNREACHABLE && code === IcmpUnreachableCode.FRAG_NEEDED) set16(buf, offset + 6, info);
+  else if (type === IcmpType.PARAMETER_PROBLEM) buf[offset + 4] = info;
   set16(buf, offset + 2, internetChecksum(buf, offset, ICMP_HEADER_LENGTH + quotedLength));
   return ICMP_HEADER_LENGTH;
 }

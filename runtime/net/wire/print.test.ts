@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { printFrame } from './print.ts';
-import { ARP, ARPREPLY, DATA, ECHO, FRAGNEEDED, hex, IPOPTS, SYN, SYNACK, TIMEEX, UDP, VLAN } from './fixtures.ts';
+import { ARP, ARPREPLY, DATA, ECHO, FRAGNEEDED, hex, IPOPTS, PARAMPROB, SYN, SYNACK, TIMEEX, UDP, VLAN } from './fixtures.ts';
 
 describe('print (tcpdump style)', () => {
   it('prints well-formed frames as one line', () => {
@@ -13,6 +13,7 @@ describe('print (tcpdump style)', () => {
       [ECHO, 'IP 198.18.0.1 > 198.18.0.2: ICMP echo request, id 4660, seq 1, length 64'],
       [FRAGNEEDED, 'IP 198.18.0.2 > 198.18.0.1: ICMP 198.18.0.2 unreachable - need to frag (mtu 1400), length 36'],
       [TIMEEX, 'IP 198.18.0.2 > 198.18.0.1: ICMP time exceeded in-transit, length 36'],
+      [PARAMPROB, 'IP 198.18.0.2 > 198.18.0.1: ICMP parameter problem - octet 20, length 40'],
       [UDP, 'IP 198.18.0.1.40000 > 198.18.0.2.53: UDP, length 5'],
       [IPOPTS, 'IP 198.18.0.1.40000 > 198.18.0.2.53: UDP, length 2'],
       [VLAN, 'vlan 100, p 3, IP 198.18.0.1.40000 > 198.18.0.2.53: UDP, length 2'],

@@ -149,6 +149,8 @@ function printIcmp(bytes: Uint8Array, offset: number, length: number, partial: b
     }
     case IcmpType.TIME_EXCEEDED:
       return `ICMP time exceeded ${icmp.code === 0 ? 'in-transit' : 'in-reassembly'}, length ${length}`;
+    case IcmpType.PARAMETER_PROBLEM:
+      return `ICMP parameter problem - octet ${icmp.pointer}, length ${length}`;
     default:
       return `ICMP type-${icmp.type} code ${icmp.code}, length ${length}`;
   }
