@@ -14,7 +14,7 @@ import type { NTSTATUS } from '../../ntstatus.ts';
 import type { CongestionControl } from './congestion.ts';
 import type { OooQueue } from './ooo-queue.ts';
 import type { RttEstimator } from './rtt.ts';
-import type { SackScoreboard } from './sack-scoreboard.ts';
+import { RackState } from './rack.ts';
 
 export const TcpState = {
   CLOSED: 0, LISTEN: 1, SYN_SENT: 2, SYN_RECEIVED: 3, ESTABLISHED: 4, FIN_WAIT_1: 5, FIN_WAIT_2: 6,
@@ -142,15 +142,31 @@ export class Tcb {
   cc!: CongestionControl;
   rtt!: RttEstimator;
   ooo!: OooQueue;
-  scoreboard!: SackScoreboard;
+  /** What was sent when, SACKed and lost (RACK, RFC 8985): loss detection on SACK connections. */
+  readonly rack = new RackState();
   dupAcks = 0;
+  /** Loss recovery: fast recovery (PRR), or after a retransmission timeout when recoveryAfterTimeout. */
   inRecovery = false;
-  /** RFC 6675 RecoveryPoint / RFC 6582 "recover". */
+  recoveryAfterTimeout = false;
+  /** RFC 6675 RecoveryPoint / RFC 6582 "recover": recovery ends when this is acknowledged. */
   recoveryPoint = 0;
-  /** RFC 6675 HighRxt: highest sequence retransmitted in this recovery. */
+  /** RFC 6582 (no SACK): highest sequence retransmitted in this recovery. */
   highRxt = 0;
-  /** SND.MAX when the latest retransmission left: SACKs above it with that hole still open mean the retransmission was lost too. */
-  rxtFence = 0;
+  // Proportional rate reduction (RFC 6937) during fast recovery.
+  prrDelivered = 0;
+  prrOut = 0;
+  recoverFs = 0;
+  // Undo (RFC 2883 D-SACK, RFC 3522 Eifel): the window before the reduction, the bytes
+  // retransmitted and not yet reported duplicate, and our TSval when the first retransmission left.
+  priorCwnd = 0;
+  priorSsthresh = 0;
+  undoRetrans = -1;
+  retransTsVal = 0;
+  /** RACK reorder timer or tail loss probe (RFC 8985 §6.2, §7): deadline and which. */
+  lossAt = Infinity;
+  lossTimer = 0;
+  /** A tail loss probe is out and not yet answered (RFC 8985 §7.3: one at a time). */
+  tlpOutstanding = false;
   /** NewReno (no SACK) window inflation during fast recovery (RFC 6582 §3.2), added to cwnd. */
   inflation = 0;
   /** Sequence of the latest out-of-order segment (its SACK block goes first, RFC 2018 §4). */

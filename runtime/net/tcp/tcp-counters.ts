@@ -10,8 +10,14 @@ export interface TcpCounters {
   retransmits: number;
   bytesRetransmitted: number;
   fastRetransmits: number;
-  /** Retransmissions found lost (SACKs beyond them) and sent again without waiting for the RTO. */
-  lostRetransmits: number;
+  /** RACK loss detections (RFC 8985 §6.2) that marked data lost: by time, lost retransmissions included. */
+  rackLosses: number;
+  /** Tail loss probes sent (RFC 8985 §7). */
+  tailLossProbes: number;
+  /** D-SACKs received (RFC 2883): a duplicate reached the peer. */
+  dsacksReceived: number;
+  /** Window reductions undone as spurious (every retransmission D-SACKed, or Eifel timestamps, RFC 3522). */
+  undos: number;
   timeouts: number;
   connectTimeouts: number;
   keepAliveProbes: number;
@@ -52,7 +58,7 @@ export interface TcpCounters {
 export function newTcpCounters(): TcpCounters {
   return {
     segmentsIn: 0, segmentsOut: 0, activeOpens: 0, passiveOpens: 0, aborts: 0, retransmits: 0, bytesRetransmitted: 0,
-    fastRetransmits: 0, lostRetransmits: 0, timeouts: 0, connectTimeouts: 0, keepAliveProbes: 0, keepAliveTimeouts: 0, windowProbes: 0,
+    fastRetransmits: 0, rackLosses: 0, tailLossProbes: 0, dsacksReceived: 0, undos: 0, timeouts: 0, connectTimeouts: 0, keepAliveProbes: 0, keepAliveTimeouts: 0, windowProbes: 0,
     resetsSent: 0, resetsReceived: 0, challengeAcks: 0, challengeAcksLimited: 0, malformed: 0, outOfWindow: 0,
     pawsRejected: 0, ackTooNew: 0, noListener: 0, synQueueOverflows: 0, synCookiesSent: 0, synCookiesAccepted: 0, synCookiesFailed: 0,
     outOfOrderSegments: 0, outOfOrderDrops: 0, duplicateSegments: 0, pmtuShrinks: 0, outOfWindowIcmps: 0, noSlot: 0,

@@ -22,11 +22,11 @@ import { WskUsageError } from '../../errors.ts';
 import { createCongestionControl } from './congestion.ts';
 import { RttEstimator } from './rtt.ts';
 import { OooQueue, type OooQueueOps } from './ooo-queue.ts';
-import { SackScoreboard } from './sack-scoreboard.ts';
 import { IsnGenerator } from './isn.ts';
 import { SendRequest, Tcb, TcpState, type SendDone, type TcpEvents } from './tcb.ts';
 import { output, sendAck, sendReset, sendSyn, sendWindowProbe, retransmitFirst } from './tcp-output.ts';
 import { tcpInput } from './tcp-input.ts';
+import { onLossTimer, timeoutRecovery } from './tcp-recovery.ts';
 import { newTcpCounters, type TcpCounters } from './tcp-counters.ts';
 import { IndexedHeap } from '../indexed-heap.ts';
 
@@ -296,7 +296,6 @@ export class TcpEngine {
     tcb.cc = createCongestionControl(this.options.congestionControl, tcb.mss);
     // Entries for the byte limit in segments of 512 bytes or more (the arrays grow on demand).
     tcb.ooo = new OooQueue(Math.max(64, this.options.outOfOrderBytes >> 9), this.options.outOfOrderBytes, this.oooOps);
-    tcb.scoreboard = new SackScoreboard();
     tcb.lastReceiveAt = this.clock.now();
     return tcb;
   }
@@ -535,7 +534,7 @@ export class TcpEngine {
 
   /** Recomputes the TCB's deadline from its timers and fixes its heap position. */
   reschedule(tcb: Tcb): void {
-    const d = Math.min(tcb.rtoAt, tcb.delackAt, tcb.keepAliveAt, tcb.timeWaitAt);
+    const d = Math.min(tcb.rtoAt, tcb.delackAt, tcb.keepAliveAt, tcb.timeWaitAt, tcb.lossAt);
     if (d === Infinity) {
       this.heap.remove(tcb);
       tcb.deadline = Infinity;
@@ -582,6 +581,11 @@ export class TcpEngine {
       tcb.delackAt = Infinity;
       sendAck(this, tcb);
     }
+    if (tcb.lossAt <= now) {
+      tcb.lossAt = Infinity;
+      onLossTimer(this, tcb, now);
+      if (tcb.state === TcpState.CLOSED) return;
+    }
     if (tcb.rtoAt <= now) {
       tcb.rtoAt = Infinity;
       this.onRetransmitTimeout(tcb);
@@ -624,21 +628,26 @@ export class TcpEngine {
       this.abort(tcb, tcb.softError || STATUS_IO_TIMEOUT);
       return;
     }
-    // RFC 6298 §5.5–5.7 and RFC 5681 §3.1: back off, shrink to the loss window, go back to SND.UNA.
-    tcb.cc.onTimeout(tcb.inFlight, this.clock.now());
-    tcb.inRecovery = false;
-    tcb.inflation = 0;
-    tcb.dupAcks = 0;
-    tcb.scoreboard.clear();
-    tcb.highRxt = tcb.sndUna;
+    // RFC 6298 §5.5–5.7 and RFC 5681 §3.1: back off and shrink to the loss window.
     tcb.rttTiming = false;
     tcb.rtt.backoff();
-    tcb.sndNxt = tcb.sndUna;
-    if (tcb.finSent && ((tcb.sndUna + 1) | 0) === tcb.sndMax && tcb.dataEndSeq === tcb.sndUna) {
-      tcb.finSent = false; // only the FIN is outstanding: resend it
-    } else if (tcb.finSent) {
-      tcb.finSent = false;
+    tcb.dupAcks = 0;
+    tcb.inflation = 0;
+    const onlyFin = tcb.finSent && ((tcb.sndUna + 1) | 0) === tcb.sndMax && tcb.dataEndSeq === tcb.sndUna;
+    if (tcb.sackEnabled && !onlyFin) {
+      // Everything unSACKed is lost and goes out again in slow start; SACKed data stays delivered.
+      timeoutRecovery(this, tcb, this.clock.now());
+      output(this, tcb);
+      if (tcb.rtoAt === Infinity || tcb.rtoAt <= this.clock.now()) this.armRto(tcb);
+      return;
     }
+    // Without SACK: go back to SND.UNA.
+    tcb.cc.onTimeout(tcb.inFlight, this.clock.now());
+    tcb.inRecovery = false;
+    tcb.highRxt = tcb.sndUna;
+    tcb.sndNxt = tcb.sndUna;
+    tcb.finSent = false; // resent after the data (or alone, when only the FIN is outstanding)
+    if (tcb.sackEnabled) tcb.rack.markAllLost();
     retransmitFirstAfterTimeout(this, tcb);
     this.armRto(tcb);
   }

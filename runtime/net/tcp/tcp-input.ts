@@ -10,6 +10,7 @@ import { STATUS_CONNECTION_REFUSED, STATUS_CONNECTION_RESET, STATUS_SUCCESS } fr
 import { seqGeq, seqGt, seqLeq, seqLt } from './seq.ts';
 import { Tcb, TcpState } from './tcb.ts';
 import type { TcpEngine, TcpListener } from './tcp-engine.ts';
+import { afterAck, recoveryEnds, sackArrived } from './tcp-recovery.ts';
 import { output, retransmitFirst, sendAck, sendResetFor, sendStatelessSynAck, sendSyn, tsNow } from './tcp-output.ts';
 import { COOKIE_TS_NO_WSCALE, COOKIE_TS_SACK, decodeCookieTimestamp, decodeSynCookie, encodeSynCookie } from './isn.ts';
 
@@ -409,29 +410,17 @@ function processAck(e: TcpEngine, tcb: Tcb, o: TcpOptions, seq: number, payloadL
     e.challengeAck(tcb);
     return false;
   }
-  let newSacked = 0;
-  if (tcb.sackEnabled && o.sackCount > 0) {
-    const blocks = e.sackIn;
-    for (let i = 0; i < 2 * o.sackCount; i++) blocks[i] = o.sackBlocks[i]! | 0;
-    tcb.scoreboard.setSndMax(tcb.sndMax);
-    newSacked = tcb.scoreboard.update(tcb.sndUna, blocks, o.sackCount);
-    // Lost retransmission (what RACK detects, RFC 8985 §6.2): data sent after the retransmission
-    // is SACKed while the retransmitted hole at SND.UNA is still open — send it again rather than
-    // wait for the RTO.
-    if (tcb.inRecovery && newSacked > 0 && seqLt(tcb.sndUna, tcb.highRxt) && seqGt(tcb.scoreboard.highSacked, tcb.rxtFence)
-      && !tcb.scoreboard.isSacked(tcb.sndUna)) {
-      tcb.highRxt = tcb.sndUna;
-      tcb.rxtFence = tcb.sndMax;
-      e.counters.lostRetransmits++;
-    }
-  }
+  const newSacked = tcb.sackEnabled && o.sackCount > 0 ? sackArrived(e, tcb, o, ack, now) : 0;
   const windowBefore = tcb.sndWnd;
-  if (seqGt(ack, tcb.sndUna)) {
-    ackAdvance(e, tcb, ack, o, now);
+  const advanced = seqGt(ack, tcb.sndUna);
+  let dataAcked = 0;
+  if (advanced) {
+    dataAcked = ackAdvance(e, tcb, ack, o, now);
   } else if (ack === tcb.sndUna && payloadLength === 0 && !(f & (SYN | FIN)) && tcb.sndMax !== tcb.sndUna
-    && ((seg.window << tcb.sndShift) === windowBefore || newSacked > 0)) {
+    && ((seg.window << tcb.sndShift) === windowBefore || newSacked > 0) && !tcb.sackEnabled) {
     duplicateAck(e, tcb, now);
   }
+  if (tcb.sackEnabled) afterAck(e, tcb, dataAcked + newSacked, advanced, now);
   // Window update (RFC 9293 §3.10.7.4, fifth check).
   if (seqLt(tcb.sndWl1, seq) || (tcb.sndWl1 === seq && seqLeq(tcb.sndWl2, ack))) {
     tcb.sndWnd = seg.window << tcb.sndShift;
@@ -459,7 +448,8 @@ function processAck(e: TcpEngine, tcb: Tcb, o: TcpOptions, seq: number, payloadL
   return true;
 }
 
-function ackAdvance(e: TcpEngine, tcb: Tcb, ack: number, o: TcpOptions, now: number): void {
+/** SND.UNA moves to `ack`; returns the data bytes newly acknowledged. */
+function ackAdvance(e: TcpEngine, tcb: Tcb, ack: number, o: TcpOptions, now: number): number {
   const acked = (ack - tcb.sndUna) | 0;
   const inFlightBefore = tcb.inFlight;
   let dataAcked = acked;
@@ -481,13 +471,19 @@ function ackAdvance(e: TcpEngine, tcb: Tcb, ack: number, o: TcpOptions, now: num
   if (seqGeq(ack, tcb.rttSeq)) tcb.rttTiming = false;
   if (sample >= 0) tcb.rtt.sample(Math.max(sample, 0.001));
   tcb.backoffs = 0;
-  tcb.scoreboard.ackTo(ack);
+  if (tcb.sackEnabled) tcb.rack.ackTo(ack, now);
   e.completeSends(tcb);
   if (tcb.inRecovery) {
     if (seqGeq(ack, tcb.recoveryPoint)) {
-      tcb.inRecovery = false;
-      tcb.inflation = 0;
-      tcb.cc.onRecoveryEnd(now);
+      if (tcb.sackEnabled) {
+        recoveryEnds(e, tcb, o, now);
+      } else {
+        tcb.inRecovery = false;
+        tcb.inflation = 0;
+        tcb.cc.onRecoveryEnd(now);
+      }
+    } else if (tcb.recoveryAfterTimeout) {
+      tcb.cc.onAck(dataAcked, inFlightBefore, sample, now, false); // slow start back up (RFC 5681 §3.1)
     } else {
       tcb.cc.onRecoveryAck?.(dataAcked, now);
       if (!tcb.sackEnabled) {
@@ -513,15 +509,15 @@ function ackAdvance(e: TcpEngine, tcb: Tcb, ack: number, o: TcpOptions, now: num
     tcb.reportedBacklog = isb;
     tcb.events?.onSendBacklog?.(tcb, isb);
   }
+  return dataAcked;
 }
 
 function duplicateAck(e: TcpEngine, tcb: Tcb, now: number): void {
   tcb.dupAcks++;
   if (!tcb.inRecovery) {
-    const lost = tcb.dupAcks >= 3 || (tcb.sackEnabled && tcb.scoreboard.isLost(tcb.sndUna, tcb.mss));
-    if (!lost) return;
+    if (tcb.dupAcks < 3) return;
     // RFC 6582 §3.2 step 2: no new recovery until the ACK passes the previous "recover" point.
-    if (!tcb.sackEnabled && tcb.fastRetransmits > 0 && seqLt(tcb.sndUna, tcb.recoveryPoint)) return;
+    if (tcb.fastRetransmits > 0 && seqLt(tcb.sndUna, tcb.recoveryPoint)) return;
     tcb.inRecovery = true;
     tcb.recoveryPoint = tcb.sndMax;
     tcb.highRxt = tcb.sndUna;
@@ -530,10 +526,10 @@ function duplicateAck(e: TcpEngine, tcb: Tcb, now: number): void {
     e.counters.fastRetransmits++;
     tcb.rttTiming = false;
     retransmitFirst(e, tcb);
-    if (!tcb.sackEnabled) tcb.inflation = 3 * tcb.mss;
+    tcb.inflation = 3 * tcb.mss;
     return;
   }
-  if (!tcb.sackEnabled) tcb.inflation += tcb.mss;
+  tcb.inflation += tcb.mss;
 }
 
 /** In-window data at `seq` (>= RCV.NXT). Returns true when bytes became readable. */
@@ -560,7 +556,9 @@ function receiveData(e: TcpEngine, tcb: Tcb, seq: number, at: number, length: nu
     // send (WSK sends complete on acknowledgement), so a delayed ACK would stall it.
     if ((seg.flags & FIN) !== 0 && ((seq + length) | 0) === tcb.rcvNxt && tcb.ooo.count === 0) {
       // The FIN right behind this data is acknowledged together with it (step 8).
-    } else if (filledHole || tcb.quickAcks > 0 || tcb.unackedSegments >= 2 || (seg.flags & TcpFlags.PSH) !== 0) {
+    } else if (filledHole) {
+      sendAck(e, tcb); // at once, with the remaining SACK blocks: the sender's recovery runs on it
+    } else if (tcb.quickAcks > 0 || tcb.unackedSegments >= 2 || (seg.flags & TcpFlags.PSH) !== 0) {
       if (tcb.quickAcks > 0) tcb.quickAcks--;
       e.ackSoon(tcb);
     } else if (tcb.delackAt === Infinity) {
@@ -583,9 +581,9 @@ function receiveData(e: TcpEngine, tcb: Tcb, seq: number, at: number, length: nu
     tcb.lastOooSeq = seq;
   }
   tcb.quickAcks = 8;
-  // With SACK one ACK per receive batch carries every block; a sender without SACK counts
-  // duplicate ACKs (RFC 5681 §3.2), so it gets one per segment.
-  if (tcb.sackEnabled) e.ackSoon(tcb); else sendAck(e, tcb);
+  // An immediate ACK per out-of-order segment (RFC 5681 §4.2), its block first (RFC 2018 §4): the
+  // sender's RACK sees each delivery as it happens, and a sender without SACK counts them.
+  sendAck(e, tcb);
   return false;
 }
 

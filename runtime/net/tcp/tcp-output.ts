@@ -13,6 +13,7 @@ import { seqGt, seqLt } from './seq.ts';
 import { encodeCookieTimestamp } from './isn.ts';
 import { TcpState, type Tcb } from './tcb.ts';
 import type { TcpEngine } from './tcp-engine.ts';
+import { schedulePto } from './tcp-recovery.ts';
 
 const HEADERS = ETHERNET_HEADER_LENGTH + IPV4_MIN_HEADER_LENGTH;
 
@@ -156,7 +157,17 @@ export function output(e: TcpEngine, tcb: Tcb): void {
   const st = tcb.state;
   if (st !== TcpState.ESTABLISHED && st !== TcpState.CLOSE_WAIT && st !== TcpState.FIN_WAIT_1 && st !== TcpState.CLOSING
     && st !== TcpState.LAST_ACK) return;
-  if (tcb.inRecovery && tcb.sackEnabled) { sackRecoveryOutput(e, tcb); return; }
+  if (tcb.sackEnabled) {
+    if (tcb.inRecovery || tcb.rack.lostBytes > 0) recoveryOutput(e, tcb);
+    else newDataOutput(e, tcb);
+    schedulePto(e, tcb, e.clock.now());
+    return;
+  }
+  newDataOutput(e, tcb);
+}
+
+/** New data within the windows (and, without SACK, go-back-N after a timeout: SND.NXT below SND.MAX). */
+function newDataOutput(e: TcpEngine, tcb: Tcb): void {
   for (let guard = 0; guard < 4096; guard++) {
     const dataEnd = tcb.dataEndSeq;
     const unsent = (dataEnd - tcb.sndNxt) | 0;
@@ -184,13 +195,15 @@ export function output(e: TcpEngine, tcb: Tcb): void {
     if (length === unsent) flags |= TcpFlags.PSH;
     if (withFin) flags |= TcpFlags.FIN;
     if (!sendSegment(e, tcb, seq, length, flags)) return;
+    if (tcb.sackEnabled && length > 0) {
+      if (retransmit) tcb.rack.resent(seq, (seq + length) | 0, e.clock.now());
+      else tcb.rack.sent(seq, (seq + length) | 0, e.clock.now());
+    }
     tcb.bytesOut += length;
     tcb.sndNxt = (seq + length + (withFin ? 1 : 0)) | 0;
     if (withFin) tcb.finSent = true;
     if (retransmit) {
-      tcb.retransmits++;
-      e.counters.retransmits++;
-      e.counters.bytesRetransmitted += length;
+      countRetransmission(e, tcb, length);
     } else if (!tcb.rttTiming) {
       tcb.rttTiming = true;
       tcb.rttSeq = tcb.sndNxt;
@@ -228,42 +241,80 @@ export function sendWindowProbe(e: TcpEngine, tcb: Tcb): void {
 }
 
 /**
- * RFC 6675 §5 step (C): while cwnd - pipe >= 1 SMSS, send NextSeg: the first lost, un-SACKed,
- * not yet retransmitted segment; else new data within the peer's window; else stop.
+ * Sending during loss recovery on a SACK connection (RFC 6675 §5 step (C) with RACK's loss
+ * marks, RFC 8985 §6): while cwnd — PRR's pipe + sndcnt in fast recovery, slow start after a
+ * timeout — leaves room for a segment, first the lowest lost bytes (one MSS at most: a hole
+ * inside a TSO super-segment is repaired exactly), then new data within the peer's window.
  */
-function sackRecoveryOutput(e: TcpEngine, tcb: Tcb): void {
-  const sb = tcb.scoreboard;
+function recoveryOutput(e: TcpEngine, tcb: Tcb): void {
+  const rack = tcb.rack;
+  const now = e.clock.now();
   for (let guard = 0; guard < 4096; guard++) {
-    const pipe = sb.pipe(tcb.sndUna, tcb.sndMax, tcb.highRxt, tcb.mss);
-    if (tcb.cc.cwnd - pipe < tcb.mss) return;
-    // (1) a hole below the highest SACKed byte that is lost.
-    let seq = seqLt(tcb.highRxt, tcb.sndUna) ? tcb.sndUna : tcb.highRxt;
-    seq = sb.nextUnsacked(seq, sb.highSacked);
-    if (seqLt(seq, sb.highSacked) && sb.isLost(seq, tcb.mss)) {
-      const end = Math.min(tcb.mss, (tcb.dataEndSeq - seq) | 0, (sb.highSacked - seq) | 0);
-      const length = Math.max(0, end);
-      if (length === 0) return;
+    const room = Math.floor(tcb.cc.cwnd) - rack.pipe();
+    const i = rack.firstLost(tcb.sndUna);
+    if (i >= 0) {
+      const seq = rack.start(i);
+      const length = Math.min(tcb.mss, (rack.end(i) - seq) | 0);
+      if (length > room) return;
       if (!sendSegment(e, tcb, seq, length, TcpFlags.ACK)) return;
-      tcb.highRxt = (seq + length) | 0;
-      tcb.rxtFence = tcb.sndMax;
-      tcb.retransmits++;
-      e.counters.retransmits++;
-      e.counters.bytesRetransmitted += length;
-      tcb.rttTiming = false;
+      rack.resent(seq, (seq + length) | 0, now);
+      countRetransmission(e, tcb, length);
+      tcb.prrOut += length;
       continue;
     }
-    // (2) new data.
+    // New data (RFC 6675 §5 (C.1) rule 3).
     const unsent = (tcb.dataEndSeq - tcb.sndMax) | 0;
-    const room = (tcb.sndUna + tcb.sndWnd - tcb.sndMax) | 0;
-    const length = Math.min(tcb.mss, unsent, room);
-    if (length <= 0) return;
+    const wnd = (tcb.sndUna + tcb.sndWnd - tcb.sndMax) | 0;
+    const length = Math.min(tcb.mss, unsent, wnd);
+    if (length <= 0) { if (unsent === 0 && !tcb.finSent) maybeSendFin(e, tcb); return; }
+    if (length > room || tcb.finSent) return;
     const at = tcb.sndMax;
     if (!sendSegment(e, tcb, at, length, TcpFlags.ACK | (length === unsent ? TcpFlags.PSH : 0))) return;
+    rack.sent(at, (at + length) | 0, now);
     tcb.bytesOut += length;
+    tcb.prrOut += length;
     tcb.sndMax = (at + length) | 0;
     tcb.sndNxt = tcb.sndMax;
     if (tcb.rtoAt === Infinity) e.armRto(tcb);
   }
+}
+
+/** Counters and undo bookkeeping for `length` retransmitted bytes (Karn: no RTT sample from them). */
+function countRetransmission(e: TcpEngine, tcb: Tcb, length: number): void {
+  tcb.retransmits++;
+  e.counters.retransmits++;
+  e.counters.bytesRetransmitted += length;
+  tcb.rttTiming = false;
+  if (tcb.undoRetrans >= 0) tcb.undoRetrans += length;
+  if (tcb.retransTsVal === 0 && tcb.tsEnabled) tcb.retransTsVal = tsNow(e) || 1;
+}
+
+/**
+ * A tail loss probe (RFC 8985 §7.3): one segment of new data if the peer's window allows, else
+ * the last segment sent (its SACK or D-SACK then tells what happened to the tail).
+ */
+export function sendProbe(e: TcpEngine, tcb: Tcb): void {
+  const unsent = (tcb.dataEndSeq - tcb.sndMax) | 0;
+  const wnd = (tcb.sndUna + tcb.sndWnd - tcb.sndMax) | 0;
+  const length = Math.min(tcb.mss, unsent, wnd);
+  const now = e.clock.now();
+  if (length > 0 && !tcb.finSent) {
+    const at = tcb.sndMax;
+    if (!sendSegment(e, tcb, at, length, TcpFlags.ACK | (length === unsent ? TcpFlags.PSH : 0))) return;
+    tcb.rack.sent(at, (at + length) | 0, now);
+    tcb.bytesOut += length;
+    tcb.sndMax = (at + length) | 0;
+    tcb.sndNxt = tcb.sndMax;
+    return;
+  }
+  const rack = tcb.rack;
+  if (rack.isEmpty) { retransmitFirst(e, tcb); return; } // only the FIN is out
+  const end = rack.highEnd;
+  const seq = seqGt((end - tcb.mss) | 0, tcb.sndUna) ? (end - tcb.mss) | 0 : tcb.sndUna;
+  const fin = tcb.finSent && ((end + 1) | 0) === tcb.sndMax;
+  if (!sendSegment(e, tcb, seq, (end - seq) | 0, TcpFlags.ACK | (fin ? TcpFlags.FIN : 0))) return;
+  rack.resent(seq, end, now);
+  countRetransmission(e, tcb, (end - seq) | 0);
 }
 
 /** Retransmits the first unacknowledged segment (fast retransmit, NewReno partial ACK). */
@@ -276,13 +327,10 @@ export function retransmitFirst(e: TcpEngine, tcb: Tcb): void {
   const fin = tcb.finSent && length === unsentData && ((tcb.sndUna + length + 1) | 0) === tcb.sndMax;
   if (length === 0 && !fin) return;
   if (!sendSegment(e, tcb, tcb.sndUna, length, TcpFlags.ACK | (fin ? TcpFlags.FIN : 0))) return;
-  tcb.retransmits++;
-  e.counters.retransmits++;
-  e.counters.bytesRetransmitted += length;
-  tcb.rttTiming = false;
+  if (tcb.sackEnabled && length > 0) tcb.rack.resent(tcb.sndUna, (tcb.sndUna + length) | 0, e.clock.now());
+  countRetransmission(e, tcb, length);
   const end = (tcb.sndUna + length + (fin ? 1 : 0)) | 0;
   if (seqGt(end, tcb.highRxt)) tcb.highRxt = end;
-  tcb.rxtFence = tcb.sndMax;
 }
 
 /** A reset for a segment that has no connection (RFC 9293 §3.10.7.1). */

@@ -508,13 +508,18 @@ describe('TCP segments, sender (RFC 9293 §3.7, RFC 896, RFC 6298, RFC 5681, RFC
     r.finish();
   });
 
-  it('RFC 6298 §5.4–5.5: the RTO retransmits the first unacknowledged segment and doubles the interval', () => {
+  it('RFC 8985 §7.3 then RFC 6298 §5.4–5.5: with nothing acknowledged, a tail loss probe resends the last segment after the PTO; then the RTO retransmits the first unacknowledged segment and doubles the interval', () => {
     const r = new Rig();
     const { conn } = r.passiveOpen();
     const mss = conn.tcb.mss;
     r.engine.send(conn.tcb, [pattern(3 * mss)], false, null);
     expect(r.take().length).toBe(3);
     const rto = conn.tcb.rtt.rto;
+    // PTO = max(2·SRTT, 2 ms): the handshake's round trip took no virtual time.
+    const probeAt = r.runUntilSent(60_000);
+    expect(probeAt).toBe(2);
+    r.expectOne({ flags: ACK, seq: seqAdd(conn.ack, 2 * mss), payload: pattern(3 * mss).subarray(2 * mss) }, 'tail loss probe');
+    expect(r.engine.counters.tailLossProbes).toBe(1);
     let t = r.now();
     const gaps: number[] = [];
     for (let i = 0; i < 3; i++) {
