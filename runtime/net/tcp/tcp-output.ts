@@ -16,6 +16,8 @@ import type { TcpEngine } from './tcp-engine.ts';
 import { schedulePto } from './tcp-recovery.ts';
 
 const HEADERS = ETHERNET_HEADER_LENGTH + IPV4_MIN_HEADER_LENGTH;
+/** Linux's tcp_tso_win_divisor: a TSO frame may wait for this fraction of the window. */
+const TSO_WINDOW_DIVISOR = 3;
 
 /** Our timestamp clock (RFC 7323 §5.4): milliseconds, as int32. */
 export function tsNow(e: TcpEngine): number {
@@ -178,6 +180,14 @@ function newDataOutput(e: TcpEngine, tcb: Tcb): void {
     if (length <= 0) {
       if (unsent > 0 && tcb.sndWnd === 0 && inFlight === 0) startPersist(e, tcb);
       else if (unsent === 0) maybeSendFin(e, tcb);
+      return;
+    }
+    if (length < tcb.sendSegmentMax && length < unsent && inFlight > 0 && length < (wnd / TSO_WINDOW_DIVISOR)
+      && tcb.sendSegmentMax > tcb.mss) {
+      // TSO deferral (Linux tcp_tso_should_defer): while data is in flight, an ACK will soon
+      // open more window; a third of the window, or a full super-segment, goes out as one frame
+      // rather than as many small ones (fewer frames per byte, each costing a syscall and, on a
+      // path that drops frames, a loss event).
       return;
     }
     if (length < tcb.mss) {
