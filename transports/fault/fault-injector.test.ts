@@ -14,6 +14,9 @@ import { MemoryNetwork } from '../memory/memory-network.ts';
 import { FrameFlags, LinkMiddleware, type LinkDevice } from '../link.ts';
 import { FaultInjectorLink, type FaultOptions } from './fault-injector.ts';
 import { Xoshiro128 } from './prng.ts';
+import { measureAllocation } from '../../test/helpers/allocation.ts';
+import { HandLink } from '../../test/helpers/hand-link.ts';
+import { SlotArena } from '../../runtime/ring/slot-arena.ts';
 
 const IP_A = 0xc6120001;
 const IP_B = 0xc6120002;
@@ -562,6 +565,55 @@ describe('FaultInjectorLink on TSO frames: faults per wire packet', () => {
     expect(run(5)).toBe(run(5));
     expect(run(6)).not.toBe(run(5));
   });
+
+  it('cutting TSO frames and faulting their packets allocates nothing per packet, queued or not; a transparent injector nothing per frame', async () => {
+    // Under the injector a device that only counts and releases (HandLink), so what is measured
+    // is the injector's own work.
+    const faults = { loss: 0.01, duplicate: 0.01, corrupt: 0.01 };
+    // Delay and reorder without jitter or rate: packets depart together. (Each distinct departure
+    // time is a timer fire of its own, whose boxed times cost about 32 bytes: with a rate, that
+    // is per packet.)
+    const queued = { ...faults, delayMs: 1, reorder: 0.01 };
+    for (const opts of [{ seed: 9, ...faults }, { seed: 9, ...queued }, { seed: 9 }] as FaultOptions[]) {
+      const arena = new SlotArena({ slotCount: 256, slotSize: TSO + 1024 });
+      const device = new HandLink(arena, 0x020000000001);
+      const f = new FaultInjectorLink(device, opts);
+      const ref = tsoFrame(f, 0x020000000002);
+      const template = frameBytes(f, ref);
+      arena.release(ref);
+      const one = new Int32Array(1);
+      const run = (frames: number): void => {
+        for (let i = 0; i < frames; i++) {
+          const slot = arena.alloc();
+          // A transparent injector never reads the bytes: only the cutting runs need them.
+          if (opts.loss) arena.view(slot).set(template, arena.headroom);
+          arena.setFrame(slot, arena.headroom, template.length);
+          arena.flags[slot] = FrameFlags.CHECKSUM_PARTIAL;
+          arena.segmentSizes[slot] = MSS;
+          one[0] = slot;
+          f.transmit(one, 1);
+          device.clock.runFor(1);
+        }
+      };
+      // Enough warm-up that every path is compiled before the measured frames, and enough frames
+      // that a compilation among them cannot pass for allocation per packet.
+      const frames = opts.loss ? 8000 : 2_000_000;
+      const warmup = frames / 4;
+      const m = await measureAllocation(frames, run, warmup);
+      const unit = opts.loss ? 'packet' : 'frame';
+      const perUnit = opts.loss ? m.perIteration / PACKETS : m.perIteration;
+      const what = !opts.loss ? 'transparent' : opts.delayMs ? 'cutting, faulting and queueing' : 'cutting and faulting';
+      console.log(`fault injector, ${what}: ${perUnit.toFixed(4)} B/${unit} by heapUsed, `
+        + `${m.gcs} GC event(s), ${m.ns.toFixed(0)} ns per TSO frame, ${device.transmitted} ${unit}s passed on`);
+      expect(m.gcs).toBe(0);
+      // An allocation per packet is at least one 16-byte object; less than a quarter of that is
+      // one-off work (a recompilation after the tests before this one) spread over the run.
+      expect(perUnit).toBeLessThan(4);
+      expect(f.faults.segmented).toBe(opts.loss ? 5 * warmup + frames : 0);
+      f.close();
+      arena.assertNoLeaks();
+    }
+  }, 120_000);
 
   it('a received frame longer than the MTU without a segment size (a GRO aggregate) is cut at the MSS its headers leave in the MTU', () => {
     const clock = new VirtualClock();

@@ -211,7 +211,7 @@ export class FaultInjectorLink extends LinkMiddleware {
     for (let i = 0; i < count; i++) {
       const s = slots[i]!;
       if (arena.segmentSizes[s] !== 0 || arena.lengthOf(s) > this.largestPacket) { this.cut(lane, s); continue; }
-      if (this.loss > 0 && this.rng.next() < this.loss) { arena.release(s); this.faults.lost++; continue; }
+      if (this.loss > 0 && this.rng.chance(this.loss)) { arena.release(s); this.faults.lost++; continue; }
       this.pass(lane, s);
     }
     if (lane.nowCount > 0) {
@@ -238,7 +238,7 @@ export class FaultInjectorLink extends LinkMiddleware {
     const n = g.count;
     if (n > 1) { f.segmented++; f.segments += n; }
     for (let k = 0; k < n; k++) {
-      if (this.loss > 0 && this.rng.next() < this.loss) { f.lost++; continue; }
+      if (this.loss > 0 && this.rng.chance(this.loss)) { f.lost++; continue; }
       if (n === 1) { this.pass(lane, s); return; }
       // A new slot per packet (alloc clears flags and segment size: its checksums are finished).
       const c = arena.alloc();
@@ -253,14 +253,14 @@ export class FaultInjectorLink extends LinkMiddleware {
   private pass(lane: Lane, s: number): void {
     const rng = this.rng;
     let dup = -1;
-    if (this.duplicate > 0 && rng.next() < this.duplicate) {
+    if (this.duplicate > 0 && rng.chance(this.duplicate)) {
       // A copy, not a second reference: the receiver owns its slot and may write into it.
       dup = this.copy(s);
       if (dup >= 0) this.faults.duplicated++; else this.countDrop(lane);
     }
-    if (this.corrupt > 0 && rng.next() < this.corrupt) {
-      const byte = rng.nextU32();
-      const bit = rng.nextU32() & 7;
+    if (this.corrupt > 0 && rng.chance(this.corrupt)) {
+      const byte = rng.nextI32();
+      const bit = rng.nextI32() & 7;
       s = this.corruptFrame(lane, s, byte, bit);
       if (s < 0) { if (dup >= 0) this.enqueue(lane, dup); return; }
     }
@@ -274,9 +274,9 @@ export class FaultInjectorLink extends LinkMiddleware {
     if (this.hasDelay) {
       // netem's reorder: the chosen frame skips the delay (and the rate queue) and so overtakes
       // the frames still waiting.
-      if (this.reorder > 0 && this.rng.next() < this.reorder) { this.faults.reordered++; this.leaveNow(lane, s); return; }
+      if (this.reorder > 0 && this.rng.chance(this.reorder)) { this.faults.reordered++; this.leaveNow(lane, s); return; }
       t = now + this.delayMs;
-      if (this.jitterMs > 0) t += (this.rng.next() * 2 - 1) * this.jitterMs;
+      if (this.jitterMs > 0) t += (((this.rng.nextI32() >>> 0) / 4294967296) * 2 - 1) * this.jitterMs;
       if (t < now) t = now;
       // Jitter alone never reorders (netem does the same once a rate is set): a frame waits for
       // the one before it. Reordering is what the reorder option is for.
@@ -370,6 +370,7 @@ export class FaultInjectorLink extends LinkMiddleware {
    * corruption is for. Returns the slot to send on (a private copy when the sender still holds a
    * reference, e.g. a TCP retransmit queue, whose bytes must stay intact), or -1.
    */
+  /** `byteDraw` is the draw as int32 (see Xoshiro128.nextI32), read as unsigned here. */
   private corruptFrame(lane: Lane, s: number, byteDraw: number, bit: number): number {
     const arena = this.arena;
     const len = arena.lengthOf(s);
@@ -387,7 +388,7 @@ export class FaultInjectorLink extends LinkMiddleware {
     // receiving device's word that it checked the frame no longer holds.
     if ((arena.flags[s]! & FrameFlags.CHECKSUM_PARTIAL) !== 0) finishTransportChecksum(this.arenaBytes, start, len, l2);
     arena.flags[s] = 0;
-    const at = start + l2 + (byteDraw % (len - l2));
+    const at = start + l2 + ((byteDraw >>> 0) % (len - l2));
     this.arenaBytes[at] = this.arenaBytes[at]! ^ (1 << bit);
     this.faults.corrupted++;
     return s;
