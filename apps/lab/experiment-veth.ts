@@ -46,9 +46,10 @@ function endGroup(child: ChildProcess): void {
 }
 
 export async function runVethExperiment(spec: ExperimentSpec, hooks: RunHooks): Promise<{ medium: MediumReport; flows: FlowRecord[] }> {
-  // Offloads off on both ends: with GSO our stack would hand the injector 64 KiB frames, and a
-  // bottleneck queue of bufferPackets frames would hold 44 times the bytes it does on the memory link.
-  const lab = labUp({ offloads: false });
+  // Offloads only when asked: with them our stack hands the injector 64 KiB GSO frames (and
+  // Linux's GRO aggregates come up to it), which the injector cuts into wire packets, so the
+  // bottleneck still counts packets; without them every frame is wire-sized from the start.
+  const lab = labUp({ offloads: spec.offloads });
   let receiver: ChildProcess | null = null;
   let top: LinkDevice | null = null;
   let stack: Ipv4Stack | null = null;
@@ -57,7 +58,7 @@ export async function runVethExperiment(spec: ExperimentSpec, hooks: RunHooks): 
     hooks.progress(`lab ${lab.id}: ${lab.peerNs} (Linux receiver ${lab.peerAddress}) and ${lab.stackNs} (our stack ${lab.stackAddress} on ${lab.stackIf})`);
     receiver = await startReceiver(lab);
     const address = lab.stackAddress.split('/')[0]!;
-    const device = new AfPacketLink({ ifname: lab.stackIf, netns: lab.stackNs, acceptAddresses: [address], offloads: false });
+    const device = new AfPacketLink({ ifname: lab.stackIf, netns: lab.stackNs, acceptAddresses: [address], offloads: spec.offloads });
     const injector = new FaultInjectorLink(device, faultOptions(bottleneck(spec.link), spec.seed * 2, 'both'));
     top = injector; // closed in finally even if the capture file cannot be created
     const capture = spec.capture.maxFrames === 0 ? null
@@ -76,7 +77,7 @@ export async function runVethExperiment(spec: ExperimentSpec, hooks: RunHooks): 
     const { snaplen, maxFrames } = spec.capture;
     const medium: MediumReport = {
       notes: [
-        `veth lab in real time: our stack ${lab.stackAddress} on AF_PACKET (${lab.stackIf}) sends to Linux TCP (socat) at ${lab.peerAddress}; segmentation and checksum offloads off on both ends, so frames are wire-sized`,
+        `veth lab in real time: our stack ${lab.stackAddress} on AF_PACKET (${lab.stackIf}) sends to Linux TCP (socat) at ${lab.peerAddress}; ${spec.offloads ? 'segmentation and checksum offloads on (PACKET_VNET_HDR, GSO/GRO on the veth pair): the injector cuts each frame into wire packets' : 'segmentation and checksum offloads off on both ends, so frames are wire-sized'}`,
         "impairments: a seeded in-process FaultInjectorLink on the stack's link, both directions (this kernel has no sch_netem, so no tc netem); real-time runs are not replayable",
         `capture: the stack's link above the impairments; ${snaplen} bytes per frame, first ${maxFrames} frames`,
       ],

@@ -116,6 +116,19 @@ describe('memory medium (virtual time)', () => {
     expect(tcpdump.find((l) => l.includes('Flags [S]'))).toMatch(/198\.18\.0\.1\.\d+ > 198\.18\.0\.2\.5201/);
   }, 60_000);
 
+  it('offloads: TSO frames are cut into wire packets and lost one by one; the flows arrive intact', async () => {
+    const dir = tempDir('o');
+    const r = await runExperiment(validateExperiment({
+      name: 'offloads', medium: 'memory', durationSeconds: 2, seed: 5, link: { rateMbps: 1000, delayMs: 1, loss: 0.01 }, offloads: true,
+      workload: { flows: 1, bytesPerFlow: 4_000_000, receiveBufferBytes: 262144 }, congestionControl: 'newreno', capture: { maxFrames: 0 },
+    }), { outDir: dir, ...quiet });
+    expect(r.flows[0]!.summary.bytesAcked).toBe(4_000_000);
+    expect(r.medium.intact).toBe(true);
+    expect(r.medium.faults.segmented).toBeGreaterThan(0);
+    expect(r.medium.faults.lost).toBeGreaterThan(0);
+    expect(r.medium.notes.join(' ')).toMatch(/65536-byte TSO .* cut \d+ TSO frames into wire packets/);
+  }, 60_000);
+
   it('a bytes workload stops once every flow is acknowledged; download sends from B', async () => {
     const dir = tempDir('d');
     const r = await runExperiment(validateExperiment({
@@ -144,7 +157,7 @@ describe('experiment files: validation says what to fix', () => {
 
   it('fills defaults', () => {
     const s = validateExperiment(base);
-    expect(s).toMatchObject({ seed: 1, sampleIntervalMs: 100, congestionControl: 'cubic', capture: { snaplen: 128, maxFrames: 20000 } });
+    expect(s).toMatchObject({ seed: 1, sampleIntervalMs: 100, congestionControl: 'cubic', offloads: false, capture: { snaplen: 128, maxFrames: 20000 } });
     expect(s.link).toEqual({ rateMbps: 0, delayMs: 0, jitterMs: 0, loss: 0, reorder: 0, duplicate: 0, corrupt: 0, bufferPackets: 100 });
     expect(s.workload).toEqual({ flows: 1, direction: 'upload', startIntervalMs: 0, receiveBufferBytes: 1 << 20 });
   });
@@ -155,7 +168,8 @@ describe('experiment files: validation says what to fix', () => {
   });
 
   it('gives the allowed range or choices for bad values', () => {
-    expect(problem({ ...base, link: { loss: 1.5 } })).toMatch(/'link\.loss' is 1\.5: use a number from 0 to 0\.5 \(probability per frame: 0\.01 is 1 %\)/);
+    expect(problem({ ...base, link: { loss: 1.5 } })).toMatch(/'link\.loss' is 1\.5: use a number from 0 to 0\.5 \(probability per wire packet: 0\.01 is 1 %\)/);
+    expect(problem({ ...base, offloads: 'yes' })).toMatch(/'offloads' is "yes": use true or false/);
     expect(problem({ ...base, medium: 'ns3' })).toMatch(/'medium' is "ns3": use one of "memory", "veth"/);
     expect(problem({ ...base, durationSeconds: 0 })).toMatch(/'durationSeconds' is 0: use a number above 0 up to 3600/);
     expect(problem({ ...base, workload: { flows: 2.5 } })).toMatch(/'workload\.flows' is 2\.5: use an integer from 1 to 64/);
@@ -173,7 +187,7 @@ describe('experiment files: validation says what to fix', () => {
   });
 
   it('the example experiments are valid', () => {
-    for (const f of ['cubic-vs-newreno.json', 'veth-bulk.json']) {
+    for (const f of ['cubic-vs-newreno.json', 'per-packet-loss.json', 'veth-bulk.json']) {
       expect(() => loadExperiment(new URL(`./experiments/${f}`, import.meta.url).pathname)).not.toThrow();
     }
   });

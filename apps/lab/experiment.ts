@@ -16,9 +16,14 @@
 //                                            link (veth), both directions
 //       "rateMbps": 100,                     0 = unlimited
 //       "delayMs": 10, "jitterMs": 0,        one way, each direction (RTT ≈ 2 × delayMs)
-//       "loss": 0.01, "reorder": 0, "duplicate": 0, "corrupt": 0,   probabilities per frame
-//       "bufferPackets": 100                 queue beyond the frames in flight on the delay line
+//       "loss": 0.01, "reorder": 0, "duplicate": 0, "corrupt": 0,   probabilities per wire packet
+//       "bufferPackets": 100                 queue beyond the packets in flight on the delay line
 //     },
+//     "offloads": false,                     true: our stacks hand their links 64 KiB TSO frames
+//                                            with checksums left to the device (memory: the links
+//                                            offer TSO; veth: PACKET_VNET_HDR and the veth pair's
+//                                            offloads on); the fault injector cuts them into wire
+//                                            packets, so faults and the queue still count packets
 //     "workload": {
 //       "flows": 2, "direction": "upload",   upload: A (our stack) sends; download: B sends
 //                                            (memory only: on veth the sender must be our stack)
@@ -74,6 +79,8 @@ export interface ExperimentSpec {
   seed: number;
   sampleIntervalMs: number;
   link: LinkImpairments;
+  /** Segmentation and checksum offload on our stacks' links (see the file comment). */
+  offloads: boolean;
   workload: Workload;
   congestionControl: CongestionControlName | CongestionControlName[];
   capture: { snaplen: number; maxFrames: number };
@@ -143,6 +150,14 @@ class Checker {
     return v as number;
   }
 
+  boolean(obj: Json, key: string, where: string, fallback: boolean): boolean {
+    const v = obj[key];
+    if (v === undefined) return fallback;
+    if (typeof v === 'boolean') return v;
+    this.problems.push(`'${where}${key}' is ${JSON.stringify(v)}: use true or false`);
+    return fallback;
+  }
+
   choice<T extends string>(obj: Json, key: string, where: string, allowed: readonly T[], fallback?: T): T {
     const v = obj[key];
     if (v === undefined && fallback !== undefined) return fallback;
@@ -156,11 +171,11 @@ function rangeText(o: { min: number; max: number; minExclusive?: boolean; unit?:
   return `${o.minExclusive ? 'above' : 'from'} ${o.min} ${o.minExclusive ? 'up to' : 'to'} ${o.max}${o.unit ? ` (${o.unit})` : ''}`;
 }
 
-const TOP_KEYS = ['name', 'description', 'medium', 'durationSeconds', 'seed', 'sampleIntervalMs', 'link', 'workload', 'congestionControl', 'capture'];
+const TOP_KEYS = ['name', 'description', 'medium', 'durationSeconds', 'seed', 'sampleIntervalMs', 'link', 'offloads', 'workload', 'congestionControl', 'capture'];
 const LINK_KEYS = ['rateMbps', 'delayMs', 'jitterMs', 'loss', 'reorder', 'duplicate', 'corrupt', 'bufferPackets'];
 const WORKLOAD_KEYS = ['flows', 'direction', 'bytesPerFlow', 'startIntervalMs', 'receiveBufferBytes'];
 const CAPTURE_KEYS = ['snaplen', 'maxFrames'];
-const PROBABILITY = { min: 0, max: 1, minExclusive: false, unit: 'probability per frame: 0.01 is 1 %' };
+const PROBABILITY = { min: 0, max: 1, minExclusive: false, unit: 'probability per wire packet: 0.01 is 1 %' };
 
 /** Checks a parsed experiment file and fills in defaults; throws one error listing every problem. */
 export function validateExperiment(raw: unknown): ExperimentSpec {
@@ -188,8 +203,9 @@ export function validateExperiment(raw: unknown): ExperimentSpec {
     reorder: c.number(l, 'reorder', 'link.', { ...PROBABILITY, fallback: 0 }),
     duplicate: c.number(l, 'duplicate', 'link.', { ...PROBABILITY, max: 0.5, fallback: 0 }),
     corrupt: c.number(l, 'corrupt', 'link.', { ...PROBABILITY, max: 0.5, fallback: 0 }),
-    bufferPackets: c.number(l, 'bufferPackets', 'link.', { min: 1, max: 1_000_000, integer: true, unit: 'full-sized frames', fallback: 100 }),
+    bufferPackets: c.number(l, 'bufferPackets', 'link.', { min: 1, max: 1_000_000, integer: true, unit: 'full-sized packets', fallback: 100 }),
   };
+  const offloads = c.boolean(raw, 'offloads', '', false);
   if (link.jitterMs > link.delayMs) c.problems.push(`'link.jitterMs' (${link.jitterMs}) exceeds 'link.delayMs' (${link.delayMs}): jitter is ± around the delay, use at most ${link.delayMs}`);
 
   const wRaw = raw.workload;
@@ -231,7 +247,7 @@ export function validateExperiment(raw: unknown): ExperimentSpec {
   if (c.problems.length > 0) throw new ExperimentSpecError(c.problems.join('; '));
   return {
     name: name as string, ...(raw.description !== undefined ? { description: raw.description as string } : {}),
-    medium, durationSeconds, seed, sampleIntervalMs, link, workload, congestionControl, capture,
+    medium, durationSeconds, seed, sampleIntervalMs, link, offloads, workload, congestionControl, capture,
   };
 }
 

@@ -4,6 +4,9 @@
 // bulk transfer checked byte for byte. Everything random is seeded (fault PRNGs, the engines'
 // ISN key, timestamp offset and ephemeral port start), so the same spec gives the same numbers
 // on every run and every machine: the results table can be checked in and compared.
+// With segmentation offload (TransferSpec.tsoBytes) the stacks hand their links 64 KiB TCP frames,
+// as on AF_PACKET with offloads, and the fault injectors cut them into wire packets: loss then
+// falls on single packets inside a TSO frame, as on a real lossy path.
 // The building blocks (buildNet, Source, Sink, faultOptions) also drive `wsk lab run`'s memory
 // medium (experiment-memory.ts), which samples the same connections over time.
 import { VirtualClock } from '../../runtime/net/clock.ts';
@@ -11,6 +14,7 @@ import type { LinkDevice } from '../../runtime/net/device.ts';
 import { FaultInjectorLink, type FaultOptions } from '../../transports/fault/fault-injector.ts';
 import { Xoshiro128 } from '../../transports/fault/prng.ts';
 import { B, stackPair, type StackPair } from './stack-pair.ts';
+import type { MemoryLinkOptions, MemoryNetworkOptions } from '../../transports/memory/memory-network.ts';
 import { TcpEngine, type TcpOptionsConfig } from '../../runtime/net/tcp/tcp-engine.ts';
 import { IsnGenerator } from '../../runtime/net/tcp/isn.ts';
 import { Tcb, type TcpEvents } from '../../runtime/net/tcp/tcb.ts';
@@ -50,8 +54,14 @@ export interface TransferSpec {
   seed: number;
   /** Bytes per send request (each has its own completion). Default 64 KiB. */
   requestBytes?: number;
-  /** Virtual-time limit, ms. Default 600 s. */
+  /** Virtual-time limit, ms. Default 600 s. A transfer still running then is reported as it stands (received < bytes). */
   limitMs?: number;
+  /**
+   * Segmentation and checksum offload on both stacks' links (AF_PACKET's PACKET_VNET_HDR): TCP
+   * segments of up to this many bytes leave as one frame with the checksum left to the device,
+   * and the fault injectors cut them into wire packets. Default 0: MTU-sized frames.
+   */
+  tsoBytes?: number;
   /**
    * TCP_NODELAY on the sender (default true, as bulk senders set it): with Nagle the stream's
    * last partial segment waits for the ACK of everything before it, which the receiver delays
@@ -82,6 +92,8 @@ export interface TransferResult {
   faults: { lost: number; queueDrops: number; reordered: number; duplicated: number; corrupted: number };
   /** Segments the receiver rejected for a bad checksum. */
   malformed: number;
+  /** TSO frames the injectors cut into wire packets (0 without offload). */
+  segmented: number;
 }
 
 /** Deterministic pseudo-random payload. */
@@ -133,12 +145,18 @@ export interface Net {
   close(): void;
 }
 
+/** Slots of a network whose links carry TSO frames: each slot holds a whole frame, so fewer of them. */
+const TSO_SLOTS = 2048;
+
 export function buildNet(
   tcp: Partial<TcpOptionsConfig>, seed: number, wrap: (link: LinkDevice, which: 'a' | 'b', injectors: FaultInjectorLink[]) => LinkDevice,
+  tsoBytes = 0,
 ): Net {
   const clock = new VirtualClock();
   const injectors: FaultInjectorLink[] = [];
-  const pair = stackPair({ clock, slotCount: 8192 }, {}, (l, w) => wrap(l, w, injectors));
+  const netOpts: MemoryNetworkOptions = tsoBytes > 0 ? { clock, slotCount: TSO_SLOTS, slotSize: tsoBytes + 1024 } : { clock, slotCount: 8192 };
+  const linkOpts: MemoryLinkOptions = tsoBytes > 0 ? { capabilities: { tsoMaxBytes: tsoBytes, txChecksumOffload: true } } : {};
+  const pair = stackPair(netOpts, {}, (l, w) => wrap(l, w, injectors), linkOpts);
   const a = seededEngine(pair.a, tcp, seed * 4 + 1);
   const b = seededEngine(pair.b, tcp, seed * 4 + 2);
   return {
@@ -272,7 +290,7 @@ export function runTransfer(spec: TransferSpec): TransferResult {
     const f = new FaultInjectorLink(link, faultOptions(spec.link, spec.seed * 2 + (which === 'a' ? 0 : 1)));
     injectors.push(f);
     return f;
-  });
+  }, spec.tsoBytes);
   const data = pattern(spec.bytes, spec.seed);
   const sink = new Sink(net.b, data);
   const source = new Source(net.a, data, { requestBytes: spec.requestBytes ?? 64 * 1024 });
@@ -309,6 +327,7 @@ export function runTransfer(spec: TransferSpec): TransferResult {
     retransmits: net.a.counters.retransmits, fastRetransmits: net.a.counters.fastRetransmits, timeouts: net.a.counters.timeouts,
     faults: fa,
     malformed: net.b.counters.malformed + net.a.counters.malformed,
+    segmented: net.injectors.reduce((n, f) => n + f.faults.segmented, 0),
   };
   net.close();
   result.wallMs = performance.now() - wall0;

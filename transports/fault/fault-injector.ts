@@ -2,49 +2,68 @@
 // reordering, rate limiting), driven by the link's clock so a VirtualClock run with the same seed
 // replays the same faults exactly. Stack it on any LinkDevice (design.md §2).
 //
+// Faults fall on wire packets, as a network's do: a frame larger than one packet — a TSO
+// super-segment the stack left for the device to cut (arena.segmentSizes), or a receiving
+// device's GRO aggregate (longer than the MTU) — is cut here into the packets the device would
+// send (runtime/net/wire/offload.ts, Linux's software GSO), and loss, duplication, corruption,
+// reordering, delay and the rate queue apply to each. The packets leave with finished checksums
+// and no offload flags: the receiver verifies them, so a corrupted one is caught. Without any
+// fault configured the injector is transparent and frames pass on whole, untouched.
+//
 // Hot-path rules (same as the stack's): one ClockTimer for the whole injector, queued frames in
 // typed-array rings, no closures or objects per frame. Departures within a direction never go
 // backwards (see enqueue), so a FIFO ring is already ordered by departure time and a heap would
 // buy nothing.
 import { WskUsageError } from '../../runtime/errors.ts';
 import type { ClockTimer } from '../../runtime/net/clock.ts';
-import { LinkMiddleware, type LinkDevice } from '../link.ts';
+import { finishTransportChecksum, TcpSegmenter, type LinkHeaderLength } from '../../runtime/net/wire/offload.ts';
+import { FrameFlags, LinkMiddleware, type LinkDevice } from '../link.ts';
 import { Xoshiro128 } from './prng.ts';
 
 export interface FaultOptions {
   /** PRNG seed: the same seed gives the same fault sequence for the same traffic. */
   seed: number;
-  /** Probability [0,1] that a frame is dropped. */
+  /** Probability [0,1] that a wire packet is dropped. */
   loss?: number;
   /** Base one-way delay in ms. */
   delayMs?: number;
   /** Uniform jitter in ms: each delay is delayMs ± jitterMs (never below 0). */
   jitterMs?: number;
-  /** Probability [0,1] that a frame skips the delay (and rate queue) and leaves at once. */
+  /** Probability [0,1] that a wire packet skips the delay (and rate queue) and leaves at once. */
   reorder?: number;
-  /** Probability [0,1] that a frame is sent twice. */
+  /** Probability [0,1] that a wire packet is sent twice. */
   duplicate?: number;
-  /** Probability [0,1] that one bit of the frame (past the Ethernet header) is flipped. */
+  /** Probability [0,1] that one bit of a wire packet (past the link header) is flipped. */
   corrupt?: number;
   /** Link rate in bit/s (Ethernet frame bytes, no preamble/IFG); 0 or absent = unlimited. */
   rateBitsPerSecond?: number;
-  /** Frames that may wait for delay/rate per direction; more are dropped. Default 1000. */
+  /** Wire packets that may wait for delay/rate per direction; more are dropped. Default 1000. */
   queueLimit?: number;
   /** Which frames are faulted. Default 'tx'. */
   direction?: 'tx' | 'rx' | 'both';
 }
 
+/** Counts of wire packets (frames passed on whole by a transparent injector count as one each). */
 export interface FaultCounters {
-  /** Frames handed on (duplicates included). */
+  /** Handed on (duplicates included). */
   passed: number;
   lost: number;
   duplicated: number;
   corrupted: number;
   reordered: number;
-  /** Frames that waited in the delay/rate queue. */
+  /** Waited in the delay/rate queue. */
   delayed: number;
-  /** Frames dropped because the queue held queueLimit frames. */
+  /** Dropped because the queue held queueLimit packets. */
   queueDrops: number;
+  /** Frames larger than one packet that were cut into wire packets. */
+  segmented: number;
+  /** Wire packets those frames were cut into (lost ones included). */
+  segments: number;
+  /**
+   * Frames larger than one packet that are not one valid IPv4 TCP segment, so nothing can cut
+   * them: dropped, as the path would drop a packet above its MTU.
+   */
+  unsegmentable: number;
 }
 
 /** One direction's queue: slots and departure times in a ring, plus its delivery batches. */
@@ -87,7 +106,9 @@ function checkNonNegative(name: string, v: number | undefined, unit: string): nu
 }
 
 export class FaultInjectorLink extends LinkMiddleware {
-  readonly faults: FaultCounters = { passed: 0, lost: 0, duplicated: 0, corrupted: 0, reordered: 0, delayed: 0, queueDrops: 0 };
+  readonly faults: FaultCounters = {
+    passed: 0, lost: 0, duplicated: 0, corrupted: 0, reordered: 0, delayed: 0, queueDrops: 0, segmented: 0, segments: 0, unsegmentable: 0,
+  };
   private readonly loss: number;
   private readonly delayMs: number;
   private readonly jitterMs: number;
@@ -105,6 +126,10 @@ export class FaultInjectorLink extends LinkMiddleware {
   private readonly timer: ClockTimer;
   /** The whole arena as bytes, so copies use copyWithin by offset (no subarray per frame). */
   private readonly arenaBytes: Uint8Array;
+  private readonly segmenter = new TcpSegmenter();
+  private readonly linkHeader: LinkHeaderLength;
+  /** Longest frame that is one wire packet: the MTU plus the link header (and one VLAN tag). */
+  private readonly largestPacket: number;
   private firing = false;
   private closed = false;
 
@@ -135,6 +160,8 @@ export class FaultInjectorLink extends LinkMiddleware {
     this.txLane = dir !== 'rx' ? new Lane(true, limit) : null;
     this.rxLane = dir !== 'tx' ? new Lane(false, limit) : null;
     this.arenaBytes = new Uint8Array(inner.arena.buffer);
+    this.linkHeader = (inner.framing ?? 'ethernet') === 'ethernet' ? 14 : 0;
+    this.largestPacket = inner.mtu + (this.linkHeader === 0 ? 0 : 18);
     this.timer = this.clock.createTimer(() => this.fire());
   }
 
@@ -178,27 +205,14 @@ export class FaultInjectorLink extends LinkMiddleware {
 
   private process(lane: Lane, slots: Int32Array, count: number): void {
     const arena = this.arena;
-    const rng = this.rng;
-    const f = this.faults;
-    // The PRNG is drawn in a fixed order per frame (loss, duplicate, corrupt, reorder, jitter)
-    // and only for configured faults, so a seed's sequence depends only on options and traffic.
+    // The PRNG is drawn in a fixed order per wire packet (loss, duplicate, corrupt, reorder,
+    // jitter) and only for configured faults, so a seed's sequence depends only on options and
+    // traffic.
     for (let i = 0; i < count; i++) {
-      let s = slots[i]!;
-      if (this.loss > 0 && rng.next() < this.loss) { arena.release(s); f.lost++; continue; }
-      let dup = -1;
-      if (this.duplicate > 0 && rng.next() < this.duplicate) {
-        // A copy, not a second reference: the receiver owns its slot and may write into it.
-        dup = this.copy(s);
-        if (dup >= 0) f.duplicated++; else this.countDrop(lane);
-      }
-      if (this.corrupt > 0 && rng.next() < this.corrupt) {
-        const byte = rng.nextU32();
-        const bit = rng.nextU32() & 7;
-        s = this.corruptFrame(lane, s, byte, bit);
-        if (s < 0) { if (dup >= 0) this.enqueue(lane, dup); continue; }
-      }
-      this.enqueue(lane, s);
-      if (dup >= 0) this.enqueue(lane, dup);
+      const s = slots[i]!;
+      if (arena.segmentSizes[s] !== 0 || arena.lengthOf(s) > this.largestPacket) { this.cut(lane, s); continue; }
+      if (this.loss > 0 && this.rng.chance(this.loss)) { arena.release(s); this.faults.lost++; continue; }
+      this.pass(lane, s);
     }
     if (lane.nowCount > 0) {
       const n = lane.nowCount;
@@ -207,15 +221,62 @@ export class FaultInjectorLink extends LinkMiddleware {
     }
   }
 
+  /**
+   * A frame larger than one packet becomes its wire packets, each decided on its own. The loss
+   * draw comes first, so a lost packet is never built.
+   */
+  private cut(lane: Lane, s: number): void {
+    const arena = this.arena;
+    const g = this.segmenter;
+    const f = this.faults;
+    const off = arena.offsetOf(s);
+    if (g.plan(this.arenaBytes, arena.base(s) + off, arena.lengthOf(s), this.linkHeader, arena.segmentSizes[s]!, this.inner.mtu) !== null) {
+      f.unsegmentable++;
+      arena.release(s);
+      return;
+    }
+    const n = g.count;
+    if (n > 1) { f.segmented++; f.segments += n; }
+    for (let k = 0; k < n; k++) {
+      if (this.loss > 0 && this.rng.chance(this.loss)) { f.lost++; continue; }
+      if (n === 1) { this.pass(lane, s); return; }
+      // A new slot per packet (alloc clears flags and segment size: its checksums are finished).
+      const c = arena.alloc();
+      if (c < 0) { this.countDrop(lane); continue; }
+      arena.setFrame(c, off, g.packet(k, this.arenaBytes, arena.base(c) + off));
+      this.pass(lane, c);
+    }
+    arena.release(s);
+  }
+
+  /** One wire packet that was not lost: duplicated, corrupted, then queued or sent. */
+  private pass(lane: Lane, s: number): void {
+    const rng = this.rng;
+    let dup = -1;
+    if (this.duplicate > 0 && rng.chance(this.duplicate)) {
+      // A copy, not a second reference: the receiver owns its slot and may write into it.
+      dup = this.copy(s);
+      if (dup >= 0) this.faults.duplicated++; else this.countDrop(lane);
+    }
+    if (this.corrupt > 0 && rng.chance(this.corrupt)) {
+      const byte = rng.nextI32();
+      const bit = rng.nextI32() & 7;
+      s = this.corruptFrame(lane, s, byte, bit);
+      if (s < 0) { if (dup >= 0) this.enqueue(lane, dup); return; }
+    }
+    this.enqueue(lane, s);
+    if (dup >= 0) this.enqueue(lane, dup);
+  }
+
   private enqueue(lane: Lane, s: number): void {
     const now = this.clock.now();
     let t = now;
     if (this.hasDelay) {
       // netem's reorder: the chosen frame skips the delay (and the rate queue) and so overtakes
       // the frames still waiting.
-      if (this.reorder > 0 && this.rng.next() < this.reorder) { this.faults.reordered++; this.leaveNow(lane, s); return; }
+      if (this.reorder > 0 && this.rng.chance(this.reorder)) { this.faults.reordered++; this.leaveNow(lane, s); return; }
       t = now + this.delayMs;
-      if (this.jitterMs > 0) t += (this.rng.next() * 2 - 1) * this.jitterMs;
+      if (this.jitterMs > 0) t += (((this.rng.nextI32() >>> 0) / 4294967296) * 2 - 1) * this.jitterMs;
       if (t < now) t = now;
       // Jitter alone never reorders (netem does the same once a rate is set): a frame waits for
       // the one before it. Reordering is what the reorder option is for.
@@ -303,23 +364,31 @@ export class FaultInjectorLink extends LinkMiddleware {
   }
 
   /**
-   * Flips one bit after the 14-byte Ethernet header. Why not anywhere: a flipped MAC would make
-   * the switch flood or misdeliver the frame (or a NIC filter drop it), so the fault would show
-   * up as loss; past the header it reaches the peer and tests its checksum handling, which is
-   * what corruption is for. Returns the slot to send on (a private copy when the sender still
-   * holds a reference, e.g. a TCP retransmit queue, whose bytes must stay intact), or -1.
+   * Flips one bit after the link header. Why not anywhere: a flipped MAC would make the switch
+   * flood or misdeliver the frame (or a NIC filter drop it), so the fault would show up as loss;
+   * past the header it reaches the peer and tests its checksum handling, which is what
+   * corruption is for. Returns the slot to send on (a private copy when the sender still holds a
+   * reference, e.g. a TCP retransmit queue, whose bytes must stay intact), or -1.
    */
+  /** `byteDraw` is the draw as int32 (see Xoshiro128.nextI32), read as unsigned here. */
   private corruptFrame(lane: Lane, s: number, byteDraw: number, bit: number): number {
     const arena = this.arena;
     const len = arena.lengthOf(s);
-    if (len <= 14) return s;
+    const l2 = this.linkHeader;
+    if (len <= l2) return s;
     if (arena.refcounts[s]! > 1) {
       const c = this.copy(s);
       arena.release(s);
       if (c < 0) { this.countDrop(lane); return -1; }
       s = c;
     }
-    const at = arena.base(s) + arena.offsetOf(s) + 14 + (byteDraw % (len - 14));
+    const start = arena.base(s) + arena.offsetOf(s);
+    // The bit flips on the path, where checksums are finished: one left to the device is finished
+    // first (else a memory link or veth would deliver the flipped bit as CHECKSUM_OK), and a
+    // receiving device's word that it checked the frame no longer holds.
+    if ((arena.flags[s]! & FrameFlags.CHECKSUM_PARTIAL) !== 0) finishTransportChecksum(this.arenaBytes, start, len, l2);
+    arena.flags[s] = 0;
+    const at = start + l2 + ((byteDraw >>> 0) % (len - l2));
     this.arenaBytes[at] = this.arenaBytes[at]! ^ (1 << bit);
     this.faults.corrupted++;
     return s;

@@ -21,8 +21,12 @@ export class Xoshiro128 {
     if ((this.a | this.b | this.c | this.d) === 0) this.a = 1; // the all-zero state is a fixed point
   }
 
-  /** Uniform 32-bit unsigned integer. */
-  nextU32(): number {
+  /**
+   * The next draw as a signed 32-bit integer. The hot path draws with this (or chance()): a
+   * value above 2^31, or a fraction, returned from a call V8 does not inline is boxed (a heap
+   * allocation per draw); an int32 or a boolean never is.
+   */
+  nextI32(): number {
     const result = Math.imul(rotl(Math.imul(this.b, 5), 7), 9);
     const t = this.b << 9;
     this.c ^= this.a;
@@ -31,11 +35,17 @@ export class Xoshiro128 {
     this.a ^= this.d;
     this.c ^= t;
     this.d = rotl(this.d, 11);
-    return result >>> 0;
+    return result;
   }
 
+  /** Uniform 32-bit unsigned integer (the same draw as nextI32). */
+  nextU32(): number { return this.nextI32() >>> 0; }
+
   /** Uniform in [0, 1). */
-  next(): number { return this.nextU32() / 4294967296; }
+  next(): number { return (this.nextI32() >>> 0) / 4294967296; }
+
+  /** True with probability p: next() < p, decided inside so nothing is boxed. */
+  chance(p: number): boolean { return (this.nextI32() >>> 0) / 4294967296 < p; }
 
   /** Uniform integer in [0, n). */
   below(n: number): number { return Math.floor(this.next() * n); }

@@ -9,5 +9,6 @@ export * from './ipv4.ts';
 export * from './icmpv4.ts';
 export * from './udp.ts';
 export * from './tcp.ts';
+export * from './offload.ts';
 export * from './print.ts';
 export * from './view.ts';

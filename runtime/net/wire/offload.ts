@@ -1,0 +1,160 @@
+// Transmit offloads done in software: what a NIC (or Linux's software GSO, when the device cannot)
+// does to a frame the stack left unfinished, for middleware that must see wire packets (the fault
+// injector: a network loses one packet, not a 64 KiB TSO frame).
+// - finishTransportChecksum: a TCP/UDP checksum field holding only the pseudo-header sum
+//   (FrameFlags.CHECKSUM_PARTIAL, runtime/net/device.ts) becomes the full checksum, summed from the
+//   transport header to the end as the device does from csum_start (Linux include/linux/skbuff.h,
+//   "CHECKSUM_PARTIAL").
+// - TcpSegmenter: one IPv4 TCP segment larger than a packet (a TSO super-segment, or a receiving
+//   device's GRO aggregate) cut into wire packets header by header as Linux's software GSO does
+//   (net/ipv4/tcp_offload.c tcp_gso_segment, net/ipv4/af_inet.c inet_gso_segment):
+//   * every packet repeats the link, IPv4 and TCP headers, options included (the timestamps of
+//     the super-segment are the same in each packet);
+//   * IPv4: Total Length per packet; Identification the super-segment's plus the packet's index
+//     (inet_gso_segment without SKB_GSO_TCP_FIXEDID); header checksum recomputed (RFC 791 §3.1);
+//   * TCP: Sequence Number advanced by the payload before the packet; CWR kept on the first packet
+//     only, FIN and PSH on the last only (tcp_gso_segment); the checksum computed in full (RFC 9293
+//     §3.1) whatever the super-segment's field held (a pseudo-header sum, or its own sum).
+// Contract: plan() checks the headers once, never throws (a ParseError code, nothing planned) and
+// fills the plan in place; packet(i) writes packet i in any order, even packet 0 over the
+// super-segment itself (every field it changes is written from the plan, never read back from a
+// header another packet rewrote). Nothing allocates when source and destination are one array
+// (an arena's whole buffer): bytes move with copyWithin.
+import { get16, get32s, set16, set32 } from './bytes.ts';
+import { internetChecksum } from './checksum.ts';
+import { EtherType, ETHERNET_HEADER_LENGTH } from './ethernet.ts';
+import { IpProtocol, Ipv4Packet } from './ipv4.ts';
+import { ParseError } from './parse-error.ts';
+import { TcpFlags, TcpSegment } from './tcp.ts';
+import { UDP_HEADER_LENGTH } from './udp.ts';
+import { outOfBounds } from './view.ts';
+
+/** Link header bytes before the IPv4 header: 14 for an Ethernet frame, 0 for a bare IP packet. */
+export type LinkHeaderLength = 0 | typeof ETHERNET_HEADER_LENGTH;
+
+/** Null when the frame carries one whole (unfragmented) IPv4 packet after its link header. */
+function checkIpv4(bytes: Uint8Array, offset: number, length: number, linkHeaderLength: LinkHeaderLength): ParseError | null {
+  if (linkHeaderLength !== 0) {
+    if (outOfBounds(bytes, offset, length, ETHERNET_HEADER_LENGTH)) return ParseError.TRUNCATED;
+    // A VLAN tag or another protocol: not a frame our stacks hand a device unfinished.
+    if (get16(bytes, offset + 12) !== EtherType.IPV4) return ParseError.UNSUPPORTED;
+  }
+  const ip = offset + linkHeaderLength;
+  const e = Ipv4Packet.check(bytes, ip, length - linkHeaderLength, false);
+  if (e !== null) return e;
+  // A fragment has no transport header of its own to finish or cut.
+  return (get16(bytes, ip + 6) & 0x3fff) !== 0 ? ParseError.UNSUPPORTED : null;
+}
+
+/**
+ * Completes a TCP or UDP checksum left for offload (the field holds the folded pseudo-header sum).
+ * Returns null, or the ParseError that left the frame untouched (not IPv4 TCP/UDP, truncated).
+ */
+export function finishTransportChecksum(bytes: Uint8Array, offset: number, length: number, linkHeaderLength: LinkHeaderLength): ParseError | null {
+  const e = checkIpv4(bytes, offset, length, linkHeaderLength);
+  if (e !== null) return e;
+  const ip = offset + linkHeaderLength;
+  const ihl = (bytes[ip]! & 0x0f) << 2;
+  const l4 = ip + ihl;
+  const l4Length = get16(bytes, ip + 2) - ihl;
+  const protocol = bytes[ip + 9];
+  const field = protocol === IpProtocol.TCP ? 16 : protocol === IpProtocol.UDP ? 6 : -1;
+  if (field < 0) return ParseError.UNSUPPORTED;
+  if (l4Length < (protocol === IpProtocol.TCP ? 20 : UDP_HEADER_LENGTH)) return ParseError.TRUNCATED;
+  const sum = internetChecksum(bytes, l4, l4Length);
+  // RFC 768: a computed UDP checksum of zero is sent as all ones (zero means "none").
+  set16(bytes, l4 + field, sum === 0 && protocol === IpProtocol.UDP ? 0xffff : sum);
+  return null;
+}
+
+export class TcpSegmenter {
+  /** Wire packets the planned segment becomes; 1 when it fits one packet as it is; 0 before a plan. */
+  count = 0;
+  /** Payload bytes per packet (the last may carry fewer). */
+  segmentSize = 0;
+  /** Bytes every packet repeats: link, IPv4 and TCP headers. */
+  headerLength = 0;
+  /** Payload bytes of the whole super-segment. */
+  payloadLength = 0;
+  private bytes: Uint8Array = new Uint8Array(0);
+  private offset = 0;
+  private linkHeaderLength: LinkHeaderLength = 0;
+  private ipHeaderLength = 0;
+  private tcpHeaderLength = 0;
+  private seq = 0;
+  private id = 0;
+  private flags = 0;
+  /** Pseudo-header sum (RFC 9293 §3.1) without the TCP length, which differs per packet. */
+  private pseudo = 0;
+
+  /**
+   * Plans cutting the IPv4 TCP segment in bytes[offset, offset + length) into packets of at most
+   * `segmentSize` payload bytes. segmentSize 0: as many as a packet of `mtu` bytes holds with
+   * these headers — what the sender's MSS was (RFC 9293 §3.7.1), for a GRO aggregate whose
+   * device reported no segment size. Returns null or why nothing was planned (count stays 0).
+   */
+  plan(bytes: Uint8Array, offset: number, length: number, linkHeaderLength: LinkHeaderLength, segmentSize: number, mtu = 0): ParseError | null {
+    this.count = 0;
+    const ie = checkIpv4(bytes, offset, length, linkHeaderLength);
+    if (ie !== null) return ie;
+    const ip = offset + linkHeaderLength;
+    if (bytes[ip + 9] !== IpProtocol.TCP) return ParseError.UNSUPPORTED;
+    const ihl = (bytes[ip]! & 0x0f) << 2;
+    const total = get16(bytes, ip + 2);
+    const tcp = ip + ihl;
+    const e = TcpSegment.check(bytes, tcp, total - ihl);
+    if (e !== null) return e;
+    const thl = (bytes[tcp + 12]! >>> 4) << 2;
+    const size = segmentSize > 0 ? segmentSize : mtu - ihl - thl;
+    if (size <= 0) return ParseError.BAD_LENGTH;
+    this.bytes = bytes;
+    this.offset = offset;
+    this.linkHeaderLength = linkHeaderLength;
+    this.ipHeaderLength = ihl;
+    this.tcpHeaderLength = thl;
+    this.headerLength = linkHeaderLength + ihl + thl;
+    this.payloadLength = total - ihl - thl;
+    this.segmentSize = size;
+    this.seq = get32s(bytes, tcp + 4);
+    this.id = get16(bytes, ip + 4);
+    this.flags = bytes[tcp + 13]!;
+    this.pseudo = get16(bytes, ip + 12) + get16(bytes, ip + 14) + get16(bytes, ip + 16) + get16(bytes, ip + 18) + IpProtocol.TCP;
+    this.count = this.payloadLength <= size ? 1 : Math.ceil(this.payloadLength / size);
+    return null;
+  }
+
+  /** Bytes of packet i (0 <= i < count), headers included. */
+  packetLength(i: number): number {
+    return this.headerLength + Math.min(this.segmentSize, this.payloadLength - i * this.segmentSize);
+  }
+
+  /** Writes packet i (0 <= i < count) at out[outOffset...]; returns its length. */
+  packet(i: number, out: Uint8Array, outOffset: number): number {
+    const src = this.bytes;
+    const hdr = this.headerLength;
+    const n = Math.min(this.segmentSize, this.payloadLength - i * this.segmentSize);
+    copy(src, this.offset, out, outOffset, hdr);
+    copy(src, this.offset + hdr + i * this.segmentSize, out, outOffset + hdr, n);
+    const ip = outOffset + this.linkHeaderLength;
+    const ihl = this.ipHeaderLength;
+    const thl = this.tcpHeaderLength;
+    set16(out, ip + 2, ihl + thl + n);
+    set16(out, ip + 4, (this.id + i) & 0xffff);
+    set16(out, ip + 10, 0);
+    set16(out, ip + 10, internetChecksum(out, ip, ihl));
+    const t = ip + ihl;
+    set32(out, t + 4, (this.seq + i * this.segmentSize) | 0);
+    let flags = this.flags;
+    if (i < this.count - 1) flags &= ~(TcpFlags.FIN | TcpFlags.PSH);
+    if (i > 0) flags &= ~TcpFlags.CWR;
+    out[t + 13] = flags;
+    set16(out, t + 16, 0);
+    set16(out, t + 16, internetChecksum(out, t, thl + n, this.pseudo + thl + n));
+    return hdr + n;
+  }
+}
+
+function copy(src: Uint8Array, from: number, out: Uint8Array, to: number, length: number): void {
+  if (out === src) { if (from !== to) out.copyWithin(to, from, from + length); return; }
+  out.set(src.subarray(from, from + length), to);
+}
