@@ -148,13 +148,17 @@ export class RackState {
 
   /**
    * RFC 8985 §6.2 step 4: the reordering window. Zero in recovery when no reordering was seen
-   * (then time alone decides, as fast as DupThresh would); else min_RTT/4 times the multiplier,
-   * at most SRTT.
+   * (then time alone decides, as fast as DupThresh would); else a quarter RTT times the
+   * multiplier, at most SRTT. The RFC's quarter of min_RTT becomes a quarter of SRTT once
+   * reordering is seen: a packet that overtakes the others (netem-style reordering, which skips
+   * the path's delay) drags min_RTT toward zero, and a window of min_RTT/4 then calls every
+   * packet it overtook lost.
    */
   reoWnd(inRecovery: boolean, srtt: number): number {
     if (!this.reord && inRecovery) return 0;
     const min = this.minRtt === Infinity ? 0 : this.minRtt;
-    return Math.min((this.reoWndMult * min) / 4, srtt);
+    const base = this.reord ? Math.max(min, srtt) : min;
+    return Math.min((this.reoWndMult * base) / 4, srtt);
   }
 
   /**
