@@ -230,7 +230,7 @@ EOF`);
   // The loss a Linux host applies (nftables on the peer's veth, Lab.setLoss), with offloads on:
   // the peer's TCP sends TSO packets and ours 64 KiB GSO frames, so a loss takes a burst of
   // segments. Long bounds: these check that every byte arrives, not how fast (16 MiB took 1 to 3 s
-  // here with the TCP of this commit, against Linux's fraction of a second).
+  // each way here with the TCP of this commit).
   describe(`${kind} link: the Linux peer loses 1 % of IPv4 packets each way (nftables, peer offloads on)`, () => {
     const h = useLab(kind, { peerLoss: PEER_LOSS });
 
@@ -238,7 +238,7 @@ EOF`);
       const before = h.L.lab.lossCounters()!;
       await echoClients(h.L, 2, MiB, 240_000);
       const after = h.L.lab.lossCounters()!;
-      // echosrv answers 2 KiB at a time (see the impaired block below): thousands of packets each
+      // echosrv answers 2 KiB at a time (see the impaired block above): thousands of packets each
       // way, so both directions lost some.
       expect(after.toStack.lostPackets - before.toStack.lostPackets).toBeGreaterThan(0);
       expect(after.fromStack.lostPackets - before.fromStack.lostPackets).toBeGreaterThan(0);
