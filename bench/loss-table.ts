@@ -65,9 +65,10 @@ export function renderLossTable(r: LossResult): string {
   lines.push('');
   lines.push(`Goal (issue 18): ours ≥ ${r.goalRatio}× Linux in every cell with no stalled run: ${met.length} of ${r.cells.length} cells meet it`
     + `${measured.length < r.cells.length ? ` (${r.cells.length - measured.length} without a figure)` : ''}; stalled runs: ours ${stalls('ours')}, Linux ${stalls('linux')}.`);
-  const errors = r.cells.flatMap((c) => c.errors.map((e) => `${cellName(c)}: ${e}`));
-  const stalled = r.cells.flatMap((c) => (['ours', 'linux'] as const).flatMap((side) =>
-    c.runs[side].map((x, i) => (x.stalled ? `${cellName(c)}, ${side} run ${i + 1}: ${x.error}` : null)).filter((x): x is string => x !== null)));
+  const runNotes = (stalled: boolean): string[] => r.cells.flatMap((c) => (['ours', 'linux'] as const).flatMap((side) =>
+    c.runs[side].flatMap((x, i) => (x.error !== null && x.stalled === stalled ? [`${cellName(c)}, ${side} run ${i + 1}: ${x.error}`] : []))));
+  const stalled = runNotes(true);
+  const errors = [...r.cells.flatMap((c) => c.errors.map((e) => `${cellName(c)}: ${e}`)), ...runNotes(false)];
   if (stalled.length) {
     lines.push('');
     lines.push(`Stalled: ${stalled.join('; ')}.`);

@@ -61,7 +61,7 @@ export interface LossRun {
   gbps: number;
   /** The run did not end within its bound, or iperf3 reported an error. */
   stalled: boolean;
-  /** Why it stalled (null: it did not). */
+  /** Why it stalled, or what else went wrong (its counters could not be read); null: nothing. */
   error: string | null;
   /** Wall time of the iperf3 client, s. */
   seconds: number;
@@ -203,7 +203,7 @@ function lossDelta(after: PeerLossCounters | null, before: PeerLossCounters | nu
 interface Iperf3Report {
   error?: string;
   intervals?: { sum?: { bytes?: number } }[];
-  end?: { sum_received?: { bits_per_second?: number }; sum_sent?: { retransmits?: number } };
+  end?: { sum_received?: { bits_per_second?: number } };
 }
 
 /** One `iperf3 -c` from the peer namespace; bounded by -t + GRACE_SECONDS. */
