@@ -86,11 +86,11 @@ export function renderTable(r: SuiteResult): string {
 }
 
 /** `readme` with the text between the markers replaced; throws when the markers are missing. */
-export function replaceBetweenMarkers(readme: string, block: string): string {
-  const a = readme.indexOf(START_MARKER);
-  const b = readme.indexOf(END_MARKER);
-  if (a < 0 || b < 0 || b < a) throw new Error(`README has no ${START_MARKER} ... ${END_MARKER} block`);
-  return `${readme.slice(0, a + START_MARKER.length)}\n${block}\n${readme.slice(b)}`;
+export function replaceBetweenMarkers(readme: string, block: string, start = START_MARKER, end = END_MARKER): string {
+  const a = readme.indexOf(start);
+  const b = readme.indexOf(end);
+  if (a < 0 || b < 0 || b < a) throw new Error(`README has no ${start} ... ${end} block`);
+  return `${readme.slice(0, a + start.length)}\n${block}\n${readme.slice(b)}`;
 }
 
 export function updateReadmeFile(readmePath: string, r: SuiteResult): void {

@@ -146,6 +146,51 @@ describe('labUp / Lab', () => {
     expect(sh('tc', ['-n', lab2.peerNs, 'qdisc', 'show', 'dev', lab2.peerIf])).toMatch(/netem .*delay 5ms/s);
   });
 
+  it('setLoss: the peer loses the given share of IPv4 packets each way, and a packet it sends is lost on the wire, not refused locally', async () => {
+    const lab = up({ loss: { toStackPercent: 5, fromStackPercent: 0 } });
+    // A Linux receiver in the stack namespace, beside where the userspace stack would be.
+    lab.exec('stack', ['ip', 'addr', 'add', '198.18.0.3/24', 'dev', lab.stackIf]);
+    const retransmitted = (side: 'peer' | 'stack'): number =>
+      (JSON.parse(lab.exec(side, ['nstat', '-asz', '--json'])) as { kernel: Record<string, number> }).kernel.TcpRetransSegs!;
+    /** 20 MB from `sender` to the other side through iperf3; the sender's retransmitted segments. */
+    const transfer = async (sender: 'peer' | 'stack'): Promise<number> => {
+      const server = lab.spawn('stack', ['iperf3', '-s', '-1', '-B', '198.18.0.3']);
+      try {
+        const listening = (): boolean => / 198\.18\.0\.3:5201 /.test(lab.exec('stack', ['ss', '-ltnH']));
+        for (let i = 0; i < 100 && !listening(); i++) await new Promise((r) => setTimeout(r, 50));
+        const before = retransmitted(sender);
+        const report = JSON.parse(lab.exec('peer', ['iperf3', '-c', '198.18.0.3', '-n', '20M', '-J', ...(sender === 'stack' ? ['-R'] : [])], { timeout: 60_000 })) as { error?: string };
+        expect(report.error).toBeUndefined();
+        return retransmitted(sender) - before;
+      } finally {
+        server.kill('SIGKILL');
+      }
+    };
+
+    const out = await transfer('peer');
+    const c1 = lab.lossCounters()!;
+    expect(c1.toStack.lostPackets).toBeGreaterThan(0);
+    expect(c1.toStack.packets).toBeGreaterThan(c1.toStack.lostPackets);
+    expect(c1.fromStack.packets).toBeGreaterThan(0);
+    expect(c1.fromStack.lostPackets).toBe(0);
+    // Every lost packet carried at least one segment the sender had to send again: a drop at the
+    // egress hook itself would have gone back to its TCP as a local failure, resent uncounted.
+    expect(out).toBeGreaterThanOrEqual(c1.toStack.lostPackets);
+
+    lab.setLoss({ toStackPercent: 0, fromStackPercent: 5 });
+    const back = await transfer('stack');
+    const c2 = lab.lossCounters()!;
+    expect(c2.fromStack.lostPackets).toBeGreaterThan(0);
+    expect(c2.toStack.lostPackets).toBe(0);
+    expect(back).toBeGreaterThanOrEqual(c2.fromStack.lostPackets);
+
+    lab.setLoss(null);
+    expect(lab.lossCounters()).toBeNull();
+    expect(lab.exec('peer', ['nft', 'list', 'tables'])).not.toMatch(/wsk_loss/);
+    lab.setLoss(null); // nothing to remove is fine
+    expect(() => lab.setLoss({ toStackPercent: 101, fromStackPercent: 0 })).toThrow(/percentage from 0 to 100/);
+  }, 60_000);
+
   it('sets mtu 9000 on both ends', () => {
     const lab = up({ mtu: 9000 });
     expect(lab.mtu).toBe(9000);

@@ -34,7 +34,26 @@ export interface LabUpOptions {
   offloads?: boolean;
   /** netem parameters for the peer veth's root qdisc, e.g. 'delay 20ms 5ms loss 1%'. */
   netem?: string;
+  /** Loss applied by the peer's nftables on its veth, each way (see Lab.setLoss); for kernels without netem. */
+  loss?: PeerLoss;
 }
+
+/**
+ * Packet loss applied by the Linux peer's own nftables on its veth end: what a lossy path does
+ * to IPv4 packets, on a kernel without sch_netem. ARP passes (on a real path it never crosses the
+ * lossy part, and a lab should not measure neighbour resolution). The percentages have a
+ * resolution of 0.01.
+ */
+export interface PeerLoss {
+  /** Percent of the IPv4 packets the peer sends (peer → stack) that never arrive. */
+  toStackPercent: number;
+  /** Percent of the IPv4 packets the peer receives (stack → peer) dropped on arrival. */
+  fromStackPercent: number;
+}
+
+/** One direction of the loss rules' counters: every IPv4 packet they saw, and those they took. */
+export interface LossCounts { packets: number; bytes: number; lostPackets: number; lostBytes: number }
+export interface PeerLossCounters { toStack: LossCounts; fromStack: LossCounts }
 
 export interface LabExecOptions {
   input?: string;
@@ -60,6 +79,10 @@ export interface Lab {
   setNetem(spec: string | null): void;
   /** Turns TSO/GSO/GRO/checksum offload on or off on both ends. */
   setOffloads(on: boolean): void;
+  /** Replaces the peer's nftables loss rules (PeerLoss); null removes them. */
+  setLoss(loss: PeerLoss | null): void;
+  /** What the loss rules counted since they were set; null when none are set. */
+  lossCounters(): PeerLossCounters | null;
   /**
    * For the raw IP link: the stack namespace's kernel takes the stack's address (raw sockets only
    * see packets delivered locally) and an nftables rule keeps that kernel from answering for it
@@ -156,6 +179,50 @@ function runIgnoringMissing(file: string, args: string[], missing: RegExp): void
 
 const NS_MISSING = /No such file or directory|does not exist|Invalid netns name/i;
 
+const LOSS_TABLE = 'wsk_loss';
+/** numgen's modulus: percentages to 0.01. */
+const LOSS_SCALE = 10_000;
+
+function lossThreshold(label: string, percent: number): number {
+  if (!Number.isFinite(percent) || percent < 0 || percent > 100) {
+    throw new LabError(`invalid ${label} loss ${percent}: give a percentage from 0 to 100, e.g. 1 or 0.1`);
+  }
+  return Math.round(percent * (LOSS_SCALE / 100));
+}
+
+/**
+ * The nftables script for PeerLoss on `peerIf`. A packet the peer sends is not dropped on its
+ * egress hook: netfilter's egress runs inside dev_queue_xmit, whose NET_XMIT_DROP reaches the
+ * sender's TCP as a local drop (tcp_transmit_skb fails, the segment stays at the head of the
+ * write queue and goes again at once, counted as no retransmission). `fwd` to `sinkIf`, a veth
+ * end that is never up, steals the packet instead (NF_STOLEN is NET_XMIT_SUCCESS to the sender),
+ * so it is lost after it was sent, as on a wire. Both hooks see what the device carries: with
+ * segmentation offload a TSO/GSO packet of up to 64 KiB, and on egress the sender's GSO packet
+ * even with offloads off (Linux TCP builds them and segments in software after this hook), so a
+ * loss there takes a burst of segments; the counters' bytes per packet say how large.
+ */
+function peerLossRules(peerIf: string, sinkIf: string, loss: PeerLoss): string {
+  const out = lossThreshold('peer → stack', loss.toStackPercent);
+  const back = lossThreshold('stack → peer', loss.fromStackPercent);
+  return [
+    // Declare, delete, define: one transaction that replaces any earlier rules.
+    `table netdev ${LOSS_TABLE}`,
+    `delete table netdev ${LOSS_TABLE}`,
+    `table netdev ${LOSS_TABLE} {`,
+    '  counter to_stack {}', '  counter to_stack_lost {}', '  counter from_stack {}', '  counter from_stack_lost {}',
+    '  chain egress {',
+    `    type filter hook egress device "${peerIf}" priority 0; policy accept;`,
+    `    meta protocol ip counter name "to_stack" numgen random mod ${LOSS_SCALE} < ${out} counter name "to_stack_lost" fwd to "${sinkIf}"`,
+    '  }',
+    '  chain ingress {',
+    `    type filter hook ingress device "${peerIf}" priority 0; policy accept;`,
+    `    meta protocol ip counter name "from_stack" numgen random mod ${LOSS_SCALE} < ${back} counter name "from_stack_lost" drop`,
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
 function deleteNamespace(name: string): void {
   runIgnoringMissing('ip', ['netns', 'del', name], NS_MISSING);
 }
@@ -215,6 +282,9 @@ function makeLab(f: LabFields): Lab {
   const stackNs = STACK_PREFIX + f.id;
   const peerIf = `va-${f.id}`;
   const stackIf = `vb-${f.id}`;
+  // The loss rules' sink (peerLossRules): a veth pair inside the peer namespace, never up, so
+  // deleting the namespace removes it.
+  const sinkIf = `vx-${f.id}`;
   const nsOf = (side: LabSide): string => {
     if (side === 'peer') return peerNs;
     if (side === 'stack') return stackNs;
@@ -250,6 +320,37 @@ function makeLab(f: LabFields): Lab {
       run('ip', ['netns', 'exec', peerNs, ...ethtoolOffloadArgs(peerIf, on)]);
       run('ip', ['netns', 'exec', stackNs, ...ethtoolOffloadArgs(stackIf, on)]);
     },
+    setLoss(loss) {
+      if (loss === null) {
+        runIgnoringMissing('ip', ['netns', 'exec', peerNs, 'nft', 'delete', 'table', 'netdev', LOSS_TABLE], /No such file or directory/i);
+        return;
+      }
+      const rules = peerLossRules(peerIf, sinkIf, loss);
+      try {
+        run('ip', ['-n', peerNs, 'link', 'add', sinkIf, 'type', 'veth', 'peer', 'name', `vy-${f.id}`]);
+      } catch (err) {
+        if (!/File exists/.test((err as Error).message)) throw err;
+      }
+      run('ip', ['netns', 'exec', peerNs, 'nft', '-f', '-'], { input: rules });
+    },
+    lossCounters() {
+      let listing: string;
+      try {
+        listing = run('ip', ['netns', 'exec', peerNs, 'nft', '-j', 'list', 'counters', 'table', 'netdev', LOSS_TABLE]);
+      } catch (err) {
+        if (/No such file or directory/i.test((err as Error).message)) return null;
+        throw err;
+      }
+      const counters = new Map<string, { packets: number; bytes: number }>();
+      for (const item of (JSON.parse(listing) as { nftables: { counter?: { name: string; packets: number; bytes: number } }[] }).nftables) {
+        if (item.counter) counters.set(item.counter.name, item.counter);
+      }
+      const side = (name: string): LossCounts => ({
+        packets: counters.get(name)?.packets ?? 0, bytes: counters.get(name)?.bytes ?? 0,
+        lostPackets: counters.get(`${name}_lost`)?.packets ?? 0, lostBytes: counters.get(`${name}_lost`)?.bytes ?? 0,
+      });
+      return { toStack: side('to_stack'), fromStack: side('from_stack') };
+    },
     quietHostStack(rules) {
       run('ip', ['netns', 'exec', stackNs, 'nft', '-f', '-'], { input: rules });
       try {
@@ -282,6 +383,7 @@ export function labUp(opts: LabUpOptions = {}): Lab {
   const mtu = opts.mtu ?? DEFAULT_MTU;
   validateMtu(mtu);
   if (opts.netem !== undefined) netemArgs(opts.netem);
+  if (opts.loss !== undefined) peerLossRules('va', 'vx', opts.loss);
 
   const lab = makeLab({ id, peerAddress, stackAddress, mtu });
   const { peerNs, stackNs, peerIf, stackIf } = lab;
@@ -303,6 +405,7 @@ export function labUp(opts: LabUpOptions = {}): Lab {
     run('ip', ['-n', peerNs, 'addr', 'add', peerAddress, 'dev', peerIf]);
     if (opts.offloads === false) lab.setOffloads(false);
     if (opts.netem !== undefined) lab.setNetem(opts.netem);
+    if (opts.loss !== undefined) lab.setLoss(opts.loss);
   } catch (err) {
     const leftovers: string[] = [];
     for (const name of created.reverse()) {

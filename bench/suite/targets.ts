@@ -18,7 +18,7 @@
 // a finally.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { labUp, type Lab } from '../../apps/lab/lab.ts';
+import { labUp, type Lab, type LabUpOptions } from '../../apps/lab/lab.ts';
 import { rawIpQuietRules } from '../../transports/raw-socket/raw-socket-link.ts';
 import { JsonLineProcess, runJson, serve, tsNode, type Placement } from './procs.ts';
 import { sleep } from './stats.ts';
@@ -118,13 +118,24 @@ export function teardownLabs(): void {
   liveLabs.clear();
 }
 
+/** labUp, remembered until closeLab so that teardownLabs can still delete it. */
+export function openLab(opts: LabUpOptions): Lab {
+  const lab = labUp(opts);
+  liveLabs.add(lab);
+  return lab;
+}
+
+export function closeLab(lab: Lab): void {
+  liveLabs.delete(lab);
+  lab.down();
+}
+
 function makeEnv(t: TargetName, p: RunParams, cpus: number): Env {
   const pin = (cpu: string): string | undefined => (cpus >= 2 ? cpu : undefined);
   if (p.setup === 'loopback') {
     return { lab: null, app: { cpu: pin(APP_CPU) }, peer: { cpu: pin(PEER_CPU) }, host: '127.0.0.1', appArgs: [] };
   }
-  const lab = labUp({ mtu: p.mtu, offloads: p.offloads });
-  liveLabs.add(lab);
+  const lab = openLab({ mtu: p.mtu, offloads: p.offloads });
   try {
     const link = linkOf(t);
     // The peer is the active closer of every test connection, so its ports sit in TIME_WAIT for
@@ -142,8 +153,7 @@ function makeEnv(t: TargetName, p: RunParams, cpus: number): Env {
       appArgs: link ? [link, `${STACK_IP}/24`, lab.stackIf, ...(p.linkOptions ? [JSON.stringify(p.linkOptions)] : [])] : [],
     };
   } catch (err) {
-    liveLabs.delete(lab);
-    lab.down();
+    closeLab(lab);
     throw err;
   }
 }
@@ -182,7 +192,7 @@ export async function measureTarget(t: TargetName, p: RunParams, cpus: number, l
       await app.stop();
     }
   } finally {
-    if (env.lab) { liveLabs.delete(env.lab); env.lab.down(); }
+    if (env.lab) closeLab(env.lab);
   }
 }
 

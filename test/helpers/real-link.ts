@@ -8,7 +8,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
-import { labUp, type Lab, type LabUpOptions } from '../../apps/lab/lab.ts';
+import { labUp, type Lab, type LabUpOptions, type PeerLoss } from '../../apps/lab/lab.ts';
 import { AfPacketLink } from '../../transports/afpacket/afpacket-link.ts';
 import { PcapLink } from '../../transports/pcap/pcap-link.ts';
 import { RawSocketLink, rawIpQuietRules } from '../../transports/raw-socket/raw-socket-link.ts';
@@ -26,6 +26,8 @@ export const LINK_KINDS: LinkKind[] = ['afpacket', 'pcap', 'raw'];
 export interface StackLabOptions extends Pick<LabUpOptions, 'offloads' | 'mtu'> {
   /** In-process impairments on the stack's link, both directions (see FaultInjectorLink). */
   faults?: Omit<FaultOptions, 'direction'>;
+  /** Loss applied by the Linux peer's nftables on its veth (Lab.setLoss); the lab's lossCounters() count it. */
+  peerLoss?: PeerLoss;
   tcp?: Partial<TcpOptionsConfig>;
   /** AF_PACKET busy polling (default: the link's). */
   busyPollUs?: number;
@@ -104,7 +106,7 @@ function killGroup(child: ChildProcess): void {
 }
 
 export async function openStackLab(kind: LinkKind, opts: StackLabOptions = {}): Promise<StackLab> {
-  const lab = labUp({ offloads: opts.offloads, mtu: opts.mtu });
+  const lab = labUp({ offloads: opts.offloads, mtu: opts.mtu, loss: opts.peerLoss });
   const dir = mkdtempSync(join(tmpdir(), `wsk-interop-${lab.id}-`));
   const children = new Set<ChildProcess>();
   let device: LinkDevice;
