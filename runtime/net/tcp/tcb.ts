@@ -150,8 +150,6 @@ export class Tcb {
   recoveryAfterTimeout = false;
   /** RFC 6675 RecoveryPoint / RFC 6582 "recover": recovery ends when this is acknowledged. */
   recoveryPoint = 0;
-  /** RFC 6582 (no SACK): highest sequence retransmitted in this recovery. */
-  highRxt = 0;
   // Proportional rate reduction (RFC 6937) during fast recovery.
   prrDelivered = 0;
   prrOut = 0;

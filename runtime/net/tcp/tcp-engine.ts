@@ -644,7 +644,6 @@ export class TcpEngine {
     // Without SACK: go back to SND.UNA.
     tcb.cc.onTimeout(tcb.inFlight, this.clock.now());
     tcb.inRecovery = false;
-    tcb.highRxt = tcb.sndUna;
     tcb.sndNxt = tcb.sndUna;
     tcb.finSent = false; // resent after the data (or alone, when only the FIN is outstanding)
     if (tcb.sackEnabled) tcb.rack.markAllLost();

@@ -459,7 +459,6 @@ function ackAdvance(e: TcpEngine, tcb: Tcb, ack: number, o: TcpOptions, now: num
   tcb.sndUnaOffset += dataAcked;
   tcb.sndUna = ack;
   if (seqLt(tcb.sndNxt, ack)) tcb.sndNxt = ack;
-  if (seqLt(tcb.highRxt, ack)) tcb.highRxt = ack;
   // RTT (RFC 6298 with Karn; RFC 7323 §4 with timestamps).
   let sample = -1;
   if (tcb.tsEnabled && o.hasTimestamps && o.tsEcr !== 0) {
@@ -520,7 +519,6 @@ function duplicateAck(e: TcpEngine, tcb: Tcb, now: number): void {
     if (tcb.fastRetransmits > 0 && seqLt(tcb.sndUna, tcb.recoveryPoint)) return;
     tcb.inRecovery = true;
     tcb.recoveryPoint = tcb.sndMax;
-    tcb.highRxt = tcb.sndUna;
     tcb.cc.onLoss(tcb.inFlight, now);
     tcb.fastRetransmits++;
     e.counters.fastRetransmits++;

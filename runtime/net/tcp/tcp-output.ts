@@ -339,8 +339,6 @@ export function retransmitFirst(e: TcpEngine, tcb: Tcb): void {
   if (!sendSegment(e, tcb, tcb.sndUna, length, TcpFlags.ACK | (fin ? TcpFlags.FIN : 0))) return;
   if (tcb.sackEnabled && length > 0) tcb.rack.resent(tcb.sndUna, (tcb.sndUna + length) | 0, e.clock.now());
   countRetransmission(e, tcb, length);
-  const end = (tcb.sndUna + length + (fin ? 1 : 0)) | 0;
-  if (seqGt(end, tcb.highRxt)) tcb.highRxt = end;
 }
 
 /** A reset for a segment that has no connection (RFC 9293 §3.10.7.1). */
