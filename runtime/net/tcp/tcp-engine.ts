@@ -646,7 +646,6 @@ export class TcpEngine {
     tcb.inRecovery = false;
     tcb.sndNxt = tcb.sndUna;
     tcb.finSent = false; // resent after the data (or alone, when only the FIN is outstanding)
-    if (tcb.sackEnabled) tcb.rack.markAllLost();
     retransmitFirstAfterTimeout(this, tcb);
     this.armRto(tcb);
   }
