@@ -377,7 +377,8 @@ export class Rig {
     this.link.capture = true;
     this.stack = new Ipv4Stack(this.link, { address: `${formatIpv4(US)}/24`, gratuitousArp: false });
     this.stack.arp.learn(PEER, Math.floor(MAC_PEER / 0x100000000), MAC_PEER % 0x100000000 | 0, true, 0);
-    this.engine = new TcpEngine(this.stack, tcp);
+    // A fixed 256 KiB receive buffer (no autotuning) unless a test asks otherwise: window checks stay exact.
+    this.engine = new TcpEngine(this.stack, { receiveBuffer: 256 * 1024, ...tcp });
   }
 
   get clock(): HandLink['clock'] { return this.link.clock; }

@@ -93,6 +93,12 @@ export class Tcb {
   /** Right edge advertised so far (sequence): never moves left (RFC 9293 §3.8.6.2.2). */
   rcvAdvEdge = 0;
   rcvBufSize = 256 * 1024;
+  /** Receive autotuning (TcpEngine.autotuneReceiveBuffer): bytes read in the last measured round trip, the read count and time it started at (-1: not yet). */
+  rcvSpace = 0;
+  rcvSpaceRead = 0;
+  rcvSpaceAt = -1;
+  /** Bytes the owner has taken from the receive queue. */
+  bytesRead = 0;
 
   // Negotiated options.
   /** Effective send MSS (payload bytes per segment, before options). */

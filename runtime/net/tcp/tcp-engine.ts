@@ -36,8 +36,14 @@ export interface TcpOptionsConfig {
   sack: boolean;
   timestamps: boolean;
   windowScaling: boolean;
-  /** Receive buffer per connection, bytes (the advertised window's ceiling). */
+  /** Receive buffer per connection at the start, bytes (the advertised window's ceiling until autotuning raises it). */
   receiveBuffer: number;
+  /**
+   * Receive buffer autotuning's ceiling (Linux tcp_rmem[2]): the buffer grows toward it while the
+   * owner reads faster each round trip. Default 6 MiB; when only receiveBuffer is given, equal to
+   * it (a fixed buffer, as SO_RCVBUF fixes Linux's).
+   */
+  receiveBufferMax: number;
   /** Out-of-order data kept per connection, bytes (bounded reassembly). Default: the receive buffer, at least 256 KiB. */
   outOfOrderBytes: number;
   /** TIME-WAIT duration (2 MSL), ms. */
@@ -56,7 +62,7 @@ export interface TcpOptionsConfig {
 
 export const DEFAULT_TCP_OPTIONS: TcpOptionsConfig = {
   congestionControl: 'cubic', sack: true, timestamps: true, windowScaling: true, receiveBuffer: 256 * 1024,
-  outOfOrderBytes: 256 * 1024, timeWaitMs: 60_000, synRetries: 6, maxRetransmits: 15, delayedAckMs: 40, minRtoMs: 200,
+  receiveBufferMax: 6 << 20, outOfOrderBytes: 256 * 1024, timeWaitMs: 60_000, synRetries: 6, maxRetransmits: 15, delayedAckMs: 40, minRtoMs: 200,
   challengeAckLimit: 1000, synCookies: true,
 };
 
@@ -111,7 +117,9 @@ export class TcpEngine {
     this.options = { ...DEFAULT_TCP_OPTIONS, ...options };
     // Everything in the window may arrive behind one lost segment: keep it, as Linux does
     // (bounded by the receive buffer), rather than drop it and have it all sent again.
-    if (options.outOfOrderBytes === undefined) this.options.outOfOrderBytes = Math.max(DEFAULT_TCP_OPTIONS.outOfOrderBytes, this.options.receiveBuffer);
+    if (options.receiveBufferMax === undefined && options.receiveBuffer !== undefined) this.options.receiveBufferMax = options.receiveBuffer;
+    this.options.receiveBufferMax = Math.max(this.options.receiveBufferMax, this.options.receiveBuffer);
+    if (options.outOfOrderBytes === undefined) this.options.outOfOrderBytes = Math.max(DEFAULT_TCP_OPTIONS.outOfOrderBytes, this.options.receiveBufferMax);
     createCongestionControl(this.options.congestionControl, 1460); // unknown names fail here, with the list
     this.timer = this.clock.createTimer(() => this.onTimer());
     this.isn = new IsnGenerator(() => this.clock.now());
@@ -274,13 +282,13 @@ export class TcpEngine {
 
   /**
    * The window scale we announce (RFC 7323 §2.3): the smallest shift with which the 16-bit window
-   * covers the receive buffer; 0 with window scaling off. One value for every connection, so a
+   * covers the largest receive buffer autotuning may reach; 0 with window scaling off. One value for every connection, so a
    * SYN cookie's SYN-ACK announces what the connection it opens will use.
    */
   windowShift(): number {
     if (!this.options.windowScaling) return 0;
     let shift = 0;
-    while (shift < 14 && (65535 << shift) < this.options.receiveBuffer) shift++;
+    while (shift < 14 && (65535 << shift) < this.options.receiveBufferMax) shift++;
     return shift;
   }
 
@@ -444,6 +452,7 @@ export class TcpEngine {
     this.takenHandle = h;
     if (h >= 0) c = this.stack.held.bytes(h);
     tcb.rcvQueued -= c!.byteLength;
+    tcb.bytesRead += c!.byteLength;
     return c;
   }
 
@@ -455,9 +464,36 @@ export class TcpEngine {
   /** After the owner read: a window update when the window grew by two segments or half the buffer (RFC 1122 §4.2.3.3). */
   windowUpdate(tcb: Tcb): void {
     if (!tcb.canReceive) return;
+    if (tcb.rcvBufSize < this.options.receiveBufferMax) this.autotuneReceiveBuffer(tcb);
     const advertised = (tcb.rcvAdvEdge - tcb.rcvNxt) | 0;
     const free = tcb.rcvBufSize - tcb.rcvQueued - (tcb.ooo ? tcb.ooo.bytes : 0);
     if (free - advertised >= Math.min(2 * tcb.mss, tcb.rcvBufSize >> 1)) this.ackSoon(tcb);
+  }
+
+  /**
+   * Receive buffer autotuning (Linux tcp_rcv_space_adjust, "dynamic right-sizing"): once per round
+   * trip (at least a millisecond), when the owner read more than in the last one, the buffer grows
+   * so the window covers twice that plus room for the sender to grow — faster while the rate
+   * rises — up to receiveBufferMax, never down. Only the limit moves: nothing is allocated.
+   */
+  private autotuneReceiveBuffer(tcb: Tcb): void {
+    const now = this.clock.now();
+    if (tcb.rcvSpaceAt < 0) {
+      tcb.rcvSpaceAt = now;
+      tcb.rcvSpace = 10 * tcb.mss;
+      tcb.rcvSpaceRead = tcb.bytesRead;
+      return;
+    }
+    if (now - tcb.rcvSpaceAt < Math.max(tcb.rtt.srtt, 1)) return;
+    const copied = tcb.bytesRead - tcb.rcvSpaceRead;
+    if (copied > tcb.rcvSpace) {
+      let window = 2 * copied + 16 * tcb.mss;
+      window += (2 * window * (copied - tcb.rcvSpace)) / tcb.rcvSpace;
+      if (window > tcb.rcvBufSize) tcb.rcvBufSize = Math.min(this.options.receiveBufferMax, Math.ceil(window));
+      tcb.rcvSpace = copied;
+    }
+    tcb.rcvSpaceRead = tcb.bytesRead;
+    tcb.rcvSpaceAt = now;
   }
 
   setKeepAlive(tcb: Tcb, enabled: boolean, idleMs: number, intervalMs: number, count: number): void {

@@ -311,6 +311,29 @@ describe('TCP on the userspace stack (memory link, virtual time)', () => {
     w.close();
   });
 
+  it('Linux tcp_rcv_space_adjust: by default the receive buffer grows past its initial 256 KiB while the reader keeps up (10 ms RTT), and the transfer beats a fixed 256 KiB buffer; an explicit buffer stays fixed', () => {
+    const transfer = (tcp: Partial<TcpOptionsConfig>): { ms: number; rcvBuf: number; shift: number } => {
+      const w = world({ delayMs: 5 }, tcp);
+      const { client, server } = open(w);
+      const data = pattern(16 << 20);
+      const t0 = w.clock.now();
+      w.a.send(client.tcb!, [data], false, null);
+      w.run(120_000, () => server.bytes === data.length);
+      expect(Buffer.concat(server.received).equals(Buffer.from(data))).toBe(true);
+      const out = { ms: w.clock.now() - t0, rcvBuf: server.tcb!.rcvBufSize, shift: server.tcb!.rcvShift };
+      w.close();
+      return out;
+    };
+    const tuned = transfer({});
+    const fixed = transfer({ receiveBuffer: 256 * 1024 });
+    expect(fixed.rcvBuf).toBe(256 * 1024);
+    expect(fixed.shift).toBe(3);
+    expect(tuned.shift).toBe(7);
+    expect(tuned.rcvBuf).toBeGreaterThan(256 * 1024);
+    expect(tuned.rcvBuf).toBeLessThanOrEqual(6 << 20);
+    expect(tuned.ms).toBeLessThan(fixed.ms);
+  });
+
   it('RFC 4987 §3.6: a full SYN queue answers with SYN cookies; those connections open on the final ACK with window scaling, SACK and timestamps, and carry data', () => {
     const w = world();
     const servers: Peer[] = [];
@@ -325,9 +348,9 @@ describe('TCP on the userspace stack (memory link, virtual time)', () => {
     expect(servers).toHaveLength(5);
     expect(w.b.counters.synCookiesSent).toBeGreaterThanOrEqual(4);
     expect(w.b.counters.synCookiesAccepted).toBe(w.b.counters.synCookiesSent);
-    // Cookie or not, every connection has window scaling (shift 3 for 256 KiB both ways), SACK and timestamps.
+    // Cookie or not, every connection has window scaling (shift 7: the 6 MiB autotuning ceiling), SACK and timestamps.
     const opts = (t: Tcb): string => `ws ${t.sndShift}/${t.rcvShift} sack ${t.sackEnabled} ts ${t.tsEnabled}`;
-    expect([...servers, ...clients].map((p) => opts(p.tcb!))).toEqual(Array(10).fill('ws 3/3 sack true ts true'));
+    expect([...servers, ...clients].map((p) => opts(p.tcb!))).toEqual(Array(10).fill('ws 7/7 sack true ts true'));
     for (const [i, c] of clients.entries()) w.a.send(c.tcb!, [new TextEncoder().encode(`hello ${i}`)], false, null);
     w.run(1000, () => servers.every((s) => s.bytes > 0));
     expect(servers.map((s) => s.text()).sort()).toEqual([0, 1, 2, 3, 4].map((i) => `hello ${i}`));
