@@ -90,15 +90,65 @@ time.sleep(5)"`);
     expect(Buffer.from(view).toString()).toBe('zero-copy proof');
     // The bytes live in the memory the kernel maps its ring into, inside a ring frame (a device slot).
     expect(view.buffer).toBe(arena.buffer);
-    const slot = Math.floor(view.byteOffset / arena.slotSize);
+    const slot = arena.slotAt(view.byteOffset);
     expect(slot).toBeLessThan(link.ringFrames);
     expect(arena.isDeviceSlot(slot)).toBe(true);
     expect(arena.refcounts[slot]).toBe(1);
-    const status = new Int32Array(arena.buffer, slot * arena.slotSize, 1);
+    const status = new Int32Array(arena.buffer, arena.base(slot), 1);
     expect(status[0]! & 1).toBe(1); // TP_STATUS_USER: ours, not the kernel's
     connTable(sock).WskRelease(sock, ind);
     expect(arena.refcounts[slot]).toBe(0);
     expect(status[0]).toBe(0); // TP_STATUS_KERNEL: handed back
+    peer.stop();
+    expect(await close(sock)).toBe(STATUS_SUCCESS);
+    expect(await close(listen)).toBe(STATUS_SUCCESS);
+  }, 30_000);
+
+  it('a GSO segment larger than a ring frame waits on the kernel queue and is read whole into a pool slot: the retained indication is a view of that slot (no copy here)', async () => {
+    const link = L.device as AfPacketLink;
+    const arena = link.arena;
+    const queued = link.details.rxQueued;
+    const { listen, accept } = await wskListen(w, L.address, 5503);
+    let retained: WSK_DATA_INDICATION | null = null;
+    const events: WSK_CLIENT_CONNECTION_DISPATCH = {
+      // The first indication is kept; the rest of the write is taken as it comes.
+      WskReceiveEvent: (_ctx, _flags, list) => {
+        if (retained) return STATUS_SUCCESS;
+        retained = list;
+        return STATUS_PENDING;
+      },
+      WskDisconnectEvent: null,
+      WskSendBacklogEvent: null,
+    };
+    // One write of 12,000 bytes: Linux sends what its initial window allows as one GSO segment.
+    const peer = L.peerProcess(`python3 -c "
+import socket, time
+s = socket.create_connection(('${L.address}', 5503))
+s.sendall(b'g' * 12000)
+print('sent', flush=True)
+time.sleep(5)"`);
+    const sock = await accept(events);
+    (sock.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket(sock, WskSetOption, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, 16,
+      { NpiId: NPI_WSK_INTERFACE_ID, EventMask: WSK_EVENT_RECEIVE }, 0, null, null, null);
+    await peer.waitFor('sent');
+    await until(() => retained !== null, 5000, 'the receive indication');
+    const ind = retained as unknown as WSK_DATA_INDICATION;
+    try {
+      const view = ind.Buffer.Mdl!.buffer.subarray(ind.Buffer.Offset, ind.Buffer.Offset + ind.Buffer.Length);
+      // The segment's payload in one piece, larger than a ring frame holds.
+      expect(view.byteLength).toBeGreaterThan(link.frameSize);
+      expect(view.every((b) => b === 0x67)).toBe(true);
+      // In the link's memory, in a pool slot the kernel wrote the frame into (recvmmsg), held once.
+      expect(view.buffer).toBe(arena.buffer);
+      const slot = arena.slotAt(view.byteOffset);
+      expect(arena.isDeviceSlot(slot)).toBe(false);
+      expect(arena.refcounts[slot]).toBe(1);
+      expect(link.details.rxQueued).toBeGreaterThan(queued);
+      connTable(sock).WskRelease(sock, ind);
+      expect(arena.refcounts[slot]).toBe(0);
+    } finally {
+      if (arena.refcounts[arena.slotAt(ind.Buffer.Mdl!.buffer.byteOffset + ind.Buffer.Offset)]! > 0) connTable(sock).WskRelease(sock, ind);
+    }
     peer.stop();
     expect(await close(sock)).toBe(STATUS_SUCCESS);
     expect(await close(listen)).toBe(STATUS_SUCCESS);
