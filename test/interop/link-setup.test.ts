@@ -303,7 +303,7 @@ describe('setup errors say what to do', () => {
     }
   });
 
-  it('an MTU larger than the ring frames: MTU_TOO_LARGE with the slot size that fits', () => {
+  it('an MTU larger than the pool slots: MTU_TOO_LARGE with the slot size that fits', () => {
     const e = linkError(() => new AfPacketLink({ ifname: lab.stackIf, netns: lab.stackNs, slotSize: 8192 }));
     expect(e.code).toBe('MTU_TOO_LARGE');
     expect(e.message).toMatch(/MTU 9000.*slotSize >= 12288/);
