@@ -193,6 +193,32 @@ ping -c 2 -i 0.2 -W 1 ${L.address} >/dev/null && echo pinged`);
     }
     S.device.arena.assertNoLeaks();
   }, 60_000);
+
+  it('GSO segments held unread in pool slots are copied out when the pool runs low, so queued frames always find a slot; every byte arrives', async () => {
+    // A pool of 64 slots: the connection's 256 KiB receive window of GSO segments outnumbers it.
+    const S = await openStackLab('afpacket', { poolSlots: 64 });
+    const sw = await sessionOn(S.subsystem);
+    try {
+      const link = S.device as AfPacketLink;
+      const { listen, accept } = await wskListen(sw, S.address, 5504);
+      const f = S.randomFile('held-gso.bin', 4 << 20);
+      const peer = S.peerProcess(`nc -N ${S.address} 5504 < ${f.path}; echo done`);
+      // No receive is posted yet: the receive buffer fills with queued frames in pool slots.
+      const sock = await accept(null);
+      await until(() => S.stack.counters.heldCopyOuts > 0, 10_000, 'held data to be copied out of the pool');
+      const got = await wskReceiveAll(sock);
+      expect(sha256(got)).toBe(f.sha256);
+      expect(link.details.rxQueued).toBeGreaterThan(0);
+      expect(link.details.rxNoSlot).toBe(0);
+      expect(await close(sock)).toBe(STATUS_SUCCESS);
+      expect(await close(listen)).toBe(STATUS_SUCCESS);
+      await peer.waitFor('done');
+    } finally {
+      await sw.close();
+      await S.close();
+    }
+    S.device.arena.assertNoLeaks();
+  }, 60_000);
 });
 
 describe('AF_PACKET link with its own MAC', () => {

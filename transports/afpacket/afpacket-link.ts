@@ -18,6 +18,9 @@
 //   ring, the 34 MiB that 512 large frames took) and is read, in ring order, into a pool slot
 //   set aside for it (rxSpares, refilled after every batch while more than an eighth of the pool
 //   is free, so transmit never runs dry); the kernel writes it once, where the stack parses it.
+//   Such frames held unread in pool slots are what the held-data table copies out when the pool
+//   falls to that eighth (runtime/ring/held-data.ts), so the spares refill as long as nothing an
+//   application pinned fills the pool; a queued frame with no spare is dropped (rxNoSlot).
 // - Offloads (`offloads`, default on): PACKET_VNET_HDR. Received frames carry the sender's
 //   checksum state (FrameFlags.CHECKSUM_OK for a local sender's unfinished checksum or one the
 //   device verified) and may be a peer's whole GSO segment (up to 64 KiB); transmitted TCP
