@@ -18,9 +18,11 @@
 //   handed out marks it with want(); holders that can move their bytes elsewhere (the held-data
 //   table's copy-out) do so for wanted slots, and the mark clears when the slot comes back.
 //   Device slots may have a size of their own (`deviceSlotSize`: a ring of small frames for the
-//   traffic's MTU-sized frames ahead of pool slots sized for 64 KiB segments); the memory is
-//   device slots first, then pool slots, and base()/view() know where each one starts. Code that
-//   sizes a frame it builds uses `slotSize`, which is what alloc() hands out.
+//   traffic's MTU-sized frames ahead of pool slots sized for 64 KiB segments) and sit in blocks
+//   of `deviceSlotsPerBlock` (a kernel ring's blocks, each `deviceBlockSize` bytes, the frames
+//   packed from its start); the memory is device blocks first, then pool slots, and
+//   base()/view() know where each slot starts. Code that sizes a frame it builds uses `slotSize`,
+//   which is what alloc() hands out.
 // - Per-slot frame metadata travels with the slot: `flags` (FrameFlags in runtime/net/device.ts:
 //   checksum state) and `segmentSizes` (the MSS of a TSO segment). alloc() clears both.
 import { WskUsageError } from '../errors.ts';
@@ -42,8 +44,12 @@ export interface SlotArenaOptions {
   buffer?: ArrayBuffer;
   /** The first N slots belong to the device (see the file comment). Default 0. */
   deviceSlots?: number;
-  /** Bytes per device slot, a multiple of 64 (default slotSize). */
+  /** Bytes per device slot, a multiple of 16 (default slotSize). */
   deviceSlotSize?: number;
+  /** Device slots per block (default: all of them, in one block). */
+  deviceSlotsPerBlock?: number;
+  /** Bytes per block of device slots (default deviceSlotsPerBlock * deviceSlotSize). */
+  deviceBlockSize?: number;
 }
 
 function roundUp(n: number, to: number): number {
@@ -69,7 +75,9 @@ export class SlotArena {
   readonly deviceSlots: number;
   /** Bytes per device slot (slotSize unless the device asked for its own size). */
   readonly deviceSlotSize: number;
-  /** Where the pool slots start in `buffer`: deviceSlots * deviceSlotSize. */
+  readonly deviceSlotsPerBlock: number;
+  readonly deviceBlockSize: number;
+  /** Where the pool slots start in `buffer`: after the device's blocks. */
   readonly poolBase: number;
   /** Gives a device slot back to its device once its last holder released it. */
   onDeviceRelease: ((slot: number) => void) | null = null;
@@ -110,10 +118,15 @@ export class SlotArena {
       throw new WskUsageError('ARENA_OPTIONS', 'SlotArena: deviceSlots must be an integer in [0, slotCount].');
     }
     const deviceSlotSize = opts.deviceSlotSize ?? slotSize;
-    if (!Number.isInteger(deviceSlotSize) || deviceSlotSize <= headroom || deviceSlotSize % 64 !== 0) {
-      throw new WskUsageError('ARENA_OPTIONS', 'SlotArena: deviceSlotSize must be a multiple of 64 larger than the headroom.');
+    if (!Number.isInteger(deviceSlotSize) || deviceSlotSize <= headroom || deviceSlotSize % 16 !== 0) {
+      throw new WskUsageError('ARENA_OPTIONS', 'SlotArena: deviceSlotSize must be a multiple of 16 larger than the headroom.');
     }
-    const poolBase = deviceSlots * deviceSlotSize;
+    const perBlock = opts.deviceSlotsPerBlock ?? Math.max(1, deviceSlots);
+    const blockSize = opts.deviceBlockSize ?? perBlock * deviceSlotSize;
+    if (!Number.isInteger(perBlock) || perBlock <= 0 || !Number.isInteger(blockSize) || blockSize < perBlock * deviceSlotSize) {
+      throw new WskUsageError('ARENA_OPTIONS', 'SlotArena: a block of device slots must hold deviceSlotsPerBlock slots of deviceSlotSize.');
+    }
+    const poolBase = Math.ceil(deviceSlots / perBlock) * blockSize;
     const total = poolBase + (slotCount - deviceSlots) * slotSize;
     if (opts.buffer && opts.buffer.byteLength < total) {
       throw new WskUsageError('ARENA_OPTIONS', `SlotArena: the buffer holds ${opts.buffer.byteLength} bytes, ${total} are needed for ${slotCount} slots of ${slotSize}.`);
@@ -123,6 +136,8 @@ export class SlotArena {
     this.headroom = headroom;
     this.deviceSlots = deviceSlots;
     this.deviceSlotSize = deviceSlotSize;
+    this.deviceSlotsPerBlock = perBlock;
+    this.deviceBlockSize = blockSize;
     this.poolBase = poolBase;
     this.buffer = opts.buffer ?? (opts.shared ? new SharedArrayBuffer(total) : new ArrayBuffer(total));
     this.refcounts = new Int32Array(slotCount);
@@ -233,14 +248,18 @@ export class SlotArena {
 
   /** Byte offset of the slot's first byte inside `buffer`. */
   base(slot: number): number {
-    return slot < this.deviceSlots ? slot * this.deviceSlotSize : this.poolBase + (slot - this.deviceSlots) * this.slotSize;
+    if (slot >= this.deviceSlots) return this.poolBase + (slot - this.deviceSlots) * this.slotSize;
+    const perBlock = this.deviceSlotsPerBlock;
+    const block = Math.floor(slot / perBlock);
+    return block * this.deviceBlockSize + (slot - block * perBlock) * this.deviceSlotSize;
   }
 
-  /** The slot whose memory holds byte `byteOffset` of `buffer`. */
+  /** The slot whose memory holds byte `byteOffset` of `buffer` (-1: a block's unused tail). */
   slotAt(byteOffset: number): number {
-    return byteOffset < this.poolBase
-      ? Math.floor(byteOffset / this.deviceSlotSize)
-      : this.deviceSlots + Math.floor((byteOffset - this.poolBase) / this.slotSize);
+    if (byteOffset >= this.poolBase) return this.deviceSlots + Math.floor((byteOffset - this.poolBase) / this.slotSize);
+    const block = Math.floor(byteOffset / this.deviceBlockSize);
+    const inBlock = Math.floor((byteOffset - block * this.deviceBlockSize) / this.deviceSlotSize);
+    return inBlock < this.deviceSlotsPerBlock ? block * this.deviceSlotsPerBlock + inBlock : -1;
   }
 
   offsetOf(slot: number): number {

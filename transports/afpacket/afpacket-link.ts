@@ -11,16 +11,17 @@
 //   unpinned held data out of them. Bytes pinned by an
 //   application (a retained WSK indication) never move; if the ring comes round to them the
 //   kernel drops packets until WskRelease (kernelDrops counts it).
-// - Bursts. Ring frames are sized for the device's MTU (frameSize, 2 KiB at MTU 1500), so the
-//   ring's 24 MiB hold 12288 frames: a burst of thousands of peers' RSTs, SYNs or requests fits
-//   where 512 frames of 68 KiB overflowed. A frame larger than a ring frame (a peer's GSO
-//   segment, up to 64 KiB) waits on the socket's receive queue (gsoQueueBytes, 10 MiB; with the
-//   ring, the 34 MiB that 512 large frames took) and is read, in ring order, into a pool slot
-//   set aside for it (rxSpares, refilled after every batch while more than an eighth of the pool
-//   is free, so transmit never runs dry); the kernel writes it once, where the stack parses it.
-//   Such frames held unread in pool slots are what the held-data table copies out when the pool
-//   falls to that eighth (runtime/ring/held-data.ts), so the spares refill as long as nothing an
-//   application pinned fills the pool; a queued frame with no spare is dropped (rxNoSlot).
+// - Bursts. Ring frames are sized for the device's MTU (frameSize, 1600 bytes at MTU 1500, 40 to
+//   a 64 KiB block), so the ring's 24 MiB hold 15360 frames: a burst of thousands of peers'
+//   RSTs, SYNs or requests fits where 512 frames of 68 KiB overflowed. A frame larger than a ring
+//   frame (a peer's GSO segment, up to 64 KiB) waits on the socket's receive queue
+//   (gsoQueueBytes, 10 MiB; with the ring, the 34 MiB that 512 large frames took) and is read,
+//   in ring order, into a pool slot set aside for it (rxSpares, refilled after every batch while
+//   more than an eighth of the pool is free, so transmit never runs dry); the kernel writes it
+//   once, where the stack parses it. Such frames held unread in pool slots are what the held-data
+//   table copies out when the pool falls to that eighth (runtime/ring/held-data.ts), so the
+//   spares refill as long as nothing an application pinned fills the pool; a queued frame with
+//   no spare is dropped (rxNoSlot).
 // - Offloads (`offloads`, default on): PACKET_VNET_HDR. Received frames carry the sender's
 //   checksum state (FrameFlags.CHECKSUM_OK for a local sender's unfinished checksum or one the
 //   device verified) and may be a peer's whole GSO segment (up to 64 KiB); transmitted TCP
@@ -45,13 +46,14 @@ export interface AfPacketLinkOptions {
   /** Open the device inside this network namespace (`ip netns` name); the process stays where it is. */
   netns?: string;
   /**
-   * Frames in the kernel's receive ring (default: as many as 24 MiB hold, 12288 at MTU 1500 — a
-   * burst of 1500 peers closing at once overflowed 512 frames, and a lost RST is never repeated).
+   * Frames in the kernel's receive ring, rounded up to whole blocks (default: as many as 24 MiB
+   * hold, 15360 at MTU 1500 — a burst of 1500 peers closing at once overflowed 512 frames, and a
+   * lost RST is never repeated).
    */
   ringFrames?: number;
   /**
-   * Bytes per ring frame: a power of two from 256, or a multiple of 4096 (default: the smallest
-   * power of two, at least 2048, that holds an MTU-sized frame). Larger frames take the queue.
+   * Bytes per ring frame, a multiple of 16 from 256 (default: what an MTU-sized frame needs).
+   * Larger frames take the queue (gsoQueueBytes).
    */
   frameSize?: number;
   /** Bytes of larger-than-frame frames (GSO segments) the kernel may queue for us (default 10 MiB). */
@@ -118,10 +120,18 @@ const DEFAULT_SLOT_SIZE = 69632;
 const DEFAULT_RING_BYTES = 24 << 20;
 const DEFAULT_GSO_QUEUE_BYTES = 10 << 20;
 
-/** The smallest power of two, at least 2048, that holds a frame of `mtu` in the ring. */
+/** A ring frame that holds a frame of `mtu`, in the kernel's 16-byte steps (TPACKET_ALIGNMENT). */
 export function ringFrameSize(mtu: number): number {
-  let size = 2048;
-  while (size < mtu + ETHERNET_OVERHEAD + RING_FRAME_OVERHEAD) size *= 2;
+  return Math.ceil((mtu + ETHERNET_OVERHEAD + RING_FRAME_OVERHEAD) / 16) * 16;
+}
+
+/**
+ * The ring's blocks: 64 KiB (the kernel allocates each as 2^n contiguous pages, so a power of two
+ * wastes nothing), or the next power of two that holds one frame.
+ */
+function ringBlockSize(frameSize: number): number {
+  let size = 65536;
+  while (size < frameSize) size *= 2;
   return size;
 }
 
@@ -175,7 +185,6 @@ export class AfPacketLink extends DeviceLink {
   private readonly rxSpares = new Int32Array(RX_SPARES + 1);
   private readonly poolReserve: number;
   private readonly status: Int32Array;
-  private readonly slotWords: number;
   private readonly lookahead: number;
   /** Ring positions (counted from the start, like RING_CONSUMED) askForHeldFrames has looked at. */
   private scanned = 0;
@@ -206,20 +215,22 @@ export class AfPacketLink extends DeviceLink {
       throw new LinkError('MTU_TOO_LARGE', `device ${opts.ifname} has MTU ${watch.mtu}, larger than its pool slots of ${slotSize} bytes hold: pass slotSize >= ${Math.ceil((watch.mtu + ETHERNET_OVERHEAD + RING_FRAME_OVERHEAD) / 4096) * 4096}`);
     }
     const frameSize = opts.frameSize ?? ringFrameSize(watch.mtu);
-    const framesPerPage = Math.max(1, 4096 / frameSize);
-    const ringFrames = opts.ringFrames ?? Math.max(8, DEFAULT_RING_BYTES / frameSize);
-    if (!(frameSize >= 256 && (frameSize < 4096 ? (frameSize & (frameSize - 1)) === 0 : frameSize % 4096 === 0))
-      || !Number.isInteger(ringFrames) || ringFrames < 8 || ringFrames % framesPerPage !== 0) {
+    if (!Number.isInteger(frameSize) || frameSize < 256 || frameSize % 16 !== 0
+      || (opts.ringFrames !== undefined && (!Number.isInteger(opts.ringFrames) || opts.ringFrames < 8))) {
       watch.close();
-      throw new LinkError('OPEN_FAILED', `AF_PACKET link: frameSize ${frameSize} must be a power of two from 256 or a multiple of 4096, and ringFrames ${ringFrames} an integer >= 8 that fills whole pages (a multiple of ${framesPerPage}).`);
+      throw new LinkError('OPEN_FAILED', `AF_PACKET link: frameSize ${frameSize} must be a multiple of 16 from 256, and ringFrames an integer >= 8.`);
     }
+    const blockSize = ringBlockSize(frameSize);
+    const framesPerBlock = Math.floor(blockSize / frameSize);
+    const blocks = Math.ceil((opts.ringFrames ?? framesPerBlock * (DEFAULT_RING_BYTES / blockSize)) / framesPerBlock);
+    const ringFrames = blocks * framesPerBlock;
     const deviceMac = watch.macHi * 0x100000000 + (watch.macLo >>> 0);
     const offloads = opts.offloads ?? true;
     const filter = opts.acceptAddresses?.length ? encodeBpf(stackFilter(opts.acceptAddresses.map(parseIpv4))) : undefined;
     try {
       // Frames for another MAC reach a real NIC's packet sockets only in promiscuous mode.
       this.sock = withNetns(opts.netns, () => new addon.PacketSocket({
-        ifname: opts.ifname, ringFrames, frameSize, poolSlots, slotSize, headroom: DEFAULT_HEADROOM,
+        ifname: opts.ifname, ringFrames, frameSize, blockSize, poolSlots, slotSize, headroom: DEFAULT_HEADROOM,
         gsoQueueBytes: opts.gsoQueueBytes ?? DEFAULT_GSO_QUEUE_BYTES, vnetHeader: offloads, qdiscBypass: opts.qdiscBypass ?? false,
         busyPollUs: opts.busyPollUs ?? 50,
         promiscuous: opts.mac !== undefined && opts.mac !== deviceMac, filter,
@@ -235,10 +246,10 @@ export class AfPacketLink extends DeviceLink {
     this.capabilities = { rxChecksumVerified: false, txChecksumOffload: offloads, tsoMaxBytes: offloads ? 65536 : 0 };
     this.arena = new SlotArena({
       slotCount: ringFrames + poolSlots, slotSize, buffer: this.sock.buffer, deviceSlots: ringFrames, deviceSlotSize: frameSize,
+      deviceSlotsPerBlock: framesPerBlock, deviceBlockSize: blockSize,
     });
-    this.status = new Int32Array(this.sock.buffer, 0, (ringFrames * frameSize) >> 2);
-    this.slotWords = frameSize >> 2;
-    this.arena.onDeviceRelease = (slot) => { Atomics.store(this.status, slot * this.slotWords, 0); };
+    this.status = new Int32Array(this.sock.buffer, 0, (blocks * blockSize) >> 2);
+    this.arena.onDeviceRelease = (slot) => { Atomics.store(this.status, this.arena.base(slot) >> 2, 0); };
     this.lookahead = Math.max(1, ringFrames >> 2);
     this.poolReserve = poolSlots >> 3;
     this.native = this.sock.stats;
@@ -319,7 +330,7 @@ export class AfPacketLink extends DeviceLink {
    *
    * A frame ahead of the head can only be released, never taken, until the head passes it: each
    * position is looked at once, when it comes within reach, so a batch costs what it consumed,
-   * not the ring's 12288 frames.
+   * not the ring's 15360 frames.
    */
   private askForHeldFrames(consumed: number): boolean {
     const arena = this.arena;

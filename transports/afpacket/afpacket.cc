@@ -3,21 +3,22 @@
 // transmit. afpacket-link.ts is the JavaScript half and states the contract; this file keeps to
 // what JavaScript cannot do (syscalls, the ring's status words, waking the event loop).
 //
-// Memory: one region of ringFrames * frameSize + poolSlots * slotSize bytes, exposed to
-// JavaScript as one external ArrayBuffer that backs the link's SlotArena (device slots of
-// frameSize, then pool slots of slotSize). The kernel's receive ring is mapped over the first
-// ringFrames * frameSize bytes (frames tile the blocks, so frame i starts at i * frameSize); the
-// rest is anonymous memory the stack allocates transmit frames from. A received frame is never
+// Memory: one region of the ring's blocks (blockSize each) + poolSlots * slotSize bytes, exposed
+// to JavaScript as one external ArrayBuffer that backs the link's SlotArena (device slots of
+// frameSize packed from the start of each block, then pool slots of slotSize). The kernel's
+// receive ring is mapped over the blocks (frame i is frame i % perBlock of block i / perBlock, as
+// the kernel's packet_lookup_frame finds it); the rest is anonymous memory the stack allocates
+// transmit frames from. A received frame is never
 // copied in userspace: its slot is the ring frame, handed out with refcount 1 and given back to
 // the kernel (tp_status = TP_STATUS_KERNEL) by JavaScript when the last holder releases it. The
 // region is unmapped only when the ArrayBuffer is collected, so views into frames stay valid
 // after close().
 //
 // Ring frames are sized for the device's MTU, not for a 64 KiB GSO segment: a burst is many
-// small frames (thousands of peers' RSTs, SYNs, requests), and the same kernel memory holds 34
-// times as many 2 KiB frames as 68 KiB ones. A frame larger than a ring frame (a peer's GSO
-// segment) takes the kernel's copy path (PACKET_COPY_THRESH in linux/if_packet.h; tpacket_rcv in
-// net/packet/af_packet.c): it is queued whole on the socket's receive queue, within the receive
+// small frames (thousands of peers' RSTs, SYNs, requests), and the same kernel memory holds 43
+// times as many 1600-byte frames as 68 KiB ones. A frame larger than a ring frame (a peer's GSO
+// segment) takes the kernel's copy path (PACKET_COPY_THRESH in linux/if_packet.h; tpacket_rcv()
+// in the kernel): it is queued whole on the socket's receive queue, within the receive
 // buffer (gsoQueueBytes), and its place in the ring holds a truncated copy flagged
 // TP_STATUS_COPY. Fill() meets that flag in ring order and reads the queued frame with
 // recvmmsg(2) straight into a pool slot JavaScript set aside (rxSpares): the kernel writes it
@@ -158,8 +159,9 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     }
     Napi::Object o = info[0].As<Napi::Object>();
     std::string ifname = o.Get("ifname").ToString().Utf8Value();
-    ringFrames_ = GetU32(o, "ringFrames", 12288);
-    frameSize_ = GetU32(o, "frameSize", 2048);
+    ringFrames_ = GetU32(o, "ringFrames", 15360);
+    frameSize_ = GetU32(o, "frameSize", 1600);
+    blockSize_ = GetU32(o, "blockSize", 65536);
     poolSlots_ = GetU32(o, "poolSlots", 1024);
     slotSize_ = GetU32(o, "slotSize", 69632);
     headroom_ = GetU32(o, "headroom", 256);
@@ -173,11 +175,12 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
       Napi::TypeError::New(env, "PacketSocket: ifname must be a device name of 1 to 15 characters").ThrowAsJavaScriptException();
       return;
     }
-    // Blocks are whole pages; frames tile them (a power of two below a page, whole pages above).
-    uint32_t blockSize = frameSize_ < 4096 ? 4096 : frameSize_;
-    if (ringFrames_ == 0 || slotSize_ % 4096 != 0 || slotSize_ < 4096 || headroom_ >= slotSize_ || frameSize_ < 256 ||
-        blockSize % frameSize_ != 0 || blockSize % 4096 != 0 || ringFrames_ % (blockSize / frameSize_) != 0) {
-      Napi::RangeError::New(env, "PacketSocket: ringFrames must fill whole pages of frameSize frames (a power of two from 256, or a multiple of 4096) and slotSize must be a multiple of 4096").ThrowAsJavaScriptException();
+    // Blocks are whole pages (struct tpacket_req, linux/if_packet.h); frames are 16-byte aligned
+    // (TPACKET_ALIGNMENT) and fill blocks from their start.
+    framesPerBlock_ = frameSize_ >= 256 && frameSize_ % 16 == 0 ? blockSize_ / frameSize_ : 0;
+    if (ringFrames_ == 0 || slotSize_ % 4096 != 0 || slotSize_ < 4096 || headroom_ >= slotSize_ || blockSize_ % 4096 != 0 ||
+        framesPerBlock_ == 0 || ringFrames_ % framesPerBlock_ != 0) {
+      Napi::RangeError::New(env, "PacketSocket: frameSize must be a multiple of 16 from 256, blockSize a multiple of 4096 holding one frame at least, ringFrames whole blocks of frames, and slotSize a multiple of 4096").ThrowAsJavaScriptException();
       return;
     }
 
@@ -221,13 +224,13 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     }
 
     struct tpacket_req req;
-    req.tp_block_size = blockSize;
-    req.tp_block_nr = ringFrames_ / (blockSize / frameSize_);
+    req.tp_block_size = blockSize_;
+    req.tp_block_nr = ringFrames_ / framesPerBlock_;
     req.tp_frame_size = frameSize_;
     req.tp_frame_nr = ringFrames_;
     if (setsockopt(fd_, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) != 0) { Fail(env, "setsockopt(PACKET_RX_RING)"); return; }
 
-    ringBytes_ = static_cast<size_t>(ringFrames_) * frameSize_;
+    ringBytes_ = static_cast<size_t>(req.tp_block_nr) * blockSize_;
     regionBytes_ = ringBytes_ + static_cast<size_t>(poolSlots_) * slotSize_;
     void* region = mmap(nullptr, regionBytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (region == MAP_FAILED) { Fail(env, "mmap"); return; }
@@ -360,10 +363,11 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
   }
 
-  /** Where a slot's memory starts: ring frames first, then the pool (SlotArena.base). */
+  /** Where a slot's memory starts: ring frames in their blocks first, then the pool (SlotArena.base). */
   uint8_t* SlotBase(uint32_t slot) const {
-    return slot < ringFrames_ ? region_ + static_cast<size_t>(slot) * frameSize_
-                              : region_ + ringBytes_ + static_cast<size_t>(slot - ringFrames_) * slotSize_;
+    if (slot >= ringFrames_) return region_ + ringBytes_ + static_cast<size_t>(slot - ringFrames_) * slotSize_;
+    uint32_t block = slot / framesPerBlock_;
+    return region_ + static_cast<size_t>(block) * blockSize_ + static_cast<size_t>(slot - block * framesPerBlock_) * frameSize_;
   }
 
   /** True when the kernel has written the frame at head_ and nobody holds it. */
@@ -694,6 +698,8 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
   int ifindex_ = 0;
   uint32_t ringFrames_ = 0;
   uint32_t frameSize_ = 0;
+  uint32_t blockSize_ = 0;
+  uint32_t framesPerBlock_ = 0;
   uint32_t poolSlots_ = 0;
   uint32_t slotSize_ = 0;
   uint32_t headroom_ = 0;
