@@ -124,7 +124,9 @@ describe('wsk run echosrv on a real device', () => {
       clients.kill('SIGKILL');
       const signalled = Date.now();
       run.child.kill('SIGTERM');
-      const exited = await Promise.race([run.exited, new Promise<'running'>((r) => setTimeout(() => r('running'), 20_000))]);
+      let bound: NodeJS.Timeout | undefined;
+      const exited = await Promise.race([run.exited, new Promise<'running'>((r) => { bound = setTimeout(() => r('running'), 20_000); })]);
+      clearTimeout(bound);
       console.log(`unload with 20 vanished peers: ${exited === 'running' ? 'still running' : 'exited'} ${Date.now() - signalled} ms after SIGTERM`);
       expect(exited, `stdout: ${run.out()}\nstderr: ${run.err()}`).toBe(0);
       expect(run.out()).toMatch(/SIGTERM: unloading echosrv: closing the listener; waiting up to 3 s for 20 open connection\(s\)/);

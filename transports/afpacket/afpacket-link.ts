@@ -121,7 +121,7 @@ const DEFAULT_RING_BYTES = 24 << 20;
 const DEFAULT_GSO_QUEUE_BYTES = 10 << 20;
 
 /** A ring frame that holds a frame of `mtu`, in the kernel's 16-byte steps (TPACKET_ALIGNMENT). */
-export function ringFrameSize(mtu: number): number {
+function ringFrameSize(mtu: number): number {
   return Math.ceil((mtu + ETHERNET_OVERHEAD + RING_FRAME_OVERHEAD) / 16) * 16;
 }
 
