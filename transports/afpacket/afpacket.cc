@@ -30,7 +30,7 @@
 // retire timer (tp_retire_blk_tov, whole milliseconds) fires, so a lone frame waits for the
 // timer, and every request-response with it: with 1 ms, a frame became readable 0.86 ms after it
 // arrived at the median and 4.3 ms at p90, against 11 us for a V2 frame (veth lab, 200 datagrams
-// 5 ms apart, both rings busy-polled). PACKET_VNET_HDR on receive gives each frame's checksum
+// 5 ms apart, both rings busy-polled: bench/tpacket-v3-latency.c). PACKET_VNET_HDR on receive gives each frame's checksum
 // state and lets the kernel hand us the peer's GSO segments whole.
 //
 // Wakeups: the socket sits in a private epoll set in edge-triggered mode and libuv polls that
