@@ -469,7 +469,7 @@ describe('wsk CLI', () => {
     await peer.waitForBytes(4, 5000);
 
     process.kill(proc.child.pid!, 'SIGINT');
-    await proc.waitFor(/waiting for 1 open connection/, 5000);
+    await proc.waitFor(/waiting up to \d+ s for 1 open connection/, 5000);
     await sleep(300);
     expect(proc.child.exitCode).toBeNull();
 

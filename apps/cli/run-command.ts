@@ -24,6 +24,8 @@ export interface RunOptions extends ProviderOptions {
   port?: number;
   trace: boolean;
   json: boolean;
+  /** echosrv: seconds an unload waits for peers to close their connections before resetting them. */
+  unloadTimeout: number;
   // iperf3
   time?: number;
   parallel?: number;
@@ -180,20 +182,35 @@ async function runEchosrv(_args: string[], options: RunOptions, io: CliIo, provi
   }
   io.out(`echosrv listening on [::]:${listening.Port} (${options.provider === 'kernel' ? 'IPv4 and IPv6' : 'IPv4'}, ${where}); Ctrl-C to unload`);
 
+  // The sample's unload waits for every peer to close its connection, which a peer that vanished
+  // (unplugged, killed behind a firewall, its RST lost) never does: after unloadTimeout seconds,
+  // or at a second signal, what is left is closed abortively (a RST each) and stderr says so.
+  const timeout = options.unloadTimeout;
   let signals = 0;
+  let aborted = false;
+  let graceTimer: NodeJS.Timeout | null = null;
   let unloaded!: () => void;
   const done = new Promise<void>((resolve) => { unloaded = resolve; });
+  const abortRemaining = (why: string): void => {
+    if (aborted) return;
+    aborted = true;
+    const open = echosrvStats().connections;
+    if (open === 0) return;
+    io.err(`wsk: echosrv: ${why}: closing ${open} open connection(s) abortively (reset)`);
+    void echosrvStop({ forceClose: true });
+  };
   io.onSignal((signal) => {
     signals++;
     if (signals === 1) {
       const open = echosrvStats().connections;
       io.out(`${signal}: unloading echosrv: closing the listener` + (open > 0
-        ? `; waiting for ${open} open connection(s) to be closed by their peers (Ctrl-C again to close them abortively)`
+        ? `; waiting up to ${timeout} s for ${open} open connection(s) to be closed by their peers (Ctrl-C again to reset them now)`
         : ''));
-      echosrvStop().then(unloaded, (err: unknown) => { io.err(`wsk: unload failed: ${String(err)}`); unloaded(); });
+      graceTimer = setTimeout(() => abortRemaining(`${timeout} s after ${signal} their peers had not closed them`), timeout * 1000);
+      echosrvStop().then(unloaded, (err: unknown) => { io.err(`wsk: unload failed: ${String(err)}`); unloaded(); })
+        .finally(() => { if (graceTimer) clearTimeout(graceTimer); });
     } else if (signals === 2) {
-      io.out(`${signal}: closing ${echosrvStats().connections} open connection(s) abortively`);
-      void echosrvStop({ forceClose: true });
+      abortRemaining(`a second ${signal}`);
     } else {
       io.err(`${signal}: exiting without a clean unload`);
       process.exit(130);
@@ -227,6 +244,7 @@ export function addRunCommand(program: Command, io: CliIo, setExitCode: (code: n
     .option('--pcap <file>', 'write a capture of everything the stack sends and receives')
     .option('--json', 'machine-readable output (iperf3: the report as JSON, like iperf3 -J)', false)
     .option('--trace', 'echosrv: log every WSK operation (verbose)', false)
+    .option('--unload-timeout <seconds>', 'echosrv: on Ctrl-C/SIGTERM, wait this long for peers to close their connections, then reset the rest', integer(0, 3600), 3)
     .option('-t, --time <seconds>', 'iperf3: test length', integer(0, 86400))
     .option('-P, --parallel <n>', 'iperf3: parallel streams', integer(1, 128))
     .option('-R, --reverse', 'iperf3: the server sends')
@@ -242,7 +260,7 @@ export function addRunCommand(program: Command, io: CliIo, setExitCode: (code: n
     .option('-1, --one-off', 'iperf3-server: serve one test, then exit')
     .option('--root <dir>', 'http-server: serve the files under <dir> at /files/')
     .option('-o, --output <file>', 'http-get: write the body to <file> instead of stdout')
-    .addHelpText('after', `\nApplications:\n${appList}\n\nProviders:\n  kernel     the host's own TCP/IP stack (node:net)\n  stack      the userspace TCP/IP stack on a device: --link afpacket (packet ring, needs root or\n             CAP_NET_RAW), pcap (libpcap) or raw (raw IP sockets; the kernel must own the address\n             and be kept quiet, see transports/raw-socket); or --link memory: an in-process\n             memory link to a second stack (198.18.0.1) where the app's peer runs (its server,\n             or one visit by its client, after which a server app unloads); no root needed\n\nExamples on a lab (wsk lab up prints the names):\n  wsk run echosrv --link afpacket --netns wskB-<id> --ifname vb-<id> --ip 198.18.0.2/24\n  wsk run iperf3-server --link afpacket --netns wskB-<id> --ifname vb-<id> --ip 198.18.0.2/24\n    then: ip netns exec wskA-<id> iperf3 -c 198.18.0.2 -R\n  wsk run iperf3 198.18.0.1 -t 5 -P 2 --link afpacket --netns wskB-<id> --ifname vb-<id> --ip 198.18.0.2/24\n\nCtrl-C (or SIGTERM) unloads: stop listening, wait for connected peers to disconnect, exit 0.\nA second Ctrl-C closes the remaining connections abortively. While an app runs on the stack,\n\`wsk stats\` shows its counters and connections.`)
+    .addHelpText('after', `\nApplications:\n${appList}\n\nProviders:\n  kernel     the host's own TCP/IP stack (node:net)\n  stack      the userspace TCP/IP stack on a device: --link afpacket (packet ring, needs root or\n             CAP_NET_RAW), pcap (libpcap) or raw (raw IP sockets; the kernel must own the address\n             and be kept quiet, see transports/raw-socket); or --link memory: an in-process\n             memory link to a second stack (198.18.0.1) where the app's peer runs (its server,\n             or one visit by its client, after which a server app unloads); no root needed\n\nExamples on a lab (wsk lab up prints the names):\n  wsk run echosrv --link afpacket --netns wskB-<id> --ifname vb-<id> --ip 198.18.0.2/24\n  wsk run iperf3-server --link afpacket --netns wskB-<id> --ifname vb-<id> --ip 198.18.0.2/24\n    then: ip netns exec wskA-<id> iperf3 -c 198.18.0.2 -R\n  wsk run iperf3 198.18.0.1 -t 5 -P 2 --link afpacket --netns wskB-<id> --ifname vb-<id> --ip 198.18.0.2/24\n\nCtrl-C (or SIGTERM) unloads: stop listening, wait for connected peers to disconnect (echosrv: up\nto --unload-timeout seconds, then it resets the rest and says how many on stderr), exit 0. A\nsecond Ctrl-C resets the remaining connections at once. While an app runs on the stack,\n\`wsk stats\` shows its counters and connections.`)
     .action(async (appName: string, args: string[], options: RunOptions, command: Command) => {
       const app = APPS[appName];
       if (!app) {

@@ -125,6 +125,34 @@ describe('SlotArena', () => {
     expect((err as Error).message).toContain('1(refcount 2)');
   });
 
+  it('device slots of their own size come first: each view starts at base(), slotAt() finds the slot of a byte, alloc() serves only the pool', () => {
+    const a = new SlotArena({ slotCount: 6, slotSize: 4096, headroom: 128, deviceSlots: 4, deviceSlotSize: 1024 });
+    expect(a.buffer.byteLength).toBe(4 * 1024 + 2 * 4096);
+    expect(a.poolBase).toBe(4096);
+    expect([0, 3, 4, 5].map((s) => a.base(s))).toEqual([0, 3072, 4096, 8192]);
+    expect([0, 3, 4, 5].map((s) => a.view(s).byteLength)).toEqual([1024, 1024, 4096, 4096]);
+    expect([0, 3, 4, 5].map((s) => a.view(s).byteOffset)).toEqual([0, 3072, 4096, 8192]);
+    expect([0, 1023, 1024, 4095, 4096, 8191, 8192].map((b) => a.slotAt(b))).toEqual([0, 0, 1, 3, 4, 4, 5]);
+    expect([a.alloc(), a.alloc(), a.alloc()]).toEqual([4, 5, -1]);
+    expect(codeOf(() => a.setFrame(0, 1000, 100))).toBe('SLOT_FRAME');
+    a.setFrame(4, 1000, 100);
+    a.release(4);
+    a.release(5);
+    a.assertNoLeaks();
+    expect(codeOf(() => new SlotArena({ slotCount: 2, slotSize: 4096, deviceSlots: 1, deviceSlotSize: 100 }))).toBe('ARENA_OPTIONS');
+  });
+
+  it('device slots in blocks (a kernel ring of frames that do not fill their block): base(), views and slotAt() skip each block tail', () => {
+    // Blocks of 4096 bytes holding 2 slots of 1600: 896 bytes at each block's end belong to no slot.
+    const a = new SlotArena({ slotCount: 5, slotSize: 4096, headroom: 128, deviceSlots: 4, deviceSlotSize: 1600, deviceSlotsPerBlock: 2, deviceBlockSize: 4096 });
+    expect(a.poolBase).toBe(8192);
+    expect(a.buffer.byteLength).toBe(8192 + 4096);
+    expect([0, 1, 2, 3, 4].map((s) => a.base(s))).toEqual([0, 1600, 4096, 5696, 8192]);
+    expect([0, 1, 2, 3, 4].map((s) => a.view(s).byteLength)).toEqual([1600, 1600, 1600, 1600, 4096]);
+    expect([0, 1599, 1600, 3199, 3200, 4096, 5696, 7295, 7296, 8192].map((b) => a.slotAt(b))).toEqual([0, 0, 1, 1, -1, 2, 3, 3, -1, 4]);
+    expect(codeOf(() => new SlotArena({ slotCount: 5, slotSize: 4096, deviceSlots: 4, deviceSlotSize: 1600, deviceSlotsPerBlock: 3, deviceBlockSize: 4096 }))).toBe('ARENA_OPTIONS');
+  });
+
   it('rejects bad options', () => {
     expect(codeOf(() => new SlotArena({ slotCount: 0 }))).toBe('ARENA_OPTIONS');
     expect(codeOf(() => new SlotArena({ slotCount: 1, slotSize: 256, headroom: 256 }))).toBe('ARENA_OPTIONS');

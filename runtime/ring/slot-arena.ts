@@ -17,6 +17,12 @@
 //   the device instead of the free list. A device that will soon need a slot it has
 //   handed out marks it with want(); holders that can move their bytes elsewhere (the held-data
 //   table's copy-out) do so for wanted slots, and the mark clears when the slot comes back.
+//   Device slots may have a size of their own (`deviceSlotSize`: a ring of small frames for the
+//   traffic's MTU-sized frames ahead of pool slots sized for 64 KiB segments) and sit in blocks
+//   of `deviceSlotsPerBlock` (a kernel ring's blocks, each `deviceBlockSize` bytes, the frames
+//   packed from its start); the memory is device blocks first, then pool slots, and
+//   base()/view() know where each slot starts. Code that sizes a frame it builds uses `slotSize`,
+//   which is what alloc() hands out.
 // - Per-slot frame metadata travels with the slot: `flags` (FrameFlags in runtime/net/device.ts:
 //   checksum state) and `segmentSizes` (the MSS of a TSO segment). alloc() clears both.
 import { WskUsageError } from '../errors.ts';
@@ -34,10 +40,16 @@ export interface SlotArenaOptions {
   headroom?: number;
   /** Back the slots with a SharedArrayBuffer. Default false. */
   shared?: boolean;
-  /** Use this memory (at least slotCount * slotSize bytes, e.g. a native link's mapping) instead of allocating. */
+  /** Use this memory (device slots, then the pool's, e.g. a native link's mapping) instead of allocating. */
   buffer?: ArrayBuffer;
   /** The first N slots belong to the device (see the file comment). Default 0. */
   deviceSlots?: number;
+  /** Bytes per device slot, a multiple of 16 (default slotSize). */
+  deviceSlotSize?: number;
+  /** Device slots per block (default: all of them, in one block). */
+  deviceSlotsPerBlock?: number;
+  /** Bytes per block of device slots (default deviceSlotsPerBlock * deviceSlotSize). */
+  deviceBlockSize?: number;
 }
 
 function roundUp(n: number, to: number): number {
@@ -61,6 +73,12 @@ export class SlotArena {
   readonly segmentSizes: Uint16Array;
   /** Slots [0, deviceSlots) belong to the device. */
   readonly deviceSlots: number;
+  /** Bytes per device slot (slotSize unless the device asked for its own size). */
+  readonly deviceSlotSize: number;
+  readonly deviceSlotsPerBlock: number;
+  readonly deviceBlockSize: number;
+  /** Where the pool slots start in `buffer`: after the device's blocks. */
+  readonly poolBase: number;
   /** Gives a device slot back to its device once its last holder released it. */
   onDeviceRelease: ((slot: number) => void) | null = null;
   /** Per-slot 1 while the device wants the slot back soon. */
@@ -95,11 +113,21 @@ export class SlotArena {
     if (!Number.isInteger(headroom) || headroom < 0 || headroom >= slotSize) {
       throw new WskUsageError('ARENA_OPTIONS', 'SlotArena: headroom must be an integer in [0, slotSize).');
     }
-    const total = slotCount * slotSize;
     const deviceSlots = opts.deviceSlots ?? 0;
     if (!Number.isInteger(deviceSlots) || deviceSlots < 0 || deviceSlots > slotCount) {
       throw new WskUsageError('ARENA_OPTIONS', 'SlotArena: deviceSlots must be an integer in [0, slotCount].');
     }
+    const deviceSlotSize = opts.deviceSlotSize ?? slotSize;
+    if (!Number.isInteger(deviceSlotSize) || deviceSlotSize <= headroom || deviceSlotSize % 16 !== 0) {
+      throw new WskUsageError('ARENA_OPTIONS', 'SlotArena: deviceSlotSize must be a multiple of 16 larger than the headroom.');
+    }
+    const perBlock = opts.deviceSlotsPerBlock ?? Math.max(1, deviceSlots);
+    const blockSize = opts.deviceBlockSize ?? perBlock * deviceSlotSize;
+    if (!Number.isInteger(perBlock) || perBlock <= 0 || !Number.isInteger(blockSize) || blockSize < perBlock * deviceSlotSize) {
+      throw new WskUsageError('ARENA_OPTIONS', 'SlotArena: a block of device slots must hold deviceSlotsPerBlock slots of deviceSlotSize.');
+    }
+    const poolBase = Math.ceil(deviceSlots / perBlock) * blockSize;
+    const total = poolBase + (slotCount - deviceSlots) * slotSize;
     if (opts.buffer && opts.buffer.byteLength < total) {
       throw new WskUsageError('ARENA_OPTIONS', `SlotArena: the buffer holds ${opts.buffer.byteLength} bytes, ${total} are needed for ${slotCount} slots of ${slotSize}.`);
     }
@@ -107,6 +135,10 @@ export class SlotArena {
     this.slotSize = slotSize;
     this.headroom = headroom;
     this.deviceSlots = deviceSlots;
+    this.deviceSlotSize = deviceSlotSize;
+    this.deviceSlotsPerBlock = perBlock;
+    this.deviceBlockSize = blockSize;
+    this.poolBase = poolBase;
     this.buffer = opts.buffer ?? (opts.shared ? new SharedArrayBuffer(total) : new ArrayBuffer(total));
     this.refcounts = new Int32Array(slotCount);
     this.offsets = new Uint32Array(slotCount);
@@ -123,8 +155,9 @@ export class SlotArena {
     this.views = new Array<Uint8Array>(slotCount);
     this.dataViews = new Array<DataView>(slotCount);
     for (let i = 0; i < slotCount; i++) {
-      this.views[i] = new Uint8Array(this.buffer, i * slotSize, slotSize);
-      this.dataViews[i] = new DataView(this.buffer, i * slotSize, slotSize);
+      const size = i < deviceSlots ? deviceSlotSize : slotSize;
+      this.views[i] = new Uint8Array(this.buffer, this.base(i), size);
+      this.dataViews[i] = new DataView(this.buffer, this.base(i), size);
     }
   }
 
@@ -203,7 +236,7 @@ export class SlotArena {
     if (this.wanted[slot] === 0 && this.refcounts[slot]! > 0) { this.wanted[slot] = 1; this.wantedCount++; }
   }
 
-  /** The whole slot (slotSize bytes) as a Uint8Array created at construction. */
+  /** The whole slot (slotSize bytes, deviceSlotSize for a device slot) as a Uint8Array created at construction. */
   view(slot: number): Uint8Array {
     return this.views[slot]!;
   }
@@ -215,7 +248,18 @@ export class SlotArena {
 
   /** Byte offset of the slot's first byte inside `buffer`. */
   base(slot: number): number {
-    return slot * this.slotSize;
+    if (slot >= this.deviceSlots) return this.poolBase + (slot - this.deviceSlots) * this.slotSize;
+    const perBlock = this.deviceSlotsPerBlock;
+    const block = Math.floor(slot / perBlock);
+    return block * this.deviceBlockSize + (slot - block * perBlock) * this.deviceSlotSize;
+  }
+
+  /** The slot whose memory holds byte `byteOffset` of `buffer` (-1: a block's unused tail). */
+  slotAt(byteOffset: number): number {
+    if (byteOffset >= this.poolBase) return this.deviceSlots + Math.floor((byteOffset - this.poolBase) / this.slotSize);
+    const block = Math.floor(byteOffset / this.deviceBlockSize);
+    const inBlock = Math.floor((byteOffset - block * this.deviceBlockSize) / this.deviceSlotSize);
+    return inBlock < this.deviceSlotsPerBlock ? block * this.deviceSlotsPerBlock + inBlock : -1;
   }
 
   offsetOf(slot: number): number {
@@ -228,8 +272,9 @@ export class SlotArena {
 
   /** Sets the frame window inside the slot (relative to the slot start). */
   setFrame(slot: number, offset: number, length: number): void {
-    if (offset < 0 || length < 0 || offset + length > this.slotSize) {
-      throw new WskUsageError('SLOT_FRAME', `SlotArena.setFrame: [${offset}, ${offset + length}) exceeds slot size ${this.slotSize}.`);
+    const size = this.views[slot]!.byteLength;
+    if (offset < 0 || length < 0 || offset + length > size) {
+      throw new WskUsageError('SLOT_FRAME', `SlotArena.setFrame: [${offset}, ${offset + length}) exceeds slot size ${size}.`);
     }
     this.offsets[slot] = offset;
     this.lengths[slot] = length;

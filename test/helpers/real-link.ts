@@ -33,6 +33,8 @@ export interface StackLabOptions extends Pick<LabUpOptions, 'offloads' | 'mtu'> 
   busyPollUs?: number;
   /** AF_PACKET receive ring size (default: the link's). */
   ringFrames?: number;
+  /** AF_PACKET pool slots (default: the link's). */
+  poolSlots?: number;
   /** Keep a capture for failed tests (default true; the capture itself costs an allocation per frame). */
   capture?: boolean;
 }
@@ -86,6 +88,7 @@ function openDevice(kind: LinkKind, lab: Lab, opts: StackLabOptions): LinkDevice
     case 'afpacket':
       return new AfPacketLink({
         ifname: lab.stackIf, netns: lab.stackNs, acceptAddresses: [address, broadcast], busyPollUs: opts.busyPollUs, ringFrames: opts.ringFrames,
+        poolSlots: opts.poolSlots,
       });
     case 'pcap':
       return new PcapLink({ ifname: lab.stackIf, netns: lab.stackNs, acceptAddresses: [address, broadcast] });

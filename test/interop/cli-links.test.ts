@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { labUp, type Lab } from '../../apps/lab/lab.ts';
 
 const WSK = fileURLToPath(new URL('../../apps/cli/wsk.mjs', import.meta.url));
+const BURST_PEER = fileURLToPath(new URL('./burst-peer.py', import.meta.url));
 
 interface Running { child: ChildProcess; out: () => string; err: () => string; exited: Promise<number | null> }
 
@@ -105,6 +106,38 @@ describe('wsk run echosrv on a real device', () => {
     expect(await none.exited).toBe(1);
     expect(none.err()).toMatch(/no running app on the userspace stack/);
   }, 60_000);
+
+  it('SIGTERM while the peers have vanished (their traffic dropped by nftables): echosrv waits its unload timeout, resets the 20 connections, says so on stderr and exits', async () => {
+    // A lab of its own: the peer namespace's firewall is part of the test.
+    const vanish = labUp();
+    const run = wsk(['run', 'echosrv', '--link', 'afpacket', '--netns', vanish.stackNs, '--ifname', vanish.stackIf, '--ip', vanish.stackAddress]);
+    const clients = vanish.spawn('peer', ['python3', BURST_PEER, 'hold', vanish.stackAddress.split('/')[0]!, '40007', '20']);
+    let clientOut = '';
+    clients.stdout!.on('data', (d) => { clientOut += d; });
+    try {
+      await waitFor(() => /listening/.test(run.out()) || run.child.exitCode !== null, 30_000, 'echosrv to listen');
+      await waitFor(() => clientOut.includes('"echoed": 20'), 30_000, 'the 20 clients to be echoed');
+      // The peers vanish: nothing from or to their namespace passes any more, then they die unseen.
+      vanish.exec('peer', ['nft', '-f', '-'], {
+        input: 'table inet wskvanish {\n chain in { type filter hook input priority 0; policy drop; }\n chain out { type filter hook output priority 0; policy drop; }\n}\n',
+      });
+      clients.kill('SIGKILL');
+      const signalled = Date.now();
+      run.child.kill('SIGTERM');
+      let bound: NodeJS.Timeout | undefined;
+      const exited = await Promise.race([run.exited, new Promise<'running'>((r) => { bound = setTimeout(() => r('running'), 20_000); })]);
+      clearTimeout(bound);
+      console.log(`unload with 20 vanished peers: ${exited === 'running' ? 'still running' : 'exited'} ${Date.now() - signalled} ms after SIGTERM`);
+      expect(exited, `stdout: ${run.out()}\nstderr: ${run.err()}`).toBe(0);
+      expect(run.out()).toMatch(/SIGTERM: unloading echosrv: closing the listener; waiting up to 3 s for 20 open connection\(s\)/);
+      expect(run.err()).toMatch(/wsk: echosrv: 3 s after SIGTERM their peers had not closed them: closing 20 open connection\(s\) abortively \(reset\)/);
+      expect(run.out()).toMatch(/echosrv unloaded/);
+    } finally {
+      if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL');
+      if (clients.exitCode === null && clients.signalCode === null) clients.kill('SIGKILL');
+      vanish.down();
+    }
+  }, 90_000);
 
   it('a device that does not exist: exit code 2 and the fix on one line', async () => {
     const run = wsk(['run', 'echosrv', '--link', 'afpacket', '--netns', lab.stackNs, '--ifname', 'nosuchdev0', '--ip', lab.stackAddress]);

@@ -90,15 +90,65 @@ time.sleep(5)"`);
     expect(Buffer.from(view).toString()).toBe('zero-copy proof');
     // The bytes live in the memory the kernel maps its ring into, inside a ring frame (a device slot).
     expect(view.buffer).toBe(arena.buffer);
-    const slot = Math.floor(view.byteOffset / arena.slotSize);
+    const slot = arena.slotAt(view.byteOffset);
     expect(slot).toBeLessThan(link.ringFrames);
     expect(arena.isDeviceSlot(slot)).toBe(true);
     expect(arena.refcounts[slot]).toBe(1);
-    const status = new Int32Array(arena.buffer, slot * arena.slotSize, 1);
+    const status = new Int32Array(arena.buffer, arena.base(slot), 1);
     expect(status[0]! & 1).toBe(1); // TP_STATUS_USER: ours, not the kernel's
     connTable(sock).WskRelease(sock, ind);
     expect(arena.refcounts[slot]).toBe(0);
     expect(status[0]).toBe(0); // TP_STATUS_KERNEL: handed back
+    peer.stop();
+    expect(await close(sock)).toBe(STATUS_SUCCESS);
+    expect(await close(listen)).toBe(STATUS_SUCCESS);
+  }, 30_000);
+
+  it('a GSO segment larger than a ring frame waits on the kernel queue and is read whole into a pool slot: the retained indication is a view of that slot (no copy here)', async () => {
+    const link = L.device as AfPacketLink;
+    const arena = link.arena;
+    const queued = link.details.rxQueued;
+    const { listen, accept } = await wskListen(w, L.address, 5503);
+    let retained: WSK_DATA_INDICATION | null = null;
+    const events: WSK_CLIENT_CONNECTION_DISPATCH = {
+      // The first indication is kept; the rest of the write is taken as it comes.
+      WskReceiveEvent: (_ctx, _flags, list) => {
+        if (retained) return STATUS_SUCCESS;
+        retained = list;
+        return STATUS_PENDING;
+      },
+      WskDisconnectEvent: null,
+      WskSendBacklogEvent: null,
+    };
+    // One write of 12,000 bytes: Linux sends what its initial window allows as one GSO segment.
+    const peer = L.peerProcess(`python3 -c "
+import socket, time
+s = socket.create_connection(('${L.address}', 5503))
+s.sendall(b'g' * 12000)
+print('sent', flush=True)
+time.sleep(5)"`);
+    const sock = await accept(events);
+    (sock.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket(sock, WskSetOption, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, 16,
+      { NpiId: NPI_WSK_INTERFACE_ID, EventMask: WSK_EVENT_RECEIVE }, 0, null, null, null);
+    await peer.waitFor('sent');
+    await until(() => retained !== null, 5000, 'the receive indication');
+    const ind = retained as unknown as WSK_DATA_INDICATION;
+    try {
+      const view = ind.Buffer.Mdl!.buffer.subarray(ind.Buffer.Offset, ind.Buffer.Offset + ind.Buffer.Length);
+      // The segment's payload in one piece, larger than a ring frame holds.
+      expect(view.byteLength).toBeGreaterThan(link.frameSize);
+      expect(view.every((b) => b === 0x67)).toBe(true);
+      // In the link's memory, in a pool slot the kernel wrote the frame into (recvmmsg), held once.
+      expect(view.buffer).toBe(arena.buffer);
+      const slot = arena.slotAt(view.byteOffset);
+      expect(arena.isDeviceSlot(slot)).toBe(false);
+      expect(arena.refcounts[slot]).toBe(1);
+      expect(link.details.rxQueued).toBeGreaterThan(queued);
+      connTable(sock).WskRelease(sock, ind);
+      expect(arena.refcounts[slot]).toBe(0);
+    } finally {
+      if (arena.refcounts[arena.slotAt(ind.Buffer.Mdl!.buffer.byteOffset + ind.Buffer.Offset)]! > 0) connTable(sock).WskRelease(sock, ind);
+    }
     peer.stop();
     expect(await close(sock)).toBe(STATUS_SUCCESS);
     expect(await close(listen)).toBe(STATUS_SUCCESS);
@@ -134,6 +184,32 @@ ping -c 2 -i 0.2 -W 1 ${L.address} >/dev/null && echo pinged`);
       const got = await wskReceiveAll(sock);
       expect(sha256(got)).toBe(f.sha256);
       expect(S.stack.counters.heldCopyOuts).toBeGreaterThan(0);
+      expect(await close(sock)).toBe(STATUS_SUCCESS);
+      expect(await close(listen)).toBe(STATUS_SUCCESS);
+      await peer.waitFor('done');
+    } finally {
+      await sw.close();
+      await S.close();
+    }
+    S.device.arena.assertNoLeaks();
+  }, 60_000);
+
+  it('GSO segments held unread in pool slots are copied out when the pool runs low, so queued frames always find a slot; every byte arrives', async () => {
+    // A pool of 64 slots: the connection's 256 KiB receive window of GSO segments outnumbers it.
+    const S = await openStackLab('afpacket', { poolSlots: 64 });
+    const sw = await sessionOn(S.subsystem);
+    try {
+      const link = S.device as AfPacketLink;
+      const { listen, accept } = await wskListen(sw, S.address, 5504);
+      const f = S.randomFile('held-gso.bin', 4 << 20);
+      const peer = S.peerProcess(`nc -N ${S.address} 5504 < ${f.path}; echo done`);
+      // No receive is posted yet: the receive buffer fills with queued frames in pool slots.
+      const sock = await accept(null);
+      await until(() => S.stack.counters.heldCopyOuts > 0, 10_000, 'held data to be copied out of the pool');
+      const got = await wskReceiveAll(sock);
+      expect(sha256(got)).toBe(f.sha256);
+      expect(link.details.rxQueued).toBeGreaterThan(0);
+      expect(link.details.rxNoSlot).toBe(0);
       expect(await close(sock)).toBe(STATUS_SUCCESS);
       expect(await close(listen)).toBe(STATUS_SUCCESS);
       await peer.waitFor('done');
@@ -253,7 +329,7 @@ describe('setup errors say what to do', () => {
     }
   });
 
-  it('an MTU larger than the ring frames: MTU_TOO_LARGE with the slot size that fits', () => {
+  it('an MTU larger than the pool slots: MTU_TOO_LARGE with the slot size that fits', () => {
     const e = linkError(() => new AfPacketLink({ ifname: lab.stackIf, netns: lab.stackNs, slotSize: 8192 }));
     expect(e.code).toBe('MTU_TOO_LARGE');
     expect(e.message).toMatch(/MTU 9000.*slotSize >= 12288/);

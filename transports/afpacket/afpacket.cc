@@ -3,17 +3,35 @@
 // transmit. afpacket-link.ts is the JavaScript half and states the contract; this file keeps to
 // what JavaScript cannot do (syscalls, the ring's status words, waking the event loop).
 //
-// Memory: one region of (ringFrames + poolSlots) * slotSize bytes, exposed to JavaScript as one
-// external ArrayBuffer that backs the link's SlotArena. The kernel's receive ring is mapped over
-// the first ringFrames slots (one frame per block, so frame i starts at i * slotSize); the rest is
-// anonymous memory the stack allocates transmit frames from. A received frame is never copied:
-// its slot is the ring frame, handed out with refcount 1 and given back to the kernel
-// (tp_status = TP_STATUS_KERNEL) by JavaScript when the last holder releases it. The region is
-// unmapped only when the ArrayBuffer is collected, so views into frames stay valid after close().
+// Memory: one region of the ring's blocks (blockSize each) + poolSlots * slotSize bytes, exposed
+// to JavaScript as one external ArrayBuffer that backs the link's SlotArena (device slots of
+// frameSize packed from the start of each block, then pool slots of slotSize). The kernel's
+// receive ring is mapped over the blocks (frame i is frame i % perBlock of block i / perBlock, as
+// the kernel's packet_lookup_frame finds it); the rest is anonymous memory the stack allocates
+// transmit frames from. A received frame is never
+// copied in userspace: its slot is the ring frame, handed out with refcount 1 and given back to
+// the kernel (tp_status = TP_STATUS_KERNEL) by JavaScript when the last holder releases it. The
+// region is unmapped only when the ArrayBuffer is collected, so views into frames stay valid
+// after close().
 //
-// Why TPACKET_V2: per-frame readiness (V3 blocks add their retire timeout to every packet's
-// latency, lab.md) and PACKET_VNET_HDR on receive, which gives each frame's checksum state and
-// lets the kernel hand us the peer's GSO segments whole.
+// Ring frames are sized for the device's MTU, not for a 64 KiB GSO segment: a burst is many
+// small frames (thousands of peers' RSTs, SYNs, requests), and the same kernel memory holds 43
+// times as many 1600-byte frames as 68 KiB ones. A frame larger than a ring frame (a peer's GSO
+// segment) takes the kernel's copy path (PACKET_COPY_THRESH in linux/if_packet.h; tpacket_rcv()
+// in the kernel): it is queued whole on the socket's receive queue, within the receive
+// buffer (gsoQueueBytes), and its place in the ring holds a truncated copy flagged
+// TP_STATUS_COPY. Fill() meets that flag in ring order and reads the queued frame with
+// recvmmsg(2) straight into a pool slot JavaScript set aside (rxSpares): the kernel writes it
+// once, into memory the stack parses in place, as it does a ring frame. With no spare slot left
+// the frame is read into a scratch buffer and counted (rxNoSlot), so the ring and the queue never
+// fall out of step.
+//
+// Why TPACKET_V2: per-frame readiness. V3 hands a block over only when it is full or when its
+// retire timer (tp_retire_blk_tov, whole milliseconds) fires, so a lone frame waits for the
+// timer, and every request-response with it: with 1 ms, a frame became readable 0.86 ms after it
+// arrived at the median and 4.3 ms at p90, against 11 us for a V2 frame (veth lab, 200 datagrams
+// 5 ms apart, both rings busy-polled: bench/tpacket-v3-latency.c). PACKET_VNET_HDR on receive gives each frame's checksum
+// state and lets the kernel hand us the peer's GSO segments whole.
 //
 // Wakeups: the socket sits in a private epoll set in edge-triggered mode and libuv polls that
 // epoll descriptor. A level-triggered poll of a packet socket reports "readable" for as long as
@@ -50,6 +68,9 @@
 #ifndef TP_STATUS_CSUM_VALID
 #define TP_STATUS_CSUM_VALID (1 << 7)
 #endif
+#ifndef PACKET_COPY_THRESH
+#define PACKET_COPY_THRESH 7
+#endif
 
 namespace wsk {
 namespace {
@@ -66,10 +87,13 @@ constexpr int EVENT_WRITABLE = 2;
 enum Stat {
   ST_RX_FRAMES, ST_RX_BYTES, ST_RX_TRUNCATED, ST_RX_VLAN, ST_RX_GSO_UNSUPPORTED,
   ST_TX_FRAMES, ST_TX_BYTES, ST_TX_ERRORS, ST_TX_AGAIN, ST_TX_LAST_ERRNO, ST_TX_SYSCALLS,
-  ST_WAKEUPS, ST_KERNEL_PACKETS, ST_KERNEL_DROPS, ST_BUSY_POLLED, ST_COUNT
+  ST_WAKEUPS, ST_KERNEL_PACKETS, ST_KERNEL_DROPS, ST_BUSY_POLLED, ST_RX_QUEUED, ST_RX_NO_SLOT,
+  ST_RING_CONSUMED, ST_COUNT
 };
 
 constexpr unsigned MAX_TX_BATCH = 256;
+/** Queued (larger than a ring frame) frames read per recvmmsg; also the most spares JavaScript keeps. */
+constexpr unsigned MAX_RX_COPIES = 64;
 constexpr uint64_t BUSY_POLL_SLICE_NS = 1000000;
 
 // struct virtio_net_hdr (linux/virtio_net.h, which does not compile as C++), in host byte order
@@ -98,6 +122,9 @@ struct Arrays {
   uint16_t* segmentSizes = nullptr;
   int32_t* rxBatch = nullptr;
   size_t rxBatchLength = 0;
+  /** [0] = how many spare pool slots follow; [1..count] = the slots (refcount 1, ours to fill). */
+  int32_t* rxSpares = nullptr;
+  size_t rxSparesLength = 0;
   int32_t* txSlots = nullptr;
   size_t txSlotsLength = 0;
 };
@@ -132,9 +159,13 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     }
     Napi::Object o = info[0].As<Napi::Object>();
     std::string ifname = o.Get("ifname").ToString().Utf8Value();
-    ringFrames_ = GetU32(o, "ringFrames", 256);
+    ringFrames_ = GetU32(o, "ringFrames", 15360);
+    frameSize_ = GetU32(o, "frameSize", 1600);
+    blockSize_ = GetU32(o, "blockSize", 65536);
     poolSlots_ = GetU32(o, "poolSlots", 1024);
     slotSize_ = GetU32(o, "slotSize", 69632);
+    headroom_ = GetU32(o, "headroom", 256);
+    uint32_t gsoQueue = GetU32(o, "gsoQueueBytes", 10 << 20);
     vnet_ = GetBool(o, "vnetHeader", true);
     bool promisc = GetBool(o, "promiscuous", false);
     bool bypass = GetBool(o, "qdiscBypass", false);
@@ -144,8 +175,12 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
       Napi::TypeError::New(env, "PacketSocket: ifname must be a device name of 1 to 15 characters").ThrowAsJavaScriptException();
       return;
     }
-    if (ringFrames_ == 0 || slotSize_ % 4096 != 0 || slotSize_ < 4096) {
-      Napi::RangeError::New(env, "PacketSocket: ringFrames must be positive and slotSize a multiple of 4096").ThrowAsJavaScriptException();
+    // Blocks are whole pages (struct tpacket_req, linux/if_packet.h); frames are 16-byte aligned
+    // (TPACKET_ALIGNMENT) and fill blocks from their start.
+    framesPerBlock_ = frameSize_ >= 256 && frameSize_ % 16 == 0 ? blockSize_ / frameSize_ : 0;
+    if (ringFrames_ == 0 || slotSize_ % 4096 != 0 || slotSize_ < 4096 || headroom_ >= slotSize_ || blockSize_ % 4096 != 0 ||
+        framesPerBlock_ == 0 || ringFrames_ % framesPerBlock_ != 0) {
+      Napi::RangeError::New(env, "PacketSocket: frameSize must be a multiple of 16 from 256, blockSize a multiple of 4096 holding one frame at least, ringFrames whole blocks of frames, and slotSize a multiple of 4096").ThrowAsJavaScriptException();
       return;
     }
 
@@ -168,6 +203,11 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     if (bypass && setsockopt(fd_, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one) != 0) { Fail(env, "setsockopt(PACKET_QDISC_BYPASS)"); return; }
     int sb = static_cast<int>(sndbuf);
     if (setsockopt(fd_, SOL_SOCKET, SO_SNDBUFFORCE, &sb, sizeof sb) != 0) setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &sb, sizeof sb);
+    // Frames larger than a ring frame wait on the receive queue, up to the receive buffer (the
+    // kernel doubles what it is given, socket(7)); without CAP_NET_ADMIN rmem_max caps it.
+    int rb = static_cast<int>(gsoQueue / 2);
+    if (setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &rb, sizeof rb) != 0) setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rb, sizeof rb);
+    if (setsockopt(fd_, SOL_PACKET, PACKET_COPY_THRESH, &one, sizeof one) != 0) { Fail(env, "setsockopt(PACKET_COPY_THRESH)"); return; }
 
     Napi::Value filter = o.Get("filter");
     if (filter.IsTypedArray()) {
@@ -184,17 +224,18 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     }
 
     struct tpacket_req req;
-    req.tp_block_size = slotSize_;
-    req.tp_block_nr = ringFrames_;
-    req.tp_frame_size = slotSize_;
+    req.tp_block_size = blockSize_;
+    req.tp_block_nr = ringFrames_ / framesPerBlock_;
+    req.tp_frame_size = frameSize_;
     req.tp_frame_nr = ringFrames_;
     if (setsockopt(fd_, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) != 0) { Fail(env, "setsockopt(PACKET_RX_RING)"); return; }
 
-    regionBytes_ = static_cast<size_t>(ringFrames_ + poolSlots_) * slotSize_;
+    ringBytes_ = static_cast<size_t>(req.tp_block_nr) * blockSize_;
+    regionBytes_ = ringBytes_ + static_cast<size_t>(poolSlots_) * slotSize_;
     void* region = mmap(nullptr, regionBytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (region == MAP_FAILED) { Fail(env, "mmap"); return; }
     region_ = static_cast<uint8_t*>(region);
-    void* ring = mmap(region_, static_cast<size_t>(ringFrames_) * slotSize_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd_, 0);
+    void* ring = mmap(region_, ringBytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd_, 0);
     if (ring == MAP_FAILED) { Fail(env, "mmap(PACKET_RX_RING)"); return; }
 
     if (promisc) {
@@ -270,6 +311,7 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     if (!TypedArrayData(env, a, "segmentSizes", napi_uint16_array, &arrays_.segmentSizes, nullptr, slots)) return env.Undefined();
     if (!TypedArrayData(env, a, "rxBatch", napi_int32_array, &arrays_.rxBatch, &arrays_.rxBatchLength, 1)) return env.Undefined();
     if (!TypedArrayData(env, a, "txSlots", napi_int32_array, &arrays_.txSlots, &arrays_.txSlotsLength, 1)) return env.Undefined();
+    if (!TypedArrayData(env, a, "rxSpares", napi_int32_array, &arrays_.rxSpares, &arrays_.rxSparesLength, MAX_RX_COPIES + 1)) return env.Undefined();
     keep_ = Napi::Persistent(a);
     onBatch_ = Napi::Persistent(info[1].As<Napi::Function>());
     onEvent_ = Napi::Persistent(info[2].As<Napi::Function>());
@@ -321,9 +363,16 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
   }
 
+  /** Where a slot's memory starts: ring frames in their blocks first, then the pool (SlotArena.base). */
+  uint8_t* SlotBase(uint32_t slot) const {
+    if (slot >= ringFrames_) return region_ + ringBytes_ + static_cast<size_t>(slot - ringFrames_) * slotSize_;
+    uint32_t block = slot / framesPerBlock_;
+    return region_ + static_cast<size_t>(block) * blockSize_ + static_cast<size_t>(slot - block * framesPerBlock_) * frameSize_;
+  }
+
   /** True when the kernel has written the frame at head_ and nobody holds it. */
   bool FrameReady() const {
-    auto* hdr = reinterpret_cast<const struct tpacket2_hdr*>(region_ + static_cast<size_t>(head_) * slotSize_);
+    auto* hdr = reinterpret_cast<const struct tpacket2_hdr*>(SlotBase(head_));
     return (__atomic_load_n(&hdr->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) && arrays_.refcounts[head_] == 0;
   }
 
@@ -363,48 +412,85 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     Napi::Env env = Env();
     for (;;) {
       uint32_t n = Fill();
-      if (n == 0) return;
+      if (n == 0) {
+        if (more_) continue;  // a batch's worth of queued frames read into the scratch buffer
+        return;
+      }
       onBatch_.MakeCallback(Value(), {Napi::Number::New(env, n)}, *asyncContext_);
       ReportPendingException(env);
-      if (closed_ || n < arrays_.rxBatchLength) return;
+      // onBatch refilled rxSpares: go on where Fill() stopped for want of them.
+      if (closed_ || (n < arrays_.rxBatchLength && !more_)) return;
     }
   }
 
-  /** Moves ready ring frames into rxBatch (slot = frame index); returns how many. */
+  /** Checksum state of a frame from its virtio-net header (or ring status); false: not a frame we take. */
+  bool ChecksumFlags(const VnetHeader* v, uint32_t st, uint8_t* flags) {
+    *flags = 0;
+    if (vnet_) {
+      // NEEDS_CSUM: a local sender left the checksum to offload (the data is as sent);
+      // DATA_VALID: the device verified it.
+      if (v->flags & (VNET_F_NEEDS_CSUM | VNET_F_DATA_VALID)) *flags |= FRAME_CHECKSUM_OK;
+      uint8_t gso = v->gso_type & static_cast<uint8_t>(~VNET_GSO_ECN);
+      if (gso != VNET_GSO_NONE && gso != VNET_GSO_TCPV4) {
+        stats_[ST_RX_GSO_UNSUPPORTED]++;
+        return false;
+      }
+    } else if (st & (TP_STATUS_CSUMNOTREADY | TP_STATUS_CSUM_VALID)) {
+      *flags |= FRAME_CHECKSUM_OK;
+    }
+    return true;
+  }
+
+  /**
+   * Moves ready frames into rxBatch in ring order: a ring frame as itself (slot = frame index), a
+   * frame the kernel queued instead (TP_STATUS_COPY) as the spare pool slot it is read into.
+   * Returns how many; more_ says Fill stopped with frames still ready (spares or copies ran out).
+   */
   uint32_t Fill() {
     const uint32_t max = static_cast<uint32_t>(arrays_.rxBatchLength);
+    int32_t* spares = arrays_.rxSpares;
     uint32_t n = 0;
+    uint32_t copies = 0;
+    more_ = false;
     while (n < max) {
-      uint8_t* frame = region_ + static_cast<size_t>(head_) * slotSize_;
+      uint8_t* frame = SlotBase(head_);
       auto* hdr = reinterpret_cast<struct tpacket2_hdr*>(frame);
       uint32_t st = __atomic_load_n(&hdr->tp_status, __ATOMIC_ACQUIRE);
       // Still held by the stack from the previous lap: the kernel is stopped here too.
       if (!(st & TP_STATUS_USER) || arrays_.refcounts[head_] != 0) break;
+      if (st & TP_STATUS_COPY) {
+        // Without a spare, end the batch so JavaScript can set more aside; a batch that starts
+        // without one has none to get (the pool is short): the frame is read and dropped.
+        if (copies == MAX_RX_COPIES || (spares[0] == 0 && n > 0)) { more_ = true; break; }
+        head_ = head_ + 1 == ringFrames_ ? 0 : head_ + 1;
+        stats_[ST_RING_CONSUMED]++;
+        int32_t slot = spares[0] > 0 ? spares[spares[0]--] : -1;
+        copySlot_[copies] = slot;
+        copyStatus_[copies] = st;
+        copies++;
+        if (slot >= 0) arrays_.rxBatch[n++] = slot;
+        // The ring holds only a truncated copy; the frame itself is on the queue.
+        __atomic_store_n(&hdr->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+        continue;
+      }
       uint32_t slot = head_;
       head_ = head_ + 1 == ringFrames_ ? 0 : head_ + 1;
+      stats_[ST_RING_CONSUMED]++;
       uint32_t mac = hdr->tp_mac;
       uint32_t snap = hdr->tp_snaplen;
       bool keep = true;
       uint8_t flags = 0;
-      if (snap < hdr->tp_len || mac + snap > slotSize_ || snap < 14) {
+      if (snap < hdr->tp_len || mac + snap > frameSize_ || snap < 14) {
+        // Cut short: larger than a ring frame and not queued (the receive buffer, gsoQueueBytes,
+        // was full), or malformed.
         stats_[ST_RX_TRUNCATED]++;
         keep = false;
       } else if (st & TP_STATUS_VLAN_VALID) {
         // The device stripped a VLAN tag: the frame is for a VLAN the stack is not on.
         stats_[ST_RX_VLAN]++;
         keep = false;
-      } else if (vnet_) {
-        auto* v = reinterpret_cast<VnetHeader*>(frame + mac - VNET_LEN);
-        // NEEDS_CSUM: a local sender left the checksum to offload (the data is as sent);
-        // DATA_VALID: the device verified it.
-        if (v->flags & (VNET_F_NEEDS_CSUM | VNET_F_DATA_VALID)) flags |= FRAME_CHECKSUM_OK;
-        uint8_t gso = v->gso_type & static_cast<uint8_t>(~VNET_GSO_ECN);
-        if (gso != VNET_GSO_NONE && gso != VNET_GSO_TCPV4) {
-          stats_[ST_RX_GSO_UNSUPPORTED]++;
-          keep = false;
-        }
-      } else if (st & (TP_STATUS_CSUMNOTREADY | TP_STATUS_CSUM_VALID)) {
-        flags |= FRAME_CHECKSUM_OK;
+      } else {
+        keep = ChecksumFlags(reinterpret_cast<VnetHeader*>(frame + mac - VNET_LEN), st, &flags);
       }
       if (!keep) {
         __atomic_store_n(&hdr->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
@@ -418,7 +504,78 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
       stats_[ST_RX_FRAMES]++;
       stats_[ST_RX_BYTES] += snap;
     }
-    return n;
+    return copies > 0 ? ReceiveQueued(copies, n) : n;
+  }
+
+  /**
+   * Reads the `copies` queued frames Fill() met (one recvmmsg) into their spare slots, or into
+   * the scratch buffer for those without one; a frame that cannot be taken leaves the batch
+   * (rxBatch compacted, its slot back among the spares). Returns the batch's new length.
+   */
+  uint32_t ReceiveQueued(uint32_t copies, uint32_t n) {
+    int32_t* spares = arrays_.rxSpares;
+    for (uint32_t k = 0; k < copies; k++) {
+      struct iovec* iov = &rxIovs_[2 * k];
+      int m = 0;
+      if (vnet_) {
+        iov[m].iov_base = &rxVnets_[k];
+        iov[m++].iov_len = VNET_LEN;
+      }
+      int32_t slot = copySlot_[k];
+      if (slot >= 0) {
+        iov[m].iov_base = SlotBase(static_cast<uint32_t>(slot)) + headroom_;
+        iov[m++].iov_len = slotSize_ - headroom_;
+      } else {
+        iov[m].iov_base = scratch_;
+        iov[m++].iov_len = sizeof scratch_;
+      }
+      memset(&rxMsgs_[k], 0, sizeof(struct mmsghdr));
+      rxMsgs_[k].msg_hdr.msg_iov = iov;
+      rxMsgs_[k].msg_hdr.msg_iovlen = m;
+    }
+    int r;
+    do r = recvmmsg(fd_, rxMsgs_, copies, MSG_DONTWAIT, nullptr); while (r < 0 && errno == EINTR);
+    if (r < 0) r = 0;
+    uint32_t got = static_cast<uint32_t>(r);
+    uint32_t w = 0;
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < n; i++) {
+      int32_t s = arrays_.rxBatch[i];
+      if (s < static_cast<int32_t>(ringFrames_)) { arrays_.rxBatch[w++] = s; continue; }
+      while (copySlot_[k] != s) k++;  // the copies without a slot are not in the batch
+      if (k < got && TakeQueued(k, static_cast<uint32_t>(s))) arrays_.rxBatch[w++] = s;
+      else spares[++spares[0]] = s;
+      k++;
+    }
+    for (k = 0; k < copies; k++) {
+      if (copySlot_[k] < 0) stats_[ST_RX_NO_SLOT]++;
+      else if (k >= got) stats_[ST_RX_TRUNCATED]++;  // announced by the ring, not on the queue
+    }
+    return w;
+  }
+
+  /** Sets a queued frame's slot metadata from what recvmmsg read; false: not a frame we take. */
+  bool TakeQueued(uint32_t k, uint32_t slot) {
+    const struct mmsghdr& msg = rxMsgs_[k];
+    uint32_t vlen = vnet_ ? VNET_LEN : 0;
+    if ((msg.msg_hdr.msg_flags & MSG_TRUNC) || msg.msg_len < vlen + 14) {
+      stats_[ST_RX_TRUNCATED]++;
+      return false;
+    }
+    if (copyStatus_[k] & TP_STATUS_VLAN_VALID) {
+      stats_[ST_RX_VLAN]++;
+      return false;
+    }
+    uint8_t flags;
+    if (!ChecksumFlags(&rxVnets_[k], copyStatus_[k], &flags)) return false;
+    uint32_t len = msg.msg_len - vlen;
+    arrays_.offsets[slot] = headroom_;
+    arrays_.lengths[slot] = len;
+    arrays_.flags[slot] = flags;
+    stats_[ST_RX_QUEUED]++;
+    stats_[ST_RX_FRAMES]++;
+    stats_[ST_RX_BYTES] += len;
+    return true;
   }
 
   void SetWritableInterest(bool on) {
@@ -469,7 +626,7 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
       uint32_t m = count - i < MAX_TX_BATCH ? count - i : MAX_TX_BATCH;
       for (uint32_t k = 0; k < m; k++) {
         uint32_t slot = static_cast<uint32_t>(arrays_.txSlots[i + k]);
-        uint8_t* f = region_ + static_cast<size_t>(slot) * slotSize_ + arrays_.offsets[slot];
+        uint8_t* f = SlotBase(slot) + arrays_.offsets[slot];
         uint32_t len = arrays_.lengths[slot];
         struct iovec* iov = &iovs_[2 * k];
         int n = 0;
@@ -540,8 +697,13 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
   int epfd_ = -1;
   int ifindex_ = 0;
   uint32_t ringFrames_ = 0;
+  uint32_t frameSize_ = 0;
+  uint32_t blockSize_ = 0;
+  uint32_t framesPerBlock_ = 0;
   uint32_t poolSlots_ = 0;
   uint32_t slotSize_ = 0;
+  uint32_t headroom_ = 0;
+  size_t ringBytes_ = 0;
   bool vnet_ = true;
   uint64_t busyPollNs_ = 0;
   uint8_t* region_ = nullptr;
@@ -549,6 +711,7 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
   bool ownsRegion_ = true;
   double* stats_ = nullptr;
   uint32_t head_ = 0;
+  bool more_ = false;
   bool closed_ = false;
   bool polling_ = false;
   bool writableInterest_ = false;
@@ -562,6 +725,12 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
   struct iovec iovs_[2 * MAX_TX_BATCH];
   VnetHeader vnets_[MAX_TX_BATCH];
   uint32_t pendingBytes_[MAX_TX_BATCH];
+  int32_t copySlot_[MAX_RX_COPIES];
+  uint32_t copyStatus_[MAX_RX_COPIES];
+  struct mmsghdr rxMsgs_[MAX_RX_COPIES];
+  struct iovec rxIovs_[2 * MAX_RX_COPIES];
+  VnetHeader rxVnets_[MAX_RX_COPIES];
+  uint8_t scratch_[64];
 };
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
