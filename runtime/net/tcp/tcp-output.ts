@@ -253,8 +253,10 @@ export function sendWindowProbe(e: TcpEngine, tcb: Tcb): void {
 /**
  * Sending during loss recovery on a SACK connection (RFC 6675 §5 step (C) with RACK's loss
  * marks, RFC 8985 §6): while cwnd — PRR's pipe + sndcnt in fast recovery, slow start after a
- * timeout — leaves room for a segment, first the lowest lost bytes (one MSS at most: a hole
- * inside a TSO super-segment is repaired exactly), then new data within the peer's window.
+ * timeout — leaves room for a segment, first the lowest lost bytes, then new data within the
+ * peer's window. Only the missing bytes go again (a hole inside a TSO super-segment is repaired
+ * exactly), but a run of them goes as one super-segment, as Linux's tcp_retransmit_skb does: one
+ * frame to lose rather than dozens, each of which would start a new loss episode on its own.
  */
 function recoveryOutput(e: TcpEngine, tcb: Tcb): void {
   const rack = tcb.rack;
@@ -264,8 +266,8 @@ function recoveryOutput(e: TcpEngine, tcb: Tcb): void {
     const i = rack.firstLost(tcb.sndUna);
     if (i >= 0) {
       const seq = rack.start(i);
-      const length = Math.min(tcb.mss, (rack.end(i) - seq) | 0);
-      if (length > room) return;
+      const length = fitRoom(tcb, Math.min(tcb.sendSegmentMax, (rack.end(i) - seq) | 0), room);
+      if (length <= 0) return;
       if (!sendSegment(e, tcb, seq, length, TcpFlags.ACK)) return;
       rack.resent(seq, (seq + length) | 0, now);
       countRetransmission(e, tcb, length);
@@ -275,9 +277,10 @@ function recoveryOutput(e: TcpEngine, tcb: Tcb): void {
     // New data (RFC 6675 §5 (C.1) rule 3).
     const unsent = (tcb.dataEndSeq - tcb.sndMax) | 0;
     const wnd = (tcb.sndUna + tcb.sndWnd - tcb.sndMax) | 0;
-    const length = Math.min(tcb.mss, unsent, wnd);
-    if (length <= 0) { if (unsent === 0 && !tcb.finSent) maybeSendFin(e, tcb); return; }
-    if (length > room || tcb.finSent) return;
+    const want = Math.min(tcb.sendSegmentMax, unsent, wnd);
+    if (want <= 0) { if (unsent === 0 && !tcb.finSent) maybeSendFin(e, tcb); return; }
+    const length = fitRoom(tcb, want, room);
+    if (length <= 0 || tcb.finSent) return;
     const at = tcb.sndMax;
     if (!sendSegment(e, tcb, at, length, TcpFlags.ACK | (length === unsent ? TcpFlags.PSH : 0))) return;
     rack.sent(at, (at + length) | 0, now);
@@ -287,6 +290,12 @@ function recoveryOutput(e: TcpEngine, tcb: Tcb): void {
     tcb.sndNxt = tcb.sndMax;
     if (tcb.rtoAt === Infinity) e.armRto(tcb);
   }
+}
+
+/** `length` bytes cut to whole segments within `room` (0 when not even one fits). */
+function fitRoom(tcb: Tcb, length: number, room: number): number {
+  if (length <= room) return length;
+  return room >= tcb.mss ? room - (room % tcb.mss) : 0;
 }
 
 /** Counters and undo bookkeeping for `length` retransmitted bytes (Karn: no RTT sample from them). */
