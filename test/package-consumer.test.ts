@@ -156,6 +156,10 @@ console.log('exports', Object.entries(exported).filter(([, v]) => typeof v !== '
     expect(out).toContain('WskSocket STATUS_SUCCESS (0x00000000) true');
     expect(out).toContain('WskCloseSocket STATUS_SUCCESS (0x00000000)');
     expect(out).toContain('exports all functions');
+    // require() of an ES module without top-level await (Node 20.19+), as the README says.
+    const required = ok('node -e require(...)', await run(project, process.execPath, ['-e',
+      "for (const m of ['wsk-runtime', 'wsk-runtime/promises', 'wsk-runtime/lab', 'wsk-runtime/apps/iperf3']) console.log(m, Object.keys(require(m)).length > 0)"], 60_000));
+    expect(required).toContain('wsk-runtime true\nwsk-runtime/promises true\nwsk-runtime/lab true\nwsk-runtime/apps/iperf3 true');
   }, 90_000);
 
   it("a TypeScript project on `tsc --init`'s default config (strict, NodeNext) builds the README's sample against the declarations and runs it", async () => {
