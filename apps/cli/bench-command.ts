@@ -1,10 +1,41 @@
 // `wsk bench`: the benchmark suite (bench/suite.ts) from the command line, or with --loss the
 // lossy-path benchmark (bench/loss.bench.ts: iperf3 against Linux with loss from the Linux peer).
+//
+// The benchmarks are development tools of a clone (they run their peers from TypeScript files and
+// rewrite README.md): the npm package ships no bench/ and its build compiles none of it, so they are
+// loaded by path, only when the TypeScript sources run, and the CLI states the little it uses of
+// them here (bench/suite-command.test.ts checks these against the real modules).
+import { existsSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { integer } from './options.ts';
-import { runBenchSuite, teardownLabs } from '../../bench/suite.ts';
-import { runLossBench } from '../../bench/loss.bench.ts';
+import { COMPILED, packagePath } from '../../runtime/package-root.ts';
 import type { CliIo } from './main.ts';
+
+/** What the CLI uses of bench/suite.ts. */
+export interface BenchSuiteModule {
+  runBenchSuite(options: {
+    quick?: boolean; runs?: number; only?: string[]; out?: string; updateReadme?: boolean; loopback?: boolean; log: (line: string) => void;
+  }): Promise<{ targets: { errors: unknown[] }[] }>;
+  teardownLabs(): void;
+}
+
+/** What the CLI uses of bench/loss.bench.ts. */
+export interface LossBenchModule {
+  runLossBench(options: { runs?: number; seconds?: number; out?: string; updateReadme?: boolean; log: (line: string) => void }): Promise<{ cells: { errors: unknown[] }[] }>;
+}
+
+export const BENCH_NEEDS_CLONE = 'the benchmarks run from a clone of the wsk-runtime repository (npm ci, then npx wsk bench there): the npm package does not ship bench/';
+
+async function loadBench(): Promise<{ suite: BenchSuiteModule; loss: LossBenchModule }> {
+  const suite = packagePath('bench', 'suite.ts');
+  const loss = packagePath('bench', 'loss.bench.ts');
+  if (COMPILED || !existsSync(suite) || !existsSync(loss)) throw new Error(BENCH_NEEDS_CLONE);
+  return {
+    suite: await import(pathToFileURL(suite).href) as BenchSuiteModule,
+    loss: await import(pathToFileURL(loss).href) as LossBenchModule,
+  };
+}
 
 interface BenchOptions { quick: boolean; loss: boolean; runs?: number; seconds?: number; only?: string; out?: string; readme?: boolean; loopback: boolean }
 
@@ -22,15 +53,16 @@ export function addBenchCommand(program: Command, io: CliIo, setExitCode: (code:
     .option('--no-readme', 'do not regenerate the README table')
     .option('--loopback', 'run over loopback even as root (node:net, wsk-kernel and iperf3 only)', false)
     .action(async (o: BenchOptions) => {
-      // An interrupted run deletes the lab it made.
-      io.onSignal((signal) => { teardownLabs(); io.err(`${signal}: lab deleted, stopping`); process.exit(130); });
       try {
+        const { suite, loss } = await loadBench();
+        // An interrupted run deletes the lab it made.
+        io.onSignal((signal) => { suite.teardownLabs(); io.err(`${signal}: lab deleted, stopping`); process.exit(130); });
         if (o.loss) {
-          const result = await runLossBench({ runs: o.runs, seconds: o.seconds ?? (o.quick ? 1 : undefined), out: o.out, updateReadme: o.readme === true, log: io.out });
+          const result = await loss.runLossBench({ runs: o.runs, seconds: o.seconds ?? (o.quick ? 1 : undefined), out: o.out, updateReadme: o.readme === true, log: io.out });
           setExitCode(result.cells.some((c) => c.errors.length > 0) ? 1 : 0);
           return;
         }
-        const result = await runBenchSuite({
+        const result = await suite.runBenchSuite({
           quick: o.quick, runs: o.runs, only: o.only?.split(',').map((s) => s.trim()).filter(Boolean), out: o.out,
           updateReadme: o.readme, loopback: o.loopback, log: io.out,
         });

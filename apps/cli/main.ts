@@ -5,10 +5,10 @@
 //   wsk demo   (the main job)   wsk bench   (the benchmark suite, bench/suite.ts)   wsk lab run <experiment.json>
 //   wsk lab up|down|status|netem   (test networks: veth pairs between namespaces, needs root)
 //
-// `apps/cli/wsk.mjs` (the package's bin) registers tsx and calls main(); `tsx apps/cli/main.ts`
-// runs it directly too.
+// `apps/cli/wsk.mjs` (the package's bin) calls main() of the compiled dist/apps/cli/main.js in an
+// installed package, or of this file through tsx in a clone; `tsx apps/cli/main.ts` runs it directly too.
 import { readFileSync } from 'node:fs';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { Command } from 'commander';
 import { type Lab, labDown, labDownAll, labOpen, labStatus, labUp } from '../lab/lab.ts';
 import { addRunCommand } from './run-command.ts';
@@ -17,6 +17,7 @@ import { addStatsCommand } from './stats-command.ts';
 import { addLabRunCommand } from '../lab/experiment-command.ts';
 import { addDemoCommand } from './demo.ts';
 import { addBenchCommand } from './bench-command.ts';
+import { packagePath } from '../../runtime/package-root.ts';
 
 /** Where the CLI writes, and how it learns about signals (injectable for tests). */
 export interface CliIo {
@@ -131,7 +132,7 @@ function addLabCommands(program: Command, io: CliIo, setExitCode: (code: number)
 
 function packageVersion(): string {
   try {
-    const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { version?: string };
+    const pkg = JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version?: string };
     return pkg.version ?? '0.0.0';
   } catch {
     return '0.0.0';

@@ -8,7 +8,7 @@
 //                                               kernel provider needs no native code)
 //   node transports/native/build.mjs --force     rebuild everything
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,9 @@ const root = resolve(here, '../..');
 const out = join(here, 'build');
 const optional = process.argv.includes('--optional');
 const force = process.argv.includes('--force');
+// An installed package (npm pack ships no TypeScript sources) reruns this through its install
+// script; a clone has the build:native script.
+const retry = existsSync(join(root, 'index.ts')) ? 'npm run build:native' : 'npm rebuild wsk-runtime';
 
 const ADDONS = [
   {
@@ -83,12 +86,28 @@ function build(addon, includes) {
   ];
   const cxx = process.env.CXX || 'g++';
   try {
-    execFileSync(cxx, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+    execFileSync(cxx, args, { stdio: ['ignore', 'inherit', 'pipe'] });
   } catch (err) {
     if (err.code === 'ENOENT') throw new Error(`no C++ compiler (${cxx}): apt-get install g++ make python3`);
-    throw new Error(`${addon.name}: ${cxx} failed (see the messages above)`);
+    const stderr = String(err.stderr ?? '');
+    process.stderr.write(stderr);
+    const first = stderr.split('\n').find((l) => /error/i.test(l));
+    throw new Error(`${cxx} failed${first ? `: ${first.trim()}` : ''}`);
   }
   return `${addon.name}: built (${addon.what})`;
+}
+
+// npm shows an install script's output only when it fails, and this one does not fail the install
+// (--optional), so the reason an addon is missing is kept beside it for the error the link throws
+// when opened (transports/native/native.ts).
+function recordFailure(addon, reason) {
+  const file = join(out, `${addon.name}.error`);
+  try {
+    if (reason) writeFileSync(file, reason + '\n');
+    else rmSync(file, { force: true });
+  } catch {
+    // Without a writable build/ the link's own message still says the addon is missing.
+  }
 }
 
 let failed = 0;
@@ -98,14 +117,17 @@ try {
   for (const addon of ADDONS) {
     try {
       console.log(`native: ${build(addon, includes)}`);
+      recordFailure(addon, null);
     } catch (err) {
       failed++;
       console.error(`native: ${addon.name} (${addon.what}) not built: ${err.message}`);
+      recordFailure(addon, err.message);
     }
   }
 } catch (err) {
   failed = ADDONS.length;
   console.error(`native: nothing built: ${err.message}`);
+  for (const addon of ADDONS) recordFailure(addon, err.message);
 }
 if (failed > 0 && !optional) process.exit(1);
-if (failed > 0) console.error('native: the kernel provider and the memory link work without these; `npm run build:native` retries.');
+if (failed > 0) console.error(`native: the kernel provider and the memory link work without these; \`${retry}\` retries.`);

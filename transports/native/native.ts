@@ -1,7 +1,9 @@
 // Loading the project's native links (built by transports/native/build.mjs) and the errors every
 // real-device link shares. A failure to open a device is a configuration problem on the user's
 // machine, so each LinkError carries a stable code and a message that names the fix.
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { COMPILED, packagePath } from '../../runtime/package-root.ts';
 
 export type LinkErrorCode =
   | 'ADDON_MISSING' | 'LIBPCAP_MISSING' | 'NOT_PERMITTED' | 'NO_NETNS' | 'NO_DEVICE' | 'DEVICE_DOWN' | 'NOT_ETHERNET'
@@ -25,19 +27,37 @@ export const FIX_PRIVILEGE = 'needs root or CAP_NET_RAW: run as root, or `setcap
 
 const require = createRequire(import.meta.url);
 const loaded = new Map<string, unknown>();
+// build.mjs writes the addons under the package root, which the compiled package (dist/) is one
+// directory deeper from (runtime/package-root.ts). An installed package reruns its install script
+// with `npm rebuild`; a clone has the build:native script.
+const ADDON_DIR = packagePath('transports', 'native', 'build');
+const REBUILD = COMPILED ? 'npm rebuild wsk-runtime' : 'npm run build:native';
+
+/** Why build.mjs could not build `name` (it keeps the reason in build/<name>.error), or null. */
+function installFailure(name: string): string | null {
+  try {
+    return readFileSync(`${ADDON_DIR}/${name}.error`, 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
+}
 
 export function loadAddon<T>(name: 'wsk_afpacket' | 'wsk_pcap', what: string): T {
   const cached = loaded.get(name);
   if (cached) return cached as T;
   let addon: T;
   try {
-    addon = require(`./build/${name}.node`) as T;
+    addon = require(`${ADDON_DIR}/${name}.node`) as T;
   } catch (err) {
     const e = err as NativeError;
-    if (name === 'wsk_pcap' && /libpcap/.test(e.message)) {
-      throw new LinkError('LIBPCAP_MISSING', `${what}: libpcap not installed: apt-get install libpcap-dev, then npm run build:native`, { cause: err });
+    const why = installFailure(name);
+    if (name === 'wsk_pcap' && /libpcap/.test(why ?? e.message)) {
+      throw new LinkError('LIBPCAP_MISSING', `${what}: libpcap not installed: apt-get install libpcap-dev, then ${REBUILD}`, { cause: err });
     }
-    throw new LinkError('ADDON_MISSING', `${what}: the native addon ${name} is not built: run \`npm run build:native\` (needs g++; the libpcap link also needs apt-get install libpcap-dev). ${e.message.split('\n')[0]}`, { cause: err });
+    if (why) {
+      throw new LinkError('ADDON_MISSING', `${what}: the native addon ${name} was not built: ${why}; then run \`${REBUILD}\``, { cause: err });
+    }
+    throw new LinkError('ADDON_MISSING', `${what}: the native addon ${name} is not built: run \`${REBUILD}\` (needs g++; the libpcap link also needs apt-get install libpcap-dev). ${e.message.split('\n')[0]}`, { cause: err });
   }
   loaded.set(name, addon);
   return addon;

@@ -19,6 +19,7 @@
 // arena's slots, a whole batch of sends per call) instead of its queue, which sends one packet
 // per event-loop turn.
 import { createRequire } from 'node:module';
+import { COMPILED } from '../../runtime/package-root.ts';
 import { SlotArena } from '../../runtime/ring/slot-arena.ts';
 import { RealClock, type Clock } from '../../runtime/net/clock.ts';
 import type { LinkCapabilities, LinkStats } from '../../runtime/net/device.ts';
@@ -75,7 +76,9 @@ function loadPackage(): RawSocketPackage {
   try {
     return createRequire(import.meta.url)('raw-socket') as RawSocketPackage;
   } catch (err) {
-    throw new LinkError('PACKAGE_MISSING', `raw IP link: the raw-socket package is not installed or not built: run npm ci (it builds with node-gyp: apt-get install g++ make python3). ${(err as Error).message.split('\n')[0]}`, { cause: err });
+    // raw-socket is an optional dependency: npm leaves it out when its node-gyp build fails, and
+    // the next install (npm ci in a clone) tries again.
+    throw new LinkError('PACKAGE_MISSING', `raw IP link: the raw-socket package is not installed or not built: it builds with node-gyp (apt-get install g++ make python3), then run ${COMPILED ? 'npm install' : 'npm ci'}. ${(err as Error).message.split('\n')[0]}`, { cause: err });
   }
 }
 
