@@ -85,6 +85,8 @@ export class TcpEngine {
   readonly clock: Clock;
   readonly options: TcpOptionsConfig;
   readonly counters: TcpCounters = newTcpCounters();
+  /** Where receive autotuning stops: receiveBufferMax, or less when the link's arena cannot hold it. */
+  readonly receiveBufferCeiling: number;
   /** How every connection's out-of-order queue trims and frees held data (one set, not one per connection). */
   private readonly oooOps: OooQueueOps = {
     trimFront: (h, n) => { this.stack.held.advance(h, n); },
@@ -120,6 +122,12 @@ export class TcpEngine {
     if (options.receiveBufferMax === undefined && options.receiveBuffer !== undefined) this.options.receiveBufferMax = options.receiveBuffer;
     this.options.receiveBufferMax = Math.max(this.options.receiveBufferMax, this.options.receiveBuffer);
     if (options.outOfOrderBytes === undefined) this.options.outOfOrderBytes = Math.max(DEFAULT_TCP_OPTIONS.outOfOrderBytes, this.options.receiveBufferMax);
+    // Every received frame holds an arena slot until it is read (or copied out): a window larger
+    // than a quarter of the arena in MTU-sized frames would outrun a link without segmentation
+    // offload (libpcap, raw IP: 1024 slots), which then drops what the window invited. Linux
+    // bounds its window by the memory its buffers really take (skb truesize) for the same reason.
+    this.receiveBufferCeiling = Math.min(this.options.receiveBufferMax,
+      Math.max(this.options.receiveBuffer, (stack.arena.slotCount >> 2) * this.mssForMtu()));
     createCongestionControl(this.options.congestionControl, 1460); // unknown names fail here, with the list
     this.timer = this.clock.createTimer(() => this.onTimer());
     this.isn = new IsnGenerator(() => this.clock.now());
@@ -282,13 +290,13 @@ export class TcpEngine {
 
   /**
    * The window scale we announce (RFC 7323 §2.3): the smallest shift with which the 16-bit window
-   * covers the largest receive buffer autotuning may reach; 0 with window scaling off. One value for every connection, so a
+   * covers the largest receive buffer autotuning may reach on this link; 0 with window scaling off. One value for every connection, so a
    * SYN cookie's SYN-ACK announces what the connection it opens will use.
    */
   windowShift(): number {
     if (!this.options.windowScaling) return 0;
     let shift = 0;
-    while (shift < 14 && (65535 << shift) < this.options.receiveBufferMax) shift++;
+    while (shift < 14 && (65535 << shift) < this.receiveBufferCeiling) shift++;
     return shift;
   }
 
@@ -464,7 +472,7 @@ export class TcpEngine {
   /** After the owner read: a window update when the window grew by two segments or half the buffer (RFC 1122 §4.2.3.3). */
   windowUpdate(tcb: Tcb): void {
     if (!tcb.canReceive) return;
-    if (tcb.rcvBufSize < this.options.receiveBufferMax) this.autotuneReceiveBuffer(tcb);
+    if (tcb.rcvBufSize < this.receiveBufferCeiling) this.autotuneReceiveBuffer(tcb);
     const advertised = (tcb.rcvAdvEdge - tcb.rcvNxt) | 0;
     const free = tcb.rcvBufSize - tcb.rcvQueued - (tcb.ooo ? tcb.ooo.bytes : 0);
     if (free - advertised >= Math.min(2 * tcb.mss, tcb.rcvBufSize >> 1)) this.ackSoon(tcb);
@@ -489,7 +497,7 @@ export class TcpEngine {
     if (copied > tcb.rcvSpace) {
       let window = 2 * copied + 16 * tcb.mss;
       window += (2 * window * (copied - tcb.rcvSpace)) / tcb.rcvSpace;
-      if (window > tcb.rcvBufSize) tcb.rcvBufSize = Math.min(this.options.receiveBufferMax, Math.ceil(window));
+      if (window > tcb.rcvBufSize) tcb.rcvBufSize = Math.min(this.receiveBufferCeiling, Math.ceil(window));
       tcb.rcvSpace = copied;
     }
     tcb.rcvSpaceRead = tcb.bytesRead;
