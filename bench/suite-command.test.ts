@@ -27,12 +27,13 @@ describe('wsk bench', () => {
         child.on('close', (c) => { clearTimeout(timer); resolve(c); });
       });
       expect(code).toBe(0);
-      const suite = JSON.parse(readFileSync(out, 'utf8')) as { targets: { name: string; skipped: string | null; errors: string[]; metrics: Record<string, { median: number | null; ratio: number | null }> }[] };
+      const suite = JSON.parse(readFileSync(out, 'utf8')) as { targets: { name: string; skipped: string | null; errors: string[]; metrics: Record<string, { median: number | null; ratio: number | null }>; details: unknown[] }[] };
       const ran = suite.targets.filter((t) => !t.skipped);
       expect(ran.map((t) => t.name)).toEqual(['node:net', 'wsk-kernel']);
       for (const t of ran) {
         expect(t.errors).toEqual([]);
-        for (const key of ['rx', 'tx', 'rrP50', 'rrP99', 'cps', 'memPerConn']) expect(t.metrics[key]!.median).toBeGreaterThan(0);
+        // A missing figure names itself and what the peer printed (RunDetails.problems).
+        for (const key of ['rx', 'tx', 'rrP50', 'rrP99', 'cps', 'memPerConn']) expect(t.metrics[key]!.median, `${t.name} ${key}: ${JSON.stringify(t.details)}`).toBeGreaterThan(0);
       }
       expect(ran[1]!.metrics.cps!.ratio).toBeGreaterThan(0);
       expect(readFileSync(join(dir, 'suite.svg'), 'utf8')).toMatch(/^<svg[\s\S]*<\/svg>\s*$/);

@@ -29,7 +29,7 @@ export interface TrafficServer {
   stop(): Promise<void>;
 }
 
-interface Connection { sock: WSK_SOCKET | null; bytes: number; t0: number }
+interface Connection { sock: WSK_SOCKET | null; bytes: number; t0: number; finSent: boolean; peerEnded: boolean }
 
 /** One IRP-based operation with its IoStatus delivered to `done` (the C completion-routine pattern). */
 function op(irp: IRP, start: (irp: IRP) => NTSTATUS, done: (status: NTSTATUS, info: unknown) => void): void {
@@ -81,8 +81,13 @@ export async function startTrafficServer(subsystem: WskSubsystem, o: ServerOptio
     if (!open.delete(sock)) return;
     op(IoAllocateIrp(1), (i) => (sock.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskCloseSocket(sock, i), () => {});
   };
-  const finish = (sock: WSK_SOCKET): void => {
-    op(IoAllocateIrp(1), (i) => (sock.Dispatch as WSK_PROVIDER_CONNECTION_DISPATCH).WskDisconnect(sock, null, 0, i), () => close(sock));
+  // WskCloseSocket is abortive until both directions are shut (runtime/wsk/connection.ts,
+  // closeConnection): a source that closed once its own FIN was handed over reset the peer still
+  // reading the last of the data whenever the peer was slower than the app (a busy machine).
+  const closeWhenShut = (c: Connection): void => { if (c.finSent && c.peerEnded) close(c.sock!); };
+  const finish = (c: Connection): void => {
+    const sock = c.sock!;
+    op(IoAllocateIrp(1), (i) => (sock.Dispatch as WSK_PROVIDER_CONNECTION_DISPATCH).WskDisconnect(sock, null, 0, i), () => { c.finSent = true; closeWhenShut(c); });
   };
 
   const events: WSK_CLIENT_CONNECTION_DISPATCH = {
@@ -106,13 +111,15 @@ export async function startTrafficServer(subsystem: WskSubsystem, o: ServerOptio
     WskDisconnectEvent: (ctx, flags) => {
       const c = ctx as Connection;
       if (o.mode === 'sink') report({ bytes: c.bytes, gbps: (c.bytes * 8) / ((performance.now() - c.t0) * 1e6) });
-      if (flags & WSK_FLAG_ABORTIVE) close(c.sock!); else if (o.mode !== 'source') finish(c.sock!);
+      c.peerEnded = true;
+      if (flags & WSK_FLAG_ABORTIVE) close(c.sock!); else if (o.mode === 'source') closeWhenShut(c); else finish(c);
       return STATUS_SUCCESS;
     },
     WskSendBacklogEvent: null,
   };
 
-  const source = (sock: WSK_SOCKET): void => {
+  const source = (c: Connection): void => {
+    const sock = c.sock!;
     const C = sock.Dispatch as WSK_PROVIDER_CONNECTION_DISPATCH;
     const end = performance.now() + (o.seconds ?? 2) * 1000;
     const depth = Math.max(1, Math.ceil((o.backlogBytes ?? 4 << 20) / sendChunk.byteLength));
@@ -130,7 +137,7 @@ export async function startTrafficServer(subsystem: WskSubsystem, o: ServerOptio
           post();
           if (outstanding === 0 && (failed || performance.now() >= end)) {
             report({ bytes: sent, gbps: (sent * 8) / ((performance.now() - t0) * 1e6) });
-            finish(sock);
+            finish(c);
           }
         });
       }
@@ -147,14 +154,14 @@ export async function startTrafficServer(subsystem: WskSubsystem, o: ServerOptio
   const acceptIrp = IoAllocateIrp(1);
   let stopping = false;
   const accept = (): void => {
-    const c: Connection = { sock: null, bytes: 0, t0: 0 };
+    const c: Connection = { sock: null, bytes: 0, t0: 0, finSent: false, peerEnded: false };
     op(acceptIrp, (i) => L.WskAccept(listen, 0, c, events, null, null, i), (st, info) => {
       if (st !== STATUS_SUCCESS || stopping) return;
       const sock = info as WSK_SOCKET;
       c.sock = sock;
       open.add(sock);
       enableEvents(sock, WSK_EVENT_RECEIVE | WSK_EVENT_DISCONNECT);
-      if (o.mode === 'source') source(sock);
+      if (o.mode === 'source') source(c);
       accept();
     });
   };

@@ -8,18 +8,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { labUp, type Lab } from '../../apps/lab/lab.ts';
+import { readStats, type StatsSnapshot } from '../../apps/cli/stats.ts';
 
 const WSK = fileURLToPath(new URL('../../apps/cli/wsk.mjs', import.meta.url));
 const BURST_PEER = fileURLToPath(new URL('./burst-peer.py', import.meta.url));
 
 interface Running { child: ChildProcess; out: () => string; err: () => string; exited: Promise<number | null> }
 
-function wsk(args: string[]): Running {
-  return wskEnv(args, process.env);
-}
-
-function wskEnv(args: string[], env: NodeJS.ProcessEnv): Running {
-  const child = spawn(process.execPath, [WSK, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+function start(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Running {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d) => { out += d; });
@@ -27,21 +24,31 @@ function wskEnv(args: string[], env: NodeJS.ProcessEnv): Running {
   return { child, out: () => out, err: () => err, exited: new Promise((r) => child.on('close', (code) => r(code))) };
 }
 
-async function waitFor(what: () => boolean, ms: number, label: string): Promise<void> {
+function wsk(args: string[]): Running {
+  return wskEnv(args, process.env);
+}
+
+function wskEnv(args: string[], env: NodeJS.ProcessEnv): Running {
+  return start(process.execPath, [WSK, ...args], env);
+}
+
+async function waitFor(what: () => boolean | Promise<boolean>, ms: number, label: string): Promise<void> {
   const deadline = Date.now() + ms;
-  while (!what()) {
+  while (!(await what())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${label}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
 
-function peer(lab: Lab, script: string): Promise<string> {
-  return new Promise((resolve) => {
-    const p = spawn('ip', ['netns', 'exec', lab.peerNs, 'bash', '-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout!.on('data', (d) => { out += d; });
-    p.on('close', () => resolve(out));
-  });
+/** A bash script in the peer namespace, started now. */
+function peerStart(lab: Lab, script: string): Running {
+  return start('ip', ['netns', 'exec', lab.peerNs, 'bash', '-c', script]);
+}
+
+async function peer(lab: Lab, script: string): Promise<string> {
+  const p = peerStart(lab, script);
+  await p.exited;
+  return p.out();
 }
 
 describe('wsk run echosrv on a real device', () => {
@@ -80,23 +87,43 @@ describe('wsk run echosrv on a real device', () => {
     try {
       await waitFor(() => /listening/.test(run.out()) || run.child.exitCode !== null, 30_000, 'iperf3-server to listen');
       const address = lab.stackAddress.split('/')[0];
-      const test = peer(lab, `iperf3 -c ${address} -t 3 -R -J | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j.get("error", "ok"), int(j["end"]["sum_received"]["bytes"] > 0))'`);
-      await new Promise((r) => setTimeout(r, 1500));
-      const stats = wskEnv(['stats', '--json'], env);
-      expect(await stats.exited).toBe(0);
-      const [snap] = JSON.parse(stats.out()) as { pid: number; app: string; device: { rxFrames: number }; connections: { state: string; cwnd: number; srttMs: number; remote: string }[] }[];
-      expect(snap!.pid).toBe(run.child.pid);
-      expect(snap!.app).toBe('iperf3-server');
-      expect(snap!.device.rxFrames).toBeGreaterThan(0);
-      // The control connection and the data stream, from the peer, established, with a measured RTT.
-      const live = snap!.connections.filter((c) => c.state === 'ESTABLISHED' && c.remote.startsWith(lab.peerAddress.split('/')[0]!));
-      expect(live.length).toBeGreaterThanOrEqual(2);
-      expect(Math.max(...live.map((c) => c.cwnd))).toBeGreaterThan(10_000);
-      expect(Math.max(...live.map((c) => c.srttMs))).toBeGreaterThan(0);
-      const text = wskEnv(['stats'], env);
-      expect(await text.exited).toBe(0);
-      expect(text.out()).toMatch(/iperf3-server on userspace stack .* ESTABLISHED/s);
-      expect((await test).trim()).toBe('ok 1');
+      const peerIp = lab.peerAddress.split('/')[0]!;
+      const live = (s: StatsSnapshot) => s.connections.filter((c) => c.state === 'ESTABLISHED' && c.remote.startsWith(peerIp));
+      // The client prints its pid first: the test holds it stopped (SIGSTOP) while `wsk stats`
+      // reads, so its 3 s test cannot end before a node process started on a busy machine asks.
+      // A stopped client only stops reading: the kernel keeps both connections ESTABLISHED (the
+      // server sees a zero window), and once continued the client ends the test as usual.
+      const json = join(dir, 'iperf3-R.json');
+      const client = peerStart(lab, `iperf3 -c ${address} -t 3 -R -J > ${json} & echo $!; wait $!; python3 -c 'import json,sys; j=json.load(sys.stdin); print(j.get("error", "ok"), int(j["end"]["sum_received"]["bytes"] > 0))' < ${json}`);
+      let iperfPid = 0;
+      try {
+        await waitFor(() => /^\d+\n/.test(client.out()), 30_000, 'the iperf3 client to start');
+        iperfPid = Number.parseInt(client.out(), 10);
+        // The control connection and the data stream, from the peer, established: read straight
+        // from the app's stats socket, so the client is stopped within a poll of its data stream.
+        const socket = join(statsDir, `wsk-${run.child.pid}.sock`);
+        const connected = (s: StatsSnapshot | null): boolean => s !== null && live(s).length >= 2;
+        await waitFor(async () => connected(await readStats(socket).catch(() => null)), 30_000, 'two connections from the iperf3 client');
+        process.kill(iperfPid, 'SIGSTOP');
+        const stats = wskEnv(['stats', '--json'], env);
+        expect(await stats.exited).toBe(0);
+        const [snap] = JSON.parse(stats.out()) as StatsSnapshot[];
+        expect(snap!.pid).toBe(run.child.pid);
+        expect(snap!.app).toBe('iperf3-server');
+        expect((snap!.device as { rxFrames: number }).rxFrames).toBeGreaterThan(0);
+        const established = live(snap!);
+        expect(established.length).toBeGreaterThanOrEqual(2);
+        expect(Math.max(...established.map((c) => c.cwnd))).toBeGreaterThan(10_000);
+        expect(Math.max(...established.map((c) => c.srttMs))).toBeGreaterThan(0);
+        const text = wskEnv(['stats'], env);
+        expect(await text.exited).toBe(0);
+        expect(text.out()).toMatch(/iperf3-server on userspace stack .* ESTABLISHED/s);
+      } finally {
+        if (iperfPid) process.kill(iperfPid, 'SIGCONT');
+        else client.child.kill('SIGKILL');
+      }
+      expect(await client.exited).toBe(0);
+      expect(client.out().trim().split('\n').pop()).toBe('ok 1');
     } finally {
       run.child.kill('SIGTERM');
     }
@@ -105,7 +132,7 @@ describe('wsk run echosrv on a real device', () => {
     const none = wskEnv(['stats'], env);
     expect(await none.exited).toBe(1);
     expect(none.err()).toMatch(/no running app on the userspace stack/);
-  }, 60_000);
+  }, 120_000);
 
   it('SIGTERM while the peers have vanished (their traffic dropped by nftables): echosrv waits its unload timeout, resets the 20 connections, says so on stderr and exits', async () => {
     // A lab of its own: the peer namespace's firewall is part of the test.
