@@ -137,7 +137,7 @@ const NSTAT_KEYS = [
 export function lossSetupText(o: LossResult['options']): string {
   return `one veth lab per cell (MTU ${MTU}); stock iperf3 -c -t ${o.seconds} in the peer namespace on CPU ${PEER_CPU}; `
     + `in the stack namespace on CPU ${APP_CPU}, on the same device: ours = \`wsk run iperf3-server --link afpacket\` `
-    + `(the userspace stack on ${STACK_IP}, the CLI's defaults: 256 KiB receive buffer, CUBIC), Linux = \`iperf3 -s\` on the kernel `
+    + `(the userspace stack on ${STACK_IP}, the CLI's defaults: a receive buffer autotuned from 256 KiB up to 6 MiB, CUBIC), Linux = \`iperf3 -s\` on the kernel `
     + `address ${KERNEL_IP}; the two alternate within each run; our server has a ${o.warmupSeconds} s warm-up run before the loss is set. `
     + 'Loss: the Linux peer\'s nftables on its veth lose the same share of IPv4 packets each way (Lab.setLoss in apps/lab/lab.ts: '
     + 'packets as the devices carry them, so with TSO/GSO one loss can take a burst of segments; the second table gives their mean size). '
