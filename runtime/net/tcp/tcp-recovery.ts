@@ -115,7 +115,13 @@ function enterFastRecovery(e: TcpEngine, tcb: Tcb, now: number): void {
   e.counters.fastRetransmits++;
   tcb.rttTiming = false;
   if (tcb.lossTimer === LOSS_TIMER_PROBE) setLossTimer(e, tcb, 0, Infinity);
-  proportionalRateReduction(tcb, 0);
+  // cwnd is the congestion control's reduced window (ssthresh) until an ACK brings PRR's first
+  // figure: a loss found by the reorder timer has no ACK behind it, and a window of pipe + 1 MSS
+  // would retransmit one segment of the hole and leave the rest to wait — for an RTO if that one
+  // is lost too (Linux likewise retransmits up to cwnd when its RACK timer fires). The fast
+  // retransmit itself always leaves (RFC 6937 §3.1).
+  const pipe = tcb.rack.pipe();
+  if (tcb.cc.cwnd < pipe + tcb.mss) tcb.cc.cwnd = pipe + tcb.mss;
 }
 
 /**
@@ -212,8 +218,9 @@ export function onLossTimer(e: TcpEngine, tcb: Tcb, now: number): void {
   const st = tcb.state;
   if (st < TcpState.ESTABLISHED || st === TcpState.TIME_WAIT || st === TcpState.FIN_WAIT_2 || tcb.sndUna === tcb.sndMax) return;
   if (kind === LOSS_TIMER_REORDER) {
+    const recovering = tcb.inRecovery;
     detectLoss(e, tcb, now);
-    if (tcb.inRecovery && !tcb.recoveryAfterTimeout) proportionalRateReduction(tcb, 0);
+    if (recovering && tcb.inRecovery && !tcb.recoveryAfterTimeout) proportionalRateReduction(tcb, 0);
     output(e, tcb);
     return;
   }
