@@ -47,6 +47,8 @@ export class RackState {
   lostBytes = 0;
   /** Bytes in SACKed ranges. */
   sackedBytes = 0;
+  /** Bytes marked lost by the last detectLoss/markAllLost. */
+  newlyLost = 0;
 
   clear(): void {
     this.n = 0;
@@ -190,9 +192,6 @@ export class RackState {
     }
     return timeout;
   }
-
-  /** Bytes marked lost by the last detectLoss/markAllLost. */
-  newlyLost = 0;
 
   /** RFC 8985 §6.3: on a retransmission timeout every unSACKed range is lost. */
   markAllLost(): void {

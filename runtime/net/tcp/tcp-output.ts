@@ -281,15 +281,21 @@ function recoveryOutput(e: TcpEngine, tcb: Tcb): void {
     if (want <= 0) { if (unsent === 0 && !tcb.finSent) maybeSendFin(e, tcb); return; }
     const length = fitRoom(tcb, want, room);
     if (length <= 0 || tcb.finSent) return;
-    const at = tcb.sndMax;
-    if (!sendSegment(e, tcb, at, length, TcpFlags.ACK | (length === unsent ? TcpFlags.PSH : 0))) return;
-    rack.sent(at, (at + length) | 0, now);
-    tcb.bytesOut += length;
+    if (!sendNewData(e, tcb, length, length === unsent, now)) return;
     tcb.prrOut += length;
-    tcb.sndMax = (at + length) | 0;
-    tcb.sndNxt = tcb.sndMax;
     if (tcb.rtoAt === Infinity) e.armRto(tcb);
   }
+}
+
+/** `length` bytes of new data at SND.MAX on a SACK connection (recorded for RACK); false when no slot was free. */
+function sendNewData(e: TcpEngine, tcb: Tcb, length: number, last: boolean, now: number): boolean {
+  const at = tcb.sndMax;
+  if (!sendSegment(e, tcb, at, length, TcpFlags.ACK | (last ? TcpFlags.PSH : 0))) return false;
+  tcb.rack.sent(at, (at + length) | 0, now);
+  tcb.bytesOut += length;
+  tcb.sndMax = (at + length) | 0;
+  tcb.sndNxt = tcb.sndMax;
+  return true;
 }
 
 /** `length` bytes cut to whole segments within `room` (0 when not even one fits). */
@@ -318,12 +324,7 @@ export function sendProbe(e: TcpEngine, tcb: Tcb): void {
   const length = Math.min(tcb.mss, unsent, wnd);
   const now = e.clock.now();
   if (length > 0 && !tcb.finSent) {
-    const at = tcb.sndMax;
-    if (!sendSegment(e, tcb, at, length, TcpFlags.ACK | (length === unsent ? TcpFlags.PSH : 0))) return;
-    tcb.rack.sent(at, (at + length) | 0, now);
-    tcb.bytesOut += length;
-    tcb.sndMax = (at + length) | 0;
-    tcb.sndNxt = tcb.sndMax;
+    sendNewData(e, tcb, length, length === unsent, now);
     return;
   }
   const rack = tcb.rack;
