@@ -233,42 +233,71 @@ describe('OooQueue takeInOrder', () => {
 });
 
 describe('OooQueue sackBlocks', () => {
-  it('merges contiguous segments and reports the most recent block first', () => {
+  it('merges contiguous segments and reports the block of the latest arrival first', () => {
     const { q, put } = setup();
     put(100, 100);
     put(200, 100); // contiguous with the first
     put(400, 100);
     put(600, 50);
     const out = new Int32Array(8);
-    expect(q.sackBlocks(out, 4, 400)).toBe(3);
+    q.noteArrival(400);
+    expect(q.sackBlocks(out, 4)).toBe(3);
     expect(Array.from(out.subarray(0, 6))).toEqual([400, 500, 100, 300, 600, 650]);
-    expect(q.sackBlocks(out, 4, 200)).toBe(3);
+    q.noteArrival(200);
+    expect(q.sackBlocks(out, 4)).toBe(3);
     expect(Array.from(out.subarray(0, 6))).toEqual([100, 300, 400, 500, 600, 650]);
-    expect(q.sackBlocks(out, 2, 620)).toBe(2);
+    q.noteArrival(620);
+    expect(q.sackBlocks(out, 2)).toBe(2);
     expect(Array.from(out.subarray(0, 4))).toEqual([600, 650, 100, 300]);
   });
 
-  it('falls back to ascending order when recentSeq is not held', () => {
+  it('repeats the most recently reported blocks before blocks never reported (RFC 2018 §4)', () => {
+    // Four runs and room for three blocks: a middle run reported once must be repeated, or a
+    // sender that lost that one ACK retransmits it and later takes its SACK for reordering.
+    const { q, put } = setup();
+    const out = new Int32Array(8);
+    const arrive = (seq: number): number[] => { put(seq, 10); q.noteArrival(seq); return Array.from(out.subarray(0, 2 * q.sackBlocks(out, 3))); };
+    arrive(100);
+    arrive(300);
+    arrive(500);
+    expect(arrive(700)).toEqual([700, 710, 500, 510, 300, 310]);
+    expect(arrive(710)).toEqual([700, 720, 500, 510, 300, 310]);
+    expect(arrive(110)).toEqual([100, 120, 700, 720, 500, 510]);
+    // 300 was reported in three ACKs in a row; now it gives way to newer blocks.
+    expect(arrive(720)).toEqual([700, 730, 100, 120, 500, 510]);
+  });
+
+  it('drops blocks delivered in order from the recency list', () => {
+    const { q, put } = setup();
+    const out = new Int32Array(8);
+    put(100, 10); q.noteArrival(100);
+    put(300, 10); q.noteArrival(300);
+    q.takeInOrder(100, () => {});
+    expect(Array.from(out.subarray(0, 2 * q.sackBlocks(out, 4)))).toEqual([300, 310]);
+  });
+
+  it('falls back to ascending order with no arrival noted', () => {
     const { q, put } = setup();
     put(100, 10);
     put(200, 10);
     const out = new Int32Array(8);
-    expect(q.sackBlocks(out, 4, 50)).toBe(2);
+    expect(q.sackBlocks(out, 4)).toBe(2);
     expect(Array.from(out.subarray(0, 4))).toEqual([100, 110, 200, 210]);
-    expect(q.sackBlocks(out, 0, 100)).toBe(0);
+    expect(q.sackBlocks(out, 0)).toBe(0);
   });
 
   it('returns 0 when empty', () => {
     const { q } = setup();
-    expect(q.sackBlocks(new Int32Array(8), 4, 0)).toBe(0);
+    expect(q.sackBlocks(new Int32Array(8), 4)).toBe(0);
   });
 
   it('merges across the wrap', () => {
     const { q, put } = setup();
     put(-20, 20);
     put(0, 20);
+    q.noteArrival(5);
     const out = new Int32Array(2);
-    expect(q.sackBlocks(out, 1, 5)).toBe(1);
+    expect(q.sackBlocks(out, 1)).toBe(1);
     expect(Array.from(out)).toEqual([-20, 20]);
   });
 });
@@ -302,7 +331,7 @@ describe('OooQueue growth (a hole with thousands of segments behind it)', () => 
     expect(q.bytes).toBe(5000 * mss);
     checkConsistent(q, held);
     const out = new Int32Array(8);
-    expect(q.sackBlocks(out, 4, 2 * mss)).toBe(1);
+    expect((q.noteArrival(2 * mss), q.sackBlocks(out, 4))).toBe(1);
     expect([out[0], out[1]]).toEqual([mss, 5001 * mss]);
     const delivered: number[] = [];
     const next = q.takeInOrder(mss, (_h, seq, len) => { delivered.push(seq); expect(len).toBe(mss); });

@@ -29,6 +29,8 @@ export interface OooQueueOps {
 export type OooDeliver = (handle: number, seq: number, len: number) => void;
 
 const INITIAL_CAPACITY = 16;
+/** Blocks remembered for repetition: a SACK option carries at most 4. */
+const RECENT_MAX = 4;
 const NO_ENTRIES = new Int32Array(0);
 
 export class OooQueue {
@@ -39,6 +41,11 @@ export class OooQueue {
   private base = 0;
   private n = 0;
   private total = 0;
+  /** A sequence number inside each recently reported block, most recent first. */
+  private readonly recent = new Int32Array(RECENT_MAX);
+  private nRecent = 0;
+  private readonly runScratch = new Int32Array(4 * RECENT_MAX);
+  private readonly foundScratch = new Uint8Array(RECENT_MAX);
 
   constructor(
     readonly maxEntries: number,
@@ -216,20 +223,37 @@ export class OooQueue {
   }
 
   /**
-   * Writes up to `max` SACK blocks as (left, right) pairs into out[0..2*max): contiguous stored
-   * segments are merged into one block; the block containing `recentSeq` (the segment that
-   * arrived last) comes first (RFC 2018 §4), then the others in ascending sequence order.
-   * Returns the number of blocks written.
+   * Records that [seq, …) just arrived out of order: its block goes to the front of the recency
+   * list that sackBlocks reports from (RFC 2018 §4).
    */
-  sackBlocks(out: Int32Array, max: number, recentSeq: number): number {
+  noteArrival(seq: number): void {
+    const r = this.recent;
+    const n = Math.min(this.nRecent, RECENT_MAX - 1);
+    r.copyWithin(1, 0, n);
+    r[0] = seq | 0;
+    this.nRecent = n + 1;
+  }
+
+  /**
+   * Writes up to `max` SACK blocks as (left, right) pairs into out[0..2*max), contiguous stored
+   * segments merged into one block, as RFC 2018 §4 orders them: first the block holding the
+   * segment that arrived last, then the most recently reported blocks, so that every block is
+   * repeated in several ACKs (a sender that misses a middle block — four or more runs with three
+   * blocks of room — retransmits it needlessly and, when it is reported later, takes it for
+   * reordering); blocks never reported fill what room is left, lowest first. The recency list
+   * becomes what was reported. Returns the number of blocks written.
+   */
+  sackBlocks(out: Int32Array, max: number): number {
     if (this.n === 0 || max <= 0) return 0;
     const n = this.base + this.n;
     const seqs = this.seqs;
     const lens = this.lens;
-    recentSeq |= 0;
-    // Find the run containing recentSeq.
-    let recentLeft = 0;
-    let found = false;
+    const recent = this.recent;
+    const nRecent = this.nRecent;
+    const runs = this.runScratch; // [0, 2*RECENT_MAX): the run of recent[r]; then fill runs
+    const found = this.foundScratch;
+    found.fill(0);
+    let fill = 0;
     for (let i = this.base; i < n; ) {
       const left = seqs[i]! | 0;
       let right = (left + lens[i]!) | 0;
@@ -238,29 +262,45 @@ export class OooQueue {
         right = (right + lens[i]!) | 0;
         i++;
       }
-      if (((recentSeq - left) | 0) >= 0 && ((recentSeq - right) | 0) < 0) {
-        out[0] = left;
-        out[1] = right;
-        recentLeft = left;
-        found = true;
-        break;
+      let reported = false;
+      for (let r = 0; r < nRecent; r++) {
+        const s = recent[r]!;
+        if (found[r] === 0 && ((s - left) | 0) >= 0 && ((s - right) | 0) < 0) {
+          found[r] = 1;
+          runs[2 * r] = left;
+          runs[2 * r + 1] = right;
+          reported = true;
+        }
+      }
+      if (!reported && fill < max && fill < RECENT_MAX) {
+        runs[2 * (RECENT_MAX + fill)] = left;
+        runs[2 * (RECENT_MAX + fill) + 1] = right;
+        fill++;
       }
     }
-    let blocks = found ? 1 : 0;
-    for (let i = this.base; i < n && blocks < max; ) {
-      const left = seqs[i]! | 0;
-      let right = (left + lens[i]!) | 0;
-      i++;
-      while (i < n && seqs[i]! === right) {
-        right = (right + lens[i]!) | 0;
-        i++;
+    let k = 0;
+    let kept = 0;
+    for (let r = 0; r < nRecent; r++) {
+      if (found[r] === 0) continue;
+      const left = runs[2 * r]!;
+      let seen = false;
+      for (let j = 0; j < kept; j++) if (recent[j] === left) seen = true;
+      if (seen) continue;
+      recent[kept++] = left; // kept <= r: overwrites only entries already read
+      if (k < max) {
+        out[2 * k] = left;
+        out[2 * k + 1] = runs[2 * r + 1]!;
+        k++;
       }
-      if (found && left === recentLeft) continue;
-      out[2 * blocks] = left;
-      out[2 * blocks + 1] = right;
-      blocks++;
     }
-    return blocks;
+    for (let f = 0; f < fill && k < max; f++) {
+      out[2 * k] = runs[2 * (RECENT_MAX + f)]!;
+      out[2 * k + 1] = runs[2 * (RECENT_MAX + f) + 1]!;
+      k++;
+      if (kept < RECENT_MAX) recent[kept++] = out[2 * k - 2]!;
+    }
+    this.nRecent = kept;
+    return k;
   }
 
   /** Releases every held segment. */
@@ -270,6 +310,7 @@ export class OooQueue {
     this.n = 0;
     this.base = 0;
     this.total = 0;
+    this.nRecent = 0;
     for (let i = b; i < b + n; i++) this.ops.release(this.handles[i]!);
   }
 

@@ -173,8 +173,6 @@ export class Tcb {
   tlpOutstanding = false;
   /** NewReno (no SACK) window inflation during fast recovery (RFC 6582 §3.2), added to cwnd. */
   inflation = 0;
-  /** Sequence of the latest out-of-order segment (its SACK block goes first, RFC 2018 §4). */
-  lastOooSeq = 0;
   /** Segment being timed for an RTT sample (Karn: cleared by any retransmission). */
   rttTiming = false;
   rttSeq = 0;
@@ -191,6 +189,8 @@ export class Tcb {
   unackedSegments = 0;
   /** An ACK is owed at the end of the current receive batch (TcpEngine.ackSoon); any ACK sent clears it. */
   ackDue = false;
+  /** End of the latest out-of-order arrival: the next one that continues it shares its ACK. */
+  oooArrivalEnd = 0;
   /** A duplicate segment to report in the next ACK's first SACK block (D-SACK, RFC 2883); length 0 = none. */
   dsackStart = 0;
   dsackLength = 0;

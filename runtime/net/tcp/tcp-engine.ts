@@ -81,6 +81,9 @@ export class TcpListener {
 const EPHEMERAL_LOW = 49152;
 const EPHEMERAL_COUNT = 16384;
 
+/** Segments one coalesced ACK may cover (design note in ackSoon). */
+const ACK_COALESCE_SEGMENTS = 32;
+
 export class TcpEngine {
   readonly clock: Clock;
   readonly options: TcpOptionsConfig;
@@ -149,7 +152,9 @@ export class TcpEngine {
    * data during the batch, that segment carries the ACK and none is sent alone.
    */
   ackSoon(tcb: Tcb): void {
-    if (!this.stack.receiving) { sendAck(this, tcb); return; }
+    // A batch can hold hundreds of segments; like GRO's 64 KiB, an ACK at least every
+    // ACK_COALESCE_SEGMENTS keeps the sender's clock from stalling for a whole batch.
+    if (!this.stack.receiving || tcb.unackedSegments >= ACK_COALESCE_SEGMENTS) { sendAck(this, tcb); return; }
     if (tcb.ackDue) return;
     tcb.ackDue = true;
     this.acksDue.push(tcb);

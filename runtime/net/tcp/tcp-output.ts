@@ -77,7 +77,7 @@ export function sendSegment(e: TcpEngine, tcb: Tcb, seq: number, length: number,
         n = 1;
       }
       if (room > n && tcb.ooo.count > 0) {
-        const k = tcb.ooo.sackBlocks(e.sackScratch, room - n, tcb.lastOooSeq);
+        const k = tcb.ooo.sackBlocks(e.sackScratch, room - n);
         for (let i = 0; i < 2 * k; i++) o.sackBlocks[2 * n + i] = e.sackScratch[i]! >>> 0;
         n += k;
       }

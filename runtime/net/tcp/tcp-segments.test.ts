@@ -395,6 +395,45 @@ describe('TCP segments, ACK generation (RFC 1122 §4.2.3.2, RFC 2018)', () => {
     expect(got.equals(Buffer.concat([pattern(mss, 1), pattern(mss, 2)]))).toBe(true);
     r.finish();
   });
+  it('RFC 5681 §4.2 / RFC 2018 §4: within one receive batch, out-of-order segments that extend one block share an ACK; an arrival in another block first sends the ACK owed, so each block leads an ACK of its own; at most 32 segments go unacknowledged', () => {
+    const r = new Rig();
+    const { conn } = r.passiveOpen();
+    spendQuickAcks(r, conn);
+    const mss = conn.tcb.mss;
+    const hole = conn.seq;
+    const at = (k: number): number => seqAdd(hole, k * mss);
+    const seg = (k: number): Uint8Array => buildSegment(conn.spec({ seq: at(k), payload: pattern(mss, k) }));
+    // Block A = segments 2..4, then block B = segment 7 (a second hole at 5..6).
+    r.receive(seg(2), seg(3), seg(4), seg(7));
+    const acks = r.take();
+    expect(acks.map((a) => describeSegment(a))).toHaveLength(2);
+    expectSegment(acks[0], { flags: ACK, ack: hole, options: { sack: [[at(2), at(5)]] } }, 'the ACK owed for block A');
+    expectSegment(acks[1], { flags: ACK, ack: hole, options: { sack: [[at(7), at(8)], [at(2), at(5)]] } }, 'block B first');
+    // 40 segments extending block B in one batch: an ACK after 32 of them, and one at the end.
+    r.receive(...Array.from({ length: 40 }, (_, i) => seg(8 + i)));
+    const more = r.take();
+    expect(more).toHaveLength(2);
+    expectSegment(more[0], { flags: ACK, ack: hole, options: { sack: [[at(7), at(40)], [at(2), at(5)]] } }, 'ACK after 32 segments');
+    expectSegment(more[1], { flags: ACK, ack: hole, options: { sack: [[at(7), at(48)], [at(2), at(5)]] } }, 'ACK at the end of the batch');
+    // The holes fill in one batch: one ACK, all of it acknowledged.
+    r.receive(...[0, 1, 5, 6].map(seg));
+    r.expectOne({ flags: ACK, ack: at(48), options: { sack: null } }, 'ACK after the holes filled');
+    expect(Buffer.concat(r.engine.take(conn.tcb) ?? []).length).toBe(48 * mss);
+    r.finish();
+  });
+
+  it('RFC 5681 §4.2: without SACK every out-of-order segment gets its own duplicate ACK, batch or not (the sender counts them)', () => {
+    const r = new Rig();
+    const { conn } = r.passiveOpen({ options: { mss: 1460, ws: 7 } });
+    spendQuickAcks(r, conn);
+    const mss = conn.tcb.mss;
+    const hole = conn.seq;
+    r.receive(...[1, 2, 3].map((k) => buildSegment(conn.spec({ seq: seqAdd(hole, k * mss), payload: pattern(mss, k) }))));
+    const acks = r.take();
+    expect(acks).toHaveLength(3);
+    for (const a of acks) expectSegment(a, { flags: ACK, ack: hole, options: { sack: null } }, 'duplicate ACK');
+    r.finish();
+  });
 });
 
 describe('TCP segments, receive window (RFC 9293 §3.8.6.2.2, RFC 1122 §4.2.3.3)', () => {
