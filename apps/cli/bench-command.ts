@@ -39,7 +39,8 @@ async function loadBench(): Promise<{ suite: BenchSuiteModule; loss: LossBenchMo
 
 interface BenchOptions { quick: boolean; loss: boolean; runs?: number; seconds?: number; only?: string; out?: string; readme?: boolean; loopback: boolean }
 
-export function addBenchCommand(program: Command, io: CliIo, setExitCode: (code: number) => void): void {
+/** `load` is for tests: a fake suite shows what the command asks of it. */
+export function addBenchCommand(program: Command, io: CliIo, setExitCode: (code: number) => void, load = loadBench): void {
   program
     .command('bench')
     .description('the benchmark suite: node:net, WSK on the kernel provider, WSK on the userspace stack over each link, and iperf3 in one run (throughput both ways, RR p50/p99, connections/s, memory per connection); a JSON file and an SVG chart (the README table only with --readme). With --loss: iperf3 against our server and Linux\'s under loss from the Linux peer')
@@ -54,7 +55,7 @@ export function addBenchCommand(program: Command, io: CliIo, setExitCode: (code:
     .option('--loopback', 'run over loopback even as root (node:net, wsk-kernel and iperf3 only)', false)
     .action(async (o: BenchOptions) => {
       try {
-        const { suite, loss } = await loadBench();
+        const { suite, loss } = await load();
         // An interrupted run deletes the lab it made.
         io.onSignal((signal) => { suite.teardownLabs(); io.err(`${signal}: lab deleted, stopping`); process.exit(130); });
         if (o.loss) {

@@ -105,7 +105,11 @@ export async function runDemo(o: DemoOptions, io: CliIo): Promise<number> {
 
 async function demoSteps(o: DemoOptions, io: CliIo): Promise<number> {
   const out = resolve(o.out);
-  mkdirSync(out, { recursive: true });
+  try {
+    mkdirSync(out, { recursive: true });
+  } catch (err) {
+    throw new Error(`cannot create the output directory ${out} (${(err as NodeJS.ErrnoException).code ?? String(err)}): give --out <a directory you can write>`);
+  }
   const capturePath = join(out, 'session.pcap');
   const root = process.getuid?.() === 0;
   const onMemory = o.memory || !root;
@@ -254,6 +258,7 @@ export function addDemoCommand(program: Command, io: CliIo, setExitCode: (code: 
     .option('--out <dir>', 'where results.json and session.pcap go', 'demo-results')
     .option('-t, --seconds <n>', 'seconds per iperf3 test', integer(1, 60), 3)
     .option('--memory', 'use the in-process memory link even as root', false)
+    .addHelpText('after', '\nCtrl-C, SIGTERM or SIGHUP stops it and deletes its lab and the Linux peers in it (stderr says what);\nafter a run killed outright, `wsk lab down --all` deletes what it left.')
     .action(async (options: { out: string; seconds: number; memory: boolean }) => {
       cleanUpOnInterrupt(io, 'demo');
       try {

@@ -73,7 +73,7 @@ SIGHUP or an internal error. After a run that was killed outright (SIGKILL, a cr
     .option('--json', 'print the lab as JSON', false)
     .action((options: { id?: string; mtu: number; netem?: string; offloads: boolean; json: boolean }) => {
       try {
-        const l = labUp({ id: options.id, mtu: options.mtu, netem: options.netem, offloads: options.offloads });
+        const l = labUp({ id: options.id, mtu: options.mtu, netem: options.netem, offloads: options.offloads, persistent: true });
         const summary = labSummary(l, options.offloads, options.netem ?? null);
         if (options.json) {
           io.out(JSON.stringify(summary));

@@ -3,6 +3,7 @@
 // directory. Errors follow the other `wsk lab` commands: `wsk lab: ...` on stderr (a line per
 // problem of a bad file), exit code 2; a memory run whose receivers got corrupted data exits 1.
 // An interrupted veth run deletes its lab and the Linux receiver (apps/cli/interrupt.ts).
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { CliIo } from '../cli/main.ts';
@@ -23,6 +24,9 @@ Outputs in the output directory:
                  retransmits) and the summary (goodput, retransmits, Jain fairness, faults)
   capture.pcap   the stack's link, headers only (snaplen), first maxFrames frames
   throughput.svg, cwnd.svg, rtt.svg   one line per flow
+
+An invalid file: one stderr line per problem, exit code 2. Ctrl-C, SIGTERM or SIGHUP stops a veth run
+and deletes its lab and the Linux receiver; after a run killed outright, \`wsk lab down --all\`.
 
 Example: wsk lab run apps/lab/experiments/cubic-vs-newreno.json --out /tmp/cvn`;
 
@@ -65,6 +69,11 @@ export function addLabRunCommand(lab: Command, io: CliIo, setExitCode: (code: nu
         const spec = loadExperiment(file);
         cleanUpOnInterrupt(io, 'lab run');
         const outDir = options.out ?? defaultOutDir(spec.name);
+        try {
+          mkdirSync(outDir, { recursive: true });
+        } catch (err) {
+          throw new Error(`cannot create the output directory ${outDir} (${(err as NodeJS.ErrnoException).code ?? String(err)}): give --out <a directory you can write>`);
+        }
         const progress = options.json ? io.err : io.out;
         progress(`${spec.name}: ${spec.workload.flows} flow(s) on ${spec.medium} for ${spec.durationSeconds} s${spec.medium === 'memory' ? ' of virtual time' : ''} → ${outDir}`);
         const wall0 = performance.now();

@@ -37,6 +37,11 @@ export interface LabUpOptions {
   netem?: string;
   /** Loss applied by the peer's nftables on its veth, each way (see Lab.setLoss); for kernels without netem. */
   loss?: PeerLoss;
+  /**
+   * The lab is meant to outlive this process (`wsk lab up`): it is not registered for the
+   * cleanup an interrupted program runs (cleanup-registry.ts). Default false.
+   */
+  persistent?: boolean;
 }
 
 /**
@@ -462,7 +467,7 @@ export function labUp(opts: LabUpOptions = {}): Lab {
   }
   // labUp runs synchronously, so no signal handler can run before this line: from here until
   // lab.down() an interrupted program can still delete the lab (cleanup-registry.ts).
-  withdrawCleanup = registerCleanup(`lab ${id} (namespaces ${peerNs}, ${stackNs})`, () => lab.down());
+  if (!opts.persistent) withdrawCleanup = registerCleanup(`lab ${id} (namespaces ${peerNs}, ${stackNs})`, () => lab.down());
   return lab;
 }
 
