@@ -23,8 +23,16 @@ export function statsDirectory(env: NodeJS.ProcessEnv = process.env): string {
   if (env.WSK_STATS_DIR) return env.WSK_STATS_DIR;
   const uid = process.getuid?.() ?? -1;
   const runtime = env.XDG_RUNTIME_DIR;
-  if (runtime && statSync(runtime, { throwIfNoEntry: false })?.uid === uid) return join(runtime, 'wsk-stats');
+  if (runtime && ownerOf(runtime) === uid) return join(runtime, 'wsk-stats');
   return join(tmpdir(), `wsk-stats-${uid}`);
+}
+
+function ownerOf(path: string): number | null {
+  try {
+    return statSync(path).uid;
+  } catch {
+    return null;
+  }
 }
 
 /**

@@ -431,7 +431,8 @@ export function labUp(opts: LabUpOptions = {}): Lab {
   let withdrawCleanup = (): void => {};
   const lab = makeLab({ id, peerAddress, stackAddress, mtu }, () => withdrawCleanup());
   const { peerNs, stackNs, peerIf, stackIf } = lab;
-  const existing = listNamespaces().filter((n) => n === peerNs || n === stackNs);
+  const listed = new Set(listNamespaces());
+  const existing = [peerNs, stackNs].filter((n) => listed.has(n));
   if (existing.length > 0) {
     throw new LabError(`lab ${id} already exists (${existing.join(', ')}): use it, pick another id, or delete it first with \`wsk lab down ${id}\``);
   }
