@@ -66,7 +66,7 @@ export class OptionError extends Error {
 }
 
 /** Checks --ip, --gateway and the --pcap path (what needs no device), so a mistake opens nothing. */
-export function checkStackOptions(options: ProviderOptions): void {
+function checkStackOptions(options: ProviderOptions): void {
   if (options.link === 'memory' && options.gateway !== undefined) {
     throw new OptionError(`--gateway: the memory link's two stacks share one subnet and need no gateway: drop --gateway ${options.gateway}`);
   }

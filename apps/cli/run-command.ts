@@ -2,7 +2,7 @@
 // provider or on the userspace stack on a device (providers.ts); while one runs on the stack,
 // `wsk stats` shows its live counters.
 import { writeFileSync } from 'node:fs';
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ntStatusName, STATUS_SUCCESS } from '../../index.ts';
 import {
   ECHOSRV_DEFAULT_PORT, echosrvListening, echosrvStart, echosrvStats, echosrvStop, type EchosrvLogLevel,
@@ -171,6 +171,13 @@ const APPS: Record<string, App> = {
   },
 };
 
+/** --max-bytes: 0 (no limit) or room for the file header and a frame or so. */
+function captureSize(value: string): number {
+  const n = withUnits(1024)(value);
+  if (n !== 0 && n < 1024) throw new InvalidArgumentError('must be 0 (no limit) or at least 1K.');
+  return n;
+}
+
 /** A failure an app reports before it could run: one line on stderr. */
 function failure(io: CliIo, app: string, message: string): null {
   io.err(`wsk: ${app}: ${message}`);
@@ -267,7 +274,7 @@ export function addRunCommand(program: Command, io: CliIo, setExitCode: (code: n
     .option('--pcap <file>', `write a capture of everything the stack sends and receives (stops at ${CAPTURE_DEFAULT_MAX_BYTES >> 20} MiB unless --max-bytes says otherwise)`)
     .option('--snaplen <bytes>', '--pcap: bytes kept of each frame (default 262144: whole frames; 128 keeps the headers)', integer(64, 262144))
     .option('--max-frames <n>', '--pcap: record at most this many frames (default: no frame limit)', integer(0, 2 ** 31))
-    .option('--max-bytes <size>', `--pcap: stop recording before the file exceeds this size, K/M/G suffixes (default ${CAPTURE_DEFAULT_MAX_BYTES >> 20}M; 0: no limit)`, withUnits(1024))
+    .option('--max-bytes <size>', `--pcap: stop recording before the file exceeds this size, K/M/G suffixes (default ${CAPTURE_DEFAULT_MAX_BYTES >> 20}M; 0: no limit)`, captureSize)
     .option('--json', 'machine-readable output (iperf3: the report as JSON, like iperf3 -J)', false)
     .option('--trace', 'echosrv: log every WSK operation (verbose)', false)
     .option('--unload-timeout <seconds>', 'echosrv: on Ctrl-C/SIGTERM, wait this long for peers to close their connections, then reset the rest', integer(0, 3600), 3)
