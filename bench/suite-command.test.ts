@@ -2,14 +2,16 @@
 // every metric for each target, ratios against node:net and the chart. No figure is asserted:
 // benchmarks are never timed tests; this only keeps the command from rotting.
 import { describe, expect, it } from 'vitest';
+import { Command } from 'commander';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BenchSuiteModule, LossBenchModule } from '../apps/cli/bench-command.ts';
+import { addBenchCommand, type BenchSuiteModule, type LossBenchModule } from '../apps/cli/bench-command.ts';
 
 const WSK = fileURLToPath(new URL('../apps/cli/wsk.mjs', import.meta.url));
+const README = fileURLToPath(new URL('../README.md', import.meta.url));
 
 // The CLI loads these modules by path and types them by its own interfaces (the package's build
 // compiles no bench/); `npx tsc --noEmit` fails here when a module drifts from what the CLI expects.
@@ -17,12 +19,33 @@ const cliViewOfTheBench: BenchSuiteModule & LossBenchModule = {} as typeof impor
 void cliViewOfTheBench;
 
 describe('wsk bench', () => {
+  it('rewrites the README only when asked with --readme, for the suite and for --loss', async () => {
+    const asked: { which: string; updateReadme: boolean | undefined }[] = [];
+    const fake = {
+      suite: {
+        runBenchSuite: async (o: { updateReadme?: boolean }) => { asked.push({ which: 'suite', updateReadme: o.updateReadme }); return { targets: [] }; },
+        teardownLabs: () => {},
+      },
+      loss: { runLossBench: async (o: { updateReadme?: boolean }) => { asked.push({ which: 'loss', updateReadme: o.updateReadme }); return { cells: [] }; } },
+    };
+    for (const args of [[], ['--readme'], ['--no-readme'], ['--loss'], ['--loss', '--readme']]) {
+      const program = new Command().exitOverride();
+      addBenchCommand(program, { out: () => {}, err: () => {}, onSignal: () => {} }, () => {}, async () => fake);
+      await program.parseAsync(['bench', ...args], { from: 'user' });
+    }
+    expect(asked).toEqual([
+      { which: 'suite', updateReadme: false }, { which: 'suite', updateReadme: true }, { which: 'suite', updateReadme: false },
+      { which: 'loss', updateReadme: false }, { which: 'loss', updateReadme: true },
+    ]);
+  });
+
   it('--quick --loopback --only wsk-kernel: node:net and WSK on the kernel provider, every metric, JSON and chart', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'wsk-bench-'));
+    const readme = readFileSync(README, 'utf8');
     try {
       const out = join(dir, 'suite.json');
       const code = await new Promise<number | null>((resolve) => {
-        const child = spawn(process.execPath, [WSK, 'bench', '--quick', '--runs', '1', '--only', 'wsk-kernel', '--loopback', '--no-readme', '--out', out], { stdio: 'ignore' });
+        const child = spawn(process.execPath, [WSK, 'bench', '--quick', '--runs', '1', '--only', 'wsk-kernel', '--loopback', '--out', out], { stdio: 'ignore' });
         const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
         child.on('close', (c) => { clearTimeout(timer); resolve(c); });
       });
@@ -38,6 +61,7 @@ describe('wsk bench', () => {
       expect(ran[1]!.metrics.cps!.ratio).toBeGreaterThan(0);
       expect(readFileSync(join(dir, 'suite.svg'), 'utf8')).toMatch(/^<svg[\s\S]*<\/svg>\s*$/);
       expect(existsSync(join(dir, 'suite.json'))).toBe(true);
+      expect(readFileSync(README, 'utf8') === readme, 'README.md left alone without --readme').toBe(true);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -3,18 +3,19 @@
 // real-device link, and kernel iperf3 — throughput both ways, 64-byte request-response p50/p99,
 // connections per second and memory per idle connection; a warm-up pass in every app process,
 // then the median of --runs runs (target order rotated from run to run); ratios against node:net
-// from the same run. Writes bench/results/suite.json, a chart beside it (suite.svg) and, for a
-// full run, the README table between the bench:suite markers. How each target is set up and why
+// from the same run. Writes bench/results/suite.json, a chart beside it (suite.svg) and, only
+// with --readme, the README table between the bench:suite markers (a full run's figures belong
+// there: every target, not --quick). How each target is set up and why
 // that is fair: bench/suite/targets.ts.
 //
 //   npx tsx bench/suite.ts [--quick] [--runs N] [--only node:net,wsk-stack-afpacket,...]
-//                          [--out file.json] [--readme | --no-readme] [--loopback]
+//                          [--out file.json] [--readme] [--loopback]
 //                          [--mtu 1500] [--offloads on|off]
 //                          [--metrics rx,tx,rrP50,rrP99,cps,memPerConn] [--concurrency N] [--cpu-prof DIR]
 //                          [--link-options '{"ringFrames":1024}']
 // --metrics, --concurrency, --link-options (for the userspace stack's links) and --cpu-prof (a V8
 // profile of every app process, written into DIR; summarise with bench/profile-top.ts) are for
-// development: such a run never regenerates the README.
+// development.
 import { cpus, release, platform } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -204,8 +205,8 @@ export async function runBenchSuite(options: SuiteOptions): Promise<SuiteResult>
     }
   }
 
-  const fullRun = !quick && !options.only?.length && !options.metrics?.length && !options.concurrency && !options.linkOptions;
-  const doReadme = options.updateReadme ?? fullRun;
+  // Never by default: an installed package's README is not ours to rewrite, nor is a clone's on a whim.
+  const doReadme = options.updateReadme === true;
   const readmePath = `${REPO}/README.md`;
   const result: SuiteResult = {
     schema: 1,
@@ -252,7 +253,7 @@ function parseArgs(argv: string[]): Omit<SuiteOptions, 'log'> {
     else if (a === '--only') o.only = val().split(',').map((s) => s.trim()).filter(Boolean);
     else if (a === '--out') o.out = val();
     else if (a === '--readme') o.updateReadme = true;
-    else if (a === '--no-readme') o.updateReadme = false;
+    else if (a === '--no-readme') o.updateReadme = false; // the default; still accepted
     else if (a === '--loopback') o.loopback = true;
     else if (a === '--mtu') o.mtu = Number(val());
     else if (a === '--offloads') o.offloads = val() !== 'off';
@@ -261,7 +262,7 @@ function parseArgs(argv: string[]): Omit<SuiteOptions, 'log'> {
     else if (a === '--metrics') o.metrics = val().split(',').map((s) => s.trim()).filter(Boolean);
     else if (a === '--cpu-prof') o.appNodeFlags = ['--cpu-prof', `--cpu-prof-dir=${resolve(val())}`];
     else if (a === '--help' || a === '-h') {
-      console.log('usage: npx tsx bench/suite.ts [--quick] [--runs N] [--only targets] [--out file.json] [--readme|--no-readme] [--loopback] [--mtu N] [--offloads on|off] [--metrics keys] [--concurrency N] [--cpu-prof DIR] [--link-options JSON]');
+      console.log('usage: npx tsx bench/suite.ts [--quick] [--runs N] [--only targets] [--out file.json] [--readme] [--loopback] [--mtu N] [--offloads on|off] [--metrics keys] [--concurrency N] [--cpu-prof DIR] [--link-options JSON]');
       console.log(`targets: ${TARGETS.join(', ')}`);
       process.exit(0);
     } else throw new Error(`unknown option ${a} (--help)`);

@@ -61,6 +61,17 @@ async function listening(port: number, ms = 10_000): Promise<void> {
   }
 }
 
+/** The records of a classic little-endian pcap file. */
+function pcapRecords(file: Buffer): { caplen: number; origlen: number }[] {
+  const out: { caplen: number; origlen: number }[] = [];
+  for (let p = 24; p + 16 <= file.length;) {
+    const caplen = file.readUInt32LE(p + 8);
+    out.push({ caplen, origlen: file.readUInt32LE(p + 12) });
+    p += 16 + caplen;
+  }
+  return out;
+}
+
 afterEach(() => {
   for (const child of started) if (child.pid && child.exitCode === null) process.kill(child.pid, 'SIGKILL');
   started.clear();
@@ -86,8 +97,27 @@ describe('wsk run <app> on the kernel provider', () => {
     const port = await freePort();
     const refused = wsk(['iperf3', '127.0.0.1', '-p', String(port), '-t', '1']);
     expect(await refused.exited).toBe(1);
-    expect(refused.err().trim()).toMatch(new RegExp(`^wsk: iperf3: unable to connect to 127\\.0\\.0\\.1:${port}: WskConnect: STATUS_CONNECTION_REFUSED`));
+    expect(refused.err()).toBe(`wsk: iperf3: connection to 127.0.0.1:${port} refused: nothing listens on port ${port} there; start the server first, or check the address and the port (-p) (STATUS_CONNECTION_REFUSED)\n`);
+    const get = wsk(['http-get', `http://127.0.0.1:${port}/`]);
+    expect(await get.exited).toBe(1);
+    expect(get.err()).toBe(`wsk: http-get: connection to 127.0.0.1:${port} refused: nothing listens on port ${port} there; start the server first, or check the address and the port (-p) (STATUS_CONNECTION_REFUSED)\n`);
   }, 30_000);
+
+  it('a server on a port in use: one line with the address, the fix and the NTSTATUS last; exit 1', async () => {
+    // Held by a listener of this test on [::] (what the apps bind), released at the end.
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '::', resolve));
+    const port = (holder.address() as { port: number }).port;
+    try {
+      for (const app of ['iperf3-server', 'echosrv', 'http-server']) {
+        const r = wsk([app, '-p', String(port)]);
+        expect({ app, code: await r.exited, out: r.out() }).toEqual({ app, code: 1, out: '' });
+        expect(r.err()).toMatch(new RegExp(`^wsk: ${app}: address \\[::\\]:${port} already in use: pick another port with -p, or stop the program that holds it \\(STATUS_ADDRESS_ALREADY_(ASSOCIATED|EXISTS)\\)\n$`));
+      }
+    } finally {
+      holder.close();
+    }
+  }, 60_000);
 
   it('wsk run http-server: curl fetches a generated body and a file from --root; SIGTERM stops it with a count', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'wsk-http-'));
@@ -146,6 +176,49 @@ describe('wsk run <app> on the kernel provider', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  }, 30_000);
+
+  it('--pcap on the memory link: --snaplen and --max-frames bound the capture, --max-bytes caps the file, stderr says it was cut short', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wsk-cap-'));
+    try {
+      const frames = join(dir, 'frames.pcap');
+      const byFrames = wsk(['iperf3', '--link', 'memory', '-t', '1', '--pcap', frames, '--snaplen', '96', '--max-frames', '50']);
+      expect(await byFrames.exited).toBe(0);
+      const records = pcapRecords(readFileSync(frames));
+      expect(records.length).toBe(50);
+      expect(Math.max(...records.map((r) => r.caplen))).toBeLessThanOrEqual(96);
+      expect(Math.max(...records.map((r) => r.origlen))).toBeGreaterThan(1000); // data segments, cut to 96 bytes
+      expect(byFrames.err()).toBe(`wsk: capture ${frames} holds the first 50 frames (${readFileSync(frames).length} bytes): a --max-frames/--max-bytes limit stopped it; raise the limit (0: none) or lower --snaplen\n`);
+
+      const bytes = join(dir, 'bytes.pcap');
+      const byBytes = wsk(['iperf3', '--link', 'memory', '-t', '1', '--pcap', bytes, '--max-bytes', '64K']);
+      expect(await byBytes.exited).toBe(0);
+      const size = readFileSync(bytes).length;
+      expect(size).toBeLessThanOrEqual(65536);
+      // Filled up to the last record that fit: frames on the memory link are at most 1514 bytes.
+      expect(size).toBeGreaterThan(65536 - 16 - 1514);
+      expect(byBytes.err()).toMatch(/^wsk: capture .*bytes\.pcap holds the first \d+ frames \(\d+ bytes\): a --max-frames\/--max-bytes limit stopped it/);
+      const dump = run('tcpdump', ['-nr', bytes]);
+      expect(await dump.exited).toBe(0);
+      expect(dump.out().trim().split('\n').length).toBe(pcapRecords(readFileSync(bytes)).length);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('capture options without --pcap, or --pcap on the kernel provider: what to do, exit 2; --help states the default cap', async () => {
+    const noPcap = wsk(['echosrv', '--link', 'memory', '--snaplen', '96']);
+    expect(await noPcap.exited).toBe(2);
+    expect(noPcap.err()).toMatch(/^wsk: --snaplen limits the capture: give --pcap <file> too\n/);
+    const maxBytes = wsk(['echosrv', '--link', 'memory', '--max-bytes', '1M']);
+    expect(await maxBytes.exited).toBe(2);
+    expect(maxBytes.err()).toMatch(/^wsk: --max-bytes limits the capture: give --pcap <file> too\n/);
+    const kernel = wsk(['echosrv', '--pcap', join(tmpdir(), 'never-written.pcap')]);
+    expect(await kernel.exited).toBe(2);
+    expect(kernel.err()).toMatch(/^wsk: --pcap captures the userspace stack's link: run the app on it \(--link \.\.\.\)/);
+    const help = wsk(['--help']);
+    expect(await help.exited).toBe(0);
+    expect(help.out().replace(/\s+/g, ' ')).toMatch(/--pcap <file> write a capture of everything the stack sends and receives \(stops at 100 MiB unless --max-bytes says otherwise\)/);
   }, 30_000);
 
   it('--link memory: every app runs on the userspace stack with its peer on the second stack in the process, and exits 0', async () => {

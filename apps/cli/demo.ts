@@ -10,7 +10,7 @@ import { echosrvListening, echosrvStart, echosrvStop } from '../echosrv/echosrv.
 import { startIperf3Server, type Iperf3Server, type ServerTestReport } from '../iperf3/iperf3-server.ts';
 import { formatRate } from '../iperf3/units.ts';
 import { runIperf3Client, type Iperf3ClientOptions } from '../iperf3/iperf3-client.ts';
-import { labUp, type Lab } from '../lab/lab.ts';
+import { endProcessGroup, labUp, type Lab } from '../lab/lab.ts';
 import { BoundedCaptureLink } from '../lab/bounded-capture.ts';
 import { B_IP, stackPair } from '../lab/stack-pair.ts';
 import { echoRoundTrip } from '../common/echo-check.ts';
@@ -20,6 +20,7 @@ import { createStackProvider } from '../../runtime/net/stack-provider.ts';
 import type { Command } from 'commander';
 import { integer } from './options.ts';
 import type { CliIo } from './main.ts';
+import { cleanUpOnInterrupt } from './interrupt.ts';
 
 export interface DemoOptions {
   /** Directory for the results and the capture. */
@@ -43,7 +44,7 @@ function peerRun(lab: Lab, script: string, onLine: (line: string) => void, timeo
     const child = lab.spawn('peer', ['bash', '-c', script]);
     let stdout = '';
     let partial = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const timer = setTimeout(() => endProcessGroup(child), timeoutMs);
     child.stdout!.on('data', (d: Buffer) => {
       stdout += d;
       partial += d;
@@ -104,7 +105,11 @@ export async function runDemo(o: DemoOptions, io: CliIo): Promise<number> {
 
 async function demoSteps(o: DemoOptions, io: CliIo): Promise<number> {
   const out = resolve(o.out);
-  mkdirSync(out, { recursive: true });
+  try {
+    mkdirSync(out, { recursive: true });
+  } catch (err) {
+    throw new Error(`cannot create the output directory ${out} (${(err as NodeJS.ErrnoException).code ?? String(err)}): give --out <a directory you can write>`);
+  }
   const capturePath = join(out, 'session.pcap');
   const root = process.getuid?.() === 0;
   const onMemory = o.memory || !root;
@@ -176,7 +181,7 @@ async function demoSteps(o: DemoOptions, io: CliIo): Promise<number> {
         } catch (err) {
           rows.push({ test: `our client vs iperf3 -s: ${t.name.replace('iperf3 ', '')}`, client: `FAILED: ${err instanceof Error ? err.message : String(err)}`, server: '', verdict: 'FAILED' });
         } finally {
-          if (stock.exitCode === null && stock.pid) process.kill(stock.pid, 'SIGKILL');
+          endProcessGroup(stock);
         }
       }
     } finally {
@@ -253,7 +258,9 @@ export function addDemoCommand(program: Command, io: CliIo, setExitCode: (code: 
     .option('--out <dir>', 'where results.json and session.pcap go', 'demo-results')
     .option('-t, --seconds <n>', 'seconds per iperf3 test', integer(1, 60), 3)
     .option('--memory', 'use the in-process memory link even as root', false)
+    .addHelpText('after', '\nCtrl-C, SIGTERM or SIGHUP stops it and deletes its lab and the Linux peers in it (stderr says what);\nafter a run killed outright, `wsk lab down --all` deletes what it left.')
     .action(async (options: { out: string; seconds: number; memory: boolean }) => {
+      cleanUpOnInterrupt(io, 'demo');
       try {
         setExitCode(await runDemo(options, io));
       } catch (err) {

@@ -3,7 +3,7 @@
 //   wsk run <app> [args] [--provider kernel|stack] [--link afpacket|pcap|raw ...]   (run-command.ts)
 //   wsk stats [pid] [--watch s]   (live counters of a running app on the stack)
 //   wsk demo   (the main job)   wsk bench   (the benchmark suite, bench/suite.ts)   wsk lab run <experiment.json>
-//   wsk lab up|down|status|netem   (test networks: veth pairs between namespaces, needs root)
+//   wsk lab up|status|netem|down [--all]   (test networks: veth pairs between namespaces, needs root)
 //
 // `apps/cli/wsk.mjs` (the package's bin) calls main() of the compiled dist/apps/cli/main.js in an
 // installed package, or of this file through tsx in a clone; `tsx apps/cli/main.ts` runs it directly too.
@@ -17,6 +17,7 @@ import { addStatsCommand } from './stats-command.ts';
 import { addLabRunCommand } from '../lab/experiment-command.ts';
 import { addDemoCommand } from './demo.ts';
 import { addBenchCommand } from './bench-command.ts';
+import { cleanUpOnExit } from './interrupt.ts';
 import { packagePath } from '../../runtime/package-root.ts';
 
 /** Where the CLI writes, and how it learns about signals (injectable for tests). */
@@ -32,6 +33,7 @@ const processIo: CliIo = {
   onSignal: (handler) => {
     process.on('SIGINT', handler);
     process.on('SIGTERM', handler);
+    process.on('SIGHUP', handler);
   },
 };
 
@@ -50,19 +52,28 @@ function addLabCommands(program: Command, io: CliIo, setExitCode: (code: number)
   };
   const lab = program
     .command('lab')
-    .description('test networks (lab.md): a Linux peer namespace and a stack namespace joined by a veth pair, 198.18.0.0/15 only; needs root');
+    .description('test networks (up, status, netem, down [--all]) and experiments on them (run): a Linux peer namespace and a stack namespace joined by a veth pair, 198.18.0.0/15 only; needs root')
+    .addHelpText('after', `
+A lab is two namespaces, wskA-<id> (Linux, 198.18.0.1/24 on va-<id>) and wskB-<id> (where the
+userspace stack owns 198.18.0.2/24 on vb-<id>), made by \`wsk lab up\`, listed by \`wsk lab status\`,
+impaired by \`wsk lab netem <id> delay 20ms loss 1%\` (the kernel's sch_netem) and deleted, with every
+process still running in it, by \`wsk lab down <id>\`.
+
+\`wsk lab run\` and \`wsk demo\` delete the labs they made when they end, also on Ctrl-C, SIGTERM,
+SIGHUP or an internal error. After a run that was killed outright (SIGKILL, a crash of the machine),
+\`wsk lab down --all\` deletes every wskA-/wskB- namespace and what runs in them: the recovery.`);
 
   lab
     .command('up')
     .description('create namespaces wskA-<id> (Linux peer, 198.18.0.1/24 on va-<id>) and wskB-<id> (userspace stack, vb-<id>, no kernel address)')
     .option('--id <id>', 'name suffix, 1-12 letters/digits (default: pid + random)')
     .option('--mtu <n>', 'MTU of both veth ends', integer(68, 65535), 1500)
-    .option('--netem <spec>', "netem impairment on the peer veth, e.g. 'delay 20ms 5ms loss 1%'")
-    .option('--no-offloads', 'turn TSO/GSO/GRO/checksum offload off on both ends (needs ethtool)')
+    .option('--netem <spec>', "netem impairment on the peer veth, e.g. 'delay 20ms 5ms loss 1%' (needs the kernel's sch_netem)")
+    .option('--no-offloads', 'turn TSO/GSO/GRO/checksum offload off on both ends, so every frame is wire-sized (needs ethtool; default: offloads on, as veth comes)')
     .option('--json', 'print the lab as JSON', false)
     .action((options: { id?: string; mtu: number; netem?: string; offloads: boolean; json: boolean }) => {
       try {
-        const l = labUp({ id: options.id, mtu: options.mtu, netem: options.netem, offloads: options.offloads });
+        const l = labUp({ id: options.id, mtu: options.mtu, netem: options.netem, offloads: options.offloads, persistent: true });
         const summary = labSummary(l, options.offloads, options.netem ?? null);
         if (options.json) {
           io.out(JSON.stringify(summary));
@@ -81,9 +92,9 @@ function addLabCommands(program: Command, io: CliIo, setExitCode: (code: number)
 
   lab
     .command('down')
-    .description('delete lab <id> (both namespaces, by exact name), or with --all every wskA-/wskB- namespace')
+    .description('delete lab <id>: end the processes still running in its namespaces, then delete both by exact name; with --all every lab (the recovery after an interrupted run)')
     .argument('[id]', 'lab id')
-    .option('--all', 'delete every lab (only wskA-/wskB- namespaces)', false)
+    .option('--all', 'delete every lab: every wskA-/wskB- namespace and nothing else, also those other runs still use', false)
     .action((id: string | undefined, options: { all: boolean }) => {
       try {
         if (options.all === (id !== undefined)) {
@@ -115,7 +126,7 @@ function addLabCommands(program: Command, io: CliIo, setExitCode: (code: number)
 
   lab
     .command('netem')
-    .description("set the netem impairment on lab <id>'s peer veth, or remove it with 'off'")
+    .description("set the netem impairment on lab <id>'s peer veth (tc qdisc replace ... netem; needs the kernel's sch_netem), or remove it with 'off'")
     .argument('<id>', 'lab id')
     .argument('<spec...>', "netem parameters, e.g. delay 20ms 5ms loss 1% (one or several words), or off")
     .action((id: string, spec: string[]) => {
@@ -162,6 +173,7 @@ export async function main(argv: string[] = process.argv): Promise<void> {
     if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
     throw err;
   });
+  cleanUpOnExit(processIo);
   await buildProgram().parseAsync(argv);
 }
 

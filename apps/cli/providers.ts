@@ -1,12 +1,18 @@
 // The WSK subsystem a `wsk run` application runs on: the kernel provider, or the userspace stack
-// on a device link (AF_PACKET ring, libpcap, raw IP sockets), optionally captured to a pcap. Open
-// errors are LinkError messages that say what to fix.
+// on a device link (AF_PACKET ring, libpcap, raw IP sockets), optionally captured to a bounded
+// pcap. Everything that can be checked without the device (--ip, --gateway, the --pcap path) is
+// checked before it is opened, and a device opened for a start that fails later is closed again:
+// an open device keeps the process alive, so a bad option must not leave one behind. Open errors
+// are LinkError messages that say what to fix.
+import { accessSync, constants, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { createKernelProvider, startWskSubsystem, type WskSubsystem } from '../../index.ts';
 import { AfPacketLink } from '../../transports/afpacket/afpacket-link.ts';
 import { PcapLink } from '../../transports/pcap/pcap-link.ts';
 import { RawSocketLink } from '../../transports/raw-socket/raw-socket-link.ts';
-import { PcapWriterLink } from '../../transports/sniffer/pcap-writer.ts';
+import { DEFAULT_SNAPLEN, PcapWriterLink } from '../../transports/sniffer/pcap-writer.ts';
 import { Ipv4Stack } from '../../runtime/net/stack.ts';
+import { parseInterface } from '../../runtime/net/config.ts';
 import { createStackProvider, type StackProvider } from '../../runtime/net/stack-provider.ts';
 import type { LinkDevice } from '../../runtime/net/device.ts';
 import { A_IP, B_IP, stackPair } from '../lab/stack-pair.ts';
@@ -25,7 +31,16 @@ export interface ProviderOptions {
   gateway?: string;
   mtu?: number;
   pcap?: string;
+  /** --pcap: bytes kept per frame. */
+  snaplen?: number;
+  /** --pcap: frames recorded at most; 0 = no limit. */
+  maxFrames?: number;
+  /** --pcap: the file's size at most (bytes); 0 = no limit. Default CAPTURE_DEFAULT_MAX_BYTES. */
+  maxBytes?: number;
 }
+
+/** --pcap's default size cap: a few seconds of a fast test at full frames, not gigabytes. */
+export const CAPTURE_DEFAULT_MAX_BYTES = 100 * 1024 * 1024;
 
 export const FIX_STACK_DEVICE = '--provider stack runs on a real device: give --link afpacket|pcap|raw --ifname <device> --ip <a.b.c.d/nn> (and --netns <namespace> for a lab; `wsk lab up` prints them), or --link memory to run with its peer in this process';
 
@@ -33,6 +48,8 @@ export interface RunningProvider {
   subsystem: WskSubsystem;
   /** "provider kernel" or "userspace stack 198.18.0.2/24 on afpacket vb-x in wskB-x". */
   where: string;
+  /** --pcap: the capture (its file says how many frames it holds and whether a limit cut it short). */
+  capture: PcapWriterLink | null;
   /** The userspace stack and its provider (for `wsk stats`); null on the kernel provider. */
   stack: Ipv4Stack | null;
   stackProvider: StackProvider | null;
@@ -43,6 +60,48 @@ export interface RunningProvider {
   stop(): Promise<void>;
 }
 
+/** A one-line error about an option, found before any device is opened. */
+export class OptionError extends Error {
+  override name = 'OptionError';
+}
+
+/** Checks --ip, --gateway and the --pcap path (what needs no device), so a mistake opens nothing. */
+function checkStackOptions(options: ProviderOptions): void {
+  if (options.link === 'memory' && options.gateway !== undefined) {
+    throw new OptionError(`--gateway: the memory link's two stacks share one subnet and need no gateway: drop --gateway ${options.gateway}`);
+  }
+  // The device's MTU is not known yet: the largest stands in (--mtu is checked against the device).
+  if (options.ip !== undefined) optionCheck('--ip', () => parseInterface({ address: options.ip! }, 65535));
+  if (options.ip !== undefined && options.gateway !== undefined) {
+    optionCheck('--gateway', () => parseInterface({ address: options.ip!, gateway: options.gateway }, 65535));
+  }
+  if (options.pcap !== undefined) checkCapturePath(options.pcap);
+}
+
+function optionCheck(option: string, check: () => void): void {
+  try {
+    check();
+  } catch (err) {
+    throw new OptionError(`${option}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+function checkCapturePath(path: string): void {
+  const file = resolve(path);
+  const dir = dirname(file);
+  const existing = statSync(file, { throwIfNoEntry: false });
+  if (existing?.isDirectory()) throw new OptionError(`--pcap ${path} is a directory: give a file name, e.g. --pcap ${path.replace(/\/$/, '')}/capture.pcap`);
+  const parent = statSync(dir, { throwIfNoEntry: false });
+  if (!parent) throw new OptionError(`--pcap ${path}: directory ${dir} does not exist: create it (mkdir -p ${dir}) or write the capture elsewhere`);
+  if (!parent.isDirectory()) throw new OptionError(`--pcap ${path}: ${dir} is not a directory: write the capture elsewhere`);
+  try {
+    accessSync(existing ? file : dir, constants.W_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    throw new OptionError(`--pcap ${path}: cannot write ${existing ? 'the file' : `in ${dir}`} (${code}): write the capture somewhere you can write, e.g. --pcap /tmp/capture.pcap`);
+  }
+}
+
 function openLink(options: ProviderOptions): LinkDevice {
   const { link, ifname, netns } = options;
   const address = options.ip!.split('/')[0]!;
@@ -51,22 +110,41 @@ function openLink(options: ProviderOptions): LinkDevice {
   return new RawSocketLink({ ifname, netns });
 }
 
+function openCapture(device: LinkDevice, options: ProviderOptions): PcapWriterLink {
+  const limit = (n: number | undefined, fallback: number): number | undefined => {
+    const v = n ?? fallback;
+    return v === 0 ? undefined : v;
+  };
+  return new PcapWriterLink(device, {
+    path: options.pcap!, snaplen: options.snaplen ?? DEFAULT_SNAPLEN,
+    maxFrames: limit(options.maxFrames, 0), maxBytes: limit(options.maxBytes, CAPTURE_DEFAULT_MAX_BYTES),
+  });
+}
+
 export async function startProvider(options: ProviderOptions): Promise<RunningProvider> {
   if (options.provider === 'kernel') {
     const subsystem = await startWskSubsystem(createKernelProvider(), { name: 'kernel', makeDefault: true });
-    return { subsystem, where: 'provider kernel', stack: null, stackProvider: null, device: null, memoryPeer: null, stop: () => subsystem.stop() };
+    return { subsystem, where: 'provider kernel', stack: null, stackProvider: null, device: null, capture: null, memoryPeer: null, stop: () => subsystem.stop() };
   }
+  checkStackOptions(options);
   if (options.link === 'memory') return startMemoryPair(options);
+  // Until the subsystem owns it, the device is closed here on every failure.
   let device = openLink(options);
-  if (options.pcap) device = new PcapWriterLink(device, { path: options.pcap });
-  const stack = new Ipv4Stack(device, { address: options.ip!, gateway: options.gateway, ...(options.mtu ? { mtu: options.mtu } : {}) });
-  const stackProvider = createStackProvider(stack);
-  const subsystem = await startWskSubsystem(stackProvider, { name: 'stack', makeDefault: true });
-  return {
-    subsystem, stack, stackProvider, device, memoryPeer: null,
-    where: `userspace stack ${options.ip} on ${options.link} ${options.ifname}${options.netns ? ` in ${options.netns}` : ''}`,
-    stop: () => subsystem.stop(),
-  };
+  let capture: PcapWriterLink | null = null;
+  try {
+    if (options.pcap) device = capture = openCapture(device, options);
+    const stack = new Ipv4Stack(device, { address: options.ip!, gateway: options.gateway, ...(options.mtu ? { mtu: options.mtu } : {}) });
+    const stackProvider = createStackProvider(stack);
+    const subsystem = await startWskSubsystem(stackProvider, { name: 'stack', makeDefault: true });
+    return {
+      subsystem, stack, stackProvider, device, capture, memoryPeer: null,
+      where: `userspace stack ${options.ip} on ${options.link} ${options.ifname}${options.netns ? ` in ${options.netns}` : ''}`,
+      stop: () => subsystem.stop(),
+    };
+  } catch (err) {
+    device.close();
+    throw err;
+  }
 }
 
 /**
@@ -75,12 +153,13 @@ export async function startProvider(options: ProviderOptions): Promise<RunningPr
  */
 async function startMemoryPair(options: ProviderOptions): Promise<RunningProvider> {
   if (options.ip && options.ip.split('/')[0] !== B_IP) {
-    throw new Error(`--link memory puts the app at ${B_IP}/24 and its peer at ${A_IP}: drop --ip ${options.ip}`);
+    throw new OptionError(`--link memory puts the app at ${B_IP}/24 and its peer at ${A_IP}: drop --ip ${options.ip}`);
   }
   let device: LinkDevice | null = null;
+  let capture: PcapWriterLink | null = null;
   const pair = stackPair({}, {}, (link, which) => {
     if (which === 'a') return link;
-    device = options.pcap ? new PcapWriterLink(link, { path: options.pcap }) : link;
+    device = options.pcap ? (capture = openCapture(link, options)) : link;
     return device;
   }, options.mtu ? { mtu: options.mtu } : {});
   // Each provider owns its stack and closes it (and its device) when its subsystem stops.
@@ -88,7 +167,7 @@ async function startMemoryPair(options: ProviderOptions): Promise<RunningProvide
   const subsystem = await startWskSubsystem(stackProvider, { name: 'stack', makeDefault: true });
   const peerSubsystem = await startWskSubsystem(createStackProvider(pair.a), { name: 'memory-peer' });
   return {
-    subsystem, stack: pair.b, stackProvider, device,
+    subsystem, stack: pair.b, stackProvider, device, capture,
     memoryPeer: { subsystem: peerSubsystem, address: A_IP },
     where: `userspace stack ${B_IP}/24 on the memory link (peer stack ${A_IP} in this process)`,
     stop: async () => {

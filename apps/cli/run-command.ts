@@ -2,20 +2,23 @@
 // provider or on the userspace stack on a device (providers.ts); while one runs on the stack,
 // `wsk stats` shows its live counters.
 import { writeFileSync } from 'node:fs';
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ntStatusName, STATUS_SUCCESS } from '../../index.ts';
 import {
   ECHOSRV_DEFAULT_PORT, echosrvListening, echosrvStart, echosrvStats, echosrvStop, type EchosrvLogLevel,
 } from '../echosrv/echosrv.ts';
 import { startIperf3Server } from '../iperf3/iperf3-server.ts';
-import { describeClientReport, Iperf3Error, runIperf3Client } from '../iperf3/iperf3-client.ts';
+import { describeClientReport, runIperf3Client } from '../iperf3/iperf3-client.ts';
 import { IPERF3_DEFAULT_PORT } from '../iperf3/iperf3-protocol.ts';
 import { startHttpServer } from '../http/http-server.ts';
 import { HttpClient } from '../http/http-client.ts';
 import { KSOCKET_DEMO_SERVER_PORT, runKsocketDemo } from '../ksocket/ksocket-demo.ts';
-import { FIX_STACK_DEVICE, LINKS, PROVIDERS, startProvider, type ProviderOptions, type RunningProvider } from './providers.ts';
+import {
+  CAPTURE_DEFAULT_MAX_BYTES, FIX_STACK_DEVICE, LINKS, PROVIDERS, startProvider, type ProviderOptions, type RunningProvider,
+} from './providers.ts';
 import { serveStats } from './stats.ts';
 import { integer, withUnits } from './options.ts';
+import { explainNetworkError, explainNetworkStatus } from './network-errors.ts';
 import { runWithMemoryPeer } from './memory-peer.ts';
 import { formatIpv4 } from '../../runtime/net/wire/bytes.ts';
 import type { CliIo } from './main.ts';
@@ -72,7 +75,10 @@ const APPS: Record<string, App> = {
   'iperf3-server': {
     description: 'iperf3-compatible server (default port 5201): stock `iperf3 -c` runs TCP, -R, --bidir, -P, -u -b, -J against it',
     run: async (_args, o, io, p) => {
-      const server = await startIperf3Server({ subsystem: p.subsystem, port: o.port ?? IPERF3_DEFAULT_PORT, oneOff: o.oneOff, interval: o.interval, log: o.json ? undefined : io.out });
+      const port = o.port ?? IPERF3_DEFAULT_PORT;
+      const server = await startIperf3Server({ subsystem: p.subsystem, port, oneOff: o.oneOff, interval: o.interval, log: o.json ? undefined : io.out })
+        .catch((err: unknown) => failure(io, 'iperf3-server', explainNetworkError('bind', err, `[::]:${port}`)));
+      if (!server) return 1;
       if (o.json) io.out(JSON.stringify({ listening: server.port }));
       if (o.oneOff) await Promise.race([server.stopped, firstSignal(io)]);
       else await firstSignal(io);
@@ -99,7 +105,7 @@ const APPS: Record<string, App> = {
         }
         return 0;
       } catch (err) {
-        io.err(`wsk: iperf3: ${err instanceof Iperf3Error ? err.message : String(err)}`);
+        io.err(`wsk: iperf3: ${explainNetworkError('connect', err, `${args[0]}:${o.port ?? IPERF3_DEFAULT_PORT}`)}`);
         return 1;
       }
     },
@@ -107,7 +113,10 @@ const APPS: Record<string, App> = {
   'http-server': {
     description: 'HTTP/1.1 server (default port 8080): /bytes/N, /chunked/N, POST /echo, and --root files under /files/',
     run: async (_args, o, io, p) => {
-      const server = await startHttpServer({ subsystem: p.subsystem, port: o.port ?? 8080, root: o.root, log: io.out });
+      const port = o.port ?? 8080;
+      const server = await startHttpServer({ subsystem: p.subsystem, port, root: o.root, log: io.out })
+        .catch((err: unknown) => failure(io, 'http-server', explainNetworkError('bind', err, `[::]:${port}`)));
+      if (!server) return 1;
       await firstSignal(io);
       await server.stop();
       io.out(`served ${server.stats.requests} request(s) on ${server.stats.connections} connection(s)`);
@@ -121,14 +130,15 @@ const APPS: Record<string, App> = {
       const url = args[0] ? safeUrl(args[0]) : null;
       if (!url || url.protocol !== 'http:') { io.err('wsk: http-get needs an http:// URL, e.g. wsk run http-get http://198.18.0.1:8000/'); return 2; }
       const client = await HttpClient.open(p.subsystem);
+      const port = Number(url.port || 80);
       try {
-        const r = await client.request({ host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 80), path: url.pathname + url.search });
+        const r = await client.request({ host: url.hostname.replace(/^\[|\]$/g, ''), port, path: url.pathname + url.search });
         io.err(`HTTP ${r.status} ${r.reason}, ${r.body.byteLength} bytes`);
         if (o.output) writeFileSync(o.output, r.body);
         else process.stdout.write(r.body);
         return r.status < 400 ? 0 : 1;
       } catch (err) {
-        io.err(`wsk: http-get: ${err instanceof Error ? err.message : String(err)}`);
+        io.err(`wsk: http-get: ${explainNetworkError('connect', err, `${url.hostname}:${port}`)}`);
         return 1;
       } finally {
         await client.close();
@@ -143,14 +153,17 @@ const APPS: Record<string, App> = {
       if (!m) { io.err('wsk: ksocket-demo needs the HTTP server, e.g. wsk run ksocket-demo 198.18.0.1:8000 (path /uuid unless given)'); return 2; }
       const bind = o.ip ? o.ip.split('/')[0]! : '0.0.0.0';
       const port = o.port ?? KSOCKET_DEMO_SERVER_PORT;
+      const httpPort = Number(m[2] ?? 80);
       const r = await runKsocketDemo({
-        subsystem: p.subsystem, host: m[1]!, port: Number(m[2] ?? 80), ...(m[3] ? { path: m[3] } : {}),
+        subsystem: p.subsystem, host: m[1]!, port: httpPort, ...(m[3] ? { path: m[3] } : {}),
         server: { host: bind, port, onListening: () => io.out(`ksocket-demo: TCP server listening on ${bind}:${port}; connect a client (e.g. nc ${bind === '0.0.0.0' ? '127.0.0.1' : bind} ${port})`) },
         log: (message) => process.stdout.write(message),
       });
       const failed = [r.http, r.server].find((b) => b && b.failed);
       if (r.Status !== STATUS_SUCCESS || failed) {
-        io.err(`wsk: ksocket-demo: ${failed ? `${failed.failed} failed: ${ntStatusName(failed.Status)}` : `KsInitialize failed: ${ntStatusName(r.Status)}`}`);
+        const explained = failed?.failed === 'connect' ? explainNetworkStatus('connect', failed.Status, `${m[1]}:${httpPort}`)
+          : failed?.failed === 'bind' ? explainNetworkStatus('bind', failed.Status, `${bind}:${port}`) : null;
+        io.err(`wsk: ksocket-demo: ${explained ?? (failed ? `${failed.failed} failed: ${ntStatusName(failed.Status)}` : `KsInitialize failed: ${ntStatusName(r.Status)}`)}`);
         return 1;
       }
       return 0;
@@ -158,15 +171,30 @@ const APPS: Record<string, App> = {
   },
 };
 
+/** --max-bytes: 0 (no limit) or room for the file header and a frame or so. */
+function captureSize(value: string): number {
+  const n = withUnits(1024)(value);
+  if (n !== 0 && n < 1024) throw new InvalidArgumentError('must be 0 (no limit) or at least 1K.');
+  return n;
+}
+
+/** A failure an app reports before it could run: one line on stderr. */
+function failure(io: CliIo, app: string, message: string): null {
+  io.err(`wsk: ${app}: ${message}`);
+  return null;
+}
+
 function safeUrl(text: string): URL | null {
   try { return new URL(text); } catch { return null; }
 }
 
 async function runEchosrv(_args: string[], options: RunOptions, io: CliIo, provider: RunningProvider): Promise<number> {
   const { subsystem, where } = provider;
-  // Errors always (stderr); milestones and per-operation traces with --trace.
+  // Errors always (stderr); milestones and per-operation traces with --trace. Until it listens,
+  // the sample's own error trace is left to --trace: a failed start is the one line below.
+  let listened = false;
   const log = (message: string, level: EchosrvLogLevel): void => {
-    if (level === 'error') io.err(`echosrv: ${message}`);
+    if (level === 'error' && (listened || options.trace)) io.err(`echosrv: ${message}`);
     else if (options.trace) io.out(`echosrv: ${message}`);
   };
   const status = echosrvStart({ port: options.port ?? ECHOSRV_DEFAULT_PORT, subsystem, log, trace: options.trace });
@@ -176,10 +204,12 @@ async function runEchosrv(_args: string[], options: RunOptions, io: CliIo, provi
   }
   const listening = await echosrvListening();
   if (listening.Status !== STATUS_SUCCESS) {
-    io.err(`wsk: echosrv cannot listen on [::]:${listening.Port}: ${ntStatusName(listening.Status)}`);
+    const where = `[::]:${listening.Port}`;
+    io.err(`wsk: echosrv: ${explainNetworkStatus('bind', listening.Status, where) ?? `cannot listen on ${where}: ${ntStatusName(listening.Status)}`}`);
     await echosrvStop();
     return 1;
   }
+  listened = true;
   io.out(`echosrv listening on [::]:${listening.Port} (${options.provider === 'kernel' ? 'IPv4 and IPv6' : 'IPv4'}, ${where}); Ctrl-C to unload`);
 
   // The sample's unload waits for every peer to close its connection, which a peer that vanished
@@ -241,7 +271,10 @@ export function addRunCommand(program: Command, io: CliIo, setExitCode: (code: n
     .option('--ip <a.b.c.d/nn>', "the userspace stack's IPv4 address and prefix (its own, not the kernel's)")
     .option('--gateway <a.b.c.d>', "the userspace stack's default gateway")
     .option('--mtu <bytes>', "the userspace stack's MTU (default: the device's)", integer(576, 65535))
-    .option('--pcap <file>', 'write a capture of everything the stack sends and receives')
+    .option('--pcap <file>', `write a capture of everything the stack sends and receives (stops at ${CAPTURE_DEFAULT_MAX_BYTES >> 20} MiB unless --max-bytes says otherwise)`)
+    .option('--snaplen <bytes>', '--pcap: bytes kept of each frame (default 262144: whole frames; 128 keeps the headers)', integer(64, 262144))
+    .option('--max-frames <n>', '--pcap: record at most this many frames (default: no frame limit)', integer(0, 2 ** 31))
+    .option('--max-bytes <size>', `--pcap: stop recording before the file exceeds this size, K/M/G suffixes (default ${CAPTURE_DEFAULT_MAX_BYTES >> 20}M; 0: no limit)`, captureSize)
     .option('--json', 'machine-readable output (iperf3: the report as JSON, like iperf3 -J)', false)
     .option('--trace', 'echosrv: log every WSK operation (verbose)', false)
     .option('--unload-timeout <seconds>', 'echosrv: on Ctrl-C/SIGTERM, wait this long for peers to close their connections, then reset the rest', integer(0, 3600), 3)
@@ -273,6 +306,13 @@ export function addRunCommand(program: Command, io: CliIo, setExitCode: (code: n
       if (options.provider === 'kernel' && options.link) {
         command.error('wsk: --link runs the userspace stack; drop --provider kernel', { exitCode: 2, code: 'wsk.providerConflict' });
       }
+      const captureOption = (['snaplen', 'maxFrames', 'maxBytes'] as const).find((k) => options[k] !== undefined);
+      if (captureOption && !options.pcap) {
+        command.error(`wsk: --${captureOption.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} limits the capture: give --pcap <file> too`, { exitCode: 2, code: 'wsk.captureOption' });
+      }
+      if (options.pcap && options.provider === 'kernel') {
+        command.error('wsk: --pcap captures the userspace stack\'s link: run the app on it (--link ...), or capture the kernel\'s traffic with tcpdump', { exitCode: 2, code: 'wsk.captureNeedsStack' });
+      }
       let provider: RunningProvider;
       try {
         provider = await startProvider(options);
@@ -281,7 +321,12 @@ export function addRunCommand(program: Command, io: CliIo, setExitCode: (code: n
         setExitCode(2);
         return;
       }
-      const stats = provider.stack ? serveStats(appName, provider) : null;
+      let stats: { close(): void } | null = null;
+      try {
+        if (provider.stack) stats = serveStats(appName, provider);
+      } catch (err) {
+        io.err(`wsk: running without live counters (wsk stats): ${err instanceof Error ? err.message : String(err)}`);
+      }
       try {
         if (provider.memoryPeer) {
           const address = provider.stack!.iface.address;
@@ -295,6 +340,10 @@ export function addRunCommand(program: Command, io: CliIo, setExitCode: (code: n
       } finally {
         stats?.close();
         await provider.stop();
+        if (provider.capture?.file.limitReached) {
+          const f = provider.capture.file;
+          io.err(`wsk: capture ${f.path} holds the first ${f.frames} frames (${f.fileBytes} bytes): a --max-frames/--max-bytes limit stopped it; raise the limit (0: none) or lower --snaplen`);
+        }
       }
     });
 }

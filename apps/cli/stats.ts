@@ -2,16 +2,51 @@
 // answers on a Unix socket in the stats directory with one JSON snapshot per connection (device
 // frames and drops, stack and TCP counters, and per-connection state, cwnd, ssthresh, RTT, RTO);
 // `wsk stats` reads them, once or every --watch seconds.
+//
+// The stats directory is per user: one shared /tmp/wsk-stats, created by whoever ran first (often
+// root) with mode 0700, locked every other user out of running an app at all. A user's `wsk stats`
+// sees that user's apps.
 import { createConnection, createServer, type Server } from 'node:net';
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { formatIpv4 } from '../../runtime/net/wire/bytes.ts';
 import { TcpState } from '../../runtime/net/tcp/tcb.ts';
 import type { RunningProvider } from './providers.ts';
 
-export function statsDirectory(): string {
-  return process.env.WSK_STATS_DIR ?? join(tmpdir(), 'wsk-stats');
+/**
+ * $WSK_STATS_DIR when set; else wsk-stats in $XDG_RUNTIME_DIR when that is this user's own (the
+ * XDG Base Directory specification's per-user runtime directory; `sudo -E` can hand root someone
+ * else's); else wsk-stats-<uid> in the temporary directory.
+ */
+export function statsDirectory(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.WSK_STATS_DIR) return env.WSK_STATS_DIR;
+  const uid = process.getuid?.() ?? -1;
+  const runtime = env.XDG_RUNTIME_DIR;
+  if (runtime && ownerOf(runtime) === uid) return join(runtime, 'wsk-stats');
+  return join(tmpdir(), `wsk-stats-${uid}`);
+}
+
+function ownerOf(path: string): number | null {
+  try {
+    return statSync(path).uid;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Creates the stats directory (mode 0700) if needed. In the shared temporary directory anyone can
+ * create wsk-stats-<uid> first: a directory there that is not ours, or is a symbolic link, is
+ * refused rather than used.
+ */
+function ensureStatsDirectory(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = lstatSync(dir);
+  if (!st.isDirectory()) throw new Error(`${dir} is not a directory: remove it, or set WSK_STATS_DIR to a directory of your own`);
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) throw new Error(`${dir} belongs to uid ${st.uid}, not to you (uid ${uid}): remove it, or set WSK_STATS_DIR to a directory of your own`);
+  if ((st.mode & 0o077) !== 0) chmodSync(dir, 0o700);
 }
 
 export interface ConnectionStats {
@@ -63,10 +98,13 @@ export function snapshot(app: string, running: RunningProvider, startedAt: numbe
   };
 }
 
-/** Serves snapshots on <stats dir>/wsk-<pid>.sock until closed. */
+/**
+ * Serves snapshots on <stats dir>/wsk-<pid>.sock until closed. Throws (before listening) when the
+ * directory cannot be used; the app can run without its stats.
+ */
 export function serveStats(app: string, running: RunningProvider): { path: string; close(): void } {
   const dir = statsDirectory();
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  ensureStatsDirectory(dir);
   const path = join(dir, `wsk-${process.pid}.sock`);
   rmSync(path, { force: true });
   const startedAt = Date.now();
@@ -118,10 +156,59 @@ export function readStats(path: string, timeoutMs = 3000): Promise<StatsSnapshot
   });
 }
 
-/** A person's view of a snapshot. */
-export function formatStats(s: StatsSnapshot): string[] {
+/** Per-second rates between two snapshots of one process (the counters that count traffic). */
+export interface StatsRates {
+  /** Seconds between the two snapshots, by the process's own clock. */
+  seconds: number;
+  rxBitsPerSecond: number | null;
+  txBitsPerSecond: number | null;
+  rxFramesPerSecond: number | null;
+  txFramesPerSecond: number | null;
+  segmentsInPerSecond: number | null;
+  segmentsOutPerSecond: number | null;
+  retransmitsPerSecond: number | null;
+}
+
+/** Rates from `prev` to `cur`, or null when they are not two snapshots of the same process, in order. */
+export function statsRates(prev: StatsSnapshot, cur: StatsSnapshot): StatsRates | null {
+  const seconds = cur.uptimeSeconds - prev.uptimeSeconds;
+  if (prev.pid !== cur.pid || !(seconds > 0)) return null;
+  const rate = (a: Record<string, unknown> | null, b: Record<string, unknown> | null, key: string, scale = 1): number | null => {
+    const x = a?.[key];
+    const y = b?.[key];
+    // A counter that went down was reset: no rate for this interval.
+    return typeof x === 'number' && typeof y === 'number' && y >= x ? ((y - x) * scale) / seconds : null;
+  };
+  return {
+    seconds,
+    rxBitsPerSecond: rate(prev.device, cur.device, 'rxBytes', 8),
+    txBitsPerSecond: rate(prev.device, cur.device, 'txBytes', 8),
+    rxFramesPerSecond: rate(prev.device, cur.device, 'rxFrames'),
+    txFramesPerSecond: rate(prev.device, cur.device, 'txFrames'),
+    segmentsInPerSecond: rate(prev.tcp, cur.tcp, 'segmentsIn'),
+    segmentsOutPerSecond: rate(prev.tcp, cur.tcp, 'segmentsOut'),
+    retransmitsPerSecond: rate(prev.tcp, cur.tcp, 'retransmits'),
+  };
+}
+
+function bitRate(bps: number): string {
+  if (bps >= 1e9) return `${(bps / 1e9).toFixed(2)} Gbit/s`;
+  if (bps >= 1e6) return `${(bps / 1e6).toFixed(2)} Mbit/s`;
+  return `${(bps / 1e3).toFixed(2)} kbit/s`;
+}
+
+function formatRates(r: StatsRates): string {
+  const per = (v: number | null): string => (v === null ? '-' : v.toFixed(0));
+  const bits = (v: number | null): string => (v === null ? '-' : bitRate(v));
+  return `  rates over ${r.seconds.toFixed(1)} s: rx ${bits(r.rxBitsPerSecond)} (${per(r.rxFramesPerSecond)} frames/s), tx ${bits(r.txBitsPerSecond)} (${per(r.txFramesPerSecond)} frames/s)`
+    + `; tcp segments in ${per(r.segmentsInPerSecond)}/s, out ${per(r.segmentsOutPerSecond)}/s, retransmits ${per(r.retransmitsPerSecond)}/s`;
+}
+
+/** A person's view of a snapshot; with `rates` (wsk stats --watch after the first round) a line of them. */
+export function formatStats(s: StatsSnapshot, rates: StatsRates | null = null): string[] {
   const lines = [`pid ${s.pid}: ${s.app} on ${s.where}, up ${s.uptimeSeconds.toFixed(0)} s`];
   const pick = (o: Record<string, unknown> | null, keys: string[]): string => keys.filter((k) => o && typeof o[k] === 'number').map((k) => `${k} ${o![k] as number}`).join(', ');
+  if (rates) lines.push(formatRates(rates));
   if (s.device) lines.push(`  device: ${pick(s.device, ['rxFrames', 'rxBytes', 'rxDrops', 'txFrames', 'txBytes', 'txDrops'])}`);
   if (s.stack) {
     const drops = Object.entries(s.stack).filter(([k, v]) => /Bad|Malformed|NotForUs|Martian|SourceRouted|Unmatched|Drop|NoPort|Unknown/i.test(k) && v > 0).map(([k, v]) => `${k} ${v}`);

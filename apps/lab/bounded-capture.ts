@@ -1,6 +1,6 @@
 // A capture that stays small: a lab run moves gigabytes, but the pcap is for reading handshakes,
 // losses and recoveries, so it keeps the headers of each frame (snaplen) and only the first
-// maxFrames frames, then closes its file and lets frames pass unrecorded.
+// maxFrames frames (PcapFile's limit), then closes its file and lets frames pass unrecorded.
 import { basename } from 'node:path';
 import type { LinkDevice } from '../../runtime/net/device.ts';
 import { PcapWriterLink } from '../../transports/sniffer/pcap-writer.ts';
@@ -28,7 +28,7 @@ export class BoundedCaptureLink extends PcapWriterLink {
   private readonly maxFrames: number;
 
   constructor(inner: LinkDevice, opts: BoundedCaptureOptions) {
-    super(inner, { path: opts.path, snaplen: opts.snaplen, epochMs: opts.epochMs });
+    super(inner, { path: opts.path, snaplen: opts.snaplen, epochMs: opts.epochMs, maxFrames: opts.maxFrames });
     this.maxFrames = opts.maxFrames;
   }
 
@@ -36,20 +36,5 @@ export class BoundedCaptureLink extends PcapWriterLink {
     return { path: basename(this.file.path), frames: this.file.frames, snaplen: this.file.snaplen, maxFrames: this.maxFrames, truncated: this.truncated };
   }
 
-  get truncated(): boolean { return this.file.closed && this.file.frames >= this.maxFrames; }
-
-  protected override onInnerReceive(slots: Int32Array, count: number): void {
-    super.onInnerReceive(slots, count);
-    this.checkLimit();
-  }
-
-  override transmit(slots: Int32Array, count: number): void {
-    super.transmit(slots, count);
-    this.checkLimit();
-  }
-
-  private checkLimit(): void {
-    // A batch may overshoot by its own size; the file is still a valid pcap of whole records.
-    if (this.file.frames >= this.maxFrames && !this.file.closed) this.file.close();
-  }
+  get truncated(): boolean { return this.file.limitReached; }
 }

@@ -1,11 +1,14 @@
 // `wsk lab run <file>`: runs a network-lab experiment (experiment.ts describes the file) and
 // writes results.json, capture.pcap and throughput/cwnd/RTT plots as SVG into the output
-// directory. Errors follow the other `wsk lab` commands: one line `wsk lab: ...` on stderr, exit
-// code 2; a memory run whose receivers got corrupted data exits 1.
+// directory. Errors follow the other `wsk lab` commands: `wsk lab: ...` on stderr (a line per
+// problem of a bad file), exit code 2; a memory run whose receivers got corrupted data exits 1.
+// An interrupted veth run deletes its lab and the Linux receiver (apps/cli/interrupt.ts).
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { CliIo } from '../cli/main.ts';
-import { type ExperimentResults, loadExperiment, PLOT_FILES, runExperiment } from './experiment.ts';
+import { cleanUpOnInterrupt } from '../cli/interrupt.ts';
+import { type ExperimentResults, ExperimentSpecError, loadExperiment, PLOT_FILES, runExperiment } from './experiment.ts';
 
 const FORMAT_HELP = `
 Experiment file (JSON; see apps/lab/experiments/ for examples):
@@ -21,6 +24,9 @@ Outputs in the output directory:
                  retransmits) and the summary (goodput, retransmits, Jain fairness, faults)
   capture.pcap   the stack's link, headers only (snaplen), first maxFrames frames
   throughput.svg, cwnd.svg, rtt.svg   one line per flow
+
+An invalid file: one stderr line per problem, exit code 2. Ctrl-C, SIGTERM or SIGHUP stops a veth run
+and deletes its lab and the Linux receiver; after a run killed outright, \`wsk lab down --all\`.
 
 Example: wsk lab run apps/lab/experiments/cubic-vs-newreno.json --out /tmp/cvn`;
 
@@ -61,7 +67,13 @@ export function addLabRunCommand(lab: Command, io: CliIo, setExitCode: (code: nu
     .action(async (file: string, options: RunCommandOptions) => {
       try {
         const spec = loadExperiment(file);
+        cleanUpOnInterrupt(io, 'lab run');
         const outDir = options.out ?? defaultOutDir(spec.name);
+        try {
+          mkdirSync(outDir, { recursive: true });
+        } catch (err) {
+          throw new Error(`cannot create the output directory ${outDir} (${(err as NodeJS.ErrnoException).code ?? String(err)}): give --out <a directory you can write>`);
+        }
         const progress = options.json ? io.err : io.out;
         progress(`${spec.name}: ${spec.workload.flows} flow(s) on ${spec.medium} for ${spec.durationSeconds} s${spec.medium === 'memory' ? ' of virtual time' : ''} → ${outDir}`);
         const wall0 = performance.now();
@@ -77,7 +89,9 @@ export function addLabRunCommand(lab: Command, io: CliIo, setExitCode: (code: nu
           setExitCode(1);
         }
       } catch (err) {
-        io.err(`wsk lab: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}`);
+        // One line per problem of a bad file; any other failure is its first line.
+        const lines = err instanceof ExperimentSpecError ? err.problems : [(err instanceof Error ? err.message : String(err)).split('\n')[0]!];
+        for (const line of lines) io.err(`wsk lab: ${line}`);
         setExitCode(2);
       }
     });

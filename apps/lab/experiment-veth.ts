@@ -1,10 +1,11 @@
 // The veth medium of `wsk lab run`: a fresh two-namespace lab (lab.ts, 198.18.0.0/15 only), our
 // stack on an AF_PACKET link in the stack namespace sending bulk flows to a Linux receiver
 // (socat writing to /dev/null) in the peer namespace, in real time. Impairments are the seeded
-// FaultInjectorLink on the stack's link, both directions: this kernel has no sch_netem (lab.md),
-// and the same injector as the memory medium keeps the two media comparable. The lab is deleted
-// by exact name when the run ends, also when it fails; the receiver is ended by its process group.
-import { spawn, type ChildProcess } from 'node:child_process';
+// FaultInjectorLink on the stack's link, both directions: the same injector as the memory medium
+// keeps the two media comparable and runs on kernels without sch_netem. The lab is deleted by
+// exact name when the run ends, also when it fails or is interrupted (Lab.spawn and labUp register
+// for that); the receiver is ended by its process group.
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LinkDevice } from '../../runtime/net/device.ts';
@@ -16,7 +17,7 @@ import { FaultInjectorLink } from '../../transports/fault/fault-injector.ts';
 import { BoundedCaptureLink } from './bounded-capture.ts';
 import { bottleneck, runWorkload, type FlowRecord } from './experiment-flow.ts';
 import type { ExperimentSpec, MediumReport, RunHooks } from './experiment.ts';
-import { labUp, type Lab } from './lab.ts';
+import { endProcessGroup, labUp, type Lab } from './lab.ts';
 import { faultOptions } from './netsim.ts';
 
 const PORT = 5201;
@@ -24,9 +25,8 @@ const RECEIVER_READY_MS = 10_000;
 
 /** A Linux TCP receiver that discards everything, one child per connection. */
 async function startReceiver(lab: Lab): Promise<ChildProcess> {
-  // Its own process group, so the run ends socat and its per-connection children, and nothing else.
-  const child = spawn('ip', ['netns', 'exec', lab.peerNs, 'socat', '-d', '-d', '-u', `TCP4-LISTEN:${PORT},reuseaddr,fork`, 'OPEN:/dev/null,wronly'],
-    { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+  // Its own process group (Lab.spawn), so the run ends socat and its per-connection children, and nothing else.
+  const child = lab.spawn('peer', ['socat', '-d', '-d', '-u', `TCP4-LISTEN:${PORT},reuseaddr,fork`, 'OPEN:/dev/null,wronly']);
   let log = '';
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the Linux receiver (socat) did not listen within ${RECEIVER_READY_MS} ms: ${log.trim() || 'no output'}; is socat installed (apt-get install socat)?`)), RECEIVER_READY_MS);
@@ -38,11 +38,6 @@ async function startReceiver(lab: Lab): Promise<ChildProcess> {
     child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`the Linux receiver (socat) exited with code ${code}: ${log.trim()}`)); });
   });
   return child;
-}
-
-function endGroup(child: ChildProcess): void {
-  if (child.exitCode !== null || child.signalCode !== null || !child.pid) return;
-  try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ }
 }
 
 export async function runVethExperiment(spec: ExperimentSpec, hooks: RunHooks): Promise<{ medium: MediumReport; flows: FlowRecord[] }> {
@@ -78,7 +73,7 @@ export async function runVethExperiment(spec: ExperimentSpec, hooks: RunHooks): 
     const medium: MediumReport = {
       notes: [
         `veth lab in real time: our stack ${lab.stackAddress} on AF_PACKET (${lab.stackIf}) sends to Linux TCP (socat) at ${lab.peerAddress}; ${spec.offloads ? 'segmentation and checksum offloads on (PACKET_VNET_HDR, GSO/GRO on the veth pair): the injector cuts each frame into wire packets' : 'segmentation and checksum offloads off on both ends, so frames are wire-sized'}`,
-        "impairments: a seeded in-process FaultInjectorLink on the stack's link, both directions (this kernel has no sch_netem, so no tc netem); real-time runs are not replayable",
+        "impairments: a seeded in-process FaultInjectorLink on the stack's link, both directions (not tc netem: the same injector as the memory medium, and it needs no sch_netem in the kernel); real-time runs are not replayable",
         `capture: the stack's link above the impairments; ${snaplen} bytes per frame, first ${maxFrames} frames`,
       ],
       faults: { ...injector.faults },
@@ -90,7 +85,7 @@ export async function runVethExperiment(spec: ExperimentSpec, hooks: RunHooks): 
     engine?.closeAll();
     stack?.close();
     top?.close();
-    if (receiver) endGroup(receiver);
+    if (receiver) endProcessGroup(receiver);
     lab.down();
   }
 }

@@ -173,10 +173,10 @@ describe('experiment files: validation says what to fix', () => {
     expect(problem({ ...base, medium: 'ns3' })).toMatch(/'medium' is "ns3": use one of "memory", "veth"/);
     expect(problem({ ...base, durationSeconds: 0 })).toMatch(/'durationSeconds' is 0: use a number above 0 up to 3600/);
     expect(problem({ ...base, workload: { flows: 2.5 } })).toMatch(/'workload\.flows' is 2\.5: use an integer from 1 to 64/);
-    expect(problem({ ...base, congestionControl: ['cubic', 'bbr'] })).toMatch(/2 names for 1 flows.*'congestionControl\.1' is "bbr": use one of "cubic", "newreno"/);
+    expect(problem({ ...base, congestionControl: ['cubic', 'bbr'] })).toMatch(/2 names for 1 flows.*\n'congestionControl\.1' is "bbr": use one of "cubic", "newreno"/);
     expect(problem({ ...base, link: { delayMs: 1, jitterMs: 3 } })).toMatch(/jitter is ± around the delay, use at most 1/);
     expect(problem({ ...base, medium: 'veth', workload: { flows: 1, direction: 'download' } })).toMatch(/not supported on veth.*use "upload"/);
-    expect(problem({ name: 'bad name!', medium: 'memory', durationSeconds: 1 })).toMatch(/'name' is "bad name!".*; 'workload' is missing/);
+    expect(problem({ name: 'bad name!', medium: 'memory', durationSeconds: 1 })).toMatch(/'name' is "bad name!".*\n'workload' is missing/);
   });
 
   it('names the file when it cannot be read or parsed', () => {
@@ -231,6 +231,21 @@ describe('wsk lab run (the command)', () => {
     expect(r.err).toHaveLength(1);
     expect(r.err[0]).toMatch(/^wsk lab: .*bad\.json: 'link\.loss' is 2: use a number from 0 to 0\.5/);
   });
+
+  it('a file with several problems: one stderr line each, and none derived from a value that is itself wrong', async () => {
+    const dir = tempDir('clibad2');
+    const file = join(dir, 'bad.json');
+    writeFileSync(file, JSON.stringify({
+      name: 'x', medium: 'memory', durationSeconds: -1, workload: { flows: 0 }, link: { delayMs: -3, jitterMs: 1 }, congestionControl: ['cubic', 'newreno'],
+    }));
+    const r = await wskLab(['run', file]);
+    expect(r.code).toBe(2);
+    expect(r.err.map((l) => l.replace(/^wsk lab: .*bad\.json: /, ''))).toEqual([
+      "'durationSeconds' is -1: use a number above 0 up to 3600 (virtual seconds)",
+      "'link.delayMs' is -3: use a number from 0 to 10000 (ms one way)",
+      "'workload.flows' is 0: use an integer from 1 to 64",
+    ]);
+  });
 });
 
 describe('svg-chart', () => {
@@ -274,7 +289,7 @@ describe.skipIf(!isRoot)('veth medium (real namespaces; needs root, which CI has
     }
     expect(r.summary.aggregateGoodputMbps).toBeGreaterThan(10);
     expect(r.summary.aggregateGoodputMbps).toBeLessThan(110);
-    expect(r.medium.notes.join(' ')).toMatch(/FaultInjectorLink.*no sch_netem/);
+    expect(r.medium.notes.join(' ')).toMatch(/FaultInjectorLink.*needs no sch_netem/);
     checkPlots(dir, 2);
     expect(sh('tcpdump', ['-nr', join(dir, 'capture.pcap'), '-c', '20'])).toMatch(/198\.18\.0\.2\.\d+ > 198\.18\.0\.1\.5201: Flags \[S\]/);
     const namespaces = sh('ip', ['netns', 'list']);

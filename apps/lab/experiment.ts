@@ -35,8 +35,9 @@
 //     "congestionControl": "cubic" | ["cubic", "newreno"],   one for all flows, or one per flow
 //     "capture": { "snaplen": 128, "maxFrames": 20000 }      0 frames: no capture file
 //   }
-// Why impairments are in-process on veth too: this kernel has no sch_netem (lab.md), so the
-// seeded FaultInjectorLink sits on the stack's link in both media; the results say so.
+// Why impairments are in-process on veth too: the seeded FaultInjectorLink on the stack's link in
+// both media keeps them comparable, and needs no sch_netem (which many kernels, CI's among them,
+// lack); the results say so.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type FlowRecord, type WorkloadTotals, workloadTotals } from './experiment-flow.ts';
@@ -109,9 +110,12 @@ export interface RunHooks {
   progress(line: string): void;
 }
 
-/** An experiment file that cannot run; the message says what to change. */
+/** An experiment file that cannot run: each of `problems` says what to change (the message has one per line). */
 export class ExperimentSpecError extends Error {
   override name = 'ExperimentSpecError';
+  constructor(readonly problems: string[]) {
+    super(problems.join('\n'));
+  }
 }
 
 // ---- validation ----------------------------------------------------------------------------
@@ -122,6 +126,13 @@ const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null 
 
 class Checker {
   readonly problems: string[] = [];
+  /** Keys ('link.delayMs') that have a problem. */
+  private readonly bad = new Set<string>();
+
+  /** None of these keys has a problem. */
+  valid(...keys: string[]): boolean {
+    return keys.every((k) => !this.bad.has(k));
+  }
 
   keys(obj: Json, where: string, allowed: readonly string[]): void {
     for (const k of Object.keys(obj)) {
@@ -142,11 +153,15 @@ class Checker {
     if (v === undefined) {
       if (o.fallback !== undefined) return o.fallback;
       this.problems.push(`'${where}${key}' is missing: give ${o.integer ? 'an integer' : 'a number'} ${rangeText(o)}`);
+      this.bad.add(where + key);
       return NaN;
     }
     const bad = typeof v !== 'number' || !Number.isFinite(v) || (o.integer && !Number.isInteger(v))
       || (o.minExclusive ? v <= o.min : v < o.min) || v > o.max;
-    if (bad) this.problems.push(`'${where}${key}' is ${JSON.stringify(v)}: use ${o.integer ? 'an integer' : 'a number'} ${rangeText(o)}`);
+    if (bad) {
+      this.problems.push(`'${where}${key}' is ${JSON.stringify(v)}: use ${o.integer ? 'an integer' : 'a number'} ${rangeText(o)}`);
+      this.bad.add(where + key);
+    }
     return v as number;
   }
 
@@ -179,7 +194,7 @@ const PROBABILITY = { min: 0, max: 1, minExclusive: false, unit: 'probability pe
 
 /** Checks a parsed experiment file and fills in defaults; throws one error listing every problem. */
 export function validateExperiment(raw: unknown): ExperimentSpec {
-  if (!isObject(raw)) throw new ExperimentSpecError('an experiment is a JSON object: { "name": ..., "medium": "memory", "durationSeconds": ..., "workload": { "flows": 1 } }');
+  if (!isObject(raw)) throw new ExperimentSpecError(['an experiment is a JSON object: { "name": ..., "medium": "memory", "durationSeconds": ..., "workload": { "flows": 1 } }']);
   const c = new Checker();
   c.keys(raw, '', TOP_KEYS);
   const name = raw.name;
@@ -188,10 +203,12 @@ export function validateExperiment(raw: unknown): ExperimentSpec {
   }
   if (raw.description !== undefined && typeof raw.description !== 'string') c.problems.push("'description' must be a string");
   const medium = c.choice(raw, 'medium', '', MEDIA);
+  // Checks between two values run only when both are valid: an invalid one has its problem already,
+  // and a second one derived from it ("longer than the experiment (-1 s)") would only mislead.
   const durationSeconds = c.number(raw, 'durationSeconds', '', { min: 0, minExclusive: true, max: medium === 'veth' ? 120 : 3600, unit: medium === 'veth' ? 'real seconds on veth' : 'virtual seconds' });
   const seed = c.number(raw, 'seed', '', { min: 0, max: 0x7fffffff, integer: true, fallback: 1 });
   const sampleIntervalMs = c.number(raw, 'sampleIntervalMs', '', { min: 1, max: 60_000, integer: true, unit: 'ms', fallback: 100 });
-  if (sampleIntervalMs > durationSeconds * 1000) c.problems.push(`'sampleIntervalMs' (${sampleIntervalMs}) is longer than the experiment (${durationSeconds} s): use at most ${durationSeconds * 1000}`);
+  if (c.valid('durationSeconds', 'sampleIntervalMs') && sampleIntervalMs > durationSeconds * 1000) c.problems.push(`'sampleIntervalMs' (${sampleIntervalMs}) is longer than the experiment (${durationSeconds} s): use at most ${durationSeconds * 1000}`);
 
   const l = c.object(raw, 'link', '');
   c.keys(l, 'link.', LINK_KEYS);
@@ -206,7 +223,7 @@ export function validateExperiment(raw: unknown): ExperimentSpec {
     bufferPackets: c.number(l, 'bufferPackets', 'link.', { min: 1, max: 1_000_000, integer: true, unit: 'full-sized packets', fallback: 100 }),
   };
   const offloads = c.boolean(raw, 'offloads', '', false);
-  if (link.jitterMs > link.delayMs) c.problems.push(`'link.jitterMs' (${link.jitterMs}) exceeds 'link.delayMs' (${link.delayMs}): jitter is ± around the delay, use at most ${link.delayMs}`);
+  if (c.valid('link.jitterMs', 'link.delayMs') && link.jitterMs > link.delayMs) c.problems.push(`'link.jitterMs' (${link.jitterMs}) exceeds 'link.delayMs' (${link.delayMs}): jitter is ± around the delay, use at most ${link.delayMs}`);
 
   const wRaw = raw.workload;
   if (!isObject(wRaw)) c.problems.push(`'workload' is ${wRaw === undefined ? 'missing' : 'not an object'}: give e.g. { "flows": 1 }`);
@@ -231,7 +248,7 @@ export function validateExperiment(raw: unknown): ExperimentSpec {
   if (typeof cc === 'string' || cc === undefined) {
     congestionControl = c.choice(raw, 'congestionControl', '', CONGESTION_CONTROLS, 'cubic');
   } else if (Array.isArray(cc)) {
-    if (cc.length !== workload.flows) c.problems.push(`'congestionControl' lists ${cc.length} names for ${workload.flows} flows: ${ccHelp}`);
+    if (c.valid('workload.flows') && cc.length !== workload.flows) c.problems.push(`'congestionControl' lists ${cc.length} names for ${workload.flows} flows: ${ccHelp}`);
     congestionControl = cc.map((_, i) => c.choice(cc as unknown as Json, String(i), 'congestionControl.', CONGESTION_CONTROLS));
   } else {
     c.problems.push(`'congestionControl' is ${JSON.stringify(cc)}: ${ccHelp}`);
@@ -244,7 +261,7 @@ export function validateExperiment(raw: unknown): ExperimentSpec {
     maxFrames: c.number(cap, 'maxFrames', 'capture.', { min: 0, max: 10_000_000, integer: true, unit: 'frames; 0 = no capture', fallback: 20_000 }),
   };
 
-  if (c.problems.length > 0) throw new ExperimentSpecError(c.problems.join('; '));
+  if (c.problems.length > 0) throw new ExperimentSpecError(c.problems);
   return {
     name: name as string, ...(raw.description !== undefined ? { description: raw.description as string } : {}),
     medium, durationSeconds, seed, sampleIntervalMs, link, offloads, workload, congestionControl, capture,
@@ -257,18 +274,18 @@ export function loadExperiment(path: string): ExperimentSpec {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new ExperimentSpecError(`cannot read experiment file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new ExperimentSpecError([`cannot read experiment file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`]);
   }
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new ExperimentSpecError(`${path} is not valid JSON: ${(err as Error).message}`);
+    throw new ExperimentSpecError([`${path} is not valid JSON: ${(err as Error).message}`]);
   }
   try {
     return validateExperiment(raw);
   } catch (err) {
-    if (err instanceof ExperimentSpecError) throw new ExperimentSpecError(`${path}: ${err.message}`);
+    if (err instanceof ExperimentSpecError) throw new ExperimentSpecError(err.problems.map((p) => `${path}: ${p}`));
     throw err;
   }
 }

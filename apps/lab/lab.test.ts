@@ -242,8 +242,8 @@ describe('labUp / Lab', () => {
 
   it('does not delete a namespace it did not create', () => {
     const lab = up();
-    // Same id again: the add fails on the existing name, and the existing lab must survive.
-    expect(() => labUp({ id: lab.id })).toThrow(/not created/);
+    // Same id again: one line that says so, and the existing lab survives.
+    expect(() => labUp({ id: lab.id })).toThrow(new RegExp(`^lab ${lab.id} already exists \\(wskA-${lab.id}, wskB-${lab.id}\\): .*wsk lab down ${lab.id}`));
     expect(namespaces()).toEqual(expect.arrayContaining([lab.peerNs, lab.stackNs]));
   });
 });
@@ -283,6 +283,29 @@ describe('wsk lab (CLI)', () => {
     expect(down.out).toContain(`wskA-${id}`);
     expect(namespaces().filter((n) => n.endsWith(`-${id}`))).toEqual([]);
     expect(wsk(['down', id]).code).toBe(0); // idempotent
+  });
+
+  it('up with an id that exists: one line that says so and how to go on, exit 2; the lab is untouched', () => {
+    const id = freshId('e');
+    expect(wsk(['up', '--id', id]).code).toBe(0);
+    const again = wsk(['up', '--id', id]);
+    expect(again.code).toBe(2);
+    expect(again.err).toBe(`wsk lab: lab ${id} already exists (wskA-${id}, wskB-${id}): use it, pick another id, or delete it first with \`wsk lab down ${id}\`\n`);
+    expect(namespaces()).toEqual(expect.arrayContaining([`wskA-${id}`, `wskB-${id}`]));
+  });
+
+  it('down ends the processes still running in the lab before deleting it', () => {
+    const lab = up();
+    const sleeper = lab.spawn('peer', ['sleep', '60']);
+    const res = wsk(['down', lab.id]);
+    expect(res.code).toBe(0);
+    expect(namespaces()).not.toContain(lab.peerNs);
+    // Reaped by this process (its parent) once the kill lands: a bounded wait on the exit event.
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the process in the lab survived `wsk lab down`')), 10_000);
+      if (sleeper.exitCode !== null || sleeper.signalCode !== null) { clearTimeout(timer); resolve(); return; }
+      sleeper.once('exit', (_code, signal) => { clearTimeout(timer); expect(signal).toBe('SIGKILL'); resolve(); });
+    });
   });
 
   it('fails with one line, exit code 2 and the fix', () => {

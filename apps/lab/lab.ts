@@ -19,6 +19,7 @@
 //   them is usually a CI log reader, not the author.
 import { execFileSync, spawn as spawnChild, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { registerCleanup } from './cleanup-registry.ts';
 
 export type LabSide = 'peer' | 'stack';
 
@@ -36,6 +37,11 @@ export interface LabUpOptions {
   netem?: string;
   /** Loss applied by the peer's nftables on its veth, each way (see Lab.setLoss); for kernels without netem. */
   loss?: PeerLoss;
+  /**
+   * The lab is meant to outlive this process (`wsk lab up`): it is not registered for the
+   * cleanup an interrupted program runs (cleanup-registry.ts). Default false.
+   */
+  persistent?: boolean;
 }
 
 /**
@@ -73,7 +79,11 @@ export interface Lab {
   readonly mtu: number;
   /** Runs argv inside the namespace (`ip netns exec`) and returns its stdout. */
   exec(ns: LabSide, argv: string[], opts?: LabExecOptions): string;
-  /** Starts argv inside the namespace; the caller ends it by pid. */
+  /**
+   * Starts argv inside the namespace, in a process group of its own: endProcessGroup(child) ends
+   * it with whatever it started (a shell's pipeline, socat's per-connection children). Until it
+   * exits it is registered for cleanup (cleanup-registry.ts).
+   */
   spawn(ns: LabSide, argv: string[]): ChildProcess;
   /** Replaces the peer veth's netem qdisc; null removes it. */
   setNetem(spec: string | null): void;
@@ -89,7 +99,10 @@ export interface Lab {
    * (only packets with the link's socket mark leave). Idempotent per lab.
    */
   quietHostStack(rules: string): void;
-  /** Deletes both namespaces by exact name (which removes the veth pair). Idempotent. */
+  /**
+   * Ends every process still inside the two namespaces, then deletes both by exact name (which
+   * removes the veth pair). Idempotent.
+   */
   down(): void;
 }
 
@@ -223,7 +236,12 @@ function peerLossRules(peerIf: string, sinkIf: string, loss: PeerLoss): string {
   ].join('\n');
 }
 
+/**
+ * Ends the processes still inside namespace `name` (one left there keeps the namespace, and its
+ * veth end, alive after `ip netns del`), then deletes it by exact name; a missing one is fine.
+ */
 function deleteNamespace(name: string): void {
+  endNamespaceProcesses(name);
   runIgnoringMissing('ip', ['netns', 'del', name], NS_MISSING);
 }
 
@@ -277,7 +295,29 @@ interface LabFields {
   mtu: number;
 }
 
-function makeLab(f: LabFields): Lab {
+/** Ends a process started by Lab.spawn and everything in its process group (SIGKILL). */
+export function endProcessGroup(child: ChildProcess): void {
+  // Once the leader has exited its pid may be reused: what is left is for Lab.down's sweep.
+  if (child.exitCode !== null || child.signalCode !== null || !child.pid) return;
+  try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ }
+}
+
+/** SIGKILL to every process in namespace `ns` but this one (`ip netns pids`); none if it is gone. */
+function endNamespaceProcesses(ns: string): void {
+  let pids: string;
+  try {
+    pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: COMMAND_TIMEOUT_MS });
+  } catch {
+    return; // no such namespace (deleting it then reports anything else)
+  }
+  for (const pid of pids.split('\n').map(Number)) {
+    if (pid > 0 && pid !== process.pid) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* exited meanwhile */ }
+    }
+  }
+}
+
+function makeLab(f: LabFields, onDown: () => void = () => {}): Lab {
   const peerNs = PEER_PREFIX + f.id;
   const stackNs = STACK_PREFIX + f.id;
   const peerIf = `va-${f.id}`;
@@ -303,7 +343,9 @@ function makeLab(f: LabFields): Lab {
       return run('ip', ['netns', 'exec', nsOf(ns), ...argv], opts);
     },
     spawn(ns, argv) {
-      return spawnChild('ip', ['netns', 'exec', nsOf(ns), ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawnChild('ip', ['netns', 'exec', nsOf(ns), ...argv], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      if (child.pid !== undefined) child.once('exit', registerCleanup(`${argv[0]} (pid ${child.pid}) in ${nsOf(ns)}`, () => endProcessGroup(child)));
+      return child;
     },
     setNetem(spec) {
       if (spec === null) {
@@ -363,6 +405,7 @@ function makeLab(f: LabFields): Lab {
       // Deleting a namespace destroys the veth end inside it, and with it the pair.
       deleteNamespace(peerNs);
       deleteNamespace(stackNs);
+      onDown();
     },
   };
   return lab;
@@ -385,9 +428,16 @@ export function labUp(opts: LabUpOptions = {}): Lab {
   if (opts.netem !== undefined) netemArgs(opts.netem);
   if (opts.loss !== undefined) peerLossRules('va', 'vx', opts.loss);
 
-  const lab = makeLab({ id, peerAddress, stackAddress, mtu });
+  let withdrawCleanup = (): void => {};
+  const lab = makeLab({ id, peerAddress, stackAddress, mtu }, () => withdrawCleanup());
   const { peerNs, stackNs, peerIf, stackIf } = lab;
-  // Only what this call created is ours to delete: a name that already existed is someone else's.
+  const listed = new Set(listNamespaces());
+  const existing = [peerNs, stackNs].filter((n) => listed.has(n));
+  if (existing.length > 0) {
+    throw new LabError(`lab ${id} already exists (${existing.join(', ')}): use it, pick another id, or delete it first with \`wsk lab down ${id}\``);
+  }
+  // Only what this call created is ours to delete: a name that already existed is someone else's
+  // (one made between the check above and `ip netns add` included).
   const created: string[] = [];
   try {
     run('ip', ['netns', 'add', peerNs]);
@@ -416,6 +466,9 @@ export function labUp(opts: LabUpOptions = {}): Lab {
       ? `; cleanup failed too, delete by hand: ${leftovers.map((n) => `ip netns del ${n}`).join('; ')}`
       : ''), { cause: err });
   }
+  // labUp runs synchronously, so no signal handler can run before this line: from here until
+  // lab.down() an interrupted program can still delete the lab (cleanup-registry.ts).
+  if (!opts.persistent) withdrawCleanup = registerCleanup(`lab ${id} (namespaces ${peerNs}, ${stackNs})`, () => lab.down());
   return lab;
 }
 

@@ -166,6 +166,30 @@ describe('wsk run echosrv on a real device', () => {
     }
   }, 90_000);
 
+  it('a bad --ip, --gateway or --pcap on afpacket, pcap and raw: one line with the fix, exit 2, and the process ends (no device left open)', async () => {
+    const bad: [string[], string][] = [
+      [['--ip', '198.18.0.300/24'], 'wsk: --ip: Interface address "198.18.0.300/24" is not an IPv4 address; write it as a.b.c.d/nn, e.g. 198.18.0.1/24.'],
+      [['--ip', lab.stackAddress, '--gateway', 'gw'], 'wsk: --gateway: Gateway "gw" is not an IPv4 address; write it as a.b.c.d.'],
+      [['--ip', lab.stackAddress, '--pcap', join(dir, 'no-such-dir', 'x.pcap')],
+        `wsk: --pcap ${join(dir, 'no-such-dir', 'x.pcap')}: directory ${join(dir, 'no-such-dir')} does not exist: create it (mkdir -p ${join(dir, 'no-such-dir')}) or write the capture elsewhere`],
+      // Found only once the device is open (its MTU): the device is closed again, or the process would not end.
+      [['--ip', lab.stackAddress, '--mtu', '9000'], `wsk: MTU 9000 must be an integer from 576 to the device MTU ${lab.mtu}.`],
+    ];
+    for (const link of ['afpacket', 'pcap', 'raw']) {
+      for (const [options, message] of bad) {
+        const run = wsk(['run', 'echosrv', '--link', link, '--netns', lab.stackNs, '--ifname', lab.stackIf, ...options]);
+        expect({ link, options, code: await run.exited, err: run.err(), out: run.out() }).toEqual({ link, options, code: 2, err: `${message}\n`, out: '' });
+      }
+    }
+  }, 120_000);
+
+  it('wsk run iperf3 on the stack against a port nobody serves on the Linux peer: the refusal in words, the NTSTATUS last', async () => {
+    const peerIp = lab.peerAddress.split('/')[0]!;
+    const run = wsk(['run', 'iperf3', peerIp, '-p', '7', '-t', '1', '--link', 'afpacket', '--netns', lab.stackNs, '--ifname', lab.stackIf, '--ip', lab.stackAddress]);
+    expect(await run.exited).toBe(1);
+    expect(run.err()).toBe(`wsk: iperf3: connection to ${peerIp}:7 refused: nothing listens on port 7 there; start the server first, or check the address and the port (-p) (STATUS_CONNECTION_REFUSED)\n`);
+  }, 60_000);
+
   it('a device that does not exist: exit code 2 and the fix on one line', async () => {
     const run = wsk(['run', 'echosrv', '--link', 'afpacket', '--netns', lab.stackNs, '--ifname', 'nosuchdev0', '--ip', lab.stackAddress]);
     expect(await run.exited).toBe(2);

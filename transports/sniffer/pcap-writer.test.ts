@@ -68,7 +68,7 @@ describe('PcapWriterLink', () => {
   beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'wsk-pcap-')); });
   afterEach(() => { rmSync(dir, { recursive: true, force: true }); });
 
-  function setup(opts: { direction?: 'both' | 'rx' | 'tx'; snaplen?: number } = {}) {
+  function setup(opts: { direction?: 'both' | 'rx' | 'tx'; snaplen?: number; maxFrames?: number; maxBytes?: number } = {}) {
     const clock = new VirtualClock(1000);
     const net = new MemoryNetwork({ clock, slotCount: 64 });
     const a = net.createLink();
@@ -143,6 +143,38 @@ describe('PcapWriterLink', () => {
     expect(f.snaplen).toBe(50);
     expect(f.records.map((r) => [r.caplen, r.origlen])).toEqual([[50, 14 + 28 + 200]]);
     expect(tool('tcpdump', ['-r', path, '-nn'])).toMatch(/198\.18\.0\.2\.7/);
+  });
+
+  it('maxFrames: the first N frames, then the file is closed and a valid pcap; later frames pass unrecorded', () => {
+    const { clock, b, pa, path, got } = setup({ direction: 'tx', maxFrames: 3 });
+    for (let i = 0; i < 5; i++) pa.transmit(Int32Array.of(udpFrame(pa, b.mac, 1000 + i, 10)), 1);
+    clock.runFor(1);
+    expect(got.length).toBe(5);
+    expect({ frames: pa.file.frames, limitReached: pa.file.limitReached, closed: pa.file.closed }).toEqual({ frames: 3, limitReached: true, closed: true });
+    expect(readPcap(path).records.map((r) => r.data.readUInt16BE(14 + 22))).toEqual([1000, 1001, 1002]);
+    expect(tool('tcpdump', ['-r', path, '-nn']).trim().split('\n')).toHaveLength(3);
+    pa.close();
+  });
+
+  it('maxBytes: the file never grows past it (headers included); snaplen counts, not the frame length', () => {
+    // 24-byte file header; each record 16 + min(1442, 100) = 116 bytes: 4 fit in 24 + 4 * 116 = 488.
+    const { clock, b, pa, path } = setup({ direction: 'tx', snaplen: 100, maxBytes: 500 });
+    for (let i = 0; i < 10; i++) pa.transmit(Int32Array.of(udpFrame(pa, b.mac, 9, 1400)), 1);
+    clock.runFor(1);
+    expect({ frames: pa.file.frames, fileBytes: pa.file.fileBytes, limitReached: pa.file.limitReached }).toEqual({ frames: 4, fileBytes: 488, limitReached: true });
+    expect(readFileSync(path).length).toBe(488);
+    expect(readPcap(path).records.map((r) => [r.caplen, r.origlen])).toEqual(Array(4).fill([100, 1442]));
+    pa.close();
+  });
+
+  it('a limit that is never reached changes nothing; a bad limit is a usage error', () => {
+    const { clock, b, pa } = setup({ direction: 'tx', maxFrames: 10, maxBytes: 1 << 20 });
+    pa.transmit(Int32Array.of(udpFrame(pa, b.mac, 9, 10)), 1);
+    clock.runFor(1);
+    expect({ frames: pa.file.frames, limitReached: pa.file.limitReached, closed: pa.file.closed }).toEqual({ frames: 1, limitReached: false, closed: false });
+    pa.close();
+    expect(() => new PcapWriterLink(b, { path: join(dir, 'x.pcap'), maxBytes: 10 })).toThrow(/maxBytes 10 is invalid; pass an integer >= 24/);
+    expect(() => new PcapWriterLink(b, { path: join(dir, 'y.pcap'), maxFrames: -1 })).toThrow(/maxFrames -1 is invalid/);
   });
 
   it('flushes in 64 KiB chunks and on flush()', () => {

@@ -29,6 +29,13 @@ export interface PcapFileOptions {
    * VirtualClock runs so the file is byte-for-byte reproducible.
    */
   epochMs?: number;
+  /** Stop recording after this many frames (the file stays a valid pcap). Default: no limit. */
+  maxFrames?: number;
+  /**
+   * Stop recording before the file would grow past this many bytes (headers included): the
+   * first record that does not fit ends the capture. Default: no limit.
+   */
+  maxBytes?: number;
 }
 
 export class PcapFile {
@@ -36,6 +43,12 @@ export class PcapFile {
   frames = 0;
   /** Original frame bytes recorded (before snaplen truncation). */
   bytes = 0;
+  /** Bytes in the file (file header, record headers and captured bytes). */
+  fileBytes = FILE_HEADER;
+  /** maxFrames or maxBytes was reached: the file is closed and later frames went unrecorded. */
+  limitReached = false;
+  private readonly maxFrames: number;
+  private readonly maxBytes: number;
   private fd: number;
   // A Buffer (not a plain Uint8Array) so records go in with Buffer.copy/writeUInt32LE, which
   // take offsets instead of needing a subarray object per frame.
@@ -50,6 +63,8 @@ export class PcapFile {
       throw new WskUsageError('PCAP_OPTIONS', `PcapFile: snaplen ${snaplen} is invalid; pass an integer >= 14 (default ${DEFAULT_SNAPLEN}).`);
     }
     this.snaplen = snaplen;
+    this.maxFrames = limit('maxFrames', opts.maxFrames, 0);
+    this.maxBytes = limit('maxBytes', opts.maxBytes, FILE_HEADER);
     this.epochMs = opts.epochMs ?? Date.now();
     this.clockAtOpen = clock.now();
     this.fd = openSync(path, 'w');
@@ -75,6 +90,11 @@ export class PcapFile {
   record(src: Uint8Array, offset: number, length: number): void {
     if (this.fd < 0) return;
     const cap = length < this.snaplen ? length : this.snaplen;
+    if (this.frames >= this.maxFrames || this.fileBytes + RECORD_HEADER + cap > this.maxBytes) {
+      this.limitReached = true;
+      this.close();
+      return;
+    }
     this.reserve(RECORD_HEADER + cap);
     const ms = this.epochMs + (this.clock.now() - this.clockAtOpen);
     let sec = Math.floor(ms / 1000);
@@ -96,6 +116,7 @@ export class PcapFile {
     this.used = p + cap;
     this.frames++;
     this.bytes += length;
+    this.fileBytes += RECORD_HEADER + cap;
     if (this.used >= FLUSH_BYTES) this.flush();
   }
 
@@ -119,6 +140,14 @@ export class PcapFile {
     // Only a record bigger than the whole buffer (jumbo/TSO frame with a large snaplen) grows it.
     if (n > this.buf.length) this.buf = Buffer.allocUnsafe(n + FLUSH_BYTES);
   }
+}
+
+function limit(name: string, value: number | undefined, min: number): number {
+  if (value === undefined) return Infinity;
+  if (!(value === Infinity || (Number.isInteger(value) && value >= min))) {
+    throw new WskUsageError('PCAP_OPTIONS', `PcapFile: ${name} ${value} is invalid; pass an integer >= ${min}, or leave it out for no limit.`);
+  }
+  return value;
 }
 
 export interface PcapWriterOptions extends PcapFileOptions {
