@@ -29,6 +29,8 @@ export interface ArpCallbacks {
   sendRequest(ip: number): void;
   /** A waiting packet may leave now: its next hop resolved to entry `entry` (read its MAC halves). */
   flushPending(slot: number, entry: number): void;
+  /** Resolution of `ip` gave up after maxTries requests (its waiting packets were dropped). */
+  resolveFailed?(ip: number): void;
 }
 
 export class ArpCache {
@@ -180,6 +182,7 @@ export class ArpCache {
           this.states[e] = ArpState.FAILED;
           this.deadlines[e] = now + this.timings.failedHoldMs;
           this.dropPending(e);
+          this.callbacks.resolveFailed?.(ip);
         } else {
           this.tries[e]!++;
           this.deadlines[e] = now + this.timings.retransmitMs;

@@ -85,6 +85,8 @@ export class Ipv4Stack implements LinkReceiver {
    * Fragmentation Needed; TCP calls learnPathMtu itself once it believes the message.
    */
   tcpIcmpError: ((type: number, code: number, info: number, bytes: Uint8Array, q: number, qhl: number) => boolean) | null = null;
+  /** A next hop (a neighbour or the gateway) did not answer ARP: what waited for it was dropped. */
+  onNeighbourUnreachable: ((ip: number) => void) | null = null;
   /** Called at the end of every receive batch, before its transmit batch leaves (TCP's coalesced ACKs). */
   onBatchEnd: (() => void) | null = null;
   /** Called when the link goes down, comes back or disappears (TCP fails its connections on 'gone'). */
@@ -134,6 +136,7 @@ export class Ipv4Stack implements LinkReceiver {
     this.arp = new ArpCache(this.arena, this.clock, {
       sendRequest: (ip) => this.sendArp(ArpOperation.REQUEST, 0, ip),
       flushPending: (slot, e) => this.emitFrame(slot, this.arp.macHi[e]!, this.arp.macLo[e]!),
+      resolveFailed: (ip) => this.onNeighbourUnreachable?.(ip),
     }, { ...DEFAULT_ARP_TIMINGS, ...options.arp });
     this.reassembler = new Reassembler({ ...DEFAULT_REASSEMBLY_LIMITS, ...options.reassembly });
     this.held = new HeldDataTable(this.arena, { capacity: options.heldCapacity ?? this.arena.slotCount });

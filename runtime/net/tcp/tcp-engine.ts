@@ -141,6 +141,7 @@ export class TcpEngine {
     stack.tcpIcmpError = (type, code, info, bytes, q, qhl) => this.onIcmpError(type, code, info, bytes, q, qhl);
     stack.onLinkChange = (state) => this.onLinkChange(state);
     stack.onBatchEnd = () => this.flushAcks();
+    stack.onNeighbourUnreachable = (ip) => this.onNeighbourUnreachable(ip);
   }
 
   /** Connections owed an ACK at the end of the current receive batch. */
@@ -221,6 +222,26 @@ export class TcpEngine {
       tcb.softError = STATUS_HOST_UNREACHABLE;
     }
     return true;
+  }
+
+  /**
+   * The next hop towards some connections did not answer ARP (RFC 1122 §2.3.2.1: the link layer
+   * reports the failure). A connect still in SYN-SENT fails with STATUS_HOST_UNREACHABLE, as
+   * Linux's connect() fails with EHOSTUNREACH a few seconds in, instead of retrying SYNs for a
+   * minute into a black hole; an established connection takes it as a soft error (RFC 1122
+   * §4.2.3.9), its status should it later time out.
+   */
+  private onNeighbourUnreachable(ip: number): void {
+    const { gateway, netmask, network } = this.stack.iface;
+    const viaGateway = ip === gateway;
+    for (const [remote, m] of [...this.connections]) {
+      const onLink = (remote & netmask) === network;
+      if (viaGateway ? onLink : remote !== ip) continue;
+      for (const tcb of [...m.values()]) {
+        if (tcb.state === TcpState.SYN_SENT) this.close(tcb, STATUS_HOST_UNREACHABLE);
+        else tcb.softError = STATUS_HOST_UNREACHABLE;
+      }
+    }
   }
 
   /**

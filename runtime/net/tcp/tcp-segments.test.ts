@@ -3,7 +3,7 @@
 // Every test cites the RFC section it checks and ends by closing the stack with no slot leaked.
 import { describe, expect, it } from 'vitest';
 import {
-  ACK, buildIcmpErrorAbout, buildSegment, describeSegment, expectSegment, FIN, FULL_SYN_OPTIONS, fixTcpChecksum, PEER, PSH, pattern, Rig,
+  ACK, buildIcmpErrorAbout, Recorder, buildSegment, describeSegment, expectSegment, FIN, FULL_SYN_OPTIONS, fixTcpChecksum, PEER, PSH, pattern, Rig,
   RST, seqAdd, SYN, TCP_AT, type PeerConn, type SegOptions, type Segment,
 } from '../../../test/helpers/tcp-checker.ts';
 import { TcpState, type Tcb } from './tcb.ts';
@@ -925,6 +925,24 @@ describe('TCP segments, ICMP errors (RFC 5927 §5.1, RFC 1191, RFC 1122 §4.2.3.
     expect(conn.events.closed).toBeNull();
     r.clock.runFor(120_000, () => conn.events.closed !== null);
     expect(conn.events.closed).toBe(STATUS_HOST_UNREACHABLE);
+    r.finish();
+  });
+
+  it('RFC 1122 §2.3.2.1 / Linux neigh: a connect to an on-link address that never answers ARP fails with STATUS_HOST_UNREACHABLE once ARP gives up (3 requests, 1 s apart), not after a minute of SYNs; an established connection to it only records the soft error', () => {
+    const r = new Rig();
+    const established = r.activeOpen().conn;
+    const silent = (PEER + 7) | 0;
+    const events = new Recorder();
+    const t = r.engine.connect(0, silent, 80, events);
+    expect(typeof t).not.toBe('number');
+    const start = r.now();
+    r.clock.runFor(60_000, () => events.closed !== null);
+    expect(events.closed).toBe(STATUS_HOST_UNREACHABLE);
+    expect(r.now() - start).toBeLessThanOrEqual(4000);
+    expect(r.stack.arp.failures).toBe(1);
+    expect(established.tcb.state).toBe(TcpState.ESTABLISHED);
+    expect(established.tcb.softError).toBe(0);
+    r.take();
     r.finish();
   });
 
