@@ -15,7 +15,7 @@ import { emitIcmpError, IcmpType, IcmpUnreachableCode } from '../wire/icmpv4.ts'
 import { set16, set32 } from '../wire/bytes.ts';
 import { Tcb, TcpState, type TcpEvents } from './tcb.ts';
 import {
-  STATUS_CONNECTION_REFUSED, STATUS_CONNECTION_RESET, STATUS_IO_TIMEOUT, STATUS_SUCCESS, type NTSTATUS,
+  STATUS_CONNECTION_REFUSED, STATUS_CONNECTION_RESET, STATUS_HOST_UNREACHABLE, STATUS_IO_TIMEOUT, STATUS_SUCCESS, type NTSTATUS,
 } from '../../ntstatus.ts';
 
 interface Peer extends TcpEvents {
@@ -361,12 +361,23 @@ describe('TCP on the userspace stack (memory link, virtual time)', () => {
     w.close();
   });
 
-  it('a connect to a silent host fails with STATUS_IO_TIMEOUT after its SYN retries', () => {
+  it('a connect to a host that answers ARP but never a SYN fails with STATUS_IO_TIMEOUT after its SYN retries', () => {
+    const w = world(null, { synRetries: 3 });
+    const p = peer(() => w.a);
+    // A neighbour entry with a MAC nobody owns: frames leave, nothing comes back.
+    w.pair.a.arp.learn((B + 5) | 0, 0x0200, 0x00000099, true, w.clock.now());
+    w.a.connect(0, (B + 5) | 0, 80, p);
+    w.run(120_000, () => p.closed !== null);
+    expect(p.closed).toBe(STATUS_IO_TIMEOUT);
+    w.close();
+  });
+
+  it('a connect to an on-link host that never answers ARP fails with STATUS_HOST_UNREACHABLE when ARP gives up', () => {
     const w = world(null, { synRetries: 3 });
     const p = peer(() => w.a);
     w.a.connect(0, (B + 5) | 0, 80, p);
     w.run(120_000, () => p.closed !== null);
-    expect(p.closed).toBe(STATUS_IO_TIMEOUT);
+    expect(p.closed).toBe(STATUS_HOST_UNREACHABLE);
     w.close();
   });
 
