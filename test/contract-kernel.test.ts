@@ -3,6 +3,7 @@
 import { kernelTarget } from './contract/kernel-target.ts';
 import { registrationContract } from './contract/registration.contract.ts';
 import { irpContract } from './contract/irp.contract.ts';
+import { irpTimingContract } from './contract/irp-timing.contract.ts';
 import { socketsContract } from './contract/sockets.contract.ts';
 import { eventsContract } from './contract/events.contract.ts';
 import { dataContract } from './contract/data.contract.ts';
@@ -10,6 +11,7 @@ import { clientControlsContract } from './contract/client-controls.contract.ts';
 
 registrationContract(kernelTarget);
 irpContract(kernelTarget);
+irpTimingContract(kernelTarget);
 socketsContract(kernelTarget);
 eventsContract(kernelTarget);
 dataContract(kernelTarget);

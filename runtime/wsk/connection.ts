@@ -367,7 +367,7 @@ export function scheduleDeliver(s: WskSocketObject): void {
 }
 
 export function WskDisconnectImpl(s: WskSocketObject, Buffer: WSK_BUF | null, Flags: number, Irp: IRP): NTSTATUS {
-  const fail = (status: NTSTATUS): NTSTATUS => { beginIrp(Irp, 'WskDisconnect'); completeIrp(Irp, status, 0); return status; };
+  const fail = (status: NTSTATUS): NTSTATUS => failIrp(Irp, status, 'WskDisconnect');
   if (Flags & ~WSK_FLAG_ABORTIVE) return fail(STATUS_NOT_SUPPORTED);
   if ((Flags & WSK_FLAG_ABORTIVE) && Buffer) return fail(STATUS_INVALID_PARAMETER);
   if (Buffer && validateWskBuf(Buffer)) return fail(STATUS_INVALID_PARAMETER);

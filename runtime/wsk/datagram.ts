@@ -10,7 +10,7 @@ import {
 import { copyIntoWskBuf, IoAllocateMdl, validateWskBuf, wskBufSegments, type WSK_BUF } from '../mdl/mdl.ts';
 import { endpointToSockaddr, sockaddrToEndpoint, writeSockaddr, type Endpoint, type SOCKADDR } from '../sockaddr.ts';
 import { MSG_TRUNC, WSK_EVENT_RECEIVE_FROM } from './constants.ts';
-import { beginIrp, completeIrp, pendIrp } from './completion.ts';
+import { beginIrp, failIrp, pendIrp } from './completion.ts';
 import {
   invokeEvent, isEventEnabled, settle, trackPending, type QueuedDatagram, type ReceiveFromRequest, type WskSocketObject,
 } from './socket.ts';
@@ -148,7 +148,7 @@ export function WskReceiveFromImpl(
   s: WskSocketObject, Buffer: WSK_BUF | null, Flags: number, RemoteAddress: SOCKADDR | null,
   ControlLength: PULONG | null, _ControlInfo: PCMSGHDR, ControlFlags: PULONG | null, Irp: IRP,
 ): NTSTATUS {
-  const fail = (status: NTSTATUS): NTSTATUS => { beginIrp(Irp, 'WskReceiveFrom'); completeIrp(Irp, status, 0); return status; };
+  const fail = (status: NTSTATUS): NTSTATUS => failIrp(Irp, status, 'WskReceiveFrom');
   if (validateWskBuf(Buffer) || Flags !== 0) return fail(STATUS_INVALID_PARAMETER);
   const unbound = boundStatus(s);
   if (unbound !== null) return fail(unbound);
@@ -193,7 +193,7 @@ export function WskSendToImpl(
   s: WskSocketObject, Buffer: WSK_BUF | null, Flags: number, RemoteAddress: SOCKADDR | null,
   _ControlInfoLength: number, _ControlInfo: PCMSGHDR, Irp: IRP,
 ): NTSTATUS {
-  const fail = (status: NTSTATUS): NTSTATUS => { beginIrp(Irp, 'WskSendTo'); completeIrp(Irp, status, 0); return status; };
+  const fail = (status: NTSTATUS): NTSTATUS => failIrp(Irp, status, 'WskSendTo');
   if (validateWskBuf(Buffer) || Flags !== 0) return fail(STATUS_INVALID_PARAMETER);
   const unbound = boundStatus(s);
   if (unbound !== null) return fail(unbound);
@@ -206,7 +206,7 @@ export function WskSendMessagesImpl(
   s: WskSocketObject, BufferList: WSK_BUF_LIST | null, Flags: number, RemoteAddress: SOCKADDR | null,
   _ControlInfoLength: number, _ControlInfo: PCMSGHDR, Irp: IRP,
 ): NTSTATUS {
-  const fail = (status: NTSTATUS): NTSTATUS => { beginIrp(Irp, 'WskSendMessages'); completeIrp(Irp, status, 0); return status; };
+  const fail = (status: NTSTATUS): NTSTATUS => failIrp(Irp, status, 'WskSendMessages');
   if (!BufferList || Flags !== 0) return fail(STATUS_INVALID_PARAMETER);
   const datagrams: Uint8Array[][] = [];
   for (let b: WSK_BUF_LIST | null = BufferList; b; b = b.Next) {
