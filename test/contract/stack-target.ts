@@ -14,9 +14,11 @@ import { PeerInbox, type ContractTarget, type PeerServer, type PeerSocket, type 
 
 let peerHost: Ipv4Stack | null = null;
 let peerTcp: TcpEngine | null = null;
+let lastPair: ReturnType<typeof stackPair> | null = null;
 
 function stackFactory() {
   const pair = stackPair();
+  lastPair = pair;
   peerHost = pair.b;
   const tcp = new TcpEngine(pair.b);
   peerTcp = tcp;
@@ -28,7 +30,9 @@ function stackFactory() {
     tcp.closeAll();
     pair.b.close();
     pair.b.device.close();
-    // Every slot is back: nothing leaked by the WSK layer, the provider or the stacks.
+    // Every slot and every held-data handle is back: nothing leaked by the WSK layer, the provider or the stacks.
+    pair.a.held.assertNoLeaks();
+    pair.b.held.assertNoLeaks();
     pair.network.arena.assertNoLeaks();
   };
   return provider;
@@ -89,4 +93,8 @@ export const stackTarget: ContractTarget = {
   // The peer is another host on the memory network, not loopback.
   peersOnLoopback: false,
   silentMode: false,
+  ringUsage: () => ({
+    heldHandles: (lastPair?.a.held.count ?? 0) + (lastPair?.b.held.count ?? 0),
+    slotsInUse: lastPair?.network.arena.inUse ?? 0,
+  }),
 };
