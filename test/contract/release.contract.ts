@@ -433,7 +433,7 @@ class Holder<E extends Element> {
   }
 }
 
-async function datagramStress(target: ContractTarget, seed: number, chainsWanted: number): Promise<void> {
+export async function datagramStress(target: ContractTarget, seed: number, chainsWanted: number): Promise<void> {
   const r = rng(seed);
   const w = await openSession(target.factory);
   const cond = new Conditions();
@@ -513,7 +513,7 @@ async function datagramStress(target: ContractTarget, seed: number, chainsWanted
   if (target.ringUsage) expect(target.ringUsage()).toEqual({ heldHandles: 0, slotsInUse: 0 });
 }
 
-async function dataStress(target: ContractTarget, seed: number, chainsWanted: number): Promise<void> {
+export async function dataStress(target: ContractTarget, seed: number, chainsWanted: number): Promise<void> {
   const r = rng(seed);
   const w = await openSession(target.factory);
   const cond = new Conditions();

@@ -8,16 +8,18 @@ import { createStackProvider } from '../../runtime/net/stack-provider.ts';
 import { formatIpv4, parseIpv4 } from '../../runtime/net/wire/bytes.ts';
 import type { Ipv4Stack } from '../../runtime/net/stack.ts';
 import { TcpEngine } from '../../runtime/net/tcp/tcp-engine.ts';
-import { A_IP, B_IP, stackPair } from '../helpers/net-pair.ts';
+import { A_IP, B_IP, stackPair, type StackPair } from '../helpers/net-pair.ts';
+import type { MemoryNetworkOptions } from '../../transports/memory/memory-network.ts';
 import { StackServer, stackConnect } from '../helpers/stack-socket.ts';
 import { PeerInbox, type ContractTarget, type PeerServer, type PeerSocket, type UdpPeer } from './target.ts';
 
 let peerHost: Ipv4Stack | null = null;
 let peerTcp: TcpEngine | null = null;
-let lastPair: ReturnType<typeof stackPair> | null = null;
+let lastPair: StackPair | null = null;
 
-function stackFactory() {
-  const pair = stackPair();
+function stackFactory(network: MemoryNetworkOptions = {}, prepare: (pair: StackPair) => void = () => {}) {
+  const pair = stackPair(network);
+  prepare(pair);
   lastPair = pair;
   peerHost = pair.b;
   const tcp = new TcpEngine(pair.b);
@@ -81,7 +83,7 @@ function quiet<T extends PeerSocket>(s: T): T {
 
 export const stackTarget: ContractTarget = {
   name: 'stack',
-  factory: stackFactory,
+  factory: () => stackFactory(),
   streams: true,
   ipv6: false,
   dualStack: true,
@@ -98,3 +100,11 @@ export const stackTarget: ContractTarget = {
     slotsInUse: lastPair?.network.arena.inUse ?? 0,
   }),
 };
+
+/**
+ * The stack target on a memory network of its own shape, `prepare` run on each session's stacks
+ * before use; `pair()` is the last session's.
+ */
+export function stackTargetWith(network: MemoryNetworkOptions, prepare: (pair: StackPair) => void): ContractTarget & { pair(): StackPair | null } {
+  return { ...stackTarget, factory: () => stackFactory(network, prepare), pair: () => lastPair };
+}
