@@ -147,13 +147,13 @@ export function irpTimingContract(target: ContractTarget): void {
         WskDisconnectEvent: null, WskSendBacklogEvent: null,
       };
       const resolved: { value: PADDRINFOEXW } = { value: null };
-      const pendings: Array<{ what: string; o: ReturnType<typeof issue>; irp: IRP }> = [];
+      const pendings: Array<{ what: string; o: ReturnType<typeof issue> }> = [];
       /** Issues a call that must return STATUS_PENDING, and waits for its completion. */
       const pending = async (what: string, fn: Call): Promise<IRP> => {
         const irp = IoAllocateIrp(1);
         const o = issue(irp, fn);
         expect([o.returned, o.runsInside], what).toEqual([STATUS_PENDING, 0]);
-        pendings.push({ what, o, irp });
+        pendings.push({ what, o });
         await until(() => o.runs() > 0, 5000, what);
         expect([o.runs(), o.lastPendingReturned()], what).toEqual([1, true]);
         return irp;

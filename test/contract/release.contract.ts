@@ -217,7 +217,8 @@ export function releaseContract(target: ContractTarget): void {
       const w = await openSession(factory);
       const cond = new Conditions();
       const kept: Array<{ e: WSK_DATAGRAM_INDICATION; bytes: Uint8Array }> = [];
-      let insideStatus: NTSTATUS[] = [];
+      const dropped: WSK_DATAGRAM_INDICATION[] = [];
+      const insideStatus: NTSTATUS[] = [];
       let seen = 0;
       const driverSocket = { what: 'the driver\'s SOCKET' } as unknown as WSK_DATAGRAM_INDICATION;
       const setup = await datagramSetup(w, target, (head) => {
@@ -227,6 +228,7 @@ export function releaseContract(target: ContractTarget): void {
           const bytes = bytesOf(e);
           if (seqOf(bytes) % 2 === 1) {
             insideStatus.push(dgTable(setup.dg).WskRelease(setup.dg, e)); // dropped: released at once
+            dropped.push(e);
           } else {
             kept.push({ e, bytes: Uint8Array.from(bytes) });
             e.Next = driverSocket; // the driver remembers its socket here while it holds the element
@@ -239,8 +241,10 @@ export function releaseContract(target: ContractTarget): void {
       for (let i = 0; i < 12; i++) await setup.send(datagram(i, 200 + i));
       await cond.until(() => seen === 12, 'twelve datagrams');
       expect(insideStatus).toEqual(Array(6).fill(STATUS_SUCCESS));
-      insideStatus = [];
-      // The ones released inside the callback are gone; the kept ones are intact and released one by one.
+      // The ones released inside the callback are gone (on the stack, their ring slots are back)...
+      for (const e of dropped) expect(setup.release(e)).toBe(STATUS_INVALID_PARAMETER);
+      if (target.ringUsage) expect(target.ringUsage().heldHandles).toBe(6);
+      // ...the kept ones are intact, and released one by one.
       for (const { e, bytes } of kept) {
         expect(Buffer.from(bytesOf(e)).equals(bytes)).toBe(true);
         e.Next = null;
@@ -248,6 +252,7 @@ export function releaseContract(target: ContractTarget): void {
         expect(setup.release(e)).toBe(STATUS_INVALID_PARAMETER);
       }
       expect(kept.length).toBe(6);
+      if (target.ringUsage) expect(target.ringUsage().heldHandles).toBe(0);
       await setup.peer.close();
       await close(setup.dg);
       await w.close();
