@@ -3,6 +3,8 @@
 import { kernelTarget } from './contract/kernel-target.ts';
 import { registrationContract } from './contract/registration.contract.ts';
 import { irpContract } from './contract/irp.contract.ts';
+import { irpTimingContract } from './contract/irp-timing.contract.ts';
+import { releaseContract } from './contract/release.contract.ts';
 import { socketsContract } from './contract/sockets.contract.ts';
 import { eventsContract } from './contract/events.contract.ts';
 import { dataContract } from './contract/data.contract.ts';
@@ -10,7 +12,9 @@ import { clientControlsContract } from './contract/client-controls.contract.ts';
 
 registrationContract(kernelTarget);
 irpContract(kernelTarget);
+irpTimingContract(kernelTarget);
 socketsContract(kernelTarget);
 eventsContract(kernelTarget);
+releaseContract(kernelTarget);
 dataContract(kernelTarget);
 clientControlsContract(kernelTarget);

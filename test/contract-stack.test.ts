@@ -4,6 +4,8 @@
 import { stackTarget } from './contract/stack-target.ts';
 import { registrationContract } from './contract/registration.contract.ts';
 import { irpContract } from './contract/irp.contract.ts';
+import { irpTimingContract } from './contract/irp-timing.contract.ts';
+import { releaseContract } from './contract/release.contract.ts';
 import { socketsContract } from './contract/sockets.contract.ts';
 import { eventsContract } from './contract/events.contract.ts';
 import { dataContract } from './contract/data.contract.ts';
@@ -11,7 +13,9 @@ import { clientControlsContract } from './contract/client-controls.contract.ts';
 
 registrationContract(stackTarget);
 irpContract(stackTarget);
+irpTimingContract(stackTarget);
 socketsContract(stackTarget);
 eventsContract(stackTarget);
+releaseContract(stackTarget);
 dataContract(stackTarget);
 clientControlsContract(stackTarget);

@@ -99,8 +99,8 @@ function KspAsyncContextCompletionRoutine(_DeviceObject: PDEVICE_OBJECT, _Irp: I
 }
 
 // The C updates *Status in place and returns it; returning it is enough here. With any other
-// status the IRP's completion is already queued (R10) and runs before the caller resumes from
-// this async function, so the IRP is free again for IoReuseIrp or IoFreeIrp, as in the C.
+// status the IRP has already completed (its completion routine ran inside the call, as WDM has
+// it), so the IRP is free again for IoReuseIrp or IoFreeIrp, as in the C.
 async function KspAsyncContextWaitForCompletion(AsyncContext: KSOCKET_ASYNC_CONTEXT, Status: NTSTATUS): Promise<NTSTATUS> {
   if (Status === STATUS_PENDING) {
     await KeWaitForSingleObject(AsyncContext.CompletionEvent, Executive, KernelMode, false, null);

@@ -2,6 +2,10 @@
 // with IoCompleteRequest, which runs the completion routine set with IoSetCompletionRoutine
 // exactly once, honouring InvokeOnSuccess/InvokeOnError/InvokeOnCancel (R9). Cancellation goes
 // through the cancel routine the provider installed while the IRP was pending (R13).
+// PendingReturned follows WDM: a provider that returns STATUS_PENDING marks its stack location
+// with IoMarkIrpPending, and IoCompleteRequest copies that mark into Irp.PendingReturned before
+// the completion routine runs; an IRP completed inside the call that returned another status
+// reaches its completion routine with PendingReturned false.
 import { NT_SUCCESS, STATUS_CANCELLED, STATUS_MORE_PROCESSING_REQUIRED, STATUS_SUCCESS, type NTSTATUS } from '../ntstatus.ts';
 import { WskUsageError } from '../errors.ts';
 import type { MDL } from '../mdl/mdl.ts';
@@ -39,6 +43,7 @@ export class IRP {
   /** @internal Completion queued by a provider, not yet delivered. */ scheduled = false;
   /** @internal */ freed = false;
   /** @internal */ completionCount = 0;
+  /** @internal SL_PENDING_RETURNED of the provider's stack location (IoMarkIrpPending). */ pendingMarked = false;
 
   constructor(stackSize: number) {
     this.StackCount = stackSize;
@@ -62,6 +67,7 @@ export function IoReuseIrp(Irp: IRP, Iostatus: NTSTATUS): void {
   Irp.IoStatus.Status = Iostatus;
   Irp.IoStatus.Information = 0;
   Irp.PendingReturned = false;
+  Irp.pendingMarked = false;
   Irp.Cancel = false;
   Irp.completionRoutine = null;
   Irp.completionContext = null;
@@ -99,8 +105,9 @@ export function IoSetCancelRoutine(Irp: IRP, CancelRoutine: DRIVER_CANCEL | null
   return previous;
 }
 
+/** Marks the current stack location pending: the completion routine will see PendingReturned. */
 export function IoMarkIrpPending(Irp: IRP): void {
-  Irp.PendingReturned = true;
+  Irp.pendingMarked = true;
 }
 
 /** Sets Cancel and runs the provider's cancel routine, which completes the IRP with STATUS_CANCELLED. */
@@ -126,6 +133,8 @@ export function IoCompleteRequest(Irp: IRP, _PriorityBoost = 0): void {
   Irp.inFlight = false;
   Irp.cancelRoutine = null;
   Irp.completionCount++;
+  Irp.PendingReturned = Irp.pendingMarked;
+  Irp.pendingMarked = false;
   Irp.CurrentLocation = Math.min(Irp.CurrentLocation + 1, Irp.StackCount + 1);
   const routine = Irp.completionRoutine;
   if (!routine) return;
@@ -148,6 +157,8 @@ export function irpBeginOperation(Irp: IRP, what: string): void {
   }
   Irp.inFlight = true;
   Irp.completed = false;
+  Irp.PendingReturned = false;
+  Irp.pendingMarked = false;
   Irp.CurrentLocation = Math.max(Irp.CurrentLocation - 1, 1);
 }
 

@@ -7,7 +7,7 @@ import {
 } from '../ntstatus.ts';
 import { ProviderError } from '../provider.ts';
 import { IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM, sockaddrToEndpoint, type Endpoint, type SOCKADDR } from '../sockaddr.ts';
-import { beginIrp, completeIrp } from './completion.ts';
+import { beginIrp, completeIrp, failIrp } from './completion.ts';
 import type { Binding } from './address-sharing.ts';
 import { startListening } from './listen.ts';
 import { startDatagram } from './datagram.ts';
@@ -18,12 +18,17 @@ function transportProtocol(s: WskSocketObject): number {
 }
 
 export function WskBindImpl(s: WskSocketObject, LocalAddress: SOCKADDR | null, Flags: number, Irp: IRP): NTSTATUS {
-  const fail = (status: NTSTATUS): NTSTATUS => { beginIrp(Irp, 'WskBind'); completeIrp(Irp, status, 0); return status; };
+  const fail = (status: NTSTATUS): NTSTATUS => failIrp(Irp, status, 'WskBind');
   const ep = sockaddrToEndpoint(LocalAddress);
   if (!ep || ep.family !== s.family || Flags !== 0) return fail(STATUS_INVALID_PARAMETER);
   if (s.local || s.binding || s.bindInProgress || s.committed) return fail(STATUS_INVALID_DEVICE_STATE);
-  // Windows creates a UDP "listening" socket but refuses to bind it (wsk.md §1, obs.).
-  if (s.category === 'listen' && s.socketType === SOCK_DGRAM) return fail(STATUS_NOT_IMPLEMENTED);
+  if (s.category === 'listen' && s.socketType === SOCK_DGRAM) {
+    // Windows creates a UDP "listening" socket, and its bind returns STATUS_PENDING, then
+    // completes with STATUS_NOT_IMPLEMENTED, Information 0 (observed: Wine's netio conformance test).
+    beginIrp(Irp, 'WskBind');
+    completeIrp(Irp, STATUS_NOT_IMPLEMENTED, 0);
+    return STATUS_PENDING;
+  }
   const binding: Binding = {
     protocol: transportProtocol(s),
     endpoint: { ...ep, address: Uint8Array.from(ep.address) },

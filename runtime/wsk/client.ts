@@ -16,7 +16,7 @@ import {
   WSK_FLAG_DATAGRAM_SOCKET, WSK_FLAG_LISTEN_SOCKET, WSK_FLAG_STREAM_SOCKET, WSK_RELEASE_SD, WSK_SET_STATIC_EVENT_CALLBACKS,
   WSK_TDI_BEHAVIOR, WSK_TDI_DEVICENAME_MAPPING, WSK_TRANSPORT_LIST_CHANGE, WSK_TRANSPORT_LIST_QUERY,
 } from './constants.ts';
-import { beginIrp, completeIrp, failIrp, pendIrp } from './completion.ts';
+import { beginIrp, completeIrp, completeIrpInline, failIrp, pendIrp } from './completion.ts';
 import { WskFreeAddressInfoImpl, WskGetAddressInfoImpl, WskGetNameInfoImpl } from './name-resolution.ts';
 import { dispatchTableFor, WSK_PROVIDER_CONNECTION_DISPATCH_TABLE } from './socket-dispatch.ts';
 import { WskSocketObject, type Category } from './socket.ts';
@@ -183,7 +183,7 @@ function WskSocketConnect(
   SecurityDescriptor: PSECURITY_DESCRIPTOR, Irp: IRP | null,
 ): NTSTATUS {
   if (!Irp) return STATUS_INVALID_PARAMETER;
-  const fail = (status: NTSTATUS): NTSTATUS => { beginIrp(Irp, 'WskSocketConnect'); completeIrp(Irp, status, 0); return status; };
+  const fail = (status: NTSTATUS): NTSTATUS => failIrp(Irp, status, 'WskSocketConnect');
   if (Flags !== 0 || !LocalAddress || !RemoteAddress) return fail(STATUS_INVALID_PARAMETER);
   const family = sockaddrFamily(LocalAddress);
   const client = asClient(Client);
@@ -223,7 +223,12 @@ function WskControlClient(
 ): NTSTATUS {
   const client = asClient(Client);
   const inline = (status: NTSTATUS, bytes = 0): NTSTATUS => {
-    if (Irp) { beginIrp(Irp, 'WskControlClient'); completeIrp(Irp, status, bytes); return status === STATUS_SUCCESS ? STATUS_PENDING : status; }
+    if (Irp) {
+      beginIrp(Irp, 'WskControlClient');
+      if (status !== STATUS_SUCCESS) return completeIrpInline(Irp, status, bytes);
+      completeIrp(Irp, status, bytes);
+      return STATUS_PENDING;
+    }
     if (OutputSizeReturned) OutputSizeReturned.value = bytes;
     return status;
   };

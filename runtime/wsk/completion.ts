@@ -1,7 +1,13 @@
-// IRP completion for the WSK layer (R9–R14, design.md §4): an accepted IRP returns
-// STATUS_PENDING and completes later from the event loop, never inside the initiating call; an
-// error found before the operation starts is returned and the IRP completes with the same status.
-import { IoCompleteRequest, IoSetCancelRoutine, irpBeginOperation, type IRP, type ULONG_PTR } from '../irp/irp.ts';
+// IRP completion for the WSK layer (R9–R14, design.md §4), as WDM has every dispatch routine do it:
+// - A call that returns a status other than STATUS_PENDING has completed its IRP before it
+//   returns: IoStatus set, completion routine run (completeIrpInline / failIrp). The caller may
+//   IoReuseIrp or IoFreeIrp at once, as a C driver ported line by line does.
+// - A call that returns STATUS_PENDING has marked the IRP pending (IoMarkIrpPending) and completes
+//   it later (completeIrp), never inside the call: the completion is queued and delivered from a
+//   microtask, so its routine sees PendingReturned and the runtime's state is settled.
+// An exception thrown by a client's completion routine never unwinds through the runtime: it is
+// rethrown from the event loop (rethrowClientError), and the call returns its status regardless.
+import { IoCompleteRequest, IoMarkIrpPending, IoSetCancelRoutine, irpBeginOperation, type IRP, type ULONG_PTR } from '../irp/irp.ts';
 import { STATUS_PENDING, type NTSTATUS } from '../ntstatus.ts';
 import { WskUsageError } from '../errors.ts';
 
@@ -41,14 +47,17 @@ export function beginIrp(irp: IRP, what: string): void {
   irpBeginOperation(irp, what);
 }
 
-/** Schedules the IRP's completion; its cancel routine is withdrawn at once. */
+/**
+ * Completes, later, an IRP whose call returned (or is about to return) STATUS_PENDING; its cancel
+ * routine is withdrawn at once, and `onDone` runs after its completion routine.
+ */
 export function completeIrp(irp: IRP, status: NTSTATUS, information: ULONG_PTR = 0, onDone: (() => void) | null = null): void {
   if (irp.scheduled || irp.completed) {
     throw new WskUsageError('IRP_DOUBLE_COMPLETION', 'internal: an IRP was completed twice');
   }
   irp.scheduled = true;
+  IoMarkIrpPending(irp);
   IoSetCancelRoutine(irp, null);
-  // Status is visible at once: a caller that got a non-PENDING return reads it synchronously.
   irp.IoStatus.Status = status;
   irp.IoStatus.Information = information;
   queue.push({ irp, onDone });
@@ -58,11 +67,30 @@ export function completeIrp(irp: IRP, status: NTSTATUS, information: ULONG_PTR =
   }
 }
 
-/** For an error found before the operation started: complete with it and return it (R10). */
+/**
+ * Completes the IRP now, for a call about to return `status` (anything but STATUS_PENDING), and
+ * returns `status`. Call it last, with the runtime's state settled: the completion routine may
+ * reuse the IRP and start another call from inside.
+ */
+export function completeIrpInline(irp: IRP, status: NTSTATUS, information: ULONG_PTR = 0): NTSTATUS {
+  if (irp.scheduled || irp.completed || status === STATUS_PENDING) {
+    throw new WskUsageError('IRP_DOUBLE_COMPLETION', 'internal: an IRP completed inline was already completed, or is pending');
+  }
+  IoSetCancelRoutine(irp, null);
+  irp.IoStatus.Status = status;
+  irp.IoStatus.Information = information;
+  try {
+    IoCompleteRequest(irp);
+  } catch (err) {
+    rethrowClientError(err);
+  }
+  return status;
+}
+
+/** For an error found before the operation started: complete with it now and return it (R10). */
 export function failIrp(irp: IRP, status: NTSTATUS, what: string): NTSTATUS {
   beginIrp(irp, what);
-  completeIrp(irp, status, 0);
-  return status;
+  return completeIrpInline(irp, status, 0);
 }
 
 /** Leaves the IRP pending, cancellable through `onCancel` (which must complete it) (R13). */
@@ -79,6 +107,7 @@ function invokeSimpleCancel(onCancel: unknown, irp: IRP): void {
  * owns the IRP's DriverContext while the IRP is pending, as on Windows.
  */
 export function pendIrpWith<S>(irp: IRP, cancel: (state: S, irp: IRP) => void, state: S): NTSTATUS {
+  IoMarkIrpPending(irp);
   if (irp.Cancel) {
     cancel(state, irp);
     return STATUS_PENDING;

@@ -170,7 +170,7 @@ function bufferedChunk(s: WskSocketObject, i: number): Uint8Array {
 
 /**
  * Takes up to `max` buffered bytes into `sink(bytes)`, in order. A chunk taken whole goes back to
- * the transport, or into `keep` (a retained indication's handles) when given.
+ * the transport, or, when `keep` is given, its handle (-1 for none) is appended there instead.
  */
 function takeBuffered(s: WskSocketObject, max: number, sink: (bytes: Uint8Array) => void, keep: number[] | null = null): number {
   let taken = 0;
@@ -183,7 +183,7 @@ function takeBuffered(s: WskSocketObject, max: number, sink: (bytes: Uint8Array)
     if (n === available) {
       s.receiveQueue.shift();
       const h = s.receiveHandles.shift()!;
-      if (keep && h >= 0) keep.push(h); else giveBack(s, h);
+      if (keep) keep.push(h); else giveBack(s, h);
       s.receiveOffset = 0;
     } else {
       s.receiveOffset += n;
@@ -229,6 +229,8 @@ function indicate(s: WskSocketObject): void {
   let tail: WSK_DATA_INDICATION | null = null;
   const total = s.receiveBytes;
   let offset = s.receiveOffset;
+  const elements = s.retained;
+  elements.begin();
   for (let i = 0; i < s.receiveQueue.length; i++) {
     const chunk = bufferedChunk(s, i);
     const view = offset === 0 ? chunk : chunk.subarray(offset);
@@ -236,6 +238,7 @@ function indicate(s: WskSocketObject): void {
     const node: WSK_DATA_INDICATION = { Next: null, Buffer: { Mdl: IoAllocateMdl(view), Offset: 0, Length: view.byteLength } };
     if (tail) tail.Next = node; else head = node;
     tail = node;
+    elements.add(node);
   }
   const accepted = { value: total };
   s.indicating = true;
@@ -245,23 +248,35 @@ function indicate(s: WskSocketObject): void {
   } finally {
     s.indicating = false;
   }
-  if (s.state === 'closing' || s.state === 'closed') return;
+  if (s.state === 'closing' || s.state === 'closed') { elements.end(); return; }
   if (status === STATUS_PENDING) {
-    // R33: the views stay valid until WskRelease — their chunks go back to the transport then,
-    // and must not be moved out of the ring before.
-    const handles: number[] = [];
-    takeBuffered(s, total, () => {}, handles);
-    for (const h of handles) s.connection?.pinData?.(h);
-    s.retained.set(head!, handles);
+    // R33: element i's view stays valid until that element is released — its chunk goes back to
+    // the transport then, and must not be moved out of the ring before.
+    const handles = takenHandles;
+    handles.length = 0;
+    takeBuffered(s, total, ignoreBytes, handles);
+    for (let i = 0; i < handles.length; i++) {
+      const h = handles[i]!;
+      if (elements.releasedDuring(i)) giveBack(s, h);
+      else {
+        if (h >= 0) s.connection?.pinData?.(h);
+        elements.keep(i, h);
+      }
+    }
   } else if (status === STATUS_SUCCESS) {
     const n = Math.max(0, Math.min(total, Number(accepted.value)));
-    takeBuffered(s, n, () => {});
+    takeBuffered(s, n, ignoreBytes);
     if (n < total) s.indicationsPaused = true;
   } else {
     s.indicationsPaused = true;
   }
+  elements.end();
   if (s.receiveRequests.length > 0) scheduleDeliver(s);
 }
+
+/** Scratch for indicate(): the handles of the chunks a retained indication took (one indication at a time). */
+const takenHandles: number[] = [];
+const ignoreBytes = (_bytes: Uint8Array): void => {};
 
 function maybeIndicateDisconnect(s: WskSocketObject): void {
   if (!s.peerEnded || s.disconnectIndicated || s.receiveBytes > 0 || s.abortStatus !== null) return;
@@ -367,7 +382,7 @@ export function scheduleDeliver(s: WskSocketObject): void {
 }
 
 export function WskDisconnectImpl(s: WskSocketObject, Buffer: WSK_BUF | null, Flags: number, Irp: IRP): NTSTATUS {
-  const fail = (status: NTSTATUS): NTSTATUS => { beginIrp(Irp, 'WskDisconnect'); completeIrp(Irp, status, 0); return status; };
+  const fail = (status: NTSTATUS): NTSTATUS => failIrp(Irp, status, 'WskDisconnect');
   if (Flags & ~WSK_FLAG_ABORTIVE) return fail(STATUS_NOT_SUPPORTED);
   if ((Flags & WSK_FLAG_ABORTIVE) && Buffer) return fail(STATUS_INVALID_PARAMETER);
   if (Buffer && validateWskBuf(Buffer)) return fail(STATUS_INVALID_PARAMETER);
@@ -428,12 +443,9 @@ export function closeConnection(s: WskSocketObject): void {
   else abortConnection(s, STATUS_CONNECTION_ABORTED);
 }
 
+/** WskRelease: the elements of `DataIndication`, whatever grouping the application chose (retained.ts). */
 export function WskReleaseDataImpl(s: WskSocketObject, DataIndication: WSK_DATA_INDICATION | null): NTSTATUS {
-  const handles = DataIndication ? s.retained.get(DataIndication) : undefined;
-  if (!handles) return STATUS_INVALID_PARAMETER;
-  s.retained.delete(DataIndication!);
-  for (const h of handles) giveBack(s, h);
-  return STATUS_SUCCESS;
+  return s.retained.release(DataIndication, giveBack, s);
 }
 
 export function connectFailureStatus(err: unknown): NTSTATUS {

@@ -23,7 +23,7 @@ import {
   WSK_EVENT_RECEIVE, WSK_EVENT_RECEIVE_FROM, WSK_EVENT_SEND_BACKLOG, WskGetOption, WskIoctl,
   WskSetOption,
 } from './constants.ts';
-import { beginIrp, completeIrp, pendIrp } from './completion.ts';
+import { beginIrp, completeIrp, completeIrpInline, pendIrp } from './completion.ts';
 import { deliver, indicateSendBacklog } from './connection.ts';
 import { deliverDatagrams } from './datagram.ts';
 import { drainAcceptQueue } from './listen.ts';
@@ -66,13 +66,15 @@ function finish(c: ControlCall, status: NTSTATUS, bytes = 0): NTSTATUS {
     return status;
   }
   beginIrp(c.irp, 'WskControlSocket');
+  if (status !== STATUS_SUCCESS) return completeIrpInline(c.irp, status, bytes);
   completeIrp(c.irp, status, bytes);
-  return status === STATUS_SUCCESS ? STATUS_PENDING : status;
+  return STATUS_PENDING;
 }
 
+/** A missing required IRP is refused with nothing to complete; a forbidden IRP is completed with the refusal (R10). */
 function checkIrp(c: ControlCall, need: Need): NTSTATUS | null {
   if (need === 'required' && !c.irp) return STATUS_REQUEST_NOT_ACCEPTED;
-  if (need === 'none' && c.irp) return STATUS_INVALID_PARAMETER;
+  if (need === 'none' && c.irp) return finish(c, STATUS_INVALID_PARAMETER);
   return null;
 }
 

@@ -10,7 +10,7 @@ import {
 import { copyIntoWskBuf, IoAllocateMdl, validateWskBuf, wskBufSegments, type WSK_BUF } from '../mdl/mdl.ts';
 import { endpointToSockaddr, sockaddrToEndpoint, writeSockaddr, type Endpoint, type SOCKADDR } from '../sockaddr.ts';
 import { MSG_TRUNC, WSK_EVENT_RECEIVE_FROM } from './constants.ts';
-import { beginIrp, completeIrp, pendIrp } from './completion.ts';
+import { beginIrp, failIrp, pendIrp } from './completion.ts';
 import {
   invokeEvent, isEventEnabled, settle, trackPending, type QueuedDatagram, type ReceiveFromRequest, type WskSocketObject,
 } from './socket.ts';
@@ -89,6 +89,8 @@ export function deliverDatagrams(s: WskSocketObject): void {
   let head: WSK_DATAGRAM_INDICATION | null = null;
   let tail: WSK_DATAGRAM_INDICATION | null = null;
   let flags = 0;
+  const elements = s.retainedDatagrams;
+  elements.begin();
   for (const d of s.datagramQueue) {
     const data = bytesOf(s, d);
     const node: WSK_DATAGRAM_INDICATION = {
@@ -98,6 +100,7 @@ export function deliverDatagrams(s: WskSocketObject): void {
     flags |= d.flags;
     if (tail) tail.Next = node; else head = node;
     tail = node;
+    elements.add(node);
   }
   const indicated = s.datagramQueue.length;
   s.indicating = true;
@@ -107,25 +110,29 @@ export function deliverDatagrams(s: WskSocketObject): void {
   } finally {
     s.indicating = false;
   }
-  if (s.state !== 'open') return;
-  if (status === STATUS_DATA_NOT_ACCEPTED) {
+  if (s.state !== 'open' || status === STATUS_DATA_NOT_ACCEPTED) {
+    elements.end();
+    if (s.state !== 'open') return;
     // R32: enabled through SO_WSK_EVENT_CALLBACK → disabled until re-enabled; static stays on.
     if (!(s.staticEvents & WSK_EVENT_RECEIVE_FROM)) s.enabledEvents &= ~WSK_EVENT_RECEIVE_FROM;
     return;
   }
   // Only what was indicated is consumed; datagrams that arrived meanwhile stay queued.
   const consumed = s.datagramQueue.splice(0, indicated);
-  for (const d of consumed) s.datagramQueueBytes -= d.data.byteLength;
-  if (status === STATUS_PENDING) {
-    // R33: the buffers stay valid until WskRelease — pinned in the ring, never copied out.
-    for (const d of consumed) {
+  for (let i = 0; i < consumed.length; i++) {
+    const d = consumed[i]!;
+    s.datagramQueueBytes -= d.data.byteLength;
+    if (status === STATUS_PENDING && !elements.releasedDuring(i)) {
+      // R33: each element's bytes stay valid until that element is released — pinned in the
+      // ring, never copied out.
       d.state = 'retained';
       if (d.hold >= 0) s.datagram?.pin?.(d.hold);
+      elements.keep(i, d);
+    } else {
+      finish(s, d);
     }
-    s.retainedDatagrams.set(head!, consumed);
-  } else {
-    for (const d of consumed) finish(s, d);
   }
+  elements.end();
   if (s.datagramQueue.length > 0 || s.receiveFromRequests.length > 0) setImmediate(() => { if (s.state === 'open') deliverDatagrams(s); });
 }
 
@@ -148,7 +155,7 @@ export function WskReceiveFromImpl(
   s: WskSocketObject, Buffer: WSK_BUF | null, Flags: number, RemoteAddress: SOCKADDR | null,
   ControlLength: PULONG | null, _ControlInfo: PCMSGHDR, ControlFlags: PULONG | null, Irp: IRP,
 ): NTSTATUS {
-  const fail = (status: NTSTATUS): NTSTATUS => { beginIrp(Irp, 'WskReceiveFrom'); completeIrp(Irp, status, 0); return status; };
+  const fail = (status: NTSTATUS): NTSTATUS => failIrp(Irp, status, 'WskReceiveFrom');
   if (validateWskBuf(Buffer) || Flags !== 0) return fail(STATUS_INVALID_PARAMETER);
   const unbound = boundStatus(s);
   if (unbound !== null) return fail(unbound);
@@ -193,7 +200,7 @@ export function WskSendToImpl(
   s: WskSocketObject, Buffer: WSK_BUF | null, Flags: number, RemoteAddress: SOCKADDR | null,
   _ControlInfoLength: number, _ControlInfo: PCMSGHDR, Irp: IRP,
 ): NTSTATUS {
-  const fail = (status: NTSTATUS): NTSTATUS => { beginIrp(Irp, 'WskSendTo'); completeIrp(Irp, status, 0); return status; };
+  const fail = (status: NTSTATUS): NTSTATUS => failIrp(Irp, status, 'WskSendTo');
   if (validateWskBuf(Buffer) || Flags !== 0) return fail(STATUS_INVALID_PARAMETER);
   const unbound = boundStatus(s);
   if (unbound !== null) return fail(unbound);
@@ -206,7 +213,7 @@ export function WskSendMessagesImpl(
   s: WskSocketObject, BufferList: WSK_BUF_LIST | null, Flags: number, RemoteAddress: SOCKADDR | null,
   _ControlInfoLength: number, _ControlInfo: PCMSGHDR, Irp: IRP,
 ): NTSTATUS {
-  const fail = (status: NTSTATUS): NTSTATUS => { beginIrp(Irp, 'WskSendMessages'); completeIrp(Irp, status, 0); return status; };
+  const fail = (status: NTSTATUS): NTSTATUS => failIrp(Irp, status, 'WskSendMessages');
   if (!BufferList || Flags !== 0) return fail(STATUS_INVALID_PARAMETER);
   const datagrams: Uint8Array[][] = [];
   for (let b: WSK_BUF_LIST | null = BufferList; b; b = b.Next) {
@@ -220,12 +227,9 @@ export function WskSendMessagesImpl(
   return sendPieces(s, Irp, 'WskSendMessages', datagrams, to);
 }
 
+/** WskRelease: the elements of `list`, whatever grouping the application chose (retained.ts). */
 export function WskReleaseDatagramsImpl(s: WskSocketObject, list: WSK_DATAGRAM_INDICATION | null): NTSTATUS {
-  const held = list ? s.retainedDatagrams.get(list) : undefined;
-  if (!held) return STATUS_INVALID_PARAMETER;
-  s.retainedDatagrams.delete(list!);
-  for (const d of held) finish(s, d);
-  return STATUS_SUCCESS;
+  return s.retainedDatagrams.release(list, finish, s);
 }
 
 export function closeDatagram(s: WskSocketObject): void {

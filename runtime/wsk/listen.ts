@@ -13,7 +13,7 @@ import {
   CONNECTION_EVENTS, WSK_EVENT_ACCEPT, WSK_EVENT_SEND_BACKLOG, WSK_FLAG_CONNECTION_SOCKET,
   WskInspectAccept, WskInspectPend, WskInspectReject,
 } from './constants.ts';
-import { beginIrp, completeIrp, pendIrp } from './completion.ts';
+import { beginIrp, completeIrp, failIrp, pendIrp } from './completion.ts';
 import { attachConnection, ConnectionRelay, indicateSendBacklog } from './connection.ts';
 import {
   invokeEvent, isEventEnabled, settle, trackPending, type AcceptRequest, type WskSocketObject,
@@ -171,7 +171,7 @@ export function WskAcceptImpl(
   s: WskSocketObject, Flags: number, AcceptSocketContext: PVOID, AcceptSocketDispatch: WSK_CLIENT_CONNECTION_DISPATCH | null,
   LocalAddress: SOCKADDR | null, RemoteAddress: SOCKADDR | null, Irp: IRP,
 ): NTSTATUS {
-  const fail = (status: NTSTATUS): NTSTATUS => { beginIrp(Irp, 'WskAccept'); completeIrp(Irp, status, 0); return status; };
+  const fail = (status: NTSTATUS): NTSTATUS => failIrp(Irp, status, 'WskAccept');
   if (Flags !== 0) return fail(STATUS_INVALID_PARAMETER);
   if (s.category === 'stream' && s.committed !== 'listen') return fail(STATUS_INVALID_DEVICE_STATE);
   if (!s.listener && !s.bindInProgress) return fail(STATUS_INVALID_DEVICE_STATE);
@@ -188,7 +188,7 @@ export function WskAcceptImpl(
 }
 
 export function WskInspectCompleteImpl(s: WskSocketObject, InspectID: WSK_INSPECT_ID | null, Action: number, Irp: IRP): NTSTATUS {
-  const fail = (status: NTSTATUS): NTSTATUS => { beginIrp(Irp, 'WskInspectComplete'); completeIrp(Irp, status, 0); return status; };
+  const fail = (status: NTSTATUS): NTSTATUS => failIrp(Irp, status, 'WskInspectComplete');
   if (!InspectID || (Action !== WskInspectAccept && Action !== WskInspectReject)) return fail(STATUS_INVALID_PARAMETER);
   if (!s.options.conditionalAccept) return fail(STATUS_INVALID_DEVICE_STATE);
   beginIrp(Irp, 'WskInspectComplete');

@@ -14,7 +14,7 @@ import {
   in4addr_loopback, in6addr_loopback, sockaddrToEndpoint, type Endpoint, type SOCKADDR,
 } from '../sockaddr.ts';
 import { AI_CANONNAME, AI_NUMERICHOST, AI_NUMERICSERV, AI_PASSIVE, NI_DGRAM, NI_NAMEREQD, NI_NUMERICHOST, NI_NUMERICSERV, NS_ALL, NS_DNS } from './constants.ts';
-import { beginIrp, completeIrp, pendIrp } from './completion.ts';
+import { beginIrp, completeIrp, failIrp, pendIrp } from './completion.ts';
 import type { ADDRINFOEXW, Holder, PADDRINFOEXW, PEPROCESS, PETHREAD, UNICODE_STRING } from './types.ts';
 import type { WskClientObject } from './client.ts';
 
@@ -46,7 +46,7 @@ export function WskGetAddressInfoImpl(
   Hints: ADDRINFOEXW | null, Result: Holder<PADDRINFOEXW>, OwningProcess: PEPROCESS, OwningThread: PETHREAD, Irp: IRP | null,
 ): NTSTATUS {
   if (!Irp) return STATUS_INVALID_PARAMETER;
-  const fail = (status: NTSTATUS): NTSTATUS => { beginIrp(Irp, 'WskGetAddressInfo'); completeIrp(Irp, status, 0); return status; };
+  const fail = (status: NTSTATUS): NTSTATUS => failIrp(Irp, status, 'WskGetAddressInfo');
   const node = text(NodeName);
   const service = text(ServiceName);
   if ((OwningThread && !OwningProcess) || (!node && !service) || !Result) return fail(STATUS_INVALID_PARAMETER);
@@ -126,7 +126,7 @@ export function WskGetNameInfoImpl(
   ServiceName: UNICODE_STRING | null, Flags: number, OwningProcess: PEPROCESS, OwningThread: PETHREAD, Irp: IRP | null,
 ): NTSTATUS {
   if (!Irp) return STATUS_INVALID_PARAMETER;
-  const fail = (status: NTSTATUS): NTSTATUS => { beginIrp(Irp, 'WskGetNameInfo'); completeIrp(Irp, status, 0); return status; };
+  const fail = (status: NTSTATUS): NTSTATUS => failIrp(Irp, status, 'WskGetNameInfo');
   const ep = sockaddrToEndpoint(SockAddr);
   if (!ep || (!NodeName && !ServiceName) || SockAddrLength > SOCKADDR_STORAGE_SIZE || (OwningThread && !OwningProcess)) {
     return fail(STATUS_INVALID_PARAMETER);

@@ -8,7 +8,7 @@ import {
 } from '../ntstatus.ts';
 import { validateWskBuf, wskBufSegments, type WSK_BUF } from '../mdl/mdl.ts';
 import { sockaddrToEndpoint, writeSockaddr, type SOCKADDR } from '../sockaddr.ts';
-import { beginIrp, completeIrp, failIrp, pendIrp } from './completion.ts';
+import { beginIrp, completeIrp, completeIrpInline, failIrp, pendIrp } from './completion.ts';
 import { WskBindImpl, releaseBinding } from './bind.ts';
 import {
   WskDisconnectImpl, WskReceiveImpl, WskReleaseDataImpl, WskSendImpl, attachConnection, closeConnection,
@@ -46,23 +46,15 @@ function WskControlSocket(
   OutputSize: number, OutputBuffer: unknown, OutputSizeReturned: { value: number } | null, Irp: IRP | null,
 ): NTSTATUS {
   const s = asSocket(Socket);
-  if (!s) return STATUS_INVALID_HANDLE;
-  const unusable = s.unusableStatus();
-  if (unusable !== null) {
-    if (Irp) { beginIrp(Irp, 'WskControlSocket'); completeIrp(Irp, unusable, 0); }
-    return unusable;
-  }
-  return WskControlSocketImpl({ s, request: RequestType, code: ControlCode, level: Level, inSize: InputSize, input: InputBuffer, outSize: OutputSize, output: OutputBuffer, returned: OutputSizeReturned, irp: Irp });
+  const unusable = s ? s.unusableStatus() : STATUS_INVALID_HANDLE;
+  if (unusable !== null) return Irp ? failIrp(Irp, unusable, 'WskControlSocket') : unusable;
+  return WskControlSocketImpl({ s: s!, request: RequestType, code: ControlCode, level: Level, inSize: InputSize, input: InputBuffer, outSize: OutputSize, output: OutputBuffer, returned: OutputSizeReturned, irp: Irp });
 }
 
 function WskCloseSocket(Socket: unknown, Irp: IRP | null): NTSTATUS {
   const s = asSocket(Socket);
   if (!Irp) return STATUS_INVALID_PARAMETER;
-  if (!s || s.state === 'closing' || s.state === 'closed') {
-    beginIrp(Irp, 'WskCloseSocket');
-    completeIrp(Irp, STATUS_INVALID_HANDLE, 0);
-    return STATUS_INVALID_HANDLE;
-  }
+  if (!s || s.state === 'closing' || s.state === 'closed') return failIrp(Irp, STATUS_INVALID_HANDLE, 'WskCloseSocket');
   beginIrp(Irp, 'WskCloseSocket');
   s.state = 'closing';
   // R43: pending IRPs complete STATUS_CANCELLED, before the abortive disconnect could fail them.
@@ -88,8 +80,8 @@ function WskGetLocalAddress(Socket: unknown, LocalAddress: SOCKADDR | null, Irp:
   const s = enter(Socket, Irp, 'WskGetLocalAddress', BINDABLE);
   if (typeof s === 'number') return s;
   beginIrp(Irp!, 'WskGetLocalAddress');
-  if (!LocalAddress) { completeIrp(Irp!, STATUS_INVALID_PARAMETER, 0); return STATUS_INVALID_PARAMETER; }
-  if (!s.local) { completeIrp(Irp!, STATUS_INVALID_DEVICE_STATE, 0); return STATUS_INVALID_DEVICE_STATE; }
+  if (!LocalAddress) return completeIrpInline(Irp!, STATUS_INVALID_PARAMETER);
+  if (!s.local) return completeIrpInline(Irp!, STATUS_INVALID_DEVICE_STATE);
   writeSockaddr(LocalAddress, s.local);
   completeIrp(Irp!, STATUS_SUCCESS, 0);
   return STATUS_PENDING;
@@ -99,8 +91,8 @@ function WskGetRemoteAddress(Socket: unknown, RemoteAddress: SOCKADDR | null, Ir
   const s = enter(Socket, Irp, 'WskGetRemoteAddress', CONNECTED);
   if (typeof s === 'number') return s;
   beginIrp(Irp!, 'WskGetRemoteAddress');
-  if (!RemoteAddress) { completeIrp(Irp!, STATUS_INVALID_PARAMETER, 0); return STATUS_INVALID_PARAMETER; }
-  if (!s.remote) { completeIrp(Irp!, STATUS_INVALID_DEVICE_STATE, 0); return STATUS_INVALID_DEVICE_STATE; }
+  if (!RemoteAddress) return completeIrpInline(Irp!, STATUS_INVALID_PARAMETER);
+  if (!s.remote) return completeIrpInline(Irp!, STATUS_INVALID_DEVICE_STATE);
   writeSockaddr(RemoteAddress, s.remote);
   completeIrp(Irp!, STATUS_SUCCESS, 0);
   return STATUS_PENDING;
@@ -111,7 +103,7 @@ function connect(Socket: unknown, RemoteAddress: SOCKADDR | null, Buffer: WSK_BU
   const s = enter(Socket, Irp, what, CONNECTED);
   if (typeof s === 'number') return s;
   const irp = Irp!;
-  const fail = (status: NTSTATUS): NTSTATUS => { beginIrp(irp, what); completeIrp(irp, status, 0); return status; };
+  const fail = (status: NTSTATUS): NTSTATUS => failIrp(irp, status, what);
   if (Flags !== 0) return fail(STATUS_INVALID_PARAMETER);
   if (Buffer && validateWskBuf(Buffer)) return fail(STATUS_INVALID_PARAMETER);
   if (Buffer && Buffer.Length > 65535) return fail(STATUS_BUFFER_OVERFLOW);
@@ -150,7 +142,7 @@ function WskListen(Socket: unknown, Irp: IRP | null): NTSTATUS {
   if (typeof s === 'number') return s;
   const irp = Irp!;
   beginIrp(irp, 'WskListen');
-  if (!s.local || s.committed || s.bindInProgress) { completeIrp(irp, STATUS_INVALID_DEVICE_STATE, 0); return STATUS_INVALID_DEVICE_STATE; }
+  if (!s.local || s.committed || s.bindInProgress) return completeIrpInline(irp, STATUS_INVALID_DEVICE_STATE);
   s.committed = 'listen';
   s.bindInProgress = true;
   startListening(s, s.local).then(() => {
@@ -198,13 +190,13 @@ const WskReleaseData: WSK_PROVIDER_CONNECTION_DISPATCH['WskRelease'] = (Socket, 
 const WskSendEx: WSK_PROVIDER_CONNECTION_DISPATCH['WskSendEx'] = (Socket, Buffer, Flags, ControlInfoLength, _ControlInfo, Irp) => {
   const s = enter(Socket, Irp, 'WskSendEx', CONNECTED);
   if (typeof s === 'number') return s;
-  if (ControlInfoLength !== 0) { beginIrp(Irp!, 'WskSendEx'); completeIrp(Irp!, STATUS_NOT_SUPPORTED, 0); return STATUS_NOT_SUPPORTED; }
+  if (ControlInfoLength !== 0) return failIrp(Irp!, STATUS_NOT_SUPPORTED, 'WskSendEx');
   return WskSendImpl(s, Buffer, Flags, Irp!);
 };
 const WskReceiveEx: WSK_PROVIDER_CONNECTION_DISPATCH['WskReceiveEx'] = (Socket, Buffer, Flags, ControlInfoLength: PULONG | null, _ControlInfo: PCMSGHDR, ControlFlags, Irp) => {
   const s = enter(Socket, Irp, 'WskReceiveEx', CONNECTED);
   if (typeof s === 'number') return s;
-  if (ControlFlags) { beginIrp(Irp!, 'WskReceiveEx'); completeIrp(Irp!, STATUS_INVALID_PARAMETER, 0); return STATUS_INVALID_PARAMETER; }
+  if (ControlFlags) return failIrp(Irp!, STATUS_INVALID_PARAMETER, 'WskReceiveEx');
   if (ControlInfoLength) ControlInfoLength.value = 0;
   return WskReceiveImpl(s, Buffer, Flags, Irp!);
 };

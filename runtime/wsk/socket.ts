@@ -9,6 +9,7 @@ import type { TransportConnection, TransportDatagram, TransportListener } from '
 import { completeIrp, rethrowClientError } from './completion.ts';
 import type { Binding } from './address-sharing.ts';
 import type { WskClientObject } from './client.ts';
+import { RetainedElements } from './retained.ts';
 import type {
   EPROCESS, PVOID, SECURITY_DESCRIPTOR, WSK_CLIENT_CONNECTION_DISPATCH, WSK_DATA_INDICATION,
   WSK_DATAGRAM_INDICATION, WSK_INSPECT_ID, WSK_SOCKET,
@@ -119,8 +120,8 @@ export class WskSocketObject implements WSK_SOCKET {
   indicationScheduled = false;
   /** A WskReceiveEvent is running: its bytes are still in the queue, so nothing else may take them. */
   indicating = false;
-  /** Data indications retained with STATUS_PENDING, with the transport handles their bytes hold. */
-  readonly retained = new Map<WSK_DATA_INDICATION, number[]>();
+  /** Data indication elements the application holds, each with the transport handle of its bytes (-1: none). */
+  readonly retained = new RetainedElements<WSK_DATA_INDICATION, number>();
   readonly sends = new Set<SendRequest>();
   peerEnded = false;
   disconnectIndicated = false;
@@ -138,8 +139,8 @@ export class WskSocketObject implements WSK_SOCKET {
   readonly datagramQueue: QueuedDatagram[] = [];
   datagramQueueBytes = 0;
   readonly receiveFromRequests: ReceiveFromRequest[] = [];
-  /** Indication lists retained with STATUS_PENDING, with the datagrams they point into. */
-  readonly retainedDatagrams = new Map<WSK_DATAGRAM_INDICATION, QueuedDatagram[]>();
+  /** Datagram indication elements the application holds, each with the datagram it points into. */
+  readonly retainedDatagrams = new RetainedElements<WSK_DATAGRAM_INDICATION, QueuedDatagram>();
   fixedRemote: Endpoint | null = null;
   sendToAddress: Endpoint | null = null;
   droppedDatagrams = 0;

@@ -22,7 +22,7 @@ export function irpContract(target: ContractTarget): void {
   const host = (family: number, port = 0) => hostSockaddr(target, family, port);
   const hostIp = target.hostAddress(AF_INET);
   describe('IRP handling (R9–R15)', () => {
-    it('R9: the completion routine runs exactly once, after the call returned, honouring InvokeOn* flags', async () => {
+    it('R9: the completion routine runs exactly once (after a pending call returned), honouring InvokeOn* flags', async () => {
       const w = await openSession(factory);
       const order: string[] = [];
       const kind = anySocketKind(target);

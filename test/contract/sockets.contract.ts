@@ -66,7 +66,7 @@ export function socketsContract(target: ContractTarget): void {
       // A basic socket takes no context or dispatch.
       const b2 = await call((irp) => w.Dispatch.WskSocket(w.Client, AF_INET, kind.type, kind.protocol, WSK_FLAG_BASIC_SOCKET, {}, null, null, null, null, irp));
       expect(b2.status).toBe(STATUS_INVALID_PARAMETER);
-      // Windows creates a UDP "listening" socket but its bind fails STATUS_NOT_IMPLEMENTED (obs.).
+      // Windows creates a UDP "listening" socket but its bind completes STATUS_NOT_IMPLEMENTED (obs.).
       const udpListen = await call<WSK_SOCKET>((irp) => w.Dispatch.WskSocket(w.Client, AF_INET, SOCK_DGRAM, IPPROTO_UDP, WSK_FLAG_LISTEN_SOCKET, null, null, null, null, null, irp));
       expect(udpListen.status).toBe(STATUS_SUCCESS);
       expect(await bind(udpListen.information, host(AF_INET))).toBe(STATUS_NOT_IMPLEMENTED);

@@ -8,15 +8,19 @@ import { createStackProvider } from '../../runtime/net/stack-provider.ts';
 import { formatIpv4, parseIpv4 } from '../../runtime/net/wire/bytes.ts';
 import type { Ipv4Stack } from '../../runtime/net/stack.ts';
 import { TcpEngine } from '../../runtime/net/tcp/tcp-engine.ts';
-import { A_IP, B_IP, stackPair } from '../helpers/net-pair.ts';
+import { A_IP, B_IP, stackPair, type StackPair } from '../helpers/net-pair.ts';
+import type { MemoryNetworkOptions } from '../../transports/memory/memory-network.ts';
 import { StackServer, stackConnect } from '../helpers/stack-socket.ts';
 import { PeerInbox, type ContractTarget, type PeerServer, type PeerSocket, type UdpPeer } from './target.ts';
 
 let peerHost: Ipv4Stack | null = null;
 let peerTcp: TcpEngine | null = null;
+let lastPair: StackPair | null = null;
 
-function stackFactory() {
-  const pair = stackPair();
+function stackFactory(network: MemoryNetworkOptions = {}, prepare: (pair: StackPair) => void = () => {}) {
+  const pair = stackPair(network);
+  prepare(pair);
+  lastPair = pair;
   peerHost = pair.b;
   const tcp = new TcpEngine(pair.b);
   peerTcp = tcp;
@@ -28,7 +32,9 @@ function stackFactory() {
     tcp.closeAll();
     pair.b.close();
     pair.b.device.close();
-    // Every slot is back: nothing leaked by the WSK layer, the provider or the stacks.
+    // Every slot and every held-data handle is back: nothing leaked by the WSK layer, the provider or the stacks.
+    pair.a.held.assertNoLeaks();
+    pair.b.held.assertNoLeaks();
     pair.network.arena.assertNoLeaks();
   };
   return provider;
@@ -77,7 +83,7 @@ function quiet<T extends PeerSocket>(s: T): T {
 
 export const stackTarget: ContractTarget = {
   name: 'stack',
-  factory: stackFactory,
+  factory: () => stackFactory(),
   streams: true,
   ipv6: false,
   dualStack: true,
@@ -89,4 +95,16 @@ export const stackTarget: ContractTarget = {
   // The peer is another host on the memory network, not loopback.
   peersOnLoopback: false,
   silentMode: false,
+  ringUsage: () => ({
+    heldHandles: (lastPair?.a.held.count ?? 0) + (lastPair?.b.held.count ?? 0),
+    slotsInUse: lastPair?.network.arena.inUse ?? 0,
+  }),
 };
+
+/**
+ * The stack target on a memory network of its own shape, `prepare` run on each session's stacks
+ * before use; `pair()` is the last session's.
+ */
+export function stackTargetWith(network: MemoryNetworkOptions, prepare: (pair: StackPair) => void): ContractTarget & { pair(): StackPair | null } {
+  return { ...stackTarget, factory: () => stackFactory(network, prepare), pair: () => lastPair };
+}

@@ -61,6 +61,11 @@ export interface ContractTarget {
    * provider cannot keep the host kernel silent; a provider that owns its TCP may.
    */
   silentMode: boolean;
+  /**
+   * A provider whose receive path lends ring slots (the userspace stack): what the last session's
+   * stacks still hold — held-data handles and arena slots in use. Absent for the kernel provider.
+   */
+  ringUsage?(): { heldHandles: number; slotsInUse: number };
 }
 
 export interface PeerDatagram { data: Uint8Array; address: string; port: number }

@@ -1,6 +1,7 @@
 // The synchronous-wrapper pattern every WSK port uses (wsk.md §5), for tests: run a call with
 // a fresh IRP, wait on a KEVENT signalled by the completion routine, and report what the caller
-// and the IRP saw — including how many times the completion routine ran (R9).
+// and the IRP saw — including how many times the completion routine ran (R9), and whether it ran
+// inside the call exactly when the call returned a status other than STATUS_PENDING.
 import {
   IoAllocateIrp, IoCancelIrp, IoSetCompletionRoutine, KeInitializeEvent, KeSetEvent, KeWaitForSingleObject, KEVENT,
   NotificationEvent, STATUS_MORE_PROCESSING_REQUIRED, STATUS_PENDING, STATUS_TIMEOUT, relativeTimeout, type IRP, type NTSTATUS,
@@ -35,6 +36,11 @@ export function start<T = unknown>(call: (irp: IRP) => NTSTATUS, timeoutMs = 500
     return STATUS_MORE_PROCESSING_REQUIRED;
   }, event, true, true, true);
   const returned = call(irp);
+  // WDM timing (R9/R10), checked on every call a test makes: a non-pending return has already
+  // completed the IRP; a pending one completes later, never inside the call.
+  if (returned === STATUS_PENDING ? completions !== 0 : completions !== 1) {
+    throw new Error(`returned 0x${(returned >>> 0).toString(16)} with the completion routine run ${completions} time(s) inside the call`);
+  }
   const done = (async (): Promise<CallResult<T>> => {
     const wait = await KeWaitForSingleObject(event, 0, 0, false, relativeTimeout(timeoutMs));
     if (wait === STATUS_TIMEOUT) throw new Error(`IRP not completed within ${timeoutMs} ms (returned 0x${(returned >>> 0).toString(16)})`);
