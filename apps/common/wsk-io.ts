@@ -49,16 +49,12 @@ export function sockaddr(address: string, port: number): SOCKADDR {
   return address.includes(':') ? makeSockaddrIn6(address, port) : makeSockaddrIn(address, port);
 }
 
-/** "a.b.c.d:port" or "[v6]:port" of a SOCKADDR (v4-mapped IPv6 shown as IPv4). */
-export function formatSockaddr(a: SOCKADDR): string {
-  if (sockaddrFamily(a) === AF_INET) {
-    const v4 = a as SOCKADDR_IN;
-    return `${v4.sin_addr.join('.')}:${ntohs(v4.sin_port)}`;
-  }
-  const v6 = a as SOCKADDR_IN6;
-  const b = v6.sin6_addr;
+/** The address of a SOCKADDR as text: "a.b.c.d", or RFC 5952 IPv6 ("::1"; v4-mapped IPv6 shown as IPv4). */
+export function sockaddrHost(a: SOCKADDR): string {
+  if (sockaddrFamily(a) === AF_INET) return (a as SOCKADDR_IN).sin_addr.join('.');
+  const b = (a as SOCKADDR_IN6).sin6_addr;
   const mapped = b.slice(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff;
-  if (mapped) return `${b.slice(12).join('.')}:${ntohs(v6.sin6_port)}`;
+  if (mapped) return b.slice(12).join('.');
   const groups: number[] = [];
   for (let i = 0; i < 16; i += 2) groups.push((b[i]! << 8) | b[i + 1]!);
   // RFC 5952: the longest run of two or more zero groups becomes "::".
@@ -71,8 +67,18 @@ export function formatSockaddr(a: SOCKADDR): string {
     i = j > i ? j : i + 1;
   }
   const hex = (g: number[]): string => g.map((x) => x.toString(16)).join(':');
-  const text = best < 0 ? hex(groups) : `${hex(groups.slice(0, best))}::${hex(groups.slice(best + bestLength))}`;
-  return `[${text}]:${ntohs(v6.sin6_port)}`;
+  return best < 0 ? hex(groups) : `${hex(groups.slice(0, best))}::${hex(groups.slice(best + bestLength))}`;
+}
+
+/** The port of a SOCKADDR, in host order. */
+export function sockaddrPort(a: SOCKADDR): number {
+  return ntohs(sockaddrFamily(a) === AF_INET ? (a as SOCKADDR_IN).sin_port : (a as SOCKADDR_IN6).sin6_port);
+}
+
+/** "a.b.c.d:port" or "[v6]:port" of a SOCKADDR (v4-mapped IPv6 shown as IPv4). */
+export function formatSockaddr(a: SOCKADDR): string {
+  const host = sockaddrHost(a);
+  return `${host.includes(':') ? `[${host}]` : host}:${sockaddrPort(a)}`;
 }
 
 /** A registered WSK client (WskRegister + WskCaptureProviderNPI) on a subsystem. */
