@@ -89,7 +89,9 @@ class Test {
   udpSocket: WskDatagram | null = null;
   readonly udpByPeer = new Map<number | string, UdpDataStream>();
   streamsReady!: () => void;
-  readonly allStreams = new Promise<void>((resolve) => { this.streamsReady = resolve; });
+  /** A data stream could not be given what the client asked (-w, -C): the test ends with this error. */
+  streamsFailed!: (err: Error) => void;
+  readonly allStreams = new Promise<void>((resolve, reject) => { this.streamsReady = resolve; this.streamsFailed = reject; });
 
   /** `local`: the control connection's local address (where the client reached us); `log`: the server's text output. */
   constructor(readonly control: ControlChannel, readonly client: string, readonly local: SOCKADDR, private readonly log: (line: string) => void) {}
@@ -217,19 +219,19 @@ export async function startIperf3Server(o: Iperf3ServerOptions = {}): Promise<Ip
     stream.role = t.nextRole();
     stream.params = t.params;
     stream.budget = t.budget;
-    try {
-      if (t.params.window) await conn.setOption(SOL_SOCKET, SO_RCVBUF, t.params.window);
-    } catch (err) {
-      await t.control.writeBytes(serverError(IESETBUF, 22 /* EINVAL */)).catch(() => {});
-      throw err;
+    // iperf3's server tells the client with SERVER_ERROR, and the test is over.
+    const refuseOption = async (iErrno: number, errno: number, what: string, err: unknown): Promise<never> => {
+      await t.control.writeBytes(serverError(iErrno, errno)).catch(() => {});
+      const failure = new Error(`${what}: ${err instanceof Error ? err.message : String(err)}`);
+      t.streamsFailed(failure);
+      throw failure;
+    };
+    if (t.params.window) {
+      await conn.setOption(SOL_SOCKET, SO_RCVBUF, t.params.window).catch((err: unknown) => refuseOption(IESETBUF, 22 /* EINVAL */, `unable to set the socket buffer to ${t.params.window}`, err));
     }
     if (t.params.congestion) {
-      try {
-        await conn.setOption(IPPROTO_TCP, TCP_CONGESTION_ALGORITHM, t.params.congestion);
-      } catch (err) {
-        await t.control.writeBytes(serverError(IESETCONGESTION, 2 /* ENOENT */)).catch(() => {});
-        throw err;
-      }
+      await conn.setOption(IPPROTO_TCP, TCP_CONGESTION_ALGORITHM, t.params.congestion)
+        .catch((err: unknown) => refuseOption(IESETCONGESTION, 2 /* ENOENT */, `unable to set the congestion control '${t.params.congestion}'`, err));
     }
     await conn.enableEvents(WSK_EVENT_RECEIVE | WSK_EVENT_DISCONNECT);
     t.congestionUsed = await conn.getName(IPPROTO_TCP, TCP_CONGESTION_ALGORITHM);
