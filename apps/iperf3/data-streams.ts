@@ -101,6 +101,8 @@ export abstract class DataStream {
   private markOutOfOrder = 0;
   /** Called as bytes count, when the test ends on a byte or block count (-n, -k). */
   onCount: (() => void) | null = null;
+  /** Called when a TCP stream fails or its peer closes it. */
+  onFailure: (() => void) | null = null;
 
   /** Server side: a TCP stream is accepted before the test knows what it is, so these are set then. */
   constructor(public role: StreamRole, public params: TestParams, public budget: SendBudget = { bytes: Infinity, blocks: Infinity }) {}
@@ -319,7 +321,7 @@ export class TcpDataStream extends DataStream {
     this.irps.push(irp);
     if (irp.IoStatus.Status !== STATUS_SUCCESS) {
       this.failure = irp.IoStatus.Status;
-      this.onCount?.();
+      this.onFailure?.();
       return;
     }
     this.pump();
@@ -353,7 +355,7 @@ export const tcpStreamEvents: WSK_CLIENT_CONNECTION_DISPATCH = {
     const s = ctx as TcpDataStream;
     s.peerClosed = true;
     if (flags & WSK_FLAG_ABORTIVE) s.counting = false;
-    s.onCount?.();
+    s.onFailure?.();
     return STATUS_SUCCESS;
   },
   WskSendBacklogEvent: null,

@@ -201,17 +201,25 @@ export async function runIperf3Client(o: Iperf3ClientOptions): Promise<Iperf3Cli
     let ended!: () => void;
     const end = new Promise<void>((resolve) => { ended = resolve; });
     const counted = streams.filter((s) => s.role === (o.reverse && !o.bidirectional ? 'receive' : 'send'));
-    const limitReached = (): boolean => !run.omitting && (
-      (params.num > 0 && counted.reduce((a, s) => a + s.bytes, 0) >= params.num)
-      || (params.blockcount > 0 && counted.reduce((a, s) => a + s.blocks, 0) >= params.blockcount));
+    // Checked as bytes count (per block or indication): plain loops, nothing allocated.
+    const limitReached = (): void => {
+      if (run.omitting) return;
+      let bytes = 0;
+      let blocks = 0;
+      for (let i = 0; i < counted.length; i++) { bytes += counted[i]!.bytes; blocks += counted[i]!.blocks; }
+      if ((params.num > 0 && bytes >= params.num) || (params.blockcount > 0 && blocks >= params.blockcount)) ended();
+    };
     const failedStream = (): TcpDataStream | undefined => streams.find((s): s is TcpDataStream => s instanceof TcpDataStream && (s.failure !== 0 || (s.peerClosed && s.sender)));
-    for (const s of streams) s.onCount = () => { if (limitReached() || failedStream()) ended(); };
+    for (const s of streams) {
+      if (params.num > 0 || params.blockcount > 0) s.onCount = limitReached;
+      s.onFailure = () => { if (failedStream()) ended(); };
+    }
     const timer = params.time > 0 ? setTimeout(ended, (params.time + params.omit) * 1000) : null;
     const controlEvent = ctl.readState().then((state) => state, (err: unknown) => (err instanceof ControlClosedError ? CONTROL_CLOSED : CONTROL_FAILED));
     run.start(startMs);
     let early = await Promise.race([end.then(() => null), controlEvent]);
     if (timer) clearTimeout(timer);
-    for (const s of streams) s.onCount = null;
+    for (const s of streams) { s.onCount = null; s.onFailure = null; }
     // A server that stops closes its streams right after it says so: its word explains the closed stream.
     if (early === null && failedStream()) early = await withTimeout(controlEvent, 1000, 'the server').catch(() => null);
     if (early !== null) {

@@ -408,6 +408,7 @@ export async function startIperf3Server(o: Iperf3ServerOptions = {}): Promise<Ip
   };
 
   void serve();
+  if (o.verbose && !o.json) for (const line of [IPERF3_VERSION, systemInfo()]) log(line);
   banner();
   return {
     port,
