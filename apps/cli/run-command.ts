@@ -116,8 +116,10 @@ const APPS: Record<string, App> = {
         const message = err instanceof Iperf3Error ? err.message : String(err);
         if (o.json && err instanceof Iperf3Error && err.report) write(JSON.stringify(err.report, null, '\t'));
         else if (o.logfile) write(`iperf3: error - ${message}`);
-        const known = o.congestion && /congestion control/.test(message) && p.stack ? ` (the stack has: ${congestionControlNames().join(', ')})` : '';
-        io.err(`wsk: iperf3: ${message}${known}`);
+        const fix = !o.congestion || !/congestion control/.test(message) ? ''
+          : p.stack ? ` (the stack has: ${congestionControlNames().join(', ')})`
+            : ' (the kernel provider runs the host\'s congestion control and cannot choose one; the userspace stack can: --link ...)';
+        io.err(`wsk: iperf3: ${message}${fix}`);
         return 1;
       }
     },
