@@ -34,6 +34,33 @@ export interface ConnectionSink {
   onSendBacklog?(bytes: number): void;
 }
 
+/**
+ * What a transport knows about one TCP connection, for SIO_TCP_INFO (mstcpip.h TCP_INFO_v0 in
+ * the WSK layer's names). Sizes in bytes, times as named.
+ */
+export interface TcpInfo {
+  /** RFC 9293 state, in TCPSTATE's order (CLOSED 0 ... TIME_WAIT 10). */
+  state: number;
+  mss: number;
+  connectionTimeMs: number;
+  timestampsEnabled: boolean;
+  rttUs: number;
+  minRttUs: number;
+  bytesInFlight: number;
+  cwnd: number;
+  sndWnd: number;
+  rcvWnd: number;
+  rcvBuf: number;
+  bytesOut: number;
+  bytesIn: number;
+  bytesReordered: number;
+  bytesRetrans: number;
+  fastRetrans: number;
+  dupAcksIn: number;
+  timeoutEpisodes: number;
+  synRetrans: number;
+}
+
 export interface TransportConnection {
   readonly localEndpoint: Endpoint;
   readonly remoteEndpoint: Endpoint;
@@ -56,6 +83,14 @@ export interface TransportConnection {
   setKeepAlive(enable: boolean, idleSeconds: number, intervalSeconds: number, count: number): void;
   setNoDelay(enable: boolean): void;
   idealSendBacklog(): number;
+  /** SIO_TCP_INFO; absent where the transport cannot see its TCP state (node:net). */
+  tcpInfo?(): TcpInfo;
+  /** The congestion control in use, by name (TCP_CONGESTION_ALGORITHM get). */
+  congestionControl?(): string;
+  /** Switches the congestion control; false for a name the transport does not have. Absent: it cannot choose. */
+  setCongestionControl?(name: string): boolean;
+  /** SO_RCVBUF on an established connection: the receive buffer the advertised window may use. */
+  setReceiveBufferSize?(bytes: number): void;
   /** Gives back a chunk passed to onData with a handle (zero-copy transports). */
   releaseData?(handle: number): void;
   /** The current bytes of a chunk passed with a handle (a view, or its copy out of the ring). */
@@ -86,6 +121,8 @@ export interface ConnectOptions {
   keepAlive: boolean;
   noDelay: boolean;
   v6Only: boolean;
+  /** TCP_CONGESTION_ALGORITHM set before the connect (a name congestionControls() lists), or null. */
+  congestionControl?: string | null;
 }
 
 export interface DatagramSink {
@@ -141,4 +178,6 @@ export interface TransportProvider {
   readonly resolver: Resolver;
   /** Local unicast addresses of a family (SIO_ADDRESS_LIST_QUERY). */
   localAddresses(family: number): Endpoint[];
+  /** Congestion controls a connection may be given by name; absent when the provider cannot choose one. */
+  congestionControls?(): string[];
 }

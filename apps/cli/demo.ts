@@ -33,6 +33,13 @@ export interface DemoOptions {
 
 interface Row { test: string; client: string; server: string; verdict: 'ok' | 'FAILED' }
 
+/** Of our client's text, the interval lines: each stream's, or with several streams their [SUM]. */
+function intervalLines(parallel: number | undefined, out: (line: string) => void): (line: string) => void {
+  return (line) => {
+    if (/ sec /.test(line) && !/sender|receiver/.test(line) && ((parallel ?? 1) === 1 || line.startsWith('[SUM]'))) out(line);
+  };
+}
+
 const ECHO_PORT = 40007;
 const IPERF_PORT = 5201;
 const ECHO_BYTES = 4 << 20;
@@ -173,7 +180,7 @@ async function demoSteps(o: DemoOptions, io: CliIo): Promise<number> {
           await waitForListener(lab, IPERF_PORT + 1);
           const report = await runIperf3Client({
             subsystem, host: peerAddress, port: IPERF_PORT + 1, time: o.seconds, ...t.client,
-            log: (line) => { if (line.startsWith('[SUM]')) io.out(`      ${line}`); },
+            log: intervalLines(t.client.parallel, (line) => io.out(`      ${line}`)),
           });
           await stockDone;
           const rate = t.client.reverse ? report.end.sum_received : report.end.sum_sent;
@@ -214,7 +221,7 @@ async function demoSteps(o: DemoOptions, io: CliIo): Promise<number> {
         io.out(`    ${t.name}`);
         const next = server.nextReport();
         try {
-          const report = await runIperf3Client({ subsystem: a, host: B_IP, port: IPERF_PORT, time: o.seconds, ...t.client, log: (line) => { if (line.startsWith('[SUM]')) io.out(`      ${line}`); } });
+          const report = await runIperf3Client({ subsystem: a, host: B_IP, port: IPERF_PORT, time: o.seconds, ...t.client, log: intervalLines(t.client.parallel, (line) => io.out(`      ${line}`)) });
           const ours = await next;
           const rate = t.client.reverse ? report.end.sum_received : report.end.sum_sent;
           rows.push({ test: t.name, client: `client: ${formatRate(rate.bits_per_second)}`, server: `server: ${serverRate(ours)}`, verdict: ok(ours.error === null) });

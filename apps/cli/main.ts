@@ -156,6 +156,8 @@ export function buildProgram(io: CliIo = processIo, setExitCode: (code: number) 
     .name('wsk')
     .description('wsk-runtime: run Winsock Kernel (WSK) applications ported to TypeScript, in userspace')
     .version(packageVersion(), '-V, --version')
+    // `wsk -V` is the version; after a command its own options rule (`wsk run iperf3 ... -V` is iperf3's verbose).
+    .enablePositionalOptions()
     .showHelpAfterError('(run with --help for usage)');
 
   addRunCommand(program, io, setExitCode);

@@ -6,7 +6,8 @@ import type { WskSubsystem } from '../../index.ts';
 import { sockaddr, WskApp } from '../common/wsk-io.ts';
 import { echoRoundTrip } from '../common/echo-check.ts';
 import { startIperf3Server } from '../iperf3/iperf3-server.ts';
-import { describeClientReport, runIperf3Client } from '../iperf3/iperf3-client.ts';
+import { runIperf3Client } from '../iperf3/iperf3-client.ts';
+import { SEPARATOR } from '../iperf3/iperf3-report.ts';
 import { IPERF3_DEFAULT_PORT } from '../iperf3/iperf3-protocol.ts';
 import { startHttpServer } from '../http/http-server.ts';
 import { HttpClient } from '../http/http-client.ts';
@@ -42,11 +43,15 @@ const PLANS: Record<string, PeerPlan> = {
   },
   'iperf3-server': {
     visit: async (peer, app, o) => {
-      const report = await runIperf3Client({
+      const lines: string[] = [];
+      await runIperf3Client({
         subsystem: peer.subsystem, host: app, port: o.port ?? IPERF3_DEFAULT_PORT, udp: o.udp, time: o.time ?? 3, parallel: o.parallel,
-        reverse: o.reverse, bidirectional: o.bidir, bandwidth: o.bitrate, len: o.length, omit: o.omit, bytes: o.bytes, blocks: o.blocks, interval: 0,
+        reverse: o.reverse, bidirectional: o.bidir, bandwidth: o.bitrate, len: o.length, omit: o.omit, bytes: o.bytes, blocks: o.blocks,
+        window: o.window, congestion: o.congestion, format: o.format, interval: 0, log: (line) => lines.push(line),
       });
-      return ['iperf3 client:', ...describeClientReport(report)];
+      // The client's summary: from the separator to the last sender/receiver line.
+      const summary = lines.slice(lines.lastIndexOf(SEPARATOR) + 1).filter((line) => /sender|receiver|Interval/.test(line));
+      return ['iperf3 client:', ...summary];
     },
     unloadAfterVisit: true,
   },
@@ -113,13 +118,14 @@ export async function runWithMemoryPeer(
 ): Promise<number> {
   const plan = PLANS[appName];
   if (!plan) throw new Error(`${appName} has no peer for the memory link; use --link afpacket|pcap|raw on a lab`);
-  io.out(`memory link: ${appName} on ${appAddress}, its peer on ${peer.address} in this process`);
+  // A note, not output: with --json, stdout carries nothing but the JSON.
+  (o.json ? io.err : io.out)(`memory link: ${appName} on ${appAddress}, its peer on ${peer.address} in this process`);
   const stopServices = await plan.services?.(peer, o);
   let listening!: () => void;
   const ready = new Promise<void>((resolve) => { listening = resolve; });
   const unloaders: ((signal: NodeJS.Signals) => void)[] = [];
   const appIo: CliIo = {
-    out: (line) => { io.out(line); if (/listening/.test(line)) listening(); },
+    out: (line) => { io.out(line); if (/listening/i.test(line)) listening(); },
     err: io.err,
     onSignal: (handler) => { unloaders.push(handler); io.onSignal(handler); },
   };

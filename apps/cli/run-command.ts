@@ -1,15 +1,17 @@
 // `wsk run <app>`: the ported WSK applications on a provider. Every app runs on the kernel
 // provider or on the userspace stack on a device (providers.ts); while one runs on the stack,
 // `wsk stats` shows its live counters.
-import { writeFileSync } from 'node:fs';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ntStatusName, STATUS_SUCCESS } from '../../index.ts';
 import {
   ECHOSRV_DEFAULT_PORT, echosrvListening, echosrvStart, echosrvStats, echosrvStop, type EchosrvLogLevel,
 } from '../echosrv/echosrv.ts';
 import { startIperf3Server } from '../iperf3/iperf3-server.ts';
-import { describeClientReport, runIperf3Client } from '../iperf3/iperf3-client.ts';
+import { Iperf3Error, runIperf3Client } from '../iperf3/iperf3-client.ts';
 import { IPERF3_DEFAULT_PORT } from '../iperf3/iperf3-protocol.ts';
+import { UNIT_FORMATS, type UnitFormat } from '../iperf3/units.ts';
+import { congestionControlNames } from '../../runtime/net/tcp/congestion.ts';
 import { startHttpServer } from '../http/http-server.ts';
 import { HttpClient } from '../http/http-client.ts';
 import { KSOCKET_DEMO_SERVER_PORT, runKsocketDemo } from '../ksocket/ksocket-demo.ts';
@@ -43,6 +45,12 @@ export interface RunOptions extends ProviderOptions {
   oneOff?: boolean;
   interval?: number;
   getServerOutput?: boolean;
+  window?: number;
+  congestion?: string;
+  format?: UnitFormat;
+  bind?: string;
+  logfile?: string;
+  verbose?: boolean;
   // http
   root?: string;
   output?: string;
@@ -73,39 +81,50 @@ const APPS: Record<string, App> = {
     run: runEchosrv,
   },
   'iperf3-server': {
-    description: 'iperf3-compatible server (default port 5201): stock `iperf3 -c` runs TCP, -R, --bidir, -P, -u -b, -J against it',
+    description: 'iperf3-compatible server (default port 5201): stock `iperf3 -c` runs TCP, -R, --bidir, -P, -u -b, -w, -C, -J against it',
     run: async (_args, o, io, p) => {
+      const write = outputOf(o, io);
       const port = o.port ?? IPERF3_DEFAULT_PORT;
-      const server = await startIperf3Server({ subsystem: p.subsystem, port, oneOff: o.oneOff, interval: o.interval, log: o.json ? undefined : io.out })
-        .catch((err: unknown) => failure(io, 'iperf3-server', explainNetworkError('bind', err, `[::]:${port}`)));
+      const server = await startIperf3Server({
+        subsystem: p.subsystem, address: o.bind, port, oneOff: o.oneOff, interval: o.interval,
+        format: o.format, verbose: o.verbose, json: o.json, log: o.json ? undefined : write,
+      }).catch((err: unknown) => failure(io, 'iperf3-server', explainNetworkError('bind', err, `${o.bind ?? '[::]'}:${port}`)));
       if (!server) return 1;
-      if (o.json) io.out(JSON.stringify({ listening: server.port }));
+      if (o.json) {
+        // A line to wait for, then each test's `iperf3 -s -J` report as the test ends.
+        io.out(JSON.stringify({ listening: server.port }));
+        const printEach = (): void => { void server.nextReport().then((r) => { write(JSON.stringify(r.json, null, '\t')); printEach(); }); };
+        printEach();
+      }
       if (o.oneOff) await Promise.race([server.stopped, firstSignal(io)]);
       else await firstSignal(io);
       await server.stop();
-      if (o.json) io.out(JSON.stringify(server.reports));
       return server.reports.some((r) => r.error) ? 1 : 0;
     },
   },
   iperf3: {
-    description: 'iperf3-compatible client: a test against `iperf3 -s` or iperf3-server (-t, -P, -R, --bidir, -u, -b, -l, -O, -n, -k)',
-    argument: '<server address>',
+    description: 'iperf3-compatible client: `iperf3 -c` against `iperf3 -s` or iperf3-server (-t, -P, -R, --bidir, -u, -b, -l, -O, -n, -k, -w, -C, -B, -f, -i, -J, -V, --logfile)',
+    argument: '<server host or address>',
     run: async (args, o, io, p) => {
       if (!args[0]) { io.err('wsk: iperf3 needs the server address: wsk run iperf3 <address> [options]'); return 2; }
+      const write = outputOf(o, io);
       try {
         const report = await runIperf3Client({
-          subsystem: p.subsystem, host: args[0], port: o.port, udp: o.udp, time: o.time, parallel: o.parallel, reverse: o.reverse,
-          bidirectional: o.bidir, bandwidth: o.bitrate, len: o.length, omit: o.omit, bytes: o.bytes, blocks: o.blocks,
-          getServerOutput: o.getServerOutput, interval: o.interval, log: o.json ? undefined : io.out,
+          subsystem: p.subsystem, host: args[0], port: o.port, bind: o.bind, udp: o.udp, time: o.time, parallel: o.parallel, reverse: o.reverse,
+          bidirectional: o.bidir, bandwidth: o.bitrate, len: o.length, omit: o.omit, bytes: o.bytes, blocks: o.blocks, window: o.window,
+          congestion: o.congestion, getServerOutput: o.getServerOutput, interval: o.interval, format: o.format, verbose: o.verbose,
+          log: o.json ? undefined : write,
         });
-        if (o.json) io.out(JSON.stringify(report, null, 2));
-        else {
-          for (const line of describeClientReport(report)) io.out(line);
-          if (report.server_output_text) io.out(`\nServer output:\n${report.server_output_text}`);
-        }
+        if (o.json) write(JSON.stringify(report, null, '\t'));
         return 0;
       } catch (err) {
-        io.err(`wsk: iperf3: ${explainNetworkError('connect', err, `${args[0]}:${o.port ?? IPERF3_DEFAULT_PORT}`)}`);
+        const message = explainNetworkError('connect', err, `${args[0]}:${o.port ?? IPERF3_DEFAULT_PORT}`);
+        if (o.json && err instanceof Iperf3Error && err.report) write(JSON.stringify(err.report, null, '\t'));
+        else if (o.logfile) write(`iperf3: error - ${message}`);
+        const fix = !o.congestion || !/congestion control/.test(message) ? ''
+          : p.stack ? ` (the stack has: ${congestionControlNames().join(', ')})`
+            : ' (the kernel provider runs the host\'s congestion control and cannot choose one; the userspace stack can: --link ...)';
+        io.err(`wsk: iperf3: ${message}${fix}`);
         return 1;
       }
     },
@@ -182,6 +201,19 @@ function captureSize(value: string): number {
 function failure(io: CliIo, app: string, message: string): null {
   io.err(`wsk: ${app}: ${message}`);
   return null;
+}
+
+/** Where iperf3's output goes: --logfile appends to a file (as iperf3 does), else stdout. */
+function outputOf(o: RunOptions, io: CliIo): (line: string) => void {
+  const file = o.logfile;
+  return file ? (line) => appendFileSync(file, `${line}\n`) : io.out;
+}
+
+/** -i: seconds, 0 (one report for the whole test) or from 0.1 to 60, as iperf3 allows. */
+function intervalSeconds(value: string): number {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || (n !== 0 && (n < 0.1 || n > 60))) throw new InvalidArgumentError('must be 0 or a number of seconds from 0.1 to 60.');
+  return n;
 }
 
 function safeUrl(text: string): URL | null {
@@ -275,7 +307,7 @@ export function addRunCommand(program: Command, io: CliIo, setExitCode: (code: n
     .option('--snaplen <bytes>', '--pcap: bytes kept of each frame (default 262144: whole frames; 128 keeps the headers)', integer(64, 262144))
     .option('--max-frames <n>', '--pcap: record at most this many frames (default: no frame limit)', integer(0, 2 ** 31))
     .option('--max-bytes <size>', `--pcap: stop recording before the file exceeds this size, K/M/G suffixes (default ${CAPTURE_DEFAULT_MAX_BYTES >> 20}M; 0: no limit)`, captureSize)
-    .option('--json', 'machine-readable output (iperf3: the report as JSON, like iperf3 -J)', false)
+    .option('-J, --json', 'machine-readable output (iperf3: what iperf3 -J prints; iperf3-server: a {"listening": port} line, then each test\'s iperf3 -s -J report)', false)
     .option('--trace', 'echosrv: log every WSK operation (verbose)', false)
     .option('--unload-timeout <seconds>', 'echosrv: on Ctrl-C/SIGTERM, wait this long for peers to close their connections, then reset the rest', integer(0, 3600), 3)
     .option('-t, --time <seconds>', 'iperf3: test length', integer(0, 86400))
@@ -288,7 +320,13 @@ export function addRunCommand(program: Command, io: CliIo, setExitCode: (code: n
     .option('-O, --omit <seconds>', 'iperf3: leave the first seconds out', integer(0, 600))
     .option('-n, --bytes <bytes>', 'iperf3: stop after this many bytes, K/M/G suffixes', withUnits(1024))
     .option('-k, --blocks <count>', 'iperf3: stop after this many blocks', integer(1, 2 ** 31))
-    .option('-i, --interval <seconds>', 'iperf3, iperf3-server: seconds between progress lines (0: none; default 1)', integer(0, 60))
+    .option('-i, --interval <seconds>', 'iperf3, iperf3-server: seconds between interval reports (0: one for the whole test; default 1)', intervalSeconds)
+    .option('-w, --window <bytes>', 'iperf3: socket buffer of every data stream on both sides, K/M/G suffixes (the send backlog, and SO_RCVBUF)', withUnits(1024))
+    .option('-C, --congestion <algorithm>', 'iperf3: TCP congestion control of both sides\' data streams (the userspace stack: cubic, newreno, or one registered)')
+    .addOption(new Option('-f, --format <unit>', 'iperf3, iperf3-server: unit of rates: k/m/g/t bits, K/M/G/T bytes (default adaptive bits)').choices(UNIT_FORMATS.filter((u) => u !== 'A' && u !== 'b' && u !== 'B')))
+    .option('-B, --bind <address>', 'iperf3: the local address of every connection; iperf3-server: the address to listen on')
+    .option('--logfile <file>', 'iperf3, iperf3-server: append the output to <file> instead of printing it')
+    .option('-V, --verbose', 'iperf3, iperf3-server: iperf3\'s verbose output (version, MSS, cookie, CPU use, congestion controls)')
     .option('--get-server-output', 'iperf3: print the server\'s report too')
     .option('-1, --one-off', 'iperf3-server: serve one test, then exit')
     .option('--root <dir>', 'http-server: serve the files under <dir> at /files/')

@@ -7,20 +7,56 @@ import {
   IoAllocateIrp, IoAllocateMdl, IoReuseIrp, IoSetCompletionRoutine, STATUS_MORE_PROCESSING_REQUIRED, STATUS_SUCCESS,
   WSK_FLAG_ABORTIVE,
   type IO_COMPLETION_ROUTINE, type IRP, type NTSTATUS, type SOCKADDR, type WSK_BUF, type WSK_CLIENT_CONNECTION_DISPATCH, type WSK_CLIENT_DATAGRAM_DISPATCH,
-  type WSK_DATAGRAM_INDICATION, type WSK_PROVIDER_CONNECTION_DISPATCH, type WSK_PROVIDER_DATAGRAM_DISPATCH,
+  type TCP_INFO_v0, type WSK_DATAGRAM_INDICATION, type WSK_PROVIDER_CONNECTION_DISPATCH, type WSK_PROVIDER_DATAGRAM_DISPATCH,
 } from '../../index.ts';
 import type { WskDatagram, WskStream } from '../common/wsk-io.ts';
 import { headerSize, type StreamResult, type TestParams } from './iperf3-protocol.ts';
+
+/**
+ * iperf3's Retr counts segments (Linux tcpi_total_retrans); TCP_INFO_v0 counts bytes, so the
+ * bytes are counted in segments of the connection's MSS.
+ */
+export function retransmittedSegments(info: TCP_INFO_v0): number {
+  return info.Mss > 0 ? Math.ceil(info.BytesRetrans / info.Mss) : 0;
+}
 
 export type StreamRole = 'send' | 'receive';
 
 /** A client's -n / -k limit, shared by its sending streams: nothing is posted past it. */
 export interface SendBudget { bytes: number; blocks: number }
 
+/**
+ * One interval of one stream, as iperf3 keeps them (iperf_interval_results): its times in
+ * seconds since the stream's start (or the omit period's end), what moved, and for a TCP sender
+ * what SIO_TCP_INFO said at its end (-1 where TCP_INFO_v0 has no such field).
+ */
+export interface IntervalResult {
+  start: number;
+  end: number;
+  seconds: number;
+  bytes: number;
+  omitted: boolean;
+  retransmits: number;
+  sndCwnd: number;
+  sndWnd: number;
+  rtt: number;
+  rttvar: number;
+  pmtu: number;
+  packets: number;
+  lost: number;
+  outOfOrder: number;
+  /** The receiver's jitter when the interval ended, seconds. */
+  jitter: number;
+}
+
 /** Everything a test measures on one stream; what both sides put in the results exchange. */
 export abstract class DataStream {
   id = 0;
-  /** Bytes sent (completed) or received since the test (or its omit period) ended counting from. */
+  /**
+   * Bytes moved since the test (or its omit period) started counting: a TCP sender counts what
+   * it hands to WskSend (as iperf3 counts what write() took), a UDP sender what WskSendTo sent,
+   * a receiver what arrived.
+   */
   bytes = 0;
   /** UDP: datagrams sent, or the highest sequence number received. */
   packets = 0;
@@ -31,13 +67,47 @@ export abstract class DataStream {
   jitter = 0;
   /** Read calls (receiver) or writes (sender), for -k. */
   blocks = 0;
-  /** True between TEST_RUNNING and TEST_END: bytes outside it are not counted. */
-  counting = false;
+  /**
+   * True while bytes count: from the stream's creation (a peer that starts sending on
+   * TEST_RUNNING can be faster than that message to us, and iperf3 reads those bytes from its
+   * socket buffer too) until a sender's test end, or a receiver's results exchange.
+   */
+  counting = true;
+  /** A sender posts while this is true (begin to end). */
+  sending = false;
   startMs = 0;
   endMs = 0;
+  /** The peer's view of this stream, from the results exchange. */
+  peer: StreamResult | null = null;
+  readonly intervals: IntervalResult[] = [];
+  /** Counts when the omit period ended (iperf3 reports the rest). */
+  omittedPackets = 0;
+  omittedErrors = 0;
+  omittedOutOfOrder = 0;
+  // TCP sender statistics from SIO_TCP_INFO, as iperf3 keeps them from TCP_INFO.
+  retransmits = 0;
+  private retransmitsBefore = 0;
+  maxSndCwnd = 0;
+  maxSndWnd = 0;
+  maxRtt = 0;
+  minRtt = 0;
+  private sumRtt = 0;
+  private countRtt = 0;
+  // Where the current interval started.
+  private markMs = 0;
+  private markBytes = 0;
+  private markPackets = 0;
+  private markErrors = 0;
+  private markOutOfOrder = 0;
+  /** Called as bytes count, when the test ends on a byte or block count (-n, -k). */
+  onCount: (() => void) | null = null;
+  /** Called when a TCP stream fails or its peer closes it. */
+  onFailure: (() => void) | null = null;
 
   /** Server side: a TCP stream is accepted before the test knows what it is, so these are set then. */
-  constructor(public role: StreamRole, public params: TestParams, protected readonly budget: SendBudget = { bytes: Infinity, blocks: Infinity }) {}
+  constructor(public role: StreamRole, public params: TestParams, public budget: SendBudget = { bytes: Infinity, blocks: Infinity }) {}
+
+  get sender(): boolean { return this.role === 'send'; }
 
   /** Takes one block of `len` bytes from the budget, if any is left. */
   protected takeBudget(len: number): boolean {
@@ -49,32 +119,92 @@ export abstract class DataStream {
 
   begin(nowMs: number): void {
     this.startMs = nowMs;
-    this.counting = true;
-    if (this.role === 'send') this.pump();
+    this.markMs = nowMs;
+    this.sending = this.sender;
+    if (this.sending) this.pump();
   }
 
-  /** The omit period is over: what was counted so far does not count. */
+  /** The omit period is over: what was counted so far does not count (iperf_reset_stats). */
   resetCounts(nowMs: number): void {
     this.bytes = 0;
     this.jitter = 0;
     this.startMs = nowMs;
+    this.markMs = nowMs;
+    this.markBytes = 0;
+    this.omittedPackets = this.markPackets = this.packets;
+    this.omittedErrors = this.markErrors = this.errors;
+    this.omittedOutOfOrder = this.markOutOfOrder = this.outOfOrder;
+    this.retransmits = 0;
     // Pacing averages from the new start, so what was sent before must not count against it.
     this.posted = 0;
   }
 
-  /** Stops counting and sending; resolves once every posted send has completed (or `waitMs` passed). */
+  /** Ends the current interval at `nowMs` (iperf_stats_callback); a TCP sender's SIO_TCP_INFO figures follow with addTcpInfo. */
+  closeInterval(nowMs: number, omitted: boolean): IntervalResult {
+    const r: IntervalResult = {
+      start: (this.markMs - this.startMs) / 1000, end: (nowMs - this.startMs) / 1000, seconds: (nowMs - this.markMs) / 1000,
+      bytes: this.bytes - this.markBytes, omitted, retransmits: 0, sndCwnd: 0, sndWnd: 0, rtt: 0, rttvar: -1, pmtu: -1,
+      packets: this.packets - this.markPackets, lost: this.errors - this.markErrors, outOfOrder: this.outOfOrder - this.markOutOfOrder,
+      jitter: this.jitter,
+    };
+    this.markMs = nowMs;
+    this.markBytes = this.bytes;
+    this.markPackets = this.packets;
+    this.markErrors = this.errors;
+    this.markOutOfOrder = this.outOfOrder;
+    this.intervals.push(r);
+    return r;
+  }
+
+  /**
+   * What SIO_TCP_INFO said as the interval ended: retransmissions since the last one, the
+   * congestion and send windows, the RTT (TCP_INFO_v0 has no RTT variance or path MTU: -1, as
+   * iperf3 reports what its platform's TCP_INFO lacks).
+   */
+  addTcpInfo(r: IntervalResult, info: TCP_INFO_v0): void {
+    const total = retransmittedSegments(info);
+    r.retransmits = total - this.retransmitsBefore;
+    this.retransmitsBefore = total;
+    this.retransmits += r.retransmits;
+    r.sndCwnd = info.Cwnd;
+    r.sndWnd = info.SndWnd;
+    r.rtt = info.RttUs;
+    this.maxSndCwnd = Math.max(this.maxSndCwnd, r.sndCwnd);
+    this.maxSndWnd = Math.max(this.maxSndWnd, r.sndWnd);
+    this.maxRtt = Math.max(this.maxRtt, r.rtt);
+    if (this.minRtt === 0 || r.rtt < this.minRtt) this.minRtt = r.rtt;
+    this.sumRtt += r.rtt;
+    this.countRtt++;
+  }
+
+  /** Retransmissions count from what SIO_TCP_INFO says now (the omit period's end). */
+  setRetransmitBaseline(info: TCP_INFO_v0): void {
+    this.retransmitsBefore = retransmittedSegments(info);
+  }
+
+  /** SIO_TCP_INFO of a TCP stream's socket; null for UDP, or where the provider has none. */
+  abstract tcpInfo(): Promise<TCP_INFO_v0 | null>;
+
+  /** Bytes the stream may have posted and not completed: its send buffer (-w). */
+  abstract get sendBuffer(): number;
+
+  get meanRtt(): number { return this.countRtt === 0 ? 0 : Math.trunc(this.sumRtt / this.countRtt); }
+
+  /** Stops sending; resolves once every posted send has completed (or `waitMs` passed). A receiver keeps counting. */
   async end(nowMs: number, waitMs = 5000): Promise<void> {
-    this.counting = false;
+    this.sending = false;
     this.endMs = nowMs;
+    if (this.sender) this.counting = false;
     const deadline = performance.now() + waitMs;
     while (this.outstanding() > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 2));
   }
 
-  result(): StreamResult {
-    const isSender = this.role === 'send';
+  /** What this side tells the peer about the stream (iperf3's send_results). */
+  result(senderHasRetransmits: boolean): StreamResult {
+    const isSender = this.sender;
     return {
-      id: this.id, bytes: this.bytes, retransmits: -1, jitter: isSender ? 0 : this.jitter, errors: isSender ? 0 : this.errors,
-      packets: this.packets, start_time: 0, end_time: Math.max(0, (this.endMs - this.startMs) / 1000),
+      id: this.id, bytes: this.bytes, retransmits: isSender && senderHasRetransmits ? this.retransmits : -1, jitter: isSender ? 0 : this.jitter,
+      errors: isSender ? 0 : this.errors, packets: this.packets, start_time: 0, end_time: Math.max(0, (this.endMs - this.startMs) / 1000),
     };
   }
 
@@ -120,7 +250,7 @@ export abstract class DataStream {
 
   /** Try again in a pacing interval (1 ms unless the client asked for another). */
   protected pumpLater(): void {
-    if (this.pacingTimer || !this.counting) return;
+    if (this.pacingTimer || !this.sending) return;
     this.pacingTimer = setTimeout(() => { this.pacingTimer = null; this.pump(); }, Math.max(1, (this.params.pacing_timer ?? 1000) / 1000));
   }
 }
@@ -142,8 +272,12 @@ const udpSendCompleted: IO_COMPLETION_ROUTINE = (_d, irp, slot: UdpSendSlot) => 
   return STATUS_MORE_PROCESSING_REQUIRED;
 };
 
-/** Bytes kept posted per sending TCP stream: enough to fill a fast path's window. */
-const TCP_SEND_BACKLOG = 4 << 20;
+/**
+ * Bytes kept posted per sending TCP stream: enough to fill a fast path's window. A WskSend
+ * completes when its bytes are acknowledged (no provider buffering), so this is the stream's
+ * send buffer; -w sets it.
+ */
+export const TCP_SEND_BACKLOG = 4 << 20;
 
 /** A TCP data stream; its socket was created with tcpStreamEvents and this object as context. */
 export class TcpDataStream extends DataStream {
@@ -157,27 +291,39 @@ export class TcpDataStream extends DataStream {
 
   protected outstanding(): number { return this.inFlight; }
 
+  /** Bytes this stream keeps posted: its send buffer. */
+  get sendBuffer(): number { return this.params.window || TCP_SEND_BACKLOG; }
+
+  tcpInfo(): Promise<TCP_INFO_v0 | null> {
+    return this.socket ? this.socket.tcpInfo().catch(() => null) : Promise.resolve(null);
+  }
+
   protected fill(): void {
     const sock = this.socket!.sock;
     const C = sock.Dispatch as WSK_PROVIDER_CONNECTION_DISPATCH;
     const len = this.params.len;
     this.block ??= { Mdl: IoAllocateMdl(patternBlock(len)), Offset: 0, Length: len };
-    const depth = Math.max(2, Math.ceil(TCP_SEND_BACKLOG / len));
-    while (this.counting && this.failure === STATUS_SUCCESS && this.inFlight < depth) {
+    const depth = Math.max(1, Math.floor(this.sendBuffer / len));
+    while (this.sending && this.failure === STATUS_SUCCESS && this.inFlight < depth) {
       if (!this.mayPost(len)) { this.pumpLater(); return; }
       if (!this.takeBudget(len)) return;
       this.inFlight++;
       this.posted += len;
       this.blocks++;
+      this.bytes += len;
       C.WskSend(sock, this.block, 0, armIrp(this.irps.pop() ?? IoAllocateIrp(1), tcpSendCompleted, this));
+      this.onCount?.();
     }
   }
 
   sendCompleted(irp: IRP): void {
     this.inFlight--;
     this.irps.push(irp);
-    if (irp.IoStatus.Status !== STATUS_SUCCESS) { this.failure = irp.IoStatus.Status; return; }
-    this.bytes += irp.IoStatus.Information as number;
+    if (irp.IoStatus.Status !== STATUS_SUCCESS) {
+      this.failure = irp.IoStatus.Status;
+      this.onFailure?.();
+      return;
+    }
     this.pump();
   }
 
@@ -187,6 +333,7 @@ export class TcpDataStream extends DataStream {
     if (!s) return;
     this.socket = null;
     this.counting = false;
+    this.sending = false;
     if (!this.peerClosed && this.failure === STATUS_SUCCESS) {
       await Promise.race([s.disconnect().catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
     }
@@ -200,6 +347,7 @@ export const tcpStreamEvents: WSK_CLIENT_CONNECTION_DISPATCH = {
     if (list && s.counting) {
       s.bytes += bytes;
       s.blocks++;
+      s.onCount?.();
     }
     return STATUS_SUCCESS;
   },
@@ -207,6 +355,7 @@ export const tcpStreamEvents: WSK_CLIENT_CONNECTION_DISPATCH = {
     const s = ctx as TcpDataStream;
     s.peerClosed = true;
     if (flags & WSK_FLAG_ABORTIVE) s.counting = false;
+    s.onFailure?.();
     return STATUS_SUCCESS;
   },
   WskSendBacklogEvent: null,
@@ -243,11 +392,16 @@ export class UdpDataStream extends DataStream {
 
   protected outstanding(): number { return this.inFlight; }
 
+  /** Bytes of datagrams this stream may have posted at once: its send buffer (-w). */
+  get sendBuffer(): number { return this.params.window || UDP_SEND_SLOTS_BYTES; }
+
+  tcpInfo(): Promise<TCP_INFO_v0 | null> { return Promise.resolve(null); }
+
   protected fill(): void {
     const len = this.params.len;
     if (!this.slotsMade) {
       this.slotsMade = true;
-      const count = Math.max(8, Math.min(256, Math.ceil(UDP_SEND_SLOTS_BYTES / len)));
+      const count = Math.max(1, Math.min(256, Math.floor(this.sendBuffer / len)));
       for (let i = 0; i < count; i++) {
         const bytes = patternBlock(len);
         this.slots.push({ stream: this, view: new DataView(bytes.buffer), buf: { Mdl: IoAllocateMdl(bytes), Offset: 0, Length: len }, irp: IoAllocateIrp(1) });
@@ -257,7 +411,7 @@ export class UdpDataStream extends DataStream {
     const D = sock.Dispatch as WSK_PROVIDER_DATAGRAM_DISPATCH;
     const wide = this.params.udp_counters_64bit === true;
     let burst = 0;
-    while (this.counting && this.slots.length > 0) {
+    while (this.sending && this.slots.length > 0) {
       if (!this.mayPost(len)) { this.pumpLater(); return; }
       if (++burst > 64) { this.pumpAgain = true; return; }
       if (!this.takeBudget(len)) return;
@@ -278,8 +432,10 @@ export class UdpDataStream extends DataStream {
   sendCompleted(slot: UdpSendSlot, status: NTSTATUS): void {
     this.inFlight--;
     this.slots.push(slot);
-    if (status === STATUS_SUCCESS) this.bytes += this.params.len;
-    else { this.sendFailures++; this.lastSendFailure = status; }
+    if (status === STATUS_SUCCESS) {
+      this.bytes += this.params.len;
+      this.onCount?.();
+    } else { this.sendFailures++; this.lastSendFailure = status; }
     this.pump();
   }
 
@@ -288,6 +444,7 @@ export class UdpDataStream extends DataStream {
     if (!this.counting) return;
     this.bytes += length;
     this.blocks++;
+    this.onCount?.();
     if (seq >= this.packets + 1) {
       this.errors += seq - this.packets - 1;
       this.packets = seq;
@@ -307,6 +464,7 @@ export class UdpDataStream extends DataStream {
 
   async close(): Promise<void> {
     this.counting = false;
+    this.sending = false;
     if (this.ownsSocket) await this.socket?.close();
   }
 }

@@ -32,6 +32,19 @@ export function stateName(state: number): string {
 /** iperf's i_errno values we send in SERVER_ERROR (iperf_api.h). */
 export const IESTREAMLISTEN = 202;
 export const IERECVPARAMS = 114;
+export const IESETBUF = 124;
+export const IESETCONGESTION = 134;
+
+/** What a SERVER_ERROR's i_errno means (iperf_error.c's words, for the ones a server sends at setup). */
+export function iperfErrorText(iErrno: number): string | null {
+  switch (iErrno) {
+    case IERECVPARAMS: return 'unable to receive parameters from client';
+    case IESETBUF: return 'unable to set socket buffer size';
+    case IESETCONGESTION: return 'unable to set TCP_CONGESTION: Supplied congestion control algorithm not supported on this host';
+    case IESTREAMLISTEN: return 'unable to start stream listener';
+    default: return null;
+  }
+}
 
 /** Cookie: 36 characters of the lower-case base32 alphabet and a NUL. */
 export const COOKIE_SIZE = 37;
@@ -82,6 +95,10 @@ export interface TestParams {
   len: number;
   bandwidth: number;
   pacing_timer?: number;
+  /** -w: socket buffer bytes for every data stream (both sides). */
+  window?: number;
+  /** -C: the TCP congestion control both sides' data streams use. */
+  congestion?: string;
   udp_counters_64bit?: true;
   get_server_output?: true;
   client_version?: string;
@@ -117,6 +134,14 @@ export function parseParams(json: unknown): TestParams | string {
   if ('udp_counters_64bit' in o) p.udp_counters_64bit = true;
   if ('get_server_output' in o) p.get_server_output = true;
   if (typeof o.pacing_timer === 'number') p.pacing_timer = o.pacing_timer;
+  if (o.window !== undefined) {
+    if (typeof o.window !== 'number' || !Number.isInteger(o.window) || o.window < 0) return 'parameter window is not a non-negative integer';
+    if (o.window > 0) p.window = o.window;
+  }
+  if (o.congestion !== undefined) {
+    if (typeof o.congestion !== 'string' || !/^[\w.-]{1,32}$/.test(o.congestion)) return 'parameter congestion is not a congestion control name';
+    p.congestion = o.congestion;
+  }
   if (typeof o.client_version === 'string') p.client_version = o.client_version;
   for (const key of ['omit', 'time', 'num', 'blockcount', 'parallel', 'len', 'bandwidth'] as const) {
     if (!Number.isInteger(p[key]) || p[key] < 0) return `parameter ${key} is not a non-negative integer`;
@@ -158,6 +183,8 @@ export interface TestResults {
   congestion_used?: string;
   streams: StreamResult[];
   server_output_text?: string;
+  /** A server running with -J sends its JSON report instead of text. */
+  server_output_json?: unknown;
 }
 
 /** Reads the peer's results; a string is what is missing. */
@@ -185,6 +212,7 @@ export function parseResults(json: unknown): TestResults | string {
     congestion_used: typeof o.congestion_used === 'string' ? o.congestion_used : undefined,
     streams,
     server_output_text: typeof o.server_output_text === 'string' ? o.server_output_text : undefined,
+    server_output_json: typeof o.server_output_json === 'object' && o.server_output_json !== null ? o.server_output_json : undefined,
   };
 }
 
@@ -200,8 +228,11 @@ export function encodeJsonMessage(value: unknown): Uint8Array {
 /** The largest JSON message we accept (stock results with server output stay far below). */
 export const MAX_JSON_MESSAGE = 1 << 20;
 
+/** This side's CPU use as the results exchange and iperf3 -J carry it. */
+export type CpuUtil = Pick<TestResults, 'cpu_util_total' | 'cpu_util_user' | 'cpu_util_system'>;
+
 /** CPU use of this process between two process.cpuUsage() readings, in percent of `wallMs`. */
-export function cpuUtil(start: NodeJS.CpuUsage, wallMs: number): Pick<TestResults, 'cpu_util_total' | 'cpu_util_user' | 'cpu_util_system'> {
+export function cpuUtil(start: NodeJS.CpuUsage, wallMs: number): CpuUtil {
   const used = process.cpuUsage(start);
   const pct = (us: number): number => (wallMs > 0 ? (us / 1000 / wallMs) * 100 : 0);
   return { cpu_util_total: pct(used.user + used.system), cpu_util_user: pct(used.user), cpu_util_system: pct(used.system) };

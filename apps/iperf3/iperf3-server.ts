@@ -1,23 +1,27 @@
 // An iperf3-compatible server written only against WSK: stock `iperf3 -c` (TCP, -R, --bidir,
-// -P, -u with a bitrate, -O, -n/-k, -J, --get-server-output) runs its tests against it. One
-// test at a time, like iperf3: a connection that arrives while a test runs is told
+// -P, -u with a bitrate, -O, -n/-k, -w, -C, -J, --get-server-output) runs its tests against it.
+// One test at a time, like iperf3: a connection that arrives while a test runs is told
 // ACCESS_DENIED. Incoming TCP connections are told apart by the server's state, as iperf3
 // does: idle → a control connection; CREATE_STREAMS → a data stream (checked by its cookie).
+// It prints what `iperf3 -s` prints, and keeps each test's `iperf3 -s -J` report.
 import {
-  AF_INET, AF_INET6, makeSockaddrIn, makeSockaddrIn6, sockaddrFamily, STATUS_SUCCESS, WSK_EVENT_DISCONNECT, WSK_EVENT_RECEIVE, WSK_EVENT_RECEIVE_FROM,
+  AF_INET, AF_INET6, IPPROTO_TCP, makeSockaddrIn, makeSockaddrIn6, SO_RCVBUF, SOL_SOCKET, sockaddrFamily, STATUS_SUCCESS, TCP_CONGESTION_ALGORITHM,
+  WSK_EVENT_DISCONNECT, WSK_EVENT_RECEIVE, WSK_EVENT_RECEIVE_FROM,
   type SOCKADDR, type SOCKADDR_IN, type SOCKADDR_IN6, type WSK_CLIENT_DATAGRAM_DISPATCH, type WskSubsystem,
 } from '../../index.ts';
-import { formatSockaddr, sockaddr, WskApp, WskError, type WskDatagram, type WskListener, type WskStream } from '../common/wsk-io.ts';
+import {
+  formatSockaddr, sockaddr, sockaddrHost, sockaddrPort, WskApp, WskError, type WskDatagram, type WskListener, type WskStream,
+} from '../common/wsk-io.ts';
 import { withTimeout } from '../common/timeout.ts';
 import { ControlChannel, ControlClosedError } from './control-channel.ts';
-import { countDatagram, tcpStreamEvents, TcpDataStream, UdpDataStream, type DataStream, type StreamRole } from './data-streams.ts';
+import { countDatagram, tcpStreamEvents, TcpDataStream, UdpDataStream, type DataStream, type SendBudget, type StreamRole } from './data-streams.ts';
 import {
   ACCESS_DENIED, CLIENT_TERMINATE, COOKIE_SIZE, CREATE_STREAMS, cpuUtil, DISPLAY_RESULTS, EXCHANGE_RESULTS, IERECVPARAMS,
-  IESTREAMLISTEN, IPERF3_DEFAULT_PORT, IPERF_DONE, PARAM_EXCHANGE, parseParams, parseResults, sameCookie, SERVER_ERROR,
-  SERVER_TERMINATE, stateName, streamId, TEST_END, TEST_RUNNING, TEST_START, UDP_CONNECT_REPLY, type TestParams,
-  type TestResults,
+  IESETBUF, IESETCONGESTION, IESTREAMLISTEN, IPERF3_DEFAULT_PORT, IPERF_DONE, PARAM_EXCHANGE, parseParams, parseResults, sameCookie,
+  SERVER_ERROR, SERVER_TERMINATE, stateName, streamId, TEST_END, TEST_RUNNING, TEST_START, UDP_CONNECT_REPLY, type TestParams, type TestResults,
 } from './iperf3-protocol.ts';
-import { formatBytes, formatRate } from './units.ts';
+import { IPERF3_VERSION, startingTestLine, systemInfo, testStartJson, TestRun, timestamp, type Json } from './test-run.ts';
+import type { UnitFormat } from './units.ts';
 
 export interface Iperf3ServerOptions {
   subsystem?: WskSubsystem;
@@ -26,8 +30,14 @@ export interface Iperf3ServerOptions {
   port?: number;
   /** Serve one test, then stop (iperf3 -s -1). */
   oneOff?: boolean;
-  /** Seconds between the per-stream progress lines of a running test, as `iperf3 -s` prints them (0: none; default 1). */
+  /** Seconds between the interval reports of a running test, as `iperf3 -s -i` (0: one for the whole test; default 1). */
   interval?: number;
+  /** -f: the unit of rates in the text. */
+  format?: UnitFormat;
+  /** -V: iperf3's verbose lines. */
+  verbose?: boolean;
+  /** -J: no text; each test's report is its iperf3 JSON (ServerTestReport.json), also what --get-server-output returns. */
+  json?: boolean;
   /** How long to wait for the cookie, the parameters and the data streams (stock iperf3 waits forever). */
   setupTimeoutMs?: number;
   log?: (line: string) => void;
@@ -45,6 +55,8 @@ export interface ServerTestReport {
   sent: { bytes: number; bitsPerSecond: number };
   /** Null when the test completed; otherwise why it did not. */
   error: string | null;
+  /** What `iperf3 -s -J` prints for the test (with "error" when it failed). */
+  json: Json;
 }
 
 export interface Iperf3Server {
@@ -65,12 +77,37 @@ class Test {
   params!: TestParams;
   cookie!: Uint8Array;
   readonly streams: DataStream[] = [];
+  /** -J's start object, filled in as the test sets up. */
+  readonly start: Json & { connected: Json[] } = { connected: [], version: IPERF3_VERSION, system_info: systemInfo() };
+  run: TestRun | null = null;
+  /** The server's sending streams share the client's -n / -k (iperf3's server stops sending there). */
+  budget: SendBudget = { bytes: Infinity, blocks: Infinity };
+  /** This test's text lines (what --get-server-output returns). */
+  readonly lines: string[] = [];
+  end: Json = {};
+  congestionUsed: string | null = null;
   udpSocket: WskDatagram | null = null;
   readonly udpByPeer = new Map<number | string, UdpDataStream>();
   streamsReady!: () => void;
-  readonly allStreams = new Promise<void>((resolve) => { this.streamsReady = resolve; });
+  /** A data stream could not be given what the client asked (-w, -C): the test ends with this error. */
+  streamsFailed!: (err: Error) => void;
+  readonly allStreams = new Promise<void>((resolve, reject) => { this.streamsReady = resolve; this.streamsFailed = reject; });
 
-  constructor(readonly control: ControlChannel, readonly client: string) {}
+  /** `local`: the control connection's local address (where the client reached us); `log`: the server's text output. */
+  constructor(readonly control: ControlChannel, readonly client: string, readonly local: SOCKADDR, private readonly log: (line: string) => void) {}
+
+  /** Text lines of this test: printed, and kept for --get-server-output. */
+  say(lines: string[]): void {
+    for (const line of lines) {
+      this.lines.push(line);
+      this.log(line);
+    }
+  }
+
+  /** What `iperf3 -s -J` prints for the test. */
+  json(error: string | null): Json {
+    return { start: this.start, intervals: this.run?.intervals ?? [], end: this.end, ...(error ? { error } : {}) };
+  }
 
   get wanted(): number { return this.params.parallel * (this.params.bidirectional ? 2 : 1); }
 
@@ -92,7 +129,6 @@ class Test {
 export async function startIperf3Server(o: Iperf3ServerOptions = {}): Promise<Iperf3Server> {
   const log = o.log ?? (() => {});
   const setupTimeoutMs = o.setupTimeoutMs ?? 30_000;
-  const intervalMs = (o.interval ?? 1) * 1000;
   const app = await WskApp.register(o.subsystem);
   let listener: WskListener;
   try {
@@ -102,14 +138,22 @@ export async function startIperf3Server(o: Iperf3ServerOptions = {}): Promise<Ip
     throw err;
   }
   const local = await listener.localAddress();
-  const port = Number(formatSockaddr(local).split(':').pop());
+  const port = sockaddrPort(local);
   const reports: ServerTestReport[] = [];
   const waiters: ((r: ServerTestReport) => void)[] = [];
   let test: Test | null = null;
+  let testNumber = 0;
   let stopping = false;
   let stoppedResolve!: () => void;
   const stopped = new Promise<void>((resolve) => { stoppedResolve = resolve; });
   let running: Promise<void> = Promise.resolve();
+
+  const banner = (): void => {
+    if (o.json) return;
+    testNumber++;
+    const rule = '-'.repeat(59);
+    for (const line of [rule, `Server listening on ${port} (test #${testNumber})`, rule]) log(line);
+  };
 
   const report = (r: ServerTestReport): void => {
     reports.push(r);
@@ -134,6 +178,14 @@ export async function startIperf3Server(o: Iperf3ServerOptions = {}): Promise<Ip
     await conn.close();
   };
 
+  /** A stream joins the test: its start entry and its "connected" line (the local side as the client reached it). */
+  const connected = (t: Test, s: DataStream, localAddress: SOCKADDR, remote: SOCKADDR): void => {
+    t.start.connected.push({
+      socket: s.id, local_host: sockaddrHost(localAddress), local_port: sockaddrPort(localAddress), remote_host: sockaddrHost(remote), remote_port: sockaddrPort(remote),
+    });
+    t.say([`[${String(s.id).padStart(3)}] local ${sockaddrHost(localAddress)} port ${sockaddrPort(localAddress)} connected to ${sockaddrHost(remote)} port ${sockaddrPort(remote)}`]);
+  };
+
   const udpEvents: WSK_CLIENT_DATAGRAM_DISPATCH = {
     WskReceiveFromEvent: (ctx, _flags, list) => {
       const t = ctx as Test;
@@ -144,17 +196,20 @@ export async function startIperf3Server(o: Iperf3ServerOptions = {}): Promise<Ip
           if (stream.role === 'receive') countDatagram(stream, d, t.params);
         } else if (t.state === CREATE_STREAMS && t.streams.length < t.wanted) {
           // A new peer address during CREATE_STREAMS is the next stream's handshake; its content is not checked (as iperf3).
-          const s = new UdpDataStream(t.nextRole(), t.params, structuredClone(d.RemoteAddress), false);
+          const s = new UdpDataStream(t.nextRole(), t.params, structuredClone(d.RemoteAddress), false, t.budget);
           s.socket = t.udpSocket;
           t.udpByPeer.set(key, s);
-          void t.udpSocket!.sendTo(UDP_CONNECT_REPLY, s.remote).then(() => t.add(s), (err: unknown) => log(`iperf3 server: UDP handshake reply to ${formatSockaddr(s.remote)} failed: ${String(err)}`));
+          void t.udpSocket!.sendTo(UDP_CONNECT_REPLY, s.remote).then(() => {
+            t.add(s);
+            connected(t, s, t.local, s.remote);
+          }, (err: unknown) => log(`iperf3 server: UDP handshake reply to ${formatSockaddr(s.remote)} failed: ${String(err)}`));
         }
       }
       return STATUS_SUCCESS;
     },
   };
 
-  /** A data stream during CREATE_STREAMS: its cookie must be the control connection's. */
+  /** A data stream during CREATE_STREAMS: its cookie must be the control connection's; then -w and -C as the client asked. */
   const acceptTcpStream = async (t: Test, conn: WskStream, stream: TcpDataStream): Promise<void> => {
     const cookie = await withTimeout(new ControlChannel(conn).readExact(COOKIE_SIZE), setupTimeoutMs, 'a data stream\'s cookie').catch(() => null);
     if (!cookie || !sameCookie(cookie, t.cookie) || t.state !== CREATE_STREAMS || t.streams.length >= t.wanted) {
@@ -163,8 +218,25 @@ export async function startIperf3Server(o: Iperf3ServerOptions = {}): Promise<Ip
     }
     stream.role = t.nextRole();
     stream.params = t.params;
+    stream.budget = t.budget;
+    // iperf3's server tells the client with SERVER_ERROR, and the test is over.
+    const refuseOption = async (iErrno: number, errno: number, what: string, err: unknown): Promise<never> => {
+      await t.control.writeBytes(serverError(iErrno, errno)).catch(() => {});
+      const failure = new Error(`${what}: ${err instanceof Error ? err.message : String(err)}`);
+      t.streamsFailed(failure);
+      throw failure;
+    };
+    if (t.params.window) {
+      await conn.setOption(SOL_SOCKET, SO_RCVBUF, t.params.window).catch((err: unknown) => refuseOption(IESETBUF, 22 /* EINVAL */, `unable to set the socket buffer to ${t.params.window}`, err));
+    }
+    if (t.params.congestion) {
+      await conn.setOption(IPPROTO_TCP, TCP_CONGESTION_ALGORITHM, t.params.congestion)
+        .catch((err: unknown) => refuseOption(IESETCONGESTION, 2 /* ENOENT */, `unable to set the congestion control '${t.params.congestion}'`, err));
+    }
     await conn.enableEvents(WSK_EVENT_RECEIVE | WSK_EVENT_DISCONNECT);
+    t.congestionUsed = await conn.getName(IPPROTO_TCP, TCP_CONGESTION_ALGORITHM);
     t.add(stream);
+    connected(t, stream, await conn.localAddress(), conn.remote!);
   };
 
   const runTest = async (t: Test): Promise<void> => {
@@ -172,10 +244,14 @@ export async function startIperf3Server(o: Iperf3ServerOptions = {}): Promise<Ip
     let error: string | null = null;
     let startMs = 0;
     let endMs = 0;
-    const cpuStart = process.cpuUsage();
-    const timers: NodeJS.Timeout[] = [];
+    let cpuStart = process.cpuUsage();
     try {
       t.cookie = await withTimeout(ctl.readExact(COOKIE_SIZE), setupTimeoutMs, 'the cookie');
+      Object.assign(t.start, { timestamp: timestamp() });
+      const remote = t.control.stream.remote;
+      if (remote) Object.assign(t.start, { accepted_connection: { host: sockaddrHost(remote), port: sockaddrPort(remote) } });
+      if (o.verbose) t.say([`Time: ${(t.start.timestamp as { time: string }).time}`]);
+      t.say([`Accepted connection from ${remote ? sockaddrHost(remote) : '?'}, port ${remote ? sockaddrPort(remote) : 0}`]);
       await ctl.writeState(PARAM_EXCHANGE);
       t.state = PARAM_EXCHANGE;
       const params = await withTimeout(ctl.readJson(), setupTimeoutMs, 'the test parameters').then(parseParams, (err: unknown) => {
@@ -187,9 +263,15 @@ export async function startIperf3Server(o: Iperf3ServerOptions = {}): Promise<Ip
         throw new Error(params);
       }
       t.params = params;
+      const serverSends = params.reverse || params.bidirectional;
+      if (serverSends) t.budget = { bytes: params.num || Infinity, blocks: params.blockcount || Infinity };
+      const cookieText = new TextDecoder().decode(t.cookie.subarray(0, 36));
+      Object.assign(t.start, { cookie: cookieText }, params.udp ? {} : { tcp_mss_default: (await ctl.stream.tcpInfo().catch(() => null))?.Mss ?? 0 }, { target_bitrate: params.bandwidth });
+      if (o.verbose) t.say([`      Cookie: ${cookieText}`]);
       if (params.udp) {
         try {
           t.udpSocket = await openUdpSocket(app, local, udpEvents, t);
+          if (params.window) await t.udpSocket.setOption(SOL_SOCKET, SO_RCVBUF, params.window);
         } catch (err) {
           await ctl.writeBytes(serverError(IESTREAMLISTEN, 98 /* EADDRINUSE */));
           throw err;
@@ -201,14 +283,24 @@ export async function startIperf3Server(o: Iperf3ServerOptions = {}): Promise<Ip
       let nextState = ctl.readState();
       const early = await withTimeout(Promise.race([t.allStreams.then(() => null), nextState]), setupTimeoutMs, `${t.wanted} data stream(s)`);
       if (early !== null) throw new Error(`the client sent ${stateName(early)} before its data streams were up`);
+      const first = t.streams[0]!;
+      const firstSocket = first instanceof TcpDataStream ? first.socket! : t.udpSocket!;
+      Object.assign(t.start, { sock_bufsize: params.window ?? 0, sndbuf_actual: first.sendBuffer, rcvbuf_actual: await firstSocket.getOption(SOL_SOCKET, SO_RCVBUF) });
+      const sender = t.streams.find((s) => s.sender);
+      const ownRetransmits = !params.udp && sender !== undefined && (await sender.tcpInfo()) !== null;
       t.state = TEST_START;
       await ctl.writeState(TEST_START);
+      t.start.test_start = testStartJson(params);
+      if (o.verbose) t.say([startingTestLine(params)]);
+      t.run = new TestRun({
+        role: 's', params, streams: t.streams, ownRetransmits, interval: o.interval ?? 1, format: o.format ?? 'a', verbose: o.verbose === true,
+        emit: (lines) => t.say(lines),
+      });
+      cpuStart = process.cpuUsage();
       startMs = performance.now();
-      for (const s of t.streams) s.begin(startMs);
+      t.run.start(startMs);
       t.state = TEST_RUNNING;
       await ctl.writeState(TEST_RUNNING);
-      if (params.omit > 0) timers.push(setTimeout(() => { const now = performance.now(); startMs = now; for (const s of t.streams) s.resetCounts(now); }, params.omit * 1000));
-      if (intervalMs > 0) timers.push(reportIntervals(t, intervalMs, log));
       // iperf3's safety net: a test that runs 40 s past its length is over.
       const limitMs = params.time > 0 ? (params.time + params.omit + 40) * 1000 : 0;
       for (;;) {
@@ -220,21 +312,35 @@ export async function startIperf3Server(o: Iperf3ServerOptions = {}): Promise<Ip
       }
       endMs = performance.now();
       t.state = TEST_END;
+      await t.run.finish(endMs);
+      // Senders wait for what they posted to be acknowledged, and the client counts until EXCHANGE_RESULTS: the counts agree.
       await Promise.all(t.streams.map((s) => s.end(endMs)));
+      for (const s of t.streams) s.counting = false;
+      const cpu = cpuUtil(cpuStart, endMs - startMs);
       await Promise.all(t.streams.filter((s) => s instanceof TcpDataStream).map((s) => s.close()));
       await ctl.writeState(EXCHANGE_RESULTS);
       t.state = EXCHANGE_RESULTS;
       const theirs = parseResults(await withTimeout(ctl.readJson(), setupTimeoutMs, 'the client\'s results'));
       if (typeof theirs === 'string') throw new Error(theirs);
-      const unknown = theirs.streams.find((s) => !t.streams.some((m) => m.id === s.id));
-      if (unknown) throw new Error(`the client's results name stream ${unknown.id}, which this test does not have`);
+      for (const r of theirs.streams) {
+        const s = t.streams.find((m) => m.id === r.id);
+        if (!s) throw new Error(`the client's results name stream ${r.id}, which this test does not have`);
+        s.peer = r;
+      }
+      const summary = t.run.summary({
+        cpu, remoteCpu: theirs, congestionUsed: t.congestionUsed, remoteCongestionUsed: theirs.congestion_used ?? null,
+      }, theirs.sender_has_retransmits === 1);
+      t.end = summary.json;
+      t.say(summary.lines);
       const ours: TestResults = {
-        ...cpuUtil(cpuStart, endMs - startMs),
-        sender_has_retransmits: t.streams.some((s) => s.role === 'send') ? 0 : -1,
-        streams: t.streams.map((s) => s.result()),
+        ...cpu, sender_has_retransmits: !serverSends ? -1 : ownRetransmits ? 1 : 0,
+        streams: t.streams.map((s) => s.result(ownRetransmits)),
       };
-      const summary = summarize(t, null);
-      if (params.get_server_output) ours.server_output_text = describe(summary).join('\n') + '\n';
+      if (t.congestionUsed) ours.congestion_used = t.congestionUsed;
+      if (params.get_server_output) {
+        if (o.json) ours.server_output_json = t.json(null);
+        else ours.server_output_text = t.lines.join('\n') + '\n';
+      }
       await ctl.writeJson(ours);
       await ctl.writeState(DISPLAY_RESULTS);
       t.state = DISPLAY_RESULTS;
@@ -243,18 +349,17 @@ export async function startIperf3Server(o: Iperf3ServerOptions = {}): Promise<Ip
     } catch (err) {
       error = err instanceof ControlClosedError ? 'the client closed the control connection before the test ended' : err instanceof Error ? err.message : String(err);
       if (stopping) await ctl.writeState(SERVER_TERMINATE).catch(() => {});
+      if (!o.json) log(`iperf3: error - ${error}`);
     } finally {
-      for (const timer of timers) clearInterval(timer);
       if (!endMs) endMs = performance.now();
-      for (const s of t.streams) if (s.counting) await s.end(endMs, 0);
+      await t.run?.finish(endMs).catch(() => {});
+      for (const s of t.streams) if (s.counting || s.sending) await s.end(endMs, 0);
       await Promise.all(t.streams.map((s) => s.close().catch(() => {})));
       for (const s of t.udpByPeer.values()) if (!t.streams.includes(s)) await s.close();
       await t.udpSocket?.close().catch(() => {});
       await ctl.stream.close().catch(() => {});
     }
-    const r = summarize(t, error);
-    for (const line of describe(r)) log(line);
-    report(r);
+    report(summarize(t, error));
   };
 
   const serve = async (): Promise<void> => {
@@ -271,15 +376,16 @@ export async function startIperf3Server(o: Iperf3ServerOptions = {}): Promise<Ip
       }
       stream.socket = conn;
       if (test === null) {
-        const t = new Test(new ControlChannel(conn), conn.remote ? formatSockaddr(conn.remote) : '?');
+        const t = new Test(new ControlChannel(conn), conn.remote ? formatSockaddr(conn.remote) : '?', await conn.localAddress().catch(() => local), o.json ? () => {} : log);
         test = t;
-        log(`iperf3 server: accepted control connection from ${t.client}`);
         running = runTest(t).finally(() => {
           test = null;
           if (o.oneOff) void stop();
+          else if (!stopping) banner();
         });
       } else if (test.state === CREATE_STREAMS && test.params.tcp) {
-        void acceptTcpStream(test, conn, stream).catch(() => conn.close());
+        const t = test;
+        void acceptTcpStream(t, conn, stream).catch(() => conn.close());
       } else {
         void refuse(conn);
       }
@@ -302,7 +408,8 @@ export async function startIperf3Server(o: Iperf3ServerOptions = {}): Promise<Ip
   };
 
   void serve();
-  log(`iperf3 server listening on ${formatSockaddr(local)}`);
+  if (o.verbose && !o.json) for (const line of [IPERF3_VERSION, systemInfo()]) log(line);
+  banner();
   return {
     port,
     reports,
@@ -310,29 +417,6 @@ export async function startIperf3Server(o: Iperf3ServerOptions = {}): Promise<Ip
     stop,
     stopped,
   };
-}
-
-/** A progress line per stream (and their sum) every interval, from the counts the streams keep. */
-function reportIntervals(t: Test, intervalMs: number, log: (line: string) => void): NodeJS.Timeout {
-  const origin = performance.now();
-  let last = origin;
-  const lastBytes = new Map<DataStream, number>();
-  return setInterval(() => {
-    const now = performance.now();
-    const seconds = (now - last) / 1000;
-    const span = `${((last - origin) / 1000).toFixed(2)}-${((now - origin) / 1000).toFixed(2)} sec`;
-    let sum = 0;
-    for (const s of t.streams) {
-      // A count that went down was reset when the omit period ended.
-      const before = lastBytes.get(s) ?? 0;
-      const delta = s.bytes >= before ? s.bytes - before : s.bytes;
-      lastBytes.set(s, s.bytes);
-      sum += delta;
-      log(`[${String(s.id).padStart(3)}] ${span}  ${formatBytes(delta)}  ${formatRate((delta * 8) / seconds)}${s.role === 'send' ? '  (sent)' : ''}`);
-    }
-    if (t.streams.length > 1) log(`[SUM] ${span}  ${formatBytes(sum)}  ${formatRate((sum * 8) / seconds)}`);
-    last = now;
-  }, intervalMs);
 }
 
 /**
@@ -393,18 +477,6 @@ function summarize(t: Test, error: string | null): ServerTestReport {
   };
   return {
     client: t.client, protocol: udp ? 'udp' : 'tcp', reverse: t.params?.reverse === true, bidirectional: t.params?.bidirectional === true,
-    streams, received: sum('receive'), sent: sum('send'), error,
+    streams, received: sum('receive'), sent: sum('send'), error, json: t.json(error),
   };
-}
-
-/** The server's report lines (also what --get-server-output returns). */
-export function describe(r: ServerTestReport): string[] {
-  const lines = [`test from ${r.client}: ${r.protocol}${r.reverse ? ' reverse' : ''}${r.bidirectional ? ' bidirectional' : ''}, ${r.streams.length} stream(s)${r.error ? `: FAILED: ${r.error}` : ''}`];
-  for (const s of r.streams) {
-    const udp = s.jitterMs !== undefined ? `  jitter ${s.jitterMs.toFixed(3)} ms  lost ${s.lost}/${s.packets}` : '';
-    lines.push(`[${String(s.id).padStart(3)}] ${s.role === 'send' ? 'sent    ' : 'received'} ${formatBytes(s.bytes)} in ${s.seconds.toFixed(2)} s = ${formatRate(s.bitsPerSecond)}${udp}`);
-  }
-  if (r.received.bytes > 0) lines.push(`[SUM] received ${formatBytes(r.received.bytes)} = ${formatRate(r.received.bitsPerSecond)}`);
-  if (r.sent.bytes > 0) lines.push(`[SUM] sent     ${formatBytes(r.sent.bytes)} = ${formatRate(r.sent.bitsPerSecond)}`);
-  return lines;
 }

@@ -126,7 +126,7 @@ describe('iperf3 apps on the kernel provider against stock iperf3 (loopback)', (
       await exited;
       const theirs = JSON.parse(out) as { end: { sum_sent: { bytes: number } } };
       expect(report.end.sum_sent.bytes).toBe(theirs.end.sum_sent.bytes);
-      expect(report.end.streams.map((s) => s.id)).toEqual([1, 3]);
+      expect(report.end.streams.map((s) => (s as { receiver: { socket: number } }).receiver.socket)).toEqual([1, 3]);
     } finally {
       if (stock.exitCode === null) stock.kill('SIGKILL');
     }
@@ -196,24 +196,46 @@ describe('our client against our server, on two userspace stacks over the memory
     pair?.close();
   });
 
-  it('--bidir -P 2: both sides count the same bytes on every stream', async () => {
-    const next = server.nextReport();
-    const r = await runIperf3Client({ subsystem: a, host: B_IP, port: 5201, time: 1, bidirectional: true, parallel: 2 });
-    const ours = await next;
-    expect(ours.error).toBeNull();
-    expect(ours.client.startsWith(A_IP)).toBe(true);
-    expect(r.end.streams.map((s) => [s.id, s.role])).toEqual([[1, 'sender'], [3, 'sender'], [4, 'receiver'], [5, 'receiver']]);
-    for (const s of r.end.streams) {
-      expect(s.remote!.bytes).toBeGreaterThan(0);
-      // A sender waits for its data to be acknowledged before TEST_END: nothing is in flight when counting stops.
-      if (s.role === 'sender') expect(s.remote!.bytes).toBe(s.local.bytes);
+  /** Every stream's sender and receiver counts, and the sums, as the client's -J end has them. */
+  const counts = (end: Record<string, unknown>): [number, number][] => {
+    const pairs: [number, number][] = [];
+    for (const s of end.streams as Record<string, { bytes: number }>[]) {
+      if (s.udp) continue;
+      pairs.push([s.sender!.bytes, s.receiver!.bytes]);
     }
-  }, 30_000);
+    for (const suffix of ['', '_bidir_reverse']) {
+      const sent = end[`sum_sent${suffix}`] as { bytes: number } | undefined;
+      const received = end[`sum_received${suffix}`] as { bytes: number } | undefined;
+      if (sent && received) pairs.push([sent.bytes, received.bytes]);
+    }
+    return pairs;
+  };
 
-  it('UDP at 20 Mbit/s: no loss on the memory link, and the sender\'s datagrams are the receiver\'s', async () => {
-    const r = await runIperf3Client({ subsystem: a, host: B_IP, port: 5201, time: 1, udp: true, bandwidth: 20e6 });
-    expect(r.end.sum_received.lost_packets).toBe(0);
-    expect(r.end.sum_received.bytes).toBe(r.end.sum_sent.bytes);
-    expect(r.end.sum_sent.bits_per_second).toBeGreaterThan(18e6);
+  for (const [name, options] of [
+    ['TCP', {}], ['-R', { reverse: true }], ['--bidir -P 2', { bidirectional: true, parallel: 2 }], ['-R -P 3', { reverse: true, parallel: 3 }],
+    ['UDP 20 Mbit/s', { udp: true, bandwidth: 20e6 }], ['UDP -R 20 Mbit/s', { udp: true, bandwidth: 20e6, reverse: true }],
+  ] as const) {
+    it(`${name}: the sender's and the receiver's byte counts agree on every stream and in the sums`, async () => {
+      const next = server.nextReport();
+      const r = await runIperf3Client({ subsystem: a, host: B_IP, port: 5201, time: 1, ...options });
+      const ours = await next;
+      expect(ours.error).toBeNull();
+      expect(ours.client.startsWith(A_IP)).toBe(true);
+      const pairs = counts(r.end);
+      expect(pairs.length).toBeGreaterThan(0);
+      // Senders wait for what they posted to be acknowledged, receivers count until the results are exchanged.
+      for (const [sent, received] of pairs) expect({ sent, received }).toEqual({ sent, received: sent });
+      for (const [sent] of pairs) expect(sent).toBeGreaterThan(0);
+      if ('udp' in options) expect(r.end.sum_received.lost_packets).toBe(0);
+    }, 30_000);
+  }
+
+  it('--bidir -P 2: streams 1 and 3 send, 4 and 5 receive; the reverse direction has its own sums', async () => {
+    const r = await runIperf3Client({ subsystem: a, host: B_IP, port: 5201, time: 1, bidirectional: true, parallel: 2 });
+    const streams = r.end.streams as { sender: { socket: number; sender: boolean } }[];
+    expect(streams.map((s) => [s.sender.socket, s.sender.sender])).toEqual([[1, true], [3, true], [4, false], [5, false]]);
+    expect(r.end).toHaveProperty('sum_sent_bidir_reverse');
+    expect(r.end).toHaveProperty('sum_received_bidir_reverse');
+    expect(r.intervals[0]).toHaveProperty('sum_bidir_reverse');
   }, 30_000);
 });

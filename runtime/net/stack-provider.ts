@@ -19,6 +19,7 @@ import {
 import { AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM, SOCK_STREAM, type Endpoint } from '../sockaddr.ts';
 import { endpointV4, ipOf, isV4Mapped, isV6Wildcard, stackConnect, stackListen } from './stack-tcp.ts';
 import { TcpEngine, type TcpOptionsConfig } from './tcp/tcp-engine.ts';
+import { congestionControlNames } from './tcp/congestion.ts';
 import type { Ipv4Stack } from './stack.ts';
 import type { UdpReceiver, UdpSocket } from './udp.ts';
 
@@ -120,6 +121,10 @@ export class StackProvider implements TransportProvider {
       list.push({ family: AF_INET6, socketType: SOCK_STREAM, protocol: IPPROTO_TCP });
     }
     return list;
+  }
+
+  congestionControls(): string[] {
+    return this.tcp ? congestionControlNames() : [];
   }
 
   private engine(what: string): TcpEngine {

@@ -8,7 +8,7 @@
 //   connection's receive buffer and the advertised window closes (flow control by SO_RCVBUF).
 import { STATUS_CONNECTION_ABORTED, STATUS_NETWORK_UNREACHABLE, STATUS_SUCCESS, type NTSTATUS } from '../ntstatus.ts';
 import {
-  ProviderError, type ConnectionSink, type ConnectOptions, type ListenerSink, type ListenOptions, type TransportConnection,
+  ProviderError, type ConnectionSink, type ConnectOptions, type ListenerSink, type ListenOptions, type TcpInfo, type TransportConnection,
   type TransportListener,
 } from '../provider.ts';
 import { AF_INET, AF_INET6, type Endpoint } from '../sockaddr.ts';
@@ -180,6 +180,27 @@ export class StackConnection implements TransportConnection, TcpEvents {
 
   idealSendBacklog(): number { return this.tcb.idealSendBacklog; }
 
+  tcpInfo(): TcpInfo {
+    const t = this.tcb;
+    const rtt = t.rtt;
+    return {
+      state: t.state, mss: t.mss, connectionTimeMs: Math.max(0, Math.round(this.engine.clock.now() - t.createdAt)),
+      timestampsEnabled: t.tsEnabled, rttUs: Math.round(rtt.srtt * 1000),
+      minRttUs: Number.isFinite(rtt.minRtt) ? Math.round(rtt.minRtt * 1000) : 0,
+      bytesInFlight: (t.sndMax - t.sndUna) >>> 0, cwnd: Math.floor(t.cc.cwnd), sndWnd: t.sndWnd,
+      rcvWnd: Math.max(0, (t.rcvAdvEdge - t.rcvNxt) | 0), rcvBuf: t.rcvBufSize, bytesOut: t.bytesOut, bytesIn: t.bytesIn,
+      // Reordering is handled (RACK) but not counted in bytes.
+      bytesReordered: 0, bytesRetrans: t.bytesRetransmitted, fastRetrans: t.fastRetransmits, dupAcksIn: t.dupAcksIn,
+      timeoutEpisodes: t.timeoutEpisodes, synRetrans: Math.max(0, t.synSent - 1),
+    };
+  }
+
+  congestionControl(): string { return this.tcb.ccName; }
+
+  setCongestionControl(name: string): boolean { return this.engine.setCongestionControl(this.tcb, name); }
+
+  setReceiveBufferSize(bytes: number): void { this.engine.setReceiveBuffer(this.tcb, bytes); }
+
   releaseData(handle: number): void { this.engine.releaseData(handle); }
   heldBytes(handle: number): Uint8Array { return this.engine.stack.held.bytes(handle); }
   pinData(handle: number): void { this.engine.stack.held.pin(handle); }
@@ -218,6 +239,8 @@ export function stackConnect(engine: TcpEngine, local: Endpoint | null, remote: 
     const r = engine.connect(local?.port ?? 0, to, remote.port, NO_EVENTS);
     if (typeof r === 'number') { reject(new ProviderError(r, 'connect: no TCP port available')); return; }
     const conn = new StackConnection(engine, r, remote.family);
+    // Chosen before the handshake: the SYN's connection starts with it (the WSK layer checked the name).
+    if (options.congestionControl) engine.setCongestionControl(r, options.congestionControl);
     if (options.keepAlive) conn.setKeepAlive(true, 7200, 75, 9);
     if (options.noDelay) conn.setNoDelay(true);
     conn.onOpen = (status) => {

@@ -35,6 +35,8 @@ export function attachConnection(s: WskSocketObject, connection: TransportConnec
   s.local = connection.localEndpoint;
   if (s.options.keepAlive) connection.setKeepAlive(true, s.options.keepIdle, s.options.keepInterval, s.options.keepCount);
   if (s.options.noDelay) connection.setNoDelay(true);
+  if (s.options.receiveBufferSet) connection.setReceiveBufferSize?.(s.options.receiveBufferSize);
+  if (s.options.congestionAlgorithm !== null) connection.setCongestionControl?.(s.options.congestionAlgorithm);
   const sink: ConnectionSink = {
     onData: (chunk, handle) => onData(s, chunk, handle ?? -1),
     onEnd: () => onEnd(s),

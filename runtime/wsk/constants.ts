@@ -82,9 +82,15 @@ export const TCP_KEEPIDLE = 3;
 export const TCP_KEEPCNT = 16;
 export const TCP_KEEPINTVL = 17;
 export const TCP_FASTOPEN = 15;
+/**
+ * ws2ipdef.h reserves this value without a public meaning; here it names the connection's
+ * congestion control as Linux's TCP_CONGESTION does (a name the provider has, as an ASCII string).
+ */
+export const TCP_CONGESTION_ALGORITHM = 12;
 
 // IOCTLs
 const IOC_WS2 = 0x08000000;
+const IOC_VENDOR = 0x18000000;
 export const IOC_WSK = IOC_WS2 | 0x07000000;
 const _WSAIO = (x: number, y: number): number => (0x20000000 | x | y) >>> 0;
 const _WSAIOR = (x: number, y: number): number => (0x40000000 | x | y) >>> 0;
@@ -100,6 +106,20 @@ export const SIO_WSK_SET_TCP_SILENT_MODE = _WSAIO(IOC_WSK, 7);
 export const SIO_ADDRESS_LIST_QUERY = _WSAIOR(IOC_WS2, 22);
 export const SIO_ADDRESS_LIST_CHANGE = _WSAIO(IOC_WS2, 23);
 export const SIO_ADDRESS_LIST_SORT = _WSAIORW(IOC_WS2, 25);
+/** mstcpip.h: input a DWORD version (0), output TCP_INFO_v0. */
+export const SIO_TCP_INFO = _WSAIORW(IOC_VENDOR, 39);
+/** mstcpip.h TCPSTATE, the order of RFC 9293's states. */
+export const TCPSTATE_CLOSED = 0;
+export const TCPSTATE_LISTEN = 1;
+export const TCPSTATE_SYN_SENT = 2;
+export const TCPSTATE_SYN_RCVD = 3;
+export const TCPSTATE_ESTABLISHED = 4;
+export const TCPSTATE_FIN_WAIT_1 = 5;
+export const TCPSTATE_FIN_WAIT_2 = 6;
+export const TCPSTATE_CLOSE_WAIT = 7;
+export const TCPSTATE_CLOSING = 8;
+export const TCPSTATE_LAST_ACK = 9;
+export const TCPSTATE_TIME_WAIT = 10;
 
 export const NPI_WSK_INTERFACE_ID = guidFromString('{2227E803-8D8B-11D4-ABAD-009027719E09}');
 
@@ -125,5 +145,7 @@ export const SIZEOF_SIZE_T = 8;
 export const SIZEOF_WSK_TRANSPORT = 28;
 export const SIZEOF_WSK_EVENT_CALLBACK_CONTROL = 16;
 export const SIZEOF_WSK_INSPECT_ID = 16;
+/** sizeof(TCP_INFO_v0) on x64: ULONG64 members align the struct to 8. */
+export const SIZEOF_TCP_INFO_v0 = 88;
 export const SIZEOF_SOCKET_ADDRESS = 16;
 export const SIZEOF_SOCKET_ADDRESS_LIST_HEADER = 8;

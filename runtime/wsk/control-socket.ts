@@ -5,7 +5,7 @@
 import type { IRP } from '../irp/irp.ts';
 import {
   STATUS_BUFFER_OVERFLOW, STATUS_CANCELLED, STATUS_EVENT_PENDING, STATUS_INVALID_DEVICE_REQUEST, STATUS_INVALID_DEVICE_STATE,
-  STATUS_INVALID_PARAMETER, STATUS_NOT_SUPPORTED, STATUS_PENDING, STATUS_REQUEST_NOT_ACCEPTED, STATUS_SUCCESS,
+  STATUS_INVALID_PARAMETER, STATUS_NOT_FOUND, STATUS_NOT_SUPPORTED, STATUS_PENDING, STATUS_REQUEST_NOT_ACCEPTED, STATUS_SUCCESS,
   type NTSTATUS,
 } from '../ntstatus.ts';
 import {
@@ -16,10 +16,10 @@ import { guidEquals } from '../nmr/types.ts';
 import {
   IPV6_V6ONLY, NPI_WSK_INTERFACE_ID, SIO_ADDRESS_LIST_CHANGE, SIO_ADDRESS_LIST_QUERY, SIO_WSK_QUERY_IDEAL_SEND_BACKLOG,
   SIO_WSK_QUERY_INSPECT_ID, SIO_WSK_QUERY_RECEIVE_BACKLOG, SIO_WSK_REGISTER_EXTENSION, SIO_WSK_SET_REMOTE_ADDRESS,
-  SIO_WSK_SET_SENDTO_ADDRESS, SIO_WSK_SET_TCP_SILENT_MODE, SIZEOF_SIZE_T, SIZEOF_SOCKET_ADDRESS,
-  SIZEOF_SOCKET_ADDRESS_LIST_HEADER, SIZEOF_ULONG, SIZEOF_WSK_INSPECT_ID, SO_BROADCAST, SO_CONDITIONAL_ACCEPT,
+  SIO_TCP_INFO, SIO_WSK_SET_SENDTO_ADDRESS, SIO_WSK_SET_TCP_SILENT_MODE, SIZEOF_SIZE_T, SIZEOF_SOCKET_ADDRESS,
+  SIZEOF_SOCKET_ADDRESS_LIST_HEADER, SIZEOF_TCP_INFO_v0, SIZEOF_ULONG, SIZEOF_WSK_INSPECT_ID, SO_BROADCAST, SO_CONDITIONAL_ACCEPT,
   SO_EXCLUSIVEADDRUSE, SO_KEEPALIVE, SO_RCVBUF, SO_REUSEADDR, SO_WSK_EVENT_CALLBACK, SO_WSK_SECURITY, SOL_SOCKET,
-  CONNECTION_EVENTS, TCP_FASTOPEN, TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_NODELAY, WSK_EVENT_ACCEPT, WSK_EVENT_DISABLE,
+  CONNECTION_EVENTS, TCP_CONGESTION_ALGORITHM, TCP_FASTOPEN, TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_NODELAY, WSK_EVENT_ACCEPT, WSK_EVENT_DISABLE,
   WSK_EVENT_RECEIVE, WSK_EVENT_RECEIVE_FROM, WSK_EVENT_SEND_BACKLOG, WskGetOption, WskIoctl,
   WskSetOption,
 } from './constants.ts';
@@ -28,7 +28,7 @@ import { deliver, indicateSendBacklog } from './connection.ts';
 import { deliverDatagrams } from './datagram.ts';
 import { drainAcceptQueue } from './listen.ts';
 import { afterCallbacks, settle, trackPending, type WskSocketObject } from './socket.ts';
-import type { PSIZE_T, SECURITY_DESCRIPTOR, SOCKET_ADDRESS_LIST, WSK_EVENT_CALLBACK_CONTROL, WSK_INSPECT_ID } from './types.ts';
+import type { PSIZE_T, SECURITY_DESCRIPTOR, SOCKET_ADDRESS_LIST, TCP_INFO_v0, WSK_EVENT_CALLBACK_CONTROL, WSK_INSPECT_ID } from './types.ts';
 import { watchAddressList } from './address-list.ts';
 
 
@@ -51,6 +51,30 @@ function writeScalar(output: unknown, value: number, size: number): boolean {
   }
   if (output && typeof output === 'object') { (output as { value: number }).value = value; return true; }
   return false;
+}
+
+/** An option's name value: a string, a { value } holder with one, or ASCII bytes (up to a NUL or inSize). */
+function readName(input: unknown, size: number): string | null {
+  if (input && typeof input === 'object' && !(input instanceof Uint8Array) && 'value' in input) input = (input as { value: unknown }).value;
+  if (typeof input === 'string') return input.length > 0 && input.length <= 64 ? input : null;
+  if (!(input instanceof Uint8Array)) return null;
+  const bytes = input.subarray(0, Math.min(size, input.byteLength));
+  const end = bytes.indexOf(0);
+  const text = String.fromCharCode(...bytes.subarray(0, end < 0 ? bytes.byteLength : end));
+  return text.length > 0 && text.length <= 64 ? text : null;
+}
+
+/** Writes a name as ASCII with a NUL into bytes, or into a { value } holder; the size it takes, or -1 when it does not fit. */
+function writeName(output: unknown, size: number, name: string): number {
+  const needed = name.length + 1;
+  if (output instanceof Uint8Array) {
+    if (size < needed || output.byteLength < needed) return -1;
+    for (let i = 0; i < name.length; i++) output[i] = name.charCodeAt(i) & 0x7f;
+    output[name.length] = 0;
+    return needed;
+  }
+  if (output && typeof output === 'object') { (output as { value: string }).value = name; return needed; }
+  return -1;
 }
 
 type Need = 'required' | 'optional' | 'none';
@@ -114,6 +138,7 @@ function setOption(c: ControlCall): NTSTATUS {
     s.options.securityDescriptor = sd as SECURITY_DESCRIPTOR;
     return finish(c, STATUS_SUCCESS);
   }
+  if (c.level === IPPROTO_TCP && c.code === TCP_CONGESTION_ALGORITHM && s.socketType === 1) return setCongestion(c);
   const v = readUlong(c.input, c.inSize);
   if (v === null || c.inSize < SIZEOF_ULONG) return finish(c, STATUS_INVALID_PARAMETER);
   const beforeBind = (apply: () => void, ...cats: string[]): NTSTATUS => {
@@ -135,8 +160,12 @@ function setOption(c: ControlCall): NTSTATUS {
       case SO_RCVBUF:
         if (!categoryIs(s, 'listen', 'datagram', 'connection') || v === 0) return finish(c, STATUS_INVALID_PARAMETER);
         s.options.receiveBufferSize = v;
+        s.options.receiveBufferSet = true;
         if (!hostAccepts(() => s.datagram?.setReceiveBufferSize(v))) return finish(c, STATUS_INVALID_PARAMETER);
-        if (s.connection) deliver(s);
+        if (s.connection) {
+          s.connection.setReceiveBufferSize?.(v);
+          deliver(s);
+        }
         return finish(c, STATUS_SUCCESS);
       case SO_BROADCAST:
         if (!categoryIs(s, 'datagram')) return finish(c, STATUS_INVALID_PARAMETER);
@@ -174,6 +203,12 @@ function getOption(c: ControlCall): NTSTATUS {
     if (c.output && typeof c.output === 'object') (c.output as { value: unknown }).value = sd ? s.client.cacheSecurityDescriptor(sd) : null;
     return finish(c, STATUS_SUCCESS, SIZEOF_SIZE_T);
   }
+  if (c.level === IPPROTO_TCP && c.code === TCP_CONGESTION_ALGORITHM && s.socketType === 1) {
+    const name = s.connection ? (s.connection.congestionControl?.() ?? '') : (s.options.congestionAlgorithm ?? '');
+    if (!name) return finish(c, s.connection || s.options.congestionAlgorithm !== null ? STATUS_NOT_SUPPORTED : STATUS_INVALID_DEVICE_STATE);
+    const n = writeName(c.output, c.outSize, name);
+    return n < 0 ? finish(c, STATUS_BUFFER_OVERFLOW) : finish(c, STATUS_SUCCESS, n);
+  }
   let value: number | null = null;
   if (c.level === SOL_SOCKET) {
     switch (c.code >>> 0) {
@@ -197,6 +232,49 @@ function getOption(c: ControlCall): NTSTATUS {
   if (value === null) return finish(c, STATUS_INVALID_PARAMETER);
   if (c.outSize < SIZEOF_ULONG || !writeScalar(c.output, value, SIZEOF_ULONG)) return finish(c, STATUS_BUFFER_OVERFLOW);
   return finish(c, STATUS_SUCCESS, SIZEOF_ULONG);
+}
+
+/**
+ * TCP_CONGESTION_ALGORITHM: on a connection the transport switches at once; before connect the
+ * name is checked against the provider's list and kept for the connect (and for the sockets a
+ * listener accepts). Unknown names are STATUS_NOT_FOUND (Linux: ENOENT); a provider that cannot
+ * choose (node:net) says STATUS_NOT_SUPPORTED.
+ */
+function setCongestion(c: ControlCall): NTSTATUS {
+  const { s } = c;
+  const name = readName(c.input, c.inSize);
+  if (name === null) return finish(c, STATUS_INVALID_PARAMETER);
+  if (s.connection) {
+    if (!s.connection.setCongestionControl) return finish(c, STATUS_NOT_SUPPORTED);
+    if (!s.connection.setCongestionControl(name)) return finish(c, STATUS_NOT_FOUND);
+  } else {
+    const known = s.client.subsystem.provider.congestionControls?.();
+    if (!known) return finish(c, STATUS_NOT_SUPPORTED);
+    if (!known.includes(name)) return finish(c, STATUS_NOT_FOUND);
+  }
+  s.options.congestionAlgorithm = name;
+  return finish(c, STATUS_SUCCESS);
+}
+
+/** SIO_TCP_INFO version 0: the connection's TCP_INFO_v0, from what the transport knows. */
+function tcpInfo(c: ControlCall): NTSTATUS {
+  const { s } = c;
+  const irpProblem = checkIrp(c, 'required');
+  if (irpProblem !== null) return irpProblem;
+  if (!categoryIs(s, 'connection')) return finish(c, STATUS_INVALID_PARAMETER);
+  if (!s.connection) return finish(c, STATUS_INVALID_DEVICE_STATE);
+  const version = readUlong(c.input, c.inSize);
+  if (version === null) return finish(c, STATUS_INVALID_PARAMETER);
+  if (version !== 0 || !s.connection.tcpInfo) return finish(c, STATUS_NOT_SUPPORTED);
+  if (c.outSize < SIZEOF_TCP_INFO_v0 || !c.output || typeof c.output !== 'object') return finish(c, STATUS_BUFFER_OVERFLOW);
+  const t = s.connection.tcpInfo();
+  const out = c.output as TCP_INFO_v0;
+  out.State = t.state; out.Mss = t.mss; out.ConnectionTimeMs = t.connectionTimeMs; out.TimestampsEnabled = t.timestampsEnabled;
+  out.RttUs = t.rttUs; out.MinRttUs = t.minRttUs; out.BytesInFlight = t.bytesInFlight; out.Cwnd = t.cwnd; out.SndWnd = t.sndWnd;
+  out.RcvWnd = t.rcvWnd; out.RcvBuf = t.rcvBuf; out.BytesOut = t.bytesOut; out.BytesIn = t.bytesIn; out.BytesReordered = t.bytesReordered;
+  out.BytesRetrans = t.bytesRetrans; out.FastRetrans = t.fastRetrans; out.DupAcksIn = t.dupAcksIn; out.TimeoutEpisodes = t.timeoutEpisodes;
+  out.SynRetrans = t.synRetrans;
+  return finish(c, STATUS_SUCCESS, SIZEOF_TCP_INFO_v0);
 }
 
 /** SO_WSK_EVENT_CALLBACK (R26–R29). */
@@ -287,6 +365,7 @@ function ioctl(c: ControlCall): NTSTATUS {
       if (c.outSize < SIZEOF_SIZE_T || !writeScalar(c.output, value, SIZEOF_SIZE_T)) return finish(c, STATUS_BUFFER_OVERFLOW);
       return finish(c, STATUS_SUCCESS, SIZEOF_SIZE_T);
     }
+    case SIO_TCP_INFO: return tcpInfo(c);
     case SIO_WSK_QUERY_INSPECT_ID: {
       const irpProblem = checkIrp(c, 'none');
       if (irpProblem !== null) return irpProblem;

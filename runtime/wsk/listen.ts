@@ -147,9 +147,11 @@ function newAcceptedSocket(s: WskSocketObject, w: Waiting, context: PVOID, dispa
   const accepted = s.client.createSocketObject(WSK_FLAG_CONNECTION_SOCKET, s.family, s.socketType, s.protocol, context, dispatch, s.owner);
   accepted.enabledEvents = events;
   accepted.staticEvents = s.client.staticEvents & CONNECTION_EVENTS;
-  // R24: keepalive and receive buffer are inherited from the listener.
+  // R24: keepalive and receive buffer are inherited from the listener (and the congestion control, as on Linux).
   accepted.options.keepAlive = s.options.keepAlive;
   accepted.options.receiveBufferSize = s.options.receiveBufferSize;
+  accepted.options.receiveBufferSet = s.options.receiveBufferSet;
+  accepted.options.congestionAlgorithm = s.options.congestionAlgorithm;
   accepted.options.keepIdle = s.options.keepIdle;
   accepted.options.keepInterval = s.options.keepInterval;
   accepted.options.keepCount = s.options.keepCount;

@@ -118,7 +118,9 @@ function connect(Socket: unknown, RemoteAddress: SOCKADDR | null, Buffer: WSK_BU
   const status = pendIrp(irp, () => { s.connecting = false; settle(s, op, STATUS_CANCELLED, 0); });
   const pieces = Buffer && Buffer.Length > 0 ? wskBufSegments(Buffer).map((p) => Uint8Array.from(p)) : null;
   const local = s.local;
-  s.client.subsystem.provider.connect(local, remote, { keepAlive: s.options.keepAlive, noDelay: s.options.noDelay, v6Only: s.options.v6Only })
+  s.client.subsystem.provider.connect(local, remote, {
+    keepAlive: s.options.keepAlive, noDelay: s.options.noDelay, v6Only: s.options.v6Only, congestionControl: s.options.congestionAlgorithm,
+  })
     .then((connection) => {
       s.connecting = false;
       if (op.done || s.state !== 'open') { connection.abort(); return; }

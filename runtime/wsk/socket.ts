@@ -69,6 +69,10 @@ export interface SocketOptions {
   conditionalAccept: boolean;
   keepAlive: boolean;
   receiveBufferSize: number;
+  /** SO_RCVBUF was set (not the default): a connection is given it as its receive buffer. */
+  receiveBufferSet: boolean;
+  /** TCP_CONGESTION_ALGORITHM set on the socket, or null for the provider's default. */
+  congestionAlgorithm: string | null;
   broadcast: boolean;
   v6Only: boolean;
   noDelay: boolean;
@@ -159,7 +163,7 @@ export class WskSocketObject implements WSK_SOCKET {
     this.Dispatch = dispatch;
     this.options = {
       reuseAddress: false, exclusiveAddressUse: false, conditionalAccept: false, keepAlive: false,
-      receiveBufferSize: DEFAULT_RECEIVE_BUFFER, broadcast: false, v6Only: family === 23 ? true : false,
+      receiveBufferSize: DEFAULT_RECEIVE_BUFFER, receiveBufferSet: false, congestionAlgorithm: null, broadcast: false, v6Only: family === 23 ? true : false,
       noDelay: false, keepIdle: 7200, keepInterval: 1, keepCount: 10, fastOpen: false, securityDescriptor: null,
     };
   }

@@ -94,6 +94,32 @@ export interface WSK_INSPECT_ID {
   SerialNumber: number;
 }
 
+/**
+ * mstcpip.h TCP_INFO_v0: a TCP connection's statistics, the output of SIO_TCP_INFO with version 0
+ * (Microsoft: "TCP_INFO_v0 structure"). State is a TCPSTATE value.
+ */
+export interface TCP_INFO_v0 {
+  State: number;
+  Mss: number;
+  ConnectionTimeMs: number;
+  TimestampsEnabled: boolean;
+  RttUs: number;
+  MinRttUs: number;
+  BytesInFlight: number;
+  Cwnd: number;
+  SndWnd: number;
+  RcvWnd: number;
+  RcvBuf: number;
+  BytesOut: number;
+  BytesIn: number;
+  BytesReordered: number;
+  BytesRetrans: number;
+  FastRetrans: number;
+  DupAcksIn: number;
+  TimeoutEpisodes: number;
+  SynRetrans: number;
+}
+
 export interface WSK_EVENT_CALLBACK_CONTROL {
   NpiId: NPIID;
   EventMask: number;

@@ -128,7 +128,8 @@ describe('wsk run echosrv on a real device', () => {
       run.child.kill('SIGTERM');
     }
     expect(await run.exited).toBe(0);
-    expect(run.out()).toMatch(/test from 198\.18\.\d+\.\d+:\d+: tcp reverse, 1 stream/);
+    // iperf3 -s's report of the test: the client, its stream, what our server sent.
+    expect(run.out()).toMatch(/Accepted connection from 198\.18\.\d+\.\d+, port \d+\n\[ {2}1\] local 198\.18\.\d+\.\d+ port 5201 connected to[\s\S]* sender\n/);
     const none = wskEnv(['stats'], env);
     expect(await none.exited).toBe(1);
     expect(none.err()).toMatch(/no running app on the userspace stack/);

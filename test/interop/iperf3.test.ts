@@ -7,6 +7,7 @@ import { openStackLab, type StackLab } from '../helpers/real-link.ts';
 import { startIperf3Server, type Iperf3Server } from '../../apps/iperf3/iperf3-server.ts';
 import { Iperf3Error, runIperf3Client } from '../../apps/iperf3/iperf3-client.ts';
 import { REALTIME, RECEIVER_BUFFER } from '../helpers/receiver.ts';
+import { layoutDifferences, stockReference, type Json } from '../helpers/iperf3-json.ts';
 
 interface StockReport {
   error?: string;
@@ -40,6 +41,15 @@ describe('iperf3 apps on the userspace stack against stock iperf3', () => {
     const report = JSON.parse(r.stdout) as StockReport;
     expect({ code: r.code, error: report.error }).toEqual({ code: 0, error: undefined });
     return report;
+  };
+
+  /** `prefix`: a command prefix for iperf3 -s (REALTIME). */
+  const stockServer = async <T>(run: () => Promise<T>, prefix: readonly string[] = []): Promise<{ ours: T; theirs: StockReport }> => {
+    const p = L.peerProcess(`exec ${[...prefix, 'iperf3'].join(' ')} -s -1 -J -B ${L.peerAddress} -p 5202`);
+    await L.peer(`for i in $(seq 100); do ss -ltn | grep -q ':5202 ' && exit 0; sleep 0.05; done; exit 1`);
+    const ours = await run();
+    await p.exited;
+    return { ours, theirs: JSON.parse(p.output()) as StockReport };
   };
 
   it('iperf3 -c (TCP, 2 s): completes, and its received count is exactly what our server counted', async () => {
@@ -117,15 +127,6 @@ describe('iperf3 apps on the userspace stack against stock iperf3', () => {
   }, 60_000);
 
   describe('our client against iperf3 -s', () => {
-    /** `prefix`: a command prefix for iperf3 -s (REALTIME). */
-    const stockServer = async <T>(run: () => Promise<T>, prefix: readonly string[] = []): Promise<{ ours: T; theirs: StockReport }> => {
-      const p = L.peerProcess(`exec ${[...prefix, 'iperf3'].join(' ')} -s -1 -J -B ${L.peerAddress} -p 5202`);
-      await L.peer(`for i in $(seq 100); do ss -ltn | grep -q ':5202 ' && exit 0; sleep 0.05; done; exit 1`);
-      const ours = await run();
-      await p.exited;
-      return { ours, theirs: JSON.parse(p.output()) as StockReport };
-    };
-
     it('TCP, 2 streams: the stock server received exactly what our client reports as received', async () => {
       const { ours, theirs } = await stockServer(() => runIperf3Client({ subsystem: L.subsystem, host: L.peerAddress, port: 5202, time: 2, parallel: 2 }));
       expect(theirs.error).toBeUndefined();
@@ -158,6 +159,31 @@ describe('iperf3 apps on the userspace stack against stock iperf3', () => {
       expect(ours.end.sum_sent.bytes).toBeLessThanOrEqual((8 << 20) + 128 * 1024);
     }, 60_000);
   });
+
+  describe('-J with every key iperf3 prints: the stack reports TCP_INFO, so nothing is left out', () => {
+    for (const [name, args, client] of [
+      ['TCP', '', {}], ['-R', '-R', { reverse: true }], ['--bidir', '--bidir', { bidirectional: true }], ['-P 2', '-P 2', { parallel: 2 }],
+    ] as const) {
+      it(`${name}: our client against iperf3 -s and iperf3 -c against our server, key by key as iperf3 against itself`, async () => {
+        const reference = await stockReference(['-t', '1', ...args.split(' ').filter(Boolean)]);
+        const { ours } = await stockServer(() => runIperf3Client({ subsystem: L.subsystem, host: L.peerAddress, port: 5202, time: 1, ...client }));
+        expect(layoutDifferences(ours, reference)).toEqual([]);
+        const next = server.nextReport();
+        const theirs = await stockClient(`-t 1 ${args}`);
+        expect((await next).error).toBeNull();
+        expect(layoutDifferences(theirs, reference)).toEqual([]);
+        // The stock client's view of what our server sent carries our server's retransmission counts.
+        if (args === '-R') expect(typeof (theirs.end.streams[0] as { sender: Json }).sender.retransmits).toBe('number');
+      }, 60_000);
+    }
+  });
+
+  it('iperf3 -c -C reno: our server has no such congestion control and says so as iperf3 does', async () => {
+    const next = server.nextReport();
+    const r = await L.peer(`iperf3 -c ${L.address} -p 5201 -t 1 -C reno -J`, 30_000);
+    expect((JSON.parse(r.stdout) as { error: string }).error).toMatch(/unable to set TCP_CONGESTION/);
+    expect((await next).error).toMatch(/congestion control 'reno'.*STATUS_NOT_FOUND/);
+  }, 30_000);
 
   it('our client against a port nobody listens on: Iperf3Error naming the refusal', async () => {
     const err = await runIperf3Client({ subsystem: L.subsystem, host: L.peerAddress, port: 5999, time: 1 }).catch((e: unknown) => e);

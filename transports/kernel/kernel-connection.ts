@@ -1,6 +1,7 @@
 // TransportConnection over a connected net.Socket (allowHalfOpen, paused until attach so early data
 // waits in the kernel). Sink calls: onData*, onEnd?, then at most one onAbort, none after
 // abort()/close(). Every send/shutdown completion fires exactly once and is never synchronous.
+import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { ConnectionSink, TransportConnection } from '../../runtime/provider.ts';
 import {
@@ -185,6 +186,14 @@ export class KernelConnection implements TransportConnection {
     return KERNEL_IDEAL_SEND_BACKLOG;
   }
 
+  /**
+   * Node cannot read or set a socket's TCP_CONGESTION, and never changes it: its sockets run the
+   * host's default (net.ipv4.tcp_congestion_control of this process's network namespace).
+   */
+  congestionControl(): string {
+    return hostCongestionControl();
+  }
+
   /** TCP_NODELAY stays on while a nodelay send is in flight, then returns to the configured value. */
   private applyNoDelay(): void {
     const want = this.noDelay || this.nodelaySends > 0;
@@ -236,4 +245,13 @@ function later(fn: Completion, status: NTSTATUS): void {
 
 function laterSend<T>(fn: (status: NTSTATUS, token: T) => void, status: NTSTATUS, token: T | undefined): void {
   process.nextTick(fn, status, token as T);
+}
+
+let hostDefault: string | null = null;
+
+function hostCongestionControl(): string {
+  if (hostDefault === null) {
+    try { hostDefault = readFileSync('/proc/sys/net/ipv4/tcp_congestion_control', 'utf8').trim(); } catch { hostDefault = ''; }
+  }
+  return hostDefault;
 }

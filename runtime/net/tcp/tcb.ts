@@ -99,6 +99,8 @@ export class Tcb {
   rcvSpaceAt = -1;
   /** Bytes the owner has taken from the receive queue. */
   bytesRead = 0;
+  /** SO_RCVBUF set by the owner: autotuning leaves rcvBufSize alone (as Linux does once SO_RCVBUF is set). */
+  rcvBufLocked = false;
 
   // Negotiated options.
   /** Effective send MSS (payload bytes per segment, before options). */
@@ -146,6 +148,8 @@ export class Tcb {
 
   // Loss recovery and congestion.
   cc!: CongestionControl;
+  /** The name cc was created under (the registry's key; a replacement class may carry another name). */
+  ccName = '';
   rtt!: RttEstimator;
   ooo!: OooQueue;
   /** What was sent when, SACKed and lost (RACK, RFC 8985): loss detection on SACK connections. */
@@ -218,8 +222,15 @@ export class Tcb {
   bytesIn = 0;
   bytesOut = 0;
   retransmits = 0;
+  bytesRetransmitted = 0;
   fastRetransmits = 0;
   timeouts = 0;
+  /** Retransmission timeouts that started a run of back-offs (one episode may hold several timeouts). */
+  timeoutEpisodes = 0;
+  /** Duplicate ACKs received over the connection's life (dupAcks is the current run). */
+  dupAcksIn = 0;
+  /** Clock time the TCB was made (its age for SIO_TCP_INFO's ConnectionTimeMs). */
+  createdAt = 0;
   /** Listener this connection came from, until it is handed over. */
   listener: unknown = null;
 

@@ -336,10 +336,40 @@ export class TcpEngine {
     tcb.rcvShift = this.windowShift();
     tcb.rtt = new RttEstimator({ minRto: this.options.minRtoMs });
     tcb.cc = createCongestionControl(this.options.congestionControl, tcb.mss);
+    tcb.ccName = this.options.congestionControl;
     // Entries for the byte limit in segments of 512 bytes or more (the arrays grow on demand).
     tcb.ooo = new OooQueue(Math.max(64, this.options.outOfOrderBytes >> 9), this.options.outOfOrderBytes, this.oooOps);
     tcb.lastReceiveAt = this.clock.now();
+    tcb.createdAt = tcb.lastReceiveAt;
     return tcb;
+  }
+
+  /**
+   * The connection's congestion control by registered name (Linux TCP_CONGESTION): before the
+   * handshake the new one starts fresh; on an open connection it takes over the current window
+   * and threshold, as Linux's tcp_reinit_congestion_control keeps the connection going. False for
+   * a name nobody registered.
+   */
+  setCongestionControl(tcb: Tcb, name: string): boolean {
+    if (tcb.ccName === name) return true;
+    let cc;
+    try { cc = createCongestionControl(name, tcb.mss); } catch { return false; }
+    const old = tcb.cc;
+    if (old && tcb.state !== TcpState.SYN_SENT && tcb.state !== TcpState.SYN_RECEIVED && tcb.state !== TcpState.CLOSED) {
+      cc.init(tcb.mss, this.clock.now());
+      cc.cwnd = old.cwnd;
+      cc.ssthresh = old.ssthresh;
+    }
+    tcb.cc = cc;
+    tcb.ccName = name;
+    return true;
+  }
+
+  /** SO_RCVBUF on a connection: a fixed receive buffer (autotuning stops), bounded by the window scale every connection announces. */
+  setReceiveBuffer(tcb: Tcb, bytes: number): void {
+    tcb.rcvBufLocked = true;
+    tcb.rcvBufSize = Math.max(2 * tcb.mss, Math.min(bytes, 65535 << tcb.rcvShift));
+    this.windowUpdate(tcb);
   }
 
   // ---- API ----------------------------------------------------------------------------------
@@ -498,7 +528,7 @@ export class TcpEngine {
   /** After the owner read: a window update when the window grew by two segments or half the buffer (RFC 1122 §4.2.3.3). */
   windowUpdate(tcb: Tcb): void {
     if (!tcb.canReceive) return;
-    if (tcb.rcvBufSize < this.receiveBufferCeiling) this.autotuneReceiveBuffer(tcb);
+    if (tcb.rcvBufSize < this.receiveBufferCeiling && !tcb.rcvBufLocked) this.autotuneReceiveBuffer(tcb);
     const advertised = (tcb.rcvAdvEdge - tcb.rcvNxt) | 0;
     const free = tcb.rcvBufSize - tcb.rcvQueued - (tcb.ooo ? tcb.ooo.bytes : 0);
     if (free - advertised >= Math.min(2 * tcb.mss, tcb.rcvBufSize >> 1)) this.ackSoon(tcb);
@@ -691,6 +721,7 @@ export class TcpEngine {
       return;
     }
     if (tcb.sndUna === tcb.sndMax) return; // nothing outstanding
+    if (tcb.backoffs === 0) tcb.timeoutEpisodes++;
     tcb.backoffs++;
     tcb.timeouts++;
     this.counters.timeouts++;

@@ -513,6 +513,7 @@ function ackAdvance(e: TcpEngine, tcb: Tcb, ack: number, o: TcpOptions, now: num
 
 function duplicateAck(e: TcpEngine, tcb: Tcb, now: number): void {
   tcb.dupAcks++;
+  tcb.dupAcksIn++;
   if (!tcb.inRecovery) {
     if (tcb.dupAcks < 3) return;
     // RFC 6582 §3.2 step 2: no new recovery until the ACK passes the previous "recover" point.

@@ -307,6 +307,7 @@ function fitRoom(tcb: Tcb, length: number, room: number): number {
 /** Counters and undo bookkeeping for `length` retransmitted bytes (Karn: no RTT sample from them). */
 function countRetransmission(e: TcpEngine, tcb: Tcb, length: number): void {
   tcb.retransmits++;
+  tcb.bytesRetransmitted += length;
   e.counters.retransmits++;
   e.counters.bytesRetransmitted += length;
   tcb.rttTiming = false;
