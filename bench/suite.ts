@@ -26,7 +26,7 @@ import {
 } from './suite/targets.ts';
 import { median, ratio } from './suite/stats.ts';
 import { renderTable, updateReadmeFile } from './readme-table.ts';
-import { suiteChart } from './suite/chart.ts';
+import { suiteChart, suiteCsv } from './suite/chart.ts';
 
 export { teardownLabs } from './suite/targets.ts';
 
@@ -228,6 +228,7 @@ export async function runBenchSuite(options: SuiteOptions): Promise<SuiteResult>
   mkdirSync(dirname(jsonPath), { recursive: true });
   writeFileSync(jsonPath, JSON.stringify(result, null, 2) + '\n');
   writeFileSync(svgPath, suiteChart(result));
+  writeFileSync(svgPath.replace(/\.svg$/, '.csv'), suiteCsv(result));
   if (doReadme) updateReadmeFile(readmePath, result);
 
   log('');
