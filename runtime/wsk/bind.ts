@@ -1,4 +1,4 @@
-// WskBind for listen, datagram, connection and stream sockets (wsk.md §3.3, R18, R21, R47).
+// WskBind for listen, datagram, connection and stream sockets (R18, R21, R47).
 // Binding a listening socket starts listening; a connection socket gets its port at bind time
 // and its IP at connect time.
 import type { IRP } from '../irp/irp.ts';
@@ -22,7 +22,7 @@ export function WskBindImpl(s: WskSocketObject, LocalAddress: SOCKADDR | null, F
   const ep = sockaddrToEndpoint(LocalAddress);
   if (!ep || ep.family !== s.family || Flags !== 0) return fail(STATUS_INVALID_PARAMETER);
   if (s.local || s.binding || s.bindInProgress || s.committed) return fail(STATUS_INVALID_DEVICE_STATE);
-  // Windows creates a UDP "listening" socket but refuses to bind it (wsk.md §1, obs.).
+  // Windows creates a UDP "listening" socket but refuses to bind it (observed: Wine's driver_netio.c test).
   if (s.category === 'listen' && s.socketType === SOCK_DGRAM) return fail(STATUS_NOT_IMPLEMENTED);
   const binding: Binding = {
     protocol: transportProtocol(s),

@@ -1,4 +1,4 @@
-// IRP completion for the WSK layer (R9–R14, design.md §4): an accepted IRP returns
+// IRP completion for the WSK layer (R9–R14, docs/architecture.md §4): an accepted IRP returns
 // STATUS_PENDING and completes later from the event loop, never inside the initiating call; an
 // error found before the operation starts is returned and the IRP completes with the same status.
 import { IoCompleteRequest, IoSetCancelRoutine, irpBeginOperation, type IRP, type ULONG_PTR } from '../irp/irp.ts';
