@@ -8,7 +8,7 @@
 // faint with a moving mean over them; cwnd keeps its raw sawtooth, which is the point of it.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FlowRecord } from './experiment-flow.ts';
+import { flowCongestionControls, type FlowRecord } from './experiment-flow.ts';
 import type { ExperimentResults, ExperimentSpec } from './experiment.ts';
 import { FRAME_OVERHEAD } from './netsim.ts';
 import { chartCsv, type EventMarks, lineChartSvg, type LineChart, type LineSeries, movingAverage, PALETTE, type ReferenceLine } from './svg-chart.ts';
@@ -39,15 +39,11 @@ export function linkSubtitle(spec: ExperimentSpec): string {
   if (l.corrupt > 0) parts.push(`corrupt ${percent(l.corrupt)}`);
   if (l.rateMbps > 0) parts.push(`queue ${l.bufferPackets} packets`);
   parts.push(`offloads ${spec.offloads ? 'on (64 KiB TSO frames)' : 'off'}`);
-  const ccs = flowNames(spec.workload.flows, spec.congestionControl);
+  const ccs = flowCongestionControls(spec);
   const distinct = [...new Set(ccs)];
   parts.push(`${spec.workload.flows} flow${spec.workload.flows > 1 ? 's' : ''} ${distinct.length === 1 ? distinct[0] : `(${ccs.join(', ')})`}`);
   parts.push(spec.medium === 'memory' ? `memory link, virtual time, seed ${spec.seed}` : 'veth lab, real time, our stack (AF_PACKET) sending to Linux');
   return parts.join(' · ');
-}
-
-function flowNames(flows: number, cc: ExperimentSpec['congestionControl']): string[] {
-  return Array.from({ length: flows }, (_, i) => (typeof cc === 'string' ? cc : cc[i]!));
 }
 
 /** Samples per moving-mean window: about one second, at most a quarter of the run; 1 = no smoothing. */
