@@ -115,9 +115,11 @@ export function experimentCharts(r: ExperimentResults): { name: PlotName; chart:
   const throughput: LineSeries[] = flows.flatMap((f) => smoothed(f.name, `${f.key}_mbps`, f.record.series.timeS, f.record.series.throughputMbps, f.color, mean));
   if (flows.length > 1) {
     const sum = flows[0]!.record.series.timeS.map((_, k) => Math.round(flows.reduce((s, f) => s + (f.record.series.throughputMbps[k] ?? 0), 0) * 1e4) / 1e4);
-    const all = window === 1 ? sum : movingAverage(sum, window);
     const smooth = window > 1;
-    throughput.push({ label: `all flows${smooth ? `, ${mean.text} mean` : ''}`, column: `all_flows_mbps${smooth ? mean.suffix : ''}`, x: flows[0]!.record.series.timeS, y: all, color: '#000000' });
+    throughput.push({
+      label: `all flows${smooth ? `, ${mean.text} mean` : ''}`, column: `all_flows_mbps${smooth ? mean.suffix : ''}`,
+      x: flows[0]!.record.series.timeS, y: smooth ? movingAverage(sum, window) : sum, color: '#000000',
+    });
   }
   const throughputRefs: ReferenceLine[] = [];
   if (l.rateMbps > 0) {
