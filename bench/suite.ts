@@ -3,10 +3,10 @@
 // real-device link, and kernel iperf3 — throughput both ways, 64-byte request-response p50/p99,
 // connections per second and memory per idle connection; a warm-up pass in every app process,
 // then the median of --runs runs (target order rotated from run to run); ratios against node:net
-// from the same run. Writes bench/results/suite.json, a chart beside it (suite.svg) and, only
-// with --readme, the README table between the bench:suite markers (a full run's figures belong
-// there: every target, not --quick). How each target is set up and why
-// that is fair: bench/suite/targets.ts.
+// from the same run. Writes bench/results/suite.json, a chart and its figures beside it
+// (suite.svg, suite.csv) and, only with --readme, the README table between the bench:suite
+// markers (a full run's figures belong there: every target, not --quick). How each target is set
+// up and why that is fair: bench/suite/targets.ts.
 //
 //   npx tsx bench/suite.ts [--quick] [--runs N] [--only node:net,wsk-stack-afpacket,...]
 //                          [--out file.json] [--readme] [--loopback]
@@ -26,7 +26,7 @@ import {
 } from './suite/targets.ts';
 import { median, ratio } from './suite/stats.ts';
 import { renderTable, updateReadmeFile } from './readme-table.ts';
-import { suiteChart } from './suite/chart.ts';
+import { suiteChart, suiteCsv } from './suite/chart.ts';
 
 export { teardownLabs } from './suite/targets.ts';
 
@@ -228,6 +228,7 @@ export async function runBenchSuite(options: SuiteOptions): Promise<SuiteResult>
   mkdirSync(dirname(jsonPath), { recursive: true });
   writeFileSync(jsonPath, JSON.stringify(result, null, 2) + '\n');
   writeFileSync(svgPath, suiteChart(result));
+  writeFileSync(svgPath.replace(/\.svg$/, '.csv'), suiteCsv(result));
   if (doReadme) updateReadmeFile(readmePath, result);
 
   log('');

@@ -3,7 +3,9 @@
 // labels on the bars, a legend. Missing values (null/NaN) leave a gap. Bars beyond the axis are
 // clipped and marked with their value, so one outlier does not flatten the rest. With `log`, the
 // axis is logarithmic (base 2) and bars grow from the reference up or down: the natural picture
-// for ratios, where 0.5× and 2× are equally far from 1×.
+// for ratios, where 0.5× and 2× are equally far from 1×. A value label goes beyond its bar's
+// end when it fits inside the plot, else inside the bar, so no label reaches the category names.
+import { escapeXml as esc, textWidth } from '../apps/lab/svg-chart.ts';
 
 export interface BarSeries { name: string; values: (number | null)[] }
 export interface BarChartOptions {
@@ -12,6 +14,8 @@ export interface BarChartOptions {
   series: BarSeries[];
   /** Draws a dashed line at this value (e.g. 1 for ratios). */
   reference?: number;
+  /** Legend entry for the reference line, e.g. the baseline a ratio chart divides by. */
+  referenceLabel?: string;
   yLabel?: string;
   /** Top of the axis (default: the largest value, rounded up). */
   yMax?: number;
@@ -28,7 +32,6 @@ export interface BarChartOptions {
 
 const PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1', '#9c755f'];
 
-const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const num = (x: number): string => (Math.round(x * 10) / 10).toString();
 
 function niceCeil(x: number): number {
@@ -42,7 +45,8 @@ export function svgBars(o: BarChartOptions): string {
   const W = o.width ?? 900;
   const H = o.height ?? 420;
   const colors = o.colors ?? PALETTE;
-  const legendH = 18 * Math.ceil(o.series.length / 3) + 8;
+  const legendItems = o.series.length + (o.referenceLabel ? 1 : 0);
+  const legendH = 18 * Math.ceil(legendItems / 3) + 8;
   const m = { left: 56, right: 16, top: o.log ? 72 : 40, bottom: 48 + legendH };
   const pw = W - m.left - m.right;
   const ph = H - m.top - m.bottom;
@@ -72,7 +76,7 @@ export function svgBars(o: BarChartOptions): string {
     out.push(`<text x="${m.left - 6}" y="${num(yy + 4)}" text-anchor="end" fill="#555">${esc(label)}</text>`);
   }
   if (o.yLabel) out.push(`<text transform="translate(14 ${m.top + ph / 2}) rotate(-90)" text-anchor="middle" fill="#333">${esc(o.yLabel)}</text>`);
-  out.push(`<line x1="${m.left}" x2="${m.left}" y1="${m.top}" y2="${m.top + ph}" stroke="#333"/>`);
+  out.push(`<line class="axis-y" x1="${m.left}" x2="${m.left}" y1="${m.top}" y2="${m.top + ph}" stroke="#333"/>`);
   out.push(`<line x1="${m.left}" x2="${W - m.right}" y1="${m.top + ph}" y2="${m.top + ph}" stroke="#333"/>`);
   // Bars.
   const gw = pw / Math.max(1, o.categories.length);
@@ -88,26 +92,36 @@ export function svgBars(o: BarChartOptions): string {
       const top = Math.min(y0, yv);
       const clipped = v > yMax || v < yMin;
       out.push(`<rect x="${num(x)}" y="${num(top)}" width="${num(Math.max(1, bw - 1))}" height="${num(Math.max(1, Math.abs(y0 - yv)))}" fill="${colors[si % colors.length]}"><title>${esc(`${s.name} — ${cat}: ${v.toFixed(2)}`)}</title></rect>`);
-      // Value labels run vertically beside the bar's end, so neighbours never overlap.
+      // Value labels run vertically from the bar's end, so neighbours never overlap: outward when
+      // they fit inside the plot, else inward over the bar (never into the category names).
+      const text = `${v.toFixed(2)}${clipped ? (v >= base ? '↑' : '↓') : ''}`;
+      const room = textWidth(text, 9) + 3;
       const up = v >= base;
-      const ly = up ? yv - 3 : yv + 3;
+      const outward = up ? yv - room >= m.top : yv + room <= m.top + ph;
+      const upward = up === outward;
+      const ly = upward ? yv - 3 : yv + 3;
       const cx = num(x + bw / 2 + 3);
-      out.push(`<text transform="translate(${cx} ${num(ly)}) rotate(-90)" text-anchor="${up ? 'start' : 'end'}" font-size="9" fill="${clipped ? '#c00' : '#333'}">${v.toFixed(2)}${clipped ? (up ? '↑' : '↓') : ''}</text>`);
+      out.push(`<text class="value" transform="translate(${cx} ${num(ly)}) rotate(-90)" text-anchor="${upward ? 'start' : 'end'}" font-size="9" fill="${clipped ? '#c00' : '#333'}">${text}</text>`);
     });
-    out.push(`<text x="${num(m.left + ci * gw + gw / 2)}" y="${m.top + ph + 16}" text-anchor="middle" fill="#333">${esc(cat)}</text>`);
+    out.push(`<text class="category" x="${num(m.left + ci * gw + gw / 2)}" y="${m.top + ph + 16}" text-anchor="middle" fill="#333">${esc(cat)}</text>`);
   });
   if (o.reference !== undefined) {
     const yy = num(y(o.reference));
     out.push(`<line x1="${m.left}" x2="${W - m.right}" y1="${yy}" y2="${yy}" stroke="#000" stroke-dasharray="5 4"/>`);
   }
-  // Legend.
+  // Legend, under the category names: the series, then the reference line.
   const lw = pw / 3;
+  const place = (i: number): [number, number] => [m.left + (i % 3) * lw, H - legendH + 4 + Math.floor(i / 3) * 18];
   o.series.forEach((s, si) => {
-    const lx = m.left + (si % 3) * lw;
-    const ly = H - legendH + 4 + Math.floor(si / 3) * 18;
+    const [lx, ly] = place(si);
     out.push(`<rect x="${num(lx)}" y="${ly}" width="12" height="12" fill="${colors[si % colors.length]}"/>`);
     out.push(`<text x="${num(lx + 17)}" y="${ly + 10}" fill="#333">${esc(s.name)}</text>`);
   });
+  if (o.referenceLabel) {
+    const [lx, ly] = place(o.series.length);
+    out.push(`<line x1="${num(lx)}" x2="${num(lx + 12)}" y1="${ly + 6}" y2="${ly + 6}" stroke="#000" stroke-dasharray="3 2"/>`);
+    out.push(`<text x="${num(lx + 17)}" y="${ly + 10}" fill="#333">${esc(o.referenceLabel)}</text>`);
+  }
   out.push('</svg>');
   return out.join('\n') + '\n';
 }

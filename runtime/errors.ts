@@ -1,4 +1,4 @@
-// Programmer errors that WSK leaves undefined (design.md §4, third tier): thrown, with a stable
+// Programmer errors that WSK leaves undefined (docs/architecture.md §3, the third error tier): thrown, with a stable
 // code and a message that says how to fix the calling code. Never used on the hot path.
 export class WskUsageError extends Error {
   constructor(readonly code: string, message: string) {

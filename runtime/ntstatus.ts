@@ -1,4 +1,4 @@
-// NTSTATUS values (wsk.md §9, Wine include/ntstatus.h) as signed 32-bit numbers, so that
+// NTSTATUS values (ntstatus.h; values as in Wine include/ntstatus.h) as signed 32-bit numbers, so that
 // NT_SUCCESS(s) is simply s >= 0, exactly as in C.
 export type NTSTATUS = number;
 
@@ -85,7 +85,7 @@ export function ntStatusName(status: NTSTATUS): string {
   return name ? `${name} (${hex})` : hex;
 }
 
-/** Linux errno names (node's err.code) mapped as Wine's sock_error_to_ntstatus does (wsk.md §9). */
+/** Linux errno names (node's err.code) mapped as Wine's sock_error_to_ntstatus does (dlls/netio.sys/netio.c). */
 export function ntStatusFromErrno(code: string | undefined): NTSTATUS {
   switch (code) {
     case 'EBADF': return STATUS_INVALID_HANDLE;

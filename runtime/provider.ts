@@ -1,4 +1,4 @@
-// The transport interface under the WSK layer (design.md §2). The WSK layer (runtime/wsk) owns
+// The transport interface under the WSK layer (docs/architecture.md §2). The WSK layer (runtime/wsk) owns
 // every WSK rule — IRPs, events, options, address sharing — and talks to exactly one of these per
 // subsystem instance: the kernel provider (node:net/node:dgram) or, later, the userspace stack.
 // Errors cross this boundary as NTSTATUS values, never as exceptions from Node.

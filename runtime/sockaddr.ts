@@ -1,4 +1,4 @@
-// SOCKADDR_IN / SOCKADDR_IN6 with Windows constants (AF_INET6 = 23, wsk.md §8, R52) and the
+// SOCKADDR_IN / SOCKADDR_IN6 with Windows constants (AF_INET6 = 23, ws2def.h, R52) and the
 // byte-order helpers a port needs. Ports in sin_port/sin6_port hold network byte order, exactly as
 // in C (`sin_port = RtlUshortByteSwap(40007)`); addresses are byte arrays in network order.
 import { isIP } from 'node:net';

@@ -1,4 +1,4 @@
-// The WSK contract suite (wsk.md R1–R60) on the kernel provider. A later provider adds one
+// The WSK contract suite (docs/wsk-rules.md R1–R60) on the kernel provider. A later provider adds one
 // file like this one with its own ContractTarget and must pass every test its target defines.
 import { kernelTarget } from './contract/kernel-target.ts';
 import { registrationContract } from './contract/registration.contract.ts';

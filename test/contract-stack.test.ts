@@ -1,4 +1,4 @@
-// The WSK contract suite (wsk.md R1–R60) on the userspace stack over the memory link: every
+// The WSK contract suite (docs/wsk-rules.md R1–R60) on the userspace stack over the memory link: every
 // datagram, basic-socket, connection, listen and stream rule (TCP peers are a second userspace
 // stack). IPv6 rules join when the stack has IPv6 and the target sets ipv6: true.
 import { stackTarget } from './contract/stack-target.ts';

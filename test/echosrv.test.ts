@@ -1,4 +1,4 @@
-// Acceptance test of the echosrv port (wsk.md §15): real TCP peers over 127.0.0.1 and ::1 against
+// Acceptance test of the echosrv port (Microsoft's network/wsk/echosrv sample): real TCP peers over 127.0.0.1 and ::1 against
 // one dual-stack instance on a random high port, on the kernel provider; then the `wsk` CLI as a
 // child process. Every wait is bounded; only processes spawned here are killed, by pid.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';

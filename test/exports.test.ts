@@ -1,5 +1,5 @@
 // The package entry offers every WSK, NMR and support name a port needs, spelled as in
-// wsk.h / netioddk.h / wdm.h (issue 3, design.md §4).
+// wsk.h / netioddk.h / wdm.h (issue 3, docs/architecture.md §3).
 import { describe, expect, it } from 'vitest';
 import * as wsk from '../index.ts';
 

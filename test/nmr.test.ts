@@ -1,4 +1,4 @@
-// Network Module Registrar conformance (wsk.md §11, rules R54–R59). Each test builds its own
+// Network Module Registrar conformance (docs/wsk-rules.md R54–R59). Each test builds its own
 // NmrRegistrar (except the one that checks the per-process functions), with small client and
 // provider modules that log every callback so that order and counts can be asserted exactly.
 import { describe, it, expect } from 'vitest';
@@ -736,7 +736,7 @@ describe('NMR detach (R57, R58, R59)', () => {
     expect(e.code).toBe('NMR_INVALID_BINDING_HANDLE');
   });
 
-  it('R57: in-progress call counting (§11.3 seed pattern): detach pends while calls run, completes at count 0, later calls fail STATUS_NOINTERFACE', async () => {
+  it('R57: in-progress call counting (the pattern of the NMR "Programming Considerations" page): detach pends while calls run, completes at count 0, later calls fail STATUS_NOINTERFACE', async () => {
     const w = world();
     type EchoDispatch = { Echo: (release: Promise<void>) => Promise<NTSTATUS> };
     const providerDispatch: EchoDispatch = { Echo: async (release) => (await release, STATUS_SUCCESS) };

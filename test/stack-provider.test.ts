@@ -1,5 +1,5 @@
 // WSK datagram sockets on the userspace stack: what the shared contract suite cannot show on
-// loopback — broadcast (SO_BROADCAST, MSG_BCAST; wsk.md R45), routing through a gateway,
+// loopback — broadcast (SO_BROADCAST, MSG_BCAST; R45), routing through a gateway,
 // fragmentation of large datagrams, pressure on the ring, and clear refusals for what the stack
 // does not do yet (TCP, IPv6, foreign addresses).
 import { describe, expect, it } from 'vitest';

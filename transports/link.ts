@@ -1,4 +1,4 @@
-// Links: the frame-level transports under the userspace stack (design.md §2). The contract itself
+// Links: the frame-level transports under the userspace stack (docs/architecture.md §2). The contract itself
 // lives in runtime/net/device.ts (the stack may not import transports); this module re-exports
 // it and adds the middleware base: a link that wraps another link (pcap writer, fault injector)
 // and is itself a link, so middlewares stack in any order.

@@ -1,4 +1,4 @@
-// The synchronous-call pattern of WSK drivers (wsk.md §5: issue the call with an IRP whose
+// The synchronous-call pattern of WSK drivers (Microsoft: Using IRPs with Winsock Kernel Functions: issue the call with an IRP whose
 // completion routine signals an event, wait if STATUS_PENDING, read IoStatus) as promises, for
 // the ported applications that are not line-by-line ports (iperf3, HTTP). Everything here is
 // plain WSK: WskRegister/WskCaptureProviderNPI, the dispatch tables, IRPs, MDLs.

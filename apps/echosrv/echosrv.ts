@@ -1,7 +1,7 @@
 /*
  * echosrv: a port of Microsoft's WSK echo server sample, `network/wsk/echosrv/wsksmple.c`
- * (microsoft/Windows-driver-samples @ 26a27df80772dbcfd69e6449b671d5c29eb5aedc; reference
- * wsk.md §15). It accepts connections on a dual-stack AF_INET6 listener ([::]:40007 by default,
+ * (microsoft/Windows-driver-samples @ 26a27df80772dbcfd69e6449b671d5c29eb5aedc).
+ * It accepts connections on a dual-stack AF_INET6 listener ([::]:40007 by default,
  * IPv4 peers arrive v4-mapped) and echoes every byte back until the peer closes its half, then
  * disconnects gracefully and closes. Read it next to the C: names, structures, call order and
  * arguments are those of wsksmple.c, and every WSK result is taken from the IRP in a completion

@@ -1,6 +1,6 @@
 /*
  * berkeley: a port of KSOCKET's BSD-sockets veneer (wbenny/KSOCKET `src/ksocket/berkeley.c` and
- * `berkeley.h`; reference wsk.md §16) over the Ks* layer in ksocket.ts. Socket numbers index a
+ * `berkeley.h`) over the Ks* layer in ksocket.ts. Socket numbers index a
  * fixed table of 128 KSOCKETs filled round-robin (`TO_SOCKETFD(KsIndex++)`), exactly as the C's
  * self-described stopgap does; getaddrinfo converts `struct addrinfo` hints to ADDRINFOEXW, calls
  * KsGetAddrInfo and converts the answer back. Errors are those of the C: socket calls return -1,
@@ -10,7 +10,7 @@
  *  - Every call that reaches WSK waits, so it is async (resolving with the C's int result).
  *  - Addition: `KsLastStatus()` reads the NTSTATUS behind the last -1 (or 0), which the C throws
  *    away; like errno, every call here sets it.
- *  - recvfrom calls KsRecvFrom: the C calls KsSendTo there (a bug noted in wsk.md §16), which
+ *  - recvfrom calls KsRecvFrom: the C calls KsSendTo there (a bug in the original), which
  *    would send the caller's buffer instead of receiving into it.
  *  - A socket number with no socket behind it (never created, closed, or outside 0..127) returns
  *    -1 with STATUS_INVALID_HANDLE; the C dereferences the NULL table entry and bugchecks.

@@ -1,6 +1,6 @@
 /*
- * ksocket-demo: a port of KSOCKET's demo driver (wbenny/KSOCKET `src/ksocket/main.c`; reference
- * wsk.md §16) over the berkeley layer. DriverEntry initializes KSOCKET, runs its two blocks, and
+ * ksocket-demo: a port of KSOCKET's demo driver (wbenny/KSOCKET `src/ksocket/main.c`)
+ * over the berkeley layer. DriverEntry initializes KSOCKET, runs its two blocks, and
  * destroys KSOCKET:
  *   1. TCP client: getaddrinfo(host, "80") with hints AI_CANONNAME / AF_UNSPEC / SOCK_STREAM, an
  *      AF_INET connection socket, connect, send "GET /uuid HTTP/1.1" with Host and

@@ -1,6 +1,6 @@
 /*
  * ksocket: a port of the socket layer of KSOCKET (wbenny/KSOCKET, `src/ksocket/ksocket.c` and
- * `ksocket.h`; reference wsk.md §16), a small BSD-flavoured wrapper over WSK. Read it next to the
+ * `ksocket.h`), a small BSD-flavoured wrapper over WSK. Read it next to the
  * C: the KSOCKET structure, the function names, their parameters and the order of the WSK calls
  * are those of ksocket.c. Every Ks* call owns one IRP and one SynchronizationEvent KEVENT (the
  * KSOCKET_ASYNC_CONTEXT): the IRP's completion routine signals the event and returns
@@ -9,7 +9,7 @@
  *
  * What differs from the C, and why:
  *  - KeWaitForSingleObject, WskCaptureProviderNPI and WskDeregister return promises in this
- *    runtime (design.md §4), so every function that waits is async: NTSTATUS-returning ones
+ *    runtime (docs/architecture.md §3), so every function that waits is async: NTSTATUS-returning ones
  *    resolve with the NTSTATUS, and KsDestroy (VOID in C) resolves once WskDeregister returned.
  *  - Out-parameters follow the runtime's one rule: `PKSOCKET *Socket`, `PADDRINFOEXW *Result`
  *    and the in/out `PULONG Length` are `{ value }` holders; `PSOCKADDR` outputs are SOCKADDR

@@ -1,5 +1,5 @@
 // `wsk lab run <file>`: runs a network-lab experiment (experiment.ts describes the file) and
-// writes results.json, capture.pcap and throughput/cwnd/RTT plots as SVG into the output
+// writes results.json, capture.pcap and throughput/cwnd/RTT plots (SVG and CSV) into the output
 // directory. Errors follow the other `wsk lab` commands: `wsk lab: ...` on stderr (a line per
 // problem of a bad file), exit code 2; a memory run whose receivers got corrupted data exits 1.
 // An interrupted veth run deletes its lab and the Linux receiver (apps/cli/interrupt.ts).
@@ -21,9 +21,12 @@ Experiment file (JSON; see apps/lab/experiments/ for examples):
 
 Outputs in the output directory:
   results.json   the spec, per-flow time series (throughput, cwnd, ssthresh, srtt,
-                 retransmits) and the summary (goodput, retransmits, Jain fairness, faults)
+                 retransmits), the link's drops per interval and the summary (goodput,
+                 retransmits, Jain fairness, faults)
   capture.pcap   the stack's link, headers only (snaplen), first maxFrames frames
-  throughput.svg, cwnd.svg, rtt.svg   one line per flow
+  throughput.svg, cwnd.svg, rtt.svg   per flow over time (cwnd with ssthresh), with the
+                 link in the subtitle, capacity/fair-share/model lines and retransmission
+                 and loss marks; each with its data as CSV beside it (throughput.csv, ...)
 
 An invalid file: one stderr line per problem, exit code 2. Ctrl-C, SIGTERM or SIGHUP stops a veth run
 and deletes its lab and the Linux receiver; after a run killed outright, \`wsk lab down --all\`.
@@ -52,7 +55,7 @@ function summaryLines(r: ExperimentResults, outDir: string, wallMs: number): str
   if (m.intact !== undefined) lines.push(`  data at the receivers: ${m.intact ? 'intact' : 'CORRUPTED'}`);
   lines.push(`  results: ${join(outDir, 'results.json')}`);
   if (m.capture) lines.push(`  capture: ${join(outDir, m.capture.path)} (${m.capture.frames} frames, ${m.capture.snaplen} bytes each at most${m.capture.truncated ? `, first ${m.capture.maxFrames} only` : ''})`);
-  lines.push(`  plots:   ${PLOT_FILES.map((p) => join(outDir, p)).join('  ')}`);
+  lines.push(`  plots:   ${PLOT_FILES.map((p) => join(outDir, p)).join('  ')} (data: .csv beside each)`);
   return lines;
 }
 

@@ -5,6 +5,7 @@
 // retransmissions. The medium only says how time advances (a virtual clock stepped to the next
 // sample, or real time slept through).
 import { createCongestionControl } from '../../runtime/net/tcp/congestion.ts';
+import type { FaultCounters } from '../../transports/fault/fault-injector.ts';
 import { Tcb, TcpState } from '../../runtime/net/tcp/tcb.ts';
 import type { TcpEngine } from '../../runtime/net/tcp/tcp-engine.ts';
 import { jain, pattern, Source, type LinkSpec } from './netsim.ts';
@@ -41,12 +42,28 @@ export interface FlowRecord {
   series: FlowSeries;
 }
 
+/** What the bottleneck dropped per sample interval, both directions together (data and ACKs). */
+export interface LinkDropSeries {
+  timeS: number[];
+  /** Wire packets lost at random (the loss probability). */
+  lost: number[];
+  /** Wire packets dropped because the bottleneck's queue was full. */
+  queueDrops: number[];
+}
+
+export interface WorkloadRun {
+  flows: FlowRecord[];
+  linkDrops: LinkDropSeries;
+}
+
 export interface WorkloadEnv {
   sender: TcpEngine;
   receiverIp: number;
   receiverPort: number;
   /** Advances time to `ms` on the sender's clock (runs the virtual clock, or sleeps). */
   advanceTo(ms: number): Promise<void>;
+  /** The bottleneck's live counters, read at every sample. */
+  faults: Readonly<FaultCounters>;
   progress(line: string): void;
 }
 
@@ -132,7 +149,7 @@ export function flowCongestionControls(spec: ExperimentSpec): string[] {
  * Runs the workload for the spec's duration (or until every flow of a bytes workload is fully
  * acknowledged), sampling every sampleIntervalMs. The caller tears the connections down.
  */
-export async function runWorkload(spec: ExperimentSpec, env: WorkloadEnv): Promise<FlowRecord[]> {
+export async function runWorkload(spec: ExperimentSpec, env: WorkloadEnv): Promise<WorkloadRun> {
   const { sender } = env;
   const clock = sender.clock;
   const w = spec.workload;
@@ -157,10 +174,17 @@ export async function runWorkload(spec: ExperimentSpec, env: WorkloadEnv): Promi
   const durationMs = spec.durationSeconds * 1000;
   const bytesWorkload = w.bytesPerFlow !== undefined;
   let nextProgress = PROGRESS_EVERY_MS;
+  const linkDrops: LinkDropSeries = { timeS: [], lost: [], queueDrops: [] };
+  let lost = env.faults.lost;
+  let queueDrops = env.faults.queueDrops;
   try {
     for (let at = interval; at <= durationMs + 1e-9; at += interval) {
       await env.advanceTo(t0 + at);
       for (const p of probes) p.sample(t0 + at, t0, interval);
+      linkDrops.timeS.push(round(at / 1000, 6));
+      linkDrops.lost.push(env.faults.lost - lost);
+      linkDrops.queueDrops.push(env.faults.queueDrops - queueDrops);
+      ({ lost, queueDrops } = env.faults);
       const done = bytesWorkload && probes.every((p) => p.source.sendsDone);
       if (done || at >= nextProgress || at + interval > durationMs + 1e-9) {
         nextProgress += PROGRESS_EVERY_MS;
@@ -171,7 +195,7 @@ export async function runWorkload(spec: ExperimentSpec, env: WorkloadEnv): Promi
   } finally {
     for (const t of startTimers) t.disarm();
   }
-  return probes.map((p) => ({ summary: p.summary(t0), series: p.series }));
+  return { flows: probes.map((p) => ({ summary: p.summary(t0), series: p.series })), linkDrops };
 }
 
 function progressLine(atMs: number, probes: readonly FlowProbe[]): string {

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { FaultInjectorLink } from '../../transports/fault/fault-injector.ts';
 import { BoundedCaptureLink } from './bounded-capture.ts';
-import { bottleneck, flowBlock, runWorkload, type FlowRecord } from './experiment-flow.ts';
+import { bottleneck, flowBlock, runWorkload, type WorkloadRun } from './experiment-flow.ts';
 import type { ExperimentSpec, MediumReport, RunHooks } from './experiment.ts';
 import { buildNet, faultOptions, Sink } from './netsim.ts';
 
@@ -15,7 +15,7 @@ import { A, A_IP, B, B_IP } from './stack-pair.ts';
 
 const PORT = 5201;
 
-export async function runMemoryExperiment(spec: ExperimentSpec, hooks: RunHooks): Promise<{ medium: MediumReport; flows: FlowRecord[] }> {
+export async function runMemoryExperiment(spec: ExperimentSpec, hooks: RunHooks): Promise<WorkloadRun & { medium: MediumReport }> {
   const capturePath = join(hooks.outDir, 'capture.pcap');
   let capture: BoundedCaptureLink | null = null;
   const tcp = { receiveBuffer: spec.workload.receiveBufferBytes };
@@ -39,13 +39,14 @@ export async function runMemoryExperiment(spec: ExperimentSpec, hooks: RunHooks)
       sinks.push(sink);
     },
   });
-  let flows: FlowRecord[];
+  let run: WorkloadRun;
   try {
-    flows = await runWorkload(spec, {
+    run = await runWorkload(spec, {
       sender,
       receiverIp: upload ? B : A,
       receiverPort: PORT,
       advanceTo: async (ms) => { net.clock.runUntil(ms); },
+      faults: net.injectors[0]!.faults,
       progress: hooks.progress,
     });
   } finally {
@@ -67,5 +68,5 @@ export async function runMemoryExperiment(spec: ExperimentSpec, hooks: RunHooks)
     capture: (capture as BoundedCaptureLink | null)?.report() ?? null,
     intact: sinks.length === spec.workload.flows && sinks.every((s) => s.firstMismatch < 0 && s.excess === 0),
   };
-  return { medium, flows };
+  return { medium, ...run };
 }

@@ -15,7 +15,7 @@ import { parseIpv4 } from '../../runtime/net/wire/bytes.ts';
 import { AfPacketLink } from '../../transports/afpacket/afpacket-link.ts';
 import { FaultInjectorLink } from '../../transports/fault/fault-injector.ts';
 import { BoundedCaptureLink } from './bounded-capture.ts';
-import { bottleneck, runWorkload, type FlowRecord } from './experiment-flow.ts';
+import { bottleneck, runWorkload, type WorkloadRun } from './experiment-flow.ts';
 import type { ExperimentSpec, MediumReport, RunHooks } from './experiment.ts';
 import { endProcessGroup, labUp, type Lab } from './lab.ts';
 import { faultOptions } from './netsim.ts';
@@ -40,7 +40,7 @@ async function startReceiver(lab: Lab): Promise<ChildProcess> {
   return child;
 }
 
-export async function runVethExperiment(spec: ExperimentSpec, hooks: RunHooks): Promise<{ medium: MediumReport; flows: FlowRecord[] }> {
+export async function runVethExperiment(spec: ExperimentSpec, hooks: RunHooks): Promise<WorkloadRun & { medium: MediumReport }> {
   // Offloads only when asked: with them our stack hands the injector 64 KiB GSO frames (and
   // Linux's GRO aggregates come up to it), which the injector cuts into wire packets, so the
   // bottleneck still counts packets; without them every frame is wire-sized from the start.
@@ -62,11 +62,12 @@ export async function runVethExperiment(spec: ExperimentSpec, hooks: RunHooks): 
     stack = new Ipv4Stack(top, { address: lab.stackAddress });
     engine = new TcpEngine(stack, { receiveBuffer: spec.workload.receiveBufferBytes });
     const clock = engine.clock;
-    const flows = await runWorkload(spec, {
+    const run = await runWorkload(spec, {
       sender: engine,
       receiverIp: parseIpv4(lab.peerAddress.split('/')[0]!) | 0,
       receiverPort: PORT,
       advanceTo: async (ms) => { await sleep(Math.max(0, ms - clock.now())); },
+      faults: injector.faults,
       progress: hooks.progress,
     });
     const { snaplen, maxFrames } = spec.capture;
@@ -80,7 +81,7 @@ export async function runVethExperiment(spec: ExperimentSpec, hooks: RunHooks): 
       capture: capture?.report() ?? null,
       lab: { id: lab.id, peerNamespace: lab.peerNs, stackNamespace: lab.stackNs },
     };
-    return { medium, flows };
+    return { medium, ...run };
   } finally {
     engine?.closeAll();
     stack?.close();

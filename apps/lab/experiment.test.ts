@@ -1,5 +1,6 @@
 // `wsk lab run`: experiments on the memory link (virtual time: replayable by seed), their outputs
-// (results.json, a pcap tshark and tcpdump read, SVG plots that parse as XML), the validation of
+// (results.json, a pcap tshark and tcpdump read, SVG plots that parse as XML with their data as
+// CSV beside them, drawing what the link predicts and marking losses), the validation of
 // experiment files, the CLI command, and a short run on a real veth lab. The veth run needs root,
 // which CI has; elsewhere it is skipped with the reason. Its lab is created and deleted by the
 // runner (exact names, 198.18.0.0/15 only); the test checks that the namespaces are gone.
@@ -12,7 +13,6 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { CliIo } from '../cli/main.ts';
 import { addLabRunCommand } from './experiment-command.ts';
 import { type ExperimentResults, ExperimentSpecError, loadExperiment, PLOT_FILES, runExperiment, validateExperiment } from './experiment.ts';
-import { barChartSvg, lineChartSvg } from './svg-chart.ts';
 
 const dirs: string[] = [];
 function tempDir(tag: string): string {
@@ -45,20 +45,43 @@ function parseXmlRoot(path: string): string {
   return sh('python3', ['-c', 'import sys, xml.etree.ElementTree as ET; print(ET.parse(sys.argv[1]).getroot().tag)', path]).trim();
 }
 
-function checkPlots(dir: string, flows: number): void {
+/** Values of one CSV column (empty cells as null). */
+function csvColumn(csv: string, name: string): (number | null)[] {
+  const [header, ...rows] = csv.trim().split('\n').map((l) => l.split(','));
+  const i = header!.indexOf(name);
+  expect(i, `column ${name} in ${header!.join(',')}`).toBeGreaterThanOrEqual(0);
+  return rows.map((r) => (r[i] === '' ? null : Number(r[i])));
+}
+
+function checkPlots(dir: string, r: ExperimentResults): void {
+  const flows = r.flows.length;
   for (const file of PLOT_FILES) {
     const path = join(dir, file);
     expect(parseXmlRoot(path)).toBe('{http://www.w3.org/2000/svg}svg');
     const svg = readFileSync(path, 'utf8');
-    expect(svg.match(/<path class="series"/g)?.length).toBe(flows);
     expect(svg).toMatch(/class="axis-label"[^>]*>time \(s/);
-    expect(svg.match(/class="legend"/g)?.length).toBe(flows);
+    expect(svg).toMatch(/class="subtitle"/);
     // Every line has points.
     for (const m of svg.matchAll(/<path class="series"[^>]* d="([^"]*)"/g)) expect(m[1]!.split('L').length).toBeGreaterThan(2);
+    // The data beside the plot: a row per sample, a column for everything drawn.
+    const csv = readFileSync(path.replace(/\.svg$/, '.csv'), 'utf8');
+    const header = csv.split('\n')[0]!.split(',');
+    expect(header[0]).toBe('time_s');
+    expect(csv.trim().split('\n')).toHaveLength(r.flows[0]!.series.timeS.length + 1);
+    for (const m of svg.matchAll(/data-column="([^"]+)"/g)) expect(header).toContain(m[1]);
   }
-  expect(readFileSync(join(dir, 'throughput.svg'), 'utf8')).toMatch(/Mbit\/s/);
-  expect(readFileSync(join(dir, 'cwnd.svg'), 'utf8')).toMatch(/cwnd \(KiB\)/);
-  expect(readFileSync(join(dir, 'rtt.svg'), 'utf8')).toMatch(/srtt \(ms\)/);
+  const throughput = readFileSync(join(dir, 'throughput.svg'), 'utf8');
+  expect(throughput.match(/<path class="series"/g)?.length).toBeGreaterThanOrEqual(flows);
+  const cwnd = readFileSync(join(dir, 'cwnd.svg'), 'utf8');
+  expect(cwnd.match(/<path class="series" data-column="flow\d+_\w+_cwnd_kib"/g)).toHaveLength(flows);
+  expect(cwnd.match(/<path class="series" data-column="flow\d+_\w+_ssthresh_kib"/g)).toHaveLength(flows);
+  // The CSV holds what results.json recorded.
+  const f0 = r.flows[0]!;
+  const key = `flow0_${f0.summary.congestionControl}`;
+  expect(csvColumn(readFileSync(join(dir, 'throughput.csv'), 'utf8'), `${key}_mbps`)).toEqual(f0.series.throughputMbps);
+  expect(csvColumn(readFileSync(join(dir, 'rtt.csv'), 'utf8'), `${key}_srtt_ms`)).toEqual(f0.series.srttMs);
+  expect(csvColumn(readFileSync(join(dir, 'cwnd.csv'), 'utf8'), `${key}_ssthresh_kib`))
+    .toEqual(f0.series.ssthreshBytes.map((v) => (v === null ? null : Math.round((v / 1024) * 100) / 100)));
 }
 
 describe('memory medium (virtual time)', () => {
@@ -99,8 +122,29 @@ describe('memory medium (virtual time)', () => {
     expect(readFileSync(join(other, 'results.json'), 'utf8')).not.toBe(readFileSync(join(first, 'results.json'), 'utf8'));
   }, 60_000);
 
-  it('writes plots that parse as SVG, with one line and legend entry per flow and labelled axes', () => {
-    checkPlots(first, 2);
+  it('writes plots that parse as SVG, with cwnd and ssthresh per flow, labelled axes and their data as CSV', () => {
+    checkPlots(first, results);
+  });
+
+  it('plots name the link, draw capacity and fair share, fit the RTT axis and mark retransmissions and losses', () => {
+    const svg = (name: string): string => readFileSync(join(first, `${name}.svg`), 'utf8');
+    const subtitle = [...svg('throughput').matchAll(/<text class="subtitle"[^>]*>([^<]+)</g)].map((m) => m[1]).join(' ');
+    expect(subtitle).toMatch(/bottleneck 20 Mbit\/s each way · base RTT 10 ms \(± 1 ms jitter each way\) · loss 0\.5 % per packet each way · queue 30 packets/);
+    expect(svg('throughput')).toMatch(/<line class="reference" data-column="capacity_mbps"/);
+    expect(svg('throughput')).toMatch(/<line class="reference" data-column="fair_share_mbps"/);
+    expect(svg('rtt')).toMatch(/<line class="reference" data-column="base_rtt_ms"/);
+    // Fitted: the RTT axis starts near the base RTT (10 ms), not at 0.
+    const rttTicks = [...svg('rtt').matchAll(/<text class="tick-y"[^>]*>([^<]+)</g)].map((m) => Number(m[1]));
+    expect(Math.min(...rttTicks)).toBeGreaterThan(0);
+    expect(Math.min(...rttTicks)).toBeLessThanOrEqual(10);
+    // Retransmissions of each flow and the link's random losses, as marks on every plot.
+    for (const name of ['throughput', 'cwnd', 'rtt']) {
+      for (const column of ['flow0_cubic_retransmits', 'flow1_newreno_retransmits', 'link_lost_packets']) {
+        expect(svg(name)).toMatch(new RegExp(`<rect class="mark" data-column="${column}"`));
+      }
+    }
+    const lost = csvColumn(readFileSync(join(first, 'throughput.csv'), 'utf8'), 'link_lost_packets');
+    expect(lost.reduce((a, b) => a! + b!, 0)).toBe(results.medium.faults.lost);
   });
 
   it('writes a bounded pcap that tshark and tcpdump read, starting with the handshake', () => {
@@ -248,28 +292,6 @@ describe('wsk lab run (the command)', () => {
   });
 });
 
-describe('svg-chart', () => {
-  it('draws gaps for missing values and escapes labels', () => {
-    const svg = lineChartSvg([{ label: 'a<b', x: [0, 1, 2, 3], y: [1, null, 2, 3] }], { title: 't & u', xLabel: 'x (s)', yLabel: 'y (ms)' });
-    expect(svg).toContain('a&lt;b');
-    expect(svg).toContain('t &amp; u');
-    expect(svg.match(/d="M[^"]*"/)![0]!.match(/M/g)).toHaveLength(2);
-  });
-
-  it('draws horizontal and vertical bar charts, coloured by series', () => {
-    const bars = [{ label: 'kernel 1500', value: 11.5, series: 'kernel' }, { label: 'stack 1500', value: 2.9, series: 'stack' }, { label: 'stack 9000', value: 6.1, series: 'stack' }];
-    for (const orientation of ['horizontal', 'vertical'] as const) {
-      const svg = barChartSvg(bars, { title: 'TCP send', valueLabel: 'throughput (Gbit/s)', orientation });
-      expect(svg.match(/<rect class="bar"/g)).toHaveLength(3);
-      expect(svg.match(/class="legend"/g)).toHaveLength(2);
-      expect(svg).toContain('throughput (Gbit/s)');
-      const fills = [...svg.matchAll(/<rect class="bar"[^>]*fill="([^"]+)"/g)].map((m) => m[1]);
-      expect(fills[1]).toBe(fills[2]);
-      expect(fills[0]).not.toBe(fills[1]);
-    }
-  });
-});
-
 const isRoot = process.getuid?.() === 0;
 
 describe.skipIf(!isRoot)('veth medium (real namespaces; needs root, which CI has)', () => {
@@ -290,7 +312,7 @@ describe.skipIf(!isRoot)('veth medium (real namespaces; needs root, which CI has
     expect(r.summary.aggregateGoodputMbps).toBeGreaterThan(10);
     expect(r.summary.aggregateGoodputMbps).toBeLessThan(110);
     expect(r.medium.notes.join(' ')).toMatch(/FaultInjectorLink.*needs no sch_netem/);
-    checkPlots(dir, 2);
+    checkPlots(dir, r);
     expect(sh('tcpdump', ['-nr', join(dir, 'capture.pcap'), '-c', '20'])).toMatch(/198\.18\.0\.2\.\d+ > 198\.18\.0\.1\.5201: Flags \[S\]/);
     const namespaces = sh('ip', ['netns', 'list']);
     expect(namespaces).not.toContain(r.medium.lab!.peerNamespace);

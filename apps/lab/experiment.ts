@@ -1,6 +1,7 @@
 // Network-lab experiments (`wsk lab run <file>`): a JSON description of a bottleneck, its
 // impairments and a bulk TCP workload, run on the memory link in virtual time or on a veth lab,
-// producing results.json, capture.pcap and SVG plots of throughput, cwnd and RTT per flow.
+// producing results.json, capture.pcap and plots of throughput, cwnd and RTT per flow (SVG, with
+// their data as CSV beside them; experiment-plots.ts).
 //
 // The file (every key but name, medium, durationSeconds and workload.flows has a default):
 //   {
@@ -40,11 +41,13 @@
 // lack); the results say so.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type FlowRecord, type WorkloadTotals, workloadTotals } from './experiment-flow.ts';
+import { type FlowRecord, type LinkDropSeries, type WorkloadTotals, workloadTotals } from './experiment-flow.ts';
 import type { CaptureReport } from './bounded-capture.ts';
 import { runMemoryExperiment } from './experiment-memory.ts';
 import { runVethExperiment } from './experiment-veth.ts';
-import { lineChartSvg, type LineSeries } from './svg-chart.ts';
+import { writeExperimentPlots } from './experiment-plots.ts';
+
+export { PLOT_FILES } from './experiment-plots.ts';
 
 export const MEDIA = ['memory', 'veth'] as const;
 export const CONGESTION_CONTROLS = ['cubic', 'newreno'] as const;
@@ -102,6 +105,8 @@ export interface ExperimentResults {
   spec: ExperimentSpec;
   medium: MediumReport;
   flows: FlowRecord[];
+  /** What the bottleneck dropped per sample interval (the plots' loss marks). */
+  linkDrops: LinkDropSeries;
   summary: WorkloadTotals & { durationS: number; flows: FlowRecord['summary'][] };
 }
 
@@ -292,37 +297,19 @@ export function loadExperiment(path: string): ExperimentSpec {
 
 // ---- running and writing ---------------------------------------------------------------------
 
-/** Runs the experiment on its medium and writes results.json, capture.pcap and the plots into hooks.outDir. */
+/** Runs the experiment on its medium and writes results.json, capture.pcap and the plots (SVG and CSV) into hooks.outDir. */
 export async function runExperiment(spec: ExperimentSpec, hooks: RunHooks): Promise<ExperimentResults> {
   mkdirSync(hooks.outDir, { recursive: true });
   const run = spec.medium === 'memory' ? runMemoryExperiment : runVethExperiment;
-  const { medium, flows } = await run(spec, hooks);
+  const { medium, flows, linkDrops } = await run(spec, hooks);
   const lastT = Math.max(0, ...flows.map((f) => f.series.timeS[f.series.timeS.length - 1] ?? 0));
   const results: ExperimentResults = {
-    spec, medium, flows,
+    spec, medium, flows, linkDrops,
     summary: { durationS: lastT, ...workloadTotals(flows), flows: flows.map((f) => f.summary) },
   };
   // Indented for reading, but each numeric series on one line: a 30 s run at 100 ms is 300 values per array.
   const json = JSON.stringify(results, null, 1).replace(/\[[\s\d.,eE+\-nul]*\]/g, (a) => a.replace(/\s+/g, ''));
   writeFileSync(join(hooks.outDir, 'results.json'), json + '\n');
-  writePlots(results, hooks.outDir);
+  writeExperimentPlots(results, hooks.outDir);
   return results;
-}
-
-export const PLOT_FILES = ['throughput.svg', 'cwnd.svg', 'rtt.svg'] as const;
-
-function writePlots(r: ExperimentResults, outDir: string): void {
-  const series = (pick: (f: FlowRecord) => readonly (number | null)[], scale = 1): LineSeries[] => r.flows.map((f) => ({
-    label: `flow ${f.summary.flow} (${f.summary.congestionControl})`,
-    x: f.series.timeS,
-    y: pick(f).map((v) => (v === null ? null : v * scale)),
-  }));
-  const where = `${r.spec.name}, ${r.spec.medium}`;
-  const frame = { xLabel: `time (s${r.spec.medium === 'memory' ? ', virtual' : ''})` };
-  writeFileSync(join(outDir, 'throughput.svg'), lineChartSvg(series((f) => f.series.throughputMbps),
-    { ...frame, title: `Throughput per flow — ${where}`, yLabel: `throughput (Mbit/s per ${r.spec.sampleIntervalMs} ms)` }));
-  writeFileSync(join(outDir, 'cwnd.svg'), lineChartSvg(series((f) => f.series.cwndBytes, 1 / 1024),
-    { ...frame, title: `Congestion window — ${where}`, yLabel: 'cwnd (KiB)' }));
-  writeFileSync(join(outDir, 'rtt.svg'), lineChartSvg(series((f) => f.series.srttMs),
-    { ...frame, title: `Smoothed RTT — ${where}`, yLabel: 'srtt (ms)' }));
 }

@@ -1,4 +1,4 @@
-// Real namespaces and veth pairs (lab.md). Needs root, which CI has: without it these tests fail
+// Real namespaces and veth pairs (docs/architecture.md §9). Needs root, which CI has: without it these tests fail
 // with the fix in the message rather than skipping, so a CI that lost root cannot look green.
 // Every lab a test makes is deleted by exact name in afterEach, also when the test fails.
 import { execFileSync } from 'node:child_process';
@@ -88,7 +88,7 @@ afterEach(() => {
 });
 
 describe('labUp / Lab', () => {
-  it('creates the lab.md topology with defaults', async () => {
+  it('creates the two-namespace topology with defaults', async () => {
     const lab = up();
     expect(lab.peerNs).toBe(`wskA-${lab.id}`);
     expect(lab.stackNs).toBe(`wskB-${lab.id}`);

@@ -1,8 +1,8 @@
-// Test networks on one machine: the two-namespace veth lab of /work/shared/lab.md, as a library
+// Test networks on one machine: the two-namespace veth lab of docs/architecture.md §9, as a library
 // for tests and for `wsk lab up|down|status|netem`.
 //
 // Why this module exists rather than shell snippets in each test: the lab runs as root, so a
-// mistake reaches the host. Every rule of lab.md that keeps the host safe is enforced here once:
+// mistake reaches the host. Every rule that keeps the host safe is enforced here once:
 // - addresses are refused unless they lie inside 198.18.0.0/15, and no route is ever added (the
 //   only route is the connected /N that `ip addr add` implies inside the peer namespace), so
 //   lab traffic cannot leave the namespaces we create;
@@ -10,7 +10,7 @@
 //   always by exact name: we never list-and-delete anything that is not wskA-/wskB- prefixed,
 //   and a failed `labUp` only undoes what that call itself created (a pre-existing namespace
 //   with the same name is left alone);
-// - the veth pair is created directly inside the two namespaces (same topology as lab.md's
+// - the veth pair is created directly inside the two namespaces (the same topology as
 //   `ip link add` + `ip link set netns`), so a half-finished setup never leaves a link in the
 //   host namespace: deleting the two namespaces always removes everything;
 // - commands run through execFileSync with argument arrays: ids and netem specs never meet a
@@ -256,7 +256,7 @@ function newId(): string {
   return process.pid.toString(36) + randomBytes(3).readUIntBE(0, 3).toString(36).padStart(4, '0').slice(-4);
 }
 
-/** Parses a.b.c.d/len and refuses anything outside 198.18.0.0/15 (lab.md's only allowed range). */
+/** Parses a.b.c.d/len and refuses anything outside 198.18.0.0/15 (the only range lab traffic may use). */
 export function validateLabAddress(label: string, cidr: string): void {
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr);
   const octets = m ? m.slice(1, 5).map(Number) : [];
@@ -411,7 +411,7 @@ function makeLab(f: LabFields, onDown: () => void = () => {}): Lab {
   return lab;
 }
 
-/** Creates lab.md's two-namespace veth lab; on any failure removes what it created and throws. */
+/** Creates the two-namespace veth lab; on any failure removes what it created and throws. */
 export function labUp(opts: LabUpOptions = {}): Lab {
   const id = opts.id ?? newId();
   validateId(id);
@@ -420,7 +420,7 @@ export function labUp(opts: LabUpOptions = {}): Lab {
   validateLabAddress('peer', peerAddress);
   validateLabAddress('stack', stackAddress);
   if (peerAddress.split('/')[0] === stackAddress.split('/')[0]) {
-    // lab.md "Kernel resets": a shared address makes the kernel RST our stack's peers.
+    // docs/architecture.md §9: a shared address makes the kernel RST our stack's peers.
     throw new LabError(`peer and stack addresses are both ${peerAddress.split('/')[0]}: the userspace stack needs its own address, e.g. 198.18.0.2/24`);
   }
   const mtu = opts.mtu ?? DEFAULT_MTU;

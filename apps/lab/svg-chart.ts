@@ -1,47 +1,109 @@
-// Charts as standalone SVG text, no dependencies: line charts for the lab's time series
-// (throughput, cwnd, RTT per flow) and bar charts for benchmark tables. The output opens in any
-// browser; it is plain SVG 1.1 with inline attributes (no CSS, no scripts) so it also renders in
-// viewers that ignore stylesheets, and it is deterministic text (same data ⇒ same bytes), which
-// keeps seeded lab results diffable.
+// Line charts as standalone SVG text, no dependencies, for the lab's time series (throughput,
+// cwnd and ssthresh, RTT per flow), and the same data as CSV. The output opens in any browser;
+// it is plain SVG 1.1 with inline attributes (no CSS, no scripts) so it also renders in viewers
+// that ignore stylesheets, and it is deterministic text (same data ⇒ same bytes), which keeps
+// seeded lab results diffable.
+//
+// What a chart carries besides its lines: a subtitle (the link's parameters), horizontal
+// reference lines (capacity, fair share, a model's bound), and event marks (retransmissions,
+// packets the link dropped) as small per-interval bars in a band under the plot. Nothing is
+// drawn over the data but the data: the legend has its own column to the right of the plot, and
+// a reference line far outside the data's range is named in the legend instead of stretching
+// the axis (a 100 Mbit/s capacity line would squeeze 5–15 Mbit/s flows into a band).
+
+export type SeriesStyle = 'line' | 'faint' | 'dashed';
 
 export interface LineSeries {
-  label: string;
+  /** Legend text; null keeps it out of the legend (a raw series drawn faint under its mean). */
+  label: string | null;
+  /** CSV column name (snake_case, with the unit). */
+  column: string;
   x: readonly number[];
   /** null (or a non-finite number) leaves a gap: e.g. no RTT sample yet. */
   y: readonly (number | null)[];
+  color?: string;
+  /** 'line' (default), 'faint' (raw samples under a smoothed line), 'dashed' (e.g. ssthresh). */
+  style?: SeriesStyle;
 }
 
-export interface ChartFrame {
+/** A horizontal line at a value the experiment defines (capacity, fair share, base RTT, ...). */
+export interface ReferenceLine {
+  label: string;
+  column: string;
+  value: number;
+  color: string;
+  /** stroke-dasharray, e.g. '8 4'. */
+  dash: string;
+}
+
+/** Events counted per sample interval, drawn as bars in a row of the band under the plot. */
+export interface EventMarks {
+  label: string;
+  /** Row caption left of the band, a few characters. */
+  short: string;
+  column: string;
+  /** The end of each interval (the series' sample times). */
+  x: readonly number[];
+  count: readonly number[];
+  color: string;
+}
+
+export interface LineChart {
   title: string;
+  /** Second line under the title (wrapped to the width), e.g. the link's parameters. */
+  subtitle?: string;
   /** Axis captions with their unit, e.g. 'time (s)', 'throughput (Mbit/s)'. */
   xLabel: string;
   yLabel: string;
-  /** Pixels; defaults 800 × 450. */
+  /** CSV name of the x column, e.g. 'time_s'. */
+  xColumn: string;
+  series: readonly LineSeries[];
+  references?: readonly ReferenceLine[];
+  marks?: readonly EventMarks[];
+  /** true (default): the y axis starts at 0 (rates, windows); false: fitted to the data (RTT). */
+  yFromZero?: boolean;
+  /** Legend text for the faint series, e.g. 'raw samples (every 100 ms)'. */
+  faintLabel?: string;
+  /** Pixels; defaults 960 × 520 (taller when the legend needs it). */
   width?: number;
   height?: number;
 }
 
-export interface Bar {
+export interface Rect { x: number; y: number; width: number; height: number }
+
+export interface LegendEntry {
+  kind: 'line' | 'faint' | 'dashed' | 'reference' | 'mark';
   label: string;
-  value: number;
-  /** Bars of one series share a colour and a legend entry (e.g. 'kernel', 'stack'). */
-  series?: string;
+  color: string;
+  dash?: string;
 }
 
-export interface BarChartOptions {
-  title: string;
-  /** Caption of the value axis with its unit, e.g. 'throughput (Gbit/s)'. */
-  valueLabel: string;
-  /** 'horizontal' (default) reads best with long labels; 'vertical' for a few short ones. */
-  orientation?: 'horizontal' | 'vertical';
-  width?: number;
-  height?: number;
+export interface AxisRange { min: number; max: number; ticks: number[] }
+
+export interface ChartLayout {
+  width: number;
+  height: number;
+  subtitleLines: string[];
+  plot: Rect;
+  legend: Rect;
+  /** The band of event rows under the plot (null: no marks). */
+  marks: Rect | null;
+  x: AxisRange;
+  y: AxisRange;
+  /** References inside the y range (drawn) and outside it (named in the legend only). */
+  onScale: ReferenceLine[];
+  offScale: { ref: ReferenceLine; side: 'above' | 'below' }[];
+  legendEntries: { entry: LegendEntry; lines: string[] }[];
 }
 
-/** Colour-blind-safe palette (Okabe–Ito), cycled. */
-export const PALETTE = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#000000', '#F0E442'];
+/** Colour-blind-safe palette (Okabe–Ito without black and yellow, which references and white need), cycled. */
+export const PALETTE = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9'];
 
 const FONT = 'font-family="sans-serif"';
+const LEGEND_FONT = 11;
+const LEGEND_LINE = 14;
+const LEGEND_MAX_WIDTH = 300;
+const MARK_ROW = 12;
 
 export function escapeXml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -49,6 +111,27 @@ export function escapeXml(s: string): string {
 
 /** Rounds coordinates to 0.1 px: enough for the eye, and short stable text. */
 const px = (v: number): string => String(Math.round(v * 10) / 10);
+
+/**
+ * Width of text in a sans-serif font, estimated on the generous side (DejaVu Sans, the usual
+ * Linux fallback, averages about 0.6 em per character in these labels), so that what is laid out
+ * from it does not collide when rendered.
+ */
+export function textWidth(s: string, fontSize: number): number {
+  return s.length * fontSize * 0.62;
+}
+
+/** Greedy word wrap to a pixel width. */
+export function wrapText(s: string, fontSize: number, maxWidth: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of s.split(' ')) {
+    const next = line ? `${line} ${word}` : word;
+    if (line && textWidth(next, fontSize) > maxWidth) { lines.push(line); line = word; } else line = next;
+  }
+  if (line) lines.push(line);
+  return lines;
+}
 
 /** About `target` ticks on 1/2/5 × 10^k steps covering [min, max]. */
 export function niceTicks(min: number, max: number, target = 6): number[] {
@@ -71,80 +154,160 @@ export function formatTick(v: number): string {
   return String(+v.toPrecision(4));
 }
 
-interface Plot { left: number; top: number; width: number; height: number }
-
-function svgOpen(width: number, height: number, title: string): string[] {
-  return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">`,
-    `<title>${escapeXml(title)}</title>`,
-    `<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`,
-    `<text x="${px(width / 2)}" y="24" text-anchor="middle" ${FONT} font-size="16" font-weight="bold">${escapeXml(title)}</text>`,
-  ];
-}
-
-function legend(out: string[], entries: readonly string[], right: number, top: number): void {
-  // A backing box keeps the legend readable where lines run under it.
-  out.push(`<rect x="${px(right - 156)}" y="${px(top + 2)}" width="152" height="${entries.length * 18 + 6}" fill="#ffffff" fill-opacity="0.85" stroke="#cccccc"/>`);
-  entries.forEach((label, i) => {
-    const y = top + 16 + i * 18;
-    const color = PALETTE[i % PALETTE.length]!;
-    out.push(`<g class="legend"><rect x="${px(right - 150)}" y="${px(y - 9)}" width="14" height="10" fill="${color}"/>`
-      + `<text x="${px(right - 130)}" y="${px(y)}" ${FONT} font-size="12">${escapeXml(label)}</text></g>`);
+/**
+ * Moving mean over `window` samples around each point (the point, (window-1)/2 before and the
+ * rest after; fewer at the ends), ignoring gaps; a gap stays a gap. Rounded to 4 decimals.
+ */
+export function movingAverage(y: readonly (number | null)[], window: number): (number | null)[] {
+  const before = Math.floor((window - 1) / 2);
+  const after = window - 1 - before;
+  return y.map((v, i) => {
+    if (v === null || !Number.isFinite(v)) return null;
+    let sum = 0;
+    let n = 0;
+    for (let k = Math.max(0, i - before); k <= Math.min(y.length - 1, i + after); k++) {
+      const w = y[k];
+      if (w !== null && w !== undefined && Number.isFinite(w)) { sum += w; n++; }
+    }
+    return Math.round((sum / n) * 1e4) / 1e4;
   });
 }
 
-/** Ticks, grid lines and captions of one axis; `place` maps a value to pixels along it. */
-function axis(out: string[], p: Plot, which: 'x' | 'y', ticks: readonly number[], place: (v: number) => number, caption: string): void {
-  const bottom = p.top + p.height;
-  if (which === 'x') {
-    out.push(`<line class="axis" x1="${p.left}" y1="${bottom}" x2="${p.left + p.width}" y2="${bottom}" stroke="#000"/>`);
-    for (const t of ticks) {
-      const x = px(place(t));
-      out.push(`<line x1="${x}" y1="${p.top}" x2="${x}" y2="${bottom}" stroke="#e0e0e0"/>`,
-        `<line x1="${x}" y1="${bottom}" x2="${x}" y2="${bottom + 5}" stroke="#000"/>`,
-        `<text x="${x}" y="${bottom + 18}" text-anchor="middle" ${FONT} font-size="11">${formatTick(t)}</text>`);
-    }
-    out.push(`<text class="axis-label" x="${px(p.left + p.width / 2)}" y="${bottom + 40}" text-anchor="middle" ${FONT} font-size="13">${escapeXml(caption)}</text>`);
-  } else {
-    out.push(`<line class="axis" x1="${p.left}" y1="${p.top}" x2="${p.left}" y2="${bottom}" stroke="#000"/>`);
-    for (const t of ticks) {
-      const y = px(place(t));
-      out.push(`<line x1="${p.left}" y1="${y}" x2="${p.left + p.width}" y2="${y}" stroke="#e0e0e0"/>`,
-        `<line x1="${p.left - 5}" y1="${y}" x2="${p.left}" y2="${y}" stroke="#000"/>`,
-        `<text x="${p.left - 8}" y="${y}" dy="4" text-anchor="end" ${FONT} font-size="11">${formatTick(t)}</text>`);
-    }
-    const cy = px(p.top + p.height / 2);
-    out.push(`<text class="axis-label" x="18" y="${cy}" transform="rotate(-90 18 ${cy})" text-anchor="middle" ${FONT} font-size="13">${escapeXml(caption)}</text>`);
-  }
-}
-
-function finiteRange(values: Iterable<number | null>, floorAtZero: boolean): [number, number] {
-  let min = floorAtZero ? 0 : Infinity;
+function finiteRange(values: Iterable<number | null>): [number, number] | null {
+  let min = Infinity;
   let max = -Infinity;
   for (const v of values) {
     if (v === null || !Number.isFinite(v)) continue;
     if (v < min) min = v;
     if (v > max) max = v;
   }
-  if (max === -Infinity) return [0, 1];
-  return [min, max];
+  return max === -Infinity ? null : [min, max];
 }
 
-/** One line per series over shared axes (y starts at 0), with a legend naming each series. */
-export function lineChartSvg(series: readonly LineSeries[], frame: ChartFrame): string {
-  const width = frame.width ?? 800;
-  const height = frame.height ?? 450;
-  const p: Plot = { left: 70, top: 40, width: width - 70 - 20, height: height - 40 - 55 };
-  const xTicks = niceTicks(...finiteRange(series.flatMap((s) => s.x), false));
-  const yTicks = niceTicks(...finiteRange(series.flatMap((s) => s.y), true));
-  const [x0, x1] = [xTicks[0]!, xTicks[xTicks.length - 1]!];
-  const [y0, y1] = [yTicks[0]!, yTicks[yTicks.length - 1]!];
-  const placeX = (v: number): number => p.left + ((v - x0) / (x1 - x0)) * p.width;
-  const placeY = (v: number): number => p.top + p.height - ((v - y0) / (y1 - y0)) * p.height;
-  const out = svgOpen(width, height, frame.title);
-  axis(out, p, 'x', xTicks, placeX, frame.xLabel);
-  axis(out, p, 'y', yTicks, placeY, frame.yLabel);
-  series.forEach((s, i) => {
+function axisRange(lo: number, hi: number): AxisRange {
+  const ticks = niceTicks(lo, hi);
+  return { min: ticks[0]!, max: ticks[ticks.length - 1]!, ticks };
+}
+
+/**
+ * The y range: the data's (from 0 unless fitted, padded a little when fitted), widened for each
+ * reference line that lies within one data span of it; farther ones stay off the scale.
+ */
+function yAxis(chart: LineChart): { y: AxisRange; onScale: ReferenceLine[]; offScale: ChartLayout['offScale'] } {
+  const fromZero = chart.yFromZero ?? true;
+  const data = finiteRange(chart.series.flatMap((s) => s.y)) ?? [0, 1];
+  let [lo, hi] = data;
+  if (fromZero) { lo = Math.min(0, lo); hi = Math.max(0, hi); }
+  const span = hi - lo > 0 ? hi - lo : Math.abs(hi) || 1;
+  if (!fromZero) {
+    const floor = lo >= 0 ? 0 : -Infinity;
+    lo = Math.max(floor, lo - span * 0.05);
+    hi += span * 0.05;
+  }
+  const onScale: ReferenceLine[] = [];
+  const offScale: ChartLayout['offScale'] = [];
+  for (const ref of chart.references ?? []) {
+    if (!Number.isFinite(ref.value)) continue;
+    if (ref.value > hi + span) offScale.push({ ref, side: 'above' });
+    else if (ref.value < lo - span) offScale.push({ ref, side: 'below' });
+    else onScale.push(ref);
+  }
+  for (const ref of onScale) { lo = Math.min(lo, ref.value); hi = Math.max(hi, ref.value); }
+  return { y: axisRange(lo, hi), onScale, offScale };
+}
+
+function legendEntries(chart: LineChart, offScale: ChartLayout['offScale'], onScale: readonly ReferenceLine[]): LegendEntry[] {
+  const entries: LegendEntry[] = [];
+  chart.series.forEach((s, i) => {
+    if (s.label === null) return;
+    const color = s.color ?? PALETTE[i % PALETTE.length]!;
+    entries.push({ kind: s.style ?? 'line', label: s.label, color });
+  });
+  if (chart.faintLabel && chart.series.some((s) => s.style === 'faint')) entries.push({ kind: 'faint', label: chart.faintLabel, color: '#555555' });
+  for (const ref of onScale) entries.push({ kind: 'reference', label: ref.label, color: ref.color, dash: ref.dash });
+  for (const { ref, side } of offScale) entries.push({ kind: 'reference', label: `${ref.label} — off the scale, ${side}`, color: ref.color, dash: ref.dash });
+  for (const m of chart.marks ?? []) entries.push({ kind: 'mark', label: `${m.short}: ${m.label}`, color: m.color });
+  return entries;
+}
+
+/** Where everything goes; lineChartSvg draws exactly this. */
+export function lineChartLayout(chart: LineChart): ChartLayout {
+  const width = chart.width ?? 960;
+  const subtitleLines = chart.subtitle ? wrapText(chart.subtitle, 12, width - 40) : [];
+  const top = 34 + subtitleLines.length * 16 + 14;
+  const { y, onScale, offScale } = yAxis(chart);
+  const entries = legendEntries(chart, offScale, onScale);
+  const swatch = 30;
+  const textRoom = Math.min(LEGEND_MAX_WIDTH - swatch - 10, Math.max(0, ...entries.map((e) => textWidth(e.label, LEGEND_FONT))));
+  const legendEntriesLaid = entries.map((entry) => ({ entry, lines: wrapText(entry.label, LEGEND_FONT, textRoom) }));
+  const legendWidth = swatch + textRoom + 10;
+  const legendHeight = 8 + legendEntriesLaid.reduce((h, e) => h + e.lines.length * LEGEND_LINE + 4, 0);
+  const rows = (chart.marks ?? []).length;
+  const marksHeight = rows > 0 ? 8 + rows * MARK_ROW : 0;
+  const bottom = marksHeight + 50;
+  const left = 72;
+  const height = Math.max(chart.height ?? 520, top + legendHeight + 20, top + 160 + bottom);
+  const plot: Rect = { x: left, y: top, width: width - left - legendWidth - 36, height: height - top - bottom };
+  const legend: Rect = { x: plot.x + plot.width + 20, y: top, width: legendWidth, height: legendHeight };
+  const marks: Rect | null = rows > 0 ? { x: plot.x, y: plot.y + plot.height + 6, width: plot.width, height: rows * MARK_ROW } : null;
+  const xData = finiteRange(chart.series.flatMap((s) => s.x)) ?? [0, 1];
+  const x = axisRange(Math.min(0, xData[0]), xData[1]);
+  return { width, height, subtitleLines, plot, legend, marks, x, y, onScale, offScale, legendEntries: legendEntriesLaid };
+}
+
+function strokeOf(style: SeriesStyle | 'reference', color: string, dash?: string): string {
+  switch (style) {
+    case 'faint': return `stroke="${color}" stroke-width="1" stroke-opacity="0.3"`;
+    case 'dashed': return `stroke="${color}" stroke-width="1.5" stroke-dasharray="6 3"`;
+    case 'reference': return `stroke="${color}" stroke-width="1.3" stroke-dasharray="${dash ?? '8 4'}"`;
+    default: return `stroke="${color}" stroke-width="1.8"`;
+  }
+}
+
+/** Lines over shared axes, reference lines, event marks under the plot, a legend beside it. */
+export function lineChartSvg(chart: LineChart): string {
+  const L = lineChartLayout(chart);
+  const { plot: p } = L;
+  const bottom = p.y + p.height;
+  const placeX = (v: number): number => p.x + ((v - L.x.min) / (L.x.max - L.x.min)) * p.width;
+  const placeY = (v: number): number => bottom - ((v - L.y.min) / (L.y.max - L.y.min)) * p.height;
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${L.width}" height="${L.height}" viewBox="0 0 ${L.width} ${L.height}">`,
+    `<title>${escapeXml(chart.title)}</title>`,
+    `<rect x="0" y="0" width="${L.width}" height="${L.height}" fill="#ffffff"/>`,
+    `<text class="title" x="${px(L.width / 2)}" y="24" text-anchor="middle" ${FONT} font-size="16" font-weight="bold">${escapeXml(chart.title)}</text>`,
+  ];
+  L.subtitleLines.forEach((line, i) => out.push(
+    `<text class="subtitle" x="${px(L.width / 2)}" y="${44 + i * 16}" text-anchor="middle" ${FONT} font-size="12" fill="#444444">${escapeXml(line)}</text>`));
+  out.push(`<rect class="plot-area" x="${px(p.x)}" y="${px(p.y)}" width="${px(p.width)}" height="${px(p.height)}" fill="none" stroke="none"/>`);
+
+  // Axes: grid, ticks, captions. Tick labels sit under the marks band, so they never meet it.
+  const tickTop = L.marks ? L.marks.y + L.marks.height : bottom;
+  for (const t of L.x.ticks) {
+    const x = px(placeX(t));
+    out.push(`<line x1="${x}" y1="${px(p.y)}" x2="${x}" y2="${px(bottom)}" stroke="#e6e6e6"/>`,
+      `<line x1="${x}" y1="${px(bottom)}" x2="${x}" y2="${px(bottom + 5)}" stroke="#000"/>`,
+      `<text class="tick-x" x="${x}" y="${px(tickTop + 17)}" text-anchor="middle" ${FONT} font-size="11">${formatTick(t)}</text>`);
+  }
+  for (const t of L.y.ticks) {
+    const y = px(placeY(t));
+    out.push(`<line x1="${px(p.x)}" y1="${y}" x2="${px(p.x + p.width)}" y2="${y}" stroke="#e6e6e6"/>`,
+      `<line x1="${px(p.x - 5)}" y1="${y}" x2="${px(p.x)}" y2="${y}" stroke="#000"/>`,
+      `<text class="tick-y" x="${px(p.x - 8)}" y="${y}" dy="4" text-anchor="end" ${FONT} font-size="11">${formatTick(t)}</text>`);
+  }
+  out.push(`<line class="axis" x1="${px(p.x)}" y1="${px(bottom)}" x2="${px(p.x + p.width)}" y2="${px(bottom)}" stroke="#000"/>`,
+    `<line class="axis" x1="${px(p.x)}" y1="${px(p.y)}" x2="${px(p.x)}" y2="${px(bottom)}" stroke="#000"/>`,
+    `<text class="axis-label" x="${px(p.x + p.width / 2)}" y="${px(tickTop + 38)}" text-anchor="middle" ${FONT} font-size="13">${escapeXml(chart.xLabel)}</text>`);
+  const cy = px(p.y + p.height / 2);
+  out.push(`<text class="axis-label" x="18" y="${cy}" transform="rotate(-90 18 ${cy})" text-anchor="middle" ${FONT} font-size="13">${escapeXml(chart.yLabel)}</text>`);
+
+  // References under the data, then faint series under the solid ones.
+  for (const ref of L.onScale) {
+    const y = px(placeY(ref.value));
+    out.push(`<line class="reference" data-column="${escapeXml(ref.column)}" x1="${px(p.x)}" y1="${y}" x2="${px(p.x + p.width)}" y2="${y}" ${strokeOf('reference', ref.color, ref.dash)}/>`);
+  }
+  const order = chart.series.map((s, i) => ({ s, i })).sort((a, b) => Number(b.s.style === 'faint') - Number(a.s.style === 'faint'));
+  for (const { s, i } of order) {
     let d = '';
     let pen = 'M';
     for (let k = 0; k < s.x.length; k++) {
@@ -153,53 +316,72 @@ export function lineChartSvg(series: readonly LineSeries[], frame: ChartFrame): 
       d += `${pen}${px(placeX(s.x[k]!))} ${px(placeY(y))} `;
       pen = 'L';
     }
-    out.push(`<path class="series" data-label="${escapeXml(s.label)}" d="${d.trim()}" fill="none" stroke="${PALETTE[i % PALETTE.length]}" stroke-width="1.5"/>`);
+    const color = s.color ?? PALETTE[i % PALETTE.length]!;
+    out.push(`<path class="series" data-column="${escapeXml(s.column)}" d="${d.trim()}" fill="none" ${strokeOf(s.style ?? 'line', color)}/>`);
+  }
+
+  // Event marks: one row each; a bar spans its interval, its height is the count against the row's largest.
+  (chart.marks ?? []).forEach((m, row) => {
+    const band = L.marks!;
+    const rowBottom = band.y + (row + 1) * MARK_ROW - 2;
+    out.push(`<text class="mark-label" x="${px(p.x - 6)}" y="${px(rowBottom)}" text-anchor="end" ${FONT} font-size="9">${escapeXml(m.short)}</text>`,
+      `<line x1="${px(p.x)}" y1="${px(rowBottom)}" x2="${px(p.x + p.width)}" y2="${px(rowBottom)}" stroke="#dddddd"/>`);
+    const most = Math.max(0, ...m.count);
+    for (let k = 0; k < m.x.length; k++) {
+      const c = m.count[k]!;
+      if (!(c > 0)) continue;
+      const end = m.x[k]!;
+      const start = k > 0 ? m.x[k - 1]! : end - ((m.x[1] ?? end + 1) - end);
+      const x0 = placeX(start);
+      const h = Math.max(2, (c / most) * (MARK_ROW - 3));
+      out.push(`<rect class="mark" data-column="${escapeXml(m.column)}" x="${px(x0)}" y="${px(rowBottom - h)}" width="${px(Math.max(1, placeX(end) - x0 - 0.3))}" height="${px(h)}" fill="${m.color}"/>`);
+    }
   });
-  legend(out, series.map((s) => s.label), p.left + p.width, p.top);
+
+  // Legend in its own column to the right of the plot.
+  const lg = L.legend;
+  out.push(`<rect class="legend-box" x="${px(lg.x)}" y="${px(lg.y)}" width="${px(lg.width)}" height="${px(lg.height)}" fill="#ffffff" stroke="#cccccc"/>`);
+  let ly = lg.y + 6;
+  for (const { entry: e, lines } of L.legendEntries) {
+    const mid = ly + LEGEND_LINE / 2;
+    const sx = lg.x + 6;
+    const swatch = e.kind === 'mark'
+      ? `<rect x="${px(sx + 8)}" y="${px(mid - 5)}" width="5" height="10" fill="${e.color}"/>`
+      : `<line x1="${px(sx)}" y1="${px(mid)}" x2="${px(sx + 22)}" y2="${px(mid)}" ${strokeOf(e.kind, e.color, e.dash)}/>`;
+    out.push(`<g class="legend">${swatch}`
+      + lines.map((t, i) => `<text x="${px(sx + 28)}" y="${px(mid + 4 + i * LEGEND_LINE)}" ${FONT} font-size="${LEGEND_FONT}">${escapeXml(t)}</text>`).join('')
+      + '</g>');
+    ly += lines.length * LEGEND_LINE + 4;
+  }
   out.push('</svg>');
   return out.join('\n') + '\n';
 }
 
-/** One bar per entry, value axis from 0, coloured (and listed in a legend) by series. */
-export function barChartSvg(bars: readonly Bar[], opts: BarChartOptions): string {
-  const horizontal = (opts.orientation ?? 'horizontal') === 'horizontal';
-  const width = opts.width ?? 800;
-  const height = opts.height ?? (horizontal ? Math.max(200, 100 + bars.length * 28) : 450);
-  const labelRoom = horizontal ? Math.min(260, 20 + 7 * Math.max(0, ...bars.map((b) => b.label.length))) : 70;
-  const p: Plot = horizontal
-    ? { left: labelRoom, top: 40, width: width - labelRoom - 20, height: height - 40 - 55 }
-    : { left: 70, top: 40, width: width - 70 - 20, height: height - 40 - 90 };
-  const ticks = niceTicks(...finiteRange(bars.map((b) => b.value), true));
-  const [v0, v1] = [ticks[0]!, ticks[ticks.length - 1]!];
-  const seriesNames = [...new Set(bars.map((b) => b.series ?? ''))];
-  const colorOf = (b: Bar): string => PALETTE[seriesNames.indexOf(b.series ?? '') % PALETTE.length]!;
-  const out = svgOpen(width, height, opts.title);
-  const slot = (horizontal ? p.height : p.width) / Math.max(1, bars.length);
-  const thick = slot * 0.7;
-  if (horizontal) {
-    const placeV = (v: number): number => p.left + ((v - v0) / (v1 - v0)) * p.width;
-    axis(out, p, 'x', ticks, placeV, opts.valueLabel);
-    out.push(`<line class="axis" x1="${p.left}" y1="${p.top}" x2="${p.left}" y2="${p.top + p.height}" stroke="#000"/>`);
-    bars.forEach((b, i) => {
-      const y = p.top + i * slot + (slot - thick) / 2;
-      out.push(`<rect class="bar" x="${p.left}" y="${px(y)}" width="${px(placeV(b.value) - p.left)}" height="${px(thick)}" fill="${colorOf(b)}"><title>${escapeXml(`${b.label}: ${b.value}`)}</title></rect>`,
-        `<text x="${p.left - 6}" y="${px(y + thick / 2)}" dy="4" text-anchor="end" ${FONT} font-size="11">${escapeXml(b.label)}</text>`,
-        `<text x="${px(placeV(b.value) + 4)}" y="${px(y + thick / 2)}" dy="4" ${FONT} font-size="10">${formatTick(b.value)}</text>`);
-    });
-  } else {
-    const placeV = (v: number): number => p.top + p.height - ((v - v0) / (v1 - v0)) * p.height;
-    axis(out, p, 'y', ticks, placeV, opts.valueLabel);
-    const bottom = p.top + p.height;
-    out.push(`<line class="axis" x1="${p.left}" y1="${bottom}" x2="${p.left + p.width}" y2="${bottom}" stroke="#000"/>`);
-    bars.forEach((b, i) => {
-      const x = p.left + i * slot + (slot - thick) / 2;
-      const cx = px(x + thick / 2);
-      out.push(`<rect class="bar" x="${px(x)}" y="${px(placeV(b.value))}" width="${px(thick)}" height="${px(bottom - placeV(b.value))}" fill="${colorOf(b)}"><title>${escapeXml(`${b.label}: ${b.value}`)}</title></rect>`,
-        `<text x="${cx}" y="${bottom + 14}" transform="rotate(30 ${cx} ${bottom + 14})" ${FONT} font-size="11">${escapeXml(b.label)}</text>`,
-        `<text x="${cx}" y="${px(placeV(b.value) - 4)}" text-anchor="middle" ${FONT} font-size="10">${formatTick(b.value)}</text>`);
-    });
+/** One CSV field: empty for no value, quoted when it holds a comma, quote or newline. */
+export function csvCell(v: string | number | null | undefined): string {
+  if (v === null || v === undefined || (typeof v === 'number' && !Number.isFinite(v))) return '';
+  const s = String(v);
+  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/**
+ * The chart's data as CSV: the x column, then every series, reference line and event row in
+ * drawing order (their `column` names), one row per x value any of them has; empty = no value.
+ */
+export function chartCsv(chart: LineChart): string {
+  const columns: { name: string; at: Map<number, number | null> | ((x: number) => number) }[] = [];
+  const xs = new Set<number>();
+  const byX = (x: readonly number[], y: readonly (number | null)[]): Map<number, number | null> => {
+    const m = new Map<number, number | null>();
+    x.forEach((v, k) => { if (Number.isFinite(v)) { xs.add(v); m.set(v, y[k] ?? null); } });
+    return m;
+  };
+  for (const s of chart.series) columns.push({ name: s.column, at: byX(s.x, s.y) });
+  for (const r of chart.references ?? []) columns.push({ name: r.column, at: () => r.value });
+  for (const m of chart.marks ?? []) columns.push({ name: m.column, at: byX(m.x, m.count) });
+  const lines = [[chart.xColumn, ...columns.map((c) => c.name)].map(csvCell).join(',')];
+  for (const x of [...xs].sort((a, b) => a - b)) {
+    lines.push([x, ...columns.map((c) => (typeof c.at === 'function' ? c.at(x) : c.at.get(x)))].map(csvCell).join(','));
   }
-  if (seriesNames.length > 1 || seriesNames[0] !== '') legend(out, seriesNames, p.left + p.width, p.top);
-  out.push('</svg>');
-  return out.join('\n') + '\n';
+  return lines.join('\n') + '\n';
 }

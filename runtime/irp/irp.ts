@@ -1,4 +1,4 @@
-// IRPs as a WSK application sees them (wdm.h names; wsk.md §5). The provider completes an IRP
+// IRPs as a WSK application sees them (wdm.h names; Microsoft: Using IRPs with Winsock Kernel Functions). The provider completes an IRP
 // with IoCompleteRequest, which runs the completion routine set with IoSetCompletionRoutine
 // exactly once, honouring InvokeOnSuccess/InvokeOnError/InvokeOnCancel (R9). Cancellation goes
 // through the cancel routine the provider installed while the IRP was pending (R13).

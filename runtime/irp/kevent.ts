@@ -1,6 +1,6 @@
 // KEVENT and KeWaitForSingleObject (wdm.h). Waiting blocks a thread on Windows, so here it
-// returns a promise (design.md §4); a timeout resolves STATUS_TIMEOUT, which is how ports
-// decide to IoCancelIrp (wsk.md §5).
+// returns a promise (docs/architecture.md §3); a timeout resolves STATUS_TIMEOUT, which is how ports
+// decide to IoCancelIrp (Microsoft: Using IRPs with Winsock Kernel Functions).
 import { STATUS_SUCCESS, STATUS_TIMEOUT, type NTSTATUS } from '../ntstatus.ts';
 
 export enum EVENT_TYPE { NotificationEvent = 0, SynchronizationEvent = 1 }

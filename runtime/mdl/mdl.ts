@@ -1,6 +1,6 @@
 // MDLs over byte buffers (wdm.h names). An MDL describes one contiguous range of a Uint8Array;
 // Next links chains. WSK_BUF {Mdl, Offset, Length} addresses a byte range of a chain, with
-// Offset inside the first MDL (wsk.md §8, R39).
+// Offset inside the first MDL (wsk.h WSK_BUF, R39).
 import { WskUsageError } from '../errors.ts';
 import type { IRP } from '../irp/irp.ts';
 

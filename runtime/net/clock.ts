@@ -1,4 +1,4 @@
-// Time for the userspace stack and its links (design.md §3: one armed timer per stack, the
+// Time for the userspace stack and its links (docs/architecture.md §5, §7: one armed timer per stack, the
 // smoltcp poll_at idea). Two clocks behind one interface:
 // - RealClock: milliseconds from performance.now(); timers are Node timers.
 // - VirtualClock: a simulated clock. Nothing happens until it is driven: run()/runFor() fire due

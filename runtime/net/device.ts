@@ -1,4 +1,4 @@
-// The link-device contract between the userspace stack and whatever moves its frames (design.md
+// The link-device contract between the userspace stack and whatever moves its frames (docs/architecture.md
 // §2: transports implement LinkDevice; runtime/net only knows this file). transports/link.ts
 // re-exports it with the middleware base.
 //

@@ -1,4 +1,4 @@
-// The userspace-stack transport provider (design.md §2): what the WSK layer sees of an Ipv4Stack.
+// The userspace-stack transport provider (docs/architecture.md §2): what the WSK layer sees of an Ipv4Stack.
 // Datagram sockets run on the stack's UDP; connection, listen and stream sockets on its TCP
 // (stack-tcp.ts). IPv6 is not there yet: AF_INET6 is absent from the transport list.
 //
@@ -23,7 +23,7 @@ import { congestionControlNames } from './tcp/congestion.ts';
 import type { Ipv4Stack } from './stack.ts';
 import type { UdpReceiver, UdpSocket } from './udp.ts';
 
-// EADDRNOTAVAIL: Wine's errno → NTSTATUS map gives STATUS_INVALID_PARAMETER (wsk.md §9).
+// EADDRNOTAVAIL: Wine's errno → NTSTATUS map gives STATUS_INVALID_PARAMETER (dlls/netio.sys/netio.c).
 const STATUS_ADDRESS_NOT_LOCAL = STATUS_INVALID_PARAMETER;
 
 
@@ -173,7 +173,7 @@ export class StackProvider implements TransportProvider {
     if (local.family !== AF_INET) throw new ProviderError(STATUS_NOT_SUPPORTED, 'bind: IPv6 datagram sockets are not available on the userspace stack yet; use AF_INET.');
     this.checkLocal(local, 'bind');
     const ip = ipOf(local);
-    // Port sharing was already decided by the WSK layer's address table (§7.3): a second socket on
+    // Port sharing was already decided by the WSK layer's address table (docs/wsk-rules.md, R21): a second socket on
     // a port is there on purpose.
     const socket = this.stack.openUdp(ip, local.port, UNATTACHED);
     if (!socket) throw new ProviderError(STATUS_INSUFFICIENT_RESOURCES, 'bind: no free UDP port left on the userspace stack.');

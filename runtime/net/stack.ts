@@ -1,4 +1,4 @@
-// The userspace IPv4 stack on one link device (design.md §2–§3): Ethernet, ARP, IPv4 with
+// The userspace IPv4 stack on one link device (docs/architecture.md §2, §5): Ethernet, ARP, IPv4 with
 // bounded reassembly and path MTU, ICMP, UDP. TCP plugs in through `tcpInput` (issue 5).
 //
 // Hot path: one onReceive call per batch; every frame is parsed in place through views created

@@ -1,9 +1,9 @@
-// Network Module Registrar (netioddk.h Nmr* functions; wsk.md §11.1, §11.3, rules R54–R59).
+// Network Module Registrar (netioddk.h Nmr* functions; docs/wsk-rules.md R54–R59).
 // Binds every client to every provider of the same NPI at the later of the two registrations,
 // and detaches both sides of each binding when either module deregisters. Callbacks run
 // synchronously on the caller's stack (PASSIVE level on Windows) and may re-enter the
 // registrar, so no callback is ever invoked while iterating a live collection. Only
-// NmrWaitFor*DeregisterComplete is asynchronous: it blocks a thread on Windows (design.md §4).
+// NmrWaitFor*DeregisterComplete is asynchronous: it blocks a thread on Windows (docs/architecture.md §3).
 import {
   NT_SUCCESS,
   STATUS_INVALID_PARAMETER,
@@ -370,7 +370,7 @@ export class NmrRegistrar {
       // the other side's deregistration and must not be detached twice (R57).
       if (b.phase === 'attached') this.#beginDetach(b);
     }
-    // Always PENDING (wsk.md §17.6): callers then call NmrWaitFor*DeregisterComplete.
+    // Always PENDING (docs/wsk-rules.md, choice F): callers then call NmrWaitFor*DeregisterComplete.
     return STATUS_PENDING;
   }
 
@@ -417,7 +417,7 @@ export class NmrRegistrar {
         throw new NmrUsageError(
           'NMR_DETACH_COMPLETE_AFTER_SUCCESS',
           `${fn} was called for a binding whose ${cb} returned STATUS_SUCCESS, so its detach was already complete. ` +
-            `Call ${fn} only after returning STATUS_PENDING from ${cb} (wsk.md R57).`,
+            `Call ${fn} only after returning STATUS_PENDING from ${cb} (docs/wsk-rules.md R57).`,
         );
       case 'completed':
         throw new NmrUsageError(
@@ -451,7 +451,7 @@ export class NmrRegistrar {
     this.#settle(b.provider);
   }
 
-  // The registration dies when a waiter sees it fully detached (§11.3 "then removes it").
+  // The registration dies when a waiter sees it fully detached (as microsoft/usersim's NMR removes it).
   #settle(reg: Registration): void {
     if (!reg.deregistering || reg.bindings.size !== 0 || reg.waiters.length === 0) return;
     this.#registrations.delete(reg.handle);

@@ -1,6 +1,6 @@
-// NMR structures and callback types (netioddk.h / netiodef.h names; wsk.md §11.2). Pointers are
+// NMR structures and callback types (netioddk.h / netiodef.h names and layouts). Pointers are
 // object references that the registrar keeps, never copies (R54); C out-parameters to pointers
-// are `{ value }` holders the callee sets (design.md §4). The *_SIZE constants are sizeof on x64,
+// are `{ value }` holders the callee sets (docs/architecture.md §3). The *_SIZE constants are sizeof on x64,
 // the values a port from C puts into the Length/Size fields.
 import type { NTSTATUS } from '../ntstatus.ts';
 

@@ -1,4 +1,4 @@
-// Steady state allocates nothing per packet (design.md §3): 1,000,000 cycles of
+// Steady state allocates nothing per packet (docs/architecture.md §5): 1,000,000 cycles of
 // alloc -> write -> push -> pop -> release must not grow the JS heap.
 import v8 from 'node:v8';
 import { describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-// Descriptor ring: single-producer / single-consumer FIFO of slot indices (design.md §3).
+// Descriptor ring: single-producer / single-consumer FIFO of slot indices (docs/architecture.md §5).
 // Contract:
 // - Capacity is a power of two. `head` (consumer) and `tail` (producer) are free-running 32-bit
 //   counters kept in an Int32Array control block; entries live at index & (capacity - 1).

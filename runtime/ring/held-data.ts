@@ -1,5 +1,5 @@
 // Held data: (slot, offset, length) references that a receive queue or a WSK_DATA_INDICATION
-// keeps instead of copying payload out of the arena (design.md §3, "Receive indications").
+// keeps instead of copying payload out of the arena (docs/architecture.md §5, held data).
 // Contract:
 // - hold(slot, offset, length) retains the slot and returns a handle (a small integer), or -1
 //   when the table is full (the caller copies or drops). Handles are stable: a handle keeps its

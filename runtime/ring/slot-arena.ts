@@ -1,4 +1,4 @@
-// Slot arena: one ArrayBuffer (or SharedArrayBuffer) cut into N fixed-size slots (design.md §3).
+// Slot arena: one ArrayBuffer (or SharedArrayBuffer) cut into N fixed-size slots (docs/architecture.md §5).
 // Contract:
 // - A slot is an index 0..slotCount-1. alloc() returns a free slot with refcount 1 and its frame
 //   set to (offset = headroom, length = 0), or -1 when exhausted (counted in `exhaustions`; the

@@ -1,7 +1,7 @@
-// Transport-address sharing (wsk.md §7.3, R21): the WSK table, enforced by the WSK layer for
+// Transport-address sharing (docs/wsk-rules.md, R21): the WSK table, enforced by the WSK layer for
 // every provider, independent of Linux SO_REUSEADDR semantics. The host may still refuse a bind
 // the table allows (the kernel provider cannot share a listening TCP port): that refusal is
-// reported as STATUS_ADDRESS_ALREADY_ASSOCIATED, as Windows was observed to do (§17.1).
+// reported as STATUS_ADDRESS_ALREADY_ASSOCIATED, as Windows was observed to do (docs/wsk-rules.md, choice A).
 import { STATUS_ACCESS_DENIED, STATUS_ADDRESS_ALREADY_EXISTS, STATUS_SUCCESS, type NTSTATUS } from '../ntstatus.ts';
 import { isWildcard, type Endpoint } from '../sockaddr.ts';
 import type { EPROCESS, SECURITY_DESCRIPTOR } from './types.ts';

@@ -1,4 +1,4 @@
-// WskBind for listen, datagram, connection and stream sockets (wsk.md §3.3, R18, R21, R47).
+// WskBind for listen, datagram, connection and stream sockets (R18, R21, R47).
 // Binding a listening socket starts listening; a connection socket gets its port at bind time
 // and its IP at connect time.
 import type { IRP } from '../irp/irp.ts';

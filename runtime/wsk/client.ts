@@ -1,5 +1,5 @@
 // WSK_CLIENT: one application registration bound to one subsystem, and the client-level
-// dispatch (WSK_PROVIDER_DISPATCH, wsk.md §3.1, §6; R16, R17, R20, R28, R49, R50).
+// dispatch (WSK_PROVIDER_DISPATCH; R16, R17, R20, R28, R49, R50).
 import { IoAllocateIrp, IoFreeIrp, IoSetCompletionRoutine, type IRP } from '../irp/irp.ts';
 import {
   STATUS_BUFFER_OVERFLOW, STATUS_CANCELLED, STATUS_DEVICE_NOT_READY, STATUS_INVALID_DEVICE_STATE, STATUS_INVALID_HANDLE,
@@ -132,7 +132,7 @@ function validTriple(category: Category, family: number, type: number, protocol:
   const raw = type === SOCK_RAW;
   switch (category) {
     case 'basic': return tcp || udp || raw;
-    // Windows creates a UDP "listening" socket and fails its bind (wsk.md §1, obs.).
+    // Windows creates a UDP "listening" socket and fails its bind (observed: Wine's driver_netio.c test).
     case 'listen': return tcp || udp;
     case 'datagram': return udp || raw;
     case 'connection': case 'stream': return tcp;
@@ -233,7 +233,7 @@ function WskControlClient(
     return status;
   };
   if (!client) return inline(Client instanceof WskClientObject ? STATUS_DEVICE_NOT_READY : STATUS_INVALID_HANDLE);
-  // Every code but WSK_TRANSPORT_LIST_CHANGE takes no IRP (wsk.md §6, R23).
+  // Every code but WSK_TRANSPORT_LIST_CHANGE takes no IRP (R23).
   if (ControlCode !== WSK_TRANSPORT_LIST_CHANGE && Irp) return inline(STATUS_INVALID_PARAMETER);
   switch (ControlCode) {
     case WSK_TRANSPORT_LIST_QUERY: {
@@ -272,7 +272,7 @@ function WskControlClient(
       if (!control || !control.NpiId || !guidEquals(control.NpiId, NPI_WSK_INTERFACE_ID)) return inline(STATUS_INVALID_PARAMETER);
       const valid = WSK_EVENT_ACCEPT | WSK_EVENT_RECEIVE_FROM | WSK_EVENT_RECEIVE | WSK_EVENT_DISCONNECT | WSK_EVENT_SEND_BACKLOG;
       if ((control.EventMask & ~valid) !== 0 || control.EventMask === 0) return inline(STATUS_INVALID_PARAMETER);
-      // R28: only before the client has created any socket (§17.8: STATUS_INVALID_DEVICE_STATE).
+      // R28: only before the client has created any socket (docs/wsk-rules.md, choice H: STATUS_INVALID_DEVICE_STATE).
       if (client.socketEverCreated) return inline(STATUS_INVALID_DEVICE_STATE);
       client.staticEvents |= control.EventMask;
       return inline(STATUS_SUCCESS);

@@ -1,4 +1,4 @@
-// IRP completion for the WSK layer (R9–R14, design.md §4), as WDM has every dispatch routine do it:
+// IRP completion for the WSK layer (R9–R14, docs/architecture.md §4), as WDM has every dispatch routine do it:
 // - A call that returns a status other than STATUS_PENDING has completed its IRP before it
 //   returns: IoStatus set, completion routine run (completeIrpInline / failIrp). The caller may
 //   IoReuseIrp or IoFreeIrp at once, as a C driver ported line by line does.

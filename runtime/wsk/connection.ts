@@ -1,4 +1,4 @@
-// Connection-oriented sockets (wsk.md §3.4, §4; R31, R39–R43, R47, R48): send with WSK's
+// Connection-oriented sockets (R31, R39–R43, R47, R48): send with WSK's
 // no-buffering contract, receive by IRP or WskReceiveEvent, graceful and abortive disconnect.
 // WskSend's IRP completes once the transport no longer needs the MDL's bytes: for the kernel
 // provider that is when the host socket has taken them (R40: "sent").

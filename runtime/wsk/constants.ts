@@ -1,4 +1,4 @@
-// wsk.h / ws2def.h constants (wsk.md §4, §6, §7, §8). Values overlap on purpose: a flag is
+// wsk.h / ws2def.h constants. Values overlap on purpose: a flag is
 // interpreted per parameter.
 import { guidFromString } from '../nmr/types.ts';
 

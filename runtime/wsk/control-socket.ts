@@ -1,5 +1,5 @@
-// WskControlSocket: options and IOCTLs (wsk.md §7, R22–R27, R44, R48). Timing violations that
-// the docs leave without a code get STATUS_INVALID_DEVICE_STATE (§17.8); a NULL IRP where one is
+// WskControlSocket: options and IOCTLs (R22–R27, R44, R48). Timing violations that
+// the docs leave without a code get STATUS_INVALID_DEVICE_STATE (docs/wsk-rules.md, choice H); a NULL IRP where one is
 // required gets STATUS_REQUEST_NOT_ACCEPTED (wsk.h, R23); an IRP where none is allowed gets
 // STATUS_INVALID_PARAMETER. Scalar inputs may be a number, a { value } holder or a ULONG in bytes.
 import type { IRP } from '../irp/irp.ts';

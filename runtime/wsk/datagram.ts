@@ -1,4 +1,4 @@
-// Datagram sockets (wsk.md §3.5, §4; R30, R32, R33, R44, R45): receive by WskReceiveFrom IRP
+// Datagram sockets (R30, R32, R33, R44, R45): receive by WskReceiveFrom IRP
 // first, then WskReceiveFromEvent, else a queue bounded by SO_RCVBUF (overflow is counted and
 // dropped, as a datagram transport does). Fixed remote address filters receives; fixed sendto
 // address only sets the default destination.

@@ -1,4 +1,4 @@
-// Listening sockets (wsk.md §3.3, §4; R17, R24, R29, R30, R34, R35, R37): connections are
+// Listening sockets (R17, R24, R29, R30, R34, R35, R37): connections are
 // offered to a queued WskAccept first, then to WskAcceptEvent, else they wait in the accept
 // queue. Conditional accept asks WskInspectEvent first. On the kernel provider the host has
 // completed the handshake before inspection, so a rejected peer sees a reset, not silence.

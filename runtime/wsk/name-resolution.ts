@@ -1,6 +1,6 @@
 // WskGetAddressInfo / WskFreeAddressInfo / WskGetNameInfo through the provider's resolver, which
-// for the kernel provider is the host's getaddrinfo (wsk.md §3.1, R51). Unresolvable names complete
-// with STATUS_NOT_FOUND, as observed on Windows 8+ (§17.2); Information is 0 (§17.3).
+// for the kernel provider is the host's getaddrinfo (R51). Unresolvable names complete
+// with STATUS_NOT_FOUND, as observed on Windows 8+ (docs/wsk-rules.md, choice B); Information is 0 (choice C).
 import { readFileSync } from 'node:fs';
 import type { IRP } from '../irp/irp.ts';
 import {

@@ -1,5 +1,5 @@
 // WskRegister / WskCaptureProviderNPI / WskReleaseProviderNPI / WskQueryProviderCharacteristics /
-// WskDeregister (wsk.md §2, R1–R8). Capture and deregister wait on Windows, so they return
+// WskDeregister (R1–R8). Capture and deregister wait on Windows, so they return
 // promises here; everything else is synchronous.
 import {
   STATUS_DEVICE_NOT_READY, STATUS_INVALID_PARAMETER, STATUS_NOINTERFACE, STATUS_SUCCESS, type NTSTATUS,

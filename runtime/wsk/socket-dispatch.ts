@@ -1,4 +1,4 @@
-// The five provider dispatch tables (wsk.md §1.1) and the checks every socket call shares:
+// The five provider dispatch tables (wsk.h) and the checks every socket call shares:
 // a foreign or closed socket, a missing IRP (STATUS_INVALID_PARAMETER, nothing completed: R10),
 // a socket that is no longer functional (STATUS_FILE_FORCED_CLOSED: R37).
 import type { IRP } from '../irp/irp.ts';
@@ -188,7 +188,7 @@ const WskReleaseData: WSK_PROVIDER_CONNECTION_DISPATCH['WskRelease'] = (Socket, 
   const s = asSocket(Socket);
   return s ? WskReleaseDataImpl(s, DataIndication) : STATUS_INVALID_PARAMETER;
 };
-// Draft slots (§17.4): no ancillary data is supported, so they behave as WskSend/WskReceive.
+// Draft slots (docs/wsk-rules.md, choice D): no ancillary data is supported, so they behave as WskSend/WskReceive.
 const WskSendEx: WSK_PROVIDER_CONNECTION_DISPATCH['WskSendEx'] = (Socket, Buffer, Flags, ControlInfoLength, _ControlInfo, Irp) => {
   const s = enter(Socket, Irp, 'WskSendEx', CONNECTED);
   if (typeof s === 'number') return s;

@@ -1,4 +1,4 @@
-// The provider-side socket object behind every PWSK_SOCKET (wsk.md §1, §3.2). One class holds
+// The provider-side socket object behind every PWSK_SOCKET (wsk.h WSK_SOCKET). One class holds
 // the state of all five categories; the category files (listen, connection, datagram, stream)
 // implement the dispatch functions over it. Event callbacks go through invokeEvent so that close
 // and event-disable can wait for callbacks in progress (R26, R38) and nothing starts after close.

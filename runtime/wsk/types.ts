@@ -1,4 +1,4 @@
-// WSK structures and dispatch tables with wsk.h names and member order (wsk.md §1.1, §8).
+// WSK structures and dispatch tables with wsk.h names and member order.
 // C pointers become object references; out-parameters to scalars become { value } holders.
 import type { IRP } from '../irp/irp.ts';
 import type { MDL, WSK_BUF } from '../mdl/mdl.ts';

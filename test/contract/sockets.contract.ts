@@ -185,7 +185,7 @@ export function socketsContract(target: ContractTarget): void {
       });
     }
 
-    it('R21: the address-sharing table of §7.3 decides every pair of binds', () => {
+    it('R21: the address-sharing table decides every pair of binds', () => {
       const modes: SharingMode[] = ['none', 'reuse', 'exclusive'];
       const mk = (mode: SharingMode, wildcard: boolean): Binding => ({
         protocol: 17, mode, securityDescriptor: null, owner: null,

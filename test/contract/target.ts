@@ -1,4 +1,4 @@
-// What the WSK contract suite runs against. There is one provider-agnostic suite (wsk.md
+// What the WSK contract suite runs against. There is one provider-agnostic suite (docs/wsk-rules.md
 // R1–R60); each provider contributes a target that says where its sockets live, how to reach
 // them from outside WSK, and what it supports. Tests a target cannot support (TCP, IPv6) are
 // simply not registered for it — never skipped — so every registered test is a real check,

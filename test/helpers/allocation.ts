@@ -1,4 +1,4 @@
-// Allocation measurement for hot-path proofs (design.md §3: steady state allocates nothing per
+// Allocation measurement for hot-path proofs (docs/architecture.md §5: steady state allocates nothing per
 // packet): heapUsed growth over a loop, plus the GC events seen during it (a young-generation GC
 // during the loop means megabytes were allocated, whatever heapUsed says afterwards).
 import { PerformanceObserver, constants, type PerformanceEntry } from 'node:perf_hooks';

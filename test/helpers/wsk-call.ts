@@ -1,4 +1,4 @@
-// The synchronous-wrapper pattern every WSK port uses (wsk.md §5), for tests: run a call with
+// The synchronous-wrapper pattern every WSK port uses (Microsoft: Using IRPs with Winsock Kernel Functions), for tests: run a call with
 // a fresh IRP, wait on a KEVENT signalled by the completion routine, and report what the caller
 // and the IRP saw — including how many times the completion routine ran (R9), and whether it ran
 // inside the call exactly when the call returned a status other than STATUS_PENDING.

@@ -1,4 +1,4 @@
-// The KSOCKET port (apps/ksocket; wsk.md §16) against real Linux peers: on the kernel provider
+// The KSOCKET port (apps/ksocket; wbenny/KSOCKET) against real Linux peers: on the kernel provider
 // over loopback (python3 http.server, nc, python3 and node:dgram peers on 127.0.0.1), and on the
 // userspace stack in a veth lab (AF_PACKET link; python3 http.server and nc in the peer
 // namespace at 198.18.x.x). The lab part needs root, which CI is. Every wait is bounded; the
@@ -224,7 +224,7 @@ describe('KSOCKET on the kernel provider over loopback', () => {
       expect(families).toContain(AF_INET);
       expect(families.every((f) => f === AF_INET || f === AF_INET6)).toBe(true);
       // Unresolvable: a name with AI_NUMERICHOST (no lookup leaves the machine) → STATUS_NOT_FOUND
-      // (wsk.md §17.2), which berkeley getaddrinfo returns as its (negative) result.
+      // (docs/wsk-rules.md, choice B), which berkeley getaddrinfo returns as its (negative) result.
       const numeric = addrinfo();
       numeric.ai_flags = AI_NUMERICHOST;
       expect(await getaddrinfo('localhost', '80', numeric, { value: null })).toBe(STATUS_NOT_FOUND);

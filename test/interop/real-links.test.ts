@@ -20,7 +20,7 @@ const MiB = 1 << 20;
 /** The lossy path: Linux itself loses 1 % of the packets each way, on the peer's veth. */
 const PEER_LOSS = { toStackPercent: 1, fromStackPercent: 1 };
 
-/** netem's impairments as lab.md gives them, applied in-process on the stack's link (both ways). */
+/** A netem-like set of impairments (delay 10 ± 5 ms, 1 % loss, 5 % reorder, 1 % duplicates), applied in-process on the stack's link (both ways). */
 const IMPAIRED = { seed: 6, loss: 0.01, delayMs: 10, jitterMs: 5, reorder: 0.05, duplicate: 0.01 };
 
 interface Harness {

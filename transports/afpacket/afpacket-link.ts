@@ -1,4 +1,4 @@
-// The AF_PACKET link (design.md §3): the userspace stack on a real Linux network device through
+// The AF_PACKET link (docs/architecture.md §5): the userspace stack on a real Linux network device through
 // a packet socket. The native half (afpacket.cc) owns the socket, the PACKET_MMAP receive ring
 // and sendmmsg; this half is the LinkDevice the stack sees.
 //

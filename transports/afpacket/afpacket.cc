@@ -1,4 +1,4 @@
-// AF_PACKET link, native half (design.md §3): a packet socket bound to one device, with a
+// AF_PACKET link, native half (docs/architecture.md §5): a packet socket bound to one device, with a
 // PACKET_MMAP TPACKET_V2 receive ring that JavaScript reads in place and batched sendmmsg(2)
 // transmit. afpacket-link.ts is the JavaScript half and states the contract; this file keeps to
 // what JavaScript cannot do (syscalls, the ring's status words, waking the event loop).

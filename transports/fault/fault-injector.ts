@@ -1,6 +1,6 @@
 // Fault-injector middleware: netem for links (loss, duplication, corruption, delay with jitter,
 // reordering, rate limiting), driven by the link's clock so a VirtualClock run with the same seed
-// replays the same faults exactly. Stack it on any LinkDevice (design.md §2).
+// replays the same faults exactly. Stack it on any LinkDevice (docs/architecture.md §2).
 //
 // Faults fall on wire packets, as a network's do: a frame larger than one packet — a TSO
 // super-segment the stack left for the device to cut (arena.segmentSizes), or a receiving

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Builds the project's native links (design.md §2: native code lives only under transports/)
+// Builds the project's native links (docs/architecture.md §2: native code lives only under transports/)
 // with the machine's own compiler against the running Node's headers: no prebuilt download, no
 // node-gyp project files. Outputs go to transports/native/build/<name>.node.
 //

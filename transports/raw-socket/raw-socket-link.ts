@@ -3,7 +3,7 @@
 // (framing 'ip'): the host routes them and resolves neighbours, so it also works on devices
 // without Ethernet (tun) and suits ICMP experiments.
 //
-// Where the host's own stack interferes, and what avoids it (lab.md "Kernel resets"):
+// Where the host's own stack interferes, and what avoids it (docs/architecture.md §9):
 // - A raw socket only sees packets the kernel delivers locally, so the kernel must own the
 //   stack's address. It then also answers them itself: RSTs for TCP segments to ports it has no
 //   socket for, ICMP port unreachable for UDP, echo replies for pings. Every packet this link

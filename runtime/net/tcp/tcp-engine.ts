@@ -2,7 +2,7 @@
 // uses (connect, listen, send, shutdown, abort, read), and timers.
 // - Demultiplexing never scans: remote address → (local port, remote port) → TCB, then the
 //   listener on the local port (Maps with small-integer keys, no boxing).
-// - One armed clock timer for all connections (design.md §3): each TCB has one deadline (the
+// - One armed clock timer for all connections (docs/architecture.md §5): each TCB has one deadline (the
 //   earliest of its retransmission/persist, delayed-ACK, keepalive and TIME-WAIT timers) kept in
 //   a binary heap.
 // Input processing is in tcp-input.ts, segment building in tcp-output.ts.
@@ -148,7 +148,7 @@ export class TcpEngine {
   private readonly acksDue: Tcb[] = [];
 
   /**
-   * Acknowledges now, or — inside a receive batch — once at its end (design.md §3: ACKs coalesce
+   * Acknowledges now, or — inside a receive batch — once at its end (docs/architecture.md §5: ACKs coalesce
    * per batch): one ACK then covers every segment of the batch, and if the owner answers with
    * data during the batch, that segment carries the ACK and none is sent alone.
    */

@@ -1,5 +1,5 @@
 // Layer: net/wire. Zero-copy packet views, emitters and checksums for the userspace stack
-// (design.md §3, §6: smoltcp's wire model). Re-exports only.
+// (docs/architecture.md §5; smoltcp's src/wire is the model). Re-exports only.
 export * from './parse-error.ts';
 export * from './bytes.ts';
 export * from './checksum.ts';

@@ -1,4 +1,4 @@
-// Layer: net/wire. Stable parse result codes the stack counts and drops on (design.md §4, tier one).
+// Layer: net/wire. Stable parse result codes the stack counts and drops on (docs/architecture.md §3, the first error tier).
 // Parsers return one of these or null (valid); they never throw and never allocate.
 export const ParseError = {
   TRUNCATED: 1,
