@@ -435,7 +435,7 @@ async function spawnEchosrv(): Promise<{ proc: Spawned; port: number }> {
       expect(Number(line[1])).toBe(port);
       return { proc, port };
     }
-    if (!/cannot listen/.test(proc.stderr())) throw new Error(`wsk run echosrv failed: ${proc.stderr()}`);
+    if (!/already in use/.test(proc.stderr())) throw new Error(`wsk run echosrv failed: ${proc.stderr()}`);
   }
   throw new Error('wsk run echosrv: no free port found');
 }
