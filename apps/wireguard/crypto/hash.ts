@@ -25,7 +25,7 @@ export function hmac(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
 export function kdf(n: 1 | 2 | 3, key: Uint8Array, input: Uint8Array): Uint8Array[] {
   const t0 = hmac(key, input);
   const out: Uint8Array[] = [];
-  let prev = new Uint8Array(0);
+  let prev: Uint8Array = new Uint8Array(0);
   for (let i = 1; i <= n; i++) {
     prev = hmac(t0, prev, Uint8Array.of(i));
     out.push(prev);
