@@ -88,6 +88,12 @@ export interface DeviceStats {
   txNoRoute: number;
 }
 
+/**
+ * Indices are kept as signed 32-bit numbers (the same 32 bits): V8 keeps those unboxed, where an
+ * unsigned index above 2^31 would be boxed into a new heap number on every Map lookup.
+ */
+const indexKey = (bytes: Uint8Array, offset: number): number => readU32LE(bytes, offset) | 0;
+
 interface IndexEntry {
   peer: Peer;
   /** The session this index names, or null while it names the peer's handshake in flight. */
@@ -220,7 +226,7 @@ export class WireGuardDevice implements DeviceInternals {
   // --- receive side -------------------------------------------------------------------------
 
   private receiveData(bytes: Uint8Array, offset: number, length: number, from: Endpoint): void {
-    const entry = this.indices.get(readU32LE(bytes, offset + TransportData.RECEIVER_INDEX));
+    const entry = this.indices.get(indexKey(bytes, offset + TransportData.RECEIVER_INDEX));
     const kp = entry?.keypair;
     if (!entry || !kp || this.clock.now() - kp.created >= REJECT_AFTER_TIME) { this.stats.rxNoSession++; return; }
     const peer = entry.peer;
@@ -265,7 +271,7 @@ export class WireGuardDevice implements DeviceInternals {
 
   private receiveResponse(msg: Uint8Array, from: Endpoint): void {
     if (!this.admitHandshake(msg, Response.MAC1, readU32LE(msg, Response.SENDER_INDEX), from)) return;
-    const entry = this.indices.get(readU32LE(msg, Response.RECEIVER_INDEX));
+    const entry = this.indices.get(indexKey(msg, Response.RECEIVER_INDEX));
     const peer = entry && !entry.keypair ? entry.peer : null;
     if (!peer || !consumeResponse(this.identity, peer.handshake, msg, 0)) { this.stats.rxHandshakeFailed++; return; }
     peer.stats.rxBytes += msg.length;
@@ -277,7 +283,7 @@ export class WireGuardDevice implements DeviceInternals {
   }
 
   private receiveCookieReply(msg: Uint8Array): void {
-    const entry = this.indices.get(readU32LE(msg, CookieReply.RECEIVER_INDEX));
+    const entry = this.indices.get(indexKey(msg, CookieReply.RECEIVER_INDEX));
     if (entry && entry.peer.cookies.consumeReply(msg, 0, this.clock.now())) this.stats.cookieRepliesAccepted++;
     else this.stats.rxHandshakeFailed++;
   }
@@ -323,7 +329,7 @@ export class WireGuardDevice implements DeviceInternals {
   assignHandshakeIndex(peer: Peer): void {
     this.forgetHandshakeIndex(peer);
     let index: number;
-    do { this.random(this.rand4); index = readU32LE(this.rand4, 0); } while (this.indices.has(index));
+    do { this.random(this.rand4); index = indexKey(this.rand4, 0); } while (this.indices.has(index));
     peer.handshake.localIndex = index;
     this.indices.set(index, { peer, keypair: null });
   }
