@@ -2,10 +2,12 @@
 // as root: wireguard-go runs in a namespace this test creates, configured by `wg setconf` from a
 // file the test writes; our device runs in this process on a plain node:dgram socket, in the
 // default namespace, at the host end of a veth pair whose other end is in that namespace (outer
-// addresses 198.18.X.1 ours / 198.18.X.2 theirs, a /30 nobody else uses; inner 198.19.X.2 ours /
+// addresses 198.18.X.1 ours / 198.18.X.2 and .3 theirs, a /29 nobody else uses; inner 198.19.X.2 ours /
 // 198.19.X.1 theirs). Checked: the handshake started by either side, a Linux ping answered by us
 // through the tunnel (the echo reply built here from the decrypted request), a UDP datagram each
-// way, and `wg pubkey` agreeing with our key derivation. The namespace, the veth and wireguard-go
+// way, `wg pubkey` agreeing with our key derivation, replayed and tampered wireguard-go datagrams
+// dropped and counted, roaming (wireguard-go moves to another address and port between pings), and
+// no session when the preshared keys differ. The namespace, the veth and wireguard-go
 // (by pid) are removed at the end, also when a test fails.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
@@ -27,6 +29,7 @@ const NS_IF = `wgp-${id}`;
 const WG_IF = `wgg${id}`;
 const OUR_OUTER = `198.18.${X}.1`;
 const THEIR_OUTER = `198.18.${X}.2`;
+const THEIR_OTHER_OUTER = `198.18.${X}.3`;
 const OUR_INNER = `198.19.${X}.2`;
 const THEIR_INNER = `198.19.${X}.1`;
 const WG_PORT = 51820;
@@ -104,6 +107,8 @@ let device: WireGuardDevice;
 const received: Uint8Array[] = [];
 let onPacket: ((p: Uint8Array) => void) | null = null;
 const from = new Endpoint();
+/** Copies of the transport data datagrams wireguard-go sent us, for the replay test. */
+const capturedData: Uint8Array[] = [];
 
 function newDevice(withEndpoint: boolean): WireGuardDevice {
   device?.close();
@@ -133,16 +138,16 @@ let wireguardGo: ChildProcess | null = null;
 
 describe('WireGuard interop with wireguard-go and wg (veth lab, root)', () => {
   beforeAll(async () => {
-    // A /30 nobody else on this machine uses.
+    // A /29 nobody else on this machine uses.
     expect(sh('ip', ['-o', 'addr']).includes(`198.18.${X}.`)).toBe(false);
     dir = mkdtempSync(join(tmpdir(), 'wg-interop-'));
     sh('ip', ['netns', 'add', NS]);
     sh('ip', ['link', 'add', HOST_IF, 'type', 'veth', 'peer', 'name', NS_IF]);
     sh('ip', ['link', 'set', NS_IF, 'netns', NS]);
-    sh('ip', ['addr', 'add', `${OUR_OUTER}/30`, 'dev', HOST_IF]);
+    sh('ip', ['addr', 'add', `${OUR_OUTER}/29`, 'dev', HOST_IF]);
     sh('ip', ['link', 'set', HOST_IF, 'up']);
     sh('ip', ['-n', NS, 'link', 'set', 'lo', 'up']);
-    sh('ip', ['-n', NS, 'addr', 'add', `${THEIR_OUTER}/30`, 'dev', NS_IF]);
+    sh('ip', ['-n', NS, 'addr', 'add', `${THEIR_OUTER}/29`, 'dev', NS_IF]);
     sh('ip', ['-n', NS, 'link', 'set', NS_IF, 'up']);
 
     socket = createSocket('udp4');
@@ -151,6 +156,7 @@ describe('WireGuard interop with wireguard-go and wg (veth lab, root)', () => {
       const ip = parseIp(rinfo.address);
       if (!ip) return;
       from.setAddress(ip.family, ip.bytes, 0, rinfo.port);
+      if (msg[0] === 4 && capturedData.length < 16) capturedData.push(new Uint8Array(msg));
       device.receiveDatagram(msg, 0, msg.length, from);
     });
     newDevice(false);
@@ -234,5 +240,54 @@ describe('WireGuard interop with wireguard-go and wg (veth lab, root)', () => {
     const ping = startInNs(['ping', '-c', '2', '-i', '0.2', '-W', '2', OUR_INNER]);
     expect((await withTimeout(ping.done, 10_000, 'ping on our session')).stdout).toContain('2 packets transmitted, 2 received');
     expect(peer().stats.handshakeResponsesSent).toBe(0);
+  });
+  it('drops and counts wireguard-go datagrams replayed or tampered with; the tunnel keeps working', async () => {
+    capturedData.length = 0;
+    const ping = startInNs(['ping', '-c', '2', '-i', '0.2', '-W', '2', OUR_INNER]);
+    expect((await withTimeout(ping.done, 10_000, 'ping')).stdout).toContain('2 packets transmitted, 2 received');
+    expect(capturedData.length).toBeGreaterThanOrEqual(2);
+    const replayed = device.stats.rxReplayed;
+    const badAuth = device.stats.rxBadAuth;
+    const delivered = received.length;
+    const source = Endpoint.parse(`${THEIR_OUTER}:${WG_PORT}`)!;
+    for (const d of capturedData) { const copy = d.slice(); device.receiveDatagram(copy, 0, copy.length, source); }
+    const tampered = capturedData[0]!.slice();
+    tampered[tampered.length - 20]! ^= 0x80;
+    device.receiveDatagram(tampered, 0, tampered.length, source);
+    expect(device.stats.rxReplayed - replayed).toBe(capturedData.length);
+    expect(device.stats.rxBadAuth - badAuth).toBe(1);
+    expect(received.length).toBe(delivered);
+    const again = startInNs(['ping', '-c', '1', '-W', '2', OUR_INNER]);
+    expect((await withTimeout(again.done, 10_000, 'ping after replays')).stdout).toContain('1 packets transmitted, 1 received');
+  });
+
+  it('follows wireguard-go when it moves to another address and port', async () => {
+    const roams = peer().stats.roams;
+    inNs(['wg', 'set', WG_IF, 'listen-port', String(WG_PORT + 1)]);
+    // Deleting the first address would take the second with it unless it is promoted.
+    inNs(['sysctl', '-qw', `net.ipv4.conf.${NS_IF}.promote_secondaries=1`]);
+    sh('ip', ['-n', NS, 'addr', 'add', `${THEIR_OTHER_OUTER}/29`, 'dev', NS_IF]);
+    sh('ip', ['-n', NS, 'addr', 'del', `${THEIR_OUTER}/29`, 'dev', NS_IF]);
+    const ping = startInNs(['ping', '-c', '2', '-i', '0.2', '-W', '2', OUR_INNER]);
+    expect((await withTimeout(ping.done, 10_000, 'ping after the move')).stdout).toContain('2 packets transmitted, 2 received');
+    expect(peer().endpoint.toString()).toBe(`${THEIR_OTHER_OUTER}:${WG_PORT + 1}`);
+    expect(peer().stats.roams).toBe(roams + 1);
+  });
+
+  it('makes no session when wireguard-go has a preshared key we do not', async () => {
+    const psk = join(dir, 'psk');
+    writeFileSync(psk, `${formatKey(generatePrivateKey())}\n`);
+    inNs(['wg', 'set', WG_IF, 'peer', formatKey(publicKeyOf(ourKey)), 'preshared-key', psk]);
+    newDevice(false);
+    peer().setEndpoint(Endpoint.parse(`${THEIR_OTHER_OUTER}:${WG_PORT + 1}`)!);
+    const p = ipv4(OUR_INNER, THEIR_INNER, 17, udp(4002, 9004, new Uint8Array(8)));
+    device.sendPacket(p, 0, p.length);
+    // wireguard-go answers (it cannot tell), but its response does not open with our keys.
+    await withTimeout(new Promise<void>((resolve) => {
+      const check = (): void => { if (device.stats.rxHandshakeFailed > 0) resolve(); else setTimeout(check, 20); };
+      check();
+    }), 10_000, 'wireguard-go\'s response');
+    expect(peer().keypairs.current).toBeNull();
+    expect(peer().stats.handshakeInitiationsSent).toBe(1);
   });
 });
