@@ -7,7 +7,8 @@ import { generatePrivateKey, publicKeyOf } from './crypto/x25519.ts';
 import { Endpoint } from './endpoint.ts';
 import { MessageType } from './messages.ts';
 import type { WireGuardDeviceOptions } from './device.ts';
-import { SimNetwork, ipv4Packet, seededBytes, type SimNode } from '../../test/helpers/wg-sim-network.ts';
+import { SimNetwork, ipv4Packet, ipv6Packet, seededBytes, type SimNode } from '../../test/helpers/wg-sim-network.ts';
+import { parseIp } from './ip-address.ts';
 
 const A_OUTER = '198.18.0.1:51820';
 const B_OUTER = '198.18.0.2:51821';
@@ -296,5 +297,30 @@ describe('WireGuard between two of our devices (virtual time)', () => {
       return net.log.map((d) => `${d.bytes[0]}:${d.bytes.length}:${Buffer.from(d.bytes).toString('hex', 4, 16)}`);
     };
     expect(trace()).toEqual(trace());
+  });
+  it('works the same over IPv6 outer endpoints with IPv6 inner packets (AllowedIPs per family)', () => {
+    const clock = new VirtualClock();
+    const net = new SimNetwork(clock, 31);
+    const kA = keyFrom(31); const kB = keyFrom(32);
+    const a = net.addNode('[fd00:198:18::1]:51820', { privateKey: kA, random: seededBytes(33) });
+    const b = net.addNode('[fd00:198:18::2]:51820', { privateKey: kB, random: seededBytes(34) });
+    a.device.addPeer({ publicKey: publicKeyOf(kB), endpoint: Endpoint.parse('[fd00:198:18::2]:51820'), allowedIps: ['fd00:198:19::/64', `${B_INNER}/32`] });
+    b.device.addPeer({ publicKey: publicKeyOf(kA), allowedIps: ['fd00:198:19::1/128'] });
+    const src = parseIp('fd00:198:19::1')!.bytes; const dst = parseIp('fd00:198:19::2')!.bytes;
+    const p = ipv6Packet(src, dst, 1000, 0x5a);
+    expect(send(a, p)).toBe(true);
+    clock.runFor(1_000);
+    expect(b.delivered.map((d) => d.packet)).toEqual([p]);
+    expect(peerOf(b).endpoint.toString()).toBe('[fd00:198:18::1]:51820');
+    // B allows only fd00:198:19::1 from A: an IPv4 source from A is refused there.
+    send(a, aToB());
+    clock.runFor(100);
+    expect(b.device.stats.rxNotAllowed).toBe(1);
+    expect(send(b, ipv6Packet(dst, parseIp('fd00:198:19::7')!.bytes, 10))).toBe(false); // B routes only fd00:198:19::1/128 to A
+    expect(b.device.stats.txNoRoute).toBe(1);
+    send(b, ipv6Packet(dst, src, 10));
+    clock.runFor(100);
+    expect(a.delivered.at(-1)!.packet).toEqual(ipv6Packet(dst, src, 10));
+    a.device.close(); b.device.close();
   });
 });

@@ -92,3 +92,14 @@ export function ipv4Packet(src: string, dst: string, payloadLength: number, fill
   p.set(dst.split('.').map(Number), 16);
   return p;
 }
+
+/** A minimal IPv6 packet (next header UDP, no checksum: the WireGuard core does not check it). */
+export function ipv6Packet(src: Uint8Array, dst: Uint8Array, payloadLength: number, fill = 0): Uint8Array {
+  const p = new Uint8Array(40 + payloadLength).fill(fill, 40);
+  p[0] = 0x60;
+  p[4] = payloadLength >>> 8; p[5] = payloadLength & 0xff;
+  p[6] = 17; p[7] = 64;
+  p.set(src, 8);
+  p.set(dst, 24);
+  return p;
+}
