@@ -86,6 +86,8 @@ export interface DeviceStats {
   rxBadPacket: number;
   /** Outgoing inner packets no peer's AllowedIPs cover. */
   txNoRoute: number;
+  /** Outgoing inner packets that are not IPv4 or IPv6, or longer than an IP packet can be. */
+  txInvalid: number;
 }
 
 /**
@@ -120,6 +122,7 @@ export interface DeviceInternals {
 }
 
 const UNDER_LOAD_HOLD = 1_000;
+const MAX_IP_PACKET = 65_535;
 
 export class WireGuardDevice implements DeviceInternals {
   readonly clock: Clock;
@@ -127,12 +130,12 @@ export class WireGuardDevice implements DeviceInternals {
   readonly limits: SessionLimits;
   readonly mtu: number;
   readonly aead: ChaChaPoly;
-  /** Room for the largest inner packet plus header and tag. */
-  readonly txBuffer = new Uint8Array(65_536 + TransportData.MIN_SIZE);
+  /** Room for the largest inner packet, padded, plus header and tag. */
+  readonly txBuffer = new Uint8Array(MAX_IP_PACKET + 1 + TransportData.MIN_SIZE);
   readonly nonce = new Uint8Array(12);
   readonly stats: DeviceStats = {
     rxInvalid: 0, rxBadMac1: 0, cookieRepliesSent: 0, cookieRepliesAccepted: 0, rxHandshakeFailed: 0, rxInitiationReplayed: 0,
-    rxNoSession: 0, rxBadAuth: 0, rxReplayed: 0, rxNotAllowed: 0, rxBadPacket: 0, txNoRoute: 0,
+    rxNoSession: 0, rxBadAuth: 0, rxReplayed: 0, rxNotAllowed: 0, rxBadPacket: 0, txNoRoute: 0, txInvalid: 0,
   };
   readonly allowedIps = new AllowedIps<Peer>();
   private readonly peersByKey = new Map<string, Peer>();
@@ -195,10 +198,11 @@ export class WireGuardDevice implements DeviceInternals {
 
   /** Sends an inner IP packet to the peer whose AllowedIPs hold its destination. False if none does. */
   sendPacket(bytes: Uint8Array, offset: number, length: number): boolean {
-    const v = length >= 20 ? bytes[offset]! >>> 4 : 0;
+    const v = length >= 20 && length <= MAX_IP_PACKET ? bytes[offset]! >>> 4 : 0;
     let peer: Peer | null = null;
     if (v === 4) peer = this.allowedIps.lookup(4, bytes, offset + 16);
     else if (v === 6 && length >= 40) peer = this.allowedIps.lookup(6, bytes, offset + 24);
+    else { this.stats.txInvalid++; return false; }
     if (!peer) { this.stats.txNoRoute++; return false; }
     peer.send(bytes, offset, length);
     return true;

@@ -6,7 +6,7 @@ import type { Clock } from '../../runtime/net/clock.ts';
 import { writeCounterNonce } from './crypto/aead.ts';
 import { Endpoint } from './endpoint.ts';
 import { CookieGenerator } from './cookie.ts';
-import { Handshake, createInitiation, createResponse, deriveTransportKeys, tai64n, type StaticIdentity } from './handshake.ts';
+import { Handshake, createInitiation, createResponse, deriveTransportKeys, tai64n } from './handshake.ts';
 import { Keypair, KeypairSlots } from './keypair.ts';
 import { Initiation, MessageType, PADDING_MULTIPLE, Response, TransportData, writeHeader, writeU32LE } from './messages.ts';
 import { PeerTimers } from './peer-timers.ts';
@@ -106,13 +106,15 @@ export class Peer {
       this.sendHandshakeInitiation(false);
       return;
     }
-    for (let i = 0; i < this.staged.length; i++) {
-      if (!this.usable(kp)) break;
-      const p = this.staged[i]!;
+    let sent = 0;
+    while (sent < this.staged.length && this.usable(kp)) {
+      const p = this.staged[sent++]!;
       this.seal(kp, p, 0, p.length);
     }
-    this.staged.length = 0;
-    this.keepKeyFreshSending(kp);
+    this.staged.splice(0, sent);
+    // What the session could not take (it reached REJECT_AFTER_MESSAGES) waits for the next one.
+    if (this.staged.length > 0) this.sendHandshakeInitiation(false);
+    else this.keepKeyFreshSending(kp);
   }
 
   /** Starts a handshake (at most one initiation per REKEY_TIMEOUT, the paper §6.1). */
@@ -254,5 +256,3 @@ export class Peer {
     this.device.sendDatagram(this.endpoint, bytes, 0, length);
   }
 }
-
-export type { StaticIdentity };

@@ -252,6 +252,9 @@ describe('WireGuard between two of our devices (virtual time)', () => {
     const { clock, a, b } = pair(15);
     expect(send(a, ipv4Packet(A_INNER, '198.19.9.9', 10))).toBe(false);
     expect(a.device.stats.txNoRoute).toBe(1);
+    expect(send(a, new Uint8Array(10))).toBe(false);
+    expect(send(a, ipv4Packet(A_INNER, B_INNER, 70_000))).toBe(false);
+    expect(a.device.stats.txInvalid).toBe(2);
     // A sends with a source address B does not allow from A.
     a.device.allowedIps.insert(4, Uint8Array.of(198, 19, 0, 2), 32, peerOf(a));
     send(a, ipv4Packet('198.19.7.7', B_INNER, 10));
