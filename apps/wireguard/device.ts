@@ -12,11 +12,12 @@
 //  - Neither callback may re-enter the device synchronously (queue the work instead).
 //  - Bad input is counted and dropped, never thrown. Time comes only from the injected clock;
 //    randomness from the injected `random` (seeded in tests, so runs replay exactly).
-// The data path (transport data in and out) allocates nothing per packet itself; what the AEAD
-// implementation allocates is its own (see crypto/aead.ts).
+// The data path (transport data in and out) allocates nothing per packet, with the native AEAD;
+// node:crypto's allocates per call (see crypto/native-aead.ts).
 import { randomFillSync } from 'node:crypto';
 import type { Clock } from '../../runtime/net/clock.ts';
-import { nodeChaChaPoly, writeCounterNonce, type ChaChaPoly } from './crypto/aead.ts';
+import { writeCounterNonce, type ChaChaPoly } from './crypto/aead.ts';
+import { defaultChaChaPoly } from './crypto/native-aead.ts';
 import { formatKey, publicKeyOf } from './crypto/x25519.ts';
 import { AllowedIps } from './allowed-ips.ts';
 import { CookieChecker } from './cookie.ts';
@@ -43,7 +44,7 @@ export interface WireGuardDeviceOptions {
   mtu?: number;
   /** Message-count limits (tests shrink them). */
   limits?: Partial<SessionLimits>;
-  /** The AEAD for transport data (default node:crypto). */
+  /** The AEAD for transport data (default: the native one over Node's OpenSSL if built, else node:crypto). */
   aead?: ChaChaPoly;
   /**
    * Handshake messages per second above which the device is under load and demands cookies
@@ -154,7 +155,7 @@ export class WireGuardDevice implements DeviceInternals {
     this.identity = { privateKey: options.privateKey, publicKey: publicKeyOf(options.privateKey) };
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.mtu = options.mtu ?? DEFAULT_MTU;
-    this.aead = options.aead ?? nodeChaChaPoly;
+    this.aead = options.aead ?? defaultChaChaPoly();
     this.random = options.random ?? ((out) => { randomFillSync(out); });
     const epoch = Date.now() - this.clock.now();
     this.wallClock = options.wallClockMs ?? (() => epoch + this.clock.now());

@@ -5,7 +5,8 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { Blake2s, blake2s } from './blake2s.ts';
 import { hchacha20 } from './hchacha20.ts';
-import { aeadDecrypt, nodeChaChaPoly, xaeadDecrypt, xaeadEncrypt } from './aead.ts';
+import { aeadDecrypt, nodeChaChaPoly, xaeadDecrypt, xaeadEncrypt, type ChaChaPoly } from './aead.ts';
+import { nativeChaChaPoly } from './native-aead.ts';
 import { clampPrivateKey, formatKey, generatePrivateKey, parseKey, publicKeyOf, x25519 } from './x25519.ts';
 import { hash, hmac, kdf, mac } from './hash.ts';
 
@@ -91,7 +92,10 @@ describe('HASH, MAC, HMAC and KDF (WireGuard paper §5.4)', () => {
   });
 });
 
-describe('ChaCha20-Poly1305 (RFC 8439 §2.8.2)', () => {
+describe.each([
+  ['node:crypto', nodeChaChaPoly],
+  ['native addon over Node\'s OpenSSL', nativeChaChaPoly()],
+] as [string, ChaChaPoly][])('ChaCha20-Poly1305 (RFC 8439 §2.8.2), %s', (_name, aead) => {
   const key = range(0x80, 32);
   const nonce = hex('070000004041424344454647');
   const ad = hex('50515253c0c1c2c3c4c5c6c7');
@@ -101,13 +105,13 @@ describe('ChaCha20-Poly1305 (RFC 8439 §2.8.2)', () => {
 
   it('seals the sunscreen text to the RFC ciphertext and tag, in place too', () => {
     const out = new Uint8Array(SUNSCREEN.length + 16);
-    nodeChaChaPoly.seal(key, nonce, ad, SUNSCREEN, 0, SUNSCREEN.length, out, 0);
+    aead.seal(key, nonce, ad, SUNSCREEN, 0, SUNSCREEN.length, out, 0);
     expect(toHex(out)).toBe(toHex(ciphertext) + tag);
     const inPlace = new Uint8Array(8 + SUNSCREEN.length + 16);
     inPlace.set(SUNSCREEN, 8);
-    nodeChaChaPoly.seal(key, nonce, ad, inPlace, 8, SUNSCREEN.length, inPlace, 8);
+    aead.seal(key, nonce, ad, inPlace, 8, SUNSCREEN.length, inPlace, 8);
     expect(toHex(inPlace.subarray(8))).toBe(toHex(out));
-    expect(nodeChaChaPoly.open(key, nonce, ad, inPlace, 8, out.length, inPlace, 8)).toBe(true);
+    expect(aead.open(key, nonce, ad, inPlace, 8, out.length, inPlace, 8)).toBe(true);
     expect(new TextDecoder().decode(inPlace.subarray(8, 8 + SUNSCREEN.length))).toBe(new TextDecoder().decode(SUNSCREEN));
   });
 
@@ -117,18 +121,36 @@ describe('ChaCha20-Poly1305 (RFC 8439 §2.8.2)', () => {
     for (const at of [0, 50, sealed.length - 1]) {
       const bad = sealed.slice();
       bad[at]! ^= 1;
-      expect(nodeChaChaPoly.open(key, nonce, ad, bad, 0, bad.length, out, 0)).toBe(false);
+      expect(aead.open(key, nonce, ad, bad, 0, bad.length, out, 0)).toBe(false);
     }
-    expect(nodeChaChaPoly.open(key, nonce, range(0, 12), sealed, 0, sealed.length, out, 0)).toBe(false);
-    expect(nodeChaChaPoly.open(key, nonce, ad, sealed, 0, 15, out, 0)).toBe(false);
+    expect(aead.open(key, nonce, range(0, 12), sealed, 0, sealed.length, out, 0)).toBe(false);
+    expect(aead.open(key, nonce, ad, sealed, 0, 15, out, 0)).toBe(false);
   });
 
   it('AEAD(key, counter, ...) puts the 64-bit counter little-endian after four zero bytes', () => {
     const c = 0x0123456789ab;
     const sealed = new Uint8Array(3 + 16);
-    nodeChaChaPoly.seal(key, hex('00000000ab8967452301000000'.slice(0, 24)), ad, range(1, 3), 0, 3, sealed, 0);
+    aead.seal(key, hex('00000000ab8967452301000000'.slice(0, 24)), ad, range(1, 3), 0, 3, sealed, 0);
     expect(aeadDecrypt(key, c, sealed, ad)).toEqual(range(1, 3));
     expect(aeadDecrypt(key, c + 1, sealed, ad)).toBeNull();
+  });
+});
+
+describe('native ChaCha20-Poly1305 misuse', () => {
+  it('refuses bad arguments: seal throws a TypeError that says the shape, open returns false, nothing crashes', async () => {
+    const { loadNativeAead } = await import('../../../transports/native/aead.ts');
+    const addon = loadNativeAead();
+    const key = new Uint8Array(32); const nonce = new Uint8Array(12); const buf = new Uint8Array(64);
+    expect(() => addon.seal(key, nonce, null, buf, 0, 49)).toThrow(/length \+ 16 bytes must fit/);
+    expect(() => addon.seal(key.subarray(1), nonce, null, buf, 0, 8)).toThrow(TypeError);
+    expect(() => addon.seal(key, nonce, null, buf, -1, 8)).toThrow(TypeError);
+    expect(() => addon.seal(key, nonce, 5 as unknown as null, buf, 0, 8)).toThrow(TypeError);
+    expect(addon.open(key, nonce, null, buf, 0, 65)).toBe(false);
+    expect(addon.open(key, new Uint8Array(8), null, buf, 0, 32)).toBe(false);
+    expect(addon.open(key, nonce, null, buf, 0, 15)).toBe(false);
+    expect(addon.open(key, nonce, null, new Uint16Array(32) as unknown as Uint8Array, 0, 32)).toBe(false);
+    addon.seal(key, nonce, null, buf, 0, 48);
+    expect(addon.open(key, nonce, null, buf, 0, 64)).toBe(true);
   });
 });
 
