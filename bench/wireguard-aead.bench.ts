@@ -1,14 +1,17 @@
 // What the WireGuard data path costs, and how much of it is node:crypto's per-call overhead (issue
 // 15 says to measure before writing a native AEAD path). In one run, alternating, medians of --runs:
-//  1. ChaCha20-Poly1305 seal through node:crypto, one call per packet (64, 512, 1420 bytes), against
-//     the same bytes sealed in one 256 KiB call (the baseline: OpenSSL's own per-byte cost). The
-//     ratio is how many times the per-packet call costs what its bytes do.
+//  1. ChaCha20-Poly1305 seal, one call per packet (64, 512, 1420 bytes), through node:crypto and
+//     through the native addon over Node's OpenSSL (transports/native/aead.cc), against the same
+//     bytes sealed by node:crypto in one 256 KiB call (the baseline: OpenSSL's own per-byte cost).
+//     The ratio is how many times the per-packet call costs what its bytes do.
 //  2. The whole data path of two devices back to back (seal, send, open, replay check, AllowedIPs,
-//     deliver), with node:crypto and with a copying stand-in AEAD (the protocol core alone).
+//     deliver) with node:crypto and with the native AEAD, against a copying stand-in AEAD (the
+//     protocol core alone).
 // Bounded: a fixed packet count per measurement.
 //   npx tsx bench/wireguard-aead.bench.ts [--runs N] [--packets N]
 import { VirtualClock } from '../runtime/net/clock.ts';
 import { nodeChaChaPoly, writeCounterNonce, type ChaChaPoly } from '../apps/wireguard/crypto/aead.ts';
+import { nativeChaChaPoly } from '../apps/wireguard/crypto/native-aead.ts';
 import { publicKeyOf } from '../apps/wireguard/crypto/x25519.ts';
 import { WireGuardDevice } from '../apps/wireguard/device.ts';
 import { Endpoint } from '../apps/wireguard/endpoint.ts';
@@ -23,10 +26,12 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 const key = new Uint8Array(32).fill(7);
 const nonce = new Uint8Array(12);
 
-function perPacketSeal(size: number): number {
+const native = nativeChaChaPoly();
+
+function perPacketSeal(aead: ChaChaPoly, size: number): number {
   const buf = new Uint8Array(size + 16);
   const t0 = performance.now();
-  for (let i = 0; i < PACKETS; i++) { writeCounterNonce(nonce, i); nodeChaChaPoly.seal(key, nonce, null, buf, 0, size, buf, 0); }
+  for (let i = 0; i < PACKETS; i++) { writeCounterNonce(nonce, i); aead.seal(key, nonce, null, buf, 0, size, buf, 0); }
   return ((performance.now() - t0) * 1e6) / PACKETS;
 }
 
@@ -77,19 +82,22 @@ function dataPath(aead: ChaChaPoly, size: number): () => number {
 const sizes = [64, 512, 1420];
 const rows: string[] = [];
 for (const size of sizes) {
-  perPacketSeal(size); bulkSealPerPacket(size); // warm up
-  const per: number[] = []; const bulk: number[] = [];
-  for (let r = 0; r < RUNS; r++) { per.push(perPacketSeal(size)); bulk.push(bulkSealPerPacket(size)); }
-  const p = median(per); const b = median(bulk);
-  rows.push(`| seal, node:crypto, ${size} B | ${p.toFixed(0)} ns | ${b.toFixed(0)} ns | ${(p / b).toFixed(1)}x |`);
+  perPacketSeal(nodeChaChaPoly, size); perPacketSeal(native, size); bulkSealPerPacket(size); // warm up
+  const viaNode: number[] = []; const viaNative: number[] = []; const bulk: number[] = [];
+  for (let r = 0; r < RUNS; r++) { viaNode.push(perPacketSeal(nodeChaChaPoly, size)); viaNative.push(perPacketSeal(native, size)); bulk.push(bulkSealPerPacket(size)); }
+  const b = median(bulk);
+  rows.push(`| seal ${size} B, node:crypto | ${median(viaNode).toFixed(0)} ns | ${b.toFixed(0)} ns (bulk) | ${(median(viaNode) / b).toFixed(2)}x |`);
+  rows.push(`| seal ${size} B, native | ${median(viaNative).toFixed(0)} ns | ${b.toFixed(0)} ns (bulk) | ${(median(viaNative) / b).toFixed(2)}x |`);
 }
 for (const size of sizes) {
   const withNode = dataPath(nodeChaChaPoly, size);
+  const withNative = dataPath(native, size);
   const core = dataPath(copyingAead, size);
-  withNode(); core();
-  const n: number[] = []; const c: number[] = [];
-  for (let r = 0; r < RUNS; r++) { n.push(withNode()); c.push(core()); }
-  rows.push(`| data path A→B, ${size} B packets | ${median(n).toFixed(0)} ns (node:crypto) | ${median(c).toFixed(0)} ns (core, copying AEAD) | ${(median(n) / median(c)).toFixed(1)}x |`);
+  withNode(); withNative(); core();
+  const n: number[] = []; const v: number[] = []; const c: number[] = [];
+  for (let r = 0; r < RUNS; r++) { n.push(withNode()); v.push(withNative()); c.push(core()); }
+  rows.push(`| data path A→B ${size} B, node:crypto | ${median(n).toFixed(0)} ns | ${median(c).toFixed(0)} ns (core) | ${(median(n) / median(c)).toFixed(2)}x |`);
+  rows.push(`| data path A→B ${size} B, native | ${median(v).toFixed(0)} ns | ${median(c).toFixed(0)} ns (core) | ${(median(v) / median(c)).toFixed(2)}x |`);
 }
 console.log(`WireGuard AEAD cost, medians of ${RUNS} alternating runs of ${PACKETS} packets`);
 console.log('| measurement | per packet | baseline per packet | ratio |');
