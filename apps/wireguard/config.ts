@@ -9,12 +9,13 @@ import { parseKey } from './crypto/x25519.ts';
 import { Endpoint } from './endpoint.ts';
 import { formatIp, parsePrefix, type IpFamily } from './ip-address.ts';
 import type { PeerOptions } from './device.ts';
+import { WireGuardError } from './errors.ts';
 
-export class WireGuardConfigError extends Error {
-  readonly code = 'WG_ERR_CONFIG';
+/** A wg-quick file that cannot be used; `code` is WG_ERR_CONFIG. */
+export class WireGuardConfigError extends WireGuardError {
+  override name = 'WireGuardConfigError';
   constructor(message: string) {
-    super(message);
-    this.name = 'WireGuardConfigError';
+    super('WG_ERR_CONFIG', message);
   }
 }
 

@@ -28,6 +28,7 @@ import { parsePrefix, type IpFamily } from './ip-address.ts';
 import type { Keypair } from './keypair.ts';
 import { CookieReply, Initiation, MessageType, Response, TransportData, messageType, readU32LE } from './messages.ts';
 import { Peer } from './peer.ts';
+import { WireGuardError } from './errors.ts';
 
 export interface WireGuardDeviceOptions {
   privateKey: Uint8Array;
@@ -123,6 +124,7 @@ export interface DeviceInternals {
 }
 
 const UNDER_LOAD_HOLD = 1_000;
+const fail = (code: 'WG_ERR_ALLOWED_IPS', message: string): never => { throw new WireGuardError(code, message); };
 const MAX_IP_PACKET = 65_535;
 
 export class WireGuardDevice implements DeviceInternals {
@@ -151,6 +153,9 @@ export class WireGuardDevice implements DeviceInternals {
   private underLoadUntil = -Infinity;
 
   constructor(private readonly options: WireGuardDeviceOptions) {
+    if (options.privateKey.length !== 32) {
+      throw new WireGuardError('WG_ERR_KEY', `the private key has ${options.privateKey.length} bytes, not 32: parse \`wg genkey\` output with parseKey(), or use generatePrivateKey()`);
+    }
     this.clock = options.clock;
     this.identity = { privateKey: options.privateKey, publicKey: publicKeyOf(options.privateKey) };
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
@@ -170,14 +175,14 @@ export class WireGuardDevice implements DeviceInternals {
   /** Adds a peer (its AllowedIPs move to it from any other peer, as with `wg set`). */
   addPeer(o: PeerOptions): Peer {
     const key = formatKey(o.publicKey);
-    if (this.peersByKey.has(key)) throw new Error(`peer ${key} is already on this device: remove it first, or change the existing one`);
+    if (o.publicKey.length !== 32) throw new WireGuardError('WG_ERR_KEY', `a peer's public key has ${o.publicKey.length} bytes, not 32: parse the peer's \`wg pubkey\` output with parseKey()`);
+    if (o.presharedKey && o.presharedKey.length !== 32) throw new WireGuardError('WG_ERR_KEY', `a preshared key has ${o.presharedKey.length} bytes, not 32: parse \`wg genpsk\` output with parseKey()`);
+    if (this.peersByKey.has(key)) throw new WireGuardError('WG_ERR_PEER_EXISTS', `peer ${key} is already on this device: remove it first, or change the existing one`);
+    const prefixes = (o.allowedIps ?? []).map((text) => parsePrefix(text)
+      ?? fail('WG_ERR_ALLOWED_IPS', `AllowedIPs entry "${text}" is not address/cidr: write it like 198.19.0.0/16 or fd00::/64`));
     const peer = new Peer(this, o.publicKey, o.presharedKey ?? new Uint8Array(32), o.endpoint ?? null, o.persistentKeepalive ?? 0);
     this.peersByKey.set(key, peer);
-    for (const prefix of o.allowedIps ?? []) {
-      const p = parsePrefix(prefix);
-      if (!p) throw new Error(`AllowedIPs entry "${prefix}" is not address/cidr: write it like 198.19.0.0/16 or fd00::/64`);
-      this.allowedIps.insert(p.family, p.bytes, p.cidr, peer);
-    }
+    for (const p of prefixes) this.allowedIps.insert(p.family, p.bytes, p.cidr, peer);
     // A persistent keepalive starts at once (as `wg set ... persistent-keepalive` does), which also
     // makes the first handshake.
     if (peer.timers.persistentKeepaliveMs > 0 && peer.hasEndpoint) peer.sendKeepalive();

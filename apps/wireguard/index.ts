@@ -10,6 +10,7 @@ export { WireGuardDevice, type WireGuardDeviceOptions, type PeerOptions, type De
 export type { Peer, PeerStats } from './peer.ts';
 export { Endpoint } from './endpoint.ts';
 export { parseWgQuickConfig, WireGuardConfigError, type WgQuickConfig, type InterfaceAddress } from './config.ts';
+export { WireGuardError, type WireGuardErrorCode } from './errors.ts';
 export { describeDevice } from './status.ts';
 export { generatePrivateKey, publicKeyOf, parseKey, formatKey } from './crypto/x25519.ts';
 export { nodeChaChaPoly, type ChaChaPoly } from './crypto/aead.ts';

@@ -1,7 +1,7 @@
 // The `wg show`-like status and building a device from a wg-quick file.
 import { describe, expect, it } from 'vitest';
 import { VirtualClock } from '../../runtime/net/clock.ts';
-import { deviceFromConfig, describeDevice, formatKey, generatePrivateKey, parseWgQuickConfig, publicKeyOf } from './index.ts';
+import { WireGuardDevice, WireGuardError, deviceFromConfig, describeDevice, formatKey, generatePrivateKey, parseWgQuickConfig, publicKeyOf } from './index.ts';
 
 describe('status and configuration together', () => {
   it('builds a device from a wg-quick file and describes it in wg show\'s words', () => {
@@ -28,6 +28,20 @@ describe('status and configuration together', () => {
       `  transfer: 0 B received, ${(sent.reduce((a, b) => a + b, 0) / 1024).toFixed(2)} KiB sent`,
       '  persistent keepalive: every 25 seconds',
     ].join('\n'));
+    device.close();
+  });
+  it('refuses misuse with typed errors that say the fix', () => {
+    const clock = new VirtualClock();
+    const codeOf = (fn: () => unknown): string => { try { fn(); } catch (e) { expect(e).toBeInstanceOf(WireGuardError); return (e as WireGuardError).code; } return 'none'; };
+    const host = { clock, sendDatagram: () => {}, deliverPacket: () => {} };
+    expect(codeOf(() => new WireGuardDevice({ ...host, privateKey: new Uint8Array(31) }))).toBe('WG_ERR_KEY');
+    const device = new WireGuardDevice({ ...host, privateKey: generatePrivateKey() });
+    const publicKey = publicKeyOf(generatePrivateKey());
+    expect(codeOf(() => device.addPeer({ publicKey: publicKey.subarray(1) }))).toBe('WG_ERR_KEY');
+    expect(codeOf(() => device.addPeer({ publicKey, allowedIps: ['198.19.0.0/99'] }))).toBe('WG_ERR_ALLOWED_IPS');
+    expect([...device.peers]).toEqual([]); // nothing half-added
+    device.addPeer({ publicKey });
+    expect(codeOf(() => device.addPeer({ publicKey }))).toBe('WG_ERR_PEER_EXISTS');
     device.close();
   });
 });
