@@ -26,8 +26,8 @@ import { Endpoint } from './endpoint.ts';
 import { acceptInitiation, consumeResponse, openInitiation, type StaticIdentity } from './handshake.ts';
 import { parsePrefix, type IpFamily } from './ip-address.ts';
 import type { Keypair } from './keypair.ts';
-import { CookieReply, Initiation, MessageType, Response, TransportData, messageType, readU32LE } from './messages.ts';
-import { Peer } from './peer.ts';
+import { CookieReply, Initiation, MessageType, Response, TransportData, messageType, readI32LE, readU32LE } from './messages.ts';
+import { Peer, RX } from './peer.ts';
 import { WireGuardError } from './errors.ts';
 
 export interface WireGuardDeviceOptions {
@@ -96,7 +96,7 @@ export interface DeviceStats {
  * Indices are kept as signed 32-bit numbers (the same 32 bits): V8 keeps those unboxed, where an
  * unsigned index above 2^31 would be boxed into a new heap number on every Map lookup.
  */
-const indexKey = (bytes: Uint8Array, offset: number): number => readU32LE(bytes, offset) | 0;
+const indexKey = readI32LE;
 
 interface IndexEntry {
   peer: Peer;
@@ -240,16 +240,16 @@ export class WireGuardDevice implements DeviceInternals {
     const kp = entry?.keypair;
     if (!entry || !kp || this.clock.now() - kp.created >= REJECT_AFTER_TIME) { this.stats.rxNoSession++; return; }
     const peer = entry.peer;
-    const lo = readU32LE(bytes, offset + TransportData.COUNTER);
-    const hi = readU32LE(bytes, offset + TransportData.COUNTER + 4);
-    if (hi >= 0x200000) { this.stats.rxReplayed++; return; } // 2^53 and above: past any limit we keep
-    const counter = hi * 0x100000000 + lo;
+    const lo = readI32LE(bytes, offset + TransportData.COUNTER);
+    const hi = readI32LE(bytes, offset + TransportData.COUNTER + 4);
+    if (hi < 0 || hi >= 0x200000) { this.stats.rxReplayed++; return; } // 2^53 and above: past any limit we keep
+    const counter = hi * 0x100000000 + (lo >>> 0);
     writeCounterNonce(this.nonce, counter);
     const p = offset + TransportData.PAYLOAD;
     const sealed = length - TransportData.PAYLOAD;
     if (!this.aead.open(kp.receiveKey, this.nonce, null, bytes, p, sealed, bytes, p)) { this.stats.rxBadAuth++; return; }
-    if (!kp.replay.accept(counter, this.limits.rejectAfterMessages)) { this.stats.rxReplayed++; return; }
-    peer.stats.rxBytes += length;
+    if (counter >= this.limits.rejectAfterMessages || !kp.replay.accept(counter)) { this.stats.rxReplayed++; return; }
+    peer.stats.bytes[RX] += length;
     if (kp === peer.keypairs.next) peer.confirmNext();
     peer.authenticatedFrom(from);
     peer.keepKeyFreshReceiving(kp);
@@ -274,7 +274,7 @@ export class WireGuardDevice implements DeviceInternals {
     const opened = openInitiation(this.identity, msg, 0, (remoteStatic) => (peer = this.peerByKey(remoteStatic))?.handshake ?? null);
     if (!opened || !peer) { this.stats.rxHandshakeFailed++; return; }
     if (!acceptInitiation(opened.hs, opened.opened, this.clock.now(), INITIATION_MIN_INTERVAL)) { this.stats.rxInitiationReplayed++; return; }
-    peer.stats.rxBytes += msg.length;
+    peer.stats.bytes[RX] += msg.length;
     peer.authenticatedFrom(from);
     peer.sendHandshakeResponse();
   }
@@ -284,7 +284,7 @@ export class WireGuardDevice implements DeviceInternals {
     const entry = this.indices.get(indexKey(msg, Response.RECEIVER_INDEX));
     const peer = entry && !entry.keypair ? entry.peer : null;
     if (!peer || !consumeResponse(this.identity, peer.handshake, msg, 0)) { this.stats.rxHandshakeFailed++; return; }
-    peer.stats.rxBytes += msg.length;
+    peer.stats.bytes[RX] += msg.length;
     peer.authenticatedFrom(from);
     if (!peer.beginSession()) return;
     peer.handshakeComplete();

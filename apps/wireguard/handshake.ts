@@ -34,7 +34,7 @@ export class Handshake {
   remoteEphemeral: Uint8Array | null = null;
   /** Our index for this handshake (the sender index we wrote), set by the device. */
   localIndex = 0;
-  /** The peer's sender index. */
+  /** The peer's sender index (indices are kept as signed 32-bit numbers: unboxed in V8). */
   remoteIndex = 0;
   /** The greatest TAI64N timestamp the peer sent in an accepted initiation (replay protection). */
   readonly latestTimestamp = new Uint8Array(TIMESTAMP_LENGTH);
@@ -134,7 +134,7 @@ export function openInitiation(
   h = hash(h, encTimestamp);
   return {
     hs,
-    opened: { remoteStatic, remoteEphemeral: ePub, remoteIndex: readU32LE(msg, offset + Initiation.SENDER_INDEX), timestamp, chainKey: c, hash: h },
+    opened: { remoteStatic, remoteEphemeral: ePub, remoteIndex: readU32LE(msg, offset + Initiation.SENDER_INDEX) | 0, timestamp, chainKey: c, hash: h },
   };
 }
 
@@ -204,7 +204,7 @@ export function consumeResponse(identity: StaticIdentity, hs: Handshake, msg: Ui
   h = hash(h, empty);
   hs.chainKey = c2;
   hs.hash = h;
-  hs.remoteIndex = readU32LE(msg, offset + Response.SENDER_INDEX);
+  hs.remoteIndex = readU32LE(msg, offset + Response.SENDER_INDEX) | 0;
   hs.state = 'response-consumed';
   return true;
 }

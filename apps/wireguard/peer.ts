@@ -15,24 +15,34 @@ import type { DeviceInternals } from './device.ts';
 
 const NO_PACKET = new Uint8Array(0);
 
-/** Counters a user sees (`wg show`'s transfer and latest handshake, and why packets went nowhere). */
-export interface PeerStats {
-  /** Bytes of WireGuard datagrams received from / sent to this peer (handshakes included). */
-  rxBytes: number;
-  txBytes: number;
+/**
+ * Counters a user sees (`wg show`'s transfer and latest handshake, and why packets went nowhere).
+ * The byte counts live in a Float64Array: they pass 2^31 within seconds of traffic, and a plain
+ * field that stops being a small integer changes the object's shape, which deoptimises the data
+ * path, which then allocates a number per update until V8 optimises it again.
+ */
+export class PeerStats {
+  /** [received, sent] bytes of WireGuard datagrams (handshakes included). */
+  readonly bytes = new Float64Array(2);
   /** Wall-clock ms of the latest completed handshake, 0 if none. */
-  lastHandshakeWallMs: number;
-  handshakeInitiationsSent: number;
-  handshakeResponsesSent: number;
-  keepalivesSent: number;
-  keepalivesReceived: number;
+  lastHandshakeWallMs = 0;
+  handshakeInitiationsSent = 0;
+  handshakeResponsesSent = 0;
+  keepalivesSent = 0;
+  keepalivesReceived = 0;
   /** Times the endpoint changed because an authenticated packet came from elsewhere. */
-  roams: number;
-  /** Packets dropped because the handshake attempts ran out. */
-  stagedDropped: number;
+  roams = 0;
+  /** Packets dropped because the handshake attempts ran out, or the staging queue was full. */
+  stagedDropped = 0;
   /** Packets that could not be sent because the peer has no endpoint yet. */
-  txNoEndpoint: number;
+  txNoEndpoint = 0;
+
+  get rxBytes(): number { return this.bytes[RX]!; }
+  get txBytes(): number { return this.bytes[TX]!; }
 }
+
+export const RX = 0;
+export const TX = 1;
 
 export class Peer {
   readonly handshake: Handshake;
@@ -42,10 +52,7 @@ export class Peer {
   /** The outer address we send to; valid while hasEndpoint. Updated in place when the peer roams. */
   readonly endpoint = new Endpoint();
   hasEndpoint = false;
-  readonly stats: PeerStats = {
-    rxBytes: 0, txBytes: 0, lastHandshakeWallMs: 0, handshakeInitiationsSent: 0, handshakeResponsesSent: 0,
-    keepalivesSent: 0, keepalivesReceived: 0, roams: 0, stagedDropped: 0, txNoEndpoint: 0,
-  };
+  readonly stats = new PeerStats();
   private readonly staged: Uint8Array[] = [];
   private lastSentHandshake = -Infinity;
   private readonly clock: Clock;
@@ -250,7 +257,7 @@ export class Peer {
   }
 
   private transmit(bytes: Uint8Array, length: number): void {
-    this.stats.txBytes += length;
+    this.stats.bytes[TX] += length;
     this.timers.anyAuthenticatedPacketTraversal();
     this.timers.anyAuthenticatedPacketSent();
     this.device.sendDatagram(this.endpoint, bytes, 0, length);
