@@ -25,11 +25,18 @@ command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 # Interop and benchmark peers on real devices; nft keeps the host's own stack quiet for the raw IP link.
 command -v iperf3 >/dev/null 2>&1 || need_apt+=(iperf3)
 command -v nft >/dev/null 2>&1 || need_apt+=(nftables)
-if [ ${#need_apt[@]} -gt 0 ]; then
+# The stock WireGuard peer of the WireGuard interop test (apps/wireguard). Installed without
+# recommends: wireguard-tools recommends a kernel image, which a test machine does not need.
+need_apt_lean=()
+command -v wireguard-go >/dev/null 2>&1 || need_apt_lean+=(wireguard-go)
+command -v wg >/dev/null 2>&1 || need_apt_lean+=(wireguard-tools)
+if [ ${#need_apt[@]} -gt 0 ] || [ ${#need_apt_lean[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+    apt-get update -qq
+    [ ${#need_apt[@]} -eq 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+    [ ${#need_apt_lean[@]} -eq 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt_lean[@]}" >/dev/null
   else
-    echo "warning: missing ${need_apt[*]} and not root: as root, apt-get install -y ${need_apt[*]} (without them the real-device links, their tests and the root demo cannot run)" >&2
+    echo "warning: missing ${need_apt[*]} ${need_apt_lean[*]} and not root: as root, apt-get install -y ${need_apt[*]} ${need_apt_lean[*]} (without them the real-device links, their tests and the root demo cannot run)" >&2
   fi
 fi
 

@@ -97,7 +97,7 @@ describe('npm package: packed and installed into a scratch project', () => {
   it('ships the compiled library with declarations and source maps, the licence, the native sources, the docs its comments cite; no tests, benchmarks, CI or TypeScript sources', () => {
     const files = packed.files.map((f) => f.path);
     for (const f of ['LICENSE', 'THIRD-PARTY-NOTICES.md', 'licenses/MS-PL.txt', 'README.md', 'package.json', 'apps/cli/wsk.mjs', 'dist/index.js', 'dist/index.d.ts', 'dist/index.js.map',
-      'dist/apps/cli/main.js', 'transports/native/build.mjs', 'transports/afpacket/afpacket.cc', 'transports/pcap/pcap.cc',
+      'dist/apps/cli/main.js', 'transports/native/build.mjs', 'transports/afpacket/afpacket.cc', 'transports/pcap/pcap.cc', 'transports/native/aead.cc',
       'apps/lab/experiments/cubic-vs-newreno.json', 'docs/architecture.md', 'docs/wsk-rules.md']) {
       expect(files).toContain(f);
     }
@@ -217,6 +217,7 @@ console.log('exports', Object.entries(exported).filter(([, v]) => typeof v !== '
     const build = join(project, 'node_modules/wsk-runtime/transports/native/build');
     expect(existsSync(join(build, 'wsk_afpacket.node'))).toBe(true);
     expect(existsSync(join(build, 'wsk_pcap.node'))).toBe(true);
+    expect(existsSync(join(build, 'wsk_aead.node'))).toBe(true);
     // Opening a device that does not exist gets past loading the addon (and raw-socket): NO_DEVICE.
     expect(await openLinks(project)).toEqual(['NO_DEVICE', 'NO_DEVICE', 'NO_DEVICE']);
   }, 90_000);

@@ -39,6 +39,14 @@ const ADDONS = [
     needsHeader: 'pcap/pcap.h',
     fix: 'libpcap not installed: apt-get install libpcap-dev',
   },
+  {
+    // No -lcrypto: the symbols come from the node binary, which links OpenSSL and exports it.
+    name: 'wsk_aead',
+    what: 'ChaCha20-Poly1305 over Node\'s OpenSSL (WireGuard data path)',
+    sources: ['transports/native/aead.cc'],
+    headers: [],
+    libs: [],
+  },
 ];
 
 function nodeIncludeDir() {

@@ -42,7 +42,7 @@ function installFailure(name: string): string | null {
   }
 }
 
-export function loadAddon<T>(name: 'wsk_afpacket' | 'wsk_pcap', what: string): T {
+export function loadAddon<T>(name: 'wsk_afpacket' | 'wsk_pcap' | 'wsk_aead', what: string): T {
   const cached = loaded.get(name);
   if (cached) return cached as T;
   let addon: T;
