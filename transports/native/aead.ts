@@ -1,5 +1,5 @@
 // The native ChaCha20-Poly1305 (aead.cc): in place, one call per packet, nothing allocated on the
-// JavaScript heap. Native code lives under transports/ (design.md §2); the WireGuard core takes it
+// JavaScript heap. Native code lives under transports/ (docs/architecture.md §2); the WireGuard core takes it
 // through its ChaChaPoly interface (apps/wireguard/crypto/native-aead.ts).
 import { loadAddon } from './native.ts';
 
