@@ -150,6 +150,8 @@ export interface DatagramOptions {
   reuseAddress: boolean;
   receiveBufferSize: number;
   broadcast: boolean;
+  /** RECV_* bits DatagramInfo carries from the first datagram on (setReceiveInfo changes it later). */
+  receiveInfo: number;
 }
 
 export interface TransportDatagram {

@@ -211,6 +211,7 @@ export class StackProvider implements TransportProvider {
     const dg = new StackDatagram(this, socket, sink);
     socket.receiver = dg;
     socket.broadcast = options.broadcast;
+    dg.setReceiveInfo(options.receiveInfo);
     this.datagrams.add(dg);
     return dg;
   }

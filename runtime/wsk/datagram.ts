@@ -1,7 +1,10 @@
 // Datagram sockets (wsk.md §3.5, §4; R30, R32, R33, R44, R45): receive by WskReceiveFrom IRP
 // first, then WskReceiveFromEvent, else a queue bounded by SO_RCVBUF (overflow is counted and
 // dropped, as a datagram transport does). Fixed remote address filters receives; fixed sendto
-// address only sets the default destination.
+// address only sets the default destination. Control info (control-info.ts) is built when a
+// datagram arrives, for the options on at that moment, and travels with it to the indication
+// (ControlInfo/ControlInfoLength) or the WskReceiveFrom buffer; a sender's control info is read
+// and checked before anything is sent.
 import type { IRP } from '../irp/irp.ts';
 import {
   STATUS_CANCELLED, STATUS_DATA_NOT_ACCEPTED, STATUS_INVALID_DEVICE_STATE, STATUS_INVALID_PARAMETER, STATUS_PENDING,
@@ -9,19 +12,21 @@ import {
 } from '../ntstatus.ts';
 import { copyIntoWskBuf, IoAllocateMdl, validateWskBuf, wskBufSegments, type WSK_BUF } from '../mdl/mdl.ts';
 import { endpointToSockaddr, sockaddrToEndpoint, writeSockaddr, type Endpoint, type SOCKADDR } from '../sockaddr.ts';
-import { MSG_TRUNC, WSK_EVENT_RECEIVE_FROM } from './constants.ts';
+import { MSG_CTRUNC, MSG_TRUNC, WSK_EVENT_RECEIVE_FROM } from './constants.ts';
+import { buildControlInfo, copyControlInfo, parseSendControl, receiveInfoMask } from './control-info.ts';
 import { beginIrp, completeIrp, pendIrp } from './completion.ts';
 import {
   invokeEvent, isEventEnabled, settle, trackPending, type QueuedDatagram, type ReceiveFromRequest, type WskSocketObject,
 } from './socket.ts';
+import type { DatagramInfo, DatagramSendInfo } from '../provider.ts';
 import type { PCMSGHDR, PULONG, WSK_BUF_LIST, WSK_CLIENT_DATAGRAM_DISPATCH, WSK_DATAGRAM_INDICATION } from './types.ts';
 
 export function startDatagram(s: WskSocketObject, local: Endpoint): Promise<Endpoint> {
   return s.client.subsystem.provider.bindDatagram(local, {
     v6Only: s.options.v6Only, reuseAddress: s.options.reuseAddress, receiveBufferSize: s.options.receiveBufferSize,
-    broadcast: s.options.broadcast,
+    broadcast: s.options.broadcast, receiveInfo: receiveInfoMask(s.options.receiveControl),
   }, {
-    onDatagram: (data, from, flags) => onDatagram(s, data, from, flags),
+    onDatagram: (data, from, flags, info) => onDatagram(s, data, from, flags, info),
     onError: () => { if (s.state === 'open') s.state = 'forced'; },
   }).then((dg) => {
     if (s.state !== 'open') { dg.close(); return dg.localEndpoint; }
@@ -34,14 +39,15 @@ function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
   return a.family === b.family && a.port === b.port && a.address.every((v, i) => v === b.address[i]);
 }
 
-function onDatagram(s: WskSocketObject, data: Uint8Array, from: Endpoint, flags: number): void {
+function onDatagram(s: WskSocketObject, data: Uint8Array, from: Endpoint, flags: number, info: DatagramInfo): void {
   if (s.state !== 'open') return;
   if (s.fixedRemote && !sameEndpoint(s.fixedRemote, from)) return;
   if (s.datagramQueueBytes + data.byteLength > s.options.receiveBufferSize && s.receiveFromRequests.length === 0) {
     // Only queued datagrams count against the buffer; an event may still take this one.
     if (!isEventEnabled(s, WSK_EVENT_RECEIVE_FROM)) { s.droppedDatagrams++; return; }
   }
-  const d: QueuedDatagram = { data, from, flags, hold: -1, state: 'queued' };
+  const control = s.options.receiveControl !== 0 ? buildControlInfo(s.options.receiveControl, info) : null;
+  const d: QueuedDatagram = { data, from, flags, control, hold: -1, state: 'queued' };
   s.datagramQueue.push(d);
   s.datagramQueueBytes += data.byteLength;
   deliverDatagrams(s);
@@ -93,7 +99,7 @@ export function deliverDatagrams(s: WskSocketObject): void {
     const data = bytesOf(s, d);
     const node: WSK_DATAGRAM_INDICATION = {
       Next: null, Buffer: { Mdl: IoAllocateMdl(data), Offset: 0, Length: data.byteLength },
-      ControlInfo: null, ControlInfoLength: 0, RemoteAddress: endpointToSockaddr(d.from),
+      ControlInfo: d.control, ControlInfoLength: d.control ? d.control.byteLength : 0, RemoteAddress: endpointToSockaddr(d.from),
     };
     flags |= d.flags;
     if (tail) tail.Next = node; else head = node;
@@ -134,8 +140,15 @@ function completeReceiveFrom(s: WskSocketObject, r: ReceiveFromRequest, d: Queue
   const copied = copyIntoWskBuf(r.buffer, 0, data);
   if (r.remote) writeSockaddr(r.remote, d.from);
   if (r.controlLength) {
+    // R45: whole objects while they fit the caller's ControlLength bytes; MSG_CTRUNC for the rest.
+    let truncated = false;
     r.controlLength.value = 0;
-    if (r.controlFlags) r.controlFlags.value = d.flags | (copied < data.byteLength ? MSG_TRUNC : 0);
+    if (d.control) {
+      const c = copyControlInfo(d.control, r.control, r.controlRoom);
+      r.controlLength.value = c.copied;
+      truncated = c.truncated;
+    }
+    if (r.controlFlags) r.controlFlags.value = d.flags | (copied < data.byteLength ? MSG_TRUNC : 0) | (truncated ? MSG_CTRUNC : 0);
   }
   settle(s, r, STATUS_SUCCESS, copied);
 }
@@ -146,14 +159,19 @@ function boundStatus(s: WskSocketObject): NTSTATUS | null {
 
 export function WskReceiveFromImpl(
   s: WskSocketObject, Buffer: WSK_BUF | null, Flags: number, RemoteAddress: SOCKADDR | null,
-  ControlLength: PULONG | null, _ControlInfo: PCMSGHDR, ControlFlags: PULONG | null, Irp: IRP,
+  ControlLength: PULONG | null, ControlInfo: PCMSGHDR, ControlFlags: PULONG | null, Irp: IRP,
 ): NTSTATUS {
   const fail = (status: NTSTATUS): NTSTATUS => { beginIrp(Irp, 'WskReceiveFrom'); completeIrp(Irp, status, 0); return status; };
   if (validateWskBuf(Buffer) || Flags !== 0) return fail(STATUS_INVALID_PARAMETER);
   const unbound = boundStatus(s);
   if (unbound !== null) return fail(unbound);
   beginIrp(Irp, 'WskReceiveFrom');
-  const r: ReceiveFromRequest = trackPending(s, { irp: Irp, done: false, buffer: Buffer!, remote: RemoteAddress, controlLength: ControlLength, controlFlags: ControlFlags });
+  // ControlLength's in-value is the room in ControlInfo; NULL ControlLength: no control info (R45).
+  const controlRoom = ControlLength ? Math.max(0, Number(ControlLength.value) || 0) : 0;
+  const control = ControlLength && ControlInfo instanceof Uint8Array ? ControlInfo : null;
+  const r: ReceiveFromRequest = trackPending(s, {
+    irp: Irp, done: false, buffer: Buffer!, remote: RemoteAddress, controlLength: ControlLength, control, controlRoom, controlFlags: ControlFlags,
+  });
   s.receiveFromRequests.push(r);
   const status = pendIrp(Irp, () => {
     const i = s.receiveFromRequests.indexOf(r);
@@ -172,7 +190,7 @@ function destinationFor(s: WskSocketObject, RemoteAddress: SOCKADDR | null): End
   return s.fixedRemote ?? s.sendToAddress;
 }
 
-function sendPieces(s: WskSocketObject, irp: IRP, what: string, datagrams: Uint8Array[][], to: Endpoint): NTSTATUS {
+function sendPieces(s: WskSocketObject, irp: IRP, what: string, datagrams: Uint8Array[][], to: Endpoint, info: DatagramSendInfo | null): NTSTATUS {
   beginIrp(irp, what);
   const op = trackPending(s, { irp, done: false });
   const status = pendIrp(irp, () => settle(s, op, STATUS_CANCELLED, 0));
@@ -184,14 +202,14 @@ function sendPieces(s: WskSocketObject, irp: IRP, what: string, datagrams: Uint8
     s.datagram!.sendTo(pieces, to, (result, bytes) => {
       if (result !== STATUS_SUCCESS) failed ??= result; else total += bytes;
       if (--remaining === 0) settle(s, op, failed ?? STATUS_SUCCESS, failed === null ? total : 0);
-    });
+    }, info);
   }
   return status;
 }
 
 export function WskSendToImpl(
   s: WskSocketObject, Buffer: WSK_BUF | null, Flags: number, RemoteAddress: SOCKADDR | null,
-  _ControlInfoLength: number, _ControlInfo: PCMSGHDR, Irp: IRP,
+  ControlInfoLength: number, ControlInfo: PCMSGHDR, Irp: IRP,
 ): NTSTATUS {
   const fail = (status: NTSTATUS): NTSTATUS => { beginIrp(Irp, 'WskSendTo'); completeIrp(Irp, status, 0); return status; };
   if (validateWskBuf(Buffer) || Flags !== 0) return fail(STATUS_INVALID_PARAMETER);
@@ -199,12 +217,14 @@ export function WskSendToImpl(
   if (unbound !== null) return fail(unbound);
   const to = destinationFor(s, RemoteAddress);
   if (!to) return fail(STATUS_INVALID_PARAMETER);
-  return sendPieces(s, Irp, 'WskSendTo', [wskBufSegments(Buffer!)], to);
+  const info = parseSendControl(s.family, to, ControlInfoLength, ControlInfo);
+  if (typeof info === 'number') return fail(info);
+  return sendPieces(s, Irp, 'WskSendTo', [wskBufSegments(Buffer!)], to, info);
 }
 
 export function WskSendMessagesImpl(
   s: WskSocketObject, BufferList: WSK_BUF_LIST | null, Flags: number, RemoteAddress: SOCKADDR | null,
-  _ControlInfoLength: number, _ControlInfo: PCMSGHDR, Irp: IRP,
+  ControlInfoLength: number, ControlInfo: PCMSGHDR, Irp: IRP,
 ): NTSTATUS {
   const fail = (status: NTSTATUS): NTSTATUS => { beginIrp(Irp, 'WskSendMessages'); completeIrp(Irp, status, 0); return status; };
   if (!BufferList || Flags !== 0) return fail(STATUS_INVALID_PARAMETER);
@@ -217,7 +237,10 @@ export function WskSendMessagesImpl(
   if (unbound !== null) return fail(unbound);
   const to = destinationFor(s, RemoteAddress);
   if (!to) return fail(STATUS_INVALID_PARAMETER);
-  return sendPieces(s, Irp, 'WskSendMessages', datagrams, to);
+  // One control buffer for every datagram of the list (the WskSendMessages page).
+  const info = parseSendControl(s.family, to, ControlInfoLength, ControlInfo);
+  if (typeof info === 'number') return fail(info);
+  return sendPieces(s, Irp, 'WskSendMessages', datagrams, to, info);
 }
 
 export function WskReleaseDatagramsImpl(s: WskSocketObject, list: WSK_DATAGRAM_INDICATION | null): NTSTATUS {

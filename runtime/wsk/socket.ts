@@ -36,6 +36,9 @@ export interface ReceiveFromRequest extends PendingOp {
   buffer: import('../mdl/mdl.ts').WSK_BUF;
   remote: import('../sockaddr.ts').SOCKADDR | null;
   controlLength: { value: number } | null;
+  /** The caller's control buffer (ControlInfo) and its room (ControlLength's value at the call). */
+  control: Uint8Array | null;
+  controlRoom: number;
   controlFlags: { value: number } | null;
 }
 
@@ -56,6 +59,8 @@ export interface QueuedDatagram {
   data: Uint8Array;
   from: Endpoint;
   flags: number;
+  /** Its control info (WSACMSGHDR objects), built when it arrived; null when the socket asked for none. */
+  control: Uint8Array | null;
   /** TransportDatagram.hold() handle while the transport's storage is kept, else -1. */
   hold: number;
   /** 'queued' until consumed by an IRP or an indication; 'retained' by STATUS_PENDING; then 'done'. */
@@ -76,6 +81,8 @@ export interface SocketOptions {
   keepCount: number;
   fastOpen: boolean;
   securityDescriptor: SECURITY_DESCRIPTOR | null;
+  /** Receive control info asked for (IP_PKTINFO, IP_RECVTOS, ...): RC_* bits of control-info.ts. */
+  receiveControl: number;
 }
 
 export const DEFAULT_RECEIVE_BUFFER = 256 * 1024;
@@ -159,7 +166,7 @@ export class WskSocketObject implements WSK_SOCKET {
     this.options = {
       reuseAddress: false, exclusiveAddressUse: false, conditionalAccept: false, keepAlive: false,
       receiveBufferSize: DEFAULT_RECEIVE_BUFFER, broadcast: false, v6Only: family === 23 ? true : false,
-      noDelay: false, keepIdle: 7200, keepInterval: 1, keepCount: 10, fastOpen: false, securityDescriptor: null,
+      noDelay: false, keepIdle: 7200, keepInterval: 1, keepCount: 10, fastOpen: false, securityDescriptor: null, receiveControl: 0,
     };
   }
 

@@ -58,6 +58,12 @@ export class KernelDatagram implements TransportDatagram {
       ? { family, address: out.slice(0, 4), port }
       : { family, address: out, port, flowinfo: 0, scopeId };
     const datagram = new KernelDatagram(socket, family, localEndpoint, onRelease);
+    try {
+      datagram.setReceiveInfo(options.receiveInfo);
+    } catch (err) {
+      socket.close();
+      return Promise.reject(err);
+    }
     socket.onDatagram = (row) => datagram.deliver(row, sink);
     socket.onError = (errno) => { if (!datagram.closed) sink.onError(ntStatusFromErrno(errno)); };
     socket.start();
