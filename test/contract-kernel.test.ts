@@ -7,6 +7,7 @@ import { socketsContract } from './contract/sockets.contract.ts';
 import { eventsContract } from './contract/events.contract.ts';
 import { dataContract } from './contract/data.contract.ts';
 import { clientControlsContract } from './contract/client-controls.contract.ts';
+import { controlInfoContract } from './contract/control-info.contract.ts';
 
 registrationContract(kernelTarget);
 irpContract(kernelTarget);
@@ -14,3 +15,4 @@ socketsContract(kernelTarget);
 eventsContract(kernelTarget);
 dataContract(kernelTarget);
 clientControlsContract(kernelTarget);
+controlInfoContract(kernelTarget);

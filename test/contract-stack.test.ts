@@ -8,6 +8,7 @@ import { socketsContract } from './contract/sockets.contract.ts';
 import { eventsContract } from './contract/events.contract.ts';
 import { dataContract } from './contract/data.contract.ts';
 import { clientControlsContract } from './contract/client-controls.contract.ts';
+import { controlInfoContract } from './contract/control-info.contract.ts';
 
 registrationContract(stackTarget);
 irpContract(stackTarget);
@@ -15,3 +16,4 @@ socketsContract(stackTarget);
 eventsContract(stackTarget);
 dataContract(stackTarget);
 clientControlsContract(stackTarget);
+controlInfoContract(stackTarget);

@@ -15,8 +15,11 @@ import { PeerInbox, type ContractTarget, type PeerServer, type PeerSocket, type 
 let peerHost: Ipv4Stack | null = null;
 let peerTcp: TcpEngine | null = null;
 
+/** The stack under test's second address on its one interface (InterfaceConfig.secondary). */
+const SECONDARY_IP = '198.18.0.3';
+
 function stackFactory() {
-  const pair = stackPair();
+  const pair = stackPair({}, {}, undefined, {}, { secondary: [SECONDARY_IP] });
   peerHost = pair.b;
   const tcp = new TcpEngine(pair.b);
   peerTcp = tcp;
@@ -82,6 +85,7 @@ export const stackTarget: ContractTarget = {
   ipv6: false,
   dualStack: true,
   hostAddress: () => A_IP,
+  secondaryAddress: SECONDARY_IP,
   udpPeer: stackPeer,
   tcpServer: stackTcpServer,
   tcpConnect: (family, port) => quiet(stackConnect(peerEngine(family), port, A_IP)),

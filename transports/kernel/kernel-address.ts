@@ -55,6 +55,49 @@ export function endpointOf(address: string | undefined, port: number | undefined
   return ep;
 }
 
+interface LocalAddresses { v4: Set<number>; loopback4: [network: number, mask: number][]; v6: Set<string>; read: number }
+let locals: LocalAddresses | null = null;
+
+function readLocalAddresses(): LocalAddresses {
+  const out: LocalAddresses = { v4: new Set(), loopback4: [], v6: new Set(), read: Date.now() };
+  for (const entries of Object.values(networkInterfaces())) {
+    for (const e of entries ?? []) {
+      if (String(e.family) === 'IPv4' || String(e.family) === '4') {
+        const a = v4Number(endpointFromText(e.address, 0, AF_INET).address);
+        out.v4.add(a);
+        // Linux owns the whole prefix of a loopback address (local 127.0.0.0/8 dev lo).
+        if (e.internal) { const m = v4Number(endpointFromText(e.netmask, 0, AF_INET).address); out.loopback4.push([(a & m) >>> 0, m]); }
+      } else {
+        out.v6.add(Buffer.from(endpointFromText(e.address.split('%')[0]!, 0, AF_INET6).address).toString('hex'));
+      }
+    }
+  }
+  return out;
+}
+
+function v4Number(a: Uint8Array): number {
+  return ((a[0]! << 24) | (a[1]! << 16) | (a[2]! << 8) | a[3]!) >>> 0;
+}
+
+function lookupLocal(l: LocalAddresses, address: Uint8Array): boolean {
+  if (address.byteLength === 4) {
+    const a = v4Number(address);
+    return l.v4.has(a) || l.loopback4.some(([net, mask]) => ((a & mask) >>> 0) === net);
+  }
+  return l.v6.has(Buffer.from(address).toString('hex'));
+}
+
+/**
+ * Whether `address` (4 or 16 bytes) is one of the host's own: an IN_PKTINFO source must be
+ * (IN_PKTINFO page; Linux refuses others only later, with ENETUNREACH or EINVAL depending on the
+ * route). The list is read again, at most once a second, when an address is not in it.
+ */
+export function isLocalAddress(address: Uint8Array): boolean {
+  if (locals && lookupLocal(locals, address)) return true;
+  if (!locals || Date.now() - locals.read > 1000) locals = readLocalAddresses();
+  return lookupLocal(locals, address);
+}
+
 function scopeIdOf(zone: string): number {
   if (/^\d+$/.test(zone)) return Number(zone);
   for (const entry of networkInterfaces()[zone] ?? []) if (entry.scopeid) return entry.scopeid;

@@ -9,10 +9,10 @@ import {
 } from '../../runtime/provider.ts';
 import { ntStatusFromErrno, STATUS_INVALID_PARAMETER, type NTSTATUS } from '../../runtime/ntstatus.ts';
 import { AF_INET, AF_INET6, type Endpoint } from '../../runtime/sockaddr.ts';
-import { providerError, type Family } from './kernel-address.ts';
+import { isLocalAddress, providerError, type Family } from './kernel-address.ts';
 import {
   ADDR_ROW, isV4Mapped, LINUX, RX_FLAGS, RX_FLOWINFO, RX_IFINDEX, RX_PORT, RX_SCOPE, RX_TOS, RX_TTL, RXF_HOPLIMIT, RXF_PKTINFO4,
-  RXF_PKTINFO6, RXF_TCLASS, RXF_TOS, RXF_TTL, RX_WORDS, UdpSocket,
+  RXF_PKTINFO6, RXF_TCLASS, RXF_TOS, RXF_TTL, RX_WORDS, UdpSocket, interfaceExists,
 } from './udp-socket.ts';
 
 function callDone(status: NTSTATUS, bytes: number, done: (status: NTSTATUS, bytes: number) => void): void {
@@ -125,7 +125,13 @@ export class KernelDatagram implements TransportDatagram {
         return;
       }
     }
-    if (to.port <= 0 || to.port > 0xffff) { queueMicrotask(() => done(STATUS_INVALID_PARAMETER, 0)); return; }
+    // IN_PKTINFO: a source that is ours and an interface that exists, or the send fails at once
+    // with STATUS_INVALID_PARAMETER, as on the userspace stack.
+    if (to.port <= 0 || to.port > 0xffff || (sendInfo && ((sendInfo.source && !isLocalAddress(sendInfo.source))
+      || (sendInfo.ifIndex !== 0 && !interfaceExists(sendInfo.ifIndex))))) {
+      queueMicrotask(() => done(STATUS_INVALID_PARAMETER, 0));
+      return;
+    }
     this.socket.send(pieces, address, to.port, to.scopeId ?? 0, to.flowinfo ?? 0, sendInfo?.source ?? null, sendInfo?.ifIndex ?? 0,
       sendInfo?.tos ?? -1, callDone, done);
   }

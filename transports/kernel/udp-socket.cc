@@ -25,6 +25,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -602,9 +603,18 @@ Napi::Value ErrnoName(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), name ? name : "EUNKNOWN");
 }
 
+// interfaceExists(index): whether an interface has this index (an IN_PKTINFO ipi_ifindex; Linux
+// lets a send to a local address through whatever index it names).
+Napi::Value InterfaceExists(const Napi::CallbackInfo& info) {
+  char name[IF_NAMESIZE];
+  uint32_t index = info[0].As<Napi::Number>().Uint32Value();
+  return Napi::Boolean::New(info.Env(), index != 0 && if_indextoname(index, name) != nullptr);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("DatagramSocket", DatagramSocket::Define(env));
   exports.Set("errnoName", Napi::Function::New(env, ErrnoName));
+  exports.Set("interfaceExists", Napi::Function::New(env, InterfaceExists));
   return exports;
 }
 

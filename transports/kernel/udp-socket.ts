@@ -21,7 +21,7 @@
 import { createRequire } from 'node:module';
 import { HeldDataTable } from '../../runtime/ring/held-data.ts';
 import { SlotArena } from '../../runtime/ring/slot-arena.ts';
-import { ntStatusFromErrno, STATUS_CANCELLED, STATUS_SUCCESS, type NTSTATUS } from '../../runtime/ntstatus.ts';
+import { ntStatusFromErrno, STATUS_CANCELLED, STATUS_INVALID_PARAMETER, STATUS_SUCCESS, type NTSTATUS } from '../../runtime/ntstatus.ts';
 import { COMPILED, packagePath } from '../../runtime/package-root.ts';
 
 /** Linux's socket option numbers (asm-generic/socket.h, linux/in.h, linux/in6.h). */
@@ -65,6 +65,7 @@ interface NativeSocket {
 interface UdpAddon {
   DatagramSocket: new (options: object) => NativeSocket;
   errnoName(errno: number): string;
+  interfaceExists(index: number): boolean;
 }
 
 /** Why the addon could not be loaded, once known (null: it loaded). */
@@ -331,7 +332,7 @@ export class UdpSocket {
       const r = this.closed ? -1 : info[row * TX_WORDS + TX_RESULT]!;
       if (this.closed) done(STATUS_CANCELLED, 0, token);
       else if (r >= 0) done(STATUS_SUCCESS, r, token);
-      else done(ntStatusFromErrno(loadUdpAddon()!.errnoName(-r)), 0, token);
+      else done(sendStatus(loadUdpAddon()!.errnoName(-r)), 0, token);
     }
     const left = this.txCount - n;
     if (left > 0 && n > 0) {
@@ -362,6 +363,16 @@ export class UdpSocket {
     for (let i = 1; i <= spares[0]!; i++) this.arena.release(spares[i]!);
     spares[0] = 0;
   }
+}
+
+/** Whether an interface has this index (IN_PKTINFO's ipi_ifindex). */
+export function interfaceExists(index: number): boolean {
+  return loadUdpAddon()?.interfaceExists(index) ?? false;
+}
+
+/** A failed send's status: an interface index that names no interface (IN_PKTINFO) is a bad parameter. */
+function sendStatus(errno: string): NTSTATUS {
+  return errno === 'ENODEV' || errno === 'ENXIO' ? STATUS_INVALID_PARAMETER : ntStatusFromErrno(errno);
 }
 
 export function isV4Mapped(a: Uint8Array): boolean {
