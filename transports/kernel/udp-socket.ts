@@ -21,7 +21,9 @@
 import { createRequire } from 'node:module';
 import { HeldDataTable } from '../../runtime/ring/held-data.ts';
 import { SlotArena } from '../../runtime/ring/slot-arena.ts';
-import { ntStatusFromErrno, STATUS_CANCELLED, STATUS_INVALID_PARAMETER, STATUS_SUCCESS, type NTSTATUS } from '../../runtime/ntstatus.ts';
+import {
+  ntStatusFromErrno, STATUS_BUFFER_OVERFLOW, STATUS_CANCELLED, STATUS_INVALID_PARAMETER, STATUS_SUCCESS, type NTSTATUS,
+} from '../../runtime/ntstatus.ts';
 import { COMPILED, packagePath } from '../../runtime/package-root.ts';
 
 /** Linux's socket option numbers (asm-generic/socket.h, linux/in.h, linux/in6.h). */
@@ -155,7 +157,8 @@ export class UdpSocket {
       txRows: TX_ROWS, txBytes: TX_BYTES,
     });
     this.arena = new SlotArena({ slotCount: slots, slotSize, headroom: 0, buffer: this.native.buffer });
-    this.held = new HeldDataTable(this.arena, { capacity: slots });
+    // More handles than slots: held datagrams copied out of the arena keep theirs.
+    this.held = new HeldDataTable(this.arena, { capacity: Math.max(1024, slots * 4) });
     this.txView = new Uint8Array(this.native.buffer, slots * slotSize, TX_BYTES);
     this.rxSpares = new Int32Array(1 + this.batch);
     this.rxInfo = new Int32Array(this.batch * RX_WORDS);
@@ -252,16 +255,16 @@ export class UdpSocket {
     if (this.closed) { queueMicrotask(() => d(STATUS_CANCELLED, 0, token)); return; }
     let length = 0;
     for (let i = 0; i < pieces.length; i++) length += pieces[i]!.byteLength;
+    // Larger than any IP datagram (EMSGSIZE): it could never be staged.
+    if (length > 0xffff) { queueMicrotask(() => d(STATUS_BUFFER_OVERFLOW, 0, token)); return; }
     let flags = 0;
     if (source) flags |= source.byteLength === 4 ? TXF_SOURCE4 : TXF_SOURCE6;
     if (tos >= 0) flags |= address.byteLength === 4 || isV4Mapped(address) ? TXF_TOS : TXF_TCLASS;
     if (this.overflow.length > 0 || this.blocked || !this.stage(pieces, length, address, port, scope, flowinfo, flags, source, ifIndex, tos, d, token)) {
-      // Kept as views: the caller's buffers stay valid until done.
+      // Waits, as views (the caller's buffers stay valid until done), for the flush to make room.
       this.overflow.push({ pieces: pieces.slice(), address, port, scope, flowinfo, flags, source, ifIndex, tos, done: d, token });
-      if (!this.blocked) this.flush();
-      return;
     }
-    if (!this.flushScheduled) {
+    if (!this.flushScheduled && !this.blocked) {
       this.flushScheduled = true;
       queueMicrotask(this.flushBound);
     }
@@ -297,8 +300,11 @@ export class UdpSocket {
     return true;
   }
 
-  /** Sends what is staged (one sendmmsg), completes it, then stages what waited. */
-  flush(): void {
+  /**
+   * Sends what is staged (one sendmmsg), completes it, then stages what waited and goes on. Runs
+   * from a microtask or the writable event only, so a done that sends again never re-enters it.
+   */
+  private flush(): void {
     this.flushScheduled = false;
     while (!this.blocked && this.txCount > 0) {
       const count = this.txCount;
@@ -354,10 +360,11 @@ export class UdpSocket {
     this.closed = true;
     this.native.close();
     this.blocked = false;
-    // Queued sends complete (cancelled) after this call, as every done does.
-    const staged = this.txCount;
-    if (staged > 0) queueMicrotask(() => this.complete(staged));
-    for (const o of this.overflow.splice(0)) queueMicrotask(() => o.done(STATUS_CANCELLED, 0, o.token));
+    // Queued sends complete (cancelled) in the flush, after this call, as every done does.
+    if ((this.txCount > 0 || this.overflow.length > 0) && !this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(this.flushBound);
+    }
     // The spares were never handed to the kernel's reads.
     const spares = this.rxSpares;
     for (let i = 1; i <= spares[0]!; i++) this.arena.release(spares[i]!);
