@@ -1,6 +1,6 @@
 // The transport interface under the WSK layer (design.md §2). The WSK layer (runtime/wsk) owns
 // every WSK rule — IRPs, events, options, address sharing — and talks to exactly one of these per
-// subsystem instance: the kernel provider (node:net/node:dgram) or, later, the userspace stack.
+// subsystem instance: the kernel provider (the host's sockets) or the userspace stack.
 // Errors cross this boundary as NTSTATUS values, never as exceptions from Node.
 import type { NTSTATUS } from './ntstatus.ts';
 import type { Endpoint } from './sockaddr.ts';
@@ -165,12 +165,12 @@ export interface TransportDatagram {
   sendTo(pieces: Uint8Array[], to: Endpoint, done: (status: NTSTATUS, bytes: number) => void, info?: DatagramSendInfo | null): void;
   /** Which RECV_* facts DatagramInfo should carry from now on (0: none). Throws ProviderError if the host refuses. */
   setReceiveInfo(mask: number): void;
-  // Zero-copy transports (the userspace stack) hand onDatagram a view over a ring slot that is
-  // recycled when onDatagram returns. A sink that keeps the datagram calls hold() during
-  // onDatagram; the handle keeps the storage until release(handle). heldBytes(handle) gives the
-  // current bytes (queued data may be copied out of the ring under pressure); pin(handle) forbids
-  // that move once an application has been given a view. Transports whose data already belongs
-  // to the sink (node:dgram) leave these out.
+  // Zero-copy transports (the userspace stack, the kernel provider's own UDP socket) hand
+  // onDatagram a view over a ring slot that is recycled when onDatagram returns. A sink that
+  // keeps the datagram calls hold() during onDatagram; the handle keeps the storage until
+  // release(handle). heldBytes(handle) gives the current bytes (queued data may be copied out of
+  // the ring under pressure); pin(handle) forbids that move once an application has been given a
+  // view. Transports whose data already belongs to the sink leave these out.
   hold?(): number;
   heldBytes?(handle: number): Uint8Array;
   pin?(handle: number): void;

@@ -1,6 +1,7 @@
-// Conversions between provider Endpoints and what node:net/node:dgram speak (address text with an
-// optional %zone, 4/6 families), and Node errors → NTSTATUS. Pure functions: no sockets, no DNS
-// (every text handed to Node from here is a numeric address, so Node never resolves it).
+// Conversions between provider Endpoints and what node:net speaks (address text with an optional
+// %zone, 4/6 families), Node and errno errors → NTSTATUS, and which addresses are the host's own
+// (an IN_PKTINFO source must be). No sockets, no DNS (every text handed to Node from here is a
+// numeric address, so Node never resolves it).
 import { networkInterfaces } from 'node:os';
 import { ProviderError } from '../../runtime/provider.ts';
 import {
