@@ -32,6 +32,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <memory>
 #include <string>
 
 namespace wsk {
@@ -136,6 +137,15 @@ class DatagramSocket : public Napi::ObjectWrap<DatagramSocket> {
       Napi::RangeError::New(env, "DatagramSocket: slots > 0, slotSize a multiple of 64, batch and txRows 1..256, txBytes >= 65536, type SOCK_DGRAM or SOCK_RAW").ThrowAsJavaScriptException();
       return;
     }
+    // Message headers, addresses and control buffers for one batch each way, sized to it.
+    rxMsgs_.reset(new struct mmsghdr[batch_]);
+    rxIov_.reset(new struct iovec[batch_]);
+    rxNames_.reset(new struct sockaddr_storage[batch_]);
+    rxControl_.reset(new ControlRx[batch_]);
+    txMsgs_.reset(new struct mmsghdr[txRows_]);
+    txIov_.reset(new struct iovec[txRows_]);
+    txNames_.reset(new struct sockaddr_storage[txRows_]);
+    txControl_.reset(new ControlTx[txRows_]);
     fd_ = socket(family_, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
     if (fd_ < 0) { ThrowErrno(env, "socket", errno); return; }
 
@@ -355,13 +365,13 @@ class DatagramSocket : public Napi::ObjectWrap<DatagramSocket> {
         h.msg_namelen = sizeof rxNames_[k];
         h.msg_iov = &rxIov_[k];
         h.msg_iovlen = 1;
-        h.msg_control = rxControl_[k];
+        h.msg_control = rxControl_[k].bytes;
         h.msg_controllen = RX_CONTROL;
         h.msg_flags = 0;
         rxMsgs_[k].msg_len = 0;
       }
       int r;
-      do r = recvmmsg(fd_, rxMsgs_, n, MSG_DONTWAIT, nullptr); while (r < 0 && errno == EINTR);
+      do r = recvmmsg(fd_, rxMsgs_.get(), n, MSG_DONTWAIT, nullptr); while (r < 0 && errno == EINTR);
       if (r <= 0) {
         if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
           // ICMP errors queued on the socket (ECONNREFUSED after a port unreachable) end a read
@@ -464,7 +474,7 @@ class DatagramSocket : public Napi::ObjectWrap<DatagramSocket> {
     h.msg_iovlen = 1;
     int32_t flags = w[TX_FLAGS];
     if (flags == 0) return;
-    uint8_t* control = txControl_[i];
+    uint8_t* control = txControl_[i].bytes;
     memset(control, 0, TX_CONTROL);
     h.msg_control = control;
     h.msg_controllen = TX_CONTROL;
@@ -518,7 +528,7 @@ class DatagramSocket : public Napi::ObjectWrap<DatagramSocket> {
     uint32_t i = 0;
     while (i < count) {
       stats_[ST_TX_SYSCALLS]++;
-      int r = sendmmsg(fd_, txMsgs_ + i, count - i, MSG_DONTWAIT);
+      int r = sendmmsg(fd_, txMsgs_.get() + i, count - i, MSG_DONTWAIT);
       if (r > 0) {
         for (int k = 0; k < r; k++) {
           int32_t* w = txInfo_ + static_cast<size_t>(i + k) * TX_WORDS;
@@ -587,14 +597,16 @@ class DatagramSocket : public Napi::ObjectWrap<DatagramSocket> {
   uint8_t* rxAddr_ = nullptr;
   int32_t* txInfo_ = nullptr;
   uint8_t* txAddr_ = nullptr;
-  struct mmsghdr rxMsgs_[MAX_BATCH];
-  struct iovec rxIov_[MAX_BATCH];
-  struct sockaddr_storage rxNames_[MAX_BATCH];
-  alignas(struct cmsghdr) uint8_t rxControl_[MAX_BATCH][RX_CONTROL];
-  struct mmsghdr txMsgs_[MAX_BATCH];
-  struct iovec txIov_[MAX_BATCH];
-  struct sockaddr_storage txNames_[MAX_BATCH];
-  alignas(struct cmsghdr) uint8_t txControl_[MAX_BATCH][TX_CONTROL];
+  struct ControlRx { alignas(struct cmsghdr) uint8_t bytes[RX_CONTROL]; };
+  struct ControlTx { alignas(struct cmsghdr) uint8_t bytes[TX_CONTROL]; };
+  std::unique_ptr<struct mmsghdr[]> rxMsgs_;
+  std::unique_ptr<struct iovec[]> rxIov_;
+  std::unique_ptr<struct sockaddr_storage[]> rxNames_;
+  std::unique_ptr<ControlRx[]> rxControl_;
+  std::unique_ptr<struct mmsghdr[]> txMsgs_;
+  std::unique_ptr<struct iovec[]> txIov_;
+  std::unique_ptr<struct sockaddr_storage[]> txNames_;
+  std::unique_ptr<ControlTx[]> txControl_;
 };
 
 // errnoName(n): the errno's name ("EADDRINUSE"), for status mapping of flush results.
