@@ -2,11 +2,13 @@
 // in one run: 64-byte request-response latency (p50/p99) and one-way throughput of 1472-byte
 // datagrams, on loopback and over a veth pair between two network namespaces this benchmark
 // creates (198.18.4.0/24) and deletes. Both ends of a measurement are the same kind — a node:dgram
-// client against a node:dgram echo, a WSK client against a WSK echo — each in its own process
-// (bench/udp-end.ts) pinned to a CPU of its own (client CPU 0, server CPU 1). Throughput counts
-// what the receiving end got during the sender's window. Ratios are WSK / node:dgram from the same
-// run, each figure the median of --runs runs with the order of the kinds alternating. Needs root
-// for veth; every load is bounded in rounds or seconds.
+// client against a node:dgram echo, a WSK client against a WSK echo — in processes of their own
+// (bench/udp-end.ts) pinned to a CPU each (client CPU 0, server CPU 1). Request-response runs the
+// two kinds in one client process, in alternating blocks of 500 rounds after a 1.5 s warm-up, so
+// that a busy machine weighs on both alike; throughput runs one kind at a time and counts what the
+// receiving end got during the sender's window. Ratios are WSK / node:dgram from the same run,
+// each figure the median of --runs runs. Needs root for veth; every load is bounded in rounds or
+// seconds.
 //   npx tsx bench/kernel-udp.bench.ts [--seconds S] [--rounds N] [--runs N] [--paths loopback,veth] [--json file]
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -68,18 +70,25 @@ function veth(): Path {
 
 interface Figures { p50: number[]; p99: number[]; gbps: number[] }
 
-async function server(path: Path, role: 'echo' | 'sink', kind: Kind): Promise<JsonLineProcess> {
-  const p = new JsonLineProcess(path.server, tsNode(END, [role, kind, path.serverIp, String(PORT)]));
+async function server(path: Path, role: 'echo' | 'sink', kind: Kind, port = PORT): Promise<JsonLineProcess> {
+  const p = new JsonLineProcess(path.server, tsNode(END, [role, kind, path.serverIp, String(port)]));
   await p.next((o) => 'listening' in o, 20_000);
   return p;
 }
 
-async function measure(path: Path, kind: Kind, into: Figures): Promise<void> {
-  const echo = await server(path, 'echo', kind);
-  const rr = await runJson(path.client, tsNode(END, ['rr', kind, path.serverIp, String(PORT), String(ROUNDS)]), 120_000);
-  await echo.stop();
-  into.p50.push(rr.figures.p50 ?? NaN);
-  into.p99.push(rr.figures.p99 ?? NaN);
+/** Request-response for both kinds in one client, blocks of rounds alternating (udp-end.ts rr). */
+async function requestResponse(path: Path, figures: Record<Kind, Figures>): Promise<void> {
+  const echoes = [await server(path, 'echo', 'node', PORT), await server(path, 'echo', 'wsk', PORT + 1)];
+  const rr = await runJson(path.client, tsNode(END, ['rr', 'both', path.serverIp, String(PORT), String(PORT + 1), String(ROUNDS), '500']), 180_000);
+  for (const e of echoes) await e.stop();
+  const got = rr.figures as unknown as Record<Kind, { p50: number; p99: number } | undefined>;
+  for (const k of ['node', 'wsk'] as const) {
+    figures[k].p50.push(got[k]?.p50 ?? NaN);
+    figures[k].p99.push(got[k]?.p99 ?? NaN);
+  }
+}
+
+async function throughput(path: Path, kind: Kind, into: Figures): Promise<void> {
   const sink = await server(path, 'sink', kind);
   const src = await runJson(path.client, tsNode(END, ['source', kind, path.serverIp, String(PORT), String(SECONDS), String(SIZE)]), 60_000);
   // Datagrams still in flight when the sender stops arrive within a few milliseconds.
@@ -92,6 +101,7 @@ async function measure(path: Path, kind: Kind, into: Figures): Promise<void> {
 
 async function main(): Promise<void> {
   const results: Record<string, Record<Kind, { p50: number; p99: number; gbps: number }>> = {};
+  const runs: Record<string, Record<Kind, Figures>> = {};
   console.log(`UDP on the kernel provider: WSK datagram sockets vs node:dgram — ${ROUNDS} request-responses of 64 B, ${SIZE}-byte datagrams for ${SECONDS} s one way; median of ${RUNS} runs (alternating order); client on CPU 0, server on CPU 1`);
   console.log('| path | metric | node:dgram | WSK | ratio |');
   console.log('|---|---|---|---|---|');
@@ -103,12 +113,14 @@ async function main(): Promise<void> {
     try {
       const figures: Record<Kind, Figures> = { node: { p50: [], p99: [], gbps: [] }, wsk: { p50: [], p99: [], gbps: [] } };
       for (let run = 0; run < RUNS; run++) {
+        await requestResponse(path, figures);
         const order: Kind[] = run % 2 === 0 ? ['node', 'wsk'] : ['wsk', 'node'];
-        for (const k of order) await measure(path, k, figures[k]);
+        for (const k of order) await throughput(path, k, figures[k]);
       }
       const sum = (k: Kind) => ({ p50: median(figures[k].p50), p99: median(figures[k].p99), gbps: median(figures[k].gbps) });
       const n = sum('node'), w = sum('wsk');
       results[kindOfPath] = { node: n, wsk: w };
+      runs[kindOfPath] = figures;
       console.log(`| ${kindOfPath} | request-response p50 (µs) | ${fmt(n.p50, 1)} | ${fmt(w.p50, 1)} | ${fmtRatio(ratio(w.p50, n.p50))} |`);
       console.log(`| ${kindOfPath} | request-response p99 (µs) | ${fmt(n.p99, 1)} | ${fmt(w.p99, 1)} | ${fmtRatio(ratio(w.p99, n.p99))} |`);
       console.log(`| ${kindOfPath} | throughput (Gbit/s) | ${fmt(n.gbps, 2)} | ${fmt(w.gbps, 2)} | ${fmtRatio(ratio(w.gbps, n.gbps))} |`);
@@ -118,7 +130,7 @@ async function main(): Promise<void> {
       path.close();
     }
   }
-  if (JSON_OUT) writeFileSync(JSON_OUT, JSON.stringify({ seconds: SECONDS, rounds: ROUNDS, runs: RUNS, size: SIZE, labels: LABEL, results }, null, 2));
+  if (JSON_OUT) writeFileSync(JSON_OUT, JSON.stringify({ seconds: SECONDS, rounds: ROUNDS, runs: RUNS, size: SIZE, labels: LABEL, results, perRun: runs }, null, 2));
 }
 
 main().then(() => process.exit(0), (err) => { console.error(err); process.exit(1); });

@@ -3,7 +3,11 @@
 // (the baseline) or WSK datagram sockets on the kernel provider, written as a port would be:
 //   echo   <kind> <ip> <port>                 answers every datagram with itself (WSK: retains
 //                                              the indication, sends those bytes, releases after)
-//   rr     <kind> <ip> <port> <rounds>         64-byte request-response, prints p50/p99 in µs
+//   rr     both <ip> <nodePort> <wskPort> <rounds> <block>
+//                                              64-byte request-response against both echoes,
+//                                              alternating blocks of <block> rounds between a
+//                                              node:dgram and a WSK socket (so a busy machine
+//                                              weighs on both alike); p50/p99 in µs of each
 //   sink   <kind> <ip> <port>                 counts what arrives; stdin "count" → {bytes, datagrams}
 //   source <kind> <ip> <port> <seconds> <size> sends as fast as the socket takes (64 per turn)
 // Every role prints JSON lines; every loop is bounded in rounds or time.
@@ -20,7 +24,8 @@ import {
 import { startUdpEcho } from './wsk-traffic.ts';
 import { pct } from './suite/stats.ts';
 
-const [role, kind, ip, portText, ...rest] = process.argv.slice(2);
+const [role, kindArg, ip, portText, ...rest] = process.argv.slice(2);
+let kind = kindArg;
 const port = Number(portText);
 const out = (o: object): void => { process.stdout.write(JSON.stringify(o) + '\n'); };
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -95,6 +100,15 @@ async function wskEnd(bindPort: number, to: number): Promise<End> {
 
 const make = (bindPort: number, to: number): Promise<End> => (kind === 'wsk' ? wskEnd(bindPort, to) : nodeEnd(bindPort, to));
 
+/** One request-response on `e`: resolves true when the answer came, false after 200 ms. */
+function roundTrip(e: End, msg: Uint8Array): Promise<boolean> {
+  return new Promise<boolean>((res) => {
+    const timer = setTimeout(() => res(false), 200);
+    e.onReceive = () => { clearTimeout(timer); e.onReceive = null; res(true); };
+    e.send(msg, 1);
+  });
+}
+
 async function main(): Promise<void> {
   switch (role) {
     case 'echo': {
@@ -111,24 +125,33 @@ async function main(): Promise<void> {
       break;
     }
     case 'rr': {
-      const rounds = Number(rest[0]);
-      const e = await make(0, port);
+      const wskPort = Number(rest[0]);
+      const rounds = Number(rest[1]);
+      const block = Number(rest[2]);
+      kind = 'node';
+      const nodeSide = await make(0, port);
+      kind = 'wsk';
+      const wskSide = await make(0, wskPort);
       const msg = new Uint8Array(64).fill(1);
-      const samples: number[] = [];
+      // Warm-up, untimed: V8 optimises both paths and finishes compiling and collecting what
+      // start-up left before a sample is taken.
+      const warmUntil = performance.now() + 1500;
+      while (performance.now() < warmUntil) { await roundTrip(nodeSide, msg); await roundTrip(wskSide, msg); }
+      const samples = { node: [] as number[], wsk: [] as number[] };
       let lost = 0;
-      for (let r = 0; r < rounds; r++) {
-        const t0 = performance.now();
-        const ok = await new Promise<boolean>((res) => {
-          const timer = setTimeout(() => res(false), 200);
-          e.onReceive = () => { clearTimeout(timer); res(true); };
-          e.send(msg, 1);
-        });
-        e.onReceive = null;
-        if (ok) samples.push((performance.now() - t0) * 1000); else lost++;
+      for (let done = 0; done < rounds; done += block) {
+        for (const [name, e] of [['node', nodeSide], ['wsk', wskSide]] as const) {
+          for (let r = 0; r < block; r++) {
+            const t0 = performance.now();
+            if (await roundTrip(e, msg)) samples[name].push((performance.now() - t0) * 1000); else lost++;
+          }
+        }
       }
-      // The first tenth is warm-up (V8 optimises the path meanwhile).
-      const warm = samples.slice(Math.floor(samples.length / 10));
-      out({ p50: pct(warm, 0.5), p99: pct(warm, 0.99), lost });
+      out({
+        node: { p50: pct(samples.node, 0.5), p99: pct(samples.node, 0.99) },
+        wsk: { p50: pct(samples.wsk, 0.5), p99: pct(samples.wsk, 0.99) },
+        lost,
+      });
       process.exit(0);
       break;
     }
