@@ -160,9 +160,10 @@ export interface TransportDatagram {
    * Sends one datagram made of `pieces` (views the caller keeps valid until `done`), with the
    * source, interface and TOS `info` asks for; done(status, bytes) exactly once (the userspace
    * stack calls it before returning, the kernel provider once the batch has left). A source that is not a local address, or an interface that does not exist, fails
-   * the datagram (STATUS_INVALID_PARAMETER).
+   * the datagram (STATUS_INVALID_PARAMETER). `token` goes back to `done`, so that a caller can pass one
+   * static function instead of a closure per send.
    */
-  sendTo(pieces: Uint8Array[], to: Endpoint, done: (status: NTSTATUS, bytes: number) => void, info?: DatagramSendInfo | null): void;
+  sendTo<T>(pieces: Uint8Array[], to: Endpoint, done: (status: NTSTATUS, bytes: number, token: T) => void, info?: DatagramSendInfo | null, token?: T): void;
   /** Which RECV_* facts DatagramInfo should carry from now on (0: none). Throws ProviderError if the host refuses. */
   setReceiveInfo(mask: number): void;
   // Zero-copy transports (the userspace stack, the kernel provider's own UDP socket) hand

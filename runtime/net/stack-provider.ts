@@ -58,8 +58,9 @@ class StackDatagram implements TransportDatagram, UdpReceiver {
     this.sink.onDatagram(bytes.subarray(offset, offset + length), endpointV4(srcIp, srcPort), flags, info);
   }
 
-  sendTo(pieces: Uint8Array[], to: Endpoint, done: (status: NTSTATUS, bytes: number) => void, info?: DatagramSendInfo | null): void {
-    if (to.family !== AF_INET) { done(STATUS_INVALID_PARAMETER, 0); return; }
+  sendTo<T>(pieces: Uint8Array[], to: Endpoint, done: (status: NTSTATUS, bytes: number, token: T) => void, info?: DatagramSendInfo | null, token?: T): void {
+    const t = token as T;
+    if (to.family !== AF_INET) { done(STATUS_INVALID_PARAMETER, 0, t); return; }
     let source = 0;
     let tos = 0;
     if (info) {
@@ -67,16 +68,16 @@ class StackDatagram implements TransportDatagram, UdpReceiver {
       // Linux host refuses others with EINVAL too).
       if (info.source) source = get32s(info.source, 0);
       if ((source !== 0 && !this.provider.stack.isLocalAddress(source)) || (info.ifIndex !== 0 && info.ifIndex !== STACK_IFINDEX)) {
-        done(STATUS_INVALID_PARAMETER, 0);
+        done(STATUS_INVALID_PARAMETER, 0, t);
         return;
       }
       if (info.tos >= 0) tos = info.tos;
     }
     const status = this.provider.stack.sendUdp(this.socket, pieces, pieces.length, ipOf(to), to.port, source, tos);
-    if (status !== STATUS_SUCCESS) { done(status, 0); return; }
+    if (status !== STATUS_SUCCESS) { done(status, 0, t); return; }
     let n = 0;
     for (let i = 0; i < pieces.length; i++) n += pieces[i]!.byteLength;
-    done(STATUS_SUCCESS, n);
+    done(STATUS_SUCCESS, n, t);
   }
 
   hold(): number { return this.socket.hold(); }

@@ -14,9 +14,10 @@ import { copyIntoWskBuf, IoAllocateMdl, validateWskBuf, wskBufSegments, type WSK
 import { endpointToSockaddr, sockaddrToEndpoint, writeSockaddr, type Endpoint, type SOCKADDR } from '../sockaddr.ts';
 import { MSG_CTRUNC, MSG_TRUNC, WSK_EVENT_RECEIVE_FROM } from './constants.ts';
 import { buildControlInfo, copyControlInfo, parseSendControl, receiveInfoMask } from './control-info.ts';
-import { beginIrp, completeIrp, pendIrp } from './completion.ts';
+import { beginIrp, failIrp, pendIrp, pendIrpWith, rethrowClientError } from './completion.ts';
 import {
-  invokeEvent, isEventEnabled, settle, trackPending, type QueuedDatagram, type ReceiveFromRequest, type WskSocketObject,
+  enterCallback, isEventEnabled, leaveCallback, settle, trackPending, type PendingOp, type QueuedDatagram, type ReceiveFromRequest,
+  type WskSocketObject,
 } from './socket.ts';
 import type { DatagramInfo, DatagramSendInfo } from '../provider.ts';
 import type { PCMSGHDR, PULONG, WSK_BUF_LIST, WSK_CLIENT_DATAGRAM_DISPATCH, WSK_DATAGRAM_INDICATION } from './types.ts';
@@ -106,12 +107,19 @@ export function deliverDatagrams(s: WskSocketObject): void {
     tail = node;
   }
   const indicated = s.datagramQueue.length;
-  s.indicating = true;
-  let status: NTSTATUS;
-  try {
-    status = invokeEvent(s, () => fn(s.SocketContext, flags, head), STATUS_DATA_NOT_ACCEPTED);
-  } finally {
-    s.indicating = false;
+  // invokeEvent without a closure per indication (the receive path).
+  let status: NTSTATUS = STATUS_DATA_NOT_ACCEPTED;
+  if (enterCallback(s)) {
+    s.indicating = true;
+    try {
+      status = fn(s.SocketContext, flags, head);
+    } catch (err) {
+      rethrowClientError(err);
+      status = STATUS_DATA_NOT_ACCEPTED;
+    } finally {
+      s.indicating = false;
+      leaveCallback(s);
+    }
   }
   if (s.state !== 'open') return;
   if (status === STATUS_DATA_NOT_ACCEPTED) {
@@ -161,10 +169,9 @@ export function WskReceiveFromImpl(
   s: WskSocketObject, Buffer: WSK_BUF | null, Flags: number, RemoteAddress: SOCKADDR | null,
   ControlLength: PULONG | null, ControlInfo: PCMSGHDR, ControlFlags: PULONG | null, Irp: IRP,
 ): NTSTATUS {
-  const fail = (status: NTSTATUS): NTSTATUS => { beginIrp(Irp, 'WskReceiveFrom'); completeIrp(Irp, status, 0); return status; };
-  if (validateWskBuf(Buffer) || Flags !== 0) return fail(STATUS_INVALID_PARAMETER);
+  if (validateWskBuf(Buffer) || Flags !== 0) return failIrp(Irp, STATUS_INVALID_PARAMETER, 'WskReceiveFrom');
   const unbound = boundStatus(s);
-  if (unbound !== null) return fail(unbound);
+  if (unbound !== null) return failIrp(Irp, unbound, 'WskReceiveFrom');
   beginIrp(Irp, 'WskReceiveFrom');
   // ControlLength's in-value is the room in ControlInfo; NULL ControlLength: no control info (R45).
   const controlRoom = ControlLength ? Math.max(0, Number(ControlLength.value) || 0) : 0;
@@ -190,20 +197,25 @@ function destinationFor(s: WskSocketObject, RemoteAddress: SOCKADDR | null): End
   return s.fixedRemote ?? s.sendToAddress;
 }
 
+/** One WskSendTo/WskSendMessages in flight: its datagrams' completions are counted into it. */
+interface DatagramSend extends PendingOp { socket: WskSocketObject; remaining: number; total: number; failed: NTSTATUS }
+
+// The send path makes no closure per request: the transport hands the request back as a token.
+function onDatagramSent(result: NTSTATUS, bytes: number, op: DatagramSend): void {
+  if (result !== STATUS_SUCCESS) { if (op.failed === STATUS_SUCCESS) op.failed = result; } else op.total += bytes;
+  if (--op.remaining === 0) settle(op.socket, op, op.failed, op.failed === STATUS_SUCCESS ? op.total : 0);
+}
+
+function cancelDatagramSend(op: DatagramSend): void {
+  settle(op.socket, op, STATUS_CANCELLED, 0);
+}
+
 function sendPieces(s: WskSocketObject, irp: IRP, what: string, datagrams: Uint8Array[][], to: Endpoint, info: DatagramSendInfo | null): NTSTATUS {
   beginIrp(irp, what);
-  const op = trackPending(s, { irp, done: false });
-  const status = pendIrp(irp, () => settle(s, op, STATUS_CANCELLED, 0));
-  let total = 0;
-  let remaining = datagrams.length;
-  let failed: NTSTATUS | null = null;
-  if (remaining === 0) settle(s, op, STATUS_SUCCESS, 0);
-  for (const pieces of datagrams) {
-    s.datagram!.sendTo(pieces, to, (result, bytes) => {
-      if (result !== STATUS_SUCCESS) failed ??= result; else total += bytes;
-      if (--remaining === 0) settle(s, op, failed ?? STATUS_SUCCESS, failed === null ? total : 0);
-    }, info);
-  }
+  const op: DatagramSend = trackPending(s, { irp, done: false, socket: s, remaining: datagrams.length, total: 0, failed: STATUS_SUCCESS });
+  const status = pendIrpWith(irp, cancelDatagramSend, op);
+  if (datagrams.length === 0) settle(s, op, STATUS_SUCCESS, 0);
+  for (let i = 0; i < datagrams.length; i++) s.datagram!.sendTo(datagrams[i]!, to, onDatagramSent, info, op);
   return status;
 }
 
@@ -211,14 +223,13 @@ export function WskSendToImpl(
   s: WskSocketObject, Buffer: WSK_BUF | null, Flags: number, RemoteAddress: SOCKADDR | null,
   ControlInfoLength: number, ControlInfo: PCMSGHDR, Irp: IRP,
 ): NTSTATUS {
-  const fail = (status: NTSTATUS): NTSTATUS => { beginIrp(Irp, 'WskSendTo'); completeIrp(Irp, status, 0); return status; };
-  if (validateWskBuf(Buffer) || Flags !== 0) return fail(STATUS_INVALID_PARAMETER);
+  if (validateWskBuf(Buffer) || Flags !== 0) return failIrp(Irp, STATUS_INVALID_PARAMETER, 'WskSendTo');
   const unbound = boundStatus(s);
-  if (unbound !== null) return fail(unbound);
+  if (unbound !== null) return failIrp(Irp, unbound, 'WskSendTo');
   const to = destinationFor(s, RemoteAddress);
-  if (!to) return fail(STATUS_INVALID_PARAMETER);
+  if (!to) return failIrp(Irp, STATUS_INVALID_PARAMETER, 'WskSendTo');
   const info = parseSendControl(s.family, to, ControlInfoLength, ControlInfo);
-  if (typeof info === 'number') return fail(info);
+  if (typeof info === 'number') return failIrp(Irp, info, 'WskSendTo');
   return sendPieces(s, Irp, 'WskSendTo', [wskBufSegments(Buffer!)], to, info);
 }
 
@@ -226,20 +237,19 @@ export function WskSendMessagesImpl(
   s: WskSocketObject, BufferList: WSK_BUF_LIST | null, Flags: number, RemoteAddress: SOCKADDR | null,
   ControlInfoLength: number, ControlInfo: PCMSGHDR, Irp: IRP,
 ): NTSTATUS {
-  const fail = (status: NTSTATUS): NTSTATUS => { beginIrp(Irp, 'WskSendMessages'); completeIrp(Irp, status, 0); return status; };
-  if (!BufferList || Flags !== 0) return fail(STATUS_INVALID_PARAMETER);
+  if (!BufferList || Flags !== 0) return failIrp(Irp, STATUS_INVALID_PARAMETER, 'WskSendMessages');
   const datagrams: Uint8Array[][] = [];
   for (let b: WSK_BUF_LIST | null = BufferList; b; b = b.Next) {
-    if (validateWskBuf(b.Buffer)) return fail(STATUS_INVALID_PARAMETER);
+    if (validateWskBuf(b.Buffer)) return failIrp(Irp, STATUS_INVALID_PARAMETER, 'WskSendMessages');
     datagrams.push(wskBufSegments(b.Buffer));
   }
   const unbound = boundStatus(s);
-  if (unbound !== null) return fail(unbound);
+  if (unbound !== null) return failIrp(Irp, unbound, 'WskSendMessages');
   const to = destinationFor(s, RemoteAddress);
-  if (!to) return fail(STATUS_INVALID_PARAMETER);
+  if (!to) return failIrp(Irp, STATUS_INVALID_PARAMETER, 'WskSendMessages');
   // One control buffer for every datagram of the list (the WskSendMessages page).
   const info = parseSendControl(s.family, to, ControlInfoLength, ControlInfo);
-  if (typeof info === 'number') return fail(info);
+  if (typeof info === 'number') return failIrp(Irp, info, 'WskSendMessages');
   return sendPieces(s, Irp, 'WskSendMessages', datagrams, to, info);
 }
 

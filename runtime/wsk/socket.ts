@@ -195,18 +195,31 @@ export function isEventEnabled(s: WskSocketObject, flag: number): boolean {
  * afterCallbacks (close and event-disable completions) runs once the outermost callback returns.
  */
 export function invokeEvent<T>(s: WskSocketObject, call: () => T, fallback: T): T {
-  if (s.state === 'closing' || s.state === 'closed') return fallback;
-  s.callbackDepth++;
+  if (!enterCallback(s)) return fallback;
   try {
     return call();
   } catch (err) {
     rethrowClientError(err);
     return fallback;
   } finally {
-    if (--s.callbackDepth === 0 && s.afterCallbacks.length > 0) {
-      const work = s.afterCallbacks.splice(0);
-      for (const w of work) w();
-    }
+    leaveCallback(s);
+  }
+}
+
+/**
+ * invokeEvent in two halves, for a hot path that calls the client without making a closure:
+ * `if (enterCallback(s)) try { ... } finally { leaveCallback(s) }`. False: the socket is closing.
+ */
+export function enterCallback(s: WskSocketObject): boolean {
+  if (s.state === 'closing' || s.state === 'closed') return false;
+  s.callbackDepth++;
+  return true;
+}
+
+export function leaveCallback(s: WskSocketObject): void {
+  if (--s.callbackDepth === 0 && s.afterCallbacks.length > 0) {
+    const work = s.afterCallbacks.splice(0);
+    for (const w of work) w();
   }
 }
 

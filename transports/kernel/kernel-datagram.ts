@@ -15,10 +15,6 @@ import {
   RXF_PKTINFO6, RXF_TCLASS, RXF_TOS, RXF_TTL, RX_WORDS, UdpSocket, interfaceExists,
 } from './udp-socket.ts';
 
-function callDone(status: NTSTATUS, bytes: number, done: (status: NTSTATUS, bytes: number) => void): void {
-  done(status, bytes);
-}
-
 export class KernelDatagram implements TransportDatagram {
   private closed = false;
   private receiveMask = 0;
@@ -110,7 +106,8 @@ export class KernelDatagram implements TransportDatagram {
     sink.onDatagram(s.current(), from, 0, info);
   }
 
-  sendTo(pieces: Uint8Array[], to: Endpoint, done: (status: NTSTATUS, bytes: number) => void, sendInfo?: DatagramSendInfo | null): void {
+  sendTo<T>(pieces: Uint8Array[], to: Endpoint, done: (status: NTSTATUS, bytes: number, token: T) => void, sendInfo?: DatagramSendInfo | null, token?: T): void {
+    const t = token as T;
     let address = to.address;
     if (to.family !== this.family) {
       if (this.family === AF_INET6) {
@@ -121,7 +118,7 @@ export class KernelDatagram implements TransportDatagram {
       } else if (isV4Mapped(to.address)) {
         address = to.address.subarray(12, 16);
       } else {
-        queueMicrotask(() => done(STATUS_INVALID_PARAMETER, 0));
+        queueMicrotask(() => done(STATUS_INVALID_PARAMETER, 0, t));
         return;
       }
     }
@@ -129,11 +126,11 @@ export class KernelDatagram implements TransportDatagram {
     // with STATUS_INVALID_PARAMETER, as on the userspace stack.
     if (to.port <= 0 || to.port > 0xffff || (sendInfo && ((sendInfo.source && !isLocalAddress(sendInfo.source))
       || (sendInfo.ifIndex !== 0 && !interfaceExists(sendInfo.ifIndex))))) {
-      queueMicrotask(() => done(STATUS_INVALID_PARAMETER, 0));
+      queueMicrotask(() => done(STATUS_INVALID_PARAMETER, 0, t));
       return;
     }
     this.socket.send(pieces, address, to.port, to.scopeId ?? 0, to.flowinfo ?? 0, sendInfo?.source ?? null, sendInfo?.ifIndex ?? 0,
-      sendInfo?.tos ?? -1, callDone, done);
+      sendInfo?.tos ?? -1, done, t);
   }
 
   setReceiveInfo(mask: number): void {
