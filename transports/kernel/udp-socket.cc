@@ -108,6 +108,7 @@ class DatagramSocket : public Napi::ObjectWrap<DatagramSocket> {
       InstanceMethod("localAddress", &DatagramSocket::LocalAddress),
       InstanceMethod("setInt", &DatagramSocket::SetInt),
       InstanceMethod("getInt", &DatagramSocket::GetInt),
+      InstanceMethod("setBytes", &DatagramSocket::SetBytes),
       InstanceMethod("attach", &DatagramSocket::Attach),
       InstanceMethod("resume", &DatagramSocket::Resume),
       InstanceMethod("flush", &DatagramSocket::Flush),
@@ -242,6 +243,18 @@ class DatagramSocket : public Napi::ObjectWrap<DatagramSocket> {
     int name = info[1].As<Napi::Number>().Int32Value();
     int value = info[2].As<Napi::Number>().Int32Value();
     if (fd_ < 0 || setsockopt(fd_, level, name, &value, sizeof value) != 0) ThrowErrno(env, "setsockopt", fd_ < 0 ? EBADF : errno);
+    return env.Undefined();
+  }
+
+  // setBytes(level, name, bytes): setsockopt with a struct laid out by the caller (ip_mreqn,
+  // ipv6_mreq, ...), for the options that take more than an int.
+  Napi::Value SetBytes(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int level = info[0].As<Napi::Number>().Int32Value();
+    int name = info[1].As<Napi::Number>().Int32Value();
+    if (!info[2].IsTypedArray()) { Napi::TypeError::New(env, "setBytes(level, name, bytes)").ThrowAsJavaScriptException(); return env.Undefined(); }
+    Napi::Uint8Array b = info[2].As<Napi::Uint8Array>();
+    if (fd_ < 0 || setsockopt(fd_, level, name, b.Data(), static_cast<socklen_t>(b.ByteLength())) != 0) ThrowErrno(env, "setsockopt", fd_ < 0 ? EBADF : errno);
     return env.Undefined();
   }
 

@@ -103,6 +103,16 @@ describe('kernel UDP socket (recvmmsg into arena slots, sendmmsg from staging)',
     expect(tx.sock.stats.TX_SYSCALLS).toBeGreaterThan(1);
   });
 
+  it('setBytes passes a struct option through (ip_mreqn: a multicast group joined on lo, left, and leaving again refused)', () => {
+    const { sock } = bound();
+    const IP_ADD_MEMBERSHIP = 35, IP_DROP_MEMBERSHIP = 36;
+    // struct ip_mreqn { imr_multiaddr 239.1.2.3; imr_address 0.0.0.0; imr_ifindex 1 (lo) }
+    const mreqn = Uint8Array.of(239, 1, 2, 3, 0, 0, 0, 0, 1, 0, 0, 0);
+    sock.setBytes(LINUX.IPPROTO_IP, IP_ADD_MEMBERSHIP, mreqn);
+    sock.setBytes(LINUX.IPPROTO_IP, IP_DROP_MEMBERSHIP, mreqn);
+    expect(() => sock.setBytes(LINUX.IPPROTO_IP, IP_DROP_MEMBERSHIP, mreqn)).toThrow(expect.objectContaining({ code: 'EADDRNOTAVAIL' }));
+  });
+
   it('close completes queued sends with STATUS_CANCELLED after the call', async () => {
     const { sock } = bound();
     sock.start();

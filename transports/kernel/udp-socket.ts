@@ -57,6 +57,7 @@ interface NativeSocket {
   localAddress(out: Uint8Array): [port: number, scopeId: number];
   setInt(level: number, name: number, value: number): void;
   getInt(level: number, name: number): number;
+  setBytes(level: number, name: number, bytes: Uint8Array): void;
   attach(arrays: object, onBatch: (count: number) => void, onEvent: (kind: number, errno: number) => void): void;
   resume(): void;
   flush(count: number): number;
@@ -175,6 +176,8 @@ export class UdpSocket {
   localAddress(out: Uint8Array): [number, number] { return this.native.localAddress(out); }
   setInt(level: number, name: number, value: number): void { this.native.setInt(level, name, value); }
   getInt(level: number, name: number): number { return this.native.getInt(level, name); }
+  /** setsockopt with a struct the caller laid out (Linux's ip_mreqn, ipv6_mreq, ...). */
+  setBytes(level: number, name: number, bytes: Uint8Array): void { this.native.setBytes(level, name, bytes); }
 
   /** Starts reading: onDatagram runs for every datagram from now on. */
   start(): void {
