@@ -166,6 +166,7 @@ export class Ipv4Stack implements LinkReceiver {
   }
 
   get address(): number { return this.iface.address; }
+  get mac(): number { return this.device.mac; }
 
   /** True for the interface's address and its secondary addresses (InterfaceConfig.secondary). */
   isLocalAddress(ip: number): boolean {
@@ -175,7 +176,6 @@ export class Ipv4Stack implements LinkReceiver {
     for (let i = 0; i < extra.length; i++) if (extra[i] === ip) return true;
     return false;
   }
-  get mac(): number { return this.device.mac; }
 
   /** Stops the stack: drops waiting packets and timers, detaches from the device. */
   close(): void {
@@ -465,8 +465,8 @@ export class Ipv4Stack implements LinkReceiver {
       // Linux's icmp_echo_ignore_broadcasts default: no smurf amplifier.
       if (broadcast || !this.echoReply) return;
       // From the address that was pinged (a secondary one too), as Linux's icmp_reply does.
-      const to = get32s(bytes, ipOffset + 16);
-      if (this.sendEcho(IcmpType.ECHO_REPLY, to, src, m.identifier, m.sequence, bytes, m.dataOffset, m.dataLength)) c.icmpEchoRepliesSent++;
+      const pinged = get32s(bytes, ipOffset + 16);
+      if (this.sendEcho(IcmpType.ECHO_REPLY, pinged, src, m.identifier, m.sequence, bytes, m.dataOffset, m.dataLength)) c.icmpEchoRepliesSent++;
     } else if (type === IcmpType.ECHO_REPLY) {
       c.icmpEchoRepliesIn++;
       this.onEchoReply?.(src, m.identifier, m.sequence, bytes.subarray(m.dataOffset, m.dataOffset + m.dataLength));
