@@ -102,7 +102,7 @@ async function throughput(path: Path, kind: Kind, into: Figures): Promise<void> 
 async function main(): Promise<void> {
   const results: Record<string, Record<Kind, { p50: number; p99: number; gbps: number }>> = {};
   const runs: Record<string, Record<Kind, Figures>> = {};
-  console.log(`UDP on the kernel provider: WSK datagram sockets vs node:dgram — ${ROUNDS} request-responses of 64 B, ${SIZE}-byte datagrams for ${SECONDS} s one way; median of ${RUNS} runs (alternating order); client on CPU 0, server on CPU 1`);
+  console.log(`UDP on the kernel provider: WSK datagram sockets vs node:dgram — ${ROUNDS} request-responses of 64 B each (the kinds in alternating blocks of 500 in one client), ${SIZE}-byte datagrams for ${SECONDS} s one way (the kinds in alternating order); median of ${RUNS} runs; client on CPU 0, server on CPU 1`);
   console.log('| path | metric | node:dgram | WSK | ratio |');
   console.log('|---|---|---|---|---|');
   for (const kindOfPath of PATHS) {
