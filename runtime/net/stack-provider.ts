@@ -27,7 +27,7 @@ import { get32s } from './wire/bytes.ts';
 const STATUS_ADDRESS_NOT_LOCAL = STATUS_INVALID_PARAMETER;
 
 /** The stack's one interface, as IN_PKTINFO's ipi_ifindex names it (interface indexes start at 1). */
-export const STACK_IFINDEX = 1;
+const STACK_IFINDEX = 1;
 /** What the stack can tell about a received datagram: everything is in its IPv4 header. */
 const STACK_RECV_INFO = RECV_PKTINFO | RECV_TOS | RECV_TTL;
 

@@ -34,17 +34,18 @@ export const LINUX = {
 } as const;
 
 // rxInfo words (udp-socket.cc RxWord).
-export const RX_SLOT = 0, RX_LENGTH = 1, RX_FLAGS = 2, RX_PORT = 3, RX_SCOPE = 4, RX_FLOWINFO = 5, RX_IFINDEX = 6, RX_TOS = 7, RX_TTL = 8;
+const RX_SLOT = 0, RX_LENGTH = 1;
+export const RX_FLAGS = 2, RX_PORT = 3, RX_SCOPE = 4, RX_FLOWINFO = 5, RX_IFINDEX = 6, RX_TOS = 7, RX_TTL = 8;
 export const RX_WORDS = 9;
 // txInfo words (TxWord).
 const TX_OFFSET = 0, TX_LENGTH = 1, TX_PORT = 2, TX_SCOPE = 3, TX_FLOWINFO = 4, TX_FLAGS = 5, TX_IFINDEX = 6, TX_TOS = 7, TX_RESULT = 8;
 const TX_WORDS = 9;
 /** Bytes per rxAddr/txAddr row: the peer's address, then the local one (16 each). */
 export const ADDR_ROW = 32;
-// RX_FLAGS bits.
-export const RXF_PKTINFO4 = 1, RXF_PKTINFO6 = 2, RXF_TOS = 4, RXF_TCLASS = 8, RXF_TTL = 16, RXF_HOPLIMIT = 32, RXF_TRUNC = 64;
+// RX_FLAGS bits (a datagram larger than its slot, RXF_TRUNC = 64, cannot happen with 64 KiB slots).
+export const RXF_PKTINFO4 = 1, RXF_PKTINFO6 = 2, RXF_TOS = 4, RXF_TCLASS = 8, RXF_TTL = 16, RXF_HOPLIMIT = 32;
 // TX_FLAGS bits.
-export const TXF_SOURCE4 = 1, TXF_SOURCE6 = 2, TXF_TOS = 4, TXF_TCLASS = 8;
+const TXF_SOURCE4 = 1, TXF_SOURCE6 = 2, TXF_TOS = 4, TXF_TCLASS = 8;
 // Stats indices (Stat).
 const ST = { RX_DATAGRAMS: 0, RX_BYTES: 1, RX_BATCHES: 2, RX_STARVED: 3, RX_ERRORS: 4, RX_LAST_ERRNO: 5, TX_DATAGRAMS: 6, TX_BYTES: 7, TX_SYSCALLS: 8, TX_AGAIN: 9, TX_ERRORS: 10, WAKEUPS: 11 } as const;
 const EVENT_ERROR = 1;
