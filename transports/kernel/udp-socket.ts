@@ -10,12 +10,14 @@
 //   copied out of the arena when its free slots run low (heldBytes() then returns the copy); when
 //   every slot is held, reading stops (the host's receive buffer holds and drops, as SO_RCVBUF
 //   says) until one comes back.
-// - Send: send() copies the datagram into the transmit staging area at once (the caller's buffers
-//   are free when it returns) and queues it; queued datagrams leave together in one sendmmsg at
-//   the end of the current microtask checkpoint (or at once when the staging area is full), and
-//   each `done(status, bytes, token)` runs after its batch left — never inside send(). A full
-//   socket buffer keeps the rest queued, in order, until the socket is writable.
-// - Nothing is allocated per datagram on either path except what the receiver makes of it.
+// - Send: send() copies the datagram into the transmit staging area (the caller's buffers are
+//   free when it returns; while the area is full it keeps views until there is room) and queues
+//   it; queued datagrams leave together in one sendmmsg at the end of the current microtask
+//   checkpoint (a turn that queued more than the area holds leaves in several), and each
+//   `done(status, bytes, token)` runs after its batch left — never inside send(). A full socket
+//   buffer keeps the rest queued, in order, until the socket is writable.
+// - Nothing is allocated per datagram on either path but the view current() returns and what the
+//   receiver makes of it.
 // - Options are Linux's own numbers (LINUX below); errors surface as NativeError (errno's name in
 //   `code`), or as an NTSTATUS in a send's done.
 import { createRequire } from 'node:module';
