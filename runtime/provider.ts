@@ -1,6 +1,6 @@
 // The transport interface under the WSK layer (docs/architecture.md §2). The WSK layer (runtime/wsk) owns
 // every WSK rule — IRPs, events, options, address sharing — and talks to exactly one of these per
-// subsystem instance: the kernel provider (node:net/node:dgram) or, later, the userspace stack.
+// subsystem instance: the kernel provider (the host's sockets) or the userspace stack.
 // Errors cross this boundary as NTSTATUS values, never as exceptions from Node.
 import type { NTSTATUS } from './ntstatus.ts';
 import type { Endpoint } from './sockaddr.ts';
@@ -125,8 +125,60 @@ export interface ConnectOptions {
   congestionControl?: string | null;
 }
 
+// What a datagram transport can tell about a received datagram beyond its bytes, for the WSK
+// layer's control info (IP_PKTINFO, IP_RECVTOS, ... in runtime/wsk/control-info.ts). The WSK
+// layer asks with TransportDatagram.setReceiveInfo(RECV_* bits); a transport fills only what was
+// asked for and what it knows, and says which in DatagramInfo.present.
+/** IPv4 datagrams: destination address and arrival interface (IP_PKTINFO). */
+export const RECV_PKTINFO = 1;
+/** IPv6 datagrams: destination address and arrival interface (IPV6_PKTINFO). */
+export const RECV_PKTINFO6 = 2;
+/** IPv4 datagrams: the TOS byte (IP_RECVTOS, IP_ECN). */
+export const RECV_TOS = 4;
+/** IPv6 datagrams: the traffic class (IPV6_RECVTCLASS, IPV6_ECN). */
+export const RECV_TCLASS = 8;
+/** IPv4 datagrams: the TTL (IP_HOPLIMIT, also called IP_RECVTTL). */
+export const RECV_TTL = 16;
+/** IPv6 datagrams: the hop limit (IPV6_HOPLIMIT). */
+export const RECV_HOPLIMIT = 32;
+
+/**
+ * One received datagram's header facts. The transport owns the object and refills it for every
+ * datagram: it is valid during DatagramSink.onDatagram only (nothing is allocated per datagram).
+ */
+export interface DatagramInfo {
+  /** RECV_* bits: which of the fields below hold this datagram's values. */
+  present: number;
+  /** The destination address of the datagram's IP header: 4 bytes used for IPv4, 16 for IPv6. */
+  readonly local: Uint8Array;
+  /** The interface the datagram arrived on (an interface index, 1-based). */
+  ifIndex: number;
+  /** The TOS byte (RECV_TOS) or traffic class (RECV_TCLASS). */
+  tos: number;
+  /** The TTL (RECV_TTL) or hop limit (RECV_HOPLIMIT). */
+  ttl: number;
+}
+
+export function newDatagramInfo(): DatagramInfo {
+  return { present: 0, local: new Uint8Array(16), ifIndex: 0, tos: 0, ttl: 0 };
+}
+
+/** What a sender asked for one datagram through control info (IN_PKTINFO, IP_TOS, ...). */
+export interface DatagramSendInfo {
+  /**
+   * The source address (4 bytes for IPv4 — also on a dual-stack socket sending to an IPv4 or
+   * v4-mapped destination — 16 for IPv6), or null: the route chooses.
+   */
+  source: Uint8Array | null;
+  /** The interface to send on; 0: the route chooses. */
+  ifIndex: number;
+  /** The TOS byte / traffic class for this datagram; -1: the socket's. */
+  tos: number;
+}
+
 export interface DatagramSink {
-  onDatagram(data: Uint8Array, from: Endpoint, flags: number): void;
+  /** `info` is the transport's (see DatagramInfo): read it during the call, never keep it. */
+  onDatagram(data: Uint8Array, from: Endpoint, flags: number, info: DatagramInfo): void;
   onError(status: NTSTATUS): void;
 }
 
@@ -135,17 +187,28 @@ export interface DatagramOptions {
   reuseAddress: boolean;
   receiveBufferSize: number;
   broadcast: boolean;
+  /** RECV_* bits DatagramInfo carries from the first datagram on (setReceiveInfo changes it later). */
+  receiveInfo: number;
 }
 
 export interface TransportDatagram {
   readonly localEndpoint: Endpoint;
-  sendTo(pieces: Uint8Array[], to: Endpoint, done: (status: NTSTATUS, bytes: number) => void): void;
-  // Zero-copy transports (the userspace stack) hand onDatagram a view over a ring slot that is
-  // recycled when onDatagram returns. A sink that keeps the datagram calls hold() during
-  // onDatagram; the handle keeps the storage until release(handle). heldBytes(handle) gives the
-  // current bytes (queued data may be copied out of the ring under pressure); pin(handle) forbids
-  // that move once an application has been given a view. Transports whose data already belongs
-  // to the sink (node:dgram) leave these out.
+  /**
+   * Sends one datagram made of `pieces` (views the caller keeps valid until `done`), with the
+   * source, interface and TOS `info` asks for; done(status, bytes) exactly once (the userspace
+   * stack calls it before returning, the kernel provider once the batch has left). A source that is not a local address, or an interface that does not exist, fails
+   * the datagram (STATUS_INVALID_PARAMETER). `token` goes back to `done`, so that a caller can pass one
+   * static function instead of a closure per send.
+   */
+  sendTo<T>(pieces: Uint8Array[], to: Endpoint, done: (status: NTSTATUS, bytes: number, token: T) => void, info?: DatagramSendInfo | null, token?: T): void;
+  /** Which RECV_* facts DatagramInfo should carry from now on (0: none). Throws ProviderError if the host refuses. */
+  setReceiveInfo(mask: number): void;
+  // Zero-copy transports (the userspace stack, the kernel provider's own UDP socket) hand
+  // onDatagram a view over a ring slot that is recycled when onDatagram returns. A sink that
+  // keeps the datagram calls hold() during onDatagram; the handle keeps the storage until
+  // release(handle). heldBytes(handle) gives the current bytes (queued data may be copied out of
+  // the ring under pressure); pin(handle) forbids that move once an application has been given a
+  // view. Transports whose data already belongs to the sink leave these out.
   hold?(): number;
   heldBytes?(handle: number): Uint8Array;
   pin?(handle: number): void;

@@ -9,6 +9,7 @@ import { socketsContract } from './contract/sockets.contract.ts';
 import { eventsContract } from './contract/events.contract.ts';
 import { dataContract } from './contract/data.contract.ts';
 import { clientControlsContract } from './contract/client-controls.contract.ts';
+import { controlInfoContract } from './contract/control-info.contract.ts';
 
 registrationContract(kernelTarget);
 irpContract(kernelTarget);
@@ -18,3 +19,4 @@ eventsContract(kernelTarget);
 releaseContract(kernelTarget);
 dataContract(kernelTarget);
 clientControlsContract(kernelTarget);
+controlInfoContract(kernelTarget);

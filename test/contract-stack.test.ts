@@ -10,6 +10,7 @@ import { socketsContract } from './contract/sockets.contract.ts';
 import { eventsContract } from './contract/events.contract.ts';
 import { dataContract } from './contract/data.contract.ts';
 import { clientControlsContract } from './contract/client-controls.contract.ts';
+import { controlInfoContract } from './contract/control-info.contract.ts';
 
 registrationContract(stackTarget);
 irpContract(stackTarget);
@@ -19,3 +20,4 @@ eventsContract(stackTarget);
 releaseContract(stackTarget);
 dataContract(stackTarget);
 clientControlsContract(stackTarget);
+controlInfoContract(stackTarget);

@@ -334,7 +334,7 @@ for (const { name, family, loopback } of FAMILIES) {
         onDatagram: (data, from) => { received.push({ data: Buffer.from(data), from }); },
         onError: (status) => { errors.push(status); },
       };
-      const options = { v6Only: false, reuseAddress: false, receiveBufferSize: 1 << 16, broadcast: false };
+      const options = { v6Only: false, reuseAddress: false, receiveBufferSize: 1 << 16, broadcast: false, receiveInfo: 0 };
       const a = await within(provider.bindDatagram(loopback(), options, { onDatagram: () => {}, onError: () => {} }), 'bind a');
       cleanups.push(() => a.close());
       const b = await within(provider.bindDatagram(loopback(), options, sink), 'bind b');

@@ -20,9 +20,11 @@ export interface StackPair {
 export function stackPair(
   netOpts: MemoryNetworkOptions = {}, opts: Partial<StackOptions> = {},
   wrap: (link: LinkDevice, which: 'a' | 'b') => LinkDevice = (l) => l, linkOpts: MemoryLinkOptions = {},
+  /** Options for stack a only (e.g. its secondary addresses), over `opts`. */
+  aOpts: Partial<StackOptions> = {},
 ): StackPair {
   const network = new MemoryNetwork(netOpts);
-  const a = new Ipv4Stack(wrap(network.createLink({ ...linkOpts, name: 'a' }), 'a'), { address: `${A_IP}/24`, ...opts });
+  const a = new Ipv4Stack(wrap(network.createLink({ ...linkOpts, name: 'a' }), 'a'), { address: `${A_IP}/24`, ...opts, ...aOpts });
   const b = new Ipv4Stack(wrap(network.createLink({ ...linkOpts, name: 'b' }), 'b'), { address: `${B_IP}/24`, ...opts });
   return {
     network, a, b,

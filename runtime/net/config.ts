@@ -10,6 +10,12 @@ export interface InterfaceConfig {
   gateway?: string;
   /** Defaults to the device MTU; may only lower it. */
   mtu?: number;
+  /**
+   * More addresses on the same interface and subnet ("a.b.c.d"), as `ip addr add` gives a Linux
+   * host: the stack answers ARP and takes packets for each, and a datagram socket may be bound to
+   * one or send from it (IN_PKTINFO). The first address stays the default source.
+   */
+  secondary?: string[];
 }
 
 /** Addresses are signed 32-bit integers (`| 0`): small integers in V8, so the hot path never boxes them. */
@@ -21,6 +27,8 @@ export interface ParsedInterface {
   broadcast: number;
   gateway: number;
   mtu: number;
+  /** InterfaceConfig.secondary, parsed (signed 32-bit integers). */
+  secondary: number[];
 }
 
 export function parseInterface(cfg: InterfaceConfig, deviceMtu: number): ParsedInterface {
@@ -48,5 +56,13 @@ export function parseInterface(cfg: InterfaceConfig, deviceMtu: number): ParsedI
   if (!Number.isInteger(mtu) || mtu < 576 || mtu > deviceMtu) {
     throw new WskUsageError('NET_CONFIG', `MTU ${cfg.mtu} must be an integer from 576 to the device MTU ${deviceMtu}.`);
   }
-  return { address: address | 0, prefixLength, netmask: netmask | 0, network: network | 0, broadcast: broadcast | 0, gateway: gateway | 0, mtu };
+  const secondary: number[] = [];
+  for (const text of cfg.secondary ?? []) {
+    const a = parseIpv4(text);
+    if (a <= 0 || ((a & netmask) >>> 0) !== network || a === address || a === broadcast) {
+      throw new WskUsageError('NET_CONFIG', `Secondary address "${text}" must be another unicast address inside ${cfg.address}, written a.b.c.d.`);
+    }
+    if (!secondary.includes(a | 0)) secondary.push(a | 0);
+  }
+  return { address: address | 0, prefixLength, netmask: netmask | 0, network: network | 0, broadcast: broadcast | 0, gateway: gateway | 0, mtu, secondary };
 }

@@ -12,9 +12,9 @@ import {
   type NTSTATUS,
 } from '../ntstatus.ts';
 import {
-  ProviderError, type ConnectOptions, type DatagramOptions, type DatagramSink, type ListenOptions, type ListenerSink,
-  type Resolver, type TransportConnection, type TransportDatagram, type TransportListener, type TransportProvider,
-  type TransportTriple,
+  ProviderError, RECV_PKTINFO, RECV_TOS, RECV_TTL, newDatagramInfo, type ConnectOptions, type DatagramOptions,
+  type DatagramSendInfo, type DatagramSink, type ListenOptions, type ListenerSink, type Resolver, type TransportConnection,
+  type TransportDatagram, type TransportListener, type TransportProvider, type TransportTriple,
 } from '../provider.ts';
 import { AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM, SOCK_STREAM, type Endpoint } from '../sockaddr.ts';
 import { endpointV4, ipOf, isV4Mapped, isV6Wildcard, stackConnect, stackListen } from './stack-tcp.ts';
@@ -22,37 +22,71 @@ import { TcpEngine, type TcpOptionsConfig } from './tcp/tcp-engine.ts';
 import { congestionControlNames } from './tcp/congestion.ts';
 import type { Ipv4Stack } from './stack.ts';
 import type { UdpReceiver, UdpSocket } from './udp.ts';
+import { get32s } from './wire/bytes.ts';
 
 // EADDRNOTAVAIL: Wine's errno → NTSTATUS map gives STATUS_INVALID_PARAMETER (dlls/netio.sys/netio.c).
 const STATUS_ADDRESS_NOT_LOCAL = STATUS_INVALID_PARAMETER;
+
+/** The stack's one interface, as IN_PKTINFO's ipi_ifindex names it (interface indexes start at 1). */
+const STACK_IFINDEX = 1;
+/** What the stack can tell about a received datagram: everything is in its IPv4 header. */
+const STACK_RECV_INFO = RECV_PKTINFO | RECV_TOS | RECV_TTL;
 
 
 class StackDatagram implements TransportDatagram, UdpReceiver {
   readonly localEndpoint: Endpoint;
   private closed = false;
+  private receiveMask = 0;
+  private readonly info = newDatagramInfo();
 
   constructor(private readonly provider: StackProvider, readonly socket: UdpSocket, private readonly sink: DatagramSink) {
     this.localEndpoint = endpointV4(socket.localIp, socket.localPort);
   }
 
-  onDatagram(_s: UdpSocket, bytes: Uint8Array, offset: number, length: number, srcIp: number, srcPort: number, flags: number): void {
+  onDatagram(s: UdpSocket, bytes: Uint8Array, offset: number, length: number, srcIp: number, srcPort: number, flags: number): void {
     if (this.closed) return;
-    this.sink.onDatagram(bytes.subarray(offset, offset + length), endpointV4(srcIp, srcPort), flags);
+    const info = this.info;
+    info.present = 0;
+    if (this.receiveMask !== 0) {
+      // Read in place from the datagram's IPv4 header (RFC 791 §3.1): nothing is allocated.
+      const ip = s.receivedHeader();
+      info.present = this.receiveMask;
+      info.local[0] = bytes[ip + 16]!; info.local[1] = bytes[ip + 17]!; info.local[2] = bytes[ip + 18]!; info.local[3] = bytes[ip + 19]!;
+      info.ifIndex = STACK_IFINDEX;
+      info.tos = bytes[ip + 1]!;
+      info.ttl = bytes[ip + 8]!;
+    }
+    this.sink.onDatagram(bytes.subarray(offset, offset + length), endpointV4(srcIp, srcPort), flags, info);
   }
 
-  sendTo(pieces: Uint8Array[], to: Endpoint, done: (status: NTSTATUS, bytes: number) => void): void {
-    if (to.family !== AF_INET) { done(STATUS_INVALID_PARAMETER, 0); return; }
-    const status = this.provider.stack.sendUdp(this.socket, pieces, pieces.length, ipOf(to), to.port);
-    if (status !== STATUS_SUCCESS) { done(status, 0); return; }
+  sendTo<T>(pieces: Uint8Array[], to: Endpoint, done: (status: NTSTATUS, bytes: number, token: T) => void, info?: DatagramSendInfo | null, token?: T): void {
+    const t = token as T;
+    if (to.family !== AF_INET) { done(STATUS_INVALID_PARAMETER, 0, t); return; }
+    let source = 0;
+    let tos = 0;
+    if (info) {
+      // IN_PKTINFO: the source must be one of ours and the interface ours (ip(7) IP_PKTINFO; a
+      // Linux host refuses others with EINVAL too).
+      if (info.source) source = get32s(info.source, 0);
+      if ((source !== 0 && !this.provider.stack.isLocalAddress(source)) || (info.ifIndex !== 0 && info.ifIndex !== STACK_IFINDEX)) {
+        done(STATUS_INVALID_PARAMETER, 0, t);
+        return;
+      }
+      if (info.tos >= 0) tos = info.tos;
+    }
+    const status = this.provider.stack.sendUdp(this.socket, pieces, pieces.length, ipOf(to), to.port, source, tos);
+    if (status !== STATUS_SUCCESS) { done(status, 0, t); return; }
     let n = 0;
     for (let i = 0; i < pieces.length; i++) n += pieces[i]!.byteLength;
-    done(STATUS_SUCCESS, n);
+    done(STATUS_SUCCESS, n, t);
   }
 
   hold(): number { return this.socket.hold(); }
   heldBytes(handle: number): Uint8Array { return this.provider.stack.held.bytes(handle); }
   pin(handle: number): void { this.provider.stack.held.pin(handle); }
   release(handle: number): void { this.provider.stack.held.release(handle); }
+
+  setReceiveInfo(mask: number): void { this.receiveMask = mask & STACK_RECV_INFO; }
 
   setBroadcast(enable: boolean): void { this.socket.broadcast = enable; }
   // SO_RCVBUF is enforced by the WSK layer's queue; the stack keeps nothing per socket.
@@ -171,8 +205,11 @@ export class StackProvider implements TransportProvider {
 
   async bindDatagram(local: Endpoint, options: DatagramOptions, sink: DatagramSink): Promise<TransportDatagram> {
     if (local.family !== AF_INET) throw new ProviderError(STATUS_NOT_SUPPORTED, 'bind: IPv6 datagram sockets are not available on the userspace stack yet; use AF_INET.');
-    this.checkLocal(local, 'bind');
     const ip = ipOf(local);
+    // Any of the interface's addresses (secondary ones too); TCP keeps to the first.
+    if (ip !== 0 && !this.stack.isLocalAddress(ip)) {
+      throw new ProviderError(STATUS_ADDRESS_NOT_LOCAL, `bind: ${Array.from(local.address).join('.')} is not an address of this stack.`);
+    }
     // Port sharing was already decided by the WSK layer's address table (docs/wsk-rules.md, R21): a second socket on
     // a port is there on purpose.
     const socket = this.stack.openUdp(ip, local.port, UNATTACHED);
@@ -180,12 +217,13 @@ export class StackProvider implements TransportProvider {
     const dg = new StackDatagram(this, socket, sink);
     socket.receiver = dg;
     socket.broadcast = options.broadcast;
+    dg.setReceiveInfo(options.receiveInfo);
     this.datagrams.add(dg);
     return dg;
   }
 
   localAddresses(family: number): Endpoint[] {
-    return family === AF_INET ? [endpointV4(this.stack.address, 0)] : [];
+    return family === AF_INET ? [this.stack.address, ...this.stack.iface.secondary].map((a) => endpointV4(a, 0)) : [];
   }
 }
 

@@ -120,6 +120,7 @@ export class Ipv4Stack implements LinkReceiver {
   private curBytes: Uint8Array | null = null;
   private curOffset = 0;
   private curLength = 0;
+  private curIpOffset = 0;
   private readonly eth = new EthernetFrame();
   private readonly arpView = new ArpPacket();
   private readonly ipView = new Ipv4Packet();
@@ -151,7 +152,10 @@ export class Ipv4Stack implements LinkReceiver {
     this.ipFraming = device.framing === 'ip';
     this.linkState = device.state ?? 'up';
     device.attach(this);
-    if ((options.gratuitousArp ?? true) && !this.ipFraming) this.sendArp(ArpOperation.REQUEST, 0, this.iface.address);
+    if ((options.gratuitousArp ?? true) && !this.ipFraming) {
+      this.sendArp(ArpOperation.REQUEST, 0, this.iface.address);
+      for (const a of this.iface.secondary) this.sendArp(ArpOperation.REQUEST, 0, a, a);
+    }
   }
 
   /** The device's report (LinkReceiver): 'gone' is final; TCP hears of it through onLinkChange. */
@@ -166,6 +170,15 @@ export class Ipv4Stack implements LinkReceiver {
 
   get address(): number { return this.iface.address; }
   get mac(): number { return this.device.mac; }
+
+  /** True for the interface's address and its secondary addresses (InterfaceConfig.secondary). */
+  isLocalAddress(ip: number): boolean {
+    ip |= 0;
+    if (ip === this.iface.address) return true;
+    const extra = this.iface.secondary;
+    for (let i = 0; i < extra.length; i++) if (extra[i] === ip) return true;
+    return false;
+  }
 
   /** Stops the stack: drops waiting packets and timers, detaches from the device. */
   close(): void {
@@ -239,19 +252,19 @@ export class Ipv4Stack implements LinkReceiver {
     const senderHi = get16(bytes, offset + 8);
     const senderLo = get32s(bytes, offset + 10);
     const target = a.targetProtocolAddr | 0;
-    if (senderIp === this.iface.address) {
+    if (this.isLocalAddress(senderIp)) {
       // Someone else claims our address (or our own gratuitous ARP echoed back by a hub).
       if (senderHi !== this.macHi || senderLo !== this.macLo) c.arpConflicts++;
       return;
     }
     // A sender MAC with the group bit (multicast/broadcast) is bogus (RFC 1812 §3.3.2).
     if ((senderHi & 0x0100) !== 0) { c.arpMalformed++; return; }
-    const forUs = target === this.iface.address;
+    const forUs = this.isLocalAddress(target);
     if (senderIp === 0) {
       // RFC 5227 probe: someone checks whether our address is taken. Answer (as Linux does,
       // to the prober's MAC with target IP 0) but learn nothing from it.
       if (forUs && a.operation === ArpOperation.REQUEST) {
-        this.sendArp(ArpOperation.REPLY, senderHi * 0x100000000 + (senderLo >>> 0), 0);
+        this.sendArp(ArpOperation.REPLY, senderHi * 0x100000000 + (senderLo >>> 0), 0, target);
         c.arpRepliesSent++;
       } else {
         c.arpNotForUs++;
@@ -260,7 +273,7 @@ export class Ipv4Stack implements LinkReceiver {
     }
     this.arp.learn(senderIp, senderHi, senderLo, forUs, this.clock.now());
     if (forUs && a.operation === ArpOperation.REQUEST) {
-      this.sendArp(ArpOperation.REPLY, senderHi * 0x100000000 + (senderLo >>> 0), senderIp);
+      this.sendArp(ArpOperation.REPLY, senderHi * 0x100000000 + (senderLo >>> 0), senderIp, target);
       c.arpRepliesSent++;
     } else if (!forUs) {
       c.arpNotForUs++;
@@ -269,7 +282,7 @@ export class Ipv4Stack implements LinkReceiver {
   }
 
   private isLocalDestination(dst: number): boolean {
-    return dst === this.iface.address;
+    return dst === this.iface.address || (this.iface.secondary.length > 0 && this.isLocalAddress(dst));
   }
 
   private isBroadcast(dst: number): boolean {
@@ -287,7 +300,7 @@ export class Ipv4Stack implements LinkReceiver {
    */
   private isMartianSource(src: number): boolean {
     const top = src >>> 24;
-    return top === 0 || top === 127 || (top & 0xf0) === 0xe0 || src === LIMITED_BROADCAST || src === this.iface.address
+    return top === 0 || top === 127 || (top & 0xf0) === 0xe0 || src === LIMITED_BROADCAST || this.isLocalDestination(src)
       || (src === this.iface.broadcast && this.iface.prefixLength < 31);
   }
 
@@ -370,7 +383,7 @@ export class Ipv4Stack implements LinkReceiver {
       if (!list || list.length === 0) { c.udpNoPort++; return; }
       for (let i = 0; i < list.length; i++) {
         const s = list[i]!;
-        if (s.localIp === 0 || s.localIp === dst || s.localIp === this.iface.address) this.deliverUdp(s, slot, bytes, payload, len, src, srcPort, UDP_MSG_BCAST);
+        if (s.localIp === 0 || s.localIp === dst || s.localIp === this.iface.address) this.deliverUdp(s, slot, bytes, ipOffset, payload, len, src, srcPort, UDP_MSG_BCAST);
       }
       return;
     }
@@ -380,14 +393,16 @@ export class Ipv4Stack implements LinkReceiver {
       this.sendIcmpError(bytes, ipOffset, ipLength, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.PORT, 0);
       return;
     }
-    this.deliverUdp(s, slot, bytes, payload, len, src, srcPort, 0);
+    this.deliverUdp(s, slot, bytes, ipOffset, payload, len, src, srcPort, 0);
   }
 
-  private deliverUdp(s: UdpSocket, slot: number, bytes: Uint8Array, offset: number, length: number, src: number, srcPort: number, flags: number): void {
+  private deliverUdp(s: UdpSocket, slot: number, bytes: Uint8Array, ipOffset: number, offset: number, length: number, src: number, srcPort: number,
+    flags: number): void {
     s.datagramsIn++;
     s.bytesIn += length;
     this.curSlot = slot;
     this.curBytes = bytes;
+    this.curIpOffset = ipOffset;
     this.curOffset = offset;
     this.curLength = length;
     try {
@@ -421,6 +436,14 @@ export class Ipv4Stack implements LinkReceiver {
     return transportChecksumValid(bytes, offset, length, src, dst, protocol);
   }
 
+  /**
+   * @internal UdpSocket.receivedHeader(): where the IPv4 header of the datagram being delivered
+   * starts in the bytes onDatagram got (its TOS, TTL and destination), or -1 outside a delivery.
+   */
+  currentIpHeader(): number {
+    return this.curBytes ? this.curIpOffset : -1;
+  }
+
   /** @internal UdpSocket.hold(): keep the datagram being delivered. */
   holdCurrent(): number {
     const bytes = this.curBytes;
@@ -444,7 +467,9 @@ export class Ipv4Stack implements LinkReceiver {
     if (type === IcmpType.ECHO_REQUEST) {
       // Linux's icmp_echo_ignore_broadcasts default: no smurf amplifier.
       if (broadcast || !this.echoReply) return;
-      if (this.sendEcho(IcmpType.ECHO_REPLY, src, m.identifier, m.sequence, bytes, m.dataOffset, m.dataLength)) c.icmpEchoRepliesSent++;
+      // From the address that was pinged (a secondary one too), as Linux's icmp_reply does.
+      const pinged = get32s(bytes, ipOffset + 16);
+      if (this.sendEcho(IcmpType.ECHO_REPLY, pinged, src, m.identifier, m.sequence, bytes, m.dataOffset, m.dataLength)) c.icmpEchoRepliesSent++;
     } else if (type === IcmpType.ECHO_REPLY) {
       c.icmpEchoRepliesIn++;
       this.onEchoReply?.(src, m.identifier, m.sequence, bytes.subarray(m.dataOffset, m.dataOffset + m.dataLength));
@@ -461,7 +486,7 @@ export class Ipv4Stack implements LinkReceiver {
     if (qhl < IPV4_MIN_HEADER_LENGTH || qlen < qhl + 8) { c.icmpMalformed++; return; }
     const qsrc = get32s(bytes, q + 12);
     const qdst = get32s(bytes, q + 16);
-    if (qsrc !== this.iface.address) { c.icmpMalformed++; return; }
+    if (!this.isLocalAddress(qsrc)) { c.icmpMalformed++; return; }
     c.icmpErrorsIn++;
     // RFC 5927 §5.1: anyone can forge an error, so it acts only through the socket or connection
     // it quotes — as Linux's protocol handlers (tcp_v4_err, __udp4_lib_err) do — and one that
@@ -540,9 +565,11 @@ export class Ipv4Stack implements LinkReceiver {
 
   /**
    * Sends one UDP datagram made of `pieces[0..count)`. Returns STATUS_SUCCESS once the datagram
-   * is queued for the link (UDP gives no delivery guarantee), or why it cannot leave.
+   * is queued for the link (UDP gives no delivery guarantee), or why it cannot leave. `source`
+   * (one of our addresses; 0: the socket's, else the interface's) and `tos` are what IN_PKTINFO
+   * and IP_TOS control info ask for.
    */
-  sendUdp(s: UdpSocket, pieces: readonly Uint8Array[], count: number, dst: number, dstPort: number): NTSTATUS {
+  sendUdp(s: UdpSocket, pieces: readonly Uint8Array[], count: number, dst: number, dstPort: number, source = 0, tos = 0): NTSTATUS {
     const c = this.counters;
     dst |= 0;
     if (this.closed || s.closed) return STATUS_INVALID_DEVICE_STATE;
@@ -555,7 +582,7 @@ export class Ipv4Stack implements LinkReceiver {
       c.txNoRoute++;
       return STATUS_NETWORK_UNREACHABLE;
     }
-    const src = s.localIp === 0 ? this.iface.address : s.localIp;
+    const src = source !== 0 ? source | 0 : s.localIp === 0 ? this.iface.address : s.localIp;
     const udpLength = UDP_HEADER_LENGTH + length;
     const mtu = this.isLocalDestination(dst) ? 65535 : this.pathMtu(dst);
     if (IPV4_MIN_HEADER_LENGTH + udpLength <= mtu && ETH_IP_UDP + length + this.arena.headroom <= this.arena.slotSize) {
@@ -568,14 +595,14 @@ export class Ipv4Stack implements LinkReceiver {
       const udpAt = start - UDP_HEADER_LENGTH;
       emitUdp(view, udpAt, s.localPort, dstPort, length, src, dst);
       this.arena.setFrame(slot, udpAt, udpLength);
-      this.outputIpv4(slot, src, dst, IpProtocol.UDP, 0, broadcast);
+      this.outputIpv4(slot, src, dst, IpProtocol.UDP, 0, broadcast, -1, false, tos);
     } else {
       // Slow path: the whole datagram once in scratch (for its checksum), then cut into fragments.
       const whole = (this.scratch ??= new Uint8Array(65536));
       let at = UDP_HEADER_LENGTH;
       for (let i = 0; i < count; i++) { const p = pieces[i]!; whole.set(p, at); at += p.byteLength; }
       emitUdp(whole, 0, s.localPort, dstPort, length, src, dst);
-      const status = this.sendFragmented(whole, udpLength, src, dst, IpProtocol.UDP, mtu, broadcast);
+      const status = this.sendFragmented(whole, udpLength, src, dst, IpProtocol.UDP, mtu, broadcast, tos);
       if (status !== STATUS_SUCCESS) return status;
     }
     s.datagramsOut++;
@@ -590,7 +617,7 @@ export class Ipv4Stack implements LinkReceiver {
    * Every fragment's slot is checked for before the first leaves: all of them go, or none.
    */
   private sendFragmented(whole: Uint8Array, total: number, src: number, dst: number, protocol: number, mtu: number,
-    broadcast: boolean): NTSTATUS {
+    broadcast: boolean, tos = 0): NTSTATUS {
     const perFragment = (Math.min(mtu, this.arena.slotSize - this.arena.headroom - ETHERNET_HEADER_LENGTH - 4) - IPV4_MIN_HEADER_LENGTH) & ~7;
     const fragments = Math.ceil(total / perFragment);
     if (this.arena.freeCount < fragments) { this.counters.txNoSlot++; return STATUS_INSUFFICIENT_RESOURCES; }
@@ -603,7 +630,7 @@ export class Ipv4Stack implements LinkReceiver {
       view.set(whole.subarray(off, off + n), start);
       this.arena.setFrame(slot, start, n);
       const more = off + n < total ? Ipv4Flags.MF : 0;
-      this.outputIpv4(slot, src, dst, protocol, more | (off >> 3), broadcast, id);
+      this.outputIpv4(slot, src, dst, protocol, more | (off >> 3), broadcast, id, false, tos);
       this.counters.fragmentsOut++;
     }
     return STATUS_SUCCESS;
@@ -620,12 +647,12 @@ export class Ipv4Stack implements LinkReceiver {
    * flags/offset word; 0 means an unfragmented datagram, sent with DF clear so that routers may
    * fragment it (UDP), like Linux with IP_PMTUDISC_DONT. The slot reference is consumed.
    */
-  outputIpv4(slot: number, src: number, dst: number, protocol: number, fragment: number, broadcast: boolean, id = -1, dontFragment = false): void {
+  outputIpv4(slot: number, src: number, dst: number, protocol: number, fragment: number, broadcast: boolean, id = -1, dontFragment = false, tos = 0): void {
     const arena = this.arena;
     dst |= 0;
     const payload = arena.lengthOf(slot);
     const at = arena.prepend(slot, IPV4_MIN_HEADER_LENGTH);
-    emitIpv4(arena.view(slot), at, src, dst, protocol, payload, 64, id >= 0 ? id : this.nextIpId(), fragment | (dontFragment ? Ipv4Flags.DF : 0));
+    emitIpv4(arena.view(slot), at, src, dst, protocol, payload, 64, id >= 0 ? id : this.nextIpId(), fragment | (dontFragment ? Ipv4Flags.DF : 0), tos);
     this.counters.ipOut++;
     if (this.isLocalDestination(dst) || (dst >>> 24) === 127) { this.loopback(slot); return; }
     // Bare IP: the host's own routing and neighbour tables deliver it.
@@ -709,7 +736,8 @@ export class Ipv4Stack implements LinkReceiver {
     }
   }
 
-  private sendArp(operation: number, targetMac: number, targetIp: number): void {
+  /** `ourIp`: the sender protocol address (the address a request asked for, for a reply). */
+  private sendArp(operation: number, targetMac: number, targetIp: number, ourIp: number = this.iface.address): void {
     if (this.ipFraming) return;
     const slot = this.arena.alloc();
     if (slot < 0) { this.counters.txNoSlot++; return; }
@@ -717,7 +745,7 @@ export class Ipv4Stack implements LinkReceiver {
     const at = this.arena.headroom;
     const dstMac = operation === ArpOperation.REPLY ? targetMac : BROADCAST_MAC;
     emitEthernet(view, at, dstMac, this.device.mac, EtherType.ARP);
-    emitArp(view, at + ETHERNET_HEADER_LENGTH, operation, this.device.mac, this.iface.address, targetMac, targetIp);
+    emitArp(view, at + ETHERNET_HEADER_LENGTH, operation, this.device.mac, ourIp, targetMac, targetIp);
     // Pad to the 60-byte Ethernet minimum, as NICs do.
     view.fill(0, at + ETHERNET_HEADER_LENGTH + ARP_LENGTH, at + 60);
     this.arena.setFrame(slot, at, 60);
@@ -746,7 +774,7 @@ export class Ipv4Stack implements LinkReceiver {
    * data, so one larger than the path MTU (or a slot) leaves in fragments, as Linux's echo reply
    * does (its ICMP socket does not set DF); false when it could not be sent.
    */
-  private sendEcho(type: number, dst: number, identifier: number, sequence: number, bytes: Uint8Array, dataOffset: number, dataLength: number): boolean {
+  private sendEcho(type: number, src: number, dst: number, identifier: number, sequence: number, bytes: Uint8Array, dataOffset: number, dataLength: number): boolean {
     const start = this.arena.headroom + ETHERNET_HEADER_LENGTH + IPV4_MIN_HEADER_LENGTH;
     const icmpLength = ICMP_HEADER_LENGTH + dataLength;
     const mtu = this.isLocalDestination(dst) ? 65535 : this.pathMtu(dst);
@@ -755,7 +783,7 @@ export class Ipv4Stack implements LinkReceiver {
       const whole = (this.scratch ??= new Uint8Array(65536));
       whole.set(bytes.subarray(dataOffset, dataOffset + dataLength), ICMP_HEADER_LENGTH);
       emitIcmpEcho(whole, 0, type, identifier, sequence, dataLength);
-      return this.sendFragmented(whole, icmpLength, this.iface.address, dst, IpProtocol.ICMP, mtu, false) === STATUS_SUCCESS;
+      return this.sendFragmented(whole, icmpLength, src, dst, IpProtocol.ICMP, mtu, false) === STATUS_SUCCESS;
     }
     const slot = this.arena.alloc();
     if (slot < 0) { this.counters.txNoSlot++; return false; }
@@ -763,7 +791,7 @@ export class Ipv4Stack implements LinkReceiver {
     this.copyIn(slot, start + ICMP_HEADER_LENGTH, bytes, dataOffset, dataLength);
     emitIcmpEcho(view, start, type, identifier, sequence, dataLength);
     this.arena.setFrame(slot, start, icmpLength);
-    this.outputIpv4(slot, this.iface.address, dst, IpProtocol.ICMP, 0, false);
+    this.outputIpv4(slot, src, dst, IpProtocol.ICMP, 0, false);
     return true;
   }
 

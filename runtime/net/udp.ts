@@ -41,6 +41,12 @@ export class UdpSocket {
   /** Inside onDatagram only: keeps the datagram's storage; returns a handle of stack.held, or -1 (table full). */
   hold(): number { return this.stack.holdCurrent(); }
 
+  /**
+   * Inside onDatagram only: the offset of the datagram's IPv4 header in the `bytes` onDatagram
+   * got — its TOS (+1), TTL (+8) and destination address (+16), for control info.
+   */
+  receivedHeader(): number { return this.stack.currentIpHeader(); }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;

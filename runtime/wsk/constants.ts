@@ -76,6 +76,22 @@ export const SO_SNDTIMEO = 0x1005;
 export const SO_RCVTIMEO = 0x1006;
 export const SO_TYPE = 0x1008;
 export const IPV6_V6ONLY = 27;
+// ws2ipdef.h, IPPROTO_IP level (options, and the control-info types they produce)
+export const IP_TOS = 3;
+export const IP_TTL = 4;
+export const IP_PKTINFO = 19;
+export const IP_HOPLIMIT = 21;
+export const IP_RECVTTL = 21;
+export const IP_RECVTOS = 40;
+export const IP_ECN = 50;
+export const IP_RECVECN = 50;
+// ws2ipdef.h, IPPROTO_IPV6 level
+export const IPV6_PKTINFO = 19;
+export const IPV6_HOPLIMIT = 21;
+export const IPV6_TCLASS = 39;
+export const IPV6_RECVTCLASS = 40;
+export const IPV6_ECN = 50;
+export const IPV6_RECVECN = 50;
 export const TCP_NODELAY = 0x0001;
 export const TCP_KEEPALIVE = 3;
 export const TCP_KEEPIDLE = 3;

@@ -30,6 +30,7 @@ import { drainAcceptQueue } from './listen.ts';
 import { afterCallbacks, settle, trackPending, type WskSocketObject } from './socket.ts';
 import type { PSIZE_T, SECURITY_DESCRIPTOR, SOCKET_ADDRESS_LIST, TCP_INFO_v0, WSK_EVENT_CALLBACK_CONTROL, WSK_INSPECT_ID } from './types.ts';
 import { watchAddressList } from './address-list.ts';
+import { receiveControlOption, receiveInfoMask } from './control-info.ts';
 
 
 /** Reads a ULONG-sized input however the caller passed it. */
@@ -147,6 +148,8 @@ function setOption(c: ControlCall): NTSTATUS {
     apply();
     return finish(c, STATUS_SUCCESS);
   };
+  const rcBit = receiveControlOption(c.level, c.code);
+  if (rcBit !== 0) return setReceiveControl(c, rcBit, v !== 0);
   if (c.level === SOL_SOCKET) {
     switch (c.code >>> 0) {
       case SO_CONDITIONAL_ACCEPT: return beforeBind(() => { s.options.conditionalAccept = v !== 0; }, 'listen');
@@ -194,6 +197,25 @@ function setOption(c: ControlCall): NTSTATUS {
   return finish(c, STATUS_INVALID_PARAMETER);
 }
 
+/**
+ * IP_PKTINFO, IP_RECVTOS, IP_ECN, IP_HOPLIMIT and their IPPROTO_IPV6 twins (control-info.ts):
+ * datagram sockets only (WSAENOPROTOOPT on others, the IP_PKTINFO page), IPPROTO_IPV6 ones on
+ * AF_INET6 sockets only; before or after bind; a DWORD boolean. They take effect for datagrams
+ * that arrive from then on.
+ */
+function receiveControlAllowed(c: ControlCall): boolean {
+  return categoryIs(c.s, 'datagram') && !(c.level === IPPROTO_IPV6 && c.s.family === AF_INET);
+}
+
+function setReceiveControl(c: ControlCall, bit: number, on: boolean): NTSTATUS {
+  const { s } = c;
+  if (!receiveControlAllowed(c)) return finish(c, STATUS_INVALID_PARAMETER);
+  const rc = on ? s.options.receiveControl | bit : s.options.receiveControl & ~bit;
+  if (!hostAccepts(() => s.datagram?.setReceiveInfo(receiveInfoMask(rc)))) return finish(c, STATUS_INVALID_PARAMETER);
+  s.options.receiveControl = rc;
+  return finish(c, STATUS_SUCCESS);
+}
+
 function getOption(c: ControlCall): NTSTATUS {
   const { s } = c;
   const irpProblem = checkIrp(c, 'required');
@@ -210,7 +232,10 @@ function getOption(c: ControlCall): NTSTATUS {
     return n < 0 ? finish(c, STATUS_BUFFER_OVERFLOW) : finish(c, STATUS_SUCCESS, n);
   }
   let value: number | null = null;
-  if (c.level === SOL_SOCKET) {
+  const rcBit = receiveControlOption(c.level, c.code);
+  if (rcBit !== 0) {
+    if (receiveControlAllowed(c)) value = s.options.receiveControl & rcBit ? 1 : 0;
+  } else if (c.level === SOL_SOCKET) {
     switch (c.code >>> 0) {
       case SO_CONDITIONAL_ACCEPT: value = s.options.conditionalAccept ? 1 : 0; break;
       case SO_REUSEADDR: value = s.options.reuseAddress ? 1 : 0; break;

@@ -1,7 +1,10 @@
 // Datagram sockets (R30, R32, R33, R44, R45): receive by WskReceiveFrom IRP
 // first, then WskReceiveFromEvent, else a queue bounded by SO_RCVBUF (overflow is counted and
 // dropped, as a datagram transport does). Fixed remote address filters receives; fixed sendto
-// address only sets the default destination.
+// address only sets the default destination. Control info (control-info.ts) is built when a
+// datagram arrives, for the options on at that moment, and travels with it to the indication
+// (ControlInfo/ControlInfoLength) or the WskReceiveFrom buffer; a sender's control info is read
+// and checked before anything is sent.
 import type { IRP } from '../irp/irp.ts';
 import {
   STATUS_CANCELLED, STATUS_DATA_NOT_ACCEPTED, STATUS_INVALID_DEVICE_STATE, STATUS_INVALID_PARAMETER, STATUS_PENDING,
@@ -9,19 +12,22 @@ import {
 } from '../ntstatus.ts';
 import { copyIntoWskBuf, IoAllocateMdl, validateWskBuf, wskBufSegments, type WSK_BUF } from '../mdl/mdl.ts';
 import { endpointToSockaddr, sockaddrToEndpoint, writeSockaddr, type Endpoint, type SOCKADDR } from '../sockaddr.ts';
-import { MSG_TRUNC, WSK_EVENT_RECEIVE_FROM } from './constants.ts';
-import { beginIrp, failIrp, pendIrp } from './completion.ts';
+import { MSG_CTRUNC, MSG_TRUNC, WSK_EVENT_RECEIVE_FROM } from './constants.ts';
+import { buildControlInfo, copyControlInfo, parseSendControl, receiveInfoMask } from './control-info.ts';
+import { beginIrp, failIrp, pendIrp, pendIrpWith, rethrowClientError } from './completion.ts';
 import {
-  invokeEvent, isEventEnabled, settle, trackPending, type QueuedDatagram, type ReceiveFromRequest, type WskSocketObject,
+  enterCallback, isEventEnabled, leaveCallback, settle, trackPending, type PendingOp, type QueuedDatagram, type ReceiveFromRequest,
+  type WskSocketObject,
 } from './socket.ts';
+import type { DatagramInfo, DatagramSendInfo } from '../provider.ts';
 import type { PCMSGHDR, PULONG, WSK_BUF_LIST, WSK_CLIENT_DATAGRAM_DISPATCH, WSK_DATAGRAM_INDICATION } from './types.ts';
 
 export function startDatagram(s: WskSocketObject, local: Endpoint): Promise<Endpoint> {
   return s.client.subsystem.provider.bindDatagram(local, {
     v6Only: s.options.v6Only, reuseAddress: s.options.reuseAddress, receiveBufferSize: s.options.receiveBufferSize,
-    broadcast: s.options.broadcast,
+    broadcast: s.options.broadcast, receiveInfo: receiveInfoMask(s.options.receiveControl),
   }, {
-    onDatagram: (data, from, flags) => onDatagram(s, data, from, flags),
+    onDatagram: (data, from, flags, info) => onDatagram(s, data, from, flags, info),
     onError: () => { if (s.state === 'open') s.state = 'forced'; },
   }).then((dg) => {
     if (s.state !== 'open') { dg.close(); return dg.localEndpoint; }
@@ -34,14 +40,15 @@ function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
   return a.family === b.family && a.port === b.port && a.address.every((v, i) => v === b.address[i]);
 }
 
-function onDatagram(s: WskSocketObject, data: Uint8Array, from: Endpoint, flags: number): void {
+function onDatagram(s: WskSocketObject, data: Uint8Array, from: Endpoint, flags: number, info: DatagramInfo): void {
   if (s.state !== 'open') return;
   if (s.fixedRemote && !sameEndpoint(s.fixedRemote, from)) return;
   if (s.datagramQueueBytes + data.byteLength > s.options.receiveBufferSize && s.receiveFromRequests.length === 0) {
     // Only queued datagrams count against the buffer; an event may still take this one.
     if (!isEventEnabled(s, WSK_EVENT_RECEIVE_FROM)) { s.droppedDatagrams++; return; }
   }
-  const d: QueuedDatagram = { data, from, flags, hold: -1, state: 'queued' };
+  const control = s.options.receiveControl !== 0 ? buildControlInfo(s.options.receiveControl, info) : null;
+  const d: QueuedDatagram = { data, from, flags, control, hold: -1, state: 'queued' };
   s.datagramQueue.push(d);
   s.datagramQueueBytes += data.byteLength;
   deliverDatagrams(s);
@@ -95,7 +102,7 @@ export function deliverDatagrams(s: WskSocketObject): void {
     const data = bytesOf(s, d);
     const node: WSK_DATAGRAM_INDICATION = {
       Next: null, Buffer: { Mdl: IoAllocateMdl(data), Offset: 0, Length: data.byteLength },
-      ControlInfo: null, ControlInfoLength: 0, RemoteAddress: endpointToSockaddr(d.from),
+      ControlInfo: d.control, ControlInfoLength: d.control ? d.control.byteLength : 0, RemoteAddress: endpointToSockaddr(d.from),
     };
     flags |= d.flags;
     if (tail) tail.Next = node; else head = node;
@@ -103,12 +110,19 @@ export function deliverDatagrams(s: WskSocketObject): void {
     elements.add(node);
   }
   const indicated = s.datagramQueue.length;
-  s.indicating = true;
-  let status: NTSTATUS;
-  try {
-    status = invokeEvent(s, () => fn(s.SocketContext, flags, head), STATUS_DATA_NOT_ACCEPTED);
-  } finally {
-    s.indicating = false;
+  // invokeEvent without a closure per indication (the receive path).
+  let status: NTSTATUS = STATUS_DATA_NOT_ACCEPTED;
+  if (enterCallback(s)) {
+    s.indicating = true;
+    try {
+      status = fn(s.SocketContext, flags, head);
+    } catch (err) {
+      rethrowClientError(err);
+      status = STATUS_DATA_NOT_ACCEPTED;
+    } finally {
+      s.indicating = false;
+      leaveCallback(s);
+    }
   }
   if (s.state !== 'open' || status === STATUS_DATA_NOT_ACCEPTED) {
     elements.end();
@@ -141,8 +155,15 @@ function completeReceiveFrom(s: WskSocketObject, r: ReceiveFromRequest, d: Queue
   const copied = copyIntoWskBuf(r.buffer, 0, data);
   if (r.remote) writeSockaddr(r.remote, d.from);
   if (r.controlLength) {
+    // R45: whole objects while they fit the caller's ControlLength bytes; MSG_CTRUNC for the rest.
+    let truncated = false;
     r.controlLength.value = 0;
-    if (r.controlFlags) r.controlFlags.value = d.flags | (copied < data.byteLength ? MSG_TRUNC : 0);
+    if (d.control) {
+      const c = copyControlInfo(d.control, r.control, r.controlRoom);
+      r.controlLength.value = c.copied;
+      truncated = c.truncated;
+    }
+    if (r.controlFlags) r.controlFlags.value = d.flags | (copied < data.byteLength ? MSG_TRUNC : 0) | (truncated ? MSG_CTRUNC : 0);
   }
   settle(s, r, STATUS_SUCCESS, copied);
 }
@@ -153,14 +174,18 @@ function boundStatus(s: WskSocketObject): NTSTATUS | null {
 
 export function WskReceiveFromImpl(
   s: WskSocketObject, Buffer: WSK_BUF | null, Flags: number, RemoteAddress: SOCKADDR | null,
-  ControlLength: PULONG | null, _ControlInfo: PCMSGHDR, ControlFlags: PULONG | null, Irp: IRP,
+  ControlLength: PULONG | null, ControlInfo: PCMSGHDR, ControlFlags: PULONG | null, Irp: IRP,
 ): NTSTATUS {
-  const fail = (status: NTSTATUS): NTSTATUS => failIrp(Irp, status, 'WskReceiveFrom');
-  if (validateWskBuf(Buffer) || Flags !== 0) return fail(STATUS_INVALID_PARAMETER);
+  if (validateWskBuf(Buffer) || Flags !== 0) return failIrp(Irp, STATUS_INVALID_PARAMETER, 'WskReceiveFrom');
   const unbound = boundStatus(s);
-  if (unbound !== null) return fail(unbound);
+  if (unbound !== null) return failIrp(Irp, unbound, 'WskReceiveFrom');
   beginIrp(Irp, 'WskReceiveFrom');
-  const r: ReceiveFromRequest = trackPending(s, { irp: Irp, done: false, buffer: Buffer!, remote: RemoteAddress, controlLength: ControlLength, controlFlags: ControlFlags });
+  // ControlLength's in-value is the room in ControlInfo; NULL ControlLength: no control info (R45).
+  const controlRoom = ControlLength ? Math.max(0, Number(ControlLength.value) || 0) : 0;
+  const control = ControlLength && ControlInfo instanceof Uint8Array ? ControlInfo : null;
+  const r: ReceiveFromRequest = trackPending(s, {
+    irp: Irp, done: false, buffer: Buffer!, remote: RemoteAddress, controlLength: ControlLength, control, controlRoom, controlFlags: ControlFlags,
+  });
   s.receiveFromRequests.push(r);
   const status = pendIrp(Irp, () => {
     const i = s.receiveFromRequests.indexOf(r);
@@ -179,52 +204,60 @@ function destinationFor(s: WskSocketObject, RemoteAddress: SOCKADDR | null): End
   return s.fixedRemote ?? s.sendToAddress;
 }
 
-function sendPieces(s: WskSocketObject, irp: IRP, what: string, datagrams: Uint8Array[][], to: Endpoint): NTSTATUS {
+/** One WskSendTo/WskSendMessages in flight: its datagrams' completions are counted into it. */
+interface DatagramSend extends PendingOp { socket: WskSocketObject; remaining: number; total: number; failed: NTSTATUS }
+
+// The send path makes no closure per request: the transport hands the request back as a token.
+function onDatagramSent(result: NTSTATUS, bytes: number, op: DatagramSend): void {
+  if (result !== STATUS_SUCCESS) { if (op.failed === STATUS_SUCCESS) op.failed = result; } else op.total += bytes;
+  if (--op.remaining === 0) settle(op.socket, op, op.failed, op.failed === STATUS_SUCCESS ? op.total : 0);
+}
+
+function cancelDatagramSend(op: DatagramSend): void {
+  settle(op.socket, op, STATUS_CANCELLED, 0);
+}
+
+function sendPieces(s: WskSocketObject, irp: IRP, what: string, datagrams: Uint8Array[][], to: Endpoint, info: DatagramSendInfo | null): NTSTATUS {
   beginIrp(irp, what);
-  const op = trackPending(s, { irp, done: false });
-  const status = pendIrp(irp, () => settle(s, op, STATUS_CANCELLED, 0));
-  let total = 0;
-  let remaining = datagrams.length;
-  let failed: NTSTATUS | null = null;
-  if (remaining === 0) settle(s, op, STATUS_SUCCESS, 0);
-  for (const pieces of datagrams) {
-    s.datagram!.sendTo(pieces, to, (result, bytes) => {
-      if (result !== STATUS_SUCCESS) failed ??= result; else total += bytes;
-      if (--remaining === 0) settle(s, op, failed ?? STATUS_SUCCESS, failed === null ? total : 0);
-    });
-  }
+  const op: DatagramSend = trackPending(s, { irp, done: false, socket: s, remaining: datagrams.length, total: 0, failed: STATUS_SUCCESS });
+  const status = pendIrpWith(irp, cancelDatagramSend, op);
+  if (datagrams.length === 0) settle(s, op, STATUS_SUCCESS, 0);
+  for (let i = 0; i < datagrams.length; i++) s.datagram!.sendTo(datagrams[i]!, to, onDatagramSent, info, op);
   return status;
 }
 
 export function WskSendToImpl(
   s: WskSocketObject, Buffer: WSK_BUF | null, Flags: number, RemoteAddress: SOCKADDR | null,
-  _ControlInfoLength: number, _ControlInfo: PCMSGHDR, Irp: IRP,
+  ControlInfoLength: number, ControlInfo: PCMSGHDR, Irp: IRP,
 ): NTSTATUS {
-  const fail = (status: NTSTATUS): NTSTATUS => failIrp(Irp, status, 'WskSendTo');
-  if (validateWskBuf(Buffer) || Flags !== 0) return fail(STATUS_INVALID_PARAMETER);
+  if (validateWskBuf(Buffer) || Flags !== 0) return failIrp(Irp, STATUS_INVALID_PARAMETER, 'WskSendTo');
   const unbound = boundStatus(s);
-  if (unbound !== null) return fail(unbound);
+  if (unbound !== null) return failIrp(Irp, unbound, 'WskSendTo');
   const to = destinationFor(s, RemoteAddress);
-  if (!to) return fail(STATUS_INVALID_PARAMETER);
-  return sendPieces(s, Irp, 'WskSendTo', [wskBufSegments(Buffer!)], to);
+  if (!to) return failIrp(Irp, STATUS_INVALID_PARAMETER, 'WskSendTo');
+  const info = parseSendControl(s.family, to, ControlInfoLength, ControlInfo);
+  if (typeof info === 'number') return failIrp(Irp, info, 'WskSendTo');
+  return sendPieces(s, Irp, 'WskSendTo', [wskBufSegments(Buffer!)], to, info);
 }
 
 export function WskSendMessagesImpl(
   s: WskSocketObject, BufferList: WSK_BUF_LIST | null, Flags: number, RemoteAddress: SOCKADDR | null,
-  _ControlInfoLength: number, _ControlInfo: PCMSGHDR, Irp: IRP,
+  ControlInfoLength: number, ControlInfo: PCMSGHDR, Irp: IRP,
 ): NTSTATUS {
-  const fail = (status: NTSTATUS): NTSTATUS => failIrp(Irp, status, 'WskSendMessages');
-  if (!BufferList || Flags !== 0) return fail(STATUS_INVALID_PARAMETER);
+  if (!BufferList || Flags !== 0) return failIrp(Irp, STATUS_INVALID_PARAMETER, 'WskSendMessages');
   const datagrams: Uint8Array[][] = [];
   for (let b: WSK_BUF_LIST | null = BufferList; b; b = b.Next) {
-    if (validateWskBuf(b.Buffer)) return fail(STATUS_INVALID_PARAMETER);
+    if (validateWskBuf(b.Buffer)) return failIrp(Irp, STATUS_INVALID_PARAMETER, 'WskSendMessages');
     datagrams.push(wskBufSegments(b.Buffer));
   }
   const unbound = boundStatus(s);
-  if (unbound !== null) return fail(unbound);
+  if (unbound !== null) return failIrp(Irp, unbound, 'WskSendMessages');
   const to = destinationFor(s, RemoteAddress);
-  if (!to) return fail(STATUS_INVALID_PARAMETER);
-  return sendPieces(s, Irp, 'WskSendMessages', datagrams, to);
+  if (!to) return failIrp(Irp, STATUS_INVALID_PARAMETER, 'WskSendMessages');
+  // One control buffer for every datagram of the list (the WskSendMessages page).
+  const info = parseSendControl(s.family, to, ControlInfoLength, ControlInfo);
+  if (typeof info === 'number') return failIrp(Irp, info, 'WskSendMessages');
+  return sendPieces(s, Irp, 'WskSendMessages', datagrams, to, info);
 }
 
 /** WskRelease: the elements of `list`, whatever grouping the application chose (retained.ts). */

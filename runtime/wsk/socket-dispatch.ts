@@ -17,6 +17,7 @@ import {
 import { WskReceiveFromImpl, WskReleaseDatagramsImpl, WskSendMessagesImpl, WskSendToImpl, closeDatagram } from './datagram.ts';
 import { WskAcceptImpl, WskInspectCompleteImpl, closeListener, startListening } from './listen.ts';
 import { WskControlSocketImpl } from './control-socket.ts';
+import { checkStreamControl } from './control-info.ts';
 import { WSK_EVENT_SEND_BACKLOG } from './constants.ts';
 import { afterCallbacks, asSocket, cancelAllPending, isEventEnabled, settle, trackPending, type Category, type WskSocketObject } from './socket.ts';
 import type {
@@ -188,11 +189,14 @@ const WskReleaseData: WSK_PROVIDER_CONNECTION_DISPATCH['WskRelease'] = (Socket, 
   const s = asSocket(Socket);
   return s ? WskReleaseDataImpl(s, DataIndication) : STATUS_INVALID_PARAMETER;
 };
-// Draft slots (docs/wsk-rules.md, choice D): no ancillary data is supported, so they behave as WskSend/WskReceive.
-const WskSendEx: WSK_PROVIDER_CONNECTION_DISPATCH['WskSendEx'] = (Socket, Buffer, Flags, ControlInfoLength, _ControlInfo, Irp) => {
+// The WskSendEx/WskReceiveEx slots (Microsoft's WskSendEx/WskReceiveEx pages; docs/wsk-rules.md, choice D): TCP defines no control data, so they behave as
+// WskSend/WskReceive; control objects given to WskSendEx are refused (checkStreamControl) and
+// WskReceiveEx reports none.
+const WskSendEx: WSK_PROVIDER_CONNECTION_DISPATCH['WskSendEx'] = (Socket, Buffer, Flags, ControlInfoLength, ControlInfo, Irp) => {
   const s = enter(Socket, Irp, 'WskSendEx', CONNECTED);
   if (typeof s === 'number') return s;
-  if (ControlInfoLength !== 0) return failIrp(Irp!, STATUS_NOT_SUPPORTED, 'WskSendEx');
+  const control = checkStreamControl(ControlInfoLength, ControlInfo);
+  if (control !== 'none') return failIrp(Irp!, control === 'objects' ? STATUS_NOT_SUPPORTED : control, 'WskSendEx');
   return WskSendImpl(s, Buffer, Flags, Irp!);
 };
 const WskReceiveEx: WSK_PROVIDER_CONNECTION_DISPATCH['WskReceiveEx'] = (Socket, Buffer, Flags, ControlInfoLength: PULONG | null, _ControlInfo: PCMSGHDR, ControlFlags, Irp) => {

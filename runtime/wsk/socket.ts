@@ -37,6 +37,9 @@ export interface ReceiveFromRequest extends PendingOp {
   buffer: import('../mdl/mdl.ts').WSK_BUF;
   remote: import('../sockaddr.ts').SOCKADDR | null;
   controlLength: { value: number } | null;
+  /** The caller's control buffer (ControlInfo) and its room (ControlLength's value at the call). */
+  control: Uint8Array | null;
+  controlRoom: number;
   controlFlags: { value: number } | null;
 }
 
@@ -57,6 +60,8 @@ export interface QueuedDatagram {
   data: Uint8Array;
   from: Endpoint;
   flags: number;
+  /** Its control info (WSACMSGHDR objects), built when it arrived; null when the socket asked for none. */
+  control: Uint8Array | null;
   /** TransportDatagram.hold() handle while the transport's storage is kept, else -1. */
   hold: number;
   /** 'queued' until consumed by an IRP or an indication; 'retained' by STATUS_PENDING; then 'done'. */
@@ -81,6 +86,8 @@ export interface SocketOptions {
   keepCount: number;
   fastOpen: boolean;
   securityDescriptor: SECURITY_DESCRIPTOR | null;
+  /** Receive control info asked for (IP_PKTINFO, IP_RECVTOS, ...): RC_* bits of control-info.ts. */
+  receiveControl: number;
 }
 
 export const DEFAULT_RECEIVE_BUFFER = 256 * 1024;
@@ -164,7 +171,7 @@ export class WskSocketObject implements WSK_SOCKET {
     this.options = {
       reuseAddress: false, exclusiveAddressUse: false, conditionalAccept: false, keepAlive: false,
       receiveBufferSize: DEFAULT_RECEIVE_BUFFER, receiveBufferSet: false, congestionAlgorithm: null, broadcast: false, v6Only: family === 23 ? true : false,
-      noDelay: false, keepIdle: 7200, keepInterval: 1, keepCount: 10, fastOpen: false, securityDescriptor: null,
+      noDelay: false, keepIdle: 7200, keepInterval: 1, keepCount: 10, fastOpen: false, securityDescriptor: null, receiveControl: 0,
     };
   }
 
@@ -193,18 +200,31 @@ export function isEventEnabled(s: WskSocketObject, flag: number): boolean {
  * afterCallbacks (close and event-disable completions) runs once the outermost callback returns.
  */
 export function invokeEvent<T>(s: WskSocketObject, call: () => T, fallback: T): T {
-  if (s.state === 'closing' || s.state === 'closed') return fallback;
-  s.callbackDepth++;
+  if (!enterCallback(s)) return fallback;
   try {
     return call();
   } catch (err) {
     rethrowClientError(err);
     return fallback;
   } finally {
-    if (--s.callbackDepth === 0 && s.afterCallbacks.length > 0) {
-      const work = s.afterCallbacks.splice(0);
-      for (const w of work) w();
-    }
+    leaveCallback(s);
+  }
+}
+
+/**
+ * invokeEvent in two halves, for a hot path that calls the client without making a closure:
+ * `if (enterCallback(s)) try { ... } finally { leaveCallback(s) }`. False: the socket is closing.
+ */
+export function enterCallback(s: WskSocketObject): boolean {
+  if (s.state === 'closing' || s.state === 'closed') return false;
+  s.callbackDepth++;
+  return true;
+}
+
+export function leaveCallback(s: WskSocketObject): void {
+  if (--s.callbackDepth === 0 && s.afterCallbacks.length > 0) {
+    const work = s.afterCallbacks.splice(0);
+    for (const w of work) w();
   }
 }
 

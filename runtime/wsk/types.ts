@@ -73,8 +73,11 @@ export interface WSK_DATA_INDICATION {
   Buffer: WSK_BUF;
 }
 
-export interface CMSGHDR { cmsg_len: number; cmsg_level: number; cmsg_type: number; data: Uint8Array }
-export type PCMSGHDR = CMSGHDR[] | null;
+/**
+ * A control buffer: the bytes whose start is the first CMSGHDR (C's PCMSGHDR points there), laid
+ * out as on 64-bit Windows; walk and build it with the WSA_CMSG_* helpers (control-info.ts).
+ */
+export type PCMSGHDR = Uint8Array | null;
 
 export interface WSK_DATAGRAM_INDICATION {
   Next: WSK_DATAGRAM_INDICATION | null;

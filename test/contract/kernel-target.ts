@@ -51,6 +51,8 @@ export const kernelTarget: ContractTarget = {
   ipv6: true,
   dualStack: true,
   hostAddress: loopbackAddress,
+  // All of 127/8 is the host's own on Linux loopback.
+  secondaryAddress: '127.0.0.2',
   udpPeer: dgramPeer,
   tcpServer: netServer,
   tcpConnect: (family, port): PeerSocket => net.connect({ port, host: loopbackAddress(family), allowHalfOpen: true }),

@@ -17,8 +17,11 @@ let peerHost: Ipv4Stack | null = null;
 let peerTcp: TcpEngine | null = null;
 let lastPair: StackPair | null = null;
 
+/** The stack under test's second address on its one interface (InterfaceConfig.secondary). */
+const SECONDARY_IP = '198.18.0.3';
+
 function stackFactory(network: MemoryNetworkOptions = {}, prepare: (pair: StackPair) => void = () => {}) {
-  const pair = stackPair(network);
+  const pair = stackPair(network, {}, undefined, {}, { secondary: [SECONDARY_IP] });
   prepare(pair);
   lastPair = pair;
   peerHost = pair.b;
@@ -88,6 +91,7 @@ export const stackTarget: ContractTarget = {
   ipv6: false,
   dualStack: true,
   hostAddress: () => A_IP,
+  secondaryAddress: SECONDARY_IP,
   udpPeer: stackPeer,
   tcpServer: stackTcpServer,
   tcpConnect: (family, port) => quiet(stackConnect(peerEngine(family), port, A_IP)),

@@ -43,6 +43,8 @@ export interface ContractTarget {
   dualStack: boolean;
   /** The address WSK sockets under test bind to and are reached at (kernel: 127.0.0.1 / ::1). */
   hostAddress(family: number): string;
+  /** Another IPv4 address of the same host, reachable by the peers (kernel: 127.0.0.2; stack: a secondary address). */
+  secondaryAddress: string;
   /** A fresh UDP peer of that family, bound to an ephemeral port, reachable from hostAddress. */
   udpPeer(family: number): Promise<UdpPeer>;
   /** A TCP listener on the peer side (at peerAddress(family)), reachable from hostAddress sockets. */

@@ -37,6 +37,8 @@ export interface StackLabOptions extends Pick<LabUpOptions, 'offloads' | 'mtu'> 
   poolSlots?: number;
   /** Keep a capture for failed tests (default true; the capture itself costs an allocation per frame). */
   capture?: boolean;
+  /** More addresses of the stack on its interface (InterfaceConfig.secondary), inside the lab's subnet. */
+  secondary?: string[];
 }
 
 export interface PeerResult {
@@ -84,14 +86,15 @@ export const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).
 function openDevice(kind: LinkKind, lab: Lab, opts: StackLabOptions): LinkDevice {
   const address = lab.stackAddress.split('/')[0]!;
   const broadcast = address.replace(/\.\d+$/, '.255');
+  const accept = [address, ...(opts.secondary ?? []), broadcast];
   switch (kind) {
     case 'afpacket':
       return new AfPacketLink({
-        ifname: lab.stackIf, netns: lab.stackNs, acceptAddresses: [address, broadcast], busyPollUs: opts.busyPollUs, ringFrames: opts.ringFrames,
+        ifname: lab.stackIf, netns: lab.stackNs, acceptAddresses: accept, busyPollUs: opts.busyPollUs, ringFrames: opts.ringFrames,
         poolSlots: opts.poolSlots,
       });
     case 'pcap':
-      return new PcapLink({ ifname: lab.stackIf, netns: lab.stackNs, acceptAddresses: [address, broadcast] });
+      return new PcapLink({ ifname: lab.stackIf, netns: lab.stackNs, acceptAddresses: accept });
     case 'raw':
       lab.quietHostStack(rawIpQuietRules());
       return new RawSocketLink({ ifname: lab.stackIf, netns: lab.stackNs });
@@ -125,7 +128,7 @@ export async function openStackLab(kind: LinkKind, opts: StackLabOptions = {}): 
   let link: LinkDevice = device;
   if (opts.faults) link = new FaultInjectorLink(link, { ...opts.faults, direction: 'both' });
   const capture = opts.capture === false ? null : new PcapWriterLink(link, { path: capturePath, snaplen: 160 });
-  const stack = new Ipv4Stack(capture ?? link, { address: lab.stackAddress });
+  const stack = new Ipv4Stack(capture ?? link, { address: lab.stackAddress, secondary: opts.secondary });
   const provider = createStackProvider(stack, { tcp: opts.tcp });
   const subsystem = new WskSubsystem(provider, { name: `interop-${kind}`, registerWithNmr: false });
   await subsystem.start();

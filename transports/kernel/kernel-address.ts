@@ -1,6 +1,7 @@
-// Conversions between provider Endpoints and what node:net/node:dgram speak (address text with an
-// optional %zone, 4/6 families), and Node errors → NTSTATUS. Pure functions: no sockets, no DNS
-// (every text handed to Node from here is a numeric address, so Node never resolves it).
+// Conversions between provider Endpoints and what node:net speaks (address text with an optional
+// %zone, 4/6 families), Node and errno errors → NTSTATUS, and which addresses are the host's own
+// (an IN_PKTINFO source must be). No sockets, no DNS (every text handed to Node from here is a
+// numeric address, so Node never resolves it).
 import { networkInterfaces } from 'node:os';
 import { ProviderError } from '../../runtime/provider.ts';
 import {
@@ -53,6 +54,49 @@ export function endpointOf(address: string | undefined, port: number | undefined
     ep.scopeId = zone >= 0 ? scopeIdOf(text.slice(zone + 1)) : 0;
   }
   return ep;
+}
+
+interface LocalAddresses { v4: Set<number>; loopback4: [network: number, mask: number][]; v6: Set<string>; read: number }
+let locals: LocalAddresses | null = null;
+
+function readLocalAddresses(): LocalAddresses {
+  const out: LocalAddresses = { v4: new Set(), loopback4: [], v6: new Set(), read: Date.now() };
+  for (const entries of Object.values(networkInterfaces())) {
+    for (const e of entries ?? []) {
+      if (String(e.family) === 'IPv4' || String(e.family) === '4') {
+        const a = v4Number(endpointFromText(e.address, 0, AF_INET).address);
+        out.v4.add(a);
+        // Linux owns the whole prefix of a loopback address (local 127.0.0.0/8 dev lo).
+        if (e.internal) { const m = v4Number(endpointFromText(e.netmask, 0, AF_INET).address); out.loopback4.push([(a & m) >>> 0, m]); }
+      } else {
+        out.v6.add(Buffer.from(endpointFromText(e.address.split('%')[0]!, 0, AF_INET6).address).toString('hex'));
+      }
+    }
+  }
+  return out;
+}
+
+function v4Number(a: Uint8Array): number {
+  return ((a[0]! << 24) | (a[1]! << 16) | (a[2]! << 8) | a[3]!) >>> 0;
+}
+
+function lookupLocal(l: LocalAddresses, address: Uint8Array): boolean {
+  if (address.byteLength === 4) {
+    const a = v4Number(address);
+    return l.v4.has(a) || l.loopback4.some(([net, mask]) => ((a & mask) >>> 0) === net);
+  }
+  return l.v6.has(Buffer.from(address).toString('hex'));
+}
+
+/**
+ * Whether `address` (4 or 16 bytes) is one of the host's own: an IN_PKTINFO source must be
+ * (IN_PKTINFO page; Linux refuses others only later, with ENETUNREACH or EINVAL depending on the
+ * route). The list is read again, at most once a second, when an address is not in it.
+ */
+export function isLocalAddress(address: Uint8Array): boolean {
+  if (locals && lookupLocal(locals, address)) return true;
+  if (!locals || Date.now() - locals.read > 1000) locals = readLocalAddresses();
+  return lookupLocal(locals, address);
 }
 
 function scopeIdOf(zone: string): number {

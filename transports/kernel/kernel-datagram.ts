@@ -1,19 +1,27 @@
-// TransportDatagram over a bound dgram socket: each message → sink.onDatagram(msg, from, 0), socket
-// errors → sink.onError; sendTo completes done(status, bytes) exactly once, never synchronously.
-// setBroadcast/setReceiveBufferSize throw ProviderError (an NTSTATUS) if the kernel refuses.
-import { createSocket, type Socket } from 'node:dgram';
-import { ProviderError, type DatagramOptions, type DatagramSink, type TransportDatagram } from '../../runtime/provider.ts';
-import { STATUS_CANCELLED, STATUS_INVALID_PARAMETER, STATUS_SUCCESS, type NTSTATUS } from '../../runtime/ntstatus.ts';
+// TransportDatagram over the kernel provider's own UDP socket (udp-socket.ts: recvmmsg/sendmmsg
+// with control messages). Each received datagram → sink.onDatagram(view, from, 0, info) with the
+// facts setReceiveInfo asked for; the view is a slot of the socket's arena, kept past the call
+// only through hold(). Socket errors → sink.onError. sendTo completes done(status, bytes) exactly
+// once, after its batch left, never inside the call. Option refusals throw ProviderError.
+import {
+  ProviderError, RECV_HOPLIMIT, RECV_PKTINFO, RECV_PKTINFO6, RECV_TCLASS, RECV_TOS, RECV_TTL, newDatagramInfo,
+  type DatagramOptions, type DatagramSendInfo, type DatagramSink, type TransportDatagram,
+} from '../../runtime/provider.ts';
+import { ntStatusFromErrno, STATUS_INVALID_PARAMETER, type NTSTATUS } from '../../runtime/ntstatus.ts';
 import { AF_INET, AF_INET6, type Endpoint } from '../../runtime/sockaddr.ts';
-import { endpointOf, hostText, hostTextFor, providerError, statusFromError, type Family } from './kernel-address.ts';
+import { isLocalAddress, providerError, type Family } from './kernel-address.ts';
+import {
+  ADDR_ROW, isV4Mapped, LINUX, RX_FLAGS, RX_FLOWINFO, RX_IFINDEX, RX_PORT, RX_SCOPE, RX_TOS, RX_TTL, RXF_HOPLIMIT, RXF_PKTINFO4,
+  RXF_PKTINFO6, RXF_TCLASS, RXF_TOS, RXF_TTL, RX_WORDS, UdpSocket, interfaceExists,
+} from './udp-socket.ts';
 
 export class KernelDatagram implements TransportDatagram {
   private closed = false;
-  /** sendTo completions not yet called: close() completes them (Node may drop their callbacks). */
-  private readonly pending = new Set<(status: NTSTATUS) => void>();
+  private receiveMask = 0;
+  private readonly info = newDatagramInfo();
 
   private constructor(
-    private readonly socket: Socket,
+    private readonly socket: UdpSocket,
     private readonly family: Family,
     readonly localEndpoint: Endpoint,
     private readonly onRelease: (d: KernelDatagram) => void,
@@ -22,86 +30,143 @@ export class KernelDatagram implements TransportDatagram {
   /** Creates and binds the socket, applies the options, then starts delivering to `sink`. */
   static bind(local: Endpoint, options: DatagramOptions, sink: DatagramSink, onRelease: (d: KernelDatagram) => void): Promise<KernelDatagram> {
     const family: Family = local.family === AF_INET ? AF_INET : AF_INET6;
-    return new Promise((resolve, reject) => {
-      let socket: Socket;
-      try {
-        socket = createSocket({
-          type: family === AF_INET ? 'udp4' : 'udp6',
-          ipv6Only: family === AF_INET6 && options.v6Only,
-          reuseAddr: options.reuseAddress,
-        });
-      } catch (err) {
-        reject(providerError(err, 'dgram socket'));
+    let socket: UdpSocket;
+    try {
+      socket = new UdpSocket({ family: family === AF_INET ? 4 : 6 });
+    } catch (err) {
+      return Promise.reject(providerError(err, 'datagram socket'));
+    }
+    const out = new Uint8Array(16);
+    let port: number;
+    let scopeId: number;
+    try {
+      if (family === AF_INET6) socket.setInt(LINUX.IPPROTO_IPV6, LINUX.IPV6_V6ONLY, options.v6Only ? 1 : 0);
+      if (options.reuseAddress) socket.setInt(LINUX.SOL_SOCKET, LINUX.SO_REUSEADDR, 1);
+      socket.bind(local.address, local.port, local.scopeId ?? 0);
+      if (options.broadcast) socket.setInt(LINUX.SOL_SOCKET, LINUX.SO_BROADCAST, 1);
+      if (options.receiveBufferSize > 0) socket.setInt(LINUX.SOL_SOCKET, LINUX.SO_RCVBUF, options.receiveBufferSize);
+      [port, scopeId] = socket.localAddress(out);
+    } catch (err) {
+      socket.close();
+      return Promise.reject(providerError(err, `bind datagram socket on port ${local.port}`));
+    }
+    const localEndpoint: Endpoint = family === AF_INET
+      ? { family, address: out.slice(0, 4), port }
+      : { family, address: out, port, flowinfo: 0, scopeId };
+    const datagram = new KernelDatagram(socket, family, localEndpoint, onRelease);
+    try {
+      datagram.setReceiveInfo(options.receiveInfo);
+    } catch (err) {
+      socket.close();
+      return Promise.reject(err);
+    }
+    socket.onDatagram = (row) => datagram.deliver(row, sink);
+    socket.onError = (errno) => { if (!datagram.closed) sink.onError(ntStatusFromErrno(errno)); };
+    socket.start();
+    return Promise.resolve(datagram);
+  }
+
+  private deliver(row: number, sink: DatagramSink): void {
+    const s = this.socket;
+    const w = row * RX_WORDS;
+    const words = s.rxInfo;
+    const a = row * ADDR_ROW;
+    const rowAddr = s.rxAddr;
+    const info = this.info;
+    const flags = words[w + RX_FLAGS]!;
+    let from: Endpoint;
+    let v4: boolean;
+    if (this.family === AF_INET) {
+      from = { family: AF_INET, address: rowAddr.slice(a, a + 4), port: words[w + RX_PORT]! };
+      v4 = true;
+    } else {
+      const address = rowAddr.slice(a, a + 16);
+      from = { family: AF_INET6, address, port: words[w + RX_PORT]!, flowinfo: words[w + RX_FLOWINFO]!, scopeId: words[w + RX_SCOPE]! };
+      v4 = isV4Mapped(address);
+    }
+    let present = 0;
+    if (this.receiveMask !== 0) {
+      // An IPv4 datagram carries IPv4 facts only, an IPv6 one IPv6 facts (a dual-stack socket
+      // gets both kinds): as Windows reports them (IP_PKTINFO page, dual-stack sockets).
+      if (v4) {
+        if (flags & RXF_PKTINFO4) { present |= RECV_PKTINFO; info.local.set(rowAddr.subarray(a + 16, a + 20)); }
+        if (flags & RXF_TOS) present |= RECV_TOS;
+        if (flags & RXF_TTL) present |= RECV_TTL;
+      } else {
+        if (flags & RXF_PKTINFO6) { present |= RECV_PKTINFO6; info.local.set(rowAddr.subarray(a + 16, a + 32)); }
+        if (flags & RXF_TCLASS) present |= RECV_TCLASS;
+        if (flags & RXF_HOPLIMIT) present |= RECV_HOPLIMIT;
+      }
+      info.ifIndex = words[w + RX_IFINDEX]!;
+      info.tos = words[w + RX_TOS]!;
+      info.ttl = words[w + RX_TTL]!;
+      present &= this.receiveMask;
+    }
+    info.present = present;
+    sink.onDatagram(s.current(), from, 0, info);
+  }
+
+  sendTo<T>(pieces: Uint8Array[], to: Endpoint, done: (status: NTSTATUS, bytes: number, token: T) => void, sendInfo?: DatagramSendInfo | null, token?: T): void {
+    const t = token as T;
+    let address = to.address;
+    if (to.family !== this.family) {
+      if (this.family === AF_INET6) {
+        // An IPv4 destination from a dual-stack socket: ::ffff:a.b.c.d.
+        address = new Uint8Array(16);
+        address[10] = 0xff; address[11] = 0xff;
+        address.set(to.address, 12);
+      } else if (isV4Mapped(to.address)) {
+        address = to.address.subarray(12, 16);
+      } else {
+        queueMicrotask(() => done(STATUS_INVALID_PARAMETER, 0, t));
         return;
       }
-      const onBindError = (err: Error): void => {
-        socket.close();
-        reject(providerError(err, `bind ${hostText(local)}:${local.port}`));
-      };
-      socket.once('error', onBindError);
-      socket.bind({ address: hostText(local), port: local.port, exclusive: true }, () => {
-        socket.off('error', onBindError);
-        try {
-          if (options.broadcast) socket.setBroadcast(true);
-          if (options.receiveBufferSize > 0) socket.setRecvBufferSize(options.receiveBufferSize);
-        } catch (err) {
-          socket.close();
-          reject(providerError(err, 'datagram options'));
-          return;
-        }
-        const address = socket.address();
-        const datagram = new KernelDatagram(socket, family, endpointOf(address.address, address.port, family), onRelease);
-        socket.on('message', (msg, rinfo) => {
-          if (!datagram.closed) sink.onDatagram(msg, endpointOf(rinfo.address, rinfo.port, family), 0);
-        });
-        socket.on('error', (err) => { if (!datagram.closed) sink.onError(statusFromError(err)); });
-        resolve(datagram);
-      });
-    });
+    }
+    // IN_PKTINFO: a source that is ours and an interface that exists, or the send fails at once
+    // with STATUS_INVALID_PARAMETER, as on the userspace stack.
+    if (to.port <= 0 || to.port > 0xffff || (sendInfo && ((sendInfo.source && !isLocalAddress(sendInfo.source))
+      || (sendInfo.ifIndex !== 0 && !interfaceExists(sendInfo.ifIndex))))) {
+      queueMicrotask(() => done(STATUS_INVALID_PARAMETER, 0, t));
+      return;
+    }
+    this.socket.send(pieces, address, to.port, to.scopeId ?? 0, to.flowinfo ?? 0, sendInfo?.source ?? null, sendInfo?.ifIndex ?? 0,
+      sendInfo?.tos ?? -1, done, t);
   }
 
-  sendTo(pieces: Uint8Array[], to: Endpoint, done: (status: NTSTATUS, bytes: number) => void): void {
-    const fail = (status: NTSTATUS): void => { process.nextTick(done, status, 0); };
-    const host = hostTextFor(to, this.family);
-    if (host === null || to.port <= 0 || to.port > 0xffff) return fail(STATUS_INVALID_PARAMETER);
-    if (this.closed) return fail(STATUS_CANCELLED);
-    let completed = false;
-    const cancel = (status: NTSTATUS): void => {
-      if (completed) return;
-      completed = true;
-      this.pending.delete(cancel);
-      done(status, 0);
+  setReceiveInfo(mask: number): void {
+    const set = (bit: number, level: number, name: number): void => {
+      if ((mask & bit) === (this.receiveMask & bit)) return;
+      try { this.socket.setInt(level, name, mask & bit ? 1 : 0); } catch (err) { throw providerError(err, 'receive control info'); }
     };
-    this.pending.add(cancel);
-    try {
-      this.socket.send(pieces, to.port, host, (err, bytes) => {
-        if (completed) return;
-        completed = true;
-        this.pending.delete(cancel);
-        if (err) done(statusFromError(err), 0);
-        else done(STATUS_SUCCESS, bytes);
-      });
-    } catch (err) {
-      completed = true;
-      this.pending.delete(cancel);
-      fail(statusFromError(err));
+    set(RECV_PKTINFO, LINUX.IPPROTO_IP, LINUX.IP_PKTINFO);
+    set(RECV_TOS, LINUX.IPPROTO_IP, LINUX.IP_RECVTOS);
+    set(RECV_TTL, LINUX.IPPROTO_IP, LINUX.IP_RECVTTL);
+    if (this.family === AF_INET6) {
+      set(RECV_PKTINFO6, LINUX.IPPROTO_IPV6, LINUX.IPV6_RECVPKTINFO);
+      set(RECV_TCLASS, LINUX.IPPROTO_IPV6, LINUX.IPV6_RECVTCLASS);
+      set(RECV_HOPLIMIT, LINUX.IPPROTO_IPV6, LINUX.IPV6_RECVHOPLIMIT);
     }
+    this.receiveMask = mask;
   }
+
+  hold(): number { return this.socket.hold(); }
+  heldBytes(handle: number): Uint8Array { return this.socket.heldBytes(handle); }
+  pin(handle: number): void { this.socket.pin(handle); }
+  release(handle: number): void { this.socket.release(handle); }
 
   setBroadcast(enable: boolean): void {
-    try { this.socket.setBroadcast(enable); } catch (err) { throw providerError(err, 'SO_BROADCAST'); }
+    try { this.socket.setInt(LINUX.SOL_SOCKET, LINUX.SO_BROADCAST, enable ? 1 : 0); } catch (err) { throw providerError(err, 'SO_BROADCAST'); }
   }
 
   setReceiveBufferSize(bytes: number): void {
     if (bytes <= 0) throw new ProviderError(STATUS_INVALID_PARAMETER, `SO_RCVBUF: ${bytes}`);
-    try { this.socket.setRecvBufferSize(bytes); } catch (err) { throw providerError(err, 'SO_RCVBUF'); }
+    try { this.socket.setInt(LINUX.SOL_SOCKET, LINUX.SO_RCVBUF, bytes); } catch (err) { throw providerError(err, 'SO_RCVBUF'); }
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.onRelease(this);
-    try { this.socket.close(); } catch { /* already closed */ }
-    for (const cancel of [...this.pending]) process.nextTick(cancel, STATUS_CANCELLED);
+    this.socket.close();
   }
 }

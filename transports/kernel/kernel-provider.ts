@@ -1,6 +1,8 @@
-// The kernel TransportProvider: TCP and UDP over the host's own stack (node:net, node:dgram),
-// names through getaddrinfo. Every Node failure surfaces as a ProviderError/NTSTATUS. The provider
-// owns what it creates until the WSK layer closes it; stop() closes whatever is still open.
+// The kernel TransportProvider: TCP and UDP over the host's own stack — TCP through node:net,
+// UDP through our own socket (udp-socket.ts: recvmmsg/sendmmsg with control messages, which
+// node:dgram cannot read or write) — names through getaddrinfo. Every failure surfaces as a
+// ProviderError/NTSTATUS. The provider owns what it creates until the WSK layer closes it;
+// stop() closes whatever is still open.
 import { createServer, Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import {
@@ -17,7 +19,7 @@ import {
   type TransportProvider,
   type TransportTriple,
 } from '../../runtime/provider.ts';
-import { STATUS_INVALID_PARAMETER, STATUS_NETWORK_UNREACHABLE } from '../../runtime/ntstatus.ts';
+import { STATUS_INVALID_PARAMETER, STATUS_NETWORK_UNREACHABLE, STATUS_NOT_SUPPORTED } from '../../runtime/ntstatus.ts';
 import {
   AF_INET,
   AF_INET6,
@@ -33,6 +35,7 @@ import { KernelConnection } from './kernel-connection.ts';
 import { KernelDatagram } from './kernel-datagram.ts';
 import { KernelListener } from './kernel-listener.ts';
 import { HostResolver } from './host-resolver.ts';
+import { loadUdpAddon, udpAddonError } from './udp-socket.ts';
 
 function familyOf(ep: Endpoint): Family | null {
   return ep.family === AF_INET || ep.family === AF_INET6 ? ep.family : null;
@@ -61,10 +64,16 @@ export class KernelProvider implements TransportProvider {
     return Promise.resolve();
   }
 
+  /**
+   * Datagram sockets are listed only when their native socket is built (build.mjs builds it on
+   * install; CI requires it): without it WskSocket refuses SOCK_DGRAM with STATUS_NOT_SUPPORTED
+   * rather than giving a socket that lacks control info.
+   */
   transports(): TransportTriple[] {
+    const udp = loadUdpAddon() !== null;
     return [AF_INET, AF_INET6].flatMap((family) => [
       { family, socketType: SOCK_STREAM, protocol: IPPROTO_TCP },
-      { family, socketType: SOCK_DGRAM, protocol: IPPROTO_UDP },
+      ...(udp ? [{ family, socketType: SOCK_DGRAM, protocol: IPPROTO_UDP }] : []),
     ]);
   }
 
@@ -135,6 +144,7 @@ export class KernelProvider implements TransportProvider {
 
   bindDatagram(local: Endpoint, options: DatagramOptions, sink: DatagramSink): Promise<TransportDatagram> {
     if (familyOf(local) === null) return badFamily('bindDatagram', local);
+    if (!loadUdpAddon()) return Promise.reject(new ProviderError(STATUS_NOT_SUPPORTED, `bindDatagram: ${udpAddonError()}`));
     return KernelDatagram.bind(local, options, sink, (d) => this.datagrams.delete(d))
       .then((datagram) => { this.datagrams.add(datagram); return datagram; });
   }

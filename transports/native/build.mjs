@@ -5,7 +5,7 @@
 //
 //   node transports/native/build.mjs            build what is missing or stale; fail on errors
 //   node transports/native/build.mjs --optional  as above, but only warn (npm postinstall: the
-//                                               kernel provider needs no native code)
+//                                               kernel provider's TCP needs no native code)
 //   node transports/native/build.mjs --force     rebuild everything
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -28,6 +28,13 @@ const ADDONS = [
     what: 'AF_PACKET link',
     sources: ['transports/afpacket/afpacket.cc', 'transports/native/support.cc'],
     headers: ['transports/native/support.h'],
+    libs: [],
+  },
+  {
+    name: 'wsk_udp',
+    what: 'kernel provider datagram sockets',
+    sources: ['transports/kernel/udp-socket.cc'],
+    headers: [],
     libs: [],
   },
   {
@@ -138,4 +145,4 @@ try {
   for (const addon of ADDONS) recordFailure(addon, err.message);
 }
 if (failed > 0 && !optional) process.exit(1);
-if (failed > 0) console.error(`native: the kernel provider and the memory link work without these; \`${retry}\` retries.`);
+if (failed > 0) console.error(`native: the memory link and the kernel provider's TCP work without these (its datagram sockets need wsk_udp); \`${retry}\` retries.`);
