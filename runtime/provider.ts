@@ -176,6 +176,20 @@ export interface DatagramSendInfo {
   tos: number;
 }
 
+// Per-socket send options a datagram transport applies to every datagram it sends from then on
+// (TransportDatagram.setSendOption). Values are host-order numbers: a TTL 1..255, a TOS byte, 0/1
+// for the DF bit, an interface index (0: the route chooses), a send buffer size in bytes.
+/** IP_TTL: the TTL of the IPv4 header. */
+export const SEND_TTL = 1;
+/** IP_TOS: the TOS byte of the IPv4 header (control info's IP_TOS/IP_ECN override it per datagram). */
+export const SEND_TOS = 2;
+/** IP_DONTFRAGMENT: DF set; a datagram larger than the path MTU then fails instead of being fragmented. */
+export const SEND_DONT_FRAGMENT = 3;
+/** IP_UNICAST_IF: the interface unicast datagrams leave by. */
+export const SEND_UNICAST_IF = 4;
+/** SO_SNDBUF: the host's send buffer size. */
+export const SEND_BUFFER = 5;
+
 export interface DatagramSink {
   /** `info` is the transport's (see DatagramInfo): read it during the call, never keep it. */
   onDatagram(data: Uint8Array, from: Endpoint, flags: number, info: DatagramInfo): void;
@@ -215,6 +229,8 @@ export interface TransportDatagram {
   release?(handle: number): void;
   setBroadcast(enable: boolean): void;
   setReceiveBufferSize(bytes: number): void;
+  /** One of the SEND_* options, for datagrams sent from now on. Throws ProviderError if the value is refused (an interface that does not exist). */
+  setSendOption(option: number, value: number): void;
   close(): void;
 }
 

@@ -12,7 +12,7 @@ import {
   type NTSTATUS,
 } from '../ntstatus.ts';
 import {
-  ProviderError, RECV_PKTINFO, RECV_TOS, RECV_TTL, newDatagramInfo, type ConnectOptions, type DatagramOptions,
+  ProviderError, RECV_PKTINFO, SEND_BUFFER, SEND_DONT_FRAGMENT, SEND_TOS, SEND_TTL, SEND_UNICAST_IF, RECV_TOS, RECV_TTL, newDatagramInfo, type ConnectOptions, type DatagramOptions,
   type DatagramSendInfo, type DatagramSink, type ListenOptions, type ListenerSink, type Resolver, type TransportConnection,
   type TransportDatagram, type TransportListener, type TransportProvider, type TransportTriple,
 } from '../provider.ts';
@@ -63,7 +63,7 @@ class StackDatagram implements TransportDatagram, UdpReceiver {
     const t = token as T;
     if (to.family !== AF_INET) { done(STATUS_INVALID_PARAMETER, 0, t); return; }
     let source = 0;
-    let tos = 0;
+    let tos = -1;
     if (info) {
       // IN_PKTINFO: the source must be one of ours and the interface ours (ip(7) IP_PKTINFO; a
       // Linux host refuses others with EINVAL too).
@@ -91,6 +91,20 @@ class StackDatagram implements TransportDatagram, UdpReceiver {
   setBroadcast(enable: boolean): void { this.socket.broadcast = enable; }
   // SO_RCVBUF is enforced by the WSK layer's queue; the stack keeps nothing per socket.
   setReceiveBufferSize(_bytes: number): void {}
+
+  setSendOption(option: number, value: number): void {
+    const s = this.socket;
+    switch (option) {
+      case SEND_TTL: s.ttl = value; break;
+      case SEND_TOS: s.tos = value; break;
+      case SEND_DONT_FRAGMENT: s.dontFragment = value !== 0; break;
+      // One interface: it is the only one datagrams can leave by.
+      case SEND_UNICAST_IF: if (value !== 0 && value !== STACK_IFINDEX) throw new ProviderError(STATUS_INVALID_PARAMETER, `IP_UNICAST_IF: the stack's only interface is ${STACK_IFINDEX}, not ${value}`); break;
+      // Sends leave at once (sendTo completes inside the call): there is no send buffer to size.
+      case SEND_BUFFER: break;
+      default: throw new ProviderError(STATUS_INVALID_PARAMETER, `send option ${option}`);
+    }
+  }
 
   close(): void {
     if (this.closed) return;

@@ -38,6 +38,8 @@ import {
 
 export const BROADCAST_MAC = 0xffffffffffff;
 const LIMITED_BROADCAST = -1;
+/** The TTL of what the stack sends unless a socket's IP_TTL says otherwise (Linux's default, ip(7)). */
+const DEFAULT_IP_TTL = 64;
 const ETH_IP_UDP = ETHERNET_HEADER_LENGTH + IPV4_MIN_HEADER_LENGTH + UDP_HEADER_LENGTH;
 /** RFC 1812 §4.3.2.3: an ICMP error quotes as much as fits in 576 bytes. */
 const ICMP_ERROR_MAX = 576;
@@ -567,11 +569,12 @@ export class Ipv4Stack implements LinkReceiver {
    * Sends one UDP datagram made of `pieces[0..count)`. Returns STATUS_SUCCESS once the datagram
    * is queued for the link (UDP gives no delivery guarantee), or why it cannot leave. `source`
    * (one of our addresses; 0: the socket's, else the interface's) and `tos` are what IN_PKTINFO
-   * and IP_TOS control info ask for.
+   * and IP_TOS control info ask for (-1: the socket's TOS). TTL and DF are the socket's.
    */
-  sendUdp(s: UdpSocket, pieces: readonly Uint8Array[], count: number, dst: number, dstPort: number, source = 0, tos = 0): NTSTATUS {
+  sendUdp(s: UdpSocket, pieces: readonly Uint8Array[], count: number, dst: number, dstPort: number, source = 0, tos = -1): NTSTATUS {
     const c = this.counters;
     dst |= 0;
+    if (tos < 0) tos = s.tos;
     if (this.closed || s.closed) return STATUS_INVALID_DEVICE_STATE;
     let length = 0;
     for (let i = 0; i < count; i++) length += pieces[i]!.byteLength;
@@ -585,6 +588,8 @@ export class Ipv4Stack implements LinkReceiver {
     const src = source !== 0 ? source | 0 : s.localIp === 0 ? this.iface.address : s.localIp;
     const udpLength = UDP_HEADER_LENGTH + length;
     const mtu = this.isLocalDestination(dst) ? 65535 : this.pathMtu(dst);
+    // IP_DONTFRAGMENT: what does not fit the path MTU fails as Linux's EMSGSIZE does (RFC 1191 §3).
+    if (s.dontFragment && IPV4_MIN_HEADER_LENGTH + udpLength > mtu) { c.txTooBig++; return STATUS_BUFFER_OVERFLOW; }
     if (IPV4_MIN_HEADER_LENGTH + udpLength <= mtu && ETH_IP_UDP + length + this.arena.headroom <= this.arena.slotSize) {
       const slot = this.arena.alloc();
       if (slot < 0) { c.txNoSlot++; return STATUS_INSUFFICIENT_RESOURCES; }
@@ -595,14 +600,14 @@ export class Ipv4Stack implements LinkReceiver {
       const udpAt = start - UDP_HEADER_LENGTH;
       emitUdp(view, udpAt, s.localPort, dstPort, length, src, dst);
       this.arena.setFrame(slot, udpAt, udpLength);
-      this.outputIpv4(slot, src, dst, IpProtocol.UDP, 0, broadcast, -1, false, tos);
+      this.outputIpv4(slot, src, dst, IpProtocol.UDP, 0, broadcast, -1, s.dontFragment, tos, s.ttl);
     } else {
       // Slow path: the whole datagram once in scratch (for its checksum), then cut into fragments.
       const whole = (this.scratch ??= new Uint8Array(65536));
       let at = UDP_HEADER_LENGTH;
       for (let i = 0; i < count; i++) { const p = pieces[i]!; whole.set(p, at); at += p.byteLength; }
       emitUdp(whole, 0, s.localPort, dstPort, length, src, dst);
-      const status = this.sendFragmented(whole, udpLength, src, dst, IpProtocol.UDP, mtu, broadcast, tos);
+      const status = this.sendFragmented(whole, udpLength, src, dst, IpProtocol.UDP, mtu, broadcast, tos, s.ttl);
       if (status !== STATUS_SUCCESS) return status;
     }
     s.datagramsOut++;
@@ -617,7 +622,7 @@ export class Ipv4Stack implements LinkReceiver {
    * Every fragment's slot is checked for before the first leaves: all of them go, or none.
    */
   private sendFragmented(whole: Uint8Array, total: number, src: number, dst: number, protocol: number, mtu: number,
-    broadcast: boolean, tos = 0): NTSTATUS {
+    broadcast: boolean, tos = 0, ttl = DEFAULT_IP_TTL): NTSTATUS {
     const perFragment = (Math.min(mtu, this.arena.slotSize - this.arena.headroom - ETHERNET_HEADER_LENGTH - 4) - IPV4_MIN_HEADER_LENGTH) & ~7;
     const fragments = Math.ceil(total / perFragment);
     if (this.arena.freeCount < fragments) { this.counters.txNoSlot++; return STATUS_INSUFFICIENT_RESOURCES; }
@@ -630,7 +635,7 @@ export class Ipv4Stack implements LinkReceiver {
       view.set(whole.subarray(off, off + n), start);
       this.arena.setFrame(slot, start, n);
       const more = off + n < total ? Ipv4Flags.MF : 0;
-      this.outputIpv4(slot, src, dst, protocol, more | (off >> 3), broadcast, id, false, tos);
+      this.outputIpv4(slot, src, dst, protocol, more | (off >> 3), broadcast, id, false, tos, ttl);
       this.counters.fragmentsOut++;
     }
     return STATUS_SUCCESS;
@@ -647,12 +652,13 @@ export class Ipv4Stack implements LinkReceiver {
    * flags/offset word; 0 means an unfragmented datagram, sent with DF clear so that routers may
    * fragment it (UDP), like Linux with IP_PMTUDISC_DONT. The slot reference is consumed.
    */
-  outputIpv4(slot: number, src: number, dst: number, protocol: number, fragment: number, broadcast: boolean, id = -1, dontFragment = false, tos = 0): void {
+  outputIpv4(slot: number, src: number, dst: number, protocol: number, fragment: number, broadcast: boolean, id = -1, dontFragment = false, tos = 0,
+    ttl = DEFAULT_IP_TTL): void {
     const arena = this.arena;
     dst |= 0;
     const payload = arena.lengthOf(slot);
     const at = arena.prepend(slot, IPV4_MIN_HEADER_LENGTH);
-    emitIpv4(arena.view(slot), at, src, dst, protocol, payload, 64, id >= 0 ? id : this.nextIpId(), fragment | (dontFragment ? Ipv4Flags.DF : 0), tos);
+    emitIpv4(arena.view(slot), at, src, dst, protocol, payload, ttl, id >= 0 ? id : this.nextIpId(), fragment | (dontFragment ? Ipv4Flags.DF : 0), tos);
     this.counters.ipOut++;
     if (this.isLocalDestination(dst) || (dst >>> 24) === 127) { this.loopback(slot); return; }
     // Bare IP: the host's own routing and neighbour tables deliver it.

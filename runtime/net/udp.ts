@@ -24,6 +24,10 @@ export class UdpSocket {
   remoteIp = 0;
   remotePort = 0;
   broadcast = false;
+  /** The IPv4 header's TTL and TOS byte (control info may override the TOS per datagram), and DF. */
+  ttl = 64;
+  tos = 0;
+  dontFragment = false;
   closed = false;
   // Counters.
   datagramsIn = 0;

@@ -9,16 +9,16 @@ import {
   type NTSTATUS,
 } from '../ntstatus.ts';
 import {
-  AF_INET, IPPROTO_IPV6, IPPROTO_TCP, SOCKADDR_IN6_SIZE, SOCKADDR_IN_SIZE, endpointToSockaddr, isLoopback,
+  AF_INET, IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP, SOCKADDR_IN6_SIZE, SOCKADDR_IN_SIZE, endpointToSockaddr, isLoopback,
   sockaddrToEndpoint, type SOCKADDR,
 } from '../sockaddr.ts';
 import { guidEquals } from '../nmr/types.ts';
 import {
-  IPV6_V6ONLY, NPI_WSK_INTERFACE_ID, SIO_ADDRESS_LIST_CHANGE, SIO_ADDRESS_LIST_QUERY, SIO_WSK_QUERY_IDEAL_SEND_BACKLOG,
+  IP_DONTFRAGMENT, IP_TOS, IP_TTL, IP_UNICAST_IF, IPV6_V6ONLY, NPI_WSK_INTERFACE_ID, SIO_ADDRESS_LIST_CHANGE, SIO_ADDRESS_LIST_QUERY, SIO_WSK_QUERY_IDEAL_SEND_BACKLOG,
   SIO_WSK_QUERY_INSPECT_ID, SIO_WSK_QUERY_RECEIVE_BACKLOG, SIO_WSK_REGISTER_EXTENSION, SIO_WSK_SET_REMOTE_ADDRESS,
   SIO_TCP_INFO, SIO_WSK_SET_SENDTO_ADDRESS, SIO_WSK_SET_TCP_SILENT_MODE, SIZEOF_SIZE_T, SIZEOF_SOCKET_ADDRESS,
   SIZEOF_SOCKET_ADDRESS_LIST_HEADER, SIZEOF_TCP_INFO_v0, SIZEOF_ULONG, SIZEOF_WSK_INSPECT_ID, SO_BROADCAST, SO_CONDITIONAL_ACCEPT,
-  SO_EXCLUSIVEADDRUSE, SO_KEEPALIVE, SO_RCVBUF, SO_REUSEADDR, SO_WSK_EVENT_CALLBACK, SO_WSK_SECURITY, SOL_SOCKET,
+  SO_EXCLUSIVEADDRUSE, SO_KEEPALIVE, SO_RCVBUF, SO_REUSEADDR, SO_SNDBUF, SO_WSK_EVENT_CALLBACK, SO_WSK_SECURITY, SOL_SOCKET,
   CONNECTION_EVENTS, TCP_CONGESTION_ALGORITHM, TCP_FASTOPEN, TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_NODELAY, WSK_EVENT_ACCEPT, WSK_EVENT_DISABLE,
   WSK_EVENT_RECEIVE, WSK_EVENT_RECEIVE_FROM, WSK_EVENT_SEND_BACKLOG, WskGetOption, WskIoctl,
   WskSetOption,
@@ -31,6 +31,7 @@ import { afterCallbacks, settle, trackPending, type WskSocketObject } from './so
 import type { PSIZE_T, SECURITY_DESCRIPTOR, SOCKET_ADDRESS_LIST, TCP_INFO_v0, WSK_EVENT_CALLBACK_CONTROL, WSK_INSPECT_ID } from './types.ts';
 import { watchAddressList } from './address-list.ts';
 import { receiveControlOption, receiveInfoMask } from './control-info.ts';
+import { SEND_BUFFER, SEND_DONT_FRAGMENT, SEND_TOS, SEND_TTL, SEND_UNICAST_IF } from '../provider.ts';
 
 
 /** Reads a ULONG-sized input however the caller passed it. */
@@ -150,6 +151,8 @@ function setOption(c: ControlCall): NTSTATUS {
   };
   const rcBit = receiveControlOption(c.level, c.code);
   if (rcBit !== 0) return setReceiveControl(c, rcBit, v !== 0);
+  const sendOption = sendOptionOf(c.level, c.code);
+  if (sendOption !== 0) return setSendOption(c, sendOption, v);
   if (c.level === SOL_SOCKET) {
     switch (c.code >>> 0) {
       case SO_CONDITIONAL_ACCEPT: return beforeBind(() => { s.options.conditionalAccept = v !== 0; }, 'listen');
@@ -216,6 +219,46 @@ function setReceiveControl(c: ControlCall, bit: number, on: boolean): NTSTATUS {
   return finish(c, STATUS_SUCCESS);
 }
 
+/** The provider's SEND_* number of an option that applies to every datagram a socket sends, or 0. */
+function sendOptionOf(level: number, code: number): number {
+  if (level === SOL_SOCKET) return (code >>> 0) === SO_SNDBUF ? SEND_BUFFER : 0;
+  if (level !== IPPROTO_IP) return 0;
+  switch (code) {
+    case IP_TTL: return SEND_TTL;
+    case IP_TOS: return SEND_TOS;
+    case IP_DONTFRAGMENT: return SEND_DONT_FRAGMENT;
+    case IP_UNICAST_IF: return SEND_UNICAST_IF;
+    default: return 0;
+  }
+}
+
+/**
+ * SO_SNDBUF on every kind of socket (only a datagram transport has a buffer to size; the others
+ * keep the value for WskGetOption), the IPPROTO_IP ones on datagram sockets of either family (on
+ * an AF_INET6 socket they apply to its IPv4 traffic, as on Windows): before or after bind. A TTL
+ * of 0 or above 255, a TOS above 255, a size above 2^31 - 1 are STATUS_INVALID_PARAMETER; so is an
+ * IP_UNICAST_IF interface the transport does not have (the index is in network byte order, the
+ * IPPROTO_IP socket options page).
+ */
+function setSendOption(c: ControlCall, option: number, v: number): NTSTATUS {
+  const { s } = c;
+  if (!categoryIs(s, 'datagram') && !(option === SEND_BUFFER && categoryIs(s, 'listen', 'connection'))) return finish(c, STATUS_INVALID_PARAMETER);
+  let value = v;
+  switch (option) {
+    case SEND_TTL: if (v === 0 || v > 255) return finish(c, STATUS_INVALID_PARAMETER); break;
+    case SEND_TOS: if (v > 255) return finish(c, STATUS_INVALID_PARAMETER); break;
+    case SEND_DONT_FRAGMENT: value = v !== 0 ? 1 : 0; break;
+    case SEND_UNICAST_IF: value = byteSwap32(v); break;
+    case SEND_BUFFER: if (v > 0x7fffffff) return finish(c, STATUS_INVALID_PARAMETER); break;
+  }
+  if (s.datagram && !hostAccepts(() => s.datagram!.setSendOption(option, value))) return finish(c, STATUS_INVALID_PARAMETER);
+  s.options.sendOptions[option] = value;
+  s.options.sendOptionsSet |= 1 << option;
+  return finish(c, STATUS_SUCCESS);
+}
+
+const byteSwap32 = (v: number): number => (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)) >>> 0;
+
 function getOption(c: ControlCall): NTSTATUS {
   const { s } = c;
   const irpProblem = checkIrp(c, 'required');
@@ -233,8 +276,14 @@ function getOption(c: ControlCall): NTSTATUS {
   }
   let value: number | null = null;
   const rcBit = receiveControlOption(c.level, c.code);
+  const sendOption = sendOptionOf(c.level, c.code);
   if (rcBit !== 0) {
     if (receiveControlAllowed(c)) value = s.options.receiveControl & rcBit ? 1 : 0;
+  } else if (sendOption !== 0) {
+    if (categoryIs(s, 'datagram') || (sendOption === SEND_BUFFER && categoryIs(s, 'listen', 'connection'))) {
+      value = s.options.sendOptions[sendOption]!;
+      if (sendOption === SEND_UNICAST_IF) value = byteSwap32(value);
+    }
   } else if (c.level === SOL_SOCKET) {
     switch (c.code >>> 0) {
       case SO_CONDITIONAL_ACCEPT: value = s.options.conditionalAccept ? 1 : 0; break;

@@ -4,7 +4,7 @@
 // only through hold(). Socket errors → sink.onError. sendTo completes done(status, bytes) exactly
 // once, after its batch left, never inside the call. Option refusals throw ProviderError.
 import {
-  ProviderError, RECV_HOPLIMIT, RECV_PKTINFO, RECV_PKTINFO6, RECV_TCLASS, RECV_TOS, RECV_TTL, newDatagramInfo,
+  ProviderError, SEND_BUFFER, SEND_DONT_FRAGMENT, SEND_TOS, SEND_TTL, SEND_UNICAST_IF, RECV_HOPLIMIT, RECV_PKTINFO, RECV_PKTINFO6, RECV_TCLASS, RECV_TOS, RECV_TTL, newDatagramInfo,
   type DatagramOptions, type DatagramSendInfo, type DatagramSink, type TransportDatagram,
 } from '../../runtime/provider.ts';
 import { ntStatusFromErrno, STATUS_INVALID_PARAMETER, type NTSTATUS } from '../../runtime/ntstatus.ts';
@@ -42,6 +42,8 @@ export class KernelDatagram implements TransportDatagram {
     try {
       if (family === AF_INET6) socket.setInt(LINUX.IPPROTO_IPV6, LINUX.IPV6_V6ONLY, options.v6Only ? 1 : 0);
       if (options.reuseAddress) socket.setInt(LINUX.SOL_SOCKET, LINUX.SO_REUSEADDR, 1);
+      // Windows sends UDP with DF clear unless IP_DONTFRAGMENT asks (Linux's default sets it).
+      if (family === AF_INET) socket.setInt(LINUX.IPPROTO_IP, LINUX.IP_MTU_DISCOVER, LINUX.IP_PMTUDISC_DONT);
       socket.bind(local.address, local.port, local.scopeId ?? 0);
       if (options.broadcast) socket.setInt(LINUX.SOL_SOCKET, LINUX.SO_BROADCAST, 1);
       if (options.receiveBufferSize > 0) socket.setInt(LINUX.SOL_SOCKET, LINUX.SO_RCVBUF, options.receiveBufferSize);
@@ -161,6 +163,26 @@ export class KernelDatagram implements TransportDatagram {
   setReceiveBufferSize(bytes: number): void {
     if (bytes <= 0) throw new ProviderError(STATUS_INVALID_PARAMETER, `SO_RCVBUF: ${bytes}`);
     try { this.socket.setInt(LINUX.SOL_SOCKET, LINUX.SO_RCVBUF, bytes); } catch (err) { throw providerError(err, 'SO_RCVBUF'); }
+  }
+
+  setSendOption(option: number, value: number): void {
+    const s = this.socket;
+    try {
+      switch (option) {
+        case SEND_TTL: s.setInt(LINUX.IPPROTO_IP, LINUX.IP_TTL, value); break;
+        case SEND_TOS: s.setInt(LINUX.IPPROTO_IP, LINUX.IP_TOS, value); break;
+        case SEND_DONT_FRAGMENT: s.setInt(LINUX.IPPROTO_IP, LINUX.IP_MTU_DISCOVER, value ? LINUX.IP_PMTUDISC_DO : LINUX.IP_PMTUDISC_DONT); break;
+        case SEND_UNICAST_IF:
+          if (value !== 0 && !interfaceExists(value)) throw new ProviderError(STATUS_INVALID_PARAMETER, `IP_UNICAST_IF: no interface ${value}`);
+          // Linux takes the index in network byte order too (ip(7)).
+          s.setInt(LINUX.IPPROTO_IP, LINUX.IP_UNICAST_IF, ((value & 0xff) << 24 | (value & 0xff00) << 8 | (value >>> 8) & 0xff00 | value >>> 24) | 0);
+          break;
+        case SEND_BUFFER: s.setInt(LINUX.SOL_SOCKET, LINUX.SO_SNDBUF, value); break;
+        default: throw new ProviderError(STATUS_INVALID_PARAMETER, `send option ${option}`);
+      }
+    } catch (err) {
+      throw err instanceof ProviderError ? err : providerError(err, `send option ${option}`);
+    }
   }
 
   close(): void {

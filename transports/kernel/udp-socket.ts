@@ -31,7 +31,8 @@ import { COMPILED, packagePath } from '../../runtime/package-root.ts';
 /** Linux's socket option numbers (asm-generic/socket.h, linux/in.h, linux/in6.h). */
 export const LINUX = {
   SOL_SOCKET: 1, SO_REUSEADDR: 2, SO_SNDBUF: 7, SO_RCVBUF: 8, SO_BROADCAST: 6,
-  IPPROTO_IP: 0, IP_TOS: 1, IP_TTL: 2, IP_PKTINFO: 8, IP_MTU_DISCOVER: 10, IP_RECVTTL: 12, IP_RECVTOS: 13,
+  IPPROTO_IP: 0, IP_TOS: 1, IP_TTL: 2, IP_PKTINFO: 8, IP_MTU_DISCOVER: 10, IP_RECVTTL: 12, IP_RECVTOS: 13, IP_UNICAST_IF: 50,
+  IP_PMTUDISC_DONT: 0, IP_PMTUDISC_DO: 2,
   IPPROTO_IPV6: 41, IPV6_V6ONLY: 26, IPV6_RECVPKTINFO: 49, IPV6_RECVHOPLIMIT: 51, IPV6_RECVTCLASS: 66,
 } as const;
 

@@ -1,0 +1,148 @@
+// IP-level and socket options drivers set on datagram sockets (issue 13, deliverable 4), on every
+// provider: IP_TTL, IP_TOS, IP_DONTFRAGMENT, IP_UNICAST_IF (Microsoft's "IPPROTO_IP socket
+// options" page) and SO_SNDBUF ("SOL_SOCKET socket options"), numbers from ws2ipdef.h/ws2def.h,
+// set and read through WskControlSocket (WskSetOption/WskGetOption, the WskControlSocket page).
+// What the wire shows (TTL, TOS, DF seen by a Linux peer) is in test/interop/ip-options.test.ts.
+import { describe, expect, it } from 'vitest';
+import {
+  IPPROTO_IP, IPPROTO_IPV6, IP_DONTFRAGMENT, IP_HOPLIMIT, IP_RECVTOS, IP_TOS, IP_TTL, IP_UNICAST_IF, IPV6_UNICAST_HOPS,
+  NPI_WSK_INTERFACE_ID, SO_SNDBUF, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, STATUS_BUFFER_OVERFLOW, STATUS_INVALID_PARAMETER, STATUS_SUCCESS,
+  WSACMSGHDR, WSAMSG, WSA_CMSG_DATA, WSA_CMSG_FIRSTHDR, WSA_CMSG_LEN, WSA_CMSG_NXTHDR, WSA_CMSG_SPACE, WSK_EVENT_RECEIVE_FROM,
+  WSK_FLAG_CONNECTION_SOCKET, WSK_FLAG_DATAGRAM_SOCKET, WskGetOption, WskSetOption, cmsgInt, setCmsgInt,
+  type WSK_CLIENT_DATAGRAM_DISPATCH, type WSK_PROVIDER_BASIC_DISPATCH, type WSK_SOCKET,
+} from '../../index.ts';
+import { call, until } from '../helpers/wsk-call.ts';
+import { openSession } from '../helpers/wsk-session.ts';
+import { AF_INET, bind, buf, close, dgTable, expectOk, hostSockaddr, localPort, socket } from './fixtures.ts';
+import type { ContractTarget } from './target.ts';
+
+const control = (s: WSK_SOCKET) => (s.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket;
+
+const setOpt = (s: WSK_SOCKET, level: number, code: number, value: number, inSize = 4) =>
+  call((irp) => control(s)(s, WskSetOption, code, level, inSize, { value }, 0, null, null, irp));
+
+async function getOpt(s: WSK_SOCKET, level: number, code: number, outSize = 4): Promise<{ status: number; value: number }> {
+  const out = { value: -1 };
+  const r = await call((irp) => control(s)(s, WskGetOption, code, level, 0, null, outSize, out, null, irp));
+  return { status: r.status, value: out.value };
+}
+
+/** htonl: IP_UNICAST_IF takes the IPv4 interface index in network byte order (IPPROTO_IP socket options page). */
+const htonl = (v: number): number => (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)) >>> 0;
+
+/** Every option of this file with its default as both providers report it. */
+const DEFAULTS: [string, number, number, number][] = [
+  ['IP_TTL', IPPROTO_IP, IP_TTL, 64], ['IP_TOS', IPPROTO_IP, IP_TOS, 0], ['IP_DONTFRAGMENT', IPPROTO_IP, IP_DONTFRAGMENT, 0],
+  ['IP_UNICAST_IF', IPPROTO_IP, IP_UNICAST_IF, 0], ['SO_SNDBUF', SOL_SOCKET, SO_SNDBUF, 256 * 1024],
+];
+
+export function ipOptionsContract(target: ContractTarget): void {
+  const { factory } = target;
+  const host = (port = 0) => hostSockaddr(target, AF_INET, port);
+
+  describe('IP-level and socket options on datagram sockets (issue 13: IP_TTL, IP_TOS, IP_DONTFRAGMENT, IP_UNICAST_IF, SO_SNDBUF)', () => {
+    it('the ws2ipdef.h/ws2def.h numbers: IP_TTL 4, IP_TOS 3, IP_DONTFRAGMENT 14, IP_UNICAST_IF 31 at IPPROTO_IP 0; SO_SNDBUF 0x1001 at SOL_SOCKET 0xffff', () => {
+      expect([IPPROTO_IP, IP_TTL, IP_TOS, IP_DONTFRAGMENT, IP_UNICAST_IF, SOL_SOCKET, SO_SNDBUF]).toEqual([0, 4, 3, 14, 31, 0xffff, 0x1001]);
+    });
+
+    it('each is a DWORD a datagram socket sets before bind, keeps through bind, sets again after it and reads back (IPPROTO_IP and SOL_SOCKET socket options pages)', async () => {
+      const w = await openSession(factory);
+      const dg = await socket(w, WSK_FLAG_DATAGRAM_SOCKET);
+      for (const [name, level, code, value] of DEFAULTS) expect(await getOpt(dg, level, code), name).toEqual({ status: STATUS_SUCCESS, value });
+      // Interface 1 is loopback in every Linux network namespace, and the userspace stack's only interface.
+      const before: [number, number, number][] = [
+        [IPPROTO_IP, IP_TTL, 9], [IPPROTO_IP, IP_TOS, 0x20], [IPPROTO_IP, IP_DONTFRAGMENT, 1], [IPPROTO_IP, IP_UNICAST_IF, htonl(1)],
+        [SOL_SOCKET, SO_SNDBUF, 65536],
+      ];
+      for (const [level, code, value] of before) expect((await setOpt(dg, level, code, value)).status, `set ${code}`).toBe(STATUS_SUCCESS);
+      expect(await bind(dg, host())).toBe(STATUS_SUCCESS);
+      for (const [level, code, value] of before) expect(await getOpt(dg, level, code), `get ${code}`).toEqual({ status: STATUS_SUCCESS, value });
+      const after: [number, number, number][] = [
+        [IPPROTO_IP, IP_TTL, 200], [IPPROTO_IP, IP_TOS, 0], [IPPROTO_IP, IP_DONTFRAGMENT, 0], [IPPROTO_IP, IP_UNICAST_IF, 0],
+        [SOL_SOCKET, SO_SNDBUF, 131072],
+      ];
+      for (const [level, code, value] of after) {
+        expect((await setOpt(dg, level, code, value)).status, `set ${code}`).toBe(STATUS_SUCCESS);
+        expect(await getOpt(dg, level, code), `get ${code}`).toEqual({ status: STATUS_SUCCESS, value });
+      }
+      await close(dg);
+      await w.close();
+    });
+
+    it('a datagram leaves with the socket\'s IP_TTL and IP_TOS (the receiver\'s IP_HOPLIMIT and IP_RECVTOS objects say which); IP_TOS control info overrides the TOS for one datagram (IPPROTO_IP socket options page, WSASendMsg page)', async () => {
+      const w = await openSession(factory);
+      const got: { data: string; objects: [number, number, number][] }[] = [];
+      const events: WSK_CLIENT_DATAGRAM_DISPATCH = {
+        WskReceiveFromEvent: (_c, _f, list) => {
+          for (let d = list; d; d = d.Next) {
+            const msg = WSAMSG();
+            msg.Control = { len: d.ControlInfoLength, buf: d.ControlInfo };
+            const objects: [number, number, number][] = [];
+            for (let h = WSA_CMSG_FIRSTHDR(msg); h; h = WSA_CMSG_NXTHDR(msg, h)) objects.push([h.cmsg_level, h.cmsg_type, cmsgInt(WSA_CMSG_DATA(h))]);
+            const b = d.Buffer.Mdl!.buffer.subarray(d.Buffer.Offset, d.Buffer.Offset + d.Buffer.Length);
+            got.push({ data: Buffer.from(b).toString(), objects });
+          }
+          return STATUS_SUCCESS;
+        },
+      };
+      const rx = await socket(w, WSK_FLAG_DATAGRAM_SOCKET, AF_INET, null, events);
+      for (const code of [IP_RECVTOS, IP_HOPLIMIT]) await expectOk(setOpt(rx, IPPROTO_IP, code, 1), `option ${code}`);
+      expect(await bind(rx, host())).toBe(STATUS_SUCCESS);
+      expect(control(rx)(rx, WskSetOption, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, 16, { NpiId: NPI_WSK_INTERFACE_ID, EventMask: WSK_EVENT_RECEIVE_FROM }, 0, null, null, null))
+        .toBe(STATUS_SUCCESS);
+      const rxPort = await localPort(rx);
+      const tx = await socket(w, WSK_FLAG_DATAGRAM_SOCKET);
+      await expectOk(setOpt(tx, IPPROTO_IP, IP_TTL, 37), 'IP_TTL before bind');
+      await expectOk(setOpt(tx, IPPROTO_IP, IP_TOS, 0x28), 'IP_TOS before bind');
+      expect(await bind(tx, host())).toBe(STATUS_SUCCESS);
+      await expectOk(call((irp) => dgTable(tx).WskSendTo(tx, buf(Buffer.from('one')), 0, host(rxPort), 0, null, irp)), 'first WskSendTo');
+      await until(() => got.length === 1, 5000, 'the first datagram');
+      await expectOk(setOpt(tx, IPPROTO_IP, IP_TTL, 99), 'IP_TTL after bind');
+      const cmsg = new Uint8Array(WSA_CMSG_SPACE(4));
+      const h = new WSACMSGHDR(cmsg, 0);
+      h.cmsg_len = WSA_CMSG_LEN(4); h.cmsg_level = IPPROTO_IP; h.cmsg_type = IP_TOS;
+      setCmsgInt(WSA_CMSG_DATA(h), 0xb8);
+      await expectOk(call((irp) => dgTable(tx).WskSendTo(tx, buf(Buffer.from('two')), 0, host(rxPort), cmsg.byteLength, cmsg, irp)), 'second WskSendTo');
+      await until(() => got.length === 2, 5000, 'the second datagram');
+      expect(got).toEqual([
+        { data: 'one', objects: [[IPPROTO_IP, IP_TOS, 0x28], [IPPROTO_IP, IP_TTL, 37]] },
+        { data: 'two', objects: [[IPPROTO_IP, IP_TOS, 0xb8], [IPPROTO_IP, IP_TTL, 99]] },
+      ]);
+      await close(tx); await close(rx);
+      await w.close();
+    });
+
+    it('misuse gets STATUS_INVALID_PARAMETER (a TTL of 0 or 256, a TOS of 256, an input shorter than a DWORD, an interface that does not exist, the options on a connection socket or at IPPROTO_IPV6 on an AF_INET socket) or STATUS_BUFFER_OVERFLOW (an output shorter than a DWORD), never an exception, and the value stays', async () => {
+      const w = await openSession(factory);
+      const dg = await socket(w, WSK_FLAG_DATAGRAM_SOCKET);
+      expect(await bind(dg, host())).toBe(STATUS_SUCCESS);
+      expect((await setOpt(dg, IPPROTO_IP, IP_TTL, 0)).status).toBe(STATUS_INVALID_PARAMETER);
+      expect((await setOpt(dg, IPPROTO_IP, IP_TTL, 256)).status).toBe(STATUS_INVALID_PARAMETER);
+      expect((await setOpt(dg, IPPROTO_IP, IP_TTL, 50, 2)).status).toBe(STATUS_INVALID_PARAMETER);
+      expect((await setOpt(dg, IPPROTO_IP, IP_TOS, 256)).status).toBe(STATUS_INVALID_PARAMETER);
+      expect((await setOpt(dg, IPPROTO_IP, IP_UNICAST_IF, htonl(999_999))).status).toBe(STATUS_INVALID_PARAMETER);
+      expect((await setOpt(dg, IPPROTO_IPV6, IPV6_UNICAST_HOPS, 9)).status).toBe(STATUS_INVALID_PARAMETER);
+      expect((await getOpt(dg, IPPROTO_IP, IP_TTL, 2)).status).toBe(STATUS_BUFFER_OVERFLOW);
+      expect(await getOpt(dg, IPPROTO_IP, IP_TTL)).toEqual({ status: STATUS_SUCCESS, value: 64 });
+      expect(await getOpt(dg, IPPROTO_IP, IP_TOS)).toEqual({ status: STATUS_SUCCESS, value: 0 });
+      expect(await getOpt(dg, IPPROTO_IP, IP_UNICAST_IF)).toEqual({ status: STATUS_SUCCESS, value: 0 });
+      if (target.streams) {
+        const tcp = await socket(w, WSK_FLAG_CONNECTION_SOCKET);
+        expect((await setOpt(tcp, IPPROTO_IP, IP_TTL, 9)).status).toBe(STATUS_INVALID_PARAMETER);
+        expect((await getOpt(tcp, IPPROTO_IP, IP_DONTFRAGMENT)).status).toBe(STATUS_INVALID_PARAMETER);
+        await close(tcp);
+      }
+      await close(dg);
+      await w.close();
+    });
+
+    it('an IP_UNICAST_IF set before bind naming an interface that does not exist fails the bind with STATUS_INVALID_PARAMETER', async () => {
+      const w = await openSession(factory);
+      const dg = await socket(w, WSK_FLAG_DATAGRAM_SOCKET);
+      await expectOk(setOpt(dg, IPPROTO_IP, IP_UNICAST_IF, htonl(999_999)), 'IP_UNICAST_IF before bind');
+      expect(await bind(dg, host())).toBe(STATUS_INVALID_PARAMETER);
+      await close(dg);
+      await w.close();
+    });
+  });
+}
