@@ -189,6 +189,18 @@ export const SEND_DONT_FRAGMENT = 3;
 export const SEND_UNICAST_IF = 4;
 /** SO_SNDBUF: the host's send buffer size. */
 export const SEND_BUFFER = 5;
+/** IP_MULTICAST_TTL: the TTL of datagrams sent to a multicast group (default 1). */
+export const SEND_MULTICAST_TTL = 6;
+/** IP_MULTICAST_LOOP: a copy of what is sent to a group goes to this host's members too (default 1). */
+export const SEND_MULTICAST_LOOP = 7;
+/**
+ * IP_MULTICAST_IF: where datagrams to a group leave, as an IPv4 interface choice (below); 0: the
+ * default interface.
+ */
+export const SEND_MULTICAST_IF = 8;
+// An IPv4 interface choice (IP_MULTICAST_IF, IP_MREQ.imr_interface) is a host-order number:
+// a local IPv4 address (a.b.c.d → a<<24 | b<<16 | c<<8 | d), 0 for the default interface, or below
+// 2^24 an interface index (ws2ipdef.h's 0.0.0.x form).
 
 export interface DatagramSink {
   /** `info` is the transport's (see DatagramInfo): read it during the call, never keep it. */
@@ -231,6 +243,13 @@ export interface TransportDatagram {
   setReceiveBufferSize(bytes: number): void;
   /** One of the SEND_* options, for datagrams sent from now on. Throws ProviderError if the value is refused (an interface that does not exist). */
   setSendOption(option: number, value: number): void;
+  /**
+   * IP_ADD_MEMBERSHIP (join true) / IP_DROP_MEMBERSHIP: the IPv4 group (4 bytes) on the interface
+   * choice `iface` (see SEND_MULTICAST_IF). Throws ProviderError: STATUS_INVALID_PARAMETER for an
+   * interface that is not there, STATUS_ADDRESS_ALREADY_ASSOCIATED for a group joined twice,
+   * STATUS_INVALID_PARAMETER for dropping one not joined.
+   */
+  setMembership(group: Uint8Array, iface: number, join: boolean): void;
   close(): void;
 }
 

@@ -28,6 +28,11 @@ export class UdpSocket {
   ttl = 64;
   tos = 0;
   dontFragment = false;
+  /** IP_MULTICAST_TTL and IP_MULTICAST_LOOP (RFC 1112 §6.1 defaults: 1, and loop on). */
+  multicastTtl = 1;
+  multicastLoop = true;
+  /** The groups this socket joined (stack.groups counts the interface's memberships). */
+  readonly groups: number[] = [];
   closed = false;
   // Counters.
   datagramsIn = 0;
@@ -54,6 +59,8 @@ export class UdpSocket {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    for (let i = 0; i < this.groups.length; i++) this.stack.groups.leave(this.groups[i]!);
+    this.groups.length = 0;
     this.stack.udp.unbind(this);
   }
 }

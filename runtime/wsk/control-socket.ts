@@ -14,7 +14,7 @@ import {
 } from '../sockaddr.ts';
 import { guidEquals } from '../nmr/types.ts';
 import {
-  IP_DONTFRAGMENT, IP_TOS, IP_TTL, IP_UNICAST_IF, IPV6_V6ONLY, NPI_WSK_INTERFACE_ID, SIO_ADDRESS_LIST_CHANGE, SIO_ADDRESS_LIST_QUERY, SIO_WSK_QUERY_IDEAL_SEND_BACKLOG,
+  IP_ADD_MEMBERSHIP, IP_DONTFRAGMENT, IP_DROP_MEMBERSHIP, IP_MULTICAST_IF, IP_MULTICAST_LOOP, IP_MULTICAST_TTL, IP_TOS, IP_TTL, IP_UNICAST_IF, IPV6_V6ONLY, NPI_WSK_INTERFACE_ID, SIO_ADDRESS_LIST_CHANGE, SIO_ADDRESS_LIST_QUERY, SIO_WSK_QUERY_IDEAL_SEND_BACKLOG,
   SIO_WSK_QUERY_INSPECT_ID, SIO_WSK_QUERY_RECEIVE_BACKLOG, SIO_WSK_REGISTER_EXTENSION, SIO_WSK_SET_REMOTE_ADDRESS,
   SIO_TCP_INFO, SIO_WSK_SET_SENDTO_ADDRESS, SIO_WSK_SET_TCP_SILENT_MODE, SIZEOF_SIZE_T, SIZEOF_SOCKET_ADDRESS,
   SIZEOF_SOCKET_ADDRESS_LIST_HEADER, SIZEOF_TCP_INFO_v0, SIZEOF_ULONG, SIZEOF_WSK_INSPECT_ID, SO_BROADCAST, SO_CONDITIONAL_ACCEPT,
@@ -31,7 +31,10 @@ import { afterCallbacks, settle, trackPending, type WskSocketObject } from './so
 import type { PSIZE_T, SECURITY_DESCRIPTOR, SOCKET_ADDRESS_LIST, TCP_INFO_v0, WSK_EVENT_CALLBACK_CONTROL, WSK_INSPECT_ID } from './types.ts';
 import { watchAddressList } from './address-list.ts';
 import { receiveControlOption, receiveInfoMask } from './control-info.ts';
-import { SEND_BUFFER, SEND_DONT_FRAGMENT, SEND_TOS, SEND_TTL, SEND_UNICAST_IF } from '../provider.ts';
+import {
+  ProviderError, SEND_BUFFER, SEND_DONT_FRAGMENT, SEND_MULTICAST_IF, SEND_MULTICAST_LOOP, SEND_MULTICAST_TTL, SEND_TOS, SEND_TTL, SEND_UNICAST_IF,
+} from '../provider.ts';
+import { IP_MREQ, SIZEOF_IP_MREQ, inAddrValue } from './ip-mreq.ts';
 
 
 /** Reads a ULONG-sized input however the caller passed it. */
@@ -141,6 +144,7 @@ function setOption(c: ControlCall): NTSTATUS {
     return finish(c, STATUS_SUCCESS);
   }
   if (c.level === IPPROTO_TCP && c.code === TCP_CONGESTION_ALGORITHM && s.socketType === 1) return setCongestion(c);
+  if (c.level === IPPROTO_IP && (c.code === IP_ADD_MEMBERSHIP || c.code === IP_DROP_MEMBERSHIP)) return setMembership(c, c.code === IP_ADD_MEMBERSHIP);
   const v = readUlong(c.input, c.inSize);
   if (v === null || c.inSize < SIZEOF_ULONG) return finish(c, STATUS_INVALID_PARAMETER);
   const beforeBind = (apply: () => void, ...cats: string[]): NTSTATUS => {
@@ -224,6 +228,9 @@ function sendOptionOf(level: number, code: number): number {
   if (level === SOL_SOCKET) return (code >>> 0) === SO_SNDBUF ? SEND_BUFFER : 0;
   if (level !== IPPROTO_IP) return 0;
   switch (code) {
+    case IP_MULTICAST_TTL: return SEND_MULTICAST_TTL;
+    case IP_MULTICAST_LOOP: return SEND_MULTICAST_LOOP;
+    case IP_MULTICAST_IF: return SEND_MULTICAST_IF;
     case IP_TTL: return SEND_TTL;
     case IP_TOS: return SEND_TOS;
     case IP_DONTFRAGMENT: return SEND_DONT_FRAGMENT;
@@ -246,8 +253,10 @@ function setSendOption(c: ControlCall, option: number, v: number): NTSTATUS {
   let value = v;
   switch (option) {
     case SEND_TTL: if (v === 0 || v > 255) return finish(c, STATUS_INVALID_PARAMETER); break;
-    case SEND_TOS: if (v > 255) return finish(c, STATUS_INVALID_PARAMETER); break;
-    case SEND_DONT_FRAGMENT: value = v !== 0 ? 1 : 0; break;
+    case SEND_TOS: case SEND_MULTICAST_TTL: if (v > 255) return finish(c, STATUS_INVALID_PARAMETER); break;
+    case SEND_DONT_FRAGMENT: case SEND_MULTICAST_LOOP: value = v !== 0 ? 1 : 0; break;
+    // An IN_ADDR in a DWORD: its bytes in memory order are the address.
+    case SEND_MULTICAST_IF: value = byteSwap32(v); break;
     case SEND_UNICAST_IF: value = byteSwap32(v); break;
     case SEND_BUFFER: if (v > 0x7fffffff) return finish(c, STATUS_INVALID_PARAMETER); break;
   }
@@ -255,6 +264,29 @@ function setSendOption(c: ControlCall, option: number, v: number): NTSTATUS {
   s.options.sendOptions[option] = value;
   s.options.sendOptionsSet |= 1 << option;
   return finish(c, STATUS_SUCCESS);
+}
+
+/**
+ * IP_ADD_MEMBERSHIP/IP_DROP_MEMBERSHIP with an IP_MREQ (its 8 bytes, or an IP_MREQ object) on a
+ * bound datagram socket (STATUS_INVALID_DEVICE_STATE before bind). A group outside 224.0.0.0/4 or
+ * an input shorter than IP_MREQ is STATUS_INVALID_PARAMETER; the transport refuses an interface
+ * it does not have, a second join and a drop of a group not joined (setMembership).
+ */
+function setMembership(c: ControlCall, join: boolean): NTSTATUS {
+  const { s } = c;
+  if (!categoryIs(s, 'datagram')) return finish(c, STATUS_INVALID_PARAMETER);
+  const mreq = c.input instanceof IP_MREQ ? c.input
+    : c.input instanceof Uint8Array && c.input.byteLength >= SIZEOF_IP_MREQ ? new IP_MREQ(c.input) : null;
+  if (!mreq || c.inSize < SIZEOF_IP_MREQ || (mreq.imr_multiaddr[0]! & 0xf0) !== 0xe0) return finish(c, STATUS_INVALID_PARAMETER);
+  if (!s.datagram) return finish(c, STATUS_INVALID_DEVICE_STATE);
+  const dg = s.datagram;
+  let status: NTSTATUS = STATUS_SUCCESS;
+  try {
+    dg.setMembership(mreq.imr_multiaddr.slice(), inAddrValue(mreq.imr_interface), join);
+  } catch (err) {
+    status = err instanceof ProviderError ? err.status : STATUS_INVALID_PARAMETER;
+  }
+  return finish(c, status);
 }
 
 const byteSwap32 = (v: number): number => (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)) >>> 0;
@@ -282,7 +314,7 @@ function getOption(c: ControlCall): NTSTATUS {
   } else if (sendOption !== 0) {
     if (categoryIs(s, 'datagram') || (sendOption === SEND_BUFFER && categoryIs(s, 'listen', 'connection'))) {
       value = s.options.sendOptions[sendOption]!;
-      if (sendOption === SEND_UNICAST_IF) value = byteSwap32(value);
+      if (sendOption === SEND_UNICAST_IF || sendOption === SEND_MULTICAST_IF) value = byteSwap32(value);
     }
   } else if (c.level === SOL_SOCKET) {
     switch (c.code >>> 0) {

@@ -89,7 +89,7 @@ export interface SocketOptions {
   /** Receive control info asked for (IP_PKTINFO, IP_RECVTOS, ...): RC_* bits of control-info.ts. */
   receiveControl: number;
   /**
-   * Datagram send options (IP_TTL, IP_TOS, IP_DONTFRAGMENT, IP_UNICAST_IF, SO_SNDBUF) by the
+   * Datagram send options (IP_TTL, IP_TOS, IP_DONTFRAGMENT, IP_UNICAST_IF, SO_SNDBUF, IP_MULTICAST_*) by the
    * provider's SEND_* number; the ones set are given to the transport when it exists (bind) and
    * at once afterwards.
    */
@@ -183,7 +183,8 @@ export class WskSocketObject implements WSK_SOCKET {
       reuseAddress: false, exclusiveAddressUse: false, conditionalAccept: false, keepAlive: false,
       receiveBufferSize: DEFAULT_RECEIVE_BUFFER, receiveBufferSet: false, congestionAlgorithm: null, broadcast: false, v6Only: family === 23 ? true : false,
       noDelay: false, keepIdle: 7200, keepInterval: 1, keepCount: 10, fastOpen: false, securityDescriptor: null, receiveControl: 0,
-      sendOptions: [0, DEFAULT_TTL, 0, 0, 0, DEFAULT_SEND_BUFFER], sendOptionsSet: 0,
+      // By SEND_* number: -, TTL, TOS, DF, unicast interface, send buffer, multicast TTL, multicast loop, multicast interface.
+      sendOptions: [0, DEFAULT_TTL, 0, 0, 0, DEFAULT_SEND_BUFFER, 1, 1, 0], sendOptionsSet: 0,
     };
   }
 

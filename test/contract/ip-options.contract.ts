@@ -5,10 +5,12 @@
 // What the wire shows (TTL, TOS, DF seen by a Linux peer) is in test/interop/ip-options.test.ts.
 import { describe, expect, it } from 'vitest';
 import {
-  IPPROTO_IP, IPPROTO_IPV6, IP_DONTFRAGMENT, IP_HOPLIMIT, IP_RECVTOS, IP_TOS, IP_TTL, IP_UNICAST_IF, IPV6_UNICAST_HOPS,
-  NPI_WSK_INTERFACE_ID, SO_SNDBUF, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, STATUS_BUFFER_OVERFLOW, STATUS_INVALID_PARAMETER, STATUS_SUCCESS,
+  IPPROTO_IP, IPPROTO_IPV6, IP_ADD_MEMBERSHIP, IP_DONTFRAGMENT, IP_DROP_MEMBERSHIP, IP_HOPLIMIT, IP_MREQ, IP_MULTICAST_IF, IP_MULTICAST_LOOP,
+  IP_MULTICAST_TTL, IP_RECVTOS, IP_TOS, IP_TTL, IP_UNICAST_IF, IPV6_UNICAST_HOPS, NPI_WSK_INTERFACE_ID, SIZEOF_IP_MREQ, SO_SNDBUF,
+  SO_WSK_EVENT_CALLBACK, SOL_SOCKET, STATUS_ADDRESS_ALREADY_ASSOCIATED, STATUS_BUFFER_OVERFLOW, STATUS_INVALID_DEVICE_STATE,
+  STATUS_INVALID_PARAMETER, STATUS_SUCCESS,
   WSACMSGHDR, WSAMSG, WSA_CMSG_DATA, WSA_CMSG_FIRSTHDR, WSA_CMSG_LEN, WSA_CMSG_NXTHDR, WSA_CMSG_SPACE, WSK_EVENT_RECEIVE_FROM,
-  WSK_FLAG_CONNECTION_SOCKET, WSK_FLAG_DATAGRAM_SOCKET, WskGetOption, WskSetOption, cmsgInt, setCmsgInt,
+  WSK_FLAG_CONNECTION_SOCKET, WSK_FLAG_DATAGRAM_SOCKET, WskGetOption, WskSetOption, cmsgInt, makeSockaddrIn, setCmsgInt,
   type WSK_CLIENT_DATAGRAM_DISPATCH, type WSK_PROVIDER_BASIC_DISPATCH, type WSK_SOCKET,
 } from '../../index.ts';
 import { call, until } from '../helpers/wsk-call.ts';
@@ -141,6 +143,112 @@ export function ipOptionsContract(target: ContractTarget): void {
       const dg = await socket(w, WSK_FLAG_DATAGRAM_SOCKET);
       await expectOk(setOpt(dg, IPPROTO_IP, IP_UNICAST_IF, htonl(999_999)), 'IP_UNICAST_IF before bind');
       expect(await bind(dg, host())).toBe(STATUS_INVALID_PARAMETER);
+      await close(dg);
+      await w.close();
+    });
+  });
+}
+
+/** An IP_MREQ for `group` on `iface` (dotted quads). */
+function mreq(group: string, iface: string): IP_MREQ {
+  const m = new IP_MREQ();
+  m.imr_multiaddr = Uint8Array.from(group.split('.').map(Number));
+  m.imr_interface = Uint8Array.from(iface.split('.').map(Number));
+  return m;
+}
+
+const setMembership = (s: WSK_SOCKET, code: number, m: IP_MREQ | Uint8Array, inSize = SIZEOF_IP_MREQ) =>
+  call((irp) => control(s)(s, WskSetOption, code, IPPROTO_IP, inSize, m, 0, null, null, irp));
+
+/** A dotted quad as the DWORD IP_MULTICAST_IF takes: an IN_ADDR, its bytes in memory order. */
+const inAddrDword = (text: string): number => new DataView(Uint8Array.from(text.split('.').map(Number)).buffer).getUint32(0, true);
+
+export function multicastContract(target: ContractTarget): void {
+  const { factory } = target;
+  const hostIp = target.hostAddress(AF_INET);
+  const host = (port = 0) => hostSockaddr(target, AF_INET, port);
+
+  describe('IPv4 multicast on datagram sockets (issue 13: IP_ADD/DROP_MEMBERSHIP, IP_MULTICAST_IF/TTL/LOOP)', () => {
+    it('the ws2ipdef.h numbers: IP_MULTICAST_IF 9, IP_MULTICAST_TTL 10, IP_MULTICAST_LOOP 11, IP_ADD_MEMBERSHIP 12, IP_DROP_MEMBERSHIP 13; IP_MREQ is 8 bytes', () => {
+      expect([IP_MULTICAST_IF, IP_MULTICAST_TTL, IP_MULTICAST_LOOP, IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP, SIZEOF_IP_MREQ]).toEqual([9, 10, 11, 12, 13, 8]);
+    });
+
+    it('IP_MULTICAST_TTL (default 1), IP_MULTICAST_LOOP (default 1) and IP_MULTICAST_IF (default 0.0.0.0) are DWORDs set and read back before and after bind (IPPROTO_IP socket options page)', async () => {
+      const w = await openSession(factory);
+      const dg = await socket(w, WSK_FLAG_DATAGRAM_SOCKET);
+      expect(await getOpt(dg, IPPROTO_IP, IP_MULTICAST_TTL)).toEqual({ status: STATUS_SUCCESS, value: 1 });
+      expect(await getOpt(dg, IPPROTO_IP, IP_MULTICAST_LOOP)).toEqual({ status: STATUS_SUCCESS, value: 1 });
+      expect(await getOpt(dg, IPPROTO_IP, IP_MULTICAST_IF)).toEqual({ status: STATUS_SUCCESS, value: 0 });
+      await expectOk(setOpt(dg, IPPROTO_IP, IP_MULTICAST_TTL, 5), 'IP_MULTICAST_TTL');
+      await expectOk(setOpt(dg, IPPROTO_IP, IP_MULTICAST_IF, inAddrDword(hostIp)), 'IP_MULTICAST_IF');
+      expect(await bind(dg, host())).toBe(STATUS_SUCCESS);
+      await expectOk(setOpt(dg, IPPROTO_IP, IP_MULTICAST_LOOP, 0), 'IP_MULTICAST_LOOP');
+      expect(await getOpt(dg, IPPROTO_IP, IP_MULTICAST_TTL)).toEqual({ status: STATUS_SUCCESS, value: 5 });
+      expect(await getOpt(dg, IPPROTO_IP, IP_MULTICAST_LOOP)).toEqual({ status: STATUS_SUCCESS, value: 0 });
+      expect(await getOpt(dg, IPPROTO_IP, IP_MULTICAST_IF)).toEqual({ status: STATUS_SUCCESS, value: inAddrDword(hostIp) });
+      await close(dg);
+      await w.close();
+    });
+
+    it('a socket that joined 239.255.13.1 (IP_ADD_MEMBERSHIP, IP_MREQ on the host address) receives what another socket of this host sends to the group, with its IP_MULTICAST_TTL; after IP_DROP_MEMBERSHIP nothing more (IP_ADD_MEMBERSHIP page)', async () => {
+      const w = await openSession(factory);
+      const group = '239.255.13.1';
+      const got: { data: string; ttl: number }[] = [];
+      const events: WSK_CLIENT_DATAGRAM_DISPATCH = {
+        WskReceiveFromEvent: (_c, _f, list) => {
+          for (let d = list; d; d = d.Next) {
+            const msg = WSAMSG();
+            msg.Control = { len: d.ControlInfoLength, buf: d.ControlInfo };
+            let ttl = -1;
+            for (let h = WSA_CMSG_FIRSTHDR(msg); h; h = WSA_CMSG_NXTHDR(msg, h)) if (h.cmsg_type === IP_TTL) ttl = cmsgInt(WSA_CMSG_DATA(h));
+            const b = d.Buffer.Mdl!.buffer.subarray(d.Buffer.Offset, d.Buffer.Offset + d.Buffer.Length);
+            got.push({ data: Buffer.from(b).toString(), ttl });
+          }
+          return STATUS_SUCCESS;
+        },
+      };
+      const rx = await socket(w, WSK_FLAG_DATAGRAM_SOCKET, AF_INET, null, events);
+      await expectOk(setOpt(rx, IPPROTO_IP, IP_HOPLIMIT, 1), 'IP_HOPLIMIT');
+      expect(await bind(rx, makeSockaddrIn('0.0.0.0', 0))).toBe(STATUS_SUCCESS);
+      const port = await localPort(rx);
+      expect(control(rx)(rx, WskSetOption, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, 16, { NpiId: NPI_WSK_INTERFACE_ID, EventMask: WSK_EVENT_RECEIVE_FROM }, 0, null, null, null))
+        .toBe(STATUS_SUCCESS);
+      await expectOk(setMembership(rx, IP_ADD_MEMBERSHIP, mreq(group, hostIp)), 'IP_ADD_MEMBERSHIP');
+      const tx = await socket(w, WSK_FLAG_DATAGRAM_SOCKET);
+      // The host address's interface (loopback for the kernel provider): nothing leaves the host.
+      await expectOk(setOpt(tx, IPPROTO_IP, IP_MULTICAST_IF, inAddrDword(hostIp)), 'IP_MULTICAST_IF');
+      await expectOk(setOpt(tx, IPPROTO_IP, IP_MULTICAST_TTL, 3), 'IP_MULTICAST_TTL');
+      expect(await bind(tx, host())).toBe(STATUS_SUCCESS);
+      const sendTo = async (text: string, to: string): Promise<void> =>
+        expectOk(call((irp) => dgTable(tx).WskSendTo(tx, buf(Buffer.from(text)), 0, makeSockaddrIn(to, port), 0, null, irp)), `WskSendTo ${text}`);
+      await sendTo('to-group', group);
+      await until(() => got.length === 1, 5000, 'the group datagram');
+      await expectOk(setMembership(rx, IP_DROP_MEMBERSHIP, mreq(group, hostIp)), 'IP_DROP_MEMBERSHIP');
+      await sendTo('after-drop', group);
+      // A unicast datagram behind it: once it is in, the group one would have been too.
+      await sendTo('unicast', hostIp);
+      await until(() => got.length >= 2, 5000, 'the unicast datagram');
+      expect(got).toEqual([{ data: 'to-group', ttl: 3 }, { data: 'unicast', ttl: 64 }]);
+      await close(tx); await close(rx);
+      await w.close();
+    });
+
+    it('misuse: a group outside 224.0.0.0/4, an input shorter than IP_MREQ, an interface that is not there, a drop of a group not joined, IP_MULTICAST_TTL 256, reading IP_ADD_MEMBERSHIP: STATUS_INVALID_PARAMETER; before bind STATUS_INVALID_DEVICE_STATE; a second join STATUS_ADDRESS_ALREADY_ASSOCIATED', async () => {
+      const w = await openSession(factory);
+      const dg = await socket(w, WSK_FLAG_DATAGRAM_SOCKET);
+      expect((await setMembership(dg, IP_ADD_MEMBERSHIP, mreq('239.255.13.2', hostIp))).status).toBe(STATUS_INVALID_DEVICE_STATE);
+      expect(await bind(dg, makeSockaddrIn('0.0.0.0', 0))).toBe(STATUS_SUCCESS);
+      expect((await setMembership(dg, IP_ADD_MEMBERSHIP, mreq('198.18.0.9', hostIp))).status).toBe(STATUS_INVALID_PARAMETER);
+      expect((await setMembership(dg, IP_ADD_MEMBERSHIP, mreq('239.255.13.2', hostIp), 4)).status).toBe(STATUS_INVALID_PARAMETER);
+      expect((await setMembership(dg, IP_ADD_MEMBERSHIP, new Uint8Array(4), 4)).status).toBe(STATUS_INVALID_PARAMETER);
+      // Interface index 999999 in the 0.0.0.x form.
+      expect((await setMembership(dg, IP_ADD_MEMBERSHIP, mreq('239.255.13.2', '0.15.66.63'))).status).toBe(STATUS_INVALID_PARAMETER);
+      expect((await setMembership(dg, IP_DROP_MEMBERSHIP, mreq('239.255.13.2', hostIp))).status).toBe(STATUS_INVALID_PARAMETER);
+      await expectOk(setMembership(dg, IP_ADD_MEMBERSHIP, mreq('239.255.13.2', hostIp)), 'IP_ADD_MEMBERSHIP');
+      expect((await setMembership(dg, IP_ADD_MEMBERSHIP, mreq('239.255.13.2', hostIp))).status).toBe(STATUS_ADDRESS_ALREADY_ASSOCIATED);
+      expect((await setOpt(dg, IPPROTO_IP, IP_MULTICAST_TTL, 256)).status).toBe(STATUS_INVALID_PARAMETER);
+      expect((await getOpt(dg, IPPROTO_IP, IP_ADD_MEMBERSHIP, SIZEOF_IP_MREQ)).status).toBe(STATUS_INVALID_PARAMETER);
+      await expectOk(setMembership(dg, IP_DROP_MEMBERSHIP, mreq('239.255.13.2', hostIp)), 'IP_DROP_MEMBERSHIP');
       await close(dg);
       await w.close();
     });

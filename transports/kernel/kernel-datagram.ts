@@ -4,7 +4,7 @@
 // only through hold(). Socket errors → sink.onError. sendTo completes done(status, bytes) exactly
 // once, after its batch left, never inside the call. Option refusals throw ProviderError.
 import {
-  ProviderError, SEND_BUFFER, SEND_DONT_FRAGMENT, SEND_TOS, SEND_TTL, SEND_UNICAST_IF, RECV_HOPLIMIT, RECV_PKTINFO, RECV_PKTINFO6, RECV_TCLASS, RECV_TOS, RECV_TTL, newDatagramInfo,
+  ProviderError, SEND_BUFFER, SEND_DONT_FRAGMENT, SEND_MULTICAST_IF, SEND_MULTICAST_LOOP, SEND_MULTICAST_TTL, SEND_TOS, SEND_TTL, SEND_UNICAST_IF, RECV_HOPLIMIT, RECV_PKTINFO, RECV_PKTINFO6, RECV_TCLASS, RECV_TOS, RECV_TTL, newDatagramInfo,
   type DatagramOptions, type DatagramSendInfo, type DatagramSink, type TransportDatagram,
 } from '../../runtime/provider.ts';
 import { ntStatusFromErrno, STATUS_INVALID_PARAMETER, type NTSTATUS } from '../../runtime/ntstatus.ts';
@@ -14,6 +14,23 @@ import {
   ADDR_ROW, isV4Mapped, LINUX, RX_FLAGS, RX_FLOWINFO, RX_IFINDEX, RX_PORT, RX_SCOPE, RX_TOS, RX_TTL, RXF_HOPLIMIT, RXF_PKTINFO4,
   RXF_PKTINFO6, RXF_TCLASS, RXF_TOS, RXF_TTL, RX_WORDS, UdpSocket, interfaceExists,
 } from './udp-socket.ts';
+
+/**
+ * Linux's struct ip_mreqn { in_addr imr_multiaddr; in_addr imr_address; int imr_ifindex; } for a
+ * group (null: IP_MULTICAST_IF, which reads the same struct without it) on an interface choice
+ * (provider.ts: a local address, 0, or below 2^24 an interface index, which must exist).
+ */
+function ipMreqn(group: Uint8Array | null, iface: number): Uint8Array {
+  const b = new Uint8Array(12);
+  if (group) b.set(group.subarray(0, 4), 0);
+  if (iface !== 0 && iface < 0x1000000) {
+    if (!interfaceExists(iface)) throw new ProviderError(STATUS_INVALID_PARAMETER, `no interface ${iface}`);
+    new DataView(b.buffer).setInt32(8, iface, true);
+  } else {
+    new DataView(b.buffer).setUint32(4, iface, false);
+  }
+  return b;
+}
 
 export class KernelDatagram implements TransportDatagram {
   private closed = false;
@@ -178,10 +195,24 @@ export class KernelDatagram implements TransportDatagram {
           s.setInt(LINUX.IPPROTO_IP, LINUX.IP_UNICAST_IF, ((value & 0xff) << 24 | (value & 0xff00) << 8 | (value >>> 8) & 0xff00 | value >>> 24) | 0);
           break;
         case SEND_BUFFER: s.setInt(LINUX.SOL_SOCKET, LINUX.SO_SNDBUF, value); break;
+        case SEND_MULTICAST_TTL: s.setInt(LINUX.IPPROTO_IP, LINUX.IP_MULTICAST_TTL, value); break;
+        case SEND_MULTICAST_LOOP: s.setInt(LINUX.IPPROTO_IP, LINUX.IP_MULTICAST_LOOP, value); break;
+        case SEND_MULTICAST_IF: s.setBytes(LINUX.IPPROTO_IP, LINUX.IP_MULTICAST_IF, ipMreqn(null, value)); break;
         default: throw new ProviderError(STATUS_INVALID_PARAMETER, `send option ${option}`);
       }
     } catch (err) {
       throw err instanceof ProviderError ? err : providerError(err, `send option ${option}`);
+    }
+  }
+
+  setMembership(group: Uint8Array, iface: number, join: boolean): void {
+    try {
+      this.socket.setBytes(LINUX.IPPROTO_IP, join ? LINUX.IP_ADD_MEMBERSHIP : LINUX.IP_DROP_MEMBERSHIP, ipMreqn(group, iface));
+    } catch (err) {
+      if (err instanceof ProviderError) throw err;
+      const code = (err as { code?: string }).code;
+      // ENODEV: no such interface, or no route to choose one; EADDRNOTAVAIL: a drop of a group not joined.
+      throw code === 'EADDRINUSE' ? providerError(err, 'IP_ADD_MEMBERSHIP') : new ProviderError(STATUS_INVALID_PARAMETER, `${join ? 'IP_ADD_MEMBERSHIP' : 'IP_DROP_MEMBERSHIP'}: ${code ?? err}`);
     }
   }
 
