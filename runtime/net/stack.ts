@@ -238,9 +238,9 @@ export class Ipv4Stack implements LinkReceiver {
     const eth = this.eth.reset(bytes, offset, length);
     const hi = get16(bytes, offset);
     const lo = get32s(bytes, offset + 2);
-    // The broadcast address, or a group address (01:00:5e:... for IPv4 multicast, RFC 1112 §6.4):
+    // The broadcast address, or an IPv4 group address (01:00:5e and a 0 bit, RFC 1112 §6.4):
     // the IPv4 layer takes such a frame only for a broadcast or a group the interface is a member of.
-    const broadcast = (bytes[offset]! & 1) !== 0;
+    const broadcast = (hi === 0xffff && lo === -1) || (hi === 0x0100 && (lo >>> 23) === 0xbc);
     if (!broadcast && (hi !== this.macHi || lo !== this.macLo)) { c.rxNotForUs++; return; }
     const type = eth.etherType;
     const p = eth.payloadOffset;
