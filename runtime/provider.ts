@@ -198,6 +198,12 @@ export const SEND_MULTICAST_LOOP = 7;
  * default interface.
  */
 export const SEND_MULTICAST_IF = 8;
+/** IPV6_UNICAST_HOPS: the hop limit of the IPv6 header (AF_INET6 sockets). */
+export const SEND_HOP_LIMIT = 9;
+/** IPV6_TCLASS: the traffic class of the IPv6 header. */
+export const SEND_TCLASS = 10;
+/** IPV6_DONTFRAG: an IPv6 datagram larger than the path MTU fails instead of being fragmented at the source. */
+export const SEND_DONT_FRAGMENT6 = 11;
 // An IPv4 interface choice (IP_MULTICAST_IF, IP_MREQ.imr_interface) is a host-order number:
 // a local IPv4 address (a.b.c.d → a<<24 | b<<16 | c<<8 | d), 0 for the default interface, or below
 // 2^24 an interface index (ws2ipdef.h's 0.0.0.x form).

@@ -14,7 +14,7 @@ import {
 } from '../sockaddr.ts';
 import { guidEquals } from '../nmr/types.ts';
 import {
-  IP_ADD_MEMBERSHIP, IP_DONTFRAGMENT, IP_DROP_MEMBERSHIP, IP_MULTICAST_IF, IP_MULTICAST_LOOP, IP_MULTICAST_TTL, IP_TOS, IP_TTL, IP_UNICAST_IF, IPV6_V6ONLY, NPI_WSK_INTERFACE_ID, SIO_ADDRESS_LIST_CHANGE, SIO_ADDRESS_LIST_QUERY, SIO_WSK_QUERY_IDEAL_SEND_BACKLOG,
+  IP_ADD_MEMBERSHIP, IP_DONTFRAGMENT, IP_DROP_MEMBERSHIP, IP_MULTICAST_IF, IP_MULTICAST_LOOP, IP_MULTICAST_TTL, IP_TOS, IP_TTL, IP_UNICAST_IF, IPV6_DONTFRAG, IPV6_TCLASS, IPV6_UNICAST_HOPS, IPV6_V6ONLY, NPI_WSK_INTERFACE_ID, SIO_ADDRESS_LIST_CHANGE, SIO_ADDRESS_LIST_QUERY, SIO_WSK_QUERY_IDEAL_SEND_BACKLOG,
   SIO_WSK_QUERY_INSPECT_ID, SIO_WSK_QUERY_RECEIVE_BACKLOG, SIO_WSK_REGISTER_EXTENSION, SIO_WSK_SET_REMOTE_ADDRESS,
   SIO_TCP_INFO, SIO_WSK_SET_SENDTO_ADDRESS, SIO_WSK_SET_TCP_SILENT_MODE, SIZEOF_SIZE_T, SIZEOF_SOCKET_ADDRESS,
   SIZEOF_SOCKET_ADDRESS_LIST_HEADER, SIZEOF_TCP_INFO_v0, SIZEOF_ULONG, SIZEOF_WSK_INSPECT_ID, SO_BROADCAST, SO_CONDITIONAL_ACCEPT,
@@ -32,7 +32,7 @@ import type { PSIZE_T, SECURITY_DESCRIPTOR, SOCKET_ADDRESS_LIST, TCP_INFO_v0, WS
 import { watchAddressList } from './address-list.ts';
 import { receiveControlOption, receiveInfoMask } from './control-info.ts';
 import {
-  ProviderError, SEND_BUFFER, SEND_DONT_FRAGMENT, SEND_MULTICAST_IF, SEND_MULTICAST_LOOP, SEND_MULTICAST_TTL, SEND_TOS, SEND_TTL, SEND_UNICAST_IF,
+  ProviderError, SEND_BUFFER, SEND_DONT_FRAGMENT, SEND_DONT_FRAGMENT6, SEND_HOP_LIMIT, SEND_TCLASS, SEND_MULTICAST_IF, SEND_MULTICAST_LOOP, SEND_MULTICAST_TTL, SEND_TOS, SEND_TTL, SEND_UNICAST_IF,
 } from '../provider.ts';
 import { IP_MREQ, SIZEOF_IP_MREQ, inAddrValue } from './ip-mreq.ts';
 
@@ -226,6 +226,14 @@ function setReceiveControl(c: ControlCall, bit: number, on: boolean): NTSTATUS {
 /** The provider's SEND_* number of an option that applies to every datagram a socket sends, or 0. */
 function sendOptionOf(level: number, code: number): number {
   if (level === SOL_SOCKET) return (code >>> 0) === SO_SNDBUF ? SEND_BUFFER : 0;
+  if (level === IPPROTO_IPV6) {
+    switch (code) {
+      case IPV6_UNICAST_HOPS: return SEND_HOP_LIMIT;
+      case IPV6_TCLASS: return SEND_TCLASS;
+      case IPV6_DONTFRAG: return SEND_DONT_FRAGMENT6;
+      default: return 0;
+    }
+  }
   if (level !== IPPROTO_IP) return 0;
   switch (code) {
     case IP_MULTICAST_TTL: return SEND_MULTICAST_TTL;
@@ -239,22 +247,29 @@ function sendOptionOf(level: number, code: number): number {
   }
 }
 
+/** SO_SNDBUF on every kind of socket, the IP-level ones on datagram sockets, IPPROTO_IPV6 ones on AF_INET6 sockets only (setSendOption). */
+function sendOptionAllowed(s: WskSocketObject, level: number, option: number): boolean {
+  if (option === SEND_BUFFER) return categoryIs(s, 'listen', 'datagram', 'connection');
+  return categoryIs(s, 'datagram') && !(level === IPPROTO_IPV6 && s.family === AF_INET);
+}
+
 /**
  * SO_SNDBUF on every kind of socket (only a datagram transport has a buffer to size; the others
  * keep the value for WskGetOption), the IPPROTO_IP ones on datagram sockets of either family (on
  * an AF_INET6 socket they apply to its IPv4 traffic, as on Windows): before or after bind. A TTL
  * of 0 or above 255, a TOS above 255, a size above 2^31 - 1 are STATUS_INVALID_PARAMETER; so is an
  * IP_UNICAST_IF interface the transport does not have (the index is in network byte order, the
- * IPPROTO_IP socket options page).
+ * IPPROTO_IP socket options page). IPV6_UNICAST_HOPS, IPV6_TCLASS and IPV6_DONTFRAG (IPPROTO_IPV6
+ * socket options page) are the same on an AF_INET6 socket's IPv6 traffic.
  */
 function setSendOption(c: ControlCall, option: number, v: number): NTSTATUS {
   const { s } = c;
-  if (!categoryIs(s, 'datagram') && !(option === SEND_BUFFER && categoryIs(s, 'listen', 'connection'))) return finish(c, STATUS_INVALID_PARAMETER);
+  if (!sendOptionAllowed(s, c.level, option)) return finish(c, STATUS_INVALID_PARAMETER);
   let value = v;
   switch (option) {
-    case SEND_TTL: if (v === 0 || v > 255) return finish(c, STATUS_INVALID_PARAMETER); break;
-    case SEND_TOS: case SEND_MULTICAST_TTL: if (v > 255) return finish(c, STATUS_INVALID_PARAMETER); break;
-    case SEND_DONT_FRAGMENT: case SEND_MULTICAST_LOOP: value = v !== 0 ? 1 : 0; break;
+    case SEND_TTL: case SEND_HOP_LIMIT: if (v === 0 || v > 255) return finish(c, STATUS_INVALID_PARAMETER); break;
+    case SEND_TOS: case SEND_MULTICAST_TTL: case SEND_TCLASS: if (v > 255) return finish(c, STATUS_INVALID_PARAMETER); break;
+    case SEND_DONT_FRAGMENT: case SEND_MULTICAST_LOOP: case SEND_DONT_FRAGMENT6: value = v !== 0 ? 1 : 0; break;
     // An IN_ADDR in a DWORD: its bytes in memory order are the address.
     case SEND_MULTICAST_IF: value = byteSwap32(v); break;
     case SEND_UNICAST_IF: value = byteSwap32(v); break;
@@ -312,7 +327,7 @@ function getOption(c: ControlCall): NTSTATUS {
   if (rcBit !== 0) {
     if (receiveControlAllowed(c)) value = s.options.receiveControl & rcBit ? 1 : 0;
   } else if (sendOption !== 0) {
-    if (categoryIs(s, 'datagram') || (sendOption === SEND_BUFFER && categoryIs(s, 'listen', 'connection'))) {
+    if (sendOptionAllowed(s, c.level, sendOption)) {
       value = s.options.sendOptions[sendOption]!;
       if (sendOption === SEND_UNICAST_IF || sendOption === SEND_MULTICAST_IF) value = byteSwap32(value);
     }

@@ -1,12 +1,13 @@
 // IP-level and socket options drivers set on datagram sockets (issue 13, deliverable 4), on every
 // provider: IP_TTL, IP_TOS, IP_DONTFRAGMENT, IP_UNICAST_IF (Microsoft's "IPPROTO_IP socket
-// options" page) and SO_SNDBUF ("SOL_SOCKET socket options"), numbers from ws2ipdef.h/ws2def.h,
+// options" page), IPV6_UNICAST_HOPS, IPV6_TCLASS, IPV6_DONTFRAG ("IPPROTO_IPV6 socket options"; on
+// providers with IPv6), SO_SNDBUF ("SOL_SOCKET socket options"), and IPv4 multicast; numbers from ws2ipdef.h/ws2def.h,
 // set and read through WskControlSocket (WskSetOption/WskGetOption, the WskControlSocket page).
 // What the wire shows (TTL, TOS, DF seen by a Linux peer) is in test/interop/ip-options.test.ts.
 import { describe, expect, it } from 'vitest';
 import {
   IPPROTO_IP, IPPROTO_IPV6, IP_ADD_MEMBERSHIP, IP_DONTFRAGMENT, IP_DROP_MEMBERSHIP, IP_HOPLIMIT, IP_MREQ, IP_MULTICAST_IF, IP_MULTICAST_LOOP,
-  IP_MULTICAST_TTL, IP_RECVTOS, IP_TOS, IP_TTL, IP_UNICAST_IF, IPV6_UNICAST_HOPS, NPI_WSK_INTERFACE_ID, SIZEOF_IP_MREQ, SO_SNDBUF,
+  IP_MULTICAST_TTL, IP_RECVTOS, IP_TOS, IP_TTL, IP_UNICAST_IF, IPV6_DONTFRAG, IPV6_HOPLIMIT, IPV6_RECVTCLASS, IPV6_TCLASS, IPV6_UNICAST_HOPS, NPI_WSK_INTERFACE_ID, SIZEOF_IP_MREQ, SO_SNDBUF,
   SO_WSK_EVENT_CALLBACK, SOL_SOCKET, STATUS_ADDRESS_ALREADY_ASSOCIATED, STATUS_BUFFER_OVERFLOW, STATUS_INVALID_DEVICE_STATE,
   STATUS_INVALID_PARAMETER, STATUS_SUCCESS,
   WSACMSGHDR, WSAMSG, WSA_CMSG_DATA, WSA_CMSG_FIRSTHDR, WSA_CMSG_LEN, WSA_CMSG_NXTHDR, WSA_CMSG_SPACE, WSK_EVENT_RECEIVE_FROM,
@@ -15,7 +16,7 @@ import {
 } from '../../index.ts';
 import { call, until } from '../helpers/wsk-call.ts';
 import { openSession } from '../helpers/wsk-session.ts';
-import { AF_INET, bind, buf, close, dgTable, expectOk, hostSockaddr, localPort, socket } from './fixtures.ts';
+import { AF_INET, AF_INET6, bind, buf, close, dgTable, expectOk, hostSockaddr, localPort, socket } from './fixtures.ts';
 import type { ContractTarget } from './target.ts';
 
 const control = (s: WSK_SOCKET) => (s.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket;
@@ -133,6 +134,65 @@ export function ipOptionsContract(target: ContractTarget): void {
         expect((await setOpt(tcp, IPPROTO_IP, IP_TTL, 9)).status).toBe(STATUS_INVALID_PARAMETER);
         expect((await getOpt(tcp, IPPROTO_IP, IP_DONTFRAGMENT)).status).toBe(STATUS_INVALID_PARAMETER);
         await close(tcp);
+      }
+      await close(dg);
+      await w.close();
+    });
+
+    if (target.ipv6) {
+      it('IPV6_UNICAST_HOPS (4, default 64), IPV6_TCLASS (39, default 0) and IPV6_DONTFRAG (14, default 0) at IPPROTO_IPV6 (41) on an AF_INET6 datagram socket: set, read back, and the receiver\'s IPV6_HOPLIMIT and IPV6_TCLASS objects show the hop limit and class sent (IPPROTO_IPV6 socket options page)', async () => {
+        expect([IPPROTO_IPV6, IPV6_UNICAST_HOPS, IPV6_TCLASS, IPV6_DONTFRAG]).toEqual([41, 4, 39, 14]);
+        const w = await openSession(factory);
+        const host6 = (port = 0) => hostSockaddr(target, AF_INET6, port);
+        const got: [number, number, number][][] = [];
+        const events: WSK_CLIENT_DATAGRAM_DISPATCH = {
+          WskReceiveFromEvent: (_c, _f, list) => {
+            for (let d = list; d; d = d.Next) {
+              const msg = WSAMSG();
+              msg.Control = { len: d.ControlInfoLength, buf: d.ControlInfo };
+              const objects: [number, number, number][] = [];
+              for (let h = WSA_CMSG_FIRSTHDR(msg); h; h = WSA_CMSG_NXTHDR(msg, h)) objects.push([h.cmsg_level, h.cmsg_type, cmsgInt(WSA_CMSG_DATA(h))]);
+              got.push(objects);
+            }
+            return STATUS_SUCCESS;
+          },
+        };
+        const rx = await socket(w, WSK_FLAG_DATAGRAM_SOCKET, AF_INET6, null, events);
+        for (const code of [IPV6_RECVTCLASS, IPV6_HOPLIMIT]) await expectOk(setOpt(rx, IPPROTO_IPV6, code, 1), `option ${code}`);
+        expect(await bind(rx, host6())).toBe(STATUS_SUCCESS);
+        expect(control(rx)(rx, WskSetOption, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, 16, { NpiId: NPI_WSK_INTERFACE_ID, EventMask: WSK_EVENT_RECEIVE_FROM }, 0, null, null, null))
+          .toBe(STATUS_SUCCESS);
+        const tx = await socket(w, WSK_FLAG_DATAGRAM_SOCKET, AF_INET6);
+        expect(await getOpt(tx, IPPROTO_IPV6, IPV6_UNICAST_HOPS)).toEqual({ status: STATUS_SUCCESS, value: 64 });
+        expect(await getOpt(tx, IPPROTO_IPV6, IPV6_TCLASS)).toEqual({ status: STATUS_SUCCESS, value: 0 });
+        expect(await getOpt(tx, IPPROTO_IPV6, IPV6_DONTFRAG)).toEqual({ status: STATUS_SUCCESS, value: 0 });
+        await expectOk(setOpt(tx, IPPROTO_IPV6, IPV6_UNICAST_HOPS, 21), 'IPV6_UNICAST_HOPS');
+        expect(await bind(tx, host6())).toBe(STATUS_SUCCESS);
+        await expectOk(setOpt(tx, IPPROTO_IPV6, IPV6_TCLASS, 0x48), 'IPV6_TCLASS');
+        await expectOk(setOpt(tx, IPPROTO_IPV6, IPV6_DONTFRAG, 1), 'IPV6_DONTFRAG');
+        expect(await getOpt(tx, IPPROTO_IPV6, IPV6_UNICAST_HOPS)).toEqual({ status: STATUS_SUCCESS, value: 21 });
+        expect(await getOpt(tx, IPPROTO_IPV6, IPV6_TCLASS)).toEqual({ status: STATUS_SUCCESS, value: 0x48 });
+        expect(await getOpt(tx, IPPROTO_IPV6, IPV6_DONTFRAG)).toEqual({ status: STATUS_SUCCESS, value: 1 });
+        const rxPort = await localPort(rx);
+        await expectOk(call((irp) => dgTable(tx).WskSendTo(tx, buf(Buffer.from('six')), 0, host6(rxPort), 0, null, irp)), 'WskSendTo');
+        await until(() => got.length === 1, 5000, 'the datagram');
+        expect(got[0]).toEqual([[IPPROTO_IPV6, IPV6_TCLASS, 0x48], [IPPROTO_IPV6, IPV6_HOPLIMIT, 21]]);
+        // Misuse: hop limit 0 or 256, class 256: STATUS_INVALID_PARAMETER, the value stays.
+        expect((await setOpt(tx, IPPROTO_IPV6, IPV6_UNICAST_HOPS, 0)).status).toBe(STATUS_INVALID_PARAMETER);
+        expect((await setOpt(tx, IPPROTO_IPV6, IPV6_UNICAST_HOPS, 256)).status).toBe(STATUS_INVALID_PARAMETER);
+        expect((await setOpt(tx, IPPROTO_IPV6, IPV6_TCLASS, 256)).status).toBe(STATUS_INVALID_PARAMETER);
+        expect(await getOpt(tx, IPPROTO_IPV6, IPV6_UNICAST_HOPS)).toEqual({ status: STATUS_SUCCESS, value: 21 });
+        await close(tx); await close(rx);
+        await w.close();
+      });
+    }
+
+    it('the IPPROTO_IPV6 ones on an AF_INET socket: STATUS_INVALID_PARAMETER, set or get (IPPROTO_IPV6 socket options page: they apply to IPv6 sockets)', async () => {
+      const w = await openSession(factory);
+      const dg = await socket(w, WSK_FLAG_DATAGRAM_SOCKET);
+      for (const code of [IPV6_UNICAST_HOPS, IPV6_TCLASS, IPV6_DONTFRAG]) {
+        expect((await setOpt(dg, IPPROTO_IPV6, code, 1)).status, `set ${code}`).toBe(STATUS_INVALID_PARAMETER);
+        expect((await getOpt(dg, IPPROTO_IPV6, code)).status, `get ${code}`).toBe(STATUS_INVALID_PARAMETER);
       }
       await close(dg);
       await w.close();

@@ -4,7 +4,7 @@
 // only through hold(). Socket errors → sink.onError. sendTo completes done(status, bytes) exactly
 // once, after its batch left, never inside the call. Option refusals throw ProviderError.
 import {
-  ProviderError, SEND_BUFFER, SEND_DONT_FRAGMENT, SEND_MULTICAST_IF, SEND_MULTICAST_LOOP, SEND_MULTICAST_TTL, SEND_TOS, SEND_TTL, SEND_UNICAST_IF, RECV_HOPLIMIT, RECV_PKTINFO, RECV_PKTINFO6, RECV_TCLASS, RECV_TOS, RECV_TTL, newDatagramInfo,
+  ProviderError, SEND_BUFFER, SEND_DONT_FRAGMENT, SEND_DONT_FRAGMENT6, SEND_HOP_LIMIT, SEND_TCLASS, SEND_MULTICAST_IF, SEND_MULTICAST_LOOP, SEND_MULTICAST_TTL, SEND_TOS, SEND_TTL, SEND_UNICAST_IF, RECV_HOPLIMIT, RECV_PKTINFO, RECV_PKTINFO6, RECV_TCLASS, RECV_TOS, RECV_TTL, newDatagramInfo,
   type DatagramOptions, type DatagramSendInfo, type DatagramSink, type TransportDatagram,
 } from '../../runtime/provider.ts';
 import { ntStatusFromErrno, STATUS_INVALID_PARAMETER, type NTSTATUS } from '../../runtime/ntstatus.ts';
@@ -195,6 +195,9 @@ export class KernelDatagram implements TransportDatagram {
           s.setInt(LINUX.IPPROTO_IP, LINUX.IP_UNICAST_IF, ((value & 0xff) << 24 | (value & 0xff00) << 8 | (value >>> 8) & 0xff00 | value >>> 24) | 0);
           break;
         case SEND_BUFFER: s.setInt(LINUX.SOL_SOCKET, LINUX.SO_SNDBUF, value); break;
+        case SEND_HOP_LIMIT: s.setInt(LINUX.IPPROTO_IPV6, LINUX.IPV6_UNICAST_HOPS, value); break;
+        case SEND_TCLASS: s.setInt(LINUX.IPPROTO_IPV6, LINUX.IPV6_TCLASS, value); break;
+        case SEND_DONT_FRAGMENT6: s.setInt(LINUX.IPPROTO_IPV6, LINUX.IPV6_DONTFRAG, value); break;
         case SEND_MULTICAST_TTL: s.setInt(LINUX.IPPROTO_IP, LINUX.IP_MULTICAST_TTL, value); break;
         case SEND_MULTICAST_LOOP: s.setInt(LINUX.IPPROTO_IP, LINUX.IP_MULTICAST_LOOP, value); break;
         case SEND_MULTICAST_IF: s.setBytes(LINUX.IPPROTO_IP, LINUX.IP_MULTICAST_IF, ipMreqn(null, value)); break;
