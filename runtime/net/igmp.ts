@@ -8,8 +8,8 @@
 // (not repeated after the Unsolicited Report Interval), query answers leave at once (no random
 // delay up to Max Resp Time, hence no suppression by other hosts' reports), and the messages
 // carry no Router Alert option (RFC 2113; Linux takes IGMP without it).
-// Nothing is allocated per packet: groups are kept in a Map of small integers, messages are built
-// in an arena slot.
+// Nothing is allocated per packet: groups are kept in a Map of small integers, a message is built
+// in one reused buffer and copied into an arena slot by the stack (sendIgmp).
 import { internetChecksum } from './wire/checksum.ts';
 import { get32s, set16, set32 } from './wire/bytes.ts';
 

@@ -391,7 +391,7 @@ export class Ipv4Stack implements LinkReceiver {
       const list = this.udp.listeners(dstPort);
       if (!list || list.length === 0) { c.udpNoPort++; return; }
       if (isMulticast(dst)) {
-        // To every socket on the port that joined the group (bound to the wildcard or to one of our addresses).
+        // To every unconnected socket on the port that joined the group, whichever of our addresses it is bound to.
         for (let i = 0; i < list.length; i++) {
           const s = list[i]!;
           if (s.groups.indexOf(dst) >= 0) this.deliverUdp(s, slot, bytes, ipOffset, payload, len, src, srcPort, 0);

@@ -9,12 +9,14 @@ import {
   type NTSTATUS,
 } from '../ntstatus.ts';
 import {
-  AF_INET, IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP, SOCKADDR_IN6_SIZE, SOCKADDR_IN_SIZE, endpointToSockaddr, isLoopback,
+  AF_INET, IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP, RtlUlongByteSwap, SOCKADDR_IN6_SIZE, SOCKADDR_IN_SIZE, endpointToSockaddr, isLoopback,
   sockaddrToEndpoint, type SOCKADDR,
 } from '../sockaddr.ts';
 import { guidEquals } from '../nmr/types.ts';
 import {
-  IP_ADD_MEMBERSHIP, IP_DONTFRAGMENT, IP_DROP_MEMBERSHIP, IP_MULTICAST_IF, IP_MULTICAST_LOOP, IP_MULTICAST_TTL, IP_TOS, IP_TTL, IP_UNICAST_IF, IPV6_DONTFRAG, IPV6_TCLASS, IPV6_UNICAST_HOPS, IPV6_V6ONLY, NPI_WSK_INTERFACE_ID, SIO_ADDRESS_LIST_CHANGE, SIO_ADDRESS_LIST_QUERY, SIO_WSK_QUERY_IDEAL_SEND_BACKLOG,
+  IP_ADD_MEMBERSHIP, IP_DONTFRAGMENT, IP_DROP_MEMBERSHIP, IP_MULTICAST_IF, IP_MULTICAST_LOOP, IP_MULTICAST_TTL, IP_TOS, IP_TTL,
+  IP_UNICAST_IF, IPV6_DONTFRAG, IPV6_TCLASS, IPV6_UNICAST_HOPS, IPV6_V6ONLY, NPI_WSK_INTERFACE_ID, SIO_ADDRESS_LIST_CHANGE,
+  SIO_ADDRESS_LIST_QUERY, SIO_WSK_QUERY_IDEAL_SEND_BACKLOG,
   SIO_WSK_QUERY_INSPECT_ID, SIO_WSK_QUERY_RECEIVE_BACKLOG, SIO_WSK_REGISTER_EXTENSION, SIO_WSK_SET_REMOTE_ADDRESS,
   SIO_TCP_INFO, SIO_WSK_SET_SENDTO_ADDRESS, SIO_WSK_SET_TCP_SILENT_MODE, SIZEOF_SIZE_T, SIZEOF_SOCKET_ADDRESS,
   SIZEOF_SOCKET_ADDRESS_LIST_HEADER, SIZEOF_TCP_INFO_v0, SIZEOF_ULONG, SIZEOF_WSK_INSPECT_ID, SO_BROADCAST, SO_CONDITIONAL_ACCEPT,
@@ -32,7 +34,8 @@ import type { PSIZE_T, SECURITY_DESCRIPTOR, SOCKET_ADDRESS_LIST, TCP_INFO_v0, WS
 import { watchAddressList } from './address-list.ts';
 import { receiveControlOption, receiveInfoMask } from './control-info.ts';
 import {
-  ProviderError, SEND_BUFFER, SEND_DONT_FRAGMENT, SEND_DONT_FRAGMENT6, SEND_HOP_LIMIT, SEND_TCLASS, SEND_MULTICAST_IF, SEND_MULTICAST_LOOP, SEND_MULTICAST_TTL, SEND_TOS, SEND_TTL, SEND_UNICAST_IF,
+  ProviderError, SEND_BUFFER, SEND_DONT_FRAGMENT, SEND_DONT_FRAGMENT6, SEND_HOP_LIMIT, SEND_MULTICAST_IF, SEND_MULTICAST_LOOP,
+  SEND_MULTICAST_TTL, SEND_TCLASS, SEND_TOS, SEND_TTL, SEND_UNICAST_IF,
 } from '../provider.ts';
 import { IP_MREQ, SIZEOF_IP_MREQ, inAddrValue } from './ip-mreq.ts';
 
@@ -257,7 +260,8 @@ function sendOptionAllowed(s: WskSocketObject, level: number, option: number): b
  * SO_SNDBUF on every kind of socket (only a datagram transport has a buffer to size; the others
  * keep the value for WskGetOption), the IPPROTO_IP ones on datagram sockets of either family (on
  * an AF_INET6 socket they apply to its IPv4 traffic, as on Windows): before or after bind. A TTL
- * of 0 or above 255, a TOS above 255, a size above 2^31 - 1 are STATUS_INVALID_PARAMETER; so is an
+ * (or hop limit) of 0 or above 255, a TOS, class or multicast TTL above 255, a size above 2^31 - 1
+ * are STATUS_INVALID_PARAMETER; so is an
  * IP_UNICAST_IF interface the transport does not have (the index is in network byte order, the
  * IPPROTO_IP socket options page). IPV6_UNICAST_HOPS, IPV6_TCLASS and IPV6_DONTFRAG (IPPROTO_IPV6
  * socket options page) are the same on an AF_INET6 socket's IPv6 traffic.
@@ -270,9 +274,8 @@ function setSendOption(c: ControlCall, option: number, v: number): NTSTATUS {
     case SEND_TTL: case SEND_HOP_LIMIT: if (v === 0 || v > 255) return finish(c, STATUS_INVALID_PARAMETER); break;
     case SEND_TOS: case SEND_MULTICAST_TTL: case SEND_TCLASS: if (v > 255) return finish(c, STATUS_INVALID_PARAMETER); break;
     case SEND_DONT_FRAGMENT: case SEND_MULTICAST_LOOP: case SEND_DONT_FRAGMENT6: value = v !== 0 ? 1 : 0; break;
-    // An IN_ADDR in a DWORD: its bytes in memory order are the address.
-    case SEND_MULTICAST_IF: value = byteSwap32(v); break;
-    case SEND_UNICAST_IF: value = byteSwap32(v); break;
+    // Network byte order in a DWORD (an IN_ADDR for IP_MULTICAST_IF, an index for IP_UNICAST_IF): the transports take host order.
+    case SEND_MULTICAST_IF: case SEND_UNICAST_IF: value = RtlUlongByteSwap(v); break;
     case SEND_BUFFER: if (v > 0x7fffffff) return finish(c, STATUS_INVALID_PARAMETER); break;
   }
   if (s.datagram && !hostAccepts(() => s.datagram!.setSendOption(option, value))) return finish(c, STATUS_INVALID_PARAMETER);
@@ -304,8 +307,6 @@ function setMembership(c: ControlCall, join: boolean): NTSTATUS {
   return finish(c, status);
 }
 
-const byteSwap32 = (v: number): number => (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)) >>> 0;
-
 function getOption(c: ControlCall): NTSTATUS {
   const { s } = c;
   const irpProblem = checkIrp(c, 'required');
@@ -329,7 +330,7 @@ function getOption(c: ControlCall): NTSTATUS {
   } else if (sendOption !== 0) {
     if (sendOptionAllowed(s, c.level, sendOption)) {
       value = s.options.sendOptions[sendOption]!;
-      if (sendOption === SEND_UNICAST_IF || sendOption === SEND_MULTICAST_IF) value = byteSwap32(value);
+      if (sendOption === SEND_UNICAST_IF || sendOption === SEND_MULTICAST_IF) value = RtlUlongByteSwap(value);
     }
   } else if (c.level === SOL_SOCKET) {
     switch (c.code >>> 0) {

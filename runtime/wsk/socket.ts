@@ -89,9 +89,9 @@ export interface SocketOptions {
   /** Receive control info asked for (IP_PKTINFO, IP_RECVTOS, ...): RC_* bits of control-info.ts. */
   receiveControl: number;
   /**
-   * Datagram send options (IP_TTL, IP_TOS, IP_DONTFRAGMENT, IP_UNICAST_IF, SO_SNDBUF, IP_MULTICAST_*) by the
-   * provider's SEND_* number; the ones set are given to the transport when it exists (bind) and
-   * at once afterwards.
+   * Datagram send options (IP_TTL, IP_TOS, IP_DONTFRAGMENT, IP_UNICAST_IF, SO_SNDBUF, IP_MULTICAST_*,
+   * IPV6_UNICAST_HOPS, IPV6_TCLASS, IPV6_DONTFRAG) by the provider's SEND_* number; the ones set
+   * are given to the transport when it exists (bind) and at once afterwards.
    */
   sendOptions: number[];
   /** Bit (1 << SEND_*) for each send option set on this socket. */

@@ -11,7 +11,7 @@ import {
   SO_WSK_EVENT_CALLBACK, SOL_SOCKET, STATUS_ADDRESS_ALREADY_ASSOCIATED, STATUS_BUFFER_OVERFLOW, STATUS_INVALID_DEVICE_STATE,
   STATUS_INVALID_PARAMETER, STATUS_SUCCESS,
   WSACMSGHDR, WSAMSG, WSA_CMSG_DATA, WSA_CMSG_FIRSTHDR, WSA_CMSG_LEN, WSA_CMSG_NXTHDR, WSA_CMSG_SPACE, WSK_EVENT_RECEIVE_FROM,
-  WSK_FLAG_CONNECTION_SOCKET, WSK_FLAG_DATAGRAM_SOCKET, WskGetOption, WskSetOption, cmsgInt, makeSockaddrIn, setCmsgInt,
+  WSK_FLAG_CONNECTION_SOCKET, WSK_FLAG_DATAGRAM_SOCKET, WskGetOption, WskSetOption, cmsgInt, htonl, makeSockaddrIn, setCmsgInt,
   type WSK_CLIENT_DATAGRAM_DISPATCH, type WSK_PROVIDER_BASIC_DISPATCH, type WSK_SOCKET,
 } from '../../index.ts';
 import { call, until } from '../helpers/wsk-call.ts';
@@ -30,8 +30,7 @@ async function getOpt(s: WSK_SOCKET, level: number, code: number, outSize = 4): 
   return { status: r.status, value: out.value };
 }
 
-/** htonl: IP_UNICAST_IF takes the IPv4 interface index in network byte order (IPPROTO_IP socket options page). */
-const htonl = (v: number): number => (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)) >>> 0;
+// IP_UNICAST_IF takes the IPv4 interface index in network byte order (htonl; IPPROTO_IP socket options page).
 
 /** Every option of this file with its default as both providers report it. */
 const DEFAULTS: [string, number, number, number][] = [

@@ -8,7 +8,7 @@ import {
   type DatagramOptions, type DatagramSendInfo, type DatagramSink, type TransportDatagram,
 } from '../../runtime/provider.ts';
 import { ntStatusFromErrno, STATUS_INVALID_PARAMETER, type NTSTATUS } from '../../runtime/ntstatus.ts';
-import { AF_INET, AF_INET6, type Endpoint } from '../../runtime/sockaddr.ts';
+import { AF_INET, AF_INET6, htonl, type Endpoint } from '../../runtime/sockaddr.ts';
 import { isLocalAddress, providerError, type Family } from './kernel-address.ts';
 import {
   ADDR_ROW, isV4Mapped, LINUX, RX_FLAGS, RX_FLOWINFO, RX_IFINDEX, RX_PORT, RX_SCOPE, RX_TOS, RX_TTL, RXF_HOPLIMIT, RXF_PKTINFO4,
@@ -192,7 +192,7 @@ export class KernelDatagram implements TransportDatagram {
         case SEND_UNICAST_IF:
           if (value !== 0 && !interfaceExists(value)) throw new ProviderError(STATUS_INVALID_PARAMETER, `IP_UNICAST_IF: no interface ${value}`);
           // Linux takes the index in network byte order too (ip(7)).
-          s.setInt(LINUX.IPPROTO_IP, LINUX.IP_UNICAST_IF, ((value & 0xff) << 24 | (value & 0xff00) << 8 | (value >>> 8) & 0xff00 | value >>> 24) | 0);
+          s.setInt(LINUX.IPPROTO_IP, LINUX.IP_UNICAST_IF, htonl(value) | 0);
           break;
         case SEND_BUFFER: s.setInt(LINUX.SOL_SOCKET, LINUX.SO_SNDBUF, value); break;
         case SEND_HOP_LIMIT: s.setInt(LINUX.IPPROTO_IPV6, LINUX.IPV6_UNICAST_HOPS, value); break;
