@@ -176,6 +176,38 @@ export interface DatagramSendInfo {
   tos: number;
 }
 
+// Per-socket send options a datagram transport applies to every datagram it sends from then on
+// (TransportDatagram.setSendOption). Values are host-order numbers: a TTL 1..255, a TOS byte, 0/1
+// for the DF bit, an interface index (0: the route chooses), a send buffer size in bytes.
+/** IP_TTL: the TTL of the IPv4 header. */
+export const SEND_TTL = 1;
+/** IP_TOS: the TOS byte of the IPv4 header (control info's IP_TOS/IP_ECN override it per datagram). */
+export const SEND_TOS = 2;
+/** IP_DONTFRAGMENT: DF set; a datagram larger than the path MTU then fails instead of being fragmented. */
+export const SEND_DONT_FRAGMENT = 3;
+/** IP_UNICAST_IF: the interface unicast datagrams leave by. */
+export const SEND_UNICAST_IF = 4;
+/** SO_SNDBUF: the host's send buffer size. */
+export const SEND_BUFFER = 5;
+/** IP_MULTICAST_TTL: the TTL of datagrams sent to a multicast group (default 1). */
+export const SEND_MULTICAST_TTL = 6;
+/** IP_MULTICAST_LOOP: a copy of what is sent to a group goes to this host's members too (default 1). */
+export const SEND_MULTICAST_LOOP = 7;
+/**
+ * IP_MULTICAST_IF: where datagrams to a group leave, as an IPv4 interface choice (below); 0: the
+ * default interface.
+ */
+export const SEND_MULTICAST_IF = 8;
+/** IPV6_UNICAST_HOPS: the hop limit of the IPv6 header (AF_INET6 sockets). */
+export const SEND_HOP_LIMIT = 9;
+/** IPV6_TCLASS: the traffic class of the IPv6 header. */
+export const SEND_TCLASS = 10;
+/** IPV6_DONTFRAG: an IPv6 datagram larger than the path MTU fails instead of being fragmented at the source. */
+export const SEND_DONT_FRAGMENT6 = 11;
+// An IPv4 interface choice (IP_MULTICAST_IF, IP_MREQ.imr_interface) is a host-order number:
+// a local IPv4 address (a.b.c.d → a<<24 | b<<16 | c<<8 | d), 0 for the default interface, or below
+// 2^24 an interface index (ws2ipdef.h's 0.0.0.x form).
+
 export interface DatagramSink {
   /** `info` is the transport's (see DatagramInfo): read it during the call, never keep it. */
   onDatagram(data: Uint8Array, from: Endpoint, flags: number, info: DatagramInfo): void;
@@ -215,6 +247,15 @@ export interface TransportDatagram {
   release?(handle: number): void;
   setBroadcast(enable: boolean): void;
   setReceiveBufferSize(bytes: number): void;
+  /** One of the SEND_* options, for datagrams sent from now on. Throws ProviderError if the value is refused (an interface that does not exist). */
+  setSendOption(option: number, value: number): void;
+  /**
+   * IP_ADD_MEMBERSHIP (join true) / IP_DROP_MEMBERSHIP: the IPv4 group (4 bytes) on the interface
+   * choice `iface` (see SEND_MULTICAST_IF). Throws ProviderError: STATUS_INVALID_PARAMETER for an
+   * interface that is not there, STATUS_ADDRESS_ALREADY_ASSOCIATED for a group joined twice,
+   * STATUS_INVALID_PARAMETER for dropping one not joined.
+   */
+  setMembership(group: Uint8Array, iface: number, join: boolean): void;
   close(): void;
 }
 

@@ -10,6 +10,7 @@ import { eventsContract } from './contract/events.contract.ts';
 import { dataContract } from './contract/data.contract.ts';
 import { clientControlsContract } from './contract/client-controls.contract.ts';
 import { controlInfoContract } from './contract/control-info.contract.ts';
+import { ipOptionsContract, multicastContract } from './contract/ip-options.contract.ts';
 
 registrationContract(kernelTarget);
 irpContract(kernelTarget);
@@ -20,3 +21,5 @@ releaseContract(kernelTarget);
 dataContract(kernelTarget);
 clientControlsContract(kernelTarget);
 controlInfoContract(kernelTarget);
+ipOptionsContract(kernelTarget);
+multicastContract(kernelTarget);

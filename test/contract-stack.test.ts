@@ -11,6 +11,7 @@ import { eventsContract } from './contract/events.contract.ts';
 import { dataContract } from './contract/data.contract.ts';
 import { clientControlsContract } from './contract/client-controls.contract.ts';
 import { controlInfoContract } from './contract/control-info.contract.ts';
+import { ipOptionsContract, multicastContract } from './contract/ip-options.contract.ts';
 
 registrationContract(stackTarget);
 irpContract(stackTarget);
@@ -21,3 +22,5 @@ releaseContract(stackTarget);
 dataContract(stackTarget);
 clientControlsContract(stackTarget);
 controlInfoContract(stackTarget);
+ipOptionsContract(stackTarget);
+multicastContract(stackTarget);

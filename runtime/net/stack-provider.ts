@@ -12,7 +12,8 @@ import {
   type NTSTATUS,
 } from '../ntstatus.ts';
 import {
-  ProviderError, RECV_PKTINFO, RECV_TOS, RECV_TTL, newDatagramInfo, type ConnectOptions, type DatagramOptions,
+  ProviderError, RECV_PKTINFO, SEND_BUFFER, SEND_DONT_FRAGMENT, SEND_MULTICAST_IF, SEND_MULTICAST_LOOP, SEND_MULTICAST_TTL, SEND_TOS, SEND_TTL,
+  SEND_UNICAST_IF, RECV_TOS, RECV_TTL, newDatagramInfo, type ConnectOptions, type DatagramOptions,
   type DatagramSendInfo, type DatagramSink, type ListenOptions, type ListenerSink, type Resolver, type TransportConnection,
   type TransportDatagram, type TransportListener, type TransportProvider, type TransportTriple,
 } from '../provider.ts';
@@ -63,7 +64,7 @@ class StackDatagram implements TransportDatagram, UdpReceiver {
     const t = token as T;
     if (to.family !== AF_INET) { done(STATUS_INVALID_PARAMETER, 0, t); return; }
     let source = 0;
-    let tos = 0;
+    let tos = -1;
     if (info) {
       // IN_PKTINFO: the source must be one of ours and the interface ours (ip(7) IP_PKTINFO; a
       // Linux host refuses others with EINVAL too).
@@ -91,6 +92,45 @@ class StackDatagram implements TransportDatagram, UdpReceiver {
   setBroadcast(enable: boolean): void { this.socket.broadcast = enable; }
   // SO_RCVBUF is enforced by the WSK layer's queue; the stack keeps nothing per socket.
   setReceiveBufferSize(_bytes: number): void {}
+
+  setSendOption(option: number, value: number): void {
+    const s = this.socket;
+    switch (option) {
+      case SEND_TTL: s.ttl = value; break;
+      case SEND_TOS: s.tos = value; break;
+      case SEND_DONT_FRAGMENT: s.dontFragment = value !== 0; break;
+      // One interface: it is the only one datagrams can leave by.
+      case SEND_UNICAST_IF: if (value !== 0 && value !== STACK_IFINDEX) throw new ProviderError(STATUS_INVALID_PARAMETER, `IP_UNICAST_IF: the stack's only interface is ${STACK_IFINDEX}, not ${value}`); break;
+      case SEND_MULTICAST_TTL: s.multicastTtl = value; break;
+      case SEND_MULTICAST_LOOP: s.multicastLoop = value !== 0; break;
+      case SEND_MULTICAST_IF: this.checkInterface(value, 'IP_MULTICAST_IF'); break;
+      // Sends leave at once (sendTo completes inside the call): there is no send buffer to size.
+      case SEND_BUFFER: break;
+      default: throw new ProviderError(STATUS_INVALID_PARAMETER, `send option ${option}`);
+    }
+  }
+
+  setMembership(group: Uint8Array, iface: number, join: boolean): void {
+    this.checkInterface(iface, join ? 'IP_ADD_MEMBERSHIP' : 'IP_DROP_MEMBERSHIP');
+    const g = get32s(group, 0);
+    const groups = this.socket.groups;
+    const i = groups.indexOf(g);
+    if (join) {
+      if (i >= 0) throw new ProviderError(STATUS_ADDRESS_ALREADY_ASSOCIATED, 'IP_ADD_MEMBERSHIP: this socket already joined the group');
+      groups.push(g);
+      this.provider.stack.groups.join(g);
+    } else {
+      if (i < 0) throw new ProviderError(STATUS_INVALID_PARAMETER, 'IP_DROP_MEMBERSHIP: this socket has not joined the group');
+      groups.splice(i, 1);
+      this.provider.stack.groups.leave(g);
+    }
+  }
+
+  /** An interface choice (provider.ts, SEND_MULTICAST_IF): 0, the one interface's index, or one of its addresses. */
+  private checkInterface(iface: number, what: string): void {
+    const ok = iface === 0 || iface === STACK_IFINDEX || (iface >= 0x1000000 && this.provider.stack.isLocalAddress(iface | 0));
+    if (!ok) throw new ProviderError(STATUS_INVALID_PARAMETER, `${what}: not an interface of this stack`);
+  }
 
   close(): void {
     if (this.closed) return;

@@ -19,6 +19,7 @@ import { DEFAULT_REASSEMBLY_LIMITS, Reassembler, type ReassemblyLimits } from '.
 import { parseInterface, type InterfaceConfig, type ParsedInterface } from './config.ts';
 import { newStackCounters, type StackCounters } from './counters.ts';
 import { UDP_MSG_BCAST, UdpTable, type UdpReceiver, UdpSocket } from './udp.ts';
+import { MulticastGroups, isMulticast } from './igmp.ts';
 import { EthernetFrame, EtherType, emitEthernet, ETHERNET_HEADER_LENGTH } from './wire/ethernet.ts';
 import { ArpOperation, ArpPacket, emitArp, ARP_LENGTH } from './wire/arp.ts';
 import {
@@ -38,6 +39,8 @@ import {
 
 export const BROADCAST_MAC = 0xffffffffffff;
 const LIMITED_BROADCAST = -1;
+/** The TTL of what the stack sends unless a socket's IP_TTL says otherwise (Linux's default, ip(7)). */
+const DEFAULT_IP_TTL = 64;
 const ETH_IP_UDP = ETHERNET_HEADER_LENGTH + IPV4_MIN_HEADER_LENGTH + UDP_HEADER_LENGTH;
 /** RFC 1812 §4.3.2.3: an ICMP error quotes as much as fits in 576 bytes. */
 const ICMP_ERROR_MAX = 576;
@@ -69,6 +72,8 @@ export class Ipv4Stack implements LinkReceiver {
   readonly iface: ParsedInterface;
   readonly counters: StackCounters = newStackCounters();
   readonly udp = new UdpTable();
+  /** The interface's IPv4 multicast memberships and IGMPv2 (igmp.ts). */
+  readonly groups: MulticastGroups = new MulticastGroups(this);
   readonly arp: ArpCache;
   readonly reassembler: Reassembler;
   readonly held: HeldDataTable;
@@ -233,7 +238,9 @@ export class Ipv4Stack implements LinkReceiver {
     const eth = this.eth.reset(bytes, offset, length);
     const hi = get16(bytes, offset);
     const lo = get32s(bytes, offset + 2);
-    const broadcast = hi === 0xffff && lo === -1;
+    // The broadcast address, or an IPv4 group address (01:00:5e and a 0 bit, RFC 1112 §6.4):
+    // the IPv4 layer takes such a frame only for a broadcast or a group the interface is a member of.
+    const broadcast = (hi === 0xffff && lo === -1) || (hi === 0x0100 && (lo >>> 23) === 0xbc);
     if (!broadcast && (hi !== this.macHi || lo !== this.macLo)) { c.rxNotForUs++; return; }
     const type = eth.etherType;
     const p = eth.payloadOffset;
@@ -315,7 +322,8 @@ export class Ipv4Stack implements LinkReceiver {
     c.ipIn++;
     const ip = this.ipView.reset(bytes, offset, get16(bytes, offset + 2));
     const dst = get32s(bytes, offset + 16);
-    const broadcast = this.isBroadcast(dst);
+    // A group we are a member of is taken as a broadcast is: never answered with an ICMP error, never TCP.
+    const broadcast = this.isBroadcast(dst) || (isMulticast(dst) && this.groups.isMember(dst));
     if (!broadcast && !this.isLocalDestination(dst)) { c.ipNotForUs++; return; }
     if (linkBroadcast && !broadcast) { c.ipNotForUs++; return; }
     // Before reassembly and the transports: a martian holds no reassembly buffer and gets no answer.
@@ -354,6 +362,7 @@ export class Ipv4Stack implements LinkReceiver {
     const proto = bytes[offset + 9]!;
     if (proto === IpProtocol.UDP) this.inputUdp(slot, bytes, offset, hl, length, broadcast);
     else if (proto === IpProtocol.ICMP) this.inputIcmp(bytes, offset, hl, length, broadcast);
+    else if (proto === IpProtocol.IGMP) this.groups.input(bytes, offset + hl, length - hl);
     else if (proto === IpProtocol.TCP && this.tcpInput && !broadcast) this.tcpInput(bytes, offset, length, slot);
     else {
       c.ipUnknownProtocol++;
@@ -381,6 +390,14 @@ export class Ipv4Stack implements LinkReceiver {
     if (broadcast) {
       const list = this.udp.listeners(dstPort);
       if (!list || list.length === 0) { c.udpNoPort++; return; }
+      if (isMulticast(dst)) {
+        // To every unconnected socket on the port that joined the group, whichever of our addresses it is bound to.
+        for (let i = 0; i < list.length; i++) {
+          const s = list[i]!;
+          if (s.groups.indexOf(dst) >= 0) this.deliverUdp(s, slot, bytes, ipOffset, payload, len, src, srcPort, 0);
+        }
+        return;
+      }
       for (let i = 0; i < list.length; i++) {
         const s = list[i]!;
         if (s.localIp === 0 || s.localIp === dst || s.localIp === this.iface.address) this.deliverUdp(s, slot, bytes, ipOffset, payload, len, src, srcPort, UDP_MSG_BCAST);
@@ -537,7 +554,7 @@ export class Ipv4Stack implements LinkReceiver {
   hasRoute(dst: number): boolean {
     dst |= 0;
     if (this.linkState !== 'up') return this.isLocalDestination(dst) || (dst >>> 24) === 127;
-    return this.isLocalDestination(dst) || (dst >>> 24) === 127 || this.isBroadcast(dst)
+    return this.isLocalDestination(dst) || (dst >>> 24) === 127 || this.isBroadcast(dst) || isMulticast(dst)
       || (dst & this.iface.netmask) === this.iface.network || this.iface.gateway !== 0;
   }
 
@@ -567,11 +584,12 @@ export class Ipv4Stack implements LinkReceiver {
    * Sends one UDP datagram made of `pieces[0..count)`. Returns STATUS_SUCCESS once the datagram
    * is queued for the link (UDP gives no delivery guarantee), or why it cannot leave. `source`
    * (one of our addresses; 0: the socket's, else the interface's) and `tos` are what IN_PKTINFO
-   * and IP_TOS control info ask for.
+   * and IP_TOS control info ask for (-1: the socket's TOS). TTL and DF are the socket's.
    */
-  sendUdp(s: UdpSocket, pieces: readonly Uint8Array[], count: number, dst: number, dstPort: number, source = 0, tos = 0): NTSTATUS {
+  sendUdp(s: UdpSocket, pieces: readonly Uint8Array[], count: number, dst: number, dstPort: number, source = 0, tos = -1): NTSTATUS {
     const c = this.counters;
     dst |= 0;
+    if (tos < 0) tos = s.tos;
     if (this.closed || s.closed) return STATUS_INVALID_DEVICE_STATE;
     let length = 0;
     for (let i = 0; i < count; i++) length += pieces[i]!.byteLength;
@@ -585,6 +603,11 @@ export class Ipv4Stack implements LinkReceiver {
     const src = source !== 0 ? source | 0 : s.localIp === 0 ? this.iface.address : s.localIp;
     const udpLength = UDP_HEADER_LENGTH + length;
     const mtu = this.isLocalDestination(dst) ? 65535 : this.pathMtu(dst);
+    // To a group: its own TTL (IP_MULTICAST_TTL), and a copy for this host's members (IP_MULTICAST_LOOP).
+    const multicast = isMulticast(dst);
+    const ttl = multicast ? s.multicastTtl : s.ttl;
+    // IP_DONTFRAGMENT: what does not fit the path MTU fails as Linux's EMSGSIZE does (RFC 1191 §3).
+    if (s.dontFragment && IPV4_MIN_HEADER_LENGTH + udpLength > mtu) { c.txTooBig++; return STATUS_BUFFER_OVERFLOW; }
     if (IPV4_MIN_HEADER_LENGTH + udpLength <= mtu && ETH_IP_UDP + length + this.arena.headroom <= this.arena.slotSize) {
       const slot = this.arena.alloc();
       if (slot < 0) { c.txNoSlot++; return STATUS_INSUFFICIENT_RESOURCES; }
@@ -595,14 +618,15 @@ export class Ipv4Stack implements LinkReceiver {
       const udpAt = start - UDP_HEADER_LENGTH;
       emitUdp(view, udpAt, s.localPort, dstPort, length, src, dst);
       this.arena.setFrame(slot, udpAt, udpLength);
-      this.outputIpv4(slot, src, dst, IpProtocol.UDP, 0, broadcast, -1, false, tos);
+      this.outputIpv4(slot, src, dst, IpProtocol.UDP, 0, broadcast, -1, s.dontFragment, tos, ttl,
+        multicast && s.multicastLoop && this.groups.isMember(dst));
     } else {
       // Slow path: the whole datagram once in scratch (for its checksum), then cut into fragments.
       const whole = (this.scratch ??= new Uint8Array(65536));
       let at = UDP_HEADER_LENGTH;
       for (let i = 0; i < count; i++) { const p = pieces[i]!; whole.set(p, at); at += p.byteLength; }
       emitUdp(whole, 0, s.localPort, dstPort, length, src, dst);
-      const status = this.sendFragmented(whole, udpLength, src, dst, IpProtocol.UDP, mtu, broadcast, tos);
+      const status = this.sendFragmented(whole, udpLength, src, dst, IpProtocol.UDP, mtu, broadcast, tos, ttl);
       if (status !== STATUS_SUCCESS) return status;
     }
     s.datagramsOut++;
@@ -617,7 +641,7 @@ export class Ipv4Stack implements LinkReceiver {
    * Every fragment's slot is checked for before the first leaves: all of them go, or none.
    */
   private sendFragmented(whole: Uint8Array, total: number, src: number, dst: number, protocol: number, mtu: number,
-    broadcast: boolean, tos = 0): NTSTATUS {
+    broadcast: boolean, tos = 0, ttl = DEFAULT_IP_TTL): NTSTATUS {
     const perFragment = (Math.min(mtu, this.arena.slotSize - this.arena.headroom - ETHERNET_HEADER_LENGTH - 4) - IPV4_MIN_HEADER_LENGTH) & ~7;
     const fragments = Math.ceil(total / perFragment);
     if (this.arena.freeCount < fragments) { this.counters.txNoSlot++; return STATUS_INSUFFICIENT_RESOURCES; }
@@ -630,7 +654,7 @@ export class Ipv4Stack implements LinkReceiver {
       view.set(whole.subarray(off, off + n), start);
       this.arena.setFrame(slot, start, n);
       const more = off + n < total ? Ipv4Flags.MF : 0;
-      this.outputIpv4(slot, src, dst, protocol, more | (off >> 3), broadcast, id, false, tos);
+      this.outputIpv4(slot, src, dst, protocol, more | (off >> 3), broadcast, id, false, tos, ttl);
       this.counters.fragmentsOut++;
     }
     return STATUS_SUCCESS;
@@ -647,17 +671,21 @@ export class Ipv4Stack implements LinkReceiver {
    * flags/offset word; 0 means an unfragmented datagram, sent with DF clear so that routers may
    * fragment it (UDP), like Linux with IP_PMTUDISC_DONT. The slot reference is consumed.
    */
-  outputIpv4(slot: number, src: number, dst: number, protocol: number, fragment: number, broadcast: boolean, id = -1, dontFragment = false, tos = 0): void {
+  outputIpv4(slot: number, src: number, dst: number, protocol: number, fragment: number, broadcast: boolean, id = -1, dontFragment = false, tos = 0,
+    ttl = DEFAULT_IP_TTL, multicastLoop = false): void {
     const arena = this.arena;
     dst |= 0;
     const payload = arena.lengthOf(slot);
     const at = arena.prepend(slot, IPV4_MIN_HEADER_LENGTH);
-    emitIpv4(arena.view(slot), at, src, dst, protocol, payload, 64, id >= 0 ? id : this.nextIpId(), fragment | (dontFragment ? Ipv4Flags.DF : 0), tos);
+    emitIpv4(arena.view(slot), at, src, dst, protocol, payload, ttl, id >= 0 ? id : this.nextIpId(), fragment | (dontFragment ? Ipv4Flags.DF : 0), tos);
     this.counters.ipOut++;
+    if (multicastLoop) this.loopbackCopy(slot);
     if (this.isLocalDestination(dst) || (dst >>> 24) === 127) { this.loopback(slot); return; }
     // Bare IP: the host's own routing and neighbour tables deliver it.
     if (this.ipFraming) { this.queueTx(slot); return; }
     if (broadcast) { this.emitFrame(slot, 0xffff, -1); return; }
+    // The group's MAC: 01:00:5e and the low 23 bits of the address (RFC 1112 §6.4).
+    if (isMulticast(dst)) { this.emitFrame(slot, 0x0100, 0x5e000000 | (dst & 0x7fffff)); return; }
     const onLink = (dst & this.iface.netmask) === this.iface.network;
     const nextHop = onLink ? dst : this.iface.gateway;
     if (nextHop === 0) { this.counters.txNoRoute++; arena.release(slot); return; }
@@ -700,6 +728,31 @@ export class Ipv4Stack implements LinkReceiver {
   }
 
   /** Packets to ourselves skip the link; they are received on the next clock step, as a batch. */
+  /** A copy of the IPv4 packet in `slot` for this host (a multicast datagram's IP_MULTICAST_LOOP copy); dropped when no slot is free. */
+  private loopbackCopy(slot: number): void {
+    const arena = this.arena;
+    const copy = arena.alloc();
+    if (copy < 0) { this.counters.loopbackDrops++; return; }
+    const from = arena.view(slot);
+    const to = arena.view(copy);
+    const at = arena.offsetOf(slot);
+    const n = arena.lengthOf(slot);
+    for (let i = at; i < at + n; i++) to[i] = from[i]!;
+    arena.setFrame(copy, at, n);
+    this.loopback(copy);
+  }
+
+  /** IgmpSender: one IGMP message from the interface's address to `dst`, TTL 1 (RFC 2236 §2). */
+  sendIgmp(dst: number, message: Uint8Array): void {
+    if (this.closed || this.linkState !== 'up') return;
+    const slot = this.arena.alloc();
+    if (slot < 0) { this.counters.txNoSlot++; return; }
+    const start = this.arena.headroom + ETHERNET_HEADER_LENGTH + IPV4_MIN_HEADER_LENGTH;
+    this.arena.view(slot).set(message, start);
+    this.arena.setFrame(slot, start, message.byteLength);
+    this.outputIpv4(slot, this.iface.address, dst, IpProtocol.IGMP, 0, false, -1, false, 0, 1);
+  }
+
   private loopback(slot: number): void {
     if (this.loopCount === this.loop.length) { this.counters.loopbackDrops++; this.arena.release(slot); return; }
     this.loop[this.loopCount++] = slot;

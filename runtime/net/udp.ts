@@ -24,6 +24,15 @@ export class UdpSocket {
   remoteIp = 0;
   remotePort = 0;
   broadcast = false;
+  /** The IPv4 header's TTL and TOS byte (control info may override the TOS per datagram), and DF. */
+  ttl = 64;
+  tos = 0;
+  dontFragment = false;
+  /** IP_MULTICAST_TTL and IP_MULTICAST_LOOP (RFC 1112 §6.1 defaults: 1, and loop on). */
+  multicastTtl = 1;
+  multicastLoop = true;
+  /** The groups this socket joined (stack.groups counts the interface's memberships). */
+  readonly groups: number[] = [];
   closed = false;
   // Counters.
   datagramsIn = 0;
@@ -50,6 +59,8 @@ export class UdpSocket {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    for (let i = 0; i < this.groups.length; i++) this.stack.groups.leave(this.groups[i]!);
+    this.groups.length = 0;
     this.stack.udp.unbind(this);
   }
 }

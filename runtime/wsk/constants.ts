@@ -77,15 +77,26 @@ export const SO_RCVTIMEO = 0x1006;
 export const SO_TYPE = 0x1008;
 export const IPV6_V6ONLY = 27;
 // ws2ipdef.h, IPPROTO_IP level (options, and the control-info types they produce)
+export const IP_HDRINCL = 2;
 export const IP_TOS = 3;
 export const IP_TTL = 4;
+export const IP_MULTICAST_IF = 9;
+export const IP_MULTICAST_TTL = 10;
+export const IP_MULTICAST_LOOP = 11;
+export const IP_ADD_MEMBERSHIP = 12;
+export const IP_DROP_MEMBERSHIP = 13;
+export const IP_DONTFRAGMENT = 14;
 export const IP_PKTINFO = 19;
 export const IP_HOPLIMIT = 21;
 export const IP_RECVTTL = 21;
 export const IP_RECVTOS = 40;
 export const IP_ECN = 50;
 export const IP_RECVECN = 50;
+/** The interface index is a DWORD in network byte order for IP_UNICAST_IF (IPPROTO_IP socket options page). */
+export const IP_UNICAST_IF = 31;
 // ws2ipdef.h, IPPROTO_IPV6 level
+export const IPV6_UNICAST_HOPS = 4;
+export const IPV6_DONTFRAG = 14;
 export const IPV6_PKTINFO = 19;
 export const IPV6_HOPLIMIT = 21;
 export const IPV6_TCLASS = 39;

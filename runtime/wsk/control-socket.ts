@@ -9,16 +9,18 @@ import {
   type NTSTATUS,
 } from '../ntstatus.ts';
 import {
-  AF_INET, IPPROTO_IPV6, IPPROTO_TCP, SOCKADDR_IN6_SIZE, SOCKADDR_IN_SIZE, endpointToSockaddr, isLoopback,
+  AF_INET, IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP, RtlUlongByteSwap, SOCKADDR_IN6_SIZE, SOCKADDR_IN_SIZE, endpointToSockaddr, isLoopback,
   sockaddrToEndpoint, type SOCKADDR,
 } from '../sockaddr.ts';
 import { guidEquals } from '../nmr/types.ts';
 import {
-  IPV6_V6ONLY, NPI_WSK_INTERFACE_ID, SIO_ADDRESS_LIST_CHANGE, SIO_ADDRESS_LIST_QUERY, SIO_WSK_QUERY_IDEAL_SEND_BACKLOG,
+  IP_ADD_MEMBERSHIP, IP_DONTFRAGMENT, IP_DROP_MEMBERSHIP, IP_MULTICAST_IF, IP_MULTICAST_LOOP, IP_MULTICAST_TTL, IP_TOS, IP_TTL,
+  IP_UNICAST_IF, IPV6_DONTFRAG, IPV6_TCLASS, IPV6_UNICAST_HOPS, IPV6_V6ONLY, NPI_WSK_INTERFACE_ID, SIO_ADDRESS_LIST_CHANGE,
+  SIO_ADDRESS_LIST_QUERY, SIO_WSK_QUERY_IDEAL_SEND_BACKLOG,
   SIO_WSK_QUERY_INSPECT_ID, SIO_WSK_QUERY_RECEIVE_BACKLOG, SIO_WSK_REGISTER_EXTENSION, SIO_WSK_SET_REMOTE_ADDRESS,
   SIO_TCP_INFO, SIO_WSK_SET_SENDTO_ADDRESS, SIO_WSK_SET_TCP_SILENT_MODE, SIZEOF_SIZE_T, SIZEOF_SOCKET_ADDRESS,
   SIZEOF_SOCKET_ADDRESS_LIST_HEADER, SIZEOF_TCP_INFO_v0, SIZEOF_ULONG, SIZEOF_WSK_INSPECT_ID, SO_BROADCAST, SO_CONDITIONAL_ACCEPT,
-  SO_EXCLUSIVEADDRUSE, SO_KEEPALIVE, SO_RCVBUF, SO_REUSEADDR, SO_WSK_EVENT_CALLBACK, SO_WSK_SECURITY, SOL_SOCKET,
+  SO_EXCLUSIVEADDRUSE, SO_KEEPALIVE, SO_RCVBUF, SO_REUSEADDR, SO_SNDBUF, SO_WSK_EVENT_CALLBACK, SO_WSK_SECURITY, SOL_SOCKET,
   CONNECTION_EVENTS, TCP_CONGESTION_ALGORITHM, TCP_FASTOPEN, TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_NODELAY, WSK_EVENT_ACCEPT, WSK_EVENT_DISABLE,
   WSK_EVENT_RECEIVE, WSK_EVENT_RECEIVE_FROM, WSK_EVENT_SEND_BACKLOG, WskGetOption, WskIoctl,
   WskSetOption,
@@ -31,6 +33,11 @@ import { afterCallbacks, settle, trackPending, type WskSocketObject } from './so
 import type { PSIZE_T, SECURITY_DESCRIPTOR, SOCKET_ADDRESS_LIST, TCP_INFO_v0, WSK_EVENT_CALLBACK_CONTROL, WSK_INSPECT_ID } from './types.ts';
 import { watchAddressList } from './address-list.ts';
 import { receiveControlOption, receiveInfoMask } from './control-info.ts';
+import {
+  ProviderError, SEND_BUFFER, SEND_DONT_FRAGMENT, SEND_DONT_FRAGMENT6, SEND_HOP_LIMIT, SEND_MULTICAST_IF, SEND_MULTICAST_LOOP,
+  SEND_MULTICAST_TTL, SEND_TCLASS, SEND_TOS, SEND_TTL, SEND_UNICAST_IF,
+} from '../provider.ts';
+import { IP_MREQ, SIZEOF_IP_MREQ, inAddrValue } from './ip-mreq.ts';
 
 
 /** Reads a ULONG-sized input however the caller passed it. */
@@ -140,6 +147,7 @@ function setOption(c: ControlCall): NTSTATUS {
     return finish(c, STATUS_SUCCESS);
   }
   if (c.level === IPPROTO_TCP && c.code === TCP_CONGESTION_ALGORITHM && s.socketType === 1) return setCongestion(c);
+  if (c.level === IPPROTO_IP && (c.code === IP_ADD_MEMBERSHIP || c.code === IP_DROP_MEMBERSHIP)) return setMembership(c, c.code === IP_ADD_MEMBERSHIP);
   const v = readUlong(c.input, c.inSize);
   if (v === null || c.inSize < SIZEOF_ULONG) return finish(c, STATUS_INVALID_PARAMETER);
   const beforeBind = (apply: () => void, ...cats: string[]): NTSTATUS => {
@@ -150,6 +158,8 @@ function setOption(c: ControlCall): NTSTATUS {
   };
   const rcBit = receiveControlOption(c.level, c.code);
   if (rcBit !== 0) return setReceiveControl(c, rcBit, v !== 0);
+  const sendOption = sendOptionOf(c.level, c.code);
+  if (sendOption !== 0) return setSendOption(c, sendOption, v);
   if (c.level === SOL_SOCKET) {
     switch (c.code >>> 0) {
       case SO_CONDITIONAL_ACCEPT: return beforeBind(() => { s.options.conditionalAccept = v !== 0; }, 'listen');
@@ -216,6 +226,87 @@ function setReceiveControl(c: ControlCall, bit: number, on: boolean): NTSTATUS {
   return finish(c, STATUS_SUCCESS);
 }
 
+/** The provider's SEND_* number of an option that applies to every datagram a socket sends, or 0. */
+function sendOptionOf(level: number, code: number): number {
+  if (level === SOL_SOCKET) return (code >>> 0) === SO_SNDBUF ? SEND_BUFFER : 0;
+  if (level === IPPROTO_IPV6) {
+    switch (code) {
+      case IPV6_UNICAST_HOPS: return SEND_HOP_LIMIT;
+      case IPV6_TCLASS: return SEND_TCLASS;
+      case IPV6_DONTFRAG: return SEND_DONT_FRAGMENT6;
+      default: return 0;
+    }
+  }
+  if (level !== IPPROTO_IP) return 0;
+  switch (code) {
+    case IP_MULTICAST_TTL: return SEND_MULTICAST_TTL;
+    case IP_MULTICAST_LOOP: return SEND_MULTICAST_LOOP;
+    case IP_MULTICAST_IF: return SEND_MULTICAST_IF;
+    case IP_TTL: return SEND_TTL;
+    case IP_TOS: return SEND_TOS;
+    case IP_DONTFRAGMENT: return SEND_DONT_FRAGMENT;
+    case IP_UNICAST_IF: return SEND_UNICAST_IF;
+    default: return 0;
+  }
+}
+
+/** SO_SNDBUF on every kind of socket, the IP-level ones on datagram sockets, IPPROTO_IPV6 ones on AF_INET6 sockets only (setSendOption). */
+function sendOptionAllowed(s: WskSocketObject, level: number, option: number): boolean {
+  if (option === SEND_BUFFER) return categoryIs(s, 'listen', 'datagram', 'connection');
+  return categoryIs(s, 'datagram') && !(level === IPPROTO_IPV6 && s.family === AF_INET);
+}
+
+/**
+ * SO_SNDBUF on every kind of socket (only a datagram transport has a buffer to size; the others
+ * keep the value for WskGetOption), the IPPROTO_IP ones on datagram sockets of either family (on
+ * an AF_INET6 socket they apply to its IPv4 traffic, as on Windows): before or after bind. A TTL
+ * (or hop limit) of 0 or above 255, a TOS, class or multicast TTL above 255, a size above 2^31 - 1
+ * are STATUS_INVALID_PARAMETER; so is an
+ * IP_UNICAST_IF interface the transport does not have (the index is in network byte order, the
+ * IPPROTO_IP socket options page). IPV6_UNICAST_HOPS, IPV6_TCLASS and IPV6_DONTFRAG (IPPROTO_IPV6
+ * socket options page) are the same on an AF_INET6 socket's IPv6 traffic.
+ */
+function setSendOption(c: ControlCall, option: number, v: number): NTSTATUS {
+  const { s } = c;
+  if (!sendOptionAllowed(s, c.level, option)) return finish(c, STATUS_INVALID_PARAMETER);
+  let value = v;
+  switch (option) {
+    case SEND_TTL: case SEND_HOP_LIMIT: if (v === 0 || v > 255) return finish(c, STATUS_INVALID_PARAMETER); break;
+    case SEND_TOS: case SEND_MULTICAST_TTL: case SEND_TCLASS: if (v > 255) return finish(c, STATUS_INVALID_PARAMETER); break;
+    case SEND_DONT_FRAGMENT: case SEND_MULTICAST_LOOP: case SEND_DONT_FRAGMENT6: value = v !== 0 ? 1 : 0; break;
+    // Network byte order in a DWORD (an IN_ADDR for IP_MULTICAST_IF, an index for IP_UNICAST_IF): the transports take host order.
+    case SEND_MULTICAST_IF: case SEND_UNICAST_IF: value = RtlUlongByteSwap(v); break;
+    case SEND_BUFFER: if (v > 0x7fffffff) return finish(c, STATUS_INVALID_PARAMETER); break;
+  }
+  if (s.datagram && !hostAccepts(() => s.datagram!.setSendOption(option, value))) return finish(c, STATUS_INVALID_PARAMETER);
+  s.options.sendOptions[option] = value;
+  s.options.sendOptionsSet |= 1 << option;
+  return finish(c, STATUS_SUCCESS);
+}
+
+/**
+ * IP_ADD_MEMBERSHIP/IP_DROP_MEMBERSHIP with an IP_MREQ (its 8 bytes, or an IP_MREQ object) on a
+ * bound datagram socket (STATUS_INVALID_DEVICE_STATE before bind). A group outside 224.0.0.0/4 or
+ * an input shorter than IP_MREQ is STATUS_INVALID_PARAMETER; the transport refuses an interface
+ * it does not have, a second join and a drop of a group not joined (setMembership).
+ */
+function setMembership(c: ControlCall, join: boolean): NTSTATUS {
+  const { s } = c;
+  if (!categoryIs(s, 'datagram')) return finish(c, STATUS_INVALID_PARAMETER);
+  const mreq = c.input instanceof IP_MREQ ? c.input
+    : c.input instanceof Uint8Array && c.input.byteLength >= SIZEOF_IP_MREQ ? new IP_MREQ(c.input) : null;
+  if (!mreq || c.inSize < SIZEOF_IP_MREQ || (mreq.imr_multiaddr[0]! & 0xf0) !== 0xe0) return finish(c, STATUS_INVALID_PARAMETER);
+  if (!s.datagram) return finish(c, STATUS_INVALID_DEVICE_STATE);
+  const dg = s.datagram;
+  let status: NTSTATUS = STATUS_SUCCESS;
+  try {
+    dg.setMembership(mreq.imr_multiaddr.slice(), inAddrValue(mreq.imr_interface), join);
+  } catch (err) {
+    status = err instanceof ProviderError ? err.status : STATUS_INVALID_PARAMETER;
+  }
+  return finish(c, status);
+}
+
 function getOption(c: ControlCall): NTSTATUS {
   const { s } = c;
   const irpProblem = checkIrp(c, 'required');
@@ -233,8 +324,14 @@ function getOption(c: ControlCall): NTSTATUS {
   }
   let value: number | null = null;
   const rcBit = receiveControlOption(c.level, c.code);
+  const sendOption = sendOptionOf(c.level, c.code);
   if (rcBit !== 0) {
     if (receiveControlAllowed(c)) value = s.options.receiveControl & rcBit ? 1 : 0;
+  } else if (sendOption !== 0) {
+    if (sendOptionAllowed(s, c.level, sendOption)) {
+      value = s.options.sendOptions[sendOption]!;
+      if (sendOption === SEND_UNICAST_IF || sendOption === SEND_MULTICAST_IF) value = RtlUlongByteSwap(value);
+    }
   } else if (c.level === SOL_SOCKET) {
     switch (c.code >>> 0) {
       case SO_CONDITIONAL_ACCEPT: value = s.options.conditionalAccept ? 1 : 0; break;

@@ -31,6 +31,14 @@ export function startDatagram(s: WskSocketObject, local: Endpoint): Promise<Endp
     onError: () => { if (s.state === 'open') s.state = 'forced'; },
   }).then((dg) => {
     if (s.state !== 'open') { dg.close(); return dg.localEndpoint; }
+    // Send options set before the transport existed (an IP_UNICAST_IF the host lacks fails the bind).
+    const set = s.options.sendOptionsSet;
+    try {
+      for (let option = 1; (set >>> option) !== 0; option++) if (set & (1 << option)) dg.setSendOption(option, s.options.sendOptions[option]!);
+    } catch (err) {
+      dg.close();
+      throw err;
+    }
     s.datagram = dg;
     return dg.localEndpoint;
   });

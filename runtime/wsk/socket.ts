@@ -88,9 +88,20 @@ export interface SocketOptions {
   securityDescriptor: SECURITY_DESCRIPTOR | null;
   /** Receive control info asked for (IP_PKTINFO, IP_RECVTOS, ...): RC_* bits of control-info.ts. */
   receiveControl: number;
+  /**
+   * Datagram send options (IP_TTL, IP_TOS, IP_DONTFRAGMENT, IP_UNICAST_IF, SO_SNDBUF, IP_MULTICAST_*,
+   * IPV6_UNICAST_HOPS, IPV6_TCLASS, IPV6_DONTFRAG) by the provider's SEND_* number; the ones set
+   * are given to the transport when it exists (bind) and at once afterwards.
+   */
+  sendOptions: number[];
+  /** Bit (1 << SEND_*) for each send option set on this socket. */
+  sendOptionsSet: number;
 }
 
 export const DEFAULT_RECEIVE_BUFFER = 256 * 1024;
+export const DEFAULT_SEND_BUFFER = 256 * 1024;
+/** The TTL (and IPv6 hop limit) both providers send with unless IP_TTL/IPV6_UNICAST_HOPS say otherwise (Linux's default, ip(7), ipv6(7)). */
+export const DEFAULT_TTL = 64;
 
 export class WskSocketObject implements WSK_SOCKET {
   readonly Dispatch: unknown;
@@ -172,6 +183,9 @@ export class WskSocketObject implements WSK_SOCKET {
       reuseAddress: false, exclusiveAddressUse: false, conditionalAccept: false, keepAlive: false,
       receiveBufferSize: DEFAULT_RECEIVE_BUFFER, receiveBufferSet: false, congestionAlgorithm: null, broadcast: false, v6Only: family === 23 ? true : false,
       noDelay: false, keepIdle: 7200, keepInterval: 1, keepCount: 10, fastOpen: false, securityDescriptor: null, receiveControl: 0,
+      // By SEND_* number: -, TTL, TOS, DF, unicast interface, send buffer, multicast TTL, multicast loop, multicast interface,
+      // hop limit, traffic class, IPv6 don't-fragment.
+      sendOptions: [0, DEFAULT_TTL, 0, 0, 0, DEFAULT_SEND_BUFFER, 1, 1, 0, DEFAULT_TTL, 0, 0], sendOptionsSet: 0,
     };
   }
 

@@ -39,6 +39,8 @@ export interface StackLabOptions extends Pick<LabUpOptions, 'offloads' | 'mtu'> 
   capture?: boolean;
   /** More addresses of the stack on its interface (InterfaceConfig.secondary), inside the lab's subnet. */
   secondary?: string[];
+  /** The link's filter lets IPv4 multicast in (for sockets that join groups). */
+  multicast?: boolean;
 }
 
 export interface PeerResult {
@@ -90,11 +92,11 @@ function openDevice(kind: LinkKind, lab: Lab, opts: StackLabOptions): LinkDevice
   switch (kind) {
     case 'afpacket':
       return new AfPacketLink({
-        ifname: lab.stackIf, netns: lab.stackNs, acceptAddresses: accept, busyPollUs: opts.busyPollUs, ringFrames: opts.ringFrames,
+        ifname: lab.stackIf, netns: lab.stackNs, acceptAddresses: accept, acceptMulticast: opts.multicast, busyPollUs: opts.busyPollUs, ringFrames: opts.ringFrames,
         poolSlots: opts.poolSlots,
       });
     case 'pcap':
-      return new PcapLink({ ifname: lab.stackIf, netns: lab.stackNs, acceptAddresses: accept });
+      return new PcapLink({ ifname: lab.stackIf, netns: lab.stackNs, acceptAddresses: accept, acceptMulticast: opts.multicast });
     case 'raw':
       lab.quietHostStack(rawIpQuietRules());
       return new RawSocketLink({ ifname: lab.stackIf, netns: lab.stackNs });

@@ -71,6 +71,8 @@ export interface AfPacketLinkOptions {
    * lets only ARP and IPv4 to these into the ring. Default: no filter.
    */
   acceptAddresses?: string[];
+  /** With acceptAddresses: IPv4 multicast (224.0.0.0/4) passes the filter too, for the groups the stack joins. */
+  acceptMulticast?: boolean;
   /** Skip the device's qdisc on transmit (faster; bypasses tc/netem on this side). Default false. */
   qdiscBypass?: boolean;
   /**
@@ -226,7 +228,7 @@ export class AfPacketLink extends DeviceLink {
     const ringFrames = blocks * framesPerBlock;
     const deviceMac = watch.macHi * 0x100000000 + (watch.macLo >>> 0);
     const offloads = opts.offloads ?? true;
-    const filter = opts.acceptAddresses?.length ? encodeBpf(stackFilter(opts.acceptAddresses.map(parseIpv4))) : undefined;
+    const filter = opts.acceptAddresses?.length ? encodeBpf(stackFilter(opts.acceptAddresses.map(parseIpv4), opts.acceptMulticast)) : undefined;
     try {
       // Frames for another MAC reach a real NIC's packet sockets only in promiscuous mode.
       this.sock = withNetns(opts.netns, () => new addon.PacketSocket({

@@ -11,6 +11,7 @@ const LDH_ABS = 0x28; // BPF_LD | BPF_H | BPF_ABS
 const LD_ABS = 0x20; // BPF_LD | BPF_W | BPF_ABS
 const JEQ_K = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
 const RET_K = 0x06; // BPF_RET | BPF_K
+const AND_K = 0x54; // BPF_ALU | BPF_AND | BPF_K
 
 /** Bytes a matching frame keeps: all of it (a 64 KiB GSO frame with headers). */
 const ACCEPT_BYTES = 262144;
@@ -23,14 +24,17 @@ export interface BpfInstruction {
 }
 
 /**
- * ARP, or IPv4 whose destination is one of `addresses` (signed or unsigned 32-bit), in untagged
- * Ethernet frames (a VLAN-accelerated device strips tags before the filter runs).
+ * ARP, or IPv4 whose destination is one of `addresses` (signed or unsigned 32-bit) or, with
+ * `multicast`, any IPv4 multicast group (224.0.0.0/4: the stack keeps the groups it joined), in
+ * untagged Ethernet frames (a VLAN-accelerated device strips tags before the filter runs).
  */
-export function stackFilter(addresses: readonly number[]): BpfInstruction[] {
+export function stackFilter(addresses: readonly number[], multicast = false): BpfInstruction[] {
   if (addresses.length === 0 || addresses.length > 16) throw new RangeError('stackFilter: 1 to 16 addresses');
   const n = addresses.length;
-  // Layout: 0 ldh [12]; 1 jeq ARP; 2 jeq IPv4; 3 ld [30]; 4..4+n-1 jeq addr; accept; reject.
-  const accept = 4 + n;
+  // Layout: 0 ldh [12]; 1 jeq ARP; 2 jeq IPv4; 3 ld [30]; 4..4+n-1 jeq addr; [and #0xf0000000;
+  // jeq #0xe0000000]; accept; reject.
+  const groupChecks = multicast ? 2 : 0;
+  const accept = 4 + n + groupChecks;
   const reject = accept + 1;
   const prog: BpfInstruction[] = [
     { code: LDH_ABS, jt: 0, jf: 0, k: 12 },
@@ -40,7 +44,11 @@ export function stackFilter(addresses: readonly number[]): BpfInstruction[] {
   ];
   for (let i = 0; i < n; i++) {
     const at = 4 + i;
-    prog.push({ code: JEQ_K, jt: accept - at - 1, jf: i === n - 1 ? reject - at - 1 : 0, k: addresses[i]! >>> 0 });
+    prog.push({ code: JEQ_K, jt: accept - at - 1, jf: i === n - 1 && !multicast ? reject - at - 1 : 0, k: addresses[i]! >>> 0 });
+  }
+  if (multicast) {
+    prog.push({ code: AND_K, jt: 0, jf: 0, k: 0xf0000000 });
+    prog.push({ code: JEQ_K, jt: 0, jf: 1, k: 0xe0000000 });
   }
   prog.push({ code: RET_K, jt: 0, jf: 0, k: ACCEPT_BYTES });
   prog.push({ code: RET_K, jt: 0, jf: 0, k: 0 });

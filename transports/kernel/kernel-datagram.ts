@@ -4,16 +4,33 @@
 // only through hold(). Socket errors → sink.onError. sendTo completes done(status, bytes) exactly
 // once, after its batch left, never inside the call. Option refusals throw ProviderError.
 import {
-  ProviderError, RECV_HOPLIMIT, RECV_PKTINFO, RECV_PKTINFO6, RECV_TCLASS, RECV_TOS, RECV_TTL, newDatagramInfo,
+  ProviderError, SEND_BUFFER, SEND_DONT_FRAGMENT, SEND_DONT_FRAGMENT6, SEND_HOP_LIMIT, SEND_TCLASS, SEND_MULTICAST_IF, SEND_MULTICAST_LOOP, SEND_MULTICAST_TTL, SEND_TOS, SEND_TTL, SEND_UNICAST_IF, RECV_HOPLIMIT, RECV_PKTINFO, RECV_PKTINFO6, RECV_TCLASS, RECV_TOS, RECV_TTL, newDatagramInfo,
   type DatagramOptions, type DatagramSendInfo, type DatagramSink, type TransportDatagram,
 } from '../../runtime/provider.ts';
 import { ntStatusFromErrno, STATUS_INVALID_PARAMETER, type NTSTATUS } from '../../runtime/ntstatus.ts';
-import { AF_INET, AF_INET6, type Endpoint } from '../../runtime/sockaddr.ts';
+import { AF_INET, AF_INET6, htonl, type Endpoint } from '../../runtime/sockaddr.ts';
 import { isLocalAddress, providerError, type Family } from './kernel-address.ts';
 import {
   ADDR_ROW, isV4Mapped, LINUX, RX_FLAGS, RX_FLOWINFO, RX_IFINDEX, RX_PORT, RX_SCOPE, RX_TOS, RX_TTL, RXF_HOPLIMIT, RXF_PKTINFO4,
   RXF_PKTINFO6, RXF_TCLASS, RXF_TOS, RXF_TTL, RX_WORDS, UdpSocket, interfaceExists,
 } from './udp-socket.ts';
+
+/**
+ * Linux's struct ip_mreqn { in_addr imr_multiaddr; in_addr imr_address; int imr_ifindex; } for a
+ * group (null: IP_MULTICAST_IF, which reads the same struct without it) on an interface choice
+ * (provider.ts: a local address, 0, or below 2^24 an interface index, which must exist).
+ */
+function ipMreqn(group: Uint8Array | null, iface: number): Uint8Array {
+  const b = new Uint8Array(12);
+  if (group) b.set(group.subarray(0, 4), 0);
+  if (iface !== 0 && iface < 0x1000000) {
+    if (!interfaceExists(iface)) throw new ProviderError(STATUS_INVALID_PARAMETER, `no interface ${iface}`);
+    new DataView(b.buffer).setInt32(8, iface, true);
+  } else {
+    new DataView(b.buffer).setUint32(4, iface, false);
+  }
+  return b;
+}
 
 export class KernelDatagram implements TransportDatagram {
   private closed = false;
@@ -42,6 +59,8 @@ export class KernelDatagram implements TransportDatagram {
     try {
       if (family === AF_INET6) socket.setInt(LINUX.IPPROTO_IPV6, LINUX.IPV6_V6ONLY, options.v6Only ? 1 : 0);
       if (options.reuseAddress) socket.setInt(LINUX.SOL_SOCKET, LINUX.SO_REUSEADDR, 1);
+      // Windows sends UDP with DF clear unless IP_DONTFRAGMENT asks (Linux's default sets it).
+      if (family === AF_INET) socket.setInt(LINUX.IPPROTO_IP, LINUX.IP_MTU_DISCOVER, LINUX.IP_PMTUDISC_DONT);
       socket.bind(local.address, local.port, local.scopeId ?? 0);
       if (options.broadcast) socket.setInt(LINUX.SOL_SOCKET, LINUX.SO_BROADCAST, 1);
       if (options.receiveBufferSize > 0) socket.setInt(LINUX.SOL_SOCKET, LINUX.SO_RCVBUF, options.receiveBufferSize);
@@ -161,6 +180,43 @@ export class KernelDatagram implements TransportDatagram {
   setReceiveBufferSize(bytes: number): void {
     if (bytes <= 0) throw new ProviderError(STATUS_INVALID_PARAMETER, `SO_RCVBUF: ${bytes}`);
     try { this.socket.setInt(LINUX.SOL_SOCKET, LINUX.SO_RCVBUF, bytes); } catch (err) { throw providerError(err, 'SO_RCVBUF'); }
+  }
+
+  setSendOption(option: number, value: number): void {
+    const s = this.socket;
+    try {
+      switch (option) {
+        case SEND_TTL: s.setInt(LINUX.IPPROTO_IP, LINUX.IP_TTL, value); break;
+        case SEND_TOS: s.setInt(LINUX.IPPROTO_IP, LINUX.IP_TOS, value); break;
+        case SEND_DONT_FRAGMENT: s.setInt(LINUX.IPPROTO_IP, LINUX.IP_MTU_DISCOVER, value ? LINUX.IP_PMTUDISC_DO : LINUX.IP_PMTUDISC_DONT); break;
+        case SEND_UNICAST_IF:
+          if (value !== 0 && !interfaceExists(value)) throw new ProviderError(STATUS_INVALID_PARAMETER, `IP_UNICAST_IF: no interface ${value}`);
+          // Linux takes the index in network byte order too (ip(7)).
+          s.setInt(LINUX.IPPROTO_IP, LINUX.IP_UNICAST_IF, htonl(value) | 0);
+          break;
+        case SEND_BUFFER: s.setInt(LINUX.SOL_SOCKET, LINUX.SO_SNDBUF, value); break;
+        case SEND_HOP_LIMIT: s.setInt(LINUX.IPPROTO_IPV6, LINUX.IPV6_UNICAST_HOPS, value); break;
+        case SEND_TCLASS: s.setInt(LINUX.IPPROTO_IPV6, LINUX.IPV6_TCLASS, value); break;
+        case SEND_DONT_FRAGMENT6: s.setInt(LINUX.IPPROTO_IPV6, LINUX.IPV6_DONTFRAG, value); break;
+        case SEND_MULTICAST_TTL: s.setInt(LINUX.IPPROTO_IP, LINUX.IP_MULTICAST_TTL, value); break;
+        case SEND_MULTICAST_LOOP: s.setInt(LINUX.IPPROTO_IP, LINUX.IP_MULTICAST_LOOP, value); break;
+        case SEND_MULTICAST_IF: s.setBytes(LINUX.IPPROTO_IP, LINUX.IP_MULTICAST_IF, ipMreqn(null, value)); break;
+        default: throw new ProviderError(STATUS_INVALID_PARAMETER, `send option ${option}`);
+      }
+    } catch (err) {
+      throw err instanceof ProviderError ? err : providerError(err, `send option ${option}`);
+    }
+  }
+
+  setMembership(group: Uint8Array, iface: number, join: boolean): void {
+    try {
+      this.socket.setBytes(LINUX.IPPROTO_IP, join ? LINUX.IP_ADD_MEMBERSHIP : LINUX.IP_DROP_MEMBERSHIP, ipMreqn(group, iface));
+    } catch (err) {
+      if (err instanceof ProviderError) throw err;
+      const code = (err as { code?: string }).code;
+      // ENODEV: no such interface, or no route to choose one; EADDRNOTAVAIL: a drop of a group not joined.
+      throw code === 'EADDRINUSE' ? providerError(err, 'IP_ADD_MEMBERSHIP') : new ProviderError(STATUS_INVALID_PARAMETER, `${join ? 'IP_ADD_MEMBERSHIP' : 'IP_DROP_MEMBERSHIP'}: ${code ?? err}`);
+    }
   }
 
   close(): void {

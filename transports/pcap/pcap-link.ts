@@ -31,6 +31,8 @@ export interface PcapLinkOptions {
   mac?: number;
   /** Addresses the stack answers to: a BPF filter keeps everything else out of the capture. */
   acceptAddresses?: string[];
+  /** With acceptAddresses: IPv4 multicast (224.0.0.0/4) passes the filter too, for the groups the stack joins. */
+  acceptMulticast?: boolean;
   /**
    * libpcap's kernel buffer in bytes (default 32 MiB). On a device with segmentation offload
    * libpcap cuts it into 64 KiB frames, so this is about 500 frames: a burst larger than that
@@ -106,7 +108,7 @@ export class PcapLink extends DeviceLink {
     const slotCount = opts.slotCount ?? 1024;
     super(opts.ifname, clock, watch, slotCount, opts.statePollMs ?? 500);
     const deviceMac = watch.macHi * 0x100000000 + (watch.macLo >>> 0);
-    const filter = opts.acceptAddresses?.length ? encodeBpf(stackFilter(opts.acceptAddresses.map(parseIpv4))) : undefined;
+    const filter = opts.acceptAddresses?.length ? encodeBpf(stackFilter(opts.acceptAddresses.map(parseIpv4), opts.acceptMulticast)) : undefined;
     try {
       this.handle = withNetns(opts.netns, () => new addon.PcapHandle({
         ifname: opts.ifname, promiscuous: opts.mac !== undefined && opts.mac !== deviceMac, filter, bufferSize: opts.bufferSize,

@@ -6,7 +6,7 @@ import { checksumFold, checksumAdd, internetChecksum } from './checksum.ts';
 import { get16, get32, set16, set32 } from './bytes.ts';
 import { ParseError } from './parse-error.ts';
 
-export const IpProtocol = { ICMP: 1, TCP: 6, UDP: 17 } as const;
+export const IpProtocol = { ICMP: 1, IGMP: 2, TCP: 6, UDP: 17 } as const;
 export const IPV4_MIN_HEADER_LENGTH = 20;
 export const Ipv4Flags = { DF: 0x4000, MF: 0x2000 } as const;
 

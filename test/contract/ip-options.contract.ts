@@ -1,0 +1,315 @@
+// IP-level and socket options drivers set on datagram sockets (issue 13, deliverable 4), on every
+// provider: IP_TTL, IP_TOS, IP_DONTFRAGMENT, IP_UNICAST_IF (Microsoft's "IPPROTO_IP socket
+// options" page), IPV6_UNICAST_HOPS, IPV6_TCLASS, IPV6_DONTFRAG ("IPPROTO_IPV6 socket options"; on
+// providers with IPv6), SO_SNDBUF ("SOL_SOCKET socket options"), and IPv4 multicast; numbers from ws2ipdef.h/ws2def.h,
+// set and read through WskControlSocket (WskSetOption/WskGetOption, the WskControlSocket page).
+// What the wire shows (TTL, TOS, DF seen by a Linux peer) is in test/interop/ip-options.test.ts.
+import { describe, expect, it } from 'vitest';
+import {
+  IPPROTO_IP, IPPROTO_IPV6, IP_ADD_MEMBERSHIP, IP_DONTFRAGMENT, IP_DROP_MEMBERSHIP, IP_HOPLIMIT, IP_MREQ, IP_MULTICAST_IF, IP_MULTICAST_LOOP,
+  IP_MULTICAST_TTL, IP_RECVTOS, IP_TOS, IP_TTL, IP_UNICAST_IF, IPV6_DONTFRAG, IPV6_HOPLIMIT, IPV6_RECVTCLASS, IPV6_TCLASS, IPV6_UNICAST_HOPS, NPI_WSK_INTERFACE_ID, SIZEOF_IP_MREQ, SO_SNDBUF,
+  SO_WSK_EVENT_CALLBACK, SOL_SOCKET, STATUS_ADDRESS_ALREADY_ASSOCIATED, STATUS_BUFFER_OVERFLOW, STATUS_INVALID_DEVICE_STATE,
+  STATUS_INVALID_PARAMETER, STATUS_SUCCESS,
+  WSACMSGHDR, WSAMSG, WSA_CMSG_DATA, WSA_CMSG_FIRSTHDR, WSA_CMSG_LEN, WSA_CMSG_NXTHDR, WSA_CMSG_SPACE, WSK_EVENT_RECEIVE_FROM,
+  WSK_FLAG_CONNECTION_SOCKET, WSK_FLAG_DATAGRAM_SOCKET, WskGetOption, WskSetOption, cmsgInt, htonl, makeSockaddrIn, setCmsgInt,
+  type WSK_CLIENT_DATAGRAM_DISPATCH, type WSK_PROVIDER_BASIC_DISPATCH, type WSK_SOCKET,
+} from '../../index.ts';
+import { call, until } from '../helpers/wsk-call.ts';
+import { openSession } from '../helpers/wsk-session.ts';
+import { AF_INET, AF_INET6, bind, buf, close, dgTable, expectOk, hostSockaddr, localPort, socket } from './fixtures.ts';
+import type { ContractTarget } from './target.ts';
+
+const control = (s: WSK_SOCKET) => (s.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket;
+
+const setOpt = (s: WSK_SOCKET, level: number, code: number, value: number, inSize = 4) =>
+  call((irp) => control(s)(s, WskSetOption, code, level, inSize, { value }, 0, null, null, irp));
+
+async function getOpt(s: WSK_SOCKET, level: number, code: number, outSize = 4): Promise<{ status: number; value: number }> {
+  const out = { value: -1 };
+  const r = await call((irp) => control(s)(s, WskGetOption, code, level, 0, null, outSize, out, null, irp));
+  return { status: r.status, value: out.value };
+}
+
+// IP_UNICAST_IF takes the IPv4 interface index in network byte order (htonl; IPPROTO_IP socket options page).
+
+/** Every option of this file with its default as both providers report it. */
+const DEFAULTS: [string, number, number, number][] = [
+  ['IP_TTL', IPPROTO_IP, IP_TTL, 64], ['IP_TOS', IPPROTO_IP, IP_TOS, 0], ['IP_DONTFRAGMENT', IPPROTO_IP, IP_DONTFRAGMENT, 0],
+  ['IP_UNICAST_IF', IPPROTO_IP, IP_UNICAST_IF, 0], ['SO_SNDBUF', SOL_SOCKET, SO_SNDBUF, 256 * 1024],
+];
+
+export function ipOptionsContract(target: ContractTarget): void {
+  const { factory } = target;
+  const host = (port = 0) => hostSockaddr(target, AF_INET, port);
+
+  describe('IP-level and socket options on datagram sockets (issue 13: IP_TTL, IP_TOS, IP_DONTFRAGMENT, IP_UNICAST_IF, SO_SNDBUF)', () => {
+    it('the ws2ipdef.h/ws2def.h numbers: IP_TTL 4, IP_TOS 3, IP_DONTFRAGMENT 14, IP_UNICAST_IF 31 at IPPROTO_IP 0; SO_SNDBUF 0x1001 at SOL_SOCKET 0xffff', () => {
+      expect([IPPROTO_IP, IP_TTL, IP_TOS, IP_DONTFRAGMENT, IP_UNICAST_IF, SOL_SOCKET, SO_SNDBUF]).toEqual([0, 4, 3, 14, 31, 0xffff, 0x1001]);
+    });
+
+    it('each is a DWORD a datagram socket sets before bind, keeps through bind, sets again after it and reads back (IPPROTO_IP and SOL_SOCKET socket options pages)', async () => {
+      const w = await openSession(factory);
+      const dg = await socket(w, WSK_FLAG_DATAGRAM_SOCKET);
+      for (const [name, level, code, value] of DEFAULTS) expect(await getOpt(dg, level, code), name).toEqual({ status: STATUS_SUCCESS, value });
+      // Interface 1 is loopback in every Linux network namespace, and the userspace stack's only interface.
+      const before: [number, number, number][] = [
+        [IPPROTO_IP, IP_TTL, 9], [IPPROTO_IP, IP_TOS, 0x20], [IPPROTO_IP, IP_DONTFRAGMENT, 1], [IPPROTO_IP, IP_UNICAST_IF, htonl(1)],
+        [SOL_SOCKET, SO_SNDBUF, 65536],
+      ];
+      for (const [level, code, value] of before) expect((await setOpt(dg, level, code, value)).status, `set ${code}`).toBe(STATUS_SUCCESS);
+      expect(await bind(dg, host())).toBe(STATUS_SUCCESS);
+      for (const [level, code, value] of before) expect(await getOpt(dg, level, code), `get ${code}`).toEqual({ status: STATUS_SUCCESS, value });
+      const after: [number, number, number][] = [
+        [IPPROTO_IP, IP_TTL, 200], [IPPROTO_IP, IP_TOS, 0], [IPPROTO_IP, IP_DONTFRAGMENT, 0], [IPPROTO_IP, IP_UNICAST_IF, 0],
+        [SOL_SOCKET, SO_SNDBUF, 131072],
+      ];
+      for (const [level, code, value] of after) {
+        expect((await setOpt(dg, level, code, value)).status, `set ${code}`).toBe(STATUS_SUCCESS);
+        expect(await getOpt(dg, level, code), `get ${code}`).toEqual({ status: STATUS_SUCCESS, value });
+      }
+      await close(dg);
+      await w.close();
+    });
+
+    it('a datagram leaves with the socket\'s IP_TTL and IP_TOS (the receiver\'s IP_HOPLIMIT and IP_RECVTOS objects say which); IP_TOS control info overrides the TOS for one datagram (IPPROTO_IP socket options page, WSASendMsg page)', async () => {
+      const w = await openSession(factory);
+      const got: { data: string; objects: [number, number, number][] }[] = [];
+      const events: WSK_CLIENT_DATAGRAM_DISPATCH = {
+        WskReceiveFromEvent: (_c, _f, list) => {
+          for (let d = list; d; d = d.Next) {
+            const msg = WSAMSG();
+            msg.Control = { len: d.ControlInfoLength, buf: d.ControlInfo };
+            const objects: [number, number, number][] = [];
+            for (let h = WSA_CMSG_FIRSTHDR(msg); h; h = WSA_CMSG_NXTHDR(msg, h)) objects.push([h.cmsg_level, h.cmsg_type, cmsgInt(WSA_CMSG_DATA(h))]);
+            const b = d.Buffer.Mdl!.buffer.subarray(d.Buffer.Offset, d.Buffer.Offset + d.Buffer.Length);
+            got.push({ data: Buffer.from(b).toString(), objects });
+          }
+          return STATUS_SUCCESS;
+        },
+      };
+      const rx = await socket(w, WSK_FLAG_DATAGRAM_SOCKET, AF_INET, null, events);
+      for (const code of [IP_RECVTOS, IP_HOPLIMIT]) await expectOk(setOpt(rx, IPPROTO_IP, code, 1), `option ${code}`);
+      expect(await bind(rx, host())).toBe(STATUS_SUCCESS);
+      expect(control(rx)(rx, WskSetOption, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, 16, { NpiId: NPI_WSK_INTERFACE_ID, EventMask: WSK_EVENT_RECEIVE_FROM }, 0, null, null, null))
+        .toBe(STATUS_SUCCESS);
+      const rxPort = await localPort(rx);
+      const tx = await socket(w, WSK_FLAG_DATAGRAM_SOCKET);
+      await expectOk(setOpt(tx, IPPROTO_IP, IP_TTL, 37), 'IP_TTL before bind');
+      await expectOk(setOpt(tx, IPPROTO_IP, IP_TOS, 0x28), 'IP_TOS before bind');
+      expect(await bind(tx, host())).toBe(STATUS_SUCCESS);
+      await expectOk(call((irp) => dgTable(tx).WskSendTo(tx, buf(Buffer.from('one')), 0, host(rxPort), 0, null, irp)), 'first WskSendTo');
+      await until(() => got.length === 1, 5000, 'the first datagram');
+      await expectOk(setOpt(tx, IPPROTO_IP, IP_TTL, 99), 'IP_TTL after bind');
+      const cmsg = new Uint8Array(WSA_CMSG_SPACE(4));
+      const h = new WSACMSGHDR(cmsg, 0);
+      h.cmsg_len = WSA_CMSG_LEN(4); h.cmsg_level = IPPROTO_IP; h.cmsg_type = IP_TOS;
+      setCmsgInt(WSA_CMSG_DATA(h), 0xb8);
+      await expectOk(call((irp) => dgTable(tx).WskSendTo(tx, buf(Buffer.from('two')), 0, host(rxPort), cmsg.byteLength, cmsg, irp)), 'second WskSendTo');
+      await until(() => got.length === 2, 5000, 'the second datagram');
+      expect(got).toEqual([
+        { data: 'one', objects: [[IPPROTO_IP, IP_TOS, 0x28], [IPPROTO_IP, IP_TTL, 37]] },
+        { data: 'two', objects: [[IPPROTO_IP, IP_TOS, 0xb8], [IPPROTO_IP, IP_TTL, 99]] },
+      ]);
+      await close(tx); await close(rx);
+      await w.close();
+    });
+
+    it('misuse gets STATUS_INVALID_PARAMETER (a TTL of 0 or 256, a TOS of 256, an input shorter than a DWORD, an interface that does not exist, the options on a connection socket or at IPPROTO_IPV6 on an AF_INET socket) or STATUS_BUFFER_OVERFLOW (an output shorter than a DWORD), never an exception, and the value stays', async () => {
+      const w = await openSession(factory);
+      const dg = await socket(w, WSK_FLAG_DATAGRAM_SOCKET);
+      expect(await bind(dg, host())).toBe(STATUS_SUCCESS);
+      expect((await setOpt(dg, IPPROTO_IP, IP_TTL, 0)).status).toBe(STATUS_INVALID_PARAMETER);
+      expect((await setOpt(dg, IPPROTO_IP, IP_TTL, 256)).status).toBe(STATUS_INVALID_PARAMETER);
+      expect((await setOpt(dg, IPPROTO_IP, IP_TTL, 50, 2)).status).toBe(STATUS_INVALID_PARAMETER);
+      expect((await setOpt(dg, IPPROTO_IP, IP_TOS, 256)).status).toBe(STATUS_INVALID_PARAMETER);
+      expect((await setOpt(dg, IPPROTO_IP, IP_UNICAST_IF, htonl(999_999))).status).toBe(STATUS_INVALID_PARAMETER);
+      expect((await setOpt(dg, IPPROTO_IPV6, IPV6_UNICAST_HOPS, 9)).status).toBe(STATUS_INVALID_PARAMETER);
+      expect((await getOpt(dg, IPPROTO_IP, IP_TTL, 2)).status).toBe(STATUS_BUFFER_OVERFLOW);
+      expect(await getOpt(dg, IPPROTO_IP, IP_TTL)).toEqual({ status: STATUS_SUCCESS, value: 64 });
+      expect(await getOpt(dg, IPPROTO_IP, IP_TOS)).toEqual({ status: STATUS_SUCCESS, value: 0 });
+      expect(await getOpt(dg, IPPROTO_IP, IP_UNICAST_IF)).toEqual({ status: STATUS_SUCCESS, value: 0 });
+      if (target.streams) {
+        const tcp = await socket(w, WSK_FLAG_CONNECTION_SOCKET);
+        expect((await setOpt(tcp, IPPROTO_IP, IP_TTL, 9)).status).toBe(STATUS_INVALID_PARAMETER);
+        expect((await getOpt(tcp, IPPROTO_IP, IP_DONTFRAGMENT)).status).toBe(STATUS_INVALID_PARAMETER);
+        await close(tcp);
+      }
+      await close(dg);
+      await w.close();
+    });
+
+    if (target.ipv6) {
+      it('IPV6_UNICAST_HOPS (4, default 64), IPV6_TCLASS (39, default 0) and IPV6_DONTFRAG (14, default 0) at IPPROTO_IPV6 (41) on an AF_INET6 datagram socket: set, read back, and the receiver\'s IPV6_HOPLIMIT and IPV6_TCLASS objects show the hop limit and class sent (IPPROTO_IPV6 socket options page)', async () => {
+        expect([IPPROTO_IPV6, IPV6_UNICAST_HOPS, IPV6_TCLASS, IPV6_DONTFRAG]).toEqual([41, 4, 39, 14]);
+        const w = await openSession(factory);
+        const host6 = (port = 0) => hostSockaddr(target, AF_INET6, port);
+        const got: [number, number, number][][] = [];
+        const events: WSK_CLIENT_DATAGRAM_DISPATCH = {
+          WskReceiveFromEvent: (_c, _f, list) => {
+            for (let d = list; d; d = d.Next) {
+              const msg = WSAMSG();
+              msg.Control = { len: d.ControlInfoLength, buf: d.ControlInfo };
+              const objects: [number, number, number][] = [];
+              for (let h = WSA_CMSG_FIRSTHDR(msg); h; h = WSA_CMSG_NXTHDR(msg, h)) objects.push([h.cmsg_level, h.cmsg_type, cmsgInt(WSA_CMSG_DATA(h))]);
+              got.push(objects);
+            }
+            return STATUS_SUCCESS;
+          },
+        };
+        const rx = await socket(w, WSK_FLAG_DATAGRAM_SOCKET, AF_INET6, null, events);
+        for (const code of [IPV6_RECVTCLASS, IPV6_HOPLIMIT]) await expectOk(setOpt(rx, IPPROTO_IPV6, code, 1), `option ${code}`);
+        expect(await bind(rx, host6())).toBe(STATUS_SUCCESS);
+        expect(control(rx)(rx, WskSetOption, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, 16, { NpiId: NPI_WSK_INTERFACE_ID, EventMask: WSK_EVENT_RECEIVE_FROM }, 0, null, null, null))
+          .toBe(STATUS_SUCCESS);
+        const tx = await socket(w, WSK_FLAG_DATAGRAM_SOCKET, AF_INET6);
+        expect(await getOpt(tx, IPPROTO_IPV6, IPV6_UNICAST_HOPS)).toEqual({ status: STATUS_SUCCESS, value: 64 });
+        expect(await getOpt(tx, IPPROTO_IPV6, IPV6_TCLASS)).toEqual({ status: STATUS_SUCCESS, value: 0 });
+        expect(await getOpt(tx, IPPROTO_IPV6, IPV6_DONTFRAG)).toEqual({ status: STATUS_SUCCESS, value: 0 });
+        await expectOk(setOpt(tx, IPPROTO_IPV6, IPV6_UNICAST_HOPS, 21), 'IPV6_UNICAST_HOPS');
+        expect(await bind(tx, host6())).toBe(STATUS_SUCCESS);
+        await expectOk(setOpt(tx, IPPROTO_IPV6, IPV6_TCLASS, 0x48), 'IPV6_TCLASS');
+        await expectOk(setOpt(tx, IPPROTO_IPV6, IPV6_DONTFRAG, 1), 'IPV6_DONTFRAG');
+        expect(await getOpt(tx, IPPROTO_IPV6, IPV6_UNICAST_HOPS)).toEqual({ status: STATUS_SUCCESS, value: 21 });
+        expect(await getOpt(tx, IPPROTO_IPV6, IPV6_TCLASS)).toEqual({ status: STATUS_SUCCESS, value: 0x48 });
+        expect(await getOpt(tx, IPPROTO_IPV6, IPV6_DONTFRAG)).toEqual({ status: STATUS_SUCCESS, value: 1 });
+        const rxPort = await localPort(rx);
+        await expectOk(call((irp) => dgTable(tx).WskSendTo(tx, buf(Buffer.from('six')), 0, host6(rxPort), 0, null, irp)), 'WskSendTo');
+        await until(() => got.length === 1, 5000, 'the datagram');
+        expect(got[0]).toEqual([[IPPROTO_IPV6, IPV6_TCLASS, 0x48], [IPPROTO_IPV6, IPV6_HOPLIMIT, 21]]);
+        // Misuse: hop limit 0 or 256, class 256: STATUS_INVALID_PARAMETER, the value stays.
+        expect((await setOpt(tx, IPPROTO_IPV6, IPV6_UNICAST_HOPS, 0)).status).toBe(STATUS_INVALID_PARAMETER);
+        expect((await setOpt(tx, IPPROTO_IPV6, IPV6_UNICAST_HOPS, 256)).status).toBe(STATUS_INVALID_PARAMETER);
+        expect((await setOpt(tx, IPPROTO_IPV6, IPV6_TCLASS, 256)).status).toBe(STATUS_INVALID_PARAMETER);
+        expect(await getOpt(tx, IPPROTO_IPV6, IPV6_UNICAST_HOPS)).toEqual({ status: STATUS_SUCCESS, value: 21 });
+        await close(tx); await close(rx);
+        await w.close();
+      });
+    }
+
+    it('the IPPROTO_IPV6 ones on an AF_INET socket: STATUS_INVALID_PARAMETER, set or get (IPPROTO_IPV6 socket options page: they apply to IPv6 sockets)', async () => {
+      const w = await openSession(factory);
+      const dg = await socket(w, WSK_FLAG_DATAGRAM_SOCKET);
+      for (const code of [IPV6_UNICAST_HOPS, IPV6_TCLASS, IPV6_DONTFRAG]) {
+        expect((await setOpt(dg, IPPROTO_IPV6, code, 1)).status, `set ${code}`).toBe(STATUS_INVALID_PARAMETER);
+        expect((await getOpt(dg, IPPROTO_IPV6, code)).status, `get ${code}`).toBe(STATUS_INVALID_PARAMETER);
+      }
+      await close(dg);
+      await w.close();
+    });
+
+    it('an IP_UNICAST_IF set before bind naming an interface that does not exist fails the bind with STATUS_INVALID_PARAMETER', async () => {
+      const w = await openSession(factory);
+      const dg = await socket(w, WSK_FLAG_DATAGRAM_SOCKET);
+      await expectOk(setOpt(dg, IPPROTO_IP, IP_UNICAST_IF, htonl(999_999)), 'IP_UNICAST_IF before bind');
+      expect(await bind(dg, host())).toBe(STATUS_INVALID_PARAMETER);
+      await close(dg);
+      await w.close();
+    });
+  });
+}
+
+/** An IP_MREQ for `group` on `iface` (dotted quads). */
+function mreq(group: string, iface: string): IP_MREQ {
+  const m = new IP_MREQ();
+  m.imr_multiaddr = Uint8Array.from(group.split('.').map(Number));
+  m.imr_interface = Uint8Array.from(iface.split('.').map(Number));
+  return m;
+}
+
+const setMembership = (s: WSK_SOCKET, code: number, m: IP_MREQ | Uint8Array, inSize = SIZEOF_IP_MREQ) =>
+  call((irp) => control(s)(s, WskSetOption, code, IPPROTO_IP, inSize, m, 0, null, null, irp));
+
+/** A dotted quad as the DWORD IP_MULTICAST_IF takes: an IN_ADDR, its bytes in memory order. */
+const inAddrDword = (text: string): number => new DataView(Uint8Array.from(text.split('.').map(Number)).buffer).getUint32(0, true);
+
+export function multicastContract(target: ContractTarget): void {
+  const { factory } = target;
+  const hostIp = target.hostAddress(AF_INET);
+  const host = (port = 0) => hostSockaddr(target, AF_INET, port);
+
+  describe('IPv4 multicast on datagram sockets (issue 13: IP_ADD/DROP_MEMBERSHIP, IP_MULTICAST_IF/TTL/LOOP)', () => {
+    it('the ws2ipdef.h numbers: IP_MULTICAST_IF 9, IP_MULTICAST_TTL 10, IP_MULTICAST_LOOP 11, IP_ADD_MEMBERSHIP 12, IP_DROP_MEMBERSHIP 13; IP_MREQ is 8 bytes', () => {
+      expect([IP_MULTICAST_IF, IP_MULTICAST_TTL, IP_MULTICAST_LOOP, IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP, SIZEOF_IP_MREQ]).toEqual([9, 10, 11, 12, 13, 8]);
+    });
+
+    it('IP_MULTICAST_TTL (default 1), IP_MULTICAST_LOOP (default 1) and IP_MULTICAST_IF (default 0.0.0.0) are DWORDs set and read back before and after bind (IPPROTO_IP socket options page)', async () => {
+      const w = await openSession(factory);
+      const dg = await socket(w, WSK_FLAG_DATAGRAM_SOCKET);
+      expect(await getOpt(dg, IPPROTO_IP, IP_MULTICAST_TTL)).toEqual({ status: STATUS_SUCCESS, value: 1 });
+      expect(await getOpt(dg, IPPROTO_IP, IP_MULTICAST_LOOP)).toEqual({ status: STATUS_SUCCESS, value: 1 });
+      expect(await getOpt(dg, IPPROTO_IP, IP_MULTICAST_IF)).toEqual({ status: STATUS_SUCCESS, value: 0 });
+      await expectOk(setOpt(dg, IPPROTO_IP, IP_MULTICAST_TTL, 5), 'IP_MULTICAST_TTL');
+      await expectOk(setOpt(dg, IPPROTO_IP, IP_MULTICAST_IF, inAddrDword(hostIp)), 'IP_MULTICAST_IF');
+      expect(await bind(dg, host())).toBe(STATUS_SUCCESS);
+      await expectOk(setOpt(dg, IPPROTO_IP, IP_MULTICAST_LOOP, 0), 'IP_MULTICAST_LOOP');
+      expect(await getOpt(dg, IPPROTO_IP, IP_MULTICAST_TTL)).toEqual({ status: STATUS_SUCCESS, value: 5 });
+      expect(await getOpt(dg, IPPROTO_IP, IP_MULTICAST_LOOP)).toEqual({ status: STATUS_SUCCESS, value: 0 });
+      expect(await getOpt(dg, IPPROTO_IP, IP_MULTICAST_IF)).toEqual({ status: STATUS_SUCCESS, value: inAddrDword(hostIp) });
+      await close(dg);
+      await w.close();
+    });
+
+    it('a socket that joined 239.255.13.1 (IP_ADD_MEMBERSHIP, IP_MREQ on the host address) receives what another socket of this host sends to the group, with its IP_MULTICAST_TTL; after IP_DROP_MEMBERSHIP nothing more (IP_ADD_MEMBERSHIP page)', async () => {
+      const w = await openSession(factory);
+      const group = '239.255.13.1';
+      const got: { data: string; ttl: number }[] = [];
+      const events: WSK_CLIENT_DATAGRAM_DISPATCH = {
+        WskReceiveFromEvent: (_c, _f, list) => {
+          for (let d = list; d; d = d.Next) {
+            const msg = WSAMSG();
+            msg.Control = { len: d.ControlInfoLength, buf: d.ControlInfo };
+            let ttl = -1;
+            for (let h = WSA_CMSG_FIRSTHDR(msg); h; h = WSA_CMSG_NXTHDR(msg, h)) if (h.cmsg_type === IP_TTL) ttl = cmsgInt(WSA_CMSG_DATA(h));
+            const b = d.Buffer.Mdl!.buffer.subarray(d.Buffer.Offset, d.Buffer.Offset + d.Buffer.Length);
+            got.push({ data: Buffer.from(b).toString(), ttl });
+          }
+          return STATUS_SUCCESS;
+        },
+      };
+      const rx = await socket(w, WSK_FLAG_DATAGRAM_SOCKET, AF_INET, null, events);
+      await expectOk(setOpt(rx, IPPROTO_IP, IP_HOPLIMIT, 1), 'IP_HOPLIMIT');
+      expect(await bind(rx, makeSockaddrIn('0.0.0.0', 0))).toBe(STATUS_SUCCESS);
+      const port = await localPort(rx);
+      expect(control(rx)(rx, WskSetOption, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, 16, { NpiId: NPI_WSK_INTERFACE_ID, EventMask: WSK_EVENT_RECEIVE_FROM }, 0, null, null, null))
+        .toBe(STATUS_SUCCESS);
+      await expectOk(setMembership(rx, IP_ADD_MEMBERSHIP, mreq(group, hostIp)), 'IP_ADD_MEMBERSHIP');
+      const tx = await socket(w, WSK_FLAG_DATAGRAM_SOCKET);
+      // The host address's interface (loopback for the kernel provider): nothing leaves the host.
+      await expectOk(setOpt(tx, IPPROTO_IP, IP_MULTICAST_IF, inAddrDword(hostIp)), 'IP_MULTICAST_IF');
+      await expectOk(setOpt(tx, IPPROTO_IP, IP_MULTICAST_TTL, 3), 'IP_MULTICAST_TTL');
+      expect(await bind(tx, host())).toBe(STATUS_SUCCESS);
+      const sendTo = async (text: string, to: string): Promise<void> =>
+        expectOk(call((irp) => dgTable(tx).WskSendTo(tx, buf(Buffer.from(text)), 0, makeSockaddrIn(to, port), 0, null, irp)), `WskSendTo ${text}`);
+      await sendTo('to-group', group);
+      await until(() => got.length === 1, 5000, 'the group datagram');
+      await expectOk(setMembership(rx, IP_DROP_MEMBERSHIP, mreq(group, hostIp)), 'IP_DROP_MEMBERSHIP');
+      await sendTo('after-drop', group);
+      // A unicast datagram behind it: once it is in, the group one would have been too.
+      await sendTo('unicast', hostIp);
+      await until(() => got.length >= 2, 5000, 'the unicast datagram');
+      expect(got).toEqual([{ data: 'to-group', ttl: 3 }, { data: 'unicast', ttl: 64 }]);
+      await close(tx); await close(rx);
+      await w.close();
+    });
+
+    it('misuse: a group outside 224.0.0.0/4, an input shorter than IP_MREQ, an interface that is not there, a drop of a group not joined, IP_MULTICAST_TTL 256, reading IP_ADD_MEMBERSHIP: STATUS_INVALID_PARAMETER; before bind STATUS_INVALID_DEVICE_STATE; a second join STATUS_ADDRESS_ALREADY_ASSOCIATED', async () => {
+      const w = await openSession(factory);
+      const dg = await socket(w, WSK_FLAG_DATAGRAM_SOCKET);
+      expect((await setMembership(dg, IP_ADD_MEMBERSHIP, mreq('239.255.13.2', hostIp))).status).toBe(STATUS_INVALID_DEVICE_STATE);
+      expect(await bind(dg, makeSockaddrIn('0.0.0.0', 0))).toBe(STATUS_SUCCESS);
+      expect((await setMembership(dg, IP_ADD_MEMBERSHIP, mreq('198.18.0.9', hostIp))).status).toBe(STATUS_INVALID_PARAMETER);
+      expect((await setMembership(dg, IP_ADD_MEMBERSHIP, mreq('239.255.13.2', hostIp), 4)).status).toBe(STATUS_INVALID_PARAMETER);
+      expect((await setMembership(dg, IP_ADD_MEMBERSHIP, new Uint8Array(4), 4)).status).toBe(STATUS_INVALID_PARAMETER);
+      // Interface index 999999 in the 0.0.0.x form.
+      expect((await setMembership(dg, IP_ADD_MEMBERSHIP, mreq('239.255.13.2', '0.15.66.63'))).status).toBe(STATUS_INVALID_PARAMETER);
+      expect((await setMembership(dg, IP_DROP_MEMBERSHIP, mreq('239.255.13.2', hostIp))).status).toBe(STATUS_INVALID_PARAMETER);
+      await expectOk(setMembership(dg, IP_ADD_MEMBERSHIP, mreq('239.255.13.2', hostIp)), 'IP_ADD_MEMBERSHIP');
+      expect((await setMembership(dg, IP_ADD_MEMBERSHIP, mreq('239.255.13.2', hostIp))).status).toBe(STATUS_ADDRESS_ALREADY_ASSOCIATED);
+      expect((await setOpt(dg, IPPROTO_IP, IP_MULTICAST_TTL, 256)).status).toBe(STATUS_INVALID_PARAMETER);
+      expect((await getOpt(dg, IPPROTO_IP, IP_ADD_MEMBERSHIP, SIZEOF_IP_MREQ)).status).toBe(STATUS_INVALID_PARAMETER);
+      await expectOk(setMembership(dg, IP_DROP_MEMBERSHIP, mreq('239.255.13.2', hostIp)), 'IP_DROP_MEMBERSHIP');
+      await close(dg);
+      await w.close();
+    });
+  });
+}
