@@ -153,9 +153,11 @@ export class TcpEngine {
    * data during the batch, that segment carries the ACK and none is sent alone.
    */
   ackSoon(tcb: Tcb): void {
-    // A batch can hold hundreds of segments; like GRO's 64 KiB, an ACK at least every
-    // ACK_COALESCE_SEGMENTS keeps the sender's clock from stalling for a whole batch.
-    if (!this.stack.receiving || tcb.unackedSegments >= ACK_COALESCE_SEGMENTS) { sendAck(this, tcb); return; }
+    // While holes are open, a batch of hundreds of segments must not leave the sender's SACK-driven
+    // recovery without news for the whole batch: like GRO's 64 KiB, an ACK at least every
+    // ACK_COALESCE_SEGMENTS. In-order data keeps one ACK per batch (each ACK costs the receiver a
+    // send, and on veth the sender's processing too, where a CPU-bound receiver has none to spare).
+    if (!this.stack.receiving || (tcb.unackedSegments >= ACK_COALESCE_SEGMENTS && tcb.ooo.count > 0)) { sendAck(this, tcb); return; }
     if (tcb.ackDue) return;
     tcb.ackDue = true;
     this.acksDue.push(tcb);
