@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { StatsRates, StatsSnapshot } from '../apps/cli/stats.ts';
+import { until } from './helpers/wsk-call.ts';
 
 const WSK = fileURLToPath(new URL('../apps/cli/wsk.mjs', import.meta.url));
 const NOBODY = 65534;
@@ -33,14 +34,6 @@ function start(argv: string[], env: NodeJS.ProcessEnv): Running {
 
 const wsk = (args: string[], env: NodeJS.ProcessEnv, asNobody = false): Running =>
   start([...(asNobody ? AS_NOBODY : []), process.execPath, WSK, ...args], env);
-
-async function waitFor(what: () => boolean, ms: number, label: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!what()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${label}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** A temporary directory anyone may create entries in (as /tmp), and an environment that uses it. */
 function scratch(): { dir: string; env: NodeJS.ProcessEnv } {
@@ -69,7 +62,7 @@ describe('wsk stats', () => {
 
     // A client test long enough to be asked; bounded by -t and ended by the test once it has answered.
     const userRun = wsk(['run', 'iperf3', '--link', 'memory', '-t', '60', '-b', '10M'], env, true);
-    await waitFor(() => /connected to/.test(userRun.out()) || userRun.child.exitCode !== null, 60_000, 'the non-root iperf3 to connect');
+    await until(() => /connected to/.test(userRun.out()) || userRun.child.exitCode !== null, 60_000, 'the non-root iperf3 to connect');
     expect(userRun.err()).toBe('');
     const userStats = wsk(['stats', '--json'], env, true);
     expect(await userStats.exited).toBe(0);
@@ -89,10 +82,10 @@ describe('wsk stats', () => {
     const { dir, env } = scratch();
     const statsEnv = { ...env, WSK_STATS_DIR: join(dir, 'stats') };
     const app = wsk(['run', 'iperf3', '--link', 'memory', '-t', '60', '-b', '20M'], statsEnv);
-    await waitFor(() => /connected to/.test(app.out()) || app.child.exitCode !== null, 60_000, 'iperf3 to connect');
+    await until(() => /connected to/.test(app.out()) || app.child.exitCode !== null, 60_000, 'iperf3 to connect');
 
     const json = wsk(['stats', '--watch', '0.5', '--json'], statsEnv);
-    await waitFor(() => json.out().split('\n').length > 3 || json.child.exitCode !== null, 60_000, 'three rounds of --watch --json');
+    await until(() => json.out().split('\n').length > 3 || json.child.exitCode !== null, 60_000, 'three rounds of --watch --json');
     json.child.kill('SIGINT');
     expect(await json.exited).toBe(0);
     const rounds = json.out().trim().split('\n').map((l) => JSON.parse(l) as (StatsSnapshot & { rates: StatsRates | null })[]);
@@ -108,7 +101,7 @@ describe('wsk stats', () => {
     }
 
     const text = wsk(['stats', '--watch', '0.5'], statsEnv);
-    await waitFor(() => /rates over/.test(text.out()) || text.child.exitCode !== null, 60_000, 'a rates line');
+    await until(() => /rates over/.test(text.out()) || text.child.exitCode !== null, 60_000, 'a rates line');
     text.child.kill('SIGINT');
     expect(await text.exited).toBe(0);
     expect(text.out()).toMatch(/^ {2}rates over \d+\.\d s: rx [\d.]+ [kMG]bit\/s \(\d+ frames\/s\), tx [\d.]+ [kMG]bit\/s \(\d+ frames\/s\); tcp segments in \d+\/s, out \d+\/s, retransmits \d+\/s$/m);

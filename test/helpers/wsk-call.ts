@@ -66,11 +66,11 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** Polls until predicate() holds, or throws after timeoutMs. */
-export async function until(predicate: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+/** Polls until predicate() holds (every intervalMs; more for a predicate that runs a command), or throws after timeoutMs. */
+export async function until(predicate: () => boolean, timeoutMs = 5000, what = 'condition', intervalMs = 5): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!predicate()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
+    await sleep(intervalMs);
   }
 }

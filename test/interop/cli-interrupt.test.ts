@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { labDown } from '../../apps/lab/lab.ts';
+import { until } from '../helpers/wsk-call.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const WSK = join(ROOT, 'apps/cli/wsk.mjs');
@@ -30,14 +31,6 @@ function start(args: string[]): Running {
   child.stdout!.on('data', (d) => { out += d; });
   child.stderr!.on('data', (d) => { err += d; });
   return { child, out: () => out, err: () => err, exited: new Promise((r) => child.on('close', (code) => r(code))) };
-}
-
-async function waitFor(what: () => boolean, ms: number, label: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!what()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${label}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 function namespaces(): string[] {
@@ -101,10 +94,10 @@ describe('an interrupted lab run leaves no lab and no peer behind', () => {
       const file = join(dir, 'veth-long.json');
       writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(VETH_EXPERIMENT, 'utf8')), durationSeconds: 60 }));
       const run = start([WSK, 'lab', 'run', file, '--out', join(dir, 'out')]);
-      await waitFor(() => labIdIn(run.out()) !== null || run.child.exitCode !== null, 60_000, 'the lab');
+      await until(() => labIdIn(run.out()) !== null || run.child.exitCode !== null, 60_000, 'the lab');
       const id = labIdIn(run.out())!;
       expect(id, run.err()).not.toBeNull();
-      await waitFor(() => pidsIn(`wskA-${id}`).length > 0, 30_000, 'socat in the peer namespace');
+      await until(() => pidsIn(`wskA-${id}`).length > 0, 30_000, 'socat in the peer namespace', 50);
       await interruptAndCheck(run, id, signal, 'lab run', code, /socat \(pid \d+\) in wskA-\w+/);
     }, 90_000);
   }
@@ -112,7 +105,7 @@ describe('an interrupted lab run leaves no lab and no peer behind', () => {
   it('wsk demo and SIGINT while Linux iperf3 runs against our server', async () => {
     const run = start([WSK, 'demo', '--seconds', '30', '--out', outDir()]);
     // An iperf3 interval line after step 4 began: the Linux client is mid-test.
-    await waitFor(() => /\[4\/5\][\s\S]*sec/.test(run.out()) || run.child.exitCode !== null, 90_000, 'Linux iperf3 mid-test');
+    await until(() => /\[4\/5\][\s\S]*sec/.test(run.out()) || run.child.exitCode !== null, 90_000, 'Linux iperf3 mid-test');
     const id = labIdIn(run.out());
     expect(id, run.out() + run.err()).not.toBeNull();
     await interruptAndCheck(run, id!, 'SIGINT', 'demo', 130, /(bash|iperf3) \(pid \d+\) in wskA-\w+/);
@@ -120,7 +113,7 @@ describe('an interrupted lab run leaves no lab and no peer behind', () => {
 
   it('an uncaught error in a process holding a lab: Node reports it as usual, and the lab and its peer are gone', async () => {
     const run = start(['--import', 'tsx', CRASH]);
-    await waitFor(() => run.out().includes('\n') || run.child.exitCode !== null, 60_000, 'the fixture to start');
+    await until(() => run.out().includes('\n') || run.child.exitCode !== null, 60_000, 'the fixture to start');
     const { id, pid } = JSON.parse(run.out().split('\n')[0]!) as { id: string; pid: number };
     labIds.push(id);
     expect(await run.exited).toBe(1);
