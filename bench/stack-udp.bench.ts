@@ -9,14 +9,8 @@
 //   npx tsx bench/stack-udp.bench.ts [--seconds S] [--rounds N] [--runs N] [--json file] [--only <kind>]
 import * as dgram from 'node:dgram';
 import { writeFileSync } from 'node:fs';
-import {
-  AF_INET, IPPROTO_UDP, IoAllocateIrp, IoAllocateMdl, IoReuseIrp, IoSetCompletionRoutine, MAKE_WSK_VERSION, NPI_WSK_INTERFACE_ID,
-  SOCK_DGRAM, SOCKADDR_STORAGE, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, STATUS_MORE_PROCESSING_REQUIRED, STATUS_SUCCESS,
-  WSK_EVENT_RECEIVE_FROM, WSK_FLAG_DATAGRAM_SOCKET, WSK_INFINITE_WAIT, WSK_PROVIDER_NPI, WSK_REGISTRATION, WskCaptureProviderNPI,
-  WskRegister, WskSetOption, createKernelProvider, makeSockaddrIn, ntohs, startWskSubsystem, type IRP, type NTSTATUS,
-  type TransportProvider, type WSK_CLIENT_DATAGRAM_DISPATCH, type WSK_DATAGRAM_INDICATION, type WSK_PROVIDER_DATAGRAM_DISPATCH,
-  type WSK_SOCKET, type SOCKADDR, type WSK_PROVIDER_BASIC_DISPATCH,
-} from '../index.ts';
+import { STATUS_SUCCESS, createKernelProvider, type TransportProvider } from '../index.ts';
+import { wskUdpEnd } from './wsk-udp-end.ts';
 import { MemoryNetwork } from '../transports/memory/memory-network.ts';
 import { Ipv4Stack } from '../runtime/net/stack.ts';
 import { createStackProvider } from '../runtime/net/stack-provider.ts';
@@ -181,59 +175,9 @@ async function stackApiPair(): Promise<Pair> {
   return { a: ea, b: eb, close: async () => { a.close(); b.close(); } };
 }
 
-/** A WSK datagram socket on `provider`, sending with IRPs kept in flight, receiving by WskReceiveFromEvent. */
-async function wskEnd(provider: TransportProvider, bindIp: string, peerIp: string): Promise<UdpEnd> {
-  const sub = await startWskSubsystem(provider, { makeDefault: false, registerWithNmr: false });
-  const reg = WSK_REGISTRATION();
-  WskRegister({ ClientContext: null, Dispatch: { Version: MAKE_WSK_VERSION(1, 0), Reserved: 0, WskClientEvent: null } }, reg, sub);
-  const npi = WSK_PROVIDER_NPI();
-  await WskCaptureProviderNPI(reg, WSK_INFINITE_WAIT, npi);
-  let e: UdpEnd | null = null;
-  const dispatch: WSK_CLIENT_DATAGRAM_DISPATCH = {
-    WskReceiveFromEvent: (_c, _f, list: WSK_DATAGRAM_INDICATION | null) => {
-      for (let d = list; d; d = d.Next) e?.onReceive?.(d.Buffer.Length);
-      return STATUS_SUCCESS;
-    },
-  };
-  const once = <T>(start: (irp: IRP) => NTSTATUS): Promise<T> => new Promise((res) => {
-    const irp = IoAllocateIrp(1);
-    IoSetCompletionRoutine(irp, (_d, i) => { res(i.IoStatus.Information as T); return STATUS_MORE_PROCESSING_REQUIRED; }, null, true, true, true);
-    start(irp);
-  });
-  const sock = await once<WSK_SOCKET>((irp) => npi.Dispatch!.WskSocket(npi.Client, AF_INET, SOCK_DGRAM, IPPROTO_UDP, WSK_FLAG_DATAGRAM_SOCKET, null, dispatch, null, null, null, irp));
-  const D = sock.Dispatch as WSK_PROVIDER_DATAGRAM_DISPATCH;
-  await once((irp) => D.WskBind(sock, makeSockaddrIn(bindIp, 0), 0, irp));
-  const local = SOCKADDR_STORAGE();
-  await once((irp) => D.WskGetLocalAddress(sock, local, irp));
-  const evStatus = (sock.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket(sock, WskSetOption, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, 16, { NpiId: NPI_WSK_INTERFACE_ID, EventMask: WSK_EVENT_RECEIVE_FROM }, 0, null, null, null);
-  if (evStatus !== STATUS_SUCCESS) throw new Error(`enabling WskReceiveFromEvent failed: 0x${(evStatus >>> 0).toString(16)}`);
-  // A pool of send IRPs, each reused from its completion routine (the C pattern).
-  const free: IRP[] = [];
-  const remotes = new Map<number, SOCKADDR>();
-  const buf = { Mdl: IoAllocateMdl(new Uint8Array(SIZE)), Offset: 0, Length: SIZE };
-  const recycle = (_d: unknown, done: IRP): NTSTATUS => { free.push(done); return STATUS_MORE_PROCESSING_REQUIRED; };
-  for (let i = 0; i < 128; i++) free.push(IoAllocateIrp(1));
-  e = {
-    port: ntohs((local as { sin_port: number }).sin_port),
-    send: (bytes, toPort, max) => {
-      let to = remotes.get(toPort);
-      if (!to) { to = makeSockaddrIn(peerIp, toPort); remotes.set(toPort, to); }
-      buf.Mdl = IoAllocateMdl(bytes);
-      buf.Length = bytes.length;
-      let n = 0;
-      while (n < max && free.length > 0) {
-        const irp = free.pop()!;
-        IoReuseIrp(irp, STATUS_SUCCESS);
-        IoSetCompletionRoutine(irp, recycle, null, true, true, true);
-        D.WskSendTo(sock, buf, 0, to, 0, null, irp);
-        n++;
-      }
-      return n;
-    },
-    onReceive: null,
-    close: async () => { await once((irp) => (sock.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskCloseSocket(sock, irp)); await sub.stop(); },
-  };
-  return e;
+/** A WSK datagram socket on `provider` (bench/wsk-udp-end.ts), bound to an ephemeral port. */
+function wskEnd(provider: TransportProvider, bindIp: string, peerIp: string): Promise<UdpEnd> {
+  return wskUdpEnd(provider, bindIp, 0, peerIp);
 }
 
 async function wskKernelPair(): Promise<Pair> {

@@ -14,13 +14,8 @@
 //   node --import tsx bench/udp-end.ts <role> <node|wsk> ...
 import * as dgram from 'node:dgram';
 import { createInterface } from 'node:readline';
-import {
-  AF_INET, IPPROTO_UDP, IoAllocateIrp, IoAllocateMdl, IoReuseIrp, IoSetCompletionRoutine, MAKE_WSK_VERSION, NPI_WSK_INTERFACE_ID,
-  SOCK_DGRAM, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, STATUS_MORE_PROCESSING_REQUIRED, STATUS_SUCCESS, WSK_EVENT_RECEIVE_FROM,
-  WSK_FLAG_DATAGRAM_SOCKET, WSK_INFINITE_WAIT, WSK_PROVIDER_NPI, WSK_REGISTRATION, WskCaptureProviderNPI, WskRegister, WskSetOption,
-  createKernelProvider, makeSockaddrIn, startWskSubsystem, type IRP, type NTSTATUS, type WSK_CLIENT_DATAGRAM_DISPATCH,
-  type WSK_DATAGRAM_INDICATION, type WSK_PROVIDER_BASIC_DISPATCH, type WSK_PROVIDER_DATAGRAM_DISPATCH, type WSK_SOCKET,
-} from '../index.ts';
+import { createKernelProvider, startWskSubsystem } from '../index.ts';
+import { wskUdpEnd } from './wsk-udp-end.ts';
 import { startUdpEcho } from './wsk-traffic.ts';
 import { pct } from './suite/stats.ts';
 
@@ -50,51 +45,11 @@ async function nodeEnd(bindPort: number, to: number): Promise<End> {
   return e;
 }
 
-/** A WSK datagram socket: sends with a pool of reused IRPs, receives through WskReceiveFromEvent. */
+/** A WSK datagram socket on the kernel provider (bench/wsk-udp-end.ts), sending to ip:to. */
 async function wskEnd(bindPort: number, to: number): Promise<End> {
-  const sub = await startWskSubsystem(createKernelProvider(), { makeDefault: false, registerWithNmr: false });
-  const reg = WSK_REGISTRATION();
-  WskRegister({ ClientContext: null, Dispatch: { Version: MAKE_WSK_VERSION(1, 0), Reserved: 0, WskClientEvent: null } }, reg, sub);
-  const npi = WSK_PROVIDER_NPI();
-  await WskCaptureProviderNPI(reg, WSK_INFINITE_WAIT, npi);
-  let e: End | null = null;
-  const dispatch: WSK_CLIENT_DATAGRAM_DISPATCH = {
-    WskReceiveFromEvent: (_c, _f, list: WSK_DATAGRAM_INDICATION | null) => {
-      for (let d = list; d; d = d.Next) e?.onReceive?.(d.Buffer.Length);
-      return STATUS_SUCCESS;
-    },
-  };
-  const once = <T>(start: (irp: IRP) => NTSTATUS): Promise<T> => new Promise((res) => {
-    const irp = IoAllocateIrp(1);
-    IoSetCompletionRoutine(irp, (_d, i) => { res(i.IoStatus.Information as T); return STATUS_MORE_PROCESSING_REQUIRED; }, null, true, true, true);
-    start(irp);
-  });
-  const sock = await once<WSK_SOCKET>((irp) => npi.Dispatch!.WskSocket(npi.Client, AF_INET, SOCK_DGRAM, IPPROTO_UDP, WSK_FLAG_DATAGRAM_SOCKET, null, dispatch, null, null, null, irp));
-  const D = sock.Dispatch as WSK_PROVIDER_DATAGRAM_DISPATCH;
-  await once((irp) => D.WskBind(sock, makeSockaddrIn(bindPort === 0 ? '0.0.0.0' : ip!, bindPort), 0, irp));
-  (sock.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket(sock, WskSetOption, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, 16,
-    { NpiId: NPI_WSK_INTERFACE_ID, EventMask: WSK_EVENT_RECEIVE_FROM }, 0, null, null, null);
-  const free: IRP[] = [];
-  const recycle = (_d: unknown, done: IRP): NTSTATUS => { free.push(done); return STATUS_MORE_PROCESSING_REQUIRED; };
-  for (let i = 0; i < 128; i++) free.push(IoAllocateIrp(1));
-  const remote = makeSockaddrIn(ip!, to);
-  const buf = { Mdl: IoAllocateMdl(new Uint8Array(1)), Offset: 0, Length: 0 };
-  let last: Uint8Array | null = null;
-  e = {
-    send: (bytes, max) => {
-      if (bytes !== last) { buf.Mdl = IoAllocateMdl(bytes); buf.Length = bytes.length; last = bytes; }
-      let n = 0;
-      while (n < max && free.length > 0) {
-        const irp = free.pop()!;
-        IoReuseIrp(irp, STATUS_SUCCESS);
-        IoSetCompletionRoutine(irp, recycle, null, true, true, true);
-        D.WskSendTo(sock, buf, 0, remote, 0, null, irp);
-        n++;
-      }
-      return n;
-    },
-    onReceive: null,
-  };
+  const w = await wskUdpEnd(createKernelProvider(), bindPort === 0 ? '0.0.0.0' : ip!, bindPort, ip!);
+  const e: End = { send: (bytes, max) => w.send(bytes, to, max), onReceive: null };
+  w.onReceive = (length) => e.onReceive?.(length);
   return e;
 }
 
