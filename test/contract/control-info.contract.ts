@@ -9,7 +9,7 @@ import {
   AF_INET, AF_INET6, IN6_PKTINFO, IN_PKTINFO, IPPROTO_IP, IPPROTO_IPV6, IP_ECN, IP_HOPLIMIT, IP_PKTINFO, IP_RECVTOS, IP_TOS, IP_TTL,
   IPV6_ECN, IPV6_PKTINFO, IPV6_RECVTCLASS, IPV6_TCLASS, IPV6_V6ONLY, MSG_CTRUNC, NPI_WSK_INTERFACE_ID,
   SO_WSK_EVENT_CALLBACK, SOL_SOCKET, STATUS_INVALID_PARAMETER, STATUS_NOT_SUPPORTED, STATUS_SUCCESS, WSACMSGHDR, WSAMSG,
-  WSA_CMSG_DATA, WSA_CMSG_FIRSTHDR, WSA_CMSG_LEN, WSA_CMSG_NXTHDR, WSA_CMSG_SPACE, WSK_EVENT_RECEIVE_FROM, WSK_FLAG_CONNECTION_SOCKET,
+  WSA_CMSG_DATA, WSA_CMSG_FIRSTHDR, WSA_CMSG_NXTHDR, WSA_CMSG_SPACE, WSK_EVENT_RECEIVE_FROM, WSK_FLAG_CONNECTION_SOCKET,
   WSK_FLAG_DATAGRAM_SOCKET, WskGetOption, WskSetOption, cmsgInt, makeSockaddrIn, makeSockaddrIn6, setCmsgInt,
   type WSK_CLIENT_DATAGRAM_DISPATCH, type WSK_PROVIDER_BASIC_DISPATCH, type WSK_SOCKET,
 } from '../../index.ts';
@@ -18,6 +18,7 @@ import type { SOCKADDR } from '../../runtime/sockaddr.ts';
 import { openSession, type WskSession } from '../helpers/wsk-session.ts';
 import { bind, buf, close, connTable, connectedPair, dgTable, expectOk, hostSockaddr, localPort, portOf, socket } from './fixtures.ts';
 import type { ContractTarget } from './target.ts';
+import { controlBuffer } from '../helpers/control-buffer.ts';
 
 const setOpt = (s: WSK_SOCKET, level: number, code: number, value: number) =>
   call((irp) => (s.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket(s, WskSetOption, code, level, 4, { value }, 0, null, null, irp));
@@ -72,21 +73,6 @@ function objects(control: Uint8Array | null): [number, number, Uint8Array][] {
   msg.Control = { len: control.byteLength, buf: control };
   for (let c = WSA_CMSG_FIRSTHDR(msg); c; c = WSA_CMSG_NXTHDR(msg, c)) out.push([c.cmsg_level, c.cmsg_type, WSA_CMSG_DATA(c).slice()]);
   return out;
-}
-
-/** A control buffer of (level, type, data) objects, laid out as a C port builds it. */
-function controlBuffer(...items: [number, number, Uint8Array][]): Uint8Array {
-  const b = new Uint8Array(items.reduce((n, [, , d]) => n + WSA_CMSG_SPACE(d.byteLength), 0));
-  let at = 0;
-  for (const [level, type, data] of items) {
-    const h = new WSACMSGHDR(b, at);
-    h.cmsg_len = WSA_CMSG_LEN(data.byteLength);
-    h.cmsg_level = level;
-    h.cmsg_type = type;
-    WSA_CMSG_DATA(h).set(data);
-    at += WSA_CMSG_SPACE(data.byteLength);
-  }
-  return b;
 }
 
 function inPktinfo(address: string, ifIndex = 0): Uint8Array {

@@ -9,10 +9,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   IPPROTO_IP, IP_ECN, IP_HOPLIMIT, IP_PKTINFO, IP_RECVTOS, IP_TOS, IP_TTL, IoAllocateIrp, IoSetCompletionRoutine,
   NPI_WSK_INTERFACE_ID, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, STATUS_MORE_PROCESSING_REQUIRED, STATUS_PENDING, STATUS_SUCCESS,
-  WSACMSGHDR, WSAMSG, WSA_CMSG_DATA, WSA_CMSG_FIRSTHDR, WSA_CMSG_LEN, WSA_CMSG_NXTHDR, WSA_CMSG_SPACE, WSK_EVENT_RECEIVE_FROM,
+  WSAMSG, WSA_CMSG_DATA, WSA_CMSG_FIRSTHDR, WSA_CMSG_NXTHDR, WSK_EVENT_RECEIVE_FROM,
   WSK_FLAG_DATAGRAM_SOCKET, WskSetOption, cmsgInt, makeSockaddrIn, setCmsgInt, type WSK_CLIENT_DATAGRAM_DISPATCH,
   type WSK_DATAGRAM_INDICATION, type WSK_PROVIDER_BASIC_DISPATCH, type WSK_SOCKET,
 } from '../../index.ts';
+import { controlBuffer } from '../helpers/control-buffer.ts';
 import { openStackLab, type StackLab } from '../helpers/real-link.ts';
 import { sessionOn, type WskSession } from '../helpers/wsk-session.ts';
 import { bind, buf, close, dgTable, socket } from '../contract/fixtures.ts';
@@ -36,20 +37,6 @@ function objects(control: Uint8Array | null, length: number): { level: number; t
   const out: { level: number; type: number; data: Uint8Array }[] = [];
   for (let c = WSA_CMSG_FIRSTHDR(msg); c; c = WSA_CMSG_NXTHDR(msg, c)) out.push({ level: c.cmsg_level, type: c.cmsg_type, data: WSA_CMSG_DATA(c) });
   return out;
-}
-
-function control(...items: [number, number, Uint8Array][]): Uint8Array {
-  const b = new Uint8Array(items.reduce((n, [, , d]) => n + WSA_CMSG_SPACE(d.byteLength), 0));
-  let at = 0;
-  for (const [level, type, data] of items) {
-    const h = new WSACMSGHDR(b, at);
-    h.cmsg_len = WSA_CMSG_LEN(data.byteLength);
-    h.cmsg_level = level;
-    h.cmsg_type = type;
-    WSA_CMSG_DATA(h).set(data);
-    at += WSA_CMSG_SPACE(data.byteLength);
-  }
-  return b;
 }
 
 const int = (v: number): Uint8Array => { const d = new Uint8Array(4); setCmsgInt(d, v); return d; };
@@ -81,7 +68,7 @@ describe('control info against a Linux peer (AF_PACKET link, two stack addresses
         for (let d = list; d; d = d.Next) {
           // The request's destination (IN_PKTINFO) becomes the reply's source (IN_PKTINFO).
           const pk = objects(d.ControlInfo, d.ControlInfoLength).find((o) => o.level === IPPROTO_IP && o.type === IP_PKTINFO)!;
-          const reply = control([IPPROTO_IP, IP_PKTINFO, pk.data.slice(0, 8)]);
+          const reply = controlBuffer([IPPROTO_IP, IP_PKTINFO, pk.data.slice(0, 8)]);
           const irp = IoAllocateIrp(1);
           IoSetCompletionRoutine(irp, () => {
             ctx.answered++;
@@ -154,7 +141,7 @@ print('sent', flush=True)
 EOF`);
     await listener.waitFor('ready');
     // DSCP 46 with IP_TOS, then ECT(0) with IP_ECN: 0xba on the wire.
-    const marks = control([IPPROTO_IP, IP_TOS, int(46 << 2)], [IPPROTO_IP, IP_ECN, int(2)]);
+    const marks = controlBuffer([IPPROTO_IP, IP_TOS, int(46 << 2)], [IPPROTO_IP, IP_ECN, int(2)]);
     const sent = await call((irp) => dgTable(sock).WskSendTo(sock, buf(Buffer.from('from-wsk')), 0, makeSockaddrIn(L.peerAddress, PORT + 2), marks.byteLength, marks, irp));
     expect(sent.status).toBe(STATUS_SUCCESS);
     await listener.waitFor('sent', 15_000);
