@@ -26,30 +26,64 @@ export interface Clock {
   readonly virtual: boolean;
 }
 
+/**
+ * Node's timers fire in whole milliseconds (a 0.3 ms setTimeout waits 1 ms or more), which is far
+ * longer than a round trip on a LAN or veth: TCP's reorder timer (RFC 8985) is a fraction of the
+ * RTT, and every lost segment it finds would wait a millisecond for nothing. A deadline less than
+ * SPIN_BELOW_MS away is therefore checked on each event-loop turn (setImmediate, which still polls
+ * I/O between checks) instead, for at most that long.
+ */
+const SPIN_BELOW_MS = 1;
+
 class RealTimer implements ClockTimer {
   armed = false;
   deadline = Infinity;
   private handle: NodeJS.Timeout | null = null;
+  private immediate: NodeJS.Immediate | null = null;
+  // Node may run a timer a fraction of a millisecond before its fractional deadline.
   private readonly onTimeout = (): void => {
     this.handle = null;
-    this.armed = false;
-    this.deadline = Infinity;
-    this.fire();
+    this.expireOrWait();
+  };
+  private readonly onTurn = (): void => {
+    this.immediate = null;
+    this.expireOrWait();
   };
   constructor(private readonly clock: RealClock, private readonly fire: () => void) {}
   arm(at: number): void {
     if (this.armed && at === this.deadline) return;
-    if (this.handle) clearTimeout(this.handle);
+    this.cancel();
     this.armed = true;
     this.deadline = at;
-    this.handle = setTimeout(this.onTimeout, Math.max(0, at - this.clock.now()));
-    this.handle.unref?.();
+    this.schedule();
   }
   disarm(): void {
-    if (this.handle) clearTimeout(this.handle);
-    this.handle = null;
+    this.cancel();
     this.armed = false;
     this.deadline = Infinity;
+  }
+  private schedule(): void {
+    const delay = this.deadline - this.clock.now();
+    if (delay < SPIN_BELOW_MS) {
+      // Not unref'd: Node keeps the poll phase non-blocking only for referenced immediates, and
+      // an unreferenced one would wait for the next I/O event. It holds the loop at most 1 ms.
+      this.immediate = setImmediate(this.onTurn);
+    } else {
+      this.handle = setTimeout(this.onTimeout, delay);
+      this.handle.unref?.();
+    }
+  }
+  private cancel(): void {
+    if (this.handle) clearTimeout(this.handle);
+    if (this.immediate) clearImmediate(this.immediate);
+    this.handle = null;
+    this.immediate = null;
+  }
+  private expireOrWait(): void {
+    if (this.clock.now() < this.deadline) { this.schedule(); return; }
+    this.armed = false;
+    this.deadline = Infinity;
+    this.fire();
   }
 }
 

@@ -126,6 +126,29 @@ describe('TCP loss recovery (RFC 8985 RACK-TLP, RFC 6937 PRR, RFC 2883 undo)', (
     r.finish();
   });
 
+  it('RFC 8985 §6.2 step 4: a D-SACK widens the reordering window but is not reordering — after a probe whose original arrived, a later hole is still repaired at once', () => {
+    const { r, conn, mss, base } = open();
+    const data = pattern(24 * mss);
+    r.engine.send(conn.tcb, [data.subarray(0, 4 * mss)], false, null);
+    expect(observeAll(conn, r.take()).length).toBe(4);
+    r.clock.runFor(1);
+    sackAck(conn, mss, base, 2, []); // S2 and S3 are slow, not lost
+    r.runUntilSent(10_000);
+    r.expectOne({ seq: at(conn, mss, 3, base) }, 'probe: S3 again', conn);
+    r.clock.runFor(1);
+    sackAck(conn, mss, base, 4, [[3, 4]]); // the originals arrived: the probe is D-SACKed
+    expect(r.engine.counters.dsacksReceived).toBe(1);
+    expect(conn.tcb.rack.reord).toBe(false);
+    r.engine.send(conn.tcb, [data.subarray(4 * mss)], false, null);
+    observeAll(conn, r.take());
+    r.clock.runFor(1);
+    sackAck(conn, mss, base, 4, [[5, 12]]); // S4 lost, seven sent with it SACKed
+    const retx = observeAll(conn, r.take());
+    expect(retx[0]?.seq).toBe(at(conn, mss, 4, base));
+    expect(conn.tcb.timeouts).toBe(0);
+    r.finish();
+  });
+
   it('RFC 5681 §4.2 / RFC 2018 §4: each out-of-order segment of one receive batch gets its own immediate ACK, its block first', () => {
     const { r, conn } = open();
     const seg = (i: number): Uint8Array => buildSegment(conn.spec({ seq: seqAdd(conn.seq, i * 1000), payload: pattern(1000, i) }));

@@ -68,8 +68,10 @@ export function sackArrived(e: TcpEngine, tcb: Tcb, o: TcpOptions, ack: number, 
 export function afterAck(e: TcpEngine, tcb: Tcb, delivered: number, ackAdvanced: boolean, now: number): void {
   const rack = tcb.rack;
   if (dsackBytes > 0) {
-    // A duplicate arrived: the path reorders (or a retransmission was not needed).
-    rack.reord = true;
+    // A retransmission was not needed: widen the reordering window (RFC 8985 §6.2 step 4). This
+    // is not itself reordering (RACK.reord comes only from step 1): a tail loss probe whose
+    // original arrived is D-SACKed too, and with reord set every later hole would wait a quarter
+    // RTT (or the reorder timer) before its retransmission.
     if (rack.reoWndMult < 8) rack.reoWndMult++;
     if (tcb.undoRetrans > 0) {
       tcb.undoRetrans -= dsackBytes;
