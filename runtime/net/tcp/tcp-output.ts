@@ -177,6 +177,10 @@ function newDataOutput(e: TcpEngine, tcb: Tcb): void {
     const wnd = Math.min(tcb.sndWnd, congestionWindow(tcb));
     const room = wnd - inFlight;
     let length = Math.min(tcb.sendSegmentMax, unsent, room > 0 ? room : 0);
+    // Whole segments while more data waits (Linux tcp_mss_split_point): a window in bytes would
+    // otherwise end a super-segment with a runt packet, a wire packet (and a loss chance, and an
+    // ACK) for a fraction of the bytes.
+    if (length > tcb.mss && length < unsent) length -= length % tcb.mss;
     if (length <= 0) {
       if (unsent > 0 && tcb.sndWnd === 0 && inFlight === 0) startPersist(e, tcb);
       else if (unsent === 0) maybeSendFin(e, tcb);

@@ -620,14 +620,15 @@ describe('TCP segments, sequence space accounting (RFC 9293 §3.3.1, §3.8)', ()
     tcb.cc.cwnd = 845.6; // what congestion avoidance leaves after an ACK silence
     const data = pattern(20_000);
     r.engine.send(tcb, [data], false, null);
-    const first = r.expectOne({ seq: conn.ack, payload: data.subarray(0, 845) }, 'one TSO frame within cwnd');
-    expect(tcb.sndNxt >>> 0).toBe(seqAdd(first.seq, 845));
+    const sent = 845 - (845 % mss); // whole segments while more data waits
+    const first = r.expectOne({ seq: conn.ack, payload: data.subarray(0, sent) }, 'whole segments within cwnd, in one TSO frame');
+    expect(tcb.sndNxt >>> 0).toBe(seqAdd(first.seq, sent));
     conn.observe(first);
-    conn.ackTo(seqAdd(conn.ack, 845));
+    conn.ackTo(seqAdd(conn.ack, sent));
     const next = r.take();
     expect(next.length).toBeGreaterThan(0);
-    expect(next[0]!.seq).toBe(seqAdd(first.seq, 845)); // no hole
-    expect(next[0]!.payload[0]).toBe(data[845]);
+    expect(next[0]!.seq).toBe(seqAdd(first.seq, sent)); // no hole
+    expect(next[0]!.payload[0]).toBe(data[sent]);
     expect(Number.isInteger(r.engine.counters.bytesRetransmitted)).toBe(true);
     expect(mss).toBe(536 - 12);
     r.finish();
