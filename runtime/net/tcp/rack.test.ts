@@ -77,6 +77,20 @@ describe('RackState record', () => {
     expect(r.reoWnd(true, 8)).toBe(8); // never more than SRTT
   });
 
+  it('RFC 8985 §6.2 step 4: D-SACKs widen the window once per round trip, never mark reordering, and the width lasts 16 recoveries', () => {
+    const r = new RackState();
+    r.noteAck(true, 1000, 5000);
+    r.noteAck(true, 2000, 6000); // same round trip: SND.UNA has not reached 5000
+    expect(r.reoWndMult).toBe(2);
+    expect(r.reord).toBe(false);
+    r.noteAck(true, 5000, 9000); // the next round
+    expect(r.reoWndMult).toBe(3);
+    for (let i = 0; i < 15; i++) r.recoveryEnded();
+    expect(r.reoWndMult).toBe(3);
+    r.recoveryEnded();
+    expect(r.reoWndMult).toBe(1);
+  });
+
   it('RFC 8985 §6.3: a timeout marks everything unSACKed lost; an undo forgets the marks', () => {
     const r = new RackState();
     r.sent(0, 3000, 0);

@@ -17,6 +17,11 @@ export const SENT_RETRANSMITTED = 1;
 export const SENT_LOST = 2;
 export const SENT_SACKED = 4;
 
+/** RFC 8985 §6.2 step 4: recoveries a widened reordering window outlives its last D-SACK. */
+const REO_WND_PERSIST = 16;
+/** The window never exceeds SRTT anyway (reoWnd caps it); 8 quarters is two RTTs' worth of steps. */
+const MAX_REO_WND_MULT = 8;
+
 const EMPTY_I32 = new Int32Array(0);
 const EMPTY_F64 = new Float64Array(0);
 const EMPTY_U8 = new Uint8Array(0);
@@ -38,10 +43,14 @@ export class RackState {
   rtt = 0;
   /** RACK.min_RTT (ms). */
   minRtt = Infinity;
-  /** RACK.reord: reordering was seen (a never-retransmitted segment delivered below RACK.end_seq, or a D-SACK). */
+  /** RACK.reord: reordering was seen (a never-retransmitted segment delivered below RACK.end_seq). */
   reord = false;
   /** RACK.reo_wnd_mult (§6.2 step 4): grows with D-SACKs, so a path that reorders more gets a wider window. */
   reoWndMult = 1;
+  /** RACK.dsack_round: SND.NXT when the multiplier last grew (once per round trip); null when none is open. */
+  dsackRound: number | null = null;
+  /** RACK.reo_wnd_persist: recoveries left before the multiplier falls back to 1. */
+  reoWndPersist = 0;
 
   /** Bytes in ranges marked LOST and not SACKed (waiting for retransmission). */
   lostBytes = 0;
@@ -156,6 +165,20 @@ export class RackState {
    * the path's delay) drags min_RTT toward zero, and a window of min_RTT/4 then calls every
    * packet it overtook lost.
    */
+  /** RFC 8985 §6.2 step 4 on each ACK: the multiplier grows at most once per round trip while D-SACKs arrive. */
+  noteAck(dsack: boolean, sndUna: number, sndNxt: number): void {
+    if (this.dsackRound !== null && !seqLt(sndUna, this.dsackRound)) this.dsackRound = null;
+    if (this.dsackRound !== null || !dsack) return;
+    this.dsackRound = sndNxt;
+    if (this.reoWndMult < MAX_REO_WND_MULT) this.reoWndMult++;
+    this.reoWndPersist = REO_WND_PERSIST;
+  }
+
+  /** RFC 8985 §6.2 step 4: leaving fast or timeout recovery; 16 of them without a D-SACK reset the multiplier. */
+  recoveryEnded(): void {
+    if (--this.reoWndPersist <= 0) this.reoWndMult = 1;
+  }
+
   reoWnd(inRecovery: boolean, srtt: number): number {
     if (!this.reord && inRecovery) return 0;
     const min = this.minRtt === Infinity ? 0 : this.minRtt;

@@ -67,12 +67,12 @@ export function sackArrived(e: TcpEngine, tcb: Tcb, o: TcpOptions, ack: number, 
  */
 export function afterAck(e: TcpEngine, tcb: Tcb, delivered: number, ackAdvanced: boolean, now: number): void {
   const rack = tcb.rack;
+  // A D-SACK (a retransmission was not needed) widens the reordering window, but is not itself
+  // reordering (RACK.reord comes only from step 1): a tail loss probe whose original arrived is
+  // D-SACKed too, and with reord set every later hole would wait a quarter RTT (or the reorder
+  // timer) before its retransmission.
+  rack.noteAck(dsackBytes > 0, tcb.sndUna, tcb.sndNxt);
   if (dsackBytes > 0) {
-    // A retransmission was not needed: widen the reordering window (RFC 8985 §6.2 step 4). This
-    // is not itself reordering (RACK.reord comes only from step 1): a tail loss probe whose
-    // original arrived is D-SACKed too, and with reord set every later hole would wait a quarter
-    // RTT (or the reorder timer) before its retransmission.
-    if (rack.reoWndMult < 8) rack.reoWndMult++;
     if (tcb.undoRetrans > 0) {
       tcb.undoRetrans -= dsackBytes;
       if (tcb.undoRetrans <= 0) undo(e, tcb, now);
@@ -156,6 +156,7 @@ export function recoveryEnds(e: TcpEngine, tcb: Tcb, o: TcpOptions, now: number)
     return;
   }
   tcb.inRecovery = false;
+  tcb.rack.recoveryEnded();
   if (!tcb.recoveryAfterTimeout) tcb.cc.onRecoveryEnd(now); // cwnd = ssthresh; after a timeout slow start goes on
   tcb.recoveryAfterTimeout = false;
 }
@@ -171,6 +172,7 @@ function undo(e: TcpEngine, tcb: Tcb, now: number): void {
     if (tcb.cc.ssthresh < tcb.priorSsthresh) tcb.cc.ssthresh = tcb.priorSsthresh;
   }
   tcb.undoRetrans = -1;
+  if (tcb.inRecovery) tcb.rack.recoveryEnded();
   tcb.inRecovery = false;
   tcb.recoveryAfterTimeout = false;
   tcb.rack.unmarkLost();
