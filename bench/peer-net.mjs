@@ -19,6 +19,13 @@
 //                                           open for over 500 ms), seconds, cps, p50ms, p99ms, maxms, over500ms}
 //   hold <host> <port> <n> <seconds>        open <n> idle connections, print {holding, failed}, keep them until
 //                                           stdin ends or <seconds> pass, then reset them all
+//   many-send <host> <port> <n> <seconds>   open <n> connections (64 connects in flight), then write 64 KiB chunks on
+//                                           all of them for <seconds> and end them: {conns, sent, gbps} (gbps:
+//                                           every byte over first write..last close; unfinished: still open at the deadline)
+//   many-rr <host> <port> <n> <rounds> <seconds>
+//                                           <n> connections, each a closed loop of 64-byte request-responses, until
+//                                           <rounds> in all or <seconds>; each connection's first round dropped:
+//                                           {conns, rounds, p50, p99 (µs), tps}
 //   serve <host> <port>                     the bench suite's app side as plain node:net: sink, source and echo
 //                                           servers (on <port>, +1, +2; 0: any free ports), driven by
 //                                           bench/suite/control.mjs's protocol on stdin
@@ -52,6 +59,22 @@ function writeFor(sock, seconds, done) {
     done(bytes);
   };
   pump();
+}
+
+/** Opens <n> connections, 64 connects in flight (a listen backlog is not the figure under test), then calls back with the connected ones. */
+function openMany(host, port, n, ready) {
+  const socks = [];
+  let started = 0;
+  let failed = 0;
+  const settle = () => { if (socks.length + failed === n) { clearTimeout(timer); ready(socks, failed); } else next(); };
+  const next = () => {
+    if (started >= n) return;
+    started++;
+    const s = net.connect({ host, port, noDelay: true }, () => { socks.push(s); settle(); });
+    s.on('error', () => { if (!socks.includes(s)) { failed++; settle(); } });
+  };
+  const timer = setTimeout(() => { out({ error: `connected ${socks.length} of ${n} within 60 s`, failed }); process.exit(1); }, 60_000);
+  for (let i = 0; i < Math.min(64, n); i++) next();
 }
 
 function listen(port, host, onConn) {
@@ -232,6 +255,68 @@ switch (mode) {
     setTimeout(() => {}, Number(seconds) * 1000 + 1000); // keeps the loop alive until quit
     break;
   }
+  case 'many-send': {
+    const [host, port, n, seconds] = args;
+    openMany(host, Number(port), Number(n), (socks, failed) => {
+      const t0 = performance.now();
+      let sent = 0;
+      let open = socks.length;
+      const finish = (unfinished) => {
+        out({ conns: socks.length, failed, sent, gbps: gbps(sent, performance.now() - t0), unfinished });
+        for (const s of socks) s.destroy();
+        process.exit(0);
+      };
+      // Bounded: whatever is still open well after the writers stopped is reported, not awaited.
+      setTimeout(() => finish(open), (Number(seconds) + 30) * 1000).unref();
+      for (const s of socks) {
+        s.on('close', () => { if (--open === 0) finish(0); });
+        writeFor(s, Number(seconds), (bytes) => { sent += bytes; });
+      }
+    });
+    break;
+  }
+  case 'many-rr': {
+    const [host, port, n, rounds, seconds] = args;
+    openMany(host, Number(port), Number(n), (socks, failed) => {
+      const msg = Buffer.alloc(64, 1);
+      const total = Number(rounds);
+      const samples = [];
+      const t0 = performance.now();
+      const end = t0 + Number(seconds) * 1000;
+      let done = 0;
+      let running = socks.length;
+      let finished = false;
+      const finish = () => {
+        if (finished) return;
+        finished = true;
+        const elapsed = (performance.now() - t0) / 1000;
+        out({ conns: socks.length, failed, rounds: samples.length, p50: pct(samples, 0.5), p99: pct(samples, 0.99), tps: done / elapsed });
+        for (const s of socks) s.destroy();
+        process.exit(0);
+      };
+      setTimeout(finish, Number(seconds) * 1000 + 5000).unref();
+      for (const s of socks) {
+        let first = true;
+        let got = 0;
+        let t = 0;
+        const send = () => {
+          if (done >= total || performance.now() >= end) { if (--running === 0) finish(); return; }
+          got = 0;
+          t = performance.now();
+          s.write(msg);
+        };
+        s.on('data', (d) => {
+          got += d.length;
+          if (got < msg.length) return;
+          if (first) first = false; else samples.push((performance.now() - t) * 1000);
+          done++;
+          send();
+        });
+        send();
+      }
+    });
+    break;
+  }
   case 'serve': {
     // The app side of bench/suite.ts as plain node:net, with the same control protocol as the
     // WSK app (bench/suite/app.ts): one JSON line per answer on stdout.
@@ -265,6 +350,6 @@ switch (mode) {
     break;
   }
   default:
-    console.error('usage: peer-net.mjs send|sink|pull|source|echo|rr|udp-echo|udp-rr|udp-flood|conns|hold|serve ...');
+    console.error('usage: peer-net.mjs send|sink|pull|source|echo|rr|udp-echo|udp-rr|udp-flood|conns|hold|many-send|many-rr|serve ...');
     process.exit(2);
 }

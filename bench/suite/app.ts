@@ -31,7 +31,12 @@ async function main(): Promise<void> {
     // A receive buffer as large as Linux lets its own sockets grow (tcp_rmem max 6 MiB), as in
     // bench/veth.bench.ts.
     const provider = createStackProvider(stack, { tcp: { receiveBuffer: 4 << 20 } });
-    stats = () => ({ link: link.stats, linkDetails: (link as { details?: unknown }).details, stack: stack.counters, tcp: provider.tcp?.counters });
+    // ring.bytes: the link's slot arena (for AF_PACKET the mmap'd PACKET_MMAP ring and its pool
+    // slots), allocated whole when the link opens, whatever the number of connections.
+    stats = () => ({
+      link: link.stats, linkDetails: (link as { details?: unknown }).details, stack: stack.counters, tcp: provider.tcp?.counters,
+      ring: { bytes: link.arena.buffer.byteLength },
+    });
     subsystem = new WskSubsystem(provider, { name: `suite-${kind}`, registerWithNmr: false });
     await subsystem.start();
   } else {

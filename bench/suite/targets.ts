@@ -107,7 +107,7 @@ function which(cmd: string): boolean {
   return (process.env.PATH ?? '').split(':').some((d) => d && existsSync(`${d}/${cmd}`));
 }
 
-interface Env { lab: Lab | null; app: Placement; peer: Placement; host: string; appArgs: string[] }
+export interface Env { lab: Lab | null; app: Placement; peer: Placement; host: string; appArgs: string[] }
 
 /** Labs up right now, so an interrupted run can still delete them (teardownLabs). */
 const liveLabs = new Set<Lab>();
@@ -130,7 +130,8 @@ export function closeLab(lab: Lab): void {
   lab.down();
 }
 
-function makeEnv(t: TargetName, p: RunParams, cpus: number): Env {
+/** A fresh lab for one run of `t` (null over loopback) and where its app and peer run; closeLab(env.lab) deletes it. */
+export function makeEnv(t: TargetName, p: Pick<RunParams, 'mtu' | 'offloads' | 'setup' | 'linkOptions'>, cpus: number): Env {
   const pin = (cpu: string): string | undefined => (cpus >= 2 ? cpu : undefined);
   if (p.setup === 'loopback') {
     return { lab: null, app: { cpu: pin(APP_CPU) }, peer: { cpu: pin(PEER_CPU) }, host: '127.0.0.1', appArgs: [] };
@@ -159,7 +160,8 @@ function makeEnv(t: TargetName, p: RunParams, cpus: number): Env {
 }
 
 const num = (x: unknown): number => (typeof x === 'number' ? x : NaN);
-const peerNode = (args: string[]): string[] => [process.execPath, PEER, ...args];
+/** argv of bench/peer-net.mjs with `args`, for runJson / JsonLineProcess in the peer's placement. */
+export const peerNode = (args: string[]): string[] => [process.execPath, PEER, ...args];
 
 /** Measures one run of one target in a fresh lab and a fresh app process. */
 export async function measureTarget(t: TargetName, p: RunParams, cpus: number, log: (l: string) => void, details: RunDetails = {}): Promise<Figures> {
@@ -167,15 +169,9 @@ export async function measureTarget(t: TargetName, p: RunParams, cpus: number, l
   try {
     if (env.lab) await sleep(1200); // the veth carrier settles
     if (t === 'iperf3') return await iperf3(env, p.measure);
-    const flags = ['--expose-gc', ...(p.appNodeFlags ?? [])];
-    const argv = t === 'node:net'
-      ? [process.execPath, ...flags, PEER, 'serve', env.host, '0']
-      : tsNode(APP, t === 'wsk-kernel' ? ['wsk-kernel', env.host] : env.appArgs, flags);
-    const app = new JsonLineProcess(env.app, argv);
+    const app = startApp(t, env, p.appNodeFlags);
     try {
-      const ready = await app.next((o) => o.ready === true || 'error' in o, 60_000);
-      if (!ready.ready) throw new Error(`app failed: ${String(ready.error).split('\n')[0]}`);
-      const ports = { sink: num(ready.sink), source: num(ready.source), echo: num(ready.echo) };
+      const ports = await appReady(app);
       const want = new Set<MetricKey>(p.metrics ?? METRICS.map((m) => m.key));
       await appPass(app, env, ports, p.warm, null, want, details);
       const before = await appCounters(app);
@@ -196,7 +192,23 @@ export async function measureTarget(t: TargetName, p: RunParams, cpus: number, l
   }
 }
 
-interface Ports { sink: number; source: number; echo: number }
+export interface Ports { sink: number; source: number; echo: number }
+
+/** The app side of `t` in its own fresh process (node:net: peer-net.mjs serve; else bench/suite/app.ts). */
+export function startApp(t: TargetName, env: Env, nodeFlags: readonly string[] = []): JsonLineProcess {
+  const flags = ['--expose-gc', ...nodeFlags];
+  const argv = t === 'node:net'
+    ? [process.execPath, ...flags, PEER, 'serve', env.host, '0']
+    : tsNode(APP, t === 'wsk-kernel' ? ['wsk-kernel', env.host] : env.appArgs, flags);
+  return new JsonLineProcess(env.app, argv);
+}
+
+/** Waits for the app's ready line; its three ports. */
+export async function appReady(app: JsonLineProcess): Promise<Ports> {
+  const ready = await app.next((o) => o.ready === true || 'error' in o, 60_000);
+  if (!ready.ready) throw new Error(`app failed: ${String(ready.error).split('\n')[0]}`);
+  return { sink: num(ready.sink), source: num(ready.source), echo: num(ready.echo) };
+}
 
 /** One pass of every metric against a running app; `into` null: a warm-up (figures dropped). */
 /** The userspace stack's counters that explain a figure ({} for node:net and the kernel provider). */
