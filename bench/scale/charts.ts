@@ -11,7 +11,7 @@ import { MEMORY_PARTS, MEMORY_PART_SHORT } from './memory.ts';
 export interface ChartFile { name: string; svg: string; csv: string; caption: string }
 
 /** The curves that get a plot, with their file names. */
-export const PLOTTED: readonly { key: CurveKey; file: string; log: boolean }[] = [
+const PLOTTED: readonly { key: CurveKey; file: string; log: boolean }[] = [
   { key: 'rx', file: 'throughput', log: false },
   { key: 'rrP99', file: 'rr-p99', log: true },
   { key: 'rrTps', file: 'rr-rate', log: false },
@@ -24,7 +24,7 @@ function subtitle(r: ScaleResult): string {
   return `${r.options.setup}, ${r.machine.cores} cores, ${r.machine.date.slice(0, 10)}; median of ${r.options.runs} run${r.options.runs === 1 ? '' : 's'}${r.options.quick ? ' (quick)' : ''}`;
 }
 
-export function curveChart(r: ScaleResult, c: CurveResult, log: boolean): CurveChart {
+function curveChart(r: ScaleResult, c: CurveResult, log: boolean): CurveChart {
   const series = c.series.filter((s) => !r.targets.find((t) => t.name === s.target)?.skipped);
   const cliffs = r.cliffs.filter((k) => k.curve === c.key);
   return {
@@ -40,7 +40,7 @@ export function curveChart(r: ScaleResult, c: CurveResult, log: boolean): CurveC
   };
 }
 
-export function memoryChart(r: ScaleResult): { svg: string; csv: string } {
+function memoryChart(r: ScaleResult): { svg: string; csv: string } {
   const ran = r.memory.filter((m) => !r.targets.find((t) => t.name === m.target)?.skipped);
   // The ring divided by the connections can be a hundred times the rest: its bars are cut at
   // about twice the tallest other part (and labelled with their value) so the rest stays readable.

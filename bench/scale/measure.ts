@@ -43,7 +43,7 @@ export interface ScaleRun {
   problems: string[];
 }
 
-const WARM = { connections: 10, seconds: 0.5, rounds: 2000, cps: { count: 2000, seconds: 1, concurrency: 32 } };
+const WARM = { connections: 10, seconds: 0.5, rounds: 2000, rrSeconds: 2, cps: { count: 2000, seconds: 1, concurrency: 32 } };
 const num = (x: unknown): number => (typeof x === 'number' ? x : NaN);
 
 /** Measures every point for `t` once; see the file comment. */
@@ -63,20 +63,20 @@ export async function measureScaleRun(t: TargetName, p: ScaleRunParams, cpus: nu
       const peer = async (args: string[], key: string, timeoutMs: number, record: boolean): Promise<Record<string, number>> => {
         const r = await runJson(env.peer, peerNode(args), timeoutMs);
         if (record && typeof r.figures[key] !== 'number') {
-          run.problems.push(`${args.slice(0, 1).concat(args.slice(3)).join(' ')}: exit ${r.code}: ${r.raw.trim().split('\n').slice(-2).join(' | ').slice(-300)}`);
+          run.problems.push(`${args[0]} ${args.slice(3).join(' ')}: exit ${r.code}: ${r.raw.trim().split('\n').slice(-2).join(' | ').slice(-300)}`);
         }
         return r.figures;
       };
       const m = p.measure;
       // Warm-up: V8 compiles the hot paths before anything is measured.
       await peer(['many-send', env.host, String(ports.sink), String(WARM.connections), String(WARM.seconds)], 'gbps', 60_000, false);
-      await peer(['many-rr', env.host, String(ports.echo), String(WARM.connections), String(WARM.rounds), '2'], 'p50', 60_000, false);
+      await peer(['many-rr', env.host, String(ports.echo), String(WARM.connections), String(WARM.rounds), String(WARM.rrSeconds)], 'p50', 60_000, false);
       await peer(['conns', env.host, String(ports.echo), String(WARM.cps.count), String(WARM.cps.seconds), String(WARM.cps.concurrency)], 'cps', 60_000, false);
       for (const n of m.connections) {
         await settle(app);
         const r = await peer(['many-send', env.host, String(ports.sink), String(n), String(m.seconds)], 'gbps', (m.seconds + 100) * 1000, true);
         run.curves.rx[n] = r.unfinished ? NaN : num(r.gbps);
-        if (r.unfinished) run.problems.push(`many-send ${n}: ${r.unfinished} connections still open ${30} s after the writers stopped`);
+        if (r.unfinished) run.problems.push(`many-send ${n}: ${r.unfinished} connections still open 30 s after the writers stopped`);
       }
       for (const n of m.connections) {
         await settle(app);
@@ -115,14 +115,8 @@ function summaryLine(run: ScaleRun): string {
 }
 
 /** Waits (bounded) until the app holds no connection from an earlier point. */
-async function settle(app: JsonLineProcess): Promise<number> {
-  let open = NaN;
-  for (let i = 0; i < 50; i++) {
-    open = num((await app.ask('open', (o) => 'open' in o)).open);
-    if (open === 0) break;
-    await sleep(100);
-  }
-  return open;
+async function settle(app: JsonLineProcess): Promise<void> {
+  for (let i = 0; i < 50 && num((await app.ask('open', (o) => 'open' in o)).open) > 0; i++) await sleep(100);
 }
 
 /** `argv` in the app's namespace (this one over loopback); its stdout, '' when it failed. */
