@@ -28,7 +28,7 @@ interface Checked { config: WgQuickConfig; serve: Servable[] }
 
 /** Reads and checks --conf and --serve: the config, or one line saying what to fix. */
 export function checkWireGuardOptions(o: WireGuardRunOptions): Checked | string {
-  if (!o.conf) return 'wireguard needs its configuration: wsk run wireguard --conf <wg-quick file> (see apps/wireguard/README.md)';
+  if (!o.conf) return 'no configuration: give --conf <wg-quick file> (see apps/wireguard/README.md)';
   let text: string;
   try {
     text = readFileSync(o.conf, 'utf8');
