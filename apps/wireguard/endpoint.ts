@@ -25,8 +25,10 @@ export class Endpoint {
 
   setAddress(family: IpFamily, bytes: Uint8Array, offset: number, port: number): this {
     this.family = family;
-    this.address.fill(0);
-    this.address.set(bytes.subarray(offset, offset + (family === 4 ? 4 : 16)));
+    // A loop, not set(subarray): the receive path refills an Endpoint per datagram without allocating.
+    const a = this.address;
+    const n = family === 4 ? 4 : 16;
+    for (let i = 0; i < 16; i++) a[i] = i < n ? bytes[offset + i]! : 0;
     this.port = port;
     return this;
   }

@@ -22,6 +22,7 @@ import {
   htons, type IRP, type NTSTATUS, type SOCKADDR_IN, type SOCKADDR_IN6, type WSK_BUF_LIST, type WSK_PROVIDER_DATAGRAM_DISPATCH,
   type WSK_SOCKET,
 } from '../../index.ts';
+import { copyBytes } from './copy-bytes.ts';
 import { Endpoint } from './endpoint.ts';
 
 export interface SendStats {
@@ -63,6 +64,8 @@ class Batch {
 export interface SendSocket {
   readonly socket: WSK_SOCKET;
   open: Batch | null;
+  /** On the list of sockets flush() looks at (SendBatches' bookkeeping). */
+  listed: boolean;
 }
 
 export class SendBatches {
@@ -70,8 +73,12 @@ export class SendBatches {
   private readonly buffers: SendBuffer[] = [];
   private readonly freeBuffers: Int32Array;
   private freeBufferCount = 0;
+  // Stacks with counts, never push/pop/length = 0: V8 trims an array's store on those and grows
+  // it again later, an allocation per batch.
   private readonly freeBatches: Batch[] = [];
+  private freeBatchCount = 0;
   private readonly opened: SendSocket[] = [];
+  private openedCount = 0;
   readonly bufferSize: number;
 
   /** `bufferCount` send buffers of `bufferSize` bytes, in batches of up to MAX_PER_BATCH. */
@@ -85,7 +92,7 @@ export class SendBatches {
       this.freeBuffers[this.freeBufferCount++] = i;
     }
     // Enough batches for every buffer to be in flight in one-datagram batches.
-    for (let i = 0; i < bufferCount; i++) this.freeBatches.push(new Batch(this));
+    for (let i = 0; i < bufferCount; i++) this.freeBatches[this.freeBatchCount++] = new Batch(this);
   }
 
   /** Copies one datagram for `to` into the open batch of `s` (see the contract above). */
@@ -94,15 +101,15 @@ export class SendBatches {
     if (b !== null && (b.count === MAX_PER_BATCH || !b.to.equals(to))) { this.submit(s, b); b = null; }
     if (length > this.bufferSize || this.freeBufferCount === 0) { this.stats.txDropped++; return; }
     if (b === null) {
-      b = this.freeBatches.pop() ?? null;
-      if (b === null) { this.stats.txDropped++; return; }
+      if (this.freeBatchCount === 0) { this.stats.txDropped++; return; }
+      b = this.freeBatches[--this.freeBatchCount]!;
       b.to.copyFrom(to);
       s.open = b;
-      this.opened.push(s);
+      if (!s.listed) { s.listed = true; this.opened[this.openedCount++] = s; }
     }
     const i = this.freeBuffers[--this.freeBufferCount]!;
     const buffer = this.buffers[i]!;
-    buffer.bytes.set(bytes.subarray(offset, offset + length));
+    copyBytes(buffer.bytes, 0, bytes, offset, length);
     buffer.element.Buffer.Length = length;
     buffer.element.Next = null;
     if (b.count > 0) this.buffers[b.buffers[b.count - 1]!]!.element.Next = buffer.element;
@@ -111,16 +118,17 @@ export class SendBatches {
 
   /** Whether a datagram is waiting in an open batch (the owner schedules a flush). */
   get pending(): boolean {
-    return this.opened.length > 0;
+    return this.openedCount > 0;
   }
 
   /** Submits every open batch: one WskSendMessages each. */
   flush(): void {
-    for (let i = 0; i < this.opened.length; i++) {
+    for (let i = 0; i < this.openedCount; i++) {
       const s = this.opened[i]!;
+      s.listed = false;
       if (s.open) this.submit(s, s.open);
     }
-    this.opened.length = 0;
+    this.openedCount = 0;
   }
 
   private submit(s: SendSocket, b: Batch): void {
@@ -129,7 +137,7 @@ export class SendBatches {
     let address: SOCKADDR_IN | SOCKADDR_IN6;
     if (to.family === 4) {
       b.sockaddr4.sin_port = htons(to.port);
-      b.sockaddr4.sin_addr.set(to.address.subarray(0, 4));
+      copyBytes(b.sockaddr4.sin_addr, 0, to.address, 0, 4);
       address = b.sockaddr4;
     } else {
       b.sockaddr6.sin6_port = htons(to.port);
@@ -151,7 +159,7 @@ export class SendBatches {
     if (status !== STATUS_SUCCESS) this.stats.txErrors += b.count;
     for (let i = 0; i < b.count; i++) this.freeBuffers[this.freeBufferCount++] = b.buffers[i]!;
     b.count = 0;
-    this.freeBatches.push(b);
+    this.freeBatches[this.freeBatchCount++] = b;
   }
 
   /** Send buffers free right now (all of them once every batch completed). */
@@ -177,6 +185,6 @@ function writePktinfo(b: Batch, to: Endpoint): number {
   h.cmsg_type = v4 ? IP_PKTINFO : IPV6_PKTINFO;
   const data = WSA_CMSG_LEN(0);
   control.fill(0, data, data + dataLength);
-  control.set(to.localAddress.subarray(0, v4 ? 4 : 16), data);
+  copyBytes(control, data, to.localAddress, 0, v4 ? 4 : 16);
   return WSA_CMSG_SPACE(dataLength);
 }

@@ -19,6 +19,7 @@
 import { RealClock, type Clock } from '../../runtime/net/clock.ts';
 import { newLinkStats, type LinkCapabilities, type LinkDevice, type LinkReceiver, type LinkStats } from '../../runtime/net/device.ts';
 import { SlotArena } from '../../runtime/ring/slot-arena.ts';
+import { copyBytes } from './copy-bytes.ts';
 
 export interface TunnelLinkOptions {
   /** The tunnel's MTU: the inner stack's largest IP packet (the device's MTU, default 1420). */
@@ -69,7 +70,7 @@ export class TunnelLink implements LinkDevice {
     const slot = this.arena.alloc();
     if (slot < 0) { this.stats.rxDrops++; return; }
     const at = this.arena.offsetOf(slot);
-    this.arena.view(slot).set(bytes.subarray(offset, offset + length), at);
+    copyBytes(this.arena.view(slot), at, bytes, offset, length);
     this.arena.setFrame(slot, at, length);
     this.queued[this.queuedCount++] = slot;
     this.stats.rxFrames++;

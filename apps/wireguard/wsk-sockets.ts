@@ -5,32 +5,30 @@
 // (IPv6 skipped, with the reason logged, when the provider has no IPv6 datagram transport),
 // IP_PKTINFO / IPV6_PKTINFO on so each datagram says which of our addresses it was sent to.
 //
-// Receive: WskReceiveFromEvent keeps the indicated datagrams (returns STATUS_PENDING) on a
-// per-socket queue linked through the elements' own Next (a driver may reuse Next while it holds
-// an element, see runtime/wsk/retained.ts) and processes them right after the callback returns,
-// outside the provider's indication (as wireguard-nt hands them to its decryption workers): each
-// datagram fills one reused Endpoint — the remote address, and our local address from the
-// IN_PKTINFO / IN6_PKTINFO object — goes to the receiver (the device, which decrypts in place),
-// and is released on its own with WskRelease. Then `onReceiveBatchEnd` runs (the tunnel link
-// delivers the batch's inner packets) and the send batches leave.
+// Receive: WskReceiveFromEvent keeps the indicated datagrams (returns STATUS_PENDING) on the
+// socket's queue and processes them right after the callback returned, outside the provider's
+// indication (as wireguard-nt hands them to its decryption workers), each released on its own
+// (receive-queue.ts). Then `onReceiveBatchEnd` runs (the tunnel link delivers the batch's inner
+// packets up its stack) and the send batches leave, so replies go with the batch that caused them.
 //
 // Send: send-batches.ts (WskSendMessages per destination per turn). The owner calls sendDatagram
 // for each outgoing datagram; the socket of the endpoint's family takes it.
 //
-// Nothing here allocates per datagram: the Endpoint, the scratch buffer for chained datagrams and
-// the queues are made once. (The WSK layer underneath allocates per call on its own account.)
+// Nothing here allocates per datagram (apps/wireguard/wsk-path-allocation.test.ts); the WSK
+// provider underneath allocates per call on its own account.
 import {
   AF_INET, AF_INET6, IPPROTO_IP, IPPROTO_IPV6, IPPROTO_UDP, IP_PKTINFO, IPV6_PKTINFO, IPV6_V6ONLY, MAKE_WSK_VERSION,
   NPI_WSK_INTERFACE_ID, SOCK_DGRAM, STATUS_BUFFER_OVERFLOW, STATUS_NOT_SUPPORTED, STATUS_PENDING, STATUS_SUCCESS, WSK_EVENT_RECEIVE_FROM,
   WSK_FLAG_DATAGRAM_SOCKET, WSK_INFINITE_WAIT, WSK_PROVIDER_NPI, WSK_REGISTRATION, WSK_SET_STATIC_EVENT_CALLBACKS,
   WSK_TRANSPORT_LIST_QUERY, WskCaptureProviderNPI, WskDeregister, WskRegister, WskReleaseProviderNPI, WskSetOption,
   makeSockaddrIn, makeSockaddrIn6, ntohs, SOCKADDR_STORAGE, type NTSTATUS, type SOCKADDR, type SOCKADDR_IN,
-  type SOCKADDR_IN6, type WSK_CLIENT_DATAGRAM_DISPATCH, type WSK_DATAGRAM_INDICATION, type WSK_PROVIDER_BASIC_DISPATCH,
+  type WSK_CLIENT_DATAGRAM_DISPATCH, type WSK_DATAGRAM_INDICATION, type WSK_PROVIDER_BASIC_DISPATCH,
   type WSK_PROVIDER_DATAGRAM_DISPATCH, type WSK_PROVIDER_DISPATCH, type WSK_SOCKET, type WSK_TRANSPORT, type WskSubsystem,
-  type PWSK_CLIENT, type MDL,
+  type PWSK_CLIENT,
 } from '../../index.ts';
 import { callWsk, WskError } from '../common/wsk-io.ts';
-import { Endpoint } from './endpoint.ts';
+import type { Endpoint } from './endpoint.ts';
+import { DatagramReader, type DatagramReceiver, type ReceiveStats, type RetainedQueue } from './receive-queue.ts';
 import { SendBatches, type SendSocket, type SendStats } from './send-batches.ts';
 import type { IpFamily } from './ip-address.ts';
 
@@ -48,35 +46,20 @@ export interface WireGuardSocketsOptions {
   sendBufferSize?: number;
 }
 
-export interface ReceiveStats {
-  rxDatagrams: number;
-  /** Datagrams that arrived as an MDL chain and were copied into one buffer first. */
-  rxChained: number;
-  /** Datagrams with an address family or size the device cannot take. */
-  rxDropped: number;
-}
-
-/** Receives each outer datagram: bytes lent for the call, `from` reused (copy what you keep). */
-export type DatagramReceiver = (bytes: Uint8Array, offset: number, length: number, from: Endpoint) => void;
-
-class OuterSocket implements SendSocket {
+class OuterSocket implements SendSocket, RetainedQueue {
   open: SendSocket['open'] = null;
+  listed = false;
   socket!: WSK_SOCKET;
-  /** Retained datagrams not yet processed, linked through Next. */
   head: WSK_DATAGRAM_INDICATION | null = null;
   tail: WSK_DATAGRAM_INDICATION | null = null;
   failed = false;
   constructor(readonly owner: WireGuardSockets, readonly family: IpFamily) {}
 }
 
-/** The largest UDP payload (a datagram that arrives chained is copied whole into this). */
-const MAX_DATAGRAM = 65535;
-
 export class WireGuardSockets {
-  receiver: DatagramReceiver | null = null;
   /** Runs after each batch of received datagrams was processed, before the send batches leave. */
   onReceiveBatchEnd: (() => void) | null = null;
-  readonly rxStats: ReceiveStats = { rxDatagrams: 0, rxChained: 0, rxDropped: 0 };
+  readonly reader = new DatagramReader();
   readonly sends: SendBatches;
   /** The bound port (ListenPort, or the one the provider chose). */
   port = 0;
@@ -87,8 +70,6 @@ export class WireGuardSockets {
   private dispatch: WSK_PROVIDER_DISPATCH | null = null;
   private v4: OuterSocket | null = null;
   private v6: OuterSocket | null = null;
-  private readonly from = new Endpoint();
-  private readonly scratch = new Uint8Array(MAX_DATAGRAM);
   private drainScheduled = false;
   private flushScheduled = false;
   private closed = false;
@@ -102,6 +83,10 @@ export class WireGuardSockets {
     this.sends = new SendBatches(options.sendBuffers ?? 1024, options.sendBufferSize ?? 2048);
   }
 
+  /** Takes each received datagram (the device's receiveDatagram). */
+  get receiver(): DatagramReceiver | null { return this.reader.receiver; }
+  set receiver(r: DatagramReceiver | null) { this.reader.receiver = r; }
+  get rxStats(): ReceiveStats { return this.reader.stats; }
   get sendStats(): SendStats { return this.sends.stats; }
   get families(): IpFamily[] { return [this.v4, this.v6].filter((s) => s !== null).map((s) => s.family); }
 
@@ -205,59 +190,17 @@ export class WireGuardSockets {
       return STATUS_SUCCESS;
     }
     if (this.closed) return STATUS_SUCCESS;
-    if (s.tail === null) s.head = list; else s.tail.Next = list;
-    let last = list;
-    while (last.Next !== null) last = last.Next;
-    s.tail = last;
+    this.reader.enqueue(s, list);
     if (!this.drainScheduled) { this.drainScheduled = true; queueMicrotask(this.drainBound); }
     return STATUS_PENDING;
   }
 
   private drain(): void {
     this.drainScheduled = false;
-    if (this.v4) this.drainSocket(this.v4);
-    if (this.v6) this.drainSocket(this.v6);
+    if (this.v4) this.reader.drain(this.v4);
+    if (this.v6) this.reader.drain(this.v6);
     this.onReceiveBatchEnd?.();
     if (this.sends.pending) this.sends.flush();
-  }
-
-  private drainSocket(s: OuterSocket): void {
-    const release = table(s).WskRelease;
-    for (let d = s.head; d !== null;) {
-      const next = d.Next;
-      d.Next = null;
-      if (!this.closed) this.receiveOne(s, d);
-      release(s.socket, d);
-      d = next;
-    }
-    s.head = s.tail = null;
-  }
-
-  private receiveOne(s: OuterSocket, d: WSK_DATAGRAM_INDICATION): void {
-    const from = this.from;
-    if (!fillRemote(from, d.RemoteAddress)) { this.rxStats.rxDropped++; return; }
-    readPktinfo(from, d.ControlInfo, d.ControlInfoLength);
-    const buf = d.Buffer;
-    const mdl = buf.Mdl;
-    if (mdl === null || buf.Length === 0) { this.rxStats.rxDropped++; return; }
-    this.rxStats.rxDatagrams++;
-    if (buf.Offset + buf.Length <= mdl.ByteCount) {
-      this.receiver?.(mdl.buffer, buf.Offset, buf.Length, from);
-      return;
-    }
-    // A datagram indicated as an MDL chain (R39): one contiguous copy for in-place decryption.
-    if (buf.Length > MAX_DATAGRAM) { this.rxStats.rxDropped++; return; }
-    this.rxStats.rxChained++;
-    let copied = 0;
-    let skip = buf.Offset;
-    for (let m: MDL | null = mdl; m !== null && copied < buf.Length; m = m.Next) {
-      const start = Math.min(skip, m.ByteCount);
-      skip -= start;
-      const n = Math.min(m.ByteCount - start, buf.Length - copied);
-      this.scratch.set(m.buffer.subarray(start, start + n), copied);
-      copied += n;
-    }
-    this.receiver?.(this.scratch, 0, copied, from);
   }
 
   /** Closes the sockets (retained datagrams are released first), then deregisters. */
@@ -266,7 +209,7 @@ export class WireGuardSockets {
     this.closed = true;
     for (const s of [this.v4, this.v6]) {
       if (!s) continue;
-      this.drainSocket(s);
+      this.reader.drain(s, true);
       await this.closeSocket(s);
     }
     if (this.client) WskReleaseProviderNPI(this.registration);
@@ -289,48 +232,3 @@ const DATAGRAM_EVENTS: WSK_CLIENT_DATAGRAM_DISPATCH = {
     return s.owner.indicate(s, DataIndication);
   },
 };
-
-/** The datagram's source (a SOCKADDR_IN or SOCKADDR_IN6) into `from`; false for anything else. */
-function fillRemote(from: Endpoint, address: SOCKADDR): boolean {
-  const a4 = address as SOCKADDR_IN;
-  if (a4.sin_family === AF_INET) { from.setAddress(4, a4.sin_addr, 0, ntohs(a4.sin_port)); return true; }
-  const a6 = address as SOCKADDR_IN6;
-  if (a6.sin6_family === AF_INET6) { from.setAddress(6, a6.sin6_addr, 0, ntohs(a6.sin6_port)); return true; }
-  return false;
-}
-
-// ws2def.h x64 WSACMSGHDR: SIZE_T cmsg_len at 0, INT cmsg_level at 8, INT cmsg_type at 12, data
-// at 16, objects WSA_CMSGHDR_ALIGN(cmsg_len) apart. Walked by hand here: the WSA_CMSG_* helpers
-// make a header object per step, and this runs per datagram.
-const CMSG_LEVEL = 8;
-const CMSG_TYPE = 12;
-const CMSG_DATA = 16;
-
-function int32(b: Uint8Array, at: number): number {
-  return b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24);
-}
-
-/** Our local address from an IN_PKTINFO / IN6_PKTINFO object into `from.local*` (family 0 if none). */
-function readPktinfo(from: Endpoint, control: Uint8Array | null, length: number): void {
-  from.localFamily = 0;
-  from.localAddress.fill(0);
-  if (control === null) return;
-  const end = Math.min(length, control.byteLength);
-  for (let at = 0; at + CMSG_DATA <= end;) {
-    const len = int32(control, at) >>> 0; // the low half of the SIZE_T: a control buffer is far below 4 GiB
-    if (len < CMSG_DATA) return;
-    const level = int32(control, at + CMSG_LEVEL);
-    const type = int32(control, at + CMSG_TYPE);
-    if (level === IPPROTO_IP && type === IP_PKTINFO && len >= CMSG_DATA + 8 && at + CMSG_DATA + 4 <= end) {
-      from.localFamily = 4;
-      from.localAddress.set(control.subarray(at + CMSG_DATA, at + CMSG_DATA + 4));
-      return;
-    }
-    if (level === IPPROTO_IPV6 && type === IPV6_PKTINFO && len >= CMSG_DATA + 20 && at + CMSG_DATA + 16 <= end) {
-      from.localFamily = 6;
-      from.localAddress.set(control.subarray(at + CMSG_DATA, at + CMSG_DATA + 16));
-      return;
-    }
-    at += (len + 7) & ~7;
-  }
-}
