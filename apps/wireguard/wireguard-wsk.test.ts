@@ -1,7 +1,8 @@
 // Two WireGuard interfaces on WSK in one process, each with its inner stack: echosrv inside one
 // tunnel, an echo client inside the other, bytes compared. Outer network: the kernel provider on
 // loopback, and the userspace stack on the memory link (which has no IPv6 datagram transport, so
-// the IPv6 socket is skipped with its reason). Checked beyond the bytes: outgoing datagrams leave
+// the IPv6 socket is skipped with its reason); and on the kernel provider with an IPv6 outer
+// endpoint on [::1]. Checked beyond the bytes: outgoing datagrams leave
 // in WskSendMessages batches, the local address from IN_PKTINFO lands in the peer's endpoint,
 // and every retained datagram is released (the outer stack holds none afterwards).
 import { afterEach, describe, expect, it } from 'vitest';
@@ -29,12 +30,12 @@ function conf(own: Uint8Array, inner: string, port: number, peer: Uint8Array, pe
 }
 
 /** A and B: A knows B's endpoint (A initiates), B learns A's from the handshake. */
-async function pair(outerA: WskSubsystem, outerB: WskSubsystem, hostA: string, hostB: string, portA: number, portB: number, logs: string[]): Promise<[WireGuardWsk, WireGuardWsk]> {
+async function pair(outerA: WskSubsystem, outerB: WskSubsystem, hostA: string, hostB: string, portA: number, portB: number, logs: string[], endpointHostB = hostB): Promise<[WireGuardWsk, WireGuardWsk]> {
   const ka = generatePrivateKey();
   const kb = generatePrivateKey();
   const b = await startWireGuardWsk({ config: parseWgQuickConfig(conf(kb, '198.19.0.2', portB, ka, '198.19.0.1', null)), outer: outerB, bindAddress4: hostB, log: (l) => logs.push(l) });
   cleanups.push(() => b.stop());
-  const a = await startWireGuardWsk({ config: parseWgQuickConfig(conf(ka, '198.19.0.1', portA, kb, '198.19.0.2', `${hostB}:${b.port}`)), outer: outerA, bindAddress4: hostA, log: (l) => logs.push(l) });
+  const a = await startWireGuardWsk({ config: parseWgQuickConfig(conf(ka, '198.19.0.1', portA, kb, '198.19.0.2', `${endpointHostB.includes(':') ? `[${endpointHostB}]` : endpointHostB}:${b.port}`)), outer: outerA, bindAddress4: hostA, log: (l) => logs.push(l) });
   cleanups.push(() => a.stop());
   return [a, b];
 }
@@ -67,6 +68,20 @@ describe('WireGuard on WSK: two interfaces, echosrv inside the tunnel', () => {
     }
     expect(a.device.stats.rxBadAuth + b.device.stats.rxBadAuth).toBe(0);
     expect(b.describe()).toMatch(/latest handshake: .* ago/);
+  }, 60_000);
+
+  it('kernel provider, IPv6 outer endpoint on [::1]: the IPv6 socket carries the tunnel and IN6_PKTINFO gives the local address', async () => {
+    const outer = await startWskSubsystem(createKernelProvider(), { makeDefault: false, registerWithNmr: false });
+    cleanups.push(() => outer.stop());
+    const logs: string[] = [];
+    const [a, b] = await pair(outer, outer, '127.0.0.1', '0.0.0.0', 0, 0, logs, '::1');
+    expect(b.sockets.families).toEqual([4, 6]);
+    await echoThroughTunnel(a, b, 64 * 1024);
+    const peerOfB = [...b.device.peers][0]!;
+    expect(peerOfB.endpoint.toString()).toBe(`[::1]:${a.port}`);
+    expect(peerOfB.endpoint.localFamily).toBe(6);
+    expect(peerOfB.endpoint.localAddress[15]).toBe(1);
+    expect(logs).toEqual([]);
   }, 60_000);
 
   it('userspace stack on the memory link: no IPv6 socket (logged, with the reason), bytes intact, every retained datagram released', async () => {
