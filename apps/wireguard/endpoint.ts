@@ -50,6 +50,14 @@ export class Endpoint {
     return true;
   }
 
+  /** Same remote address and port, whatever the local address. */
+  sameRemote(other: Endpoint): boolean {
+    if (this.family !== other.family || this.port !== other.port) return false;
+    const a = this.address; const b = other.address;
+    for (let i = 0; i < 16; i++) if (a[i] !== b[i]) return false;
+    return true;
+  }
+
   /** The address text without port. */
   host(): string { return formatIp(this.family, this.address); }
 

@@ -44,7 +44,6 @@ const CONTROL_SPACE = WSA_CMSG_SPACE(SIZEOF_IN6_PKTINFO);
 interface SendBuffer {
   readonly bytes: Uint8Array;
   readonly element: WSK_BUF_LIST;
-  readonly index: number;
 }
 
 class Batch {
@@ -88,7 +87,7 @@ export class SendBatches {
     this.freeBuffers = new Int32Array(bufferCount);
     for (let i = 0; i < bufferCount; i++) {
       const bytes = memory.subarray(i * bufferSize, (i + 1) * bufferSize);
-      this.buffers.push({ bytes, index: i, element: { Next: null, Buffer: { Mdl: IoAllocateMdl(bytes), Offset: 0, Length: 0 } } });
+      this.buffers.push({ bytes, element: { Next: null, Buffer: { Mdl: IoAllocateMdl(bytes), Offset: 0, Length: 0 } } });
       this.freeBuffers[this.freeBufferCount++] = i;
     }
     // Enough batches for every buffer to be in flight in one-datagram batches.

@@ -53,7 +53,7 @@ describe('WireGuard on WSK: two interfaces, echosrv inside the tunnel', () => {
     const outer = await startWskSubsystem(createKernelProvider(), { makeDefault: false, registerWithNmr: false });
     cleanups.push(() => outer.stop());
     const logs: string[] = [];
-    const [a, b] = await pair(outer, outer, '127.0.0.1', '0.0.0.0', 0, 0, logs);
+    const [a, b] = await pair(outer, outer, '127.0.0.1', '0.0.0.0', 0, 0, logs, '127.0.0.1');
     expect(a.sockets.families).toContain(4);
     await echoThroughTunnel(a, b, 1 << 20);
     const peerOfB = [...b.device.peers][0]!;
@@ -61,6 +61,10 @@ describe('WireGuard on WSK: two interfaces, echosrv inside the tunnel', () => {
     expect(peerOfB.endpoint.localFamily).toBe(4);
     expect([...peerOfB.endpoint.localAddress.subarray(0, 4)]).toEqual([127, 0, 0, 1]);
     expect(peerOfB.endpoint.toString()).toBe(`127.0.0.1:${a.port}`);
+    // A had B's endpoint from its file; learning its own local address from the response is no roam.
+    const peerOfA = [...a.device.peers][0]!;
+    expect(peerOfA.endpoint.localFamily).toBe(4);
+    expect(peerOfA.stats.roams).toBe(0);
     for (const w of [a, b]) {
       const s = w.sockets.sendStats;
       expect(s.txErrors).toBe(0);

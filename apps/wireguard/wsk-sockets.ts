@@ -59,8 +59,8 @@ class OuterSocket implements SendSocket, RetainedQueue {
 export class WireGuardSockets {
   /** Runs after each batch of received datagrams was processed, before the send batches leave. */
   onReceiveBatchEnd: (() => void) | null = null;
-  readonly reader = new DatagramReader();
-  readonly sends: SendBatches;
+  private readonly reader = new DatagramReader();
+  private readonly sends: SendBatches;
   /** The bound port (ListenPort, or the one the provider chose). */
   port = 0;
   /** Why there is no IPv6 socket, or null when there is one. */
@@ -76,7 +76,7 @@ export class WireGuardSockets {
   private registered = false;
   private readonly log: (line: string) => void;
   private readonly drainBound = (): void => this.drain();
-  private readonly flushBound = (): void => { this.flushScheduled = false; this.sends.flush(); };
+  private readonly flushBound = (): void => { this.flushScheduled = false; if (!this.closed) this.sends.flush(); };
 
   private constructor(options: WireGuardSocketsOptions) {
     this.log = options.log ?? (() => {});
