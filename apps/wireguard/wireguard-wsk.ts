@@ -14,8 +14,8 @@ import { createStackProvider, type StackProvider } from '../../runtime/net/stack
 import { startWskSubsystem, type WskSubsystem } from '../../runtime/wsk/subsystem.ts';
 import type { WgQuickConfig } from './config.ts';
 import { WireGuardConfigError } from './config.ts';
-import { DEFAULT_MTU } from './constants.ts';
-import { WireGuardDevice } from './device.ts';
+import type { WireGuardDevice } from './device.ts';
+import { deviceFromConfig } from './device-from-config.ts';
 import { describeDevice } from './status.ts';
 import { TunnelLink } from './tunnel-link.ts';
 import { WireGuardSockets } from './wsk-sockets.ts';
@@ -67,20 +67,23 @@ export async function startWireGuardWsk(options: WireGuardWskOptions): Promise<W
   const name = options.name ?? 'wg0';
   const address = innerAddress(config);
   const clock = options.clock ?? new RealClock();
-  const mtu = config.mtu ?? DEFAULT_MTU;
   const sockets = await WireGuardSockets.open({ subsystem: options.outer, listenPort: config.listenPort, bindAddress4: options.bindAddress4, log: options.log });
-  let tunnel: TunnelLink | null = null;
-  const device = new WireGuardDevice({
-    privateKey: config.privateKey, clock, mtu,
-    sendDatagram: (to, bytes, offset, length) => sockets.sendDatagram(to, bytes, offset, length),
-    deliverPacket: (_peer, bytes, offset, length) => tunnel!.deliver(bytes, offset, length),
-  });
+  let device: WireGuardDevice;
   try {
-    for (const p of config.peers) device.addPeer(p);
-    tunnel = new TunnelLink({ mtu, clock, name, sendPacket: (bytes, offset, length) => device.sendPacket(bytes, offset, length) });
-    sockets.receiver = (bytes, offset, length, from) => device.receiveDatagram(bytes, offset, length, from);
-    const t = tunnel;
-    sockets.onReceiveBatchEnd = () => t.flush();
+    // The device's peers may send at once (a persistent keepalive); nothing arrives before the receiver is set below.
+    device = deviceFromConfig(config, {
+      clock,
+      sendDatagram: (to, bytes, offset, length) => sockets.sendDatagram(to, bytes, offset, length),
+      deliverPacket: (_peer, bytes, offset, length) => tunnel.deliver(bytes, offset, length),
+    });
+  } catch (err) {
+    await sockets.close();
+    throw err;
+  }
+  const tunnel = new TunnelLink({ mtu: device.mtu, clock, name, sendPacket: (bytes, offset, length) => device.sendPacket(bytes, offset, length) });
+  sockets.receiver = (bytes, offset, length, from) => device.receiveDatagram(bytes, offset, length, from);
+  sockets.onReceiveBatchEnd = () => tunnel.flush();
+  try {
     const innerStack = new Ipv4Stack(tunnel, { address, gratuitousArp: false });
     const innerProvider = createStackProvider(innerStack);
     const inner = await startWskSubsystem(innerProvider, { name: `wireguard ${name}`, makeDefault: false });
