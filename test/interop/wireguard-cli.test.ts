@@ -3,7 +3,7 @@
 // tunnel 198.19.0.1), our interface in the stack namespace (outer 198.18.0.2, tunnel 198.19.0.2),
 // once on the kernel provider (the address then on the kernel's veth end) and once on the
 // userspace stack over AF_PACKET. From the Linux side, through the tunnel: ping (answered by our
-// inner stack), 4 MiB echoed intact by echosrv, stock `iperf3 -c` for 2 s each way against our
+// inner stack), 4 × 4 MiB echoed intact by echosrv, stock `iperf3 -c` for 2 s each way against our
 // iperf3 server; `wsk stats` shows the peer's handshake, transfer and endpoint; on the kernel
 // provider also an IPv6 outer endpoint (fd00:198:18::/64 on the veth). On the kernel
 // provider wireguard-go starts the handshake (it alone knows an endpoint); on the stack our side
@@ -44,20 +44,27 @@ async function inPeer(lab: Lab, args: string[], ms = 30_000): Promise<{ code: nu
   return { code, out: r.out(), err: r.err() };
 }
 
-// 4 MiB to echosrv and back, compared by SHA-256 in python (a Linux client, not ours).
+// 4 connections × 4 MiB to echosrv and back at once, each compared by SHA-256 in python (a Linux
+// client, not ours); one line per connection: bytes echoed, intact.
 const ECHO_CLIENT = `
-import hashlib, os, socket, sys, threading
-data = os.urandom(4 << 20)
-s = socket.create_connection(('${OUR_INNER}', 40007), timeout=20)
-got = bytearray()
-def read():
-    while True:
-        b = s.recv(1 << 16)
-        if not b: return
-        got.extend(b)
-t = threading.Thread(target=read); t.start()
-s.sendall(data); s.shutdown(socket.SHUT_WR); t.join(30)
-print(len(got), hashlib.sha256(got).hexdigest() == hashlib.sha256(data).hexdigest())
+import hashlib, os, socket, threading
+def one(out, i):
+    data = os.urandom(4 << 20)
+    s = socket.create_connection(('${OUR_INNER}', 40007), timeout=60)
+    got = bytearray()
+    def read():
+        while True:
+            b = s.recv(1 << 16)
+            if not b: return
+            got.extend(b)
+    t = threading.Thread(target=read); t.start()
+    s.sendall(data); s.shutdown(socket.SHUT_WR); t.join(90)
+    out[i] = '%d %s' % (len(got), hashlib.sha256(got).digest() == hashlib.sha256(data).digest())
+out = [None] * 4
+ts = [threading.Thread(target=one, args=(out, i)) for i in range(4)]
+for t in ts: t.start()
+for t in ts: t.join(100)
+print('\\n'.join(str(o) for o in out))
 `;
 
 interface Side { provider: 'kernel' | 'stack'; weInitiate: boolean }
@@ -132,11 +139,11 @@ function suite({ provider, weInitiate }: Side): void {
       expect(handshakes).not.toMatch(/\t0\s*$/);
     });
 
-    it('echosrv inside the tunnel echoes 4 MiB from a Linux client intact', async () => {
-      const r = await inPeer(lab, ['python3', '-c', ECHO_CLIENT], 60_000);
+    it('echosrv inside the tunnel echoes 4 × 4 MiB from Linux clients at once, intact', async () => {
+      const r = await inPeer(lab, ['python3', '-c', ECHO_CLIENT], 110_000);
       expect(r.err).toBe('');
-      expect(r.out.trim()).toBe(`${4 << 20} True`);
-    }, 70_000);
+      expect(r.out.trim().split('\n')).toEqual(Array(4).fill(`${4 << 20} True`));
+    }, 120_000);
 
     for (const reverse of [false, true]) {
       it(`stock iperf3 -c${reverse ? ' -R' : ''} for 2 s through the tunnel against our iperf3 server`, async () => {
