@@ -124,6 +124,7 @@ import { startIperf3Server, runIperf3Client } from 'wsk-runtime/apps/iperf3';
 import { startHttpServer, HttpClient } from 'wsk-runtime/apps/http';
 import { KsInitialize } from 'wsk-runtime/apps/ksocket';
 import { getaddrinfo } from 'wsk-runtime/apps/ksocket/berkeley';
+import { startWireGuardWsk, parseWgQuickConfig, generatePrivateKey } from 'wsk-runtime/apps/wireguard';
 import { buildProgram } from 'wsk-runtime/cli';
 
 const reg = WSK_REGISTRATION();
@@ -149,7 +150,7 @@ console.log('WskCloseSocket', ntStatusName(closed.status));
 WskReleaseProviderNPI(reg);
 await WskDeregister(reg);
 const exported = { WskApp, WskStream, labStatus, loadExperiment, runExperiment, echosrvStart, startIperf3Server, runIperf3Client,
-  startHttpServer, HttpClient, KsInitialize, getaddrinfo, buildProgram };
+  startHttpServer, HttpClient, KsInitialize, getaddrinfo, startWireGuardWsk, parseWgQuickConfig, generatePrivateKey, buildProgram };
 console.log('exports', Object.entries(exported).filter(([, v]) => typeof v !== 'function').map(([k]) => k).join(',') || 'all functions');
 `);
     const out = ok('node sample.mjs', await run(project, process.execPath, ['sample.mjs'], 60_000));
@@ -158,8 +159,8 @@ console.log('exports', Object.entries(exported).filter(([, v]) => typeof v !== '
     expect(out).toContain('exports all functions');
     // require() of an ES module without top-level await (Node 20.19+), as the README says.
     const required = ok('node -e require(...)', await run(project, process.execPath, ['-e',
-      "for (const m of ['wsk-runtime', 'wsk-runtime/promises', 'wsk-runtime/lab', 'wsk-runtime/apps/iperf3']) console.log(m, Object.keys(require(m)).length > 0)"], 60_000));
-    expect(required).toContain('wsk-runtime true\nwsk-runtime/promises true\nwsk-runtime/lab true\nwsk-runtime/apps/iperf3 true');
+      "for (const m of ['wsk-runtime', 'wsk-runtime/promises', 'wsk-runtime/lab', 'wsk-runtime/apps/iperf3', 'wsk-runtime/apps/wireguard']) console.log(m, Object.keys(require(m)).length > 0)"], 60_000));
+    expect(required).toContain('wsk-runtime true\nwsk-runtime/promises true\nwsk-runtime/lab true\nwsk-runtime/apps/iperf3 true\nwsk-runtime/apps/wireguard true');
   }, 90_000);
 
   it("a TypeScript project on `tsc --init`'s default config (strict, NodeNext) builds the README's sample against the declarations and runs it", async () => {
@@ -180,8 +181,9 @@ console.log('exports', Object.entries(exported).filter(([, v]) => typeof v !== '
       "import type { HttpServerOptions } from 'wsk-runtime/apps/http';",
       "import type { KSOCKET } from 'wsk-runtime/apps/ksocket';",
       "import type { addrinfo } from 'wsk-runtime/apps/ksocket/berkeley';",
+      "import type { WireGuardWskOptions } from 'wsk-runtime/apps/wireguard';",
       "import type { CliIo } from 'wsk-runtime/cli';",
-      'export type Used = [WskStream, ExperimentSpec, EchosrvOptions, Iperf3ClientOptions, HttpServerOptions, KSOCKET, addrinfo, CliIo];',
+      'export type Used = [WskStream, ExperimentSpec, EchosrvOptions, Iperf3ClientOptions, HttpServerOptions, KSOCKET, addrinfo, WireGuardWskOptions, CliIo];',
       "console.log('WskSocket', ntStatusName(status), listener !== null);",
       'const closed = await callWsk((i) => (listener.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskCloseSocket(listener, i));',
       "console.log('WskCloseSocket', ntStatusName(closed.status));",

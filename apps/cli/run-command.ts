@@ -23,6 +23,7 @@ import { integer, withUnits } from './options.ts';
 import { explainNetworkError, explainNetworkStatus } from './network-errors.ts';
 import { runWithMemoryPeer } from './memory-peer.ts';
 import { formatIpv4 } from '../../runtime/net/wire/bytes.ts';
+import { checkWireGuardOptions, runWireGuard, SERVABLE } from './wireguard-command.ts';
 import type { CliIo } from './main.ts';
 
 export interface RunOptions extends ProviderOptions {
@@ -54,12 +55,19 @@ export interface RunOptions extends ProviderOptions {
   // http
   root?: string;
   output?: string;
+  // wireguard
+  conf?: string;
+  serve?: string;
 }
 
 interface App {
   description: string;
   /** The positional argument it needs, if any (shown in help). */
   argument?: string;
+  /** Checks what needs no network before the provider starts: null, or one line saying the fix (exit 2). */
+  check?(options: RunOptions): string | null;
+  /** Serves its own `wsk stats` (instead of the run's provider stack). */
+  ownStats?: boolean;
   run(args: string[], options: RunOptions, io: CliIo, provider: RunningProvider): Promise<number>;
 }
 
@@ -163,6 +171,16 @@ const APPS: Record<string, App> = {
         await client.close();
       }
     },
+  },
+  wireguard: {
+    description: `WireGuard interface (a wg-quick file's [Interface] and [Peer]s) on the provider; --serve ${SERVABLE.join(',')} runs them inside the tunnel at its Address`,
+    check: (o) => {
+      if (o.link === 'memory') return 'wireguard: the memory link has no outside peer for the tunnel: run on the kernel provider (default) or a real device (--link afpacket ...)';
+      const checked = checkWireGuardOptions(o);
+      return typeof checked === 'string' ? `wireguard: ${checked}` : null;
+    },
+    ownStats: true,
+    run: (_args, o, io, p) => runWireGuard(o, io, p, () => firstSignal(io)),
   },
   'ksocket-demo': {
     description: "KSOCKET's driver demo (wbenny/KSOCKET), ported: an HTTP GET of <host:port>/uuid, then a TCP server on --port (default 9095) that greets one client",
@@ -331,7 +349,9 @@ export function addRunCommand(program: Command, io: CliIo, setExitCode: (code: n
     .option('-1, --one-off', 'iperf3-server: serve one test, then exit')
     .option('--root <dir>', 'http-server: serve the files under <dir> at /files/')
     .option('-o, --output <file>', 'http-get: write the body to <file> instead of stdout')
-    .addHelpText('after', `\nApplications:\n${appList}\n\nProviders:\n  kernel     the host's own TCP/IP stack (node:net)\n  stack      the userspace TCP/IP stack on a device: --link afpacket (packet ring, needs root or\n             CAP_NET_RAW), pcap (libpcap) or raw (raw IP sockets; the kernel must own the address\n             and be kept quiet, see transports/raw-socket); or --link memory: an in-process\n             memory link to a second stack (198.18.0.1) where the app's peer runs (its server,\n             or one visit by its client, after which a server app unloads); no root needed\n\nExamples on a lab (wsk lab up prints the names):\n  wsk run echosrv --link afpacket --netns wskB-<id> --ifname vb-<id> --ip 198.18.0.2/24\n  wsk run iperf3-server --link afpacket --netns wskB-<id> --ifname vb-<id> --ip 198.18.0.2/24\n    then: ip netns exec wskA-<id> iperf3 -c 198.18.0.2 -R\n  wsk run iperf3 198.18.0.1 -t 5 -P 2 --link afpacket --netns wskB-<id> --ifname vb-<id> --ip 198.18.0.2/24\n\nCtrl-C (or SIGTERM) unloads: stop listening, wait for connected peers to disconnect (echosrv: up\nto --unload-timeout seconds, then it resets the rest and says how many on stderr), exit 0. A\nsecond Ctrl-C resets the remaining connections at once. While an app runs on the stack,\n\`wsk stats\` shows its counters and connections.`)
+    .option('--conf <file>', 'wireguard: the wg-quick configuration file ([Interface] PrivateKey, ListenPort, Address; [Peer] PublicKey, PresharedKey, Endpoint, AllowedIPs, PersistentKeepalive)')
+    .option('--serve <apps>', `wireguard: apps to run inside the tunnel at its Address, comma-separated (${SERVABLE.join(', ')})`)
+    .addHelpText('after', `\nApplications:\n${appList}\n\nProviders:\n  kernel     the host's own TCP/IP stack (node:net)\n  stack      the userspace TCP/IP stack on a device: --link afpacket (packet ring, needs root or\n             CAP_NET_RAW), pcap (libpcap) or raw (raw IP sockets; the kernel must own the address\n             and be kept quiet, see transports/raw-socket); or --link memory: an in-process\n             memory link to a second stack (198.18.0.1) where the app's peer runs (its server,\n             or one visit by its client, after which a server app unloads); no root needed\n\nExamples on a lab (wsk lab up prints the names):\n  wsk run echosrv --link afpacket --netns wskB-<id> --ifname vb-<id> --ip 198.18.0.2/24\n  wsk run iperf3-server --link afpacket --netns wskB-<id> --ifname vb-<id> --ip 198.18.0.2/24\n    then: ip netns exec wskA-<id> iperf3 -c 198.18.0.2 -R\n  wsk run iperf3 198.18.0.1 -t 5 -P 2 --link afpacket --netns wskB-<id> --ifname vb-<id> --ip 198.18.0.2/24\n  wsk run wireguard --conf wg0.conf --serve echosrv,iperf3-server\n    (a wg-quick file; the apps serve inside the tunnel at its Address; wsk stats shows wg show's text)\n\nCtrl-C (or SIGTERM) unloads: stop listening, wait for connected peers to disconnect (echosrv: up\nto --unload-timeout seconds, then it resets the rest and says how many on stderr), exit 0. A\nsecond Ctrl-C resets the remaining connections at once. While an app runs on the stack,\n\`wsk stats\` shows its counters and connections.`)
     .action(async (appName: string, args: string[], options: RunOptions, command: Command) => {
       const app = APPS[appName];
       if (!app) {
@@ -351,6 +371,12 @@ export function addRunCommand(program: Command, io: CliIo, setExitCode: (code: n
       if (options.pcap && options.provider === 'kernel') {
         command.error('wsk: --pcap captures the userspace stack\'s link: run the app on it (--link ...), or capture the kernel\'s traffic with tcpdump', { exitCode: 2, code: 'wsk.captureNeedsStack' });
       }
+      const problem = app!.check?.(options) ?? null;
+      if (problem) {
+        io.err(`wsk: ${problem}`);
+        setExitCode(2);
+        return;
+      }
       let provider: RunningProvider;
       try {
         provider = await startProvider(options);
@@ -361,7 +387,7 @@ export function addRunCommand(program: Command, io: CliIo, setExitCode: (code: n
       }
       let stats: { close(): void } | null = null;
       try {
-        if (provider.stack) stats = serveStats(appName, provider);
+        if (provider.stack && !app!.ownStats) stats = serveStats(appName, provider);
       } catch (err) {
         io.err(`wsk: running without live counters (wsk stats): ${err instanceof Error ? err.message : String(err)}`);
       }

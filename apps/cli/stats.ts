@@ -14,6 +14,12 @@ import { formatIpv4 } from '../../runtime/net/wire/bytes.ts';
 import { TcpState } from '../../runtime/net/tcp/tcb.ts';
 import type { RunningProvider } from './providers.ts';
 
+/** What a snapshot reads: a RunningProvider, or an app's own stack (WireGuard's inner one) with a status text. */
+export type StatsSource = Pick<RunningProvider, 'where' | 'device' | 'stack' | 'stackProvider'> & {
+  /** Lines an app adds (WireGuard: `wg show`'s text), read at each snapshot. */
+  status?: () => string;
+};
+
 /**
  * $WSK_STATS_DIR when set; else wsk-stats in $XDG_RUNTIME_DIR when that is this user's own (the
  * XDG Base Directory specification's per-user runtime directory; `sudo -E` can hand root someone
@@ -71,11 +77,13 @@ export interface StatsSnapshot {
   stack: Record<string, number> | null;
   tcp: Record<string, number> | null;
   connections: ConnectionStats[];
+  /** The app's own status text (WireGuard: latest handshake, transfer, endpoint per peer), or null. */
+  status?: string | null;
 }
 
 const STATE_NAMES = new Map(Object.entries(TcpState).map(([name, value]) => [value as number, name]));
 
-export function snapshot(app: string, running: RunningProvider, startedAt: number): StatsSnapshot {
+export function snapshot(app: string, running: StatsSource, startedAt: number): StatsSnapshot {
   const engine = running.stackProvider?.tcp ?? null;
   const connections = (engine?.connectionList() ?? []).map((t): ConnectionStats => ({
     local: `${formatIpv4(t.localIp)}:${t.localPort}`,
@@ -95,6 +103,7 @@ export function snapshot(app: string, running: RunningProvider, startedAt: numbe
     stack: running.stack ? { ...running.stack.counters } as unknown as Record<string, number> : null,
     tcp: engine ? { ...engine.counters } as unknown as Record<string, number> : null,
     connections,
+    status: running.status?.() ?? null,
   };
 }
 
@@ -102,7 +111,7 @@ export function snapshot(app: string, running: RunningProvider, startedAt: numbe
  * Serves snapshots on <stats dir>/wsk-<pid>.sock until closed. Throws (before listening) when the
  * directory cannot be used; the app can run without its stats.
  */
-export function serveStats(app: string, running: RunningProvider): { path: string; close(): void } {
+export function serveStats(app: string, running: StatsSource): { path: string; close(): void } {
   const dir = statsDirectory();
   ensureStatsDirectory(dir);
   const path = join(dir, `wsk-${process.pid}.sock`);
@@ -222,5 +231,7 @@ export function formatStats(s: StatsSnapshot, rates: StatsRates | null = null): 
       lines.push(`  ${c.local.padEnd(22)}${c.remote.padEnd(22)}${c.state.padEnd(13)}${String(c.cwnd).padStart(10)}${String(c.ssthresh ?? '-').padStart(10)}${c.srttMs.toFixed(2).padStart(9)}${c.rtoMs.toFixed(0).padStart(8)}${String(c.inFlight).padStart(11)}`);
     }
   }
+  // Snapshots from a process older than the status field have none.
+  if (s.status) for (const line of s.status.split('\n')) lines.push(line === '' ? '' : `  ${line}`);
   return lines;
 }

@@ -25,8 +25,10 @@ export class Endpoint {
 
   setAddress(family: IpFamily, bytes: Uint8Array, offset: number, port: number): this {
     this.family = family;
-    this.address.fill(0);
-    this.address.set(bytes.subarray(offset, offset + (family === 4 ? 4 : 16)));
+    // A loop, not set(subarray): the receive path refills an Endpoint per datagram without allocating.
+    const a = this.address;
+    const n = family === 4 ? 4 : 16;
+    for (let i = 0; i < 16; i++) a[i] = i < n ? bytes[offset + i]! : 0;
     this.port = port;
     return this;
   }
@@ -45,6 +47,14 @@ export class Endpoint {
     if (this.family !== other.family || this.port !== other.port || this.localFamily !== other.localFamily) return false;
     const a = this.address; const b = other.address; const la = this.localAddress; const lb = other.localAddress;
     for (let i = 0; i < 16; i++) if (a[i] !== b[i] || la[i] !== lb[i]) return false;
+    return true;
+  }
+
+  /** Same remote address and port, whatever the local address. */
+  sameRemote(other: Endpoint): boolean {
+    if (this.family !== other.family || this.port !== other.port) return false;
+    const a = this.address; const b = other.address;
+    for (let i = 0; i < 16; i++) if (a[i] !== b[i]) return false;
     return true;
   }
 

@@ -194,7 +194,8 @@ export class Peer {
   /** An authenticated packet came from `from`: follow the peer there (roaming, the paper §2.1). */
   authenticatedFrom(from: Endpoint): void {
     if (!this.hasEndpoint || !this.endpoint.equals(from)) {
-      if (this.hasEndpoint) this.stats.roams++;
+      // Learning which of our addresses the peer writes to (IP_PKTINFO) is no move of the peer's.
+      if (this.hasEndpoint && !this.endpoint.sameRemote(from)) this.stats.roams++;
       this.endpoint.copyFrom(from);
       this.hasEndpoint = true;
     }

@@ -1,0 +1,119 @@
+// `wsk run wireguard --conf <file> [--serve echosrv,iperf3-server,http-server]`: a WireGuard
+// interface on the run's provider (the outer network: kernel by default, or the userspace stack
+// on a device), its tunnel a second userspace stack at the file's Address where --serve starts
+// the apps unchanged. `wsk stats` shows the inner stack's counters and `wg show`'s text. Ctrl-C
+// stops the served apps, then the interface.
+import { readFileSync } from 'node:fs';
+import { STATUS_SUCCESS, ntStatusName } from '../../index.ts';
+import { ECHOSRV_DEFAULT_PORT, echosrvListening, echosrvStart, echosrvStop } from '../echosrv/echosrv.ts';
+import { startIperf3Server } from '../iperf3/iperf3-server.ts';
+import { IPERF3_DEFAULT_PORT } from '../iperf3/iperf3-protocol.ts';
+import { startHttpServer } from '../http/http-server.ts';
+import { parseWgQuickConfig, WireGuardConfigError, type WgQuickConfig } from '../wireguard/config.ts';
+import { innerAddress, startWireGuardWsk } from '../wireguard/wireguard-wsk.ts';
+import { serveStats } from './stats.ts';
+import type { CliIo } from './main.ts';
+import type { RunningProvider } from './providers.ts';
+
+/** The apps --serve can start inside the tunnel. */
+export const SERVABLE = ['echosrv', 'iperf3-server', 'http-server'] as const;
+type Servable = (typeof SERVABLE)[number];
+
+export interface WireGuardRunOptions {
+  conf?: string;
+  serve?: string;
+}
+
+interface Checked { config: WgQuickConfig; serve: Servable[] }
+
+/** Reads and checks --conf and --serve: the config, or one line saying what to fix. */
+export function checkWireGuardOptions(o: WireGuardRunOptions): Checked | string {
+  if (!o.conf) return 'no configuration: give --conf <wg-quick file> (see apps/wireguard/README.md)';
+  let text: string;
+  try {
+    text = readFileSync(o.conf, 'utf8');
+  } catch (err) {
+    return `--conf ${o.conf}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)}): give the path of a wg-quick file`;
+  }
+  const serve: Servable[] = [];
+  for (const name of (o.serve ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+    if (!(SERVABLE as readonly string[]).includes(name)) return `--serve ${name}: not an app that serves inside the tunnel; choose from ${SERVABLE.join(', ')}`;
+    if (!serve.includes(name as Servable)) serve.push(name as Servable);
+  }
+  try {
+    const config = parseWgQuickConfig(text, o.conf);
+    innerAddress(config);
+    return { config, serve };
+  } catch (err) {
+    if (err instanceof WireGuardConfigError) return err.message;
+    throw err;
+  }
+}
+
+/** Runs until the first Ctrl-C/SIGTERM; 2 for a bad configuration, 1 when the interface or an app cannot start. */
+export async function runWireGuard(o: WireGuardRunOptions, io: CliIo, provider: RunningProvider, untilSignal: () => Promise<unknown>): Promise<number> {
+  const checked = checkWireGuardOptions(o);
+  if (typeof checked === 'string') { io.err(`wsk: wireguard: ${checked}`); return 2; }
+  const { config, serve } = checked;
+  let wg;
+  try {
+    wg = await startWireGuardWsk({ config, outer: provider.subsystem, log: io.err });
+  } catch (err) {
+    io.err(`wsk: wireguard: cannot open the outer socket on port ${config.listenPort ?? '(any)'}: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+  const stops: (() => Promise<void>)[] = [];
+  let stats: { close(): void } | null = null;
+  let code = 0;
+  try {
+    const where = `wireguard ${wg.name} ${wg.address} inside, port ${wg.port} on ${provider.where}`;
+    try {
+      stats = serveStats('wireguard', { where, device: wg.tunnel, stack: wg.innerStack, stackProvider: wg.innerProvider, status: () => wg.describe() });
+    } catch (err) {
+      io.err(`wsk: running without live counters (wsk stats): ${err instanceof Error ? err.message : String(err)}`);
+    }
+    io.out(`wireguard ${wg.name}: listening on port ${wg.port} (${provider.where}), tunnel address ${wg.address}, ${config.peers.length} peer(s); Ctrl-C to stop`);
+    for (const name of serve) {
+      const stop = await startServed(name, wg.inner, io);
+      if (!stop) { code = 1; break; }
+      stops.push(stop);
+      io.out(`wireguard ${wg.name}: ${name} serving inside the tunnel at ${wg.address.split('/')[0]}`);
+    }
+    if (code === 0) await untilSignal();
+  } finally {
+    for (const stop of stops.reverse()) await stop();
+    stats?.close();
+    await wg.stop();
+  }
+  return code;
+}
+
+/** Starts one --serve app on the inner subsystem; its stop, or null (after one line on stderr). */
+async function startServed(name: Servable, inner: RunningProvider['subsystem'], io: CliIo): Promise<(() => Promise<void>) | null> {
+  switch (name) {
+    case 'echosrv': {
+      const status = echosrvStart({ port: ECHOSRV_DEFAULT_PORT, subsystem: inner });
+      const listening = status === STATUS_SUCCESS ? (await echosrvListening()).Status : status;
+      if (listening !== STATUS_SUCCESS) {
+        io.err(`wsk: wireguard: echosrv cannot listen on port ${ECHOSRV_DEFAULT_PORT} in the tunnel: ${ntStatusName(listening)}`);
+        if (status === STATUS_SUCCESS) await echosrvStop();
+        return null;
+      }
+      return () => echosrvStop({ forceClose: true });
+    }
+    case 'iperf3-server': {
+      const server = await startIperf3Server({ subsystem: inner, port: IPERF3_DEFAULT_PORT, log: () => {} }).catch((err: unknown) => {
+        io.err(`wsk: wireguard: iperf3-server cannot listen on port ${IPERF3_DEFAULT_PORT} in the tunnel: ${err instanceof Error ? err.message : String(err)}`);
+        return null;
+      });
+      return server ? () => server.stop() : null;
+    }
+    case 'http-server': {
+      const server = await startHttpServer({ subsystem: inner, port: 8080 }).catch((err: unknown) => {
+        io.err(`wsk: wireguard: http-server cannot listen on port 8080 in the tunnel: ${err instanceof Error ? err.message : String(err)}`);
+        return null;
+      });
+      return server ? () => server.stop() : null;
+    }
+  }
+}

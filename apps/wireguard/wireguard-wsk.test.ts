@@ -1,0 +1,107 @@
+// Two WireGuard interfaces on WSK in one process, each with its inner stack: echosrv inside one
+// tunnel, an echo client inside the other, bytes compared. Outer network: the kernel provider on
+// loopback, and the userspace stack on the memory link (which has no IPv6 datagram transport, so
+// the IPv6 socket is skipped with its reason); and on the kernel provider with an IPv6 outer
+// endpoint on [::1]. Checked beyond the bytes: outgoing datagrams leave
+// in WskSendMessages batches, the local address from IN_PKTINFO lands in the peer's endpoint,
+// and every retained datagram is released (the outer stack holds none afterwards).
+import { afterEach, describe, expect, it } from 'vitest';
+import { createKernelProvider, createStackProvider, startWskSubsystem, STATUS_SUCCESS, type WskSubsystem } from '../../index.ts';
+import { echoRoundTrip } from '../common/echo-check.ts';
+import { echosrvListening, echosrvStart, echosrvStop } from '../echosrv/echosrv.ts';
+import { A_IP, B_IP, stackPair } from '../lab/stack-pair.ts';
+import { parseWgQuickConfig } from './config.ts';
+import { formatKey, generatePrivateKey, publicKeyOf } from './crypto/x25519.ts';
+import { startWireGuardWsk, type WireGuardWsk } from './wireguard-wsk.ts';
+
+const ECHO_PORT = 40100;
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.reverse()) await c();
+  cleanups.length = 0;
+});
+
+function conf(own: Uint8Array, inner: string, port: number, peer: Uint8Array, peerInner: string, endpoint: string | null): string {
+  return [
+    '[Interface]', `PrivateKey = ${formatKey(own)}`, `ListenPort = ${port}`, `Address = ${inner}/24`, '',
+    '[Peer]', `PublicKey = ${formatKey(publicKeyOf(peer))}`, `AllowedIPs = ${peerInner}/32`,
+    ...(endpoint ? [`Endpoint = ${endpoint}`] : []), '',
+  ].join('\n');
+}
+
+/** A and B: A knows B's endpoint (A initiates), B learns A's from the handshake. */
+async function pair(outerA: WskSubsystem, outerB: WskSubsystem, hostA: string, hostB: string, portA: number, portB: number, logs: string[], endpointHostB = hostB): Promise<[WireGuardWsk, WireGuardWsk]> {
+  const ka = generatePrivateKey();
+  const kb = generatePrivateKey();
+  const b = await startWireGuardWsk({ config: parseWgQuickConfig(conf(kb, '198.19.0.2', portB, ka, '198.19.0.1', null)), outer: outerB, bindAddress4: hostB, log: (l) => logs.push(l) });
+  cleanups.push(() => b.stop());
+  const a = await startWireGuardWsk({ config: parseWgQuickConfig(conf(ka, '198.19.0.1', portA, kb, '198.19.0.2', `${endpointHostB.includes(':') ? `[${endpointHostB}]` : endpointHostB}:${b.port}`)), outer: outerA, bindAddress4: hostA, log: (l) => logs.push(l) });
+  cleanups.push(() => a.stop());
+  return [a, b];
+}
+
+async function echoThroughTunnel(a: WireGuardWsk, b: WireGuardWsk, bytes: number): Promise<void> {
+  expect(echosrvStart({ port: ECHO_PORT, subsystem: b.inner })).toBe(STATUS_SUCCESS);
+  cleanups.push(() => echosrvStop({ forceClose: true }));
+  expect((await echosrvListening()).Status).toBe(STATUS_SUCCESS);
+  const r = await echoRoundTrip(a.inner, '198.19.0.2', ECHO_PORT, bytes);
+  expect(r).toMatchObject({ intact: true, echoed: bytes });
+}
+
+describe('WireGuard on WSK: two interfaces, echosrv inside the tunnel', () => {
+  it('kernel provider on loopback: bytes intact, batched WskSendMessages, replies from the IN_PKTINFO address', async () => {
+    const outer = await startWskSubsystem(createKernelProvider(), { makeDefault: false, registerWithNmr: false });
+    cleanups.push(() => outer.stop());
+    const logs: string[] = [];
+    const [a, b] = await pair(outer, outer, '127.0.0.1', '0.0.0.0', 0, 0, logs, '127.0.0.1');
+    expect(a.sockets.families).toContain(4);
+    await echoThroughTunnel(a, b, 1 << 20);
+    const peerOfB = [...b.device.peers][0]!;
+    // B is bound to 0.0.0.0: it learned from IN_PKTINFO that A wrote to 127.0.0.1, and answers from there.
+    expect(peerOfB.endpoint.localFamily).toBe(4);
+    expect([...peerOfB.endpoint.localAddress.subarray(0, 4)]).toEqual([127, 0, 0, 1]);
+    expect(peerOfB.endpoint.toString()).toBe(`127.0.0.1:${a.port}`);
+    // A had B's endpoint from its file; learning its own local address from the response is no roam.
+    const peerOfA = [...a.device.peers][0]!;
+    expect(peerOfA.endpoint.localFamily).toBe(4);
+    expect(peerOfA.stats.roams).toBe(0);
+    for (const w of [a, b]) {
+      const s = w.sockets.sendStats;
+      expect(s.txErrors).toBe(0);
+      expect(s.txCalls).toBeLessThan(s.txDatagrams);
+    }
+    expect(a.device.stats.rxBadAuth + b.device.stats.rxBadAuth).toBe(0);
+    expect(b.describe()).toMatch(/latest handshake: .* ago/);
+  }, 60_000);
+
+  it('kernel provider, IPv6 outer endpoint on [::1]: the IPv6 socket carries the tunnel and IN6_PKTINFO gives the local address', async () => {
+    const outer = await startWskSubsystem(createKernelProvider(), { makeDefault: false, registerWithNmr: false });
+    cleanups.push(() => outer.stop());
+    const logs: string[] = [];
+    const [a, b] = await pair(outer, outer, '127.0.0.1', '0.0.0.0', 0, 0, logs, '::1');
+    expect(b.sockets.families).toEqual([4, 6]);
+    await echoThroughTunnel(a, b, 64 * 1024);
+    const peerOfB = [...b.device.peers][0]!;
+    expect(peerOfB.endpoint.toString()).toBe(`[::1]:${a.port}`);
+    expect(peerOfB.endpoint.localFamily).toBe(6);
+    expect(peerOfB.endpoint.localAddress[15]).toBe(1);
+    expect(logs).toEqual([]);
+  }, 60_000);
+
+  it('userspace stack on the memory link: no IPv6 socket (logged, with the reason), bytes intact, every retained datagram released', async () => {
+    const p = stackPair();
+    const outerA = await startWskSubsystem(createStackProvider(p.a), { makeDefault: false, registerWithNmr: false });
+    const outerB = await startWskSubsystem(createStackProvider(p.b), { makeDefault: false, registerWithNmr: false });
+    cleanups.push(async () => { await outerA.stop(); await outerB.stop(); });
+    const logs: string[] = [];
+    const [a, b] = await pair(outerA, outerB, A_IP, B_IP, 51820, 51820, logs);
+    expect(a.sockets.families).toEqual([4]);
+    expect(a.sockets.ipv6Skipped).toMatch(/no IPv6 datagram transport/);
+    expect(logs.filter((l) => /no IPv6 outer socket/.test(l))).toHaveLength(2);
+    await echoThroughTunnel(a, b, 256 * 1024);
+    expect(b.sockets.rxStats.rxDatagrams).toBeGreaterThan(0);
+    expect([...[...b.device.peers][0]!.endpoint.localAddress.subarray(0, 4)].join('.')).toBe(B_IP);
+    // Datagrams the driver retained hold stack memory until WskRelease: none is left.
+    expect(p.a.held.count + p.b.held.count).toBe(0);
+  }, 60_000);
+});
