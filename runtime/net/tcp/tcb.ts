@@ -126,6 +126,9 @@ export class Tcb {
   finSent = false;
   /** Nagle off for the output being computed (the option, or a WSK_FLAG_NODELAY send). */
   nodelay = false;
+  /** A segment shorter than the MSS is unacknowledged; it ends at sndSml (Minshall's Nagle, Linux snd_sml). */
+  smallInFlight = false;
+  sndSml = 0;
   /** TCP_NODELAY as set on the socket. */
   nodelayOption = false;
 

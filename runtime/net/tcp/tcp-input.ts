@@ -458,6 +458,7 @@ function ackAdvance(e: TcpEngine, tcb: Tcb, ack: number, o: TcpOptions, now: num
   if (dataAcked < 0) dataAcked = 0;
   tcb.sndUnaOffset += dataAcked;
   tcb.sndUna = ack;
+  if (tcb.smallInFlight && !seqLt(ack, tcb.sndSml)) tcb.smallInFlight = false;
   if (seqLt(tcb.sndNxt, ack)) tcb.sndNxt = ack;
   // RTT (RFC 6298 with Karn; RFC 7323 §4 with timestamps).
   let sample = -1;

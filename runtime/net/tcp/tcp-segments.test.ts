@@ -516,6 +516,24 @@ describe('TCP segments, sender (RFC 9293 §3.7, RFC 896, RFC 6298, RFC 5681, RFC
     r.finish();
   });
 
+  it('Nagle as Minshall refined it (Linux tcp_minshall_check): the short tail of a write leaves behind its full segments at once; only a second small segment waits for the first one\'s ACK', () => {
+    const r = new Rig();
+    const { conn } = r.passiveOpen();
+    const mss = conn.tcb.mss;
+    const base = conn.ack;
+    const data = pattern(mss + 100, 4);
+    r.engine.send(conn.tcb, [data], false, null);
+    const segs = r.take();
+    expect(segs.map((s) => s.payload.length)).toEqual([mss, 100]); // the tail does not wait for the full segment's ACK
+    r.engine.send(conn.tcb, [pattern(60, 5)], false, null);
+    r.expectNone('a second small segment waits while the first is unacknowledged');
+    conn.ackTo(seqAdd(base, mss)); // the full segment only: the small one is still out
+    r.expectNone('still waiting for the small segment');
+    conn.ackTo(seqAdd(base, mss + 100));
+    r.expectOne({ seq: seqAdd(base, mss + 100), payload: pattern(60, 5) }, 'after the small segment\'s ACK');
+    r.finish();
+  });
+
   it('RFC 9293 §3.8.6.1 / RFC 1122 §4.2.2.17: a zero window from the peer starts the persist timer: probes (SEG.SEQ = SND.UNA - 1, no data, as Linux) at RTO, then backed off; nothing is pushed past the window', () => {
     const r = new Rig();
     const { conn } = r.passiveOpen({ ackWindow: 0 });
