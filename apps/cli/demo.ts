@@ -15,7 +15,7 @@ import { BoundedCaptureLink } from '../lab/bounded-capture.ts';
 import { B_IP, stackPair } from '../lab/stack-pair.ts';
 import { echoRoundTrip } from '../common/echo-check.ts';
 import { AfPacketLink } from '../../transports/afpacket/afpacket-link.ts';
-import { Ipv4Stack } from '../../runtime/net/stack.ts';
+import { createUserspaceStack } from '../../runtime/net/userspace-stack.ts';
 import { createStackProvider } from '../../runtime/net/stack-provider.ts';
 import type { Command } from 'commander';
 import { integer } from './options.ts';
@@ -145,7 +145,7 @@ async function demoSteps(o: DemoOptions, io: CliIo): Promise<number> {
       const peerAddress = lab.peerAddress.split('/')[0]!;
       io.out(`[1/5] lab ${lab.id}: namespace ${lab.peerNs} (Linux, ${lab.peerAddress} on ${lab.peerIf}) <-veth-> ${lab.stackNs} (our stack, ${lab.stackAddress} on ${lab.stackIf})`);
       capture = new BoundedCaptureLink(new AfPacketLink({ ifname: lab.stackIf, netns: lab.stackNs, acceptAddresses: [stackAddress] }), { path: capturePath, snaplen: 128, maxFrames: CAPTURE_FRAMES });
-      const stack = new Ipv4Stack(capture, { address: lab.stackAddress });
+      const stack = createUserspaceStack(capture, { address: lab.stackAddress });
       subsystem = await startWskSubsystem(createStackProvider(stack), { name: 'demo-stack' });
       server = await startServers(subsystem, stackAddress, io);
       io.out(`[2/5] userspace stack on the AF_PACKET ring of ${lab.stackIf}: echosrv on :${ECHO_PORT}, iperf3 server on :${IPERF_PORT}; capturing to ${capturePath}`);

@@ -8,7 +8,7 @@
 //   node --expose-gc --import tsx bench/suite/app.ts afpacket|pcap|raw <host>/<prefix> <ifname> [<link options JSON>]
 // Run inside the lab's stack namespace (ip netns exec), so the links open there directly.
 import { createKernelProvider } from '../../index.ts';
-import { Ipv4Stack } from '../../runtime/net/stack.ts';
+import { createUserspaceStack } from '../../runtime/net/userspace-stack.ts';
 import { createStackProvider } from '../../runtime/net/stack-provider.ts';
 import { WskSubsystem, startWskSubsystem } from '../../runtime/wsk/subsystem.ts';
 import { startTrafficServer, type ServerOptions } from '../wsk-traffic.ts';
@@ -27,11 +27,11 @@ async function main(): Promise<void> {
   } else if ((LINK_KINDS as readonly string[]).includes(kind) && ifname) {
     host = address.split('/')[0]!;
     const link = openLink(kind as LinkKind, ifname, undefined, host, linkOptions ? JSON.parse(linkOptions) as Record<string, unknown> : {});
-    const stack = new Ipv4Stack(link, { address });
     // A receive buffer as large as Linux lets its own sockets grow (tcp_rmem max 6 MiB), as in
     // bench/veth.bench.ts.
-    const provider = createStackProvider(stack, { tcp: { receiveBuffer: 4 << 20 } });
-    stats = () => ({ link: link.stats, linkDetails: (link as { details?: unknown }).details, stack: stack.counters, tcp: provider.tcp?.counters });
+    const stack = createUserspaceStack(link, { address, tcp: { receiveBuffer: 4 << 20 } });
+    const provider = createStackProvider(stack);
+    stats = () => ({ link: link.stats, linkDetails: (link as { details?: unknown }).details, stack: stack.ip.counters, tcp: stack.tcp?.counters });
     subsystem = new WskSubsystem(provider, { name: `suite-${kind}`, registerWithNmr: false });
     await subsystem.start();
   } else {

@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { SlotArena } from '../ring/slot-arena.ts';
 import { HandLink } from '../../test/helpers/hand-link.ts';
 import { A, A_IP, B } from '../../test/helpers/net-pair.ts';
-import { Ipv4Stack, type StackOptions } from './stack.ts';
+import type { Ipv4Stack, StackOptions } from './stack.ts';
+import { createUserspaceStack } from './userspace-stack.ts';
 import { ArpState } from './arp-cache.ts';
 import type { UdpReceiver, UdpSocket } from './udp.ts';
 import { emitEthernet, EtherType } from './wire/ethernet.ts';
@@ -35,7 +36,7 @@ function rig(opts: Partial<StackOptions> = {}, learnPeer = true): Rig {
   const arena = new SlotArena({ slotCount: 256, slotSize: 2048 });
   const link = new HandLink(arena, MAC_US);
   link.capture = true;
-  const stack = new Ipv4Stack(link, { address: `${A_IP}/24`, gratuitousArp: false, ...opts });
+  const stack = createUserspaceStack(link, { address: `${A_IP}/24`, gratuitousArp: false, ...opts, tcp: false }).ip;
   if (learnPeer) {
     stack.arp.learn(PEER, Math.floor(MAC_PEER / 0x100000000), MAC_PEER % 0x100000000 | 0, true, 0);
     stack.arp.learn(THIRD, Math.floor(MAC_OTHER / 0x100000000), MAC_OTHER % 0x100000000 | 0, true, 0);
@@ -813,7 +814,7 @@ describe('ARP (RFC 826)', () => {
     const arena = new SlotArena({ slotCount: 16, slotSize: 2048 });
     const link = new HandLink(arena, MAC_US);
     link.capture = true;
-    const stack = new Ipv4Stack(link, { address: `${A_IP}/24` });
+    const stack = createUserspaceStack(link, { address: `${A_IP}/24`, tcp: false }).ip;
     link.clock.runFor(0);
     expect(stack.counters.arpOut).toBe(1);
     expect(link.sent).toHaveLength(1);

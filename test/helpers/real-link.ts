@@ -15,7 +15,8 @@ import { RawSocketLink, rawIpQuietRules } from '../../transports/raw-socket/raw-
 import { FaultInjectorLink, type FaultOptions } from '../../transports/fault/fault-injector.ts';
 import { PcapWriterLink } from '../../transports/sniffer/pcap-writer.ts';
 import type { LinkDevice } from '../../runtime/net/device.ts';
-import { Ipv4Stack } from '../../runtime/net/stack.ts';
+import type { Ipv4Stack } from '../../runtime/net/stack.ts';
+import { createUserspaceStack } from '../../runtime/net/userspace-stack.ts';
 import { createStackProvider, type StackProvider } from '../../runtime/net/stack-provider.ts';
 import type { TcpOptionsConfig } from '../../runtime/net/tcp/tcp-engine.ts';
 import { WskSubsystem } from '../../runtime/wsk/subsystem.ts';
@@ -130,8 +131,9 @@ export async function openStackLab(kind: LinkKind, opts: StackLabOptions = {}): 
   let link: LinkDevice = device;
   if (opts.faults) link = new FaultInjectorLink(link, { ...opts.faults, direction: 'both' });
   const capture = opts.capture === false ? null : new PcapWriterLink(link, { path: capturePath, snaplen: 160 });
-  const stack = new Ipv4Stack(capture ?? link, { address: lab.stackAddress, secondary: opts.secondary });
-  const provider = createStackProvider(stack, { tcp: opts.tcp });
+  const userspace = createUserspaceStack(capture ?? link, { address: lab.stackAddress, secondary: opts.secondary, tcp: opts.tcp });
+  const stack = userspace.ip;
+  const provider = createStackProvider(userspace);
   const subsystem = new WskSubsystem(provider, { name: `interop-${kind}`, registerWithNmr: false });
   await subsystem.start();
 

@@ -78,6 +78,14 @@ export class TcpListener {
   constructor(readonly localIp: number, readonly localPort: number, readonly backlog: number, readonly events: TcpListenerEvents) {}
 }
 
+/** The engine's random inputs: a fraction in [0, 1), and the 16-byte ISN secret (undefined: IsnGenerator draws it from node:crypto). */
+export interface TcpEntropy {
+  random(): number;
+  isnKey(): Uint8Array | undefined;
+}
+
+const SYSTEM_ENTROPY: TcpEntropy = { random: Math.random, isnKey: () => undefined };
+
 const EPHEMERAL_LOW = 49152;
 const EPHEMERAL_COUNT = 16384;
 
@@ -117,7 +125,11 @@ export class TcpEngine {
   private challengeWindowStart = 0;
   private nextEphemeral: number;
 
-  constructor(readonly stack: Ipv4Stack, options: Partial<TcpOptionsConfig> = {}) {
+  /**
+   * `entropy`: where the random inputs come from (timestamp offset, first ephemeral port, then
+   * the ISN key); a seeded simulation passes its own (userspace-stack.ts, config.seed).
+   */
+  constructor(readonly stack: Ipv4Stack, options: Partial<TcpOptionsConfig> = {}, entropy: TcpEntropy = SYSTEM_ENTROPY) {
     this.clock = stack.clock;
     this.options = { ...DEFAULT_TCP_OPTIONS, ...options };
     // Everything in the window may arrive behind one lost segment: keep it, as Linux does
@@ -133,9 +145,9 @@ export class TcpEngine {
       Math.max(this.options.receiveBuffer, (stack.arena.slotCount >> 2) * this.mssForMtu()));
     createCongestionControl(this.options.congestionControl, 1460); // unknown names fail here, with the list
     this.timer = this.clock.createTimer(() => this.onTimer());
-    this.isn = new IsnGenerator(() => this.clock.now());
-    this.tsOffset = (Math.random() * 0x7fffffff) | 0;
-    this.nextEphemeral = EPHEMERAL_LOW + Math.floor(Math.random() * EPHEMERAL_COUNT);
+    this.tsOffset = (entropy.random() * 0x7fffffff) | 0;
+    this.nextEphemeral = EPHEMERAL_LOW + Math.floor(entropy.random() * EPHEMERAL_COUNT);
+    this.isn = new IsnGenerator(() => this.clock.now(), entropy.isnKey());
     stack.tcpInput = (bytes, ipOffset, ipLength, slot) => tcpInput(this, bytes, ipOffset, ipLength, slot);
     stack.onPathMtu = (dst, mtu) => this.onPathMtu(dst, mtu);
     stack.tcpIcmpError = (type, code, info, bytes, q, qhl) => this.onIcmpError(type, code, info, bytes, q, qhl);
