@@ -9,7 +9,8 @@
 import type { Ipv4Stack } from '../stack.ts';
 import type { Clock, ClockTimer } from '../clock.ts';
 import type { LinkState } from '../device.ts';
-import { IPV4_MIN_HEADER_LENGTH } from '../wire/ipv4.ts';
+import { IpProtocol, IPV4_MIN_HEADER_LENGTH } from '../wire/ipv4.ts';
+import { NetworkFamily } from '../transport-registry.ts';
 import { IcmpType, IcmpUnreachableCode } from '../wire/icmpv4.ts';
 import { get16, get32s } from '../wire/bytes.ts';
 import { TcpOptions, TCP_MIN_HEADER_LENGTH } from '../wire/tcp.ts';
@@ -148,12 +149,17 @@ export class TcpEngine {
     this.tsOffset = (entropy.random() * 0x7fffffff) | 0;
     this.nextEphemeral = EPHEMERAL_LOW + Math.floor(entropy.random() * EPHEMERAL_COUNT);
     this.isn = new IsnGenerator(() => this.clock.now(), entropy.isnKey());
-    stack.tcpInput = (bytes, ipOffset, ipLength, slot) => tcpInput(this, bytes, ipOffset, ipLength, slot);
-    stack.onPathMtu = (dst, mtu) => this.onPathMtu(dst, mtu);
-    stack.tcpIcmpError = (type, code, info, bytes, q, qhl) => this.onIcmpError(type, code, info, bytes, q, qhl);
-    stack.onLinkChange = (state) => this.onLinkChange(state);
-    stack.onBatchEnd = () => this.flushAcks();
-    stack.onNeighbourUnreachable = (ip) => this.onNeighbourUnreachable(ip);
+    stack.transports.register(NetworkFamily.IPV4, IpProtocol.TCP, {
+      broadcast: false,
+      input: (bytes, ipOffset, ipLength, slot) => tcpInput(this, bytes, ipOffset, ipLength, slot),
+      icmpError: (type, code, info, bytes, q, qhl) => this.onIcmpError(type, code, info, bytes, q, qhl),
+    });
+    stack.transports.addEvents({
+      onBatchEnd: () => this.flushAcks(),
+      onLinkChange: (state) => this.onLinkChange(state),
+      onNeighbourUnreachable: (family, ip) => { if (family === NetworkFamily.IPV4) this.onNeighbourUnreachable(ip); },
+      onPathMtu: (family, dst, mtu) => { if (family === NetworkFamily.IPV4) this.onPathMtu(dst, mtu); },
+    });
   }
 
   /** Connections owed an ACK at the end of the current receive batch. */
