@@ -25,6 +25,7 @@ import { congestionControlNames } from './tcp/congestion.ts';
 import type { Ipv4Stack } from './stack.ts';
 import type { UdpReceiver, UdpSocket } from './udp.ts';
 import { get32s } from './wire/bytes.ts';
+import { Ipv4Field } from './wire/ipv4.ts';
 
 // EADDRNOTAVAIL: Wine's errno → NTSTATUS map gives STATUS_INVALID_PARAMETER (dlls/netio.sys/netio.c).
 const STATUS_ADDRESS_NOT_LOCAL = STATUS_INVALID_PARAMETER;
@@ -53,10 +54,10 @@ class StackDatagram implements TransportDatagram, UdpReceiver {
       // Read in place from the datagram's IPv4 header (RFC 791 §3.1): nothing is allocated.
       const ip = s.receivedHeader();
       info.present = this.receiveMask;
-      info.local[0] = bytes[ip + 16]!; info.local[1] = bytes[ip + 17]!; info.local[2] = bytes[ip + 18]!; info.local[3] = bytes[ip + 19]!;
+      info.local[0] = bytes[ip + Ipv4Field.DESTINATION]!; info.local[1] = bytes[ip + Ipv4Field.DESTINATION + 1]!; info.local[2] = bytes[ip + Ipv4Field.DESTINATION + 2]!; info.local[3] = bytes[ip + Ipv4Field.DESTINATION + 3]!;
       info.ifIndex = STACK_IFINDEX;
-      info.tos = bytes[ip + 1]!;
-      info.ttl = bytes[ip + 8]!;
+      info.tos = bytes[ip + Ipv4Field.TOS]!;
+      info.ttl = bytes[ip + Ipv4Field.TTL]!;
     }
     this.sink.onDatagram(bytes.subarray(offset, offset + length), endpointV4(srcIp, srcPort), flags, info);
   }

@@ -22,22 +22,23 @@ import { newStackCounters, type StackCounters } from './counters.ts';
 import { NetworkFamily, TransportRegistry, type RawListener } from './transport-registry.ts';
 import { UDP_MSG_BCAST, UdpTable, type UdpReceiver, UdpSocket } from './udp.ts';
 import { MulticastGroups, isMulticast } from './igmp.ts';
-import { EthernetFrame, EtherType, emitEthernet, ETHERNET_HEADER_LENGTH } from './wire/ethernet.ts';
-import { ArpOperation, ArpPacket, emitArp, ARP_LENGTH } from './wire/arp.ts';
+import { EthernetFrame, EtherType, emitEthernet, ETHERNET_HEADER_LENGTH, EthernetField } from './wire/ethernet.ts';
+import { ArpOperation, ArpPacket, emitArp, ARP_LENGTH, ArpField } from './wire/arp.ts';
 import {
   emitIpv4, IpProtocol, Ipv4Flags, Ipv4Packet, IPV4_MIN_HEADER_LENGTH, IPV4_OPTIONS_SOURCE_ROUTED, IPV4_OPTIONS_VALID,
-  validateIpv4Options,
+  validateIpv4Options, Ipv4Field, ipv4HeaderLength,
 } from './wire/ipv4.ts';
 import {
   emitIcmpEcho, emitIcmpError, ICMP_HEADER_LENGTH, IcmpTimeExceededCode, IcmpType, IcmpUnreachableCode, Icmpv4Packet,
 } from './wire/icmpv4.ts';
-import { emitUdp, UDP_HEADER_LENGTH, UdpDatagram } from './wire/udp.ts';
+import { emitUdp, UDP_HEADER_LENGTH, UdpDatagram, UdpField } from './wire/udp.ts';
 import { get16, get32s, set16, set32 } from './wire/bytes.ts';
 import { checksumFold, internetChecksum, pseudoHeaderSumV4, transportChecksumValid } from './wire/checksum.ts';
 import {
   STATUS_ACCESS_DENIED, STATUS_BUFFER_OVERFLOW, STATUS_INSUFFICIENT_RESOURCES, STATUS_NETWORK_UNREACHABLE, STATUS_SUCCESS,
   STATUS_INVALID_DEVICE_STATE, type NTSTATUS,
 } from '../ntstatus.ts';
+import { TcpField } from './wire/tcp.ts';
 
 export const BROADCAST_MAC = 0xffffffffffff;
 const LIMITED_BROADCAST = -1;
@@ -232,8 +233,8 @@ export class Ipv4Stack implements LinkReceiver {
     }
     if (EthernetFrame.check(bytes, offset, length) !== null) { c.rxMalformed++; return; }
     const eth = this.eth.reset(bytes, offset, length);
-    const hi = get16(bytes, offset);
-    const lo = get32s(bytes, offset + 2);
+    const hi = get16(bytes, offset + EthernetField.DESTINATION);
+    const lo = get32s(bytes, offset + EthernetField.DESTINATION + 2);
     // The broadcast address, or an IPv4 group address (01:00:5e and a 0 bit, RFC 1112 §6.4):
     // the IPv4 layer takes such a frame only for a broadcast or a group the interface is a member of.
     const broadcast = (hi === 0xffff && lo === -1) || (hi === 0x0100 && (lo >>> 23) === 0xbc);
@@ -252,8 +253,8 @@ export class Ipv4Stack implements LinkReceiver {
     c.arpIn++;
     const a = this.arpView.reset(bytes, offset, length);
     const senderIp = a.senderProtocolAddr | 0;
-    const senderHi = get16(bytes, offset + 8);
-    const senderLo = get32s(bytes, offset + 10);
+    const senderHi = get16(bytes, offset + ArpField.SENDER_HARDWARE);
+    const senderLo = get32s(bytes, offset + ArpField.SENDER_HARDWARE + 2);
     const target = a.targetProtocolAddr | 0;
     if (this.isLocalAddress(senderIp)) {
       // Someone else claims our address (or our own gratuitous ARP echoed back by a hub).
@@ -316,14 +317,14 @@ export class Ipv4Stack implements LinkReceiver {
       return;
     }
     c.ipIn++;
-    const ip = this.ipView.reset(bytes, offset, get16(bytes, offset + 2));
-    const dst = get32s(bytes, offset + 16);
+    const ip = this.ipView.reset(bytes, offset, get16(bytes, offset + Ipv4Field.TOTAL_LENGTH));
+    const dst = get32s(bytes, offset + Ipv4Field.DESTINATION);
     // A group we are a member of is taken as a broadcast is: never answered with an ICMP error, never TCP.
     const broadcast = this.isBroadcast(dst) || (isMulticast(dst) && this.groups.isMember(dst));
     if (!broadcast && !this.isLocalDestination(dst)) { c.ipNotForUs++; return; }
     if (linkBroadcast && !broadcast) { c.ipNotForUs++; return; }
     // Before reassembly and the transports: a martian holds no reassembly buffer and gets no answer.
-    if (fromLink && this.isMartianSource(get32s(bytes, offset + 12))) { c.ipMartianSource++; return; }
+    if (fromLink && this.isMartianSource(get32s(bytes, offset + Ipv4Field.SOURCE))) { c.ipMartianSource++; return; }
     const hl = ip.headerLength;
     if (hl > IPV4_MIN_HEADER_LENGTH && !this.optionsAcceptable(bytes, offset, hl, ip.length, broadcast)) return;
     if (ip.isFragment) {
@@ -354,8 +355,8 @@ export class Ipv4Stack implements LinkReceiver {
 
   private deliverIpv4(slot: number, bytes: Uint8Array, offset: number, length: number, broadcast: boolean): void {
     const c = this.counters;
-    const hl = (bytes[offset]! & 0x0f) << 2;
-    const proto = bytes[offset + 9]!;
+    const hl = ipv4HeaderLength(bytes, offset);
+    const proto = bytes[offset + Ipv4Field.PROTOCOL]!;
     const raw = this.transports.rawListeners(NetworkFamily.IPV4, proto);
     if (raw !== null) this.deliverRaw(raw, slot, bytes, offset, length);
     if (proto === IpProtocol.ICMP) { this.inputIcmp(bytes, offset, hl, length, broadcast); return; }
@@ -381,13 +382,13 @@ export class Ipv4Stack implements LinkReceiver {
 
   private inputUdp(slot: number, bytes: Uint8Array, ipOffset: number, ipLength: number, broadcast: boolean): void {
     const c = this.counters;
-    const hl = (bytes[ipOffset]! & 0x0f) << 2;
-    const src = get32s(bytes, ipOffset + 12);
-    const dst = get32s(bytes, ipOffset + 16);
+    const hl = ipv4HeaderLength(bytes, ipOffset);
+    const src = get32s(bytes, ipOffset + Ipv4Field.SOURCE);
+    const dst = get32s(bytes, ipOffset + Ipv4Field.DESTINATION);
     const off = ipOffset + hl;
     if (UdpDatagram.check(bytes, off, ipLength - hl) !== null) { c.udpMalformed++; return; }
     // Checksum 0: none sent (RFC 768). Verified here rather than in check(), which wants unsigned addresses.
-    if (get16(bytes, off + 6) !== 0 && !this.transportChecksumOk(slot, bytes, off, get16(bytes, off + 4), src, dst, IpProtocol.UDP)) {
+    if (get16(bytes, off + UdpField.CHECKSUM) !== 0 && !this.transportChecksumOk(slot, bytes, off, get16(bytes, off + UdpField.LENGTH), src, dst, IpProtocol.UDP)) {
       c.udpBadChecksum++;
       return;
     }
@@ -452,7 +453,7 @@ export class Ipv4Stack implements LinkReceiver {
     if (caps.rxChecksumVerified || (slot >= 0 && (this.arena.flags[slot]! & FrameFlags.CHECKSUM_OK) !== 0)) return true;
     if (caps.rxUnfinishedChecksums) {
       // Checked first: it costs nothing, where summing a 64 KiB segment costs tens of µs.
-      const field = get16(bytes, offset + (protocol === IpProtocol.TCP ? 16 : 6));
+      const field = get16(bytes, offset + (protocol === IpProtocol.TCP ? TcpField.CHECKSUM : UdpField.CHECKSUM));
       const partial = checksumFold(pseudoHeaderSumV4(src, dst, protocol, length));
       // 0xffff and 0 are the same number in one's complement.
       if (field === partial || (partial === 0xffff && field === 0)) {
@@ -490,12 +491,12 @@ export class Ipv4Stack implements LinkReceiver {
     c.icmpIn++;
     const m = this.icmpView.reset(bytes, off, len);
     const type = m.type;
-    const src = get32s(bytes, ipOffset + 12);
+    const src = get32s(bytes, ipOffset + Ipv4Field.SOURCE);
     if (type === IcmpType.ECHO_REQUEST) {
       // Linux's icmp_echo_ignore_broadcasts default: no smurf amplifier.
       if (broadcast || !this.echoReply) return;
       // From the address that was pinged (a secondary one too), as Linux's icmp_reply does.
-      const pinged = get32s(bytes, ipOffset + 16);
+      const pinged = get32s(bytes, ipOffset + Ipv4Field.DESTINATION);
       if (this.sendEcho(IcmpType.ECHO_REPLY, pinged, src, m.identifier, m.sequence, bytes, m.dataOffset, m.dataLength)) c.icmpEchoRepliesSent++;
     } else if (type === IcmpType.ECHO_REPLY) {
       c.icmpEchoRepliesIn++;
@@ -509,14 +510,14 @@ export class Ipv4Stack implements LinkReceiver {
     const c = this.counters;
     // The quoted header must be ours; its checksum is not rechecked (routers may have changed TTL).
     if (qlen < IPV4_MIN_HEADER_LENGTH || bytes[q]! >>> 4 !== 4) { c.icmpMalformed++; return; }
-    const qhl = (bytes[q]! & 0x0f) << 2;
+    const qhl = ipv4HeaderLength(bytes, q);
     if (qhl < IPV4_MIN_HEADER_LENGTH || qlen < qhl + 8) { c.icmpMalformed++; return; }
-    if (!this.isLocalAddress(get32s(bytes, q + 12))) { c.icmpMalformed++; return; }
+    if (!this.isLocalAddress(get32s(bytes, q + Ipv4Field.SOURCE))) { c.icmpMalformed++; return; }
     c.icmpErrorsIn++;
     // RFC 5927 §5.1: anyone can forge an error, so it acts only through the socket or connection
     // it quotes — as Linux's protocol handlers (tcp_v4_err, __udp4_lib_err) do — and one that
     // matches none changes nothing, not even the path MTU towards its destination.
-    const proto = bytes[q + 9]!;
+    const proto = bytes[q + Ipv4Field.PROTOCOL]!;
     const raw = this.transports.rawListeners(NetworkFamily.IPV4, proto);
     if (raw !== null) {
       for (let i = 0; i < raw.length; i++) {
@@ -530,12 +531,12 @@ export class Ipv4Stack implements LinkReceiver {
 
   /** UDP's judgement of an ICMP error quoting one of its datagrams (the registry's icmpError). */
   private udpIcmpError(type: number, code: number, nextHopMtu: number, bytes: Uint8Array, q: number, qhl: number): boolean {
-    const qdst = get32s(bytes, q + 16);
-    const dport = get16(bytes, q + qhl + 2);
-    const s = this.udp.lookup(get32s(bytes, q + 12), get16(bytes, q + qhl), qdst, dport);
+    const qdst = get32s(bytes, q + Ipv4Field.DESTINATION);
+    const dport = get16(bytes, q + qhl + UdpField.DESTINATION_PORT);
+    const s = this.udp.lookup(get32s(bytes, q + Ipv4Field.SOURCE), get16(bytes, q + qhl + UdpField.SOURCE_PORT), qdst, dport);
     if (!s) return false;
     // Linux __udp4_lib_err: the path MTU is learned for a matching socket, whatever its DF setting.
-    if (type === IcmpType.DEST_UNREACHABLE && code === IcmpUnreachableCode.FRAG_NEEDED) this.learnPathMtu(qdst, nextHopMtu, get16(bytes, q + 2));
+    if (type === IcmpType.DEST_UNREACHABLE && code === IcmpUnreachableCode.FRAG_NEEDED) this.learnPathMtu(qdst, nextHopMtu, get16(bytes, q + Ipv4Field.TOTAL_LENGTH));
     s.icmpErrors++;
     s.lastIcmpType = type;
     s.lastIcmpCode = code;
@@ -712,11 +713,11 @@ export class Ipv4Stack implements LinkReceiver {
   private emitFrame(slot: number, dstHi: number, dstLo: number): void {
     const at = this.arena.prepend(slot, ETHERNET_HEADER_LENGTH);
     const v = this.arena.view(slot);
-    set16(v, at, dstHi);
-    set32(v, at + 2, dstLo);
-    set16(v, at + 6, this.macHi);
-    set32(v, at + 8, this.macLo);
-    set16(v, at + 12, EtherType.IPV4);
+    set16(v, at + EthernetField.DESTINATION, dstHi);
+    set32(v, at + EthernetField.DESTINATION + 2, dstLo);
+    set16(v, at + EthernetField.SOURCE, this.macHi);
+    set32(v, at + EthernetField.SOURCE + 2, this.macLo);
+    set16(v, at + EthernetField.ETHER_TYPE, EtherType.IPV4);
     this.queueTx(slot);
   }
 
@@ -869,10 +870,10 @@ export class Ipv4Stack implements LinkReceiver {
    */
   sendIcmpError(bytes: Uint8Array, offset: number, length: number, type: number, code: number, info: number): void {
     const c = this.counters;
-    const hl = (bytes[offset]! & 0x0f) << 2;
-    const src = get32s(bytes, offset + 12);
-    if ((get16(bytes, offset + 6) & 0x1fff) !== 0 || src === 0 || this.isBroadcast(src) || (src >>> 28) >= 0xe) return;
-    if (bytes[offset + 9] === IpProtocol.ICMP) {
+    const hl = ipv4HeaderLength(bytes, offset);
+    const src = get32s(bytes, offset + Ipv4Field.SOURCE);
+    if ((get16(bytes, offset + Ipv4Field.FLAGS_FRAGMENT) & 0x1fff) !== 0 || src === 0 || this.isBroadcast(src) || (src >>> 28) >= 0xe) return;
+    if (bytes[offset + Ipv4Field.PROTOCOL] === IpProtocol.ICMP) {
       const t = length > hl ? bytes[offset + hl]! : 0;
       if (t !== IcmpType.ECHO_REQUEST && t !== IcmpType.ECHO_REPLY) return;
     }

@@ -9,11 +9,11 @@
 import type { Ipv4Stack } from '../stack.ts';
 import type { Clock, ClockTimer } from '../clock.ts';
 import type { LinkState } from '../device.ts';
-import { IpProtocol, IPV4_MIN_HEADER_LENGTH } from '../wire/ipv4.ts';
+import { IpProtocol, IPV4_MIN_HEADER_LENGTH, Ipv4Field } from '../wire/ipv4.ts';
 import { NetworkFamily } from '../transport-registry.ts';
 import { IcmpType, IcmpUnreachableCode } from '../wire/icmpv4.ts';
 import { get16, get32s } from '../wire/bytes.ts';
-import { TcpOptions, TCP_MIN_HEADER_LENGTH } from '../wire/tcp.ts';
+import { TcpOptions, TCP_MIN_HEADER_LENGTH, TcpField } from '../wire/tcp.ts';
 import {
   STATUS_ADDRESS_ALREADY_EXISTS, STATUS_CONNECTION_ABORTED, STATUS_CONNECTION_REFUSED, STATUS_HOST_UNREACHABLE,
   STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_DEVICE_STATE, STATUS_IO_TIMEOUT, STATUS_NETWORK_UNREACHABLE, STATUS_SUCCESS,
@@ -224,17 +224,17 @@ export class TcpEngine {
    */
   private onIcmpError(type: number, code: number, info: number, bytes: Uint8Array, q: number, qhl: number): boolean {
     const t = q + qhl;
-    const remoteIp = get32s(bytes, q + 16);
-    const tcb = this.lookup(remoteIp, get16(bytes, t), get16(bytes, t + 2));
+    const remoteIp = get32s(bytes, q + Ipv4Field.DESTINATION);
+    const tcb = this.lookup(remoteIp, get16(bytes, t + TcpField.SOURCE_PORT), get16(bytes, t + TcpField.DESTINATION_PORT));
     if (!tcb || tcb.state === TcpState.CLOSED) return false;
     if (tcb.state === TcpState.TIME_WAIT) return true; // nothing left to send: Linux ignores it too
     // between(seq, snd_una, snd_nxt), both ends included; SND.MAX, as our SND.NXT steps back on a retransmission timeout.
-    if ((get32s(bytes, t + 4) - tcb.sndUna) >>> 0 > (tcb.sndMax - tcb.sndUna) >>> 0) {
+    if ((get32s(bytes, t + TcpField.SEQUENCE) - tcb.sndUna) >>> 0 > (tcb.sndMax - tcb.sndUna) >>> 0) {
       this.counters.outOfWindowIcmps++;
       return false;
     }
     if (type === IcmpType.DEST_UNREACHABLE) {
-      if (code === IcmpUnreachableCode.FRAG_NEEDED) { this.stack.learnPathMtu(remoteIp, info, get16(bytes, q + 2)); return true; }
+      if (code === IcmpUnreachableCode.FRAG_NEEDED) { this.stack.learnPathMtu(remoteIp, info, get16(bytes, q + Ipv4Field.TOTAL_LENGTH)); return true; }
       // Linux's icmp_err_convert, in NTSTATUS: net codes (0, 6, 9, 11), port (3), and the host ones.
       tcb.softError = code === 0 || code === 6 || code === 9 || code === 11 ? STATUS_NETWORK_UNREACHABLE
         : code === IcmpUnreachableCode.PORT ? STATUS_CONNECTION_REFUSED : STATUS_HOST_UNREACHABLE;
