@@ -93,7 +93,7 @@ async function nodeBaseline(lab: Lab): Promise<Figures> {
 
 function openLink(kind: LinkKind, lab: Lab): LinkDevice {
   if (kind === 'raw') lab.quietHostStack(rawIpQuietRules());
-  return openDeviceLink(kind, lab.stackIf, lab.stackNs, STACK_IP);
+  return openDeviceLink(kind, lab.stackIf, lab.stackNs, `${STACK_IP}/24`);
 }
 
 /** WSK applications on the userspace stack against the same peer programs. */

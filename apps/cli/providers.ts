@@ -12,7 +12,8 @@ import { PcapLink } from '../../transports/pcap/pcap-link.ts';
 import { RawSocketLink } from '../../transports/raw-socket/raw-socket-link.ts';
 import { DEFAULT_SNAPLEN, PcapWriterLink } from '../../transports/sniffer/pcap-writer.ts';
 import type { Ipv4Stack } from '../../runtime/net/stack.ts';
-import { createUserspaceStack } from '../../runtime/net/userspace-stack.ts';
+import { createUserspaceStack, type UserspaceStackConfig } from '../../runtime/net/userspace-stack.ts';
+import { receiveFilterFor } from '../../runtime/net/receive-filter.ts';
 import { parseInterface } from '../../runtime/net/config.ts';
 import { createStackProvider, type StackProvider } from '../../runtime/net/stack-provider.ts';
 import type { LinkDevice } from '../../runtime/net/device.ts';
@@ -103,11 +104,15 @@ function checkCapturePath(path: string): void {
   }
 }
 
+/** The userspace stack's config from the command line: what the link's filter and the stack are both built from. */
+function stackConfig(options: ProviderOptions): UserspaceStackConfig {
+  return { address: options.ip!, gateway: options.gateway, ...(options.mtu ? { mtu: options.mtu } : {}) };
+}
+
 function openLink(options: ProviderOptions): LinkDevice {
   const { link, ifname, netns } = options;
-  const address = options.ip!.split('/')[0]!;
-  if (link === 'afpacket') return new AfPacketLink({ ifname: ifname!, netns, acceptAddresses: [address] });
-  if (link === 'pcap') return new PcapLink({ ifname: ifname!, netns, acceptAddresses: [address] });
+  if (link === 'afpacket') return new AfPacketLink({ ifname: ifname!, netns, filter: receiveFilterFor(stackConfig(options)) });
+  if (link === 'pcap') return new PcapLink({ ifname: ifname!, netns, filter: receiveFilterFor(stackConfig(options)) });
   return new RawSocketLink({ ifname, netns });
 }
 
@@ -134,7 +139,7 @@ export async function startProvider(options: ProviderOptions): Promise<RunningPr
   let capture: PcapWriterLink | null = null;
   try {
     if (options.pcap) device = capture = openCapture(device, options);
-    const stack = createUserspaceStack(device, { address: options.ip!, gateway: options.gateway, ...(options.mtu ? { mtu: options.mtu } : {}) });
+    const stack = createUserspaceStack(device, stackConfig(options));
     const stackProvider = createStackProvider(stack);
     const subsystem = await startWskSubsystem(stackProvider, { name: 'stack', makeDefault: true });
     return {

@@ -26,7 +26,7 @@ async function main(): Promise<void> {
     subsystem = await startWskSubsystem(createKernelProvider(), { makeDefault: false, registerWithNmr: false });
   } else if ((LINK_KINDS as readonly string[]).includes(kind) && ifname) {
     host = address.split('/')[0]!;
-    const link = openLink(kind as LinkKind, ifname, undefined, host, linkOptions ? JSON.parse(linkOptions) as Record<string, unknown> : {});
+    const link = openLink(kind as LinkKind, ifname, undefined, address, linkOptions ? JSON.parse(linkOptions) as Record<string, unknown> : {});
     // A receive buffer as large as Linux lets its own sockets grow (tcp_rmem max 6 MiB), as in
     // bench/veth.bench.ts.
     const stack = createUserspaceStack(link, { address, tcp: { receiveBuffer: 4 << 20 } });

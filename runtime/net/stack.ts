@@ -31,6 +31,7 @@ import {
 import {
   emitIcmpEcho, emitIcmpError, ICMP_HEADER_LENGTH, IcmpTimeExceededCode, IcmpType, IcmpUnreachableCode, Icmpv4Packet,
 } from './wire/icmpv4.ts';
+import { TcpField } from './wire/tcp.ts';
 import { emitUdp, UDP_HEADER_LENGTH, UdpDatagram, UdpField } from './wire/udp.ts';
 import { get16, get32s, set16, set32 } from './wire/bytes.ts';
 import { checksumFold, internetChecksum, pseudoHeaderSumV4, transportChecksumValid } from './wire/checksum.ts';
@@ -38,7 +39,6 @@ import {
   STATUS_ACCESS_DENIED, STATUS_BUFFER_OVERFLOW, STATUS_INSUFFICIENT_RESOURCES, STATUS_NETWORK_UNREACHABLE, STATUS_SUCCESS,
   STATUS_INVALID_DEVICE_STATE, type NTSTATUS,
 } from '../ntstatus.ts';
-import { TcpField } from './wire/tcp.ts';
 
 export const BROADCAST_MAC = 0xffffffffffff;
 const LIMITED_BROADCAST = -1;
