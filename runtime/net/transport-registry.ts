@@ -106,11 +106,6 @@ export class TransportRegistry {
     if (!this.events.includes(events)) this.events.push(events);
   }
 
-  removeEvents(events: NetworkEvents): void {
-    const i = this.events.indexOf(events);
-    if (i >= 0) this.events.splice(i, 1);
-  }
-
   batchEnd(): void {
     const e = this.events;
     for (let i = 0; i < e.length; i++) e[i]!.onBatchEnd?.();
