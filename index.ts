@@ -11,6 +11,8 @@ export { createKernelProvider, KernelProvider };
 
 // The userspace stack and its links.
 export { Ipv4Stack, type StackOptions } from './runtime/net/stack.ts';
+export { createUserspaceStack, type UserspaceStack, type UserspaceStackConfig } from './runtime/net/userspace-stack.ts';
+export { receiveFilterFor, type ReceiveFilter } from './runtime/net/receive-filter.ts';
 export { StackProvider, createStackProvider, type StackProviderOptions } from './runtime/net/stack-provider.ts';
 export { RealClock, VirtualClock, type Clock, type ClockTimer } from './runtime/net/clock.ts';
 export type { LinkCapabilities, LinkDevice, LinkReceiver, LinkStats } from './runtime/net/device.ts';

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { labUp, type Lab } from '../apps/lab/lab.ts';
 import { PcapLink } from '../transports/pcap/pcap-link.ts';
+import { receiveFilterFor } from '../runtime/net/receive-filter.ts';
 import { withNetns } from '../transports/native/native.ts';
 
 const arg = (name: string, dflt: string): string => {
@@ -33,7 +34,7 @@ async function settle(count: () => number): Promise<void> {
 }
 
 async function ours(lab: Lab): Promise<Figures> {
-  const link = new PcapLink({ ifname: lab.stackIf, netns: lab.stackNs, acceptAddresses: [STACK_IP] });
+  const link = new PcapLink({ ifname: lab.stackIf, netns: lab.stackNs, filter: receiveFilterFor({ address: lab.stackAddress }) });
   let frames = 0;
   let calls = 0;
   link.attach({ onReceive: (slots, n) => { calls++; frames += n; for (let i = 0; i < n; i++) link.arena.release(slots[i]!); } });

@@ -6,8 +6,7 @@
 import * as net from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { MemoryNetwork } from '../transports/memory/memory-network.ts';
-import { Ipv4Stack } from '../runtime/net/stack.ts';
-import { TcpEngine } from '../runtime/net/tcp/tcp-engine.ts';
+import { createUserspaceStack } from '../runtime/net/userspace-stack.ts';
 import type { Tcb, TcpEvents } from '../runtime/net/tcp/tcb.ts';
 import { STATUS_SUCCESS } from '../runtime/ntstatus.ts';
 
@@ -68,10 +67,10 @@ async function stackTcp(tso = false): Promise<Result> {
     ? new MemoryNetwork({ slotCount: 1024, slotSize: 65536 + 1024, rxRingCapacity: 1024, batchSize: 256 })
     : new MemoryNetwork({ slotCount: 16384, rxRingCapacity: 16384, batchSize: 256 });
   const capabilities = tso ? { tsoMaxBytes: 65536 } : {};
-  const a = new Ipv4Stack(network.createLink({ capabilities }), { address: '198.18.0.1/24' });
-  const b = new Ipv4Stack(network.createLink({ capabilities }), { address: '198.18.0.2/24' });
-  const ea = new TcpEngine(a);
-  const eb = new TcpEngine(b, { receiveBuffer: 4 << 20 });
+  const a = createUserspaceStack(network.createLink({ capabilities }), { address: '198.18.0.1/24' });
+  const b = createUserspaceStack(network.createLink({ capabilities }), { address: '198.18.0.2/24', tcp: { receiveBuffer: 4 << 20 } });
+  const ea = a.tcp!;
+  const eb = b.tcp!;
   let bytes = 0;
   let echo = false;
   let server: Tcb | null = null;
@@ -95,7 +94,7 @@ async function stackTcp(tso = false): Promise<Result> {
     onReadable(t) { for (const c of ea.take(t) ?? []) onClient?.(c.length); },
     onFin() {}, onClosed() {},
   };
-  const client = ea.connect(0, b.address, 5001, clientEvents) as Tcb;
+  const client = ea.connect(0, b.ip.address, 5001, clientEvents) as Tcb;
   while (!server || client.state !== 4) await new Promise((r) => setImmediate(r));
   ea.setNoDelay(client, true);
   const chunk = new Uint8Array(CHUNK).fill(7);
@@ -122,8 +121,6 @@ async function stackTcp(tso = false): Promise<Result> {
     await got;
     samples.push((performance.now() - t) * 1000);
   }
-  ea.closeAll();
-  eb.closeAll();
   a.close();
   b.close();
   return { gbps, p50: pct(samples, 0.5), p99: pct(samples, 0.99) };

@@ -12,7 +12,8 @@ import { writeFileSync } from 'node:fs';
 import { STATUS_SUCCESS, createKernelProvider, type TransportProvider } from '../index.ts';
 import { wskUdpEnd } from './wsk-udp-end.ts';
 import { MemoryNetwork } from '../transports/memory/memory-network.ts';
-import { Ipv4Stack } from '../runtime/net/stack.ts';
+import type { Ipv4Stack } from '../runtime/net/stack.ts';
+import { createUserspaceStack, type UserspaceStack } from '../runtime/net/userspace-stack.ts';
 import { createStackProvider } from '../runtime/net/stack-provider.ts';
 import { SlotArena } from '../runtime/ring/slot-arena.ts';
 import { ArpPacket, EthernetFrame, EtherType, Icmpv4Packet, Ipv4Packet, TcpSegment, UdpDatagram } from '../runtime/net/wire/index.ts';
@@ -79,7 +80,7 @@ function stackRxRate(): number {
     capabilities: { rxChecksumVerified: false, txChecksumOffload: false, tsoMaxBytes: 0 },
     attach() {}, transmit(s: Int32Array, c: number) { sent += c; for (let i = 0; i < c; i++) arena.release(s[i]!); }, close() {},
   };
-  const stack = new Ipv4Stack(link, { address: '198.18.0.2/24', gratuitousArp: false });
+  const stack = createUserspaceStack(link, { address: '198.18.0.2/24', gratuitousArp: false, tcp: false }).ip;
   let bytes = 0;
   stack.openUdp(0, 9000, { onDatagram(_s, _b, _o, length) { bytes += length; } });
   const f = new Uint8Array(14 + 28 + 64);
@@ -140,10 +141,10 @@ async function dgramPair(): Promise<Pair> {
   return { a, b, close: async () => { await a.close(); await b.close(); } };
 }
 
-function memoryStacks(): { network: MemoryNetwork; a: Ipv4Stack; b: Ipv4Stack } {
+function memoryStacks(): { network: MemoryNetwork; a: UserspaceStack; b: UserspaceStack } {
   const network = new MemoryNetwork({ slotCount: 8192, rxRingCapacity: 8192, batchSize: 256 });
-  const a = new Ipv4Stack(network.createLink(), { address: '198.18.0.1/24' });
-  const b = new Ipv4Stack(network.createLink(), { address: '198.18.0.2/24' });
+  const a = createUserspaceStack(network.createLink(), { address: '198.18.0.1/24', tcp: false });
+  const b = createUserspaceStack(network.createLink(), { address: '198.18.0.2/24', tcp: false });
   return { network, a, b };
 }
 
@@ -166,8 +167,8 @@ async function stackApiPair(): Promise<Pair> {
     e.port = sock.localPort;
     return e;
   };
-  const ea = end(a, b);
-  const eb = end(b, a);
+  const ea = end(a.ip, b.ip);
+  const eb = end(b.ip, a.ip);
   // Resolve ARP both ways before measuring.
   ea.send(new Uint8Array(1), eb.port, 1);
   eb.send(new Uint8Array(1), ea.port, 1);

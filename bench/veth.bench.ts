@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { labUp, type Lab } from '../apps/lab/lab.ts';
 import { rawIpQuietRules } from '../transports/raw-socket/raw-socket-link.ts';
 import type { LinkDevice } from '../runtime/net/device.ts';
-import { Ipv4Stack } from '../runtime/net/stack.ts';
+import { createUserspaceStack } from '../runtime/net/userspace-stack.ts';
 import { createStackProvider } from '../runtime/net/stack-provider.ts';
 import { WskSubsystem } from '../runtime/wsk/subsystem.ts';
 import { startTrafficServer, startUdpEcho } from './wsk-traffic.ts';
@@ -93,15 +93,15 @@ async function nodeBaseline(lab: Lab): Promise<Figures> {
 
 function openLink(kind: LinkKind, lab: Lab): LinkDevice {
   if (kind === 'raw') lab.quietHostStack(rawIpQuietRules());
-  return openDeviceLink(kind, lab.stackIf, lab.stackNs, STACK_IP);
+  return openDeviceLink(kind, lab.stackIf, lab.stackNs, `${STACK_IP}/24`);
 }
 
 /** WSK applications on the userspace stack against the same peer programs. */
 async function stackRun(kind: LinkKind, lab: Lab, seconds = SECONDS, rounds = ROUNDS): Promise<Figures> {
   const link = openLink(kind, lab);
-  const stack = new Ipv4Stack(link, { address: `${STACK_IP}/24` });
   // A receive buffer as large as Linux lets its own sockets grow (tcp_rmem max 6 MiB).
-  const subsystem = new WskSubsystem(createStackProvider(stack, { tcp: { receiveBuffer: 4 << 20 } }), { name: `bench-${kind}`, registerWithNmr: false });
+  const stack = createUserspaceStack(link, { address: `${STACK_IP}/24`, tcp: { receiveBuffer: 4 << 20 } });
+  const subsystem = new WskSubsystem(createStackProvider(stack), { name: `bench-${kind}`, registerWithNmr: false });
   await subsystem.start();
   try {
     const sink = await startTrafficServer(subsystem, { address: STACK_IP, port: 5001, mode: 'sink' });

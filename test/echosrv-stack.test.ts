@@ -40,7 +40,7 @@ describe('echosrv on the userspace stack (memory link)', () => {
   beforeAll(async () => {
     pair = stackPair({ slotCount: 8192 });
     subsystem = await startWskSubsystem(createStackProvider(pair.a), { name: 'echosrv-stack', makeDefault: false, registerWithNmr: false });
-    peerTcp = new TcpEngine(pair.b);
+    peerTcp = pair.b.tcp!;
     expect(echosrvStart({ port: PORT, subsystem })).toBe(STATUS_SUCCESS);
     const listening = await echosrvListening();
     expect([listening.Status, listening.Port]).toEqual([STATUS_SUCCESS, PORT]);
@@ -49,9 +49,7 @@ describe('echosrv on the userspace stack (memory link)', () => {
   afterAll(async () => {
     await echosrvStop({ forceClose: true });
     await subsystem.stop();
-    peerTcp.closeAll();
     pair.b.close();
-    pair.b.device.close();
     await new Promise((r) => setImmediate(r));
     pair.network.arena.assertNoLeaks();
   });

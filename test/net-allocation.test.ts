@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { SlotArena } from '../runtime/ring/slot-arena.ts';
 import { HandLink } from './helpers/hand-link.ts';
-import { Ipv4Stack } from '../runtime/net/stack.ts';
+import { createUserspaceStack } from '../runtime/net/userspace-stack.ts';
 import type { UdpSocket } from '../runtime/net/udp.ts';
 import { emitEthernet, EtherType } from '../runtime/net/wire/ethernet.ts';
 import { emitIpv4, IpProtocol } from '../runtime/net/wire/ipv4.ts';
@@ -20,7 +20,6 @@ import {
 import { createStackProvider } from '../runtime/net/stack-provider.ts';
 import { openSession } from './helpers/wsk-session.ts';
 import { bind, close, connTable as connectionTable, dgTable, listenTable, localPort, socket } from './contract/fixtures.ts';
-import { TcpEngine } from '../runtime/net/tcp/tcp-engine.ts';
 import { stackConnect } from './helpers/stack-socket.ts';
 import { A_IP, stackPair } from './helpers/net-pair.ts';
 import { call, until } from './helpers/wsk-call.ts';
@@ -54,7 +53,7 @@ describe('allocation and zero copy on the receive path (issue 4 quality bar)', (
   it('1,000,000 received frames (UDP to a socket that holds some and reads each header\'s TOS, TTL and destination, pings answered, bad checksums, foreign MACs) allocate nothing per frame', async () => {
     const arena = new SlotArena({ slotCount: 1024, slotSize: 2048 });
     const link = new HandLink(arena, MAC_US);
-    const stack = new Ipv4Stack(link, { address: `${A_IP}/24`, gratuitousArp: false });
+    const stack = createUserspaceStack(link, { address: `${A_IP}/24`, gratuitousArp: false, tcp: false }).ip;
     stack.arp.learn(PEER, MAC_PEER / 0x100000000, MAC_PEER % 0x100000000, true, 0);
     let sum = 0;
     let lastHold = -1;
@@ -112,10 +111,10 @@ describe('allocation and zero copy on the receive path (issue 4 quality bar)', (
     const port = await localPort(dg);
     expect((dg.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket(dg, WskSetOption, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, 16,
       { NpiId: NPI_WSK_INTERFACE_ID, EventMask: WSK_EVENT_RECEIVE_FROM }, 0, null, null, null)).toBe(STATUS_SUCCESS);
-    const peer = pair.b.openUdp(0, 0, { onDatagram() {} })!;
+    const peer = pair.b.ip.openUdp(0, 0, { onDatagram() {} })!;
     const payload = new TextEncoder().encode('zero-copy from the ring');
     const freeBefore = pair.network.arena.freeCount;
-    pair.b.sendUdp(peer, [payload], 1, pair.a.address, port);
+    pair.b.ip.sendUdp(peer, [payload], 1, pair.a.ip.address, port);
     await until(() => lists.length === 1);
     const mdl = lists[0]!.Buffer.Mdl!;
     const view = mdl.buffer;
@@ -133,14 +132,13 @@ describe('allocation and zero copy on the receive path (issue 4 quality bar)', (
     await close(dg);
     await w.close();
     pair.b.close();
-    pair.b.device.close();
     arena.assertNoLeaks();
   });
 
   it('a retained WskReceiveEvent indication on a TCP connection points into the ring slots the link filled (no copy) until WskRelease', async () => {
     const pair = stackPair();
     const w = await openSession(() => createStackProvider(pair.a));
-    const peerTcp = new TcpEngine(pair.b);
+    const peerTcp = pair.b.tcp!;
     const lists: WSK_DATA_INDICATION[] = [];
     const dispatch: WSK_CLIENT_CONNECTION_DISPATCH = {
       WskReceiveEvent: (_c, _f, l) => { if (l) lists.push(l); return STATUS_PENDING; },
@@ -174,9 +172,7 @@ describe('allocation and zero copy on the receive path (issue 4 quality bar)', (
     await close(sock);
     await close(listen);
     await w.close();
-    peerTcp.closeAll();
     pair.b.close();
-    pair.b.device.close();
     await new Promise((r) => setImmediate(r));
     arena.assertNoLeaks();
   });

@@ -3,14 +3,14 @@
 // IP options, VLAN, TCP) go through a stack in virtual time, seeded, so a failure replays.
 import { describe, expect, it } from 'vitest';
 import { SlotArena } from '../runtime/ring/slot-arena.ts';
-import { Ipv4Stack } from '../runtime/net/stack.ts';
+import { createUserspaceStack } from '../runtime/net/userspace-stack.ts';
 import { emitEthernet, EtherType } from '../runtime/net/wire/ethernet.ts';
 import { emitIpv4, IpProtocol, Ipv4Flags } from '../runtime/net/wire/ipv4.ts';
 import { emitUdp } from '../runtime/net/wire/udp.ts';
 import { emitIcmpEcho, emitIcmpError, IcmpType, IcmpUnreachableCode } from '../runtime/net/wire/icmpv4.ts';
 import { ArpOperation, emitArp } from '../runtime/net/wire/arp.ts';
 import { ARP, DATA, ECHO, FRAGNEEDED, hex, IPOPTS, SYN, TIMEEX, UDP, VLAN } from '../runtime/net/wire/fixtures.ts';
-import { Xoshiro128 } from '../transports/fault/prng.ts';
+import { Xoshiro128 } from '../runtime/net/prng.ts';
 import { HandLink } from './helpers/hand-link.ts';
 
 const ITERATIONS = 1_000_000;
@@ -74,7 +74,7 @@ describe('stack fuzz (issue 4 quality bar)', () => {
   it(`${ITERATIONS.toLocaleString('en')} random and mutated frames: counted and dropped, nothing thrown, no slot leaked`, () => {
     const arena = new SlotArena({ slotCount: 2048, slotSize: 2048 });
     const link = new HandLink(arena, MAC_US);
-    const stack = new Ipv4Stack(link, { address: '198.18.0.2/24' });
+    const stack = createUserspaceStack(link, { address: '198.18.0.2/24', tcp: false }).ip;
     const held: number[] = [];
     let delivered = 0;
     stack.openUdp(0, 53, {

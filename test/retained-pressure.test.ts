@@ -8,15 +8,15 @@ import { dataStress, datagramStress } from './contract/release.contract.ts';
 import { stackTargetWith } from './contract/stack-target.ts';
 
 describe('retained chains under ring pressure (userspace stack)', () => {
-  const target = stackTargetWith({ slotCount: 1024 }, (pair) => { pair.a.held.lowWaterSlots = 900; });
+  const target = stackTargetWith({ slotCount: 1024 }, (pair) => { pair.a.ip.held.lowWaterSlots = 900; });
 
   it('seeded datagram chains: queued datagrams are copied out of the ring, held elements never move', async () => {
     await datagramStress(target, 0x13_9e55, 1500);
-    expect(target.pair()!.a.held.copyOuts).toBeGreaterThan(0);
+    expect(target.pair()!.a.ip.held.copyOuts).toBeGreaterThan(0);
   }, 120_000);
 
   it('seeded data chains: buffered stream chunks are copied out of the ring, held elements never move', async () => {
     await dataStress(target, 0x13_c0de, 1500);
-    expect(target.pair()!.a.held.copyOuts).toBeGreaterThan(0);
+    expect(target.pair()!.a.ip.held.copyOuts).toBeGreaterThan(0);
   }, 120_000);
 });

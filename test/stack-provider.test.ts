@@ -10,6 +10,7 @@ import {
   SOCKADDR_STORAGE, type WSK_CLIENT_DATAGRAM_DISPATCH, type WSK_DATAGRAM_INDICATION, type WSK_PROVIDER_BASIC_DISPATCH, type WSK_SOCKET,
 } from '../index.ts';
 import { createStackProvider, type StackProviderOptions } from '../runtime/net/stack-provider.ts';
+import type { UserspaceStackConfig } from '../runtime/net/userspace-stack.ts';
 import { parseIpv4 } from '../runtime/net/wire/bytes.ts';
 import { call, until } from './helpers/wsk-call.ts';
 import { openSession, type WskSession } from './helpers/wsk-session.ts';
@@ -19,7 +20,7 @@ import { bind, buf, close, dgTable, localPort, socket } from './contract/fixture
 const setOption = (s: WSK_SOCKET, option: number, value: number) =>
   call((irp) => (s.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket(s, WskSetOption, option, SOL_SOCKET, 4, value, 0, null, null, irp));
 
-async function world(opts = {}, providerOptions: StackProviderOptions = {}): Promise<{ pair: StackPair; w: WskSession; done(): Promise<void> }> {
+async function world(opts: Partial<UserspaceStackConfig> = {}, providerOptions: StackProviderOptions = {}): Promise<{ pair: StackPair; w: WskSession; done(): Promise<void> }> {
   const pair = stackPair({}, opts);
   const w = await openSession(() => createStackProvider(pair.a, providerOptions));
   return {
@@ -27,7 +28,6 @@ async function world(opts = {}, providerOptions: StackProviderOptions = {}): Pro
     done: async () => {
       await w.close();
       pair.b.close();
-      pair.b.device.close();
       pair.network.arena.assertNoLeaks();
     },
   };
@@ -37,7 +37,7 @@ describe('WSK datagram sockets on the userspace stack', () => {
   it('R45/SO_BROADCAST: sending to the subnet broadcast needs SO_BROADCAST (STATUS_ACCESS_DENIED without); a received broadcast carries MSG_BCAST', async () => {
     const { pair, w, done } = await world();
     const got: { text: string; flags: number }[] = [];
-    const peer = pair.b.openUdp(0, 7000, { onDatagram(_s, b, o, l, _src, _sp, flags) { got.push({ text: new TextDecoder().decode(b.subarray(o, o + l)), flags }); } })!;
+    const peer = pair.b.ip.openUdp(0, 7000, { onDatagram(_s, b, o, l, _src, _sp, flags) { got.push({ text: new TextDecoder().decode(b.subarray(o, o + l)), flags }); } })!;
     const dg = await socket(w, WSK_FLAG_DATAGRAM_SOCKET);
     expect(await bind(dg, makeSockaddrIn(A_IP, 0))).toBe(STATUS_SUCCESS);
     const msg = buf(new TextEncoder().encode('to everyone'));
@@ -57,7 +57,7 @@ describe('WSK datagram sockets on the userspace stack', () => {
     const controlFlags = { value: 0 };
     const pending = call<number>((irp) => dgTable(dg).WskReceiveFrom(dg, buf(data), 0, from, controlLength, null, controlFlags, irp));
     peer.broadcast = true;
-    expect(pair.b.sendUdp(peer, [new TextEncoder().encode('hello all')], 1, parseIpv4('255.255.255.255'), port)).toBe(STATUS_SUCCESS);
+    expect(pair.b.ip.sendUdp(peer, [new TextEncoder().encode('hello all')], 1, parseIpv4('255.255.255.255'), port)).toBe(STATUS_SUCCESS);
     const r = await pending;
     expect([r.status, r.information]).toEqual([STATUS_SUCCESS, 9]);
     expect(controlFlags.value & MSG_BCAST).toBe(MSG_BCAST);
@@ -73,18 +73,18 @@ describe('WSK datagram sockets on the userspace stack', () => {
     const far = await call((irp) => dgTable(dg).WskSendTo(dg, buf(new Uint8Array(10)), 0, makeSockaddrIn('198.19.0.7', 9), 0, null, irp));
     expect(far.status).toBe(STATUS_SUCCESS);
     // B is the gateway: it received the frame on its MAC, but does not forward (not for its IP).
-    await until(() => pair.b.counters.ipNotForUs === 1);
-    expect(pair.a.arp.peek(pair.b.address)).toBe(pair.b.mac);
+    await until(() => pair.b.ip.counters.ipNotForUs === 1);
+    expect(pair.a.ip.arp.peek(pair.b.ip.address)).toBe(pair.b.ip.mac);
 
     let whole: Uint8Array | null = null;
-    const peer = pair.b.openUdp(0, 7001, { onDatagram(_s, b, o, l) { whole = b.slice(o, o + l); } })!;
+    const peer = pair.b.ip.openUdp(0, 7001, { onDatagram(_s, b, o, l) { whole = b.slice(o, o + l); } })!;
     const big = new Uint8Array(30_000);
     for (let i = 0; i < big.length; i++) big[i] = (i * 13) & 0xff;
     const r = await call<number>((irp) => dgTable(dg).WskSendTo(dg, buf(big), 0, makeSockaddrIn(B_IP, 7001), 0, null, irp));
     expect([r.status, r.information]).toEqual([STATUS_SUCCESS, 30_000]);
     await until(() => whole !== null);
     expect(whole).toEqual(big);
-    expect(pair.a.counters.fragmentsOut).toBe(21);
+    expect(pair.a.ip.counters.fragmentsOut).toBe(21);
     peer.close();
     await close(dg);
     await done();
@@ -96,17 +96,17 @@ describe('WSK datagram sockets on the userspace stack', () => {
     const dg = await socket(w, WSK_FLAG_DATAGRAM_SOCKET);
     expect(await bind(dg, makeSockaddrIn(A_IP, 0))).toBe(STATUS_SUCCESS);
     const port = await localPort(dg);
-    const peer = pair.b.openUdp(0, 0, { onDatagram() {} })!;
+    const peer = pair.b.ip.openUdp(0, 0, { onDatagram() {} })!;
     // Nobody receives yet: every datagram waits in the socket's queue, held in the ring.
     // 60 datagrams in a 64-slot ring: without copy-out the ring would be full.
     for (let i = 0; i < 60; i++) {
       const d = new Uint8Array(100).fill(i);
-      expect(pair.b.sendUdp(peer, [d], 1, pair.a.address, port)).toBe(STATUS_SUCCESS);
+      expect(pair.b.ip.sendUdp(peer, [d], 1, pair.a.ip.address, port)).toBe(STATUS_SUCCESS);
       if (i % 4 === 3) await new Promise((r) => setImmediate(r));
     }
-    await until(() => pair.a.counters.udpIn === 60);
-    expect(pair.a.counters.heldCopyOuts).toBeGreaterThan(0);
-    expect(pair.network.arena.freeCount).toBeGreaterThan(pair.a.held.lowWaterSlots);
+    await until(() => pair.a.ip.counters.udpIn === 60);
+    expect(pair.a.ip.counters.heldCopyOuts).toBeGreaterThan(0);
+    expect(pair.network.arena.freeCount).toBeGreaterThan(pair.a.ip.held.lowWaterSlots);
     for (let i = 0; i < 60; i++) {
       const data = new Uint8Array(200);
       const r = await call<number>((irp) => dgTable(dg).WskReceiveFrom(dg, buf(data), 0, null, null, null, null, irp));
@@ -117,12 +117,11 @@ describe('WSK datagram sockets on the userspace stack', () => {
     await close(dg);
     await w.close();
     pair.b.close();
-    pair.b.device.close();
     pair.network.arena.assertNoLeaks();
   });
 
   it('what a provider does not offer (IPv6; TCP when made with tcp: false) is refused at WskSocket with STATUS_NOT_SUPPORTED (R49: not in the transport list); binding an address the stack does not own is STATUS_INVALID_PARAMETER', async () => {
-    const { w, done } = await world({}, { tcp: false });
+    const { w, done } = await world({ tcp: false });
     for (const flags of [WSK_FLAG_LISTEN_SOCKET, WSK_FLAG_CONNECTION_SOCKET]) {
       const r = await call<WSK_SOCKET>((irp) => w.Dispatch.WskSocket(w.Client, AF_INET, SOCK_STREAM, IPPROTO_TCP, flags, null, null, null, null, null, irp));
       expect([r.returned, r.status]).toEqual([STATUS_NOT_SUPPORTED, STATUS_NOT_SUPPORTED]);
@@ -145,16 +144,16 @@ describe('WSK datagram sockets on the userspace stack', () => {
     expect((dg.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket(dg, WskSetOption, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, 16,
       { NpiId: NPI_WSK_INTERFACE_ID, EventMask: WSK_EVENT_RECEIVE_FROM }, 0, null, null, null)).toBe(STATUS_SUCCESS);
     const port = await localPort(dg);
-    const peer = pair.b.openUdp(0, 0, { onDatagram() {} })!;
-    pair.b.sendUdp(peer, [new TextEncoder().encode('keep me')], 1, pair.a.address, port);
+    const peer = pair.b.ip.openUdp(0, 0, { onDatagram() {} })!;
+    pair.b.ip.sendUdp(peer, [new TextEncoder().encode('keep me')], 1, pair.a.ip.address, port);
     await until(() => lists.length === 1);
     const kept = lists[0]!.Buffer.Mdl!.buffer;
     retain = false;
     for (let i = 0; i < 3000; i++) {
-      pair.b.sendUdp(peer, [new Uint8Array(300).fill(0xee)], 1, pair.a.address, port);
+      pair.b.ip.sendUdp(peer, [new Uint8Array(300).fill(0xee)], 1, pair.a.ip.address, port);
       if (i % 64 === 63) await new Promise((r) => setImmediate(r));
     }
-    await until(() => lists.length >= 2 && pair.a.counters.udpIn === 3001);
+    await until(() => lists.length >= 2 && pair.a.ip.counters.udpIn === 3001);
     expect(new TextDecoder().decode(kept)).toBe('keep me');
     expect(dgTable(dg).WskRelease(dg, lists[0]!)).toBe(STATUS_SUCCESS);
     peer.close();

@@ -49,10 +49,9 @@ describe('TCP at scale (memory link, virtual time)', () => {
   it(`opens ${CONNECTIONS} connections, exchanges data, closes them all and leaves nothing behind`, () => {
     const wall0 = performance.now();
     const clock = new VirtualClock();
-    const pair = stackPair({ clock, slotCount: 16384 });
-    const tcp = { timeWaitMs: TIME_WAIT_MS, receiveBuffer: 64 * 1024 };
-    const a = new TcpEngine(pair.a, tcp);
-    const b = new TcpEngine(pair.b, tcp);
+    const pair = stackPair({ clock, slotCount: 16384 }, { tcp: { timeWaitMs: TIME_WAIT_MS, receiveBuffer: 64 * 1024 } });
+    const a = pair.a.tcp!;
+    const b = pair.b.tcp!;
     const enc = new TextEncoder();
     const clients: End[] = [];
     const servers: End[] = [];
@@ -161,8 +160,8 @@ describe('TCP at scale (memory link, virtual time)', () => {
 
     // No TCP timer left: running on fires only the stacks' own housekeeping; once the stacks are
     // closed nothing at all is armed on the clock.
-    pair.a.held.assertNoLeaks();
-    pair.b.held.assertNoLeaks();
+    pair.a.ip.held.assertNoLeaks();
+    pair.b.ip.held.assertNoLeaks();
     pair.close();
     clock.runFor(1);
     expect(clock.nextDeadline()).toBe(Infinity);

@@ -11,7 +11,9 @@ import { AfPacketLink } from '../../transports/afpacket/afpacket-link.ts';
 import { PcapLink } from '../../transports/pcap/pcap-link.ts';
 import { RawSocketLink } from '../../transports/raw-socket/raw-socket-link.ts';
 import { DEFAULT_SNAPLEN, PcapWriterLink } from '../../transports/sniffer/pcap-writer.ts';
-import { Ipv4Stack } from '../../runtime/net/stack.ts';
+import type { Ipv4Stack } from '../../runtime/net/stack.ts';
+import { createUserspaceStack, type UserspaceStackConfig } from '../../runtime/net/userspace-stack.ts';
+import { receiveFilterFor } from '../../runtime/net/receive-filter.ts';
 import { parseInterface } from '../../runtime/net/config.ts';
 import { createStackProvider, type StackProvider } from '../../runtime/net/stack-provider.ts';
 import type { LinkDevice } from '../../runtime/net/device.ts';
@@ -102,11 +104,15 @@ function checkCapturePath(path: string): void {
   }
 }
 
+/** The userspace stack's config from the command line: what the link's filter and the stack are both built from. */
+function stackConfig(options: ProviderOptions): UserspaceStackConfig {
+  return { address: options.ip!, gateway: options.gateway, ...(options.mtu ? { mtu: options.mtu } : {}) };
+}
+
 function openLink(options: ProviderOptions): LinkDevice {
   const { link, ifname, netns } = options;
-  const address = options.ip!.split('/')[0]!;
-  if (link === 'afpacket') return new AfPacketLink({ ifname: ifname!, netns, acceptAddresses: [address] });
-  if (link === 'pcap') return new PcapLink({ ifname: ifname!, netns, acceptAddresses: [address] });
+  if (link === 'afpacket') return new AfPacketLink({ ifname: ifname!, netns, filter: receiveFilterFor(stackConfig(options)) });
+  if (link === 'pcap') return new PcapLink({ ifname: ifname!, netns, filter: receiveFilterFor(stackConfig(options)) });
   return new RawSocketLink({ ifname, netns });
 }
 
@@ -133,11 +139,11 @@ export async function startProvider(options: ProviderOptions): Promise<RunningPr
   let capture: PcapWriterLink | null = null;
   try {
     if (options.pcap) device = capture = openCapture(device, options);
-    const stack = new Ipv4Stack(device, { address: options.ip!, gateway: options.gateway, ...(options.mtu ? { mtu: options.mtu } : {}) });
+    const stack = createUserspaceStack(device, stackConfig(options));
     const stackProvider = createStackProvider(stack);
     const subsystem = await startWskSubsystem(stackProvider, { name: 'stack', makeDefault: true });
     return {
-      subsystem, stack, stackProvider, device, capture, memoryPeer: null,
+      subsystem, stack: stack.ip, stackProvider, device, capture, memoryPeer: null,
       where: `userspace stack ${options.ip} on ${options.link} ${options.ifname}${options.netns ? ` in ${options.netns}` : ''}`,
       stop: () => subsystem.stop(),
     };
@@ -167,7 +173,7 @@ async function startMemoryPair(options: ProviderOptions): Promise<RunningProvide
   const subsystem = await startWskSubsystem(stackProvider, { name: 'stack', makeDefault: true });
   const peerSubsystem = await startWskSubsystem(createStackProvider(pair.a), { name: 'memory-peer' });
   return {
-    subsystem, stack: pair.b, stackProvider, device, capture,
+    subsystem, stack: pair.b.ip, stackProvider, device, capture,
     memoryPeer: { subsystem: peerSubsystem, address: A_IP },
     where: `userspace stack ${B_IP}/24 on the memory link (peer stack ${A_IP} in this process)`,
     stop: async () => {

@@ -9,8 +9,8 @@ import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LinkDevice } from '../../runtime/net/device.ts';
-import { Ipv4Stack } from '../../runtime/net/stack.ts';
-import { TcpEngine } from '../../runtime/net/tcp/tcp-engine.ts';
+import { createUserspaceStack, type UserspaceStack } from '../../runtime/net/userspace-stack.ts';
+import { receiveFilterFor } from '../../runtime/net/receive-filter.ts';
 import { parseIpv4 } from '../../runtime/net/wire/bytes.ts';
 import { AfPacketLink } from '../../transports/afpacket/afpacket-link.ts';
 import { FaultInjectorLink } from '../../transports/fault/fault-injector.ts';
@@ -47,20 +47,19 @@ export async function runVethExperiment(spec: ExperimentSpec, hooks: RunHooks): 
   const lab = labUp({ offloads: spec.offloads });
   let receiver: ChildProcess | null = null;
   let top: LinkDevice | null = null;
-  let stack: Ipv4Stack | null = null;
-  let engine: TcpEngine | null = null;
+  let stack: UserspaceStack | null = null;
   try {
     hooks.progress(`lab ${lab.id}: ${lab.peerNs} (Linux receiver ${lab.peerAddress}) and ${lab.stackNs} (our stack ${lab.stackAddress} on ${lab.stackIf})`);
     receiver = await startReceiver(lab);
-    const address = lab.stackAddress.split('/')[0]!;
-    const device = new AfPacketLink({ ifname: lab.stackIf, netns: lab.stackNs, acceptAddresses: [address], offloads: spec.offloads });
+    const config = { address: lab.stackAddress, tcp: { receiveBuffer: spec.workload.receiveBufferBytes } };
+    const device = new AfPacketLink({ ifname: lab.stackIf, netns: lab.stackNs, filter: receiveFilterFor(config), offloads: spec.offloads });
     const injector = new FaultInjectorLink(device, faultOptions(bottleneck(spec.link), spec.seed * 2, 'both'));
     top = injector; // closed in finally even if the capture file cannot be created
     const capture = spec.capture.maxFrames === 0 ? null
       : new BoundedCaptureLink(injector, { path: join(hooks.outDir, 'capture.pcap'), ...spec.capture });
     top = capture ?? injector;
-    stack = new Ipv4Stack(top, { address: lab.stackAddress });
-    engine = new TcpEngine(stack, { receiveBuffer: spec.workload.receiveBufferBytes });
+    stack = createUserspaceStack(top, config);
+    const engine = stack.tcp!;
     const clock = engine.clock;
     const run = await runWorkload(spec, {
       sender: engine,
@@ -83,9 +82,8 @@ export async function runVethExperiment(spec: ExperimentSpec, hooks: RunHooks): 
     };
     return { medium, ...run };
   } finally {
-    engine?.closeAll();
-    stack?.close();
-    top?.close();
+    // Closes the stack's link (top) too; top alone when the stack was never made.
+    if (stack) stack.close(); else top?.close();
     if (receiver) endProcessGroup(receiver);
     lab.down();
   }

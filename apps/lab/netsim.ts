@@ -12,11 +12,9 @@
 import { VirtualClock } from '../../runtime/net/clock.ts';
 import type { LinkDevice } from '../../runtime/net/device.ts';
 import { FaultInjectorLink, type FaultOptions } from '../../transports/fault/fault-injector.ts';
-import { Xoshiro128 } from '../../transports/fault/prng.ts';
 import { B, stackPair, type StackPair } from './stack-pair.ts';
 import type { MemoryLinkOptions, MemoryNetworkOptions } from '../../transports/memory/memory-network.ts';
 import { TcpEngine, type TcpOptionsConfig } from '../../runtime/net/tcp/tcp-engine.ts';
-import { IsnGenerator } from '../../runtime/net/tcp/isn.ts';
 import { Tcb, type TcpEvents } from '../../runtime/net/tcp/tcb.ts';
 import { STATUS_SUCCESS, type NTSTATUS } from '../../runtime/ntstatus.ts';
 
@@ -112,19 +110,6 @@ export function jain(xs: readonly number[]): number {
   return s2 === 0 ? 1 : (s * s) / (xs.length * s2);
 }
 
-/** A TCP engine whose random inputs (ISN key, timestamp offset, ephemeral port start) come from the seed. */
-function seededEngine(stack: StackPair['a'], tcp: Partial<TcpOptionsConfig>, seed: number): TcpEngine {
-  const rng = new Xoshiro128(seed);
-  const random = Math.random;
-  Math.random = () => rng.next();
-  let e: TcpEngine;
-  try { e = new TcpEngine(stack, tcp); } finally { Math.random = random; }
-  const key = new Uint8Array(16);
-  for (let i = 0; i < 16; i++) key[i] = rng.nextU32() & 0xff;
-  (e as unknown as { isn: IsnGenerator }).isn = new IsnGenerator(() => e.clock.now(), key);
-  return e;
-}
-
 export function faultOptions(link: LinkSpec, seed: number, direction: FaultOptions['direction'] = 'tx'): FaultOptions {
   const pipeFrames = Math.ceil((link.delayMs + (link.jitterMs ?? 0)) * link.rateBitsPerSecond / 1000 / (FULL_FRAME * 8));
   return {
@@ -156,17 +141,18 @@ export function buildNet(
   const injectors: FaultInjectorLink[] = [];
   const netOpts: MemoryNetworkOptions = tsoBytes > 0 ? { clock, slotCount: TSO_SLOTS, slotSize: tsoBytes + 1024 } : { clock, slotCount: 8192 };
   const linkOpts: MemoryLinkOptions = tsoBytes > 0 ? { capabilities: { tsoMaxBytes: tsoBytes, txChecksumOffload: true } } : {};
-  const pair = stackPair(netOpts, {}, (l, w) => wrap(l, w, injectors), linkOpts);
-  const a = seededEngine(pair.a, tcp, seed * 4 + 1);
-  const b = seededEngine(pair.b, tcp, seed * 4 + 2);
+  // Each TCP's random inputs (ISN key, timestamp offset, ephemeral port start) come from the seed.
+  const pair = stackPair(netOpts, { tcp }, (l, w) => wrap(l, w, injectors), linkOpts, { seed: seed * 4 + 1 }, { seed: seed * 4 + 2 });
+  const a = pair.a.tcp!;
+  const b = pair.b.tcp!;
   return {
     clock, pair, a, b, injectors,
     close: () => {
       a.closeAll();
       b.closeAll();
       clock.runFor(1);
-      pair.a.held.assertNoLeaks();
-      pair.b.held.assertNoLeaks();
+      pair.a.ip.held.assertNoLeaks();
+      pair.b.ip.held.assertNoLeaks();
       pair.close();
       for (const f of injectors) f.close();
       pair.network.arena.assertNoLeaks();

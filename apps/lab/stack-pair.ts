@@ -1,7 +1,7 @@
 // Two userspace stacks on one memory network (198.18.0.1 and .2 /24): the network simulation's
 // topology (apps/lab/netsim.ts) and the fixture of the stack and provider tests.
 import { MemoryNetwork, type MemoryLinkOptions, type MemoryNetworkOptions } from '../../transports/memory/memory-network.ts';
-import { Ipv4Stack, type StackOptions } from '../../runtime/net/stack.ts';
+import { createUserspaceStack, type UserspaceStack, type UserspaceStackConfig } from '../../runtime/net/userspace-stack.ts';
 import type { LinkDevice } from '../../runtime/net/device.ts';
 import { parseIpv4 } from '../../runtime/net/wire/bytes.ts';
 
@@ -12,20 +12,23 @@ export const B = parseIpv4(B_IP) | 0;
 
 export interface StackPair {
   network: MemoryNetwork;
-  a: Ipv4Stack;
-  b: Ipv4Stack;
+  a: UserspaceStack;
+  b: UserspaceStack;
+  /** Closes both stacks and their links. */
   close(): void;
 }
 
 export function stackPair(
-  netOpts: MemoryNetworkOptions = {}, opts: Partial<StackOptions> = {},
+  netOpts: MemoryNetworkOptions = {}, opts: Partial<UserspaceStackConfig> = {},
   wrap: (link: LinkDevice, which: 'a' | 'b') => LinkDevice = (l) => l, linkOpts: MemoryLinkOptions = {},
-  /** Options for stack a only (e.g. its secondary addresses), over `opts`. */
-  aOpts: Partial<StackOptions> = {},
+  /** Config for stack a only (e.g. its secondary addresses, its seed), over `opts`. */
+  aOpts: Partial<UserspaceStackConfig> = {},
+  /** Config for stack b only, over `opts`. */
+  bOpts: Partial<UserspaceStackConfig> = {},
 ): StackPair {
   const network = new MemoryNetwork(netOpts);
-  const a = new Ipv4Stack(wrap(network.createLink({ ...linkOpts, name: 'a' }), 'a'), { address: `${A_IP}/24`, ...opts, ...aOpts });
-  const b = new Ipv4Stack(wrap(network.createLink({ ...linkOpts, name: 'b' }), 'b'), { address: `${B_IP}/24`, ...opts });
+  const a = createUserspaceStack(wrap(network.createLink({ ...linkOpts, name: 'a' }), 'a'), { address: `${A_IP}/24`, ...opts, ...aOpts });
+  const b = createUserspaceStack(wrap(network.createLink({ ...linkOpts, name: 'b' }), 'b'), { address: `${B_IP}/24`, ...opts, ...bOpts });
   return {
     network, a, b,
     close: () => { a.close(); b.close(); },

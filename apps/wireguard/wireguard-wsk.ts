@@ -9,7 +9,8 @@
 // one WskSendMessages per peer. No step allocates per packet (the WSK layer's own bookkeeping
 // aside).
 import { RealClock, type Clock } from '../../runtime/net/clock.ts';
-import { Ipv4Stack } from '../../runtime/net/stack.ts';
+import type { Ipv4Stack } from '../../runtime/net/stack.ts';
+import { createUserspaceStack } from '../../runtime/net/userspace-stack.ts';
 import { createStackProvider, type StackProvider } from '../../runtime/net/stack-provider.ts';
 import { startWskSubsystem, type WskSubsystem } from '../../runtime/wsk/subsystem.ts';
 import type { WgQuickConfig } from './config.ts';
@@ -84,8 +85,9 @@ export async function startWireGuardWsk(options: WireGuardWskOptions): Promise<W
   sockets.receiver = (bytes, offset, length, from) => device.receiveDatagram(bytes, offset, length, from);
   sockets.onReceiveBatchEnd = () => tunnel.flush();
   try {
-    const innerStack = new Ipv4Stack(tunnel, { address, gratuitousArp: false });
-    const innerProvider = createStackProvider(innerStack);
+    const userspace = createUserspaceStack(tunnel, { address, gratuitousArp: false });
+    const innerStack = userspace.ip;
+    const innerProvider = createStackProvider(userspace);
     const inner = await startWskSubsystem(innerProvider, { name: `wireguard ${name}`, makeDefault: false });
     return {
       name, device, sockets, tunnel, innerStack, innerProvider, inner, address, port: sockets.port,

@@ -8,7 +8,7 @@
 //   node --expose-gc --import tsx bench/suite/app.ts afpacket|pcap|raw <host>/<prefix> <ifname> [<link options JSON>]
 // Run inside the lab's stack namespace (ip netns exec), so the links open there directly.
 import { createKernelProvider } from '../../index.ts';
-import { Ipv4Stack } from '../../runtime/net/stack.ts';
+import { createUserspaceStack } from '../../runtime/net/userspace-stack.ts';
 import { createStackProvider } from '../../runtime/net/stack-provider.ts';
 import { WskSubsystem, startWskSubsystem } from '../../runtime/wsk/subsystem.ts';
 import { startTrafficServer, type ServerOptions } from '../wsk-traffic.ts';
@@ -26,15 +26,15 @@ async function main(): Promise<void> {
     subsystem = await startWskSubsystem(createKernelProvider(), { makeDefault: false, registerWithNmr: false });
   } else if ((LINK_KINDS as readonly string[]).includes(kind) && ifname) {
     host = address.split('/')[0]!;
-    const link = openLink(kind as LinkKind, ifname, undefined, host, linkOptions ? JSON.parse(linkOptions) as Record<string, unknown> : {});
-    const stack = new Ipv4Stack(link, { address });
+    const link = openLink(kind as LinkKind, ifname, undefined, address, linkOptions ? JSON.parse(linkOptions) as Record<string, unknown> : {});
     // A receive buffer as large as Linux lets its own sockets grow (tcp_rmem max 6 MiB), as in
     // bench/veth.bench.ts.
-    const provider = createStackProvider(stack, { tcp: { receiveBuffer: 4 << 20 } });
+    const stack = createUserspaceStack(link, { address, tcp: { receiveBuffer: 4 << 20 } });
+    const provider = createStackProvider(stack);
     // ring.bytes: the link's slot arena (for AF_PACKET the mmap'd PACKET_MMAP ring and its pool
     // slots), allocated whole when the link opens, whatever the number of connections.
     stats = () => ({
-      link: link.stats, linkDetails: (link as { details?: unknown }).details, stack: stack.counters, tcp: provider.tcp?.counters,
+      link: link.stats, linkDetails: (link as { details?: unknown }).details, stack: stack.ip.counters, tcp: stack.tcp?.counters,
       ring: { bytes: link.arena.buffer.byteLength },
     });
     subsystem = new WskSubsystem(provider, { name: `suite-${kind}`, registerWithNmr: false });

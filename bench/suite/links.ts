@@ -4,6 +4,7 @@
 // gets without tuning.
 import { AfPacketLink } from '../../transports/afpacket/afpacket-link.ts';
 import { PcapLink } from '../../transports/pcap/pcap-link.ts';
+import { receiveFilterFor } from '../../runtime/net/receive-filter.ts';
 import { RawSocketLink } from '../../transports/raw-socket/raw-socket-link.ts';
 import type { LinkDevice } from '../../runtime/net/device.ts';
 
@@ -16,9 +17,9 @@ export const LINK_KINDS: readonly LinkKind[] = ['afpacket', 'pcap', 'raw'];
  * that is a lab-wide setting, so the caller owns it. `extra`: link options over the defaults (for
  * experiments, e.g. { ringFrames: 1024 }).
  */
-export function openLink(kind: LinkKind, ifname: string, netns: string | undefined, stackIp: string, extra: Record<string, unknown> = {}): LinkDevice {
-  const accept = [stackIp, stackIp.replace(/\.\d+$/, '.255')];
-  if (kind === 'afpacket') return new AfPacketLink({ ifname, netns, acceptAddresses: accept, ...extra });
-  if (kind === 'pcap') return new PcapLink({ ifname, netns, acceptAddresses: accept, ...extra });
+export function openLink(kind: LinkKind, ifname: string, netns: string | undefined, stackAddress: string, extra: Record<string, unknown> = {}): LinkDevice {
+  const filter = receiveFilterFor({ address: stackAddress });
+  if (kind === 'afpacket') return new AfPacketLink({ ifname, netns, filter, ...extra });
+  if (kind === 'pcap') return new PcapLink({ ifname, netns, filter, ...extra });
   return new RawSocketLink({ ifname, netns, ...extra });
 }

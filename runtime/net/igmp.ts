@@ -12,13 +12,13 @@
 // in one reused buffer and copied into an arena slot by the stack (sendIgmp).
 import { internetChecksum } from './wire/checksum.ts';
 import { get32s, set16, set32 } from './wire/bytes.ts';
+import { IGMP_LENGTH, IgmpField } from './wire/igmp.ts';
 
 export const ALL_HOSTS = 0xe0000001 | 0;
 export const ALL_ROUTERS = 0xe0000002 | 0;
 export const IGMP_MEMBERSHIP_QUERY = 0x11;
 export const IGMP_V2_MEMBERSHIP_REPORT = 0x16;
 export const IGMP_LEAVE_GROUP = 0x17;
-const IGMP_LENGTH = 8;
 
 /** 224.0.0.0/4 (RFC 5771). Addresses are signed 32-bit integers, as everywhere in the stack. */
 export const isMulticast = (ip: number): boolean => (ip >>> 28) === 0xe;
@@ -68,7 +68,7 @@ export class MulticastGroups {
     if (length < IGMP_LENGTH || internetChecksum(bytes, offset, length) !== 0) { this.igmpMalformed++; return; }
     if (bytes[offset] !== IGMP_MEMBERSHIP_QUERY) return;
     this.queriesIn++;
-    const group = get32s(bytes, offset + 4);
+    const group = get32s(bytes, offset + IgmpField.GROUP);
     if (group === 0) {
       // A General Query: every group we are a member of (§3).
       for (const g of this.members.keys()) if (g !== ALL_HOSTS) this.send(IGMP_V2_MEMBERSHIP_REPORT, g, g);
@@ -79,11 +79,11 @@ export class MulticastGroups {
 
   private send(type: number, dst: number, group: number): void {
     const m = this.message;
-    m[0] = type;
-    m[1] = 0;
-    set16(m, 2, 0);
-    set32(m, 4, group);
-    set16(m, 2, internetChecksum(m, 0, IGMP_LENGTH));
+    m[IgmpField.TYPE] = type;
+    m[IgmpField.MAX_RESPONSE_TIME] = 0;
+    set16(m, IgmpField.CHECKSUM, 0);
+    set32(m, IgmpField.GROUP, group);
+    set16(m, IgmpField.CHECKSUM, internetChecksum(m, 0, IGMP_LENGTH));
     if (type === IGMP_LEAVE_GROUP) this.leavesOut++; else this.reportsOut++;
     this.sender.sendIgmp(dst, m);
   }

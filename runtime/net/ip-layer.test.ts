@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { SlotArena } from '../ring/slot-arena.ts';
 import { HandLink } from '../../test/helpers/hand-link.ts';
 import { A, A_IP, B } from '../../test/helpers/net-pair.ts';
-import { Ipv4Stack, type StackOptions } from './stack.ts';
+import type { Ipv4Stack, StackOptions } from './stack.ts';
+import { createUserspaceStack } from './userspace-stack.ts';
 import { ArpState } from './arp-cache.ts';
 import type { UdpReceiver, UdpSocket } from './udp.ts';
 import { emitEthernet, EtherType } from './wire/ethernet.ts';
@@ -16,6 +17,8 @@ import { ArpOperation, emitArp } from './wire/arp.ts';
 import { get16, get32, getMac, parseIpv4, set16 } from './wire/bytes.ts';
 import { internetChecksum } from './wire/checksum.ts';
 import { STATUS_SUCCESS } from '../ntstatus.ts';
+import { NetworkFamily } from './transport-registry.ts';
+import type { WskUsageError } from '../errors.ts';
 
 const MAC_US = 0x020000000001;
 const MAC_PEER = 0x020000000002;
@@ -35,7 +38,7 @@ function rig(opts: Partial<StackOptions> = {}, learnPeer = true): Rig {
   const arena = new SlotArena({ slotCount: 256, slotSize: 2048 });
   const link = new HandLink(arena, MAC_US);
   link.capture = true;
-  const stack = new Ipv4Stack(link, { address: `${A_IP}/24`, gratuitousArp: false, ...opts });
+  const stack = createUserspaceStack(link, { address: `${A_IP}/24`, gratuitousArp: false, ...opts, tcp: false }).ip;
   if (learnPeer) {
     stack.arp.learn(PEER, Math.floor(MAC_PEER / 0x100000000), MAC_PEER % 0x100000000 | 0, true, 0);
     stack.arp.learn(THIRD, Math.floor(MAC_OTHER / 0x100000000), MAC_OTHER % 0x100000000 | 0, true, 0);
@@ -813,7 +816,7 @@ describe('ARP (RFC 826)', () => {
     const arena = new SlotArena({ slotCount: 16, slotSize: 2048 });
     const link = new HandLink(arena, MAC_US);
     link.capture = true;
-    const stack = new Ipv4Stack(link, { address: `${A_IP}/24` });
+    const stack = createUserspaceStack(link, { address: `${A_IP}/24`, tcp: false }).ip;
     link.clock.runFor(0);
     expect(stack.counters.arpOut).toBe(1);
     expect(link.sent).toHaveLength(1);
@@ -991,6 +994,88 @@ describe('UDP demultiplexing (RFC 768; maps, never scans)', () => {
     expect(rx.got).toHaveLength(1);
     expect(r.stack.counters.udpNoPort).toBe(1);
     expect(sentIcmp(r).map((m) => [m.type, m.code])).toEqual([[3, 3]]);
+    finish(r);
+  });
+});
+
+describe('transport registry (transport-registry.ts)', () => {
+  /** RFC 3692's experimental protocol number: nothing on the stack speaks it. */
+  const EXPERIMENTAL = 253;
+
+  it('a raw listener on UDP gets a copy of every UDP packet for us, header included, while the socket still gets its datagram', () => {
+    const r = rig();
+    const rx = collector();
+    r.stack.openUdp(0, 9000, rx);
+    const seen: { src: number; proto: number; payload: string }[] = [];
+    const raw = {
+      input(bytes: Uint8Array, ip: number, length: number) {
+        seen.push({ src: get32(bytes, ip + 12) | 0, proto: bytes[ip + 9]!, payload: new TextDecoder().decode(bytes.subarray(ip + 28, ip + length)) });
+      },
+    };
+    r.stack.transports.addRawListener(NetworkFamily.IPV4, IpProtocol.UDP, raw);
+    receive(r, udpFrame(40000, 9000, new TextEncoder().encode('to both')), udpFrame(40000, 9999, new TextEncoder().encode('no socket')));
+    expect(seen).toEqual([{ src: PEER, proto: IpProtocol.UDP, payload: 'to both' }, { src: PEER, proto: IpProtocol.UDP, payload: 'no socket' }]);
+    expect(rx.got.map((g) => new TextDecoder().decode(g.data))).toEqual(['to both']);
+    // UDP still answers the port nobody bound: the raw copy does not take the packet from it.
+    expect(sentIcmp(r).map((m) => [m.type, m.code])).toEqual([[IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.PORT]]);
+    r.stack.transports.removeRawListener(NetworkFamily.IPV4, IpProtocol.UDP, raw);
+    receive(r, udpFrame(40000, 9000, new TextEncoder().encode('socket only')));
+    expect(seen).toHaveLength(2);
+    finish(r);
+  });
+
+  it('a protocol only a raw listener takes gets no "protocol unreachable"; once it leaves, the stack answers with one again', () => {
+    const r = rig();
+    const got: number[] = [];
+    const raw = { input(_b: Uint8Array, _ip: number, length: number) { got.push(length); } };
+    r.stack.transports.addRawListener(NetworkFamily.IPV4, EXPERIMENTAL, raw);
+    receive(r, ipFrame(EXPERIMENTAL, pattern(40)));
+    expect(got).toEqual([60]);
+    expect(r.stack.counters.ipUnknownProtocol).toBe(0);
+    expect(sentIcmp(r)).toEqual([]);
+    r.stack.transports.removeRawListener(NetworkFamily.IPV4, EXPERIMENTAL, raw);
+    receive(r, ipFrame(EXPERIMENTAL, pattern(40)));
+    expect(r.stack.counters.ipUnknownProtocol).toBe(1);
+    expect(sentIcmp(r).map((m) => [m.type, m.code])).toEqual([[IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.PROTOCOL]]);
+    finish(r);
+  });
+
+  it('a raw listener that throws is counted; the packet still reaches its transport', () => {
+    const r = rig();
+    const rx = collector();
+    r.stack.openUdp(0, 9000, rx);
+    r.stack.transports.addRawListener(NetworkFamily.IPV4, IpProtocol.UDP, { input() { throw new Error('listener bug'); } });
+    receive(r, udpFrame(40000, 9000, pattern(10)));
+    expect(r.stack.counters.receiverErrors).toBe(1);
+    expect(rx.got).toHaveLength(1);
+    finish(r);
+  });
+
+  it('a registered transport takes its protocol and judges ICMP errors quoting it (RFC 5927 §5.1); a second one for the same protocol is refused', () => {
+    const r = rig();
+    const inputs: number[] = [];
+    const judged: number[] = [];
+    const handler = {
+      broadcast: false,
+      input(_b: Uint8Array, _ip: number, length: number) { inputs.push(length); },
+      icmpError(type: number, code: number) { judged.push(type * 256 + code); return true; },
+    };
+    r.stack.transports.register(NetworkFamily.IPV4, EXPERIMENTAL, handler);
+    receive(r, ipFrame(EXPERIMENTAL, pattern(12)), ipFrame(EXPERIMENTAL, pattern(12), { dst: SUBNET_BCAST, dstMac: BROADCAST_MAC }));
+    expect(inputs).toEqual([32]); // broadcast: false keeps the broadcast copy away
+    // An ICMP error quoting one of our packets of that protocol reaches the transport's judgement.
+    const m = new Uint8Array(8 + 28);
+    emitIpv4(m, 8, US, PEER, EXPERIMENTAL, 8, 64, 77, 0);
+    emitIcmpError(m, 0, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.HOST, 28, 0);
+    receive(r, ipFrame(IpProtocol.ICMP, m));
+    expect(judged).toEqual([IcmpType.DEST_UNREACHABLE * 256 + IcmpUnreachableCode.HOST]);
+    expect(r.stack.counters.icmpErrorsUnmatched).toBe(0);
+    let err: unknown = null;
+    try { r.stack.transports.register(NetworkFamily.IPV4, EXPERIMENTAL, { ...handler }); } catch (e) { err = e; }
+    expect((err as WskUsageError).code).toBe('NET_REGISTRY');
+    r.stack.transports.unregister(NetworkFamily.IPV4, EXPERIMENTAL, handler);
+    receive(r, ipFrame(IpProtocol.ICMP, m));
+    expect(r.stack.counters.icmpErrorsUnmatched).toBe(1);
     finish(r);
   });
 });

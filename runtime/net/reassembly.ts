@@ -12,6 +12,7 @@
 // allocated when its first fragment arrives.
 import { get16, get32, set16 } from './wire/bytes.ts';
 import { internetChecksum } from './wire/checksum.ts';
+import { Ipv4Field, ipv4HeaderLength } from './wire/ipv4.ts';
 
 export interface ReassemblyLimits {
   maxDatagrams: number;
@@ -72,15 +73,15 @@ export class Reassembler {
    */
   add(bytes: Uint8Array, offset: number, now: number): ReassembledPacket | null {
     this.fragments++;
-    const hl = (bytes[offset]! & 0x0f) << 2;
-    const flagsFrag = get16(bytes, offset + 6);
+    const hl = ipv4HeaderLength(bytes, offset);
+    const flagsFrag = get16(bytes, offset + Ipv4Field.FLAGS_FRAGMENT);
     const start = (flagsFrag & 0x1fff) << 3;
     const more = (flagsFrag & 0x2000) !== 0;
-    const len = get16(bytes, offset + 2) - hl;
-    const src = get32(bytes, offset + 12);
-    const dst = get32(bytes, offset + 16);
-    const id = get16(bytes, offset + 4);
-    const protocol = bytes[offset + 9]!;
+    const len = get16(bytes, offset + Ipv4Field.TOTAL_LENGTH) - hl;
+    const src = get32(bytes, offset + Ipv4Field.SOURCE);
+    const dst = get32(bytes, offset + Ipv4Field.DESTINATION);
+    const id = get16(bytes, offset + Ipv4Field.IDENTIFICATION);
+    const protocol = bytes[offset + Ipv4Field.PROTOCOL]!;
     const key = `${src}/${dst}/${id}/${protocol}`;
     let a = this.inProgress.get(key);
     // A middle fragment must carry a multiple of 8 bytes; nothing may end past 65 535.

@@ -19,11 +19,13 @@ import {
 } from '../provider.ts';
 import { AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM, SOCK_STREAM, type Endpoint } from '../sockaddr.ts';
 import { endpointV4, ipOf, isV4Mapped, isV6Wildcard, stackConnect, stackListen } from './stack-tcp.ts';
-import { TcpEngine, type TcpOptionsConfig } from './tcp/tcp-engine.ts';
+import type { TcpEngine } from './tcp/tcp-engine.ts';
+import type { UserspaceStack } from './userspace-stack.ts';
 import { congestionControlNames } from './tcp/congestion.ts';
 import type { Ipv4Stack } from './stack.ts';
 import type { UdpReceiver, UdpSocket } from './udp.ts';
 import { get32s } from './wire/bytes.ts';
+import { Ipv4Field } from './wire/ipv4.ts';
 
 // EADDRNOTAVAIL: Wine's errno → NTSTATUS map gives STATUS_INVALID_PARAMETER (dlls/netio.sys/netio.c).
 const STATUS_ADDRESS_NOT_LOCAL = STATUS_INVALID_PARAMETER;
@@ -52,10 +54,10 @@ class StackDatagram implements TransportDatagram, UdpReceiver {
       // Read in place from the datagram's IPv4 header (RFC 791 §3.1): nothing is allocated.
       const ip = s.receivedHeader();
       info.present = this.receiveMask;
-      info.local[0] = bytes[ip + 16]!; info.local[1] = bytes[ip + 17]!; info.local[2] = bytes[ip + 18]!; info.local[3] = bytes[ip + 19]!;
+      info.local[0] = bytes[ip + Ipv4Field.DESTINATION]!; info.local[1] = bytes[ip + Ipv4Field.DESTINATION + 1]!; info.local[2] = bytes[ip + Ipv4Field.DESTINATION + 2]!; info.local[3] = bytes[ip + Ipv4Field.DESTINATION + 3]!;
       info.ifIndex = STACK_IFINDEX;
-      info.tos = bytes[ip + 1]!;
-      info.ttl = bytes[ip + 8]!;
+      info.tos = bytes[ip + Ipv4Field.TOS]!;
+      info.ttl = bytes[ip + Ipv4Field.TTL]!;
     }
     this.sink.onDatagram(bytes.subarray(offset, offset + length), endpointV4(srcIp, srcPort), flags, info);
   }
@@ -158,8 +160,6 @@ class NumericResolver implements Resolver {
 
 export interface StackProviderOptions {
   resolver?: Resolver;
-  /** TCP settings (congestion control, buffers, TIME-WAIT, ...), or false for datagram sockets only. */
-  tcp?: Partial<TcpOptionsConfig> | false;
   /** Closes the stack (and its link) when the provider stops. Default true. */
   ownsStack?: boolean;
 }
@@ -168,12 +168,15 @@ export class StackProvider implements TransportProvider {
   readonly name = 'stack';
   readonly resolver: Resolver;
   readonly datagrams = new Set<StackDatagram>();
-  /** The stack's TCP, unless the provider was made for datagrams only. */
+  /** The stack's network layer. */
+  readonly stack: Ipv4Stack;
+  /** The stack's TCP, unless the stack was made without (datagram sockets only). */
   readonly tcp: TcpEngine | null;
 
-  constructor(readonly stack: Ipv4Stack, private readonly options: StackProviderOptions = {}) {
+  constructor(readonly userspace: UserspaceStack, private readonly options: StackProviderOptions = {}) {
     this.resolver = options.resolver ?? new NumericResolver();
-    this.tcp = options.tcp === false ? null : new TcpEngine(stack, options.tcp ?? {});
+    this.stack = userspace.ip;
+    this.tcp = userspace.tcp;
   }
 
   async start(): Promise<void> {}
@@ -181,10 +184,7 @@ export class StackProvider implements TransportProvider {
   async stop(): Promise<void> {
     for (const d of [...this.datagrams]) d.close();
     this.tcp?.closeAll();
-    if (this.options.ownsStack ?? true) {
-      this.stack.close();
-      this.stack.device.close();
-    }
+    if (this.options.ownsStack ?? true) this.userspace.close();
   }
 
   transports(): TransportTriple[] {
@@ -203,7 +203,7 @@ export class StackProvider implements TransportProvider {
 
   private engine(what: string): TcpEngine {
     if (this.tcp) return this.tcp;
-    throw new ProviderError(STATUS_NOT_SUPPORTED, `${what}: this provider was created with tcp: false (datagram sockets only).`);
+    throw new ProviderError(STATUS_NOT_SUPPORTED, `${what}: this stack was created with tcp: false (datagram sockets only).`);
   }
 
   /** AF_INET6 sockets are dual-stack only: bound to :: or ::ffff:<ours>, never IPV6_V6ONLY. */
@@ -267,6 +267,6 @@ export class StackProvider implements TransportProvider {
   }
 }
 
-export function createStackProvider(stack: Ipv4Stack, options?: StackProviderOptions): StackProvider {
+export function createStackProvider(stack: UserspaceStack, options?: StackProviderOptions): StackProvider {
   return new StackProvider(stack, options);
 }

@@ -1,5 +1,6 @@
 // The userspace IPv4 stack on one link device (docs/architecture.md §2, §5): Ethernet, ARP, IPv4 with
-// bounded reassembly and path MTU, ICMP, UDP. TCP plugs in through `tcpInput` (issue 5).
+// bounded reassembly and path MTU, ICMP, UDP. Transports (UDP here, TCP, raw listeners) take
+// their packets, ICMP errors and network events through `transports` (transport-registry.ts).
 //
 // Hot path: one onReceive call per batch; every frame is parsed in place through views created
 // once; nothing is allocated per frame (proved by test/net-allocation.test.ts). Datagram payload
@@ -18,18 +19,20 @@ import { ArpCache, DEFAULT_ARP_TIMINGS, type ArpTimings } from './arp-cache.ts';
 import { DEFAULT_REASSEMBLY_LIMITS, Reassembler, type ReassemblyLimits } from './reassembly.ts';
 import { parseInterface, type InterfaceConfig, type ParsedInterface } from './config.ts';
 import { newStackCounters, type StackCounters } from './counters.ts';
+import { NetworkFamily, TransportRegistry, type RawListener } from './transport-registry.ts';
 import { UDP_MSG_BCAST, UdpTable, type UdpReceiver, UdpSocket } from './udp.ts';
 import { MulticastGroups, isMulticast } from './igmp.ts';
-import { EthernetFrame, EtherType, emitEthernet, ETHERNET_HEADER_LENGTH } from './wire/ethernet.ts';
-import { ArpOperation, ArpPacket, emitArp, ARP_LENGTH } from './wire/arp.ts';
+import { EthernetFrame, EtherType, emitEthernet, ETHERNET_HEADER_LENGTH, EthernetField } from './wire/ethernet.ts';
+import { ArpOperation, ArpPacket, emitArp, ARP_LENGTH, ArpField } from './wire/arp.ts';
 import {
   emitIpv4, IpProtocol, Ipv4Flags, Ipv4Packet, IPV4_MIN_HEADER_LENGTH, IPV4_OPTIONS_SOURCE_ROUTED, IPV4_OPTIONS_VALID,
-  validateIpv4Options,
+  validateIpv4Options, Ipv4Field, ipv4HeaderLength,
 } from './wire/ipv4.ts';
 import {
   emitIcmpEcho, emitIcmpError, ICMP_HEADER_LENGTH, IcmpTimeExceededCode, IcmpType, IcmpUnreachableCode, Icmpv4Packet,
 } from './wire/icmpv4.ts';
-import { emitUdp, UDP_HEADER_LENGTH, UdpDatagram } from './wire/udp.ts';
+import { TcpField } from './wire/tcp.ts';
+import { emitUdp, UDP_HEADER_LENGTH, UdpDatagram, UdpField } from './wire/udp.ts';
 import { get16, get32s, set16, set32 } from './wire/bytes.ts';
 import { checksumFold, internetChecksum, pseudoHeaderSumV4, transportChecksumValid } from './wire/checksum.ts';
 import {
@@ -64,7 +67,6 @@ export interface StackOptions extends InterfaceConfig {
 }
 
 export type EchoReplyHandler = (src: number, identifier: number, sequence: number, data: Uint8Array) => void;
-export type TcpInputHandler = (bytes: Uint8Array, ipOffset: number, ipLength: number, slot: number) => void;
 
 export class Ipv4Stack implements LinkReceiver {
   readonly arena: SlotArena;
@@ -80,22 +82,12 @@ export class Ipv4Stack implements LinkReceiver {
   /** Learned path MTUs (RFC 1191) by destination; entries expire after 10 minutes. */
   readonly pathMtus = new Map<number, { mtu: number; expires: number }>();
   onEchoReply: EchoReplyHandler | null = null;
-  tcpInput: TcpInputHandler | null = null;
-  /** Called when ICMP lowers the path MTU towards a destination (TCP shrinks its segments). */
-  onPathMtu: ((dst: number, mtu: number) => void) | null = null;
   /**
-   * TCP's judgement of an ICMP error quoting a TCP segment of ours (the quoted IPv4 header at
-   * bytes[q..], `qhl` long, with at least 8 bytes of TCP behind it): true when a connection took
-   * it, false when it belongs to none (RFC 5927 §5.1). `info` is the next-hop MTU of
-   * Fragmentation Needed; TCP calls learnPathMtu itself once it believes the message.
+   * Who takes each IP protocol (UDP registers itself here; TCP and raw listeners from outside),
+   * who judges ICMP errors quoting it, and who hears of batch ends, link changes, unreachable
+   * neighbours and path MTU changes.
    */
-  tcpIcmpError: ((type: number, code: number, info: number, bytes: Uint8Array, q: number, qhl: number) => boolean) | null = null;
-  /** A next hop (a neighbour or the gateway) did not answer ARP: what waited for it was dropped. */
-  onNeighbourUnreachable: ((ip: number) => void) | null = null;
-  /** Called at the end of every receive batch, before its transmit batch leaves (TCP's coalesced ACKs). */
-  onBatchEnd: (() => void) | null = null;
-  /** Called when the link goes down, comes back or disappears (TCP fails its connections on 'gone'). */
-  onLinkChange: ((state: LinkState, reason: string) => void) | null = null;
+  readonly transports = new TransportRegistry();
   /** The device's state as last reported; while it is not 'up' there is no route (sends are refused). */
   linkState: LinkState;
   closed = false;
@@ -142,7 +134,7 @@ export class Ipv4Stack implements LinkReceiver {
     this.arp = new ArpCache(this.arena, this.clock, {
       sendRequest: (ip) => this.sendArp(ArpOperation.REQUEST, 0, ip),
       flushPending: (slot, e) => this.emitFrame(slot, this.arp.macHi[e]!, this.arp.macLo[e]!),
-      resolveFailed: (ip) => this.onNeighbourUnreachable?.(ip),
+      resolveFailed: (ip) => this.transports.neighbourUnreachable(NetworkFamily.IPV4, ip),
     }, { ...DEFAULT_ARP_TIMINGS, ...options.arp });
     this.reassembler = new Reassembler({ ...DEFAULT_REASSEMBLY_LIMITS, ...options.reassembly });
     this.held = new HeldDataTable(this.arena, { capacity: options.heldCapacity ?? this.arena.slotCount });
@@ -156,6 +148,11 @@ export class Ipv4Stack implements LinkReceiver {
     this.echoReply = options.echoReply ?? true;
     this.ipFraming = device.framing === 'ip';
     this.linkState = device.state ?? 'up';
+    this.transports.register(NetworkFamily.IPV4, IpProtocol.UDP, {
+      broadcast: true,
+      input: (bytes, ipOffset, ipLength, slot, broadcast) => this.inputUdp(slot, bytes, ipOffset, ipLength, broadcast),
+      icmpError: (type, code, info, bytes, q, qhl) => this.udpIcmpError(type, code, info, bytes, q, qhl),
+    });
     device.attach(this);
     if ((options.gratuitousArp ?? true) && !this.ipFraming) {
       this.sendArp(ArpOperation.REQUEST, 0, this.iface.address);
@@ -163,14 +160,14 @@ export class Ipv4Stack implements LinkReceiver {
     }
   }
 
-  /** The device's report (LinkReceiver): 'gone' is final; TCP hears of it through onLinkChange. */
+  /** The device's report (LinkReceiver): 'gone' is final; transports hear of it through the registry's events. */
   onLinkState(state: LinkState, reason: string): void {
     if (this.linkState === 'gone' || this.linkState === state) return;
     this.linkState = state;
     this.counters.linkStateChanges++;
     // Neighbours may have moved while the link was down: learn them again.
     if (state !== 'up') this.arp.clear();
-    this.onLinkChange?.(state, reason);
+    this.transports.linkChange(state, reason);
   }
 
   get address(): number { return this.iface.address; }
@@ -216,7 +213,7 @@ export class Ipv4Stack implements LinkReceiver {
   get receiving(): boolean { return this.inBatch; }
 
   private endBatch(): void {
-    this.onBatchEnd?.();
+    this.transports.batchEnd();
     this.relieve();
     this.flushTx();
   }
@@ -236,8 +233,8 @@ export class Ipv4Stack implements LinkReceiver {
     }
     if (EthernetFrame.check(bytes, offset, length) !== null) { c.rxMalformed++; return; }
     const eth = this.eth.reset(bytes, offset, length);
-    const hi = get16(bytes, offset);
-    const lo = get32s(bytes, offset + 2);
+    const hi = get16(bytes, offset + EthernetField.DESTINATION);
+    const lo = get32s(bytes, offset + EthernetField.DESTINATION + 2);
     // The broadcast address, or an IPv4 group address (01:00:5e and a 0 bit, RFC 1112 §6.4):
     // the IPv4 layer takes such a frame only for a broadcast or a group the interface is a member of.
     const broadcast = (hi === 0xffff && lo === -1) || (hi === 0x0100 && (lo >>> 23) === 0xbc);
@@ -256,8 +253,8 @@ export class Ipv4Stack implements LinkReceiver {
     c.arpIn++;
     const a = this.arpView.reset(bytes, offset, length);
     const senderIp = a.senderProtocolAddr | 0;
-    const senderHi = get16(bytes, offset + 8);
-    const senderLo = get32s(bytes, offset + 10);
+    const senderHi = get16(bytes, offset + ArpField.SENDER_HARDWARE);
+    const senderLo = get32s(bytes, offset + ArpField.SENDER_HARDWARE + 2);
     const target = a.targetProtocolAddr | 0;
     if (this.isLocalAddress(senderIp)) {
       // Someone else claims our address (or our own gratuitous ARP echoed back by a hub).
@@ -320,14 +317,14 @@ export class Ipv4Stack implements LinkReceiver {
       return;
     }
     c.ipIn++;
-    const ip = this.ipView.reset(bytes, offset, get16(bytes, offset + 2));
-    const dst = get32s(bytes, offset + 16);
+    const ip = this.ipView.reset(bytes, offset, get16(bytes, offset + Ipv4Field.TOTAL_LENGTH));
+    const dst = get32s(bytes, offset + Ipv4Field.DESTINATION);
     // A group we are a member of is taken as a broadcast is: never answered with an ICMP error, never TCP.
     const broadcast = this.isBroadcast(dst) || (isMulticast(dst) && this.groups.isMember(dst));
     if (!broadcast && !this.isLocalDestination(dst)) { c.ipNotForUs++; return; }
     if (linkBroadcast && !broadcast) { c.ipNotForUs++; return; }
     // Before reassembly and the transports: a martian holds no reassembly buffer and gets no answer.
-    if (fromLink && this.isMartianSource(get32s(bytes, offset + 12))) { c.ipMartianSource++; return; }
+    if (fromLink && this.isMartianSource(get32s(bytes, offset + Ipv4Field.SOURCE))) { c.ipMartianSource++; return; }
     const hl = ip.headerLength;
     if (hl > IPV4_MIN_HEADER_LENGTH && !this.optionsAcceptable(bytes, offset, hl, ip.length, broadcast)) return;
     if (ip.isFragment) {
@@ -358,26 +355,40 @@ export class Ipv4Stack implements LinkReceiver {
 
   private deliverIpv4(slot: number, bytes: Uint8Array, offset: number, length: number, broadcast: boolean): void {
     const c = this.counters;
-    const hl = (bytes[offset]! & 0x0f) << 2;
-    const proto = bytes[offset + 9]!;
-    if (proto === IpProtocol.UDP) this.inputUdp(slot, bytes, offset, hl, length, broadcast);
-    else if (proto === IpProtocol.ICMP) this.inputIcmp(bytes, offset, hl, length, broadcast);
-    else if (proto === IpProtocol.IGMP) this.groups.input(bytes, offset + hl, length - hl);
-    else if (proto === IpProtocol.TCP && this.tcpInput && !broadcast) this.tcpInput(bytes, offset, length, slot);
-    else {
-      c.ipUnknownProtocol++;
-      if (!broadcast) this.sendIcmpError(bytes, offset, length, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.PROTOCOL, 0);
+    const hl = ipv4HeaderLength(bytes, offset);
+    const proto = bytes[offset + Ipv4Field.PROTOCOL]!;
+    const raw = this.transports.rawListeners(NetworkFamily.IPV4, proto);
+    if (raw !== null) this.deliverRaw(raw, slot, bytes, offset, length);
+    if (proto === IpProtocol.ICMP) { this.inputIcmp(bytes, offset, hl, length, broadcast); return; }
+    if (proto === IpProtocol.IGMP) { this.groups.input(bytes, offset + hl, length - hl); return; }
+    const h = this.transports.handler(NetworkFamily.IPV4, proto);
+    if (h !== null && (h.broadcast || !broadcast)) { h.input(bytes, offset, length, slot, broadcast); return; }
+    // A raw listener took it: no "protocol unreachable", as Linux's ip_local_deliver_finish.
+    if (raw !== null) return;
+    c.ipUnknownProtocol++;
+    if (!broadcast) this.sendIcmpError(bytes, offset, length, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.PROTOCOL, 0);
+  }
+
+  /** A copy of the packet to each raw listener of its protocol (borrowed for the call, as transports get it). */
+  private deliverRaw(raw: readonly RawListener[], slot: number, bytes: Uint8Array, offset: number, length: number): void {
+    for (let i = 0; i < raw.length; i++) {
+      try {
+        raw[i]!.input(bytes, offset, length, slot);
+      } catch {
+        this.counters.receiverErrors++;
+      }
     }
   }
 
-  private inputUdp(slot: number, bytes: Uint8Array, ipOffset: number, hl: number, ipLength: number, broadcast: boolean): void {
+  private inputUdp(slot: number, bytes: Uint8Array, ipOffset: number, ipLength: number, broadcast: boolean): void {
     const c = this.counters;
-    const src = get32s(bytes, ipOffset + 12);
-    const dst = get32s(bytes, ipOffset + 16);
+    const hl = ipv4HeaderLength(bytes, ipOffset);
+    const src = get32s(bytes, ipOffset + Ipv4Field.SOURCE);
+    const dst = get32s(bytes, ipOffset + Ipv4Field.DESTINATION);
     const off = ipOffset + hl;
     if (UdpDatagram.check(bytes, off, ipLength - hl) !== null) { c.udpMalformed++; return; }
     // Checksum 0: none sent (RFC 768). Verified here rather than in check(), which wants unsigned addresses.
-    if (get16(bytes, off + 6) !== 0 && !this.transportChecksumOk(slot, bytes, off, get16(bytes, off + 4), src, dst, IpProtocol.UDP)) {
+    if (get16(bytes, off + UdpField.CHECKSUM) !== 0 && !this.transportChecksumOk(slot, bytes, off, get16(bytes, off + UdpField.LENGTH), src, dst, IpProtocol.UDP)) {
       c.udpBadChecksum++;
       return;
     }
@@ -442,7 +453,7 @@ export class Ipv4Stack implements LinkReceiver {
     if (caps.rxChecksumVerified || (slot >= 0 && (this.arena.flags[slot]! & FrameFlags.CHECKSUM_OK) !== 0)) return true;
     if (caps.rxUnfinishedChecksums) {
       // Checked first: it costs nothing, where summing a 64 KiB segment costs tens of µs.
-      const field = get16(bytes, offset + (protocol === IpProtocol.TCP ? 16 : 6));
+      const field = get16(bytes, offset + (protocol === IpProtocol.TCP ? TcpField.CHECKSUM : UdpField.CHECKSUM));
       const partial = checksumFold(pseudoHeaderSumV4(src, dst, protocol, length));
       // 0xffff and 0 are the same number in one's complement.
       if (field === partial || (partial === 0xffff && field === 0)) {
@@ -480,12 +491,12 @@ export class Ipv4Stack implements LinkReceiver {
     c.icmpIn++;
     const m = this.icmpView.reset(bytes, off, len);
     const type = m.type;
-    const src = get32s(bytes, ipOffset + 12);
+    const src = get32s(bytes, ipOffset + Ipv4Field.SOURCE);
     if (type === IcmpType.ECHO_REQUEST) {
       // Linux's icmp_echo_ignore_broadcasts default: no smurf amplifier.
       if (broadcast || !this.echoReply) return;
       // From the address that was pinged (a secondary one too), as Linux's icmp_reply does.
-      const pinged = get32s(bytes, ipOffset + 16);
+      const pinged = get32s(bytes, ipOffset + Ipv4Field.DESTINATION);
       if (this.sendEcho(IcmpType.ECHO_REPLY, pinged, src, m.identifier, m.sequence, bytes, m.dataOffset, m.dataLength)) c.icmpEchoRepliesSent++;
     } else if (type === IcmpType.ECHO_REPLY) {
       c.icmpEchoRepliesIn++;
@@ -499,34 +510,38 @@ export class Ipv4Stack implements LinkReceiver {
     const c = this.counters;
     // The quoted header must be ours; its checksum is not rechecked (routers may have changed TTL).
     if (qlen < IPV4_MIN_HEADER_LENGTH || bytes[q]! >>> 4 !== 4) { c.icmpMalformed++; return; }
-    const qhl = (bytes[q]! & 0x0f) << 2;
+    const qhl = ipv4HeaderLength(bytes, q);
     if (qhl < IPV4_MIN_HEADER_LENGTH || qlen < qhl + 8) { c.icmpMalformed++; return; }
-    const qsrc = get32s(bytes, q + 12);
-    const qdst = get32s(bytes, q + 16);
-    if (!this.isLocalAddress(qsrc)) { c.icmpMalformed++; return; }
+    if (!this.isLocalAddress(get32s(bytes, q + Ipv4Field.SOURCE))) { c.icmpMalformed++; return; }
     c.icmpErrorsIn++;
     // RFC 5927 §5.1: anyone can forge an error, so it acts only through the socket or connection
     // it quotes — as Linux's protocol handlers (tcp_v4_err, __udp4_lib_err) do — and one that
     // matches none changes nothing, not even the path MTU towards its destination.
-    const proto = bytes[q + 9];
-    let matched = false;
-    if (proto === IpProtocol.TCP) {
-      matched = this.tcpIcmpError !== null && this.tcpIcmpError(type, code, nextHopMtu, bytes, q, qhl);
-    } else if (proto === IpProtocol.UDP) {
-      const sport = get16(bytes, q + qhl);
-      const dport = get16(bytes, q + qhl + 2);
-      const s = this.udp.lookup(qsrc, sport, qdst, dport);
-      if (s) {
-        matched = true;
-        // Linux __udp4_lib_err: the path MTU is learned for a matching socket, whatever its DF setting.
-        if (type === IcmpType.DEST_UNREACHABLE && code === IcmpUnreachableCode.FRAG_NEEDED) this.learnPathMtu(qdst, nextHopMtu, get16(bytes, q + 2));
-        s.icmpErrors++;
-        s.lastIcmpType = type;
-        s.lastIcmpCode = code;
-        s.receiver.onIcmpError?.(s, type, code, qdst, dport);
+    const proto = bytes[q + Ipv4Field.PROTOCOL]!;
+    const raw = this.transports.rawListeners(NetworkFamily.IPV4, proto);
+    if (raw !== null) {
+      for (let i = 0; i < raw.length; i++) {
+        try { raw[i]!.icmpError?.(type, code, nextHopMtu, bytes, q, qhl); } catch { c.receiverErrors++; }
       }
     }
+    const h = this.transports.handler(NetworkFamily.IPV4, proto);
+    const matched = h !== null && h.icmpError !== undefined && h.icmpError(type, code, nextHopMtu, bytes, q, qhl);
     if (!matched) c.icmpErrorsUnmatched++;
+  }
+
+  /** UDP's judgement of an ICMP error quoting one of its datagrams (the registry's icmpError). */
+  private udpIcmpError(type: number, code: number, nextHopMtu: number, bytes: Uint8Array, q: number, qhl: number): boolean {
+    const qdst = get32s(bytes, q + Ipv4Field.DESTINATION);
+    const dport = get16(bytes, q + qhl + UdpField.DESTINATION_PORT);
+    const s = this.udp.lookup(get32s(bytes, q + Ipv4Field.SOURCE), get16(bytes, q + qhl + UdpField.SOURCE_PORT), qdst, dport);
+    if (!s) return false;
+    // Linux __udp4_lib_err: the path MTU is learned for a matching socket, whatever its DF setting.
+    if (type === IcmpType.DEST_UNREACHABLE && code === IcmpUnreachableCode.FRAG_NEEDED) this.learnPathMtu(qdst, nextHopMtu, get16(bytes, q + Ipv4Field.TOTAL_LENGTH));
+    s.icmpErrors++;
+    s.lastIcmpType = type;
+    s.lastIcmpCode = code;
+    s.receiver.onIcmpError?.(s, type, code, qdst, dport);
+    return true;
   }
 
   /**
@@ -547,7 +562,7 @@ export class Ipv4Stack implements LinkReceiver {
     if (cur && cur.mtu <= mtu && cur.expires > this.clock.now()) return;
     this.pathMtus.set(dst, { mtu, expires: this.clock.now() + PMTU_EXPIRY_MS });
     this.counters.pmtuUpdates++;
-    this.onPathMtu?.(dst, mtu);
+    this.transports.pathMtu(NetworkFamily.IPV4, dst, mtu);
   }
 
   /** True when `dst` is ours, on the interface's subnet, a broadcast, or reachable through the gateway. */
@@ -698,11 +713,11 @@ export class Ipv4Stack implements LinkReceiver {
   private emitFrame(slot: number, dstHi: number, dstLo: number): void {
     const at = this.arena.prepend(slot, ETHERNET_HEADER_LENGTH);
     const v = this.arena.view(slot);
-    set16(v, at, dstHi);
-    set32(v, at + 2, dstLo);
-    set16(v, at + 6, this.macHi);
-    set32(v, at + 8, this.macLo);
-    set16(v, at + 12, EtherType.IPV4);
+    set16(v, at + EthernetField.DESTINATION, dstHi);
+    set32(v, at + EthernetField.DESTINATION + 2, dstLo);
+    set16(v, at + EthernetField.SOURCE, this.macHi);
+    set32(v, at + EthernetField.SOURCE + 2, this.macLo);
+    set16(v, at + EthernetField.ETHER_TYPE, EtherType.IPV4);
     this.queueTx(slot);
   }
 
@@ -855,10 +870,10 @@ export class Ipv4Stack implements LinkReceiver {
    */
   sendIcmpError(bytes: Uint8Array, offset: number, length: number, type: number, code: number, info: number): void {
     const c = this.counters;
-    const hl = (bytes[offset]! & 0x0f) << 2;
-    const src = get32s(bytes, offset + 12);
-    if ((get16(bytes, offset + 6) & 0x1fff) !== 0 || src === 0 || this.isBroadcast(src) || (src >>> 28) >= 0xe) return;
-    if (bytes[offset + 9] === IpProtocol.ICMP) {
+    const hl = ipv4HeaderLength(bytes, offset);
+    const src = get32s(bytes, offset + Ipv4Field.SOURCE);
+    if ((get16(bytes, offset + Ipv4Field.FLAGS_FRAGMENT) & 0x1fff) !== 0 || src === 0 || this.isBroadcast(src) || (src >>> 28) >= 0xe) return;
+    if (bytes[offset + Ipv4Field.PROTOCOL] === IpProtocol.ICMP) {
       const t = length > hl ? bytes[offset + hl]! : 0;
       if (t !== IcmpType.ECHO_REQUEST && t !== IcmpType.ECHO_REPLY) return;
     }

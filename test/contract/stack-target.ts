@@ -24,20 +24,18 @@ function stackFactory(network: MemoryNetworkOptions = {}, prepare: (pair: StackP
   const pair = stackPair(network, {}, undefined, {}, { secondary: [SECONDARY_IP] });
   prepare(pair);
   lastPair = pair;
-  peerHost = pair.b;
-  const tcp = new TcpEngine(pair.b);
+  peerHost = pair.b.ip;
+  const tcp = pair.b.tcp!;
   peerTcp = tcp;
   // Name resolution is the host's, as for the kernel provider (R51 tests resolve localhost).
   const provider = createStackProvider(pair.a, { resolver: new HostResolver() });
   const stop = provider.stop.bind(provider);
   provider.stop = async () => {
     await stop();
-    tcp.closeAll();
     pair.b.close();
-    pair.b.device.close();
     // Every slot and every held-data handle is back: nothing leaked by the WSK layer, the provider or the stacks.
-    pair.a.held.assertNoLeaks();
-    pair.b.held.assertNoLeaks();
+    pair.a.ip.held.assertNoLeaks();
+    pair.b.ip.held.assertNoLeaks();
     pair.network.arena.assertNoLeaks();
   };
   return provider;
@@ -100,7 +98,7 @@ export const stackTarget: ContractTarget = {
   peersOnLoopback: false,
   silentMode: false,
   ringUsage: () => ({
-    heldHandles: (lastPair?.a.held.count ?? 0) + (lastPair?.b.held.count ?? 0),
+    heldHandles: (lastPair?.a.ip.held.count ?? 0) + (lastPair?.b.ip.held.count ?? 0),
     slotsInUse: lastPair?.network.arena.inUse ?? 0,
   }),
 };

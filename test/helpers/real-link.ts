@@ -15,7 +15,9 @@ import { RawSocketLink, rawIpQuietRules } from '../../transports/raw-socket/raw-
 import { FaultInjectorLink, type FaultOptions } from '../../transports/fault/fault-injector.ts';
 import { PcapWriterLink } from '../../transports/sniffer/pcap-writer.ts';
 import type { LinkDevice } from '../../runtime/net/device.ts';
-import { Ipv4Stack } from '../../runtime/net/stack.ts';
+import type { Ipv4Stack } from '../../runtime/net/stack.ts';
+import { createUserspaceStack } from '../../runtime/net/userspace-stack.ts';
+import { receiveFilterFor } from '../../runtime/net/receive-filter.ts';
 import { createStackProvider, type StackProvider } from '../../runtime/net/stack-provider.ts';
 import type { TcpOptionsConfig } from '../../runtime/net/tcp/tcp-engine.ts';
 import { WskSubsystem } from '../../runtime/wsk/subsystem.ts';
@@ -86,17 +88,15 @@ export interface PeerProcess {
 export const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
 function openDevice(kind: LinkKind, lab: Lab, opts: StackLabOptions): LinkDevice {
-  const address = lab.stackAddress.split('/')[0]!;
-  const broadcast = address.replace(/\.\d+$/, '.255');
-  const accept = [address, ...(opts.secondary ?? []), broadcast];
+  const filter = receiveFilterFor({ address: lab.stackAddress, secondary: opts.secondary }, opts.multicast);
   switch (kind) {
     case 'afpacket':
       return new AfPacketLink({
-        ifname: lab.stackIf, netns: lab.stackNs, acceptAddresses: accept, acceptMulticast: opts.multicast, busyPollUs: opts.busyPollUs, ringFrames: opts.ringFrames,
+        ifname: lab.stackIf, netns: lab.stackNs, filter, busyPollUs: opts.busyPollUs, ringFrames: opts.ringFrames,
         poolSlots: opts.poolSlots,
       });
     case 'pcap':
-      return new PcapLink({ ifname: lab.stackIf, netns: lab.stackNs, acceptAddresses: accept, acceptMulticast: opts.multicast });
+      return new PcapLink({ ifname: lab.stackIf, netns: lab.stackNs, filter });
     case 'raw':
       lab.quietHostStack(rawIpQuietRules());
       return new RawSocketLink({ ifname: lab.stackIf, netns: lab.stackNs });
@@ -130,8 +130,9 @@ export async function openStackLab(kind: LinkKind, opts: StackLabOptions = {}): 
   let link: LinkDevice = device;
   if (opts.faults) link = new FaultInjectorLink(link, { ...opts.faults, direction: 'both' });
   const capture = opts.capture === false ? null : new PcapWriterLink(link, { path: capturePath, snaplen: 160 });
-  const stack = new Ipv4Stack(capture ?? link, { address: lab.stackAddress, secondary: opts.secondary });
-  const provider = createStackProvider(stack, { tcp: opts.tcp });
+  const userspace = createUserspaceStack(capture ?? link, { address: lab.stackAddress, secondary: opts.secondary, tcp: opts.tcp });
+  const stack = userspace.ip;
+  const provider = createStackProvider(userspace);
   const subsystem = new WskSubsystem(provider, { name: `interop-${kind}`, registerWithNmr: false });
   await subsystem.start();
 

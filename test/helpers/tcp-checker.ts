@@ -8,7 +8,8 @@
 import { SlotArena } from '../../runtime/ring/slot-arena.ts';
 import { HandLink, type HandLinkOptions } from './hand-link.ts';
 import { A, B } from './net-pair.ts';
-import { Ipv4Stack } from '../../runtime/net/stack.ts';
+import type { Ipv4Stack } from '../../runtime/net/stack.ts';
+import { createUserspaceStack } from '../../runtime/net/userspace-stack.ts';
 import { TcpEngine, type TcpListener, type TcpOptionsConfig } from '../../runtime/net/tcp/tcp-engine.ts';
 import type { Tcb, TcpEvents } from '../../runtime/net/tcp/tcb.ts';
 import { emitEthernet, EtherType } from '../../runtime/net/wire/ethernet.ts';
@@ -375,10 +376,11 @@ export class Rig {
     this.arena = new SlotArena({ slotCount, slotSize: Math.max(2048, (frameMax + 256 + 63) & ~63) });
     this.link = new HandLink(this.arena, MAC_US, link);
     this.link.capture = true;
-    this.stack = new Ipv4Stack(this.link, { address: `${formatIpv4(US)}/24`, gratuitousArp: false });
-    this.stack.arp.learn(PEER, Math.floor(MAC_PEER / 0x100000000), MAC_PEER % 0x100000000 | 0, true, 0);
     // A fixed 256 KiB receive buffer (no autotuning) unless a test asks otherwise: window checks stay exact.
-    this.engine = new TcpEngine(this.stack, { receiveBuffer: 256 * 1024, ...tcp });
+    const stack = createUserspaceStack(this.link, { address: `${formatIpv4(US)}/24`, gratuitousArp: false, tcp: { receiveBuffer: 256 * 1024, ...tcp } });
+    this.stack = stack.ip;
+    this.engine = stack.tcp!;
+    this.stack.arp.learn(PEER, Math.floor(MAC_PEER / 0x100000000), MAC_PEER % 0x100000000 | 0, true, 0);
   }
 
   get clock(): HandLink['clock'] { return this.link.clock; }

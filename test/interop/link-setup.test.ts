@@ -4,7 +4,7 @@
 // namespace or device, device down, MTU too large). Needs root (CI runs as root).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { Ipv4Stack } from '../../runtime/net/stack.ts';
+import { createUserspaceStack } from '../../runtime/net/userspace-stack.ts';
 import { emptyObjectBytes, measureWindow, type WindowAllocation } from '../helpers/allocation.ts';
 import { fileURLToPath } from 'node:url';
 import {
@@ -225,7 +225,7 @@ describe('AF_PACKET link with its own MAC', () => {
     const lab = labUp();
     const mac = 0x02aabbccdd01;
     const link = new AfPacketLink({ ifname: lab.stackIf, netns: lab.stackNs, mac });
-    const stack = new Ipv4Stack(link, { address: lab.stackAddress });
+    const stack = createUserspaceStack(link, { address: lab.stackAddress, tcp: false });
     try {
       expect(lab.exec('stack', ['ip', '-d', 'link', 'show', lab.stackIf])).toMatch(/promiscuity 1/);
       const r = await new Promise<string>((resolve) => {
@@ -238,7 +238,6 @@ describe('AF_PACKET link with its own MAC', () => {
       expect(r).toContain('lladdr 02:aa:bb:cc:dd:01');
     } finally {
       stack.close();
-      link.close();
       lab.down();
     }
     link.arena.assertNoLeaks();

@@ -35,8 +35,8 @@
 import { DEFAULT_HEADROOM, SlotArena } from '../../runtime/ring/slot-arena.ts';
 import { RealClock, type Clock } from '../../runtime/net/clock.ts';
 import type { LinkCapabilities, LinkStats } from '../../runtime/net/device.ts';
-import { parseIpv4 } from '../../runtime/net/wire/bytes.ts';
-import { encodeBpf, stackFilter } from './bpf.ts';
+import type { ReceiveFilter } from '../../runtime/net/receive-filter.ts';
+import { compileReceiveFilter, encodeBpf } from './bpf.ts';
 import { LinkError, loadAddon, withNetns } from '../native/native.ts';
 import { DeviceLink, explainOpenError, watchDevice } from '../native/device-link.ts';
 
@@ -67,12 +67,10 @@ export interface AfPacketLinkOptions {
   /** Checksum and segmentation offload through PACKET_VNET_HDR (default true). */
   offloads?: boolean;
   /**
-   * IPv4 addresses the stack answers to (its address, its subnet broadcast): a BPF filter then
-   * lets only ARP and IPv4 to these into the ring. Default: no filter.
+   * What the stack takes (receiveFilterFor(config) from the stack's own config): compiled to a
+   * BPF program, it keeps everything else out of the ring. Default: no filter.
    */
-  acceptAddresses?: string[];
-  /** With acceptAddresses: IPv4 multicast (224.0.0.0/4) passes the filter too, for the groups the stack joins. */
-  acceptMulticast?: boolean;
+  filter?: ReceiveFilter;
   /** Skip the device's qdisc on transmit (faster; bypasses tc/netem on this side). Default false. */
   qdiscBypass?: boolean;
   /**
@@ -228,7 +226,7 @@ export class AfPacketLink extends DeviceLink {
     const ringFrames = blocks * framesPerBlock;
     const deviceMac = watch.macHi * 0x100000000 + (watch.macLo >>> 0);
     const offloads = opts.offloads ?? true;
-    const filter = opts.acceptAddresses?.length ? encodeBpf(stackFilter(opts.acceptAddresses.map(parseIpv4), opts.acceptMulticast)) : undefined;
+    const filter = opts.filter ? encodeBpf(compileReceiveFilter(opts.filter)) : undefined;
     try {
       // Frames for another MAC reach a real NIC's packet sockets only in promiscuous mode.
       this.sock = withNetns(opts.netns, () => new addon.PacketSocket({

@@ -13,7 +13,7 @@ import { parseSegment, type Segment } from '../../test/helpers/tcp-checker.ts';
 import { MemoryNetwork } from '../memory/memory-network.ts';
 import { FrameFlags, LinkMiddleware, type LinkDevice } from '../link.ts';
 import { FaultInjectorLink, type FaultOptions } from './fault-injector.ts';
-import { Xoshiro128 } from './prng.ts';
+import { Xoshiro128 } from '../../runtime/net/prng.ts';
 import { measureAllocation } from '../../test/helpers/allocation.ts';
 import { HandLink } from '../../test/helpers/hand-link.ts';
 import { SlotArena } from '../../runtime/ring/slot-arena.ts';

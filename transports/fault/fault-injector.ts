@@ -18,7 +18,7 @@ import { WskUsageError } from '../../runtime/errors.ts';
 import type { ClockTimer } from '../../runtime/net/clock.ts';
 import { finishTransportChecksum, TcpSegmenter, type LinkHeaderLength } from '../../runtime/net/wire/offload.ts';
 import { FrameFlags, LinkMiddleware, type LinkDevice } from '../link.ts';
-import { Xoshiro128 } from './prng.ts';
+import { Xoshiro128 } from '../../runtime/net/prng.ts';
 
 export interface FaultOptions {
   /** PRNG seed: the same seed gives the same fault sequence for the same traffic. */

@@ -14,8 +14,8 @@
 import { SlotArena } from '../../runtime/ring/slot-arena.ts';
 import { RealClock, type Clock } from '../../runtime/net/clock.ts';
 import type { LinkCapabilities, LinkStats } from '../../runtime/net/device.ts';
-import { parseIpv4 } from '../../runtime/net/wire/bytes.ts';
-import { encodeBpf, stackFilter } from '../afpacket/bpf.ts';
+import type { ReceiveFilter } from '../../runtime/net/receive-filter.ts';
+import { compileReceiveFilter, encodeBpf } from '../afpacket/bpf.ts';
 import { LinkError, loadAddon, withNetns } from '../native/native.ts';
 import { DeviceLink, explainOpenError, watchDevice } from '../native/device-link.ts';
 
@@ -29,10 +29,11 @@ export interface PcapLinkOptions {
   slotSize?: number;
   /** The stack's MAC; default the device's own; another one turns on promiscuous mode. */
   mac?: number;
-  /** Addresses the stack answers to: a BPF filter keeps everything else out of the capture. */
-  acceptAddresses?: string[];
-  /** With acceptAddresses: IPv4 multicast (224.0.0.0/4) passes the filter too, for the groups the stack joins. */
-  acceptMulticast?: boolean;
+  /**
+   * What the stack takes (receiveFilterFor(config) from the stack's own config): compiled to a
+   * BPF program, it keeps everything else out of the ring. Default: no filter.
+   */
+  filter?: ReceiveFilter;
   /**
    * libpcap's kernel buffer in bytes (default 32 MiB). On a device with segmentation offload
    * libpcap cuts it into 64 KiB frames, so this is about 500 frames: a burst larger than that
@@ -108,7 +109,7 @@ export class PcapLink extends DeviceLink {
     const slotCount = opts.slotCount ?? 1024;
     super(opts.ifname, clock, watch, slotCount, opts.statePollMs ?? 500);
     const deviceMac = watch.macHi * 0x100000000 + (watch.macLo >>> 0);
-    const filter = opts.acceptAddresses?.length ? encodeBpf(stackFilter(opts.acceptAddresses.map(parseIpv4), opts.acceptMulticast)) : undefined;
+    const filter = opts.filter ? encodeBpf(compileReceiveFilter(opts.filter)) : undefined;
     try {
       this.handle = withNetns(opts.netns, () => new addon.PcapHandle({
         ifname: opts.ifname, promiscuous: opts.mac !== undefined && opts.mac !== deviceMac, filter, bufferSize: opts.bufferSize,

@@ -26,6 +26,7 @@ import type { LinkCapabilities, LinkStats } from '../../runtime/net/device.ts';
 import { formatIpv4, get32 } from '../../runtime/net/wire/bytes.ts';
 import { FIX_PRIVILEGE, LinkError, withNetns } from '../native/native.ts';
 import { DeviceLink, watchDevice } from '../native/device-link.ts';
+import { Ipv4Field } from '../../runtime/net/wire/ipv4.ts';
 
 /** The socket mark this link's packets carry unless told otherwise ('WS'). */
 export const RAW_IP_DEFAULT_MARK = 0x5753;
@@ -221,7 +222,7 @@ export class RawSocketLink extends DeviceLink {
       const off = arena.offsetOf(slot);
       const len = arena.lengthOf(slot);
       try {
-        this.sender.send(view, off, len, this.addressName(get32(view, off + 16) | 0), this.onSentBound);
+        this.sender.send(view, off, len, this.addressName(get32(view, off + Ipv4Field.DESTINATION) | 0), this.onSentBound);
         s.txFrames++;
         s.txBytes += len;
       } catch (err) {

@@ -9,10 +9,11 @@
 import type { Ipv4Stack } from '../stack.ts';
 import type { Clock, ClockTimer } from '../clock.ts';
 import type { LinkState } from '../device.ts';
-import { IPV4_MIN_HEADER_LENGTH } from '../wire/ipv4.ts';
+import { IpProtocol, IPV4_MIN_HEADER_LENGTH, Ipv4Field } from '../wire/ipv4.ts';
+import { NetworkFamily } from '../transport-registry.ts';
 import { IcmpType, IcmpUnreachableCode } from '../wire/icmpv4.ts';
 import { get16, get32s } from '../wire/bytes.ts';
-import { TcpOptions, TCP_MIN_HEADER_LENGTH } from '../wire/tcp.ts';
+import { TcpOptions, TCP_MIN_HEADER_LENGTH, TcpField } from '../wire/tcp.ts';
 import {
   STATUS_ADDRESS_ALREADY_EXISTS, STATUS_CONNECTION_ABORTED, STATUS_CONNECTION_REFUSED, STATUS_HOST_UNREACHABLE,
   STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_DEVICE_STATE, STATUS_IO_TIMEOUT, STATUS_NETWORK_UNREACHABLE, STATUS_SUCCESS,
@@ -78,6 +79,14 @@ export class TcpListener {
   constructor(readonly localIp: number, readonly localPort: number, readonly backlog: number, readonly events: TcpListenerEvents) {}
 }
 
+/** The engine's random inputs: a fraction in [0, 1), and the 16-byte ISN secret (undefined: IsnGenerator draws it from node:crypto). */
+export interface TcpEntropy {
+  random(): number;
+  isnKey(): Uint8Array | undefined;
+}
+
+const SYSTEM_ENTROPY: TcpEntropy = { random: Math.random, isnKey: () => undefined };
+
 const EPHEMERAL_LOW = 49152;
 const EPHEMERAL_COUNT = 16384;
 
@@ -117,7 +126,11 @@ export class TcpEngine {
   private challengeWindowStart = 0;
   private nextEphemeral: number;
 
-  constructor(readonly stack: Ipv4Stack, options: Partial<TcpOptionsConfig> = {}) {
+  /**
+   * `entropy`: where the random inputs come from (timestamp offset, first ephemeral port, then
+   * the ISN key); a seeded simulation passes its own (userspace-stack.ts, config.seed).
+   */
+  constructor(readonly stack: Ipv4Stack, options: Partial<TcpOptionsConfig> = {}, entropy: TcpEntropy = SYSTEM_ENTROPY) {
     this.clock = stack.clock;
     this.options = { ...DEFAULT_TCP_OPTIONS, ...options };
     // Everything in the window may arrive behind one lost segment: keep it, as Linux does
@@ -133,15 +146,20 @@ export class TcpEngine {
       Math.max(this.options.receiveBuffer, (stack.arena.slotCount >> 2) * this.mssForMtu()));
     createCongestionControl(this.options.congestionControl, 1460); // unknown names fail here, with the list
     this.timer = this.clock.createTimer(() => this.onTimer());
-    this.isn = new IsnGenerator(() => this.clock.now());
-    this.tsOffset = (Math.random() * 0x7fffffff) | 0;
-    this.nextEphemeral = EPHEMERAL_LOW + Math.floor(Math.random() * EPHEMERAL_COUNT);
-    stack.tcpInput = (bytes, ipOffset, ipLength, slot) => tcpInput(this, bytes, ipOffset, ipLength, slot);
-    stack.onPathMtu = (dst, mtu) => this.onPathMtu(dst, mtu);
-    stack.tcpIcmpError = (type, code, info, bytes, q, qhl) => this.onIcmpError(type, code, info, bytes, q, qhl);
-    stack.onLinkChange = (state) => this.onLinkChange(state);
-    stack.onBatchEnd = () => this.flushAcks();
-    stack.onNeighbourUnreachable = (ip) => this.onNeighbourUnreachable(ip);
+    this.tsOffset = (entropy.random() * 0x7fffffff) | 0;
+    this.nextEphemeral = EPHEMERAL_LOW + Math.floor(entropy.random() * EPHEMERAL_COUNT);
+    this.isn = new IsnGenerator(() => this.clock.now(), entropy.isnKey());
+    stack.transports.register(NetworkFamily.IPV4, IpProtocol.TCP, {
+      broadcast: false,
+      input: (bytes, ipOffset, ipLength, slot) => tcpInput(this, bytes, ipOffset, ipLength, slot),
+      icmpError: (type, code, info, bytes, q, qhl) => this.onIcmpError(type, code, info, bytes, q, qhl),
+    });
+    stack.transports.addEvents({
+      onBatchEnd: () => this.flushAcks(),
+      onLinkChange: (state) => this.onLinkChange(state),
+      onNeighbourUnreachable: (family, ip) => { if (family === NetworkFamily.IPV4) this.onNeighbourUnreachable(ip); },
+      onPathMtu: (family, dst, mtu) => { if (family === NetworkFamily.IPV4) this.onPathMtu(dst, mtu); },
+    });
   }
 
   /** Connections owed an ACK at the end of the current receive batch. */
@@ -206,17 +224,17 @@ export class TcpEngine {
    */
   private onIcmpError(type: number, code: number, info: number, bytes: Uint8Array, q: number, qhl: number): boolean {
     const t = q + qhl;
-    const remoteIp = get32s(bytes, q + 16);
-    const tcb = this.lookup(remoteIp, get16(bytes, t), get16(bytes, t + 2));
+    const remoteIp = get32s(bytes, q + Ipv4Field.DESTINATION);
+    const tcb = this.lookup(remoteIp, get16(bytes, t + TcpField.SOURCE_PORT), get16(bytes, t + TcpField.DESTINATION_PORT));
     if (!tcb || tcb.state === TcpState.CLOSED) return false;
     if (tcb.state === TcpState.TIME_WAIT) return true; // nothing left to send: Linux ignores it too
     // between(seq, snd_una, snd_nxt), both ends included; SND.MAX, as our SND.NXT steps back on a retransmission timeout.
-    if ((get32s(bytes, t + 4) - tcb.sndUna) >>> 0 > (tcb.sndMax - tcb.sndUna) >>> 0) {
+    if ((get32s(bytes, t + TcpField.SEQUENCE) - tcb.sndUna) >>> 0 > (tcb.sndMax - tcb.sndUna) >>> 0) {
       this.counters.outOfWindowIcmps++;
       return false;
     }
     if (type === IcmpType.DEST_UNREACHABLE) {
-      if (code === IcmpUnreachableCode.FRAG_NEEDED) { this.stack.learnPathMtu(remoteIp, info, get16(bytes, q + 2)); return true; }
+      if (code === IcmpUnreachableCode.FRAG_NEEDED) { this.stack.learnPathMtu(remoteIp, info, get16(bytes, q + Ipv4Field.TOTAL_LENGTH)); return true; }
       // Linux's icmp_err_convert, in NTSTATUS: net codes (0, 6, 9, 11), port (3), and the host ones.
       tcb.softError = code === 0 || code === 6 || code === 9 || code === 11 ? STATUS_NETWORK_UNREACHABLE
         : code === IcmpUnreachableCode.PORT ? STATUS_CONNECTION_REFUSED : STATUS_HOST_UNREACHABLE;

@@ -4,8 +4,8 @@
 // ACK, with Linux's quick-ACK on start and out-of-order data). Malformed segments are counted and
 // dropped; nothing here throws on bad input.
 import { get16, get32s } from '../wire/bytes.ts';
-import { IpProtocol } from '../wire/ipv4.ts';
-import { parseTcpOptions, TcpFlags, TcpSegment, type TcpOptions } from '../wire/tcp.ts';
+import { IpProtocol, Ipv4Field, ipv4HeaderLength } from '../wire/ipv4.ts';
+import { parseTcpOptions, TcpFlags, TcpSegment, type TcpOptions, TcpField, tcpHeaderLength } from '../wire/tcp.ts';
 import { STATUS_CONNECTION_REFUSED, STATUS_CONNECTION_RESET, STATUS_SUCCESS } from '../../ntstatus.ts';
 import { seqGeq, seqGt, seqLeq, seqLt } from './seq.ts';
 import { Tcb, TcpState } from './tcb.ts';
@@ -37,18 +37,18 @@ const seg = new Segment();
 
 export function tcpInput(e: TcpEngine, bytes: Uint8Array, ipOffset: number, ipLength: number, slot: number): void {
   const c = e.counters;
-  const hl = (bytes[ipOffset]! & 0x0f) << 2;
+  const hl = ipv4HeaderLength(bytes, ipOffset);
   const off = ipOffset + hl;
   const len = ipLength - hl;
-  const src = get32s(bytes, ipOffset + 12);
-  const dst = get32s(bytes, ipOffset + 16);
+  const src = get32s(bytes, ipOffset + Ipv4Field.SOURCE);
+  const dst = get32s(bytes, ipOffset + Ipv4Field.DESTINATION);
   if (TcpSegment.check(bytes, off, len) !== null) { c.malformed++; return; }
   if (!e.stack.transportChecksumOk(slot, bytes, off, len, src, dst, IpProtocol.TCP)) {
     c.malformed++;
     return;
   }
   c.segmentsIn++;
-  const dataOffset = (bytes[off + 12]! >>> 4) << 2;
+  const dataOffset = tcpHeaderLength(bytes, off);
   const o = e.rxOptions;
   parseTcpOptions(bytes, off + 20, off + dataOffset, o);
   seg.bytes = bytes;
@@ -56,11 +56,11 @@ export function tcpInput(e: TcpEngine, bytes: Uint8Array, ipOffset: number, ipLe
   seg.srcIp = src;
   seg.dstIp = dst;
   seg.srcPort = get16(bytes, off);
-  seg.dstPort = get16(bytes, off + 2);
-  seg.seq = get32s(bytes, off + 4);
-  seg.ack = get32s(bytes, off + 8);
-  seg.flags = bytes[off + 13]!;
-  seg.window = get16(bytes, off + 14);
+  seg.dstPort = get16(bytes, off + TcpField.DESTINATION_PORT);
+  seg.seq = get32s(bytes, off + TcpField.SEQUENCE);
+  seg.ack = get32s(bytes, off + TcpField.ACKNOWLEDGMENT);
+  seg.flags = bytes[off + TcpField.FLAGS]!;
+  seg.window = get16(bytes, off + TcpField.WINDOW);
   seg.payloadAt = off + dataOffset;
   seg.payloadLength = len - dataOffset;
   const tcb = e.lookup(src, seg.dstPort, seg.srcPort);

@@ -5,7 +5,7 @@
 import { IpProtocol } from '../wire/ipv4.ts';
 import { ETHERNET_HEADER_LENGTH } from '../wire/ethernet.ts';
 import { IPV4_MIN_HEADER_LENGTH } from '../wire/ipv4.ts';
-import { emitTcp, emitTcpOptions, TcpFlags, TCP_MIN_HEADER_LENGTH, type TcpOptions } from '../wire/tcp.ts';
+import { emitTcp, emitTcpOptions, TcpField, TcpFlags, TCP_MIN_HEADER_LENGTH, type TcpOptions } from '../wire/tcp.ts';
 import { checksumAdd, checksumFold, pseudoHeaderSumV4 } from '../wire/checksum.ts';
 import { set16 } from '../wire/bytes.ts';
 import { FrameFlags } from '../device.ts';
@@ -104,10 +104,10 @@ export function sendSegment(e: TcpEngine, tcb: Tcb, seq: number, length: number,
   const total = hl + length;
   if (!e.stack.device.capabilities.txChecksumOffload) {
     const sum = checksumFold(checksumAdd(view, start, total, pseudoHeaderSumV4(tcb.localIp, tcb.remoteIp, IpProtocol.TCP, total)));
-    set16(view, start + 16, ~sum & 0xffff);
+    set16(view, start + TcpField.CHECKSUM, ~sum & 0xffff);
   } else {
     // The device finishes it from the pseudo-header sum, as Linux leaves it for hardware.
-    set16(view, start + 16, checksumFold(pseudoHeaderSumV4(tcb.localIp, tcb.remoteIp, IpProtocol.TCP, total)));
+    set16(view, start + TcpField.CHECKSUM, checksumFold(pseudoHeaderSumV4(tcb.localIp, tcb.remoteIp, IpProtocol.TCP, total)));
     arena.flags[slot] = FrameFlags.CHECKSUM_PARTIAL;
   }
   // Segmentation offload cuts this into MSS-sized segments, each with this header.
@@ -374,7 +374,7 @@ export function sendResetFor(e: TcpEngine, localIp: number, localPort: number, r
   if (hadAck) emitTcp(view, start, localPort, remotePort, segAck, 0, TcpFlags.RST, 0);
   else emitTcp(view, start, localPort, remotePort, 0, (segSeq + segLen) | 0, TcpFlags.RST | TcpFlags.ACK, 0);
   const sum = checksumFold(checksumAdd(view, start, TCP_MIN_HEADER_LENGTH, pseudoHeaderSumV4(localIp, remoteIp, IpProtocol.TCP, TCP_MIN_HEADER_LENGTH)));
-  set16(view, start + 16, ~sum & 0xffff);
+  set16(view, start + TcpField.CHECKSUM, ~sum & 0xffff);
   arena.setFrame(slot, start, TCP_MIN_HEADER_LENGTH);
   e.stack.outputIpv4(slot, localIp, remoteIp, IpProtocol.TCP, 0, false, -1, true);
   e.counters.resetsSent++;
@@ -408,7 +408,7 @@ export function sendStatelessSynAck(e: TcpEngine, localIp: number, localPort: nu
   const optionsLength = emitTcpOptions(view, start + TCP_MIN_HEADER_LENGTH, o);
   const hl = emitTcp(view, start, localPort, remotePort, iss, ack, TcpFlags.SYN | TcpFlags.ACK, Math.min(e.options.receiveBuffer, 65535), optionsLength);
   const sum = checksumFold(checksumAdd(view, start, hl, pseudoHeaderSumV4(localIp, remoteIp, IpProtocol.TCP, hl)));
-  set16(view, start + 16, ~sum & 0xffff);
+  set16(view, start + TcpField.CHECKSUM, ~sum & 0xffff);
   arena.setFrame(slot, start, hl);
   e.stack.outputIpv4(slot, localIp, remoteIp, IpProtocol.TCP, 0, false, -1, true);
   e.counters.segmentsOut++;

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { VirtualClock } from '../clock.ts';
 import type { LinkDevice } from '../device.ts';
 import { FaultInjectorLink, type FaultOptions } from '../../../transports/fault/fault-injector.ts';
-import { Xoshiro128 } from '../../../transports/fault/prng.ts';
+import { Xoshiro128 } from '../prng.ts';
 import { LinkMiddleware } from '../../../transports/link.ts';
 import { parseSegment, type Segment } from '../../../test/helpers/tcp-checker.ts';
 import { B, stackPair, type StackPair } from '../../../test/helpers/net-pair.ts';
@@ -64,10 +64,10 @@ function world(faults: Omit<FaultOptions, 'seed'> | null = null, tcp: Partial<Tc
     return f;
   };
   const pair = tso > 0
-    ? stackPair({ clock, slotCount: 1024, slotSize: tso + 1024 }, {}, wrap, { capabilities: { tsoMaxBytes: tso } })
-    : stackPair({ clock, slotCount: 8192 }, {}, wrap);
-  const a = new TcpEngine(pair.a, tcp);
-  const b = new TcpEngine(pair.b, tcp);
+    ? stackPair({ clock, slotCount: 1024, slotSize: tso + 1024 }, { tcp }, wrap, { capabilities: { tsoMaxBytes: tso } })
+    : stackPair({ clock, slotCount: 8192 }, { tcp }, wrap);
+  const a = pair.a.tcp!;
+  const b = pair.b.tcp!;
   return {
     clock, pair, a, b,
     run: (ms, done) => clock.runFor(ms, done),
@@ -186,7 +186,7 @@ describe('TCP on the userspace stack (memory link, virtual time)', () => {
       return new Tap(f, (bytes, segmentSize) => aFrames.push({ t: clock.now(), bytes, segmentSize }));
     }, { capabilities: { tsoMaxBytes: 65536, txChecksumOffload: true } });
     const w: World = {
-      clock, pair, a: new TcpEngine(pair.a), b: new TcpEngine(pair.b), run: (ms, done) => clock.runFor(ms, done),
+      clock, pair, a: pair.a.tcp!, b: pair.b.tcp!, run: (ms, done) => clock.runFor(ms, done),
       close: () => {
         w.a.closeAll(); w.b.closeAll(); clock.runFor(1); pair.close();
         for (const f of injectors) f.close();
@@ -251,16 +251,16 @@ describe('TCP on the userspace stack (memory link, virtual time)', () => {
     const v = arena.view(slot);
     const at = arena.headroom;
     const q = at + 14 + 20 + 8;
-    emitIpv4(v, q, w.pair.a.address, B, IpProtocol.TCP, 1480);
+    emitIpv4(v, q, w.pair.a.ip.address, B, IpProtocol.TCP, 1480);
     set16(v, q + 20, client.tcb!.localPort);
     set16(v, q + 22, 80);
     set32(v, q + 24, client.tcb!.sndUna); // RFC 5927 §5.1: only a quote inside SND.UNA..SND.NXT is believed
     emitIcmpError(v, at + 14 + 20, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAG_NEEDED, 28, 1000);
-    emitIpv4(v, at + 14, B, w.pair.a.address, IpProtocol.ICMP, 36);
-    emitEthernet(v, at, w.pair.a.mac, w.pair.b.mac, EtherType.IPV4);
+    emitIpv4(v, at + 14, B, w.pair.a.ip.address, IpProtocol.ICMP, 36);
+    emitEthernet(v, at, w.pair.a.ip.mac, w.pair.b.ip.mac, EtherType.IPV4);
     arena.setFrame(slot, at, 14 + 20 + 36);
-    w.pair.a.onReceive(Int32Array.of(slot), 1);
-    expect(w.pair.a.pathMtu(B)).toBe(1000);
+    w.pair.a.ip.onReceive(Int32Array.of(slot), 1);
+    expect(w.pair.a.ip.pathMtu(B)).toBe(1000);
     expect(client.tcb!.mss).toBe(1000 - 40 - 12);
     expect(w.a.counters.pmtuShrinks).toBe(1);
     const data = pattern(1 << 20, 11);
@@ -365,7 +365,7 @@ describe('TCP on the userspace stack (memory link, virtual time)', () => {
     const w = world(null, { synRetries: 3 });
     const p = peer(() => w.a);
     // A neighbour entry with a MAC nobody owns: frames leave, nothing comes back.
-    w.pair.a.arp.learn((B + 5) | 0, 0x0200, 0x00000099, true, w.clock.now());
+    w.pair.a.ip.arp.learn((B + 5) | 0, 0x0200, 0x00000099, true, w.clock.now());
     w.a.connect(0, (B + 5) | 0, 80, p);
     w.run(120_000, () => p.closed !== null);
     expect(p.closed).toBe(STATUS_IO_TIMEOUT);

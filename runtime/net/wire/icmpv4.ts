@@ -12,6 +12,8 @@ export const IcmpUnreachableCode = {
 } as const;
 export const IcmpTimeExceededCode = { TTL: 0, REASSEMBLY: 1 } as const;
 export const ICMP_HEADER_LENGTH = 8;
+/** Byte offsets of the ICMP header's fields (RFC 792); the second word is read by type. */
+export const Icmpv4Field = { TYPE: 0, CODE: 1, CHECKSUM: 2, IDENTIFIER: 4, SEQUENCE: 6, POINTER: 4, NEXT_HOP_MTU: 6, REST: 4 } as const;
 
 export class Icmpv4Packet extends WireView {
   /** `length` is the whole ICMP message (the IPv4 payload length); the checksum covers all of it. */
@@ -23,20 +25,20 @@ export class Icmpv4Packet extends WireView {
 
   get type(): number { return this.bytes[this.offset]!; }
   set type(v: number) { this.bytes[this.offset] = v; }
-  get code(): number { return this.bytes[this.offset + 1]!; }
-  set code(v: number) { this.bytes[this.offset + 1] = v; }
-  get checksum(): number { return get16(this.bytes, this.offset + 2); }
-  set checksum(v: number) { set16(this.bytes, this.offset + 2, v); }
+  get code(): number { return this.bytes[this.offset + Icmpv4Field.CODE]!; }
+  set code(v: number) { this.bytes[this.offset + Icmpv4Field.CODE] = v; }
+  get checksum(): number { return get16(this.bytes, this.offset + Icmpv4Field.CHECKSUM); }
+  set checksum(v: number) { set16(this.bytes, this.offset + Icmpv4Field.CHECKSUM, v); }
   /** Echo request/reply identifier. */
-  get identifier(): number { return get16(this.bytes, this.offset + 4); }
-  set identifier(v: number) { set16(this.bytes, this.offset + 4, v); }
+  get identifier(): number { return get16(this.bytes, this.offset + Icmpv4Field.IDENTIFIER); }
+  set identifier(v: number) { set16(this.bytes, this.offset + Icmpv4Field.IDENTIFIER, v); }
   /** Echo request/reply sequence number. */
-  get sequence(): number { return get16(this.bytes, this.offset + 6); }
-  set sequence(v: number) { set16(this.bytes, this.offset + 6, v); }
+  get sequence(): number { return get16(this.bytes, this.offset + Icmpv4Field.SEQUENCE); }
+  set sequence(v: number) { set16(this.bytes, this.offset + Icmpv4Field.SEQUENCE, v); }
   /** RFC 1191 next-hop MTU of a fragmentation-needed message (0 from pre-RFC 1191 routers). */
-  get nextHopMtu(): number { return get16(this.bytes, this.offset + 6); }
+  get nextHopMtu(): number { return get16(this.bytes, this.offset + Icmpv4Field.NEXT_HOP_MTU); }
   /** Parameter problem (code 0): the offset in the quoted header of the octet in error. */
-  get pointer(): number { return this.bytes[this.offset + 4]!; }
+  get pointer(): number { return this.bytes[this.offset + Icmpv4Field.POINTER]!; }
   get isError(): boolean {
     const t = this.type;
     return t === IcmpType.DEST_UNREACHABLE || t === IcmpType.TIME_EXCEEDED || t === IcmpType.PARAMETER_PROBLEM;
@@ -50,8 +52,8 @@ export class Icmpv4Packet extends WireView {
 
   verifyChecksum(): boolean { return checksumFold(checksumAdd(this.bytes, this.offset, this.length)) === 0xffff; }
   fillChecksum(): void {
-    set16(this.bytes, this.offset + 2, 0);
-    set16(this.bytes, this.offset + 2, internetChecksum(this.bytes, this.offset, this.length));
+    set16(this.bytes, this.offset + Icmpv4Field.CHECKSUM, 0);
+    set16(this.bytes, this.offset + Icmpv4Field.CHECKSUM, internetChecksum(this.bytes, this.offset, this.length));
   }
 }
 
@@ -61,11 +63,11 @@ export class Icmpv4Packet extends WireView {
  */
 export function emitIcmpEcho(buf: Uint8Array, offset: number, type: number, identifier: number, sequence: number, dataLength: number): number {
   buf[offset] = type;
-  buf[offset + 1] = 0;
-  set16(buf, offset + 2, 0);
-  set16(buf, offset + 4, identifier);
-  set16(buf, offset + 6, sequence);
-  set16(buf, offset + 2, internetChecksum(buf, offset, ICMP_HEADER_LENGTH + dataLength));
+  buf[offset + Icmpv4Field.CODE] = 0;
+  set16(buf, offset + Icmpv4Field.CHECKSUM, 0);
+  set16(buf, offset + Icmpv4Field.IDENTIFIER, identifier);
+  set16(buf, offset + Icmpv4Field.SEQUENCE, sequence);
+  set16(buf, offset + Icmpv4Field.CHECKSUM, internetChecksum(buf, offset, ICMP_HEADER_LENGTH + dataLength));
   return ICMP_HEADER_LENGTH;
 }
 
@@ -76,11 +78,11 @@ export function emitIcmpEcho(buf: Uint8Array, offset: number, type: number, iden
  */
 export function emitIcmpError(buf: Uint8Array, offset: number, type: number, code: number, quotedLength: number, info = 0): number {
   buf[offset] = type;
-  buf[offset + 1] = code;
-  set16(buf, offset + 2, 0);
-  set32(buf, offset + 4, 0);
-  if (type === IcmpType.DEST_UNREACHABLE && code === IcmpUnreachableCode.FRAG_NEEDED) set16(buf, offset + 6, info);
-  else if (type === IcmpType.PARAMETER_PROBLEM) buf[offset + 4] = info;
-  set16(buf, offset + 2, internetChecksum(buf, offset, ICMP_HEADER_LENGTH + quotedLength));
+  buf[offset + Icmpv4Field.CODE] = code;
+  set16(buf, offset + Icmpv4Field.CHECKSUM, 0);
+  set32(buf, offset + Icmpv4Field.REST, 0);
+  if (type === IcmpType.DEST_UNREACHABLE && code === IcmpUnreachableCode.FRAG_NEEDED) set16(buf, offset + Icmpv4Field.NEXT_HOP_MTU, info);
+  else if (type === IcmpType.PARAMETER_PROBLEM) buf[offset + Icmpv4Field.POINTER] = info;
+  set16(buf, offset + Icmpv4Field.CHECKSUM, internetChecksum(buf, offset, ICMP_HEADER_LENGTH + quotedLength));
   return ICMP_HEADER_LENGTH;
 }

@@ -10,6 +10,19 @@ export const IpProtocol = { ICMP: 1, IGMP: 2, TCP: 6, UDP: 17 } as const;
 export const IPV4_MIN_HEADER_LENGTH = 20;
 export const Ipv4Flags = { DF: 0x4000, MF: 0x2000 } as const;
 
+/**
+ * Byte offsets of the IPv4 header's fields from the header's start (RFC 791 §3.1). Every read or
+ * write of a header field, inside wire/ or outside it, names its field here.
+ */
+export const Ipv4Field = {
+  VERSION_IHL: 0, TOS: 1, TOTAL_LENGTH: 2, IDENTIFICATION: 4, FLAGS_FRAGMENT: 6, TTL: 8, PROTOCOL: 9, CHECKSUM: 10, SOURCE: 12, DESTINATION: 16,
+} as const;
+
+/** IHL × 4: the length in bytes of the IPv4 header at bytes[offset] (not checked here). */
+export function ipv4HeaderLength(bytes: Uint8Array, offset: number): number {
+  return (bytes[offset]! & 0x0f) << 2;
+}
+
 export class Ipv4Packet extends WireView {
   /**
    * Validate the header. `length` may exceed Total Length (Ethernet padding); it may not fall
@@ -22,7 +35,7 @@ export class Ipv4Packet extends WireView {
     const hl = (vihl & 0x0f) << 2;
     if (hl < IPV4_MIN_HEADER_LENGTH) return ParseError.BAD_HEADER_LENGTH;
     if (hl > length) return ParseError.TRUNCATED;
-    const total = get16(bytes, offset + 2);
+    const total = get16(bytes, offset + Ipv4Field.TOTAL_LENGTH);
     if (total < hl) return ParseError.BAD_TOTAL_LENGTH;
     if (total > length) return ParseError.TRUNCATED;
     if (verifyChecksum && checksumFold(checksumAdd(bytes, offset, hl)) !== 0xffff) return ParseError.BAD_CHECKSUM;
@@ -31,29 +44,29 @@ export class Ipv4Packet extends WireView {
 
   get version(): number { return this.bytes[this.offset]! >>> 4; }
   get ihl(): number { return this.bytes[this.offset]! & 0x0f; }
-  get headerLength(): number { return (this.bytes[this.offset]! & 0x0f) << 2; }
-  get dscp(): number { return this.bytes[this.offset + 1]! >>> 2; }
-  get ecn(): number { return this.bytes[this.offset + 1]! & 3; }
-  get totalLength(): number { return get16(this.bytes, this.offset + 2); }
-  set totalLength(v: number) { set16(this.bytes, this.offset + 2, v); }
-  get identification(): number { return get16(this.bytes, this.offset + 4); }
-  set identification(v: number) { set16(this.bytes, this.offset + 4, v); }
+  get headerLength(): number { return ipv4HeaderLength(this.bytes, this.offset); }
+  get dscp(): number { return this.bytes[this.offset + Ipv4Field.TOS]! >>> 2; }
+  get ecn(): number { return this.bytes[this.offset + Ipv4Field.TOS]! & 3; }
+  get totalLength(): number { return get16(this.bytes, this.offset + Ipv4Field.TOTAL_LENGTH); }
+  set totalLength(v: number) { set16(this.bytes, this.offset + Ipv4Field.TOTAL_LENGTH, v); }
+  get identification(): number { return get16(this.bytes, this.offset + Ipv4Field.IDENTIFICATION); }
+  set identification(v: number) { set16(this.bytes, this.offset + Ipv4Field.IDENTIFICATION, v); }
   /** The 3 flag bits (reserved, DF, MF) as 0..7. */
-  get flags(): number { return this.bytes[this.offset + 6]! >>> 5; }
-  get dontFragment(): boolean { return (this.bytes[this.offset + 6]! & 0x40) !== 0; }
-  get moreFragments(): boolean { return (this.bytes[this.offset + 6]! & 0x20) !== 0; }
+  get flags(): number { return this.bytes[this.offset + Ipv4Field.FLAGS_FRAGMENT]! >>> 5; }
+  get dontFragment(): boolean { return (this.bytes[this.offset + Ipv4Field.FLAGS_FRAGMENT]! & 0x40) !== 0; }
+  get moreFragments(): boolean { return (this.bytes[this.offset + Ipv4Field.FLAGS_FRAGMENT]! & 0x20) !== 0; }
   /** Fragment offset in 8-byte units. */
-  get fragmentOffset(): number { return get16(this.bytes, this.offset + 6) & 0x1fff; }
-  get isFragment(): boolean { return (get16(this.bytes, this.offset + 6) & 0x3fff) !== 0; }
-  get ttl(): number { return this.bytes[this.offset + 8]!; }
-  set ttl(v: number) { this.bytes[this.offset + 8] = v; }
-  get protocol(): number { return this.bytes[this.offset + 9]!; }
-  get checksum(): number { return get16(this.bytes, this.offset + 10); }
-  set checksum(v: number) { set16(this.bytes, this.offset + 10, v); }
-  get src(): number { return get32(this.bytes, this.offset + 12); }
-  set src(v: number) { set32(this.bytes, this.offset + 12, v); }
-  get dst(): number { return get32(this.bytes, this.offset + 16); }
-  set dst(v: number) { set32(this.bytes, this.offset + 16, v); }
+  get fragmentOffset(): number { return get16(this.bytes, this.offset + Ipv4Field.FLAGS_FRAGMENT) & 0x1fff; }
+  get isFragment(): boolean { return (get16(this.bytes, this.offset + Ipv4Field.FLAGS_FRAGMENT) & 0x3fff) !== 0; }
+  get ttl(): number { return this.bytes[this.offset + Ipv4Field.TTL]!; }
+  set ttl(v: number) { this.bytes[this.offset + Ipv4Field.TTL] = v; }
+  get protocol(): number { return this.bytes[this.offset + Ipv4Field.PROTOCOL]!; }
+  get checksum(): number { return get16(this.bytes, this.offset + Ipv4Field.CHECKSUM); }
+  set checksum(v: number) { set16(this.bytes, this.offset + Ipv4Field.CHECKSUM, v); }
+  get src(): number { return get32(this.bytes, this.offset + Ipv4Field.SOURCE); }
+  set src(v: number) { set32(this.bytes, this.offset + Ipv4Field.SOURCE, v); }
+  get dst(): number { return get32(this.bytes, this.offset + Ipv4Field.DESTINATION); }
+  set dst(v: number) { set32(this.bytes, this.offset + Ipv4Field.DESTINATION, v); }
   /** Absolute offset of the options (length optionsLength; may be 0). */
   get optionsOffset(): number { return this.offset + IPV4_MIN_HEADER_LENGTH; }
   get optionsLength(): number { return this.headerLength - IPV4_MIN_HEADER_LENGTH; }
@@ -65,8 +78,8 @@ export class Ipv4Packet extends WireView {
     return checksumFold(checksumAdd(this.bytes, this.offset, this.headerLength)) === 0xffff;
   }
   fillChecksum(): void {
-    set16(this.bytes, this.offset + 10, 0);
-    set16(this.bytes, this.offset + 10, internetChecksum(this.bytes, this.offset, this.headerLength));
+    set16(this.bytes, this.offset + Ipv4Field.CHECKSUM, 0);
+    set16(this.bytes, this.offset + Ipv4Field.CHECKSUM, internetChecksum(this.bytes, this.offset, this.headerLength));
   }
 }
 
@@ -77,16 +90,16 @@ export class Ipv4Packet extends WireView {
 export function emitIpv4(buf: Uint8Array, offset: number, src: number, dst: number, protocol: number, payloadLength: number,
   ttl = 64, identification = 0, flagsFragment: number = Ipv4Flags.DF, tos = 0): number {
   buf[offset] = 0x45;
-  buf[offset + 1] = tos;
-  set16(buf, offset + 2, IPV4_MIN_HEADER_LENGTH + payloadLength);
-  set16(buf, offset + 4, identification);
-  set16(buf, offset + 6, flagsFragment);
-  buf[offset + 8] = ttl;
-  buf[offset + 9] = protocol;
-  set16(buf, offset + 10, 0);
-  set32(buf, offset + 12, src);
-  set32(buf, offset + 16, dst);
-  set16(buf, offset + 10, internetChecksum(buf, offset, IPV4_MIN_HEADER_LENGTH));
+  buf[offset + Ipv4Field.TOS] = tos;
+  set16(buf, offset + Ipv4Field.TOTAL_LENGTH, IPV4_MIN_HEADER_LENGTH + payloadLength);
+  set16(buf, offset + Ipv4Field.IDENTIFICATION, identification);
+  set16(buf, offset + Ipv4Field.FLAGS_FRAGMENT, flagsFragment);
+  buf[offset + Ipv4Field.TTL] = ttl;
+  buf[offset + Ipv4Field.PROTOCOL] = protocol;
+  set16(buf, offset + Ipv4Field.CHECKSUM, 0);
+  set32(buf, offset + Ipv4Field.SOURCE, src);
+  set32(buf, offset + Ipv4Field.DESTINATION, dst);
+  set16(buf, offset + Ipv4Field.CHECKSUM, internetChecksum(buf, offset, IPV4_MIN_HEADER_LENGTH));
   return IPV4_MIN_HEADER_LENGTH;
 }
 

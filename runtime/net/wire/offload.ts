@@ -22,11 +22,11 @@
 // (an arena's whole buffer): bytes move with copyWithin.
 import { get16, get32s, set16, set32 } from './bytes.ts';
 import { internetChecksum } from './checksum.ts';
-import { EtherType, ETHERNET_HEADER_LENGTH } from './ethernet.ts';
-import { IpProtocol, Ipv4Packet } from './ipv4.ts';
+import { EtherType, ETHERNET_HEADER_LENGTH, EthernetField } from './ethernet.ts';
+import { IpProtocol, Ipv4Packet, Ipv4Field, ipv4HeaderLength } from './ipv4.ts';
 import { ParseError } from './parse-error.ts';
-import { TcpFlags, TcpSegment } from './tcp.ts';
-import { UDP_HEADER_LENGTH } from './udp.ts';
+import { TcpFlags, TcpSegment, TcpField, tcpHeaderLength } from './tcp.ts';
+import { UDP_HEADER_LENGTH, UdpField } from './udp.ts';
 import { outOfBounds } from './view.ts';
 
 /** Link header bytes before the IPv4 header: 14 for an Ethernet frame, 0 for a bare IP packet. */
@@ -37,13 +37,13 @@ function checkIpv4(bytes: Uint8Array, offset: number, length: number, linkHeader
   if (linkHeaderLength !== 0) {
     if (outOfBounds(bytes, offset, length, ETHERNET_HEADER_LENGTH)) return ParseError.TRUNCATED;
     // A VLAN tag or another protocol: not a frame our stacks hand a device unfinished.
-    if (get16(bytes, offset + 12) !== EtherType.IPV4) return ParseError.UNSUPPORTED;
+    if (get16(bytes, offset + EthernetField.ETHER_TYPE) !== EtherType.IPV4) return ParseError.UNSUPPORTED;
   }
   const ip = offset + linkHeaderLength;
   const e = Ipv4Packet.check(bytes, ip, length - linkHeaderLength, false);
   if (e !== null) return e;
   // A fragment has no transport header of its own to finish or cut.
-  return (get16(bytes, ip + 6) & 0x3fff) !== 0 ? ParseError.UNSUPPORTED : null;
+  return (get16(bytes, ip + Ipv4Field.FLAGS_FRAGMENT) & 0x3fff) !== 0 ? ParseError.UNSUPPORTED : null;
 }
 
 /**
@@ -54,11 +54,11 @@ export function finishTransportChecksum(bytes: Uint8Array, offset: number, lengt
   const e = checkIpv4(bytes, offset, length, linkHeaderLength);
   if (e !== null) return e;
   const ip = offset + linkHeaderLength;
-  const ihl = (bytes[ip]! & 0x0f) << 2;
+  const ihl = ipv4HeaderLength(bytes, ip);
   const l4 = ip + ihl;
-  const l4Length = get16(bytes, ip + 2) - ihl;
-  const protocol = bytes[ip + 9];
-  const field = protocol === IpProtocol.TCP ? 16 : protocol === IpProtocol.UDP ? 6 : -1;
+  const l4Length = get16(bytes, ip + Ipv4Field.TOTAL_LENGTH) - ihl;
+  const protocol = bytes[ip + Ipv4Field.PROTOCOL];
+  const field = protocol === IpProtocol.TCP ? TcpField.CHECKSUM : protocol === IpProtocol.UDP ? UdpField.CHECKSUM : -1;
   if (field < 0) return ParseError.UNSUPPORTED;
   if (l4Length < (protocol === IpProtocol.TCP ? 20 : UDP_HEADER_LENGTH)) return ParseError.TRUNCATED;
   const sum = internetChecksum(bytes, l4, l4Length);
@@ -98,13 +98,13 @@ export class TcpSegmenter {
     const ie = checkIpv4(bytes, offset, length, linkHeaderLength);
     if (ie !== null) return ie;
     const ip = offset + linkHeaderLength;
-    if (bytes[ip + 9] !== IpProtocol.TCP) return ParseError.UNSUPPORTED;
-    const ihl = (bytes[ip]! & 0x0f) << 2;
-    const total = get16(bytes, ip + 2);
+    if (bytes[ip + Ipv4Field.PROTOCOL] !== IpProtocol.TCP) return ParseError.UNSUPPORTED;
+    const ihl = ipv4HeaderLength(bytes, ip);
+    const total = get16(bytes, ip + Ipv4Field.TOTAL_LENGTH);
     const tcp = ip + ihl;
     const e = TcpSegment.check(bytes, tcp, total - ihl);
     if (e !== null) return e;
-    const thl = (bytes[tcp + 12]! >>> 4) << 2;
+    const thl = tcpHeaderLength(bytes, tcp);
     const size = segmentSize > 0 ? segmentSize : mtu - ihl - thl;
     if (size <= 0) return ParseError.BAD_LENGTH;
     this.bytes = bytes;
@@ -115,10 +115,10 @@ export class TcpSegmenter {
     this.headerLength = linkHeaderLength + ihl + thl;
     this.payloadLength = total - ihl - thl;
     this.segmentSize = size;
-    this.seq = get32s(bytes, tcp + 4);
-    this.id = get16(bytes, ip + 4);
-    this.flags = bytes[tcp + 13]!;
-    this.pseudo = get16(bytes, ip + 12) + get16(bytes, ip + 14) + get16(bytes, ip + 16) + get16(bytes, ip + 18) + IpProtocol.TCP;
+    this.seq = get32s(bytes, tcp + TcpField.SEQUENCE);
+    this.id = get16(bytes, ip + Ipv4Field.IDENTIFICATION);
+    this.flags = bytes[tcp + TcpField.FLAGS]!;
+    this.pseudo = get16(bytes, ip + Ipv4Field.SOURCE) + get16(bytes, ip + Ipv4Field.SOURCE + 2) + get16(bytes, ip + Ipv4Field.DESTINATION) + get16(bytes, ip + Ipv4Field.DESTINATION + 2) + IpProtocol.TCP;
     this.count = this.payloadLength <= size ? 1 : Math.ceil(this.payloadLength / size);
     return null;
   }
@@ -138,18 +138,18 @@ export class TcpSegmenter {
     const ip = outOffset + this.linkHeaderLength;
     const ihl = this.ipHeaderLength;
     const thl = this.tcpHeaderLength;
-    set16(out, ip + 2, ihl + thl + n);
-    set16(out, ip + 4, (this.id + i) & 0xffff);
-    set16(out, ip + 10, 0);
-    set16(out, ip + 10, internetChecksum(out, ip, ihl));
+    set16(out, ip + Ipv4Field.TOTAL_LENGTH, ihl + thl + n);
+    set16(out, ip + Ipv4Field.IDENTIFICATION, (this.id + i) & 0xffff);
+    set16(out, ip + Ipv4Field.CHECKSUM, 0);
+    set16(out, ip + Ipv4Field.CHECKSUM, internetChecksum(out, ip, ihl));
     const t = ip + ihl;
-    set32(out, t + 4, (this.seq + i * this.segmentSize) | 0);
+    set32(out, t + TcpField.SEQUENCE, (this.seq + i * this.segmentSize) | 0);
     let flags = this.flags;
     if (i < this.count - 1) flags &= ~(TcpFlags.FIN | TcpFlags.PSH);
     if (i > 0) flags &= ~TcpFlags.CWR;
-    out[t + 13] = flags;
-    set16(out, t + 16, 0);
-    set16(out, t + 16, internetChecksum(out, t, thl + n, this.pseudo + thl + n));
+    out[t + TcpField.FLAGS] = flags;
+    set16(out, t + TcpField.CHECKSUM, 0);
+    set16(out, t + TcpField.CHECKSUM, internetChecksum(out, t, thl + n, this.pseudo + thl + n));
     return hdr + n;
   }
 }

@@ -13,6 +13,15 @@ export const TcpOptionKind = {
 } as const;
 export const TCP_MIN_HEADER_LENGTH = 20;
 export const TCP_MAX_SACK_BLOCKS = 4;
+/** Byte offsets of the TCP header's fields (RFC 9293 §3.1). */
+export const TcpField = {
+  SOURCE_PORT: 0, DESTINATION_PORT: 2, SEQUENCE: 4, ACKNOWLEDGMENT: 8, DATA_OFFSET: 12, FLAGS: 13, WINDOW: 14, CHECKSUM: 16, URGENT_POINTER: 18,
+} as const;
+
+/** Data Offset × 4: the length in bytes of the TCP header at bytes[offset] (not checked here). */
+export function tcpHeaderLength(bytes: Uint8Array, offset: number): number {
+  return (bytes[offset + TcpField.DATA_OFFSET]! >>> 4) << 2;
+}
 
 /** Parsed options, preallocated and reused: parseOptions() overwrites every field. */
 export class TcpOptions {
@@ -101,7 +110,7 @@ export class TcpSegment extends WireView {
    */
   static check(bytes: Uint8Array, offset: number, length: number, src?: number, dst?: number): ParseError | null {
     if (outOfBounds(bytes, offset, length, TCP_MIN_HEADER_LENGTH)) return ParseError.TRUNCATED;
-    const hl = (bytes[offset + 12]! >>> 4) << 2;
+    const hl = tcpHeaderLength(bytes, offset);
     if (hl < TCP_MIN_HEADER_LENGTH) return ParseError.BAD_HEADER_LENGTH;
     if (hl > length) return ParseError.TRUNCATED;
     if (hl > TCP_MIN_HEADER_LENGTH) {
@@ -116,34 +125,34 @@ export class TcpSegment extends WireView {
 
   get srcPort(): number { return get16(this.bytes, this.offset); }
   set srcPort(v: number) { set16(this.bytes, this.offset, v); }
-  get dstPort(): number { return get16(this.bytes, this.offset + 2); }
-  set dstPort(v: number) { set16(this.bytes, this.offset + 2, v); }
-  get seq(): number { return get32(this.bytes, this.offset + 4); }
-  set seq(v: number) { set32(this.bytes, this.offset + 4, v); }
-  get ack(): number { return get32(this.bytes, this.offset + 8); }
-  set ack(v: number) { set32(this.bytes, this.offset + 8, v); }
+  get dstPort(): number { return get16(this.bytes, this.offset + TcpField.DESTINATION_PORT); }
+  set dstPort(v: number) { set16(this.bytes, this.offset + TcpField.DESTINATION_PORT, v); }
+  get seq(): number { return get32(this.bytes, this.offset + TcpField.SEQUENCE); }
+  set seq(v: number) { set32(this.bytes, this.offset + TcpField.SEQUENCE, v); }
+  get ack(): number { return get32(this.bytes, this.offset + TcpField.ACKNOWLEDGMENT); }
+  set ack(v: number) { set32(this.bytes, this.offset + TcpField.ACKNOWLEDGMENT, v); }
   /** Data offset in 32-bit words. */
-  get dataOffset(): number { return this.bytes[this.offset + 12]! >>> 4; }
-  get headerLength(): number { return (this.bytes[this.offset + 12]! >>> 4) << 2; }
+  get dataOffset(): number { return this.bytes[this.offset + TcpField.DATA_OFFSET]! >>> 4; }
+  get headerLength(): number { return tcpHeaderLength(this.bytes, this.offset); }
   /** The 4 reserved bits (the last was NS, RFC 3540, historic). */
-  get reserved(): number { return this.bytes[this.offset + 12]! & 0x0f; }
+  get reserved(): number { return this.bytes[this.offset + TcpField.DATA_OFFSET]! & 0x0f; }
   /** CWR..FIN as TcpFlags bits. */
-  get flags(): number { return this.bytes[this.offset + 13]!; }
-  set flags(v: number) { this.bytes[this.offset + 13] = v; }
-  get fin(): boolean { return (this.bytes[this.offset + 13]! & TcpFlags.FIN) !== 0; }
-  get syn(): boolean { return (this.bytes[this.offset + 13]! & TcpFlags.SYN) !== 0; }
-  get rst(): boolean { return (this.bytes[this.offset + 13]! & TcpFlags.RST) !== 0; }
-  get psh(): boolean { return (this.bytes[this.offset + 13]! & TcpFlags.PSH) !== 0; }
-  get ackFlag(): boolean { return (this.bytes[this.offset + 13]! & TcpFlags.ACK) !== 0; }
-  get urg(): boolean { return (this.bytes[this.offset + 13]! & TcpFlags.URG) !== 0; }
-  get ece(): boolean { return (this.bytes[this.offset + 13]! & TcpFlags.ECE) !== 0; }
-  get cwr(): boolean { return (this.bytes[this.offset + 13]! & TcpFlags.CWR) !== 0; }
-  get window(): number { return get16(this.bytes, this.offset + 14); }
-  set window(v: number) { set16(this.bytes, this.offset + 14, v); }
-  get checksum(): number { return get16(this.bytes, this.offset + 16); }
-  set checksum(v: number) { set16(this.bytes, this.offset + 16, v); }
-  get urgentPointer(): number { return get16(this.bytes, this.offset + 18); }
-  set urgentPointer(v: number) { set16(this.bytes, this.offset + 18, v); }
+  get flags(): number { return this.bytes[this.offset + TcpField.FLAGS]!; }
+  set flags(v: number) { this.bytes[this.offset + TcpField.FLAGS] = v; }
+  get fin(): boolean { return (this.bytes[this.offset + TcpField.FLAGS]! & TcpFlags.FIN) !== 0; }
+  get syn(): boolean { return (this.bytes[this.offset + TcpField.FLAGS]! & TcpFlags.SYN) !== 0; }
+  get rst(): boolean { return (this.bytes[this.offset + TcpField.FLAGS]! & TcpFlags.RST) !== 0; }
+  get psh(): boolean { return (this.bytes[this.offset + TcpField.FLAGS]! & TcpFlags.PSH) !== 0; }
+  get ackFlag(): boolean { return (this.bytes[this.offset + TcpField.FLAGS]! & TcpFlags.ACK) !== 0; }
+  get urg(): boolean { return (this.bytes[this.offset + TcpField.FLAGS]! & TcpFlags.URG) !== 0; }
+  get ece(): boolean { return (this.bytes[this.offset + TcpField.FLAGS]! & TcpFlags.ECE) !== 0; }
+  get cwr(): boolean { return (this.bytes[this.offset + TcpField.FLAGS]! & TcpFlags.CWR) !== 0; }
+  get window(): number { return get16(this.bytes, this.offset + TcpField.WINDOW); }
+  set window(v: number) { set16(this.bytes, this.offset + TcpField.WINDOW, v); }
+  get checksum(): number { return get16(this.bytes, this.offset + TcpField.CHECKSUM); }
+  set checksum(v: number) { set16(this.bytes, this.offset + TcpField.CHECKSUM, v); }
+  get urgentPointer(): number { return get16(this.bytes, this.offset + TcpField.URGENT_POINTER); }
+  set urgentPointer(v: number) { set16(this.bytes, this.offset + TcpField.URGENT_POINTER, v); }
   get optionsOffset(): number { return this.offset + TCP_MIN_HEADER_LENGTH; }
   get optionsLength(): number { return this.headerLength - TCP_MIN_HEADER_LENGTH; }
   get payloadOffset(): number { return this.offset + this.headerLength; }
@@ -158,8 +167,8 @@ export class TcpSegment extends WireView {
     return checksumFold(checksumAdd(this.bytes, this.offset, this.length, pseudoHeaderSumV4(src, dst, 6, this.length))) === 0xffff;
   }
   fillChecksum(src: number, dst: number): void {
-    set16(this.bytes, this.offset + 16, 0);
-    set16(this.bytes, this.offset + 16, internetChecksum(this.bytes, this.offset, this.length, pseudoHeaderSumV4(src, dst, 6, this.length)));
+    set16(this.bytes, this.offset + TcpField.CHECKSUM, 0);
+    set16(this.bytes, this.offset + TcpField.CHECKSUM, internetChecksum(this.bytes, this.offset, this.length, pseudoHeaderSumV4(src, dst, 6, this.length)));
   }
 }
 
@@ -172,14 +181,14 @@ export function emitTcp(buf: Uint8Array, offset: number, srcPort: number, dstPor
   flags: number, window: number, optionsLength = 0, urgentPointer = 0): number {
   const hl = TCP_MIN_HEADER_LENGTH + optionsLength;
   set16(buf, offset, srcPort);
-  set16(buf, offset + 2, dstPort);
-  set32(buf, offset + 4, seq);
-  set32(buf, offset + 8, ack);
-  buf[offset + 12] = (hl >>> 2) << 4;
-  buf[offset + 13] = flags;
-  set16(buf, offset + 14, window);
-  set16(buf, offset + 16, 0);
-  set16(buf, offset + 18, urgentPointer);
+  set16(buf, offset + TcpField.DESTINATION_PORT, dstPort);
+  set32(buf, offset + TcpField.SEQUENCE, seq);
+  set32(buf, offset + TcpField.ACKNOWLEDGMENT, ack);
+  buf[offset + TcpField.DATA_OFFSET] = (hl >>> 2) << 4;
+  buf[offset + TcpField.FLAGS] = flags;
+  set16(buf, offset + TcpField.WINDOW, window);
+  set16(buf, offset + TcpField.CHECKSUM, 0);
+  set16(buf, offset + TcpField.URGENT_POINTER, urgentPointer);
   return hl;
 }
 

@@ -1,7 +1,8 @@
-// Seeded PRNG for fault injection. Our own (not Math.random, not a dependency) so a seed names
-// one exact fault sequence on every Node version and platform: a failing simulation is replayed
-// by rerunning its seed. xoshiro128** (Blackman & Vigna): 32-bit integer ops only, which V8 runs
-// without boxing; seeded through splitmix32 so nearby seeds (1, 2, 3) give unrelated streams.
+// Seeded PRNG for fault injection and for a stack's seeded TCP randomness (userspace-stack.ts).
+// Our own (not Math.random, not a dependency) so a seed names one exact sequence on every Node
+// version and platform: a failing simulation is replayed by rerunning its seed. xoshiro128**
+// (Blackman & Vigna): 32-bit integer ops only, which V8 runs without boxing; seeded through
+// splitmix32 so nearby seeds (1, 2, 3) give unrelated streams.
 export class Xoshiro128 {
   private a: number;
   private b: number;
