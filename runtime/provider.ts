@@ -204,6 +204,12 @@ export const SEND_HOP_LIMIT = 9;
 export const SEND_TCLASS = 10;
 /** IPV6_DONTFRAG: an IPv6 datagram larger than the path MTU fails instead of being fragmented at the source. */
 export const SEND_DONT_FRAGMENT6 = 11;
+/**
+ * IP_HDRINCL (raw sockets only): 1 when every datagram starts with the IPv4 header the
+ * application built; the transport fills in the total length and header checksum always, the
+ * identification and source address when they are 0 (raw(7), as Linux and Windows do).
+ */
+export const SEND_HEADER_INCLUDED = 12;
 // An IPv4 interface choice (IP_MULTICAST_IF, IP_MREQ.imr_interface) is a host-order number:
 // a local IPv4 address (a.b.c.d → a<<24 | b<<16 | c<<8 | d), 0 for the default interface, or below
 // 2^24 an interface index (ws2ipdef.h's 0.0.0.x form).
@@ -221,6 +227,13 @@ export interface DatagramOptions {
   broadcast: boolean;
   /** RECV_* bits DatagramInfo carries from the first datagram on (setReceiveInfo changes it later). */
   receiveInfo: number;
+  /**
+   * A raw socket (SOCK_RAW, the "TCP/IP raw sockets" page) of this IP protocol number (1..255),
+   * or absent for UDP. A raw socket receives a copy of every IPv4 packet of its protocol for its
+   * address, IPv4 header included, from a source whose `port` is 0; it sends its protocol's
+   * payload behind a header the transport builds, or (SEND_HEADER_INCLUDED) the application's.
+   */
+  rawProtocol?: number;
 }
 
 export interface TransportDatagram {

@@ -12,6 +12,7 @@ import { dataContract } from './contract/data.contract.ts';
 import { clientControlsContract } from './contract/client-controls.contract.ts';
 import { controlInfoContract } from './contract/control-info.contract.ts';
 import { ipOptionsContract, multicastContract } from './contract/ip-options.contract.ts';
+import { rawContract } from './contract/raw.contract.ts';
 
 registrationContract(stackTarget);
 irpContract(stackTarget);
@@ -24,3 +25,4 @@ clientControlsContract(stackTarget);
 controlInfoContract(stackTarget);
 ipOptionsContract(stackTarget);
 multicastContract(stackTarget);
+rawContract(stackTarget);

@@ -22,6 +22,7 @@ import {
   IPPROTO_TCP,
   IPPROTO_UDP,
   SOCK_DGRAM,
+  SOCK_RAW,
   SOCK_STREAM,
   type Endpoint,
 } from '../runtime/sockaddr.ts';
@@ -134,14 +135,15 @@ async function connectedPair(local: Endpoint, connectTo?: (listening: Endpoint) 
 }
 
 describe('KernelProvider basics', () => {
-  it('is named kernel and offers TCP and UDP for both families', () => {
+  it('is named kernel and offers TCP and UDP for both families, and IPv4 raw sockets of any protocol', () => {
     expect(provider.name).toBe('kernel');
     const triples = provider.transports();
     for (const family of [AF_INET, AF_INET6]) {
       expect(triples).toContainEqual({ family, socketType: SOCK_STREAM, protocol: IPPROTO_TCP });
       expect(triples).toContainEqual({ family, socketType: SOCK_DGRAM, protocol: IPPROTO_UDP });
     }
-    expect(triples).toHaveLength(4);
+    expect(triples).toContainEqual({ family: AF_INET, socketType: SOCK_RAW, protocol: 0 });
+    expect(triples).toHaveLength(5);
   });
 
   it('lists local addresses of the requested family', () => {

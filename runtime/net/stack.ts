@@ -20,6 +20,7 @@ import { parseInterface, type InterfaceConfig, type ParsedInterface } from './co
 import { newStackCounters, type StackCounters } from './counters.ts';
 import { UDP_MSG_BCAST, UdpTable, type UdpReceiver, UdpSocket } from './udp.ts';
 import { MulticastGroups, isMulticast } from './igmp.ts';
+import { RawTable } from './raw.ts';
 import { EthernetFrame, EtherType, emitEthernet, ETHERNET_HEADER_LENGTH } from './wire/ethernet.ts';
 import { ArpOperation, ArpPacket, emitArp, ARP_LENGTH } from './wire/arp.ts';
 import {
@@ -74,6 +75,8 @@ export class Ipv4Stack implements LinkReceiver {
   readonly udp = new UdpTable();
   /** The interface's IPv4 multicast memberships and IGMPv2 (igmp.ts). */
   readonly groups: MulticastGroups = new MulticastGroups(this);
+  /** Raw IPv4 sockets (raw.ts): each gets a copy of the packets of its protocol. */
+  readonly raw = new RawTable();
   readonly arp: ArpCache;
   readonly reassembler: Reassembler;
   readonly held: HeldDataTable;
@@ -288,11 +291,13 @@ export class Ipv4Stack implements LinkReceiver {
     this.rearm();
   }
 
-  private isLocalDestination(dst: number): boolean {
+  /** @internal (raw.ts too) */
+  isLocalDestination(dst: number): boolean {
     return dst === this.iface.address || (this.iface.secondary.length > 0 && this.isLocalAddress(dst));
   }
 
-  private isBroadcast(dst: number): boolean {
+  /** @internal (raw.ts too): the limited broadcast or the interface's directed broadcast. */
+  isBroadcast(dst: number): boolean {
     return dst === LIMITED_BROADCAST || dst === this.iface.broadcast;
   }
 
@@ -360,11 +365,13 @@ export class Ipv4Stack implements LinkReceiver {
     const c = this.counters;
     const hl = (bytes[offset]! & 0x0f) << 2;
     const proto = bytes[offset + 9]!;
+    // Raw sockets get their copy first; the protocol's own handling goes on regardless (raw.ts).
+    const rawTook = this.raw.size > 0 && this.raw.deliver(this, slot, bytes, offset, length, proto, get32s(bytes, offset + 16));
     if (proto === IpProtocol.UDP) this.inputUdp(slot, bytes, offset, hl, length, broadcast);
     else if (proto === IpProtocol.ICMP) this.inputIcmp(bytes, offset, hl, length, broadcast);
     else if (proto === IpProtocol.IGMP) this.groups.input(bytes, offset + hl, length - hl);
     else if (proto === IpProtocol.TCP && this.tcpInput && !broadcast) this.tcpInput(bytes, offset, length, slot);
-    else {
+    else if (!rawTook) {
       c.ipUnknownProtocol++;
       if (!broadcast) this.sendIcmpError(bytes, offset, length, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.PROTOCOL, 0);
     }
@@ -417,17 +424,30 @@ export class Ipv4Stack implements LinkReceiver {
     flags: number): void {
     s.datagramsIn++;
     s.bytesIn += length;
-    this.curSlot = slot;
-    this.curBytes = bytes;
-    this.curIpOffset = ipOffset;
-    this.curOffset = offset;
-    this.curLength = length;
+    this.beginDelivery(slot, bytes, ipOffset, offset, length);
     try {
       s.receiver.onDatagram(s, bytes, offset, length, src, srcPort, flags);
     } catch {
       // A receiver bug must not take the stack down; it is counted.
       this.counters.receiverErrors++;
     }
+    this.endDelivery();
+  }
+
+  /**
+   * @internal (UDP here, raw.ts): bytes[offset..+length) is being handed to a socket, its IPv4
+   * header at ipOffset, so that holdCurrent() and currentIpHeader() can answer until endDelivery().
+   */
+  beginDelivery(slot: number, bytes: Uint8Array, ipOffset: number, offset: number, length: number): void {
+    this.curSlot = slot;
+    this.curBytes = bytes;
+    this.curIpOffset = ipOffset;
+    this.curOffset = offset;
+    this.curLength = length;
+  }
+
+  /** @internal */
+  endDelivery(): void {
     this.curBytes = null;
   }
 
@@ -640,7 +660,8 @@ export class Ipv4Stack implements LinkReceiver {
    * covers all of it — into fragments of at most `mtu` bytes (RFC 791 §3.2, one IP ID), DF clear.
    * Every fragment's slot is checked for before the first leaves: all of them go, or none.
    */
-  private sendFragmented(whole: Uint8Array, total: number, src: number, dst: number, protocol: number, mtu: number,
+  /** @internal (raw.ts too) */
+  sendFragmented(whole: Uint8Array, total: number, src: number, dst: number, protocol: number, mtu: number,
     broadcast: boolean, tos = 0, ttl = DEFAULT_IP_TTL): NTSTATUS {
     const perFragment = (Math.min(mtu, this.arena.slotSize - this.arena.headroom - ETHERNET_HEADER_LENGTH - 4) - IPV4_MIN_HEADER_LENGTH) & ~7;
     const fragments = Math.ceil(total / perFragment);
@@ -660,7 +681,8 @@ export class Ipv4Stack implements LinkReceiver {
     return STATUS_SUCCESS;
   }
 
-  private nextIpId(): number {
+  /** @internal (raw.ts too): the next IPv4 identification. */
+  nextIpId(): number {
     const id = this.ipId;
     this.ipId = (id + 1) & 0xffff;
     return id;
@@ -678,6 +700,17 @@ export class Ipv4Stack implements LinkReceiver {
     const payload = arena.lengthOf(slot);
     const at = arena.prepend(slot, IPV4_MIN_HEADER_LENGTH);
     emitIpv4(arena.view(slot), at, src, dst, protocol, payload, ttl, id >= 0 ? id : this.nextIpId(), fragment | (dontFragment ? Ipv4Flags.DF : 0), tos);
+    this.routeIpv4(slot, dst, broadcast, multicastLoop);
+  }
+
+  /**
+   * Sends the IPv4 packet that fills the slot's frame (header included: outputIpv4's, or one a raw
+   * socket's application built) towards `dst`: looped back when it is ours, else framed for its
+   * next hop. The slot reference is consumed.
+   */
+  routeIpv4(slot: number, dst: number, broadcast: boolean, multicastLoop = false): void {
+    const arena = this.arena;
+    dst |= 0;
     this.counters.ipOut++;
     if (multicastLoop) this.loopbackCopy(slot);
     if (this.isLocalDestination(dst) || (dst >>> 24) === 127) { this.loopback(slot); return; }

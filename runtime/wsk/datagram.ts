@@ -11,7 +11,7 @@ import {
   STATUS_SUCCESS, type NTSTATUS,
 } from '../ntstatus.ts';
 import { copyIntoWskBuf, IoAllocateMdl, validateWskBuf, wskBufSegments, type WSK_BUF } from '../mdl/mdl.ts';
-import { endpointToSockaddr, sockaddrToEndpoint, writeSockaddr, type Endpoint, type SOCKADDR } from '../sockaddr.ts';
+import { SOCK_RAW, endpointToSockaddr, sockaddrToEndpoint, writeSockaddr, type Endpoint, type SOCKADDR } from '../sockaddr.ts';
 import { MSG_CTRUNC, MSG_TRUNC, WSK_EVENT_RECEIVE_FROM } from './constants.ts';
 import { buildControlInfo, copyControlInfo, parseSendControl, receiveInfoMask } from './control-info.ts';
 import { beginIrp, failIrp, pendIrp, pendIrpWith, rethrowClientError } from './completion.ts';
@@ -19,13 +19,14 @@ import {
   enterCallback, isEventEnabled, leaveCallback, settle, trackPending, type PendingOp, type QueuedDatagram, type ReceiveFromRequest,
   type WskSocketObject,
 } from './socket.ts';
-import type { DatagramInfo, DatagramSendInfo } from '../provider.ts';
+import { SEND_HEADER_INCLUDED, type DatagramInfo, type DatagramSendInfo } from '../provider.ts';
 import type { PCMSGHDR, PULONG, WSK_BUF_LIST, WSK_CLIENT_DATAGRAM_DISPATCH, WSK_DATAGRAM_INDICATION } from './types.ts';
 
 export function startDatagram(s: WskSocketObject, local: Endpoint): Promise<Endpoint> {
   return s.client.subsystem.provider.bindDatagram(local, {
     v6Only: s.options.v6Only, reuseAddress: s.options.reuseAddress, receiveBufferSize: s.options.receiveBufferSize,
     broadcast: s.options.broadcast, receiveInfo: receiveInfoMask(s.options.receiveControl),
+    ...(s.socketType === SOCK_RAW ? { rawProtocol: s.protocol } : {}),
   }, {
     onDatagram: (data, from, flags, info) => onDatagram(s, data, from, flags, info),
     onError: () => { if (s.state === 'open') s.state = 'forced'; },
@@ -225,7 +226,17 @@ function cancelDatagramSend(op: DatagramSend): void {
   settle(op.socket, op, STATUS_CANCELLED, 0);
 }
 
+/** The IPv4 header an IP_HDRINCL socket must put first (RFC 791 §3.1): shorter is refused before anything is sent. */
+const IPV4_HEADER_MIN = 20;
+
 function sendPieces(s: WskSocketObject, irp: IRP, what: string, datagrams: Uint8Array[][], to: Endpoint, info: DatagramSendInfo | null): NTSTATUS {
+  if (s.options.sendOptions[SEND_HEADER_INCLUDED] === 1) {
+    for (const pieces of datagrams) {
+      let n = 0;
+      for (const p of pieces) n += p.byteLength;
+      if (n < IPV4_HEADER_MIN) return failIrp(irp, STATUS_INVALID_PARAMETER, what);
+    }
+  }
   beginIrp(irp, what);
   const op: DatagramSend = trackPending(s, { irp, done: false, socket: s, remaining: datagrams.length, total: 0, failed: STATUS_SUCCESS });
   const status = pendIrpWith(irp, cancelDatagramSend, op);

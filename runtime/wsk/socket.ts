@@ -4,7 +4,7 @@
 // and event-disable can wait for callbacks in progress (R26, R38) and nothing starts after close.
 import type { IRP } from '../irp/irp.ts';
 import { STATUS_CANCELLED, STATUS_FILE_FORCED_CLOSED, STATUS_INVALID_HANDLE, type NTSTATUS } from '../ntstatus.ts';
-import type { Endpoint } from '../sockaddr.ts';
+import { IPPROTO_RAW, SOCK_RAW, type Endpoint } from '../sockaddr.ts';
 import type { TransportConnection, TransportDatagram, TransportListener } from '../provider.ts';
 import { completeIrp, rethrowClientError } from './completion.ts';
 import type { Binding } from './address-sharing.ts';
@@ -90,7 +90,7 @@ export interface SocketOptions {
   receiveControl: number;
   /**
    * Datagram send options (IP_TTL, IP_TOS, IP_DONTFRAGMENT, IP_UNICAST_IF, SO_SNDBUF, IP_MULTICAST_*,
-   * IPV6_UNICAST_HOPS, IPV6_TCLASS, IPV6_DONTFRAG) by the provider's SEND_* number; the ones set
+   * IPV6_UNICAST_HOPS, IPV6_TCLASS, IPV6_DONTFRAG, IP_HDRINCL) by the provider's SEND_* number; the ones set
    * are given to the transport when it exists (bind) and at once afterwards.
    */
   sendOptions: number[];
@@ -184,8 +184,9 @@ export class WskSocketObject implements WSK_SOCKET {
       receiveBufferSize: DEFAULT_RECEIVE_BUFFER, receiveBufferSet: false, congestionAlgorithm: null, broadcast: false, v6Only: family === 23 ? true : false,
       noDelay: false, keepIdle: 7200, keepInterval: 1, keepCount: 10, fastOpen: false, securityDescriptor: null, receiveControl: 0,
       // By SEND_* number: -, TTL, TOS, DF, unicast interface, send buffer, multicast TTL, multicast loop, multicast interface,
-      // hop limit, traffic class, IPv6 don't-fragment.
-      sendOptions: [0, DEFAULT_TTL, 0, 0, 0, DEFAULT_SEND_BUFFER, 1, 1, 0, DEFAULT_TTL, 0, 0], sendOptionsSet: 0,
+      // hop limit, traffic class, IPv6 don't-fragment, header included (IPPROTO_RAW raw sockets always include it, raw(7)).
+      sendOptions: [0, DEFAULT_TTL, 0, 0, 0, DEFAULT_SEND_BUFFER, 1, 1, 0, DEFAULT_TTL, 0, 0, socketType === SOCK_RAW && protocol === IPPROTO_RAW ? 1 : 0],
+      sendOptionsSet: 0,
     };
   }
 

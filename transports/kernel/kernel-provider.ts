@@ -27,6 +27,7 @@ import {
   IPPROTO_UDP,
   isWildcard,
   SOCK_DGRAM,
+  SOCK_RAW,
   SOCK_STREAM,
   type Endpoint,
 } from '../../runtime/sockaddr.ts';
@@ -74,6 +75,8 @@ export class KernelProvider implements TransportProvider {
     return [AF_INET, AF_INET6].flatMap((family) => [
       { family, socketType: SOCK_STREAM, protocol: IPPROTO_TCP },
       ...(udp ? [{ family, socketType: SOCK_DGRAM, protocol: IPPROTO_UDP }] : []),
+      // IPv4 raw sockets of any protocol (0: WSAPROTOCOL_INFO's "any"), on the same native socket.
+      ...(udp && family === AF_INET ? [{ family, socketType: SOCK_RAW, protocol: 0 }] : []),
     ]);
   }
 
