@@ -19,10 +19,10 @@ import { AF_INET, bind, buf, close, dgTable, expectOk, hostSockaddr, portOf, soc
 import type { ContractTarget } from './target.ts';
 
 /** RFC 3692's number for experiments: no provider knows it, so only raw sockets see it. */
-const EXPERIMENTAL_PROTOCOL = 253;
+export const EXPERIMENTAL_PROTOCOL = 253;
 
-const control = (s: WSK_SOCKET) => (s.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket;
-const setOpt = (s: WSK_SOCKET, level: number, code: number, value: number) =>
+export const control = (s: WSK_SOCKET) => (s.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket;
+export const setOpt = (s: WSK_SOCKET, level: number, code: number, value: number) =>
   call((irp) => control(s)(s, WskSetOption, code, level, 4, { value }, 0, null, null, irp));
 async function getOpt(s: WSK_SOCKET, level: number, code: number): Promise<{ status: number; value: number }> {
   const out = { value: -1 };
@@ -31,20 +31,20 @@ async function getOpt(s: WSK_SOCKET, level: number, code: number): Promise<{ sta
 }
 
 /** RFC 1071, independent of the providers' checksum code. */
-function checksum(b: Uint8Array, from = 0, to = b.byteLength): number {
+export function checksum(b: Uint8Array, from = 0, to = b.byteLength): number {
   let sum = 0;
   for (let i = from; i < to; i += 2) sum += (b[i]! << 8) + (i + 1 < to ? b[i + 1]! : 0);
   while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
   return ~sum & 0xffff;
 }
 
-const u16 = (b: Uint8Array, at: number): number => (b[at]! << 8) | b[at + 1]!;
-const ip = (b: Uint8Array, at: number): string => Array.from(b.subarray(at, at + 4)).join('.');
+export const u16 = (b: Uint8Array, at: number): number => (b[at]! << 8) | b[at + 1]!;
+export const ip = (b: Uint8Array, at: number): string => Array.from(b.subarray(at, at + 4)).join('.');
 
-interface Packet { bytes: Uint8Array; from: string; port: number; pktinfo: string | null }
+export interface Packet { bytes: Uint8Array; from: string; port: number; pktinfo: string | null }
 
-/** A bound raw socket of `protocol` whose WskReceiveFromEvent copies what it gets into `got`. */
-async function rawSocket(w: WskSession, target: ContractTarget, protocol: number, got: Packet[] | null = null, options: [number, number, number][] = []): Promise<WSK_SOCKET> {
+/** A raw socket of `protocol` bound to `address`, whose WskReceiveFromEvent copies what it gets into `got`. */
+export async function rawSocket(w: WskSession, address: string, protocol: number, got: Packet[] | null = null, options: [number, number, number][] = []): Promise<WSK_SOCKET> {
   const dispatch: WSK_CLIENT_DATAGRAM_DISPATCH | null = got && {
     WskReceiveFromEvent: (_c, _f, list) => {
       for (let d = list; d; d = d.Next) {
@@ -66,7 +66,7 @@ async function rawSocket(w: WskSession, target: ContractTarget, protocol: number
   if (r.status !== STATUS_SUCCESS) throw new Error(`WskSocket(SOCK_RAW, ${protocol}) failed: 0x${(r.status >>> 0).toString(16)}`);
   const s = r.information;
   for (const [level, code, value] of options) await expectOk(setOpt(s, level, code, value), `option ${code}`);
-  expect(await bind(s, hostSockaddr(target, AF_INET))).toBe(STATUS_SUCCESS);
+  expect(await bind(s, makeSockaddrIn(address, 0))).toBe(STATUS_SUCCESS);
   if (got) {
     const events = { NpiId: NPI_WSK_INTERFACE_ID, EventMask: WSK_EVENT_RECEIVE_FROM };
     expect(control(s)(s, WskSetOption, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, 16, events, 0, null, null, null)).toBe(STATUS_SUCCESS);
@@ -74,7 +74,7 @@ async function rawSocket(w: WskSession, target: ContractTarget, protocol: number
   return s;
 }
 
-const sendTo = (s: WSK_SOCKET, bytes: Uint8Array, to: string) =>
+export const sendTo = (s: WSK_SOCKET, bytes: Uint8Array, to: string) =>
   call((irp) => dgTable(s).WskSendTo(s, buf(bytes), 0, makeSockaddrIn(to, 0), 0, null, irp));
 
 /** An ICMP echo request (RFC 792) with its checksum. */
@@ -112,7 +112,7 @@ export function rawContract(target: ContractTarget): void {
     it('an ICMP echo request sent on a raw IPPROTO_ICMP socket draws the echo reply, received with its IPv4 header and IP_PKTINFO control info', async () => {
       const w = await openSession(factory);
       const got: Packet[] = [];
-      const s = await rawSocket(w, target, IPPROTO_ICMP, got, [[IPPROTO_IP, IP_PKTINFO, 1]]);
+      const s = await rawSocket(w, host, IPPROTO_ICMP, got, [[IPPROTO_IP, IP_PKTINFO, 1]]);
       const identifier = (process.pid ^ 0x5a5a) & 0xffff;
       const data = new TextEncoder().encode('raw socket echo');
       // The request carries no IPv4 header: the provider builds it (protocol 1).
@@ -137,8 +137,8 @@ export function rawContract(target: ContractTarget): void {
     it('without IP_HDRINCL the header carries the socket\'s protocol, IP_TTL and IP_TOS; a raw socket of that (made-up) protocol receives it whole', async () => {
       const w = await openSession(factory);
       const got: Packet[] = [];
-      const rx = await rawSocket(w, target, EXPERIMENTAL_PROTOCOL, got);
-      const tx = await rawSocket(w, target, EXPERIMENTAL_PROTOCOL, null, [[IPPROTO_IP, IP_TTL, 17], [IPPROTO_IP, IP_TOS, 0x10]]);
+      const rx = await rawSocket(w, host, EXPERIMENTAL_PROTOCOL, got);
+      const tx = await rawSocket(w, host, EXPERIMENTAL_PROTOCOL, null, [[IPPROTO_IP, IP_TTL, 17], [IPPROTO_IP, IP_TOS, 0x10]]);
       const payload = new TextEncoder().encode('protocol 253, header by the provider');
       await expectOk(sendTo(tx, payload, host), 'WskSendTo');
       await until(() => got.length > 0, 5000, 'the packet');
@@ -154,8 +154,8 @@ export function rawContract(target: ContractTarget): void {
     it('with IP_HDRINCL the application\'s header is sent as written, with total length and checksum filled in, and identification and source address when they are 0 (raw(7))', async () => {
       const w = await openSession(factory);
       const got: Packet[] = [];
-      const rx = await rawSocket(w, target, EXPERIMENTAL_PROTOCOL, got);
-      const tx = await rawSocket(w, target, EXPERIMENTAL_PROTOCOL, null, [[IPPROTO_IP, IP_HDRINCL, 1]]);
+      const rx = await rawSocket(w, host, EXPERIMENTAL_PROTOCOL, got);
+      const tx = await rawSocket(w, host, EXPERIMENTAL_PROTOCOL, null, [[IPPROTO_IP, IP_HDRINCL, 1]]);
       expect(await getOpt(tx, IPPROTO_IP, IP_HDRINCL)).toEqual({ status: STATUS_SUCCESS, value: 1 });
       const payload = new TextEncoder().encode('header by the application');
       const p = new Uint8Array(20 + payload.byteLength);
@@ -185,7 +185,7 @@ export function rawContract(target: ContractTarget): void {
     it('a raw IPPROTO_UDP socket receives a copy of a UDP datagram, IPv4 and UDP headers included, while the UDP socket it was sent to receives it too', async () => {
       const w = await openSession(factory);
       const got: Packet[] = [];
-      const raw = await rawSocket(w, target, IPPROTO_UDP, got);
+      const raw = await rawSocket(w, host, IPPROTO_UDP, got);
       const peer = await target.udpPeer(AF_INET);
       const udp = await socket(w, WSK_FLAG_DATAGRAM_SOCKET);
       expect(await bind(udp, hostSockaddr(target, AF_INET))).toBe(STATUS_SUCCESS);
@@ -209,7 +209,7 @@ export function rawContract(target: ContractTarget): void {
       const udp = await socket(w, WSK_FLAG_DATAGRAM_SOCKET);
       expect((await setOpt(udp, IPPROTO_IP, IP_HDRINCL, 1)).status).toBe(STATUS_INVALID_PARAMETER);
       expect((await getOpt(udp, IPPROTO_IP, IP_HDRINCL)).status).toBe(STATUS_INVALID_PARAMETER);
-      const tx = await rawSocket(w, target, EXPERIMENTAL_PROTOCOL, null, [[IPPROTO_IP, IP_HDRINCL, 1]]);
+      const tx = await rawSocket(w, host, EXPERIMENTAL_PROTOCOL, null, [[IPPROTO_IP, IP_HDRINCL, 1]]);
       const r = await sendTo(tx, new Uint8Array(19), host);
       expect({ returned: r.returned, status: r.status, bytes: r.information }).toEqual({ returned: STATUS_INVALID_PARAMETER, status: STATUS_INVALID_PARAMETER, bytes: 0 });
       const raw = await call<WSK_SOCKET>((irp) => w.Dispatch.WskSocket(w.Client, AF_INET, SOCK_RAW, IPPROTO_RAW, WSK_FLAG_DATAGRAM_SOCKET, null, null, null, null, null, irp));
