@@ -91,6 +91,16 @@ export interface TransportConnection {
   setCongestionControl?(name: string): boolean;
   /** SO_RCVBUF on an established connection: the receive buffer the advertised window may use. */
   setReceiveBufferSize?(bytes: number): void;
+  /**
+   * SO_SNDBUF on an established connection: how many bytes of queued sends the transport takes
+   * before it holds the rest back (WskSend requests wait, in order). Absent: the host decides.
+   */
+  setSendBufferSize?(bytes: number): void;
+  /**
+   * IP_TTL/IP_TOS (SEND_TTL, SEND_TOS) or IPV6_UNICAST_HOPS/IPV6_TCLASS (SEND_HOP_LIMIT,
+   * SEND_TCLASS) for the segments sent from now on. Throws ProviderError when refused.
+   */
+  setSendOption?(option: number, value: number): void;
   /** Gives back a chunk passed to onData with a handle (zero-copy transports). */
   releaseData?(handle: number): void;
   /** The current bytes of a chunk passed with a handle (a view, or its copy out of the ring). */
@@ -110,10 +120,14 @@ export interface ListenOptions {
   v6Only: boolean;
   backlog: number;
   keepAlive: boolean;
+  /** SEND_TTL/SEND_TOS/SEND_HOP_LIMIT/SEND_TCLASS values set on the listener: its SYN-ACKs and the connections it accepts carry them. */
+  sendOptions?: readonly (readonly [option: number, value: number])[];
 }
 
 export interface TransportListener {
   readonly localEndpoint: Endpoint;
+  /** As TransportConnection.setSendOption, for the connections accepted from now on (they inherit it, as on Windows and Linux). */
+  setSendOption?(option: number, value: number): void;
   close(): void;
 }
 
@@ -123,6 +137,8 @@ export interface ConnectOptions {
   v6Only: boolean;
   /** TCP_CONGESTION_ALGORITHM set before the connect (a name congestionControls() lists), or null. */
   congestionControl?: string | null;
+  /** SEND_TTL/SEND_TOS/SEND_HOP_LIMIT/SEND_TCLASS values set before the connect (the SYN carries them where the transport can). */
+  sendOptions?: readonly (readonly [option: number, value: number])[];
 }
 
 // What a datagram transport can tell about a received datagram beyond its bytes, for the WSK

@@ -12,6 +12,7 @@ import { clientControlsContract } from './contract/client-controls.contract.ts';
 import { controlInfoContract } from './contract/control-info.contract.ts';
 import { ipOptionsContract, multicastContract } from './contract/ip-options.contract.ts';
 import { rawContract } from './contract/raw.contract.ts';
+import { tcpIpOptionsContract } from './contract/tcp-ip-options.contract.ts';
 
 registrationContract(kernelTarget);
 irpContract(kernelTarget);
@@ -25,3 +26,4 @@ controlInfoContract(kernelTarget);
 ipOptionsContract(kernelTarget);
 multicastContract(kernelTarget);
 rawContract(kernelTarget);
+tcpIpOptionsContract(kernelTarget);

@@ -13,6 +13,7 @@ import { clientControlsContract } from './contract/client-controls.contract.ts';
 import { controlInfoContract } from './contract/control-info.contract.ts';
 import { ipOptionsContract, multicastContract } from './contract/ip-options.contract.ts';
 import { rawContract } from './contract/raw.contract.ts';
+import { tcpIpOptionsContract } from './contract/tcp-ip-options.contract.ts';
 
 registrationContract(stackTarget);
 irpContract(stackTarget);
@@ -26,3 +27,4 @@ controlInfoContract(stackTarget);
 ipOptionsContract(stackTarget);
 multicastContract(stackTarget);
 rawContract(stackTarget);
+tcpIpOptionsContract(stackTarget);

@@ -251,12 +251,32 @@ function sendOptionOf(level: number, code: number): number {
   }
 }
 
-/** SO_SNDBUF on every kind of socket, the IP-level ones on datagram sockets, IPPROTO_IPV6 ones on AF_INET6 sockets only (setSendOption). */
+/**
+ * SO_SNDBUF on every kind of socket; IP_TTL, IP_TOS, IPV6_UNICAST_HOPS and IPV6_TCLASS on TCP
+ * sockets too (the IP header of every segment; a listener's are inherited by the sockets it
+ * accepts); IP_HDRINCL on raw sockets; the other IP-level ones on datagram sockets. IPPROTO_IPV6
+ * ones on AF_INET6 sockets only (setSendOption).
+ */
 function sendOptionAllowed(s: WskSocketObject, level: number, option: number): boolean {
-  if (option === SEND_BUFFER) return categoryIs(s, 'listen', 'datagram', 'connection');
-  // IP_HDRINCL is for raw sockets only (IPPROTO_IP socket options page: "SOCK_RAW").
-  if (option === SEND_HEADER_INCLUDED) return s.socketType === SOCK_RAW && categoryIs(s, 'datagram');
-  return categoryIs(s, 'datagram') && !(level === IPPROTO_IPV6 && s.family === AF_INET);
+  if (level === IPPROTO_IPV6 && s.family === AF_INET) return false;
+  switch (option) {
+    case SEND_BUFFER: return categoryIs(s, 'listen', 'datagram', 'connection');
+    // IPPROTO_IP socket options page: IP_HDRINCL applies to SOCK_RAW.
+    case SEND_HEADER_INCLUDED: return s.socketType === SOCK_RAW && categoryIs(s, 'datagram');
+    case SEND_TTL: case SEND_TOS: case SEND_HOP_LIMIT: case SEND_TCLASS: return categoryIs(s, 'listen', 'datagram', 'connection');
+    default: return categoryIs(s, 'datagram');
+  }
+}
+
+/** Gives a send option to the socket's transport, if it has one yet; false when the host refuses it. */
+function applySendOption(s: WskSocketObject, option: number, value: number): boolean {
+  return hostAccepts(() => {
+    if (s.datagram) s.datagram.setSendOption(option, value);
+    else if (s.connection) {
+      if (option === SEND_BUFFER) s.connection.setSendBufferSize?.(value);
+      else s.connection.setSendOption?.(option, value);
+    } else if (s.listener && option !== SEND_BUFFER) s.listener.setSendOption?.(option, value);
+  });
 }
 
 /**
@@ -281,7 +301,7 @@ function setSendOption(c: ControlCall, option: number, v: number): NTSTATUS {
     case SEND_MULTICAST_IF: case SEND_UNICAST_IF: value = RtlUlongByteSwap(v); break;
     case SEND_BUFFER: if (v > 0x7fffffff) return finish(c, STATUS_INVALID_PARAMETER); break;
   }
-  if (s.datagram && !hostAccepts(() => s.datagram!.setSendOption(option, value))) return finish(c, STATUS_INVALID_PARAMETER);
+  if (!applySendOption(s, option, value)) return finish(c, STATUS_INVALID_PARAMETER);
   s.options.sendOptions[option] = value;
   s.options.sendOptionsSet |= 1 << option;
   return finish(c, STATUS_SUCCESS);

@@ -5,7 +5,7 @@
 import type { IRP } from '../irp/irp.ts';
 import { STATUS_CANCELLED, STATUS_FILE_FORCED_CLOSED, STATUS_INVALID_HANDLE, type NTSTATUS } from '../ntstatus.ts';
 import { IPPROTO_RAW, SOCK_RAW, type Endpoint } from '../sockaddr.ts';
-import type { TransportConnection, TransportDatagram, TransportListener } from '../provider.ts';
+import { SEND_HOP_LIMIT, SEND_TCLASS, SEND_TOS, SEND_TTL, type TransportConnection, type TransportDatagram, type TransportListener } from '../provider.ts';
 import { completeIrp, rethrowClientError } from './completion.ts';
 import type { Binding } from './address-sharing.ts';
 import type { WskClientObject } from './client.ts';
@@ -199,6 +199,15 @@ export class WskSocketObject implements WSK_SOCKET {
     if (this.state === 'open') return null;
     return this.state === 'forced' ? STATUS_FILE_FORCED_CLOSED : STATUS_INVALID_HANDLE;
   }
+}
+
+/** The IP-header options a TCP socket has set (IP_TTL, IP_TOS, IPV6_UNICAST_HOPS, IPV6_TCLASS), for its connect or listen. */
+export function ipHeaderOptions(s: WskSocketObject): [number, number][] {
+  const out: [number, number][] = [];
+  for (const option of [SEND_TTL, SEND_TOS, SEND_HOP_LIMIT, SEND_TCLASS]) {
+    if (s.options.sendOptionsSet & (1 << option)) out.push([option, s.options.sendOptions[option]!]);
+  }
+  return out;
 }
 
 /** Resolves a PWSK_SOCKET argument to our object, or null for anything else. */

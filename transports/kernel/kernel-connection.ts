@@ -13,6 +13,7 @@ import {
 } from '../../runtime/ntstatus.ts';
 import type { Endpoint } from '../../runtime/sockaddr.ts';
 import { endpointOf, statusFromError, type Family } from './kernel-address.ts';
+import { setIpHeaderOption } from './ip-header-options.ts';
 
 /**
  * Node exposes neither SIOCOUTQ nor TCP_INFO, so the real send window is unknown; 64 KiB keeps a
@@ -175,6 +176,10 @@ export class KernelConnection implements TransportConnection {
     this.keepAliveIntervalSeconds = intervalSeconds;
     this.keepAliveCount = count;
     try { this.socket.setKeepAlive(enable, Math.max(0, idleSeconds) * 1000); } catch { /* socket gone */ }
+  }
+
+  setSendOption(option: number, value: number): void {
+    setIpHeaderOption(this.socket, option, value);
   }
 
   setNoDelay(enable: boolean): void {

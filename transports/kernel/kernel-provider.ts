@@ -35,6 +35,7 @@ import { endpointOf, hostText, hostTextFor, nodeFamily, providerError, type Fami
 import { KernelConnection } from './kernel-connection.ts';
 import { KernelDatagram } from './kernel-datagram.ts';
 import { KernelListener } from './kernel-listener.ts';
+import { setIpHeaderOptions } from './ip-header-options.ts';
 import { HostResolver } from './host-resolver.ts';
 import { loadUdpAddon, udpAddonError } from './udp-socket.ts';
 
@@ -125,8 +126,15 @@ export class KernelProvider implements TransportProvider {
       };
       socket.once('error', onConnectError);
       socket.once('connect', () => {
-        const connection = this.track(socket, family);
         socket.off('error', onConnectError);
+        try {
+          setIpHeaderOptions(socket, options.sendOptions);
+        } catch (err) {
+          socket.destroy();
+          reject(err);
+          return;
+        }
+        const connection = this.track(socket, family);
         if (options.noDelay) connection.setNoDelay(true);
         if (options.keepAlive) socket.setKeepAlive(true);
         resolve(connection);

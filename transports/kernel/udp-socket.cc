@@ -636,8 +636,21 @@ Napi::Value InterfaceExists(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), index != 0 && if_indextoname(index, name) != nullptr);
 }
 
+// setFdInt(fd, level, name, value): setsockopt on a socket Node owns (a node:net TCP socket's or
+// server's descriptor), for the IP-level options node:net has no call for (IP_TTL, IP_TOS, ...).
+Napi::Value SetFdInt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int level = info[1].As<Napi::Number>().Int32Value();
+  int name = info[2].As<Napi::Number>().Int32Value();
+  int value = info[3].As<Napi::Number>().Int32Value();
+  if (fd < 0 || setsockopt(fd, level, name, &value, sizeof value) != 0) ThrowErrno(env, "setsockopt", fd < 0 ? EBADF : errno);
+  return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("DatagramSocket", DatagramSocket::Define(env));
+  exports.Set("setFdInt", Napi::Function::New(env, SetFdInt));
   exports.Set("errnoName", Napi::Function::New(env, ErrnoName));
   exports.Set("interfaceExists", Napi::Function::New(env, InterfaceExists));
   return exports;

@@ -74,6 +74,7 @@ interface UdpAddon {
   DatagramSocket: new (options: object) => NativeSocket;
   errnoName(errno: number): string;
   interfaceExists(index: number): boolean;
+  setFdInt(fd: number, level: number, name: number, value: number): void;
 }
 
 /** Why the addon could not be loaded, once known (null: it loaded). */

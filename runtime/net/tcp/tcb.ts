@@ -69,6 +69,9 @@ export class Tcb {
   events: TcpEvents | null = null;
   /** Opaque owner data (the WSK adapter keeps its connection object here). */
   owner: unknown = null;
+  /** The IPv4 header's TTL and TOS byte on every segment (IP_TTL, IP_TOS; a passive open takes its listener's). */
+  ttl = 64;
+  tos = 0;
 
   // Send sequence variables (RFC 9293 §3.3.1).
   iss = 0;

@@ -113,7 +113,7 @@ export function sendSegment(e: TcpEngine, tcb: Tcb, seq: number, length: number,
   // Segmentation offload cuts this into MSS-sized segments, each with this header.
   if (length > tcb.mss) arena.segmentSizes[slot] = tcb.mss;
   arena.setFrame(slot, start, total);
-  e.stack.outputIpv4(slot, tcb.localIp, tcb.remoteIp, IpProtocol.TCP, 0, false, -1, true);
+  e.stack.outputIpv4(slot, tcb.localIp, tcb.remoteIp, IpProtocol.TCP, 0, false, -1, true, tcb.tos, tcb.ttl);
   if ((flags & TcpFlags.ACK) !== 0) {
     tcb.lastAckSent = tcb.rcvNxt;
     tcb.unackedSegments = 0;
@@ -377,7 +377,7 @@ export function sendResetFor(e: TcpEngine, localIp: number, localPort: number, r
  * alone (Linux's tcp_conn_request clears the other options for a cookie without timestamps).
  */
 export function sendStatelessSynAck(e: TcpEngine, localIp: number, localPort: number, remoteIp: number, remotePort: number,
-  iss: number, ack: number, syn: TcpOptions): void {
+  iss: number, ack: number, syn: TcpOptions, tos = 0, ttl = 64): void {
   const arena = e.stack.arena;
   const slot = arena.alloc();
   if (slot < 0) { e.counters.noSlot++; return; }
@@ -399,7 +399,7 @@ export function sendStatelessSynAck(e: TcpEngine, localIp: number, localPort: nu
   const sum = checksumFold(checksumAdd(view, start, hl, pseudoHeaderSumV4(localIp, remoteIp, IpProtocol.TCP, hl)));
   set16(view, start + 16, ~sum & 0xffff);
   arena.setFrame(slot, start, hl);
-  e.stack.outputIpv4(slot, localIp, remoteIp, IpProtocol.TCP, 0, false, -1, true);
+  e.stack.outputIpv4(slot, localIp, remoteIp, IpProtocol.TCP, 0, false, -1, true, tos, ttl);
   e.counters.segmentsOut++;
 }
 
