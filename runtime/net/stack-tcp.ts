@@ -203,6 +203,9 @@ export class StackConnection implements TransportConnection, TcpEvents {
 
   setSendOption(option: number, value: number): void { setHeaderOption(this.tcb, option, value); }
 
+  /** SO_SNDBUF: caps the bytes in flight (Tcb.sndBufSize); output resumes at once if the cap rose. */
+  setSendBufferSize(bytes: number): void { this.engine.setSendBuffer(this.tcb, bytes); }
+
   releaseData(handle: number): void { this.engine.releaseData(handle); }
   heldBytes(handle: number): Uint8Array { return this.engine.stack.held.bytes(handle); }
   pinData(handle: number): void { this.engine.stack.held.pin(handle); }

@@ -5,7 +5,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { ListenerSink, ListenOptions, TransportConnection, TransportListener } from '../../runtime/provider.ts';
 import { AF_INET, AF_INET6, type Endpoint } from '../../runtime/sockaddr.ts';
 import { endpointOf, hostText, providerError, statusFromError, type Family } from './kernel-address.ts';
-import { setIpHeaderOption, setIpHeaderOptions } from './ip-header-options.ts';
+import { setHostSocketOption, setHostSocketOptions } from './host-socket-options.ts';
 
 export class KernelListener implements TransportListener {
   private closed = false;
@@ -41,7 +41,7 @@ export class KernelListener implements TransportListener {
       }, () => {
         server.off('error', onListenError);
         try {
-          setIpHeaderOptions(server, options.sendOptions);
+          setHostSocketOptions(server, options.sendOptions);
         } catch (err) {
           server.close();
           reject(err);
@@ -67,7 +67,7 @@ export class KernelListener implements TransportListener {
   }
 
   setSendOption(option: number, value: number): void {
-    setIpHeaderOption(this.server, option, value);
+    setHostSocketOption(this.server, option, value);
   }
 
   close(): void {

@@ -35,7 +35,7 @@ import { endpointOf, hostText, hostTextFor, nodeFamily, providerError, type Fami
 import { KernelConnection } from './kernel-connection.ts';
 import { KernelDatagram } from './kernel-datagram.ts';
 import { KernelListener } from './kernel-listener.ts';
-import { setIpHeaderOptions } from './ip-header-options.ts';
+import { setHostSocketOptions } from './host-socket-options.ts';
 import { HostResolver } from './host-resolver.ts';
 import { loadUdpAddon, udpAddonError } from './udp-socket.ts';
 
@@ -128,7 +128,7 @@ export class KernelProvider implements TransportProvider {
       socket.once('connect', () => {
         socket.off('error', onConnectError);
         try {
-          setIpHeaderOptions(socket, options.sendOptions);
+          setHostSocketOptions(socket, options.sendOptions);
         } catch (err) {
           socket.destroy();
           reject(err);

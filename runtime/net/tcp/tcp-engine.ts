@@ -377,6 +377,12 @@ export class TcpEngine {
     this.windowUpdate(tcb);
   }
 
+  /** SO_SNDBUF on a connection: at most `bytes` in flight (at least one MSS, so that data always moves). */
+  setSendBuffer(tcb: Tcb, bytes: number): void {
+    tcb.sndBufSize = Math.max(tcb.mss, bytes);
+    output(this, tcb);
+  }
+
   // ---- API ----------------------------------------------------------------------------------
 
   /** Passive open on a local port (0.0.0.0 or our address). */

@@ -174,7 +174,8 @@ function newDataOutput(e: TcpEngine, tcb: Tcb): void {
     const dataEnd = tcb.dataEndSeq;
     const unsent = (dataEnd - tcb.sndNxt) | 0;
     const inFlight = (tcb.sndNxt - tcb.sndUna) | 0;
-    const wnd = Math.min(tcb.sndWnd, congestionWindow(tcb));
+    let wnd = Math.min(tcb.sndWnd, congestionWindow(tcb));
+    if (tcb.sndBufSize > 0 && tcb.sndBufSize < wnd) wnd = tcb.sndBufSize;
     const room = wnd - inFlight;
     let length = Math.min(tcb.sendSegmentMax, unsent, room > 0 ? room : 0);
     if (length <= 0) {
@@ -276,7 +277,7 @@ function recoveryOutput(e: TcpEngine, tcb: Tcb): void {
     }
     // New data (RFC 6675 §5 (C.1) rule 3).
     const unsent = (tcb.dataEndSeq - tcb.sndMax) | 0;
-    const wnd = (tcb.sndUna + tcb.sndWnd - tcb.sndMax) | 0;
+    const wnd = newDataRoom(tcb);
     const want = Math.min(tcb.sendSegmentMax, unsent, wnd);
     if (want <= 0) { if (unsent === 0 && !tcb.finSent) maybeSendFin(e, tcb); return; }
     const length = fitRoom(tcb, want, room);
@@ -321,8 +322,7 @@ function countRetransmission(e: TcpEngine, tcb: Tcb, length: number): void {
  */
 export function sendProbe(e: TcpEngine, tcb: Tcb): void {
   const unsent = (tcb.dataEndSeq - tcb.sndMax) | 0;
-  const wnd = (tcb.sndUna + tcb.sndWnd - tcb.sndMax) | 0;
-  const length = Math.min(tcb.mss, unsent, wnd);
+  const length = Math.min(tcb.mss, unsent, newDataRoom(tcb));
   const now = e.clock.now();
   if (length > 0 && !tcb.finSent) {
     sendNewData(e, tcb, length, length === unsent, now);
@@ -336,6 +336,13 @@ export function sendProbe(e: TcpEngine, tcb: Tcb): void {
   if (!sendSegment(e, tcb, seq, (end - seq) | 0, TcpFlags.ACK | (fin ? TcpFlags.FIN : 0))) return;
   rack.resent(seq, end, now);
   countRetransmission(e, tcb, (end - seq) | 0);
+}
+
+/** Bytes past SND.MAX that the peer's window, and SO_SNDBUF if set, still allow (recovery and probes; cwnd is theirs to judge). */
+function newDataRoom(tcb: Tcb): number {
+  const wnd = (tcb.sndUna + tcb.sndWnd - tcb.sndMax) | 0;
+  if (tcb.sndBufSize === 0) return wnd;
+  return Math.min(wnd, tcb.sndBufSize - ((tcb.sndMax - tcb.sndUna) | 0));
 }
 
 /** Retransmits the first unacknowledged segment (fast retransmit, NewReno partial ACK). */
