@@ -10,6 +10,7 @@ import { completeIrp, rethrowClientError } from './completion.ts';
 import type { Binding } from './address-sharing.ts';
 import type { WskClientObject } from './client.ts';
 import { RetainedElements } from './retained.ts';
+import type { ControlPool } from './control-pool.ts';
 import type {
   EPROCESS, PVOID, SECURITY_DESCRIPTOR, WSK_CLIENT_CONNECTION_DISPATCH, WSK_DATA_INDICATION,
   WSK_DATAGRAM_INDICATION, WSK_INSPECT_ID, WSK_SOCKET,
@@ -60,8 +61,13 @@ export interface QueuedDatagram {
   data: Uint8Array;
   from: Endpoint;
   flags: number;
-  /** Its control info (WSACMSGHDR objects), built when it arrived; null when the socket asked for none. */
+  /**
+   * Its control info (WSACMSGHDR objects), built when it arrived: the first controlLength bytes of
+   * slot controlSlot of the socket's ControlPool; null (slot -1) when it carries none.
+   */
   control: Uint8Array | null;
+  controlLength: number;
+  controlSlot: number;
   /** TransportDatagram.hold() handle while the transport's storage is kept, else -1. */
   hold: number;
   /** 'queued' until consumed by an IRP or an indication; 'retained' by STATUS_PENDING; then 'done'. */
@@ -163,6 +169,8 @@ export class WskSocketObject implements WSK_SOCKET {
   readonly receiveFromRequests: ReceiveFromRequest[] = [];
   /** Datagram indication elements the application holds, each with the datagram it points into. */
   readonly retainedDatagrams = new RetainedElements<WSK_DATAGRAM_INDICATION, QueuedDatagram>();
+  /** Where received datagrams' control info lives (control-pool.ts); made when the first one arrives. */
+  controlPool: ControlPool | null = null;
   fixedRemote: Endpoint | null = null;
   sendToAddress: Endpoint | null = null;
   droppedDatagrams = 0;
