@@ -194,6 +194,7 @@ export class Ipv4Stack implements LinkReceiver {
     this.flushTx();
     this.closed = true;
     this.timer.disarm();
+    this.groups.close();
     this.arp.clear();
     this.reassembler.clear();
     for (let i = 0; i < this.loopCount; i++) this.arena.release(this.loop[i]!);
