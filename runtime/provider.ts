@@ -92,8 +92,9 @@ export interface TransportConnection {
   /** SO_RCVBUF on an established connection: the receive buffer the advertised window may use. */
   setReceiveBufferSize?(bytes: number): void;
   /**
-   * SO_SNDBUF on an established connection: how many bytes of queued sends the transport takes
-   * before it holds the rest back (WskSend requests wait, in order). Absent: the host decides.
+   * SO_SNDBUF on an established connection: the most the transport keeps unacknowledged (queued
+   * WskSend requests wait behind it, in order), or the host socket's own send buffer. Absent: the
+   * host decides.
    */
   setSendBufferSize?(bytes: number): void;
   /**
@@ -223,7 +224,8 @@ export const SEND_DONT_FRAGMENT6 = 11;
 /**
  * IP_HDRINCL (raw sockets only): 1 when every datagram starts with the IPv4 header the
  * application built; the transport fills in the total length and header checksum always, the
- * identification and source address when they are 0 (raw(7), as Linux and Windows do).
+ * identification and source address when they are 0 (Linux's raw(7); Microsoft's pages do not
+ * say which fields Windows fills).
  */
 export const SEND_HEADER_INCLUDED = 12;
 // An IPv4 interface choice (IP_MULTICAST_IF, IP_MREQ.imr_interface) is a host-order number:

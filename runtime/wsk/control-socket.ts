@@ -280,14 +280,15 @@ function applySendOption(s: WskSocketObject, option: number, value: number): boo
 }
 
 /**
- * SO_SNDBUF on every kind of socket (only a datagram transport has a buffer to size; the others
- * keep the value for WskGetOption), the IPPROTO_IP ones on datagram sockets of either family (on
- * an AF_INET6 socket they apply to its IPv4 traffic, as on Windows): before or after bind. A TTL
- * (or hop limit) of 0 or above 255, a TOS, class or multicast TTL above 255, a size above 2^31 - 1
- * are STATUS_INVALID_PARAMETER; so is an
- * IP_UNICAST_IF interface the transport does not have (the index is in network byte order, the
- * IPPROTO_IP socket options page). IPV6_UNICAST_HOPS, IPV6_TCLASS and IPV6_DONTFRAG (IPPROTO_IPV6
- * socket options page) are the same on an AF_INET6 socket's IPv6 traffic.
+ * The options sendOptionAllowed lets through, before or after bind, connect or listen: the
+ * value is kept for WskGetOption and given to the transport once there is one (a datagram
+ * socket's, a connection's — SO_SNDBUF caps what it has in flight — or a listener's, whose
+ * accepted connections inherit it). The IPPROTO_IP ones apply to an AF_INET6 socket's IPv4
+ * traffic, as on Windows. A TTL (or hop limit) of 0 or above 255, a TOS, class or multicast TTL
+ * above 255, a size above 2^31 - 1 are STATUS_INVALID_PARAMETER; so is an IP_UNICAST_IF interface
+ * the transport does not have (the index is in network byte order, the IPPROTO_IP socket options
+ * page). IPV6_UNICAST_HOPS, IPV6_TCLASS and IPV6_DONTFRAG (IPPROTO_IPV6 socket options page) are
+ * the same on an AF_INET6 socket's IPv6 traffic; IP_HDRINCL is a boolean.
  */
 function setSendOption(c: ControlCall, option: number, v: number): NTSTATUS {
   const { s } = c;
