@@ -8,14 +8,14 @@
 // built and checked with this file's own checksum, not the providers'.
 import { describe, expect, it } from 'vitest';
 import {
-  IN_PKTINFO, IPPROTO_ICMP, NPI_WSK_INTERFACE_ID, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, WSK_EVENT_RECEIVE_FROM, IPPROTO_IP, IPPROTO_RAW, IPPROTO_TCP, IPPROTO_UDP, IP_HDRINCL, IP_PKTINFO, IP_TOS, IP_TTL,
+  IN_PKTINFO, IPPROTO_ICMP, IPPROTO_ICMPV6, NPI_WSK_INTERFACE_ID, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, WSK_EVENT_RECEIVE_FROM, IPPROTO_IP, IPPROTO_RAW, IPPROTO_TCP, IPPROTO_UDP, IP_HDRINCL, IP_PKTINFO, IP_TOS, IP_TTL,
   SOCK_RAW, STATUS_ACCESS_DENIED, STATUS_INVALID_PARAMETER, STATUS_SUCCESS, WSAMSG, WSA_CMSG_DATA, WSA_CMSG_FIRSTHDR, WSK_FLAG_CONNECTION_SOCKET,
-  WSK_FLAG_DATAGRAM_SOCKET, WSK_FLAG_LISTEN_SOCKET, WSK_FLAG_STREAM_SOCKET, WskGetOption, WskSetOption, makeSockaddrIn,
+  WSK_FLAG_DATAGRAM_SOCKET, WSK_FLAG_LISTEN_SOCKET, WSK_FLAG_STREAM_SOCKET, WskGetOption, WskSetOption, makeSockaddrIn, makeSockaddrIn6,
   type WSK_CLIENT_DATAGRAM_DISPATCH, type WSK_PROVIDER_BASIC_DISPATCH, type WSK_SOCKET,
 } from '../../index.ts';
 import { call, until } from '../helpers/wsk-call.ts';
 import { openSession, type WskSession } from '../helpers/wsk-session.ts';
-import { AF_INET, bind, buf, close, dgTable, expectOk, hostSockaddr, portOf, socket } from './fixtures.ts';
+import { AF_INET, AF_INET6, bind, buf, close, dgTable, expectOk, hostSockaddr, portOf, socket } from './fixtures.ts';
 import type { ContractTarget } from './target.ts';
 
 /** RFC 3692's number for experiments: no provider knows it, so only raw sockets see it. */
@@ -44,7 +44,8 @@ export const ip = (b: Uint8Array, at: number): string => Array.from(b.subarray(a
 export interface Packet { bytes: Uint8Array; from: string; port: number; pktinfo: string | null }
 
 /** A raw socket of `protocol` bound to `address`, whose WskReceiveFromEvent copies what it gets into `got`. */
-export async function rawSocket(w: WskSession, address: string, protocol: number, got: Packet[] | null = null, options: [number, number, number][] = []): Promise<WSK_SOCKET> {
+export async function rawSocket(w: WskSession, address: string, protocol: number, got: Packet[] | null = null, options: [number, number, number][] = [],
+  family = AF_INET): Promise<WSK_SOCKET> {
   const dispatch: WSK_CLIENT_DATAGRAM_DISPATCH | null = got && {
     WskReceiveFromEvent: (_c, _f, list) => {
       for (let d = list; d; d = d.Next) {
@@ -56,17 +57,18 @@ export async function rawSocket(w: WskSession, address: string, protocol: number
           if (h && h.cmsg_level === IPPROTO_IP && h.cmsg_type === IP_PKTINFO) pktinfo = Array.from(new IN_PKTINFO(WSA_CMSG_DATA(h)).ipi_addr).join('.');
         }
         const bytes = d.Buffer.Mdl!.buffer.slice(d.Buffer.Offset, d.Buffer.Offset + d.Buffer.Length);
-        const sin = d.RemoteAddress as { sin_addr: Uint8Array };
-        got.push({ bytes, from: Array.from(sin.sin_addr).join('.'), port: portOf(d.RemoteAddress), pktinfo });
+        const sin = d.RemoteAddress as { sin_addr?: Uint8Array; sin6_addr?: Uint8Array };
+        const from = sin.sin_addr ? Array.from(sin.sin_addr).join('.') : Buffer.from(sin.sin6_addr!).toString('hex');
+        got.push({ bytes, from, port: portOf(d.RemoteAddress), pktinfo });
       }
       return STATUS_SUCCESS;
     },
   };
-  const r = await call<WSK_SOCKET>((irp) => w.Dispatch.WskSocket(w.Client, AF_INET, SOCK_RAW, protocol, WSK_FLAG_DATAGRAM_SOCKET, null, dispatch, null, null, null, irp));
+  const r = await call<WSK_SOCKET>((irp) => w.Dispatch.WskSocket(w.Client, family, SOCK_RAW, protocol, WSK_FLAG_DATAGRAM_SOCKET, null, dispatch, null, null, null, irp));
   if (r.status !== STATUS_SUCCESS) throw new Error(`WskSocket(SOCK_RAW, ${protocol}) failed: 0x${(r.status >>> 0).toString(16)}`);
   const s = r.information;
   for (const [level, code, value] of options) await expectOk(setOpt(s, level, code, value), `option ${code}`);
-  expect(await bind(s, makeSockaddrIn(address, 0))).toBe(STATUS_SUCCESS);
+  expect(await bind(s, family === AF_INET ? makeSockaddrIn(address, 0) : makeSockaddrIn6(address, 0))).toBe(STATUS_SUCCESS);
   if (got) {
     const events = { NpiId: NPI_WSK_INTERFACE_ID, EventMask: WSK_EVENT_RECEIVE_FROM };
     expect(control(s)(s, WskSetOption, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, 16, events, 0, null, null, null)).toBe(STATUS_SUCCESS);
@@ -77,12 +79,13 @@ export async function rawSocket(w: WskSession, address: string, protocol: number
 export const sendTo = (s: WSK_SOCKET, bytes: Uint8Array, to: string) =>
   call((irp) => dgTable(s).WskSendTo(s, buf(bytes), 0, makeSockaddrIn(to, 0), 0, null, irp));
 
-/** An ICMP echo request (RFC 792) with its checksum. */
-function echoRequest(identifier: number, sequence: number, data: Uint8Array): Uint8Array {
+/** An ICMP echo request (RFC 792) with its checksum; type 128 makes an ICMPv6 one (RFC 4443 §4.1), whose checksum the host fills in (RFC 3542 §3.1). */
+function echoRequest(identifier: number, sequence: number, data: Uint8Array, type = 8): Uint8Array {
   const m = new Uint8Array(8 + data.byteLength);
-  m[0] = 8;
+  m[0] = type;
   m[4] = identifier >> 8; m[5] = identifier & 0xff; m[6] = sequence >> 8; m[7] = sequence & 0xff;
   m.set(data, 8);
+  if (type !== 8) return m;
   const c = checksum(m);
   m[2] = c >> 8; m[3] = c & 0xff;
   return m;
@@ -203,6 +206,23 @@ export function rawContract(target: ContractTarget): void {
       await close(udp); await close(raw);
       await w.close();
     });
+
+    if (target.ipv6) {
+      it('an ICMPv6 echo request sent on an AF_INET6 raw IPPROTO_ICMPV6 socket draws the echo reply, received without the IPv6 header (RFC 3542 §3: IPv6 raw sockets never see it)', async () => {
+        const w = await openSession(factory);
+        const got: Packet[] = [];
+        const host6 = target.hostAddress(AF_INET6);
+        const s = await rawSocket(w, host6, IPPROTO_ICMPV6, got, [], AF_INET6);
+        const identifier = (process.pid ^ 0x6a6a) & 0xffff;
+        await expectOk(call((irp) => dgTable(s).WskSendTo(s, buf(echoRequest(identifier, 9, new TextEncoder().encode('six'), 128)), 0, makeSockaddrIn6(host6, 0), 0, null, irp)), 'WskSendTo');
+        const isReply = (p: Packet) => p.bytes[0] === 129 && u16(p.bytes, 4) === identifier;
+        await until(() => got.some(isReply), 5000, 'the echo reply');
+        const b = got.find(isReply)!.bytes;
+        expect({ sequence: u16(b, 6), data: Buffer.from(b.subarray(8)).toString(), port: got.find(isReply)!.port }).toEqual({ sequence: 9, data: 'six', port: 0 });
+        await close(s);
+        await w.close();
+      });
+    }
 
     it('misuse gets the Windows NTSTATUS, never an exception: IP_HDRINCL on a UDP socket, a send shorter than an IPv4 header with IP_HDRINCL (STATUS_INVALID_PARAMETER), binding a raw IPPROTO_TCP socket (STATUS_ACCESS_DENIED); IPPROTO_RAW has IP_HDRINCL on', async () => {
       const w = await openSession(factory);

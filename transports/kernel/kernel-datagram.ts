@@ -42,7 +42,7 @@ export class KernelDatagram implements TransportDatagram {
     private readonly family: Family,
     readonly localEndpoint: Endpoint,
     private readonly onRelease: (d: KernelDatagram) => void,
-    /** A raw socket (SOCK_RAW): no ports; what it receives starts with the IPv4 header (raw(7)). */
+    /** A raw socket (SOCK_RAW): no ports; what an IPv4 one receives starts with the IPv4 header (raw(7)), an IPv6 one gets the payload only (raw(7), RFC 3542 §3). */
     private readonly raw: boolean,
   ) {}
 
@@ -52,7 +52,7 @@ export class KernelDatagram implements TransportDatagram {
     const raw = options.rawProtocol !== undefined;
     let socket: UdpSocket;
     try {
-      socket = new UdpSocket(raw ? { family: 4, type: LINUX.SOCK_RAW, protocol: options.rawProtocol } : { family: family === AF_INET ? 4 : 6 });
+      socket = new UdpSocket({ family: family === AF_INET ? 4 : 6, ...(raw ? { type: LINUX.SOCK_RAW, protocol: options.rawProtocol } : {}) });
     } catch (err) {
       // Windows refuses raw sockets to callers without the right with WSAEACCES (the "TCP/IP raw sockets" page).
       if (raw && (err as { code?: string }).code === 'EPERM') {
@@ -64,7 +64,8 @@ export class KernelDatagram implements TransportDatagram {
     let port: number;
     let scopeId: number;
     try {
-      if (family === AF_INET6) socket.setInt(LINUX.IPPROTO_IPV6, LINUX.IPV6_V6ONLY, options.v6Only ? 1 : 0);
+      // A raw IPv6 socket is IPv6-only already (Linux refuses the option on it).
+      if (family === AF_INET6 && !raw) socket.setInt(LINUX.IPPROTO_IPV6, LINUX.IPV6_V6ONLY, options.v6Only ? 1 : 0);
       if (options.reuseAddress) socket.setInt(LINUX.SOL_SOCKET, LINUX.SO_REUSEADDR, 1);
       // Windows sends UDP with DF clear unless IP_DONTFRAGMENT asks (Linux's default sets it).
       if (family === AF_INET) socket.setInt(LINUX.IPPROTO_IP, LINUX.IP_MTU_DISCOVER, LINUX.IP_PMTUDISC_DONT);

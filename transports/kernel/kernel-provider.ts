@@ -76,8 +76,8 @@ export class KernelProvider implements TransportProvider {
     return [AF_INET, AF_INET6].flatMap((family) => [
       { family, socketType: SOCK_STREAM, protocol: IPPROTO_TCP },
       ...(udp ? [{ family, socketType: SOCK_DGRAM, protocol: IPPROTO_UDP }] : []),
-      // IPv4 raw sockets of any protocol (0: WSAPROTOCOL_INFO's "any"), on the same native socket.
-      ...(udp && family === AF_INET ? [{ family, socketType: SOCK_RAW, protocol: 0 }] : []),
+      // Raw sockets of any protocol (0: WSAPROTOCOL_INFO's "any"), on the same native socket.
+      ...(udp ? [{ family, socketType: SOCK_RAW, protocol: 0 }] : []),
     ]);
   }
 
