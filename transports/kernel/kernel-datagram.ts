@@ -1,5 +1,5 @@
-// TransportDatagram over the kernel provider's own UDP socket (udp-socket.ts: recvmmsg/sendmmsg
-// with control messages). Each received datagram → sink.onDatagram(view, from, 0, info) with the
+// TransportDatagram over the kernel provider's own UDP or raw socket (udp-socket.ts:
+// recvmmsg/sendmmsg with control messages). Each received datagram → sink.onDatagram(view, from, 0, info) with the
 // facts setReceiveInfo asked for; the view is a slot of the socket's arena, kept past the call
 // only through hold(). Socket errors → sink.onError. sendTo completes done(status, bytes) exactly
 // once, after its batch left, never inside the call. Option refusals throw ProviderError.

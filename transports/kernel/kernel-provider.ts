@@ -1,6 +1,6 @@
-// The kernel TransportProvider: TCP and UDP over the host's own stack — TCP through node:net,
-// UDP through our own socket (udp-socket.ts: recvmmsg/sendmmsg with control messages, which
-// node:dgram cannot read or write) — names through getaddrinfo. Every failure surfaces as a
+// The kernel TransportProvider: TCP, UDP and raw sockets over the host's own stack — TCP through
+// node:net, UDP and raw sockets through our own socket (udp-socket.ts: recvmmsg/sendmmsg with
+// control messages, which node:dgram cannot read or write) — names through getaddrinfo. Every failure surfaces as a
 // ProviderError/NTSTATUS. The provider owns what it creates until the WSK layer closes it;
 // stop() closes whatever is still open.
 import { createServer, Socket } from 'node:net';
