@@ -64,6 +64,7 @@ describe('raw sockets seen by a Linux peer: the userspace stack over AF_PACKET',
     p.set(payload, 20);
     await expectOk(sendTo(included, p, L.peerAddress), 'WskSendTo (IP_HDRINCL)');
     await reader.waitFor('included', 15_000);
+    await reader.exited; // it stops after that packet, its line written whole
     // payload, TTL, TOS, identification, source, destination, header checksum right.
     const lines = reader.output().trim().split('\n').slice(1).map((l) => l.split(' '));
     expect(lines).toEqual([

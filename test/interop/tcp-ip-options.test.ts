@@ -96,6 +96,7 @@ describe('IP_TTL and IP_TOS on TCP segments seen by a Linux peer: the userspace 
     await server.waitFor('listening');
     const s = await connectMarked(w, L.address, L.peerAddress, PORT);
     await reader.waitFor('data', 15_000);
+    await reader.exited; // it stops after the first data segment, its line written whole
     expect(lines(reader.output())).toEqual(['syn 42 40', 'data 42 40']);
     await close(s);
   });
@@ -107,6 +108,7 @@ describe('IP_TTL and IP_TOS on TCP segments seen by a Linux peer: the userspace 
       L.peerProcess(`python3 -u -c "import socket; c = socket.create_connection(('${L.address}', ${PORT + 1})); c.recv(100)"`);
     });
     await reader.waitFor('data', 15_000);
+    await reader.exited;
     expect(lines(reader.output())).toEqual(['synack 43 48', 'data 43 48']);
     for (const s of sockets) await close(s);
   });
@@ -121,14 +123,16 @@ describe('IP_TTL and IP_TOS on TCP segments seen by a raw socket reader: the ker
     await w?.close();
   });
 
-  function reader(port: number): { output: () => string; waitFor: (text: string) => Promise<void> } {
+  function reader(port: number): { output: () => string; waitFor: (text: string) => Promise<void>; exited: Promise<unknown> } {
     const child = spawn('python3', ['-u', '-c', segmentReader('127.0.0.1', port)], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
     let out = '';
     child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
     child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+    const exited = new Promise((r) => child.once('close', r));
     return {
       output: () => out,
+      exited,
       waitFor: (text) => new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`reader did not print '${text}': ${out}`)), 15_000);
         const check = (): void => { if (out.includes(text)) { clearTimeout(timer); resolve(); } else if (child.exitCode !== null) { clearTimeout(timer); reject(new Error(out)); } else setTimeout(check, 20); };
@@ -145,6 +149,7 @@ describe('IP_TTL and IP_TOS on TCP segments seen by a raw socket reader: the ker
     await r.waitFor('ready');
     const s = await connectMarked(w, '127.0.0.1', '127.0.0.1', port);
     await r.waitFor('data');
+    await r.exited;
     // Both directions come from 127.0.0.1: the SYN-ACK is node:net's, the SYN the host's default.
     expect(lines(r.output())).toEqual(['syn 64 0', 'synack 64 0', 'data 42 40']);
     await close(s);
@@ -161,6 +166,7 @@ describe('IP_TTL and IP_TOS on TCP segments seen by a raw socket reader: the ker
     let peer: net.Socket | null = null;
     const sockets = await acceptMarked(w, '127.0.0.1', port, () => { peer = net.connect(port, '127.0.0.1').on('error', () => {}); });
     await r.waitFor('data');
+    await r.exited;
     expect(lines(r.output())).toEqual(['syn 64 0', 'synack 43 48', 'data 43 48']);
     (peer as net.Socket | null)?.destroy();
     for (const s of sockets) await close(s);
