@@ -91,6 +91,17 @@ export interface TransportConnection {
   setCongestionControl?(name: string): boolean;
   /** SO_RCVBUF on an established connection: the receive buffer the advertised window may use. */
   setReceiveBufferSize?(bytes: number): void;
+  /**
+   * SO_SNDBUF on an established connection: the most the transport keeps unacknowledged (queued
+   * WskSend requests wait behind it, in order), or the host socket's own send buffer. Absent: the
+   * host decides.
+   */
+  setSendBufferSize?(bytes: number): void;
+  /**
+   * IP_TTL/IP_TOS (SEND_TTL, SEND_TOS) or IPV6_UNICAST_HOPS/IPV6_TCLASS (SEND_HOP_LIMIT,
+   * SEND_TCLASS) for the segments sent from now on. Throws ProviderError when refused.
+   */
+  setSendOption?(option: number, value: number): void;
   /** Gives back a chunk passed to onData with a handle (zero-copy transports). */
   releaseData?(handle: number): void;
   /** The current bytes of a chunk passed with a handle (a view, or its copy out of the ring). */
@@ -110,10 +121,14 @@ export interface ListenOptions {
   v6Only: boolean;
   backlog: number;
   keepAlive: boolean;
+  /** SEND_TTL/SEND_TOS/SEND_HOP_LIMIT/SEND_TCLASS values set on the listener: its SYN-ACKs and the connections it accepts carry them. */
+  sendOptions?: readonly (readonly [option: number, value: number])[];
 }
 
 export interface TransportListener {
   readonly localEndpoint: Endpoint;
+  /** As TransportConnection.setSendOption, for the connections accepted from now on (they inherit it, as on Windows and Linux). */
+  setSendOption?(option: number, value: number): void;
   close(): void;
 }
 
@@ -123,6 +138,8 @@ export interface ConnectOptions {
   v6Only: boolean;
   /** TCP_CONGESTION_ALGORITHM set before the connect (a name congestionControls() lists), or null. */
   congestionControl?: string | null;
+  /** SEND_TTL/SEND_TOS/SEND_HOP_LIMIT/SEND_TCLASS values set before the connect (the SYN carries them where the transport can). */
+  sendOptions?: readonly (readonly [option: number, value: number])[];
 }
 
 // What a datagram transport can tell about a received datagram beyond its bytes, for the WSK
@@ -204,6 +221,13 @@ export const SEND_HOP_LIMIT = 9;
 export const SEND_TCLASS = 10;
 /** IPV6_DONTFRAG: an IPv6 datagram larger than the path MTU fails instead of being fragmented at the source. */
 export const SEND_DONT_FRAGMENT6 = 11;
+/**
+ * IP_HDRINCL (raw sockets only): 1 when every datagram starts with the IPv4 header the
+ * application built; the transport fills in the total length and header checksum always, the
+ * identification and source address when they are 0 (Linux's raw(7); Microsoft's pages do not
+ * say which fields Windows fills).
+ */
+export const SEND_HEADER_INCLUDED = 12;
 // An IPv4 interface choice (IP_MULTICAST_IF, IP_MREQ.imr_interface) is a host-order number:
 // a local IPv4 address (a.b.c.d → a<<24 | b<<16 | c<<8 | d), 0 for the default interface, or below
 // 2^24 an interface index (ws2ipdef.h's 0.0.0.x form).
@@ -221,6 +245,13 @@ export interface DatagramOptions {
   broadcast: boolean;
   /** RECV_* bits DatagramInfo carries from the first datagram on (setReceiveInfo changes it later). */
   receiveInfo: number;
+  /**
+   * A raw socket (SOCK_RAW, the "TCP/IP raw sockets" page) of this IP protocol number (1..255),
+   * or absent for UDP. A raw socket receives a copy of every IPv4 packet of its protocol for its
+   * address, IPv4 header included, from a source whose `port` is 0; it sends its protocol's
+   * payload behind a header the transport builds, or (SEND_HEADER_INCLUDED) the application's.
+   */
+  rawProtocol?: number;
 }
 
 export interface TransportDatagram {

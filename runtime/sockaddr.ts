@@ -18,6 +18,8 @@ export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
 export const IPPROTO_IPV6 = 41;
 export const IPPROTO_ICMPV6 = 58;
+/** ws2def.h IPPROTO_RAW: a raw socket that sends any protocol behind its own IPv4 header (IP_HDRINCL always on) and receives nothing. */
+export const IPPROTO_RAW = 255;
 
 export const SOCKADDR_IN_SIZE = 16;
 export const SOCKADDR_IN6_SIZE = 28;

@@ -11,6 +11,8 @@ import { dataContract } from './contract/data.contract.ts';
 import { clientControlsContract } from './contract/client-controls.contract.ts';
 import { controlInfoContract } from './contract/control-info.contract.ts';
 import { ipOptionsContract, multicastContract } from './contract/ip-options.contract.ts';
+import { rawContract } from './contract/raw.contract.ts';
+import { tcpIpOptionsContract } from './contract/tcp-ip-options.contract.ts';
 
 registrationContract(kernelTarget);
 irpContract(kernelTarget);
@@ -23,3 +25,5 @@ clientControlsContract(kernelTarget);
 controlInfoContract(kernelTarget);
 ipOptionsContract(kernelTarget);
 multicastContract(kernelTarget);
+rawContract(kernelTarget);
+tcpIpOptionsContract(kernelTarget);

@@ -12,6 +12,8 @@ import { dataContract } from './contract/data.contract.ts';
 import { clientControlsContract } from './contract/client-controls.contract.ts';
 import { controlInfoContract } from './contract/control-info.contract.ts';
 import { ipOptionsContract, multicastContract } from './contract/ip-options.contract.ts';
+import { rawContract } from './contract/raw.contract.ts';
+import { tcpIpOptionsContract } from './contract/tcp-ip-options.contract.ts';
 
 registrationContract(stackTarget);
 irpContract(stackTarget);
@@ -24,3 +26,5 @@ clientControlsContract(stackTarget);
 controlInfoContract(stackTarget);
 ipOptionsContract(stackTarget);
 multicastContract(stackTarget);
+rawContract(stackTarget);
+tcpIpOptionsContract(stackTarget);

@@ -2,11 +2,14 @@
 // transient dual-stack wildcard listener). Name resolution only touches /etc/hosts ('localhost')
 // and numeric addresses, so no DNS server is ever queried. Every wait is bounded.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { createKernelProvider, type KernelProvider } from '../transports/kernel/kernel-provider.ts';
 import { ProviderError, type ConnectionSink, type DatagramSink, type ListenerSink, type TransportConnection } from '../runtime/provider.ts';
 import {
   ntStatusName,
+  STATUS_ACCESS_DENIED,
   STATUS_CONNECTION_REFUSED,
   STATUS_CONNECTION_RESET,
   STATUS_NOT_SUPPORTED,
@@ -22,11 +25,13 @@ import {
   IPPROTO_TCP,
   IPPROTO_UDP,
   SOCK_DGRAM,
+  SOCK_RAW,
   SOCK_STREAM,
   type Endpoint,
 } from '../runtime/sockaddr.ts';
 
 const WAIT_MS = 5000;
+const RAW_BIND_END = fileURLToPath(new URL('./helpers/raw-bind-end.ts', import.meta.url));
 const loop4 = (port = 0): Endpoint => endpointFromText('127.0.0.1', port, AF_INET);
 const loop6 = (port = 0): Endpoint => endpointFromText('::1', port, AF_INET6);
 const FAMILIES = [
@@ -134,14 +139,21 @@ async function connectedPair(local: Endpoint, connectTo?: (listening: Endpoint) 
 }
 
 describe('KernelProvider basics', () => {
-  it('is named kernel and offers TCP and UDP for both families', () => {
+  it('a raw socket without CAP_NET_RAW: WskSocket succeeds, WskBind fails with STATUS_ACCESS_DENIED (Windows: WSAEACCES without the right; the "TCP/IP raw sockets" page)', () => {
+    // setpriv drops CAP_NET_RAW from the bounding set: root's child then lacks it.
+    const out = execFileSync('setpriv', ['--bounding-set', '-net_raw', process.execPath, '--import', 'tsx', RAW_BIND_END], { encoding: 'utf8', timeout: 30_000 });
+    expect(JSON.parse(out)).toEqual({ socket: STATUS_SUCCESS, bind: STATUS_ACCESS_DENIED });
+  });
+
+  it('is named kernel and offers TCP, UDP and raw sockets of any protocol for both families', () => {
     expect(provider.name).toBe('kernel');
     const triples = provider.transports();
     for (const family of [AF_INET, AF_INET6]) {
       expect(triples).toContainEqual({ family, socketType: SOCK_STREAM, protocol: IPPROTO_TCP });
       expect(triples).toContainEqual({ family, socketType: SOCK_DGRAM, protocol: IPPROTO_UDP });
+      expect(triples).toContainEqual({ family, socketType: SOCK_RAW, protocol: 0 });
     }
-    expect(triples).toHaveLength(4);
+    expect(triples).toHaveLength(6);
   });
 
   it('lists local addresses of the requested family', () => {

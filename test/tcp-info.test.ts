@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  createKernelProvider, IPPROTO_TCP, SO_RCVBUF, SOL_SOCKET, startWskSubsystem, STATUS_NOT_FOUND, STATUS_NOT_SUPPORTED,
+  createKernelProvider, IPPROTO_TCP, SO_RCVBUF, SO_SNDBUF, SOL_SOCKET, startWskSubsystem, STATUS_NOT_FOUND, STATUS_NOT_SUPPORTED,
   TCP_CONGESTION_ALGORITHM, TCPSTATE_ESTABLISHED, WSK_EVENT_RECEIVE, STATUS_SUCCESS, type WskSubsystem,
 } from '../index.ts';
 import { createStackProvider } from '../runtime/net/stack-provider.ts';
@@ -80,6 +80,26 @@ describe('SIO_TCP_INFO and TCP_CONGESTION_ALGORITHM on the userspace stack', () 
     await acc.setOption(IPPROTO_TCP, TCP_CONGESTION_ALGORITHM, 'newreno');
     expect(await acc.getName(IPPROTO_TCP, TCP_CONGESTION_ALGORITHM)).toBe('newreno');
     await conn.send(new Uint8Array(256 * 1024));
+    await closeAll(conn, acc, listener);
+  });
+
+  it('SO_SNDBUF on a connection caps the bytes in flight (TCP_INFO BytesInFlight stays within it while 4 MiB go) and reads back', async () => {
+    const { listener, conn, acc } = await connectedPair(appB, appA, B_IP);
+    await conn.setOption(SOL_SOCKET, SO_SNDBUF, 32 * 1024);
+    expect(await conn.getOption(SOL_SOCKET, SO_SNDBUF)).toBe(32 * 1024);
+    let sent = false;
+    const sending = conn.send(new Uint8Array(4 << 20)).then(() => { sent = true; });
+    let samples = 0;
+    let maxInFlight = 0;
+    // One sample per event-loop turn (the transfer moves between them), bounded.
+    while (!sent && samples < 100_000) {
+      maxInFlight = Math.max(maxInFlight, (await conn.tcpInfo())!.BytesInFlight);
+      samples++;
+      await new Promise((r) => setImmediate(r));
+    }
+    await sending;
+    expect(samples).toBeGreaterThan(0);
+    expect(maxInFlight).toBeLessThanOrEqual(32 * 1024);
     await closeAll(conn, acc, listener);
   });
 

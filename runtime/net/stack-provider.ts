@@ -12,28 +12,25 @@ import {
   type NTSTATUS,
 } from '../ntstatus.ts';
 import {
-  ProviderError, RECV_PKTINFO, SEND_BUFFER, SEND_DONT_FRAGMENT, SEND_MULTICAST_IF, SEND_MULTICAST_LOOP, SEND_MULTICAST_TTL, SEND_TOS, SEND_TTL,
-  SEND_UNICAST_IF, RECV_TOS, RECV_TTL, newDatagramInfo, type ConnectOptions, type DatagramOptions,
+  ProviderError, SEND_BUFFER, SEND_DONT_FRAGMENT, SEND_MULTICAST_IF, SEND_MULTICAST_LOOP, SEND_MULTICAST_TTL, SEND_TOS, SEND_TTL,
+  SEND_UNICAST_IF, newDatagramInfo, type ConnectOptions, type DatagramOptions,
   type DatagramSendInfo, type DatagramSink, type ListenOptions, type ListenerSink, type Resolver, type TransportConnection,
   type TransportDatagram, type TransportListener, type TransportProvider, type TransportTriple,
 } from '../provider.ts';
-import { AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM, SOCK_STREAM, type Endpoint } from '../sockaddr.ts';
+import { AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM, type Endpoint } from '../sockaddr.ts';
 import { endpointV4, ipOf, isV4Mapped, isV6Wildcard, stackConnect, stackListen } from './stack-tcp.ts';
 import type { TcpEngine } from './tcp/tcp-engine.ts';
 import type { UserspaceStack } from './userspace-stack.ts';
 import { congestionControlNames } from './tcp/congestion.ts';
 import type { Ipv4Stack } from './stack.ts';
 import type { UdpReceiver, UdpSocket } from './udp.ts';
-import { get32s } from './wire/bytes.ts';
-import { Ipv4Field } from './wire/ipv4.ts';
+import { RawSocket } from './raw.ts';
+import {
+  STACK_RECV_INFO, StackRawDatagram, checkStackInterface, checkUnicastInterface, readReceiveInfo, sendSource, setStackMembership,
+} from './stack-raw.ts';
 
 // EADDRNOTAVAIL: Wine's errno → NTSTATUS map gives STATUS_INVALID_PARAMETER (dlls/netio.sys/netio.c).
 const STATUS_ADDRESS_NOT_LOCAL = STATUS_INVALID_PARAMETER;
-
-/** The stack's one interface, as IN_PKTINFO's ipi_ifindex names it (interface indexes start at 1). */
-const STACK_IFINDEX = 1;
-/** What the stack can tell about a received datagram: everything is in its IPv4 header. */
-const STACK_RECV_INFO = RECV_PKTINFO | RECV_TOS | RECV_TTL;
 
 
 class StackDatagram implements TransportDatagram, UdpReceiver {
@@ -50,15 +47,8 @@ class StackDatagram implements TransportDatagram, UdpReceiver {
     if (this.closed) return;
     const info = this.info;
     info.present = 0;
-    if (this.receiveMask !== 0) {
-      // Read in place from the datagram's IPv4 header (RFC 791 §3.1): nothing is allocated.
-      const ip = s.receivedHeader();
-      info.present = this.receiveMask;
-      info.local[0] = bytes[ip + Ipv4Field.DESTINATION]!; info.local[1] = bytes[ip + Ipv4Field.DESTINATION + 1]!; info.local[2] = bytes[ip + Ipv4Field.DESTINATION + 2]!; info.local[3] = bytes[ip + Ipv4Field.DESTINATION + 3]!;
-      info.ifIndex = STACK_IFINDEX;
-      info.tos = bytes[ip + Ipv4Field.TOS]!;
-      info.ttl = bytes[ip + Ipv4Field.TTL]!;
-    }
+    // Read in place from the datagram's IPv4 header (RFC 791 §3.1): nothing is allocated.
+    if (this.receiveMask !== 0) readReceiveInfo(info, this.receiveMask, bytes, s.receivedHeader());
     this.sink.onDatagram(bytes.subarray(offset, offset + length), endpointV4(srcIp, srcPort), flags, info);
   }
 
@@ -68,13 +58,8 @@ class StackDatagram implements TransportDatagram, UdpReceiver {
     let source = 0;
     let tos = -1;
     if (info) {
-      // IN_PKTINFO: the source must be one of ours and the interface ours (ip(7) IP_PKTINFO; a
-      // Linux host refuses others with EINVAL too).
-      if (info.source) source = get32s(info.source, 0);
-      if ((source !== 0 && !this.provider.stack.isLocalAddress(source)) || (info.ifIndex !== 0 && info.ifIndex !== STACK_IFINDEX)) {
-        done(STATUS_INVALID_PARAMETER, 0, t);
-        return;
-      }
+      source = sendSource(this.provider.stack, info);
+      if (source === -1) { done(STATUS_INVALID_PARAMETER, 0, t); return; }
       if (info.tos >= 0) tos = info.tos;
     }
     const status = this.provider.stack.sendUdp(this.socket, pieces, pieces.length, ipOf(to), to.port, source, tos);
@@ -101,11 +86,10 @@ class StackDatagram implements TransportDatagram, UdpReceiver {
       case SEND_TTL: s.ttl = value; break;
       case SEND_TOS: s.tos = value; break;
       case SEND_DONT_FRAGMENT: s.dontFragment = value !== 0; break;
-      // One interface: it is the only one datagrams can leave by.
-      case SEND_UNICAST_IF: if (value !== 0 && value !== STACK_IFINDEX) throw new ProviderError(STATUS_INVALID_PARAMETER, `IP_UNICAST_IF: the stack's only interface is ${STACK_IFINDEX}, not ${value}`); break;
+      case SEND_UNICAST_IF: checkUnicastInterface(value); break;
       case SEND_MULTICAST_TTL: s.multicastTtl = value; break;
       case SEND_MULTICAST_LOOP: s.multicastLoop = value !== 0; break;
-      case SEND_MULTICAST_IF: this.checkInterface(value, 'IP_MULTICAST_IF'); break;
+      case SEND_MULTICAST_IF: checkStackInterface(this.provider.stack, value, 'IP_MULTICAST_IF'); break;
       // Sends leave at once (sendTo completes inside the call): there is no send buffer to size.
       case SEND_BUFFER: break;
       default: throw new ProviderError(STATUS_INVALID_PARAMETER, `send option ${option}`);
@@ -113,25 +97,7 @@ class StackDatagram implements TransportDatagram, UdpReceiver {
   }
 
   setMembership(group: Uint8Array, iface: number, join: boolean): void {
-    this.checkInterface(iface, join ? 'IP_ADD_MEMBERSHIP' : 'IP_DROP_MEMBERSHIP');
-    const g = get32s(group, 0);
-    const groups = this.socket.groups;
-    const i = groups.indexOf(g);
-    if (join) {
-      if (i >= 0) throw new ProviderError(STATUS_ADDRESS_ALREADY_ASSOCIATED, 'IP_ADD_MEMBERSHIP: this socket already joined the group');
-      groups.push(g);
-      this.provider.stack.groups.join(g);
-    } else {
-      if (i < 0) throw new ProviderError(STATUS_INVALID_PARAMETER, 'IP_DROP_MEMBERSHIP: this socket has not joined the group');
-      groups.splice(i, 1);
-      this.provider.stack.groups.leave(g);
-    }
-  }
-
-  /** An interface choice (provider.ts, SEND_MULTICAST_IF): 0, the one interface's index, or one of its addresses. */
-  private checkInterface(iface: number, what: string): void {
-    const ok = iface === 0 || iface === STACK_IFINDEX || (iface >= 0x1000000 && this.provider.stack.isLocalAddress(iface | 0));
-    if (!ok) throw new ProviderError(STATUS_INVALID_PARAMETER, `${what}: not an interface of this stack`);
+    setStackMembership(this.provider.stack, this.socket.groups, group, iface, join);
   }
 
   close(): void {
@@ -143,6 +109,7 @@ class StackDatagram implements TransportDatagram, UdpReceiver {
 }
 
 const UNATTACHED: UdpReceiver = { onDatagram() {} };
+const UNATTACHED_RAW = { onPacket() {} };
 
 /** Numeric addresses and "localhost"; a provider may be given the host resolver instead. */
 class NumericResolver implements Resolver {
@@ -167,7 +134,7 @@ export interface StackProviderOptions {
 export class StackProvider implements TransportProvider {
   readonly name = 'stack';
   readonly resolver: Resolver;
-  readonly datagrams = new Set<StackDatagram>();
+  readonly datagrams = new Set<TransportDatagram>();
   /** The stack's network layer. */
   readonly stack: Ipv4Stack;
   /** The stack's TCP, unless the stack was made without (datagram sockets only). */
@@ -188,7 +155,8 @@ export class StackProvider implements TransportProvider {
   }
 
   transports(): TransportTriple[] {
-    const list: TransportTriple[] = [{ family: AF_INET, socketType: SOCK_DGRAM, protocol: IPPROTO_UDP }];
+    // Raw sockets take any protocol number (0 in the list: WSAPROTOCOL_INFO's "any", the "TCP/IP raw sockets" page).
+    const list: TransportTriple[] = [{ family: AF_INET, socketType: SOCK_DGRAM, protocol: IPPROTO_UDP }, { family: AF_INET, socketType: SOCK_RAW, protocol: 0 }];
     if (this.tcp) {
       list.push({ family: AF_INET, socketType: SOCK_STREAM, protocol: IPPROTO_TCP });
       // Dual-stack only: an AF_INET6 TCP socket reaches IPv4 peers as ::ffff:a.b.c.d (no IPv6 yet).
@@ -249,6 +217,16 @@ export class StackProvider implements TransportProvider {
     // Any of the interface's addresses (secondary ones too); TCP keeps to the first.
     if (ip !== 0 && !this.stack.isLocalAddress(ip)) {
       throw new ProviderError(STATUS_ADDRESS_NOT_LOCAL, `bind: ${Array.from(local.address).join('.')} is not an address of this stack.`);
+    }
+    if (options.rawProtocol !== undefined) {
+      const raw = new RawSocket(this.stack, options.rawProtocol, ip, UNATTACHED_RAW);
+      const rd = new StackRawDatagram(this.stack, raw, sink, () => this.datagrams.delete(rd));
+      raw.receiver = rd;
+      raw.broadcast = options.broadcast;
+      rd.setReceiveInfo(options.receiveInfo);
+      raw.open();
+      this.datagrams.add(rd);
+      return rd;
     }
     // Port sharing was already decided by the WSK layer's address table (docs/wsk-rules.md, R21): a second socket on
     // a port is there on purpose.

@@ -8,7 +8,7 @@
 //   connection's receive buffer and the advertised window closes (flow control by SO_RCVBUF).
 import { STATUS_CONNECTION_ABORTED, STATUS_NETWORK_UNREACHABLE, STATUS_SUCCESS, type NTSTATUS } from '../ntstatus.ts';
 import {
-  ProviderError, type ConnectionSink, type ConnectOptions, type ListenerSink, type ListenOptions, type TcpInfo, type TransportConnection,
+  ProviderError, SEND_TOS, SEND_TTL, type ConnectionSink, type ConnectOptions, type ListenerSink, type ListenOptions, type TcpInfo, type TransportConnection,
   type TransportListener,
 } from '../provider.ts';
 import { AF_INET, AF_INET6, type Endpoint } from '../sockaddr.ts';
@@ -201,6 +201,11 @@ export class StackConnection implements TransportConnection, TcpEvents {
 
   setReceiveBufferSize(bytes: number): void { this.engine.setReceiveBuffer(this.tcb, bytes); }
 
+  setSendOption(option: number, value: number): void { setHeaderOption(this.tcb, option, value); }
+
+  /** SO_SNDBUF: caps the bytes in flight (Tcb.sndBufSize); output resumes at once if the cap rose. */
+  setSendBufferSize(bytes: number): void { this.engine.setSendBuffer(this.tcb, bytes); }
+
   releaseData(handle: number): void { this.engine.releaseData(handle); }
   heldBytes(handle: number): Uint8Array { return this.engine.stack.held.bytes(handle); }
   pinData(handle: number): void { this.engine.stack.held.pin(handle); }
@@ -208,7 +213,25 @@ export class StackConnection implements TransportConnection, TcpEvents {
 
 export class StackListener implements TransportListener {
   constructor(private readonly engine: TcpEngine, private readonly listener: TcpListener, readonly localEndpoint: Endpoint) {}
+  setSendOption(option: number, value: number): void { setHeaderOption(this.listener, option, value); }
   close(): void { this.engine.closeListener(this.listener); }
+}
+
+/**
+ * IP_TTL/IP_TOS on a connection or a listener (whose connections inherit them). The IPv6 ones
+ * (IPV6_UNICAST_HOPS, IPV6_TCLASS) are kept by the WSK layer only: the stack's AF_INET6 TCP
+ * sockets carry IPv4 traffic alone, which they do not touch.
+ */
+function setHeaderOption(target: { ttl: number; tos: number }, option: number, value: number): void {
+  if (option === SEND_TTL) target.ttl = value;
+  else if (option === SEND_TOS) target.tos = value;
+}
+
+/** The TTL and TOS a connect or listen asked for (ConnectOptions/ListenOptions.sendOptions). */
+function headerOptions(pairs: readonly (readonly [number, number])[] | undefined): { ttl: number; tos: number } {
+  const o = { ttl: 64, tos: 0 };
+  for (const [option, value] of pairs ?? []) setHeaderOption(o, option, value);
+  return o;
 }
 
 export function stackListen(engine: TcpEngine, local: Endpoint, options: ListenOptions, sink: ListenerSink): StackListener {
@@ -223,6 +246,9 @@ export function stackListen(engine: TcpEngine, local: Endpoint, options: ListenO
       sink.onConnection(conn);
     },
   });
+  const header = headerOptions(options.sendOptions);
+  l.ttl = header.ttl;
+  l.tos = header.tos;
   return new StackListener(engine, l, local.family === AF_INET6 ? { family: AF_INET6, address: Uint8Array.from(local.address), port } : endpointV4(ip, port));
 }
 
@@ -236,7 +262,8 @@ export function stackConnect(engine: TcpEngine, local: Endpoint | null, remote: 
       return;
     }
     // The SYN leaves now; its answer arrives on a later turn, by when the connection owns the events.
-    const r = engine.connect(local?.port ?? 0, to, remote.port, NO_EVENTS);
+    const header = headerOptions(options.sendOptions);
+    const r = engine.connect(local?.port ?? 0, to, remote.port, NO_EVENTS, header.ttl, header.tos);
     if (typeof r === 'number') { reject(new ProviderError(r, 'connect: no TCP port available')); return; }
     const conn = new StackConnection(engine, r, remote.family);
     // Chosen before the handshake: the SYN's connection starts with it (the WSK layer checked the name).

@@ -188,6 +188,7 @@ export class Ipv4Stack implements LinkReceiver {
     this.flushTx();
     this.closed = true;
     this.timer.disarm();
+    this.groups.close();
     this.arp.clear();
     this.reassembler.clear();
     for (let i = 0; i < this.loopCount; i++) this.arena.release(this.loop[i]!);
@@ -285,11 +286,13 @@ export class Ipv4Stack implements LinkReceiver {
     this.rearm();
   }
 
-  private isLocalDestination(dst: number): boolean {
+  /** @internal (raw.ts too) */
+  isLocalDestination(dst: number): boolean {
     return dst === this.iface.address || (this.iface.secondary.length > 0 && this.isLocalAddress(dst));
   }
 
-  private isBroadcast(dst: number): boolean {
+  /** @internal (raw.ts too): the limited broadcast or the interface's directed broadcast. */
+  isBroadcast(dst: number): boolean {
     return dst === LIMITED_BROADCAST || dst === this.iface.broadcast;
   }
 
@@ -428,17 +431,30 @@ export class Ipv4Stack implements LinkReceiver {
     flags: number): void {
     s.datagramsIn++;
     s.bytesIn += length;
-    this.curSlot = slot;
-    this.curBytes = bytes;
-    this.curIpOffset = ipOffset;
-    this.curOffset = offset;
-    this.curLength = length;
+    this.beginDelivery(slot, bytes, ipOffset, offset, length);
     try {
       s.receiver.onDatagram(s, bytes, offset, length, src, srcPort, flags);
     } catch {
       // A receiver bug must not take the stack down; it is counted.
       this.counters.receiverErrors++;
     }
+    this.endDelivery();
+  }
+
+  /**
+   * @internal (UDP here, raw.ts): bytes[offset..+length) is being handed to a socket, its IPv4
+   * header at ipOffset, so that holdCurrent() and currentIpHeader() can answer until endDelivery().
+   */
+  beginDelivery(slot: number, bytes: Uint8Array, ipOffset: number, offset: number, length: number): void {
+    this.curSlot = slot;
+    this.curBytes = bytes;
+    this.curIpOffset = ipOffset;
+    this.curOffset = offset;
+    this.curLength = length;
+  }
+
+  /** @internal */
+  endDelivery(): void {
     this.curBytes = null;
   }
 
@@ -655,7 +671,8 @@ export class Ipv4Stack implements LinkReceiver {
    * covers all of it — into fragments of at most `mtu` bytes (RFC 791 §3.2, one IP ID), DF clear.
    * Every fragment's slot is checked for before the first leaves: all of them go, or none.
    */
-  private sendFragmented(whole: Uint8Array, total: number, src: number, dst: number, protocol: number, mtu: number,
+  /** @internal (raw.ts too) */
+  sendFragmented(whole: Uint8Array, total: number, src: number, dst: number, protocol: number, mtu: number,
     broadcast: boolean, tos = 0, ttl = DEFAULT_IP_TTL): NTSTATUS {
     const perFragment = (Math.min(mtu, this.arena.slotSize - this.arena.headroom - ETHERNET_HEADER_LENGTH - 4) - IPV4_MIN_HEADER_LENGTH) & ~7;
     const fragments = Math.ceil(total / perFragment);
@@ -675,7 +692,8 @@ export class Ipv4Stack implements LinkReceiver {
     return STATUS_SUCCESS;
   }
 
-  private nextIpId(): number {
+  /** @internal (raw.ts too): the next IPv4 identification. */
+  nextIpId(): number {
     const id = this.ipId;
     this.ipId = (id + 1) & 0xffff;
     return id;
@@ -693,6 +711,17 @@ export class Ipv4Stack implements LinkReceiver {
     const payload = arena.lengthOf(slot);
     const at = arena.prepend(slot, IPV4_MIN_HEADER_LENGTH);
     emitIpv4(arena.view(slot), at, src, dst, protocol, payload, ttl, id >= 0 ? id : this.nextIpId(), fragment | (dontFragment ? Ipv4Flags.DF : 0), tos);
+    this.routeIpv4(slot, dst, broadcast, multicastLoop);
+  }
+
+  /**
+   * Sends the IPv4 packet that fills the slot's frame (header included: outputIpv4's, or one a raw
+   * socket's application built) towards `dst`: looped back when it is ours, else framed for its
+   * next hop. The slot reference is consumed.
+   */
+  routeIpv4(slot: number, dst: number, broadcast: boolean, multicastLoop = false): void {
+    const arena = this.arena;
+    dst |= 0;
     this.counters.ipOut++;
     if (multicastLoop) this.loopbackCopy(slot);
     if (this.isLocalDestination(dst) || (dst >>> 24) === 127) { this.loopback(slot); return; }

@@ -3,10 +3,10 @@
 // and its IP at connect time.
 import type { IRP } from '../irp/irp.ts';
 import {
-  STATUS_INVALID_DEVICE_STATE, STATUS_INVALID_PARAMETER, STATUS_NOT_IMPLEMENTED, STATUS_PENDING, STATUS_SUCCESS, type NTSTATUS,
+  STATUS_ACCESS_DENIED, STATUS_INVALID_DEVICE_STATE, STATUS_INVALID_PARAMETER, STATUS_NOT_IMPLEMENTED, STATUS_PENDING, STATUS_SUCCESS, type NTSTATUS,
 } from '../ntstatus.ts';
 import { ProviderError } from '../provider.ts';
-import { IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM, sockaddrToEndpoint, type Endpoint, type SOCKADDR } from '../sockaddr.ts';
+import { IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM, SOCK_RAW, sockaddrToEndpoint, type Endpoint, type SOCKADDR } from '../sockaddr.ts';
 import { beginIrp, completeIrp, failIrp } from './completion.ts';
 import type { Binding } from './address-sharing.ts';
 import { startListening } from './listen.ts';
@@ -29,6 +29,7 @@ export function WskBindImpl(s: WskSocketObject, LocalAddress: SOCKADDR | null, F
     completeIrp(Irp, STATUS_NOT_IMPLEMENTED, 0);
     return STATUS_PENDING;
   }
+  if (s.socketType === SOCK_RAW) return bindRaw(s, ep, Irp);
   const binding: Binding = {
     protocol: transportProtocol(s),
     endpoint: { ...ep, address: Uint8Array.from(ep.address) },
@@ -75,6 +76,26 @@ export function WskBindImpl(s: WskSocketObject, LocalAddress: SOCKADDR | null, F
   } else {
     queueMicrotask(() => finish(STATUS_SUCCESS, binding.endpoint));
   }
+  return STATUS_PENDING;
+}
+
+/**
+ * A raw socket has no port to share: it binds its address only, outside the address table (two
+ * raw sockets on one address both get every packet, the "TCP/IP raw sockets" page). A raw
+ * IPPROTO_TCP socket may not be bound (that page's "limitations on raw sockets").
+ */
+function bindRaw(s: WskSocketObject, ep: Endpoint, Irp: IRP): NTSTATUS {
+  if (s.protocol === IPPROTO_TCP) return failIrp(Irp, STATUS_ACCESS_DENIED, 'WskBind');
+  beginIrp(Irp, 'WskBind');
+  s.bindInProgress = true;
+  startDatagram(s, { ...ep, port: 0 }).then((bound) => {
+    s.bindInProgress = false;
+    if (s.state === 'open') s.local = bound;
+    completeIrp(Irp, s.state === 'open' ? STATUS_SUCCESS : (s.unusableStatus() ?? STATUS_SUCCESS), 0);
+  }, (err: unknown) => {
+    s.bindInProgress = false;
+    completeIrp(Irp, err instanceof ProviderError ? err.status : STATUS_INVALID_PARAMETER, 0);
+  });
   return STATUS_PENDING;
 }
 

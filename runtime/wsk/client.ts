@@ -129,7 +129,8 @@ function validTriple(category: Category, family: number, type: number, protocol:
   if (family !== AF_INET && family !== AF_INET6) return false;
   const tcp = type === SOCK_STREAM && (protocol === IPPROTO_TCP || protocol === 0);
   const udp = type === SOCK_DGRAM && (protocol === IPPROTO_UDP || protocol === 0);
-  const raw = type === SOCK_RAW;
+  // A raw socket names its IP protocol: Winsock refuses 0 for SOCK_RAW ("TCP/IP raw sockets" page).
+  const raw = type === SOCK_RAW && protocol > 0 && protocol <= 255;
   switch (category) {
     case 'basic': return tcp || udp || raw;
     // Windows creates a UDP "listening" socket and fails its bind (observed: Wine's driver_netio.c test).

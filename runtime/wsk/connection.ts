@@ -10,7 +10,7 @@ import {
 } from '../ntstatus.ts';
 import { copyIntoWskBuf, validateWskBuf, wskBufSegments, IoAllocateMdl, type WSK_BUF } from '../mdl/mdl.ts';
 import type { ConnectionSink, TransportConnection } from '../provider.ts';
-import { ProviderError } from '../provider.ts';
+import { ProviderError, SEND_BUFFER } from '../provider.ts';
 import {
   WSK_EVENT_DISCONNECT, WSK_EVENT_RECEIVE, WSK_EVENT_SEND_BACKLOG, WSK_FLAG_ABORTIVE, WSK_FLAG_DRAIN,
   WSK_FLAG_NODELAY, WSK_FLAG_WAITALL,
@@ -36,6 +36,7 @@ export function attachConnection(s: WskSocketObject, connection: TransportConnec
   if (s.options.keepAlive) connection.setKeepAlive(true, s.options.keepIdle, s.options.keepInterval, s.options.keepCount);
   if (s.options.noDelay) connection.setNoDelay(true);
   if (s.options.receiveBufferSet) connection.setReceiveBufferSize?.(s.options.receiveBufferSize);
+  if (s.options.sendOptionsSet & (1 << SEND_BUFFER)) connection.setSendBufferSize?.(s.options.sendOptions[SEND_BUFFER]!);
   if (s.options.congestionAlgorithm !== null) connection.setCongestionControl?.(s.options.congestionAlgorithm);
   const sink: ConnectionSink = {
     onData: (chunk, handle) => onData(s, chunk, handle ?? -1),

@@ -216,11 +216,11 @@ function controlLength(rc: number, p: number): number {
   return n;
 }
 
+/** A WSACMSGHDR's three fields written in place (cmsg_len's high half stays the 0 it was filled with): no object per datagram. */
 function putHeader(b: Uint8Array, at: number, level: number, type: number, dataLength: number): number {
-  const h = new WSACMSGHDR(b, at);
-  h.cmsg_len = WSA_CMSG_LEN(dataLength);
-  h.cmsg_level = level;
-  h.cmsg_type = type;
+  setU32(b, at, WSA_CMSG_LEN(dataLength));
+  setU32(b, at + 8, level >>> 0);
+  setU32(b, at + 12, type >>> 0);
   return at + SIZEOF_WSACMSGHDR;
 }
 
@@ -230,19 +230,20 @@ function putInt(b: Uint8Array, at: number, level: number, type: number, value: n
 }
 
 /**
- * The control info a received datagram carries under options `rc`, as a new buffer of exactly
- * its length (the padding zeroed), or null when there is none. `info` is read now: it is the
- * transport's and valid only during its onDatagram.
+ * Writes the control info a received datagram carries under options `rc` into out[at..] (which
+ * must have MAX_RECEIVE_CONTROL bytes of room), padding zeroed; returns its length (0: none).
+ * `info` is read now: it is the transport's and valid only during its onDatagram. Nothing is
+ * allocated (the receive path calls this per datagram).
  */
-export function buildControlInfo(rc: number, info: DatagramInfo): Uint8Array | null {
+export function writeControlInfo(rc: number, info: DatagramInfo, out: Uint8Array, at: number): number {
   const p = info.present;
   const length = controlLength(rc, p);
-  if (length === 0) return null;
-  const b = new Uint8Array(length);
-  let at = 0;
+  if (length === 0) return 0;
+  const b = out;
+  b.fill(0, at, at + length);
   if ((rc & RC_PKTINFO) && (p & RECV_PKTINFO)) {
     const d = putHeader(b, at, IPPROTO_IP, IP_PKTINFO, SIZEOF_IN_PKTINFO);
-    b.set(info.local.subarray(0, 4), d);
+    b[d] = info.local[0]!; b[d + 1] = info.local[1]!; b[d + 2] = info.local[2]!; b[d + 3] = info.local[3]!;
     setU32(b, d + 4, info.ifIndex >>> 0);
     at += WSA_CMSG_SPACE(SIZEOF_IN_PKTINFO);
   }
@@ -251,13 +252,25 @@ export function buildControlInfo(rc: number, info: DatagramInfo): Uint8Array | n
   if ((rc & RC_TTL) && (p & RECV_TTL)) at = putInt(b, at, IPPROTO_IP, IP_TTL, info.ttl & 0xff);
   if ((rc & RC_PKTINFO6) && (p & RECV_PKTINFO6)) {
     const d = putHeader(b, at, IPPROTO_IPV6, IPV6_PKTINFO, SIZEOF_IN6_PKTINFO);
-    b.set(info.local.subarray(0, 16), d);
+    for (let i = 0; i < 16; i++) b[d + i] = info.local[i]!;
     setU32(b, d + 16, info.ifIndex >>> 0);
     at += WSA_CMSG_SPACE(SIZEOF_IN6_PKTINFO);
   }
   if ((rc & RC_TCLASS) && (p & RECV_TCLASS)) at = putInt(b, at, IPPROTO_IPV6, IPV6_TCLASS, info.tos & 0xff);
   if ((rc & RC_ECN6) && (p & RECV_TCLASS)) at = putInt(b, at, IPPROTO_IPV6, IPV6_ECN, info.tos & 3);
   if ((rc & RC_HOPLIMIT) && (p & RECV_HOPLIMIT)) putInt(b, at, IPPROTO_IPV6, IPV6_HOPLIMIT, info.ttl & 0xff);
+  return length;
+}
+
+/** The most control info one datagram can carry: every receive option on at once. */
+export const MAX_RECEIVE_CONTROL = controlLength(0xff, 0xff);
+
+/** The control info as a new buffer of exactly its length, or null when there is none (tests and one-off callers). */
+export function buildControlInfo(rc: number, info: DatagramInfo): Uint8Array | null {
+  const length = controlLength(rc, info.present);
+  if (length === 0) return null;
+  const b = new Uint8Array(length);
+  writeControlInfo(rc, info, b, 0);
   return b;
 }
 
@@ -266,19 +279,19 @@ export function buildControlInfo(rc: number, info: DatagramInfo): Uint8Array | n
  * ControlInfo/ControlLength). Returns the bytes copied; `truncated` says whether an object was
  * left out for want of room (MSG_CTRUNC).
  */
-export function copyControlInfo(control: Uint8Array, out: Uint8Array | null, room: number): { copied: number; truncated: boolean } {
+export function copyControlInfo(control: Uint8Array, out: Uint8Array | null, room: number, length = control.byteLength): { copied: number; truncated: boolean } {
   const limit = out ? Math.min(room, out.byteLength) : 0;
   let at = 0;
-  while (at + SIZEOF_WSACMSGHDR <= control.byteLength) {
+  while (at + SIZEOF_WSACMSGHDR <= length) {
     const space = WSA_CMSGHDR_ALIGN(new WSACMSGHDR(control, at).cmsg_len);
     // The last object needs no padding after it.
-    const need = Math.min(space, control.byteLength - at);
+    const need = Math.min(space, length - at);
     if (at + need > limit) break;
     out!.set(control.subarray(at, at + need), at);
     at += space;
   }
-  const copied = Math.min(at, control.byteLength);
-  return { copied, truncated: copied < control.byteLength };
+  const copied = Math.min(at, length);
+  return { copied, truncated: copied < length };
 }
 
 function isV4Mapped(a: Uint8Array): boolean {

@@ -9,12 +9,12 @@ import {
   type NTSTATUS,
 } from '../ntstatus.ts';
 import {
-  AF_INET, IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP, RtlUlongByteSwap, SOCKADDR_IN6_SIZE, SOCKADDR_IN_SIZE, endpointToSockaddr, isLoopback,
+  AF_INET, IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP, RtlUlongByteSwap, SOCK_RAW, SOCKADDR_IN6_SIZE, SOCKADDR_IN_SIZE, endpointToSockaddr, isLoopback,
   sockaddrToEndpoint, type SOCKADDR,
 } from '../sockaddr.ts';
 import { guidEquals } from '../nmr/types.ts';
 import {
-  IP_ADD_MEMBERSHIP, IP_DONTFRAGMENT, IP_DROP_MEMBERSHIP, IP_MULTICAST_IF, IP_MULTICAST_LOOP, IP_MULTICAST_TTL, IP_TOS, IP_TTL,
+  IP_ADD_MEMBERSHIP, IP_DONTFRAGMENT, IP_DROP_MEMBERSHIP, IP_HDRINCL, IP_MULTICAST_IF, IP_MULTICAST_LOOP, IP_MULTICAST_TTL, IP_TOS, IP_TTL,
   IP_UNICAST_IF, IPV6_DONTFRAG, IPV6_TCLASS, IPV6_UNICAST_HOPS, IPV6_V6ONLY, NPI_WSK_INTERFACE_ID, SIO_ADDRESS_LIST_CHANGE,
   SIO_ADDRESS_LIST_QUERY, SIO_WSK_QUERY_IDEAL_SEND_BACKLOG,
   SIO_WSK_QUERY_INSPECT_ID, SIO_WSK_QUERY_RECEIVE_BACKLOG, SIO_WSK_REGISTER_EXTENSION, SIO_WSK_SET_REMOTE_ADDRESS,
@@ -34,7 +34,7 @@ import type { PSIZE_T, SECURITY_DESCRIPTOR, SOCKET_ADDRESS_LIST, TCP_INFO_v0, WS
 import { watchAddressList } from './address-list.ts';
 import { receiveControlOption, receiveInfoMask } from './control-info.ts';
 import {
-  ProviderError, SEND_BUFFER, SEND_DONT_FRAGMENT, SEND_DONT_FRAGMENT6, SEND_HOP_LIMIT, SEND_MULTICAST_IF, SEND_MULTICAST_LOOP,
+  ProviderError, SEND_BUFFER, SEND_DONT_FRAGMENT, SEND_DONT_FRAGMENT6, SEND_HEADER_INCLUDED, SEND_HOP_LIMIT, SEND_MULTICAST_IF, SEND_MULTICAST_LOOP,
   SEND_MULTICAST_TTL, SEND_TCLASS, SEND_TOS, SEND_TTL, SEND_UNICAST_IF,
 } from '../provider.ts';
 import { IP_MREQ, SIZEOF_IP_MREQ, inAddrValue } from './ip-mreq.ts';
@@ -246,25 +246,49 @@ function sendOptionOf(level: number, code: number): number {
     case IP_TOS: return SEND_TOS;
     case IP_DONTFRAGMENT: return SEND_DONT_FRAGMENT;
     case IP_UNICAST_IF: return SEND_UNICAST_IF;
+    case IP_HDRINCL: return SEND_HEADER_INCLUDED;
     default: return 0;
   }
 }
 
-/** SO_SNDBUF on every kind of socket, the IP-level ones on datagram sockets, IPPROTO_IPV6 ones on AF_INET6 sockets only (setSendOption). */
+/**
+ * SO_SNDBUF on every kind of socket; IP_TTL, IP_TOS, IPV6_UNICAST_HOPS and IPV6_TCLASS on TCP
+ * sockets too (the IP header of every segment; a listener's are inherited by the sockets it
+ * accepts); IP_HDRINCL on raw sockets; the other IP-level ones on datagram sockets. IPPROTO_IPV6
+ * ones on AF_INET6 sockets only (setSendOption).
+ */
 function sendOptionAllowed(s: WskSocketObject, level: number, option: number): boolean {
-  if (option === SEND_BUFFER) return categoryIs(s, 'listen', 'datagram', 'connection');
-  return categoryIs(s, 'datagram') && !(level === IPPROTO_IPV6 && s.family === AF_INET);
+  if (level === IPPROTO_IPV6 && s.family === AF_INET) return false;
+  switch (option) {
+    case SEND_BUFFER: return categoryIs(s, 'listen', 'datagram', 'connection');
+    // IPPROTO_IP socket options page: IP_HDRINCL applies to SOCK_RAW.
+    case SEND_HEADER_INCLUDED: return s.socketType === SOCK_RAW && categoryIs(s, 'datagram');
+    case SEND_TTL: case SEND_TOS: case SEND_HOP_LIMIT: case SEND_TCLASS: return categoryIs(s, 'listen', 'datagram', 'connection');
+    default: return categoryIs(s, 'datagram');
+  }
+}
+
+/** Gives a send option to the socket's transport, if it has one yet; false when the host refuses it. */
+function applySendOption(s: WskSocketObject, option: number, value: number): boolean {
+  return hostAccepts(() => {
+    if (s.datagram) s.datagram.setSendOption(option, value);
+    else if (s.connection) {
+      if (option === SEND_BUFFER) s.connection.setSendBufferSize?.(value);
+      else s.connection.setSendOption?.(option, value);
+    } else if (s.listener && option !== SEND_BUFFER) s.listener.setSendOption?.(option, value);
+  });
 }
 
 /**
- * SO_SNDBUF on every kind of socket (only a datagram transport has a buffer to size; the others
- * keep the value for WskGetOption), the IPPROTO_IP ones on datagram sockets of either family (on
- * an AF_INET6 socket they apply to its IPv4 traffic, as on Windows): before or after bind. A TTL
- * (or hop limit) of 0 or above 255, a TOS, class or multicast TTL above 255, a size above 2^31 - 1
- * are STATUS_INVALID_PARAMETER; so is an
- * IP_UNICAST_IF interface the transport does not have (the index is in network byte order, the
- * IPPROTO_IP socket options page). IPV6_UNICAST_HOPS, IPV6_TCLASS and IPV6_DONTFRAG (IPPROTO_IPV6
- * socket options page) are the same on an AF_INET6 socket's IPv6 traffic.
+ * The options sendOptionAllowed lets through, before or after bind, connect or listen: the
+ * value is kept for WskGetOption and given to the transport once there is one (a datagram
+ * socket's, a connection's — SO_SNDBUF caps what it has in flight — or a listener's, whose
+ * accepted connections inherit it). The IPPROTO_IP ones apply to an AF_INET6 socket's IPv4
+ * traffic, as on Windows. A TTL (or hop limit) of 0 or above 255, a TOS, class or multicast TTL
+ * above 255, a size above 2^31 - 1 are STATUS_INVALID_PARAMETER; so is an IP_UNICAST_IF interface
+ * the transport does not have (the index is in network byte order, the IPPROTO_IP socket options
+ * page). IPV6_UNICAST_HOPS, IPV6_TCLASS and IPV6_DONTFRAG (IPPROTO_IPV6 socket options page) are
+ * the same on an AF_INET6 socket's IPv6 traffic; IP_HDRINCL is a boolean.
  */
 function setSendOption(c: ControlCall, option: number, v: number): NTSTATUS {
   const { s } = c;
@@ -273,12 +297,12 @@ function setSendOption(c: ControlCall, option: number, v: number): NTSTATUS {
   switch (option) {
     case SEND_TTL: case SEND_HOP_LIMIT: if (v === 0 || v > 255) return finish(c, STATUS_INVALID_PARAMETER); break;
     case SEND_TOS: case SEND_MULTICAST_TTL: case SEND_TCLASS: if (v > 255) return finish(c, STATUS_INVALID_PARAMETER); break;
-    case SEND_DONT_FRAGMENT: case SEND_MULTICAST_LOOP: case SEND_DONT_FRAGMENT6: value = v !== 0 ? 1 : 0; break;
+    case SEND_DONT_FRAGMENT: case SEND_MULTICAST_LOOP: case SEND_DONT_FRAGMENT6: case SEND_HEADER_INCLUDED: value = v !== 0 ? 1 : 0; break;
     // Network byte order in a DWORD (an IN_ADDR for IP_MULTICAST_IF, an index for IP_UNICAST_IF): the transports take host order.
     case SEND_MULTICAST_IF: case SEND_UNICAST_IF: value = RtlUlongByteSwap(v); break;
     case SEND_BUFFER: if (v > 0x7fffffff) return finish(c, STATUS_INVALID_PARAMETER); break;
   }
-  if (s.datagram && !hostAccepts(() => s.datagram!.setSendOption(option, value))) return finish(c, STATUS_INVALID_PARAMETER);
+  if (!applySendOption(s, option, value)) return finish(c, STATUS_INVALID_PARAMETER);
   s.options.sendOptions[option] = value;
   s.options.sendOptionsSet |= 1 << option;
   return finish(c, STATUS_SUCCESS);

@@ -11,21 +11,23 @@ import {
   STATUS_SUCCESS, type NTSTATUS,
 } from '../ntstatus.ts';
 import { copyIntoWskBuf, IoAllocateMdl, validateWskBuf, wskBufSegments, type WSK_BUF } from '../mdl/mdl.ts';
-import { endpointToSockaddr, sockaddrToEndpoint, writeSockaddr, type Endpoint, type SOCKADDR } from '../sockaddr.ts';
+import { SOCK_RAW, endpointToSockaddr, sockaddrToEndpoint, writeSockaddr, type Endpoint, type SOCKADDR } from '../sockaddr.ts';
 import { MSG_CTRUNC, MSG_TRUNC, WSK_EVENT_RECEIVE_FROM } from './constants.ts';
-import { buildControlInfo, copyControlInfo, parseSendControl, receiveInfoMask } from './control-info.ts';
+import { copyControlInfo, parseSendControl, receiveInfoMask, writeControlInfo } from './control-info.ts';
+import { ControlPool } from './control-pool.ts';
 import { beginIrp, failIrp, pendIrp, pendIrpWith, rethrowClientError } from './completion.ts';
 import {
   enterCallback, isEventEnabled, leaveCallback, settle, trackPending, type PendingOp, type QueuedDatagram, type ReceiveFromRequest,
   type WskSocketObject,
 } from './socket.ts';
-import type { DatagramInfo, DatagramSendInfo } from '../provider.ts';
+import { SEND_HEADER_INCLUDED, type DatagramInfo, type DatagramSendInfo } from '../provider.ts';
 import type { PCMSGHDR, PULONG, WSK_BUF_LIST, WSK_CLIENT_DATAGRAM_DISPATCH, WSK_DATAGRAM_INDICATION } from './types.ts';
 
 export function startDatagram(s: WskSocketObject, local: Endpoint): Promise<Endpoint> {
   return s.client.subsystem.provider.bindDatagram(local, {
     v6Only: s.options.v6Only, reuseAddress: s.options.reuseAddress, receiveBufferSize: s.options.receiveBufferSize,
     broadcast: s.options.broadcast, receiveInfo: receiveInfoMask(s.options.receiveControl),
+    ...(s.socketType === SOCK_RAW ? { rawProtocol: s.protocol } : {}),
   }, {
     onDatagram: (data, from, flags, info) => onDatagram(s, data, from, flags, info),
     onError: () => { if (s.state === 'open') s.state = 'forced'; },
@@ -55,8 +57,8 @@ function onDatagram(s: WskSocketObject, data: Uint8Array, from: Endpoint, flags:
     // Only queued datagrams count against the buffer; an event may still take this one.
     if (!isEventEnabled(s, WSK_EVENT_RECEIVE_FROM)) { s.droppedDatagrams++; return; }
   }
-  const control = s.options.receiveControl !== 0 ? buildControlInfo(s.options.receiveControl, info) : null;
-  const d: QueuedDatagram = { data, from, flags, control, hold: -1, state: 'queued' };
+  const d: QueuedDatagram = { data, from, flags, control: null, controlLength: 0, controlSlot: -1, hold: -1, state: 'queued' };
+  if (s.options.receiveControl !== 0) takeControl(s, d, info);
   s.datagramQueue.push(d);
   s.datagramQueueBytes += data.byteLength;
   deliverDatagrams(s);
@@ -75,6 +77,18 @@ function onDatagram(s: WskSocketObject, data: Uint8Array, from: Endpoint, flags:
   }
 }
 
+/** Writes the datagram's control info into a slot of the socket's pool (nothing allocated once the pool is warm). */
+function takeControl(s: WskSocketObject, d: QueuedDatagram, info: DatagramInfo): void {
+  const pool = (s.controlPool ??= new ControlPool());
+  const slot = pool.take();
+  const view = pool.view(slot);
+  const length = writeControlInfo(s.options.receiveControl, info, view, 0);
+  if (length === 0) { pool.give(slot); return; }
+  d.control = view;
+  d.controlLength = length;
+  d.controlSlot = slot;
+}
+
 /** The datagram's bytes now (a queued datagram may have been copied out of the ring). */
 function bytesOf(s: WskSocketObject, d: QueuedDatagram): Uint8Array {
   if (d.hold >= 0 && s.datagram?.heldBytes) d.data = s.datagram.heldBytes(d.hold);
@@ -83,6 +97,11 @@ function bytesOf(s: WskSocketObject, d: QueuedDatagram): Uint8Array {
 
 function finish(s: WskSocketObject, d: QueuedDatagram): void {
   d.state = 'done';
+  if (d.controlSlot >= 0) {
+    s.controlPool!.give(d.controlSlot);
+    d.controlSlot = -1;
+    d.control = null;
+  }
   if (d.hold >= 0) {
     (s.datagram ?? s.closedDatagram)?.release?.(d.hold);
     d.hold = -1;
@@ -110,7 +129,7 @@ export function deliverDatagrams(s: WskSocketObject): void {
     const data = bytesOf(s, d);
     const node: WSK_DATAGRAM_INDICATION = {
       Next: null, Buffer: { Mdl: IoAllocateMdl(data), Offset: 0, Length: data.byteLength },
-      ControlInfo: d.control, ControlInfoLength: d.control ? d.control.byteLength : 0, RemoteAddress: endpointToSockaddr(d.from),
+      ControlInfo: d.control, ControlInfoLength: d.controlLength, RemoteAddress: endpointToSockaddr(d.from),
     };
     flags |= d.flags;
     if (tail) tail.Next = node; else head = node;
@@ -167,7 +186,7 @@ function completeReceiveFrom(s: WskSocketObject, r: ReceiveFromRequest, d: Queue
     let truncated = false;
     r.controlLength.value = 0;
     if (d.control) {
-      const c = copyControlInfo(d.control, r.control, r.controlRoom);
+      const c = copyControlInfo(d.control, r.control, r.controlRoom, d.controlLength);
       r.controlLength.value = c.copied;
       truncated = c.truncated;
     }
@@ -225,7 +244,17 @@ function cancelDatagramSend(op: DatagramSend): void {
   settle(op.socket, op, STATUS_CANCELLED, 0);
 }
 
+/** The IPv4 header an IP_HDRINCL socket must put first (RFC 791 §3.1): shorter is refused before anything is sent. */
+const IPV4_HEADER_MIN = 20;
+
 function sendPieces(s: WskSocketObject, irp: IRP, what: string, datagrams: Uint8Array[][], to: Endpoint, info: DatagramSendInfo | null): NTSTATUS {
+  if (s.options.sendOptions[SEND_HEADER_INCLUDED] === 1) {
+    for (const pieces of datagrams) {
+      let n = 0;
+      for (const p of pieces) n += p.byteLength;
+      if (n < IPV4_HEADER_MIN) return failIrp(irp, STATUS_INVALID_PARAMETER, what);
+    }
+  }
   beginIrp(irp, what);
   const op: DatagramSend = trackPending(s, { irp, done: false, socket: s, remaining: datagrams.length, total: 0, failed: STATUS_SUCCESS });
   const status = pendIrpWith(irp, cancelDatagramSend, op);

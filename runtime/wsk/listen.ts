@@ -16,7 +16,7 @@ import {
 import { beginIrp, completeIrp, failIrp, pendIrp } from './completion.ts';
 import { attachConnection, ConnectionRelay, indicateSendBacklog } from './connection.ts';
 import {
-  invokeEvent, isEventEnabled, settle, trackPending, type AcceptRequest, type WskSocketObject,
+  invokeEvent, ipHeaderOptions, isEventEnabled, settle, trackPending, type AcceptRequest, type WskSocketObject,
 } from './socket.ts';
 import type {
   Holder, PVOID, WSK_CLIENT_CONNECTION_DISPATCH, WSK_CLIENT_LISTEN_DISPATCH, WSK_INSPECT_ID,
@@ -45,7 +45,7 @@ function queueOf(s: WskSocketObject): Waiting[] {
 }
 
 export function startListening(s: WskSocketObject, local: Endpoint): Promise<Endpoint> {
-  return s.client.subsystem.provider.listen(local, { v6Only: s.options.v6Only, backlog: 511, keepAlive: s.options.keepAlive }, {
+  return s.client.subsystem.provider.listen(local, { v6Only: s.options.v6Only, backlog: 511, keepAlive: s.options.keepAlive, sendOptions: ipHeaderOptions(s) }, {
     onConnection: (connection) => onConnection(s, connection),
     onError: (status) => onListenerError(s, status),
   }).then((listener) => {
@@ -156,6 +156,9 @@ function newAcceptedSocket(s: WskSocketObject, w: Waiting, context: PVOID, dispa
   accepted.options.keepInterval = s.options.keepInterval;
   accepted.options.keepCount = s.options.keepCount;
   accepted.options.noDelay = s.options.noDelay;
+  // IP_TTL, IP_TOS, IPV6_UNICAST_HOPS, IPV6_TCLASS and SO_SNDBUF too (the transport's connection already carries the IP ones).
+  accepted.options.sendOptions = s.options.sendOptions.slice();
+  accepted.options.sendOptionsSet = s.options.sendOptionsSet;
   accepted.inspectId = w.inspectId;
   w.relay.onEarlyAbort = null;
   return accepted;

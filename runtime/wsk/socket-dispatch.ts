@@ -19,7 +19,9 @@ import { WskAcceptImpl, WskInspectCompleteImpl, closeListener, startListening } 
 import { WskControlSocketImpl } from './control-socket.ts';
 import { checkStreamControl } from './control-info.ts';
 import { WSK_EVENT_SEND_BACKLOG } from './constants.ts';
-import { afterCallbacks, asSocket, cancelAllPending, isEventEnabled, settle, trackPending, type Category, type WskSocketObject } from './socket.ts';
+import {
+  afterCallbacks, asSocket, cancelAllPending, ipHeaderOptions, isEventEnabled, settle, trackPending, type Category, type WskSocketObject,
+} from './socket.ts';
 import type {
   PCMSGHDR, PULONG, WSK_PROVIDER_BASIC_DISPATCH, WSK_PROVIDER_CONNECTION_DISPATCH, WSK_PROVIDER_DATAGRAM_DISPATCH,
   WSK_PROVIDER_LISTEN_DISPATCH, WSK_PROVIDER_STREAM_DISPATCH,
@@ -121,6 +123,7 @@ function connect(Socket: unknown, RemoteAddress: SOCKADDR | null, Buffer: WSK_BU
   const local = s.local;
   s.client.subsystem.provider.connect(local, remote, {
     keepAlive: s.options.keepAlive, noDelay: s.options.noDelay, v6Only: s.options.v6Only, congestionControl: s.options.congestionAlgorithm,
+    sendOptions: ipHeaderOptions(s),
   })
     .then((connection) => {
       s.connecting = false;

@@ -4,12 +4,13 @@
 // and event-disable can wait for callbacks in progress (R26, R38) and nothing starts after close.
 import type { IRP } from '../irp/irp.ts';
 import { STATUS_CANCELLED, STATUS_FILE_FORCED_CLOSED, STATUS_INVALID_HANDLE, type NTSTATUS } from '../ntstatus.ts';
-import type { Endpoint } from '../sockaddr.ts';
-import type { TransportConnection, TransportDatagram, TransportListener } from '../provider.ts';
+import { IPPROTO_RAW, SOCK_RAW, type Endpoint } from '../sockaddr.ts';
+import { SEND_HOP_LIMIT, SEND_TCLASS, SEND_TOS, SEND_TTL, type TransportConnection, type TransportDatagram, type TransportListener } from '../provider.ts';
 import { completeIrp, rethrowClientError } from './completion.ts';
 import type { Binding } from './address-sharing.ts';
 import type { WskClientObject } from './client.ts';
 import { RetainedElements } from './retained.ts';
+import type { ControlPool } from './control-pool.ts';
 import type {
   EPROCESS, PVOID, SECURITY_DESCRIPTOR, WSK_CLIENT_CONNECTION_DISPATCH, WSK_DATA_INDICATION,
   WSK_DATAGRAM_INDICATION, WSK_INSPECT_ID, WSK_SOCKET,
@@ -60,8 +61,13 @@ export interface QueuedDatagram {
   data: Uint8Array;
   from: Endpoint;
   flags: number;
-  /** Its control info (WSACMSGHDR objects), built when it arrived; null when the socket asked for none. */
+  /**
+   * Its control info (WSACMSGHDR objects), built when it arrived: the first controlLength bytes of
+   * slot controlSlot of the socket's ControlPool; null (slot -1) when it carries none.
+   */
   control: Uint8Array | null;
+  controlLength: number;
+  controlSlot: number;
   /** TransportDatagram.hold() handle while the transport's storage is kept, else -1. */
   hold: number;
   /** 'queued' until consumed by an IRP or an indication; 'retained' by STATUS_PENDING; then 'done'. */
@@ -90,7 +96,7 @@ export interface SocketOptions {
   receiveControl: number;
   /**
    * Datagram send options (IP_TTL, IP_TOS, IP_DONTFRAGMENT, IP_UNICAST_IF, SO_SNDBUF, IP_MULTICAST_*,
-   * IPV6_UNICAST_HOPS, IPV6_TCLASS, IPV6_DONTFRAG) by the provider's SEND_* number; the ones set
+   * IPV6_UNICAST_HOPS, IPV6_TCLASS, IPV6_DONTFRAG, IP_HDRINCL) by the provider's SEND_* number; the ones set
    * are given to the transport when it exists (bind) and at once afterwards.
    */
   sendOptions: number[];
@@ -163,6 +169,8 @@ export class WskSocketObject implements WSK_SOCKET {
   readonly receiveFromRequests: ReceiveFromRequest[] = [];
   /** Datagram indication elements the application holds, each with the datagram it points into. */
   readonly retainedDatagrams = new RetainedElements<WSK_DATAGRAM_INDICATION, QueuedDatagram>();
+  /** Where received datagrams' control info lives (control-pool.ts); made when the first one arrives. */
+  controlPool: ControlPool | null = null;
   fixedRemote: Endpoint | null = null;
   sendToAddress: Endpoint | null = null;
   droppedDatagrams = 0;
@@ -184,8 +192,9 @@ export class WskSocketObject implements WSK_SOCKET {
       receiveBufferSize: DEFAULT_RECEIVE_BUFFER, receiveBufferSet: false, congestionAlgorithm: null, broadcast: false, v6Only: family === 23 ? true : false,
       noDelay: false, keepIdle: 7200, keepInterval: 1, keepCount: 10, fastOpen: false, securityDescriptor: null, receiveControl: 0,
       // By SEND_* number: -, TTL, TOS, DF, unicast interface, send buffer, multicast TTL, multicast loop, multicast interface,
-      // hop limit, traffic class, IPv6 don't-fragment.
-      sendOptions: [0, DEFAULT_TTL, 0, 0, 0, DEFAULT_SEND_BUFFER, 1, 1, 0, DEFAULT_TTL, 0, 0], sendOptionsSet: 0,
+      // hop limit, traffic class, IPv6 don't-fragment, header included (IPPROTO_RAW raw sockets always include it, raw(7)).
+      sendOptions: [0, DEFAULT_TTL, 0, 0, 0, DEFAULT_SEND_BUFFER, 1, 1, 0, DEFAULT_TTL, 0, 0, socketType === SOCK_RAW && protocol === IPPROTO_RAW ? 1 : 0],
+      sendOptionsSet: 0,
     };
   }
 
@@ -198,6 +207,15 @@ export class WskSocketObject implements WSK_SOCKET {
     if (this.state === 'open') return null;
     return this.state === 'forced' ? STATUS_FILE_FORCED_CLOSED : STATUS_INVALID_HANDLE;
   }
+}
+
+/** The IP-header options a TCP socket has set (IP_TTL, IP_TOS, IPV6_UNICAST_HOPS, IPV6_TCLASS), for its connect or listen. */
+export function ipHeaderOptions(s: WskSocketObject): [number, number][] {
+  const out: [number, number][] = [];
+  for (const option of [SEND_TTL, SEND_TOS, SEND_HOP_LIMIT, SEND_TCLASS]) {
+    if (s.options.sendOptionsSet & (1 << option)) out.push([option, s.options.sendOptions[option]!]);
+  }
+  return out;
 }
 
 /** Resolves a PWSK_SOCKET argument to our object, or null for anything else. */

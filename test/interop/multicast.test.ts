@@ -40,7 +40,7 @@ describe('IPv4 multicast on the userspace stack against a Linux peer (AF_PACKET 
   }, 60_000);
 
   it('a socket that joined the group receives a Linux sender\'s datagrams; the peer sees the IGMPv2 report on the join and the leave on the drop', async () => {
-    const capture = L.peerProcess(`timeout 30 tcpdump -l -n -i ${L.lab.peerIf} igmp -c 2 2>&1`);
+    const capture = L.peerProcess(`timeout 30 tcpdump -l -n -i ${L.lab.peerIf} igmp 2>&1`);
     await capture.waitFor('listening on');
     const got: string[] = [];
     const events: WSK_CLIENT_DATAGRAM_DISPATCH = {
@@ -66,9 +66,13 @@ EOF`, 15_000);
     expect(got).toEqual(['group-0', 'group-1', 'group-2']);
     expect((await membership(sock, IP_DROP_MEMBERSHIP, L.address)).status).toBe(STATUS_SUCCESS);
     await capture.waitFor('leave', 15_000);
+    capture.stop();
     const lines = capture.output().split('\n').filter((l) => l.includes('igmp'));
+    // The report, perhaps its repeat (RFC 2236 §3: after a random part of the Unsolicited Report Interval), then the leave.
     expect(lines[0]).toContain(`${L.address} > ${GROUP}: igmp v2 report ${GROUP}`);
-    expect(lines[1]).toContain(`${L.address} > 224.0.0.2: igmp leave ${GROUP}`);
+    expect(lines.length).toBeLessThanOrEqual(3);
+    for (const l of lines.slice(1, -1)) expect(l).toContain(`${L.address} > ${GROUP}: igmp v2 report ${GROUP}`);
+    expect(lines.at(-1)).toContain(`${L.address} > 224.0.0.2: igmp leave ${GROUP}`);
     expect(L.stack.groups.size).toBe(0);
     expect(await close(sock)).toBe(STATUS_SUCCESS);
   });

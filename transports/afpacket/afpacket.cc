@@ -129,11 +129,6 @@ struct Arrays {
   size_t txSlotsLength = 0;
 };
 
-uint32_t GetU32(Napi::Object o, const char* key, uint32_t dflt) {
-  Napi::Value v = o.Get(key);
-  return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : dflt;
-}
-
 bool GetBool(Napi::Object o, const char* key, bool dflt) {
   Napi::Value v = o.Get(key);
   return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : dflt;
@@ -232,9 +227,8 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
 
     ringBytes_ = static_cast<size_t>(req.tp_block_nr) * blockSize_;
     regionBytes_ = ringBytes_ + static_cast<size_t>(poolSlots_) * slotSize_;
-    void* region = mmap(nullptr, regionBytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (region == MAP_FAILED) { Fail(env, "mmap"); return; }
-    region_ = static_cast<uint8_t*>(region);
+    region_ = MapRegion(regionBytes_);
+    if (!region_) { Fail(env, "mmap"); return; }
     void* ring = mmap(region_, ringBytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd_, 0);
     if (ring == MAP_FAILED) { Fail(env, "mmap(PACKET_RX_RING)"); return; }
 
@@ -257,17 +251,11 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     if (epfd_ < 0) { Fail(env, "epoll_create1"); return; }
 
     // The region belongs to the ArrayBuffer from here on: it is unmapped when that is collected.
-    uint8_t* base = region_;
-    size_t bytes = regionBytes_;
-    Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, base, bytes, [bytes](Napi::Env, void* data) { munmap(data, bytes); });
+    Napi::ArrayBuffer buffer = RegionBuffer(env, region_, regionBytes_);
     ownsRegion_ = false;
-    Napi::ArrayBuffer statsBuffer = Napi::ArrayBuffer::New(env, ST_COUNT * sizeof(double));
-    stats_ = static_cast<double*>(statsBuffer.Data());
-    memset(stats_, 0, ST_COUNT * sizeof(double));
-
     Napi::Object self = info.This().As<Napi::Object>();
+    stats_ = StatsArray(env, self, ST_COUNT);
     self.Set("buffer", buffer);
-    self.Set("stats", Napi::Float64Array::New(env, ST_COUNT, statsBuffer, 0));
     self.Set("ifindex", Napi::Number::New(env, ifindex_));
   }
 
@@ -283,9 +271,7 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
   void Close() {
     closed_ = true;
     if (polling_) {
-      uv_poll_stop(poll_);
-      uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
-      poll_ = nullptr;
+      StopPoll(poll_);
       polling_ = false;
     }
     if (epfd_ >= 0) { close(epfd_); epfd_ = -1; }
@@ -321,12 +307,8 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     memset(&ev, 0, sizeof ev);
     ev.events = EPOLLIN | EPOLLET;
     if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd_, &ev) != 0) { ThrowErrno(env, "epoll_ctl", errno); return env.Undefined(); }
-    poll_ = new uv_poll_t;
-    uv_loop_t* loop = nullptr;
-    napi_get_uv_event_loop(env, &loop);
-    uv_poll_init(loop, poll_, epfd_);
-    poll_->data = this;
-    uv_poll_start(poll_, UV_READABLE, OnPoll);
+    poll_ = StartPoll(env, epfd_, UV_READABLE, OnPoll, this);
+    if (!poll_) return env.Undefined();
     polling_ = true;
     Ref();  // alive while polling; Unref in close()
     return env.Undefined();
@@ -399,13 +381,6 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     onEvent_.MakeCallback(Value(), {Napi::Number::New(env, kind), Napi::Number::New(env, err)}, *asyncContext_);
     ReportPendingException(env);
     return !closed_;
-  }
-
-  static void ReportPendingException(Napi::Env env) {
-    if (env.IsExceptionPending()) {
-      Napi::Error e = env.GetAndClearPendingException();
-      napi_fatal_exception(env, e.Value());
-    }
   }
 
   void Drain() {

@@ -3,7 +3,7 @@
 // abort()/close(). Every send/shutdown completion fires exactly once and is never synchronous.
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import type { ConnectionSink, TransportConnection } from '../../runtime/provider.ts';
+import { SEND_BUFFER, type ConnectionSink, type TransportConnection } from '../../runtime/provider.ts';
 import {
   STATUS_CONNECTION_ABORTED,
   STATUS_CONNECTION_DISCONNECTED,
@@ -13,6 +13,7 @@ import {
 } from '../../runtime/ntstatus.ts';
 import type { Endpoint } from '../../runtime/sockaddr.ts';
 import { endpointOf, statusFromError, type Family } from './kernel-address.ts';
+import { setHostSocketOption } from './host-socket-options.ts';
 
 /**
  * Node exposes neither SIOCOUTQ nor TCP_INFO, so the real send window is unknown; 64 KiB keeps a
@@ -175,6 +176,15 @@ export class KernelConnection implements TransportConnection {
     this.keepAliveIntervalSeconds = intervalSeconds;
     this.keepAliveCount = count;
     try { this.socket.setKeepAlive(enable, Math.max(0, idleSeconds) * 1000); } catch { /* socket gone */ }
+  }
+
+  setSendOption(option: number, value: number): void {
+    setHostSocketOption(this.socket, option, value);
+  }
+
+  /** SO_SNDBUF: the host socket's own send buffer (Linux doubles what it is given, socket(7)). */
+  setSendBufferSize(bytes: number): void {
+    setHostSocketOption(this.socket, SEND_BUFFER, bytes);
   }
 
   setNoDelay(enable: boolean): void {

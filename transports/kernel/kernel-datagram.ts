@@ -1,13 +1,13 @@
-// TransportDatagram over the kernel provider's own UDP socket (udp-socket.ts: recvmmsg/sendmmsg
-// with control messages). Each received datagram → sink.onDatagram(view, from, 0, info) with the
+// TransportDatagram over the kernel provider's own UDP or raw socket (udp-socket.ts:
+// recvmmsg/sendmmsg with control messages). Each received datagram → sink.onDatagram(view, from, 0, info) with the
 // facts setReceiveInfo asked for; the view is a slot of the socket's arena, kept past the call
 // only through hold(). Socket errors → sink.onError. sendTo completes done(status, bytes) exactly
 // once, after its batch left, never inside the call. Option refusals throw ProviderError.
 import {
-  ProviderError, SEND_BUFFER, SEND_DONT_FRAGMENT, SEND_DONT_FRAGMENT6, SEND_HOP_LIMIT, SEND_TCLASS, SEND_MULTICAST_IF, SEND_MULTICAST_LOOP, SEND_MULTICAST_TTL, SEND_TOS, SEND_TTL, SEND_UNICAST_IF, RECV_HOPLIMIT, RECV_PKTINFO, RECV_PKTINFO6, RECV_TCLASS, RECV_TOS, RECV_TTL, newDatagramInfo,
+  ProviderError, SEND_BUFFER, SEND_DONT_FRAGMENT, SEND_DONT_FRAGMENT6, SEND_HEADER_INCLUDED, SEND_HOP_LIMIT, SEND_TCLASS, SEND_MULTICAST_IF, SEND_MULTICAST_LOOP, SEND_MULTICAST_TTL, SEND_TOS, SEND_TTL, SEND_UNICAST_IF, RECV_HOPLIMIT, RECV_PKTINFO, RECV_PKTINFO6, RECV_TCLASS, RECV_TOS, RECV_TTL, newDatagramInfo,
   type DatagramOptions, type DatagramSendInfo, type DatagramSink, type TransportDatagram,
 } from '../../runtime/provider.ts';
-import { ntStatusFromErrno, STATUS_INVALID_PARAMETER, type NTSTATUS } from '../../runtime/ntstatus.ts';
+import { ntStatusFromErrno, STATUS_ACCESS_DENIED, STATUS_INVALID_PARAMETER, type NTSTATUS } from '../../runtime/ntstatus.ts';
 import { AF_INET, AF_INET6, htonl, type Endpoint } from '../../runtime/sockaddr.ts';
 import { isLocalAddress, providerError, type Family } from './kernel-address.ts';
 import {
@@ -42,26 +42,34 @@ export class KernelDatagram implements TransportDatagram {
     private readonly family: Family,
     readonly localEndpoint: Endpoint,
     private readonly onRelease: (d: KernelDatagram) => void,
+    /** A raw socket (SOCK_RAW): no ports; what an IPv4 one receives starts with the IPv4 header (raw(7)), an IPv6 one gets the payload only (raw(7), RFC 3542 §3). */
+    private readonly raw: boolean,
   ) {}
 
   /** Creates and binds the socket, applies the options, then starts delivering to `sink`. */
   static bind(local: Endpoint, options: DatagramOptions, sink: DatagramSink, onRelease: (d: KernelDatagram) => void): Promise<KernelDatagram> {
     const family: Family = local.family === AF_INET ? AF_INET : AF_INET6;
+    const raw = options.rawProtocol !== undefined;
     let socket: UdpSocket;
     try {
-      socket = new UdpSocket({ family: family === AF_INET ? 4 : 6 });
+      socket = new UdpSocket({ family: family === AF_INET ? 4 : 6, ...(raw ? { type: LINUX.SOCK_RAW, protocol: options.rawProtocol } : {}) });
     } catch (err) {
-      return Promise.reject(providerError(err, 'datagram socket'));
+      // Windows refuses raw sockets to callers without the right with WSAEACCES (the "TCP/IP raw sockets" page).
+      if (raw && (err as { code?: string }).code === 'EPERM') {
+        return Promise.reject(new ProviderError(STATUS_ACCESS_DENIED, 'raw socket: the process needs CAP_NET_RAW (run as root, or setcap cap_net_raw+ep on node).'));
+      }
+      return Promise.reject(providerError(err, raw ? 'raw socket' : 'datagram socket'));
     }
     const out = new Uint8Array(16);
     let port: number;
     let scopeId: number;
     try {
-      if (family === AF_INET6) socket.setInt(LINUX.IPPROTO_IPV6, LINUX.IPV6_V6ONLY, options.v6Only ? 1 : 0);
+      // A raw IPv6 socket is IPv6-only already (Linux refuses the option on it).
+      if (family === AF_INET6 && !raw) socket.setInt(LINUX.IPPROTO_IPV6, LINUX.IPV6_V6ONLY, options.v6Only ? 1 : 0);
       if (options.reuseAddress) socket.setInt(LINUX.SOL_SOCKET, LINUX.SO_REUSEADDR, 1);
       // Windows sends UDP with DF clear unless IP_DONTFRAGMENT asks (Linux's default sets it).
       if (family === AF_INET) socket.setInt(LINUX.IPPROTO_IP, LINUX.IP_MTU_DISCOVER, LINUX.IP_PMTUDISC_DONT);
-      socket.bind(local.address, local.port, local.scopeId ?? 0);
+      socket.bind(local.address, raw ? 0 : local.port, local.scopeId ?? 0);
       if (options.broadcast) socket.setInt(LINUX.SOL_SOCKET, LINUX.SO_BROADCAST, 1);
       if (options.receiveBufferSize > 0) socket.setInt(LINUX.SOL_SOCKET, LINUX.SO_RCVBUF, options.receiveBufferSize);
       [port, scopeId] = socket.localAddress(out);
@@ -69,10 +77,12 @@ export class KernelDatagram implements TransportDatagram {
       socket.close();
       return Promise.reject(providerError(err, `bind datagram socket on port ${local.port}`));
     }
+    // Linux names a raw socket's port after its protocol; Winsock's raw sockets have none.
+    if (raw) port = 0;
     const localEndpoint: Endpoint = family === AF_INET
       ? { family, address: out.slice(0, 4), port }
       : { family, address: out, port, flowinfo: 0, scopeId };
-    const datagram = new KernelDatagram(socket, family, localEndpoint, onRelease);
+    const datagram = new KernelDatagram(socket, family, localEndpoint, onRelease, raw);
     try {
       datagram.setReceiveInfo(options.receiveInfo);
     } catch (err) {
@@ -143,12 +153,12 @@ export class KernelDatagram implements TransportDatagram {
     }
     // IN_PKTINFO: a source that is ours and an interface that exists, or the send fails at once
     // with STATUS_INVALID_PARAMETER, as on the userspace stack.
-    if (to.port <= 0 || to.port > 0xffff || (sendInfo && ((sendInfo.source && !isLocalAddress(sendInfo.source))
+    if ((!this.raw && (to.port <= 0 || to.port > 0xffff)) || (sendInfo && ((sendInfo.source && !isLocalAddress(sendInfo.source))
       || (sendInfo.ifIndex !== 0 && !interfaceExists(sendInfo.ifIndex))))) {
       queueMicrotask(() => done(STATUS_INVALID_PARAMETER, 0, t));
       return;
     }
-    this.socket.send(pieces, address, to.port, to.scopeId ?? 0, to.flowinfo ?? 0, sendInfo?.source ?? null, sendInfo?.ifIndex ?? 0,
+    this.socket.send(pieces, address, this.raw ? 0 : to.port, to.scopeId ?? 0, to.flowinfo ?? 0, sendInfo?.source ?? null, sendInfo?.ifIndex ?? 0,
       sendInfo?.tos ?? -1, done, t);
   }
 
@@ -201,6 +211,7 @@ export class KernelDatagram implements TransportDatagram {
         case SEND_MULTICAST_TTL: s.setInt(LINUX.IPPROTO_IP, LINUX.IP_MULTICAST_TTL, value); break;
         case SEND_MULTICAST_LOOP: s.setInt(LINUX.IPPROTO_IP, LINUX.IP_MULTICAST_LOOP, value); break;
         case SEND_MULTICAST_IF: s.setBytes(LINUX.IPPROTO_IP, LINUX.IP_MULTICAST_IF, ipMreqn(null, value)); break;
+        case SEND_HEADER_INCLUDED: s.setInt(LINUX.IPPROTO_IP, LINUX.IP_HDRINCL, value); break;
         default: throw new ProviderError(STATUS_INVALID_PARAMETER, `send option ${option}`);
       }
     } catch (err) {

@@ -5,6 +5,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { ListenerSink, ListenOptions, TransportConnection, TransportListener } from '../../runtime/provider.ts';
 import { AF_INET, AF_INET6, type Endpoint } from '../../runtime/sockaddr.ts';
 import { endpointOf, hostText, providerError, statusFromError, type Family } from './kernel-address.ts';
+import { setHostSocketOption, setHostSocketOptions } from './host-socket-options.ts';
 
 export class KernelListener implements TransportListener {
   private closed = false;
@@ -39,6 +40,13 @@ export class KernelListener implements TransportListener {
         exclusive: true,
       }, () => {
         server.off('error', onListenError);
+        try {
+          setHostSocketOptions(server, options.sendOptions);
+        } catch (err) {
+          server.close();
+          reject(err);
+          return;
+        }
         const address = server.address();
         const bound = typeof address === 'object' && address ? endpointOf(address.address, address.port, family) : { ...local };
         const listener = new KernelListener(server, bound, onRelease);
@@ -56,6 +64,10 @@ export class KernelListener implements TransportListener {
         resolve(listener);
       });
     });
+  }
+
+  setSendOption(option: number, value: number): void {
+    setHostSocketOption(this.server, option, value);
   }
 
   close(): void {

@@ -1,6 +1,6 @@
-// The kernel TransportProvider: TCP and UDP over the host's own stack — TCP through node:net,
-// UDP through our own socket (udp-socket.ts: recvmmsg/sendmmsg with control messages, which
-// node:dgram cannot read or write) — names through getaddrinfo. Every failure surfaces as a
+// The kernel TransportProvider: TCP, UDP and raw sockets over the host's own stack — TCP through
+// node:net, UDP and raw sockets through our own socket (udp-socket.ts: recvmmsg/sendmmsg with
+// control messages, which node:dgram cannot read or write) — names through getaddrinfo. Every failure surfaces as a
 // ProviderError/NTSTATUS. The provider owns what it creates until the WSK layer closes it;
 // stop() closes whatever is still open.
 import { createServer, Socket } from 'node:net';
@@ -27,6 +27,7 @@ import {
   IPPROTO_UDP,
   isWildcard,
   SOCK_DGRAM,
+  SOCK_RAW,
   SOCK_STREAM,
   type Endpoint,
 } from '../../runtime/sockaddr.ts';
@@ -34,6 +35,7 @@ import { endpointOf, hostText, hostTextFor, nodeFamily, providerError, type Fami
 import { KernelConnection } from './kernel-connection.ts';
 import { KernelDatagram } from './kernel-datagram.ts';
 import { KernelListener } from './kernel-listener.ts';
+import { setHostSocketOptions } from './host-socket-options.ts';
 import { HostResolver } from './host-resolver.ts';
 import { loadUdpAddon, udpAddonError } from './udp-socket.ts';
 
@@ -74,6 +76,8 @@ export class KernelProvider implements TransportProvider {
     return [AF_INET, AF_INET6].flatMap((family) => [
       { family, socketType: SOCK_STREAM, protocol: IPPROTO_TCP },
       ...(udp ? [{ family, socketType: SOCK_DGRAM, protocol: IPPROTO_UDP }] : []),
+      // Raw sockets of any protocol (0: WSAPROTOCOL_INFO's "any"), on the same native socket.
+      ...(udp ? [{ family, socketType: SOCK_RAW, protocol: 0 }] : []),
     ]);
   }
 
@@ -122,8 +126,15 @@ export class KernelProvider implements TransportProvider {
       };
       socket.once('error', onConnectError);
       socket.once('connect', () => {
-        const connection = this.track(socket, family);
         socket.off('error', onConnectError);
+        try {
+          setHostSocketOptions(socket, options.sendOptions);
+        } catch (err) {
+          socket.destroy();
+          reject(err);
+          return;
+        }
+        const connection = this.track(socket, family);
         if (options.noDelay) connection.setNoDelay(true);
         if (options.keepAlive) socket.setKeepAlive(true);
         resolve(connection);

@@ -1,6 +1,5 @@
-// The kernel provider's datagram socket, native half: one host socket (UDP now; the constructor
-// takes type and protocol so SOCK_RAW can follow) read with recvmmsg(2) and written with
-// sendmmsg(2), with the control messages WSK applications ask for. udp-socket.ts is the
+// The kernel provider's datagram socket, native half: one host socket (UDP, or an IPv4 raw
+// socket of one protocol) read with recvmmsg(2) and written with sendmmsg(2), with the control messages WSK applications ask for. udp-socket.ts is the
 // JavaScript half and states the contract; this file keeps to what JavaScript cannot do.
 //
 // Memory: one anonymous mapping (MAP_NORESERVE: pages cost memory only once written), exposed to
@@ -16,12 +15,13 @@
 // JavaScript allocates nothing to read them; on send, IP_PKTINFO/IPV6_PKTINFO (source address,
 // interface) and IP_TOS/IPV6_TCLASS are built here from txInfo.
 //
+// What it shares with the AF_PACKET link (the mapping, statistics, polling, errors) is in
+// ../native/support.cc.
 // Readiness: a level-triggered uv_poll on the socket. A wakeup reads batches until the socket is
 // empty or a few batches have gone by (the event loop gets control back; the poll fires again);
 // with no spare slot left (everything held by the application) reading stops until JavaScript
 // gives slots back (resume): the kernel's receive buffer then holds, and drops, as SO_RCVBUF says.
-#include <napi.h>
-#include <uv.h>
+#include "../native/support.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -72,33 +72,6 @@ constexpr unsigned ROUNDS_PER_WAKEUP = 8;
 constexpr size_t RX_CONTROL = 256;
 constexpr size_t TX_CONTROL = CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(int));
 
-uint32_t GetU32(Napi::Object o, const char* key, uint32_t dflt) {
-  Napi::Value v = o.Get(key);
-  return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : dflt;
-}
-
-/** Throws a JavaScript Error carrying code (errno's name), errno and syscall. */
-void ThrowErrno(Napi::Env env, const char* syscall, int err) {
-  const char* name = strerrorname_np(err);
-  Napi::Error e = Napi::Error::New(env, std::string(syscall) + ": " + strerror(err));
-  e.Set("code", Napi::String::New(env, name ? name : "EUNKNOWN"));
-  e.Set("errno", Napi::Number::New(env, err));
-  e.Set("syscall", Napi::String::New(env, syscall));
-  e.ThrowAsJavaScriptException();
-}
-
-template <typename T>
-bool ArrayData(Napi::Env env, Napi::Object from, const char* key, napi_typedarray_type type, size_t minLength, T** out) {
-  Napi::Value v = from.Get(key);
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type || v.As<Napi::TypedArray>().ElementLength() < minLength) {
-    Napi::TypeError::New(env, std::string("attach: ") + key + " is missing, of the wrong type or too short").ThrowAsJavaScriptException();
-    return false;
-  }
-  Napi::TypedArray ta = v.As<Napi::TypedArray>();
-  Napi::ArrayBuffer ab = ta.ArrayBuffer();  // moves a small array's storage off the V8 heap
-  *out = reinterpret_cast<T*>(static_cast<uint8_t*>(ab.Data()) + ta.ByteOffset());
-  return true;
-}
 
 class DatagramSocket : public Napi::ObjectWrap<DatagramSocket> {
  public:
@@ -151,23 +124,17 @@ class DatagramSocket : public Napi::ObjectWrap<DatagramSocket> {
     if (fd_ < 0) { ThrowErrno(env, "socket", errno); return; }
 
     regionBytes_ = static_cast<size_t>(slots_) * slotSize_ + txBytes_;
-    void* region = mmap(nullptr, regionBytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (region == MAP_FAILED) {
+    region_ = MapRegion(regionBytes_);
+    if (!region_) {
       int err = errno;
       CloseFd();
       ThrowErrno(env, "mmap", err);
       return;
     }
-    region_ = static_cast<uint8_t*>(region);
-    size_t bytes = regionBytes_;
-    // Unmapped when the ArrayBuffer is collected, so views into slots stay valid after close().
-    Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, region_, bytes, [bytes](Napi::Env, void* data) { munmap(data, bytes); });
-    Napi::ArrayBuffer statsBuffer = Napi::ArrayBuffer::New(env, ST_COUNT * sizeof(double));
-    stats_ = static_cast<double*>(statsBuffer.Data());
-    memset(stats_, 0, ST_COUNT * sizeof(double));
     Napi::Object self = info.This().As<Napi::Object>();
-    self.Set("buffer", buffer);
-    self.Set("stats", Napi::Float64Array::New(env, ST_COUNT, statsBuffer, 0));
+    // Unmapped when the ArrayBuffer is collected, so views into slots stay valid after close().
+    self.Set("buffer", RegionBuffer(env, region_, regionBytes_));
+    stats_ = StatsArray(env, self, ST_COUNT);
   }
 
   ~DatagramSocket() override { CloseFd(); }
@@ -280,22 +247,18 @@ class DatagramSocket : public Napi::ObjectWrap<DatagramSocket> {
       return env.Undefined();
     }
     Napi::Object a = info[0].As<Napi::Object>();
-    if (!ArrayData(env, a, "rxSpares", napi_int32_array, 1 + batch_, &rxSpares_)) return env.Undefined();
-    if (!ArrayData(env, a, "rxInfo", napi_int32_array, static_cast<size_t>(batch_) * RX_WORDS, &rxInfo_)) return env.Undefined();
-    if (!ArrayData(env, a, "rxAddr", napi_uint8_array, static_cast<size_t>(batch_) * ADDR_ROW, &rxAddr_)) return env.Undefined();
-    if (!ArrayData(env, a, "txInfo", napi_int32_array, static_cast<size_t>(txRows_) * TX_WORDS, &txInfo_)) return env.Undefined();
-    if (!ArrayData(env, a, "txAddr", napi_uint8_array, static_cast<size_t>(txRows_) * ADDR_ROW, &txAddr_)) return env.Undefined();
+    if (!TypedArrayData(env, a, "rxSpares", napi_int32_array, &rxSpares_, nullptr, 1 + batch_)) return env.Undefined();
+    if (!TypedArrayData(env, a, "rxInfo", napi_int32_array, &rxInfo_, nullptr, static_cast<size_t>(batch_) * RX_WORDS)) return env.Undefined();
+    if (!TypedArrayData(env, a, "rxAddr", napi_uint8_array, &rxAddr_, nullptr, static_cast<size_t>(batch_) * ADDR_ROW)) return env.Undefined();
+    if (!TypedArrayData(env, a, "txInfo", napi_int32_array, &txInfo_, nullptr, static_cast<size_t>(txRows_) * TX_WORDS)) return env.Undefined();
+    if (!TypedArrayData(env, a, "txAddr", napi_uint8_array, &txAddr_, nullptr, static_cast<size_t>(txRows_) * ADDR_ROW)) return env.Undefined();
     keep_ = Napi::Persistent(a);
     onBatch_ = Napi::Persistent(info[1].As<Napi::Function>());
     onEvent_ = Napi::Persistent(info[2].As<Napi::Function>());
     asyncContext_ = new Napi::AsyncContext(env, "wsk:udp");
-    poll_ = new uv_poll_t;
-    uv_loop_t* loop = nullptr;
-    napi_get_uv_event_loop(env, &loop);
-    uv_poll_init(loop, poll_, fd_);
-    poll_->data = this;
     events_ = UV_READABLE;
-    uv_poll_start(poll_, events_, OnPoll);
+    poll_ = StartPoll(env, fd_, events_, OnPoll, this);
+    if (!poll_) return env.Undefined();
     polling_ = true;
     Ref();  // alive while polling; Unref in close()
     return env.Undefined();
@@ -348,13 +311,6 @@ class DatagramSocket : public Napi::ObjectWrap<DatagramSocket> {
     onEvent_.MakeCallback(Value(), {Napi::Number::New(env, kind), Napi::Number::New(env, err)}, *asyncContext_);
     ReportPendingException(env);
     return !closed_;
-  }
-
-  static void ReportPendingException(Napi::Env env) {
-    if (env.IsExceptionPending()) {
-      Napi::Error e = env.GetAndClearPendingException();
-      napi_fatal_exception(env, e.Value());
-    }
   }
 
   void Drain() {
@@ -571,9 +527,7 @@ class DatagramSocket : public Napi::ObjectWrap<DatagramSocket> {
     if (closed_) return info.Env().Undefined();
     closed_ = true;
     if (polling_) {
-      uv_poll_stop(poll_);
-      uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
-      poll_ = nullptr;
+      StopPoll(poll_);
       polling_ = false;
       onBatch_.Reset();
       onEvent_.Reset();
@@ -636,8 +590,21 @@ Napi::Value InterfaceExists(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), index != 0 && if_indextoname(index, name) != nullptr);
 }
 
+// setFdInt(fd, level, name, value): setsockopt on a socket Node owns (a node:net TCP socket's or
+// server's descriptor), for the IP-level options node:net has no call for (IP_TTL, IP_TOS, ...).
+Napi::Value SetFdInt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int level = info[1].As<Napi::Number>().Int32Value();
+  int name = info[2].As<Napi::Number>().Int32Value();
+  int value = info[3].As<Napi::Number>().Int32Value();
+  if (fd < 0 || setsockopt(fd, level, name, &value, sizeof value) != 0) ThrowErrno(env, "setsockopt", fd < 0 ? EBADF : errno);
+  return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("DatagramSocket", DatagramSocket::Define(env));
+  exports.Set("setFdInt", Napi::Function::New(env, SetFdInt));
   exports.Set("errnoName", Napi::Function::New(env, ErrnoName));
   exports.Set("interfaceExists", Napi::Function::New(env, InterfaceExists));
   return exports;

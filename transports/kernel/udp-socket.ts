@@ -30,8 +30,8 @@ import { COMPILED, packagePath } from '../../runtime/package-root.ts';
 
 /** Linux's socket option numbers (asm-generic/socket.h, linux/in.h, linux/in6.h). */
 export const LINUX = {
-  SOL_SOCKET: 1, SO_REUSEADDR: 2, SO_SNDBUF: 7, SO_RCVBUF: 8, SO_BROADCAST: 6,
-  IPPROTO_IP: 0, IP_TOS: 1, IP_TTL: 2, IP_PKTINFO: 8, IP_MTU_DISCOVER: 10, IP_RECVTTL: 12, IP_RECVTOS: 13, IP_UNICAST_IF: 50,
+  SOCK_RAW: 3, SOL_SOCKET: 1, SO_REUSEADDR: 2, SO_SNDBUF: 7, SO_RCVBUF: 8, SO_BROADCAST: 6,
+  IPPROTO_IP: 0, IP_TOS: 1, IP_TTL: 2, IP_HDRINCL: 3, IP_PKTINFO: 8, IP_MTU_DISCOVER: 10, IP_RECVTTL: 12, IP_RECVTOS: 13, IP_UNICAST_IF: 50,
   IP_PMTUDISC_DONT: 0, IP_PMTUDISC_DO: 2, IP_MULTICAST_IF: 32, IP_MULTICAST_TTL: 33, IP_MULTICAST_LOOP: 34, IP_ADD_MEMBERSHIP: 35,
   IP_DROP_MEMBERSHIP: 36,
   IPPROTO_IPV6: 41, IPV6_UNICAST_HOPS: 16, IPV6_V6ONLY: 26, IPV6_DONTFRAG: 62, IPV6_TCLASS: 67, IPV6_RECVPKTINFO: 49, IPV6_RECVHOPLIMIT: 51, IPV6_RECVTCLASS: 66,
@@ -74,6 +74,7 @@ interface UdpAddon {
   DatagramSocket: new (options: object) => NativeSocket;
   errnoName(errno: number): string;
   interfaceExists(index: number): boolean;
+  setFdInt(fd: number, level: number, name: number, value: number): void;
 }
 
 /** Why the addon could not be loaded, once known (null: it loaded). */

@@ -33,8 +33,8 @@ const ADDONS = [
   {
     name: 'wsk_udp',
     what: 'kernel provider datagram sockets',
-    sources: ['transports/kernel/udp-socket.cc'],
-    headers: [],
+    sources: ['transports/kernel/udp-socket.cc', 'transports/native/support.cc'],
+    headers: ['transports/native/support.h'],
     libs: [],
   },
   {

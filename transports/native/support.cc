@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -21,25 +22,8 @@ namespace {
 int savedNs = -1;
 
 const char* ErrnoName(int err) {
-  switch (err) {
-    case EPERM: return "EPERM";
-    case EACCES: return "EACCES";
-    case ENOENT: return "ENOENT";
-    case ENODEV: return "ENODEV";
-    case ENXIO: return "ENXIO";
-    case EINVAL: return "EINVAL";
-    case ENOMEM: return "ENOMEM";
-    case EBUSY: return "EBUSY";
-    case ENETDOWN: return "ENETDOWN";
-    case EAGAIN: return "EAGAIN";
-    case EMSGSIZE: return "EMSGSIZE";
-    case ENOBUFS: return "ENOBUFS";
-    case EAFNOSUPPORT: return "EAFNOSUPPORT";
-    case EPROTONOSUPPORT: return "EPROTONOSUPPORT";
-    case ENOPROTOOPT: return "ENOPROTOOPT";
-    case EOPNOTSUPP: return "EOPNOTSUPP";
-    default: return "EUNKNOWN";
-  }
+  const char* name = strerrorname_np(err);
+  return name ? name : "EUNKNOWN";
 }
 
 Napi::Value EnterNetns(const Napi::CallbackInfo& info) {
@@ -174,6 +158,59 @@ void ThrowErrno(Napi::Env env, const char* syscall, int err, const char* detail)
   e.Set("errno", Napi::Number::New(env, err));
   e.Set("syscall", Napi::String::New(env, syscall));
   e.ThrowAsJavaScriptException();
+}
+
+uint32_t GetU32(Napi::Object o, const char* key, uint32_t dflt) {
+  Napi::Value v = o.Get(key);
+  return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : dflt;
+}
+
+uint8_t* MapRegion(size_t bytes) {
+  void* region = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return region == MAP_FAILED ? nullptr : static_cast<uint8_t*>(region);
+}
+
+Napi::ArrayBuffer RegionBuffer(Napi::Env env, uint8_t* base, size_t bytes) {
+  return Napi::ArrayBuffer::New(env, base, bytes, [bytes](Napi::Env, void* data) { munmap(data, bytes); });
+}
+
+double* StatsArray(Napi::Env env, Napi::Object self, size_t count) {
+  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, count * sizeof(double));
+  double* stats = static_cast<double*>(buffer.Data());
+  memset(stats, 0, count * sizeof(double));
+  self.Set("stats", Napi::Float64Array::New(env, count, buffer, 0));
+  return stats;
+}
+
+uv_poll_t* StartPoll(Napi::Env env, int fd, int events, uv_poll_cb cb, void* data) {
+  uv_loop_t* loop = nullptr;
+  napi_get_uv_event_loop(env, &loop);
+  uv_poll_t* poll = new uv_poll_t;
+  int rc = uv_poll_init(loop, poll, fd);
+  if (rc == 0) {
+    poll->data = data;
+    rc = uv_poll_start(poll, events, cb);
+    if (rc != 0) { StopPoll(poll); }
+  } else {
+    delete poll;
+    poll = nullptr;
+  }
+  if (rc != 0) { ThrowErrno(env, "uv_poll", -rc); return nullptr; }
+  return poll;
+}
+
+void StopPoll(uv_poll_t*& poll) {
+  if (!poll) return;
+  uv_poll_stop(poll);
+  uv_close(reinterpret_cast<uv_handle_t*>(poll), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+  poll = nullptr;
+}
+
+void ReportPendingException(Napi::Env env) {
+  if (env.IsExceptionPending()) {
+    Napi::Error e = env.GetAndClearPendingException();
+    napi_fatal_exception(env, e.Value());
+  }
 }
 
 void InitSupport(Napi::Env env, Napi::Object exports) {

@@ -5,10 +5,16 @@
 //   leaveNetns lives there for good while the rest of the process stays where it was (also used
 //   around the raw-socket package's socket creation);
 // - DeviceWatch: a device's index, MTU, MAC and up/down state, read through a socket of the
-//   device's namespace (sysfs shows the process's own namespace, not the device's).
+//   device's namespace (sysfs shows the process's own namespace, not the device's);
+// - the plumbing of an addon that lends JavaScript a memory region and reads its socket from the
+//   event loop (the AF_PACKET link, the kernel provider's datagram socket): options read from an
+//   object, an anonymous mapping handed out as an external ArrayBuffer, a statistics array, a
+//   uv_poll on a descriptor, and exceptions thrown by a callback the event loop ran.
 #pragma once
 #include <napi.h>
+#include <uv.h>
 
+#include <cstdint>
 #include <string>
 
 namespace wsk {
@@ -39,6 +45,30 @@ bool TypedArrayData(Napi::Env env, Napi::Object from, const char* key, napi_type
   if (length) *length = ta.ElementLength();
   return true;
 }
+
+/** o[key] as a uint32, or dflt when it is not a number. */
+uint32_t GetU32(Napi::Object o, const char* key, uint32_t dflt);
+
+/**
+ * An anonymous private mapping of `bytes` (MAP_NORESERVE: pages cost memory only once written),
+ * or nullptr with errno set.
+ */
+uint8_t* MapRegion(size_t bytes);
+
+/** The mapping as an ArrayBuffer that unmaps it when collected (views stay valid after the socket closes). */
+Napi::ArrayBuffer RegionBuffer(Napi::Env env, uint8_t* base, size_t bytes);
+
+/** A zeroed array of `count` doubles, set as self.stats (a Float64Array); returns its storage. */
+double* StatsArray(Napi::Env env, Napi::Object self, size_t count);
+
+/** A uv_poll on `fd` for `events`, started, with `data` as its data; nullptr (and a JS error thrown) if libuv refuses. */
+uv_poll_t* StartPoll(Napi::Env env, int fd, int events, uv_poll_cb cb, void* data);
+
+/** Stops and frees a poll StartPoll made (the handle is freed once libuv closed it); sets it to nullptr. */
+void StopPoll(uv_poll_t*& poll);
+
+/** After calling into JavaScript from a libuv callback: an exception it left is reported as uncaught (process 'uncaughtException'). */
+void ReportPendingException(Napi::Env env);
 
 /** Exports enterNetns(name) / leaveNetns() and the DeviceWatch class. */
 void InitSupport(Napi::Env env, Napi::Object exports);

@@ -69,6 +69,9 @@ export class Tcb {
   events: TcpEvents | null = null;
   /** Opaque owner data (the WSK adapter keeps its connection object here). */
   owner: unknown = null;
+  /** The IPv4 header's TTL and TOS byte on every segment (IP_TTL, IP_TOS; a passive open takes its listener's). */
+  ttl = 64;
+  tos = 0;
 
   // Send sequence variables (RFC 9293 §3.3.1).
   iss = 0;
@@ -101,6 +104,12 @@ export class Tcb {
   bytesRead = 0;
   /** SO_RCVBUF set by the owner: autotuning leaves rcvBufSize alone (as Linux does once SO_RCVBUF is set). */
   rcvBufLocked = false;
+  /**
+   * SO_SNDBUF set by the owner (0: not set): at most this many bytes are in flight, whatever the
+   * congestion and peer windows allow — the send buffer of a stack that sends from the
+   * application's own buffers (WskSend requests stay queued by reference behind it).
+   */
+  sndBufSize = 0;
 
   // Negotiated options.
   /** Effective send MSS (payload bytes per segment, before options). */
@@ -253,6 +262,7 @@ export class Tcb {
   /** Bytes worth keeping in flight: the smaller of the congestion and peer windows (SIO_WSK_QUERY_IDEAL_SEND_BACKLOG). */
   get idealSendBacklog(): number {
     const w = Math.min(this.cc ? this.cc.cwnd : 2 * this.mss, this.maxSndWnd || this.sndWnd || 65535);
+    if (this.sndBufSize > 0 && this.sndBufSize < w) return this.sndBufSize;
     return Math.max(w, 2 * this.mss);
   }
 

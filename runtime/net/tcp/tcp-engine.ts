@@ -76,6 +76,9 @@ export class TcpListener {
   /** Connections in SYN-RECEIVED (the SYN queue). */
   synQueue = 0;
   closed = false;
+  /** IP_TTL and IP_TOS: its SYN-ACKs carry them and the connections it opens inherit them. */
+  ttl = 64;
+  tos = 0;
   constructor(readonly localIp: number, readonly localPort: number, readonly backlog: number, readonly events: TcpListenerEvents) {}
 }
 
@@ -392,6 +395,12 @@ export class TcpEngine {
     this.windowUpdate(tcb);
   }
 
+  /** SO_SNDBUF on a connection: at most `bytes` in flight (at least one MSS, so that data always moves). */
+  setSendBuffer(tcb: Tcb, bytes: number): void {
+    tcb.sndBufSize = Math.max(tcb.mss, bytes);
+    output(this, tcb);
+  }
+
   // ---- API ----------------------------------------------------------------------------------
 
   /** Passive open on a local port (0.0.0.0 or our address). */
@@ -425,14 +434,16 @@ export class TcpEngine {
     return 0;
   }
 
-  /** Active open: sends the SYN; events.onEstablished or onClosed(status) follows. */
-  connect(localPort: number, remoteIp: number, remotePort: number, events: TcpEvents): Tcb | NTSTATUS {
+  /** Active open: sends the SYN (with IPv4 header TTL `ttl` and TOS `tos`); events.onEstablished or onClosed(status) follows. */
+  connect(localPort: number, remoteIp: number, remotePort: number, events: TcpEvents, ttl = 64, tos = 0): Tcb | NTSTATUS {
     remoteIp |= 0;
     const port = localPort === 0 ? this.ephemeralPort(remoteIp, remotePort) : localPort;
     if (port === 0) return STATUS_INSUFFICIENT_RESOURCES;
     if (this.lookup(remoteIp, port, remotePort)) return STATUS_ADDRESS_ALREADY_EXISTS;
     const tcb = this.newTcb(this.stack.address, port, remoteIp, remotePort);
     tcb.events = events;
+    tcb.ttl = ttl;
+    tcb.tos = tos;
     tcb.iss = this.isn.next(tcb.localIp, port, remoteIp, remotePort);
     tcb.sndUna = tcb.iss;
     tcb.sndNxt = tcb.iss;

@@ -104,11 +104,11 @@ function cookieMssIndex(mss: number): number {
  * SYN queue full: answer with a SYN cookie and keep no state. The MSS goes into the cookie; window
  * scale and SACK-permitted into the SYN-ACK's TSval when the SYN has timestamps (tcp-output.ts).
  */
-function sendSynCookie(e: TcpEngine, o: TcpOptions): void {
+function sendSynCookie(e: TcpEngine, listener: TcpListener, o: TcpOptions): void {
   const peerMss = o.mss > 0 ? o.mss : 536;
   const index = cookieMssIndex(Math.min(peerMss, e.mssForMtu()));
   const iss = encodeSynCookie(e.isn, seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, seg.seq, index, e.clock.now());
-  sendStatelessSynAck(e, seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, iss, (seg.seq + 1) | 0, o);
+  sendStatelessSynAck(e, seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, iss, (seg.seq + 1) | 0, o, listener.tos, listener.ttl);
   e.counters.synCookiesSent++;
 }
 
@@ -126,6 +126,8 @@ function cookieOpen(e: TcpEngine, listener: TcpListener, o: TcpOptions): boolean
     return false;
   }
   const tcb = e.newTcb(seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort);
+  tcb.ttl = listener.ttl;
+  tcb.tos = listener.tos;
   tcb.irs = irs;
   tcb.rcvNxt = seg.seq;
   // The SYN-ACK's window, unscaled (RFC 7323 §2.2), and its ACK: what TS.Recent updates compare with (RFC 7323 §4.3).
@@ -176,10 +178,12 @@ function cookieSynOptions(e: TcpEngine, o: TcpOptions, mss: number): boolean {
 function passiveOpen(e: TcpEngine, listener: TcpListener, o: TcpOptions): void {
   if (listener.synQueue >= listener.backlog) {
     e.counters.synQueueOverflows++;
-    if (e.options.synCookies) sendSynCookie(e, o);
+    if (e.options.synCookies) sendSynCookie(e, listener, o);
     return;
   }
   const tcb = e.newTcb(seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort);
+  tcb.ttl = listener.ttl;
+  tcb.tos = listener.tos;
   tcb.irs = seg.seq;
   tcb.rcvNxt = (seg.seq + 1) | 0;
   tcb.rcvAdvEdge = tcb.rcvNxt;

@@ -113,7 +113,7 @@ export function sendSegment(e: TcpEngine, tcb: Tcb, seq: number, length: number,
   // Segmentation offload cuts this into MSS-sized segments, each with this header.
   if (length > tcb.mss) arena.segmentSizes[slot] = tcb.mss;
   arena.setFrame(slot, start, total);
-  e.stack.outputIpv4(slot, tcb.localIp, tcb.remoteIp, IpProtocol.TCP, 0, false, -1, true);
+  e.stack.outputIpv4(slot, tcb.localIp, tcb.remoteIp, IpProtocol.TCP, 0, false, -1, true, tcb.tos, tcb.ttl);
   if ((flags & TcpFlags.ACK) !== 0) {
     tcb.lastAckSent = tcb.rcvNxt;
     tcb.unackedSegments = 0;
@@ -174,7 +174,8 @@ function newDataOutput(e: TcpEngine, tcb: Tcb): void {
     const dataEnd = tcb.dataEndSeq;
     const unsent = (dataEnd - tcb.sndNxt) | 0;
     const inFlight = (tcb.sndNxt - tcb.sndUna) | 0;
-    const wnd = Math.min(tcb.sndWnd, congestionWindow(tcb));
+    let wnd = Math.min(tcb.sndWnd, congestionWindow(tcb));
+    if (tcb.sndBufSize > 0 && tcb.sndBufSize < wnd) wnd = tcb.sndBufSize;
     const room = wnd - inFlight;
     let length = Math.min(tcb.sendSegmentMax, unsent, room > 0 ? room : 0);
     // Whole segments while more data waits (Linux tcp_mss_split_point): a window in bytes would
@@ -287,7 +288,7 @@ function recoveryOutput(e: TcpEngine, tcb: Tcb): void {
     }
     // New data (RFC 6675 §5 (C.1) rule 3).
     const unsent = (tcb.dataEndSeq - tcb.sndMax) | 0;
-    const wnd = (tcb.sndUna + tcb.sndWnd - tcb.sndMax) | 0;
+    const wnd = newDataRoom(tcb);
     const want = Math.min(tcb.sendSegmentMax, unsent, wnd);
     if (want <= 0) { if (unsent === 0 && !tcb.finSent) maybeSendFin(e, tcb); return; }
     const length = fitRoom(tcb, want, room);
@@ -332,8 +333,7 @@ function countRetransmission(e: TcpEngine, tcb: Tcb, length: number): void {
  */
 export function sendProbe(e: TcpEngine, tcb: Tcb): void {
   const unsent = (tcb.dataEndSeq - tcb.sndMax) | 0;
-  const wnd = (tcb.sndUna + tcb.sndWnd - tcb.sndMax) | 0;
-  const length = Math.min(tcb.mss, unsent, wnd);
+  const length = Math.min(tcb.mss, unsent, newDataRoom(tcb));
   const now = e.clock.now();
   if (length > 0 && !tcb.finSent) {
     sendNewData(e, tcb, length, length === unsent, now);
@@ -347,6 +347,13 @@ export function sendProbe(e: TcpEngine, tcb: Tcb): void {
   if (!sendSegment(e, tcb, seq, (end - seq) | 0, TcpFlags.ACK | (fin ? TcpFlags.FIN : 0))) return;
   rack.resent(seq, end, now);
   countRetransmission(e, tcb, (end - seq) | 0);
+}
+
+/** Bytes past SND.MAX that the peer's window, and SO_SNDBUF if set, still allow (recovery and probes; cwnd is theirs to judge). */
+function newDataRoom(tcb: Tcb): number {
+  const wnd = (tcb.sndUna + tcb.sndWnd - tcb.sndMax) | 0;
+  if (tcb.sndBufSize === 0) return wnd;
+  return Math.min(wnd, tcb.sndBufSize - ((tcb.sndMax - tcb.sndUna) | 0));
 }
 
 /** Retransmits the first unacknowledged segment (fast retransmit, NewReno partial ACK). */
@@ -388,7 +395,7 @@ export function sendResetFor(e: TcpEngine, localIp: number, localPort: number, r
  * alone (Linux's tcp_conn_request clears the other options for a cookie without timestamps).
  */
 export function sendStatelessSynAck(e: TcpEngine, localIp: number, localPort: number, remoteIp: number, remotePort: number,
-  iss: number, ack: number, syn: TcpOptions): void {
+  iss: number, ack: number, syn: TcpOptions, tos = 0, ttl = 64): void {
   const arena = e.stack.arena;
   const slot = arena.alloc();
   if (slot < 0) { e.counters.noSlot++; return; }
@@ -410,7 +417,7 @@ export function sendStatelessSynAck(e: TcpEngine, localIp: number, localPort: nu
   const sum = checksumFold(checksumAdd(view, start, hl, pseudoHeaderSumV4(localIp, remoteIp, IpProtocol.TCP, hl)));
   set16(view, start + TcpField.CHECKSUM, ~sum & 0xffff);
   arena.setFrame(slot, start, hl);
-  e.stack.outputIpv4(slot, localIp, remoteIp, IpProtocol.TCP, 0, false, -1, true);
+  e.stack.outputIpv4(slot, localIp, remoteIp, IpProtocol.TCP, 0, false, -1, true, tos, ttl);
   e.counters.segmentsOut++;
 }
 

@@ -398,6 +398,34 @@ describe('TCP on the userspace stack (memory link, virtual time)', () => {
     });
   }
 
+  it('SO_SNDBUF (setSendBuffer): no more than the send buffer is ever in flight, the ideal send backlog says so, and a transfer still arrives intact, slower than without it on a 10 ms path', () => {
+    const transfer = (sndBuf: number): { ms: number; maxInFlight: number; isb: number } => {
+      const w = world({ delayMs: 5 });
+      const { client, server } = open(w);
+      const tcb = client.tcb!;
+      if (sndBuf > 0) w.a.setSendBuffer(tcb, sndBuf);
+      const data = pattern(512 * 1024);
+      const t0 = w.clock.now();
+      let maxInFlight = 0;
+      w.a.send(tcb, [data], false, null);
+      w.run(60_000, () => { maxInFlight = Math.max(maxInFlight, tcb.inFlight); return server.bytes === data.length; });
+      expect(Buffer.concat(server.received).equals(Buffer.from(data))).toBe(true);
+      // Once the congestion window has grown past it, the send buffer is what the backlog says.
+      const out = { ms: w.clock.now() - t0, maxInFlight, isb: tcb.idealSendBacklog };
+      w.close();
+      return out;
+    };
+    const limited = transfer(16 * 1024);
+    const free = transfer(0);
+    expect(limited.maxInFlight).toBeLessThanOrEqual(16 * 1024);
+    expect(limited.maxInFlight).toBeGreaterThan(8 * 1024);
+    expect(limited.isb).toBe(16 * 1024);
+    expect(free.maxInFlight).toBeGreaterThan(32 * 1024);
+    // 512 KiB at 16 KiB per 10 ms round trip: at least 32 round trips.
+    expect(limited.ms).toBeGreaterThanOrEqual(320);
+    expect(limited.ms).toBeGreaterThan(2 * free.ms);
+  });
+
   it('flow control: a receiver that stops reading closes the window; the sender probes and resumes when it reads', () => {
     const w = world(null, { receiveBuffer: 64 * 1024 });
     const { client, server } = open(w);

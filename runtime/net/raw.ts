@@ -1,0 +1,169 @@
+// Raw IPv4 sockets of the userspace stack (SOCK_RAW): Microsoft's "TCP/IP raw sockets" page, with
+// Linux's raw(7) where that page is silent.
+//
+// Receive: every IPv4 packet the stack accepts for itself (after reassembly) is offered, header
+// included, to each raw socket whose protocol is the packet's and whose bound address is the
+// packet's destination or the wildcard; the protocol's own handling (UDP sockets, ICMP echo
+// replies, ...) goes on as if no raw socket existed, except that a protocol nobody else knows
+// draws no Protocol Unreachable while a raw socket of that protocol is open (Linux's raw_local_deliver). TCP is
+// never offered (Windows refuses to bind a raw IPPROTO_TCP socket) and IPPROTO_RAW (255) is
+// send-only. The packet is handed over as a view (zero copy); the receiver keeps it with hold(),
+// as a UDP receiver does.
+//
+// Send: without IP_HDRINCL the stack builds the header with the socket's protocol, TTL (or
+// multicast TTL), TOS and DF, and fragments what exceeds the path MTU, as for UDP. With
+// IP_HDRINCL the application's header goes out as written except for the fields raw(7) says the
+// kernel fills: total length and checksum always, identification and source address when 0; a
+// packet larger than the path MTU is refused (EMSGSIZE there), never fragmented.
+import {
+  STATUS_ACCESS_DENIED, STATUS_BUFFER_OVERFLOW, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_DEVICE_STATE, STATUS_INVALID_PARAMETER,
+  STATUS_NETWORK_UNREACHABLE, STATUS_SUCCESS, type NTSTATUS,
+} from '../ntstatus.ts';
+import { IPPROTO_RAW } from '../sockaddr.ts';
+import type { Ipv4Stack } from './stack.ts';
+import { isMulticast } from './igmp.ts';
+import { IPV4_MIN_HEADER_LENGTH, IpProtocol, Ipv4Field } from './wire/ipv4.ts';
+import { NetworkFamily, type RawListener } from './transport-registry.ts';
+import { ETHERNET_HEADER_LENGTH } from './wire/ethernet.ts';
+import { get16, get32s, set16, set32 } from './wire/bytes.ts';
+import { internetChecksum } from './wire/checksum.ts';
+
+export interface RawReceiver {
+  /**
+   * An IPv4 packet for `socket`: bytes[offset .. offset+length), starting with its IPv4 header (a
+   * view over a ring slot or a reassembly buffer). The storage is the stack's once this returns,
+   * unless the receiver called socket.hold() during the call.
+   */
+  onPacket(socket: RawSocket, bytes: Uint8Array, offset: number, length: number): void;
+}
+
+export class RawSocket implements RawListener {
+  /** The header the stack builds without IP_HDRINCL: TTL, TOS, DF; multicast TTL and loop as for UDP. */
+  ttl = 64;
+  tos = 0;
+  dontFragment = false;
+  multicastTtl = 1;
+  multicastLoop = true;
+  broadcast = false;
+  /** The groups this socket joined: it receives a multicast packet only for one of them (as Linux's raw sockets). */
+  readonly groups: number[] = [];
+  /** IP_HDRINCL: the application writes the IPv4 header (always so for IPPROTO_RAW). */
+  headerIncluded: boolean;
+  closed = false;
+  packetsIn = 0;
+  packetsOut = 0;
+
+  constructor(readonly stack: Ipv4Stack, readonly protocol: number, readonly localIp: number, public receiver: RawReceiver) {
+    this.headerIncluded = protocol === IPPROTO_RAW;
+  }
+
+  /** Inside onPacket only: keeps the packet's storage; a handle of stack.held, or -1 (table full). */
+  hold(): number { return this.stack.holdCurrent(); }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (let i = 0; i < this.groups.length; i++) this.stack.groups.leave(this.groups[i]!);
+    this.groups.length = 0;
+    this.stack.transports.removeRawListener(NetworkFamily.IPV4, this.protocol, this);
+  }
+
+  /** Starts receiving: a copy of every IPv4 packet of the protocol (none for TCP, as Winsock; none for IPPROTO_RAW, send-only as raw(7)). */
+  open(): void {
+    if (this.protocol === IpProtocol.TCP || this.protocol === IPPROTO_RAW) return;
+    this.stack.transports.addRawListener(NetworkFamily.IPV4, this.protocol, this);
+  }
+
+  /** RawListener: the packet bytes[ipOffset..+ipLength) of our protocol, if it is for our address (and a group we joined). */
+  input(bytes: Uint8Array, ipOffset: number, ipLength: number, slot: number): void {
+    const dst = get32s(bytes, ipOffset + Ipv4Field.DESTINATION);
+    if ((this.localIp !== 0 && this.localIp !== dst) || (isMulticast(dst) && this.groups.indexOf(dst) < 0)) return;
+    this.packetsIn++;
+    const stack = this.stack;
+    stack.beginDelivery(slot, bytes, ipOffset, ipOffset, ipLength);
+    try {
+      this.receiver.onPacket(this, bytes, ipOffset, ipLength);
+    } finally {
+      stack.endDelivery();
+    }
+  }
+}
+
+/** The whole datagram for the fragmenting path; one per process, as the stack's own. */
+let scratch: Uint8Array | null = null;
+
+/**
+ * Sends one datagram of `pieces[0..count)` from a raw socket to `dst`. `source` (one of our
+ * addresses; 0: the socket's, else the interface's) and `tos` (-1: the socket's) are what
+ * IN_PKTINFO and IP_TOS control info ask for; with IP_HDRINCL the header's own fields rule.
+ */
+export function sendRaw(stack: Ipv4Stack, s: RawSocket, pieces: readonly Uint8Array[], count: number, dst: number, source = 0, tos = -1): NTSTATUS {
+  if (stack.closed || s.closed) return STATUS_INVALID_DEVICE_STATE;
+  let length = 0;
+  for (let i = 0; i < count; i++) length += pieces[i]!.byteLength;
+  if (s.headerIncluded) return sendHeaderIncluded(stack, s, pieces, count, length);
+  dst |= 0;
+  const c = stack.counters;
+  if (length > 65535 - IPV4_MIN_HEADER_LENGTH) { c.txTooBig++; return STATUS_BUFFER_OVERFLOW; }
+  const broadcast = stack.isBroadcast(dst);
+  if (broadcast && !s.broadcast) return STATUS_ACCESS_DENIED;
+  if (!(broadcast ? stack.linkState === 'up' : stack.hasRoute(dst))) { c.txNoRoute++; return STATUS_NETWORK_UNREACHABLE; }
+  const src = source !== 0 ? source | 0 : s.localIp !== 0 ? s.localIp : stack.address;
+  const multicast = isMulticast(dst);
+  const ttl = multicast ? s.multicastTtl : s.ttl;
+  const mtu = stack.isLocalDestination(dst) ? 65535 : stack.pathMtu(dst);
+  if (s.dontFragment && IPV4_MIN_HEADER_LENGTH + length > mtu) { c.txTooBig++; return STATUS_BUFFER_OVERFLOW; }
+  const arena = stack.arena;
+  const start = arena.headroom + ETHERNET_HEADER_LENGTH + IPV4_MIN_HEADER_LENGTH;
+  if (IPV4_MIN_HEADER_LENGTH + length <= mtu && start + length <= arena.slotSize) {
+    const slot = arena.alloc();
+    if (slot < 0) { c.txNoSlot++; return STATUS_INSUFFICIENT_RESOURCES; }
+    copyPieces(arena.view(slot), start, pieces, count);
+    arena.setFrame(slot, start, length);
+    stack.outputIpv4(slot, src, dst, s.protocol, 0, broadcast, -1, s.dontFragment, tos >= 0 ? tos : s.tos, ttl,
+      multicast && s.multicastLoop && stack.groups.isMember(dst));
+  } else {
+    const whole = (scratch ??= new Uint8Array(65536));
+    copyPieces(whole, 0, pieces, count);
+    const status = stack.sendFragmented(whole, length, src, dst, s.protocol, mtu, broadcast, tos >= 0 ? tos : s.tos, ttl);
+    if (status !== STATUS_SUCCESS) return status;
+  }
+  s.packetsOut++;
+  return STATUS_SUCCESS;
+}
+
+/** IP_HDRINCL: the packet as the application built it, with raw(7)'s fields filled in. */
+function sendHeaderIncluded(stack: Ipv4Stack, s: RawSocket, pieces: readonly Uint8Array[], count: number, length: number): NTSTATUS {
+  const c = stack.counters;
+  const arena = stack.arena;
+  const at = arena.headroom + ETHERNET_HEADER_LENGTH;
+  if (length > 65535) { c.txTooBig++; return STATUS_BUFFER_OVERFLOW; }
+  if (length < IPV4_MIN_HEADER_LENGTH) return STATUS_INVALID_PARAMETER;
+  // The version and header length are read once the packet is in its slot (pieces may split them).
+  if (at + length > arena.slotSize) { c.txTooBig++; return STATUS_BUFFER_OVERFLOW; }
+  const slot = arena.alloc();
+  if (slot < 0) { c.txNoSlot++; return STATUS_INSUFFICIENT_RESOURCES; }
+  const v = arena.view(slot);
+  copyPieces(v, at, pieces, count);
+  const hl = (v[at]! & 0x0f) << 2;
+  const dst = get32s(v, at + 16);
+  if ((v[at]! >>> 4) !== 4 || hl < IPV4_MIN_HEADER_LENGTH || hl > length) { arena.release(slot); return STATUS_INVALID_PARAMETER; }
+  const broadcast = stack.isBroadcast(dst);
+  if (broadcast && !s.broadcast) { arena.release(slot); return STATUS_ACCESS_DENIED; }
+  if (!(broadcast ? stack.linkState === 'up' : stack.hasRoute(dst))) { arena.release(slot); c.txNoRoute++; return STATUS_NETWORK_UNREACHABLE; }
+  const mtu = stack.isLocalDestination(dst) ? 65535 : stack.pathMtu(dst);
+  if (length > mtu) { arena.release(slot); c.txTooBig++; return STATUS_BUFFER_OVERFLOW; }
+  set16(v, at + 2, length);
+  if (get16(v, at + 4) === 0) set16(v, at + 4, stack.nextIpId());
+  if (get32s(v, at + 12) === 0) set32(v, at + 12, s.localIp !== 0 ? s.localIp : stack.address);
+  set16(v, at + 10, 0);
+  set16(v, at + 10, internetChecksum(v, at, hl));
+  arena.setFrame(slot, at, length);
+  stack.routeIpv4(slot, dst, broadcast, isMulticast(dst) && s.multicastLoop && stack.groups.isMember(dst));
+  s.packetsOut++;
+  return STATUS_SUCCESS;
+}
+
+function copyPieces(to: Uint8Array, at: number, pieces: readonly Uint8Array[], count: number): void {
+  for (let i = 0; i < count; i++) { const p = pieces[i]!; to.set(p, at); at += p.byteLength; }
+}

@@ -1,0 +1,146 @@
+// What the WSK layer sees of a raw socket on the userspace stack (SOCK_RAW; raw.ts says what the
+// stack does with it), and the interface rules every datagram transport of the stack shares.
+//
+// A received packet reaches DatagramSink.onDatagram as a view over its ring slot, IPv4 header
+// included (Winsock's IPv4 raw sockets deliver the header; the "TCP/IP raw sockets" page), from
+// the packet's source with port 0; hold()/pin()/release() keep it as for UDP (stack-provider.ts).
+import { STATUS_ADDRESS_ALREADY_ASSOCIATED, STATUS_INVALID_PARAMETER, STATUS_SUCCESS, type NTSTATUS } from '../ntstatus.ts';
+import {
+  ProviderError, RECV_PKTINFO, RECV_TOS, RECV_TTL, SEND_BUFFER, SEND_DONT_FRAGMENT, SEND_HEADER_INCLUDED, SEND_MULTICAST_IF,
+  SEND_MULTICAST_LOOP, SEND_MULTICAST_TTL, SEND_TOS, SEND_TTL, SEND_UNICAST_IF, newDatagramInfo, type DatagramInfo,
+  type DatagramSendInfo, type DatagramSink, type TransportDatagram,
+} from '../provider.ts';
+import { AF_INET, type Endpoint } from '../sockaddr.ts';
+import type { Ipv4Stack } from './stack.ts';
+import { sendRaw, type RawReceiver, type RawSocket } from './raw.ts';
+import { get32s, set32 } from './wire/bytes.ts';
+
+/** The stack's one interface, as IN_PKTINFO's ipi_ifindex names it (interface indexes start at 1). */
+export const STACK_IFINDEX = 1;
+/** What the stack can tell about a received datagram: everything is in its IPv4 header. */
+export const STACK_RECV_INFO = RECV_PKTINFO | RECV_TOS | RECV_TTL;
+
+/** An interface choice (provider.ts, SEND_MULTICAST_IF): 0, the one interface's index, or one of its addresses. */
+export function checkStackInterface(stack: Ipv4Stack, iface: number, what: string): void {
+  const ok = iface === 0 || iface === STACK_IFINDEX || (iface >= 0x1000000 && stack.isLocalAddress(iface | 0));
+  if (!ok) throw new ProviderError(STATUS_INVALID_PARAMETER, `${what}: not an interface of this stack`);
+}
+
+/** IP_UNICAST_IF: one interface, the only one datagrams can leave by. */
+export function checkUnicastInterface(value: number): void {
+  if (value !== 0 && value !== STACK_IFINDEX) throw new ProviderError(STATUS_INVALID_PARAMETER, `IP_UNICAST_IF: the stack's only interface is ${STACK_IFINDEX}, not ${value}`);
+}
+
+/** IP_ADD_MEMBERSHIP / IP_DROP_MEMBERSHIP for a socket whose joined groups are `groups` (TransportDatagram.setMembership). */
+export function setStackMembership(stack: Ipv4Stack, groups: number[], group: Uint8Array, iface: number, join: boolean): void {
+  checkStackInterface(stack, iface, join ? 'IP_ADD_MEMBERSHIP' : 'IP_DROP_MEMBERSHIP');
+  const g = get32s(group, 0);
+  const i = groups.indexOf(g);
+  if (join) {
+    if (i >= 0) throw new ProviderError(STATUS_ADDRESS_ALREADY_ASSOCIATED, 'IP_ADD_MEMBERSHIP: this socket already joined the group');
+    groups.push(g);
+    stack.groups.join(g);
+  } else {
+    if (i < 0) throw new ProviderError(STATUS_INVALID_PARAMETER, 'IP_DROP_MEMBERSHIP: this socket has not joined the group');
+    groups.splice(i, 1);
+    stack.groups.leave(g);
+  }
+}
+
+/**
+ * IN_PKTINFO on a send: the source must be one of ours and the interface ours (ip(7) IP_PKTINFO;
+ * a Linux host refuses others with EINVAL too). Returns the source (0: the socket's), or -1.
+ */
+export function sendSource(stack: Ipv4Stack, info: DatagramSendInfo): number {
+  const source = info.source ? get32s(info.source, 0) : 0;
+  if ((source !== 0 && !stack.isLocalAddress(source)) || (info.ifIndex !== 0 && info.ifIndex !== STACK_IFINDEX)) return -1;
+  return source;
+}
+
+/** Fills `info` (for the RECV_* bits in `mask`) from the IPv4 header at bytes[ip..], in place. */
+export function readReceiveInfo(info: DatagramInfo, mask: number, bytes: Uint8Array, ip: number): void {
+  info.present = mask;
+  info.local[0] = bytes[ip + 16]!; info.local[1] = bytes[ip + 17]!; info.local[2] = bytes[ip + 18]!; info.local[3] = bytes[ip + 19]!;
+  info.ifIndex = STACK_IFINDEX;
+  info.tos = bytes[ip + 1]!;
+  info.ttl = bytes[ip + 8]!;
+}
+
+export class StackRawDatagram implements TransportDatagram, RawReceiver {
+  readonly localEndpoint: Endpoint;
+  private closed = false;
+  private receiveMask = 0;
+  private readonly info = newDatagramInfo();
+
+  constructor(private readonly stack: Ipv4Stack, readonly socket: RawSocket, private readonly sink: DatagramSink, private readonly onClose: () => void) {
+    const address = new Uint8Array(4);
+    set32(address, 0, socket.localIp);
+    this.localEndpoint = { family: AF_INET, address, port: 0 };
+  }
+
+  onPacket(_s: RawSocket, bytes: Uint8Array, offset: number, length: number): void {
+    if (this.closed) return;
+    const info = this.info;
+    info.present = 0;
+    if (this.receiveMask !== 0) readReceiveInfo(info, this.receiveMask, bytes, offset);
+    // A fresh endpoint per packet: the WSK layer keeps `from` with a queued datagram.
+    const address = new Uint8Array(4);
+    address[0] = bytes[offset + 12]!; address[1] = bytes[offset + 13]!; address[2] = bytes[offset + 14]!; address[3] = bytes[offset + 15]!;
+    this.sink.onDatagram(bytes.subarray(offset, offset + length), { family: AF_INET, address, port: 0 }, 0, info);
+  }
+
+  sendTo<T>(pieces: Uint8Array[], to: Endpoint, done: (status: NTSTATUS, bytes: number, token: T) => void, info?: DatagramSendInfo | null, token?: T): void {
+    const t = token as T;
+    if (to.family !== AF_INET) { done(STATUS_INVALID_PARAMETER, 0, t); return; }
+    let source = 0;
+    let tos = -1;
+    if (info) {
+      source = sendSource(this.stack, info);
+      if (source === -1) { done(STATUS_INVALID_PARAMETER, 0, t); return; }
+      if (info.tos >= 0) tos = info.tos;
+    }
+    const status = sendRaw(this.stack, this.socket, pieces, pieces.length, get32s(to.address, 0), source, tos);
+    if (status !== STATUS_SUCCESS) { done(status, 0, t); return; }
+    let n = 0;
+    for (let i = 0; i < pieces.length; i++) n += pieces[i]!.byteLength;
+    done(STATUS_SUCCESS, n, t);
+  }
+
+  hold(): number { return this.socket.hold(); }
+  heldBytes(handle: number): Uint8Array { return this.stack.held.bytes(handle); }
+  pin(handle: number): void { this.stack.held.pin(handle); }
+  release(handle: number): void { this.stack.held.release(handle); }
+
+  setReceiveInfo(mask: number): void { this.receiveMask = mask & STACK_RECV_INFO; }
+  setBroadcast(enable: boolean): void { this.socket.broadcast = enable; }
+  // SO_RCVBUF is enforced by the WSK layer's queue.
+  setReceiveBufferSize(_bytes: number): void {}
+
+  setSendOption(option: number, value: number): void {
+    const s = this.socket;
+    switch (option) {
+      case SEND_TTL: s.ttl = value; break;
+      case SEND_TOS: s.tos = value; break;
+      case SEND_DONT_FRAGMENT: s.dontFragment = value !== 0; break;
+      case SEND_UNICAST_IF: checkUnicastInterface(value); break;
+      case SEND_MULTICAST_TTL: s.multicastTtl = value; break;
+      case SEND_MULTICAST_LOOP: s.multicastLoop = value !== 0; break;
+      case SEND_MULTICAST_IF: checkStackInterface(this.stack, value, 'IP_MULTICAST_IF'); break;
+      case SEND_HEADER_INCLUDED: s.headerIncluded = value !== 0; break;
+      // Sends leave at once: there is no send buffer to size.
+      case SEND_BUFFER: break;
+      default: throw new ProviderError(STATUS_INVALID_PARAMETER, `send option ${option}`);
+    }
+  }
+
+  setMembership(group: Uint8Array, iface: number, join: boolean): void {
+    setStackMembership(this.stack, this.socket.groups, group, iface, join);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.socket.close();
+    this.onClose();
+  }
+}
