@@ -12,8 +12,7 @@ import {
   type NTSTATUS,
 } from '../ntstatus.ts';
 import {
-  ProviderError, SEND_BUFFER, SEND_DONT_FRAGMENT, SEND_MULTICAST_IF, SEND_MULTICAST_LOOP, SEND_MULTICAST_TTL, SEND_TOS, SEND_TTL,
-  SEND_UNICAST_IF, newDatagramInfo, type ConnectOptions, type DatagramOptions,
+  ProviderError, newDatagramInfo, type ConnectOptions, type DatagramOptions,
   type DatagramSendInfo, type DatagramSink, type ListenOptions, type ListenerSink, type Resolver, type TransportConnection,
   type TransportDatagram, type TransportListener, type TransportProvider, type TransportTriple,
 } from '../provider.ts';
@@ -26,7 +25,7 @@ import type { Ipv4Stack } from './stack.ts';
 import type { UdpReceiver, UdpSocket } from './udp.ts';
 import { RawSocket } from './raw.ts';
 import {
-  STACK_RECV_INFO, StackRawDatagram, checkStackInterface, checkUnicastInterface, readReceiveInfo, sendSource, setStackMembership,
+  STACK_RECV_INFO, StackRawDatagram, readReceiveInfo, sendSource, setIpSendOption, setStackMembership,
 } from './stack-raw.ts';
 
 // EADDRNOTAVAIL: Wine's errno → NTSTATUS map gives STATUS_INVALID_PARAMETER (dlls/netio.sys/netio.c).
@@ -81,20 +80,9 @@ class StackDatagram implements TransportDatagram, UdpReceiver {
   setReceiveBufferSize(_bytes: number): void {}
 
   setSendOption(option: number, value: number): void {
-    const s = this.socket;
-    switch (option) {
-      case SEND_TTL: s.ttl = value; break;
-      case SEND_TOS: s.tos = value; break;
-      case SEND_DONT_FRAGMENT: s.dontFragment = value !== 0; break;
-      case SEND_UNICAST_IF: checkUnicastInterface(value); break;
-      case SEND_MULTICAST_TTL: s.multicastTtl = value; break;
-      case SEND_MULTICAST_LOOP: s.multicastLoop = value !== 0; break;
-      case SEND_MULTICAST_IF: checkStackInterface(this.provider.stack, value, 'IP_MULTICAST_IF'); break;
-      // Sends leave at once (sendTo completes inside the call): there is no send buffer to size.
-      case SEND_BUFFER: break;
-      default: throw new ProviderError(STATUS_INVALID_PARAMETER, `send option ${option}`);
-    }
+    setIpSendOption(this.provider.stack, this.socket, option, value);
   }
+
 
   setMembership(group: Uint8Array, iface: number, join: boolean): void {
     setStackMembership(this.provider.stack, this.socket.groups, group, iface, join);

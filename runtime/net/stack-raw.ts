@@ -51,6 +51,25 @@ export function setStackMembership(stack: Ipv4Stack, groups: number[], group: Ui
  * IN_PKTINFO on a send: the source must be one of ours and the interface ours (ip(7) IP_PKTINFO;
  * a Linux host refuses others with EINVAL too). Returns the source (0: the socket's), or -1.
  */
+/** What a datagram socket of the stack (UDP or raw) keeps of the IP-level send options. */
+export interface IpSendOptions { ttl: number; tos: number; dontFragment: boolean; multicastTtl: number; multicastLoop: boolean }
+
+/** An IP-level send option on a UDP or raw socket (the provider's SEND_* codes). */
+export function setIpSendOption(stack: Ipv4Stack, s: IpSendOptions, option: number, value: number): void {
+  switch (option) {
+    case SEND_TTL: s.ttl = value; break;
+    case SEND_TOS: s.tos = value; break;
+    case SEND_DONT_FRAGMENT: s.dontFragment = value !== 0; break;
+    case SEND_UNICAST_IF: checkUnicastInterface(value); break;
+    case SEND_MULTICAST_TTL: s.multicastTtl = value; break;
+    case SEND_MULTICAST_LOOP: s.multicastLoop = value !== 0; break;
+    case SEND_MULTICAST_IF: checkStackInterface(stack, value, 'IP_MULTICAST_IF'); break;
+    // Sends leave at once (sendTo completes inside the call): there is no send buffer to size.
+    case SEND_BUFFER: break;
+    default: throw new ProviderError(STATUS_INVALID_PARAMETER, `send option ${option}`);
+  }
+}
+
 export function sendSource(stack: Ipv4Stack, info: DatagramSendInfo): number {
   const source = info.source ? get32s(info.source, 0) : 0;
   if ((source !== 0 && !stack.isLocalAddress(source)) || (info.ifIndex !== 0 && info.ifIndex !== STACK_IFINDEX)) return -1;
@@ -117,21 +136,10 @@ export class StackRawDatagram implements TransportDatagram, RawReceiver {
   setReceiveBufferSize(_bytes: number): void {}
 
   setSendOption(option: number, value: number): void {
-    const s = this.socket;
-    switch (option) {
-      case SEND_TTL: s.ttl = value; break;
-      case SEND_TOS: s.tos = value; break;
-      case SEND_DONT_FRAGMENT: s.dontFragment = value !== 0; break;
-      case SEND_UNICAST_IF: checkUnicastInterface(value); break;
-      case SEND_MULTICAST_TTL: s.multicastTtl = value; break;
-      case SEND_MULTICAST_LOOP: s.multicastLoop = value !== 0; break;
-      case SEND_MULTICAST_IF: checkStackInterface(this.stack, value, 'IP_MULTICAST_IF'); break;
-      case SEND_HEADER_INCLUDED: s.headerIncluded = value !== 0; break;
-      // Sends leave at once: there is no send buffer to size.
-      case SEND_BUFFER: break;
-      default: throw new ProviderError(STATUS_INVALID_PARAMETER, `send option ${option}`);
-    }
+    if (option === SEND_HEADER_INCLUDED) this.socket.headerIncluded = value !== 0;
+    else setIpSendOption(this.stack, this.socket, option, value);
   }
+
 
   setMembership(group: Uint8Array, iface: number, join: boolean): void {
     setStackMembership(this.stack, this.socket.groups, group, iface, join);
