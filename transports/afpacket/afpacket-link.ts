@@ -15,7 +15,7 @@
 //   a 64 KiB block), so the ring's 24 MiB hold 15360 frames: a burst of thousands of peers'
 //   RSTs, SYNs or requests fits where 512 frames of 68 KiB overflowed. A frame larger than a ring
 //   frame (a peer's GSO segment, up to 64 KiB) waits on the socket's receive queue
-//   (gsoQueueBytes, 10 MiB; with the ring, the 34 MiB that 512 large frames took) and is read,
+//   (gsoQueueBytes, 256 MiB: a limit, not an allocation; see DEFAULT_GSO_QUEUE_BYTES) and is read,
 //   in ring order, into a pool slot set aside for it (rxSpares, refilled after every batch while
 //   more than an eighth of the pool is free, so transmit never runs dry); the kernel writes it
 //   once, where the stack parses it. Such frames held unread in pool slots are what the held-data
@@ -56,7 +56,7 @@ export interface AfPacketLinkOptions {
    * Larger frames take the queue (gsoQueueBytes).
    */
   frameSize?: number;
-  /** Bytes of larger-than-frame frames (GSO segments) the kernel may queue for us (default 10 MiB). */
+  /** Bytes of larger-than-frame frames (GSO segments) the kernel may queue for us (default 256 MiB). */
   gsoQueueBytes?: number;
   /** Slots for transmitted frames, queued large frames and copies (default 1024). */
   poolSlots?: number;
@@ -118,7 +118,16 @@ const RING_FRAME_OVERHEAD = 64 + 10;
 const ETHERNET_OVERHEAD = 18;
 const DEFAULT_SLOT_SIZE = 69632;
 const DEFAULT_RING_BYTES = 24 << 20;
-const DEFAULT_GSO_QUEUE_BYTES = 10 << 20;
+/**
+ * The socket receive buffer for GSO frames waiting in ring order: a limit the kernel counts skb
+ * memory against (truesize, well above the bytes), not memory taken up front. Every peer's GSO
+ * burst lands here, so it must hold what all connections may send at once: with 10 MiB, 1000
+ * Linux senders into one stack overflowed it and the frames were dropped after the ring had
+ * announced them (rxTruncated 22942 in 3 s, 760 sender timeouts, 0.17 Gbit/s); with 256 MiB none
+ * was (2.2 Gbit/s; bench/scale.bench.ts, 1000 connections). Linux's own TCP would let those
+ * sockets take up to tcp_mem, hundreds of MiB.
+ */
+const DEFAULT_GSO_QUEUE_BYTES = 256 << 20;
 
 /** A ring frame that holds a frame of `mtu`, in the kernel's 16-byte steps (TPACKET_ALIGNMENT). */
 function ringFrameSize(mtu: number): number {

@@ -160,7 +160,7 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     poolSlots_ = GetU32(o, "poolSlots", 1024);
     slotSize_ = GetU32(o, "slotSize", 69632);
     headroom_ = GetU32(o, "headroom", 256);
-    uint32_t gsoQueue = GetU32(o, "gsoQueueBytes", 10 << 20);
+    uint32_t gsoQueue = GetU32(o, "gsoQueueBytes", 256u << 20);  // afpacket-link.ts says why
     vnet_ = GetBool(o, "vnetHeader", true);
     bool promisc = GetBool(o, "promiscuous", false);
     bool bypass = GetBool(o, "qdiscBypass", false);
