@@ -7,6 +7,9 @@ function fired(clock: RealClock, arm: (t: ReturnType<RealClock['createTimer']>) 
   return new Promise((resolve) => { arm(clock.createTimer(() => resolve(clock.now()))); });
 }
 
+/** A timer of the same clock due at `at`: what was due before it has had its turn once it fires. */
+const sentinel = (clock: RealClock, at: number): Promise<number> => fired(clock, (t) => t.arm(at));
+
 describe('RealClock timers', () => {
   it('a deadline a fraction of a millisecond away fires at or after it, not before', async () => {
     const clock = new RealClock();
@@ -32,8 +35,8 @@ describe('RealClock timers', () => {
       t.arm(start + 5);
       t.arm(start + 0.4);
     });
-    await done;
-    await new Promise((r) => setTimeout(r, 10));
+    const firedAt = await done;
+    await sentinel(clock, firedAt + 6); // past the replaced 5 ms deadline
     expect(count).toBe(1);
   });
 
@@ -46,7 +49,7 @@ describe('RealClock timers', () => {
     const u = clock.createTimer(() => { count++; });
     u.arm(clock.now() + 2);
     u.disarm();
-    await new Promise((r) => setTimeout(r, 10));
+    await sentinel(clock, clock.now() + 3); // past both disarmed deadlines
     expect(count).toBe(0);
     expect(t.armed).toBe(false);
   });
