@@ -16,6 +16,22 @@ export interface InterfaceConfig {
    * one or send from it (IN_PKTINFO). The first address stays the default source.
    */
   secondary?: string[];
+  /** IPv6 on the interface (runtime/net/ipv6/); absent: the stack speaks IPv4 only and sends nothing of IPv6. */
+  ipv6?: Ipv6InterfaceConfig;
+}
+
+export interface Ipv6InterfaceConfig {
+  /**
+   * Addresses with their prefix, as `ip -6 addr add` takes them ("fd00:198:18::2/64"). The
+   * interface always has its link-local address too (fe80::/64 from the MAC, RFC 4862 §5.3).
+   */
+  addresses?: string[];
+  /** A default router (its link-local or an on-link address); router advertisements may add one. */
+  gateway?: string;
+  /** Learn prefixes (SLAAC) and default routers from router advertisements (RFC 4862). Default true. */
+  acceptRouterAdvertisements?: boolean;
+  /** Neighbour solicitations sent for duplicate address detection (RFC 4862 DupAddrDetectTransmits); 0: none. Default 1. */
+  dadTransmits?: number;
 }
 
 /** Addresses are signed 32-bit integers (`| 0`): small integers in V8, so the hot path never boxes them. */

@@ -19,6 +19,7 @@ import { ArpCache, DEFAULT_ARP_TIMINGS, type ArpTimings } from './arp-cache.ts';
 import { DEFAULT_REASSEMBLY_LIMITS, Reassembler, type ReassemblyLimits } from './reassembly.ts';
 import { parseInterface, type InterfaceConfig, type ParsedInterface } from './config.ts';
 import { newStackCounters, type StackCounters } from './counters.ts';
+import type { Ipv6Network } from './ipv6/ipv6-network.ts';
 import { NetworkFamily, TransportRegistry, type RawListener } from './transport-registry.ts';
 import { UDP_MSG_BCAST, UdpTable, type UdpReceiver, UdpSocket } from './udp.ts';
 import { MulticastGroups, isMulticast } from './igmp.ts';
@@ -88,6 +89,8 @@ export class Ipv4Stack implements LinkReceiver {
    * neighbours and path MTU changes.
    */
   readonly transports = new TransportRegistry();
+  /** IPv6 on this interface (StackOptions.ipv6), or null: the stack then drops IPv6 frames (counted). */
+  ip6: Ipv6Network | null = null;
   /** The device's state as last reported; while it is not 'up' there is no route (sends are refused). */
   linkState: LinkState;
   closed = false;
@@ -365,7 +368,7 @@ export class Ipv4Stack implements LinkReceiver {
     if (proto === IpProtocol.ICMP) { this.inputIcmp(bytes, offset, hl, length, broadcast); return; }
     if (proto === IpProtocol.IGMP) { this.groups.input(bytes, offset + hl, length - hl); return; }
     const h = this.transports.handler(NetworkFamily.IPV4, proto);
-    if (h !== null && (h.broadcast || !broadcast)) { h.input(bytes, offset, length, slot, broadcast); return; }
+    if (h !== null && (h.broadcast || !broadcast)) { h.input(bytes, offset, length, slot, broadcast, offset + hl); return; }
     // A raw listener took it: no "protocol unreachable", as Linux's ip_local_deliver_finish.
     if (raw !== null) return;
     c.ipUnknownProtocol++;

@@ -33,7 +33,8 @@ export type NetworkFamily = typeof NetworkFamily[keyof typeof NetworkFamily];
 export interface TransportHandler {
   /** Whether broadcast and multicast packets reach input() (UDP: yes; TCP: never, RFC 1122 §4.2.3.10). */
   readonly broadcast: boolean;
-  input(bytes: Uint8Array, ipOffset: number, ipLength: number, slot: number, broadcast: boolean): void;
+  /** `transportOffset`: where the upper-layer header starts (after IPv4 options or IPv6 extension headers). */
+  input(bytes: Uint8Array, ipOffset: number, ipLength: number, slot: number, broadcast: boolean, transportOffset: number): void;
   icmpError?(type: number, code: number, info: number, bytes: Uint8Array, q: number, qhl: number): boolean;
 }
 

@@ -1,0 +1,52 @@
+// What the rest of the stack sees of IPv6: the contract between the IPv6 network layer
+// (runtime/net/ipv6/, RFC 8200, ICMPv6 RFC 4443, NDP RFC 4861/4862) and the transports (UDP, TCP,
+// raw) and WSK provider on top of it. The IPv4 layer keeps its own entry points (stack.ts);
+// transports that serve both families branch once, per socket or connection, on its family and
+// then call that family's layer (TCP through its path object, tcp/ip-path.ts).
+//
+// Addresses are ids from `table` (address-table.ts), never bytes or strings on the hot path.
+//
+// Receive: the layer validates the header and extension headers, reassembles fragments, and
+// hands each packet to the transport registered for (NetworkFamily.IPV6, next header) as
+// input(bytes, ipOffset, ipLength, slot, multicast, transportOffset), where ipOffset is the
+// IPv6 header and transportOffset the upper-layer header after the extension headers. ICMPv6
+// errors quoting our packets go to icmpError(type, code, info, bytes, q, qhl) with q the quoted
+// IPv6 header and q + qhl the quoted upper-layer header (ICMPv6 types and codes; info is the MTU
+// of a Packet Too Big, else 0).
+import type { NTSTATUS } from '../../ntstatus.ts';
+import type { Ipv6AddressTable } from './address-table.ts';
+
+export interface Ipv6Network {
+  readonly table: Ipv6AddressTable;
+  /** The interface's usable addresses as ids (duplicate address detection passed): link-local first. */
+  readonly addresses: readonly number[];
+  /** Hop limit of what is sent unless a socket says otherwise (a router's advertisement may change it; default 64). */
+  readonly defaultHopLimit: number;
+  /** True for one of the interface's addresses (usable or still tentative) and ::1. */
+  isLocal(id: number): boolean;
+  /** The source address for packets to `dst` (RFC 6724, simplified: same scope, then longest matching prefix); 0 when there is none. */
+  sourceFor(dst: number): number;
+  /** True when `dst` is ours, on-link (a prefix of the interface, link-local, multicast) or reachable through a default router. */
+  hasRoute(dst: number): boolean;
+  /** The MTU towards `dst`: the link's, lowered by Packet Too Big messages (RFC 8201); never below 1280. */
+  pathMtu(dst: number): number;
+  /** A transport matched a Packet Too Big to one of its sockets or connections: lower the path MTU towards `dst`. */
+  learnPathMtu(dst: number, mtu: number): void;
+  /**
+   * Prepends the IPv6 header to the slot's frame (the upper-layer packet, checksum done) and sends
+   * it: looped back when `dst` is ours, else framed for its next hop (neighbour discovery may
+   * queue it). The slot reference is consumed. `flowLabel`: 20 bits (RFC 6437).
+   */
+  output(slot: number, src: number, dst: number, nextHeader: number, trafficClass: number, hopLimit: number, flowLabel: number): void;
+  /**
+   * Sends the upper-layer packet whole[0..length) (checksum done) as fragments (RFC 8200 §4.5)
+   * sized for the path MTU: every fragment or none (STATUS_INSUFFICIENT_RESOURCES).
+   */
+  outputFragmented(whole: Uint8Array, length: number, src: number, dst: number, nextHeader: number, trafficClass: number, hopLimit: number): NTSTATUS;
+  /**
+   * Whether the received upper-layer packet bytes[offset..+length), of the IPv6 packet at
+   * ipOffset, has a valid checksum (IPv6 pseudo-header from that packet's own addresses), or the
+   * device vouches for it (as Ipv4Stack.transportChecksumOk).
+   */
+  transportChecksumOk(slot: number, bytes: Uint8Array, ipOffset: number, offset: number, length: number, protocol: number): boolean;
+}
