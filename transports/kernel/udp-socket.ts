@@ -41,9 +41,10 @@ export const LINUX = {
 const RX_SLOT = 0, RX_LENGTH = 1;
 export const RX_FLAGS = 2, RX_PORT = 3, RX_SCOPE = 4, RX_FLOWINFO = 5, RX_IFINDEX = 6, RX_TOS = 7, RX_TTL = 8;
 export const RX_WORDS = 9;
-// txInfo words (TxWord).
-const TX_OFFSET = 0, TX_LENGTH = 1, TX_PORT = 2, TX_SCOPE = 3, TX_FLOWINFO = 4, TX_FLAGS = 5, TX_IFINDEX = 6, TX_TOS = 7, TX_RESULT = 8;
-const TX_WORDS = 9;
+// txInfo words (TxWord). TX_OFFSET is relative to the staging area, which follows the receive
+// slots in the native region: a negative offset sends straight from a slot (the raw IP link's sends).
+export const TX_OFFSET = 0, TX_LENGTH = 1, TX_PORT = 2, TX_SCOPE = 3, TX_FLOWINFO = 4, TX_FLAGS = 5, TX_IFINDEX = 6, TX_TOS = 7, TX_RESULT = 8;
+export const TX_WORDS = 9;
 /** Bytes per rxAddr/txAddr row: the peer's address, then the local one (16 each). */
 export const ADDR_ROW = 32;
 // RX_FLAGS bits (a datagram larger than its slot, RXF_TRUNC = 64, cannot happen with 64 KiB slots).
@@ -52,10 +53,10 @@ export const RXF_PKTINFO4 = 1, RXF_PKTINFO6 = 2, RXF_TOS = 4, RXF_TCLASS = 8, RX
 const TXF_SOURCE4 = 1, TXF_SOURCE6 = 2, TXF_TOS = 4, TXF_TCLASS = 8;
 // Stats indices (Stat).
 const ST = { RX_DATAGRAMS: 0, RX_BYTES: 1, RX_BATCHES: 2, RX_STARVED: 3, RX_ERRORS: 4, RX_LAST_ERRNO: 5, TX_DATAGRAMS: 6, TX_BYTES: 7, TX_SYSCALLS: 8, TX_AGAIN: 9, TX_ERRORS: 10, WAKEUPS: 11 } as const;
-const EVENT_ERROR = 1;
-const EVENT_WRITABLE = 2;
+export const EVENT_ERROR = 1;
+export const EVENT_WRITABLE = 2;
 
-interface NativeSocket {
+export interface NativeSocket {
   readonly buffer: ArrayBuffer;
   readonly stats: Float64Array;
   bind(address: Uint8Array, port: number, scopeId: number): void;

@@ -14,10 +14,11 @@
 //   declares rxUnfinishedChecksums (see device.ts). It cannot send more than the MTU at once
 //   (no GSO for raw sockets), and computes every checksum itself.
 //
-// Per packet, the package costs what it costs: one recvfrom or sendto syscall, a string for the
-// address, a callback. The link drives the package's socket directly (its `wrap`: recv into the
-// arena's slots, a whole batch of sends per call) instead of its queue, which sends one packet
-// per event-loop turn.
+// Receiving, the package costs what it costs per packet: one recvfrom syscall and a callback; the
+// link drives the package's socket directly (its `wrap`: recv into the arena's slots) instead of
+// its queue. Sending goes through our own addon when it is built (raw-ip-sender.ts: sendmmsg
+// batches straight from the slots, the arena living in the addon's mapping); without it, through
+// the package, one sendto and an address string per packet.
 import { createRequire } from 'node:module';
 import { COMPILED } from '../../runtime/package-root.ts';
 import { SlotArena } from '../../runtime/ring/slot-arena.ts';
@@ -27,6 +28,7 @@ import { formatIpv4, get32 } from '../../runtime/net/wire/bytes.ts';
 import { FIX_PRIVILEGE, LinkError, withNetns } from '../native/native.ts';
 import { DeviceLink, watchDevice } from '../native/device-link.ts';
 import { Ipv4Field } from '../../runtime/net/wire/ipv4.ts';
+import { RawIpSender } from './raw-ip-sender.ts';
 
 /** The socket mark this link's packets carry unless told otherwise ('WS'). */
 export const RAW_IP_DEFAULT_MARK = 0x5753;
@@ -47,6 +49,8 @@ export interface RawSocketLinkOptions {
   slotSize?: number;
   /** Receive buffer per socket in bytes (default 4 MiB). */
   receiveBuffer?: number;
+  /** Send buffer of the sending socket in bytes (default 4 MiB). */
+  sendBuffer?: number;
   batchSize?: number;
   statePollMs?: number;
   clock?: Clock;
@@ -104,7 +108,9 @@ export class RawSocketLink extends DeviceLink {
   readonly capabilities: LinkCapabilities = { rxChecksumVerified: false, rxUnfinishedChecksums: true, txChecksumOffload: false, tsoMaxBytes: 0 };
   readonly framing = 'ip' as const;
   private readonly wraps: RawWrap[] = [];
+  /** Sends through the package when our addon is not built. */
   private readonly sender: RawWrap;
+  private readonly batchSender: RawIpSender | null = null;
   private readonly rxBatch: Int32Array;
   /** One Buffer view per slot, made once: recv() writes straight into the slot. */
   private readonly slotViews: Uint8Array[];
@@ -125,11 +131,18 @@ export class RawSocketLink extends DeviceLink {
     const slotCount = opts.slotCount ?? 1024;
     super(opts.ifname ?? 'raw-ip', clock, watch, slotCount, opts.statePollMs ?? 500);
     this.mtu = opts.mtu ?? watch?.mtu ?? 1500;
-    this.arena = new SlotArena({ slotCount, slotSize: opts.slotSize ?? 69632 });
+    const slotSize = opts.slotSize ?? 69632;
+    const mark = opts.mark ?? RAW_IP_DEFAULT_MARK;
+    try {
+      this.batchSender = withNetns(opts.netns, () => RawIpSender.open(slotCount, slotSize, mark, opts.sendBuffer ?? 4 << 20, () => this.flushPending()));
+    } catch (err) {
+      watch?.close();
+      throw openError(err);
+    }
+    this.arena = this.batchSender?.arena ?? new SlotArena({ slotCount, slotSize });
     this.rxBatch = new Int32Array(opts.batchSize ?? 256);
     const h = this.arena.headroom;
     this.slotViews = Array.from({ length: slotCount }, (_, i) => new Uint8Array(this.arena.buffer, this.arena.base(i) + h, this.arena.slotSize - h));
-    const mark = opts.mark ?? RAW_IP_DEFAULT_MARK;
     try {
       withNetns(opts.netns, () => {
         for (const protocol of opts.protocols ?? [1, 6, 17]) {
@@ -147,13 +160,12 @@ export class RawSocketLink extends DeviceLink {
       });
     } catch (err) {
       for (const w of this.wraps) w.close();
+      this.batchSender?.close();
       watch?.close();
-      if (err instanceof LinkError) throw err;
-      const message = (err as Error).message;
-      if (/not permitted|Permission denied/i.test(message)) throw new LinkError('NOT_PERMITTED', `raw IP link: ${FIX_PRIVILEGE} (and CAP_NET_ADMIN for SO_MARK)`, { cause: err });
-      throw new LinkError('OPEN_FAILED', `raw IP link: ${message}`, { cause: err });
+      throw openError(err);
     }
     if (this.wraps.length === 0) {
+      this.batchSender?.close();
       watch?.close();
       throw new LinkError('OPEN_FAILED', 'raw IP link: give at least one protocol to receive.');
     }
@@ -161,10 +173,10 @@ export class RawSocketLink extends DeviceLink {
     this.startWatching();
   }
 
-  get stats(): LinkStats { return this.publishStats(0, this.txErrors); }
+  get stats(): LinkStats { return this.publishStats(0, this.txErrors + (this.batchSender?.txErrors ?? 0)); }
 
-  get details(): { txAgain: number; recvErrors: number } {
-    return { txAgain: this.txAgain, recvErrors: this.recvErrors };
+  get details(): { txAgain: number; recvErrors: number; batchedSends: boolean } {
+    return { txAgain: this.txAgain + (this.batchSender?.txAgain ?? 0), recvErrors: this.recvErrors, batchedSends: this.batchSender !== null };
   }
 
   /** Reads every waiting packet of one socket into slots, a batch per onReceive. */
@@ -215,6 +227,13 @@ export class RawSocketLink extends DeviceLink {
   protected sendNative(count: number): number {
     const arena = this.arena;
     const s = this.linkStats;
+    if (this.batchSender) {
+      const refusedBefore = this.batchSender.txErrors;
+      const sent = this.batchSender.send(this.txSlots, count);
+      for (let i = 0; i < sent; i++) s.txBytes += arena.lengthOf(this.txSlots[i]!);
+      s.txFrames += sent - (this.batchSender.txErrors - refusedBefore);
+      return sent;
+    }
     let i = 0;
     for (; i < count; i++) {
       const slot = this.txSlots[i]!;
@@ -235,6 +254,7 @@ export class RawSocketLink extends DeviceLink {
   }
 
   protected wantWritable(): void {
+    if (this.batchSender) { this.batchSender.wantWritable(); return; }
     if (this.writeRetry) return;
     this.writeRetry = setTimeout(() => { this.writeRetry = null; this.flushPending(); }, 1);
   }
@@ -243,5 +263,13 @@ export class RawSocketLink extends DeviceLink {
     if (this.writeRetry) clearTimeout(this.writeRetry);
     this.writeRetry = null;
     for (const w of this.wraps) w.close();
+    this.batchSender?.close();
   }
+}
+
+function openError(err: unknown): LinkError {
+  if (err instanceof LinkError) return err;
+  const message = (err as Error).message;
+  if (/not permitted|Permission denied|EPERM|EACCES/i.test(message)) return new LinkError('NOT_PERMITTED', `raw IP link: ${FIX_PRIVILEGE} (and CAP_NET_ADMIN for SO_MARK)`, { cause: err });
+  return new LinkError('OPEN_FAILED', `raw IP link: ${message}`, { cause: err });
 }
