@@ -4,6 +4,7 @@
 // checked before it is opened, and a device opened for a start that fails later is closed again:
 // an open device keeps the process alive, so a bad option must not leave one behind. Open errors
 // are LinkError messages that say what to fix.
+import { execFileSync } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { createKernelProvider, startWskSubsystem, type WskSubsystem } from '../../index.ts';
@@ -116,6 +117,24 @@ function openLink(options: ProviderOptions): LinkDevice {
   return new RawSocketLink({ ifname, netns });
 }
 
+/**
+ * Raw IP sockets see only what the kernel delivers locally: without the stack's address on the
+ * kernel's side nothing arrives, and a client would wait for its SYN timeouts in silence. Skipped
+ * when `ip` cannot answer (the link's own open then says what is wrong).
+ */
+function checkRawAddressOwned(options: ProviderOptions): void {
+  const [address] = options.ip!.split('/');
+  let listing: { addr_info?: { local?: string }[] }[];
+  try {
+    listing = JSON.parse(execFileSync('ip', [...(options.netns ? ['-n', options.netns] : []), '-j', 'addr', 'show'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as typeof listing;
+  } catch {
+    return;
+  }
+  if (listing.some((l) => l.addr_info?.some((a) => a.local === address))) return;
+  const where = options.netns ? `ip -n ${options.netns}` : 'ip';
+  throw new OptionError(`--link raw: the kernel${options.netns ? ` in ${options.netns}` : ''} does not own ${address}, and raw IP sockets only see packets it delivers locally: run \`${where} addr add ${options.ip} dev ${options.ifname ?? '<device>'}\` and keep its own replies off the wire with the nftables table rawIpQuietRules() in transports/raw-socket/raw-socket-link.ts`);
+}
+
 function openCapture(device: LinkDevice, options: ProviderOptions): PcapWriterLink {
   const limit = (n: number | undefined, fallback: number): number | undefined => {
     const v = n ?? fallback;
@@ -140,6 +159,8 @@ export async function startProvider(options: ProviderOptions): Promise<RunningPr
   try {
     if (options.pcap) device = capture = openCapture(device, options);
     const stack = createUserspaceStack(device, stackConfig(options));
+    // After the stack's own checks (the MTU needs the open device), so a bad option is named first.
+    if (options.link === 'raw') checkRawAddressOwned(options);
     const stackProvider = createStackProvider(stack);
     const subsystem = await startWskSubsystem(stackProvider, { name: 'stack', makeDefault: true });
     return {

@@ -184,6 +184,15 @@ describe('wsk run echosrv on a real device', () => {
     }
   }, 120_000);
 
+  it('--link raw where the kernel does not own the stack\'s address (raw sockets would see nothing): one line with the fix, exit 2', async () => {
+    const run = wsk(['run', 'echosrv', '--link', 'raw', '--netns', lab.stackNs, '--ifname', lab.stackIf, '--ip', lab.stackAddress]);
+    const address = lab.stackAddress.split('/')[0];
+    expect({ code: await run.exited, err: run.err(), out: run.out() }).toEqual({
+      code: 2, out: '',
+      err: `wsk: --link raw: the kernel in ${lab.stackNs} does not own ${address}, and raw IP sockets only see packets it delivers locally: run \`ip -n ${lab.stackNs} addr add ${lab.stackAddress} dev ${lab.stackIf}\` and keep its own replies off the wire with the nftables table rawIpQuietRules() in transports/raw-socket/raw-socket-link.ts\n`,
+    });
+  }, 30_000);
+
   it('wsk run iperf3 on the stack against a port nobody serves on the Linux peer: the refusal in words, the NTSTATUS last', async () => {
     const peerIp = lab.peerAddress.split('/')[0]!;
     const run = wsk(['run', 'iperf3', peerIp, '-p', '7', '-t', '1', '--link', 'afpacket', '--netns', lab.stackNs, '--ifname', lab.stackIf, '--ip', lab.stackAddress]);
