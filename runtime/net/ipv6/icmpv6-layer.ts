@@ -6,6 +6,7 @@
 // RFC 4443 §2.4(e): no error about an ICMPv6 error, about a packet to a multicast destination
 // (except Packet Too Big and Parameter Problem code 2 for an option of type 10xxxxxx), about a
 // packet from :: or a multicast source.
+import type { SlotArena } from '../../ring/slot-arena.ts';
 import { NetworkFamily } from '../transport-registry.ts';
 import { FrameFlags } from '../device.ts';
 import { STATUS_INSUFFICIENT_RESOURCES, STATUS_NETWORK_UNREACHABLE, STATUS_SUCCESS, type NTSTATUS } from '../../ntstatus.ts';
@@ -153,7 +154,7 @@ export class Icmpv6Layer implements ReassemblyTimeoutSink {
       const slot = arena.alloc();
       if (slot < 0) { ip.host.counters.txNoSlot++; return false; }
       const v = arena.view(slot);
-      v.set(bytes.subarray(dataOffset, dataOffset + dataLength), start + ICMPV6_HEADER_LENGTH);
+      copyInto(arena, slot, start + ICMPV6_HEADER_LENGTH, bytes, dataOffset, dataLength);
       emitIcmpv6Echo(v, start, type, identifier, sequence, dataLength, sum);
       arena.setFrame(slot, start, length);
       ip.output(slot, src, dst, Ipv6NextHeader.ICMPV6, 0, ip.defaultHopLimit, 0);
@@ -203,6 +204,16 @@ export class Icmpv6Layer implements ReassemblyTimeoutSink {
   /** ReassemblyTimeoutSink: Time Exceeded (fragment reassembly) quoting the first fragment (RFC 8200 §4.5). */
   reassemblyTimedOut(firstFragment: Uint8Array, length: number): void {
     this.sendError(firstFragment, 0, length, Icmpv6Type.TIME_EXCEEDED, Icmpv6TimeExceededCode.REASSEMBLY, 0, false);
+  }
+}
+
+/** Copies bytes[offset..+length) into `slot` at `at`: within the arena by copyWithin, so an echo reply creates no view. */
+function copyInto(arena: SlotArena, slot: number, at: number, bytes: Uint8Array, offset: number, length: number): void {
+  if (bytes.buffer === arena.buffer) {
+    const src = bytes.byteOffset + offset;
+    arena.all.copyWithin(arena.base(slot) + at, src, src + length);
+  } else {
+    arena.view(slot).set(bytes.subarray(offset, offset + length), at);
   }
 }
 
