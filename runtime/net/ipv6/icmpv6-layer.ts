@@ -85,7 +85,7 @@ export class Icmpv6Layer implements ReassemblyTimeoutSink {
     const src = this.ip.table.find(bytes, q + Ipv6Field.SOURCE);
     if (src === 0 || !this.ip.isLocal(src)) { c.icmp6Malformed++; return; }
     const ch = this.quoted;
-    if (walkIpv6Extensions(bytes, q, qlen, ch) !== Ipv6Chain.OK || ch.fragment >= 0 || ch.upperOffset + 8 > q + qlen) {
+    if (walkIpv6Extensions(bytes, q, qlen, ch, false) !== Ipv6Chain.OK || ch.fragment >= 0 || ch.upperOffset + 8 > q + qlen) {
       c.icmp6Malformed++;
       return;
     }
@@ -228,6 +228,6 @@ function isAboutIcmpError(bytes: Uint8Array, ipOffset: number, ipLength: number,
     return ipLength <= IPV6_HEADER_LENGTH || bytes[ipOffset + IPV6_HEADER_LENGTH]! < 128;
   }
   // Behind extension headers: walk them (a chain that cannot be walked is answered about, e.g. a Parameter Problem).
-  if (walkIpv6Extensions(bytes, ipOffset, ipLength, chain) !== Ipv6Chain.OK || chain.fragment >= 0) return false;
+  if (walkIpv6Extensions(bytes, ipOffset, ipLength, chain, false) !== Ipv6Chain.OK || chain.fragment >= 0) return false;
   return chain.nextHeader === Ipv6NextHeader.ICMPV6 && (chain.upperOffset >= ipOffset + ipLength || bytes[chain.upperOffset]! < 128);
 }
