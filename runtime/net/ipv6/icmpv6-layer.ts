@@ -70,8 +70,12 @@ export class Icmpv6Layer implements ReassemblyTimeoutSink {
     } else if (type === Icmpv6Type.DEST_UNREACHABLE || type === Icmpv6Type.PACKET_TOO_BIG || type === Icmpv6Type.TIME_EXCEEDED
       || type === Icmpv6Type.PARAMETER_PROBLEM) {
       this.inputError(type, m.code, type === Icmpv6Type.PACKET_TOO_BIG ? m.mtu : 0, bytes, m.dataOffset, m.dataLength);
+    } else if (type === Icmpv6Type.MLD_QUERY) {
+      // RFC 3810 §6.2: a querier asks who listens; a report of our groups keeps snooping switches delivering to us.
+      // (Answered at once rather than after a random delay: one host, a few groups.)
+      if (bytes[ipOffset + Ipv6Field.HOP_LIMIT] === 1 && (bytes[ipOffset + Ipv6Field.SOURCE]! === 0xfe)) this.ip.nd.sendMldReport();
     }
-    // MLD queries and reports of others: our reports are sent at start only (neighbour-discovery.ts).
+    // Reports of other listeners need nothing from a host (MLDv2 has no report suppression).
   }
 
   /**

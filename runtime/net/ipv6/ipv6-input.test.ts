@@ -272,6 +272,55 @@ describe('ICMPv6 (RFC 4443)', () => {
   });
 });
 
+describe('IPv6 to ourselves', () => {
+  it('RFC 4291 §2.5.3: ::1 and our own addresses loop back inside the stack; ::1 from the link is dropped', () => {
+    const r = rig();
+    const ip6 = r.stack.ip6!;
+    const got: string[] = [];
+    ip6.onEchoReply = (src, _i, seq) => got.push(`${ip6.table.format(src)} ${seq}`);
+    const loop = id(r, '::1');
+    expect(ip6.isLocal(loop)).toBe(true);
+    expect(ip6.sourceFor(loop)).toBe(loop);
+    ip6.ping6(loop, 1, 1, 8);
+    ip6.ping6(id(r, US), 1, 2, 8);
+    r.clock.runFor(0);
+    expect(got).toEqual(['::1 1', `${US} 2`]);
+    expect(r.link.sent).toHaveLength(0);
+    const echo = new Uint8Array(16);
+    emitIcmpv6Echo(echo, 0, Icmpv6Type.ECHO_REQUEST, 1, 1, 8, 0);
+    receive(r, frame6(58, echo, { dst: '::1' }));
+    expect(r.stack.counters.ip6NotForUs).toBe(1);
+    expect(r.link.sent).toHaveLength(0);
+    finish(r);
+  });
+});
+
+describe('MLDv2 (RFC 3810)', () => {
+  it('§6.2: a query from a link-local querier is answered with a report of our solicited-node groups (all-nodes never reported), hop limit 1, router alert', () => {
+    const r = rig();
+    const start = r.startFrames.filter((f) => f[E + 40 + 8] === Icmpv6Type.MLDV2_REPORT);
+    expect(start).toHaveLength(1);
+    const query = new Uint8Array(28);
+    query[0] = Icmpv6Type.MLD_QUERY;
+    const hbh = new Uint8Array(8 + 28);
+    hbh.set([58, 0, 5, 2, 0, 0, 1, 0]);
+    hbh.set(query, 8);
+    const f = frame6(Ipv6NextHeader.HOP_BY_HOP, hbh, { src: 'fe80::1', dst: 'ff02::1', hopLimit: 1, dstMac: 0x333300000001 });
+    fillIcmpv6Checksum(f, E + 48, 28, pseudoHeaderSumV6At(f, E, 58, 28));
+    receive(r, f);
+    const reports = r.link.sent.filter((x) => x[E + 6] === Ipv6NextHeader.HOP_BY_HOP && x[E + 48] === Icmpv6Type.MLDV2_REPORT);
+    expect(reports).toHaveLength(1);
+    const rep = reports[0]!;
+    expect(rep[E + 7]).toBe(1);
+    expect(formatIpv6(rep, E + 24)).toBe('ff02::16');
+    expect(Array.from(rep.subarray(E + 40, E + 44))).toEqual([58, 0, 5, 2]);
+    // One group: ff02::1:ff00:1 serves both fe80::ff:fe00:1 and fd00:198:18::1.
+    expect(get16(rep, E + 48 + 6)).toBe(1);
+    expect(formatIpv6(rep, E + 48 + 8 + 4)).toBe('ff02::1:ff00:1');
+    finish(r);
+  });
+});
+
 describe('Neighbor Discovery (RFC 4861) and autoconfiguration (RFC 4862)', () => {
   /** An NS or NA for `target` from `src` (link-layer option with MAC_PEER unless `option` is 0). */
   function neighbor(type: number, target: string, flags: number, o: { src?: string; dst?: string; hopLimit?: number; option?: number; dstMac?: number } = {}): Uint8Array {

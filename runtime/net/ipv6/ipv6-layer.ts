@@ -243,6 +243,8 @@ export class Ipv6Layer implements Ipv6Network {
     // A multicast source is never valid (RFC 4291 §2.7); our own address from the wire is a loop or a forgery.
     if (bytes[srcAt] === 0xff) { c.ip6MartianSource++; return; }
     if (fromLink) {
+      // ::1 never crosses a link (RFC 4291 §2.5.3), either way.
+      if (dst === this.addrs.loopback) { c.ip6NotForUs++; return; }
       const src = this.table.find(bytes, srcAt);
       if (src !== 0 && this.addrs.roleOf(src) === AddressRole.ADDRESS) { c.ip6MartianSource++; return; }
     }
