@@ -162,9 +162,10 @@ export class Ipv6Layer implements Ipv6Network {
   }
 
   sourceFor(dst: number): number {
+    // To ourselves (::1 included): from the address itself.
+    if (this.addrs.roleOf(dst) === AddressRole.ADDRESS) return dst;
     const usable = this.addrs.usable;
     if (usable.length === 0) return 0;
-    if (this.isLocal(dst) && this.addrs.roleOf(dst) === AddressRole.ADDRESS) return dst;
     const linkLocal = (this.table.word(usable[0]!, 0) >>> 22) === 0x3fa ? usable[0]! : 0;
     if (dst !== 0 && this.isLinkScope(dst) && linkLocal !== 0) return linkLocal;
     // RFC 6724 rules 2 and 8, simplified: a global address, the one sharing the longest prefix.
