@@ -366,9 +366,12 @@ describe('Neighbor Discovery (RFC 4861) and autoconfiguration (RFC 4862)', () =>
     const r = rig({ dadTransmits: 1 });
     const got: number[] = [];
     r.stack.transports.register(NetworkFamily.IPV6, 17, { broadcast: false, input: () => got.push(1) });
-    receive(r, frame6(17, new Uint8Array(8)));
+    const echo = new Uint8Array(16);
+    emitIcmpv6Echo(echo, 0, Icmpv6Type.ECHO_REQUEST, 1, 1, 8, 0);
+    receive(r, frame6(17, new Uint8Array(8)), frame6(58, echo));
     expect(got).toEqual([]);
-    expect(r.stack.counters.ip6NotForUs).toBe(1);
+    expect(r.stack.counters.ip6NotForUs).toBe(2);
+    expect(r.stack.counters.icmp6EchoRepliesSent).toBe(0);
     receive(r, neighbor(Icmpv6Type.NEIGHBOR_ADVERTISEMENT, US, NdpNaFlags.OVERRIDE, { dst: 'ff02::1', dstMac: 0x333300000001 }));
     expect(r.stack.counters.ndpDadConflicts).toBe(1);
     r.clock.runFor(2000);

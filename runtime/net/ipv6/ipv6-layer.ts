@@ -260,8 +260,12 @@ export class Ipv6Layer implements Ipv6Network {
       }
       return;
     }
-    // RFC 4862 §5.4: a tentative address takes nothing but Neighbor Discovery.
-    if (role === AddressRole.TENTATIVE && ch.nextHeader !== Ipv6NextHeader.ICMPV6) { c.ip6NotForUs++; return; }
+    // RFC 4862 §5.4: a tentative address takes nothing but neighbour solicitations and advertisements.
+    if (role === AddressRole.TENTATIVE && !(ch.nextHeader === Ipv6NextHeader.ICMPV6 && ch.upperOffset < offset + ipLength
+      && (bytes[ch.upperOffset] === Icmpv6Type.NEIGHBOR_SOLICITATION || bytes[ch.upperOffset] === Icmpv6Type.NEIGHBOR_ADVERTISEMENT))) {
+      c.ip6NotForUs++;
+      return;
+    }
     if (ch.fragment >= 0) {
       c.ip6FragmentsIn++;
       this.reassemble(bytes, offset, ipLength, ch.fragment, ch.nextHeaderField, multicast);
