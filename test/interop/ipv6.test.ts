@@ -109,3 +109,16 @@ describe('IPv6 duplicate address detection against Linux (RFC 4862 §5.4)', () =
     }
   }, 60_000);
 });
+
+describe('IPv6 through the libpcap link (the same compiled filter lets IPv6 in)', () => {
+  it('Linux ping -6 to the stack on a pcap link gets its replies', async () => {
+    const L = await openStackLab('pcap', { ipv6: true });
+    try {
+      await until(() => L.stack.ip6!.addresses.length === 2, 10_000, 'DAD to finish');
+      const r = await L.peer(`ping -6 -c 2 -i 0.2 -W 2 ${L.address6}`, 20_000);
+      expect(r.stdout, r.stderr).toMatch(/2 packets transmitted, 2 received/);
+    } finally {
+      await L.close();
+    }
+  }, 60_000);
+});
