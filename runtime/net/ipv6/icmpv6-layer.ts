@@ -103,6 +103,17 @@ export class Icmpv6Layer implements ReassemblyTimeoutSink {
         try { raw[i]!.icmpError?.(type, code, info, bytes, q, qhl); } catch { c.receiverErrors++; }
       }
     }
+    // ICMPv6 itself has no sockets here: a Packet Too Big quoting one of our echo messages (a
+    // large reply, RFC 4443 §4.2) is believed as Linux's icmpv6_err does, within RFC 8201's floor.
+    if (proto === Ipv6NextHeader.ICMPV6) {
+      const quotedType = bytes[ch.upperOffset]!;
+      if (type === Icmpv6Type.PACKET_TOO_BIG && (quotedType === Icmpv6Type.ECHO_REPLY || quotedType === Icmpv6Type.ECHO_REQUEST)) {
+        const dst = this.ip.table.intern(bytes, q + Ipv6Field.DESTINATION);
+        this.ip.learnPathMtu(dst, info);
+        this.ip.table.release(dst);
+        return;
+      }
+    }
     const h = reg.handler(NetworkFamily.IPV6, proto);
     let matched = false;
     try {

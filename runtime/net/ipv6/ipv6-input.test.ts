@@ -241,6 +241,31 @@ describe('ICMPv6 (RFC 4443)', () => {
     finish(r);
   });
 
+  it('RFC 8201: a Packet Too Big quoting our echo reply lowers the path MTU, and the next large reply leaves in fragments that fit', () => {
+    const r = rig();
+    const ip6 = r.stack.ip6!;
+    const far = id(r, 'fd00:198:99::5');
+    ip6.neighbours.learn(id(r, PEER), 0x0200, 2, true, 0);
+    ip6.routers.push({ id: id(r, 'fe80::1'), validUntil: Infinity });
+    ip6.neighbours.learn(id(r, 'fe80::1'), 0x0200, 3, true, 0);
+    const quoted = new Uint8Array(40 + 8 + 32);
+    emitIpv6(quoted, 0, 40, 58, 64);
+    quoted.set(parseIpv6(US)!, 8);
+    quoted.set(parseIpv6('fd00:198:99::5')!, 24);
+    quoted[40] = Icmpv6Type.ECHO_REPLY;
+    const m = new Uint8Array(8 + quoted.length);
+    m.set(quoted, 8);
+    emitIcmpv6Error(m, 0, Icmpv6Type.PACKET_TOO_BIG, 0, quoted.length, 1300, 0);
+    receive(r, frame6(58, m, { src: 'fd00:198:18::fe' }));
+    expect(ip6.pathMtu(far)).toBe(1300);
+    const echo = new Uint8Array(8 + 1400);
+    emitIcmpv6Echo(echo, 0, Icmpv6Type.ECHO_REQUEST, 1, 1, 1400, 0);
+    r.link.sent.length = 0;
+    receive(r, frame6(58, echo, { src: 'fd00:198:99::5' }));
+    expect(r.link.sent.map((f) => f.length - E)).toEqual([1296, 40 + 8 + 1408 - 1248]);
+    finish(r);
+  });
+
   it('§2.4(e): no error about an ICMPv6 error; §2.4(f): errors are rate-limited', () => {
     const r = rig({ icmpErrorBurst: 3, icmpErrorsPerSecond: 1 });
     r.stack.ip6!.neighbours.learn(id(r, PEER), 0x0200, 2, true, 0);
