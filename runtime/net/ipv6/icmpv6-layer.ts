@@ -18,7 +18,7 @@ import { pseudoHeaderSumV6, pseudoHeaderSumV6At } from '../wire/checksum.ts';
 import type { Ipv6Layer, Ipv6Options } from './ipv6-layer.ts';
 import type { ReassemblyTimeoutSink } from './reassembly6.ts';
 
-/** `src` is an id of the layer's table, valid during the call. */
+/** `src`: the replying address's id in the layer's table (0 when it is not interned); `data` valid during the call. */
 export type Echo6ReplyHandler = (src: number, identifier: number, sequence: number, data: Uint8Array) => void;
 
 export class Icmpv6Layer implements ReassemblyTimeoutSink {

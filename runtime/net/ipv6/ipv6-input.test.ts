@@ -187,6 +187,7 @@ describe('IPv6 reassembly (RFC 8200 §4.5)', () => {
     r.clock.runFor(1_500);
     expect(icmpSent(r)).toEqual([[Icmpv6Type.TIME_EXCEEDED, 1, 0]]);
     expect(r.stack.ip6!.reassembler.pending).toBe(0);
+    expect(r.stack.counters.ip6ReassemblyFailed).toBe(1);
     finish(r);
   });
 

@@ -452,7 +452,9 @@ export class Ipv6Layer implements Ipv6Network {
 
   poll(now: number): void {
     this.neighbours.poll(now);
+    const failed = this.reassembler.failures;
     this.reassembler.poll(now, this.icmp);
+    this.host.counters.ip6ReassemblyFailed += this.reassembler.failures - failed;
     this.nd.poll(now);
   }
 
