@@ -90,7 +90,8 @@ describe('IPv6 against Linux: the userspace stack over AF_PACKET', () => {
 
 describe('IPv6 duplicate address detection against Linux (RFC 4862 §5.4)', () => {
   it('a stack started with the address the Linux peer already has detects it, counts it and does not use it', async () => {
-    const L = await openStackLab('afpacket', { ipv6: { addresses: ['fd00:198:18::1/64'] } });
+    // A 3 s RetransTimer: Linux's defending advertisement is in long before the verdict, even on a busy machine.
+    const L = await openStackLab('afpacket', { ipv6: { addresses: ['fd00:198:18::1/64'], ndp: { retransmitMs: 3000 } } });
     try {
       const ip6 = L.stack.ip6!;
       await until(() => L.stack.counters.ndpDadConflicts > 0 || ip6.addresses.length === 2, 10_000, 'DAD to decide');
