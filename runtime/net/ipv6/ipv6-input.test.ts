@@ -16,7 +16,7 @@ import { emitIpv6, Ipv6Field, Ipv6NextHeader } from '../wire/ipv6.ts';
 import {
   emitIcmpv6Echo, emitIcmpv6Error, emitNdpLinkAddressOption, emitNdpNeighbor, fillIcmpv6Checksum, Icmpv6Type, NdpNaFlags, NdpOption,
 } from '../wire/icmpv6.ts';
-import { get16, get32, set16 } from '../wire/bytes.ts';
+import { get16, get32, set16, set32 } from '../wire/bytes.ts';
 import { pseudoHeaderSumV6At } from '../wire/checksum.ts';
 import { formatIpv6, parseIpv6 } from './address-table.ts';
 import type { Ipv6Options } from './ipv6-layer.ts';
@@ -422,6 +422,16 @@ describe('Neighbor Discovery (RFC 4861) and autoconfiguration (RFC 4862)', () =>
     r.clock.runFor(1500);
     expect(ip6.addresses.map((a) => ip6.table.format(a))).toEqual(['fe80::ff:fe00:1', 'fd00:198:18::ff:fe00:1']);
     expect(ip6.sourceFor(id(r, 'fd00:198:18::2'))).toBe(id(r, 'fd00:198:18::ff:fe00:1'));
+    // ReachableTime and RetransTimer given by the router (RFC 4861 §6.3.4); lifetime 0 removes it as default router.
+    expect(ip6.neighbours.timings.reachableMs).toBe(30_000);
+    const timed = hex(RA6);
+    set16(timed, E + 40 + 6, 0);
+    set32(timed, E + 40 + 8, 10_000);
+    set32(timed, E + 40 + 12, 500);
+    fillIcmpv6Checksum(timed, E + 40, timed.length - E - 40, pseudoHeaderSumV6At(timed, E, 58, timed.length - E - 40));
+    receive(r, timed);
+    expect([ip6.neighbours.timings.reachableMs, ip6.neighbours.timings.retransmitMs, ip6.nd.timings.retransmitMs]).toEqual([10_000, 500, 500]);
+    expect(ip6.routers).toEqual([]);
     finish(r);
   });
 

@@ -253,6 +253,11 @@ export class NeighbourDiscovery {
     const src = t.intern(bytes, ipOffset + Ipv6Field.SOURCE);
     const hop = bytes[offset + NdpField.RA_CUR_HOP_LIMIT]!;
     if (hop !== 0) ip.defaultHopLimit = hop;
+    // §6.3.4: the link's ReachableTime and RetransTimer, when given (0: unspecified); at most MAX_REACHABLE_TIME.
+    const reachable = get32(bytes, offset + NdpField.RA_REACHABLE_TIME);
+    if (reachable !== 0 && reachable <= 3_600_000) ip.neighbours.timings.reachableMs = reachable;
+    const retrans = get32(bytes, offset + NdpField.RA_RETRANS_TIMER);
+    if (retrans !== 0 && retrans <= 3_600_000) ip.neighbours.timings.retransmitMs = this.timings.retransmitMs = retrans;
     const lifetime = get16(bytes, offset + NdpField.RA_ROUTER_LIFETIME);
     const i = ip.routers.findIndex((r) => r.id === src);
     if (lifetime === 0) {
