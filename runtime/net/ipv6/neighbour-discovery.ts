@@ -379,7 +379,7 @@ export class NeighbourDiscovery {
     const v = arena.view(slot);
     const start = ip.upperStart();
     // From our link-local address with our MAC, or from :: without it while DAD runs (§6.3.7, §4.1).
-    const src = ip.addresses.length > 0 && ip.isLinkScope(ip.addresses[0]!) ? ip.addresses[0]! : 0;
+    const src = this.linkLocalOrUnspecified();
     let n = emitNdpRouterSolicitation(v, start);
     if (src !== 0) n += emitNdpLinkAddressOption(v, start + n, NdpOption.SOURCE_LINK_ADDRESS, ip.macHi, ip.macLo);
     const dst = ip.table.intern(ALL_ROUTERS, 0);
@@ -412,7 +412,7 @@ export class NeighbourDiscovery {
       ip.table.copyTo(g, v, start + n + MldRecordField.GROUP);
       n += MLD_RECORD_LENGTH;
     }
-    const src = ip.addresses.length > 0 && ip.isLinkScope(ip.addresses[0]!) ? ip.addresses[0]! : 0;
+    const src = this.linkLocalOrUnspecified();
     const dst = ip.table.intern(ALL_MLDV2_ROUTERS, 0);
     fillIcmpv6Checksum(v, start, n, pseudoHeaderSumV6(ip.table.sum(src), ip.table.sum(dst), Ipv6NextHeader.ICMPV6, n));
     v.set(MLD_HOP_BY_HOP, start - hbh);
@@ -420,6 +420,12 @@ export class NeighbourDiscovery {
     ip.host.counters.mldReportsSent++;
     ip.output(slot, src, dst, Ipv6NextHeader.HOP_BY_HOP, 0, 1, 0);
     ip.table.release(dst);
+  }
+
+  /** Our usable link-local address (the first usable one when there is one), else 0 (::). */
+  private linkLocalOrUnspecified(): number {
+    const a = this.ip.addresses;
+    return a.length > 0 && this.ip.isLinkScope(a[0]!) ? a[0]! : 0;
   }
 }
 
