@@ -44,6 +44,10 @@ export class RawSocket implements RawListener {
   dontFragment = false;
   multicastTtl = 1;
   multicastLoop = true;
+  /** IPv6's header fields (IPV6_UNICAST_HOPS -1: the layer's default; IPV6_TCLASS; IPV6_DONTFRAG). */
+  hopLimit = -1;
+  trafficClass = 0;
+  dontFragment6 = false;
   broadcast = false;
   /** The groups this socket joined: it receives a multicast packet only for one of them (as Linux's raw sockets). */
   readonly groups: number[] = [];

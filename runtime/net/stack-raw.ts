@@ -6,19 +6,24 @@
 // the packet's source with port 0; hold()/pin()/release() keep it as for UDP (stack-provider.ts).
 import { STATUS_ADDRESS_ALREADY_ASSOCIATED, STATUS_INVALID_PARAMETER, STATUS_SUCCESS, type NTSTATUS } from '../ntstatus.ts';
 import {
-  ProviderError, RECV_PKTINFO, RECV_TOS, RECV_TTL, SEND_BUFFER, SEND_DONT_FRAGMENT, SEND_HEADER_INCLUDED, SEND_MULTICAST_IF,
-  SEND_MULTICAST_LOOP, SEND_MULTICAST_TTL, SEND_TOS, SEND_TTL, SEND_UNICAST_IF, newDatagramInfo, type DatagramInfo,
+  ProviderError, RECV_HOPLIMIT, RECV_PKTINFO, RECV_PKTINFO6, RECV_TCLASS, RECV_TOS, RECV_TTL, SEND_BUFFER, SEND_DONT_FRAGMENT,
+  SEND_DONT_FRAGMENT6, SEND_HEADER_INCLUDED, SEND_HOP_LIMIT, SEND_MULTICAST_IF, SEND_MULTICAST_LOOP, SEND_MULTICAST_TTL, SEND_TCLASS,
+  SEND_TOS, SEND_TTL, SEND_UNICAST_IF, newDatagramInfo, type DatagramInfo,
   type DatagramSendInfo, type DatagramSink, type TransportDatagram,
 } from '../provider.ts';
 import { AF_INET, type Endpoint } from '../sockaddr.ts';
 import type { Ipv4Stack } from './stack.ts';
+import type { Ipv6Network } from './ipv6/ipv6-network.ts';
 import { sendRaw, type RawReceiver, type RawSocket } from './raw.ts';
 import { get32s, set32 } from './wire/bytes.ts';
 
 /** The stack's one interface, as IN_PKTINFO's ipi_ifindex names it (interface indexes start at 1). */
 export const STACK_IFINDEX = 1;
-/** What the stack can tell about a received datagram: everything is in its IPv4 header. */
-export const STACK_RECV_INFO = RECV_PKTINFO | RECV_TOS | RECV_TTL;
+/** What the stack can tell about a received IPv4 datagram: everything is in its IPv4 header. */
+const RECV_INFO4 = RECV_PKTINFO | RECV_TOS | RECV_TTL;
+/** The same for an IPv6 datagram, from its IPv6 header. */
+const RECV_INFO6 = RECV_PKTINFO6 | RECV_TCLASS | RECV_HOPLIMIT;
+export const STACK_RECV_INFO = RECV_INFO4 | RECV_INFO6;
 
 /** An interface choice (provider.ts, SEND_MULTICAST_IF): 0, the one interface's index, or one of its addresses. */
 export function checkStackInterface(stack: Ipv4Stack, iface: number, what: string): void {
@@ -47,12 +52,11 @@ export function setStackMembership(stack: Ipv4Stack, groups: number[], group: Ui
   }
 }
 
-/**
- * IN_PKTINFO on a send: the source must be one of ours and the interface ours (ip(7) IP_PKTINFO;
- * a Linux host refuses others with EINVAL too). Returns the source (0: the socket's), or -1.
- */
-/** What a datagram socket of the stack (UDP or raw) keeps of the IP-level send options. */
-export interface IpSendOptions { ttl: number; tos: number; dontFragment: boolean; multicastTtl: number; multicastLoop: boolean }
+/** What a datagram socket of the stack (UDP or raw) keeps of the IP-level send options (IPv4's, then IPv6's). */
+export interface IpSendOptions {
+  ttl: number; tos: number; dontFragment: boolean; multicastTtl: number; multicastLoop: boolean;
+  hopLimit: number; trafficClass: number; dontFragment6: boolean;
+}
 
 /** An IP-level send option on a UDP or raw socket (the provider's SEND_* codes). */
 export function setIpSendOption(stack: Ipv4Stack, s: IpSendOptions, option: number, value: number): void {
@@ -64,21 +68,52 @@ export function setIpSendOption(stack: Ipv4Stack, s: IpSendOptions, option: numb
     case SEND_MULTICAST_TTL: s.multicastTtl = value; break;
     case SEND_MULTICAST_LOOP: s.multicastLoop = value !== 0; break;
     case SEND_MULTICAST_IF: checkStackInterface(stack, value, 'IP_MULTICAST_IF'); break;
+    case SEND_HOP_LIMIT: s.hopLimit = value; break;
+    case SEND_TCLASS: s.trafficClass = value; break;
+    case SEND_DONT_FRAGMENT6: s.dontFragment6 = value !== 0; break;
     // Sends leave at once (sendTo completes inside the call): there is no send buffer to size.
     case SEND_BUFFER: break;
     default: throw new ProviderError(STATUS_INVALID_PARAMETER, `send option ${option}`);
   }
 }
 
+/**
+ * IN_PKTINFO (an IPv4 source, 4 bytes) on a send: the source must be one of ours and the
+ * interface ours (ip(7) IP_PKTINFO; a Linux host refuses others with EINVAL too). Returns the
+ * source (0: the socket's), or -1.
+ */
 export function sendSource(stack: Ipv4Stack, info: DatagramSendInfo): number {
+  if (info.source && info.source.byteLength !== 4) return -1;
   const source = info.source ? get32s(info.source, 0) : 0;
   if ((source !== 0 && !stack.isLocalAddress(source)) || (info.ifIndex !== 0 && info.ifIndex !== STACK_IFINDEX)) return -1;
   return source;
 }
 
-/** Fills `info` (for the RECV_* bits in `mask`) from the IPv4 header at bytes[ip..], in place. */
+/** IN6_PKTINFO (an IPv6 source, 16 bytes) on a send, as ipv6(7) IPV6_PKTINFO: its id (0: none given), or -1 when it or the interface is not ours. */
+export function sendSource6(ip6: Ipv6Network, info: DatagramSendInfo): number {
+  if (info.ifIndex !== 0 && info.ifIndex !== STACK_IFINDEX) return -1;
+  const a = info.source;
+  if (!a) return 0;
+  if (a.byteLength !== 16) return -1;
+  if (a.every((b) => b === 0)) return 0;
+  const id = ip6.table.find(a, 0);
+  return id !== 0 && ip6.isLocal(id) ? id : -1;
+}
+
+/**
+ * Fills `info` (for the RECV_* bits in `mask` that fit the packet's family) from the IP header at
+ * bytes[ip..], in place: IPv4 (RFC 791 §3.1) or IPv6 (RFC 8200 §3), told apart by the version.
+ */
 export function readReceiveInfo(info: DatagramInfo, mask: number, bytes: Uint8Array, ip: number): void {
-  info.present = mask;
+  if ((bytes[ip]! >>> 4) === 6) {
+    info.present = mask & RECV_INFO6;
+    for (let i = 0; i < 16; i++) info.local[i] = bytes[ip + 24 + i]!;
+    info.ifIndex = STACK_IFINDEX;
+    info.tos = ((bytes[ip]! & 0x0f) << 4) | (bytes[ip + 1]! >>> 4);
+    info.ttl = bytes[ip + 7]!;
+    return;
+  }
+  info.present = mask & RECV_INFO4;
   info.local[0] = bytes[ip + 16]!; info.local[1] = bytes[ip + 17]!; info.local[2] = bytes[ip + 18]!; info.local[3] = bytes[ip + 19]!;
   info.ifIndex = STACK_IFINDEX;
   info.tos = bytes[ip + 1]!;

@@ -49,4 +49,12 @@ export interface Ipv6Network {
    * device vouches for it (as Ipv4Stack.transportChecksumOk).
    */
   transportChecksumOk(slot: number, bytes: Uint8Array, ipOffset: number, offset: number, length: number, protocol: number): boolean;
+  /**
+   * An ICMPv6 error (RFC 4443: `type`, `code`, and `info` — the MTU of a Packet Too Big, the
+   * pointer of a Parameter Problem, else 0) about the received packet bytes[ipOffset..+ipLength),
+   * under RFC 4443 §2.4's rules (never about an ICMPv6 error, nor to a multicast or unspecified
+   * source, rate-limited), quoting as much as fits the minimum MTU. A transport calls it for a
+   * datagram nobody takes (UDP's Port Unreachable). Added by the UDP-over-IPv6 work (udp6.ts).
+   */
+  sendIcmpError(bytes: Uint8Array, ipOffset: number, ipLength: number, type: number, code: number, info: number): void;
 }
