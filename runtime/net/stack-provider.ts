@@ -24,7 +24,7 @@ import { congestionControlNames } from './tcp/congestion.ts';
 import type { Ipv4Stack } from './stack.ts';
 import { openUdpSocket, type UdpReceiver, type UdpSocket } from './udp.ts';
 import { NetworkFamily } from './transport-registry.ts';
-import { Ipv6HeaderField } from './udp6.ts';
+import { Ipv6Field } from './wire/ipv6.ts';
 import { formatIpv6, parseIpv6 } from './ipv6/address-table.ts';
 import { RawSocket } from './raw.ts';
 import {
@@ -59,7 +59,7 @@ class StackDatagram implements TransportDatagram, UdpReceiver {
     if (this.receiveMask !== 0) readReceiveInfo(info, this.receiveMask, bytes, ip);
     // A fresh endpoint per datagram: the WSK layer keeps `from` with a queued datagram.
     const from: Endpoint = (bytes[ip]! >>> 4) === 6
-      ? { family: AF_INET6, address: bytes.slice(ip + Ipv6HeaderField.SOURCE, ip + Ipv6HeaderField.SOURCE + 16), port: srcPort }
+      ? { family: AF_INET6, address: bytes.slice(ip + Ipv6Field.SOURCE, ip + Ipv6Field.SOURCE + 16), port: srcPort }
       : this.family === AF_INET6 ? endpointMapped(srcIp, srcPort) : endpointV4(srcIp, srcPort);
     this.sink.onDatagram(bytes.subarray(offset, offset + length), from, flags, info);
   }

@@ -14,6 +14,7 @@ import {
 import { AF_INET, type Endpoint } from '../sockaddr.ts';
 import type { Ipv4Stack } from './stack.ts';
 import type { Ipv6Network } from './ipv6/ipv6-network.ts';
+import { Ipv6Field } from './wire/ipv6.ts';
 import { sendRaw, type RawReceiver, type RawSocket } from './raw.ts';
 import { get32s, set32 } from './wire/bytes.ts';
 
@@ -107,10 +108,11 @@ export function sendSource6(ip6: Ipv6Network, info: DatagramSendInfo): number {
 export function readReceiveInfo(info: DatagramInfo, mask: number, bytes: Uint8Array, ip: number): void {
   if ((bytes[ip]! >>> 4) === 6) {
     info.present = mask & RECV_INFO6;
-    for (let i = 0; i < 16; i++) info.local[i] = bytes[ip + 24 + i]!;
+    for (let i = 0; i < 16; i++) info.local[i] = bytes[ip + Ipv6Field.DESTINATION + i]!;
     info.ifIndex = STACK_IFINDEX;
+    // The traffic class straddles the first two bytes, after the version nibble.
     info.tos = ((bytes[ip]! & 0x0f) << 4) | (bytes[ip + 1]! >>> 4);
-    info.ttl = bytes[ip + 7]!;
+    info.ttl = bytes[ip + Ipv6Field.HOP_LIMIT]!;
     return;
   }
   info.present = mask & RECV_INFO4;

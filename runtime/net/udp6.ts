@@ -25,15 +25,11 @@ import type { UdpSocket } from './udp.ts';
 import { ETHERNET_HEADER_LENGTH } from './wire/ethernet.ts';
 import { UDP_HEADER_LENGTH, UdpDatagram, UdpField, emitUdp } from './wire/udp.ts';
 import { get16, set16 } from './wire/bytes.ts';
+import { IPV6_HEADER_LENGTH, Ipv6Field, Ipv6NextHeader } from './wire/ipv6.ts';
+import { Icmpv6Type, Icmpv6UnreachableCode } from './wire/icmpv6.ts';
 import { internetChecksum } from './wire/checksum.ts';
 
-/** The fixed IPv6 header (RFC 8200 §3) and the offsets UDP reads from it. */
-export const IPV6_HEADER_LENGTH = 40;
-export const Ipv6HeaderField = { HOP_LIMIT: 7, SOURCE: 8, DESTINATION: 24 } as const;
-const UDP_PROTOCOL = 17;
-/** ICMPv6 error types (RFC 4443 §2.1) and Destination Unreachable's "port unreachable" code (§3.1). */
-export const Icmpv6Error = { DEST_UNREACHABLE: 1, PACKET_TOO_BIG: 2, TIME_EXCEEDED: 3, PARAMETER_PROBLEM: 4 } as const;
-export const ICMPV6_PORT_UNREACHABLE = 4;
+const UDP_PROTOCOL = Ipv6NextHeader.UDP;
 
 export interface Udp6Counters {
   in: number;
@@ -89,7 +85,7 @@ export class Udp6 implements TransportHandler {
     const payload = u.payloadOffset;
     const length = u.payloadLength;
     const table = this.ip6.table;
-    const dst = table.find(bytes, ipOffset + Ipv6HeaderField.DESTINATION);
+    const dst = table.find(bytes, ipOffset + Ipv6Field.DESTINATION);
     if (multicast) {
       const list = this.stack.udp.listeners6(dstPort);
       if (!list || list.length === 0) { c.noPort++; return; }
@@ -99,10 +95,10 @@ export class Udp6 implements TransportHandler {
       }
       return;
     }
-    const s = this.stack.udp.lookup6(dst, dstPort, table.find(bytes, ipOffset + Ipv6HeaderField.SOURCE), srcPort);
+    const s = this.stack.udp.lookup6(dst, dstPort, table.find(bytes, ipOffset + Ipv6Field.SOURCE), srcPort);
     if (!s) {
       c.noPort++;
-      this.ip6.sendIcmpError(bytes, ipOffset, ipLength, Icmpv6Error.DEST_UNREACHABLE, ICMPV6_PORT_UNREACHABLE, 0);
+      this.ip6.sendIcmpError6(bytes, ipOffset, ipLength, Icmpv6Type.DEST_UNREACHABLE, Icmpv6UnreachableCode.PORT, 0);
       return;
     }
     this.deliver(s, slot, bytes, ipOffset, payload, length, srcPort);
@@ -124,14 +120,14 @@ export class Udp6 implements TransportHandler {
 
   icmpError(type: number, code: number, info: number, bytes: Uint8Array, q: number, qhl: number): boolean {
     const table = this.ip6.table;
-    const local = table.find(bytes, q + Ipv6HeaderField.SOURCE);
+    const local = table.find(bytes, q + Ipv6Field.SOURCE);
     if (local === 0 || !this.ip6.isLocal(local)) return false;
     const dstPort = get16(bytes, q + qhl + UdpField.DESTINATION_PORT);
-    const s = this.stack.udp.lookup6(local, get16(bytes, q + qhl + UdpField.SOURCE_PORT), table.find(bytes, q + Ipv6HeaderField.DESTINATION), dstPort);
+    const s = this.stack.udp.lookup6(local, get16(bytes, q + qhl + UdpField.SOURCE_PORT), table.find(bytes, q + Ipv6Field.DESTINATION), dstPort);
     if (!s || s.family !== NetworkFamily.IPV6) return false;
-    if (type === Icmpv6Error.PACKET_TOO_BIG) {
+    if (type === Icmpv6Type.PACKET_TOO_BIG) {
       // Held for the call: the layer interns what it keeps.
-      const dst = table.intern(bytes, q + Ipv6HeaderField.DESTINATION);
+      const dst = table.intern(bytes, q + Ipv6Field.DESTINATION);
       if (dst !== 0) { this.ip6.learnPathMtu(dst, info); table.release(dst); }
     }
     this.counters.icmpErrors++;

@@ -56,5 +56,5 @@ export interface Ipv6Network {
    * source, rate-limited), quoting as much as fits the minimum MTU. A transport calls it for a
    * datagram nobody takes (UDP's Port Unreachable). Added by the UDP-over-IPv6 work (udp6.ts).
    */
-  sendIcmpError(bytes: Uint8Array, ipOffset: number, ipLength: number, type: number, code: number, info: number): void;
+  sendIcmpError6(bytes: Uint8Array, ipOffset: number, ipLength: number, type: number, code: number, info: number): void;
 }
