@@ -197,6 +197,7 @@ export class StackProvider implements TransportProvider {
     if (this.tcp) list.push({ family: AF_INET, socketType: SOCK_STREAM, protocol: IPPROTO_TCP });
     // AF_INET6 datagram sockets: native IPv6 where the interface has it, IPv4 peers (dual-stack) always.
     list.push({ family: AF_INET6, socketType: SOCK_DGRAM, protocol: IPPROTO_UDP });
+    if (this.stack.ip6) list.push({ family: AF_INET6, socketType: SOCK_RAW, protocol: 0 });
     // Dual-stack only without IPv6: an AF_INET6 TCP socket then reaches IPv4 peers as ::ffff:a.b.c.d.
     if (this.tcp) list.push({ family: AF_INET6, socketType: SOCK_STREAM, protocol: IPPROTO_TCP });
     return list;
@@ -250,11 +251,10 @@ export class StackProvider implements TransportProvider {
 
   async bindDatagram(local: Endpoint, options: DatagramOptions, sink: DatagramSink): Promise<TransportDatagram> {
     if (options.rawProtocol !== undefined) {
-      if (local.family !== AF_INET) throw new ProviderError(STATUS_NOT_SUPPORTED, 'bind: IPv6 raw sockets are not available on the userspace stack yet; use AF_INET.');
-      const ip = ipOf(local);
-      this.checkLocal4(ip, local);
-      const raw = new RawSocket(this.stack, options.rawProtocol, ip, UNATTACHED_RAW);
-      const rd = new StackRawDatagram(this.stack, raw, sink, () => this.datagrams.delete(rd));
+      // An IPv6 raw socket has no IPv4 path (Linux's raw6 sockets neither): IPv6-only whatever IPV6_V6ONLY says.
+      const where = this.datagramAddress(local, true);
+      const raw = new RawSocket(this.stack, options.rawProtocol, where.ip, UNATTACHED_RAW, where.family);
+      const rd = new StackRawDatagram(this.stack, raw, sink, local, () => this.datagrams.delete(rd));
       raw.receiver = rd;
       raw.broadcast = options.broadcast;
       rd.setReceiveInfo(options.receiveInfo);

@@ -44,11 +44,10 @@ export class UdpSocket {
   /** IP_MULTICAST_TTL and IP_MULTICAST_LOOP (RFC 1112 §6.1 defaults: 1, and loop on). */
   multicastTtl = 1;
   multicastLoop = true;
-  /** IPv6 (udp6.ts): IPV6_UNICAST_HOPS (-1: the layer's default), IPV6_TCLASS, IPV6_DONTFRAG, the hop limit towards groups. */
+  /** IPv6 (udp6.ts): IPV6_UNICAST_HOPS (-1: the layer's default), IPV6_TCLASS, IPV6_DONTFRAG. */
   hopLimit = -1;
   trafficClass = 0;
   dontFragment6 = false;
-  multicastHops = 1;
   /** The family of the connected remote address (connect()). */
   remoteFamily: NetworkFamily = NetworkFamily.IPV4;
   /** The groups this socket joined (stack.groups counts the interface's memberships). */

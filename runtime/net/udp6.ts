@@ -22,6 +22,7 @@ import type { Ipv4Stack } from './stack.ts';
 import type { Ipv6Network } from './ipv6/ipv6-network.ts';
 import { NetworkFamily, type TransportHandler } from './transport-registry.ts';
 import type { UdpSocket } from './udp.ts';
+import { DEFAULT_MULTICAST_HOPS } from './raw.ts';
 import { ETHERNET_HEADER_LENGTH } from './wire/ethernet.ts';
 import { UDP_HEADER_LENGTH, UdpDatagram, UdpField, emitUdp } from './wire/udp.ts';
 import { get16, set16 } from './wire/bytes.ts';
@@ -159,7 +160,7 @@ export class Udp6 implements TransportHandler {
     const src = source !== 0 ? source : s.localIp !== 0 ? s.localIp : ip6.sourceFor(dst);
     if (src === 0) { c.txNoRoute++; return STATUS_NETWORK_UNREACHABLE; }
     const multicast = isMulticast6(ip6, dst);
-    const hopLimit = multicast ? s.multicastHops : s.hopLimit >= 0 ? s.hopLimit : ip6.defaultHopLimit;
+    const hopLimit = multicast ? DEFAULT_MULTICAST_HOPS : s.hopLimit >= 0 ? s.hopLimit : ip6.defaultHopLimit;
     const tclass = trafficClass >= 0 ? trafficClass : s.trafficClass;
     const udpLength = UDP_HEADER_LENGTH + length;
     const mtu = ip6.isLocal(dst) ? 65535 : ip6.pathMtu(dst);
