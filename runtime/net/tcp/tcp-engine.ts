@@ -93,15 +93,22 @@ export class TcpListener {
   /** Connections in SYN-RECEIVED (the SYN queue). */
   synQueue = 0;
   closed = false;
-  /** IP_TTL and IP_TOS: its SYN-ACKs carry them and the connections it opens inherit them. */
+  /** IP_TTL and IP_TOS: its IPv4 SYN-ACKs carry them and the IPv4 connections it opens inherit them. */
   ttl = 64;
   tos = 0;
+  /** IPV6_UNICAST_HOPS and IPV6_TCLASS, the same for its IPv6 connections (a dual-stack listener has both kinds). */
+  readonly ipv6Header = { ttl: 64, tos: 0 };
   /**
    * `localIp`: the family's representation, 0 for the wildcard. `family` IPV6 with `dualStack`:
    * it takes IPv4 connections too.
    */
   constructor(readonly localIp: number, readonly localPort: number, readonly backlog: number, readonly events: TcpListenerEvents,
     readonly family: NetworkFamily = NetworkFamily.IPV4, readonly dualStack = false) {}
+
+  /** The TTL and TOS (hop limit and traffic class) of its segments and connections of `family`. */
+  headerFor(family: NetworkFamily): { ttl: number; tos: number } {
+    return family === NetworkFamily.IPV4 ? this : this.ipv6Header;
+  }
 }
 
 /** The engine's random inputs: a fraction in [0, 1), and the 16-byte ISN secret (undefined: IsnGenerator draws it from node:crypto). */

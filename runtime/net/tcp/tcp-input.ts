@@ -140,8 +140,9 @@ function cookieMssIndex(mss: number): number {
 function sendSynCookie(e: TcpEngine, listener: TcpListener, o: TcpOptions): void {
   const peerMss = o.mss > 0 ? o.mss : 536;
   const index = cookieMssIndex(Math.min(peerMss, e.mssForMtu(seg.family)));
+  const header = listener.headerFor(seg.family);
   const iss = encodeSynCookie(e.isn, seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, seg.seq, index, e.clock.now(), seg.family);
-  sendStatelessSynAck(e, seg.family, seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, iss, (seg.seq + 1) | 0, o, listener.tos, listener.ttl);
+  sendStatelessSynAck(e, seg.family, seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, iss, (seg.seq + 1) | 0, o, header.tos, header.ttl);
   e.counters.synCookiesSent++;
 }
 
@@ -159,8 +160,9 @@ function cookieOpen(e: TcpEngine, listener: TcpListener, o: TcpOptions): boolean
     return false;
   }
   const tcb = e.newTcb(seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, seg.family);
-  tcb.ttl = listener.ttl;
-  tcb.tos = listener.tos;
+  const header = listener.headerFor(seg.family);
+  tcb.ttl = header.ttl;
+  tcb.tos = header.tos;
   tcb.irs = irs;
   tcb.rcvNxt = seg.seq;
   // The SYN-ACK's window, unscaled (RFC 7323 §2.2), and its ACK: what TS.Recent updates compare with (RFC 7323 §4.3).
@@ -215,8 +217,9 @@ function passiveOpen(e: TcpEngine, listener: TcpListener, o: TcpOptions): void {
     return;
   }
   const tcb = e.newTcb(seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, seg.family);
-  tcb.ttl = listener.ttl;
-  tcb.tos = listener.tos;
+  const header = listener.headerFor(seg.family);
+  tcb.ttl = header.ttl;
+  tcb.tos = header.tos;
   tcb.irs = seg.seq;
   tcb.rcvNxt = (seg.seq + 1) | 0;
   tcb.rcvAdvEdge = tcb.rcvNxt;
