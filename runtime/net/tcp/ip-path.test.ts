@@ -60,6 +60,7 @@ describe('IpPath', () => {
     expect(path.announcedMss()).toBe(1440);
     expect(path.flowLabel).toBe(0xabcde);
     expect(path.format(dst)).toBe('fe80::ff:fe00:2');
+    expect(path.endpointText(dst, 80)).toBe('[fe80::ff:fe00:2]:80');
     path.close();
     table.release(src);
     table.release(dst);

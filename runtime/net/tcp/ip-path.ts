@@ -111,4 +111,9 @@ export class IpPath {
   format(address: number): string {
     return this.family === NetworkFamily.IPV4 ? formatIpv4(address) : this.stack.ip6!.table.format(address);
   }
+
+  /** "a.b.c.d:port" or "[v6]:port" (RFC 5952 §6), for statistics. */
+  endpointText(address: number, port: number): string {
+    return this.family === NetworkFamily.IPV4 ? `${formatIpv4(address)}:${port}` : `[${this.format(address)}]:${port}`;
+  }
 }
