@@ -11,10 +11,14 @@
 //   are kept as two halves (high 16 bits, low 32 bits as int32) so that no value on the hit path
 //   is a boxed number. The table is bounded; when full, the least recently used non-pending
 //   entry is evicted.
+// - The same cache serves NDP (RFC 4861 §7.3), keyed by IPv6 address ids instead of IPv4
+//   addresses: given `delayFirstProbeMs`, a STALE entry that is used goes to DELAY, then PROBE
+//   (unicast solicitations, maxTries of them), then FAILED with resolveFailed() — neighbour
+//   unreachability detection. Without it (ARP) a used STALE entry sends one refresh request.
 import type { SlotArena } from '../ring/slot-arena.ts';
 import type { Clock } from './clock.ts';
 
-export const ArpState = { FREE: 0, INCOMPLETE: 1, REACHABLE: 2, STALE: 3, FAILED: 4 } as const;
+export const ArpState = { FREE: 0, INCOMPLETE: 1, REACHABLE: 2, STALE: 3, FAILED: 4, DELAY: 5, PROBE: 6 } as const;
 
 export interface ArpTimings {
   reachableMs: number;
@@ -26,11 +30,14 @@ export interface ArpTimings {
 export const DEFAULT_ARP_TIMINGS: ArpTimings = { reachableMs: 30_000, retransmitMs: 1000, maxTries: 3, failedHoldMs: 20_000 };
 
 export interface ArpCallbacks {
-  sendRequest(ip: number): void;
+  /** `unicast`: a NUD probe to the cached MAC (RFC 4861 §7.3.3), else a multicast solicitation / broadcast request. */
+  sendRequest(ip: number, unicast: boolean): void;
   /** A waiting packet may leave now: its next hop resolved to entry `entry` (read its MAC halves). */
   flushPending(slot: number, entry: number): void;
   /** Resolution of `ip` gave up after maxTries requests (its waiting packets were dropped). */
   resolveFailed?(ip: number): void;
+  /** The entry for `ip` is gone (expired, evicted, cleared): the owner of its key may drop it. */
+  forget?(ip: number): void;
 }
 
 export class ArpCache {
@@ -64,6 +71,8 @@ export class ArpCache {
     private readonly arena: SlotArena, private readonly clock: Clock, private readonly callbacks: ArpCallbacks,
     readonly timings: ArpTimings = DEFAULT_ARP_TIMINGS,
     capacity = 1024, pendingPerEntry = 64,
+    /** NDP's DELAY_FIRST_PROBE_TIME (RFC 4861 §10); absent: ARP's behaviour (see the file comment). */
+    private readonly delayFirstProbeMs = -1,
   ) {
     this.capacity = capacity;
     this.pendingPerEntry = pendingPerEntry;
@@ -89,7 +98,7 @@ export class ArpCache {
     const e = this.index.get(ip | 0);
     if (e === undefined) return -1;
     const st = this.states[e]!;
-    return st === ArpState.REACHABLE || st === ArpState.STALE ? this.macHi[e]! * 0x100000000 + (this.macLo[e]! >>> 0) : -1;
+    return st === ArpState.REACHABLE || st === ArpState.STALE || st === ArpState.DELAY || st === ArpState.PROBE ? this.macHi[e]! * 0x100000000 + (this.macLo[e]! >>> 0) : -1;
   }
 
   stateOf(ip: number): number {
@@ -111,9 +120,13 @@ export class ArpCache {
       // eviction is the last confirmation, refreshed by learn().
       if (st === ArpState.REACHABLE) return e;
       if (st === ArpState.STALE) {
-        if (!this.refreshSent[e]) { this.refreshSent[e] = 1; this.requestsSent++; this.callbacks.sendRequest(ip); }
+        if (this.delayFirstProbeMs >= 0) {
+          this.states[e] = ArpState.DELAY;
+          this.deadlines[e] = this.clock.now() + this.delayFirstProbeMs;
+        } else if (!this.refreshSent[e]) { this.refreshSent[e] = 1; this.requestsSent++; this.callbacks.sendRequest(ip, false); }
         return e;
       }
+      if (st === ArpState.DELAY || st === ArpState.PROBE) return e;
       const now = this.clock.now();
       if (st === ArpState.FAILED) {
         if (now < this.deadlines[e]!) { this.dropSlot(slot); this.lastResolveFailed = true; return -1; }
@@ -134,9 +147,11 @@ export class ArpCache {
 
   /**
    * Learn (ip → mac) from an ARP packet. `create` is true when the packet was for us (RFC 826:
-   * merge always, add only if we are the target). Releases waiting packets.
+   * merge always, add only if we are the target). Releases waiting packets. `confirmed` false (NDP:
+   * an address learned from a solicitation or an unsolicited advertisement, RFC 4861 §7.2.3 and
+   * §7.2.5) leaves a known entry with the same MAC as it is and makes a new or changed one STALE.
    */
-  learn(ip: number, macHi: number, macLo: number, create: boolean, now: number): void {
+  learn(ip: number, macHi: number, macLo: number, create: boolean, now: number, confirmed = true): void {
     ip |= 0;
     let e = this.index.get(ip);
     if (e === undefined) {
@@ -145,10 +160,18 @@ export class ArpCache {
       if (e < 0) return;
     }
     const wasWaiting = this.states[e] === ArpState.INCOMPLETE;
+    if (!confirmed) {
+      const st = this.states[e]!;
+      const known = st !== ArpState.FREE && st !== ArpState.INCOMPLETE && st !== ArpState.FAILED;
+      if (known && this.macHi[e] === macHi && this.macLo[e] === macLo) return;
+      this.states[e] = ArpState.STALE;
+      this.deadlines[e] = Infinity;
+    } else {
+      this.states[e] = ArpState.REACHABLE;
+      this.deadlines[e] = now + this.timings.reachableMs;
+    }
     this.macHi[e] = macHi;
     this.macLo[e] = macLo;
-    this.states[e] = ArpState.REACHABLE;
-    this.deadlines[e] = now + this.timings.reachableMs;
     this.refreshSent[e] = 0;
     this.tries[e] = 0;
     this.lastUsed[e] = now;
@@ -176,7 +199,7 @@ export class ArpCache {
     for (const [ip, e] of this.index) {
       if (this.deadlines[e]! > now) continue;
       const st = this.states[e]!;
-      if (st === ArpState.INCOMPLETE) {
+      if (st === ArpState.INCOMPLETE || st === ArpState.PROBE) {
         if (this.tries[e]! >= this.timings.maxTries) {
           this.failures++;
           this.states[e] = ArpState.FAILED;
@@ -187,8 +210,15 @@ export class ArpCache {
           this.tries[e]!++;
           this.deadlines[e] = now + this.timings.retransmitMs;
           this.requestsSent++;
-          this.callbacks.sendRequest(ip);
+          this.callbacks.sendRequest(ip, st === ArpState.PROBE);
         }
+      } else if (st === ArpState.DELAY) {
+        // RFC 4861 §7.3.3: no confirmation in DELAY_FIRST_PROBE_TIME: probe the cached address.
+        this.states[e] = ArpState.PROBE;
+        this.tries[e] = 1;
+        this.deadlines[e] = now + this.timings.retransmitMs;
+        this.requestsSent++;
+        this.callbacks.sendRequest(ip, true);
       } else if (st === ArpState.REACHABLE) {
         this.states[e] = ArpState.STALE;
         this.deadlines[e] = Infinity;
@@ -208,7 +238,7 @@ export class ArpCache {
     this.tries[e] = 1;
     this.deadlines[e] = now + this.timings.retransmitMs;
     this.requestsSent++;
-    this.callbacks.sendRequest(this.ips[e]!);
+    this.callbacks.sendRequest(this.ips[e]!, false);
   }
 
   private queue(e: number, slot: number): void {
@@ -266,5 +296,6 @@ export class ArpCache {
     this.index.delete(ip);
     this.states[e] = ArpState.FREE;
     this.freeList[this.freeTop++] = e;
+    this.callbacks.forget?.(ip);
   }
 }

@@ -19,7 +19,7 @@ import { ArpCache, DEFAULT_ARP_TIMINGS, type ArpTimings } from './arp-cache.ts';
 import { DEFAULT_REASSEMBLY_LIMITS, Reassembler, type ReassemblyLimits } from './reassembly.ts';
 import { parseInterface, type InterfaceConfig, type ParsedInterface } from './config.ts';
 import { newStackCounters, type StackCounters } from './counters.ts';
-import type { Ipv6Network } from './ipv6/ipv6-network.ts';
+import { Ipv6Layer, type Ipv6Host, type Ipv6Options } from './ipv6/ipv6-layer.ts';
 import { NetworkFamily, TransportRegistry, type RawListener } from './transport-registry.ts';
 import { UDP_MSG_BCAST, UdpTable, type UdpReceiver, UdpSocket } from './udp.ts';
 import { MulticastGroups, isMulticast } from './igmp.ts';
@@ -65,11 +65,13 @@ export interface StackOptions extends InterfaceConfig {
   gratuitousArp?: boolean;
   /** Answer echo requests (default true). */
   echoReply?: boolean;
+  /** IPv6 on the interface (InterfaceConfig.ipv6, with the layer's timings and limits). */
+  ipv6?: Ipv6Options;
 }
 
 export type EchoReplyHandler = (src: number, identifier: number, sequence: number, data: Uint8Array) => void;
 
-export class Ipv4Stack implements LinkReceiver {
+export class Ipv4Stack implements LinkReceiver, Ipv6Host {
   readonly arena: SlotArena;
   readonly clock: Clock;
   readonly iface: ParsedInterface;
@@ -89,8 +91,8 @@ export class Ipv4Stack implements LinkReceiver {
    * neighbours and path MTU changes.
    */
   readonly transports = new TransportRegistry();
-  /** IPv6 on this interface (StackOptions.ipv6), or null: the stack then drops IPv6 frames (counted). */
-  ip6: Ipv6Network | null = null;
+  /** IPv6 on this interface (StackOptions.ipv6; it implements Ipv6Network), or null: the stack then drops IPv6 frames (counted). */
+  ip6: Ipv6Layer | null = null;
   /** The device's state as last reported; while it is not 'up' there is no route (sends are refused). */
   linkState: LinkState;
   closed = false;
@@ -136,7 +138,7 @@ export class Ipv4Stack implements LinkReceiver {
     this.macLo = device.mac % 0x100000000 | 0;
     this.arp = new ArpCache(this.arena, this.clock, {
       sendRequest: (ip) => this.sendArp(ArpOperation.REQUEST, 0, ip),
-      flushPending: (slot, e) => this.emitFrame(slot, this.arp.macHi[e]!, this.arp.macLo[e]!),
+      flushPending: (slot, e) => this.emitFrame(slot, this.arp.macHi[e]!, this.arp.macLo[e]!, EtherType.IPV4),
       resolveFailed: (ip) => this.transports.neighbourUnreachable(NetworkFamily.IPV4, ip),
     }, { ...DEFAULT_ARP_TIMINGS, ...options.arp });
     this.reassembler = new Reassembler({ ...DEFAULT_REASSEMBLY_LIMITS, ...options.reassembly });
@@ -156,12 +158,21 @@ export class Ipv4Stack implements LinkReceiver {
       input: (bytes, ipOffset, ipLength, slot, broadcast) => this.inputUdp(slot, bytes, ipOffset, ipLength, broadcast),
       icmpError: (type, code, info, bytes, q, qhl) => this.udpIcmpError(type, code, info, bytes, q, qhl),
     });
+    if (options.ipv6) {
+      this.ip6 = new Ipv6Layer(this, {
+        icmpErrorsPerSecond: options.icmpErrorsPerSecond, icmpErrorBurst: options.icmpErrorBurst, echoReply: options.echoReply, ...options.ipv6,
+      });
+    }
     device.attach(this);
     if ((options.gratuitousArp ?? true) && !this.ipFraming) {
       this.sendArp(ArpOperation.REQUEST, 0, this.iface.address);
       for (const a of this.iface.secondary) this.sendArp(ArpOperation.REQUEST, 0, a, a);
     }
+    this.ip6?.start();
   }
+
+  /** Ipv6Host: the interface MTU. */
+  get linkMtu(): number { return this.iface.mtu; }
 
   /** The device's report (LinkReceiver): 'gone' is final; transports hear of it through the registry's events. */
   onLinkState(state: LinkState, reason: string): void {
@@ -170,6 +181,7 @@ export class Ipv4Stack implements LinkReceiver {
     this.counters.linkStateChanges++;
     // Neighbours may have moved while the link was down: learn them again.
     if (state !== 'up') this.arp.clear();
+    this.ip6?.linkChanged(state);
     this.transports.linkChange(state, reason);
   }
 
@@ -194,6 +206,7 @@ export class Ipv4Stack implements LinkReceiver {
     this.groups.close();
     this.arp.clear();
     this.reassembler.clear();
+    this.ip6?.close();
     for (let i = 0; i < this.loopCount; i++) this.arena.release(this.loop[i]!);
     this.loopCount = 0;
     this.device.attach(null);
@@ -231,7 +244,9 @@ export class Ipv4Stack implements LinkReceiver {
     const c = this.counters;
     c.rxFrames++;
     if (this.ipFraming) {
-      if (length < IPV4_MIN_HEADER_LENGTH || (bytes[offset]! >>> 4) !== 4) { c.rxMalformed++; return; }
+      const version = length > 0 ? bytes[offset]! >>> 4 : 0;
+      if (version === 6 && this.ip6 !== null) { this.ip6.input(slot, bytes, offset, length, false, true); return; }
+      if (length < IPV4_MIN_HEADER_LENGTH || version !== 4) { c.rxMalformed++; return; }
       this.inputIpv4(slot, bytes, offset, length, false, true);
       return;
     }
@@ -242,11 +257,14 @@ export class Ipv4Stack implements LinkReceiver {
     // The broadcast address, or an IPv4 group address (01:00:5e and a 0 bit, RFC 1112 §6.4):
     // the IPv4 layer takes such a frame only for a broadcast or a group the interface is a member of.
     const broadcast = (hi === 0xffff && lo === -1) || (hi === 0x0100 && (lo >>> 23) === 0xbc);
-    if (!broadcast && (hi !== this.macHi || lo !== this.macLo)) { c.rxNotForUs++; return; }
+    // 33:33 and a group's low 32 bits (RFC 2464 §7): IPv6 multicast, for the IPv6 layer to judge.
+    const multicast6 = hi === 0x3333 && this.ip6 !== null;
+    if (!broadcast && !multicast6 && (hi !== this.macHi || lo !== this.macLo)) { c.rxNotForUs++; return; }
     const type = eth.etherType;
     const p = eth.payloadOffset;
     const n = length - (p - offset);
-    if (type === EtherType.IPV4) this.inputIpv4(slot, bytes, p, n, broadcast, true);
+    if (type === EtherType.IPV4) { if (!multicast6) this.inputIpv4(slot, bytes, p, n, broadcast, true); else c.rxNotForUs++; }
+    else if (type === EtherType.IPV6 && this.ip6 !== null) this.ip6.input(slot, bytes, p, n, broadcast || multicast6, true);
     else if (type === EtherType.ARP) this.inputArp(bytes, p, n);
     else c.rxUnknownEtherType++;
   }
@@ -375,8 +393,8 @@ export class Ipv4Stack implements LinkReceiver {
     if (!broadcast) this.sendIcmpError(bytes, offset, length, IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.PROTOCOL, 0);
   }
 
-  /** A copy of the packet to each raw listener of its protocol (borrowed for the call, as transports get it). */
-  private deliverRaw(raw: readonly RawListener[], slot: number, bytes: Uint8Array, offset: number, length: number): void {
+  /** @internal (Ipv6Host too): a copy of the packet to each raw listener of its protocol (borrowed for the call, as transports get it). */
+  deliverRaw(raw: readonly RawListener[], slot: number, bytes: Uint8Array, offset: number, length: number): void {
     for (let i = 0; i < raw.length; i++) {
       try {
         raw[i]!.input(bytes, offset, length, slot);
@@ -730,30 +748,31 @@ export class Ipv4Stack implements LinkReceiver {
     if (this.isLocalDestination(dst) || (dst >>> 24) === 127) { this.loopback(slot); return; }
     // Bare IP: the host's own routing and neighbour tables deliver it.
     if (this.ipFraming) { this.queueTx(slot); return; }
-    if (broadcast) { this.emitFrame(slot, 0xffff, -1); return; }
+    if (broadcast) { this.emitFrame(slot, 0xffff, -1, EtherType.IPV4); return; }
     // The group's MAC: 01:00:5e and the low 23 bits of the address (RFC 1112 §6.4).
-    if (isMulticast(dst)) { this.emitFrame(slot, 0x0100, 0x5e000000 | (dst & 0x7fffff)); return; }
+    if (isMulticast(dst)) { this.emitFrame(slot, 0x0100, 0x5e000000 | (dst & 0x7fffff), EtherType.IPV4); return; }
     const onLink = (dst & this.iface.netmask) === this.iface.network;
     const nextHop = onLink ? dst : this.iface.gateway;
     if (nextHop === 0) { this.counters.txNoRoute++; arena.release(slot); return; }
     const e = this.arp.resolve(nextHop, slot);
     if (e < 0) { this.rearm(); return; }
-    this.emitFrame(slot, this.arp.macHi[e]!, this.arp.macLo[e]!);
+    this.emitFrame(slot, this.arp.macHi[e]!, this.arp.macLo[e]!, EtherType.IPV4);
   }
 
-  /** Prepends the Ethernet header (destination MAC as halves) and queues the frame for the next transmit batch. */
-  private emitFrame(slot: number, dstHi: number, dstLo: number): void {
+  /** @internal (Ipv6Host): prepends the Ethernet header (destination MAC as halves) and queues the frame for the next transmit batch. */
+  emitFrame(slot: number, dstHi: number, dstLo: number, etherType: number): void {
     const at = this.arena.prepend(slot, ETHERNET_HEADER_LENGTH);
     const v = this.arena.view(slot);
     set16(v, at + EthernetField.DESTINATION, dstHi);
     set32(v, at + EthernetField.DESTINATION + 2, dstLo);
     set16(v, at + EthernetField.SOURCE, this.macHi);
     set32(v, at + EthernetField.SOURCE + 2, this.macLo);
-    set16(v, at + EthernetField.ETHER_TYPE, EtherType.IPV4);
+    set16(v, at + EthernetField.ETHER_TYPE, etherType);
     this.queueTx(slot);
   }
 
-  private queueTx(slot: number): void {
+  /** @internal (Ipv6Host) */
+  queueTx(slot: number): void {
     if (this.closed) { this.arena.release(slot); return; }
     this.tx[this.txCount++] = slot;
     if (this.txCount === this.tx.length) this.flushTx();
@@ -800,7 +819,8 @@ export class Ipv4Stack implements LinkReceiver {
     this.outputIpv4(slot, this.iface.address, dst, IpProtocol.IGMP, 0, false, -1, false, 0, 1);
   }
 
-  private loopback(slot: number): void {
+  /** @internal (Ipv6Host): the IP packet in `slot` is received on the next clock step, in a batch of its own. */
+  loopback(slot: number): void {
     if (this.loopCount === this.loop.length) { this.counters.loopbackDrops++; this.arena.release(slot); return; }
     this.loop[this.loopCount++] = slot;
     if (!this.loopScheduled) {
@@ -818,7 +838,12 @@ export class Ipv4Stack implements LinkReceiver {
     const arena = this.arena;
     for (let i = 0; i < n; i++) {
       const slot = this.loop[i]!;
-      if (!this.closed) this.inputIpv4(slot, arena.view(slot), arena.offsetOf(slot), arena.lengthOf(slot), false, false);
+      if (!this.closed) {
+        const v = arena.view(slot);
+        const at = arena.offsetOf(slot);
+        if (this.ip6 !== null && (v[at]! >>> 4) === 6) this.ip6.input(slot, v, at, arena.lengthOf(slot), false, false);
+        else this.inputIpv4(slot, v, at, arena.lengthOf(slot), false, false);
+      }
       arena.release(slot);
     }
     this.inBatch = false;
@@ -928,10 +953,11 @@ export class Ipv4Stack implements LinkReceiver {
 
   // ---- timers -----------------------------------------------------------------------------
 
-  /** Arms the stack's one timer at the earliest deadline of ARP and reassembly. */
-  private rearm(): void {
+  /** @internal (Ipv6Host): arms the stack's one timer at the earliest deadline of ARP, reassembly and IPv6. */
+  rearm(): void {
     if (this.closed) return;
-    const next = Math.min(this.arp.nextDeadline(), this.reassembler.nextDeadline());
+    let next = Math.min(this.arp.nextDeadline(), this.reassembler.nextDeadline());
+    if (this.ip6 !== null) next = Math.min(next, this.ip6.nextDeadline());
     if (next === Infinity) this.timer.disarm();
     else if (!this.timer.armed || this.timer.deadline !== next) this.timer.arm(next);
   }
@@ -940,6 +966,7 @@ export class Ipv4Stack implements LinkReceiver {
     if (this.closed) return;
     const now = this.clock.now();
     this.arp.poll(now);
+    this.ip6?.poll(now);
     this.reassembler.poll(now, (header, headerLength, firstPayload) => {
       // RFC 792: Time Exceeded (fragment reassembly) quoting the first fragment.
       const q = new Uint8Array(headerLength + firstPayload.length);

@@ -87,3 +87,22 @@ export function checksumUpdate32(oldChecksum: number, oldValue: number, newValue
 export function transportChecksumValid(bytes: Uint8Array, offset: number, length: number, src: number, dst: number, protocol: number): boolean {
   return checksumFold(checksumAdd(bytes, offset, length, pseudoHeaderSumV4(src, dst, protocol, length))) === 0xffff;
 }
+
+/**
+ * Pseudo-header sum for an upper layer over IPv6 (RFC 8200 §8.1) from the addresses' unfolded
+ * word sums (Ipv6AddressTable.sum): the 32-bit upper-layer length and the next header.
+ */
+export function pseudoHeaderSumV6(srcSum: number, dstSum: number, nextHeader: number, length: number): number {
+  return srcSum + dstSum + (length >>> 16) + (length & 0xffff) + nextHeader;
+}
+
+/** The same sum read from the addresses of the IPv6 header at bytes[ipOffset] (received packets). */
+export function pseudoHeaderSumV6At(bytes: Uint8Array, ipOffset: number, nextHeader: number, length: number): number {
+  // Source (offset 8) and destination (24) are adjacent: one 32-byte run.
+  return checksumAdd(bytes, ipOffset + 8, 32, (length >>> 16) + (length & 0xffff) + nextHeader);
+}
+
+/** True when the upper-layer packet bytes[offset..+length) of the IPv6 packet at ipOffset sums to 0xffff with its pseudo-header. */
+export function transportChecksumValidV6(bytes: Uint8Array, ipOffset: number, offset: number, length: number, nextHeader: number): boolean {
+  return checksumFold(checksumAdd(bytes, offset, length, pseudoHeaderSumV6At(bytes, ipOffset, nextHeader, length))) === 0xffff;
+}
