@@ -23,10 +23,7 @@ import { ETHERNET_HEADER_LENGTH } from '../wire/ethernet.ts';
 import { IPV4_MIN_HEADER_LENGTH, IpProtocol } from '../wire/ipv4.ts';
 import { TCP_MIN_HEADER_LENGTH } from '../wire/tcp.ts';
 import { formatIpv4 } from '../wire/bytes.ts';
-
-/** The fixed IPv6 header (RFC 8200 §3) and where it keeps the addresses. */
-export const IPV6_HEADER_LENGTH = 40;
-export const Ipv6Address = { SOURCE: 8, DESTINATION: 24 } as const;
+import { IPV6_HEADER_LENGTH } from '../wire/ipv6.ts';
 
 /** The IP header TCP's segments carry: IPv4 without options, IPv6 without extension headers. */
 export function ipHeaderLength(family: NetworkFamily): number {

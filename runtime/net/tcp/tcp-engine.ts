@@ -32,7 +32,10 @@ import { IsnGenerator } from './isn.ts';
 import { SendRequest, Tcb, TcpState, type SendDone, type TcpEvents } from './tcb.ts';
 import { output, sendAck, sendReset, sendSyn, sendWindowProbe, retransmitFirst } from './tcp-output.ts';
 import { tcpInput, tcpInput6 } from './tcp-input.ts';
-import { IpPath, ipHeaderLength, Ipv6Address } from './ip-path.ts';
+import { IpPath, ipHeaderLength } from './ip-path.ts';
+import { Ipv6Field } from '../wire/ipv6.ts';
+import { Icmpv6Type, Icmpv6UnreachableCode } from '../wire/icmpv6.ts';
+import type { Ipv6Network } from '../ipv6/ipv6-network.ts';
 import { onLossTimer, timeoutRecovery } from './tcp-recovery.ts';
 import { newTcpCounters, type TcpCounters } from './tcp-counters.ts';
 import { IndexedHeap } from '../indexed-heap.ts';
@@ -125,9 +128,6 @@ const EPHEMERAL_COUNT = 16384;
 /** Segments one coalesced ACK may cover (design note in ackSoon). */
 const ACK_COALESCE_SEGMENTS = 32;
 
-/** ICMPv6 types and Destination Unreachable codes (RFC 4443 §3). */
-const Icmpv6Type = { DEST_UNREACHABLE: 1, PACKET_TOO_BIG: 2, TIME_EXCEEDED: 3, PARAMETER_PROBLEM: 4 } as const;
-const Icmpv6UnreachableCode = { NO_ROUTE: 0, ADMIN_PROHIBITED: 1, BEYOND_SCOPE: 2, ADDRESS: 3, PORT: 4, POLICY: 5, REJECT_ROUTE: 6 } as const;
 
 export class TcpEngine {
   readonly clock: Clock;
@@ -309,7 +309,7 @@ export class TcpEngine {
    */
   private onIcmpv6Error(type: number, code: number, info: number, bytes: Uint8Array, q: number, qhl: number): boolean {
     const ip6 = this.stack.ip6!;
-    const remote = ip6.table.find(bytes, q + Ipv6Address.DESTINATION);
+    const remote = ip6.table.find(bytes, q + Ipv6Field.DESTINATION);
     if (remote === 0) return false;
     const tcb = this.icmpTarget(NetworkFamily.IPV6, remote, bytes, q + qhl);
     if (tcb === null) return false;
@@ -326,7 +326,7 @@ export class TcpEngine {
         switch (code) {
           case Icmpv6UnreachableCode.NO_ROUTE: status = STATUS_NETWORK_UNREACHABLE; break;
           case Icmpv6UnreachableCode.PORT: status = STATUS_CONNECTION_REFUSED; fatal = true; break;
-          case Icmpv6UnreachableCode.ADMIN_PROHIBITED: case Icmpv6UnreachableCode.POLICY: case Icmpv6UnreachableCode.REJECT_ROUTE:
+          case Icmpv6UnreachableCode.ADMIN: case Icmpv6UnreachableCode.SOURCE_POLICY: case Icmpv6UnreachableCode.REJECT_ROUTE:
             status = STATUS_ACCESS_DENIED; fatal = true; break;
           default: status = STATUS_HOST_UNREACHABLE; // beyond scope, address unreachable, codes yet unknown
         }
@@ -349,7 +349,8 @@ export class TcpEngine {
    */
   private onNeighbourUnreachable(family: NetworkFamily, ip: number): void {
     const { gateway, netmask, network } = this.stack.iface;
-    const ip6 = this.stack.ip6;
+    // Through the contract: nextHop is optional there.
+    const ip6: Ipv6Network | null = this.stack.ip6;
     for (const [remote, m] of [...this.connections[family]!]) {
       if (family === NetworkFamily.IPV4) {
         const onLink = (remote & netmask) === network;

@@ -8,7 +8,7 @@ import { get16, get32s } from '../wire/bytes.ts';
 import { IpProtocol, Ipv4Field } from '../wire/ipv4.ts';
 import { NetworkFamily } from '../transport-registry.ts';
 import type { Ipv6Network } from '../ipv6/ipv6-network.ts';
-import { Ipv6Address } from './ip-path.ts';
+import { Ipv6Field } from '../wire/ipv6.ts';
 import { parseTcpOptions, TcpFlags, TcpSegment, type TcpOptions, TcpField, tcpHeaderLength, TCP_MIN_HEADER_LENGTH } from '../wire/tcp.ts';
 import { STATUS_CONNECTION_REFUSED, STATUS_CONNECTION_RESET, STATUS_SUCCESS } from '../../ntstatus.ts';
 import { seqGeq, seqGt, seqLeq, seqLt } from './seq.ts';
@@ -66,12 +66,12 @@ export function tcpInput6(e: TcpEngine, ip6: Ipv6Network, bytes: Uint8Array, ipO
   const off = transportOffset;
   const len = ipLength - (off - ipOffset);
   const table = ip6.table;
-  const dst = table.find(bytes, ipOffset + Ipv6Address.DESTINATION);
+  const dst = table.find(bytes, ipOffset + Ipv6Field.DESTINATION);
   if (dst === 0 || TcpSegment.check(bytes, off, len) !== null || !ip6.transportChecksumOk(slot, bytes, ipOffset, off, len, IpProtocol.TCP)) {
     e.counters.malformed++;
     return;
   }
-  const src = table.intern(bytes, ipOffset + Ipv6Address.SOURCE);
+  const src = table.intern(bytes, ipOffset + Ipv6Field.SOURCE);
   if (src === 0) { e.counters.malformed++; return; } // from ::, which nothing can answer
   segmentIn(e, NetworkFamily.IPV6, src, dst, bytes, off, len, slot);
   table.release(src);
