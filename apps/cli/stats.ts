@@ -10,7 +10,6 @@ import { createConnection, createServer, type Server } from 'node:net';
 import { chmodSync, lstatSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { formatIpv4 } from '../../runtime/net/wire/bytes.ts';
 import { TcpState } from '../../runtime/net/tcp/tcb.ts';
 import type { RunningProvider } from './providers.ts';
 
@@ -86,8 +85,8 @@ const STATE_NAMES = new Map(Object.entries(TcpState).map(([name, value]) => [val
 export function snapshot(app: string, running: StatsSource, startedAt: number): StatsSnapshot {
   const engine = running.stackProvider?.tcp ?? null;
   const connections = (engine?.connectionList() ?? []).map((t): ConnectionStats => ({
-    local: `${formatIpv4(t.localIp)}:${t.localPort}`,
-    remote: `${formatIpv4(t.remoteIp)}:${t.remotePort}`,
+    local: t.path.endpointText(t.localIp, t.localPort),
+    remote: t.path.endpointText(t.remoteIp, t.remotePort),
     state: STATE_NAMES.get(t.state) ?? String(t.state),
     cwnd: t.cc?.cwnd ?? 0,
     ssthresh: t.cc && Number.isFinite(t.cc.ssthresh) ? t.cc.ssthresh : null,

@@ -22,7 +22,9 @@ export const MAX_FILTER_DESTINATIONS = 16;
 /**
  * The frames a stack built from `config` takes: ARP, and IPv4 to its addresses (secondary ones
  * too), its subnet broadcast (none on a /31 or /32: RFC 3021) and the limited broadcast; with
- * `multicast`, IPv4 multicast as well (for sockets that join groups).
+ * `multicast`, IPv4 multicast as well (for sockets that join groups). With `config.ipv6`, every
+ * IPv6 frame (EtherType 0x86DD): its unicast addresses, its solicited-node and all-nodes groups
+ * (neighbour discovery) and addresses SLAAC may add later; the IPv6 layer drops the rest, counted.
  */
 export function receiveFilterFor(config: InterfaceConfig, multicast = false): ReceiveFilter {
   // The device MTU is not known yet: only the addresses matter here, the stack checks the MTU.
@@ -33,5 +35,6 @@ export function receiveFilterFor(config: InterfaceConfig, multicast = false): Re
   if (destinations.length > MAX_FILTER_DESTINATIONS) {
     throw new WskUsageError('NET_CONFIG', `A link filter takes at most ${MAX_FILTER_DESTINATIONS} IPv4 destinations; give the interface at most ${MAX_FILTER_DESTINATIONS - 3} secondary addresses.`);
   }
-  return { etherTypes: [EtherType.ARP], ipv4Destinations: destinations.map((a) => a >>> 0), ipv4Multicast: multicast };
+  const etherTypes: number[] = config.ipv6 ? [EtherType.ARP, EtherType.IPV6] : [EtherType.ARP];
+  return { etherTypes, ipv4Destinations: destinations.map((a) => a >>> 0), ipv4Multicast: multicast };
 }

@@ -77,6 +77,16 @@ describe('the link filter compiled from the stack\'s ReceiveFilter', () => {
     expect(run(compileReceiveFilter(p2p), ipv4To('198.18.0.3'))).toBe(0);
   });
 
+  it('with IPv6 on the interface, IPv6 frames pass whole (unicast and 33:33 multicast: the IPv6 layer judges them)', () => {
+    const prog = compileReceiveFilter(receiveFilterFor({ address: '198.18.0.2/24', ipv6: { addresses: ['fd00:198:18::2/64'] } }));
+    expect(run(prog, ipv6())).toBeGreaterThan(0);
+    const group = ipv6();
+    emitEthernet(group, 0, 0x3333ff000002, PEER_MAC, EtherType.IPV6);
+    expect(run(prog, group)).toBeGreaterThan(0);
+    expect(run(prog, arp())).toBeGreaterThan(0);
+    expect(run(prog, ipv4To('198.18.0.4'))).toBe(0);
+  });
+
   it('is plain data (what a worker thread could be sent) and encodes to 8 bytes per instruction; too many addresses is NET_CONFIG', () => {
     const filter = receiveFilterFor({ address: '198.18.0.2/24' });
     expect(structuredClone(filter)).toEqual(filter);

@@ -28,6 +28,13 @@ export interface Ipv6Network {
   sourceFor(dst: number): number;
   /** True when `dst` is ours, on-link (a prefix of the interface, link-local, multicast) or reachable through a default router. */
   hasRoute(dst: number): boolean;
+  /**
+   * The neighbour packets to `dst` go to: `dst` itself when it is on-link, else the default
+   * router; 0 without a route. TCP uses it to fail the connections behind a neighbour that
+   * did not answer (onNeighbourUnreachable). Optional: without it only connections to the
+   * neighbour itself fail.
+   */
+  nextHop?(dst: number): number;
   /** The MTU towards `dst`: the link's, lowered by Packet Too Big messages (RFC 8201); never below 1280. */
   pathMtu(dst: number): number;
   /** A transport matched a Packet Too Big to one of its sockets or connections: lower the path MTU towards `dst`. */
