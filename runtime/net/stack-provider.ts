@@ -26,6 +26,7 @@ import { openUdpSocket, type UdpReceiver, type UdpSocket } from './udp.ts';
 import { NetworkFamily } from './transport-registry.ts';
 import { Ipv6Field } from './wire/ipv6.ts';
 import { formatIpv6, parseIpv6 } from './ipv6/address-table.ts';
+import { formatIpv4 } from './wire/bytes.ts';
 import { RawSocket } from './raw.ts';
 import {
   STACK_RECV_INFO, StackRawDatagram, readReceiveInfo, sendSource, sendSource6, setIpSendOption, setStackMembership,
@@ -198,7 +199,7 @@ export class StackProvider implements TransportProvider {
     // AF_INET6 datagram sockets: native IPv6 where the interface has it, IPv4 peers (dual-stack) always.
     list.push({ family: AF_INET6, socketType: SOCK_DGRAM, protocol: IPPROTO_UDP });
     if (this.stack.ip6) list.push({ family: AF_INET6, socketType: SOCK_RAW, protocol: 0 });
-    // Dual-stack only without IPv6: an AF_INET6 TCP socket then reaches IPv4 peers as ::ffff:a.b.c.d.
+    // Without IPv6 on the interface an AF_INET6 TCP socket is dual-stack only: IPv4 peers as ::ffff:a.b.c.d.
     if (this.tcp) list.push({ family: AF_INET6, socketType: SOCK_STREAM, protocol: IPPROTO_TCP });
     return list;
   }
@@ -212,15 +213,17 @@ export class StackProvider implements TransportProvider {
     throw new ProviderError(STATUS_NOT_SUPPORTED, `${what}: this stack was created with tcp: false (datagram sockets only).`);
   }
 
-  /** AF_INET6 sockets are dual-stack only: bound to :: or ::ffff:<ours>, never IPV6_V6ONLY. */
-  private checkLocal(local: Endpoint, what: string, v6Only = false): void {
-    if (local.family !== AF_INET && (v6Only || !(isV6Wildcard(local) || isV4Mapped(local)))) {
-      throw new ProviderError(STATUS_NOT_SUPPORTED, `${what}: IPv6 is not available on the userspace stack yet; use AF_INET, or AF_INET6 dual-stack (IPV6_V6ONLY 0, bound to :: or a v4-mapped address).`);
+  /**
+   * A TCP socket's local address: AF_INET on the interface's first address (TCP keeps to it) or
+   * the wildcard; AF_INET6 as for datagram sockets (datagramAddress: a v4-mapped address is IPv4,
+   * refused under IPV6_V6ONLY; :: needs IPv6 on the interface unless it is dual-stack).
+   */
+  private checkLocal(local: Endpoint, what: string, v6Only = false): { family: NetworkFamily; ip: number } {
+    const where = this.datagramAddress(local, v6Only, what);
+    if (where.family === NetworkFamily.IPV4 && where.ip !== 0 && where.ip !== this.stack.address) {
+      throw new ProviderError(STATUS_ADDRESS_NOT_LOCAL, `${what}: ${formatEndpointAddress(local)} is not the stack's TCP address (${formatIpv4(this.stack.address)}).`);
     }
-    const ip = ipOf(local);
-    if (ip !== 0 && ip !== this.stack.address) {
-      throw new ProviderError(STATUS_ADDRESS_NOT_LOCAL, `${what}: ${Array.from(local.address).join('.')} is not an address of this stack.`);
-    }
+    return where;
   }
 
   async reservePort(local: Endpoint): Promise<number> {
@@ -234,17 +237,22 @@ export class StackProvider implements TransportProvider {
   async listen(local: Endpoint, options: ListenOptions, sink: ListenerSink): Promise<TransportListener> {
     const engine = this.engine('listen');
     this.checkLocal(local, 'listen', options.v6Only);
-    if (local.port !== 0 && engine.listenerFor(local.port)) {
-      throw new ProviderError(STATUS_ADDRESS_ALREADY_ASSOCIATED, `listen: TCP port ${local.port} already has a listener on this stack.`);
-    }
     return stackListen(engine, local, options, sink);
   }
 
   async connect(local: Endpoint | null, remote: Endpoint, options: ConnectOptions): Promise<TransportConnection> {
     const engine = this.engine('connect');
-    if (local) this.checkLocal(local, 'connect', options.v6Only);
-    if (remote.family !== AF_INET && !isV4Mapped(remote)) {
-      throw new ProviderError(STATUS_NETWORK_UNREACHABLE, 'connect: the userspace stack has no IPv6 route; only IPv4 (or v4-mapped) destinations are reachable.');
+    const toIpv4 = remote.family === AF_INET || isV4Mapped(remote);
+    if (local) {
+      const where = this.checkLocal(local, 'connect', options.v6Only);
+      // Linux's tcp_v6_connect: an IPV6_V6ONLY socket has no IPv4 path (ENETUNREACH); a socket
+      // bound to an address of one family cannot reach the other.
+      if (toIpv4 && local.family === AF_INET6 && (options.v6Only || (where.family === NetworkFamily.IPV6 && where.ip !== 0))) {
+        throw new ProviderError(STATUS_NETWORK_UNREACHABLE, `connect: ${formatEndpointAddress(remote)} is IPv4 and this socket is IPv6-only (IPV6_V6ONLY, or bound to an IPv6 address).`);
+      }
+      if (!toIpv4 && where.family === NetworkFamily.IPV4 && local.family === AF_INET6 && !isV6Wildcard(local)) {
+        throw new ProviderError(STATUS_NETWORK_UNREACHABLE, `connect: ${formatEndpointAddress(remote)} is IPv6 and this socket is bound to an IPv4 (v4-mapped) address.`);
+      }
     }
     return stackConnect(engine, local, remote, options);
   }
@@ -277,9 +285,9 @@ export class StackProvider implements TransportProvider {
   }
 
   /** An IPv4 address (0: the wildcard) a socket may bind: any of the interface's (secondary ones too; TCP keeps to the first). */
-  private checkLocal4(ip: number, local: Endpoint): void {
+  private checkLocal4(ip: number, local: Endpoint, what = 'bind'): void {
     if (ip !== 0 && !this.stack.isLocalAddress(ip)) {
-      throw new ProviderError(STATUS_ADDRESS_NOT_LOCAL, `bind: ${formatEndpointAddress(local)} is not an address of this stack.`);
+      throw new ProviderError(STATUS_ADDRESS_NOT_LOCAL, `${what}: ${formatEndpointAddress(local)} is not an address of this stack.`);
     }
   }
 
@@ -288,24 +296,24 @@ export class StackProvider implements TransportProvider {
    * socket bound to ::ffff:a.b.c.d is an IPv4 socket whose peers are shown mapped; IPV6_V6ONLY
    * refuses that bind, as Linux's inet6_bind (EINVAL).
    */
-  private datagramAddress(local: Endpoint, v6Only: boolean): { family: NetworkFamily; ip: number } {
+  private datagramAddress(local: Endpoint, v6Only: boolean, what = 'bind'): { family: NetworkFamily; ip: number } {
     if (local.family === AF_INET || isV4Mapped(local)) {
       if (local.family === AF_INET6 && v6Only) {
-        throw new ProviderError(STATUS_INVALID_PARAMETER, 'bind: an IPV6_V6ONLY socket cannot bind a v4-mapped address; set IPV6_V6ONLY 0 before bind, or bind an IPv6 address.');
+        throw new ProviderError(STATUS_INVALID_PARAMETER, `${what}: an IPv6-only socket (IPV6_V6ONLY, or a raw IPv6 one) cannot use a v4-mapped address; set IPV6_V6ONLY 0 before bind, or use an IPv6 address.`);
       }
       const ip = ipOf(local);
-      this.checkLocal4(ip, local);
+      this.checkLocal4(ip, local, what);
       return { family: NetworkFamily.IPV4, ip };
     }
     const ip6 = this.stack.ip6;
     if (isV6Wildcard(local)) {
       // Without IPv6 on the interface a dual-stack socket still serves IPv4 peers.
-      if (!ip6 && v6Only) throw new ProviderError(STATUS_NOT_SUPPORTED, 'bind: this stack has no IPv6 (InterfaceConfig.ipv6, --ip with an IPv6 address); set IPV6_V6ONLY 0 for IPv4 peers only, or use AF_INET.');
+      if (!ip6 && v6Only) throw new ProviderError(STATUS_NOT_SUPPORTED, `${what}: this stack has no IPv6 (InterfaceConfig.ipv6, --ip with an IPv6 address); set IPV6_V6ONLY 0 for IPv4 peers only, or use AF_INET.`);
       return { family: NetworkFamily.IPV6, ip: 0 };
     }
     const id = ip6 ? ip6.table.find(local.address, 0) : 0;
     if (id === 0 || !ip6!.isLocal(id)) {
-      throw new ProviderError(STATUS_ADDRESS_NOT_LOCAL, `bind: ${formatEndpointAddress(local)} is not an address of this stack.`);
+      throw new ProviderError(STATUS_ADDRESS_NOT_LOCAL, `${what}: ${formatEndpointAddress(local)} is not an address of this stack.`);
     }
     return { family: NetworkFamily.IPV6, ip: id };
   }

@@ -3,7 +3,7 @@
 // host (198.18.0.2 and fd00:198:18::2) whose UDP sockets and TCP engine play the part node:dgram
 // and node:net play for the kernel provider. Duplicate address detection is off (dadTransmits 0):
 // each session's IPv6 addresses are usable at once, and nobody else is on the link.
-import { AF_INET, AF_INET6 } from '../../index.ts';
+import { AF_INET6 } from '../../index.ts';
 import { HostResolver } from '../../transports/kernel/host-resolver.ts';
 import { createStackProvider } from '../../runtime/net/stack-provider.ts';
 import { formatIpv4, parseIpv4 } from '../../runtime/net/wire/bytes.ts';
@@ -84,13 +84,13 @@ async function stackPeer(family: number): Promise<UdpPeer> {
   };
 }
 
-function peerEngine(family: number): TcpEngine {
-  if (family !== AF_INET || !peerTcp) throw new Error('stack target: open a session first; only AF_INET peers exist');
+function peerEngine(): TcpEngine {
+  if (!peerTcp) throw new Error('stack target: open a session first');
   return peerTcp;
 }
 
 async function stackTcpServer(family: number): Promise<PeerServer> {
-  const server = new StackServer(peerEngine(family));
+  const server = new StackServer(peerEngine(), 0, family === AF_INET6 ? 'ipv6' : 'ipv4');
   return {
     port: server.port,
     next: async () => quiet(await server.next()),
@@ -108,13 +108,13 @@ export const stackTarget: ContractTarget = {
   name: 'stack',
   factory: () => stackFactory(),
   streams: true,
-  ipv6: false,
+  ipv6: true,
   dualStack: true,
   hostAddress: (family) => (family === AF_INET6 ? A6 : A_IP),
   secondaryAddress: SECONDARY_IP,
   udpPeer: stackPeer,
   tcpServer: stackTcpServer,
-  tcpConnect: (family, port) => quiet(stackConnect(peerEngine(family), port, A_IP)),
+  tcpConnect: (family, port) => quiet(stackConnect(peerEngine(), port, family === AF_INET6 ? A6 : A_IP)),
   peerAddress: (family) => (family === AF_INET6 ? B6 : B_IP),
   // The peer is another host on the memory network, not loopback.
   peersOnLoopback: false,
