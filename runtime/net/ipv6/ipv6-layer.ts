@@ -329,9 +329,11 @@ export class Ipv6Layer implements Ipv6Network {
     if (this.isMulticast(dst)) { host.emitFrame(slot, 0x3333, this.table.word(dst, 3), EtherType.IPV6); return; }
     const nextHop = this.isOnLink(dst) ? dst : this.defaultRouter();
     if (nextHop === 0) { host.counters.txNoRoute++; host.arena.release(slot); return; }
+    const n = this.neighbours;
     const e = this.resolve(nextHop, slot);
     if (e < 0) { host.rearm(); return; }
-    host.emitFrame(slot, this.neighbours.macHi[e]!, this.neighbours.macLo[e]!, EtherType.IPV6);
+    if (n.deadlineAdded) { n.deadlineAdded = false; host.rearm(); }
+    host.emitFrame(slot, n.macHi[e]!, n.macLo[e]!, EtherType.IPV6);
   }
 
   /** The neighbour cache's resolve(); a new entry holds a reference to its address id (released by the cache's forget). */
