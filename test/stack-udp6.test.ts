@@ -2,11 +2,11 @@
 // virtual time: datagrams both ways with the source read from the IPv6 header, the mandatory
 // checksum (RFC 8200 §8.1), Port Unreachable matched to the sender's socket (RFC 4443 §3.1),
 // fragments out and reassembled, dual-stack sockets (IPV6_V6ONLY 0) beside IPv6-only ones in one
-// port space.
+// port space; and through WSK, IN6_PKTINFO and IPV6_UNICAST_HOPS on send.
 import { describe, expect, it } from 'vitest';
 import { VirtualClock } from '../runtime/net/clock.ts';
 import { LinkMiddleware } from '../transports/link.ts';
-import { stackPair, A_IP, type StackPair } from './helpers/net-pair.ts';
+import { stackPair, A_IP, B_IP, type StackPair } from './helpers/net-pair.ts';
 import { parseIpv6, formatIpv6 } from '../runtime/net/ipv6/address-table.ts';
 import type { Ipv6Network } from '../runtime/net/ipv6/ipv6-network.ts';
 import { openUdpSocket, type UdpReceiver, type UdpSocket } from '../runtime/net/udp.ts';
@@ -14,7 +14,16 @@ import { NetworkFamily } from '../runtime/net/transport-registry.ts';
 import { Icmpv6Type, Icmpv6UnreachableCode } from '../runtime/net/wire/icmpv6.ts';
 import { Ipv6Field } from '../runtime/net/wire/ipv6.ts';
 import { parseIpv4 } from '../runtime/net/wire/bytes.ts';
-import { STATUS_BUFFER_OVERFLOW, STATUS_SUCCESS } from '../runtime/ntstatus.ts';
+import { STATUS_BUFFER_OVERFLOW, STATUS_INVALID_PARAMETER, STATUS_NETWORK_UNREACHABLE, STATUS_SUCCESS } from '../runtime/ntstatus.ts';
+import {
+  AF_INET6, IN6_PKTINFO, IPPROTO_IPV6, IPV6_PKTINFO, IPV6_UNICAST_HOPS, WSK_FLAG_DATAGRAM_SOCKET, WskSetOption, makeSockaddrIn6,
+  type WSK_PROVIDER_BASIC_DISPATCH,
+} from '../index.ts';
+import { createStackProvider } from '../runtime/net/stack-provider.ts';
+import { openSession } from './helpers/wsk-session.ts';
+import { call, until } from './helpers/wsk-call.ts';
+import { controlBuffer } from './helpers/control-buffer.ts';
+import { bind, buf, close, dgTable, socket } from './contract/fixtures.ts';
 
 const A6 = 'fd00:198:18::1';
 const B6 = 'fd00:198:18::2';
@@ -153,5 +162,43 @@ describe('UDP over IPv6 on the userspace stack', () => {
     expect([v4.map((g) => g.text), dual.length]).toEqual([['v4 again'], 2]);
     for (const s of [d, o, b, b4, w]) s.close();
     done(p);
+  });
+
+  it('WSK AF_INET6 datagram socket (IPV6_V6ONLY, the default): IN6_PKTINFO on send picks the source (the link-local address here) and a source that is not ours is STATUS_INVALID_PARAMETER with nothing sent; IPV6_UNICAST_HOPS sets the hop limit the peer sees; an IPv4 (v4-mapped) destination is STATUS_NETWORK_UNREACHABLE', async () => {
+    const p = stackPair({}, { tcp: false }, undefined, {},
+      { ipv6: { addresses: [`${A6}/64`], dadTransmits: 0 } }, { ipv6: { addresses: [`${B6}/64`], dadTransmits: 0 } });
+    const w = await openSession(() => createStackProvider(p.a));
+    const got: Got[] = [];
+    const hops: number[] = [];
+    const peer = openUdpSocket(p.b.ip, NetworkFamily.IPV6, 0, 7000, {
+      onDatagram(s, bytes, offset, length, src, srcPort, flags) {
+        hops.push(bytes[s.receivedHeader() + Ipv6Field.HOP_LIMIT]!);
+        receiver(got).onDatagram(s, bytes, offset, length, src, srcPort, flags);
+      },
+    })!;
+    const dg = await socket(w, WSK_FLAG_DATAGRAM_SOCKET, AF_INET6);
+    expect(await bind(dg, makeSockaddrIn6('::', 0))).toBe(STATUS_SUCCESS);
+    const linkLocal = p.a.ip.ip6!.table.format(p.a.ip.ip6!.addresses[0]!);
+    const pktinfo = (address: string): Uint8Array => {
+      const d = new Uint8Array(20);
+      new IN6_PKTINFO(d).ipi6_addr = parseIpv6(address)!;
+      return controlBuffer([IPPROTO_IPV6, IPV6_PKTINFO, d]);
+    };
+    const sendTo = (data: string, to: string, control: Uint8Array | null = null) =>
+      call((irp) => dgTable(dg).WskSendTo(dg, buf(new TextEncoder().encode(data)), 0, makeSockaddrIn6(to, 7000), control?.byteLength ?? 0, control, irp));
+    expect((await sendTo('plain', B6)).status).toBe(STATUS_SUCCESS);
+    expect((await sendTo('from link-local', B6, pktinfo(linkLocal))).status).toBe(STATUS_SUCCESS);
+    expect((await sendTo('forged', B6, pktinfo('fd00:198:18::77'))).status).toBe(STATUS_INVALID_PARAMETER);
+    expect((await sendTo('to v4', `::ffff:${B_IP}`)).status).toBe(STATUS_NETWORK_UNREACHABLE);
+    expect((await call((irp) => (dg.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket(dg, WskSetOption, IPV6_UNICAST_HOPS, IPPROTO_IPV6, 4, 9, 0, null, null, irp))).status).toBe(STATUS_SUCCESS);
+    expect((await sendTo('nine hops', B6)).status).toBe(STATUS_SUCCESS);
+    await until(() => got.length === 3, 3000, 'three datagrams');
+    expect(got.map((g) => `${g.text} from ${g.from}`)).toEqual([`plain from ${A6}`, `from link-local from ${linkLocal}`, `nine hops from ${A6}`]);
+    expect(hops).toEqual([64, 64, 9]);
+    peer.close();
+    await close(dg);
+    await w.close();
+    p.close();
+    p.network.arena.assertNoLeaks();
   });
 });
