@@ -260,7 +260,9 @@ async function runEchosrv(_args: string[], options: RunOptions, io: CliIo, provi
     return 1;
   }
   listened = true;
-  io.out(`echosrv listening on [::]:${listening.Port} (${options.provider === 'kernel' ? 'IPv4 and IPv6' : 'IPv4'}, ${where}); Ctrl-C to unload`);
+  // The dual-stack listener serves IPv6 wherever the provider has it: the host, or a stack given an IPv6 --ip.
+  const families = options.provider === 'kernel' || provider.stack?.ip6 ? 'IPv4 and IPv6' : 'IPv4';
+  io.out(`echosrv listening on [::]:${listening.Port} (${families}, ${where}); Ctrl-C to unload`);
 
   // The sample's unload waits for every peer to close its connection, which a peer that vanished
   // (unplugged, killed behind a firewall, its RST lost) never does: after unloadTimeout seconds,
