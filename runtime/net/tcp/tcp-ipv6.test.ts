@@ -8,10 +8,10 @@ import { LinkMiddleware } from '../../../transports/link.ts';
 import { A, B, stackPair, type StackPair } from '../../../test/helpers/net-pair.ts';
 import { NetworkFamily } from '../transport-registry.ts';
 import { parseIpv6 } from '../ipv6/address-table.ts';
-import type { TcpEngine } from './tcp-engine.ts';
+import type { TcpEngine, TcpOptionsConfig } from './tcp-engine.ts';
 import { Tcb, TcpState, type TcpEvents } from './tcb.ts';
 import {
-  STATUS_CONNECTION_REFUSED, STATUS_HOST_UNREACHABLE, STATUS_SUCCESS, type NTSTATUS,
+  STATUS_CONNECTION_REFUSED, STATUS_HOST_UNREACHABLE, STATUS_IO_TIMEOUT, STATUS_SUCCESS, type NTSTATUS,
 } from '../../ntstatus.ts';
 
 const A6 = 'fd00:198:18::1';
@@ -37,17 +37,22 @@ function peer(engine: () => TcpEngine): Peer {
   return p;
 }
 
-/** A copy of every frame a stack transmits. */
+/** A copy of every frame a stack transmits; with `dropTcp` set, its IPv6 TCP frames go no further (neighbour discovery still does). */
 class Tap extends LinkMiddleware {
+  dropTcp = false;
   constructor(inner: LinkDevice, private readonly seen: (bytes: Uint8Array) => void) { super(inner); }
   override transmit(slots: Int32Array, count: number): void {
     const a = this.arena;
+    let kept = 0;
     for (let i = 0; i < count; i++) {
       const s = slots[i]!;
       const off = a.offsetOf(s);
-      this.seen(a.view(s).slice(off, off + a.lengthOf(s)));
+      const frame = a.view(s).slice(off, off + a.lengthOf(s));
+      this.seen(frame);
+      if (this.dropTcp && parseTcp6(frame)) { a.release(s); continue; }
+      slots[kept++] = s;
     }
-    super.transmit(slots, count);
+    if (kept > 0) super.transmit(slots, kept);
   }
 }
 
@@ -58,20 +63,23 @@ interface World {
   b: TcpEngine;
   /** Frames A sent. */
   aFrames: Uint8Array[];
+  /** Sits on A's link. */
+  aTap: Tap;
   /** A connects to B's IPv6 address (the remote's id held only while the call makes the TCB, which takes its own). */
   connect6(port: number, events: TcpEvents): Tcb | NTSTATUS;
   run(ms: number, done?: () => boolean): boolean;
   close(): void;
 }
 
-function world(): World {
+function world(tcp: Partial<TcpOptionsConfig> = {}): World {
   const clock = new VirtualClock();
   const aFrames: Uint8Array[] = [];
+  let aTap: Tap | null = null;
   const v6 = (address: string) => ({ ipv6: { addresses: [`${address}/64`], dadTransmits: 0, acceptRouterAdvertisements: false } });
-  const pair = stackPair({ clock, slotCount: 4096 }, {}, (link, which) => (which === 'a' ? new Tap(link, (f) => aFrames.push(f)) : link), {},
+  const pair = stackPair({ clock, slotCount: 4096 }, { tcp }, (link, which) => (which === 'a' ? (aTap = new Tap(link, (f) => aFrames.push(f))) : link), {},
     v6(A6), v6(B6));
   const w: World = {
-    clock, pair, a: pair.a.tcp!, b: pair.b.tcp!, aFrames,
+    clock, pair, a: pair.a.tcp!, b: pair.b.tcp!, aFrames, aTap: aTap!,
     connect6: (port, events) => {
       const table = pair.a.ip.ip6!.table;
       const id = table.intern(parseIpv6(B6)!, 0);
@@ -128,6 +136,43 @@ function parseTcp6(f: Uint8Array): Wire6 | null {
     flags: f[t + 13]!, mssOption, checksumOk: sum === 0xffff,
     srcPort: (f[t]! << 8) | f[t + 1]!, dstPort: (f[t + 2]! << 8) | f[t + 3]!, length: payload - dataOffset,
   };
+}
+
+/** The last IPv6 TCP frame A sent that `match` accepts. */
+function lastFrame(w: World, match: (x: Wire6) => boolean): Uint8Array {
+  for (let i = w.aFrames.length - 1; i >= 0; i--) {
+    const x = parseTcp6(w.aFrames[i]!);
+    if (x && match(x)) return w.aFrames[i]!;
+  }
+  throw new Error('no such frame');
+}
+
+/**
+ * B sends A an ICMPv6 error (RFC 4443 §2.1: type, code, checksum, a 32-bit field, then as much of
+ * the invoking packet as fits in 1280 bytes) quoting `frame`, an Ethernet frame A sent; the
+ * checksum is summed here over the RFC 8200 §8.1 pseudo-header.
+ */
+function icmpv6ErrorFromB(w: World, type: number, code: number, field: number, frame: Uint8Array): void {
+  const quoted = frame.subarray(14, Math.min(frame.length, 14 + 1280 - 40 - 8));
+  const msg = new Uint8Array(8 + quoted.length);
+  msg[0] = type;
+  msg[1] = code;
+  msg[4] = field >>> 24; msg[5] = (field >>> 16) & 0xff; msg[6] = (field >>> 8) & 0xff; msg[7] = field & 0xff;
+  msg.set(quoted, 8);
+  let sum = msg.length + 58;
+  for (const a of [parseIpv6(B6)!, parseIpv6(A6)!]) for (let i = 0; i < 16; i += 2) sum += (a[i]! << 8) | a[i + 1]!;
+  for (let i = 0; i < msg.length; i += 2) sum += (msg[i]! << 8) | (i + 1 < msg.length ? msg[i + 1]! : 0);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  const ck = ~sum & 0xffff;
+  msg[2] = ck >> 8; msg[3] = ck & 0xff;
+  const b = w.pair.b.ip;
+  const ip6 = b.ip6!;
+  const slot = b.arena.alloc();
+  const start = b.arena.headroom + 14 + 40;
+  b.arena.view(slot).set(msg, start);
+  b.arena.setFrame(slot, start, msg.length);
+  ip6.output(slot, ip6.table.find(parseIpv6(B6)!, 0), ip6.table.find(parseIpv6(A6)!, 0), 58, 0, 64, 0);
+  b.flushTx();
 }
 
 describe('TCP over IPv6 (memory link, virtual time)', () => {
@@ -252,6 +297,59 @@ describe('TCP over IPv6 (memory link, virtual time)', () => {
     const sizes = [tableA.size, tableB.size];
     cycle();
     expect([tableA.size, tableB.size]).toEqual(sizes);
+    w.close();
+  });
+
+  it('RFC 8201 §4: a Packet Too Big quoting a segment in the send window lowers the path MTU and the MSS (MTU − 60 − 12); what follows fits 1280-byte packets and arrives intact', () => {
+    const w = world();
+    const server = peer(() => w.b);
+    const client = peer(() => w.a);
+    w.b.listen(0, 80, 16, { onConnection: (t) => { t.events = server; server.tcb = t; server.established = true; } }, { family: NetworkFamily.IPV6 });
+    w.connect6(80, client);
+    w.run(1000, () => client.established && server.established);
+    const c = client.tcb!;
+    // The first flight goes nowhere, so its segments stay in the send window for the error to quote.
+    w.aTap.dropTcp = true;
+    const data = pattern(256 * 1024, 5);
+    w.a.send(c, [data], false, null);
+    w.run(1);
+    const big = lastFrame(w, (x) => x.length > 1300);
+    expect(big).toBeDefined();
+    icmpv6ErrorFromB(w, 2, 0, 1280, big);
+    w.run(5);
+    expect(c.mss).toBe(1280 - 60 - 12);
+    expect(w.pair.a.ip.ip6!.pathMtu(c.remoteIp)).toBe(1280);
+    w.aTap.dropTcp = false;
+    const before = w.aFrames.length;
+    w.run(60_000, () => server.bytes === data.length);
+    expect(Buffer.concat(server.received).equals(Buffer.from(data))).toBe(true);
+    const after = w.aFrames.slice(before).filter((f) => parseTcp6(f) !== null);
+    expect(after.length).toBeGreaterThan(100);
+    expect(Math.max(...after.map((f) => f.length - 14))).toBeLessThanOrEqual(1280);
+    w.close();
+  });
+
+  it('tcp_v6_err: Destination Unreachable (port) quoting our SYN fails the connect with STATUS_CONNECTION_REFUSED; address unreachable is a soft error, the status of the connect\'s later timeout', () => {
+    const w = world({ synRetries: 2 });
+    w.aTap.dropTcp = true;
+    const hard = peer(() => w.a);
+    const t = w.connect6(80, hard) as Tcb;
+    w.run(1);
+    const syn = lastFrame(w, (x) => x.srcPort === t.localPort);
+    icmpv6ErrorFromB(w, 1, 4, 0, syn);
+    w.run(10, () => hard.closed !== null);
+    expect(hard.closed).toBe(STATUS_CONNECTION_REFUSED);
+
+    const soft = peer(() => w.a);
+    const u = w.connect6(80, soft) as Tcb;
+    w.run(1);
+    icmpv6ErrorFromB(w, 1, 3, 0, lastFrame(w, (x) => x.srcPort === u.localPort));
+    w.run(10);
+    expect(soft.closed).toBeNull();
+    expect(u.state).toBe(TcpState.SYN_SENT);
+    w.run(60_000, () => soft.closed !== null);
+    expect(soft.closed).toBe(STATUS_HOST_UNREACHABLE);
+    expect(soft.closed).not.toBe(STATUS_IO_TIMEOUT);
     w.close();
   });
 
