@@ -80,7 +80,7 @@ describe('wsk run echosrv on a real device', () => {
     expect(Number(dump.trim())).toBeGreaterThanOrEqual(6);
   }, 60_000);
 
-  it('--ip given twice (IPv4 and IPv6): echosrv on [::] serves Linux nc clients over IPv6 and IPv4 on the AF_PACKET link; wsk stats-style where line names both addresses', async () => {
+  it('--ip given twice (IPv4 and IPv6): echosrv on [::] serves Linux nc clients over IPv6 and IPv4 on the AF_PACKET link; the listening line names both addresses', async () => {
     const v6lab = labUp({ ipv6: true });
     const run = wsk(['run', 'echosrv', '--link', 'afpacket', '--netns', v6lab.stackNs, '--ifname', v6lab.stackIf, '--ip', v6lab.stackAddress, '--ip', v6lab.stackAddress6!]);
     try {
