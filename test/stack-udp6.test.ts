@@ -164,6 +164,30 @@ describe('UDP over IPv6 on the userspace stack', () => {
     done(p);
   });
 
+  it('connected UDP over IPv6: the socket connected to a peer gets that peer\'s datagrams, an unconnected one on the same port the rest; closing it gives back the peer\'s address id', () => {
+    const { p, clock } = world();
+    const connectedGot: Got[] = [], otherGot: Got[] = [];
+    const table = p.a.ip.ip6!.table;
+    const other = openUdpSocket(p.a.ip, NetworkFamily.IPV6, 0, 9000, receiver(otherGot))!;
+    const connected = openUdpSocket(p.a.ip, NetworkFamily.IPV6, 0, 9000, receiver(connectedGot))!;
+    const b1 = openUdpSocket(p.b.ip, NetworkFamily.IPV6, 0, 7001, receiver([]))!;
+    const b2 = openUdpSocket(p.b.ip, NetworkFamily.IPV6, 0, 7002, receiver([]))!;
+    // Nobody on A knows B6 yet: connecting interns it, closing gives it back.
+    const interned = table.size;
+    const once = openUdpSocket(p.a.ip, NetworkFamily.IPV6, 0, 0, receiver([]))!;
+    expect(p.a.udp6!.connect(once, parseIpv6(B6)!, 0, 7001)).toBe(true);
+    expect(table.size).toBe(interned + 1);
+    once.close();
+    expect(table.size).toBe(interned);
+    expect(p.a.udp6!.connect(connected, parseIpv6(B6)!, 0, 7001)).toBe(true);
+    p.b.udp6!.send(b1, text('from 7001'), 1, id(p.b.ip.ip6!, A6), 9000);
+    p.b.udp6!.send(b2, text('from 7002'), 1, id(p.b.ip.ip6!, A6), 9000);
+    clock.runFor(10);
+    expect([connectedGot.map((g) => g.text), otherGot.map((g) => g.text)]).toEqual([['from 7001'], ['from 7002']]);
+    for (const s of [connected, other, b1, b2]) s.close();
+    done(p);
+  });
+
   it('WSK AF_INET6 datagram socket (IPV6_V6ONLY, the default): IN6_PKTINFO on send picks the source (the link-local address here) and a source that is not ours is STATUS_INVALID_PARAMETER with nothing sent; IPV6_UNICAST_HOPS sets the hop limit the peer sees; an IPv4 (v4-mapped) destination is STATUS_NETWORK_UNREACHABLE', async () => {
     const p = stackPair({}, { tcp: false }, undefined, {},
       { ipv6: { addresses: [`${A6}/64`], dadTransmits: 0 } }, { ipv6: { addresses: [`${B6}/64`], dadTransmits: 0 } });
