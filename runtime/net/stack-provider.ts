@@ -1,6 +1,8 @@
 // The userspace-stack transport provider (docs/architecture.md §2): what the WSK layer sees of an Ipv4Stack.
 // Datagram sockets run on the stack's UDP; connection, listen and stream sockets on its TCP
-// (stack-tcp.ts). IPv6 is not there yet: AF_INET6 is absent from the transport list.
+// (stack-tcp.ts). AF_INET6 sockets use IPv6 where the interface has it (udp6.ts, raw.ts, TCP's
+// IPv6 path) and serve IPv4 peers as ::ffff:a.b.c.d when IPV6_V6ONLY is off (RFC 4291 §2.5.5.2,
+// as Windows' dual-stack sockets); both families share one port space per protocol.
 //
 // Zero copy: a received datagram reaches DatagramSink.onDatagram as a view over its ring slot.
 // When the WSK layer keeps it (queued for a WskReceiveFrom, or retained by an indication that
@@ -16,7 +18,7 @@ import {
   type DatagramSendInfo, type DatagramSink, type ListenOptions, type ListenerSink, type Resolver, type TransportConnection,
   type TransportDatagram, type TransportListener, type TransportProvider, type TransportTriple,
 } from '../provider.ts';
-import { AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM, type Endpoint } from '../sockaddr.ts';
+import { AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM, endpointAddressString, type Endpoint } from '../sockaddr.ts';
 import { endpointMapped, endpointV4, ipOf, isV4Mapped, isV6Wildcard, stackConnect, stackListen } from './stack-tcp.ts';
 import type { TcpEngine } from './tcp/tcp-engine.ts';
 import type { UserspaceStack } from './userspace-stack.ts';
@@ -25,7 +27,7 @@ import type { Ipv4Stack } from './stack.ts';
 import { openUdpSocket, type UdpReceiver, type UdpSocket } from './udp.ts';
 import { NetworkFamily } from './transport-registry.ts';
 import { Ipv6Field } from './wire/ipv6.ts';
-import { formatIpv6, parseIpv6 } from './ipv6/address-table.ts';
+import { parseIpv6 } from './ipv6/address-table.ts';
 import { formatIpv4 } from './wire/bytes.ts';
 import { RawSocket } from './raw.ts';
 import {
@@ -136,11 +138,6 @@ class StackDatagram implements TransportDatagram, UdpReceiver {
   }
 }
 
-/** An endpoint's address as text (messages). */
-function formatEndpointAddress(ep: Endpoint): string {
-  return ep.family === AF_INET6 ? formatIpv6(ep.address, 0) : Array.from(ep.address).join('.');
-}
-
 const UNATTACHED: UdpReceiver = { onDatagram() {} };
 const UNATTACHED_RAW = { onPacket() {} };
 
@@ -159,7 +156,7 @@ class NumericResolver implements Resolver {
     return [{ family: AF_INET, address: Uint8Array.from(p.map(Number)), port: 0 }];
   }
   async reverse(endpoint: Endpoint): Promise<{ host: string; service: string }> {
-    return { host: formatEndpointAddress(endpoint), service: String(endpoint.port) };
+    return { host: endpointAddressString(endpoint), service: String(endpoint.port) };
   }
 }
 
@@ -215,13 +212,13 @@ export class StackProvider implements TransportProvider {
 
   /**
    * A TCP socket's local address: AF_INET on the interface's first address (TCP keeps to it) or
-   * the wildcard; AF_INET6 as for datagram sockets (datagramAddress: a v4-mapped address is IPv4,
+   * the wildcard; AF_INET6 as for datagram sockets (bindAddress: a v4-mapped address is IPv4,
    * refused under IPV6_V6ONLY; :: needs IPv6 on the interface unless it is dual-stack).
    */
   private checkLocal(local: Endpoint, what: string, v6Only = false): { family: NetworkFamily; ip: number } {
-    const where = this.datagramAddress(local, v6Only, what);
+    const where = this.bindAddress(local, v6Only, what);
     if (where.family === NetworkFamily.IPV4 && where.ip !== 0 && where.ip !== this.stack.address) {
-      throw new ProviderError(STATUS_ADDRESS_NOT_LOCAL, `${what}: ${formatEndpointAddress(local)} is not the stack's TCP address (${formatIpv4(this.stack.address)}).`);
+      throw new ProviderError(STATUS_ADDRESS_NOT_LOCAL, `${what}: ${endpointAddressString(local)} is not the stack's TCP address (${formatIpv4(this.stack.address)}).`);
     }
     return where;
   }
@@ -248,10 +245,10 @@ export class StackProvider implements TransportProvider {
       // Linux's tcp_v6_connect: an IPV6_V6ONLY socket has no IPv4 path (ENETUNREACH); a socket
       // bound to an address of one family cannot reach the other.
       if (toIpv4 && local.family === AF_INET6 && (options.v6Only || (where.family === NetworkFamily.IPV6 && where.ip !== 0))) {
-        throw new ProviderError(STATUS_NETWORK_UNREACHABLE, `connect: ${formatEndpointAddress(remote)} is IPv4 and this socket is IPv6-only (IPV6_V6ONLY, or bound to an IPv6 address).`);
+        throw new ProviderError(STATUS_NETWORK_UNREACHABLE, `connect: ${endpointAddressString(remote)} is IPv4 and this socket is IPv6-only (IPV6_V6ONLY, or bound to an IPv6 address).`);
       }
-      if (!toIpv4 && where.family === NetworkFamily.IPV4 && local.family === AF_INET6 && !isV6Wildcard(local)) {
-        throw new ProviderError(STATUS_NETWORK_UNREACHABLE, `connect: ${formatEndpointAddress(remote)} is IPv6 and this socket is bound to an IPv4 (v4-mapped) address.`);
+      if (!toIpv4 && where.family === NetworkFamily.IPV4 && local.family === AF_INET6) {
+        throw new ProviderError(STATUS_NETWORK_UNREACHABLE, `connect: ${endpointAddressString(remote)} is IPv6 and this socket is bound to an IPv4 (v4-mapped) address.`);
       }
     }
     return stackConnect(engine, local, remote, options);
@@ -260,7 +257,7 @@ export class StackProvider implements TransportProvider {
   async bindDatagram(local: Endpoint, options: DatagramOptions, sink: DatagramSink): Promise<TransportDatagram> {
     if (options.rawProtocol !== undefined) {
       // An IPv6 raw socket has no IPv4 path (Linux's raw6 sockets neither): IPv6-only whatever IPV6_V6ONLY says.
-      const where = this.datagramAddress(local, true);
+      const where = this.bindAddress(local, true);
       const raw = new RawSocket(this.stack, options.rawProtocol, where.ip, UNATTACHED_RAW, where.family);
       const rd = new StackRawDatagram(this.stack, raw, sink, local, () => this.datagrams.delete(rd));
       raw.receiver = rd;
@@ -270,7 +267,7 @@ export class StackProvider implements TransportProvider {
       this.datagrams.add(rd);
       return rd;
     }
-    const where = this.datagramAddress(local, options.v6Only);
+    const where = this.bindAddress(local, options.v6Only);
     // Port sharing within a family was already decided by the WSK layer's address table (docs/wsk-rules.md, R21): a
     // second socket on a port is there on purpose. Across families it is decided here.
     if (local.port !== 0) this.checkCrossFamily(local, where, options.v6Only, options.reuseAddress);
@@ -287,16 +284,16 @@ export class StackProvider implements TransportProvider {
   /** An IPv4 address (0: the wildcard) a socket may bind: any of the interface's (secondary ones too; TCP keeps to the first). */
   private checkLocal4(ip: number, local: Endpoint, what = 'bind'): void {
     if (ip !== 0 && !this.stack.isLocalAddress(ip)) {
-      throw new ProviderError(STATUS_ADDRESS_NOT_LOCAL, `${what}: ${formatEndpointAddress(local)} is not an address of this stack.`);
+      throw new ProviderError(STATUS_ADDRESS_NOT_LOCAL, `${what}: ${endpointAddressString(local)} is not an address of this stack.`);
     }
   }
 
   /**
-   * Where a UDP socket bound to `local` lives: an IPv4 address, or an IPv6 id (0: ::). An AF_INET6
+   * Where a socket bound to `local` lives: an IPv4 address, or an IPv6 id (0: ::). An AF_INET6
    * socket bound to ::ffff:a.b.c.d is an IPv4 socket whose peers are shown mapped; IPV6_V6ONLY
    * refuses that bind, as Linux's inet6_bind (EINVAL).
    */
-  private datagramAddress(local: Endpoint, v6Only: boolean, what = 'bind'): { family: NetworkFamily; ip: number } {
+  private bindAddress(local: Endpoint, v6Only: boolean, what = 'bind'): { family: NetworkFamily; ip: number } {
     if (local.family === AF_INET || isV4Mapped(local)) {
       if (local.family === AF_INET6 && v6Only) {
         throw new ProviderError(STATUS_INVALID_PARAMETER, `${what}: an IPv6-only socket (IPV6_V6ONLY, or a raw IPv6 one) cannot use a v4-mapped address; set IPV6_V6ONLY 0 before bind, or use an IPv6 address.`);
@@ -313,7 +310,7 @@ export class StackProvider implements TransportProvider {
     }
     const id = ip6 ? ip6.table.find(local.address, 0) : 0;
     if (id === 0 || !ip6!.isLocal(id)) {
-      throw new ProviderError(STATUS_ADDRESS_NOT_LOCAL, `${what}: ${formatEndpointAddress(local)} is not an address of this stack.`);
+      throw new ProviderError(STATUS_ADDRESS_NOT_LOCAL, `${what}: ${endpointAddressString(local)} is not an address of this stack.`);
     }
     return { family: NetworkFamily.IPV6, ip: id };
   }
