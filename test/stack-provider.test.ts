@@ -1,11 +1,11 @@
 // WSK datagram sockets on the userspace stack: what the shared contract suite cannot show on
 // loopback — broadcast (SO_BROADCAST, MSG_BCAST; R45), routing through a gateway,
-// fragmentation of large datagrams, pressure on the ring, dual-stack AF_INET6 sockets on a stack
-// without IPv6, and clear refusals for what the stack does not do (TCP when made without it,
-// foreign addresses).
+// fragmentation of large datagrams, pressure on the ring, dual-stack AF_INET6 datagram sockets
+// and the port space both families share, and clear refusals for what the stack does not offer
+// (TCP when made without it, AF_INET6 datagrams without IPv6, foreign addresses).
 import { describe, expect, it } from 'vitest';
 import {
-  AF_INET, AF_INET6, IPPROTO_IPV6, IPPROTO_TCP, IPV6_V6ONLY, MSG_BCAST, SO_REUSEADDR, STATUS_ADDRESS_ALREADY_ASSOCIATED, makeSockaddrIn6, NPI_WSK_INTERFACE_ID, SOCK_STREAM, SO_BROADCAST, SO_WSK_EVENT_CALLBACK, SOL_SOCKET,
+  AF_INET, AF_INET6, IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP, IPV6_V6ONLY, MSG_BCAST, SOCK_DGRAM, SOCK_RAW, SO_REUSEADDR, STATUS_ADDRESS_ALREADY_ASSOCIATED, makeSockaddrIn6, NPI_WSK_INTERFACE_ID, SOCK_STREAM, SO_BROADCAST, SO_WSK_EVENT_CALLBACK, SOL_SOCKET,
   STATUS_ACCESS_DENIED, STATUS_INVALID_PARAMETER, STATUS_NOT_SUPPORTED, STATUS_PENDING, STATUS_SUCCESS, WSK_EVENT_RECEIVE_FROM,
   WSK_FLAG_CONNECTION_SOCKET, WSK_FLAG_DATAGRAM_SOCKET, WSK_FLAG_LISTEN_SOCKET, WskSetOption, makeSockaddrIn,
   SOCKADDR_STORAGE, type WSK_CLIENT_DATAGRAM_DISPATCH, type WSK_DATAGRAM_INDICATION, type WSK_PROVIDER_BASIC_DISPATCH, type WSK_SOCKET,
@@ -21,8 +21,8 @@ import { bind, buf, close, dgTable, localPort, socket } from './contract/fixture
 const setOption = (s: WSK_SOCKET, option: number, value: number) =>
   call((irp) => (s.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket(s, WskSetOption, option, SOL_SOCKET, 4, value, 0, null, null, irp));
 
-async function world(opts: Partial<UserspaceStackConfig> = {}, providerOptions: StackProviderOptions = {}): Promise<{ pair: StackPair; w: WskSession; done(): Promise<void> }> {
-  const pair = stackPair({}, opts);
+async function world(opts: Partial<UserspaceStackConfig> = {}, providerOptions: StackProviderOptions = {}, aOpts: Partial<UserspaceStackConfig> = {}): Promise<{ pair: StackPair; w: WskSession; done(): Promise<void> }> {
+  const pair = stackPair({}, opts, undefined, {}, aOpts);
   const w = await openSession(() => createStackProvider(pair.a, providerOptions));
   return {
     pair, w,
@@ -121,13 +121,18 @@ describe('WSK datagram sockets on the userspace stack', () => {
     pair.network.arena.assertNoLeaks();
   });
 
-  it('what a provider does not offer (TCP of either family when made with tcp: false) is refused at WskSocket with STATUS_NOT_SUPPORTED (R49: not in the transport list); binding an address the stack does not own is STATUS_INVALID_PARAMETER', async () => {
+  it('what a provider does not offer (TCP of either family when made with tcp: false, AF_INET6 datagram and raw sockets without IPv6) is refused at WskSocket with STATUS_NOT_SUPPORTED (R49: not in the transport list); binding an address the stack does not own is STATUS_INVALID_PARAMETER', async () => {
     const { w, done } = await world({ tcp: false });
     for (const family of [AF_INET, AF_INET6]) {
       for (const flags of [WSK_FLAG_LISTEN_SOCKET, WSK_FLAG_CONNECTION_SOCKET]) {
         const r = await call<WSK_SOCKET>((irp) => w.Dispatch.WskSocket(w.Client, family, SOCK_STREAM, IPPROTO_TCP, flags, null, null, null, null, null, irp));
         expect([r.returned, r.status]).toEqual([STATUS_NOT_SUPPORTED, STATUS_NOT_SUPPORTED]);
       }
+    }
+    // No IPv6 on the interface: no AF_INET6 datagram or raw transport either.
+    for (const [type, protocol] of [[SOCK_DGRAM, IPPROTO_UDP], [SOCK_RAW, 58]] as const) {
+      const v6 = await call<WSK_SOCKET>((irp) => w.Dispatch.WskSocket(w.Client, AF_INET6, type, protocol, WSK_FLAG_DATAGRAM_SOCKET, null, null, null, null, null, irp));
+      expect(v6.status).toBe(STATUS_NOT_SUPPORTED);
     }
     const dg = await socket(w, WSK_FLAG_DATAGRAM_SOCKET);
     expect(await bind(dg, makeSockaddrIn('198.18.0.77', 0))).toBe(STATUS_INVALID_PARAMETER);
@@ -162,12 +167,10 @@ describe('WSK datagram sockets on the userspace stack', () => {
     await done();
   });
 
-  it('dual-stack AF_INET6 datagram socket on a stack without IPv6: IPV6_V6ONLY 0 on :: talks to IPv4 peers as ::ffff:a.b.c.d; V6ONLY (the default) on :: or a v4-mapped address is refused; one port space with AF_INET sockets, shared only when both set SO_REUSEADDR', async () => {
-    const { pair, w, done } = await world();
+  it('dual-stack AF_INET6 datagram socket: IPV6_V6ONLY 0 on :: talks to IPv4 peers as ::ffff:a.b.c.d; IPV6_V6ONLY (the default) on a v4-mapped address is refused; one port space with AF_INET sockets, shared only when both set SO_REUSEADDR', async () => {
+    const { pair, w, done } = await world({}, {}, { ipv6: { addresses: ['fd00:198:18::1/64'], dadTransmits: 0 } });
     const setUlong = (s: WSK_SOCKET, level: number, option: number, value: number) =>
       call((irp) => (s.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket(s, WskSetOption, option, level, 4, value, 0, null, null, irp));
-    const only = await socket(w, WSK_FLAG_DATAGRAM_SOCKET, AF_INET6);
-    expect(await bind(only, makeSockaddrIn6('::', 0))).toBe(STATUS_NOT_SUPPORTED);
     const mappedOnly = await socket(w, WSK_FLAG_DATAGRAM_SOCKET, AF_INET6);
     expect(await bind(mappedOnly, makeSockaddrIn6(`::ffff:${A_IP}`, 0))).toBe(STATUS_INVALID_PARAMETER);
     const dual = await socket(w, WSK_FLAG_DATAGRAM_SOCKET, AF_INET6);
@@ -187,7 +190,12 @@ describe('WSK datagram sockets on the userspace stack', () => {
     // The dual-stack socket holds the port for IPv4 too: an AF_INET socket cannot take it...
     const v4 = await socket(w, WSK_FLAG_DATAGRAM_SOCKET);
     expect(await bind(v4, makeSockaddrIn('0.0.0.0', port))).toBe(STATUS_ADDRESS_ALREADY_ASSOCIATED);
-    // ...unless both share it on purpose.
+    // ...while an IPv6-only socket on another port leaves it to one.
+    const only = await socket(w, WSK_FLAG_DATAGRAM_SOCKET, AF_INET6);
+    expect(await bind(only, makeSockaddrIn6('::', 0))).toBe(STATUS_SUCCESS);
+    const v4beside = await socket(w, WSK_FLAG_DATAGRAM_SOCKET);
+    expect(await bind(v4beside, makeSockaddrIn('0.0.0.0', await localPort(only)))).toBe(STATUS_SUCCESS);
+    // Sharing on purpose: both set SO_REUSEADDR.
     const reuse6 = await socket(w, WSK_FLAG_DATAGRAM_SOCKET, AF_INET6);
     const reuse4 = await socket(w, WSK_FLAG_DATAGRAM_SOCKET);
     for (const s of [reuse6, reuse4]) expect((await setOption(s, SO_REUSEADDR, 1)).status).toBe(STATUS_SUCCESS);
@@ -195,7 +203,7 @@ describe('WSK datagram sockets on the userspace stack', () => {
     expect(await bind(reuse6, makeSockaddrIn6('::', 0))).toBe(STATUS_SUCCESS);
     expect(await bind(reuse4, makeSockaddrIn(A_IP, await localPort(reuse6)))).toBe(STATUS_SUCCESS);
     peer.close();
-    for (const s of [only, mappedOnly, dual, v4, reuse6, reuse4]) await close(s);
+    for (const s of [mappedOnly, dual, v4, only, v4beside, reuse6, reuse4]) await close(s);
     await done();
   });
 });

@@ -193,10 +193,13 @@ export class StackProvider implements TransportProvider {
     // Raw sockets take any protocol number (0 in the list: WSAPROTOCOL_INFO's "any", the "TCP/IP raw sockets" page).
     const list: TransportTriple[] = [{ family: AF_INET, socketType: SOCK_DGRAM, protocol: IPPROTO_UDP }, { family: AF_INET, socketType: SOCK_RAW, protocol: 0 }];
     if (this.tcp) list.push({ family: AF_INET, socketType: SOCK_STREAM, protocol: IPPROTO_TCP });
-    // AF_INET6 datagram sockets: native IPv6 where the interface has it, IPv4 peers (dual-stack) always.
-    list.push({ family: AF_INET6, socketType: SOCK_DGRAM, protocol: IPPROTO_UDP });
-    if (this.stack.ip6) list.push({ family: AF_INET6, socketType: SOCK_RAW, protocol: 0 });
-    // Without IPv6 on the interface an AF_INET6 TCP socket is dual-stack only: IPv4 peers as ::ffff:a.b.c.d.
+    // AF_INET6 datagram and raw sockets where the interface has IPv6 (as Windows lists none
+    // without IPv6: WSK_TRANSPORT_LIST_QUERY); a datagram one also serves IPv4 peers (dual-stack).
+    if (this.stack.ip6) {
+      list.push({ family: AF_INET6, socketType: SOCK_DGRAM, protocol: IPPROTO_UDP }, { family: AF_INET6, socketType: SOCK_RAW, protocol: 0 });
+    }
+    // Also without IPv6 on the interface: an AF_INET6 TCP socket is then dual-stack only, IPv4 peers
+    // as ::ffff:a.b.c.d (what echosrv's [::] listener needs on an IPv4-only stack).
     if (this.tcp) list.push({ family: AF_INET6, socketType: SOCK_STREAM, protocol: IPPROTO_TCP });
     return list;
   }
