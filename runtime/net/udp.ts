@@ -13,6 +13,7 @@
 // in udp6.ts.
 import type { Ipv4Stack } from './stack.ts';
 import { NetworkFamily } from './transport-registry.ts';
+import type { Ipv6AddressTable } from './ipv6/address-table.ts';
 
 export const UDP_MSG_BCAST = 0x0400;
 
@@ -222,12 +223,17 @@ export class UdpTable {
     return wildcard;
   }
 
-  /** The socket an IPv6 unicast datagram belongs to, or null (`localId`/`remoteId`: ids, 0 for an address not interned). */
-  lookup6(localId: number, localPort: number, remoteId: number, remotePort: number): UdpSocket | null {
+  /**
+   * The socket an IPv6 unicast datagram belongs to, or null. `localId`: the destination's id (0
+   * when not interned); the remote address is read at remote[remoteAt..+16) and looked up in the
+   * address table only when the port has connected sockets (most datagrams never pay for it).
+   */
+  lookup6(table: Ipv6AddressTable, localId: number, localPort: number, remote: Uint8Array, remoteAt: number, remotePort: number): UdpSocket | null {
     const b = this.ports.get(localPort);
     if (!b) return null;
-    if (b.connectedCount > 0 && remoteId !== 0) {
-      const s = b.connected[NetworkFamily.IPV6]!.get(remoteId)?.get(remotePort);
+    if (b.connectedCount > 0) {
+      const remoteId = table.find(remote, remoteAt);
+      const s = remoteId !== 0 ? b.connected[NetworkFamily.IPV6]!.get(remoteId)?.get(remotePort) : undefined;
       if (s && s.family === NetworkFamily.IPV6 && (s.localIp === 0 || s.localIp === localId)) return s;
     }
     let wildcard: UdpSocket | null = null;

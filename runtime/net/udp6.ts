@@ -96,7 +96,7 @@ export class Udp6 implements TransportHandler {
       }
       return;
     }
-    const s = this.stack.udp.lookup6(dst, dstPort, table.find(bytes, ipOffset + Ipv6Field.SOURCE), srcPort);
+    const s = this.stack.udp.lookup6(table, dst, dstPort, bytes, ipOffset + Ipv6Field.SOURCE, srcPort);
     if (!s) {
       c.noPort++;
       this.ip6.sendIcmpError6(bytes, ipOffset, ipLength, Icmpv6Type.DEST_UNREACHABLE, Icmpv6UnreachableCode.PORT, 0);
@@ -124,7 +124,7 @@ export class Udp6 implements TransportHandler {
     const local = table.find(bytes, q + Ipv6Field.SOURCE);
     if (local === 0 || !this.ip6.isLocal(local)) return false;
     const dstPort = get16(bytes, q + qhl + UdpField.DESTINATION_PORT);
-    const s = this.stack.udp.lookup6(local, get16(bytes, q + qhl + UdpField.SOURCE_PORT), table.find(bytes, q + Ipv6Field.DESTINATION), dstPort);
+    const s = this.stack.udp.lookup6(table, local, get16(bytes, q + qhl + UdpField.SOURCE_PORT), bytes, q + Ipv6Field.DESTINATION, dstPort);
     if (!s || s.family !== NetworkFamily.IPV6) return false;
     if (type === Icmpv6Type.PACKET_TOO_BIG) {
       // Held for the call: the layer interns what it keeps.
