@@ -92,9 +92,14 @@ describe('wsk run echosrv on a real device', () => {
       expect(await peer(v6lab, `echo hello over IPv6 | nc -6 -N ${address6} 40007`)).toBe('hello over IPv6\n');
       expect(await peer(v6lab, `echo hello over IPv4 | nc -4 -N ${v6lab.stackAddress.split('/')[0]} 40007`)).toBe('hello over IPv4\n');
     } finally {
-      run.child.kill('SIGTERM');
-      await run.exited;
-      v6lab.down();
+      try {
+        // echosrv's unload waits for connected peers: a peer left hanging by a failure must not keep it (and the lab) alive.
+        run.child.kill('SIGTERM');
+        const unloaded = await Promise.race([run.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 10_000))]);
+        if (!unloaded) { run.child.kill('SIGKILL'); await run.exited; }
+      } finally {
+        v6lab.down();
+      }
     }
     expect(run.out()).toMatch(/echosrv unloaded/);
   }, 60_000);
