@@ -18,7 +18,7 @@ import { pseudoHeaderSumV6, pseudoHeaderSumV6At } from '../wire/checksum.ts';
 import type { Ipv6Layer, Ipv6Options } from './ipv6-layer.ts';
 import type { ReassemblyTimeoutSink } from './reassembly6.ts';
 
-/** `src` is an id of the layer's table, valid during the call. */
+/** `src`: the replying address's id in the layer's table (0 when it is not interned); `data` valid during the call. */
 export type Echo6ReplyHandler = (src: number, identifier: number, sequence: number, data: Uint8Array) => void;
 
 export class Icmpv6Layer implements ReassemblyTimeoutSink {
@@ -70,8 +70,12 @@ export class Icmpv6Layer implements ReassemblyTimeoutSink {
     } else if (type === Icmpv6Type.DEST_UNREACHABLE || type === Icmpv6Type.PACKET_TOO_BIG || type === Icmpv6Type.TIME_EXCEEDED
       || type === Icmpv6Type.PARAMETER_PROBLEM) {
       this.inputError(type, m.code, type === Icmpv6Type.PACKET_TOO_BIG ? m.mtu : 0, bytes, m.dataOffset, m.dataLength);
+    } else if (type === Icmpv6Type.MLD_QUERY) {
+      // RFC 3810 §6.2: a querier asks who listens; a report of our groups keeps snooping switches delivering to us.
+      // (Answered at once rather than after a random delay: one host, a few groups.)
+      if (bytes[ipOffset + Ipv6Field.HOP_LIMIT] === 1 && (bytes[ipOffset + Ipv6Field.SOURCE]! === 0xfe)) this.ip.nd.sendMldReport();
     }
-    // MLD queries and reports of others: our reports are sent at start only (neighbour-discovery.ts).
+    // Reports of other listeners need nothing from a host (MLDv2 has no report suppression).
   }
 
   /**
@@ -97,6 +101,17 @@ export class Icmpv6Layer implements ReassemblyTimeoutSink {
     if (raw !== null) {
       for (let i = 0; i < raw.length; i++) {
         try { raw[i]!.icmpError?.(type, code, info, bytes, q, qhl); } catch { c.receiverErrors++; }
+      }
+    }
+    // ICMPv6 itself has no sockets here: a Packet Too Big quoting one of our echo messages (a
+    // large reply, RFC 4443 §4.2) is believed as Linux's icmpv6_err does, within RFC 8201's floor.
+    if (proto === Ipv6NextHeader.ICMPV6) {
+      const quotedType = bytes[ch.upperOffset]!;
+      if (type === Icmpv6Type.PACKET_TOO_BIG && (quotedType === Icmpv6Type.ECHO_REPLY || quotedType === Icmpv6Type.ECHO_REQUEST)) {
+        const dst = this.ip.table.intern(bytes, q + Ipv6Field.DESTINATION);
+        this.ip.learnPathMtu(dst, info);
+        this.ip.table.release(dst);
+        return;
       }
     }
     const h = reg.handler(NetworkFamily.IPV6, proto);

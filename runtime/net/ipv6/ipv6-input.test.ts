@@ -16,7 +16,7 @@ import { emitIpv6, Ipv6Field, Ipv6NextHeader } from '../wire/ipv6.ts';
 import {
   emitIcmpv6Echo, emitIcmpv6Error, emitNdpLinkAddressOption, emitNdpNeighbor, fillIcmpv6Checksum, Icmpv6Type, NdpNaFlags, NdpOption,
 } from '../wire/icmpv6.ts';
-import { get16, get32, set16 } from '../wire/bytes.ts';
+import { get16, get32, set16, set32 } from '../wire/bytes.ts';
 import { pseudoHeaderSumV6At } from '../wire/checksum.ts';
 import { formatIpv6, parseIpv6 } from './address-table.ts';
 import type { Ipv6Options } from './ipv6-layer.ts';
@@ -190,6 +190,7 @@ describe('IPv6 reassembly (RFC 8200 §4.5)', () => {
     r.clock.runFor(1_500);
     expect(icmpSent(r)).toEqual([[Icmpv6Type.TIME_EXCEEDED, 1, 0]]);
     expect(r.stack.ip6!.reassembler.pending).toBe(0);
+    expect(r.stack.counters.ip6ReassemblyFailed).toBe(1);
     finish(r);
   });
 
@@ -244,6 +245,31 @@ describe('ICMPv6 (RFC 4443)', () => {
     finish(r);
   });
 
+  it('RFC 8201: a Packet Too Big quoting our echo reply lowers the path MTU, and the next large reply leaves in fragments that fit', () => {
+    const r = rig();
+    const ip6 = r.stack.ip6!;
+    const far = id(r, 'fd00:198:99::5');
+    ip6.neighbours.learn(id(r, PEER), 0x0200, 2, true, 0);
+    ip6.routers.push({ id: id(r, 'fe80::1'), validUntil: Infinity });
+    ip6.neighbours.learn(id(r, 'fe80::1'), 0x0200, 3, true, 0);
+    const quoted = new Uint8Array(40 + 8 + 32);
+    emitIpv6(quoted, 0, 40, 58, 64);
+    quoted.set(parseIpv6(US)!, 8);
+    quoted.set(parseIpv6('fd00:198:99::5')!, 24);
+    quoted[40] = Icmpv6Type.ECHO_REPLY;
+    const m = new Uint8Array(8 + quoted.length);
+    m.set(quoted, 8);
+    emitIcmpv6Error(m, 0, Icmpv6Type.PACKET_TOO_BIG, 0, quoted.length, 1300, 0);
+    receive(r, frame6(58, m, { src: 'fd00:198:18::fe' }));
+    expect(ip6.pathMtu(far)).toBe(1300);
+    const echo = new Uint8Array(8 + 1400);
+    emitIcmpv6Echo(echo, 0, Icmpv6Type.ECHO_REQUEST, 1, 1, 1400, 0);
+    r.link.sent.length = 0;
+    receive(r, frame6(58, echo, { src: 'fd00:198:99::5' }));
+    expect(r.link.sent.map((f) => f.length - E)).toEqual([1296, 40 + 8 + 1408 - 1248]);
+    finish(r);
+  });
+
   it('§2.4(e): no error about an ICMPv6 error; §2.4(f): errors are rate-limited', () => {
     const r = rig({ icmpErrorBurst: 3, icmpErrorsPerSecond: 1 });
     r.stack.ip6!.neighbours.learn(id(r, PEER), 0x0200, 2, true, 0);
@@ -271,6 +297,55 @@ describe('ICMPv6 (RFC 4443)', () => {
     expect(reply[E + 40]).toBe(Icmpv6Type.ECHO_REPLY);
     expect(formatIpv6(reply, E + 8)).toBe('fe80::ff:fe00:1');
     expect(Array.from(reply.subarray(E + 48))).toEqual(Array.from(echo.subarray(8)));
+    finish(r);
+  });
+});
+
+describe('IPv6 to ourselves', () => {
+  it('RFC 4291 §2.5.3: ::1 and our own addresses loop back inside the stack; ::1 from the link is dropped', () => {
+    const r = rig();
+    const ip6 = r.stack.ip6!;
+    const got: string[] = [];
+    ip6.onEchoReply = (src, _i, seq) => got.push(`${ip6.table.format(src)} ${seq}`);
+    const loop = id(r, '::1');
+    expect(ip6.isLocal(loop)).toBe(true);
+    expect(ip6.sourceFor(loop)).toBe(loop);
+    ip6.ping6(loop, 1, 1, 8);
+    ip6.ping6(id(r, US), 1, 2, 8);
+    r.clock.runFor(0);
+    expect(got).toEqual(['::1 1', `${US} 2`]);
+    expect(r.link.sent).toHaveLength(0);
+    const echo = new Uint8Array(16);
+    emitIcmpv6Echo(echo, 0, Icmpv6Type.ECHO_REQUEST, 1, 1, 8, 0);
+    receive(r, frame6(58, echo, { dst: '::1' }));
+    expect(r.stack.counters.ip6NotForUs).toBe(1);
+    expect(r.link.sent).toHaveLength(0);
+    finish(r);
+  });
+});
+
+describe('MLDv2 (RFC 3810)', () => {
+  it('§6.2: a query from a link-local querier is answered with a report of our solicited-node groups (all-nodes never reported), hop limit 1, router alert', () => {
+    const r = rig();
+    const start = r.startFrames.filter((f) => f[E + 40 + 8] === Icmpv6Type.MLDV2_REPORT);
+    expect(start).toHaveLength(1);
+    const query = new Uint8Array(28);
+    query[0] = Icmpv6Type.MLD_QUERY;
+    const hbh = new Uint8Array(8 + 28);
+    hbh.set([58, 0, 5, 2, 0, 0, 1, 0]);
+    hbh.set(query, 8);
+    const f = frame6(Ipv6NextHeader.HOP_BY_HOP, hbh, { src: 'fe80::1', dst: 'ff02::1', hopLimit: 1, dstMac: 0x333300000001 });
+    fillIcmpv6Checksum(f, E + 48, 28, pseudoHeaderSumV6At(f, E, 58, 28));
+    receive(r, f);
+    const reports = r.link.sent.filter((x) => x[E + 6] === Ipv6NextHeader.HOP_BY_HOP && x[E + 48] === Icmpv6Type.MLDV2_REPORT);
+    expect(reports).toHaveLength(1);
+    const rep = reports[0]!;
+    expect(rep[E + 7]).toBe(1);
+    expect(formatIpv6(rep, E + 24)).toBe('ff02::16');
+    expect(Array.from(rep.subarray(E + 40, E + 44))).toEqual([58, 0, 5, 2]);
+    // One group: ff02::1:ff00:1 serves both fe80::ff:fe00:1 and fd00:198:18::1.
+    expect(get16(rep, E + 48 + 6)).toBe(1);
+    expect(formatIpv6(rep, E + 48 + 8 + 4)).toBe('ff02::1:ff00:1');
     finish(r);
   });
 });
@@ -320,9 +395,12 @@ describe('Neighbor Discovery (RFC 4861) and autoconfiguration (RFC 4862)', () =>
     const r = rig({ dadTransmits: 1 });
     const got: number[] = [];
     r.stack.transports.register(NetworkFamily.IPV6, 17, { broadcast: false, input: () => got.push(1) });
-    receive(r, frame6(17, new Uint8Array(8)));
+    const echo = new Uint8Array(16);
+    emitIcmpv6Echo(echo, 0, Icmpv6Type.ECHO_REQUEST, 1, 1, 8, 0);
+    receive(r, frame6(17, new Uint8Array(8)), frame6(58, echo));
     expect(got).toEqual([]);
-    expect(r.stack.counters.ip6NotForUs).toBe(1);
+    expect(r.stack.counters.ip6NotForUs).toBe(2);
+    expect(r.stack.counters.icmp6EchoRepliesSent).toBe(0);
     receive(r, neighbor(Icmpv6Type.NEIGHBOR_ADVERTISEMENT, US, NdpNaFlags.OVERRIDE, { dst: 'ff02::1', dstMac: 0x333300000001 }));
     expect(r.stack.counters.ndpDadConflicts).toBe(1);
     r.clock.runFor(2000);
@@ -347,6 +425,16 @@ describe('Neighbor Discovery (RFC 4861) and autoconfiguration (RFC 4862)', () =>
     r.clock.runFor(1500);
     expect(ip6.addresses.map((a) => ip6.table.format(a))).toEqual(['fe80::ff:fe00:1', 'fd00:198:18::ff:fe00:1']);
     expect(ip6.sourceFor(id(r, 'fd00:198:18::2'))).toBe(id(r, 'fd00:198:18::ff:fe00:1'));
+    // ReachableTime and RetransTimer given by the router (RFC 4861 §6.3.4); lifetime 0 removes it as default router.
+    expect(ip6.neighbours.timings.reachableMs).toBe(30_000);
+    const timed = hex(RA6);
+    set16(timed, E + 40 + 6, 0);
+    set32(timed, E + 40 + 8, 10_000);
+    set32(timed, E + 40 + 12, 500);
+    fillIcmpv6Checksum(timed, E + 40, timed.length - E - 40, pseudoHeaderSumV6At(timed, E, 58, timed.length - E - 40));
+    receive(r, timed);
+    expect([ip6.neighbours.timings.reachableMs, ip6.neighbours.timings.retransmitMs, ip6.nd.timings.retransmitMs]).toEqual([10_000, 500, 500]);
+    expect(ip6.routers).toEqual([]);
     finish(r);
   });
 

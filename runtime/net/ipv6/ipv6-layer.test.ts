@@ -8,15 +8,15 @@ import { ArpState } from '../arp-cache.ts';
 import { STATUS_SUCCESS } from '../../ntstatus.ts';
 import { parseIpv6 } from './address-table.ts';
 import type { Ipv6Layer } from './ipv6-layer.ts';
-import { createUserspaceStack, type UserspaceStackConfig } from '../userspace-stack.ts';
+import { createUserspaceStack } from '../userspace-stack.ts';
 
 const A6 = 'fd00:198:18::1';
 const B6 = 'fd00:198:18::2';
 
-function pair(a: Partial<UserspaceStackConfig['ipv6']> = {}, b: Partial<UserspaceStackConfig['ipv6']> = {}, netOpts = {}): { p: StackPair; clock: VirtualClock } {
+/** Stacks a (A6) and b (B6) with IPv6 defaults (DAD on), TCP off, in virtual time. */
+function pair(): { p: StackPair; clock: VirtualClock } {
   const clock = new VirtualClock();
-  const p = stackPair({ clock, ...netOpts }, { tcp: false }, undefined, {},
-    { ipv6: { addresses: [`${A6}/64`], ...a } }, { ipv6: { addresses: [`${B6}/64`], ...b } });
+  const p = stackPair({ clock }, { tcp: false }, undefined, {}, { ipv6: { addresses: [`${A6}/64`] } }, { ipv6: { addresses: [`${B6}/64`] } });
   return { p, clock };
 }
 

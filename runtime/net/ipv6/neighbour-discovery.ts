@@ -70,8 +70,9 @@ export class NeighbourDiscovery {
     if (a === null) return null;
     if (dad) {
       a.dadLeft = this.dadTransmits;
-      // Started now when the interface already runs (SLAAC), else by start().
-      if (this.started) this.probe(a);
+      // Started now when the interface already runs (SLAAC), else by start(); the new
+      // solicited-node group is reported first so the probe's answer reaches us (RFC 4862 §5.4.2).
+      if (this.started) { this.sendMldReport(); this.probe(a); }
     } else if (this.started) {
       this.advertise(a.id);
     }
@@ -252,6 +253,11 @@ export class NeighbourDiscovery {
     const src = t.intern(bytes, ipOffset + Ipv6Field.SOURCE);
     const hop = bytes[offset + NdpField.RA_CUR_HOP_LIMIT]!;
     if (hop !== 0) ip.defaultHopLimit = hop;
+    // §6.3.4: the link's ReachableTime and RetransTimer, when given (0: unspecified); at most MAX_REACHABLE_TIME.
+    const reachable = get32(bytes, offset + NdpField.RA_REACHABLE_TIME);
+    if (reachable !== 0 && reachable <= 3_600_000) ip.neighbours.timings.reachableMs = reachable;
+    const retrans = get32(bytes, offset + NdpField.RA_RETRANS_TIMER);
+    if (retrans !== 0 && retrans <= 3_600_000) ip.neighbours.timings.retransmitMs = this.timings.retransmitMs = retrans;
     const lifetime = get16(bytes, offset + NdpField.RA_ROUTER_LIFETIME);
     const i = ip.routers.findIndex((r) => r.id === src);
     if (lifetime === 0) {
@@ -373,7 +379,7 @@ export class NeighbourDiscovery {
     const v = arena.view(slot);
     const start = ip.upperStart();
     // From our link-local address with our MAC, or from :: without it while DAD runs (§6.3.7, §4.1).
-    const src = ip.addresses.length > 0 && ip.isLinkScope(ip.addresses[0]!) ? ip.addresses[0]! : 0;
+    const src = this.linkLocalOrUnspecified();
     let n = emitNdpRouterSolicitation(v, start);
     if (src !== 0) n += emitNdpLinkAddressOption(v, start + n, NdpOption.SOURCE_LINK_ADDRESS, ip.macHi, ip.macLo);
     const dst = ip.table.intern(ALL_ROUTERS, 0);
@@ -406,7 +412,7 @@ export class NeighbourDiscovery {
       ip.table.copyTo(g, v, start + n + MldRecordField.GROUP);
       n += MLD_RECORD_LENGTH;
     }
-    const src = ip.addresses.length > 0 && ip.isLinkScope(ip.addresses[0]!) ? ip.addresses[0]! : 0;
+    const src = this.linkLocalOrUnspecified();
     const dst = ip.table.intern(ALL_MLDV2_ROUTERS, 0);
     fillIcmpv6Checksum(v, start, n, pseudoHeaderSumV6(ip.table.sum(src), ip.table.sum(dst), Ipv6NextHeader.ICMPV6, n));
     v.set(MLD_HOP_BY_HOP, start - hbh);
@@ -414,6 +420,12 @@ export class NeighbourDiscovery {
     ip.host.counters.mldReportsSent++;
     ip.output(slot, src, dst, Ipv6NextHeader.HOP_BY_HOP, 0, 1, 0);
     ip.table.release(dst);
+  }
+
+  /** Our usable link-local address (the first usable one when there is one), else 0 (::). */
+  private linkLocalOrUnspecified(): number {
+    const a = this.ip.addresses;
+    return a.length > 0 && this.ip.isLinkScope(a[0]!) ? a[0]! : 0;
   }
 }
 
