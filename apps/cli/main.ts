@@ -40,7 +40,7 @@ const processIo: CliIo = {
 function labSummary(lab: Lab, offloads: boolean, netem: string | null): Record<string, unknown> {
   return {
     id: lab.id, peerNs: lab.peerNs, stackNs: lab.stackNs, peerIf: lab.peerIf, stackIf: lab.stackIf,
-    peerAddress: lab.peerAddress, stackAddress: lab.stackAddress, mtu: lab.mtu, offloads, netem,
+    peerAddress: lab.peerAddress, stackAddress: lab.stackAddress, peerAddress6: lab.peerAddress6, stackAddress6: lab.stackAddress6, mtu: lab.mtu, offloads, netem,
   };
 }
 
@@ -70,10 +70,11 @@ SIGHUP or an internal error. After a run that was killed outright (SIGKILL, a cr
     .option('--mtu <n>', 'MTU of both veth ends', integer(68, 65535), 1500)
     .option('--netem <spec>', "netem impairment on the peer veth, e.g. 'delay 20ms 5ms loss 1%' (needs the kernel's sch_netem)")
     .option('--no-offloads', 'turn TSO/GSO/GRO/checksum offload off on both ends, so every frame is wire-sized (needs ethtool; default: offloads on, as veth comes)')
+    .option('--ipv6', 'IPv6 too: fd00:198:18::1/64 for the peer (kernel, no DAD) and fd00:198:18::2/64 for the stack; the stack namespace\'s kernel keeps off IPv6 on vb-<id>', false)
     .option('--json', 'print the lab as JSON', false)
-    .action((options: { id?: string; mtu: number; netem?: string; offloads: boolean; json: boolean }) => {
+    .action((options: { id?: string; mtu: number; netem?: string; offloads: boolean; ipv6: boolean; json: boolean }) => {
       try {
-        const l = labUp({ id: options.id, mtu: options.mtu, netem: options.netem, offloads: options.offloads, persistent: true });
+        const l = labUp({ id: options.id, mtu: options.mtu, netem: options.netem, offloads: options.offloads, ipv6: options.ipv6, persistent: true });
         const summary = labSummary(l, options.offloads, options.netem ?? null);
         if (options.json) {
           io.out(JSON.stringify(summary));
@@ -82,6 +83,7 @@ SIGHUP or an internal error. After a run that was killed outright (SIGKILL, a cr
         io.out(`lab ${l.id} is up (mtu ${l.mtu}, offloads ${options.offloads ? 'on' : 'off'}, netem ${options.netem ?? 'none'})`);
         io.out(`  peer   namespace ${l.peerNs}  interface ${l.peerIf}  address ${l.peerAddress} (kernel)`);
         io.out(`  stack  namespace ${l.stackNs}  interface ${l.stackIf}  address ${l.stackAddress} (userspace stack; not in the kernel)`);
+        if (l.peerAddress6 !== null) io.out(`  IPv6   peer ${l.peerAddress6} (kernel), stack ${l.stackAddress6} (userspace stack)`);
         io.out(`  run a peer:   ip netns exec ${l.peerNs} <command>`);
         io.out(`  run the stack: wsk run echosrv --link afpacket --netns ${l.stackNs} --ifname ${l.stackIf} --ip ${l.stackAddress}`);
         io.out(`  tear down:    wsk lab down ${l.id}`);

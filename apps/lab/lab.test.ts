@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Lab, labDown, labStatus, labUp } from './lab.ts';
+import { type Lab, labDown, labOpen, labStatus, labUp } from './lab.ts';
 
 const ROOT_DIR = fileURLToPath(new URL('../../', import.meta.url));
 const WSK = fileURLToPath(new URL('../cli/wsk.mjs', import.meta.url));
@@ -221,6 +221,29 @@ describe('labUp / Lab', () => {
     expect(() => lab.down()).not.toThrow();
     expect(labStatus().map((s) => s.id)).not.toContain(lab.id);
     expect(labDown(lab.id)).toEqual([]);
+  });
+
+  it('with ipv6: the peer has fd00:198:18::1/64 (no DAD, so not tentative), the stack namespace\'s kernel has no IPv6 on the stack\'s device, and labOpen finds both addresses', () => {
+    const lab = up({ ipv6: true });
+    expect(lab.peerAddress6).toBe('fd00:198:18::1/64');
+    expect(lab.stackAddress6).toBe('fd00:198:18::2/64');
+    const peer = linkInfo(lab.peerNs, lab.peerIf);
+    const global = (peer.addr_info ?? []).filter((a) => a.family === 'inet6' && !String(a.local).startsWith('fe80'));
+    expect(global.map((a) => `${a.local}/${a.prefixlen}`)).toEqual(['fd00:198:18::1/64']);
+    expect(sh('ip', ['-n', lab.peerNs, '-6', 'addr', 'show', 'dev', lab.peerIf, 'scope', 'global'])).not.toMatch(/tentative/);
+    // The kernel's link-local address would be made from the stack's own MAC: none at all on that device.
+    expect((linkInfo(lab.stackNs, lab.stackIf).addr_info ?? []).filter((a) => a.family === 'inet6')).toEqual([]);
+    expect(sh('ip', ['netns', 'exec', lab.stackNs, 'sysctl', '-n', `net.ipv6.conf.${lab.stackIf}.disable_ipv6`]).trim()).toBe('1');
+    const again = labOpen(lab.id);
+    expect([again.peerAddress6, again.stackAddress6]).toEqual(['fd00:198:18::1/64', 'fd00:198:18::2/64']);
+  });
+
+  it('refuses IPv6 outside fd00::/8 and 2001:db8::/32, a prefix shorter than /48, or one address for both', () => {
+    const id = freshId('s');
+    expect(() => labUp({ id, ipv6: { peerAddress: '2001:4860::1/64' } })).toThrow(/outside fd00::\/8/);
+    expect(() => labUp({ id, ipv6: { stackAddress: 'fd00:198:18::2/16' } })).toThrow(/shorter than \/48/);
+    expect(() => labUp({ id, ipv6: { stackAddress: 'fd00:198:18::1/64' } })).toThrow(/its own address/);
+    expect(namespaces().filter((n) => n.endsWith(`-${id}`))).toEqual([]);
   });
 
   it('refuses addresses outside 198.18.0.0/15 and leaves nothing behind', () => {

@@ -3,7 +3,8 @@
 //
 // Why this module exists rather than shell snippets in each test: the lab runs as root, so a
 // mistake reaches the host. Every rule that keeps the host safe is enforced here once:
-// - addresses are refused unless they lie inside 198.18.0.0/15, and no route is ever added (the
+// - addresses are refused unless they lie inside 198.18.0.0/15 (IPv6: fd00::/8 or 2001:db8::/32,
+//   prefixes of /48 or longer), and no route is ever added (the
 //   only route is the connected /N that `ip addr add` implies inside the peer namespace), so
 //   lab traffic cannot leave the namespaces we create;
 // - every name carries the lab id, so parallel runs and leftovers never collide, and deletion is
@@ -20,6 +21,7 @@
 import { execFileSync, spawn as spawnChild, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { registerCleanup } from './cleanup-registry.ts';
+import { formatIpv6, parseIpv6 } from '../../runtime/net/ipv6/address-table.ts';
 
 export type LabSide = 'peer' | 'stack';
 
@@ -31,6 +33,12 @@ export interface LabUpOptions {
   peerAddress?: string;
   /** The userspace stack's address; default 198.18.0.2/24. Never configured in the kernel. */
   stackAddress?: string;
+  /**
+   * IPv6 too: the peer's kernel gets `peerAddress` (default fd00:198:18::1/64, without DAD so
+   * tests need not wait) and the stack namespace's kernel is kept off IPv6 on the stack's device
+   * (disable_ipv6: its link-local address, made from the same MAC, would be the stack's).
+   */
+  ipv6?: boolean | { peerAddress?: string; stackAddress?: string };
   /** false: turn TSO/GSO/GRO/checksum offload off on both ends (needs ethtool). Default true. */
   offloads?: boolean;
   /** netem parameters for the peer veth's root qdisc, e.g. 'delay 20ms 5ms loss 1%'. */
@@ -76,6 +84,9 @@ export interface Lab {
   readonly stackIf: string;
   readonly peerAddress: string;
   readonly stackAddress: string;
+  /** With LabUpOptions.ipv6: the peer's and the stack's IPv6 addresses with their prefix, else null. */
+  readonly peerAddress6: string | null;
+  readonly stackAddress6: string | null;
   readonly mtu: number;
   /** Runs argv inside the namespace (`ip netns exec`) and returns its stdout. */
   exec(ns: LabSide, argv: string[], opts?: LabExecOptions): string;
@@ -121,6 +132,8 @@ const STACK_PREFIX = 'wskB-';
 const ID_RE = /^[A-Za-z0-9]{1,12}$/;
 const DEFAULT_PEER_ADDRESS = '198.18.0.1/24';
 const DEFAULT_STACK_ADDRESS = '198.18.0.2/24';
+const DEFAULT_PEER_ADDRESS6 = 'fd00:198:18::1/64';
+const DEFAULT_STACK_ADDRESS6 = 'fd00:198:18::2/64';
 const DEFAULT_MTU = 1500;
 const COMMAND_TIMEOUT_MS = 30_000;
 
@@ -271,6 +284,21 @@ export function validateLabAddress(label: string, cidr: string): void {
   }
 }
 
+/** Refuses IPv6 outside the lab's ranges (fd00::/8, 2001:db8::/32 documentation) or with a prefix shorter than /48. */
+export function validateLabAddress6(label: string, cidr: string): void {
+  const [text, len] = cidr.split('/');
+  const bytes = parseIpv6(text ?? '');
+  const prefix = Number(len);
+  if (!bytes || !Number.isInteger(prefix) || prefix > 128) {
+    throw new LabError(`${label} IPv6 address '${cidr}' is not an IPv6 address with a prefix length, e.g. fd00:198:18::1/64`);
+  }
+  const ula = bytes[0] === 0xfd && bytes[1] === 0x00;
+  const doc = bytes[0] === 0x20 && bytes[1] === 0x01 && bytes[2] === 0x0d && bytes[3] === 0xb8;
+  if (!(ula || doc) || prefix < 48) {
+    throw new LabError(`${label} IPv6 address '${cidr}' is outside fd00::/8 and 2001:db8::/32 (or its prefix is shorter than /48): lab traffic must stay in lab ranges; use e.g. fd00:198:18::1/64`);
+  }
+}
+
 function validateMtu(mtu: number): void {
   if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) {
     throw new LabError(`invalid mtu ${mtu}: use an integer from 68 to 65535`);
@@ -292,6 +320,8 @@ interface LabFields {
   id: string;
   peerAddress: string;
   stackAddress: string;
+  peerAddress6: string | null;
+  stackAddress6: string | null;
   mtu: number;
 }
 
@@ -338,6 +368,8 @@ function makeLab(f: LabFields, onDown: () => void = () => {}): Lab {
     stackIf,
     peerAddress: f.peerAddress,
     stackAddress: f.stackAddress,
+    peerAddress6: f.peerAddress6,
+    stackAddress6: f.stackAddress6,
     mtu: f.mtu,
     exec(ns, argv, opts) {
       return run('ip', ['netns', 'exec', nsOf(ns), ...argv], opts);
@@ -427,9 +459,19 @@ export function labUp(opts: LabUpOptions = {}): Lab {
   validateMtu(mtu);
   if (opts.netem !== undefined) netemArgs(opts.netem);
   if (opts.loss !== undefined) peerLossRules('va', 'vx', opts.loss);
+  const v6 = opts.ipv6 === true ? {} : opts.ipv6 || null;
+  const peerAddress6 = v6 ? v6.peerAddress ?? DEFAULT_PEER_ADDRESS6 : null;
+  const stackAddress6 = v6 ? v6.stackAddress ?? DEFAULT_STACK_ADDRESS6 : null;
+  if (peerAddress6 !== null && stackAddress6 !== null) {
+    validateLabAddress6('peer', peerAddress6);
+    validateLabAddress6('stack', stackAddress6);
+    if (formatIpv6(parseIpv6(peerAddress6.split('/')[0]!)!, 0) === formatIpv6(parseIpv6(stackAddress6.split('/')[0]!)!, 0)) {
+      throw new LabError(`peer and stack IPv6 addresses are both ${peerAddress6.split('/')[0]}: the userspace stack needs its own address, e.g. fd00:198:18::2/64`);
+    }
+  }
 
   let withdrawCleanup = (): void => {};
-  const lab = makeLab({ id, peerAddress, stackAddress, mtu }, () => withdrawCleanup());
+  const lab = makeLab({ id, peerAddress, stackAddress, peerAddress6, stackAddress6, mtu }, () => withdrawCleanup());
   const { peerNs, stackNs, peerIf, stackIf } = lab;
   const listed = new Set(listNamespaces());
   const existing = [peerNs, stackNs].filter((n) => listed.has(n));
@@ -447,12 +489,15 @@ export function labUp(opts: LabUpOptions = {}): Lab {
     run('ip', ['link', 'add', peerIf, 'netns', peerNs, 'mtu', String(mtu), 'type', 'veth',
       'peer', 'name', stackIf, 'netns', stackNs, 'mtu', String(mtu)]);
     // The stack's address lives only in userspace; the alias records it for labOpen/status.
-    run('ip', ['-n', stackNs, 'link', 'set', 'dev', stackIf, 'alias', `wsk-stack ${stackAddress}`]);
+    run('ip', ['-n', stackNs, 'link', 'set', 'dev', stackIf, 'alias', `wsk-stack ${stackAddress}${stackAddress6 ? ` ${stackAddress6}` : ''}`]);
+    // Before the link is up: the kernel must never give the stack's device a link-local address.
+    if (stackAddress6 !== null) run('ip', ['netns', 'exec', stackNs, 'sysctl', '-q', '-w', `net.ipv6.conf.${stackIf}.disable_ipv6=1`]);
     run('ip', ['-n', peerNs, 'link', 'set', 'lo', 'up']);
     run('ip', ['-n', peerNs, 'link', 'set', peerIf, 'up']);
     run('ip', ['-n', stackNs, 'link', 'set', 'lo', 'up']);
     run('ip', ['-n', stackNs, 'link', 'set', stackIf, 'up']);
     run('ip', ['-n', peerNs, 'addr', 'add', peerAddress, 'dev', peerIf]);
+    if (peerAddress6 !== null) run('ip', ['-n', peerNs, 'addr', 'add', peerAddress6, 'dev', peerIf, 'nodad']);
     if (opts.offloads === false) lab.setOffloads(false);
     if (opts.netem !== undefined) lab.setNetem(opts.netem);
     if (opts.loss !== undefined) lab.setLoss(opts.loss);
@@ -525,12 +570,15 @@ export function labOpen(id: string): Lab {
   const link = JSON.parse(run('ip', ['-n', peerNs, '-j', 'addr', 'show', 'dev', `va-${id}`])) as
     { mtu?: number; addr_info?: { family?: string; local?: string; prefixlen?: number }[] }[];
   const inet = link[0]?.addr_info?.find((a) => a.family === 'inet');
+  const inet6 = link[0]?.addr_info?.find((a) => a.family === 'inet6' && !a.local?.startsWith('fe80'));
   const stackLink = JSON.parse(run('ip', ['-n', stackNs, '-j', 'link', 'show', 'dev', `vb-${id}`])) as { ifalias?: string }[];
-  const alias = /^wsk-stack (\S+)$/.exec(stackLink[0]?.ifalias ?? '');
+  const alias = /^wsk-stack (\S+)(?: (\S+))?$/.exec(stackLink[0]?.ifalias ?? '');
   return makeLab({
     id,
     peerAddress: inet ? `${inet.local}/${inet.prefixlen}` : DEFAULT_PEER_ADDRESS,
     stackAddress: alias ? alias[1]! : DEFAULT_STACK_ADDRESS,
+    peerAddress6: inet6 ? `${inet6.local}/${inet6.prefixlen}` : null,
+    stackAddress6: alias?.[2] ?? null,
     mtu: link[0]?.mtu ?? DEFAULT_MTU,
   });
 }

@@ -123,6 +123,7 @@ export class ArpCache {
         if (this.delayFirstProbeMs >= 0) {
           this.states[e] = ArpState.DELAY;
           this.deadlines[e] = this.clock.now() + this.delayFirstProbeMs;
+          this.deadlineAdded = true;
         } else if (!this.refreshSent[e]) { this.refreshSent[e] = 1; this.requestsSent++; this.callbacks.sendRequest(ip, false); }
         return e;
       }
@@ -144,6 +145,8 @@ export class ArpCache {
   }
 
   lastResolveFailed = false;
+  /** resolve() gave an entry that it returned a deadline (STALE → DELAY): the owner's timer should look at nextDeadline() again. */
+  deadlineAdded = false;
 
   /**
    * Learn (ip → mac) from an ARP packet. `create` is true when the packet was for us (RFC 826:

@@ -16,6 +16,7 @@ import { FaultInjectorLink, type FaultOptions } from '../../transports/fault/fau
 import { PcapWriterLink } from '../../transports/sniffer/pcap-writer.ts';
 import type { LinkDevice } from '../../runtime/net/device.ts';
 import type { Ipv4Stack } from '../../runtime/net/stack.ts';
+import type { Ipv6Options } from '../../runtime/net/ipv6/ipv6-layer.ts';
 import { createUserspaceStack } from '../../runtime/net/userspace-stack.ts';
 import { receiveFilterFor } from '../../runtime/net/receive-filter.ts';
 import { createStackProvider, type StackProvider } from '../../runtime/net/stack-provider.ts';
@@ -43,6 +44,11 @@ export interface StackLabOptions extends Pick<LabUpOptions, 'offloads' | 'mtu'> 
   secondary?: string[];
   /** The link's filter lets IPv4 multicast in (for sockets that join groups). */
   multicast?: boolean;
+  /**
+   * IPv6 on the lab (the peer gets fd00:198:18::1/64) and on the stack (fd00:198:18::2/64 unless
+   * the object gives its own addresses; its other fields are the stack's IPv6 options).
+   */
+  ipv6?: boolean | Ipv6Options;
 }
 
 export interface PeerResult {
@@ -62,6 +68,9 @@ export interface StackLab {
   /** The stack's address without prefix, e.g. 198.18.0.2. */
   readonly address: string;
   readonly peerAddress: string;
+  /** With StackLabOptions.ipv6: the stack's and the peer's IPv6 addresses without prefix, else null. */
+  readonly address6: string | null;
+  readonly peerAddress6: string | null;
   /** A directory for this lab's data files (removed on close). */
   readonly dir: string;
   /** Runs `script` with bash in the peer namespace; kills it after timeoutMs. */
@@ -87,8 +96,15 @@ export interface PeerProcess {
 
 export const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
+/** The stack's IPv6 configuration for the lab, or undefined without IPv6. */
+function stackIpv6(lab: Lab, opts: StackLabOptions): Ipv6Options | undefined {
+  if (!opts.ipv6 || lab.stackAddress6 === null) return undefined;
+  const extra = opts.ipv6 === true ? {} : opts.ipv6;
+  return { addresses: [lab.stackAddress6], ...extra };
+}
+
 function openDevice(kind: LinkKind, lab: Lab, opts: StackLabOptions): LinkDevice {
-  const filter = receiveFilterFor({ address: lab.stackAddress, secondary: opts.secondary }, opts.multicast);
+  const filter = receiveFilterFor({ address: lab.stackAddress, secondary: opts.secondary, ipv6: stackIpv6(lab, opts) }, opts.multicast);
   switch (kind) {
     case 'afpacket':
       return new AfPacketLink({
@@ -114,7 +130,7 @@ function killGroup(child: ChildProcess): void {
 }
 
 export async function openStackLab(kind: LinkKind, opts: StackLabOptions = {}): Promise<StackLab> {
-  const lab = labUp({ offloads: opts.offloads, mtu: opts.mtu, loss: opts.peerLoss });
+  const lab = labUp({ offloads: opts.offloads, mtu: opts.mtu, loss: opts.peerLoss, ipv6: opts.ipv6 ? true : undefined });
   const dir = mkdtempSync(join(tmpdir(), `wsk-interop-${lab.id}-`));
   const children = new Set<ChildProcess>();
   let device: LinkDevice;
@@ -130,7 +146,7 @@ export async function openStackLab(kind: LinkKind, opts: StackLabOptions = {}): 
   let link: LinkDevice = device;
   if (opts.faults) link = new FaultInjectorLink(link, { ...opts.faults, direction: 'both' });
   const capture = opts.capture === false ? null : new PcapWriterLink(link, { path: capturePath, snaplen: 160 });
-  const userspace = createUserspaceStack(capture ?? link, { address: lab.stackAddress, secondary: opts.secondary, tcp: opts.tcp });
+  const userspace = createUserspaceStack(capture ?? link, { address: lab.stackAddress, secondary: opts.secondary, tcp: opts.tcp, ipv6: stackIpv6(lab, opts) });
   const stack = userspace.ip;
   const provider = createStackProvider(userspace);
   const subsystem = new WskSubsystem(provider, { name: `interop-${kind}`, registerWithNmr: false });
@@ -174,6 +190,8 @@ export async function openStackLab(kind: LinkKind, opts: StackLabOptions = {}): 
     kind, lab, device, stack, provider, subsystem, dir,
     address: lab.stackAddress.split('/')[0]!,
     peerAddress: lab.peerAddress.split('/')[0]!,
+    address6: lab.stackAddress6?.split('/')[0] ?? null,
+    peerAddress6: lab.peerAddress6?.split('/')[0] ?? null,
     peer,
     peerProcess,
     randomFile(name, bytes) {

@@ -6,6 +6,7 @@
 // RFC 4443 §2.4(e): no error about an ICMPv6 error, about a packet to a multicast destination
 // (except Packet Too Big and Parameter Problem code 2 for an option of type 10xxxxxx), about a
 // packet from :: or a multicast source.
+import type { SlotArena } from '../../ring/slot-arena.ts';
 import { NetworkFamily } from '../transport-registry.ts';
 import { FrameFlags } from '../device.ts';
 import { STATUS_INSUFFICIENT_RESOURCES, STATUS_NETWORK_UNREACHABLE, STATUS_SUCCESS, type NTSTATUS } from '../../ntstatus.ts';
@@ -69,8 +70,12 @@ export class Icmpv6Layer implements ReassemblyTimeoutSink {
     } else if (type === Icmpv6Type.DEST_UNREACHABLE || type === Icmpv6Type.PACKET_TOO_BIG || type === Icmpv6Type.TIME_EXCEEDED
       || type === Icmpv6Type.PARAMETER_PROBLEM) {
       this.inputError(type, m.code, type === Icmpv6Type.PACKET_TOO_BIG ? m.mtu : 0, bytes, m.dataOffset, m.dataLength);
+    } else if (type === Icmpv6Type.MLD_QUERY) {
+      // RFC 3810 §6.2: a querier asks who listens; a report of our groups keeps snooping switches delivering to us.
+      // (Answered at once rather than after a random delay: one host, a few groups.)
+      if (bytes[ipOffset + Ipv6Field.HOP_LIMIT] === 1 && (bytes[ipOffset + Ipv6Field.SOURCE]! === 0xfe)) this.ip.nd.sendMldReport();
     }
-    // MLD queries and reports of others: our reports are sent at start only (neighbour-discovery.ts).
+    // Reports of other listeners need nothing from a host (MLDv2 has no report suppression).
   }
 
   /**
@@ -84,7 +89,7 @@ export class Icmpv6Layer implements ReassemblyTimeoutSink {
     const src = this.ip.table.find(bytes, q + Ipv6Field.SOURCE);
     if (src === 0 || !this.ip.isLocal(src)) { c.icmp6Malformed++; return; }
     const ch = this.quoted;
-    if (walkIpv6Extensions(bytes, q, qlen, ch) !== Ipv6Chain.OK || ch.fragment >= 0 || ch.upperOffset + 8 > q + qlen) {
+    if (walkIpv6Extensions(bytes, q, qlen, ch, false) !== Ipv6Chain.OK || ch.fragment >= 0 || ch.upperOffset + 8 > q + qlen) {
       c.icmp6Malformed++;
       return;
     }
@@ -153,7 +158,7 @@ export class Icmpv6Layer implements ReassemblyTimeoutSink {
       const slot = arena.alloc();
       if (slot < 0) { ip.host.counters.txNoSlot++; return false; }
       const v = arena.view(slot);
-      v.set(bytes.subarray(dataOffset, dataOffset + dataLength), start + ICMPV6_HEADER_LENGTH);
+      copyInto(arena, slot, start + ICMPV6_HEADER_LENGTH, bytes, dataOffset, dataLength);
       emitIcmpv6Echo(v, start, type, identifier, sequence, dataLength, sum);
       arena.setFrame(slot, start, length);
       ip.output(slot, src, dst, Ipv6NextHeader.ICMPV6, 0, ip.defaultHopLimit, 0);
@@ -206,6 +211,16 @@ export class Icmpv6Layer implements ReassemblyTimeoutSink {
   }
 }
 
+/** Copies bytes[offset..+length) into `slot` at `at`: within the arena by copyWithin, so an echo reply creates no view. */
+function copyInto(arena: SlotArena, slot: number, at: number, bytes: Uint8Array, offset: number, length: number): void {
+  if (bytes.buffer === arena.buffer) {
+    const src = bytes.byteOffset + offset;
+    arena.all.copyWithin(arena.base(slot) + at, src, src + length);
+  } else {
+    arena.view(slot).set(bytes.subarray(offset, offset + length), at);
+  }
+}
+
 function isUnspecified(b: Uint8Array, at: number): boolean {
   for (let i = 0; i < 16; i++) if (b[at + i] !== 0) return false;
   return true;
@@ -217,6 +232,6 @@ function isAboutIcmpError(bytes: Uint8Array, ipOffset: number, ipLength: number,
     return ipLength <= IPV6_HEADER_LENGTH || bytes[ipOffset + IPV6_HEADER_LENGTH]! < 128;
   }
   // Behind extension headers: walk them (a chain that cannot be walked is answered about, e.g. a Parameter Problem).
-  if (walkIpv6Extensions(bytes, ipOffset, ipLength, chain) !== Ipv6Chain.OK || chain.fragment >= 0) return false;
+  if (walkIpv6Extensions(bytes, ipOffset, ipLength, chain, false) !== Ipv6Chain.OK || chain.fragment >= 0) return false;
   return chain.nextHeader === Ipv6NextHeader.ICMPV6 && (chain.upperOffset >= ipOffset + ipLength || bytes[chain.upperOffset]! < 128);
 }

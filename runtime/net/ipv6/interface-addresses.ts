@@ -26,6 +26,8 @@ export interface InterfaceAddress {
   validUntil: number;
 }
 
+/** ::1, the loopback address (RFC 4291 §2.5.3): ours, never on the link. */
+export const LOOPBACK = Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1);
 /** ff02::1, all nodes (RFC 4291 §2.7.1). */
 export const ALL_NODES = Uint8Array.of(0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1);
 /** ff02::2, all routers. */
@@ -67,7 +69,13 @@ export class InterfaceAddresses {
   readonly groups = new Map<number, number>();
   private roles = new Uint8Array(64);
 
-  constructor(private readonly table: Ipv6AddressTable) {}
+  /** ::1: role ADDRESS, in no list (not an interface address). */
+  readonly loopback: number;
+
+  constructor(private readonly table: Ipv6AddressTable) {
+    this.loopback = table.intern(LOOPBACK, 0);
+    this.setRole(this.loopback, AddressRole.ADDRESS);
+  }
 
   roleOf(id: number): number {
     return id < this.roles.length ? this.roles[id]! : AddressRole.NONE;

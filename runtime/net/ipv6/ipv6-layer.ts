@@ -162,9 +162,10 @@ export class Ipv6Layer implements Ipv6Network {
   }
 
   sourceFor(dst: number): number {
+    // To ourselves (::1 included): from the address itself.
+    if (this.addrs.roleOf(dst) === AddressRole.ADDRESS) return dst;
     const usable = this.addrs.usable;
     if (usable.length === 0) return 0;
-    if (this.isLocal(dst) && this.addrs.roleOf(dst) === AddressRole.ADDRESS) return dst;
     const linkLocal = (this.table.word(usable[0]!, 0) >>> 22) === 0x3fa ? usable[0]! : 0;
     if (dst !== 0 && this.isLinkScope(dst) && linkLocal !== 0) return linkLocal;
     // RFC 6724 rules 2 and 8, simplified: a global address, the one sharing the longest prefix.
@@ -243,6 +244,8 @@ export class Ipv6Layer implements Ipv6Network {
     // A multicast source is never valid (RFC 4291 §2.7); our own address from the wire is a loop or a forgery.
     if (bytes[srcAt] === 0xff) { c.ip6MartianSource++; return; }
     if (fromLink) {
+      // ::1 never crosses a link (RFC 4291 §2.5.3), either way.
+      if (dst === this.addrs.loopback) { c.ip6NotForUs++; return; }
       const src = this.table.find(bytes, srcAt);
       if (src !== 0 && this.addrs.roleOf(src) === AddressRole.ADDRESS) { c.ip6MartianSource++; return; }
     }
@@ -257,8 +260,12 @@ export class Ipv6Layer implements Ipv6Network {
       }
       return;
     }
-    // RFC 4862 §5.4: a tentative address takes nothing but Neighbor Discovery.
-    if (role === AddressRole.TENTATIVE && ch.nextHeader !== Ipv6NextHeader.ICMPV6) { c.ip6NotForUs++; return; }
+    // RFC 4862 §5.4: a tentative address takes nothing but neighbour solicitations and advertisements.
+    if (role === AddressRole.TENTATIVE && !(ch.nextHeader === Ipv6NextHeader.ICMPV6 && ch.upperOffset < offset + ipLength
+      && (bytes[ch.upperOffset] === Icmpv6Type.NEIGHBOR_SOLICITATION || bytes[ch.upperOffset] === Icmpv6Type.NEIGHBOR_ADVERTISEMENT))) {
+      c.ip6NotForUs++;
+      return;
+    }
     if (ch.fragment >= 0) {
       c.ip6FragmentsIn++;
       this.reassemble(bytes, offset, ipLength, ch.fragment, ch.nextHeaderField, multicast);
@@ -329,9 +336,11 @@ export class Ipv6Layer implements Ipv6Network {
     if (this.isMulticast(dst)) { host.emitFrame(slot, 0x3333, this.table.word(dst, 3), EtherType.IPV6); return; }
     const nextHop = this.isOnLink(dst) ? dst : this.defaultRouter();
     if (nextHop === 0) { host.counters.txNoRoute++; host.arena.release(slot); return; }
+    const n = this.neighbours;
     const e = this.resolve(nextHop, slot);
     if (e < 0) { host.rearm(); return; }
-    host.emitFrame(slot, this.neighbours.macHi[e]!, this.neighbours.macLo[e]!, EtherType.IPV6);
+    if (n.deadlineAdded) { n.deadlineAdded = false; host.rearm(); }
+    host.emitFrame(slot, n.macHi[e]!, n.macLo[e]!, EtherType.IPV6);
   }
 
   /** The neighbour cache's resolve(); a new entry holds a reference to its address id (released by the cache's forget). */

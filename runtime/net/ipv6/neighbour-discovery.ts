@@ -70,8 +70,9 @@ export class NeighbourDiscovery {
     if (a === null) return null;
     if (dad) {
       a.dadLeft = this.dadTransmits;
-      // Started now when the interface already runs (SLAAC), else by start().
-      if (this.started) this.probe(a);
+      // Started now when the interface already runs (SLAAC), else by start(); the new
+      // solicited-node group is reported first so the probe's answer reaches us (RFC 4862 §5.4.2).
+      if (this.started) { this.sendMldReport(); this.probe(a); }
     } else if (this.started) {
       this.advertise(a.id);
     }

@@ -129,8 +129,10 @@ function isExtension(nh: number): boolean {
  * - fragment: an atomic fragment (offset 0, M clear) is passed over (RFC 6946 §4); any other ends
  *   the walk with `fragment` set, for reassembly.
  * Ends at the first upper-layer header. Reads nothing outside the packet; allocates nothing.
+ * `judge` false only skips the headers (what an ICMPv6 error's quote or the question "is this an
+ * ICMPv6 error?" needs): options and routing headers are not judged, fragments still stop it.
  */
-export function walkIpv6Extensions(bytes: Uint8Array, offset: number, length: number, out: Ipv6HeaderChain): number {
+export function walkIpv6Extensions(bytes: Uint8Array, offset: number, length: number, out: Ipv6HeaderChain, judge = true): number {
   const end = offset + length;
   out.fragment = -1;
   out.atomic = false;
@@ -141,7 +143,7 @@ export function walkIpv6Extensions(bytes: Uint8Array, offset: number, length: nu
   let at = offset + IPV6_HEADER_LENGTH;
   // Every extension header is at least 8 bytes, so the packet's length bounds the loop.
   while (isExtension(nh)) {
-    if (nh === Ipv6NextHeader.HOP_BY_HOP && at !== offset + IPV6_HEADER_LENGTH) {
+    if (judge && nh === Ipv6NextHeader.HOP_BY_HOP && at !== offset + IPV6_HEADER_LENGTH) {
       return problem(out, Ipv6ProblemCode.NEXT_HEADER, field - offset);
     }
     if (at + 8 > end) return Ipv6Chain.TRUNCATED;
@@ -162,7 +164,9 @@ export function walkIpv6Extensions(bytes: Uint8Array, offset: number, length: nu
     }
     const hlen = (bytes[at + Ipv6ExtensionField.LENGTH]! + 1) << 3;
     if (at + hlen > end) return Ipv6Chain.TRUNCATED;
-    if (nh === Ipv6NextHeader.ROUTING) {
+    if (!judge) {
+      // Skipped unread.
+    } else if (nh === Ipv6NextHeader.ROUTING) {
       if (bytes[at + Ipv6ExtensionField.SEGMENTS_LEFT]! !== 0) {
         return problem(out, Ipv6ProblemCode.HEADER_FIELD, at + Ipv6ExtensionField.ROUTING_TYPE - offset);
       }

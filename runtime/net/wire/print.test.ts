@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { printFrame } from './print.ts';
-import { ARP, ARPREPLY, DATA, ECHO, FRAGNEEDED, hex, IPOPTS, PARAMPROB, SYN, SYNACK, TIMEEX, UDP, VLAN } from './fixtures.ts';
+import {
+  ARP, ARPREPLY, CHAIN6, DATA, ECHO, ECHO6, FRAG1_6, FRAG2_6, FRAGNEEDED, hex, IPOPTS, MLD6, NA6, NS6, PARAMPROB, RA6, SYN, SYNACK, TIMEEX, UDP, VLAN,
+} from './fixtures.ts';
 
 describe('print (tcpdump style)', () => {
   it('prints well-formed frames as one line', () => {
@@ -19,6 +21,22 @@ describe('print (tcpdump style)', () => {
       [VLAN, 'vlan 100, p 3, IP 198.18.0.1.40000 > 198.18.0.2.53: UDP, length 2'],
     ];
     for (const [fx, want] of cases) expect(printFrame(hex(fx))).toBe(want);
+  });
+  it('prints IPv6, ICMPv6, NDP, MLDv2 and fragments as tcpdump does', () => {
+    const cases: Array<[string, string]> = [
+      [ECHO6, 'IP6 fe80::ff:fe00:2 > fe80::ff:fe00:1: ICMP6, echo request, id 4660, seq 1, length 16'],
+      [NS6, 'IP6 fe80::ff:fe00:2 > ff02::1:ff00:1: ICMP6, neighbor solicitation, who has fe80::ff:fe00:1, length 32'],
+      [NA6, 'IP6 fe80::ff:fe00:2 > fe80::ff:fe00:1: ICMP6, neighbor advertisement, tgt is fe80::ff:fe00:2, length 32'],
+      [RA6, 'IP6 fe80::1 > ff02::1: ICMP6, router advertisement, length 64'],
+      [MLD6, 'IP6 fe80::ff:fe00:1 > ff02::16: HBH ICMP6, multicast listener report v2, 1 group record(s), length 28'],
+      [CHAIN6, 'IP6 fd00:198:18::2.40000 > fd00:198:18::1.53: UDP, length 2'],
+      [FRAG1_6, 'IP6 fd00:198:18::2 > fd00:198:18::1: frag (0|16+) next-header 17'],
+      [FRAG2_6, 'IP6 fd00:198:18::2 > fd00:198:18::1: frag (16|8) next-header 17'],
+    ];
+    for (const [fx, want] of cases) expect(printFrame(hex(fx))).toBe(want);
+    const cut = hex(ECHO6);
+    cut[14 + 5] = 200;
+    expect(printFrame(cut)).toBe('IP6 [bad ipv6: TRUNCATED], length 56');
   });
   it('prints a frame at an offset inside a slab', () => {
     const f = hex(UDP);
@@ -46,8 +64,11 @@ describe('print (tcpdump style)', () => {
     u[42]! ^= 1;
     expect(printFrame(u)).toBe('IP 198.18.0.1 > 198.18.0.2: [bad udp: BAD_CHECKSUM], length 13');
     const x = hex(UDP);
+    x[12] = 0x88; x[13] = 0xb5; // IEEE local experimental: no printer of its own
+    expect(printFrame(x)).toBe('02:00:00:00:00:01 > 02:00:00:00:00:02, ethertype 0x88b5, length 47');
+    // A short IPv4 packet in an IPv6 frame: the IPv6 printer says what is wrong with it.
     x[12] = 0x86; x[13] = 0xdd;
-    expect(printFrame(x)).toBe('02:00:00:00:00:01 > 02:00:00:00:00:02, ethertype 0x86dd, length 47');
+    expect(printFrame(x)).toBe('IP6 [bad ipv6: TRUNCATED], length 33');
   });
   it('never throws on any truncation of any fixture', () => {
     for (const fx of [SYN, SYNACK, DATA, ARP, ARPREPLY, ECHO, FRAGNEEDED, TIMEEX, UDP, IPOPTS, VLAN]) {

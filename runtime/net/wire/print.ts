@@ -1,4 +1,5 @@
-// One-line tcpdump-style rendering of an Ethernet frame (ARP, IPv4: TCP, UDP, ICMP), in the
+// One-line tcpdump-style rendering of an Ethernet frame (ARP, IPv4 and IPv6: TCP, UDP, ICMP,
+// ICMPv6 with NDP and MLDv2), in the
 // spirit of tcpdump's print-*.c; malformed frames print what failed. Diagnostics only: allocates.
 import { ArpOperation, ArpPacket } from './arp.ts';
 import { formatIpv4, formatMac, get16, get32 } from './bytes.ts';
@@ -6,6 +7,11 @@ import { EtherType, EthernetFrame } from './ethernet.ts';
 import { IcmpType, IcmpUnreachableCode, Icmpv4Packet } from './icmpv4.ts';
 import { IpProtocol, Ipv4Packet } from './ipv4.ts';
 import { ParseError, parseErrorName } from './parse-error.ts';
+import {
+  IPV6_FRAGMENT_HEADER_LENGTH, IPV6_FRAGMENT_MORE, Ipv6Chain, Ipv6FragmentField, Ipv6HeaderChain, Ipv6NextHeader, Ipv6Packet, walkIpv6Extensions,
+} from './ipv6.ts';
+import { Icmpv6Packet, Icmpv6Type, MldField, NdpField } from './icmpv6.ts';
+import { formatIpv6 } from '../ipv6/address-table.ts';
 import { TCP_MIN_HEADER_LENGTH, TcpFlags, TcpSegment } from './tcp.ts';
 import { UdpDatagram } from './udp.ts';
 
@@ -15,6 +21,9 @@ const ip = new Ipv4Packet();
 const tcp = new TcpSegment();
 const udp = new UdpDatagram();
 const icmp = new Icmpv4Packet();
+const ip6 = new Ipv6Packet();
+const chain = new Ipv6HeaderChain();
+const icmp6 = new Icmpv6Packet();
 
 /** Render the frame at bytes[offset, offset+length) as one line. Never throws. */
 export function printFrame(bytes: Uint8Array, offset = 0, length = bytes.length - offset): string {
@@ -39,6 +48,7 @@ function printEthernet(bytes: Uint8Array, offset: number, length: number): strin
   switch (eth.etherType) {
     case EtherType.ARP: return vlan + printArp(bytes, po, pl);
     case EtherType.IPV4: return vlan + printIpv4(bytes, po, pl);
+    case EtherType.IPV6: return vlan + printIpv6(bytes, po, pl);
     default:
       return `${vlan}${formatMac(eth.src)} > ${formatMac(eth.dst)}, ethertype 0x${eth.etherType.toString(16).padStart(4, '0')}, length ${length}`;
   }
@@ -79,15 +89,16 @@ const FLAG_CHARS: ReadonlyArray<readonly [number, string]> = [
   [TcpFlags.ACK, '.'], [TcpFlags.URG, 'U'], [TcpFlags.ECE, 'E'], [TcpFlags.CWR, 'W'],
 ];
 
-function printTcp(bytes: Uint8Array, offset: number, length: number, src: string, dst: string, srcA: number, dstA: number, partial: boolean): string {
+/** `partial`: no checksum check (a fragment, or IPv6, whose pseudo-header TcpSegment.check does not take). */
+function printTcp(bytes: Uint8Array, offset: number, length: number, src: string, dst: string, srcA: number, dstA: number, partial: boolean, ip = 'IP'): string {
   const e = TcpSegment.check(bytes, offset, length, partial ? undefined : srcA, partial ? undefined : dstA);
-  if (e !== null) return `IP ${src} > ${dst}: ` + bad('tcp', e, length);
+  if (e !== null) return `${ip} ${src} > ${dst}: ` + bad('tcp', e, length);
   tcp.reset(bytes, offset, length);
   let flags = '';
   for (const [bit, ch] of FLAG_CHARS) if (tcp.flags & bit) flags += ch;
   if (flags === '') flags = 'none';
   const pl = tcp.payloadLength;
-  let s = `IP ${src}.${tcp.srcPort} > ${dst}.${tcp.dstPort}: Flags [${flags}], seq ${tcp.seq}`;
+  let s = `${ip} ${src}.${tcp.srcPort} > ${dst}.${tcp.dstPort}: Flags [${flags}], seq ${tcp.seq}`;
   if (pl > 0) s += `:${(tcp.seq + pl) >>> 0}`;
   if (tcp.ackFlag) s += `, ack ${tcp.ack}`;
   s += `, win ${tcp.window}`;
@@ -124,11 +135,72 @@ function printTcpOptions(bytes: Uint8Array, start: number, end: number): string 
   return out.join(',');
 }
 
-function printUdp(bytes: Uint8Array, offset: number, length: number, src: string, dst: string, srcA: number, dstA: number, partial: boolean): string {
+function printUdp(bytes: Uint8Array, offset: number, length: number, src: string, dst: string, srcA: number, dstA: number, partial: boolean, ip = 'IP'): string {
   const e = UdpDatagram.check(bytes, offset, length, partial ? undefined : srcA, partial ? undefined : dstA);
-  if (e !== null) return `IP ${src} > ${dst}: ` + bad('udp', e, length);
+  if (e !== null) return `${ip} ${src} > ${dst}: ` + bad('udp', e, length);
   udp.reset(bytes, offset, length);
-  return `IP ${src}.${udp.srcPort} > ${dst}.${udp.dstPort}: UDP, length ${udp.payloadLength}`;
+  return `${ip} ${src}.${udp.srcPort} > ${dst}.${udp.dstPort}: UDP, length ${udp.payloadLength}`;
+}
+
+/** IPv6 (RFC 8200) as tcpdump prints it: extension headers walked, a fragment shown as (offset|length). */
+function printIpv6(bytes: Uint8Array, offset: number, length: number): string {
+  const e = Ipv6Packet.check(bytes, offset, length);
+  if (e !== null) return 'IP6 ' + bad('ipv6', e, length);
+  ip6.reset(bytes, offset, length);
+  const src = formatIpv6(bytes, ip6.sourceOffset);
+  const dst = formatIpv6(bytes, ip6.destinationOffset);
+  const total = ip6.totalLength;
+  const r = walkIpv6Extensions(bytes, offset, total, chain, false);
+  if (r !== Ipv6Chain.OK) return `IP6 ${src} > ${dst}: [bad ipv6 extension header], length ${ip6.payloadLength}`;
+  const hbh = ip6.nextHeader === Ipv6NextHeader.HOP_BY_HOP ? 'HBH ' : '';
+  const at = chain.upperOffset;
+  const n = offset + total - at;
+  if (chain.fragment >= 0) {
+    const word = get16(bytes, at + Ipv6FragmentField.OFFSET_FLAGS);
+    const more = (word & IPV6_FRAGMENT_MORE) !== 0 ? '+' : '';
+    return `IP6 ${src} > ${dst}: ${hbh}frag (${word & 0xfff8}|${n - IPV6_FRAGMENT_HEADER_LENGTH}${more}) next-header ${bytes[at + Ipv6FragmentField.NEXT_HEADER]}`;
+  }
+  switch (chain.nextHeader) {
+    case Ipv6NextHeader.TCP: return printTcp(bytes, at, n, src, dst, 0, 0, true, 'IP6');
+    case Ipv6NextHeader.UDP: return printUdp(bytes, at, n, src, dst, 0, 0, true, 'IP6');
+    case Ipv6NextHeader.ICMPV6: return `IP6 ${src} > ${dst}: ${hbh}` + printIcmpv6(bytes, at, n);
+    default: return `IP6 ${src} > ${dst}: ${hbh}ip-proto-${chain.nextHeader} ${n}`;
+  }
+}
+
+const ICMP6_UNREACHABLE = ['no route', 'admin prohibited', 'beyond scope', 'unreachable address', 'unreachable port', 'source policy', 'reject route'];
+
+/** ICMPv6 (RFC 4443), NDP (RFC 4861) and MLDv2 (RFC 3810) in tcpdump's words; the checksum is not judged here. */
+function printIcmpv6(bytes: Uint8Array, offset: number, length: number): string {
+  const e = Icmpv6Packet.check(bytes, offset, length, -1);
+  if (e !== null) return bad('icmp6', e, length);
+  icmp6.reset(bytes, offset, length);
+  const target = (): string => (length >= NdpField.TARGET + 16 ? formatIpv6(bytes, offset + NdpField.TARGET) : '?');
+  switch (icmp6.type) {
+    case Icmpv6Type.ECHO_REQUEST:
+    case Icmpv6Type.ECHO_REPLY:
+      return `ICMP6, echo ${icmp6.type === Icmpv6Type.ECHO_REQUEST ? 'request' : 'reply'}, id ${icmp6.identifier}, seq ${icmp6.sequence}, length ${length}`;
+    case Icmpv6Type.DEST_UNREACHABLE:
+      return `ICMP6, destination unreachable, ${ICMP6_UNREACHABLE[icmp6.code] ?? `code ${icmp6.code}`}, length ${length}`;
+    case Icmpv6Type.PACKET_TOO_BIG:
+      return `ICMP6, packet too big, mtu ${icmp6.mtu}, length ${length}`;
+    case Icmpv6Type.TIME_EXCEEDED:
+      return `ICMP6, time exceeded ${icmp6.code === 0 ? 'in-transit' : 'in-reassembly'}, length ${length}`;
+    case Icmpv6Type.PARAMETER_PROBLEM:
+      return `ICMP6, parameter problem, code ${icmp6.code}, octet ${icmp6.pointer}, length ${length}`;
+    case Icmpv6Type.NEIGHBOR_SOLICITATION:
+      return `ICMP6, neighbor solicitation, who has ${target()}, length ${length}`;
+    case Icmpv6Type.NEIGHBOR_ADVERTISEMENT:
+      return `ICMP6, neighbor advertisement, tgt is ${target()}, length ${length}`;
+    case Icmpv6Type.ROUTER_SOLICITATION:
+      return `ICMP6, router solicitation, length ${length}`;
+    case Icmpv6Type.ROUTER_ADVERTISEMENT:
+      return `ICMP6, router advertisement, length ${length}`;
+    case Icmpv6Type.MLDV2_REPORT:
+      return `ICMP6, multicast listener report v2, ${length >= 8 ? get16(bytes, offset + MldField.RECORD_COUNT) : '?'} group record(s), length ${length}`;
+    default:
+      return `ICMP6, type-${icmp6.type} code ${icmp6.code}, length ${length}`;
+  }
 }
 
 function printIcmp(bytes: Uint8Array, offset: number, length: number, partial: boolean): string {
