@@ -70,8 +70,7 @@ for (const cc of CCS) {
 }
 
 // A few cells again over IPv6 (a 40-byte IP header, so 20 bytes less per segment): clean and
-// lossy paths for both congestion controls, and the hostile path. (Not per-packet loss under
-// TSO yet: the fault injector's software segmentation, wire/offload.ts, cuts IPv4 frames only.)
+// lossy paths for both congestion controls, the hostile path, and per-packet loss under TSO.
 const overIpv6: TransferSpec[] = [
   ...(['cubic', 'newreno'] as const).flatMap((cc, k): TransferSpec[] => [
     { name: `v${2 * k + 1}`, congestionControl: cc, receiveBuffer: 256 * KiB, bytes: 4 * MiB, seed: 5001 + 2 * k, ipv6: true,
@@ -80,6 +79,8 @@ const overIpv6: TransferSpec[] = [
       link: { loss: 0.02, delayMs: 20, rateBitsPerSecond: RATE, bufferFrames: BUFFER_FRAMES } },
   ]),
   { name: 'v5', congestionControl: 'cubic', receiveBuffer: 256 * KiB, bytes: 4 * MiB, seed: 5005, ipv6: true, link: hostile(0.01) },
+  { name: 'v6', congestionControl: 'cubic', receiveBuffer: 256 * KiB, bytes: 8 * MiB, seed: 5006, ipv6: true, tsoBytes: 64 * KiB,
+    link: { loss: 0.01, delayMs: 1, rateBitsPerSecond: 1e9, bufferFrames: BUFFER_FRAMES } },
 ];
 
 /** `asserted`: Jain's index must reach 0.9. The others are recorded for comparison only. */
@@ -152,11 +153,12 @@ describe('TCP network simulation (virtual time, fixed seeds)', () => {
   describe('over IPv6', () => {
     for (const spec of overIpv6) {
       const l = spec.link;
-      it(`${spec.name}: ${spec.congestionControl}, loss ${l.loss * 100} %, delay ${l.delayMs} ms${l.corrupt ? ', reorder/dup/corrupt' : ''}`, () => {
+      it(`${spec.name}: ${spec.congestionControl}, loss ${l.loss * 100} %, delay ${l.delayMs} ms${l.corrupt ? ', reorder/dup/corrupt' : ''}${spec.tsoBytes ? ', 64 KiB TSO, loss per wire packet' : ''}`, () => {
         const r = runTransfer(spec);
         transfers.set(spec.name, r);
         expectIntact(r);
         if (l.corrupt) expect(r.malformed, `${spec.name}: corrupted segments caught by the IPv6 pseudo-header checksum`).toBeGreaterThan(0);
+        if (spec.tsoBytes) expect(r.segmented, `${spec.name}: IPv6 TSO frames cut into wire packets`).toBeGreaterThan(0);
       }, 60_000);
     }
   });

@@ -42,7 +42,10 @@ export interface Ipv6Network {
   /**
    * Prepends the IPv6 header to the slot's frame (the upper-layer packet, checksum done) and sends
    * it: looped back when `dst` is ours, else framed for its next hop (neighbour discovery may
-   * queue it). The slot reference is consumed. `flowLabel`: 20 bits (RFC 6437).
+   * queue it). The slot reference is consumed. `flowLabel`: 20 bits (RFC 6437). `src` and `dst`
+   * need only be interned for the call: the addresses are written into the header at once, and
+   * what the layer keeps (a neighbour entry) takes its own reference (TCP's resets to peers it
+   * holds no connection with rely on this).
    */
   output(slot: number, src: number, dst: number, nextHeader: number, trafficClass: number, hopLimit: number, flowLabel: number): void;
   /**

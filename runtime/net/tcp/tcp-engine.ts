@@ -128,7 +128,6 @@ const EPHEMERAL_COUNT = 16384;
 /** Segments one coalesced ACK may cover (design note in ackSoon). */
 const ACK_COALESCE_SEGMENTS = 32;
 
-
 export class TcpEngine {
   readonly clock: Clock;
   readonly options: TcpOptionsConfig;
@@ -571,10 +570,11 @@ export class TcpEngine {
     family: NetworkFamily = NetworkFamily.IPV4, localIp = 0): Tcb | NTSTATUS {
     remoteIp |= 0;
     let local = localIp | 0;
-    if (local === 0) {
-      const ip6 = this.stack.ip6;
-      if (family === NetworkFamily.IPV4) local = this.stack.address;
-      else if (ip6 === null || (local = ip6.sourceFor(remoteIp)) === 0) return STATUS_NETWORK_UNREACHABLE;
+    if (local === 0 && family === NetworkFamily.IPV4) {
+      local = this.stack.address;
+    } else if (local === 0) {
+      local = this.stack.ip6?.sourceFor(remoteIp) ?? 0;
+      if (local === 0) return STATUS_NETWORK_UNREACHABLE;
     }
     const port = localPort === 0 ? this.ephemeralPort() : localPort;
     if (port === 0) return STATUS_INSUFFICIENT_RESOURCES;
