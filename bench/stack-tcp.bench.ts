@@ -2,12 +2,16 @@
 // and 64-byte request-response latency. The stack runs two engines on the memory link (real time,
 // in-process: what the TCP and ring cost, without a kernel), with MTU-sized segments and with
 // 64 KiB segmentation offload (as veth carries GSO segments whole); node:net runs over loopback.
-//   npx tsx bench/stack-tcp.bench.ts [--seconds S] [--rounds N] [--runs N] [--json file] [--stack-only]
+// With --ipv6 the stack rows run again over IPv6 (fd00:198:18::1 -> ::2) and print their ratio
+// to the IPv4 row of the same run.
+//   npx tsx bench/stack-tcp.bench.ts [--seconds S] [--rounds N] [--runs N] [--json file] [--stack-only] [--ipv6]
 import * as net from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { MemoryNetwork } from '../transports/memory/memory-network.ts';
 import { createUserspaceStack } from '../runtime/net/userspace-stack.ts';
 import type { Tcb, TcpEvents } from '../runtime/net/tcp/tcb.ts';
+import { NetworkFamily } from '../runtime/net/transport-registry.ts';
+import { parseIpv6 } from '../runtime/net/ipv6/address-table.ts';
 import { STATUS_SUCCESS } from '../runtime/ntstatus.ts';
 
 const arg = (name: string, dflt: number): number => {
@@ -62,13 +66,17 @@ async function nodeNet(): Promise<Result> {
   return { gbps, p50: pct(samples, 0.5), p99: pct(samples, 0.99) };
 }
 
-async function stackTcp(tso = false): Promise<Result> {
+const IPV6 = process.argv.includes('--ipv6');
+const ipv6Config = (address: string) => ({ ipv6: { addresses: [`${address}/64`], dadTransmits: 0, acceptRouterAdvertisements: false } });
+
+async function stackTcp(tso = false, ipv6 = false): Promise<Result> {
   const network = tso
     ? new MemoryNetwork({ slotCount: 1024, slotSize: 65536 + 1024, rxRingCapacity: 1024, batchSize: 256 })
     : new MemoryNetwork({ slotCount: 16384, rxRingCapacity: 16384, batchSize: 256 });
   const capabilities = tso ? { tsoMaxBytes: 65536 } : {};
-  const a = createUserspaceStack(network.createLink({ capabilities }), { address: '198.18.0.1/24' });
-  const b = createUserspaceStack(network.createLink({ capabilities }), { address: '198.18.0.2/24', tcp: { receiveBuffer: 4 << 20 } });
+  const a = createUserspaceStack(network.createLink({ capabilities }), { address: '198.18.0.1/24', ...(ipv6 ? ipv6Config('fd00:198:18::1') : {}) });
+  const b = createUserspaceStack(network.createLink({ capabilities }),
+    { address: '198.18.0.2/24', tcp: { receiveBuffer: 4 << 20 }, ...(ipv6 ? ipv6Config('fd00:198:18::2') : {}) });
   const ea = a.tcp!;
   const eb = b.tcp!;
   let bytes = 0;
@@ -87,14 +95,16 @@ async function stackTcp(tso = false): Promise<Result> {
     },
     onFin() {}, onClosed() {},
   };
-  eb.listen(0, 5001, 16, { onConnection: (t) => { server = t; t.events = serverEvents; } });
+  const family = ipv6 ? NetworkFamily.IPV6 : NetworkFamily.IPV4;
+  eb.listen(0, 5001, 16, { onConnection: (t) => { server = t; t.events = serverEvents; } }, { family });
   let onClient: ((n: number) => void) | null = null;
   const clientEvents: TcpEvents = {
     onEstablished() {},
     onReadable(t) { for (const c of ea.take(t) ?? []) onClient?.(c.length); },
     onFin() {}, onClosed() {},
   };
-  const client = ea.connect(0, b.ip.address, 5001, clientEvents) as Tcb;
+  const to = ipv6 ? a.ip.ip6!.table.intern(parseIpv6('fd00:198:18::2')!, 0) : b.ip.address;
+  const client = ea.connect(0, to, 5001, clientEvents, 64, 0, family) as Tcb;
   while (!server || client.state !== 4) await new Promise((r) => setImmediate(r));
   ea.setNoDelay(client, true);
   const chunk = new Uint8Array(CHUNK).fill(7);
@@ -127,13 +137,14 @@ async function stackTcp(tso = false): Promise<Result> {
 }
 
 async function main(): Promise<void> {
-  if (process.argv.includes('--stack-only')) { console.log(await stackTcp()); return; }
-  const kinds = {
+  if (process.argv.includes('--stack-only')) { console.log(await stackTcp(false, IPV6)); return; }
+  const kinds: Record<string, () => Promise<Result>> = {
     'node:net (loopback)': nodeNet,
     'stack TCP (memory link)': () => stackTcp(false),
     'stack TCP, 64 KiB TSO': () => stackTcp(true),
-  } as const;
-  const names = Object.keys(kinds) as (keyof typeof kinds)[];
+    ...(IPV6 ? { 'stack TCP over IPv6': () => stackTcp(false, true), 'stack TCP over IPv6, TSO': () => stackTcp(true, true) } : {}),
+  };
+  const names = Object.keys(kinds);
   const figures = new Map(names.map((k) => [k, { gbps: [] as number[], p50: [] as number[], p99: [] as number[] }]));
   for (let run = 0; run < RUNS; run++) {
     for (let i = 0; i < names.length; i++) {
@@ -153,6 +164,14 @@ async function main(): Promise<void> {
     const r = { kind: k, gbps: median(f.gbps), p50: median(f.p50), p99: median(f.p99) };
     rows.push(r);
     console.log(`${k.padEnd(25)} | ${r.gbps.toFixed(2).padStart(6)} ${(r.gbps / b.gbps).toFixed(2).padStart(5)}× | ${r.p50.toFixed(1).padStart(8)} ${(r.p50 / b.p50).toFixed(2).padStart(5)}× | ${r.p99.toFixed(1).padStart(8)} ${(r.p99 / b.p99).toFixed(2).padStart(5)}×`);
+  }
+  if (IPV6) {
+    // The issue's bar: IPv6 within 10 % of IPv4 on the same link, in the same run.
+    for (const [v6, v4] of [['stack TCP over IPv6', 'stack TCP (memory link)'], ['stack TCP over IPv6, TSO', 'stack TCP, 64 KiB TSO']] as const) {
+      const x = rows.find((r) => r.kind === v6)!;
+      const y = rows.find((r) => r.kind === v4)!;
+      console.log(`${v6} / IPv4: Gbit/s ${(x.gbps / y.gbps).toFixed(2)}×, RR p50 ${(x.p50 / y.p50).toFixed(2)}×, RR p99 ${(x.p99 / y.p99).toFixed(2)}×`);
+    }
   }
   if (jsonIndex > 0) writeFileSync(process.argv[jsonIndex + 1]!, JSON.stringify({ seconds: SECONDS, rounds: ROUNDS, runs: RUNS, rows }, null, 2));
 }

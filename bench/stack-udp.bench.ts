@@ -3,9 +3,11 @@
 // 2. stack receive rate: frames through a stack into a UDP socket (no link);
 // 3. UDP throughput, one way, 1472-byte datagrams for a fixed time: node:dgram on loopback (the
 //    baseline), the stack API over the memory link, WSK datagram sockets on the kernel provider
-//    and WSK datagram sockets on the userspace stack over the memory link;
-// 4. UDP request-response latency (64 bytes each way, one at a time): p50/p99 for the same four.
-// Ratios are against node:dgram measured in the same run. Bounded in time and count.
+//    and WSK datagram sockets on the userspace stack over the memory link — the stack's two over
+//    IPv4 and over IPv6 (1452-byte datagrams there: the same 1500-byte packets);
+// 4. UDP request-response latency (64 bytes each way, one at a time): p50/p99 for the same six.
+// Ratios are against node:dgram measured in the same run, and IPv6 against IPv4 for the stack's
+// rows. Bounded in time and count.
 //   npx tsx bench/stack-udp.bench.ts [--seconds S] [--rounds N] [--runs N] [--json file] [--only <kind>]
 import * as dgram from 'node:dgram';
 import { writeFileSync } from 'node:fs';
@@ -15,6 +17,9 @@ import { MemoryNetwork } from '../transports/memory/memory-network.ts';
 import type { Ipv4Stack } from '../runtime/net/stack.ts';
 import { createUserspaceStack, type UserspaceStack } from '../runtime/net/userspace-stack.ts';
 import { createStackProvider } from '../runtime/net/stack-provider.ts';
+import { openUdpSocket } from '../runtime/net/udp.ts';
+import { NetworkFamily } from '../runtime/net/transport-registry.ts';
+import { parseIpv6 } from '../runtime/net/ipv6/address-table.ts';
 import { SlotArena } from '../runtime/ring/slot-arena.ts';
 import { ArpPacket, EthernetFrame, EtherType, Icmpv4Packet, Ipv4Packet, TcpSegment, UdpDatagram } from '../runtime/net/wire/index.ts';
 import { ARP, DATA, ECHO, hex, UDP } from '../runtime/net/wire/fixtures.ts';
@@ -30,6 +35,10 @@ const SECONDS = arg('seconds', 1.5);
 const ROUNDS = arg('rounds', 5000);
 const RUNS = arg('runs', 3);
 const SIZE = 1472;
+/** The same 1500-byte packet over IPv6 (a 40-byte header instead of 20). */
+const SIZE6 = 1452;
+const A6 = 'fd00:198:18::1';
+const B6 = 'fd00:198:18::2';
 const jsonIndex = process.argv.indexOf('--json');
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -141,10 +150,12 @@ async function dgramPair(): Promise<Pair> {
   return { a, b, close: async () => { await a.close(); await b.close(); } };
 }
 
-function memoryStacks(): { network: MemoryNetwork; a: UserspaceStack; b: UserspaceStack } {
+/** `ipv6`: the stacks get fd00:198:18::1 and ::2 too (no duplicate address detection: usable at once). */
+function memoryStacks(ipv6 = false): { network: MemoryNetwork; a: UserspaceStack; b: UserspaceStack } {
   const network = new MemoryNetwork({ slotCount: 8192, rxRingCapacity: 8192, batchSize: 256 });
-  const a = createUserspaceStack(network.createLink(), { address: '198.18.0.1/24', tcp: false });
-  const b = createUserspaceStack(network.createLink(), { address: '198.18.0.2/24', tcp: false });
+  const v6 = (address: string) => (ipv6 ? { ipv6: { addresses: [`${address}/64`], dadTransmits: 0, acceptRouterAdvertisements: false } } : {});
+  const a = createUserspaceStack(network.createLink(), { address: '198.18.0.1/24', tcp: false, ...v6(A6) });
+  const b = createUserspaceStack(network.createLink(), { address: '198.18.0.2/24', tcp: false, ...v6(B6) });
   return { network, a, b };
 }
 
@@ -176,6 +187,37 @@ async function stackApiPair(): Promise<Pair> {
   return { a: ea, b: eb, close: async () => { a.close(); b.close(); } };
 }
 
+/** The stack API over IPv6: UDP sockets on :: sending through udp6 to the other stack's address. */
+async function stackApiPair6(): Promise<Pair> {
+  const { a, b } = memoryStacks(true);
+  const end = (stack: UserspaceStack, peer: string): UdpEnd => {
+    const pieces: Uint8Array[] = [new Uint8Array(0)];
+    const udp6 = stack.udp6!;
+    const dst = udp6.ip6.table.intern(parseIpv6(peer)!, 0);
+    const e: UdpEnd = {
+      port: 0,
+      send: (bytes, toPort, max) => {
+        pieces[0] = bytes;
+        let n = 0;
+        while (n < max && udp6.send(sock, pieces, 1, dst, toPort) === STATUS_SUCCESS) n++;
+        return n;
+      },
+      onReceive: null,
+      close: async () => sock.close(),
+    };
+    const sock = openUdpSocket(stack.ip, NetworkFamily.IPV6, 0, 0, { onDatagram(_s, _b, _o, length) { e.onReceive?.(length); } })!;
+    e.port = sock.localPort;
+    return e;
+  };
+  const ea = end(a, B6);
+  const eb = end(b, A6);
+  // Resolve the neighbours both ways before measuring.
+  ea.send(new Uint8Array(1), eb.port, 1);
+  eb.send(new Uint8Array(1), ea.port, 1);
+  for (let i = 0; i < 10; i++) await turn();
+  return { a: ea, b: eb, close: async () => { a.close(); b.close(); } };
+}
+
 /** A WSK datagram socket on `provider` (bench/wsk-udp-end.ts), bound to an ephemeral port. */
 function wskEnd(provider: TransportProvider, bindIp: string, peerIp: string): Promise<UdpEnd> {
   return wskUdpEnd(provider, bindIp, 0, peerIp);
@@ -187,10 +229,10 @@ async function wskKernelPair(): Promise<Pair> {
   return { a, b, close: async () => { await a.close(); await b.close(); } };
 }
 
-async function wskStackPair(): Promise<Pair> {
-  const { a, b } = memoryStacks();
-  const ea = await wskEnd(createStackProvider(a), '198.18.0.1', '198.18.0.2');
-  const eb = await wskEnd(createStackProvider(b), '198.18.0.2', '198.18.0.1');
+async function wskStackPair(ipv6 = false): Promise<Pair> {
+  const { a, b } = memoryStacks(ipv6);
+  const ea = await wskEnd(createStackProvider(a), ipv6 ? A6 : '198.18.0.1', ipv6 ? B6 : '198.18.0.2');
+  const eb = await wskEnd(createStackProvider(b), ipv6 ? B6 : '198.18.0.2', ipv6 ? A6 : '198.18.0.1');
   ea.send(new Uint8Array(1), eb.port, 1);
   eb.send(new Uint8Array(1), ea.port, 1);
   for (let i = 0; i < 10; i++) await turn();
@@ -199,8 +241,8 @@ async function wskStackPair(): Promise<Pair> {
 
 // ---- 3. throughput and 4. request-response -----------------------------------------------------
 
-async function throughput(pair: Pair): Promise<{ gbps: number; sent: number; received: number }> {
-  const payload = new Uint8Array(SIZE);
+async function throughput(pair: Pair, size: number): Promise<{ gbps: number; sent: number; received: number }> {
+  const payload = new Uint8Array(size);
   let received = 0;
   let bytes = 0;
   pair.b.onReceive = (n) => { received++; bytes += n; };
@@ -234,13 +276,17 @@ async function requestResponse(pair: Pair): Promise<{ p50: number; p99: number }
   return { p50: pct(samples, 0.5), p99: pct(samples, 0.99) };
 }
 
-type Kind = 'node:dgram' | 'stack API (memory link)' | 'WSK on kernel provider' | 'WSK on userspace stack';
+type Kind = 'node:dgram' | 'stack API (memory link)' | 'stack API over IPv6' | 'WSK on kernel provider' | 'WSK on userspace stack' | 'WSK on stack over IPv6';
 const makers: Record<Kind, () => Promise<Pair>> = {
   'node:dgram': dgramPair,
   'stack API (memory link)': stackApiPair,
+  'stack API over IPv6': stackApiPair6,
   'WSK on kernel provider': wskKernelPair,
-  'WSK on userspace stack': wskStackPair,
+  'WSK on userspace stack': () => wskStackPair(),
+  'WSK on stack over IPv6': () => wskStackPair(true),
 };
+/** The IPv6 rows and the IPv4 row each is compared with. */
+const IPV4_OF: Partial<Record<Kind, Kind>> = { 'stack API over IPv6': 'stack API (memory link)', 'WSK on stack over IPv6': 'WSK on userspace stack' };
 
 async function main(): Promise<void> {
   const only = process.argv.indexOf('--only');
@@ -261,7 +307,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < kinds.length; i++) {
       const k = kinds[(i + run) % kinds.length]!;
       const pair = await makers[k]();
-      const t = await throughput(pair);
+      const t = await throughput(pair, IPV4_OF[k] ? SIZE6 : SIZE);
       await pair.close();
       // A fresh pair: datagrams the receiver had not read when the throughput window closed
       // (node:dgram drops and queues under that load) would each draw an early "reply" and make
@@ -288,6 +334,12 @@ async function main(): Promise<void> {
     const r = { kind: k, gbps: median(f.gbps), loss: median(f.loss), p50: median(f.p50), p99: median(f.p99) };
     rows.push({ ...r, gbpsRatio: r.gbps / b.gbps, p50Ratio: r.p50 / b.p50, p99Ratio: r.p99 / b.p99 });
     console.log(`${k.padEnd(27)} | ${r.gbps.toFixed(2).padStart(6)} ${(r.gbps / b.gbps).toFixed(2).padStart(5)}× | ${(r.loss * 100).toFixed(1).padStart(5)}% | ${r.p50.toFixed(1).padStart(8)} ${(r.p50 / b.p50).toFixed(2).padStart(5)}× | ${r.p99.toFixed(1).padStart(8)} ${(r.p99 / b.p99).toFixed(2).padStart(5)}×`);
+  }
+  // Packets per second is what the stack's cost is: IPv6 rows carry 20 bytes less per packet.
+  for (const [v6, v4] of Object.entries(IPV4_OF) as [Kind, Kind][]) {
+    const f6 = figures.get(v6)!, f4 = figures.get(v4)!;
+    const pps = (f: { gbps: number[] }, size: number): number => (median(f.gbps) * 1e9) / 8 / size;
+    console.log(`${v6} / IPv4: packets/s ${(pps(f6, SIZE6) / pps(f4, SIZE)).toFixed(2)}×, RR p50 ${(median(f6.p50) / median(f4.p50)).toFixed(2)}×, p99 ${(median(f6.p99) / median(f4.p99)).toFixed(2)}×`);
   }
   if (jsonIndex > 0) {
     writeFileSync(process.argv[jsonIndex + 1]!, JSON.stringify({ parseNsPerFrame: parseNs, stackRxNsPerFrame: rxNs, seconds: SECONDS, rounds: ROUNDS, runs: RUNS, rows }, null, 2));

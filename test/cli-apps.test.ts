@@ -221,6 +221,26 @@ describe('wsk run <app> on the kernel provider', () => {
     expect(help.out().replace(/\s+/g, ' ')).toMatch(/--pcap <file> write a capture of everything the stack sends and receives \(stops at 100 MiB unless --max-bytes says otherwise\)/);
   }, 30_000);
 
+  it('--ip once per address: IPv4 and IPv6 values are taken together; a bad one, an IPv6-only list or a second IPv4 address on another prefix is one line naming the value and the fix, exit 2, before any device opens', async () => {
+    const device = ['echosrv', '--link', 'afpacket', '--ifname', 'wsk-no-such-if'];
+    const cases: [string[], RegExp][] = [
+      [['--ip', '198.18.0.2/24', '--ip', 'fd00:198:18::zz/64'], /^wsk: --ip fd00:198:18::zz\/64: .* e\.g\. fd00:198:18::2\/64\.\n$/],
+      [['--ip', 'fd00:198:18::2/64'], /^wsk: --ip: the stack needs an IPv4 address too: add --ip a\.b\.c\.d\/nn \(e\.g\. --ip 198\.18\.0\.2\/24 --ip fd00:198:18::2\/64\)\n$/],
+      [['--ip', '198.18.0.2/24', '--ip', '198.18.0.3/16'], /^wsk: --ip 198\.18\.0\.3\/16: a second IPv4 address shares the first one's subnet \(\/24\): write 198\.18\.0\.3\/24\n$/],
+      [['--ip', '198.18.0.2/40'], /^wsk: --ip 198\.18\.0\.2\/40: Prefix length .*\n$/],
+    ];
+    for (const [ip, message] of cases) {
+      const p = wsk([...device, ...ip]);
+      expect(await p.exited).toBe(2);
+      expect(p.err()).toMatch(message);
+    }
+    // Both families accepted: what fails now is the device, which does not exist.
+    const both = wsk([...device, '--ip', '198.18.0.2/24', '--ip', 'fd00:198:18::2/64', '--ip', '198.18.0.3']);
+    expect(await both.exited).toBe(2);
+    expect(both.err()).toMatch(/wsk-no-such-if/);
+    expect(both.err()).not.toMatch(/--ip/);
+  }, 30_000);
+
   it('--link memory: every app runs on the userspace stack with its peer on the second stack in the process, and exits 0', async () => {
     const runs: [string[], RegExp][] = [
       [['echosrv'], /memory peer: echoed 1048576 random bytes intact[\s\S]*echosrv unloaded/],

@@ -1,6 +1,7 @@
 // The WSK contract suite (docs/wsk-rules.md R1–R60) on the userspace stack over the memory link: every
 // datagram, basic-socket, connection, listen and stream rule (TCP peers are a second userspace
-// stack). IPv6 rules join when the stack has IPv6 and the target sets ipv6: true.
+// stack), over IPv4 and IPv6 (the stacks have fd00:198:18::1 and ::2; the target sets ipv6: true,
+// so every IPv6 rule runs, R47 included).
 import { stackTarget } from './contract/stack-target.ts';
 import { registrationContract } from './contract/registration.contract.ts';
 import { irpContract } from './contract/irp.contract.ts';

@@ -15,6 +15,8 @@ import {
   TIMEEX, UDP, UDP6_ALL_NODES, VLAN,
 } from '../runtime/net/wire/fixtures.ts';
 import { NetworkFamily } from '../runtime/net/transport-registry.ts';
+import { openUdpSocket, type UdpSocket } from '../runtime/net/udp.ts';
+import { Ipv6Field } from '../runtime/net/wire/ipv6.ts';
 import { Xoshiro128 } from '../runtime/net/prng.ts';
 import { HandLink } from './helpers/hand-link.ts';
 
@@ -152,20 +154,23 @@ describe('stack fuzz (issue 4 quality bar)', () => {
     const arena = new SlotArena({ slotCount: 2048, slotSize: 2048 });
     // The IPv6 fixtures go to fd00:198:18::1 / fe80::ff:fe00:1 at MAC 02:00:00:00:00:01.
     const link = new HandLink(arena, MAC_PEER);
-    const stack = createUserspaceStack(link, {
+    const userspace = createUserspaceStack(link, {
       address: '198.18.0.1/24', tcp: false, ipv6: { addresses: ['fd00:198:18::1/64'], dadTransmits: 0 },
-    }).ip;
-    const ip6 = stack.ip6!;
-    let delivered = 0;
-    let badChecksums = 0;
-    stack.transports.register(NetworkFamily.IPV6, IpProtocol.UDP, {
-      broadcast: true,
-      input(bytes, ipOffset, ipLength, slot, _multicast, at) {
-        if (ip6.transportChecksumOk(slot, bytes, ipOffset, at, ipOffset + ipLength - at, IpProtocol.UDP)) delivered++;
-        else badChecksums++;
-      },
-      icmpError: () => false,
     });
+    const stack = userspace.ip;
+    const ip6 = stack.ip6!;
+    const udp6 = userspace.udp6!.counters;
+    let delivered = 0;
+    // UDP over IPv6 to real sockets (CHAIN6 and the fragments go to port 53, UDP6_ALL_NODES to 9000),
+    // which read the sender's address and the hop limit from the IPv6 header in place.
+    const receiver = {
+      onDatagram(s: UdpSocket, bytes: Uint8Array, offset: number, length: number) {
+        const ip = s.receivedHeader();
+        if ((bytes[ip]! >>> 4) !== 6 || offset + length > bytes.length) throw new Error('a datagram outside its IPv6 packet');
+        delivered += bytes[ip + Ipv6Field.HOP_LIMIT]! >= 0 ? 1 : 0;
+      },
+    };
+    const sockets = [53, 9000].map((port) => openUdpSocket(stack, NetworkFamily.IPV6, 0, port, receiver)!);
     const base = [CHAIN6, ECHO6, ECHO6_GLOBAL, NS6, NA6, RA6, RH0_6, OPT10_6, OPT01_6, HBH_LATE6, FRAG1_6, FRAG2_6, MLD6, UDP6_ALL_NODES].map(hex);
     const rng = new Xoshiro128(SEED);
     const scratch = new Uint8Array(2048);
@@ -193,7 +198,7 @@ describe('stack fuzz (issue 4 quality bar)', () => {
     link.deliver();
     link.clock.runFor(120_000);
     const c = stack.counters;
-    console.log(`stack IPv6 fuzz: ${c.rxFrames} frames; ip6In ${c.ip6In}, delivered ${delivered} (bad checksums ${badChecksums}), icmp6In ${c.icmp6In}, ndpIn ${c.ndpIn}; dropped: ` +
+    console.log(`stack IPv6 fuzz: ${c.rxFrames} frames; ip6In ${c.ip6In}, UDP delivered ${delivered} (bad checksums ${udp6.badChecksum}, malformed ${udp6.malformed}, no port ${udp6.noPort}), icmp6In ${c.icmp6In}, ndpIn ${c.ndpIn}; dropped: ` +
       `ip6Malformed ${c.ip6Malformed}, ip6NotForUs ${c.ip6NotForUs}, ip6MartianSource ${c.ip6MartianSource}, ip6BadExtension ${c.ip6BadExtension}, ` +
       `ip6UnknownProtocol ${c.ip6UnknownProtocol}, icmp6Malformed ${c.icmp6Malformed}; reassembled ${c.ip6Reassembled}, reassembly failed ${c.ip6ReassemblyFailed}; ` +
       `sent ${link.transmitted}, icmp6 rate-limited ${c.icmp6RateLimited}, duplicates found ${c.ndpDadConflicts}`);
@@ -204,9 +209,12 @@ describe('stack fuzz (issue 4 quality bar)', () => {
     }
     // Two of the fourteen templates are UDP to us, one in two fragments: about 1 in 40 frames delivers.
     expect(delivered).toBeGreaterThan(ITERATIONS / 100);
-    expect(badChecksums).toBeGreaterThan(0);
+    expect(delivered).toBe(udp6.in);
+    // A mutated port also breaks the checksum, which is checked first: no-port cases are rare here.
+    for (const k of ['badChecksum', 'malformed'] as const) expect(udp6[k], `udp6 ${k}`).toBeGreaterThan(0);
     expect(c.ip6Reassembled).toBeGreaterThan(0);
     expect(ip6.reassembler.pending).toBe(0);
+    for (const sock of sockets) sock.close();
     stack.close();
     arena.assertNoLeaks();
   }, 180_000);

@@ -1,10 +1,11 @@
 // WSK datagram sockets on the userspace stack: what the shared contract suite cannot show on
 // loopback — broadcast (SO_BROADCAST, MSG_BCAST; R45), routing through a gateway,
-// fragmentation of large datagrams, pressure on the ring, and clear refusals for what the stack
-// does not do yet (TCP, IPv6, foreign addresses).
+// fragmentation of large datagrams, pressure on the ring, dual-stack AF_INET6 datagram sockets
+// and the port space both families share, and clear refusals for what the stack does not offer
+// (TCP when made without it, AF_INET6 datagrams without IPv6, foreign addresses).
 import { describe, expect, it } from 'vitest';
 import {
-  AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM, MSG_BCAST, NPI_WSK_INTERFACE_ID, SOCK_STREAM, SO_BROADCAST, SO_WSK_EVENT_CALLBACK, SOL_SOCKET,
+  AF_INET, AF_INET6, IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP, IPV6_V6ONLY, MSG_BCAST, SOCK_DGRAM, SOCK_RAW, SO_REUSEADDR, STATUS_ADDRESS_ALREADY_ASSOCIATED, makeSockaddrIn6, NPI_WSK_INTERFACE_ID, SOCK_STREAM, SO_BROADCAST, SO_WSK_EVENT_CALLBACK, SOL_SOCKET,
   STATUS_ACCESS_DENIED, STATUS_INVALID_PARAMETER, STATUS_NOT_SUPPORTED, STATUS_PENDING, STATUS_SUCCESS, WSK_EVENT_RECEIVE_FROM,
   WSK_FLAG_CONNECTION_SOCKET, WSK_FLAG_DATAGRAM_SOCKET, WSK_FLAG_LISTEN_SOCKET, WskSetOption, makeSockaddrIn,
   SOCKADDR_STORAGE, type WSK_CLIENT_DATAGRAM_DISPATCH, type WSK_DATAGRAM_INDICATION, type WSK_PROVIDER_BASIC_DISPATCH, type WSK_SOCKET,
@@ -20,8 +21,8 @@ import { bind, buf, close, dgTable, localPort, socket } from './contract/fixture
 const setOption = (s: WSK_SOCKET, option: number, value: number) =>
   call((irp) => (s.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket(s, WskSetOption, option, SOL_SOCKET, 4, value, 0, null, null, irp));
 
-async function world(opts: Partial<UserspaceStackConfig> = {}, providerOptions: StackProviderOptions = {}): Promise<{ pair: StackPair; w: WskSession; done(): Promise<void> }> {
-  const pair = stackPair({}, opts);
+async function world(opts: Partial<UserspaceStackConfig> = {}, providerOptions: StackProviderOptions = {}, aOpts: Partial<UserspaceStackConfig> = {}): Promise<{ pair: StackPair; w: WskSession; done(): Promise<void> }> {
+  const pair = stackPair({}, opts, undefined, {}, aOpts);
   const w = await openSession(() => createStackProvider(pair.a, providerOptions));
   return {
     pair, w,
@@ -120,14 +121,19 @@ describe('WSK datagram sockets on the userspace stack', () => {
     pair.network.arena.assertNoLeaks();
   });
 
-  it('what a provider does not offer (IPv6; TCP when made with tcp: false) is refused at WskSocket with STATUS_NOT_SUPPORTED (R49: not in the transport list); binding an address the stack does not own is STATUS_INVALID_PARAMETER', async () => {
+  it('what a provider does not offer (TCP of either family when made with tcp: false, AF_INET6 datagram and raw sockets without IPv6) is refused at WskSocket with STATUS_NOT_SUPPORTED (R49: not in the transport list); binding an address the stack does not own is STATUS_INVALID_PARAMETER', async () => {
     const { w, done } = await world({ tcp: false });
-    for (const flags of [WSK_FLAG_LISTEN_SOCKET, WSK_FLAG_CONNECTION_SOCKET]) {
-      const r = await call<WSK_SOCKET>((irp) => w.Dispatch.WskSocket(w.Client, AF_INET, SOCK_STREAM, IPPROTO_TCP, flags, null, null, null, null, null, irp));
-      expect([r.returned, r.status]).toEqual([STATUS_NOT_SUPPORTED, STATUS_NOT_SUPPORTED]);
+    for (const family of [AF_INET, AF_INET6]) {
+      for (const flags of [WSK_FLAG_LISTEN_SOCKET, WSK_FLAG_CONNECTION_SOCKET]) {
+        const r = await call<WSK_SOCKET>((irp) => w.Dispatch.WskSocket(w.Client, family, SOCK_STREAM, IPPROTO_TCP, flags, null, null, null, null, null, irp));
+        expect([r.returned, r.status]).toEqual([STATUS_NOT_SUPPORTED, STATUS_NOT_SUPPORTED]);
+      }
     }
-    const v6 = await call<WSK_SOCKET>((irp) => w.Dispatch.WskSocket(w.Client, AF_INET6, SOCK_DGRAM, IPPROTO_UDP, WSK_FLAG_DATAGRAM_SOCKET, null, null, null, null, null, irp));
-    expect(v6.status).toBe(STATUS_NOT_SUPPORTED);
+    // No IPv6 on the interface: no AF_INET6 datagram or raw transport either.
+    for (const [type, protocol] of [[SOCK_DGRAM, IPPROTO_UDP], [SOCK_RAW, 58]] as const) {
+      const v6 = await call<WSK_SOCKET>((irp) => w.Dispatch.WskSocket(w.Client, AF_INET6, type, protocol, WSK_FLAG_DATAGRAM_SOCKET, null, null, null, null, null, irp));
+      expect(v6.status).toBe(STATUS_NOT_SUPPORTED);
+    }
     const dg = await socket(w, WSK_FLAG_DATAGRAM_SOCKET);
     expect(await bind(dg, makeSockaddrIn('198.18.0.77', 0))).toBe(STATUS_INVALID_PARAMETER);
     await close(dg);
@@ -158,6 +164,46 @@ describe('WSK datagram sockets on the userspace stack', () => {
     expect(dgTable(dg).WskRelease(dg, lists[0]!)).toBe(STATUS_SUCCESS);
     peer.close();
     await close(dg);
+    await done();
+  });
+
+  it('dual-stack AF_INET6 datagram socket: IPV6_V6ONLY 0 on :: talks to IPv4 peers as ::ffff:a.b.c.d; IPV6_V6ONLY (the default) on a v4-mapped address is refused; one port space with AF_INET sockets, shared only when both set SO_REUSEADDR', async () => {
+    const { pair, w, done } = await world({}, {}, { ipv6: { addresses: ['fd00:198:18::1/64'], dadTransmits: 0 } });
+    const setUlong = (s: WSK_SOCKET, level: number, option: number, value: number) =>
+      call((irp) => (s.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket(s, WskSetOption, option, level, 4, value, 0, null, null, irp));
+    const mappedOnly = await socket(w, WSK_FLAG_DATAGRAM_SOCKET, AF_INET6);
+    expect(await bind(mappedOnly, makeSockaddrIn6(`::ffff:${A_IP}`, 0))).toBe(STATUS_INVALID_PARAMETER);
+    const dual = await socket(w, WSK_FLAG_DATAGRAM_SOCKET, AF_INET6);
+    expect((await setUlong(dual, IPPROTO_IPV6, IPV6_V6ONLY, 0)).status).toBe(STATUS_SUCCESS);
+    expect(await bind(dual, makeSockaddrIn6('::', 0))).toBe(STATUS_SUCCESS);
+    const port = await localPort(dual);
+    const got: string[] = [];
+    const peer = pair.b.ip.openUdp(0, 7001, { onDatagram(_s, b, o, l) { got.push(new TextDecoder().decode(b.subarray(o, o + l))); } })!;
+    pair.b.ip.sendUdp(peer, [new TextEncoder().encode('hello')], 1, parseIpv4(A_IP), port);
+    const from = SOCKADDR_STORAGE();
+    const data = new Uint8Array(16);
+    const r = await call<number>((irp) => dgTable(dual).WskReceiveFrom(dual, buf(data), 0, from, null, null, null, irp));
+    expect([r.information, from.sin6_family, Array.from(from.sin6_addr!)]).toEqual([5, AF_INET6, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, ...B_IP.split('.').map(Number)]]);
+    expect((await call((irp) => dgTable(dual).WskSendTo(dual, buf(new TextEncoder().encode('back')), 0, makeSockaddrIn6(`::ffff:${B_IP}`, 7001), 0, null, irp))).status).toBe(STATUS_SUCCESS);
+    await until(() => got.length === 1, 2000, 'the reply');
+    expect(got).toEqual(['back']);
+    // The dual-stack socket holds the port for IPv4 too: an AF_INET socket cannot take it...
+    const v4 = await socket(w, WSK_FLAG_DATAGRAM_SOCKET);
+    expect(await bind(v4, makeSockaddrIn('0.0.0.0', port))).toBe(STATUS_ADDRESS_ALREADY_ASSOCIATED);
+    // ...while an IPv6-only socket on another port leaves it to one.
+    const only = await socket(w, WSK_FLAG_DATAGRAM_SOCKET, AF_INET6);
+    expect(await bind(only, makeSockaddrIn6('::', 0))).toBe(STATUS_SUCCESS);
+    const v4beside = await socket(w, WSK_FLAG_DATAGRAM_SOCKET);
+    expect(await bind(v4beside, makeSockaddrIn('0.0.0.0', await localPort(only)))).toBe(STATUS_SUCCESS);
+    // Sharing on purpose: both set SO_REUSEADDR.
+    const reuse6 = await socket(w, WSK_FLAG_DATAGRAM_SOCKET, AF_INET6);
+    const reuse4 = await socket(w, WSK_FLAG_DATAGRAM_SOCKET);
+    for (const s of [reuse6, reuse4]) expect((await setOption(s, SO_REUSEADDR, 1)).status).toBe(STATUS_SUCCESS);
+    expect((await setUlong(reuse6, IPPROTO_IPV6, IPV6_V6ONLY, 0)).status).toBe(STATUS_SUCCESS);
+    expect(await bind(reuse6, makeSockaddrIn6('::', 0))).toBe(STATUS_SUCCESS);
+    expect(await bind(reuse4, makeSockaddrIn(A_IP, await localPort(reuse6)))).toBe(STATUS_SUCCESS);
+    peer.close();
+    for (const s of [mappedOnly, dual, v4, only, v4beside, reuse6, reuse4]) await close(s);
     await done();
   });
 });

@@ -2,7 +2,8 @@
 // receive buffer × delay through a 100 Mbit/s bottleneck for CUBIC and NewReno, integrity cells
 // with reordering, duplication and corruption, 4 flows sharing one bottleneck (Jain's
 // fairness), and per-packet loss under segmentation offload (64 KiB TSO frames cut into wire
-// packets by the fault injector, each lost on its own, as on a real lossy path). Every transfer
+// packets by the fault injector, each lost on its own, as on a real lossy path), and a few cells
+// over IPv6. Every transfer
 // is checked byte for byte and every send completion must be STATUS_SUCCESS. The numbers are
 // compared with the checked-in test/tcp-netsim-table.md; after an intended change rerun with
 // UPDATE_NETSIM=1 and commit the table.
@@ -67,6 +68,20 @@ for (const cc of CCS) {
     });
   }
 }
+
+// A few cells again over IPv6 (a 40-byte IP header, so 20 bytes less per segment): clean and
+// lossy paths for both congestion controls, the hostile path, and per-packet loss under TSO.
+const overIpv6: TransferSpec[] = [
+  ...(['cubic', 'newreno'] as const).flatMap((cc, k): TransferSpec[] => [
+    { name: `v${2 * k + 1}`, congestionControl: cc, receiveBuffer: 256 * KiB, bytes: 4 * MiB, seed: 5001 + 2 * k, ipv6: true,
+      link: { loss: 0, delayMs: 1, rateBitsPerSecond: RATE, bufferFrames: BUFFER_FRAMES } },
+    { name: `v${2 * k + 2}`, congestionControl: cc, receiveBuffer: 256 * KiB, bytes: 4 * MiB, seed: 5002 + 2 * k, ipv6: true,
+      link: { loss: 0.02, delayMs: 20, rateBitsPerSecond: RATE, bufferFrames: BUFFER_FRAMES } },
+  ]),
+  { name: 'v5', congestionControl: 'cubic', receiveBuffer: 256 * KiB, bytes: 4 * MiB, seed: 5005, ipv6: true, link: hostile(0.01) },
+  { name: 'v6', congestionControl: 'cubic', receiveBuffer: 256 * KiB, bytes: 8 * MiB, seed: 5006, ipv6: true, tsoBytes: 64 * KiB,
+    link: { loss: 0.01, delayMs: 1, rateBitsPerSecond: 1e9, bufferFrames: BUFFER_FRAMES } },
+];
 
 /** `asserted`: Jain's index must reach 0.9. The others are recorded for comparison only. */
 const sharedCells: (SharedSpec & { asserted: boolean })[] = [];
@@ -135,6 +150,19 @@ describe('TCP network simulation (virtual time, fixed seeds)', () => {
     }
   });
 
+  describe('over IPv6', () => {
+    for (const spec of overIpv6) {
+      const l = spec.link;
+      it(`${spec.name}: ${spec.congestionControl}, loss ${l.loss * 100} %, delay ${l.delayMs} ms${l.corrupt ? ', reorder/dup/corrupt' : ''}${spec.tsoBytes ? ', 64 KiB TSO, loss per wire packet' : ''}`, () => {
+        const r = runTransfer(spec);
+        transfers.set(spec.name, r);
+        expectIntact(r);
+        if (l.corrupt) expect(r.malformed, `${spec.name}: corrupted segments caught by the IPv6 pseudo-header checksum`).toBeGreaterThan(0);
+        if (spec.tsoBytes) expect(r.segmented, `${spec.name}: IPv6 TSO frames cut into wire packets`).toBeGreaterThan(0);
+      }, 60_000);
+    }
+  });
+
   describe('4 flows through one shared bottleneck', () => {
     for (const spec of sharedCells) {
       it(`${spec.name}: ${spec.congestionControl}, rcvbuf ${spec.receiveBuffer / KiB} KiB, delay ${spec.link.delayMs} ms${spec.asserted ? ', Jain ≥ 0.9' : ' (recorded only)'}`, () => {
@@ -184,10 +212,11 @@ describe('TCP network simulation (virtual time, fixed seeds)', () => {
   });
 
   it('results match the checked-in table (rerun with UPDATE_NETSIM=1 and commit the table after an intended change)', () => {
-    const complete = [...matrix, ...integrity, ...perPacket].every((s) => transfers.has(s.name)) && sharedCells.every((s) => shared.has(s.name));
+    const complete = [...matrix, ...integrity, ...perPacket, ...overIpv6].every((s) => transfers.has(s.name)) && sharedCells.every((s) => shared.has(s.name));
     if (!complete) return; // a filtered run: nothing to compare
     const table = renderTable(
       [...matrix, ...integrity].map((s) => transfers.get(s.name)!), sharedCells.map((s) => shared.get(s.name)!), perPacket.map((s) => transfers.get(s.name)!),
+      overIpv6.map((s) => transfers.get(s.name)!),
     );
     const wall = [...transfers.values()].reduce((n, r) => n + r.wallMs, 0) + [...shared.values()].reduce((n, r) => n + r.wallMs, 0);
     console.log(`${table}\n(simulation wall time ${(wall / 1000).toFixed(1)} s)`);

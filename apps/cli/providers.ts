@@ -15,7 +15,8 @@ import { DEFAULT_SNAPLEN, PcapWriterLink } from '../../transports/sniffer/pcap-w
 import type { Ipv4Stack } from '../../runtime/net/stack.ts';
 import { createUserspaceStack, type UserspaceStackConfig } from '../../runtime/net/userspace-stack.ts';
 import { receiveFilterFor } from '../../runtime/net/receive-filter.ts';
-import { parseInterface } from '../../runtime/net/config.ts';
+import { parseInterface, type InterfaceConfig } from '../../runtime/net/config.ts';
+import { parseIpv6Prefix } from '../../runtime/net/ipv6/address-table.ts';
 import { createStackProvider, type StackProvider } from '../../runtime/net/stack-provider.ts';
 import type { LinkDevice } from '../../runtime/net/device.ts';
 import { A_IP, B_IP, stackPair } from '../lab/stack-pair.ts';
@@ -30,7 +31,8 @@ export interface ProviderOptions {
   link?: LinkName;
   ifname?: string;
   netns?: string;
-  ip?: string;
+  /** --ip, once per address (IPv4 a.b.c.d/nn or IPv6 x:y::z/len); the first IPv4 one is the interface's primary address. */
+  ip?: string[];
   gateway?: string;
   mtu?: number;
   pcap?: string;
@@ -68,15 +70,57 @@ export class OptionError extends Error {
   override name = 'OptionError';
 }
 
+/**
+ * The interface's addresses from the --ip values (one address each, given as often as needed):
+ * the first IPv4 one is the primary address, later IPv4 ones its secondary addresses (the same
+ * subnet), IPv6 ones go to InterfaceConfig.ipv6. An IPv4 address is required (the stack's
+ * network layer is built around one). A mistake is an OptionError naming the value and the fix.
+ */
+export function interfaceAddresses(values: readonly string[]): Pick<InterfaceConfig, 'address' | 'secondary' | 'ipv6'> {
+  const v4: string[] = [];
+  const v6: string[] = [];
+  for (const value of values) {
+    if (value.includes(':')) {
+      optionCheck(`--ip ${value}`, () => parseIpv6Prefix(value));
+      v6.push(value);
+    } else {
+      optionCheck(`--ip ${value}`, () => parseInterface({ address: value }, 65535));
+      v4.push(value);
+    }
+  }
+  const primary = v4[0];
+  if (primary === undefined) {
+    throw new OptionError(`--ip: the stack needs an IPv4 address too: add --ip a.b.c.d/nn (e.g. --ip 198.18.0.2/24${v6.length ? ` --ip ${v6[0]}` : ''})`);
+  }
+  const prefix = primary.split('/')[1] ?? '24';
+  const secondary = v4.slice(1).map((value) => {
+    const [address, p] = value.split('/');
+    if (p !== undefined && p !== prefix) throw new OptionError(`--ip ${value}: a second IPv4 address shares the first one's subnet (/${prefix}): write ${address}/${prefix}`);
+    return address!;
+  });
+  optionCheck(`--ip ${v4[1] ?? primary}`, () => parseInterface({ address: primary, secondary }, 65535));
+  return { address: primary, ...(secondary.length ? { secondary } : {}), ...(v6.length ? { ipv6: { addresses: v6 } } : {}) };
+}
+
+/** The value of a repeated --ip: every occurrence, in order (commander's collecting argParser). */
+export function collectIp(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** The primary IPv4 address of --ip, as text (a.b.c.d/nn), or undefined without --ip. */
+export function primaryIp(options: ProviderOptions): string | undefined {
+  return options.ip?.find((value) => !value.includes(':'));
+}
+
 /** Checks --ip, --gateway and the --pcap path (what needs no device), so a mistake opens nothing. */
 function checkStackOptions(options: ProviderOptions): void {
   if (options.link === 'memory' && options.gateway !== undefined) {
     throw new OptionError(`--gateway: the memory link's two stacks share one subnet and need no gateway: drop --gateway ${options.gateway}`);
   }
   // The device's MTU is not known yet: the largest stands in (--mtu is checked against the device).
-  if (options.ip !== undefined) optionCheck('--ip', () => parseInterface({ address: options.ip! }, 65535));
-  if (options.ip !== undefined && options.gateway !== undefined) {
-    optionCheck('--gateway', () => parseInterface({ address: options.ip!, gateway: options.gateway }, 65535));
+  if (options.ip !== undefined && options.link !== 'memory') {
+    const addresses = interfaceAddresses(options.ip);
+    if (options.gateway !== undefined) optionCheck('--gateway', () => parseInterface({ ...addresses, gateway: options.gateway }, 65535));
   }
   if (options.pcap !== undefined) checkCapturePath(options.pcap);
 }
@@ -107,7 +151,7 @@ function checkCapturePath(path: string): void {
 
 /** The userspace stack's config from the command line: what the link's filter and the stack are both built from. */
 function stackConfig(options: ProviderOptions): UserspaceStackConfig {
-  return { address: options.ip!, gateway: options.gateway, ...(options.mtu ? { mtu: options.mtu } : {}) };
+  return { ...interfaceAddresses(options.ip!), gateway: options.gateway, ...(options.mtu ? { mtu: options.mtu } : {}) };
 }
 
 function openLink(options: ProviderOptions): LinkDevice {
@@ -165,7 +209,7 @@ export async function startProvider(options: ProviderOptions): Promise<RunningPr
     const subsystem = await startWskSubsystem(stackProvider, { name: 'stack', makeDefault: true });
     return {
       subsystem, stack: stack.ip, stackProvider, device, capture, memoryPeer: null,
-      where: `userspace stack ${options.ip} on ${options.link} ${options.ifname}${options.netns ? ` in ${options.netns}` : ''}`,
+      where: `userspace stack ${options.ip!.join(' ')} on ${options.link} ${options.ifname}${options.netns ? ` in ${options.netns}` : ''}`,
       stop: () => subsystem.stop(),
     };
   } catch (err) {
@@ -179,8 +223,9 @@ export async function startProvider(options: ProviderOptions): Promise<RunningPr
  * memory network, the stack pair of the lab's experiments; nothing else can reach it.
  */
 async function startMemoryPair(options: ProviderOptions): Promise<RunningProvider> {
-  if (options.ip && options.ip.split('/')[0] !== B_IP) {
-    throw new OptionError(`--link memory puts the app at ${B_IP}/24 and its peer at ${A_IP}: drop --ip ${options.ip}`);
+  const other = options.ip?.find((value) => value.split('/')[0] !== B_IP);
+  if (other !== undefined) {
+    throw new OptionError(`--link memory puts the app at ${B_IP}/24 and its peer at ${A_IP}: drop --ip ${other}`);
   }
   let device: LinkDevice | null = null;
   let capture: PcapWriterLink | null = null;

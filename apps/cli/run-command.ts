@@ -16,7 +16,7 @@ import { startHttpServer } from '../http/http-server.ts';
 import { HttpClient } from '../http/http-client.ts';
 import { KSOCKET_DEMO_SERVER_PORT, runKsocketDemo } from '../ksocket/ksocket-demo.ts';
 import {
-  CAPTURE_DEFAULT_MAX_BYTES, FIX_STACK_DEVICE, LINKS, PROVIDERS, startProvider, type ProviderOptions, type RunningProvider,
+  CAPTURE_DEFAULT_MAX_BYTES, FIX_STACK_DEVICE, LINKS, PROVIDERS, collectIp, primaryIp, startProvider, type ProviderOptions, type RunningProvider,
 } from './providers.ts';
 import { serveStats } from './stats.ts';
 import { integer, withUnits } from './options.ts';
@@ -188,7 +188,7 @@ const APPS: Record<string, App> = {
     run: async (args, o, io, p) => {
       const m = args[0] ? /^([^:/]+)(?::(\d+))?(\/\S*)?$/.exec(args[0]) : null;
       if (!m) { io.err('wsk: ksocket-demo needs the HTTP server, e.g. wsk run ksocket-demo 198.18.0.1:8000 (path /uuid unless given)'); return 2; }
-      const bind = o.ip ? o.ip.split('/')[0]! : '0.0.0.0';
+      const bind = primaryIp(o)?.split('/')[0] ?? '0.0.0.0';
       const port = o.port ?? KSOCKET_DEMO_SERVER_PORT;
       const httpPort = Number(m[2] ?? 80);
       const r = await runKsocketDemo({
@@ -260,7 +260,9 @@ async function runEchosrv(_args: string[], options: RunOptions, io: CliIo, provi
     return 1;
   }
   listened = true;
-  io.out(`echosrv listening on [::]:${listening.Port} (${options.provider === 'kernel' ? 'IPv4 and IPv6' : 'IPv4'}, ${where}); Ctrl-C to unload`);
+  // The dual-stack listener serves IPv6 wherever the provider has it: the host, or a stack given an IPv6 --ip.
+  const families = options.provider === 'kernel' || provider.stack?.ip6 ? 'IPv4 and IPv6' : 'IPv4';
+  io.out(`echosrv listening on [::]:${listening.Port} (${families}, ${where}); Ctrl-C to unload`);
 
   // The sample's unload waits for every peer to close its connection, which a peer that vanished
   // (unplugged, killed behind a firewall, its RST lost) never does: after unloadTimeout seconds,
@@ -318,7 +320,7 @@ export function addRunCommand(program: Command, io: CliIo, setExitCode: (code: n
     .addOption(new Option('--link <link>', 'the userspace stack\'s device link').choices(LINKS))
     .option('--ifname <device>', 'network device for --link, e.g. vb-<lab id>')
     .option('--netns <namespace>', 'open the device inside this network namespace (`ip netns` name)')
-    .option('--ip <a.b.c.d/nn>', "the userspace stack's IPv4 address and prefix (its own, not the kernel's)")
+    .option('--ip <address/prefix>', "an address of the userspace stack (its own, not the kernel's): IPv4 a.b.c.d/nn, IPv6 x:y::z/len; once per address, e.g. --ip 198.18.0.2/24 --ip fd00:198:18::2/64", collectIp)
     .option('--gateway <a.b.c.d>', "the userspace stack's default gateway")
     .option('--mtu <bytes>', "the userspace stack's MTU (default: the device's)", integer(576, 65535))
     .option('--pcap <file>', `write a capture of everything the stack sends and receives (stops at ${CAPTURE_DEFAULT_MAX_BYTES >> 20} MiB unless --max-bytes says otherwise)`)

@@ -3,7 +3,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatStats, statsDirectory, statsRates, type StatsSnapshot } from './stats.ts';
+import { formatStats, snapshot as takeSnapshot, statsDirectory, statsRates, type StatsSnapshot } from './stats.ts';
+import { stackPair } from '../lab/stack-pair.ts';
+import { createStackProvider } from '../../runtime/net/stack-provider.ts';
 
 const dirs: string[] = [];
 afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }); });
@@ -48,5 +50,21 @@ describe('statsRates', () => {
     expect(statsRates(snapshot(10, 1, 1, 1, 1), snapshot(12, 2, 2, 2, 2))).toBeNull();
     expect(statsRates(snapshot(12, 1, 1, 1), snapshot(12, 2, 2, 2))).toBeNull();
     expect(statsRates(snapshot(10, 5000, 1000, 10), snapshot(11, 1000, 2000, 20))!.rxBitsPerSecond).toBeNull();
+  });
+});
+
+describe('snapshot', () => {
+  it('a stack with IPv6: its addresses (IPv4 with the prefix, then link-local and global IPv6) and the UDP-over-IPv6 counters, drops among the stack drops', () => {
+    const pair = stackPair({}, { tcp: false }, undefined, {}, { ipv6: { addresses: ['fd00:198:18::1/64'], dadTransmits: 0 } }, {});
+    const provider = createStackProvider(pair.a);
+    provider.userspace.udp6!.counters.in = 3;
+    provider.userspace.udp6!.counters.badChecksum = 1;
+    const s = takeSnapshot('test', { where: 'memory', device: null, stack: pair.a.ip, stackProvider: provider }, Date.now());
+    expect(s.addresses).toEqual(['198.18.0.1/24', 'fe80::ff:fe00:1', 'fd00:198:18::1']);
+    const text = formatStats(s);
+    expect(text).toContain('  addresses: 198.18.0.1/24, fe80::ff:fe00:1, fd00:198:18::1');
+    expect(text).toContain('  udp6: in 3, out 0, icmpErrors 0');
+    expect(text.find((l) => l.startsWith('  stack drops:'))).toMatch(/udp6BadChecksum 1/);
+    pair.close();
   });
 });

@@ -10,8 +10,9 @@ import { createConnection, createServer, type Server } from 'node:net';
 import { chmodSync, lstatSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { formatIpv4 } from '../../runtime/net/wire/bytes.ts';
 import { TcpState } from '../../runtime/net/tcp/tcb.ts';
+import { formatIpv4 } from '../../runtime/net/wire/bytes.ts';
+import type { Ipv4Stack } from '../../runtime/net/stack.ts';
 import type { RunningProvider } from './providers.ts';
 
 /** What a snapshot reads: a RunningProvider, or an app's own stack (WireGuard's inner one) with a status text. */
@@ -77,6 +78,10 @@ export interface StatsSnapshot {
   stack: Record<string, number> | null;
   tcp: Record<string, number> | null;
   connections: ConnectionStats[];
+  /** The interface's addresses, IPv4 with its prefix, then IPv6 (usable ones: link-local first). Absent from older processes. */
+  addresses?: string[];
+  /** UDP over IPv6 counters (in, out, malformed, badChecksum, noPort, icmpErrors), or null without IPv6. */
+  udp6?: Record<string, number> | null;
   /** The app's own status text (WireGuard: latest handshake, transfer, endpoint per peer), or null. */
   status?: string | null;
 }
@@ -86,8 +91,8 @@ const STATE_NAMES = new Map(Object.entries(TcpState).map(([name, value]) => [val
 export function snapshot(app: string, running: StatsSource, startedAt: number): StatsSnapshot {
   const engine = running.stackProvider?.tcp ?? null;
   const connections = (engine?.connectionList() ?? []).map((t): ConnectionStats => ({
-    local: `${formatIpv4(t.localIp)}:${t.localPort}`,
-    remote: `${formatIpv4(t.remoteIp)}:${t.remotePort}`,
+    local: t.path.endpointText(t.localIp, t.localPort),
+    remote: t.path.endpointText(t.remoteIp, t.remotePort),
     state: STATE_NAMES.get(t.state) ?? String(t.state),
     cwnd: t.cc?.cwnd ?? 0,
     ssthresh: t.cc && Number.isFinite(t.cc.ssthresh) ? t.cc.ssthresh : null,
@@ -97,14 +102,27 @@ export function snapshot(app: string, running: StatsSource, startedAt: number): 
     sendQueued: t.sendQueue.length,
     receiveQueued: t.rcvQueued,
   }));
+  const stack = running.stack;
+  const udp6 = running.stackProvider?.userspace.udp6 ?? null;
   return {
     pid: process.pid, app, where: running.where, uptimeSeconds: (Date.now() - startedAt) / 1000,
     device: running.device ? { ...running.device.stats } : null,
-    stack: running.stack ? { ...running.stack.counters } as unknown as Record<string, number> : null,
+    stack: stack ? { ...stack.counters } as unknown as Record<string, number> : null,
     tcp: engine ? { ...engine.counters } as unknown as Record<string, number> : null,
     connections,
+    addresses: stack ? interfaceAddresses(stack) : [],
+    udp6: udp6 ? { ...udp6.counters } as unknown as Record<string, number> : null,
     status: running.status?.() ?? null,
   };
+}
+
+/** The interface's addresses as text: a.b.c.d/nn and secondary ones, then the usable IPv6 ones. */
+function interfaceAddresses(stack: Ipv4Stack): string[] {
+  const i = stack.iface;
+  const out = [`${formatIpv4(i.address)}/${i.prefixLength}`, ...i.secondary.map((a) => formatIpv4(a))];
+  const ip6 = stack.ip6;
+  if (ip6) for (const id of ip6.addresses) out.push(ip6.table.format(id));
+  return out;
 }
 
 /**
@@ -218,11 +236,15 @@ export function formatStats(s: StatsSnapshot, rates: StatsRates | null = null): 
   const lines = [`pid ${s.pid}: ${s.app} on ${s.where}, up ${s.uptimeSeconds.toFixed(0)} s`];
   const pick = (o: Record<string, unknown> | null, keys: string[]): string => keys.filter((k) => o && typeof o[k] === 'number').map((k) => `${k} ${o![k] as number}`).join(', ');
   if (rates) lines.push(formatRates(rates));
+  if (s.addresses?.length) lines.push(`  addresses: ${s.addresses.join(', ')}`);
   if (s.device) lines.push(`  device: ${pick(s.device, ['rxFrames', 'rxBytes', 'rxDrops', 'txFrames', 'txBytes', 'txDrops'])}`);
   if (s.stack) {
-    const drops = Object.entries(s.stack).filter(([k, v]) => /Bad|Malformed|NotForUs|Martian|SourceRouted|Unmatched|Drop|NoPort|Unknown/i.test(k) && v > 0).map(([k, v]) => `${k} ${v}`);
+    // UDP over IPv6 keeps its own counters: its drops are named udp6<Counter> here.
+    const udp6 = Object.entries(s.udp6 ?? {}).map(([k, v]) => [`udp6${k[0]!.toUpperCase()}${k.slice(1)}`, v] as const);
+    const drops = [...Object.entries(s.stack), ...udp6].filter(([k, v]) => /Bad|Malformed|NotForUs|Martian|SourceRouted|Unmatched|Drop|NoPort|Unknown/i.test(k) && v > 0).map(([k, v]) => `${k} ${v}`);
     lines.push(`  stack drops: ${drops.length ? drops.join(', ') : 'none'}`);
   }
+  if (s.udp6) lines.push(`  udp6: ${pick(s.udp6, ['in', 'out', 'icmpErrors'])}`);
   if (s.tcp) lines.push(`  tcp: ${pick(s.tcp, ['activeOpens', 'passiveOpens', 'segmentsIn', 'segmentsOut', 'retransmits', 'fastRetransmits', 'timeouts', 'aborts'])}`);
   if (s.connections.length === 0) lines.push('  no connections');
   else {

@@ -13,6 +13,9 @@ import { VirtualClock } from '../../runtime/net/clock.ts';
 import type { LinkDevice } from '../../runtime/net/device.ts';
 import { FaultInjectorLink, type FaultOptions } from '../../transports/fault/fault-injector.ts';
 import { B, stackPair, type StackPair } from './stack-pair.ts';
+import type { UserspaceStackConfig } from '../../runtime/net/userspace-stack.ts';
+import { NetworkFamily } from '../../runtime/net/transport-registry.ts';
+import { parseIpv6 } from '../../runtime/net/ipv6/address-table.ts';
 import type { MemoryLinkOptions, MemoryNetworkOptions } from '../../transports/memory/memory-network.ts';
 import { TcpEngine, type TcpOptionsConfig } from '../../runtime/net/tcp/tcp-engine.ts';
 import { Tcb, type TcpEvents } from '../../runtime/net/tcp/tcb.ts';
@@ -66,6 +69,8 @@ export interface TransferSpec {
    * by delayedAckMs (40 ms) — a constant tail that would dominate the short-RTT cells.
    */
   noDelay?: boolean;
+  /** The connection runs over IPv6 (fd00:198:18::1 → fd00:198:18::2) instead of IPv4. Default false. */
+  ipv6?: boolean;
 }
 
 export interface TransferResult {
@@ -133,16 +138,26 @@ export interface Net {
 /** Slots of a network whose links carry TSO frames: each slot holds a whole frame, so fewer of them. */
 const TSO_SLOTS = 2048;
 
+/** The stacks' IPv6 addresses when a simulation runs over IPv6 (RFC 4193 ULA inside the lab's range). */
+export const A6_IP = 'fd00:198:18::1';
+export const B6_IP = 'fd00:198:18::2';
+
+/** IPv6 on a simulated stack: one static address, no DAD or router advertisements (nothing else is on the link). */
+function ipv6Config(address: string): Partial<UserspaceStackConfig> {
+  return { ipv6: { addresses: [`${address}/64`], dadTransmits: 0, acceptRouterAdvertisements: false } };
+}
+
 export function buildNet(
   tcp: Partial<TcpOptionsConfig>, seed: number, wrap: (link: LinkDevice, which: 'a' | 'b', injectors: FaultInjectorLink[]) => LinkDevice,
-  tsoBytes = 0,
+  tsoBytes = 0, ipv6 = false,
 ): Net {
   const clock = new VirtualClock();
   const injectors: FaultInjectorLink[] = [];
   const netOpts: MemoryNetworkOptions = tsoBytes > 0 ? { clock, slotCount: TSO_SLOTS, slotSize: tsoBytes + 1024 } : { clock, slotCount: 8192 };
   const linkOpts: MemoryLinkOptions = tsoBytes > 0 ? { capabilities: { tsoMaxBytes: tsoBytes, txChecksumOffload: true } } : {};
   // Each TCP's random inputs (ISN key, timestamp offset, ephemeral port start) come from the seed.
-  const pair = stackPair(netOpts, { tcp }, (l, w) => wrap(l, w, injectors), linkOpts, { seed: seed * 4 + 1 }, { seed: seed * 4 + 2 });
+  const pair = stackPair(netOpts, { tcp }, (l, w) => wrap(l, w, injectors), linkOpts,
+    { seed: seed * 4 + 1, ...(ipv6 ? ipv6Config(A6_IP) : {}) }, { seed: seed * 4 + 2, ...(ipv6 ? ipv6Config(B6_IP) : {}) });
   const a = pair.a.tcp!;
   const b = pair.b.tcp!;
   return {
@@ -276,12 +291,22 @@ export function runTransfer(spec: TransferSpec): TransferResult {
     const f = new FaultInjectorLink(link, faultOptions(spec.link, spec.seed * 2 + (which === 'a' ? 0 : 1)));
     injectors.push(f);
     return f;
-  }, spec.tsoBytes);
+  }, spec.tsoBytes, spec.ipv6);
   const data = pattern(spec.bytes, spec.seed);
   const sink = new Sink(net.b, data);
   const source = new Source(net.a, data, { requestBytes: spec.requestBytes ?? 64 * 1024 });
-  net.b.listen(0, 80, 16, { onConnection: (t) => { t.events = sink; sink.tcb = t; } });
-  const c = net.a.connect(0, B, 80, source);
+  const family = spec.ipv6 ? NetworkFamily.IPV6 : NetworkFamily.IPV4;
+  net.b.listen(0, 80, 16, { onConnection: (t) => { t.events = sink; sink.tcb = t; } }, { family });
+  let c: Tcb | NTSTATUS;
+  if (spec.ipv6) {
+    // The remote's id is held while connect() makes the TCB, which takes a reference of its own.
+    const table = net.pair.a.ip.ip6!.table;
+    const to = table.intern(parseIpv6(B6_IP)!, 0);
+    c = net.a.connect(0, to, 80, source, 64, 0, family);
+    table.release(to);
+  } else {
+    c = net.a.connect(0, B, 80, source);
+  }
   if (!(c instanceof Tcb)) throw new Error(`connect failed with status 0x${(c >>> 0).toString(16)}`);
   net.clock.runFor(30_000, () => source.established && sink.tcb !== null);
   if (!source.established || !sink.tcb) throw new Error(`${spec.name}: handshake did not complete in 30 s of virtual time`);

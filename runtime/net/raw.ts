@@ -1,5 +1,6 @@
-// Raw IPv4 sockets of the userspace stack (SOCK_RAW): Microsoft's "TCP/IP raw sockets" page, with
-// Linux's raw(7) where that page is silent.
+// Raw sockets of the userspace stack (SOCK_RAW): Microsoft's "TCP/IP raw sockets" page, with
+// Linux's raw(7) and raw6 (RFC 3542 §3) where that page is silent. A socket is IPv4 or IPv6 for
+// its life (`family`); IPv4 first, then what IPv6 does differently.
 //
 // Receive: every IPv4 packet the stack accepts for itself (after reassembly) is offered, header
 // included, to each raw socket whose protocol is the packet's and whose bound address is the
@@ -15,6 +16,12 @@
 // IP_HDRINCL the application's header goes out as written except for the fields raw(7) says the
 // kernel fills: total length and checksum always, identification and source address when 0; a
 // packet larger than the path MTU is refused (EMSGSIZE there), never fragmented.
+//
+// IPv6 (RFC 3542 §3): a packet is delivered without its IPv6 header and extension headers — the
+// upper-layer message alone, its source and destination read from the header in place
+// (receivedHeader()) — and sent the same way, behind a header the stack builds (no IPV6_HDRINCL).
+// For IPPROTO_ICMPV6 the stack computes the checksum on send and verifies it on receive (RFC 3542
+// §3.1: the kernel does it for ICMPv6, as Linux's raw6 sockets with their fixed checksum offset 2).
 import {
   STATUS_ACCESS_DENIED, STATUS_BUFFER_OVERFLOW, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_DEVICE_STATE, STATUS_INVALID_PARAMETER,
   STATUS_NETWORK_UNREACHABLE, STATUS_SUCCESS, type NTSTATUS,
@@ -27,11 +34,18 @@ import { NetworkFamily, type RawListener } from './transport-registry.ts';
 import { ETHERNET_HEADER_LENGTH } from './wire/ethernet.ts';
 import { get16, get32s, set16, set32 } from './wire/bytes.ts';
 import { internetChecksum } from './wire/checksum.ts';
+import { IPV6_HEADER_LENGTH, Ipv6Chain, Ipv6Field, Ipv6HeaderChain, Ipv6NextHeader, walkIpv6Extensions } from './wire/ipv6.ts';
+import { Icmpv6Field } from './wire/icmpv6.ts';
+import type { Ipv6Network } from './ipv6/ipv6-network.ts';
+
+/** IPV6_MULTICAST_HOPS' default (RFC 3493 §5.2): datagrams to a group stay on the link. */
+export const DEFAULT_MULTICAST_HOPS = 1;
 
 export interface RawReceiver {
   /**
-   * An IPv4 packet for `socket`: bytes[offset .. offset+length), starting with its IPv4 header (a
-   * view over a ring slot or a reassembly buffer). The storage is the stack's once this returns,
+   * A packet for `socket`: bytes[offset .. offset+length), an IPv4 packet starting with its IPv4
+   * header, or an IPv6 packet's upper-layer message (its header at socket.receivedHeader()) — a
+   * view over a ring slot or a reassembly buffer. The storage is the stack's once this returns,
    * unless the receiver called socket.hold() during the call.
    */
   onPacket(socket: RawSocket, bytes: Uint8Array, offset: number, length: number): void;
@@ -44,6 +58,10 @@ export class RawSocket implements RawListener {
   dontFragment = false;
   multicastTtl = 1;
   multicastLoop = true;
+  /** IPv6's header fields (IPV6_UNICAST_HOPS -1: the layer's default; IPV6_TCLASS; IPV6_DONTFRAG). */
+  hopLimit = -1;
+  trafficClass = 0;
+  dontFragment6 = false;
   broadcast = false;
   /** The groups this socket joined: it receives a multicast packet only for one of them (as Linux's raw sockets). */
   readonly groups: number[] = [];
@@ -53,29 +71,39 @@ export class RawSocket implements RawListener {
   packetsIn = 0;
   packetsOut = 0;
 
-  constructor(readonly stack: Ipv4Stack, readonly protocol: number, readonly localIp: number, public receiver: RawReceiver) {
-    this.headerIncluded = protocol === IPPROTO_RAW;
+  /** IPv6 only: where the walk of a received packet's extension headers lands (one per socket, reused). */
+  private chain: Ipv6HeaderChain | null = null;
+
+  /** `family` IPV6: `localIp` is an id of stack.ip6.table (0: ::). */
+  constructor(readonly stack: Ipv4Stack, readonly protocol: number, readonly localIp: number, public receiver: RawReceiver,
+    readonly family: NetworkFamily = NetworkFamily.IPV4) {
+    this.headerIncluded = protocol === IPPROTO_RAW && family === NetworkFamily.IPV4;
   }
 
   /** Inside onPacket only: keeps the packet's storage; a handle of stack.held, or -1 (table full). */
   hold(): number { return this.stack.holdCurrent(); }
+
+  /** Inside onPacket only: where the packet's IP header starts in the `bytes` onPacket got. */
+  receivedHeader(): number { return this.stack.currentIpHeader(); }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
     for (let i = 0; i < this.groups.length; i++) this.stack.groups.leave(this.groups[i]!);
     this.groups.length = 0;
-    this.stack.transports.removeRawListener(NetworkFamily.IPV4, this.protocol, this);
+    this.stack.transports.removeRawListener(this.family, this.protocol, this);
   }
 
-  /** Starts receiving: a copy of every IPv4 packet of the protocol (none for TCP, as Winsock; none for IPPROTO_RAW, send-only as raw(7)). */
+  /** Starts receiving: a copy of every packet of the protocol (none for TCP, as Winsock; none for IPPROTO_RAW, send-only as raw(7)). */
   open(): void {
     if (this.protocol === IpProtocol.TCP || this.protocol === IPPROTO_RAW) return;
-    this.stack.transports.addRawListener(NetworkFamily.IPV4, this.protocol, this);
+    if (this.family === NetworkFamily.IPV6) this.chain = new Ipv6HeaderChain();
+    this.stack.transports.addRawListener(this.family, this.protocol, this);
   }
 
   /** RawListener: the packet bytes[ipOffset..+ipLength) of our protocol, if it is for our address (and a group we joined). */
   input(bytes: Uint8Array, ipOffset: number, ipLength: number, slot: number): void {
+    if (this.family === NetworkFamily.IPV6) { this.input6(bytes, ipOffset, ipLength, slot); return; }
     const dst = get32s(bytes, ipOffset + Ipv4Field.DESTINATION);
     if ((this.localIp !== 0 && this.localIp !== dst) || (isMulticast(dst) && this.groups.indexOf(dst) < 0)) return;
     this.packetsIn++;
@@ -83,6 +111,29 @@ export class RawSocket implements RawListener {
     stack.beginDelivery(slot, bytes, ipOffset, ipOffset, ipLength);
     try {
       this.receiver.onPacket(this, bytes, ipOffset, ipLength);
+    } finally {
+      stack.endDelivery();
+    }
+  }
+
+  /**
+   * An IPv6 packet of our protocol (the layer checked it and reassembled it): the upper-layer
+   * message after the extension headers goes up if it is for our address (or we are bound to ::)
+   * and, for ICMPv6, if its checksum holds.
+   */
+  private input6(bytes: Uint8Array, ipOffset: number, ipLength: number, slot: number): void {
+    const stack = this.stack;
+    const ip6 = stack.ip6;
+    if (!ip6 || (this.localIp !== 0 && !ip6.table.matches(this.localIp, bytes, ipOffset + Ipv6Field.DESTINATION))) return;
+    const ch = this.chain!;
+    if (walkIpv6Extensions(bytes, ipOffset, ipLength, ch) !== Ipv6Chain.OK || ch.fragment >= 0) return;
+    const at = ch.upperOffset;
+    const length = ipOffset + ipLength - at;
+    if (this.protocol === Ipv6NextHeader.ICMPV6 && !ip6.transportChecksumOk(slot, bytes, ipOffset, at, length, this.protocol)) return;
+    this.packetsIn++;
+    stack.beginDelivery(slot, bytes, ipOffset, at, length);
+    try {
+      this.receiver.onPacket(this, bytes, at, length);
     } finally {
       stack.endDelivery();
     }
@@ -166,4 +217,55 @@ function sendHeaderIncluded(stack: Ipv4Stack, s: RawSocket, pieces: readonly Uin
 
 function copyPieces(to: Uint8Array, at: number, pieces: readonly Uint8Array[], count: number): void {
   for (let i = 0; i < count; i++) { const p = pieces[i]!; to.set(p, at); at += p.byteLength; }
+}
+
+/**
+ * Sends one IPv6 packet whose upper-layer message is `pieces[0..count)` from a raw IPv6 socket to
+ * `dst` (an id the caller holds for the call). `source` (an id of ours; 0: the socket's, else the
+ * layer's choice) and `trafficClass` (-1: the socket's) are what IPV6_PKTINFO and IPV6_TCLASS
+ * control info ask for. An ICMPv6 message gets its checksum here (RFC 3542 §3.1).
+ */
+export function sendRaw6(stack: Ipv4Stack, ip6: Ipv6Network, s: RawSocket, pieces: readonly Uint8Array[], count: number, dst: number, source = 0, trafficClass = -1): NTSTATUS {
+  if (stack.closed || s.closed) return STATUS_INVALID_DEVICE_STATE;
+  const c = stack.counters;
+  let length = 0;
+  for (let i = 0; i < count; i++) length += pieces[i]!.byteLength;
+  if (length > 65535) { c.txTooBig++; return STATUS_BUFFER_OVERFLOW; }
+  const icmp = s.protocol === Ipv6NextHeader.ICMPV6;
+  // Linux's rawv6_push_pending_frames: EINVAL when the checksum field does not fit.
+  if (icmp && length < Icmpv6Field.CHECKSUM + 2) return STATUS_INVALID_PARAMETER;
+  if (!ip6.hasRoute(dst)) { c.txNoRoute++; return STATUS_NETWORK_UNREACHABLE; }
+  const src = source !== 0 ? source : s.localIp !== 0 ? s.localIp : ip6.sourceFor(dst);
+  if (src === 0) { c.txNoRoute++; return STATUS_NETWORK_UNREACHABLE; }
+  const table = ip6.table;
+  const multicast = (table.word(dst, 0) >>> 24) === 0xff;
+  const hopLimit = multicast ? DEFAULT_MULTICAST_HOPS : s.hopLimit >= 0 ? s.hopLimit : ip6.defaultHopLimit;
+  const tclass = trafficClass >= 0 ? trafficClass : s.trafficClass;
+  const mtu = ip6.isLocal(dst) ? 65535 : ip6.pathMtu(dst);
+  if (s.dontFragment6 && IPV6_HEADER_LENGTH + length > mtu) { c.txTooBig++; return STATUS_BUFFER_OVERFLOW; }
+  const pseudo = table.sum(src) + table.sum(dst) + length + s.protocol;
+  const arena = stack.arena;
+  const start = arena.headroom + ETHERNET_HEADER_LENGTH + IPV6_HEADER_LENGTH;
+  if (IPV6_HEADER_LENGTH + length <= mtu && start + length <= arena.slotSize) {
+    const slot = arena.alloc();
+    if (slot < 0) { c.txNoSlot++; return STATUS_INSUFFICIENT_RESOURCES; }
+    const v = arena.view(slot);
+    copyPieces(v, start, pieces, count);
+    if (icmp) fillChecksum6(v, start, length, pseudo);
+    arena.setFrame(slot, start, length);
+    ip6.output(slot, src, dst, s.protocol, tclass, hopLimit, 0);
+  } else {
+    const whole = (scratch ??= new Uint8Array(65536));
+    copyPieces(whole, 0, pieces, count);
+    if (icmp) fillChecksum6(whole, 0, length, pseudo);
+    const status = ip6.outputFragmented(whole, length, src, dst, s.protocol, tclass, hopLimit);
+    if (status !== STATUS_SUCCESS) return status;
+  }
+  s.packetsOut++;
+  return STATUS_SUCCESS;
+}
+
+function fillChecksum6(buf: Uint8Array, at: number, length: number, pseudo: number): void {
+  set16(buf, at + Icmpv6Field.CHECKSUM, 0);
+  set16(buf, at + Icmpv6Field.CHECKSUM, internetChecksum(buf, at, length, pseudo));
 }

@@ -1,6 +1,8 @@
 // The userspace-stack transport provider (docs/architecture.md §2): what the WSK layer sees of an Ipv4Stack.
 // Datagram sockets run on the stack's UDP; connection, listen and stream sockets on its TCP
-// (stack-tcp.ts). IPv6 is not there yet: AF_INET6 is absent from the transport list.
+// (stack-tcp.ts). AF_INET6 sockets use IPv6 where the interface has it (udp6.ts, raw.ts, TCP's
+// IPv6 path) and serve IPv4 peers as ::ffff:a.b.c.d when IPV6_V6ONLY is off (RFC 4291 §2.5.5.2,
+// as Windows' dual-stack sockets); both families share one port space per protocol.
 //
 // Zero copy: a received datagram reaches DatagramSink.onDatagram as a view over its ring slot.
 // When the WSK layer keeps it (queued for a WskReceiveFrom, or retained by an indication that
@@ -16,16 +18,20 @@ import {
   type DatagramSendInfo, type DatagramSink, type ListenOptions, type ListenerSink, type Resolver, type TransportConnection,
   type TransportDatagram, type TransportListener, type TransportProvider, type TransportTriple,
 } from '../provider.ts';
-import { AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM, type Endpoint } from '../sockaddr.ts';
-import { endpointV4, ipOf, isV4Mapped, isV6Wildcard, stackConnect, stackListen } from './stack-tcp.ts';
+import { AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM, endpointAddressString, type Endpoint } from '../sockaddr.ts';
+import { endpointMapped, endpointV4, ipOf, isV4Mapped, isV6Wildcard, stackConnect, stackListen } from './stack-tcp.ts';
 import type { TcpEngine } from './tcp/tcp-engine.ts';
 import type { UserspaceStack } from './userspace-stack.ts';
 import { congestionControlNames } from './tcp/congestion.ts';
 import type { Ipv4Stack } from './stack.ts';
-import type { UdpReceiver, UdpSocket } from './udp.ts';
+import { openUdpSocket, type UdpReceiver, type UdpSocket } from './udp.ts';
+import { NetworkFamily } from './transport-registry.ts';
+import { Ipv6Field } from './wire/ipv6.ts';
+import { parseIpv6 } from './ipv6/address-table.ts';
+import { formatIpv4 } from './wire/bytes.ts';
 import { RawSocket } from './raw.ts';
 import {
-  STACK_RECV_INFO, StackRawDatagram, readReceiveInfo, sendSource, setIpSendOption, setStackMembership,
+  STACK_RECV_INFO, StackRawDatagram, readReceiveInfo, sendSource, sendSource6, setIpSendOption, setStackMembership,
 } from './stack-raw.ts';
 
 // EADDRNOTAVAIL: Wine's errno → NTSTATUS map gives STATUS_INVALID_PARAMETER (dlls/netio.sys/netio.c).
@@ -38,34 +44,70 @@ class StackDatagram implements TransportDatagram, UdpReceiver {
   private receiveMask = 0;
   private readonly info = newDatagramInfo();
 
-  constructor(private readonly provider: StackProvider, readonly socket: UdpSocket, private readonly sink: DatagramSink) {
-    this.localEndpoint = endpointV4(socket.localIp, socket.localPort);
+  /**
+   * `family`: the WSK socket's (AF_INET, or AF_INET6 whose IPv4 peers appear as ::ffff:a.b.c.d);
+   * `reuse`: SO_REUSEADDR, for the bind checks across families.
+   */
+  constructor(private readonly provider: StackProvider, readonly socket: UdpSocket, private readonly sink: DatagramSink,
+    readonly family: Endpoint['family'], local: Endpoint, readonly reuse: boolean) {
+    this.localEndpoint = { family, address: Uint8Array.from(local.address), port: socket.localPort };
   }
 
   onDatagram(s: UdpSocket, bytes: Uint8Array, offset: number, length: number, srcIp: number, srcPort: number, flags: number): void {
     if (this.closed) return;
     const info = this.info;
     info.present = 0;
-    // Read in place from the datagram's IPv4 header (RFC 791 §3.1): nothing is allocated.
-    if (this.receiveMask !== 0) readReceiveInfo(info, this.receiveMask, bytes, s.receivedHeader());
-    this.sink.onDatagram(bytes.subarray(offset, offset + length), endpointV4(srcIp, srcPort), flags, info);
+    // Read in place from the datagram's IP header (RFC 791 §3.1, RFC 8200 §3): nothing is allocated but `from`.
+    const ip = s.receivedHeader();
+    if (this.receiveMask !== 0) readReceiveInfo(info, this.receiveMask, bytes, ip);
+    // A fresh endpoint per datagram: the WSK layer keeps `from` with a queued datagram.
+    const from: Endpoint = (bytes[ip]! >>> 4) === 6
+      ? { family: AF_INET6, address: bytes.slice(ip + Ipv6Field.SOURCE, ip + Ipv6Field.SOURCE + 16), port: srcPort }
+      : this.family === AF_INET6 ? endpointMapped(srcIp, srcPort) : endpointV4(srcIp, srcPort);
+    this.sink.onDatagram(bytes.subarray(offset, offset + length), from, flags, info);
   }
 
   sendTo<T>(pieces: Uint8Array[], to: Endpoint, done: (status: NTSTATUS, bytes: number, token: T) => void, info?: DatagramSendInfo | null, token?: T): void {
-    const t = token as T;
-    if (to.family !== AF_INET) { done(STATUS_INVALID_PARAMETER, 0, t); return; }
+    const status = to.family === AF_INET6 && !isV4Mapped(to) ? this.send6(pieces, to, info) : this.send4(pieces, to, info);
+    if (status !== STATUS_SUCCESS) { done(status, 0, token as T); return; }
+    let n = 0;
+    for (let i = 0; i < pieces.length; i++) n += pieces[i]!.byteLength;
+    done(STATUS_SUCCESS, n, token as T);
+  }
+
+  /** To an IPv4 (or v4-mapped) destination: only from a socket that takes IPv4 (not IPV6_V6ONLY, not bound to an IPv6 address). */
+  private send4(pieces: Uint8Array[], to: Endpoint, info: DatagramSendInfo | null | undefined): NTSTATUS {
+    if (to.family !== AF_INET && to.family !== AF_INET6) return STATUS_INVALID_PARAMETER;
+    // Linux's udpv6_sendmsg: ENETUNREACH for a v4-mapped destination on an IPv6-only socket.
+    if (!this.socket.takesIpv4) return STATUS_NETWORK_UNREACHABLE;
     let source = 0;
     let tos = -1;
     if (info) {
       source = sendSource(this.provider.stack, info);
-      if (source === -1) { done(STATUS_INVALID_PARAMETER, 0, t); return; }
+      if (source === -1) return STATUS_INVALID_PARAMETER;
       if (info.tos >= 0) tos = info.tos;
     }
-    const status = this.provider.stack.sendUdp(this.socket, pieces, pieces.length, ipOf(to), to.port, source, tos);
-    if (status !== STATUS_SUCCESS) { done(status, 0, t); return; }
-    let n = 0;
-    for (let i = 0; i < pieces.length; i++) n += pieces[i]!.byteLength;
-    done(STATUS_SUCCESS, n, t);
+    return this.provider.stack.sendUdp(this.socket, pieces, pieces.length, ipOf(to), to.port, source, tos);
+  }
+
+  /** To an IPv6 destination, from an IPv6 socket (one bound to a v4-mapped address has no IPv6 source). */
+  private send6(pieces: Uint8Array[], to: Endpoint, info: DatagramSendInfo | null | undefined): NTSTATUS {
+    const udp6 = this.provider.userspace.udp6;
+    if (!udp6 || this.socket.family !== NetworkFamily.IPV6) return STATUS_NETWORK_UNREACHABLE;
+    const table = udp6.ip6.table;
+    let source = 0;
+    let tclass = -1;
+    if (info) {
+      source = sendSource6(udp6.ip6, info);
+      if (source === -1) return STATUS_INVALID_PARAMETER;
+      if (info.tos >= 0) tclass = info.tos;
+    }
+    // Interned for the call (the neighbour cache and path MTU table keep their own references).
+    const dst = table.intern(to.address, 0);
+    if (dst === 0) return STATUS_INVALID_PARAMETER;
+    const status = udp6.send(this.socket, pieces, pieces.length, dst, to.port, source, tclass);
+    table.release(dst);
+    return status;
   }
 
   hold(): number { return this.socket.hold(); }
@@ -99,17 +141,22 @@ class StackDatagram implements TransportDatagram, UdpReceiver {
 const UNATTACHED: UdpReceiver = { onDatagram() {} };
 const UNATTACHED_RAW = { onPacket() {} };
 
-/** Numeric addresses and "localhost"; a provider may be given the host resolver instead. */
+/** Numeric addresses (IPv4, and IPv6 literals for AF_INET6 or any family) and "localhost"; a provider may be given the host resolver instead. */
 class NumericResolver implements Resolver {
   async lookup(host: string, family: number): Promise<Endpoint[]> {
-    if (family !== 0 && family !== AF_INET) return [];
+    if (family !== 0 && family !== AF_INET && family !== AF_INET6) return [];
+    if (family !== AF_INET) {
+      const v6 = host === 'localhost' && family === AF_INET6 ? parseIpv6('::1') : parseIpv6(host);
+      if (v6) return [{ family: AF_INET6, address: v6, port: 0 }];
+      if (family === AF_INET6) return [];
+    }
     const text = host === 'localhost' ? '127.0.0.1' : host;
     const p = text.split('.');
     if (p.length !== 4 || !p.every((x) => /^\d{1,3}$/.test(x) && Number(x) < 256)) return [];
     return [{ family: AF_INET, address: Uint8Array.from(p.map(Number)), port: 0 }];
   }
   async reverse(endpoint: Endpoint): Promise<{ host: string; service: string }> {
-    return { host: Array.from(endpoint.address).join('.'), service: String(endpoint.port) };
+    return { host: endpointAddressString(endpoint), service: String(endpoint.port) };
   }
 }
 
@@ -145,11 +192,15 @@ export class StackProvider implements TransportProvider {
   transports(): TransportTriple[] {
     // Raw sockets take any protocol number (0 in the list: WSAPROTOCOL_INFO's "any", the "TCP/IP raw sockets" page).
     const list: TransportTriple[] = [{ family: AF_INET, socketType: SOCK_DGRAM, protocol: IPPROTO_UDP }, { family: AF_INET, socketType: SOCK_RAW, protocol: 0 }];
-    if (this.tcp) {
-      list.push({ family: AF_INET, socketType: SOCK_STREAM, protocol: IPPROTO_TCP });
-      // Dual-stack only: an AF_INET6 TCP socket reaches IPv4 peers as ::ffff:a.b.c.d (no IPv6 yet).
-      list.push({ family: AF_INET6, socketType: SOCK_STREAM, protocol: IPPROTO_TCP });
+    if (this.tcp) list.push({ family: AF_INET, socketType: SOCK_STREAM, protocol: IPPROTO_TCP });
+    // AF_INET6 datagram and raw sockets where the interface has IPv6 (as Windows lists none
+    // without IPv6: WSK_TRANSPORT_LIST_QUERY); a datagram one also serves IPv4 peers (dual-stack).
+    if (this.stack.ip6) {
+      list.push({ family: AF_INET6, socketType: SOCK_DGRAM, protocol: IPPROTO_UDP }, { family: AF_INET6, socketType: SOCK_RAW, protocol: 0 });
     }
+    // Also without IPv6 on the interface: an AF_INET6 TCP socket is then dual-stack only, IPv4 peers
+    // as ::ffff:a.b.c.d (what echosrv's [::] listener needs on an IPv4-only stack).
+    if (this.tcp) list.push({ family: AF_INET6, socketType: SOCK_STREAM, protocol: IPPROTO_TCP });
     return list;
   }
 
@@ -162,15 +213,17 @@ export class StackProvider implements TransportProvider {
     throw new ProviderError(STATUS_NOT_SUPPORTED, `${what}: this stack was created with tcp: false (datagram sockets only).`);
   }
 
-  /** AF_INET6 sockets are dual-stack only: bound to :: or ::ffff:<ours>, never IPV6_V6ONLY. */
-  private checkLocal(local: Endpoint, what: string, v6Only = false): void {
-    if (local.family !== AF_INET && (v6Only || !(isV6Wildcard(local) || isV4Mapped(local)))) {
-      throw new ProviderError(STATUS_NOT_SUPPORTED, `${what}: IPv6 is not available on the userspace stack yet; use AF_INET, or AF_INET6 dual-stack (IPV6_V6ONLY 0, bound to :: or a v4-mapped address).`);
+  /**
+   * A TCP socket's local address: AF_INET on the interface's first address (TCP keeps to it) or
+   * the wildcard; AF_INET6 as for datagram sockets (bindAddress: a v4-mapped address is IPv4,
+   * refused under IPV6_V6ONLY; :: needs IPv6 on the interface unless it is dual-stack).
+   */
+  private checkLocal(local: Endpoint, what: string, v6Only = false): { family: NetworkFamily; ip: number } {
+    const where = this.bindAddress(local, v6Only, what);
+    if (where.family === NetworkFamily.IPV4 && where.ip !== 0 && where.ip !== this.stack.address) {
+      throw new ProviderError(STATUS_ADDRESS_NOT_LOCAL, `${what}: ${endpointAddressString(local)} is not the stack's TCP address (${formatIpv4(this.stack.address)}).`);
     }
-    const ip = ipOf(local);
-    if (ip !== 0 && ip !== this.stack.address) {
-      throw new ProviderError(STATUS_ADDRESS_NOT_LOCAL, `${what}: ${Array.from(local.address).join('.')} is not an address of this stack.`);
-    }
+    return where;
   }
 
   async reservePort(local: Endpoint): Promise<number> {
@@ -184,31 +237,32 @@ export class StackProvider implements TransportProvider {
   async listen(local: Endpoint, options: ListenOptions, sink: ListenerSink): Promise<TransportListener> {
     const engine = this.engine('listen');
     this.checkLocal(local, 'listen', options.v6Only);
-    if (local.port !== 0 && engine.listenerFor(local.port)) {
-      throw new ProviderError(STATUS_ADDRESS_ALREADY_ASSOCIATED, `listen: TCP port ${local.port} already has a listener on this stack.`);
-    }
     return stackListen(engine, local, options, sink);
   }
 
   async connect(local: Endpoint | null, remote: Endpoint, options: ConnectOptions): Promise<TransportConnection> {
     const engine = this.engine('connect');
-    if (local) this.checkLocal(local, 'connect', options.v6Only);
-    if (remote.family !== AF_INET && !isV4Mapped(remote)) {
-      throw new ProviderError(STATUS_NETWORK_UNREACHABLE, 'connect: the userspace stack has no IPv6 route; only IPv4 (or v4-mapped) destinations are reachable.');
+    const toIpv4 = remote.family === AF_INET || isV4Mapped(remote);
+    if (local) {
+      const where = this.checkLocal(local, 'connect', options.v6Only);
+      // Linux's tcp_v6_connect: an IPV6_V6ONLY socket has no IPv4 path (ENETUNREACH); a socket
+      // bound to an address of one family cannot reach the other.
+      if (toIpv4 && local.family === AF_INET6 && (options.v6Only || (where.family === NetworkFamily.IPV6 && where.ip !== 0))) {
+        throw new ProviderError(STATUS_NETWORK_UNREACHABLE, `connect: ${endpointAddressString(remote)} is IPv4 and this socket is IPv6-only (IPV6_V6ONLY, or bound to an IPv6 address).`);
+      }
+      if (!toIpv4 && where.family === NetworkFamily.IPV4 && local.family === AF_INET6) {
+        throw new ProviderError(STATUS_NETWORK_UNREACHABLE, `connect: ${endpointAddressString(remote)} is IPv6 and this socket is bound to an IPv4 (v4-mapped) address.`);
+      }
     }
     return stackConnect(engine, local, remote, options);
   }
 
   async bindDatagram(local: Endpoint, options: DatagramOptions, sink: DatagramSink): Promise<TransportDatagram> {
-    if (local.family !== AF_INET) throw new ProviderError(STATUS_NOT_SUPPORTED, 'bind: IPv6 datagram sockets are not available on the userspace stack yet; use AF_INET.');
-    const ip = ipOf(local);
-    // Any of the interface's addresses (secondary ones too); TCP keeps to the first.
-    if (ip !== 0 && !this.stack.isLocalAddress(ip)) {
-      throw new ProviderError(STATUS_ADDRESS_NOT_LOCAL, `bind: ${Array.from(local.address).join('.')} is not an address of this stack.`);
-    }
     if (options.rawProtocol !== undefined) {
-      const raw = new RawSocket(this.stack, options.rawProtocol, ip, UNATTACHED_RAW);
-      const rd = new StackRawDatagram(this.stack, raw, sink, () => this.datagrams.delete(rd));
+      // An IPv6 raw socket has no IPv4 path (Linux's raw6 sockets neither): IPv6-only whatever IPV6_V6ONLY says.
+      const where = this.bindAddress(local, true);
+      const raw = new RawSocket(this.stack, options.rawProtocol, where.ip, UNATTACHED_RAW, where.family);
+      const rd = new StackRawDatagram(this.stack, raw, sink, local, () => this.datagrams.delete(rd));
       raw.receiver = rd;
       raw.broadcast = options.broadcast;
       rd.setReceiveInfo(options.receiveInfo);
@@ -216,11 +270,13 @@ export class StackProvider implements TransportProvider {
       this.datagrams.add(rd);
       return rd;
     }
-    // Port sharing was already decided by the WSK layer's address table (docs/wsk-rules.md, R21): a second socket on
-    // a port is there on purpose.
-    const socket = this.stack.openUdp(ip, local.port, UNATTACHED);
+    const where = this.bindAddress(local, options.v6Only);
+    // Port sharing within a family was already decided by the WSK layer's address table (docs/wsk-rules.md, R21): a
+    // second socket on a port is there on purpose. Across families it is decided here.
+    if (local.port !== 0) this.checkCrossFamily(local, where, options.v6Only, options.reuseAddress);
+    const socket = openUdpSocket(this.stack, where.family, where.ip, local.port, UNATTACHED, options.v6Only);
     if (!socket) throw new ProviderError(STATUS_INSUFFICIENT_RESOURCES, 'bind: no free UDP port left on the userspace stack.');
-    const dg = new StackDatagram(this, socket, sink);
+    const dg = new StackDatagram(this, socket, sink, local.family, local, options.reuseAddress);
     socket.receiver = dg;
     socket.broadcast = options.broadcast;
     dg.setReceiveInfo(options.receiveInfo);
@@ -228,8 +284,64 @@ export class StackProvider implements TransportProvider {
     return dg;
   }
 
+  /** An IPv4 address (0: the wildcard) a socket may bind: any of the interface's (secondary ones too; TCP keeps to the first). */
+  private checkLocal4(ip: number, local: Endpoint, what = 'bind'): void {
+    if (ip !== 0 && !this.stack.isLocalAddress(ip)) {
+      throw new ProviderError(STATUS_ADDRESS_NOT_LOCAL, `${what}: ${endpointAddressString(local)} is not an address of this stack.`);
+    }
+  }
+
+  /**
+   * Where a socket bound to `local` lives: an IPv4 address, or an IPv6 id (0: ::). An AF_INET6
+   * socket bound to ::ffff:a.b.c.d is an IPv4 socket whose peers are shown mapped; IPV6_V6ONLY
+   * refuses that bind, as Linux's inet6_bind (EINVAL).
+   */
+  private bindAddress(local: Endpoint, v6Only: boolean, what = 'bind'): { family: NetworkFamily; ip: number } {
+    if (local.family === AF_INET || isV4Mapped(local)) {
+      if (local.family === AF_INET6 && v6Only) {
+        throw new ProviderError(STATUS_INVALID_PARAMETER, `${what}: an IPv6-only socket (IPV6_V6ONLY, or a raw IPv6 one) cannot use a v4-mapped address; set IPV6_V6ONLY 0 before bind, or use an IPv6 address.`);
+      }
+      const ip = ipOf(local);
+      this.checkLocal4(ip, local, what);
+      return { family: NetworkFamily.IPV4, ip };
+    }
+    const ip6 = this.stack.ip6;
+    if (isV6Wildcard(local)) {
+      // Without IPv6 on the interface a dual-stack socket still serves IPv4 peers.
+      if (!ip6 && v6Only) throw new ProviderError(STATUS_NOT_SUPPORTED, `${what}: this stack has no IPv6 (InterfaceConfig.ipv6, --ip with an IPv6 address); set IPV6_V6ONLY 0 for IPv4 peers only, or use AF_INET.`);
+      return { family: NetworkFamily.IPV6, ip: 0 };
+    }
+    const id = ip6 ? ip6.table.find(local.address, 0) : 0;
+    if (id === 0 || !ip6!.isLocal(id)) {
+      throw new ProviderError(STATUS_ADDRESS_NOT_LOCAL, `${what}: ${endpointAddressString(local)} is not an address of this stack.`);
+    }
+    return { family: NetworkFamily.IPV6, ip: id };
+  }
+
+  /**
+   * One UDP port space for both families (as on Windows and Linux): a socket taking IPv4 on a port
+   * conflicts with a socket of the other WSK family that takes IPv4 on an overlapping address (a
+   * dual-stack AF_INET6 socket bound to :: and an AF_INET one, say), unless both set SO_REUSEADDR.
+   * An IPV6_V6ONLY socket takes no IPv4 and conflicts with no AF_INET socket.
+   */
+  private checkCrossFamily(local: Endpoint, where: { family: NetworkFamily; ip: number }, v6Only: boolean, reuse: boolean): void {
+    if (where.family === NetworkFamily.IPV6 && (where.ip !== 0 || v6Only)) return;
+    for (const held of this.stack.udp.holders(local.port)) {
+      const other = held.receiver;
+      if (!(other instanceof StackDatagram) || other.family === local.family || !held.takesIpv4) continue;
+      const mine = where.family === NetworkFamily.IPV4 ? where.ip : 0;
+      const theirs = held.family === NetworkFamily.IPV4 ? held.localIp : 0;
+      if (mine !== 0 && theirs !== 0 && mine !== theirs) continue;
+      if (reuse && other.reuse) continue;
+      throw new ProviderError(STATUS_ADDRESS_ALREADY_ASSOCIATED, `bind: UDP port ${local.port} is taken for IPv4 by a socket of the other address family on this stack.`);
+    }
+  }
+
   localAddresses(family: number): Endpoint[] {
-    return family === AF_INET ? [this.stack.address, ...this.stack.iface.secondary].map((a) => endpointV4(a, 0)) : [];
+    if (family === AF_INET) return [this.stack.address, ...this.stack.iface.secondary].map((a) => endpointV4(a, 0));
+    const ip6 = this.stack.ip6;
+    if (family !== AF_INET6 || !ip6) return [];
+    return ip6.addresses.map((id) => ({ family: AF_INET6, address: ip6.table.bytes(id), port: 0 }));
   }
 }
 

@@ -6,16 +6,26 @@
 // - Graceful disconnect completes once everything sent before the FIN is acknowledged.
 // - Receive: in-order bytes go to the sink while it is not paused; paused bytes stay in the
 //   connection's receive buffer and the advertised window closes (flow control by SO_RCVBUF).
-import { STATUS_CONNECTION_ABORTED, STATUS_NETWORK_UNREACHABLE, STATUS_SUCCESS, type NTSTATUS } from '../ntstatus.ts';
+// - Addresses: an AF_INET endpoint or an AF_INET6 one holding ::ffff:a.b.c.d is IPv4 to the
+//   engine; any other AF_INET6 address is IPv6 (an id of the stack's address table). An AF_INET6
+//   socket shows its IPv4 peers v4-mapped (RFC 4291 §2.5.5.2) and its IPv6 peers as they are.
+//   IPv4 connections take IP_TTL/IP_TOS (SEND_TTL/SEND_TOS), IPv6 ones IPV6_UNICAST_HOPS/
+//   IPV6_TCLASS (SEND_HOP_LIMIT/SEND_TCLASS), as Linux applies them by the packet's family.
 import {
-  ProviderError, SEND_TOS, SEND_TTL, type ConnectionSink, type ConnectOptions, type ListenerSink, type ListenOptions, type TcpInfo, type TransportConnection,
+  STATUS_ADDRESS_ALREADY_ASSOCIATED, STATUS_CONNECTION_ABORTED, STATUS_INVALID_PARAMETER, STATUS_NETWORK_UNREACHABLE, STATUS_SUCCESS,
+  type NTSTATUS,
+} from '../ntstatus.ts';
+import {
+  ProviderError, SEND_HOP_LIMIT, SEND_TCLASS, SEND_TOS, SEND_TTL, type ConnectionSink, type ConnectOptions, type ListenerSink, type ListenOptions, type TcpInfo, type TransportConnection,
   type TransportListener,
 } from '../provider.ts';
-import { AF_INET, AF_INET6, type Endpoint } from '../sockaddr.ts';
+import { AF_INET, AF_INET6, formatEndpoint, type Endpoint } from '../sockaddr.ts';
 import { get32s } from './wire/bytes.ts';
 import type { Tcb, TcpEvents } from './tcp/tcb.ts';
 import { TcpState } from './tcp/tcb.ts';
 import type { TcpEngine, TcpListener } from './tcp/tcp-engine.ts';
+import { NetworkFamily } from './transport-registry.ts';
+import type { Ipv4Stack } from './stack.ts';
 
 export function endpointV4(ip: number, port: number): Endpoint {
   return { family: AF_INET, address: Uint8Array.of(ip >>> 24, (ip >>> 16) & 0xff, (ip >>> 8) & 0xff, ip & 0xff), port };
@@ -30,8 +40,31 @@ export function endpointMapped(ip: number, port: number): Endpoint {
   return { family: AF_INET6, address, port };
 }
 
-function endpointFor(family: number, ip: number, port: number): Endpoint {
-  return family === AF_INET6 ? endpointMapped(ip, port) : endpointV4(ip, port);
+/**
+ * An address of the engine (`family`'s: IPv4 number or IPv6 id) as a socket of `socketFamily`
+ * shows it: IPv6 as it is, IPv4 plain or v4-mapped.
+ */
+export function endpointOf(stack: Ipv4Stack, family: NetworkFamily, socketFamily: number, ip: number, port: number): Endpoint {
+  if (family === NetworkFamily.IPV6) return { family: AF_INET6, address: stack.ip6!.table.bytes(ip), port };
+  return socketFamily === AF_INET6 ? endpointMapped(ip, port) : endpointV4(ip, port);
+}
+
+/** The engine's family for an endpoint: IPv4 for AF_INET and v4-mapped AF_INET6, else IPv6. */
+export function familyOf(ep: Endpoint): NetworkFamily {
+  return ep.family === AF_INET || isV4Mapped(ep) ? NetworkFamily.IPV4 : NetworkFamily.IPV6;
+}
+
+/**
+ * The address-table id of one of our IPv6 addresses (a bind or listen address), 0 for ::, -1
+ * when it is not ours or the stack has no IPv6. The interface's addresses are interned for the
+ * stack's life, so no reference is taken.
+ */
+export function localIpv6Id(stack: Ipv4Stack, ep: Endpoint): number {
+  if (isV6Wildcard(ep)) return 0;
+  const ip6 = stack.ip6;
+  if (!ip6) return -1;
+  const id = ip6.table.find(ep.address, 0);
+  return id !== 0 && ip6.isLocal(id) ? id : -1;
 }
 
 /** True for :: (the IPv6 wildcard). */
@@ -63,9 +96,10 @@ export class StackConnection implements TransportConnection, TcpEvents {
   /** For an active open: settles the connect promise. */
   onOpen: ((status: NTSTATUS) => void) | null = null;
 
-  constructor(private readonly engine: TcpEngine, readonly tcb: Tcb, family: number = AF_INET) {
-    this.localEndpoint = endpointFor(family, tcb.localIp, tcb.localPort);
-    this.remoteEndpoint = endpointFor(family, tcb.remoteIp, tcb.remotePort);
+  /** `socketFamily`: the WSK socket's address family (AF_INET6 shows IPv4 peers v4-mapped). */
+  constructor(private readonly engine: TcpEngine, readonly tcb: Tcb, socketFamily: number = AF_INET) {
+    this.localEndpoint = endpointOf(engine.stack, tcb.family, socketFamily, tcb.localIp, tcb.localPort);
+    this.remoteEndpoint = endpointOf(engine.stack, tcb.family, socketFamily, tcb.remoteIp, tcb.remotePort);
     tcb.events = this;
     tcb.owner = this;
   }
@@ -201,7 +235,7 @@ export class StackConnection implements TransportConnection, TcpEvents {
 
   setReceiveBufferSize(bytes: number): void { this.engine.setReceiveBuffer(this.tcb, bytes); }
 
-  setSendOption(option: number, value: number): void { setHeaderOption(this.tcb, option, value); }
+  setSendOption(option: number, value: number): void { setHeaderOption(this.tcb, this.tcb.family, option, value); }
 
   /** SO_SNDBUF: caps the bytes in flight (Tcb.sndBufSize); output resumes at once if the cap rose. */
   setSendBufferSize(bytes: number): void { this.engine.setSendBuffer(this.tcb, bytes); }
@@ -213,31 +247,53 @@ export class StackConnection implements TransportConnection, TcpEvents {
 
 export class StackListener implements TransportListener {
   constructor(private readonly engine: TcpEngine, private readonly listener: TcpListener, readonly localEndpoint: Endpoint) {}
-  setSendOption(option: number, value: number): void { setHeaderOption(this.listener, option, value); }
+  setSendOption(option: number, value: number): void {
+    const l = this.listener;
+    setHeaderOption(l, NetworkFamily.IPV4, option, value);
+    setHeaderOption(l.ipv6Header, NetworkFamily.IPV6, option, value);
+  }
   close(): void { this.engine.closeListener(this.listener); }
 }
 
 /**
- * IP_TTL/IP_TOS on a connection or a listener (whose connections inherit them). The IPv6 ones
- * (IPV6_UNICAST_HOPS, IPV6_TCLASS) are kept by the WSK layer only: the stack's AF_INET6 TCP
- * sockets carry IPv4 traffic alone, which they do not touch.
+ * The IP header fields of a connection, or of a listener's connections of one family: IP_TTL/
+ * IP_TOS for IPv4, IPV6_UNICAST_HOPS/IPV6_TCLASS for IPv6; the other family's options are the
+ * WSK layer's to keep.
  */
-function setHeaderOption(target: { ttl: number; tos: number }, option: number, value: number): void {
-  if (option === SEND_TTL) target.ttl = value;
-  else if (option === SEND_TOS) target.tos = value;
+function setHeaderOption(target: { ttl: number; tos: number }, family: NetworkFamily, option: number, value: number): void {
+  if (option === (family === NetworkFamily.IPV4 ? SEND_TTL : SEND_HOP_LIMIT)) target.ttl = value;
+  else if (option === (family === NetworkFamily.IPV4 ? SEND_TOS : SEND_TCLASS)) target.tos = value;
 }
 
-/** The TTL and TOS a connect or listen asked for (ConnectOptions/ListenOptions.sendOptions). */
-function headerOptions(pairs: readonly (readonly [number, number])[] | undefined): { ttl: number; tos: number } {
+/** The TTL and TOS (hop limit and traffic class) a connect or listen asked for (ConnectOptions/ListenOptions.sendOptions). */
+function headerOptions(family: NetworkFamily, pairs: readonly (readonly [number, number])[] | undefined): { ttl: number; tos: number } {
   const o = { ttl: 64, tos: 0 };
-  for (const [option, value] of pairs ?? []) setHeaderOption(o, option, value);
+  for (const [option, value] of pairs ?? []) setHeaderOption(o, family, option, value);
   return o;
 }
 
+/**
+ * A TCP listener for a WSK listen socket. AF_INET, or AF_INET6 bound to ::ffff:a.b.c.d: IPv4.
+ * AF_INET6 bound to ::: IPv6, and IPv4 too unless options.v6Only (on a stack without IPv6, IPv4
+ * only, as before). AF_INET6 bound to one of our IPv6 addresses: that address alone. Throws
+ * ProviderError: STATUS_ADDRESS_ALREADY_ASSOCIATED when the port has a listener of a family
+ * this one would take; STATUS_INVALID_PARAMETER for an IPv6 address that is not ours.
+ */
 export function stackListen(engine: TcpEngine, local: Endpoint, options: ListenOptions, sink: ListenerSink): StackListener {
-  const ip = ipOf(local);
+  const stack = engine.stack;
+  let family: NetworkFamily = NetworkFamily.IPV4;
+  let ip = ipOf(local);
+  if (familyOf(local) === NetworkFamily.IPV6 && (stack.ip6 !== null || !isV6Wildcard(local))) {
+    family = NetworkFamily.IPV6;
+    ip = localIpv6Id(stack, local);
+    if (ip < 0) throw new ProviderError(STATUS_INVALID_PARAMETER, `listen: ${formatEndpoint(local)} is not an address of this stack.`);
+  }
+  const v6Only = family === NetworkFamily.IPV6 && options.v6Only;
   const port = local.port === 0 ? engine.ephemeralPort() : local.port;
   if (port === 0) throw new ProviderError(STATUS_CONNECTION_ABORTED, 'listen: no free TCP port left on the userspace stack.');
+  if (!engine.canListen(port, family, v6Only || ip !== 0)) {
+    throw new ProviderError(STATUS_ADDRESS_ALREADY_ASSOCIATED, `listen: TCP port ${port} already has a listener on this stack.`);
+  }
   const keepAlive = options.keepAlive;
   const l = engine.listen(ip, port, options.backlog > 0 ? options.backlog : 128, {
     onConnection: (tcb) => {
@@ -245,26 +301,47 @@ export function stackListen(engine: TcpEngine, local: Endpoint, options: ListenO
       if (keepAlive) conn.setKeepAlive(true, 7200, 75, 9);
       sink.onConnection(conn);
     },
-  });
-  const header = headerOptions(options.sendOptions);
-  l.ttl = header.ttl;
-  l.tos = header.tos;
+  }, { family, v6Only });
+  Object.assign(l, headerOptions(NetworkFamily.IPV4, options.sendOptions));
+  Object.assign(l.ipv6Header, headerOptions(NetworkFamily.IPV6, options.sendOptions));
   return new StackListener(engine, l, local.family === AF_INET6 ? { family: AF_INET6, address: Uint8Array.from(local.address), port } : endpointV4(ip, port));
 }
 
 const NO_EVENTS: TcpEvents = { onEstablished() {}, onReadable() {}, onFin() {}, onClosed() {} };
 
+/**
+ * An active open to `remote` (IPv4, v4-mapped or IPv6), from `local`'s port and, for IPv6, its
+ * address when it names one of ours (else the source the IPv6 layer picks). Rejects with
+ * STATUS_NETWORK_UNREACHABLE when the family has no route (or the stack no IPv6).
+ */
 export function stackConnect(engine: TcpEngine, local: Endpoint | null, remote: Endpoint, options: ConnectOptions): Promise<TransportConnection> {
   return new Promise((resolve, reject) => {
-    const to = ipOf(remote);
-    if (!engine.stack.hasRoute(to)) {
-      reject(new ProviderError(STATUS_NETWORK_UNREACHABLE, `connect: no route to ${Array.from(remote.address).join('.')} (not on the interface's subnet and no gateway configured)`));
-      return;
-    }
+    const stack = engine.stack;
+    const family = familyOf(remote);
+    const header = headerOptions(family, options.sendOptions);
+    const unreachable = (why: string): void => reject(new ProviderError(STATUS_NETWORK_UNREACHABLE, `connect: no route to ${formatEndpoint(remote)} (${why})`));
+    let r: Tcb | NTSTATUS;
     // The SYN leaves now; its answer arrives on a later turn, by when the connection owns the events.
-    const header = headerOptions(options.sendOptions);
-    const r = engine.connect(local?.port ?? 0, to, remote.port, NO_EVENTS, header.ttl, header.tos);
-    if (typeof r === 'number') { reject(new ProviderError(r, 'connect: no TCP port available')); return; }
+    if (family === NetworkFamily.IPV4) {
+      const to = ipOf(remote);
+      if (!stack.hasRoute(to)) { unreachable("not on the interface's subnet and no gateway configured"); return; }
+      r = engine.connect(local?.port ?? 0, to, remote.port, NO_EVENTS, header.ttl, header.tos);
+    } else {
+      const ip6 = stack.ip6;
+      if (!ip6) { unreachable('the stack has no IPv6 address'); return; }
+      const from = local ? localIpv6Id(stack, local) : 0;
+      if (from < 0) { reject(new ProviderError(STATUS_INVALID_PARAMETER, `connect: ${formatEndpoint(local!)} is not an address of this stack.`)); return; }
+      // Held while the connection is made; its TCB takes its own reference.
+      const to = ip6.table.intern(remote.address, 0);
+      if (to === 0 || !ip6.hasRoute(to)) {
+        ip6.table.release(to);
+        unreachable('no on-link prefix or default router for it');
+        return;
+      }
+      r = engine.connect(local?.port ?? 0, to, remote.port, NO_EVENTS, header.ttl, header.tos, NetworkFamily.IPV6, from);
+      ip6.table.release(to);
+    }
+    if (typeof r === 'number') { reject(new ProviderError(r, `connect to ${formatEndpoint(remote)} failed`)); return; }
     const conn = new StackConnection(engine, r, remote.family);
     // Chosen before the handshake: the SYN's connection starts with it (the WSK layer checked the name).
     if (options.congestionControl) engine.setCongestionControl(r, options.congestionControl);
@@ -272,7 +349,7 @@ export function stackConnect(engine: TcpEngine, local: Endpoint | null, remote: 
     if (options.noDelay) conn.setNoDelay(true);
     conn.onOpen = (status) => {
       if (status === STATUS_SUCCESS) resolve(conn);
-      else reject(new ProviderError(status, `connect to ${Array.from(remote.address).join('.')}:${remote.port} failed`));
+      else reject(new ProviderError(status, `connect to ${formatEndpoint(remote)} failed`));
     };
   });
 }

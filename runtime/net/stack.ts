@@ -21,7 +21,7 @@ import { parseInterface, type InterfaceConfig, type ParsedInterface } from './co
 import { newStackCounters, type StackCounters } from './counters.ts';
 import { Ipv6Layer, type Ipv6Host, type Ipv6Options } from './ipv6/ipv6-layer.ts';
 import { NetworkFamily, TransportRegistry, type RawListener } from './transport-registry.ts';
-import { UDP_MSG_BCAST, UdpTable, type UdpReceiver, UdpSocket } from './udp.ts';
+import { UDP_MSG_BCAST, UdpTable, openUdpSocket, type UdpReceiver, type UdpSocket } from './udp.ts';
 import { MulticastGroups, isMulticast } from './igmp.ts';
 import { EthernetFrame, EtherType, emitEthernet, ETHERNET_HEADER_LENGTH, EthernetField } from './wire/ethernet.ts';
 import { ArpOperation, ArpPacket, emitArp, ARP_LENGTH, ArpField } from './wire/arp.ts';
@@ -624,12 +624,7 @@ export class Ipv4Stack implements LinkReceiver, Ipv6Host {
 
   /** Opens a UDP socket; port 0 picks an ephemeral port. Returns null when the port space is exhausted. */
   openUdp(localIp: number, localPort: number, receiver: UdpReceiver): UdpSocket | null {
-    localIp |= 0;
-    const port = localPort === 0 ? this.udp.ephemeralPort() : localPort;
-    if (port === 0) return null;
-    const s = new UdpSocket(this, localIp, port, receiver);
-    this.udp.bind(s);
-    return s;
+    return openUdpSocket(this, NetworkFamily.IPV4, localIp, localPort, receiver);
   }
 
   /**

@@ -15,6 +15,7 @@ import { Ipv4Stack, type StackOptions } from './stack.ts';
 import { DEFAULT_TCP_OPTIONS, TcpEngine, type TcpEntropy, type TcpOptionsConfig } from './tcp/tcp-engine.ts';
 import { createCongestionControl } from './tcp/congestion.ts';
 import { Xoshiro128 } from './prng.ts';
+import { Udp6 } from './udp6.ts';
 
 export interface UserspaceStackConfig extends StackOptions {
   /** TCP settings (congestion control, buffers, TIME-WAIT, ...); false for a stack without TCP (datagrams only). Default: TCP with its defaults. */
@@ -32,6 +33,8 @@ export interface UserspaceStack {
   readonly ip: Ipv4Stack;
   /** TCP, unless config.tcp was false. */
   readonly tcp: TcpEngine | null;
+  /** UDP over IPv6 (udp6.ts), when the interface has IPv6 (config.ipv6). */
+  readonly udp6: Udp6 | null;
   /** Aborts TCP's connections, stops the network layer and closes the link device. */
   close(): void;
 }
@@ -42,8 +45,9 @@ export function createUserspaceStack(link: LinkDevice, config: UserspaceStackCon
   if (tcpConfig !== false) createCongestionControl(tcpConfig?.congestionControl ?? DEFAULT_TCP_OPTIONS.congestionControl, 1460);
   const ip = new Ipv4Stack(link, ipConfig);
   const tcp = tcpConfig === false ? null : new TcpEngine(ip, tcpConfig ?? {}, seed === undefined ? undefined : seededEntropy(seed));
+  const udp6 = ip.ip6 ? new Udp6(ip, ip.ip6) : null;
   return {
-    ip, tcp,
+    ip, tcp, udp6,
     close: () => {
       tcp?.closeAll();
       ip.close();

@@ -12,7 +12,7 @@ const pct = (p: number | undefined): string => `${+((p ?? 0) * 100).toFixed(2)} 
 export function transferRow(r: TransferResult): string {
   const s = r.spec;
   const l = s.link;
-  const extra = [l.reorder ? `reorder ${pct(l.reorder)}` : '', l.duplicate ? `dup ${pct(l.duplicate)}` : '', l.corrupt ? `corrupt ${pct(l.corrupt)}` : '', l.jitterMs ? `jitter ${l.jitterMs} ms` : '']
+  const extra = [s.tsoBytes ? `TSO ${kib(s.tsoBytes)}` : '', l.reorder ? `reorder ${pct(l.reorder)}` : '', l.duplicate ? `dup ${pct(l.duplicate)}` : '', l.corrupt ? `corrupt ${pct(l.corrupt)}` : '', l.jitterMs ? `jitter ${l.jitterMs} ms` : '']
     .filter(Boolean).join(', ') || '-';
   return `| ${s.name} | ${s.congestionControl} | ${pct(l.loss)} | ${kib(s.receiveBuffer)} | ${l.delayMs} ms | ${extra} | ${kib(s.bytes)} | ${r.mbps.toFixed(2)} | ${r.retransmits} | ${r.fastRetransmits} | ${r.timeouts} |`;
 }
@@ -28,7 +28,8 @@ export function perPacketRow(r: TransferResult): string {
   return `| ${s.name} | ${s.congestionControl} | ${pct(l.loss)} | ${kib(s.receiveBuffer)} | ${l.delayMs} ms | ${l.rateBitsPerSecond / 1e6} Mbit/s | ${kib(s.bytes)} | ${r.mbps.toFixed(2)} | ${r.segmented} | ${r.faults.lost} | ${r.retransmits} | ${r.fastRetransmits} | ${r.timeouts} |`;
 }
 
-export function renderTable(transfers: readonly TransferResult[], shared: readonly SharedResult[], perPacket: readonly TransferResult[]): string {
+export function renderTable(transfers: readonly TransferResult[], shared: readonly SharedResult[], perPacket: readonly TransferResult[],
+  ipv6: readonly TransferResult[] = []): string {
   const lines = [
     '# TCP network simulation results',
     '',
@@ -63,6 +64,16 @@ export function renderTable(transfers: readonly TransferResult[], shared: readon
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...perPacket.map(perPacketRow),
     '',
+    ...(ipv6.length === 0 ? [] : [
+      '## Over IPv6',
+      '',
+      'The same path with the connection between fd00:198:18::1 and ::2 (40-byte IP header: MSS = MTU − 60).',
+      '',
+      '| cell | cc | loss | rcvbuf | delay | other faults | bytes | Mbit/s | retransmits | fast retransmits | timeouts |',
+      '|---|---|---|---|---|---|---|---|---|---|---|',
+      ...ipv6.map(transferRow),
+      '',
+    ]),
   ];
   return lines.join('\n');
 }

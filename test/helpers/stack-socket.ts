@@ -2,7 +2,9 @@
 // peers (write, end, destroy, resetAndDestroy, 'data'/'end'/'close'/'error') can talk to a WSK
 // socket on another stack of the same memory network.
 import { Duplex } from 'node:stream';
-import { formatIpv4, parseIpv4 } from '../../runtime/net/wire/bytes.ts';
+import { parseIpv4 } from '../../runtime/net/wire/bytes.ts';
+import { parseIpv6 } from '../../runtime/net/ipv6/address-table.ts';
+import { NetworkFamily } from '../../runtime/net/transport-registry.ts';
 import { STATUS_SUCCESS, ntStatusName, type NTSTATUS } from '../../runtime/ntstatus.ts';
 import type { Tcb, TcpEvents } from '../../runtime/net/tcp/tcb.ts';
 import { TcpState } from '../../runtime/net/tcp/tcb.ts';
@@ -23,7 +25,7 @@ export class StackSocket extends Duplex implements TcpEvents {
   adopt(tcb: Tcb): void {
     this.tcb = tcb;
     tcb.events = this;
-    this.remoteAddress = formatIpv4(tcb.remoteIp);
+    this.remoteAddress = tcb.path.format(tcb.remoteIp);
     this.remotePort = tcb.remotePort;
     this.localPort = tcb.localPort;
   }
@@ -101,10 +103,19 @@ export class StackSocket extends Duplex implements TcpEvents {
   }
 }
 
-/** Connects to host:port through `engine` (like net.connect). */
+/** Connects to host:port through `engine` (like net.connect); an IPv6 host ("fd00:198:18::1") connects over IPv6. */
 export function stackConnect(engine: TcpEngine, port: number, host: string): StackSocket {
   const s = new StackSocket(engine, null);
-  const r = engine.connect(0, parseIpv4(host), port, s);
+  let r: Tcb | NTSTATUS;
+  const v6 = host.includes(':') ? parseIpv6(host) : null;
+  if (v6) {
+    const table = engine.stack.ip6!.table;
+    const id = table.intern(v6, 0);
+    r = engine.connect(0, id, port, s, 64, 0, NetworkFamily.IPV6);
+    table.release(id);
+  } else {
+    r = engine.connect(0, parseIpv4(host), port, s);
+  }
   if (typeof r === 'number') queueMicrotask(() => s.destroy(new Error(`connect refused: ${ntStatusName(r)}`)));
   else s.adopt(r);
   return s;
@@ -117,15 +128,17 @@ export class StackServer {
   private readonly listener: TcpListener;
   readonly port: number;
 
-  constructor(private readonly engine: TcpEngine, port = 0) {
+  /** `family`: IPv4 (default), IPv6 only, or both (an IPv6 wildcard listener with V6ONLY off). */
+  constructor(private readonly engine: TcpEngine, port = 0, family: 'ipv4' | 'ipv6' | 'dual' = 'ipv4') {
     this.port = port === 0 ? engine.ephemeralPort() : port;
+    const options = family === 'ipv4' ? {} : { family: NetworkFamily.IPV6, v6Only: family === 'ipv6' };
     this.listener = engine.listen(0, this.port, 64, {
       onConnection: (tcb) => {
         const s = new StackSocket(engine, tcb);
         const w = this.waiters.shift();
         if (w) w(s); else this.queue.push(s);
       },
-    });
+    }, options);
   }
 
   next(): Promise<StackSocket> {

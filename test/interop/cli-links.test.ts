@@ -80,6 +80,30 @@ describe('wsk run echosrv on a real device', () => {
     expect(Number(dump.trim())).toBeGreaterThanOrEqual(6);
   }, 60_000);
 
+  it('--ip given twice (IPv4 and IPv6): echosrv on [::] serves Linux nc clients over IPv6 and IPv4 on the AF_PACKET link; the listening line names both addresses', async () => {
+    const v6lab = labUp({ ipv6: true });
+    const run = wsk(['run', 'echosrv', '--link', 'afpacket', '--netns', v6lab.stackNs, '--ifname', v6lab.stackIf, '--ip', v6lab.stackAddress, '--ip', v6lab.stackAddress6!]);
+    try {
+      await waitFor(() => /listening/.test(run.out()) || run.child.exitCode !== null, 30_000, 'echosrv to listen');
+      expect(run.out()).toMatch(new RegExp(`echosrv listening on \\[::\\]:40007 \\(IPv4 and IPv6, userspace stack ${v6lab.stackAddress} ${v6lab.stackAddress6} on afpacket vb-`));
+      const address6 = v6lab.stackAddress6!.split('/')[0]!;
+      // The stack's address passes duplicate address detection (about a second) before it answers.
+      await waitFor(async () => (await peer(v6lab, `ping -6 -c 1 -W 1 ${address6} >/dev/null && echo up`)).includes('up'), 15_000, 'the stack\'s IPv6 address');
+      expect(await peer(v6lab, `echo hello over IPv6 | nc -6 -N ${address6} 40007`)).toBe('hello over IPv6\n');
+      expect(await peer(v6lab, `echo hello over IPv4 | nc -4 -N ${v6lab.stackAddress.split('/')[0]} 40007`)).toBe('hello over IPv4\n');
+    } finally {
+      try {
+        // echosrv's unload waits for connected peers: a peer left hanging by a failure must not keep it (and the lab) alive.
+        run.child.kill('SIGTERM');
+        const unloaded = await Promise.race([run.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 10_000))]);
+        if (!unloaded) { run.child.kill('SIGKILL'); await run.exited; }
+      } finally {
+        v6lab.down();
+      }
+    }
+    expect(run.out()).toMatch(/echosrv unloaded/);
+  }, 60_000);
+
   it('wsk run iperf3-server on the AF_PACKET link serves iperf3 -c -R; wsk stats shows the running stack and its connections', async () => {
     const statsDir = join(dir, 'stats');
     const env = { ...process.env, WSK_STATS_DIR: statsDir };
@@ -169,7 +193,7 @@ describe('wsk run echosrv on a real device', () => {
 
   it('a bad --ip, --gateway or --pcap on afpacket, pcap and raw: one line with the fix, exit 2, and the process ends (no device left open)', async () => {
     const bad: [string[], string][] = [
-      [['--ip', '198.18.0.300/24'], 'wsk: --ip: Interface address "198.18.0.300/24" is not an IPv4 address; write it as a.b.c.d/nn, e.g. 198.18.0.1/24.'],
+      [['--ip', '198.18.0.300/24'], 'wsk: --ip 198.18.0.300/24: Interface address "198.18.0.300/24" is not an IPv4 address; write it as a.b.c.d/nn, e.g. 198.18.0.1/24.'],
       [['--ip', lab.stackAddress, '--gateway', 'gw'], 'wsk: --gateway: Gateway "gw" is not an IPv4 address; write it as a.b.c.d.'],
       [['--ip', lab.stackAddress, '--pcap', join(dir, 'no-such-dir', 'x.pcap')],
         `wsk: --pcap ${join(dir, 'no-such-dir', 'x.pcap')}: directory ${join(dir, 'no-such-dir')} does not exist: create it (mkdir -p ${join(dir, 'no-such-dir')}) or write the capture elsewhere`],

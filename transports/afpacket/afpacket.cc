@@ -112,6 +112,7 @@ constexpr uint8_t VNET_F_NEEDS_CSUM = 1;
 constexpr uint8_t VNET_F_DATA_VALID = 2;
 constexpr uint8_t VNET_GSO_NONE = 0;
 constexpr uint8_t VNET_GSO_TCPV4 = 1;
+constexpr uint8_t VNET_GSO_TCPV6 = 4;
 constexpr uint8_t VNET_GSO_ECN = 0x80;
 
 struct Arrays {
@@ -406,7 +407,7 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
       // DATA_VALID: the device verified it.
       if (v->flags & (VNET_F_NEEDS_CSUM | VNET_F_DATA_VALID)) *flags |= FRAME_CHECKSUM_OK;
       uint8_t gso = v->gso_type & static_cast<uint8_t>(~VNET_GSO_ECN);
-      if (gso != VNET_GSO_NONE && gso != VNET_GSO_TCPV4) {
+      if (gso != VNET_GSO_NONE && gso != VNET_GSO_TCPV4 && gso != VNET_GSO_TCPV6) {
         stats_[ST_RX_GSO_UNSUPPORTED]++;
         return false;
       }
@@ -567,12 +568,28 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     return info.Env().Undefined();
   }
 
-  /** Fills the virtio-net header for one outgoing frame from its bytes and slot metadata. */
+  /**
+   * Fills the virtio-net header for one outgoing frame from its bytes and slot metadata. IPv4, or
+   * IPv6 whose transport header follows the fixed header (the stack adds no extension headers to
+   * what it leaves for offload): next header at byte 6 of the IPv6 header (RFC 8200 §3).
+   */
   void TxHeader(VnetHeader* v, const uint8_t* f, uint32_t len, uint32_t slot) {
     memset(v, 0, VNET_LEN);
-    if (!(arrays_.flags[slot] & FRAME_CHECKSUM_PARTIAL) || len < 34 || f[12] != 0x08 || f[13] != 0x00) return;
-    uint32_t ihl = (f[14] & 0x0f) * 4u;
-    uint8_t proto = f[23];
+    if (!(arrays_.flags[slot] & FRAME_CHECKSUM_PARTIAL) || len < 34) return;
+    uint32_t ihl;
+    uint8_t proto;
+    uint8_t gsoType;
+    if (f[12] == 0x08 && f[13] == 0x00) {
+      ihl = (f[14] & 0x0f) * 4u;
+      proto = f[23];
+      gsoType = VNET_GSO_TCPV4;
+    } else if (f[12] == 0x86 && f[13] == 0xdd && len >= 54) {
+      ihl = 40;
+      proto = f[20];
+      gsoType = VNET_GSO_TCPV6;
+    } else {
+      return;
+    }
     if (proto != IPPROTO_TCP && proto != IPPROTO_UDP) return;
     v->flags = VNET_F_NEEDS_CSUM;
     v->csum_start = static_cast<uint16_t>(14 + ihl);
@@ -581,7 +598,7 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     if (proto != IPPROTO_TCP || seg == 0 || len < 14 + ihl + 20) return;
     uint32_t hdrLen = 14 + ihl + ((f[14 + ihl + 12] >> 4) * 4u);
     if (len - hdrLen <= seg) return;
-    v->gso_type = VNET_GSO_TCPV4;
+    v->gso_type = gsoType;
     v->gso_size = seg;
     v->hdr_len = static_cast<uint16_t>(hdrLen);
   }

@@ -36,10 +36,13 @@ function rig(v6: Partial<Ipv6Options> = {}): Rig & { startFrames: Uint8Array[] }
   const arena = new SlotArena({ slotCount: 256, slotSize: 2048 });
   const link = new HandLink(arena, MAC_US);
   link.capture = true;
-  const stack = createUserspaceStack(link, {
+  const userspace = createUserspaceStack(link, {
     address: '198.18.0.1/24', gratuitousArp: false, tcp: false,
     ipv6: { addresses: [`${US}/64`], dadTransmits: 0, acceptRouterAdvertisements: false, ...v6 },
-  }).ip;
+  });
+  const stack = userspace.ip;
+  // These tests watch what the layer hands a transport: a probe stands in for UDP over IPv6.
+  stack.transports.unregister(NetworkFamily.IPV6, 17, userspace.udp6!);
   link.clock.runFor(0);
   const startFrames = link.sent.splice(0);
   return { arena, link, stack, clock: link.clock, startFrames };

@@ -28,6 +28,13 @@ export interface Ipv6Network {
   sourceFor(dst: number): number;
   /** True when `dst` is ours, on-link (a prefix of the interface, link-local, multicast) or reachable through a default router. */
   hasRoute(dst: number): boolean;
+  /**
+   * The neighbour packets to `dst` go to: `dst` itself when it is on-link, else the default
+   * router; 0 without a route. TCP uses it to fail the connections behind a neighbour that
+   * did not answer (onNeighbourUnreachable). Optional: without it only connections to the
+   * neighbour itself fail.
+   */
+  nextHop?(dst: number): number;
   /** The MTU towards `dst`: the link's, lowered by Packet Too Big messages (RFC 8201); never below 1280. */
   pathMtu(dst: number): number;
   /** A transport matched a Packet Too Big to one of its sockets or connections: lower the path MTU towards `dst`. */
@@ -35,7 +42,10 @@ export interface Ipv6Network {
   /**
    * Prepends the IPv6 header to the slot's frame (the upper-layer packet, checksum done) and sends
    * it: looped back when `dst` is ours, else framed for its next hop (neighbour discovery may
-   * queue it). The slot reference is consumed. `flowLabel`: 20 bits (RFC 6437).
+   * queue it). The slot reference is consumed. `flowLabel`: 20 bits (RFC 6437). `src` and `dst`
+   * need only be interned for the call: the addresses are written into the header at once, and
+   * what the layer keeps (a neighbour entry) takes its own reference (TCP's resets to peers it
+   * holds no connection with rely on this).
    */
   output(slot: number, src: number, dst: number, nextHeader: number, trafficClass: number, hopLimit: number, flowLabel: number): void;
   /**
@@ -49,4 +59,12 @@ export interface Ipv6Network {
    * device vouches for it (as Ipv4Stack.transportChecksumOk).
    */
   transportChecksumOk(slot: number, bytes: Uint8Array, ipOffset: number, offset: number, length: number, protocol: number): boolean;
+  /**
+   * An ICMPv6 error (RFC 4443: `type`, `code`, and `info` — the MTU of a Packet Too Big, the
+   * pointer of a Parameter Problem, else 0) about the received packet bytes[ipOffset..+ipLength),
+   * under RFC 4443 §2.4's rules (never about an ICMPv6 error, nor to a multicast or unspecified
+   * source, rate-limited), quoting as much as fits the minimum MTU. A transport calls it for a
+   * datagram nobody takes (UDP's Port Unreachable). Added by the UDP-over-IPv6 work (udp6.ts).
+   */
+  sendIcmpError6(bytes: Uint8Array, ipOffset: number, ipLength: number, type: number, code: number, info: number): void;
 }

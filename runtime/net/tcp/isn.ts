@@ -6,6 +6,9 @@
 // is what RFC 6528 asks of F. (HMAC-SHA256 from node:crypto would allocate a Hmac object and a
 // Buffer per SYN and cost far more per call, for a 32-bit result.)
 // The key is crypto.randomBytes(16) unless one is given (reproducible tests).
+// IPv6 connections hash their whole 16-byte addresses (read from the stack's address table by
+// id), never a shorter digest of them: a public digest would let an attacker pick an address
+// that shares a victim's ISN offsets, which is what RFC 6528's keyed F is there to prevent.
 //
 // SYN cookies (RFC 4987 §3.6; layout after D. J. Bernstein's, bound to the client's ISN as Linux
 // does): cookie = H1(tuple) + clientIsn + (t mod 32) << 27 | mssIndex << 24 | H2(tuple, t, mssIndex)
@@ -19,6 +22,8 @@
 // final ACK's TSecr. Without timestamps only the MSS survives, as in Linux.
 
 import { randomBytes } from 'node:crypto';
+import type { Ipv6AddressTable } from '../ipv6/address-table.ts';
+import { NetworkFamily } from '../transport-registry.ts';
 
 /** Length in ms of one SYN-cookie time period. */
 export const SYN_COOKIE_PERIOD_MS = 64_000;
@@ -40,6 +45,7 @@ export const COOKIE_TS_MAX_AGE_MS = 2 * SYN_COOKIE_PERIOD_MS + COOKIE_TS_MASK;
 const TAG_ISN = 0x49534e31; // 'ISN1'
 const TAG_COOKIE1 = 0x434b4931; // 'CKI1'
 const TAG_COOKIE2 = 0x434b4932; // 'CKI2'
+const TAG_FLOW = 0x464c4f57; // 'FLOW'
 
 // SipHash state: v0..v3 as (lo, hi) pairs, module-level scratch (single-threaded, non-reentrant).
 let v0l = 0, v0h = 0, v1l = 0, v1h = 0, v2l = 0, v2h = 0, v3l = 0, v3h = 0;
@@ -137,8 +143,11 @@ export function sipHash24(key: Int32Array, msg: Uint8Array, len: number, out: In
 
 export class IsnGenerator {
   private readonly key = new Int32Array(4);
-  private readonly msg = new Uint8Array(20);
+  /** IPv4: addresses (8), ports (4), tag (4), extra (4); IPv6: addresses (32), ports, tag, extra. */
+  private readonly msg = new Uint8Array(44);
   private readonly out = new Int32Array(2);
+  /** Where IPv6 address ids are read (set by the engine when the stack has IPv6). */
+  table: Ipv6AddressTable | null = null;
 
   /**
    * @param now clock in ms (fractional allowed), e.g. performance.now
@@ -150,27 +159,43 @@ export class IsnGenerator {
     for (let i = 0; i < 4; i++) this.key[i] = le32(k, 4 * i);
   }
 
-  /** RFC 6528 ISN for the connection (int32). */
-  next(localIp: number, localPort: number, remoteIp: number, remotePort: number): number {
-    return (isnTimer(this.now()) + this.hash(TAG_ISN, localIp, localPort, remoteIp, remotePort, 0)) | 0;
+  /** RFC 6528 ISN for the connection (int32). Addresses are `family`'s (IPv6: ids of `table`). */
+  next(localIp: number, localPort: number, remoteIp: number, remotePort: number, family: NetworkFamily = NetworkFamily.IPV4): number {
+    return (isnTimer(this.now()) + this.hash(TAG_ISN, localIp, localPort, remoteIp, remotePort, 0, family)) | 0;
   }
 
   /**
    * Low 32 bits of SipHash-2-4(key, tuple, tag, extra): the keyed function F. `tag` separates
-   * uses (ISN, cookie parts); `extra` is any further 32-bit input.
+   * uses (ISN, cookie parts, flow labels); `extra` is any further 32-bit input.
    */
-  hash(tag: number, localIp: number, localPort: number, remoteIp: number, remotePort: number, extra: number): number {
+  hash(tag: number, localIp: number, localPort: number, remoteIp: number, remotePort: number, extra: number,
+    family: NetworkFamily = NetworkFamily.IPV4): number {
     const m = this.msg;
-    put32(m, 0, localIp);
-    put32(m, 4, remoteIp);
-    m[8] = localPort & 0xff;
-    m[9] = (localPort >>> 8) & 0xff;
-    m[10] = remotePort & 0xff;
-    m[11] = (remotePort >>> 8) & 0xff;
-    put32(m, 12, tag);
-    put32(m, 16, extra);
-    sipHash24(this.key, m, 20, this.out);
+    let at = 8;
+    if (family === NetworkFamily.IPV4) {
+      put32(m, 0, localIp);
+      put32(m, 4, remoteIp);
+    } else {
+      const t = this.table!;
+      for (let k = 0; k < 4; k++) {
+        put32(m, k * 4, t.word(localIp, k));
+        put32(m, 16 + k * 4, t.word(remoteIp, k));
+      }
+      at = 32;
+    }
+    m[at] = localPort & 0xff;
+    m[at + 1] = (localPort >>> 8) & 0xff;
+    m[at + 2] = remotePort & 0xff;
+    m[at + 3] = (remotePort >>> 8) & 0xff;
+    put32(m, at + 4, tag);
+    put32(m, at + 8, extra);
+    sipHash24(this.key, m, at + 12, this.out);
     return this.out[0]! | 0;
+  }
+
+  /** An IPv6 flow label for the connection (RFC 6437 §3: a keyed hash of the 4-tuple, constant for its life, never 0). */
+  flowLabel(localIp: number, localPort: number, remoteIp: number, remotePort: number, family: NetworkFamily): number {
+    return (this.hash(TAG_FLOW, localIp, localPort, remoteIp, remotePort, 0, family) & 0xfffff) || 1;
   }
 }
 
@@ -190,8 +215,9 @@ function cookiePeriod(nowMs: number): number {
   return Math.floor(nowMs / SYN_COOKIE_PERIOD_MS) | 0;
 }
 
-function cookieBody(gen: IsnGenerator, localIp: number, localPort: number, remoteIp: number, remotePort: number, period: number, mssIndex: number): number {
-  const h2 = gen.hash(TAG_COOKIE2, localIp, localPort, remoteIp, remotePort, (period << 3) | mssIndex);
+function cookieBody(gen: IsnGenerator, localIp: number, localPort: number, remoteIp: number, remotePort: number, period: number, mssIndex: number,
+  family: NetworkFamily): number {
+  const h2 = gen.hash(TAG_COOKIE2, localIp, localPort, remoteIp, remotePort, (period << 3) | mssIndex, family);
   return ((period & 31) << 27) | (mssIndex << 24) | (h2 & 0xffffff);
 }
 
@@ -208,10 +234,11 @@ export function encodeSynCookie(
   clientIsn: number,
   mssIndex: number,
   nowMs: number,
+  family: NetworkFamily = NetworkFamily.IPV4,
 ): number {
   if (!(mssIndex >= 0 && mssIndex < SYN_COOKIE_MSS_ENTRIES)) throw new RangeError('encodeSynCookie: mssIndex must be 0-7');
-  const h1 = gen.hash(TAG_COOKIE1, localIp, localPort, remoteIp, remotePort, 0);
-  return (h1 + clientIsn + cookieBody(gen, localIp, localPort, remoteIp, remotePort, cookiePeriod(nowMs), mssIndex)) | 0;
+  const h1 = gen.hash(TAG_COOKIE1, localIp, localPort, remoteIp, remotePort, 0, family);
+  return (h1 + clientIsn + cookieBody(gen, localIp, localPort, remoteIp, remotePort, cookiePeriod(nowMs), mssIndex, family)) | 0;
 }
 
 /**
@@ -228,8 +255,9 @@ export function decodeSynCookie(
   clientIsn: number,
   cookie: number,
   nowMs: number,
+  family: NetworkFamily = NetworkFamily.IPV4,
 ): number {
-  const h1 = gen.hash(TAG_COOKIE1, localIp, localPort, remoteIp, remotePort, 0);
+  const h1 = gen.hash(TAG_COOKIE1, localIp, localPort, remoteIp, remotePort, 0, family);
   const body = (cookie - h1 - clientIsn) | 0;
   const t5 = body >>> 27;
   const mssIndex = (body >>> 24) & 7;
@@ -237,7 +265,7 @@ export function decodeSynCookie(
   for (let age = 0; age < 2; age++) {
     const period = (now - age) | 0;
     if ((period & 31) !== t5) continue;
-    if (cookieBody(gen, localIp, localPort, remoteIp, remotePort, period, mssIndex) === body) return mssIndex;
+    if (cookieBody(gen, localIp, localPort, remoteIp, remotePort, period, mssIndex, family) === body) return mssIndex;
   }
   return -1;
 }

@@ -15,6 +15,8 @@ import type { CongestionControl } from './congestion.ts';
 import type { OooQueue } from './ooo-queue.ts';
 import type { RttEstimator } from './rtt.ts';
 import { RackState } from './rack.ts';
+import type { IpPath } from './ip-path.ts';
+import type { NetworkFamily } from '../transport-registry.ts';
 
 export const TcpState = {
   CLOSED: 0, LISTEN: 1, SYN_SENT: 2, SYN_RECEIVED: 3, ESTABLISHED: 4, FIN_WAIT_1: 5, FIN_WAIT_2: 6,
@@ -69,7 +71,7 @@ export class Tcb {
   events: TcpEvents | null = null;
   /** Opaque owner data (the WSK adapter keeps its connection object here). */
   owner: unknown = null;
-  /** The IPv4 header's TTL and TOS byte on every segment (IP_TTL, IP_TOS; a passive open takes its listener's). */
+  /** The IP header's TTL (IPv6 hop limit) and TOS (traffic class) on every segment (IP_TTL, IP_TOS; a passive open takes its listener's). */
   ttl = 64;
   tos = 0;
 
@@ -246,7 +248,14 @@ export class Tcb {
   /** Listener this connection came from, until it is handed over. */
   listener: unknown = null;
 
-  constructor(readonly localIp: number, readonly localPort: number, readonly remoteIp: number, readonly remotePort: number) {}
+  /** `path`: family, addresses, header length, MTU and pseudo-header sum (ip-path.ts); the TCB holds its addresses until freed. */
+  constructor(readonly path: IpPath, readonly localPort: number, readonly remotePort: number) {}
+
+  /** The local address in the path family's representation (IPv4: signed 32-bit; IPv6: an address-table id). */
+  get localIp(): number { return this.path.local; }
+  /** The remote address, as localIp. */
+  get remoteIp(): number { return this.path.remote; }
+  get family(): NetworkFamily { return this.path.family; }
 
   get stateName(): string { return TCP_STATE_NAMES[this.state]; }
 

@@ -1,7 +1,12 @@
 // TCP on the userspace stack (RFC 9293): connection table, listeners, the API the WSK provider
 // uses (connect, listen, send, shutdown, abort, read), and timers.
-// - Demultiplexing never scans: remote address → (local port, remote port) → TCB, then the
-//   listener on the local port (Maps with small-integer keys, no boxing).
+// - Demultiplexing never scans: per family, remote address → (local port, remote port) → TCB,
+//   then the family's listener on the local port (Maps with small-integer keys, no boxing; an
+//   IPv6 address is its address-table id). A dual-stack listener (IPv6 wildcard, V6ONLY off)
+//   sits in both families' listener maps; local ports are one space for both families, as in
+//   Linux (an ephemeral port is free only when no connection or listener of either family has it).
+// - Each TCB has a path (ip-path.ts) with its family, addresses, header length and pseudo-header
+//   sum: input and output never branch on the family past the first lookup.
 // - One armed clock timer for all connections (docs/architecture.md §5): each TCB has one deadline (the
 //   earliest of its retransmission/persist, delayed-ACK, keepalive and TIME-WAIT timers) kept in
 //   a binary heap.
@@ -9,14 +14,14 @@
 import type { Ipv4Stack } from '../stack.ts';
 import type { Clock, ClockTimer } from '../clock.ts';
 import type { LinkState } from '../device.ts';
-import { IpProtocol, IPV4_MIN_HEADER_LENGTH, Ipv4Field } from '../wire/ipv4.ts';
+import { IpProtocol, Ipv4Field } from '../wire/ipv4.ts';
 import { NetworkFamily } from '../transport-registry.ts';
 import { IcmpType, IcmpUnreachableCode } from '../wire/icmpv4.ts';
 import { get16, get32s } from '../wire/bytes.ts';
 import { TcpOptions, TCP_MIN_HEADER_LENGTH, TcpField } from '../wire/tcp.ts';
 import {
   STATUS_ADDRESS_ALREADY_EXISTS, STATUS_CONNECTION_ABORTED, STATUS_CONNECTION_REFUSED, STATUS_HOST_UNREACHABLE,
-  STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_DEVICE_STATE, STATUS_IO_TIMEOUT, STATUS_NETWORK_UNREACHABLE, STATUS_SUCCESS,
+  STATUS_ACCESS_DENIED, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_DEVICE_STATE, STATUS_IO_TIMEOUT, STATUS_NETWORK_UNREACHABLE, STATUS_SUCCESS,
   type NTSTATUS,
 } from '../../ntstatus.ts';
 import { WskUsageError } from '../../errors.ts';
@@ -26,7 +31,11 @@ import { OooQueue, type OooQueueOps } from './ooo-queue.ts';
 import { IsnGenerator } from './isn.ts';
 import { SendRequest, Tcb, TcpState, type SendDone, type TcpEvents } from './tcb.ts';
 import { output, sendAck, sendReset, sendSyn, sendWindowProbe, retransmitFirst } from './tcp-output.ts';
-import { tcpInput } from './tcp-input.ts';
+import { tcpInput, tcpInput6 } from './tcp-input.ts';
+import { IpPath, ipHeaderLength } from './ip-path.ts';
+import { Ipv6Field } from '../wire/ipv6.ts';
+import { Icmpv6Type, Icmpv6UnreachableCode } from '../wire/icmpv6.ts';
+import type { Ipv6Network } from '../ipv6/ipv6-network.ts';
 import { onLossTimer, timeoutRecovery } from './tcp-recovery.ts';
 import { newTcpCounters, type TcpCounters } from './tcp-counters.ts';
 import { IndexedHeap } from '../indexed-heap.ts';
@@ -72,14 +81,37 @@ export interface TcpListenerEvents {
   onConnection(tcb: Tcb): void;
 }
 
+export interface TcpListenOptions {
+  /** The family of `localIp` (default IPv4). */
+  family?: NetworkFamily;
+  /**
+   * IPV6_V6ONLY of the listening socket (default true, as Windows sets it): false on the IPv6
+   * wildcard takes IPv4 connections too (their TCBs are IPv4; the WSK layer shows the peer as
+   * ::ffff:a.b.c.d). Ignored for IPv4 and for a specific IPv6 address.
+   */
+  v6Only?: boolean;
+}
+
 export class TcpListener {
   /** Connections in SYN-RECEIVED (the SYN queue). */
   synQueue = 0;
   closed = false;
-  /** IP_TTL and IP_TOS: its SYN-ACKs carry them and the connections it opens inherit them. */
+  /** IP_TTL and IP_TOS: its IPv4 SYN-ACKs carry them and the IPv4 connections it opens inherit them. */
   ttl = 64;
   tos = 0;
-  constructor(readonly localIp: number, readonly localPort: number, readonly backlog: number, readonly events: TcpListenerEvents) {}
+  /** IPV6_UNICAST_HOPS and IPV6_TCLASS, the same for its IPv6 connections (a dual-stack listener has both kinds). */
+  readonly ipv6Header = { ttl: 64, tos: 0 };
+  /**
+   * `localIp`: the family's representation, 0 for the wildcard. `family` IPV6 with `dualStack`:
+   * it takes IPv4 connections too.
+   */
+  constructor(readonly localIp: number, readonly localPort: number, readonly backlog: number, readonly events: TcpListenerEvents,
+    readonly family: NetworkFamily = NetworkFamily.IPV4, readonly dualStack = false) {}
+
+  /** The TTL and TOS (hop limit and traffic class) of its segments and connections of `family`. */
+  headerFor(family: NetworkFamily): { ttl: number; tos: number } {
+    return family === NetworkFamily.IPV4 ? this : this.ipv6Header;
+  }
 }
 
 /** The engine's random inputs: a fraction in [0, 1), and the 16-byte ISN secret (undefined: IsnGenerator draws it from node:crypto). */
@@ -108,9 +140,12 @@ export class TcpEngine {
     trimBack: (h, n) => { const held = this.stack.held; held.truncate(h, held.lengthOf(h) - n); },
     release: (h) => { this.stack.held.release(h); },
   };
-  /** remote IP → ((localPort << 16) | remotePort) → TCB. */
-  private readonly connections = new Map<number, Map<number, Tcb>>();
-  private readonly listeners = new Map<number, TcpListener>();
+  /** Per family (NetworkFamily index): remote address → ((localPort << 16) | remotePort) → TCB. */
+  private readonly connections = [new Map<number, Map<number, Tcb>>(), new Map<number, Map<number, Tcb>>()];
+  /** Per family: local port → listener (a dual-stack listener is in both). */
+  private readonly listeners = [new Map<number, TcpListener>(), new Map<number, TcpListener>()];
+  /** The path of a segment sent without a connection (resets, SYN cookies); opened and closed around each. */
+  private readonly scratchPath: IpPath;
   /** Local ports in use by connections (active opens and accepted), with a count. */
   private readonly portUse = new Map<number, number>();
   private connectionCount = 0;
@@ -152,16 +187,26 @@ export class TcpEngine {
     this.tsOffset = (entropy.random() * 0x7fffffff) | 0;
     this.nextEphemeral = EPHEMERAL_LOW + Math.floor(entropy.random() * EPHEMERAL_COUNT);
     this.isn = new IsnGenerator(() => this.clock.now(), entropy.isnKey());
+    this.scratchPath = new IpPath(stack);
     stack.transports.register(NetworkFamily.IPV4, IpProtocol.TCP, {
       broadcast: false,
-      input: (bytes, ipOffset, ipLength, slot) => tcpInput(this, bytes, ipOffset, ipLength, slot),
+      input: (bytes, ipOffset, ipLength, slot, _broadcast, transportOffset) => tcpInput(this, bytes, ipOffset, ipLength, slot, transportOffset),
       icmpError: (type, code, info, bytes, q, qhl) => this.onIcmpError(type, code, info, bytes, q, qhl),
     });
+    const ip6 = stack.ip6;
+    if (ip6) {
+      this.isn.table = ip6.table;
+      stack.transports.register(NetworkFamily.IPV6, IpProtocol.TCP, {
+        broadcast: false,
+        input: (bytes, ipOffset, ipLength, slot, _multicast, transportOffset) => tcpInput6(this, ip6, bytes, ipOffset, ipLength, slot, transportOffset),
+        icmpError: (type, code, info, bytes, q, qhl) => this.onIcmpv6Error(type, code, info, bytes, q, qhl),
+      });
+    }
     stack.transports.addEvents({
       onBatchEnd: () => this.flushAcks(),
       onLinkChange: (state) => this.onLinkChange(state),
-      onNeighbourUnreachable: (family, ip) => { if (family === NetworkFamily.IPV4) this.onNeighbourUnreachable(ip); },
-      onPathMtu: (family, dst, mtu) => { if (family === NetworkFamily.IPV4) this.onPathMtu(dst, mtu); },
+      onNeighbourUnreachable: (family, ip) => this.onNeighbourUnreachable(family, ip),
+      onPathMtu: (family, dst, mtu) => this.onPathMtu(family, dst, mtu),
     });
   }
 
@@ -204,17 +249,10 @@ export class TcpEngine {
   private onLinkChange(state: LinkState): void {
     if (state === 'down') return;
     const now = this.clock.now();
-    for (const m of [...this.connections.values()]) {
-      for (const tcb of [...m.values()]) {
-        if (state === 'gone') { this.abort(tcb, STATUS_CONNECTION_ABORTED); continue; }
-        if (tcb.rtoAt !== Infinity) { tcb.rtoAt = now; this.reschedule(tcb); }
-      }
+    for (const tcb of this.connectionList()) {
+      if (state === 'gone') { this.abort(tcb, STATUS_CONNECTION_ABORTED); continue; }
+      if (tcb.rtoAt !== Infinity) { tcb.rtoAt = now; this.reschedule(tcb); }
     }
-  }
-
-  /** The MSS towards `remoteIp`: the interface MTU, or a smaller path MTU learned from ICMP (RFC 1191). */
-  mssFor(remoteIp: number): number {
-    return Math.min(this.stack.iface.mtu, this.stack.pathMtu(remoteIp)) - IPV4_MIN_HEADER_LENGTH - TCP_MIN_HEADER_LENGTH;
   }
 
   /**
@@ -228,14 +266,9 @@ export class TcpEngine {
   private onIcmpError(type: number, code: number, info: number, bytes: Uint8Array, q: number, qhl: number): boolean {
     const t = q + qhl;
     const remoteIp = get32s(bytes, q + Ipv4Field.DESTINATION);
-    const tcb = this.lookup(remoteIp, get16(bytes, t + TcpField.SOURCE_PORT), get16(bytes, t + TcpField.DESTINATION_PORT));
-    if (!tcb || tcb.state === TcpState.CLOSED) return false;
+    const tcb = this.icmpTarget(NetworkFamily.IPV4, remoteIp, bytes, t);
+    if (tcb === null) return false;
     if (tcb.state === TcpState.TIME_WAIT) return true; // nothing left to send: Linux ignores it too
-    // between(seq, snd_una, snd_nxt), both ends included; SND.MAX, as our SND.NXT steps back on a retransmission timeout.
-    if ((get32s(bytes, t + TcpField.SEQUENCE) - tcb.sndUna) >>> 0 > (tcb.sndMax - tcb.sndUna) >>> 0) {
-      this.counters.outOfWindowIcmps++;
-      return false;
-    }
     if (type === IcmpType.DEST_UNREACHABLE) {
       if (code === IcmpUnreachableCode.FRAG_NEEDED) { this.stack.learnPathMtu(remoteIp, info, get16(bytes, q + Ipv4Field.TOTAL_LENGTH)); return true; }
       // Linux's icmp_err_convert, in NTSTATUS: net codes (0, 6, 9, 11), port (3), and the host ones.
@@ -248,18 +281,82 @@ export class TcpEngine {
   }
 
   /**
+   * The connection an ICMP error quoting our segment (its TCP header at bytes[t..]) is about, or
+   * null: believed only for a connection whose SND.UNA..SND.MAX holds the quoted sequence number.
+   */
+  private icmpTarget(family: NetworkFamily, remote: number, bytes: Uint8Array, t: number): Tcb | null {
+    const tcb = this.lookup(remote, get16(bytes, t + TcpField.SOURCE_PORT), get16(bytes, t + TcpField.DESTINATION_PORT), family);
+    if (!tcb || tcb.state === TcpState.CLOSED) return null;
+    if (tcb.state === TcpState.TIME_WAIT) return tcb;
+    // between(seq, snd_una, snd_nxt), both ends included; SND.MAX, as our SND.NXT steps back on a retransmission timeout.
+    if ((get32s(bytes, t + TcpField.SEQUENCE) - tcb.sndUna) >>> 0 > (tcb.sndMax - tcb.sndUna) >>> 0) {
+      this.counters.outOfWindowIcmps++;
+      return null;
+    }
+    return tcb;
+  }
+
+  /**
+   * An ICMPv6 error quoting a segment of ours, as Linux's tcp_v6_err takes it (the same window
+   * check as for ICMPv4). Packet Too Big lowers the path MTU (RFC 8201 §4) and with it the MSS of
+   * every connection to that destination. Destination Unreachable and Parameter Problem take
+   * Linux's icmpv6_err_convert: the codes it calls fatal (administratively prohibited, port
+   * unreachable, source address failed policy, reject route; every Parameter Problem) fail a
+   * connection still opening (SYN-SENT), as tcp_v6_err does; otherwise, and for the other codes
+   * and Time Exceeded, they are soft errors (RFC 1122 §4.2.3.9), the status the connection fails
+   * with if it later times out.
+   */
+  private onIcmpv6Error(type: number, code: number, info: number, bytes: Uint8Array, q: number, qhl: number): boolean {
+    const ip6 = this.stack.ip6!;
+    const remote = ip6.table.find(bytes, q + Ipv6Field.DESTINATION);
+    if (remote === 0) return false;
+    const tcb = this.icmpTarget(NetworkFamily.IPV6, remote, bytes, q + qhl);
+    if (tcb === null) return false;
+    if (tcb.state === TcpState.TIME_WAIT) return true;
+    let status: NTSTATUS;
+    let fatal = false;
+    switch (type) {
+      case Icmpv6Type.PACKET_TOO_BIG:
+        ip6.learnPathMtu(remote, info);
+        // The layer's path MTU event reaches onPathMtu too; asking again changes nothing then.
+        this.onPathMtu(NetworkFamily.IPV6, remote, ip6.pathMtu(remote));
+        return true;
+      case Icmpv6Type.DEST_UNREACHABLE:
+        switch (code) {
+          case Icmpv6UnreachableCode.NO_ROUTE: status = STATUS_NETWORK_UNREACHABLE; break;
+          case Icmpv6UnreachableCode.PORT: status = STATUS_CONNECTION_REFUSED; fatal = true; break;
+          case Icmpv6UnreachableCode.ADMIN: case Icmpv6UnreachableCode.SOURCE_POLICY: case Icmpv6UnreachableCode.REJECT_ROUTE:
+            status = STATUS_ACCESS_DENIED; fatal = true; break;
+          default: status = STATUS_HOST_UNREACHABLE; // beyond scope, address unreachable, codes yet unknown
+        }
+        break;
+      case Icmpv6Type.TIME_EXCEEDED: status = STATUS_HOST_UNREACHABLE; break;
+      case Icmpv6Type.PARAMETER_PROBLEM: status = STATUS_CONNECTION_ABORTED; fatal = true; break;
+      default: return false;
+    }
+    if (fatal && tcb.state === TcpState.SYN_SENT) this.close(tcb, status);
+    else tcb.softError = status;
+    return true;
+  }
+
+  /**
    * The next hop towards some connections did not answer ARP (RFC 1122 §2.3.2.1: the link layer
    * reports the failure). A connect still in SYN-SENT fails with STATUS_HOST_UNREACHABLE, as
    * Linux's connect() fails with EHOSTUNREACH a few seconds in, instead of retrying SYNs for a
    * minute into a black hole; an established connection takes it as a soft error (RFC 1122
    * §4.2.3.9), its status should it later time out.
    */
-  private onNeighbourUnreachable(ip: number): void {
+  private onNeighbourUnreachable(family: NetworkFamily, ip: number): void {
     const { gateway, netmask, network } = this.stack.iface;
-    const viaGateway = ip === gateway;
-    for (const [remote, m] of [...this.connections]) {
-      const onLink = (remote & netmask) === network;
-      if (viaGateway ? onLink : remote !== ip) continue;
+    // Through the contract: nextHop is optional there.
+    const ip6: Ipv6Network | null = this.stack.ip6;
+    for (const [remote, m] of [...this.connections[family]!]) {
+      if (family === NetworkFamily.IPV4) {
+        const onLink = (remote & netmask) === network;
+        if (ip === gateway ? onLink : remote !== ip) continue;
+      } else if (remote !== ip && (ip6?.nextHop === undefined || ip6.nextHop(remote) !== ip)) {
+        continue;
+      }
       for (const tcb of [...m.values()]) {
         if (tcb.state === TcpState.SYN_SENT) this.close(tcb, STATUS_HOST_UNREACHABLE);
         else tcb.softError = STATUS_HOST_UNREACHABLE;
@@ -271,11 +368,11 @@ export class TcpEngine {
    * RFC 1191 §6.3 / RFC 8201-style: a smaller path MTU shrinks the segments of every connection to
    * that destination at once, and the segment that was too big is sent again at the new size.
    */
-  private onPathMtu(dst: number, mtu: number): void {
-    const m = this.connections.get(dst | 0);
+  private onPathMtu(family: NetworkFamily, dst: number, mtu: number): void {
+    const m = this.connections[family]!.get(dst | 0);
     if (!m) return;
     for (const tcb of m.values()) {
-      const mss = Math.max(64, mtu - IPV4_MIN_HEADER_LENGTH - TCP_MIN_HEADER_LENGTH - (tcb.tsEnabled ? 12 : 0));
+      const mss = Math.max(64, mtu - tcb.path.headerLength - TCP_MIN_HEADER_LENGTH - (tcb.tsEnabled ? 12 : 0));
       if (mss >= tcb.mss) continue;
       tcb.mss = mss;
       if (tcb.sendSegmentMax < mss || this.stack.device.capabilities.tsoMaxBytes === 0) tcb.sendSegmentMax = mss;
@@ -291,24 +388,37 @@ export class TcpEngine {
 
   get size(): number { return this.connectionCount; }
 
-  /** MSS we announce: the interface MTU minus IPv4 and TCP headers. */
-  mssForMtu(): number {
-    return this.stack.iface.mtu - IPV4_MIN_HEADER_LENGTH - TCP_MIN_HEADER_LENGTH;
+  /** MSS we announce: the interface MTU minus the family's IP header and TCP's (IpPath.announcedMss for a connection). */
+  mssForMtu(family: NetworkFamily = NetworkFamily.IPV4): number {
+    return this.stack.iface.mtu - ipHeaderLength(family) - TCP_MIN_HEADER_LENGTH;
   }
 
   // ---- table ----------------------------------------------------------------------------
 
-  lookup(remoteIp: number, localPort: number, remotePort: number): Tcb | undefined {
-    return this.connections.get(remoteIp)?.get(((localPort << 16) | remotePort) | 0);
+  /** The connection of a 4-tuple; addresses are `family`'s (IPv6: address-table ids). */
+  lookup(remoteIp: number, localPort: number, remotePort: number, family: NetworkFamily = NetworkFamily.IPV4): Tcb | undefined {
+    return this.connections[family]!.get(remoteIp)?.get(((localPort << 16) | remotePort) | 0);
   }
 
-  listenerFor(localPort: number): TcpListener | undefined {
-    return this.listeners.get(localPort);
+  /** The listener that takes segments of `family` to the local port (a dual-stack IPv6 listener for IPv4 too). */
+  listenerFor(localPort: number, family: NetworkFamily = NetworkFamily.IPV4): TcpListener | undefined {
+    return this.listeners[family]!.get(localPort);
+  }
+
+  /**
+   * The scratch path for a segment sent without a connection (tcp-output.ts opens it for each
+   * and closes it after output), with the flow label the 4-tuple's connection would have.
+   */
+  replyPath(family: NetworkFamily, localIp: number, localPort: number, remoteIp: number, remotePort: number): IpPath {
+    const path = this.scratchPath;
+    path.open(family, localIp, remoteIp, family === NetworkFamily.IPV4 ? 0 : this.isn.flowLabel(localIp, localPort, remoteIp, remotePort, family));
+    return path;
   }
 
   private insert(tcb: Tcb): void {
-    let m = this.connections.get(tcb.remoteIp);
-    if (!m) { m = new Map(); this.connections.set(tcb.remoteIp, m); }
+    const connections = this.connections[tcb.family]!;
+    let m = connections.get(tcb.remoteIp);
+    if (!m) { m = new Map(); connections.set(tcb.remoteIp, m); }
     m.set(((tcb.localPort << 16) | tcb.remotePort) | 0, tcb);
     this.portUse.set(tcb.localPort, (this.portUse.get(tcb.localPort) ?? 0) + 1);
     this.connectionCount++;
@@ -316,11 +426,12 @@ export class TcpEngine {
 
   /** Removes the TCB from every table and timer and gives back what it holds. */
   remove(tcb: Tcb): void {
-    const m = this.connections.get(tcb.remoteIp);
+    const connections = this.connections[tcb.family]!;
+    const m = connections.get(tcb.remoteIp);
     const key = ((tcb.localPort << 16) | tcb.remotePort) | 0;
     if (m?.get(key) !== tcb) return;
     m.delete(key);
-    if (m.size === 0) this.connections.delete(tcb.remoteIp);
+    if (m.size === 0) connections.delete(tcb.remoteIp);
     const n = (this.portUse.get(tcb.localPort) ?? 1) - 1;
     if (n === 0) this.portUse.delete(tcb.localPort); else this.portUse.set(tcb.localPort, n);
     this.connectionCount--;
@@ -335,6 +446,7 @@ export class TcpEngine {
       (tcb.listener as TcpListener).synQueue--;
       tcb.listener = null;
     }
+    tcb.path.close();
   }
 
   /**
@@ -349,11 +461,12 @@ export class TcpEngine {
     return shift;
   }
 
-  /** A TCB with its machinery, not yet in the table. */
-  newTcb(localIp: number, localPort: number, remoteIp: number, remotePort: number): Tcb {
-    const tcb = new Tcb(localIp, localPort, remoteIp, remotePort);
-    const mss = this.mssForMtu();
-    tcb.mss = Math.min(536, mss);
+  /** A TCB with its machinery, not yet in the table; its path holds the addresses (`family`'s) until remove(). */
+  newTcb(localIp: number, localPort: number, remoteIp: number, remotePort: number, family: NetworkFamily = NetworkFamily.IPV4): Tcb {
+    const path = new IpPath(this.stack);
+    path.open(family, localIp, remoteIp, family === NetworkFamily.IPV4 ? 0 : this.isn.flowLabel(localIp, localPort, remoteIp, remotePort, family));
+    const tcb = new Tcb(path, localPort, remotePort);
+    tcb.mss = Math.min(536, path.announcedMss());
     tcb.rcvBufSize = this.options.receiveBuffer;
     tcb.wantWindowScale = this.options.windowScaling;
     tcb.rcvShift = this.windowShift();
@@ -403,48 +516,74 @@ export class TcpEngine {
 
   // ---- API ----------------------------------------------------------------------------------
 
-  /** Passive open on a local port (0.0.0.0 or our address). */
-  listen(localIp: number, localPort: number, backlog: number, events: TcpListenerEvents): TcpListener {
-    if (this.listeners.has(localPort)) {
+  /**
+   * Passive open on a local port: `localIp` the wildcard (0) or one of our addresses, of
+   * options.family. A port has at most one listener per family; a dual-stack listener (IPv6
+   * wildcard with v6Only false) needs the port free in both (canListen tells beforehand).
+   */
+  listen(localIp: number, localPort: number, backlog: number, events: TcpListenerEvents, options: TcpListenOptions = {}): TcpListener {
+    const family = options.family ?? NetworkFamily.IPV4;
+    const dualStack = family === NetworkFamily.IPV6 && localIp === 0 && options.v6Only === false;
+    if (!this.canListen(localPort, family, !dualStack)) {
       throw new WskUsageError('TCP_LISTEN', `port ${localPort} already has a listener`);
     }
-    const l = new TcpListener(localIp | 0, localPort, Math.max(1, backlog), events);
-    this.listeners.set(localPort, l);
+    const l = new TcpListener(localIp | 0, localPort, Math.max(1, backlog), events, family, dualStack);
+    this.listeners[family]!.set(localPort, l);
+    if (dualStack) this.listeners[NetworkFamily.IPV4]!.set(localPort, l);
     return l;
+  }
+
+  /** Whether listen() would take the port: no listener of `family` on it (with v6Only false on IPv6, of IPv4 either). */
+  canListen(localPort: number, family: NetworkFamily, v6Only = true): boolean {
+    if (this.listeners[family]!.has(localPort)) return false;
+    return family === NetworkFamily.IPV4 || v6Only || !this.listeners[NetworkFamily.IPV4]!.has(localPort);
   }
 
   closeListener(l: TcpListener): void {
     if (l.closed) return;
     l.closed = true;
-    if (this.listeners.get(l.localPort) === l) this.listeners.delete(l.localPort);
+    for (const map of this.listeners) if (map.get(l.localPort) === l) map.delete(l.localPort);
   }
 
+  /** A connection or listener of either family has the port. */
   portInUse(port: number): boolean {
-    return this.listeners.has(port) || this.portUse.has(port);
+    return this.listeners[0]!.has(port) || this.listeners[1]!.has(port) || this.portUse.has(port);
   }
 
   /** An ephemeral port (RFC 6056 algorithm 1-like: random start, sequential search), or 0. */
-  ephemeralPort(remoteIp = 0, remotePort = 0): number {
+  ephemeralPort(): number {
     for (let i = 0; i < EPHEMERAL_COUNT; i++) {
       const p = this.nextEphemeral;
       this.nextEphemeral = p + 1 >= EPHEMERAL_LOW + EPHEMERAL_COUNT ? EPHEMERAL_LOW : p + 1;
-      if (this.listeners.has(p)) continue;
-      if (remotePort !== 0 ? !this.lookup(remoteIp | 0, p, remotePort) && !this.portUse.has(p) : !this.portUse.has(p)) return p;
+      if (!this.portInUse(p)) return p;
     }
     return 0;
   }
 
-  /** Active open: sends the SYN (with IPv4 header TTL `ttl` and TOS `tos`); events.onEstablished or onClosed(status) follows. */
-  connect(localPort: number, remoteIp: number, remotePort: number, events: TcpEvents, ttl = 64, tos = 0): Tcb | NTSTATUS {
+  /**
+   * Active open: sends the SYN (with IP header TTL/hop limit `ttl` and TOS/traffic class `tos`);
+   * events.onEstablished or onClosed(status) follows. `remoteIp` and `localIp` are `family`'s;
+   * `localIp` 0 takes the interface's address (IPv6: the source the layer picks for the remote,
+   * RFC 6724). STATUS_NETWORK_UNREACHABLE when IPv6 has no source address for the remote.
+   */
+  connect(localPort: number, remoteIp: number, remotePort: number, events: TcpEvents, ttl = 64, tos = 0,
+    family: NetworkFamily = NetworkFamily.IPV4, localIp = 0): Tcb | NTSTATUS {
     remoteIp |= 0;
-    const port = localPort === 0 ? this.ephemeralPort(remoteIp, remotePort) : localPort;
+    let local = localIp | 0;
+    if (local === 0 && family === NetworkFamily.IPV4) {
+      local = this.stack.address;
+    } else if (local === 0) {
+      local = this.stack.ip6?.sourceFor(remoteIp) ?? 0;
+      if (local === 0) return STATUS_NETWORK_UNREACHABLE;
+    }
+    const port = localPort === 0 ? this.ephemeralPort() : localPort;
     if (port === 0) return STATUS_INSUFFICIENT_RESOURCES;
-    if (this.lookup(remoteIp, port, remotePort)) return STATUS_ADDRESS_ALREADY_EXISTS;
-    const tcb = this.newTcb(this.stack.address, port, remoteIp, remotePort);
+    if (this.lookup(remoteIp, port, remotePort, family)) return STATUS_ADDRESS_ALREADY_EXISTS;
+    const tcb = this.newTcb(local, port, remoteIp, remotePort, family);
     tcb.events = events;
     tcb.ttl = ttl;
     tcb.tos = tos;
-    tcb.iss = this.isn.next(tcb.localIp, port, remoteIp, remotePort);
+    tcb.iss = this.isn.next(local, port, remoteIp, remotePort, family);
     tcb.sndUna = tcb.iss;
     tcb.sndNxt = tcb.iss;
     tcb.sndMax = tcb.iss;
@@ -801,13 +940,13 @@ export class TcpEngine {
   /** Every open connection (for statistics such as `wsk stats`; allocates, not for the hot path). */
   connectionList(): Tcb[] {
     const out: Tcb[] = [];
-    for (const m of this.connections.values()) for (const tcb of m.values()) out.push(tcb);
+    for (const connections of this.connections) for (const m of connections.values()) for (const tcb of m.values()) out.push(tcb);
     return out;
   }
 
   closeAll(): void {
-    for (const m of [...this.connections.values()]) for (const tcb of [...m.values()]) this.abort(tcb);
-    this.listeners.clear();
+    for (const tcb of this.connectionList()) this.abort(tcb);
+    for (const map of this.listeners) map.clear();
   }
 }
 

@@ -2,10 +2,14 @@
 // RST/SYN/ACK), RFC 7323 (window scale, timestamps, PAWS), RFC 2018/6675 (SACK, loss recovery),
 // RFC 5681/6582 (fast retransmit, NewReno), RFC 6298 (RTT samples), RFC 1122 §4.2.3.2 (delayed
 // ACK, with Linux's quick-ACK on start and out-of-order data). Malformed segments are counted and
-// dropped; nothing here throws on bad input.
+// dropped; nothing here throws on bad input. IPv4 and IPv6 differ only in where the addresses
+// and checksum come from (tcpInput, tcpInput6); from segmentIn on, the family is a lookup key.
 import { get16, get32s } from '../wire/bytes.ts';
-import { IpProtocol, Ipv4Field, ipv4HeaderLength } from '../wire/ipv4.ts';
-import { parseTcpOptions, TcpFlags, TcpSegment, type TcpOptions, TcpField, tcpHeaderLength } from '../wire/tcp.ts';
+import { IpProtocol, Ipv4Field } from '../wire/ipv4.ts';
+import { NetworkFamily } from '../transport-registry.ts';
+import type { Ipv6Network } from '../ipv6/ipv6-network.ts';
+import { Ipv6Field } from '../wire/ipv6.ts';
+import { parseTcpOptions, TcpFlags, TcpSegment, type TcpOptions, TcpField, tcpHeaderLength, TCP_MIN_HEADER_LENGTH } from '../wire/tcp.ts';
 import { STATUS_CONNECTION_REFUSED, STATUS_CONNECTION_RESET, STATUS_SUCCESS } from '../../ntstatus.ts';
 import { seqGeq, seqGt, seqLeq, seqLt } from './seq.ts';
 import { Tcb, TcpState } from './tcb.ts';
@@ -22,6 +26,8 @@ const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;
 class Segment {
   bytes: Uint8Array = new Uint8Array(0);
   slot = -1;
+  /** Addresses are this family's (IPv6: address-table ids, held for the segment's processing). */
+  family: NetworkFamily = NetworkFamily.IPV4;
   srcIp = 0;
   dstIp = 0;
   srcPort = 0;
@@ -35,24 +41,51 @@ class Segment {
 }
 const seg = new Segment();
 
-export function tcpInput(e: TcpEngine, bytes: Uint8Array, ipOffset: number, ipLength: number, slot: number): void {
-  const c = e.counters;
-  const hl = ipv4HeaderLength(bytes, ipOffset);
-  const off = ipOffset + hl;
-  const len = ipLength - hl;
+/** A segment in an IPv4 packet (the registry's input for (IPV4, TCP)). */
+export function tcpInput(e: TcpEngine, bytes: Uint8Array, ipOffset: number, ipLength: number, slot: number, transportOffset: number): void {
+  const off = transportOffset;
+  const len = ipLength - (off - ipOffset);
   const src = get32s(bytes, ipOffset + Ipv4Field.SOURCE);
   const dst = get32s(bytes, ipOffset + Ipv4Field.DESTINATION);
-  if (TcpSegment.check(bytes, off, len) !== null) { c.malformed++; return; }
-  if (!e.stack.transportChecksumOk(slot, bytes, off, len, src, dst, IpProtocol.TCP)) {
-    c.malformed++;
+  if (TcpSegment.check(bytes, off, len) !== null || !e.stack.transportChecksumOk(slot, bytes, off, len, src, dst, IpProtocol.TCP)) {
+    e.counters.malformed++;
     return;
   }
-  c.segmentsIn++;
+  segmentIn(e, NetworkFamily.IPV4, src, dst, bytes, off, len, slot);
+}
+
+/**
+ * A segment in an IPv6 packet (the registry's input for (IPV6, TCP)), after its extension
+ * headers. The source address is held (interned, or one more reference) while the segment is
+ * processed: a peer the table does not know yet (a new SYN, a stray segment) needs an id for
+ * the reset or SYN cookie built for it, and a TIME-WAIT connection freed for a new SYN must not
+ * take the id with it; a connection the segment opens takes its own reference.
+ */
+export function tcpInput6(e: TcpEngine, ip6: Ipv6Network, bytes: Uint8Array, ipOffset: number, ipLength: number, slot: number,
+  transportOffset: number): void {
+  const off = transportOffset;
+  const len = ipLength - (off - ipOffset);
+  const table = ip6.table;
+  const dst = table.find(bytes, ipOffset + Ipv6Field.DESTINATION);
+  if (dst === 0 || TcpSegment.check(bytes, off, len) !== null || !ip6.transportChecksumOk(slot, bytes, ipOffset, off, len, IpProtocol.TCP)) {
+    e.counters.malformed++;
+    return;
+  }
+  const src = table.intern(bytes, ipOffset + Ipv6Field.SOURCE);
+  if (src === 0) { e.counters.malformed++; return; } // from ::, which nothing can answer
+  segmentIn(e, NetworkFamily.IPV6, src, dst, bytes, off, len, slot);
+  table.release(src);
+}
+
+/** A segment whose checksum passed, with its family's addresses: to its connection, a listener, or a reset. */
+function segmentIn(e: TcpEngine, family: NetworkFamily, src: number, dst: number, bytes: Uint8Array, off: number, len: number, slot: number): void {
+  e.counters.segmentsIn++;
   const dataOffset = tcpHeaderLength(bytes, off);
   const o = e.rxOptions;
   parseTcpOptions(bytes, off + 20, off + dataOffset, o);
   seg.bytes = bytes;
   seg.slot = slot;
+  seg.family = family;
   seg.srcIp = src;
   seg.dstIp = dst;
   seg.srcPort = get16(bytes, off);
@@ -63,7 +96,7 @@ export function tcpInput(e: TcpEngine, bytes: Uint8Array, ipOffset: number, ipLe
   seg.window = get16(bytes, off + TcpField.WINDOW);
   seg.payloadAt = off + dataOffset;
   seg.payloadLength = len - dataOffset;
-  const tcb = e.lookup(src, seg.dstPort, seg.srcPort);
+  const tcb = e.lookup(src, seg.dstPort, seg.srcPort, family);
   if (tcb) segmentArrives(e, tcb, o);
   else closedOrListen(e, o);
   seg.bytes = EMPTY;
@@ -74,17 +107,17 @@ const EMPTY = new Uint8Array(0);
 function closedOrListen(e: TcpEngine, o: TcpOptions): void {
   const f = seg.flags;
   if (f & RST) return;
-  const listener = e.listenerFor(seg.dstPort);
+  const listener = e.listenerFor(seg.dstPort, seg.family);
   const segLen = seg.payloadLength + (f & SYN ? 1 : 0) + (f & FIN ? 1 : 0);
   if (!listener || listener.closed || (listener.localIp !== 0 && listener.localIp !== seg.dstIp)) {
     if (f & SYN) e.counters.noListener++;
-    sendResetFor(e, seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, seg.seq, seg.ack, segLen, (f & ACK) !== 0);
+    sendResetFor(e, seg.family, seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, seg.seq, seg.ack, segLen, (f & ACK) !== 0);
     return;
   }
   if (f & ACK) {
     // The last ACK of a handshake answered with a SYN cookie (RFC 4987 §3.6) opens the connection now.
     if (!(f & SYN) && e.options.synCookies && cookieOpen(e, listener, o)) return;
-    sendResetFor(e, seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, seg.seq, seg.ack, segLen, true);
+    sendResetFor(e, seg.family, seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, seg.seq, seg.ack, segLen, true);
     return;
   }
   if (!(f & SYN)) return;
@@ -106,9 +139,10 @@ function cookieMssIndex(mss: number): number {
  */
 function sendSynCookie(e: TcpEngine, listener: TcpListener, o: TcpOptions): void {
   const peerMss = o.mss > 0 ? o.mss : 536;
-  const index = cookieMssIndex(Math.min(peerMss, e.mssForMtu()));
-  const iss = encodeSynCookie(e.isn, seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, seg.seq, index, e.clock.now());
-  sendStatelessSynAck(e, seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, iss, (seg.seq + 1) | 0, o, listener.tos, listener.ttl);
+  const index = cookieMssIndex(Math.min(peerMss, e.mssForMtu(seg.family)));
+  const header = listener.headerFor(seg.family);
+  const iss = encodeSynCookie(e.isn, seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, seg.seq, index, e.clock.now(), seg.family);
+  sendStatelessSynAck(e, seg.family, seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, iss, (seg.seq + 1) | 0, o, header.tos, header.ttl);
   e.counters.synCookiesSent++;
 }
 
@@ -120,14 +154,15 @@ function sendSynCookie(e: TcpEngine, listener: TcpListener, o: TcpOptions): void
 function cookieOpen(e: TcpEngine, listener: TcpListener, o: TcpOptions): boolean {
   const iss = (seg.ack - 1) | 0;
   const irs = (seg.seq - 1) | 0;
-  const index = decodeSynCookie(e.isn, seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, irs, iss, e.clock.now());
+  const index = decodeSynCookie(e.isn, seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, irs, iss, e.clock.now(), seg.family);
   if (index < 0 || !cookieSynOptions(e, o, COOKIE_MSS[index]!)) {
     e.counters.synCookiesFailed++;
     return false;
   }
-  const tcb = e.newTcb(seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort);
-  tcb.ttl = listener.ttl;
-  tcb.tos = listener.tos;
+  const tcb = e.newTcb(seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, seg.family);
+  const header = listener.headerFor(seg.family);
+  tcb.ttl = header.ttl;
+  tcb.tos = header.tos;
   tcb.irs = irs;
   tcb.rcvNxt = seg.seq;
   // The SYN-ACK's window, unscaled (RFC 7323 §2.2), and its ACK: what TS.Recent updates compare with (RFC 7323 §4.3).
@@ -181,9 +216,10 @@ function passiveOpen(e: TcpEngine, listener: TcpListener, o: TcpOptions): void {
     if (e.options.synCookies) sendSynCookie(e, listener, o);
     return;
   }
-  const tcb = e.newTcb(seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort);
-  tcb.ttl = listener.ttl;
-  tcb.tos = listener.tos;
+  const tcb = e.newTcb(seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, seg.family);
+  const header = listener.headerFor(seg.family);
+  tcb.ttl = header.ttl;
+  tcb.tos = header.tos;
   tcb.irs = seg.seq;
   tcb.rcvNxt = (seg.seq + 1) | 0;
   tcb.rcvAdvEdge = tcb.rcvNxt;
@@ -191,7 +227,7 @@ function passiveOpen(e: TcpEngine, listener: TcpListener, o: TcpOptions): void {
   tcb.sndWnd = seg.window; // never scaled in a SYN (RFC 7323 §2.2)
   tcb.maxSndWnd = tcb.sndWnd;
   tcb.sndWl1 = seg.seq;
-  tcb.iss = e.isn.next(tcb.localIp, tcb.localPort, tcb.remoteIp, tcb.remotePort);
+  tcb.iss = e.isn.next(tcb.localIp, tcb.localPort, tcb.remoteIp, tcb.remotePort, tcb.family);
   tcb.sndUna = tcb.sndNxt = tcb.sndMax = tcb.iss;
   tcb.state = TcpState.SYN_RECEIVED;
   tcb.listener = listener;
@@ -208,7 +244,7 @@ function negotiate(e: TcpEngine, tcb: Tcb, o: TcpOptions): void {
   tcb.peerMss = o.mss > 0 ? o.mss : 536;
   // RFC 6691: the announced MSS bounds data plus options. A tiny MSS is raised to 48 as Linux's
   // tcp_min_snd_mss does (segments of a few bytes would cost a frame and an ACK per byte).
-  tcb.mss = Math.max(MIN_SEND_MSS, Math.min(tcb.peerMss, e.mssFor(tcb.remoteIp)));
+  tcb.mss = Math.max(MIN_SEND_MSS, Math.min(tcb.peerMss, tcb.path.mss()));
   if (o.windowScale >= 0 && tcb.wantWindowScale) {
     tcb.sndShift = Math.min(o.windowScale, 14);
   } else {
@@ -323,7 +359,7 @@ function segmentArrives(e: TcpEngine, tcb: Tcb, o: TcpOptions): void {
   if (!(f & ACK)) return;
   if (tcb.state === TcpState.SYN_RECEIVED) {
     if (!(seqLt(tcb.sndUna, seg.ack) && seqLeq(seg.ack, tcb.sndMax))) {
-      sendResetFor(e, seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, seg.seq, seg.ack, segLen, true);
+      sendResetFor(e, seg.family, seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, seg.seq, seg.ack, segLen, true);
       return;
     }
     established(e, tcb, now);
@@ -393,7 +429,7 @@ function established(e: TcpEngine, tcb: Tcb, now: number): void {
   tcb.state = TcpState.ESTABLISHED;
   // Segmentation offload: hand the link segments of several MSS (it cuts them, or carries them whole).
   const tso = e.stack.device.capabilities.tsoMaxBytes;
-  const room = tso - 20 - 20 - (tcb.tsEnabled ? 12 : 0);
+  const room = tso - tcb.path.headerLength - TCP_MIN_HEADER_LENGTH - (tcb.tsEnabled ? 12 : 0);
   tcb.sendSegmentMax = tso > 0 && room > tcb.mss ? Math.floor(room / tcb.mss) * tcb.mss : tcb.mss;
   tcb.cc.init(tcb.mss, now);
   tcb.rtoAt = Infinity;
@@ -639,7 +675,7 @@ function synSent(e: TcpEngine, tcb: Tcb, o: TcpOptions, now: number): void {
   const f = seg.flags;
   if (f & ACK) {
     if (seqLeq(seg.ack, tcb.iss) || seqGt(seg.ack, tcb.sndMax)) {
-      if (!(f & RST)) sendResetFor(e, seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, seg.seq, seg.ack, 0, true);
+      if (!(f & RST)) sendResetFor(e, seg.family, seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, seg.seq, seg.ack, 0, true);
       return;
     }
   }
@@ -687,7 +723,7 @@ function timeWait(e: TcpEngine, tcb: Tcb, o: TcpOptions): void {
   if ((f & SYN) && !(f & ACK)) {
     // RFC 6191: a new incarnation may reuse the pair if its sequence (or timestamp) moved on.
     const newer = o.hasTimestamps && tcb.tsEnabled ? seqGt(o.tsVal | 0, tcb.tsRecent) : seqGt(seg.seq, tcb.rcvNxt);
-    const listener = e.listenerFor(seg.dstPort);
+    const listener = e.listenerFor(seg.dstPort, seg.family);
     if (newer && listener && !listener.closed) {
       tcb.state = TcpState.CLOSED;
       e.remove(tcb);

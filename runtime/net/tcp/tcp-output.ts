@@ -1,12 +1,10 @@
 // TCP output (RFC 9293 §3.8, RFC 1122 §4.2.3.4 sender SWS avoidance and Nagle, RFC 7323 options,
 // RFC 2018 SACK blocks, RFC 6675 NextSeg during SACK recovery). Every segment is built straight
 // into a transmit slot: headers in the headroom, payload copied once from the send queue (the
-// application's buffers), checksum filled unless the link offloads it.
-import { IpProtocol } from '../wire/ipv4.ts';
-import { ETHERNET_HEADER_LENGTH } from '../wire/ethernet.ts';
-import { IPV4_MIN_HEADER_LENGTH } from '../wire/ipv4.ts';
+// application's buffers), checksum filled unless the link offloads it. The family's headers,
+// pseudo-header and output are the connection's path's (ip-path.ts): nothing here is per family.
 import { emitTcp, emitTcpOptions, TcpField, TcpFlags, TCP_MIN_HEADER_LENGTH, type TcpOptions } from '../wire/tcp.ts';
-import { checksumAdd, checksumFold, pseudoHeaderSumV4 } from '../wire/checksum.ts';
+import { checksumAdd, checksumFold } from '../wire/checksum.ts';
 import { set16 } from '../wire/bytes.ts';
 import { FrameFlags } from '../device.ts';
 import { seqGt, seqLt } from './seq.ts';
@@ -14,8 +12,10 @@ import { encodeCookieTimestamp } from './isn.ts';
 import { TcpState, type Tcb } from './tcb.ts';
 import type { TcpEngine } from './tcp-engine.ts';
 import { schedulePto } from './tcp-recovery.ts';
+import type { IpPath } from './ip-path.ts';
+import type { NetworkFamily } from '../transport-registry.ts';
+import type { SlotArena } from '../../ring/slot-arena.ts';
 
-const HEADERS = ETHERNET_HEADER_LENGTH + IPV4_MIN_HEADER_LENGTH;
 /** Linux's tcp_tso_win_divisor: a TSO frame may wait for this fraction of the window. */
 const TSO_WINDOW_DIVISOR = 3;
 
@@ -45,12 +45,13 @@ export function sendSegment(e: TcpEngine, tcb: Tcb, seq: number, length: number,
   const slot = arena.alloc();
   if (slot < 0) { e.counters.noSlot++; return false; }
   const view = arena.view(slot);
-  const start = arena.headroom + HEADERS;
+  const path = tcb.path;
+  const start = arena.headroom + path.headroom;
   const o = e.txOptions;
   o.clear();
   const syn = (flags & TcpFlags.SYN) !== 0;
   if (syn) {
-    o.mss = e.mssForMtu();
+    o.mss = path.announcedMss();
     if (tcb.wantWindowScale) o.windowScale = tcb.rcvShift;
     o.sackPermitted = e.options.sack && (tcb.state === TcpState.SYN_SENT || tcb.sackEnabled);
     if (e.options.timestamps && (tcb.state === TcpState.SYN_SENT || tcb.tsEnabled)) {
@@ -103,17 +104,17 @@ export function sendSegment(e: TcpEngine, tcb: Tcb, seq: number, length: number,
   emitTcp(view, start, tcb.localPort, tcb.remotePort, seq, ack, flags, window, optionsLength);
   const total = hl + length;
   if (!e.stack.device.capabilities.txChecksumOffload) {
-    const sum = checksumFold(checksumAdd(view, start, total, pseudoHeaderSumV4(tcb.localIp, tcb.remoteIp, IpProtocol.TCP, total)));
+    const sum = checksumFold(checksumAdd(view, start, total, path.pseudoSum + total));
     set16(view, start + TcpField.CHECKSUM, ~sum & 0xffff);
   } else {
     // The device finishes it from the pseudo-header sum, as Linux leaves it for hardware.
-    set16(view, start + TcpField.CHECKSUM, checksumFold(pseudoHeaderSumV4(tcb.localIp, tcb.remoteIp, IpProtocol.TCP, total)));
+    set16(view, start + TcpField.CHECKSUM, checksumFold(path.pseudoSum + total));
     arena.flags[slot] = FrameFlags.CHECKSUM_PARTIAL;
   }
   // Segmentation offload cuts this into MSS-sized segments, each with this header.
   if (length > tcb.mss) arena.segmentSizes[slot] = tcb.mss;
   arena.setFrame(slot, start, total);
-  e.stack.outputIpv4(slot, tcb.localIp, tcb.remoteIp, IpProtocol.TCP, 0, false, -1, true, tcb.tos, tcb.ttl);
+  path.output(slot, tcb.tos, tcb.ttl);
   if ((flags & TcpFlags.ACK) !== 0) {
     tcb.lastAckSent = tcb.rcvNxt;
     tcb.unackedSegments = 0;
@@ -370,21 +371,29 @@ export function retransmitFirst(e: TcpEngine, tcb: Tcb): void {
   countRetransmission(e, tcb, length);
 }
 
-/** A reset for a segment that has no connection (RFC 9293 §3.10.7.1). */
-export function sendResetFor(e: TcpEngine, localIp: number, localPort: number, remoteIp: number, remotePort: number,
+/** A reset for a segment that has no connection (RFC 9293 §3.10.7.1). Addresses are `family`'s. */
+export function sendResetFor(e: TcpEngine, family: NetworkFamily, localIp: number, localPort: number, remoteIp: number, remotePort: number,
   segSeq: number, segAck: number, segLen: number, hadAck: boolean): void {
   const arena = e.stack.arena;
   const slot = arena.alloc();
   if (slot < 0) { e.counters.noSlot++; return; }
+  const path = e.replyPath(family, localIp, localPort, remoteIp, remotePort);
   const view = arena.view(slot);
-  const start = arena.headroom + HEADERS;
+  const start = arena.headroom + path.headroom;
   if (hadAck) emitTcp(view, start, localPort, remotePort, segAck, 0, TcpFlags.RST, 0);
   else emitTcp(view, start, localPort, remotePort, 0, (segSeq + segLen) | 0, TcpFlags.RST | TcpFlags.ACK, 0);
-  const sum = checksumFold(checksumAdd(view, start, TCP_MIN_HEADER_LENGTH, pseudoHeaderSumV4(localIp, remoteIp, IpProtocol.TCP, TCP_MIN_HEADER_LENGTH)));
-  set16(view, start + TcpField.CHECKSUM, ~sum & 0xffff);
-  arena.setFrame(slot, start, TCP_MIN_HEADER_LENGTH);
-  e.stack.outputIpv4(slot, localIp, remoteIp, IpProtocol.TCP, 0, false, -1, true);
+  finishStateless(arena, slot, view, start, TCP_MIN_HEADER_LENGTH, path, 0, 64);
   e.counters.resetsSent++;
+}
+
+/** Checksum, frame and output of a segment sent without a connection; the scratch path is closed after. */
+function finishStateless(arena: SlotArena, slot: number, view: Uint8Array, start: number, length: number, path: IpPath,
+  tos: number, ttl: number): void {
+  const sum = checksumFold(checksumAdd(view, start, length, path.pseudoSum + length));
+  set16(view, start + TcpField.CHECKSUM, ~sum & 0xffff);
+  arena.setFrame(slot, start, length);
+  path.output(slot, tos, ttl);
+  path.close();
 }
 
 /**
@@ -394,16 +403,17 @@ export function sendResetFor(e: TcpEngine, localIp: number, localPort: number, r
  * the final ACK to echo (isn.ts); otherwise nothing would bring them back, so it offers the MSS
  * alone (Linux's tcp_conn_request clears the other options for a cookie without timestamps).
  */
-export function sendStatelessSynAck(e: TcpEngine, localIp: number, localPort: number, remoteIp: number, remotePort: number,
+export function sendStatelessSynAck(e: TcpEngine, family: NetworkFamily, localIp: number, localPort: number, remoteIp: number, remotePort: number,
   iss: number, ack: number, syn: TcpOptions, tos = 0, ttl = 64): void {
   const arena = e.stack.arena;
   const slot = arena.alloc();
   if (slot < 0) { e.counters.noSlot++; return; }
+  const path = e.replyPath(family, localIp, localPort, remoteIp, remotePort);
   const view = arena.view(slot);
-  const start = arena.headroom + HEADERS;
+  const start = arena.headroom + path.headroom;
   const o = e.txOptions;
   o.clear();
-  o.mss = e.mssForMtu();
+  o.mss = path.announcedMss();
   if (syn.hasTimestamps && e.options.timestamps) {
     const peerShift = e.options.windowScaling ? syn.windowScale : -1;
     if (peerShift >= 0) o.windowScale = e.windowShift();
@@ -414,10 +424,7 @@ export function sendStatelessSynAck(e: TcpEngine, localIp: number, localPort: nu
   }
   const optionsLength = emitTcpOptions(view, start + TCP_MIN_HEADER_LENGTH, o);
   const hl = emitTcp(view, start, localPort, remotePort, iss, ack, TcpFlags.SYN | TcpFlags.ACK, Math.min(e.options.receiveBuffer, 65535), optionsLength);
-  const sum = checksumFold(checksumAdd(view, start, hl, pseudoHeaderSumV4(localIp, remoteIp, IpProtocol.TCP, hl)));
-  set16(view, start + TcpField.CHECKSUM, ~sum & 0xffff);
-  arena.setFrame(slot, start, hl);
-  e.stack.outputIpv4(slot, localIp, remoteIp, IpProtocol.TCP, 0, false, -1, true, tos, ttl);
+  finishStateless(arena, slot, view, start, hl, path, tos, ttl);
   e.counters.segmentsOut++;
 }
 

@@ -123,3 +123,69 @@ describe('TcpSegmenter (Linux software GSO: tcp_gso_segment, inet_gso_segment)',
     for (let n = 0; n < b.length; n++) expect(g.plan(b.subarray(0, n), 0, n, 14, 8), `array cut at ${n}`).not.toBeNull();
   });
 });
+
+describe('IPv6 (RFC 8200: ipv6_gso_segment, a transport header right after the fixed header)', () => {
+  /** Ethernet + IPv6 + TCP (12 bytes of options) + `payload` bytes, built here byte by byte; checksum field = `checksum`. */
+  function frame6(payload: number, flags: number, checksum: number): Uint8Array {
+    const f = new Uint8Array(14 + 40 + 32 + payload);
+    f[12] = 0x86; f[13] = 0xdd;
+    f[14] = 0x60; f[15] = 0x01; f[16] = 0x23; f[17] = 0x45; // version 6, flow label 0x12345
+    f[18] = (32 + payload) >> 8; f[19] = (32 + payload) & 0xff;
+    f[20] = 6; f[21] = 64;
+    f.set([0xfd, 0, 1, 0x98, 0, 0x18, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], 22);
+    f.set([0xfd, 0, 1, 0x98, 0, 0x18, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2], 38);
+    const t = 54;
+    f.set([0xc0, 0x00, 0x00, 0x50, 0xff, 0xff, 0xfc, 0x00, 0, 0, 0, 1, 0x80, flags, 0x01, 0x00], t);
+    f[t + 16] = checksum >> 8; f[t + 17] = checksum & 0xff;
+    f.set([1, 1, 8, 10, 0, 0, 0, 7, 0, 0, 0, 9], t + 20); // NOP NOP timestamps
+    for (let i = 0; i < payload; i++) f[t + 32 + i] = (i * 7) & 0xff;
+    return f;
+  }
+  /** RFC 8200 §8.1 checksum check of the TCP segment in an Ethernet + IPv6 frame. */
+  function tcp6ChecksumOk(f: Uint8Array): boolean {
+    const len = (f[18]! << 8) | f[19]!;
+    let sum = len + 6;
+    for (let i = 22; i < 54; i += 2) sum += (f[i]! << 8) | f[i + 1]!;
+    for (let i = 54; i < 54 + len; i += 2) sum += (f[i]! << 8) | (i + 1 < 54 + len ? f[i + 1]! : 0);
+    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+    return sum === 0xffff;
+  }
+
+  it('cuts an IPv6 super-segment: Payload Length per packet, SEQ advanced (wrapping), PSH|FIN last, every checksum over the IPv6 pseudo-header', () => {
+    const src = frame6(2500, 0x19 /* FIN PSH ACK */, 0);
+    const g = new TcpSegmenter();
+    expect(g.plan(src, 0, src.length, 14, 1000)).toBeNull();
+    expect([g.count, g.headerLength, g.payloadLength]).toEqual([3, 14 + 40 + 32, 2500]);
+    const lengths: number[] = [];
+    for (let i = 0; i < g.count; i++) {
+      const out = new Uint8Array(g.packetLength(i));
+      expect(g.packet(i, out, 0)).toBe(out.length);
+      const n = out.length - 86;
+      lengths.push(n);
+      expect((out[18]! << 8) | out[19]!).toBe(32 + n);
+      expect(out.subarray(14, 18)).toEqual(src.subarray(14, 18)); // version, class, flow label kept
+      const seq = ((out[58]! << 24) | (out[59]! << 16) | (out[60]! << 8) | out[61]!) | 0;
+      expect(seq).toBe((0xfffffc00 + i * 1000) | 0);
+      expect(out[67]).toBe(i === 2 ? 0x19 : 0x10);
+      expect(out.subarray(86)).toEqual(src.subarray(86 + i * 1000, 86 + i * 1000 + n));
+      expect(tcp6ChecksumOk(out)).toBe(true);
+    }
+    expect(lengths).toEqual([1000, 1000, 500]);
+  });
+
+  it('finishTransportChecksum completes an IPv6 TCP checksum left as the pseudo-header sum; IPv6 with an extension header is left alone', () => {
+    // The folded pseudo-header sum of this frame: addresses, length 32 + 100, next header 6.
+    let pseudo = 32 + 100 + 6;
+    const f0 = frame6(100, 0x18, 0);
+    for (let i = 22; i < 54; i += 2) pseudo += (f0[i]! << 8) | f0[i + 1]!;
+    while (pseudo > 0xffff) pseudo = (pseudo & 0xffff) + (pseudo >>> 16);
+    const f = frame6(100, 0x18, pseudo);
+    expect(finishTransportChecksum(f, 0, f.length, 14)).toBeNull();
+    expect(tcp6ChecksumOk(f)).toBe(true);
+    const ext = frame6(100, 0x18, pseudo);
+    ext[20] = 60; // a destination options header first
+    const before = toHex(ext);
+    expect(finishTransportChecksum(ext, 0, ext.length, 14)).toBe(ParseError.UNSUPPORTED);
+    expect(toHex(ext)).toBe(before);
+  });
+});
