@@ -167,7 +167,8 @@ function openLink(options: ProviderOptions): LinkDevice {
  * when `ip` cannot answer (the link's own open then says what is wrong).
  */
 function checkRawAddressOwned(options: ProviderOptions): void {
-  const [address] = options.ip!.split('/');
+  const primary = primaryIp(options)!;
+  const [address] = primary.split('/');
   let listing: { addr_info?: { local?: string }[] }[];
   try {
     listing = JSON.parse(execFileSync('ip', [...(options.netns ? ['-n', options.netns] : []), '-j', 'addr', 'show'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as typeof listing;
@@ -176,7 +177,7 @@ function checkRawAddressOwned(options: ProviderOptions): void {
   }
   if (listing.some((l) => l.addr_info?.some((a) => a.local === address))) return;
   const where = options.netns ? `ip -n ${options.netns}` : 'ip';
-  throw new OptionError(`--link raw: the kernel${options.netns ? ` in ${options.netns}` : ''} does not own ${address}, and raw IP sockets only see packets it delivers locally: run \`${where} addr add ${options.ip} dev ${options.ifname ?? '<device>'}\` and keep its own replies off the wire with the nftables table rawIpQuietRules() in transports/raw-socket/raw-socket-link.ts`);
+  throw new OptionError(`--link raw: the kernel${options.netns ? ` in ${options.netns}` : ''} does not own ${address}, and raw IP sockets only see packets it delivers locally: run \`${where} addr add ${primary} dev ${options.ifname ?? '<device>'}\` and keep its own replies off the wire with the nftables table rawIpQuietRules() in transports/raw-socket/raw-socket-link.ts`);
 }
 
 function openCapture(device: LinkDevice, options: ProviderOptions): PcapWriterLink {
