@@ -2,9 +2,9 @@
 // completion routines, several WskSend requests kept posted (sends complete when acknowledged on
 // the userspace stack), WskReceive into one buffer until the peer's FIN (Information 0).
 import {
-  AF_INET, IPPROTO_UDP, NPI_WSK_INTERFACE_ID, SOCK_DGRAM, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, STATUS_SUCCESS, WSK_EVENT_RECEIVE_FROM,
-  WSK_FLAG_ABORTIVE, WSK_FLAG_CONNECTION_SOCKET, WSK_FLAG_DATAGRAM_SOCKET, WskSetOption, makeSockaddrIn,
-  type NTSTATUS, type WSK_CLIENT_DATAGRAM_DISPATCH, type WSK_DATAGRAM_INDICATION, type WSK_PROVIDER_BASIC_DISPATCH,
+  AF_INET, AF_INET6, IPPROTO_UDP, NPI_WSK_INTERFACE_ID, SOCK_DGRAM, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, STATUS_SUCCESS, WSK_EVENT_RECEIVE_FROM,
+  WSK_FLAG_ABORTIVE, WSK_FLAG_CONNECTION_SOCKET, WSK_FLAG_DATAGRAM_SOCKET, WskSetOption, makeSockaddrIn, makeSockaddrIn6,
+  type NTSTATUS, type SOCKADDR, type WSK_CLIENT_DATAGRAM_DISPATCH, type WSK_DATAGRAM_INDICATION, type WSK_PROVIDER_BASIC_DISPATCH,
   type WSK_SOCKET,
 } from '../../index.ts';
 import { wskBufToBytes } from '../../runtime/mdl/mdl.ts';
@@ -23,11 +23,14 @@ function check(what: string, status: NTSTATUS): void {
 }
 
 /** A connection socket bound to `localAddress`, connected to remote:port. */
+/** An IPv6 `remote` (text with a colon) opens an AF_INET6 socket; `localAddress` is then IPv6 too. */
 export async function wskConnect(w: WskSession, localAddress: string, remote: string, port: number, timeoutMs = 10_000): Promise<WSK_SOCKET> {
-  const sock = await socket(w, WSK_FLAG_CONNECTION_SOCKET, AF_INET);
+  const v6 = remote.includes(':');
+  const sock = await socket(w, WSK_FLAG_CONNECTION_SOCKET, v6 ? AF_INET6 : AF_INET);
+  const address = (a: string, p: number): SOCKADDR => (v6 ? makeSockaddrIn6(a, p) : makeSockaddrIn(a, p));
   try {
-    check('WskBind', await bind(sock, makeSockaddrIn(localAddress, 0)));
-    check('WskConnect', (await call((irp) => connTable(sock).WskConnect(sock, makeSockaddrIn(remote, port), 0, irp), timeoutMs)).status);
+    check('WskBind', await bind(sock, address(localAddress, 0)));
+    check('WskConnect', (await call((irp) => connTable(sock).WskConnect(sock, address(remote, port), 0, irp), timeoutMs)).status);
   } catch (err) {
     await wskClose(sock);
     throw err;
