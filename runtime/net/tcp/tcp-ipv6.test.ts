@@ -353,6 +353,25 @@ describe('TCP over IPv6 (memory link, virtual time)', () => {
     w.close();
   });
 
+  it('a connection to the stack\'s own IPv6 address, and to ::1, is looped back and carries data', () => {
+    const w = world();
+    const table = w.pair.a.ip.ip6!.table;
+    for (const [target, port] of [[A6, 90], ['::1', 91]] as const) {
+      const server = peer(() => w.a);
+      w.a.listen(0, port, 4, { onConnection: (t) => { t.events = server; server.tcb = t; server.established = true; } }, { family: NetworkFamily.IPV6 });
+      const client = peer(() => w.a);
+      const id = table.intern(parseIpv6(target)!, 0);
+      const c = w.a.connect(0, id, port, client, 64, 0, NetworkFamily.IPV6) as Tcb;
+      table.release(id);
+      w.run(1000, () => client.established && server.established);
+      expect(table.format(c.localIp)).toBe(target);
+      w.a.send(c, [pattern(100_000, 4)], false, null);
+      w.run(1000, () => server.bytes === 100_000);
+      expect(Buffer.concat(server.received).equals(Buffer.from(pattern(100_000, 4)))).toBe(true);
+    }
+    w.close();
+  });
+
   it('RFC 4987 §3.6 over IPv6: a full SYN queue answers with SYN cookies hashed over the whole addresses; the connections open and carry data', () => {
     const w = world();
     const servers: Peer[] = [];
