@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { VirtualClock } from '../clock.ts';
 import type { LinkDevice } from '../device.ts';
 import { LinkMiddleware } from '../../../transports/link.ts';
-import { A, B, stackPair, type StackPair } from '../../../test/helpers/net-pair.ts';
+import { A, A6_IP as A6, B, B6_IP as B6, simulatedIpv6, stackPair, type StackPair } from '../../../test/helpers/net-pair.ts';
 import { NetworkFamily } from '../transport-registry.ts';
 import { parseIpv6 } from '../ipv6/address-table.ts';
 import type { TcpEngine, TcpOptionsConfig } from './tcp-engine.ts';
@@ -14,8 +14,6 @@ import {
   STATUS_CONNECTION_REFUSED, STATUS_HOST_UNREACHABLE, STATUS_IO_TIMEOUT, STATUS_SUCCESS, type NTSTATUS,
 } from '../../ntstatus.ts';
 
-const A6 = 'fd00:198:18::1';
-const B6 = 'fd00:198:18::2';
 const ETHERTYPE_IPV6 = 0x86dd;
 
 interface Peer extends TcpEvents {
@@ -75,9 +73,8 @@ function world(tcp: Partial<TcpOptionsConfig> = {}): World {
   const clock = new VirtualClock();
   const aFrames: Uint8Array[] = [];
   let aTap: Tap | null = null;
-  const v6 = (address: string) => ({ ipv6: { addresses: [`${address}/64`], dadTransmits: 0, acceptRouterAdvertisements: false } });
   const pair = stackPair({ clock, slotCount: 4096 }, { tcp }, (link, which) => (which === 'a' ? (aTap = new Tap(link, (f) => aFrames.push(f))) : link), {},
-    v6(A6), v6(B6));
+    simulatedIpv6(A6), simulatedIpv6(B6));
   const w: World = {
     clock, pair, a: pair.a.tcp!, b: pair.b.tcp!, aFrames, aTap: aTap!,
     connect6: (port, events) => {
