@@ -12,6 +12,7 @@ import { createUserspaceStack } from '../runtime/net/userspace-stack.ts';
 import type { Tcb, TcpEvents } from '../runtime/net/tcp/tcb.ts';
 import { NetworkFamily } from '../runtime/net/transport-registry.ts';
 import { parseIpv6 } from '../runtime/net/ipv6/address-table.ts';
+import { A6_IP, B6_IP, simulatedIpv6 } from '../apps/lab/stack-pair.ts';
 import { STATUS_SUCCESS } from '../runtime/ntstatus.ts';
 
 const arg = (name: string, dflt: number): number => {
@@ -67,16 +68,15 @@ async function nodeNet(): Promise<Result> {
 }
 
 const IPV6 = process.argv.includes('--ipv6');
-const ipv6Config = (address: string) => ({ ipv6: { addresses: [`${address}/64`], dadTransmits: 0, acceptRouterAdvertisements: false } });
 
 async function stackTcp(tso = false, ipv6 = false): Promise<Result> {
   const network = tso
     ? new MemoryNetwork({ slotCount: 1024, slotSize: 65536 + 1024, rxRingCapacity: 1024, batchSize: 256 })
     : new MemoryNetwork({ slotCount: 16384, rxRingCapacity: 16384, batchSize: 256 });
   const capabilities = tso ? { tsoMaxBytes: 65536 } : {};
-  const a = createUserspaceStack(network.createLink({ capabilities }), { address: '198.18.0.1/24', ...(ipv6 ? ipv6Config('fd00:198:18::1') : {}) });
+  const a = createUserspaceStack(network.createLink({ capabilities }), { address: '198.18.0.1/24', ...(ipv6 ? simulatedIpv6(A6_IP) : {}) });
   const b = createUserspaceStack(network.createLink({ capabilities }),
-    { address: '198.18.0.2/24', tcp: { receiveBuffer: 4 << 20 }, ...(ipv6 ? ipv6Config('fd00:198:18::2') : {}) });
+    { address: '198.18.0.2/24', tcp: { receiveBuffer: 4 << 20 }, ...(ipv6 ? simulatedIpv6(B6_IP) : {}) });
   const ea = a.tcp!;
   const eb = b.tcp!;
   let bytes = 0;
@@ -103,7 +103,7 @@ async function stackTcp(tso = false, ipv6 = false): Promise<Result> {
     onReadable(t) { for (const c of ea.take(t) ?? []) onClient?.(c.length); },
     onFin() {}, onClosed() {},
   };
-  const to = ipv6 ? a.ip.ip6!.table.intern(parseIpv6('fd00:198:18::2')!, 0) : b.ip.address;
+  const to = ipv6 ? a.ip.ip6!.table.intern(parseIpv6(B6_IP)!, 0) : b.ip.address;
   const client = ea.connect(0, to, 5001, clientEvents, 64, 0, family) as Tcb;
   while (!server || client.state !== 4) await new Promise((r) => setImmediate(r));
   ea.setNoDelay(client, true);

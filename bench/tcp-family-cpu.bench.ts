@@ -11,7 +11,7 @@ import { VirtualClock } from '../runtime/net/clock.ts';
 import type { Tcb, TcpEvents } from '../runtime/net/tcp/tcb.ts';
 import { NetworkFamily } from '../runtime/net/transport-registry.ts';
 import { parseIpv6 } from '../runtime/net/ipv6/address-table.ts';
-import { B, stackPair } from '../apps/lab/stack-pair.ts';
+import { A6_IP, B, B6_IP, simulatedIpv6, stackPair } from '../apps/lab/stack-pair.ts';
 
 const arg = (name: string, dflt: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -23,8 +23,8 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 function measure(family: NetworkFamily, pieces: number, pieceMiB: number): number {
   const clock = new VirtualClock();
   const v6 = family === NetworkFamily.IPV6;
-  const ipv6 = (a: string) => (v6 ? { ipv6: { addresses: [`${a}/64`], dadTransmits: 0, acceptRouterAdvertisements: false } } : {});
-  const pair = stackPair({ clock, slotCount: 8192 }, { tcp: { receiveBuffer: 4 << 20 } }, undefined, {}, ipv6('fd00:198:18::1'), ipv6('fd00:198:18::2'));
+  const ipv6 = (a: string) => (v6 ? simulatedIpv6(a) : {});
+  const pair = stackPair({ clock, slotCount: 8192 }, { tcp: { receiveBuffer: 4 << 20 } }, undefined, {}, ipv6(A6_IP), ipv6(B6_IP));
   const a = pair.a.tcp!;
   const b = pair.b.tcp!;
   let received = 0;
@@ -41,7 +41,7 @@ function measure(family: NetworkFamily, pieces: number, pieceMiB: number): numbe
   };
   const quiet: TcpEvents = { onEstablished() {}, onReadable() {}, onFin() {}, onClosed() {} };
   b.listen(0, 80, 4, { onConnection: (t) => { t.events = sink; } }, { family });
-  const to = v6 ? pair.a.ip.ip6!.table.intern(parseIpv6('fd00:198:18::2')!, 0) : B;
+  const to = v6 ? pair.a.ip.ip6!.table.intern(parseIpv6(B6_IP)!, 0) : B;
   const client = a.connect(0, to, 80, quiet, 64, 0, family) as Tcb;
   clock.runFor(1000, () => client.state === 4);
   a.setNoDelay(client, true);

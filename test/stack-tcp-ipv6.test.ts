@@ -12,10 +12,8 @@ import {
   STATUS_ADDRESS_ALREADY_ASSOCIATED, STATUS_CONNECTION_REFUSED, STATUS_INVALID_PARAMETER, STATUS_NETWORK_UNREACHABLE, type NTSTATUS,
 } from '../runtime/ntstatus.ts';
 import { until } from './helpers/wsk-call.ts';
-import { stackPair, type StackPair } from './helpers/net-pair.ts';
+import { A6_IP as A6, B6_IP as B6, simulatedIpv6, stackPair, type StackPair } from './helpers/net-pair.ts';
 
-const A6 = 'fd00:198:18::1';
-const B6 = 'fd00:198:18::2';
 const CONNECT: ConnectOptions = { keepAlive: false, noDelay: true, v6Only: false };
 const listenOptions = (v6Only: boolean): ListenOptions => ({ v6Only, backlog: 16, keepAlive: false });
 
@@ -23,7 +21,7 @@ const v6 = (text: string, port: number): Endpoint => ({ family: AF_INET6, addres
 const v4 = (text: string, port: number): Endpoint => ({ family: AF_INET, address: Uint8Array.from(text.split('.').map(Number)), port });
 
 function pair(ipv6 = true): StackPair {
-  const cfg = (address: string) => (ipv6 ? { ipv6: { addresses: [`${address}/64`], dadTransmits: 0, acceptRouterAdvertisements: false } } : {});
+  const cfg = (address: string) => (ipv6 ? simulatedIpv6(address) : {});
   return stackPair({}, {}, undefined, {}, cfg(A6), cfg(B6));
 }
 

@@ -11,7 +11,7 @@ import { VirtualClock } from '../runtime/net/clock.ts';
 import { NetworkFamily } from '../runtime/net/transport-registry.ts';
 import { parseIpv6 } from '../runtime/net/ipv6/address-table.ts';
 import type { Tcb, TcpEvents } from '../runtime/net/tcp/tcb.ts';
-import { B, stackPair } from './helpers/net-pair.ts';
+import { B, A6_IP, B6_IP, simulatedIpv6, stackPair } from './helpers/net-pair.ts';
 import { measureWindow } from './helpers/allocation.ts';
 
 const CHUNK = 64 * 1024;
@@ -19,8 +19,7 @@ const CHUNK = 64 * 1024;
 /** A connection of `family` between two stacks; `body(n)` moves n segments' worth of bytes A → B. */
 function transfer(family: NetworkFamily): { body: (segments: number) => void; segments: () => number; close: () => void } {
   const clock = new VirtualClock();
-  const v6 = (a: string) => ({ ipv6: { addresses: [`${a}/64`], dadTransmits: 0, acceptRouterAdvertisements: false } });
-  const pair = stackPair({ clock, slotCount: 8192 }, { tcp: { receiveBuffer: 4 << 20 } }, undefined, {}, v6('fd00:198:18::1'), v6('fd00:198:18::2'));
+  const pair = stackPair({ clock, slotCount: 8192 }, { tcp: { receiveBuffer: 4 << 20 } }, undefined, {}, simulatedIpv6(A6_IP), simulatedIpv6(B6_IP));
   const a = pair.a.tcp!;
   const b = pair.b.tcp!;
   let received = 0;
@@ -39,7 +38,7 @@ function transfer(family: NetworkFamily): { body: (segments: number) => void; se
   const quiet: TcpEvents = { onEstablished() {}, onReadable() {}, onFin() {}, onClosed() {} };
   b.listen(0, 80, 4, { onConnection: (t) => { t.events = sink; } }, { family });
   let to = B;
-  if (family === NetworkFamily.IPV6) to = pair.a.ip.ip6!.table.intern(parseIpv6('fd00:198:18::2')!, 0);
+  if (family === NetworkFamily.IPV6) to = pair.a.ip.ip6!.table.intern(parseIpv6(B6_IP)!, 0);
   const client = a.connect(0, to, 80, quiet, 64, 0, family) as Tcb;
   clock.runFor(1000, () => client.state === 4);
   a.setNoDelay(client, true);

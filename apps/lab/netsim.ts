@@ -12,14 +12,15 @@
 import { VirtualClock } from '../../runtime/net/clock.ts';
 import type { LinkDevice } from '../../runtime/net/device.ts';
 import { FaultInjectorLink, type FaultOptions } from '../../transports/fault/fault-injector.ts';
-import { B, stackPair, type StackPair } from './stack-pair.ts';
-import type { UserspaceStackConfig } from '../../runtime/net/userspace-stack.ts';
+import { A6_IP, B, B6_IP, simulatedIpv6, stackPair, type StackPair } from './stack-pair.ts';
 import { NetworkFamily } from '../../runtime/net/transport-registry.ts';
 import { parseIpv6 } from '../../runtime/net/ipv6/address-table.ts';
 import type { MemoryLinkOptions, MemoryNetworkOptions } from '../../transports/memory/memory-network.ts';
 import { TcpEngine, type TcpOptionsConfig } from '../../runtime/net/tcp/tcp-engine.ts';
 import { Tcb, type TcpEvents } from '../../runtime/net/tcp/tcb.ts';
 import { STATUS_SUCCESS, type NTSTATUS } from '../../runtime/ntstatus.ts';
+
+export { A6_IP, B6_IP };
 
 /** Ethernet + IPv4 + TCP (with the timestamp option) bytes around each full-sized segment. */
 export const FRAME_OVERHEAD = 14 + 20 + 20 + 12;
@@ -138,15 +139,6 @@ export interface Net {
 /** Slots of a network whose links carry TSO frames: each slot holds a whole frame, so fewer of them. */
 const TSO_SLOTS = 2048;
 
-/** The stacks' IPv6 addresses when a simulation runs over IPv6 (RFC 4193 ULA inside the lab's range). */
-export const A6_IP = 'fd00:198:18::1';
-export const B6_IP = 'fd00:198:18::2';
-
-/** IPv6 on a simulated stack: one static address, no DAD or router advertisements (nothing else is on the link). */
-function ipv6Config(address: string): Partial<UserspaceStackConfig> {
-  return { ipv6: { addresses: [`${address}/64`], dadTransmits: 0, acceptRouterAdvertisements: false } };
-}
-
 export function buildNet(
   tcp: Partial<TcpOptionsConfig>, seed: number, wrap: (link: LinkDevice, which: 'a' | 'b', injectors: FaultInjectorLink[]) => LinkDevice,
   tsoBytes = 0, ipv6 = false,
@@ -157,7 +149,7 @@ export function buildNet(
   const linkOpts: MemoryLinkOptions = tsoBytes > 0 ? { capabilities: { tsoMaxBytes: tsoBytes, txChecksumOffload: true } } : {};
   // Each TCP's random inputs (ISN key, timestamp offset, ephemeral port start) come from the seed.
   const pair = stackPair(netOpts, { tcp }, (l, w) => wrap(l, w, injectors), linkOpts,
-    { seed: seed * 4 + 1, ...(ipv6 ? ipv6Config(A6_IP) : {}) }, { seed: seed * 4 + 2, ...(ipv6 ? ipv6Config(B6_IP) : {}) });
+    { seed: seed * 4 + 1, ...(ipv6 ? simulatedIpv6(A6_IP) : {}) }, { seed: seed * 4 + 2, ...(ipv6 ? simulatedIpv6(B6_IP) : {}) });
   const a = pair.a.tcp!;
   const b = pair.b.tcp!;
   return {

@@ -9,6 +9,14 @@ export const A_IP = '198.18.0.1';
 export const B_IP = '198.18.0.2';
 export const A = parseIpv4(A_IP) | 0;
 export const B = parseIpv4(B_IP) | 0;
+/** The stacks' IPv6 addresses when a pair runs IPv6 too (RFC 4193 ULA inside the lab's range). */
+export const A6_IP = 'fd00:198:18::1';
+export const B6_IP = 'fd00:198:18::2';
+
+/** IPv6 on a simulated stack: one static /64 address, no DAD or router advertisements (nothing else is on the link). */
+export function simulatedIpv6(address: string): Pick<UserspaceStackConfig, 'ipv6'> {
+  return { ipv6: { addresses: [`${address}/64`], dadTransmits: 0, acceptRouterAdvertisements: false } };
+}
 
 export interface StackPair {
   network: MemoryNetwork;

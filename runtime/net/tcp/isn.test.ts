@@ -3,6 +3,8 @@ import {
   COOKIE_TS_MAX_AGE_MS, decodeCookieTimestamp, decodeSynCookie, encodeCookieTimestamp, encodeSynCookie, IsnGenerator, isnTimer, sipHash24,
   SYN_COOKIE_PERIOD_MS,
 } from './isn.ts';
+import { Ipv6AddressTable, parseIpv6 } from '../ipv6/address-table.ts';
+import { NetworkFamily } from '../transport-registry.ts';
 
 const KEY = Uint8Array.from({ length: 16 }, (_, i) => i);
 const LIP = 0xc6120001 | 0; // 198.18.0.1 (hash input only)
@@ -167,5 +169,31 @@ describe('SYN cookie timestamps (options in the TSval, as Linux net/ipv4/syncook
     expect(decodeCookieTimestamp(ts, (ts + COOKIE_TS_MAX_AGE_MS) | 0)).toBe(0x17);
     expect(decodeCookieTimestamp(ts, (ts + COOKIE_TS_MAX_AGE_MS + 1) | 0)).toBe(-1);
     expect(decodeCookieTimestamp((ts + 2 ** 31) | 0, now)).toBe(-1);
+  });
+});
+
+describe('IPv6 (RFC 6528 over whole addresses, RFC 6437 flow labels)', () => {
+  it('F takes all 16 bytes of each IPv6 address: ISNs, SYN cookies and flow labels change with any word of either address, and cookies round-trip', () => {
+    const table = new Ipv6AddressTable();
+    const g = new IsnGenerator(() => 1000, KEY);
+    g.table = table;
+    const ids = ['fd00:198:18::1', 'fd00:198:18::2', 'fd00:198:18::1:2', 'fd01:198:18::2', 'fe80::2']
+      .map((t) => table.intern(parseIpv6(t)!, 0));
+    const [l, r, ...others] = ids as [number, number, ...number[]];
+    const base = g.next(l, 1234, r, 80, NetworkFamily.IPV6);
+    for (const o of others) {
+      expect(g.next(l, 1234, o, 80, NetworkFamily.IPV6)).not.toBe(base);
+      expect(g.next(o, 1234, r, 80, NetworkFamily.IPV6)).not.toBe(base);
+    }
+    // Not the IPv4 function of the ids: ids are small integers, not addresses.
+    expect(base).not.toBe(g.next(l, 1234, r, 80));
+    const cookie = encodeSynCookie(g, l, 80, r, 40000, 777, 5, 1000, NetworkFamily.IPV6);
+    expect(decodeSynCookie(g, l, 80, r, 40000, 777, cookie, 1000, NetworkFamily.IPV6)).toBe(5);
+    expect(decodeSynCookie(g, l, 80, others[0]!, 40000, 777, cookie, 1000, NetworkFamily.IPV6)).toBe(-1);
+    const label = g.flowLabel(l, 1234, r, 80, NetworkFamily.IPV6);
+    expect(label).toBeGreaterThan(0);
+    expect(label).toBeLessThan(1 << 20);
+    expect(g.flowLabel(l, 1234, r, 80, NetworkFamily.IPV6)).toBe(label);
+    expect(g.flowLabel(l, 1235, r, 80, NetworkFamily.IPV6)).not.toBe(label);
   });
 });

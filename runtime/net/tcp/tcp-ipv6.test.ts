@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { VirtualClock } from '../clock.ts';
 import type { LinkDevice } from '../device.ts';
 import { LinkMiddleware } from '../../../transports/link.ts';
-import { A, B, stackPair, type StackPair } from '../../../test/helpers/net-pair.ts';
+import { A, A6_IP as A6, B, B6_IP as B6, simulatedIpv6, stackPair, type StackPair } from '../../../test/helpers/net-pair.ts';
 import { NetworkFamily } from '../transport-registry.ts';
 import { parseIpv6 } from '../ipv6/address-table.ts';
 import type { TcpEngine, TcpOptionsConfig } from './tcp-engine.ts';
@@ -14,8 +14,6 @@ import {
   STATUS_CONNECTION_REFUSED, STATUS_HOST_UNREACHABLE, STATUS_IO_TIMEOUT, STATUS_SUCCESS, type NTSTATUS,
 } from '../../ntstatus.ts';
 
-const A6 = 'fd00:198:18::1';
-const B6 = 'fd00:198:18::2';
 const ETHERTYPE_IPV6 = 0x86dd;
 
 interface Peer extends TcpEvents {
@@ -75,9 +73,8 @@ function world(tcp: Partial<TcpOptionsConfig> = {}): World {
   const clock = new VirtualClock();
   const aFrames: Uint8Array[] = [];
   let aTap: Tap | null = null;
-  const v6 = (address: string) => ({ ipv6: { addresses: [`${address}/64`], dadTransmits: 0, acceptRouterAdvertisements: false } });
   const pair = stackPair({ clock, slotCount: 4096 }, { tcp }, (link, which) => (which === 'a' ? (aTap = new Tap(link, (f) => aFrames.push(f))) : link), {},
-    v6(A6), v6(B6));
+    simulatedIpv6(A6), simulatedIpv6(B6));
   const w: World = {
     clock, pair, a: pair.a.tcp!, b: pair.b.tcp!, aFrames, aTap: aTap!,
     connect6: (port, events) => {
@@ -350,6 +347,25 @@ describe('TCP over IPv6 (memory link, virtual time)', () => {
     w.run(60_000, () => soft.closed !== null);
     expect(soft.closed).toBe(STATUS_HOST_UNREACHABLE);
     expect(soft.closed).not.toBe(STATUS_IO_TIMEOUT);
+    w.close();
+  });
+
+  it('a connection to the stack\'s own IPv6 address, and to ::1, is looped back and carries data', () => {
+    const w = world();
+    const table = w.pair.a.ip.ip6!.table;
+    for (const [target, port] of [[A6, 90], ['::1', 91]] as const) {
+      const server = peer(() => w.a);
+      w.a.listen(0, port, 4, { onConnection: (t) => { t.events = server; server.tcb = t; server.established = true; } }, { family: NetworkFamily.IPV6 });
+      const client = peer(() => w.a);
+      const id = table.intern(parseIpv6(target)!, 0);
+      const c = w.a.connect(0, id, port, client, 64, 0, NetworkFamily.IPV6) as Tcb;
+      table.release(id);
+      w.run(1000, () => client.established && server.established);
+      expect(table.format(c.localIp)).toBe(target);
+      w.a.send(c, [pattern(100_000, 4)], false, null);
+      w.run(1000, () => server.bytes === 100_000);
+      expect(Buffer.concat(server.received).equals(Buffer.from(pattern(100_000, 4)))).toBe(true);
+    }
     w.close();
   });
 
