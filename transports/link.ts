@@ -47,4 +47,6 @@ export class LinkMiddleware implements LinkDevice, LinkReceiver {
   transmit(slots: Int32Array, count: number): void { this.inner.transmit(slots, count); }
 
   close(): void { this.inner.close(); }
+
+  pollInput(): void { this.inner.pollInput?.(); }
 }

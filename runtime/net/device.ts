@@ -108,4 +108,11 @@ export interface LinkDevice {
   transmit(slots: Int32Array, count: number): void;
   /** Stops the device: later transmits are dropped; held receive frames stay valid. */
   close(): void;
+  /**
+   * Delivers, now, the frames the device already holds (a ring's filled frames), as a receive
+   * batch. Called before acting on a timeout: after an event-loop stall Node runs expired timers
+   * before it polls for I/O, and an ACK waiting in the ring must be seen before the retransmission
+   * it makes unnecessary. Devices without a ring to look at leave it out.
+   */
+  pollInput?(): void;
 }

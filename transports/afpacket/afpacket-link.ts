@@ -92,6 +92,8 @@ interface NativePacketSocket {
   attach(arrays: Record<string, ArrayBufferView>, onBatch: (count: number) => void, onEvent: (kind: number, errno: number) => void): void;
   send(count: number): number;
   wantWritable(): void;
+  /** Drains the ring's filled frames now (onBatch runs inside the call). */
+  poll(): void;
   readKernelStats(): void;
   close(): void;
 }
@@ -378,6 +380,8 @@ export class AfPacketLink extends DeviceLink {
   }
 
   protected wantWritable(): void { this.sock.wantWritable(); }
+
+  pollInput(): void { if (!this.closed) this.sock.poll(); }
 
   protected closeNative(): void {
     this.sock.close();

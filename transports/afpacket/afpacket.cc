@@ -142,6 +142,7 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
       InstanceMethod("attach", &PacketSocket::Attach),
       InstanceMethod("send", &PacketSocket::Send),
       InstanceMethod("wantWritable", &PacketSocket::WantWritable),
+      InstanceMethod("poll", &PacketSocket::Poll),
       InstanceMethod("readKernelStats", &PacketSocket::ReadKernelStats),
       InstanceMethod("close", &PacketSocket::Close),
     });
@@ -669,6 +670,12 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
         stats_[ST_KERNEL_DROPS] += st.tp_drops;
       }
     }
+    return info.Env().Undefined();
+  }
+
+  // poll(): what the ring holds now, without waiting for the wakeup (LinkDevice.pollInput).
+  Napi::Value Poll(const Napi::CallbackInfo& info) {
+    if (!closed_ && polling_) Drain();
     return info.Env().Undefined();
   }
 

@@ -825,6 +825,8 @@ export class TcpEngine {
   }
 
   private onTimer(): void {
+    // ACKs that arrived while the event loop stalled first: they may cancel what is due (a TLP or RTO).
+    this.stack.device.pollInput?.();
     const now = this.clock.now();
     for (let guard = 0; guard < 100_000; guard++) {
       const top = this.heap.peek();

@@ -48,6 +48,25 @@ describe('TCP loss recovery (RFC 8985 RACK-TLP, RFC 6937 PRR, RFC 2883 undo)', (
     r.finish();
   });
 
+  it('an ACK already waiting in the link when the probe timer fires is read first (LinkDevice.pollInput): no tail loss probe for data that was delivered', () => {
+    const { r, conn, mss, base } = open();
+    const data = pattern(4 * mss);
+    r.engine.send(conn.tcb, [data], true, null);
+    expect(observeAll(conn, r.take()).length).toBe(4);
+    r.clock.runFor(1);
+    // The whole flight's ACK reaches the device but not the stack: the event loop is stalled, and
+    // on its return Node runs the expired timer before polling for I/O.
+    conn.ack = at(conn, mss, 4, base);
+    conn.tsVal++;
+    expect(r.link.inject(buildSegment(conn.spec()))).toBe(true);
+    (r.link as { pollInput?: () => void }).pollInput = () => r.link.deliver();
+    r.clock.runFor(10 * Math.max(conn.tcb.rtt.srtt, 2));
+    r.expectNone('no probe: the ACK in the ring was read before the timer acted');
+    expect(r.engine.counters.tailLossProbes).toBe(0);
+    expect(conn.tcb.sndUna >>> 0).toBe(at(conn, mss, 4, base));
+    r.finish();
+  });
+
   it('RFC 8985 §7.3: a lost tail gets a probe after 2·SRTT (the last segment again); its SACK lets RACK repair the hole, with no retransmission timeout', () => {
     const { r, conn, mss, base } = open();
     const data = pattern(4 * mss);
