@@ -171,6 +171,14 @@ export class MemoryLink implements LinkDevice {
     }
   }
 
+  /**
+   * Frames already queued for this link, now (LinkDevice.pollInput). Real time only: a virtual
+   * clock has no stalls and runs deferred deliveries in order, and simulations must replay exactly.
+   */
+  pollInput(): void {
+    if (this.flushScheduled && !this.clock.virtual) this.flush();
+  }
+
   close(): void {
     this.closed = true;
     for (let s = this.rx.pop(); s >= 0; s = this.rx.pop()) { this.stats.rxDrops++; this.arena.release(s); }
