@@ -85,7 +85,7 @@ SIGHUP or an internal error. After a run that was killed outright (SIGKILL, a cr
         io.out(`  stack  namespace ${l.stackNs}  interface ${l.stackIf}  address ${l.stackAddress} (userspace stack; not in the kernel)`);
         if (l.peerAddress6 !== null) io.out(`  IPv6   peer ${l.peerAddress6} (kernel), stack ${l.stackAddress6} (userspace stack)`);
         io.out(`  run a peer:   ip netns exec ${l.peerNs} <command>`);
-        io.out(`  run the stack: wsk run echosrv --link afpacket --netns ${l.stackNs} --ifname ${l.stackIf} --ip ${l.stackAddress}`);
+        io.out(`  run the stack: wsk run echosrv --link afpacket --netns ${l.stackNs} --ifname ${l.stackIf} --ip ${l.stackAddress}${l.stackAddress6 !== null ? ` --ip ${l.stackAddress6}` : ''}`);
         io.out(`  tear down:    wsk lab down ${l.id}`);
       } catch (err) {
         fail(err);
