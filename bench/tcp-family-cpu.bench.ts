@@ -7,11 +7,8 @@
 //   npx tsx bench/tcp-family-cpu.bench.ts --child 4|6   (one measurement, JSON on stdout)
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { VirtualClock } from '../runtime/net/clock.ts';
-import type { Tcb, TcpEvents } from '../runtime/net/tcp/tcb.ts';
 import { NetworkFamily } from '../runtime/net/transport-registry.ts';
-import { parseIpv6 } from '../runtime/net/ipv6/address-table.ts';
-import { A6_IP, B, B6_IP, simulatedIpv6, stackPair } from '../apps/lab/stack-pair.ts';
+import { bulkTransfer } from '../apps/lab/stack-pair.ts';
 
 const arg = (name: string, dflt: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -21,50 +18,16 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 
 /** The least CPU µs per MiB over `pieces` transfers of `pieceMiB` each, after a warm-up. */
 function measure(family: NetworkFamily, pieces: number, pieceMiB: number): number {
-  const clock = new VirtualClock();
-  const v6 = family === NetworkFamily.IPV6;
-  const ipv6 = (a: string) => (v6 ? simulatedIpv6(a) : {});
-  const pair = stackPair({ clock, slotCount: 8192 }, { tcp: { receiveBuffer: 4 << 20 } }, undefined, {}, ipv6(A6_IP), ipv6(B6_IP));
-  const a = pair.a.tcp!;
-  const b = pair.b.tcp!;
-  let received = 0;
-  const sink: TcpEvents = {
-    onEstablished() {},
-    onReadable(t) {
-      for (let c = b.takeChunk(t); c; c = b.takeChunk(t)) {
-        received += c.byteLength;
-        if (b.takenHandle >= 0) b.releaseData(b.takenHandle);
-      }
-      b.windowUpdate(t);
-    },
-    onFin() {}, onClosed() {},
-  };
-  const quiet: TcpEvents = { onEstablished() {}, onReadable() {}, onFin() {}, onClosed() {} };
-  b.listen(0, 80, 4, { onConnection: (t) => { t.events = sink; } }, { family });
-  const to = v6 ? pair.a.ip.ip6!.table.intern(parseIpv6(B6_IP)!, 0) : B;
-  const client = a.connect(0, to, 80, quiet, 64, 0, family) as Tcb;
-  clock.runFor(1000, () => client.state === 4);
-  a.setNoDelay(client, true);
-  const data = new Uint8Array(65536).fill(3);
-  const move = (bytes: number): void => {
-    const want = received + bytes;
-    let posted = received;
-    while (received < want) {
-      while (posted < want && posted - received < 8 * data.length) { a.send(client, [data], false, null); posted += data.length; }
-      clock.runFor(10, () => received >= posted);
-    }
-  };
-  move(64 << 20);
+  const t = bulkTransfer(family);
+  t.move(64 << 20);
   let best = Infinity;
   for (let k = 0; k < pieces; k++) {
     const c0 = process.cpuUsage();
-    move(pieceMiB << 20);
+    t.move(pieceMiB << 20);
     const c = process.cpuUsage(c0);
     best = Math.min(best, (c.user + c.system) / pieceMiB);
   }
-  a.closeAll();
-  b.closeAll();
-  pair.close();
+  t.close();
   return best;
 }
 
