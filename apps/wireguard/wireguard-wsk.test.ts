@@ -1,15 +1,17 @@
 // Two WireGuard interfaces on WSK in one process, each with its inner stack: echosrv inside one
 // tunnel, an echo client inside the other, bytes compared. Outer network: the kernel provider on
-// loopback, and the userspace stack on the memory link (which has no IPv6 datagram transport, so
-// the IPv6 socket is skipped with its reason); and on the kernel provider with an IPv6 outer
-// endpoint on [::1]. Checked beyond the bytes: outgoing datagrams leave
-// in WskSendMessages batches, the local address from IN_PKTINFO lands in the peer's endpoint,
-// and every retained datagram is released (the outer stack holds none afterwards).
+// loopback and with an IPv6 outer endpoint on [::1]; the userspace stack on the memory link
+// without IPv6 (no IPv6 datagram transport, so the IPv6 socket is skipped with its reason) and
+// with IPv6 (the tunnel over the IPv6 socket to [fd00:198:18::2]). Checked beyond the bytes:
+// outgoing datagrams leave in WskSendMessages batches, the local address from IN_PKTINFO or
+// IN6_PKTINFO lands in the peer's endpoint, and every retained datagram is released (the outer
+// stack holds none afterwards).
 import { afterEach, describe, expect, it } from 'vitest';
 import { createKernelProvider, createStackProvider, startWskSubsystem, STATUS_SUCCESS, type WskSubsystem } from '../../index.ts';
 import { echoRoundTrip } from '../common/echo-check.ts';
 import { echosrvListening, echosrvStart, echosrvStop } from '../echosrv/echosrv.ts';
-import { A_IP, B_IP, stackPair } from '../lab/stack-pair.ts';
+import { A_IP, A6_IP, B_IP, B6_IP, simulatedIpv6, stackPair } from '../lab/stack-pair.ts';
+import { formatIpv6 } from '../../runtime/net/ipv6/address-table.ts';
 import { parseWgQuickConfig } from './config.ts';
 import { formatKey, generatePrivateKey, publicKeyOf } from './crypto/x25519.ts';
 import { startWireGuardWsk, type WireGuardWsk } from './wireguard-wsk.ts';
@@ -103,5 +105,24 @@ describe('WireGuard on WSK: two interfaces, echosrv inside the tunnel', () => {
     expect([...[...b.device.peers][0]!.endpoint.localAddress.subarray(0, 4)].join('.')).toBe(B_IP);
     // Datagrams the driver retained hold stack memory until WskRelease: none is left.
     expect(p.a.ip.held.count + p.b.ip.held.count).toBe(0);
+  }, 60_000);
+
+  it('userspace stack with IPv6 on the memory link: the IPv6 socket carries the tunnel to [fd00:198:18::2], IN6_PKTINFO gives the local address, every retained datagram released', async () => {
+    const p = stackPair({}, {}, undefined, {}, simulatedIpv6(A6_IP), simulatedIpv6(B6_IP));
+    const outerA = await startWskSubsystem(createStackProvider(p.a), { makeDefault: false, registerWithNmr: false });
+    const outerB = await startWskSubsystem(createStackProvider(p.b), { makeDefault: false, registerWithNmr: false });
+    cleanups.push(async () => { await outerA.stop(); await outerB.stop(); });
+    const logs: string[] = [];
+    const [a, b] = await pair(outerA, outerB, A_IP, B_IP, 51820, 51820, logs, B6_IP);
+    expect(a.sockets.families).toEqual([4, 6]);
+    expect(b.sockets.families).toEqual([4, 6]);
+    await echoThroughTunnel(a, b, 256 * 1024);
+    const peerOfB = [...b.device.peers][0]!;
+    expect(peerOfB.endpoint.toString()).toBe(`[${A6_IP}]:${a.port}`);
+    expect(peerOfB.endpoint.localFamily).toBe(6);
+    expect(formatIpv6(peerOfB.endpoint.localAddress, 0)).toBe(B6_IP);
+    expect(p.b.udp6!.counters.in).toBeGreaterThan(0);
+    expect(p.a.ip.held.count + p.b.ip.held.count).toBe(0);
+    expect(logs).toEqual([]);
   }, 60_000);
 });

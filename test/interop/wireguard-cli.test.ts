@@ -4,8 +4,9 @@
 // once on the kernel provider (the address then on the kernel's veth end) and once on the
 // userspace stack over AF_PACKET. From the Linux side, through the tunnel: ping (answered by our
 // inner stack), 4 × 4 MiB echoed intact by echosrv, stock `iperf3 -c` for 2 s each way against our
-// iperf3 server; `wsk stats` shows the peer's handshake, transfer and endpoint; on the kernel
-// provider also an IPv6 outer endpoint (fd00:198:18::/64 on the veth). On the kernel
+// iperf3 server; `wsk stats` shows the peer's handshake, transfer and endpoint; on both providers
+// also an IPv6 outer endpoint (fd00:198:18::/64 on the veth: the kernel's address, or the
+// userspace stack's own). On the kernel
 // provider wireguard-go starts the handshake (it alone knows an endpoint); on the stack our side
 // does (only it knows one; PersistentKeepalive starts it at once). Each lab, with wireguard-go
 // and everything else in its namespaces, is deleted by name at the end; our `wsk` is ended by pid.
@@ -78,13 +79,13 @@ function suite({ provider, weInitiate }: Side): void {
     const ourKey = generatePrivateKey();
     const theirKey = generatePrivateKey();
     let wgIf = '';
-    // The userspace stack has no IPv6 yet: the IPv6 socket is skipped, and the reason said once.
-    const expectedStderr = provider === 'stack'
-      ? 'wireguard: no IPv6 outer socket: the provider lists no IPv6 datagram transport (WSK_TRANSPORT_LIST_QUERY); IPv6 endpoints are unreachable\n'
-      : '';
+    // Both providers open the IPv6 outer socket (the userspace stack's from its --ip fd00:198:18::2/64).
+    const expectedStderr = '';
 
     beforeAll(async () => {
-      lab = labUp();
+      // The stack's IPv6 outer address is the userspace stack's (the lab keeps the kernel off IPv6
+      // on its device); the kernel provider's goes to the stack namespace's kernel below.
+      lab = provider === 'stack' ? labUp({ ipv6: { peerAddress: `${THEIR_OUTER6}/64`, stackAddress: `${OUR_OUTER6}/64` } }) : labUp();
       dir = mkdtempSync(join(tmpdir(), 'wsk-wg-'));
       const ourOuter = lab.stackAddress.split('/')[0]!;
       const theirOuter = lab.peerAddress.split('/')[0]!;
@@ -111,12 +112,12 @@ function suite({ provider, weInitiate }: Side): void {
       if (provider === 'kernel') {
         // The kernel provider uses the host's sockets: the stack namespace's kernel gets the address.
         lab.exec('stack', ['ip', 'addr', 'add', lab.stackAddress, 'dev', lab.stackIf]);
-        // And IPv6 outer addresses, for the IPv6 socket (the userspace stack has no IPv6 yet).
+        // And IPv6 outer addresses, for the IPv6 socket.
         lab.exec('stack', ['ip', 'addr', 'add', `${OUR_OUTER6}/64`, 'dev', lab.stackIf, 'nodad']);
         lab.exec('peer', ['ip', 'addr', 'add', `${THEIR_OUTER6}/64`, 'dev', lab.peerIf, 'nodad']);
         run = start('ip', ['netns', 'exec', lab.stackNs, process.execPath, WSK, ...args], statsEnv());
       } else {
-        run = start(process.execPath, [WSK, ...args, '--link', 'afpacket', '--netns', lab.stackNs, '--ifname', lab.stackIf, '--ip', lab.stackAddress], statsEnv());
+        run = start(process.execPath, [WSK, ...args, '--link', 'afpacket', '--netns', lab.stackNs, '--ifname', lab.stackIf, '--ip', lab.stackAddress, '--ip', `${OUR_OUTER6}/64`], statsEnv());
       }
       await until(() => /iperf3-server serving/.test(run.out()) || run.child.exitCode !== null, 30_000, 'wsk run wireguard to serve');
       expect(run.err()).toBe(expectedStderr);
@@ -165,18 +166,16 @@ function suite({ provider, weInitiate }: Side): void {
       expect(text).toMatch(/transfer: [\d.]+ MiB received, [\d.]+ MiB sent/);
     });
 
-    if (provider === 'kernel') {
-      it('IPv6 outer: wireguard-go moves our endpoint to our IPv6 address; the tunnel carries on over the IPv6 socket, answered from the address IN6_PKTINFO reported', async () => {
-        lab.exec('peer', ['wg', 'set', wgIf, 'peer', formatKey(publicKeyOf(ourKey)), 'endpoint', `[${OUR_OUTER6}]:${WG_PORT}`]);
-        const r = await inPeer(lab, ['ping', '-c', '3', '-i', '0.2', '-W', '3', OUR_INNER]);
-        expect(r.out).toContain('3 packets transmitted, 3 received');
-        // wireguard-go accepts replies only from the endpoint it wrote to: it still lists that one.
-        expect(lab.exec('peer', ['wg', 'show', wgIf, 'endpoints'])).toContain(`[${OUR_OUTER6}]:${WG_PORT}`);
-        const stats = start(process.execPath, [WSK, 'stats'], statsEnv());
-        expect(await stats.exited).toBe(0);
-        expect(stats.out()).toContain(`endpoint: [${THEIR_OUTER6}]:${WG_PORT}`);
-      }, 30_000);
-    }
+    it('IPv6 outer: wireguard-go moves our endpoint to our IPv6 address; the tunnel carries on over the IPv6 socket, answered from the address IN6_PKTINFO reported', async () => {
+      lab.exec('peer', ['wg', 'set', wgIf, 'peer', formatKey(publicKeyOf(ourKey)), 'endpoint', `[${OUR_OUTER6}]:${WG_PORT}`]);
+      const r = await inPeer(lab, ['ping', '-c', '3', '-i', '0.2', '-W', '3', OUR_INNER]);
+      expect(r.out).toContain('3 packets transmitted, 3 received');
+      // wireguard-go accepts replies only from the endpoint it wrote to: it still lists that one.
+      expect(lab.exec('peer', ['wg', 'show', wgIf, 'endpoints'])).toContain(`[${OUR_OUTER6}]:${WG_PORT}`);
+      const stats = start(process.execPath, [WSK, 'stats'], statsEnv());
+      expect(await stats.exited).toBe(0);
+      expect(stats.out()).toContain(`endpoint: [${THEIR_OUTER6}]:${WG_PORT}`);
+    }, 30_000);
 
     it('stops cleanly on SIGTERM', async () => {
       run.child.kill('SIGTERM');
