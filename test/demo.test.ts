@@ -1,5 +1,5 @@
 // The main job (`wsk demo`, README's first command after setup): as root on a veth lab with
-// Linux nc and iperf3 against the userspace stack, and on the memory link, each end to end
+// Linux nc (over IPv4 and IPv6) and iperf3 against the userspace stack, and on the memory link, each end to end
 // through the real command line: exit 0, every check in the table "ok", a capture tcpdump reads,
 // and no lab namespace left behind. CI runs as root, so both run there.
 import { describe, expect, it } from 'vitest';
@@ -39,10 +39,10 @@ describe('wsk demo (the main job)', () => {
     try {
       const r = await wskDemo(['--seconds', '1', '--out', dir]);
       expect({ code: r.code, err: r.err }).toEqual({ code: 0, err: '' });
-      expect(r.out).toMatch(/all 7 checks passed/);
+      expect(r.out).toMatch(/all 8 checks passed/);
       expect(r.out).toMatch(/iperf3 TCP -R, server → client +Linux: [\d.]+ [MG]bits\/sec +ours: sent/);
       expect(r.out).toMatch(/torn down/);
-      checkResults(dir, 7);
+      checkResults(dir, 8);
       const id = /\[1\/5\] lab (\w+):/.exec(r.out)![1]!;
       expect(labStatus().map((l) => l.id)).not.toContain(id);
     } finally {

@@ -138,27 +138,33 @@ async function demoSteps(o: DemoOptions, io: CliIo): Promise<number> {
   ];
 
   if (!onMemory) {
-    const lab = labUp();
+    const lab = labUp({ ipv6: true });
     let subsystem: WskSubsystem | null = null;
     let server: Iperf3Server | null = null;
     try {
       const stackAddress = lab.stackAddress.split('/')[0]!;
       const peerAddress = lab.peerAddress.split('/')[0]!;
-      io.out(`[1/5] lab ${lab.id}: namespace ${lab.peerNs} (Linux, ${lab.peerAddress} on ${lab.peerIf}) <-veth-> ${lab.stackNs} (our stack, ${lab.stackAddress} on ${lab.stackIf})`);
-      const config = { address: lab.stackAddress };
+      const stackAddress6 = lab.stackAddress6!.split('/')[0]!;
+      io.out(`[1/5] lab ${lab.id}: namespace ${lab.peerNs} (Linux, ${lab.peerAddress} ${lab.peerAddress6} on ${lab.peerIf}) <-veth-> ${lab.stackNs} (our stack, ${lab.stackAddress} ${lab.stackAddress6} on ${lab.stackIf})`);
+      const config = { address: lab.stackAddress, ipv6: { addresses: [lab.stackAddress6!] } };
       capture = new BoundedCaptureLink(new AfPacketLink({ ifname: lab.stackIf, netns: lab.stackNs, filter: receiveFilterFor(config) }), { path: capturePath, snaplen: 128, maxFrames: CAPTURE_FRAMES });
       const stack = createUserspaceStack(capture, config);
       subsystem = await startWskSubsystem(createStackProvider(stack), { name: 'demo-stack' });
       server = await startServers(subsystem, stackAddress, io);
       io.out(`[2/5] userspace stack on the AF_PACKET ring of ${lab.stackIf}: echosrv on :${ECHO_PORT}, iperf3 server on :${IPERF_PORT}; capturing to ${capturePath}`);
 
-      io.out(`[3/5] Linux nc sends ${ECHO_BYTES >> 20} MiB of random bytes to echosrv and reads the echo back`);
-      const t0 = performance.now();
-      const echo = await peerRun(lab, `f=$(mktemp); head -c ${ECHO_BYTES} /dev/urandom > $f; sha256sum < $f | cut -d' ' -f1; nc -N ${stackAddress} ${ECHO_PORT} < $f | sha256sum | cut -d' ' -f1; rm -f $f`, () => {}, 60_000);
-      const [sent, back] = echo.stdout.trim().split('\n');
-      const echoOk = echo.code === 0 && !!sent && sent === back;
-      rows.push({ test: `echosrv, ${ECHO_BYTES >> 20} MiB round trip`, client: `nc: sha256 ${echoOk ? 'matches' : 'DIFFERS'}`, server: `${((performance.now() - t0) / 1000).toFixed(2)} s`, verdict: ok(echoOk) });
-      io.out(`      sha256 sent ${sent?.slice(0, 16)}…, echoed ${back?.slice(0, 16)}… ${echoOk ? 'match' : 'DIFFER'}`);
+      io.out(`[3/5] Linux nc sends ${ECHO_BYTES >> 20} MiB of random bytes to echosrv and reads the echo back, over IPv4 and over IPv6 (one [::] listener)`);
+      // Our IPv6 addresses are usable once duplicate address detection has passed (about a second).
+      const ip6 = stack.ip.ip6!;
+      for (const deadline = Date.now() + 10_000; ip6.addresses.length < 2 && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 50));
+      for (const [family, address] of [['IPv4', stackAddress], ['IPv6', stackAddress6]] as const) {
+        const t0 = performance.now();
+        const echo = await peerRun(lab, `f=$(mktemp); head -c ${ECHO_BYTES} /dev/urandom > $f; sha256sum < $f | cut -d' ' -f1; nc -N ${address} ${ECHO_PORT} < $f | sha256sum | cut -d' ' -f1; rm -f $f`, () => {}, 60_000);
+        const [sent, back] = echo.stdout.trim().split('\n');
+        const echoOk = echo.code === 0 && !!sent && sent === back;
+        rows.push({ test: `echosrv over ${family}, ${ECHO_BYTES >> 20} MiB round trip`, client: `nc: sha256 ${echoOk ? 'matches' : 'DIFFERS'}`, server: `${((performance.now() - t0) / 1000).toFixed(2)} s`, verdict: ok(echoOk) });
+        io.out(`      ${family} (${address}): sha256 sent ${sent?.slice(0, 16)}…, echoed ${back?.slice(0, 16)}… ${echoOk ? 'match' : 'DIFFER'}`);
+      }
 
       io.out(`[4/5] Linux iperf3 -c against our iperf3 server, ${o.seconds} s each (live lines are iperf3's own)`);
       for (const t of iperfTests) {
