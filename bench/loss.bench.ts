@@ -25,7 +25,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Lab, LossCounts, PeerLossCounters } from '../apps/lab/lab.ts';
 import { readStats, statsDirectory } from '../apps/cli/stats.ts';
-import { APP_CPU, KERNEL_IP, PEER_CPU, STACK_IP, closeLab, openLab, teardownLabs } from './suite/targets.ts';
+import { APP_CPU, KERNEL_IP, PEER_CPU, STACK_IP, closeLab, openLab, runAsScript } from './suite/targets.ts';
 import { JsonLineProcess, runJson, serve } from './suite/procs.ts';
 import { median, ratio, sleep } from './suite/stats.ts';
 import { renderLossTable, updateLossReadme } from './loss-table.ts';
@@ -427,11 +427,4 @@ function parseArgs(argv: string[]): Omit<LossBenchOptions, 'log'> {
   return o;
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  // Interrupted: delete the lab that is up (the servers and clients are in our process group).
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => { teardownLabs(); console.error(`\n${sig}: lab deleted, stopping`); process.exit(130); });
-  }
-  runLossBench({ ...parseArgs(process.argv.slice(2)), log: (l) => console.log(l) })
-    .then(() => process.exit(0), (err) => { console.error(err); process.exit(1); });
-}
+runAsScript(import.meta.url, () => runLossBench({ ...parseArgs(process.argv.slice(2)), log: (l) => console.log(l) }));

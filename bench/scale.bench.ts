@@ -20,7 +20,7 @@ import { cpus, platform, release } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { APP_CPU, PEER_CPU, TARGET_LABELS, skipReason, teardownLabs, type TargetName } from './suite/targets.ts';
+import { APP_CPU, PEER_CPU, TARGET_LABELS, skipReason, runAsScript, type TargetName } from './suite/targets.ts';
 import { CURVES, curveCliffs, describeCliff, summariseCurve, type Cliff, type CurveResult, type RunCurves } from './scale/curves.ts';
 import { summariseMemory, type MemoryResult, type MemoryRun } from './scale/memory.ts';
 import { measureScaleRun, type ScaleParams } from './scale/measure.ts';
@@ -207,11 +207,4 @@ function parseArgs(argv: string[]): Omit<ScaleOptions, 'log'> {
   return o;
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  // Interrupted: delete the lab that is up (children in our process group get the signal too).
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => { teardownLabs(); console.error(`\n${sig}: lab deleted, stopping`); process.exit(130); });
-  }
-  runScaleBench({ ...parseArgs(process.argv.slice(2)), log: (l) => console.log(l) })
-    .then(() => process.exit(0), (err) => { console.error(err); process.exit(1); });
-}
+runAsScript(import.meta.url, () => runScaleBench({ ...parseArgs(process.argv.slice(2)), log: (l) => console.log(l) }));

@@ -21,7 +21,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  METRICS, TARGETS, TARGET_LABELS, APP_CPU, PEER_CPU, measureTarget, noFigures, skipReason, teardownLabs,
+  METRICS, TARGETS, TARGET_LABELS, APP_CPU, PEER_CPU, measureTarget, noFigures, skipReason, runAsScript,
   type Figures, type MetricKey, type Params, type RunDetails, type RunParams, type TargetName,
 } from './suite/targets.ts';
 import { median, ratio } from './suite/stats.ts';
@@ -271,11 +271,4 @@ function parseArgs(argv: string[]): Omit<SuiteOptions, 'log'> {
   return o;
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  // Interrupted: delete the lab that is up (children in our process group get the signal too).
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => { teardownLabs(); console.error(`\n${sig}: lab deleted, stopping`); process.exit(130); });
-  }
-  runBenchSuite({ ...parseArgs(process.argv.slice(2)), log: (l) => console.log(l) })
-    .then(() => process.exit(0), (err) => { console.error(err); process.exit(1); });
-}
+runAsScript(import.meta.url, () => runBenchSuite({ ...parseArgs(process.argv.slice(2)), log: (l) => console.log(l) }));

@@ -17,6 +17,7 @@
 // time and ends by itself; every child is ended by its pid; each lab is deleted by exact name in
 // a finally.
 import { existsSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { labUp, type Lab, type LabUpOptions } from '../../apps/lab/lab.ts';
 import { rawIpQuietRules } from '../../transports/raw-socket/raw-socket-link.ts';
@@ -116,6 +117,19 @@ const liveLabs = new Set<Lab>();
 export function teardownLabs(): void {
   for (const lab of liveLabs) { try { lab.down(); } catch { /* best effort on the way out */ } }
   liveLabs.clear();
+}
+
+/**
+ * Runs a benchmark file's `main` when the file is the process's entry point (`moduleUrl`: its
+ * import.meta.url); an interrupt deletes the lab that is up first (children in our process
+ * group get the signal too). Exit code 0, 1 on an error, 130 on a signal.
+ */
+export function runAsScript(moduleUrl: string, main: () => Promise<unknown>): void {
+  if (!process.argv[1] || resolvePath(process.argv[1]) !== fileURLToPath(moduleUrl)) return;
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => { teardownLabs(); console.error(`\n${sig}: lab deleted, stopping`); process.exit(130); });
+  }
+  main().then(() => process.exit(0), (err) => { console.error(err); process.exit(1); });
 }
 
 /** labUp, remembered until closeLab so that teardownLabs can still delete it. */
