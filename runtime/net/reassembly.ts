@@ -13,6 +13,7 @@
 import { get16, get32, set16 } from './wire/bytes.ts';
 import { internetChecksum } from './wire/checksum.ts';
 import { Ipv4Field, ipv4HeaderLength } from './wire/ipv4.ts';
+import { FragmentRanges, Placement } from './fragment-ranges.ts';
 
 export interface ReassemblyLimits {
   maxDatagrams: number;
@@ -24,23 +25,12 @@ export const DEFAULT_REASSEMBLY_LIMITS: ReassemblyLimits = { maxDatagrams: 64, m
 
 const MAX_PAYLOAD = 65535 - 20;
 
-class Assembly {
-  /** Payload bytes; header of the first fragment kept separately. */
-  readonly data = new Uint8Array(MAX_PAYLOAD);
-  /** One bit per 8-byte unit received. */
-  readonly units = new Uint8Array((MAX_PAYLOAD + 7) >> 3);
+/** The payload in FragmentRanges; the first fragment's header kept separately. */
+class Assembly extends FragmentRanges {
   /** First fragment's IPv4 header (for the reassembled packet and ICMP quoting). */
   header = new Uint8Array(60);
   headerLength = 0;
-  /** Payload length once the last fragment (MF = 0) arrived, else -1. */
-  total = -1;
-  received = 0;
-  /** Highest end offset seen. */
-  maxEnd = 0;
-  /** (start, end) of every fragment held, to tell an exact duplicate from an overlap. */
-  readonly ranges: number[] = [];
-  deadline = 0;
-  constructor(readonly src: number, readonly dst: number, readonly id: number, readonly protocol: number) {}
+  constructor(readonly src: number, readonly dst: number, readonly id: number, readonly protocol: number) { super(MAX_PAYLOAD); }
 }
 
 export interface ReassembledPacket {
@@ -100,38 +90,18 @@ export class Reassembler {
       this.inProgress.set(key, a);
       this.bufferedBytes += MAX_PAYLOAD;
     }
-    const end = start + len;
-    if (!more) {
-      if ((a.total >= 0 && a.total !== end) || end < a.maxEnd) { this.invalid++; this.discard(key, a); return null; }
-      a.total = end;
-    } else if (a.total >= 0 && end > a.total) {
-      this.invalid++;
+    const placed = a.place(bytes, offset + hl, start, start + len, more);
+    if (placed !== Placement.PLACED) {
+      if (placed === Placement.DUPLICATE) { this.duplicates++; return null; }
+      if (placed === Placement.OVERLAP) this.overlaps++; else this.invalid++;
       this.discard(key, a);
       return null;
     }
-    // Overlap: any unit of this fragment already present.
-    const firstUnit = start >> 3;
-    const lastUnit = (end - 1) >> 3;
-    for (let u = firstUnit; u <= lastUnit; u++) {
-      if (a.units[u >> 3]! & (1 << (u & 7))) {
-        for (let i = 0; i < a.ranges.length; i += 2) {
-          if (a.ranges[i] === start && a.ranges[i + 1] === end) { this.duplicates++; return null; }
-        }
-        this.overlaps++;
-        this.discard(key, a);
-        return null;
-      }
-    }
-    a.ranges.push(start, end);
-    for (let u = firstUnit; u <= lastUnit; u++) a.units[u >> 3]! |= 1 << (u & 7);
-    a.data.set(bytes.subarray(offset + hl, offset + hl + len), start);
-    a.received += len;
-    if (end > a.maxEnd) a.maxEnd = end;
     if (start === 0) {
       a.header.set(bytes.subarray(offset, offset + hl));
       a.headerLength = hl;
     }
-    if (a.total < 0 || a.received !== a.total || a.headerLength === 0) return null;
+    if (!a.complete || a.headerLength === 0) return null;
     // Fix: MAX_PAYLOAD assumes a 20-byte header; with options in the first fragment the whole
     // datagram could exceed 65 535 bytes (its Total Length would wrap). RFC 791: invalid.
     if (a.headerLength + a.total > 65535) { this.invalid++; this.discard(key, a); return null; }

@@ -12,6 +12,7 @@
 import { get16, get32, set16 } from '../wire/bytes.ts';
 import { IPV6_FRAGMENT_HEADER_LENGTH, IPV6_FRAGMENT_MORE, IPV6_HEADER_LENGTH, Ipv6Field, Ipv6FragmentField } from '../wire/ipv6.ts';
 import { Icmpv6Type } from '../wire/icmpv6.ts';
+import { FragmentRanges, Placement } from '../fragment-ranges.ts';
 
 export interface Reassembly6Limits {
   maxDatagrams: number;
@@ -29,20 +30,15 @@ export interface ReassemblyTimeoutSink {
 
 const MAX_PACKET = 65535 + IPV6_HEADER_LENGTH;
 
-class Assembly {
-  readonly data = new Uint8Array(65536);
-  readonly units = new Uint8Array(65536 >> 6);
+/** The payload in FragmentRanges; the first fragment kept whole. */
+class Assembly extends FragmentRanges {
   /** The first fragment as received (its unfragmentable part, and the quote of a Time Exceeded). */
   first: Uint8Array | null = null;
   /** Unfragmentable part length and the offset of the Next Header byte that named the fragment header, in `first`. */
   unfragmentable = 0;
   nextHeaderField = 0;
   nextHeader = 0;
-  total = -1;
-  received = 0;
-  maxEnd = 0;
-  readonly ranges: number[] = [];
-  deadline = 0;
+  constructor() { super(65536); }
 }
 
 export class Reassembler6 {
@@ -92,37 +88,21 @@ export class Reassembler6 {
       this.inProgress.set(key, a);
       this.buffered += 65536;
     }
-    const end = start + len;
-    if (!more) {
-      if ((a.total >= 0 && a.total !== end) || end < a.maxEnd) { this.drop(key, a); return null; }
-      a.total = end;
-    } else if (a.total >= 0 && end > a.total) {
+    // RFC 5722: an overlap drops the datagram; an exact duplicate only itself.
+    const placed = a.place(bytes, payloadAt, start, start + len, more);
+    if (placed !== Placement.PLACED) {
+      if (placed === Placement.DUPLICATE) { this.duplicates++; return null; }
+      if (placed === Placement.OVERLAP) this.overlaps++;
       this.drop(key, a);
       return null;
     }
-    // RFC 5722: an overlap drops the datagram; an exact duplicate only itself.
-    for (let u = start >> 3; u <= (end - 1) >> 3; u++) {
-      if (a.units[u >> 3]! & (1 << (u & 7))) {
-        for (let i = 0; i < a.ranges.length; i += 2) {
-          if (a.ranges[i] === start && a.ranges[i + 1] === end) { this.duplicates++; return null; }
-        }
-        this.overlaps++;
-        this.drop(key, a);
-        return null;
-      }
-    }
-    a.ranges.push(start, end);
-    for (let u = start >> 3; u <= (end - 1) >> 3; u++) a.units[u >> 3]! |= 1 << (u & 7);
-    a.data.set(bytes.subarray(payloadAt, payloadAt + len), start);
-    a.received += len;
-    if (end > a.maxEnd) a.maxEnd = end;
     if (start === 0) {
       a.first = bytes.slice(offset, offset + ipLength);
       a.unfragmentable = unfragmentable;
       a.nextHeaderField = nextHeaderField - offset;
       a.nextHeader = bytes[fragmentAt + Ipv6FragmentField.NEXT_HEADER]!;
     }
-    if (a.total < 0 || a.received !== a.total || a.first === null) return null;
+    if (!a.complete || a.first === null) return null;
     this.inProgress.delete(key);
     this.buffered -= 65536;
     this.reassembled++;
