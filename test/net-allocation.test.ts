@@ -2,6 +2,7 @@
 // nothing is copied between the link and a retained WskReceiveFromEvent indication.
 import { describe, expect, it } from 'vitest';
 import { SlotArena } from '../runtime/ring/slot-arena.ts';
+import type { Ipv4Stack } from '../runtime/net/stack.ts';
 import { HandLink } from './helpers/hand-link.ts';
 import { createUserspaceStack } from '../runtime/net/userspace-stack.ts';
 import { openUdpSocket, type UdpSocket } from '../runtime/net/udp.ts';
@@ -52,6 +53,23 @@ function echoFrame(): Uint8Array {
   return f;
 }
 
+/** Feeds `frames` frames to the stack in batches of BATCH, cycling through `templates`, each copied into a fresh slot. */
+function frameFeeder(arena: SlotArena, stack: Ipv4Stack, templates: readonly Uint8Array[]): (frames: number) => void {
+  const batch = new Int32Array(BATCH);
+  return (frames) => {
+    for (let done = 0; done < frames; done += BATCH) {
+      for (let i = 0; i < BATCH; i++) {
+        const slot = arena.alloc();
+        const t = templates[(done + i) % templates.length]!;
+        arena.view(slot).set(t, arena.headroom);
+        arena.setFrame(slot, arena.headroom, t.length);
+        batch[i] = slot;
+      }
+      stack.onReceive(batch, BATCH);
+    }
+  };
+}
+
 describe('allocation and zero copy on the receive path (issue 4 quality bar)', () => {
   it('1,000,000 received frames (UDP to a socket that holds some and reads each header\'s TOS, TTL and destination, pings answered, bad checksums, foreign MACs) allocate nothing per frame', async () => {
     const arena = new SlotArena({ slotCount: 1024, slotSize: 2048 });
@@ -76,19 +94,7 @@ describe('allocation and zero copy on the receive path (issue 4 quality bar)', (
     });
     const templates = [udpFrame(64), udpFrame(512), echoFrame(), udpFrame(64, true), udpFrame(64)];
     templates[4]![0] = 0x03; // another host's MAC
-    const batch = new Int32Array(BATCH);
-    const run = (frames: number): void => {
-      for (let done = 0; done < frames; done += BATCH) {
-        for (let i = 0; i < BATCH; i++) {
-          const slot = arena.alloc();
-          const t = templates[(done + i) % templates.length]!;
-          arena.view(slot).set(t, arena.headroom);
-          arena.setFrame(slot, arena.headroom, t.length);
-          batch[i] = slot;
-        }
-        stack.onReceive(batch, BATCH);
-      }
-    };
+    const run = frameFeeder(arena, stack, templates);
     const m = await measureAllocation(FRAMES, run);
     const c = stack.counters;
     console.log(`stack RX path: ${m.perIteration.toFixed(4)} B/frame by heapUsed, ${m.gcs} GC event(s), ${m.ns.toFixed(0)} ns/frame ` +
@@ -142,19 +148,7 @@ describe('allocation and zero copy on the receive path (issue 4 quality bar)', (
     const badSum = g(CHAIN6);
     badSum[badSum.length - 1]! ^= 0x55;
     const templates = [g(CHAIN6), g(ECHO6_GLOBAL), badSum, foreign, g(UDP6_ALL_NODES)];
-    const batch = new Int32Array(BATCH);
-    const run = (frames: number): void => {
-      for (let done = 0; done < frames; done += BATCH) {
-        for (let i = 0; i < BATCH; i++) {
-          const slot = arena.alloc();
-          const t = templates[(done + i) % templates.length]!;
-          arena.view(slot).set(t, arena.headroom);
-          arena.setFrame(slot, arena.headroom, t.length);
-          batch[i] = slot;
-        }
-        stack.onReceive(batch, BATCH);
-      }
-    };
+    const run = frameFeeder(arena, stack, templates);
     const m = await measureAllocation(FRAMES, run);
     const c = stack.counters;
     const u = userspace.udp6!.counters;
