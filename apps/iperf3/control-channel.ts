@@ -1,6 +1,7 @@
 // The iperf3 control connection as a byte stream: states and JSON messages can share a segment
 // or be split across several, so reads go through one buffer and take exactly what they need.
 import type { WskStream } from '../common/wsk-io.ts';
+import { within } from '../common/timeout.ts';
 import { encodeJsonMessage, MAX_JSON_MESSAGE } from './iperf3-protocol.ts';
 
 export class ControlClosedError extends Error {
@@ -58,5 +59,16 @@ export class ControlChannel {
 
   writeJson(value: unknown): Promise<void> {
     return this.stream.send(encodeJsonMessage(value));
+  }
+
+  /**
+   * Closes as a socket's close() does: our FIN, and up to `ms` for the peer's, then
+   * WskCloseSocket, which before both ends are done would be abortive (R43). 0: abortive at once.
+   */
+  async close(ms: number): Promise<void> {
+    if (ms > 0) {
+      await Promise.all([within((async () => { for (;;) await this.fill(); })(), ms), within(this.stream.disconnect(), ms)]);
+    }
+    await this.stream.close();
   }
 }

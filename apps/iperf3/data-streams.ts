@@ -3,6 +3,7 @@
 // buffer is indicated and accepted); senders keep WskSend / WskSendTo requests posted, paced to
 // the per-stream bandwidth when one is set (iperf's rule: send while the average rate since the
 // stream started is below it).
+import { within } from '../common/timeout.ts';
 import {
   IoAllocateIrp, IoAllocateMdl, IoReuseIrp, IoSetCompletionRoutine, STATUS_MORE_PROCESSING_REQUIRED, STATUS_SUCCESS,
   WSK_FLAG_ABORTIVE,
@@ -327,17 +328,51 @@ export class TcpDataStream extends DataStream {
     this.pump();
   }
 
-  /** Graceful disconnect when the peer still listens, then WskCloseSocket. */
-  async close(): Promise<void> {
+  private finished: Promise<void> | null = null;
+  private closing: Promise<void> | null = null;
+  private peerEnded: (() => void) | null = null;
+
+  /**
+   * What iperf3's server does with close() at TEST_END: everything posted goes out, then the FIN
+   * (a graceful WskDisconnect). The socket itself stays open: WskCloseSocket before the peer has
+   * ended its side too is abortive (a RST, R43), and a client still reading on a slow or lossy
+   * path reports that as "Connection reset by peer".
+   */
+  finishSending(): Promise<void> {
+    const s = this.socket;
+    this.sending = false;
+    if (!s || this.failure !== STATUS_SUCCESS) return Promise.resolve();
+    this.finished ??= within(s.disconnect(), 2000);
+    return this.finished;
+  }
+
+  /**
+   * Our FIN (also after the peer's), then WskCloseSocket. `peerMs`: how long to wait for the
+   * peer to end its side first, so that the close is graceful both ways.
+   */
+  close(peerMs = 0): Promise<void> {
+    this.closing ??= this.closeOnce(peerMs);
+    return this.closing;
+  }
+
+  private async closeOnce(peerMs: number): Promise<void> {
     const s = this.socket;
     if (!s) return;
-    this.socket = null;
     this.counting = false;
-    this.sending = false;
-    if (!this.peerClosed && this.failure === STATUS_SUCCESS) {
-      await Promise.race([s.disconnect().catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
+    await this.finishSending();
+    if (peerMs > 0 && !this.peerClosed && this.failure === STATUS_SUCCESS) {
+      await within(new Promise<void>((r) => { this.peerEnded = r; }), peerMs);
     }
+    this.socket = null;
     await s.close();
+  }
+
+  /** WskDisconnectEvent: the peer ended its side. */
+  ended(abortive: boolean): void {
+    this.peerClosed = true;
+    if (abortive) this.counting = false;
+    this.peerEnded?.();
+    this.onFailure?.();
   }
 }
 
@@ -352,10 +387,7 @@ export const tcpStreamEvents: WSK_CLIENT_CONNECTION_DISPATCH = {
     return STATUS_SUCCESS;
   },
   WskDisconnectEvent: (ctx, flags) => {
-    const s = ctx as TcpDataStream;
-    s.peerClosed = true;
-    if (flags & WSK_FLAG_ABORTIVE) s.counting = false;
-    s.onFailure?.();
+    (ctx as TcpDataStream).ended((flags & WSK_FLAG_ABORTIVE) !== 0);
     return STATUS_SUCCESS;
   },
   WskSendBacklogEvent: null,

@@ -260,7 +260,7 @@ export async function runIperf3Client(o: Iperf3ClientOptions): Promise<Iperf3Cli
     await expectState(DISPLAY_RESULTS, 'DISPLAY_RESULTS');
     await Promise.all(streams.map((s) => s.close()));
     await ctl.writeState(IPERF_DONE);
-    await control.close();
+    await ctl.close(1000);
     ctl = null;
 
     const summary = run.summary({

@@ -317,7 +317,8 @@ export async function startIperf3Server(o: Iperf3ServerOptions = {}): Promise<Ip
       await Promise.all(t.streams.map((s) => s.end(endMs)));
       for (const s of t.streams) s.counting = false;
       const cpu = cpuUtil(cpuStart, endMs - startMs);
-      await Promise.all(t.streams.filter((s) => s instanceof TcpDataStream).map((s) => s.close()));
+      // iperf3 closes its data sockets here; a WSK socket is closed once the client has ended its side too (in finally).
+      await Promise.all(t.streams.map((s) => (s instanceof TcpDataStream ? s.finishSending() : undefined)));
       await ctl.writeState(EXCHANGE_RESULTS);
       t.state = EXCHANGE_RESULTS;
       const theirs = parseResults(await withTimeout(ctl.readJson(), setupTimeoutMs, 'the client\'s results'));
@@ -354,10 +355,11 @@ export async function startIperf3Server(o: Iperf3ServerOptions = {}): Promise<Ip
       if (!endMs) endMs = performance.now();
       await t.run?.finish(endMs).catch(() => {});
       for (const s of t.streams) if (s.counting || s.sending) await s.end(endMs, 0);
-      await Promise.all(t.streams.map((s) => s.close().catch(() => {})));
+      // The client closes its streams before it sends IPERF_DONE: wait a little for those ends, so that ours are graceful.
+      await Promise.all(t.streams.map((s) => (s instanceof TcpDataStream ? s.close(error ? 0 : 1000) : s.close()).catch(() => {})));
       for (const s of t.udpByPeer.values()) if (!t.streams.includes(s)) await s.close();
       await t.udpSocket?.close().catch(() => {});
-      await ctl.stream.close().catch(() => {});
+      await ctl.close(error ? 0 : 1000).catch(() => {});
     }
     report(summarize(t, error));
   };

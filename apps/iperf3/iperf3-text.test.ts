@@ -8,7 +8,7 @@ import { createKernelProvider, FaultInjectorLink, startWskSubsystem, type WskSub
 import { createStackProvider } from '../../runtime/net/stack-provider.ts';
 import { B_IP, stackPair, type StackPair } from '../lab/stack-pair.ts';
 import { Iperf3Error, runIperf3Client, type Iperf3ClientOptions, type Iperf3ClientReport } from './iperf3-client.ts';
-import { startIperf3Server, type Iperf3Server } from './iperf3-server.ts';
+import { startIperf3Server, type Iperf3Server, type ServerTestReport } from './iperf3-server.ts';
 import { SEPARATOR } from './iperf3-report.ts';
 
 type Json = Record<string, any>;
@@ -41,9 +41,15 @@ describe('the client\'s text and options on two userspace stacks', () => {
     pair?.close();
   });
   const base = (): Pick<Iperf3ClientOptions, 'subsystem' | 'host' | 'port'> => ({ subsystem: a, host: B_IP, port: 5201 });
+  /** run(), and the server's report of the same test: it comes once the server has closed the test's sockets, which can be after the client returned. */
+  const served = async (o: Iperf3ClientOptions): Promise<{ lines: string[]; report: Iperf3ClientReport; server: ServerTestReport }> => {
+    const next = server.nextReport();
+    const r = await run(o);
+    return { ...r, server: await next };
+  };
 
   it('-t 2 -P 2: a header, per-stream lines and a [SUM] line per interval on the 1 s grid, then the summary', async () => {
-    const { lines, report } = await run({ ...base(), time: 2, parallel: 2 });
+    const { lines, report } = await served({ ...base(), time: 2, parallel: 2 });
     expect(lines[0]).toBe(`Connecting to host ${B_IP}, port 5201`);
     expect(lines[1]).toMatch(/^\[ {2}1\] local 198\.18\.0\.1 port \d+ connected to 198\.18\.0\.2 port 5201$/);
     expect(lines).toContain('[ ID] Interval           Transfer     Bitrate         Retr  Cwnd');
@@ -65,7 +71,7 @@ describe('the client\'s text and options on two userspace stacks', () => {
   }, 30_000);
 
   it('--bidir: [TX-C] and [RX-C] on every line, the reverse direction summed apart', async () => {
-    const { lines } = await run({ ...base(), time: 1, bidirectional: true });
+    const { lines } = await served({ ...base(), time: 1, bidirectional: true });
     expect(lines).toContain('[ ID][Role] Interval           Transfer     Bitrate         Retr  Cwnd');
     expect(lines.some((l) => /^\[ {2}1\]\[TX-C\] {3}0\.00-/.test(l))).toBe(true);
     expect(lines.some((l) => /^\[ {2}3\]\[RX-C\] {3}0\.00-/.test(l))).toBe(true);
@@ -74,7 +80,7 @@ describe('the client\'s text and options on two userspace stacks', () => {
   }, 30_000);
 
   it('-n 8M -i 1: the last, partial interval is printed and ends where the summary does', async () => {
-    const { lines, report } = await run({ ...base(), bytes: 8 << 20, interval: 1 });
+    const { lines, report } = await served({ ...base(), bytes: 8 << 20, interval: 1 });
     const s = spans(report);
     expect(s.length).toBeGreaterThan(0);
     expect(s[s.length - 1]![1]).toBe(report.end.sum_sent.end);
@@ -85,7 +91,7 @@ describe('the client\'s text and options on two userspace stacks', () => {
   }, 30_000);
 
   it('Retr and Cwnd come from the stack: the congestion window, RTT and retransmissions iperf3 reads from TCP_INFO', async () => {
-    const { report } = await run({ ...base(), time: 1 });
+    const { report } = await served({ ...base(), time: 1 });
     const stream = (report.intervals[0]!.streams as Json[])[0]!;
     expect(stream.snd_cwnd).toBeGreaterThan(0);
     expect(stream.snd_wnd).toBeGreaterThan(0);
@@ -98,7 +104,7 @@ describe('the client\'s text and options on two userspace stacks', () => {
   }, 30_000);
 
   it('-V: the version, MSS, cookie, test parameters, CPU use and both congestion controls', async () => {
-    const { lines } = await run({ ...base(), time: 1, verbose: true });
+    const { lines } = await served({ ...base(), time: 1, verbose: true });
     const text = lines.join('\n');
     expect(lines[0]).toMatch(/^iperf 3\.12/);
     for (const re of [/^Control connection MSS 1448$/m, /^Time: \w{3}, \d\d \w{3} \d{4} [\d:]+ GMT$/m, /^ {6}Cookie: [a-z2-7]{36}$/m, /^ {6}TCP MSS: 1448 \(default\)$/m,
@@ -108,14 +114,14 @@ describe('the client\'s text and options on two userspace stacks', () => {
   }, 30_000);
 
   it('-f m: rates in Mbits whatever their size; -f K in KBytes', async () => {
-    const m = await run({ ...base(), time: 1, format: 'm' });
+    const m = await served({ ...base(), time: 1, format: 'm' });
     expect(m.lines.filter((l) => / sec /.test(l)).every((l) => / Mbits\/sec/.test(l))).toBe(true);
-    const k = await run({ ...base(), time: 1, format: 'K' });
+    const k = await served({ ...base(), time: 1, format: 'K' });
     expect(k.lines.filter((l) => / sec /.test(l)).every((l) => / KBytes\/sec/.test(l))).toBe(true);
   }, 30_000);
 
   it('-C newreno: both sides\' data streams use the stack\'s NewReno; an unknown name fails before any data moves', async () => {
-    const { report } = await run({ ...base(), time: 1, congestion: 'newreno' });
+    const { report } = await served({ ...base(), time: 1, congestion: 'newreno' });
     expect([report.end.sender_tcp_congestion, report.end.receiver_tcp_congestion]).toEqual(['newreno', 'newreno']);
     const failed = server.nextReport();
     const err = await runIperf3Client({ ...base(), time: 1, congestion: 'no-such-cc' }).catch((e: unknown) => e);
@@ -125,10 +131,9 @@ describe('the client\'s text and options on two userspace stacks', () => {
   }, 30_000);
 
   it('-w 64K: both sides\' streams have a 64 KiB send backlog and receive buffer', async () => {
-    const next = server.nextReport();
-    const { report } = await run({ ...base(), time: 1, window: 64 * 1024 });
+    const { report, server: theirs } = await served({ ...base(), time: 1, window: 64 * 1024 });
     expect(report.start).toMatchObject({ sock_bufsize: 65536, sndbuf_actual: 65536, rcvbuf_actual: 65536 });
-    expect((await next).json.start).toMatchObject({ sock_bufsize: 65536, sndbuf_actual: 65536, rcvbuf_actual: 65536 });
+    expect(theirs.json.start).toMatchObject({ sock_bufsize: 65536, sndbuf_actual: 65536, rcvbuf_actual: 65536 });
     expect(report.end.sum_received.bytes).toBe(report.end.sum_sent.bytes);
   }, 30_000);
 });

@@ -76,6 +76,17 @@ describe('iperf3 apps on the userspace stack against stock iperf3', () => {
     for (const s of ours.streams) expect(s.bytes).toBeGreaterThan(0);
   }, 60_000);
 
+  it('iperf3 -c -R: our server ends its data stream with a FIN after the last byte, never a RST (a RST reached a client still reading on a lossy path: "Connection reset by peer")', async () => {
+    const tcp = L.provider.tcp!;
+    const resetsBefore = tcp.counters.resetsSent;
+    const next = server.nextReport();
+    const r = await stockClient('-t 1 -R');
+    expect((await next).error).toBeNull();
+    expect(r.end.sum_received!.bytes).toBeGreaterThan(0);
+    // The server closes its streams once the client has ended them too (after IPERF_DONE).
+    expect(tcp.counters.resetsSent - resetsBefore).toBe(0);
+  }, 60_000);
+
   it('iperf3 -c --bidir: one stream each way', async () => {
     const next = server.nextReport();
     await stockClient('-t 2 --bidir');
