@@ -27,6 +27,8 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string | (() => s
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Event-loop turns: what is already due (I/O, immediates, microtasks) has run after them. */
+const turns = async (n: number): Promise<void> => { for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r)); };
 
 function randomHighPort(): number {
   return 40000 + Math.floor(Math.random() * 20000);
@@ -276,7 +278,6 @@ describe('echosrv (wsksmple.c port) on the kernel provider, one dual-stack insta
     expect(await tryConnect('::1', port)).toBe('ECONNREFUSED');
 
     // WskDeregister still waits for the open connection, which keeps echoing meanwhile.
-    await sleep(700);
     expect(resolved).toBe(false);
     peer.socket.write(' / during unload');
     await peer.waitForBytes('before unload / during unload'.length, 5000);
@@ -316,7 +317,9 @@ describe('echosrv lifecycle', () => {
     // A plain stop waits ...
     let resolved = false;
     const stop = echosrvStop().then(() => { resolved = true; });
-    await sleep(300);
+    // ... while its connections still echo (a round trip, not a guess at how long to wait).
+    peers[0]!.socket.write('y');
+    await peers[0]!.waitForBytes(2, 5000);
     expect(resolved).toBe(false);
     // ... until a second call asks for the abortive close (the CLI's second Ctrl-C).
     const forced = echosrvStop({ forceClose: true });
@@ -337,7 +340,7 @@ describe('echosrv lifecycle', () => {
       expect(echosrvStart({ port, subsystem: late, log })).toBe(STATUS_SUCCESS);
       let settled = false;
       const listening = echosrvListening().then((r) => { settled = true; return r; });
-      await sleep(200);
+      await turns(20); // whatever needs no provider would have settled by now
       expect(settled).toBe(false);
       await late.start();
       const result = await withTimeout(listening, 5000, 'listening once the subsystem is ready');
@@ -358,7 +361,7 @@ describe('echosrv lifecycle', () => {
   it('unload before the subsystem is ready: WskCaptureProviderNPI fails with STATUS_DEVICE_NOT_READY and stop completes', async () => {
     const never = new WskSubsystem(createKernelProvider(), { name: 'echosrv-never', registerWithNmr: false });
     expect(echosrvStart({ port: randomHighPort(), subsystem: never, log })).toBe(STATUS_SUCCESS);
-    await sleep(50);
+    await turns(20); // OpStartListen is waiting for the provider by now
     await withTimeout(echosrvStop(), 5000, 'stop while OpStartListen waits for the provider');
     const result = await withTimeout(echosrvListening(), 1000, 'listen outcome');
     expect(ntStatusName(result.Status)).toBe(ntStatusName(STATUS_DEVICE_NOT_READY));
@@ -470,7 +473,9 @@ describe('wsk CLI', () => {
 
     process.kill(proc.child.pid!, 'SIGINT');
     await proc.waitFor(/waiting up to \d+ s for 1 open connection/, 5000);
-    await sleep(300);
+    // Still serving while it waits: an echo round trip, then it has not exited.
+    peer.socket.write('pong');
+    await peer.waitForBytes(8, 5000);
     expect(proc.child.exitCode).toBeNull();
 
     process.kill(proc.child.pid!, 'SIGINT');

@@ -65,10 +65,13 @@ export class ControlChannel {
    * Closes as a socket's close() does: our FIN, and up to `ms` for the peer's, then
    * WskCloseSocket, which before both ends are done would be abortive (R43). 0: abortive at once.
    */
-  async close(ms: number): Promise<void> {
-    if (ms > 0) {
-      await Promise.all([within((async () => { for (;;) await this.fill(); })(), ms), within(this.stream.disconnect(), ms)]);
-    }
-    await this.stream.close();
+  close(ms: number): Promise<void> {
+    this.closing ??= (async () => {
+      if (ms > 0) await Promise.all([within((async () => { for (;;) await this.fill(); })(), ms), within(this.stream.disconnect(), ms)]);
+      await this.stream.close();
+    })();
+    return this.closing;
   }
+
+  private closing: Promise<void> | null = null;
 }

@@ -64,6 +64,8 @@ export interface Iperf3Server {
   readonly reports: ServerTestReport[];
   /** The next test's report, once it has ended (completed or failed). */
   nextReport(): Promise<ServerTestReport>;
+  /** Resolves when the next test is running (TEST_RUNNING sent: its streams are connected). */
+  nextStart(): Promise<void>;
   /** Tells a running test's client SERVER_TERMINATE, closes everything and deregisters. */
   stop(): Promise<void>;
   /** Resolves once the server has stopped (after stop(), or after its one test with oneOff). */
@@ -141,6 +143,7 @@ export async function startIperf3Server(o: Iperf3ServerOptions = {}): Promise<Ip
   const port = sockaddrPort(local);
   const reports: ServerTestReport[] = [];
   const waiters: ((r: ServerTestReport) => void)[] = [];
+  const startWaiters: (() => void)[] = [];
   let test: Test | null = null;
   let testNumber = 0;
   let stopping = false;
@@ -301,6 +304,7 @@ export async function startIperf3Server(o: Iperf3ServerOptions = {}): Promise<Ip
       t.run.start(startMs);
       t.state = TEST_RUNNING;
       await ctl.writeState(TEST_RUNNING);
+      for (const w of startWaiters.splice(0)) w();
       // iperf3's safety net: a test that runs 40 s past its length is over.
       const limitMs = params.time > 0 ? (params.time + params.omit + 40) * 1000 : 0;
       for (;;) {
@@ -355,11 +359,13 @@ export async function startIperf3Server(o: Iperf3ServerOptions = {}): Promise<Ip
       if (!endMs) endMs = performance.now();
       await t.run?.finish(endMs).catch(() => {});
       for (const s of t.streams) if (s.counting || s.sending) await s.end(endMs, 0);
-      // The client closes its streams before it sends IPERF_DONE: wait a little for those ends, so that ours are graceful.
-      await Promise.all(t.streams.map((s) => (s instanceof TcpDataStream ? s.close(error ? 0 : 1000) : s.close()).catch(() => {})));
+      // The client closes its streams before it sends IPERF_DONE (and when told SERVER_TERMINATE):
+      // wait a little for those ends, so that ours are graceful. A client that failed the test gets none.
+      const peerMs = error === null || stopping ? 1000 : 0;
+      await Promise.all(t.streams.map((s) => (s instanceof TcpDataStream ? s.close(peerMs) : s.close()).catch(() => {})));
       for (const s of t.udpByPeer.values()) if (!t.streams.includes(s)) await s.close();
       await t.udpSocket?.close().catch(() => {});
-      await ctl.close(error ? 0 : 1000).catch(() => {});
+      await ctl.close(peerMs).catch(() => {});
     }
     report(summarize(t, error));
   };
@@ -398,11 +404,12 @@ export async function startIperf3Server(o: Iperf3ServerOptions = {}): Promise<Ip
     if (stopping) return stopped;
     stopping = true;
     await listener.close().catch(() => {});
-    // A running test learns SERVER_TERMINATE; closing its control connection ends its waits.
+    // A running test learns SERVER_TERMINATE; closing its control connection (gracefully, so the
+    // word is read before the end) ends its waits.
     const t = test as Test | null;
     if (t) {
       await t.control.writeState(SERVER_TERMINATE).catch(() => {});
-      await t.control.stream.close().catch(() => {});
+      await t.control.close(1000).catch(() => {});
     }
     await running;
     await app.close();
@@ -416,6 +423,7 @@ export async function startIperf3Server(o: Iperf3ServerOptions = {}): Promise<Ip
     port,
     reports,
     nextReport: () => new Promise((resolve) => waiters.push(resolve)),
+    nextStart: () => new Promise((resolve) => startWaiters.push(resolve)),
     stop,
     stopped,
   };

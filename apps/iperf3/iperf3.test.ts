@@ -169,8 +169,9 @@ describe('iperf3 apps on the kernel provider against stock iperf3 (loopback)', (
 
   it('our client against a server that stops mid-test: Iperf3Error "the server has terminated"', async () => {
     const other = await startIperf3Server({ subsystem, address: '127.0.0.1', port: 0 });
+    const started = other.nextStart();
     const running = runIperf3Client({ subsystem, host: '127.0.0.1', port: other.port, time: 10 }).catch((e: unknown) => e);
-    await new Promise((r) => setTimeout(r, 700));
+    await started;
     await other.stop();
     const err = await running;
     expect(err).toBeInstanceOf(Iperf3Error);

@@ -127,8 +127,9 @@ describe('iperf3 apps on the userspace stack against stock iperf3', () => {
 
   it('a second client while a test runs is told the server is busy; the running test completes', async () => {
     const next = server.nextReport();
+    const running = server.nextStart();
     const first = L.peer(`iperf3 -c ${L.address} -p 5201 -t 3 -J`, 60_000);
-    await new Promise((r) => setTimeout(r, 1000));
+    await running;
     const second = await L.peer(`iperf3 -c ${L.address} -p 5201 -t 1 2>&1`, 30_000);
     expect(second.code).not.toBe(0);
     expect(second.stdout).toMatch(/busy/);
