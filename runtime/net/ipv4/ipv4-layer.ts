@@ -38,7 +38,7 @@ import { STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS, type NTSTATUS } from '..
 
 const LIMITED_BROADCAST = -1;
 /** The TTL of what the stack sends unless a socket's IP_TTL says otherwise (Linux's default, ip(7)). */
-export const DEFAULT_IP_TTL = 64;
+const DEFAULT_IP_TTL = 64;
 /** Linux's ip_rt_mtu_expires: a learned path MTU is forgotten after 10 minutes (RFC 1191 §6.3). */
 const PMTU_EXPIRY_MS = 10 * 60_000;
 /** Linux's ip_rt_min_pmtu (net/ipv4/route.c): the smallest path MTU ICMP may teach us. */
@@ -79,8 +79,6 @@ export class Ipv4Layer implements IgmpSender {
     this.icmp = new Icmpv4Layer(nic, this, options);
     this.reassembler = new Reassembler({ ...DEFAULT_REASSEMBLY_LIMITS, ...options.reassembly });
   }
-
-  get address(): number { return this.iface.address; }
 
   /** Drops reassembly and neighbour state and leaves the groups (the interface is closing). */
   close(): void {
