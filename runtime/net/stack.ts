@@ -13,7 +13,7 @@ import type { HeldDataTable } from '../ring/held-data.ts';
 import type { Clock } from './clock.ts';
 import type { LinkDevice } from './device.ts';
 import type { ArpTimings } from './arp-cache.ts';
-import type { ReassemblyLimits, Reassembler } from './reassembly.ts';
+import type { ReassemblyLimits, Reassembler } from './ipv4/reassembly.ts';
 import { parseInterface, type InterfaceConfig, type ParsedInterface } from './config.ts';
 import type { StackCounters } from './counters.ts';
 import { NetworkInterface } from './network-interface.ts';

@@ -1,7 +1,7 @@
 // The IPv4 network layer (RFC 791, RFC 1122 §3) on the interface: input (header checks, martian
 // sources, options, bounded reassembly, dispatch through the transport registry), output (IP ids,
 // fragmentation, routes, loopback, next-hop resolution through ARP) and path MTU (RFC 1191). ICMP
-// is in icmpv4-layer.ts, ARP in arp.ts, IGMP in ../igmp.ts; the interface (../network-interface.ts)
+// is in icmpv4-layer.ts, ARP in arp.ts, reassembly in reassembly.ts, IGMP in ../igmp.ts; the interface (../network-interface.ts)
 // hands it frames of EtherType 0x0800 (or bare version-4 packets) and sends what it frames.
 //
 // Contract:
@@ -18,7 +18,7 @@ import type { SlotArena } from '../../ring/slot-arena.ts';
 import type { Clock } from '../clock.ts';
 import { FrameFlags, type LinkState } from '../device.ts';
 import type { ArpTimings } from '../arp-cache.ts';
-import { DEFAULT_REASSEMBLY_LIMITS, Reassembler, type ReassemblyLimits } from '../reassembly.ts';
+import { DEFAULT_REASSEMBLY_LIMITS, Reassembler, type ReassemblyLimits } from './reassembly.ts';
 import type { NetworkInterface } from '../network-interface.ts';
 import { NetworkFamily, type TransportRegistry } from '../transport-registry.ts';
 import { MulticastGroups, isMulticast, type IgmpSender } from '../igmp.ts';
