@@ -1,8 +1,9 @@
 // The IPv4 network layer (RFC 791, RFC 1122 §3) on the interface: input (header checks, martian
 // sources, options, bounded reassembly, dispatch through the transport registry), output (IP ids,
 // fragmentation, routes, loopback, next-hop resolution through ARP) and path MTU (RFC 1191). ICMP
-// is in icmpv4-layer.ts, ARP in arp.ts, reassembly in reassembly.ts, IGMP in ../igmp.ts; the interface (../network-interface.ts)
-// hands it frames of EtherType 0x0800 (or bare version-4 packets) and sends what it frames.
+// is in icmpv4-layer.ts, ARP in arp.ts, reassembly in reassembly.ts, IGMP in ../igmp.ts; the
+// interface (../network-interface.ts) hands it frames of EtherType 0x0800 (or bare version-4
+// packets) and sends what it frames.
 //
 // Contract:
 // - Hot path: input() and output() allocate nothing; the header is read in place through a view
