@@ -91,7 +91,7 @@ function stackRxRate(): number {
   };
   const stack = createUserspaceStack(link, { address: '198.18.0.2/24', gratuitousArp: false, tcp: false }).ip;
   let bytes = 0;
-  stack.openUdp(0, 9000, { onDatagram(_s, _b, _o, length) { bytes += length; } });
+  stack.udp4.open(0, 9000, { onDatagram(_s, _b, _o, length) { bytes += length; } });
   const f = new Uint8Array(14 + 28 + 64);
   emitUdp(f, 34, 40000, 9000, 64, 0xc6120001, 0xc6120002);
   emitIpv4(f, 14, 0xc6120001, 0xc6120002, IpProtocol.UDP, 72);
@@ -105,7 +105,7 @@ function stackRxRate(): number {
         arena.setFrame(s, arena.headroom, f.length);
         batch[i] = s;
       }
-      stack.onReceive(batch, 64);
+      stack.nic.onReceive(batch, 64);
     }
   };
   run(500_000);
@@ -168,13 +168,13 @@ async function stackApiPair(): Promise<Pair> {
       send: (bytes, toPort, max) => {
         pieces[0] = bytes;
         let n = 0;
-        while (n < max && stack.sendUdp(sock, pieces, 1, peer.address, toPort) === STATUS_SUCCESS) n++;
+        while (n < max && stack.udp4.send(sock, pieces, 1, peer.address, toPort) === STATUS_SUCCESS) n++;
         return n;
       },
       onReceive: null,
       close: async () => sock.close(),
     };
-    const sock = stack.openUdp(0, 0, { onDatagram(_s, _b, _o, length) { e.onReceive?.(length); } })!;
+    const sock = stack.udp4.open(0, 0, { onDatagram(_s, _b, _o, length) { e.onReceive?.(length); } })!;
     e.port = sock.localPort;
     return e;
   };

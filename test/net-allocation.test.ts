@@ -65,7 +65,7 @@ function frameFeeder(arena: SlotArena, stack: Ipv4Stack, templates: readonly Uin
         arena.setFrame(slot, arena.headroom, t.length);
         batch[i] = slot;
       }
-      stack.onReceive(batch, BATCH);
+      stack.nic.onReceive(batch, BATCH);
     }
   };
 }
@@ -75,11 +75,11 @@ describe('allocation and zero copy on the receive path (issue 4 quality bar)', (
     const arena = new SlotArena({ slotCount: 1024, slotSize: 2048 });
     const link = new HandLink(arena, MAC_US);
     const stack = createUserspaceStack(link, { address: `${A_IP}/24`, gratuitousArp: false, tcp: false }).ip;
-    stack.arp.learn(PEER, MAC_PEER / 0x100000000, MAC_PEER % 0x100000000, true, 0);
+    stack.arp.cache.learn(PEER, MAC_PEER / 0x100000000, MAC_PEER % 0x100000000, true, 0);
     let sum = 0;
     let lastHold = -1;
     let n = 0;
-    stack.openUdp(0, 9000, {
+    stack.udp4.open(0, 9000, {
       onDatagram(s: UdpSocket, bytes, offset, length) {
         sum = (sum + bytes[offset + length - 1]!) | 0;
         // What control info is made of (IP_PKTINFO's destination, IP_RECVTOS, IP_HOPLIMIT), read in place.
@@ -122,7 +122,7 @@ describe('allocation and zero copy on the receive path (issue 4 quality bar)', (
     const peer = ip6.table.intern(parseIpv6('fd00:198:18::2')!, 0);
     ip6.neighbours.learn(peer, MAC_PEER / 0x100000000, MAC_PEER % 0x100000000, true, 0);
     // What the interface announced at start (MLDv2 report, unsolicited advertisements) is not counted.
-    stack.flushTx();
+    stack.nic.flushTx();
     link.transmitted = 0;
     let sum = 0;
     let lastHold = -1;
@@ -218,7 +218,7 @@ describe('allocation and zero copy on the receive path (issue 4 quality bar)', (
           arena.setFrame(slot, arena.headroom, t.length);
           batch[i] = slot;
         }
-        stack.onReceive(batch, BATCH);
+        stack.nic.onReceive(batch, BATCH);
       }
     };
     const N = 200_000;
@@ -249,10 +249,10 @@ describe('allocation and zero copy on the receive path (issue 4 quality bar)', (
     const port = await localPort(dg);
     expect((dg.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket(dg, WskSetOption, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, 16,
       { NpiId: NPI_WSK_INTERFACE_ID, EventMask: WSK_EVENT_RECEIVE_FROM }, 0, null, null, null)).toBe(STATUS_SUCCESS);
-    const peer = pair.b.ip.openUdp(0, 0, { onDatagram() {} })!;
+    const peer = pair.b.ip.udp4.open(0, 0, { onDatagram() {} })!;
     const payload = new TextEncoder().encode('zero-copy from the ring');
     const freeBefore = pair.network.arena.freeCount;
-    pair.b.ip.sendUdp(peer, [payload], 1, pair.a.ip.address, port);
+    pair.b.ip.udp4.send(peer, [payload], 1, pair.a.ip.address, port);
     await until(() => lists.length === 1);
     const mdl = lists[0]!.Buffer.Mdl!;
     const view = mdl.buffer;

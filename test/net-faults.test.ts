@@ -41,20 +41,20 @@ function lossyRun(seed: number, seconds: number, faults: Omit<FaultOptions, 'see
   });
   const received: number[] = [];
   let corruptedSeen = 0;
-  p.b.ip.openUdp(0, 9000, {
+  p.b.ip.udp4.open(0, 9000, {
     onDatagram(_s, bytes, offset, length) {
       const seq = intact(bytes, offset, length);
       if (seq < 0) corruptedSeen++; else received.push(seq);
     },
   });
-  const sa = p.a.ip.openUdp(0, 0, { onDatagram() {} })!;
+  const sa = p.a.ip.udp4.open(0, 0, { onDatagram() {} })!;
   const payload = new Uint8Array(PAYLOAD);
   const pieces = [payload];
   const t0 = performance.now();
   const total = seconds * 1000;
   for (let seq = 0; seq < total; seq++) {
     fill(payload, seq);
-    expect(p.a.ip.sendUdp(sa, pieces, 1, B, 9000)).toBe(STATUS_SUCCESS);
+    expect(p.a.ip.udp4.send(sa, pieces, 1, B, 9000)).toBe(STATUS_SUCCESS);
     clock.runFor(1);
   }
   clock.runFor(5000); // drain delays and ARP retries
@@ -96,10 +96,10 @@ describe('stacks over a faulty memory link', () => {
     const p = stackPair({ clock }, {}, (link, which) => new FaultInjectorLink(link, { seed: which === 'a' ? 7 : 8, delayMs: 10, jitterMs: 2 }));
     const rtts: number[] = [];
     const sentAt: number[] = [];
-    p.a.ip.onEchoReply = (src, _id, seq) => { expect(src).toBe(B); rtts[seq] = clock.now() - sentAt[seq]!; };
+    p.a.ip.icmp.onEchoReply = (src, _id, seq) => { expect(src).toBe(B); rtts[seq] = clock.now() - sentAt[seq]!; };
     for (let i = 0; i < 10; i++) {
       sentAt[i] = clock.now();
-      p.a.ip.ping(B, 1, i);
+      p.a.ip.icmp.ping(B, 1, i);
       clock.runFor(100);
     }
     expect(rtts.length).toBe(10);
@@ -111,9 +111,9 @@ describe('stacks over a faulty memory link', () => {
 
     const lossy = stackPair({ clock }, {}, (link, which) => new FaultInjectorLink(link, { seed: which === 'a' ? 1 : 2, loss: 0.3 }));
     let replies = 0;
-    lossy.a.ip.onEchoReply = () => { replies++; };
-    for (let i = 0; i < 20; i++) { lossy.a.ip.ping(B, 2, i); clock.runFor(1500); }
-    expect(lossy.a.ip.arp.peek(B)).toBeGreaterThan(0);
+    lossy.a.ip.icmp.onEchoReply = () => { replies++; };
+    for (let i = 0; i < 20; i++) { lossy.a.ip.icmp.ping(B, 2, i); clock.runFor(1500); }
+    expect(lossy.a.ip.arp.cache.peek(B)).toBeGreaterThan(0);
     expect(replies).toBeGreaterThan(5);
     lossy.close();
   });
@@ -125,13 +125,13 @@ describe('stacks over a faulty memory link', () => {
       const clock = new VirtualClock();
       let writer: PcapWriterLink | null = null;
       const p = stackPair({ clock }, {}, (link, which) => (which === 'a' ? (writer = new PcapWriterLink(link, { path, epochMs: 0 })) : link));
-      const sb = p.b.ip.openUdp(0, 40404, { onDatagram() {} })!;
-      const sa = p.a.ip.openUdp(0, 0, { onDatagram() {} })!;
-      p.a.ip.ping(B, 3, 1);
+      const sb = p.b.ip.udp4.open(0, 40404, { onDatagram() {} })!;
+      const sa = p.a.ip.udp4.open(0, 0, { onDatagram() {} })!;
+      p.a.ip.icmp.ping(B, 3, 1);
       clock.runFor(1);
-      p.a.ip.sendUdp(sa, [new TextEncoder().encode('hello tshark')], 1, B, 40404);
+      p.a.ip.udp4.send(sa, [new TextEncoder().encode('hello tshark')], 1, B, 40404);
       clock.runFor(1);
-      p.a.ip.sendUdp(sa, [new Uint8Array(4)], 1, B, 40405); // closed port: ICMP port unreachable comes back
+      p.a.ip.udp4.send(sa, [new Uint8Array(4)], 1, B, 40405); // closed port: ICMP port unreachable comes back
       clock.runFor(1);
       sb.close();
       p.close();

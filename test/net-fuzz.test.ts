@@ -84,7 +84,7 @@ describe('stack fuzz (issue 4 quality bar)', () => {
     const stack = createUserspaceStack(link, { address: '198.18.0.2/24', tcp: false }).ip;
     const held: number[] = [];
     let delivered = 0;
-    stack.openUdp(0, 53, {
+    stack.udp4.open(0, 53, {
       onDatagram(s) {
         delivered++;
         // Keep some datagrams a while, as a WSK queue or a retained indication would.

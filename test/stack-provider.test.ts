@@ -38,7 +38,7 @@ describe('WSK datagram sockets on the userspace stack', () => {
   it('R45/SO_BROADCAST: sending to the subnet broadcast needs SO_BROADCAST (STATUS_ACCESS_DENIED without); a received broadcast carries MSG_BCAST', async () => {
     const { pair, w, done } = await world();
     const got: { text: string; flags: number }[] = [];
-    const peer = pair.b.ip.openUdp(0, 7000, { onDatagram(_s, b, o, l, _src, _sp, flags) { got.push({ text: new TextDecoder().decode(b.subarray(o, o + l)), flags }); } })!;
+    const peer = pair.b.ip.udp4.open(0, 7000, { onDatagram(_s, b, o, l, _src, _sp, flags) { got.push({ text: new TextDecoder().decode(b.subarray(o, o + l)), flags }); } })!;
     const dg = await socket(w, WSK_FLAG_DATAGRAM_SOCKET);
     expect(await bind(dg, makeSockaddrIn(A_IP, 0))).toBe(STATUS_SUCCESS);
     const msg = buf(new TextEncoder().encode('to everyone'));
@@ -58,7 +58,7 @@ describe('WSK datagram sockets on the userspace stack', () => {
     const controlFlags = { value: 0 };
     const pending = call<number>((irp) => dgTable(dg).WskReceiveFrom(dg, buf(data), 0, from, controlLength, null, controlFlags, irp));
     peer.broadcast = true;
-    expect(pair.b.ip.sendUdp(peer, [new TextEncoder().encode('hello all')], 1, parseIpv4('255.255.255.255'), port)).toBe(STATUS_SUCCESS);
+    expect(pair.b.ip.udp4.send(peer, [new TextEncoder().encode('hello all')], 1, parseIpv4('255.255.255.255'), port)).toBe(STATUS_SUCCESS);
     const r = await pending;
     expect([r.status, r.information]).toEqual([STATUS_SUCCESS, 9]);
     expect(controlFlags.value & MSG_BCAST).toBe(MSG_BCAST);
@@ -75,10 +75,10 @@ describe('WSK datagram sockets on the userspace stack', () => {
     expect(far.status).toBe(STATUS_SUCCESS);
     // B is the gateway: it received the frame on its MAC, but does not forward (not for its IP).
     await until(() => pair.b.ip.counters.ipNotForUs === 1);
-    expect(pair.a.ip.arp.peek(pair.b.ip.address)).toBe(pair.b.ip.mac);
+    expect(pair.a.ip.arp.cache.peek(pair.b.ip.address)).toBe(pair.b.ip.mac);
 
     let whole: Uint8Array | null = null;
-    const peer = pair.b.ip.openUdp(0, 7001, { onDatagram(_s, b, o, l) { whole = b.slice(o, o + l); } })!;
+    const peer = pair.b.ip.udp4.open(0, 7001, { onDatagram(_s, b, o, l) { whole = b.slice(o, o + l); } })!;
     const big = new Uint8Array(30_000);
     for (let i = 0; i < big.length; i++) big[i] = (i * 13) & 0xff;
     const r = await call<number>((irp) => dgTable(dg).WskSendTo(dg, buf(big), 0, makeSockaddrIn(B_IP, 7001), 0, null, irp));
@@ -97,12 +97,12 @@ describe('WSK datagram sockets on the userspace stack', () => {
     const dg = await socket(w, WSK_FLAG_DATAGRAM_SOCKET);
     expect(await bind(dg, makeSockaddrIn(A_IP, 0))).toBe(STATUS_SUCCESS);
     const port = await localPort(dg);
-    const peer = pair.b.ip.openUdp(0, 0, { onDatagram() {} })!;
+    const peer = pair.b.ip.udp4.open(0, 0, { onDatagram() {} })!;
     // Nobody receives yet: every datagram waits in the socket's queue, held in the ring.
     // 60 datagrams in a 64-slot ring: without copy-out the ring would be full.
     for (let i = 0; i < 60; i++) {
       const d = new Uint8Array(100).fill(i);
-      expect(pair.b.ip.sendUdp(peer, [d], 1, pair.a.ip.address, port)).toBe(STATUS_SUCCESS);
+      expect(pair.b.ip.udp4.send(peer, [d], 1, pair.a.ip.address, port)).toBe(STATUS_SUCCESS);
       if (i % 4 === 3) await new Promise((r) => setImmediate(r));
     }
     await until(() => pair.a.ip.counters.udpIn === 60);
@@ -150,13 +150,13 @@ describe('WSK datagram sockets on the userspace stack', () => {
     expect((dg.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket(dg, WskSetOption, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, 16,
       { NpiId: NPI_WSK_INTERFACE_ID, EventMask: WSK_EVENT_RECEIVE_FROM }, 0, null, null, null)).toBe(STATUS_SUCCESS);
     const port = await localPort(dg);
-    const peer = pair.b.ip.openUdp(0, 0, { onDatagram() {} })!;
-    pair.b.ip.sendUdp(peer, [new TextEncoder().encode('keep me')], 1, pair.a.ip.address, port);
+    const peer = pair.b.ip.udp4.open(0, 0, { onDatagram() {} })!;
+    pair.b.ip.udp4.send(peer, [new TextEncoder().encode('keep me')], 1, pair.a.ip.address, port);
     await until(() => lists.length === 1);
     const kept = lists[0]!.Buffer.Mdl!.buffer;
     retain = false;
     for (let i = 0; i < 3000; i++) {
-      pair.b.ip.sendUdp(peer, [new Uint8Array(300).fill(0xee)], 1, pair.a.ip.address, port);
+      pair.b.ip.udp4.send(peer, [new Uint8Array(300).fill(0xee)], 1, pair.a.ip.address, port);
       if (i % 64 === 63) await new Promise((r) => setImmediate(r));
     }
     await until(() => lists.length >= 2 && pair.a.ip.counters.udpIn === 3001);
@@ -178,8 +178,8 @@ describe('WSK datagram sockets on the userspace stack', () => {
     expect(await bind(dual, makeSockaddrIn6('::', 0))).toBe(STATUS_SUCCESS);
     const port = await localPort(dual);
     const got: string[] = [];
-    const peer = pair.b.ip.openUdp(0, 7001, { onDatagram(_s, b, o, l) { got.push(new TextDecoder().decode(b.subarray(o, o + l))); } })!;
-    pair.b.ip.sendUdp(peer, [new TextEncoder().encode('hello')], 1, parseIpv4(A_IP), port);
+    const peer = pair.b.ip.udp4.open(0, 7001, { onDatagram(_s, b, o, l) { got.push(new TextDecoder().decode(b.subarray(o, o + l))); } })!;
+    pair.b.ip.udp4.send(peer, [new TextEncoder().encode('hello')], 1, parseIpv4(A_IP), port);
     const from = SOCKADDR_STORAGE();
     const data = new Uint8Array(16);
     const r = await call<number>((irp) => dgTable(dual).WskReceiveFrom(dual, buf(data), 0, from, null, null, null, irp));

@@ -1,4 +1,4 @@
-// What the IPv4 and IPv6 reassemblers (reassembly.ts, ipv6/reassembly6.ts) share: one datagram's
+// What the IPv4 and IPv6 reassemblers (ipv4/reassembly.ts, ipv6/reassembly6.ts) share: one datagram's
 // payload as fragments place it, which 8-byte units have arrived, and the rules every fragment
 // meets — a consistent end (the last fragment fixes it, RFC 791 / RFC 8200 §4.5), and an overlap
 // dropping the whole datagram while an exact duplicate drops only itself (RFC 5722).

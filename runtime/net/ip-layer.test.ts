@@ -40,8 +40,8 @@ function rig(opts: Partial<StackOptions> = {}, learnPeer = true): Rig {
   link.capture = true;
   const stack = createUserspaceStack(link, { address: `${A_IP}/24`, gratuitousArp: false, ...opts, tcp: false }).ip;
   if (learnPeer) {
-    stack.arp.learn(PEER, Math.floor(MAC_PEER / 0x100000000), MAC_PEER % 0x100000000 | 0, true, 0);
-    stack.arp.learn(THIRD, Math.floor(MAC_OTHER / 0x100000000), MAC_OTHER % 0x100000000 | 0, true, 0);
+    stack.arp.cache.learn(PEER, Math.floor(MAC_PEER / 0x100000000), MAC_PEER % 0x100000000 | 0, true, 0);
+    stack.arp.cache.learn(THIRD, Math.floor(MAC_OTHER / 0x100000000), MAC_OTHER % 0x100000000 | 0, true, 0);
   }
   return { arena, link, stack, clock: link.clock };
 }
@@ -224,7 +224,7 @@ describe('IPv4 fragment reassembly (RFC 791 §3.2, RFC 815)', () => {
   it('RFC 791/815: out-of-order fragments (no duplicates) reassemble into one datagram delivered to the socket', () => {
     const r = rig();
     const rx = collector();
-    r.stack.openUdp(0, 9000, rx);
+    r.stack.udp4.open(0, 9000, rx);
     const data = pattern(3000);
     const whole = udpSegment(40000, 9000, data);
     // 3008 bytes of UDP: fragments [0,1480) [1480,2960) [2960,3008), delivered last, first, middle.
@@ -258,7 +258,7 @@ describe('IPv4 fragment reassembly (RFC 791 §3.2, RFC 815)', () => {
   it('RFC 791 (RFC 5722 policy): overlapping fragments drop the whole datagram; nothing reaches the socket', () => {
     const r = rig();
     const rx = collector();
-    r.stack.openUdp(0, 9000, rx);
+    r.stack.udp4.open(0, 9000, rx);
     const whole = udpSegment(40000, 9000, pattern(2992)); // 3000 bytes
     receive(r, fragment(whole, 0, 1480, true), fragment(whole, 1472, 1480, true)); // overlaps the first by 8 bytes
     expect(r.stack.reassembler.overlaps).toBe(1);
@@ -280,7 +280,7 @@ describe('IPv4 fragment reassembly (RFC 791 §3.2, RFC 815)', () => {
   it('RFC 791: a fragment ending beyond 65 535 bytes, or a non-final fragment whose length is not a multiple of 8, is invalid', () => {
     const r = rig();
     const rx = collector();
-    r.stack.openUdp(0, 9000, rx);
+    r.stack.udp4.open(0, 9000, rx);
     const big = pattern(64);
     // Offset 65 512 (8189 units) + 64 bytes: ends past the largest IPv4 datagram.
     receive(r, ipFrame(IpProtocol.UDP, big, { frag: 8189, id: 1 }));
@@ -300,7 +300,7 @@ describe('IPv4 fragment reassembly (RFC 791 §3.2, RFC 815)', () => {
   it('RFC 791: a datagram whose first fragment carries options and whose whole length would exceed 65 535 is invalid', () => {
     const r = rig();
     const rx = collector();
-    r.stack.openUdp(0, 9000, rx);
+    r.stack.udp4.open(0, 9000, rx);
     const whole = udpSegment(40000, 9000, pattern(65515 - 8)); // 65 515 bytes of payload: fits only a 20-byte header
     const opt = new Uint8Array([0x94, 0x04, 0x00, 0x00]);
     const frames: Uint8Array[] = [];
@@ -319,7 +319,7 @@ describe('IPv4 fragment reassembly (RFC 791 §3.2, RFC 815)', () => {
   it('RFC 791: the bound on datagrams in progress (maxDatagrams 2) refuses a third', () => {
     const r = rig({ reassembly: { maxDatagrams: 2 } });
     const rx = collector();
-    r.stack.openUdp(0, 9000, rx);
+    r.stack.udp4.open(0, 9000, rx);
     const w = [1, 2, 3].map((i) => udpSegment(40000, 9000, pattern(2000, i)));
     receive(r, fragment(w[0]!, 0, 1480, true, { id: 1 }), fragment(w[1]!, 0, 1480, true, { id: 2 }), fragment(w[2]!, 0, 1480, true, { id: 3 }));
     expect(r.stack.reassembler.pending).toBe(2);
@@ -336,7 +336,7 @@ describe('IPv4 fragment reassembly (RFC 791 §3.2, RFC 815)', () => {
   it('RFC 792/1122 §3.3.2: after 30 s an incomplete datagram with its first fragment gets Time Exceeded code 1; one without it gets nothing', () => {
     const r = rig();
     const rx = collector();
-    r.stack.openUdp(0, 9000, rx);
+    r.stack.udp4.open(0, 9000, rx);
     const w1 = udpSegment(40000, 9000, pattern(3000, 1));
     const w2 = udpSegment(40000, 9000, pattern(3000, 2));
     receive(r, fragment(w1, 0, 1480, true, { id: 1 }), fragment(w2, 1480, 1480, true, { id: 2 }));
@@ -378,17 +378,17 @@ describe('path MTU discovery (RFC 1191)', () => {
   it('RFC 1191: Fragmentation Needed (next-hop MTU 1000) about our datagram lowers pathMtu; a 1400-byte send then leaves in ≤1000-byte fragments', () => {
     const r = rig();
     const rx = collector();
-    const s = r.stack.openUdp(0, 40000, rx)!;
-    expect(r.stack.pathMtu(PEER)).toBe(1500);
+    const s = r.stack.udp4.open(0, 40000, rx)!;
+    expect(r.stack.ip4.pathMtu(PEER)).toBe(1500);
     receive(r, icmpErrorFrame(IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAG_NEEDED, 1000, US, PEER, 40000, 9000));
     expect(r.stack.counters.icmpErrorsIn).toBe(1);
     expect(r.stack.counters.pmtuUpdates).toBe(1);
-    expect(r.stack.pathMtu(PEER)).toBe(1000);
-    expect(r.stack.pathMtu(THIRD)).toBe(1500);
+    expect(r.stack.ip4.pathMtu(PEER)).toBe(1000);
+    expect(r.stack.ip4.pathMtu(THIRD)).toBe(1500);
     // The socket that sent it hears about it (RFC 1122 §4.1.3.3).
     expect(rx.icmp).toEqual([3 * 256 + 4]);
     const data = pattern(1400);
-    expect(r.stack.sendUdp(s, [data], 1, PEER, 9000)).toBe(STATUS_SUCCESS);
+    expect(r.stack.udp4.send(s, [data], 1, PEER, 9000)).toBe(STATUS_SUCCESS);
     r.clock.runFor(0);
     const frags = sentIp(r);
     expect(frags.length).toBe(2);
@@ -408,7 +408,7 @@ describe('path MTU discovery (RFC 1191)', () => {
     expect(udp.subarray(8)).toEqual(data);
     // A datagram that fits the path MTU leaves whole.
     r.link.sent.length = 0;
-    r.stack.sendUdp(s, [pattern(900)], 1, PEER, 9000);
+    r.stack.udp4.send(s, [pattern(900)], 1, PEER, 9000);
     r.clock.runFor(0);
     expect(sentIp(r).map((f) => [f.totalLength, f.flagsFrag])).toEqual([[928, 0]]);
     s.close();
@@ -421,18 +421,18 @@ describe('path MTU discovery (RFC 1191)', () => {
     expect(r.stack.counters.icmpErrorsIn).toBe(1);
     expect(r.stack.counters.icmpErrorsUnmatched).toBe(1);
     expect(r.stack.counters.pmtuUpdates).toBe(0);
-    expect(r.stack.pathMtu(PEER)).toBe(1500);
+    expect(r.stack.ip4.pathMtu(PEER)).toBe(1500);
     // A socket on another port does not make it ours.
     const rx = collector();
-    const s = r.stack.openUdp(0, 40001, rx)!;
+    const s = r.stack.udp4.open(0, 40001, rx)!;
     receive(r, icmpErrorFrame(IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAG_NEEDED, 1000, US, PEER, 40000, 9000));
     expect(r.stack.counters.icmpErrorsUnmatched).toBe(2);
     expect(rx.icmp).toEqual([]);
-    expect(r.stack.pathMtu(PEER)).toBe(1500);
+    expect(r.stack.ip4.pathMtu(PEER)).toBe(1500);
     receive(r, icmpErrorFrame(IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAG_NEEDED, 1000, THIRD, PEER, 40001, 9000));
     expect(r.stack.counters.icmpMalformed).toBe(1);
     expect(r.stack.counters.icmpErrorsIn).toBe(2);
-    expect(r.stack.pathMtu(PEER)).toBe(1500);
+    expect(r.stack.ip4.pathMtu(PEER)).toBe(1500);
     expect(r.link.sent).toHaveLength(0);
     s.close();
     finish(r);
@@ -440,15 +440,15 @@ describe('path MTU discovery (RFC 1191)', () => {
 
   it('Linux ip_rt_min_pmtu: a next-hop MTU below 552 (even below RFC 791\'s 68) is raised to 552; one at or above the link MTU is ignored', () => {
     const r = rig();
-    const s = r.stack.openUdp(0, 40000, collector())!;
+    const s = r.stack.udp4.open(0, 40000, collector())!;
     receive(r, icmpErrorFrame(IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAG_NEEDED, 9000, US, PEER, 40000, 9000),
       icmpErrorFrame(IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAG_NEEDED, 1500, US, PEER, 40000, 9000));
-    expect(r.stack.pathMtu(PEER)).toBe(1500);
+    expect(r.stack.ip4.pathMtu(PEER)).toBe(1500);
     receive(r, icmpErrorFrame(IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAG_NEEDED, 20, US, PEER, 40000, 9000));
-    expect(r.stack.pathMtu(PEER)).toBe(552);
+    expect(r.stack.ip4.pathMtu(PEER)).toBe(552);
     expect(r.stack.counters.pmtuUpdates).toBe(1);
     // Datagrams then leave in fragments of at most 552 bytes.
-    expect(r.stack.sendUdp(s, [pattern(1000)], 1, PEER, 9000)).toBe(STATUS_SUCCESS);
+    expect(r.stack.udp4.send(s, [pattern(1000)], 1, PEER, 9000)).toBe(STATUS_SUCCESS);
     r.clock.runFor(0);
     const out = sentIp(r);
     expect(out.length).toBe(2);
@@ -459,18 +459,18 @@ describe('path MTU discovery (RFC 1191)', () => {
 
   it('RFC 1191 §6.3: a learned path MTU expires after 10 minutes; a new report after expiry is learned even if higher', () => {
     const r = rig();
-    r.stack.openUdp(0, 40000, collector()); // the socket the reports are about
+    r.stack.udp4.open(0, 40000, collector()); // the socket the reports are about
     receive(r, icmpErrorFrame(IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAG_NEEDED, 1000, US, PEER));
-    expect(r.stack.pathMtu(PEER)).toBe(1000);
+    expect(r.stack.ip4.pathMtu(PEER)).toBe(1000);
     r.clock.runFor(600_000 - 1);
-    expect(r.stack.pathMtu(PEER)).toBe(1000);
+    expect(r.stack.ip4.pathMtu(PEER)).toBe(1000);
     r.clock.runFor(1);
-    expect(r.stack.pathMtu(PEER)).toBe(1500);
+    expect(r.stack.ip4.pathMtu(PEER)).toBe(1500);
     // Expired entry not looked up before a new, higher report arrives: the new value must win.
     receive(r, icmpErrorFrame(IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAG_NEEDED, 800, US, THIRD));
     r.clock.runFor(600_000);
     receive(r, icmpErrorFrame(IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAG_NEEDED, 1200, US, THIRD));
-    expect(r.stack.pathMtu(THIRD)).toBe(1200);
+    expect(r.stack.ip4.pathMtu(THIRD)).toBe(1200);
     expect(r.stack.counters.pmtuUpdates).toBe(3);
     finish(r);
   });
@@ -521,9 +521,9 @@ describe('ICMP (RFC 792, RFC 1122 §3.2.2)', () => {
 
   it('RFC 1122 §3.2.2.6 / RFC 1191: an echo reply is cut to the path MTU learned for its destination', () => {
     const r = rig();
-    r.stack.openUdp(0, 40000, collector());
+    r.stack.udp4.open(0, 40000, collector());
     receive(r, icmpErrorFrame(IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.FRAG_NEEDED, 1000, US, PEER, 40000, 9000));
-    expect(r.stack.pathMtu(PEER)).toBe(1000);
+    expect(r.stack.ip4.pathMtu(PEER)).toBe(1000);
     const data = pattern(1400, 5);
     receive(r, ipFrame(IpProtocol.ICMP, echoMessage(IcmpType.ECHO_REQUEST, 1, 2, data)));
     const reply = reassembleSent(r, IpProtocol.ICMP);
@@ -595,7 +595,7 @@ describe('ICMP (RFC 792, RFC 1122 §3.2.2)', () => {
   it('RFC 791 §3.1: an IPv4 header with options (IHL 6) still delivers its UDP payload', () => {
     const r = rig();
     const rx = collector();
-    r.stack.openUdp(0, 9000, rx);
+    r.stack.udp4.open(0, 9000, rx);
     const routerAlert = new Uint8Array([0x94, 0x04, 0x00, 0x00]);
     const f = udpFrame(40000, 9000, pattern(17), { ihlOptions: routerAlert });
     expect(f[14]).toBe(0x46);
@@ -610,7 +610,7 @@ describe('ICMP (RFC 792, RFC 1122 §3.2.2)', () => {
   it('RFC 791/768: a bad IP header checksum is counted and dropped; a bad UDP checksum is counted; UDP checksum 0 (none) is accepted', () => {
     const r = rig();
     const rx = collector();
-    r.stack.openUdp(0, 9000, rx);
+    r.stack.udp4.open(0, 9000, rx);
     const badIp = udpFrame(40000, 9000, pattern(8));
     badIp[24]! ^= 0x01;
     receive(r, badIp);
@@ -642,7 +642,7 @@ describe('IPv4 options (RFC 791 §3.1, RFC 1122 §3.2.1.8; as Linux ip_rcv_optio
   it('RFC 792 / Linux __ip_options_compile: an option whose length runs past the header gets Parameter Problem (code 0) pointing at it, and the packet is dropped', () => {
     const r = rig();
     const rx = collector();
-    r.stack.openUdp(0, 9000, rx);
+    r.stack.udp4.open(0, 9000, rx);
     const bad = new Uint8Array([7, 8, 4, 0]); // record route claiming 8 bytes where 4 are left
     const echo = echoRequest(7, 1, 32, { ihlOptions: bad });
     receive(r, echo, udpFrame(40000, 9000, pattern(8), { ihlOptions: bad }));
@@ -717,12 +717,12 @@ describe('ARP (RFC 826)', () => {
     receive(r, arpFrame(ArpOperation.REQUEST, MAC_PEER, PEER, 0, THIRD));
     expect(r.stack.counters.arpIn).toBe(1);
     expect(r.stack.counters.arpNotForUs).toBe(1);
-    expect(r.stack.arp.stateOf(PEER)).toBe(ArpState.FREE);
+    expect(r.stack.arp.cache.stateOf(PEER)).toBe(ArpState.FREE);
     expect(r.link.sent).toHaveLength(0);
     receive(r, arpFrame(ArpOperation.REQUEST, MAC_PEER, PEER, 0, US));
     expect(r.stack.counters.arpRepliesSent).toBe(1);
-    expect(r.stack.arp.stateOf(PEER)).toBe(ArpState.REACHABLE);
-    expect(r.stack.arp.peek(PEER)).toBe(MAC_PEER);
+    expect(r.stack.arp.cache.stateOf(PEER)).toBe(ArpState.REACHABLE);
+    expect(r.stack.arp.cache.peek(PEER)).toBe(MAC_PEER);
     const replies = sentArp(r);
     expect(replies).toHaveLength(1);
     const f = replies[0]!;
@@ -735,7 +735,7 @@ describe('ARP (RFC 826)', () => {
     expect(get32(f, 14 + 24) | 0).toBe(PEER);
     // Now cached, a request for another host from the same sender refreshes (merges) without answering.
     receive(r, arpFrame(ArpOperation.REQUEST, MAC_OTHER, PEER, 0, THIRD));
-    expect(r.stack.arp.peek(PEER)).toBe(MAC_OTHER);
+    expect(r.stack.arp.cache.peek(PEER)).toBe(MAC_OTHER);
     expect(sentArp(r)).toHaveLength(1);
     finish(r);
   });
@@ -746,7 +746,7 @@ describe('ARP (RFC 826)', () => {
     expect(r.stack.counters.arpConflicts).toBe(1);
     receive(r, arpFrame(ArpOperation.REQUEST, MAC_US, US, 0, US));
     expect(r.stack.counters.arpConflicts).toBe(1);
-    expect(r.stack.arp.size).toBe(0);
+    expect(r.stack.arp.cache.size).toBe(0);
     expect(r.link.sent).toHaveLength(0);
     finish(r);
   });
@@ -763,7 +763,7 @@ describe('ARP (RFC 826)', () => {
     expect(getMac(a, 14 + 8)).toBe(MAC_US);
     expect(get32(a, 14 + 14) | 0).toBe(US);
     expect(get32(a, 14 + 24)).toBe(0);
-    expect(r.stack.arp.size).toBe(0);
+    expect(r.stack.arp.cache.size).toBe(0);
     expect(r.stack.counters.arpMalformed).toBe(0);
     finish(r);
   });
@@ -772,7 +772,7 @@ describe('ARP (RFC 826)', () => {
     const r = rig({}, false);
     receive(r, arpFrame(ArpOperation.REQUEST, 0x01005e000001, PEER, 0, US));
     expect(r.stack.counters.arpMalformed).toBe(1);
-    expect(r.stack.arp.stateOf(PEER)).toBe(ArpState.FREE);
+    expect(r.stack.arp.cache.stateOf(PEER)).toBe(ArpState.FREE);
     const good = arpFrame(ArpOperation.REQUEST, MAC_PEER, PEER, 0, US);
     receive(r, good.slice(0, 14 + 20)); // truncated
     expect(r.stack.counters.arpMalformed).toBe(2);
@@ -785,18 +785,18 @@ describe('ARP (RFC 826)', () => {
     receive(r, badOp, badHw, badLen);
     expect(r.stack.counters.arpMalformed).toBe(5);
     expect(r.stack.counters.arpIn).toBe(1); // only the well-formed packet with the multicast sender parsed
-    expect(r.stack.arp.size).toBe(0);
+    expect(r.stack.arp.cache.size).toBe(0);
     expect(r.link.sent).toHaveLength(0);
     finish(r);
   });
 
   it('RFC 1122 §2.3.2.2: packets waiting for resolution are bounded (64, oldest dropped) and leave when the reply comes', () => {
     const r = rig({}, false);
-    const s = r.stack.openUdp(0, 40000, collector())!;
-    for (let i = 0; i < 70; i++) expect(r.stack.sendUdp(s, [pattern(4, i)], 1, PEER, 9000)).toBe(STATUS_SUCCESS);
+    const s = r.stack.udp4.open(0, 40000, collector())!;
+    for (let i = 0; i < 70; i++) expect(r.stack.udp4.send(s, [pattern(4, i)], 1, PEER, 9000)).toBe(STATUS_SUCCESS);
     r.clock.runFor(0);
-    expect(r.stack.arp.pendingDrops).toBe(6);
-    expect(r.stack.arp.stateOf(PEER)).toBe(ArpState.INCOMPLETE);
+    expect(r.stack.arp.cache.pendingDrops).toBe(6);
+    expect(r.stack.arp.cache.stateOf(PEER)).toBe(ArpState.INCOMPLETE);
     const req = sentArp(r);
     expect(req).toHaveLength(1);
     expect(getMac(req[0]!, 0)).toBe(BROADCAST_MAC);
@@ -840,7 +840,7 @@ describe('link and IP filtering (RFC 894, RFC 1122 §3.3.6, IEEE 802.1Q)', () =>
   it('RFC 1122 §3.3.6: other unicast MACs, other IP destinations and unknown EtherTypes are counted and dropped; VLAN-tagged frames are parsed', () => {
     const r = rig();
     const rx = collector();
-    r.stack.openUdp(0, 9000, rx);
+    r.stack.udp4.open(0, 9000, rx);
     receive(r, udpFrame(40000, 9000, pattern(5), { dstMac: MAC_OTHER }));
     expect(r.stack.counters.rxNotForUs).toBe(1);
     receive(r, udpFrame(40000, 9000, pattern(5), { dst: THIRD }));
@@ -872,7 +872,7 @@ describe('martian sources (RFC 1122 §3.2.1.3, RFC 1812 §5.3.7)', () => {
   it('RFC 1122 §3.2.1.3: echo requests, datagrams and fragments from 0/8, 127/8, broadcast, multicast or our own address are counted and dropped before any transport', () => {
     const r = rig();
     const rx = collector();
-    r.stack.openUdp(0, 9000, rx);
+    r.stack.udp4.open(0, 9000, rx);
     const martians = ['0.0.0.0', '0.1.2.3', '127.0.0.1', '127.200.0.9', '255.255.255.255', '198.18.0.255', '224.0.0.1', '239.255.0.1', A_IP];
     const whole = udpSegment(40000, 9000, pattern(2000));
     for (const [i, a] of martians.entries()) {
@@ -898,7 +898,7 @@ describe('martian sources (RFC 1122 §3.2.1.3, RFC 1812 §5.3.7)', () => {
   it('Linux ip_route_input_slow: a class E source (240.0.0.0/4) is not martian; its datagram reaches the socket', () => {
     const r = rig();
     const rx = collector();
-    r.stack.openUdp(0, 9000, rx);
+    r.stack.udp4.open(0, 9000, rx);
     receive(r, udpFrame(40000, 9000, pattern(8), { src: parseIpv4('240.1.2.3') | 0 }));
     expect(r.stack.counters.ipMartianSource).toBe(0);
     expect(rx.got.map((g) => g.src)).toEqual([parseIpv4('240.1.2.3') | 0]);
@@ -908,12 +908,12 @@ describe('martian sources (RFC 1122 §3.2.1.3, RFC 1812 §5.3.7)', () => {
   it('the loopback path is not a link: a ping and a datagram from our own address to it are delivered', () => {
     const r = rig();
     const rx = collector();
-    r.stack.openUdp(0, 9000, rx);
+    r.stack.udp4.open(0, 9000, rx);
     const replies: number[][] = [];
-    r.stack.onEchoReply = (src, id, seq, data) => { replies.push([src, id, seq, data.length]); };
-    expect(r.stack.ping(US, 3, 4, 100)).toBe(STATUS_SUCCESS);
-    const s = r.stack.openUdp(0, 0, collector())!;
-    expect(r.stack.sendUdp(s, [pattern(20)], 1, US, 9000)).toBe(STATUS_SUCCESS);
+    r.stack.icmp.onEchoReply = (src, id, seq, data) => { replies.push([src, id, seq, data.length]); };
+    expect(r.stack.icmp.ping(US, 3, 4, 100)).toBe(STATUS_SUCCESS);
+    const s = r.stack.udp4.open(0, 0, collector())!;
+    expect(r.stack.udp4.send(s, [pattern(20)], 1, US, 9000)).toBe(STATUS_SUCCESS);
     r.clock.runFor(0);
     expect(replies).toEqual([[US, 3, 4, 100]]);
     expect(rx.got.map((g) => [g.src, g.data.length])).toEqual([[US, 20]]);
@@ -931,8 +931,8 @@ describe('UDP demultiplexing (RFC 768; maps, never scans)', () => {
     const r = rig();
     const wild = collector();
     const conn = collector();
-    r.stack.openUdp(0, 9000, wild);
-    const c = r.stack.openUdp(0, 9000, conn)!;
+    r.stack.udp4.open(0, 9000, wild);
+    const c = r.stack.udp4.open(0, 9000, conn)!;
     expect(r.stack.udp.connect(c, PEER, 40000)).toBe(true);
     receive(r, udpFrame(40000, 9000, pattern(3, 1)), udpFrame(40001, 9000, pattern(3, 2)),
       udpFrame(40000, 9000, pattern(3, 3), { src: THIRD }));
@@ -946,7 +946,7 @@ describe('UDP demultiplexing (RFC 768; maps, never scans)', () => {
   it('RFC 768: reconnecting a socket moves it to the new peer (the old 4-tuple no longer reaches it)', () => {
     const r = rig();
     const conn = collector();
-    const c = r.stack.openUdp(0, 9000, conn)!;
+    const c = r.stack.udp4.open(0, 9000, conn)!;
     expect(r.stack.udp.connect(c, PEER, 40000)).toBe(true);
     expect(r.stack.udp.connect(c, THIRD, 40000)).toBe(true);
     receive(r, udpFrame(40000, 9000, pattern(3, 1)), udpFrame(40000, 9000, pattern(3, 2), { src: THIRD }));
@@ -965,12 +965,12 @@ describe('UDP demultiplexing (RFC 768; maps, never scans)', () => {
     const r = rig();
     const wild = collector();
     const spec = collector();
-    r.stack.openUdp(0, 9000, wild);
-    r.stack.openUdp(US, 9000, spec);
+    r.stack.udp4.open(0, 9000, wild);
+    r.stack.udp4.open(US, 9000, spec);
     const spec2 = collector();
     const wild2 = collector();
-    r.stack.openUdp(US, 9001, spec2);
-    r.stack.openUdp(0, 9001, wild2);
+    r.stack.udp4.open(US, 9001, spec2);
+    r.stack.udp4.open(0, 9001, wild2);
     receive(r, udpFrame(40000, 9000, pattern(3)), udpFrame(40000, 9001, pattern(3)));
     expect(spec.got).toHaveLength(1);
     expect(wild.got).toHaveLength(0);
@@ -982,8 +982,8 @@ describe('UDP demultiplexing (RFC 768; maps, never scans)', () => {
   it('RFC 1122 §4.1.3.1: closing a socket unbinds it; its datagrams then get Port Unreachable', () => {
     const r = rig();
     const rx = collector();
-    const s = r.stack.openUdp(0, 9000, rx)!;
-    const c = r.stack.openUdp(0, 9000, rx)!;
+    const s = r.stack.udp4.open(0, 9000, rx)!;
+    const c = r.stack.udp4.open(0, 9000, rx)!;
     r.stack.udp.connect(c, PEER, 40000);
     receive(r, udpFrame(40000, 9000, pattern(3)));
     expect(rx.got).toHaveLength(1);
@@ -1005,7 +1005,7 @@ describe('transport registry (transport-registry.ts)', () => {
   it('a raw listener on UDP gets a copy of every UDP packet for us, header included, while the socket still gets its datagram', () => {
     const r = rig();
     const rx = collector();
-    r.stack.openUdp(0, 9000, rx);
+    r.stack.udp4.open(0, 9000, rx);
     const seen: { src: number; proto: number; payload: string }[] = [];
     const raw = {
       input(bytes: Uint8Array, ip: number, length: number) {
@@ -1043,7 +1043,7 @@ describe('transport registry (transport-registry.ts)', () => {
   it('a raw listener that throws is counted; the packet still reaches its transport', () => {
     const r = rig();
     const rx = collector();
-    r.stack.openUdp(0, 9000, rx);
+    r.stack.udp4.open(0, 9000, rx);
     r.stack.transports.addRawListener(NetworkFamily.IPV4, IpProtocol.UDP, { input() { throw new Error('listener bug'); } });
     receive(r, udpFrame(40000, 9000, pattern(10)));
     expect(r.stack.counters.receiverErrors).toBe(1);

@@ -81,10 +81,10 @@ export class RawSocket implements RawListener {
   }
 
   /** Inside onPacket only: keeps the packet's storage; a handle of stack.held, or -1 (table full). */
-  hold(): number { return this.stack.holdCurrent(); }
+  hold(): number { return this.stack.delivery.hold(); }
 
   /** Inside onPacket only: where the packet's IP header starts in the `bytes` onPacket got. */
-  receivedHeader(): number { return this.stack.currentIpHeader(); }
+  receivedHeader(): number { return this.stack.delivery.ipHeader(); }
 
   close(): void {
     if (this.closed) return;
@@ -108,11 +108,11 @@ export class RawSocket implements RawListener {
     if ((this.localIp !== 0 && this.localIp !== dst) || (isMulticast(dst) && this.groups.indexOf(dst) < 0)) return;
     this.packetsIn++;
     const stack = this.stack;
-    stack.beginDelivery(slot, bytes, ipOffset, ipOffset, ipLength);
+    stack.delivery.begin(slot, bytes, ipOffset, ipOffset, ipLength);
     try {
       this.receiver.onPacket(this, bytes, ipOffset, ipLength);
     } finally {
-      stack.endDelivery();
+      stack.delivery.end();
     }
   }
 
@@ -131,11 +131,11 @@ export class RawSocket implements RawListener {
     const length = ipOffset + ipLength - at;
     if (this.protocol === Ipv6NextHeader.ICMPV6 && !ip6.transportChecksumOk(slot, bytes, ipOffset, at, length, this.protocol)) return;
     this.packetsIn++;
-    stack.beginDelivery(slot, bytes, ipOffset, at, length);
+    stack.delivery.begin(slot, bytes, ipOffset, at, length);
     try {
       this.receiver.onPacket(this, bytes, at, length);
     } finally {
-      stack.endDelivery();
+      stack.delivery.end();
     }
   }
 }
@@ -149,20 +149,20 @@ let scratch: Uint8Array | null = null;
  * IN_PKTINFO and IP_TOS control info ask for; with IP_HDRINCL the header's own fields rule.
  */
 export function sendRaw(stack: Ipv4Stack, s: RawSocket, pieces: readonly Uint8Array[], count: number, dst: number, source = 0, tos = -1): NTSTATUS {
-  if (stack.closed || s.closed) return STATUS_INVALID_DEVICE_STATE;
+  if (stack.nic.closed || s.closed) return STATUS_INVALID_DEVICE_STATE;
   let length = 0;
   for (let i = 0; i < count; i++) length += pieces[i]!.byteLength;
   if (s.headerIncluded) return sendHeaderIncluded(stack, s, pieces, count, length);
   dst |= 0;
   const c = stack.counters;
   if (length > 65535 - IPV4_MIN_HEADER_LENGTH) { c.txTooBig++; return STATUS_BUFFER_OVERFLOW; }
-  const broadcast = stack.isBroadcast(dst);
+  const broadcast = stack.ip4.isBroadcast(dst);
   if (broadcast && !s.broadcast) return STATUS_ACCESS_DENIED;
-  if (!(broadcast ? stack.linkState === 'up' : stack.hasRoute(dst))) { c.txNoRoute++; return STATUS_NETWORK_UNREACHABLE; }
+  if (!(broadcast ? stack.nic.linkState === 'up' : stack.ip4.hasRoute(dst))) { c.txNoRoute++; return STATUS_NETWORK_UNREACHABLE; }
   const src = source !== 0 ? source | 0 : s.localIp !== 0 ? s.localIp : stack.address;
   const multicast = isMulticast(dst);
   const ttl = multicast ? s.multicastTtl : s.ttl;
-  const mtu = stack.isLocalDestination(dst) ? 65535 : stack.pathMtu(dst);
+  const mtu = stack.ip4.isLocalDestination(dst) ? 65535 : stack.ip4.pathMtu(dst);
   if (s.dontFragment && IPV4_MIN_HEADER_LENGTH + length > mtu) { c.txTooBig++; return STATUS_BUFFER_OVERFLOW; }
   const arena = stack.arena;
   const start = arena.headroom + ETHERNET_HEADER_LENGTH + IPV4_MIN_HEADER_LENGTH;
@@ -171,12 +171,12 @@ export function sendRaw(stack: Ipv4Stack, s: RawSocket, pieces: readonly Uint8Ar
     if (slot < 0) { c.txNoSlot++; return STATUS_INSUFFICIENT_RESOURCES; }
     copyPieces(arena.view(slot), start, pieces, count);
     arena.setFrame(slot, start, length);
-    stack.outputIpv4(slot, src, dst, s.protocol, 0, broadcast, -1, s.dontFragment, tos >= 0 ? tos : s.tos, ttl,
+    stack.ip4.output(slot, src, dst, s.protocol, 0, broadcast, -1, s.dontFragment, tos >= 0 ? tos : s.tos, ttl,
       multicast && s.multicastLoop && stack.groups.isMember(dst));
   } else {
     const whole = (scratch ??= new Uint8Array(65536));
     copyPieces(whole, 0, pieces, count);
-    const status = stack.sendFragmented(whole, length, src, dst, s.protocol, mtu, broadcast, tos >= 0 ? tos : s.tos, ttl);
+    const status = stack.ip4.outputFragmented(whole, length, src, dst, s.protocol, mtu, broadcast, tos >= 0 ? tos : s.tos, ttl);
     if (status !== STATUS_SUCCESS) return status;
   }
   s.packetsOut++;
@@ -199,18 +199,18 @@ function sendHeaderIncluded(stack: Ipv4Stack, s: RawSocket, pieces: readonly Uin
   const hl = (v[at]! & 0x0f) << 2;
   const dst = get32s(v, at + 16);
   if ((v[at]! >>> 4) !== 4 || hl < IPV4_MIN_HEADER_LENGTH || hl > length) { arena.release(slot); return STATUS_INVALID_PARAMETER; }
-  const broadcast = stack.isBroadcast(dst);
+  const broadcast = stack.ip4.isBroadcast(dst);
   if (broadcast && !s.broadcast) { arena.release(slot); return STATUS_ACCESS_DENIED; }
-  if (!(broadcast ? stack.linkState === 'up' : stack.hasRoute(dst))) { arena.release(slot); c.txNoRoute++; return STATUS_NETWORK_UNREACHABLE; }
-  const mtu = stack.isLocalDestination(dst) ? 65535 : stack.pathMtu(dst);
+  if (!(broadcast ? stack.nic.linkState === 'up' : stack.ip4.hasRoute(dst))) { arena.release(slot); c.txNoRoute++; return STATUS_NETWORK_UNREACHABLE; }
+  const mtu = stack.ip4.isLocalDestination(dst) ? 65535 : stack.ip4.pathMtu(dst);
   if (length > mtu) { arena.release(slot); c.txTooBig++; return STATUS_BUFFER_OVERFLOW; }
   set16(v, at + 2, length);
-  if (get16(v, at + 4) === 0) set16(v, at + 4, stack.nextIpId());
+  if (get16(v, at + 4) === 0) set16(v, at + 4, stack.ip4.nextIpId());
   if (get32s(v, at + 12) === 0) set32(v, at + 12, s.localIp !== 0 ? s.localIp : stack.address);
   set16(v, at + 10, 0);
   set16(v, at + 10, internetChecksum(v, at, hl));
   arena.setFrame(slot, at, length);
-  stack.routeIpv4(slot, dst, broadcast, isMulticast(dst) && s.multicastLoop && stack.groups.isMember(dst));
+  stack.ip4.route(slot, dst, broadcast, isMulticast(dst) && s.multicastLoop && stack.groups.isMember(dst));
   s.packetsOut++;
   return STATUS_SUCCESS;
 }
@@ -226,7 +226,7 @@ function copyPieces(to: Uint8Array, at: number, pieces: readonly Uint8Array[], c
  * control info ask for. An ICMPv6 message gets its checksum here (RFC 3542 §3.1).
  */
 export function sendRaw6(stack: Ipv4Stack, ip6: Ipv6Network, s: RawSocket, pieces: readonly Uint8Array[], count: number, dst: number, source = 0, trafficClass = -1): NTSTATUS {
-  if (stack.closed || s.closed) return STATUS_INVALID_DEVICE_STATE;
+  if (stack.nic.closed || s.closed) return STATUS_INVALID_DEVICE_STATE;
   const c = stack.counters;
   let length = 0;
   for (let i = 0; i < count; i++) length += pieces[i]!.byteLength;

@@ -87,7 +87,7 @@ class StackDatagram implements TransportDatagram, UdpReceiver {
       if (source === -1) return STATUS_INVALID_PARAMETER;
       if (info.tos >= 0) tos = info.tos;
     }
-    return this.provider.stack.sendUdp(this.socket, pieces, pieces.length, ipOf(to), to.port, source, tos);
+    return this.provider.stack.udp4.send(this.socket, pieces, pieces.length, ipOf(to), to.port, source, tos);
   }
 
   /** To an IPv6 destination, from an IPv6 socket (one bound to a v4-mapped address has no IPv6 source). */
@@ -286,7 +286,7 @@ export class StackProvider implements TransportProvider {
 
   /** An IPv4 address (0: the wildcard) a socket may bind: any of the interface's (secondary ones too; TCP keeps to the first). */
   private checkLocal4(ip: number, local: Endpoint, what = 'bind'): void {
-    if (ip !== 0 && !this.stack.isLocalAddress(ip)) {
+    if (ip !== 0 && !this.stack.ip4.isLocalAddress(ip)) {
       throw new ProviderError(STATUS_ADDRESS_NOT_LOCAL, `${what}: ${endpointAddressString(local)} is not an address of this stack.`);
     }
   }

@@ -31,7 +31,7 @@ export const STACK_RECV_INFO = RECV_INFO4 | RECV_INFO6;
 
 /** An interface choice (provider.ts, SEND_MULTICAST_IF): 0, the one interface's index, or one of its addresses. */
 export function checkStackInterface(stack: Ipv4Stack, iface: number, what: string): void {
-  const ok = iface === 0 || iface === STACK_IFINDEX || (iface >= 0x1000000 && stack.isLocalAddress(iface | 0));
+  const ok = iface === 0 || iface === STACK_IFINDEX || (iface >= 0x1000000 && stack.ip4.isLocalAddress(iface | 0));
   if (!ok) throw new ProviderError(STATUS_INVALID_PARAMETER, `${what}: not an interface of this stack`);
 }
 
@@ -89,7 +89,7 @@ export function setIpSendOption(stack: Ipv4Stack, s: IpSendOptions, option: numb
 export function sendSource(stack: Ipv4Stack, info: DatagramSendInfo): number {
   if (info.source && info.source.byteLength !== 4) return -1;
   const source = info.source ? get32s(info.source, 0) : 0;
-  if ((source !== 0 && !stack.isLocalAddress(source)) || (info.ifIndex !== 0 && info.ifIndex !== STACK_IFINDEX)) return -1;
+  if ((source !== 0 && !stack.ip4.isLocalAddress(source)) || (info.ifIndex !== 0 && info.ifIndex !== STACK_IFINDEX)) return -1;
   return source;
 }
 

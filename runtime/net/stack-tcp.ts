@@ -324,7 +324,7 @@ export function stackConnect(engine: TcpEngine, local: Endpoint | null, remote: 
     // The SYN leaves now; its answer arrives on a later turn, by when the connection owns the events.
     if (family === NetworkFamily.IPV4) {
       const to = ipOf(remote);
-      if (!stack.hasRoute(to)) { unreachable("not on the interface's subnet and no gateway configured"); return; }
+      if (!stack.ip4.hasRoute(to)) { unreachable("not on the interface's subnet and no gateway configured"); return; }
       r = engine.connect(local?.port ?? 0, to, remote.port, NO_EVENTS, header.ttl, header.tos);
     } else {
       const ip6 = stack.ip6;

@@ -9,8 +9,8 @@
 // One port space for both families, as on Linux and Windows: an IPv6 socket (family IPV6, its
 // local address an id of stack.ip6.table, 0 for ::) sits beside the IPv4 ones on its port. One
 // with v6Only false bound to :: is dual-stack: it also takes IPv4 datagrams (as ::ffff:a.b.c.d,
-// RFC 4291 §2.5.5.2), so it is in the port's IPv4 list too. IPv4 over UDP is in stack.ts, IPv6
-// in udp6.ts.
+// RFC 4291 §2.5.5.2), so it is in the port's IPv4 list too. UDP over IPv4 is in udp4.ts, over
+// IPv6 in udp6.ts.
 import type { Ipv4Stack } from './stack.ts';
 import { NetworkFamily } from './transport-registry.ts';
 import type { Ipv6AddressTable } from './ipv6/address-table.ts';
@@ -78,7 +78,7 @@ export class UdpSocket {
   }
 
   /** Inside onDatagram only: keeps the datagram's storage; returns a handle of stack.held, or -1 (table full). */
-  hold(): number { return this.stack.holdCurrent(); }
+  hold(): number { return this.stack.delivery.hold(); }
 
   /**
    * Inside onDatagram only: the offset of the datagram's IP header in the `bytes` onDatagram got
@@ -86,7 +86,7 @@ export class UdpSocket {
    * 8 bits after the version nibble), hop limit (+7), source (+8) and destination (+24) — for
    * control info and the sender's address.
    */
-  receivedHeader(): number { return this.stack.currentIpHeader(); }
+  receivedHeader(): number { return this.stack.delivery.ipHeader(); }
 
   close(): void {
     if (this.closed) return;

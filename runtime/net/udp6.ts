@@ -1,6 +1,6 @@
 // UDP over IPv6 (RFC 768 with RFC 8200 §8.1): the transport registered for (IPV6, 17) on a stack
 // with IPv6 (stack.ip6). Sockets live in the stack's one UDP table (udp.ts: one port space for
-// both families); IPv4 UDP stays in stack.ts.
+// both families); IPv4 UDP is in udp4.ts.
 //
 // Receive: the IPv6 layer hands over each datagram after its extension headers and reassembly;
 // the UDP checksum is mandatory over IPv6 (RFC 8200 §8.1: a zero checksum is dropped and
@@ -109,14 +109,14 @@ export class Udp6 implements TransportHandler {
     s.datagramsIn++;
     s.bytesIn += length;
     const stack = this.stack;
-    stack.beginDelivery(slot, bytes, ipOffset, offset, length);
+    stack.delivery.begin(slot, bytes, ipOffset, offset, length);
     try {
       s.receiver.onDatagram(s, bytes, offset, length, 0, srcPort, 0);
     } catch {
       // A receiver bug must not take the stack down; it is counted.
       stack.counters.receiverErrors++;
     }
-    stack.endDelivery();
+    stack.delivery.end();
   }
 
   icmpError(type: number, code: number, info: number, bytes: Uint8Array, q: number, qhl: number): boolean {
@@ -151,7 +151,7 @@ export class Udp6 implements TransportHandler {
     const stack = this.stack;
     const ip6 = this.ip6;
     const c = stack.counters;
-    if (stack.closed || s.closed) return STATUS_INVALID_DEVICE_STATE;
+    if (stack.nic.closed || s.closed) return STATUS_INVALID_DEVICE_STATE;
     let length = 0;
     for (let i = 0; i < count; i++) length += pieces[i]!.byteLength;
     // No jumbograms (RFC 2675): the UDP length field must hold the datagram.

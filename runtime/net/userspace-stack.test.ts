@@ -41,10 +41,10 @@ describe('createUserspaceStack (the composition root)', () => {
     const a = createUserspaceStack(net.createLink(), clone);
     const b = createUserspaceStack(net.createLink(), { address: '198.18.0.2/24' });
     expect(a.ip.iface.mtu).toBe(1400);
-    expect(a.ip.isLocalAddress(0xc6120003 | 0)).toBe(true);
+    expect(a.ip.ip4.isLocalAddress(0xc6120003 | 0)).toBe(true);
     const replies: number[] = [];
-    b.ip.onEchoReply = (src, _id, seq) => { if (src === A) replies.push(seq); };
-    expect(b.ip.ping(A, 1, 1)).toBe(STATUS_SUCCESS);
+    b.ip.icmp.onEchoReply = (src, _id, seq) => { if (src === A) replies.push(seq); };
+    expect(b.ip.icmp.ping(A, 1, 1)).toBe(STATUS_SUCCESS);
     clock.runFor(10, () => replies.length > 0);
     expect(replies).toEqual([1]);
     let established = false;

@@ -29,7 +29,7 @@ export interface UserspaceStackConfig extends StackOptions {
 }
 
 export interface UserspaceStack {
-  /** The network layer: interface, ARP, IPv4, ICMP, UDP. */
+  /** The network layer: the interface (ip.nic), IPv4 with ARP and ICMP (ip.ip4, ip.arp, ip.icmp), IPv6 (ip.ip6), UDP over IPv4 (ip.udp4). */
   readonly ip: Ipv4Stack;
   /** TCP, unless config.tcp was false. */
   readonly tcp: TcpEngine | null;

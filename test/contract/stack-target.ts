@@ -65,7 +65,7 @@ async function stackPeer(family: number): Promise<UdpPeer> {
     },
   })!;
   const send = (data: Uint8Array, toPort: number, toAddress: string): number => {
-    if (!v6) return host.ip.sendUdp(sock, [data], 1, parseIpv4(toAddress), toPort);
+    if (!v6) return host.ip.udp4.send(sock, [data], 1, parseIpv4(toAddress), toPort);
     const table = host.ip.ip6!.table;
     const dst = table.intern(parseIpv6(toAddress)!, 0);
     const status = host.udp6!.send(sock, [data], 1, dst, toPort);

@@ -380,7 +380,7 @@ export class Rig {
     const stack = createUserspaceStack(this.link, { address: `${formatIpv4(US)}/24`, gratuitousArp: false, tcp: { receiveBuffer: 256 * 1024, ...tcp } });
     this.stack = stack.ip;
     this.engine = stack.tcp!;
-    this.stack.arp.learn(PEER, Math.floor(MAC_PEER / 0x100000000), MAC_PEER % 0x100000000 | 0, true, 0);
+    this.stack.arp.cache.learn(PEER, Math.floor(MAC_PEER / 0x100000000), MAC_PEER % 0x100000000 | 0, true, 0);
   }
 
   get clock(): HandLink['clock'] { return this.link.clock; }

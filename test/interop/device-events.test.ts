@@ -68,13 +68,13 @@ for (const kind of LINK_KINDS) {
         const sending = wskSendAll(sock, f.data, 64 * 1024, 4);
         await sleep(30);
         L.lab.exec('stack', ['ip', 'link', 'set', L.lab.stackIf, 'down']);
-        await until(() => L.stack.linkState === 'down', 5000, 'the link to report down');
+        await until(() => L.stack.nic.linkState === 'down', 5000, 'the link to report down');
         expect(await udp.sendTo(Buffer.from('hello'), L.peerAddress, 9)).toBe(STATUS_NETWORK_UNREACHABLE);
         const refused = await statusOf(wskConnect(w, L.address, L.peerAddress, 5401));
         expect(refused).toBe(STATUS_NETWORK_UNREACHABLE);
         await sleep(1000);
         L.lab.exec('stack', ['ip', 'link', 'set', L.lab.stackIf, 'up']);
-        await until(() => L.stack.linkState === 'up', 5000, 'the link to report up');
+        await until(() => L.stack.nic.linkState === 'up', 5000, 'the link to report up');
         await sending;
         expect(await finishUpload(sock)).toBe(f.sha256);
         expect(L.stack.counters.linkStateChanges).toBeGreaterThanOrEqual(2);
@@ -161,7 +161,7 @@ for (const kind of LINK_KINDS) {
           await L.peer('ss -t -K >/dev/null');
           // Deleting the peer's namespace destroys its veth end, and with it ours.
           L.lab.down();
-          await until(() => L.stack.linkState === 'gone', 15_000, 'the link to report gone');
+          await until(() => L.stack.nic.linkState === 'gone', 15_000, 'the link to report gone');
           expect(await sending).toBe(STATUS_CONNECTION_ABORTED);
           expect((await receiving.done).status).toBe(STATUS_CONNECTION_ABORTED);
           expect(await statusOf(wskConnect(w, L.address, L.peerAddress, 5406))).toBe(STATUS_NETWORK_UNREACHABLE);

@@ -251,7 +251,7 @@ describe('AF_PACKET link: the receive path allocates nothing per frame', () => {
       let received = 0;
       let target = Number.POSITIVE_INFINITY;
       let reached = (): void => {};
-      const sock = L.stack.openUdp(0, 7000, { onDatagram: () => { if (++received === target) reached(); } })!;
+      const sock = L.stack.udp4.open(0, 7000, { onDatagram: () => { if (++received === target) reached(); } })!;
       // The sender floods until the stack has taken `count` datagrams, then is stopped: on a busy
       // machine the ring drops half of a fixed flood or more (kernelDrops), and this test is about
       // allocation, not loss. Bounded: at most 20 times `count` datagrams are sent.

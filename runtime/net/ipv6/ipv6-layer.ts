@@ -1,4 +1,4 @@
-// The IPv6 network layer of the userspace stack (RFC 8200), beside the IPv4 one in stack.ts:
+// The IPv6 network layer of the userspace stack (RFC 8200), beside the IPv4 one in ../ipv4/:
 // receive (header check, extension headers, reassembly, for-us test, dispatch through the
 // transport registry), send (header, next hop, neighbour resolution, fragmentation), path MTU
 // (RFC 8201). ICMPv6 lives in icmpv6-layer.ts, Neighbor Discovery in neighbour-discovery.ts,
@@ -8,8 +8,9 @@
 // (what neighbour-discovery.ts answers), RFC 4443 §2.4 (when an error may be sent).
 //
 // Contract (besides Ipv6Network's, ipv6-network.ts):
-// - Built by Ipv4Stack when StackOptions.ipv6 is given; it shares the stack's link, arena,
-//   clock, counters, transport registry, transmit batch and one timer (Ipv6Host). Frames of
+// - Built by Ipv4Stack when StackOptions.ipv6 is given; it shares the interface's link, arena,
+//   clock, counters, transport registry, transmit batch and one timer (Ipv6Host, implemented by
+//   NetworkInterface in ../network-interface.ts). Frames of
 //   EtherType 0x86DD (and bare packets of version 6 on an IP-framed link) come to input().
 // - Hot path: input() and output() allocate nothing: addresses are ids found in place, views
 //   and the header-chain result are created once. Fragments and NDP are the slow path.
@@ -40,7 +41,7 @@ import { Icmpv6Layer, type Echo6ReplyHandler } from './icmpv6-layer.ts';
 import { NeighbourDiscovery, type NdpTimings, DEFAULT_NDP_TIMINGS } from './neighbour-discovery.ts';
 import { Reassembler6, DEFAULT_REASSEMBLY6_LIMITS, type Reassembly6Limits } from './reassembly6.ts';
 
-/** What the IPv6 layer uses of the stack it lives in (implemented by Ipv4Stack). */
+/** What the IPv6 layer uses of the interface it lives on (implemented by NetworkInterface). */
 export interface Ipv6Host {
   readonly arena: SlotArena;
   readonly clock: Clock;

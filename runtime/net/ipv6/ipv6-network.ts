@@ -1,6 +1,6 @@
 // What the rest of the stack sees of IPv6: the contract between the IPv6 network layer
 // (runtime/net/ipv6/, RFC 8200, ICMPv6 RFC 4443, NDP RFC 4861/4862) and the transports (UDP, TCP,
-// raw) and WSK provider on top of it. The IPv4 layer keeps its own entry points (stack.ts);
+// raw) and WSK provider on top of it. The IPv4 layer keeps its own entry points (ipv4/ipv4-layer.ts);
 // transports that serve both families branch once, per socket or connection, on its family and
 // then call that family's layer (TCP through its path object, tcp/ip-path.ts).
 //
@@ -56,7 +56,7 @@ export interface Ipv6Network {
   /**
    * Whether the received upper-layer packet bytes[offset..+length), of the IPv6 packet at
    * ipOffset, has a valid checksum (IPv6 pseudo-header from that packet's own addresses), or the
-   * device vouches for it (as Ipv4Stack.transportChecksumOk).
+   * device vouches for it (as Ipv4Layer.transportChecksumOk).
    */
   transportChecksumOk(slot: number, bytes: Uint8Array, ipOffset: number, offset: number, length: number, protocol: number): boolean;
   /**

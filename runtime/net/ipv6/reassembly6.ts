@@ -1,4 +1,4 @@
-// IPv6 fragment reassembly (RFC 8200 §4.5), bounded like the IPv4 one (reassembly.ts):
+// IPv6 fragment reassembly (RFC 8200 §4.5), bounded like the IPv4 one (../ipv4/reassembly.ts):
 // - at most `maxDatagrams` in progress and `maxBytes` buffered; past either, new datagrams are refused;
 // - a datagram not complete within `timeoutMs` (60 s, RFC 8200 §4.5) is dropped, with a Time
 //   Exceeded (code 1) quoting the first fragment when it arrived;

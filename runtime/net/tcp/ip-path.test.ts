@@ -10,7 +10,7 @@ import { IpPath } from './ip-path.ts';
 
 /** Just what a path reads of its stack: framing, interface MTU, IPv4 path MTU, IPv6 table and path MTU. */
 function host(table: Ipv6AddressTable, mtu = 1500): Ipv4Stack {
-  return { ipFraming: false, iface: { mtu }, pathMtu: () => mtu, ip6: { table, pathMtu: () => 1400 } } as unknown as Ipv4Stack;
+  return { ipFraming: false, iface: { mtu }, ip4: { pathMtu: () => mtu }, ip6: { table, pathMtu: () => 1400 } } as unknown as Ipv4Stack;
 }
 
 /** One's-complement sum of 16-bit big-endian words. */

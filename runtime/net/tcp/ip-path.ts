@@ -14,7 +14,7 @@
 //   header (RFC 8200 §8.1). Adding the TCP length (< 65536: no jumbograms) completes it.
 // - headroom: bytes a transmit slot keeps in front of the TCP header for the IP header and the
 //   link header that the network layer prepends.
-// - output() consumes the slot reference (as Ipv4Stack.outputIpv4 and Ipv6Network.output do).
+// - output() consumes the slot reference (as Ipv4Layer.output and Ipv6Network.output do).
 // - Nothing here allocates: a path is made once per TCB (plus one scratch path per engine for
 //   segments without a connection).
 import type { Ipv4Stack } from '../stack.ts';
@@ -80,7 +80,7 @@ export class IpPath {
   /** The MTU towards the remote: the interface's, lowered by what ICMP taught (RFC 1191, RFC 8201). */
   mtu(): number {
     const s = this.stack;
-    if (this.family === NetworkFamily.IPV4) return Math.min(s.iface.mtu, s.pathMtu(this.remote));
+    if (this.family === NetworkFamily.IPV4) return Math.min(s.iface.mtu, s.ip4.pathMtu(this.remote));
     return Math.min(s.iface.mtu, s.ip6!.pathMtu(this.remote));
   }
 
@@ -98,7 +98,7 @@ export class IpPath {
   output(slot: number, tos: number, ttl: number): void {
     if (this.family === NetworkFamily.IPV4) {
       // DF set: TCP does its own path MTU discovery (RFC 1191).
-      this.stack.outputIpv4(slot, this.local, this.remote, IpProtocol.TCP, 0, false, -1, true, tos, ttl);
+      this.stack.ip4.output(slot, this.local, this.remote, IpProtocol.TCP, 0, false, -1, true, tos, ttl);
     } else {
       this.stack.ip6!.output(slot, this.local, this.remote, IpProtocol.TCP, tos, ttl, this.flowLabel);
     }

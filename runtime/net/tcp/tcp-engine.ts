@@ -223,7 +223,7 @@ export class TcpEngine {
     // recovery without news for the whole batch: like GRO's 64 KiB, an ACK at least every
     // ACK_COALESCE_SEGMENTS. In-order data keeps one ACK per batch (each ACK costs the receiver a
     // send, and on veth the sender's processing too, where a CPU-bound receiver has none to spare).
-    if (!this.stack.receiving || (tcb.unackedSegments >= ACK_COALESCE_SEGMENTS && tcb.ooo.count > 0)) { sendAck(this, tcb); return; }
+    if (!this.stack.nic.receiving || (tcb.unackedSegments >= ACK_COALESCE_SEGMENTS && tcb.ooo.count > 0)) { sendAck(this, tcb); return; }
     if (tcb.ackDue) return;
     tcb.ackDue = true;
     this.acksDue.push(tcb);
@@ -270,7 +270,7 @@ export class TcpEngine {
     if (tcb === null) return false;
     if (tcb.state === TcpState.TIME_WAIT) return true; // nothing left to send: Linux ignores it too
     if (type === IcmpType.DEST_UNREACHABLE) {
-      if (code === IcmpUnreachableCode.FRAG_NEEDED) { this.stack.learnPathMtu(remoteIp, info, get16(bytes, q + Ipv4Field.TOTAL_LENGTH)); return true; }
+      if (code === IcmpUnreachableCode.FRAG_NEEDED) { this.stack.ip4.learnPathMtu(remoteIp, info, get16(bytes, q + Ipv4Field.TOTAL_LENGTH)); return true; }
       // Linux's icmp_err_convert, in NTSTATUS: net codes (0, 6, 9, 11), port (3), and the host ones.
       tcb.softError = code === 0 || code === 6 || code === 9 || code === 11 ? STATUS_NETWORK_UNREACHABLE
         : code === IcmpUnreachableCode.PORT ? STATUS_CONNECTION_REFUSED : STATUS_HOST_UNREACHABLE;
@@ -383,7 +383,7 @@ export class TcpEngine {
         retransmitFirst(this, tcb);
       }
     }
-    this.stack.flushTx();
+    this.stack.nic.flushTx();
   }
 
   get size(): number { return this.connectionCount; }
@@ -839,7 +839,7 @@ export class TcpEngine {
       }
     }
     this.armClock();
-    this.stack.flushTx();
+    this.stack.nic.flushTx();
   }
 
   private runTimers(tcb: Tcb, now: number): void {

@@ -47,7 +47,7 @@ export function tcpInput(e: TcpEngine, bytes: Uint8Array, ipOffset: number, ipLe
   const len = ipLength - (off - ipOffset);
   const src = get32s(bytes, ipOffset + Ipv4Field.SOURCE);
   const dst = get32s(bytes, ipOffset + Ipv4Field.DESTINATION);
-  if (TcpSegment.check(bytes, off, len) !== null || !e.stack.transportChecksumOk(slot, bytes, off, len, src, dst, IpProtocol.TCP)) {
+  if (TcpSegment.check(bytes, off, len) !== null || !e.stack.ip4.transportChecksumOk(slot, bytes, off, len, src, dst, IpProtocol.TCP)) {
     e.counters.malformed++;
     return;
   }

@@ -169,7 +169,7 @@ function icmpv6ErrorFromB(w: World, type: number, code: number, field: number, f
   b.arena.view(slot).set(msg, start);
   b.arena.setFrame(slot, start, msg.length);
   ip6.output(slot, ip6.table.find(parseIpv6(B6)!, 0), ip6.table.find(parseIpv6(A6)!, 0), 58, 0, 64, 0);
-  b.flushTx();
+  b.nic.flushTx();
 }
 
 describe('TCP over IPv6 (memory link, virtual time)', () => {

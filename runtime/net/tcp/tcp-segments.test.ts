@@ -881,7 +881,7 @@ describe('TCP segments, ICMP errors (RFC 5927 §5.1, RFC 1191, RFC 1122 §4.2.3.
     const conn = inFlight(r);
     const una = conn.tcb.sndUna >>> 0;
     r.receive(fragNeeded(conn, seqAdd(una, 1448), 1000));
-    expect(r.stack.pathMtu(PEER)).toBe(1000);
+    expect(r.stack.ip4.pathMtu(PEER)).toBe(1000);
     expect(conn.tcb.mss).toBe(1000 - 20 - 20 - 12);
     expect(r.engine.counters.pmtuShrinks).toBe(1);
     r.expectOne({ seq: una, payloadLength: 948, flagsSet: ACK }, 'the first segment, again at the new MSS');
@@ -904,7 +904,7 @@ describe('TCP segments, ICMP errors (RFC 5927 §5.1, RFC 1191, RFC 1122 §4.2.3.
     r.receive(buildIcmpErrorAbout(3, 4, 1000, { srcPort: conn.localPort, dstPort: 40009, seq: una }));
     r.expectNone('no retransmission');
     expect(conn.tcb.mss).toBe(1448);
-    expect(r.stack.pathMtu(PEER)).toBe(1500);
+    expect(r.stack.ip4.pathMtu(PEER)).toBe(1500);
     expect(r.stack.counters.pmtuUpdates).toBe(0);
     expect(r.engine.counters.pmtuShrinks).toBe(0);
     expect(r.engine.counters.outOfWindowIcmps).toBe(3);
@@ -923,15 +923,15 @@ describe('TCP segments, ICMP errors (RFC 5927 §5.1, RFC 1191, RFC 1122 §4.2.3.
     const conn = inFlight(r);
     const una = conn.tcb.sndUna >>> 0;
     r.receive(fragNeeded(conn, una, 9000), fragNeeded(conn, una, 1500));
-    expect(r.stack.pathMtu(PEER)).toBe(1500);
+    expect(r.stack.ip4.pathMtu(PEER)).toBe(1500);
     expect(conn.tcb.mss).toBe(1448);
     r.receive(buildIcmpErrorAbout(3, 4, 0, { srcPort: conn.localPort, dstPort: conn.peerPort, seq: una, totalLength: 1500 }));
-    expect(r.stack.pathMtu(PEER)).toBe(1492);
+    expect(r.stack.ip4.pathMtu(PEER)).toBe(1492);
     r.receive(fragNeeded(conn, una, 67));
-    expect(r.stack.pathMtu(PEER)).toBe(552);
+    expect(r.stack.ip4.pathMtu(PEER)).toBe(552);
     expect(conn.tcb.mss).toBe(552 - 20 - 20 - 12);
     r.receive(fragNeeded(conn, una, 1));
-    expect(r.stack.pathMtu(PEER)).toBe(552);
+    expect(r.stack.ip4.pathMtu(PEER)).toBe(552);
     r.finish();
   });
 
@@ -958,7 +958,7 @@ describe('TCP segments, ICMP errors (RFC 5927 §5.1, RFC 1191, RFC 1122 §4.2.3.
     r.clock.runFor(60_000, () => events.closed !== null);
     expect(events.closed).toBe(STATUS_HOST_UNREACHABLE);
     expect(r.now() - start).toBeLessThanOrEqual(4000);
-    expect(r.stack.arp.failures).toBe(1);
+    expect(r.stack.arp.cache.failures).toBe(1);
     expect(established.tcb.state).toBe(TcpState.ESTABLISHED);
     expect(established.tcb.softError).toBe(0);
     r.take();

@@ -259,8 +259,8 @@ describe('TCP on the userspace stack (memory link, virtual time)', () => {
     emitIpv4(v, at + 14, B, w.pair.a.ip.address, IpProtocol.ICMP, 36);
     emitEthernet(v, at, w.pair.a.ip.mac, w.pair.b.ip.mac, EtherType.IPV4);
     arena.setFrame(slot, at, 14 + 20 + 36);
-    w.pair.a.ip.onReceive(Int32Array.of(slot), 1);
-    expect(w.pair.a.ip.pathMtu(B)).toBe(1000);
+    w.pair.a.ip.nic.onReceive(Int32Array.of(slot), 1);
+    expect(w.pair.a.ip.ip4.pathMtu(B)).toBe(1000);
     expect(client.tcb!.mss).toBe(1000 - 40 - 12);
     expect(w.a.counters.pmtuShrinks).toBe(1);
     const data = pattern(1 << 20, 11);
@@ -365,7 +365,7 @@ describe('TCP on the userspace stack (memory link, virtual time)', () => {
     const w = world(null, { synRetries: 3 });
     const p = peer(() => w.a);
     // A neighbour entry with a MAC nobody owns: frames leave, nothing comes back.
-    w.pair.a.ip.arp.learn((B + 5) | 0, 0x0200, 0x00000099, true, w.clock.now());
+    w.pair.a.ip.arp.cache.learn((B + 5) | 0, 0x0200, 0x00000099, true, w.clock.now());
     w.a.connect(0, (B + 5) | 0, 80, p);
     w.run(120_000, () => p.closed !== null);
     expect(p.closed).toBe(STATUS_IO_TIMEOUT);

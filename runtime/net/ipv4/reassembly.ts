@@ -10,10 +10,10 @@
 //   IPFRAG_DUP; the first copy's bytes are kept.
 // Fragments are the slow path: each datagram in progress owns a JS buffer of up to 64 KiB,
 // allocated when its first fragment arrives.
-import { get16, get32, set16 } from './wire/bytes.ts';
-import { internetChecksum } from './wire/checksum.ts';
-import { Ipv4Field, ipv4HeaderLength } from './wire/ipv4.ts';
-import { FragmentRanges, Placement } from './fragment-ranges.ts';
+import { get16, get32, set16 } from '../wire/bytes.ts';
+import { internetChecksum } from '../wire/checksum.ts';
+import { Ipv4Field, ipv4HeaderLength } from '../wire/ipv4.ts';
+import { FragmentRanges, Placement } from '../fragment-ranges.ts';
 
 export interface ReassemblyLimits {
   maxDatagrams: number;
