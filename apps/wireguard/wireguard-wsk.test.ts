@@ -162,4 +162,24 @@ describe('WireGuard on WSK: two interfaces, echosrv inside the tunnel', () => {
     expect(a.device.stats.txNoRoute + b.device.stats.txNoRoute).toBe(0);
     expect(logs.filter((l) => !/no IPv6 outer socket/.test(l))).toEqual([]);
   }, 60_000);
+  it('a tunnel routes every destination its peers\' AllowedIPs hold, on the Address\'s prefix or not (wg-quick\'s routes): ping across /24 and /64 prefixes both ways', async () => {
+    const p = stackPair();
+    const outerA = await startWskSubsystem(createStackProvider(p.a), { makeDefault: false, registerWithNmr: false });
+    const outerB = await startWskSubsystem(createStackProvider(p.b), { makeDefault: false, registerWithNmr: false });
+    cleanups.push(async () => { await outerA.stop(); await outerB.stop(); });
+    const ka = generatePrivateKey();
+    const kb = generatePrivateKey();
+    const file = (own: Uint8Array, address: string, peer: Uint8Array, allowed: string, endpoint?: string): string => [
+      '[Interface]', `PrivateKey = ${formatKey(own)}`, 'ListenPort = 51820', `Address = ${address}`, '',
+      '[Peer]', `PublicKey = ${formatKey(publicKeyOf(peer))}`, `AllowedIPs = ${allowed}`, ...(endpoint ? [`Endpoint = ${endpoint}`] : []), '',
+    ].join('\n');
+    const b = await startWireGuardWsk({ config: parseWgQuickConfig(file(kb, '198.19.1.2/24, fd00:198:19:1::2/64', ka, '198.19.0.0/24, fd00:198:19::/64')), outer: outerB, bindAddress4: B_IP });
+    cleanups.push(() => b.stop());
+    const a = await startWireGuardWsk({ config: parseWgQuickConfig(file(ka, '198.19.0.1/24, fd00:198:19::1/64', kb, '198.19.1.0/24, fd00:198:19:1::/64', `${B_IP}:51820`)), outer: outerA, bindAddress4: A_IP });
+    cleanups.push(() => a.stop());
+    for (const [from, to] of [[a, '198.19.1.2'], [a, 'fd00:198:19:1::2'], [b, '198.19.0.1'], [b, 'fd00:198:19::1']] as const) {
+      const r = await ping({ subsystem: from.inner, host: to, count: 1, out: () => {} });
+      expect({ to, received: r.received, errors: r.errors }).toEqual({ to, received: 1, errors: 0 });
+    }
+  }, 60_000);
 });

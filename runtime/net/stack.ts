@@ -602,11 +602,11 @@ export class Ipv4Stack implements LinkReceiver, Ipv6Host {
     this.transports.pathMtu(NetworkFamily.IPV4, dst, mtu);
   }
 
-  /** True when `dst` is ours, on the interface's subnet, a broadcast, or reachable through the gateway. */
+  /** True when `dst` is ours, on the interface's subnet, a broadcast, reachable through the gateway, or anything on a point-to-point (IP-framed) link, whose far end routes. */
   hasRoute(dst: number): boolean {
     dst |= 0;
     if (this.linkState !== 'up') return this.isLocalDestination(dst) || (dst >>> 24) === 127;
-    return this.isLocalDestination(dst) || (dst >>> 24) === 127 || this.isBroadcast(dst) || isMulticast(dst)
+    return this.ipFraming || this.isLocalDestination(dst) || (dst >>> 24) === 127 || this.isBroadcast(dst) || isMulticast(dst)
       || (dst & this.iface.netmask) === this.iface.network || this.iface.gateway !== 0;
   }
 
