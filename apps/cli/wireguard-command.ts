@@ -37,7 +37,7 @@ export interface WireGuardRunOptions {
 
 interface Checked { config: WgQuickConfig; serve: Servable[]; pings: string[] }
 
-/** Reads and checks --conf and --serve: the config, or one line saying what to fix. */
+/** Reads and checks --conf, --serve and --ping: the config, or one line saying what to fix. */
 export function checkWireGuardOptions(o: WireGuardRunOptions): Checked | string {
   if (!o.conf) return 'no configuration: give --conf <wg-quick file> (see apps/wireguard/README.md)';
   let text: string;
@@ -86,7 +86,8 @@ export async function runWireGuard(o: WireGuardRunOptions, io: CliIo, provider: 
   let code = 0;
   let pingCode = 0;
   try {
-    const addresses = [wg.address, ...wg.addresses6].join(', ');
+    const prefixes = [wg.address, ...wg.addresses6];
+    const addresses = prefixes.join(', ');
     const where = `wireguard ${wg.name} ${addresses} inside, port ${wg.port} on ${provider.where}`;
     try {
       stats = serveStats('wireguard', { where, device: wg.tunnel, stack: wg.innerStack, stackProvider: wg.innerProvider, status: () => wg.describe() });
@@ -94,7 +95,7 @@ export async function runWireGuard(o: WireGuardRunOptions, io: CliIo, provider: 
       io.err(`wsk: running without live counters (wsk stats): ${err instanceof Error ? err.message : String(err)}`);
     }
     io.out(`wireguard ${wg.name}: listening on port ${wg.port} (${provider.where}), tunnel address ${addresses}, ${config.peers.length} peer(s); Ctrl-C to stop`);
-    const at = [wg.address, ...wg.addresses6].map((a) => a.split('/')[0]).join(', ');
+    const at = prefixes.map((a) => a.split('/')[0]).join(', ');
     for (const name of serve) {
       const stop = await startServed(name, wg.inner, io);
       if (!stop) { code = 1; break; }

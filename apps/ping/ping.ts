@@ -18,6 +18,7 @@ import {
   type SOCKADDR, type WSK_CLIENT_DATAGRAM_DISPATCH, type WSK_DATAGRAM_INDICATION, type WSK_PROVIDER_BASIC_DISPATCH, type WSK_PROVIDER_DATAGRAM_DISPATCH,
   type WSK_SOCKET, type WskSubsystem,
 } from '../../index.ts';
+import { isIP } from 'node:net';
 import { callWsk, sockaddrHost, WskApp, WskError } from '../common/wsk-io.ts';
 import { formatRtt, pingSummary, type PingCounts } from './ping-report.ts';
 
@@ -71,8 +72,10 @@ export async function ping(o: PingOptions): Promise<PingResult> {
 }
 
 async function resolveTarget(app: WskApp, host: string): Promise<SOCKADDR> {
-  if (/^[\d.]+$/.test(host)) return makeSockaddrIn(host, 0);
-  if (host.includes(':')) return makeSockaddrIn6(host, 0);
+  const family = isIP(host);
+  if (family === 4) return makeSockaddrIn(host, 0);
+  if (family === 6) return makeSockaddrIn6(host, 0);
+  if (/^[\d.]+$/.test(host) || host.includes(':')) throw new Error('not an IPv4 or IPv6 address');
   const [first] = await app.resolve(host, 0);
   if (!first) throw new Error(`${host}: no address`);
   return first;
