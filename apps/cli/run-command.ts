@@ -60,6 +60,7 @@ export interface RunOptions extends ProviderOptions {
   conf?: string;
   serve?: string;
   ping?: string;
+  tun?: string;
   // ping (and wireguard --ping)
   count?: number;
   wait?: number;
@@ -368,6 +369,7 @@ export function addRunCommand(program: Command, io: CliIo, setExitCode: (code: n
     .option('-o, --output <file>', 'http-get: write the body to <file> instead of stdout')
     .option('--conf <file>', 'wireguard: the wg-quick configuration file ([Interface] PrivateKey, ListenPort, Address; [Peer] PublicKey, PresharedKey, Endpoint, AllowedIPs, PersistentKeepalive)')
     .option('--serve <apps>', `wireguard: apps to run inside the tunnel at its Address, comma-separated (${SERVABLE.join(', ')})`)
+    .option('--tun <ifname>', 'wireguard: end the tunnel in the host\'s own stack through a TUN device of this name (given the file\'s Addresses and MTU, up; needs CAP_NET_ADMIN), instead of an inner stack')
     .option('--ping <addresses>', 'wireguard: ping these tunnel addresses from inside the tunnel (comma-separated, IPv4 or IPv6; -c, -i, -s, -W as for ping); without --serve the run ends with the pings, exit 1 if one got no reply')
     .addHelpText('after', `\nApplications:\n${appList}\n\nProviders:\n  kernel     the host's own TCP/IP stack (node:net)\n  stack      the userspace TCP/IP stack on a device: --link afpacket (packet ring, needs root or\n             CAP_NET_RAW), pcap (libpcap) or raw (raw IP sockets; the kernel must own the address\n             and be kept quiet, see transports/raw-socket); or --link memory: an in-process\n             memory link to a second stack (198.18.0.1) where the app's peer runs (its server,\n             or one visit by its client, after which a server app unloads); no root needed\n\nExamples on a lab (wsk lab up prints the names):\n  wsk run echosrv --link afpacket --netns wskB-<id> --ifname vb-<id> --ip 198.18.0.2/24\n  wsk run iperf3-server --link afpacket --netns wskB-<id> --ifname vb-<id> --ip 198.18.0.2/24\n    then: ip netns exec wskA-<id> iperf3 -c 198.18.0.2 -R\n  wsk run iperf3 198.18.0.1 -t 5 -P 2 --link afpacket --netns wskB-<id> --ifname vb-<id> --ip 198.18.0.2/24\n  wsk run ping 198.18.0.1 -c 3 --link afpacket --netns wskB-<id> --ifname vb-<id> --ip 198.18.0.2/24\n  wsk run wireguard --conf wg0.conf --serve echosrv,iperf3-server\n    (a wg-quick file; the apps serve inside the tunnel at its Address; wsk stats shows wg show's text)\n  wsk run wireguard --conf wg0.conf --ping 198.19.0.1,fd00:198:19::1 -c 3\n\nCtrl-C (or SIGTERM) unloads: stop listening, wait for connected peers to disconnect (echosrv: up\nto --unload-timeout seconds, then it resets the rest and says how many on stderr), exit 0. A\nsecond Ctrl-C resets the remaining connections at once. While an app runs on the stack,\n\`wsk stats\` shows its counters and connections.`)
     .action(async (appName: string, args: string[], options: RunOptions, command: Command) => {

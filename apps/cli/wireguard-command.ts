@@ -14,6 +14,7 @@ import { IPERF3_DEFAULT_PORT } from '../iperf3/iperf3-protocol.ts';
 import { startHttpServer } from '../http/http-server.ts';
 import { parseWgQuickConfig, WireGuardConfigError, type WgQuickConfig } from '../wireguard/config.ts';
 import { innerAddress, innerAddresses6, startWireGuardWsk } from '../wireguard/wireguard-wsk.ts';
+import { startWireGuardTun } from '../wireguard/wireguard-tun.ts';
 import { checkPingInterval, runPingCommand } from './ping-command.ts';
 import { serveStats } from './stats.ts';
 import type { CliIo } from './main.ts';
@@ -28,6 +29,8 @@ export interface WireGuardRunOptions {
   serve?: string;
   /** Tunnel addresses to ping from inside, comma-separated. */
   ping?: string;
+  /** End the tunnel in the host's stack through a TUN device of this name, instead of an inner stack. */
+  tun?: string;
   /** ping's -c, -i, -W, -s. */
   count?: number;
   interval?: number;
@@ -51,6 +54,10 @@ export function checkWireGuardOptions(o: WireGuardRunOptions): Checked | string 
     if (!(SERVABLE as readonly string[]).includes(name)) return `--serve ${name}: not an app that serves inside the tunnel; choose from ${SERVABLE.join(', ')}`;
     if (!serve.includes(name as Servable)) serve.push(name as Servable);
   }
+  if (o.tun !== undefined && (serve.length > 0 || o.ping)) {
+    return `--tun ${o.tun}: the tunnel ends in the host's own stack, where the host's tools serve and ping: drop --serve and --ping (they run on an inner stack, without --tun)`;
+  }
+  if (o.tun !== undefined && !/^[\w.-]{1,15}$/.test(o.tun)) return `--tun ${o.tun}: not a device name: up to 15 letters, digits, '.', '-' or '_', e.g. --tun wg0`;
   const pings = (o.ping ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
   const notAddress = pings.find((a) => isIP(a) === 0);
   if (notAddress !== undefined) return `--ping ${notAddress}: not an IPv4 or IPv6 address; give tunnel addresses, e.g. --ping 198.19.0.1,fd00:198:19::1`;
@@ -74,6 +81,7 @@ export async function runWireGuard(o: WireGuardRunOptions, io: CliIo, provider: 
   if (typeof checked === 'string') { io.err(`wsk: wireguard: ${checked}`); return 2; }
   const { config, serve, pings } = checked;
   const signal = untilSignal();
+  if (o.tun !== undefined) return runWireGuardTun(o.tun, config, io, provider, signal);
   let wg;
   try {
     wg = await startWireGuardWsk({ config, outer: provider.subsystem, log: io.err });
@@ -117,6 +125,32 @@ export async function runWireGuard(o: WireGuardRunOptions, io: CliIo, provider: 
     await wg.stop();
   }
   return code || pingCode;
+}
+
+/** --tun: the interface with its tunnel in a TUN device of the host's, until the signal. */
+async function runWireGuardTun(ifname: string, config: WgQuickConfig, io: CliIo, provider: RunningProvider, signal: Promise<unknown>): Promise<number> {
+  let wg;
+  try {
+    wg = await startWireGuardTun({ config, outer: provider.subsystem, log: io.err, ifname });
+  } catch (err) {
+    io.err(`wsk: wireguard: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+  let stats: { close(): void } | null = null;
+  try {
+    const where = `wireguard ${wg.tun.name} on TUN device ${wg.tun.name} (${wg.addresses.join(', ')}), port ${wg.port} on ${provider.where}`;
+    try {
+      stats = serveStats('wireguard', { where, device: null, stack: null, stackProvider: null, status: () => wg.describe() });
+    } catch (err) {
+      io.err(`wsk: running without live counters (wsk stats): ${err instanceof Error ? err.message : String(err)}`);
+    }
+    io.out(`wireguard ${wg.tun.name}: listening on port ${wg.port} (${provider.where}), TUN device ${wg.tun.name} with ${wg.addresses.join(', ')}, ${config.peers.length} peer(s); Ctrl-C to stop`);
+    await signal;
+  } finally {
+    stats?.close();
+    await wg.stop();
+  }
+  return 0;
 }
 
 /** Starts one --serve app on the inner subsystem; its stop, or null (after one line on stderr). */

@@ -70,27 +70,39 @@ export function innerAddresses6(config: WgQuickConfig): string[] {
   return config.addresses.filter((x) => x.family === 6).map((a) => `${a.address}/${a.cidr}`);
 }
 
+/**
+ * The outer sockets and the protocol core of a wg-quick file's interface, joined: what arrives on
+ * the sockets goes to the device, each decrypted inner packet to `deliver` (lent for the call; the
+ * device must not be re-entered from it). The tunnel's far side is the caller's: an inner stack
+ * (startWireGuardWsk) or the host's through a TUN device (wireguard-tun.ts).
+ */
+export async function openWireGuardDevice(options: Omit<WireGuardWskOptions, 'name' | 'clock'>, clock: Clock,
+  deliver: (bytes: Uint8Array, offset: number, length: number) => void): Promise<{ sockets: WireGuardSockets; device: WireGuardDevice }> {
+  const { config } = options;
+  const sockets = await WireGuardSockets.open({ subsystem: options.outer, listenPort: config.listenPort, bindAddress4: options.bindAddress4, log: options.log });
+  try {
+    // The device's peers may send at once (a persistent keepalive); nothing arrives before the receiver is set below.
+    const device = deviceFromConfig(config, {
+      clock,
+      sendDatagram: (to, bytes, offset, length) => sockets.sendDatagram(to, bytes, offset, length),
+      deliverPacket: (_peer, bytes, offset, length) => deliver(bytes, offset, length),
+    });
+    sockets.receiver = (bytes, offset, length, from) => device.receiveDatagram(bytes, offset, length, from);
+    return { sockets, device };
+  } catch (err) {
+    await sockets.close();
+    throw err;
+  }
+}
+
 export async function startWireGuardWsk(options: WireGuardWskOptions): Promise<WireGuardWsk> {
   const { config } = options;
   const name = options.name ?? 'wg0';
   const address = innerAddress(config);
   const addresses6 = innerAddresses6(config);
   const clock = options.clock ?? new RealClock();
-  const sockets = await WireGuardSockets.open({ subsystem: options.outer, listenPort: config.listenPort, bindAddress4: options.bindAddress4, log: options.log });
-  let device: WireGuardDevice;
-  try {
-    // The device's peers may send at once (a persistent keepalive); nothing arrives before the receiver is set below.
-    device = deviceFromConfig(config, {
-      clock,
-      sendDatagram: (to, bytes, offset, length) => sockets.sendDatagram(to, bytes, offset, length),
-      deliverPacket: (_peer, bytes, offset, length) => tunnel.deliver(bytes, offset, length),
-    });
-  } catch (err) {
-    await sockets.close();
-    throw err;
-  }
+  const { sockets, device } = await openWireGuardDevice(options, clock, (bytes, offset, length) => tunnel.deliver(bytes, offset, length));
   const tunnel = new TunnelLink({ mtu: device.mtu, clock, name, sendPacket: (bytes, offset, length) => device.sendPacket(bytes, offset, length) });
-  sockets.receiver = (bytes, offset, length, from) => device.receiveDatagram(bytes, offset, length, from);
   sockets.onReceiveBatchEnd = () => tunnel.flush();
   try {
     // IPv6 on the point-to-point tunnel: no link-local address, DAD, router solicitation or MLD
