@@ -186,7 +186,7 @@ const APPS: Record<string, App> = {
     run: (args, o, io, p) => runPingCommand(args[0], o, io, p.subsystem, firstSignal(io)),
   },
   wireguard: {
-    description: `WireGuard interface (a wg-quick file's [Interface] and [Peer]s) on the provider; --serve ${SERVABLE.join(',')} runs them inside the tunnel at its Address, --ping pings from inside it`,
+    description: `WireGuard interface (a wg-quick file's [Interface] and [Peer]s) on the provider; --serve ${SERVABLE.join(',')} runs them inside the tunnel at its Address, --ping pings from inside it; --tun ends the tunnel in a TUN device of the host`,
     check: (o) => {
       if (o.link === 'memory') return 'wireguard: the memory link has no outside peer for the tunnel: run on the kernel provider (default) or a real device (--link afpacket ...)';
       const checked = checkWireGuardOptions(o);
