@@ -141,6 +141,17 @@ describe('wsk run wireguard --tun: the tunnel in the host\'s own stack, against 
     }, 100_000);
   }
 
+  it('wsk stats shows wg show\'s text for the interface: the peer, its endpoint, a handshake and transfer', async () => {
+    const stats = start(process.execPath, [WSK, 'stats'], { ...process.env, WSK_STATS_DIR: join(dir, 'stats') });
+    expect(await stats.exited).toBe(0);
+    const text = stats.out();
+    expect(text).toContain(`TUN device ${tunName}`);
+    expect(text).toContain(`peer: ${formatKey(publicKeyOf(theirKey))}`);
+    expect(text).toContain(`endpoint: ${lab.peerAddress.split('/')[0]}:${WG_PORT}`);
+    expect(text).toMatch(/latest handshake: \d+ (second|minute)s? ago/);
+    expect(text).toMatch(/transfer: [\d.]+ MiB received, [\d.]+ MiB sent/);
+  }, 30_000);
+
   it('SIGTERM stops the run (exit 0) and the TUN device is gone', async () => {
     run.child.kill('SIGTERM');
     expect(await run.exited).toBe(0);
