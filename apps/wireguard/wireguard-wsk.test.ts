@@ -2,7 +2,9 @@
 // tunnel, an echo client inside the other, bytes compared. Outer network: the kernel provider on
 // loopback and with an IPv6 outer endpoint on [::1]; the userspace stack on the memory link
 // without IPv6 (no IPv6 datagram transport, so the IPv6 socket is skipped with its reason) and
-// with IPv6 (the tunnel over the IPv6 socket to [fd00:198:18::2]). Checked beyond the bytes:
+// with IPv6 (the tunnel over the IPv6 socket to [fd00:198:18::2]); IPv6 inside the tunnel (echosrv
+// and apps/ping over fd00:198:19::/64, no NDP into the tunnel) and destinations off the Address's
+// prefix that AllowedIPs route. Checked beyond the bytes:
 // outgoing datagrams leave in WskSendMessages batches, the local address from IN_PKTINFO or
 // IN6_PKTINFO lands in the peer's endpoint, and every retained datagram is released (the outer
 // stack holds none afterwards).
@@ -132,6 +134,7 @@ describe('WireGuard on WSK: two interfaces, echosrv inside the tunnel', () => {
     expect(p.a.ip.held.count + p.b.ip.held.count).toBe(0);
     expect(logs).toEqual([]);
   }, 60_000);
+
   it('IPv6 inside the tunnel (Address = 198.19.0.x/24, fd00:198:19::x/64): bytes intact to echosrv at [fd00:198:19::2], ping answered over both families, nothing of NDP on the point-to-point link', async () => {
     const p = stackPair();
     const outerA = await startWskSubsystem(createStackProvider(p.a), { makeDefault: false, registerWithNmr: false });
@@ -162,6 +165,7 @@ describe('WireGuard on WSK: two interfaces, echosrv inside the tunnel', () => {
     expect(a.device.stats.txNoRoute + b.device.stats.txNoRoute).toBe(0);
     expect(logs.filter((l) => !/no IPv6 outer socket/.test(l))).toEqual([]);
   }, 60_000);
+
   it('a tunnel routes every destination its peers\' AllowedIPs hold, on the Address\'s prefix or not (wg-quick\'s routes): ping across /24 and /64 prefixes both ways', async () => {
     const p = stackPair();
     const outerA = await startWskSubsystem(createStackProvider(p.a), { makeDefault: false, registerWithNmr: false });
