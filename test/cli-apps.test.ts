@@ -90,6 +90,19 @@ describe('wsk run <app> on the kernel provider', () => {
     await stock.exited;
   }, 30_000);
 
+  it('wsk run ping (a raw socket; CI runs as root) to 127.0.0.1 and ::1: iputils\' lines, exit 0; no address: exit 2', async () => {
+    for (const [to, header] of [['127.0.0.1', 'PING 127.0.0.1 (127.0.0.1) 56(84) bytes of data.'], ['::1', 'PING ::1 (::1) 56 data bytes']]) {
+      const r = wsk(['ping', to!, '-c', '2', '-i', '0.1']);
+      expect({ to, code: await r.exited, err: r.err() }).toEqual({ to, code: 0, err: '' });
+      expect(r.out()).toContain(header);
+      expect(r.out()).toMatch(new RegExp(`64 bytes from ${to!.replace(/\./g, '\\.')}: icmp_seq=1 ttl=\\d+ time=`));
+      expect(r.out()).toContain('2 packets transmitted, 2 received, 0% packet loss');
+    }
+    const none = wsk(['ping']);
+    expect(await none.exited).toBe(2);
+    expect(none.err()).toMatch(/^wsk: ping needs an address: wsk run ping <address>/);
+  }, 30_000);
+
   it('wsk run iperf3 without a server address or against a closed port: what is wrong, nonzero exit', async () => {
     const none = wsk(['iperf3']);
     expect(await none.exited).toBe(2);
@@ -249,6 +262,7 @@ describe('wsk run <app> on the kernel provider', () => {
       [['iperf3', '-t', '1', '-u', '-b', '50M'], /connected to 198\.18\.0\.1 port 5201[\s\S]*0\/\d+ \(0%\) +receiver/],
       [['http-server'], /memory peer: GET \/chunked\/100000: HTTP 200 OK, 100000 bytes \(same connection\)/],
       [['ksocket-demo'], /\{"uuid":"[0-9a-f-]{36}"\}[\s\S]*answered "Hello from WSK!"/],
+      [['ping', '-c', '2', '-i', '0.1'], /64 bytes from 198\.18\.0\.1: icmp_seq=2 ttl=64 time=[\s\S]*2 packets transmitted, 2 received, 0% packet loss/],
     ];
     for (const [args, expected] of runs) {
       const r = wsk([...args, '--link', 'memory']);

@@ -37,7 +37,12 @@ describe('wsk run wireguard: options and configuration', () => {
     ['no --conf', () => [], /^wsk: wireguard: no configuration: give --conf <wg-quick file>/],
     ['a file that does not exist', () => ['--conf', join(dir, 'missing.conf')], /^wsk: wireguard: --conf .*missing\.conf: cannot read it \(ENOENT\)/],
     ['a malformed PrivateKey', () => { const f = join(dir, 'badkey.conf'); writeFileSync(f, '[Interface]\nPrivateKey = not-a-key\n'); return ['--conf', f]; }, /^wsk: wireguard: .*badkey\.conf line 2: /],
-    ['an IPv6-only Address', () => { const f = join(dir, 'v6.conf'); writeFileSync(f, good().replace('198.19.0.2/24', 'fd00:198:18::2/64')); return ['--conf', f]; }, /inner stack is IPv4 only for now: add an IPv4 "Address = a\.b\.c\.d\/nn"/],
+    ['an IPv6-only Address', () => { const f = join(dir, 'v6.conf'); writeFileSync(f, good().replace('198.19.0.2/24', 'fd00:198:18::2/64')); return ['--conf', f]; }, /inner stack needs an IPv4 one too: add it, e\.g\. "Address = 198\.19\.0\.2\/24, fd00:198:19::2\/64"/],
+    ['--ping of a name', () => { const f = join(dir, 'ok3.conf'); writeFileSync(f, good()); return ['--conf', f, '--ping', '198.19.0.1,peer.example']; }, /^wsk: wireguard: --ping peer\.example: not an IPv4 or IPv6 address/],
+    ['--ping of an IPv6 address in a tunnel without one', () => { const f = join(dir, 'ok4.conf'); writeFileSync(f, good()); return ['--conf', f, '--ping', 'fd00:198:19::1']; }, /^wsk: wireguard: --ping fd00:198:19::1: the tunnel has no IPv6 address: add one/],
+    ['--tun with --serve', () => { const f = join(dir, 'ok6.conf'); writeFileSync(f, good()); return ['--conf', f, '--tun', 'wg9', '--serve', 'echosrv']; }, /^wsk: wireguard: --tun wg9: the tunnel ends in the host's own stack, .*drop --serve and --ping/],
+    ['--tun with a name no device can have', () => { const f = join(dir, 'ok7.conf'); writeFileSync(f, good()); return ['--conf', f, '--tun', 'a/b']; }, /^wsk: wireguard: --tun a\/b: not a device name/],
+    ['--ping -i 0', () => { const f = join(dir, 'ok5.conf'); writeFileSync(f, good()); return ['--conf', f, '--ping', '198.19.0.1', '-i', '0']; }, /^wsk: wireguard: ping: -i must be at least 0\.1 seconds/],
     ['--serve of an app that does not serve', () => { const f = join(dir, 'ok1.conf'); writeFileSync(f, good()); return ['--conf', f, '--serve', 'echosrv,iperf3']; }, /^wsk: wireguard: --serve iperf3: .* choose from echosrv, iperf3-server, http-server/],
     ['--link memory', () => { const f = join(dir, 'ok2.conf'); writeFileSync(f, good()); return ['--conf', f, '--link', 'memory']; }, /^wsk: wireguard: the memory link has no outside peer/],
   ];
@@ -62,6 +67,16 @@ describe('wsk run wireguard: options and configuration', () => {
       r.child.kill('SIGINT');
     }
     expect(await r.exited).toBe(0);
+    expect(r.err()).toBe('');
+  }, 40_000);
+
+  it('--ping without --serve: the run ends with the pings; a peer that never answers (it has no endpoint) is 100% loss, exit 1', async () => {
+    const f = join(dir, 'ping.conf');
+    writeFileSync(f, good());
+    const r = wsk(['--conf', f, '--ping', '198.19.0.1', '-c', '2', '-i', '0.1', '-W', '1']);
+    expect(await r.exited).toBe(1);
+    expect(r.out()).toContain('PING 198.19.0.1 (198.19.0.1) 56(84) bytes of data.');
+    expect(r.out()).toContain('--- 198.19.0.1 ping statistics ---\n2 packets transmitted, 0 received, 100% packet loss');
     expect(r.err()).toBe('');
   }, 40_000);
 });

@@ -97,7 +97,7 @@ describe('npm package: packed and installed into a scratch project', () => {
   it('ships the compiled library with declarations and source maps, the licence, the native sources, the docs its comments cite; no tests, benchmarks, CI or TypeScript sources', () => {
     const files = packed.files.map((f) => f.path);
     for (const f of ['LICENSE', 'THIRD-PARTY-NOTICES.md', 'licenses/MS-PL.txt', 'README.md', 'package.json', 'apps/cli/wsk.mjs', 'dist/index.js', 'dist/index.d.ts', 'dist/index.js.map',
-      'dist/apps/cli/main.js', 'transports/native/build.mjs', 'transports/afpacket/afpacket.cc', 'transports/pcap/pcap.cc', 'transports/native/aead.cc',
+      'dist/apps/cli/main.js', 'transports/native/build.mjs', 'transports/afpacket/afpacket.cc', 'transports/tun/tun.cc', 'transports/pcap/pcap.cc', 'transports/native/aead.cc',
       'apps/lab/experiments/cubic-vs-newreno.json', 'docs/architecture.md', 'docs/wsk-rules.md']) {
       expect(files).toContain(f);
     }

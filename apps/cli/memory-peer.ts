@@ -87,6 +87,11 @@ const PLANS: Record<string, PeerPlan> = {
     },
     unloadAfterVisit: false,
   },
+  // The peer's stack answers echo requests itself.
+  ping: {
+    defaultArgument: (peer) => peer.address,
+    unloadAfterVisit: false,
+  },
   'ksocket-demo': {
     defaultArgument: (peer) => `${peer.address}:${HTTP_PORT}`,
     services: async (peer) => {

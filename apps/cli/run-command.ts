@@ -24,6 +24,7 @@ import { explainNetworkError, explainNetworkStatus } from './network-errors.ts';
 import { runWithMemoryPeer } from './memory-peer.ts';
 import { formatIpv4 } from '../../runtime/net/wire/bytes.ts';
 import { checkWireGuardOptions, runWireGuard, SERVABLE } from './wireguard-command.ts';
+import { checkPingInterval, runPingCommand } from './ping-command.ts';
 import type { CliIo } from './main.ts';
 
 export interface RunOptions extends ProviderOptions {
@@ -58,6 +59,12 @@ export interface RunOptions extends ProviderOptions {
   // wireguard
   conf?: string;
   serve?: string;
+  ping?: string;
+  tun?: string;
+  // ping (and wireguard --ping)
+  count?: number;
+  wait?: number;
+  size?: number;
 }
 
 interface App {
@@ -172,8 +179,14 @@ const APPS: Record<string, App> = {
       }
     },
   },
+  ping: {
+    description: 'ICMP/ICMPv6 echo through a raw socket, as iputils ping prints it (-c count, -i interval, -s size, -W wait); exit 0 when replies came, 1 when none',
+    argument: '<address>',
+    check: (o) => checkPingInterval(o),
+    run: (args, o, io, p) => runPingCommand(args[0], o, io, p.subsystem, firstSignal(io)),
+  },
   wireguard: {
-    description: `WireGuard interface (a wg-quick file's [Interface] and [Peer]s) on the provider; --serve ${SERVABLE.join(',')} runs them inside the tunnel at its Address`,
+    description: `WireGuard interface (a wg-quick file's [Interface] and [Peer]s) on the provider; --serve ${SERVABLE.join(',')} runs them inside the tunnel at its Address, --ping pings from inside it; --tun ends the tunnel in a TUN device of the host`,
     check: (o) => {
       if (o.link === 'memory') return 'wireguard: the memory link has no outside peer for the tunnel: run on the kernel provider (default) or a real device (--link afpacket ...)';
       const checked = checkWireGuardOptions(o);
@@ -340,7 +353,10 @@ export function addRunCommand(program: Command, io: CliIo, setExitCode: (code: n
     .option('-O, --omit <seconds>', 'iperf3: leave the first seconds out', integer(0, 600))
     .option('-n, --bytes <bytes>', 'iperf3: stop after this many bytes, K/M/G suffixes', withUnits(1024))
     .option('-k, --blocks <count>', 'iperf3: stop after this many blocks', integer(1, 2 ** 31))
-    .option('-i, --interval <seconds>', 'iperf3, iperf3-server: seconds between interval reports (0: one for the whole test; default 1)', intervalSeconds)
+    .option('-i, --interval <seconds>', 'iperf3, iperf3-server: seconds between interval reports (0: one for the whole test; default 1); ping: seconds between echo requests (at least 0.1; default 1)', intervalSeconds)
+    .option('-c, --count <n>', 'ping (and wireguard --ping): echo requests to send (default: until Ctrl-C)', integer(1, 2 ** 31))
+    .option('-W, --wait <seconds>', 'ping: seconds to wait for the last replies (default 10)', integer(1, 3600))
+    .option('-s, --size <bytes>', 'ping: data bytes in each echo request (default 56)', integer(0, 65000))
     .option('-w, --window <bytes>', 'iperf3: socket buffer of every data stream on both sides, K/M/G suffixes (the send backlog, and SO_RCVBUF)', withUnits(1024))
     .option('-C, --congestion <algorithm>', 'iperf3: TCP congestion control of both sides\' data streams (the userspace stack: cubic, newreno, or one registered)')
     .addOption(new Option('-f, --format <unit>', 'iperf3, iperf3-server: unit of rates: k/m/g/t bits, K/M/G/T bytes (default adaptive bits)').choices(UNIT_FORMATS.filter((u) => u !== 'A' && u !== 'b' && u !== 'B')))
@@ -353,7 +369,9 @@ export function addRunCommand(program: Command, io: CliIo, setExitCode: (code: n
     .option('-o, --output <file>', 'http-get: write the body to <file> instead of stdout')
     .option('--conf <file>', 'wireguard: the wg-quick configuration file ([Interface] PrivateKey, ListenPort, Address; [Peer] PublicKey, PresharedKey, Endpoint, AllowedIPs, PersistentKeepalive)')
     .option('--serve <apps>', `wireguard: apps to run inside the tunnel at its Address, comma-separated (${SERVABLE.join(', ')})`)
-    .addHelpText('after', `\nApplications:\n${appList}\n\nProviders:\n  kernel     the host's own TCP/IP stack (node:net)\n  stack      the userspace TCP/IP stack on a device: --link afpacket (packet ring, needs root or\n             CAP_NET_RAW), pcap (libpcap) or raw (raw IP sockets; the kernel must own the address\n             and be kept quiet, see transports/raw-socket); or --link memory: an in-process\n             memory link to a second stack (198.18.0.1) where the app's peer runs (its server,\n             or one visit by its client, after which a server app unloads); no root needed\n\nExamples on a lab (wsk lab up prints the names):\n  wsk run echosrv --link afpacket --netns wskB-<id> --ifname vb-<id> --ip 198.18.0.2/24\n  wsk run iperf3-server --link afpacket --netns wskB-<id> --ifname vb-<id> --ip 198.18.0.2/24\n    then: ip netns exec wskA-<id> iperf3 -c 198.18.0.2 -R\n  wsk run iperf3 198.18.0.1 -t 5 -P 2 --link afpacket --netns wskB-<id> --ifname vb-<id> --ip 198.18.0.2/24\n  wsk run wireguard --conf wg0.conf --serve echosrv,iperf3-server\n    (a wg-quick file; the apps serve inside the tunnel at its Address; wsk stats shows wg show's text)\n\nCtrl-C (or SIGTERM) unloads: stop listening, wait for connected peers to disconnect (echosrv: up\nto --unload-timeout seconds, then it resets the rest and says how many on stderr), exit 0. A\nsecond Ctrl-C resets the remaining connections at once. While an app runs on the stack,\n\`wsk stats\` shows its counters and connections.`)
+    .option('--tun <ifname>', 'wireguard: end the tunnel in the host\'s own stack through a TUN device of this name (given the file\'s Addresses and MTU, up; needs CAP_NET_ADMIN), instead of an inner stack')
+    .option('--ping <addresses>', 'wireguard: ping these tunnel addresses from inside the tunnel (comma-separated, IPv4 or IPv6; -c, -i, -s, -W as for ping); without --serve the run ends with the pings, exit 1 if one got no reply')
+    .addHelpText('after', `\nApplications:\n${appList}\n\nProviders:\n  kernel     the host's own TCP/IP stack (node:net)\n  stack      the userspace TCP/IP stack on a device: --link afpacket (packet ring, needs root or\n             CAP_NET_RAW), pcap (libpcap) or raw (raw IP sockets; the kernel must own the address\n             and be kept quiet, see transports/raw-socket); or --link memory: an in-process\n             memory link to a second stack (198.18.0.1) where the app's peer runs (its server,\n             or one visit by its client, after which a server app unloads); no root needed\n\nExamples on a lab (wsk lab up prints the names):\n  wsk run echosrv --link afpacket --netns wskB-<id> --ifname vb-<id> --ip 198.18.0.2/24\n  wsk run iperf3-server --link afpacket --netns wskB-<id> --ifname vb-<id> --ip 198.18.0.2/24\n    then: ip netns exec wskA-<id> iperf3 -c 198.18.0.2 -R\n  wsk run iperf3 198.18.0.1 -t 5 -P 2 --link afpacket --netns wskB-<id> --ifname vb-<id> --ip 198.18.0.2/24\n  wsk run ping 198.18.0.1 -c 3 --link afpacket --netns wskB-<id> --ifname vb-<id> --ip 198.18.0.2/24\n  wsk run wireguard --conf wg0.conf --serve echosrv,iperf3-server\n    (a wg-quick file; the apps serve inside the tunnel at its Address; wsk stats shows wg show's text)\n  wsk run wireguard --conf wg0.conf --ping 198.19.0.1,fd00:198:19::1 -c 3\n\nCtrl-C (or SIGTERM) unloads: stop listening, wait for connected peers to disconnect (echosrv: up\nto --unload-timeout seconds, then it resets the rest and says how many on stderr), exit 0. A\nsecond Ctrl-C resets the remaining connections at once. While an app runs on the stack,\n\`wsk stats\` shows its counters and connections.`)
     .action(async (appName: string, args: string[], options: RunOptions, command: Command) => {
       const app = APPS[appName];
       if (!app) {

@@ -1,16 +1,21 @@
-// `wsk run wireguard --conf <file> [--serve echosrv,iperf3-server,http-server]`: a WireGuard
-// interface on the run's provider (the outer network: kernel by default, or the userspace stack
-// on a device), its tunnel a second userspace stack at the file's Address where --serve starts
-// the apps unchanged. `wsk stats` shows the inner stack's counters and `wg show`'s text. Ctrl-C
-// stops the served apps, then the interface.
+// `wsk run wireguard --conf <file> [--serve echosrv,iperf3-server,http-server] [--ping <addresses>]`:
+// a WireGuard interface on the run's provider (the outer network: kernel by default, or the
+// userspace stack on a device), its tunnel a second userspace stack at the file's Addresses (IPv4,
+// and IPv6 when the file has one) where --serve starts the apps unchanged and --ping pings from
+// inside (apps/ping). `wsk stats` shows the inner stack's counters and `wg show`'s text. Ctrl-C
+// stops the pings, the served apps, then the interface. Without --serve the run ends once the
+// pings have (exit 1 when one address answered none).
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { STATUS_SUCCESS, ntStatusName } from '../../index.ts';
 import { ECHOSRV_DEFAULT_PORT, echosrvListening, echosrvStart, echosrvStop } from '../echosrv/echosrv.ts';
 import { startIperf3Server } from '../iperf3/iperf3-server.ts';
 import { IPERF3_DEFAULT_PORT } from '../iperf3/iperf3-protocol.ts';
 import { startHttpServer } from '../http/http-server.ts';
 import { parseWgQuickConfig, WireGuardConfigError, type WgQuickConfig } from '../wireguard/config.ts';
-import { innerAddress, startWireGuardWsk } from '../wireguard/wireguard-wsk.ts';
+import { innerAddress, innerAddresses6, startWireGuardWsk } from '../wireguard/wireguard-wsk.ts';
+import { startWireGuardTun } from '../wireguard/wireguard-tun.ts';
+import { checkPingInterval, runPingCommand } from './ping-command.ts';
 import { serveStats } from './stats.ts';
 import type { CliIo } from './main.ts';
 import type { RunningProvider } from './providers.ts';
@@ -22,11 +27,20 @@ type Servable = (typeof SERVABLE)[number];
 export interface WireGuardRunOptions {
   conf?: string;
   serve?: string;
+  /** Tunnel addresses to ping from inside, comma-separated. */
+  ping?: string;
+  /** End the tunnel in the host's stack through a TUN device of this name, instead of an inner stack. */
+  tun?: string;
+  /** ping's -c, -i, -W, -s. */
+  count?: number;
+  interval?: number;
+  wait?: number;
+  size?: number;
 }
 
-interface Checked { config: WgQuickConfig; serve: Servable[] }
+interface Checked { config: WgQuickConfig; serve: Servable[]; pings: string[] }
 
-/** Reads and checks --conf and --serve: the config, or one line saying what to fix. */
+/** Reads and checks --conf, --serve and --ping: the config, or one line saying what to fix. */
 export function checkWireGuardOptions(o: WireGuardRunOptions): Checked | string {
   if (!o.conf) return 'no configuration: give --conf <wg-quick file> (see apps/wireguard/README.md)';
   let text: string;
@@ -40,10 +54,21 @@ export function checkWireGuardOptions(o: WireGuardRunOptions): Checked | string 
     if (!(SERVABLE as readonly string[]).includes(name)) return `--serve ${name}: not an app that serves inside the tunnel; choose from ${SERVABLE.join(', ')}`;
     if (!serve.includes(name as Servable)) serve.push(name as Servable);
   }
+  if (o.tun !== undefined && (serve.length > 0 || o.ping)) {
+    return `--tun ${o.tun}: the tunnel ends in the host's own stack, where the host's tools serve and ping: drop --serve and --ping (they run on an inner stack, without --tun)`;
+  }
+  if (o.tun !== undefined && !/^[\w.-]{1,15}$/.test(o.tun)) return `--tun ${o.tun}: not a device name: up to 15 letters, digits, '.', '-' or '_', e.g. --tun wg0`;
+  const pings = (o.ping ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const notAddress = pings.find((a) => isIP(a) === 0);
+  if (notAddress !== undefined) return `--ping ${notAddress}: not an IPv4 or IPv6 address; give tunnel addresses, e.g. --ping 198.19.0.1,fd00:198:19::1`;
+  const interval = checkPingInterval(o);
+  if (interval) return interval;
   try {
     const config = parseWgQuickConfig(text, o.conf);
     innerAddress(config);
-    return { config, serve };
+    const v6 = pings.find((a) => isIP(a) === 6);
+    if (v6 !== undefined && innerAddresses6(config).length === 0) return `--ping ${v6}: the tunnel has no IPv6 address: add one to the [Interface]'s Address, e.g. Address = 198.19.0.2/24, fd00:198:19::2/64`;
+    return { config, serve, pings };
   } catch (err) {
     if (err instanceof WireGuardConfigError) return err.message;
     throw err;
@@ -54,7 +79,9 @@ export function checkWireGuardOptions(o: WireGuardRunOptions): Checked | string 
 export async function runWireGuard(o: WireGuardRunOptions, io: CliIo, provider: RunningProvider, untilSignal: () => Promise<unknown>): Promise<number> {
   const checked = checkWireGuardOptions(o);
   if (typeof checked === 'string') { io.err(`wsk: wireguard: ${checked}`); return 2; }
-  const { config, serve } = checked;
+  const { config, serve, pings } = checked;
+  const signal = untilSignal();
+  if (o.tun !== undefined) return runWireGuardTun(o.tun, config, io, provider, signal);
   let wg;
   try {
     wg = await startWireGuardWsk({ config, outer: provider.subsystem, log: io.err });
@@ -65,27 +92,65 @@ export async function runWireGuard(o: WireGuardRunOptions, io: CliIo, provider: 
   const stops: (() => Promise<void>)[] = [];
   let stats: { close(): void } | null = null;
   let code = 0;
+  let pingCode = 0;
   try {
-    const where = `wireguard ${wg.name} ${wg.address} inside, port ${wg.port} on ${provider.where}`;
+    const prefixes = [wg.address, ...wg.addresses6];
+    const addresses = prefixes.join(', ');
+    const where = `wireguard ${wg.name} ${addresses} inside, port ${wg.port} on ${provider.where}`;
     try {
       stats = serveStats('wireguard', { where, device: wg.tunnel, stack: wg.innerStack, stackProvider: wg.innerProvider, status: () => wg.describe() });
     } catch (err) {
       io.err(`wsk: running without live counters (wsk stats): ${err instanceof Error ? err.message : String(err)}`);
     }
-    io.out(`wireguard ${wg.name}: listening on port ${wg.port} (${provider.where}), tunnel address ${wg.address}, ${config.peers.length} peer(s); Ctrl-C to stop`);
+    io.out(`wireguard ${wg.name}: listening on port ${wg.port} (${provider.where}), tunnel address ${addresses}, ${config.peers.length} peer(s); Ctrl-C to stop`);
+    const at = prefixes.map((a) => a.split('/')[0]).join(', ');
     for (const name of serve) {
       const stop = await startServed(name, wg.inner, io);
       if (!stop) { code = 1; break; }
       stops.push(stop);
-      io.out(`wireguard ${wg.name}: ${name} serving inside the tunnel at ${wg.address.split('/')[0]}`);
+      io.out(`wireguard ${wg.name}: ${name} serving inside the tunnel at ${at}`);
     }
-    if (code === 0) await untilSignal();
+    let signalled = false;
+    void signal.then(() => { signalled = true; });
+    for (let i = 0; code === 0 && i < pings.length && !signalled; i++) {
+      // An address that answered nothing makes the run's code 1 (ping's); the others still run.
+      const pinged = await runPingCommand(pings[i], o, io, wg.inner, signal);
+      if (pinged === 2) code = 1;
+      else if (pinged !== 0) pingCode = 1;
+    }
+    if (code === 0 && (serve.length > 0 || pings.length === 0)) await signal;
   } finally {
     for (const stop of stops.reverse()) await stop();
     stats?.close();
     await wg.stop();
   }
-  return code;
+  return code || pingCode;
+}
+
+/** --tun: the interface with its tunnel in a TUN device of the host's, until the signal. */
+async function runWireGuardTun(ifname: string, config: WgQuickConfig, io: CliIo, provider: RunningProvider, signal: Promise<unknown>): Promise<number> {
+  let wg;
+  try {
+    wg = await startWireGuardTun({ config, outer: provider.subsystem, log: io.err, ifname });
+  } catch (err) {
+    io.err(`wsk: wireguard: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+  let stats: { close(): void } | null = null;
+  try {
+    const where = `wireguard ${wg.tun.name} on TUN device ${wg.tun.name} (${wg.addresses.join(', ')}), port ${wg.port} on ${provider.where}`;
+    try {
+      stats = serveStats('wireguard', { where, device: null, stack: null, stackProvider: null, status: () => wg.describe() });
+    } catch (err) {
+      io.err(`wsk: running without live counters (wsk stats): ${err instanceof Error ? err.message : String(err)}`);
+    }
+    io.out(`wireguard ${wg.tun.name}: listening on port ${wg.port} (${provider.where}), TUN device ${wg.tun.name} with ${wg.addresses.join(', ')}, ${config.peers.length} peer(s); Ctrl-C to stop`);
+    await signal;
+  } finally {
+    stats?.close();
+    await wg.stop();
+  }
+  return 0;
 }
 
 /** Starts one --serve app on the inner subsystem; its stop, or null (after one line on stderr). */

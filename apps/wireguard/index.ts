@@ -10,7 +10,8 @@ export { parseWgQuickConfig, WireGuardConfigError, type WgQuickConfig, type Inte
 export { WireGuardError, type WireGuardErrorCode } from './errors.ts';
 export { describeDevice } from './status.ts';
 export { deviceFromConfig } from './device-from-config.ts';
-export { startWireGuardWsk, innerAddress, type WireGuardWsk, type WireGuardWskOptions } from './wireguard-wsk.ts';
+export { startWireGuardWsk, innerAddress, innerAddresses6, type WireGuardWsk, type WireGuardWskOptions } from './wireguard-wsk.ts';
+export { startWireGuardTun, type WireGuardTun, type WireGuardTunOptions } from './wireguard-tun.ts';
 export { WireGuardSockets, type WireGuardSocketsOptions } from './wsk-sockets.ts';
 export type { ReceiveStats, DatagramReceiver } from './receive-queue.ts';
 export type { SendStats } from './send-batches.ts';

@@ -1,10 +1,12 @@
 // `wsk run wireguard --conf <file> --serve echosrv,iperf3-server` against stock wireguard-go + wg,
 // as root, on a veth lab (apps/lab): wireguard-go in the lab's peer namespace (outer 198.18.0.1,
-// tunnel 198.19.0.1), our interface in the stack namespace (outer 198.18.0.2, tunnel 198.19.0.2),
-// once on the kernel provider (the address then on the kernel's veth end) and once on the
-// userspace stack over AF_PACKET. From the Linux side, through the tunnel: ping (answered by our
-// inner stack), 4 × 4 MiB echoed intact by echosrv, stock `iperf3 -c` for 2 s each way against our
-// iperf3 server; `wsk stats` shows the peer's handshake, transfer and endpoint; on both providers
+// tunnel 198.19.0.1 and fd00:198:19::1), our interface in the stack namespace (outer 198.18.0.2,
+// tunnel 198.19.0.2 and fd00:198:19::2), once on the kernel provider (the address then on the
+// kernel's veth end) and once on the userspace stack over AF_PACKET. From the Linux side, through
+// the tunnel: ping and ping -6 (answered by our inner stack), 4 × 4 MiB echoed intact by echosrv
+// over IPv4 and 4 MiB over IPv6, stock `iperf3 -c` for 2 s each way against our iperf3 server;
+// `wsk stats` shows the peer's handshake, transfer and endpoint; from our side `wsk run wireguard
+// --ping` to both of wireguard-go's tunnel addresses, answered by Linux; on both providers
 // also an IPv6 outer endpoint (fd00:198:18::/64 on the veth: the kernel's address, or the
 // userspace stack's own). On the kernel
 // provider wireguard-go starts the handshake (it alone knows an endpoint); on the stack our side
@@ -23,6 +25,8 @@ import { until } from '../helpers/wsk-call.ts';
 const WSK = fileURLToPath(new URL('../../apps/cli/wsk.mjs', import.meta.url));
 const THEIR_INNER = '198.19.0.1';
 const OUR_INNER = '198.19.0.2';
+const THEIR_INNER6 = 'fd00:198:19::1';
+const OUR_INNER6 = 'fd00:198:19::2';
 const WG_PORT = 51820;
 const OUR_OUTER6 = 'fd00:198:18::2';
 const THEIR_OUTER6 = 'fd00:198:18::1';
@@ -45,13 +49,13 @@ async function inPeer(lab: Lab, args: string[], ms = 30_000): Promise<{ code: nu
   return { code, out: r.out(), err: r.err() };
 }
 
-// 4 connections × 4 MiB to echosrv and back at once, each compared by SHA-256 in python (a Linux
-// client, not ours); one line per connection: bytes echoed, intact.
-const ECHO_CLIENT = `
+// `connections` × 4 MiB to echosrv at `host` and back at once, each compared by SHA-256 in python
+// (a Linux client, not ours); one line per connection: bytes echoed, intact.
+const echoClient = (host: string, connections: number): string => `
 import hashlib, os, socket, threading
 def one(out, i):
     data = os.urandom(4 << 20)
-    s = socket.create_connection(('${OUR_INNER}', 40007), timeout=60)
+    s = socket.create_connection(('${host}', 40007), timeout=60)
     got = bytearray()
     def read():
         while True:
@@ -61,8 +65,8 @@ def one(out, i):
     t = threading.Thread(target=read); t.start()
     s.sendall(data); s.shutdown(socket.SHUT_WR); t.join(90)
     out[i] = '%d %s' % (len(got), hashlib.sha256(got).digest() == hashlib.sha256(data).digest())
-out = [None] * 4
-ts = [threading.Thread(target=one, args=(out, i)) for i in range(4)]
+out = [None] * ${connections}
+ts = [threading.Thread(target=one, args=(out, i)) for i in range(${connections})]
 for t in ts: t.start()
 for t in ts: t.join(100)
 print('\\n'.join(str(o) for o in out))
@@ -93,35 +97,42 @@ function suite({ provider, weInitiate }: Side): void {
       // wireguard-go and its configuration, set with stock wg.
       writeFileSync(join(dir, 'theirs.conf'), [
         '[Interface]', `PrivateKey = ${formatKey(theirKey)}`, `ListenPort = ${WG_PORT}`, '',
-        '[Peer]', `PublicKey = ${formatKey(publicKeyOf(ourKey))}`, `AllowedIPs = ${OUR_INNER}/32`,
+        '[Peer]', `PublicKey = ${formatKey(publicKeyOf(ourKey))}`, `AllowedIPs = ${OUR_INNER}/32, ${OUR_INNER6}/128`,
         ...(weInitiate ? [] : [`Endpoint = ${ourOuter}:${WG_PORT}`]), '',
       ].join('\n'));
       lab.spawn('peer', ['wireguard-go', '-f', wgIf]);
       await until(() => existsSync(`/var/run/wireguard/${wgIf}.sock`), 10_000, 'wireguard-go to start');
       lab.exec('peer', ['wg', 'setconf', wgIf, join(dir, 'theirs.conf')]);
       lab.exec('peer', ['ip', 'addr', 'add', `${THEIR_INNER}/24`, 'dev', wgIf]);
+      lab.exec('peer', ['ip', '-6', 'addr', 'add', `${THEIR_INNER6}/64`, 'dev', wgIf, 'nodad']);
       lab.exec('peer', ['ip', 'link', 'set', wgIf, 'up']);
-      // Ours: a wg-quick file.
+      // Ours: a wg-quick file (and one that always names wireguard-go's endpoint, for --ping).
+      const ours = (withEndpoint: boolean): string => [
+        '[Interface]', `PrivateKey = ${formatKey(ourKey)}`, `ListenPort = ${WG_PORT}`, `Address = ${OUR_INNER}/24, ${OUR_INNER6}/64`, '',
+        '[Peer]', `PublicKey = ${formatKey(publicKeyOf(theirKey))}`, `AllowedIPs = ${THEIR_INNER}/32, ${THEIR_INNER6}/128`,
+        ...(withEndpoint ? [`Endpoint = ${theirOuter}:${WG_PORT}`, 'PersistentKeepalive = 25'] : []), '',
+      ].join('\n');
       const conf = join(dir, 'ours.conf');
-      writeFileSync(conf, [
-        '[Interface]', `PrivateKey = ${formatKey(ourKey)}`, `ListenPort = ${WG_PORT}`, `Address = ${OUR_INNER}/24`, '',
-        '[Peer]', `PublicKey = ${formatKey(publicKeyOf(theirKey))}`, `AllowedIPs = ${THEIR_INNER}/32`,
-        ...(weInitiate ? [`Endpoint = ${theirOuter}:${WG_PORT}`, 'PersistentKeepalive = 25'] : []), '',
-      ].join('\n'));
-      const args = ['run', 'wireguard', '--conf', conf, '--serve', 'echosrv,iperf3-server'];
+      writeFileSync(conf, ours(weInitiate));
+      writeFileSync(join(dir, 'ping.conf'), ours(true));
       if (provider === 'kernel') {
         // The kernel provider uses the host's sockets: the stack namespace's kernel gets the address.
         lab.exec('stack', ['ip', 'addr', 'add', lab.stackAddress, 'dev', lab.stackIf]);
         // And IPv6 outer addresses, for the IPv6 socket.
         lab.exec('stack', ['ip', 'addr', 'add', `${OUR_OUTER6}/64`, 'dev', lab.stackIf, 'nodad']);
         lab.exec('peer', ['ip', 'addr', 'add', `${THEIR_OUTER6}/64`, 'dev', lab.peerIf, 'nodad']);
-        run = start('ip', ['netns', 'exec', lab.stackNs, process.execPath, WSK, ...args], statsEnv());
-      } else {
-        run = start(process.execPath, [WSK, ...args, '--link', 'afpacket', '--netns', lab.stackNs, '--ifname', lab.stackIf, '--ip', lab.stackAddress, '--ip', `${OUR_OUTER6}/64`], statsEnv());
       }
+      run = ourWsk(['--conf', conf, '--serve', 'echosrv,iperf3-server']);
       await until(() => /iperf3-server serving/.test(run.out()) || run.child.exitCode !== null, 30_000, 'wsk run wireguard to serve');
       expect(run.err()).toBe(expectedStderr);
     }, 90_000);
+
+    /** `wsk run wireguard` with these options in the stack namespace, on this suite's provider. */
+    function ourWsk(options: string[]): Running {
+      const args = ['run', 'wireguard', ...options];
+      if (provider === 'kernel') return start('ip', ['netns', 'exec', lab.stackNs, process.execPath, WSK, ...args], statsEnv());
+      return start(process.execPath, [WSK, ...args, '--link', 'afpacket', '--netns', lab.stackNs, '--ifname', lab.stackIf, '--ip', lab.stackAddress, '--ip', `${OUR_OUTER6}/64`], statsEnv());
+    }
 
     afterAll(async () => {
       if (run && run.child.exitCode === null) {
@@ -141,9 +152,21 @@ function suite({ provider, weInitiate }: Side): void {
     });
 
     it('echosrv inside the tunnel echoes 4 × 4 MiB from Linux clients at once, intact', async () => {
-      const r = await inPeer(lab, ['python3', '-c', ECHO_CLIENT], 110_000);
+      const r = await inPeer(lab, ['python3', '-c', echoClient(OUR_INNER, 4)], 110_000);
       expect(r.err).toBe('');
       expect(r.out.trim().split('\n')).toEqual(Array(4).fill(`${4 << 20} True`));
+    }, 120_000);
+
+    it('IPv6 inside the tunnel: a Linux ping -6 to our inner IPv6 address is answered', async () => {
+      const r = await inPeer(lab, ['ping', '-6', '-c', '3', '-i', '0.2', '-W', '3', OUR_INNER6]);
+      expect(r.out).toContain('3 packets transmitted, 3 received');
+      expect(r.out).toContain(`from ${OUR_INNER6}: icmp_seq=1 ttl=64`);
+    });
+
+    it('IPv6 inside the tunnel: echosrv echoes 4 MiB from a Linux client at [fd00:198:19::2], intact', async () => {
+      const r = await inPeer(lab, ['python3', '-c', echoClient(OUR_INNER6, 1)], 110_000);
+      expect(r.err).toBe('');
+      expect(r.out.trim()).toBe(`${4 << 20} True`);
     }, 120_000);
 
     for (const reverse of [false, true]) {
@@ -159,7 +182,7 @@ function suite({ provider, weInitiate }: Side): void {
       const r = start(process.execPath, [WSK, 'stats'], statsEnv());
       expect(await r.exited).toBe(0);
       const text = r.out();
-      expect(text).toMatch(/wireguard on wireguard wg0 198\.19\.0\.2\/24 inside, port 51820/);
+      expect(text).toMatch(/wireguard on wireguard wg0 198\.19\.0\.2\/24, fd00:198:19::2\/64 inside, port 51820/);
       expect(text).toContain(`peer: ${formatKey(publicKeyOf(theirKey))}`);
       expect(text).toContain(`endpoint: ${lab.peerAddress.split('/')[0]}:${WG_PORT}`);
       expect(text).toMatch(/latest handshake: \d+ (second|minute)s? ago/);
@@ -182,6 +205,21 @@ function suite({ provider, weInitiate }: Side): void {
       expect(await run.exited).toBe(0);
       expect(run.err()).toBe(expectedStderr);
     }, 30_000);
+
+    it('ping from our side: wsk run wireguard --ping to wireguard-go\'s IPv4 and IPv6 tunnel addresses, answered by Linux, exit 0', async () => {
+      // A new run of ours with wireguard-go's endpoint in its file: it initiates, and wireguard-go
+      // follows it back to our IPv4 outer address (the test above had moved it to IPv6).
+      const ping = ourWsk(['--conf', join(dir, 'ping.conf'), '--ping', `${THEIR_INNER},${THEIR_INNER6}`, '-c', '3', '-i', '0.2']);
+      const code = await Promise.race([ping.exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 45_000).unref())]);
+      if (code === 'hung') ping.child.kill('SIGKILL');
+      expect(code).toBe(0);
+      const out = ping.out();
+      expect(out).toContain(`PING ${THEIR_INNER} (${THEIR_INNER}) 56(84) bytes of data.`);
+      expect(out).toMatch(new RegExp(`64 bytes from ${THEIR_INNER.replace(/\./g, '\\.')}: icmp_seq=\\d ttl=64 time=`));
+      expect(out).toMatch(new RegExp(`64 bytes from ${THEIR_INNER6}: icmp_seq=\\d ttl=64 time=`));
+      expect(out.match(/3 packets transmitted, 3 received, 0% packet loss/g)).toHaveLength(2);
+      expect(ping.err()).toBe(expectedStderr);
+    }, 60_000);
   });
 }
 

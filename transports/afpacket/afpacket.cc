@@ -735,6 +735,7 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("PacketSocket", PacketSocket::Define(env));
   InitSupport(env, exports);
+  InitTun(env, exports);
   return exports;
 }
 

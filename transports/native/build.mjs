@@ -25,8 +25,8 @@ const retry = existsSync(join(root, 'index.ts')) ? 'npm run build:native' : 'npm
 const ADDONS = [
   {
     name: 'wsk_afpacket',
-    what: 'AF_PACKET link',
-    sources: ['transports/afpacket/afpacket.cc', 'transports/native/support.cc'],
+    what: 'AF_PACKET link (and the TUN device)',
+    sources: ['transports/afpacket/afpacket.cc', 'transports/tun/tun.cc', 'transports/native/support.cc'],
     headers: ['transports/native/support.h'],
     libs: [],
   },

@@ -73,4 +73,7 @@ void ReportPendingException(Napi::Env env);
 /** Exports enterNetns(name) / leaveNetns() and the DeviceWatch class. */
 void InitSupport(Napi::Env env, Napi::Object exports);
 
+/** Exports the TunDevice class (transports/tun/tun.cc; built into the wsk_afpacket addon). */
+void InitTun(Napi::Env env, Napi::Object exports);
+
 }  // namespace wsk

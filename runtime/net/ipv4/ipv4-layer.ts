@@ -249,7 +249,9 @@ export class Ipv4Layer implements IgmpSender {
   hasRoute(dst: number): boolean {
     dst |= 0;
     if (this.nic.linkState !== 'up') return this.isLocalDestination(dst) || (dst >>> 24) === 127;
-    return this.isLocalDestination(dst) || (dst >>> 24) === 127 || this.isBroadcast(dst) || isMulticast(dst)
+    // A point-to-point (IP-framed) link has no neighbours: whatever is not ours goes to its far
+    // end, which routes it (a WireGuard tunnel: by its peers' AllowedIPs).
+    return this.nic.ipFraming || this.isLocalDestination(dst) || (dst >>> 24) === 127 || this.isBroadcast(dst) || isMulticast(dst)
       || (dst & this.iface.netmask) === this.iface.network || this.iface.gateway !== 0;
   }
 

@@ -183,7 +183,9 @@ export class Ipv6Layer implements Ipv6Network {
   hasRoute(dst: number): boolean {
     if (this.isLocal(dst)) return true;
     if (this.host.linkState !== 'up') return false;
-    return this.isMulticast(dst) || this.isOnLink(dst) || this.defaultRouter() !== 0;
+    // A point-to-point (IP-framed) link has no neighbours and no router: whatever is not ours goes
+    // to its far end, which routes it (a WireGuard tunnel: by its peers' AllowedIPs).
+    return this.host.ipFraming || this.isMulticast(dst) || this.isOnLink(dst) || this.defaultRouter() !== 0;
   }
 
   pathMtu(dst: number): number {
