@@ -254,10 +254,10 @@ describe('allocation and zero copy on the receive path (issue 4 quality bar)', (
     const freeBefore = pair.network.arena.freeCount;
     pair.b.ip.sendUdp(peer, [payload], 1, pair.a.ip.address, port);
     await until(() => lists.length === 1);
-    const mdl = lists[0]!.Buffer.Mdl!;
-    const view = mdl.buffer;
+    const { Mdl, Offset, Length } = lists[0]!.Buffer;
+    const view = Mdl!.buffer.subarray(Offset, Offset + Length);
     const arena = pair.network.arena;
-    // The MDL's bytes are a view over the arena: same ArrayBuffer, inside one slot.
+    // The MDL maps the arena (the slot's view), the WSK_BUF's Offset/Length the datagram inside one slot.
     expect(view.buffer).toBe(arena.buffer);
     const slot = Math.floor(view.byteOffset / arena.slotSize);
     expect(view.byteOffset + view.byteLength).toBeLessThanOrEqual(arena.base(slot) + arena.slotSize);

@@ -10,14 +10,15 @@ import {
   STATUS_CANCELLED, STATUS_DATA_NOT_ACCEPTED, STATUS_INVALID_DEVICE_STATE, STATUS_INVALID_PARAMETER, STATUS_PENDING,
   STATUS_SUCCESS, type NTSTATUS,
 } from '../ntstatus.ts';
-import { copyIntoWskBuf, IoAllocateMdl, validateWskBuf, wskBufSegments, type WSK_BUF } from '../mdl/mdl.ts';
-import { SOCK_RAW, endpointToSockaddr, sockaddrToEndpoint, writeSockaddr, type Endpoint, type SOCKADDR } from '../sockaddr.ts';
+import { copyIntoWskBuf, validateWskBuf, wskBufSegments, type WSK_BUF } from '../mdl/mdl.ts';
+import { SOCK_RAW, sockaddrToEndpoint, writeSockaddr, type Endpoint, type SOCKADDR } from '../sockaddr.ts';
 import { MSG_CTRUNC, MSG_TRUNC, WSK_EVENT_RECEIVE_FROM } from './constants.ts';
 import { copyControlInfo, parseSendControl, receiveInfoMask, writeControlInfo } from './control-info.ts';
 import { ControlPool } from './control-pool.ts';
+import { DatagramState, type ReceivedDatagram } from './datagram-pool.ts';
 import { beginIrp, failIrp, pendIrp, pendIrpWith, rethrowClientError } from './completion.ts';
 import {
-  enterCallback, isEventEnabled, leaveCallback, settle, trackPending, type PendingOp, type QueuedDatagram, type ReceiveFromRequest,
+  enterCallback, isEventEnabled, leaveCallback, settle, trackPending, type PendingOp, type ReceiveFromRequest,
   type WskSocketObject,
 } from './socket.ts';
 import { SEND_HEADER_INCLUDED, type DatagramInfo, type DatagramSendInfo } from '../provider.ts';
@@ -29,7 +30,7 @@ export function startDatagram(s: WskSocketObject, local: Endpoint): Promise<Endp
     broadcast: s.options.broadcast, receiveInfo: receiveInfoMask(s.options.receiveControl),
     ...(s.socketType === SOCK_RAW ? { rawProtocol: s.protocol } : {}),
   }, {
-    onDatagram: (data, from, flags, info) => onDatagram(s, data, from, flags, info),
+    onDatagram: (bytes, offset, length, from, flags, info) => onDatagram(s, bytes, offset, length, from, flags, info),
     onError: () => { if (s.state === 'open') s.state = 'forced'; },
   }).then((dg) => {
     if (s.state !== 'open') { dg.close(); return dg.localEndpoint; }
@@ -47,38 +48,43 @@ export function startDatagram(s: WskSocketObject, local: Endpoint): Promise<Endp
 }
 
 function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
-  return a.family === b.family && a.port === b.port && a.address.every((v, i) => v === b.address[i]);
+  if (a.family !== b.family || a.port !== b.port || a.address.byteLength !== b.address.byteLength) return false;
+  for (let i = 0; i < a.address.byteLength; i++) if (a.address[i] !== b.address[i]) return false;
+  return true;
 }
 
-function onDatagram(s: WskSocketObject, data: Uint8Array, from: Endpoint, flags: number, info: DatagramInfo): void {
+function onDatagram(s: WskSocketObject, bytes: Uint8Array, offset: number, length: number, from: Endpoint, flags: number, info: DatagramInfo): void {
   if (s.state !== 'open') return;
   if (s.fixedRemote && !sameEndpoint(s.fixedRemote, from)) return;
-  if (s.datagramQueueBytes + data.byteLength > s.options.receiveBufferSize && s.receiveFromRequests.length === 0) {
+  if (s.datagramQueueBytes + length > s.options.receiveBufferSize && s.receiveFromRequests.length === 0) {
     // Only queued datagrams count against the buffer; an event may still take this one.
     if (!isEventEnabled(s, WSK_EVENT_RECEIVE_FROM)) { s.droppedDatagrams++; return; }
   }
-  const d: QueuedDatagram = { data, from, flags, control: null, controlLength: 0, controlSlot: -1, hold: -1, state: 'queued' };
+  const d = s.datagramPool.take();
+  const generation = d.generation;
+  d.fill(bytes, offset, length, from, flags);
   if (s.options.receiveControl !== 0) takeControl(s, d, info);
   s.datagramQueue.push(d);
-  s.datagramQueueBytes += data.byteLength;
+  s.datagramQueueBytes += length;
   deliverDatagrams(s);
-  // Still queued, or retained by the indication: keep the transport's storage (zero copy).
-  if (d.state !== 'done' && s.datagram?.hold) {
-    d.hold = s.datagram.hold();
-    if (d.hold < 0) {
-      // The transport cannot keep more (its table has one handle per ring slot, so only many
-      // sockets holding one broadcast datagram get here): take a private copy rather than lose it.
-      // A retained indication already handed out would still point at the slot, so the stack
-      // sizes the table to make this unreachable for unicast traffic.
-      d.data = d.data.slice();
-    } else if (d.state === 'retained') {
-      s.datagram.pin?.(d.hold);
-    }
+  // Still queued, or retained by the indication: keep the transport's storage (zero copy). A
+  // record given back meanwhile (consumed, or released) may already be another datagram's.
+  if (d.generation !== generation || d.state === DatagramState.FREE || !s.datagram?.hold) return;
+  d.hold = s.datagram.hold();
+  if (d.hold < 0) {
+    // The transport cannot keep more (its table has one handle per ring slot, so only many
+    // sockets holding one broadcast datagram get here): take a private copy rather than lose it.
+    // A retained indication already handed out would still point at the slot, so the stack
+    // sizes the table to make this unreachable for unicast traffic.
+    d.bytes = bytes.slice(offset, offset + length);
+    d.offset = 0;
+  } else if (d.state === DatagramState.RETAINED) {
+    s.datagram.pin?.(d.hold);
   }
 }
 
 /** Writes the datagram's control info into a slot of the socket's pool (nothing allocated once the pool is warm). */
-function takeControl(s: WskSocketObject, d: QueuedDatagram, info: DatagramInfo): void {
+function takeControl(s: WskSocketObject, d: ReceivedDatagram, info: DatagramInfo): void {
   const pool = (s.controlPool ??= new ControlPool());
   const slot = pool.take();
   const view = pool.view(slot);
@@ -89,54 +95,61 @@ function takeControl(s: WskSocketObject, d: QueuedDatagram, info: DatagramInfo):
   d.controlSlot = slot;
 }
 
-/** The datagram's bytes now (a queued datagram may have been copied out of the ring). */
-function bytesOf(s: WskSocketObject, d: QueuedDatagram): Uint8Array {
-  if (d.hold >= 0 && s.datagram?.heldBytes) d.data = s.datagram.heldBytes(d.hold);
-  return d.data;
+/** Points the record at where its bytes are now (a queued datagram may have been copied out of the ring). */
+function locate(s: WskSocketObject, d: ReceivedDatagram): void {
+  const t = s.datagram;
+  if (d.hold >= 0 && t?.heldStorage) {
+    d.bytes = t.heldStorage(d.hold);
+    d.offset = t.heldOffset!(d.hold);
+  }
 }
 
-function finish(s: WskSocketObject, d: QueuedDatagram): void {
-  d.state = 'done';
+/** The datagram is over: its control slot, the transport's storage and the record go back. */
+function finish(s: WskSocketObject, d: ReceivedDatagram): void {
   if (d.controlSlot >= 0) {
     s.controlPool!.give(d.controlSlot);
     d.controlSlot = -1;
-    d.control = null;
   }
   if (d.hold >= 0) {
     (s.datagram ?? s.closedDatagram)?.release?.(d.hold);
     d.hold = -1;
   }
+  s.datagramPool.give(d);
+}
+
+function redeliver(s: WskSocketObject): void {
+  if (s.state === 'open') deliverDatagrams(s);
 }
 
 export function deliverDatagrams(s: WskSocketObject): void {
   // A WskReceiveFrom posted from inside WskReceiveFromEvent waits for the indication to settle.
   if (s.indicating) return;
-  while (s.datagramQueue.length > 0 && s.receiveFromRequests.length > 0) {
-    const d = s.datagramQueue.shift()!;
-    s.datagramQueueBytes -= d.data.byteLength;
+  const queue = s.datagramQueue;
+  while (queue.length > 0 && s.receiveFromRequests.length > 0) {
+    const d = queue.shift();
+    s.datagramQueueBytes -= d.length;
     completeReceiveFrom(s, s.receiveFromRequests.shift()!, d);
     finish(s, d);
   }
-  if (s.datagramQueue.length === 0 || !isEventEnabled(s, WSK_EVENT_RECEIVE_FROM)) return;
+  if (queue.length === 0 || !isEventEnabled(s, WSK_EVENT_RECEIVE_FROM)) return;
   const fn = (s.clientDispatch as WSK_CLIENT_DATAGRAM_DISPATCH | null)?.WskReceiveFromEvent;
   if (!fn) return;
+  // The list is the records' own elements, linked afresh (datagram-pool.ts).
   let head: WSK_DATAGRAM_INDICATION | null = null;
   let tail: WSK_DATAGRAM_INDICATION | null = null;
   let flags = 0;
-  const elements = s.retainedDatagrams;
-  elements.begin();
-  for (const d of s.datagramQueue) {
-    const data = bytesOf(s, d);
-    const node: WSK_DATAGRAM_INDICATION = {
-      Next: null, Buffer: { Mdl: IoAllocateMdl(data), Offset: 0, Length: data.byteLength },
-      ControlInfo: d.control, ControlInfoLength: d.controlLength, RemoteAddress: endpointToSockaddr(d.from),
-    };
+  const indicated = queue.length;
+  for (let i = 0; i < indicated; i++) {
+    const d = queue.at(i);
+    locate(s, d);
+    const node = d.present();
+    d.state = DatagramState.INDICATED;
     flags |= d.flags;
     if (tail) tail.Next = node; else head = node;
     tail = node;
-    elements.add(node);
   }
-  const indicated = s.datagramQueue.length;
+  const pool = s.datagramPool;
+  pool.indicated = indicated;
   // invokeEvent without a closure per indication (the receive path).
   let status: NTSTATUS = STATUS_DATA_NOT_ACCEPTED;
   if (enterCallback(s)) {
@@ -151,35 +164,35 @@ export function deliverDatagrams(s: WskSocketObject): void {
       leaveCallback(s);
     }
   }
-  if (s.state !== 'open' || status === STATUS_DATA_NOT_ACCEPTED) {
-    elements.end();
-    if (s.state !== 'open') return;
+  pool.indicated = 0;
+  if (s.state !== 'open') return;
+  if (status === STATUS_DATA_NOT_ACCEPTED) {
+    // Not taken: they stay queued (released ones too: the release did not count).
+    for (let i = 0; i < indicated; i++) queue.at(i).state = DatagramState.QUEUED;
     // R32: enabled through SO_WSK_EVENT_CALLBACK → disabled until re-enabled; static stays on.
     if (!(s.staticEvents & WSK_EVENT_RECEIVE_FROM)) s.enabledEvents &= ~WSK_EVENT_RECEIVE_FROM;
     return;
   }
   // Only what was indicated is consumed; datagrams that arrived meanwhile stay queued.
-  const consumed = s.datagramQueue.splice(0, indicated);
-  for (let i = 0; i < consumed.length; i++) {
-    const d = consumed[i]!;
-    s.datagramQueueBytes -= d.data.byteLength;
-    if (status === STATUS_PENDING && !elements.releasedDuring(i)) {
+  for (let i = 0; i < indicated; i++) {
+    const d = queue.shift();
+    s.datagramQueueBytes -= d.length;
+    if (status === STATUS_PENDING && d.state === DatagramState.INDICATED) {
       // R33: each element's bytes stay valid until that element is released — pinned in the
       // ring, never copied out.
-      d.state = 'retained';
+      d.state = DatagramState.RETAINED;
+      pool.retained++;
       if (d.hold >= 0) s.datagram?.pin?.(d.hold);
-      elements.keep(i, d);
     } else {
       finish(s, d);
     }
   }
-  elements.end();
-  if (s.datagramQueue.length > 0 || s.receiveFromRequests.length > 0) setImmediate(() => { if (s.state === 'open') deliverDatagrams(s); });
+  if (queue.length > 0 || s.receiveFromRequests.length > 0) setImmediate(redeliver, s);
 }
 
-function completeReceiveFrom(s: WskSocketObject, r: ReceiveFromRequest, d: QueuedDatagram): void {
-  const data = bytesOf(s, d);
-  const copied = copyIntoWskBuf(r.buffer, 0, data);
+function completeReceiveFrom(s: WskSocketObject, r: ReceiveFromRequest, d: ReceivedDatagram): void {
+  locate(s, d);
+  const copied = copyIntoWskBuf(r.buffer, 0, d.bytes.subarray(d.offset, d.offset + d.length));
   if (r.remote) writeSockaddr(r.remote, d.from);
   if (r.controlLength) {
     // R45: whole objects while they fit the caller's ControlLength bytes; MSG_CTRUNC for the rest.
@@ -190,7 +203,7 @@ function completeReceiveFrom(s: WskSocketObject, r: ReceiveFromRequest, d: Queue
       r.controlLength.value = c.copied;
       truncated = c.truncated;
     }
-    if (r.controlFlags) r.controlFlags.value = d.flags | (copied < data.byteLength ? MSG_TRUNC : 0) | (truncated ? MSG_CTRUNC : 0);
+    if (r.controlFlags) r.controlFlags.value = d.flags | (copied < d.length ? MSG_TRUNC : 0) | (truncated ? MSG_CTRUNC : 0);
   }
   settle(s, r, STATUS_SUCCESS, copied);
 }
@@ -297,19 +310,18 @@ export function WskSendMessagesImpl(
   return sendPieces(s, Irp, 'WskSendMessages', datagrams, to, info);
 }
 
-/** WskRelease: the elements of `list`, whatever grouping the application chose (retained.ts). */
+/** WskRelease: the elements of `list`, whatever grouping the application chose (datagram-pool.ts, retained.ts). */
 export function WskReleaseDatagramsImpl(s: WskSocketObject, list: WSK_DATAGRAM_INDICATION | null): NTSTATUS {
-  return s.retainedDatagrams.release(list, finish, s);
+  return s.datagramPool.release(list, finish, s);
 }
 
 export function closeDatagram(s: WskSocketObject): void {
   // Queued datagrams go back to the transport. Retained indications stay valid after close and
   // are still released by WskRelease, as on connection sockets (R33).
-  for (const d of s.datagramQueue) finish(s, d);
+  while (s.datagramQueue.length > 0) finish(s, s.datagramQueue.shift());
   s.closedDatagram = s.datagram;
   s.datagram?.close();
   s.datagram = null;
-  s.datagramQueue.length = 0;
   s.datagramQueueBytes = 0;
   s.receiveFromRequests.length = 0;
 }

@@ -10,10 +10,11 @@ import { completeIrp, rethrowClientError } from './completion.ts';
 import type { Binding } from './address-sharing.ts';
 import type { WskClientObject } from './client.ts';
 import { RetainedElements } from './retained.ts';
+import { DatagramPool, DatagramQueue } from './datagram-pool.ts';
 import type { ControlPool } from './control-pool.ts';
 import type {
   EPROCESS, PVOID, SECURITY_DESCRIPTOR, WSK_CLIENT_CONNECTION_DISPATCH, WSK_DATA_INDICATION,
-  WSK_DATAGRAM_INDICATION, WSK_INSPECT_ID, WSK_SOCKET,
+  WSK_INSPECT_ID, WSK_SOCKET,
 } from './types.ts';
 
 export type Category = 'basic' | 'listen' | 'connection' | 'datagram' | 'stream';
@@ -55,23 +56,6 @@ export interface PendedInspection {
   connection: TransportConnection;
   id: WSK_INSPECT_ID;
   relay: import('./connection.ts').ConnectionRelay;
-}
-
-export interface QueuedDatagram {
-  data: Uint8Array;
-  from: Endpoint;
-  flags: number;
-  /**
-   * Its control info (WSACMSGHDR objects), built when it arrived: the first controlLength bytes of
-   * slot controlSlot of the socket's ControlPool; null (slot -1) when it carries none.
-   */
-  control: Uint8Array | null;
-  controlLength: number;
-  controlSlot: number;
-  /** TransportDatagram.hold() handle while the transport's storage is kept, else -1. */
-  hold: number;
-  /** 'queued' until consumed by an IRP or an indication; 'retained' by STATUS_PENDING; then 'done'. */
-  state: 'queued' | 'retained' | 'done';
 }
 
 export interface SocketOptions {
@@ -164,11 +148,12 @@ export class WskSocketObject implements WSK_SOCKET {
   datagram: TransportDatagram | null = null;
   /** The transport after close, kept so that retained indications can still be released (R33). */
   closedDatagram: TransportDatagram | null = null;
-  readonly datagramQueue: QueuedDatagram[] = [];
+  /** Datagrams received and not yet taken by a WskReceiveFrom or an indication, oldest first. */
+  readonly datagramQueue = new DatagramQueue();
   datagramQueueBytes = 0;
   readonly receiveFromRequests: ReceiveFromRequest[] = [];
-  /** Datagram indication elements the application holds, each with the datagram it points into. */
-  readonly retainedDatagrams = new RetainedElements<WSK_DATAGRAM_INDICATION, QueuedDatagram>();
+  /** Received datagrams' records, with the indication elements the application holds (datagram-pool.ts). */
+  readonly datagramPool: DatagramPool = new DatagramPool(this);
   /** Where received datagrams' control info lives (control-pool.ts); made when the first one arrives. */
   controlPool: ControlPool | null = null;
   fixedRemote: Endpoint | null = null;

@@ -195,6 +195,9 @@ export class UdpSocket {
 
   /** The bytes of the datagram being delivered (a view into its slot). */
   current(): Uint8Array { return this.arena.view(this.curSlot).subarray(0, this.curLength); }
+  /** The same without making a view: the whole slot's view (made once by the arena), the datagram its first currentLength() bytes. */
+  currentStorage(): Uint8Array { return this.arena.view(this.curSlot); }
+  currentLength(): number { return this.curLength; }
 
   /** During onDatagram: keeps the datagram's slot; returns a handle for heldBytes/pin/release, or -1. */
   hold(): number {
@@ -203,6 +206,8 @@ export class UdpSocket {
   }
 
   heldBytes(handle: number): Uint8Array { return this.held.bytes(handle); }
+  heldStorage(handle: number): Uint8Array { return this.held.storage(handle); }
+  heldOffset(handle: number): number { return this.held.offsetOf(handle); }
   pin(handle: number): void { this.held.pin(handle); }
 
   release(handle: number): void {
