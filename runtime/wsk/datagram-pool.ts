@@ -18,9 +18,14 @@
 // WskRelease follows the rules of retained.ts (any grouping, elements recorded when indicated and
 // never read back through Next but in the list being released, the list checked whole first).
 //
-// A recycled element is cleared at once (Next, Buffer.Mdl and ControlInfo null, lengths 0): an
-// application that reads an element after releasing it finds no data rather than another
-// datagram's, until the record is reused.
+// Misuse: a released element is never the application's again, but its object comes back for a
+// later datagram (a lookaside list's rule in a kernel driver too). Two things catch misuse
+// anyway: a recycled element is cleared at once (Next, Buffer.Mdl and ControlInfo null, lengths
+// 0), so reading it finds no data rather than another datagram's; and free records are reused
+// oldest first, only once QUARANTINE others are free, so a release of an element released a
+// short while ago still finds it free and returns STATUS_INVALID_PARAMETER. For tests that
+// release elements long released on purpose, verifyDatagramReleases(true) never reuses a record
+// (every released element stays unknown for good; each datagram then costs a record).
 import { STATUS_INVALID_PARAMETER, STATUS_SUCCESS, type NTSTATUS } from '../ntstatus.ts';
 import { MDL, mapMdl, type WSK_BUF } from '../mdl/mdl.ts';
 import { AF_INET, AF_INET6, htons, type Endpoint, type SOCKADDR, type SOCKADDR_IN, type SOCKADDR_IN6 } from '../sockaddr.ts';
@@ -196,9 +201,19 @@ export class DatagramQueue {
   }
 }
 
+/** Free records that stay unused before one is reused (see the misuse note above). */
+const QUARANTINE = 8;
+let verifying = false;
+
+/** Tests: never reuse a released record, so that every later WskRelease of its element fails. */
+export function verifyDatagramReleases(on: boolean): void {
+  verifying = on;
+}
+
 /** A socket's records: the free ones, and how many the application holds (for WskRelease's checks). */
 export class DatagramPool {
-  private readonly free: ReceivedDatagram[] = [];
+  /** Oldest freed first. */
+  private readonly free = new DatagramQueue();
   /** Records in state RETAINED. */
   retained = 0;
   /** Records in state INDICATED or RELEASED_EARLY (the indication in progress). */
@@ -208,7 +223,7 @@ export class DatagramPool {
 
   /** A record for a datagram that just arrived (state QUEUED). */
   take(): ReceivedDatagram {
-    const d = this.free.pop() ?? new ReceivedDatagram(this.owner);
+    const d = this.free.length > QUARANTINE ? this.free.shift() : new ReceivedDatagram(this.owner);
     d.state = DatagramState.QUEUED;
     d.generation++;
     return d;
@@ -217,7 +232,7 @@ export class DatagramPool {
   give(d: ReceivedDatagram): void {
     if (d.state === DatagramState.RETAINED) this.retained--;
     d.clear();
-    this.free.push(d);
+    if (!verifying) this.free.push(d);
   }
 
   /**
