@@ -11,7 +11,7 @@ import {
   STATUS_SUCCESS, type NTSTATUS,
 } from '../ntstatus.ts';
 import { copyIntoWskBuf, validateWskBuf, wskBufSegments, type WSK_BUF } from '../mdl/mdl.ts';
-import { SOCK_RAW, sockaddrToEndpoint, writeSockaddr, type Endpoint, type SOCKADDR } from '../sockaddr.ts';
+import { SOCK_RAW, sockaddrIntoEndpoint, writeSockaddr, type Endpoint, type SOCKADDR } from '../sockaddr.ts';
 import { MSG_CTRUNC, MSG_TRUNC, WSK_EVENT_RECEIVE_FROM } from './constants.ts';
 import { copyControlInfo, parseSendControl, receiveInfoMask, writeControlInfo } from './control-info.ts';
 import { ControlPool } from './control-pool.ts';
@@ -224,7 +224,7 @@ export function WskReceiveFromImpl(
   const controlRoom = ControlLength ? Math.max(0, Number(ControlLength.value) || 0) : 0;
   const control = ControlLength && ControlInfo instanceof Uint8Array ? ControlInfo : null;
   const r: ReceiveFromRequest = trackPending(s, {
-    irp: Irp, done: false, buffer: Buffer!, remote: RemoteAddress, controlLength: ControlLength, control, controlRoom, controlFlags: ControlFlags,
+    irp: Irp, done: false, prevPending: null, nextPending: null, buffer: Buffer!, remote: RemoteAddress, controlLength: ControlLength, control, controlRoom, controlFlags: ControlFlags,
   });
   s.receiveFromRequests.push(r);
   const status = pendIrp(Irp, () => {
@@ -236,21 +236,50 @@ export function WskReceiveFromImpl(
   return status;
 }
 
+/** Where to send: RemoteAddress read into the socket's scratch endpoint (its address the SOCKADDR's own array), or the fixed address. */
 function destinationFor(s: WskSocketObject, RemoteAddress: SOCKADDR | null): Endpoint | null {
   if (RemoteAddress) {
-    const ep = sockaddrToEndpoint(RemoteAddress);
+    const ep = sockaddrIntoEndpoint(RemoteAddress, s.sendDestination);
     return ep && ep.family === s.family ? ep : null;
   }
   return s.fixedRemote ?? s.sendToAddress;
 }
 
-/** One WskSendTo/WskSendMessages in flight: its datagrams' completions are counted into it. */
-interface DatagramSend extends PendingOp { socket: WskSocketObject; remaining: number; total: number; failed: NTSTATUS }
+/**
+ * One WskSendTo/WskSendMessages in flight: its datagrams' completions are counted into it. The
+ * socket keeps the ones whose datagrams have all reported (settled or not: a cancelled send's
+ * datagrams still report) for the next call.
+ */
+export class DatagramSend implements PendingOp {
+  irp!: IRP;
+  done = false;
+  prevPending: PendingOp | null = null;
+  nextPending: PendingOp | null = null;
+  remaining = 0;
+  total = 0;
+  failed: NTSTATUS = STATUS_SUCCESS;
+  constructor(readonly socket: WskSocketObject) {}
+}
+
+function takeSend(s: WskSocketObject, irp: IRP, datagrams: number): DatagramSend {
+  const op = s.freeSends.pop() ?? new DatagramSend(s);
+  op.irp = irp;
+  op.done = false;
+  op.remaining = datagrams;
+  op.total = 0;
+  op.failed = STATUS_SUCCESS;
+  return trackPending(s, op);
+}
 
 // The send path makes no closure per request: the transport hands the request back as a token.
 function onDatagramSent(result: NTSTATUS, bytes: number, op: DatagramSend): void {
   if (result !== STATUS_SUCCESS) { if (op.failed === STATUS_SUCCESS) op.failed = result; } else op.total += bytes;
-  if (--op.remaining === 0) settle(op.socket, op, op.failed, op.failed === STATUS_SUCCESS ? op.total : 0);
+  if (--op.remaining === 0) finishSend(op);
+}
+
+function finishSend(op: DatagramSend): void {
+  settle(op.socket, op, op.failed, op.failed === STATUS_SUCCESS ? op.total : 0);
+  op.socket.freeSends.push(op);
 }
 
 function cancelDatagramSend(op: DatagramSend): void {
@@ -259,20 +288,36 @@ function cancelDatagramSend(op: DatagramSend): void {
 
 /** The IPv4 header an IP_HDRINCL socket must put first (RFC 791 §3.1): shorter is refused before anything is sent. */
 const IPV4_HEADER_MIN = 20;
+const NO_BYTES = new Uint8Array(0);
 
-function sendPieces(s: WskSocketObject, irp: IRP, what: string, datagrams: Uint8Array[][], to: Endpoint, info: DatagramSendInfo | null): NTSTATUS {
+/**
+ * The WSK_BUF's bytes as the transport's pieces: the socket's one-element array when one MDL
+ * holds them all (the usual case; a view of part of it is the one object made), else an array of
+ * their own. The transport reads the array during sendTo only.
+ */
+function piecesOf(s: WskSocketObject, buf: WSK_BUF): Uint8Array[] {
+  const m = buf.Mdl;
+  if (m === null || buf.Offset + buf.Length > m.ByteCount) return wskBufSegments(buf);
+  const one = s.onePiece;
+  one[0] = buf.Offset === 0 && buf.Length === m.ByteCount ? m.buffer : m.buffer.subarray(buf.Offset, buf.Offset + buf.Length);
+  return one;
+}
+
+function sendDatagrams(s: WskSocketObject, irp: IRP, what: string, first: WSK_BUF | null, list: WSK_BUF_LIST | null, to: Endpoint, info: DatagramSendInfo | null): NTSTATUS {
+  let n = first ? 1 : 0;
+  for (let b = list; b; b = b.Next) n++;
   if (s.options.sendOptions[SEND_HEADER_INCLUDED] === 1) {
-    for (const pieces of datagrams) {
-      let n = 0;
-      for (const p of pieces) n += p.byteLength;
-      if (n < IPV4_HEADER_MIN) return failIrp(irp, STATUS_INVALID_PARAMETER, what);
-    }
+    if (first && first.Length < IPV4_HEADER_MIN) return failIrp(irp, STATUS_INVALID_PARAMETER, what);
+    for (let b = list; b; b = b.Next) if (b.Buffer.Length < IPV4_HEADER_MIN) return failIrp(irp, STATUS_INVALID_PARAMETER, what);
   }
   beginIrp(irp, what);
-  const op: DatagramSend = trackPending(s, { irp, done: false, socket: s, remaining: datagrams.length, total: 0, failed: STATUS_SUCCESS });
+  const op = takeSend(s, irp, n);
   const status = pendIrpWith(irp, cancelDatagramSend, op);
-  if (datagrams.length === 0) settle(s, op, STATUS_SUCCESS, 0);
-  for (let i = 0; i < datagrams.length; i++) s.datagram!.sendTo(datagrams[i]!, to, onDatagramSent, info, op);
+  if (n === 0) finishSend(op);
+  const t = s.datagram!;
+  if (first) t.sendTo(piecesOf(s, first), to, onDatagramSent, info, op);
+  for (let b = list; b; b = b.Next) t.sendTo(piecesOf(s, b.Buffer), to, onDatagramSent, info, op);
+  s.onePiece[0] = NO_BYTES;
   return status;
 }
 
@@ -287,7 +332,7 @@ export function WskSendToImpl(
   if (!to) return failIrp(Irp, STATUS_INVALID_PARAMETER, 'WskSendTo');
   const info = parseSendControl(s.family, to, ControlInfoLength, ControlInfo);
   if (typeof info === 'number') return failIrp(Irp, info, 'WskSendTo');
-  return sendPieces(s, Irp, 'WskSendTo', [wskBufSegments(Buffer!)], to, info);
+  return sendDatagrams(s, Irp, 'WskSendTo', Buffer!, null, to, info);
 }
 
 export function WskSendMessagesImpl(
@@ -295,10 +340,8 @@ export function WskSendMessagesImpl(
   ControlInfoLength: number, ControlInfo: PCMSGHDR, Irp: IRP,
 ): NTSTATUS {
   if (!BufferList || Flags !== 0) return failIrp(Irp, STATUS_INVALID_PARAMETER, 'WskSendMessages');
-  const datagrams: Uint8Array[][] = [];
   for (let b: WSK_BUF_LIST | null = BufferList; b; b = b.Next) {
     if (validateWskBuf(b.Buffer)) return failIrp(Irp, STATUS_INVALID_PARAMETER, 'WskSendMessages');
-    datagrams.push(wskBufSegments(b.Buffer));
   }
   const unbound = boundStatus(s);
   if (unbound !== null) return failIrp(Irp, unbound, 'WskSendMessages');
@@ -307,7 +350,7 @@ export function WskSendMessagesImpl(
   // One control buffer for every datagram of the list (the WskSendMessages page).
   const info = parseSendControl(s.family, to, ControlInfoLength, ControlInfo);
   if (typeof info === 'number') return failIrp(Irp, info, 'WskSendMessages');
-  return sendPieces(s, Irp, 'WskSendMessages', datagrams, to, info);
+  return sendDatagrams(s, Irp, 'WskSendMessages', null, BufferList, to, info);
 }
 
 /** WskRelease: the elements of `list`, whatever grouping the application chose (datagram-pool.ts, retained.ts). */

@@ -24,6 +24,9 @@ export type SocketState = 'open' | 'forced' | 'closing' | 'closed';
 export interface PendingOp {
   irp: IRP;
   done: boolean;
+  /** Its neighbours in the socket's list of pending ops (trackPending), null when not in it. */
+  prevPending: PendingOp | null;
+  nextPending: PendingOp | null;
 }
 
 export interface ReceiveRequest extends PendingOp {
@@ -103,7 +106,9 @@ export class WskSocketObject implements WSK_SOCKET {
   acceptedConnectionEvents = 0;
   callbackDepth = 0;
   readonly afterCallbacks: Array<() => void> = [];
-  readonly pending = new Set<PendingOp>();
+  /** Pending ops, oldest first: a list through the ops themselves, so that tracking one allocates nothing. */
+  pendingHead: PendingOp | null = null;
+  pendingTail: PendingOp | null = null;
   local: Endpoint | null = null;
   binding: Binding | null = null;
   bindInProgress = false;
@@ -158,6 +163,12 @@ export class WskSocketObject implements WSK_SOCKET {
   controlPool: ControlPool | null = null;
   fixedRemote: Endpoint | null = null;
   sendToAddress: Endpoint | null = null;
+  /** WskSendTo's RemoteAddress read into this (no endpoint per send). */
+  readonly sendDestination: Endpoint = { family: 2, address: new Uint8Array(4), port: 0, flowinfo: 0, scopeId: 0 };
+  /** A datagram's bytes as the transport's pieces when one MDL holds them (the transport reads it during sendTo only). */
+  readonly onePiece: Uint8Array[] = [new Uint8Array(0)];
+  /** Datagram sends done with, for the next WskSendTo/WskSendMessages. */
+  readonly freeSends: import('./datagram.ts').DatagramSend[] = [];
   droppedDatagrams = 0;
 
   constructor(
@@ -252,7 +263,10 @@ export function afterCallbacks(s: WskSocketObject, work: () => void): void {
 }
 
 export function trackPending<T extends PendingOp>(s: WskSocketObject, op: T): T {
-  s.pending.add(op);
+  op.prevPending = s.pendingTail;
+  op.nextPending = null;
+  if (s.pendingTail) s.pendingTail.nextPending = op; else s.pendingHead = op;
+  s.pendingTail = op;
   return op;
 }
 
@@ -260,12 +274,21 @@ export function trackPending<T extends PendingOp>(s: WskSocketObject, op: T): T 
 export function settle(s: WskSocketObject, op: PendingOp, status: NTSTATUS, information: import('../irp/irp.ts').ULONG_PTR = 0): boolean {
   if (op.done) return false;
   op.done = true;
-  s.pending.delete(op);
+  const prev = op.prevPending;
+  const next = op.nextPending;
+  if (prev) prev.nextPending = next; else if (s.pendingHead === op) s.pendingHead = next;
+  if (next) next.prevPending = prev; else if (s.pendingTail === op) s.pendingTail = prev;
+  op.prevPending = op.nextPending = null;
   completeIrp(op.irp, status, information);
   return true;
 }
 
 export function cancelAllPending(s: WskSocketObject, status: NTSTATUS = STATUS_CANCELLED): void {
-  for (const op of [...s.pending]) settle(s, op, status, 0);
+  // settle completes later (completeIrp), so nothing joins the list while it is walked.
+  for (let op = s.pendingHead; op !== null;) {
+    const next = op.nextPending;
+    settle(s, op, status, 0);
+    op = next;
+  }
 }
 
