@@ -185,36 +185,6 @@ export function sockaddrToEndpoint(addr: SOCKADDR | null | undefined): Endpoint 
   return null;
 }
 
-/**
- * sockaddrToEndpoint without an allocation: fills `into` (whose address becomes the SOCKADDR's own
- * array, not a copy, as sockaddrToEndpoint's does) and returns it, or null. For a caller that
- * uses the endpoint before its next call only (the datagram send path).
- */
-export function sockaddrIntoEndpoint(addr: SOCKADDR | null | undefined, into: Endpoint): Endpoint | null {
-  if (!addr || typeof addr !== 'object') return null;
-  const a6 = addr as SOCKADDR_IN6;
-  if ('sin6_family' in addr) {
-    if (a6.sin6_family !== AF_INET6 || !(a6.sin6_addr instanceof Uint8Array) || a6.sin6_addr.byteLength !== 16) return null;
-    into.family = AF_INET6;
-    into.address = a6.sin6_addr;
-    into.port = ntohs(a6.sin6_port & 0xffff);
-    into.flowinfo = a6.sin6_flowinfo ?? 0;
-    into.scopeId = a6.sin6_scope_id ?? 0;
-    return into;
-  }
-  const a4 = addr as SOCKADDR_IN;
-  if ('sin_family' in addr) {
-    if (a4.sin_family !== AF_INET || !(a4.sin_addr instanceof Uint8Array) || a4.sin_addr.byteLength !== 4) return null;
-    into.family = AF_INET;
-    into.address = a4.sin_addr;
-    into.port = ntohs(a4.sin_port & 0xffff);
-    into.flowinfo = 0;
-    into.scopeId = 0;
-    return into;
-  }
-  return null;
-}
-
 export function endpointToSockaddr(ep: Endpoint): SOCKADDR_IN | SOCKADDR_IN6 {
   return ep.family === AF_INET
     ? { sin_family: AF_INET, sin_port: htons(ep.port), sin_addr: Uint8Array.from(ep.address) }

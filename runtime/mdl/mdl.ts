@@ -153,13 +153,3 @@ export function wskBufToBytes(buf: WSK_BUF): Uint8Array {
   for (const s of segments) { out.set(s, pos); pos += s.byteLength; }
   return out;
 }
-
-/**
- * @internal A provider's own MDL pointed at other bytes: the datagram receive path keeps one MDL
- * per pooled datagram and maps it onto each datagram's storage instead of allocating one.
- */
-export function mapMdl(mdl: MDL, buffer: Uint8Array): void {
-  const m = mdl as { buffer: Uint8Array; ByteCount: number };
-  m.buffer = buffer;
-  m.ByteCount = buffer.byteLength;
-}

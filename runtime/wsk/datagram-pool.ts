@@ -27,11 +27,18 @@
 // release elements long released on purpose, verifyDatagramReleases(true) never reuses a record
 // (every released element stays unknown for good; each datagram then costs a record).
 import { STATUS_INVALID_PARAMETER, STATUS_SUCCESS, type NTSTATUS } from '../ntstatus.ts';
-import { MDL, mapMdl, type WSK_BUF } from '../mdl/mdl.ts';
+import { MDL, type WSK_BUF } from '../mdl/mdl.ts';
 import { AF_INET, AF_INET6, htons, type Endpoint, type SOCKADDR, type SOCKADDR_IN, type SOCKADDR_IN6 } from '../sockaddr.ts';
 import type { PCMSGHDR, WSK_DATAGRAM_INDICATION } from './types.ts';
 
 const NO_BYTES = new Uint8Array(0);
+
+/** Points the record's own MDL at other bytes (an MDL's fields are read-only to applications only). */
+function mapMdl(mdl: MDL, buffer: Uint8Array): void {
+  const m = mdl as { buffer: Uint8Array; ByteCount: number };
+  m.buffer = buffer;
+  m.ByteCount = buffer.byteLength;
+}
 
 /** Where a ReceivedDatagram is in its life. */
 export const DatagramState = {

@@ -11,7 +11,7 @@ import {
   STATUS_SUCCESS, type NTSTATUS,
 } from '../ntstatus.ts';
 import { copyIntoWskBuf, validateWskBuf, wskBufSegments, type WSK_BUF } from '../mdl/mdl.ts';
-import { SOCK_RAW, sockaddrIntoEndpoint, writeSockaddr, type Endpoint, type SOCKADDR } from '../sockaddr.ts';
+import { AF_INET, AF_INET6, SOCK_RAW, ntohs, writeSockaddr, type Endpoint, type SOCKADDR, type SOCKADDR_IN, type SOCKADDR_IN6 } from '../sockaddr.ts';
 import { MSG_CTRUNC, MSG_TRUNC, WSK_EVENT_RECEIVE_FROM } from './constants.ts';
 import { copyControlInfo, parseSendControl, receiveInfoMask, writeControlInfo } from './control-info.ts';
 import { ControlPool } from './control-pool.ts';
@@ -234,6 +234,36 @@ export function WskReceiveFromImpl(
   });
   if (!r.done) deliverDatagrams(s);
   return status;
+}
+
+/**
+ * sockaddrToEndpoint without an allocation: fills `into` (whose address becomes the SOCKADDR's own
+ * array, not a copy, as sockaddrToEndpoint (sockaddr.ts) does) and returns it, or null. For a caller that
+ * uses the endpoint before its next call only (the datagram send path).
+ */
+function sockaddrIntoEndpoint(addr: SOCKADDR | null | undefined, into: Endpoint): Endpoint | null {
+  if (!addr || typeof addr !== 'object') return null;
+  const a6 = addr as SOCKADDR_IN6;
+  if ('sin6_family' in addr) {
+    if (a6.sin6_family !== AF_INET6 || !(a6.sin6_addr instanceof Uint8Array) || a6.sin6_addr.byteLength !== 16) return null;
+    into.family = AF_INET6;
+    into.address = a6.sin6_addr;
+    into.port = ntohs(a6.sin6_port & 0xffff);
+    into.flowinfo = a6.sin6_flowinfo ?? 0;
+    into.scopeId = a6.sin6_scope_id ?? 0;
+    return into;
+  }
+  const a4 = addr as SOCKADDR_IN;
+  if ('sin_family' in addr) {
+    if (a4.sin_family !== AF_INET || !(a4.sin_addr instanceof Uint8Array) || a4.sin_addr.byteLength !== 4) return null;
+    into.family = AF_INET;
+    into.address = a4.sin_addr;
+    into.port = ntohs(a4.sin_port & 0xffff);
+    into.flowinfo = 0;
+    into.scopeId = 0;
+    return into;
+  }
+  return null;
 }
 
 /** Where to send: RemoteAddress read into the socket's scratch endpoint (its address the SOCKADDR's own array), or the fixed address. */
