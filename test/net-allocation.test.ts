@@ -336,6 +336,76 @@ describe('allocation and zero copy on the receive path (issue 4 quality bar)', (
     arena.assertNoLeaks();
   }, 120_000);
 
+  it('the WskReceiveFrom path allocates under 16 B per datagram: 99,968 datagrams each into IRPs posted 64 at a time on an AF_INET socket with IP_PKTINFO and a dual-stack AF_INET6 one with IPV6_PKTINFO (IPv6 and v4-mapped peers), the sender and control info read back', async () => {
+    const { arena, stack, w } = await dualStackSession();
+    const s4 = await socket(w, WSK_FLAG_DATAGRAM_SOCKET, AF_INET);
+    const s6 = await socket(w, WSK_FLAG_DATAGRAM_SOCKET, AF_INET6);
+    const setOption = async (dg: WSK_SOCKET, level: number, code: number, value: number): Promise<void> => {
+      expect((await call((irp) => (dg.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket(dg, WskSetOption, code, level, 4, { value }, 0, null, null, irp))).status).toBe(STATUS_SUCCESS);
+    };
+    await setOption(s4, IPPROTO_IP, IP_PKTINFO, 1);
+    await setOption(s6, IPPROTO_IPV6, IPV6_V6ONLY, 0);
+    await setOption(s6, IPPROTO_IPV6, IPV6_PKTINFO, 1);
+    expect(await bind(s4, makeSockaddrIn(A_IP, 9000))).toBe(STATUS_SUCCESS);
+    expect(await bind(s6, makeSockaddrIn6('::', 53))).toBe(STATUS_SUCCESS);
+    // Per posted IRP, made once: its buffer and MDL, RemoteAddress, ControlLength and ControlFlags.
+    const posts = Array.from({ length: BATCH }, () => {
+      const bytes = new Uint8Array(128);
+      return {
+        irp: IoAllocateIrp(1, false), buf: { Mdl: IoAllocateMdl(bytes), Offset: 0, Length: 128 } as WSK_BUF, bytes,
+        control: new Uint8Array(64), controlLength: { value: 0 }, controlFlags: { value: 0 },
+        from4: makeSockaddrIn('0.0.0.0', 0), from6: makeSockaddrIn6('::', 0),
+      };
+    });
+    let completed = 0;
+    let wrong = 0;
+    const onComplete = (_d: unknown, irp: IRP): number => {
+      completed++;
+      const n = irp.IoStatus.Information as number;
+      if (irp.IoStatus.Status !== STATUS_SUCCESS || (n !== 64 && n !== 2)) wrong++;
+      return STATUS_MORE_PROCESSING_REQUIRED;
+    };
+    const toPort53 = udpFrame(64);
+    emitUdp(toPort53, 34, 40000, 53, 64, PEER, US);
+    const feeds = [frameFeeder(arena, stack, [udpFrame(64)]), frameFeeder(arena, stack, [hex(CHAIN6), toPort53])];
+    const receiver = (dg: WSK_SOCKET, family: number) => async (n: number): Promise<void> => {
+      const t = dgTable(dg);
+      const feed = feeds[family === AF_INET ? 0 : 1]!;
+      for (let done = 0; done < n; done += BATCH) {
+        for (const p of posts) {
+          IoReuseIrp(p.irp, STATUS_SUCCESS);
+          IoSetCompletionRoutine(p.irp, onComplete, null, true, true, true);
+          p.controlLength.value = 64;
+          t.WskReceiveFrom(dg, p.buf, 0, family === AF_INET ? p.from4 : p.from6, p.controlLength, p.control, p.controlFlags, p.irp);
+        }
+        feed(BATCH);
+        await Promise.resolve(); // the completions (a microtask queued before this one)
+        // IN_PKTINFO's / IN6_PKTINFO's address, and the sender, as the application reads them.
+        const p = posts[BATCH - 1]!;
+        if (family === AF_INET ? (get32s(p.control, 16) !== (US | 0) || p.from4.sin_addr[3] !== 2) : p.from6.sin6_addr[15] !== 2) wrong++;
+        // A v4-mapped datagram (64 bytes) carries no IPV6_PKTINFO: IPv4 facts only, as on Windows.
+        if (p.controlLength.value === 0 && (family === AF_INET || p.irp.IoStatus.Information === 2)) wrong++;
+      }
+    };
+    const N = 1562 * BATCH;
+    const results: string[] = [];
+    let worst = 0;
+    for (const [name, dg, family] of [['AF_INET', s4, AF_INET], ['AF_INET6', s6, AF_INET6]] as const) {
+      const receive = receiver(dg, family);
+      for (let k = 0; k < 3; k++) await receive(N); // warm-up: JIT, and the pools reach their working size
+      const m = await measureWindow(() => receive(N));
+      results.push(`${name} ${(m.bytes / N).toFixed(1)}`);
+      worst = Math.max(worst, m.bytes / N);
+    }
+    console.log(`WskReceiveFrom path, B/datagram: ${results.join(', ')}`);
+    expect(worst).toBeLessThan(16);
+    expect(completed).toBe(8 * N);
+    expect(wrong).toBe(0);
+    for (const dg of [s4, s6]) await close(dg);
+    await w.close();
+    arena.assertNoLeaks();
+  }, 120_000);
+
   it('the WSK datagram send path allocates under 16 B per datagram: 99,968 datagrams each by WskSendTo and by WskSendMessages (64 a call) from AF_INET and AF_INET6 sockets, IRPs reused', async () => {
     const { arena, link, stack, w } = await dualStackSession();
     const s4 = await socket(w, WSK_FLAG_DATAGRAM_SOCKET, AF_INET);
@@ -375,9 +445,9 @@ describe('allocation and zero copy on the receive path (issue 4 quality bar)', (
     for (const [name, dg, to] of [['AF_INET', s4, makeSockaddrIn(PEER_IP, 9000)], ['AF_INET6', s6, makeSockaddrIn6('fd00:198:18::2', 9000)]] as const) {
       for (const messages of [false, true]) {
         const send = sender(dg, to, messages);
-        await send(N); // warm-up
+        for (let k = 0; k < 3; k++) await send(N); // warm-up: JIT (its feedback is heap too), and the pools reach their working size
         const m = await measureWindow(() => send(N));
-        calls += 2 * (messages ? N / BATCH : N);
+        calls += 4 * (messages ? N / BATCH : N); // three warm-up runs and the measured one
         results.push(`${messages ? 'WskSendMessages' : 'WskSendTo'} ${name} ${(m.bytes / N).toFixed(1)}`);
         worst = Math.max(worst, m.bytes / N);
       }
@@ -386,7 +456,7 @@ describe('allocation and zero copy on the receive path (issue 4 quality bar)', (
     expect(worst).toBeLessThan(16);
     expect(completed).toBe(calls);
     expect(failed).toBe(0);
-    expect(link.transmitted).toBe(8 * N);
+    expect(link.transmitted).toBe(16 * N);
     for (const dg of [s4, s6]) await close(dg);
     await w.close();
     arena.assertNoLeaks();

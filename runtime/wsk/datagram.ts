@@ -10,15 +10,15 @@ import {
   STATUS_CANCELLED, STATUS_DATA_NOT_ACCEPTED, STATUS_INVALID_DEVICE_STATE, STATUS_INVALID_PARAMETER, STATUS_PENDING,
   STATUS_SUCCESS, type NTSTATUS,
 } from '../ntstatus.ts';
-import { copyIntoWskBuf, validateWskBuf, wskBufSegments, type WSK_BUF } from '../mdl/mdl.ts';
-import { AF_INET, AF_INET6, SOCK_RAW, ntohs, writeSockaddr, type Endpoint, type SOCKADDR, type SOCKADDR_IN, type SOCKADDR_IN6 } from '../sockaddr.ts';
+import { copyRangeIntoWskBuf, validateWskBuf, wskBufSegments, type WSK_BUF } from '../mdl/mdl.ts';
+import { AF_INET, AF_INET6, SOCK_RAW, htons, ntohs, writeSockaddr, type Endpoint, type SOCKADDR, type SOCKADDR_IN, type SOCKADDR_IN6 } from '../sockaddr.ts';
 import { MSG_CTRUNC, MSG_TRUNC, WSK_EVENT_RECEIVE_FROM } from './constants.ts';
 import { copyControlInfo, parseSendControl, receiveInfoMask, writeControlInfo } from './control-info.ts';
 import { ControlPool } from './control-pool.ts';
 import { DatagramState, type ReceivedDatagram } from './datagram-pool.ts';
-import { beginIrp, failIrp, pendIrp, pendIrpWith, rethrowClientError } from './completion.ts';
+import { beginIrp, failIrp, pendIrpWith, rethrowClientError } from './completion.ts';
 import {
-  enterCallback, isEventEnabled, leaveCallback, settle, trackPending, type PendingOp, type ReceiveFromRequest,
+  enterCallback, isEventEnabled, leaveCallback, settle, trackPending, type PendingOp,
   type WskSocketObject,
 } from './socket.ts';
 import { SEND_HEADER_INCLUDED, type DatagramInfo, type DatagramSendInfo } from '../provider.ts';
@@ -190,22 +190,76 @@ export function deliverDatagrams(s: WskSocketObject): void {
   if (queue.length > 0 || s.receiveFromRequests.length > 0) setImmediate(redeliver, s);
 }
 
+/** A WskReceiveFrom waiting for a datagram. The socket keeps settled ones for the next call. */
+export class ReceiveFromRequest implements PendingOp {
+  irp!: IRP;
+  done = false;
+  prevPending: PendingOp | null = null;
+  nextPending: PendingOp | null = null;
+  buffer!: WSK_BUF;
+  remote: SOCKADDR | null = null;
+  controlLength: PULONG | null = null;
+  /** The caller's control buffer (ControlInfo) and its room (ControlLength's value at the call). */
+  control: Uint8Array | null = null;
+  controlRoom = 0;
+  controlFlags: PULONG | null = null;
+  constructor(readonly socket: WskSocketObject) {}
+}
+
+/** Completes `r` and gives it back to its socket. */
+function settleReceiveFrom(r: ReceiveFromRequest, status: NTSTATUS, information: number): void {
+  settle(r.socket, r, status, information);
+  r.remote = r.controlLength = r.control = r.controlFlags = null;
+  r.socket.freeReceiveFroms.push(r);
+}
+
+function cancelReceiveFrom(r: ReceiveFromRequest): void {
+  const list = r.socket.receiveFromRequests;
+  const i = list.indexOf(r);
+  if (i >= 0) {
+    // splice would make an array of what it removed.
+    for (let j = i + 1; j < list.length; j++) list[j - 1] = list[j]!;
+    list.pop();
+  }
+  settleReceiveFrom(r, STATUS_CANCELLED, 0);
+}
+
+/**
+ * The sender into the caller's RemoteAddress: in place when it already has the shape (its own
+ * address array, as a previous WskReceiveFrom or makeSockaddrIn left it), else rebuilt (writeSockaddr).
+ */
+function writeRemote(target: SOCKADDR, ep: Endpoint): void {
+  if (ep.family === AF_INET) {
+    const t = target as SOCKADDR_IN;
+    if (t.sin_family === AF_INET && t.sin_addr instanceof Uint8Array && t.sin_addr.byteLength === 4 && !('sin6_family' in t) && !('ss_family' in t)) {
+      t.sin_port = htons(ep.port);
+      t.sin_addr.set(ep.address);
+      return;
+    }
+  } else {
+    const t = target as SOCKADDR_IN6;
+    if (t.sin6_family === AF_INET6 && t.sin6_addr instanceof Uint8Array && t.sin6_addr.byteLength === 16 && !('sin_family' in t) && !('ss_family' in t)) {
+      t.sin6_port = htons(ep.port);
+      t.sin6_flowinfo = ep.flowinfo ?? 0;
+      t.sin6_scope_id = ep.scopeId ?? 0;
+      t.sin6_addr.set(ep.address);
+      return;
+    }
+  }
+  writeSockaddr(target, ep);
+}
+
 function completeReceiveFrom(s: WskSocketObject, r: ReceiveFromRequest, d: ReceivedDatagram): void {
   locate(s, d);
-  const copied = copyIntoWskBuf(r.buffer, 0, d.bytes.subarray(d.offset, d.offset + d.length));
-  if (r.remote) writeSockaddr(r.remote, d.from);
+  const copied = copyRangeIntoWskBuf(r.buffer, d.bytes, d.offset, d.length);
+  if (r.remote) writeRemote(r.remote, d.from);
   if (r.controlLength) {
     // R45: whole objects while they fit the caller's ControlLength bytes; MSG_CTRUNC for the rest.
-    let truncated = false;
-    r.controlLength.value = 0;
-    if (d.control) {
-      const c = copyControlInfo(d.control, r.control, r.controlRoom, d.controlLength);
-      r.controlLength.value = c.copied;
-      truncated = c.truncated;
-    }
-    if (r.controlFlags) r.controlFlags.value = d.flags | (copied < d.length ? MSG_TRUNC : 0) | (truncated ? MSG_CTRUNC : 0);
+    const controlCopied = d.control ? copyControlInfo(d.control, r.control, r.controlRoom, d.controlLength) : 0;
+    r.controlLength.value = controlCopied;
+    if (r.controlFlags) r.controlFlags.value = d.flags | (copied < d.length ? MSG_TRUNC : 0) | (controlCopied < d.controlLength ? MSG_CTRUNC : 0);
   }
-  settle(s, r, STATUS_SUCCESS, copied);
+  settleReceiveFrom(r, STATUS_SUCCESS, copied);
 }
 
 function boundStatus(s: WskSocketObject): NTSTATUS | null {
@@ -223,15 +277,18 @@ export function WskReceiveFromImpl(
   // ControlLength's in-value is the room in ControlInfo; NULL ControlLength: no control info (R45).
   const controlRoom = ControlLength ? Math.max(0, Number(ControlLength.value) || 0) : 0;
   const control = ControlLength && ControlInfo instanceof Uint8Array ? ControlInfo : null;
-  const r: ReceiveFromRequest = trackPending(s, {
-    irp: Irp, done: false, prevPending: null, nextPending: null, buffer: Buffer!, remote: RemoteAddress, controlLength: ControlLength, control, controlRoom, controlFlags: ControlFlags,
-  });
+  const r = s.freeReceiveFroms.pop() ?? new ReceiveFromRequest(s);
+  r.irp = Irp;
+  r.done = false;
+  r.buffer = Buffer!;
+  r.remote = RemoteAddress;
+  r.controlLength = ControlLength;
+  r.control = control;
+  r.controlRoom = controlRoom;
+  r.controlFlags = ControlFlags;
+  trackPending(s, r);
   s.receiveFromRequests.push(r);
-  const status = pendIrp(Irp, () => {
-    const i = s.receiveFromRequests.indexOf(r);
-    if (i >= 0) s.receiveFromRequests.splice(i, 1);
-    settle(s, r, STATUS_CANCELLED, 0);
-  });
+  const status = pendIrpWith(Irp, cancelReceiveFrom, r);
   if (!r.done) deliverDatagrams(s);
   return status;
 }

@@ -38,16 +38,6 @@ export interface ReceiveRequest extends PendingOp {
 
 export interface SendRequest extends PendingOp { length: number; socket: WskSocketObject }
 
-export interface ReceiveFromRequest extends PendingOp {
-  buffer: import('../mdl/mdl.ts').WSK_BUF;
-  remote: import('../sockaddr.ts').SOCKADDR | null;
-  controlLength: { value: number } | null;
-  /** The caller's control buffer (ControlInfo) and its room (ControlLength's value at the call). */
-  control: Uint8Array | null;
-  controlRoom: number;
-  controlFlags: { value: number } | null;
-}
-
 export interface AcceptRequest extends PendingOp {
   context: PVOID;
   dispatch: WSK_CLIENT_CONNECTION_DISPATCH | null;
@@ -156,7 +146,9 @@ export class WskSocketObject implements WSK_SOCKET {
   /** Datagrams received and not yet taken by a WskReceiveFrom or an indication, oldest first. */
   readonly datagramQueue = new DatagramQueue();
   datagramQueueBytes = 0;
-  readonly receiveFromRequests: ReceiveFromRequest[] = [];
+  readonly receiveFromRequests: import('./datagram.ts').ReceiveFromRequest[] = [];
+  /** WskReceiveFrom requests done with, for the next call. */
+  readonly freeReceiveFroms: import('./datagram.ts').ReceiveFromRequest[] = [];
   /** Received datagrams' records, with the indication elements the application holds (datagram-pool.ts). */
   readonly datagramPool: DatagramPool = new DatagramPool(this);
   /** Where received datagrams' control info lives (control-pool.ts); made when the first one arrives. */
