@@ -262,7 +262,9 @@ export interface DatagramOptions {
 export interface TransportDatagram {
   readonly localEndpoint: Endpoint;
   /**
-   * Sends one datagram made of `pieces` (views the caller keeps valid until `done`), with the
+   * Sends one datagram made of `pieces` (views whose bytes the caller keeps valid until `done`;
+   * the array itself and `to` are the caller's again when sendTo returns, so a transport that
+   * keeps them longer copies them), with the
    * source, interface and TOS `info` asks for; done(status, bytes) exactly once (the userspace
    * stack calls it before returning, the kernel provider once the batch has left). A source that is not a local address, or an interface that does not exist, fails
    * the datagram (STATUS_INVALID_PARAMETER). `token` goes back to `done`, so that a caller can pass one

@@ -4,7 +4,7 @@
 // and event-disable can wait for callbacks in progress (R26, R38) and nothing starts after close.
 import type { IRP } from '../irp/irp.ts';
 import { STATUS_CANCELLED, STATUS_FILE_FORCED_CLOSED, STATUS_INVALID_HANDLE, type NTSTATUS } from '../ntstatus.ts';
-import { IPPROTO_RAW, SOCK_RAW, type Endpoint } from '../sockaddr.ts';
+import { AF_INET, IPPROTO_RAW, SOCK_RAW, type Endpoint } from '../sockaddr.ts';
 import { SEND_HOP_LIMIT, SEND_TCLASS, SEND_TOS, SEND_TTL, type TransportConnection, type TransportDatagram, type TransportListener } from '../provider.ts';
 import { completeIrp, rethrowClientError } from './completion.ts';
 import type { Binding } from './address-sharing.ts';
@@ -156,7 +156,7 @@ export class WskSocketObject implements WSK_SOCKET {
   fixedRemote: Endpoint | null = null;
   sendToAddress: Endpoint | null = null;
   /** WskSendTo's RemoteAddress read into this (no endpoint per send). */
-  readonly sendDestination: Endpoint = { family: 2, address: new Uint8Array(4), port: 0, flowinfo: 0, scopeId: 0 };
+  readonly sendDestination: Endpoint = { family: AF_INET, address: new Uint8Array(4), port: 0, flowinfo: 0, scopeId: 0 };
   /** A datagram's bytes as the transport's pieces when one MDL holds them (the transport reads it during sendTo only). */
   readonly onePiece: Uint8Array[] = [new Uint8Array(0)];
   /** Datagram sends done with, for the next WskSendTo/WskSendMessages. */

@@ -16,8 +16,8 @@
 //   checkpoint (a turn that queued more than the area holds leaves in several), and each
 //   `done(status, bytes, token)` runs after its batch left — never inside send(). A full socket
 //   buffer keeps the rest queued, in order, until the socket is writable.
-// - Nothing is allocated per datagram on either path but the view current() returns and what the
-//   receiver makes of it.
+// - Nothing is allocated per datagram on either path but what the receiver makes of it
+//   (currentStorage()/currentLength() give the bytes without a view; current() makes one).
 // - Options are Linux's own numbers (LINUX below); errors surface as NativeError (errno's name in
 //   `code`), or as an NTSTATUS in a send's done.
 import { createRequire } from 'node:module';
