@@ -3,7 +3,6 @@
 // Offset inside the first MDL (wsk.h WSK_BUF, R39).
 import { WskUsageError } from '../errors.ts';
 import type { IRP } from '../irp/irp.ts';
-import { copyBytes } from './copy-bytes.ts';
 
 export class MDL {
   Next: MDL | null = null;
@@ -143,25 +142,6 @@ export function copyIntoWskBuf(buf: WSK_BUF, at: number, src: Uint8Array): numbe
     skip = 0;
   }
   return srcPos;
-}
-
-/**
- * copyIntoWskBuf from src[srcOffset, srcOffset + length), without making a view (copyBytes):
- * for the datagram receive path. Returns the number of bytes copied.
- */
-export function copyRangeIntoWskBuf(buf: WSK_BUF, src: Uint8Array, srcOffset: number, length: number): number {
-  let skip = buf.Offset;
-  let room = buf.Length;
-  let done = 0;
-  for (let m = buf.Mdl; m && room > 0 && done < length; m = m.Next) {
-    if (skip >= m.ByteCount) { skip -= m.ByteCount; continue; }
-    const take = Math.min(m.ByteCount - skip, room, length - done);
-    copyBytes(m.buffer, skip, src, srcOffset + done, take);
-    done += take;
-    room -= take;
-    skip = 0;
-  }
-  return done;
 }
 
 /** One contiguous copy of the WSK_BUF's bytes (used where a transport needs one buffer). */

@@ -10,11 +10,12 @@ import {
   STATUS_CANCELLED, STATUS_DATA_NOT_ACCEPTED, STATUS_INVALID_DEVICE_STATE, STATUS_INVALID_PARAMETER, STATUS_PENDING,
   STATUS_SUCCESS, type NTSTATUS,
 } from '../ntstatus.ts';
-import { copyRangeIntoWskBuf, validateWskBuf, wskBufSegments, type WSK_BUF } from '../mdl/mdl.ts';
+import { validateWskBuf, wskBufSegments, type WSK_BUF } from '../mdl/mdl.ts';
 import { AF_INET, AF_INET6, SOCK_RAW, htons, ntohs, writeSockaddr, type Endpoint, type SOCKADDR, type SOCKADDR_IN, type SOCKADDR_IN6 } from '../sockaddr.ts';
 import { MSG_CTRUNC, MSG_TRUNC, WSK_EVENT_RECEIVE_FROM } from './constants.ts';
 import { copyControlInfo, parseSendControl, receiveInfoMask, writeControlInfo } from './control-info.ts';
 import { ControlPool } from './control-pool.ts';
+import { copyBytes } from '../mdl/copy-bytes.ts';
 import { DatagramState, type ReceivedDatagram } from './datagram-pool.ts';
 import { beginIrp, failIrp, pendIrpWith, rethrowClientError } from './completion.ts';
 import {
@@ -247,6 +248,25 @@ function writeRemote(target: SOCKADDR, ep: Endpoint): void {
     }
   }
   writeSockaddr(target, ep);
+}
+
+/**
+ * copyIntoWskBuf (mdl.ts) from src[srcOffset, srcOffset + length), without making a view
+ * (copyBytes): WskReceiveFrom copies per datagram. Returns the number of bytes copied.
+ */
+function copyRangeIntoWskBuf(buf: WSK_BUF, src: Uint8Array, srcOffset: number, length: number): number {
+  let skip = buf.Offset;
+  let room = buf.Length;
+  let done = 0;
+  for (let m = buf.Mdl; m && room > 0 && done < length; m = m.Next) {
+    if (skip >= m.ByteCount) { skip -= m.ByteCount; continue; }
+    const take = Math.min(m.ByteCount - skip, room, length - done);
+    copyBytes(m.buffer, skip, src, srcOffset + done, take);
+    done += take;
+    room -= take;
+    skip = 0;
+  }
+  return done;
 }
 
 function completeReceiveFrom(s: WskSocketObject, r: ReceiveFromRequest, d: ReceivedDatagram): void {
