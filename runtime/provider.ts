@@ -233,8 +233,13 @@ export const SEND_HEADER_INCLUDED = 12;
 // 2^24 an interface index (ws2ipdef.h's 0.0.0.x form).
 
 export interface DatagramSink {
-  /** `info` is the transport's (see DatagramInfo): read it during the call, never keep it. */
-  onDatagram(data: Uint8Array, from: Endpoint, flags: number, info: DatagramInfo): void;
+  /**
+   * The datagram is bytes[offset, offset + length): `bytes` is the transport's storage (a ring
+   * slot's view made once, so that nothing is allocated per datagram), kept past the call only
+   * through TransportDatagram.hold(). `from` and `info` are the transport's too (see
+   * DatagramInfo): read them during the call, never keep them.
+   */
+  onDatagram(bytes: Uint8Array, offset: number, length: number, from: Endpoint, flags: number, info: DatagramInfo): void;
   onError(status: NTSTATUS): void;
 }
 
@@ -257,7 +262,9 @@ export interface DatagramOptions {
 export interface TransportDatagram {
   readonly localEndpoint: Endpoint;
   /**
-   * Sends one datagram made of `pieces` (views the caller keeps valid until `done`), with the
+   * Sends one datagram made of `pieces` (views whose bytes the caller keeps valid until `done`;
+   * the array itself and `to` are the caller's again when sendTo returns, so a transport that
+   * keeps them longer copies them), with the
    * source, interface and TOS `info` asks for; done(status, bytes) exactly once (the userspace
    * stack calls it before returning, the kernel provider once the batch has left). A source that is not a local address, or an interface that does not exist, fails
    * the datagram (STATUS_INVALID_PARAMETER). `token` goes back to `done`, so that a caller can pass one
@@ -269,11 +276,13 @@ export interface TransportDatagram {
   // Zero-copy transports (the userspace stack, the kernel provider's own UDP socket) hand
   // onDatagram a view over a ring slot that is recycled when onDatagram returns. A sink that
   // keeps the datagram calls hold() during onDatagram; the handle keeps the storage until
-  // release(handle). heldBytes(handle) gives the current bytes (queued data may be copied out of
-  // the ring under pressure); pin(handle) forbids that move once an application has been given a
-  // view. Transports whose data already belongs to the sink leave these out.
+  // release(handle). heldStorage(handle) and heldOffset(handle) give where the bytes are now
+  // (queued data may be copied out of the ring under pressure), without making a view; pin(handle)
+  // forbids that move once an application has been given a view. Transports whose data already
+  // belongs to the sink leave these out.
   hold?(): number;
-  heldBytes?(handle: number): Uint8Array;
+  heldStorage?(handle: number): Uint8Array;
+  heldOffset?(handle: number): number;
   pin?(handle: number): void;
   release?(handle: number): void;
   setBroadcast(enable: boolean): void;

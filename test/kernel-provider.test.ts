@@ -343,7 +343,10 @@ for (const { name, family, loopback } of FAMILIES) {
       const received: { data: Buffer; from: Endpoint }[] = [];
       const errors: NTSTATUS[] = [];
       const sink: DatagramSink = {
-        onDatagram: (data, from) => { received.push({ data: Buffer.from(data), from }); },
+        // bytes and from are the transport's during the call only: copied.
+        onDatagram: (bytes, offset, length, from) => {
+          received.push({ data: Buffer.from(bytes.subarray(offset, offset + length)), from: { ...from, address: Uint8Array.from(from.address) } });
+        },
         onError: (status) => { errors.push(status); },
       };
       const options = { v6Only: false, reuseAddress: false, receiveBufferSize: 1 << 16, broadcast: false, receiveInfo: 0 };

@@ -13,8 +13,10 @@ import { emitIcmpEcho, IcmpType } from '../runtime/net/wire/icmpv4.ts';
 import { measureAllocation, measureWindow } from './helpers/allocation.ts';
 import { get32s } from '../runtime/net/wire/bytes.ts';
 import {
-  AF_INET, IPPROTO_IP, IP_HOPLIMIT, IP_PKTINFO, IP_RECVTOS, NPI_WSK_INTERFACE_ID, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, STATUS_PENDING, STATUS_SUCCESS, WSK_EVENT_RECEIVE,
-  WSK_EVENT_RECEIVE_FROM, WSK_FLAG_DATAGRAM_SOCKET, WSK_FLAG_LISTEN_SOCKET, WskSetOption, makeSockaddrIn,
+  AF_INET, AF_INET6, IPPROTO_IP, IPPROTO_IPV6, IPV6_HOPLIMIT, IPV6_PKTINFO, IPV6_RECVTCLASS, IPV6_V6ONLY, IP_HOPLIMIT, IP_PKTINFO, IP_RECVTOS,
+  IoAllocateIrp, IoAllocateMdl, IoReuseIrp, IoSetCompletionRoutine, NPI_WSK_INTERFACE_ID, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, STATUS_MORE_PROCESSING_REQUIRED,
+  STATUS_PENDING, STATUS_SUCCESS, WSK_EVENT_RECEIVE, WSK_EVENT_RECEIVE_FROM, WSK_FLAG_DATAGRAM_SOCKET, WSK_FLAG_LISTEN_SOCKET, WskSetOption, makeSockaddrIn,
+  makeSockaddrIn6, type IRP, type SOCKADDR_IN, type SOCKADDR_IN6, type WSK_BUF, type WSK_BUF_LIST,
   type WSK_CLIENT_CONNECTION_DISPATCH, type WSK_CLIENT_DATAGRAM_DISPATCH, type WSK_DATA_INDICATION, type WSK_DATAGRAM_INDICATION,
   type WSK_PROVIDER_BASIC_DISPATCH, type WSK_SOCKET,
 } from '../index.ts';
@@ -34,6 +36,7 @@ const MAC_US = 0x020000000001;
 const MAC_PEER = 0x020000000002;
 const US = 0xc6120001;
 const PEER = 0xc6120002;
+const PEER_IP = '198.18.0.2';
 
 function udpFrame(payload: number, badChecksum = false): Uint8Array {
   const f = new Uint8Array(14 + 20 + 8 + payload);
@@ -68,6 +71,25 @@ function frameFeeder(arena: SlotArena, stack: Ipv4Stack, templates: readonly Uin
       stack.nic.onReceive(batch, BATCH);
     }
   };
+}
+
+/** A stack with IPv4 and IPv6 (fd00:198:18::1) on a HandLink, the peer's MAC known in both families, and a WSK session on its provider. */
+async function dualStackSession() {
+  const arena = new SlotArena({ slotCount: 1024, slotSize: 2048 });
+  const link = new HandLink(arena, MAC_US);
+  const userspace = createUserspaceStack(link, {
+    address: `${A_IP}/24`, gratuitousArp: false, tcp: false,
+    ipv6: { addresses: ['fd00:198:18::1/64'], dadTransmits: 0, acceptRouterAdvertisements: false },
+  });
+  const stack = userspace.ip;
+  stack.arp.learn(PEER, MAC_PEER / 0x100000000, MAC_PEER % 0x100000000, true, 0);
+  const ip6 = stack.ip6!;
+  ip6.neighbours.learn(ip6.table.intern(parseIpv6('fd00:198:18::2')!, 0), MAC_PEER / 0x100000000, MAC_PEER % 0x100000000, true, 0);
+  // What the interface announced at start is not counted.
+  stack.flushTx();
+  link.transmitted = 0;
+  const w = await openSession(() => createStackProvider(userspace));
+  return { arena, link, stack, w };
 }
 
 describe('allocation and zero copy on the receive path (issue 4 quality bar)', () => {
@@ -233,8 +255,210 @@ describe('allocation and zero copy on the receive path (issue 4 quality bar)', (
     expect(wrongDestination).toBe(0);
     // A control buffer of its own would cost a typed array and its store (over 100 bytes) per datagram.
     expect(perDatagram[1]! - perDatagram[0]!).toBeLessThan(8);
+    // Nothing per datagram either way: the indication, its WSK_BUF, MDL and RemoteAddress are pooled.
+    expect(perDatagram[0]!).toBeLessThan(16);
+    expect(perDatagram[1]!).toBeLessThan(16);
     if (retained) { (retained as WSK_DATAGRAM_INDICATION).Next = null; dgTable(retainedOn!).WskRelease(retainedOn!, retained); }
     for (const dg of sockets) await close(dg);
+    await w.close();
+    arena.assertNoLeaks();
+  }, 120_000);
+
+  it('the WSK datagram receive path allocates under 16 B per datagram: 99,968 datagrams each to an AF_INET socket and to a dual-stack AF_INET6 one (IPv6 behind extension headers, and IPv4 as ::ffff:a.b.c.d), control info off then on, every 8th retained and released four at a time relinked in reverse', async () => {
+    const { arena, stack, w } = await dualStackSession();
+    let seen = 0;
+    let wrong = 0;
+    // Four retained elements, released together (their own chain, relinked newest first).
+    const held: WSK_DATAGRAM_INDICATION[] = [];
+    let heldCount = 0;
+    let heldOn: WSK_SOCKET | null = null;
+    const releaseHeld = (): void => {
+      for (let i = heldCount - 1; i > 0; i--) held[i]!.Next = held[i - 1]!;
+      held[0]!.Next = null;
+      if (dgTable(heldOn!).WskRelease(heldOn!, held[heldCount - 1]!) !== STATUS_SUCCESS) wrong++;
+      heldCount = 0;
+    };
+    const dispatch = (family: number): WSK_CLIENT_DATAGRAM_DISPATCH => ({
+      WskReceiveFromEvent: (_c, _f, list) => {
+        const d = list!;
+        seen++;
+        // The bytes (udpFrame's 0, 1, 2, ... or CHAIN6's "hi") and the sender, read in place.
+        const b = d.Buffer;
+        const last = b.Mdl!.buffer[b.Offset + b.Length - 1]!;
+        if (d.Next !== null || (b.Length === 64 ? last !== 63 : b.Length !== 2 || last !== 0x69)) wrong++;
+        if (family === AF_INET ? (d.RemoteAddress as SOCKADDR_IN).sin_addr[3] !== 2 : (d.RemoteAddress as SOCKADDR_IN6).sin6_addr[15] !== 2) wrong++;
+        if ((seen & 7) !== 0) return STATUS_SUCCESS;
+        if (heldCount === 4) releaseHeld();
+        held[heldCount++] = d;
+        heldOn = sockets[family === AF_INET ? 0 : 1]!;
+        return STATUS_PENDING;
+      },
+    });
+    const setOption = async (dg: WSK_SOCKET, level: number, code: number, value: number): Promise<void> => {
+      expect((await call((irp) => (dg.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket(dg, WskSetOption, code, level, 4, { value }, 0, null, null, irp))).status).toBe(STATUS_SUCCESS);
+    };
+    const s4 = await socket(w, WSK_FLAG_DATAGRAM_SOCKET, AF_INET, null, dispatch(AF_INET));
+    expect(await bind(s4, makeSockaddrIn(A_IP, 9000))).toBe(STATUS_SUCCESS);
+    const s6 = await socket(w, WSK_FLAG_DATAGRAM_SOCKET, AF_INET6, null, dispatch(AF_INET6));
+    await setOption(s6, IPPROTO_IPV6, IPV6_V6ONLY, 0);
+    expect(await bind(s6, makeSockaddrIn6('::', 53))).toBe(STATUS_SUCCESS);
+    const sockets = [s4, s6];
+    for (const dg of sockets) {
+      expect((dg.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket(dg, WskSetOption, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, 16,
+        { NpiId: NPI_WSK_INTERFACE_ID, EventMask: WSK_EVENT_RECEIVE_FROM }, 0, null, null, null)).toBe(STATUS_SUCCESS);
+    }
+    const toPort53 = udpFrame(64);
+    emitUdp(toPort53, 34, 40000, 53, 64, PEER, US);
+    const feeds = [frameFeeder(arena, stack, [udpFrame(64)]), frameFeeder(arena, stack, [hex(CHAIN6), toPort53])];
+    let worst = 0;
+    const N = 1562 * BATCH;
+    const perDatagram: string[] = [];
+    for (const control of [false, true]) {
+      if (control) {
+        for (const code of [IP_PKTINFO, IP_RECVTOS, IP_HOPLIMIT]) await setOption(s4, IPPROTO_IP, code, 1);
+        for (const code of [IPV6_PKTINFO, IPV6_RECVTCLASS, IPV6_HOPLIMIT]) await setOption(s6, IPPROTO_IPV6, code, 1);
+      }
+      for (const family of [AF_INET, AF_INET6]) {
+        const feed = feeds[family === AF_INET ? 0 : 1]!;
+        feed(N); // warm-up: JIT, and the socket's pools reach their working size
+        const m = await measureWindow(async () => { feed(N); });
+        perDatagram.push(`${family === AF_INET ? 'AF_INET' : 'AF_INET6'}${control ? ' with control info' : ''} ${(m.bytes / N).toFixed(1)}`);
+        worst = Math.max(worst, m.bytes / N);
+      }
+    }
+    console.log(`WSK datagram receive path, B/datagram: ${perDatagram.join(', ')}`);
+    expect(worst).toBeLessThan(16);
+    expect(seen).toBe(8 * N);
+    expect(wrong).toBe(0);
+    if (heldCount > 0) releaseHeld();
+    for (const dg of sockets) await close(dg);
+    await w.close();
+    arena.assertNoLeaks();
+  }, 120_000);
+
+  it('the WskReceiveFrom path allocates under 16 B per datagram: 99,968 datagrams each into IRPs posted 64 at a time on an AF_INET socket with IP_PKTINFO and a dual-stack AF_INET6 one with IPV6_PKTINFO (IPv6 and v4-mapped peers), the sender and control info read back', async () => {
+    const { arena, stack, w } = await dualStackSession();
+    const s4 = await socket(w, WSK_FLAG_DATAGRAM_SOCKET, AF_INET);
+    const s6 = await socket(w, WSK_FLAG_DATAGRAM_SOCKET, AF_INET6);
+    const setOption = async (dg: WSK_SOCKET, level: number, code: number, value: number): Promise<void> => {
+      expect((await call((irp) => (dg.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket(dg, WskSetOption, code, level, 4, { value }, 0, null, null, irp))).status).toBe(STATUS_SUCCESS);
+    };
+    await setOption(s4, IPPROTO_IP, IP_PKTINFO, 1);
+    await setOption(s6, IPPROTO_IPV6, IPV6_V6ONLY, 0);
+    await setOption(s6, IPPROTO_IPV6, IPV6_PKTINFO, 1);
+    expect(await bind(s4, makeSockaddrIn(A_IP, 9000))).toBe(STATUS_SUCCESS);
+    expect(await bind(s6, makeSockaddrIn6('::', 53))).toBe(STATUS_SUCCESS);
+    // Per posted IRP, made once: its buffer and MDL, RemoteAddress, ControlLength and ControlFlags.
+    const posts = Array.from({ length: BATCH }, () => {
+      const bytes = new Uint8Array(128);
+      return {
+        irp: IoAllocateIrp(1, false), buf: { Mdl: IoAllocateMdl(bytes), Offset: 0, Length: 128 } as WSK_BUF, bytes,
+        control: new Uint8Array(64), controlLength: { value: 0 }, controlFlags: { value: 0 },
+        from4: makeSockaddrIn('0.0.0.0', 0), from6: makeSockaddrIn6('::', 0),
+      };
+    });
+    let completed = 0;
+    let wrong = 0;
+    const onComplete = (_d: unknown, irp: IRP): number => {
+      completed++;
+      const n = irp.IoStatus.Information as number;
+      if (irp.IoStatus.Status !== STATUS_SUCCESS || (n !== 64 && n !== 2)) wrong++;
+      return STATUS_MORE_PROCESSING_REQUIRED;
+    };
+    const toPort53 = udpFrame(64);
+    emitUdp(toPort53, 34, 40000, 53, 64, PEER, US);
+    const feeds = [frameFeeder(arena, stack, [udpFrame(64)]), frameFeeder(arena, stack, [hex(CHAIN6), toPort53])];
+    const receiver = (dg: WSK_SOCKET, family: number) => async (n: number): Promise<void> => {
+      const t = dgTable(dg);
+      const feed = feeds[family === AF_INET ? 0 : 1]!;
+      for (let done = 0; done < n; done += BATCH) {
+        for (const p of posts) {
+          IoReuseIrp(p.irp, STATUS_SUCCESS);
+          IoSetCompletionRoutine(p.irp, onComplete, null, true, true, true);
+          p.controlLength.value = 64;
+          t.WskReceiveFrom(dg, p.buf, 0, family === AF_INET ? p.from4 : p.from6, p.controlLength, p.control, p.controlFlags, p.irp);
+        }
+        feed(BATCH);
+        await Promise.resolve(); // the completions (a microtask queued before this one)
+        // IN_PKTINFO's / IN6_PKTINFO's address, and the sender, as the application reads them.
+        const p = posts[BATCH - 1]!;
+        if (family === AF_INET ? (get32s(p.control, 16) !== (US | 0) || p.from4.sin_addr[3] !== 2) : p.from6.sin6_addr[15] !== 2) wrong++;
+        // A v4-mapped datagram (64 bytes) carries no IPV6_PKTINFO: IPv4 facts only, as on Windows.
+        if (p.controlLength.value === 0 && (family === AF_INET || p.irp.IoStatus.Information === 2)) wrong++;
+      }
+    };
+    const N = 1562 * BATCH;
+    const results: string[] = [];
+    let worst = 0;
+    for (const [name, dg, family] of [['AF_INET', s4, AF_INET], ['AF_INET6', s6, AF_INET6]] as const) {
+      const receive = receiver(dg, family);
+      for (let k = 0; k < 3; k++) await receive(N); // warm-up: JIT, and the pools reach their working size
+      const m = await measureWindow(() => receive(N));
+      results.push(`${name} ${(m.bytes / N).toFixed(1)}`);
+      worst = Math.max(worst, m.bytes / N);
+    }
+    console.log(`WskReceiveFrom path, B/datagram: ${results.join(', ')}`);
+    expect(worst).toBeLessThan(16);
+    expect(completed).toBe(8 * N);
+    expect(wrong).toBe(0);
+    for (const dg of [s4, s6]) await close(dg);
+    await w.close();
+    arena.assertNoLeaks();
+  }, 120_000);
+
+  it('the WSK datagram send path allocates under 16 B per datagram: 199,936 datagrams each by WskSendTo and by WskSendMessages (64 a call) from AF_INET and AF_INET6 sockets, IRPs reused', async () => {
+    const { arena, link, stack, w } = await dualStackSession();
+    const s4 = await socket(w, WSK_FLAG_DATAGRAM_SOCKET, AF_INET);
+    expect(await bind(s4, makeSockaddrIn(A_IP, 0))).toBe(STATUS_SUCCESS);
+    const s6 = await socket(w, WSK_FLAG_DATAGRAM_SOCKET, AF_INET6);
+    expect(await bind(s6, makeSockaddrIn6('::', 0))).toBe(STATUS_SUCCESS);
+    let completed = 0;
+    let failed = 0;
+    const onComplete = (_d: unknown, irp: IRP): number => {
+      completed++;
+      if (irp.IoStatus.Status !== STATUS_SUCCESS) failed++;
+      return STATUS_MORE_PROCESSING_REQUIRED;
+    };
+    const irps: IRP[] = Array.from({ length: BATCH }, () => IoAllocateIrp(1, false));
+    const payload = new Uint8Array(64).fill(7);
+    const whole: WSK_BUF = { Mdl: IoAllocateMdl(payload), Offset: 0, Length: 64 };
+    const list: WSK_BUF_LIST[] = Array.from({ length: BATCH }, () => ({ Next: null, Buffer: whole }));
+    for (let i = 0; i + 1 < BATCH; i++) list[i]!.Next = list[i + 1]!;
+    const reuse = (irp: IRP): IRP => {
+      IoReuseIrp(irp, STATUS_SUCCESS);
+      IoSetCompletionRoutine(irp, onComplete, null, true, true, true);
+      return irp;
+    };
+    const sender = (dg: WSK_SOCKET, to: SOCKADDR_IN | SOCKADDR_IN6, messages: boolean) => async (n: number): Promise<void> => {
+      const t = dgTable(dg);
+      for (let done = 0; done < n; done += BATCH) {
+        if (messages) t.WskSendMessages(dg, list[0]!, 0, to, 0, null, reuse(irps[0]!));
+        else for (let i = 0; i < BATCH; i++) t.WskSendTo(dg, whole, 0, to, 0, null, reuse(irps[i]!));
+        stack.flushTx();
+        await Promise.resolve(); // the completions (a microtask queued before this one)
+      }
+    };
+    // Twice the other tests' count: the first window runs about 5 B/datagram above the others (seen on a busy machine, not explained yet); one-off costs weigh half as much so.
+    const N = 3124 * BATCH;
+    const results: string[] = [];
+    let worst = 0;
+    let calls = 0;
+    for (const [name, dg, to] of [['AF_INET', s4, makeSockaddrIn(PEER_IP, 9000)], ['AF_INET6', s6, makeSockaddrIn6('fd00:198:18::2', 9000)]] as const) {
+      for (const messages of [false, true]) {
+        const send = sender(dg, to, messages);
+        for (let k = 0; k < 3; k++) await send(N); // warm-up: JIT (its feedback is heap too), and the pools reach their working size
+        const m = await measureWindow(() => send(N));
+        calls += 4 * (messages ? N / BATCH : N); // three warm-up runs and the measured one
+        results.push(`${messages ? 'WskSendMessages' : 'WskSendTo'} ${name} ${(m.bytes / N).toFixed(1)}`);
+        worst = Math.max(worst, m.bytes / N);
+      }
+    }
+    console.log(`WSK datagram send path, B/datagram: ${results.join(', ')}`);
+    expect(worst).toBeLessThan(16);
+    expect(completed).toBe(calls);
+    expect(failed).toBe(0);
+    expect(link.transmitted).toBe(16 * N);
+    for (const dg of [s4, s6]) await close(dg);
     await w.close();
     arena.assertNoLeaks();
   }, 120_000);
@@ -254,10 +478,10 @@ describe('allocation and zero copy on the receive path (issue 4 quality bar)', (
     const freeBefore = pair.network.arena.freeCount;
     pair.b.ip.udp4.send(peer, [payload], 1, pair.a.ip.address, port);
     await until(() => lists.length === 1);
-    const mdl = lists[0]!.Buffer.Mdl!;
-    const view = mdl.buffer;
+    const { Mdl, Offset, Length } = lists[0]!.Buffer;
+    const view = Mdl!.buffer.subarray(Offset, Offset + Length);
     const arena = pair.network.arena;
-    // The MDL's bytes are a view over the arena: same ArrayBuffer, inside one slot.
+    // The MDL maps the arena (the slot's view), the WSK_BUF's Offset/Length the datagram inside one slot.
     expect(view.buffer).toBe(arena.buffer);
     const slot = Math.floor(view.byteOffset / arena.slotSize);
     expect(view.byteOffset + view.byteLength).toBeLessThanOrEqual(arena.base(slot) + arena.slotSize);

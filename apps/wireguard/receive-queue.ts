@@ -20,7 +20,7 @@ import {
   AF_INET, AF_INET6, IPPROTO_IP, IPPROTO_IPV6, IP_PKTINFO, IPV6_PKTINFO, ntohs, type MDL, type SOCKADDR, type SOCKADDR_IN,
   type SOCKADDR_IN6, type WSK_DATAGRAM_INDICATION, type WSK_PROVIDER_DATAGRAM_DISPATCH, type WSK_SOCKET,
 } from '../../index.ts';
-import { copyBytes } from './copy-bytes.ts';
+import { copyBytes } from '../../runtime/mdl/copy-bytes.ts';
 import { Endpoint } from './endpoint.ts';
 
 export interface ReceiveStats {

@@ -22,7 +22,7 @@ import {
   htons, type IRP, type NTSTATUS, type SOCKADDR_IN, type SOCKADDR_IN6, type WSK_BUF_LIST, type WSK_PROVIDER_DATAGRAM_DISPATCH,
   type WSK_SOCKET,
 } from '../../index.ts';
-import { copyBytes } from './copy-bytes.ts';
+import { copyBytes } from '../../runtime/mdl/copy-bytes.ts';
 import { Endpoint } from './endpoint.ts';
 
 export interface SendStats {

@@ -19,7 +19,7 @@
 import { RealClock, type Clock } from '../../runtime/net/clock.ts';
 import { newLinkStats, type LinkCapabilities, type LinkDevice, type LinkReceiver, type LinkStats } from '../../runtime/net/device.ts';
 import { SlotArena } from '../../runtime/ring/slot-arena.ts';
-import { copyBytes } from './copy-bytes.ts';
+import { copyBytes } from '../../runtime/mdl/copy-bytes.ts';
 
 export interface TunnelLinkOptions {
   /** The tunnel's MTU: the inner stack's largest IP packet (the device's MTU, default 1420). */

@@ -4,10 +4,10 @@
 // IPv6 path) and serve IPv4 peers as ::ffff:a.b.c.d when IPV6_V6ONLY is off (RFC 4291 §2.5.5.2,
 // as Windows' dual-stack sockets); both families share one port space per protocol.
 //
-// Zero copy: a received datagram reaches DatagramSink.onDatagram as a view over its ring slot.
+// Zero copy: a received datagram reaches DatagramSink.onDatagram as a range of its ring slot's view.
 // When the WSK layer keeps it (queued for a WskReceiveFrom, or retained by an indication that
 // returned STATUS_PENDING) it calls hold() during onDatagram; the slot stays referenced until
-// release(). Queued data may be copied out of the ring under pressure (heldBytes() then returns
+// release(). Queued data may be copied out of the ring under pressure (heldStorage() then returns
 // the copy); data handed to an application in a retained indication is pinned and never moves.
 import {
   STATUS_ADDRESS_ALREADY_ASSOCIATED, STATUS_INVALID_PARAMETER, STATUS_NETWORK_UNREACHABLE, STATUS_NOT_SUPPORTED, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS,
@@ -19,7 +19,7 @@ import {
   type TransportDatagram, type TransportListener, type TransportProvider, type TransportTriple,
 } from '../provider.ts';
 import { AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM, endpointAddressString, type Endpoint } from '../sockaddr.ts';
-import { endpointMapped, endpointV4, ipOf, isV4Mapped, isV6Wildcard, stackConnect, stackListen } from './stack-tcp.ts';
+import { endpointV4, ipOf, isV4Mapped, isV6Wildcard, stackConnect, stackListen } from './stack-tcp.ts';
 import type { TcpEngine } from './tcp/tcp-engine.ts';
 import type { UserspaceStack } from './userspace-stack.ts';
 import { congestionControlNames } from './tcp/congestion.ts';
@@ -43,6 +43,9 @@ class StackDatagram implements TransportDatagram, UdpReceiver {
   private closed = false;
   private receiveMask = 0;
   private readonly info = newDatagramInfo();
+  /** The sender of the datagram being delivered. */
+  private readonly from4: Endpoint = { family: AF_INET, address: new Uint8Array(4), port: 0 };
+  private readonly from6: Endpoint = { family: AF_INET6, address: new Uint8Array(16), port: 0 };
 
   /**
    * `family`: the WSK socket's (AF_INET, or AF_INET6 whose IPv4 peers appear as ::ffff:a.b.c.d);
@@ -57,14 +60,29 @@ class StackDatagram implements TransportDatagram, UdpReceiver {
     if (this.closed) return;
     const info = this.info;
     info.present = 0;
-    // Read in place from the datagram's IP header (RFC 791 §3.1, RFC 8200 §3): nothing is allocated but `from`.
+    // Read in place from the datagram's IP header (RFC 791 §3.1, RFC 8200 §3), into endpoints of
+    // our own (the sink copies what it keeps): nothing is allocated per datagram.
     const ip = s.receivedHeader();
     if (this.receiveMask !== 0) readReceiveInfo(info, this.receiveMask, bytes, ip);
-    // A fresh endpoint per datagram: the WSK layer keeps `from` with a queued datagram.
-    const from: Endpoint = (bytes[ip]! >>> 4) === 6
-      ? { family: AF_INET6, address: bytes.slice(ip + Ipv6Field.SOURCE, ip + Ipv6Field.SOURCE + 16), port: srcPort }
-      : this.family === AF_INET6 ? endpointMapped(srcIp, srcPort) : endpointV4(srcIp, srcPort);
-    this.sink.onDatagram(bytes.subarray(offset, offset + length), from, flags, info);
+    let from: Endpoint;
+    if ((bytes[ip]! >>> 4) === 6) {
+      from = this.from6;
+      const a = from.address;
+      for (let i = 0; i < 16; i++) a[i] = bytes[ip + Ipv6Field.SOURCE + i]!;
+    } else if (this.family === AF_INET6) {
+      // ::ffff:a.b.c.d (RFC 4291 §2.5.5.2).
+      from = this.from6;
+      const a = from.address;
+      a.fill(0, 0, 10);
+      a[10] = 0xff; a[11] = 0xff;
+      a[12] = srcIp >>> 24; a[13] = (srcIp >>> 16) & 0xff; a[14] = (srcIp >>> 8) & 0xff; a[15] = srcIp & 0xff;
+    } else {
+      from = this.from4;
+      const a = from.address;
+      a[0] = srcIp >>> 24; a[1] = (srcIp >>> 16) & 0xff; a[2] = (srcIp >>> 8) & 0xff; a[3] = srcIp & 0xff;
+    }
+    from.port = srcPort;
+    this.sink.onDatagram(bytes, offset, length, from, flags, info);
   }
 
   sendTo<T>(pieces: Uint8Array[], to: Endpoint, done: (status: NTSTATUS, bytes: number, token: T) => void, info?: DatagramSendInfo | null, token?: T): void {
@@ -111,7 +129,8 @@ class StackDatagram implements TransportDatagram, UdpReceiver {
   }
 
   hold(): number { return this.socket.hold(); }
-  heldBytes(handle: number): Uint8Array { return this.provider.stack.held.bytes(handle); }
+  heldStorage(handle: number): Uint8Array { return this.provider.stack.held.storage(handle); }
+  heldOffset(handle: number): number { return this.provider.stack.held.offsetOf(handle); }
   pin(handle: number): void { this.provider.stack.held.pin(handle); }
   release(handle: number): void { this.provider.stack.held.release(handle); }
 

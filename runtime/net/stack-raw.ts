@@ -142,11 +142,11 @@ export class StackRawDatagram implements TransportDatagram, RawReceiver {
     info.present = 0;
     const ip = s.receivedHeader();
     if (this.receiveMask !== 0) readReceiveInfo(info, this.receiveMask, bytes, ip);
-    // A fresh endpoint per packet: the WSK layer keeps `from` with a queued datagram.
+    // The sink copies `from` if it keeps the packet.
     const v6 = s.family === NetworkFamily.IPV6;
     const at = ip + (v6 ? Ipv6Field.SOURCE : Ipv4Field.SOURCE);
     const from: Endpoint = { family: v6 ? AF_INET6 : AF_INET, address: bytes.slice(at, at + (v6 ? 16 : 4)), port: 0 };
-    this.sink.onDatagram(bytes.subarray(offset, offset + length), from, 0, info);
+    this.sink.onDatagram(bytes, offset, length, from, 0, info);
   }
 
   sendTo<T>(pieces: Uint8Array[], to: Endpoint, done: (status: NTSTATUS, bytes: number, token: T) => void, info?: DatagramSendInfo | null, token?: T): void {
@@ -189,7 +189,8 @@ export class StackRawDatagram implements TransportDatagram, RawReceiver {
   }
 
   hold(): number { return this.socket.hold(); }
-  heldBytes(handle: number): Uint8Array { return this.stack.held.bytes(handle); }
+  heldStorage(handle: number): Uint8Array { return this.stack.held.storage(handle); }
+  heldOffset(handle: number): number { return this.stack.held.offsetOf(handle); }
   pin(handle: number): void { this.stack.held.pin(handle); }
   release(handle: number): void { this.stack.held.release(handle); }
 

@@ -75,7 +75,10 @@ export function isV6Wildcard(ep: Endpoint): boolean {
 /** True for ::ffff:a.b.c.d. */
 export function isV4Mapped(ep: Endpoint): boolean {
   const a = ep.address;
-  return ep.family === AF_INET6 && a.length === 16 && a.subarray(0, 10).every((b) => b === 0) && a[10] === 0xff && a[11] === 0xff;
+  if (ep.family !== AF_INET6 || a.length !== 16 || a[10] !== 0xff || a[11] !== 0xff) return false;
+  // A loop, not subarray().every(): the datagram send path asks this per datagram.
+  for (let i = 0; i < 10; i++) if (a[i] !== 0) return false;
+  return true;
 }
 
 /** The IPv4 address of an AF_INET endpoint, of a v4-mapped one, or 0 for a wildcard. */

@@ -195,6 +195,15 @@ export class HeldDataTable {
     return this.arena.view(s).subarray(off, off + len);
   }
 
+  /**
+   * Where the held bytes live, without making a view: the slot's view (made once by the arena) or
+   * the JS-owned copy; they start offsetOf(handle) bytes into it. Valid as bytes() is.
+   */
+  storage(handle: number): Uint8Array {
+    const s = this.live(handle, 'storage');
+    return s === COPIED ? this.copies[handle]! : this.arena.view(s);
+  }
+
   /** Copies up to `dst.length - dstOffset` held bytes into dst; returns the number copied. */
   read(handle: number, dst: Uint8Array, dstOffset = 0): number {
     const s = this.live(handle, 'read');

@@ -11,26 +11,30 @@ import { IoCompleteRequest, IoMarkIrpPending, IoSetCancelRoutine, irpBeginOperat
 import { STATUS_PENDING, type NTSTATUS } from '../ntstatus.ts';
 import { WskUsageError } from '../errors.ts';
 
-interface Completion { irp: IRP; onDone: (() => void) | null }
-
-const queue: Completion[] = [];
+// The IRPs to complete and each one's onDone, side by side (no object per completion).
+const queue: (IRP | null)[] = [];
+const onDones: ((() => void) | null)[] = [];
+let queued = 0;
 let draining = false;
 
 function drain(): void {
   draining = false;
   // Completion routines may start new operations that complete in this same drain.
-  for (let i = 0; i < queue.length; i++) {
-    const c = queue[i]!;
-    queue[i] = undefined as unknown as Completion;
-    c.irp.scheduled = false;
+  for (let i = 0; i < queued; i++) {
+    const irp = queue[i]!;
+    const onDone = onDones[i]!;
+    queue[i] = null;
+    onDones[i] = null;
+    irp.scheduled = false;
     try {
-      IoCompleteRequest(c.irp);
+      IoCompleteRequest(irp);
     } catch (err) {
       rethrowClientError(err);
     }
-    c.onDone?.();
+    onDone?.();
   }
-  queue.length = 0;
+  // The arrays keep their size: the next turn's completions fill them again without growing them.
+  queued = 0;
 }
 
 /**
@@ -60,7 +64,8 @@ export function completeIrp(irp: IRP, status: NTSTATUS, information: ULONG_PTR =
   IoSetCancelRoutine(irp, null);
   irp.IoStatus.Status = status;
   irp.IoStatus.Information = information;
-  queue.push({ irp, onDone });
+  if (queued === queue.length) { queue.push(irp); onDones.push(onDone); } else { queue[queued] = irp; onDones[queued] = onDone; }
+  queued++;
   if (!draining) {
     draining = true;
     queueMicrotask(drain);

@@ -313,7 +313,7 @@ export function WskSendImpl(s: WskSocketObject, Buffer: WSK_BUF | null, Flags: n
   const problem = sendPreconditions(s, Buffer, Flags);
   if (problem !== null) return failIrp(Irp, problem, 'WskSend');
   beginIrp(Irp, 'WskSend');
-  const req: SendRequest = trackPending(s, { irp: Irp, done: false, length: Buffer!.Length, socket: s });
+  const req: SendRequest = trackPending(s, { irp: Irp, done: false, prevPending: null, nextPending: null, length: Buffer!.Length, socket: s });
   s.sends.add(req);
   const status = pendIrpWith(Irp, cancelSend, req);
   if (req.done) return STATUS_PENDING;
@@ -352,7 +352,7 @@ export function WskReceiveImpl(s: WskSocketObject, Buffer: WSK_BUF | null, Flags
   const problem = receivePreconditions(s, Buffer, Flags);
   if (problem !== null) return failIrp(Irp, problem, 'WskReceive');
   beginIrp(Irp, 'WskReceive');
-  const req: ReceiveRequest = trackPending(s, { irp: Irp, done: false, buffer: Buffer!, flags: Flags, filled: 0, socket: s });
+  const req: ReceiveRequest = trackPending(s, { irp: Irp, done: false, prevPending: null, nextPending: null, buffer: Buffer!, flags: Flags, filled: 0, socket: s });
   // A zero-length receive completes at once and resumes indications (R31).
   if (Buffer!.Length === 0 && !(Flags & WSK_FLAG_DRAIN)) {
     settle(s, req, STATUS_SUCCESS, 0);
@@ -402,7 +402,7 @@ export function WskDisconnectImpl(s: WskSocketObject, Buffer: WSK_BUF | null, Fl
   if (s.localShutdown) return fail(STATUS_INVALID_DEVICE_STATE);
   beginIrp(Irp, 'WskDisconnect');
   s.localShutdown = true;
-  const op = trackPending(s, { irp: Irp, done: false });
+  const op = trackPending(s, { irp: Irp, done: false, prevPending: null, nextPending: null });
   s.disconnectPending = op;
   const status = pendIrp(Irp, () => { s.disconnectPending = null; settle(s, op, STATUS_CANCELLED, 0); });
   if (Buffer && Buffer.Length > 0) {

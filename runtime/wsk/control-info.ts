@@ -27,6 +27,7 @@
 // with STATUS_INVALID_PARAMETER (WSAEINVAL; Linux's ip_cmsg_send refuses unknown IP-level types
 // with EINVAL too) rather than being ignored.
 import { STATUS_INVALID_PARAMETER, type NTSTATUS } from '../ntstatus.ts';
+import { copyBytes } from '../mdl/copy-bytes.ts';
 import {
   RECV_HOPLIMIT, RECV_PKTINFO, RECV_PKTINFO6, RECV_TCLASS, RECV_TOS, RECV_TTL, type DatagramInfo, type DatagramSendInfo,
 } from '../provider.ts';
@@ -276,22 +277,22 @@ export function buildControlInfo(rc: number, info: DatagramInfo): Uint8Array | n
 
 /**
  * Copies whole objects of `control` into a caller's buffer of `room` bytes (WskReceiveFrom's
- * ControlInfo/ControlLength). Returns the bytes copied; `truncated` says whether an object was
+ * ControlInfo/ControlLength). Returns the bytes copied; fewer than `length` means an object was
  * left out for want of room (MSG_CTRUNC).
  */
-export function copyControlInfo(control: Uint8Array, out: Uint8Array | null, room: number, length = control.byteLength): { copied: number; truncated: boolean } {
+export function copyControlInfo(control: Uint8Array, out: Uint8Array | null, room: number, length = control.byteLength): number {
   const limit = out ? Math.min(room, out.byteLength) : 0;
   let at = 0;
   while (at + SIZEOF_WSACMSGHDR <= length) {
-    const space = WSA_CMSGHDR_ALIGN(new WSACMSGHDR(control, at).cmsg_len);
+    // cmsg_len read in place (no WSACMSGHDR object: WskReceiveFrom copies per datagram).
+    const space = WSA_CMSGHDR_ALIGN(u32(control, at) + u32(control, at + 4) * 0x100000000);
     // The last object needs no padding after it.
     const need = Math.min(space, length - at);
     if (at + need > limit) break;
-    out!.set(control.subarray(at, at + need), at);
+    copyBytes(out!, at, control, at, need);
     at += space;
   }
-  const copied = Math.min(at, length);
-  return { copied, truncated: copied < length };
+  return Math.min(at, length);
 }
 
 function isV4Mapped(a: Uint8Array): boolean {

@@ -457,7 +457,7 @@ function eventCallback(c: ControlCall): NTSTATUS {
   if (!c.irp) return STATUS_EVENT_PENDING;
   const irp = c.irp;
   beginIrp(irp, 'WskControlSocket');
-  const op = trackPending(s, { irp, done: false });
+  const op = trackPending(s, { irp, done: false, prevPending: null, nextPending: null });
   afterCallbacks(s, () => settle(s, op, STATUS_SUCCESS, 0));
   // The event is already off; cancelling only stops waiting for the callback to return.
   return pendIrp(irp, () => settle(s, op, STATUS_CANCELLED, 0));
@@ -550,7 +550,7 @@ function ioctl(c: ControlCall): NTSTATUS {
       if (irpProblem !== null) return irpProblem;
       const irp = c.irp!;
       beginIrp(irp, 'WskControlSocket');
-      const op = trackPending(s, { irp, done: false });
+      const op = trackPending(s, { irp, done: false, prevPending: null, nextPending: null });
       const stop = watchAddressList(s.client.subsystem.provider, s.family, () => settle(s, op, STATUS_SUCCESS, 0));
       return pendIrp(irp, () => { stop(); settle(s, op, STATUS_CANCELLED, 0); });
     }

@@ -181,7 +181,7 @@ export function WskAcceptImpl(
   if (s.category === 'stream' && s.committed !== 'listen') return fail(STATUS_INVALID_DEVICE_STATE);
   if (!s.listener && !s.bindInProgress) return fail(STATUS_INVALID_DEVICE_STATE);
   beginIrp(Irp, 'WskAccept');
-  const request: AcceptRequest = trackPending(s, { irp: Irp, done: false, context: AcceptSocketContext, dispatch: AcceptSocketDispatch, local: LocalAddress, remote: RemoteAddress });
+  const request: AcceptRequest = trackPending(s, { irp: Irp, done: false, prevPending: null, nextPending: null, context: AcceptSocketContext, dispatch: AcceptSocketDispatch, local: LocalAddress, remote: RemoteAddress });
   s.acceptRequests.push(request);
   const status = pendIrp(Irp, () => {
     const i = s.acceptRequests.indexOf(request);

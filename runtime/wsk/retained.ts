@@ -1,5 +1,7 @@
-// The elements of WSK_DATA_INDICATION / WSK_DATAGRAM_INDICATION chains that an application holds
-// (R31–R33; "PFN_WSK_RELEASE_DATAGRAM_INDICATION_LIST", "PFN_WSK_RELEASE_DATA_INDICATION_LIST").
+// The elements of WSK_DATA_INDICATION chains that an application holds (R31–R33;
+// "PFN_WSK_RELEASE_DATA_INDICATION_LIST"). WSK_DATAGRAM_INDICATION elements follow the same rules
+// ("PFN_WSK_RELEASE_DATAGRAM_INDICATION_LIST") through datagram-pool.ts, whose pooled records
+// carry their state themselves instead of a Map entry each.
 // Ownership is per element, not per chain: WskRelease takes whatever list the application passes —
 // the chain as indicated, a sublist, elements relinked in any order, or one element whose Next it
 // set to NULL (wireguard-nt and ovpn-dco-win release every datagram so; MsQuic links the ones it

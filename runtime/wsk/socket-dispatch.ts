@@ -43,6 +43,8 @@ function enter(Socket: unknown, Irp: IRP | null, what: string, categories: Categ
 const BINDABLE: Category[] = ['listen', 'connection', 'datagram', 'stream'];
 const CONNECTED: Category[] = ['connection', 'stream'];
 const LISTENING: Category[] = ['listen', 'stream'];
+const STREAM: Category[] = ['stream'];
+const DATAGRAM: Category[] = ['datagram'];
 
 function WskControlSocket(
   Socket: unknown, RequestType: number, ControlCode: number, Level: number, InputSize: number, InputBuffer: unknown,
@@ -117,7 +119,7 @@ function connect(Socket: unknown, RemoteAddress: SOCKADDR | null, Buffer: WSK_BU
   if (s.category === 'stream') s.committed = 'connect';
   beginIrp(irp, what);
   s.connecting = true;
-  const op = trackPending(s, { irp, done: false });
+  const op = trackPending(s, { irp, done: false, prevPending: null, nextPending: null });
   const status = pendIrp(irp, () => { s.connecting = false; settle(s, op, STATUS_CANCELLED, 0); });
   const pieces = Buffer && Buffer.Length > 0 ? wskBufSegments(Buffer).map((p) => Uint8Array.from(p)) : null;
   const local = s.local;
@@ -144,7 +146,7 @@ function connect(Socket: unknown, RemoteAddress: SOCKADDR | null, Buffer: WSK_BU
 }
 
 function WskListen(Socket: unknown, Irp: IRP | null): NTSTATUS {
-  const s = enter(Socket, Irp, 'WskListen', ['stream']);
+  const s = enter(Socket, Irp, 'WskListen', STREAM);
   if (typeof s === 'number') return s;
   const irp = Irp!;
   beginIrp(irp, 'WskListen');
@@ -220,11 +222,11 @@ export const WSK_PROVIDER_DATAGRAM_DISPATCH_TABLE: WSK_PROVIDER_DATAGRAM_DISPATC
   Basic,
   WskBind,
   WskSendTo: (Socket, Buffer, Flags, RemoteAddress, ControlInfoLength, ControlInfo, Irp) => {
-    const s = enter(Socket, Irp, 'WskSendTo', ['datagram']);
+    const s = enter(Socket, Irp, 'WskSendTo', DATAGRAM);
     return typeof s === 'number' ? s : WskSendToImpl(s, Buffer, Flags, RemoteAddress, ControlInfoLength, ControlInfo, Irp!);
   },
   WskReceiveFrom: (Socket, Buffer, Flags, RemoteAddress, ControlLength, ControlInfo, ControlFlags, Irp) => {
-    const s = enter(Socket, Irp, 'WskReceiveFrom', ['datagram']);
+    const s = enter(Socket, Irp, 'WskReceiveFrom', DATAGRAM);
     return typeof s === 'number' ? s : WskReceiveFromImpl(s, Buffer, Flags, RemoteAddress, ControlLength, ControlInfo, ControlFlags, Irp!);
   },
   WskRelease: (Socket, DatagramIndication) => {
@@ -233,7 +235,7 @@ export const WSK_PROVIDER_DATAGRAM_DISPATCH_TABLE: WSK_PROVIDER_DATAGRAM_DISPATC
   },
   WskGetLocalAddress,
   WskSendMessages: (Socket, BufferList, Flags, RemoteAddress, ControlInfoLength, ControlInfo, Irp) => {
-    const s = enter(Socket, Irp, 'WskSendMessages', ['datagram']);
+    const s = enter(Socket, Irp, 'WskSendMessages', DATAGRAM);
     return typeof s === 'number' ? s : WskSendMessagesImpl(s, BufferList, Flags, RemoteAddress, ControlInfoLength, ControlInfo, Irp!);
   },
 });

@@ -4,16 +4,17 @@
 // and event-disable can wait for callbacks in progress (R26, R38) and nothing starts after close.
 import type { IRP } from '../irp/irp.ts';
 import { STATUS_CANCELLED, STATUS_FILE_FORCED_CLOSED, STATUS_INVALID_HANDLE, type NTSTATUS } from '../ntstatus.ts';
-import { IPPROTO_RAW, SOCK_RAW, type Endpoint } from '../sockaddr.ts';
+import { AF_INET, IPPROTO_RAW, SOCK_RAW, type Endpoint } from '../sockaddr.ts';
 import { SEND_HOP_LIMIT, SEND_TCLASS, SEND_TOS, SEND_TTL, type TransportConnection, type TransportDatagram, type TransportListener } from '../provider.ts';
 import { completeIrp, rethrowClientError } from './completion.ts';
 import type { Binding } from './address-sharing.ts';
 import type { WskClientObject } from './client.ts';
 import { RetainedElements } from './retained.ts';
+import { DatagramPool, DatagramQueue } from './datagram-pool.ts';
 import type { ControlPool } from './control-pool.ts';
 import type {
   EPROCESS, PVOID, SECURITY_DESCRIPTOR, WSK_CLIENT_CONNECTION_DISPATCH, WSK_DATA_INDICATION,
-  WSK_DATAGRAM_INDICATION, WSK_INSPECT_ID, WSK_SOCKET,
+  WSK_INSPECT_ID, WSK_SOCKET,
 } from './types.ts';
 
 export type Category = 'basic' | 'listen' | 'connection' | 'datagram' | 'stream';
@@ -23,6 +24,9 @@ export type SocketState = 'open' | 'forced' | 'closing' | 'closed';
 export interface PendingOp {
   irp: IRP;
   done: boolean;
+  /** Its neighbours in the socket's list of pending ops (trackPending), null when not in it. */
+  prevPending: PendingOp | null;
+  nextPending: PendingOp | null;
 }
 
 export interface ReceiveRequest extends PendingOp {
@@ -33,16 +37,6 @@ export interface ReceiveRequest extends PendingOp {
 }
 
 export interface SendRequest extends PendingOp { length: number; socket: WskSocketObject }
-
-export interface ReceiveFromRequest extends PendingOp {
-  buffer: import('../mdl/mdl.ts').WSK_BUF;
-  remote: import('../sockaddr.ts').SOCKADDR | null;
-  controlLength: { value: number } | null;
-  /** The caller's control buffer (ControlInfo) and its room (ControlLength's value at the call). */
-  control: Uint8Array | null;
-  controlRoom: number;
-  controlFlags: { value: number } | null;
-}
 
 export interface AcceptRequest extends PendingOp {
   context: PVOID;
@@ -55,23 +49,6 @@ export interface PendedInspection {
   connection: TransportConnection;
   id: WSK_INSPECT_ID;
   relay: import('./connection.ts').ConnectionRelay;
-}
-
-export interface QueuedDatagram {
-  data: Uint8Array;
-  from: Endpoint;
-  flags: number;
-  /**
-   * Its control info (WSACMSGHDR objects), built when it arrived: the first controlLength bytes of
-   * slot controlSlot of the socket's ControlPool; null (slot -1) when it carries none.
-   */
-  control: Uint8Array | null;
-  controlLength: number;
-  controlSlot: number;
-  /** TransportDatagram.hold() handle while the transport's storage is kept, else -1. */
-  hold: number;
-  /** 'queued' until consumed by an IRP or an indication; 'retained' by STATUS_PENDING; then 'done'. */
-  state: 'queued' | 'retained' | 'done';
 }
 
 export interface SocketOptions {
@@ -119,7 +96,9 @@ export class WskSocketObject implements WSK_SOCKET {
   acceptedConnectionEvents = 0;
   callbackDepth = 0;
   readonly afterCallbacks: Array<() => void> = [];
-  readonly pending = new Set<PendingOp>();
+  /** Pending ops, oldest first: a list through the ops themselves, so that tracking one allocates nothing. */
+  pendingHead: PendingOp | null = null;
+  pendingTail: PendingOp | null = null;
   local: Endpoint | null = null;
   binding: Binding | null = null;
   bindInProgress = false;
@@ -164,15 +143,24 @@ export class WskSocketObject implements WSK_SOCKET {
   datagram: TransportDatagram | null = null;
   /** The transport after close, kept so that retained indications can still be released (R33). */
   closedDatagram: TransportDatagram | null = null;
-  readonly datagramQueue: QueuedDatagram[] = [];
+  /** Datagrams received and not yet taken by a WskReceiveFrom or an indication, oldest first. */
+  readonly datagramQueue = new DatagramQueue();
   datagramQueueBytes = 0;
-  readonly receiveFromRequests: ReceiveFromRequest[] = [];
-  /** Datagram indication elements the application holds, each with the datagram it points into. */
-  readonly retainedDatagrams = new RetainedElements<WSK_DATAGRAM_INDICATION, QueuedDatagram>();
+  readonly receiveFromRequests: import('./datagram.ts').ReceiveFromRequest[] = [];
+  /** WskReceiveFrom requests done with, for the next call. */
+  readonly freeReceiveFroms: import('./datagram.ts').ReceiveFromRequest[] = [];
+  /** Received datagrams' records, with the indication elements the application holds (datagram-pool.ts). */
+  readonly datagramPool: DatagramPool = new DatagramPool(this);
   /** Where received datagrams' control info lives (control-pool.ts); made when the first one arrives. */
   controlPool: ControlPool | null = null;
   fixedRemote: Endpoint | null = null;
   sendToAddress: Endpoint | null = null;
+  /** WskSendTo's RemoteAddress read into this (no endpoint per send). */
+  readonly sendDestination: Endpoint = { family: AF_INET, address: new Uint8Array(4), port: 0, flowinfo: 0, scopeId: 0 };
+  /** A datagram's bytes as the transport's pieces when one MDL holds them (the transport reads it during sendTo only). */
+  readonly onePiece: Uint8Array[] = [new Uint8Array(0)];
+  /** Datagram sends done with, for the next WskSendTo/WskSendMessages. */
+  readonly freeSends: import('./datagram.ts').DatagramSend[] = [];
   droppedDatagrams = 0;
 
   constructor(
@@ -267,7 +255,10 @@ export function afterCallbacks(s: WskSocketObject, work: () => void): void {
 }
 
 export function trackPending<T extends PendingOp>(s: WskSocketObject, op: T): T {
-  s.pending.add(op);
+  op.prevPending = s.pendingTail;
+  op.nextPending = null;
+  if (s.pendingTail) s.pendingTail.nextPending = op; else s.pendingHead = op;
+  s.pendingTail = op;
   return op;
 }
 
@@ -275,12 +266,21 @@ export function trackPending<T extends PendingOp>(s: WskSocketObject, op: T): T 
 export function settle(s: WskSocketObject, op: PendingOp, status: NTSTATUS, information: import('../irp/irp.ts').ULONG_PTR = 0): boolean {
   if (op.done) return false;
   op.done = true;
-  s.pending.delete(op);
+  const prev = op.prevPending;
+  const next = op.nextPending;
+  if (prev) prev.nextPending = next; else if (s.pendingHead === op) s.pendingHead = next;
+  if (next) next.prevPending = prev; else if (s.pendingTail === op) s.pendingTail = prev;
+  op.prevPending = op.nextPending = null;
   completeIrp(op.irp, status, information);
   return true;
 }
 
 export function cancelAllPending(s: WskSocketObject, status: NTSTATUS = STATUS_CANCELLED): void {
-  for (const op of [...s.pending]) settle(s, op, status, 0);
+  // settle completes later (completeIrp), so nothing joins the list while it is walked.
+  for (let op = s.pendingHead; op !== null;) {
+    const next = op.nextPending;
+    settle(s, op, status, 0);
+    op = next;
+  }
 }
 

@@ -17,6 +17,7 @@ import { call } from '../helpers/wsk-call.ts';
 import { openSession, type WskSession } from '../helpers/wsk-session.ts';
 import { bind, buf, close, connTable, dgTable, hostSockaddr, listenTable, localPort, peerConnect, socket } from './fixtures.ts';
 import type { ContractTarget, PeerSocket } from './target.ts';
+import { verifyDatagramReleases } from '../../runtime/wsk/datagram-pool.ts';
 
 type Element = WSK_DATAGRAM_INDICATION | WSK_DATA_INDICATION;
 
@@ -439,6 +440,17 @@ class Holder<E extends Element> {
 }
 
 export async function datagramStress(target: ContractTarget, seed: number, chainsWanted: number): Promise<void> {
+  // Its misuse includes releasing elements released long before: with records reused, such an
+  // element may be another datagram's by then (datagram-pool.ts), so records are not reused here.
+  verifyDatagramReleases(true);
+  try {
+    await datagramStressRun(target, seed, chainsWanted);
+  } finally {
+    verifyDatagramReleases(false);
+  }
+}
+
+async function datagramStressRun(target: ContractTarget, seed: number, chainsWanted: number): Promise<void> {
   const r = rng(seed);
   const w = await openSession(target.factory);
   const cond = new Conditions();

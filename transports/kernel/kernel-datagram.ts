@@ -1,5 +1,5 @@
 // TransportDatagram over the kernel provider's own UDP or raw socket (udp-socket.ts:
-// recvmmsg/sendmmsg with control messages). Each received datagram → sink.onDatagram(view, from, 0, info) with the
+// recvmmsg/sendmmsg with control messages). Each received datagram → sink.onDatagram(slot view, 0, length, from, 0, info) with the
 // facts setReceiveInfo asked for; the view is a slot of the socket's arena, kept past the call
 // only through hold(). Socket errors → sink.onError. sendTo completes done(status, bytes) exactly
 // once, after its batch left, never inside the call. Option refusals throw ProviderError.
@@ -32,10 +32,16 @@ function ipMreqn(group: Uint8Array | null, iface: number): Uint8Array {
   return b;
 }
 
+function copyAddress(to: Uint8Array, from: Uint8Array, at: number, n: number): void {
+  for (let i = 0; i < n; i++) to[i] = from[at + i]!;
+}
+
 export class KernelDatagram implements TransportDatagram {
   private closed = false;
   private receiveMask = 0;
   private readonly info = newDatagramInfo();
+  private readonly from4: Endpoint = { family: AF_INET, address: new Uint8Array(4), port: 0 };
+  private readonly from6: Endpoint = { family: AF_INET6, address: new Uint8Array(16), port: 0, flowinfo: 0, scopeId: 0 };
 
   private constructor(
     private readonly socket: UdpSocket,
@@ -103,15 +109,21 @@ export class KernelDatagram implements TransportDatagram {
     const rowAddr = s.rxAddr;
     const info = this.info;
     const flags = words[w + RX_FLAGS]!;
+    // The sender, in an endpoint of our own refilled per datagram (the sink copies what it keeps).
     let from: Endpoint;
     let v4: boolean;
     if (this.family === AF_INET) {
-      from = { family: AF_INET, address: rowAddr.slice(a, a + 4), port: words[w + RX_PORT]! };
+      from = this.from4;
+      copyAddress(from.address, rowAddr, a, 4);
+      from.port = words[w + RX_PORT]!;
       v4 = true;
     } else {
-      const address = rowAddr.slice(a, a + 16);
-      from = { family: AF_INET6, address, port: words[w + RX_PORT]!, flowinfo: words[w + RX_FLOWINFO]!, scopeId: words[w + RX_SCOPE]! };
-      v4 = isV4Mapped(address);
+      from = this.from6;
+      copyAddress(from.address, rowAddr, a, 16);
+      from.port = words[w + RX_PORT]!;
+      from.flowinfo = words[w + RX_FLOWINFO]!;
+      from.scopeId = words[w + RX_SCOPE]!;
+      v4 = isV4Mapped(from.address);
     }
     let present = 0;
     if (this.receiveMask !== 0) {
@@ -132,7 +144,7 @@ export class KernelDatagram implements TransportDatagram {
       present &= this.receiveMask;
     }
     info.present = present;
-    sink.onDatagram(s.current(), from, 0, info);
+    sink.onDatagram(s.currentStorage(), 0, s.currentLength(), from, 0, info);
   }
 
   sendTo<T>(pieces: Uint8Array[], to: Endpoint, done: (status: NTSTATUS, bytes: number, token: T) => void, sendInfo?: DatagramSendInfo | null, token?: T): void {
@@ -179,7 +191,8 @@ export class KernelDatagram implements TransportDatagram {
   }
 
   hold(): number { return this.socket.hold(); }
-  heldBytes(handle: number): Uint8Array { return this.socket.heldBytes(handle); }
+  heldStorage(handle: number): Uint8Array { return this.socket.heldStorage(handle); }
+  heldOffset(handle: number): number { return this.socket.heldOffset(handle); }
   pin(handle: number): void { this.socket.pin(handle); }
   release(handle: number): void { this.socket.release(handle); }
 

@@ -16,8 +16,8 @@
 //   checkpoint (a turn that queued more than the area holds leaves in several), and each
 //   `done(status, bytes, token)` runs after its batch left — never inside send(). A full socket
 //   buffer keeps the rest queued, in order, until the socket is writable.
-// - Nothing is allocated per datagram on either path but the view current() returns and what the
-//   receiver makes of it.
+// - Nothing is allocated per datagram on either path but what the receiver makes of it
+//   (currentStorage()/currentLength() give the bytes without a view; current() makes one).
 // - Options are Linux's own numbers (LINUX below); errors surface as NativeError (errno's name in
 //   `code`), or as an NTSTATUS in a send's done.
 import { createRequire } from 'node:module';
@@ -195,6 +195,9 @@ export class UdpSocket {
 
   /** The bytes of the datagram being delivered (a view into its slot). */
   current(): Uint8Array { return this.arena.view(this.curSlot).subarray(0, this.curLength); }
+  /** The same without making a view: the whole slot's view (made once by the arena), the datagram its first currentLength() bytes. */
+  currentStorage(): Uint8Array { return this.arena.view(this.curSlot); }
+  currentLength(): number { return this.curLength; }
 
   /** During onDatagram: keeps the datagram's slot; returns a handle for heldBytes/pin/release, or -1. */
   hold(): number {
@@ -203,6 +206,8 @@ export class UdpSocket {
   }
 
   heldBytes(handle: number): Uint8Array { return this.held.bytes(handle); }
+  heldStorage(handle: number): Uint8Array { return this.held.storage(handle); }
+  heldOffset(handle: number): number { return this.held.offsetOf(handle); }
   pin(handle: number): void { this.held.pin(handle); }
 
   release(handle: number): void {

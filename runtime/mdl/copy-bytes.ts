@@ -1,8 +1,9 @@
 // Byte copies on the data path without an allocation per call. `dst.set(src.subarray(...))`
 // makes a view object per call, and Buffer#copy makes one inside (Node 20); a byte loop allocates
 // nothing but costs about 3 µs per 1452 bytes. This copies 4 bytes at a step through Int32Array
-// views over whole ArrayBuffers (made once per buffer, kept in a two-entry cache: a copy has a
-// source and a destination), falling back to DataViews when the two addresses are not equally
+// views over whole ArrayBuffers (made once per buffer: a two-entry cache in front, as a copy has a
+// source and a destination, and behind it a WeakMap for callers that copy into many buffers in
+// turn, as WskReceiveFrom does into each IRP's own), falling back to DataViews when the two addresses are not equally
 // aligned. Measured on the development machine, 1452 bytes: about 0.6 µs aligned, 1-1.7 µs
 // unaligned (against 0.24 µs for set+subarray with its allocation).
 
@@ -13,13 +14,20 @@ let viewsA: Views | null = null;
 let bufferB: ArrayBufferLike | null = null;
 let viewsB: Views | null = null;
 
+const known = new WeakMap<ArrayBufferLike, Views>();
+
 function viewsOf(buffer: ArrayBufferLike): Views {
   if (buffer === bufferA) return viewsA!;
   if (buffer === bufferB) return viewsB!;
+  let views = known.get(buffer);
+  if (views === undefined) {
+    views = { words: new Int32Array(buffer, 0, buffer.byteLength >>> 2), data: new DataView(buffer) };
+    known.set(buffer, views);
+  }
   bufferB = bufferA; viewsB = viewsA;
   bufferA = buffer;
-  viewsA = { words: new Int32Array(buffer, 0, buffer.byteLength >>> 2), data: new DataView(buffer) };
-  return viewsA;
+  viewsA = views;
+  return views;
 }
 
 /** dst[dOff..dOff+n) = src[sOff..sOff+n) (the ranges must not overlap). */
