@@ -82,11 +82,11 @@ async function dualStackSession() {
     ipv6: { addresses: ['fd00:198:18::1/64'], dadTransmits: 0, acceptRouterAdvertisements: false },
   });
   const stack = userspace.ip;
-  stack.arp.learn(PEER, MAC_PEER / 0x100000000, MAC_PEER % 0x100000000, true, 0);
+  stack.arp.cache.learn(PEER, MAC_PEER / 0x100000000, MAC_PEER % 0x100000000, true, 0);
   const ip6 = stack.ip6!;
   ip6.neighbours.learn(ip6.table.intern(parseIpv6('fd00:198:18::2')!, 0), MAC_PEER / 0x100000000, MAC_PEER % 0x100000000, true, 0);
   // What the interface announced at start is not counted.
-  stack.flushTx();
+  stack.nic.flushTx();
   link.transmitted = 0;
   const w = await openSession(() => createStackProvider(userspace));
   return { arena, link, stack, w };
@@ -434,7 +434,7 @@ describe('allocation and zero copy on the receive path (issue 4 quality bar)', (
       for (let done = 0; done < n; done += BATCH) {
         if (messages) t.WskSendMessages(dg, list[0]!, 0, to, 0, null, reuse(irps[0]!));
         else for (let i = 0; i < BATCH; i++) t.WskSendTo(dg, whole, 0, to, 0, null, reuse(irps[i]!));
-        stack.flushTx();
+        stack.nic.flushTx();
         await Promise.resolve(); // the completions (a microtask queued before this one)
       }
     };
