@@ -38,6 +38,7 @@ import type { Ipv6Network } from './ipv6-network.ts';
 import { AddressRole, ALL_NODES, InterfaceAddresses, linkLocalFromMac } from './interface-addresses.ts';
 import { Icmpv6Layer, type Echo6ReplyHandler } from './icmpv6-layer.ts';
 import { NeighbourDiscovery, type NdpTimings, DEFAULT_NDP_TIMINGS } from './neighbour-discovery.ts';
+import { MulticastListener } from './mld.ts';
 import { Reassembler6, DEFAULT_REASSEMBLY6_LIMITS, type Reassembly6Limits } from './reassembly6.ts';
 
 /** What the IPv6 layer uses of the stack it lives in (implemented by Ipv4Stack). */
@@ -85,6 +86,8 @@ export class Ipv6Layer implements Ipv6Network {
   readonly neighbours: ArpCache;
   readonly icmp: Icmpv6Layer;
   readonly nd: NeighbourDiscovery;
+  /** The interface's multicast listener state and MLDv2 reports (mld.ts). */
+  readonly mld: MulticastListener;
   readonly reassembler: Reassembler6;
   /** Learned path MTUs (RFC 8201) by destination id. */
   readonly pathMtus = new Map<number, { mtu: number; expires: number }>();
@@ -119,6 +122,16 @@ export class Ipv6Layer implements Ipv6Network {
     }, arpTimings, 1024, 64, timings.delayFirstProbeMs);
     this.icmp = new Icmpv6Layer(this, options);
     this.nd = new NeighbourDiscovery(this, timings, options.acceptRouterAdvertisements ?? true, options.dadTransmits ?? 1);
+    this.mld = new MulticastListener({
+      clock: host.clock,
+      // RFC 3810 §6: never all-nodes, nor a group of reserved (0) or interface-local (1) scope.
+      reported: (g) => g !== this.allNodes && ((this.table.word(g, 0) >>> 16) & 0xf) > 1,
+      find: (b, at) => this.table.find(b, at),
+      retain: (id) => this.table.retain(id),
+      release: (id) => this.table.release(id),
+      sendReport: (types, groups, count) => this.nd.sendMldReport(types, groups, count),
+    });
+    this.addrs.onGroupChange = (g, joined) => { if (joined) this.mld.join(g); else this.mld.leave(g); };
     this.reassembler = new Reassembler6({ ...DEFAULT_REASSEMBLY6_LIMITS, ...options.reassembly });
     // The link-local address first (RFC 4862 §5.3), then the configured ones.
     if (!host.ipFraming) this.nd.addAddress(linkLocalFromMac(mac), 64, Infinity);
@@ -464,6 +477,7 @@ export class Ipv6Layer implements Ipv6Network {
   }
 
   close(): void {
+    this.mld.close();
     this.neighbours.clear();
     this.reassembler.clear();
   }

@@ -6,7 +6,7 @@
 // address detection), RFC 4861 §6.3.4 (what a host takes from a router advertisement).
 //
 // - At start (start()): an MLDv2 report for our solicited-node groups so snooping switches
-//   deliver to us (RFC 4861 §7.2.1, RFC 3810 §5.2), a DAD solicitation from :: for each tentative
+//   deliver to us (RFC 4861 §7.2.1, RFC 3810 §5.2; mld.ts decides what is reported and when), a DAD solicitation from :: for each tentative
 //   address (RFC 4862 §5.4.2), an unsolicited advertisement for each usable address
 //   (RFC 4861 §7.2.6), and router solicitations (§6.3.7) when advertisements are accepted.
 // - Received messages are validated as §6.1/§7.1 ask (hop limit 255, code 0, lengths, options)
@@ -19,11 +19,11 @@ import { get16, get32, get32s } from '../wire/bytes.ts';
 import { pseudoHeaderSumV6 } from '../wire/checksum.ts';
 import {
   emitMldRecord, emitMldv2Report, emitNdpLinkAddressOption, emitNdpNeighbor, emitNdpRouterSolicitation, fillIcmpv6Checksum, findNdpOption,
-  Icmpv6Field, Icmpv6Type, MLD_RECORD_LENGTH, MldRecordField, MldRecordType, NDP_NS_NA_LENGTH,
+  Icmpv6Field, Icmpv6Type, MLD_RECORD_LENGTH, MldField, MldRecordField, NDP_NS_NA_LENGTH,
   NDP_PREFIX_OPTION_LENGTH, NDP_RA_LENGTH, NDP_RS_LENGTH, NdpField, NdpNaFlags, NdpOption, NdpOptionField, NdpPrefixField, NdpPrefixFlags,
   ndpOptionsValid, nextNdpOption,
 } from '../wire/icmpv6.ts';
-import { Ipv6Field, Ipv6NextHeader, Ipv6Option } from '../wire/ipv6.ts';
+import { IPV6_HEADER_LENGTH, Ipv6Field, Ipv6NextHeader, Ipv6Option } from '../wire/ipv6.ts';
 import { formatIpv6 } from './address-table.ts';
 import { AddressRole, ALL_MLDV2_ROUTERS, ALL_ROUTERS, type InterfaceAddress, linkLocalFromMac, solicitedNodeOf } from './interface-addresses.ts';
 import type { Ipv6Layer } from './ipv6-layer.ts';
@@ -71,8 +71,9 @@ export class NeighbourDiscovery {
     if (dad) {
       a.dadLeft = this.dadTransmits;
       // Started now when the interface already runs (SLAAC), else by start(); the new
-      // solicited-node group is reported first so the probe's answer reaches us (RFC 4862 §5.4.2).
-      if (this.started) { this.sendMldReport(); this.probe(a); }
+      // solicited-node group was reported when add() joined it (mld.ts), so the probe's answer
+      // reaches us (RFC 4862 §5.4.2).
+      if (this.started) this.probe(a);
     } else if (this.started) {
       this.advertise(a.id);
     }
@@ -82,7 +83,7 @@ export class NeighbourDiscovery {
   start(): void {
     if (this.started || this.ip.host.ipFraming) return;
     this.started = true;
-    this.sendMldReport();
+    this.ip.mld.start();
     for (const a of [...this.ip.addrs.list]) {
       if (a.tentative) this.probe(a);
       else this.advertise(a.id);
@@ -391,34 +392,35 @@ export class NeighbourDiscovery {
   }
 
   /**
-   * One MLDv2 report (RFC 3810 §5.2) with an EXCLUDE-nothing record for each group we listen to
-   * but all-nodes (never reported, §6), to ff02::16 with hop limit 1 and a router alert, from
-   * our link-local address or :: (RFC 3590) before it is usable.
+   * MLDv2 reports (RFC 3810 §5.2) of the records (types[i], groups[i]), i < count, as many
+   * reports as the MTU needs, to ff02::16 with hop limit 1 and a router alert, from our
+   * link-local address or :: (RFC 3590) before it is usable.
    */
-  sendMldReport(): void {
+  sendMldReport(types: readonly number[], groups: readonly number[], count: number): void {
     const ip = this.ip;
-    const groups: number[] = [];
-    for (const id of ip.addrs.groups.keys()) if (id !== ip.allNodes) groups.push(id);
-    if (groups.length === 0) return;
-    const arena = ip.host.arena;
-    const slot = arena.alloc();
-    if (slot < 0) { ip.host.counters.txNoSlot++; return; }
-    const v = arena.view(slot);
     const hbh = MLD_HOP_BY_HOP.length;
-    const start = ip.upperStart(hbh);
-    let n = emitMldv2Report(v, start, groups.length);
-    for (const g of groups) {
-      emitMldRecord(v, start + n, MldRecordType.MODE_IS_EXCLUDE);
-      ip.table.copyTo(g, v, start + n + MldRecordField.GROUP);
-      n += MLD_RECORD_LENGTH;
-    }
+    const perReport = Math.floor((ip.mtu - IPV6_HEADER_LENGTH - hbh - MldField.RECORDS) / MLD_RECORD_LENGTH);
     const src = this.linkLocalOrUnspecified();
     const dst = ip.table.intern(ALL_MLDV2_ROUTERS, 0);
-    fillIcmpv6Checksum(v, start, n, pseudoHeaderSumV6(ip.table.sum(src), ip.table.sum(dst), Ipv6NextHeader.ICMPV6, n));
-    v.set(MLD_HOP_BY_HOP, start - hbh);
-    arena.setFrame(slot, start - hbh, n + hbh);
-    ip.host.counters.mldReportsSent++;
-    ip.output(slot, src, dst, Ipv6NextHeader.HOP_BY_HOP, 0, 1, 0);
+    for (let first = 0; first < count; first += perReport) {
+      const records = Math.min(perReport, count - first);
+      const arena = ip.host.arena;
+      const slot = arena.alloc();
+      if (slot < 0) { ip.host.counters.txNoSlot++; break; }
+      const v = arena.view(slot);
+      const start = ip.upperStart(hbh);
+      let n = emitMldv2Report(v, start, records);
+      for (let i = first; i < first + records; i++) {
+        emitMldRecord(v, start + n, types[i]!);
+        ip.table.copyTo(groups[i]!, v, start + n + MldRecordField.GROUP);
+        n += MLD_RECORD_LENGTH;
+      }
+      fillIcmpv6Checksum(v, start, n, pseudoHeaderSumV6(ip.table.sum(src), ip.table.sum(dst), Ipv6NextHeader.ICMPV6, n));
+      v.set(MLD_HOP_BY_HOP, start - hbh);
+      arena.setFrame(slot, start - hbh, n + hbh);
+      ip.host.counters.mldReportsSent++;
+      ip.output(slot, src, dst, Ipv6NextHeader.HOP_BY_HOP, 0, 1, 0);
+    }
     ip.table.release(dst);
   }
 

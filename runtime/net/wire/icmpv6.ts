@@ -50,6 +50,11 @@ export const NDP_PREFIX_OPTION_LENGTH = 32;
 export const MldField = { RECORD_COUNT: 6, RECORDS: 8 } as const;
 export const MldRecordField = { TYPE: 0, AUX_LENGTH: 1, SOURCE_COUNT: 2, GROUP: 4 } as const;
 export const MLD_RECORD_LENGTH = 20;
+/** MLD query (RFC 3810 §5.1): Maximum Response Code at 4, the Multicast Address at 8, then (MLDv2) S flag and QRV in byte 24. */
+export const MldQueryField = { MAX_RESPONSE_CODE: 4, GROUP: 8, FLAGS_QRV: 24 } as const;
+/** An MLDv1 query (RFC 2710 §3) is 24 bytes; an MLDv2 one at least 28 (RFC 3810 §8.1 tells them apart by length). */
+export const MLDV1_QUERY_LENGTH = 24;
+export const MLDV2_QUERY_LENGTH = 28;
 /** Record types (RFC 3810 §5.2.12): EXCLUDE with no sources is "every source", a plain join. */
 export const MldRecordType = { MODE_IS_INCLUDE: 1, MODE_IS_EXCLUDE: 2, CHANGE_TO_INCLUDE: 3, CHANGE_TO_EXCLUDE: 4 } as const;
 
