@@ -327,7 +327,7 @@ export class Ipv6Layer implements Ipv6Network {
     return this.host.arena.headroom + ETHERNET_HEADER_LENGTH + IPV6_HEADER_LENGTH + extra;
   }
 
-  output(slot: number, src: number, dst: number, nextHeader: number, trafficClass: number, hopLimit: number, flowLabel: number): void {
+  output(slot: number, src: number, dst: number, nextHeader: number, trafficClass: number, hopLimit: number, flowLabel: number, multicastLoop = false): void {
     const arena = this.host.arena;
     const payload = arena.lengthOf(slot);
     const at = arena.prepend(slot, IPV6_HEADER_LENGTH);
@@ -335,14 +335,18 @@ export class Ipv6Layer implements Ipv6Network {
     emitIpv6(v, at, payload, nextHeader, hopLimit, trafficClass, flowLabel);
     this.table.copyTo(src, v, at + Ipv6Field.SOURCE);
     this.table.copyTo(dst, v, at + Ipv6Field.DESTINATION);
-    this.route(slot, dst);
+    this.route(slot, dst, multicastLoop);
   }
 
-  /** Sends the IPv6 packet filling the slot's frame to `dst` (its destination): loopback, multicast MAC or the next hop's. */
-  route(slot: number, dst: number): void {
+  /**
+   * Sends the IPv6 packet filling the slot's frame to `dst` (its destination): loopback, multicast
+   * MAC or the next hop's; with `multicastLoop`, a copy of a packet to a group we listen to is received here too.
+   */
+  route(slot: number, dst: number, multicastLoop = false): void {
     const host = this.host;
     host.counters.ip6Out++;
     if (this.isLocal(dst)) { host.loopback(slot); return; }
+    if (multicastLoop && this.addrs.roleOf(dst) === AddressRole.GROUP) this.loopbackCopy(slot);
     if (host.closed || host.linkState !== 'up') { host.counters.txNoRoute++; host.arena.release(slot); return; }
     if (host.ipFraming) { host.queueTx(slot); return; }
     // A group's MAC: 33:33 and the address's low 32 bits (RFC 2464 §7).
@@ -356,13 +360,26 @@ export class Ipv6Layer implements Ipv6Network {
     host.emitFrame(slot, n.macHi[e]!, n.macLo[e]!, EtherType.IPV6);
   }
 
+  /** A copy of the IPv6 packet in `slot` for this host (IPV6_MULTICAST_LOOP); dropped, counted, when no slot is free. */
+  private loopbackCopy(slot: number): void {
+    const arena = this.host.arena;
+    const copy = arena.alloc();
+    if (copy < 0) { this.host.counters.loopbackDrops++; return; }
+    const at = arena.offsetOf(slot);
+    const n = arena.lengthOf(slot);
+    arena.view(copy).set(arena.view(slot).subarray(at, at + n), at);
+    arena.setFrame(copy, at, n);
+    this.host.loopback(copy);
+  }
+
   /** The neighbour cache's resolve(); a new entry holds a reference to its address id (released by the cache's forget). */
   private resolve(id: number, slot: number): number {
     if (this.neighbours.stateOf(id) === ArpState.FREE) this.table.retain(id);
     return this.neighbours.resolve(id, slot);
   }
 
-  outputFragmented(whole: Uint8Array, length: number, src: number, dst: number, nextHeader: number, trafficClass: number, hopLimit: number): NTSTATUS {
+  outputFragmented(whole: Uint8Array, length: number, src: number, dst: number, nextHeader: number, trafficClass: number, hopLimit: number,
+    multicastLoop = false): NTSTATUS {
     const arena = this.host.arena;
     const mtu = this.isLocal(dst) ? 65535 : this.pathMtu(dst);
     const room = Math.min(mtu, arena.slotSize - arena.headroom - ETHERNET_HEADER_LENGTH - 4);
@@ -382,7 +399,7 @@ export class Ipv6Layer implements Ipv6Network {
       emitIpv6Fragment(v, start - IPV6_FRAGMENT_HEADER_LENGTH, nextHeader, off, off + n < length, id);
       arena.setFrame(slot, start - IPV6_FRAGMENT_HEADER_LENGTH, n + IPV6_FRAGMENT_HEADER_LENGTH);
       this.host.counters.ip6FragmentsOut++;
-      this.output(slot, src, dst, Ipv6NextHeader.FRAGMENT, trafficClass, hopLimit, 0);
+      this.output(slot, src, dst, Ipv6NextHeader.FRAGMENT, trafficClass, hopLimit, 0, multicastLoop);
     }
     return STATUS_SUCCESS;
   }

@@ -45,14 +45,16 @@ export interface Ipv6Network {
    * queue it). The slot reference is consumed. `flowLabel`: 20 bits (RFC 6437). `src` and `dst`
    * need only be interned for the call: the addresses are written into the header at once, and
    * what the layer keeps (a neighbour entry) takes its own reference (TCP's resets to peers it
-   * holds no connection with rely on this).
+   * holds no connection with rely on this). `multicastLoop`: a packet to a group the interface
+   * listens to is also received here (IPV6_MULTICAST_LOOP).
    */
-  output(slot: number, src: number, dst: number, nextHeader: number, trafficClass: number, hopLimit: number, flowLabel: number): void;
+  output(slot: number, src: number, dst: number, nextHeader: number, trafficClass: number, hopLimit: number, flowLabel: number, multicastLoop?: boolean): void;
   /**
    * Sends the upper-layer packet whole[0..length) (checksum done) as fragments (RFC 8200 §4.5)
    * sized for the path MTU: every fragment or none (STATUS_INSUFFICIENT_RESOURCES).
    */
-  outputFragmented(whole: Uint8Array, length: number, src: number, dst: number, nextHeader: number, trafficClass: number, hopLimit: number): NTSTATUS;
+  outputFragmented(whole: Uint8Array, length: number, src: number, dst: number, nextHeader: number, trafficClass: number, hopLimit: number,
+    multicastLoop?: boolean): NTSTATUS;
   /**
    * Whether the received upper-layer packet bytes[offset..+length), of the IPv6 packet at
    * ipOffset, has a valid checksum (IPv6 pseudo-header from that packet's own addresses), or the
