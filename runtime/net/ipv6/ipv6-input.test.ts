@@ -194,6 +194,24 @@ describe('IPv6 reassembly (RFC 8200 §4.5)', () => {
     finish(r);
   });
 
+  it('RFC 7112 §5: a first fragment without the whole header chain (a destination options header cut short, 8 of TCP\'s 20 bytes) is dropped with a Parameter Problem code 3 pointing at 0; a whole chain waits for reassembly', () => {
+    const r = rig();
+    r.stack.ip6!.neighbours.learn(id(r, PEER), 0x0200, 2, true, 0);
+    /** A first fragment (offset 0, M set, id 7) whose fragmentable part is `rest`, behind a fragment header naming `next`. */
+    const first = (next: number, rest: number[]): Uint8Array => Uint8Array.of(next, 0, 0, 1, 0, 0, 0, 7, ...rest);
+    // Destination options of 16 bytes (length 1), only 8 of them here.
+    receive(r, frame6(Ipv6NextHeader.FRAGMENT, first(Ipv6NextHeader.DESTINATION_OPTIONS, [17, 1, 1, 4, 0, 0, 0, 0])));
+    receive(r, frame6(Ipv6NextHeader.FRAGMENT, first(Ipv6NextHeader.TCP, [0, 80, 0, 81, 0, 0, 0, 1])));
+    expect(icmpSent(r)).toEqual([[Icmpv6Type.PARAMETER_PROBLEM, 3, 0], [Icmpv6Type.PARAMETER_PROBLEM, 3, 0]]);
+    expect(r.stack.ip6!.reassembler.pending).toBe(0);
+    // An 8-byte destination options header and UDP's 8 bytes: complete, held for the rest.
+    receive(r, frame6(Ipv6NextHeader.FRAGMENT, first(Ipv6NextHeader.DESTINATION_OPTIONS, [17, 0, 1, 4, 0, 0, 0, 0, 0, 80, 0, 81, 0, 20, 0, 0])));
+    expect(icmpSent(r)).toHaveLength(2);
+    expect(r.stack.ip6!.reassembler.pending).toBe(1);
+    expect(r.stack.counters.ip6BadExtension).toBe(2);
+    finish(r);
+  });
+
   it('outputFragmented cuts a 3000-byte datagram into fragments of at most the path MTU, offsets in 8-byte units, one identification', () => {
     const r = rig();
     const ip6 = r.stack.ip6!;

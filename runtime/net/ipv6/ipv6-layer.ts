@@ -25,7 +25,8 @@ import { WskUsageError } from '../../errors.ts';
 import { STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS, type NTSTATUS } from '../../ntstatus.ts';
 import { EtherType, ETHERNET_HEADER_LENGTH } from '../wire/ethernet.ts';
 import {
-  emitIpv6, emitIpv6Fragment, IPV6_FRAGMENT_HEADER_LENGTH, IPV6_HEADER_LENGTH, IPV6_MIN_MTU, Ipv6Chain, Ipv6Field, Ipv6HeaderChain,
+  emitIpv6, emitIpv6Fragment, firstFragmentChainComplete, IPV6_FRAGMENT_HEADER_LENGTH, IPV6_HEADER_LENGTH, IPV6_MIN_MTU, Ipv6Chain, Ipv6Field,
+  Ipv6FragmentField, Ipv6HeaderChain,
   Ipv6NextHeader, Ipv6Packet, Ipv6ProblemCode, walkIpv6Extensions,
 } from '../wire/ipv6.ts';
 import { Icmpv6Type } from '../wire/icmpv6.ts';
@@ -281,6 +282,13 @@ export class Ipv6Layer implements Ipv6Network {
     }
     if (ch.fragment >= 0) {
       c.ip6FragmentsIn++;
+      // RFC 7112 §5 (RFC 8200 §4.5): a first fragment without the whole header chain is dropped, with a
+      // Parameter Problem code 3 pointing at 0 (RFC 4443 §3.4 as RFC 7112 updates it).
+      if ((get16(bytes, ch.fragment + Ipv6FragmentField.OFFSET_FLAGS) & 0xfff8) === 0 && !firstFragmentChainComplete(bytes, ch.fragment, offset + ipLength)) {
+        c.ip6BadExtension++;
+        this.icmp.sendError(bytes, offset, ipLength, Icmpv6Type.PARAMETER_PROBLEM, Ipv6ProblemCode.INCOMPLETE_CHAIN, 0, false);
+        return;
+      }
       this.reassemble(bytes, offset, ipLength, ch.fragment, ch.nextHeaderField, multicast);
       return;
     }
