@@ -26,6 +26,9 @@ export interface InterfaceAddress {
   dadDeadline: number;
   /** Learned from a router advertisement's prefix (SLAAC, RFC 4862 §5.5.3): valid until (ms), else Infinity. */
   validUntil: number;
+  /** Unsolicited advertisements still to send (RFC 4861 §7.2.6), and when the next one is due. */
+  advertisementsLeft: number;
+  advertiseAt: number;
 }
 
 /** ::1, the loopback address (RFC 4291 §2.5.3): ours, never on the link. */
@@ -96,7 +99,7 @@ export class InterfaceAddresses {
     if (existing !== 0 && this.find(existing)) return null;
     const id = this.table.intern(bytes, 0);
     const solicited = this.join(solicitedNodeOf(bytes, 0));
-    const a: InterfaceAddress = { id, prefixLength, solicited, tentative, dadLeft: 0, dadDeadline: Infinity, validUntil };
+    const a: InterfaceAddress = { id, prefixLength, solicited, tentative, dadLeft: 0, dadDeadline: Infinity, validUntil, advertisementsLeft: 0, advertiseAt: Infinity };
     this.list.push(a);
     this.setRole(id, tentative ? AddressRole.TENTATIVE : AddressRole.ADDRESS);
     if (!tentative) this.markUsable(a);

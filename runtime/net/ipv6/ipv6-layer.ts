@@ -80,6 +80,8 @@ export interface Ipv6Options extends Ipv6InterfaceConfig {
 /** Linux's ip6_rt_mtu_expires: a learned path MTU is forgotten after 10 minutes (RFC 8201 §4). */
 const PMTU_EXPIRY_MS = 10 * 60_000;
 const DEFAULT_HOP_LIMIT = 64;
+/** Redirects remembered at once (a bound on what a flood of valid-looking Redirects can make us keep). */
+const MAX_REDIRECTS = 1024;
 
 export class Ipv6Layer implements Ipv6Network {
   readonly table = new Ipv6AddressTable();
@@ -102,6 +104,8 @@ export class Ipv6Layer implements Ipv6Network {
   readonly allNodes: number;
   /** A router's MTU option (Infinity: none). */
   advertisedMtu = Infinity;
+  /** Redirected destinations (RFC 4861 §8.3): destination id → its first hop (the destination itself when on-link); both ids held. */
+  readonly redirects = new Map<number, number>();
 
   private readonly chain = new Ipv6HeaderChain();
   private fragmentId = 1;
@@ -118,7 +122,7 @@ export class Ipv6Layer implements Ipv6Network {
     this.neighbours = new ArpCache(host.arena, host.clock, {
       sendRequest: (id, unicast) => this.nd.sendSolicitation(id, unicast),
       flushPending: (slot, e) => this.host.emitFrame(slot, this.neighbours.macHi[e]!, this.neighbours.macLo[e]!, EtherType.IPV6),
-      resolveFailed: (id) => host.transports.neighbourUnreachable(NetworkFamily.IPV6, id),
+      resolveFailed: (id) => { host.transports.neighbourUnreachable(NetworkFamily.IPV6, id); this.forgetRedirectsVia(id); },
       forget: (id) => this.table.release(id),
     }, arpTimings, 1024, 64, timings.delayFirstProbeMs);
     this.icmp = new Icmpv6Layer(this, options);
@@ -359,7 +363,7 @@ export class Ipv6Layer implements Ipv6Network {
     if (host.ipFraming) { host.queueTx(slot); return; }
     // A group's MAC: 33:33 and the address's low 32 bits (RFC 2464 §7).
     if (this.isMulticast(dst)) { host.emitFrame(slot, 0x3333, this.table.word(dst, 3), EtherType.IPV6); return; }
-    const nextHop = this.isOnLink(dst) ? dst : this.defaultRouter();
+    const nextHop = this.nextHop(dst);
     if (nextHop === 0) { host.counters.txNoRoute++; host.arena.release(slot); return; }
     const n = this.neighbours;
     const e = this.resolve(nextHop, slot);
@@ -439,6 +443,42 @@ export class Ipv6Layer implements Ipv6Network {
 
   // ---- routing ------------------------------------------------------------------------------
 
+  /** Ipv6Network.nextHop: a Redirect's first hop for `dst` (RFC 4861 §8.3), else `dst` on-link, else the default router (0: none). */
+  nextHop(dst: number): number {
+    if (this.redirects.size > 0) {
+      const r = this.redirects.get(dst);
+      if (r !== undefined) return r;
+    }
+    return this.isOnLink(dst) ? dst : this.defaultRouter();
+  }
+
+  /** Packets to `dst` go to `target` from now on (a Redirect, neighbour-discovery.ts); at most MAX_REDIRECTS, the oldest forgotten first. */
+  redirect(dst: number, target: number): void {
+    const old = this.redirects.get(dst);
+    if (old === target) return;
+    if (old !== undefined) this.table.release(old);
+    else {
+      if (this.redirects.size >= MAX_REDIRECTS) this.forgetRedirect(this.redirects.keys().next().value!);
+      this.table.retain(dst);
+    }
+    this.table.retain(target);
+    this.redirects.set(dst, target);
+  }
+
+  /** The neighbour `id` did not answer: destinations redirected to it go back to the routing table. */
+  private forgetRedirectsVia(id: number): void {
+    if (this.redirects.size === 0) return;
+    for (const [dst, target] of [...this.redirects]) if (target === id) this.forgetRedirect(dst);
+  }
+
+  private forgetRedirect(dst: number): void {
+    const target = this.redirects.get(dst);
+    if (target === undefined) return;
+    this.redirects.delete(dst);
+    this.table.release(target);
+    this.table.release(dst);
+  }
+
   /** On the link: link-local, or inside an on-link prefix. */
   isOnLink(id: number): boolean {
     if ((this.table.word(id, 0) >>> 22) === 0x3fa) return true;
@@ -498,10 +538,14 @@ export class Ipv6Layer implements Ipv6Network {
 
   /** The link went down: neighbours may have moved. */
   linkChanged(state: LinkState): void {
-    if (state !== 'up') this.neighbours.clear();
+    if (state !== 'up') {
+      this.neighbours.clear();
+      for (const dst of [...this.redirects.keys()]) this.forgetRedirect(dst);
+    }
   }
 
   close(): void {
+    for (const dst of [...this.redirects.keys()]) this.forgetRedirect(dst);
     this.mld.close();
     this.neighbours.clear();
     this.reassembler.clear();

@@ -20,8 +20,6 @@ export interface Ipv6Network {
   readonly table: Ipv6AddressTable;
   /** The interface's usable addresses as ids (duplicate address detection passed): link-local first. */
   readonly addresses: readonly number[];
-  /** Hop limit of what is sent unless a socket says otherwise (a router's advertisement may change it; default 64). */
-  readonly defaultHopLimit: number;
   /** True for one of the interface's addresses (usable or still tentative) and ::1. */
   isLocal(id: number): boolean;
   /** The source address for packets to `dst` (RFC 6724, simplified: same scope, then longest matching prefix); 0 when there is none. */
@@ -29,12 +27,18 @@ export interface Ipv6Network {
   /** True when `dst` is ours, on-link (a prefix of the interface, link-local, multicast) or reachable through a default router. */
   hasRoute(dst: number): boolean;
   /**
-   * The neighbour packets to `dst` go to: `dst` itself when it is on-link, else the default
-   * router; 0 without a route. TCP uses it to fail the connections behind a neighbour that
-   * did not answer (onNeighbourUnreachable). Optional: without it only connections to the
-   * neighbour itself fail.
+   * The neighbour packets to `dst` go to: the first hop a Redirect named for it (RFC 4861 §8.3),
+   * else `dst` itself when it is on-link, else the default router (the first whose neighbour
+   * entry has not failed, RFC 4861 §6.3.6); 0 without a route. TCP uses it to fail the
+   * connections behind a neighbour that did not answer (onNeighbourUnreachable).
    */
-  nextHop?(dst: number): number;
+  nextHop(dst: number): number;
+  /**
+   * The hop limit of what is sent unless a socket says otherwise: 64, or a router
+   * advertisement's Cur Hop Limit (RFC 4861 §6.3.4). Read at each send, so a later
+   * advertisement applies to existing sockets and connections too.
+   */
+  readonly defaultHopLimit: number;
   /** The MTU towards `dst`: the link's, lowered by Packet Too Big messages (RFC 8201); never below 1280. */
   pathMtu(dst: number): number;
   /** A transport matched a Packet Too Big to one of its sockets or connections: lower the path MTU towards `dst`. */

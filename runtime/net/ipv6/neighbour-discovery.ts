@@ -7,8 +7,12 @@
 //
 // - At start (start()): an MLDv2 report for our solicited-node groups so snooping switches
 //   deliver to us (RFC 4861 §7.2.1, RFC 3810 §5.2; mld.ts decides what is reported and when), a DAD solicitation from :: for each tentative
-//   address (RFC 4862 §5.4.2), an unsolicited advertisement for each usable address
-//   (RFC 4861 §7.2.6), and router solicitations (§6.3.7) when advertisements are accepted.
+//   address (RFC 4862 §5.4.2), unsolicited advertisements for each usable address
+//   (RFC 4861 §7.2.6: MAX_NEIGHBOR_ADVERTISEMENT of them, RetransTimer apart; again when an
+//   address becomes usable later), and router solicitations (§6.3.7) when advertisements are accepted.
+// - A Redirect (§8) from the current first-hop router for a destination is followed (§8.3):
+//   the layer sends to that destination through the target from then on (on-link when the
+//   target is the destination itself).
 // - Received messages are validated as §6.1/§7.1 ask (hop limit 255, code 0, lengths, options)
 //   and counted as malformed otherwise.
 // - A duplicate (someone's NS from :: or NA for our tentative address) removes the address,
@@ -20,7 +24,7 @@ import { pseudoHeaderSumV6 } from '../wire/checksum.ts';
 import {
   emitMldRecord, emitMldv2Report, emitNdpLinkAddressOption, emitNdpNeighbor, emitNdpRouterSolicitation, fillIcmpv6Checksum, findNdpOption,
   Icmpv6Field, Icmpv6Type, MLD_RECORD_LENGTH, MldField, MldRecordField, NDP_NS_NA_LENGTH,
-  NDP_PREFIX_OPTION_LENGTH, NDP_RA_LENGTH, NDP_RS_LENGTH, NdpField, NdpNaFlags, NdpOption, NdpOptionField, NdpPrefixField, NdpPrefixFlags,
+  NDP_PREFIX_OPTION_LENGTH, NDP_RA_LENGTH, NDP_REDIRECT_LENGTH, NDP_RS_LENGTH, NdpField, NdpNaFlags, NdpOption, NdpOptionField, NdpPrefixField, NdpPrefixFlags,
   ndpOptionsValid, nextNdpOption,
 } from '../wire/icmpv6.ts';
 import { IPV6_HEADER_LENGTH, Ipv6Field, Ipv6NextHeader, Ipv6Option } from '../wire/ipv6.ts';
@@ -45,6 +49,9 @@ export interface NdpTimings {
 export const DEFAULT_NDP_TIMINGS: NdpTimings = {
   reachableMs: 30_000, retransmitMs: 1000, maxMulticastSolicit: 3, delayFirstProbeMs: 5000, maxRouterSolicitations: 3, routerSolicitationIntervalMs: 4000,
 };
+
+/** RFC 4861 §10: MAX_NEIGHBOR_ADVERTISEMENT, the unsolicited advertisements of a new address (§7.2.6), RetransTimer apart. */
+export const MAX_NEIGHBOR_ADVERTISEMENT = 3;
 
 /** NDP messages carry hop limit 255 and are refused with any other (RFC 4861 §6.1, §7.1: not from off-link). */
 const NDP_HOP_LIMIT = 255;
@@ -75,7 +82,7 @@ export class NeighbourDiscovery {
       // reaches us (RFC 4862 §5.4.2).
       if (this.started) this.probe(a);
     } else if (this.started) {
-      this.advertise(a.id);
+      this.advertise(a);
     }
     return a;
   }
@@ -86,7 +93,7 @@ export class NeighbourDiscovery {
     this.ip.mld.start();
     for (const a of [...this.ip.addrs.list]) {
       if (a.tentative) this.probe(a);
-      else this.advertise(a.id);
+      else this.advertise(a);
     }
     if (this.acceptRouterAdvertisements) {
       this.solicitationsLeft = this.timings.maxRouterSolicitations;
@@ -99,6 +106,7 @@ export class NeighbourDiscovery {
     let next = this.solicitationDeadline;
     for (const a of this.ip.addrs.list) {
       if (a.dadDeadline < next) next = a.dadDeadline;
+      if (a.advertiseAt < next) next = a.advertiseAt;
       if (a.validUntil < next) next = a.validUntil;
     }
     for (const p of this.ip.prefixes) if (p.validUntil < next) next = p.validUntil;
@@ -110,12 +118,13 @@ export class NeighbourDiscovery {
     const ip = this.ip;
     for (const a of [...ip.addrs.list]) {
       if (a.validUntil <= now) { ip.addrs.remove(a); continue; }
+      if (a.advertiseAt <= now) this.advertiseAgain(a);
       if (a.dadDeadline > now) continue;
       if (a.dadLeft > 0) this.probe(a);
       else {
         // RFC 4862 §5.4: no answer within RetransTimer after the last probe: the address is ours.
         ip.addrs.markUsable(a);
-        this.advertise(a.id);
+        this.advertise(a);
       }
     }
     for (let i = ip.prefixes.length - 1; i >= 0; i--) {
@@ -156,8 +165,10 @@ export class NeighbourDiscovery {
         // For routers; a host ignores them (RFC 4861 §6.2.6), once they are valid.
         ok = length >= NDP_RS_LENGTH && ndpOptionsValid(bytes, offset + NdpField.RS_OPTIONS, end);
         break;
+      case Icmpv6Type.REDIRECT:
+        ok = length >= NDP_REDIRECT_LENGTH && ndpOptionsValid(bytes, offset + NdpField.REDIRECT_OPTIONS, end) && this.inputRedirect(bytes, ipOffset, offset, end);
+        break;
       default:
-        // Redirect (§8): we have one router at most worth following; ignored.
         ok = true;
     }
     if (ok) c.ndpIn++;
@@ -238,6 +249,35 @@ export class NeighbourDiscovery {
     const same = known >= 0 && Math.floor(known / 0x100000000) === hi && (known % 0x100000000 | 0) === lo;
     // §7.2.5: a new MAC replaces the cached one only with Override (or while resolving).
     if (st === ArpState.INCOMPLETE || same || (flags & NdpNaFlags.OVERRIDE) !== 0) n.learn(target, hi, lo, false, now, solicited);
+    return true;
+  }
+
+  /**
+   * §8.1 validation and §8.3: a Redirect from a link-local source that is the current first hop
+   * for its destination (not a multicast one), naming a link-local router or the destination
+   * itself as the better first hop. False when invalid; a valid one that is not from our
+   * first hop is ignored (true).
+   */
+  private inputRedirect(bytes: Uint8Array, ipOffset: number, offset: number, end: number): boolean {
+    const ip = this.ip;
+    const t = ip.table;
+    if (get16(bytes, ipOffset + Ipv6Field.SOURCE) >>> 6 !== 0x3fa || bytes[offset + NdpField.REDIRECT_DESTINATION] === 0xff) return false;
+    const targetAt = offset + NdpField.TARGET;
+    const onLink = sameAddress(bytes, targetAt, offset + NdpField.REDIRECT_DESTINATION);
+    if (!onLink && get16(bytes, targetAt) >>> 6 !== 0x3fa) return false;
+    const src = t.find(bytes, ipOffset + Ipv6Field.SOURCE);
+    const dst = t.intern(bytes, offset + NdpField.REDIRECT_DESTINATION);
+    if (dst === 0) return false;
+    if (src !== 0 && !ip.isLocal(dst) && ip.nextHop(dst) === src) {
+      const target = onLink ? dst : t.intern(bytes, targetAt);
+      ip.redirect(dst, target);
+      const tlla = findNdpOption(bytes, offset + NdpField.REDIRECT_OPTIONS, end, NdpOption.TARGET_LINK_ADDRESS);
+      // §8.3: the target's link-layer address, when given, goes in the neighbour cache (STALE unless the same).
+      if (tlla >= 0) this.learnNeighbour(target, bytes, tlla, false);
+      if (!onLink) t.release(target);
+      ip.host.counters.ndpRedirects++;
+    }
+    t.release(dst);
     return true;
   }
 
@@ -339,9 +379,16 @@ export class NeighbourDiscovery {
     this.ip.host.rearm();
   }
 
-  /** An unsolicited advertisement of our address to all nodes, Override set (§7.2.6). */
-  private advertise(id: number): void {
-    this.sendAdvertisement(id, this.ip.allNodes, NdpNaFlags.OVERRIDE);
+  /** An unsolicited advertisement of our address to all nodes, Override set (§7.2.6), and MAX_NEIGHBOR_ADVERTISEMENT - 1 more, RetransTimer apart. */
+  private advertise(a: InterfaceAddress): void {
+    a.advertisementsLeft = MAX_NEIGHBOR_ADVERTISEMENT;
+    this.advertiseAgain(a);
+  }
+
+  private advertiseAgain(a: InterfaceAddress): void {
+    this.sendAdvertisement(a.id, this.ip.allNodes, NdpNaFlags.OVERRIDE);
+    a.advertiseAt = --a.advertisementsLeft > 0 ? this.ip.host.clock.now() + this.timings.retransmitMs : Infinity;
+    this.ip.host.rearm();
   }
 
   private conflict(a: InterfaceAddress): void {
@@ -433,5 +480,10 @@ export class NeighbourDiscovery {
 
 function isZero(b: Uint8Array, at: number): boolean {
   for (let i = 0; i < 16; i++) if (b[at + i] !== 0) return false;
+  return true;
+}
+
+function sameAddress(b: Uint8Array, x: number, y: number): boolean {
+  for (let i = 0; i < 16; i++) if (b[x + i] !== b[y + i]) return false;
   return true;
 }

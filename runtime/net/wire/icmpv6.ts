@@ -30,11 +30,14 @@ export const NdpField = {
   NA_FLAGS: 4, TARGET: 8, NS_NA_OPTIONS: 24,
   RS_OPTIONS: 8,
   RA_CUR_HOP_LIMIT: 4, RA_FLAGS: 5, RA_ROUTER_LIFETIME: 6, RA_REACHABLE_TIME: 8, RA_RETRANS_TIMER: 12, RA_OPTIONS: 16,
+  /** Redirect (§4.5): the better first hop (TARGET), the destination redirected, then options. */
+  REDIRECT_DESTINATION: 24, REDIRECT_OPTIONS: 40,
 } as const;
 export const NdpNaFlags = { ROUTER: 0x80, SOLICITED: 0x40, OVERRIDE: 0x20 } as const;
 export const NDP_NS_NA_LENGTH = 24;
 export const NDP_RS_LENGTH = 8;
 export const NDP_RA_LENGTH = 16;
+export const NDP_REDIRECT_LENGTH = 40;
 
 /** NDP option types (RFC 4861 §4.6); lengths count 8 octets, type and length included. */
 export const NdpOption = { SOURCE_LINK_ADDRESS: 1, TARGET_LINK_ADDRESS: 2, PREFIX_INFORMATION: 3, REDIRECTED_HEADER: 4, MTU: 5 } as const;
