@@ -400,6 +400,59 @@ describe('Neighbor Discovery (RFC 4861) and autoconfiguration (RFC 4862)', () =>
     finish(r);
   });
 
+  it('§7.2.6: each usable address is advertised to all nodes (Override) MAX_NEIGHBOR_ADVERTISEMENT times, RetransTimer (1 s) apart, then no more', () => {
+    const r = rig({}, 0);
+    const unsolicited = (frames: Uint8Array[]) => frames.filter((f) => f[E + 6] === 58 && f[E + 40] === Icmpv6Type.NEIGHBOR_ADVERTISEMENT)
+      .map((f) => `${formatIpv6(f, E + 48)} > ${formatIpv6(f, E + 24)} ${f[E + 44]! & NdpNaFlags.OVERRIDE ? 'O' : ''}`);
+    const each = ['fe80::ff:fe00:1 > ff02::1 O', `${US} > ff02::1 O`];
+    expect(unsolicited(r.startFrames)).toEqual(each);
+    r.clock.runFor(999);
+    expect(unsolicited(r.link.sent)).toEqual([]);
+    r.clock.runFor(1);
+    expect(unsolicited(r.link.sent.splice(0))).toEqual(each);
+    r.clock.runFor(1000);
+    expect(unsolicited(r.link.sent.splice(0))).toEqual(each);
+    r.clock.runFor(30_000);
+    expect(unsolicited(r.link.sent)).toEqual([]);
+    finish(r);
+  });
+
+  it('§8: a Redirect from the current first hop moves an off-link destination to a better router (its MAC from the target link-layer option) or on-link; one from another router, or naming a global target, changes nothing', () => {
+    const r = rig({ gateway: 'fe80::1' });
+    const ip6 = r.stack.ip6!;
+    ip6.neighbours.learn(id(r, 'fe80::1'), 0x0200, 1, true, 0);
+    const macOfPing = (dst: string): string => {
+      ip6.ping6(id(r, dst), 1, 1, 8);
+      r.clock.runFor(0);
+      const f = r.link.sent.splice(0).find((x) => x[E + 6] === 58 && x[E + 40] === Icmpv6Type.ECHO_REQUEST)!;
+      return Array.from(f.subarray(0, 6), (b) => b.toString(16).padStart(2, '0')).join(':');
+    };
+    /** A Redirect from `src` sending `destination` to `target`, with a target link-layer option of MAC 02:00:00:00:00:`mac`. */
+    const redirect = (src: string, target: string, destination: string, mac: number): Uint8Array => {
+      const m = new Uint8Array(48);
+      m[0] = Icmpv6Type.REDIRECT;
+      m.set(parseIpv6(target)!, 8);
+      m.set(parseIpv6(destination)!, 24);
+      emitNdpLinkAddressOption(m, 40, NdpOption.TARGET_LINK_ADDRESS, 0x0200, mac);
+      return frame6(58, m, { src, hopLimit: 255 });
+    };
+    expect(macOfPing('2001:db8::5')).toBe('02:00:00:00:00:01');
+    receive(r, redirect('fe80::7', 'fe80::9', '2001:db8::5', 9));
+    receive(r, redirect('fe80::1', 'fd00:198:18::9', '2001:db8::5', 9));
+    expect(macOfPing('2001:db8::5')).toBe('02:00:00:00:00:01');
+    expect(r.stack.counters.ndpRedirects).toBe(0);
+    receive(r, redirect('fe80::1', 'fe80::9', '2001:db8::5', 9));
+    expect(ip6.nextHop(id(r, '2001:db8::5'))).toBe(id(r, 'fe80::9'));
+    expect(macOfPing('2001:db8::5')).toBe('02:00:00:00:00:09');
+    // On-link: the target is the destination itself.
+    receive(r, redirect('fe80::1', '2001:db8::6', '2001:db8::6', 6));
+    expect(macOfPing('2001:db8::6')).toBe('02:00:00:00:00:06');
+    expect(r.stack.counters.ndpRedirects).toBe(2);
+    // Other destinations still go to the default router.
+    expect(macOfPing('2001:db8::7')).toBe('02:00:00:00:00:01');
+    finish(r);
+  });
+
   it('§7.1.1: a solicitation with a hop limit below 255 (from off-link) or from :: with a link-layer option is malformed and ignored', () => {
     const r = rig();
     receive(r, neighbor(Icmpv6Type.NEIGHBOR_SOLICITATION, US, 0, { hopLimit: 254 }),
