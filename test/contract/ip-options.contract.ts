@@ -20,6 +20,7 @@ import { call, until } from '../helpers/wsk-call.ts';
 import { openSession } from '../helpers/wsk-session.ts';
 import { AF_INET, AF_INET6, bind, buf, close, dgTable, expectOk, hostSockaddr, localPort, socket } from './fixtures.ts';
 import type { ContractTarget } from './target.ts';
+import { rawSocket, type Packet } from './raw.contract.ts';
 
 const control = (s: WSK_SOCKET) => (s.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket;
 
@@ -410,6 +411,25 @@ export function multicast6Contract(target: ContractTarget): void {
       }
       await until(() => got.length >= 1, 5000, 'the unicast datagram');
       expect(got).toEqual(['unicast']);
+      await close(tx); await close(rx);
+      await w.close();
+    });
+
+    it('a raw AF_INET6 socket (protocol 253) that joined a group receives what another raw socket of this host sends there (looped back), and after IPV6_DROP_MEMBERSHIP no more', async () => {
+      const w = await openSession(factory);
+      const host6 = target.hostAddress(AF_INET6);
+      const got: Packet[] = [];
+      const rx = await rawSocket(w, '::', 253, got, [], AF_INET6);
+      await expectOk(setMembership6(rx, IPV6_ADD_MEMBERSHIP, mreq6(GROUP, 0)), 'IPV6_ADD_MEMBERSHIP');
+      const tx = await rawSocket(w, host6, 253, null, [[IPPROTO_IPV6, IPV6_MULTICAST_HOPS, 4]], AF_INET6);
+      const send = (text: string, to: string) => expectOk(call((irp) => dgTable(tx).WskSendTo(tx, buf(Buffer.from(text)), 0, makeSockaddrIn6(to, 0), 0, null, irp)), text);
+      await send('raw-to-group', GROUP);
+      await until(() => got.length === 1, 5000, 'the group packet');
+      await expectOk(setMembership6(rx, IPV6_DROP_MEMBERSHIP, mreq6(GROUP, 0)), 'IPV6_DROP_MEMBERSHIP');
+      await send('raw-after-drop', GROUP);
+      await send('raw-unicast', host6);
+      await until(() => got.length >= 2, 5000, 'the unicast packet');
+      expect(got.map((p) => Buffer.from(p.bytes).toString())).toEqual(['raw-to-group', 'raw-unicast']);
       await close(tx); await close(rx);
       await w.close();
     });
