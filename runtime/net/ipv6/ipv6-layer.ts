@@ -471,6 +471,11 @@ export class Ipv6Layer implements Ipv6Network {
     for (const [dst, target] of [...this.redirects]) if (target === id) this.forgetRedirect(dst);
   }
 
+  /** Every redirect (the link went down, or the stack closes: the first hops may have changed). */
+  private forgetRedirects(): void {
+    for (const dst of [...this.redirects.keys()]) this.forgetRedirect(dst);
+  }
+
   private forgetRedirect(dst: number): void {
     const target = this.redirects.get(dst);
     if (target === undefined) return;
@@ -540,12 +545,12 @@ export class Ipv6Layer implements Ipv6Network {
   linkChanged(state: LinkState): void {
     if (state !== 'up') {
       this.neighbours.clear();
-      for (const dst of [...this.redirects.keys()]) this.forgetRedirect(dst);
+      this.forgetRedirects();
     }
   }
 
   close(): void {
-    for (const dst of [...this.redirects.keys()]) this.forgetRedirect(dst);
+    this.forgetRedirects();
     this.mld.close();
     this.neighbours.clear();
     this.reassembler.clear();

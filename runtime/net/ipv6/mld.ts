@@ -64,8 +64,7 @@ export class MulticastListener {
   random: () => number = Math.random;
   /** §9.1: the querier's QRV once heard, else 2. */
   robustness = DEFAULT_ROBUSTNESS;
-  // Counters.
-  reportsOut = 0;
+  // Counters (the reports sent are the stack's mldReportsSent).
   queriesIn = 0;
   malformed = 0;
 
@@ -143,11 +142,11 @@ export class MulticastListener {
     const at = now + (1 - this.random()) * maxMs;
     // §6.2 rule 1: a General Query answer due sooner covers this query too.
     if (this.generalAt <= at) return;
-    const group = this.host.find(bytes, offset + MldQueryField.GROUP);
     if (isUnspecified(bytes, offset + MldQueryField.GROUP)) {
       // Rule 2: the Interface Timer, replacing any pending General Query answer.
       this.generalAt = at;
     } else {
+      const group = this.host.find(bytes, offset + MldQueryField.GROUP);
       const l = group !== 0 ? this.listeners.get(group) : undefined;
       if (!l || !l.member) return;
       // Rules 3 and 4: a pending answer for the group keeps the earlier of the two times.
@@ -215,7 +214,6 @@ export class MulticastListener {
 
   private send(count: number): void {
     if (count === 0) return;
-    this.reportsOut++;
     this.host.sendReport(this.types, this.groups, count);
   }
 

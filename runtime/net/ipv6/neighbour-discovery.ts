@@ -6,8 +6,8 @@
 // address detection), RFC 4861 §6.3.4 (what a host takes from a router advertisement).
 //
 // - At start (start()): an MLDv2 report for our solicited-node groups so snooping switches
-//   deliver to us (RFC 4861 §7.2.1, RFC 3810 §5.2; mld.ts decides what is reported and when), a DAD solicitation from :: for each tentative
-//   address (RFC 4862 §5.4.2), unsolicited advertisements for each usable address
+//   deliver to us (RFC 4861 §7.2.1, RFC 3810 §5.2; mld.ts decides what is reported and when),
+//   a DAD solicitation from :: for each tentative address (RFC 4862 §5.4.2), unsolicited advertisements for each usable address
 //   (RFC 4861 §7.2.6: MAX_NEIGHBOR_ADVERTISEMENT of them, RetransTimer apart; again when an
 //   address becomes usable later), and router solicitations (§6.3.7) when advertisements are accepted.
 // - A Redirect (§8) from the current first-hop router for a destination is followed (§8.3):
