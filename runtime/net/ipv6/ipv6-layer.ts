@@ -40,6 +40,7 @@ import { AddressRole, ALL_NODES, InterfaceAddresses, linkLocalFromMac } from './
 import { Icmpv6Layer, type Echo6ReplyHandler } from './icmpv6-layer.ts';
 import { NeighbourDiscovery, type NdpTimings, DEFAULT_NDP_TIMINGS } from './neighbour-discovery.ts';
 import { MulticastListener } from './mld.ts';
+import { Xoshiro128 } from '../prng.ts';
 import { Reassembler6, DEFAULT_REASSEMBLY6_LIMITS, type Reassembly6Limits } from './reassembly6.ts';
 
 /** What the IPv6 layer uses of the stack it lives in (implemented by Ipv4Stack). */
@@ -75,6 +76,8 @@ export interface Ipv6Options extends Ipv6InterfaceConfig {
   icmpErrorBurst?: number;
   /** Answer echo requests (default true). */
   echoReply?: boolean;
+  /** Seeds MLD's random report delays (mld.ts) so a simulation replays exactly; omitted, Math.random. */
+  seed?: number;
 }
 
 /** Linux's ip6_rt_mtu_expires: a learned path MTU is forgotten after 10 minutes (RFC 8201 §4). */
@@ -136,6 +139,10 @@ export class Ipv6Layer implements Ipv6Network {
       release: (id) => this.table.release(id),
       sendReport: (types, groups, count) => this.nd.sendMldReport(types, groups, count),
     });
+    if (options.seed !== undefined) {
+      const rng = new Xoshiro128(options.seed);
+      this.mld.random = () => rng.next();
+    }
     this.addrs.onGroupChange = (g, joined) => { if (joined) this.mld.join(g); else this.mld.leave(g); };
     this.reassembler = new Reassembler6({ ...DEFAULT_REASSEMBLY6_LIMITS, ...options.reassembly });
     // The link-local address first (RFC 4862 §5.3), then the configured ones.
