@@ -67,7 +67,11 @@ export class RawSocket implements RawListener {
   /** IPV6_MULTICAST_HOPS and IPV6_MULTICAST_LOOP, as for UDP. */
   multicastHops = DEFAULT_MULTICAST_HOPS;
   multicastLoop6 = true;
-  /** The groups this socket joined (IPv4, and IPv6 as ids): it receives a multicast packet only for one of them (as Linux's raw sockets). */
+  /**
+   * The groups this socket joined. IPv4: it receives a multicast packet only for one of them (as
+   * Linux's raw sockets). IPv6 (ids): they keep the interface in the group; a raw socket receives
+   * whatever the interface takes, as UDP over IPv6 does (Linux's default IPV6_MULTICAST_ALL).
+   */
   readonly groups: number[] = [];
   readonly groups6: number[] = [];
   /** IP_HDRINCL: the application writes the IPv4 header (always so for IPPROTO_RAW). */
