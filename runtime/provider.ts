@@ -228,6 +228,12 @@ export const SEND_DONT_FRAGMENT6 = 11;
  * say which fields Windows fills).
  */
 export const SEND_HEADER_INCLUDED = 12;
+/** IPV6_MULTICAST_HOPS: the hop limit of IPv6 datagrams sent to a group (default 1, RFC 3493 §5.2). */
+export const SEND_MULTICAST_HOPS = 13;
+/** IPV6_MULTICAST_LOOP: a copy of what is sent to an IPv6 group goes to this host's members too (default 1). */
+export const SEND_MULTICAST_LOOP6 = 14;
+/** IPV6_MULTICAST_IF: the interface index IPv6 datagrams to a group leave by (host order; 0: the default interface). */
+export const SEND_MULTICAST_IF6 = 15;
 // An IPv4 interface choice (IP_MULTICAST_IF, IP_MREQ.imr_interface) is a host-order number:
 // a local IPv4 address (a.b.c.d → a<<24 | b<<16 | c<<8 | d), 0 for the default interface, or below
 // 2^24 an interface index (ws2ipdef.h's 0.0.0.x form).
@@ -291,7 +297,8 @@ export interface TransportDatagram {
   setSendOption(option: number, value: number): void;
   /**
    * IP_ADD_MEMBERSHIP (join true) / IP_DROP_MEMBERSHIP: the IPv4 group (4 bytes) on the interface
-   * choice `iface` (see SEND_MULTICAST_IF). Throws ProviderError: STATUS_INVALID_PARAMETER for an
+   * choice `iface` (see SEND_MULTICAST_IF); IPV6_ADD_MEMBERSHIP / IPV6_DROP_MEMBERSHIP: the IPv6
+   * group (16 bytes) on the interface index `iface` (0: the default interface). Throws ProviderError: STATUS_INVALID_PARAMETER for an
    * interface that is not there, STATUS_ADDRESS_ALREADY_ASSOCIATED for a group joined twice,
    * STATUS_INVALID_PARAMETER for dropping one not joined.
    */

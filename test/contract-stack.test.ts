@@ -12,7 +12,7 @@ import { eventsContract } from './contract/events.contract.ts';
 import { dataContract } from './contract/data.contract.ts';
 import { clientControlsContract } from './contract/client-controls.contract.ts';
 import { controlInfoContract } from './contract/control-info.contract.ts';
-import { ipOptionsContract, multicastContract } from './contract/ip-options.contract.ts';
+import { ipOptionsContract, multicast6Contract, multicastContract } from './contract/ip-options.contract.ts';
 import { rawContract } from './contract/raw.contract.ts';
 import { tcpIpOptionsContract } from './contract/tcp-ip-options.contract.ts';
 
@@ -27,5 +27,6 @@ clientControlsContract(stackTarget);
 controlInfoContract(stackTarget);
 ipOptionsContract(stackTarget);
 multicastContract(stackTarget);
+multicast6Contract(stackTarget);
 rawContract(stackTarget);
 tcpIpOptionsContract(stackTarget);

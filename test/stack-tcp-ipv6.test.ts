@@ -4,7 +4,7 @@
 // Two stacks on the memory link in real time; bytes cross the IPv6 connection both ways.
 import { describe, expect, it } from 'vitest';
 import { stackConnect, stackListen, type StackConnection } from '../runtime/net/stack-tcp.ts';
-import { ProviderError, type ConnectionSink, type ConnectOptions, type ListenOptions, type TransportConnection } from '../runtime/provider.ts';
+import { ProviderError, SEND_HOP_LIMIT, type ConnectionSink, type ConnectOptions, type ListenOptions, type TransportConnection } from '../runtime/provider.ts';
 import { AF_INET, AF_INET6, formatEndpoint, type Endpoint } from '../runtime/sockaddr.ts';
 import { parseIpv6 } from '../runtime/net/ipv6/address-table.ts';
 import { NetworkFamily } from '../runtime/net/transport-registry.ts';
@@ -12,6 +12,9 @@ import {
   STATUS_ADDRESS_ALREADY_ASSOCIATED, STATUS_CONNECTION_REFUSED, STATUS_INVALID_PARAMETER, STATUS_NETWORK_UNREACHABLE, type NTSTATUS,
 } from '../runtime/ntstatus.ts';
 import { until } from './helpers/wsk-call.ts';
+import { LinkMiddleware } from '../transports/link.ts';
+import type { LinkDevice } from '../runtime/net/device.ts';
+import { Ipv6Field } from '../runtime/net/wire/ipv6.ts';
 import { A6_IP as A6, B6_IP as B6, simulatedIpv6, stackPair, type StackPair } from './helpers/net-pair.ts';
 
 const CONNECT: ConnectOptions = { keepAlive: false, noDelay: true, v6Only: false };
@@ -112,4 +115,35 @@ describe('stack TCP endpoints over IPv6', () => {
     expect((await rejection(stackConnect(q.a.tcp!, null, v6(B6, 8082), CONNECT))).status).toBe(STATUS_NETWORK_UNREACHABLE);
     q.close();
   });
+
+  it('RFC 4861 §6.3.4: the segments of IPv6 connections leave with the layer\'s default hop limit (a router\'s Cur Hop Limit, 33 here) unless IPV6_UNICAST_HOPS was set (9)', async () => {
+    const hops: number[][] = [];
+    const p = stackPair({}, {}, (link, which) => (which === 'a' ? new HopLimitWatch(link, hops) : link), {}, simulatedIpv6(A6), simulatedIpv6(B6));
+    p.a.ip.ip6!.defaultHopLimit = 33;
+    const accepted: StackConnection[] = [];
+    const listener = stackListen(p.b.tcp!, v6('::', 8083), listenOptions(true), { onConnection: (c) => accepted.push(c as StackConnection), onError: () => {} });
+    const byDefault = await stackConnect(p.a.tcp!, null, v6(B6, 8083), CONNECT);
+    const chosen = await stackConnect(p.a.tcp!, null, v6(B6, 8083), { ...CONNECT, sendOptions: [[SEND_HOP_LIMIT, 9]] });
+    await until(() => accepted.length === 2, 5000, 'two accepted connections');
+    const seen = (port: number) => [...new Set(hops.filter(([, src]) => src === port).map(([hop]) => hop))];
+    expect(seen(byDefault.localEndpoint.port)).toEqual([33]);
+    expect(seen(chosen.localEndpoint.port)).toEqual([9]);
+    byDefault.abort(); chosen.abort();
+    for (const c of accepted) c.abort();
+    listener.close();
+    p.close();
+  });
 });
+
+/** Records [hop limit, TCP source port] of each IPv6 TCP segment the stack sends. */
+class HopLimitWatch extends LinkMiddleware {
+  constructor(inner: LinkDevice, private readonly hops: number[][]) { super(inner); }
+  override transmit(slots: Int32Array, count: number): void {
+    for (let i = 0; i < count; i++) {
+      const v = this.arena.view(slots[i]!);
+      const at = this.arena.offsetOf(slots[i]!) + 14;
+      if (v[at - 2] === 0x86 && v[at - 1] === 0xdd && v[at + Ipv6Field.NEXT_HEADER] === 6) this.hops.push([v[at + Ipv6Field.HOP_LIMIT]!, (v[at + 40]! << 8) | v[at + 41]!]);
+    }
+    super.transmit(slots, count);
+  }
+}

@@ -103,6 +103,8 @@ export interface StackCounters {
   ndpDadConflicts: number;
   /** Router advertisements accepted (RFC 4861 §6.3.4). */
   ndpRouterAdvertisements: number;
+  /** Redirects followed (RFC 4861 §8.3). */
+  ndpRedirects: number;
   /** MLDv2 reports sent for our groups (RFC 3810). */
   mldReportsSent: number;
   txFrames: number;
@@ -121,7 +123,7 @@ export function newStackCounters(): StackCounters {
     fragmentsOut: 0, icmpIn: 0, icmpMalformed: 0, icmpErrorsIn: 0, icmpErrorsUnmatched: 0, icmpErrorsSent: 0, icmpRateLimited: 0, icmpEchoRepliesSent: 0,
     icmpEchoRequestsSent: 0, icmpEchoRepliesIn: 0, pmtuUpdates: 0, udpIn: 0, udpOut: 0, udpMalformed: 0, udpBadChecksum: 0,
     udpNoPort: 0, receiverErrors: 0, heldRefused: 0, heldCopyOuts: 0, rxUnfinishedChecksums: 0, linkStateChanges: 0,
-    ip6In: 0, ip6Out: 0, ip6Malformed: 0, ip6NotForUs: 0, ip6MartianSource: 0, ip6BadExtension: 0, ip6UnknownProtocol: 0, ip6FragmentsIn: 0, ip6AtomicFragments: 0, ip6Reassembled: 0, ip6ReassemblyFailed: 0, ip6FragmentsOut: 0, icmp6In: 0, icmp6Malformed: 0, icmp6ErrorsIn: 0, icmp6ErrorsUnmatched: 0, icmp6ErrorsSent: 0, icmp6RateLimited: 0, icmp6EchoRepliesSent: 0, icmp6EchoRequestsSent: 0, icmp6EchoRepliesIn: 0, ndpIn: 0, ndpOut: 0, ndpDadConflicts: 0, ndpRouterAdvertisements: 0, mldReportsSent: 0,
+    ip6In: 0, ip6Out: 0, ip6Malformed: 0, ip6NotForUs: 0, ip6MartianSource: 0, ip6BadExtension: 0, ip6UnknownProtocol: 0, ip6FragmentsIn: 0, ip6AtomicFragments: 0, ip6Reassembled: 0, ip6ReassemblyFailed: 0, ip6FragmentsOut: 0, icmp6In: 0, icmp6Malformed: 0, icmp6ErrorsIn: 0, icmp6ErrorsUnmatched: 0, icmp6ErrorsSent: 0, icmp6RateLimited: 0, icmp6EchoRepliesSent: 0, icmp6EchoRequestsSent: 0, icmp6EchoRepliesIn: 0, ndpIn: 0, ndpOut: 0, ndpDadConflicts: 0, ndpRouterAdvertisements: 0, ndpRedirects: 0, mldReportsSent: 0,
     txFrames: 0, txBatches: 0, txNoSlot: 0, txNoRoute: 0,
     txTooBig: 0, loopbackDrops: 0,
   };

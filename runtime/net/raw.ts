@@ -28,6 +28,7 @@ import {
 } from '../ntstatus.ts';
 import { IPPROTO_RAW } from '../sockaddr.ts';
 import type { Ipv4Stack } from './stack.ts';
+import { leaveStackGroups } from './memberships.ts';
 import { isMulticast } from './igmp.ts';
 import { IPV4_MIN_HEADER_LENGTH, IpProtocol, Ipv4Field } from './wire/ipv4.ts';
 import { NetworkFamily, type RawListener } from './transport-registry.ts';
@@ -63,8 +64,16 @@ export class RawSocket implements RawListener {
   trafficClass = 0;
   dontFragment6 = false;
   broadcast = false;
-  /** The groups this socket joined: it receives a multicast packet only for one of them (as Linux's raw sockets). */
+  /** IPV6_MULTICAST_HOPS and IPV6_MULTICAST_LOOP, as for UDP. */
+  multicastHops = DEFAULT_MULTICAST_HOPS;
+  multicastLoop6 = true;
+  /**
+   * The groups this socket joined. IPv4: it receives a multicast packet only for one of them (as
+   * Linux's raw sockets). IPv6 (ids): they keep the interface in the group; a raw socket receives
+   * whatever the interface takes, as UDP over IPv6 does (Linux's default IPV6_MULTICAST_ALL).
+   */
   readonly groups: number[] = [];
+  readonly groups6: number[] = [];
   /** IP_HDRINCL: the application writes the IPv4 header (always so for IPPROTO_RAW). */
   headerIncluded: boolean;
   closed = false;
@@ -89,8 +98,7 @@ export class RawSocket implements RawListener {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (let i = 0; i < this.groups.length; i++) this.stack.groups.leave(this.groups[i]!);
-    this.groups.length = 0;
+    leaveStackGroups(this.stack, this);
     this.stack.transports.removeRawListener(this.family, this.protocol, this);
   }
 
@@ -239,7 +247,8 @@ export function sendRaw6(stack: Ipv4Stack, ip6: Ipv6Network, s: RawSocket, piece
   if (src === 0) { c.txNoRoute++; return STATUS_NETWORK_UNREACHABLE; }
   const table = ip6.table;
   const multicast = (table.word(dst, 0) >>> 24) === 0xff;
-  const hopLimit = multicast ? DEFAULT_MULTICAST_HOPS : s.hopLimit >= 0 ? s.hopLimit : ip6.defaultHopLimit;
+  const hopLimit = multicast ? s.multicastHops : s.hopLimit >= 0 ? s.hopLimit : ip6.defaultHopLimit;
+  const loop = multicast && s.multicastLoop6;
   const tclass = trafficClass >= 0 ? trafficClass : s.trafficClass;
   const mtu = ip6.isLocal(dst) ? 65535 : ip6.pathMtu(dst);
   if (s.dontFragment6 && IPV6_HEADER_LENGTH + length > mtu) { c.txTooBig++; return STATUS_BUFFER_OVERFLOW; }
@@ -253,12 +262,12 @@ export function sendRaw6(stack: Ipv4Stack, ip6: Ipv6Network, s: RawSocket, piece
     copyPieces(v, start, pieces, count);
     if (icmp) fillChecksum6(v, start, length, pseudo);
     arena.setFrame(slot, start, length);
-    ip6.output(slot, src, dst, s.protocol, tclass, hopLimit, 0);
+    ip6.output(slot, src, dst, s.protocol, tclass, hopLimit, 0, loop);
   } else {
     const whole = (scratch ??= new Uint8Array(65536));
     copyPieces(whole, 0, pieces, count);
     if (icmp) fillChecksum6(whole, 0, length, pseudo);
-    const status = ip6.outputFragmented(whole, length, src, dst, s.protocol, tclass, hopLimit);
+    const status = ip6.outputFragmented(whole, length, src, dst, s.protocol, tclass, hopLimit, loop);
     if (status !== STATUS_SUCCESS) return status;
   }
   s.packetsOut++;

@@ -146,7 +146,7 @@ class StackDatagram implements TransportDatagram, UdpReceiver {
 
 
   setMembership(group: Uint8Array, iface: number, join: boolean): void {
-    setStackMembership(this.provider.stack, this.socket.groups, group, iface, join);
+    setStackMembership(this.provider.stack, this.socket, group, iface, join);
   }
 
   close(): void {

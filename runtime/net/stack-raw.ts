@@ -8,7 +8,8 @@
 import { STATUS_ADDRESS_ALREADY_ASSOCIATED, STATUS_INVALID_PARAMETER, STATUS_SUCCESS, type NTSTATUS } from '../ntstatus.ts';
 import {
   ProviderError, RECV_HOPLIMIT, RECV_PKTINFO, RECV_PKTINFO6, RECV_TCLASS, RECV_TOS, RECV_TTL, SEND_BUFFER, SEND_DONT_FRAGMENT,
-  SEND_DONT_FRAGMENT6, SEND_HEADER_INCLUDED, SEND_HOP_LIMIT, SEND_MULTICAST_IF, SEND_MULTICAST_LOOP, SEND_MULTICAST_TTL, SEND_TCLASS,
+  SEND_DONT_FRAGMENT6, SEND_HEADER_INCLUDED, SEND_HOP_LIMIT, SEND_MULTICAST_HOPS, SEND_MULTICAST_IF, SEND_MULTICAST_IF6, SEND_MULTICAST_LOOP,
+  SEND_MULTICAST_LOOP6, SEND_MULTICAST_TTL, SEND_TCLASS,
   SEND_TOS, SEND_TTL, SEND_UNICAST_IF, newDatagramInfo, type DatagramInfo,
   type DatagramSendInfo, type DatagramSink, type TransportDatagram,
 } from '../provider.ts';
@@ -20,6 +21,7 @@ import type { Ipv6Network } from './ipv6/ipv6-network.ts';
 import { Ipv6Field } from './wire/ipv6.ts';
 import { sendRaw, sendRaw6, type RawReceiver, type RawSocket } from './raw.ts';
 import { get32s } from './wire/bytes.ts';
+import type { StackMemberships } from './memberships.ts';
 
 /** The stack's one interface, as IN_PKTINFO's ipi_ifindex names it (interface indexes start at 1). */
 export const STACK_IFINDEX = 1;
@@ -40,9 +42,15 @@ export function checkUnicastInterface(value: number): void {
   if (value !== 0 && value !== STACK_IFINDEX) throw new ProviderError(STATUS_INVALID_PARAMETER, `IP_UNICAST_IF: the stack's only interface is ${STACK_IFINDEX}, not ${value}`);
 }
 
-/** IP_ADD_MEMBERSHIP / IP_DROP_MEMBERSHIP for a socket whose joined groups are `groups` (TransportDatagram.setMembership). */
-export function setStackMembership(stack: Ipv4Stack, groups: number[], group: Uint8Array, iface: number, join: boolean): void {
+/**
+ * IP_ADD_MEMBERSHIP / IP_DROP_MEMBERSHIP (a 4-byte group) and IPV6_ADD_MEMBERSHIP /
+ * IPV6_DROP_MEMBERSHIP (16 bytes) for socket `s` (TransportDatagram.setMembership). The interface
+ * counts the sockets in each group (igmp.ts, interface-addresses.ts), which report it (IGMPv2, MLDv2).
+ */
+export function setStackMembership(stack: Ipv4Stack, s: StackMemberships, group: Uint8Array, iface: number, join: boolean): void {
+  if (group.byteLength === 16) { setStackMembership6(stack, s.groups6, group, iface, join); return; }
   checkStackInterface(stack, iface, join ? 'IP_ADD_MEMBERSHIP' : 'IP_DROP_MEMBERSHIP');
+  const groups = s.groups;
   const g = get32s(group, 0);
   const i = groups.indexOf(g);
   if (join) {
@@ -56,10 +64,32 @@ export function setStackMembership(stack: Ipv4Stack, groups: number[], group: Ui
   }
 }
 
+function setStackMembership6(stack: Ipv4Stack, groups: number[], group: Uint8Array, iface: number, join: boolean): void {
+  const what = join ? 'IPV6_ADD_MEMBERSHIP' : 'IPV6_DROP_MEMBERSHIP';
+  const ip6 = stack.ip6;
+  if (!ip6) throw new ProviderError(STATUS_INVALID_PARAMETER, `${what}: the stack has no IPv6`);
+  checkStackInterface6(iface, what);
+  const found = ip6.table.find(group, 0);
+  const i = found !== 0 ? groups.indexOf(found) : -1;
+  if (join) {
+    if (i >= 0) throw new ProviderError(STATUS_ADDRESS_ALREADY_ASSOCIATED, `${what}: this socket already joined the group`);
+    groups.push(ip6.addrs.join(group));
+  } else {
+    if (i < 0) throw new ProviderError(STATUS_INVALID_PARAMETER, `${what}: this socket has not joined the group`);
+    groups.splice(i, 1);
+    ip6.addrs.leave(found);
+  }
+}
+
+/** An IPv6 interface choice (IPV6_MREQ.ipv6mr_interface, IPV6_MULTICAST_IF): 0 or the stack's one interface index. */
+function checkStackInterface6(iface: number, what: string): void {
+  if (iface !== 0 && iface !== STACK_IFINDEX) throw new ProviderError(STATUS_INVALID_PARAMETER, `${what}: the stack's only interface is ${STACK_IFINDEX}, not ${iface}`);
+}
+
 /** What a datagram socket of the stack (UDP or raw) keeps of the IP-level send options (IPv4's, then IPv6's). */
 export interface IpSendOptions {
   ttl: number; tos: number; dontFragment: boolean; multicastTtl: number; multicastLoop: boolean;
-  hopLimit: number; trafficClass: number; dontFragment6: boolean;
+  hopLimit: number; trafficClass: number; dontFragment6: boolean; multicastHops: number; multicastLoop6: boolean;
 }
 
 /** An IP-level send option on a UDP or raw socket (the provider's SEND_* codes). */
@@ -75,6 +105,9 @@ export function setIpSendOption(stack: Ipv4Stack, s: IpSendOptions, option: numb
     case SEND_HOP_LIMIT: s.hopLimit = value; break;
     case SEND_TCLASS: s.trafficClass = value; break;
     case SEND_DONT_FRAGMENT6: s.dontFragment6 = value !== 0; break;
+    case SEND_MULTICAST_HOPS: s.multicastHops = value; break;
+    case SEND_MULTICAST_LOOP6: s.multicastLoop6 = value !== 0; break;
+    case SEND_MULTICAST_IF6: checkStackInterface6(value, 'IPV6_MULTICAST_IF'); break;
     // Sends leave at once (sendTo completes inside the call): there is no send buffer to size.
     case SEND_BUFFER: break;
     default: throw new ProviderError(STATUS_INVALID_PARAMETER, `send option ${option}`);
@@ -207,7 +240,7 @@ export class StackRawDatagram implements TransportDatagram, RawReceiver {
 
 
   setMembership(group: Uint8Array, iface: number, join: boolean): void {
-    setStackMembership(this.stack, this.socket.groups, group, iface, join);
+    setStackMembership(this.stack, this.socket, group, iface, join);
   }
 
   close(): void {

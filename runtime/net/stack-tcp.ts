@@ -268,9 +268,12 @@ function setHeaderOption(target: { ttl: number; tos: number }, family: NetworkFa
   else if (option === (family === NetworkFamily.IPV4 ? SEND_TOS : SEND_TCLASS)) target.tos = value;
 }
 
-/** The TTL and TOS (hop limit and traffic class) a connect or listen asked for (ConnectOptions/ListenOptions.sendOptions). */
+/**
+ * The TTL and TOS (hop limit and traffic class) a connect or listen asked for (ConnectOptions/
+ * ListenOptions.sendOptions); an IPv6 hop limit not set is -1, the layer's default (ip-path.ts).
+ */
 function headerOptions(family: NetworkFamily, pairs: readonly (readonly [number, number])[] | undefined): { ttl: number; tos: number } {
-  const o = { ttl: 64, tos: 0 };
+  const o = { ttl: family === NetworkFamily.IPV4 ? 64 : -1, tos: 0 };
   for (const [option, value] of pairs ?? []) setHeaderOption(o, family, option, value);
   return o;
 }

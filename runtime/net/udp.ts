@@ -12,6 +12,7 @@
 // RFC 4291 §2.5.5.2), so it is in the port's IPv4 list too. UDP over IPv4 is in udp4.ts, over
 // IPv6 in udp6.ts.
 import type { Ipv4Stack } from './stack.ts';
+import { leaveStackGroups } from './memberships.ts';
 import { NetworkFamily } from './transport-registry.ts';
 import type { Ipv6AddressTable } from './ipv6/address-table.ts';
 
@@ -49,10 +50,14 @@ export class UdpSocket {
   hopLimit = -1;
   trafficClass = 0;
   dontFragment6 = false;
+  /** IPV6_MULTICAST_HOPS and IPV6_MULTICAST_LOOP (RFC 3493 §5.2 defaults: 1, and loop on). */
+  multicastHops = 1;
+  multicastLoop6 = true;
   /** The family of the connected remote address (connect()). */
   remoteFamily: NetworkFamily = NetworkFamily.IPV4;
-  /** The groups this socket joined (stack.groups counts the interface's memberships). */
+  /** The groups this socket joined (stack.groups counts the interface's memberships), and its IPv6 ones (ids; ip6.addrs counts them). */
   readonly groups: number[] = [];
+  readonly groups6: number[] = [];
   closed = false;
   // Counters.
   datagramsIn = 0;
@@ -91,8 +96,7 @@ export class UdpSocket {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (let i = 0; i < this.groups.length; i++) this.stack.groups.leave(this.groups[i]!);
-    this.groups.length = 0;
+    leaveStackGroups(this.stack, this);
     this.stack.udp.unbind(this);
     // An IPv6 remote was interned by connect (udp6.ts connectUdp6).
     if (this.connected && this.remoteFamily === NetworkFamily.IPV6) this.stack.ip6?.table.release(this.remoteIp);

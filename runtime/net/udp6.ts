@@ -11,7 +11,8 @@
 // (Linux's default IPV6_MULTICAST_ALL). The receiver reads the source address in place from the
 // IPv6 header (UdpSocket.receivedHeader() + 8): nothing is allocated per datagram.
 //
-// Send: one slot when the datagram fits the path MTU, else fragments (outputFragmented, RFC 8200
+// Send: to a group with IPV6_MULTICAST_HOPS (default 1) and, with IPV6_MULTICAST_LOOP (default on),
+// a copy for this host when the interface listens to the group. One slot when the datagram fits the path MTU, else fragments (outputFragmented, RFC 8200
 // §4.5) unless IPV6_DONTFRAG asks for a failure (STATUS_BUFFER_OVERFLOW, Linux's EMSGSIZE). The
 // flow label is a hash of the addresses and ports (RFC 6437 §3: one label per flow, no state).
 //
@@ -22,7 +23,6 @@ import type { Ipv4Stack } from './stack.ts';
 import type { Ipv6Network } from './ipv6/ipv6-network.ts';
 import { NetworkFamily, type TransportHandler } from './transport-registry.ts';
 import type { UdpSocket } from './udp.ts';
-import { DEFAULT_MULTICAST_HOPS } from './raw.ts';
 import { ETHERNET_HEADER_LENGTH } from './wire/ethernet.ts';
 import { UDP_HEADER_LENGTH, UdpDatagram, UdpField, emitUdp } from './wire/udp.ts';
 import { get16, set16 } from './wire/bytes.ts';
@@ -160,7 +160,8 @@ export class Udp6 implements TransportHandler {
     const src = source !== 0 ? source : s.localIp !== 0 ? s.localIp : ip6.sourceFor(dst);
     if (src === 0) { c.txNoRoute++; return STATUS_NETWORK_UNREACHABLE; }
     const multicast = isMulticast6(ip6, dst);
-    const hopLimit = multicast ? DEFAULT_MULTICAST_HOPS : s.hopLimit >= 0 ? s.hopLimit : ip6.defaultHopLimit;
+    const hopLimit = multicast ? s.multicastHops : s.hopLimit >= 0 ? s.hopLimit : ip6.defaultHopLimit;
+    const loop = multicast && s.multicastLoop6;
     const tclass = trafficClass >= 0 ? trafficClass : s.trafficClass;
     const udpLength = UDP_HEADER_LENGTH + length;
     const mtu = ip6.isLocal(dst) ? 65535 : ip6.pathMtu(dst);
@@ -179,13 +180,13 @@ export class Udp6 implements TransportHandler {
       const udpAt = start - UDP_HEADER_LENGTH;
       emitUdp6(view, udpAt, s.localPort, dstPort, udpLength, pseudo);
       arena.setFrame(slot, udpAt, udpLength);
-      ip6.output(slot, src, dst, UDP_PROTOCOL, tclass, hopLimit, flowLabel(table.hash(src), table.hash(dst), s.localPort, dstPort));
+      ip6.output(slot, src, dst, UDP_PROTOCOL, tclass, hopLimit, flowLabel(table.hash(src), table.hash(dst), s.localPort, dstPort), loop);
     } else {
       const whole = (this.scratch ??= new Uint8Array(65536));
       let at = UDP_HEADER_LENGTH;
       for (let i = 0; i < count; i++) { const p = pieces[i]!; whole.set(p, at); at += p.byteLength; }
       emitUdp6(whole, 0, s.localPort, dstPort, udpLength, pseudo);
-      const status = ip6.outputFragmented(whole, udpLength, src, dst, UDP_PROTOCOL, tclass, hopLimit);
+      const status = ip6.outputFragmented(whole, udpLength, src, dst, UDP_PROTOCOL, tclass, hopLimit, loop);
       if (status !== STATUS_SUCCESS) return status;
     }
     s.datagramsOut++;

@@ -21,8 +21,8 @@ export interface UserspaceStackConfig extends StackOptions {
   /** TCP settings (congestion control, buffers, TIME-WAIT, ...); false for a stack without TCP (datagrams only). Default: TCP with its defaults. */
   tcp?: Partial<TcpOptionsConfig> | false;
   /**
-   * Seeds TCP's random inputs (timestamp offset, first ephemeral port, ISN secret) so that a
-   * simulation replays exactly; omitted, they come from Math.random and node:crypto. Never for
+   * Seeds TCP's random inputs (timestamp offset, first ephemeral port, ISN secret) and MLD's
+   * report delays so that a simulation replays exactly; omitted, they come from Math.random and node:crypto. Never for
    * a stack on a real network: seeded ISNs are predictable (RFC 6528).
    */
   seed?: number;
@@ -43,7 +43,8 @@ export function createUserspaceStack(link: LinkDevice, config: UserspaceStackCon
   const { tcp: tcpConfig, seed, ...ipConfig } = config;
   // Checked before the network layer attaches (and announces itself): an unknown name fails here, with the list.
   if (tcpConfig !== false) createCongestionControl(tcpConfig?.congestionControl ?? DEFAULT_TCP_OPTIONS.congestionControl, 1460);
-  const ip = new Ipv4Stack(link, ipConfig);
+  // The same seed makes MLD's report delays (ipv6/mld.ts) replay too; another stream than TCP's.
+  const ip = new Ipv4Stack(link, seed === undefined || !ipConfig.ipv6 ? ipConfig : { ...ipConfig, ipv6: { ...ipConfig.ipv6, seed: seed ^ 0x6d6c64 } });
   const tcp = tcpConfig === false ? null : new TcpEngine(ip, tcpConfig ?? {}, seed === undefined ? undefined : seededEntropy(seed));
   const udp6 = ip.ip6 ? new Udp6(ip, ip.ip6) : null;
   return {

@@ -96,6 +96,15 @@ export const IP_RECVECN = 50;
 export const IP_UNICAST_IF = 31;
 // ws2ipdef.h, IPPROTO_IPV6 level
 export const IPV6_UNICAST_HOPS = 4;
+/** ws2ipdef.h: IPV6_MULTICAST_IF 9 (an interface index, host order), IPV6_MULTICAST_HOPS 10, IPV6_MULTICAST_LOOP 11. */
+export const IPV6_MULTICAST_IF = 9;
+export const IPV6_MULTICAST_HOPS = 10;
+export const IPV6_MULTICAST_LOOP = 11;
+/** ws2ipdef.h: IPV6_ADD_MEMBERSHIP 12 and IPV6_DROP_MEMBERSHIP 13 take an IPV6_MREQ (ip-mreq.ts); IPV6_JOIN_GROUP and IPV6_LEAVE_GROUP are the same numbers. */
+export const IPV6_ADD_MEMBERSHIP = 12;
+export const IPV6_DROP_MEMBERSHIP = 13;
+export const IPV6_JOIN_GROUP = IPV6_ADD_MEMBERSHIP;
+export const IPV6_LEAVE_GROUP = IPV6_DROP_MEMBERSHIP;
 export const IPV6_DONTFRAG = 14;
 export const IPV6_PKTINFO = 19;
 export const IPV6_HOPLIMIT = 21;

@@ -15,7 +15,8 @@ import {
 import { guidEquals } from '../nmr/types.ts';
 import {
   IP_ADD_MEMBERSHIP, IP_DONTFRAGMENT, IP_DROP_MEMBERSHIP, IP_HDRINCL, IP_MULTICAST_IF, IP_MULTICAST_LOOP, IP_MULTICAST_TTL, IP_TOS, IP_TTL,
-  IP_UNICAST_IF, IPV6_DONTFRAG, IPV6_TCLASS, IPV6_UNICAST_HOPS, IPV6_V6ONLY, NPI_WSK_INTERFACE_ID, SIO_ADDRESS_LIST_CHANGE,
+  IP_UNICAST_IF, IPV6_ADD_MEMBERSHIP, IPV6_DONTFRAG, IPV6_DROP_MEMBERSHIP, IPV6_MULTICAST_HOPS, IPV6_MULTICAST_IF, IPV6_MULTICAST_LOOP,
+  IPV6_TCLASS, IPV6_UNICAST_HOPS, IPV6_V6ONLY, NPI_WSK_INTERFACE_ID, SIO_ADDRESS_LIST_CHANGE,
   SIO_ADDRESS_LIST_QUERY, SIO_WSK_QUERY_IDEAL_SEND_BACKLOG,
   SIO_WSK_QUERY_INSPECT_ID, SIO_WSK_QUERY_RECEIVE_BACKLOG, SIO_WSK_REGISTER_EXTENSION, SIO_WSK_SET_REMOTE_ADDRESS,
   SIO_TCP_INFO, SIO_WSK_SET_SENDTO_ADDRESS, SIO_WSK_SET_TCP_SILENT_MODE, SIZEOF_SIZE_T, SIZEOF_SOCKET_ADDRESS,
@@ -34,10 +35,10 @@ import type { PSIZE_T, SECURITY_DESCRIPTOR, SOCKET_ADDRESS_LIST, TCP_INFO_v0, WS
 import { watchAddressList } from './address-list.ts';
 import { receiveControlOption, receiveInfoMask } from './control-info.ts';
 import {
-  ProviderError, SEND_BUFFER, SEND_DONT_FRAGMENT, SEND_DONT_FRAGMENT6, SEND_HEADER_INCLUDED, SEND_HOP_LIMIT, SEND_MULTICAST_IF, SEND_MULTICAST_LOOP,
-  SEND_MULTICAST_TTL, SEND_TCLASS, SEND_TOS, SEND_TTL, SEND_UNICAST_IF,
+  ProviderError, SEND_BUFFER, SEND_DONT_FRAGMENT, SEND_DONT_FRAGMENT6, SEND_HEADER_INCLUDED, SEND_HOP_LIMIT, SEND_MULTICAST_HOPS, SEND_MULTICAST_IF,
+  SEND_MULTICAST_IF6, SEND_MULTICAST_LOOP, SEND_MULTICAST_LOOP6, SEND_MULTICAST_TTL, SEND_TCLASS, SEND_TOS, SEND_TTL, SEND_UNICAST_IF,
 } from '../provider.ts';
-import { IP_MREQ, SIZEOF_IP_MREQ, inAddrValue } from './ip-mreq.ts';
+import { IP_MREQ, IPV6_MREQ, SIZEOF_IP_MREQ, SIZEOF_IPV6_MREQ, inAddrValue } from './ip-mreq.ts';
 
 
 /** Reads a ULONG-sized input however the caller passed it. */
@@ -148,6 +149,7 @@ function setOption(c: ControlCall): NTSTATUS {
   }
   if (c.level === IPPROTO_TCP && c.code === TCP_CONGESTION_ALGORITHM && s.socketType === 1) return setCongestion(c);
   if (c.level === IPPROTO_IP && (c.code === IP_ADD_MEMBERSHIP || c.code === IP_DROP_MEMBERSHIP)) return setMembership(c, c.code === IP_ADD_MEMBERSHIP);
+  if (c.level === IPPROTO_IPV6 && (c.code === IPV6_ADD_MEMBERSHIP || c.code === IPV6_DROP_MEMBERSHIP)) return setMembership6(c, c.code === IPV6_ADD_MEMBERSHIP);
   const v = readUlong(c.input, c.inSize);
   if (v === null || c.inSize < SIZEOF_ULONG) return finish(c, STATUS_INVALID_PARAMETER);
   const beforeBind = (apply: () => void, ...cats: string[]): NTSTATUS => {
@@ -234,6 +236,9 @@ function sendOptionOf(level: number, code: number): number {
       case IPV6_UNICAST_HOPS: return SEND_HOP_LIMIT;
       case IPV6_TCLASS: return SEND_TCLASS;
       case IPV6_DONTFRAG: return SEND_DONT_FRAGMENT6;
+      case IPV6_MULTICAST_HOPS: return SEND_MULTICAST_HOPS;
+      case IPV6_MULTICAST_LOOP: return SEND_MULTICAST_LOOP6;
+      case IPV6_MULTICAST_IF: return SEND_MULTICAST_IF6;
       default: return 0;
     }
   }
@@ -288,7 +293,9 @@ function applySendOption(s: WskSocketObject, option: number, value: number): boo
  * above 255, a size above 2^31 - 1 are STATUS_INVALID_PARAMETER; so is an IP_UNICAST_IF interface
  * the transport does not have (the index is in network byte order, the IPPROTO_IP socket options
  * page). IPV6_UNICAST_HOPS, IPV6_TCLASS and IPV6_DONTFRAG (IPPROTO_IPV6 socket options page) are
- * the same on an AF_INET6 socket's IPv6 traffic; IP_HDRINCL is a boolean.
+ * the same on an AF_INET6 socket's IPv6 traffic, and IPV6_MULTICAST_HOPS (0..255), IPV6_MULTICAST_LOOP
+ * (a boolean) and IPV6_MULTICAST_IF (an interface index in host order, unlike IPv4's) on its IPv6
+ * multicast datagrams; IP_HDRINCL is a boolean.
  */
 function setSendOption(c: ControlCall, option: number, v: number): NTSTATUS {
   const { s } = c;
@@ -296,8 +303,10 @@ function setSendOption(c: ControlCall, option: number, v: number): NTSTATUS {
   let value = v;
   switch (option) {
     case SEND_TTL: case SEND_HOP_LIMIT: if (v === 0 || v > 255) return finish(c, STATUS_INVALID_PARAMETER); break;
-    case SEND_TOS: case SEND_MULTICAST_TTL: case SEND_TCLASS: if (v > 255) return finish(c, STATUS_INVALID_PARAMETER); break;
-    case SEND_DONT_FRAGMENT: case SEND_MULTICAST_LOOP: case SEND_DONT_FRAGMENT6: case SEND_HEADER_INCLUDED: value = v !== 0 ? 1 : 0; break;
+    case SEND_TOS: case SEND_MULTICAST_TTL: case SEND_TCLASS: case SEND_MULTICAST_HOPS: if (v > 255) return finish(c, STATUS_INVALID_PARAMETER); break;
+    case SEND_DONT_FRAGMENT: case SEND_MULTICAST_LOOP: case SEND_DONT_FRAGMENT6: case SEND_HEADER_INCLUDED: case SEND_MULTICAST_LOOP6:
+      value = v !== 0 ? 1 : 0;
+      break;
     // Network byte order in a DWORD (an IN_ADDR for IP_MULTICAST_IF, an index for IP_UNICAST_IF): the transports take host order.
     case SEND_MULTICAST_IF: case SEND_UNICAST_IF: value = RtlUlongByteSwap(v); break;
     case SEND_BUFFER: if (v > 0x7fffffff) return finish(c, STATUS_INVALID_PARAMETER); break;
@@ -320,15 +329,33 @@ function setMembership(c: ControlCall, join: boolean): NTSTATUS {
   const mreq = c.input instanceof IP_MREQ ? c.input
     : c.input instanceof Uint8Array && c.input.byteLength >= SIZEOF_IP_MREQ ? new IP_MREQ(c.input) : null;
   if (!mreq || c.inSize < SIZEOF_IP_MREQ || (mreq.imr_multiaddr[0]! & 0xf0) !== 0xe0) return finish(c, STATUS_INVALID_PARAMETER);
-  if (!s.datagram) return finish(c, STATUS_INVALID_DEVICE_STATE);
-  const dg = s.datagram;
+  return applyMembership(c, mreq.imr_multiaddr.slice(), inAddrValue(mreq.imr_interface), join);
+}
+
+/** The transport joins or leaves (STATUS_INVALID_DEVICE_STATE before bind); its refusals become the status. */
+function applyMembership(c: ControlCall, group: Uint8Array, iface: number, join: boolean): NTSTATUS {
+  if (!c.s.datagram) return finish(c, STATUS_INVALID_DEVICE_STATE);
   let status: NTSTATUS = STATUS_SUCCESS;
   try {
-    dg.setMembership(mreq.imr_multiaddr.slice(), inAddrValue(mreq.imr_interface), join);
+    c.s.datagram.setMembership(group, iface, join);
   } catch (err) {
     status = err instanceof ProviderError ? err.status : STATUS_INVALID_PARAMETER;
   }
   return finish(c, status);
+}
+
+/**
+ * IPV6_ADD_MEMBERSHIP/IPV6_DROP_MEMBERSHIP with an IPV6_MREQ (its 20 bytes, or an IPV6_MREQ
+ * object) on a bound AF_INET6 datagram socket, as setMembership: a group outside ff00::/8, an input
+ * shorter than IPV6_MREQ or an AF_INET socket is STATUS_INVALID_PARAMETER.
+ */
+function setMembership6(c: ControlCall, join: boolean): NTSTATUS {
+  const { s } = c;
+  if (!categoryIs(s, 'datagram') || s.family === AF_INET) return finish(c, STATUS_INVALID_PARAMETER);
+  const mreq = c.input instanceof IPV6_MREQ ? c.input
+    : c.input instanceof Uint8Array && c.input.byteLength >= SIZEOF_IPV6_MREQ ? new IPV6_MREQ(c.input) : null;
+  if (!mreq || c.inSize < SIZEOF_IPV6_MREQ || mreq.ipv6mr_multiaddr[0] !== 0xff) return finish(c, STATUS_INVALID_PARAMETER);
+  return applyMembership(c, mreq.ipv6mr_multiaddr.slice(), mreq.ipv6mr_interface, join);
 }
 
 function getOption(c: ControlCall): NTSTATUS {

@@ -6,7 +6,7 @@ export {
   WSA_CMSG_DATA, WSA_CMSG_SPACE, WSA_CMSG_LEN, CMSGHDR_ALIGN, CMSGDATA_ALIGN, CMSG_FIRSTHDR, CMSG_NXTHDR, CMSG_DATA, CMSG_SPACE,
   CMSG_LEN, SIZEOF_WSACMSGHDR, SIZEOF_IN_PKTINFO, SIZEOF_IN6_PKTINFO, SIZEOF_INT, cmsgInt, setCmsgInt, type WSABUF,
 } from './control-info.ts';
-export { IP_MREQ, SIZEOF_IP_MREQ } from './ip-mreq.ts';
+export { IP_MREQ, IPV6_MREQ, SIZEOF_IP_MREQ, SIZEOF_IPV6_MREQ } from './ip-mreq.ts';
 export { WskRegister, WskDeregister, WskCaptureProviderNPI, WskReleaseProviderNPI, WskQueryProviderCharacteristics } from './registration.ts';
 export {
   WskSubsystem, startWskSubsystem, getDefaultWskSubsystem, setDefaultWskSubsystem, setDefaultProviderFactory,

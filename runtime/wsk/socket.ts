@@ -180,8 +180,9 @@ export class WskSocketObject implements WSK_SOCKET {
       receiveBufferSize: DEFAULT_RECEIVE_BUFFER, receiveBufferSet: false, congestionAlgorithm: null, broadcast: false, v6Only: family === 23 ? true : false,
       noDelay: false, keepIdle: 7200, keepInterval: 1, keepCount: 10, fastOpen: false, securityDescriptor: null, receiveControl: 0,
       // By SEND_* number: -, TTL, TOS, DF, unicast interface, send buffer, multicast TTL, multicast loop, multicast interface,
-      // hop limit, traffic class, IPv6 don't-fragment, header included (IPPROTO_RAW raw sockets always include it, raw(7)).
-      sendOptions: [0, DEFAULT_TTL, 0, 0, 0, DEFAULT_SEND_BUFFER, 1, 1, 0, DEFAULT_TTL, 0, 0, socketType === SOCK_RAW && protocol === IPPROTO_RAW ? 1 : 0],
+      // hop limit, traffic class, IPv6 don't-fragment, header included (IPPROTO_RAW raw sockets always include it, raw(7)),
+      // IPv6 multicast hops, multicast loop and multicast interface.
+      sendOptions: [0, DEFAULT_TTL, 0, 0, 0, DEFAULT_SEND_BUFFER, 1, 1, 0, DEFAULT_TTL, 0, 0, socketType === SOCK_RAW && protocol === IPPROTO_RAW ? 1 : 0, 1, 1, 0],
       sendOptionsSet: 0,
     };
   }

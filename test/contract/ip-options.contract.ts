@@ -7,17 +7,20 @@
 import { describe, expect, it } from 'vitest';
 import {
   IPPROTO_IP, IPPROTO_IPV6, IP_ADD_MEMBERSHIP, IP_DONTFRAGMENT, IP_DROP_MEMBERSHIP, IP_HOPLIMIT, IP_MREQ, IP_MULTICAST_IF, IP_MULTICAST_LOOP,
-  IP_MULTICAST_TTL, IP_RECVTOS, IP_TOS, IP_TTL, IP_UNICAST_IF, IPV6_DONTFRAG, IPV6_HOPLIMIT, IPV6_RECVTCLASS, IPV6_TCLASS, IPV6_UNICAST_HOPS, NPI_WSK_INTERFACE_ID, SIZEOF_IP_MREQ, SO_SNDBUF,
+  IP_MULTICAST_TTL, IP_RECVTOS, IP_TOS, IP_TTL, IP_UNICAST_IF, IPV6_ADD_MEMBERSHIP, IPV6_DONTFRAG, IPV6_DROP_MEMBERSHIP, IPV6_HOPLIMIT, IPV6_MREQ,
+  IPV6_MULTICAST_HOPS, IPV6_MULTICAST_IF, IPV6_MULTICAST_LOOP, IPV6_RECVTCLASS, IPV6_TCLASS, IPV6_UNICAST_HOPS, NPI_WSK_INTERFACE_ID, SIZEOF_IP_MREQ,
+  SIZEOF_IPV6_MREQ, SO_SNDBUF,
   SO_WSK_EVENT_CALLBACK, SOL_SOCKET, STATUS_ADDRESS_ALREADY_ASSOCIATED, STATUS_BUFFER_OVERFLOW, STATUS_INVALID_DEVICE_STATE,
   STATUS_INVALID_PARAMETER, STATUS_SUCCESS,
   WSACMSGHDR, WSAMSG, WSA_CMSG_DATA, WSA_CMSG_FIRSTHDR, WSA_CMSG_LEN, WSA_CMSG_NXTHDR, WSA_CMSG_SPACE, WSK_EVENT_RECEIVE_FROM,
-  WSK_FLAG_CONNECTION_SOCKET, WSK_FLAG_DATAGRAM_SOCKET, WskGetOption, WskSetOption, cmsgInt, htonl, makeSockaddrIn, setCmsgInt,
+  WSK_FLAG_CONNECTION_SOCKET, WSK_FLAG_DATAGRAM_SOCKET, WskGetOption, WskSetOption, cmsgInt, htonl, makeSockaddrIn, makeSockaddrIn6, setCmsgInt,
   type WSK_CLIENT_DATAGRAM_DISPATCH, type WSK_PROVIDER_BASIC_DISPATCH, type WSK_SOCKET,
 } from '../../index.ts';
 import { call, until } from '../helpers/wsk-call.ts';
 import { openSession } from '../helpers/wsk-session.ts';
 import { AF_INET, AF_INET6, bind, buf, close, dgTable, expectOk, hostSockaddr, localPort, socket } from './fixtures.ts';
 import type { ContractTarget } from './target.ts';
+import { rawSocket, type Packet } from './raw.contract.ts';
 
 const control = (s: WSK_SOCKET) => (s.Dispatch as WSK_PROVIDER_BASIC_DISPATCH).WskControlSocket;
 
@@ -50,11 +53,14 @@ const ipv4Rows = (hostIp: string): OptionRow[] => [
   ['IP_MULTICAST_IF', IPPROTO_IP, IP_MULTICAST_IF, 0, inAddrDword(hostIp), 0],
 ];
 
-/** IPPROTO_IPV6 options of an AF_INET6 datagram socket. */
+/** IPPROTO_IPV6 options of an AF_INET6 datagram socket (IPV6_MULTICAST_IF: an interface index in host order, 1 the loopback or the stack's one interface). */
 const IPV6_ROWS: OptionRow[] = [
   ['IPV6_UNICAST_HOPS', IPPROTO_IPV6, IPV6_UNICAST_HOPS, 64, 21, 22],
   ['IPV6_TCLASS', IPPROTO_IPV6, IPV6_TCLASS, 0, 0x48, 0x20],
   ['IPV6_DONTFRAG', IPPROTO_IPV6, IPV6_DONTFRAG, 0, 1, 0],
+  ['IPV6_MULTICAST_HOPS', IPPROTO_IPV6, IPV6_MULTICAST_HOPS, 1, 5, 2],
+  ['IPV6_MULTICAST_LOOP', IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 1, 0, 1],
+  ['IPV6_MULTICAST_IF', IPPROTO_IPV6, IPV6_MULTICAST_IF, 0, 1, 0],
 ];
 
 /** Each row on one fresh datagram socket: the default, set before bind, kept through bind, set after it, read back. */
@@ -87,8 +93,8 @@ export function ipOptionsContract(target: ContractTarget): void {
     });
 
     if (target.ipv6) {
-      it('IPV6_UNICAST_HOPS (4, default 64), IPV6_TCLASS (39, default 0) and IPV6_DONTFRAG (14, default 0) at IPPROTO_IPV6 (41): an AF_INET6 datagram socket sets them before and after bind and reads them back (IPPROTO_IPV6 socket options page)', async () => {
-        expect([IPPROTO_IPV6, IPV6_UNICAST_HOPS, IPV6_TCLASS, IPV6_DONTFRAG]).toEqual([41, 4, 39, 14]);
+      it('IPV6_UNICAST_HOPS (4, default 64), IPV6_TCLASS (39, default 0), IPV6_DONTFRAG (14, default 0), IPV6_MULTICAST_HOPS (10, default 1), IPV6_MULTICAST_LOOP (11, default 1) and IPV6_MULTICAST_IF (9, default 0) at IPPROTO_IPV6 (41): an AF_INET6 datagram socket sets them before and after bind and reads them back (IPPROTO_IPV6 socket options page)', async () => {
+        expect([IPPROTO_IPV6, IPV6_UNICAST_HOPS, IPV6_TCLASS, IPV6_DONTFRAG, IPV6_MULTICAST_IF, IPV6_MULTICAST_HOPS, IPV6_MULTICAST_LOOP]).toEqual([41, 4, 39, 14, 9, 10, 11]);
         await setAndReadBack(target, AF_INET6, IPV6_ROWS);
       });
     }
@@ -304,6 +310,150 @@ export function multicastContract(target: ContractTarget): void {
       expect((await getOpt(dg, IPPROTO_IP, IP_ADD_MEMBERSHIP, SIZEOF_IP_MREQ)).status).toBe(STATUS_INVALID_PARAMETER);
       await expectOk(setMembership(dg, IP_DROP_MEMBERSHIP, mreq('239.255.13.2', hostIp)), 'IP_DROP_MEMBERSHIP');
       await close(dg);
+      await w.close();
+    });
+  });
+}
+
+/** An IPV6_MREQ for `group` on interface index `iface`. */
+function mreq6(group: string, iface: number): IPV6_MREQ {
+  const m = new IPV6_MREQ();
+  m.ipv6mr_multiaddr = makeSockaddrIn6(group, 0).sin6_addr;
+  m.ipv6mr_interface = iface;
+  return m;
+}
+
+const setMembership6 = (s: WSK_SOCKET, code: number, m: IPV6_MREQ | Uint8Array, inSize = SIZEOF_IPV6_MREQ) =>
+  call((irp) => control(s)(s, WskSetOption, code, IPPROTO_IPV6, inSize, m, 0, null, null, irp));
+
+/**
+ * IPv6 multicast on AF_INET6 datagram sockets (IPPROTO_IPV6 socket options page: IPV6_ADD_MEMBERSHIP,
+ * IPV6_DROP_MEMBERSHIP with an IPV6_MREQ, IPV6_MULTICAST_HOPS/LOOP/IF). Registered for targets
+ * whose peer is on a link that carries IPv6 multicast (the userspace stack's memory link; the
+ * kernel's loopback has none).
+ */
+export function multicast6Contract(target: ContractTarget): void {
+  const { factory } = target;
+  const GROUP = 'ff15::13:1';
+
+  describe('IPv6 multicast on datagram sockets (IPV6_ADD/DROP_MEMBERSHIP, IPV6_MULTICAST_HOPS/LOOP/IF)', () => {
+    it('the ws2ipdef.h numbers: IPV6_ADD_MEMBERSHIP 12, IPV6_DROP_MEMBERSHIP 13; IPV6_MREQ is 20 bytes', () => {
+      expect([IPV6_ADD_MEMBERSHIP, IPV6_DROP_MEMBERSHIP, SIZEOF_IPV6_MREQ]).toEqual([12, 13, 20]);
+    });
+
+    it('a socket bound to [::] that joined a group receives what the peer and another socket of this host (IPV6_MULTICAST_HOPS 3, looped back) send to it, not what goes to a group nobody joined; after IPV6_DROP_MEMBERSHIP nothing more', async () => {
+      const w = await openSession(factory);
+      const got: { data: string; hops: number }[] = [];
+      const events: WSK_CLIENT_DATAGRAM_DISPATCH = {
+        WskReceiveFromEvent: (_c, _f, list) => {
+          for (let d = list; d; d = d.Next) {
+            const msg = WSAMSG();
+            msg.Control = { len: d.ControlInfoLength, buf: d.ControlInfo };
+            let hops = -1;
+            for (let h = WSA_CMSG_FIRSTHDR(msg); h; h = WSA_CMSG_NXTHDR(msg, h)) if (h.cmsg_type === IPV6_HOPLIMIT) hops = cmsgInt(WSA_CMSG_DATA(h));
+            const b = d.Buffer.Mdl!.buffer.subarray(d.Buffer.Offset, d.Buffer.Offset + d.Buffer.Length);
+            got.push({ data: Buffer.from(b).toString(), hops });
+          }
+          return STATUS_SUCCESS;
+        },
+      };
+      const rx = await socket(w, WSK_FLAG_DATAGRAM_SOCKET, AF_INET6, null, events);
+      await expectOk(setOpt(rx, IPPROTO_IPV6, IPV6_HOPLIMIT, 1), 'IPV6_HOPLIMIT');
+      expect(await bind(rx, makeSockaddrIn6('::', 0))).toBe(STATUS_SUCCESS);
+      const port = await localPort(rx);
+      expect(control(rx)(rx, WskSetOption, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, 16, { NpiId: NPI_WSK_INTERFACE_ID, EventMask: WSK_EVENT_RECEIVE_FROM }, 0, null, null, null))
+        .toBe(STATUS_SUCCESS);
+      await expectOk(setMembership6(rx, IPV6_ADD_MEMBERSHIP, mreq6(GROUP, 0)), 'IPV6_ADD_MEMBERSHIP');
+      const peer = await target.udpPeer(AF_INET6);
+      await peer.send(Buffer.from('peer-to-group'), port, GROUP);
+      await until(() => got.length === 1, 5000, 'the peer\'s group datagram');
+      const tx = await socket(w, WSK_FLAG_DATAGRAM_SOCKET, AF_INET6);
+      await expectOk(setOpt(tx, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, 3), 'IPV6_MULTICAST_HOPS');
+      await expectOk(setOpt(tx, IPPROTO_IPV6, IPV6_MULTICAST_IF, 1), 'IPV6_MULTICAST_IF');
+      expect(await bind(tx, hostSockaddr(target, AF_INET6))).toBe(STATUS_SUCCESS);
+      const sendTo = async (text: string, to: string): Promise<void> =>
+        expectOk(call((irp) => dgTable(tx).WskSendTo(tx, buf(Buffer.from(text)), 0, makeSockaddrIn6(to, port), 0, null, irp)), `WskSendTo ${text}`);
+      await sendTo('to-group', GROUP);
+      await until(() => got.length === 2, 5000, 'the looped-back group datagram');
+      await peer.send(Buffer.from('peer-to-other-group'), port, 'ff15::13:2');
+      await expectOk(setMembership6(rx, IPV6_DROP_MEMBERSHIP, mreq6(GROUP, 0)), 'IPV6_DROP_MEMBERSHIP');
+      await peer.send(Buffer.from('peer-after-drop'), port, GROUP);
+      await sendTo('after-drop', GROUP);
+      // A unicast datagram behind them: once it is in, the group ones would have been too.
+      await sendTo('unicast', target.hostAddress(AF_INET6));
+      await until(() => got.length >= 3, 5000, 'the unicast datagram');
+      expect(got).toEqual([{ data: 'peer-to-group', hops: 1 }, { data: 'to-group', hops: 3 }, { data: 'unicast', hops: 64 }]);
+      await close(tx); await close(rx);
+      await peer.close();
+      await w.close();
+    });
+
+    it('IPV6_MULTICAST_LOOP 0: what this host sends to a group it joined is not received here', async () => {
+      const w = await openSession(factory);
+      const got: string[] = [];
+      const events: WSK_CLIENT_DATAGRAM_DISPATCH = {
+        WskReceiveFromEvent: (_c, _f, list) => {
+          for (let d = list; d; d = d.Next) got.push(Buffer.from(d.Buffer.Mdl!.buffer.subarray(d.Buffer.Offset, d.Buffer.Offset + d.Buffer.Length)).toString());
+          return STATUS_SUCCESS;
+        },
+      };
+      const rx = await socket(w, WSK_FLAG_DATAGRAM_SOCKET, AF_INET6, null, events);
+      expect(await bind(rx, makeSockaddrIn6('::', 0))).toBe(STATUS_SUCCESS);
+      const port = await localPort(rx);
+      expect(control(rx)(rx, WskSetOption, SO_WSK_EVENT_CALLBACK, SOL_SOCKET, 16, { NpiId: NPI_WSK_INTERFACE_ID, EventMask: WSK_EVENT_RECEIVE_FROM }, 0, null, null, null))
+        .toBe(STATUS_SUCCESS);
+      await expectOk(setMembership6(rx, IPV6_ADD_MEMBERSHIP, mreq6(GROUP, 0)), 'IPV6_ADD_MEMBERSHIP');
+      const tx = await socket(w, WSK_FLAG_DATAGRAM_SOCKET, AF_INET6);
+      await expectOk(setOpt(tx, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 0), 'IPV6_MULTICAST_LOOP');
+      expect(await bind(tx, hostSockaddr(target, AF_INET6))).toBe(STATUS_SUCCESS);
+      for (const [text, to] of [['not-looped', GROUP], ['unicast', target.hostAddress(AF_INET6)]]) {
+        await expectOk(call((irp) => dgTable(tx).WskSendTo(tx, buf(Buffer.from(text!)), 0, makeSockaddrIn6(to!, port), 0, null, irp)), text);
+      }
+      await until(() => got.length >= 1, 5000, 'the unicast datagram');
+      expect(got).toEqual(['unicast']);
+      await close(tx); await close(rx);
+      await w.close();
+    });
+
+    it('a raw AF_INET6 socket (protocol 253) that joined a group receives what another raw socket of this host sends there (looped back), and after IPV6_DROP_MEMBERSHIP no more', async () => {
+      const w = await openSession(factory);
+      const host6 = target.hostAddress(AF_INET6);
+      const got: Packet[] = [];
+      const rx = await rawSocket(w, '::', 253, got, [], AF_INET6);
+      await expectOk(setMembership6(rx, IPV6_ADD_MEMBERSHIP, mreq6(GROUP, 0)), 'IPV6_ADD_MEMBERSHIP');
+      const tx = await rawSocket(w, host6, 253, null, [[IPPROTO_IPV6, IPV6_MULTICAST_HOPS, 4]], AF_INET6);
+      const send = (text: string, to: string) => expectOk(call((irp) => dgTable(tx).WskSendTo(tx, buf(Buffer.from(text)), 0, makeSockaddrIn6(to, 0), 0, null, irp)), text);
+      await send('raw-to-group', GROUP);
+      await until(() => got.length === 1, 5000, 'the group packet');
+      await expectOk(setMembership6(rx, IPV6_DROP_MEMBERSHIP, mreq6(GROUP, 0)), 'IPV6_DROP_MEMBERSHIP');
+      await send('raw-after-drop', GROUP);
+      await send('raw-unicast', host6);
+      await until(() => got.length >= 2, 5000, 'the unicast packet');
+      expect(got.map((p) => Buffer.from(p.bytes).toString())).toEqual(['raw-to-group', 'raw-unicast']);
+      await close(tx); await close(rx);
+      await w.close();
+    });
+
+    it('misuse: a group outside ff00::/8, an input shorter than IPV6_MREQ, an interface that is not there, a drop of a group not joined, an AF_INET socket, IPV6_MULTICAST_HOPS 256, IPV6_MULTICAST_IF 999999: STATUS_INVALID_PARAMETER; before bind STATUS_INVALID_DEVICE_STATE; a second join STATUS_ADDRESS_ALREADY_ASSOCIATED', async () => {
+      const w = await openSession(factory);
+      const dg = await socket(w, WSK_FLAG_DATAGRAM_SOCKET, AF_INET6);
+      expect((await setMembership6(dg, IPV6_ADD_MEMBERSHIP, mreq6('ff15::13:3', 0))).status).toBe(STATUS_INVALID_DEVICE_STATE);
+      expect(await bind(dg, makeSockaddrIn6('::', 0))).toBe(STATUS_SUCCESS);
+      expect((await setMembership6(dg, IPV6_ADD_MEMBERSHIP, mreq6('fd00::13:3', 0))).status).toBe(STATUS_INVALID_PARAMETER);
+      expect((await setMembership6(dg, IPV6_ADD_MEMBERSHIP, mreq6('ff15::13:3', 0), 16)).status).toBe(STATUS_INVALID_PARAMETER);
+      expect((await setMembership6(dg, IPV6_ADD_MEMBERSHIP, new Uint8Array(16), 16)).status).toBe(STATUS_INVALID_PARAMETER);
+      expect((await setMembership6(dg, IPV6_ADD_MEMBERSHIP, mreq6('ff15::13:3', 999999))).status).toBe(STATUS_INVALID_PARAMETER);
+      expect((await setMembership6(dg, IPV6_DROP_MEMBERSHIP, mreq6('ff15::13:3', 0))).status).toBe(STATUS_INVALID_PARAMETER);
+      await expectOk(setMembership6(dg, IPV6_ADD_MEMBERSHIP, mreq6('ff15::13:3', 0)), 'IPV6_ADD_MEMBERSHIP');
+      expect((await setMembership6(dg, IPV6_ADD_MEMBERSHIP, mreq6('ff15::13:3', 0))).status).toBe(STATUS_ADDRESS_ALREADY_ASSOCIATED);
+      expect((await setOpt(dg, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, 256)).status).toBe(STATUS_INVALID_PARAMETER);
+      expect((await setOpt(dg, IPPROTO_IPV6, IPV6_MULTICAST_IF, 999999)).status).toBe(STATUS_INVALID_PARAMETER);
+      expect((await getOpt(dg, IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, SIZEOF_IPV6_MREQ)).status).toBe(STATUS_INVALID_PARAMETER);
+      await expectOk(setMembership6(dg, IPV6_DROP_MEMBERSHIP, mreq6('ff15::13:3', 0)), 'IPV6_DROP_MEMBERSHIP');
+      const v4 = await socket(w, WSK_FLAG_DATAGRAM_SOCKET, AF_INET);
+      expect(await bind(v4, makeSockaddrIn('0.0.0.0', 0))).toBe(STATUS_SUCCESS);
+      expect((await setMembership6(v4, IPV6_ADD_MEMBERSHIP, mreq6('ff15::13:3', 0))).status).toBe(STATUS_INVALID_PARAMETER);
+      await close(v4); await close(dg);
       await w.close();
     });
   });

@@ -4,7 +4,8 @@
 // only through hold(). Socket errors → sink.onError. sendTo completes done(status, bytes) exactly
 // once, after its batch left, never inside the call. Option refusals throw ProviderError.
 import {
-  ProviderError, SEND_BUFFER, SEND_DONT_FRAGMENT, SEND_DONT_FRAGMENT6, SEND_HEADER_INCLUDED, SEND_HOP_LIMIT, SEND_TCLASS, SEND_MULTICAST_IF, SEND_MULTICAST_LOOP, SEND_MULTICAST_TTL, SEND_TOS, SEND_TTL, SEND_UNICAST_IF, RECV_HOPLIMIT, RECV_PKTINFO, RECV_PKTINFO6, RECV_TCLASS, RECV_TOS, RECV_TTL, newDatagramInfo,
+  ProviderError, SEND_BUFFER, SEND_DONT_FRAGMENT, SEND_DONT_FRAGMENT6, SEND_HEADER_INCLUDED, SEND_HOP_LIMIT, SEND_TCLASS, SEND_MULTICAST_HOPS,
+  SEND_MULTICAST_IF, SEND_MULTICAST_IF6, SEND_MULTICAST_LOOP, SEND_MULTICAST_LOOP6, SEND_MULTICAST_TTL, SEND_TOS, SEND_TTL, SEND_UNICAST_IF, RECV_HOPLIMIT, RECV_PKTINFO, RECV_PKTINFO6, RECV_TCLASS, RECV_TOS, RECV_TTL, newDatagramInfo,
   type DatagramOptions, type DatagramSendInfo, type DatagramSink, type TransportDatagram,
 } from '../../runtime/provider.ts';
 import { ntStatusFromErrno, STATUS_ACCESS_DENIED, STATUS_INVALID_PARAMETER, type NTSTATUS } from '../../runtime/ntstatus.ts';
@@ -34,6 +35,19 @@ function ipMreqn(group: Uint8Array | null, iface: number): Uint8Array {
 
 function copyAddress(to: Uint8Array, from: Uint8Array, at: number, n: number): void {
   for (let i = 0; i < n; i++) to[i] = from[at + i]!;
+}
+
+/** Linux's struct ipv6_mreq { in6_addr ipv6mr_multiaddr; int ipv6mr_ifindex; } (the index must exist; 0: the route chooses). */
+function ipv6Mreq(group: Uint8Array, iface: number): Uint8Array {
+  checkInterface6(iface);
+  const b = new Uint8Array(20);
+  b.set(group.subarray(0, 16), 0);
+  new DataView(b.buffer).setInt32(16, iface, true);
+  return b;
+}
+
+function checkInterface6(iface: number): void {
+  if (iface !== 0 && !interfaceExists(iface)) throw new ProviderError(STATUS_INVALID_PARAMETER, `no interface ${iface}`);
 }
 
 export class KernelDatagram implements TransportDatagram {
@@ -225,6 +239,9 @@ export class KernelDatagram implements TransportDatagram {
         case SEND_MULTICAST_LOOP: s.setInt(LINUX.IPPROTO_IP, LINUX.IP_MULTICAST_LOOP, value); break;
         case SEND_MULTICAST_IF: s.setBytes(LINUX.IPPROTO_IP, LINUX.IP_MULTICAST_IF, ipMreqn(null, value)); break;
         case SEND_HEADER_INCLUDED: s.setInt(LINUX.IPPROTO_IP, LINUX.IP_HDRINCL, value); break;
+        case SEND_MULTICAST_HOPS: s.setInt(LINUX.IPPROTO_IPV6, LINUX.IPV6_MULTICAST_HOPS, value); break;
+        case SEND_MULTICAST_LOOP6: s.setInt(LINUX.IPPROTO_IPV6, LINUX.IPV6_MULTICAST_LOOP, value); break;
+        case SEND_MULTICAST_IF6: checkInterface6(value); s.setInt(LINUX.IPPROTO_IPV6, LINUX.IPV6_MULTICAST_IF, value); break;
         default: throw new ProviderError(STATUS_INVALID_PARAMETER, `send option ${option}`);
       }
     } catch (err) {
@@ -233,13 +250,16 @@ export class KernelDatagram implements TransportDatagram {
   }
 
   setMembership(group: Uint8Array, iface: number, join: boolean): void {
+    const v6 = group.byteLength === 16;
+    const what = `${v6 ? 'IPV6' : 'IP'}_${join ? 'ADD' : 'DROP'}_MEMBERSHIP`;
     try {
-      this.socket.setBytes(LINUX.IPPROTO_IP, join ? LINUX.IP_ADD_MEMBERSHIP : LINUX.IP_DROP_MEMBERSHIP, ipMreqn(group, iface));
+      if (v6) this.socket.setBytes(LINUX.IPPROTO_IPV6, join ? LINUX.IPV6_ADD_MEMBERSHIP : LINUX.IPV6_DROP_MEMBERSHIP, ipv6Mreq(group, iface));
+      else this.socket.setBytes(LINUX.IPPROTO_IP, join ? LINUX.IP_ADD_MEMBERSHIP : LINUX.IP_DROP_MEMBERSHIP, ipMreqn(group, iface));
     } catch (err) {
       if (err instanceof ProviderError) throw err;
       const code = (err as { code?: string }).code;
       // ENODEV: no such interface, or no route to choose one; EADDRNOTAVAIL: a drop of a group not joined.
-      throw code === 'EADDRINUSE' ? providerError(err, 'IP_ADD_MEMBERSHIP') : new ProviderError(STATUS_INVALID_PARAMETER, `${join ? 'IP_ADD_MEMBERSHIP' : 'IP_DROP_MEMBERSHIP'}: ${code ?? err}`);
+      throw code === 'EADDRINUSE' ? providerError(err, what) : new ProviderError(STATUS_INVALID_PARAMETER, `${what}: ${code ?? err}`);
     }
   }
 

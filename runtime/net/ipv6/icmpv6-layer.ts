@@ -71,9 +71,10 @@ export class Icmpv6Layer implements ReassemblyTimeoutSink {
       || type === Icmpv6Type.PARAMETER_PROBLEM) {
       this.inputError(type, m.code, type === Icmpv6Type.PACKET_TOO_BIG ? m.mtu : 0, bytes, m.dataOffset, m.dataLength);
     } else if (type === Icmpv6Type.MLD_QUERY) {
-      // RFC 3810 §6.2: a querier asks who listens; a report of our groups keeps snooping switches delivering to us.
-      // (Answered at once rather than after a random delay: one host, a few groups.)
-      if (bytes[ipOffset + Ipv6Field.HOP_LIMIT] === 1 && (bytes[ipOffset + Ipv6Field.SOURCE]! === 0xfe)) this.ip.nd.sendMldReport();
+      // RFC 3810 §6.2: a querier asks who listens (mld.ts answers after a random delay); §5.1.15: only
+      // from a link-local source with hop limit 1.
+      const s = ipOffset + Ipv6Field.SOURCE;
+      if (bytes[ipOffset + Ipv6Field.HOP_LIMIT] === 1 && bytes[s] === 0xfe && (bytes[s + 1]! & 0xc0) === 0x80) this.ip.mld.query(bytes, offset, len);
     }
     // Reports of other listeners need nothing from a host (MLDv2 has no report suppression).
   }

@@ -9,6 +9,8 @@
 //   not usable, packets to it dropped except NDP), or GROUP (a multicast group we listen to).
 // - `usable` lists the usable addresses, link-local first (the Ipv6Network.addresses contract).
 // - Joining a group counts references: the solicited-node group of two addresses is one group.
+//   The first reference and the last one are told to `onGroupChange` (MLD reports them, mld.ts)
+//   before the group's id is released.
 import type { Ipv6AddressTable } from './address-table.ts';
 
 export const AddressRole = { NONE: 0, ADDRESS: 1, TENTATIVE: 2, GROUP: 3 } as const;
@@ -24,6 +26,9 @@ export interface InterfaceAddress {
   dadDeadline: number;
   /** Learned from a router advertisement's prefix (SLAAC, RFC 4862 §5.5.3): valid until (ms), else Infinity. */
   validUntil: number;
+  /** Unsolicited advertisements still to send (RFC 4861 §7.2.6), and when the next one is due. */
+  advertisementsLeft: number;
+  advertiseAt: number;
 }
 
 /** ::1, the loopback address (RFC 4291 §2.5.3): ours, never on the link. */
@@ -68,6 +73,8 @@ export class InterfaceAddresses {
   /** Groups we listen to (ids) with their reference counts. */
   readonly groups = new Map<number, number>();
   private roles = new Uint8Array(64);
+  /** The interface starts (true) or stops (false) listening to a group. */
+  onGroupChange: ((group: number, joined: boolean) => void) | null = null;
 
   /** ::1: role ADDRESS, in no list (not an interface address). */
   readonly loopback: number;
@@ -92,7 +99,7 @@ export class InterfaceAddresses {
     if (existing !== 0 && this.find(existing)) return null;
     const id = this.table.intern(bytes, 0);
     const solicited = this.join(solicitedNodeOf(bytes, 0));
-    const a: InterfaceAddress = { id, prefixLength, solicited, tentative, dadLeft: 0, dadDeadline: Infinity, validUntil };
+    const a: InterfaceAddress = { id, prefixLength, solicited, tentative, dadLeft: 0, dadDeadline: Infinity, validUntil, advertisementsLeft: 0, advertiseAt: Infinity };
     this.list.push(a);
     this.setRole(id, tentative ? AddressRole.TENTATIVE : AddressRole.ADDRESS);
     if (!tentative) this.markUsable(a);
@@ -129,6 +136,7 @@ export class InterfaceAddresses {
     if (n > 0) this.table.release(id);
     this.groups.set(id, n + 1);
     this.setRole(id, AddressRole.GROUP);
+    if (n === 0) this.onGroupChange?.(id, true);
     return id;
   }
 
@@ -138,6 +146,7 @@ export class InterfaceAddresses {
     if (n > 1) { this.groups.set(id, n - 1); return; }
     this.groups.delete(id);
     this.setRole(id, AddressRole.NONE);
+    this.onGroupChange?.(id, false);
     this.table.release(id);
   }
 

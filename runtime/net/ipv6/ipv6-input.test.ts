@@ -14,7 +14,7 @@ import { ArpState } from '../arp-cache.ts';
 import { emitEthernet, EtherType } from '../wire/ethernet.ts';
 import { emitIpv6, Ipv6Field, Ipv6NextHeader } from '../wire/ipv6.ts';
 import {
-  emitIcmpv6Echo, emitIcmpv6Error, emitNdpLinkAddressOption, emitNdpNeighbor, fillIcmpv6Checksum, Icmpv6Type, NdpNaFlags, NdpOption,
+  emitIcmpv6Echo, emitIcmpv6Error, emitNdpLinkAddressOption, emitNdpNeighbor, fillIcmpv6Checksum, Icmpv6Type, MldRecordType, NdpNaFlags, NdpOption,
 } from '../wire/icmpv6.ts';
 import { get16, get32, set16, set32 } from '../wire/bytes.ts';
 import { pseudoHeaderSumV6At } from '../wire/checksum.ts';
@@ -31,8 +31,12 @@ const E = 14;
 
 interface Rig { arena: SlotArena; link: HandLink; stack: Ipv4Stack; clock: HandLink['clock'] }
 
-/** A stack with IPv6 on a HandLink; what it sent at start is in `startFrames`, not in link.sent. */
-function rig(v6: Partial<Ipv6Options> = {}): Rig & { startFrames: Uint8Array[] } {
+/**
+ * A stack with IPv6 on a HandLink; what it sent at start is in `startFrames`, not in link.sent:
+ * the first `startMs` (2 s: the repeats of its unsolicited advertisements, RFC 4861 §7.2.6,
+ * RetransTimer 1 s apart, and of its MLDv2 report, RFC 3810 §6.1, within 1 s).
+ */
+function rig(v6: Partial<Ipv6Options> = {}, startMs = 2000): Rig & { startFrames: Uint8Array[] } {
   const arena = new SlotArena({ slotCount: 256, slotSize: 2048 });
   const link = new HandLink(arena, MAC_US);
   link.capture = true;
@@ -43,7 +47,7 @@ function rig(v6: Partial<Ipv6Options> = {}): Rig & { startFrames: Uint8Array[] }
   const stack = userspace.ip;
   // These tests watch what the layer hands a transport: a probe stands in for UDP over IPv6.
   stack.transports.unregister(NetworkFamily.IPV6, 17, userspace.udp6!);
-  link.clock.runFor(0);
+  link.clock.runFor(startMs);
   const startFrames = link.sent.splice(0);
   return { arena, link, stack, clock: link.clock, startFrames };
 }
@@ -194,6 +198,24 @@ describe('IPv6 reassembly (RFC 8200 §4.5)', () => {
     finish(r);
   });
 
+  it('RFC 7112 §5: a first fragment without the whole header chain (a destination options header cut short, 8 of TCP\'s 20 bytes) is dropped with a Parameter Problem code 3 pointing at 0; a whole chain waits for reassembly', () => {
+    const r = rig();
+    r.stack.ip6!.neighbours.learn(id(r, PEER), 0x0200, 2, true, 0);
+    /** A first fragment (offset 0, M set, id 7) whose fragmentable part is `rest`, behind a fragment header naming `next`. */
+    const first = (next: number, rest: number[]): Uint8Array => Uint8Array.of(next, 0, 0, 1, 0, 0, 0, 7, ...rest);
+    // Destination options of 16 bytes (length 1), only 8 of them here.
+    receive(r, frame6(Ipv6NextHeader.FRAGMENT, first(Ipv6NextHeader.DESTINATION_OPTIONS, [17, 1, 1, 4, 0, 0, 0, 0])));
+    receive(r, frame6(Ipv6NextHeader.FRAGMENT, first(Ipv6NextHeader.TCP, [0, 80, 0, 81, 0, 0, 0, 1])));
+    expect(icmpSent(r)).toEqual([[Icmpv6Type.PARAMETER_PROBLEM, 3, 0], [Icmpv6Type.PARAMETER_PROBLEM, 3, 0]]);
+    expect(r.stack.ip6!.reassembler.pending).toBe(0);
+    // An 8-byte destination options header and UDP's 8 bytes: complete, held for the rest.
+    receive(r, frame6(Ipv6NextHeader.FRAGMENT, first(Ipv6NextHeader.DESTINATION_OPTIONS, [17, 0, 1, 4, 0, 0, 0, 0, 0, 80, 0, 81, 0, 20, 0, 0])));
+    expect(icmpSent(r)).toHaveLength(2);
+    expect(r.stack.ip6!.reassembler.pending).toBe(1);
+    expect(r.stack.counters.ip6BadExtension).toBe(2);
+    finish(r);
+  });
+
   it('outputFragmented cuts a 3000-byte datagram into fragments of at most the path MTU, offsets in 8-byte units, one identification', () => {
     const r = rig();
     const ip6 = r.stack.ip6!;
@@ -325,26 +347,30 @@ describe('IPv6 to ourselves', () => {
 });
 
 describe('MLDv2 (RFC 3810)', () => {
-  it('§6.2: a query from a link-local querier is answered with a report of our solicited-node groups (all-nodes never reported), hop limit 1, router alert', () => {
+  it('§6.1/§6.2: the start report (CHANGE_TO_EXCLUDE, sent twice); a General Query from a link-local querier is answered within its Maximum Response Delay, not at once, with MODE_IS_EXCLUDE for our solicited-node group (all-nodes never reported), hop limit 1, router alert', () => {
     const r = rig();
     const start = r.startFrames.filter((f) => f[E + 40 + 8] === Icmpv6Type.MLDV2_REPORT);
-    expect(start).toHaveLength(1);
+    expect(start.map((f) => f[E + 48 + 8])).toEqual([MldRecordType.CHANGE_TO_EXCLUDE, MldRecordType.CHANGE_TO_EXCLUDE]);
     const query = new Uint8Array(28);
     query[0] = Icmpv6Type.MLD_QUERY;
+    set16(query, 4, 1000); // Maximum Response Code: 1000 ms
     const hbh = new Uint8Array(8 + 28);
     hbh.set([58, 0, 5, 2, 0, 0, 1, 0]);
     hbh.set(query, 8);
     const f = frame6(Ipv6NextHeader.HOP_BY_HOP, hbh, { src: 'fe80::1', dst: 'ff02::1', hopLimit: 1, dstMac: 0x333300000001 });
     fillIcmpv6Checksum(f, E + 48, 28, pseudoHeaderSumV6At(f, E, 58, 28));
     receive(r, f);
-    const reports = r.link.sent.filter((x) => x[E + 6] === Ipv6NextHeader.HOP_BY_HOP && x[E + 48] === Icmpv6Type.MLDV2_REPORT);
-    expect(reports).toHaveLength(1);
-    const rep = reports[0]!;
+    const reports = () => r.link.sent.filter((x) => x[E + 6] === Ipv6NextHeader.HOP_BY_HOP && x[E + 48] === Icmpv6Type.MLDV2_REPORT);
+    expect(reports()).toHaveLength(0);
+    r.clock.runFor(1000);
+    expect(reports()).toHaveLength(1);
+    const rep = reports()[0]!;
     expect(rep[E + 7]).toBe(1);
     expect(formatIpv6(rep, E + 24)).toBe('ff02::16');
     expect(Array.from(rep.subarray(E + 40, E + 44))).toEqual([58, 0, 5, 2]);
     // One group: ff02::1:ff00:1 serves both fe80::ff:fe00:1 and fd00:198:18::1.
     expect(get16(rep, E + 48 + 6)).toBe(1);
+    expect(rep[E + 48 + 8]).toBe(MldRecordType.MODE_IS_EXCLUDE);
     expect(formatIpv6(rep, E + 48 + 8 + 4)).toBe('ff02::1:ff00:1');
     finish(r);
   });
@@ -374,6 +400,59 @@ describe('Neighbor Discovery (RFC 4861) and autoconfiguration (RFC 4862)', () =>
     finish(r);
   });
 
+  it('§7.2.6: each usable address is advertised to all nodes (Override) MAX_NEIGHBOR_ADVERTISEMENT times, RetransTimer (1 s) apart, then no more', () => {
+    const r = rig({}, 0);
+    const unsolicited = (frames: Uint8Array[]) => frames.filter((f) => f[E + 6] === 58 && f[E + 40] === Icmpv6Type.NEIGHBOR_ADVERTISEMENT)
+      .map((f) => `${formatIpv6(f, E + 48)} > ${formatIpv6(f, E + 24)} ${f[E + 44]! & NdpNaFlags.OVERRIDE ? 'O' : ''}`);
+    const each = ['fe80::ff:fe00:1 > ff02::1 O', `${US} > ff02::1 O`];
+    expect(unsolicited(r.startFrames)).toEqual(each);
+    r.clock.runFor(999);
+    expect(unsolicited(r.link.sent)).toEqual([]);
+    r.clock.runFor(1);
+    expect(unsolicited(r.link.sent.splice(0))).toEqual(each);
+    r.clock.runFor(1000);
+    expect(unsolicited(r.link.sent.splice(0))).toEqual(each);
+    r.clock.runFor(30_000);
+    expect(unsolicited(r.link.sent)).toEqual([]);
+    finish(r);
+  });
+
+  it('§8: a Redirect from the current first hop moves an off-link destination to a better router (its MAC from the target link-layer option) or on-link; one from another router, or naming a global target, changes nothing', () => {
+    const r = rig({ gateway: 'fe80::1' });
+    const ip6 = r.stack.ip6!;
+    ip6.neighbours.learn(id(r, 'fe80::1'), 0x0200, 1, true, 0);
+    const macOfPing = (dst: string): string => {
+      ip6.ping6(id(r, dst), 1, 1, 8);
+      r.clock.runFor(0);
+      const f = r.link.sent.splice(0).find((x) => x[E + 6] === 58 && x[E + 40] === Icmpv6Type.ECHO_REQUEST)!;
+      return Array.from(f.subarray(0, 6), (b) => b.toString(16).padStart(2, '0')).join(':');
+    };
+    /** A Redirect from `src` sending `destination` to `target`, with a target link-layer option of MAC 02:00:00:00:00:`mac`. */
+    const redirect = (src: string, target: string, destination: string, mac: number): Uint8Array => {
+      const m = new Uint8Array(48);
+      m[0] = Icmpv6Type.REDIRECT;
+      m.set(parseIpv6(target)!, 8);
+      m.set(parseIpv6(destination)!, 24);
+      emitNdpLinkAddressOption(m, 40, NdpOption.TARGET_LINK_ADDRESS, 0x0200, mac);
+      return frame6(58, m, { src, hopLimit: 255 });
+    };
+    expect(macOfPing('2001:db8::5')).toBe('02:00:00:00:00:01');
+    receive(r, redirect('fe80::7', 'fe80::9', '2001:db8::5', 9));
+    receive(r, redirect('fe80::1', 'fd00:198:18::9', '2001:db8::5', 9));
+    expect(macOfPing('2001:db8::5')).toBe('02:00:00:00:00:01');
+    expect(r.stack.counters.ndpRedirects).toBe(0);
+    receive(r, redirect('fe80::1', 'fe80::9', '2001:db8::5', 9));
+    expect(ip6.nextHop(id(r, '2001:db8::5'))).toBe(id(r, 'fe80::9'));
+    expect(macOfPing('2001:db8::5')).toBe('02:00:00:00:00:09');
+    // On-link: the target is the destination itself.
+    receive(r, redirect('fe80::1', '2001:db8::6', '2001:db8::6', 6));
+    expect(macOfPing('2001:db8::6')).toBe('02:00:00:00:00:06');
+    expect(r.stack.counters.ndpRedirects).toBe(2);
+    // Other destinations still go to the default router.
+    expect(macOfPing('2001:db8::7')).toBe('02:00:00:00:00:01');
+    finish(r);
+  });
+
   it('§7.1.1: a solicitation with a hop limit below 255 (from off-link) or from :: with a link-layer option is malformed and ignored', () => {
     const r = rig();
     receive(r, neighbor(Icmpv6Type.NEIGHBOR_SOLICITATION, US, 0, { hopLimit: 254 }),
@@ -392,7 +471,8 @@ describe('Neighbor Discovery (RFC 4861) and autoconfiguration (RFC 4862)', () =>
   });
 
   it('RFC 4862 §5.4: while DAD runs, the address takes nothing but NDP; an advertisement for it is a conflict', () => {
-    const r = rig({ dadTransmits: 1 });
+    // Watched from the start, while the first probe's RetransTimer runs.
+    const r = rig({ dadTransmits: 1 }, 0);
     const got: number[] = [];
     r.stack.transports.register(NetworkFamily.IPV6, 17, { broadcast: false, input: () => got.push(1) });
     const echo = new Uint8Array(16);
@@ -428,12 +508,14 @@ describe('Neighbor Discovery (RFC 4861) and autoconfiguration (RFC 4862)', () =>
     // ReachableTime and RetransTimer given by the router (RFC 4861 §6.3.4); lifetime 0 removes it as default router.
     expect(ip6.neighbours.timings.reachableMs).toBe(30_000);
     const timed = hex(RA6);
+    timed[E + 40 + 4] = 33; // Cur Hop Limit
     set16(timed, E + 40 + 6, 0);
     set32(timed, E + 40 + 8, 10_000);
     set32(timed, E + 40 + 12, 500);
     fillIcmpv6Checksum(timed, E + 40, timed.length - E - 40, pseudoHeaderSumV6At(timed, E, 58, timed.length - E - 40));
     receive(r, timed);
     expect([ip6.neighbours.timings.reachableMs, ip6.neighbours.timings.retransmitMs, ip6.nd.timings.retransmitMs]).toEqual([10_000, 500, 500]);
+    expect(ip6.defaultHopLimit).toBe(33);
     expect(ip6.routers).toEqual([]);
     finish(r);
   });

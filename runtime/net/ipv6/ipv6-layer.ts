@@ -26,7 +26,8 @@ import { WskUsageError } from '../../errors.ts';
 import { STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS, type NTSTATUS } from '../../ntstatus.ts';
 import { EtherType, ETHERNET_HEADER_LENGTH } from '../wire/ethernet.ts';
 import {
-  emitIpv6, emitIpv6Fragment, IPV6_FRAGMENT_HEADER_LENGTH, IPV6_HEADER_LENGTH, IPV6_MIN_MTU, Ipv6Chain, Ipv6Field, Ipv6HeaderChain,
+  emitIpv6, emitIpv6Fragment, firstFragmentChainComplete, IPV6_FRAGMENT_HEADER_LENGTH, IPV6_HEADER_LENGTH, IPV6_MIN_MTU, Ipv6Chain, Ipv6Field,
+  Ipv6FragmentField, Ipv6HeaderChain,
   Ipv6NextHeader, Ipv6Packet, Ipv6ProblemCode, walkIpv6Extensions,
 } from '../wire/ipv6.ts';
 import { Icmpv6Type } from '../wire/icmpv6.ts';
@@ -39,6 +40,8 @@ import type { Ipv6Network } from './ipv6-network.ts';
 import { AddressRole, ALL_NODES, InterfaceAddresses, linkLocalFromMac } from './interface-addresses.ts';
 import { Icmpv6Layer, type Echo6ReplyHandler } from './icmpv6-layer.ts';
 import { NeighbourDiscovery, type NdpTimings, DEFAULT_NDP_TIMINGS } from './neighbour-discovery.ts';
+import { MulticastListener } from './mld.ts';
+import { Xoshiro128 } from '../prng.ts';
 import { Reassembler6, DEFAULT_REASSEMBLY6_LIMITS, type Reassembly6Limits } from './reassembly6.ts';
 
 /** What the IPv6 layer uses of the interface it lives on (implemented by NetworkInterface). */
@@ -74,11 +77,15 @@ export interface Ipv6Options extends Ipv6InterfaceConfig {
   icmpErrorBurst?: number;
   /** Answer echo requests (default true). */
   echoReply?: boolean;
+  /** Seeds MLD's random report delays (mld.ts) so a simulation replays exactly; omitted, Math.random. */
+  seed?: number;
 }
 
 /** Linux's ip6_rt_mtu_expires: a learned path MTU is forgotten after 10 minutes (RFC 8201 §4). */
 const PMTU_EXPIRY_MS = 10 * 60_000;
 const DEFAULT_HOP_LIMIT = 64;
+/** Redirects remembered at once (a bound on what a flood of valid-looking Redirects can make us keep). */
+const MAX_REDIRECTS = 1024;
 
 export class Ipv6Layer implements Ipv6Network {
   readonly table = new Ipv6AddressTable();
@@ -86,6 +93,8 @@ export class Ipv6Layer implements Ipv6Network {
   readonly neighbours: ArpCache;
   readonly icmp: Icmpv6Layer;
   readonly nd: NeighbourDiscovery;
+  /** The interface's multicast listener state and MLDv2 reports (mld.ts). */
+  readonly mld: MulticastListener;
   readonly reassembler: Reassembler6;
   /** Learned path MTUs (RFC 8201) by destination id. */
   readonly pathMtus = new Map<number, { mtu: number; expires: number }>();
@@ -99,6 +108,8 @@ export class Ipv6Layer implements Ipv6Network {
   readonly allNodes: number;
   /** A router's MTU option (Infinity: none). */
   advertisedMtu = Infinity;
+  /** Redirected destinations (RFC 4861 §8.3): destination id → its first hop (the destination itself when on-link); both ids held. */
+  readonly redirects = new Map<number, number>();
 
   private readonly chain = new Ipv6HeaderChain();
   private fragmentId = 1;
@@ -115,11 +126,25 @@ export class Ipv6Layer implements Ipv6Network {
     this.neighbours = new ArpCache(host.arena, host.clock, {
       sendRequest: (id, unicast) => this.nd.sendSolicitation(id, unicast),
       flushPending: (slot, e) => this.host.emitFrame(slot, this.neighbours.macHi[e]!, this.neighbours.macLo[e]!, EtherType.IPV6),
-      resolveFailed: (id) => host.transports.neighbourUnreachable(NetworkFamily.IPV6, id),
+      resolveFailed: (id) => { host.transports.neighbourUnreachable(NetworkFamily.IPV6, id); this.forgetRedirectsVia(id); },
       forget: (id) => this.table.release(id),
     }, arpTimings, 1024, 64, timings.delayFirstProbeMs);
     this.icmp = new Icmpv6Layer(this, options);
     this.nd = new NeighbourDiscovery(this, timings, options.acceptRouterAdvertisements ?? true, options.dadTransmits ?? 1);
+    this.mld = new MulticastListener({
+      clock: host.clock,
+      // RFC 3810 §6: never all-nodes, nor a group of reserved (0) or interface-local (1) scope.
+      reported: (g) => g !== this.allNodes && ((this.table.word(g, 0) >>> 16) & 0xf) > 1,
+      find: (b, at) => this.table.find(b, at),
+      retain: (id) => this.table.retain(id),
+      release: (id) => this.table.release(id),
+      sendReport: (types, groups, count) => this.nd.sendMldReport(types, groups, count),
+    });
+    if (options.seed !== undefined) {
+      const rng = new Xoshiro128(options.seed);
+      this.mld.random = () => rng.next();
+    }
+    this.addrs.onGroupChange = (g, joined) => { if (joined) this.mld.join(g); else this.mld.leave(g); };
     this.reassembler = new Reassembler6({ ...DEFAULT_REASSEMBLY6_LIMITS, ...options.reassembly });
     // The link-local address first (RFC 4862 §5.3), then the configured ones.
     if (!host.ipFraming) this.nd.addAddress(linkLocalFromMac(mac), 64, Infinity);
@@ -271,6 +296,13 @@ export class Ipv6Layer implements Ipv6Network {
     }
     if (ch.fragment >= 0) {
       c.ip6FragmentsIn++;
+      // RFC 7112 §5 (RFC 8200 §4.5): a first fragment without the whole header chain is dropped, with a
+      // Parameter Problem code 3 pointing at 0 (RFC 4443 §3.4 as RFC 7112 updates it).
+      if ((get16(bytes, ch.fragment + Ipv6FragmentField.OFFSET_FLAGS) & 0xfff8) === 0 && !firstFragmentChainComplete(bytes, ch.fragment, offset + ipLength)) {
+        c.ip6BadExtension++;
+        this.icmp.sendError(bytes, offset, ipLength, Icmpv6Type.PARAMETER_PROBLEM, Ipv6ProblemCode.INCOMPLETE_CHAIN, 0, false);
+        return;
+      }
       this.reassemble(bytes, offset, ipLength, ch.fragment, ch.nextHeaderField, multicast);
       return;
     }
@@ -317,7 +349,7 @@ export class Ipv6Layer implements Ipv6Network {
     return this.host.arena.headroom + ETHERNET_HEADER_LENGTH + IPV6_HEADER_LENGTH + extra;
   }
 
-  output(slot: number, src: number, dst: number, nextHeader: number, trafficClass: number, hopLimit: number, flowLabel: number): void {
+  output(slot: number, src: number, dst: number, nextHeader: number, trafficClass: number, hopLimit: number, flowLabel: number, multicastLoop = false): void {
     const arena = this.host.arena;
     const payload = arena.lengthOf(slot);
     const at = arena.prepend(slot, IPV6_HEADER_LENGTH);
@@ -325,19 +357,23 @@ export class Ipv6Layer implements Ipv6Network {
     emitIpv6(v, at, payload, nextHeader, hopLimit, trafficClass, flowLabel);
     this.table.copyTo(src, v, at + Ipv6Field.SOURCE);
     this.table.copyTo(dst, v, at + Ipv6Field.DESTINATION);
-    this.route(slot, dst);
+    this.route(slot, dst, multicastLoop);
   }
 
-  /** Sends the IPv6 packet filling the slot's frame to `dst` (its destination): loopback, multicast MAC or the next hop's. */
-  route(slot: number, dst: number): void {
+  /**
+   * Sends the IPv6 packet filling the slot's frame to `dst` (its destination): loopback, multicast
+   * MAC or the next hop's; with `multicastLoop`, a copy of a packet to a group we listen to is received here too.
+   */
+  route(slot: number, dst: number, multicastLoop = false): void {
     const host = this.host;
     host.counters.ip6Out++;
     if (this.isLocal(dst)) { host.loopback(slot); return; }
+    if (multicastLoop && this.addrs.roleOf(dst) === AddressRole.GROUP) this.loopbackCopy(slot);
     if (host.closed || host.linkState !== 'up') { host.counters.txNoRoute++; host.arena.release(slot); return; }
     if (host.ipFraming) { host.queueTx(slot); return; }
     // A group's MAC: 33:33 and the address's low 32 bits (RFC 2464 §7).
     if (this.isMulticast(dst)) { host.emitFrame(slot, 0x3333, this.table.word(dst, 3), EtherType.IPV6); return; }
-    const nextHop = this.isOnLink(dst) ? dst : this.defaultRouter();
+    const nextHop = this.nextHop(dst);
     if (nextHop === 0) { host.counters.txNoRoute++; host.arena.release(slot); return; }
     const n = this.neighbours;
     const e = this.resolve(nextHop, slot);
@@ -346,13 +382,26 @@ export class Ipv6Layer implements Ipv6Network {
     host.emitFrame(slot, n.macHi[e]!, n.macLo[e]!, EtherType.IPV6);
   }
 
+  /** A copy of the IPv6 packet in `slot` for this host (IPV6_MULTICAST_LOOP); dropped, counted, when no slot is free. */
+  private loopbackCopy(slot: number): void {
+    const arena = this.host.arena;
+    const copy = arena.alloc();
+    if (copy < 0) { this.host.counters.loopbackDrops++; return; }
+    const at = arena.offsetOf(slot);
+    const n = arena.lengthOf(slot);
+    arena.view(copy).set(arena.view(slot).subarray(at, at + n), at);
+    arena.setFrame(copy, at, n);
+    this.host.loopback(copy);
+  }
+
   /** The neighbour cache's resolve(); a new entry holds a reference to its address id (released by the cache's forget). */
   private resolve(id: number, slot: number): number {
     if (this.neighbours.stateOf(id) === ArpState.FREE) this.table.retain(id);
     return this.neighbours.resolve(id, slot);
   }
 
-  outputFragmented(whole: Uint8Array, length: number, src: number, dst: number, nextHeader: number, trafficClass: number, hopLimit: number): NTSTATUS {
+  outputFragmented(whole: Uint8Array, length: number, src: number, dst: number, nextHeader: number, trafficClass: number, hopLimit: number,
+    multicastLoop = false): NTSTATUS {
     const arena = this.host.arena;
     const mtu = this.isLocal(dst) ? 65535 : this.pathMtu(dst);
     const room = Math.min(mtu, arena.slotSize - arena.headroom - ETHERNET_HEADER_LENGTH - 4);
@@ -372,7 +421,7 @@ export class Ipv6Layer implements Ipv6Network {
       emitIpv6Fragment(v, start - IPV6_FRAGMENT_HEADER_LENGTH, nextHeader, off, off + n < length, id);
       arena.setFrame(slot, start - IPV6_FRAGMENT_HEADER_LENGTH, n + IPV6_FRAGMENT_HEADER_LENGTH);
       this.host.counters.ip6FragmentsOut++;
-      this.output(slot, src, dst, Ipv6NextHeader.FRAGMENT, trafficClass, hopLimit, 0);
+      this.output(slot, src, dst, Ipv6NextHeader.FRAGMENT, trafficClass, hopLimit, 0, multicastLoop);
     }
     return STATUS_SUCCESS;
   }
@@ -403,6 +452,47 @@ export class Ipv6Layer implements Ipv6Network {
   }
 
   // ---- routing ------------------------------------------------------------------------------
+
+  /** Ipv6Network.nextHop: a Redirect's first hop for `dst` (RFC 4861 §8.3), else `dst` on-link, else the default router (0: none). */
+  nextHop(dst: number): number {
+    if (this.redirects.size > 0) {
+      const r = this.redirects.get(dst);
+      if (r !== undefined) return r;
+    }
+    return this.isOnLink(dst) ? dst : this.defaultRouter();
+  }
+
+  /** Packets to `dst` go to `target` from now on (a Redirect, neighbour-discovery.ts); at most MAX_REDIRECTS, the oldest forgotten first. */
+  redirect(dst: number, target: number): void {
+    const old = this.redirects.get(dst);
+    if (old === target) return;
+    if (old !== undefined) this.table.release(old);
+    else {
+      if (this.redirects.size >= MAX_REDIRECTS) this.forgetRedirect(this.redirects.keys().next().value!);
+      this.table.retain(dst);
+    }
+    this.table.retain(target);
+    this.redirects.set(dst, target);
+  }
+
+  /** The neighbour `id` did not answer: destinations redirected to it go back to the routing table. */
+  private forgetRedirectsVia(id: number): void {
+    if (this.redirects.size === 0) return;
+    for (const [dst, target] of [...this.redirects]) if (target === id) this.forgetRedirect(dst);
+  }
+
+  /** Every redirect (the link went down, or the stack closes: the first hops may have changed). */
+  private forgetRedirects(): void {
+    for (const dst of [...this.redirects.keys()]) this.forgetRedirect(dst);
+  }
+
+  private forgetRedirect(dst: number): void {
+    const target = this.redirects.get(dst);
+    if (target === undefined) return;
+    this.redirects.delete(dst);
+    this.table.release(target);
+    this.table.release(dst);
+  }
 
   /** On the link: link-local, or inside an on-link prefix. */
   isOnLink(id: number): boolean {
@@ -463,10 +553,15 @@ export class Ipv6Layer implements Ipv6Network {
 
   /** The link went down: neighbours may have moved. */
   linkChanged(state: LinkState): void {
-    if (state !== 'up') this.neighbours.clear();
+    if (state !== 'up') {
+      this.neighbours.clear();
+      this.forgetRedirects();
+    }
   }
 
   close(): void {
+    this.forgetRedirects();
+    this.mld.close();
     this.neighbours.clear();
     this.reassembler.clear();
   }

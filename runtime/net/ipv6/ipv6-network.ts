@@ -20,8 +20,6 @@ export interface Ipv6Network {
   readonly table: Ipv6AddressTable;
   /** The interface's usable addresses as ids (duplicate address detection passed): link-local first. */
   readonly addresses: readonly number[];
-  /** Hop limit of what is sent unless a socket says otherwise (a router's advertisement may change it; default 64). */
-  readonly defaultHopLimit: number;
   /** True for one of the interface's addresses (usable or still tentative) and ::1. */
   isLocal(id: number): boolean;
   /** The source address for packets to `dst` (RFC 6724, simplified: same scope, then longest matching prefix); 0 when there is none. */
@@ -29,12 +27,18 @@ export interface Ipv6Network {
   /** True when `dst` is ours, on-link (a prefix of the interface, link-local, multicast) or reachable through a default router. */
   hasRoute(dst: number): boolean;
   /**
-   * The neighbour packets to `dst` go to: `dst` itself when it is on-link, else the default
-   * router; 0 without a route. TCP uses it to fail the connections behind a neighbour that
-   * did not answer (onNeighbourUnreachable). Optional: without it only connections to the
-   * neighbour itself fail.
+   * The neighbour packets to `dst` go to: the first hop a Redirect named for it (RFC 4861 §8.3),
+   * else `dst` itself when it is on-link, else the default router (the first whose neighbour
+   * entry has not failed, RFC 4861 §6.3.6); 0 without a route. TCP uses it to fail the
+   * connections behind a neighbour that did not answer (onNeighbourUnreachable).
    */
-  nextHop?(dst: number): number;
+  nextHop(dst: number): number;
+  /**
+   * The hop limit of what is sent unless a socket says otherwise: 64, or a router
+   * advertisement's Cur Hop Limit (RFC 4861 §6.3.4). Read at each send, so a later
+   * advertisement applies to existing sockets and connections too.
+   */
+  readonly defaultHopLimit: number;
   /** The MTU towards `dst`: the link's, lowered by Packet Too Big messages (RFC 8201); never below 1280. */
   pathMtu(dst: number): number;
   /** A transport matched a Packet Too Big to one of its sockets or connections: lower the path MTU towards `dst`. */
@@ -45,14 +49,16 @@ export interface Ipv6Network {
    * queue it). The slot reference is consumed. `flowLabel`: 20 bits (RFC 6437). `src` and `dst`
    * need only be interned for the call: the addresses are written into the header at once, and
    * what the layer keeps (a neighbour entry) takes its own reference (TCP's resets to peers it
-   * holds no connection with rely on this).
+   * holds no connection with rely on this). `multicastLoop`: a packet to a group the interface
+   * listens to is also received here (IPV6_MULTICAST_LOOP).
    */
-  output(slot: number, src: number, dst: number, nextHeader: number, trafficClass: number, hopLimit: number, flowLabel: number): void;
+  output(slot: number, src: number, dst: number, nextHeader: number, trafficClass: number, hopLimit: number, flowLabel: number, multicastLoop?: boolean): void;
   /**
    * Sends the upper-layer packet whole[0..length) (checksum done) as fragments (RFC 8200 §4.5)
    * sized for the path MTU: every fragment or none (STATUS_INSUFFICIENT_RESOURCES).
    */
-  outputFragmented(whole: Uint8Array, length: number, src: number, dst: number, nextHeader: number, trafficClass: number, hopLimit: number): NTSTATUS;
+  outputFragmented(whole: Uint8Array, length: number, src: number, dst: number, nextHeader: number, trafficClass: number, hopLimit: number,
+    multicastLoop?: boolean): NTSTATUS;
   /**
    * Whether the received upper-layer packet bytes[offset..+length), of the IPv6 packet at
    * ipOffset, has a valid checksum (IPv6 pseudo-header from that packet's own addresses), or the

@@ -6,9 +6,13 @@
 // address detection), RFC 4861 §6.3.4 (what a host takes from a router advertisement).
 //
 // - At start (start()): an MLDv2 report for our solicited-node groups so snooping switches
-//   deliver to us (RFC 4861 §7.2.1, RFC 3810 §5.2), a DAD solicitation from :: for each tentative
-//   address (RFC 4862 §5.4.2), an unsolicited advertisement for each usable address
-//   (RFC 4861 §7.2.6), and router solicitations (§6.3.7) when advertisements are accepted.
+//   deliver to us (RFC 4861 §7.2.1, RFC 3810 §5.2; mld.ts decides what is reported and when),
+//   a DAD solicitation from :: for each tentative address (RFC 4862 §5.4.2), unsolicited advertisements for each usable address
+//   (RFC 4861 §7.2.6: MAX_NEIGHBOR_ADVERTISEMENT of them, RetransTimer apart; again when an
+//   address becomes usable later), and router solicitations (§6.3.7) when advertisements are accepted.
+// - A Redirect (§8) from the current first-hop router for a destination is followed (§8.3):
+//   the layer sends to that destination through the target from then on (on-link when the
+//   target is the destination itself).
 // - Received messages are validated as §6.1/§7.1 ask (hop limit 255, code 0, lengths, options)
 //   and counted as malformed otherwise.
 // - A duplicate (someone's NS from :: or NA for our tentative address) removes the address,
@@ -19,11 +23,11 @@ import { get16, get32, get32s } from '../wire/bytes.ts';
 import { pseudoHeaderSumV6 } from '../wire/checksum.ts';
 import {
   emitMldRecord, emitMldv2Report, emitNdpLinkAddressOption, emitNdpNeighbor, emitNdpRouterSolicitation, fillIcmpv6Checksum, findNdpOption,
-  Icmpv6Field, Icmpv6Type, MLD_RECORD_LENGTH, MldRecordField, MldRecordType, NDP_NS_NA_LENGTH,
-  NDP_PREFIX_OPTION_LENGTH, NDP_RA_LENGTH, NDP_RS_LENGTH, NdpField, NdpNaFlags, NdpOption, NdpOptionField, NdpPrefixField, NdpPrefixFlags,
+  Icmpv6Field, Icmpv6Type, MLD_RECORD_LENGTH, MldField, MldRecordField, NDP_NS_NA_LENGTH,
+  NDP_PREFIX_OPTION_LENGTH, NDP_RA_LENGTH, NDP_REDIRECT_LENGTH, NDP_RS_LENGTH, NdpField, NdpNaFlags, NdpOption, NdpOptionField, NdpPrefixField, NdpPrefixFlags,
   ndpOptionsValid, nextNdpOption,
 } from '../wire/icmpv6.ts';
-import { Ipv6Field, Ipv6NextHeader, Ipv6Option } from '../wire/ipv6.ts';
+import { IPV6_HEADER_LENGTH, Ipv6Field, Ipv6NextHeader, Ipv6Option } from '../wire/ipv6.ts';
 import { formatIpv6 } from './address-table.ts';
 import { AddressRole, ALL_MLDV2_ROUTERS, ALL_ROUTERS, type InterfaceAddress, linkLocalFromMac, solicitedNodeOf } from './interface-addresses.ts';
 import type { Ipv6Layer } from './ipv6-layer.ts';
@@ -45,6 +49,9 @@ export interface NdpTimings {
 export const DEFAULT_NDP_TIMINGS: NdpTimings = {
   reachableMs: 30_000, retransmitMs: 1000, maxMulticastSolicit: 3, delayFirstProbeMs: 5000, maxRouterSolicitations: 3, routerSolicitationIntervalMs: 4000,
 };
+
+/** RFC 4861 §10: MAX_NEIGHBOR_ADVERTISEMENT, the unsolicited advertisements of a new address (§7.2.6), RetransTimer apart. */
+export const MAX_NEIGHBOR_ADVERTISEMENT = 3;
 
 /** NDP messages carry hop limit 255 and are refused with any other (RFC 4861 §6.1, §7.1: not from off-link). */
 const NDP_HOP_LIMIT = 255;
@@ -71,10 +78,11 @@ export class NeighbourDiscovery {
     if (dad) {
       a.dadLeft = this.dadTransmits;
       // Started now when the interface already runs (SLAAC), else by start(); the new
-      // solicited-node group is reported first so the probe's answer reaches us (RFC 4862 §5.4.2).
-      if (this.started) { this.sendMldReport(); this.probe(a); }
+      // solicited-node group was reported when add() joined it (mld.ts), so the probe's answer
+      // reaches us (RFC 4862 §5.4.2).
+      if (this.started) this.probe(a);
     } else if (this.started) {
-      this.advertise(a.id);
+      this.advertise(a);
     }
     return a;
   }
@@ -82,10 +90,10 @@ export class NeighbourDiscovery {
   start(): void {
     if (this.started || this.ip.host.ipFraming) return;
     this.started = true;
-    this.sendMldReport();
+    this.ip.mld.start();
     for (const a of [...this.ip.addrs.list]) {
       if (a.tentative) this.probe(a);
-      else this.advertise(a.id);
+      else this.advertise(a);
     }
     if (this.acceptRouterAdvertisements) {
       this.solicitationsLeft = this.timings.maxRouterSolicitations;
@@ -98,6 +106,7 @@ export class NeighbourDiscovery {
     let next = this.solicitationDeadline;
     for (const a of this.ip.addrs.list) {
       if (a.dadDeadline < next) next = a.dadDeadline;
+      if (a.advertiseAt < next) next = a.advertiseAt;
       if (a.validUntil < next) next = a.validUntil;
     }
     for (const p of this.ip.prefixes) if (p.validUntil < next) next = p.validUntil;
@@ -109,12 +118,13 @@ export class NeighbourDiscovery {
     const ip = this.ip;
     for (const a of [...ip.addrs.list]) {
       if (a.validUntil <= now) { ip.addrs.remove(a); continue; }
+      if (a.advertiseAt <= now) this.advertiseAgain(a);
       if (a.dadDeadline > now) continue;
       if (a.dadLeft > 0) this.probe(a);
       else {
         // RFC 4862 §5.4: no answer within RetransTimer after the last probe: the address is ours.
         ip.addrs.markUsable(a);
-        this.advertise(a.id);
+        this.advertise(a);
       }
     }
     for (let i = ip.prefixes.length - 1; i >= 0; i--) {
@@ -155,8 +165,10 @@ export class NeighbourDiscovery {
         // For routers; a host ignores them (RFC 4861 §6.2.6), once they are valid.
         ok = length >= NDP_RS_LENGTH && ndpOptionsValid(bytes, offset + NdpField.RS_OPTIONS, end);
         break;
+      case Icmpv6Type.REDIRECT:
+        ok = length >= NDP_REDIRECT_LENGTH && ndpOptionsValid(bytes, offset + NdpField.REDIRECT_OPTIONS, end) && this.inputRedirect(bytes, ipOffset, offset, end);
+        break;
       default:
-        // Redirect (§8): we have one router at most worth following; ignored.
         ok = true;
     }
     if (ok) c.ndpIn++;
@@ -237,6 +249,35 @@ export class NeighbourDiscovery {
     const same = known >= 0 && Math.floor(known / 0x100000000) === hi && (known % 0x100000000 | 0) === lo;
     // §7.2.5: a new MAC replaces the cached one only with Override (or while resolving).
     if (st === ArpState.INCOMPLETE || same || (flags & NdpNaFlags.OVERRIDE) !== 0) n.learn(target, hi, lo, false, now, solicited);
+    return true;
+  }
+
+  /**
+   * §8.1 validation and §8.3: a Redirect from a link-local source that is the current first hop
+   * for its destination (not a multicast one), naming a link-local router or the destination
+   * itself as the better first hop. False when invalid; a valid one that is not from our
+   * first hop is ignored (true).
+   */
+  private inputRedirect(bytes: Uint8Array, ipOffset: number, offset: number, end: number): boolean {
+    const ip = this.ip;
+    const t = ip.table;
+    if (get16(bytes, ipOffset + Ipv6Field.SOURCE) >>> 6 !== 0x3fa || bytes[offset + NdpField.REDIRECT_DESTINATION] === 0xff) return false;
+    const targetAt = offset + NdpField.TARGET;
+    const onLink = sameAddress(bytes, targetAt, offset + NdpField.REDIRECT_DESTINATION);
+    if (!onLink && get16(bytes, targetAt) >>> 6 !== 0x3fa) return false;
+    const src = t.find(bytes, ipOffset + Ipv6Field.SOURCE);
+    const dst = t.intern(bytes, offset + NdpField.REDIRECT_DESTINATION);
+    if (dst === 0) return false;
+    if (src !== 0 && !ip.isLocal(dst) && ip.nextHop(dst) === src) {
+      const target = onLink ? dst : t.intern(bytes, targetAt);
+      ip.redirect(dst, target);
+      const tlla = findNdpOption(bytes, offset + NdpField.REDIRECT_OPTIONS, end, NdpOption.TARGET_LINK_ADDRESS);
+      // §8.3: the target's link-layer address, when given, goes in the neighbour cache (STALE unless the same).
+      if (tlla >= 0) this.learnNeighbour(target, bytes, tlla, false);
+      if (!onLink) t.release(target);
+      ip.host.counters.ndpRedirects++;
+    }
+    t.release(dst);
     return true;
   }
 
@@ -338,9 +379,16 @@ export class NeighbourDiscovery {
     this.ip.host.rearm();
   }
 
-  /** An unsolicited advertisement of our address to all nodes, Override set (§7.2.6). */
-  private advertise(id: number): void {
-    this.sendAdvertisement(id, this.ip.allNodes, NdpNaFlags.OVERRIDE);
+  /** An unsolicited advertisement of our address to all nodes, Override set (§7.2.6), and MAX_NEIGHBOR_ADVERTISEMENT - 1 more, RetransTimer apart. */
+  private advertise(a: InterfaceAddress): void {
+    a.advertisementsLeft = MAX_NEIGHBOR_ADVERTISEMENT;
+    this.advertiseAgain(a);
+  }
+
+  private advertiseAgain(a: InterfaceAddress): void {
+    this.sendAdvertisement(a.id, this.ip.allNodes, NdpNaFlags.OVERRIDE);
+    a.advertiseAt = --a.advertisementsLeft > 0 ? this.ip.host.clock.now() + this.timings.retransmitMs : Infinity;
+    this.ip.host.rearm();
   }
 
   private conflict(a: InterfaceAddress): void {
@@ -391,34 +439,35 @@ export class NeighbourDiscovery {
   }
 
   /**
-   * One MLDv2 report (RFC 3810 §5.2) with an EXCLUDE-nothing record for each group we listen to
-   * but all-nodes (never reported, §6), to ff02::16 with hop limit 1 and a router alert, from
-   * our link-local address or :: (RFC 3590) before it is usable.
+   * MLDv2 reports (RFC 3810 §5.2) of the records (types[i], groups[i]), i < count, as many
+   * reports as the MTU needs, to ff02::16 with hop limit 1 and a router alert, from our
+   * link-local address or :: (RFC 3590) before it is usable.
    */
-  sendMldReport(): void {
+  sendMldReport(types: readonly number[], groups: readonly number[], count: number): void {
     const ip = this.ip;
-    const groups: number[] = [];
-    for (const id of ip.addrs.groups.keys()) if (id !== ip.allNodes) groups.push(id);
-    if (groups.length === 0) return;
-    const arena = ip.host.arena;
-    const slot = arena.alloc();
-    if (slot < 0) { ip.host.counters.txNoSlot++; return; }
-    const v = arena.view(slot);
     const hbh = MLD_HOP_BY_HOP.length;
-    const start = ip.upperStart(hbh);
-    let n = emitMldv2Report(v, start, groups.length);
-    for (const g of groups) {
-      emitMldRecord(v, start + n, MldRecordType.MODE_IS_EXCLUDE);
-      ip.table.copyTo(g, v, start + n + MldRecordField.GROUP);
-      n += MLD_RECORD_LENGTH;
-    }
+    const perReport = Math.floor((ip.mtu - IPV6_HEADER_LENGTH - hbh - MldField.RECORDS) / MLD_RECORD_LENGTH);
     const src = this.linkLocalOrUnspecified();
     const dst = ip.table.intern(ALL_MLDV2_ROUTERS, 0);
-    fillIcmpv6Checksum(v, start, n, pseudoHeaderSumV6(ip.table.sum(src), ip.table.sum(dst), Ipv6NextHeader.ICMPV6, n));
-    v.set(MLD_HOP_BY_HOP, start - hbh);
-    arena.setFrame(slot, start - hbh, n + hbh);
-    ip.host.counters.mldReportsSent++;
-    ip.output(slot, src, dst, Ipv6NextHeader.HOP_BY_HOP, 0, 1, 0);
+    for (let first = 0; first < count; first += perReport) {
+      const records = Math.min(perReport, count - first);
+      const arena = ip.host.arena;
+      const slot = arena.alloc();
+      if (slot < 0) { ip.host.counters.txNoSlot++; break; }
+      const v = arena.view(slot);
+      const start = ip.upperStart(hbh);
+      let n = emitMldv2Report(v, start, records);
+      for (let i = first; i < first + records; i++) {
+        emitMldRecord(v, start + n, types[i]!);
+        ip.table.copyTo(groups[i]!, v, start + n + MldRecordField.GROUP);
+        n += MLD_RECORD_LENGTH;
+      }
+      fillIcmpv6Checksum(v, start, n, pseudoHeaderSumV6(ip.table.sum(src), ip.table.sum(dst), Ipv6NextHeader.ICMPV6, n));
+      v.set(MLD_HOP_BY_HOP, start - hbh);
+      arena.setFrame(slot, start - hbh, n + hbh);
+      ip.host.counters.mldReportsSent++;
+      ip.output(slot, src, dst, Ipv6NextHeader.HOP_BY_HOP, 0, 1, 0);
+    }
     ip.table.release(dst);
   }
 
@@ -431,5 +480,10 @@ export class NeighbourDiscovery {
 
 function isZero(b: Uint8Array, at: number): boolean {
   for (let i = 0; i < 16; i++) if (b[at + i] !== 0) return false;
+  return true;
+}
+
+function sameAddress(b: Uint8Array, x: number, y: number): boolean {
+  for (let i = 0; i < 16; i++) if (b[x + i] !== b[y + i]) return false;
   return true;
 }

@@ -8,9 +8,9 @@ import { NetworkFamily } from '../transport-registry.ts';
 import { parseIpv4 } from '../wire/bytes.ts';
 import { IpPath } from './ip-path.ts';
 
-/** Just what a path reads of its stack: framing, interface MTU, IPv4 path MTU, IPv6 table and path MTU. */
-function host(table: Ipv6AddressTable, mtu = 1500): Ipv4Stack {
-  return { ipFraming: false, iface: { mtu }, ip4: { pathMtu: () => mtu }, ip6: { table, pathMtu: () => 1400 } } as unknown as Ipv4Stack;
+/** Just what a path reads of its stack: framing, interface MTU, IPv4 path MTU, IPv6 table, MTU (a router's, if lower) and path MTU. */
+function host(table: Ipv6AddressTable, mtu = 1500, ip6Mtu = mtu): Ipv4Stack {
+  return { ipFraming: false, iface: { mtu }, ip4: { pathMtu: () => mtu }, ip6: { table, mtu: ip6Mtu, pathMtu: () => 1400 } } as unknown as Ipv4Stack;
 }
 
 /** One's-complement sum of 16-bit big-endian words. */
@@ -58,6 +58,11 @@ describe('IpPath', () => {
     expect(fold(path.pseudoSum + 300)).toBe(fold(words(pseudo)));
     expect(path.mss()).toBe(1400 - 60);
     expect(path.announcedMss()).toBe(1440);
+    // RFC 4861 §6.3.4: a router's MTU option below the link's is the MTU the SYN's MSS comes from.
+    const advertised = new IpPath(host(table, 1500, 1280));
+    advertised.open(NetworkFamily.IPV6, src, dst);
+    expect(advertised.announcedMss()).toBe(1280 - 60);
+    advertised.close();
     expect(path.flowLabel).toBe(0xabcde);
     expect(path.format(dst)).toBe('fe80::ff:fe00:2');
     expect(path.endpointText(dst, 80)).toBe('[fe80::ff:fe00:2]:80');

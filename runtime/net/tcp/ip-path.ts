@@ -89,18 +89,28 @@ export class IpPath {
     return this.mtu() - this.headerLength - TCP_MIN_HEADER_LENGTH;
   }
 
-  /** The MSS to announce in a SYN: the interface MTU less the headers (RFC 9293 §3.7.1; RFC 8200 §8.3). */
+  /**
+   * The MSS to announce in a SYN: the interface MTU less the headers (RFC 9293 §3.7.1; RFC 8200
+   * §8.3), over IPv6 the MTU a router advertised if lower (RFC 4861 §6.3.4).
+   */
   announcedMss(): number {
-    return this.stack.iface.mtu - this.headerLength - TCP_MIN_HEADER_LENGTH;
+    const s = this.stack;
+    const mtu = this.family === NetworkFamily.IPV4 ? s.iface.mtu : Math.min(s.iface.mtu, s.ip6!.mtu);
+    return mtu - this.headerLength - TCP_MIN_HEADER_LENGTH;
   }
 
-  /** Sends the TCP segment that fills the slot's frame (checksum done or left partial); the slot reference is consumed. */
+  /**
+   * Sends the TCP segment that fills the slot's frame (checksum done or left partial); the slot
+   * reference is consumed. An IPv6 `ttl` of -1 is the layer's default hop limit at this moment
+   * (a router advertisement's Cur Hop Limit, RFC 4861 §6.3.4), as IPV6_UNICAST_HOPS -1 means.
+   */
   output(slot: number, tos: number, ttl: number): void {
     if (this.family === NetworkFamily.IPV4) {
       // DF set: TCP does its own path MTU discovery (RFC 1191).
       this.stack.ip4.output(slot, this.local, this.remote, IpProtocol.TCP, 0, false, -1, true, tos, ttl);
     } else {
-      this.stack.ip6!.output(slot, this.local, this.remote, IpProtocol.TCP, tos, ttl, this.flowLabel);
+      const ip6 = this.stack.ip6!;
+      ip6.output(slot, this.local, this.remote, IpProtocol.TCP, tos, ttl < 0 ? ip6.defaultHopLimit : ttl, this.flowLabel);
     }
   }
 

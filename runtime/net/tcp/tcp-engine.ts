@@ -99,8 +99,8 @@ export class TcpListener {
   /** IP_TTL and IP_TOS: its IPv4 SYN-ACKs carry them and the IPv4 connections it opens inherit them. */
   ttl = 64;
   tos = 0;
-  /** IPV6_UNICAST_HOPS and IPV6_TCLASS, the same for its IPv6 connections (a dual-stack listener has both kinds). */
-  readonly ipv6Header = { ttl: 64, tos: 0 };
+  /** IPV6_UNICAST_HOPS (-1: the IPv6 layer's default hop limit, ip-path.ts) and IPV6_TCLASS, the same for its IPv6 connections (a dual-stack listener has both kinds). */
+  readonly ipv6Header = { ttl: -1, tos: 0 };
   /**
    * `localIp`: the family's representation, 0 for the wildcard. `family` IPV6 with `dualStack`:
    * it takes IPv4 connections too.
@@ -348,13 +348,12 @@ export class TcpEngine {
    */
   private onNeighbourUnreachable(family: NetworkFamily, ip: number): void {
     const { gateway, netmask, network } = this.stack.iface;
-    // Through the contract: nextHop is optional there.
     const ip6: Ipv6Network | null = this.stack.ip6;
     for (const [remote, m] of [...this.connections[family]!]) {
       if (family === NetworkFamily.IPV4) {
         const onLink = (remote & netmask) === network;
         if (ip === gateway ? onLink : remote !== ip) continue;
-      } else if (remote !== ip && (ip6?.nextHop === undefined || ip6.nextHop(remote) !== ip)) {
+      } else if (remote !== ip && ip6?.nextHop(remote) !== ip) {
         continue;
       }
       for (const tcb of [...m.values()]) {

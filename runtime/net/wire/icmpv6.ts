@@ -30,11 +30,14 @@ export const NdpField = {
   NA_FLAGS: 4, TARGET: 8, NS_NA_OPTIONS: 24,
   RS_OPTIONS: 8,
   RA_CUR_HOP_LIMIT: 4, RA_FLAGS: 5, RA_ROUTER_LIFETIME: 6, RA_REACHABLE_TIME: 8, RA_RETRANS_TIMER: 12, RA_OPTIONS: 16,
+  /** Redirect (§4.5): the better first hop (TARGET), the destination redirected, then options. */
+  REDIRECT_DESTINATION: 24, REDIRECT_OPTIONS: 40,
 } as const;
 export const NdpNaFlags = { ROUTER: 0x80, SOLICITED: 0x40, OVERRIDE: 0x20 } as const;
 export const NDP_NS_NA_LENGTH = 24;
 export const NDP_RS_LENGTH = 8;
 export const NDP_RA_LENGTH = 16;
+export const NDP_REDIRECT_LENGTH = 40;
 
 /** NDP option types (RFC 4861 §4.6); lengths count 8 octets, type and length included. */
 export const NdpOption = { SOURCE_LINK_ADDRESS: 1, TARGET_LINK_ADDRESS: 2, PREFIX_INFORMATION: 3, REDIRECTED_HEADER: 4, MTU: 5 } as const;
@@ -50,6 +53,11 @@ export const NDP_PREFIX_OPTION_LENGTH = 32;
 export const MldField = { RECORD_COUNT: 6, RECORDS: 8 } as const;
 export const MldRecordField = { TYPE: 0, AUX_LENGTH: 1, SOURCE_COUNT: 2, GROUP: 4 } as const;
 export const MLD_RECORD_LENGTH = 20;
+/** MLD query (RFC 3810 §5.1): Maximum Response Code at 4, the Multicast Address at 8, then (MLDv2) S flag and QRV in byte 24. */
+export const MldQueryField = { MAX_RESPONSE_CODE: 4, GROUP: 8, FLAGS_QRV: 24 } as const;
+/** An MLDv1 query (RFC 2710 §3) is 24 bytes; an MLDv2 one at least 28 (RFC 3810 §8.1 tells them apart by length). */
+export const MLDV1_QUERY_LENGTH = 24;
+export const MLDV2_QUERY_LENGTH = 28;
 /** Record types (RFC 3810 §5.2.12): EXCLUDE with no sources is "every source", a plain join. */
 export const MldRecordType = { MODE_IS_INCLUDE: 1, MODE_IS_EXCLUDE: 2, CHANGE_TO_INCLUDE: 3, CHANGE_TO_EXCLUDE: 4 } as const;
 

@@ -46,7 +46,7 @@ export const Ipv6Chain = {
 } as const;
 
 /** ICMPv6 Parameter Problem codes (RFC 4443 §3.4), which the chain walk reports. */
-export const Ipv6ProblemCode = { HEADER_FIELD: 0, NEXT_HEADER: 1, OPTION: 2 } as const;
+export const Ipv6ProblemCode = { HEADER_FIELD: 0, NEXT_HEADER: 1, OPTION: 2, INCOMPLETE_CHAIN: 3 } as const;
 
 /** What walkIpv6Extensions found; one object reused for every packet. Offsets are absolute in the bytes walked. */
 export class Ipv6HeaderChain {
@@ -116,6 +116,30 @@ export function emitIpv6Fragment(buf: Uint8Array, offset: number, nextHeader: nu
 /** The extension headers this walk knows how to pass over. */
 function isExtension(nh: number): boolean {
   return nh === Ipv6NextHeader.HOP_BY_HOP || nh === Ipv6NextHeader.ROUTING || nh === Ipv6NextHeader.FRAGMENT || nh === Ipv6NextHeader.DESTINATION_OPTIONS;
+}
+
+/**
+ * RFC 7112 §5: whether the first fragment (offset 0) whose fragment header is at bytes[fragmentAt]
+ * holds the whole header chain up to and including the upper-layer header, within bytes[..end).
+ * The upper-layer header is taken as Linux's ipv6_frag_thdr_truncated does: TCP's 20 bytes,
+ * UDP's 8, ICMPv6's 8, one byte of anything else, nothing after No Next Header.
+ */
+export function firstFragmentChainComplete(bytes: Uint8Array, fragmentAt: number, end: number): boolean {
+  let nh = bytes[fragmentAt + Ipv6FragmentField.NEXT_HEADER]!;
+  let at = fragmentAt + IPV6_FRAGMENT_HEADER_LENGTH;
+  while (isExtension(nh)) {
+    if (at + 8 > end) return false;
+    const hlen = nh === Ipv6NextHeader.FRAGMENT ? IPV6_FRAGMENT_HEADER_LENGTH : (bytes[at + Ipv6ExtensionField.LENGTH]! + 1) << 3;
+    if (at + hlen > end) return false;
+    nh = bytes[at + Ipv6ExtensionField.NEXT_HEADER]!;
+    at += hlen;
+  }
+  switch (nh) {
+    case Ipv6NextHeader.TCP: return at + 20 <= end;
+    case Ipv6NextHeader.UDP: case Ipv6NextHeader.ICMPV6: return at + 8 <= end;
+    case Ipv6NextHeader.NO_NEXT_HEADER: return true;
+    default: return at + 1 <= end;
+  }
 }
 
 /**
