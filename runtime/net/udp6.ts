@@ -86,7 +86,7 @@ export class Udp6 implements TransportHandler {
     const payload = u.payloadOffset;
     const length = u.payloadLength;
     const table = this.ip6.table;
-    const dst = table.find(bytes, ipOffset + Ipv6Field.DESTINATION);
+    const dst = this.ip6.rxDestination;
     if (multicast) {
       const list = this.stack.udp.listeners6(dstPort);
       if (!list || list.length === 0) { c.noPort++; return; }

@@ -89,6 +89,8 @@ const MAX_REDIRECTS = 1024;
 
 export class Ipv6Layer implements Ipv6Network {
   readonly table = new Ipv6AddressTable();
+  rxDestination = 0;
+  rxSource = 0;
   readonly addrs: InterfaceAddresses;
   readonly neighbours: ArpCache;
   readonly icmp: Icmpv6Layer;
@@ -271,12 +273,14 @@ export class Ipv6Layer implements Ipv6Network {
     }
     // A multicast source is never valid (RFC 4291 §2.7); our own address from the wire is a loop or a forgery.
     if (bytes[srcAt] === 0xff) { c.ip6MartianSource++; return; }
+    const src = this.table.find(bytes, srcAt);
     if (fromLink) {
       // ::1 never crosses a link (RFC 4291 §2.5.3), either way.
       if (dst === this.addrs.loopback) { c.ip6NotForUs++; return; }
-      const src = this.table.find(bytes, srcAt);
       if (src !== 0 && this.addrs.roleOf(src) === AddressRole.ADDRESS) { c.ip6MartianSource++; return; }
     }
+    this.rxDestination = dst;
+    this.rxSource = src;
     const ch = this.chain;
     const r = walkIpv6Extensions(bytes, offset, ipLength, ch);
     if (r !== Ipv6Chain.OK) {

@@ -18,6 +18,13 @@ import type { Ipv6AddressTable } from './address-table.ts';
 
 export interface Ipv6Network {
   readonly table: Ipv6AddressTable;
+  /**
+   * While a transport's input() runs: the ids of the packet's destination and source as the
+   * layer found them (so a transport need not hash the addresses again); rxSource is 0 when the
+   * source is in no table entry yet. Meaningless outside input().
+   */
+  readonly rxDestination: number;
+  readonly rxSource: number;
   /** The interface's usable addresses as ids (duplicate address detection passed): link-local first. */
   readonly addresses: readonly number[];
   /** True for one of the interface's addresses (usable or still tentative) and ::1. */

@@ -66,12 +66,15 @@ export function tcpInput6(e: TcpEngine, ip6: Ipv6Network, bytes: Uint8Array, ipO
   const off = transportOffset;
   const len = ipLength - (off - ipOffset);
   const table = ip6.table;
-  const dst = table.find(bytes, ipOffset + Ipv6Field.DESTINATION);
+  const dst = ip6.rxDestination;
   if (dst === 0 || TcpSegment.check(bytes, off, len) !== null || !ip6.transportChecksumOk(slot, bytes, ipOffset, off, len, IpProtocol.TCP)) {
     e.counters.malformed++;
     return;
   }
-  const src = table.intern(bytes, ipOffset + Ipv6Field.SOURCE);
+  // The layer found the source already when the table knows it (a connection's peer): a reference, no second hash.
+  let src = ip6.rxSource;
+  if (src !== 0) table.retain(src);
+  else src = table.intern(bytes, ipOffset + Ipv6Field.SOURCE);
   if (src === 0) { e.counters.malformed++; return; } // from ::, which nothing can answer
   segmentIn(e, NetworkFamily.IPV6, src, dst, bytes, off, len, slot);
   table.release(src);
