@@ -10,7 +10,9 @@ export * from './runtime/index.ts';
 export { createKernelProvider, KernelProvider };
 
 // The userspace stack and its links.
-export { Ipv4Stack, type StackOptions } from './runtime/net/stack.ts';
+export { NetworkStack, type StackOptions } from './runtime/net/stack.ts';
+/** @deprecated The network layer's name before it held IPv6 too: use NetworkStack. */
+export { NetworkStack as Ipv4Stack } from './runtime/net/stack.ts';
 export { createUserspaceStack, type UserspaceStack, type UserspaceStackConfig } from './runtime/net/userspace-stack.ts';
 export { receiveFilterFor, type ReceiveFilter } from './runtime/net/receive-filter.ts';
 export { StackProvider, createStackProvider, type StackProviderOptions } from './runtime/net/stack-provider.ts';

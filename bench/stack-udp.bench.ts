@@ -14,7 +14,7 @@ import { writeFileSync } from 'node:fs';
 import { STATUS_SUCCESS, createKernelProvider, type TransportProvider } from '../index.ts';
 import { wskUdpEnd } from './wsk-udp-end.ts';
 import { MemoryNetwork } from '../transports/memory/memory-network.ts';
-import type { Ipv4Stack } from '../runtime/net/stack.ts';
+import type { NetworkStack } from '../runtime/net/stack.ts';
 import { createUserspaceStack, type UserspaceStack } from '../runtime/net/userspace-stack.ts';
 import { createStackProvider } from '../runtime/net/stack-provider.ts';
 import { openUdpSocket } from '../runtime/net/udp.ts';
@@ -161,7 +161,7 @@ function memoryStacks(ipv6 = false): { network: MemoryNetwork; a: UserspaceStack
 
 async function stackApiPair(): Promise<Pair> {
   const { a, b } = memoryStacks();
-  const end = (stack: Ipv4Stack, peer: Ipv4Stack): UdpEnd => {
+  const end = (stack: NetworkStack, peer: NetworkStack): UdpEnd => {
     const pieces: Uint8Array[] = [new Uint8Array(0)];
     const e: UdpEnd = {
       port: 0,

@@ -2,7 +2,7 @@
 // nothing is copied between the link and a retained WskReceiveFromEvent indication.
 import { describe, expect, it } from 'vitest';
 import { SlotArena } from '../runtime/ring/slot-arena.ts';
-import type { Ipv4Stack } from '../runtime/net/stack.ts';
+import type { NetworkStack } from '../runtime/net/stack.ts';
 import { HandLink } from './helpers/hand-link.ts';
 import { createUserspaceStack } from '../runtime/net/userspace-stack.ts';
 import { openUdpSocket, type UdpSocket } from '../runtime/net/udp.ts';
@@ -57,7 +57,7 @@ function echoFrame(): Uint8Array {
 }
 
 /** Feeds `frames` frames to the stack in batches of BATCH, cycling through `templates`, each copied into a fresh slot. */
-function frameFeeder(arena: SlotArena, stack: Ipv4Stack, templates: readonly Uint8Array[]): (frames: number) => void {
+function frameFeeder(arena: SlotArena, stack: NetworkStack, templates: readonly Uint8Array[]): (frames: number) => void {
   const batch = new Int32Array(BATCH);
   return (frames) => {
     for (let done = 0; done < frames; done += BATCH) {

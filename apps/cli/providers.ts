@@ -12,7 +12,7 @@ import { AfPacketLink } from '../../transports/afpacket/afpacket-link.ts';
 import { PcapLink } from '../../transports/pcap/pcap-link.ts';
 import { RawSocketLink } from '../../transports/raw-socket/raw-socket-link.ts';
 import { DEFAULT_SNAPLEN, PcapWriterLink } from '../../transports/sniffer/pcap-writer.ts';
-import type { Ipv4Stack } from '../../runtime/net/stack.ts';
+import type { NetworkStack } from '../../runtime/net/stack.ts';
 import { createUserspaceStack, type UserspaceStackConfig } from '../../runtime/net/userspace-stack.ts';
 import { receiveFilterFor } from '../../runtime/net/receive-filter.ts';
 import { parseInterface, type InterfaceConfig } from '../../runtime/net/config.ts';
@@ -56,7 +56,7 @@ export interface RunningProvider {
   /** --pcap: the capture (its file says how many frames it holds and whether a limit cut it short). */
   capture: PcapWriterLink | null;
   /** The userspace stack and its provider (for `wsk stats`); null on the kernel provider. */
-  stack: Ipv4Stack | null;
+  stack: NetworkStack | null;
   stackProvider: StackProvider | null;
   device: LinkDevice | null;
   /** --link memory: the second userspace stack on the same memory network, where the app's peer runs. */

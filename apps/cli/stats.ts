@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { TcpState } from '../../runtime/net/tcp/tcb.ts';
 import { formatIpv4 } from '../../runtime/net/wire/bytes.ts';
-import type { Ipv4Stack } from '../../runtime/net/stack.ts';
+import type { NetworkStack } from '../../runtime/net/stack.ts';
 import type { RunningProvider } from './providers.ts';
 
 /** What a snapshot reads: a RunningProvider, or an app's own stack (WireGuard's inner one) with a status text. */
@@ -117,7 +117,7 @@ export function snapshot(app: string, running: StatsSource, startedAt: number): 
 }
 
 /** The interface's addresses as text: a.b.c.d/nn and secondary ones, then the usable IPv6 ones. */
-function interfaceAddresses(stack: Ipv4Stack): string[] {
+function interfaceAddresses(stack: NetworkStack): string[] {
   const i = stack.iface;
   const out = [`${formatIpv4(i.address)}/${i.prefixLength}`, ...i.secondary.map((a) => formatIpv4(a))];
   const ip6 = stack.ip6;

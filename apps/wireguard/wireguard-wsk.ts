@@ -9,7 +9,7 @@
 // one WskSendMessages per peer. No step allocates per packet (the WSK layer's own bookkeeping
 // aside).
 import { RealClock, type Clock } from '../../runtime/net/clock.ts';
-import type { Ipv4Stack } from '../../runtime/net/stack.ts';
+import type { NetworkStack } from '../../runtime/net/stack.ts';
 import { createUserspaceStack } from '../../runtime/net/userspace-stack.ts';
 import { createStackProvider, type StackProvider } from '../../runtime/net/stack-provider.ts';
 import { startWskSubsystem, type WskSubsystem } from '../../runtime/wsk/subsystem.ts';
@@ -38,7 +38,7 @@ export interface WireGuardWsk {
   readonly device: WireGuardDevice;
   readonly sockets: WireGuardSockets;
   readonly tunnel: TunnelLink;
-  readonly innerStack: Ipv4Stack;
+  readonly innerStack: NetworkStack;
   readonly innerProvider: StackProvider;
   /** The inner stack's WSK subsystem: apps given it run inside the tunnel. */
   readonly inner: WskSubsystem;

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { SlotArena } from '../ring/slot-arena.ts';
 import { HandLink } from '../../test/helpers/hand-link.ts';
 import { A, A_IP, B } from '../../test/helpers/net-pair.ts';
-import type { Ipv4Stack, StackOptions } from './stack.ts';
+import type { NetworkStack, StackOptions } from './stack.ts';
 import { createUserspaceStack } from './userspace-stack.ts';
 import { ArpState } from './arp-cache.ts';
 import type { UdpReceiver, UdpSocket } from './udp.ts';
@@ -31,7 +31,7 @@ const SUBNET_BCAST = parseIpv4('198.18.0.255') | 0;
 
 // ---- fixtures ---------------------------------------------------------------------------------
 
-interface Rig { arena: SlotArena; link: HandLink; stack: Ipv4Stack; clock: HandLink['clock'] }
+interface Rig { arena: SlotArena; link: HandLink; stack: NetworkStack; clock: HandLink['clock'] }
 
 /** A stack on a HandLink capturing what it sends; the peer's MAC is known unless `learnPeer` is false. */
 function rig(opts: Partial<StackOptions> = {}, learnPeer = true): Rig {

@@ -2,7 +2,7 @@
 // IPV6_ADD_MEMBERSHIP; stack-raw.ts setStackMembership). The interface counts the sockets in each
 // group — stack.groups for IPv4 (igmp.ts), stack.ip6.addrs for IPv6 (interface-addresses.ts, which
 // MLD reports, ipv6/mld.ts) — so a closing socket gives back each of its references.
-import type { Ipv4Stack } from './stack.ts';
+import type { NetworkStack } from './stack.ts';
 
 export interface StackMemberships {
   /** IPv4 groups (signed 32-bit). */
@@ -12,7 +12,7 @@ export interface StackMemberships {
 }
 
 /** Leaves every group the socket joined (it is closing). */
-export function leaveStackGroups(stack: Ipv4Stack, s: StackMemberships): void {
+export function leaveStackGroups(stack: NetworkStack, s: StackMemberships): void {
   for (let i = 0; i < s.groups.length; i++) stack.groups.leave(s.groups[i]!);
   s.groups.length = 0;
   for (let i = 0; i < s.groups6.length; i++) stack.ip6?.addrs.leave(s.groups6[i]!);

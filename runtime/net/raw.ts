@@ -27,7 +27,7 @@ import {
   STATUS_NETWORK_UNREACHABLE, STATUS_SUCCESS, type NTSTATUS,
 } from '../ntstatus.ts';
 import { IPPROTO_RAW } from '../sockaddr.ts';
-import type { Ipv4Stack } from './stack.ts';
+import type { NetworkStack } from './stack.ts';
 import { leaveStackGroups } from './memberships.ts';
 import { isMulticast } from './igmp.ts';
 import { IPV4_MIN_HEADER_LENGTH, IpProtocol, Ipv4Field } from './wire/ipv4.ts';
@@ -84,7 +84,7 @@ export class RawSocket implements RawListener {
   private chain: Ipv6HeaderChain | null = null;
 
   /** `family` IPV6: `localIp` is an id of stack.ip6.table (0: ::). */
-  constructor(readonly stack: Ipv4Stack, readonly protocol: number, readonly localIp: number, public receiver: RawReceiver,
+  constructor(readonly stack: NetworkStack, readonly protocol: number, readonly localIp: number, public receiver: RawReceiver,
     readonly family: NetworkFamily = NetworkFamily.IPV4) {
     this.headerIncluded = protocol === IPPROTO_RAW && family === NetworkFamily.IPV4;
   }
@@ -156,7 +156,7 @@ let scratch: Uint8Array | null = null;
  * addresses; 0: the socket's, else the interface's) and `tos` (-1: the socket's) are what
  * IN_PKTINFO and IP_TOS control info ask for; with IP_HDRINCL the header's own fields rule.
  */
-export function sendRaw(stack: Ipv4Stack, s: RawSocket, pieces: readonly Uint8Array[], count: number, dst: number, source = 0, tos = -1): NTSTATUS {
+export function sendRaw(stack: NetworkStack, s: RawSocket, pieces: readonly Uint8Array[], count: number, dst: number, source = 0, tos = -1): NTSTATUS {
   if (stack.nic.closed || s.closed) return STATUS_INVALID_DEVICE_STATE;
   let length = 0;
   for (let i = 0; i < count; i++) length += pieces[i]!.byteLength;
@@ -192,7 +192,7 @@ export function sendRaw(stack: Ipv4Stack, s: RawSocket, pieces: readonly Uint8Ar
 }
 
 /** IP_HDRINCL: the packet as the application built it, with raw(7)'s fields filled in. */
-function sendHeaderIncluded(stack: Ipv4Stack, s: RawSocket, pieces: readonly Uint8Array[], count: number, length: number): NTSTATUS {
+function sendHeaderIncluded(stack: NetworkStack, s: RawSocket, pieces: readonly Uint8Array[], count: number, length: number): NTSTATUS {
   const c = stack.counters;
   const arena = stack.arena;
   const at = arena.headroom + ETHERNET_HEADER_LENGTH;
@@ -233,7 +233,7 @@ function copyPieces(to: Uint8Array, at: number, pieces: readonly Uint8Array[], c
  * layer's choice) and `trafficClass` (-1: the socket's) are what IPV6_PKTINFO and IPV6_TCLASS
  * control info ask for. An ICMPv6 message gets its checksum here (RFC 3542 §3.1).
  */
-export function sendRaw6(stack: Ipv4Stack, ip6: Ipv6Network, s: RawSocket, pieces: readonly Uint8Array[], count: number, dst: number, source = 0, trafficClass = -1): NTSTATUS {
+export function sendRaw6(stack: NetworkStack, ip6: Ipv6Network, s: RawSocket, pieces: readonly Uint8Array[], count: number, dst: number, source = 0, trafficClass = -1): NTSTATUS {
   if (stack.nic.closed || s.closed) return STATUS_INVALID_DEVICE_STATE;
   const c = stack.counters;
   let length = 0;

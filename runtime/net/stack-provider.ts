@@ -1,4 +1,4 @@
-// The userspace-stack transport provider (docs/architecture.md §2): what the WSK layer sees of an Ipv4Stack.
+// The userspace-stack transport provider (docs/architecture.md §2): what the WSK layer sees of an NetworkStack.
 // Datagram sockets run on the stack's UDP; connection, listen and stream sockets on its TCP
 // (stack-tcp.ts). AF_INET6 sockets use IPv6 where the interface has it (udp6.ts, raw.ts, TCP's
 // IPv6 path) and serve IPv4 peers as ::ffff:a.b.c.d when IPV6_V6ONLY is off (RFC 4291 §2.5.5.2,
@@ -23,7 +23,7 @@ import { endpointV4, ipOf, isV4Mapped, isV6Wildcard, stackConnect, stackListen }
 import type { TcpEngine } from './tcp/tcp-engine.ts';
 import type { UserspaceStack } from './userspace-stack.ts';
 import { congestionControlNames } from './tcp/congestion.ts';
-import type { Ipv4Stack } from './stack.ts';
+import type { NetworkStack } from './stack.ts';
 import { openUdpSocket, type UdpReceiver, type UdpSocket } from './udp.ts';
 import { NetworkFamily } from './transport-registry.ts';
 import { Ipv6Field } from './wire/ipv6.ts';
@@ -190,7 +190,7 @@ export class StackProvider implements TransportProvider {
   readonly resolver: Resolver;
   readonly datagrams = new Set<TransportDatagram>();
   /** The stack's network layer. */
-  readonly stack: Ipv4Stack;
+  readonly stack: NetworkStack;
   /** The stack's TCP, unless the stack was made without (datagram sockets only). */
   readonly tcp: TcpEngine | null;
 

@@ -16,7 +16,7 @@ import {
 import { AF_INET, AF_INET6, type Endpoint } from '../sockaddr.ts';
 import { NetworkFamily } from './transport-registry.ts';
 import { Ipv4Field } from './wire/ipv4.ts';
-import type { Ipv4Stack } from './stack.ts';
+import type { NetworkStack } from './stack.ts';
 import type { Ipv6Network } from './ipv6/ipv6-network.ts';
 import { Ipv6Field } from './wire/ipv6.ts';
 import { sendRaw, sendRaw6, type RawReceiver, type RawSocket } from './raw.ts';
@@ -32,7 +32,7 @@ const RECV_INFO6 = RECV_PKTINFO6 | RECV_TCLASS | RECV_HOPLIMIT;
 export const STACK_RECV_INFO = RECV_INFO4 | RECV_INFO6;
 
 /** An interface choice (provider.ts, SEND_MULTICAST_IF): 0, the one interface's index, or one of its addresses. */
-export function checkStackInterface(stack: Ipv4Stack, iface: number, what: string): void {
+export function checkStackInterface(stack: NetworkStack, iface: number, what: string): void {
   const ok = iface === 0 || iface === STACK_IFINDEX || (iface >= 0x1000000 && stack.ip4.isLocalAddress(iface | 0));
   if (!ok) throw new ProviderError(STATUS_INVALID_PARAMETER, `${what}: not an interface of this stack`);
 }
@@ -47,7 +47,7 @@ export function checkUnicastInterface(value: number): void {
  * IPV6_DROP_MEMBERSHIP (16 bytes) for socket `s` (TransportDatagram.setMembership). The interface
  * counts the sockets in each group (igmp.ts, interface-addresses.ts), which report it (IGMPv2, MLDv2).
  */
-export function setStackMembership(stack: Ipv4Stack, s: StackMemberships, group: Uint8Array, iface: number, join: boolean): void {
+export function setStackMembership(stack: NetworkStack, s: StackMemberships, group: Uint8Array, iface: number, join: boolean): void {
   if (group.byteLength === 16) { setStackMembership6(stack, s.groups6, group, iface, join); return; }
   checkStackInterface(stack, iface, join ? 'IP_ADD_MEMBERSHIP' : 'IP_DROP_MEMBERSHIP');
   const groups = s.groups;
@@ -64,7 +64,7 @@ export function setStackMembership(stack: Ipv4Stack, s: StackMemberships, group:
   }
 }
 
-function setStackMembership6(stack: Ipv4Stack, groups: number[], group: Uint8Array, iface: number, join: boolean): void {
+function setStackMembership6(stack: NetworkStack, groups: number[], group: Uint8Array, iface: number, join: boolean): void {
   const what = join ? 'IPV6_ADD_MEMBERSHIP' : 'IPV6_DROP_MEMBERSHIP';
   const ip6 = stack.ip6;
   if (!ip6) throw new ProviderError(STATUS_INVALID_PARAMETER, `${what}: the stack has no IPv6`);
@@ -93,7 +93,7 @@ export interface IpSendOptions {
 }
 
 /** An IP-level send option on a UDP or raw socket (the provider's SEND_* codes). */
-export function setIpSendOption(stack: Ipv4Stack, s: IpSendOptions, option: number, value: number): void {
+export function setIpSendOption(stack: NetworkStack, s: IpSendOptions, option: number, value: number): void {
   switch (option) {
     case SEND_TTL: s.ttl = value; break;
     case SEND_TOS: s.tos = value; break;
@@ -119,7 +119,7 @@ export function setIpSendOption(stack: Ipv4Stack, s: IpSendOptions, option: numb
  * interface ours (ip(7) IP_PKTINFO; a Linux host refuses others with EINVAL too). Returns the
  * source (0: the socket's), or -1.
  */
-export function sendSource(stack: Ipv4Stack, info: DatagramSendInfo): number {
+export function sendSource(stack: NetworkStack, info: DatagramSendInfo): number {
   if (info.source && info.source.byteLength !== 4) return -1;
   const source = info.source ? get32s(info.source, 0) : 0;
   if ((source !== 0 && !stack.ip4.isLocalAddress(source)) || (info.ifIndex !== 0 && info.ifIndex !== STACK_IFINDEX)) return -1;
@@ -165,7 +165,7 @@ export class StackRawDatagram implements TransportDatagram, RawReceiver {
   private readonly info = newDatagramInfo();
 
   /** `local`: the address the socket was bound to (its family is the socket's). */
-  constructor(private readonly stack: Ipv4Stack, readonly socket: RawSocket, private readonly sink: DatagramSink, local: Endpoint, private readonly onClose: () => void) {
+  constructor(private readonly stack: NetworkStack, readonly socket: RawSocket, private readonly sink: DatagramSink, local: Endpoint, private readonly onClose: () => void) {
     this.localEndpoint = { family: local.family, address: Uint8Array.from(local.address), port: 0 };
   }
 

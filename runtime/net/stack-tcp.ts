@@ -25,7 +25,7 @@ import type { Tcb, TcpEvents } from './tcp/tcb.ts';
 import { TcpState } from './tcp/tcb.ts';
 import type { TcpEngine, TcpListener } from './tcp/tcp-engine.ts';
 import { NetworkFamily } from './transport-registry.ts';
-import type { Ipv4Stack } from './stack.ts';
+import type { NetworkStack } from './stack.ts';
 
 export function endpointV4(ip: number, port: number): Endpoint {
   return { family: AF_INET, address: Uint8Array.of(ip >>> 24, (ip >>> 16) & 0xff, (ip >>> 8) & 0xff, ip & 0xff), port };
@@ -44,7 +44,7 @@ export function endpointMapped(ip: number, port: number): Endpoint {
  * An address of the engine (`family`'s: IPv4 number or IPv6 id) as a socket of `socketFamily`
  * shows it: IPv6 as it is, IPv4 plain or v4-mapped.
  */
-export function endpointOf(stack: Ipv4Stack, family: NetworkFamily, socketFamily: number, ip: number, port: number): Endpoint {
+export function endpointOf(stack: NetworkStack, family: NetworkFamily, socketFamily: number, ip: number, port: number): Endpoint {
   if (family === NetworkFamily.IPV6) return { family: AF_INET6, address: stack.ip6!.table.bytes(ip), port };
   return socketFamily === AF_INET6 ? endpointMapped(ip, port) : endpointV4(ip, port);
 }
@@ -59,7 +59,7 @@ export function familyOf(ep: Endpoint): NetworkFamily {
  * when it is not ours or the stack has no IPv6. The interface's addresses are interned for the
  * stack's life, so no reference is taken.
  */
-export function localIpv6Id(stack: Ipv4Stack, ep: Endpoint): number {
+export function localIpv6Id(stack: NetworkStack, ep: Endpoint): number {
   if (isV6Wildcard(ep)) return 0;
   const ip6 = stack.ip6;
   if (!ip6) return -1;

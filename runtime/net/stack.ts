@@ -43,7 +43,7 @@ export interface StackOptions extends InterfaceConfig {
   ipv6?: Ipv6Options;
 }
 
-export class Ipv4Stack {
+export class NetworkStack {
   /** The interface: device edges, framing, batches, link state, timer (network-interface.ts). */
   readonly nic: NetworkInterface;
   readonly ip4: Ipv4Layer;

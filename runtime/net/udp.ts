@@ -11,7 +11,7 @@
 // with v6Only false bound to :: is dual-stack: it also takes IPv4 datagrams (as ::ffff:a.b.c.d,
 // RFC 4291 §2.5.5.2), so it is in the port's IPv4 list too. UDP over IPv4 is in udp4.ts, over
 // IPv6 in udp6.ts.
-import type { Ipv4Stack } from './stack.ts';
+import type { NetworkStack } from './stack.ts';
 import { leaveStackGroups } from './memberships.ts';
 import { NetworkFamily } from './transport-registry.ts';
 import type { Ipv6AddressTable } from './ipv6/address-table.ts';
@@ -72,7 +72,7 @@ export class UdpSocket {
    * `family` IPV6: `localIp` is an id of stack.ip6.table (0: ::); `v6Only` false with :: makes
    * the socket dual-stack (IPV6_V6ONLY 0). IPv4 sockets ignore v6Only.
    */
-  constructor(readonly stack: Ipv4Stack, readonly localIp: number, readonly localPort: number, public receiver: UdpReceiver,
+  constructor(readonly stack: NetworkStack, readonly localIp: number, readonly localPort: number, public receiver: UdpReceiver,
     readonly family: NetworkFamily = NetworkFamily.IPV4, readonly v6Only = true) {}
 
   get connected(): boolean { return this.remotePort !== 0; }
@@ -107,7 +107,7 @@ export class UdpSocket {
  * Opens a UDP socket of `family` on `localIp` (an IPv4 address or an IPv6 id; 0: the wildcard);
  * port 0 picks an ephemeral port. Null when the port space is exhausted.
  */
-export function openUdpSocket(stack: Ipv4Stack, family: NetworkFamily, localIp: number, localPort: number, receiver: UdpReceiver, v6Only = true): UdpSocket | null {
+export function openUdpSocket(stack: NetworkStack, family: NetworkFamily, localIp: number, localPort: number, receiver: UdpReceiver, v6Only = true): UdpSocket | null {
   const port = localPort === 0 ? stack.udp.ephemeralPort() : localPort;
   if (port === 0) return null;
   const s = new UdpSocket(stack, family === NetworkFamily.IPV4 ? localIp | 0 : localIp, port, receiver, family, v6Only);

@@ -18,7 +18,7 @@ import {
   STATUS_ACCESS_DENIED, STATUS_BUFFER_OVERFLOW, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_DEVICE_STATE, STATUS_NETWORK_UNREACHABLE,
   STATUS_SUCCESS, type NTSTATUS,
 } from '../ntstatus.ts';
-import type { Ipv4Stack } from './stack.ts';
+import type { NetworkStack } from './stack.ts';
 import type { DatagramDelivery } from './datagram-delivery.ts';
 import type { NetworkInterface } from './network-interface.ts';
 import type { Ipv4Layer } from './ipv4/ipv4-layer.ts';
@@ -41,7 +41,7 @@ export class Udp4 implements TransportHandler {
   private readonly delivery: DatagramDelivery;
   private readonly udpView = new UdpDatagram();
 
-  constructor(private readonly stack: Ipv4Stack) {
+  constructor(private readonly stack: NetworkStack) {
     this.nic = stack.nic;
     this.ip4 = stack.ip4;
     this.udp = stack.udp;

@@ -19,7 +19,7 @@
 // ICMPv6 errors quoting our datagrams reach the socket they quote (RFC 5927 §5.1: an error that
 // matches none changes nothing); a Packet Too Big also lowers the path MTU (RFC 8201 §4).
 import { STATUS_BUFFER_OVERFLOW, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_DEVICE_STATE, STATUS_NETWORK_UNREACHABLE, STATUS_SUCCESS, type NTSTATUS } from '../ntstatus.ts';
-import type { Ipv4Stack } from './stack.ts';
+import type { NetworkStack } from './stack.ts';
 import type { Ipv6Network } from './ipv6/ipv6-network.ts';
 import { NetworkFamily, type TransportHandler } from './transport-registry.ts';
 import type { UdpSocket } from './udp.ts';
@@ -55,7 +55,7 @@ export class Udp6 implements TransportHandler {
   private readonly udpView = new UdpDatagram();
   private scratch: Uint8Array | null = null;
 
-  constructor(readonly stack: Ipv4Stack, readonly ip6: Ipv6Network) {
+  constructor(readonly stack: NetworkStack, readonly ip6: Ipv6Network) {
     stack.transports.register(NetworkFamily.IPV6, UDP_PROTOCOL, this);
   }
 

@@ -11,7 +11,7 @@
 // - A refused config throws WskUsageError ('NET_CONFIG' from config.ts, 'TCP_CONGESTION' from
 //   congestion.ts) naming what to write instead; nothing is attached to or sent on the device.
 import type { LinkDevice } from './device.ts';
-import { Ipv4Stack, type StackOptions } from './stack.ts';
+import { NetworkStack, type StackOptions } from './stack.ts';
 import { DEFAULT_TCP_OPTIONS, TcpEngine, type TcpEntropy, type TcpOptionsConfig } from './tcp/tcp-engine.ts';
 import { createCongestionControl } from './tcp/congestion.ts';
 import { Xoshiro128 } from './prng.ts';
@@ -30,7 +30,7 @@ export interface UserspaceStackConfig extends StackOptions {
 
 export interface UserspaceStack {
   /** The network layer: the interface (ip.nic), IPv4 with ARP and ICMP (ip.ip4, ip.arp, ip.icmp), IPv6 (ip.ip6), UDP over IPv4 (ip.udp4). */
-  readonly ip: Ipv4Stack;
+  readonly ip: NetworkStack;
   /** TCP, unless config.tcp was false. */
   readonly tcp: TcpEngine | null;
   /** UDP over IPv6 (udp6.ts), when the interface has IPv6 (config.ipv6). */
@@ -44,7 +44,7 @@ export function createUserspaceStack(link: LinkDevice, config: UserspaceStackCon
   // Checked before the network layer attaches (and announces itself): an unknown name fails here, with the list.
   if (tcpConfig !== false) createCongestionControl(tcpConfig?.congestionControl ?? DEFAULT_TCP_OPTIONS.congestionControl, 1460);
   // The same seed makes MLD's report delays (ipv6/mld.ts) replay too; another stream than TCP's.
-  const ip = new Ipv4Stack(link, seed === undefined || !ipConfig.ipv6 ? ipConfig : { ...ipConfig, ipv6: { ...ipConfig.ipv6, seed: seed ^ 0x6d6c64 } });
+  const ip = new NetworkStack(link, seed === undefined || !ipConfig.ipv6 ? ipConfig : { ...ipConfig, ipv6: { ...ipConfig.ipv6, seed: seed ^ 0x6d6c64 } });
   const tcp = tcpConfig === false ? null : new TcpEngine(ip, tcpConfig ?? {}, seed === undefined ? undefined : seededEntropy(seed));
   const udp6 = ip.ip6 ? new Udp6(ip, ip.ip6) : null;
   return {

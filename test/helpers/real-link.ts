@@ -15,7 +15,7 @@ import { RawSocketLink, rawIpQuietRules } from '../../transports/raw-socket/raw-
 import { FaultInjectorLink, type FaultOptions } from '../../transports/fault/fault-injector.ts';
 import { PcapWriterLink } from '../../transports/sniffer/pcap-writer.ts';
 import type { LinkDevice } from '../../runtime/net/device.ts';
-import type { Ipv4Stack } from '../../runtime/net/stack.ts';
+import type { NetworkStack } from '../../runtime/net/stack.ts';
 import type { Ipv6Options } from '../../runtime/net/ipv6/ipv6-layer.ts';
 import { createUserspaceStack } from '../../runtime/net/userspace-stack.ts';
 import { receiveFilterFor } from '../../runtime/net/receive-filter.ts';
@@ -62,7 +62,7 @@ export interface StackLab {
   readonly lab: Lab;
   /** The real-device link itself (below the capture and any fault injector). */
   readonly device: LinkDevice;
-  readonly stack: Ipv4Stack;
+  readonly stack: NetworkStack;
   readonly provider: StackProvider;
   readonly subsystem: WskSubsystem;
   /** The stack's address without prefix, e.g. 198.18.0.2. */

@@ -3,12 +3,12 @@
 //   full Ethernet/IPv4/TCP frame with correct checksums, addressed to the stack under test;
 // - parseSegment(): a captured frame back into the same shape;
 // - expectSegment(): checks only the fields given, with a readable message listing every mismatch;
-// - Rig: one Ipv4Stack (198.18.0.1) + TcpEngine on a HandLink, the peer 198.18.0.2's MAC
+// - Rig: one NetworkStack (198.18.0.1) + TcpEngine on a HandLink, the peer 198.18.0.2's MAC
 //   pre-learned, and handshakes by hand for passive (engine.listen) and active (engine.connect) opens.
 import { SlotArena } from '../../runtime/ring/slot-arena.ts';
 import { HandLink, type HandLinkOptions } from './hand-link.ts';
 import { A, B } from './net-pair.ts';
-import type { Ipv4Stack } from '../../runtime/net/stack.ts';
+import type { NetworkStack } from '../../runtime/net/stack.ts';
 import { createUserspaceStack } from '../../runtime/net/userspace-stack.ts';
 import { TcpEngine, type TcpListener, type TcpOptionsConfig } from '../../runtime/net/tcp/tcp-engine.ts';
 import type { Tcb, TcpEvents } from '../../runtime/net/tcp/tcb.ts';
@@ -364,7 +364,7 @@ export const FULL_SYN_OPTIONS: SegOptions = { mss: 1460, ws: 7, sackPermitted: t
 export class Rig {
   readonly arena: SlotArena;
   readonly link: HandLink;
-  readonly stack: Ipv4Stack;
+  readonly stack: NetworkStack;
   readonly engine: TcpEngine;
   listener: TcpListener | null = null;
   readonly accepted: Tcb[] = [];

@@ -13,7 +13,7 @@ import { AfPacketLink } from '../../transports/afpacket/afpacket-link.ts';
 import { createUserspaceStack, type UserspaceStackConfig } from '../../runtime/net/userspace-stack.ts';
 import { receiveFilterFor } from '../../runtime/net/receive-filter.ts';
 import { createStackProvider } from '../../runtime/net/stack-provider.ts';
-import type { Ipv4Stack } from '../../runtime/net/stack.ts';
+import type { NetworkStack } from '../../runtime/net/stack.ts';
 import { parseIpv6 } from '../../runtime/net/ipv6/address-table.ts';
 import { WskSubsystem } from '../../runtime/wsk/subsystem.ts';
 import { STATUS_SUCCESS } from '../../runtime/ntstatus.ts';
@@ -35,7 +35,7 @@ const sh = (args: string[], input?: string): string => execFileSync(args[0]!, ar
 const quietly = (fn: () => unknown): void => { try { fn(); } catch { /* already gone */ } };
 
 describe('IPv6 path MTU discovery through a Linux router (RFC 8201)', () => {
-  let stack: Ipv4Stack;
+  let stack: NetworkStack;
   let subsystem: WskSubsystem;
   let w: WskSession;
   const children = new Set<ChildProcess>();

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { SlotArena } from '../../ring/slot-arena.ts';
 import { HandLink } from '../../../test/helpers/hand-link.ts';
 import { createUserspaceStack } from '../userspace-stack.ts';
-import type { Ipv4Stack } from '../stack.ts';
+import type { NetworkStack } from '../stack.ts';
 import { NetworkFamily } from '../transport-registry.ts';
 import { ArpState } from '../arp-cache.ts';
 import { emitEthernet, EtherType } from '../wire/ethernet.ts';
@@ -29,7 +29,7 @@ const PEER = 'fd00:198:18::2';
 const LL_PEER = 'fe80::ff:fe00:2';
 const E = 14;
 
-interface Rig { arena: SlotArena; link: HandLink; stack: Ipv4Stack; clock: HandLink['clock'] }
+interface Rig { arena: SlotArena; link: HandLink; stack: NetworkStack; clock: HandLink['clock'] }
 
 /**
  * A stack with IPv6 on a HandLink; what it sent at start is in `startFrames`, not in link.sent:

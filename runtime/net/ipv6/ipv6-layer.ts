@@ -8,7 +8,7 @@
 // (what neighbour-discovery.ts answers), RFC 4443 §2.4 (when an error may be sent).
 //
 // Contract (besides Ipv6Network's, ipv6-network.ts):
-// - Built by Ipv4Stack when StackOptions.ipv6 is given; it shares the interface's link, arena,
+// - Built by NetworkStack when StackOptions.ipv6 is given; it shares the interface's link, arena,
 //   clock, counters, transport registry, transmit batch and one timer (Ipv6Host, implemented by
 //   NetworkInterface in ../network-interface.ts). Frames of
 //   EtherType 0x86DD (and bare packets of version 6 on an IP-framed link) come to input().

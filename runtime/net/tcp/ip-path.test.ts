@@ -3,14 +3,14 @@
 // and the references it holds on IPv6 address ids.
 import { describe, expect, it } from 'vitest';
 import { Ipv6AddressTable, parseIpv6 } from '../ipv6/address-table.ts';
-import type { Ipv4Stack } from '../stack.ts';
+import type { NetworkStack } from '../stack.ts';
 import { NetworkFamily } from '../transport-registry.ts';
 import { parseIpv4 } from '../wire/bytes.ts';
 import { IpPath } from './ip-path.ts';
 
 /** Just what a path reads of its stack: framing, interface MTU, IPv4 path MTU, IPv6 table, MTU (a router's, if lower) and path MTU. */
-function host(table: Ipv6AddressTable, mtu = 1500, ip6Mtu = mtu): Ipv4Stack {
-  return { ipFraming: false, iface: { mtu }, ip4: { pathMtu: () => mtu }, ip6: { table, mtu: ip6Mtu, pathMtu: () => 1400 } } as unknown as Ipv4Stack;
+function host(table: Ipv6AddressTable, mtu = 1500, ip6Mtu = mtu): NetworkStack {
+  return { ipFraming: false, iface: { mtu }, ip4: { pathMtu: () => mtu }, ip6: { table, mtu: ip6Mtu, pathMtu: () => 1400 } } as unknown as NetworkStack;
 }
 
 /** One's-complement sum of 16-bit big-endian words. */

@@ -17,7 +17,7 @@
 // - output() consumes the slot reference (as Ipv4Layer.output and Ipv6Network.output do).
 // - Nothing here allocates: a path is made once per TCB (plus one scratch path per engine for
 //   segments without a connection).
-import type { Ipv4Stack } from '../stack.ts';
+import type { NetworkStack } from '../stack.ts';
 import { NetworkFamily } from '../transport-registry.ts';
 import { ETHERNET_HEADER_LENGTH } from '../wire/ethernet.ts';
 import { IPV4_MIN_HEADER_LENGTH, IpProtocol } from '../wire/ipv4.ts';
@@ -44,7 +44,7 @@ export class IpPath {
   flowLabel = 0;
   private held = false;
 
-  constructor(private readonly stack: Ipv4Stack) {}
+  constructor(private readonly stack: NetworkStack) {}
 
   /** Sets the path; IPv6 ids get one more reference each (close() drops them). */
   open(family: NetworkFamily, local: number, remote: number, flowLabel = 0): void {

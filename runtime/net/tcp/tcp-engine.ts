@@ -11,7 +11,7 @@
 //   earliest of its retransmission/persist, delayed-ACK, keepalive and TIME-WAIT timers) kept in
 //   a binary heap.
 // Input processing is in tcp-input.ts, segment building in tcp-output.ts.
-import type { Ipv4Stack } from '../stack.ts';
+import type { NetworkStack } from '../stack.ts';
 import type { Clock, ClockTimer } from '../clock.ts';
 import type { LinkState } from '../device.ts';
 import { IpProtocol, Ipv4Field } from '../wire/ipv4.ts';
@@ -168,7 +168,7 @@ export class TcpEngine {
    * `entropy`: where the random inputs come from (timestamp offset, first ephemeral port, then
    * the ISN key); a seeded simulation passes its own (userspace-stack.ts, config.seed).
    */
-  constructor(readonly stack: Ipv4Stack, options: Partial<TcpOptionsConfig> = {}, entropy: TcpEntropy = SYSTEM_ENTROPY) {
+  constructor(readonly stack: NetworkStack, options: Partial<TcpOptionsConfig> = {}, entropy: TcpEntropy = SYSTEM_ENTROPY) {
     this.clock = stack.clock;
     this.options = { ...DEFAULT_TCP_OPTIONS, ...options };
     // Everything in the window may arrive behind one lost segment: keep it, as Linux does
