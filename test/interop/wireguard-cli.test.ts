@@ -12,42 +12,20 @@
 // provider wireguard-go starts the handshake (it alone knows an endpoint); on the stack our side
 // does (only it knows one; PersistentKeepalive starts it at once). Each lab, with wireguard-go
 // and everything else in its namespaces, is deleted by name at the end; our `wsk` is ended by pid.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labUp, type Lab } from '../../apps/lab/lab.ts';
 import { formatKey, generatePrivateKey, publicKeyOf } from '../../apps/wireguard/crypto/x25519.ts';
 import { until } from '../helpers/wsk-call.ts';
+import { OUR_INNER, OUR_INNER6, THEIR_INNER, THEIR_INNER6, WG_PORT, WSK, inNs, start, type Running } from '../helpers/wireguard-lab.ts';
 
-const WSK = fileURLToPath(new URL('../../apps/cli/wsk.mjs', import.meta.url));
-const THEIR_INNER = '198.19.0.1';
-const OUR_INNER = '198.19.0.2';
-const THEIR_INNER6 = 'fd00:198:19::1';
-const OUR_INNER6 = 'fd00:198:19::2';
-const WG_PORT = 51820;
 const OUR_OUTER6 = 'fd00:198:18::2';
 const THEIR_OUTER6 = 'fd00:198:18::1';
 
-interface Running { child: ChildProcess; out: () => string; err: () => string; exited: Promise<number | null> }
-
-function start(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Running {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d) => { out += d; });
-  child.stderr!.on('data', (d) => { err += d; });
-  return { child, out: () => out, err: () => err, exited: new Promise((r) => child.on('close', (code) => r(code))) };
-}
-
-/** Runs a command in the lab's peer namespace to its end (bounded by `ms`); its stdout. */
-async function inPeer(lab: Lab, args: string[], ms = 30_000): Promise<{ code: number | null; out: string; err: string }> {
-  const r = start('timeout', [String(Math.ceil(ms / 1000)), 'ip', 'netns', 'exec', lab.peerNs, ...args]);
-  const code = await r.exited;
-  return { code, out: r.out(), err: r.err() };
-}
+/** Runs a command in the lab's peer namespace to its end (bounded by `ms`). */
+const inPeer = (lab: Lab, args: string[], ms = 30_000): ReturnType<typeof inNs> => inNs(lab.peerNs, args, ms);
 
 // `connections` × 4 MiB to echosrv at `host` and back at once, each compared by SHA-256 in python
 // (a Linux client, not ours); one line per connection: bytes echoed, intact.

@@ -8,40 +8,14 @@
 // from a python3 echo server behind the TUN device. SIGTERM stops the run and the device is gone.
 // The lab, with wireguard-go and everything else in its namespaces, is deleted by name at the end;
 // our `wsk` is ended by pid.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labUp, type Lab } from '../../apps/lab/lab.ts';
 import { formatKey, generatePrivateKey, publicKeyOf } from '../../apps/wireguard/crypto/x25519.ts';
 import { until } from '../helpers/wsk-call.ts';
-
-const WSK = fileURLToPath(new URL('../../apps/cli/wsk.mjs', import.meta.url));
-const THEIR_INNER = '198.19.0.1';
-const OUR_INNER = '198.19.0.2';
-const THEIR_INNER6 = 'fd00:198:19::1';
-const OUR_INNER6 = 'fd00:198:19::2';
-const WG_PORT = 51820;
-
-interface Running { child: ChildProcess; out: () => string; err: () => string; exited: Promise<number | null> }
-
-function start(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Running {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d) => { out += d; });
-  child.stderr!.on('data', (d) => { err += d; });
-  return { child, out: () => out, err: () => err, exited: new Promise((r) => child.on('close', (code) => r(code))) };
-}
-
-/** Runs a command in namespace `ns` to its end (bounded by `ms`). */
-async function inNs(ns: string, args: string[], ms = 30_000): Promise<{ code: number | null; out: string; err: string }> {
-  const r = start('timeout', [String(Math.ceil(ms / 1000)), 'ip', 'netns', 'exec', ns, ...args]);
-  const code = await r.exited;
-  return { code, out: r.out(), err: r.err() };
-}
+import { OUR_INNER, OUR_INNER6, THEIR_INNER, THEIR_INNER6, WG_PORT, WSK, inNs, start, type Running } from '../helpers/wireguard-lab.ts';
 
 // One python3 echo server (one connection, then it exits) and one client sending 4 MiB, compared by SHA-256.
 const ECHO_SERVER = (host: string) => `
