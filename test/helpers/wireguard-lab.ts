@@ -29,3 +29,29 @@ export async function inNs(ns: string, args: string[], ms = 30_000): Promise<{ c
   const code = await r.exited;
   return { code, out: r.out(), err: r.err() };
 }
+
+/**
+ * Python for a Linux TCP client (not ours): `connections` × 4 MiB to an echo server at
+ * `host`:`port` and back at once, each compared by SHA-256; one line per connection: bytes
+ * echoed, and True when intact.
+ */
+export const echoClient = (host: string, port: number, connections: number): string => `
+import hashlib, os, socket, threading
+def one(out, i):
+    data = os.urandom(4 << 20)
+    s = socket.create_connection(('${host}', ${port}), timeout=60)
+    got = bytearray()
+    def read():
+        while True:
+            b = s.recv(1 << 16)
+            if not b: return
+            got.extend(b)
+    t = threading.Thread(target=read); t.start()
+    s.sendall(data); s.shutdown(socket.SHUT_WR); t.join(90)
+    out[i] = '%d %s' % (len(got), hashlib.sha256(got).digest() == hashlib.sha256(data).digest())
+out = [None] * ${connections}
+ts = [threading.Thread(target=one, args=(out, i)) for i in range(${connections})]
+for t in ts: t.start()
+for t in ts: t.join(100)
+print('\\n'.join(str(o) for o in out))
+`;

@@ -19,36 +19,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labUp, type Lab } from '../../apps/lab/lab.ts';
 import { formatKey, generatePrivateKey, publicKeyOf } from '../../apps/wireguard/crypto/x25519.ts';
 import { until } from '../helpers/wsk-call.ts';
-import { OUR_INNER, OUR_INNER6, THEIR_INNER, THEIR_INNER6, WG_PORT, WSK, inNs, start, type Running } from '../helpers/wireguard-lab.ts';
+import { OUR_INNER, OUR_INNER6, THEIR_INNER, THEIR_INNER6, WG_PORT, WSK, echoClient, inNs, start, type Running } from '../helpers/wireguard-lab.ts';
 
 const OUR_OUTER6 = 'fd00:198:18::2';
 const THEIR_OUTER6 = 'fd00:198:18::1';
 
 /** Runs a command in the lab's peer namespace to its end (bounded by `ms`). */
 const inPeer = (lab: Lab, args: string[], ms = 30_000): ReturnType<typeof inNs> => inNs(lab.peerNs, args, ms);
-
-// `connections` × 4 MiB to echosrv at `host` and back at once, each compared by SHA-256 in python
-// (a Linux client, not ours); one line per connection: bytes echoed, intact.
-const echoClient = (host: string, connections: number): string => `
-import hashlib, os, socket, threading
-def one(out, i):
-    data = os.urandom(4 << 20)
-    s = socket.create_connection(('${host}', 40007), timeout=60)
-    got = bytearray()
-    def read():
-        while True:
-            b = s.recv(1 << 16)
-            if not b: return
-            got.extend(b)
-    t = threading.Thread(target=read); t.start()
-    s.sendall(data); s.shutdown(socket.SHUT_WR); t.join(90)
-    out[i] = '%d %s' % (len(got), hashlib.sha256(got).digest() == hashlib.sha256(data).digest())
-out = [None] * ${connections}
-ts = [threading.Thread(target=one, args=(out, i)) for i in range(${connections})]
-for t in ts: t.start()
-for t in ts: t.join(100)
-print('\\n'.join(str(o) for o in out))
-`;
 
 interface Side { provider: 'kernel' | 'stack'; weInitiate: boolean }
 
@@ -130,7 +107,7 @@ function suite({ provider, weInitiate }: Side): void {
     });
 
     it('echosrv inside the tunnel echoes 4 × 4 MiB from Linux clients at once, intact', async () => {
-      const r = await inPeer(lab, ['python3', '-c', echoClient(OUR_INNER, 4)], 110_000);
+      const r = await inPeer(lab, ['python3', '-c', echoClient(OUR_INNER, 40007, 4)], 110_000);
       expect(r.err).toBe('');
       expect(r.out.trim().split('\n')).toEqual(Array(4).fill(`${4 << 20} True`));
     }, 120_000);
@@ -142,7 +119,7 @@ function suite({ provider, weInitiate }: Side): void {
     });
 
     it('IPv6 inside the tunnel: echosrv echoes 4 MiB from a Linux client at [fd00:198:19::2], intact', async () => {
-      const r = await inPeer(lab, ['python3', '-c', echoClient(OUR_INNER6, 1)], 110_000);
+      const r = await inPeer(lab, ['python3', '-c', echoClient(OUR_INNER6, 40007, 1)], 110_000);
       expect(r.err).toBe('');
       expect(r.out.trim()).toBe(`${4 << 20} True`);
     }, 120_000);

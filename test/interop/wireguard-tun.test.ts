@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labUp, type Lab } from '../../apps/lab/lab.ts';
 import { formatKey, generatePrivateKey, publicKeyOf } from '../../apps/wireguard/crypto/x25519.ts';
 import { until } from '../helpers/wsk-call.ts';
-import { OUR_INNER, OUR_INNER6, THEIR_INNER, THEIR_INNER6, WG_PORT, WSK, inNs, start, type Running } from '../helpers/wireguard-lab.ts';
+import { OUR_INNER, OUR_INNER6, THEIR_INNER, THEIR_INNER6, WG_PORT, WSK, echoClient, inNs, start, type Running } from '../helpers/wireguard-lab.ts';
 
 // One python3 echo server (one connection, then it exits) and one client sending 4 MiB, compared by SHA-256.
 const ECHO_SERVER = (host: string) => `
@@ -30,21 +30,6 @@ while True:
     c.sendall(b)
 c.close()
 `;
-const ECHO_CLIENT = (host: string) => `
-import hashlib, os, socket, threading
-data = os.urandom(4 << 20)
-s = socket.create_connection(('${host}', 40009), timeout=60)
-got = bytearray()
-def read():
-    while True:
-        b = s.recv(1 << 16)
-        if not b: return
-        got.extend(b)
-t = threading.Thread(target=read); t.start()
-s.sendall(data); s.shutdown(socket.SHUT_WR); t.join(90)
-print(len(got), hashlib.sha256(got).digest() == hashlib.sha256(data).digest())
-`;
-
 describe('wsk run wireguard --tun: the tunnel in the host\'s own stack, against wireguard-go', () => {
   let lab: Lab;
   let dir: string;
@@ -106,7 +91,7 @@ describe('wsk run wireguard --tun: the tunnel in the host\'s own stack, against 
       const server = start('timeout', ['100', 'ip', 'netns', 'exec', lab.stackNs, 'python3', '-c', ECHO_SERVER(ours)]);
       try {
         await until(() => /listening/.test(server.out()) || server.child.exitCode !== null, 20_000, 'the echo server');
-        const r = await inNs(lab.peerNs, ['python3', '-c', ECHO_CLIENT(ours)], 90_000);
+        const r = await inNs(lab.peerNs, ['python3', '-c', echoClient(ours, 40009, 1)], 90_000);
         expect(r.err).toBe('');
         expect(r.out.trim()).toBe(`${4 << 20} True`);
       } finally {
