@@ -236,7 +236,8 @@ export abstract class DataStream {
 
   protected abstract fill(): void;
   protected abstract outstanding(): number;
-  abstract close(): Promise<void>;
+  /** Ends the stream and closes its socket; `peerMs`: how long a TCP stream waits for the peer's end first (graceful both ways). */
+  abstract close(peerMs?: number): Promise<void>;
 
   /** iperf's pacing: may this stream send `more` bytes now? */
   protected mayPost(more: number): boolean {

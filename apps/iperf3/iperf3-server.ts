@@ -362,7 +362,7 @@ export async function startIperf3Server(o: Iperf3ServerOptions = {}): Promise<Ip
       // The client closes its streams before it sends IPERF_DONE (and when told SERVER_TERMINATE):
       // wait a little for those ends, so that ours are graceful. A client that failed the test gets none.
       const peerMs = error === null || stopping ? 1000 : 0;
-      await Promise.all(t.streams.map((s) => (s instanceof TcpDataStream ? s.close(peerMs) : s.close()).catch(() => {})));
+      await Promise.all(t.streams.map((s) => s.close(peerMs).catch(() => {})));
       for (const s of t.udpByPeer.values()) if (!t.streams.includes(s)) await s.close();
       await t.udpSocket?.close().catch(() => {});
       await ctl.close(peerMs).catch(() => {});
